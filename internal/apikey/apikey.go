@@ -1,0 +1,122 @@
+// Package apikey issues, verifies, rotates and revokes Gatehouse API keys.
+//
+// A key is an EdDSA (Ed25519) JWT whose claims carry its level, its
+// organization, project and environment ids and its scopes, so anyone can
+// decode it. The server stores only the key's id (the jti) and a SHA-256 of
+// the token; the token is shown once. Verification is a hot path: a token
+// that verified once is answered from an in-memory cache until the key is
+// revoked or changed, which every node learns through a Broadcaster.
+package apikey
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// Key is the stored record of an API key; the token itself is never stored.
+type Key struct {
+	ID            string
+	OrgID         string
+	ProjectID     string
+	EnvironmentID string
+	Level         auth.Level
+	Name          string
+	Scopes        gatehouse.ScopeSet
+	TokenSHA256   string
+	CreatedBy     string // "member:<id>" or "key:<id>"
+	CreatedAt     time.Time
+	ExpiresAt     *time.Time
+	RevokedAt     *time.Time
+	LastUsedAt    *time.Time
+	// ReplacedBy is the id of the key a rotation created from this one.
+	ReplacedBy string
+}
+
+// Status values of a key as the API reports them.
+const (
+	StatusActive  = "active"
+	StatusRevoked = "revoked"
+	StatusExpired = "expired"
+)
+
+// Status is active, revoked or expired at now.
+func (k *Key) Status(now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return StatusRevoked
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return StatusExpired
+	}
+	return StatusActive
+}
+
+// Filter narrows a key list.
+type Filter struct {
+	OrgID         string
+	ProjectID     string // keys of this project (project and environment keys)
+	EnvironmentID string
+	Level         auth.Level
+	// Status filters on active, revoked or expired at Now.
+	Status string
+	Now    time.Time
+}
+
+// SigningKey is one of the server's Ed25519 key pairs. Its id is the JWT kid.
+type SigningKey struct {
+	ID         string
+	PrivateKey ed25519.PrivateKey
+	CreatedAt  time.Time
+}
+
+// Store persists keys and signing keys.
+type Store interface {
+	InAPIKeyTx(ctx context.Context, fn func(Store) error) error
+	CreateAPIKey(ctx context.Context, k *Key) error
+	// GetAPIKey returns a key of orgID; orgID "" matches any organization.
+	GetAPIKey(ctx context.Context, orgID, id string) (*Key, error)
+	ListAPIKeys(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[Key], error)
+	UpdateAPIKey(ctx context.Context, k *Key) error
+	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+}
+
+// Broadcaster tells every node that a key changed, so that caches drop it.
+type Broadcaster interface {
+	// Publish announces that keyID changed ("" means: forget every key) and
+	// returns once every live node has applied it, or ctx ends.
+	Publish(ctx context.Context, keyID string) error
+	// Subscribe registers fn to run for each announcement, from any node.
+	Subscribe(fn func(keyID string))
+	// Healthy reports whether announcements are being received. While it is
+	// false, verification bypasses the cache.
+	Healthy() bool
+}
+
+// LocalBroadcaster is the Broadcaster of a single-node deployment.
+type LocalBroadcaster struct{ subs []func(string) }
+
+// Publish runs the subscribers in the caller's goroutine.
+func (b *LocalBroadcaster) Publish(_ context.Context, keyID string) error {
+	for _, fn := range b.subs {
+		fn(keyID)
+	}
+	return nil
+}
+
+// Subscribe registers fn. It must be called before the server starts.
+func (b *LocalBroadcaster) Subscribe(fn func(string)) { b.subs = append(b.subs, fn) }
+
+// Healthy is always true for a single node.
+func (b *LocalBroadcaster) Healthy() bool { return true }
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,343 @@
+package apikey
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// Issuer is the iss claim of every key.
+const Issuer = "gatehouse"
+
+// MaxGracePeriod bounds how long a rotated key keeps working.
+const MaxGracePeriod = 7 * 24 * time.Hour
+
+// claims are the JWT claims of a key.
+type claims struct {
+	jwt.RegisteredClaims
+	Level         string   `json:"level"`
+	OrgID         string   `json:"org_id"`
+	ProjectID     string   `json:"project_id,omitempty"`
+	EnvironmentID string   `json:"environment_id,omitempty"`
+	Scopes        []string `json:"scopes"`
+}
+
+// Service issues and verifies keys.
+type Service struct {
+	store Store
+	bc    Broadcaster
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu      sync.RWMutex
+	signing SigningKey                   // newest key: signs
+	public  map[string]ed25519.PublicKey // kid → public key: verifies
+	lastReload time.Time
+
+	cache *cache
+}
+
+// Options tune a Service.
+type Options struct {
+	// CacheTTL is how long a verified key is trusted before it is read again
+	// from the store, even without an announcement. Default one minute.
+	CacheTTL time.Duration
+	// CacheSize caps the number of cached tokens. Default 100,000.
+	CacheSize int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// NewService loads (or on first start creates) the signing keys.
+func NewService(ctx context.Context, st Store, bc Broadcaster, log *slog.Logger, opt Options) (*Service, error) {
+	if opt.CacheTTL <= 0 {
+		opt.CacheTTL = time.Minute
+	}
+	if opt.CacheSize <= 0 {
+		opt.CacheSize = 100_000
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Service{store: st, bc: bc, log: log, now: opt.Now, cache: newCache(opt.CacheSize, opt.CacheTTL)}
+	if err := s.loadSigningKeys(ctx, true); err != nil {
+		return nil, err
+	}
+	bc.Subscribe(s.cache.forget)
+	return s, nil
+}
+
+func (s *Service) loadSigningKeys(ctx context.Context, create bool) error {
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	if len(keys) == 0 && create {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return fmt.Errorf("generate signing key: %w", err)
+		}
+		sum := sha256.Sum256(priv.Public().(ed25519.PublicKey))
+		k := SigningKey{ID: base64.RawURLEncoding.EncodeToString(sum[:12]), PrivateKey: priv, CreatedAt: s.now().UTC()}
+		if err := s.store.CreateSigningKey(ctx, k); err != nil {
+			return fmt.Errorf("store signing key: %w", err)
+		}
+		keys = []SigningKey{k}
+	}
+	if len(keys) == 0 {
+		return errors.New("no signing keys")
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].CreatedAt.Before(keys[j].CreatedAt) })
+	pub := make(map[string]ed25519.PublicKey, len(keys))
+	for _, k := range keys {
+		pub[k.ID] = k.PrivateKey.Public().(ed25519.PublicKey)
+	}
+	s.mu.Lock()
+	s.signing = keys[0]
+	s.public = pub
+	s.lastReload = s.now()
+	s.mu.Unlock()
+	return nil
+}
+
+// Spec describes a key to create.
+type Spec struct {
+	Name          string
+	Level         auth.Level
+	OrgID         string
+	ProjectID     string
+	EnvironmentID string
+	Scopes        []gatehouse.Scope
+	ExpiresAt     *time.Time
+	CreatedBy     string
+}
+
+// Mint validates spec and returns the key record and its token without
+// storing anything. The caller stores the record (see Issue).
+func (s *Service) Mint(spec Spec) (*Key, string, error) {
+	name := strings.TrimSpace(spec.Name)
+	if name == "" {
+		return nil, "", gatehouse.FieldError("name", "required_field_missing", "name is required")
+	}
+	if len(name) > 200 {
+		return nil, "", gatehouse.FieldError("name", "too_long", "name must be at most 200 characters")
+	}
+	if !spec.Level.Valid() {
+		return nil, "", gatehouse.FieldError("level", "invalid_value", "level must be organization, project or environment")
+	}
+	if (spec.Level != auth.LevelOrganization) != (spec.ProjectID != "") || (spec.Level == auth.LevelEnvironment) != (spec.EnvironmentID != "") {
+		return nil, "", gatehouse.FieldError("level", "invalid_value", "a %s key needs exactly the ids of its level", spec.Level)
+	}
+	if len(spec.Scopes) == 0 {
+		return nil, "", gatehouse.FieldError("scopes", "required_field_missing", "at least one scope is required")
+	}
+	set, err := gatehouse.NewScopeSet(spec.Scopes)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	if spec.ExpiresAt != nil {
+		exp := spec.ExpiresAt.UTC().Truncate(time.Second)
+		if !exp.After(now) {
+			return nil, "", gatehouse.FieldError("expires_at", "in_the_past", "expires_at must be in the future")
+		}
+		spec.ExpiresAt = &exp
+	}
+	k := &Key{ID: uuid.Must(uuid.NewV7()).String(), OrgID: spec.OrgID, ProjectID: spec.ProjectID, EnvironmentID: spec.EnvironmentID,
+		Level: spec.Level, Name: name, Scopes: set, CreatedBy: spec.CreatedBy, CreatedAt: now, ExpiresAt: spec.ExpiresAt}
+	token, err := s.sign(k)
+	if err != nil {
+		return nil, "", err
+	}
+	k.TokenSHA256 = hashToken(token)
+	return k, token, nil
+}
+
+func (s *Service) sign(k *Key) (string, error) {
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: Issuer, Subject: k.OrgID, ID: k.ID, IssuedAt: jwt.NewNumericDate(k.CreatedAt)},
+		Level:            string(k.Level), OrgID: k.OrgID, ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID,
+	}
+	for _, sc := range k.Scopes.Scopes() {
+		c.Scopes = append(c.Scopes, string(sc))
+	}
+	if k.ExpiresAt != nil {
+		c.ExpiresAt = jwt.NewNumericDate(*k.ExpiresAt)
+	}
+	s.mu.RLock()
+	sk := s.signing
+	s.mu.RUnlock()
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	t.Header["kid"] = sk.ID
+	token, err := t.SignedString(sk.PrivateKey)
+	if err != nil {
+		return "", fmt.Errorf("sign key: %w", err)
+	}
+	return token, nil
+}
+
+// Issue creates and stores a key on behalf of creator: the key's level and
+// reach stay within the creator's, and its scopes within the creator's.
+func (s *Service) Issue(ctx context.Context, creator *auth.Principal, spec Spec) (*Key, string, error) {
+	spec.OrgID = creator.OrgID
+	spec.CreatedBy = "key:" + creator.KeyID
+	if err := checkCreator(creator, spec); err != nil {
+		return nil, "", err
+	}
+	k, token, err := s.Mint(spec)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.store.CreateAPIKey(ctx, k); err != nil {
+		return nil, "", err
+	}
+	return k, token, nil
+}
+
+func checkCreator(creator *auth.Principal, spec Spec) error {
+	if !creator.CanIssue(spec.Level, spec.ProjectID, spec.EnvironmentID) {
+		return gatehouse.Errorf(gatehouse.CodeForbidden, "a %s key cannot create this %s key", creator.Level, spec.Level)
+	}
+	set, err := gatehouse.NewScopeSet(spec.Scopes)
+	if err != nil {
+		return err
+	}
+	if missing := set &^ creator.Scopes; missing != 0 {
+		return &gatehouse.Error{Code: gatehouse.CodeForbidden,
+			Message: "a key cannot get scopes its creator lacks: " + missing.String(),
+			Details: map[string]any{"field": "scopes", "reason": "exceeds_creator_scopes"}}
+	}
+	return nil
+}
+
+// Revoke revokes key id of orgID. It returns once every node has dropped the
+// key from its cache.
+func (s *Service) Revoke(ctx context.Context, orgID, id string) (*Key, error) {
+	k, err := s.store.GetAPIKey(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if k.RevokedAt == nil {
+		now := s.now().UTC().Truncate(time.Microsecond)
+		k.RevokedAt = &now
+		if err := s.store.UpdateAPIKey(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	s.announce(ctx, k.ID)
+	return k, nil
+}
+
+// Rotate creates a new key like key id and ends the old one after grace
+// (immediately when grace is 0). The new token is returned once.
+func (s *Service) Rotate(ctx context.Context, creator *auth.Principal, id string, grace time.Duration) (*Key, string, error) {
+	if grace < 0 || grace > MaxGracePeriod {
+		return nil, "", gatehouse.FieldError("grace_period_seconds", "out_of_range", "grace_period_seconds must be between 0 and %d", int(MaxGracePeriod/time.Second))
+	}
+	var (
+		nk    *Key
+		token string
+		old   *Key
+	)
+	err := s.store.InAPIKeyTx(ctx, func(tx Store) error {
+		var err error
+		old, err = tx.GetAPIKey(ctx, creator.OrgID, id)
+		if err != nil {
+			return err
+		}
+		if st := old.Status(s.now()); st != StatusActive {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "key %s is %s and cannot be rotated", id, st)
+		}
+		if old.ReplacedBy != "" {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "key %s was already rotated into %s", id, old.ReplacedBy)
+		}
+		spec := Spec{Name: old.Name, Level: old.Level, OrgID: old.OrgID, ProjectID: old.ProjectID, EnvironmentID: old.EnvironmentID,
+			Scopes: old.Scopes.Scopes(), ExpiresAt: old.ExpiresAt, CreatedBy: "key:" + creator.KeyID}
+		if err := checkCreator(creator, spec); err != nil {
+			return err
+		}
+		nk, token, err = s.Mint(spec)
+		if err != nil {
+			return err
+		}
+		if err := tx.CreateAPIKey(ctx, nk); err != nil {
+			return err
+		}
+		end := s.now().UTC().Truncate(time.Second).Add(grace)
+		if grace == 0 {
+			old.RevokedAt = &end
+		} else if old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
+			old.ExpiresAt = &end
+		}
+		old.ReplacedBy = nk.ID
+		return tx.UpdateAPIKey(ctx, old)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	s.announce(ctx, old.ID)
+	return nk, token, nil
+}
+
+// Forget drops every cached key on every node (after deleting a project, an
+// environment or an organization, whose keys go with it).
+func (s *Service) Forget(ctx context.Context) { s.announce(ctx, "") }
+
+func (s *Service) announce(ctx context.Context, keyID string) {
+	s.cache.forget(keyID)
+	if err := s.bc.Publish(ctx, keyID); err != nil {
+		// The change is committed; nodes that missed it bypass their cache
+		// while unhealthy and re-read every key after CacheTTL.
+		s.log.Warn("api key change not confirmed by every node", "key_id", keyID, "err", err)
+	}
+}
+
+// Get returns key id of orgID.
+func (s *Service) Get(ctx context.Context, orgID, id string) (*Key, error) {
+	return s.store.GetAPIKey(ctx, orgID, id)
+}
+
+// List lists keys.
+func (s *Service) List(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[Key], error) {
+	f.Now = s.now()
+	return s.store.ListAPIKeys(ctx, f, page)
+}
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
+
+// JWK is one public key in a JWKS document (RFC 8037 OKP key).
+type JWK struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+}
+
+// JWKS returns the public keys that verify API keys.
+func (s *Service) JWKS() []JWK {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]JWK, 0, len(s.public))
+	for kid, pub := range s.public {
+		out = append(out, JWK{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: kid, Alg: "EdDSA", Use: "sig"})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kid < out[j].Kid })
+	return out
+}

@@ -1,0 +1,267 @@
+package apikey
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Errors returned by Verify. Their messages are safe to show to a client.
+var (
+	ErrMissing = gatehouse.Errorf(gatehouse.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
+	ErrInvalid = gatehouse.Errorf(gatehouse.CodeUnauthorized, "invalid API key")
+	ErrExpired = gatehouse.Errorf(gatehouse.CodeUnauthorized, "API key expired")
+	ErrRevoked = gatehouse.Errorf(gatehouse.CodeUnauthorized, "API key revoked")
+)
+
+// usage is the last-used time of one key, written on every verification and
+// flushed to the store in batches.
+type usage struct {
+	last    atomic.Int64 // unix seconds
+	flushed atomic.Int64
+}
+
+type entry struct {
+	p       *auth.Principal
+	expires int64 // unix nanoseconds; 0: never
+	checked int64 // unix nanoseconds of the last store read
+	use     *usage
+}
+
+// cache maps a token that verified to its principal.
+type cache struct {
+	ttl  int64
+	size int
+
+	mu      sync.RWMutex
+	entries map[string]*entry
+	gen     uint64 // bumped by forget, under mu
+
+	usageMu sync.Mutex
+	usage   map[string]*usage // key id → usage
+}
+
+func newCache(size int, ttl time.Duration) *cache {
+	return &cache{ttl: int64(ttl), size: size, entries: make(map[string]*entry), usage: make(map[string]*usage)}
+}
+
+func (c *cache) get(token string) *entry {
+	c.mu.RLock()
+	e := c.entries[token]
+	c.mu.RUnlock()
+	return e
+}
+
+func (c *cache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// put stores e unless a forget happened since gen was read: the entry may
+// have been read from the store before a revocation committed.
+func (c *cache) put(token string, e *entry, gen uint64) {
+	c.mu.Lock()
+	if c.gen != gen {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.entries) >= c.size {
+		for t := range c.entries { // drop an arbitrary entry
+			delete(c.entries, t)
+			break
+		}
+	}
+	c.entries[token] = e
+	c.mu.Unlock()
+}
+
+// forget drops the entries of keyID, or every entry when keyID is "".
+func (c *cache) forget(keyID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if keyID == "" {
+		clear(c.entries)
+		return
+	}
+	for t, e := range c.entries {
+		if e.p.KeyID == keyID {
+			delete(c.entries, t)
+		}
+	}
+}
+
+func (c *cache) usageOf(keyID string) *usage {
+	c.usageMu.Lock()
+	defer c.usageMu.Unlock()
+	u := c.usage[keyID]
+	if u == nil {
+		u = &usage{}
+		c.usage[keyID] = u
+	}
+	return u
+}
+
+// Verify authenticates a bearer token. A token seen before answers from the
+// cache without allocating; otherwise its signature is checked and its
+// record read from the store.
+func (s *Service) Verify(ctx context.Context, token string) (*auth.Principal, error) {
+	if token == "" {
+		return nil, ErrMissing
+	}
+	now := s.now()
+	nowNano := now.UnixNano()
+	healthy := s.bc.Healthy()
+	if healthy {
+		if e := s.cache.get(token); e != nil && nowNano-e.checked < s.cache.ttl {
+			if e.expires != 0 && nowNano >= e.expires {
+				return nil, ErrExpired
+			}
+			e.use.last.Store(nowNano / int64(time.Second))
+			return e.p, nil
+		}
+	}
+	gen := s.cache.generation()
+	e, err := s.verifySlow(ctx, token, now)
+	if err != nil {
+		return nil, err
+	}
+	e.use.last.Store(nowNano / int64(time.Second))
+	if healthy {
+		s.cache.put(token, e, gen)
+	}
+	return e.p, nil
+}
+
+func (s *Service) verifySlow(ctx context.Context, token string, now time.Time) (*entry, error) {
+	if len(token) > 4096 {
+		return nil, ErrInvalid
+	}
+	var c claims
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(Issuer),
+		jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(0))
+	_, err := parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		return s.publicKey(ctx, kid)
+	})
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, ErrExpired
+	case err != nil:
+		var storeErr *storeError
+		if errors.As(err, &storeErr) {
+			return nil, storeErr.err
+		}
+		return nil, ErrInvalid
+	}
+	k, err := s.store.GetAPIKey(ctx, "", c.ID)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return nil, ErrRevoked // deleted with its project, environment or organization
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify api key: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(k.TokenSHA256), []byte(hashToken(token))) != 1 {
+		return nil, ErrInvalid
+	}
+	switch k.Status(now) {
+	case StatusRevoked:
+		return nil, ErrRevoked
+	case StatusExpired:
+		return nil, ErrExpired
+	}
+	p := &auth.Principal{KeyID: k.ID, KeyName: k.Name, Level: k.Level, OrgID: k.OrgID, ProjectID: k.ProjectID,
+		EnvironmentID: k.EnvironmentID, Scopes: k.Scopes}
+	e := &entry{p: p, checked: now.UnixNano(), use: s.cache.usageOf(k.ID)}
+	if k.ExpiresAt != nil {
+		p.ExpiresAt = *k.ExpiresAt
+		e.expires = k.ExpiresAt.UnixNano()
+	}
+	return e, nil
+}
+
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+
+// publicKey returns the key for kid, re-reading the store at most once a
+// second when kid is unknown (another node may have created a signing key).
+func (s *Service) publicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {
+	s.mu.RLock()
+	pub, ok := s.public[kid]
+	stale := s.now().Sub(s.lastReload) > time.Second
+	s.mu.RUnlock()
+	if ok {
+		return pub, nil
+	}
+	if !stale || kid == "" {
+		return nil, ErrInvalid
+	}
+	if err := s.loadSigningKeys(ctx, false); err != nil {
+		return nil, &storeError{fmt.Errorf("verify api key: %w", err)}
+	}
+	s.mu.RLock()
+	pub, ok = s.public[kid]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, ErrInvalid
+	}
+	return pub, nil
+}
+
+// FlushUsage writes the last-used times gathered since the previous flush.
+func (s *Service) FlushUsage(ctx context.Context) error {
+	batch := map[string]time.Time{}
+	var marks []func()
+	s.cache.usageMu.Lock()
+	for id, u := range s.cache.usage {
+		last := u.last.Load()
+		if last > u.flushed.Load() {
+			batch[id] = time.Unix(last, 0).UTC()
+			marks = append(marks, func() { u.flushed.Store(last) })
+		}
+	}
+	s.cache.usageMu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := s.store.TouchAPIKeys(ctx, batch); err != nil {
+		return fmt.Errorf("flush api key usage: %w", err)
+	}
+	for _, m := range marks {
+		m()
+	}
+	return nil
+}
+
+// RunUsageFlusher flushes last-used times every interval until ctx ends, then
+// once more.
+func (s *Service) RunUsageFlusher(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := s.FlushUsage(flushCtx); err != nil {
+				s.log.Error("final api key usage flush", "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+			if err := s.FlushUsage(ctx); err != nil {
+				s.log.Warn("api key usage flush", "err", err)
+			}
+		}
+	}
+}

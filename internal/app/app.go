@@ -1,0 +1,201 @@
+// Package app wires Gatehouse together: it opens the store, builds the
+// services and the HTTP handler, runs background work and shuts it all down.
+// `gatehouse serve` and every end-to-end test use it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// Version is the server's version, set at build time with -ldflags.
+var Version = "dev"
+
+// App is a running Gatehouse.
+type App struct {
+	Config  config.Config
+	Log     *slog.Logger
+	DB      *store.DB
+	Store   *store.Store
+	Tenancy *tenancy.Service
+	Keys    *apikey.Service
+	OpenAPI *huma.OpenAPI
+
+	handler http.Handler
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New opens the database named by cfg and builds the services. Call Close.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var (
+		db  *store.DB
+		err error
+	)
+	if cfg.IsPostgres() {
+		db, err = store.OpenPostgres(ctx, cfg.DatabaseURL)
+	} else {
+		db, err = store.OpenSQLite(ctx, cfg.SQLitePath())
+	}
+	if err != nil {
+		return nil, err
+	}
+	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a := &App{Config: cfg, Log: log, DB: db, Store: db.Store(), stop: stop}
+	a.Tenancy = tenancy.NewService(a.Store)
+
+	var bc apikey.Broadcaster = &apikey.LocalBroadcaster{}
+	if db.Engine == store.Postgres {
+		pgbc := store.NewPGBroadcaster(db, log)
+		bc = pgbc
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); pgbc.Run(bgCtx) }()
+	}
+	a.Keys, err = apikey.NewService(ctx, a.Store, bc, log, apikey.Options{})
+	if err != nil {
+		stop()
+		a.wg.Wait()
+		db.Close()
+		return nil, err
+	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.Keys.RunUsageFlusher(bgCtx, 5*time.Second) }()
+
+	a.handler, a.OpenAPI = httpapi.New(httpapi.Deps{
+		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, CreateOrg: a.CreateOrganization,
+		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
+	})
+	return a, nil
+}
+
+// Handler is the HTTP handler of the whole server.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close stops background work (flushing what it holds) and closes the
+// database.
+func (a *App) Close() error {
+	a.stop()
+	a.wg.Wait()
+	return a.DB.Close()
+}
+
+// Serve answers HTTP on ln until ctx ends, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// CreateOrganization creates an organization with its first Admin member,
+// default project and environments and an organization key holding every
+// scope, in one transaction. It returns the key's token, shown once.
+func (a *App) CreateOrganization(ctx context.Context, name, key, adminEmail, adminName, createdBy string) (*tenancy.Bootstrap, *apikey.Key, string, error) {
+	b, err := a.Tenancy.NewBootstrap(name, key, adminEmail, adminName)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if createdBy == "" {
+		createdBy = "member:" + b.Admin.ID
+	}
+	k, token, err := a.Keys.Mint(apikey.Spec{Name: "Initial organization key", Level: auth.LevelOrganization,
+		OrgID: b.Organization.ID, Scopes: gatehouse.AllScopes(), CreatedBy: createdBy})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	err = a.Store.InTx(ctx, func(tx *store.Store) error {
+		if err := b.Save(ctx, tx); err != nil {
+			return err
+		}
+		return tx.CreateAPIKey(ctx, k)
+	})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return b, k, token, nil
+}
+
+// InitOptions are the answers `gatehouse init` takes.
+type InitOptions struct {
+	OrgName    string
+	OrgKey     string
+	AdminEmail string
+	AdminName  string
+}
+
+// DefaultInitOptions are used by `serve` on an empty database.
+func DefaultInitOptions() InitOptions {
+	return InitOptions{OrgName: "My Organization", AdminEmail: "admin@example.com", AdminName: "Admin"}
+}
+
+// InitResult says what Init did.
+type InitResult struct {
+	// Created is false when the database already had an organization.
+	Created      bool
+	Organization *tenancy.Organization
+	Bootstrap    *tenancy.Bootstrap
+	Key          *apikey.Key
+	Token        string
+}
+
+// Init creates the first organization unless one exists. It is idempotent:
+// a second call creates nothing and returns the existing organization.
+func (a *App) Init(ctx context.Context, opt InitOptions) (*InitResult, error) {
+	n, err := a.Store.CountOrganizations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		b, k, token, err := a.CreateOrganization(ctx, opt.OrgName, opt.OrgKey, opt.AdminEmail, opt.AdminName, "")
+		if err == nil {
+			return &InitResult{Created: true, Organization: b.Organization, Bootstrap: b, Key: k, Token: token}, nil
+		}
+		if gatehouse.ErrorCode(err) != gatehouse.CodeConflict { // a concurrent init won the race
+			return nil, err
+		}
+	}
+	o, err := a.Store.FirstOrganization(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &InitResult{Organization: o}, nil
+}

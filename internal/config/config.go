@@ -1,0 +1,121 @@
+// Package config holds Gatehouse's settings: defaults in code, overridden by
+// GATEHOUSE_* environment variables, overridden by command-line flags.
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything a Gatehouse process needs to start.
+type Config struct {
+	// Addr is the HTTP listen address of `gatehouse serve`.
+	Addr string
+	// DataDir holds the embedded SQLite database when DatabaseURL is empty.
+	DataDir string
+	// DatabaseURL selects PostgreSQL ("postgres://..."); empty means the
+	// embedded SQLite database in DataDir.
+	DatabaseURL string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogFormat is text or json.
+	LogFormat string
+	// MaxBodyBytes is the largest request body the API accepts.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds a graceful shutdown.
+	ShutdownTimeout time.Duration
+	// AutoInit creates the first organization when `serve` starts on an
+	// empty database.
+	AutoInit bool
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         "gatehouse-data",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		MaxBodyBytes:    1 << 20,
+		ShutdownTimeout: 15 * time.Second,
+		AutoInit:        true,
+	}
+}
+
+// EnvPrefix prefixes every environment variable Gatehouse reads.
+const EnvPrefix = "GATEHOUSE_"
+
+// ApplyEnv overrides c with the GATEHOUSE_* variables that are set.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	str := func(name string, dst *string) {
+		if v := getenv(EnvPrefix + name); v != "" {
+			*dst = v
+		}
+	}
+	str("ADDR", &c.Addr)
+	str("DATA_DIR", &c.DataDir)
+	str("DATABASE_URL", &c.DatabaseURL)
+	str("LOG_LEVEL", &c.LogLevel)
+	str("LOG_FORMAT", &c.LogFormat)
+	if v := getenv(EnvPrefix + "MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%sMAX_BODY_BYTES: %w", EnvPrefix, err)
+		}
+		c.MaxBodyBytes = n
+	}
+	if v := getenv(EnvPrefix + "SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%sSHUTDOWN_TIMEOUT: %w", EnvPrefix, err)
+		}
+		c.ShutdownTimeout = d
+	}
+	if v := getenv(EnvPrefix + "AUTO_INIT"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%sAUTO_INIT: %w", EnvPrefix, err)
+		}
+		c.AutoInit = b
+	}
+	return nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr %q: %w", c.Addr, err)
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		return fmt.Errorf("data-dir is required when no database-url is set")
+	}
+	if c.DatabaseURL != "" && !c.IsPostgres() {
+		return fmt.Errorf("database-url must start with postgres:// or postgresql://")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+	}
+	if c.MaxBodyBytes < 1024 {
+		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// IsPostgres reports whether DatabaseURL selects PostgreSQL.
+func (c Config) IsPostgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
+// SQLitePath is the embedded database file.
+func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "gatehouse.db") }

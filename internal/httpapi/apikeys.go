@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// APIKey is the wire form of an API key; its token is never included.
+type APIKey struct {
+	ID            string            `json:"id" doc:"The key's id; also its JWT jti claim."`
+	Name          string            `json:"name"`
+	Level         string            `json:"level" enum:"organization,project,environment"`
+	ProjectID     string            `json:"project_id,omitempty"`
+	EnvironmentID string            `json:"environment_id,omitempty"`
+	Scopes        []gatehouse.Scope `json:"scopes"`
+	Status        string            `json:"status" enum:"active,revoked,expired"`
+	CreatedBy     string            `json:"created_by" doc:"member:<id> or key:<id>."`
+	CreatedAt     time.Time         `json:"created_at"`
+	ExpiresAt     *time.Time        `json:"expires_at,omitempty"`
+	RevokedAt     *time.Time        `json:"revoked_at,omitempty"`
+	LastUsedAt    *time.Time        `json:"last_used_at,omitempty" doc:"Recorded within seconds of use."`
+	ReplacedBy    string            `json:"replaced_by,omitempty" doc:"The key a rotation created from this one."`
+}
+
+// CreatedAPIKey is a new key with its token, shown only in this response.
+type CreatedAPIKey struct {
+	APIKey
+	Token string `json:"token" doc:"The API key itself (an EdDSA JWT). Shown once: store it now."`
+}
+
+func keyOut(k *apikey.Key, now time.Time) APIKey {
+	return APIKey{ID: k.ID, Name: k.Name, Level: string(k.Level), ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID,
+		Scopes: k.Scopes.Scopes(), Status: k.Status(now), CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, ReplacedBy: k.ReplacedBy}
+}
+
+type listKeysIn struct {
+	PageQuery
+	Sort   string `query:"sort" default:"created_at" enum:"created_at,name,last_used_at,expires_at"`
+	Level  string `query:"level" enum:"organization,project,environment" doc:"Only keys of this level."`
+	Status string `query:"status" enum:"active,revoked,expired" doc:"Only keys in this state."`
+}
+
+func (h *handlers) listKeys(ctx context.Context, in *listKeysIn) (*ListOut[APIKey], error) {
+	p := principal(ctx)
+	f := apikey.Filter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Level: auth.Level(in.Level), Status: in.Status}
+	req := in.request(in.Sort)
+	page, err := h.Keys.List(ctx, f, req)
+	if err != nil {
+		return nil, err
+	}
+	now := h.Keys.Now()
+	return list(ctx, page, req, func(k *apikey.Key) APIKey { return keyOut(k, now) }), nil
+}
+
+type createKeyIn struct {
+	Body struct {
+		Name        string            `json:"name" minLength:"1" maxLength:"200"`
+		Level       string            `json:"level" enum:"organization,project,environment"`
+		Project     string            `json:"project,omitempty" doc:"Project id or key: required for project and environment keys."`
+		Environment string            `json:"environment,omitempty" doc:"Environment id or key: required for environment keys."`
+		Scopes      []gatehouse.Scope `json:"scopes" minItems:"1" doc:"Scopes from GET /v1/scopes, each held by the calling key."`
+		ExpiresAt   *time.Time        `json:"expires_at,omitempty" doc:"When the key stops working; never when omitted."`
+	}
+}
+
+func (h *handlers) createKey(ctx context.Context, in *createKeyIn) (*Out[CreatedAPIKey], error) {
+	p := principal(ctx)
+	b := in.Body
+	spec := apikey.Spec{Name: b.Name, Level: auth.Level(b.Level), Scopes: b.Scopes, ExpiresAt: b.ExpiresAt}
+	switch spec.Level {
+	case auth.LevelOrganization:
+		if b.Project != "" || b.Environment != "" {
+			return nil, gatehouse.FieldError("project", "not_allowed", "an organization key takes no project or environment")
+		}
+	case auth.LevelProject, auth.LevelEnvironment:
+		if b.Project == "" {
+			return nil, gatehouse.FieldError("project", "required_field_missing", "project is required for a %s key", spec.Level)
+		}
+		proj, _, err := h.project(ctx, b.Project, false)
+		if err != nil {
+			return nil, err
+		}
+		spec.ProjectID = proj.ID
+		if spec.Level == auth.LevelEnvironment {
+			if b.Environment == "" {
+				return nil, gatehouse.FieldError("environment", "required_field_missing", "environment is required for an environment key")
+			}
+			env, err := h.Tenancy.Store.GetEnvironment(ctx, p.OrgID, proj.ID, b.Environment)
+			if err != nil {
+				return nil, err
+			}
+			spec.EnvironmentID = env.ID
+		} else if b.Environment != "" {
+			return nil, gatehouse.FieldError("environment", "not_allowed", "a project key takes no environment")
+		}
+	}
+	k, token, err := h.Keys.Issue(ctx, p, spec)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, CreatedAPIKey{APIKey: keyOut(k, h.Keys.Now()), Token: token}), nil
+}
+
+type KeyPath struct {
+	Key string `path:"key" doc:"API key id."`
+}
+
+// reachableKey loads a key of the caller's organization that the caller
+// could have created.
+func (h *handlers) reachableKey(ctx context.Context, id string) (*apikey.Key, error) {
+	p := principal(ctx)
+	k, err := h.Keys.Get(ctx, p.OrgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanIssue(k.Level, k.ProjectID, k.EnvironmentID) {
+		return nil, forbidden("this %s key cannot manage %s key %s", p.Level, k.Level, id)
+	}
+	return k, nil
+}
+
+func (h *handlers) getKey(ctx context.Context, in *KeyPath) (*Out[APIKey], error) {
+	k, err := h.reachableKey(ctx, in.Key)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, keyOut(k, h.Keys.Now())), nil
+}
+
+func (h *handlers) revokeKey(ctx context.Context, in *KeyPath) (*Out[APIKey], error) {
+	k, err := h.reachableKey(ctx, in.Key)
+	if err != nil {
+		return nil, err
+	}
+	k, err = h.Keys.Revoke(ctx, k.OrgID, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, keyOut(k, h.Keys.Now())), nil
+}
+
+type rotateKeyIn struct {
+	KeyPath
+	Body *struct {
+		GracePeriodSeconds int `json:"grace_period_seconds,omitempty" minimum:"0" maximum:"604800" doc:"How long the old key keeps working; 0 (default) ends it now."`
+	}
+}
+
+func (h *handlers) rotateKey(ctx context.Context, in *rotateKeyIn) (*Out[CreatedAPIKey], error) {
+	if _, err := h.reachableKey(ctx, in.Key); err != nil {
+		return nil, err
+	}
+	grace := 0
+	if in.Body != nil {
+		grace = in.Body.GracePeriodSeconds
+	}
+	k, token, err := h.Keys.Rotate(ctx, principal(ctx), in.Key, time.Duration(grace)*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, CreatedAPIKey{APIKey: keyOut(k, h.Keys.Now()), Token: token}), nil
+}

@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// Meta accompanies every success response.
+type Meta struct {
+	RequestID string    `json:"request_id" doc:"The id of this request; also in the X-Request-Id header."`
+	Timestamp time.Time `json:"timestamp" doc:"When the response was made."`
+}
+
+// ListMeta accompanies every list response (seed 002 pagination metadata).
+type ListMeta struct {
+	Meta
+	Page        int  `json:"page"`
+	PerPage     int  `json:"per_page"`
+	TotalItems  int  `json:"total_items"`
+	TotalPages  int  `json:"total_pages"`
+	HasNext     bool `json:"has_next"`
+	HasPrevious bool `json:"has_previous"`
+}
+
+// Envelope is the body of every success response: {status, data, meta}.
+type Envelope[T any] struct {
+	Status string `json:"status" enum:"success" doc:"Always \"success\" for 2xx responses."`
+	Data   T      `json:"data"`
+	Meta   Meta   `json:"meta"`
+}
+
+// ListEnvelope is the body of a list response.
+type ListEnvelope[T any] struct {
+	Status string   `json:"status" enum:"success"`
+	Data   []T      `json:"data"`
+	Meta   ListMeta `json:"meta"`
+}
+
+// Out is the output of an operation answering one item.
+type Out[T any] struct {
+	Body Envelope[T]
+}
+
+// ListOut is the output of a list operation.
+type ListOut[T any] struct {
+	Body ListEnvelope[T]
+}
+
+// NoContent is the output of an operation answering 204.
+type NoContent struct{}
+
+func meta(ctx context.Context) Meta {
+	return Meta{RequestID: RequestID(ctx), Timestamp: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+func ok[T any](ctx context.Context, data T) *Out[T] {
+	return &Out[T]{Body: Envelope[T]{Status: "success", Data: data, Meta: meta(ctx)}}
+}
+
+// list converts a store page into a list response with pager metadata.
+func list[S, T any](ctx context.Context, page gatehouse.Page[S], req gatehouse.PageRequest, conv func(*S) T) *ListOut[T] {
+	items := make([]T, len(page.Items))
+	for i := range page.Items {
+		items[i] = conv(&page.Items[i])
+	}
+	pages := (page.Total + req.PerPage - 1) / req.PerPage
+	return &ListOut[T]{Body: ListEnvelope[T]{Status: "success", Data: items, Meta: ListMeta{
+		Meta: meta(ctx), Page: req.Page, PerPage: req.PerPage, TotalItems: page.Total, TotalPages: pages,
+		HasNext: req.Page < pages, HasPrevious: req.Page > 1 && page.Total > 0,
+	}}}
+}
+
+// PageQuery are the paging parameters of every list endpoint.
+type PageQuery struct {
+	Page    int    `query:"page" default:"1" minimum:"1" maximum:"1000000" doc:"Page number, from 1."`
+	PerPage int    `query:"per_page" default:"20" minimum:"1" maximum:"100" doc:"Items per page (max 100)."`
+	Order   string `query:"order" default:"asc" enum:"asc,desc" doc:"Sort direction."`
+}
+
+func (q PageQuery) request(sort string) gatehouse.PageRequest {
+	return gatehouse.PageRequest{Page: q.Page, PerPage: q.PerPage, Sort: sort, Desc: q.Order == "desc"}
+}

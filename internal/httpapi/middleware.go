@@ -1,0 +1,211 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request in ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// OrgHeader names the organization a request is meant for (seed 000's
+// "PERSCOM ID"); when present it must match the key's organization.
+const OrgHeader = "X-Organization-Id"
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts a caller's id when it is short and printable.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// withRequestID gives every request an id (the caller's X-Request-Id when
+// sane) and echoes it in the response.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withRecover answers a panic with INTERNAL_ERROR and logs it.
+func withRecover(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic", "request_id", RequestID(r.Context()), "panic", v, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					writeError(w, newAPIError(r.Context(), http.StatusInternalServerError, "internal error (request id "+RequestID(r.Context())+")"))
+				}
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// withAccessLog logs one line per request.
+func withAccessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration", time.Since(start), "request_id", RequestID(r.Context()))
+	})
+}
+
+func writeError(w http.ResponseWriter, e *APIError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// withEnvelopedMux answers unknown routes (404) and wrong methods (405,
+// with Allow) in the error envelope instead of the mux's plain text.
+func withEnvelopedMux(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, r)
+		if rec.Code == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.Header().Get("Allow"))
+			writeError(w, newAPIError(r.Context(), http.StatusMethodNotAllowed,
+				r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+rec.Header().Get("Allow")))
+			return
+		}
+		if rec.Code >= 300 && rec.Code < 400 { // the mux's path cleaning redirects
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			return
+		}
+		writeError(w, newAPIError(r.Context(), http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
+	})
+}
+
+// Operation metadata keys.
+const (
+	metaScope  = "scope"  // gatehouse.Scope required
+	metaPublic = "public" // no key needed
+)
+
+// authMiddleware authenticates the bearer key, checks the organization header
+// and the operation's required scope, and puts the principal in the context.
+func authMiddleware(api huma.API, keys *apikey.Service, log *slog.Logger) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		op := ctx.Operation()
+		if op.Metadata[metaPublic] == true {
+			next(ctx)
+			return
+		}
+		token, found := bearer(ctx.Header("Authorization"))
+		if !found && ctx.Header("Authorization") != "" {
+			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "the Authorization header must be: Bearer <key>")
+			return
+		}
+		p, err := keys.Verify(ctx.Context(), token)
+		if err != nil {
+			status := http.StatusUnauthorized
+			msg := err.Error()
+			var ge *gatehouse.Error
+			if errors.As(err, &ge) {
+				msg = ge.Message
+			} else {
+				status, msg = http.StatusServiceUnavailable, "cannot verify API keys right now"
+				log.ErrorContext(ctx.Context(), "verify api key", "request_id", RequestID(ctx.Context()), "err", err)
+			}
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			_ = huma.WriteErr(api, ctx, status, msg)
+			return
+		}
+		if org := ctx.Header(OrgHeader); org != "" && org != p.OrgID {
+			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the "+OrgHeader+" header does not match the API key's organization")
+			return
+		}
+		if s, ok := op.Metadata[metaScope].(gatehouse.Scope); ok && !p.Scopes.Has(s) {
+			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "this API key lacks the "+string(s)+" scope")
+			return
+		}
+		next(huma.WithValue(ctx, principalKey{}, p))
+	}
+}
+
+type principalKey struct{}
+
+func principal(ctx context.Context) *auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(*auth.Principal)
+	return p
+}
+
+func bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}

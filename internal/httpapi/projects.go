@@ -1,0 +1,307 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// Project is the wire form of a project.
+type Project struct {
+	ID          string    `json:"id"`
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func projectOut(p *tenancy.Project) Project {
+	return Project{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+// Environment is the wire form of an environment.
+type Environment struct {
+	ID          string    `json:"id"`
+	ProjectID   string    `json:"project_id"`
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Sandbox     bool      `json:"sandbox" doc:"A sandbox is not rate limited and its data is reset daily."`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func envOut(e *tenancy.Environment) Environment {
+	return Environment{ID: e.ID, ProjectID: e.ProjectID, Key: e.Key, Name: e.Name, Description: e.Description,
+		Sandbox: e.Sandbox, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+}
+
+type ProjectPath struct {
+	Project string `path:"project" doc:"Project id or key."`
+}
+
+type EnvPath struct {
+	ProjectPath
+	Environment string `path:"environment" doc:"Environment id or key."`
+}
+
+// project loads a project of the caller's organization. manage asks for the
+// right to change it; otherwise reading is enough.
+func (h *handlers) project(ctx context.Context, ref string, manage bool) (*tenancy.Project, *auth.Principal, error) {
+	p := principal(ctx)
+	proj, err := h.Tenancy.Store.GetProject(ctx, p.OrgID, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if manage && !p.CanManageProject(proj.ID) || !p.CanSeeProject(proj.ID) {
+		return nil, nil, forbidden("this %s key cannot %s project %q", p.Level, verb(manage), ref)
+	}
+	return proj, p, nil
+}
+
+// environment loads an environment the caller can reach.
+func (h *handlers) environment(ctx context.Context, in EnvPath, manage bool) (*tenancy.Environment, error) {
+	proj, p, err := h.project(ctx, in.Project, false)
+	if err != nil {
+		return nil, err
+	}
+	env, err := h.Tenancy.Store.GetEnvironment(ctx, p.OrgID, proj.ID, in.Environment)
+	if err != nil {
+		return nil, err
+	}
+	if !p.CanReachEnvironment(proj.ID, env.ID) || manage && !p.CanManageProject(proj.ID) {
+		return nil, forbidden("this %s key cannot %s environment %q", p.Level, verb(manage), in.Environment)
+	}
+	return env, nil
+}
+
+func verb(manage bool) string {
+	if manage {
+		return "change"
+	}
+	return "read"
+}
+
+type listProjectsIn struct {
+	PageQuery
+	Sort string `query:"sort" default:"created_at" enum:"created_at,updated_at,name,key" doc:"Field to sort by."`
+	Key  string `query:"key" doc:"Only the project with this key."`
+}
+
+func (h *handlers) listProjects(ctx context.Context, in *listProjectsIn) (*ListOut[Project], error) {
+	p := principal(ctx)
+	f := tenancy.ProjectFilter{OrgID: p.OrgID, ID: p.ProjectID, Key: in.Key}
+	req := in.request(in.Sort)
+	page, err := h.Tenancy.Store.ListProjects(ctx, f, req)
+	if err != nil {
+		return nil, err
+	}
+	return list(ctx, page, req, projectOut), nil
+}
+
+type createProjectIn struct {
+	Body struct {
+		Key         string `json:"key,omitempty" doc:"URL-safe key (a-z, 0-9, '-', '_'); derived from the name when omitted."`
+		Name        string `json:"name" minLength:"1" maxLength:"200"`
+		Description string `json:"description,omitempty" maxLength:"2000"`
+	}
+}
+
+func (h *handlers) createProject(ctx context.Context, in *createProjectIn) (*Out[Project], error) {
+	proj, err := h.Tenancy.CreateProject(ctx, principal(ctx).OrgID, tenancy.NewProjectInput{Key: in.Body.Key, Name: in.Body.Name, Description: in.Body.Description})
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, projectOut(proj)), nil
+}
+
+func (h *handlers) getProject(ctx context.Context, in *ProjectPath) (*Out[Project], error) {
+	proj, _, err := h.project(ctx, in.Project, false)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, projectOut(proj)), nil
+}
+
+type updateProjectIn struct {
+	ProjectPath
+	Body struct {
+		Key         *string `json:"key,omitempty"`
+		Name        *string `json:"name,omitempty" minLength:"1" maxLength:"200"`
+		Description *string `json:"description,omitempty" maxLength:"2000"`
+	}
+}
+
+func (h *handlers) updateProject(ctx context.Context, in *updateProjectIn) (*Out[Project], error) {
+	proj, _, err := h.project(ctx, in.Project, true)
+	if err != nil {
+		return nil, err
+	}
+	proj, err = h.Tenancy.UpdateProject(ctx, proj, in.Body.Key, in.Body.Name, in.Body.Description)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, projectOut(proj)), nil
+}
+
+func (h *handlers) deleteProject(ctx context.Context, in *ProjectPath) (*NoContent, error) {
+	proj, p, err := h.project(ctx, in.Project, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Tenancy.Store.DeleteProject(ctx, p.OrgID, proj.ID); err != nil {
+		return nil, err
+	}
+	h.Keys.Forget(ctx)
+	return &NoContent{}, nil
+}
+
+type listEnvsIn struct {
+	ProjectPath
+	PageQuery
+	Sort    string `query:"sort" default:"created_at" enum:"created_at,updated_at,name,key"`
+	Key     string `query:"key" doc:"Only the environment with this key."`
+	Sandbox string `query:"sandbox" enum:"true,false" doc:"Only sandbox (true) or non-sandbox (false) environments."`
+}
+
+func (h *handlers) listEnvironments(ctx context.Context, in *listEnvsIn) (*ListOut[Environment], error) {
+	proj, p, err := h.project(ctx, in.Project, false)
+	if err != nil {
+		return nil, err
+	}
+	f := tenancy.EnvironmentFilter{OrgID: p.OrgID, ProjectID: proj.ID, ID: p.EnvironmentID, Key: in.Key}
+	if in.Sandbox != "" {
+		b := in.Sandbox == "true"
+		f.Sandbox = &b
+	}
+	req := in.request(in.Sort)
+	page, err := h.Tenancy.Store.ListEnvironments(ctx, f, req)
+	if err != nil {
+		return nil, err
+	}
+	return list(ctx, page, req, envOut), nil
+}
+
+type createEnvIn struct {
+	ProjectPath
+	Body struct {
+		Key         string `json:"key,omitempty" doc:"URL-safe key; derived from the name when omitted."`
+		Name        string `json:"name" minLength:"1" maxLength:"200"`
+		Description string `json:"description,omitempty" maxLength:"2000"`
+		Sandbox     bool   `json:"sandbox,omitempty" doc:"Not rate limited; data reset daily."`
+	}
+}
+
+func (h *handlers) createEnvironment(ctx context.Context, in *createEnvIn) (*Out[Environment], error) {
+	proj, _, err := h.project(ctx, in.Project, true)
+	if err != nil {
+		return nil, err
+	}
+	env, err := h.Tenancy.CreateEnvironment(ctx, proj, tenancy.NewEnvironmentInput{Key: in.Body.Key, Name: in.Body.Name,
+		Description: in.Body.Description, Sandbox: in.Body.Sandbox})
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, envOut(env)), nil
+}
+
+func (h *handlers) getEnvironment(ctx context.Context, in *EnvPath) (*Out[Environment], error) {
+	env, err := h.environment(ctx, *in, false)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, envOut(env)), nil
+}
+
+type updateEnvIn struct {
+	EnvPath
+	Body struct {
+		Key         *string `json:"key,omitempty"`
+		Name        *string `json:"name,omitempty" minLength:"1" maxLength:"200"`
+		Description *string `json:"description,omitempty" maxLength:"2000"`
+		Sandbox     *bool   `json:"sandbox,omitempty"`
+	}
+}
+
+func (h *handlers) updateEnvironment(ctx context.Context, in *updateEnvIn) (*Out[Environment], error) {
+	env, err := h.environment(ctx, in.EnvPath, true)
+	if err != nil {
+		return nil, err
+	}
+	env, err = h.Tenancy.UpdateEnvironment(ctx, env, tenancy.EnvironmentPatch{Key: in.Body.Key, Name: in.Body.Name,
+		Description: in.Body.Description, Sandbox: in.Body.Sandbox})
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, envOut(env)), nil
+}
+
+func (h *handlers) deleteEnvironment(ctx context.Context, in *EnvPath) (*NoContent, error) {
+	env, err := h.environment(ctx, *in, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Tenancy.Store.DeleteEnvironment(ctx, env.OrgID, env.ID); err != nil {
+		return nil, err
+	}
+	h.Keys.Forget(ctx)
+	return &NoContent{}, nil
+}
+
+// EnvSettings is the wire form of an environment's settings.
+type EnvSettings struct {
+	RateLimitPerHour      *int    `json:"rate_limit_per_hour" doc:"Overrides the organization's hourly limit for this environment's keys; null inherits it."`
+	DecisionLog           string  `json:"decision_log" enum:"off,sampled,full" doc:"Which permission checks are recorded."`
+	DecisionLogSampleRate float64 `json:"decision_log_sample_rate" doc:"Fraction of checks recorded when decision_log is sampled."`
+}
+
+func envSettingsOut(s tenancy.EnvSettings) EnvSettings {
+	return EnvSettings{RateLimitPerHour: s.RateLimitPerHour, DecisionLog: s.DecisionLog, DecisionLogSampleRate: s.DecisionLogSampleRate}
+}
+
+func (h *handlers) getEnvSettings(ctx context.Context, in *EnvPath) (*Out[EnvSettings], error) {
+	env, err := h.environment(ctx, *in, false)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, envSettingsOut(env.Settings)), nil
+}
+
+type updateEnvSettingsIn struct {
+	EnvPath
+	Body struct {
+		RateLimitPerHour      *int     `json:"rate_limit_per_hour,omitempty" minimum:"0" doc:"0 removes the override."`
+		DecisionLog           *string  `json:"decision_log,omitempty" enum:"off,sampled,full"`
+		DecisionLogSampleRate *float64 `json:"decision_log_sample_rate,omitempty" minimum:"0" maximum:"1"`
+	}
+}
+
+func (h *handlers) updateEnvSettings(ctx context.Context, in *updateEnvSettingsIn) (*Out[EnvSettings], error) {
+	// An environment key may change its own environment's settings.
+	env, err := h.environment(ctx, in.EnvPath, false)
+	if err != nil {
+		return nil, err
+	}
+	b := in.Body
+	env, err = h.Tenancy.UpdateEnvSettings(ctx, env, func(s *tenancy.EnvSettings) {
+		if b.RateLimitPerHour != nil {
+			s.RateLimitPerHour = b.RateLimitPerHour
+			if *b.RateLimitPerHour == 0 {
+				s.RateLimitPerHour = nil
+			}
+		}
+		if b.DecisionLog != nil {
+			s.DecisionLog = *b.DecisionLog
+		}
+		if b.DecisionLogSampleRate != nil {
+			s.DecisionLogSampleRate = *b.DecisionLogSampleRate
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, envSettingsOut(env.Settings)), nil
+}

@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// addRoutes registers every operation of the API. This file is the whole
+// surface at a glance.
+func addRoutes(g *registrar, h *handlers) {
+	const (
+		get, post, patch, del = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
+		created, noContent    = http.StatusCreated, http.StatusNoContent
+	)
+	// System
+	add(g, route{id: "healthz", method: get, path: "/healthz", tag: "System", public: true, summary: "Liveness: the process is up"}, h.healthz)
+	add(g, route{id: "readyz", method: get, path: "/readyz", tag: "System", public: true, summary: "Readiness: the database answers",
+		desc: "Answers 503 SERVICE_UNAVAILABLE when a dependency is down."}, h.readyz)
+	add(g, route{id: "jwks", method: get, path: "/.well-known/jwks.json", tag: "System", public: true, summary: "Public keys that verify API keys (JWKS)"}, h.jwks)
+	add(g, route{id: "list-scopes", method: get, path: "/v1/scopes", tag: "System", summary: "The scope catalog: every permission a member or key can hold"}, h.listScopes)
+	add(g, route{id: "get-me", method: get, path: "/v1/me", tag: "System", summary: "The calling key: level, organization, project, environment and scopes"}, h.me)
+
+	// Organizations
+	add(g, route{id: "list-organizations", method: get, path: "/v1/organizations", tag: "Organizations", scope: gatehouse.ScopeViewOrganization,
+		summary: "List organizations", desc: "A key sees exactly one organization: its own."}, h.listOrganizations)
+	add(g, route{id: "create-organization", method: post, path: "/v1/organizations", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: created,
+		summary: "Create an organization", desc: "Creates a new organization with its first Admin member, a default project with development and production environments, and an organization API key holding every scope. The key's token is in the response and is shown only once."}, h.createOrganization)
+	add(g, route{id: "get-organization", method: get, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeViewOrganization, summary: "Get an organization"}, h.getOrganization)
+	add(g, route{id: "update-organization", method: patch, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, summary: "Rename an organization"}, h.updateOrganization)
+	add(g, route{id: "delete-organization", method: del, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: noContent,
+		summary: "Delete an organization", desc: "Deletes the organization and everything in it, including every API key; the calling key stops working."}, h.deleteOrganization)
+
+	// Projects and environments
+	add(g, route{id: "list-projects", method: get, path: "/v1/projects", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "List projects"}, h.listProjects)
+	add(g, route{id: "create-project", method: post, path: "/v1/projects", tag: "Projects", scope: gatehouse.ScopeManageProject, orgOnly: true, status: created, summary: "Create a project"}, h.createProject)
+	add(g, route{id: "get-project", method: get, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "Get a project by id or key"}, h.getProject)
+	add(g, route{id: "update-project", method: patch, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeManageProject, summary: "Update a project"}, h.updateProject)
+	add(g, route{id: "delete-project", method: del, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeManageProject, orgOnly: true, status: noContent,
+		summary: "Delete a project", desc: "Deletes the project, its environments and their API keys."}, h.deleteProject)
+	add(g, route{id: "list-environments", method: get, path: "/v1/projects/{project}/environments", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "List a project's environments"}, h.listEnvironments)
+	add(g, route{id: "create-environment", method: post, path: "/v1/projects/{project}/environments", tag: "Projects", scope: gatehouse.ScopeManageProject, status: created, summary: "Create an environment"}, h.createEnvironment)
+	add(g, route{id: "get-environment", method: get, path: "/v1/projects/{project}/environments/{environment}", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "Get an environment by id or key"}, h.getEnvironment)
+	add(g, route{id: "update-environment", method: patch, path: "/v1/projects/{project}/environments/{environment}", tag: "Projects", scope: gatehouse.ScopeManageProject, summary: "Update an environment"}, h.updateEnvironment)
+	add(g, route{id: "delete-environment", method: del, path: "/v1/projects/{project}/environments/{environment}", tag: "Projects", scope: gatehouse.ScopeManageProject, status: noContent,
+		summary: "Delete an environment", desc: "Deletes the environment and its API keys."}, h.deleteEnvironment)
+
+	// Settings
+	add(g, route{id: "get-settings", method: get, path: "/v1/settings", tag: "Settings", scope: gatehouse.ScopeViewSettings, orgOnly: true, summary: "Get the organization's settings"}, h.getOrgSettings)
+	add(g, route{id: "update-settings", method: patch, path: "/v1/settings", tag: "Settings", scope: gatehouse.ScopeManageSettings, orgOnly: true, summary: "Change the organization's settings"}, h.updateOrgSettings)
+	add(g, route{id: "get-environment-settings", method: get, path: "/v1/projects/{project}/environments/{environment}/settings", tag: "Settings", scope: gatehouse.ScopeViewSettings, summary: "Get an environment's settings"}, h.getEnvSettings)
+	add(g, route{id: "update-environment-settings", method: patch, path: "/v1/projects/{project}/environments/{environment}/settings", tag: "Settings", scope: gatehouse.ScopeManageSettings, summary: "Change an environment's settings"}, h.updateEnvSettings)
+
+	// Members and member roles
+	add(g, route{id: "list-members", method: get, path: "/v1/members", tag: "Members", scope: gatehouse.ScopeViewMember, orgOnly: true, summary: "List members"}, h.listMembers)
+	add(g, route{id: "create-member", method: post, path: "/v1/members", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true, status: created,
+		summary: "Add a member", desc: "Giving a role other than viewer also needs `manage:permission` (the Admin role)."}, h.createMember)
+	add(g, route{id: "get-member", method: get, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeViewMember, orgOnly: true, summary: "Get a member"}, h.getMember)
+	add(g, route{id: "update-member", method: patch, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true,
+		summary: "Update a member", desc: "Changing a member's role also needs `manage:permission` (the Admin role)."}, h.updateMember)
+	add(g, route{id: "delete-member", method: del, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true, status: noContent, summary: "Remove a member"}, h.deleteMember)
+	add(g, route{id: "list-member-roles", method: get, path: "/v1/member-roles", tag: "Members", scope: gatehouse.ScopeViewPermission, orgOnly: true,
+		summary: "List member roles and their permissions", desc: "Built-in roles (admin, developer, viewer) come first."}, h.listRoles)
+	add(g, route{id: "create-member-role", method: post, path: "/v1/member-roles", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, status: created, summary: "Create a custom member role"}, h.createRole)
+	add(g, route{id: "get-member-role", method: get, path: "/v1/member-roles/{role}", tag: "Members", scope: gatehouse.ScopeViewPermission, orgOnly: true, summary: "Get a member role"}, h.getRole)
+	add(g, route{id: "update-member-role", method: patch, path: "/v1/member-roles/{role}", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, summary: "Change a custom member role"}, h.updateRole)
+	add(g, route{id: "delete-member-role", method: del, path: "/v1/member-roles/{role}", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, status: noContent, summary: "Delete a custom member role"}, h.deleteRole)
+
+	// API keys
+	add(g, route{id: "list-api-keys", method: get, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
+		summary: "List API keys", desc: "A project key sees the keys of its project; an environment key those of its environment."}, h.listKeys)
+	add(g, route{id: "create-api-key", method: post, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI, status: created,
+		summary: "Create an API key", desc: "The new key's level and reach stay within the calling key's, and its scopes within the calling key's scopes. The token is returned once and never again."}, h.createKey)
+	add(g, route{id: "get-api-key", method: get, path: "/v1/api-keys/{key}", tag: "API Keys", scope: gatehouse.ScopeManageAPI, summary: "Get an API key (never its token)"}, h.getKey)
+	add(g, route{id: "revoke-api-key", method: post, path: "/v1/api-keys/{key}/revoke", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
+		summary: "Revoke an API key", desc: "Takes effect on the next request on every node: the call returns once every live node has dropped the key."}, h.revokeKey)
+	add(g, route{id: "rotate-api-key", method: post, path: "/v1/api-keys/{key}/rotate", tag: "API Keys", scope: gatehouse.ScopeManageAPI, status: created,
+		summary: "Rotate an API key", desc: "Creates a new key with the same name, level and scopes, returns its token once, and ends the old key after grace_period_seconds (immediately by default)."}, h.rotateKey)
+}

@@ -1,0 +1,152 @@
+// Package httpapi is Gatehouse's v1 REST API: the routes (routes.go), the
+// middleware every request passes through, the {status, data, meta}
+// envelope, the one error-code table, and the OpenAPI spec and reference
+// page generated from the same code.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// OrgCreator creates an organization with its first Admin member, default
+// project and environments, and an organization key holding every scope,
+// all in one transaction. createdBy names the creator ("key:<id>" or "cli").
+type OrgCreator func(ctx context.Context, name, key, adminEmail, adminName, createdBy string) (*tenancy.Bootstrap, *apikey.Key, string, error)
+
+// Deps are what the API needs.
+type Deps struct {
+	Log          *slog.Logger
+	Tenancy      *tenancy.Service
+	Keys         *apikey.Service
+	CreateOrg    OrgCreator
+	Ready        func(context.Context) error
+	MaxBodyBytes int64
+	Version      string
+}
+
+func init() { installErrors() }
+
+// New returns the HTTP handler of the whole API.
+func New(d Deps) (http.Handler, *huma.OpenAPI) {
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("Gatehouse API", d.Version)
+	cfg.CreateHooks = nil // no $schema field, no Link header
+	cfg.DocsPath = ""     // the CDN-based docs page is replaced by our own
+	cfg.OpenAPIPath = ""  // the spec is served by spec.go
+	cfg.SchemasPath = ""
+	cfg.RejectUnknownQueryParameters = true
+	cfg.Info.Description = apiDescription
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
+			Description: "An API key (an EdDSA JWT). Each operation names the scope it needs in x-required-scopes."},
+	}
+	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
+	api := humago.New(mux, cfg)
+	api.UseMiddleware(authMiddleware(api, d.Keys, d.Log))
+
+	h := &handlers{Deps: d}
+	addRoutes(&registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes}, h)
+	oapi := api.OpenAPI()
+	oapi.Tags = tags
+	serveSpec(mux, oapi)
+	serveDocs(mux)
+
+	var handler http.Handler = withEnvelopedMux(mux)
+	handler = withRecover(d.Log, handler)
+	handler = withAccessLog(d.Log, handler)
+	handler = withRequestID(handler)
+	return handler, oapi
+}
+
+const apiDescription = `Gatehouse is a self-hosted, multi-tenant authorization and API platform.
+
+Every request carries ` + "`Authorization: Bearer <API key>`" + `; an ` + "`X-Organization-Id`" + ` header, when sent, must name
+the key's organization. Success bodies are ` + "`{status: \"success\", data, meta}`" + `; errors are
+` + "`{status: \"error\", error: {code, message, details}}`" + `. Lists take ` + "`page`" + ` and ` + "`per_page`" + ` (default 20, max 100),
+` + "`sort`" + ` and ` + "`order`" + `, and report ` + "`meta.page, per_page, total_items, total_pages, has_next, has_previous`" + `.`
+
+var tags = []*huma.Tag{
+	{Name: "System", Description: "Health, readiness, the scope catalog and the key's own identity."},
+	{Name: "Organizations", Description: "The top of tenancy."},
+	{Name: "Projects", Description: "Projects and their environments."},
+	{Name: "Members", Description: "People of the organization and their roles."},
+	{Name: "API Keys", Description: "Scoped JWT API keys: create, list, rotate, revoke."},
+	{Name: "Settings", Description: "Organization and environment settings."},
+}
+
+// registrar adds operations with the conventions every route shares.
+type registrar struct {
+	api     huma.API
+	log     *slog.Logger
+	maxBody int64
+}
+
+// route describes one operation.
+type route struct {
+	id, method, path, summary, tag, desc string
+	// scope is required of the caller's key; "" with public false means any
+	// valid key.
+	scope  gatehouse.Scope
+	public bool
+	// orgOnly operations need an organization-level key.
+	orgOnly bool
+	status  int
+}
+
+func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
+	op := huma.Operation{
+		OperationID: r.id, Method: r.method, Path: r.path, Summary: r.summary, Tags: []string{r.tag},
+		DefaultStatus: r.status, Metadata: map[string]any{}, MaxBodyBytes: g.maxBody,
+	}
+	var desc []string
+	if r.desc != "" {
+		desc = append(desc, r.desc)
+	}
+	switch {
+	case r.public:
+		op.Metadata[metaPublic] = true
+		op.Security = []map[string][]string{}
+		op.Errors = []int{http.StatusBadRequest}
+	default:
+		op.Security = []map[string][]string{{"bearer": {}}}
+		op.Errors = []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound}
+		scopes := []string{}
+		if r.scope != "" {
+			op.Metadata[metaScope] = r.scope
+			scopes = append(scopes, string(r.scope))
+			desc = append(desc, "Required scope: `"+string(r.scope)+"`.")
+		} else {
+			desc = append(desc, "Required scope: none (any valid API key).")
+		}
+		if r.orgOnly {
+			desc = append(desc, "Needs an organization-level key.")
+		}
+		op.Extensions = map[string]any{"x-required-scopes": scopes}
+	}
+	if r.method == http.MethodPost || r.method == http.MethodPatch || r.method == http.MethodPut {
+		op.Errors = append(op.Errors, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
+	}
+	op.Description = strings.Join(desc, "\n\n")
+	orgOnly := r.orgOnly
+	huma.Register(g.api, op, func(ctx context.Context, in *I) (*O, error) {
+		if orgOnly {
+			if p := principal(ctx); p == nil || !p.IsOrganization() {
+				return nil, fail(ctx, g.log, gatehouse.Errorf(gatehouse.CodeForbidden, "this operation needs an organization-level API key"))
+			}
+		}
+		out, err := h(ctx, in)
+		if err != nil {
+			return nil, fail(ctx, g.log, err)
+		}
+		return out, nil
+	})
+}

@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// handlers holds the dependencies of every operation.
+type handlers struct{ Deps }
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status  string `json:"status" example:"ok"`
+	Version string `json:"version"`
+}
+
+func (h *handlers) healthz(ctx context.Context, _ *struct{}) (*Out[Health], error) {
+	return ok(ctx, Health{Status: "ok", Version: h.Version}), nil
+}
+
+func (h *handlers) readyz(ctx context.Context, _ *struct{}) (*Out[Health], error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := h.Ready(ctx); err != nil {
+		h.Log.Warn("not ready", "err", err)
+		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the database does not answer")
+	}
+	return ok(ctx, Health{Status: "ready", Version: h.Version}), nil
+}
+
+// JWKSOut is a JSON Web Key Set (RFC 7517); it is not wrapped in the envelope
+// so that JWT libraries can read it directly.
+type JWKSOut struct {
+	CacheControl string `header:"Cache-Control"`
+	Body         struct {
+		Keys []apikey.JWK `json:"keys"`
+	}
+}
+
+func (h *handlers) jwks(_ context.Context, _ *struct{}) (*JWKSOut, error) {
+	out := &JWKSOut{CacheControl: "public, max-age=300"}
+	out.Body.Keys = h.Keys.JWKS()
+	return out, nil
+}
+
+func (h *handlers) listScopes(ctx context.Context, _ *struct{}) (*Out[[]gatehouse.ScopeInfo], error) {
+	return ok(ctx, gatehouse.Catalog()), nil
+}
+
+// Me describes the calling key.
+type Me struct {
+	KeyID          string            `json:"key_id"`
+	KeyName        string            `json:"key_name"`
+	Level          string            `json:"level" enum:"organization,project,environment"`
+	OrganizationID string            `json:"organization_id"`
+	ProjectID      string            `json:"project_id,omitempty"`
+	EnvironmentID  string            `json:"environment_id,omitempty"`
+	Scopes         []gatehouse.Scope `json:"scopes"`
+	ExpiresAt      *time.Time        `json:"expires_at,omitempty"`
+}
+
+func meOf(p *auth.Principal) Me {
+	m := Me{KeyID: p.KeyID, KeyName: p.KeyName, Level: string(p.Level), OrganizationID: p.OrgID,
+		ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Scopes: p.Scopes.Scopes()}
+	if !p.ExpiresAt.IsZero() {
+		t := p.ExpiresAt
+		m.ExpiresAt = &t
+	}
+	return m
+}
+
+func (h *handlers) me(ctx context.Context, _ *struct{}) (*Out[Me], error) {
+	return ok(ctx, meOf(principal(ctx))), nil
+}
+
+// forbidden is the error for a key that is valid but cannot reach something.
+func forbidden(format string, args ...any) error {
+	return gatehouse.Errorf(gatehouse.CodeForbidden, format, args...)
+}

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+var _ apikey.Store = (*Store)(nil)
+
+const keyCols = "id, org_id, project_id, environment_id, level, name, scopes, token_sha256, created_by, created_at, expires_at, revoked_at, last_used_at, replaced_by"
+
+var keySort = map[string]string{"created_at": "created_at", "name": "name", "last_used_at": "last_used_at", "expires_at": "expires_at"}
+
+func scanKey(sc scanner) (apikey.Key, error) {
+	var k apikey.Key
+	var project, env nullStringScan
+	var level, scopes string
+	var created int64
+	var expires, revoked, used nullInt
+	err := sc.Scan(&k.ID, &k.OrgID, &project, &env, &level, &k.Name, &scopes, &k.TokenSHA256, &k.CreatedBy,
+		&created, &expires, &revoked, &used, &k.ReplacedBy)
+	k.ProjectID, k.EnvironmentID = project.String, env.String
+	k.Level = auth.Level(level)
+	k.Scopes = parseScopes(scopes)
+	k.CreatedAt = fromMicros(created)
+	k.ExpiresAt, k.RevokedAt, k.LastUsedAt = fromNullMicros(expires), fromNullMicros(revoked), fromNullMicros(used)
+	return k, err
+}
+
+// InAPIKeyTx runs fn in a transaction.
+func (s *Store) InAPIKeyTx(ctx context.Context, fn func(apikey.Store) error) error {
+	return s.InTx(ctx, func(tx *Store) error { return fn(tx) })
+}
+
+// CreateAPIKey stores a key record.
+func (s *Store) CreateAPIKey(ctx context.Context, k *apikey.Key) error {
+	return exec(ctx, s.writer(), "api key", "INSERT INTO api_keys ("+keyCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+		k.ID, k.OrgID, nullString(k.ProjectID), nullString(k.EnvironmentID), string(k.Level), k.Name, scopesText(k.Scopes),
+		k.TokenSHA256, k.CreatedBy, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), nullMicros(k.LastUsedAt), k.ReplacedBy)
+}
+
+// GetAPIKey returns a key; orgID "" matches any organization.
+func (s *Store) GetAPIKey(ctx context.Context, orgID, id string) (*apikey.Key, error) {
+	if orgID == "" {
+		return getOne(ctx, s.reader(), "api key", id, "SELECT "+keyCols+" FROM api_keys WHERE id = $1", scanKey, id)
+	}
+	return getOne(ctx, s.reader(), "api key", id, "SELECT "+keyCols+" FROM api_keys WHERE org_id = $1 AND id = $2", scanKey, orgID, id)
+}
+
+// ListAPIKeys lists keys.
+func (s *Store) ListAPIKeys(ctx context.Context, f apikey.Filter, page gatehouse.PageRequest) (gatehouse.Page[apikey.Key], error) {
+	w := &where{}
+	w.add("org_id = ?", f.OrgID)
+	w.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
+	w.addIf(f.EnvironmentID != "", "environment_id = ?", f.EnvironmentID)
+	w.addIf(f.Level != "", "level = ?", string(f.Level))
+	now := micros(f.Now)
+	switch f.Status {
+	case apikey.StatusActive:
+		w.raw("revoked_at IS NULL")
+		w.add("(expires_at IS NULL OR expires_at > ?)", now)
+	case apikey.StatusRevoked:
+		w.raw("revoked_at IS NOT NULL")
+	case apikey.StatusExpired:
+		w.raw("revoked_at IS NULL")
+		w.add("expires_at <= ?", now)
+	}
+	return listPage(ctx, s.reader(), "api_keys", keyCols, w, keySort, page, scanKey)
+}
+
+// UpdateAPIKey stores a key's mutable fields.
+func (s *Store) UpdateAPIKey(ctx context.Context, k *apikey.Key) error {
+	return execOne(ctx, s.writer(), "api key", k.ID,
+		"UPDATE api_keys SET name = $3, expires_at = $4, revoked_at = $5, replaced_by = $6 WHERE org_id = $1 AND id = $2",
+		k.OrgID, k.ID, k.Name, nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), k.ReplacedBy)
+}
+
+// TouchAPIKeys records last-used times, never moving one backwards.
+func (s *Store) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		for id, at := range lastUsed {
+			if err := exec(ctx, tx.writer(), "api key usage",
+				"UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)", id, micros(at)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SigningKeys returns every signing key.
+func (s *Store) SigningKeys(ctx context.Context) ([]apikey.SigningKey, error) {
+	rows, err := s.reader().QueryContext(ctx, "SELECT id, private_key, created_at FROM signing_keys ORDER BY created_at")
+	if err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	defer rows.Close()
+	var out []apikey.SigningKey
+	for rows.Next() {
+		var k apikey.SigningKey
+		var priv string
+		var created int64
+		if err := rows.Scan(&k.ID, &priv, &created); err != nil {
+			return nil, fmt.Errorf("scan signing key: %w", err)
+		}
+		seed, err := base64.StdEncoding.DecodeString(priv)
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return nil, fmt.Errorf("signing key %s is corrupt", k.ID)
+		}
+		k.PrivateKey = ed25519.NewKeyFromSeed(seed)
+		k.CreatedAt = fromMicros(created)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// CreateSigningKey stores a signing key (its seed, base64).
+func (s *Store) CreateSigningKey(ctx context.Context, k apikey.SigningKey) error {
+	return exec(ctx, s.writer(), "signing key", "INSERT INTO signing_keys (id, private_key, created_at) VALUES ($1, $2, $3)",
+		k.ID, base64.StdEncoding.EncodeToString(k.PrivateKey.Seed()), micros(k.CreatedAt))
+}

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+type scanner interface{ Scan(dest ...any) error }
+
+// where accumulates AND-ed conditions written with "?" for their argument,
+// numbered $1, $2… when rendered.
+type where struct {
+	parts []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.parts = append(w.parts, strings.Replace(cond, "?", fmt.Sprintf("$%d", len(w.args)), 1))
+}
+
+func (w *where) addIf(ok bool, cond string, arg any) {
+	if ok {
+		w.add(cond, arg)
+	}
+}
+
+func (w *where) raw(cond string) { w.parts = append(w.parts, cond) }
+
+func (w *where) sql() string {
+	if len(w.parts) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.parts, " AND ")
+}
+
+// listPage runs a count and a page query over table with the conditions in
+// w. sortable maps API sort fields to columns; ties break on id.
+func listPage[T any](ctx context.Context, q querier, table, cols string, w *where, sortable map[string]string,
+	page gatehouse.PageRequest, scan func(scanner) (T, error)) (gatehouse.Page[T], error) {
+	var out gatehouse.Page[T]
+	col := "created_at"
+	if page.Sort != "" {
+		c, ok := sortable[page.Sort]
+		if !ok {
+			return out, gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q", page.Sort)
+		}
+		col = c
+	}
+	dir := " ASC"
+	if page.Desc {
+		dir = " DESC"
+	}
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+w.sql(), w.args...).Scan(&out.Total); err != nil {
+		return out, fmt.Errorf("count %s: %w", table, err)
+	}
+	args := append(append([]any(nil), w.args...), page.PerPage, page.Offset())
+	query := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY %s%s, id%s LIMIT $%d OFFSET $%d",
+		cols, table, w.sql(), col, dir, dir, len(w.args)+1, len(w.args)+2)
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return out, fmt.Errorf("list %s: %w", table, err)
+	}
+	defer rows.Close()
+	out.Items = []T{}
+	for rows.Next() {
+		item, err := scan(rows)
+		if err != nil {
+			return out, fmt.Errorf("scan %s: %w", table, err)
+		}
+		out.Items = append(out.Items, item)
+	}
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("list %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// getOne runs a single-row query, turning no row into NOT_FOUND.
+func getOne[T any](ctx context.Context, q querier, what, id, query string, scan func(scanner) (T, error), args ...any) (*T, error) {
+	v, err := scan(q.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(what, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", what, err)
+	}
+	return &v, nil
+}
+
+// execOne runs a write that must touch exactly one row.
+func execOne(ctx context.Context, q querier, what, id, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		if fe := formatError(err); fe != err {
+			return fe
+		}
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	if n == 0 {
+		return notFound(what, id)
+	}
+	return nil
+}
+
+// exec runs a write and translates its error.
+func exec(ctx context.Context, q querier, what, query string, args ...any) error {
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		if fe := formatError(err); fe != err {
+			return fe
+		}
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	return nil
+}
+
+// refCond matches a row by id when ref has the form of an id, by key
+// otherwise; its argument is $n.
+func refCond(ref string, n int) string {
+	if tenancy.IsID(ref) {
+		return fmt.Sprintf("id = $%d", n)
+	}
+	return fmt.Sprintf("key = $%d", n)
+}

@@ -1,0 +1,262 @@
+// Package store persists Gatehouse's data in SQLite (the embedded default)
+// or PostgreSQL. One set of SQL statements serves both engines (both accept
+// $1 placeholders); each engine has its own migrations and its errors are
+// translated into gatehouse error codes in one place (formatError).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Engines.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// DB is an open database: a writer and a reader pool. On SQLite the writer
+// is a single connection (no SQLITE_BUSY between our own writers) and the
+// readers run beside it thanks to WAL; on PostgreSQL both are one pool.
+type DB struct {
+	Engine string
+	URL    string // the PostgreSQL URL, for LISTEN connections
+	write  *sql.DB
+	read   *sql.DB
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// migrates it.
+func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxLifetime(0)
+	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(16)
+	read.SetMaxIdleConns(16)
+	db := &DB{Engine: SQLite, write: write, read: read}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// OpenPostgres connects to url and migrates the database.
+func OpenPostgres(ctx context.Context, url string) (*DB, error) {
+	pool, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	pool.SetMaxOpenConns(20)
+	pool.SetMaxIdleConns(10)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.PingContext(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	db := &DB{Engine: Postgres, URL: url, write: pool, read: pool}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	dialect := goose.DialectSQLite3
+	if db.Engine == Postgres {
+		dialect = goose.DialectPostgres
+	}
+	sub, err := fs.Sub(migrations, "migrations/"+db.Engine)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	p, err := goose.NewProvider(dialect, db.write, sub)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", db.Engine, err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Store returns the data access methods over db.
+func (db *DB) Store() *Store { return &Store{db: db} }
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Store implements the Store interfaces of the capability packages. A Store
+// from InTx runs every call in that transaction.
+type Store struct {
+	db *DB
+	tx *sql.Tx
+}
+
+func (s *Store) reader() querier {
+	if s.tx != nil {
+		return s.tx
+	}
+	return s.db.read
+}
+
+func (s *Store) writer() querier {
+	if s.tx != nil {
+		return s.tx
+	}
+	return s.db.write
+}
+
+// InTx runs fn in one transaction, committed when fn returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
+	if s.tx != nil {
+		return fn(s)
+	}
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", formatError(err))
+	}
+	if err := fn(&Store{db: s.db, tx: tx}); err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", formatError(err))
+	}
+	return nil
+}
+
+// formatError translates driver errors into gatehouse errors: unique and
+// foreign-key violations become CONFLICT. Other errors pass through.
+func formatError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "already exists: " + conflictTarget(se.Error())}
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return gatehouse.Errorf(gatehouse.CodeConflict, "a referenced item does not exist or is still in use")
+		}
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "already exists: " + conflictTarget(pe.ConstraintName)}
+		case "23503":
+			return gatehouse.Errorf(gatehouse.CodeConflict, "a referenced item does not exist or is still in use")
+		}
+	}
+	return err
+}
+
+// conflictTarget names the field of a unique violation in client terms.
+func conflictTarget(detail string) string {
+	switch {
+	case strings.Contains(detail, "email"):
+		return "a member with this email"
+	case strings.Contains(detail, "key"):
+		return "an item with this key"
+	}
+	return "an item with the same identity"
+}
+
+func notFound(what, id string) error {
+	return gatehouse.Errorf(gatehouse.CodeNotFound, "%s %q not found", what, id)
+}
+
+// Time is stored as microseconds since the Unix epoch in both engines.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// scopes are stored space-separated; a scope no longer in the catalog is
+// dropped when read.
+func scopesText(set gatehouse.ScopeSet) string { return set.String() }
+
+func parseScopes(text string) gatehouse.ScopeSet {
+	var set gatehouse.ScopeSet
+	for _, f := range strings.Fields(text) {
+		if s, err := gatehouse.NewScopeSet([]gatehouse.Scope{gatehouse.Scope(f)}); err == nil {
+			set |= s
+		}
+	}
+	return set
+}
+
+// nullStringScan and nullInt are the nullable scan targets.
+type (
+	nullStringScan = sql.NullString
+	nullInt        = sql.NullInt64
+)

@@ -1,0 +1,459 @@
+// Package storetest is the store conformance suite: the same scenarios run
+// against every engine, so SQLite and PostgreSQL answer alike, down to the
+// error codes.
+package storetest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// Run runs every scenario; open returns a fresh, migrated database.
+func Run(t *testing.T, open func(t *testing.T) *store.DB) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, st *store.Store)
+	}{
+		{"Organizations", testOrganizations},
+		{"Projects", testProjects},
+		{"Environments", testEnvironments},
+		{"Members", testMembers},
+		{"Roles", testRoles},
+		{"APIKeys", testAPIKeys},
+		{"SigningKeys", testSigningKeys},
+		{"CascadeDelete", testCascade},
+		{"TxRollback", testRollback},
+		{"TenantIsolation", testIsolation},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := open(t)
+			tc.fn(t, db.Store())
+		})
+	}
+}
+
+var now = time.Date(2026, 11, 1, 12, 0, 0, 123456000, time.UTC)
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := gatehouse.ErrorCode(err); got != code {
+		t.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newOrg(t *testing.T, st *store.Store, key string) *tenancy.Organization {
+	t.Helper()
+	o := &tenancy.Organization{ID: tenancy.NewID(), Key: key, Name: "Org " + key, Settings: tenancy.DefaultOrgSettings(), CreatedAt: now, UpdatedAt: now}
+	must(t, st.CreateOrganization(context.Background(), o))
+	return o
+}
+
+func newProject(t *testing.T, st *store.Store, org *tenancy.Organization, key string, at time.Time) *tenancy.Project {
+	t.Helper()
+	p := &tenancy.Project{ID: tenancy.NewID(), OrgID: org.ID, Key: key, Name: "Project " + key, CreatedAt: at, UpdatedAt: at}
+	must(t, st.CreateProject(context.Background(), p))
+	return p
+}
+
+func newEnv(t *testing.T, st *store.Store, p *tenancy.Project, key string, sandbox bool) *tenancy.Environment {
+	t.Helper()
+	e := &tenancy.Environment{ID: tenancy.NewID(), OrgID: p.OrgID, ProjectID: p.ID, Key: key, Name: key, Sandbox: sandbox,
+		Settings: tenancy.DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now}
+	must(t, st.CreateEnvironment(context.Background(), e))
+	return e
+}
+
+func testOrganizations(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	o := newOrg(t, st, "acme")
+	got, err := st.GetOrganization(ctx, o.ID)
+	must(t, err)
+	if got.Key != "acme" || !got.CreatedAt.Equal(now) || got.Settings.Tier != tenancy.TierFree {
+		t.Fatalf("got %+v", got)
+	}
+	byKey, err := st.GetOrganization(ctx, "acme")
+	must(t, err)
+	if byKey.ID != o.ID {
+		t.Fatal("lookup by key returned another organization")
+	}
+	limit := 500
+	o.Name, o.Settings.Tier, o.Settings.RateLimitPerHour = "Acme Inc", tenancy.TierPro, &limit
+	must(t, st.UpdateOrganization(ctx, o))
+	got, err = st.GetOrganization(ctx, o.ID)
+	must(t, err)
+	if got.Name != "Acme Inc" || got.Settings.Tier != tenancy.TierPro || got.Settings.RateLimitPerHour == nil || *got.Settings.RateLimitPerHour != 500 {
+		t.Fatalf("update not stored: %+v", got)
+	}
+	dup := &tenancy.Organization{ID: tenancy.NewID(), Key: "acme", Name: "Dup", CreatedAt: now, UpdatedAt: now}
+	wantCode(t, st.CreateOrganization(ctx, dup), gatehouse.CodeConflict)
+	_, err = st.GetOrganization(ctx, tenancy.NewID())
+	wantCode(t, err, gatehouse.CodeNotFound)
+	n, err := st.CountOrganizations(ctx)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("count = %d", n)
+	}
+	first, err := st.FirstOrganization(ctx)
+	must(t, err)
+	if first.ID != o.ID {
+		t.Fatal("first organization is wrong")
+	}
+	must(t, st.DeleteOrganization(ctx, o.ID))
+	wantCode(t, st.DeleteOrganization(ctx, o.ID), gatehouse.CodeNotFound)
+}
+
+func testProjects(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	org := newOrg(t, st, "acme")
+	var ids []string
+	for i, key := range []string{"charlie", "alpha", "bravo"} {
+		ids = append(ids, newProject(t, st, org, key, now.Add(time.Duration(i)*time.Second)).ID)
+	}
+	wantCode(t, st.CreateProject(ctx, &tenancy.Project{ID: tenancy.NewID(), OrgID: org.ID, Key: "alpha", Name: "x", CreatedAt: now, UpdatedAt: now}), gatehouse.CodeConflict)
+
+	page := func(req gatehouse.PageRequest, f tenancy.ProjectFilter) ([]string, int) {
+		t.Helper()
+		f.OrgID = org.ID
+		res, err := st.ListProjects(ctx, f, req)
+		must(t, err)
+		var keys []string
+		for _, p := range res.Items {
+			keys = append(keys, p.Key)
+		}
+		return keys, res.Total
+	}
+	tests := []struct {
+		name      string
+		req       gatehouse.PageRequest
+		f         tenancy.ProjectFilter
+		want      string
+		wantTotal int
+	}{
+		{"default order is creation", gatehouse.PageRequest{Page: 1, PerPage: 10}, tenancy.ProjectFilter{}, "[charlie alpha bravo]", 3},
+		{"sort by key", gatehouse.PageRequest{Page: 1, PerPage: 10, Sort: "key"}, tenancy.ProjectFilter{}, "[alpha bravo charlie]", 3},
+		{"sort by key desc", gatehouse.PageRequest{Page: 1, PerPage: 10, Sort: "key", Desc: true}, tenancy.ProjectFilter{}, "[charlie bravo alpha]", 3},
+		{"second page", gatehouse.PageRequest{Page: 2, PerPage: 2, Sort: "key"}, tenancy.ProjectFilter{}, "[charlie]", 3},
+		{"past the end", gatehouse.PageRequest{Page: 5, PerPage: 2}, tenancy.ProjectFilter{}, "[]", 3},
+		{"filter by key", gatehouse.PageRequest{Page: 1, PerPage: 10}, tenancy.ProjectFilter{Key: "bravo"}, "[bravo]", 1},
+		{"restricted to one id", gatehouse.PageRequest{Page: 1, PerPage: 10}, tenancy.ProjectFilter{ID: ids[0]}, "[charlie]", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, total := page(tc.req, tc.f)
+			if got := fmt.Sprint(keys); got != tc.want && !(tc.want == "[]" && keys == nil) || total != tc.wantTotal {
+				t.Fatalf("got %v total %d, want %s total %d", keys, total, tc.want, tc.wantTotal)
+			}
+		})
+	}
+	_, err := st.ListProjects(ctx, tenancy.ProjectFilter{OrgID: org.ID}, gatehouse.PageRequest{Page: 1, PerPage: 10, Sort: "name; DROP TABLE projects"})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+
+	p, err := st.GetProject(ctx, org.ID, "alpha")
+	must(t, err)
+	p.Key, p.Name, p.Description, p.UpdatedAt = "alpha2", "Alpha 2", "desc", now.Add(time.Hour)
+	must(t, st.UpdateProject(ctx, p))
+	got, err := st.GetProject(ctx, org.ID, p.ID)
+	must(t, err)
+	if got.Key != "alpha2" || got.Description != "desc" || !got.UpdatedAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("update not stored: %+v", got)
+	}
+	p.Key = "bravo"
+	wantCode(t, st.UpdateProject(ctx, p), gatehouse.CodeConflict)
+	_, err = st.GetProject(ctx, org.ID, "alpha")
+	wantCode(t, err, gatehouse.CodeNotFound)
+	must(t, st.DeleteProject(ctx, org.ID, p.ID))
+	wantCode(t, st.DeleteProject(ctx, org.ID, p.ID), gatehouse.CodeNotFound)
+}
+
+func testEnvironments(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	org := newOrg(t, st, "acme")
+	p := newProject(t, st, org, "web", now)
+	p2 := newProject(t, st, org, "mobile", now)
+	dev := newEnv(t, st, p, "development", false)
+	newEnv(t, st, p, "sandbox", true)
+	newEnv(t, st, p2, "development", false) // same key, other project: allowed
+	wantCode(t, st.CreateEnvironment(ctx, &tenancy.Environment{ID: tenancy.NewID(), OrgID: org.ID, ProjectID: p.ID, Key: "development",
+		Name: "x", Settings: tenancy.DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now}), gatehouse.CodeConflict)
+
+	yes := true
+	res, err := st.ListEnvironments(ctx, tenancy.EnvironmentFilter{OrgID: org.ID, ProjectID: p.ID, Sandbox: &yes}, gatehouse.PageRequest{Page: 1, PerPage: 10})
+	must(t, err)
+	if res.Total != 1 || res.Items[0].Key != "sandbox" || !res.Items[0].Sandbox {
+		t.Fatalf("sandbox filter: %+v", res)
+	}
+	res, err = st.ListEnvironments(ctx, tenancy.EnvironmentFilter{OrgID: org.ID, ProjectID: p.ID}, gatehouse.PageRequest{Page: 1, PerPage: 10})
+	must(t, err)
+	if res.Total != 2 {
+		t.Fatalf("project filter: %d", res.Total)
+	}
+	got, err := st.GetEnvironment(ctx, org.ID, p.ID, "development")
+	must(t, err)
+	if got.ID != dev.ID {
+		t.Fatal("environment lookup by key crossed projects")
+	}
+	rate := 42
+	got.Settings = tenancy.EnvSettings{RateLimitPerHour: &rate, DecisionLog: tenancy.DecisionLogSampled, DecisionLogSampleRate: 0.5}
+	got.Sandbox = true
+	must(t, st.UpdateEnvironment(ctx, got))
+	again, err := st.GetEnvironment(ctx, org.ID, p.ID, dev.ID)
+	must(t, err)
+	if !again.Sandbox || again.Settings.DecisionLog != tenancy.DecisionLogSampled || *again.Settings.RateLimitPerHour != 42 {
+		t.Fatalf("settings not stored: %+v", again)
+	}
+	_, err = st.GetEnvironment(ctx, org.ID, p2.ID, dev.ID)
+	wantCode(t, err, gatehouse.CodeNotFound)
+	must(t, st.DeleteEnvironment(ctx, org.ID, dev.ID))
+	wantCode(t, st.DeleteEnvironment(ctx, org.ID, dev.ID), gatehouse.CodeNotFound)
+}
+
+func testMembers(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	org := newOrg(t, st, "acme")
+	svc := tenancy.NewService(st)
+	svc.Now = func() time.Time { return now }
+	admin, err := svc.CreateMember(ctx, org.ID, "Admin@Example.com", "Ada", tenancy.RoleAdmin)
+	must(t, err)
+	if admin.Email != "admin@example.com" {
+		t.Fatalf("email not normalized: %q", admin.Email)
+	}
+	_, err = svc.CreateMember(ctx, org.ID, "admin@example.com", "Again", tenancy.RoleViewer)
+	wantCode(t, err, gatehouse.CodeConflict)
+	_, err = svc.CreateMember(ctx, org.ID, "not-an-email", "", tenancy.RoleViewer)
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	_, err = svc.CreateMember(ctx, org.ID, "x@example.com", "", "ghost")
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	viewer, err := svc.CreateMember(ctx, org.ID, "v@example.com", "Vic", tenancy.RoleViewer)
+	must(t, err)
+
+	res, err := st.ListMembers(ctx, tenancy.MemberFilter{OrgID: org.ID, Role: tenancy.RoleViewer}, gatehouse.PageRequest{Page: 1, PerPage: 10})
+	must(t, err)
+	if res.Total != 1 || res.Items[0].ID != viewer.ID {
+		t.Fatalf("role filter: %+v", res)
+	}
+	// The last Admin cannot leave or be demoted.
+	wantCode(t, svc.DeleteMember(ctx, org.ID, admin.ID), gatehouse.CodeConflict)
+	dev := tenancy.RoleDeveloper
+	_, err = svc.UpdateMember(ctx, org.ID, admin.ID, nil, &dev)
+	wantCode(t, err, gatehouse.CodeConflict)
+	adminRole := tenancy.RoleAdmin
+	_, err = svc.UpdateMember(ctx, org.ID, viewer.ID, nil, &adminRole)
+	must(t, err)
+	must(t, svc.DeleteMember(ctx, org.ID, admin.ID))
+	n, err := st.CountMembers(ctx, org.ID, tenancy.RoleAdmin)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("admins = %d", n)
+	}
+	wantCode(t, st.DeleteMember(ctx, org.ID, admin.ID), gatehouse.CodeNotFound)
+}
+
+func testRoles(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	org := newOrg(t, st, "acme")
+	svc := tenancy.NewService(st)
+	r, err := svc.CreateRole(ctx, org.ID, tenancy.NewRoleInput{Name: "Key Manager", Scopes: []gatehouse.Scope{gatehouse.ScopeManageAPI, gatehouse.ScopeViewProject}})
+	must(t, err)
+	if r.Key != "key-manager" {
+		t.Fatalf("key = %q", r.Key)
+	}
+	_, err = svc.CreateRole(ctx, org.ID, tenancy.NewRoleInput{Name: "Sneaky", Scopes: []gatehouse.Scope{gatehouse.ScopeManagePermission}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	_, err = svc.CreateRole(ctx, org.ID, tenancy.NewRoleInput{Name: "Bad", Scopes: []gatehouse.Scope{"fly:plane"}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	_, err = svc.CreateRole(ctx, org.ID, tenancy.NewRoleInput{Key: "admin", Name: "Admin 2", Scopes: []gatehouse.Scope{gatehouse.ScopeViewProject}})
+	wantCode(t, err, gatehouse.CodeConflict)
+	_, err = svc.CreateRole(ctx, org.ID, tenancy.NewRoleInput{Name: "Key Manager", Scopes: []gatehouse.Scope{gatehouse.ScopeViewProject}})
+	wantCode(t, err, gatehouse.CodeConflict)
+
+	roles, err := svc.Roles(ctx, org.ID)
+	must(t, err)
+	if len(roles) != 4 || roles[0].Key != tenancy.RoleAdmin || roles[3].Key != "key-manager" {
+		t.Fatalf("roles = %+v", roles)
+	}
+	got, err := svc.Role(ctx, org.ID, "key-manager")
+	must(t, err)
+	if !got.Scopes.Has(gatehouse.ScopeManageAPI) || got.Scopes.Has(gatehouse.ScopeManageProject) {
+		t.Fatalf("scopes = %v", got.Scopes)
+	}
+	scopes := []gatehouse.Scope{gatehouse.ScopeViewMember}
+	upd, err := svc.UpdateRole(ctx, org.ID, "key-manager", nil, nil, &scopes)
+	must(t, err)
+	if upd.Scopes.String() != "view:member" {
+		t.Fatalf("update: %v", upd.Scopes)
+	}
+	_, err = svc.UpdateRole(ctx, org.ID, tenancy.RoleViewer, nil, nil, &scopes)
+	wantCode(t, err, gatehouse.CodeForbidden)
+
+	_, err = svc.CreateMember(ctx, org.ID, "k@example.com", "", "key-manager")
+	must(t, err)
+	wantCode(t, svc.DeleteRole(ctx, org.ID, "key-manager"), gatehouse.CodeConflict)
+	wantCode(t, svc.DeleteRole(ctx, org.ID, tenancy.RoleAdmin), gatehouse.CodeForbidden)
+	wantCode(t, svc.DeleteRole(ctx, org.ID, "ghost"), gatehouse.CodeNotFound)
+}
+
+func newKey(org *tenancy.Organization, level auth.Level, projectID, envID string, at time.Time) *apikey.Key {
+	return &apikey.Key{ID: tenancy.NewID(), OrgID: org.ID, ProjectID: projectID, EnvironmentID: envID, Level: level, Name: "k",
+		Scopes: gatehouse.MustScopeSet(gatehouse.ScopeViewProject, gatehouse.ScopeManageAPI), TokenSHA256: "abc", CreatedBy: "member:x", CreatedAt: at}
+}
+
+func testAPIKeys(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	org := newOrg(t, st, "acme")
+	p := newProject(t, st, org, "web", now)
+	e := newEnv(t, st, p, "dev", false)
+	orgKey := newKey(org, auth.LevelOrganization, "", "", now)
+	projKey := newKey(org, auth.LevelProject, p.ID, "", now.Add(time.Second))
+	envKey := newKey(org, auth.LevelEnvironment, p.ID, e.ID, now.Add(2*time.Second))
+	past := now.Add(-time.Hour)
+	expired := newKey(org, auth.LevelOrganization, "", "", now.Add(3*time.Second))
+	expired.ExpiresAt = &past
+	for _, k := range []*apikey.Key{orgKey, projKey, envKey, expired} {
+		must(t, st.CreateAPIKey(ctx, k))
+	}
+	wantCode(t, st.CreateAPIKey(ctx, orgKey), gatehouse.CodeConflict)
+	got, err := st.GetAPIKey(ctx, "", envKey.ID)
+	must(t, err)
+	if got.Level != auth.LevelEnvironment || got.EnvironmentID != e.ID || got.ProjectID != p.ID || got.Scopes != envKey.Scopes || !got.CreatedAt.Equal(envKey.CreatedAt) {
+		t.Fatalf("got %+v", got)
+	}
+	if got.ExpiresAt != nil || got.RevokedAt != nil || got.LastUsedAt != nil {
+		t.Fatalf("nullable times not nil: %+v", got)
+	}
+	_, err = st.GetAPIKey(ctx, tenancy.NewID(), envKey.ID)
+	wantCode(t, err, gatehouse.CodeNotFound)
+
+	revokedAt := now.Add(time.Minute)
+	projKey.RevokedAt = &revokedAt
+	projKey.ReplacedBy = envKey.ID
+	must(t, st.UpdateAPIKey(ctx, projKey))
+	used := now.Add(2 * time.Minute)
+	must(t, st.TouchAPIKeys(ctx, map[string]time.Time{orgKey.ID: used}))
+	must(t, st.TouchAPIKeys(ctx, map[string]time.Time{orgKey.ID: now})) // never backwards
+	got, err = st.GetAPIKey(ctx, org.ID, orgKey.ID)
+	must(t, err)
+	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(used) {
+		t.Fatalf("last used = %v", got.LastUsedAt)
+	}
+
+	count := func(f apikey.Filter) int {
+		t.Helper()
+		f.OrgID, f.Now = org.ID, now
+		res, err := st.ListAPIKeys(ctx, f, gatehouse.PageRequest{Page: 1, PerPage: 10})
+		must(t, err)
+		return res.Total
+	}
+	tests := []struct {
+		name string
+		f    apikey.Filter
+		want int
+	}{
+		{"all", apikey.Filter{}, 4},
+		{"active", apikey.Filter{Status: apikey.StatusActive}, 2},
+		{"revoked", apikey.Filter{Status: apikey.StatusRevoked}, 1},
+		{"expired", apikey.Filter{Status: apikey.StatusExpired}, 1},
+		{"project", apikey.Filter{ProjectID: p.ID}, 2},
+		{"environment", apikey.Filter{EnvironmentID: e.ID}, 1},
+		{"level", apikey.Filter{Level: auth.LevelOrganization}, 2},
+	}
+	for _, tc := range tests {
+		if got := count(tc.f); got != tc.want {
+			t.Errorf("%s: %d keys, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func testSigningKeys(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	keys, err := st.SigningKeys(ctx)
+	must(t, err)
+	if len(keys) != 0 {
+		t.Fatalf("fresh database has %d signing keys", len(keys))
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	must(t, err)
+	must(t, st.CreateSigningKey(ctx, apikey.SigningKey{ID: "kid1", PrivateKey: priv, CreatedAt: now}))
+	wantCode(t, st.CreateSigningKey(ctx, apikey.SigningKey{ID: "kid1", PrivateKey: priv, CreatedAt: now}), gatehouse.CodeConflict)
+	keys, err = st.SigningKeys(ctx)
+	must(t, err)
+	if len(keys) != 1 || !keys[0].PrivateKey.Equal(priv) {
+		t.Fatal("signing key did not round-trip")
+	}
+}
+
+func testCascade(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	org := newOrg(t, st, "acme")
+	p := newProject(t, st, org, "web", now)
+	e := newEnv(t, st, p, "dev", false)
+	k := newKey(org, auth.LevelEnvironment, p.ID, e.ID, now)
+	must(t, st.CreateAPIKey(ctx, k))
+	must(t, st.DeleteProject(ctx, org.ID, p.ID))
+	_, err := st.GetEnvironment(ctx, org.ID, p.ID, e.ID)
+	wantCode(t, err, gatehouse.CodeNotFound)
+	_, err = st.GetAPIKey(ctx, "", k.ID)
+	wantCode(t, err, gatehouse.CodeNotFound)
+
+	m := &tenancy.Member{ID: tenancy.NewID(), OrgID: org.ID, Email: "a@example.com", Role: tenancy.RoleAdmin, CreatedAt: now, UpdatedAt: now}
+	must(t, st.CreateMember(ctx, m))
+	must(t, st.DeleteOrganization(ctx, org.ID))
+	_, err = st.GetMember(ctx, org.ID, m.ID)
+	wantCode(t, err, gatehouse.CodeNotFound)
+}
+
+func testRollback(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := st.InTx(ctx, func(tx *store.Store) error {
+		newOrg(t, tx, "doomed")
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx error = %v", err)
+	}
+	_, err = st.GetOrganization(ctx, "doomed")
+	wantCode(t, err, gatehouse.CodeNotFound)
+	must(t, st.InTx(ctx, func(tx *store.Store) error {
+		newOrg(t, tx, "kept")
+		return nil
+	}))
+	_, err = st.GetOrganization(ctx, "kept")
+	must(t, err)
+}
+
+func testIsolation(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	a, b := newOrg(t, st, "a"), newOrg(t, st, "b")
+	pa := newProject(t, st, a, "web", now)
+	ea := newEnv(t, st, pa, "dev", false)
+	newProject(t, st, b, "web", now) // same key in another organization
+	_, err := st.GetProject(ctx, b.ID, pa.ID)
+	wantCode(t, err, gatehouse.CodeNotFound)
+	_, err = st.GetEnvironment(ctx, b.ID, pa.ID, ea.ID)
+	wantCode(t, err, gatehouse.CodeNotFound)
+	wantCode(t, st.DeleteProject(ctx, b.ID, pa.ID), gatehouse.CodeNotFound)
+	res, err := st.ListProjects(ctx, tenancy.ProjectFilter{OrgID: b.ID}, gatehouse.PageRequest{Page: 1, PerPage: 10})
+	must(t, err)
+	if res.Total != 1 || res.Items[0].OrgID != b.ID {
+		t.Fatalf("list leaked across organizations: %+v", res)
+	}
+}

@@ -1,0 +1,298 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+var _ tenancy.Store = (*Store)(nil)
+
+const orgCols = "id, key, name, settings, created_at, updated_at"
+
+func scanOrg(sc scanner) (tenancy.Organization, error) {
+	var o tenancy.Organization
+	var settings string
+	var created, updated int64
+	if err := sc.Scan(&o.ID, &o.Key, &o.Name, &settings, &created, &updated); err != nil {
+		return o, err
+	}
+	o.Settings = tenancy.DefaultOrgSettings()
+	if err := json.Unmarshal([]byte(settings), &o.Settings); err != nil {
+		return o, fmt.Errorf("organization %s settings: %w", o.ID, err)
+	}
+	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return o, nil
+}
+
+func jsonText(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// CreateOrganization stores a new organization.
+func (s *Store) CreateOrganization(ctx context.Context, o *tenancy.Organization) error {
+	settings, err := jsonText(o.Settings)
+	if err != nil {
+		return err
+	}
+	return exec(ctx, s.writer(), "organization", "INSERT INTO organizations ("+orgCols+") VALUES ($1, $2, $3, $4, $5, $6)",
+		o.ID, o.Key, o.Name, settings, micros(o.CreatedAt), micros(o.UpdatedAt))
+}
+
+// GetOrganization returns an organization by id or key.
+func (s *Store) GetOrganization(ctx context.Context, idOrKey string) (*tenancy.Organization, error) {
+	return getOne(ctx, s.reader(), "organization", idOrKey,
+		"SELECT "+orgCols+" FROM organizations WHERE "+refCond(idOrKey, 1), scanOrg, idOrKey)
+}
+
+// FirstOrganization returns the oldest organization.
+func (s *Store) FirstOrganization(ctx context.Context) (*tenancy.Organization, error) {
+	return getOne(ctx, s.reader(), "organization", "first",
+		"SELECT "+orgCols+" FROM organizations ORDER BY created_at, id LIMIT 1", scanOrg)
+}
+
+// UpdateOrganization stores an organization's name and settings.
+func (s *Store) UpdateOrganization(ctx context.Context, o *tenancy.Organization) error {
+	settings, err := jsonText(o.Settings)
+	if err != nil {
+		return err
+	}
+	return execOne(ctx, s.writer(), "organization", o.ID,
+		"UPDATE organizations SET key = $2, name = $3, settings = $4, updated_at = $5 WHERE id = $1",
+		o.ID, o.Key, o.Name, settings, micros(o.UpdatedAt))
+}
+
+// DeleteOrganization deletes an organization and everything in it.
+func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
+	return execOne(ctx, s.writer(), "organization", id, "DELETE FROM organizations WHERE id = $1", id)
+}
+
+// CountOrganizations counts organizations.
+func (s *Store) CountOrganizations(ctx context.Context) (int, error) {
+	var n int
+	if err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM organizations").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count organizations: %w", err)
+	}
+	return n, nil
+}
+
+const projectCols = "id, org_id, key, name, description, created_at, updated_at"
+
+var projectSort = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "name": "name", "key": "key"}
+
+func scanProject(sc scanner) (tenancy.Project, error) {
+	var p tenancy.Project
+	var created, updated int64
+	err := sc.Scan(&p.ID, &p.OrgID, &p.Key, &p.Name, &p.Description, &created, &updated)
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return p, err
+}
+
+// CreateProject stores a new project.
+func (s *Store) CreateProject(ctx context.Context, p *tenancy.Project) error {
+	return exec(ctx, s.writer(), "project", "INSERT INTO projects ("+projectCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		p.ID, p.OrgID, p.Key, p.Name, p.Description, micros(p.CreatedAt), micros(p.UpdatedAt))
+}
+
+// GetProject returns a project of orgID by id or key.
+func (s *Store) GetProject(ctx context.Context, orgID, ref string) (*tenancy.Project, error) {
+	return getOne(ctx, s.reader(), "project", ref,
+		"SELECT "+projectCols+" FROM projects WHERE org_id = $1 AND "+refCond(ref, 2), scanProject, orgID, ref)
+}
+
+// ListProjects lists projects.
+func (s *Store) ListProjects(ctx context.Context, f tenancy.ProjectFilter, page gatehouse.PageRequest) (gatehouse.Page[tenancy.Project], error) {
+	w := &where{}
+	w.add("org_id = ?", f.OrgID)
+	w.addIf(f.ID != "", "id = ?", f.ID)
+	w.addIf(f.Key != "", "key = ?", f.Key)
+	return listPage(ctx, s.reader(), "projects", projectCols, w, projectSort, page, scanProject)
+}
+
+// UpdateProject stores a project's key, name and description.
+func (s *Store) UpdateProject(ctx context.Context, p *tenancy.Project) error {
+	return execOne(ctx, s.writer(), "project", p.ID,
+		"UPDATE projects SET key = $3, name = $4, description = $5, updated_at = $6 WHERE org_id = $1 AND id = $2",
+		p.OrgID, p.ID, p.Key, p.Name, p.Description, micros(p.UpdatedAt))
+}
+
+// DeleteProject deletes a project with its environments and keys.
+func (s *Store) DeleteProject(ctx context.Context, orgID, id string) error {
+	return execOne(ctx, s.writer(), "project", id, "DELETE FROM projects WHERE org_id = $1 AND id = $2", orgID, id)
+}
+
+const envCols = "id, org_id, project_id, key, name, description, sandbox, settings, created_at, updated_at"
+
+var envSort = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "name": "name", "key": "key"}
+
+func scanEnv(sc scanner) (tenancy.Environment, error) {
+	var e tenancy.Environment
+	var settings string
+	var created, updated int64
+	if err := sc.Scan(&e.ID, &e.OrgID, &e.ProjectID, &e.Key, &e.Name, &e.Description, &e.Sandbox, &settings, &created, &updated); err != nil {
+		return e, err
+	}
+	e.Settings = tenancy.DefaultEnvSettings()
+	if err := json.Unmarshal([]byte(settings), &e.Settings); err != nil {
+		return e, fmt.Errorf("environment %s settings: %w", e.ID, err)
+	}
+	e.CreatedAt, e.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return e, nil
+}
+
+// CreateEnvironment stores a new environment.
+func (s *Store) CreateEnvironment(ctx context.Context, e *tenancy.Environment) error {
+	settings, err := jsonText(e.Settings)
+	if err != nil {
+		return err
+	}
+	return exec(ctx, s.writer(), "environment", "INSERT INTO environments ("+envCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+		e.ID, e.OrgID, e.ProjectID, e.Key, e.Name, e.Description, e.Sandbox, settings, micros(e.CreatedAt), micros(e.UpdatedAt))
+}
+
+// GetEnvironment returns an environment of a project by id or key.
+func (s *Store) GetEnvironment(ctx context.Context, orgID, projectID, ref string) (*tenancy.Environment, error) {
+	return getOne(ctx, s.reader(), "environment", ref,
+		"SELECT "+envCols+" FROM environments WHERE org_id = $1 AND project_id = $2 AND "+refCond(ref, 3),
+		scanEnv, orgID, projectID, ref)
+}
+
+// ListEnvironments lists environments.
+func (s *Store) ListEnvironments(ctx context.Context, f tenancy.EnvironmentFilter, page gatehouse.PageRequest) (gatehouse.Page[tenancy.Environment], error) {
+	w := &where{}
+	w.add("org_id = ?", f.OrgID)
+	w.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
+	w.addIf(f.ID != "", "id = ?", f.ID)
+	w.addIf(f.Key != "", "key = ?", f.Key)
+	if f.Sandbox != nil {
+		w.add("sandbox = ?", *f.Sandbox)
+	}
+	return listPage(ctx, s.reader(), "environments", envCols, w, envSort, page, scanEnv)
+}
+
+// UpdateEnvironment stores an environment's fields and settings.
+func (s *Store) UpdateEnvironment(ctx context.Context, e *tenancy.Environment) error {
+	settings, err := jsonText(e.Settings)
+	if err != nil {
+		return err
+	}
+	return execOne(ctx, s.writer(), "environment", e.ID,
+		"UPDATE environments SET key = $3, name = $4, description = $5, sandbox = $6, settings = $7, updated_at = $8 WHERE org_id = $1 AND id = $2",
+		e.OrgID, e.ID, e.Key, e.Name, e.Description, e.Sandbox, settings, micros(e.UpdatedAt))
+}
+
+// DeleteEnvironment deletes an environment and its keys.
+func (s *Store) DeleteEnvironment(ctx context.Context, orgID, id string) error {
+	return execOne(ctx, s.writer(), "environment", id, "DELETE FROM environments WHERE org_id = $1 AND id = $2", orgID, id)
+}
+
+const memberCols = "id, org_id, email, name, role, created_at, updated_at"
+
+var memberSort = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "name": "name", "email": "email", "role": "role"}
+
+func scanMember(sc scanner) (tenancy.Member, error) {
+	var m tenancy.Member
+	var created, updated int64
+	err := sc.Scan(&m.ID, &m.OrgID, &m.Email, &m.Name, &m.Role, &created, &updated)
+	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return m, err
+}
+
+// CreateMember stores a new member.
+func (s *Store) CreateMember(ctx context.Context, m *tenancy.Member) error {
+	return exec(ctx, s.writer(), "member", "INSERT INTO members ("+memberCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		m.ID, m.OrgID, m.Email, m.Name, m.Role, micros(m.CreatedAt), micros(m.UpdatedAt))
+}
+
+// GetMember returns a member of orgID.
+func (s *Store) GetMember(ctx context.Context, orgID, id string) (*tenancy.Member, error) {
+	return getOne(ctx, s.reader(), "member", id, "SELECT "+memberCols+" FROM members WHERE org_id = $1 AND id = $2", scanMember, orgID, id)
+}
+
+// ListMembers lists members.
+func (s *Store) ListMembers(ctx context.Context, f tenancy.MemberFilter, page gatehouse.PageRequest) (gatehouse.Page[tenancy.Member], error) {
+	w := &where{}
+	w.add("org_id = ?", f.OrgID)
+	w.addIf(f.Role != "", "role = ?", f.Role)
+	w.addIf(f.Email != "", "email = ?", f.Email)
+	return listPage(ctx, s.reader(), "members", memberCols, w, memberSort, page, scanMember)
+}
+
+// UpdateMember stores a member's name and role.
+func (s *Store) UpdateMember(ctx context.Context, m *tenancy.Member) error {
+	return execOne(ctx, s.writer(), "member", m.ID,
+		"UPDATE members SET name = $3, role = $4, updated_at = $5 WHERE org_id = $1 AND id = $2",
+		m.OrgID, m.ID, m.Name, m.Role, micros(m.UpdatedAt))
+}
+
+// DeleteMember deletes a member.
+func (s *Store) DeleteMember(ctx context.Context, orgID, id string) error {
+	return execOne(ctx, s.writer(), "member", id, "DELETE FROM members WHERE org_id = $1 AND id = $2", orgID, id)
+}
+
+// CountMembers counts the members of orgID holding role.
+func (s *Store) CountMembers(ctx context.Context, orgID, role string) (int, error) {
+	var n int
+	err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM members WHERE org_id = $1 AND role = $2", orgID, role).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count members: %w", err)
+	}
+	return n, nil
+}
+
+const roleCols = "org_id, key, name, description, scopes, created_at, updated_at"
+
+func scanRole(sc scanner) (tenancy.Role, error) {
+	var r tenancy.Role
+	var scopes string
+	var created, updated int64
+	err := sc.Scan(&r.OrgID, &r.Key, &r.Name, &r.Description, &scopes, &created, &updated)
+	r.Scopes = parseScopes(scopes)
+	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return r, err
+}
+
+// CreateRole stores a custom member role.
+func (s *Store) CreateRole(ctx context.Context, r *tenancy.Role) error {
+	return exec(ctx, s.writer(), "role", "INSERT INTO member_roles ("+roleCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.CreatedAt), micros(r.UpdatedAt))
+}
+
+// GetRole returns a custom role of orgID.
+func (s *Store) GetRole(ctx context.Context, orgID, key string) (*tenancy.Role, error) {
+	return getOne(ctx, s.reader(), "role", key, "SELECT "+roleCols+" FROM member_roles WHERE org_id = $1 AND key = $2", scanRole, orgID, key)
+}
+
+// ListRoles lists the custom roles of orgID by key.
+func (s *Store) ListRoles(ctx context.Context, orgID string) ([]tenancy.Role, error) {
+	rows, err := s.reader().QueryContext(ctx, "SELECT "+roleCols+" FROM member_roles WHERE org_id = $1 ORDER BY key", orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	defer rows.Close()
+	var out []tenancy.Role
+	for rows.Next() {
+		r, err := scanRole(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan role: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// UpdateRole stores a custom role's name, description and scopes.
+func (s *Store) UpdateRole(ctx context.Context, r *tenancy.Role) error {
+	return execOne(ctx, s.writer(), "role", r.Key,
+		"UPDATE member_roles SET name = $3, description = $4, scopes = $5, updated_at = $6 WHERE org_id = $1 AND key = $2",
+		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.UpdatedAt))
+}
+
+// DeleteRole deletes a custom role.
+func (s *Store) DeleteRole(ctx context.Context, orgID, key string) error {
+	return execOne(ctx, s.writer(), "role", key, "DELETE FROM member_roles WHERE org_id = $1 AND key = $2", orgID, key)
+}

@@ -1,0 +1,496 @@
+package tenancy
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// Store persists tenancy data. Get and Delete methods take an id or a key
+// where the entity has a key, and return a NOT_FOUND *gatehouse.Error when
+// nothing matches inside orgID. Unique violations are CONFLICT errors.
+type Store interface {
+	CreateOrganization(ctx context.Context, o *Organization) error
+	GetOrganization(ctx context.Context, idOrKey string) (*Organization, error)
+	UpdateOrganization(ctx context.Context, o *Organization) error
+	DeleteOrganization(ctx context.Context, id string) error
+	CountOrganizations(ctx context.Context) (int, error)
+	FirstOrganization(ctx context.Context) (*Organization, error)
+
+	CreateProject(ctx context.Context, p *Project) error
+	GetProject(ctx context.Context, orgID, idOrKey string) (*Project, error)
+	ListProjects(ctx context.Context, f ProjectFilter, page gatehouse.PageRequest) (gatehouse.Page[Project], error)
+	UpdateProject(ctx context.Context, p *Project) error
+	DeleteProject(ctx context.Context, orgID, id string) error
+
+	CreateEnvironment(ctx context.Context, e *Environment) error
+	GetEnvironment(ctx context.Context, orgID, projectID, idOrKey string) (*Environment, error)
+	ListEnvironments(ctx context.Context, f EnvironmentFilter, page gatehouse.PageRequest) (gatehouse.Page[Environment], error)
+	UpdateEnvironment(ctx context.Context, e *Environment) error
+	DeleteEnvironment(ctx context.Context, orgID, id string) error
+
+	CreateMember(ctx context.Context, m *Member) error
+	GetMember(ctx context.Context, orgID, id string) (*Member, error)
+	ListMembers(ctx context.Context, f MemberFilter, page gatehouse.PageRequest) (gatehouse.Page[Member], error)
+	UpdateMember(ctx context.Context, m *Member) error
+	DeleteMember(ctx context.Context, orgID, id string) error
+	CountMembers(ctx context.Context, orgID, role string) (int, error)
+
+	CreateRole(ctx context.Context, r *Role) error
+	GetRole(ctx context.Context, orgID, key string) (*Role, error)
+	ListRoles(ctx context.Context, orgID string) ([]Role, error)
+	UpdateRole(ctx context.Context, r *Role) error
+	DeleteRole(ctx context.Context, orgID, key string) error
+}
+
+// ProjectFilter narrows a project list. Empty fields do not filter.
+type ProjectFilter struct {
+	OrgID string
+	ID    string // restricts to one project (project and environment keys)
+	Key   string
+}
+
+// EnvironmentFilter narrows an environment list.
+type EnvironmentFilter struct {
+	OrgID     string
+	ProjectID string
+	ID        string // restricts to one environment (environment keys)
+	Key       string
+	Sandbox   *bool
+}
+
+// MemberFilter narrows a member list.
+type MemberFilter struct {
+	OrgID string
+	Role  string
+	Email string
+}
+
+// Service applies tenancy's rules on top of a Store.
+type Service struct {
+	Store Store
+	Now   func() time.Time
+}
+
+// NewService returns a Service over st using the wall clock.
+func NewService(st Store) *Service { return &Service{Store: st, Now: time.Now} }
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// NewProjectInput is what a caller gives to create a project.
+type NewProjectInput struct {
+	Key, Name, Description string
+}
+
+// Bootstrap is a new organization with everything it starts with.
+type Bootstrap struct {
+	Organization *Organization
+	Admin        *Member
+	Project      *Project
+	Environments []*Environment
+}
+
+// NewBootstrap validates and builds (without storing) a new organization with
+// its first Admin member, a default project and the development and
+// production environments.
+func (s *Service) NewBootstrap(orgName, orgKey, adminEmail, adminName string) (*Bootstrap, error) {
+	if err := ValidateName("name", orgName); err != nil {
+		return nil, err
+	}
+	if orgKey == "" {
+		orgKey = Slugify(orgName)
+	}
+	if err := ValidateKey("key", orgKey); err != nil {
+		return nil, err
+	}
+	email, err := normalizeEmail(adminEmail)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	org := &Organization{ID: NewID(), Key: orgKey, Name: strings.TrimSpace(orgName), Settings: DefaultOrgSettings(), CreatedAt: now, UpdatedAt: now}
+	admin := &Member{ID: NewID(), OrgID: org.ID, Email: email, Name: strings.TrimSpace(adminName), Role: RoleAdmin, CreatedAt: now, UpdatedAt: now}
+	proj := &Project{ID: NewID(), OrgID: org.ID, Key: "default", Name: "Default project", CreatedAt: now, UpdatedAt: now}
+	b := &Bootstrap{Organization: org, Admin: admin, Project: proj}
+	for _, key := range []string{"development", "production"} {
+		b.Environments = append(b.Environments, &Environment{ID: NewID(), OrgID: org.ID, ProjectID: proj.ID,
+			Key: key, Name: strings.ToUpper(key[:1]) + key[1:], Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now})
+	}
+	return b, nil
+}
+
+// Save stores a bootstrap through st (typically a transaction).
+func (b *Bootstrap) Save(ctx context.Context, st Store) error {
+	if err := st.CreateOrganization(ctx, b.Organization); err != nil {
+		return err
+	}
+	if err := st.CreateMember(ctx, b.Admin); err != nil {
+		return err
+	}
+	if err := st.CreateProject(ctx, b.Project); err != nil {
+		return err
+	}
+	for _, e := range b.Environments {
+		if err := st.CreateEnvironment(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpdateOrganization renames an organization.
+func (s *Service) UpdateOrganization(ctx context.Context, id string, name *string) (*Organization, error) {
+	o, err := s.Store.GetOrganization(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if name != nil {
+		if err := ValidateName("name", *name); err != nil {
+			return nil, err
+		}
+		o.Name = strings.TrimSpace(*name)
+	}
+	o.UpdatedAt = s.now()
+	return o, s.Store.UpdateOrganization(ctx, o)
+}
+
+// UpdateOrgSettings replaces an organization's settings after validating them.
+func (s *Service) UpdateOrgSettings(ctx context.Context, orgID string, apply func(*OrgSettings)) (*Organization, error) {
+	o, err := s.Store.GetOrganization(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	apply(&o.Settings)
+	if err := o.Settings.Validate(); err != nil {
+		return nil, err
+	}
+	o.UpdatedAt = s.now()
+	return o, s.Store.UpdateOrganization(ctx, o)
+}
+
+// CreateProject validates and stores a new project.
+func (s *Service) CreateProject(ctx context.Context, orgID string, in NewProjectInput) (*Project, error) {
+	if err := ValidateName("name", in.Name); err != nil {
+		return nil, err
+	}
+	if in.Key == "" {
+		in.Key = Slugify(in.Name)
+	}
+	if err := ValidateKey("key", in.Key); err != nil {
+		return nil, err
+	}
+	if err := validateDescription(in.Description); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	p := &Project{ID: NewID(), OrgID: orgID, Key: in.Key, Name: strings.TrimSpace(in.Name), Description: in.Description, CreatedAt: now, UpdatedAt: now}
+	return p, s.Store.CreateProject(ctx, p)
+}
+
+// UpdateProject changes a project's name, key or description.
+func (s *Service) UpdateProject(ctx context.Context, p *Project, key, name, description *string) (*Project, error) {
+	if key != nil {
+		if err := ValidateKey("key", *key); err != nil {
+			return nil, err
+		}
+		p.Key = *key
+	}
+	if name != nil {
+		if err := ValidateName("name", *name); err != nil {
+			return nil, err
+		}
+		p.Name = strings.TrimSpace(*name)
+	}
+	if description != nil {
+		if err := validateDescription(*description); err != nil {
+			return nil, err
+		}
+		p.Description = *description
+	}
+	p.UpdatedAt = s.now()
+	return p, s.Store.UpdateProject(ctx, p)
+}
+
+// NewEnvironmentInput is what a caller gives to create an environment.
+type NewEnvironmentInput struct {
+	Key, Name, Description string
+	Sandbox                bool
+}
+
+// CreateEnvironment validates and stores a new environment of project p.
+func (s *Service) CreateEnvironment(ctx context.Context, p *Project, in NewEnvironmentInput) (*Environment, error) {
+	if err := ValidateName("name", in.Name); err != nil {
+		return nil, err
+	}
+	if in.Key == "" {
+		in.Key = Slugify(in.Name)
+	}
+	if err := ValidateKey("key", in.Key); err != nil {
+		return nil, err
+	}
+	if err := validateDescription(in.Description); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	e := &Environment{ID: NewID(), OrgID: p.OrgID, ProjectID: p.ID, Key: in.Key, Name: strings.TrimSpace(in.Name),
+		Description: in.Description, Sandbox: in.Sandbox, Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now}
+	return e, s.Store.CreateEnvironment(ctx, e)
+}
+
+// EnvironmentPatch lists the fields of an environment update; nil: unchanged.
+type EnvironmentPatch struct {
+	Key, Name, Description *string
+	Sandbox                *bool
+}
+
+// UpdateEnvironment applies patch to e and stores it.
+func (s *Service) UpdateEnvironment(ctx context.Context, e *Environment, patch EnvironmentPatch) (*Environment, error) {
+	if patch.Key != nil {
+		if err := ValidateKey("key", *patch.Key); err != nil {
+			return nil, err
+		}
+		e.Key = *patch.Key
+	}
+	if patch.Name != nil {
+		if err := ValidateName("name", *patch.Name); err != nil {
+			return nil, err
+		}
+		e.Name = strings.TrimSpace(*patch.Name)
+	}
+	if patch.Description != nil {
+		if err := validateDescription(*patch.Description); err != nil {
+			return nil, err
+		}
+		e.Description = *patch.Description
+	}
+	if patch.Sandbox != nil {
+		e.Sandbox = *patch.Sandbox
+	}
+	e.UpdatedAt = s.now()
+	return e, s.Store.UpdateEnvironment(ctx, e)
+}
+
+// UpdateEnvSettings validates and stores new settings for e.
+func (s *Service) UpdateEnvSettings(ctx context.Context, e *Environment, apply func(*EnvSettings)) (*Environment, error) {
+	apply(&e.Settings)
+	if err := e.Settings.Validate(); err != nil {
+		return nil, err
+	}
+	e.UpdatedAt = s.now()
+	return e, s.Store.UpdateEnvironment(ctx, e)
+}
+
+// Role returns the role with key in orgID: built-in or custom.
+func (s *Service) Role(ctx context.Context, orgID, key string) (*Role, error) {
+	if r, ok := BuiltinRole(key); ok {
+		r.OrgID = orgID
+		return &r, nil
+	}
+	return s.Store.GetRole(ctx, orgID, key)
+}
+
+// Roles lists the built-in roles then the organization's custom roles.
+func (s *Service) Roles(ctx context.Context, orgID string) ([]Role, error) {
+	custom, err := s.Store.ListRoles(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := BuiltinRoles()
+	for i := range out {
+		out[i].OrgID = orgID
+	}
+	return append(out, custom...), nil
+}
+
+// NewRoleInput is what a caller gives to create a custom member role.
+type NewRoleInput struct {
+	Key, Name, Description string
+	Scopes                 []gatehouse.Scope
+}
+
+func roleScopes(scopes []gatehouse.Scope) (gatehouse.ScopeSet, error) {
+	set, err := gatehouse.NewScopeSet(scopes)
+	if err != nil {
+		return 0, err
+	}
+	if set&gatehouse.AdminOnlyScopes() != 0 {
+		return 0, gatehouse.FieldError("scopes", "admin_only_scope",
+			"scopes %s are held only by the built-in Admin role", (set & gatehouse.AdminOnlyScopes()).String())
+	}
+	return set, nil
+}
+
+// CreateRole validates and stores a custom member role.
+func (s *Service) CreateRole(ctx context.Context, orgID string, in NewRoleInput) (*Role, error) {
+	if err := ValidateName("name", in.Name); err != nil {
+		return nil, err
+	}
+	if in.Key == "" {
+		in.Key = Slugify(in.Name)
+	}
+	if err := ValidateKey("key", in.Key); err != nil {
+		return nil, err
+	}
+	if _, ok := BuiltinRole(in.Key); ok {
+		return nil, gatehouse.Errorf(gatehouse.CodeConflict, "role %q is built in", in.Key)
+	}
+	set, err := roleScopes(in.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateDescription(in.Description); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r := &Role{OrgID: orgID, Key: in.Key, Name: strings.TrimSpace(in.Name), Description: in.Description, Scopes: set, CreatedAt: now, UpdatedAt: now}
+	return r, s.Store.CreateRole(ctx, r)
+}
+
+// UpdateRole changes a custom role. Built-in roles cannot be changed.
+func (s *Service) UpdateRole(ctx context.Context, orgID, key string, name, description *string, scopes *[]gatehouse.Scope) (*Role, error) {
+	if _, ok := BuiltinRole(key); ok {
+		return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "built-in role %q cannot be changed", key)
+	}
+	r, err := s.Store.GetRole(ctx, orgID, key)
+	if err != nil {
+		return nil, err
+	}
+	if name != nil {
+		if err := ValidateName("name", *name); err != nil {
+			return nil, err
+		}
+		r.Name = strings.TrimSpace(*name)
+	}
+	if description != nil {
+		if err := validateDescription(*description); err != nil {
+			return nil, err
+		}
+		r.Description = *description
+	}
+	if scopes != nil {
+		set, err := roleScopes(*scopes)
+		if err != nil {
+			return nil, err
+		}
+		r.Scopes = set
+	}
+	r.UpdatedAt = s.now()
+	return r, s.Store.UpdateRole(ctx, r)
+}
+
+// DeleteRole removes a custom role that no member holds.
+func (s *Service) DeleteRole(ctx context.Context, orgID, key string) error {
+	if _, ok := BuiltinRole(key); ok {
+		return gatehouse.Errorf(gatehouse.CodeForbidden, "built-in role %q cannot be deleted", key)
+	}
+	if _, err := s.Store.GetRole(ctx, orgID, key); err != nil {
+		return err
+	}
+	n, err := s.Store.CountMembers(ctx, orgID, key)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return gatehouse.Errorf(gatehouse.CodeConflict, "role %q is held by %d member(s); give them another role first", key, n)
+	}
+	return s.Store.DeleteRole(ctx, orgID, key)
+}
+
+// CreateMember adds a member with an existing role.
+func (s *Service) CreateMember(ctx context.Context, orgID, email, name, role string) (*Member, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if len(name) > 200 {
+		return nil, gatehouse.FieldError("name", "too_long", "name must be at most 200 characters")
+	}
+	if _, err := s.roleForMember(ctx, orgID, role); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	m := &Member{ID: NewID(), OrgID: orgID, Email: email, Name: strings.TrimSpace(name), Role: role, CreatedAt: now, UpdatedAt: now}
+	return m, s.Store.CreateMember(ctx, m)
+}
+
+// UpdateMember changes a member's name or role. An organization always keeps
+// at least one Admin.
+func (s *Service) UpdateMember(ctx context.Context, orgID, id string, name, role *string) (*Member, error) {
+	m, err := s.Store.GetMember(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if name != nil {
+		if len(*name) > 200 {
+			return nil, gatehouse.FieldError("name", "too_long", "name must be at most 200 characters")
+		}
+		m.Name = strings.TrimSpace(*name)
+	}
+	if role != nil && *role != m.Role {
+		if _, err := s.roleForMember(ctx, orgID, *role); err != nil {
+			return nil, err
+		}
+		if err := s.keepAnAdmin(ctx, m); err != nil {
+			return nil, err
+		}
+		m.Role = *role
+	}
+	m.UpdatedAt = s.now()
+	return m, s.Store.UpdateMember(ctx, m)
+}
+
+// DeleteMember removes a member; the last Admin cannot be removed.
+func (s *Service) DeleteMember(ctx context.Context, orgID, id string) error {
+	m, err := s.Store.GetMember(ctx, orgID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.keepAnAdmin(ctx, m); err != nil {
+		return err
+	}
+	return s.Store.DeleteMember(ctx, orgID, m.ID)
+}
+
+func (s *Service) keepAnAdmin(ctx context.Context, leaving *Member) error {
+	if leaving.Role != RoleAdmin {
+		return nil
+	}
+	n, err := s.Store.CountMembers(ctx, leaving.OrgID, RoleAdmin)
+	if err != nil {
+		return err
+	}
+	if n <= 1 {
+		return gatehouse.Errorf(gatehouse.CodeConflict, "an organization must keep at least one Admin")
+	}
+	return nil
+}
+
+func (s *Service) roleForMember(ctx context.Context, orgID, role string) (*Role, error) {
+	if role == "" {
+		return nil, gatehouse.FieldError("role", "required_field_missing", "role is required")
+	}
+	r, err := s.Role(ctx, orgID, role)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return nil, gatehouse.FieldError("role", "unknown_role", "role %q does not exist", role)
+	}
+	return r, err
+}
+
+func normalizeEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > 254 {
+		return "", gatehouse.FieldError("email", "invalid_format", "email %q is not a valid address", email)
+	}
+	return strings.ToLower(email), nil
+}
+
+func validateDescription(d string) error {
+	if len(d) > 2000 {
+		return gatehouse.FieldError("description", "too_long", "description must be at most 2000 characters")
+	}
+	return nil
+}
