@@ -43,9 +43,9 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu      sync.RWMutex
-	signing SigningKey                   // newest key: signs
-	public  map[string]ed25519.PublicKey // kid → public key: verifies
+	mu         sync.RWMutex
+	signing    SigningKey                   // newest key: signs
+	public     map[string]ed25519.PublicKey // kid → public key: verifies
 	lastReload time.Time
 
 	cache *cache

@@ -76,6 +76,7 @@ func (e *APIError) ContentType(string) string { return "application/json" }
 // newAPIError builds the error response for status from huma's message and
 // details (validation errors become field details).
 func newAPIError(ctx context.Context, status int, msg string, errs ...error) *APIError {
+	parseFailure := status == http.StatusBadRequest // huma: the body did not parse
 	if status == http.StatusUnprocessableEntity {
 		status = http.StatusBadRequest
 	}
@@ -83,7 +84,7 @@ func newAPIError(ctx context.Context, status int, msg string, errs ...error) *AP
 	case http.StatusUnsupportedMediaType:
 		msg, errs = "unsupported Content-Type: send the body as application/json", nil
 	case http.StatusBadRequest:
-		if len(errs) == 1 {
+		if parseFailure && len(errs) == 1 {
 			var d *huma.ErrorDetail
 			if errors.As(errs[0], &d) && d.Location == "body" {
 				return &APIError{status: status, ErrorBody: ErrorBody{Status: "error", Meta: meta(ctx), Err: ErrorInner{
@@ -102,6 +103,9 @@ func newAPIError(ctx context.Context, status int, msg string, errs ...error) *AP
 		var d *huma.ErrorDetail
 		if errors.As(err, &d) {
 			field := strings.TrimPrefix(strings.TrimPrefix(d.Location, "body."), "query.")
+			if rest, ok := strings.CutPrefix(d.Message, "expected required property "); ok {
+				field = strings.TrimSuffix(rest, " to be present")
+			}
 			fields = append(fields, map[string]any{"field": field, "reason": reasonOf(d.Message), "message": d.Message})
 		} else {
 			fields = append(fields, map[string]any{"message": err.Error()})

@@ -1,0 +1,289 @@
+package httpapi_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// operation is one registered operation of the spec.
+type operation struct {
+	method, path string
+	op           *huma.Operation
+}
+
+func (o operation) scope() string {
+	s, _ := o.op.Extensions["x-required-scopes"].([]string)
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func (o operation) public() bool { return len(o.op.Security) == 0 }
+
+func (o operation) isList() bool {
+	for _, p := range o.op.Parameters {
+		if p.Name == "page" {
+			return true
+		}
+	}
+	return false
+}
+
+func (o operation) hasBody() bool { return o.op.RequestBody != nil }
+
+func operations(s *server) []operation {
+	var ops []operation
+	for path, item := range s.app.OpenAPI.Paths {
+		for method, op := range map[string]*huma.Operation{"GET": item.Get, "POST": item.Post, "PATCH": item.Patch, "PUT": item.Put, "DELETE": item.Delete} {
+			if op != nil {
+				ops = append(ops, operation{method: method, path: path, op: op})
+			}
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].path+ops[i].method < ops[j].path+ops[j].method })
+	return ops
+}
+
+// fill replaces the path parameters of path with the ids in ids.
+func fill(path string, ids map[string]string) string {
+	for k, v := range ids {
+		path = strings.ReplaceAll(path, "{"+k+"}", v)
+	}
+	return path
+}
+
+// forge signs the claims of a real key with a key the server never made.
+func forge(t *testing.T, token string) string {
+	t.Helper()
+	parsed, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	f := jwt.NewWithClaims(jwt.SigningMethodEdDSA, parsed.Claims)
+	f.Header["kid"] = parsed.Header["kid"]
+	out, err := f.SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAuthMatrix runs every authenticated operation of the spec with no key,
+// bad keys, an expired key, a revoked key, a key without the operation's
+// scope and a mismatching organization header: each must be refused with
+// the right status and code, and nothing may answer 500.
+func TestAuthMatrix(t *testing.T) {
+	s := newServer(t)
+	keyID, _ := s.newKey("organization", []string{"view:project"}, nil)
+	_, expiring := s.newKey("organization", []string{"view:organization", "view:project", "manage:api", "view:settings", "manage:settings",
+		"view:member", "manage:member", "view:permission", "manage:permission", "manage:project", "manage:organization"},
+		map[string]any{"expires_at": time.Now().Add(1500 * time.Millisecond).Format(time.RFC3339Nano)})
+	revokedID, revoked := s.newKey("organization", []string{"view:project"}, nil)
+	s.must(200, req{method: "POST", path: "/v1/api-keys/" + revokedID + "/revoke", key: s.key})
+	_, settingsOnly := s.newKey("organization", []string{"view:settings"}, nil)
+	_, orgOnly := s.newKey("organization", []string{"view:organization"}, nil)
+	time.Sleep(2100 * time.Millisecond) // let the expiring key expire
+
+	ids := map[string]string{"organization": s.orgID, "project": s.projID, "environment": s.devID,
+		"member": tenancyAdminID(t, s), "role": "viewer", "key": keyID}
+	for _, op := range operations(s) {
+		if op.public() {
+			continue
+		}
+		path := fill(op.path, ids)
+		t.Run(op.method+" "+op.path, func(t *testing.T) {
+			wrong := settingsOnly
+			if op.scope() == "view:settings" {
+				wrong = orgOnly
+			}
+			cases := []struct {
+				name   string
+				key    string
+				header map[string]string
+				want   int
+				code   string
+			}{
+				{"no key", "", nil, 401, "UNAUTHORIZED"},
+				{"garbage key", "not-a-jwt", nil, 401, "UNAUTHORIZED"},
+				{"forged key", forge(t, s.key), nil, 401, "UNAUTHORIZED"},
+				{"expired key", expiring, nil, 401, "UNAUTHORIZED"},
+				{"revoked key", revoked, nil, 401, "UNAUTHORIZED"},
+				{"other organization header", s.key, map[string]string{"X-Organization-Id": "01a2052c-d605-7e39-a23b-ed443940e2de"}, 403, "FORBIDDEN"},
+			}
+			if op.scope() != "" {
+				cases = append(cases, struct {
+					name   string
+					key    string
+					header map[string]string
+					want   int
+					code   string
+				}{"key without " + op.scope(), wrong, nil, 403, "FORBIDDEN"})
+			}
+			for _, tc := range cases {
+				var body any
+				if op.hasBody() {
+					body = map[string]any{}
+				}
+				res := s.do(req{method: op.method, path: path, key: tc.key, header: tc.header, body: body})
+				if res.status != tc.want || res.code() != tc.code {
+					t.Errorf("%s: %d %s, want %d %s\n%s", tc.name, res.status, res.code(), tc.want, tc.code, res.raw)
+				}
+				if res.body["status"] != "error" || res.header.Get("X-Request-Id") == "" {
+					t.Errorf("%s: not an error envelope with a request id: %s", tc.name, res.raw)
+				}
+			}
+		})
+	}
+}
+
+// tenancyAdminID returns the first member's id.
+func tenancyAdminID(t *testing.T, s *server) string {
+	t.Helper()
+	res := s.must(200, req{method: "GET", path: "/v1/members?email=admin@example.com", key: s.key})
+	return res.list()[0].(map[string]any)["id"].(string)
+}
+
+// TestOtherOrganization: with a valid key holding every scope, the ids of
+// another organization are NOT_FOUND on every operation, and nothing of the
+// other organization changes.
+func TestOtherOrganization(t *testing.T) {
+	s := newServer(t)
+	b := s.otherOrg("Beta")
+	s.must(201, req{method: "POST", path: "/v1/member-roles", key: b.key, body: map[string]any{"key": "b-role", "name": "B role", "scopes": []string{"view:project"}}})
+	ids := map[string]string{"organization": b.id, "project": b.projID, "environment": b.envID, "member": b.memberID, "role": "b-role", "key": b.keyID}
+	for _, op := range operations(s) {
+		if op.public() || !strings.Contains(op.path, "{") {
+			continue
+		}
+		var body any
+		if op.hasBody() {
+			body = map[string]any{}
+			if op.op.OperationID == "create-environment" {
+				body = map[string]any{"name": "x"}
+			}
+		}
+		res := s.do(req{method: op.method, path: fill(op.path, ids), key: s.key, body: body})
+		if res.status != 404 || res.code() != "NOT_FOUND" {
+			t.Errorf("%s %s with another organization's ids: %d, want 404\n%s", op.method, op.path, res.status, res.raw)
+		}
+	}
+	// Lists never show the other organization's data.
+	for _, path := range []string{"/v1/projects", "/v1/members", "/v1/api-keys", "/v1/organizations", "/v1/member-roles"} {
+		res := s.must(200, req{method: "GET", path: path + "?per_page=100", key: s.key})
+		for _, id := range []string{b.id, b.projID, b.memberID, b.keyID, "b-role"} {
+			if strings.Contains(res.raw, id) {
+				t.Errorf("GET %s shows another organization's %s", path, id)
+			}
+		}
+	}
+	// The other organization is intact and its key works.
+	s.must(200, req{method: "GET", path: "/v1/projects/" + b.projID, key: b.key})
+	s.must(200, req{method: "GET", path: "/v1/members/" + b.memberID, key: b.key})
+	s.must(200, req{method: "GET", path: "/v1/organizations/" + b.id, key: b.key})
+}
+
+// snapshot counts what the organization holds, to prove bad input changed
+// nothing.
+func snapshot(s *server) string {
+	var parts []string
+	for _, path := range []string{"/v1/projects", "/v1/projects/" + s.projID + "/environments", "/v1/members", "/v1/member-roles", "/v1/api-keys"} {
+		res := s.must(200, req{method: "GET", path: path, key: s.key})
+		parts = append(parts, fmt.Sprint(res.meta()["total_items"]))
+	}
+	res := s.must(200, req{method: "GET", path: "/v1/settings", key: s.key})
+	parts = append(parts, fmt.Sprint(res.data()))
+	res = s.must(200, req{method: "GET", path: "/v1/projects/" + s.projID, key: s.key})
+	parts = append(parts, fmt.Sprint(res.data()["name"], res.data()["key"]))
+	return strings.Join(parts, "|")
+}
+
+// TestBadInput sends malformed bodies and paging to every operation: each is
+// a 400 (or 413/415) in the envelope, never a 500, and nothing changes.
+func TestBadInput(t *testing.T) {
+	s := newServer(t)
+	before := snapshot(s)
+	ids := map[string]string{"organization": s.orgID, "project": s.projID, "environment": s.devID,
+		"member": tenancyAdminID(t, s), "role": "viewer", "key": "01a2052c-d605-7e39-a23b-ed443940e2de"}
+	bodies := []struct {
+		name, body, ctype string
+		want              int
+	}{
+		{"broken JSON", `{"name": `, "application/json", 400},
+		{"not an object", `"hello"`, "application/json", 400},
+		{"array", `[1,2]`, "application/json", 400},
+		{"wrong types", `{"name": 5, "key": true, "scopes": "all", "tier": 3, "email": [], "level": {}}`, "application/json", 400},
+		{"unknown field", `{"zzz_unknown": 1}`, "application/json", 400},
+		{"form body", `name=x`, "application/x-www-form-urlencoded", 415},
+		{"huge body", `{"name": "` + strings.Repeat("a", 2<<20) + `"}`, "application/json", 413},
+	}
+	paging := []string{"page=0", "page=-1", "page=abc", "per_page=0", "per_page=101", "per_page=1e9", "sort=nope", "order=up", "unknown_filter=1"}
+	for _, op := range operations(s) {
+		if op.public() {
+			continue
+		}
+		path := fill(op.path, ids)
+		if op.hasBody() {
+			for _, b := range bodies {
+				res := s.do(req{method: op.method, path: path, key: s.key, body: b.body, header: map[string]string{"Content-Type": b.ctype}})
+				if res.status != b.want || res.body["status"] != "error" {
+					t.Errorf("%s %s %s: %d, want %d\n%.300s", op.method, op.path, b.name, res.status, b.want, res.raw)
+				}
+			}
+		}
+		if op.isList() {
+			for _, q := range paging {
+				res := s.do(req{method: op.method, path: path + "?" + q, key: s.key})
+				if res.status != 400 || res.code() != "INVALID_REQUEST" {
+					t.Errorf("%s %s?%s: %d %s, want 400 INVALID_REQUEST", op.method, op.path, q, res.status, res.code())
+				}
+			}
+		}
+	}
+	if after := snapshot(s); after != before {
+		t.Fatalf("bad input changed state:\n before %s\n after  %s", before, after)
+	}
+}
+
+// TestRoutingErrors: unknown routes and wrong methods answer in the envelope.
+func TestRoutingErrors(t *testing.T) {
+	s := newServer(t)
+	tests := []struct {
+		method, path string
+		want         int
+		code         string
+	}{
+		{"GET", "/v1/nope", 404, "NOT_FOUND"},
+		{"GET", "/v2/projects", 404, "NOT_FOUND"},
+		{"PUT", "/v1/projects", 405, "METHOD_NOT_ALLOWED"},
+		{"DELETE", "/v1/scopes", 405, "METHOD_NOT_ALLOWED"},
+	}
+	for _, tc := range tests {
+		res := s.do(req{method: tc.method, path: tc.path, key: s.key})
+		if res.status != tc.want || res.code() != tc.code {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, res.status, res.code(), tc.want, tc.code)
+		}
+		if tc.want == 405 && res.header.Get("Allow") == "" {
+			t.Errorf("%s %s: no Allow header", tc.method, tc.path)
+		}
+	}
+	res := s.do(req{method: "GET", path: "/v1/me", key: s.key, header: map[string]string{"X-Request-Id": "my-trace-42"}})
+	if res.header.Get("X-Request-Id") != "my-trace-42" || res.meta()["request_id"] != "my-trace-42" {
+		t.Errorf("caller's request id not echoed: %v %v", res.header.Get("X-Request-Id"), res.meta())
+	}
+	res = s.do(req{method: "GET", path: "/v1/me", key: s.key, header: map[string]string{"X-Request-Id": "bad id with spaces"}})
+	if id := res.header.Get("X-Request-Id"); id == "" || strings.Contains(id, " ") {
+		t.Errorf("unsafe request id accepted: %q", id)
+	}
+	s.must(http.StatusOK, req{method: "GET", path: "/v1/me", key: s.key, header: map[string]string{"X-Organization-Id": s.orgID}})
+}
