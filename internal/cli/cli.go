@@ -73,7 +73,7 @@ organization and prints an organization API key holding every scope (shown once)
 					return fmt.Errorf("init: %w", err)
 				}
 				if res.Created {
-					printInit(stdout, res, "text")
+					printInit(stdout, res, "text", "http://"+cfg.Addr)
 				}
 			}
 			ln, err := net.Listen("tcp", cfg.Addr)
@@ -113,7 +113,7 @@ once and cannot be shown again. Running init again changes nothing.`,
 			if err != nil {
 				return err
 			}
-			printInit(stdout, res, output)
+			printInit(stdout, res, output, "http://"+cfg.Addr)
 			return nil
 		},
 	}
@@ -139,7 +139,7 @@ type InitOutput struct {
 	AlreadyInitiated string            `json:"message,omitempty"`
 }
 
-func printInit(w io.Writer, res *app.InitResult, format string) {
+func printInit(w io.Writer, res *app.InitResult, format, baseURL string) {
 	out := InitOutput{Created: res.Created, OrganizationID: res.Organization.ID, OrganizationKey: res.Organization.Key}
 	if res.Created {
 		b := res.Bootstrap
@@ -177,8 +177,8 @@ Organization API key (shown once, store it now):
 
 Try it:
   export GATEHOUSE_KEY='%s'
-  curl -H "Authorization: Bearer $GATEHOUSE_KEY" -H "X-Organization-Id: %s" http://127.0.0.1:8080/v1/projects
-`, out.OrganizationKey, out.OrganizationID, out.AdminEmail, out.ProjectKey, strings.Join(out.Scopes, " "), out.APIKey, out.APIKey, out.OrganizationID)
+  curl -H "Authorization: Bearer $GATEHOUSE_KEY" -H "X-Organization-Id: %s" %s/v1/projects
+`, out.OrganizationKey, out.OrganizationID, out.AdminEmail, out.ProjectKey, strings.Join(out.Scopes, " "), out.APIKey, out.APIKey, out.OrganizationID, baseURL)
 }
 
 func migrateCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {

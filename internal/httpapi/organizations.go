@@ -65,7 +65,7 @@ type CreatedOrganization struct {
 	Admin        Member        `json:"admin"`
 	Project      Project       `json:"project"`
 	Environments []Environment `json:"environments"`
-	APIKey       CreatedAPIKey `json:"api_key" doc:"An organization key holding every scope. Its token is shown only here."`
+	APIKey       CreatedAPIKey `json:"api_key"` // an organization key holding every scope; its token is shown only here
 }
 
 type createOrgIn struct {

@@ -14,10 +14,10 @@ func addRoutes(g *registrar, h *handlers) {
 		created, noContent    = http.StatusCreated, http.StatusNoContent
 	)
 	// System
-	add(g, route{id: "healthz", method: get, path: "/healthz", tag: "System", public: true, summary: "Liveness: the process is up"}, h.healthz)
+	add(g, route{id: "healthz", method: get, path: "/healthz", tag: "System", public: true, summary: "Liveness: the process is up", desc: "Answers 200 while the process runs; it checks nothing else."}, h.healthz)
 	add(g, route{id: "readyz", method: get, path: "/readyz", tag: "System", public: true, summary: "Readiness: the database answers",
 		desc: "Answers 503 SERVICE_UNAVAILABLE when a dependency is down."}, h.readyz)
-	add(g, route{id: "jwks", method: get, path: "/.well-known/jwks.json", tag: "System", public: true, summary: "Public keys that verify API keys (JWKS)"}, h.jwks)
+	add(g, route{id: "jwks", method: get, path: "/.well-known/jwks.json", tag: "System", public: true, summary: "Public keys that verify API keys (JWKS)", desc: "A JSON Web Key Set (RFC 7517) of Ed25519 keys: verify an API key's signature offline with it."}, h.jwks)
 	add(g, route{id: "list-scopes", method: get, path: "/v1/scopes", tag: "System", summary: "The scope catalog: every permission a member or key can hold"}, h.listScopes)
 	add(g, route{id: "get-me", method: get, path: "/v1/me", tag: "System", summary: "The calling key: level, organization, project, environment and scopes"}, h.me)
 

@@ -45,6 +45,8 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	cfg.SchemasPath = ""
 	cfg.RejectUnknownQueryParameters = true
 	cfg.Info.Description = apiDescription
+	cfg.Info.Contact = &huma.Contact{Name: "Gatehouse", URL: "https://github.com/gatehouse-dev/gatehouse"}
+	cfg.Info.License = &huma.License{Name: "MIT", URL: "https://opensource.org/licenses/MIT"}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
 			Description: "An API key (an EdDSA JWT). Each operation names the scope it needs in x-required-scopes."},

@@ -1,0 +1,203 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/cli"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func run(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out syncBuffer
+	err := cli.Run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, io.Discard)
+	return out.String(), err
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type initOut struct {
+	Created        bool              `json:"created"`
+	OrganizationID string            `json:"organization_id"`
+	APIKey         string            `json:"api_key"`
+	Environments   map[string]string `json:"environments"`
+	Scopes         []string          `json:"scopes"`
+}
+
+// serve runs `gatehouse serve` in-process until the test ends and waits for
+// /healthz.
+func serve(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() {
+		done <- cli.Run(ctx, append([]string{"serve", "--addr", addr}, args...), func(k string) string { return env[k] }, strings.NewReader(""), &out, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return base
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not become healthy: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url, key, org string) (int, map[string]any) {
+	t.Helper()
+	r, _ := http.NewRequest("GET", url, nil)
+	r.Header.Set("Authorization", "Bearer "+key)
+	if org != "" {
+		r.Header.Set("X-Organization-Id", org)
+	}
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	return res.StatusCode, body
+}
+
+// TestNewcomerPath follows the README: init prints a key, serve starts on the
+// embedded default, and the key lists projects.
+func TestNewcomerPath(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			dataArg := []string{"--data-dir", t.TempDir()}
+			if engine == "postgres" {
+				dataArg = []string{"--database-url", pgtest.NewDatabase(t)}
+			}
+			out, err := run(t, nil, append([]string{"init", "--output", "json", "--org-name", "Acme"}, dataArg...)...)
+			if err != nil {
+				t.Fatalf("init: %v\n%s", err, out)
+			}
+			var first initOut
+			if err := json.Unmarshal([]byte(out), &first); err != nil {
+				t.Fatalf("init --output json printed %q: %v", out, err)
+			}
+			if !first.Created || first.APIKey == "" || first.Environments["development"] == "" || first.Environments["production"] == "" || len(first.Scopes) < 5 {
+				t.Fatalf("init: %+v", first)
+			}
+			again, err := run(t, nil, append([]string{"init", "--output", "json"}, dataArg...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var second initOut
+			_ = json.Unmarshal([]byte(again), &second)
+			if second.Created || second.APIKey != "" || second.OrganizationID != first.OrganizationID {
+				t.Fatalf("second init is not idempotent: %s", again)
+			}
+
+			base := serve(t, nil, dataArg...)
+			status, body := get(t, base+"/v1/projects", first.APIKey, first.OrganizationID)
+			if status != 200 || body["status"] != "success" {
+				t.Fatalf("GET /v1/projects: %d %v", status, body)
+			}
+			if items := body["data"].([]any); len(items) != 1 || items[0].(map[string]any)["key"] != "default" {
+				t.Fatalf("projects: %v", items)
+			}
+			if status, _ := get(t, base+"/v1/projects", first.APIKey, "someone-else"); status != 403 {
+				t.Fatalf("mismatched organization header: %d", status)
+			}
+		})
+	}
+}
+
+func TestServeInitializesAnEmptyDatabase(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"serve", "--addr", addr}, func(k string) string {
+			return map[string]string{"GATEHOUSE_DATA_DIR": dir}[k]
+		}, strings.NewReader(""), &out, io.Discard)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "Try it") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if !strings.Contains(text, "Organization API key (shown once") || !strings.Contains(text, "http://"+addr+"/v1/projects") {
+		t.Fatalf("serve did not print the first key:\n%s", text)
+	}
+}
+
+func TestBadFlagsAndConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"bad database url", nil, []string{"migrate", "--database-url", "mysql://x"}, "database-url"},
+		{"bad env", map[string]string{"GATEHOUSE_SHUTDOWN_TIMEOUT": "soon"}, []string{"version"}, "SHUTDOWN_TIMEOUT"},
+		{"bad output", nil, []string{"init", "--output", "yaml", "--data-dir", "x"}, "--output"},
+		{"unknown command", nil, []string{"fly"}, "unknown command"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := run(t, tc.env, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+	out, err := run(t, nil, "version")
+	if err != nil || !strings.HasPrefix(out, "gatehouse ") {
+		t.Fatalf("version: %q %v", out, err)
+	}
+}
