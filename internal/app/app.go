@@ -36,9 +36,10 @@ type App struct {
 	Keys    *apikey.Service
 	OpenAPI *huma.OpenAPI
 
-	handler http.Handler
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	handler         http.Handler
+	keysBroadcaster apikey.Broadcaster
+	stop            context.CancelFunc
+	wg              sync.WaitGroup
 }
 
 // New opens the database named by cfg and builds the services. Call Close.
@@ -69,6 +70,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); pgbc.Run(bgCtx) }()
 	}
+	a.keysBroadcaster = bc
 	a.Keys, err = apikey.NewService(ctx, a.Store, bc, log, apikey.Options{})
 	if err != nil {
 		stop()
@@ -199,3 +201,7 @@ func (a *App) Init(ctx context.Context, opt InitOptions) (*InitResult, error) {
 	}
 	return &InitResult{Organization: o}, nil
 }
+
+// KeyCacheHealthy reports whether this node receives API key invalidations
+// (always true on SQLite, a single node).
+func (a *App) KeyCacheHealthy() bool { return a.keysBroadcaster.Healthy() }

@@ -1,0 +1,111 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+)
+
+func start(t *testing.T, cfg config.Config) (*app.App, string) {
+	t.Helper()
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(a.Handler())
+	t.Cleanup(func() { ts.Close(); a.Close() })
+	return a, ts.URL
+}
+
+func call(t *testing.T, method, url, key, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r, _ := http.NewRequest(method, url, rd)
+	r.Header.Set("Authorization", "Bearer "+key)
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// waitHealthy waits until a node's key cache listener is up.
+func waitHealthy(t *testing.T, a *app.App) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.KeyCacheHealthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("key cache listener did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRevocationReachesEveryNode runs two server nodes on one PostgreSQL
+// database: a key revoked through node A is refused by node B on the very
+// next request, although B had it cached.
+func TestRevocationReachesEveryNode(t *testing.T) {
+	cfg := config.Default()
+	cfg.DatabaseURL = pgtest.NewDatabase(t)
+	a, urlA := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, urlB := start(t, cfg)
+	waitHealthy(t, a)
+	waitHealthy(t, b)
+	for i := 0; i < 20; i++ {
+		status, created := call(t, "POST", urlA+"/v1/api-keys", res.Token,
+			fmt.Sprintf(`{"name":"k%d","level":"organization","scopes":["view:project"]}`, i))
+		if status != 201 {
+			t.Fatalf("create: %d %v", status, created)
+		}
+		d := created["data"].(map[string]any)
+		token, id := d["token"].(string), d["id"].(string)
+		for j := 0; j < 3; j++ { // cache it on B
+			if status, _ := call(t, "GET", urlB+"/v1/projects", token, ""); status != 200 {
+				t.Fatalf("node B refused a fresh key: %d", status)
+			}
+		}
+		if status, _ := call(t, "POST", urlA+"/v1/api-keys/"+id+"/revoke", res.Token, ""); status != 200 {
+			t.Fatalf("revoke: %d", status)
+		}
+		if status, body := call(t, "GET", urlB+"/v1/projects", token, ""); status != 401 {
+			t.Fatalf("round %d: node B still accepts a revoked key: %d %v", i, status, body)
+		}
+	}
+	// Rotation without grace ends the old key on every node too.
+	status, created := call(t, "POST", urlA+"/v1/api-keys", res.Token, `{"name":"r","level":"organization","scopes":["view:project"]}`)
+	if status != 201 {
+		t.Fatal(status)
+	}
+	d := created["data"].(map[string]any)
+	call(t, "GET", urlB+"/v1/projects", d["token"].(string), "")
+	if status, _ := call(t, "POST", urlA+"/v1/api-keys/"+d["id"].(string)+"/rotate", res.Token, ""); status != 201 {
+		t.Fatal(status)
+	}
+	if status, _ := call(t, "GET", urlB+"/v1/projects", d["token"].(string), ""); status != 401 {
+		t.Fatalf("node B accepts a rotated-out key: %d", status)
+	}
+}
