@@ -173,43 +173,22 @@ func (s *Service) UpdateOrgSettings(ctx context.Context, orgID string, apply fun
 
 // CreateProject validates and stores a new project.
 func (s *Service) CreateProject(ctx context.Context, orgID string, in NewProjectInput) (*Project, error) {
-	if err := ValidateName("name", in.Name); err != nil {
-		return nil, err
-	}
-	if in.Key == "" {
-		in.Key = Slugify(in.Name)
-	}
-	if err := ValidateKey("key", in.Key); err != nil {
-		return nil, err
-	}
-	if err := validateDescription(in.Description); err != nil {
+	l, err := newLabels(in.Key, in.Name, in.Description)
+	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	p := &Project{ID: NewID(), OrgID: orgID, Key: in.Key, Name: strings.TrimSpace(in.Name), Description: in.Description, CreatedAt: now, UpdatedAt: now}
+	p := &Project{ID: NewID(), OrgID: orgID, Key: l.Key, Name: l.Name, Description: l.Description, CreatedAt: now, UpdatedAt: now}
 	return p, s.Store.CreateProject(ctx, p)
 }
 
 // UpdateProject changes a project's name, key or description.
 func (s *Service) UpdateProject(ctx context.Context, p *Project, key, name, description *string) (*Project, error) {
-	if key != nil {
-		if err := ValidateKey("key", *key); err != nil {
-			return nil, err
-		}
-		p.Key = *key
+	l := labels{p.Key, p.Name, p.Description}
+	if err := l.patch(key, name, description); err != nil {
+		return nil, err
 	}
-	if name != nil {
-		if err := ValidateName("name", *name); err != nil {
-			return nil, err
-		}
-		p.Name = strings.TrimSpace(*name)
-	}
-	if description != nil {
-		if err := validateDescription(*description); err != nil {
-			return nil, err
-		}
-		p.Description = *description
-	}
+	p.Key, p.Name, p.Description = l.Key, l.Name, l.Description
 	p.UpdatedAt = s.now()
 	return p, s.Store.UpdateProject(ctx, p)
 }
@@ -222,21 +201,13 @@ type NewEnvironmentInput struct {
 
 // CreateEnvironment validates and stores a new environment of project p.
 func (s *Service) CreateEnvironment(ctx context.Context, p *Project, in NewEnvironmentInput) (*Environment, error) {
-	if err := ValidateName("name", in.Name); err != nil {
-		return nil, err
-	}
-	if in.Key == "" {
-		in.Key = Slugify(in.Name)
-	}
-	if err := ValidateKey("key", in.Key); err != nil {
-		return nil, err
-	}
-	if err := validateDescription(in.Description); err != nil {
+	l, err := newLabels(in.Key, in.Name, in.Description)
+	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	e := &Environment{ID: NewID(), OrgID: p.OrgID, ProjectID: p.ID, Key: in.Key, Name: strings.TrimSpace(in.Name),
-		Description: in.Description, Sandbox: in.Sandbox, Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now}
+	e := &Environment{ID: NewID(), OrgID: p.OrgID, ProjectID: p.ID, Key: l.Key, Name: l.Name,
+		Description: l.Description, Sandbox: in.Sandbox, Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now}
 	return e, s.Store.CreateEnvironment(ctx, e)
 }
 
@@ -248,24 +219,11 @@ type EnvironmentPatch struct {
 
 // UpdateEnvironment applies patch to e and stores it.
 func (s *Service) UpdateEnvironment(ctx context.Context, e *Environment, patch EnvironmentPatch) (*Environment, error) {
-	if patch.Key != nil {
-		if err := ValidateKey("key", *patch.Key); err != nil {
-			return nil, err
-		}
-		e.Key = *patch.Key
+	l := labels{e.Key, e.Name, e.Description}
+	if err := l.patch(patch.Key, patch.Name, patch.Description); err != nil {
+		return nil, err
 	}
-	if patch.Name != nil {
-		if err := ValidateName("name", *patch.Name); err != nil {
-			return nil, err
-		}
-		e.Name = strings.TrimSpace(*patch.Name)
-	}
-	if patch.Description != nil {
-		if err := validateDescription(*patch.Description); err != nil {
-			return nil, err
-		}
-		e.Description = *patch.Description
-	}
+	e.Key, e.Name, e.Description = l.Key, l.Name, l.Description
 	if patch.Sandbox != nil {
 		e.Sandbox = *patch.Sandbox
 	}
@@ -325,27 +283,19 @@ func roleScopes(scopes []gatehouse.Scope) (gatehouse.ScopeSet, error) {
 
 // CreateRole validates and stores a custom member role.
 func (s *Service) CreateRole(ctx context.Context, orgID string, in NewRoleInput) (*Role, error) {
-	if err := ValidateName("name", in.Name); err != nil {
+	l, err := newLabels(in.Key, in.Name, in.Description)
+	if err != nil {
 		return nil, err
 	}
-	if in.Key == "" {
-		in.Key = Slugify(in.Name)
-	}
-	if err := ValidateKey("key", in.Key); err != nil {
-		return nil, err
-	}
-	if _, ok := BuiltinRole(in.Key); ok {
-		return nil, gatehouse.Errorf(gatehouse.CodeConflict, "role %q is built in", in.Key)
+	if _, ok := BuiltinRole(l.Key); ok {
+		return nil, gatehouse.Errorf(gatehouse.CodeConflict, "role %q is built in", l.Key)
 	}
 	set, err := roleScopes(in.Scopes)
 	if err != nil {
 		return nil, err
 	}
-	if err := validateDescription(in.Description); err != nil {
-		return nil, err
-	}
 	now := s.now()
-	r := &Role{OrgID: orgID, Key: in.Key, Name: strings.TrimSpace(in.Name), Description: in.Description, Scopes: set, CreatedAt: now, UpdatedAt: now}
+	r := &Role{OrgID: orgID, Key: l.Key, Name: l.Name, Description: l.Description, Scopes: set, CreatedAt: now, UpdatedAt: now}
 	return r, s.Store.CreateRole(ctx, r)
 }
 
@@ -358,18 +308,11 @@ func (s *Service) UpdateRole(ctx context.Context, orgID, key string, name, descr
 	if err != nil {
 		return nil, err
 	}
-	if name != nil {
-		if err := ValidateName("name", *name); err != nil {
-			return nil, err
-		}
-		r.Name = strings.TrimSpace(*name)
+	l := labels{r.Key, r.Name, r.Description}
+	if err := l.patch(nil, name, description); err != nil {
+		return nil, err
 	}
-	if description != nil {
-		if err := validateDescription(*description); err != nil {
-			return nil, err
-		}
-		r.Description = *description
-	}
+	r.Name, r.Description = l.Name, l.Description
 	if scopes != nil {
 		set, err := roleScopes(*scopes)
 		if err != nil {
@@ -486,6 +429,45 @@ func normalizeEmail(email string) (string, error) {
 		return "", gatehouse.FieldError("email", "invalid_format", "email %q is not a valid address", email)
 	}
 	return strings.ToLower(email), nil
+}
+
+// labels are the key, name and description most entities carry.
+type labels struct{ Key, Name, Description string }
+
+// newLabels validates the labels of a new entity, deriving the key from the
+// name when it is empty.
+func newLabels(key, name, description string) (labels, error) {
+	if err := ValidateName("name", name); err != nil {
+		return labels{}, err
+	}
+	if key == "" {
+		key = Slugify(name)
+	}
+	l := labels{Key: key, Name: strings.TrimSpace(name), Description: description}
+	return l, l.patch(&key, nil, &description)
+}
+
+// patch validates and applies the non-nil changes.
+func (l *labels) patch(key, name, description *string) error {
+	if key != nil {
+		if err := ValidateKey("key", *key); err != nil {
+			return err
+		}
+		l.Key = *key
+	}
+	if name != nil {
+		if err := ValidateName("name", *name); err != nil {
+			return err
+		}
+		l.Name = strings.TrimSpace(*name)
+	}
+	if description != nil {
+		if err := validateDescription(*description); err != nil {
+			return err
+		}
+		l.Description = *description
+	}
+	return nil
 }
 
 func validateDescription(d string) error {
