@@ -1,0 +1,796 @@
+// Package authz is Gatehouse's decision engine: users, tenants, resource
+// types with their actions, roles (sets of "resource:action" permissions
+// that may extend other roles) and tenant-scoped role assignments, held in
+// memory and answering "may user U do action A on a resource of type R in
+// tenant T?" without I/O and without allocating.
+//
+// It imports only the standard library, so an application can embed it and
+// answer checks in-process from a snapshot it synced from Gatehouse.
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// DefaultTenant is the tenant used when a check names none.
+const DefaultTenant = "default"
+
+// User is a subject of checks.
+type User struct {
+	Key        string         `json:"key"`
+	Email      string         `json:"email,omitempty"`
+	FirstName  string         `json:"first_name,omitempty"`
+	LastName   string         `json:"last_name,omitempty"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// Tenant is an isolated part of the application's data (a customer, a team).
+type Tenant struct {
+	Key        string         `json:"key"`
+	Name       string         `json:"name,omitempty"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// Resource is a resource type and the actions that can be done on it.
+type Resource struct {
+	Key     string   `json:"key"`
+	Name    string   `json:"name,omitempty"`
+	Actions []string `json:"actions"`
+}
+
+// Role is a named set of permissions ("document:read"); it also holds every
+// permission of the roles it extends.
+type Role struct {
+	Key         string   `json:"key"`
+	Name        string   `json:"name,omitempty"`
+	Permissions []string `json:"permissions"`
+	Extends     []string `json:"extends,omitempty"`
+}
+
+// Assignment gives a user a role in a tenant.
+type Assignment struct {
+	User   string `json:"user"`
+	Role   string `json:"role"`
+	Tenant string `json:"tenant"`
+}
+
+// Data is everything an engine holds; it is what a snapshot serializes.
+type Data struct {
+	Users       []User       `json:"users"`
+	Tenants     []Tenant     `json:"tenants"`
+	Resources   []Resource   `json:"resources"`
+	Roles       []Role       `json:"roles"`
+	Assignments []Assignment `json:"assignments"`
+}
+
+// Reason says why a check was decided the way it was.
+type Reason uint8
+
+// Reasons.
+const (
+	Granted         Reason = iota // a role the user holds in the tenant grants the permission
+	NotGranted                    // the user holds roles in the tenant, none grants it
+	NoRoleInTenant                // the user holds no role in the tenant
+	UnknownUser                   // no such user
+	UnknownTenant                 // no such tenant
+	UnknownResource               // no such resource type
+	UnknownAction                 // the resource type has no such action
+)
+
+var reasonText = [...]string{
+	Granted:         "granted",
+	NotGranted:      "not_granted",
+	NoRoleInTenant:  "no_role_in_tenant",
+	UnknownUser:     "unknown_user",
+	UnknownTenant:   "unknown_tenant",
+	UnknownResource: "unknown_resource",
+	UnknownAction:   "unknown_action",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonText) {
+		return reasonText[r]
+	}
+	return fmt.Sprintf("reason(%d)", r)
+}
+
+// Decision is the answer to a check.
+type Decision struct {
+	Allow  bool
+	Reason Reason
+	// Role is the role that granted the permission, when allowed.
+	Role string
+}
+
+// Explain renders the decision for people.
+func (d Decision) Explain(user, action, resource, tenant string) string {
+	switch d.Reason {
+	case Granted:
+		return fmt.Sprintf("user %q has role %q in tenant %q, which grants %s:%s", user, d.Role, tenant, resource, action)
+	case NotGranted:
+		return fmt.Sprintf("no role of user %q in tenant %q grants %s:%s", user, tenant, resource, action)
+	case NoRoleInTenant:
+		return fmt.Sprintf("user %q has no role in tenant %q", user, tenant)
+	case UnknownUser:
+		return fmt.Sprintf("user %q does not exist", user)
+	case UnknownTenant:
+		return fmt.Sprintf("tenant %q does not exist", tenant)
+	case UnknownResource:
+		return fmt.Sprintf("resource type %q does not exist", resource)
+	case UnknownAction:
+		return fmt.Sprintf("resource type %q has no action %q", resource, action)
+	}
+	return d.Reason.String()
+}
+
+type role struct {
+	def   Role
+	index int      // bit of this role in a role set
+	perms []uint64 // effective permissions (with extended roles), one bit per permission
+}
+
+// held is the set of roles a user holds in one tenant: bits 0-63 in lo,
+// the rest in hi (word i holds roles 64*(i+1)…).
+type held struct {
+	tenant uint32
+	lo     uint64
+	hi     []uint64
+}
+
+func (h *held) empty() bool { return h.lo == 0 && allZero(h.hi) }
+
+type userRec struct {
+	u       User
+	tenants []held // sorted by tenant
+}
+
+// find returns the roles held in tenant t, or nil.
+func (r *userRec) find(t uint32) *held {
+	ts := r.tenants
+	lo, hi := 0, len(ts)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ts[m].tenant < t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(ts) && ts[lo].tenant == t {
+		return &ts[lo]
+	}
+	return nil
+}
+
+type tenantRec struct {
+	t   Tenant
+	idx uint32
+}
+
+type resourceRec struct {
+	r       Resource
+	actions map[string]int // action → permission bit
+}
+
+// Engine holds one environment's authorization data. It is safe for
+// concurrent use: checks share a read lock, changes take the write lock.
+//
+// Each user keeps, per tenant it has roles in, the set of those roles as a
+// bitmask; each permission keeps the mask of the roles that grant it (with
+// role inheritance folded in). A check is three map lookups, a binary search
+// in the user's few tenants and an AND.
+type Engine struct {
+	mu        sync.RWMutex
+	users     map[string]*userRec
+	tenants   map[string]*tenantRec
+	tenantAt  []string // tenant index → key; "" once deleted
+	resources map[string]*resourceRec
+	permName  []string // permission bit → "resource:action"
+	roles     map[string]*role
+	roleAt    []*role // by index; nil where a role was deleted
+	permRoles [][]uint64
+	nAssign   int
+}
+
+// New returns an empty engine.
+func New() *Engine {
+	e := &Engine{}
+	e.users, e.tenants, e.resources, e.roles = map[string]*userRec{}, map[string]*tenantRec{}, map[string]*resourceRec{}, map[string]*role{}
+	return e
+}
+
+// Check decides whether user may do action on a resource of type resource
+// in tenant ("" means DefaultTenant). It does not allocate.
+func (e *Engine) Check(user, action, resource, tenant string) Decision {
+	if tenant == "" {
+		tenant = DefaultTenant
+	}
+	e.mu.RLock()
+	bit := -1
+	rr := e.resources[resource]
+	if rr != nil {
+		if b, ok := rr.actions[action]; ok {
+			bit = b
+		}
+	}
+	ur := e.users[user]
+	tr := e.tenants[tenant]
+	var h *held
+	if ur != nil && tr != nil {
+		h = ur.find(tr.idx)
+	}
+	if h != nil && bit >= 0 {
+		grant := e.permRoles[bit]
+		if m := h.lo & grant[0]; m != 0 {
+			d := Decision{Allow: true, Reason: Granted, Role: e.roleAt[bits.TrailingZeros64(m)].def.Key}
+			e.mu.RUnlock()
+			return d
+		}
+		for i, w := range h.hi {
+			if i+1 < len(grant) {
+				if m := w & grant[i+1]; m != 0 {
+					d := Decision{Allow: true, Reason: Granted, Role: e.roleAt[64*(i+1)+bits.TrailingZeros64(m)].def.Key}
+					e.mu.RUnlock()
+					return d
+				}
+			}
+		}
+	}
+	var d Decision
+	switch {
+	case rr == nil:
+		d.Reason = UnknownResource
+	case bit < 0:
+		d.Reason = UnknownAction
+	case ur == nil:
+		d.Reason = UnknownUser
+	case tr == nil:
+		d.Reason = UnknownTenant
+	case h != nil:
+		d.Reason = NotGranted
+	default:
+		d.Reason = NoRoleInTenant
+	}
+	e.mu.RUnlock()
+	return d
+}
+
+// Errors of changes that do not fit the model.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid")
+)
+
+// Load replaces everything the engine holds with d.
+func (e *Engine) Load(d Data) error {
+	n := New()
+	for _, u := range d.Users {
+		n.putUser(u)
+	}
+	for _, t := range d.Tenants {
+		n.putTenant(t)
+	}
+	for _, r := range d.Resources {
+		n.resources[r.Key] = &resourceRec{r: cloneResource(r)}
+	}
+	for _, r := range d.Roles {
+		n.addRole(r)
+	}
+	if err := n.recompute(); err != nil {
+		return err
+	}
+	for _, a := range d.Assignments {
+		if err := n.assignLocked(a); err != nil {
+			return err
+		}
+	}
+	e.mu.Lock()
+	e.users, e.tenants, e.tenantAt, e.resources, e.permName = n.users, n.tenants, n.tenantAt, n.resources, n.permName
+	e.roles, e.roleAt, e.permRoles, e.nAssign = n.roles, n.roleAt, n.permRoles, n.nAssign
+	e.mu.Unlock()
+	return nil
+}
+
+// PutUser adds or replaces a user; the user keeps its roles.
+func (e *Engine) PutUser(u User) {
+	e.mu.Lock()
+	e.putUser(u)
+	e.mu.Unlock()
+}
+
+func (e *Engine) putUser(u User) {
+	u.Attributes = cloneMap(u.Attributes)
+	if r := e.users[u.Key]; r != nil {
+		r.u = u
+		return
+	}
+	e.users[u.Key] = &userRec{u: u}
+}
+
+// DeleteUser removes a user and its assignments.
+func (e *Engine) DeleteUser(key string) {
+	e.mu.Lock()
+	if r := e.users[key]; r != nil {
+		for i := range r.tenants {
+			e.nAssign -= r.tenants[i].count()
+		}
+		delete(e.users, key)
+	}
+	e.mu.Unlock()
+}
+
+// PutTenant adds or replaces a tenant.
+func (e *Engine) PutTenant(t Tenant) {
+	e.mu.Lock()
+	e.putTenant(t)
+	e.mu.Unlock()
+}
+
+func (e *Engine) putTenant(t Tenant) {
+	t.Attributes = cloneMap(t.Attributes)
+	if r := e.tenants[t.Key]; r != nil {
+		r.t = t
+		return
+	}
+	e.tenants[t.Key] = &tenantRec{t: t, idx: uint32(len(e.tenantAt))}
+	e.tenantAt = append(e.tenantAt, t.Key)
+}
+
+// DeleteTenant removes a tenant and the assignments in it.
+func (e *Engine) DeleteTenant(key string) {
+	e.mu.Lock()
+	if tr := e.tenants[key]; tr != nil {
+		for _, ur := range e.users {
+			if h := ur.find(tr.idx); h != nil {
+				e.nAssign -= h.count()
+				ur.remove(tr.idx)
+			}
+		}
+		e.tenantAt[tr.idx] = ""
+		delete(e.tenants, key)
+	}
+	e.mu.Unlock()
+}
+
+// PutResource adds or replaces a resource type.
+func (e *Engine) PutResource(r Resource) {
+	e.mu.Lock()
+	e.resources[r.Key] = &resourceRec{r: cloneResource(r)}
+	_ = e.recompute() // resources cannot make roles invalid
+	e.mu.Unlock()
+}
+
+// DeleteResource removes a resource type; roles keep their permission
+// strings for it, which grant nothing until it exists again.
+func (e *Engine) DeleteResource(key string) {
+	e.mu.Lock()
+	delete(e.resources, key)
+	_ = e.recompute()
+	e.mu.Unlock()
+}
+
+func (e *Engine) addRole(r Role) *role {
+	nr := &role{def: cloneRole(r), index: len(e.roleAt)}
+	for i, x := range e.roleAt { // reuse the slot of a deleted role
+		if x == nil {
+			nr.index = i
+			break
+		}
+	}
+	if nr.index == len(e.roleAt) {
+		e.roleAt = append(e.roleAt, nr)
+	} else {
+		e.roleAt[nr.index] = nr
+	}
+	e.roles[r.Key] = nr
+	return nr
+}
+
+// PutRole adds or replaces a role. It fails, changing nothing, when the
+// role's extends would form a cycle or name a role that does not exist.
+func (e *Engine) PutRole(r Role) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if existing := e.roles[r.Key]; existing != nil {
+		old := existing.def
+		existing.def = cloneRole(r)
+		if err := e.recompute(); err != nil {
+			existing.def = old
+			_ = e.recompute()
+			return err
+		}
+		return nil
+	}
+	nr := e.addRole(r)
+	if err := e.recompute(); err != nil {
+		delete(e.roles, r.Key)
+		e.roleAt[nr.index] = nil
+		_ = e.recompute()
+		return err
+	}
+	return nil
+}
+
+// DeleteRole removes a role, its assignments, and its place in the extends
+// of other roles.
+func (e *Engine) DeleteRole(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.roles[key]
+	if r == nil {
+		return
+	}
+	for _, ur := range e.users {
+		for i := 0; i < len(ur.tenants); i++ {
+			h := &ur.tenants[i]
+			if h.set(r.index, false) {
+				e.nAssign--
+				if h.empty() {
+					ur.remove(h.tenant)
+					i--
+				}
+			}
+		}
+	}
+	delete(e.roles, key)
+	e.roleAt[r.index] = nil
+	for _, other := range e.roles {
+		other.def.Extends = without(other.def.Extends, key)
+	}
+	_ = e.recompute()
+}
+
+// Assign gives a user a role in a tenant. The user, role and tenant must
+// exist; assigning twice is a no-op.
+func (e *Engine) Assign(a Assignment) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.assignLocked(a)
+}
+
+func (e *Engine) assignLocked(a Assignment) error {
+	if a.Tenant == "" {
+		a.Tenant = DefaultTenant
+	}
+	ur, tr, r := e.users[a.User], e.tenants[a.Tenant], e.roles[a.Role]
+	switch {
+	case ur == nil:
+		return fmt.Errorf("%w: user %q", ErrNotFound, a.User)
+	case tr == nil:
+		return fmt.Errorf("%w: tenant %q", ErrNotFound, a.Tenant)
+	case r == nil:
+		return fmt.Errorf("%w: role %q", ErrNotFound, a.Role)
+	}
+	h := ur.find(tr.idx)
+	if h == nil {
+		h = ur.insert(tr.idx)
+	}
+	if h.set(r.index, true) {
+		e.nAssign++
+	}
+	return nil
+}
+
+// Unassign removes a role assignment; it reports whether there was one.
+func (e *Engine) Unassign(a Assignment) bool {
+	if a.Tenant == "" {
+		a.Tenant = DefaultTenant
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ur, tr, r := e.users[a.User], e.tenants[a.Tenant], e.roles[a.Role]
+	if ur == nil || tr == nil || r == nil {
+		return false
+	}
+	h := ur.find(tr.idx)
+	if h == nil || !h.set(r.index, false) {
+		return false
+	}
+	e.nAssign--
+	if h.empty() {
+		ur.remove(tr.idx)
+	}
+	return true
+}
+
+// insert adds an empty role set for tenant t, keeping the order.
+func (r *userRec) insert(t uint32) *held {
+	i := sort.Search(len(r.tenants), func(i int) bool { return r.tenants[i].tenant >= t })
+	r.tenants = append(r.tenants, held{})
+	copy(r.tenants[i+1:], r.tenants[i:])
+	r.tenants[i] = held{tenant: t}
+	return &r.tenants[i]
+}
+
+func (r *userRec) remove(t uint32) {
+	for i := range r.tenants {
+		if r.tenants[i].tenant == t {
+			r.tenants = append(r.tenants[:i], r.tenants[i+1:]...)
+			return
+		}
+	}
+}
+
+// set sets or clears role bit index and reports whether it changed.
+func (h *held) set(index int, on bool) bool {
+	word := &h.lo
+	if index >= 64 {
+		w := index/64 - 1
+		if len(h.hi) <= w {
+			if !on {
+				return false
+			}
+			h.hi = append(h.hi, make([]uint64, w+1-len(h.hi))...)
+		}
+		word = &h.hi[w]
+	}
+	mask := uint64(1) << (index % 64)
+	if (*word&mask != 0) == on {
+		return false
+	}
+	*word ^= mask
+	return true
+}
+
+func (h *held) count() int {
+	n := bits.OnesCount64(h.lo)
+	for _, w := range h.hi {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// roles lists the roles in h.
+func (e *Engine) rolesIn(h *held) []*role {
+	var out []*role
+	words := append([]uint64{h.lo}, h.hi...)
+	for i, w := range words {
+		for w != 0 {
+			b := bits.TrailingZeros64(w)
+			out = append(out, e.roleAt[64*i+b])
+			w &^= 1 << b
+		}
+	}
+	return out
+}
+
+func allZero(ws []uint64) bool {
+	for _, w := range ws {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// recompute numbers every permission and computes each role's effective
+// permission bits and each permission's granting roles (write lock held).
+func (e *Engine) recompute() error {
+	keys := make([]string, 0, len(e.resources))
+	for k := range e.resources {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	type pk struct{ res, act string }
+	perms := map[pk]int{}
+	var names []string
+	for _, k := range keys {
+		rr := e.resources[k]
+		rr.actions = map[string]int{}
+		for _, a := range rr.r.Actions {
+			if _, dup := rr.actions[a]; !dup {
+				rr.actions[a] = len(names)
+				perms[pk{k, a}] = len(names)
+				names = append(names, k+":"+a)
+			}
+		}
+	}
+	words := max((len(names)+63)/64, 1)
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	effective := map[string][]uint64{}
+	var visit func(key string) ([]uint64, error)
+	visit = func(key string) ([]uint64, error) {
+		switch state[key] {
+		case visiting:
+			return nil, fmt.Errorf("%w: role %q extends itself through a cycle", ErrInvalid, key)
+		case done:
+			return effective[key], nil
+		}
+		r := e.roles[key]
+		if r == nil {
+			return nil, fmt.Errorf("%w: role %q", ErrNotFound, key)
+		}
+		state[key] = visiting
+		b := make([]uint64, words)
+		for _, p := range r.def.Permissions {
+			res, act, _ := strings.Cut(p, ":")
+			if bit, ok := perms[pk{res, act}]; ok {
+				b[bit>>6] |= 1 << (bit & 63)
+			}
+		}
+		for _, parent := range r.def.Extends {
+			pb, err := visit(parent)
+			if err != nil {
+				return nil, err
+			}
+			for i := range b {
+				b[i] |= pb[i]
+			}
+		}
+		state[key] = done
+		effective[key] = b
+		return b, nil
+	}
+	for k := range e.roles {
+		if _, err := visit(k); err != nil {
+			return err
+		}
+	}
+	roleWords := max((len(e.roleAt)+63)/64, 1)
+	permRoles := make([][]uint64, len(names))
+	for i := range permRoles {
+		permRoles[i] = make([]uint64, roleWords)
+	}
+	for k, r := range e.roles {
+		r.perms = effective[k]
+		for bit := range names {
+			if r.perms[bit>>6]&(1<<(bit&63)) != 0 {
+				permRoles[bit][r.index/64] |= 1 << (r.index % 64)
+			}
+		}
+	}
+	e.permName, e.permRoles = names, permRoles
+	return nil
+}
+
+// TenantPermissions are what a user may do in one tenant.
+type TenantPermissions struct {
+	Tenant      string   `json:"tenant"`
+	Roles       []string `json:"roles"`
+	Permissions []string `json:"permissions"` // "resource:action", sorted
+}
+
+// Permissions lists what user may do in each of tenants, or in every tenant
+// where the user holds a role when tenants is empty. Tenants without roles
+// are left out.
+func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	ur := e.users[user]
+	if ur == nil {
+		return nil
+	}
+	if len(tenants) == 0 {
+		for i := range ur.tenants {
+			tenants = append(tenants, e.tenantAt[ur.tenants[i].tenant])
+		}
+	}
+	sort.Strings(tenants)
+	var out []TenantPermissions
+	for _, tk := range tenants {
+		tr := e.tenants[tk]
+		if tr == nil {
+			continue
+		}
+		h := ur.find(tr.idx)
+		if h == nil {
+			continue
+		}
+		tp := TenantPermissions{Tenant: tk}
+		seen := make([]uint64, max((len(e.permName)+63)/64, 1))
+		for _, r := range e.rolesIn(h) {
+			tp.Roles = append(tp.Roles, r.def.Key)
+			for i, w := range r.perms {
+				seen[i] |= w
+			}
+		}
+		for bit, name := range e.permName {
+			if seen[bit>>6]&(1<<(bit&63)) != 0 {
+				tp.Permissions = append(tp.Permissions, name)
+			}
+		}
+		sort.Strings(tp.Roles)
+		sort.Strings(tp.Permissions)
+		out = append(out, tp)
+	}
+	return out
+}
+
+// Data returns a copy of everything the engine holds, sorted by key.
+func (e *Engine) Data() Data {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var d Data
+	for _, ur := range e.users {
+		cu := ur.u
+		cu.Attributes = cloneMap(cu.Attributes)
+		d.Users = append(d.Users, cu)
+		for i := range ur.tenants {
+			h := &ur.tenants[i]
+			for _, r := range e.rolesIn(h) {
+				d.Assignments = append(d.Assignments, Assignment{User: cu.Key, Role: r.def.Key, Tenant: e.tenantAt[h.tenant]})
+			}
+		}
+	}
+	for _, tr := range e.tenants {
+		ct := tr.t
+		ct.Attributes = cloneMap(ct.Attributes)
+		d.Tenants = append(d.Tenants, ct)
+	}
+	for _, rr := range e.resources {
+		d.Resources = append(d.Resources, cloneResource(rr.r))
+	}
+	for _, r := range e.roles {
+		d.Roles = append(d.Roles, cloneRole(r.def))
+	}
+	sort.Slice(d.Users, func(i, j int) bool { return d.Users[i].Key < d.Users[j].Key })
+	sort.Slice(d.Tenants, func(i, j int) bool { return d.Tenants[i].Key < d.Tenants[j].Key })
+	sort.Slice(d.Resources, func(i, j int) bool { return d.Resources[i].Key < d.Resources[j].Key })
+	sort.Slice(d.Roles, func(i, j int) bool { return d.Roles[i].Key < d.Roles[j].Key })
+	sort.Slice(d.Assignments, func(i, j int) bool {
+		a, b := d.Assignments[i], d.Assignments[j]
+		if a.User != b.User {
+			return a.User < b.User
+		}
+		if a.Tenant != b.Tenant {
+			return a.Tenant < b.Tenant
+		}
+		return a.Role < b.Role
+	})
+	return d
+}
+
+// Stats counts what the engine holds.
+type Stats struct {
+	Users, Tenants, Resources, Roles, Assignments, Permissions int
+}
+
+// Stats returns the engine's counts.
+func (e *Engine) Stats() Stats {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return Stats{Users: len(e.users), Tenants: len(e.tenants), Resources: len(e.resources), Roles: len(e.roles),
+		Assignments: e.nAssign, Permissions: len(e.permName)}
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func cloneResource(r Resource) Resource {
+	r.Actions = append([]string(nil), r.Actions...)
+	return r
+}
+
+func cloneRole(r Role) Role {
+	r.Permissions = append([]string(nil), r.Permissions...)
+	r.Extends = append([]string(nil), r.Extends...)
+	return r
+}
+
+func without(list []string, s string) []string {
+	out := list[:0:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
