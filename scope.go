@@ -20,6 +20,20 @@ const (
 	ScopeManageAPI          Scope = "manage:api"
 	ScopeViewSettings       Scope = "view:settings"
 	ScopeManageSettings     Scope = "manage:settings"
+
+	// Authorization data of an environment (users, tenants, resources,
+	// roles, role assignments) and the permission checks answered from it.
+	ScopeViewUser             Scope = "view:user"
+	ScopeManageUser           Scope = "manage:user"
+	ScopeViewTenant           Scope = "view:tenant"
+	ScopeManageTenant         Scope = "manage:tenant"
+	ScopeViewResource         Scope = "view:resource"
+	ScopeManageResource       Scope = "manage:resource"
+	ScopeViewRole             Scope = "view:role"
+	ScopeManageRole           Scope = "manage:role"
+	ScopeViewRoleAssignment   Scope = "view:role_assignment"
+	ScopeManageRoleAssignment Scope = "manage:role_assignment"
+	ScopeCheckAccess          Scope = "check:access"
 )
 
 // ScopeInfo describes one scope of the catalog.
@@ -43,6 +57,17 @@ var catalog = []ScopeInfo{
 	{ScopeManageAPI, "Create, list, rotate and revoke API keys.", false},
 	{ScopeViewSettings, "Read organization and environment settings.", false},
 	{ScopeManageSettings, "Change organization and environment settings.", false},
+	{ScopeViewUser, "Read an environment's users.", false},
+	{ScopeManageUser, "Create, update and delete an environment's users.", false},
+	{ScopeViewTenant, "Read an environment's tenants.", false},
+	{ScopeManageTenant, "Create, update and delete an environment's tenants.", false},
+	{ScopeViewResource, "Read an environment's resource types and their actions.", false},
+	{ScopeManageResource, "Create, update and delete resource types and their actions.", false},
+	{ScopeViewRole, "Read an environment's roles and their permissions.", false},
+	{ScopeManageRole, "Create, update and delete an environment's roles.", false},
+	{ScopeViewRoleAssignment, "Read role assignments.", false},
+	{ScopeManageRoleAssignment, "Assign and unassign roles.", false},
+	{ScopeCheckAccess, "Ask permission checks (allowed, bulk, user permissions) and read the environment snapshot.", false},
 }
 
 // Catalog returns every scope, in a stable order. The slice is a copy.

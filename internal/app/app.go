@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
@@ -34,6 +35,7 @@ type App struct {
 	Store   *store.Store
 	Tenancy *tenancy.Service
 	Keys    *apikey.Service
+	Facts   *facts.Service
 	OpenAPI *huma.OpenAPI
 
 	handler         http.Handler
@@ -62,11 +64,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a := &App{Config: cfg, Log: log, DB: db, Store: db.Store(), stop: stop}
 	a.Tenancy = tenancy.NewService(a.Store)
+	a.Facts = facts.NewService(a.Store, log)
 
 	var bc apikey.Broadcaster = &apikey.LocalBroadcaster{}
 	if db.Engine == store.Postgres {
 		pgbc := store.NewPGBroadcaster(db, log)
 		bc = pgbc
+		a.Facts.Notify = pgbc
+		pgbc.OnFacts(func(envID string) {
+			envs := []string{envID}
+			if envID == "" {
+				envs = a.Facts.Engines.LoadedEnvironments()
+			}
+			for _, id := range envs {
+				if err := a.Facts.Engines.CatchUp(bgCtx, id); err != nil {
+					log.Warn("catch up with another node's change", "env_id", id, "err", err)
+				}
+			}
+		})
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); pgbc.Run(bgCtx) }()
 	}
@@ -82,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	go func() { defer a.wg.Done(); a.Keys.RunUsageFlusher(bgCtx, 5*time.Second) }()
 
 	a.handler, a.OpenAPI = httpapi.New(httpapi.Deps{
-		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, CreateOrg: a.CreateOrganization,
+		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 	})
 	return a, nil

@@ -161,19 +161,34 @@ func TestOtherOrganization(t *testing.T) {
 	s := newServer(t)
 	b := s.otherOrg("Beta")
 	s.must(201, req{method: "POST", path: "/v1/member-roles", key: b.key, body: map[string]any{"key": "b-role", "name": "B role", "scopes": []string{"view:project"}}})
-	ids := map[string]string{"organization": b.id, "project": b.projID, "environment": b.envID, "member": b.memberID, "role": "b-role", "key": b.keyID}
+	ids := map[string]string{"organization": b.id, "project": b.projID, "environment": b.envID, "member": b.memberID, "role": "b-role", "key": b.keyID,
+		"user": "u1", "tenant": "default", "resource": "doc"}
 	for _, op := range operations(s) {
-		if op.public() || !strings.Contains(op.path, "{") {
+		if op.public() {
 			continue
+		}
+		envScoped := false
+		for _, p := range op.op.Parameters {
+			envScoped = envScoped || p.Name == "environment" && p.In == "query"
+		}
+		if !strings.Contains(op.path, "{") && !envScoped {
+			continue
+		}
+		path := fill(op.path, ids)
+		if envScoped {
+			path += "?project=" + b.projID + "&environment=" + b.envID
+			if op.op.OperationID == "unassign-role" {
+				path += "&user=u1&role=r1"
+			}
 		}
 		var body any
 		if op.hasBody() {
-			body = map[string]any{}
-			if op.op.OperationID == "create-environment" {
-				body = map[string]any{"name": "x"}
+			body = validBodies[op.op.OperationID]
+			if body == nil {
+				body = map[string]any{}
 			}
 		}
-		res := s.do(req{method: op.method, path: fill(op.path, ids), key: s.key, body: body})
+		res := s.do(req{method: op.method, path: path, key: s.key, body: body})
 		if res.status != 404 || res.code() != "NOT_FOUND" {
 			t.Errorf("%s %s with another organization's ids: %d, want 404\n%s", op.method, op.path, res.status, res.raw)
 		}
@@ -191,6 +206,19 @@ func TestOtherOrganization(t *testing.T) {
 	s.must(200, req{method: "GET", path: "/v1/projects/" + b.projID, key: b.key})
 	s.must(200, req{method: "GET", path: "/v1/members/" + b.memberID, key: b.key})
 	s.must(200, req{method: "GET", path: "/v1/organizations/" + b.id, key: b.key})
+}
+
+// validBodies are minimal valid bodies of the operations that require some.
+var validBodies = map[string]any{
+	"create-environment": map[string]any{"name": "x"},
+	"create-user":        map[string]any{"key": "u1"},
+	"create-tenant":      map[string]any{"key": "t1"},
+	"create-resource":    map[string]any{"key": "doc", "actions": []string{"read"}},
+	"create-role":        map[string]any{"key": "r1"},
+	"assign-role":        map[string]any{"user": "u1", "role": "r1"},
+	"check":              map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
+	"check-bulk":         map[string]any{"checks": []any{map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}}}},
+	"user-permissions":   map[string]any{"user": "u1"},
 }
 
 // snapshot counts what the organization holds, to prove bad input changed

@@ -66,6 +66,39 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "update-member-role", method: patch, path: "/v1/member-roles/{role}", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, summary: "Change a custom member role"}, h.updateRole)
 	add(g, route{id: "delete-member-role", method: del, path: "/v1/member-roles/{role}", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, status: noContent, summary: "Delete a custom member role"}, h.deleteRole)
 
+	// Authorization data of an environment. An environment key implies its
+	// environment; other keys pass ?project=…&environment=….
+	const envNote = "An environment key acts on its environment; an organization or project key passes ?project=…&environment=…."
+	add(g, route{id: "list-users", method: get, path: "/v1/users", tag: "Users", scope: gatehouse.ScopeViewUser, summary: "List users", desc: envNote}, h.listUsers)
+	add(g, route{id: "create-user", method: post, path: "/v1/users", tag: "Users", scope: gatehouse.ScopeManageUser, status: created, summary: "Create a user", desc: envNote}, h.createUser)
+	add(g, route{id: "get-user", method: get, path: "/v1/users/{user}", tag: "Users", scope: gatehouse.ScopeViewUser, summary: "Get a user by id or key", desc: envNote}, h.getUser)
+	add(g, route{id: "update-user", method: patch, path: "/v1/users/{user}", tag: "Users", scope: gatehouse.ScopeManageUser, summary: "Update a user", desc: envNote}, h.updateUser)
+	add(g, route{id: "delete-user", method: del, path: "/v1/users/{user}", tag: "Users", scope: gatehouse.ScopeManageUser, status: noContent, summary: "Delete a user and its role assignments", desc: envNote}, h.deleteUser)
+	add(g, route{id: "list-tenants", method: get, path: "/v1/tenants", tag: "Tenants", scope: gatehouse.ScopeViewTenant, summary: "List tenants", desc: envNote + " Every environment has a \"default\" tenant."}, h.listTenants)
+	add(g, route{id: "create-tenant", method: post, path: "/v1/tenants", tag: "Tenants", scope: gatehouse.ScopeManageTenant, status: created, summary: "Create a tenant", desc: envNote}, h.createTenant)
+	add(g, route{id: "get-tenant", method: get, path: "/v1/tenants/{tenant}", tag: "Tenants", scope: gatehouse.ScopeViewTenant, summary: "Get a tenant by id or key", desc: envNote}, h.getTenant)
+	add(g, route{id: "update-tenant", method: patch, path: "/v1/tenants/{tenant}", tag: "Tenants", scope: gatehouse.ScopeManageTenant, summary: "Update a tenant", desc: envNote}, h.updateTenant)
+	add(g, route{id: "delete-tenant", method: del, path: "/v1/tenants/{tenant}", tag: "Tenants", scope: gatehouse.ScopeManageTenant, status: noContent, summary: "Delete a tenant and the role assignments in it", desc: envNote}, h.deleteTenant)
+	add(g, route{id: "list-resources", method: get, path: "/v1/resources", tag: "Resources", scope: gatehouse.ScopeViewResource, summary: "List resource types", desc: envNote}, h.listResources)
+	add(g, route{id: "create-resource", method: post, path: "/v1/resources", tag: "Resources", scope: gatehouse.ScopeManageResource, status: created, summary: "Create a resource type with its actions", desc: envNote}, h.createResource)
+	add(g, route{id: "get-resource", method: get, path: "/v1/resources/{resource}", tag: "Resources", scope: gatehouse.ScopeViewResource, summary: "Get a resource type by id or key", desc: envNote}, h.getResource)
+	add(g, route{id: "update-resource", method: patch, path: "/v1/resources/{resource}", tag: "Resources", scope: gatehouse.ScopeManageResource, summary: "Update a resource type", desc: envNote}, h.updateResource)
+	add(g, route{id: "delete-resource", method: del, path: "/v1/resources/{resource}", tag: "Resources", scope: gatehouse.ScopeManageResource, status: noContent, summary: "Delete a resource type", desc: envNote}, h.deleteResource)
+	add(g, route{id: "list-roles", method: get, path: "/v1/roles", tag: "Roles", scope: gatehouse.ScopeViewRole, summary: "List roles", desc: envNote}, h.listAuthzRoles)
+	add(g, route{id: "create-role", method: post, path: "/v1/roles", tag: "Roles", scope: gatehouse.ScopeManageRole, status: created, summary: "Create a role", desc: envNote}, h.createAuthzRole)
+	add(g, route{id: "get-role", method: get, path: "/v1/roles/{role}", tag: "Roles", scope: gatehouse.ScopeViewRole, summary: "Get a role by id or key", desc: envNote}, h.getAuthzRole)
+	add(g, route{id: "update-role", method: patch, path: "/v1/roles/{role}", tag: "Roles", scope: gatehouse.ScopeManageRole, summary: "Update a role", desc: envNote}, h.updateAuthzRole)
+	add(g, route{id: "delete-role", method: del, path: "/v1/roles/{role}", tag: "Roles", scope: gatehouse.ScopeManageRole, status: noContent, summary: "Delete a role and its assignments", desc: envNote}, h.deleteAuthzRole)
+	add(g, route{id: "list-role-assignments", method: get, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeViewRoleAssignment, summary: "List role assignments", desc: envNote}, h.listAssignments)
+	add(g, route{id: "assign-role", method: post, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeManageRoleAssignment, status: created, summary: "Give a user a role in a tenant", desc: envNote}, h.assign)
+	add(g, route{id: "unassign-role", method: del, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeManageRoleAssignment, status: noContent, summary: "Take a role from a user in a tenant", desc: envNote}, h.unassign)
+
+	// Checks, answered from the environment's in-memory engine.
+	add(g, route{id: "check", method: post, path: "/v1/allowed", tag: "Checks", scope: gatehouse.ScopeCheckAccess,
+		summary: "May this user do this action on this resource?", desc: envNote + " Answered from memory; writes are visible at once on this node."}, h.allowed)
+	add(g, route{id: "check-bulk", method: post, path: "/v1/allowed/bulk", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "Many checks in one call (at most 1,000), answered in order", desc: envNote}, h.allowedBulk)
+	add(g, route{id: "user-permissions", method: post, path: "/v1/user-permissions", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "What may this user do, per tenant", desc: envNote}, h.userPermissions)
+
 	// API keys
 	add(g, route{id: "list-api-keys", method: get, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
 		summary: "List API keys", desc: "A project key sees the keys of its project; an environment key those of its environment."}, h.listKeys)

@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -27,6 +28,7 @@ type Deps struct {
 	Log          *slog.Logger
 	Tenancy      *tenancy.Service
 	Keys         *apikey.Service
+	Facts        *facts.Service
 	CreateOrg    OrgCreator
 	Ready        func(context.Context) error
 	MaxBodyBytes int64
@@ -83,6 +85,12 @@ var tags = []*huma.Tag{
 	{Name: "Members", Description: "People of the organization and their roles."},
 	{Name: "API Keys", Description: "Scoped JWT API keys: create, list, rotate, revoke."},
 	{Name: "Settings", Description: "Organization and environment settings."},
+	{Name: "Users", Description: "An environment's users: the subjects of permission checks."},
+	{Name: "Tenants", Description: "An environment's tenants; role assignments are per tenant."},
+	{Name: "Resources", Description: "Resource types and their actions; a permission is \"<resource>:<action>\"."},
+	{Name: "Roles", Description: "Roles: sets of permissions that may extend other roles."},
+	{Name: "Role Assignments", Description: "Which user holds which role in which tenant."},
+	{Name: "Checks", Description: "Permission checks answered from memory."},
 }
 
 // registrar adds operations with the conventions every route shares.

@@ -16,8 +16,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// cacheChannel is the LISTEN/NOTIFY channel of key-cache invalidations.
-const cacheChannel = "gatehouse_cache"
+// cacheChannel is the LISTEN/NOTIFY channel of key-cache invalidations;
+// factsChannel tells nodes that an environment's change feed moved.
+const (
+	cacheChannel = "gatehouse_cache"
+	factsChannel = "gatehouse_facts"
+)
 
 // nodeLiveness is how recent a node's heartbeat must be for Publish to wait
 // for its acknowledgement.
@@ -32,9 +36,35 @@ type PGBroadcaster struct {
 	log    *slog.Logger
 	nodeID string
 
-	healthy atomic.Bool
-	mu      sync.Mutex
-	subs    []func(string)
+	healthy   atomic.Bool
+	mu        sync.Mutex
+	subs      []func(string)
+	factsSubs []func(string)
+}
+
+// OnFacts registers fn to run (in its own goroutine) when another node
+// announces a change to an environment's authorization data, and with ""
+// after a reconnection, when announcements may have been missed.
+func (b *PGBroadcaster) OnFacts(fn func(envID string)) {
+	b.mu.Lock()
+	b.factsSubs = append(b.factsSubs, fn)
+	b.mu.Unlock()
+}
+
+// NotifyFacts announces that envID's change feed moved.
+func (b *PGBroadcaster) NotifyFacts(ctx context.Context, envID string) {
+	if _, err := b.db.write.ExecContext(ctx, "SELECT pg_notify($1, $2)", factsChannel, envID); err != nil {
+		b.log.Warn("notify facts change", "env_id", envID, "err", err)
+	}
+}
+
+func (b *PGBroadcaster) deliverFacts(envID string) {
+	b.mu.Lock()
+	subs := append([]func(string){}, b.factsSubs...)
+	b.mu.Unlock()
+	for _, fn := range subs {
+		go fn(envID)
+	}
 }
 
 var _ apikey.Broadcaster = (*PGBroadcaster)(nil)
@@ -127,8 +157,10 @@ func (b *PGBroadcaster) listen(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+cacheChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
+	for _, ch := range []string{cacheChannel, factsChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return fmt.Errorf("listen %s: %w", ch, err)
+		}
 	}
 	// Events up to the current sequence value were announced before this
 	// connection listened: forget everything instead of replaying them.
@@ -139,11 +171,16 @@ func (b *PGBroadcaster) listen(ctx context.Context) error {
 		return fmt.Errorf("register cache node: %w", err)
 	}
 	b.deliver("")
+	b.deliverFacts("")
 	b.healthy.Store(true)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return fmt.Errorf("wait for notification: %w", err)
+		}
+		if n.Channel == factsChannel {
+			b.deliverFacts(n.Payload)
+			continue
 		}
 		seqText, keyID, ok := strings.Cut(n.Payload, ":")
 		seq, perr := strconv.ParseInt(seqText, 10, 64)

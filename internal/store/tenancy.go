@@ -257,18 +257,18 @@ func scanRole(sc scanner) (tenancy.Role, error) {
 }
 
 // CreateRole stores a custom member role.
-func (s *Store) CreateRole(ctx context.Context, r *tenancy.Role) error {
+func (s *Store) CreateMemberRole(ctx context.Context, r *tenancy.Role) error {
 	return exec(ctx, s.writer(), "role", "INSERT INTO member_roles ("+roleCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.CreatedAt), micros(r.UpdatedAt))
 }
 
 // GetRole returns a custom role of orgID.
-func (s *Store) GetRole(ctx context.Context, orgID, key string) (*tenancy.Role, error) {
+func (s *Store) GetMemberRole(ctx context.Context, orgID, key string) (*tenancy.Role, error) {
 	return getOne(ctx, s.reader(), "role", key, "SELECT "+roleCols+" FROM member_roles WHERE org_id = $1 AND key = $2", scanRole, orgID, key)
 }
 
 // ListRoles lists the custom roles of orgID by key.
-func (s *Store) ListRoles(ctx context.Context, orgID string) ([]tenancy.Role, error) {
+func (s *Store) ListMemberRoles(ctx context.Context, orgID string) ([]tenancy.Role, error) {
 	rows, err := s.reader().QueryContext(ctx, "SELECT "+roleCols+" FROM member_roles WHERE org_id = $1 ORDER BY key", orgID)
 	if err != nil {
 		return nil, fmt.Errorf("list roles: %w", err)
@@ -286,13 +286,13 @@ func (s *Store) ListRoles(ctx context.Context, orgID string) ([]tenancy.Role, er
 }
 
 // UpdateRole stores a custom role's name, description and scopes.
-func (s *Store) UpdateRole(ctx context.Context, r *tenancy.Role) error {
+func (s *Store) UpdateMemberRole(ctx context.Context, r *tenancy.Role) error {
 	return execOne(ctx, s.writer(), "role", r.Key,
 		"UPDATE member_roles SET name = $3, description = $4, scopes = $5, updated_at = $6 WHERE org_id = $1 AND key = $2",
 		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.UpdatedAt))
 }
 
 // DeleteRole deletes a custom role.
-func (s *Store) DeleteRole(ctx context.Context, orgID, key string) error {
+func (s *Store) DeleteMemberRole(ctx context.Context, orgID, key string) error {
 	return execOne(ctx, s.writer(), "role", key, "DELETE FROM member_roles WHERE org_id = $1 AND key = $2", orgID, key)
 }

@@ -39,11 +39,11 @@ type Store interface {
 	DeleteMember(ctx context.Context, orgID, id string) error
 	CountMembers(ctx context.Context, orgID, role string) (int, error)
 
-	CreateRole(ctx context.Context, r *Role) error
-	GetRole(ctx context.Context, orgID, key string) (*Role, error)
-	ListRoles(ctx context.Context, orgID string) ([]Role, error)
-	UpdateRole(ctx context.Context, r *Role) error
-	DeleteRole(ctx context.Context, orgID, key string) error
+	CreateMemberRole(ctx context.Context, r *Role) error
+	GetMemberRole(ctx context.Context, orgID, key string) (*Role, error)
+	ListMemberRoles(ctx context.Context, orgID string) ([]Role, error)
+	UpdateMemberRole(ctx context.Context, r *Role) error
+	DeleteMemberRole(ctx context.Context, orgID, key string) error
 }
 
 // ProjectFilter narrows a project list. Empty fields do not filter.
@@ -247,12 +247,12 @@ func (s *Service) Role(ctx context.Context, orgID, key string) (*Role, error) {
 		r.OrgID = orgID
 		return &r, nil
 	}
-	return s.Store.GetRole(ctx, orgID, key)
+	return s.Store.GetMemberRole(ctx, orgID, key)
 }
 
 // Roles lists the built-in roles then the organization's custom roles.
 func (s *Service) Roles(ctx context.Context, orgID string) ([]Role, error) {
-	custom, err := s.Store.ListRoles(ctx, orgID)
+	custom, err := s.Store.ListMemberRoles(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +296,7 @@ func (s *Service) CreateRole(ctx context.Context, orgID string, in NewRoleInput)
 	}
 	now := s.now()
 	r := &Role{OrgID: orgID, Key: l.Key, Name: l.Name, Description: l.Description, Scopes: set, CreatedAt: now, UpdatedAt: now}
-	return r, s.Store.CreateRole(ctx, r)
+	return r, s.Store.CreateMemberRole(ctx, r)
 }
 
 // UpdateRole changes a custom role. Built-in roles cannot be changed.
@@ -304,7 +304,7 @@ func (s *Service) UpdateRole(ctx context.Context, orgID, key string, name, descr
 	if _, ok := BuiltinRole(key); ok {
 		return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "built-in role %q cannot be changed", key)
 	}
-	r, err := s.Store.GetRole(ctx, orgID, key)
+	r, err := s.Store.GetMemberRole(ctx, orgID, key)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +321,7 @@ func (s *Service) UpdateRole(ctx context.Context, orgID, key string, name, descr
 		r.Scopes = set
 	}
 	r.UpdatedAt = s.now()
-	return r, s.Store.UpdateRole(ctx, r)
+	return r, s.Store.UpdateMemberRole(ctx, r)
 }
 
 // DeleteRole removes a custom role that no member holds.
@@ -329,7 +329,7 @@ func (s *Service) DeleteRole(ctx context.Context, orgID, key string) error {
 	if _, ok := BuiltinRole(key); ok {
 		return gatehouse.Errorf(gatehouse.CodeForbidden, "built-in role %q cannot be deleted", key)
 	}
-	if _, err := s.Store.GetRole(ctx, orgID, key); err != nil {
+	if _, err := s.Store.GetMemberRole(ctx, orgID, key); err != nil {
 		return err
 	}
 	n, err := s.Store.CountMembers(ctx, orgID, key)
@@ -339,7 +339,7 @@ func (s *Service) DeleteRole(ctx context.Context, orgID, key string) error {
 	if n > 0 {
 		return gatehouse.Errorf(gatehouse.CodeConflict, "role %q is held by %d member(s); give them another role first", key, n)
 	}
-	return s.Store.DeleteRole(ctx, orgID, key)
+	return s.Store.DeleteMemberRole(ctx, orgID, key)
 }
 
 // CreateMember adds a member with an existing role.

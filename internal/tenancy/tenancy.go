@@ -87,14 +87,18 @@ func BuiltinRoles() []Role {
 		{Key: RoleAdmin, Name: "Admin", Builtin: true, Scopes: all,
 			Description: "Everything, including members' roles and permissions."},
 		{Key: RoleDeveloper, Name: "Developer", Builtin: true,
-			Description: "Works on projects, environments and API keys; reads members and settings.",
+			Description: "Works on projects, environments, API keys and authorization data; reads members and settings.",
 			Scopes: gatehouse.MustScopeSet(gatehouse.ScopeViewOrganization, gatehouse.ScopeViewProject,
 				gatehouse.ScopeManageProject, gatehouse.ScopeViewMember, gatehouse.ScopeManageAPI,
-				gatehouse.ScopeViewSettings)},
+				gatehouse.ScopeViewSettings,
+				gatehouse.ScopeViewUser, gatehouse.ScopeManageUser, gatehouse.ScopeViewTenant, gatehouse.ScopeManageTenant,
+				gatehouse.ScopeViewResource, gatehouse.ScopeManageResource, gatehouse.ScopeViewRole, gatehouse.ScopeManageRole,
+				gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeManageRoleAssignment, gatehouse.ScopeCheckAccess)},
 		{Key: RoleViewer, Name: "Viewer", Builtin: true,
-			Description: "Reads projects, environments, members and settings.",
+			Description: "Reads projects, environments, members, settings and authorization data.",
 			Scopes: gatehouse.MustScopeSet(gatehouse.ScopeViewOrganization, gatehouse.ScopeViewProject,
-				gatehouse.ScopeViewMember, gatehouse.ScopeViewSettings)},
+				gatehouse.ScopeViewMember, gatehouse.ScopeViewSettings, gatehouse.ScopeViewUser, gatehouse.ScopeViewTenant,
+				gatehouse.ScopeViewResource, gatehouse.ScopeViewRole, gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeCheckAccess)},
 	}
 }
 

@@ -1,0 +1,140 @@
+package facts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gatehouse-dev/gatehouse/authz"
+)
+
+// Engines holds this node's decision engine per environment, loaded on
+// first use and kept current from the change feed.
+type Engines struct {
+	svc  *Service
+	envs sync.Map // env id → *envEngine
+}
+
+type envEngine struct {
+	engine atomic.Pointer[authz.Engine] // nil until loaded; read without locks
+
+	mu  sync.Mutex // serializes loading and catching up
+	seq int64      // feed position applied
+}
+
+func newEngines(s *Service) *Engines { return &Engines{svc: s} }
+
+func (m *Engines) slot(envID string) *envEngine {
+	if v, ok := m.envs.Load(envID); ok {
+		return v.(*envEngine)
+	}
+	v, _ := m.envs.LoadOrStore(envID, &envEngine{})
+	return v.(*envEngine)
+}
+
+// Get returns the engine of envID, loading it on first use. The first use
+// also creates the environment's default tenant if it is missing.
+func (m *Engines) Get(ctx context.Context, envID string) (*authz.Engine, error) {
+	ee := m.slot(envID)
+	if e := ee.engine.Load(); e != nil {
+		return e, nil
+	}
+	if err := m.svc.EnsureDefaultTenant(ctx, envID); err != nil {
+		return nil, fmt.Errorf("default tenant: %w", err)
+	}
+	ee.mu.Lock()
+	defer ee.mu.Unlock()
+	if e := ee.engine.Load(); e != nil {
+		return e, nil
+	}
+	data, seq, err := m.svc.Store.LoadEnvironment(ctx, envID)
+	if err != nil {
+		return nil, err
+	}
+	e := authz.New()
+	if err := e.Load(data); err != nil {
+		return nil, fmt.Errorf("load environment %s: %w", envID, err)
+	}
+	ee.seq = seq
+	// Writes that committed after the snapshot found no engine to update.
+	if err := m.catchUpLocked(ctx, envID, ee, e); err != nil {
+		return nil, err
+	}
+	ee.engine.Store(e)
+	return e, nil
+}
+
+// Loaded returns the engine of envID and its feed position, if loaded.
+func (m *Engines) Loaded(envID string) (*authz.Engine, int64, bool) {
+	v, ok := m.envs.Load(envID)
+	if !ok {
+		return nil, 0, false
+	}
+	ee := v.(*envEngine)
+	ee.mu.Lock()
+	defer ee.mu.Unlock()
+	e := ee.engine.Load()
+	return e, ee.seq, e != nil
+}
+
+// CatchUp applies the feed entries of envID this node has not applied yet.
+// Nothing happens for an environment whose engine is not loaded.
+func (m *Engines) CatchUp(ctx context.Context, envID string) error {
+	v, ok := m.envs.Load(envID)
+	if !ok {
+		return nil
+	}
+	ee := v.(*envEngine)
+	ee.mu.Lock()
+	defer ee.mu.Unlock()
+	e := ee.engine.Load()
+	if e == nil {
+		return nil
+	}
+	if err := m.catchUpLocked(ctx, envID, ee, e); err != errReload {
+		return err
+	}
+	return nil
+}
+
+var errReload = errors.New("environment must be reloaded")
+
+func (m *Engines) catchUpLocked(ctx context.Context, envID string, ee *envEngine, e *authz.Engine) error {
+	const batch = 1000
+	for {
+		changes, err := m.svc.Store.ChangesSince(ctx, envID, ee.seq, batch)
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if err := c.Apply(e); err != nil {
+				// The engine no longer matches the database: drop it so
+				// that the next use reloads it whole.
+				m.svc.Log.Warn("change does not apply; the environment will be reloaded", "env_id", envID, "seq", c.Seq, "err", err)
+				ee.engine.Store(nil)
+				return errReload
+			}
+			ee.seq = c.Seq
+		}
+		if len(changes) < batch {
+			return nil
+		}
+	}
+}
+
+// Forget drops the engine of envID (its environment was deleted).
+func (m *Engines) Forget(envID string) { m.envs.Delete(envID) }
+
+// LoadedEnvironments lists the environments with a loaded engine.
+func (m *Engines) LoadedEnvironments() []string {
+	var out []string
+	m.envs.Range(func(k, v any) bool {
+		if v.(*envEngine).engine.Load() != nil {
+			out = append(out, k.(string))
+		}
+		return true
+	})
+	return out
+}

@@ -1,0 +1,239 @@
+// Package facts manages an environment's authorization data (seed 001's
+// /facts/{project}/{environment}/…): users, tenants, resource types with
+// their actions, roles and role assignments. Every write is recorded in the
+// environment's change feed in the same transaction; the in-memory decision
+// engines of every node, and standalone PDPs, follow that feed.
+package facts
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
+)
+
+// User is an end user of the application, subject of checks.
+type User struct {
+	ID         string
+	EnvID      string
+	Key        string
+	Email      string
+	FirstName  string
+	LastName   string
+	Attributes map[string]any
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Tenant is an isolated part of the application's data.
+type Tenant struct {
+	ID          string
+	EnvID       string
+	Key         string
+	Name        string
+	Description string
+	Attributes  map[string]any
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Resource is a resource type and its actions.
+type Resource struct {
+	ID          string
+	EnvID       string
+	Key         string
+	Name        string
+	Description string
+	Actions     []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Role is a named set of "resource:action" permissions that may extend
+// other roles.
+type Role struct {
+	ID          string
+	EnvID       string
+	Key         string
+	Name        string
+	Description string
+	Permissions []string
+	Extends     []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Assignment gives a user a role in a tenant.
+type Assignment struct {
+	ID        string
+	EnvID     string
+	UserID    string
+	RoleID    string
+	TenantID  string
+	User      string // keys, filled when read
+	Role      string
+	Tenant    string
+	CreatedAt time.Time
+}
+
+// Change operations of the feed.
+const (
+	OpPutUser        = "put_user"
+	OpDeleteUser     = "delete_user"
+	OpPutTenant      = "put_tenant"
+	OpDeleteTenant   = "delete_tenant"
+	OpPutResource    = "put_resource"
+	OpDeleteResource = "delete_resource"
+	OpPutRole        = "put_role"
+	OpDeleteRole     = "delete_role"
+	OpAssign         = "assign"
+	OpUnassign       = "unassign"
+)
+
+// Change is one entry of an environment's change feed. Data is the authz
+// value the operation puts (authz.User…, authz.Assignment) or, for deletes,
+// {"key": …}.
+type Change struct {
+	Seq       int64           `json:"seq"`
+	EnvID     string          `json:"-"`
+	Op        string          `json:"op"`
+	Data      json.RawMessage `json:"data"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// KeyRef is the data of a delete change.
+type KeyRef struct {
+	Key string `json:"key"`
+}
+
+// Apply applies a change to an engine.
+func (c Change) Apply(e *authz.Engine) error {
+	var err error
+	switch c.Op {
+	case OpPutUser:
+		var u authz.User
+		if err = json.Unmarshal(c.Data, &u); err == nil {
+			e.PutUser(u)
+		}
+	case OpPutTenant:
+		var t authz.Tenant
+		if err = json.Unmarshal(c.Data, &t); err == nil {
+			e.PutTenant(t)
+		}
+	case OpPutResource:
+		var r authz.Resource
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			e.PutResource(r)
+		}
+	case OpPutRole:
+		var r authz.Role
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			err = e.PutRole(r)
+		}
+	case OpAssign:
+		var a authz.Assignment
+		if err = json.Unmarshal(c.Data, &a); err == nil {
+			err = e.Assign(a)
+		}
+	case OpUnassign:
+		var a authz.Assignment
+		if err = json.Unmarshal(c.Data, &a); err == nil {
+			e.Unassign(a)
+		}
+	case OpDeleteUser, OpDeleteTenant, OpDeleteResource, OpDeleteRole:
+		var k KeyRef
+		if err = json.Unmarshal(c.Data, &k); err != nil {
+			break
+		}
+		switch c.Op {
+		case OpDeleteUser:
+			e.DeleteUser(k.Key)
+		case OpDeleteTenant:
+			e.DeleteTenant(k.Key)
+		case OpDeleteResource:
+			e.DeleteResource(k.Key)
+		default:
+			e.DeleteRole(k.Key)
+		}
+	default:
+		return gatehouse.Errorf(gatehouse.CodeInternal, "unknown change op %q", c.Op)
+	}
+	return err
+}
+
+// Filter narrows a list of users, tenants, resources or roles.
+type Filter struct {
+	EnvID  string
+	Key    string
+	Email  string // users only
+	Search string // substring of key, name or email
+}
+
+// AssignmentFilter narrows a list of assignments; values are keys.
+type AssignmentFilter struct {
+	EnvID, User, Role, Tenant string
+}
+
+// Store persists authorization data. Lookups take an id or a key.
+type Store interface {
+	// InFactsTx runs fn in a transaction that holds the environment's write
+	// lock, so changes of one environment commit in feed order.
+	InFactsTx(ctx context.Context, envID string, fn func(Store) error) error
+
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, envID, ref string) (*User, error)
+	ListUsers(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[User], error)
+	UpdateUser(ctx context.Context, u *User) error
+	DeleteUser(ctx context.Context, envID, id string) error
+
+	CreateTenant(ctx context.Context, t *Tenant) error
+	GetTenant(ctx context.Context, envID, ref string) (*Tenant, error)
+	ListTenants(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[Tenant], error)
+	UpdateTenant(ctx context.Context, t *Tenant) error
+	DeleteTenant(ctx context.Context, envID, id string) error
+
+	CreateResource(ctx context.Context, r *Resource) error
+	GetResource(ctx context.Context, envID, ref string) (*Resource, error)
+	ListResources(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[Resource], error)
+	UpdateResource(ctx context.Context, r *Resource) error
+	DeleteResource(ctx context.Context, envID, id string) error
+
+	CreateRole(ctx context.Context, r *Role) error
+	GetRole(ctx context.Context, envID, ref string) (*Role, error)
+	ListRoles(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[Role], error)
+	AllRoles(ctx context.Context, envID string) ([]Role, error)
+	UpdateRole(ctx context.Context, r *Role) error
+	DeleteRole(ctx context.Context, envID, id string) error
+
+	CreateAssignment(ctx context.Context, a *Assignment) error
+	DeleteAssignment(ctx context.Context, envID, userID, roleID, tenantID string) error
+	ListAssignments(ctx context.Context, f AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[Assignment], error)
+
+	AppendChange(ctx context.Context, c *Change) error
+	ChangesSince(ctx context.Context, envID string, seq int64, limit int) ([]Change, error)
+	// LoadEnvironment reads everything of envID and the feed position it
+	// corresponds to, from one consistent snapshot.
+	LoadEnvironment(ctx context.Context, envID string) (authz.Data, int64, error)
+}
+
+// Authz is the engine's view of the user.
+func (u User) Authz() authz.User {
+	return authz.User{Key: u.Key, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName, Attributes: u.Attributes}
+}
+
+// Authz is the engine's view of the tenant.
+func (t Tenant) Authz() authz.Tenant {
+	return authz.Tenant{Key: t.Key, Name: t.Name, Attributes: t.Attributes}
+}
+
+// Authz is the engine's view of the resource type.
+func (r Resource) Authz() authz.Resource {
+	return authz.Resource{Key: r.Key, Name: r.Name, Actions: r.Actions}
+}
+
+// Authz is the engine's view of the role.
+func (r Role) Authz() authz.Role {
+	return authz.Role{Key: r.Key, Name: r.Name, Permissions: r.Permissions, Extends: r.Extends}
+}

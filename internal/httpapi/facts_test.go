@@ -1,0 +1,168 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// envKey makes an environment key for the development environment.
+func (s *server) envKey(scopes ...string) string {
+	s.t.Helper()
+	_, token := s.newKey("environment", scopes, map[string]any{"project": "default", "environment": "development"})
+	return token
+}
+
+func TestAuthorizationDataAndChecks(t *testing.T) {
+	s := newServer(t)
+	k := s.envKey("view:user", "manage:user", "view:tenant", "manage:tenant", "view:resource", "manage:resource",
+		"view:role", "manage:role", "view:role_assignment", "manage:role_assignment", "check:access")
+	do := func(want int, method, path string, body any) resp {
+		t.Helper()
+		return s.must(want, req{method: method, path: path, key: k, body: body})
+	}
+	do(201, "POST", "/v1/resources", map[string]any{"key": "document", "actions": []string{"read", "write", "delete"}})
+	do(400, "POST", "/v1/resources", map[string]any{"key": "bad", "actions": []string{"read", "read"}})
+	do(201, "POST", "/v1/roles", map[string]any{"key": "viewer", "permissions": []string{"document:read"}})
+	do(201, "POST", "/v1/roles", map[string]any{"key": "editor", "permissions": []string{"document:write"}, "extends": []string{"viewer"}})
+	for _, bad := range []map[string]any{
+		{"key": "x1", "permissions": []string{"document:fly"}},
+		{"key": "x2", "permissions": []string{"spaceship:read"}},
+		{"key": "x3", "permissions": []string{"nocolon"}},
+		{"key": "x4", "extends": []string{"ghost"}},
+	} {
+		do(400, "POST", "/v1/roles", bad)
+	}
+	do(400, "PATCH", "/v1/roles/viewer", map[string]any{"extends": []string{"editor"}}) // cycle
+	do(201, "POST", "/v1/users", map[string]any{"key": "ada@acme.example", "email": "ada@acme.example", "first_name": "Ada", "attributes": map[string]any{"plan": "pro"}})
+	do(201, "POST", "/v1/users", map[string]any{"key": "bob"})
+	do(409, "POST", "/v1/users", map[string]any{"key": "bob"})
+	do(201, "POST", "/v1/tenants", map[string]any{"key": "acme", "name": "Acme"})
+
+	// Seed 000: GET /v1/users with an environment key holding view:user.
+	users := do(200, "GET", "/v1/users", nil)
+	if users.meta()["total_items"] != float64(2) {
+		t.Fatalf("users: %s", users.raw)
+	}
+	if d := do(200, "GET", "/v1/users/ada@acme.example", nil).data(); d["first_name"] != "Ada" || d["attributes"].(map[string]any)["plan"] != "pro" {
+		t.Fatalf("user: %v", d)
+	}
+	if l := do(200, "GET", "/v1/users?search=ACME", nil).list(); len(l) != 1 {
+		t.Fatalf("search: %v", l)
+	}
+	// Every environment has a default tenant.
+	if l := do(200, "GET", "/v1/tenants?key=default", nil).list(); len(l) != 1 {
+		t.Fatalf("default tenant: %v", l)
+	}
+
+	check := func(user, action, typ, tenant string) map[string]any {
+		t.Helper()
+		return do(200, "POST", "/v1/allowed", map[string]any{"user": user, "action": action, "resource": map[string]any{"type": typ, "tenant": tenant}}).data()
+	}
+	if d := check("ada@acme.example", "read", "document", "acme"); d["allow"] != false || d["reason"] != "no_role_in_tenant" {
+		t.Fatalf("before assignment: %v", d)
+	}
+	do(201, "POST", "/v1/role-assignments", map[string]any{"user": "ada@acme.example", "role": "editor", "tenant": "acme"})
+	do(409, "POST", "/v1/role-assignments", map[string]any{"user": "ada@acme.example", "role": "editor", "tenant": "acme"})
+	do(404, "POST", "/v1/role-assignments", map[string]any{"user": "nobody", "role": "editor", "tenant": "acme"})
+	do(201, "POST", "/v1/role-assignments", map[string]any{"user": "bob", "role": "viewer"}) // default tenant
+	// A write is visible to the very next check.
+	if d := check("ada@acme.example", "read", "document", "acme"); d["allow"] != true || d["role"] != "editor" || !strings.Contains(d["explanation"].(string), "editor") {
+		t.Fatalf("inherited permission: %v", d)
+	}
+	if d := check("ada@acme.example", "delete", "document", "acme"); d["allow"] != false || d["reason"] != "not_granted" {
+		t.Fatalf("not granted: %v", d)
+	}
+	if d := check("bob", "read", "document", ""); d["allow"] != true || d["tenant"] != "default" {
+		t.Fatalf("default tenant check: %v", d)
+	}
+	bulk := do(200, "POST", "/v1/allowed/bulk", map[string]any{"checks": []any{
+		map[string]any{"user": "ada@acme.example", "action": "write", "resource": map[string]any{"type": "document", "tenant": "acme"}},
+		map[string]any{"user": "bob", "action": "write", "resource": map[string]any{"type": "document"}},
+		map[string]any{"user": "zed", "action": "read", "resource": map[string]any{"type": "document"}},
+	}})
+	var got []string
+	for _, r := range bulk.body["data"].([]any) {
+		m := r.(map[string]any)
+		got = append(got, fmt.Sprint(m["allow"], "/", m["reason"]))
+	}
+	if strings.Join(got, " ") != "true/granted false/not_granted false/unknown_user" {
+		t.Fatalf("bulk: %v", got)
+	}
+	perms := do(200, "POST", "/v1/user-permissions", map[string]any{"user": "ada@acme.example"}).body["data"].([]any)
+	if len(perms) != 1 || fmt.Sprint(perms[0].(map[string]any)["permissions"]) != "[document:read document:write]" {
+		t.Fatalf("user permissions: %v", perms)
+	}
+
+	if l := do(200, "GET", "/v1/role-assignments?user=ada@acme.example", nil).list(); len(l) != 1 || l[0].(map[string]any)["role"] != "editor" {
+		t.Fatalf("assignments: %v", l)
+	}
+	// Changing a role reaches its holders at once.
+	do(200, "PATCH", "/v1/roles/viewer", map[string]any{"permissions": []string{"document:read", "document:delete"}})
+	if d := check("ada@acme.example", "delete", "document", "acme"); d["allow"] != true {
+		t.Fatalf("role change: %v", d)
+	}
+	do(204, "DELETE", "/v1/role-assignments?user=ada@acme.example&role=editor&tenant=acme", nil)
+	do(404, "DELETE", "/v1/role-assignments?user=ada@acme.example&role=editor&tenant=acme", nil)
+	if d := check("ada@acme.example", "read", "document", "acme"); d["allow"] != false {
+		t.Fatalf("after unassign: %v", d)
+	}
+	// Deleting a user, a role or a tenant cleans up its assignments.
+	do(201, "POST", "/v1/role-assignments", map[string]any{"user": "bob", "role": "editor", "tenant": "acme"})
+	do(204, "DELETE", "/v1/tenants/acme", nil)
+	do(204, "DELETE", "/v1/roles/viewer", nil)
+	if l := do(200, "GET", "/v1/role-assignments", nil).list(); len(l) != 0 {
+		t.Fatalf("assignments left: %v", l)
+	}
+	if r := do(200, "GET", "/v1/roles/editor", nil).data(); len(r["extends"].([]any)) != 0 {
+		t.Fatalf("deleted role still extended: %v", r)
+	}
+	do(204, "DELETE", "/v1/users/bob", nil)
+	if d := check("bob", "read", "document", ""); d["reason"] != "unknown_user" {
+		t.Fatalf("deleted user: %v", d)
+	}
+}
+
+func TestEnvironmentsAreIsolated(t *testing.T) {
+	s := newServer(t)
+	dev := s.envKey("manage:user", "view:user", "check:access")
+	_, prod := s.newKey("environment", []string{"view:user", "check:access"}, map[string]any{"project": "default", "environment": "production"})
+	s.must(201, req{method: "POST", path: "/v1/users", key: dev, body: map[string]any{"key": "only-in-dev"}})
+	if l := s.must(200, req{method: "GET", path: "/v1/users", key: prod}).list(); len(l) != 0 {
+		t.Fatalf("production sees development's users: %v", l)
+	}
+	s.must(404, req{method: "GET", path: "/v1/users/only-in-dev", key: prod})
+	// An environment key cannot point at another environment.
+	s.must(403, req{method: "GET", path: "/v1/users?project=default&environment=development", key: prod})
+	// An organization key names the environment.
+	s.must(400, req{method: "GET", path: "/v1/users", key: s.key})
+	l := s.must(200, req{method: "GET", path: "/v1/users?project=default&environment=development", key: s.key}).list()
+	if len(l) != 1 {
+		t.Fatalf("org key with environment: %v", l)
+	}
+	s.must(404, req{method: "GET", path: "/v1/users?project=default&environment=nope", key: s.key})
+}
+
+// Checks stay correct while writes happen concurrently.
+func TestChecksDuringWrites(t *testing.T) {
+	s := newServer(t)
+	k := s.envKey("manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access")
+	s.must(201, req{method: "POST", path: "/v1/resources", key: k, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
+	s.must(201, req{method: "POST", path: "/v1/roles", key: k, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			user := fmt.Sprintf("u%d", i)
+			s.must(201, req{method: "POST", path: "/v1/users", key: k, body: map[string]any{"key": user}})
+			s.must(201, req{method: "POST", path: "/v1/role-assignments", key: k, body: map[string]any{"user": user, "role": "reader"}})
+			d := s.must(200, req{method: "POST", path: "/v1/allowed", key: k, body: map[string]any{"user": user, "action": "read", "resource": map[string]any{"type": "doc"}}}).data()
+			if d["allow"] != true {
+				t.Errorf("%s: %v", user, d)
+			}
+		}(i)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,426 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+)
+
+var _ facts.Store = (*Store)(nil)
+
+// InFactsTx runs fn in a transaction holding envID's write lock. On
+// PostgreSQL the lock is the environment row (FOR UPDATE); SQLite has a
+// single writer.
+func (s *Store) InFactsTx(ctx context.Context, envID string, fn func(facts.Store) error) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		if s.db.Engine == Postgres {
+			var id string
+			err := tx.tx.QueryRowContext(ctx, "SELECT id FROM environments WHERE id = $1 FOR UPDATE", envID).Scan(&id)
+			if err == sql.ErrNoRows {
+				return notFound("environment", envID)
+			}
+			if err != nil {
+				return fmt.Errorf("lock environment: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only maps and slices of JSON values reach here
+	}
+	return string(b)
+}
+
+func fromJSON[T any](text string) (T, error) {
+	var v T
+	err := json.Unmarshal([]byte(text), &v)
+	return v, err
+}
+
+// searchCond adds a case-insensitive substring match over cols.
+func searchCond(w *where, search string, cols ...string) {
+	if search == "" {
+		return
+	}
+	pat := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(search)) + "%"
+	w.args = append(w.args, pat)
+	n := len(w.args)
+	var ors []string
+	for _, c := range cols {
+		ors = append(ors, fmt.Sprintf("LOWER(%s) LIKE $%d ESCAPE '\\'", c, n))
+	}
+	w.parts = append(w.parts, "("+strings.Join(ors, " OR ")+")")
+}
+
+var factSort = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "key": "key", "name": "name", "email": "email"}
+
+// ---- users
+
+const userCols = "id, env_id, key, email, first_name, last_name, attributes, created_at, updated_at"
+
+func scanUser(sc scanner) (facts.User, error) {
+	var u facts.User
+	var attrs string
+	var c, up int64
+	if err := sc.Scan(&u.ID, &u.EnvID, &u.Key, &u.Email, &u.FirstName, &u.LastName, &attrs, &c, &up); err != nil {
+		return u, err
+	}
+	u.CreatedAt, u.UpdatedAt = fromMicros(c), fromMicros(up)
+	var err error
+	u.Attributes, err = fromJSON[map[string]any](attrs)
+	return u, err
+}
+
+// CreateUser stores a user.
+func (s *Store) CreateUser(ctx context.Context, u *facts.User) error {
+	return exec(ctx, s.writer(), "user", "INSERT INTO authz_users ("+userCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+		u.ID, u.EnvID, u.Key, u.Email, u.FirstName, u.LastName, mustJSON(u.Attributes), micros(u.CreatedAt), micros(u.UpdatedAt))
+}
+
+// GetUser returns a user by id or key.
+func (s *Store) GetUser(ctx context.Context, envID, ref string) (*facts.User, error) {
+	return getOne(ctx, s.reader(), "user", ref, "SELECT "+userCols+" FROM authz_users WHERE env_id = $1 AND "+refCond(ref, 2), scanUser, envID, ref)
+}
+
+// ListUsers lists users.
+func (s *Store) ListUsers(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.User], error) {
+	w := &where{}
+	w.add("env_id = ?", f.EnvID)
+	w.addIf(f.Key != "", "key = ?", f.Key)
+	w.addIf(f.Email != "", "email = ?", f.Email)
+	searchCond(w, f.Search, "key", "email", "first_name", "last_name")
+	return listPage(ctx, s.reader(), "authz_users", userCols, w, factSort, page, scanUser)
+}
+
+// UpdateUser stores a user's fields.
+func (s *Store) UpdateUser(ctx context.Context, u *facts.User) error {
+	return execOne(ctx, s.writer(), "user", u.Key, "UPDATE authz_users SET email=$3, first_name=$4, last_name=$5, attributes=$6, updated_at=$7 WHERE env_id=$1 AND id=$2",
+		u.EnvID, u.ID, u.Email, u.FirstName, u.LastName, mustJSON(u.Attributes), micros(u.UpdatedAt))
+}
+
+// DeleteUser deletes a user and its assignments.
+func (s *Store) DeleteUser(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "user", id, "DELETE FROM authz_users WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ---- tenants
+
+const tenantCols = "id, env_id, key, name, description, attributes, created_at, updated_at"
+
+func scanTenant(sc scanner) (facts.Tenant, error) {
+	var t facts.Tenant
+	var attrs string
+	var c, up int64
+	if err := sc.Scan(&t.ID, &t.EnvID, &t.Key, &t.Name, &t.Description, &attrs, &c, &up); err != nil {
+		return t, err
+	}
+	t.CreatedAt, t.UpdatedAt = fromMicros(c), fromMicros(up)
+	var err error
+	t.Attributes, err = fromJSON[map[string]any](attrs)
+	return t, err
+}
+
+// CreateTenant stores a tenant.
+func (s *Store) CreateTenant(ctx context.Context, t *facts.Tenant) error {
+	return exec(ctx, s.writer(), "tenant", "INSERT INTO authz_tenants ("+tenantCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+		t.ID, t.EnvID, t.Key, t.Name, t.Description, mustJSON(t.Attributes), micros(t.CreatedAt), micros(t.UpdatedAt))
+}
+
+// GetTenant returns a tenant by id or key.
+func (s *Store) GetTenant(ctx context.Context, envID, ref string) (*facts.Tenant, error) {
+	return getOne(ctx, s.reader(), "tenant", ref, "SELECT "+tenantCols+" FROM authz_tenants WHERE env_id = $1 AND "+refCond(ref, 2), scanTenant, envID, ref)
+}
+
+// ListTenants lists tenants.
+func (s *Store) ListTenants(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.Tenant], error) {
+	w := &where{}
+	w.add("env_id = ?", f.EnvID)
+	w.addIf(f.Key != "", "key = ?", f.Key)
+	searchCond(w, f.Search, "key", "name")
+	return listPage(ctx, s.reader(), "authz_tenants", tenantCols, w, factSort, page, scanTenant)
+}
+
+// UpdateTenant stores a tenant's fields.
+func (s *Store) UpdateTenant(ctx context.Context, t *facts.Tenant) error {
+	return execOne(ctx, s.writer(), "tenant", t.Key, "UPDATE authz_tenants SET name=$3, description=$4, attributes=$5, updated_at=$6 WHERE env_id=$1 AND id=$2",
+		t.EnvID, t.ID, t.Name, t.Description, mustJSON(t.Attributes), micros(t.UpdatedAt))
+}
+
+// DeleteTenant deletes a tenant and the assignments in it.
+func (s *Store) DeleteTenant(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "tenant", id, "DELETE FROM authz_tenants WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ---- resources
+
+const resourceCols = "id, env_id, key, name, description, actions, created_at, updated_at"
+
+func scanResource(sc scanner) (facts.Resource, error) {
+	var r facts.Resource
+	var actions string
+	var c, up int64
+	if err := sc.Scan(&r.ID, &r.EnvID, &r.Key, &r.Name, &r.Description, &actions, &c, &up); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(up)
+	var err error
+	r.Actions, err = fromJSON[[]string](actions)
+	return r, err
+}
+
+// CreateResource stores a resource type.
+func (s *Store) CreateResource(ctx context.Context, r *facts.Resource) error {
+	return exec(ctx, s.writer(), "resource", "INSERT INTO authz_resources ("+resourceCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Actions), micros(r.CreatedAt), micros(r.UpdatedAt))
+}
+
+// GetResource returns a resource type by id or key.
+func (s *Store) GetResource(ctx context.Context, envID, ref string) (*facts.Resource, error) {
+	return getOne(ctx, s.reader(), "resource", ref, "SELECT "+resourceCols+" FROM authz_resources WHERE env_id = $1 AND "+refCond(ref, 2), scanResource, envID, ref)
+}
+
+// ListResources lists resource types.
+func (s *Store) ListResources(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.Resource], error) {
+	w := &where{}
+	w.add("env_id = ?", f.EnvID)
+	w.addIf(f.Key != "", "key = ?", f.Key)
+	searchCond(w, f.Search, "key", "name")
+	return listPage(ctx, s.reader(), "authz_resources", resourceCols, w, factSort, page, scanResource)
+}
+
+// UpdateResource stores a resource type's fields.
+func (s *Store) UpdateResource(ctx context.Context, r *facts.Resource) error {
+	return execOne(ctx, s.writer(), "resource", r.Key, "UPDATE authz_resources SET name=$3, description=$4, actions=$5, updated_at=$6 WHERE env_id=$1 AND id=$2",
+		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Actions), micros(r.UpdatedAt))
+}
+
+// DeleteResource deletes a resource type.
+func (s *Store) DeleteResource(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "resource", id, "DELETE FROM authz_resources WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ---- roles
+
+const authzRoleCols = "id, env_id, key, name, description, permissions, extends, created_at, updated_at"
+
+func scanAuthzRole(sc scanner) (facts.Role, error) {
+	var r facts.Role
+	var perms, ext string
+	var c, up int64
+	if err := sc.Scan(&r.ID, &r.EnvID, &r.Key, &r.Name, &r.Description, &perms, &ext, &c, &up); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(up)
+	var err error
+	if r.Permissions, err = fromJSON[[]string](perms); err != nil {
+		return r, err
+	}
+	r.Extends, err = fromJSON[[]string](ext)
+	return r, err
+}
+
+// CreateRole stores a role.
+func (s *Store) CreateRole(ctx context.Context, r *facts.Role) error {
+	return exec(ctx, s.writer(), "role", "INSERT INTO authz_roles ("+authzRoleCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), micros(r.CreatedAt), micros(r.UpdatedAt))
+}
+
+// GetRole returns a role by id or key.
+func (s *Store) GetRole(ctx context.Context, envID, ref string) (*facts.Role, error) {
+	return getOne(ctx, s.reader(), "role", ref, "SELECT "+authzRoleCols+" FROM authz_roles WHERE env_id = $1 AND "+refCond(ref, 2), scanAuthzRole, envID, ref)
+}
+
+// ListRoles lists roles.
+func (s *Store) ListRoles(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.Role], error) {
+	w := &where{}
+	w.add("env_id = ?", f.EnvID)
+	w.addIf(f.Key != "", "key = ?", f.Key)
+	searchCond(w, f.Search, "key", "name")
+	return listPage(ctx, s.reader(), "authz_roles", authzRoleCols, w, factSort, page, scanAuthzRole)
+}
+
+// AllRoles returns every role of envID.
+func (s *Store) AllRoles(ctx context.Context, envID string) ([]facts.Role, error) {
+	return queryAll(ctx, s.reader(), "SELECT "+authzRoleCols+" FROM authz_roles WHERE env_id = $1 ORDER BY key", scanAuthzRole, envID)
+}
+
+// UpdateRole stores a role's fields.
+func (s *Store) UpdateRole(ctx context.Context, r *facts.Role) error {
+	return execOne(ctx, s.writer(), "role", r.Key, "UPDATE authz_roles SET name=$3, description=$4, permissions=$5, extends=$6, updated_at=$7 WHERE env_id=$1 AND id=$2",
+		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), micros(r.UpdatedAt))
+}
+
+// DeleteRole deletes a role and its assignments.
+func (s *Store) DeleteRole(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "role", id, "DELETE FROM authz_roles WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ---- assignments
+
+const assignmentSelect = `SELECT a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, a.created_at
+FROM authz_role_assignments a
+JOIN authz_users u ON u.id = a.user_id
+JOIN authz_roles r ON r.id = a.role_id
+JOIN authz_tenants t ON t.id = a.tenant_id`
+
+func scanAssignment(sc scanner) (facts.Assignment, error) {
+	var a facts.Assignment
+	var c int64
+	err := sc.Scan(&a.ID, &a.EnvID, &a.UserID, &a.RoleID, &a.TenantID, &a.User, &a.Role, &a.Tenant, &c)
+	a.CreatedAt = fromMicros(c)
+	return a, err
+}
+
+// CreateAssignment stores an assignment; a duplicate is a CONFLICT.
+func (s *Store) CreateAssignment(ctx context.Context, a *facts.Assignment) error {
+	return exec(ctx, s.writer(), "role assignment", "INSERT INTO authz_role_assignments (id, env_id, user_id, role_id, tenant_id, created_at) VALUES ($1,$2,$3,$4,$5,$6)",
+		a.ID, a.EnvID, a.UserID, a.RoleID, a.TenantID, micros(a.CreatedAt))
+}
+
+// DeleteAssignment deletes an assignment.
+func (s *Store) DeleteAssignment(ctx context.Context, envID, userID, roleID, tenantID string) error {
+	return execOne(ctx, s.writer(), "role assignment", "", "DELETE FROM authz_role_assignments WHERE env_id=$1 AND user_id=$2 AND role_id=$3 AND tenant_id=$4",
+		envID, userID, roleID, tenantID)
+}
+
+// ListAssignments lists assignments, filtered by keys.
+func (s *Store) ListAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+	w := &where{}
+	w.add("a.env_id = ?", f.EnvID)
+	w.addIf(f.User != "", "u.key = ?", f.User)
+	w.addIf(f.Role != "", "r.key = ?", f.Role)
+	w.addIf(f.Tenant != "", "t.key = ?", f.Tenant)
+	var out gatehouse.Page[facts.Assignment]
+	const from = ` FROM authz_role_assignments a JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id`
+	if err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*)"+from+w.sql(), w.args...).Scan(&out.Total); err != nil {
+		return out, fmt.Errorf("count role assignments: %w", err)
+	}
+	order := map[string]string{"": "a.created_at", "created_at": "a.created_at", "user": "u.key", "role": "r.key", "tenant": "t.key"}
+	col, ok := order[page.Sort]
+	if !ok {
+		return out, gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q", page.Sort)
+	}
+	dir := " ASC"
+	if page.Desc {
+		dir = " DESC"
+	}
+	args := append(append([]any(nil), w.args...), page.PerPage, page.Offset())
+	items, err := queryAll(ctx, s.reader(), fmt.Sprintf("%s%s ORDER BY %s%s, a.id%s LIMIT $%d OFFSET $%d",
+		assignmentSelect, w.sql(), col, dir, dir, len(w.args)+1, len(w.args)+2), scanAssignment, args...)
+	out.Items = items
+	return out, err
+}
+
+// ---- feed
+
+// AppendChange appends c to the feed and sets its Seq.
+func (s *Store) AppendChange(ctx context.Context, c *facts.Change) error {
+	err := s.writer().QueryRowContext(ctx, "INSERT INTO authz_changes (env_id, op, data, created_at) VALUES ($1,$2,$3,$4) RETURNING seq",
+		c.EnvID, c.Op, string(c.Data), micros(c.CreatedAt)).Scan(&c.Seq)
+	if err != nil {
+		return fmt.Errorf("append change: %w", formatError(err))
+	}
+	return nil
+}
+
+// ChangesSince returns up to limit changes of envID after seq, in order.
+func (s *Store) ChangesSince(ctx context.Context, envID string, seq int64, limit int) ([]facts.Change, error) {
+	return queryAll(ctx, s.reader(), "SELECT seq, env_id, op, data, created_at FROM authz_changes WHERE env_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+		func(sc scanner) (facts.Change, error) {
+			var c facts.Change
+			var data string
+			var created int64
+			err := sc.Scan(&c.Seq, &c.EnvID, &c.Op, &data, &created)
+			c.Data, c.CreatedAt = json.RawMessage(data), fromMicros(created)
+			return c, err
+		}, envID, seq, limit)
+}
+
+// LoadEnvironment reads envID's data and feed position in one read
+// transaction.
+func (s *Store) LoadEnvironment(ctx context.Context, envID string) (authz.Data, int64, error) {
+	var d authz.Data
+	var seq int64
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.db.Engine == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.read.BeginTx(ctx, opts)
+	if err != nil {
+		return d, 0, fmt.Errorf("load environment: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM authz_changes WHERE env_id = $1", envID).Scan(&seq); err != nil {
+		return d, 0, fmt.Errorf("load environment: %w", err)
+	}
+	users, err := queryAll(ctx, tx, "SELECT "+userCols+" FROM authz_users WHERE env_id = $1", scanUser, envID)
+	if err != nil {
+		return d, 0, err
+	}
+	for _, u := range users {
+		d.Users = append(d.Users, u.Authz())
+	}
+	tenants, err := queryAll(ctx, tx, "SELECT "+tenantCols+" FROM authz_tenants WHERE env_id = $1", scanTenant, envID)
+	if err != nil {
+		return d, 0, err
+	}
+	for _, t := range tenants {
+		d.Tenants = append(d.Tenants, t.Authz())
+	}
+	resources, err := queryAll(ctx, tx, "SELECT "+resourceCols+" FROM authz_resources WHERE env_id = $1", scanResource, envID)
+	if err != nil {
+		return d, 0, err
+	}
+	for _, r := range resources {
+		d.Resources = append(d.Resources, r.Authz())
+	}
+	roles, err := queryAll(ctx, tx, "SELECT "+authzRoleCols+" FROM authz_roles WHERE env_id = $1", scanAuthzRole, envID)
+	if err != nil {
+		return d, 0, err
+	}
+	for _, r := range roles {
+		d.Roles = append(d.Roles, r.Authz())
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT u.key, r.key, t.key FROM authz_role_assignments a
+		JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id
+		WHERE a.env_id = $1`, envID)
+	if err != nil {
+		return d, 0, fmt.Errorf("load assignments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a authz.Assignment
+		if err := rows.Scan(&a.User, &a.Role, &a.Tenant); err != nil {
+			return d, 0, fmt.Errorf("load assignments: %w", err)
+		}
+		d.Assignments = append(d.Assignments, a)
+	}
+	return d, seq, rows.Err()
+}
+
+func queryAll[T any](ctx context.Context, q querier, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
