@@ -109,3 +109,45 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 		t.Fatalf("node B accepts a rotated-out key: %d", status)
 	}
 }
+
+// TestFactsReachEveryNode: a role assignment written through node A is
+// visible to checks on node B within 100 ms, and B's engine was loaded
+// before the write.
+func TestFactsReachEveryNode(t *testing.T) {
+	cfg := config.Default()
+	cfg.DatabaseURL = pgtest.NewDatabase(t)
+	a, urlA := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, urlB := start(t, cfg)
+	waitHealthy(t, a)
+	waitHealthy(t, b)
+	q := "?project=default&environment=development"
+	for _, body := range []string{`{"key":"doc","actions":["read"]}`} {
+		if st, out := call(t, "POST", urlA+"/v1/resources"+q, res.Token, body); st != 201 {
+			t.Fatalf("resource: %d %v", st, out)
+		}
+	}
+	call(t, "POST", urlA+"/v1/roles"+q, res.Token, `{"key":"reader","permissions":["doc:read"]}`)
+	check := `{"user":"u%d","action":"read","resource":{"type":"doc"}}`
+	call(t, "POST", urlB+"/v1/allowed"+q, res.Token, fmt.Sprintf(check, 0)) // B loads the environment
+	for i := 0; i < 10; i++ {
+		call(t, "POST", urlA+"/v1/users"+q, res.Token, fmt.Sprintf(`{"key":"u%d"}`, i))
+		if st, out := call(t, "POST", urlA+"/v1/role-assignments"+q, res.Token, fmt.Sprintf(`{"user":"u%d","role":"reader"}`, i)); st != 201 {
+			t.Fatalf("assign: %d %v", st, out)
+		}
+		written := time.Now()
+		for {
+			_, out := call(t, "POST", urlB+"/v1/allowed"+q, res.Token, fmt.Sprintf(check, i))
+			if out["data"].(map[string]any)["allow"] == true {
+				break
+			}
+			if time.Since(written) > 100*time.Millisecond {
+				t.Fatalf("round %d: node B did not see the assignment within 100 ms", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}

@@ -9,12 +9,16 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -35,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"CascadeDelete", testCascade},
 		{"TxRollback", testRollback},
 		{"TenantIsolation", testIsolation},
+		{"Facts", testFacts},
+		{"FactsFeed", testFactsFeed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -455,5 +461,126 @@ func testIsolation(t *testing.T, st *store.Store) {
 	must(t, err)
 	if res.Total != 1 || res.Items[0].OrgID != b.ID {
 		t.Fatalf("list leaked across organizations: %+v", res)
+	}
+}
+
+func factsEnv(t *testing.T, st *store.Store) (*facts.Service, string) {
+	t.Helper()
+	org := newOrg(t, st, "acme")
+	env := newEnv(t, st, newProject(t, st, org, "web", now), "dev", false)
+	return facts.NewService(st, slog.New(slog.NewTextHandler(io.Discard, nil))), env.ID
+}
+
+func testFacts(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	svc, env := factsEnv(t, st)
+	_, err := svc.CreateUser(ctx, env, facts.UserInput{Key: "ada", Email: "ada@example.com", Attributes: map[string]any{"n": 1.5}})
+	must(t, err)
+	_, err = svc.CreateUser(ctx, env, facts.UserInput{Key: "ada"})
+	wantCode(t, err, gatehouse.CodeConflict)
+	_, err = svc.CreateUser(ctx, env, facts.UserInput{Key: "a_b", Email: "100%@example.com"})
+	must(t, err)
+	for search, want := range map[string]string{"_": "a_b", "%": "a_b", "ADA": "ada"} {
+		res, err := st.ListUsers(ctx, facts.Filter{EnvID: env, Search: search}, gatehouse.PageRequest{Page: 1, PerPage: 10})
+		must(t, err)
+		if res.Total != 1 || res.Items[0].Key != want {
+			t.Fatalf("search %q (wildcards are literal, case ignored): %+v", search, res.Items)
+		}
+	}
+	u, err := st.GetUser(ctx, env, "ada")
+	must(t, err)
+	if u.Attributes["n"] != 1.5 {
+		t.Fatalf("attributes: %v", u.Attributes)
+	}
+	_, err = svc.CreateResource(ctx, env, facts.ResourceInput{Key: "doc", Actions: []string{"read", "write"}})
+	must(t, err)
+	_, err = svc.CreateRole(ctx, env, facts.RoleInput{Key: "reader", Permissions: []string{"doc:read"}})
+	must(t, err)
+	_, err = svc.CreateRole(ctx, env, facts.RoleInput{Key: "writer", Permissions: []string{"doc:write"}, Extends: []string{"reader"}})
+	must(t, err)
+	_, err = svc.UpdateRole(ctx, env, "reader", facts.RolePatch{Extends: &[]string{"writer"}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	must(t, svc.EnsureDefaultTenant(ctx, env))
+	must(t, svc.EnsureDefaultTenant(ctx, env))
+	_, err = svc.CreateTenant(ctx, env, facts.TenantInput{Key: "acme"})
+	must(t, err)
+	for _, a := range []facts.AssignInput{{User: "ada", Role: "writer", Tenant: "acme"}, {User: "ada", Role: "reader"}, {User: "a_b", Role: "reader", Tenant: "acme"}} {
+		_, err := svc.Assign(ctx, env, a)
+		must(t, err)
+	}
+	_, err = svc.Assign(ctx, env, facts.AssignInput{User: "ada", Role: "reader"})
+	wantCode(t, err, gatehouse.CodeConflict)
+	list := func(f facts.AssignmentFilter) int {
+		f.EnvID = env
+		res, err := st.ListAssignments(ctx, f, gatehouse.PageRequest{Page: 1, PerPage: 10, Sort: "user"})
+		must(t, err)
+		return res.Total
+	}
+	if list(facts.AssignmentFilter{}) != 3 || list(facts.AssignmentFilter{User: "ada"}) != 2 || list(facts.AssignmentFilter{Tenant: "acme"}) != 2 || list(facts.AssignmentFilter{Role: "writer"}) != 1 {
+		t.Fatal("assignment filters")
+	}
+	// Deleting the role removes its assignments and its place in extends.
+	must(t, svc.DeleteRole(ctx, env, "reader"))
+	if list(facts.AssignmentFilter{}) != 1 {
+		t.Fatal("role delete left assignments")
+	}
+	w, err := st.GetRole(ctx, env, "writer")
+	must(t, err)
+	if len(w.Extends) != 0 {
+		t.Fatalf("extends after delete: %v", w.Extends)
+	}
+	must(t, svc.DeleteTenant(ctx, env, "acme"))
+	if list(facts.AssignmentFilter{}) != 0 {
+		t.Fatal("tenant delete left assignments")
+	}
+	wantCode(t, svc.Unassign(ctx, env, facts.AssignInput{User: "ada", Role: "writer", Tenant: "acme"}), gatehouse.CodeNotFound)
+}
+
+// The feed replays to the same engine state as a fresh load, on both engines.
+func testFactsFeed(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	svc, env := factsEnv(t, st)
+	must(t, svc.EnsureDefaultTenant(ctx, env))
+	_, err := svc.CreateResource(ctx, env, facts.ResourceInput{Key: "doc", Actions: []string{"read"}})
+	must(t, err)
+	_, err = svc.CreateRole(ctx, env, facts.RoleInput{Key: "reader", Permissions: []string{"doc:read"}})
+	must(t, err)
+	for i := 0; i < 5; i++ {
+		_, err := svc.CreateUser(ctx, env, facts.UserInput{Key: fmt.Sprintf("u%d", i)})
+		must(t, err)
+		_, err = svc.Assign(ctx, env, facts.AssignInput{User: fmt.Sprintf("u%d", i), Role: "reader"})
+		must(t, err)
+	}
+	must(t, svc.DeleteUser(ctx, env, "u3"))
+	must(t, svc.Unassign(ctx, env, facts.AssignInput{User: "u1", Role: "reader"}))
+
+	changes, err := st.ChangesSince(ctx, env, 0, 1000)
+	must(t, err)
+	replayed := authz.New()
+	var last int64
+	for _, c := range changes {
+		if c.Seq <= last {
+			t.Fatalf("feed out of order: %d after %d", c.Seq, last)
+		}
+		last = c.Seq
+		must(t, c.Apply(replayed))
+	}
+	data, seq, err := st.LoadEnvironment(ctx, env)
+	must(t, err)
+	if seq != last {
+		t.Fatalf("load position %d, feed ends at %d", seq, last)
+	}
+	loaded := authz.New()
+	must(t, loaded.Load(data))
+	if fmt.Sprintf("%+v", loaded.Data()) != fmt.Sprintf("%+v", replayed.Data()) {
+		t.Fatalf("replayed feed differs from a fresh load:\n%+v\n%+v", replayed.Data(), loaded.Data())
+	}
+	if st := loaded.Stats(); st.Assignments != 3 || st.Users != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	tail, err := st.ChangesSince(ctx, env, changes[2].Seq, 2)
+	must(t, err)
+	if len(tail) != 2 || tail[0].Seq != changes[3].Seq {
+		t.Fatal("ChangesSince paging")
 	}
 }
