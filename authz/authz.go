@@ -150,8 +150,9 @@ type userRec struct {
 }
 
 // find returns the roles held in tenant t, or nil.
-func (r *userRec) find(t uint32) *held {
-	ts := r.tenants
+func (r *userRec) find(t uint32) *held { return findHeld(r.tenants, t) }
+
+func findHeld(ts []held, t uint32) *held {
 	lo, hi := 0, len(ts)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -187,6 +188,7 @@ type resourceRec struct {
 type Engine struct {
 	mu        sync.RWMutex
 	users     map[string]*userRec
+	holds     map[string][]held // user key → its tenants' role sets (the userRec's slice, inline for the check path)
 	tenants   map[string]*tenantRec
 	tenantAt  []string // tenant index → key; "" once deleted
 	resources map[string]*resourceRec
@@ -201,6 +203,7 @@ type Engine struct {
 func New() *Engine {
 	e := &Engine{}
 	e.users, e.tenants, e.resources, e.roles = map[string]*userRec{}, map[string]*tenantRec{}, map[string]*resourceRec{}, map[string]*role{}
+	e.holds = map[string][]held{}
 	return e
 }
 
@@ -218,11 +221,11 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 			bit = b
 		}
 	}
-	ur := e.users[user]
+	ts, userHolds := e.holds[user]
 	tr := e.tenants[tenant]
 	var h *held
-	if ur != nil && tr != nil {
-		h = ur.find(tr.idx)
+	if userHolds && tr != nil {
+		h = findHeld(ts, tr.idx)
 	}
 	if h != nil && bit >= 0 {
 		grant := e.permRoles[bit]
@@ -247,7 +250,7 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 		d.Reason = UnknownResource
 	case bit < 0:
 		d.Reason = UnknownAction
-	case ur == nil:
+	case !userHolds && e.users[user] == nil:
 		d.Reason = UnknownUser
 	case tr == nil:
 		d.Reason = UnknownTenant
@@ -290,7 +293,7 @@ func (e *Engine) Load(d Data) error {
 		}
 	}
 	e.mu.Lock()
-	e.users, e.tenants, e.tenantAt, e.resources, e.permName = n.users, n.tenants, n.tenantAt, n.resources, n.permName
+	e.users, e.holds, e.tenants, e.tenantAt, e.resources, e.permName = n.users, n.holds, n.tenants, n.tenantAt, n.resources, n.permName
 	e.roles, e.roleAt, e.permRoles, e.nAssign = n.roles, n.roleAt, n.permRoles, n.nAssign
 	e.mu.Unlock()
 	return nil
@@ -320,8 +323,18 @@ func (e *Engine) DeleteUser(key string) {
 			e.nAssign -= r.tenants[i].count()
 		}
 		delete(e.users, key)
+		delete(e.holds, key)
 	}
 	e.mu.Unlock()
+}
+
+// sync publishes ur's role sets to the check path (write lock held).
+func (e *Engine) sync(ur *userRec) {
+	if len(ur.tenants) == 0 {
+		delete(e.holds, ur.u.Key)
+		return
+	}
+	e.holds[ur.u.Key] = ur.tenants
 }
 
 // PutTenant adds or replaces a tenant.
@@ -349,6 +362,7 @@ func (e *Engine) DeleteTenant(key string) {
 			if h := ur.find(tr.idx); h != nil {
 				e.nAssign -= h.count()
 				ur.remove(tr.idx)
+				e.sync(ur)
 			}
 		}
 		e.tenantAt[tr.idx] = ""
@@ -436,6 +450,7 @@ func (e *Engine) DeleteRole(key string) {
 				}
 			}
 		}
+		e.sync(ur)
 	}
 	delete(e.roles, key)
 	e.roleAt[r.index] = nil
@@ -473,6 +488,7 @@ func (e *Engine) assignLocked(a Assignment) error {
 	if h.set(r.index, true) {
 		e.nAssign++
 	}
+	e.sync(ur)
 	return nil
 }
 
@@ -494,6 +510,7 @@ func (e *Engine) Unassign(a Assignment) bool {
 	e.nAssign--
 	if h.empty() {
 		ur.remove(tr.idx)
+		e.sync(ur)
 	}
 	return true
 }

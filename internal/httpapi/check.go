@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse"
 
 	"github.com/gatehouse-dev/gatehouse/authz"
 )
@@ -43,6 +46,19 @@ type CheckResult struct {
 	Explanation string `json:"explanation"`
 }
 
+// validate replaces the schema validation the hot check operations skip.
+func (c *CheckRequest) validate(field string) error {
+	switch {
+	case c.User == "":
+		return gatehouse.FieldError(field+"user", "required_field_missing", "user is required")
+	case c.Action == "":
+		return gatehouse.FieldError(field+"action", "required_field_missing", "action is required")
+	case c.Resource.Type == "":
+		return gatehouse.FieldError(field+"resource.type", "required_field_missing", "resource.type is required")
+	}
+	return nil
+}
+
 func decide(e *authz.Engine, c *CheckRequest) CheckResult {
 	tenant := c.Resource.Tenant
 	if tenant == "" {
@@ -59,6 +75,9 @@ type checkIn struct {
 }
 
 func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[CheckResult], error) {
+	if err := in.Body.validate(""); err != nil {
+		return nil, err
+	}
 	envID, err := h.envIDOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
@@ -78,6 +97,14 @@ type bulkCheckIn struct {
 }
 
 func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]CheckResult], error) {
+	if n := len(in.Body.Checks); n == 0 || n > 1000 {
+		return nil, gatehouse.FieldError("checks", "out_of_range", "send between 1 and 1000 checks")
+	}
+	for i := range in.Body.Checks {
+		if err := in.Body.Checks[i].validate(fmt.Sprintf("checks[%d].", i)); err != nil {
+			return nil, err
+		}
+	}
 	envID, err := h.envIDOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err

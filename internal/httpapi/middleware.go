@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -121,27 +120,26 @@ func writeError(w http.ResponseWriter, e *APIError) {
 	_ = json.NewEncoder(w).Encode(e)
 }
 
-// withEnvelopedMux answers unknown routes (404) and wrong methods (405,
-// with Allow) in the error envelope instead of the mux's plain text.
-func withEnvelopedMux(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, r)
-		if rec.Code == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", rec.Header().Get("Allow"))
-			writeError(w, newAPIError(r.Context(), http.StatusMethodNotAllowed,
-				r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+rec.Header().Get("Allow")))
-			return
-		}
-		if rec.Code >= 300 && rec.Code < 400 { // the mux's path cleaning redirects
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
+// envelopeNotFound registers the catch-all that answers unknown routes (404)
+// and wrong methods (405, with Allow) in the error envelope. It runs only
+// when no other pattern matched, so matched requests are routed once.
+func envelopeNotFound(mux *http.ServeMux) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if m == r.Method {
+				continue
 			}
-			w.WriteHeader(rec.Code)
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) > 0 {
+			allow := strings.Join(allowed, ", ")
+			w.Header().Set("Allow", allow)
+			writeError(w, newAPIError(r.Context(), http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+allow))
 			return
 		}
 		writeError(w, newAPIError(r.Context(), http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
@@ -190,6 +188,12 @@ func authMiddleware(api huma.API, keys *apikey.Service, log *slog.Logger) func(h
 		if s, ok := op.Metadata[metaScope].(gatehouse.Scope); ok && !p.Scopes.Has(s) {
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "this API key lacks the "+string(s)+" scope")
 			return
+		}
+		if op.SkipValidateBody { // huma would report a parse error instead
+			if ct := ctx.Header("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+				_ = huma.WriteErr(api, ctx, http.StatusUnsupportedMediaType, "")
+				return
+			}
 		}
 		next(huma.WithValue(ctx, principalKey{}, p))
 	}

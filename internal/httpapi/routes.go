@@ -94,9 +94,9 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "unassign-role", method: del, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeManageRoleAssignment, status: noContent, summary: "Take a role from a user in a tenant", desc: envNote}, h.unassign)
 
 	// Checks, answered from the environment's in-memory engine.
-	add(g, route{id: "check", method: post, path: "/v1/allowed", tag: "Checks", scope: gatehouse.ScopeCheckAccess,
+	add(g, route{id: "check", method: post, path: "/v1/allowed", tag: "Checks", scope: gatehouse.ScopeCheckAccess, hot: true,
 		summary: "May this user do this action on this resource?", desc: envNote + " Answered from memory; writes are visible at once on this node."}, h.allowed)
-	add(g, route{id: "check-bulk", method: post, path: "/v1/allowed/bulk", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "Many checks in one call (at most 1,000), answered in order", desc: envNote}, h.allowedBulk)
+	add(g, route{id: "check-bulk", method: post, path: "/v1/allowed/bulk", tag: "Checks", scope: gatehouse.ScopeCheckAccess, hot: true, summary: "Many checks in one call (at most 1,000), answered in order", desc: envNote}, h.allowedBulk)
 	add(g, route{id: "user-permissions", method: post, path: "/v1/user-permissions", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "What may this user do, per tenant", desc: envNote}, h.userPermissions)
 
 	// API keys

@@ -64,7 +64,8 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	serveSpec(mux, oapi)
 	serveDocs(mux)
 
-	var handler http.Handler = withEnvelopedMux(mux)
+	envelopeNotFound(mux)
+	var handler http.Handler = mux
 	handler = withRecover(d.Log, handler)
 	handler = withAccessLog(d.Log, handler)
 	handler = withRequestID(handler)
@@ -110,12 +111,16 @@ type route struct {
 	// orgOnly operations need an organization-level key.
 	orgOnly bool
 	status  int
+	// hot operations skip huma's schema validation of the body (a second
+	// full parse) and validate in the handler instead; unknown body fields
+	// are ignored.
+	hot bool
 }
 
 func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
 	op := huma.Operation{
 		OperationID: r.id, Method: r.method, Path: r.path, Summary: r.summary, Tags: []string{r.tag},
-		DefaultStatus: r.status, Metadata: map[string]any{}, MaxBodyBytes: g.maxBody,
+		DefaultStatus: r.status, Metadata: map[string]any{}, MaxBodyBytes: g.maxBody, SkipValidateBody: r.hot,
 	}
 	var desc []string
 	if r.desc != "" {
