@@ -61,10 +61,10 @@ func waitHealthy(t *testing.T, a *app.App) {
 	}
 }
 
-// TestRevocationReachesEveryNode runs two server nodes on one PostgreSQL
-// database: a key revoked through node A is refused by node B on the very
-// next request, although B had it cached.
-func TestRevocationReachesEveryNode(t *testing.T) {
+// twoNodes starts two initialized server nodes on one fresh PostgreSQL
+// database, both listening for invalidations.
+func twoNodes(t *testing.T) (urlA, urlB string, res *app.InitResult) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DatabaseURL = pgtest.NewDatabase(t)
 	a, urlA := start(t, cfg)
@@ -75,6 +75,14 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 	b, urlB := start(t, cfg)
 	waitHealthy(t, a)
 	waitHealthy(t, b)
+	return urlA, urlB, res
+}
+
+// TestRevocationReachesEveryNode runs two server nodes on one PostgreSQL
+// database: a key revoked through node A is refused by node B on the very
+// next request, although B had it cached.
+func TestRevocationReachesEveryNode(t *testing.T) {
+	urlA, urlB, res := twoNodes(t)
 	for i := 0; i < 20; i++ {
 		status, created := call(t, "POST", urlA+"/v1/api-keys", res.Token,
 			fmt.Sprintf(`{"name":"k%d","level":"organization","scopes":["view:project"]}`, i))
@@ -114,16 +122,7 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 // visible to checks on node B within 100 ms, and B's engine was loaded
 // before the write.
 func TestFactsReachEveryNode(t *testing.T) {
-	cfg := config.Default()
-	cfg.DatabaseURL = pgtest.NewDatabase(t)
-	a, urlA := start(t, cfg)
-	res, err := a.Init(context.Background(), app.DefaultInitOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, urlB := start(t, cfg)
-	waitHealthy(t, a)
-	waitHealthy(t, b)
+	urlA, urlB, res := twoNodes(t)
 	q := "?project=default&environment=development"
 	for _, body := range []string{`{"key":"doc","actions":["read"]}`} {
 		if st, out := call(t, "POST", urlA+"/v1/resources"+q, res.Token, body); st != 201 {

@@ -22,6 +22,15 @@ func (h *handlers) envIDOf(ctx context.Context, q EnvQuery) (string, error) {
 	return env.ID, nil
 }
 
+// engineOf returns the decision engine of the call's environment.
+func (h *handlers) engineOf(ctx context.Context, q EnvQuery) (*authz.Engine, error) {
+	envID, err := h.envIDOf(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return h.Facts.Engines.Get(ctx, envID)
+}
+
 // CheckResource names what a check is about.
 type CheckResource struct {
 	Type   string `json:"type" minLength:"1" doc:"Resource type key, e.g. document."`
@@ -78,11 +87,7 @@ func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[CheckResult],
 	if err := in.Body.validate(""); err != nil {
 		return nil, err
 	}
-	envID, err := h.envIDOf(ctx, in.EnvQuery)
-	if err != nil {
-		return nil, err
-	}
-	e, err := h.Facts.Engines.Get(ctx, envID)
+	e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +110,7 @@ func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]Che
 			return nil, err
 		}
 	}
-	envID, err := h.envIDOf(ctx, in.EnvQuery)
-	if err != nil {
-		return nil, err
-	}
-	e, err := h.Facts.Engines.Get(ctx, envID)
+	e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +130,7 @@ type userPermissionsIn struct {
 }
 
 func (h *handlers) userPermissions(ctx context.Context, in *userPermissionsIn) (*Out[[]authz.TenantPermissions], error) {
-	envID, err := h.envIDOf(ctx, in.EnvQuery)
-	if err != nil {
-		return nil, err
-	}
-	e, err := h.Facts.Engines.Get(ctx, envID)
+	e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
