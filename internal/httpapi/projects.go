@@ -248,6 +248,7 @@ func (h *handlers) deleteEnvironment(ctx context.Context, in *EnvPath) (*NoConte
 		return nil, err
 	}
 	h.Keys.Forget(ctx)
+	h.Facts.Engines.Forget(env.ID) // this node's memory; other nodes drop theirs on restart
 	return &NoContent{}, nil
 }
 
