@@ -35,7 +35,11 @@ type fixture struct {
 	clock *atomic.Int64
 }
 
-func newFixture(tb testing.TB) *fixture {
+func newFixture(tb testing.TB) *fixture { return newFixtureClock(tb, false) }
+
+// newFixtureClock builds a fixture; realClock uses time.Now (benchmarks)
+// instead of the test's settable clock.
+func newFixtureClock(tb testing.TB, realClock bool) *fixture {
 	tb.Helper()
 	ctx := context.Background()
 	db, err := store.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "k.db"))
@@ -51,8 +55,11 @@ func newFixture(tb testing.TB) *fixture {
 	clock := &atomic.Int64{}
 	clock.Store(time.Now().UnixNano())
 	bc := &switchable{}
-	svc, err := apikey.NewService(ctx, st, bc, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		apikey.Options{Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	opts := apikey.Options{Now: func() time.Time { return time.Unix(0, clock.Load()) }}
+	if realClock {
+		opts.Now = nil
+	}
+	svc, err := apikey.NewService(ctx, st, bc, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -198,7 +205,7 @@ func TestLastUsedIsFlushed(t *testing.T) {
 
 func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
-	f := newFixture(b)
+	f := newFixtureClock(b, true)
 	_, token := f.issue(b, nil)
 	if _, err := f.svc.Verify(ctx, token); err != nil {
 		b.Fatal(err)
