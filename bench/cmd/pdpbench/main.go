@@ -76,6 +76,8 @@ func run(httpToo bool, nq int) error {
 	}
 	fmt.Printf("gatehouse engine load: %v, heap %.1f MB\n", time.Since(start).Round(time.Millisecond), float64(heapNow()-heap0)/(1<<20))
 	gh := measure("gatehouse authz.Engine", qs, func(q *authztest.Query) bool { return e.Check(q.User, q.Action, q.Resource, q.Tenant).Allow })
+	floorE := authztest.NewFloor(ds)
+	floor := measure("floor: plain Go maps", qs, func(q *authztest.Query) bool { return floorE.Check(q.User, q.Action, q.Resource, q.Tenant) })
 
 	// OPA in-process (rego, prepared once).
 	opaCheck, err := newOPA(ds)
@@ -92,7 +94,7 @@ func run(httpToo bool, nq int) error {
 	cb := measure("Casbin v2.135.0 Enforcer", qs[:min(len(qs), 20_000)], casbinCheck)
 
 	fmt.Printf("\n%-32s %12s %12s %12s %10s %12s\n", "in-process check", "mean", "p50", "p99", "allocs/op", "vs gatehouse")
-	for _, r := range []result{gh, opa, cb} {
+	for _, r := range []result{floor, gh, opa, cb} {
 		fmt.Printf("%-32s %12v %12v %12v %10.1f %11.1fx\n", r.name, r.mean, r.p50, r.p99, r.allocs, float64(r.mean)/float64(gh.mean))
 	}
 	if httpToo {
