@@ -9,15 +9,21 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authz/authztest"
 )
 
-// BenchmarkCheck: dataset M (10k users, 1k tenants, 20 roles, 50 types × 4
-// actions, 100k assignments), 100k distinct queries cycled.
-func BenchmarkCheck(b *testing.B) {
+// mediumEngine loads dataset M and returns 100k distinct queries.
+func mediumEngine(b *testing.B) (*authz.Engine, []authztest.Query) {
+	b.Helper()
 	ds := authztest.Generate(authztest.Medium, 1)
 	e := authz.New()
 	if err := e.Load(ds.Data); err != nil {
 		b.Fatal(err)
 	}
-	qs := ds.Queries(authztest.Medium, 100_000, 2)
+	return e, ds.Queries(authztest.Medium, 100_000, 2)
+}
+
+// BenchmarkCheck: dataset M (10k users, 1k tenants, 20 roles, 50 types × 4
+// actions, 100k assignments), 100k distinct queries cycled.
+func BenchmarkCheck(b *testing.B) {
+	e, qs := mediumEngine(b)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -30,12 +36,7 @@ func BenchmarkCheck(b *testing.B) {
 }
 
 func BenchmarkCheckParallel(b *testing.B) {
-	ds := authztest.Generate(authztest.Medium, 1)
-	e := authz.New()
-	if err := e.Load(ds.Data); err != nil {
-		b.Fatal(err)
-	}
-	qs := ds.Queries(authztest.Medium, 100_000, 2)
+	e, qs := mediumEngine(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
