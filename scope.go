@@ -34,6 +34,7 @@ const (
 	ScopeViewRoleAssignment   Scope = "view:role_assignment"
 	ScopeManageRoleAssignment Scope = "manage:role_assignment"
 	ScopeCheckAccess          Scope = "check:access"
+	ScopeViewLog              Scope = "view:log"
 )
 
 // ScopeInfo describes one scope of the catalog.
@@ -67,7 +68,8 @@ var catalog = []ScopeInfo{
 	{ScopeManageRole, "Create, update and delete an environment's roles.", false},
 	{ScopeViewRoleAssignment, "Read role assignments.", false},
 	{ScopeManageRoleAssignment, "Assign and unassign roles.", false},
-	{ScopeCheckAccess, "Ask permission checks (allowed, bulk, user permissions) and read the environment snapshot.", false},
+	{ScopeCheckAccess, "Ask permission checks (allowed, bulk, user permissions), read the environment snapshot and its changes (a PDP), upload a PDP's decisions.", false},
+	{ScopeViewLog, "Read the decision log (and the API request log).", false},
 }
 
 // Catalog returns every scope, in a stable order. The slice is a copy.

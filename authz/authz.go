@@ -769,7 +769,12 @@ func (e *Engine) Data() Data {
 
 // Stats counts what the engine holds.
 type Stats struct {
-	Users, Tenants, Resources, Roles, Assignments, Permissions int
+	Users       int `json:"users"`
+	Tenants     int `json:"tenants"`
+	Resources   int `json:"resources"`
+	Roles       int `json:"roles"`
+	Assignments int `json:"assignments"`
+	Permissions int `json:"permissions"`
 }
 
 // Stats returns the engine's counts.

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -33,6 +34,9 @@ type App struct {
 	Log     *slog.Logger
 	DB      *store.DB
 	Store   *store.Store
+	// LogDB holds the decision log (on SQLite a file of its own).
+	LogDB     *store.DB
+	Decisions *decision.Recorder
 	Tenancy *tenancy.Service
 	Keys    *apikey.Service
 	Facts   *facts.Service
@@ -42,6 +46,8 @@ type App struct {
 	keysBroadcaster apikey.Broadcaster
 	stop            context.CancelFunc
 	wg              sync.WaitGroup
+	closing         chan struct{}
+	closeOnce       sync.Once
 }
 
 // New opens the database named by cfg and builds the services. Call Close.
@@ -61,8 +67,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
+	var logDB *store.DB
+	if cfg.IsPostgres() {
+		logDB, err = db.Logs(ctx)
+	} else {
+		logDB, err = store.OpenLogSQLite(ctx, cfg.LogSQLitePath())
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("log database: %w", err)
+	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a := &App{Config: cfg, Log: log, DB: db, Store: db.Store(), stop: stop}
+	a := &App{Config: cfg, Log: log, DB: db, Store: db.Store(), LogDB: logDB, stop: stop, closing: make(chan struct{})}
 	a.Tenancy = tenancy.NewService(a.Store)
 	a.Facts = facts.NewService(a.Store, log)
 
@@ -90,14 +106,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		stop()
 		a.wg.Wait()
+		logDB.Close()
 		db.Close()
 		return nil, err
 	}
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Keys.RunUsageFlusher(bgCtx, 5*time.Second) }()
 
+	logStore := logDB.LogStore()
+	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.Decisions.Run(bgCtx) }()
+
 	a.handler, a.OpenAPI = httpapi.New(httpapi.Deps{
 		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
+		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing,
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 	})
 	return a, nil
@@ -106,12 +129,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 // Handler is the HTTP handler of the whole server.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close stops background work (flushing what it holds) and closes the
-// database.
+// decisionPolicy reads an environment's decision log setting.
+func (a *App) decisionPolicy(ctx context.Context, envID string) (decision.Policy, error) {
+	env, err := a.Store.EnvironmentByID(ctx, envID)
+	if err != nil {
+		return decision.Policy{}, err
+	}
+	return decision.Policy{Mode: env.Settings.DecisionLog, SampleRate: env.Settings.DecisionLogSampleRate}, nil
+}
+
+// Close stops background work (flushing what it holds, such as queued
+// decisions) and closes the databases.
 func (a *App) Close() error {
+	a.closeOnce.Do(func() { close(a.closing) })
 	a.stop()
 	a.wg.Wait()
-	return a.DB.Close()
+	return errors.Join(a.LogDB.Close(), a.DB.Close())
 }
 
 // Serve answers HTTP on ln until ctx ends, then shuts down gracefully.
@@ -124,6 +157,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { a.closeOnce.Do(func() { close(a.closing) }) }) // end change streams
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

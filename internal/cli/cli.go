@@ -1,4 +1,4 @@
-// Package cli is the gatehouse command line: serve, init, migrate, version.
+// Package cli is the gatehouse command line: serve, init, migrate, pdp, version.
 package cli
 
 import (
@@ -38,7 +38,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	pf.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env GATEHOUSE_LOG_LEVEL)")
 	pf.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (env GATEHOUSE_LOG_FORMAT)")
 
-	root.AddCommand(serveCmd(ctx, &cfg, stdout, stderr), initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr), versionCmd(stdout))
+	root.AddCommand(serveCmd(ctx, &cfg, stdout, stderr), initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
+		pdpCmd(ctx, &cfg, getenv, stderr), versionCmd(stdout))
 	return root.ExecuteContext(ctx)
 }
 

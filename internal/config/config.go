@@ -119,3 +119,7 @@ func (c Config) IsPostgres() bool {
 
 // SQLitePath is the embedded database file.
 func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "gatehouse.db") }
+
+// LogSQLitePath is the embedded log database file (the decision log), kept
+// apart so that log writes never contend with the main data.
+func (c Config) LogSQLitePath() string { return filepath.Join(c.DataDir, "logs.db") }

@@ -15,6 +15,9 @@ import (
 type Engines struct {
 	svc  *Service
 	envs sync.Map // env id → *envEngine
+
+	wmu   sync.Mutex
+	moved map[string]chan struct{} // env id → closed at the feed's next movement
 }
 
 type envEngine struct {
@@ -24,7 +27,46 @@ type envEngine struct {
 	seq int64      // feed position applied
 }
 
-func newEngines(s *Service) *Engines { return &Engines{svc: s} }
+func newEngines(s *Service) *Engines { return &Engines{svc: s, moved: map[string]chan struct{}{}} }
+
+// Moved returns a channel that is closed the next time this node sees
+// envID's change feed move (its own writes and, on PostgreSQL, other
+// nodes'). Take it before reading the feed so that no movement is missed.
+func (m *Engines) Moved(envID string) <-chan struct{} {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	ch, ok := m.moved[envID]
+	if !ok {
+		ch = make(chan struct{})
+		m.moved[envID] = ch
+	}
+	return ch
+}
+
+func (m *Engines) signal(envID string) {
+	m.wmu.Lock()
+	if ch, ok := m.moved[envID]; ok {
+		close(ch)
+		delete(m.moved, envID)
+	}
+	m.wmu.Unlock()
+}
+
+// Snapshot returns everything of envID's engine and the feed position it
+// corresponds to, loading the engine if needed.
+func (m *Engines) Snapshot(ctx context.Context, envID string) (authz.Data, int64, error) {
+	if _, err := m.Get(ctx, envID); err != nil {
+		return authz.Data{}, 0, err
+	}
+	ee := m.slot(envID)
+	ee.mu.Lock() // no change applies while the data is copied
+	defer ee.mu.Unlock()
+	e := ee.engine.Load()
+	if e == nil { // dropped for a reload in between: read the database
+		return m.svc.Store.LoadEnvironment(ctx, envID)
+	}
+	return e.Data(), ee.seq, nil
+}
 
 func (m *Engines) slot(envID string) *envEngine {
 	if v, ok := m.envs.Load(envID); ok {
@@ -82,6 +124,7 @@ func (m *Engines) Loaded(envID string) (*authz.Engine, int64, bool) {
 // CatchUp applies the feed entries of envID this node has not applied yet.
 // Nothing happens for an environment whose engine is not loaded.
 func (m *Engines) CatchUp(ctx context.Context, envID string) error {
+	defer m.signal(envID)
 	v, ok := m.envs.Load(envID)
 	if !ok {
 		return nil

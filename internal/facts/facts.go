@@ -213,6 +213,8 @@ type Store interface {
 
 	AppendChange(ctx context.Context, c *Change) error
 	ChangesSince(ctx context.Context, envID string, seq int64, limit int) ([]Change, error)
+	// FeedPosition is the seq of envID's latest change (0 when none).
+	FeedPosition(ctx context.Context, envID string) (int64, error)
 	// LoadEnvironment reads everything of envID and the feed position it
 	// corresponds to, from one consistent snapshot.
 	LoadEnvironment(ctx context.Context, envID string) (authz.Data, int64, error)

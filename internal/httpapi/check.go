@@ -2,141 +2,103 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/gatehouse-dev/gatehouse"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
 
-// envIDOf is envOf for the check path: an environment key's environment is
+// envRef names the environment a call acts in.
+type envRef struct{ orgID, projectID, envID string }
+
+// envRefOf is envOf for the check path: an environment key's environment is
 // known without a database read.
-func (h *handlers) envIDOf(ctx context.Context, q EnvQuery) (string, error) {
+func (h *handlers) envRefOf(ctx context.Context, q EnvQuery) (envRef, error) {
 	if p := principal(ctx); q.Project == "" && q.Environment == "" && p.EnvironmentID != "" {
-		return p.EnvironmentID, nil
+		return envRef{p.OrgID, p.ProjectID, p.EnvironmentID}, nil
 	}
 	env, err := h.envOf(ctx, q)
 	if err != nil {
-		return "", err
+		return envRef{}, err
 	}
-	return env.ID, nil
+	return envRef{env.OrgID, env.ProjectID, env.ID}, nil
 }
 
-// engineOf returns the decision engine of the call's environment.
-func (h *handlers) engineOf(ctx context.Context, q EnvQuery) (*authz.Engine, error) {
-	envID, err := h.envIDOf(ctx, q)
+// engineOf returns the call's environment and its decision engine.
+func (h *handlers) engineOf(ctx context.Context, q EnvQuery) (envRef, *authz.Engine, error) {
+	ref, err := h.envRefOf(ctx, q)
 	if err != nil {
-		return nil, err
+		return ref, nil, err
 	}
-	return h.Facts.Engines.Get(ctx, envID)
+	e, err := h.Facts.Engines.Get(ctx, ref.envID)
+	return ref, e, err
 }
 
-// CheckResource names what a check is about.
-type CheckResource struct {
-	Type   string `json:"type" minLength:"1" doc:"Resource type key, e.g. document."`
-	Key    string `json:"key,omitempty" doc:"The resource instance; accepted and reported, not yet used (RBAC decides by type)."`
-	Tenant string `json:"tenant,omitempty" doc:"Tenant key; the default tenant when omitted."`
-}
-
-// CheckRequest is one permission check.
-type CheckRequest struct {
-	User     string         `json:"user" minLength:"1" doc:"User key."`
-	Action   string         `json:"action" minLength:"1"`
-	Resource CheckResource  `json:"resource"`
-	Context  map[string]any `json:"context,omitempty" doc:"Accepted for forward compatibility; attribute conditions are not evaluated yet."`
-}
-
-// CheckResult is the answer to one check.
-type CheckResult struct {
-	Allow       bool   `json:"allow"`
-	Reason      string `json:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action"`
-	Role        string `json:"role,omitempty" doc:"The role that granted the permission."`
-	Tenant      string `json:"tenant"`
-	Explanation string `json:"explanation"`
-}
-
-// validate replaces the schema validation the hot check operations skip.
-func (c *CheckRequest) validate(field string) error {
-	switch {
-	case c.User == "":
-		return gatehouse.FieldError(field+"user", "required_field_missing", "user is required")
-	case c.Action == "":
-		return gatehouse.FieldError(field+"action", "required_field_missing", "action is required")
-	case c.Resource.Type == "":
-		return gatehouse.FieldError(field+"resource.type", "required_field_missing", "resource.type is required")
+// record hands a decision to the decision log when the environment's policy
+// samples it. It never blocks.
+func (h *handlers) record(ctx context.Context, ref envRef, c *decision.CheckRequest, r *decision.CheckResult, at time.Time) {
+	if h.Decisions == nil || !h.Decisions.Sampled(ctx, ref.envID) {
+		return
 	}
-	return nil
-}
-
-func decide(e *authz.Engine, c *CheckRequest) CheckResult {
-	tenant := c.Resource.Tenant
-	if tenant == "" {
-		tenant = authz.DefaultTenant
+	var keyID string
+	if p := principal(ctx); p != nil {
+		keyID = p.KeyID
 	}
-	d := e.Check(c.User, c.Action, c.Resource.Type, tenant)
-	return CheckResult{Allow: d.Allow, Reason: d.Reason.String(), Role: d.Role, Tenant: tenant,
-		Explanation: d.Explain(c.User, c.Action, c.Resource.Type, tenant)}
+	h.Decisions.Record(decision.Entry{OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID, Time: at,
+		Source: decision.SourceAPI, RequestID: RequestID(ctx), KeyID: keyID,
+		User: c.User, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key, Tenant: r.Tenant,
+		Allow: r.Allow, Reason: r.Reason, Role: r.Role})
 }
 
 type checkIn struct {
 	EnvQuery
-	Body CheckRequest
+	Body decision.CheckRequest
 }
 
-func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[CheckResult], error) {
-	if err := in.Body.validate(""); err != nil {
+func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[decision.CheckResult], error) {
+	if err := in.Body.Validate(""); err != nil {
 		return nil, err
 	}
-	e, err := h.engineOf(ctx, in.EnvQuery)
+	ref, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
-	return ok(ctx, decide(e, &in.Body)), nil
+	r := decision.Decide(e, &in.Body)
+	h.record(ctx, ref, &in.Body, &r, time.Now())
+	return ok(ctx, r), nil
 }
 
 type bulkCheckIn struct {
 	EnvQuery
-	Body struct {
-		Checks []CheckRequest `json:"checks" minItems:"1" maxItems:"1000"`
-	}
+	Body decision.BulkRequest
 }
 
-func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]CheckResult], error) {
-	if n := len(in.Body.Checks); n == 0 || n > 1000 {
-		return nil, gatehouse.FieldError("checks", "out_of_range", "send between 1 and 1000 checks")
+func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]decision.CheckResult], error) {
+	if err := in.Body.Validate(); err != nil {
+		return nil, err
 	}
-	for i := range in.Body.Checks {
-		if err := in.Body.Checks[i].validate(fmt.Sprintf("checks[%d].", i)); err != nil {
-			return nil, err
-		}
-	}
-	e, err := h.engineOf(ctx, in.EnvQuery)
+	ref, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]CheckResult, len(in.Body.Checks))
+	now := time.Now()
+	out := make([]decision.CheckResult, len(in.Body.Checks))
 	for i := range in.Body.Checks {
-		out[i] = decide(e, &in.Body.Checks[i])
+		out[i] = decision.Decide(e, &in.Body.Checks[i])
+		h.record(ctx, ref, &in.Body.Checks[i], &out[i], now)
 	}
 	return ok(ctx, out), nil
 }
 
 type userPermissionsIn struct {
 	EnvQuery
-	Body struct {
-		User    string   `json:"user" minLength:"1" doc:"User key."`
-		Tenants []string `json:"tenants,omitempty" maxItems:"1000" doc:"Only these tenants; every tenant where the user has a role when omitted."`
-	}
+	Body decision.UserPermissionsRequest
 }
 
 func (h *handlers) userPermissions(ctx context.Context, in *userPermissionsIn) (*Out[[]authz.TenantPermissions], error) {
-	e, err := h.engineOf(ctx, in.EnvQuery)
+	_, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
-	perms := e.Permissions(in.Body.User, in.Body.Tenants)
-	if perms == nil {
-		perms = []authz.TenantPermissions{}
-	}
-	return ok(ctx, perms), nil
+	return ok(ctx, decision.UserPermissions(e, &in.Body)), nil
 }

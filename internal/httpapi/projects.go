@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -249,6 +250,9 @@ func (h *handlers) deleteEnvironment(ctx context.Context, in *EnvPath) (*NoConte
 	}
 	h.Keys.Forget(ctx)
 	h.Facts.Engines.Forget(env.ID) // this node's memory; other nodes drop theirs on restart
+	if h.Decisions != nil {
+		h.Decisions.Forget(env.ID)
+	}
 	return &NoContent{}, nil
 }
 
@@ -303,6 +307,9 @@ func (h *handlers) updateEnvSettings(ctx context.Context, in *updateEnvSettingsI
 	})
 	if err != nil {
 		return nil, err
+	}
+	if h.Decisions != nil { // other nodes pick the change up within the policy TTL
+		h.Decisions.SetPolicy(env.ID, decision.Policy{Mode: env.Settings.DecisionLog, SampleRate: env.Settings.DecisionLogSampleRate})
 	}
 	return ok(ctx, envSettingsOut(env.Settings)), nil
 }

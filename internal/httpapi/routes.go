@@ -99,6 +99,19 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "check-bulk", method: post, path: "/v1/allowed/bulk", tag: "Checks", scope: gatehouse.ScopeCheckAccess, hot: true, summary: "Many checks in one call (at most 1,000), answered in order", desc: envNote}, h.allowedBulk)
 	add(g, route{id: "user-permissions", method: post, path: "/v1/user-permissions", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "What may this user do, per tenant", desc: envNote}, h.userPermissions)
 
+	// Decision log
+	add(g, route{id: "list-decisions", method: get, path: "/v1/decisions", tag: "Decision Log", scope: gatehouse.ScopeViewLog,
+		summary: "List recorded permission checks", desc: envNote + " What is recorded follows the environment's decision_log setting (off, sampled, full)."}, h.listDecisions)
+	add(g, route{id: "get-decision", method: get, path: "/v1/decisions/{decision}", tag: "Decision Log", scope: gatehouse.ScopeViewLog, summary: "Get one recorded check", desc: envNote}, h.getDecision)
+
+	// Standalone PDP
+	add(g, route{id: "pdp-snapshot", method: get, path: "/v1/pdp/snapshot", tag: "PDP", scope: gatehouse.ScopeCheckAccess,
+		summary: "The environment's authorization data and its feed position", desc: "Needs an environment-level key."}, h.pdpSnapshot)
+	add(g, route{id: "pdp-changes", method: get, path: "/v1/pdp/changes", tag: "PDP", scope: gatehouse.ScopeCheckAccess, sse: changeSchemaNote,
+		summary: "Follow the environment's changes as they happen (Server-Sent Events)", desc: "Needs an environment-level key."}, h.pdpChanges)
+	add(g, route{id: "pdp-upload-decisions", method: post, path: "/v1/pdp/decisions", tag: "PDP", scope: gatehouse.ScopeCheckAccess,
+		summary: "Upload decisions a PDP recorded (at most 1,000 per call)", desc: "Needs an environment-level key."}, h.pdpDecisions)
+
 	// API keys
 	add(g, route{id: "list-api-keys", method: get, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
 		summary: "List API keys", desc: "A project key sees the keys of its project; an environment key those of its environment."}, h.listKeys)

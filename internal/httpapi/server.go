@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -29,6 +30,10 @@ type Deps struct {
 	Tenancy      *tenancy.Service
 	Keys         *apikey.Service
 	Facts        *facts.Service
+	Decisions    *decision.Recorder // nil: checks are not recorded
+	DecisionLog  decision.Store     // nil: no decision log
+	// Closing is closed when the server shuts down; long-lived streams end.
+	Closing      <-chan struct{}
 	CreateOrg    OrgCreator
 	Ready        func(context.Context) error
 	MaxBodyBytes int64
@@ -92,6 +97,8 @@ var tags = []*huma.Tag{
 	{Name: "Roles", Description: "Roles: sets of permissions that may extend other roles."},
 	{Name: "Role Assignments", Description: "Which user holds which role in which tenant."},
 	{Name: "Checks", Description: "Permission checks answered from memory."},
+	{Name: "Decision Log", Description: "Recorded permission checks (per the environment's decision_log setting)."},
+	{Name: "PDP", Description: "What a standalone decision point (`gatehouse pdp`) uses: the environment's snapshot, its change stream and decision upload. Environment keys only."},
 }
 
 // registrar adds operations with the conventions every route shares.
@@ -115,6 +122,8 @@ type route struct {
 	// full parse) and validate in the handler instead; unknown body fields
 	// are ignored.
 	hot bool
+	// sse describes the text/event-stream an operation answers with.
+	sse string
 }
 
 func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
@@ -149,6 +158,10 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	}
 	if r.method == http.MethodPost || r.method == http.MethodPatch || r.method == http.MethodPut {
 		op.Errors = append(op.Errors, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
+	}
+	if r.sse != "" {
+		op.Responses = map[string]*huma.Response{"200": {Description: r.sse,
+			Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString}}}}}
 	}
 	op.Description = strings.Join(desc, "\n\n")
 	orgOnly := r.orgOnly

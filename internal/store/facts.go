@@ -346,6 +346,15 @@ func (s *Store) ChangesSince(ctx context.Context, envID string, seq int64, limit
 		}, envID, seq, limit)
 }
 
+// FeedPosition is the seq of envID's latest change (0 when none).
+func (s *Store) FeedPosition(ctx context.Context, envID string) (int64, error) {
+	var seq int64
+	if err := s.reader().QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM authz_changes WHERE env_id = $1", envID).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("feed position: %w", err)
+	}
+	return seq, nil
+}
+
 // LoadEnvironment reads envID's data and feed position in one read
 // transaction.
 func (s *Store) LoadEnvironment(ctx context.Context, envID string) (authz.Data, int64, error) {

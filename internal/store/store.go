@@ -27,6 +27,22 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
+//go:embed logmigrations
+var logMigrations embed.FS
+
+// migrationSet is one schema's migrations and the table goose keeps its
+// version in; the log database has its own set.
+type migrationSet struct {
+	fs    embed.FS
+	dir   string
+	table string
+}
+
+var (
+	mainSchema = migrationSet{migrations, "migrations", "goose_db_version"}
+	logSchema  = migrationSet{logMigrations, "logmigrations", "goose_log_version"}
+)
+
 // Engines.
 const (
 	SQLite   = "sqlite"
@@ -41,11 +57,37 @@ type DB struct {
 	URL    string // the PostgreSQL URL, for LISTEN connections
 	write  *sql.DB
 	read   *sql.DB
+	// shared: the pools belong to another DB (the PostgreSQL log schema
+	// lives in the main database).
+	shared bool
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path and
 // migrates it.
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	return openSQLite(ctx, path, mainSchema)
+}
+
+// OpenLogSQLite opens (creating if needed) the SQLite log database at path:
+// a file of its own, so that log writes never contend with the main data.
+func OpenLogSQLite(ctx context.Context, path string) (*DB, error) {
+	return openSQLite(ctx, path, logSchema)
+}
+
+// Logs returns the log database of a PostgreSQL database: the same
+// database and pools, tables of their own, migrated separately.
+func (db *DB) Logs(ctx context.Context) (*DB, error) {
+	if db.Engine != Postgres {
+		return nil, errors.New("store: the SQLite log database is a file of its own: use OpenLogSQLite")
+	}
+	logs := &DB{Engine: Postgres, URL: db.URL, write: db.write, read: db.read, shared: true}
+	if err := logs.migrate(ctx, logSchema); err != nil {
+		return nil, err
+	}
+	return logs, nil
+}
+
+func openSQLite(ctx context.Context, path string, schema migrationSet) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -64,7 +106,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxOpenConns(16)
 	read.SetMaxIdleConns(16)
 	db := &DB{Engine: SQLite, write: write, read: read}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, schema); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -87,23 +129,23 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	db := &DB{Engine: Postgres, URL: url, write: pool, read: pool}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, mainSchema); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
-func (db *DB) migrate(ctx context.Context) error {
+func (db *DB) migrate(ctx context.Context, schema migrationSet) error {
 	dialect := goose.DialectSQLite3
 	if db.Engine == Postgres {
 		dialect = goose.DialectPostgres
 	}
-	sub, err := fs.Sub(migrations, "migrations/"+db.Engine)
+	sub, err := fs.Sub(schema.fs, schema.dir+"/"+db.Engine)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	p, err := goose.NewProvider(dialect, db.write, sub)
+	p, err := goose.NewProvider(dialect, db.write, sub, goose.WithTableName(schema.table))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -116,8 +158,11 @@ func (db *DB) migrate(ctx context.Context) error {
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
 
-// Close closes both pools.
+// Close closes both pools (unless they belong to another DB).
 func (db *DB) Close() error {
+	if db.shared {
+		return nil
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())

@@ -161,6 +161,12 @@ func (s *Store) GetEnvironment(ctx context.Context, orgID, projectID, ref string
 		scanEnv, orgID, projectID, ref)
 }
 
+// EnvironmentByID returns an environment by its id alone (for background
+// work that knows only the id).
+func (s *Store) EnvironmentByID(ctx context.Context, id string) (*tenancy.Environment, error) {
+	return getOne(ctx, s.reader(), "environment", id, "SELECT "+envCols+" FROM environments WHERE id = $1", scanEnv, id)
+}
+
 // ListEnvironments lists environments.
 func (s *Store) ListEnvironments(ctx context.Context, f tenancy.EnvironmentFilter, page gatehouse.PageRequest) (gatehouse.Page[tenancy.Environment], error) {
 	w := &where{}

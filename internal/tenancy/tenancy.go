@@ -93,12 +93,12 @@ func BuiltinRoles() []Role {
 				gatehouse.ScopeViewSettings,
 				gatehouse.ScopeViewUser, gatehouse.ScopeManageUser, gatehouse.ScopeViewTenant, gatehouse.ScopeManageTenant,
 				gatehouse.ScopeViewResource, gatehouse.ScopeManageResource, gatehouse.ScopeViewRole, gatehouse.ScopeManageRole,
-				gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeManageRoleAssignment, gatehouse.ScopeCheckAccess)},
+				gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeManageRoleAssignment, gatehouse.ScopeCheckAccess, gatehouse.ScopeViewLog)},
 		{Key: RoleViewer, Name: "Viewer", Builtin: true,
 			Description: "Reads projects, environments, members, settings and authorization data.",
 			Scopes: gatehouse.MustScopeSet(gatehouse.ScopeViewOrganization, gatehouse.ScopeViewProject,
 				gatehouse.ScopeViewMember, gatehouse.ScopeViewSettings, gatehouse.ScopeViewUser, gatehouse.ScopeViewTenant,
-				gatehouse.ScopeViewResource, gatehouse.ScopeViewRole, gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeCheckAccess)},
+				gatehouse.ScopeViewResource, gatehouse.ScopeViewRole, gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeCheckAccess, gatehouse.ScopeViewLog)},
 	}
 }
 

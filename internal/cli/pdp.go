@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/pdp"
+	"github.com/spf13/cobra"
+)
+
+func pdpCmd(ctx context.Context, cfg *config.Config, getenv func(string) string, stderr io.Writer) *cobra.Command {
+	pc := pdp.Config{APIURL: getenv("GATEHOUSE_API_URL"), Key: getenv("GATEHOUSE_API_KEY"), Addr: getenv("GATEHOUSE_PDP_ADDR"),
+		DataDir: getenv("GATEHOUSE_PDP_SNAPSHOT_DIR")}
+	if pc.Addr == "" {
+		pc.Addr = pdp.DefaultAddr
+	}
+	if pc.DataDir == "" {
+		pc.DataDir = "gatehouse-pdp-data"
+	}
+	cmd := &cobra.Command{
+		Use:   "pdp",
+		Short: "Run a standalone decision point beside your application",
+		Long: `Run a standalone decision point (PDP) for one environment. It loads the environment's
+data from a Gatehouse server, follows every change as it happens (a Server-Sent Events stream),
+answers checks from memory on POST /v1/allowed, /v1/allowed/bulk and /v1/user-permissions
+(the server's shapes; send the same key as Bearer), and saves the last good snapshot under
+--snapshot-dir, so it keeps answering while the server is down, also after a restart.
+GET /healthz reports its sync state.
+
+Only an environment-level API key with check:access works.`,
+		Example: `  gatehouse pdp --api-url http://127.0.0.1:8080 --key "$GATEHOUSE_API_KEY"
+  curl -s -X POST http://127.0.0.1:7766/v1/allowed -H "Authorization: Bearer $GATEHOUSE_API_KEY" \
+    -H 'Content-Type: application/json' \
+    -d '{"user":"alice","action":"read","resource":{"type":"document","tenant":"acme"}}'`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			pc.Log = newLogger(*cfg, stderr)
+			p, err := pdp.New(pc)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", pc.Addr)
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			pc.Log.Info("gatehouse pdp listening", "url", "http://"+ln.Addr().String(), "server", pc.APIURL, "snapshot", p.SnapshotPath())
+			return p.Run(ctx, ln)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&pc.APIURL, "api-url", pc.APIURL, "the Gatehouse server (env GATEHOUSE_API_URL)")
+	f.StringVar(&pc.Key, "key", pc.Key, "an environment API key with check:access (env GATEHOUSE_API_KEY)")
+	f.StringVar(&pc.Addr, "addr", pc.Addr, "listen address (env GATEHOUSE_PDP_ADDR)")
+	f.StringVar(&pc.DataDir, "snapshot-dir", pc.DataDir, "where the last good snapshot is kept (env GATEHOUSE_PDP_SNAPSHOT_DIR)")
+	return cmd
+}

@@ -1,0 +1,281 @@
+package decision
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/google/uuid"
+)
+
+// Decision log modes (an environment setting).
+const (
+	ModeOff     = "off"
+	ModeSampled = "sampled"
+	ModeFull    = "full"
+)
+
+// Sources of a recorded decision.
+const (
+	SourceAPI = "api" // answered by a Gatehouse server
+	SourcePDP = "pdp" // answered by a standalone PDP and uploaded
+)
+
+// Policy says which checks of an environment are recorded (a PDP records
+// and uploads checks under the same policy).
+type Policy struct {
+	Mode       string  `json:"mode" enum:"off,sampled,full"`
+	SampleRate float64 `json:"sample_rate" doc:"Fraction of checks recorded in sampled mode."`
+}
+
+// Sample reports whether one check is recorded under p.
+func (p Policy) Sample() bool {
+	switch p.Mode {
+	case ModeFull:
+		return true
+	case ModeSampled:
+		return p.SampleRate > 0 && rand.Float64() < p.SampleRate
+	}
+	return false
+}
+
+// Entry is one recorded decision.
+type Entry struct {
+	ID             string    `json:"id"`
+	OrganizationID string    `json:"organization_id"`
+	ProjectID      string    `json:"project_id"`
+	EnvironmentID  string    `json:"environment_id"`
+	Time           time.Time `json:"timestamp" doc:"When the check was answered."`
+	Source         string    `json:"source" enum:"api,pdp" doc:"api: answered by the server; pdp: answered by a standalone PDP."`
+	RequestID      string    `json:"request_id" doc:"The API request that asked (empty for PDP decisions)."`
+	KeyID          string    `json:"key_id" doc:"The API key that asked (for PDP decisions: the PDP's key)."`
+	User           string    `json:"user"`
+	Action         string    `json:"action"`
+	ResourceType   string    `json:"resource_type"`
+	ResourceKey    string    `json:"resource_key"`
+	Tenant         string    `json:"tenant"`
+	Allow          bool      `json:"allow"`
+	Reason         string    `json:"reason"`
+	Role           string    `json:"role" doc:"The role that granted the permission, if any."`
+}
+
+// Filter narrows a list of decisions. Zero fields match everything.
+type Filter struct {
+	OrgID, EnvID                                 string
+	User, Action, Resource, Tenant, Reason, Role string
+	Source, RequestID                            string
+	Allow                                        *bool
+	Since, Until                                 time.Time // [Since, Until)
+}
+
+// Sink receives batches of entries: the log store on a server, an uploader
+// on a PDP.
+type Sink interface {
+	WriteDecisions(ctx context.Context, entries []Entry) error
+}
+
+// Store persists the decision log.
+type Store interface {
+	Sink
+	ListDecisions(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[Entry], error)
+	GetDecision(ctx context.Context, orgID, envID, id string) (*Entry, error)
+}
+
+// PolicySource reads an environment's policy (from its settings).
+type PolicySource func(ctx context.Context, envID string) (Policy, error)
+
+// Options tune a Recorder; zero values take the defaults.
+type Options struct {
+	Buffer     int           // entries held in memory before new ones are dropped (default 65,536)
+	Batch      int           // entries written at once (default 1,000)
+	FlushEvery time.Duration // longest an entry waits in memory (default 200 ms)
+	PolicyTTL  time.Duration // how long a policy is trusted before it is re-read in the background (default 5 s)
+}
+
+func (o *Options) defaults() {
+	if o.Buffer <= 0 {
+		o.Buffer = 1 << 16
+	}
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = 200 * time.Millisecond
+	}
+	if o.PolicyTTL <= 0 {
+		o.PolicyTTL = 5 * time.Second
+	}
+}
+
+// Recorder records decisions without slowing the check path: Record hands an
+// entry to a bounded in-memory queue (dropping it, and counting the drop,
+// when the queue is full) and Run writes the queue in batches. Run drains
+// everything queued before it returns.
+type Recorder struct {
+	sink     Sink
+	policyOf PolicySource
+	log      *slog.Logger
+	opt      Options
+	ch       chan Entry
+	policies sync.Map // env id → *cachedPolicy
+
+	written, dropped, failed atomic.Int64
+}
+
+type cachedPolicy struct {
+	p          atomic.Pointer[Policy]
+	readAt     atomic.Int64 // unix nanos
+	refreshing atomic.Bool
+}
+
+// NewRecorder returns a recorder writing to sink, reading policies with
+// policyOf. Start Run.
+func NewRecorder(sink Sink, policyOf PolicySource, log *slog.Logger, opt Options) *Recorder {
+	opt.defaults()
+	return &Recorder{sink: sink, policyOf: policyOf, log: log, opt: opt, ch: make(chan Entry, opt.Buffer)}
+}
+
+// Policy returns envID's policy. The first call for an environment reads
+// it; later calls answer from memory and refresh it in the background once
+// it is older than PolicyTTL. A policy that cannot be read is "off".
+func (r *Recorder) Policy(ctx context.Context, envID string) Policy {
+	v, ok := r.policies.Load(envID)
+	if !ok {
+		c := &cachedPolicy{}
+		p := r.read(ctx, envID)
+		c.p.Store(&p)
+		c.readAt.Store(time.Now().UnixNano())
+		v, _ = r.policies.LoadOrStore(envID, c)
+	}
+	c := v.(*cachedPolicy)
+	if time.Now().UnixNano()-c.readAt.Load() > int64(r.opt.PolicyTTL) && c.refreshing.CompareAndSwap(false, true) {
+		go func() {
+			defer c.refreshing.Store(false)
+			p := r.read(context.Background(), envID)
+			c.p.Store(&p)
+			c.readAt.Store(time.Now().UnixNano())
+		}()
+	}
+	return *c.p.Load()
+}
+
+func (r *Recorder) read(ctx context.Context, envID string) Policy {
+	p, err := r.policyOf(ctx, envID)
+	if err != nil {
+		if gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+			r.log.Warn("read decision log policy; not recording", "env_id", envID, "err", err)
+		}
+		return Policy{Mode: ModeOff}
+	}
+	return p
+}
+
+// SetPolicy replaces envID's policy at once (its settings changed here).
+func (r *Recorder) SetPolicy(envID string, p Policy) {
+	c := &cachedPolicy{}
+	c.p.Store(&p)
+	c.readAt.Store(time.Now().UnixNano())
+	r.policies.Store(envID, c)
+}
+
+// Forget drops envID's policy; the next check reads it again.
+func (r *Recorder) Forget(envID string) { r.policies.Delete(envID) }
+
+// Sampled reports whether a check of envID is to be recorded.
+func (r *Recorder) Sampled(ctx context.Context, envID string) bool {
+	return r.Policy(ctx, envID).Sample()
+}
+
+// Record queues e without blocking. It reports false when the queue was
+// full and e was dropped.
+func (r *Recorder) Record(e Entry) bool {
+	select {
+	case r.ch <- e:
+		return true
+	default:
+		r.dropped.Add(1)
+		return false
+	}
+}
+
+// Stats are the recorder's counters since it started.
+type Stats struct {
+	Written int64 `json:"written"`
+	Dropped int64 `json:"dropped" doc:"Entries dropped because the in-memory queue was full."`
+	Failed  int64 `json:"failed" doc:"Entries lost because the log store refused them."`
+	Queued  int   `json:"queued"`
+}
+
+// Stats returns the counters.
+func (r *Recorder) Stats() Stats {
+	return Stats{Written: r.written.Load(), Dropped: r.dropped.Load(), Failed: r.failed.Load(), Queued: len(r.ch)}
+}
+
+// Run writes queued entries until ctx ends, then writes what is still
+// queued and returns.
+func (r *Recorder) Run(ctx context.Context) {
+	tick := time.NewTicker(r.opt.FlushEvery)
+	defer tick.Stop()
+	batch := make([]Entry, 0, r.opt.Batch)
+	flush := func() {
+		if len(batch) > 0 {
+			r.write(batch)
+			batch = batch[:0]
+		}
+	}
+	for {
+		select {
+		case e := <-r.ch:
+			batch = append(batch, e)
+			if len(batch) >= r.opt.Batch {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case <-ctx.Done():
+			for {
+				select {
+				case e := <-r.ch:
+					batch = append(batch, e)
+					if len(batch) >= r.opt.Batch {
+						flush()
+					}
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+// write writes one batch, retrying a few times when the sink fails.
+func (r *Recorder) write(batch []Entry) {
+	for i := range batch {
+		if batch[i].ID == "" {
+			batch[i].ID = uuid.Must(uuid.NewV7()).String()
+		}
+	}
+	var err error
+	for attempt, wait := 0, 100*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*4 {
+		if attempt > 0 {
+			time.Sleep(wait)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = r.sink.WriteDecisions(ctx, batch)
+		cancel()
+		if err == nil {
+			r.written.Add(int64(len(batch)))
+			return
+		}
+		if code := gatehouse.ErrorCode(err); code == gatehouse.CodeInvalidRequest || code == gatehouse.CodeForbidden || code == gatehouse.CodeUnauthorized {
+			break // retrying cannot help
+		}
+	}
+	r.failed.Add(int64(len(batch)))
+	r.log.Error("write decision log; entries lost", "entries", len(batch), "err", err)
+}

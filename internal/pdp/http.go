@@ -1,0 +1,198 @@
+package pdp
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+)
+
+// maxBody bounds a check request (a bulk call of 1,000 checks fits).
+const maxBody = 1 << 20
+
+// Handler answers the PDP's HTTP API: the check operations of the server's
+// v1 API, in the same shapes, and /healthz.
+func (p *PDP) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", p.healthz)
+	mux.HandleFunc("POST /v1/allowed", p.authed(p.allowed))
+	mux.HandleFunc("POST /v1/allowed/bulk", p.authed(p.allowedBulk))
+	mux.HandleFunc("POST /v1/user-permissions", p.authed(p.userPermissions))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, r, http.StatusNotFound, gatehouse.CodeNotFound, "no such operation on a PDP: it answers POST /v1/allowed, /v1/allowed/bulk, /v1/user-permissions and GET /healthz")
+	})
+	return withRequestID(mux)
+}
+
+type ridKey struct{}
+
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 128 {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		r.Header.Set("X-Request-Id", id)
+		next.ServeHTTP(w, r)
+	})
+}
+
+type meta struct {
+	RequestID string    `json:"request_id"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+func metaOf(r *http.Request) meta {
+	return meta{RequestID: r.Header.Get("X-Request-Id"), Timestamp: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type envelope struct {
+	Status string `json:"status"`
+	Data   any    `json:"data,omitempty"`
+	Error  any    `json:"error,omitempty"`
+	Meta   meta   `json:"meta"`
+}
+
+func writeOK(w http.ResponseWriter, r *http.Request, data any) {
+	writeJSON(w, http.StatusOK, envelope{Status: "success", Data: data, Meta: metaOf(r)})
+}
+
+func writeErr(w http.ResponseWriter, r *http.Request, status int, code, msg string, details ...map[string]any) {
+	e := map[string]any{"code": code, "message": msg}
+	if len(details) > 0 && details[0] != nil {
+		e["details"] = details[0]
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-pdp"`)
+	}
+	writeJSON(w, status, envelope{Status: "error", Error: e, Meta: metaOf(r)})
+}
+
+// authed admits calls that carry the PDP's own key, and only once a
+// snapshot is being served.
+func (p *PDP) authed(next func(http.ResponseWriter, *http.Request, *authz.Engine)) http.HandlerFunc {
+	want := []byte("Bearer " + p.cfg.Key)
+	return func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			writeErr(w, r, http.StatusUnauthorized, gatehouse.CodeUnauthorized, "send the PDP's API key: Authorization: Bearer <key>")
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+			writeErr(w, r, http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMediaType, "send application/json")
+			return
+		}
+		e := p.engine.Load()
+		if e == nil {
+			w.Header().Set("Retry-After", "1")
+			writeErr(w, r, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "the PDP has no snapshot yet: it cannot reach the server and has none saved")
+			return
+		}
+		next(w, r, e)
+	}
+}
+
+// decode reads a JSON body into v, answering the error itself.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v)
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeErr(w, r, http.StatusRequestEntityTooLarge, gatehouse.CodePayloadTooLarge, "the body is larger than 1 MiB")
+		return false
+	}
+	writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, "the body is not valid JSON for this operation: "+err.Error())
+	return false
+}
+
+func invalid(w http.ResponseWriter, r *http.Request, err error) {
+	var ge *gatehouse.Error
+	if errors.As(err, &ge) {
+		writeErr(w, r, http.StatusBadRequest, ge.Code, ge.Message, ge.Details)
+		return
+	}
+	writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, err.Error())
+}
+
+func (p *PDP) record(c *decision.CheckRequest, res *decision.CheckResult, at time.Time) {
+	if !p.policy.Load().Sample() {
+		return
+	}
+	p.recorder.Record(decision.Entry{OrganizationID: p.claims.OrgID, ProjectID: p.claims.ProjectID, EnvironmentID: p.claims.EnvironmentID,
+		Time: at, Source: decision.SourcePDP, User: c.User, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key,
+		Tenant: res.Tenant, Allow: res.Allow, Reason: res.Reason, Role: res.Role})
+}
+
+func (p *PDP) allowed(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
+	var c decision.CheckRequest
+	if !decode(w, r, &c) {
+		return
+	}
+	if err := c.Validate(""); err != nil {
+		invalid(w, r, err)
+		return
+	}
+	res := decision.Decide(e, &c)
+	p.record(&c, &res, time.Now())
+	writeOK(w, r, res)
+}
+
+func (p *PDP) allowedBulk(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
+	var b decision.BulkRequest
+	if !decode(w, r, &b) {
+		return
+	}
+	if err := b.Validate(); err != nil {
+		invalid(w, r, err)
+		return
+	}
+	now := time.Now()
+	out := make([]decision.CheckResult, len(b.Checks))
+	for i := range b.Checks {
+		out[i] = decision.Decide(e, &b.Checks[i])
+		p.record(&b.Checks[i], &out[i], now)
+	}
+	writeOK(w, r, out)
+}
+
+func (p *PDP) userPermissions(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
+	var q decision.UserPermissionsRequest
+	if !decode(w, r, &q) {
+		return
+	}
+	if q.User == "" {
+		invalid(w, r, gatehouse.FieldError("user", "required_field_missing", "user is required"))
+		return
+	}
+	writeOK(w, r, decision.UserPermissions(e, &q))
+}
+
+// healthz answers 200 while a snapshot is served (whatever the sync state,
+// which the body reports) and 503 before there is one.
+func (p *PDP) healthz(w http.ResponseWriter, r *http.Request) {
+	st := p.Status()
+	status, word := http.StatusOK, "ok"
+	if !st.Serving {
+		status, word = http.StatusServiceUnavailable, "unavailable"
+	}
+	writeJSON(w, status, map[string]any{"status": word, "sync": st})
+}

@@ -1,0 +1,346 @@
+// Package pdp is the standalone decision point (`gatehouse pdp`): it runs
+// beside an application, loads its environment's snapshot from a Gatehouse
+// server, follows the environment's changes as a stream, persists the last
+// good snapshot on disk, and answers checks from memory, also while the
+// server is unreachable.
+package pdp
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+)
+
+// DefaultAddr is where a PDP listens by default (seed 001's port).
+const DefaultAddr = "127.0.0.1:7766"
+
+// Config configures a PDP.
+type Config struct {
+	APIURL  string // the Gatehouse server, e.g. http://127.0.0.1:8080
+	Key     string // an environment API key with check:access
+	Addr    string // listen address; DefaultAddr when empty
+	DataDir string // where the snapshot is persisted; "gatehouse-pdp-data" when empty
+	Log     *slog.Logger
+	Client  *http.Client // for calls to the server; a default client when nil
+
+	// StreamIdle is how long the change stream may stay silent (the server
+	// sends a heartbeat every 15 s) before the PDP reconnects; 45 s when 0.
+	StreamIdle time.Duration
+	// RetryMin and RetryMax bound the wait between reconnection attempts
+	// (exponential with jitter); 250 ms and 15 s when 0.
+	RetryMin, RetryMax time.Duration
+	// PersistEvery is the longest a change waits before the snapshot on
+	// disk is rewritten; 1 s when 0.
+	PersistEvery time.Duration
+}
+
+// KeyClaims are what a PDP reads from its key before the server verifies it.
+type KeyClaims struct {
+	Level         string   `json:"level"`
+	OrgID         string   `json:"org_id"`
+	ProjectID     string   `json:"project_id"`
+	EnvironmentID string   `json:"environment_id"`
+	Scopes        []string `json:"scopes"`
+}
+
+// ParseKey decodes an API key's claims without verifying its signature (the
+// server does that on every call).
+func ParseKey(token string) (KeyClaims, error) {
+	var c KeyClaims
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return c, errors.New("the key is not a Gatehouse API key (a JWT of three dot-separated parts)")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return c, fmt.Errorf("the key is not a Gatehouse API key: %w", err)
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, fmt.Errorf("the key is not a Gatehouse API key: %w", err)
+	}
+	return c, nil
+}
+
+// Sync states reported on /healthz.
+const (
+	StateStarting     = "starting"     // no snapshot yet
+	StateSyncing      = "syncing"      // connected, catching up
+	StateSynced       = "synced"       // connected and current
+	StateOffline      = "offline"      // the server is unreachable; serving the last good snapshot
+	StateUnauthorized = "unauthorized" // the server refuses the key; serving the last good snapshot
+)
+
+// Status is the PDP's sync state.
+type Status struct {
+	State          string         `json:"state"`
+	Serving        bool           `json:"serving"`
+	OrganizationID string         `json:"organization_id"`
+	ProjectID      string         `json:"project_id"`
+	EnvironmentID  string         `json:"environment_id"`
+	Seq            int64          `json:"seq"`
+	SnapshotSource string         `json:"snapshot_source,omitempty"` // server or disk
+	ConnectedSince *time.Time     `json:"connected_since,omitempty"`
+	LastSyncedAt   *time.Time     `json:"last_synced_at,omitempty"`
+	LastChangeAt   *time.Time     `json:"last_change_at,omitempty"`
+	LastError      string         `json:"last_error,omitempty"`
+	DecisionLog    string         `json:"decision_log"`
+	Decisions      decision.Stats `json:"decisions"`
+	Data           authz.Stats    `json:"data"`
+}
+
+// PDP is a standalone decision point.
+type PDP struct {
+	cfg    Config
+	claims KeyClaims
+	log    *slog.Logger
+	client *http.Client
+
+	engine atomic.Pointer[authz.Engine]
+	policy atomic.Pointer[decision.Policy]
+
+	mu           sync.Mutex // guards seq, applying changes, persisting, and st
+	seq          int64
+	needSnapshot bool
+	st           Status
+
+	dirty    chan struct{}
+	recorder *decision.Recorder
+}
+
+// New checks cfg and the key. A key that is not an environment key is
+// refused here, before anything starts.
+func New(cfg Config) (*PDP, error) {
+	if cfg.APIURL == "" {
+		return nil, errors.New("pdp: --api-url is required (the Gatehouse server, e.g. http://127.0.0.1:8080)")
+	}
+	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
+	if cfg.Key == "" {
+		return nil, errors.New("pdp: --key is required (an environment API key with check:access)")
+	}
+	claims, err := ParseKey(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("pdp: %w", err)
+	}
+	if claims.Level != "environment" || claims.EnvironmentID == "" {
+		return nil, fmt.Errorf("pdp: a PDP needs an environment-level API key; this is a %s-level key: create an environment key (POST /v1/api-keys with level \"environment\") and start the PDP with it", claims.Level)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "gatehouse-pdp-data"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.StreamIdle <= 0 {
+		cfg.StreamIdle = 45 * time.Second
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 250 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 15 * time.Second
+	}
+	if cfg.PersistEvery <= 0 {
+		cfg.PersistEvery = time.Second
+	}
+	client := cfg.Client
+	if client == nil {
+		client = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          4,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+		}}
+	}
+	p := &PDP{cfg: cfg, claims: claims, log: cfg.Log.With("component", "pdp", "env_id", claims.EnvironmentID), client: client,
+		dirty: make(chan struct{}, 1)}
+	p.st = Status{State: StateStarting, OrganizationID: claims.OrgID, ProjectID: claims.ProjectID, EnvironmentID: claims.EnvironmentID}
+	p.policy.Store(&decision.Policy{Mode: decision.ModeOff})
+	p.recorder = decision.NewRecorder(&uploader{p: p}, func(context.Context, string) (decision.Policy, error) { return *p.policy.Load(), nil },
+		p.log, decision.Options{})
+	return p, nil
+}
+
+// Status returns the sync state.
+func (p *PDP) Status() Status {
+	p.mu.Lock()
+	st := p.st
+	st.Seq = p.seq
+	p.mu.Unlock()
+	e := p.engine.Load()
+	st.Serving = e != nil
+	if e != nil {
+		st.Data = e.Stats()
+	}
+	st.DecisionLog = p.policy.Load().Mode
+	st.Decisions = p.recorder.Stats()
+	return st
+}
+
+func (p *PDP) setState(f func(*Status)) {
+	p.mu.Lock()
+	f(&p.st)
+	p.mu.Unlock()
+}
+
+// Run serves on ln and keeps the snapshot in sync until ctx ends; then it
+// stops serving, uploads the decisions it holds and saves the snapshot. It
+// fails at once when it has no snapshot (none on disk) and the server
+// refuses the key.
+func (p *PDP) Run(ctx context.Context, ln net.Listener) error {
+	if err := p.loadFromDisk(); err != nil {
+		p.log.Warn("the snapshot on disk is unusable; loading from the server", "err", err)
+	}
+	if p.engine.Load() == nil {
+		// Nothing to serve yet: a refused key is fatal rather than a retry loop.
+		if err := p.fetchSnapshot(ctx); err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
+				return fmt.Errorf("pdp: the server refused the key: %w", err)
+			}
+			p.log.Warn("cannot load the snapshot yet; retrying", "err", err)
+			p.setState(func(s *Status) { s.LastError = err.Error() })
+		}
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.recorder.Run(bg) }()
+	go func() { defer wg.Done(); p.persistLoop(bg) }()
+
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	syncDone := make(chan struct{})
+	go func() { defer close(syncDone); p.syncLoop(ctx) }()
+
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		serveErr = errors.Join(serveErr, err)
+	}
+	<-syncDone
+	stopBG()
+	wg.Wait()
+	if err := p.persist(); err != nil {
+		p.log.Error("save the snapshot", "err", err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// syncLoop loads snapshots and follows the stream until ctx ends,
+// reconnecting with backoff.
+func (p *PDP) syncLoop(ctx context.Context) {
+	wait := p.cfg.RetryMin
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := p.syncOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > 5*time.Second {
+			wait = p.cfg.RetryMin // it worked for a while: start over
+		}
+		if err == nil { // the server ended the stream or asked for a reset
+			continue
+		}
+		var ae *apiError
+		state := StateOffline
+		if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
+			state = StateUnauthorized
+		}
+		if p.engine.Load() == nil {
+			state = StateStarting
+		}
+		var was string
+		p.setState(func(s *Status) { was, s.State, s.LastError, s.ConnectedSince = s.State, state, err.Error(), nil })
+		level := slog.LevelDebug // said once per outage
+		if was != state {
+			level = slog.LevelWarn
+		}
+		p.log.Log(ctx, level, "sync with the server failed; serving the last good snapshot, retrying", "state", state, "err", err, "retry_in", wait)
+		jitter := time.Duration(rand.Int64N(int64(wait)/2 + 1))
+		select {
+		case <-time.After(wait/2 + jitter):
+		case <-ctx.Done():
+			return
+		}
+		wait = min(wait*2, p.cfg.RetryMax)
+	}
+}
+
+func (p *PDP) syncOnce(ctx context.Context) error {
+	p.mu.Lock()
+	need := p.needSnapshot || p.engine.Load() == nil
+	p.mu.Unlock()
+	if need {
+		if err := p.fetchSnapshot(ctx); err != nil {
+			return err
+		}
+	}
+	return p.follow(ctx)
+}
+
+// uploader sends recorded decisions to the server.
+type uploader struct{ p *PDP }
+
+func (u *uploader) WriteDecisions(ctx context.Context, entries []decision.Entry) error {
+	for len(entries) > 0 {
+		n := min(len(entries), decision.MaxBulk)
+		type up struct {
+			Time         time.Time `json:"timestamp"`
+			User         string    `json:"user"`
+			Action       string    `json:"action"`
+			ResourceType string    `json:"resource_type"`
+			ResourceKey  string    `json:"resource_key,omitempty"`
+			Tenant       string    `json:"tenant"`
+			Allow        bool      `json:"allow"`
+			Reason       string    `json:"reason"`
+			Role         string    `json:"role,omitempty"`
+		}
+		body := struct {
+			Decisions []up `json:"decisions"`
+		}{Decisions: make([]up, n)}
+		for i, e := range entries[:n] {
+			body.Decisions[i] = up{e.Time, e.User, e.Action, e.ResourceType, e.ResourceKey, e.Tenant, e.Allow, e.Reason, e.Role}
+		}
+		if err := u.p.call(ctx, http.MethodPost, "/v1/pdp/decisions", body, nil); err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+// errorOf turns an API error into a gatehouse error for the recorder.
+func (e *apiError) asGatehouse() error { return gatehouse.Errorf(e.Code, "%s", e.Message) }

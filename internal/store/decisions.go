@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+)
+
+// LogStore persists the log database's records: the decision log (and, with
+// issue 4, the API request log).
+type LogStore struct{ db *DB }
+
+// LogStore returns the log data access methods over db, a database opened
+// with OpenLogSQLite or DB.Logs.
+func (db *DB) LogStore() *LogStore { return &LogStore{db: db} }
+
+const decisionCols = "id, org_id, project_id, env_id, created_at, source, request_id, key_id, user_key, action, resource_type, resource_key, tenant, allow, reason, role"
+
+// decisionRows is how many entries one INSERT carries (16 parameters each,
+// well under both engines' limits).
+const decisionRows = 500
+
+// WriteDecisions inserts entries in one transaction.
+func (s *LogStore) WriteDecisions(ctx context.Context, entries []decision.Entry) error {
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", formatError(err))
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for len(entries) > 0 {
+		n := min(len(entries), decisionRows)
+		var b strings.Builder
+		b.WriteString("INSERT INTO decision_log (" + decisionCols + ") VALUES ")
+		args := make([]any, 0, n*16)
+		for i, e := range entries[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			for j := range 16 {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "$%d", i*16+j+1)
+			}
+			b.WriteByte(')')
+			args = append(args, e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.Source, e.RequestID, e.KeyID,
+				e.User, e.Action, e.ResourceType, e.ResourceKey, e.Tenant, e.Allow, e.Reason, e.Role)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("insert decisions: %w", formatError(err))
+		}
+		entries = entries[n:]
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit decisions: %w", formatError(err))
+	}
+	return nil
+}
+
+func scanDecision(sc scanner) (decision.Entry, error) {
+	var e decision.Entry
+	var at int64
+	err := sc.Scan(&e.ID, &e.OrganizationID, &e.ProjectID, &e.EnvironmentID, &at, &e.Source, &e.RequestID, &e.KeyID,
+		&e.User, &e.Action, &e.ResourceType, &e.ResourceKey, &e.Tenant, &e.Allow, &e.Reason, &e.Role)
+	e.Time = fromMicros(at)
+	return e, err
+}
+
+// ListDecisions lists one environment's decisions.
+func (s *LogStore) ListDecisions(ctx context.Context, f decision.Filter, page gatehouse.PageRequest) (gatehouse.Page[decision.Entry], error) {
+	var w where
+	w.add("org_id = ?", f.OrgID)
+	w.add("env_id = ?", f.EnvID)
+	w.addIf(f.User != "", "user_key = ?", f.User)
+	w.addIf(f.Action != "", "action = ?", f.Action)
+	w.addIf(f.Resource != "", "resource_type = ?", f.Resource)
+	w.addIf(f.Tenant != "", "tenant = ?", f.Tenant)
+	w.addIf(f.Reason != "", "reason = ?", f.Reason)
+	w.addIf(f.Role != "", "role = ?", f.Role)
+	w.addIf(f.Source != "", "source = ?", f.Source)
+	w.addIf(f.RequestID != "", "request_id = ?", f.RequestID)
+	if f.Allow != nil {
+		w.add("allow = ?", *f.Allow)
+	}
+	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
+	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
+	return listPage(ctx, s.db.read, "decision_log", decisionCols, &w,
+		map[string]string{"timestamp": "created_at", "user": "user_key"}, page, scanDecision)
+}
+
+// GetDecision returns one decision of an environment.
+func (s *LogStore) GetDecision(ctx context.Context, orgID, envID, id string) (*decision.Entry, error) {
+	return getOne(ctx, s.db.read, "decision", id, "SELECT "+decisionCols+" FROM decision_log WHERE org_id = $1 AND env_id = $2 AND id = $3",
+		scanDecision, orgID, envID, id)
+}
