@@ -30,17 +30,17 @@ var Version = "dev"
 
 // App is a running Gatehouse.
 type App struct {
-	Config  config.Config
-	Log     *slog.Logger
-	DB      *store.DB
-	Store   *store.Store
+	Config config.Config
+	Log    *slog.Logger
+	DB     *store.DB
+	Store  *store.Store
 	// LogDB holds the decision log (on SQLite a file of its own).
 	LogDB     *store.DB
 	Decisions *decision.Recorder
-	Tenancy *tenancy.Service
-	Keys    *apikey.Service
-	Facts   *facts.Service
-	OpenAPI *huma.OpenAPI
+	Tenancy   *tenancy.Service
+	Keys      *apikey.Service
+	Facts     *facts.Service
+	OpenAPI   *huma.OpenAPI
 
 	handler         http.Handler
 	keysBroadcaster apikey.Broadcaster

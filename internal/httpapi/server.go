@@ -26,12 +26,12 @@ type OrgCreator func(ctx context.Context, name, key, adminEmail, adminName, crea
 
 // Deps are what the API needs.
 type Deps struct {
-	Log          *slog.Logger
-	Tenancy      *tenancy.Service
-	Keys         *apikey.Service
-	Facts        *facts.Service
-	Decisions    *decision.Recorder // nil: checks are not recorded
-	DecisionLog  decision.Store     // nil: no decision log
+	Log         *slog.Logger
+	Tenancy     *tenancy.Service
+	Keys        *apikey.Service
+	Facts       *facts.Service
+	Decisions   *decision.Recorder // nil: checks are not recorded
+	DecisionLog decision.Store     // nil: no decision log
 	// Closing is closed when the server shuts down; long-lived streams end.
 	Closing      <-chan struct{}
 	CreateOrg    OrgCreator
