@@ -261,9 +261,11 @@ func (r *Recorder) write(batch []Entry) {
 		}
 	}
 	var err error
-	for attempt, wait := 0, 100*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*4 {
+	wait := 100 * time.Millisecond // then 400 ms and 1.6 s
+	for attempt := 0; attempt < 4; attempt++ {
 		if attempt > 0 {
 			time.Sleep(wait)
+			wait *= 4
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = r.sink.WriteDecisions(ctx, batch)

@@ -10,11 +10,20 @@ import (
 // BenchmarkCheckHandler measures POST /v1/allowed through the whole handler
 // stack (request id, auth with a cached key, scope check, huma parsing and
 // validation, the engine, the envelope), without the network.
+// The sub-benchmarks differ only in the environment's decision log setting:
+// the ratio of full to off is the recording overhead per check.
 func BenchmarkCheckHandler(b *testing.B) {
+	for _, mode := range []string{"off", "full"} {
+		b.Run("decision_log="+mode, func(b *testing.B) { benchCheckHandler(b, mode) })
+	}
+}
+
+func benchCheckHandler(b *testing.B, mode string) {
 	t := &testing.T{}
 	s := newServer(t)
 	s.t = t
-	key := s.envKey("manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access")
+	key := s.envKey("manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access", "manage:settings")
+	s.setDecisionLog(key, mode, 0)
 	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
 	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
 	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})

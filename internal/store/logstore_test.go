@@ -1,0 +1,117 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// The log database on both engines: batches larger than one INSERT, every
+// filter, paging and org/env isolation.
+func TestLogStore(t *testing.T) {
+	engines := map[string]func(t *testing.T) *store.DB{
+		"sqlite": func(t *testing.T) *store.DB {
+			db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		},
+		"postgres": func(t *testing.T) *store.DB {
+			main, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { main.Close() })
+			logs, err := main.Logs(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Migrating again is a no-op; the main schema is untouched.
+			if _, err := main.Logs(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return logs
+		},
+	}
+	for name, open := range engines {
+		t.Run(name, func(t *testing.T) { testLogStore(t, open(t).LogStore()) })
+	}
+}
+
+func testLogStore(t *testing.T, st *store.LogStore) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	var entries []decision.Entry
+	for i := range 1203 { // more than two INSERTs' worth
+		e := decision.Entry{ID: fmt.Sprintf("d-%05d", i), OrganizationID: "org1", ProjectID: "p1", EnvironmentID: "env1",
+			Time: base.Add(time.Duration(i) * time.Second), Source: decision.SourceAPI, RequestID: fmt.Sprintf("req-%d", i/3), KeyID: "k1",
+			User: fmt.Sprintf("user-%d", i%10), Action: "read", ResourceType: "document", Tenant: "default", Allow: i%2 == 0,
+			Reason: "granted", Role: "reader"}
+		if !e.Allow {
+			e.Reason, e.Role = "not_granted", ""
+		}
+		entries = append(entries, e)
+	}
+	other := decision.Entry{ID: "other", OrganizationID: "org2", ProjectID: "p2", EnvironmentID: "env1", Time: base, Source: decision.SourcePDP,
+		User: "user-1", Action: "read", ResourceType: "document", Tenant: "default", Reason: "unknown_user"}
+	if err := st.WriteDecisions(ctx, append(entries, other)); err != nil {
+		t.Fatal(err)
+	}
+	yes, no := true, false
+	tests := []struct {
+		name string
+		f    decision.Filter
+		want int
+	}{
+		{"all", decision.Filter{}, 1203},
+		{"user", decision.Filter{User: "user-3"}, 120},
+		{"allowed", decision.Filter{Allow: &yes}, 602},
+		{"denied", decision.Filter{Allow: &no, Reason: "not_granted"}, 601},
+		{"role", decision.Filter{Role: "reader"}, 602},
+		{"request", decision.Filter{RequestID: "req-7"}, 3},
+		{"source pdp", decision.Filter{Source: decision.SourcePDP}, 0},
+		{"since", decision.Filter{Since: base.Add(1200 * time.Second)}, 3},
+		{"until", decision.Filter{Until: base.Add(10 * time.Second)}, 10},
+		{"resource+action+tenant", decision.Filter{Resource: "document", Action: "read", Tenant: "default"}, 1203},
+		{"no such resource", decision.Filter{Resource: "invoice"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.f.OrgID, tc.f.EnvID = "org1", "env1"
+			page, err := st.ListDecisions(ctx, tc.f, gatehouse.PageRequest{Page: 1, PerPage: 5, Sort: "timestamp", Desc: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page.Total != tc.want || len(page.Items) != min(5, tc.want) {
+				t.Fatalf("total %d (%d items), want %d", page.Total, len(page.Items), tc.want)
+			}
+			for i := 1; i < len(page.Items); i++ {
+				if page.Items[i].Time.After(page.Items[i-1].Time) {
+					t.Fatal("not newest first")
+				}
+			}
+		})
+	}
+	got, err := st.GetDecision(ctx, "org1", "env1", "d-00007")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := entries[7]; *got != want {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", *got, want)
+	}
+	if _, err := st.GetDecision(ctx, "org1", "env1", "other"); gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		t.Fatalf("another organization's decision: %v", err)
+	}
+	if _, err := st.ListDecisions(ctx, decision.Filter{OrgID: "org1", EnvID: "env1"}, gatehouse.PageRequest{Page: 1, PerPage: 5, Sort: "nope"}); gatehouse.ErrorCode(err) != gatehouse.CodeInvalidRequest {
+		t.Fatalf("bad sort: %v", err)
+	}
+}
