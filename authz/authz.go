@@ -168,6 +168,42 @@ func findHeld(ts []held, t uint32) *held {
 	return nil
 }
 
+// holdIndex is a user's role sets laid out for the check path: the tenant
+// indexes in one small array (one cache line for most users, scanned
+// linearly) and the first word of each role set beside it. Role words
+// beyond the first (more than 64 roles) are read from the userRec.
+type holdIndex struct {
+	ts []uint32
+	lo []uint64
+	ur *userRec
+}
+
+// find returns the position of tenant t, or -1.
+func (x *holdIndex) find(t uint32) int {
+	ts := x.ts
+	if len(ts) <= 16 {
+		for i, v := range ts {
+			if v == t {
+				return i
+			}
+		}
+		return -1
+	}
+	lo, hi := 0, len(ts)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ts[m] < t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(ts) && ts[lo] == t {
+		return lo
+	}
+	return -1
+}
+
 type tenantRec struct {
 	t   Tenant
 	idx uint32
@@ -188,7 +224,8 @@ type resourceRec struct {
 type Engine struct {
 	mu        sync.RWMutex
 	users     map[string]*userRec
-	holds     map[string][]held // user key → its tenants' role sets (the userRec's slice, inline for the check path)
+	holds     map[string]holdIndex // user key → its role sets, laid out for the check path
+	loading   bool                 // Load defers building holds to its end
 	tenants   map[string]*tenantRec
 	tenantAt  []string // tenant index → key; "" once deleted
 	resources map[string]*resourceRec
@@ -203,7 +240,7 @@ type Engine struct {
 func New() *Engine {
 	e := &Engine{}
 	e.users, e.tenants, e.resources, e.roles = map[string]*userRec{}, map[string]*tenantRec{}, map[string]*resourceRec{}, map[string]*role{}
-	e.holds = map[string][]held{}
+	e.holds = map[string]holdIndex{}
 	return e
 }
 
@@ -221,20 +258,20 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 			bit = b
 		}
 	}
-	ts, userHolds := e.holds[user]
+	x, userHolds := e.holds[user]
 	tr := e.tenants[tenant]
-	var h *held
+	at := -1
 	if userHolds && tr != nil {
-		h = findHeld(ts, tr.idx)
+		at = x.find(tr.idx)
 	}
-	if h != nil && bit >= 0 {
+	if at >= 0 && bit >= 0 {
 		grant := e.permRoles[bit]
-		if m := h.lo & grant[0]; m != 0 {
+		if m := x.lo[at] & grant[0]; m != 0 {
 			d := Decision{Allow: true, Reason: Granted, Role: e.roleAt[bits.TrailingZeros64(m)].def.Key}
 			e.mu.RUnlock()
 			return d
 		}
-		for i, w := range h.hi {
+		for i, w := range x.ur.tenants[at].hi {
 			if i+1 < len(grant) {
 				if m := w & grant[i+1]; m != 0 {
 					d := Decision{Allow: true, Reason: Granted, Role: e.roleAt[64*(i+1)+bits.TrailingZeros64(m)].def.Key}
@@ -254,7 +291,7 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 		d.Reason = UnknownUser
 	case tr == nil:
 		d.Reason = UnknownTenant
-	case h != nil:
+	case at >= 0:
 		d.Reason = NotGranted
 	default:
 		d.Reason = NoRoleInTenant
@@ -272,6 +309,7 @@ var (
 // Load replaces everything the engine holds with d.
 func (e *Engine) Load(d Data) error {
 	n := New()
+	n.loading = true
 	for _, u := range d.Users {
 		n.putUser(u)
 	}
@@ -291,6 +329,10 @@ func (e *Engine) Load(d Data) error {
 		if err := n.assignLocked(a); err != nil {
 			return err
 		}
+	}
+	n.loading = false
+	for _, ur := range n.users {
+		n.sync(ur)
 	}
 	e.mu.Lock()
 	e.users, e.holds, e.tenants, e.tenantAt, e.resources, e.permName = n.users, n.holds, n.tenants, n.tenantAt, n.resources, n.permName
@@ -328,13 +370,21 @@ func (e *Engine) DeleteUser(key string) {
 	e.mu.Unlock()
 }
 
-// sync publishes ur's role sets to the check path (write lock held).
+// sync publishes ur's role sets to the check path (write lock held). Every
+// change of a user's role sets calls it.
 func (e *Engine) sync(ur *userRec) {
+	if e.loading {
+		return
+	}
 	if len(ur.tenants) == 0 {
 		delete(e.holds, ur.u.Key)
 		return
 	}
-	e.holds[ur.u.Key] = ur.tenants
+	x := holdIndex{ts: make([]uint32, len(ur.tenants)), lo: make([]uint64, len(ur.tenants)), ur: ur}
+	for i := range ur.tenants {
+		x.ts[i], x.lo[i] = ur.tenants[i].tenant, ur.tenants[i].lo
+	}
+	e.holds[ur.u.Key] = x
 }
 
 // PutTenant adds or replaces a tenant.
@@ -510,8 +560,8 @@ func (e *Engine) Unassign(a Assignment) bool {
 	e.nAssign--
 	if h.empty() {
 		ur.remove(tr.idx)
-		e.sync(ur)
 	}
+	e.sync(ur)
 	return true
 }
 
