@@ -117,6 +117,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Decisions.Run(bgCtx) }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.runRetention(bgCtx, logStore, time.Hour) }()
 
 	a.handler, a.OpenAPI = httpapi.New(httpapi.Deps{
 		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
@@ -128,6 +130,41 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 
 // Handler is the HTTP handler of the whole server.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// runRetention deletes log entries older than each organization's
+// log_retention_days, now and then every interval, until ctx ends.
+func (a *App) runRetention(ctx context.Context, logs *store.LogStore, every time.Duration) {
+	for {
+		if err := a.PruneLogs(ctx, logs); err != nil && ctx.Err() == nil {
+			a.Log.Warn("log retention", "err", err)
+		}
+		select {
+		case <-time.After(every):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// PruneLogs applies every organization's log retention once.
+func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
+	orgs, err := a.Store.AllOrganizations(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, o := range orgs {
+		before := now.AddDate(0, 0, -o.Settings.LogRetentionDays)
+		n, err := logs.PruneDecisions(ctx, o.ID, before)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			a.Log.Info("log retention: decisions deleted", "org_id", o.ID, "deleted", n, "older_than", before.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
 
 // decisionPolicy reads an environment's decision log setting.
 func (a *App) decisionPolicy(ctx context.Context, envID string) (decision.Policy, error) {

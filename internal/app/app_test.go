@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
@@ -148,5 +150,37 @@ func TestFactsReachEveryNode(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
+	}
+}
+
+// Log retention follows each organization's log_retention_days (30 by
+// default).
+func TestLogRetention(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	a, _ := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := a.LogDB.LogStore()
+	now := time.Now()
+	var entries []decision.Entry
+	for i, age := range []int{40, 31, 29, 1} {
+		entries = append(entries, decision.Entry{ID: fmt.Sprint("d", i), OrganizationID: res.Organization.ID, ProjectID: "p", EnvironmentID: "e",
+			Time: now.AddDate(0, 0, -age), Source: decision.SourceAPI, User: "u", Action: "a", ResourceType: "r", Tenant: "default", Reason: "unknown_user"})
+	}
+	if err := logs.WriteDecisions(context.Background(), entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PruneLogs(context.Background(), logs); err != nil {
+		t.Fatal(err)
+	}
+	page, err := logs.ListDecisions(context.Background(), decision.Filter{OrgID: res.Organization.ID, EnvID: "e"}, gatehouse.PageRequest{Page: 1, PerPage: 10, Sort: "timestamp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != 2 || page.Items[0].ID != "d2" || page.Items[1].ID != "d3" {
+		t.Fatalf("after retention: %+v", page.Items)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
@@ -96,4 +97,14 @@ func (s *LogStore) ListDecisions(ctx context.Context, f decision.Filter, page ga
 func (s *LogStore) GetDecision(ctx context.Context, orgID, envID, id string) (*decision.Entry, error) {
 	return getOne(ctx, s.db.read, "decision", id, "SELECT "+decisionCols+" FROM decision_log WHERE org_id = $1 AND env_id = $2 AND id = $3",
 		scanDecision, orgID, envID, id)
+}
+
+// PruneDecisions deletes an organization's decisions older than before and
+// reports how many went.
+func (s *LogStore) PruneDecisions(ctx context.Context, orgID string, before time.Time) (int64, error) {
+	res, err := s.db.write.ExecContext(ctx, "DELETE FROM decision_log WHERE org_id = $1 AND created_at < $2", orgID, micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune decisions: %w", formatError(err))
+	}
+	return res.RowsAffected()
 }

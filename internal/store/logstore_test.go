@@ -114,4 +114,16 @@ func testLogStore(t *testing.T, st *store.LogStore) {
 	if _, err := st.ListDecisions(ctx, decision.Filter{OrgID: "org1", EnvID: "env1"}, gatehouse.PageRequest{Page: 1, PerPage: 5, Sort: "nope"}); gatehouse.ErrorCode(err) != gatehouse.CodeInvalidRequest {
 		t.Fatalf("bad sort: %v", err)
 	}
+	// Retention: only the organization's entries before the cut go.
+	n, err := st.PruneDecisions(ctx, "org1", base.Add(600*time.Second))
+	if err != nil || n != 600 {
+		t.Fatalf("prune: %d, %v; want 600", n, err)
+	}
+	page, err := st.ListDecisions(ctx, decision.Filter{OrgID: "org1", EnvID: "env1"}, gatehouse.PageRequest{Page: 1, PerPage: 1, Sort: "timestamp"})
+	if err != nil || page.Total != 603 || !page.Items[0].Time.Equal(base.Add(600*time.Second)) {
+		t.Fatalf("after prune: %d entries, first %v, %v", page.Total, page.Items, err)
+	}
+	if _, err := st.GetDecision(ctx, "org2", "env1", "other"); err != nil {
+		t.Fatalf("another organization's entry was pruned: %v", err)
+	}
 }

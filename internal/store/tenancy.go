@@ -71,6 +71,12 @@ func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
 	return execOne(ctx, s.writer(), "organization", id, "DELETE FROM organizations WHERE id = $1", id)
 }
 
+// AllOrganizations lists every organization (for background work such as
+// retention).
+func (s *Store) AllOrganizations(ctx context.Context) ([]tenancy.Organization, error) {
+	return queryAll(ctx, s.reader(), "SELECT "+orgCols+" FROM organizations ORDER BY created_at, id", scanOrg)
+}
+
 // CountOrganizations counts organizations.
 func (s *Store) CountOrganizations(ctx context.Context) (int, error) {
 	var n int
