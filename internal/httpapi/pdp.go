@@ -167,6 +167,9 @@ func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.Stre
 		r, w := humago.Unwrap(hctx)
 		token, _ := bearer(r.Header.Get("Authorization"))
 		s := &sseWriter{w: w, rc: http.NewResponseController(w)}
+		// The server's read timeout would cut a long stream: the request
+		// was read in full, so lift it (writes get their own deadlines).
+		_ = s.rc.SetReadDeadline(time.Time{})
 		hctx.SetHeader("Content-Type", "text/event-stream")
 		hctx.SetHeader("Cache-Control", "no-store")
 		hctx.SetHeader("X-Accel-Buffering", "no")
