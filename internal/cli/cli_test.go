@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -180,6 +181,10 @@ func TestServeInitializesAnEmptyDatabase(t *testing.T) {
 	}
 }
 
+// orgKey has the shape of an organization key (the PDP reads the claims
+// before anything is verified).
+var orgKey = "eyJhbGciOiJFZERTQSJ9." + base64.RawURLEncoding.EncodeToString([]byte(`{"level":"organization","org_id":"o1"}`)) + ".c2ln"
+
 func TestBadFlagsAndConfig(t *testing.T) {
 	tests := []struct {
 		name string
@@ -191,6 +196,11 @@ func TestBadFlagsAndConfig(t *testing.T) {
 		{"bad env", map[string]string{"GATEHOUSE_SHUTDOWN_TIMEOUT": "soon"}, []string{"version"}, "SHUTDOWN_TIMEOUT"},
 		{"bad output", nil, []string{"init", "--output", "yaml", "--data-dir", "x"}, "--output"},
 		{"unknown command", nil, []string{"fly"}, "unknown command"},
+		{"pdp without a server", nil, []string{"pdp", "--key", orgKey}, "--api-url is required"},
+		{"pdp without a key", map[string]string{"GATEHOUSE_API_URL": "http://127.0.0.1:1"}, []string{"pdp"}, "--key is required"},
+		{"pdp with an organization key", map[string]string{"GATEHOUSE_API_KEY": orgKey}, []string{"pdp", "--api-url", "http://127.0.0.1:1"},
+			`needs an environment-level API key, not a key of level "organization"`},
+		{"pdp with garbage", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope"}, "not a Gatehouse API key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,7 +29,7 @@ func pdpEnv(ctx context.Context) (envRef, error) {
 		if p != nil {
 			level = string(p.Level)
 		}
-		return envRef{}, forbidden("a PDP needs an environment-level API key; this is a %s-level key: create an environment key (POST /v1/api-keys with level \"environment\") and start the PDP with it", level)
+		return envRef{}, forbidden("a PDP needs an environment-level API key, not a key of level %q: create an environment key (POST /v1/api-keys with level \"environment\") and start the PDP with it", level)
 	}
 	return envRef{p.OrgID, p.ProjectID, p.EnvironmentID}, nil
 }

@@ -136,7 +136,7 @@ func New(cfg Config) (*PDP, error) {
 		return nil, fmt.Errorf("pdp: %w", err)
 	}
 	if claims.Level != "environment" || claims.EnvironmentID == "" {
-		return nil, fmt.Errorf("pdp: a PDP needs an environment-level API key; this is a %s-level key: create an environment key (POST /v1/api-keys with level \"environment\") and start the PDP with it", claims.Level)
+		return nil, fmt.Errorf("pdp: a PDP needs an environment-level API key, not a key of level %q: create an environment key (POST /v1/api-keys with level \"environment\") and start the PDP with it", claims.Level)
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
