@@ -36,6 +36,9 @@ type Key struct {
 	LastUsedAt    *time.Time
 	// ReplacedBy is the id of the key a rotation created from this one.
 	ReplacedBy string
+	// RateLimitPerHour is the key's own limit; 0: the environment's or
+	// organization's limit applies.
+	RateLimitPerHour int
 }
 
 // Status values of a key as the API reports them.

@@ -124,6 +124,8 @@ type Spec struct {
 	Scopes        []gatehouse.Scope
 	ExpiresAt     *time.Time
 	CreatedBy     string
+	// RateLimitPerHour is the key's own limit (0: none of its own).
+	RateLimitPerHour int
 }
 
 // Mint validates spec and returns the key record and its token without
@@ -142,6 +144,9 @@ func (s *Service) Mint(spec Spec) (*Key, string, error) {
 	if (spec.Level != auth.LevelOrganization) != (spec.ProjectID != "") || (spec.Level == auth.LevelEnvironment) != (spec.EnvironmentID != "") {
 		return nil, "", gatehouse.FieldError("level", "invalid_value", "a %s key needs exactly the ids of its level", spec.Level)
 	}
+	if spec.RateLimitPerHour < 0 {
+		return nil, "", gatehouse.FieldError("rate_limit_per_hour", "out_of_range", "rate_limit_per_hour must not be negative")
+	}
 	if len(spec.Scopes) == 0 {
 		return nil, "", gatehouse.FieldError("scopes", "required_field_missing", "at least one scope is required")
 	}
@@ -158,7 +163,8 @@ func (s *Service) Mint(spec Spec) (*Key, string, error) {
 		spec.ExpiresAt = &exp
 	}
 	k := &Key{ID: uuid.Must(uuid.NewV7()).String(), OrgID: spec.OrgID, ProjectID: spec.ProjectID, EnvironmentID: spec.EnvironmentID,
-		Level: spec.Level, Name: name, Scopes: set, CreatedBy: spec.CreatedBy, CreatedAt: now, ExpiresAt: spec.ExpiresAt}
+		Level: spec.Level, Name: name, Scopes: set, CreatedBy: spec.CreatedBy, CreatedAt: now, ExpiresAt: spec.ExpiresAt,
+		RateLimitPerHour: spec.RateLimitPerHour}
 	token, err := s.sign(k)
 	if err != nil {
 		return nil, "", err
@@ -265,7 +271,7 @@ func (s *Service) Rotate(ctx context.Context, creator *auth.Principal, id string
 		if old.ReplacedBy != "" {
 			return gatehouse.Errorf(gatehouse.CodeConflict, "key %s was already rotated into %s", id, old.ReplacedBy)
 		}
-		spec := Spec{Name: old.Name, Level: old.Level, OrgID: old.OrgID, ProjectID: old.ProjectID, EnvironmentID: old.EnvironmentID,
+		spec := Spec{Name: old.Name, Level: old.Level, OrgID: old.OrgID, ProjectID: old.ProjectID, EnvironmentID: old.EnvironmentID, RateLimitPerHour: old.RateLimitPerHour,
 			Scopes: old.Scopes.Scopes(), ExpiresAt: old.ExpiresAt, CreatedBy: "key:" + creator.KeyID}
 		if err := checkCreator(creator, spec); err != nil {
 			return err

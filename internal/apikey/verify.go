@@ -180,7 +180,7 @@ func (s *Service) verifySlow(ctx context.Context, token string, now time.Time) (
 	case StatusExpired:
 		return nil, ErrExpired
 	}
-	p := &auth.Principal{KeyID: k.ID, KeyName: k.Name, Level: k.Level, OrgID: k.OrgID, ProjectID: k.ProjectID,
+	p := &auth.Principal{KeyID: k.ID, KeyName: k.Name, Level: k.Level, OrgID: k.OrgID, ProjectID: k.ProjectID, RateLimitPerHour: k.RateLimitPerHour,
 		EnvironmentID: k.EnvironmentID, Scopes: k.Scopes}
 	e := &entry{p: p, checked: now.UnixNano(), use: s.cache.usageOf(k.ID)}
 	if k.ExpiresAt != nil {

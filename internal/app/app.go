@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -37,6 +38,9 @@ type App struct {
 	// LogDB holds the decision log (on SQLite a file of its own).
 	LogDB     *store.DB
 	Decisions *decision.Recorder
+	Limiter   *ratelimit.Limiter
+	limits    *limitSettings
+	redis     *ratelimit.Redis
 	Tenancy   *tenancy.Service
 	Keys      *apikey.Service
 	Facts     *facts.Service
@@ -113,6 +117,36 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Keys.RunUsageFlusher(bgCtx, 5*time.Second) }()
 
+	var rlStore ratelimit.Store
+	if cfg.RedisURL != "" {
+		r, err := ratelimit.OpenRedis(cfg.RedisURL)
+		if err != nil {
+			stop()
+			a.wg.Wait()
+			logDB.Close()
+			db.Close()
+			return nil, err
+		}
+		a.redis, rlStore = r, r
+	} else {
+		mem := ratelimit.NewMemory()
+		rlStore = mem
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			for {
+				select {
+				case <-time.After(time.Minute):
+					mem.Sweep()
+				case <-bgCtx.Done():
+					return
+				}
+			}
+		}()
+	}
+	a.limits = &limitSettings{st: a.Store, ttl: 5 * time.Second}
+	a.Limiter = ratelimit.NewLimiter(rlStore, a.limits.target, cfg.RateLimitFailOpen, log)
+
 	logStore := logDB.LogStore()
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
 	a.wg.Add(1)
@@ -123,6 +157,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.handler, a.OpenAPI = httpapi.New(httpapi.Deps{
 		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing,
+		Limiter: a.Limiter, LimitsChanged: a.limits.Forget,
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 	})
 	return a, nil
@@ -181,7 +216,11 @@ func (a *App) Close() error {
 	a.closeOnce.Do(func() { close(a.closing) })
 	a.stop()
 	a.wg.Wait()
-	return errors.Join(a.LogDB.Close(), a.DB.Close())
+	var rerr error
+	if a.redis != nil {
+		rerr = a.redis.Close()
+	}
+	return errors.Join(rerr, a.LogDB.Close(), a.DB.Close())
 }
 
 // Serve answers HTTP on ln until ctx ends, then shuts down gracefully.
@@ -218,9 +257,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // default project and environments and an organization key holding every
 // scope, in one transaction. It returns the key's token, shown once.
 func (a *App) CreateOrganization(ctx context.Context, name, key, adminEmail, adminName, createdBy string) (*tenancy.Bootstrap, *apikey.Key, string, error) {
+	return a.createOrganization(ctx, name, key, adminEmail, adminName, createdBy, "")
+}
+
+// createOrganization is CreateOrganization on a given tier ("" keeps the
+// default, free).
+func (a *App) createOrganization(ctx context.Context, name, key, adminEmail, adminName, createdBy, tier string) (*tenancy.Bootstrap, *apikey.Key, string, error) {
 	b, err := a.Tenancy.NewBootstrap(name, key, adminEmail, adminName)
 	if err != nil {
 		return nil, nil, "", err
+	}
+	if tier != "" {
+		b.Organization.Settings.Tier = tier
 	}
 	if createdBy == "" {
 		createdBy = "member:" + b.Admin.ID
@@ -273,7 +321,9 @@ func (a *App) Init(ctx context.Context, opt InitOptions) (*InitResult, error) {
 		return nil, err
 	}
 	if n == 0 {
-		b, k, token, err := a.CreateOrganization(ctx, opt.OrgName, opt.OrgKey, opt.AdminEmail, opt.AdminName, "")
+		// The first organization is the operator's own: the enterprise tier
+		// (10,000 requests per hour); organizations created later start free.
+		b, k, token, err := a.createOrganization(ctx, opt.OrgName, opt.OrgKey, opt.AdminEmail, opt.AdminName, "", tenancy.TierEnterprise)
 		if err == nil {
 			return &InitResult{Created: true, Organization: b.Organization, Bootstrap: b, Key: k, Token: token}, nil
 		}

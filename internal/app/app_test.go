@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/redistest"
 )
 
 func start(t *testing.T, cfg config.Config) (*app.App, string) {
@@ -182,5 +185,119 @@ func TestLogRetention(t *testing.T) {
 	}
 	if page.Total != 2 || page.Items[0].ID != "d2" || page.Items[1].ID != "d3" {
 		t.Fatalf("after retention: %+v", page.Items)
+	}
+}
+
+// limitedOrg lowers the organization's limit and returns a fresh key (its
+// first call then spends from a bucket that only the PATCH touched).
+func limitedOrg(t *testing.T, url, orgKey string, perHour int) {
+	t.Helper()
+	if status, out := call(t, "PATCH", url+"/v1/settings", orgKey, fmt.Sprintf(`{"rate_limit_per_hour": %d}`, perHour)); status != 200 {
+		t.Fatalf("settings: %d %v", status, out)
+	}
+}
+
+// hammer sends n concurrent GETs alternating between urls and counts 200s
+// and 429s.
+func hammer(t *testing.T, urls []string, key string, n int) (ok, limited int) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			status, _ := call(t, "GET", urls[i%len(urls)]+"/v1/projects", key, "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch status {
+			case 200:
+				ok++
+			case 429:
+				limited++
+			default:
+				t.Errorf("status %d", status)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return ok, limited
+}
+
+// TestRateLimitAcrossNodes: two servers on one Redis share the limit, and
+// concurrent requests at a limit pass exactly up to it.
+func TestRateLimitAcrossNodes(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir() // one SQLite file, two processes' worth of App
+	cfg.DatabaseURL = pgtest.NewDatabase(t)
+	cfg.RedisURL = redistest.URL(t)
+	a, urlA := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, urlB := start(t, cfg)
+	// At 10,000 per hour the PATCH costs 0.36 s of the hour; at 100 per
+	// hour (36 s each) exactly 99 more fit in the remaining hour... minus
+	// that 0.36 s, which leaves room for 99.
+	limitedOrg(t, urlA, res.Token, 100)
+	ok, limited := hammer(t, []string{urlA, urlB}, res.Token, 300)
+	if ok != 99 || limited != 201 {
+		t.Fatalf("two nodes, limit 100 (99 left): %d passed, %d limited", ok, limited)
+	}
+}
+
+// TestRateLimitExactUnderConcurrency: on one node (memory store), N
+// concurrent requests at a limit of L: exactly L pass.
+func TestRateLimitExactUnderConcurrency(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	a, url := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	limitedOrg(t, url, res.Token, 50)
+	ok, limited := hammer(t, []string{url}, res.Token, 200)
+	if ok != 49 || limited != 151 {
+		t.Fatalf("limit 50 (49 left after the PATCH): %d passed, %d limited", ok, limited)
+	}
+}
+
+// TestRedisDown: with the Redis store unreachable the server keeps serving
+// (fail-open, the default) and says so on /readyz; fail-closed refuses.
+func TestRedisDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "redis://" + ln.Addr().String() + "/0"
+	ln.Close() // nothing listens there now
+	for _, failOpen := range []bool{true, false} {
+		t.Run(fmt.Sprint("fail-open=", failOpen), func(t *testing.T) {
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			cfg.RedisURL = dead
+			cfg.RateLimitFailOpen = failOpen
+			a, url := start(t, cfg)
+			res, err := a.Init(context.Background(), app.DefaultInitOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, out := call(t, "GET", url+"/v1/projects", res.Token, "")
+			ready, rout := call(t, "GET", url+"/readyz", "", "")
+			if failOpen {
+				checks := rout["data"].(map[string]any)["checks"].(map[string]any)
+				if status != 200 || ready != 200 || rout["data"].(map[string]any)["status"] != "degraded" ||
+					!strings.Contains(fmt.Sprint(checks["rate_limit_store"]), "unreachable") {
+					t.Fatalf("fail-open: request %d %v; readyz %d %v", status, out, ready, rout)
+				}
+			} else if status != 503 || ready != 503 {
+				t.Fatalf("fail-closed: request %d %v; readyz %d %v", status, out, ready, rout)
+			}
+		})
 	}
 }

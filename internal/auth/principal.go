@@ -48,6 +48,8 @@ type Principal struct {
 	EnvironmentID string // set for environment keys
 	Scopes        gatehouse.ScopeSet
 	ExpiresAt     time.Time // zero: never
+	// RateLimitPerHour is the key's own limit; 0: none of its own.
+	RateLimitPerHour int
 }
 
 // IsOrganization reports whether p acts on the whole organization.

@@ -88,6 +88,8 @@ organization and prints an organization API key holding every scope (shown once)
 	cmd.Flags().StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env GATEHOUSE_ADDR)")
 	cmd.Flags().BoolVar(&cfg.AutoInit, "auto-init", cfg.AutoInit, "create the first organization on an empty database (env GATEHOUSE_AUTO_INIT)")
 	cmd.Flags().Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body accepted (env GATEHOUSE_MAX_BODY_BYTES)")
+	cmd.Flags().StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for rate limits shared by many nodes (redis://host:6379/0); empty keeps them in this process (env GATEHOUSE_REDIS_URL)")
+	cmd.Flags().Var(failMode{&cfg.RateLimitFailOpen}, "rate-limit-fail", "when Redis is unreachable: open (serve unlimited) or closed (refuse with 503) (env GATEHOUSE_RATE_LIMIT_FAIL)")
 	return cmd
 }
 
@@ -206,3 +208,27 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "gatehouse", app.Version) },
 	}
 }
+
+// failMode is the --rate-limit-fail flag: open or closed.
+type failMode struct{ open *bool }
+
+func (f failMode) String() string {
+	if f.open == nil || *f.open {
+		return "open"
+	}
+	return "closed"
+}
+
+func (f failMode) Set(v string) error {
+	switch v {
+	case "open":
+		*f.open = true
+	case "closed":
+		*f.open = false
+	default:
+		return fmt.Errorf("want open or closed")
+	}
+	return nil
+}
+
+func (failMode) Type() string { return "open|closed" }

@@ -31,18 +31,25 @@ type Config struct {
 	// AutoInit creates the first organization when `serve` starts on an
 	// empty database.
 	AutoInit bool
+	// RedisURL selects the Redis rate limit store shared by many nodes
+	// ("redis://host:6379/0"); empty keeps the limits in this process.
+	RedisURL string
+	// RateLimitFailOpen lets requests through, unlimited, when the Redis
+	// store cannot be reached (false refuses them with 503).
+	RateLimitFailOpen bool
 }
 
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		Addr:            "127.0.0.1:8080",
-		DataDir:         "gatehouse-data",
-		LogLevel:        "info",
-		LogFormat:       "text",
-		MaxBodyBytes:    1 << 20,
-		ShutdownTimeout: 15 * time.Second,
-		AutoInit:        true,
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "gatehouse-data",
+		LogLevel:          "info",
+		LogFormat:         "text",
+		MaxBodyBytes:      1 << 20,
+		ShutdownTimeout:   15 * time.Second,
+		AutoInit:          true,
+		RateLimitFailOpen: true,
 	}
 }
 
@@ -61,6 +68,17 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("DATABASE_URL", &c.DatabaseURL)
 	str("LOG_LEVEL", &c.LogLevel)
 	str("LOG_FORMAT", &c.LogFormat)
+	str("REDIS_URL", &c.RedisURL)
+	if v := getenv(EnvPrefix + "RATE_LIMIT_FAIL"); v != "" {
+		switch v {
+		case "open":
+			c.RateLimitFailOpen = true
+		case "closed":
+			c.RateLimitFailOpen = false
+		default:
+			return fmt.Errorf("%sRATE_LIMIT_FAIL %q: want open or closed", EnvPrefix, v)
+		}
+	}
 	if v := getenv(EnvPrefix + "MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -105,6 +123,9 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		return fmt.Errorf("redis-url must start with redis:// or rediss://")
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)

@@ -24,6 +24,7 @@ type APIKey struct {
 	RevokedAt     *time.Time        `json:"revoked_at,omitempty"`
 	LastUsedAt    *time.Time        `json:"last_used_at,omitempty" doc:"Recorded within seconds of use."`
 	ReplacedBy    string            `json:"replaced_by,omitempty" doc:"The key a rotation created from this one."`
+	RateLimit     int               `json:"rate_limit_per_hour,omitempty" doc:"The key's own requests-per-hour limit; absent: the environment's or organization's applies."`
 }
 
 // CreatedAPIKey is a new key with its token, shown only in this response.
@@ -35,7 +36,7 @@ type CreatedAPIKey struct {
 func keyOut(k *apikey.Key, now time.Time) APIKey {
 	return APIKey{ID: k.ID, Name: k.Name, Level: string(k.Level), ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID,
 		Scopes: k.Scopes.Scopes(), Status: k.Status(now), CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
-		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, ReplacedBy: k.ReplacedBy}
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, ReplacedBy: k.ReplacedBy, RateLimit: k.RateLimitPerHour}
 }
 
 type listKeysIn struct {
@@ -65,13 +66,14 @@ type createKeyIn struct {
 		Environment string            `json:"environment,omitempty" doc:"Environment id or key: required for environment keys."`
 		Scopes      []gatehouse.Scope `json:"scopes" minItems:"1" doc:"Scopes from GET /v1/scopes, each held by the calling key."`
 		ExpiresAt   *time.Time        `json:"expires_at,omitempty" doc:"When the key stops working; never when omitted."`
+		RateLimit   int               `json:"rate_limit_per_hour,omitempty" minimum:"0" maximum:"100000000" doc:"The key's own requests-per-hour limit (it spends from its own bucket); 0 or omitted: the environment's or organization's limit applies."`
 	}
 }
 
 func (h *handlers) createKey(ctx context.Context, in *createKeyIn) (*Out[CreatedAPIKey], error) {
 	p := principal(ctx)
 	b := in.Body
-	spec := apikey.Spec{Name: b.Name, Level: auth.Level(b.Level), Scopes: b.Scopes, ExpiresAt: b.ExpiresAt}
+	spec := apikey.Spec{Name: b.Name, Level: auth.Level(b.Level), Scopes: b.Scopes, ExpiresAt: b.ExpiresAt, RateLimitPerHour: b.RateLimit}
 	switch spec.Level {
 	case auth.LevelOrganization:
 		if b.Project != "" || b.Environment != "" {

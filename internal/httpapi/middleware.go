@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
 type requestIDKey struct{}
@@ -154,7 +157,7 @@ const (
 
 // authMiddleware authenticates the bearer key, checks the organization header
 // and the operation's required scope, and puts the principal in the context.
-func authMiddleware(api huma.API, keys *apikey.Service, log *slog.Logger) func(huma.Context, func(huma.Context)) {
+func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limiter, log *slog.Logger) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
 		if op.Metadata[metaPublic] == true {
@@ -185,6 +188,9 @@ func authMiddleware(api huma.API, keys *apikey.Service, log *slog.Logger) func(h
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the "+OrgHeader+" header does not match the API key's organization")
 			return
 		}
+		if limiter != nil && !rateLimit(api, ctx, limiter, p) {
+			return
+		}
 		if s, ok := op.Metadata[metaScope].(gatehouse.Scope); ok && !p.Scopes.Has(s) {
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "this API key lacks the "+string(s)+" scope")
 			return
@@ -197,6 +203,41 @@ func authMiddleware(api huma.API, keys *apikey.Service, log *slog.Logger) func(h
 		}
 		next(huma.WithValue(ctx, principalKey{}, p))
 	}
+}
+
+// rateLimit spends one request of the caller's bucket and sets the
+// X-RateLimit headers; over the limit it answers 429 (seed 002's body) and
+// reports false.
+func rateLimit(api huma.API, ctx huma.Context, limiter *ratelimit.Limiter, p *auth.Principal) bool {
+	d := limiter.Take(ctx.Context(), p)
+	if d.Limited {
+		ctx.SetHeader("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+		ctx.SetHeader("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		ctx.SetHeader("X-RateLimit-Reset", strconv.FormatInt(ceilUnix(d.Reset), 10))
+	}
+	if d.Allowed {
+		return true
+	}
+	if d.StoreDown { // fail closed
+		ctx.SetHeader("Retry-After", "1")
+		_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "rate limiting is unavailable; try again shortly")
+		return false
+	}
+	secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+	ctx.SetHeader("Retry-After", strconv.Itoa(secs))
+	ctx.SetHeader("Content-Type", "application/json")
+	ctx.SetStatus(http.StatusTooManyRequests)
+	_ = json.NewEncoder(ctx.BodyWriter()).Encode(ErrorBody{Status: "error", Meta: meta(ctx.Context()), Err: ErrorInner{
+		Code: gatehouse.CodeRateLimitExceeded, Message: fmt.Sprintf("Rate limit exceeded. Try again in %d seconds.", secs), RetryAfter: secs}})
+	return false
+}
+
+func ceilUnix(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
 }
 
 type principalKey struct{}

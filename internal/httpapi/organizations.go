@@ -172,5 +172,6 @@ func (h *handlers) updateOrgSettings(ctx context.Context, in *updateOrgSettingsI
 	if err != nil {
 		return nil, err
 	}
+	h.limitsChanged(o.ID)
 	return ok(ctx, orgSettingsOut(o.Settings)), nil
 }

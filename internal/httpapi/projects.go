@@ -237,6 +237,7 @@ func (h *handlers) updateEnvironment(ctx context.Context, in *updateEnvIn) (*Out
 	if err != nil {
 		return nil, err
 	}
+	h.limitsChanged(env.ID) // sandbox environments are not limited
 	return ok(ctx, envOut(env)), nil
 }
 
@@ -308,6 +309,7 @@ func (h *handlers) updateEnvSettings(ctx context.Context, in *updateEnvSettingsI
 	if err != nil {
 		return nil, err
 	}
+	h.limitsChanged(env.ID)
 	if h.Decisions != nil { // other nodes pick the change up within the policy TTL
 		h.Decisions.SetPolicy(env.ID, decision.Policy{Mode: env.Settings.DecisionLog, SampleRate: env.Settings.DecisionLogSampleRate})
 	}

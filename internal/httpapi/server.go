@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -34,6 +35,11 @@ type Deps struct {
 	DecisionLog decision.Store     // nil: no decision log
 	// Closing is closed when the server shuts down; long-lived streams end.
 	Closing      <-chan struct{}
+	// Limiter limits requests per hour; nil: no limits.
+	Limiter *ratelimit.Limiter
+	// LimitsChanged says that an organization's or environment's limit
+	// settings changed (by id).
+	LimitsChanged func(id string)
 	CreateOrg    OrgCreator
 	Ready        func(context.Context) error
 	MaxBodyBytes int64
@@ -60,7 +66,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	}
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
 	api := humago.New(mux, cfg)
-	api.UseMiddleware(authMiddleware(api, d.Keys, d.Log))
+	api.UseMiddleware(authMiddleware(api, d.Keys, d.Limiter, d.Log))
 
 	h := &handlers{Deps: d}
 	addRoutes(&registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes}, h)

@@ -12,10 +12,20 @@ import (
 // handlers holds the dependencies of every operation.
 type handlers struct{ Deps }
 
+// limitsChanged forgets this node's copy of an organization's or
+// environment's rate limit settings (other nodes re-read within seconds).
+func (h *handlers) limitsChanged(id string) {
+	if h.LimitsChanged != nil {
+		h.LimitsChanged(id)
+	}
+}
+
 // Health is the body of /healthz and /readyz.
 type Health struct {
-	Status  string `json:"status" example:"ok"`
+	Status  string `json:"status" example:"ok" doc:"ok (healthz); ready or degraded (readyz)."`
 	Version string `json:"version"`
+	// Checks are the dependencies readyz looked at.
+	Checks map[string]string `json:"checks,omitempty" doc:"Each dependency's state, e.g. {\"database\": \"ok\", \"rate_limit_store\": \"unreachable (fail-open: requests are not limited)\"}."`
 }
 
 func (h *handlers) healthz(ctx context.Context, _ *struct{}) (*Out[Health], error) {
@@ -29,7 +39,19 @@ func (h *handlers) readyz(ctx context.Context, _ *struct{}) (*Out[Health], error
 		h.Log.Warn("not ready", "err", err)
 		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the database does not answer")
 	}
-	return ok(ctx, Health{Status: "ready", Version: h.Version}), nil
+	checks := map[string]string{"database": "ok"}
+	status := "ready"
+	if h.Limiter != nil {
+		checks["rate_limit_store"] = "ok"
+		if err := h.Limiter.Health(ctx); err != nil {
+			if !h.Limiter.FailOpen() {
+				return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the rate limit store is unreachable and requests are refused (fail-closed)")
+			}
+			checks["rate_limit_store"] = "unreachable (fail-open: requests are not limited): " + err.Error()
+			status = "degraded"
+		}
+	}
+	return ok(ctx, Health{Status: status, Version: h.Version, Checks: checks}), nil
 }
 
 // JWKSOut is a JSON Web Key Set (RFC 7517); it is not wrapped in the envelope

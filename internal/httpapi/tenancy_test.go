@@ -136,10 +136,11 @@ func TestOrganizationAndSettings(t *testing.T) {
 		t.Fatalf("rename: %v", o)
 	}
 	set := s.must(200, req{method: "GET", path: "/v1/settings", key: k}).data()
-	if set["tier"] != "free" || set["effective_rate_limit_per_hour"] != float64(100) || set["log_retention_days"] != float64(30) {
+	// The first organization (gatehouse init) is the operator's: enterprise.
+	if set["tier"] != "enterprise" || set["effective_rate_limit_per_hour"] != float64(10000) || set["log_retention_days"] != float64(30) {
 		t.Fatalf("default settings %v", set)
 	}
-	for tier, limit := range map[string]float64{"pro": 1000, "enterprise": 10000} {
+	for tier, limit := range map[string]float64{"pro": 1000, "free": 100, "enterprise": 10000} {
 		set = s.must(200, req{method: "PATCH", path: "/v1/settings", key: k, body: map[string]any{"tier": tier}}).data()
 		if set["effective_rate_limit_per_hour"] != limit {
 			t.Fatalf("%s: %v", tier, set)
@@ -154,6 +155,9 @@ func TestOrganizationAndSettings(t *testing.T) {
 	// A new organization comes with everything, and deleting it takes its keys.
 	b := s.otherOrg("Beta")
 	s.must(200, req{method: "GET", path: "/v1/projects/default/environments/production", key: b.key})
+	if set := s.must(200, req{method: "GET", path: "/v1/settings", key: b.key}).data(); set["tier"] != "free" || set["effective_rate_limit_per_hour"] != float64(100) {
+		t.Fatalf("a new organization's settings: %v", set)
+	}
 	scopes := s.must(200, req{method: "GET", path: "/v1/scopes", key: b.key}).list()
 	if len(scopes) == 0 {
 		t.Fatal("empty scope catalog")

@@ -14,7 +14,7 @@ import (
 
 var _ apikey.Store = (*Store)(nil)
 
-const keyCols = "id, org_id, project_id, environment_id, level, name, scopes, token_sha256, created_by, created_at, expires_at, revoked_at, last_used_at, replaced_by"
+const keyCols = "id, org_id, project_id, environment_id, level, name, scopes, token_sha256, created_by, created_at, expires_at, revoked_at, last_used_at, replaced_by, rate_limit_per_hour"
 
 var keySort = map[string]string{"created_at": "created_at", "name": "name", "last_used_at": "last_used_at", "expires_at": "expires_at"}
 
@@ -25,7 +25,7 @@ func scanKey(sc scanner) (apikey.Key, error) {
 	var created int64
 	var expires, revoked, used nullInt
 	err := sc.Scan(&k.ID, &k.OrgID, &project, &env, &level, &k.Name, &scopes, &k.TokenSHA256, &k.CreatedBy,
-		&created, &expires, &revoked, &used, &k.ReplacedBy)
+		&created, &expires, &revoked, &used, &k.ReplacedBy, &k.RateLimitPerHour)
 	k.ProjectID, k.EnvironmentID = project.String, env.String
 	k.Level = auth.Level(level)
 	k.Scopes = parseScopes(scopes)
@@ -41,9 +41,9 @@ func (s *Store) InAPIKeyTx(ctx context.Context, fn func(apikey.Store) error) err
 
 // CreateAPIKey stores a key record.
 func (s *Store) CreateAPIKey(ctx context.Context, k *apikey.Key) error {
-	return exec(ctx, s.writer(), "api key", "INSERT INTO api_keys ("+keyCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+	return exec(ctx, s.writer(), "api key", "INSERT INTO api_keys ("+keyCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
 		k.ID, k.OrgID, nullString(k.ProjectID), nullString(k.EnvironmentID), string(k.Level), k.Name, scopesText(k.Scopes),
-		k.TokenSHA256, k.CreatedBy, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), nullMicros(k.LastUsedAt), k.ReplacedBy)
+		k.TokenSHA256, k.CreatedBy, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), nullMicros(k.LastUsedAt), k.ReplacedBy, k.RateLimitPerHour)
 }
 
 // GetAPIKey returns a key; orgID "" matches any organization.

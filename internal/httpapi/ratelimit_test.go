@@ -1,0 +1,84 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestRateLimits: every authenticated response carries the X-RateLimit
+// headers; over the limit the answer is seed 002's 429; a key with its own
+// limit spends from its own bucket, an environment may override, sandbox
+// environments are not limited.
+func TestRateLimits(t *testing.T) {
+	s := newServer(t)
+	s.must(200, req{method: "PATCH", path: "/v1/settings", key: s.key, body: map[string]any{"rate_limit_per_hour": 1000}})
+	_, orgKey := s.newKey("organization", []string{"view:project", "manage:settings"}, nil)
+
+	before := time.Now().Unix()
+	res := s.must(200, req{method: "GET", path: "/v1/projects", key: orgKey})
+	limit, _ := strconv.Atoi(res.header.Get("X-RateLimit-Limit"))
+	remaining, _ := strconv.Atoi(res.header.Get("X-RateLimit-Remaining"))
+	reset, _ := strconv.ParseInt(res.header.Get("X-RateLimit-Reset"), 10, 64)
+	if limit != 1000 || remaining >= 1000 || remaining < 900 || reset < before || reset > before+3601 {
+		t.Fatalf("headers: limit %d remaining %d reset %d (now %d)", limit, remaining, reset, before)
+	}
+	// Errors carry them too.
+	if res := s.do(req{method: "GET", path: "/v1/projects/nope", key: orgKey}); res.status != 404 || res.header.Get("X-RateLimit-Limit") != "1000" {
+		t.Fatalf("404 without rate limit headers: %d %v", res.status, res.header)
+	}
+
+	// A new organization (free tier, 100 per hour) lowered to 3 per hour:
+	// its first call (the change itself) cost 36 s of the hour at 100 per
+	// hour, so exactly two more pass at 3 per hour (1,200 s each).
+	b := s.otherOrg("Small")
+	s.must(200, req{method: "PATCH", path: "/v1/settings", key: b.key, body: map[string]any{"rate_limit_per_hour": 3}})
+	passed := 0
+	var last resp
+	for range 10 {
+		last = s.do(req{method: "GET", path: "/v1/projects", key: b.key})
+		if last.status == 200 {
+			passed++
+		}
+	}
+	if passed != 2 || last.status != 429 {
+		t.Fatalf("%d passed at 3 per hour, want 2; last %d", passed, last.status)
+	}
+	e := last.body["error"].(map[string]any)
+	retry, _ := strconv.Atoi(last.header.Get("Retry-After"))
+	if e["code"] != "RATE_LIMIT_EXCEEDED" || e["retry_after"] != float64(retry) || retry < 1 || retry > 3600 ||
+		e["message"] != fmt.Sprintf("Rate limit exceeded. Try again in %d seconds.", retry) || last.header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("429: %s (Retry-After %q)", last.raw, last.header.Get("Retry-After"))
+	}
+
+	// A key with its own limit has its own bucket.
+	_, own := s.newKey("organization", []string{"view:project"}, map[string]any{"rate_limit_per_hour": 2})
+	codes := []int{}
+	for range 3 {
+		codes = append(codes, s.do(req{method: "GET", path: "/v1/projects", key: own}).status)
+	}
+	if fmt.Sprint(codes) != "[200 200 429]" {
+		t.Fatalf("key with 2 per hour: %v", codes)
+	}
+
+	// An environment's override, then a sandbox environment: not limited.
+	s.must(200, req{method: "PATCH", path: "/v1/settings", key: s.key, body: map[string]any{"rate_limit_per_hour": 100000}})
+	s.must(200, req{method: "PATCH", path: fmt.Sprintf("/v1/projects/%s/environments/%s/settings", s.projID, s.devID), key: s.key,
+		body: map[string]any{"rate_limit_per_hour": 1}})
+	_, envKey := s.newKey("environment", []string{"view:user"}, map[string]any{"project": s.projID, "environment": s.devID})
+	if c1, c2 := s.do(req{method: "GET", path: "/v1/users", key: envKey}).status, s.do(req{method: "GET", path: "/v1/users", key: envKey}).status; c1 != 200 || c2 != 429 {
+		t.Fatalf("environment with 1 per hour: %d %d", c1, c2)
+	}
+	s.must(200, req{method: "PATCH", path: fmt.Sprintf("/v1/projects/%s/environments/%s", s.projID, s.devID), key: s.key, body: map[string]any{"sandbox": true}})
+	for range 5 {
+		res := s.must(200, req{method: "GET", path: "/v1/users", key: envKey})
+		if res.header.Get("X-RateLimit-Limit") != "" {
+			t.Fatalf("a sandbox environment is limited: %v", res.header)
+		}
+	}
+	// Public endpoints are not limited.
+	if res := s.must(200, req{method: "GET", path: "/healthz"}); res.header.Get("X-RateLimit-Limit") != "" {
+		t.Fatal("healthz is limited")
+	}
+}

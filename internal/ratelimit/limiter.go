@@ -1,0 +1,113 @@
+package ratelimit
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+// Target is the bucket a request spends from and its limit per hour; a
+// Limit of 0 means not limited (a sandbox environment).
+type Target struct {
+	Bucket string
+	Limit  int
+}
+
+// Resolver says which bucket a caller spends from.
+type Resolver func(ctx context.Context, p *auth.Principal) (Target, error)
+
+// Limiter decides on requests: it resolves the caller's bucket and asks the
+// store. When the store fails it lets the request through (fail open, the
+// default) or refuses it (fail closed), and reports the failure on Health.
+type Limiter struct {
+	store    Store
+	resolve  Resolver
+	failOpen bool
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	lastErr error
+	errAt   time.Time
+	logged  atomic.Int64 // unix nanos of the last failure logged
+	// downUntil: after a store failure, decisions skip the store for a
+	// second instead of each paying for a failing round trip.
+	downUntil atomic.Int64
+}
+
+// NewLimiter returns a limiter.
+func NewLimiter(store Store, resolve Resolver, failOpen bool, log *slog.Logger) *Limiter {
+	return &Limiter{store: store, resolve: resolve, failOpen: failOpen, log: log}
+}
+
+// Decision is what the middleware needs.
+type Decision struct {
+	Result
+	Limited bool // false: no limit applies (no headers)
+	// StoreDown is set when the store failed; Allowed then follows the
+	// fail-open setting.
+	StoreDown bool
+}
+
+// Take spends one request of p's bucket.
+func (l *Limiter) Take(ctx context.Context, p *auth.Principal) Decision {
+	t, err := l.resolve(ctx, p)
+	if err != nil {
+		l.failed(err)
+		return Decision{Result: Result{Allowed: l.failOpen}, StoreDown: true}
+	}
+	if t.Limit <= 0 {
+		return Decision{Result: Result{Allowed: true}}
+	}
+	if time.Now().UnixNano() < l.downUntil.Load() {
+		return Decision{Result: Result{Allowed: l.failOpen, Limit: t.Limit, RetryAfter: time.Second}, StoreDown: true}
+	}
+	res, err := l.store.Take(ctx, t.Bucket, t.Limit)
+	if err != nil {
+		l.downUntil.Store(time.Now().Add(time.Second).UnixNano())
+		l.failed(err)
+		return Decision{Result: Result{Allowed: l.failOpen, Limit: t.Limit, Remaining: 0, RetryAfter: time.Second}, StoreDown: true}
+	}
+	l.recovered()
+	return Decision{Result: res, Limited: true}
+}
+
+func (l *Limiter) failed(err error) {
+	l.mu.Lock()
+	l.lastErr, l.errAt = err, time.Now()
+	l.mu.Unlock()
+	// Say it at most every 10 s, not on every request.
+	now := time.Now().UnixNano()
+	if last := l.logged.Load(); now-last > int64(10*time.Second) && l.logged.CompareAndSwap(last, now) {
+		mode := "fail-open: requests are let through unlimited"
+		if !l.failOpen {
+			mode = "fail-closed: requests are refused"
+		}
+		l.log.Error("rate limit store unavailable; "+mode, "err", err)
+	}
+}
+
+func (l *Limiter) recovered() {
+	l.mu.Lock()
+	had := l.lastErr != nil
+	l.lastErr = nil
+	l.mu.Unlock()
+	if had {
+		l.log.Info("rate limit store available again")
+	}
+}
+
+// Health reports the store's state: nil when it answers.
+func (l *Limiter) Health(ctx context.Context) error {
+	if err := l.store.Ping(ctx); err != nil {
+		l.failed(err)
+		return err
+	}
+	return nil
+}
+
+// FailOpen reports the setting.
+func (l *Limiter) FailOpen() bool { return l.failOpen }

@@ -1,0 +1,149 @@
+package ratelimit_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/redistest"
+)
+
+func bucket() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "test:" + hex.EncodeToString(b[:])
+}
+
+func stores(t *testing.T) map[string]ratelimit.Store {
+	r, err := ratelimit.OpenRedis(redistest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return map[string]ratelimit.Store{"memory": ratelimit.NewMemory(), "redis": r}
+}
+
+// Both stores: a fresh bucket takes exactly limit requests, counting
+// remaining down, then refuses with the time until the next one.
+func TestSameSemantics(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			b := bucket()
+			const limit = 100
+			start := time.Now()
+			for i := range limit {
+				res, err := st.Take(ctx, b, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !res.Allowed || res.Remaining != limit-1-i || res.Limit != limit {
+					t.Fatalf("request %d: %+v", i+1, res)
+				}
+			}
+			res, err := st.Take(ctx, b, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// One request every 36 s comes back.
+			if res.Allowed || res.Remaining != 0 || res.RetryAfter < 35*time.Second || res.RetryAfter > 36*time.Second {
+				t.Fatalf("request 101: %+v", res)
+			}
+			if full := res.Reset.Sub(start); full < 59*time.Minute || full > 61*time.Minute {
+				t.Fatalf("reset in %s, want about an hour", full)
+			}
+			if _, err := st.Take(ctx, b, 0); err == nil {
+				t.Fatal("a zero limit was accepted")
+			}
+		})
+	}
+}
+
+// Accuracy under concurrency: N requests at once on a limit of L, exactly L
+// pass.
+func TestExactUnderConcurrency(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			const n, limit = 400, 37
+			b := bucket()
+			var allowed atomic.Int32
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					res, err := st.Take(context.Background(), b, limit)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if res.Allowed {
+						allowed.Add(1)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if got := allowed.Load(); got != limit {
+				t.Fatalf("%d of %d allowed, want exactly %d", got, n, limit)
+			}
+		})
+	}
+}
+
+func TestMemorySweep(t *testing.T) {
+	m := ratelimit.NewMemory()
+	for i := range 10 {
+		if _, err := m.Take(context.Background(), bucket(), 1_000_000_000+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.Len() != 10 {
+		t.Fatalf("%d buckets", m.Len())
+	}
+	time.Sleep(20 * time.Millisecond) // a billion per hour refills in microseconds
+	m.Sweep()
+	if m.Len() != 0 {
+		t.Fatalf("%d buckets after the sweep", m.Len())
+	}
+}
+
+// BenchmarkMemory is the single-node limiter decision.
+func BenchmarkMemory(b *testing.B) {
+	m := ratelimit.NewMemory()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		k := bucket()
+		for pb.Next() {
+			if _, err := m.Take(ctx, k, 1_000_000_000); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkRedis is the shared limiter decision (one script call on
+// loopback).
+func BenchmarkRedis(b *testing.B) {
+	r, err := ratelimit.OpenRedis(redistest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	k := bucket()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Take(ctx, k, 1_000_000_000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
