@@ -14,7 +14,7 @@ import (
 // and environment settings are read at most every ttl (and at once after a
 // change made on this node), never once per request.
 type limitSettings struct {
-	st  interface {
+	st interface {
 		GetOrganization(ctx context.Context, idOrKey string) (*tenancy.Organization, error)
 		EnvironmentByID(ctx context.Context, id string) (*tenancy.Environment, error)
 	}

@@ -34,16 +34,16 @@ type Deps struct {
 	Decisions   *decision.Recorder // nil: checks are not recorded
 	DecisionLog decision.Store     // nil: no decision log
 	// Closing is closed when the server shuts down; long-lived streams end.
-	Closing      <-chan struct{}
+	Closing <-chan struct{}
 	// Limiter limits requests per hour; nil: no limits.
 	Limiter *ratelimit.Limiter
 	// LimitsChanged says that an organization's or environment's limit
 	// settings changed (by id).
 	LimitsChanged func(id string)
-	CreateOrg    OrgCreator
-	Ready        func(context.Context) error
-	MaxBodyBytes int64
-	Version      string
+	CreateOrg     OrgCreator
+	Ready         func(context.Context) error
+	MaxBodyBytes  int64
+	Version       string
 }
 
 func init() { installErrors() }
