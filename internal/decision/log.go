@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/google/uuid"
 )
 
@@ -96,34 +97,16 @@ type Options struct {
 	PolicyTTL  time.Duration // how long a policy is trusted before it is re-read in the background (default 5 s)
 }
 
-func (o *Options) defaults() {
-	if o.Buffer <= 0 {
-		o.Buffer = 1 << 16
-	}
-	if o.Batch <= 0 {
-		o.Batch = 1000
-	}
-	if o.FlushEvery <= 0 {
-		o.FlushEvery = 200 * time.Millisecond
-	}
-	if o.PolicyTTL <= 0 {
-		o.PolicyTTL = 5 * time.Second
-	}
-}
-
 // Recorder records decisions without slowing the check path: Record hands an
 // entry to a bounded in-memory queue (dropping it, and counting the drop,
 // when the queue is full) and Run writes the queue in batches. Run drains
 // everything queued before it returns.
 type Recorder struct {
-	sink     Sink
+	w        *batch.Writer[Entry]
 	policyOf PolicySource
 	log      *slog.Logger
-	opt      Options
-	ch       chan Entry
+	ttl      time.Duration
 	policies sync.Map // env id → *cachedPolicy
-
-	written, dropped, failed atomic.Int64
 }
 
 type cachedPolicy struct {
@@ -135,8 +118,18 @@ type cachedPolicy struct {
 // NewRecorder returns a recorder writing to sink, reading policies with
 // policyOf. Start Run.
 func NewRecorder(sink Sink, policyOf PolicySource, log *slog.Logger, opt Options) *Recorder {
-	opt.defaults()
-	return &Recorder{sink: sink, policyOf: policyOf, log: log, opt: opt, ch: make(chan Entry, opt.Buffer)}
+	if opt.PolicyTTL <= 0 {
+		opt.PolicyTTL = 5 * time.Second
+	}
+	w := batch.New("decision log", sink.WriteDecisions, log, batch.Options[Entry]{Buffer: opt.Buffer, Batch: opt.Batch, FlushEvery: opt.FlushEvery,
+		Prepare: func(es []Entry) {
+			for i := range es {
+				if es[i].ID == "" {
+					es[i].ID = uuid.Must(uuid.NewV7()).String()
+				}
+			}
+		}})
+	return &Recorder{w: w, policyOf: policyOf, log: log, ttl: opt.PolicyTTL}
 }
 
 // Policy returns envID's policy. The first call for an environment reads
@@ -152,7 +145,7 @@ func (r *Recorder) Policy(ctx context.Context, envID string) Policy {
 		v, _ = r.policies.LoadOrStore(envID, c)
 	}
 	c := v.(*cachedPolicy)
-	if time.Now().UnixNano()-c.readAt.Load() > int64(r.opt.PolicyTTL) && c.refreshing.CompareAndSwap(false, true) {
+	if time.Now().UnixNano()-c.readAt.Load() > int64(r.ttl) && c.refreshing.CompareAndSwap(false, true) {
 		go func() {
 			defer c.refreshing.Store(false)
 			p := r.read(context.Background(), envID)
@@ -192,92 +185,14 @@ func (r *Recorder) Sampled(ctx context.Context, envID string) bool {
 
 // Record queues e without blocking. It reports false when the queue was
 // full and e was dropped.
-func (r *Recorder) Record(e Entry) bool {
-	select {
-	case r.ch <- e:
-		return true
-	default:
-		r.dropped.Add(1)
-		return false
-	}
-}
+func (r *Recorder) Record(e Entry) bool { return r.w.Add(e) }
 
 // Stats are the recorder's counters since it started.
-type Stats struct {
-	Written int64 `json:"written"`
-	Dropped int64 `json:"dropped" doc:"Entries dropped because the in-memory queue was full."`
-	Failed  int64 `json:"failed" doc:"Entries lost because the log store refused them."`
-	Queued  int   `json:"queued"`
-}
+type Stats = batch.Stats
 
 // Stats returns the counters.
-func (r *Recorder) Stats() Stats {
-	return Stats{Written: r.written.Load(), Dropped: r.dropped.Load(), Failed: r.failed.Load(), Queued: len(r.ch)}
-}
+func (r *Recorder) Stats() Stats { return r.w.Stats() }
 
 // Run writes queued entries until ctx ends, then writes what is still
 // queued and returns.
-func (r *Recorder) Run(ctx context.Context) {
-	tick := time.NewTicker(r.opt.FlushEvery)
-	defer tick.Stop()
-	batch := make([]Entry, 0, r.opt.Batch)
-	flush := func() {
-		if len(batch) > 0 {
-			r.write(batch)
-			batch = batch[:0]
-		}
-	}
-	for {
-		select {
-		case e := <-r.ch:
-			batch = append(batch, e)
-			if len(batch) >= r.opt.Batch {
-				flush()
-			}
-		case <-tick.C:
-			flush()
-		case <-ctx.Done():
-			for {
-				select {
-				case e := <-r.ch:
-					batch = append(batch, e)
-					if len(batch) >= r.opt.Batch {
-						flush()
-					}
-				default:
-					flush()
-					return
-				}
-			}
-		}
-	}
-}
-
-// write writes one batch, retrying a few times when the sink fails.
-func (r *Recorder) write(batch []Entry) {
-	for i := range batch {
-		if batch[i].ID == "" {
-			batch[i].ID = uuid.Must(uuid.NewV7()).String()
-		}
-	}
-	var err error
-	wait := 100 * time.Millisecond // then 400 ms and 1.6 s
-	for attempt := 0; attempt < 4; attempt++ {
-		if attempt > 0 {
-			time.Sleep(wait)
-			wait *= 4
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = r.sink.WriteDecisions(ctx, batch)
-		cancel()
-		if err == nil {
-			r.written.Add(int64(len(batch)))
-			return
-		}
-		if code := gatehouse.ErrorCode(err); code == gatehouse.CodeInvalidRequest || code == gatehouse.CodeForbidden || code == gatehouse.CodeUnauthorized {
-			break // retrying cannot help
-		}
-	}
-	r.failed.Add(int64(len(batch)))
-	r.log.Error("write decision log; entries lost", "entries", len(batch), "err", err)
-}
+func (r *Recorder) Run(ctx context.Context) { r.w.Run(ctx) }
