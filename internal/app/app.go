@@ -16,7 +16,9 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
@@ -24,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/google/uuid"
 )
 
 // Version is the server's version, set at build time with -ldflags.
@@ -39,6 +42,7 @@ type App struct {
 	LogDB     *store.DB
 	Decisions *decision.Recorder
 	Limiter   *ratelimit.Limiter
+	APILog    *batch.Writer[apilog.Call]
 	limits    *limitSettings
 	redis     *ratelimit.Redis
 	Tenancy   *tenancy.Service
@@ -151,6 +155,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Decisions.Run(bgCtx) }()
+	a.APILog = batch.New("API log", logStore.WriteAPILog, log, batch.Options[apilog.Call]{Buffer: 1 << 14, MaxBytes: 64 << 20,
+		Size: httpapi.EntrySize, Prepare: httpapi.PrepareAPILog(func() string { return uuid.Must(uuid.NewV7()).String() })})
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.APILog.Run(bgCtx) }()
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.runRetention(bgCtx, logStore, time.Hour) }()
 
@@ -158,6 +166,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget,
+		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 	})
 	return a, nil
@@ -194,8 +203,12 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 		if err != nil {
 			return err
 		}
-		if n > 0 {
-			a.Log.Info("log retention: decisions deleted", "org_id", o.ID, "deleted", n, "older_than", before.UTC().Format(time.RFC3339))
+		m, err := logs.PruneAPILog(ctx, o.ID, before)
+		if err != nil {
+			return err
+		}
+		if n+m > 0 {
+			a.Log.Info("log retention", "org_id", o.ID, "decisions_deleted", n, "api_calls_deleted", m, "older_than", before.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil

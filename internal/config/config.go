@@ -31,6 +31,9 @@ type Config struct {
 	// AutoInit creates the first organization when `serve` starts on an
 	// empty database.
 	AutoInit bool
+	// LogBodyBytes is how much of each request and response body the API
+	// log keeps (the rest is cut and the entry marked truncated).
+	LogBodyBytes int
 	// RedisURL selects the Redis rate limit store shared by many nodes
 	// ("redis://host:6379/0"); empty keeps the limits in this process.
 	RedisURL string
@@ -50,6 +53,7 @@ func Default() Config {
 		ShutdownTimeout:   15 * time.Second,
 		AutoInit:          true,
 		RateLimitFailOpen: true,
+		LogBodyBytes:      64 << 10,
 	}
 }
 
@@ -85,6 +89,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			return fmt.Errorf("%sMAX_BODY_BYTES: %w", EnvPrefix, err)
 		}
 		c.MaxBodyBytes = n
+	}
+	if v := getenv(EnvPrefix + "LOG_BODY_BYTES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%sLOG_BODY_BYTES: %w", EnvPrefix, err)
+		}
+		c.LogBodyBytes = n
 	}
 	if v := getenv(EnvPrefix + "SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -126,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		return fmt.Errorf("redis-url must start with redis:// or rediss://")
+	}
+	if c.LogBodyBytes < 0 || c.LogBodyBytes > 16<<20 {
+		return fmt.Errorf("log-body-bytes %d: must be between 0 and 16 MiB", c.LogBodyBytes)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)

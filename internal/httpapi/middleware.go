@@ -160,6 +160,10 @@ const (
 func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limiter, log *slog.Logger) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
+		rec := recordOf(ctx.Context())
+		if rec != nil {
+			rec.route = op.Path
+		}
 		if op.Metadata[metaPublic] == true {
 			next(ctx)
 			return
@@ -183,6 +187,9 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 			ctx.SetHeader("WWW-Authenticate", `Bearer realm="gatehouse"`)
 			_ = huma.WriteErr(api, ctx, status, msg)
 			return
+		}
+		if rec != nil {
+			rec.principal = p
 		}
 		if org := ctx.Header(OrgHeader); org != "" && org != p.OrgID {
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the "+OrgHeader+" header does not match the API key's organization")

@@ -99,6 +99,14 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "check-bulk", method: post, path: "/v1/allowed/bulk", tag: "Checks", scope: gatehouse.ScopeCheckAccess, hot: true, summary: "Many checks in one call (at most 1,000), answered in order", desc: envNote}, h.allowedBulk)
 	add(g, route{id: "user-permissions", method: post, path: "/v1/user-permissions", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "What may this user do, per tenant", desc: envNote}, h.userPermissions)
 
+	// API log
+	add(g, route{id: "list-logs", method: get, path: "/v1/logs", tag: "API Log", scope: gatehouse.ScopeViewLog,
+		summary: "List API calls", desc: "Every external call of the organization (a project or environment key sees its own project's or environment's), newest first, without bodies. Retention: the organization's log_retention_days."}, h.listLogs)
+	add(g, route{id: "export-logs", method: get, path: "/v1/logs/export", tag: "API Log", scope: gatehouse.ScopeViewLog, stream: "application/x-ndjson",
+		summary: "Export API calls as JSON Lines", desc: "The matching entries in full (headers and bodies), oldest first, one JSON object per line. Takes the filters of the list; until defaults to now."}, h.exportLogs)
+	add(g, route{id: "get-log", method: get, path: "/v1/logs/{log}", tag: "API Log", scope: gatehouse.ScopeViewLog,
+		summary: "Get one API call with its request and response", desc: "Headers and bodies with secrets redacted; bodies are cut at the server's limit (request_truncated, response_truncated)."}, h.getLog)
+
 	// Decision log
 	add(g, route{id: "list-decisions", method: get, path: "/v1/decisions", tag: "Decision Log", scope: gatehouse.ScopeViewLog,
 		summary: "List recorded permission checks", desc: envNote + " What is recorded follows the environment's decision_log setting (off, sampled, full)."}, h.listDecisions)

@@ -14,6 +14,8 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
+	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -37,6 +39,12 @@ type Deps struct {
 	Closing <-chan struct{}
 	// Limiter limits requests per hour; nil: no limits.
 	Limiter *ratelimit.Limiter
+	// APILog receives every external call's entry; nil: no API log.
+	APILog *batch.Writer[apilog.Call]
+	// APILogStore answers GET /v1/logs.
+	APILogStore apilog.Store
+	// LogBodyBytes is how much of each body the API log keeps.
+	LogBodyBytes int
 	// LimitsChanged says that an organization's or environment's limit
 	// settings changed (by id).
 	LimitsChanged func(id string)
@@ -78,6 +86,9 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	envelopeNotFound(mux)
 	var handler http.Handler = mux
 	handler = withRecover(d.Log, handler)
+	if d.APILog != nil {
+		handler = withAPILog(d.APILog, d.LogBodyBytes, d.Keys, handler)
+	}
 	handler = withAccessLog(d.Log, handler)
 	handler = withRequestID(handler)
 	return handler, oapi
@@ -103,6 +114,7 @@ var tags = []*huma.Tag{
 	{Name: "Roles", Description: "Roles: sets of permissions that may extend other roles."},
 	{Name: "Role Assignments", Description: "Which user holds which role in which tenant."},
 	{Name: "Checks", Description: "Permission checks answered from memory."},
+	{Name: "API Log", Description: "Every external API call, with its request and response (secrets redacted)."},
 	{Name: "Decision Log", Description: "Recorded permission checks (per the environment's decision_log setting)."},
 	{Name: "PDP", Description: "What a standalone decision point (`gatehouse pdp`) uses: the environment's snapshot, its change stream and decision upload. Environment keys only."},
 }
@@ -130,6 +142,8 @@ type route struct {
 	hot bool
 	// sse describes the text/event-stream an operation answers with.
 	sse string
+	// stream is the content type of another streamed answer.
+	stream string
 }
 
 func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
@@ -168,6 +182,10 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	if r.sse != "" {
 		op.Responses = map[string]*huma.Response{"200": {Description: r.sse,
 			Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString}}}}}
+	}
+	if r.stream != "" {
+		op.Responses = map[string]*huma.Response{"200": {Description: "A stream of " + r.stream + ".",
+			Content: map[string]*huma.MediaType{r.stream: {Schema: &huma.Schema{Type: huma.TypeString}}}}}
 	}
 	op.Description = strings.Join(desc, "\n\n")
 	orgOnly := r.orgOnly

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -43,7 +44,99 @@ func TestLogStore(t *testing.T) {
 		},
 	}
 	for name, open := range engines {
-		t.Run(name, func(t *testing.T) { testLogStore(t, open(t).LogStore()) })
+		t.Run(name, func(t *testing.T) {
+			st := open(t).LogStore()
+			testLogStore(t, st)
+			testAPILogStore(t, st)
+		})
+	}
+}
+
+func testAPILogStore(t *testing.T, st *store.LogStore) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	var calls []apilog.Call
+	for i := range 1234 { // more than two export chunks
+		c := apilog.Call{ID: fmt.Sprintf("c-%05d", i), Time: base.Add(time.Duration(i/2) * time.Second), RequestID: fmt.Sprintf("r-%d", i),
+			OrganizationID: "org1", ActorType: "key", ActorID: fmt.Sprintf("k%d", i%3), ActorName: "ci", Method: []string{"GET", "POST"}[i%2],
+			Route: "/v1/users/{user}", Path: fmt.Sprintf("/v1/users/u%d?x=%%_", i), Status: []int{200, 201, 404, 429, 500}[i%5], LatencyMicros: int64(i),
+			ClientIP: "127.0.0.1", UserAgent: "test", RequestHeaders: map[string]string{"Accept": "application/json"}, RequestBody: `{"a":1}`, RequestSize: 7,
+			ResponseBody: `{"status":"success"}`, ResponseSize: 20}
+		if i%10 == 0 {
+			c.ProjectID, c.EnvironmentID = "p1", "e1"
+		}
+		calls = append(calls, c)
+	}
+	other := apilog.Call{ID: "other", Time: base, OrganizationID: "org2", Method: "GET", Path: "/v1/users", Status: 200}
+	if err := st.WriteAPILog(ctx, append(calls, other)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    apilog.Filter
+		want int
+	}{
+		{"all", apilog.Filter{}, 1234},
+		{"status", apilog.Filter{Status: 404}, 247},
+		{"4xx", apilog.Filter{StatusClass: 4}, 494},
+		{"2xx", apilog.Filter{StatusClass: 2}, 494},
+		{"method", apilog.Filter{Method: "POST"}, 617},
+		{"actor", apilog.Filter{Actor: "k1"}, 411},
+		{"path prefix", apilog.Filter{PathPrefix: "/v1/users/u12"}, 1 + 10 + 34}, // u12, u120-u129, u1200-u1233
+		{"path prefix with LIKE characters", apilog.Filter{PathPrefix: "/v1/users/u1?x=%_"}, 1},
+		{"no such path", apilog.Filter{PathPrefix: "/v1/roles"}, 0},
+		{"request", apilog.Filter{RequestID: "r-77"}, 1},
+		{"time range", apilog.Filter{Since: base.Add(10 * time.Second), Until: base.Add(20 * time.Second)}, 20},
+		{"environment", apilog.Filter{ProjectID: "p1", EnvID: "e1"}, 124},
+	}
+	for _, tc := range tests {
+		t.Run("api log "+tc.name, func(t *testing.T) {
+			tc.f.OrgID = "org1"
+			page, err := st.ListAPILog(ctx, tc.f, gatehouse.PageRequest{Page: 1, PerPage: 10, Sort: "timestamp", Desc: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page.Total != tc.want {
+				t.Fatalf("total %d, want %d", page.Total, tc.want)
+			}
+			for _, c := range page.Items {
+				if c.RequestBody != "" || c.RequestHeaders != nil {
+					t.Fatal("the list carries bodies")
+				}
+			}
+		})
+	}
+	got, err := st.GetAPILog(ctx, apilog.Filter{OrgID: "org1"}, "c-00042")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := calls[42]; fmt.Sprint(*got) != fmt.Sprint(want) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", *got, want)
+	}
+	if _, err := st.GetAPILog(ctx, apilog.Filter{OrgID: "org1"}, "other"); gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		t.Fatalf("another organization's call: %v", err)
+	}
+	if _, err := st.GetAPILog(ctx, apilog.Filter{OrgID: "org1", EnvID: "e1"}, "c-00041"); gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		t.Fatalf("another environment's call: %v", err)
+	}
+	var seen []string
+	err = st.ExportAPILog(ctx, apilog.Filter{OrgID: "org1"}, func(c *apilog.Call) error {
+		seen = append(seen, c.ID)
+		if c.RequestHeaders["Accept"] != "application/json" {
+			return fmt.Errorf("export without headers: %+v", c)
+		}
+		return nil
+	})
+	if err != nil || len(seen) != 1234 || seen[0] != "c-00000" || seen[1233] != "c-01233" {
+		t.Fatalf("export: %d entries, %v", len(seen), err)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] <= seen[i-1] {
+			t.Fatalf("export out of order or repeated at %d: %s after %s", i, seen[i], seen[i-1])
+		}
+	}
+	if n, err := st.PruneAPILog(ctx, "org1", base.Add(100*time.Second)); err != nil || n != 200 {
+		t.Fatalf("prune: %d %v", n, err)
 	}
 }
 

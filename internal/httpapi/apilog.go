@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/batch"
+)
+
+// callRecord is what the layers of one request learn about it for the API
+// log: the operation (huma) and the caller (auth).
+type callRecord struct {
+	route     string
+	principal *auth.Principal
+}
+
+type callRecordKey struct{}
+
+func recordOf(ctx context.Context) *callRecord {
+	r, _ := ctx.Value(callRecordKey{}).(*callRecord)
+	return r
+}
+
+// unlogged are the paths the API log leaves out: probes and documentation,
+// which carry no caller and would drown the log.
+func unlogged(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/v1/spec.yaml", "/v1/spec.json", "/.well-known/jwks.json":
+		return true
+	}
+	return path == "/docs" || strings.HasPrefix(path, "/docs/")
+}
+
+// withAPILog records every external call: it keeps up to limit bytes of the
+// request and response bodies and hands the entry to the background writer.
+// Redaction, truncation marks and ids happen on the writer's goroutine.
+func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
+	Verify(ctx context.Context, token string) (*auth.Principal, error)
+}, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if unlogged(r.URL.Path) {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		start := time.Now()
+		rec := &callRecord{}
+		body := &capReader{r: r.Body, limit: limit}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = body
+		}
+		cw := &capWriter{ResponseWriter: rw, limit: limit}
+		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), callRecordKey{}, rec)))
+
+		p := rec.principal
+		if p == nil {
+			// Unknown routes never reach the auth layer: attribute the call
+			// when its key is valid (a cached lookup).
+			if token, ok := bearer(r.Header.Get("Authorization")); ok {
+				p, _ = keys.Verify(r.Context(), token)
+			}
+		}
+		status := cw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		e := apilog.Call{Time: start.UTC(), RequestID: RequestID(r.Context()), Method: r.Method, Route: rec.route, Path: r.URL.RequestURI(),
+			Status: status, LatencyMicros: time.Since(start).Microseconds(), ClientIP: clientIP(r), UserAgent: r.UserAgent(),
+			RequestHeaders: make(map[string]string, len(r.Header)), RequestBody: string(body.buf), RequestSize: body.n, RequestTruncated: body.n > int64(len(body.buf)),
+			ResponseSize: cw.n, ResponseTruncated: cw.n > int64(len(cw.buf))}
+		if !strings.HasPrefix(cw.Header().Get("Content-Type"), "text/event-stream") {
+			e.ResponseBody = string(cw.buf)
+		}
+		for k, v := range r.Header {
+			e.RequestHeaders[k] = strings.Join(v, ", ")
+		}
+		if p != nil {
+			e.OrganizationID, e.ProjectID, e.EnvironmentID = p.OrgID, p.ProjectID, p.EnvironmentID
+			e.ActorType, e.ActorID, e.ActorName = "key", p.KeyID, p.KeyName
+		}
+		w.Add(e)
+	})
+}
+
+// PrepareAPILog runs on the writer's goroutine before a batch is written:
+// secrets out of headers and bodies, error codes read from error bodies, ids.
+func PrepareAPILog(newID func() string) func([]apilog.Call) {
+	return func(es []apilog.Call) {
+		for i := range es {
+			e := &es[i]
+			if e.ID == "" {
+				e.ID = newID()
+			}
+			for k, v := range e.RequestHeaders {
+				e.RequestHeaders[k] = apilog.RedactHeader(k, v)
+			}
+			e.RequestBody = apilog.RedactBody(e.RequestBody, !e.RequestTruncated)
+			if e.Status >= 400 {
+				if m := errorCodeIn.FindStringSubmatch(e.ResponseBody); m != nil {
+					e.ErrorCode = m[1]
+				}
+			}
+			e.ResponseBody = apilog.RedactBody(e.ResponseBody, !e.ResponseTruncated)
+		}
+	}
+}
+
+// errorCodeIn finds the code of an error body (also in a cut one: the
+// error object comes first).
+var errorCodeIn = regexp.MustCompile(`"error":\{"code":"([A-Z_]+)"`)
+
+// EntrySize is an entry's weight in the log queue's byte budget.
+func EntrySize(e *apilog.Call) int {
+	n := 512 + len(e.Path) + len(e.UserAgent) + len(e.RequestBody) + len(e.ResponseBody)
+	for k, v := range e.RequestHeaders {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// capReader keeps the first limit bytes read and counts them all.
+type capReader struct {
+	r     io.ReadCloser
+	limit int
+	buf   []byte
+	n     int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.n += int64(n)
+		if room := c.limit - len(c.buf); room > 0 {
+			c.buf = append(c.buf, p[:min(n, room)]...)
+		}
+	}
+	return n, err
+}
+
+func (c *capReader) Close() error { return c.r.Close() }
+
+// capWriter keeps the status and the first limit bytes written.
+type capWriter struct {
+	http.ResponseWriter
+	limit  int
+	status int
+	buf    []byte
+	n      int64
+}
+
+func (c *capWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *capWriter) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	c.n += int64(len(p))
+	if room := c.limit - len(c.buf); room > 0 {
+		c.buf = append(c.buf, p[:min(len(p), room)]...)
+	}
+	return c.ResponseWriter.Write(p)
+}
+
+func (c *capWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
