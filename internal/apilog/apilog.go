@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -40,6 +41,12 @@ type Call struct {
 	ResponseBody      string            `json:"response_body,omitempty" doc:"Secrets (such as a new key's token) redacted; cut at the server's log body limit."`
 	ResponseSize      int64             `json:"response_size"`
 	ResponseTruncated bool              `json:"response_truncated"`
+
+	// Raw parts, kept by the request path and turned into the fields above
+	// on the writer's goroutine (no copies while the request waits).
+	RawHeaders  http.Header `json:"-"`
+	RawRequest  []byte      `json:"-"`
+	RawResponse []byte      `json:"-"`
 }
 
 // Filter narrows a list of entries; zero fields match everything.
@@ -103,7 +110,7 @@ var (
 // (token, secret, password, …, also as *_token etc.) and anything shaped like
 // an API key (a JWT), whether or not the body is complete JSON.
 func RedactBody(body string, complete bool) string {
-	if body == "" {
+	if !mayHoldSecret(body) {
 		return body
 	}
 	if complete {
@@ -126,6 +133,23 @@ func RedactBody(body string, complete bool) string {
 	body = sensitiveCut.ReplaceAllString(body, "${1}"+redactedJSONText)
 	body = sensitiveForm.ReplaceAllString(body, "${1}"+Redacted)
 	return jwtShaped.ReplaceAllString(body, Redacted)
+}
+
+// secretWords are what every redaction rule looks for; a body without any
+// of them is left as it is, without parsing.
+var secretWords = []string{"token", "secret", "password", "passphrase", "private_key", "api_key", "authorization", "eyj"}
+
+func mayHoldSecret(body string) bool {
+	if body == "" {
+		return false
+	}
+	lower := strings.ToLower(body)
+	for _, w := range secretWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactValue redacts in place and reports whether anything changed.

@@ -51,6 +51,7 @@ type App struct {
 	OpenAPI   *huma.OpenAPI
 
 	handler         http.Handler
+	deps            httpapi.Deps
 	keysBroadcaster apikey.Broadcaster
 	stop            context.CancelFunc
 	wg              sync.WaitGroup
@@ -162,15 +163,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.runRetention(bgCtx, logStore, time.Hour) }()
 
-	a.handler, a.OpenAPI = httpapi.New(httpapi.Deps{
+	a.deps = httpapi.Deps{
 		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
-	})
+	}
+	a.handler, a.OpenAPI = httpapi.New(a.deps)
 	return a, nil
 }
+
+// Deps are what the HTTP API was built with (benchmarks rebuild it).
+func (a *App) Deps() httpapi.Deps { return a.deps }
 
 // Handler is the HTTP handler of the whole server.
 func (a *App) Handler() http.Handler { return a.handler }

@@ -72,13 +72,10 @@ func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 		}
 		e := apilog.Call{Time: start.UTC(), RequestID: RequestID(r.Context()), Method: r.Method, Route: rec.route, Path: r.URL.RequestURI(),
 			Status: status, LatencyMicros: time.Since(start).Microseconds(), ClientIP: clientIP(r), UserAgent: r.UserAgent(),
-			RequestHeaders: make(map[string]string, len(r.Header)), RequestBody: string(body.buf), RequestSize: body.n, RequestTruncated: body.n > int64(len(body.buf)),
+			RawHeaders: r.Header, RawRequest: body.buf, RequestSize: body.n, RequestTruncated: body.n > int64(len(body.buf)),
 			ResponseSize: cw.n, ResponseTruncated: cw.n > int64(len(cw.buf))}
 		if !strings.HasPrefix(cw.Header().Get("Content-Type"), "text/event-stream") {
-			e.ResponseBody = string(cw.buf)
-		}
-		for k, v := range r.Header {
-			e.RequestHeaders[k] = strings.Join(v, ", ")
+			e.RawResponse = cw.buf
 		}
 		if p != nil {
 			e.OrganizationID, e.ProjectID, e.EnvironmentID = p.OrgID, p.ProjectID, p.EnvironmentID
@@ -97,9 +94,19 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 			if e.ID == "" {
 				e.ID = newID()
 			}
-			for k, v := range e.RequestHeaders {
-				e.RequestHeaders[k] = apilog.RedactHeader(k, v)
+			if e.RawHeaders != nil {
+				e.RequestHeaders = make(map[string]string, len(e.RawHeaders))
+				for k, v := range e.RawHeaders {
+					e.RequestHeaders[k] = apilog.RedactHeader(k, strings.Join(v, ", "))
+				}
 			}
+			if e.RawRequest != nil {
+				e.RequestBody = string(e.RawRequest)
+			}
+			if e.RawResponse != nil {
+				e.ResponseBody = string(e.RawResponse)
+			}
+			e.RawHeaders, e.RawRequest, e.RawResponse = nil, nil, nil
 			e.RequestBody = apilog.RedactBody(e.RequestBody, !e.RequestTruncated)
 			if e.Status >= 400 {
 				if m := errorCodeIn.FindStringSubmatch(e.ResponseBody); m != nil {
@@ -117,11 +124,7 @@ var errorCodeIn = regexp.MustCompile(`"error":\{"code":"([A-Z_]+)"`)
 
 // EntrySize is an entry's weight in the log queue's byte budget.
 func EntrySize(e *apilog.Call) int {
-	n := 512 + len(e.Path) + len(e.UserAgent) + len(e.RequestBody) + len(e.ResponseBody)
-	for k, v := range e.RequestHeaders {
-		n += len(k) + len(v)
-	}
-	return n
+	return 1024 + len(e.Path) + len(e.UserAgent) + len(e.RawRequest) + len(e.RawResponse) + len(e.RequestBody) + len(e.ResponseBody)
 }
 
 func clientIP(r *http.Request) string {

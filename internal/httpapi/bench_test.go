@@ -2,9 +2,16 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
+	"github.com/gatehouse-dev/gatehouse/internal/batch"
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 )
 
 // BenchmarkCheckHandler measures POST /v1/allowed through the whole handler
@@ -41,4 +48,64 @@ func benchCheckHandler(b *testing.B, mode string) {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 	}
+}
+
+// BenchmarkMiddleware compares each endpoint through the whole stack (API
+// key verification, rate limit, API log) with the same endpoint built
+// without those three: the ratio of full to bare is their overhead, with
+// the log database's writes running beside it; handoff is the request path
+// alone (the log's entries discarded instead of written).
+func BenchmarkMiddleware(b *testing.B) {
+	t := &testing.T{}
+	s := newServer(t)
+	s.t = t
+	_, key := s.newKey("environment", []string{"check:access", "manage:resource", "manage:role", "manage:user", "manage:role_assignment"},
+		map[string]any{"project": s.projID, "environment": s.devID, "rate_limit_per_hour": 100_000_000})
+	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
+	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
+	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
+	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
+	p, err := s.app.Keys.Verify(context.Background(), key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// "handoff": the same middleware, the API log handed to a writer that
+	// discards (the request path alone, without the database writes).
+	d := s.app.Deps()
+	discard := batch.New("API log", func(context.Context, []apilog.Call) error { return nil }, d.Log, batch.Options[apilog.Call]{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go discard.Run(ctx)
+	d.APILog = discard
+	handoff, _ := httpapi.New(d)
+	handlers := map[string]http.Handler{"full": s.app.Handler(), "bare": httpapi.NewBare(s.app.Deps(), p), "handoff": handoff}
+	endpoints := []struct{ name, method, path, body string }{
+		{"check", "POST", "/v1/allowed", `{"user":"ada","action":"read","resource":{"type":"doc"}}`},
+		{"me", "GET", "/v1/me", ""},
+	}
+	for _, ep := range endpoints {
+		for _, mode := range []string{"bare", "handoff", "full"} {
+			h := handlers[mode]
+			b.Run(ep.name+"/"+mode, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					var body io.Reader
+					if ep.body != "" {
+						body = strings.NewReader(ep.body)
+					}
+					r := httptest.NewRequest(ep.method, ep.path, body)
+					r.Header.Set("Authorization", "Bearer "+key)
+					if ep.body != "" {
+						r.Header.Set("Content-Type", "application/json")
+					}
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, r)
+					if w.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", w.Code, w.Body)
+					}
+				}
+			})
+		}
+	}
+	b.Logf("API log queue: %+v", s.app.APILog.Stats())
 }

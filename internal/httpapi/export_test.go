@@ -1,10 +1,24 @@
 package httpapi
 
-import "time"
+import (
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
 
 // SetPDPHeartbeat shortens the change stream's heartbeat for a test.
 func SetPDPHeartbeat(d time.Duration) (restore func()) {
 	old := pdpHeartbeat
 	pdpHeartbeat = d
 	return func() { pdpHeartbeat = old }
+}
+
+// NewBare builds the API of d with authentication, rate limiting and the API
+// log replaced by the fixed caller p: the baseline of the middleware
+// benchmark.
+func NewBare(d Deps, p *auth.Principal) http.Handler {
+	d.bare = p
+	h, _ := New(d)
+	return h
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
@@ -45,6 +46,9 @@ type Deps struct {
 	APILogStore apilog.Store
 	// LogBodyBytes is how much of each body the API log keeps.
 	LogBodyBytes int
+	// bare, set only by benchmarks, replaces authentication, rate limiting
+	// and the API log with this fixed caller.
+	bare *auth.Principal
 	// LimitsChanged says that an organization's or environment's limit
 	// settings changed (by id).
 	LimitsChanged func(id string)
@@ -74,7 +78,11 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	}
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
 	api := humago.New(mux, cfg)
-	api.UseMiddleware(authMiddleware(api, d.Keys, d.Limiter, d.Log))
+	if d.bare != nil {
+		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) { next(huma.WithValue(ctx, principalKey{}, d.bare)) })
+	} else {
+		api.UseMiddleware(authMiddleware(api, d.Keys, d.Limiter, d.Log))
+	}
 
 	h := &handlers{Deps: d}
 	addRoutes(&registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes}, h)
@@ -86,7 +94,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	envelopeNotFound(mux)
 	var handler http.Handler = mux
 	handler = withRecover(d.Log, handler)
-	if d.APILog != nil {
+	if d.APILog != nil && d.bare == nil {
 		handler = withAPILog(d.APILog, d.LogBodyBytes, d.Keys, handler)
 	}
 	handler = withAccessLog(d.Log, handler)

@@ -34,14 +34,7 @@ func (s *LogStore) WriteAPILog(ctx context.Context, entries []apilog.Call) error
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteByte('(')
-			for j := range ncol {
-				if j > 0 {
-					b.WriteByte(',')
-				}
-				fmt.Fprintf(&b, "$%d", i*ncol+j+1)
-			}
-			b.WriteByte(')')
+			s.db.writeRow(&b, i, ncol)
 			headers := "{}"
 			if len(e.RequestHeaders) > 0 {
 				hb, _ := json.Marshal(e.RequestHeaders)

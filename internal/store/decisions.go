@@ -40,14 +40,7 @@ func (s *LogStore) WriteDecisions(ctx context.Context, entries []decision.Entry)
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteByte('(')
-			for j := range 16 {
-				if j > 0 {
-					b.WriteByte(',')
-				}
-				fmt.Fprintf(&b, "$%d", i*16+j+1)
-			}
-			b.WriteByte(')')
+			s.db.writeRow(&b, i, 16)
 			args = append(args, e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.Source, e.RequestID, e.KeyID,
 				e.User, e.Action, e.ResourceType, e.ResourceKey, e.Tenant, e.Allow, e.Reason, e.Role)
 		}
@@ -107,4 +100,23 @@ func (s *LogStore) PruneDecisions(ctx context.Context, orgID string, before time
 		return 0, fmt.Errorf("prune decisions: %w", formatError(err))
 	}
 	return res.RowsAffected()
+}
+
+// writeRow writes the placeholders of row i of a multi-row INSERT with ncol
+// columns. SQLite gets anonymous "?" (bound by position: named "$n" are
+// looked up one by one, quadratic in a statement of thousands); PostgreSQL
+// gets "$n".
+func (db *DB) writeRow(b *strings.Builder, i, ncol int) {
+	b.WriteByte('(')
+	for j := range ncol {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		if db.Engine == SQLite {
+			b.WriteByte('?')
+		} else {
+			fmt.Fprintf(b, "$%d", i*ncol+j+1)
+		}
+	}
+	b.WriteByte(')')
 }
