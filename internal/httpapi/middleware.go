@@ -153,6 +153,8 @@ func envelopeNotFound(mux *http.ServeMux) {
 const (
 	metaScope  = "scope"  // gatehouse.Scope required
 	metaPublic = "public" // no key needed
+	// metaUnlimited: the operation does not spend from the rate limit.
+	metaUnlimited = "unlimited"
 )
 
 // authMiddleware authenticates the bearer key, checks the organization header
@@ -195,7 +197,7 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the "+OrgHeader+" header does not match the API key's organization")
 			return
 		}
-		if limiter != nil && !rateLimit(api, ctx, limiter, p) {
+		if limiter != nil && op.Metadata[metaUnlimited] != true && !rateLimit(api, ctx, limiter, p) {
 			return
 		}
 		if s, ok := op.Metadata[metaScope].(gatehouse.Scope); ok && !p.Scopes.Has(s) {

@@ -77,6 +77,16 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("a sandbox environment is limited: %v", res.header)
 		}
 	}
+	// A PDP's decision uploads (and change stream) do not spend from the limit.
+	s.must(200, req{method: "PATCH", path: fmt.Sprintf("/v1/projects/%s/environments/%s", s.projID, s.devID), key: s.key, body: map[string]any{"sandbox": false}})
+	_, pdpKey := s.newKey("environment", []string{"check:access"}, map[string]any{"project": s.projID, "environment": s.devID})
+	upload := map[string]any{"decisions": []any{map[string]any{"timestamp": time.Now().Format(time.RFC3339), "user": "u", "action": "a",
+		"resource_type": "r", "tenant": "default", "allow": false, "reason": "unknown_user"}}}
+	for range 3 {
+		if res := s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: pdpKey, body: upload}); res.header.Get("X-RateLimit-Limit") != "" {
+			t.Fatal("PDP uploads spend from the limit")
+		}
+	}
 	// Public endpoints are not limited.
 	if res := s.must(200, req{method: "GET", path: "/healthz"}); res.header.Get("X-RateLimit-Limit") != "" {
 		t.Fatal("healthz is limited")

@@ -152,6 +152,9 @@ type route struct {
 	sse string
 	// stream is the content type of another streamed answer.
 	stream string
+	// unlimited operations do not spend from the rate limit (a PDP's
+	// change stream and decision uploads, bounded by design).
+	unlimited bool
 }
 
 func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
@@ -194,6 +197,10 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	if r.stream != "" {
 		op.Responses = map[string]*huma.Response{"200": {Description: "A stream of " + r.stream + ".",
 			Content: map[string]*huma.MediaType{r.stream: {Schema: &huma.Schema{Type: huma.TypeString}}}}}
+	}
+	if r.unlimited {
+		op.Metadata[metaUnlimited] = true
+		desc = append(desc, "Not rate limited.")
 	}
 	op.Description = strings.Join(desc, "\n\n")
 	orgOnly := r.orgOnly

@@ -175,7 +175,7 @@ func New(cfg Config) (*PDP, error) {
 	p.st = Status{State: StateStarting, OrganizationID: claims.OrgID, ProjectID: claims.ProjectID, EnvironmentID: claims.EnvironmentID}
 	p.policy.Store(&decision.Policy{Mode: decision.ModeOff})
 	p.recorder = decision.NewRecorder(&uploader{p: p}, func(context.Context, string) (decision.Policy, error) { return *p.policy.Load(), nil },
-		p.log, decision.Options{})
+		p.log, decision.Options{FlushEvery: 2 * time.Second}) // fewer, larger uploads
 	return p, nil
 }
 
