@@ -17,7 +17,7 @@ import (
 type Options[T any] struct {
 	Buffer     int           // records held before new ones are dropped (default 65,536)
 	MaxBytes   int64         // bytes held (by Size) before new ones are dropped (default: no bound)
-	Size       func(*T) int  // a record's size for MaxBytes
+	Size       func(T) int   // a record's size for MaxBytes (by value: taking its address would move every record to the heap)
 	Batch      int           // records written at once (default 1,000)
 	FlushEvery time.Duration // longest a record waits in memory (default 200 ms)
 	// Prepare runs on the writer goroutine before a batch is written (ids,
@@ -57,7 +57,7 @@ func New[T any](what string, write func(context.Context, []T) error, log *slog.L
 func (w *Writer[T]) Add(r T) bool {
 	var n int64
 	if w.opt.MaxBytes > 0 && w.opt.Size != nil {
-		n = int64(w.opt.Size(&r))
+		n = int64(w.opt.Size(r))
 		if w.bytes.Add(n) > w.opt.MaxBytes {
 			w.bytes.Add(-n)
 			w.dropped.Add(1)
@@ -95,7 +95,7 @@ func (w *Writer[T]) Run(ctx context.Context) {
 	batch := make([]T, 0, w.opt.Batch)
 	take := func(r T) {
 		if w.opt.MaxBytes > 0 && w.opt.Size != nil {
-			w.bytes.Add(-int64(w.opt.Size(&r)))
+			w.bytes.Add(-int64(w.opt.Size(r)))
 		}
 		batch = append(batch, r)
 		if len(batch) >= w.opt.Batch {

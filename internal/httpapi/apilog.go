@@ -123,7 +123,7 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 var errorCodeIn = regexp.MustCompile(`"error":\{"code":"([A-Z_]+)"`)
 
 // EntrySize is an entry's weight in the log queue's byte budget.
-func EntrySize(e *apilog.Call) int {
+func EntrySize(e apilog.Call) int {
 	return 1024 + len(e.Path) + len(e.UserAgent) + len(e.RawRequest) + len(e.RawResponse) + len(e.RequestBody) + len(e.ResponseBody)
 }
 

@@ -220,3 +220,29 @@ func testLogStore(t *testing.T, st *store.LogStore) {
 		t.Fatalf("another organization's entry was pruned: %v", err)
 	}
 }
+
+// BenchmarkWriteDecisions is how fast the SQLite log database takes
+// decision log entries, in batches of 1,000 as the recorder writes them.
+func BenchmarkWriteDecisions(b *testing.B) {
+	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(b.TempDir(), "logs.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	st := db.LogStore()
+	batch := make([]decision.Entry, 1000)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			n++
+			batch[i] = decision.Entry{ID: fmt.Sprintf("d-%09d", n), OrganizationID: "org1", ProjectID: "p1", EnvironmentID: "env1", Time: time.Now(),
+				Source: decision.SourceAPI, RequestID: "req", KeyID: "k1", User: "user-1", Action: "read", ResourceType: "document", Tenant: "default",
+				Allow: true, Reason: "granted", Role: "reader"}
+		}
+		if err := st.WriteDecisions(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
+}
