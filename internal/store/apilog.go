@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -19,22 +18,20 @@ const apiLogRows = 200
 
 // WriteAPILog inserts entries in one transaction.
 func (s *LogStore) WriteAPILog(ctx context.Context, entries []apilog.Call) error {
+	const ncol = 24
+	full, err := s.fullInsert(ctx, "api_log", apiLogCols, apiLogRows, ncol)
+	if err != nil {
+		return err
+	}
 	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", formatError(err))
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	const ncol = 24
 	for len(entries) > 0 {
 		n := min(len(entries), apiLogRows)
-		var b strings.Builder
-		b.WriteString("INSERT INTO api_log (" + apiLogCols + ") VALUES ")
 		args := make([]any, 0, n*ncol)
-		for i, e := range entries[:n] {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			s.db.writeRow(&b, i, ncol)
+		for _, e := range entries[:n] {
 			headers := "{}"
 			if len(e.RequestHeaders) > 0 {
 				hb, _ := json.Marshal(e.RequestHeaders)
@@ -44,7 +41,7 @@ func (s *LogStore) WriteAPILog(ctx context.Context, entries []apilog.Call) error
 				e.Method, e.Route, e.Path, e.Status, e.ErrorCode, e.LatencyMicros, e.ClientIP, e.UserAgent, e.RequestSize, e.RequestTruncated,
 				e.ResponseSize, e.ResponseTruncated, headers, e.RequestBody, e.ResponseBody)
 		}
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		if err := s.insertRows(ctx, tx, full, "api_log", apiLogCols, n, ncol, apiLogRows, args); err != nil {
 			return fmt.Errorf("insert api log: %w", formatError(err))
 		}
 		entries = entries[n:]

@@ -246,3 +246,33 @@ func BenchmarkWriteDecisions(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkWriteAPILog is how fast the SQLite log database takes API log
+// entries (small bodies, a few headers), in batches of 1,000.
+func BenchmarkWriteAPILog(b *testing.B) {
+	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(b.TempDir(), "logs.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	st := db.LogStore()
+	batch := make([]apilog.Call, 1000)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			n++
+			batch[i] = apilog.Call{ID: fmt.Sprintf("c-%09d", n), Time: time.Now(), RequestID: "0123456789abcdef01234567", OrganizationID: "org1",
+				ProjectID: "p1", EnvironmentID: "e1", ActorType: "key", ActorID: "01a20583-ec90-795c-81f0-105ccf2352c6", ActorName: "ci",
+				Method: "POST", Route: "/v1/allowed", Path: "/v1/allowed", Status: 200, LatencyMicros: 40, ClientIP: "127.0.0.1", UserAgent: "Go-http-client/1.1",
+				RequestHeaders: map[string]string{"Authorization": "[REDACTED]", "Content-Type": "application/json", "User-Agent": "Go-http-client/1.1"},
+				RequestBody:    `{"user":"user-1","action":"read","resource":{"type":"document","tenant":"t-1"}}`, RequestSize: 80,
+				ResponseBody: `{"status":"success","data":{"allow":true,"reason":"granted","role":"reader","tenant":"t-1","explanation":"user \"user-1\" has role \"reader\""},"meta":{"request_id":"0123456789abcdef01234567","timestamp":"2026-11-22T23:07:41.736Z"}}`,
+				ResponseSize: 230}
+		}
+		if err := st.WriteAPILog(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
+}
