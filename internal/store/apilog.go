@@ -18,38 +18,16 @@ const apiLogRows = 200
 
 // WriteAPILog inserts entries in one transaction.
 func (s *LogStore) WriteAPILog(ctx context.Context, entries []apilog.Call) error {
-	const ncol = 24
-	full, err := s.fullInsert(ctx, "api_log", apiLogCols, apiLogRows, ncol)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", formatError(err))
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	for len(entries) > 0 {
-		n := min(len(entries), apiLogRows)
-		args := make([]any, 0, n*ncol)
-		for _, e := range entries[:n] {
-			headers := "{}"
-			if len(e.RequestHeaders) > 0 {
-				hb, _ := json.Marshal(e.RequestHeaders)
-				headers = string(hb)
-			}
-			args = append(args, e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.RequestID, e.ActorType, e.ActorID, e.ActorName,
-				e.Method, e.Route, e.Path, e.Status, e.ErrorCode, e.LatencyMicros, e.ClientIP, e.UserAgent, e.RequestSize, e.RequestTruncated,
-				e.ResponseSize, e.ResponseTruncated, headers, e.RequestBody, e.ResponseBody)
+	return insertAll(ctx, s, "api_log", apiLogCols, 24, apiLogRows, entries, func(args []any, e *apilog.Call) []any {
+		headers := "{}"
+		if len(e.RequestHeaders) > 0 {
+			hb, _ := json.Marshal(e.RequestHeaders)
+			headers = string(hb)
 		}
-		if err := s.insertRows(ctx, tx, full, "api_log", apiLogCols, n, ncol, apiLogRows, args); err != nil {
-			return fmt.Errorf("insert api log: %w", formatError(err))
-		}
-		entries = entries[n:]
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit api log: %w", formatError(err))
-	}
-	return nil
+		return append(args, e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.RequestID, e.ActorType, e.ActorID, e.ActorName,
+			e.Method, e.Route, e.Path, e.Status, e.ErrorCode, e.LatencyMicros, e.ClientIP, e.UserAgent, e.RequestSize, e.RequestTruncated,
+			e.ResponseSize, e.ResponseTruncated, headers, e.RequestBody, e.ResponseBody)
+	})
 }
 
 func scanAPILogSummary(sc scanner) (apilog.Call, error) {
