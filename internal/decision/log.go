@@ -64,6 +64,19 @@ type Entry struct {
 	Role           string    `json:"role" doc:"The role that granted the permission, if any."`
 }
 
+// UploadedDecision is one decision a PDP made.
+type UploadedDecision struct {
+	Time         time.Time `json:"timestamp"`
+	User         string    `json:"user" minLength:"1" maxLength:"255"`
+	Action       string    `json:"action" minLength:"1" maxLength:"255"`
+	ResourceType string    `json:"resource_type" minLength:"1" maxLength:"255"`
+	ResourceKey  string    `json:"resource_key,omitempty" maxLength:"1000"`
+	Tenant       string    `json:"tenant" minLength:"1" maxLength:"255"`
+	Allow        bool      `json:"allow"`
+	Reason       string    `json:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action"`
+	Role         string    `json:"role,omitempty" maxLength:"255"`
+}
+
 // Filter narrows a list of decisions. Zero fields match everything.
 type Filter struct {
 	OrgID, EnvID                                 string

@@ -317,22 +317,12 @@ type uploader struct{ p *PDP }
 func (u *uploader) WriteDecisions(ctx context.Context, entries []decision.Entry) error {
 	for len(entries) > 0 {
 		n := min(len(entries), decision.MaxBulk)
-		type up struct {
-			Time         time.Time `json:"timestamp"`
-			User         string    `json:"user"`
-			Action       string    `json:"action"`
-			ResourceType string    `json:"resource_type"`
-			ResourceKey  string    `json:"resource_key,omitempty"`
-			Tenant       string    `json:"tenant"`
-			Allow        bool      `json:"allow"`
-			Reason       string    `json:"reason"`
-			Role         string    `json:"role,omitempty"`
-		}
 		body := struct {
-			Decisions []up `json:"decisions"`
-		}{Decisions: make([]up, n)}
+			Decisions []decision.UploadedDecision `json:"decisions"`
+		}{Decisions: make([]decision.UploadedDecision, n)}
 		for i, e := range entries[:n] {
-			body.Decisions[i] = up{e.Time, e.User, e.Action, e.ResourceType, e.ResourceKey, e.Tenant, e.Allow, e.Reason, e.Role}
+			body.Decisions[i] = decision.UploadedDecision{Time: e.Time, User: e.User, Action: e.Action, ResourceType: e.ResourceType,
+				ResourceKey: e.ResourceKey, Tenant: e.Tenant, Allow: e.Allow, Reason: e.Reason, Role: e.Role}
 		}
 		if err := u.p.call(ctx, http.MethodPost, "/v1/pdp/decisions", body, nil); err != nil {
 			return err
