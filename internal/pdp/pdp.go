@@ -332,5 +332,6 @@ func (u *uploader) WriteDecisions(ctx context.Context, entries []decision.Entry)
 	return nil
 }
 
-// errorOf turns an API error into a gatehouse error for the recorder.
+// asGatehouse turns an API error into a gatehouse error, which the
+// recorder does not retry.
 func (e *apiError) asGatehouse() error { return gatehouse.Errorf(e.Code, "%s", e.Message) }

@@ -31,7 +31,6 @@ type Limiter struct {
 
 	mu      sync.Mutex
 	lastErr error
-	errAt   time.Time
 	logged  atomic.Int64 // unix nanos of the last failure logged
 	// downUntil: after a store failure, decisions skip the store for a
 	// second instead of each paying for a failing round trip.
@@ -77,7 +76,7 @@ func (l *Limiter) Take(ctx context.Context, p *auth.Principal) Decision {
 
 func (l *Limiter) failed(err error) {
 	l.mu.Lock()
-	l.lastErr, l.errAt = err, time.Now()
+	l.lastErr = err
 	l.mu.Unlock()
 	// Say it at most every 10 s, not on every request.
 	now := time.Now().UnixNano()
