@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -220,9 +221,13 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 func rateLimit(api huma.API, ctx huma.Context, limiter *ratelimit.Limiter, p *auth.Principal) bool {
 	d := limiter.Take(ctx.Context(), p)
 	if d.Limited {
-		ctx.SetHeader("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-		ctx.SetHeader("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-		ctx.SetHeader("X-RateLimit-Reset", strconv.FormatInt(ceilUnix(d.Reset), 10))
+		// Set as spelled in seed 002 (Header.Set would send X-Ratelimit-*;
+		// header names are case-insensitive, but people copy them).
+		_, w := humago.Unwrap(ctx)
+		h := w.Header()
+		h["X-RateLimit-Limit"] = []string{strconv.Itoa(d.Limit)}
+		h["X-RateLimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
+		h["X-RateLimit-Reset"] = []string{strconv.FormatInt(ceilUnix(d.Reset), 10)}
 	}
 	if d.Allowed {
 		return true
