@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.deps = httpapi.Deps{
 		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing,
-		Limiter: a.Limiter, LimitsChanged: a.limits.Forget,
+		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 	}

@@ -89,6 +89,7 @@ organization and prints an organization API key holding every scope (shown once)
 	cmd.Flags().BoolVar(&cfg.AutoInit, "auto-init", cfg.AutoInit, "create the first organization on an empty database (env GATEHOUSE_AUTO_INIT)")
 	cmd.Flags().Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body accepted (env GATEHOUSE_MAX_BODY_BYTES)")
 	cmd.Flags().IntVar(&cfg.LogBodyBytes, "log-body-bytes", cfg.LogBodyBytes, "how much of each request and response body the API log keeps (env GATEHOUSE_LOG_BODY_BYTES)")
+	cmd.Flags().IntVar(&cfg.AnonymousRateLimit, "anonymous-rate-limit", cfg.AnonymousRateLimit, "hourly limit per client address of calls without a valid key, 0 for none (env GATEHOUSE_ANONYMOUS_RATE_LIMIT)")
 	cmd.Flags().StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for rate limits shared by many nodes (redis://host:6379/0); empty keeps them in this process (env GATEHOUSE_REDIS_URL)")
 	cmd.Flags().Var(failMode{&cfg.RateLimitFailOpen}, "rate-limit-fail", "when Redis is unreachable: open (serve unlimited) or closed (refuse with 503) (env GATEHOUSE_RATE_LIMIT_FAIL)")
 	return cmd

@@ -37,6 +37,9 @@ type Config struct {
 	// RedisURL selects the Redis rate limit store shared by many nodes
 	// ("redis://host:6379/0"); empty keeps the limits in this process.
 	RedisURL string
+	// AnonymousRateLimit is the hourly limit, per client address, of calls
+	// without a valid key (0: not limited).
+	AnonymousRateLimit int
 	// RateLimitFailOpen lets requests through, unlimited, when the Redis
 	// store cannot be reached (false refuses them with 503).
 	RateLimitFailOpen bool
@@ -45,15 +48,16 @@ type Config struct {
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		Addr:              "127.0.0.1:8080",
-		DataDir:           "gatehouse-data",
-		LogLevel:          "info",
-		LogFormat:         "text",
-		MaxBodyBytes:      1 << 20,
-		ShutdownTimeout:   15 * time.Second,
-		AutoInit:          true,
-		RateLimitFailOpen: true,
-		LogBodyBytes:      64 << 10,
+		Addr:               "127.0.0.1:8080",
+		DataDir:            "gatehouse-data",
+		LogLevel:           "info",
+		LogFormat:          "text",
+		MaxBodyBytes:       1 << 20,
+		ShutdownTimeout:    15 * time.Second,
+		AutoInit:           true,
+		RateLimitFailOpen:  true,
+		AnonymousRateLimit: 1000,
+		LogBodyBytes:       64 << 10,
 	}
 }
 
@@ -96,6 +100,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			return fmt.Errorf("%sLOG_BODY_BYTES: %w", EnvPrefix, err)
 		}
 		c.LogBodyBytes = n
+	}
+	if v := getenv(EnvPrefix + "ANONYMOUS_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%sANONYMOUS_RATE_LIMIT %q: want a number of requests per hour, 0 for none", EnvPrefix, v)
+		}
+		c.AnonymousRateLimit = n
 	}
 	if v := getenv(EnvPrefix + "SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)

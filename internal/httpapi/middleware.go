@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -160,7 +161,24 @@ const (
 
 // authMiddleware authenticates the bearer key, checks the organization header
 // and the operation's required scope, and puts the principal in the context.
-func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limiter, log *slog.Logger) func(huma.Context, func(huma.Context)) {
+func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limiter, anonLimit int, log *slog.Logger) func(huma.Context, func(huma.Context)) {
+	// refuse answers a call without a valid key, spending from its client
+	// address's bucket first (guessing keys costs like any other call).
+	refuse := func(ctx huma.Context, status int, msg string) {
+		if limiter != nil && status == http.StatusUnauthorized {
+			host, _, err := net.SplitHostPort(ctx.RemoteAddr())
+			if err != nil {
+				host = ctx.RemoteAddr()
+			}
+			if !applyLimit(api, ctx, limiter.TakeAnonymous(ctx.Context(), host, anonLimit)) {
+				return
+			}
+		}
+		if status == http.StatusUnauthorized {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		}
+		_ = huma.WriteErr(api, ctx, status, msg)
+	}
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
 		rec := recordOf(ctx.Context())
@@ -173,7 +191,7 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 		}
 		token, found := bearer(ctx.Header("Authorization"))
 		if !found && ctx.Header("Authorization") != "" {
-			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "the Authorization header must be: Bearer <key>")
+			refuse(ctx, http.StatusUnauthorized, "the Authorization header must be: Bearer <key>")
 			return
 		}
 		p, err := keys.Verify(ctx.Context(), token)
@@ -187,8 +205,7 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 				status, msg = http.StatusServiceUnavailable, "cannot verify API keys right now"
 				log.ErrorContext(ctx.Context(), "verify api key", "request_id", RequestID(ctx.Context()), "err", err)
 			}
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="gatehouse"`)
-			_ = huma.WriteErr(api, ctx, status, msg)
+			refuse(ctx, status, msg)
 			return
 		}
 		if rec != nil {
@@ -198,7 +215,7 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the "+OrgHeader+" header does not match the API key's organization")
 			return
 		}
-		if limiter != nil && op.Metadata[metaUnlimited] != true && !rateLimit(api, ctx, limiter, p) {
+		if limiter != nil && op.Metadata[metaUnlimited] != true && !applyLimit(api, ctx, limiter.Take(ctx.Context(), p)) {
 			return
 		}
 		if s, ok := op.Metadata[metaScope].(gatehouse.Scope); ok && !p.Scopes.Has(s) {
@@ -215,11 +232,9 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 	}
 }
 
-// rateLimit spends one request of the caller's bucket and sets the
-// X-RateLimit headers; over the limit it answers 429 (seed 002's body) and
-// reports false.
-func rateLimit(api huma.API, ctx huma.Context, limiter *ratelimit.Limiter, p *auth.Principal) bool {
-	d := limiter.Take(ctx.Context(), p)
+// applyLimit sets the X-RateLimit headers of a limiter decision; over the
+// limit it answers 429 (seed 002's body) and reports false.
+func applyLimit(api huma.API, ctx huma.Context, d ratelimit.Decision) bool {
 	if d.Limited {
 		// Set as spelled in seed 002 (Header.Set would send X-Ratelimit-*;
 		// header names are case-insensitive, but people copy them).

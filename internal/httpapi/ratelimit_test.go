@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
 // TestRateLimits: every authenticated response carries the X-RateLimit
@@ -91,4 +93,26 @@ func TestRateLimits(t *testing.T) {
 	if res := s.must(200, req{method: "GET", path: "/healthz"}); res.header.Get("X-RateLimit-Limit") != "" {
 		t.Fatal("healthz is limited")
 	}
+}
+
+// TestAnonymousRateLimit: calls without a valid key spend from their client
+// address's bucket, so guessing keys is limited like any other call.
+func TestAnonymousRateLimit(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.AnonymousRateLimit = 3
+	s := newServerWith(t, cfg)
+	var codes []int
+	for _, key := range []string{"", "garbage", "eyJhbGciOiJFZERTQSJ9.e30.c2ln", "garbage"} {
+		res := s.do(req{method: "GET", path: "/v1/projects", key: key})
+		codes = append(codes, res.status)
+		if res.header.Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("a %d without rate limit headers: %v", res.status, res.header)
+		}
+	}
+	if fmt.Sprint(codes) != "[401 401 401 429]" {
+		t.Fatalf("anonymous calls at 3 per hour: %v", codes)
+	}
+	// A valid key is not held back by the address's failed calls.
+	s.must(200, req{method: "GET", path: "/v1/projects", key: s.key})
 }

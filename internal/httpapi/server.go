@@ -40,6 +40,9 @@ type Deps struct {
 	Closing <-chan struct{}
 	// Limiter limits requests per hour; nil: no limits.
 	Limiter *ratelimit.Limiter
+	// AnonymousLimit is the hourly limit per client address of calls
+	// without a valid key (0: not limited).
+	AnonymousLimit int
 	// APILog receives every external call's entry; nil: no API log.
 	APILog *batch.Writer[apilog.Call]
 	// APILogStore answers GET /v1/logs.
@@ -81,7 +84,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	if d.bare != nil {
 		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) { next(huma.WithValue(ctx, principalKey{}, d.bare)) })
 	} else {
-		api.UseMiddleware(authMiddleware(api, d.Keys, d.Limiter, d.Log))
+		api.UseMiddleware(authMiddleware(api, d.Keys, d.Limiter, d.AnonymousLimit, d.Log))
 	}
 
 	h := &handlers{Deps: d}

@@ -58,6 +58,17 @@ func (l *Limiter) Take(ctx context.Context, p *auth.Principal) Decision {
 		l.failed(err)
 		return Decision{Result: Result{Allowed: l.failOpen}, StoreDown: true}
 	}
+	return l.TakeTarget(ctx, t)
+}
+
+// TakeAnonymous spends one request of a client address's bucket: calls
+// without a valid key (a limit of 0 or less: not limited).
+func (l *Limiter) TakeAnonymous(ctx context.Context, ip string, limit int) Decision {
+	return l.TakeTarget(ctx, Target{Bucket: "ip:" + ip, Limit: limit})
+}
+
+// TakeTarget spends one request of t's bucket.
+func (l *Limiter) TakeTarget(ctx context.Context, t Target) Decision {
 	if t.Limit <= 0 {
 		return Decision{Result: Result{Allowed: true}}
 	}
