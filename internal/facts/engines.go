@@ -43,6 +43,10 @@ func (m *Engines) Moved(envID string) <-chan struct{} {
 	return ch
 }
 
+// Wake wakes whoever waits on Moved(envID) without the feed moving (the
+// environment's settings changed: PDP streams re-send them).
+func (m *Engines) Wake(envID string) { m.signal(envID) }
+
 func (m *Engines) signal(envID string) {
 	m.wmu.Lock()
 	if ch, ok := m.moved[envID]; ok {

@@ -226,6 +226,7 @@ func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, ref envRef, 
 		}
 		select {
 		case <-moved:
+			sendPolicy()
 		case <-beat.C:
 			// The key may have been revoked (or its environment deleted).
 			if _, err := h.Keys.Verify(ctx, token); err != nil {

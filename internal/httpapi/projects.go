@@ -312,6 +312,7 @@ func (h *handlers) updateEnvSettings(ctx context.Context, in *updateEnvSettingsI
 	h.limitsChanged(env.ID)
 	if h.Decisions != nil { // other nodes pick the change up within the policy TTL
 		h.Decisions.SetPolicy(env.ID, decision.Policy{Mode: env.Settings.DecisionLog, SampleRate: env.Settings.DecisionLogSampleRate})
+		h.Facts.Engines.Wake(env.ID) // this node's PDP streams send the new policy now
 	}
 	return ok(ctx, envSettingsOut(env.Settings)), nil
 }

@@ -464,20 +464,26 @@ func TestPDPUploadsDecisions(t *testing.T) {
 	r.check(t, "alice", "read", "acme") // off: not recorded
 	mustCall(t, 200, "PATCH", fmt.Sprintf("%s/v1/projects/%s/environments/%s/settings", w.n.url, w.projID, w.envID), w.orgKey,
 		map[string]any{"decision_log": "full"})
-	// The stream delivers the new policy at its next heartbeat; a new
-	// snapshot carries it at once.
+	// The connected PDP hears of it at once.
+	waitFor(t, "the new policy on the PDP", func() bool { _, st := r.health(t); return st["decision_log"] == "full" })
+	r.check(t, "alice", "read", "acme")
+	r.check(t, "bob", "read", "acme")
+	// A restarted PDP gets it with its snapshot.
 	r.stop(t)
 	r2 := startPDP(t, testConfig(w.n.url, w.envKey, t.TempDir()))
 	r2.waitState(t, pdp.StateSynced)
+	if _, st := r2.health(t); st["decision_log"] != "full" {
+		t.Fatalf("policy after restart: %v", st["decision_log"])
+	}
 	r2.check(t, "alice", "read", "acme")
 	r2.check(t, "bob", "read", "acme")
 	var list []any
 	waitFor(t, "uploaded decisions", func() bool {
 		out := mustCall(t, 200, "GET", w.n.url+"/v1/decisions?source=pdp&order=asc", w.envKey, nil)
 		list, _ = out["data"].([]any)
-		return len(list) == 2
+		return len(list) == 4
 	})
-	first, second := list[0].(map[string]any), list[1].(map[string]any)
+	first, second := list[2].(map[string]any), list[3].(map[string]any)
 	if first["user"] != "alice" || first["allow"] != true || first["role"] != "reader" || second["user"] != "bob" || second["allow"] != false ||
 		second["reason"] != "no_role_in_tenant" || first["source"] != "pdp" || first["environment_id"] != w.envID {
 		t.Fatalf("recorded: %v / %v", first, second)
