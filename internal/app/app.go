@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,6 +98,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		bc = pgbc
 		a.Facts.Notify = pgbc
 		pgbc.OnFacts(func(envID string) {
+			if strings.HasPrefix(envID, facts.GonePrefix) {
+				return // see the handler registered at the end of New
+			}
 			envs := []string{envID}
 			if envID == "" {
 				envs = a.Facts.Engines.LoadedEnvironments()
@@ -171,6 +175,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 	}
 	a.handler, a.OpenAPI = httpapi.New(a.deps)
+	if pgbc, ok := bc.(*store.PGBroadcaster); ok {
+		// Another node deleted an environment: drop what this one holds.
+		pgbc.OnFacts(func(envID string) {
+			if gone, ok := strings.CutPrefix(envID, facts.GonePrefix); ok {
+				a.Facts.Engines.Forget(gone)
+				a.Decisions.Forget(gone)
+				a.limits.Forget(gone)
+			}
+		})
+	}
 	return a, nil
 }
 

@@ -342,3 +342,48 @@ func TestAPILogSurvivesShutdown(t *testing.T) {
 		t.Fatalf("%d of %d calls in the log after shutdown", page.Total, n)
 	}
 }
+
+// TestDeletedEnvironmentLeavesEveryNode: deleting an environment on node A
+// drops its engine on node B too.
+func TestDeletedEnvironmentLeavesEveryNode(t *testing.T) {
+	cfg := config.Default()
+	cfg.DatabaseURL = pgtest.NewDatabase(t)
+	a, urlA := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, urlB := start(t, cfg)
+	waitHealthy(t, a)
+	waitHealthy(t, b)
+	st, out := call(t, "POST", urlA+"/v1/projects/default/environments", res.Token, `{"name":"Temp","key":"temp"}`)
+	if st != 201 {
+		t.Fatalf("create environment: %d %v", st, out)
+	}
+	envID := out["data"].(map[string]any)["id"].(string)
+	if st, out := call(t, "POST", urlB+"/v1/allowed?project=default&environment=temp", res.Token,
+		`{"user":"u","action":"read","resource":{"type":"doc"}}`); st != 200 {
+		t.Fatalf("check on B: %d %v", st, out)
+	}
+	loaded := func(x *app.App) bool {
+		for _, id := range x.Facts.Engines.LoadedEnvironments() {
+			if id == envID {
+				return true
+			}
+		}
+		return false
+	}
+	if !loaded(b) {
+		t.Fatal("node B did not load the environment")
+	}
+	if st, out := call(t, "DELETE", urlA+"/v1/projects/default/environments/temp", res.Token, ""); st != 204 {
+		t.Fatalf("delete: %d %v", st, out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for loaded(b) {
+		if time.Now().After(deadline) {
+			t.Fatal("node B still holds the deleted environment's engine")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

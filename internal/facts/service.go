@@ -90,6 +90,19 @@ func (s *Service) write(ctx context.Context, envID string, fn func(tx Store) ([]
 	return nil
 }
 
+// GonePrefix marks a feed notification that an environment was deleted:
+// every node drops what it holds of it.
+const GonePrefix = "gone:"
+
+// EnvironmentDeleted drops envID's engine on this node and tells the other
+// nodes to drop theirs.
+func (s *Service) EnvironmentDeleted(ctx context.Context, envID string) {
+	s.Engines.Forget(envID)
+	if s.Notify != nil {
+		s.Notify.NotifyFacts(ctx, GonePrefix+envID)
+	}
+}
+
 func change(op string, v any) Change {
 	data, err := json.Marshal(v)
 	if err != nil {

@@ -250,7 +250,7 @@ func (h *handlers) deleteEnvironment(ctx context.Context, in *EnvPath) (*NoConte
 		return nil, err
 	}
 	h.Keys.Forget(ctx)
-	h.Facts.Engines.Forget(env.ID) // this node's memory; other nodes drop theirs on restart
+	h.Facts.EnvironmentDeleted(ctx, env.ID) // every node drops the engine
 	if h.Decisions != nil {
 		h.Decisions.Forget(env.ID)
 	}
