@@ -319,6 +319,11 @@ func (a *App) createOrganization(ctx context.Context, name, key, adminEmail, adm
 	if err != nil {
 		return nil, nil, "", err
 	}
+	for _, env := range b.Environments { // every environment has a default tenant from the start
+		if err := a.Facts.EnsureDefaultTenant(ctx, env.ID); err != nil {
+			return nil, nil, "", err
+		}
+	}
 	return b, k, token, nil
 }
 

@@ -166,3 +166,20 @@ func TestChecksDuringWrites(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Every environment lists its default tenant before anything else happened
+// in it: the bootstrap's and a new one.
+func TestDefaultTenantFromTheStart(t *testing.T) {
+	s := newServer(t)
+	for _, env := range []string{"development", "production"} {
+		res := s.must(200, req{method: "GET", path: "/v1/tenants?project=default&environment=" + env, key: s.key})
+		if len(res.list()) != 1 || res.list()[0].(map[string]any)["key"] != "default" {
+			t.Fatalf("%s tenants: %s", env, res.raw)
+		}
+	}
+	s.must(201, req{method: "POST", path: "/v1/projects/default/environments", key: s.key, body: map[string]any{"name": "Staging", "key": "staging"}})
+	res := s.must(200, req{method: "GET", path: "/v1/tenants?project=default&environment=staging", key: s.key})
+	if len(res.list()) != 1 || res.list()[0].(map[string]any)["key"] != "default" {
+		t.Fatalf("staging tenants: %s", res.raw)
+	}
+}

@@ -206,6 +206,11 @@ func (h *handlers) createEnvironment(ctx context.Context, in *createEnvIn) (*Out
 	if err != nil {
 		return nil, err
 	}
+	// Every environment has a default tenant from the start (an engine load
+	// creates it too, for environments older than this).
+	if err := h.Facts.EnsureDefaultTenant(ctx, env.ID); err != nil {
+		return nil, err
+	}
 	return ok(ctx, envOut(env)), nil
 }
 
