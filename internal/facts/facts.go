@@ -39,7 +39,7 @@ type Tenant struct {
 	UpdatedAt   time.Time
 }
 
-// Resource is a resource type and its actions.
+// Resource is a resource type, its actions and its attribute definitions.
 type Resource struct {
 	ID          string
 	EnvID       string
@@ -47,9 +47,20 @@ type Resource struct {
 	Name        string
 	Description string
 	Actions     []string
+	Attributes  map[string]AttributeDef
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
+
+// AttributeDef declares an attribute of a resource type (Permit's
+// resource attribute schema).
+type AttributeDef struct {
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+}
+
+// AttributeTypes are the types an attribute may declare.
+var AttributeTypes = []string{"bool", "number", "string", "time", "array", "json"}
 
 // Role is a named set of "resource:action" permissions that may extend
 // other roles.

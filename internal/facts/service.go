@@ -256,6 +256,33 @@ func (s *Service) DeleteTenant(ctx context.Context, envID, ref string) error {
 type ResourceInput struct {
 	Key, Name, Description string
 	Actions                []string
+	Attributes             map[string]AttributeDef
+}
+
+func validAttributeDefs(defs map[string]AttributeDef) error {
+	if len(defs) > 256 {
+		return gatehouse.FieldError("attributes", "too_many", "a resource type has at most 256 attributes")
+	}
+	for k, d := range defs {
+		if err := validKey("attributes", k); err != nil {
+			return err
+		}
+		if !slices.Contains(AttributeTypes, d.Type) {
+			return gatehouse.FieldError("attributes."+k+".type", "invalid_value", "attribute %q: type must be one of %s", k, strings.Join(AttributeTypes, ", "))
+		}
+		if err := validText("attributes."+k+".description", d.Description, 2000); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cloneDefs(defs map[string]AttributeDef) map[string]AttributeDef {
+	out := make(map[string]AttributeDef, len(defs))
+	for k, v := range defs {
+		out[k] = v
+	}
+	return out
 }
 
 func validActions(actions []string) error {
@@ -277,7 +304,8 @@ func validActions(actions []string) error {
 
 // CreateResource adds a resource type.
 func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceInput) (*Resource, error) {
-	if err := firstErr(validKey("key", in.Key), validActions(in.Actions), validText("name", in.Name, 200), validText("description", in.Description, 2000)); err != nil {
+	if err := firstErr(validKey("key", in.Key), validActions(in.Actions), validAttributeDefs(in.Attributes),
+		validText("name", in.Name, 200), validText("description", in.Description, 2000)); err != nil {
 		return nil, err
 	}
 	if in.Name == "" {
@@ -285,7 +313,7 @@ func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceI
 	}
 	now := s.now()
 	r := &Resource{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
-		Actions: append([]string{}, in.Actions...), CreatedAt: now, UpdatedAt: now}
+		Actions: append([]string{}, in.Actions...), Attributes: cloneDefs(in.Attributes), CreatedAt: now, UpdatedAt: now}
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		return []Change{change(OpPutResource, r.Authz())}, tx.CreateResource(ctx, r)
 	})
@@ -295,6 +323,7 @@ func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceI
 type ResourcePatch struct {
 	Name, Description *string
 	Actions           *[]string
+	Attributes        *map[string]AttributeDef // replaces them all
 }
 
 // UpdateResource changes a resource type. Removing an action leaves roles'
@@ -311,7 +340,10 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 		if p.Actions != nil {
 			r.Actions = append([]string{}, (*p.Actions)...)
 		}
-		if err := firstErr(validActions(r.Actions), validText("name", r.Name, 200), validText("description", r.Description, 2000)); err != nil {
+		if p.Attributes != nil {
+			r.Attributes = cloneDefs(*p.Attributes)
+		}
+		if err := firstErr(validActions(r.Actions), validAttributeDefs(r.Attributes), validText("name", r.Name, 200), validText("description", r.Description, 2000)); err != nil {
 			return nil, err
 		}
 		r.UpdatedAt = s.now()

@@ -68,17 +68,40 @@ func tenantOut(t *facts.Tenant) Tenant {
 
 // Resource is the wire form of a resource type.
 type Resource struct {
-	ID          string    `json:"id"`
-	Key         string    `json:"key"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Actions     []string  `json:"actions" doc:"The actions of this resource type; a permission is \"<resource>:<action>\"."`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string                  `json:"id"`
+	Key         string                  `json:"key"`
+	Name        string                  `json:"name"`
+	Description string                  `json:"description"`
+	Actions     []string                `json:"actions" doc:"The actions of this resource type; a permission is \"<resource>:<action>\"."`
+	Attributes  map[string]AttributeDef `json:"attributes" doc:"The attributes resources of this type carry, by key."`
+	CreatedAt   time.Time               `json:"created_at"`
+	UpdatedAt   time.Time               `json:"updated_at"`
+}
+
+// AttributeDef declares an attribute of a resource type.
+type AttributeDef struct {
+	Type        string `json:"type" enum:"bool,number,string,time,array,json"`
+	Description string `json:"description,omitempty" maxLength:"2000"`
+}
+
+func attrDefsIn(in map[string]AttributeDef) map[string]facts.AttributeDef {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]facts.AttributeDef, len(in))
+	for k, v := range in {
+		out[k] = facts.AttributeDef(v)
+	}
+	return out
 }
 
 func resourceOut(r *facts.Resource) Resource {
-	return Resource{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, Actions: r.Actions, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	attrs := make(map[string]AttributeDef, len(r.Attributes))
+	for k, v := range r.Attributes {
+		attrs[k] = AttributeDef(v)
+	}
+	return Resource{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, Actions: r.Actions, Attributes: attrs,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // Role is the wire form of a role.
@@ -339,10 +362,11 @@ func (h *handlers) getResource(ctx context.Context, in *ResourceRef) (*Out[Resou
 type createResourceIn struct {
 	EnvQuery
 	Body struct {
-		Key         string   `json:"key" minLength:"1" maxLength:"255"`
-		Name        string   `json:"name,omitempty" maxLength:"200"`
-		Description string   `json:"description,omitempty" maxLength:"2000"`
-		Actions     []string `json:"actions" doc:"e.g. [\"read\", \"write\", \"delete\"]"`
+		Key         string                  `json:"key" minLength:"1" maxLength:"255"`
+		Name        string                  `json:"name,omitempty" maxLength:"200"`
+		Description string                  `json:"description,omitempty" maxLength:"2000"`
+		Actions     []string                `json:"actions" doc:"e.g. [\"read\", \"write\", \"delete\"]"`
+		Attributes  map[string]AttributeDef `json:"attributes,omitempty" doc:"e.g. {\"owner\": {\"type\": \"string\"}, \"pages\": {\"type\": \"number\"}}"`
 	}
 }
 
@@ -352,7 +376,8 @@ func (h *handlers) createResource(ctx context.Context, in *createResourceIn) (*O
 		return nil, err
 	}
 	b := in.Body
-	r, err := h.Facts.CreateResource(ctx, env.ID, facts.ResourceInput{Key: b.Key, Name: b.Name, Description: b.Description, Actions: b.Actions})
+	r, err := h.Facts.CreateResource(ctx, env.ID, facts.ResourceInput{Key: b.Key, Name: b.Name, Description: b.Description, Actions: b.Actions,
+		Attributes: attrDefsIn(b.Attributes)})
 	if err != nil {
 		return nil, err
 	}
@@ -362,9 +387,10 @@ func (h *handlers) createResource(ctx context.Context, in *createResourceIn) (*O
 type updateResourceIn struct {
 	ResourceRef
 	Body struct {
-		Name        *string   `json:"name,omitempty" maxLength:"200"`
-		Description *string   `json:"description,omitempty" maxLength:"2000"`
-		Actions     *[]string `json:"actions,omitempty" doc:"Replaces the list of actions."`
+		Name        *string                 `json:"name,omitempty" maxLength:"200"`
+		Description *string                 `json:"description,omitempty" maxLength:"2000"`
+		Actions     *[]string               `json:"actions,omitempty" doc:"Replaces the list of actions."`
+		Attributes  map[string]AttributeDef `json:"attributes,omitempty" doc:"Replaces the attribute definitions."`
 	}
 }
 
@@ -373,7 +399,12 @@ func (h *handlers) updateResource(ctx context.Context, in *updateResourceIn) (*O
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.Facts.UpdateResource(ctx, env.ID, in.Resource, facts.ResourcePatch{Name: in.Body.Name, Description: in.Body.Description, Actions: in.Body.Actions})
+	p := facts.ResourcePatch{Name: in.Body.Name, Description: in.Body.Description, Actions: in.Body.Actions}
+	if in.Body.Attributes != nil {
+		defs := attrDefsIn(in.Body.Attributes)
+		p.Attributes = &defs
+	}
+	r, err := h.Facts.UpdateResource(ctx, env.ID, in.Resource, p)
 	if err != nil {
 		return nil, err
 	}

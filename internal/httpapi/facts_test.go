@@ -24,6 +24,18 @@ func TestAuthorizationDataAndChecks(t *testing.T) {
 	}
 	do(201, "POST", "/v1/resources", map[string]any{"key": "document", "actions": []string{"read", "write", "delete"}})
 	do(400, "POST", "/v1/resources", map[string]any{"key": "bad", "actions": []string{"read", "read"}})
+	do(400, "POST", "/v1/resources", map[string]any{"key": "bad", "actions": []string{"read"}, "attributes": map[string]any{"x": map[string]any{"type": "uuid"}}})
+	inv := do(201, "POST", "/v1/resources", map[string]any{"key": "invoice", "actions": []string{"read"},
+		"attributes": map[string]any{"amount": map[string]any{"type": "number", "description": "in cents"}}}).data()
+	if a := inv["attributes"].(map[string]any)["amount"].(map[string]any); a["type"] != "number" || a["description"] != "in cents" {
+		t.Fatalf("resource attributes: %v", inv)
+	}
+	if got := do(200, "GET", "/v1/resources/invoice", nil).data()["attributes"].(map[string]any); len(got) != 1 {
+		t.Fatalf("read back: %v", got)
+	}
+	if got := do(200, "PATCH", "/v1/resources/invoice", map[string]any{"attributes": map[string]any{}}).data()["attributes"].(map[string]any); len(got) != 0 {
+		t.Fatalf("cleared: %v", got)
+	}
 	do(201, "POST", "/v1/roles", map[string]any{"key": "viewer", "permissions": []string{"document:read"}})
 	do(201, "POST", "/v1/roles", map[string]any{"key": "editor", "permissions": []string{"document:write"}, "extends": []string{"viewer"}})
 	for _, bad := range []map[string]any{

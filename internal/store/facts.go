@@ -163,14 +163,20 @@ func (s *Store) DeleteTenant(ctx context.Context, envID, id string) error {
 
 // ---- resources
 
-const resourceCols = "id, env_id, key, name, description, actions, created_at, updated_at"
+const resourceCols = "id, env_id, key, name, description, actions, created_at, updated_at, attributes"
 
 func scanResource(sc scanner) (facts.Resource, error) {
 	var r facts.Resource
-	var actions string
+	var actions, attrs string
 	var c, up int64
-	if err := sc.Scan(&r.ID, &r.EnvID, &r.Key, &r.Name, &r.Description, &actions, &c, &up); err != nil {
+	if err := sc.Scan(&r.ID, &r.EnvID, &r.Key, &r.Name, &r.Description, &actions, &c, &up, &attrs); err != nil {
 		return r, err
+	}
+	r.Attributes = map[string]facts.AttributeDef{}
+	if attrs != "" && attrs != "{}" {
+		if err := json.Unmarshal([]byte(attrs), &r.Attributes); err != nil {
+			return r, fmt.Errorf("resource %s attributes: %w", r.Key, err)
+		}
 	}
 	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(up)
 	var err error
@@ -180,8 +186,8 @@ func scanResource(sc scanner) (facts.Resource, error) {
 
 // CreateResource stores a resource type.
 func (s *Store) CreateResource(ctx context.Context, r *facts.Resource) error {
-	return exec(ctx, s.writer(), "resource", "INSERT INTO authz_resources ("+resourceCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Actions), micros(r.CreatedAt), micros(r.UpdatedAt))
+	return exec(ctx, s.writer(), "resource", "INSERT INTO authz_resources ("+resourceCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Actions), micros(r.CreatedAt), micros(r.UpdatedAt), attrsJSON(r.Attributes))
 }
 
 // GetResource returns a resource type by id or key.
@@ -200,8 +206,15 @@ func (s *Store) ListResources(ctx context.Context, f facts.Filter, page gatehous
 
 // UpdateResource stores a resource type's fields.
 func (s *Store) UpdateResource(ctx context.Context, r *facts.Resource) error {
-	return execOne(ctx, s.writer(), "resource", r.Key, "UPDATE authz_resources SET name=$3, description=$4, actions=$5, updated_at=$6 WHERE env_id=$1 AND id=$2",
-		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Actions), micros(r.UpdatedAt))
+	return execOne(ctx, s.writer(), "resource", r.Key, "UPDATE authz_resources SET name=$3, description=$4, actions=$5, updated_at=$6, attributes=$7 WHERE env_id=$1 AND id=$2",
+		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Actions), micros(r.UpdatedAt), attrsJSON(r.Attributes))
+}
+
+func attrsJSON(defs map[string]facts.AttributeDef) string {
+	if len(defs) == 0 {
+		return "{}"
+	}
+	return mustJSON(defs)
 }
 
 // DeleteResource deletes a resource type.

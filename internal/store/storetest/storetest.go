@@ -492,8 +492,21 @@ func testFacts(t *testing.T, st *store.Store) {
 	if u.Attributes["n"] != 1.5 {
 		t.Fatalf("attributes: %v", u.Attributes)
 	}
-	_, err = svc.CreateResource(ctx, env, facts.ResourceInput{Key: "doc", Actions: []string{"read", "write"}})
+	_, err = svc.CreateResource(ctx, env, facts.ResourceInput{Key: "doc", Actions: []string{"read", "write"},
+		Attributes: map[string]facts.AttributeDef{"owner": {Type: "string", Description: "who wrote it"}, "pages": {Type: "number"}}})
 	must(t, err)
+	doc, err := st.GetResource(ctx, env, "doc")
+	must(t, err)
+	if len(doc.Attributes) != 2 || doc.Attributes["owner"] != (facts.AttributeDef{Type: "string", Description: "who wrote it"}) || doc.Attributes["pages"].Type != "number" {
+		t.Fatalf("resource attributes: %v", doc.Attributes)
+	}
+	_, err = svc.UpdateResource(ctx, env, "doc", facts.ResourcePatch{Attributes: &map[string]facts.AttributeDef{"owner": {Type: "uuid"}}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	_, err = svc.UpdateResource(ctx, env, "doc", facts.ResourcePatch{Attributes: &map[string]facts.AttributeDef{"public": {Type: "bool"}}})
+	must(t, err)
+	if doc, _ = st.GetResource(ctx, env, "doc"); len(doc.Attributes) != 1 || doc.Attributes["public"].Type != "bool" {
+		t.Fatalf("replaced attributes: %v", doc.Attributes)
+	}
 	_, err = svc.CreateRole(ctx, env, facts.RoleInput{Key: "reader", Permissions: []string{"doc:read"}})
 	must(t, err)
 	_, err = svc.CreateRole(ctx, env, facts.RoleInput{Key: "writer", Permissions: []string{"doc:write"}, Extends: []string{"reader"}})
