@@ -72,17 +72,32 @@ func waitHealthy(t *testing.T, a *app.App) {
 // database, both listening for invalidations.
 func twoNodes(t *testing.T) (urlA, urlB string, res *app.InitResult) {
 	t.Helper()
-	cfg := config.Default()
+	n := twoNodesWith(t, config.Default())
+	return n.urlA, n.urlB, n.res
+}
+
+// nodes are two server nodes on one database.
+type nodes struct {
+	a, b       *app.App
+	urlA, urlB string
+	res        *app.InitResult
+}
+
+// twoNodesWith is twoNodes with cfg (its database is a fresh PostgreSQL one).
+func twoNodesWith(t *testing.T, cfg config.Config) nodes {
+	t.Helper()
 	cfg.DatabaseURL = pgtest.NewDatabase(t)
-	a, urlA := start(t, cfg)
-	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	var n nodes
+	n.a, n.urlA = start(t, cfg)
+	res, err := n.a.Init(context.Background(), app.DefaultInitOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, urlB := start(t, cfg)
-	waitHealthy(t, a)
-	waitHealthy(t, b)
-	return urlA, urlB, res
+	n.res = res
+	n.b, n.urlB = start(t, cfg)
+	waitHealthy(t, n.a)
+	waitHealthy(t, n.b)
+	return n
 }
 
 // TestRevocationReachesEveryNode runs two server nodes on one PostgreSQL
@@ -236,17 +251,10 @@ func hammer(t *testing.T, urls []string, key string, n int) (ok, limited int) {
 // concurrent requests at a limit pass exactly up to it.
 func TestRateLimitAcrossNodes(t *testing.T) {
 	cfg := config.Default()
-	cfg.DataDir = t.TempDir() // one SQLite file, two processes' worth of App
-	cfg.DatabaseURL = pgtest.NewDatabase(t)
 	cfg.RedisURL = redistest.URL(t)
-	a, urlA := start(t, cfg)
-	res, err := a.Init(context.Background(), app.DefaultInitOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, urlB := start(t, cfg)
-	key := limitedKey(t, urlA, res.Token, 100)
-	ok, limited := hammer(t, []string{urlA, urlB}, key, 300)
+	n := twoNodesWith(t, cfg)
+	key := limitedKey(t, n.urlA, n.res.Token, 100)
+	ok, limited := hammer(t, []string{n.urlA, n.urlB}, key, 300)
 	if ok != 100 || limited != 200 {
 		t.Fatalf("two nodes, limit 100: %d passed, %d limited", ok, limited)
 	}
@@ -346,16 +354,8 @@ func TestAPILogSurvivesShutdown(t *testing.T) {
 // TestDeletedEnvironmentLeavesEveryNode: deleting an environment on node A
 // drops its engine on node B too.
 func TestDeletedEnvironmentLeavesEveryNode(t *testing.T) {
-	cfg := config.Default()
-	cfg.DatabaseURL = pgtest.NewDatabase(t)
-	a, urlA := start(t, cfg)
-	res, err := a.Init(context.Background(), app.DefaultInitOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, urlB := start(t, cfg)
-	waitHealthy(t, a)
-	waitHealthy(t, b)
+	n := twoNodesWith(t, config.Default())
+	b, urlA, urlB, res := n.b, n.urlA, n.urlB, n.res
 	st, out := call(t, "POST", urlA+"/v1/projects/default/environments", res.Token, `{"name":"Temp","key":"temp"}`)
 	if st != 201 {
 		t.Fatalf("create environment: %d %v", st, out)
