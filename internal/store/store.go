@@ -36,11 +36,14 @@ type migrationSet struct {
 	fs    embed.FS
 	dir   string
 	table string
+	// common: one folder for both engines (the SQL is the same), instead of
+	// a folder per engine.
+	common bool
 }
 
 var (
-	mainSchema = migrationSet{migrations, "migrations", "goose_db_version"}
-	logSchema  = migrationSet{logMigrations, "logmigrations", "goose_log_version"}
+	mainSchema = migrationSet{fs: migrations, dir: "migrations", table: "goose_db_version"}
+	logSchema  = migrationSet{fs: logMigrations, dir: "logmigrations", table: "goose_log_version", common: true}
 )
 
 // Engines.
@@ -141,7 +144,11 @@ func (db *DB) migrate(ctx context.Context, schema migrationSet) error {
 	if db.Engine == Postgres {
 		dialect = goose.DialectPostgres
 	}
-	sub, err := fs.Sub(schema.fs, schema.dir+"/"+db.Engine)
+	dir := schema.dir + "/" + db.Engine
+	if schema.common {
+		dir = schema.dir
+	}
+	sub, err := fs.Sub(schema.fs, dir)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

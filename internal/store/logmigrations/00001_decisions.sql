@@ -1,6 +1,6 @@
--- The log database: high-volume records kept apart from the main data (on
--- SQLite a file of its own). No foreign keys: entries outlive what they
--- name until retention removes them.
+-- The log database (one set of SQL for SQLite and PostgreSQL): high-volume
+-- records kept apart from the main data (on SQLite a file of its own). No
+-- foreign keys: entries outlive what they name until retention removes them.
 
 -- +goose Up
 CREATE TABLE decision_log (
