@@ -27,19 +27,17 @@ type listDecisionsIn struct {
 	Until     time.Time `query:"until" doc:"Only checks before this time (RFC 3339)."`
 }
 
-func (h *handlers) decisionLog() (decision.Store, error) {
+// decisionLog returns the log and the environment a call reads it for.
+func (h *handlers) decisionLog(ctx context.Context, q EnvQuery) (decision.Store, envRef, error) {
 	if h.DecisionLog == nil {
-		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the decision log is not available on this server")
+		return nil, envRef{}, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the decision log is not available on this server")
 	}
-	return h.DecisionLog, nil
+	ref, err := h.envRefOf(ctx, q)
+	return h.DecisionLog, ref, err
 }
 
 func (h *handlers) listDecisions(ctx context.Context, in *listDecisionsIn) (*ListOut[decision.Entry], error) {
-	st, err := h.decisionLog()
-	if err != nil {
-		return nil, err
-	}
-	ref, err := h.envRefOf(ctx, in.EnvQuery)
+	st, ref, err := h.decisionLog(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -63,11 +61,7 @@ type decisionRef struct {
 }
 
 func (h *handlers) getDecision(ctx context.Context, in *decisionRef) (*Out[decision.Entry], error) {
-	st, err := h.decisionLog()
-	if err != nil {
-		return nil, err
-	}
-	ref, err := h.envRefOf(ctx, in.EnvQuery)
+	st, ref, err := h.decisionLog(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
