@@ -35,6 +35,12 @@ const (
 	ScopeManageRoleAssignment Scope = "manage:role_assignment"
 	ScopeCheckAccess          Scope = "check:access"
 	ScopeViewLog              Scope = "view:log"
+
+	// Webhooks and background jobs.
+	ScopeViewWebhook   Scope = "view:webhook"
+	ScopeManageWebhook Scope = "manage:webhook"
+	ScopeViewJob       Scope = "view:job"
+	ScopeManageJob     Scope = "manage:job"
 )
 
 // ScopeInfo describes one scope of the catalog.
@@ -70,6 +76,10 @@ var catalog = []ScopeInfo{
 	{ScopeManageRoleAssignment, "Assign and unassign roles.", false},
 	{ScopeCheckAccess, "Ask permission checks (allowed, bulk, user permissions), read the environment snapshot and its changes (a PDP), upload a PDP's decisions.", false},
 	{ScopeViewLog, "Read the decision log (and the API request log).", false},
+	{ScopeViewWebhook, "List webhook endpoints, their deliveries and attempts.", false},
+	{ScopeManageWebhook, "Register, change, delete and test webhook endpoints, rotate their secrets, replay deliveries.", false},
+	{ScopeViewJob, "List jobs and tasks and follow their progress.", false},
+	{ScopeManageJob, "Start and cancel jobs (imports, exports, environment copies, sandbox resets) and retry failed tasks; each job also needs the scopes of the data it touches.", false},
 }
 
 // Catalog returns every scope, in a stable order. The slice is a copy.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
 )
 
 // Key is the stored record of an API key; the token itself is never stored.
@@ -88,6 +89,33 @@ type Store interface {
 	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// Emit records events in the transaction (the webhook outbox).
+	Emit(ctx context.Context, events ...event.Event) error
+}
+
+// View is a key as events carry it (the v1 API's shape; never its token
+// nor the token's hash).
+type View struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Level         string            `json:"level"`
+	ProjectID     string            `json:"project_id,omitempty"`
+	EnvironmentID string            `json:"environment_id,omitempty"`
+	Scopes        []gatehouse.Scope `json:"scopes"`
+	Status        string            `json:"status"`
+	CreatedBy     string            `json:"created_by"`
+	CreatedAt     time.Time         `json:"created_at"`
+	ExpiresAt     *time.Time        `json:"expires_at,omitempty"`
+	RevokedAt     *time.Time        `json:"revoked_at,omitempty"`
+	ReplacedBy    string            `json:"replaced_by,omitempty"`
+	RateLimit     int               `json:"rate_limit_per_hour,omitempty"`
+}
+
+// View returns the key's event view at now.
+func (k *Key) View(now time.Time) View {
+	return View{ID: k.ID, Name: k.Name, Level: string(k.Level), ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID,
+		Scopes: k.Scopes.Scopes(), Status: k.Status(now), CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
+		RevokedAt: k.RevokedAt, ReplacedBy: k.ReplacedBy, RateLimit: k.RateLimitPerHour}
 }
 
 // Broadcaster tells every node that a key changed, so that caches drop it.

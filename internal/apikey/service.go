@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
@@ -208,10 +209,22 @@ func (s *Service) Issue(ctx context.Context, creator *auth.Principal, spec Spec)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.store.CreateAPIKey(ctx, k); err != nil {
+	err = s.store.InAPIKeyTx(ctx, func(tx Store) error {
+		if err := tx.CreateAPIKey(ctx, k); err != nil {
+			return err
+		}
+		return tx.Emit(ctx, s.keyEvent(event.APIKeyCreated, k, k.View(s.now())))
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	return k, token, nil
+}
+
+// keyEvent is an event about key k.
+func (s *Service) keyEvent(typ string, k *Key, data any) event.Event {
+	return event.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: typ, OrgID: k.OrgID, ProjectID: k.ProjectID, EnvID: k.EnvironmentID,
+		OccurredAt: s.now().UTC(), Data: data}
 }
 
 func checkCreator(creator *auth.Principal, spec Spec) error {
@@ -240,7 +253,13 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string) (*Key, error) {
 	if k.RevokedAt == nil {
 		now := s.now().UTC().Truncate(time.Microsecond)
 		k.RevokedAt = &now
-		if err := s.store.UpdateAPIKey(ctx, k); err != nil {
+		err := s.store.InAPIKeyTx(ctx, func(tx Store) error {
+			if err := tx.UpdateAPIKey(ctx, k); err != nil {
+				return err
+			}
+			return tx.Emit(ctx, s.keyEvent(event.APIKeyRevoked, k, k.View(now)))
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -290,7 +309,11 @@ func (s *Service) Rotate(ctx context.Context, creator *auth.Principal, id string
 			old.ExpiresAt = &end
 		}
 		old.ReplacedBy = nk.ID
-		return tx.UpdateAPIKey(ctx, old)
+		if err := tx.UpdateAPIKey(ctx, old); err != nil {
+			return err
+		}
+		now := s.now()
+		return tx.Emit(ctx, s.keyEvent(event.APIKeyRotated, old, map[string]any{"old_key": old.View(now), "new_key": nk.View(now)}))
 	})
 	if err != nil {
 		return nil, "", err

@@ -24,9 +24,12 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/jobs"
+	"github.com/gatehouse-dev/gatehouse/internal/queue"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 	"github.com/google/uuid"
 )
 
@@ -49,7 +52,11 @@ type App struct {
 	Tenancy   *tenancy.Service
 	Keys      *apikey.Service
 	Facts     *facts.Service
-	OpenAPI   *huma.OpenAPI
+	Webhooks  *webhook.Service
+	Jobs      *jobs.Service
+	// Queue runs webhook deliveries, job tasks and the sandbox sweep.
+	Queue   *queue.Queue
+	OpenAPI *huma.OpenAPI
 
 	handler         http.Handler
 	deps            httpapi.Deps
@@ -58,6 +65,7 @@ type App struct {
 	wg              sync.WaitGroup
 	closing         chan struct{}
 	closeOnce       sync.Once
+	queueStarted    bool
 }
 
 // New opens the database named by cfg and builds the services. Call Close.
@@ -87,10 +95,39 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		db.Close()
 		return nil, fmt.Errorf("log database: %w", err)
 	}
+	if err := queue.Migrate(ctx, db.Engine, db.Writer()); err != nil {
+		logDB.Close()
+		db.Close()
+		return nil, err
+	}
+	guard, err := webhook.NewGuard(cfg.WebhookAllowNetworks)
+	if err != nil {
+		logDB.Close()
+		db.Close()
+		return nil, err
+	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a := &App{Config: cfg, Log: log, DB: db, Store: db.Store(), LogDB: logDB, stop: stop, closing: make(chan struct{})}
 	a.Tenancy = tenancy.NewService(a.Store)
 	a.Facts = facts.NewService(a.Store, log)
+	a.Webhooks = webhook.NewService(a.Store, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout})
+	a.Jobs = jobs.NewService(a.Store, a.Facts, log, jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout})
+	a.Queue, err = queue.New(queue.Options{Engine: db.Engine, DB: db.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute, Log: log}, queue.Handlers{
+		Deliver: func(ctx context.Context, id string) (queue.Outcome, error) {
+			wait, err := a.Webhooks.Deliver(ctx, id)
+			return queue.Outcome{After: wait}, err
+		},
+		RunTask:         a.Jobs.RunTask,
+		Sweep:           a.Jobs.Sweep,
+		DeliveryTimeout: cfg.WebhookTimeout,
+	})
+	if err != nil {
+		stop()
+		logDB.Close()
+		db.Close()
+		return nil, err
+	}
+	db.SetQueue(a.Queue)
 
 	var bc apikey.Broadcaster = &apikey.LocalBroadcaster{}
 	if db.Engine == store.Postgres {
@@ -174,6 +211,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 	}
+	a.deps.Webhooks, a.deps.Jobs = a.Webhooks, a.Jobs
 	a.handler, a.OpenAPI = httpapi.New(a.deps)
 	if pgbc, ok := bc.(*store.PGBroadcaster); ok {
 		// Another node deleted an environment: drop what this one holds.
@@ -185,6 +223,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			}
 		})
 	}
+	if db.Engine == store.SQLite {
+		// This process owns the embedded database (its folder is locked):
+		// every task still marked running was cut off by the last stop.
+		if _, err := a.Jobs.Requeue(ctx, 0); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	if err := a.Queue.Start(bgCtx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.queueStarted = true
 	return a, nil
 }
 
@@ -226,8 +277,17 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 		if err != nil {
 			return err
 		}
-		if n+m > 0 {
-			a.Log.Info("log retention", "org_id", o.ID, "decisions_deleted", n, "api_calls_deleted", m, "older_than", before.UTC().Format(time.RFC3339))
+		ev, err := a.Store.PruneWebhookEvents(ctx, o.ID, before)
+		if err != nil {
+			return err
+		}
+		jb, err := a.Store.PruneJobs(ctx, o.ID, before)
+		if err != nil {
+			return err
+		}
+		if n+m+ev+jb > 0 {
+			a.Log.Info("log retention", "org_id", o.ID, "decisions_deleted", n, "api_calls_deleted", m, "webhook_events_deleted", ev,
+				"jobs_deleted", jb, "older_than", before.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil
@@ -246,6 +306,17 @@ func (a *App) decisionPolicy(ctx context.Context, envID string) (decision.Policy
 // decisions) and closes the databases.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() { close(a.closing) })
+	if a.queueStarted {
+		// Work in progress (a delivery, a batch) finishes; what is queued
+		// waits in the database for the next start.
+		a.Jobs.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.Queue.Stop(ctx); err != nil {
+			a.Log.Warn("stop the queue", "err", err)
+		}
+		cancel()
+		a.queueStarted = false
+	}
 	a.stop()
 	a.wg.Wait()
 	var rerr error

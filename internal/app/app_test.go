@@ -35,7 +35,7 @@ func start(t *testing.T, cfg config.Config) (*app.App, string) {
 	return a, ts.URL
 }
 
-func call(t *testing.T, method, url, key, body string) (int, map[string]any) {
+func call(t testing.TB, method, url, key, body string) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {

@@ -43,6 +43,25 @@ type Config struct {
 	// RateLimitFailOpen lets requests through, unlimited, when the Redis
 	// store cannot be reached (false refuses them with 503).
 	RateLimitFailOpen bool
+
+	// WebhookAllowNetworks are networks (CIDRs) webhook deliveries may
+	// reach although they are private, loopback or link-local.
+	WebhookAllowNetworks []string
+	// WebhookRetrySchedule is the wait before each retry of a failed
+	// delivery; its length plus one is the number of attempts.
+	WebhookRetrySchedule []time.Duration
+	// WebhookDisableAfter disables an endpoint that failed for this long.
+	WebhookDisableAfter time.Duration
+	// WebhookTimeout bounds one delivery attempt.
+	WebhookTimeout time.Duration
+	// JobTimeout bounds one run of a job task; a run cut off by a crash is
+	// picked up again after about JobTimeout plus a minute (at once on the
+	// embedded default, where one process owns the data).
+	JobTimeout time.Duration
+	// MaxImportBytes bounds an import file.
+	MaxImportBytes int64
+	// SandboxResetEvery is how often sandbox environments are reset.
+	SandboxResetEvery time.Duration
 }
 
 // Default returns the built-in defaults.
@@ -58,7 +77,43 @@ func Default() Config {
 		RateLimitFailOpen:  true,
 		AnonymousRateLimit: 1000,
 		LogBodyBytes:       64 << 10,
+
+		WebhookRetrySchedule: []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
+			10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour},
+		WebhookDisableAfter: 5 * 24 * time.Hour,
+		WebhookTimeout:      15 * time.Second,
+		JobTimeout:          2 * time.Minute,
+		MaxImportBytes:      1 << 30,
+		SandboxResetEvery:   24 * time.Hour,
 	}
+}
+
+// ParseDurations reads a comma-separated list of durations ("5s,5m,2h").
+func ParseDurations(v string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		d, err := time.ParseDuration(part)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration such as 30s, 5m or 2h", part)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// SplitList reads a comma-separated list.
+func SplitList(v string) []string {
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // EnvPrefix prefixes every environment variable Gatehouse reads.
@@ -115,6 +170,36 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 		c.ShutdownTimeout = d
 	}
+	if v := getenv(EnvPrefix + "WEBHOOK_ALLOW_NETWORKS"); v != "" {
+		c.WebhookAllowNetworks = SplitList(v)
+	}
+	if v := getenv(EnvPrefix + "WEBHOOK_RETRY_SCHEDULE"); v != "" {
+		ds, err := ParseDurations(v)
+		if err != nil {
+			return fmt.Errorf("%sWEBHOOK_RETRY_SCHEDULE: %w", EnvPrefix, err)
+		}
+		c.WebhookRetrySchedule = ds
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"WEBHOOK_DISABLE_AFTER", &c.WebhookDisableAfter}, {"WEBHOOK_TIMEOUT", &c.WebhookTimeout}, {"JOB_TIMEOUT", &c.JobTimeout},
+		{"SANDBOX_RESET_EVERY", &c.SandboxResetEvery}} {
+		if v := getenv(EnvPrefix + d.name); v != "" {
+			dur, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s%s: %w", EnvPrefix, d.name, err)
+			}
+			*d.dst = dur
+		}
+	}
+	if v := getenv(EnvPrefix + "MAX_IMPORT_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%sMAX_IMPORT_BYTES: %w", EnvPrefix, err)
+		}
+		c.MaxImportBytes = n
+	}
 	if v := getenv(EnvPrefix + "AUTO_INIT"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -154,6 +239,24 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
+	}
+	if len(c.WebhookRetrySchedule) == 0 || len(c.WebhookRetrySchedule) > 50 {
+		return fmt.Errorf("webhook-retry-schedule: give 1 to 50 waits between attempts")
+	}
+	if c.WebhookDisableAfter < time.Minute {
+		return fmt.Errorf("webhook-disable-after %s: must be at least a minute", c.WebhookDisableAfter)
+	}
+	if c.WebhookTimeout < time.Second || c.WebhookTimeout > 5*time.Minute {
+		return fmt.Errorf("webhook-timeout %s: must be between 1s and 5m", c.WebhookTimeout)
+	}
+	if c.JobTimeout < time.Second {
+		return fmt.Errorf("job-timeout %s: must be at least a second", c.JobTimeout)
+	}
+	if c.MaxImportBytes < 1024 {
+		return fmt.Errorf("max-import-bytes %d: must be at least 1024", c.MaxImportBytes)
+	}
+	if c.SandboxResetEvery < time.Minute {
+		return fmt.Errorf("sandbox-reset-every %s: must be at least a minute", c.SandboxResetEvery)
 	}
 	return nil
 }

@@ -12,44 +12,45 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
 )
 
 // User is an end user of the application, subject of checks.
 type User struct {
-	ID         string
-	EnvID      string
-	Key        string
-	Email      string
-	FirstName  string
-	LastName   string
-	Attributes map[string]any
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	ID         string         `json:"id"`
+	EnvID      string         `json:"-"`
+	Key        string         `json:"key"`
+	Email      string         `json:"email"`
+	FirstName  string         `json:"first_name"`
+	LastName   string         `json:"last_name"`
+	Attributes map[string]any `json:"attributes"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
 }
 
 // Tenant is an isolated part of the application's data.
 type Tenant struct {
-	ID          string
-	EnvID       string
-	Key         string
-	Name        string
-	Description string
-	Attributes  map[string]any
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID          string         `json:"id"`
+	EnvID       string         `json:"-"`
+	Key         string         `json:"key"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Attributes  map[string]any `json:"attributes"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
 }
 
 // Resource is a resource type, its actions and its attribute definitions.
 type Resource struct {
-	ID          string
-	EnvID       string
-	Key         string
-	Name        string
-	Description string
-	Actions     []string
-	Attributes  map[string]AttributeDef
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID          string                  `json:"id"`
+	EnvID       string                  `json:"-"`
+	Key         string                  `json:"key"`
+	Name        string                  `json:"name"`
+	Description string                  `json:"description"`
+	Actions     []string                `json:"actions"`
+	Attributes  map[string]AttributeDef `json:"attributes"`
+	CreatedAt   time.Time               `json:"created_at"`
+	UpdatedAt   time.Time               `json:"updated_at"`
 }
 
 // AttributeDef declares an attribute of a resource type (Permit's
@@ -65,28 +66,28 @@ var AttributeTypes = []string{"bool", "number", "string", "time", "array", "json
 // Role is a named set of "resource:action" permissions that may extend
 // other roles.
 type Role struct {
-	ID          string
-	EnvID       string
-	Key         string
-	Name        string
-	Description string
-	Permissions []string
-	Extends     []string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID          string    `json:"id"`
+	EnvID       string    `json:"-"`
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Permissions []string  `json:"permissions"`
+	Extends     []string  `json:"extends"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Assignment gives a user a role in a tenant.
 type Assignment struct {
-	ID        string
-	EnvID     string
-	UserID    string
-	RoleID    string
-	TenantID  string
-	User      string // keys, filled when read
-	Role      string
-	Tenant    string
-	CreatedAt time.Time
+	ID        string    `json:"id"`
+	EnvID     string    `json:"-"`
+	User      string    `json:"user"` // keys, filled when read
+	Role      string    `json:"role"`
+	Tenant    string    `json:"tenant"`
+	UserID    string    `json:"user_id"`
+	RoleID    string    `json:"role_id"`
+	TenantID  string    `json:"tenant_id"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Change operations of the feed.
@@ -101,6 +102,12 @@ const (
 	OpDeleteRole     = "delete_role"
 	OpAssign         = "assign"
 	OpUnassign       = "unassign"
+	// OpBatch carries many changes of one transaction (an import batch):
+	// its data is a JSON array of {op, data}.
+	OpBatch = "batch"
+	// OpReset replaces everything with its data (an authz.Data): a sandbox
+	// reset or a replacing copy.
+	OpReset = "reset"
 )
 
 // Change is one entry of an environment's change feed. Data is the authz
@@ -168,6 +175,21 @@ func (c Change) Apply(e *authz.Engine) error {
 		default:
 			e.DeleteRole(k.Key)
 		}
+	case OpBatch:
+		var parts []Change
+		if err = json.Unmarshal(c.Data, &parts); err != nil {
+			break
+		}
+		for _, p := range parts {
+			if err = p.Apply(e); err != nil {
+				break
+			}
+		}
+	case OpReset:
+		var d authz.Data
+		if err = json.Unmarshal(c.Data, &d); err == nil {
+			err = e.Load(d)
+		}
 	default:
 		return gatehouse.Errorf(gatehouse.CodeInternal, "unknown change op %q", c.Op)
 	}
@@ -229,6 +251,31 @@ type Store interface {
 	// LoadEnvironment reads everything of envID and the feed position it
 	// corresponds to, from one consistent snapshot.
 	LoadEnvironment(ctx context.Context, envID string) (authz.Data, int64, error)
+
+	// Bulk operations of imports and copies (see rows.go).
+	UsersByKey(ctx context.Context, envID string, keys []string) (map[string]*User, error)
+	TenantsByKey(ctx context.Context, envID string, keys []string) (map[string]*Tenant, error)
+	// RoleIDs maps role keys of envID to their ids.
+	RoleIDs(ctx context.Context, envID string) (map[string]string, error)
+	InsertUsers(ctx context.Context, us []*User) error
+	InsertTenants(ctx context.Context, ts []*Tenant) error
+	// InsertAssignments stores the assignments that do not exist yet and
+	// returns the ids of those it stored.
+	InsertAssignments(ctx context.Context, as []Assignment) (map[string]bool, error)
+	// ClearEnvironment deletes every user, tenant but the default one,
+	// resource type, role and assignment of envID.
+	ClearEnvironment(ctx context.Context, envID string) error
+	// ExportRows reads the items of one kind of envID whose ids are in
+	// (after, upto] ("" upto: no upper bound), in id order.
+	ExportRows(ctx context.Context, envID, kind, after, upto string) ([]Row, error)
+	// IDBoundaries returns every n-th id of kind in envID, in id order: the
+	// ends of ranges of n items.
+	IDBoundaries(ctx context.Context, envID, kind string, n int) ([]string, error)
+	// CountRows counts the items of kind in envID.
+	CountRows(ctx context.Context, envID, kind string) (int, error)
+
+	// Emit records events in the transaction (the webhook outbox).
+	Emit(ctx context.Context, events ...event.Event) error
 }
 
 // Authz is the engine's view of the user.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/google/uuid"
 )
 
@@ -70,24 +71,43 @@ func (s *Service) write(ctx context.Context, envID string, fn func(tx Store) ([]
 		if err != nil {
 			return err
 		}
-		for i := range changes {
-			changes[i].EnvID, changes[i].CreatedAt = envID, s.now()
-			if err := tx.AppendChange(ctx, &changes[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.AppendTx(ctx, tx, envID, changes)
 	})
 	if err != nil {
 		return err
 	}
+	s.Committed(ctx, envID)
+	return nil
+}
+
+// AppendTx appends changes to envID's feed in tx (which must hold the
+// environment's write lock: see Store.InFactsTx).
+func (s *Service) AppendTx(ctx context.Context, tx Store, envID string, changes []Change) error {
+	for i := range changes {
+		changes[i].EnvID, changes[i].CreatedAt = envID, s.now()
+		if err := tx.AppendChange(ctx, &changes[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Committed brings this node's engine of envID up to date with its feed
+// and tells the other nodes: call it after committing a write made with
+// AppendTx.
+func (s *Service) Committed(ctx context.Context, envID string) {
 	if err := s.Engines.CatchUp(ctx, envID); err != nil {
 		s.Log.Error("apply committed change to the engine", "env_id", envID, "err", err)
 	}
 	if s.Notify != nil {
 		s.Notify.NotifyFacts(ctx, envID)
 	}
-	return nil
+}
+
+// emit records an event of envID in tx (the store fills in the
+// organization and project).
+func (s *Service) emit(ctx context.Context, tx Store, envID, typ string, data any) error {
+	return tx.Emit(ctx, event.Event{ID: newID(), Type: typ, EnvID: envID, OccurredAt: s.now(), Data: data})
 }
 
 // GonePrefix marks a feed notification that an environment was deleted:
@@ -142,7 +162,10 @@ func (s *Service) CreateUser(ctx context.Context, envID string, in UserInput) (*
 	u := &User{ID: newID(), EnvID: envID, Key: in.Key, Email: in.Email, FirstName: in.FirstName, LastName: in.LastName,
 		Attributes: orEmpty(in.Attributes), CreatedAt: now, UpdatedAt: now}
 	return u, s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		return []Change{change(OpPutUser, u.Authz())}, tx.CreateUser(ctx, u)
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpPutUser, u.Authz())}, s.emit(ctx, tx, envID, event.UserCreated, u)
 	})
 }
 
@@ -170,7 +193,10 @@ func (s *Service) UpdateUser(ctx context.Context, envID, ref string, p UserPatch
 			return nil, err
 		}
 		u.UpdatedAt = s.now()
-		return []Change{change(OpPutUser, u.Authz())}, tx.UpdateUser(ctx, u)
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpPutUser, u.Authz())}, s.emit(ctx, tx, envID, event.UserUpdated, u)
 	})
 }
 
@@ -181,7 +207,10 @@ func (s *Service) DeleteUser(ctx context.Context, envID, ref string) error {
 		if err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteUser, KeyRef{u.Key})}, tx.DeleteUser(ctx, envID, u.ID)
+		if err := tx.DeleteUser(ctx, envID, u.ID); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpDeleteUser, KeyRef{u.Key})}, s.emit(ctx, tx, envID, event.UserDeleted, event.Deleted{ID: u.ID, Key: u.Key})
 	})
 }
 
@@ -208,7 +237,10 @@ func (s *Service) CreateTenant(ctx context.Context, envID string, in TenantInput
 	t := &Tenant{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
 		Attributes: orEmpty(in.Attributes), CreatedAt: now, UpdatedAt: now}
 	return t, s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		return []Change{change(OpPutTenant, t.Authz())}, tx.CreateTenant(ctx, t)
+		if err := tx.CreateTenant(ctx, t); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpPutTenant, t.Authz())}, s.emit(ctx, tx, envID, event.TenantCreated, t)
 	})
 }
 
@@ -235,7 +267,10 @@ func (s *Service) UpdateTenant(ctx context.Context, envID, ref string, p TenantP
 			return nil, err
 		}
 		t.UpdatedAt = s.now()
-		return []Change{change(OpPutTenant, t.Authz())}, tx.UpdateTenant(ctx, t)
+		if err := tx.UpdateTenant(ctx, t); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpPutTenant, t.Authz())}, s.emit(ctx, tx, envID, event.TenantUpdated, t)
 	})
 }
 
@@ -246,7 +281,10 @@ func (s *Service) DeleteTenant(ctx context.Context, envID, ref string) error {
 		if err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteTenant, KeyRef{t.Key})}, tx.DeleteTenant(ctx, envID, t.ID)
+		if err := tx.DeleteTenant(ctx, envID, t.ID); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpDeleteTenant, KeyRef{t.Key})}, s.emit(ctx, tx, envID, event.TenantDeleted, event.Deleted{ID: t.ID, Key: t.Key})
 	})
 }
 
@@ -315,7 +353,10 @@ func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceI
 	r := &Resource{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
 		Actions: append([]string{}, in.Actions...), Attributes: cloneDefs(in.Attributes), CreatedAt: now, UpdatedAt: now}
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		return []Change{change(OpPutResource, r.Authz())}, tx.CreateResource(ctx, r)
+		if err := tx.CreateResource(ctx, r); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpPutResource, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceCreated, r)
 	})
 }
 
@@ -347,7 +388,10 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 			return nil, err
 		}
 		r.UpdatedAt = s.now()
-		return []Change{change(OpPutResource, r.Authz())}, tx.UpdateResource(ctx, r)
+		if err := tx.UpdateResource(ctx, r); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpPutResource, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceUpdated, r)
 	})
 }
 
@@ -358,7 +402,10 @@ func (s *Service) DeleteResource(ctx context.Context, envID, ref string) error {
 		if err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteResource, KeyRef{r.Key})}, tx.DeleteResource(ctx, envID, r.ID)
+		if err := tx.DeleteResource(ctx, envID, r.ID); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpDeleteResource, KeyRef{r.Key})}, s.emit(ctx, tx, envID, event.ResourceDeleted, event.Deleted{ID: r.ID, Key: r.Key})
 	})
 }
 
@@ -440,7 +487,10 @@ func (s *Service) CreateRole(ctx context.Context, envID string, in RoleInput) (*
 		if err := checkRole(ctx, tx, envID, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutRole, r.Authz())}, tx.CreateRole(ctx, r)
+		if err := tx.CreateRole(ctx, r); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpPutRole, r.Authz())}, s.emit(ctx, tx, envID, event.RoleCreated, r)
 	})
 }
 
@@ -470,7 +520,10 @@ func (s *Service) UpdateRole(ctx context.Context, envID, ref string, p RolePatch
 			return nil, err
 		}
 		r.UpdatedAt = s.now()
-		return []Change{change(OpPutRole, r.Authz())}, tx.UpdateRole(ctx, r)
+		if err := tx.UpdateRole(ctx, r); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpPutRole, r.Authz())}, s.emit(ctx, tx, envID, event.RoleUpdated, r)
 	})
 }
 
@@ -496,7 +549,10 @@ func (s *Service) DeleteRole(ctx context.Context, envID, ref string) error {
 				}
 			}
 		}
-		return []Change{change(OpDeleteRole, KeyRef{r.Key})}, tx.DeleteRole(ctx, envID, r.ID)
+		if err := tx.DeleteRole(ctx, envID, r.ID); err != nil {
+			return nil, err
+		}
+		return []Change{change(OpDeleteRole, KeyRef{r.Key})}, s.emit(ctx, tx, envID, event.RoleDeleted, event.Deleted{ID: r.ID, Key: r.Key})
 	})
 }
 
@@ -550,7 +606,7 @@ func (s *Service) Assign(ctx context.Context, envID string, in AssignInput) (*As
 			}
 			return nil, err
 		}
-		return []Change{change(OpAssign, authz.Assignment{User: u.Key, Role: r.Key, Tenant: t.Key})}, nil
+		return []Change{change(OpAssign, authz.Assignment{User: u.Key, Role: r.Key, Tenant: t.Key})}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
 	})
 }
 
@@ -567,7 +623,8 @@ func (s *Service) Unassign(ctx context.Context, envID string, in AssignInput) er
 			}
 			return nil, err
 		}
-		return []Change{change(OpUnassign, authz.Assignment{User: u.Key, Role: r.Key, Tenant: t.Key})}, nil
+		gone := Assignment{User: u.Key, Role: r.Key, Tenant: t.Key, UserID: u.ID, RoleID: r.ID, TenantID: t.ID}
+		return []Change{change(OpUnassign, authz.Assignment{User: u.Key, Role: r.Key, Tenant: t.Key})}, s.emit(ctx, tx, envID, event.RoleAssignmentDeleted, gone)
 	})
 }
 

@@ -163,7 +163,7 @@ func fail(ctx context.Context, log *slog.Logger, err error) error {
 			status = http.StatusInternalServerError
 		}
 		e := newAPIError(ctx, status, ge.Message)
-		e.Err.Code = ge.Code
+		e.Err.Code, e.Err.Message = ge.Code, ge.Message // our own message, also on 415
 		e.Err.Details = ge.Details
 		return e
 	}

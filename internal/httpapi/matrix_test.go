@@ -41,6 +41,16 @@ func (o operation) isList() bool {
 
 func (o operation) hasBody() bool { return o.op.RequestBody != nil }
 
+// takesFile reports whether the operation's body is a file, not JSON (an
+// import): every JSON body is then a 415.
+func (o operation) takesFile() bool {
+	if o.op.RequestBody == nil {
+		return false
+	}
+	_, json := o.op.RequestBody.Content["application/json"]
+	return !json
+}
+
 func operations(s *server) []operation {
 	var ops []operation
 	for path, item := range s.app.OpenAPI.Paths {
@@ -161,8 +171,13 @@ func TestOtherOrganization(t *testing.T) {
 	s := newServer(t)
 	b := s.otherOrg("Beta")
 	s.must(201, req{method: "POST", path: "/v1/member-roles", key: b.key, body: map[string]any{"key": "b-role", "name": "B role", "scopes": []string{"view:project"}}})
+	wh := s.must(201, req{method: "POST", path: "/v1/webhooks", key: b.key, body: map[string]any{"url": "https://hooks.beta.example/in", "events": []string{"*"}}}).data()
+	dl := s.must(201, req{method: "POST", path: "/v1/webhooks/" + wh["id"].(string) + "/test", key: b.key}).data()
+	job := s.must(201, req{method: "POST", path: "/v1/jobs?project=" + b.projID + "&environment=" + b.envID, key: b.key, body: map[string]any{"type": "export"}}).data()
+	tasks := s.must(200, req{method: "GET", path: "/v1/jobs/" + job["id"].(string) + "/tasks", key: b.key}).list()
 	ids := map[string]string{"organization": b.id, "project": b.projID, "environment": b.envID, "member": b.memberID, "role": "b-role", "key": b.keyID,
-		"user": "u1", "tenant": "default", "resource": "doc"}
+		"user": "u1", "tenant": "default", "resource": "doc", "webhook": wh["id"].(string), "delivery": dl["id"].(string),
+		"job": job["id"].(string), "task": tasks[0].(map[string]any)["id"].(string)}
 	for _, op := range operations(s) {
 		if op.public() {
 			continue
@@ -188,7 +203,11 @@ func TestOtherOrganization(t *testing.T) {
 				body = map[string]any{}
 			}
 		}
-		res := s.do(req{method: op.method, path: path, key: s.key, body: body})
+		r := req{method: op.method, path: path, key: s.key, body: body}
+		if op.takesFile() {
+			r.body, r.header = `{"type":"user","key":"u1"}`, map[string]string{"Content-Type": "application/x-ndjson"}
+		}
+		res := s.do(r)
 		if res.status != 404 || res.code() != "NOT_FOUND" {
 			t.Errorf("%s %s with another organization's ids: %d, want 404\n%s", op.method, op.path, res.status, res.raw)
 		}
@@ -210,15 +229,17 @@ func TestOtherOrganization(t *testing.T) {
 
 // validBodies are minimal valid bodies of the operations that require some.
 var validBodies = map[string]any{
-	"create-environment": map[string]any{"name": "x"},
-	"create-user":        map[string]any{"key": "u1"},
-	"create-tenant":      map[string]any{"key": "t1"},
-	"create-resource":    map[string]any{"key": "doc", "actions": []string{"read"}},
-	"create-role":        map[string]any{"key": "r1"},
-	"assign-role":        map[string]any{"user": "u1", "role": "r1"},
-	"check":              map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
-	"check-bulk":         map[string]any{"checks": []any{map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}}}},
-	"user-permissions":   map[string]any{"user": "u1"},
+	"create-environment":         map[string]any{"name": "x"},
+	"create-user":                map[string]any{"key": "u1"},
+	"create-tenant":              map[string]any{"key": "t1"},
+	"create-resource":            map[string]any{"key": "doc", "actions": []string{"read"}},
+	"create-role":                map[string]any{"key": "r1"},
+	"assign-role":                map[string]any{"user": "u1", "role": "r1"},
+	"check":                      map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
+	"check-bulk":                 map[string]any{"checks": []any{map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}}}},
+	"user-permissions":           map[string]any{"user": "u1"},
+	"start-job":                  map[string]any{"type": "export"},
+	"recover-webhook-deliveries": map[string]any{"since": "2026-01-01T00:00:00Z"},
 }
 
 // snapshot counts what the organization holds, to prove bad input changed
@@ -264,6 +285,9 @@ func TestBadInput(t *testing.T) {
 		if op.hasBody() {
 			for _, b := range bodies {
 				res := s.do(req{method: op.method, path: path, key: s.key, body: b.body, header: map[string]string{"Content-Type": b.ctype}})
+				if op.takesFile() {
+					b.want = http.StatusUnsupportedMediaType
+				}
 				if res.status != b.want || res.body["status"] != "error" {
 					t.Errorf("%s %s %s: %d, want %d\n%.300s", op.method, op.path, b.name, res.status, b.want, res.raw)
 				}

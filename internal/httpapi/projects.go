@@ -149,11 +149,11 @@ func (h *handlers) updateProject(ctx context.Context, in *updateProjectIn) (*Out
 }
 
 func (h *handlers) deleteProject(ctx context.Context, in *ProjectPath) (*NoContent, error) {
-	proj, p, err := h.project(ctx, in.Project, true)
+	proj, _, err := h.project(ctx, in.Project, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Tenancy.Store.DeleteProject(ctx, p.OrgID, proj.ID); err != nil {
+	if err := h.Tenancy.DeleteProject(ctx, proj); err != nil {
 		return nil, err
 	}
 	h.Keys.Forget(ctx)
@@ -251,7 +251,7 @@ func (h *handlers) deleteEnvironment(ctx context.Context, in *EnvPath) (*NoConte
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Tenancy.Store.DeleteEnvironment(ctx, env.OrgID, env.ID); err != nil {
+	if err := h.Tenancy.DeleteEnvironment(ctx, env); err != nil {
 		return nil, err
 	}
 	h.Keys.Forget(ctx)

@@ -120,6 +120,53 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "pdp-upload-decisions", method: post, path: "/v1/pdp/decisions", tag: "PDP", scope: gatehouse.ScopeCheckAccess, unlimited: true,
 		summary: "Upload decisions a PDP recorded (at most 1,000 per call)", desc: "Needs an environment-level key."}, h.pdpDecisions)
 
+	// Webhooks
+	const whNote = "A project key manages its project's endpoints, an environment key its environment's."
+	add(g, route{id: "list-webhook-event-types", method: get, path: "/v1/webhooks/event-types", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook,
+		summary: "The event types an endpoint can subscribe to"}, h.listEventTypes)
+	add(g, route{id: "list-webhooks", method: get, path: "/v1/webhooks", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook, summary: "List webhook endpoints", desc: whNote}, h.listWebhooks)
+	add(g, route{id: "create-webhook", method: post, path: "/v1/webhooks", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, status: created,
+		summary: "Register a webhook endpoint", desc: "Returns the endpoint with its signing secret, shown only now. Every delivery is a POST of {id, event, timestamp, organization_id, project_id, environment_id, data} with X-Signature (hex HMAC-SHA256 of the body keyed with the secret), X-Webhook-Id, X-Webhook-Timestamp and the Standard Webhooks headers. " + whNote}, h.createWebhook)
+	add(g, route{id: "get-webhook", method: get, path: "/v1/webhooks/{webhook}", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook, summary: "Get a webhook endpoint (never its secret)"}, h.getWebhook)
+	add(g, route{id: "update-webhook", method: patch, path: "/v1/webhooks/{webhook}", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, summary: "Change a webhook endpoint, or enable or disable it"}, h.updateWebhook)
+	add(g, route{id: "delete-webhook", method: del, path: "/v1/webhooks/{webhook}", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, status: noContent, summary: "Delete a webhook endpoint and its deliveries"}, h.deleteWebhook)
+	add(g, route{id: "rotate-webhook-secret", method: post, path: "/v1/webhooks/{webhook}/rotate-secret", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook,
+		summary: "Give an endpoint a new signing secret", desc: "The old secret keeps signing X-Signature for grace_period_seconds (a day by default) while the new one signs X-Signature-New; the Standard Webhooks header carries both."}, h.rotateWebhookSecret)
+	add(g, route{id: "test-webhook", method: post, path: "/v1/webhooks/{webhook}/test", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, status: created,
+		summary: "Send a webhook.test event to this endpoint now"}, h.testWebhook)
+	add(g, route{id: "list-webhook-deliveries", method: get, path: "/v1/webhooks/{webhook}/deliveries", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook,
+		summary: "List an endpoint's deliveries", desc: "Newest first with order=desc. Each delivery is one event; its attempts are in GET …/deliveries/{delivery}."}, h.listDeliveries)
+	add(g, route{id: "get-webhook-delivery", method: get, path: "/v1/webhooks/{webhook}/deliveries/{delivery}", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook,
+		summary: "Get a delivery with its body and every attempt", desc: "Each attempt: request headers, status, latency, response headers and body (cut at 4 KiB)."}, h.getDelivery)
+	add(g, route{id: "replay-webhook-delivery", method: post, path: "/v1/webhooks/{webhook}/deliveries/{delivery}/replay", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, status: created,
+		summary: "Send a delivery's event again, now, as a new delivery", desc: "The event keeps its id (X-Webhook-Id), so receivers can tell a replay from a new event."}, h.replayDelivery)
+	add(g, route{id: "recover-webhook-deliveries", method: post, path: "/v1/webhooks/{webhook}/recover", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook,
+		summary: "Replay every failed delivery since a time (at most 10,000)"}, h.recoverDeliveries)
+
+	// Jobs and tasks
+	const jobNote = "A job also needs the scopes of the data it touches (an import of users needs manage:user, an export the view: scopes of everything)."
+	add(g, route{id: "list-jobs", method: get, path: "/v1/jobs", tag: "Jobs", scope: gatehouse.ScopeViewJob, summary: "List jobs",
+		desc: "A project or environment key sees its own project's or environment's jobs."}, h.listJobs)
+	add(g, route{id: "start-job", method: post, path: "/v1/jobs", tag: "Jobs", scope: gatehouse.ScopeManageJob, status: created,
+		summary: "Start an export, an environment copy or a sandbox reset", desc: envNote + " " + jobNote}, h.startJob)
+	add(g, route{id: "import-job", method: post, path: "/v1/jobs/import", tag: "Jobs", scope: gatehouse.ScopeManageJob, status: created,
+		rawBody: []string{"application/x-ndjson", "text/csv"},
+		summary: "Import users, tenants and role assignments from a JSON Lines or CSV file",
+		desc: envNote + " Every row is checked first: a file with bad rows is refused whole (400, each bad row with its line number) and nothing is imported. " +
+			"The rows are then applied in batches (tasks) of batch_size, each whole or not at all; existing items are updated with the fields a row gives, existing assignments left alone. " +
+			"JSON Lines: one object per line, e.g. {\"type\":\"user\",\"key\":\"ada\",\"email\":\"ada@acme.example\"}, {\"type\":\"role_assignment\",\"user\":\"ada\",\"role\":\"editor\",\"tenant\":\"acme\"} (types resource, role, tenant, user, role_assignment: the format of an export). " +
+			"CSV: a header row; ?type=users (key,email,first_name,last_name,attributes), tenants (key,name,description,attributes) or role_assignments (user,role,tenant); an empty cell leaves the field as it is. " + jobNote}, h.importJob)
+	add(g, route{id: "get-job", method: get, path: "/v1/jobs/{job}", tag: "Jobs", scope: gatehouse.ScopeViewJob, summary: "Get a job and its progress"}, h.getJob)
+	add(g, route{id: "cancel-job", method: post, path: "/v1/jobs/{job}/cancel", tag: "Jobs", scope: gatehouse.ScopeManageJob,
+		summary: "Cancel a job", desc: "Tasks not started are cancelled; a task running now finishes its batch (applied whole) and nothing runs after it."}, h.cancelJob)
+	add(g, route{id: "list-job-tasks", method: get, path: "/v1/jobs/{job}/tasks", tag: "Jobs", scope: gatehouse.ScopeViewJob, summary: "List a job's tasks, in order"}, h.jobTasks)
+	add(g, route{id: "get-job-output", method: get, path: "/v1/jobs/{job}/output", tag: "Jobs", scope: gatehouse.ScopeViewJob, stream: "application/x-ndjson",
+		summary: "Download an export (JSON Lines, the import format)", desc: "Needs the view: scopes of every kind of item too."}, h.jobOutput)
+	add(g, route{id: "list-tasks", method: get, path: "/v1/tasks", tag: "Tasks", scope: gatehouse.ScopeViewJob, summary: "List tasks of every job"}, h.listTasks)
+	add(g, route{id: "get-task", method: get, path: "/v1/tasks/{task}", tag: "Tasks", scope: gatehouse.ScopeViewJob, summary: "Get a task with its row errors"}, h.getTask)
+	add(g, route{id: "retry-task", method: post, path: "/v1/tasks/{task}/retry", tag: "Tasks", scope: gatehouse.ScopeManageJob,
+		summary: "Run a failed task again, alone", desc: "For a batch whose rows failed, fix their cause first (create the missing role, say): the batch is applied whole or not at all."}, h.retryTask)
+
 	// API keys
 	add(g, route{id: "list-api-keys", method: get, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
 		summary: "List API keys", desc: "A project key sees the keys of its project; an environment key those of its environment."}, h.listKeys)

@@ -19,8 +19,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/jobs"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
 // OrgCreator creates an organization with its first Admin member, default
@@ -34,6 +36,8 @@ type Deps struct {
 	Tenancy     *tenancy.Service
 	Keys        *apikey.Service
 	Facts       *facts.Service
+	Webhooks    *webhook.Service
+	Jobs        *jobs.Service
 	Decisions   *decision.Recorder // nil: checks are not recorded
 	DecisionLog decision.Store     // nil: no decision log
 	// Closing is closed when the server shuts down; long-lived streams end.
@@ -127,6 +131,9 @@ var tags = []*huma.Tag{
 	{Name: "Checks", Description: "Permission checks answered from memory."},
 	{Name: "API Log", Description: "Every external API call, with its request and response (secrets redacted)."},
 	{Name: "Decision Log", Description: "Recorded permission checks (per the environment's decision_log setting)."},
+	{Name: "Webhooks", Description: "Endpoints that receive signed events (X-Signature: hex HMAC-SHA256 of the body), their deliveries and every attempt."},
+	{Name: "Jobs", Description: "Long work done in the background: imports, exports, environment copies, sandbox resets."},
+	{Name: "Tasks", Description: "The steps of a job, run in order; a failed task can be retried alone."},
 	{Name: "PDP", Description: "What a standalone decision point (`gatehouse pdp`) uses: the environment's snapshot, its change stream and decision upload. Environment keys only."},
 }
 
@@ -158,6 +165,9 @@ type route struct {
 	// unlimited operations do not spend from the rate limit (a PDP's
 	// change stream and decision uploads, bounded by design).
 	unlimited bool
+	// rawBody lists the media types of a body the handler streams itself
+	// (an import file); huma neither reads nor limits it.
+	rawBody []string
 }
 
 func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
@@ -204,6 +214,13 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	if r.unlimited {
 		op.Metadata[metaUnlimited] = true
 		desc = append(desc, "Not rate limited.")
+	}
+	if len(r.rawBody) > 0 {
+		rb := &huma.RequestBody{Required: true, Description: "The file, streamed.", Content: map[string]*huma.MediaType{}}
+		for _, ct := range r.rawBody {
+			rb.Content[ct] = &huma.MediaType{Schema: &huma.Schema{Type: huma.TypeString}}
+		}
+		op.RequestBody = rb
 	}
 	op.Description = strings.Join(desc, "\n\n")
 	orgOnly := r.orgOnly

@@ -63,12 +63,35 @@ type DB struct {
 	// shared: the pools belong to another DB (the PostgreSQL log schema
 	// lives in the main database).
 	shared bool
+	// queue runs the background work the store enqueues (webhook
+	// deliveries, job tasks) in the transactions that cause it.
+	queue Enqueuer
+	// lock is held while an embedded database is open.
+	lock *os.File
 }
 
+// Writer is the pool that writes the main database (on SQLite its single
+// connection): the queue shares it, so its work is enqueued in our
+// transactions.
+func (db *DB) Writer() *sql.DB { return db.write }
+
 // OpenSQLite opens (creating if needed) the SQLite database at path and
-// migrates it.
+// migrates it. One process at a time may have it open.
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
-	return openSQLite(ctx, path, mainSchema)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	db, err := openSQLite(ctx, path, mainSchema)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	db.lock = lock
+	return db, nil
 }
 
 // OpenLogSQLite opens (creating if needed) the SQLite log database at path:
@@ -144,11 +167,13 @@ func (db *DB) migrate(ctx context.Context, schema migrationSet) error {
 	if db.Engine == Postgres {
 		dialect = goose.DialectPostgres
 	}
-	dir := schema.dir + "/" + db.Engine
+	var sub fs.FS
+	var err error
 	if schema.common {
-		dir = schema.dir
+		sub, err = fs.Sub(schema.fs, schema.dir)
+	} else {
+		sub, err = engineMigrations(schema.fs, schema.dir, db.Engine)
 	}
-	sub, err := fs.Sub(schema.fs, dir)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -173,6 +198,9 @@ func (db *DB) Close() error {
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
+	}
+	if db.lock != nil {
+		err = errors.Join(err, db.lock.Close())
 	}
 	return err
 }

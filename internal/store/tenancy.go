@@ -308,3 +308,8 @@ func (s *Store) UpdateMemberRole(ctx context.Context, r *tenancy.Role) error {
 func (s *Store) DeleteMemberRole(ctx context.Context, orgID, key string) error {
 	return execOne(ctx, s.writer(), "role", key, "DELETE FROM member_roles WHERE org_id = $1 AND key = $2", orgID, key)
 }
+
+// InTenancyTx runs fn in one transaction.
+func (s *Store) InTenancyTx(ctx context.Context, fn func(tenancy.Store) error) error {
+	return s.InTx(ctx, func(tx *Store) error { return fn(tx) })
+}

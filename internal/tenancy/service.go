@@ -7,12 +7,18 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
 )
 
 // Store persists tenancy data. Get and Delete methods take an id or a key
 // where the entity has a key, and return a NOT_FOUND *gatehouse.Error when
 // nothing matches inside orgID. Unique violations are CONFLICT errors.
 type Store interface {
+	// InTenancyTx runs fn in one transaction.
+	InTenancyTx(ctx context.Context, fn func(Store) error) error
+	// Emit records events in the transaction (the webhook outbox).
+	Emit(ctx context.Context, events ...event.Event) error
+
 	CreateOrganization(ctx context.Context, o *Organization) error
 	GetOrganization(ctx context.Context, idOrKey string) (*Organization, error)
 	UpdateOrganization(ctx context.Context, o *Organization) error
@@ -79,6 +85,25 @@ type Service struct {
 func NewService(st Store) *Service { return &Service{Store: st, Now: time.Now} }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// write runs fn and records ev in one transaction.
+func (s *Service) write(ctx context.Context, ev event.Event, fn func(Store) error) error {
+	ev.ID, ev.OccurredAt = NewID(), s.now()
+	return s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Emit(ctx, ev)
+	})
+}
+
+func projectEvent(typ string, p *Project, data any) event.Event {
+	return event.Event{Type: typ, OrgID: p.OrgID, ProjectID: p.ID, Data: data}
+}
+
+func envEvent(typ string, e *Environment, data any) event.Event {
+	return event.Event{Type: typ, OrgID: e.OrgID, ProjectID: e.ProjectID, EnvID: e.ID, Data: data}
+}
 
 // NewProjectInput is what a caller gives to create a project.
 type NewProjectInput struct {
@@ -179,7 +204,7 @@ func (s *Service) CreateProject(ctx context.Context, orgID string, in NewProject
 	}
 	now := s.now()
 	p := &Project{ID: NewID(), OrgID: orgID, Key: l.Key, Name: l.Name, Description: l.Description, CreatedAt: now, UpdatedAt: now}
-	return p, s.Store.CreateProject(ctx, p)
+	return p, s.write(ctx, projectEvent(event.ProjectCreated, p, p), func(tx Store) error { return tx.CreateProject(ctx, p) })
 }
 
 // UpdateProject changes a project's name, key or description.
@@ -190,7 +215,14 @@ func (s *Service) UpdateProject(ctx context.Context, p *Project, key, name, desc
 	}
 	p.Key, p.Name, p.Description = l.Key, l.Name, l.Description
 	p.UpdatedAt = s.now()
-	return p, s.Store.UpdateProject(ctx, p)
+	return p, s.write(ctx, projectEvent(event.ProjectUpdated, p, p), func(tx Store) error { return tx.UpdateProject(ctx, p) })
+}
+
+// DeleteProject deletes a project, its environments and their keys.
+func (s *Service) DeleteProject(ctx context.Context, p *Project) error {
+	return s.write(ctx, projectEvent(event.ProjectDeleted, p, event.Deleted{ID: p.ID, Key: p.Key}), func(tx Store) error {
+		return tx.DeleteProject(ctx, p.OrgID, p.ID)
+	})
 }
 
 // NewEnvironmentInput is what a caller gives to create an environment.
@@ -208,7 +240,7 @@ func (s *Service) CreateEnvironment(ctx context.Context, p *Project, in NewEnvir
 	now := s.now()
 	e := &Environment{ID: NewID(), OrgID: p.OrgID, ProjectID: p.ID, Key: l.Key, Name: l.Name,
 		Description: l.Description, Sandbox: in.Sandbox, Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now}
-	return e, s.Store.CreateEnvironment(ctx, e)
+	return e, s.write(ctx, envEvent(event.EnvironmentCreated, e, e), func(tx Store) error { return tx.CreateEnvironment(ctx, e) })
 }
 
 // EnvironmentPatch lists the fields of an environment update; nil: unchanged.
@@ -228,7 +260,14 @@ func (s *Service) UpdateEnvironment(ctx context.Context, e *Environment, patch E
 		e.Sandbox = *patch.Sandbox
 	}
 	e.UpdatedAt = s.now()
-	return e, s.Store.UpdateEnvironment(ctx, e)
+	return e, s.write(ctx, envEvent(event.EnvironmentUpdated, e, e), func(tx Store) error { return tx.UpdateEnvironment(ctx, e) })
+}
+
+// DeleteEnvironment deletes an environment and its keys.
+func (s *Service) DeleteEnvironment(ctx context.Context, e *Environment) error {
+	return s.write(ctx, envEvent(event.EnvironmentDeleted, e, event.Deleted{ID: e.ID, Key: e.Key}), func(tx Store) error {
+		return tx.DeleteEnvironment(ctx, e.OrgID, e.ID)
+	})
 }
 
 // UpdateEnvSettings validates and stores new settings for e.
@@ -238,7 +277,7 @@ func (s *Service) UpdateEnvSettings(ctx context.Context, e *Environment, apply f
 		return nil, err
 	}
 	e.UpdatedAt = s.now()
-	return e, s.Store.UpdateEnvironment(ctx, e)
+	return e, s.write(ctx, envEvent(event.EnvironmentUpdated, e, e), func(tx Store) error { return tx.UpdateEnvironment(ctx, e) })
 }
 
 // Role returns the role with key in orgID: built-in or custom.
@@ -356,7 +395,7 @@ func (s *Service) CreateMember(ctx context.Context, orgID, email, name, role str
 	}
 	now := s.now()
 	m := &Member{ID: NewID(), OrgID: orgID, Email: email, Name: strings.TrimSpace(name), Role: role, CreatedAt: now, UpdatedAt: now}
-	return m, s.Store.CreateMember(ctx, m)
+	return m, s.write(ctx, event.Event{Type: event.MemberCreated, OrgID: orgID, Data: m}, func(tx Store) error { return tx.CreateMember(ctx, m) })
 }
 
 // UpdateMember changes a member's name or role. An organization always keeps
@@ -382,7 +421,7 @@ func (s *Service) UpdateMember(ctx context.Context, orgID, id string, name, role
 		m.Role = *role
 	}
 	m.UpdatedAt = s.now()
-	return m, s.Store.UpdateMember(ctx, m)
+	return m, s.write(ctx, event.Event{Type: event.MemberUpdated, OrgID: orgID, Data: m}, func(tx Store) error { return tx.UpdateMember(ctx, m) })
 }
 
 // DeleteMember removes a member; the last Admin cannot be removed.
@@ -394,7 +433,8 @@ func (s *Service) DeleteMember(ctx context.Context, orgID, id string) error {
 	if err := s.keepAnAdmin(ctx, m); err != nil {
 		return err
 	}
-	return s.Store.DeleteMember(ctx, orgID, m.ID)
+	gone := map[string]string{"id": m.ID, "email": m.Email}
+	return s.write(ctx, event.Event{Type: event.MemberDeleted, OrgID: orgID, Data: gone}, func(tx Store) error { return tx.DeleteMember(ctx, orgID, m.ID) })
 }
 
 func (s *Service) keepAnAdmin(ctx context.Context, leaving *Member) error {

@@ -24,39 +24,41 @@ type Organization struct {
 
 // Project groups environments.
 type Project struct {
-	ID          string
-	OrgID       string
-	Key         string
-	Name        string
-	Description string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID          string    `json:"id"`
+	OrgID       string    `json:"-"`
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Environment is where authorization data lives (development, production…).
 // A sandbox environment is not rate limited and its data is reset daily.
 type Environment struct {
-	ID          string
-	OrgID       string
-	ProjectID   string
-	Key         string
-	Name        string
-	Description string
-	Sandbox     bool
-	Settings    EnvSettings
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID          string      `json:"id"`
+	OrgID       string      `json:"-"`
+	ProjectID   string      `json:"project_id"`
+	Key         string      `json:"key"`
+	Name        string      `json:"name"`
+	Description string      `json:"description"`
+	Sandbox     bool        `json:"sandbox"`
+	Settings    EnvSettings `json:"-"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+	// ResetAt is when a sandbox's data was last reset (nil: never).
+	ResetAt *time.Time `json:"-"`
 }
 
 // Member is a person of the organization who signs in to the dashboard.
 type Member struct {
-	ID        string
-	OrgID     string
-	Email     string
-	Name      string
-	Role      string // a role key: admin, developer, viewer or a custom role's key
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID        string    `json:"id"`
+	OrgID     string    `json:"-"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"` // a role key: admin, developer, viewer or a custom role's key
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Role is a member role: a named set of platform scopes. The built-in roles
@@ -87,18 +89,20 @@ func BuiltinRoles() []Role {
 		{Key: RoleAdmin, Name: "Admin", Builtin: true, Scopes: all,
 			Description: "Everything, including members' roles and permissions."},
 		{Key: RoleDeveloper, Name: "Developer", Builtin: true,
-			Description: "Works on projects, environments, API keys and authorization data; reads members and settings.",
+			Description: "Works on projects, environments, API keys, authorization data, webhooks and jobs; reads members and settings.",
 			Scopes: gatehouse.MustScopeSet(gatehouse.ScopeViewOrganization, gatehouse.ScopeViewProject,
 				gatehouse.ScopeManageProject, gatehouse.ScopeViewMember, gatehouse.ScopeManageAPI,
 				gatehouse.ScopeViewSettings,
 				gatehouse.ScopeViewUser, gatehouse.ScopeManageUser, gatehouse.ScopeViewTenant, gatehouse.ScopeManageTenant,
 				gatehouse.ScopeViewResource, gatehouse.ScopeManageResource, gatehouse.ScopeViewRole, gatehouse.ScopeManageRole,
-				gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeManageRoleAssignment, gatehouse.ScopeCheckAccess, gatehouse.ScopeViewLog)},
+				gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeManageRoleAssignment, gatehouse.ScopeCheckAccess, gatehouse.ScopeViewLog,
+				gatehouse.ScopeViewWebhook, gatehouse.ScopeManageWebhook, gatehouse.ScopeViewJob, gatehouse.ScopeManageJob)},
 		{Key: RoleViewer, Name: "Viewer", Builtin: true,
-			Description: "Reads projects, environments, members, settings and authorization data.",
+			Description: "Reads projects, environments, members, settings, authorization data, webhooks and jobs.",
 			Scopes: gatehouse.MustScopeSet(gatehouse.ScopeViewOrganization, gatehouse.ScopeViewProject,
 				gatehouse.ScopeViewMember, gatehouse.ScopeViewSettings, gatehouse.ScopeViewUser, gatehouse.ScopeViewTenant,
-				gatehouse.ScopeViewResource, gatehouse.ScopeViewRole, gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeCheckAccess, gatehouse.ScopeViewLog)},
+				gatehouse.ScopeViewResource, gatehouse.ScopeViewRole, gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeCheckAccess, gatehouse.ScopeViewLog,
+				gatehouse.ScopeViewWebhook, gatehouse.ScopeViewJob)},
 	}
 }
 

@@ -48,6 +48,19 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 			tc.fn(t, db.Store())
 		})
 	}
+	// Scenarios that need the database itself (its queue).
+	withDB := []struct {
+		name string
+		fn   func(t *testing.T, db *store.DB)
+	}{
+		{"Outbox", testOutbox},
+		{"WebhookStore", testWebhookStore},
+		{"JobStore", testJobStore},
+		{"Bulk", testBulk},
+	}
+	for _, tc := range withDB {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
 }
 
 var now = time.Date(2026, 11, 1, 12, 0, 0, 123456000, time.UTC)

@@ -1,0 +1,220 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/webhook"
+)
+
+// engines are the two configurations every durable-work test runs on.
+func engines(t *testing.T) []struct {
+	name string
+	cfg  func(t *testing.T) config.Config
+} {
+	return []struct {
+		name string
+		cfg  func(t *testing.T) config.Config
+	}{
+		{"sqlite", func(t *testing.T) config.Config {
+			c := config.Default()
+			c.DataDir = t.TempDir()
+			return c
+		}},
+		{"postgres", func(t *testing.T) config.Config {
+			c := config.Default()
+			c.DatabaseURL = pgtest.NewDatabase(t)
+			return c
+		}},
+	}
+}
+
+func post(t testing.TB, url, key, ctype, body string) (int, map[string]any) {
+	t.Helper()
+	r, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+key)
+	r.Header.Set("Content-Type", ctype)
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+func waitJob(t *testing.T, base, key, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, out := call(t, "GET", base+"/v1/jobs/"+id, key, "")
+		j := out["data"].(map[string]any)
+		if st := j["status"]; st != "queued" && st != "running" {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s has not ended: %v", id, j)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+const devQ = "?project=default&environment=development"
+
+func TestWebhooksAndJobsOnBothEngines(t *testing.T) {
+	for _, eng := range engines(t) {
+		t.Run(eng.name, func(t *testing.T) {
+			cfg := eng.cfg(t)
+			cfg.WebhookAllowNetworks = []string{"127.0.0.0/8"}
+			a, base := start(t, cfg)
+			res, err := a.Init(context.Background(), app.DefaultInitOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := res.Token
+			var mu sync.Mutex
+			var got []map[string]any
+			var secretMu sync.Mutex
+			secret := ""
+			rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				secretMu.Lock()
+				sec := secret
+				secretMu.Unlock()
+				if err := webhook.Verify(sec, r.Header, body, time.Now(), time.Minute); err != nil {
+					http.Error(w, err.Error(), 400)
+					return
+				}
+				var p map[string]any
+				_ = json.Unmarshal(body, &p)
+				mu.Lock()
+				got = append(got, p)
+				mu.Unlock()
+			}))
+			defer rc.Close()
+			secretMu.Lock()
+			st, wh := post(t, base+"/v1/webhooks", key, "application/json", `{"url":"`+rc.URL+`","events":["user.created","job.completed"]}`)
+			if st != 201 {
+				secretMu.Unlock()
+				t.Fatalf("webhook %d %v", st, wh)
+			}
+			secret = wh["data"].(map[string]any)["secret"].(string)
+			secretMu.Unlock()
+
+			for _, c := range []string{`{"key":"document","actions":["read"]}`} {
+				post(t, base+"/v1/resources"+devQ, key, "application/json", c)
+			}
+			post(t, base+"/v1/roles"+devQ, key, "application/json", `{"key":"viewer","permissions":["document:read"]}`)
+			var file strings.Builder
+			for i := 0; i < 30; i++ {
+				fmt.Fprintf(&file, `{"type":"user","key":"u%d"}`+"\n"+`{"type":"role_assignment","user":"u%d","role":"viewer"}`+"\n", i, i)
+			}
+			st, out := post(t, base+"/v1/jobs/import"+devQ+"&batch_size=10&events=true", key, "application/x-ndjson", file.String())
+			if st != 201 {
+				t.Fatalf("import %d %v", st, out)
+			}
+			j := waitJob(t, base, key, out["data"].(map[string]any)["id"].(string))
+			if j["status"] != "succeeded" || j["result"].(map[string]any)["created"] != 60.0 {
+				t.Fatalf("import job %v", j)
+			}
+			_, chk := post(t, base+"/v1/allowed"+devQ, key, "application/json", `{"user":"u29","action":"read","resource":{"type":"document"}}`)
+			if chk["data"].(map[string]any)["allow"] != true {
+				t.Fatalf("check after import: %v", chk)
+			}
+			// Every user.created event and the job.completed arrive signed.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				mu.Lock()
+				n := len(got)
+				mu.Unlock()
+				if n >= 31 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of 31 events delivered", n)
+				}
+				time.Sleep(25 * time.Millisecond)
+			}
+			// An export on this engine too.
+			st, out = post(t, base+"/v1/jobs"+devQ, key, "application/json", `{"type":"export"}`)
+			if st != 201 {
+				t.Fatalf("export %d %v", st, out)
+			}
+			ex := waitJob(t, base, key, out["data"].(map[string]any)["id"].(string))
+			r, _ := http.NewRequest("GET", base+ex["output_url"].(string), nil)
+			r.Header.Set("Authorization", "Bearer "+key)
+			hr, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(hr.Body)
+			hr.Body.Close()
+			// 1 resource, 1 role, the default tenant, 30 users, 30 assignments.
+			if n := strings.Count(string(raw), "\n"); n != 63 {
+				t.Errorf("export has %d lines, want 63", n)
+			}
+		})
+	}
+}
+
+// A job goes on after a graceful restart of the server.
+func TestJobResumesAfterRestart(t *testing.T) {
+	for _, eng := range engines(t) {
+		t.Run(eng.name, func(t *testing.T) {
+			cfg := eng.cfg(t)
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			a, err := app.New(context.Background(), cfg, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := a.Init(context.Background(), app.DefaultInitOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(a.Handler())
+			var file strings.Builder
+			const n = 600
+			for i := 0; i < n; i++ {
+				fmt.Fprintf(&file, `{"type":"user","key":"u%d"}`+"\n", i)
+			}
+			st, out := post(t, ts.URL+"/v1/jobs/import"+devQ+"&batch_size=10", res.Token, "application/x-ndjson", file.String())
+			if st != 201 {
+				t.Fatalf("import %d %v", st, out)
+			}
+			id := out["data"].(map[string]any)["id"].(string)
+			var done float64
+			for done == 0 {
+				_, out := call(t, "GET", ts.URL+"/v1/jobs/"+id, res.Token, "")
+				done = out["data"].(map[string]any)["progress"].(map[string]any)["done_items"].(float64)
+			}
+			ts.Close()
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			a2, base := start(t, cfg)
+			_ = a2
+			j := waitJob(t, base, res.Token, id)
+			if j["status"] != "succeeded" || j["progress"].(map[string]any)["done_items"] != float64(n) {
+				t.Fatalf("after the restart: %v", j)
+			}
+			_, list := call(t, "GET", base+"/v1/users"+devQ+"&per_page=1", res.Token, "")
+			if got := list["meta"].(map[string]any)["total_items"]; got != float64(n) {
+				t.Errorf("%v users, want %d", got, n)
+			}
+			t.Logf("stopped at %v of %d rows", done, n)
+		})
+	}
+}

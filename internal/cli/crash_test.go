@@ -1,0 +1,213 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/cli"
+)
+
+// TestMain lets a test start the real server as a process of its own: the
+// test binary, run again with GATEHOUSE_TEST_CHILD set, is `gatehouse`
+// with the arguments in GATEHOUSE_TEST_CHILD_ARGS.
+func TestMain(m *testing.M) {
+	if os.Getenv("GATEHOUSE_TEST_CHILD") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := cli.Run(ctx, strings.Fields(os.Getenv("GATEHOUSE_TEST_CHILD_ARGS")), os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gatehouse:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// child is a gatehouse process.
+type child struct {
+	cmd *exec.Cmd
+	out *syncBuffer
+}
+
+func startChild(t *testing.T, env []string, args ...string) *child {
+	t.Helper()
+	c := &child{out: &syncBuffer{}}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	c.cmd.Env = append(os.Environ(), append(env, "GATEHOUSE_TEST_CHILD=1", "GATEHOUSE_TEST_CHILD_ARGS="+strings.Join(args, " "))...)
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			_, _ = c.cmd.Process.Wait()
+		}
+		if t.Failed() || os.Getenv("GATEHOUSE_TEST_SHOW_CHILD") != "" {
+			t.Logf("server output:\n%s", c.out.String())
+		}
+	})
+	return c
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/healthz never answered: %v", base, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func api(t *testing.T, method, url, key, ctype, body string) (int, map[string]any) {
+	t.Helper()
+	r, _ := http.NewRequest(method, url, strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+key)
+	if body != "" {
+		r.Header.Set("Content-Type", ctype)
+	}
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// TestCrashLosesNothing kills the server (SIGKILL) while webhook events
+// are waiting to be delivered and an import is half done, starts it again,
+// and checks that every event is delivered (duplicates allowed) and the
+// import completes.
+func TestCrashLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	out, err := run(t, nil, "init", "--output", "json", "--data-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in initOut
+	if err := json.Unmarshal([]byte(out), &in); err != nil {
+		t.Fatal(err)
+	}
+	key := in.APIKey
+
+	// The receiver refuses everything until the crash is over.
+	var up atomic.Bool
+	var mu sync.Mutex
+	seen := map[string]map[string]any{} // event id → payload
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !up.Load() {
+			time.Sleep(20 * time.Millisecond)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		var p map[string]any
+		_ = json.Unmarshal(body, &p)
+		mu.Lock()
+		seen[r.Header.Get("X-Webhook-Id")] = p
+		mu.Unlock()
+	}))
+	defer rc.Close()
+
+	addr := freeAddr(t)
+	base := "http://" + addr
+	env := []string{"GATEHOUSE_WEBHOOK_ALLOW_NETWORKS=127.0.0.0/8", "GATEHOUSE_WEBHOOK_RETRY_SCHEDULE=" + strings.Repeat("300ms,", 40) + "300ms"}
+	args := []string{"serve", "--data-dir", dir, "--addr", addr, "--log-level", "info"}
+	first := startChild(t, env, args...)
+	waitHealthy(t, base)
+
+	q := "?project=default&environment=development"
+	if st, res := api(t, "POST", base+"/v1/webhooks", key, "application/json", `{"url":"`+rc.URL+`","events":["user.created","job.completed"]}`); st != 201 {
+		t.Fatalf("webhook: %d %v", st, res)
+	}
+	const users = 30
+	for i := 0; i < users; i++ {
+		if st, res := api(t, "POST", base+"/v1/users"+q, key, "application/json", fmt.Sprintf(`{"key":"crash-%d"}`, i)); st != 201 {
+			t.Fatalf("user: %d %v", st, res)
+		}
+	}
+	var file strings.Builder
+	const imported = 4000
+	for i := 0; i < imported; i++ {
+		fmt.Fprintf(&file, `{"type":"user","key":"imp-%d"}`+"\n", i)
+	}
+	st, res := api(t, "POST", base+"/v1/jobs/import"+q+"&batch_size=20", key, "application/x-ndjson", file.String())
+	if st != 201 {
+		t.Fatalf("import: %d %v", st, res)
+	}
+	jobID := res["data"].(map[string]any)["id"].(string)
+	// Kill it once some batches are applied, not all.
+	var done float64
+	for done == 0 {
+		_, res := api(t, "GET", base+"/v1/jobs/"+jobID, key, "", "")
+		done = res["data"].(map[string]any)["progress"].(map[string]any)["done_items"].(float64)
+	}
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if done >= imported {
+		t.Fatalf("the import finished (%v rows) before the kill: make it longer", done)
+	}
+	t.Logf("killed with %v of %d rows imported", done, imported)
+	_ = first.cmd.Wait()
+	if res, err := http.Get(base + "/healthz"); err == nil {
+		res.Body.Close()
+		t.Fatal("the server still answers after SIGKILL")
+	}
+
+	up.Store(true)
+	startChild(t, env, args...)
+	waitHealthy(t, base)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		_, res := api(t, "GET", base+"/v1/jobs/"+jobID, key, "", "")
+		status := res["data"].(map[string]any)["status"]
+		mu.Lock()
+		got := map[string]bool{}
+		for _, p := range seen {
+			if p["event"] == "user.created" {
+				got[p["data"].(map[string]any)["key"].(string)] = true
+			}
+			if p["event"] == "job.completed" {
+				got["job"] = true
+			}
+		}
+		mu.Unlock()
+		if len(got) == users+1 && status == "succeeded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart: job %v, %d of %d events delivered: %v", status, len(got), users+1, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, list := api(t, "GET", base+"/v1/users"+q+"&per_page=1", key, "", "")
+	if n := list["meta"].(map[string]any)["total_items"].(float64); n != users+imported {
+		t.Errorf("%v users after the restart, want %d (the import applied whole, once)", n, users+imported)
+	}
+}

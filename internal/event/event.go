@@ -1,0 +1,152 @@
+// Package event is the vocabulary of what happened in Gatehouse: the events
+// that webhooks deliver. Capabilities emit them through their store, in the
+// same transaction as the change that caused them (an outbox), so that a
+// committed change always produces its event and a rolled-back one never
+// does.
+package event
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Event is one thing that happened. Data is the changed item in the same
+// shape the v1 API answers with (for a deletion, its id and key).
+type Event struct {
+	ID         string
+	Type       string
+	OrgID      string // filled from EnvID by the store when empty
+	ProjectID  string // "" for organization-wide events
+	EnvID      string // "" for organization- and project-wide events
+	OccurredAt time.Time
+	Data       any
+	// Only, when set, delivers the event to this one endpoint (a test
+	// delivery); otherwise every matching subscription gets it.
+	Only string
+}
+
+// Payload is the body a webhook receives: seed 002's {event, timestamp,
+// data}, plus the event id and where it happened.
+type Payload struct {
+	ID             string          `json:"id" doc:"The event id: the same in every delivery and retry of this event (deduplicate on it)."`
+	Event          string          `json:"event" doc:"The event type, e.g. user.created."`
+	Timestamp      time.Time       `json:"timestamp" doc:"When it happened."`
+	OrganizationID string          `json:"organization_id"`
+	ProjectID      string          `json:"project_id,omitempty"`
+	EnvironmentID  string          `json:"environment_id,omitempty"`
+	Data           json.RawMessage `json:"data"`
+}
+
+// Body returns the JSON body webhooks receive for e.
+func (e Event) Body() ([]byte, error) {
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(Payload{ID: e.ID, Event: e.Type, Timestamp: e.OccurredAt.UTC(), OrganizationID: e.OrgID,
+		ProjectID: e.ProjectID, EnvironmentID: e.EnvID, Data: data})
+}
+
+// Event types.
+const (
+	UserCreated = "user.created"
+	UserUpdated = "user.updated"
+	UserDeleted = "user.deleted"
+
+	TenantCreated = "tenant.created"
+	TenantUpdated = "tenant.updated"
+	TenantDeleted = "tenant.deleted"
+
+	ResourceCreated = "resource.created"
+	ResourceUpdated = "resource.updated"
+	ResourceDeleted = "resource.deleted"
+
+	RoleCreated = "role.created"
+	RoleUpdated = "role.updated"
+	RoleDeleted = "role.deleted"
+
+	RoleAssignmentCreated = "role_assignment.created"
+	RoleAssignmentDeleted = "role_assignment.deleted"
+
+	ProjectCreated     = "project.created"
+	ProjectUpdated     = "project.updated"
+	ProjectDeleted     = "project.deleted"
+	EnvironmentCreated = "environment.created"
+	EnvironmentUpdated = "environment.updated"
+	EnvironmentDeleted = "environment.deleted"
+	EnvironmentReset   = "environment.reset"
+
+	MemberCreated = "member.created"
+	MemberUpdated = "member.updated"
+	MemberDeleted = "member.deleted"
+
+	APIKeyCreated = "api_key.created"
+	APIKeyRevoked = "api_key.revoked"
+	APIKeyRotated = "api_key.rotated"
+
+	JobCompleted = "job.completed"
+	JobFailed    = "job.failed"
+	JobCancelled = "job.cancelled"
+
+	WebhookDisabled = "webhook.disabled"
+	WebhookTest     = "webhook.test"
+)
+
+// Info describes one event type.
+type Info struct {
+	Type        string `json:"type"`
+	Description string `json:"description"`
+}
+
+var catalog = []Info{
+	{UserCreated, "A user was created (data: the user)."},
+	{UserUpdated, "A user was changed (data: the user)."},
+	{UserDeleted, "A user was deleted with its role assignments (data: id and key)."},
+	{TenantCreated, "A tenant was created (data: the tenant)."},
+	{TenantUpdated, "A tenant was changed (data: the tenant)."},
+	{TenantDeleted, "A tenant was deleted with the role assignments in it (data: id and key)."},
+	{ResourceCreated, "A resource type was created (data: the resource type)."},
+	{ResourceUpdated, "A resource type was changed (data: the resource type)."},
+	{ResourceDeleted, "A resource type was deleted (data: id and key)."},
+	{RoleCreated, "A role was created (data: the role)."},
+	{RoleUpdated, "A role was changed (data: the role)."},
+	{RoleDeleted, "A role was deleted with its assignments (data: id and key)."},
+	{RoleAssignmentCreated, "A user was given a role in a tenant (data: the role assignment)."},
+	{RoleAssignmentDeleted, "A role was taken from a user in a tenant (data: the role assignment)."},
+	{ProjectCreated, "A project was created (data: the project)."},
+	{ProjectUpdated, "A project was changed (data: the project)."},
+	{ProjectDeleted, "A project was deleted with its environments (data: id and key)."},
+	{EnvironmentCreated, "An environment was created (data: the environment)."},
+	{EnvironmentUpdated, "An environment or its settings changed (data: the environment)."},
+	{EnvironmentDeleted, "An environment was deleted (data: id and key)."},
+	{EnvironmentReset, "A sandbox environment's data was reset (data: the environment and the job)."},
+	{MemberCreated, "A member was added (data: the member)."},
+	{MemberUpdated, "A member's name or role changed (data: the member)."},
+	{MemberDeleted, "A member was removed (data: id and email)."},
+	{APIKeyCreated, "An API key was created (data: the key, never its token)."},
+	{APIKeyRevoked, "An API key was revoked (data: the key)."},
+	{APIKeyRotated, "An API key was rotated (data: the old key and the new key's id)."},
+	{JobCompleted, "A job succeeded (data: the job)."},
+	{JobFailed, "A job ended with failed tasks (data: the job)."},
+	{JobCancelled, "A job was cancelled (data: the job)."},
+	{WebhookDisabled, "A webhook endpoint was disabled after failing continuously, or answered 410 Gone (data: the endpoint)."},
+	{WebhookTest, "A test event sent by hand to one endpoint (POST /v1/webhooks/{webhook}/test)."},
+}
+
+// Catalog lists every event type, in a stable order. The slice is a copy.
+func Catalog() []Info { return slices.Clone(catalog) }
+
+// Known reports whether t is an event type of the catalog.
+func Known(t string) bool {
+	return slices.ContainsFunc(catalog, func(i Info) bool { return i.Type == t })
+}
+
+// All subscribes an endpoint to every event type.
+const All = "*"
+
+// Deleted is the data of a deletion event.
+type Deleted struct {
+	ID  string `json:"id"`
+	Key string `json:"key,omitempty"`
+}

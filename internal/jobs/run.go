@@ -1,0 +1,423 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+)
+
+// errSkip ends a task's transaction without effect (a duplicate run).
+var errSkip = errors.New("task already handled")
+
+// errBadRows rolls back a batch that has rows that cannot be applied.
+var errBadRows = errors.New("rows cannot be applied")
+
+// maxJobErrors is how many row errors a job's result lists.
+const maxJobErrors = 100
+
+// RunTask runs task id (the queue calls it), then goes on with the job's
+// next tasks in this same run while its time budget lasts (half the job
+// timeout), so that a job's tasks follow each other without waiting for
+// the queue. It is safe to run twice: a task is claimed by one run only,
+// and one that has ended is left alone. An error means "try again later"
+// (the database failed); a task that errors MaxTaskAttempts times fails.
+func (s *Service) RunTask(ctx context.Context, id string) error {
+	deadline := time.Now().Add(s.Opt.Lease / 2)
+	for id != "" {
+		t, j, err := s.begin(ctx, id)
+		if errors.Is(err, errSkip) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.run(ctx, t, j); err != nil && !errors.Is(err, errSkip) {
+			return s.runFailed(ctx, t, j, err)
+		}
+		id = ""
+		if time.Now().Before(deadline) && ctx.Err() == nil && !s.stopping.Load() {
+			if id, err = s.nextQueued(ctx, j.ID); err != nil {
+				return nil // the next task has its own queue entry
+			}
+		}
+	}
+	return nil
+}
+
+// runFailed handles a task whose run returned an error.
+func (s *Service) runFailed(ctx context.Context, t *Task, j *Job, err error) error {
+	if ctx.Err() != nil {
+		// Cut off (a shutdown that could not wait): free the task at once
+		// for the queue's retry, instead of after its lease.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return errors.Join(err, s.release(fctx, t, "interrupted by a shutdown"))
+	}
+	s.Log.Warn("job task failed; it will be retried", "job_id", j.ID, "task_id", t.ID, "attempt", t.Attempts, "err", err)
+	if t.Attempts >= s.Opt.MaxTaskAttempts {
+		msg := fmt.Sprintf("gave up after %d attempts: %v", t.Attempts, err)
+		return s.Store.InJobTx(ctx, "", func(tx Tx) error {
+			return s.finishTx(ctx, tx, t, StatusFailed, facts.BatchResult{}, nil, msg, "")
+		})
+	}
+	return errors.Join(err, s.release(ctx, t, err.Error()))
+}
+
+// release gives a task this run holds back to the queue's retry of the run.
+func (s *Service) release(ctx context.Context, t *Task, why string) error {
+	return s.Store.InJobTx(ctx, "", func(tx Tx) error {
+		cur, err := tx.TaskByID(ctx, t.ID)
+		if err != nil || cur.Status != StatusRunning || cur.Attempts != t.Attempts {
+			return err
+		}
+		cur.Status, cur.Error, cur.UpdatedAt = StatusQueued, why, s.now()
+		return tx.UpdateTask(ctx, cur)
+	})
+}
+
+// Stop tells runs in progress to end after their current task (a graceful
+// shutdown): the rest of their jobs waits in the queue.
+func (s *Service) Stop() { s.stopping.Store(true) }
+
+// nextQueued returns the job's first queued task ("" when none).
+func (s *Service) nextQueued(ctx context.Context, jobID string) (string, error) {
+	tasks, err := s.Store.JobTasks(ctx, jobID)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range tasks {
+		if t.Status == StatusQueued {
+			return t.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// begin claims a queued task for this run (and marks its job running). A
+// task running for longer than the lease was left by a stopped node and is
+// taken over; one running within its lease belongs to another run.
+func (s *Service) begin(ctx context.Context, id string) (*Task, *Job, error) {
+	var t *Task
+	var j *Job
+	err := s.Store.InJobTx(ctx, "", func(tx Tx) error {
+		var err error
+		if t, err = tx.TaskByID(ctx, id); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			return errSkip // its job or environment was deleted
+		} else if err != nil {
+			return err
+		}
+		if j, err = tx.JobByID(ctx, t.JobID); err != nil {
+			return err
+		}
+		now := s.now()
+		switch {
+		case t.Status == StatusRunning && t.StartedAt != nil && now.Sub(*t.StartedAt) > s.Opt.Lease:
+			// taken over below
+		case t.Status != StatusQueued:
+			return errSkip // ended, cancelled or being run
+		case j.Status == StatusCancelled:
+			t.Status, t.FinishedAt, t.UpdatedAt = StatusCancelled, &now, now
+			if err := tx.UpdateTask(ctx, t); err != nil {
+				return err
+			}
+			return errSkip
+		}
+		ok, err := tx.ClaimTask(ctx, t.ID, t.Status, t.Attempts, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errSkip // another run claimed it first
+		}
+		t.Status, t.Attempts, t.StartedAt, t.UpdatedAt = StatusRunning, t.Attempts+1, &now, now
+		if j.Status == StatusQueued {
+			j.Status, j.StartedAt, j.UpdatedAt = StatusRunning, &now, now
+			return tx.UpdateJob(ctx, j)
+		}
+		return nil
+	})
+	return t, j, err
+}
+
+// stillRunning re-reads the task inside tx: a run whose claim was taken
+// over (it outlived its lease) must not apply the task a second time.
+func stillRunning(ctx context.Context, tx Tx, t *Task) error {
+	cur, err := tx.TaskByID(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Status != StatusRunning || cur.Attempts != t.Attempts {
+		return errSkip
+	}
+	return nil
+}
+
+// Requeue gives every task left running by a stopped node, for longer
+// than the lease (all of them when stale is 0: at the start of the one
+// process that owns an embedded database), back to the queue.
+func (s *Service) Requeue(ctx context.Context, stale time.Duration) (int, error) {
+	before := s.now().Add(-stale)
+	n := 0
+	err := s.Store.InJobTx(ctx, "", func(tx Tx) error {
+		ids, err := tx.RunningTasks(ctx, before)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			t, err := tx.TaskByID(ctx, id)
+			if err != nil {
+				return err
+			}
+			t.Status, t.UpdatedAt = StatusQueued, s.now()
+			if err := tx.UpdateTask(ctx, t); err != nil {
+				return err
+			}
+			if err := tx.EnqueueTask(ctx, t.ID); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if n > 0 {
+		s.Log.Info("job tasks of a stopped node queued again", "tasks", n)
+	}
+	return n, err
+}
+
+func (s *Service) run(ctx context.Context, t *Task, j *Job) error {
+	switch t.Kind {
+	case KindRows:
+		var in []lineRow
+		if err := json.Unmarshal([]byte(t.Input), &in); err != nil {
+			return s.failTask(ctx, t, fmt.Sprintf("the task's input is unreadable: %v", err))
+		}
+		rows := make([]facts.Row, len(in))
+		for i, lr := range in {
+			rows[i] = lr.Row
+			rows[i].Line = lr.Line
+		}
+		return s.apply(ctx, t, j, rows)
+	case KindCopy:
+		rows, err := s.Facts.Store.ExportRows(ctx, t.Params.SourceEnvID, t.Params.Kind, t.Params.After, t.Params.Upto)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			rows[i].Line = int64(i + 1)
+		}
+		return s.apply(ctx, t, j, rows)
+	case KindExport:
+		rows, err := s.Facts.Store.ExportRows(ctx, t.EnvID, t.Params.Kind, t.Params.After, t.Params.Upto)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		for i := range rows {
+			if err := enc.Encode(&rows[i]); err != nil {
+				return err
+			}
+		}
+		t.Items = int64(len(rows))
+		return s.Store.InJobTx(ctx, "", func(tx Tx) error {
+			if err := stillRunning(ctx, tx, t); err != nil {
+				return err
+			}
+			return s.finishTx(ctx, tx, t, StatusSucceeded, facts.BatchResult{Unchanged: len(rows)}, nil, "", b.String())
+		})
+	case KindReset:
+		err := s.Store.InJobTx(ctx, j.EnvID, func(tx Tx) error {
+			if err := stillRunning(ctx, tx, t); err != nil {
+				return err
+			}
+			changes, err := s.Facts.ResetTx(ctx, tx, j.EnvID)
+			if err != nil {
+				return err
+			}
+			if err := s.Facts.AppendTx(ctx, tx, j.EnvID, changes); err != nil {
+				return err
+			}
+			if j.Type == TypeSandboxReset {
+				if err := tx.Emit(ctx, event.Event{ID: newID(), Type: event.EnvironmentReset, OrgID: j.OrgID, ProjectID: j.ProjectID, EnvID: j.EnvID,
+					OccurredAt: s.now(), Data: map[string]any{"environment_id": j.EnvID, "job_id": j.ID}}); err != nil {
+					return err
+				}
+			}
+			return s.finishTx(ctx, tx, t, StatusSucceeded, facts.BatchResult{}, nil, "", "")
+		})
+		if err == nil {
+			s.Facts.Committed(ctx, j.EnvID)
+		}
+		return err
+	}
+	return s.failTask(ctx, t, fmt.Sprintf("unknown task kind %q", t.Kind))
+}
+
+// apply applies a batch of rows to the job's environment: all of them, or
+// (when some cannot be applied) none, and the task fails with their line
+// numbers.
+func (s *Service) apply(ctx context.Context, t *Task, j *Job, rows []facts.Row) error {
+	var bad []facts.RowError
+	err := s.Store.InJobTx(ctx, j.EnvID, func(tx Tx) error {
+		if err := stillRunning(ctx, tx, t); err != nil {
+			return err
+		}
+		res, changes, rowErrs, err := s.Facts.ApplyRowsTx(ctx, tx, j.EnvID, rows, facts.ApplyOptions{Events: j.Params.Events})
+		if err != nil {
+			return err
+		}
+		if len(rowErrs) > 0 {
+			bad = rowErrs
+			return errBadRows
+		}
+		if err := s.Facts.AppendTx(ctx, tx, j.EnvID, changes); err != nil {
+			return err
+		}
+		return s.finishTx(ctx, tx, t, StatusSucceeded, res, nil, "", "")
+	})
+	switch {
+	case errors.Is(err, errBadRows):
+		msg := fmt.Sprintf("%d row(s) cannot be applied; the batch (lines %d-%d) was not applied", len(bad), t.FirstLine, t.LastLine)
+		if t.Kind == KindCopy {
+			msg = fmt.Sprintf("%d item(s) cannot be copied; the batch was not applied", len(bad))
+		}
+		return s.Store.InJobTx(ctx, "", func(tx Tx) error {
+			if err := stillRunning(ctx, tx, t); err != nil {
+				return err
+			}
+			return s.finishTx(ctx, tx, t, StatusFailed, facts.BatchResult{}, bad, msg, "")
+		})
+	case err == nil:
+		s.Facts.Committed(ctx, j.EnvID)
+	}
+	return err
+}
+
+func (s *Service) failTask(ctx context.Context, t *Task, msg string) error {
+	return s.Store.InJobTx(ctx, "", func(tx Tx) error {
+		if err := stillRunning(ctx, tx, t); err != nil {
+			return err
+		}
+		return s.finishTx(ctx, tx, t, StatusFailed, facts.BatchResult{}, nil, msg, "")
+	})
+}
+
+// finishTx ends task t in tx, moves its job's progress on, and enqueues the
+// job's next task or, when none is left, ends the job (with its event).
+func (s *Service) finishTx(ctx context.Context, tx Tx, t *Task, status string, res facts.BatchResult, rowErrs []facts.RowError, msg, output string) error {
+	j, err := tx.JobByID(ctx, t.JobID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	t.Status, t.Result, t.Errors, t.Error, t.Output, t.FinishedAt, t.UpdatedAt = status, res, rowErrs, msg, output, &now, now
+	if err := tx.UpdateTask(ctx, t); err != nil {
+		return err
+	}
+	if status == StatusSucceeded {
+		j.DoneItems += t.Items
+	} else {
+		j.FailedItems += t.Items
+	}
+	j.UpdatedAt = now
+	if j.Status == StatusCancelled {
+		return tx.UpdateJob(ctx, j)
+	}
+	tasks, err := tx.JobTasks(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	var next *Task
+	for i := range tasks {
+		o := &tasks[i]
+		if o.ID == t.ID {
+			continue
+		}
+		if o.Status == StatusQueued || o.Status == StatusRunning {
+			return tx.UpdateJob(ctx, j) // another task is on its way
+		}
+		if o.Status == StatusPending && next == nil {
+			next = o
+		}
+	}
+	if next != nil {
+		next.Status, next.UpdatedAt = StatusQueued, now
+		if err := tx.UpdateTask(ctx, next); err != nil {
+			return err
+		}
+		if err := tx.UpdateJob(ctx, j); err != nil {
+			return err
+		}
+		return tx.EnqueueTask(ctx, next.ID)
+	}
+	// Every task has ended: so has the job.
+	var r Result
+	for i := range tasks {
+		o := &tasks[i]
+		if o.ID == t.ID {
+			o = t
+		}
+		r.BatchResult = r.BatchResult.Add(o.Result)
+		if o.Status == StatusFailed {
+			r.FailedTasks++
+			r.ErrorCount += len(o.Errors)
+			for _, e := range o.Errors {
+				if len(r.Errors) < maxJobErrors {
+					r.Errors = append(r.Errors, e)
+				}
+			}
+		}
+	}
+	j.Result, j.FinishedAt = r, &now
+	j.Status, j.Error = StatusSucceeded, ""
+	typ := event.JobCompleted
+	if r.FailedTasks > 0 {
+		j.Status, typ = StatusFailed, event.JobFailed
+		j.Error = fmt.Sprintf("%d of %d task(s) failed", r.FailedTasks, len(tasks))
+	}
+	if err := tx.UpdateJob(ctx, j); err != nil {
+		return err
+	}
+	return s.emitJob(ctx, tx, j, typ)
+}
+
+// Sweep queues again the tasks a stopped node left running, and starts the
+// daily reset of every sandbox environment that is due (the queue runs it
+// every minute, on one node).
+func (s *Service) Sweep(ctx context.Context) error {
+	if _, err := s.Requeue(ctx, s.Opt.Lease); err != nil {
+		return err
+	}
+	now := s.now()
+	cutoff := now.Add(-s.Opt.SandboxResetEvery)
+	due, err := s.Store.SandboxesToReset(ctx, cutoff, now)
+	if err != nil {
+		return err
+	}
+	for _, t := range due {
+		j := s.newJob(nil, t, TypeSandboxReset, Params{})
+		err := s.createIf(ctx, j, each([]*Task{{Kind: KindReset}}), func(tx Tx) error {
+			ok, err := tx.ClaimReset(ctx, t.EnvID, cutoff, now)
+			if err == nil && !ok {
+				err = errSkip // another node started it
+			}
+			return err
+		})
+		if errors.Is(err, errSkip) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.Log.Info("sandbox reset started", "env_id", t.EnvID, "job_id", j.ID)
+	}
+	return nil
+}

@@ -1,0 +1,288 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+)
+
+// Bulk reads and writes of imports, exports and copies. Multi-row
+// statements carry at most bulkRows rows (SQLite allows 32,766 bound
+// values per statement).
+const bulkRows = 400
+
+// chunks calls fn with successive slices of at most n items.
+func chunks[T any](items []T, n int, fn func([]T) error) error {
+	for len(items) > 0 {
+		k := min(n, len(items))
+		if err := fn(items[:k]); err != nil {
+			return err
+		}
+		items = items[k:]
+	}
+	return nil
+}
+
+// placeholders returns "($1,$2,…),(…)" for rows of cols values each, or
+// "(?,?,…)" on SQLite, which looks "$n" up by name (quadratic in a long
+// statement) but binds "?" by position.
+func (s *Store) placeholders(rows, cols int) string {
+	var b strings.Builder
+	n := 1
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := 0; c < cols; c++ {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			s.param(&b, n)
+			n++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+func (s *Store) param(b *strings.Builder, n int) {
+	if s.db.Engine == SQLite {
+		b.WriteByte('?')
+	} else {
+		fmt.Fprintf(b, "$%d", n)
+	}
+}
+
+// inList returns "$from,$from+1,…" (or "?,?,…" on SQLite) for n values;
+// on SQLite every other parameter of the statement must be "?" too.
+func (s *Store) inList(from, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		s.param(&b, from+i)
+	}
+	return b.String()
+}
+
+func byKeys[T any](ctx context.Context, s *Store, table, cols, envID string, keys []string, scan func(scanner) (T, error), key func(*T) string) (map[string]*T, error) {
+	out := make(map[string]*T, len(keys))
+	err := chunks(keys, bulkRows, func(part []string) error {
+		args := make([]any, 0, len(part)+1)
+		args = append(args, envID)
+		for _, k := range part {
+			args = append(args, k)
+		}
+		first := "$1"
+		if s.db.Engine == SQLite {
+			first = "?"
+		}
+		items, err := queryAll(ctx, s.reader(), "SELECT "+cols+" FROM "+table+" WHERE env_id = "+first+" AND key IN ("+s.inList(2, len(part))+")", scan, args...)
+		if err != nil {
+			return err
+		}
+		for i := range items {
+			out[key(&items[i])] = &items[i]
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UsersByKey returns the users of envID with the given keys.
+func (s *Store) UsersByKey(ctx context.Context, envID string, keys []string) (map[string]*facts.User, error) {
+	return byKeys(ctx, s, "authz_users", userCols, envID, keys, scanUser, func(u *facts.User) string { return u.Key })
+}
+
+// TenantsByKey returns the tenants of envID with the given keys.
+func (s *Store) TenantsByKey(ctx context.Context, envID string, keys []string) (map[string]*facts.Tenant, error) {
+	return byKeys(ctx, s, "authz_tenants", tenantCols, envID, keys, scanTenant, func(t *facts.Tenant) string { return t.Key })
+}
+
+// RoleIDs maps envID's role keys to ids.
+func (s *Store) RoleIDs(ctx context.Context, envID string) (map[string]string, error) {
+	rows, err := s.reader().QueryContext(ctx, "SELECT key, id FROM authz_roles WHERE env_id = $1", envID)
+	if err != nil {
+		return nil, fmt.Errorf("role ids: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, id string
+		if err := rows.Scan(&k, &id); err != nil {
+			return nil, fmt.Errorf("role ids: %w", err)
+		}
+		out[k] = id
+	}
+	return out, rows.Err()
+}
+
+// InsertUsers stores new users.
+func (s *Store) InsertUsers(ctx context.Context, us []*facts.User) error {
+	return chunks(us, bulkRows, func(part []*facts.User) error {
+		args := make([]any, 0, len(part)*9)
+		for _, u := range part {
+			args = append(args, u.ID, u.EnvID, u.Key, u.Email, u.FirstName, u.LastName, mustJSON(u.Attributes), micros(u.CreatedAt), micros(u.UpdatedAt))
+		}
+		return exec(ctx, s.writer(), "users", "INSERT INTO authz_users ("+userCols+") VALUES "+s.placeholders(len(part), 9), args...)
+	})
+}
+
+// InsertTenants stores new tenants.
+func (s *Store) InsertTenants(ctx context.Context, ts []*facts.Tenant) error {
+	return chunks(ts, bulkRows, func(part []*facts.Tenant) error {
+		args := make([]any, 0, len(part)*8)
+		for _, t := range part {
+			args = append(args, t.ID, t.EnvID, t.Key, t.Name, t.Description, mustJSON(t.Attributes), micros(t.CreatedAt), micros(t.UpdatedAt))
+		}
+		return exec(ctx, s.writer(), "tenants", "INSERT INTO authz_tenants ("+tenantCols+") VALUES "+s.placeholders(len(part), 8), args...)
+	})
+}
+
+// InsertAssignments stores the assignments that do not exist yet and
+// returns the ids of those stored.
+func (s *Store) InsertAssignments(ctx context.Context, as []facts.Assignment) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(as))
+	err := chunks(as, bulkRows, func(part []facts.Assignment) error {
+		args := make([]any, 0, len(part)*6)
+		for i := range part {
+			a := &part[i]
+			args = append(args, a.ID, a.EnvID, a.UserID, a.RoleID, a.TenantID, micros(a.CreatedAt))
+		}
+		rows, err := s.writer().QueryContext(ctx, "INSERT INTO authz_role_assignments (id, env_id, user_id, role_id, tenant_id, created_at) VALUES "+
+			s.placeholders(len(part), 6)+" ON CONFLICT DO NOTHING RETURNING id", args...)
+		if err != nil {
+			return fmt.Errorf("insert role assignments: %w", formatError(err))
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return fmt.Errorf("insert role assignments: %w", err)
+			}
+			inserted[id] = true
+		}
+		return rows.Err()
+	})
+	return inserted, err
+}
+
+// ClearEnvironment deletes envID's authorization data but its default
+// tenant.
+func (s *Store) ClearEnvironment(ctx context.Context, envID string) error {
+	for _, q := range []string{
+		"DELETE FROM authz_role_assignments WHERE env_id = $1",
+		"DELETE FROM authz_roles WHERE env_id = $1",
+		"DELETE FROM authz_resources WHERE env_id = $1",
+		"DELETE FROM authz_users WHERE env_id = $1",
+		"DELETE FROM authz_tenants WHERE env_id = $1 AND key <> '" + authz.DefaultTenant + "'",
+	} {
+		if err := exec(ctx, s.writer(), "environment data", q, envID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowTables are the table of each row kind.
+var rowTables = map[string]string{
+	facts.KindResource: "authz_resources", facts.KindRole: "authz_roles", facts.KindTenant: "authz_tenants",
+	facts.KindUser: "authz_users", facts.KindRoleAssignment: "authz_role_assignments",
+}
+
+func rowTable(kind string) (string, error) {
+	t, ok := rowTables[kind]
+	if !ok {
+		return "", fmt.Errorf("unknown row kind %q", kind)
+	}
+	return t, nil
+}
+
+// CountRows counts the items of kind in envID.
+func (s *Store) CountRows(ctx context.Context, envID, kind string) (int, error) {
+	t, err := rowTable(kind)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t+" WHERE env_id = $1", envID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", t, err)
+	}
+	return n, nil
+}
+
+// IDBoundaries returns every n-th id of kind in envID, in id order.
+func (s *Store) IDBoundaries(ctx context.Context, envID, kind string, n int) ([]string, error) {
+	t, err := rowTable(kind)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.reader().QueryContext(ctx, "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM "+t+
+		" WHERE env_id = $1) numbered WHERE rn % $2 = 0 ORDER BY id", envID, n)
+	if err != nil {
+		return nil, fmt.Errorf("id boundaries of %s: %w", t, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("id boundaries of %s: %w", t, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// ExportRows reads the items of kind in envID with ids in (after, upto].
+func (s *Store) ExportRows(ctx context.Context, envID, kind, after, upto string) ([]facts.Row, error) {
+	w := &where{}
+	prefix := ""
+	if kind == facts.KindRoleAssignment {
+		prefix = "a."
+	}
+	w.add(prefix+"env_id = ?", envID)
+	w.addIf(after != "", prefix+"id > ?", after)
+	w.addIf(upto != "", prefix+"id <= ?", upto)
+	order := " ORDER BY " + prefix + "id"
+	q := s.reader()
+	var out []facts.Row
+	switch kind {
+	case facts.KindUser:
+		items, err := queryAll(ctx, q, "SELECT "+userCols+" FROM authz_users"+w.sql()+order, scanUser, w.args...)
+		for i := range items {
+			out = append(out, facts.RowOfUser(&items[i]))
+		}
+		return out, err
+	case facts.KindTenant:
+		items, err := queryAll(ctx, q, "SELECT "+tenantCols+" FROM authz_tenants"+w.sql()+order, scanTenant, w.args...)
+		for i := range items {
+			out = append(out, facts.RowOfTenant(&items[i]))
+		}
+		return out, err
+	case facts.KindResource:
+		items, err := queryAll(ctx, q, "SELECT "+resourceCols+" FROM authz_resources"+w.sql()+order, scanResource, w.args...)
+		for i := range items {
+			out = append(out, facts.RowOfResource(&items[i]))
+		}
+		return out, err
+	case facts.KindRole:
+		items, err := queryAll(ctx, q, "SELECT "+authzRoleCols+" FROM authz_roles"+w.sql()+order, scanAuthzRole, w.args...)
+		for i := range items {
+			out = append(out, facts.RowOfRole(&items[i]))
+		}
+		return out, err
+	case facts.KindRoleAssignment:
+		items, err := queryAll(ctx, q, assignmentSelect+w.sql()+order, scanAssignment, w.args...)
+		for i := range items {
+			out = append(out, facts.RowOfAssignment(&items[i]))
+		}
+		return out, err
+	}
+	return nil, fmt.Errorf("unknown row kind %q", kind)
+}
