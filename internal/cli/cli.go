@@ -92,6 +92,14 @@ organization and prints an organization API key holding every scope (shown once)
 	cmd.Flags().IntVar(&cfg.AnonymousRateLimit, "anonymous-rate-limit", cfg.AnonymousRateLimit, "hourly limit per client address of calls without a valid key, 0 for none (env GATEHOUSE_ANONYMOUS_RATE_LIMIT)")
 	cmd.Flags().StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for rate limits shared by many nodes (redis://host:6379/0); empty keeps them in this process (env GATEHOUSE_REDIS_URL)")
 	cmd.Flags().Var(failMode{&cfg.RateLimitFailOpen}, "rate-limit-fail", "when Redis is unreachable: open (serve unlimited) or closed (refuse with 503) (env GATEHOUSE_RATE_LIMIT_FAIL)")
+	f := cmd.Flags()
+	f.StringSliceVar(&cfg.WebhookAllowNetworks, "webhook-allow-networks", cfg.WebhookAllowNetworks, "networks (CIDRs) webhook deliveries may reach although private or loopback, e.g. 10.0.0.0/8,127.0.0.1 (env GATEHOUSE_WEBHOOK_ALLOW_NETWORKS)")
+	f.DurationSliceVar(&cfg.WebhookRetrySchedule, "webhook-retry-schedule", cfg.WebhookRetrySchedule, "wait before each retry of a failed delivery; attempts = waits + 1 (env GATEHOUSE_WEBHOOK_RETRY_SCHEDULE)")
+	f.DurationVar(&cfg.WebhookDisableAfter, "webhook-disable-after", cfg.WebhookDisableAfter, "disable an endpoint whose every attempt failed for this long (env GATEHOUSE_WEBHOOK_DISABLE_AFTER)")
+	f.DurationVar(&cfg.WebhookTimeout, "webhook-timeout", cfg.WebhookTimeout, "time limit of one delivery attempt (env GATEHOUSE_WEBHOOK_TIMEOUT)")
+	f.DurationVar(&cfg.JobTimeout, "job-timeout", cfg.JobTimeout, "time limit of one job task; a stopped node's tasks are picked up after it (env GATEHOUSE_JOB_TIMEOUT)")
+	f.Int64Var(&cfg.MaxImportBytes, "max-import-bytes", cfg.MaxImportBytes, "largest import file accepted (env GATEHOUSE_MAX_IMPORT_BYTES)")
+	f.DurationVar(&cfg.SandboxResetEvery, "sandbox-reset-every", cfg.SandboxResetEvery, "how often sandbox environments' data is reset (env GATEHOUSE_SANDBOX_RESET_EVERY)")
 	return cmd
 }
 

@@ -32,6 +32,20 @@ func TestApplyEnvAndValidate(t *testing.T) {
 		{name: "bad addr", env: map[string]string{"GATEHOUSE_ADDR": "nope"}, wantErr: true},
 		{name: "bad duration", env: map[string]string{"GATEHOUSE_SHUTDOWN_TIMEOUT": "soon"}, wantErr: true},
 		{name: "bad level", env: map[string]string{"GATEHOUSE_LOG_LEVEL": "loud"}, wantErr: true},
+		{name: "webhooks and jobs", env: map[string]string{"GATEHOUSE_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8, 10.0.0.0/8",
+			"GATEHOUSE_WEBHOOK_RETRY_SCHEDULE": "1s,1m", "GATEHOUSE_WEBHOOK_DISABLE_AFTER": "48h", "GATEHOUSE_JOB_TIMEOUT": "30s",
+			"GATEHOUSE_MAX_IMPORT_BYTES": "2048", "GATEHOUSE_SANDBOX_RESET_EVERY": "12h"},
+			check: func(t *testing.T, c Config) {
+				if len(c.WebhookAllowNetworks) != 2 || c.WebhookAllowNetworks[1] != "10.0.0.0/8" || len(c.WebhookRetrySchedule) != 2 ||
+					c.WebhookRetrySchedule[1] != time.Minute || c.WebhookDisableAfter != 48*time.Hour || c.JobTimeout != 30*time.Second ||
+					c.MaxImportBytes != 2048 || c.SandboxResetEvery != 12*time.Hour {
+					t.Fatalf("env not applied: %+v", c)
+				}
+			}},
+		{name: "bad schedule", env: map[string]string{"GATEHOUSE_WEBHOOK_RETRY_SCHEDULE": "1s,often"}, wantErr: true},
+		{name: "negative wait", env: map[string]string{"GATEHOUSE_WEBHOOK_RETRY_SCHEDULE": "-1s"}, wantErr: true},
+		{name: "disable too soon", env: map[string]string{"GATEHOUSE_WEBHOOK_DISABLE_AFTER": "1s"}, wantErr: true},
+		{name: "tiny import limit", env: map[string]string{"GATEHOUSE_MAX_IMPORT_BYTES": "10"}, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -504,3 +504,48 @@ func TestPDPFollowsEveryNode(t *testing.T) {
 	took := waitFor(t, "node B's write on the PDP", func() bool { allow, _ := r.check(t, "bob", "read", "acme"); return allow })
 	t.Logf("a write on node B reached the PDP (connected to node A) after %s", took)
 }
+
+// TestPDPFollowsJobs: a bulk import reaches the PDP as one batch change
+// per task, and a replacing copy (which empties the environment first) as
+// a reset, over the same stream.
+func TestPDPFollowsJobs(t *testing.T) {
+	w := newWorld(t, sqliteConfig(t))
+	r := startPDP(t, testConfig(w.n.url, w.envKey, t.TempDir()))
+	r.waitState(t, pdp.StateSynced)
+	var file strings.Builder
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&file, `{"type":"user","key":"imp%d"}`+"\n"+`{"type":"role_assignment","user":"imp%d","role":"writer","tenant":"acme"}`+"\n", i, i)
+	}
+	req, _ := http.NewRequest("POST", w.n.url+"/v1/jobs/import?batch_size=20", strings.NewReader(file.String()))
+	req.Header.Set("Authorization", "Bearer "+w.orgKey)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	q := req.URL.Query()
+	q.Set("project", w.projID)
+	q.Set("environment", w.envID)
+	req.URL.RawQuery = q.Encode()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("import: %d", res.StatusCode)
+	}
+	took := waitFor(t, "imported assignments on the PDP", func() bool {
+		a, _ := r.check(t, "imp0", "write", "acme")
+		b, _ := r.check(t, "imp49", "read", "acme")
+		return a && b
+	})
+	t.Logf("an import of 100 rows visible on the PDP after %s", took)
+	// Copy the (empty) production environment over development: a reset.
+	env := "?project=" + w.projID + "&environment=" + w.envID
+	mustCall(t, 201, "POST", w.n.url+"/v1/jobs"+env, w.orgKey, map[string]any{"type": "environment_copy", "replace": true,
+		"source": map[string]any{"project": "default", "environment": "production"}})
+	waitFor(t, "the reset on the PDP", func() bool {
+		allow, reason := r.check(t, "alice", "read", "acme")
+		return !allow && reason == "unknown_resource" // everything is gone
+	})
+	if _, st := r.health(t); st["state"] != pdp.StateSynced {
+		t.Errorf("after the jobs: %v", st)
+	}
+}
