@@ -29,7 +29,10 @@ func benchCheckHandler(b *testing.B, mode string) {
 	t := &testing.T{}
 	s := newServer(t)
 	s.t = t
-	key := s.envKey("manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access", "manage:settings")
+	// Its own high limit: a second of checks is far more than the tier's
+	// hourly 10,000 (the limiter still runs).
+	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access", "manage:settings"},
+		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
 	s.setDecisionLog(key, mode, 0)
 	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
 	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})

@@ -55,6 +55,9 @@ type Params struct {
 	RowType   string `json:"row_type,omitempty"`   // import: the type of rows without one (csv: all)
 	BatchSize int    `json:"batch_size,omitempty"` // import: rows per task
 	Events    bool   `json:"events,omitempty"`     // import: emit an event per changed item
+	// Kinds are the kinds of rows an import holds (their manage: scopes
+	// are needed to retry its tasks too).
+	Kinds []string `json:"kinds,omitempty"`
 	// SourceEnvID and SourceProjectID: the environment a copy reads.
 	SourceEnvID     string `json:"source_environment_id,omitempty"`
 	SourceProjectID string `json:"source_project_id,omitempty"`

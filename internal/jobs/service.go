@@ -207,7 +207,7 @@ func (s *Service) Import(ctx context.Context, p *auth.Principal, t Target, in Im
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("import: spool: %w", err)
 	}
-	j := s.newJob(p, t, TypeImport, Params{Format: in.Format, RowType: in.RowType, BatchSize: in.BatchSize, Events: in.Events})
+	j := s.newJob(p, t, TypeImport, Params{Format: in.Format, RowType: in.RowType, BatchSize: in.BatchSize, Events: in.Events, Kinds: kinds})
 	j.TotalItems = sum.rows
 	rd := bufio.NewReaderSize(spool, 1<<20)
 	err = s.create(ctx, j, func() (*Task, error) {
@@ -429,7 +429,7 @@ func (s *Service) needJobScopes(p *auth.Principal, j *Job) error {
 	case TypeExport:
 		return needScopes(p, facts.Kinds, false)
 	case TypeImport:
-		return needScopes(p, []string{facts.KindTenant, facts.KindUser, facts.KindRoleAssignment}, true)
+		return needScopes(p, j.Params.Kinds, true)
 	default:
 		return needScopes(p, facts.Kinds, true)
 	}

@@ -244,6 +244,11 @@ func (s *Store) ListDeliveries(ctx context.Context, f webhook.DeliveryFilter, pa
 	return listPage(ctx, s.reader(), "webhook_deliveries", deliveryCols, w, map[string]string{"created_at": "created_at", "updated_at": "updated_at", "attempts": "attempts"}, page, scanDelivery)
 }
 
+// DeliveriesOfEvent lists the deliveries of one event.
+func (s *Store) DeliveriesOfEvent(ctx context.Context, eventID string) ([]webhook.Delivery, error) {
+	return queryAll(ctx, s.reader(), "SELECT "+deliveryCols+" FROM webhook_deliveries WHERE event_id = $1 ORDER BY created_at, id", scanDelivery, eventID)
+}
+
 // UpdateDelivery stores a delivery's state.
 func (s *Store) UpdateDelivery(ctx context.Context, d *webhook.Delivery) error {
 	return execOne(ctx, s.writer(), "delivery", d.ID, `UPDATE webhook_deliveries SET status=$2, attempts=$3, last_status_code=$4, last_error=$5,

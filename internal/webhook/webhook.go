@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -156,6 +157,8 @@ type Store interface {
 	// CreateDeliveries stores new deliveries and enqueues them.
 	CreateDeliveries(ctx context.Context, ds []Delivery) error
 	GetDelivery(ctx context.Context, orgID, id string) (*Delivery, error)
+	// DeliveriesOfEvent lists the deliveries of one event.
+	DeliveriesOfEvent(ctx context.Context, eventID string) ([]Delivery, error)
 	// DeliveryByID reads a delivery whatever its organization (the worker).
 	DeliveryByID(ctx context.Context, id string) (*Delivery, error)
 	ListDeliveries(ctx context.Context, f DeliveryFilter, page gatehouse.PageRequest) (gatehouse.Page[Delivery], error)
@@ -450,19 +453,22 @@ func (s *Service) Test(ctx context.Context, p *auth.Principal, id string) (strin
 	}
 	ev := event.Event{ID: newID(), Type: event.WebhookTest, OrgID: e.OrgID, ProjectID: e.ProjectID, EnvID: e.EnvID, OccurredAt: s.now(), Only: e.ID,
 		Data: map[string]any{"webhook_id": e.ID, "message": "A test event sent by hand from Gatehouse."}}
-	if err := s.Store.InWebhookTx(ctx, func(tx Store) error { return tx.Emit(ctx, ev) }); err != nil {
-		return "", err
-	}
-	page, err := s.Store.ListDeliveries(ctx, DeliveryFilter{OrgID: e.OrgID, EndpointID: e.ID}, gatehouse.PageRequest{Page: 1, PerPage: 1, Sort: "created_at", Desc: true})
-	if err != nil {
-		return "", err
-	}
-	for _, d := range page.Items {
-		if d.EventID == ev.ID {
-			return d.ID, nil
+	var delivery string
+	err = s.Store.InWebhookTx(ctx, func(tx Store) error {
+		if err := tx.Emit(ctx, ev); err != nil {
+			return err
 		}
-	}
-	return "", gatehouse.Errorf(gatehouse.CodeInternal, "test delivery was not recorded")
+		ds, err := tx.DeliveriesOfEvent(ctx, ev.ID)
+		if err != nil {
+			return err
+		}
+		if len(ds) != 1 {
+			return fmt.Errorf("webhook test: %d deliveries recorded, want 1", len(ds))
+		}
+		delivery = ds[0].ID
+		return nil
+	})
+	return delivery, err
 }
 
 // Deliveries lists an endpoint's deliveries.
