@@ -368,127 +368,133 @@ func keysOf(rows []*Row, key func(*Row) string) []string {
 	return out
 }
 
-func (a *applier) applyTenants(ctx context.Context, rows []*Row) error {
-	known, err := a.tx.TenantsByKey(ctx, a.envID, keysOf(rows, func(r *Row) string { return r.Key }))
+// keyed is what upsertByKey needs of an item kind (users, tenants).
+type keyed[T any] struct {
+	load    func(ctx context.Context, keys []string) (map[string]*T, error)
+	create  func(r *Row) *T
+	merge   func(item *T, r *Row) // the row's fields onto an existing item
+	state   func(item *T) string  // compared before and after merge
+	touch   func(item *T)         // sets updated_at
+	insert  func(ctx context.Context, items []*T) error
+	update  func(ctx context.Context, item *T) error
+	change  func(item *T) Change
+	created string // event types
+	updated string
+}
+
+// upsertByKey creates the rows' items that do not exist (in bulk) and
+// updates those a row changes; rows with the same key merge in order. It
+// returns the items by key, for the assignments of the same batch.
+func upsertByKey[T any](ctx context.Context, a *applier, rows []*Row, k keyed[T]) (map[string]*T, error) {
+	keys := keysOf(rows, func(r *Row) string { return r.Key })
+	known, err := k.load(ctx, keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.tenantByKey = known
-	var created []*Tenant
-	isNew := map[string]bool{}
-	changed := map[string]bool{}
+	var created []*T
+	isNew, before := map[string]bool{}, map[string]string{}
 	for _, r := range rows {
-		attrs, _ := r.userAttrs()
-		t := known[r.Key]
-		if t == nil {
-			t = &Tenant{ID: newID(), EnvID: a.envID, Key: r.Key, Name: deref(r.Name, r.Key), Description: deref(r.Description, ""),
-				Attributes: orEmpty(attrs), CreatedAt: a.now, UpdatedAt: a.now}
-			known[r.Key], isNew[r.Key] = t, true
-			created = append(created, t)
+		item := known[r.Key]
+		if item == nil {
+			item = k.create(r)
+			known[r.Key], isNew[r.Key] = item, true
+			created = append(created, item)
 			continue
 		}
-		before := t.Name + "\x00" + t.Description + "\x00" + mustJSON(t.Attributes)
-		setIf(&t.Name, r.Name)
-		setIf(&t.Description, r.Description)
-		if attrs != nil {
-			t.Attributes = attrs
+		if _, seen := before[r.Key]; !seen && !isNew[r.Key] {
+			before[r.Key] = k.state(item)
 		}
-		if before != t.Name+"\x00"+t.Description+"\x00"+mustJSON(t.Attributes) && !isNew[r.Key] {
-			changed[r.Key] = true
-		}
+		k.merge(item, r)
 	}
-	if err := a.tx.InsertTenants(ctx, created); err != nil {
-		return err
+	if err := k.insert(ctx, created); err != nil {
+		return nil, err
 	}
-	for _, t := range created {
+	for _, item := range created {
 		a.res.Created++
-		a.parts = append(a.parts, change(OpPutTenant, t.Authz()))
-		if err := a.event(ctx, event.TenantCreated, t); err != nil {
-			return err
+		a.parts = append(a.parts, k.change(item))
+		if err := a.event(ctx, k.created, item); err != nil {
+			return nil, err
 		}
 	}
-	for _, k := range keysOf(rows, func(r *Row) string { return r.Key }) {
-		if isNew[k] {
+	for _, key := range keys {
+		if isNew[key] {
 			continue
 		}
-		if !changed[k] {
+		item := known[key]
+		if k.state(item) == before[key] {
 			a.res.Unchanged++
 			continue
 		}
-		t := known[k]
-		t.UpdatedAt = a.now
-		if err := a.tx.UpdateTenant(ctx, t); err != nil {
-			return err
+		k.touch(item)
+		if err := k.update(ctx, item); err != nil {
+			return nil, err
 		}
 		a.res.Updated++
-		a.parts = append(a.parts, change(OpPutTenant, t.Authz()))
-		if err := a.event(ctx, event.TenantUpdated, t); err != nil {
-			return err
+		a.parts = append(a.parts, k.change(item))
+		if err := a.event(ctx, k.updated, item); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return known, nil
+}
+
+func (a *applier) applyTenants(ctx context.Context, rows []*Row) error {
+	var err error
+	a.tenantByKey, err = upsertByKey(ctx, a, rows, keyed[Tenant]{
+		load: func(ctx context.Context, keys []string) (map[string]*Tenant, error) {
+			return a.tx.TenantsByKey(ctx, a.envID, keys)
+		},
+		create: func(r *Row) *Tenant {
+			attrs, _ := r.userAttrs()
+			return &Tenant{ID: newID(), EnvID: a.envID, Key: r.Key, Name: deref(r.Name, r.Key), Description: deref(r.Description, ""),
+				Attributes: orEmpty(attrs), CreatedAt: a.now, UpdatedAt: a.now}
+		},
+		merge: func(t *Tenant, r *Row) {
+			setIf(&t.Name, r.Name)
+			setIf(&t.Description, r.Description)
+			if attrs, _ := r.userAttrs(); attrs != nil {
+				t.Attributes = attrs
+			}
+		},
+		state:   func(t *Tenant) string { return t.Name + "\x00" + t.Description + "\x00" + mustJSON(t.Attributes) },
+		touch:   func(t *Tenant) { t.UpdatedAt = a.now },
+		insert:  a.tx.InsertTenants,
+		update:  a.tx.UpdateTenant,
+		change:  func(t *Tenant) Change { return change(OpPutTenant, t.Authz()) },
+		created: event.TenantCreated, updated: event.TenantUpdated,
+	})
+	return err
 }
 
 func (a *applier) applyUsers(ctx context.Context, rows []*Row) error {
-	known, err := a.tx.UsersByKey(ctx, a.envID, keysOf(rows, func(r *Row) string { return r.Key }))
-	if err != nil {
-		return err
-	}
-	a.userByKey = known
-	var created []*User
-	isNew := map[string]bool{}
-	changed := map[string]bool{}
-	for _, r := range rows {
-		attrs, _ := r.userAttrs()
-		u := known[r.Key]
-		if u == nil {
-			u = &User{ID: newID(), EnvID: a.envID, Key: r.Key, Email: deref(r.Email, ""), FirstName: deref(r.FirstName, ""),
+	var err error
+	a.userByKey, err = upsertByKey(ctx, a, rows, keyed[User]{
+		load: func(ctx context.Context, keys []string) (map[string]*User, error) {
+			return a.tx.UsersByKey(ctx, a.envID, keys)
+		},
+		create: func(r *Row) *User {
+			attrs, _ := r.userAttrs()
+			return &User{ID: newID(), EnvID: a.envID, Key: r.Key, Email: deref(r.Email, ""), FirstName: deref(r.FirstName, ""),
 				LastName: deref(r.LastName, ""), Attributes: orEmpty(attrs), CreatedAt: a.now, UpdatedAt: a.now}
-			known[r.Key], isNew[r.Key] = u, true
-			created = append(created, u)
-			continue
-		}
-		before := u.Email + "\x00" + u.FirstName + "\x00" + u.LastName + "\x00" + mustJSON(u.Attributes)
-		setIf(&u.Email, r.Email)
-		setIf(&u.FirstName, r.FirstName)
-		setIf(&u.LastName, r.LastName)
-		if attrs != nil {
-			u.Attributes = attrs
-		}
-		if before != u.Email+"\x00"+u.FirstName+"\x00"+u.LastName+"\x00"+mustJSON(u.Attributes) && !isNew[r.Key] {
-			changed[r.Key] = true
-		}
-	}
-	if err := a.tx.InsertUsers(ctx, created); err != nil {
-		return err
-	}
-	for _, u := range created {
-		a.res.Created++
-		a.parts = append(a.parts, change(OpPutUser, u.Authz()))
-		if err := a.event(ctx, event.UserCreated, u); err != nil {
-			return err
-		}
-	}
-	for _, k := range keysOf(rows, func(r *Row) string { return r.Key }) {
-		if isNew[k] {
-			continue
-		}
-		if !changed[k] {
-			a.res.Unchanged++
-			continue
-		}
-		u := known[k]
-		u.UpdatedAt = a.now
-		if err := a.tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		a.res.Updated++
-		a.parts = append(a.parts, change(OpPutUser, u.Authz()))
-		if err := a.event(ctx, event.UserUpdated, u); err != nil {
-			return err
-		}
-	}
-	return nil
+		},
+		merge: func(u *User, r *Row) {
+			setIf(&u.Email, r.Email)
+			setIf(&u.FirstName, r.FirstName)
+			setIf(&u.LastName, r.LastName)
+			if attrs, _ := r.userAttrs(); attrs != nil {
+				u.Attributes = attrs
+			}
+		},
+		state: func(u *User) string {
+			return u.Email + "\x00" + u.FirstName + "\x00" + u.LastName + "\x00" + mustJSON(u.Attributes)
+		},
+		touch:   func(u *User) { u.UpdatedAt = a.now },
+		insert:  a.tx.InsertUsers,
+		update:  a.tx.UpdateUser,
+		change:  func(u *User) Change { return change(OpPutUser, u.Authz()) },
+		created: event.UserCreated, updated: event.UserUpdated,
+	})
+	return err
 }
 
 func (a *applier) applyAssignments(ctx context.Context, rows []*Row) error {
