@@ -62,3 +62,17 @@ func ErrorCode(err error) string {
 	}
 	return CodeInternal
 }
+
+// ErrorMessage returns the message of the first *Error in err's chain,
+// safe to show to a client, and a generic one for any other error (whose
+// text may hold internals).
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}

@@ -201,7 +201,7 @@ func (s *Service) sign(k *Key) (string, error) {
 // reach stay within the creator's, and its scopes within the creator's.
 func (s *Service) Issue(ctx context.Context, creator *auth.Principal, spec Spec) (*Key, string, error) {
 	spec.OrgID = creator.OrgID
-	spec.CreatedBy = "key:" + creator.KeyID
+	spec.CreatedBy = creator.Actor()
 	if err := checkCreator(creator, spec); err != nil {
 		return nil, "", err
 	}
@@ -291,7 +291,7 @@ func (s *Service) Rotate(ctx context.Context, creator *auth.Principal, id string
 			return gatehouse.Errorf(gatehouse.CodeConflict, "key %s was already rotated into %s", id, old.ReplacedBy)
 		}
 		spec := Spec{Name: old.Name, Level: old.Level, OrgID: old.OrgID, ProjectID: old.ProjectID, EnvironmentID: old.EnvironmentID, RateLimitPerHour: old.RateLimitPerHour,
-			Scopes: old.Scopes.Scopes(), ExpiresAt: old.ExpiresAt, CreatedBy: "key:" + creator.KeyID}
+			Scopes: old.Scopes.Scopes(), ExpiresAt: old.ExpiresAt, CreatedBy: creator.Actor()}
 		if err := checkCreator(creator, spec); err != nil {
 			return err
 		}

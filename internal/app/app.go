@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
@@ -212,7 +213,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 	}
 	a.deps.Webhooks, a.deps.Jobs = a.Webhooks, a.Jobs
-	a.handler, a.OpenAPI = httpapi.New(a.deps)
+	var api http.Handler
+	api, a.OpenAPI = httpapi.New(a.deps)
+	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: log,
+		Version: Version, SecureCookies: cfg.SecureCookies})
+	if err != nil {
+		stop()
+		logDB.Close()
+		db.Close()
+		return nil, err
+	}
+	// The API has its paths; the dashboard has every other one.
+	top := http.NewServeMux()
+	for _, p := range []string{"/v1/", "/v2/", "/healthz", "/readyz", "/.well-known/", "/docs", "/docs/"} {
+		top.Handle(p, api)
+	}
+	top.Handle("/", dash)
+	a.handler = top
 	if pgbc, ok := bc.(*store.PGBroadcaster); ok {
 		// Another node deleted an environment: drop what this one holds.
 		pgbc.OnFacts(func(envID string) {
@@ -267,6 +284,9 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 		return err
 	}
 	now := time.Now()
+	if _, err := a.Store.PruneSessions(ctx, now); err != nil {
+		return err
+	}
 	for _, o := range orgs {
 		before := now.AddDate(0, 0, -o.Settings.LogRetentionDays)
 		n, err := logs.PruneDecisions(ctx, o.ID, before)
@@ -419,6 +439,9 @@ type InitResult struct {
 	Bootstrap    *tenancy.Bootstrap
 	Key          *apikey.Key
 	Token        string
+	// SetupPath is the one-time link (on the server) with which the first
+	// Admin chooses a dashboard password.
+	SetupPath string
 }
 
 // Init creates the first organization unless one exists. It is idempotent:
@@ -433,7 +456,12 @@ func (a *App) Init(ctx context.Context, opt InitOptions) (*InitResult, error) {
 		// (10,000 requests per hour); organizations created later start free.
 		b, k, token, err := a.createOrganization(ctx, opt.OrgName, opt.OrgKey, opt.AdminEmail, opt.AdminName, "", tenancy.TierEnterprise)
 		if err == nil {
-			return &InitResult{Created: true, Organization: b.Organization, Bootstrap: b, Key: k, Token: token}, nil
+			// The first Admin chooses a dashboard password with a link.
+			link, err := a.Tenancy.NewSetupToken(ctx, b.Admin, "init")
+			if err != nil {
+				return nil, err
+			}
+			return &InitResult{Created: true, Organization: b.Organization, Bootstrap: b, Key: k, Token: token, SetupPath: "/setup/" + link}, nil
 		}
 		if gatehouse.ErrorCode(err) != gatehouse.CodeConflict { // a concurrent init won the race
 			return nil, err
@@ -449,3 +477,35 @@ func (a *App) Init(ctx context.Context, opt InitOptions) (*InitResult, error) {
 // KeyCacheHealthy reports whether this node receives API key invalidations
 // (always true on SQLite, a single node).
 func (a *App) KeyCacheHealthy() bool { return a.keysBroadcaster.Healthy() }
+
+// SetupLink makes a new one-time setup link for the member with email (in
+// the organization with key orgKey, or the only one that has the email)
+// and returns its path on the server.
+func (a *App) SetupLink(ctx context.Context, email, orgKey string) (string, *tenancy.Member, error) {
+	ms, err := a.Store.MembersByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	if err != nil {
+		return "", nil, err
+	}
+	var pick []tenancy.Member
+	for _, m := range ms {
+		if orgKey == "" {
+			pick = append(pick, m)
+			continue
+		}
+		if o, err := a.Store.GetOrganization(ctx, m.OrgID); err == nil && (o.Key == orgKey || o.ID == orgKey) {
+			pick = append(pick, m)
+		}
+	}
+	switch len(pick) {
+	case 0:
+		return "", nil, gatehouse.Errorf(gatehouse.CodeNotFound, "no member has the email %q", email)
+	case 1:
+	default:
+		return "", nil, gatehouse.Errorf(gatehouse.CodeConflict, "%q is a member of %d organizations: say which with --org", email, len(pick))
+	}
+	token, err := a.Tenancy.NewSetupToken(ctx, &pick[0], "cli")
+	if err != nil {
+		return "", nil, err
+	}
+	return "/setup/" + token, &pick[0], nil
+}

@@ -74,7 +74,7 @@ func (c *limitSettings) target(ctx context.Context, p *auth.Principal) (ratelimi
 		}
 	}
 	if p.RateLimitPerHour > 0 {
-		return ratelimit.Target{Bucket: "key:" + p.KeyID, Limit: p.RateLimitPerHour}, nil
+		return ratelimit.Target{Bucket: p.Actor(), Limit: p.RateLimitPerHour}, nil
 	}
 	if env != nil && env.limit > 0 {
 		return ratelimit.Target{Bucket: "env:" + p.EnvironmentID, Limit: env.limit}, nil

@@ -40,8 +40,11 @@ func (l Level) rank() int {
 // Principal is an authenticated caller. Values handed out by the verifier are
 // shared and must not be modified.
 type Principal struct {
-	KeyID         string
-	KeyName       string
+	KeyID   string
+	KeyName string
+	// MemberID is set, instead of KeyID, for a member signed in to the
+	// dashboard (KeyName is then the member's email).
+	MemberID      string
 	Level         Level
 	OrgID         string
 	ProjectID     string // set for project and environment keys
@@ -50,6 +53,14 @@ type Principal struct {
 	ExpiresAt     time.Time // zero: never
 	// RateLimitPerHour is the key's own limit; 0: none of its own.
 	RateLimitPerHour int
+}
+
+// Actor names who p is in records: "key:<id>" or "member:<id>".
+func (p *Principal) Actor() string {
+	if p.MemberID != "" {
+		return "member:" + p.MemberID
+	}
+	return "key:" + p.KeyID
 }
 
 // IsOrganization reports whether p acts on the whole organization.

@@ -39,7 +39,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	pf.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (env GATEHOUSE_LOG_FORMAT)")
 
 	root.AddCommand(serveCmd(ctx, &cfg, stdout, stderr), initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
-		pdpCmd(ctx, &cfg, getenv, stderr), versionCmd(stdout))
+		pdpCmd(ctx, &cfg, getenv, stderr), setupLinkCmd(ctx, &cfg, stdout, stderr), versionCmd(stdout))
 	return root.ExecuteContext(ctx)
 }
 
@@ -91,6 +91,7 @@ organization and prints an organization API key holding every scope (shown once)
 	cmd.Flags().IntVar(&cfg.LogBodyBytes, "log-body-bytes", cfg.LogBodyBytes, "how much of each request and response body the API log keeps (env GATEHOUSE_LOG_BODY_BYTES)")
 	cmd.Flags().IntVar(&cfg.AnonymousRateLimit, "anonymous-rate-limit", cfg.AnonymousRateLimit, "hourly limit per client address of calls without a valid key, 0 for none (env GATEHOUSE_ANONYMOUS_RATE_LIMIT)")
 	cmd.Flags().StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for rate limits shared by many nodes (redis://host:6379/0); empty keeps them in this process (env GATEHOUSE_REDIS_URL)")
+	cmd.Flags().StringVar(&cfg.SecureCookies, "secure-cookies", cfg.SecureCookies, "mark the dashboard's cookies Secure: auto (over TLS or X-Forwarded-Proto: https), always or never (env GATEHOUSE_SECURE_COOKIES)")
 	cmd.Flags().Var(failMode{&cfg.RateLimitFailOpen}, "rate-limit-fail", "when Redis is unreachable: open (serve unlimited) or closed (refuse with 503) (env GATEHOUSE_RATE_LIMIT_FAIL)")
 	f := cmd.Flags()
 	f.StringSliceVar(&cfg.WebhookAllowNetworks, "webhook-allow-networks", cfg.WebhookAllowNetworks, "networks (CIDRs) webhook deliveries may reach although private or loopback, e.g. 10.0.0.0/8,127.0.0.1 (env GATEHOUSE_WEBHOOK_ALLOW_NETWORKS)")
@@ -148,6 +149,7 @@ type InitOutput struct {
 	Environments     map[string]string `json:"environments,omitempty"`
 	APIKeyID         string            `json:"api_key_id,omitempty"`
 	APIKey           string            `json:"api_key,omitempty"`
+	AdminSetupURL    string            `json:"admin_setup_url,omitempty"`
 	Scopes           []string          `json:"scopes,omitempty"`
 	AlreadyInitiated string            `json:"message,omitempty"`
 }
@@ -156,6 +158,7 @@ func printInit(w io.Writer, res *app.InitResult, format, baseURL string) {
 	out := InitOutput{Created: res.Created, OrganizationID: res.Organization.ID, OrganizationKey: res.Organization.Key}
 	if res.Created {
 		b := res.Bootstrap
+		out.AdminSetupURL = baseURL + res.SetupPath
 		out.AdminEmail, out.ProjectKey = b.Admin.Email, b.Project.Key
 		out.Environments = map[string]string{}
 		for _, e := range b.Environments {
@@ -191,7 +194,12 @@ Organization API key (shown once, store it now):
 Try it:
   export GATEHOUSE_KEY='%s'
   curl -H "Authorization: Bearer $GATEHOUSE_KEY" -H "X-Organization-Id: %s" %s/v1/projects
-`, out.OrganizationKey, out.OrganizationID, out.AdminEmail, out.ProjectKey, strings.Join(out.Scopes, " "), out.APIKey, out.APIKey, out.OrganizationID, baseURL)
+
+Dashboard: the Admin (%s) chooses a password here, once, within 7 days:
+  %s
+then signs in at %s/
+`, out.OrganizationKey, out.OrganizationID, out.AdminEmail, out.ProjectKey, strings.Join(out.Scopes, " "), out.APIKey, out.APIKey, out.OrganizationID, baseURL,
+		out.AdminEmail, out.AdminSetupURL, baseURL)
 }
 
 func migrateCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
@@ -242,3 +250,35 @@ func (f failMode) Set(v string) error {
 }
 
 func (failMode) Type() string { return "open|closed" }
+
+func setupLinkCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
+	var email, org, base string
+	cmd := &cobra.Command{
+		Use:   "setup-link --email EMAIL",
+		Short: "Make a one-time link with which a member chooses a dashboard password (a lost Admin password)",
+		Long: `Make a one-time link with which the member with EMAIL chooses a dashboard password. It
+works once, for 7 days. It runs on the server's database: on the embedded default, stop
+gatehouse serve first (or let an Admin make the link in the dashboard, under Members).`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if email == "" {
+				return fmt.Errorf("--email is required")
+			}
+			a, err := app.New(ctx, *cfg, newLogger(*cfg, stderr))
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			path, m, err := a.SetupLink(ctx, email, org)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Setup link for %s (once, within 7 days):\n  %s%s\n", m.Email, strings.TrimRight(base, "/"), path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "the member's email")
+	cmd.Flags().StringVar(&org, "org", "", "the organization's key or id, when the email is in several")
+	cmd.Flags().StringVar(&base, "base-url", "http://"+cfg.Addr, "the dashboard's address, for the printed link")
+	return cmd
+}

@@ -62,6 +62,10 @@ type Config struct {
 	MaxImportBytes int64
 	// SandboxResetEvery is how often sandbox environments are reset.
 	SandboxResetEvery time.Duration
+	// SecureCookies marks the dashboard's cookies Secure: "auto" (when the
+	// request came over TLS or X-Forwarded-Proto says https), "always" or
+	// "never".
+	SecureCookies string
 }
 
 // Default returns the built-in defaults.
@@ -85,6 +89,7 @@ func Default() Config {
 		JobTimeout:          2 * time.Minute,
 		MaxImportBytes:      1 << 30,
 		SandboxResetEvery:   24 * time.Hour,
+		SecureCookies:       "auto",
 	}
 }
 
@@ -132,6 +137,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("LOG_LEVEL", &c.LogLevel)
 	str("LOG_FORMAT", &c.LogFormat)
 	str("REDIS_URL", &c.RedisURL)
+	str("SECURE_COOKIES", &c.SecureCookies)
 	if v := getenv(EnvPrefix + "RATE_LIMIT_FAIL"); v != "" {
 		switch v {
 		case "open":
@@ -254,6 +260,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxImportBytes < 1024 {
 		return fmt.Errorf("max-import-bytes %d: must be at least 1024", c.MaxImportBytes)
+	}
+	switch c.SecureCookies {
+	case "auto", "always", "never":
+	default:
+		return fmt.Errorf("secure-cookies %q: want auto, always or never", c.SecureCookies)
 	}
 	if c.SandboxResetEvery < time.Minute {
 		return fmt.Errorf("sandbox-reset-every %s: must be at least a minute", c.SandboxResetEvery)

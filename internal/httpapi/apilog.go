@@ -45,7 +45,7 @@ func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 	Verify(ctx context.Context, token string) (*auth.Principal, error)
 }, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if unlogged(r.URL.Path) {
+		if unlogged(r.URL.Path) || r.Context().Value(unloggedKey{}) != nil {
 			next.ServeHTTP(rw, r)
 			return
 		}
@@ -80,6 +80,9 @@ func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 		if p != nil {
 			e.OrganizationID, e.ProjectID, e.EnvironmentID = p.OrgID, p.ProjectID, p.EnvironmentID
 			e.ActorType, e.ActorID, e.ActorName = "key", p.KeyID, p.KeyName
+			if p.MemberID != "" { // the dashboard, acting for a member
+				e.ActorType, e.ActorID = "member", p.MemberID
+			}
 		}
 		w.Add(e)
 	})
@@ -184,3 +187,11 @@ func (c *capWriter) Write(p []byte) (int, error) {
 }
 
 func (c *capWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+type unloggedKey struct{}
+
+// Unlogged marks an in-process call the API log leaves out: the
+// dashboard's reads that only draw its pages (its writes are logged).
+func Unlogged(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unloggedKey{}, true)
+}

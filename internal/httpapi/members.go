@@ -124,6 +124,26 @@ func (h *handlers) deleteMember(ctx context.Context, in *MemberPath) (*NoContent
 	return &NoContent{}, nil
 }
 
+// SetupLink is a one-time link with which a member chooses a password.
+type SetupLink struct {
+	MemberID  string    `json:"member_id"`
+	Path      string    `json:"path" doc:"Open it on this server (https://<host><path>); it works once. Shown only now."`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (h *handlers) memberSetupLink(ctx context.Context, in *MemberPath) (*Out[SetupLink], error) {
+	p := principal(ctx)
+	m, err := h.Tenancy.Store.GetMember(ctx, p.OrgID, in.Member)
+	if err != nil {
+		return nil, err
+	}
+	token, err := h.Tenancy.NewSetupToken(ctx, m, p.Actor())
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, SetupLink{MemberID: m.ID, Path: "/setup/" + token, ExpiresAt: time.Now().Add(tenancy.SetupTokenTTL).UTC().Truncate(time.Second)}), nil
+}
+
 type listRolesIn struct {
 	PageQuery
 }

@@ -78,7 +78,7 @@ type createOrgIn struct {
 }
 
 func (h *handlers) createOrganization(ctx context.Context, in *createOrgIn) (*Out[CreatedOrganization], error) {
-	b, k, token, err := h.CreateOrg(ctx, in.Body.Name, in.Body.Key, in.Body.AdminEmail, in.Body.AdminName, "key:"+principal(ctx).KeyID)
+	b, k, token, err := h.CreateOrg(ctx, in.Body.Name, in.Body.Key, in.Body.AdminEmail, in.Body.AdminName, principal(ctx).Actor())
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "update-member", method: patch, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true,
 		summary: "Update a member", desc: "Changing a member's role also needs `manage:permission` (the Admin role)."}, h.updateMember)
 	add(g, route{id: "delete-member", method: del, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true, status: noContent, summary: "Remove a member"}, h.deleteMember)
+	add(g, route{id: "member-setup-link", method: post, path: "/v1/members/{member}/setup-link", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, status: created,
+		summary: "Make a one-time link with which a member chooses a dashboard password",
+		desc:    "The link works once, for 7 days; an earlier link of the member stops working. The member's current password keeps working until the link is used. Needs the Admin role (manage:permission)."}, h.memberSetupLink)
 	add(g, route{id: "list-member-roles", method: get, path: "/v1/member-roles", tag: "Members", scope: gatehouse.ScopeViewPermission, orgOnly: true,
 		summary: "List member roles and their permissions", desc: "Built-in roles (admin, developer, viewer) come first."}, h.listRoles)
 	add(g, route{id: "create-member-role", method: post, path: "/v1/member-roles", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, status: created, summary: "Create a custom member role"}, h.createRole)

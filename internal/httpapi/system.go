@@ -77,6 +77,7 @@ func (h *handlers) listScopes(ctx context.Context, _ *struct{}) (*Out[[]gatehous
 type Me struct {
 	KeyID          string            `json:"key_id"`
 	KeyName        string            `json:"key_name"`
+	MemberID       string            `json:"member_id,omitempty" doc:"Set when the dashboard calls for a signed-in member (key_name is then the member's email)."`
 	Level          string            `json:"level" enum:"organization,project,environment"`
 	OrganizationID string            `json:"organization_id"`
 	ProjectID      string            `json:"project_id,omitempty"`
@@ -86,7 +87,7 @@ type Me struct {
 }
 
 func meOf(p *auth.Principal) Me {
-	m := Me{KeyID: p.KeyID, KeyName: p.KeyName, Level: string(p.Level), OrganizationID: p.OrgID,
+	m := Me{KeyID: p.KeyID, KeyName: p.KeyName, MemberID: p.MemberID, Level: string(p.Level), OrganizationID: p.OrgID,
 		ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Scopes: p.Scopes.Scopes()}
 	if !p.ExpiresAt.IsZero() {
 		t := p.ExpiresAt

@@ -161,7 +161,7 @@ func createdBy(p *auth.Principal) string {
 	if p == nil {
 		return "scheduler"
 	}
-	return "key:" + p.KeyID
+	return p.Actor()
 }
 
 // ImportInput is an upload to import.

@@ -45,6 +45,15 @@ type Store interface {
 	DeleteMember(ctx context.Context, orgID, id string) error
 	CountMembers(ctx context.Context, orgID, role string) (int, error)
 
+	// MembersByEmail returns the members with email in every organization.
+	MembersByEmail(ctx context.Context, email string) ([]Member, error)
+	MemberPasswordHash(ctx context.Context, orgID, id string) (string, error)
+	SetMemberPassword(ctx context.Context, orgID, id, hash string) error
+	CreateSetupToken(ctx context.Context, t *SetupToken) error
+	GetSetupToken(ctx context.Context, tokenSHA256 string) (*SetupToken, error)
+	UseSetupToken(ctx context.Context, tokenSHA256 string, at time.Time) error
+	DeleteSetupTokens(ctx context.Context, memberID string) error
+
 	CreateMemberRole(ctx context.Context, r *Role) error
 	GetMemberRole(ctx context.Context, orgID, key string) (*Role, error)
 	ListMemberRoles(ctx context.Context, orgID string) ([]Role, error)

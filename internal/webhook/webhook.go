@@ -343,7 +343,7 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, in EndpointInpu
 	}
 	now := s.now()
 	e := &Endpoint{ID: newID(), OrgID: p.OrgID, ProjectID: in.ProjectID, EnvID: in.EnvID, URL: u, Description: in.Description,
-		Events: events, Enabled: in.Enabled == nil || *in.Enabled, Secret: NewSecret(), CreatedBy: "key:" + p.KeyID, CreatedAt: now, UpdatedAt: now}
+		Events: events, Enabled: in.Enabled == nil || *in.Enabled, Secret: NewSecret(), CreatedBy: p.Actor(), CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.CreateEndpoint(ctx, e); err != nil {
 		return nil, err
 	}

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
 	"github.com/gatehouse-dev/gatehouse/internal/queue"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
@@ -421,3 +423,62 @@ func testBulk(t *testing.T, db *store.DB) {
 		}
 	}
 }
+
+// testMemberSignIn: setup links, passwords and sessions.
+func testMemberSignIn(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	st := db.Store()
+	svc := tenancy.NewService(st)
+	org := newOrg(t, st, "acme")
+	beta := newOrg(t, st, "beta")
+	m, err := svc.CreateMember(ctx, org.ID, "Ada@Acme.example", "Ada", tenancy.RoleAdmin)
+	must(t, err)
+	_, err = svc.CreateMember(ctx, beta.ID, "ada@acme.example", "Ada", tenancy.RoleViewer)
+	must(t, err)
+	first, err := svc.NewSetupToken(ctx, m, "test")
+	must(t, err)
+	link, err := svc.NewSetupToken(ctx, m, "test") // the first one stops working
+	must(t, err)
+	if _, err := svc.SetupMember(ctx, first); gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		t.Errorf("an older link still works: %v", err)
+	}
+	if got, err := svc.SetupMember(ctx, link); err != nil || got.ID != m.ID {
+		t.Fatalf("setup member: %v %v", got, err)
+	}
+	wantCode(t, errOf(svc.UseSetupToken(ctx, link, "short")), gatehouse.CodeInvalidRequest)
+	_, err = svc.UseSetupToken(ctx, link, "correct horse battery")
+	must(t, err)
+	wantCode(t, errOf(svc.UseSetupToken(ctx, link, "correct horse battery")), gatehouse.CodeNotFound) // once
+	ms, err := svc.Authenticate(ctx, " ADA@acme.example ", "correct horse battery")
+	must(t, err)
+	if len(ms) != 1 || ms[0].ID != m.ID {
+		t.Fatalf("authenticate: %v (the beta member has no password)", ms)
+	}
+	if ms, _ := svc.Authenticate(ctx, "ada@acme.example", "wrong password!"); len(ms) != 0 {
+		t.Error("a wrong password authenticated")
+	}
+	// An expired link.
+	late, err := svc.NewSetupToken(ctx, m, "test")
+	must(t, err)
+	svc.Now = func() time.Time { return time.Now().Add(tenancy.SetupTokenTTL + time.Minute) }
+	if _, err := svc.SetupMember(ctx, late); gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		t.Errorf("an expired link works: %v", err)
+	}
+	svc.Now = time.Now
+	// Sessions; a new password ends them.
+	sess := &dashboard.Session{TokenSHA256: tenancy.TokenHash("tok"), MemberID: m.ID, OrgID: org.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+	must(t, st.CreateSession(ctx, sess))
+	sess.ProjectID, sess.EnvID = "p", "e"
+	must(t, st.UpdateSession(ctx, sess))
+	got, err := st.GetSession(ctx, sess.TokenSHA256)
+	must(t, err)
+	if got.EnvID != "e" || got.MemberID != m.ID {
+		t.Errorf("session %+v", got)
+	}
+	must(t, svc.ChangePassword(ctx, org.ID, m.ID, "correct horse battery", "another good one"))
+	_, err = st.GetSession(ctx, sess.TokenSHA256)
+	wantCode(t, err, gatehouse.CodeNotFound)
+	wantCode(t, svc.ChangePassword(ctx, org.ID, m.ID, "correct horse battery", "yet another one"), gatehouse.CodeInvalidRequest)
+}
+
+func errOf(_ any, err error) error { return err }

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"WebhookStore", testWebhookStore},
 		{"JobStore", testJobStore},
 		{"Bulk", testBulk},
+		{"MemberSignIn", testMemberSignIn},
 	}
 	for _, tc := range withDB {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -1,0 +1,53 @@
+// Gatehouse dashboard: small progressive enhancements. Every page works
+// without JavaScript; this adds copy buttons, confirmations, tabs and
+// auto-submitting selects.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var t = e.target.closest("[data-copy]");
+    if (t) {
+      var el = document.getElementById(t.getAttribute("data-copy"));
+      var text = el ? el.textContent : "";
+      var done = function () { t.textContent = "Copied"; setTimeout(function () { t.textContent = "Copy"; }, 1600); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () { select(el); });
+      } else { select(el); try { document.execCommand("copy"); done(); } catch (err) {} }
+      return;
+    }
+    var tab = e.target.closest("[data-tab]");
+    if (tab) {
+      var name = tab.getAttribute("data-tab");
+      document.querySelectorAll("[data-tab]").forEach(function (b) { b.setAttribute("aria-selected", b === tab ? "true" : "false"); });
+      document.querySelectorAll(".tab-panel").forEach(function (p) { p.hidden = p.id !== "panel-" + name; });
+      return;
+    }
+    var all = e.target.closest("[data-check-all]");
+    if (all) {
+      var boxes = document.querySelectorAll("input[name='" + all.getAttribute("data-check-all") + "']");
+      var on = Array.prototype.some.call(boxes, function (b) { return !b.checked; });
+      boxes.forEach(function (b) { b.checked = on; });
+      return;
+    }
+    var toggle = e.target.closest("[data-toggle]");
+    if (toggle) {
+      document.getElementById(toggle.getAttribute("data-toggle")).classList.toggle("open");
+      return;
+    }
+    var row = e.target.closest("tr[data-href]");
+    if (row && !e.target.closest("a, button, form, input, select")) {
+      window.location = row.getAttribute("data-href");
+    }
+  });
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { e.preventDefault(); }
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.matches("[data-autosubmit]")) { e.target.form.submit(); }
+  });
+  function select(el) {
+    if (!el) { return; }
+    var r = document.createRange(); r.selectNodeContents(el);
+    var s = window.getSelection(); s.removeAllRanges(); s.addRange(r);
+  }
+})();

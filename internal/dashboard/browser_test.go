@@ -1,0 +1,346 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+)
+
+// site is a real Gatehouse behind a real listener, initialized.
+type site struct {
+	url, key, setup string
+	a               *app.App
+}
+
+func newSite(t *testing.T) *site { t.Helper(); return newSiteWith(t, nil) }
+
+func newSiteWith(t *testing.T, mod func(*config.Config)) *site {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(a.Handler())
+	t.Cleanup(func() { ts.Close(); a.Close() })
+	return &site{url: ts.URL, key: res.Token, setup: res.SetupPath, a: a}
+}
+
+func (s *site) api(t *testing.T, method, path, key string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = strings.NewReader(string(b))
+	}
+	r, _ := http.NewRequest(method, s.url+path, rd)
+	r.Header.Set("Authorization", "Bearer "+key)
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// browser starts Debian's Chromium, headless, with its own profile. In CI
+// a missing Chromium fails the test; elsewhere it skips, saying why.
+func browser(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Chromium is required in CI (.ci/run installs Debian's chromium package): not found on PATH")
+		}
+		t.Skip("no chromium on PATH (apt-get install -y chromium); CI=true makes this a failure")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true), chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	// Accept the confirmations of destructive actions.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	return ctx
+}
+
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// submit fills a form's fields (by CSS selector) and submits it.
+func submit(t *testing.T, ctx context.Context, what, form string, fields map[string]string) {
+	t.Helper()
+	var steps []chromedp.Action[chromedp.Void]
+	for sel, v := range fields {
+		steps = append(steps, chromedp.SetValue(chromedp.CSS(form+" "+sel), v))
+	}
+	steps = append(steps, chromedp.Submit(chromedp.CSS(form+" button.primary")), chromedp.WaitReady(chromedp.CSS("main")))
+	do(t, ctx, what, steps...)
+}
+
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("GATEHOUSE_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", ".artifacts", "screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(artifacts(t), name+".png"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func signIn(t *testing.T, ctx context.Context, s *site, email, password string) {
+	t.Helper()
+	do(t, ctx, "open sign in", chromedp.Navigate(s.url+"/signin"), chromedp.WaitVisible(chromedp.ID("email")))
+	submit(t, ctx, "sign in", "#signin", map[string]string{"#email": email, "#password": password})
+	if h := text(t, ctx, "h1"); h != "My Organization" {
+		t.Fatalf("after signing in the page says %q", h)
+	}
+}
+
+func TestDashboardInABrowser(t *testing.T) {
+	s := newSite(t)
+	ctx := browser(t, 1366, 900)
+	const pw = "correct horse battery staple"
+
+	// The first Admin chooses a password with the link init printed.
+	do(t, ctx, "open the setup link", chromedp.Navigate(s.url+s.setup), chromedp.WaitVisible(chromedp.ID("password")))
+	screenshot(t, ctx, "setup")
+	submit(t, ctx, "set the password", "#setup", map[string]string{"#password": pw, "#confirm": pw})
+	if got := text(t, ctx, ".flash"); !strings.Contains(got, "Welcome") {
+		t.Fatalf("after setup: %q", got)
+	}
+	// The link works once.
+	do(t, ctx, "open the used link", chromedp.Navigate(s.url+s.setup), chromedp.WaitVisible(chromedp.CSS(".alert")))
+	if got := text(t, ctx, ".alert"); !strings.Contains(got, "does not work") {
+		t.Errorf("a used link: %q", got)
+	}
+	do(t, ctx, "sign out", chromedp.Navigate(s.url+"/account"), chromedp.Click(chromedp.CSS(".who button.link")), chromedp.WaitVisible(chromedp.ID("email")))
+	screenshot(t, ctx, "signin")
+	// A wrong password, then the right one.
+	submit(t, ctx, "sign in wrong", "#signin", map[string]string{"#email": "admin@example.com", "#password": "not the password"})
+	if got := text(t, ctx, ".alert"); !strings.Contains(got, "not right") {
+		t.Fatalf("wrong password: %q", got)
+	}
+	signIn(t, ctx, s, "admin@example.com", pw)
+	screenshot(t, ctx, "overview")
+
+	// A small model, through the forms.
+	do(t, ctx, "resources", chromedp.Navigate(s.url+"/resources"), chromedp.WaitVisible(chromedp.ID("create-resource")))
+	submit(t, ctx, "create resource", "#create-resource", map[string]string{"input[name=key]": "document", "input[name=actions]": "read, write, delete"})
+	do(t, ctx, "roles", chromedp.Navigate(s.url+"/roles"), chromedp.WaitVisible(chromedp.ID("create-role")),
+		chromedp.SetValue(chromedp.CSS("#create-role input[name=key]"), "editor"),
+		chromedp.Click(chromedp.CSS("#create-role input[value='document:read']")),
+		chromedp.Click(chromedp.CSS("#create-role input[value='document:write']")),
+		chromedp.Submit(chromedp.CSS("#create-role button.primary")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	do(t, ctx, "users", chromedp.Navigate(s.url+"/users"), chromedp.WaitVisible(chromedp.ID("create-user")))
+	submit(t, ctx, "create user", "#create-user", map[string]string{"input[name=key]": "ada", "input[name=email]": "ada@acme.example"})
+	do(t, ctx, "assignments", chromedp.Navigate(s.url+"/assignments"), chromedp.WaitVisible(chromedp.ID("create-assignment")))
+	submit(t, ctx, "assign", "#create-assignment", map[string]string{"input[name=user]": "ada"})
+	if got := text(t, ctx, "table.list tbody"); !strings.Contains(got, "ada") || !strings.Contains(got, "editor") {
+		t.Fatalf("assignment list: %q", got)
+	}
+	// Errors are shown in place.
+	do(t, ctx, "users", chromedp.Navigate(s.url+"/users"), chromedp.WaitVisible(chromedp.ID("create-user")))
+	submit(t, ctx, "create a duplicate", "#create-user", map[string]string{"input[name=key]": "ada"})
+	if got := text(t, ctx, ".alert"); !strings.Contains(got, "already exists") {
+		t.Errorf("a duplicate user: %q", got)
+	}
+	screenshot(t, ctx, "users")
+
+	// The check playground.
+	do(t, ctx, "check", chromedp.Navigate(s.url+"/check"), chromedp.WaitVisible(chromedp.ID("check-form")))
+	submit(t, ctx, "allowed", "#check-form", map[string]string{"#check-user": "ada", "#check-action": "write"})
+	if got := text(t, ctx, "#reason"); got != "granted" {
+		t.Errorf("ada write: reason %q", got)
+	}
+	if got := text(t, ctx, ".verdict .big"); got != "Allowed" {
+		t.Errorf("ada write: %q", got)
+	}
+	screenshot(t, ctx, "check")
+	submit(t, ctx, "denied", "#check-form", map[string]string{"#check-user": "ada", "#check-action": "delete"})
+	if got := text(t, ctx, ".verdict .big"); got != "Denied" {
+		t.Errorf("ada delete: %q", got)
+	}
+	if got := text(t, ctx, "#explanation"); !strings.Contains(got, "delete") {
+		t.Errorf("explanation %q", got)
+	}
+
+	// An API key: chosen scopes, the token shown once, its claims decoded.
+	do(t, ctx, "keys", chromedp.Navigate(s.url+"/keys"), chromedp.WaitVisible(chromedp.ID("create-key")),
+		chromedp.SetValue(chromedp.ID("key-name"), "browser test key"),
+		chromedp.Click(chromedp.CSS("#create-key input[value='view:user']")),
+		chromedp.Click(chromedp.CSS("#create-key input[value='check:access']")),
+		chromedp.Submit(chromedp.ID("create-key")), chromedp.WaitVisible(chromedp.ID("new-key")))
+	token := strings.TrimSpace(text(t, ctx, "#token"))
+	claims := text(t, ctx, "#claims")
+	if !strings.HasPrefix(token, "eyJ") || !strings.Contains(claims, `"view:user"`) || !strings.Contains(claims, `"environment"`) || strings.Contains(claims, "manage:user") {
+		t.Fatalf("new key: token %.20s…, claims %s", token, claims)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("[data-copy=token]").length`)); err != nil || n != 1 {
+		t.Errorf("copy button: %d %v", n, err)
+	}
+	screenshot(t, ctx, "keys")
+	// The key works, and its call shows up in the API log.
+	if st, res := s.api(t, "GET", "/v1/users", token, nil); st != 200 || len(res["data"].([]any)) != 1 {
+		t.Fatalf("the new key: %d %v", st, res)
+	}
+	if st, _ := s.api(t, "POST", "/v1/users", token, map[string]any{"key": "nope"}); st != 403 {
+		t.Errorf("the key holds only view:user: %d", st)
+	}
+	var found bool
+	for i := 0; i < 50 && !found; i++ {
+		do(t, ctx, "logs", chromedp.Navigate(s.url+"/logs?path=/v1/users&method=GET"), chromedp.WaitReady(chromedp.CSS("main")))
+		found = strings.Contains(text(t, ctx, "main"), "browser test key")
+		if !found {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !found {
+		t.Fatal("the key's call never appeared in the API log")
+	}
+	screenshot(t, ctx, "logs")
+	do(t, ctx, "open the call", chromedp.Click(chromedp.CSS("#calls tbody tr:first-child a")), chromedp.WaitVisible(chromedp.ID("tab-request")))
+	if got := text(t, ctx, "#panel-request"); !strings.Contains(got, "[REDACTED]") {
+		t.Errorf("the request tab should show the Authorization header redacted: %q", got)
+	}
+	do(t, ctx, "response tab", chromedp.Click(chromedp.ID("tab-response")), chromedp.WaitVisible(chromedp.ID("panel-response")))
+	if got := text(t, ctx, "#panel-response"); !strings.Contains(got, `"ada"`) {
+		t.Errorf("the response tab: %q", got)
+	}
+	screenshot(t, ctx, "log-call")
+	// The dashboard's own actions are in the API log too, by the member.
+	_, logs := s.api(t, "GET", "/v1/logs?path=/v1/api-keys&method=POST", s.key, nil)
+	if calls := logs["data"].([]any); len(calls) == 0 || calls[0].(map[string]any)["actor_type"] != "member" {
+		t.Errorf("the key created in the dashboard is not in the log as the member's: %v", logs["data"])
+	}
+
+	// Revoke it, with the confirmation.
+	do(t, ctx, "keys", chromedp.Navigate(s.url+"/keys?status=active"), chromedp.WaitReady(chromedp.CSS("main")),
+		chromedp.Click(chromedp.CSS("form[action$='/revoke'] button")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if st, _ := s.api(t, "GET", "/v1/users", token, nil); st != 401 {
+		t.Errorf("a revoked key: %d", st)
+	}
+
+	for _, pg := range []string{"projects", "members", "member-roles", "tenants", "resources", "roles", "assignments", "webhooks", "jobs", "settings"} {
+		do(t, ctx, pg, chromedp.Navigate(s.url+"/"+pg), chromedp.WaitReady(chromedp.CSS("main")))
+		screenshot(t, ctx, pg)
+	}
+	t.Logf("screenshots in %s", artifacts(t))
+}
+
+// A Viewer sees and may do what the role allows, the API deciding.
+func TestDashboardFollowsTheRole(t *testing.T) {
+	s := newSite(t)
+	const pw = "viewers see things"
+	st, m := s.api(t, "POST", "/v1/members", s.key, map[string]any{"email": "vic@example.com", "role": "viewer"})
+	if st != 201 {
+		t.Fatalf("member: %d %v", st, m)
+	}
+	id := m["data"].(map[string]any)["id"].(string)
+	_, link := s.api(t, "POST", "/v1/members/"+id+"/setup-link", s.key, nil)
+	path := link["data"].(map[string]any)["path"].(string)
+	ctx := browser(t, 390, 844) // a phone
+	do(t, ctx, "setup", chromedp.Navigate(s.url+path), chromedp.WaitVisible(chromedp.ID("password")))
+	submit(t, ctx, "set the password", "#setup", map[string]string{"#password": pw, "#confirm": pw})
+	screenshot(t, ctx, "phone-overview")
+	nav, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("nav").textContent`)) // folded away on a phone
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hidden := range []string{"API keys", "Roles & permissions"} {
+		if strings.Contains(nav, hidden) {
+			t.Errorf("a Viewer's menu shows %s", hidden)
+		}
+	}
+	for _, shown := range []string{"Users", "API log", "Members"} {
+		if !strings.Contains(nav, shown) {
+			t.Errorf("a Viewer's menu lacks %s", shown)
+		}
+	}
+	do(t, ctx, "users", chromedp.Navigate(s.url+"/users"), chromedp.WaitReady(chromedp.CSS("main")))
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#create-user").length`)); n != 0 {
+		t.Error("a Viewer is offered the form to add users")
+	}
+	screenshot(t, ctx, "phone-users")
+	// The API decides, whatever the page shows: a forged form is refused.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`(function(){var f=document.createElement("form");f.method="post";f.action="/users";
+		var i=document.createElement("input");i.name="key";i.value="sneaky";f.appendChild(i);document.body.appendChild(f);f.submit();})()`)); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "after the forged form", chromedp.WaitVisible(chromedp.CSS(".alert")))
+	if got := text(t, ctx, ".alert"); !strings.Contains(got, "manage:user") {
+		t.Errorf("a Viewer adding a user: %q", got)
+	}
+	if st, res := s.api(t, "GET", "/v1/users/sneaky?project=default&environment=development", s.key, nil); st != 404 {
+		t.Errorf("the Viewer's user exists: %d %v", st, res)
+	}
+	do(t, ctx, "keys", chromedp.Navigate(s.url+"/keys"), chromedp.WaitReady(chromedp.CSS("main")))
+	if got := text(t, ctx, ".alert"); !strings.Contains(got, "manage:api") {
+		t.Errorf("a Viewer on the API keys page: %q", got)
+	}
+}

@@ -1,0 +1,566 @@
+// Package dashboard is Gatehouse's web dashboard, served by `gatehouse
+// serve` at /: members sign in with their email and password and manage
+// the organization in the browser.
+//
+// The dashboard is a client of the v1 API, in-process: every page reads and
+// writes through the same API handler with the signed-in member as the
+// caller (their role's scopes), so it can do exactly what the API lets that
+// member do, and every action is in the API log like any other call.
+// Templates and assets are embedded; nothing is loaded from elsewhere.
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+// Session is a signed-in member's session; the cookie holds its token, the
+// store only the token's SHA-256.
+type Session struct {
+	TokenSHA256 string
+	MemberID    string
+	OrgID       string
+	// ProjectID and EnvID are the environment the member works in.
+	ProjectID  string
+	EnvID      string
+	UserAgent  string
+	ClientIP   string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// Store persists sessions.
+type Store interface {
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, tokenSHA256 string) (*Session, error)
+	UpdateSession(ctx context.Context, s *Session) error
+	DeleteSession(ctx context.Context, tokenSHA256 string) error
+}
+
+// Session lifetimes.
+const (
+	idleTimeout     = 12 * time.Hour
+	absoluteTimeout = 7 * 24 * time.Hour
+	touchEvery      = time.Minute
+	cookieName      = "gatehouse_session"
+	flashCookie     = "gatehouse_flash"
+	// memberRateLimit is each member's own hourly budget of API calls made
+	// by the dashboard (people click slowly; keys keep their tier's limit).
+	memberRateLimit = 10000
+	// signInLimit bounds sign-in attempts per client address and hour.
+	signInLimit = 60
+)
+
+// Deps are what the dashboard needs.
+type Deps struct {
+	// API is the v1 API handler (the whole middleware stack), called
+	// in-process for every read and write.
+	API     http.Handler
+	Tenancy *tenancy.Service
+	Store   Store
+	// Limiter throttles sign-in attempts per client address (nil: none).
+	Limiter *ratelimit.Limiter
+	Log     *slog.Logger
+	Version string
+	// SecureCookies: "auto" (Secure when the request came over TLS or
+	// X-Forwarded-Proto says https), "always" or "never".
+	SecureCookies string
+	Now           func() time.Time
+}
+
+type dash struct {
+	Deps
+	pages map[string]*template.Template
+}
+
+// New returns the dashboard's handler.
+func New(d Deps) (http.Handler, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.SecureCookies == "" {
+		d.SecureCookies = "auto"
+	}
+	x := &dash{Deps: d, pages: map[string]*template.Template{}}
+	if err := x.parse(); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	assets, _ := fs.Sub(assetFS, "assets")
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheAssets(http.FileServerFS(assets))))
+	mux.HandleFunc("GET /signin", x.signInPage)
+	mux.HandleFunc("POST /signin", x.signIn)
+	mux.HandleFunc("POST /signout", x.signOut)
+	mux.HandleFunc("GET /setup/{token}", x.setupPage)
+	mux.HandleFunc("POST /setup/{token}", x.setup)
+	x.routes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			x.authed(x.overview)(w, r)
+			return
+		}
+		x.notFound(w, r)
+	})
+	cop := http.NewCrossOriginProtection() // CSRF: refuses cross-origin writes
+	var h http.Handler = mux
+	h = cop.Handler(h)
+	h = securityHeaders(h)
+	return h, nil
+}
+
+func cacheAssets(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders: nothing from elsewhere may load (the assets are
+// embedded), no framing, no sniffing.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ---- sessions
+
+// viewer is the signed-in member of a request.
+type viewer struct {
+	session   *Session
+	member    *tenancy.Member
+	role      *tenancy.Role
+	org       *tenancy.Organization
+	principal *auth.Principal
+}
+
+func (v *viewer) can(s gatehouse.Scope) bool { return v.principal.Scopes.Has(s) }
+
+type viewerKey struct{}
+
+func viewerOf(r *http.Request) *viewer { v, _ := r.Context().Value(viewerKey{}).(*viewer); return v }
+
+// authed runs h for a signed-in member; others go to the sign-in page.
+func (x *dash) authed(h func(http.ResponseWriter, *http.Request, *viewer)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := x.load(r)
+		if err != nil {
+			x.Log.Error("dashboard session", "err", err)
+			x.fail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.")
+			return
+		}
+		if v == nil {
+			http.SetCookie(w, x.cookie(r, cookieName, "", -1))
+			next := r.URL.RequestURI()
+			if r.Method != http.MethodGet {
+				next = "/"
+			}
+			http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
+		if v.session.EnvID == "" { // a new session: pick its environment now
+			x.environments(r, v)
+		}
+		h(w, r, v)
+	}
+}
+
+// load reads the session of r, with the member's current role (a role
+// change applies at once); nil when there is none or it ended.
+func (x *dash) load(r *http.Request) (*viewer, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	ctx := r.Context()
+	s, err := x.Store.GetSession(ctx, tenancy.TokenHash(c.Value))
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := x.Now()
+	if !now.Before(s.ExpiresAt) || now.Sub(s.CreatedAt) > absoluteTimeout {
+		_ = x.Store.DeleteSession(ctx, s.TokenSHA256)
+		return nil, nil
+	}
+	m, err := x.Tenancy.Store.GetMember(ctx, s.OrgID, s.MemberID)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	role, err := x.Tenancy.Role(ctx, m.OrgID, m.Role)
+	if err != nil {
+		return nil, err
+	}
+	org, err := x.Tenancy.Store.GetOrganization(ctx, m.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	if now.Sub(s.LastSeenAt) > touchEvery {
+		s.LastSeenAt = now
+		s.ExpiresAt = minTime(now.Add(idleTimeout), s.CreatedAt.Add(absoluteTimeout))
+		if err := x.Store.UpdateSession(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	p := &auth.Principal{MemberID: m.ID, KeyName: m.Email, Level: auth.LevelOrganization, OrgID: m.OrgID,
+		Scopes: role.Scopes, RateLimitPerHour: memberRateLimit}
+	return &viewer{session: s, member: m, role: role, org: org, principal: p}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (x *dash) secure(r *http.Request) bool {
+	switch x.SecureCookies {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+func (x *dash) cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: x.secure(r), SameSite: http.SameSiteLaxMode}
+}
+
+// startSession signs member m in.
+func (x *dash) startSession(w http.ResponseWriter, r *http.Request, m *tenancy.Member) error {
+	token := tenancy.NewToken()
+	now := x.Now()
+	s := &Session{TokenSHA256: tenancy.TokenHash(token), MemberID: m.ID, OrgID: m.OrgID, UserAgent: truncate(r.UserAgent(), 300),
+		ClientIP: clientIP(r), CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(idleTimeout)}
+	if err := x.Store.CreateSession(r.Context(), s); err != nil {
+		return err
+	}
+	http.SetCookie(w, x.cookie(r, cookieName, token, int(absoluteTimeout/time.Second)))
+	return nil
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// ---- the API, in-process
+
+// result is a decoded API response.
+type result struct {
+	Status  int
+	Data    any
+	Meta    map[string]any
+	Code    string
+	Message string
+	Details map[string]any
+	Header  http.Header
+	Raw     []byte
+}
+
+// OK reports a 2xx answer.
+func (r *result) OK() bool { return r.Status >= 200 && r.Status < 300 }
+
+// Err is the error to show for a non-2xx answer.
+func (r *result) Err() string {
+	if r.OK() {
+		return ""
+	}
+	msg := r.Message
+	if msg == "" {
+		msg = http.StatusText(r.Status)
+	}
+	return msg
+}
+
+func (r *result) Map() map[string]any { m, _ := r.Data.(map[string]any); return m }
+
+func (r *result) List() []any { l, _ := r.Data.([]any); return l }
+
+// recorder is an in-memory http.ResponseWriter.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *recorder) Header() http.Header { return w.header }
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(b)
+}
+
+// call makes an API call as the viewer. body is JSON-encoded unless it is
+// an io.Reader (sent as is, with ctype).
+func (x *dash) call(r *http.Request, v *viewer, method, path string, q url.Values, body any, ctype string) *result {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd = b
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			return &result{Status: 500, Message: err.Error()}
+		}
+		rd, ctype = bytes.NewReader(data), "application/json"
+	}
+	target := path
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	ctx := auth.WithPrincipal(context.WithoutCancel(r.Context()), v.principal)
+	if method == http.MethodGet {
+		ctx = httpapi.Unlogged(ctx) // drawing a page is not an action
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return &result{Status: 500, Message: err.Error()}
+	}
+	req.RemoteAddr = r.RemoteAddr
+	req.Header.Set("User-Agent", "Gatehouse-Dashboard ("+truncate(r.UserAgent(), 200)+")")
+	req.Header.Set("Accept", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	w := &recorder{header: http.Header{}}
+	x.API.ServeHTTP(w, req)
+	res := &result{Status: w.status, Header: w.header, Raw: w.body.Bytes()}
+	if res.Status == 0 {
+		res.Status = http.StatusOK
+	}
+	if !strings.HasPrefix(w.header.Get("Content-Type"), "application/json") || len(res.Raw) == 0 {
+		return res
+	}
+	var env struct {
+		Data  any            `json:"data"`
+		Meta  map[string]any `json:"meta"`
+		Error struct {
+			Code    string         `json:"code"`
+			Message string         `json:"message"`
+			Details map[string]any `json:"details"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(res.Raw, &env); err != nil {
+		res.Message = "the API answered something unreadable"
+		return res
+	}
+	res.Data, res.Meta = env.Data, env.Meta
+	res.Code, res.Message, res.Details = env.Error.Code, env.Error.Message, env.Error.Details
+	return res
+}
+
+// envQuery names the viewer's environment for environment-scoped calls.
+func envQuery(v *viewer) url.Values {
+	return url.Values{"project": {v.session.ProjectID}, "environment": {v.session.EnvID}}
+}
+
+// ---- rendering
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Section string
+	Viewer  *viewer
+	Member  *tenancy.Member
+	Org     *tenancy.Organization
+	Role    *tenancy.Role
+	Envs    []envChoice
+	Env     *envChoice
+	Flash   string
+	Error   string
+	Path    string
+	Version string
+	Data    map[string]any
+}
+
+type envChoice struct {
+	ProjectID, ProjectKey, ProjectName string
+	EnvID, EnvKey, EnvName             string
+	Sandbox                            bool
+}
+
+func (x *dash) parse() error {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" || strings.HasPrefix(base, "_") {
+			continue
+		}
+		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n)
+		if err != nil {
+			return fmt.Errorf("dashboard template %s: %w", base, err)
+		}
+		x.pages[base] = t
+	}
+	return nil
+}
+
+// render writes page name; p's viewer, environments and flash are filled.
+func (x *dash) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	t, ok := x.pages[name]
+	if !ok {
+		x.Log.Error("dashboard: no template", "name", name)
+		http.Error(w, "no such page", 500)
+		return
+	}
+	if p.Data == nil {
+		p.Data = map[string]any{}
+	}
+	p.Path, p.Version = r.URL.Path, x.Version
+	if v := viewerOf(r); v != nil {
+		p.Viewer, p.Member, p.Org, p.Role = v, v.member, v.org, v.role
+		p.Envs, p.Env = x.environments(r, v)
+	}
+	if c, err := r.Cookie(flashCookie); err == nil && p.Flash == "" {
+		if msg, err := url.QueryUnescape(c.Value); err == nil {
+			p.Flash = msg
+		}
+		http.SetCookie(w, x.cookie(r, flashCookie, "", -1))
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		x.Log.Error("dashboard: render", "page", name, "err", err)
+		http.Error(w, "the page could not be rendered", 500)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// redirect answers a successful form with a redirect and a message shown
+// on the next page (post/redirect/get).
+func (x *dash) redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
+	if flash != "" {
+		http.SetCookie(w, x.cookie(r, flashCookie, url.QueryEscape(flash), 60))
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func (x *dash) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	x.render(w, r, status, "error", &page{Title: http.StatusText(status), Error: msg})
+}
+
+func (x *dash) notFound(w http.ResponseWriter, r *http.Request) {
+	x.fail(w, r, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
+}
+
+// environments lists the projects' environments the viewer can see and
+// picks the current one (the session's, else the first development one).
+func (x *dash) environments(r *http.Request, v *viewer) ([]envChoice, *envChoice) {
+	res := x.call(r, v, "GET", "/v1/projects", url.Values{"per_page": {"100"}}, nil, "")
+	var out []envChoice
+	for _, it := range res.List() {
+		pm := it.(map[string]any)
+		envs := x.call(r, v, "GET", "/v1/projects/"+str(pm["id"])+"/environments", url.Values{"per_page": {"100"}}, nil, "")
+		for _, e := range envs.List() {
+			em := e.(map[string]any)
+			out = append(out, envChoice{ProjectID: str(pm["id"]), ProjectKey: str(pm["key"]), ProjectName: str(pm["name"]),
+				EnvID: str(em["id"]), EnvKey: str(em["key"]), EnvName: str(em["name"]), Sandbox: em["sandbox"] == true})
+		}
+	}
+	var cur *envChoice
+	for i := range out {
+		if out[i].EnvID == v.session.EnvID {
+			cur = &out[i]
+		}
+	}
+	if cur == nil && len(out) > 0 {
+		cur = &out[0]
+		for i := range out {
+			if out[i].EnvKey == "development" {
+				cur = &out[i]
+				break
+			}
+		}
+		v.session.ProjectID, v.session.EnvID = cur.ProjectID, cur.EnvID
+		if err := x.Store.UpdateSession(r.Context(), v.session); err != nil {
+			x.Log.Warn("dashboard: keep the environment", "err", err)
+		}
+	}
+	return out, cur
+}
+
+func str(v any) string {
+	if v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+// formError turns an API error into the message shown beside a form.
+func formError(res *result) string {
+	msg := res.Err()
+	if f, ok := res.Details["field"].(string); ok && f != "" && !strings.Contains(msg, f) {
+		msg += " (" + f + ")"
+	}
+	return msg
+}
+
+var errSignIn = errors.New("sign in")

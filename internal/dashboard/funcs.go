@@ -1,0 +1,166 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+var funcs = template.FuncMap{
+	// can reports whether the viewer holds a scope (the page shows what the
+	// API would let them do; the API still decides).
+	"can": func(v *viewer, scope string) bool { return v != nil && v.can(gatehouse.Scope(scope)) },
+	"str": str,
+	// when shows an RFC 3339 time as "2 minutes ago" (title: the time).
+	"when": func(v any) template.HTML {
+		t, ok := parseTime(v)
+		if !ok {
+			return "—"
+		}
+		return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`, t.Format(time.RFC3339),
+			t.UTC().Format("2006-01-02 15:04:05 UTC"), template.HTMLEscapeString(ago(time.Since(t)))))
+	},
+	"datetime": func(v any) string {
+		if t, ok := parseTime(v); ok {
+			return t.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		return "—"
+	},
+	"pretty": func(v any) string {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Sprint(v)
+		}
+		return string(b)
+	},
+	"join": func(v any, sep string) string {
+		switch l := v.(type) {
+		case []any:
+			parts := make([]string, len(l))
+			for i, x := range l {
+				parts[i] = str(x)
+			}
+			return strings.Join(parts, sep)
+		case []string:
+			return strings.Join(l, sep)
+		}
+		return ""
+	},
+	"has": func(list any, s string) bool {
+		if l, ok := list.([]any); ok {
+			for _, x := range l {
+				if str(x) == s {
+					return true
+				}
+			}
+		}
+		return false
+	},
+	"short": func(v any) string {
+		s := str(v)
+		if len(s) > 8 {
+			return s[len(s)-8:]
+		}
+		return s
+	},
+	"num": func(v any) string {
+		f, ok := v.(float64)
+		if !ok {
+			return str(v)
+		}
+		if f == math.Trunc(f) {
+			return groupThousands(int64(f))
+		}
+		return fmt.Sprintf("%.2f", f)
+	},
+	"pct": func(v any) string {
+		f, _ := v.(float64)
+		return fmt.Sprintf("%.0f", math.Max(0, math.Min(100, f)))
+	},
+	// tone picks the colour of a status badge.
+	"tone": func(v any) string {
+		s := str(v)
+		switch {
+		case s == "succeeded" || s == "active" || s == "enabled" || s == "true" || strings.HasPrefix(s, "2"):
+			return "ok"
+		case s == "failed" || s == "revoked" || s == "disabled" || s == "false" || strings.HasPrefix(s, "5"):
+			return "bad"
+		case s == "running" || s == "pending" || s == "queued" || s == "failing" || strings.HasPrefix(s, "4"):
+			return "warn"
+		}
+		return "muted"
+	},
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[str(kv[i])] = kv[i+1]
+		}
+		return m
+	},
+	"initial": func(s string) string {
+		if s == "" {
+			return "?"
+		}
+		return strings.ToUpper(s[:1])
+	},
+	"year":      func() int { return time.Now().Year() },
+	"hasPrefix": strings.HasPrefix,
+	"list":      func(s ...string) []string { return s },
+}
+
+func parseTime(v any) (time.Time, bool) {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "in " + span(-d)
+	case d < 10*time.Second:
+		return "just now"
+	}
+	return span(d) + " ago"
+}
+
+func span(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds", int(d.Seconds()))
+	case d < 2*time.Minute:
+		return "a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	case d < 2*time.Hour:
+		return "an hour"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+func groupThousands(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// MembersByEmail returns the members with email in every organization.
+func (s *Store) MembersByEmail(ctx context.Context, email string) ([]tenancy.Member, error) {
+	return queryAll(ctx, s.reader(), "SELECT "+memberCols+" FROM members WHERE email = $1 ORDER BY created_at", scanMember, email)
+}
+
+// MemberPasswordHash returns a member's password hash ("" : none set).
+func (s *Store) MemberPasswordHash(ctx context.Context, orgID, id string) (string, error) {
+	h, err := getOne(ctx, s.reader(), "member", id, "SELECT password_hash FROM members WHERE org_id = $1 AND id = $2",
+		func(sc scanner) (string, error) { var h string; return h, sc.Scan(&h) }, orgID, id)
+	if err != nil {
+		return "", err
+	}
+	return *h, nil
+}
+
+// SetMemberPassword stores a member's password hash and ends the
+// member's sessions: a new password signs everyone out.
+func (s *Store) SetMemberPassword(ctx context.Context, orgID, id, hash string) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := execOne(ctx, tx.writer(), "member", id, "UPDATE members SET password_hash = $3 WHERE org_id = $1 AND id = $2", orgID, id, hash); err != nil {
+			return err
+		}
+		return exec(ctx, tx.writer(), "session", "DELETE FROM sessions WHERE member_id = $1", id)
+	})
+}
+
+const setupTokenCols = "token_sha256, member_id, org_id, created_by, created_at, expires_at, used_at"
+
+// CreateSetupToken stores a setup link.
+func (s *Store) CreateSetupToken(ctx context.Context, t *tenancy.SetupToken) error {
+	return exec(ctx, s.writer(), "setup link", "INSERT INTO member_tokens ("+setupTokenCols+") VALUES ($1,$2,$3,$4,$5,$6,$7)",
+		t.TokenSHA256, t.MemberID, t.OrgID, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt), nullMicros(t.UsedAt))
+}
+
+// GetSetupToken returns a setup link by its hash.
+func (s *Store) GetSetupToken(ctx context.Context, tokenSHA256 string) (*tenancy.SetupToken, error) {
+	return getOne(ctx, s.reader(), "setup link", "", "SELECT "+setupTokenCols+" FROM member_tokens WHERE token_sha256 = $1", func(sc scanner) (tenancy.SetupToken, error) {
+		var t tenancy.SetupToken
+		var c, e int64
+		var used nullInt
+		err := sc.Scan(&t.TokenSHA256, &t.MemberID, &t.OrgID, &t.CreatedBy, &c, &e, &used)
+		t.CreatedAt, t.ExpiresAt, t.UsedAt = fromMicros(c), fromMicros(e), fromNullMicros(used)
+		return t, err
+	}, tokenSHA256)
+}
+
+// UseSetupToken marks a setup link used.
+func (s *Store) UseSetupToken(ctx context.Context, tokenSHA256 string, at time.Time) error {
+	return execOne(ctx, s.writer(), "setup link", "", "UPDATE member_tokens SET used_at = $2 WHERE token_sha256 = $1 AND used_at IS NULL", tokenSHA256, micros(at))
+}
+
+// DeleteSetupTokens deletes a member's setup links.
+func (s *Store) DeleteSetupTokens(ctx context.Context, memberID string) error {
+	return exec(ctx, s.writer(), "setup link", "DELETE FROM member_tokens WHERE member_id = $1", memberID)
+}
