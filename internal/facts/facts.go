@@ -90,29 +90,24 @@ type Assignment struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Change operations of the feed.
+// Change operations of the feed: the engine's (see authz.Change).
 const (
-	OpPutUser        = "put_user"
-	OpDeleteUser     = "delete_user"
-	OpPutTenant      = "put_tenant"
-	OpDeleteTenant   = "delete_tenant"
-	OpPutResource    = "put_resource"
-	OpDeleteResource = "delete_resource"
-	OpPutRole        = "put_role"
-	OpDeleteRole     = "delete_role"
-	OpAssign         = "assign"
-	OpUnassign       = "unassign"
-	// OpBatch carries many changes of one transaction (an import batch):
-	// its data is a JSON array of {op, data}.
-	OpBatch = "batch"
-	// OpReset replaces everything with its data (an authz.Data): a sandbox
-	// reset or a replacing copy.
-	OpReset = "reset"
+	OpPutUser        = authz.OpPutUser
+	OpDeleteUser     = authz.OpDeleteUser
+	OpPutTenant      = authz.OpPutTenant
+	OpDeleteTenant   = authz.OpDeleteTenant
+	OpPutResource    = authz.OpPutResource
+	OpDeleteResource = authz.OpDeleteResource
+	OpPutRole        = authz.OpPutRole
+	OpDeleteRole     = authz.OpDeleteRole
+	OpAssign         = authz.OpAssign
+	OpUnassign       = authz.OpUnassign
+	OpBatch          = authz.OpBatch
+	OpReset          = authz.OpReset
 )
 
-// Change is one entry of an environment's change feed. Data is the authz
-// value the operation puts (authz.User…, authz.Assignment) or, for deletes,
-// {"key": …}.
+// Change is one entry of an environment's change feed: an engine operation
+// (authz.Change) at a position of the feed.
 type Change struct {
 	Seq       int64           `json:"seq"`
 	EnvID     string          `json:"-"`
@@ -122,78 +117,11 @@ type Change struct {
 }
 
 // KeyRef is the data of a delete change.
-type KeyRef struct {
-	Key string `json:"key"`
-}
+type KeyRef = authz.KeyRef
 
 // Apply applies a change to an engine.
 func (c Change) Apply(e *authz.Engine) error {
-	var err error
-	switch c.Op {
-	case OpPutUser:
-		var u authz.User
-		if err = json.Unmarshal(c.Data, &u); err == nil {
-			e.PutUser(u)
-		}
-	case OpPutTenant:
-		var t authz.Tenant
-		if err = json.Unmarshal(c.Data, &t); err == nil {
-			e.PutTenant(t)
-		}
-	case OpPutResource:
-		var r authz.Resource
-		if err = json.Unmarshal(c.Data, &r); err == nil {
-			e.PutResource(r)
-		}
-	case OpPutRole:
-		var r authz.Role
-		if err = json.Unmarshal(c.Data, &r); err == nil {
-			err = e.PutRole(r)
-		}
-	case OpAssign:
-		var a authz.Assignment
-		if err = json.Unmarshal(c.Data, &a); err == nil {
-			err = e.Assign(a)
-		}
-	case OpUnassign:
-		var a authz.Assignment
-		if err = json.Unmarshal(c.Data, &a); err == nil {
-			e.Unassign(a)
-		}
-	case OpDeleteUser, OpDeleteTenant, OpDeleteResource, OpDeleteRole:
-		var k KeyRef
-		if err = json.Unmarshal(c.Data, &k); err != nil {
-			break
-		}
-		switch c.Op {
-		case OpDeleteUser:
-			e.DeleteUser(k.Key)
-		case OpDeleteTenant:
-			e.DeleteTenant(k.Key)
-		case OpDeleteResource:
-			e.DeleteResource(k.Key)
-		default:
-			e.DeleteRole(k.Key)
-		}
-	case OpBatch:
-		var parts []Change
-		if err = json.Unmarshal(c.Data, &parts); err != nil {
-			break
-		}
-		for _, p := range parts {
-			if err = p.Apply(e); err != nil {
-				break
-			}
-		}
-	case OpReset:
-		var d authz.Data
-		if err = json.Unmarshal(c.Data, &d); err == nil {
-			err = e.Load(d)
-		}
-	default:
-		return gatehouse.Errorf(gatehouse.CodeInternal, "unknown change op %q", c.Op)
-	}
-	return err
+	return e.Apply(authz.Change{Op: c.Op, Data: c.Data})
 }
 
 // Filter narrows a list of users, tenants, resources or roles.

@@ -210,7 +210,7 @@ func (s *Service) DeleteUser(ctx context.Context, envID, ref string) error {
 		if err := tx.DeleteUser(ctx, envID, u.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteUser, KeyRef{u.Key})}, s.emit(ctx, tx, envID, event.UserDeleted, event.Deleted{ID: u.ID, Key: u.Key})
+		return []Change{change(OpDeleteUser, KeyRef{Key: u.Key})}, s.emit(ctx, tx, envID, event.UserDeleted, event.Deleted{ID: u.ID, Key: u.Key})
 	})
 }
 
@@ -284,7 +284,7 @@ func (s *Service) DeleteTenant(ctx context.Context, envID, ref string) error {
 		if err := tx.DeleteTenant(ctx, envID, t.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteTenant, KeyRef{t.Key})}, s.emit(ctx, tx, envID, event.TenantDeleted, event.Deleted{ID: t.ID, Key: t.Key})
+		return []Change{change(OpDeleteTenant, KeyRef{Key: t.Key})}, s.emit(ctx, tx, envID, event.TenantDeleted, event.Deleted{ID: t.ID, Key: t.Key})
 	})
 }
 
@@ -405,7 +405,7 @@ func (s *Service) DeleteResource(ctx context.Context, envID, ref string) error {
 		if err := tx.DeleteResource(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteResource, KeyRef{r.Key})}, s.emit(ctx, tx, envID, event.ResourceDeleted, event.Deleted{ID: r.ID, Key: r.Key})
+		return []Change{change(OpDeleteResource, KeyRef{Key: r.Key})}, s.emit(ctx, tx, envID, event.ResourceDeleted, event.Deleted{ID: r.ID, Key: r.Key})
 	})
 }
 
@@ -552,7 +552,7 @@ func (s *Service) DeleteRole(ctx context.Context, envID, ref string) error {
 		if err := tx.DeleteRole(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteRole, KeyRef{r.Key})}, s.emit(ctx, tx, envID, event.RoleDeleted, event.Deleted{ID: r.ID, Key: r.Key})
+		return []Change{change(OpDeleteRole, KeyRef{Key: r.Key})}, s.emit(ctx, tx, envID, event.RoleDeleted, event.Deleted{ID: r.ID, Key: r.Key})
 	})
 }
 
