@@ -19,3 +19,19 @@ func TestRootImportsOnlyTheStandardLibrary(t *testing.T) {
 		}
 	}
 }
+
+// The Go SDK is public: it imports the standard library and the public
+// decision engine only, so `go get` of it pulls nothing else in.
+func TestClientImportsOnlyPublicPackages(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./client").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		switch dep {
+		case "github.com/gatehouse-dev/gatehouse/client", "github.com/gatehouse-dev/gatehouse/authz", "github.com/gatehouse-dev/gatehouse":
+		default:
+			t.Errorf("package client depends on %s", dep)
+		}
+	}
+}

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
-	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
 // engines are the two configurations every durable-work test runs on.
@@ -94,7 +94,7 @@ func TestWebhooksAndJobsOnBothEngines(t *testing.T) {
 				secretMu.Lock()
 				sec := secret
 				secretMu.Unlock()
-				if err := webhook.Verify(sec, r.Header, body, time.Now(), time.Minute); err != nil {
+				if _, err := client.VerifyWebhook(sec, r.Header, body, time.Minute); err != nil {
 					http.Error(w, err.Error(), 400)
 					return
 				}

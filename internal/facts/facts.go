@@ -49,9 +49,21 @@ type Resource struct {
 	Description string                  `json:"description"`
 	Actions     []string                `json:"actions"`
 	Attributes  map[string]AttributeDef `json:"attributes"`
-	CreatedAt   time.Time               `json:"created_at"`
-	UpdatedAt   time.Time               `json:"updated_at"`
+	// Type is a category of the caller's (seed 002's "type", e.g.
+	// processor), Config free settings, Status active or archived; the
+	// decision engine does not use them.
+	Type      string         `json:"type"`
+	Config    map[string]any `json:"config"`
+	Status    string         `json:"status"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
 }
+
+// Resource statuses.
+const (
+	ResourceActive   = "active"
+	ResourceArchived = "archived"
+)
 
 // AttributeDef declares an attribute of a resource type (Permit's
 // resource attribute schema).
@@ -130,6 +142,8 @@ type Filter struct {
 	Key    string
 	Email  string // users only
 	Search string // substring of key, name or email
+	Type   string // resources only
+	Status string // resources only
 }
 
 // AssignmentFilter narrows a list of assignments; values are keys.

@@ -48,6 +48,11 @@ type Row struct {
 	Attributes json.RawMessage `json:"attributes,omitempty"`
 
 	Actions     *[]string `json:"actions,omitempty"`     // resource
+	// A resource type's category, configuration and status ("type" names
+	// the row's kind).
+	ResourceType *string         `json:"resource_type,omitempty"`
+	Config       json.RawMessage `json:"config,omitempty"`
+	Status       *string         `json:"status,omitempty"`
 	Permissions *[]string `json:"permissions,omitempty"` // role
 	Extends     *[]string `json:"extends,omitempty"`     // role
 
@@ -85,6 +90,17 @@ func (r *Row) userAttrs() (map[string]any, error) {
 	return m, nil
 }
 
+func (r *Row) config() (map[string]any, error) {
+	if len(r.Config) == 0 {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(r.Config, &m); err != nil || m == nil {
+		return nil, gatehouse.FieldError("config", "invalid_format", "config must be a JSON object")
+	}
+	return m, nil
+}
+
 func (r *Row) attrDefs() (map[string]AttributeDef, error) {
 	if len(r.Attributes) == 0 {
 		return nil, nil
@@ -114,11 +130,15 @@ func (r *Row) Validate() error {
 		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000), aerr)
 	case KindResource:
 		_, aerr := r.attrDefs()
-		var actErr error
+		var actErr, metaErr error
 		if r.Actions != nil {
 			actErr = validActions(*r.Actions)
 		}
-		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000), actErr, aerr)
+		cfg, cerr := r.config()
+		if r.Status != nil || r.ResourceType != nil || cfg != nil {
+			metaErr = validResourceMeta(deref(r.ResourceType, ""), deref(r.Status, ResourceActive), cfg)
+		}
+		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000), actErr, aerr, cerr, metaErr)
 	case KindRole:
 		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000))
 	case KindRoleAssignment:
@@ -235,8 +255,10 @@ func (a *applier) applyResources(ctx context.Context, rows []*Row) error {
 		cur, err := a.tx.GetResource(ctx, a.envID, r.Key)
 		switch {
 		case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
+			cfg, _ := r.config()
 			res := &Resource{ID: newID(), EnvID: a.envID, Key: r.Key, Name: deref(r.Name, r.Key), Description: deref(r.Description, ""),
-				Actions: []string{}, Attributes: cloneDefs(defs), CreatedAt: a.now, UpdatedAt: a.now}
+				Actions: []string{}, Attributes: cloneDefs(defs), Type: deref(r.ResourceType, ""), Status: deref(r.Status, ResourceActive),
+				Config: orEmpty(cfg), CreatedAt: a.now, UpdatedAt: a.now}
 			if r.Actions != nil {
 				res.Actions = append([]string{}, (*r.Actions)...)
 			}
@@ -259,6 +281,11 @@ func (a *applier) applyResources(ctx context.Context, rows []*Row) error {
 			}
 			if defs != nil {
 				cur.Attributes = cloneDefs(defs)
+			}
+			setIf(&cur.Type, r.ResourceType)
+			setIf(&cur.Status, r.Status)
+			if cfg, _ := r.config(); cfg != nil {
+				cur.Config = cfg
 			}
 			if after, _ := json.Marshal(cur); string(after) == string(before) {
 				a.res.Unchanged++
@@ -653,7 +680,10 @@ func RowOfResource(r *Resource) Row {
 	}
 	attrs, _ := json.Marshal(defs)
 	actions := append([]string{}, r.Actions...)
-	return Row{Type: KindResource, Key: r.Key, Name: &r.Name, Description: &r.Description, Actions: &actions, Attributes: attrs}
+	cfg, _ := json.Marshal(orEmpty(r.Config))
+	typ, status := r.Type, r.Status
+	return Row{Type: KindResource, Key: r.Key, Name: &r.Name, Description: &r.Description, Actions: &actions, Attributes: attrs,
+		ResourceType: &typ, Config: cfg, Status: &status}
 }
 
 // RowOfRole is the export row of a role.

@@ -290,11 +290,48 @@ func (s *Service) DeleteTenant(ctx context.Context, envID, ref string) error {
 
 // ---- resources
 
-// ResourceInput is what a caller gives for a resource type.
+// ResourceInput is what a caller gives for a resource type. An empty Key
+// is derived from Name.
 type ResourceInput struct {
 	Key, Name, Description string
 	Actions                []string
 	Attributes             map[string]AttributeDef
+	Type, Status           string
+	Config                 map[string]any
+}
+
+// KeyFromName derives a key from a name: "My resource" → "My-resource".
+func KeyFromName(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.TrimSpace(name) {
+		ok := r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.@|+-", r))
+		switch {
+		case ok:
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 200 {
+			break
+		}
+	}
+	return strings.Trim(b.String(), "-._")
+}
+
+func validResourceMeta(typ, status string, config map[string]any) error {
+	if err := validText("type", typ, 100); err != nil {
+		return err
+	}
+	if status != ResourceActive && status != ResourceArchived {
+		return gatehouse.FieldError("status", "invalid_value", "status must be active or archived")
+	}
+	if len(mustJSON(config)) > 64<<10 {
+		return gatehouse.FieldError("config", "too_long", "config must be at most 64 KiB of JSON")
+	}
+	return nil
 }
 
 func validAttributeDefs(defs map[string]AttributeDef) error {
@@ -342,8 +379,14 @@ func validActions(actions []string) error {
 
 // CreateResource adds a resource type.
 func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceInput) (*Resource, error) {
+	if in.Key == "" && in.Name != "" {
+		in.Key = KeyFromName(in.Name)
+	}
+	if in.Status == "" {
+		in.Status = ResourceActive
+	}
 	if err := firstErr(validKey("key", in.Key), validActions(in.Actions), validAttributeDefs(in.Attributes),
-		validText("name", in.Name, 200), validText("description", in.Description, 2000)); err != nil {
+		validText("name", in.Name, 200), validText("description", in.Description, 2000), validResourceMeta(in.Type, in.Status, in.Config)); err != nil {
 		return nil, err
 	}
 	if in.Name == "" {
@@ -351,7 +394,8 @@ func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceI
 	}
 	now := s.now()
 	r := &Resource{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
-		Actions: append([]string{}, in.Actions...), Attributes: cloneDefs(in.Attributes), CreatedAt: now, UpdatedAt: now}
+		Actions: append([]string{}, in.Actions...), Attributes: cloneDefs(in.Attributes), Type: in.Type, Status: in.Status,
+		Config: orEmpty(in.Config), CreatedAt: now, UpdatedAt: now}
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		if err := tx.CreateResource(ctx, r); err != nil {
 			return nil, err
@@ -365,6 +409,8 @@ type ResourcePatch struct {
 	Name, Description *string
 	Actions           *[]string
 	Attributes        *map[string]AttributeDef // replaces them all
+	Type, Status      *string
+	Config            *map[string]any // replaces it
 }
 
 // UpdateResource changes a resource type. Removing an action leaves roles'
@@ -384,7 +430,13 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 		if p.Attributes != nil {
 			r.Attributes = cloneDefs(*p.Attributes)
 		}
-		if err := firstErr(validActions(r.Actions), validAttributeDefs(r.Attributes), validText("name", r.Name, 200), validText("description", r.Description, 2000)); err != nil {
+		setIf(&r.Type, p.Type)
+		setIf(&r.Status, p.Status)
+		if p.Config != nil {
+			r.Config = orEmpty(*p.Config)
+		}
+		if err := firstErr(validActions(r.Actions), validAttributeDefs(r.Attributes), validText("name", r.Name, 200), validText("description", r.Description, 2000),
+			validResourceMeta(r.Type, r.Status, r.Config)); err != nil {
 			return nil, err
 		}
 		r.UpdatedAt = s.now()

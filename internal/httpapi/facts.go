@@ -74,6 +74,9 @@ type Resource struct {
 	Description string                  `json:"description"`
 	Actions     []string                `json:"actions" doc:"The actions of this resource type; a permission is \"<resource>:<action>\"."`
 	Attributes  map[string]AttributeDef `json:"attributes" doc:"The attributes resources of this type carry, by key."`
+	Type        string                  `json:"type" doc:"Your category of the resource type (e.g. processor); not used by checks."`
+	Config      map[string]any          `json:"config" doc:"Free configuration (a JSON object); not used by checks."`
+	Status      string                  `json:"status" enum:"active,archived"`
 	CreatedAt   time.Time               `json:"created_at"`
 	UpdatedAt   time.Time               `json:"updated_at"`
 }
@@ -101,7 +104,7 @@ func resourceOut(r *facts.Resource) Resource {
 		attrs[k] = AttributeDef(v)
 	}
 	return Resource{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, Actions: r.Actions, Attributes: attrs,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		Type: r.Type, Config: r.Config, Status: r.Status, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // Role is the wire form of a role.
@@ -138,7 +141,7 @@ func assignmentOut(a *facts.Assignment) RoleAssignment {
 
 // ---- users
 
-type listFactsQuery struct {
+type FactsQuery struct {
 	EnvQuery
 	PageQuery
 	Sort   string `query:"sort" default:"created_at" enum:"created_at,updated_at,key,name"`
@@ -242,7 +245,7 @@ func (h *handlers) deleteUser(ctx context.Context, in *UserRef) (*NoContent, err
 
 // ---- tenants
 
-func (h *handlers) listTenants(ctx context.Context, in *listFactsQuery) (*ListOut[Tenant], error) {
+func (h *handlers) listTenants(ctx context.Context, in *FactsQuery) (*ListOut[Tenant], error) {
 	env, err := h.envOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
@@ -329,13 +332,19 @@ func (h *handlers) deleteTenant(ctx context.Context, in *TenantRef) (*NoContent,
 
 // ---- resources
 
-func (h *handlers) listResources(ctx context.Context, in *listFactsQuery) (*ListOut[Resource], error) {
+type listResourcesIn struct {
+	FactsQuery
+	Type   string `query:"type" maxLength:"100" doc:"Only resource types of this category."`
+	Status string `query:"status" enum:"active,archived" doc:"Only resource types with this status."`
+}
+
+func (h *handlers) listResources(ctx context.Context, in *listResourcesIn) (*ListOut[Resource], error) {
 	env, err := h.envOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
 	req := in.request(in.Sort)
-	page, err := h.Facts.Store.ListResources(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Search: in.Search}, req)
+	page, err := h.Facts.Store.ListResources(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Search: in.Search, Type: in.Type, Status: in.Status}, req)
 	if err != nil {
 		return nil, err
 	}
@@ -362,11 +371,14 @@ func (h *handlers) getResource(ctx context.Context, in *ResourceRef) (*Out[Resou
 type createResourceIn struct {
 	EnvQuery
 	Body struct {
-		Key         string                  `json:"key" minLength:"1" maxLength:"255"`
+		Key         string                  `json:"key,omitempty" maxLength:"255" doc:"Derived from the name when omitted."`
 		Name        string                  `json:"name,omitempty" maxLength:"200"`
 		Description string                  `json:"description,omitempty" maxLength:"2000"`
-		Actions     []string                `json:"actions" doc:"e.g. [\"read\", \"write\", \"delete\"]"`
+		Actions     []string                `json:"actions,omitempty" doc:"e.g. [\"read\", \"write\", \"delete\"]"`
 		Attributes  map[string]AttributeDef `json:"attributes,omitempty" doc:"e.g. {\"owner\": {\"type\": \"string\"}, \"pages\": {\"type\": \"number\"}}"`
+		Type        string                  `json:"type,omitempty" maxLength:"100" doc:"Your category, e.g. processor."`
+		Config      map[string]any          `json:"config,omitempty" doc:"Free configuration, e.g. {\"timeout\": 30}."`
+		Status      string                  `json:"status,omitempty" enum:"active,archived" doc:"Default active."`
 	}
 }
 
@@ -376,8 +388,11 @@ func (h *handlers) createResource(ctx context.Context, in *createResourceIn) (*O
 		return nil, err
 	}
 	b := in.Body
+	if b.Key == "" && b.Name == "" {
+		return nil, gatehouse.FieldError("key", "required_field_missing", "give the resource type a key or a name")
+	}
 	r, err := h.Facts.CreateResource(ctx, env.ID, facts.ResourceInput{Key: b.Key, Name: b.Name, Description: b.Description, Actions: b.Actions,
-		Attributes: attrDefsIn(b.Attributes)})
+		Attributes: attrDefsIn(b.Attributes), Type: b.Type, Config: b.Config, Status: b.Status})
 	if err != nil {
 		return nil, err
 	}
@@ -391,6 +406,9 @@ type updateResourceIn struct {
 		Description *string                 `json:"description,omitempty" maxLength:"2000"`
 		Actions     *[]string               `json:"actions,omitempty" doc:"Replaces the list of actions."`
 		Attributes  map[string]AttributeDef `json:"attributes,omitempty" doc:"Replaces the attribute definitions."`
+		Type        *string                 `json:"type,omitempty" maxLength:"100"`
+		Config      *map[string]any         `json:"config,omitempty" doc:"Replaces the configuration."`
+		Status      *string                 `json:"status,omitempty" enum:"active,archived"`
 	}
 }
 
@@ -399,7 +417,7 @@ func (h *handlers) updateResource(ctx context.Context, in *updateResourceIn) (*O
 	if err != nil {
 		return nil, err
 	}
-	p := facts.ResourcePatch{Name: in.Body.Name, Description: in.Body.Description, Actions: in.Body.Actions}
+	p := facts.ResourcePatch{Name: in.Body.Name, Description: in.Body.Description, Actions: in.Body.Actions, Type: in.Body.Type, Config: in.Body.Config, Status: in.Body.Status}
 	if in.Body.Attributes != nil {
 		defs := attrDefsIn(in.Body.Attributes)
 		p.Attributes = &defs
@@ -421,7 +439,7 @@ func (h *handlers) deleteResource(ctx context.Context, in *ResourceRef) (*NoCont
 
 // ---- roles
 
-func (h *handlers) listAuthzRoles(ctx context.Context, in *listFactsQuery) (*ListOut[Role], error) {
+func (h *handlers) listAuthzRoles(ctx context.Context, in *FactsQuery) (*ListOut[Role], error) {
 	env, err := h.envOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err

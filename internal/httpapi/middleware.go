@@ -35,6 +35,10 @@ func RequestID(ctx context.Context) string {
 // "PERSCOM ID"); when present it must match the key's organization.
 const OrgHeader = "X-Organization-Id"
 
+// OrgHeaderAlias is the same header under the name seed 000's examples
+// send ("PERSCOM ID"): requests written for it work unchanged.
+const OrgHeaderAlias = "X-Perscom-Id"
+
 func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -218,9 +222,11 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 		if rec != nil {
 			rec.principal = p
 		}
-		if org := ctx.Header(OrgHeader); org != "" && org != p.OrgID {
-			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the "+OrgHeader+" header does not match the API key's organization")
-			return
+		for _, name := range []string{OrgHeader, OrgHeaderAlias} {
+			if org := ctx.Header(name); org != "" && org != p.OrgID {
+				_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the "+name+" header does not match the API key's organization")
+				return
+			}
 		}
 		if limiter != nil && op.Metadata[metaUnlimited] != true && !applyLimit(api, ctx, limiter.Take(ctx.Context(), p)) {
 			return

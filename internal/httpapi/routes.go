@@ -86,6 +86,8 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "create-resource", method: post, path: "/v1/resources", tag: "Resources", scope: gatehouse.ScopeManageResource, status: created, summary: "Create a resource type with its actions", desc: envNote}, h.createResource)
 	add(g, route{id: "get-resource", method: get, path: "/v1/resources/{resource}", tag: "Resources", scope: gatehouse.ScopeViewResource, summary: "Get a resource type by id or key", desc: envNote}, h.getResource)
 	add(g, route{id: "update-resource", method: patch, path: "/v1/resources/{resource}", tag: "Resources", scope: gatehouse.ScopeManageResource, summary: "Update a resource type", desc: envNote}, h.updateResource)
+	add(g, route{id: "replace-resource", method: http.MethodPut, path: "/v1/resources/{resource}", tag: "Resources", scope: gatehouse.ScopeManageResource,
+		summary: "Update a resource type (as PATCH)", desc: envNote + " Accepted as PATCH is: the fields given change, the others stay (seed 002's PUT /v1/resources/{id})."}, h.updateResource)
 	add(g, route{id: "delete-resource", method: del, path: "/v1/resources/{resource}", tag: "Resources", scope: gatehouse.ScopeManageResource, status: noContent, summary: "Delete a resource type", desc: envNote}, h.deleteResource)
 	add(g, route{id: "list-roles", method: get, path: "/v1/roles", tag: "Roles", scope: gatehouse.ScopeViewRole, summary: "List roles", desc: envNote}, h.listAuthzRoles)
 	add(g, route{id: "create-role", method: post, path: "/v1/roles", tag: "Roles", scope: gatehouse.ScopeManageRole, status: created, summary: "Create a role", desc: envNote}, h.createAuthzRole)

@@ -1,7 +1,6 @@
 package pdp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 )
@@ -196,43 +196,16 @@ func (p *PDP) follow(ctx context.Context) error {
 	idle := time.AfterFunc(p.cfg.StreamIdle, cancel)
 	defer idle.Stop()
 
-	r := bufio.NewReaderSize(res.Body, 64<<10)
-	var event, data strings.Builder
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil // the server ended the stream; reconnect from our position
-			}
-			if !idle.Stop() { // the idle timer fired
-				return fmt.Errorf("change stream silent for %s", p.cfg.StreamIdle)
-			}
-			return fmt.Errorf("read change stream: %w", err)
-		}
-		idle.Reset(p.cfg.StreamIdle)
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			if event.Len() > 0 || data.Len() > 0 {
-				if err := p.dispatch(event.String(), data.String()); err != nil {
-					if errors.Is(err, errReset) {
-						return nil
-					}
-					return err
-				}
-			}
-			event.Reset()
-			data.Reset()
-		case strings.HasPrefix(line, ":"): // comment (heartbeat)
-		case strings.HasPrefix(line, "event:"):
-			event.WriteString(strings.TrimSpace(line[len("event:"):]))
-		case strings.HasPrefix(line, "data:"):
-			if data.Len() > 0 {
-				data.WriteByte('\n')
-			}
-			data.WriteString(strings.TrimPrefix(line[len("data:"):], " "))
-		}
+	err = client.ReadEvents(res.Body, func() { idle.Reset(p.cfg.StreamIdle) }, func(ev client.StreamEvent) error {
+		return p.dispatch(ev.Event, ev.Data)
+	})
+	switch {
+	case errors.Is(err, errReset):
+		return nil
+	case err != nil && !idle.Stop(): // the idle timer fired and cut the stream
+		return fmt.Errorf("change stream silent for %s", p.cfg.StreamIdle)
 	}
+	return err // nil: the server ended the stream; reconnect from our position
 }
 
 // dispatch handles one event of the stream.

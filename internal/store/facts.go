@@ -163,14 +163,17 @@ func (s *Store) DeleteTenant(ctx context.Context, envID, id string) error {
 
 // ---- resources
 
-const resourceCols = "id, env_id, key, name, description, actions, created_at, updated_at, attributes"
+const resourceCols = "id, env_id, key, name, description, actions, created_at, updated_at, attributes, kind, config, status"
 
 func scanResource(sc scanner) (facts.Resource, error) {
 	var r facts.Resource
-	var actions, attrs string
+	var actions, attrs, config string
 	var c, up int64
-	if err := sc.Scan(&r.ID, &r.EnvID, &r.Key, &r.Name, &r.Description, &actions, &c, &up, &attrs); err != nil {
+	if err := sc.Scan(&r.ID, &r.EnvID, &r.Key, &r.Name, &r.Description, &actions, &c, &up, &attrs, &r.Type, &config, &r.Status); err != nil {
 		return r, err
+	}
+	if err := json.Unmarshal([]byte(config), &r.Config); err != nil {
+		return r, fmt.Errorf("resource %s config: %w", r.Key, err)
 	}
 	r.Attributes = map[string]facts.AttributeDef{}
 	if attrs != "" && attrs != "{}" {
@@ -186,8 +189,9 @@ func scanResource(sc scanner) (facts.Resource, error) {
 
 // CreateResource stores a resource type.
 func (s *Store) CreateResource(ctx context.Context, r *facts.Resource) error {
-	return exec(ctx, s.writer(), "resource", "INSERT INTO authz_resources ("+resourceCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Actions), micros(r.CreatedAt), micros(r.UpdatedAt), attrsJSON(r.Attributes))
+	return exec(ctx, s.writer(), "resource", "INSERT INTO authz_resources ("+resourceCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Actions), micros(r.CreatedAt), micros(r.UpdatedAt), attrsJSON(r.Attributes),
+		r.Type, configJSON(r.Config), r.Status)
 }
 
 // GetResource returns a resource type by id or key.
@@ -200,14 +204,23 @@ func (s *Store) ListResources(ctx context.Context, f facts.Filter, page gatehous
 	w := &where{}
 	w.add("env_id = ?", f.EnvID)
 	w.addIf(f.Key != "", "key = ?", f.Key)
+	w.addIf(f.Type != "", "kind = ?", f.Type)
+	w.addIf(f.Status != "", "status = ?", f.Status)
 	searchCond(w, f.Search, "key", "name")
 	return listPage(ctx, s.reader(), "authz_resources", resourceCols, w, factSort, page, scanResource)
 }
 
 // UpdateResource stores a resource type's fields.
 func (s *Store) UpdateResource(ctx context.Context, r *facts.Resource) error {
-	return execOne(ctx, s.writer(), "resource", r.Key, "UPDATE authz_resources SET name=$3, description=$4, actions=$5, updated_at=$6, attributes=$7 WHERE env_id=$1 AND id=$2",
-		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Actions), micros(r.UpdatedAt), attrsJSON(r.Attributes))
+	return execOne(ctx, s.writer(), "resource", r.Key, "UPDATE authz_resources SET name=$3, description=$4, actions=$5, updated_at=$6, attributes=$7, kind=$8, config=$9, status=$10 WHERE env_id=$1 AND id=$2",
+		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Actions), micros(r.UpdatedAt), attrsJSON(r.Attributes), r.Type, configJSON(r.Config), r.Status)
+}
+
+func configJSON(m map[string]any) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	return mustJSON(m)
 }
 
 func attrsJSON(defs map[string]facts.AttributeDef) string {

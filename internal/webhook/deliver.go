@@ -68,26 +68,6 @@ func StandardSign(secret, msgID string, ts int64, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Verify checks a delivery as a receiver would: the X-Signature (or,
-// during a rotation, X-Signature-New) matches body under secret, and the
-// timestamp is within tolerance of now.
-func Verify(secret string, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
-	if err != nil {
-		return errors.New("webhook: missing or malformed " + HeaderTimestamp)
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
-		return errors.New("webhook: timestamp outside the tolerance (a replay?)")
-	}
-	want := Sign(secret, body)
-	for _, name := range []string{HeaderSignature, HeaderSignatureNew} {
-		if got := h.Get(name); got != "" && hmac.Equal([]byte(got), []byte(want)) {
-			return nil
-		}
-	}
-	return errors.New("webhook: signature mismatch")
-}
-
 // headers builds the request headers of one attempt.
 func headers(e *Endpoint, ev *StoredEvent, d *Delivery, attempt int, now time.Time) http.Header {
 	h := http.Header{}

@@ -3,10 +3,12 @@ package webhook
 import (
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/client"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -59,8 +61,8 @@ func TestHeadersVerify(t *testing.T) {
 				t.Error("during a rotation X-Signature must be signed with the previous secret")
 			}
 			for _, s := range tc.secrets {
-				if err := Verify(s, wire, ev.Payload, now, 5*time.Minute); err != nil {
-					t.Errorf("Verify with %.12s…: %v", s, err)
+				if _, err := client.VerifyWebhook(s, wire, ev.Payload, 0); err != nil {
+					t.Errorf("the Go SDK's VerifyWebhook with %.12s…: %v", s, err)
 				}
 				wh, err := standardwebhooks.NewWebhook(s)
 				if err != nil {
@@ -70,13 +72,15 @@ func TestHeadersVerify(t *testing.T) {
 					t.Errorf("Standard Webhooks library with %.12s…: %v", s, err)
 				}
 			}
-			if err := Verify(NewSecret(), wire, ev.Payload, now, 5*time.Minute); err == nil {
+			if _, err := client.VerifyWebhook(NewSecret(), wire, ev.Payload, 0); err == nil {
 				t.Error("a wrong secret verified")
 			}
-			if err := Verify(cur, wire, append([]byte(" "), ev.Payload...), now, 5*time.Minute); err == nil {
+			if _, err := client.VerifyWebhook(cur, wire, append([]byte(" "), ev.Payload...), 0); err == nil {
 				t.Error("a changed body verified")
 			}
-			if err := Verify(cur, wire, ev.Payload, now.Add(10*time.Minute), 5*time.Minute); err == nil {
+			old := wire.Clone()
+			old.Set(HeaderTimestamp, strconv.FormatInt(now.Add(-10*time.Minute).Unix(), 10))
+			if _, err := client.VerifyWebhook(cur, old, ev.Payload, 0); err == nil {
 				t.Error("an old delivery (a replay) verified")
 			}
 			if wire.Get(HeaderID) != ev.ID || wire.Get("Webhook-Id") != ev.ID || wire.Get(HeaderEvent) != ev.Type || wire.Get(HeaderDelivery) != d.ID {

@@ -1,0 +1,384 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Organization is the top of tenancy.
+type Organization struct {
+	ID        string    `json:"id"`
+	Key       string    `json:"key"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Project groups environments.
+type Project struct {
+	ID          string    `json:"id"`
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Environment holds its own authorization data.
+type Environment struct {
+	ID          string    `json:"id"`
+	ProjectID   string    `json:"project_id"`
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Sandbox     bool      `json:"sandbox"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Member is a person who signs in to the dashboard.
+type Member struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MemberRole is a named set of platform scopes.
+type MemberRole struct {
+	Key         string   `json:"key"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Scopes      []string `json:"scopes"`
+	Builtin     bool     `json:"builtin"`
+}
+
+// SetupLink lets a member choose a dashboard password, once.
+type SetupLink struct {
+	MemberID  string    `json:"member_id"`
+	Path      string    `json:"path"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// APIKey is a key without its token.
+type APIKey struct {
+	ID            string     `json:"id"`
+	Name          string     `json:"name"`
+	Level         string     `json:"level"`
+	ProjectID     string     `json:"project_id,omitempty"`
+	EnvironmentID string     `json:"environment_id,omitempty"`
+	Scopes        []string   `json:"scopes"`
+	Status        string     `json:"status"`
+	CreatedBy     string     `json:"created_by"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	LastUsedAt    *time.Time `json:"last_used_at,omitempty"`
+	ReplacedBy    string     `json:"replaced_by,omitempty"`
+	RateLimit     int        `json:"rate_limit_per_hour,omitempty"`
+}
+
+// CreatedAPIKey is a new key with its token, shown once.
+type CreatedAPIKey struct {
+	APIKey
+	Token string `json:"token"`
+}
+
+// OrgSettings are an organization's settings.
+type OrgSettings struct {
+	Tier             string `json:"tier"`
+	RateLimitPerHour *int   `json:"rate_limit_per_hour"`
+	EffectiveLimit   int    `json:"effective_rate_limit_per_hour,omitempty"`
+	LogRetentionDays int    `json:"log_retention_days"`
+}
+
+// EnvSettings are an environment's settings.
+type EnvSettings struct {
+	RateLimitPerHour      *int    `json:"rate_limit_per_hour"`
+	DecisionLog           string  `json:"decision_log"`
+	DecisionLogSampleRate float64 `json:"decision_log_sample_rate"`
+}
+
+// User is an end user of the application, the subject of checks.
+type User struct {
+	ID         string         `json:"id"`
+	Key        string         `json:"key"`
+	Email      string         `json:"email"`
+	FirstName  string         `json:"first_name"`
+	LastName   string         `json:"last_name"`
+	Attributes map[string]any `json:"attributes"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+}
+
+// Tenant is an isolated part of the application.
+type Tenant struct {
+	ID          string         `json:"id"`
+	Key         string         `json:"key"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Attributes  map[string]any `json:"attributes"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+}
+
+// AttributeDef declares an attribute of a resource type.
+type AttributeDef struct {
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+}
+
+// Resource is a resource type and its actions.
+type Resource struct {
+	ID          string                  `json:"id"`
+	Key         string                  `json:"key"`
+	Name        string                  `json:"name"`
+	Description string                  `json:"description"`
+	Type        string                  `json:"type,omitempty"`
+	Status      string                  `json:"status,omitempty"`
+	Config      map[string]any          `json:"config,omitempty"`
+	Actions     []string                `json:"actions"`
+	Attributes  map[string]AttributeDef `json:"attributes"`
+	CreatedAt   time.Time               `json:"created_at"`
+	UpdatedAt   time.Time               `json:"updated_at"`
+}
+
+// Role grants "resource:action" permissions and may extend other roles.
+type Role struct {
+	ID          string    `json:"id"`
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Permissions []string  `json:"permissions"`
+	Extends     []string  `json:"extends"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// RoleAssignment gives a user a role in a tenant.
+type RoleAssignment struct {
+	ID        string    `json:"id"`
+	User      string    `json:"user"`
+	Role      string    `json:"role"`
+	Tenant    string    `json:"tenant"`
+	UserID    string    `json:"user_id"`
+	RoleID    string    `json:"role_id"`
+	TenantID  string    `json:"tenant_id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Check asks whether a user may do an action on a resource.
+type Check struct {
+	User     string         `json:"user"`
+	Action   string         `json:"action"`
+	Resource CheckResource  `json:"resource"`
+	Context  map[string]any `json:"context,omitempty"`
+}
+
+// CheckResource is what a check is about.
+type CheckResource struct {
+	Type   string `json:"type"`
+	Key    string `json:"key,omitempty"`
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// Decision is the answer to a check.
+type Decision struct {
+	Allow       bool   `json:"allow"`
+	Reason      string `json:"reason"`
+	Role        string `json:"role,omitempty"`
+	Tenant      string `json:"tenant"`
+	Explanation string `json:"explanation"`
+}
+
+// TenantPermissions are a user's roles and permissions in one tenant.
+type TenantPermissions struct {
+	Tenant      string   `json:"tenant"`
+	Roles       []string `json:"roles"`
+	Permissions []string `json:"permissions"`
+}
+
+// DecisionEntry is a recorded check.
+type DecisionEntry struct {
+	ID           string    `json:"id"`
+	Time         time.Time `json:"timestamp"`
+	Source       string    `json:"source"`
+	RequestID    string    `json:"request_id"`
+	KeyID        string    `json:"key_id"`
+	User         string    `json:"user"`
+	Action       string    `json:"action"`
+	ResourceType string    `json:"resource_type"`
+	ResourceKey  string    `json:"resource_key"`
+	Tenant       string    `json:"tenant"`
+	Allow        bool      `json:"allow"`
+	Reason       string    `json:"reason"`
+	Role         string    `json:"role"`
+}
+
+// Call is one API call of the API log.
+type Call struct {
+	ID                string            `json:"id"`
+	Time              time.Time         `json:"timestamp"`
+	RequestID         string            `json:"request_id"`
+	OrganizationID    string            `json:"organization_id"`
+	ProjectID         string            `json:"project_id,omitempty"`
+	EnvironmentID     string            `json:"environment_id,omitempty"`
+	ActorType         string            `json:"actor_type,omitempty"`
+	ActorID           string            `json:"actor_id,omitempty"`
+	ActorName         string            `json:"actor_name,omitempty"`
+	Method            string            `json:"method"`
+	Route             string            `json:"route"`
+	Path              string            `json:"path"`
+	Status            int               `json:"status"`
+	ErrorCode         string            `json:"error_code,omitempty"`
+	LatencyMicros     int64             `json:"latency_us"`
+	ClientIP          string            `json:"client_ip"`
+	UserAgent         string            `json:"user_agent"`
+	RequestHeaders    map[string]string `json:"request_headers,omitempty"`
+	RequestBody       string            `json:"request_body,omitempty"`
+	RequestTruncated  bool              `json:"request_truncated"`
+	ResponseBody      string            `json:"response_body,omitempty"`
+	ResponseTruncated bool              `json:"response_truncated"`
+}
+
+// Webhook is an endpoint that receives events.
+type Webhook struct {
+	ID                      string     `json:"id"`
+	URL                     string     `json:"url"`
+	Description             string     `json:"description"`
+	Events                  []string   `json:"events"`
+	Enabled                 bool       `json:"enabled"`
+	Status                  string     `json:"status"`
+	ProjectID               string     `json:"project_id,omitempty"`
+	EnvironmentID           string     `json:"environment_id,omitempty"`
+	FailingSince            *time.Time `json:"failing_since,omitempty"`
+	LastSuccessAt           *time.Time `json:"last_success_at,omitempty"`
+	LastFailureAt           *time.Time `json:"last_failure_at,omitempty"`
+	DisabledAt              *time.Time `json:"disabled_at,omitempty"`
+	DisabledReason          string     `json:"disabled_reason,omitempty"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	CreatedBy               string     `json:"created_by"`
+	CreatedAt               time.Time  `json:"created_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+	// Secret is set only when the endpoint is created or its secret rotated.
+	Secret string `json:"secret,omitempty"`
+}
+
+// Delivery is one event sent to one endpoint.
+type Delivery struct {
+	ID             string     `json:"id"`
+	WebhookID      string     `json:"webhook_id"`
+	EventID        string     `json:"event_id"`
+	Event          string     `json:"event"`
+	Status         string     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	LastStatusCode int        `json:"last_status_code,omitempty"`
+	LastError      string     `json:"last_error,omitempty"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at,omitempty"`
+	ReplayOf       string     `json:"replay_of,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	DeliveredAt    *time.Time `json:"delivered_at,omitempty"`
+	// Set by Webhooks.Delivery:
+	Payload        json.RawMessage `json:"payload,omitempty"`
+	AttemptHistory []Attempt       `json:"attempt_history,omitempty"`
+}
+
+// Attempt is one HTTP request of a delivery.
+type Attempt struct {
+	Attempt           int               `json:"attempt"`
+	StartedAt         time.Time         `json:"started_at"`
+	DurationMS        float64           `json:"duration_ms"`
+	StatusCode        int               `json:"status_code,omitempty"`
+	Error             string            `json:"error,omitempty"`
+	RequestHeaders    map[string]string `json:"request_headers"`
+	ResponseHeaders   map[string]string `json:"response_headers"`
+	ResponseBody      string            `json:"response_body"`
+	ResponseTruncated bool              `json:"response_truncated"`
+}
+
+// Job is long work done in the background.
+type Job struct {
+	ID            string     `json:"id"`
+	Type          string     `json:"type"`
+	Status        string     `json:"status"`
+	ProjectID     string     `json:"project_id"`
+	EnvironmentID string     `json:"environment_id"`
+	Progress      Progress   `json:"progress"`
+	Result        JobResult  `json:"result"`
+	Error         string     `json:"error,omitempty"`
+	OutputURL     string     `json:"output_url,omitempty"`
+	CreatedBy     string     `json:"created_by"`
+	CreatedAt     time.Time  `json:"created_at"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
+	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+}
+
+// Ended reports whether the job has finished (succeeded, failed or
+// cancelled).
+func (j *Job) Ended() bool {
+	return j.Status == "succeeded" || j.Status == "failed" || j.Status == "cancelled"
+}
+
+// Progress says how far a job is.
+type Progress struct {
+	TotalItems  int64   `json:"total_items"`
+	DoneItems   int64   `json:"done_items"`
+	FailedItems int64   `json:"failed_items"`
+	TotalTasks  int     `json:"total_tasks"`
+	Percent     float64 `json:"percent"`
+}
+
+// JobResult sums a job up.
+type JobResult struct {
+	Created     int        `json:"created"`
+	Updated     int        `json:"updated"`
+	Unchanged   int        `json:"unchanged"`
+	FailedTasks int        `json:"failed_tasks"`
+	Errors      []RowError `json:"errors,omitempty"`
+	ErrorCount  int        `json:"error_count"`
+}
+
+// RowError is a row of an import that could not be applied.
+type RowError struct {
+	Line    int64  `json:"line"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// Task is one step of a job.
+type Task struct {
+	ID         string     `json:"id"`
+	JobID      string     `json:"job_id"`
+	Seq        int        `json:"seq"`
+	Kind       string     `json:"kind"`
+	Status     string     `json:"status"`
+	Attempts   int        `json:"attempts"`
+	Items      int64      `json:"items"`
+	FirstLine  int64      `json:"first_line,omitempty"`
+	LastLine   int64      `json:"last_line,omitempty"`
+	Errors     []RowError `json:"errors"`
+	Error      string     `json:"error,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// Me is the calling key.
+type Me struct {
+	KeyID          string     `json:"key_id"`
+	KeyName        string     `json:"key_name"`
+	Level          string     `json:"level"`
+	OrganizationID string     `json:"organization_id"`
+	ProjectID      string     `json:"project_id,omitempty"`
+	EnvironmentID  string     `json:"environment_id,omitempty"`
+	Scopes         []string   `json:"scopes"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+}
+
+// Scope is one permission of the scope catalog.
+type Scope struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	AdminOnly   bool   `json:"admin_only"`
+}
