@@ -1,4 +1,7 @@
-// Package cli is the gatehouse command line: serve, init, migrate, pdp, version.
+// Package cli is the gatehouse command line: the server's commands (serve,
+// init, migrate, setup-link, pdp) and the commands that talk to a server
+// with the Go SDK (users, tenants, resources, roles, assignments, check,
+// keys, logs, webhooks, jobs, login).
 package cli
 
 import (
@@ -40,6 +43,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 	root.AddCommand(serveCmd(ctx, &cfg, stdout, stderr), initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
 		pdpCmd(ctx, &cfg, getenv, stderr), setupLinkCmd(ctx, &cfg, stdout, stderr), versionCmd(stdout))
+	root.AddCommand(remoteCmds(getenv, stdin, stdout, stderr)...)
 	return root.ExecuteContext(ctx)
 }
 

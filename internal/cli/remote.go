@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/spf13/cobra"
+)
+
+// remote is what the commands that talk to a server share: where it is,
+// the key, the environment and the output format. Flags win over
+// GATEHOUSE_* variables, which win over the config file `gatehouse login`
+// writes.
+type remote struct {
+	getenv        func(string) string
+	stdout        io.Writer
+	stderr        io.Writer
+	apiURL, key   string
+	project, env  string
+	output        string
+	configPath    string
+	stdin         io.Reader
+	progressWrite func(string)   // tests replace the terminal
+	cmd           *cobra.Command // the command running
+}
+
+// fileConfig is the config file (GATEHOUSE_CONFIG, default
+// ~/.config/gatehouse/config.json).
+type fileConfig struct {
+	APIURL      string `json:"api_url"`
+	Key         string `json:"key"`
+	Project     string `json:"project,omitempty"`
+	Environment string `json:"environment,omitempty"`
+}
+
+func (r *remote) defaultConfigPath() string {
+	if p := r.getenv("GATEHOUSE_CONFIG"); p != "" {
+		return p
+	}
+	if d := r.getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "gatehouse", "config.json")
+	}
+	home := r.getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".config", "gatehouse", "config.json")
+}
+
+// flags adds the shared flags to a command group.
+func (r *remote) flags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&r.apiURL, "api-url", "", "the server (env GATEHOUSE_API_URL; default http://127.0.0.1:8080)")
+	f.StringVar(&r.key, "key", "", "the API key (env GATEHOUSE_API_KEY; prefer the variable or `gatehouse login`: flags show in ps)")
+	f.StringVar(&r.project, "project", "", "project id or key of environment-scoped calls (env GATEHOUSE_PROJECT; implied by an environment key)")
+	f.StringVar(&r.env, "environment", "", "environment id or key (env GATEHOUSE_ENVIRONMENT)")
+	f.StringVarP(&r.output, "output", "o", "table", "table or json")
+	f.StringVar(&r.configPath, "config", "", "config file (env GATEHOUSE_CONFIG; default ~/.config/gatehouse/config.json)")
+}
+
+func (r *remote) resolve() (fileConfig, error) {
+	if r.configPath == "" {
+		r.configPath = r.defaultConfigPath()
+	}
+	var fc fileConfig
+	if data, err := os.ReadFile(r.configPath); err == nil {
+		if err := json.Unmarshal(data, &fc); err != nil {
+			return fc, fmt.Errorf("config file %s: %w", r.configPath, err)
+		}
+	}
+	pick := func(flag, env string, file string) string {
+		if flag != "" {
+			return flag
+		}
+		if v := r.getenv(env); v != "" {
+			return v
+		}
+		return file
+	}
+	fc.APIURL = pick(r.apiURL, "GATEHOUSE_API_URL", fc.APIURL)
+	if fc.APIURL == "" {
+		fc.APIURL = "http://127.0.0.1:8080"
+	}
+	key := pick(r.key, "GATEHOUSE_API_KEY", "")
+	if key == "" {
+		key = pick("", "GATEHOUSE_KEY", fc.Key) // the README's variable
+	}
+	fc.Key = key
+	fc.Project = pick(r.project, "GATEHOUSE_PROJECT", fc.Project)
+	fc.Environment = pick(r.env, "GATEHOUSE_ENVIRONMENT", fc.Environment)
+	if r.output != "table" && r.output != "json" {
+		return fc, fmt.Errorf("--output %q: want table or json", r.output)
+	}
+	return fc, nil
+}
+
+// client returns an SDK client for the resolved settings.
+func (r *remote) client() (*client.Client, error) {
+	fc, err := r.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if fc.Key == "" {
+		return nil, errors.New("no API key: set GATEHOUSE_API_KEY, run `gatehouse login`, or pass --key")
+	}
+	c := client.New(fc.APIURL, fc.Key, client.WithUserAgent("gatehouse-cli"))
+	if fc.Project != "" || fc.Environment != "" {
+		if fc.Project == "" || fc.Environment == "" {
+			return nil, errors.New("give both --project and --environment (or neither: an environment key implies its own)")
+		}
+		c = c.WithEnvironment(fc.Project, fc.Environment)
+	}
+	return c, nil
+}
+
+// explain turns an error into what the person should read.
+func (r *remote) explain(err error) error {
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		hint := ""
+		switch ae.Code {
+		case client.CodeUnauthorized:
+			hint = " (check the key: GATEHOUSE_API_KEY, --key or `gatehouse login`)"
+		case client.CodeForbidden:
+			hint = " (the key lacks a scope, or cannot reach this project or environment)"
+		case client.CodeInvalidRequest:
+			if f, ok := ae.Details["field"].(string); ok && f == "environment" {
+				hint = " (pass --project and --environment, or use an environment key)"
+			}
+			if errs, ok := ae.Details["errors"].([]any); ok {
+				var lines []string
+				for i, e := range errs {
+					if i == 20 {
+						lines = append(lines, fmt.Sprintf("  … and %d more", len(errs)-20))
+						break
+					}
+					if m, ok := e.(map[string]any); ok && m["line"] != nil {
+						lines = append(lines, fmt.Sprintf("  line %v: %v", m["line"], m["message"]))
+					}
+				}
+				if len(lines) > 0 {
+					hint = "\n" + strings.Join(lines, "\n")
+				}
+			}
+		}
+		return fmt.Errorf("%s: %s%s", ae.Code, ae.Message, hint)
+	}
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		fc, _ := r.resolve()
+		return fmt.Errorf("cannot reach the server at %s (is `gatehouse serve` running there?): %v", fc.APIURL, ne.Err)
+	}
+	return err
+}
+
+// run wraps a command's work: the SDK client in, explained errors out.
+func (r *remote) run(fn func(ctx context.Context, c *client.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		r.cmd = cmd
+		c, err := r.client()
+		if err != nil {
+			return err
+		}
+		if err := fn(cmd.Context(), c, args); err != nil {
+			return r.explain(err)
+		}
+		return nil
+	}
+}
+
+// print writes v as JSON, or as a table of rows.
+func (r *remote) print(v any, header []string, rows [][]string) error {
+	if r.output == "json" {
+		enc := json.NewEncoder(r.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(r.stdout, 2, 4, 2, ' ', 0)
+	if len(header) > 0 {
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+	}
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
+
+// footer tells a table reader there is more.
+func (r *remote) footer(meta client.PageMeta) {
+	if r.output == "table" && meta.TotalPages > 1 {
+		fmt.Fprintf(r.stdout, "page %d of %d (%d in all): --page N for more, or --all\n", meta.Page, meta.TotalPages, meta.TotalItems)
+	}
+}
+
+func when(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func day(t time.Time) string { return t.Local().Format("2006-01-02 15:04") }
+
+// progress draws a job's progress on stderr: a bar on a terminal, a line
+// every 10% otherwise.
+func (r *remote) progress() func(*client.Job) {
+	term := r.progressWrite != nil
+	if f, ok := r.stderr.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			term = true
+		}
+	}
+	write := r.progressWrite
+	if write == nil {
+		write = func(s string) { fmt.Fprint(r.stderr, s) }
+	}
+	last := -10
+	return func(j *client.Job) {
+		p := int(j.Progress.Percent)
+		if term {
+			const width = 30
+			fill := p * width / 100
+			write(fmt.Sprintf("\r[%s%s] %3d%%  %d/%d  %s ", strings.Repeat("█", fill), strings.Repeat("░", width-fill), p,
+				j.Progress.DoneItems+j.Progress.FailedItems, j.Progress.TotalItems, j.Status))
+			if j.Ended() {
+				write("\n")
+			}
+			return
+		}
+		if p/10 != last/10 || j.Ended() {
+			last = p
+			write(fmt.Sprintf("%s: %d%% (%d/%d)\n", j.Status, p, j.Progress.DoneItems+j.Progress.FailedItems, j.Progress.TotalItems))
+		}
+	}
+}
+
+// loginCmd checks a key against a server and remembers both.
+func loginCmd(r *remote) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Check an API key against a server and save both in the config file (0600)",
+		Long: `Check an API key against a server and save both in the config file, so that the other
+commands need neither. The key comes from --key or GATEHOUSE_API_KEY; the file is
+GATEHOUSE_CONFIG, or ~/.config/gatehouse/config.json, readable by you only.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fc, err := r.resolve()
+			if err != nil {
+				return err
+			}
+			if fc.Key == "" {
+				return errors.New("no API key: pass --key or set GATEHOUSE_API_KEY")
+			}
+			me, err := client.New(fc.APIURL, fc.Key).System.Me(cmd.Context())
+			if err != nil {
+				return r.explain(err)
+			}
+			if err := os.MkdirAll(filepath.Dir(r.configPath), 0o700); err != nil {
+				return err
+			}
+			data, _ := json.MarshalIndent(fc, "", "  ")
+			if err := os.WriteFile(r.configPath, append(data, '\n'), 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(r.stdout, "Logged in to %s with %s key %q (%d scopes); saved in %s\n", fc.APIURL, me.Level, me.KeyName, len(me.Scopes), r.configPath)
+			return nil
+		},
+	}
+	r.flags(cmd)
+	return cmd
+}
