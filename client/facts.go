@@ -286,7 +286,7 @@ type Decisions struct{ c *Client }
 type DecisionFilter struct {
 	ListOptions
 	User, Action, Resource, Tenant, Reason, Role, Source string
-	Allow                                               *bool
+	Allow                                                *bool
 }
 
 // List lists recorded checks, newest first.

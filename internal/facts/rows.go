@@ -47,14 +47,14 @@ type Row struct {
 	// type's attribute definitions ({"owner": {"type": "string"}}).
 	Attributes json.RawMessage `json:"attributes,omitempty"`
 
-	Actions     *[]string `json:"actions,omitempty"`     // resource
+	Actions *[]string `json:"actions,omitempty"` // resource
 	// A resource type's category, configuration and status ("type" names
 	// the row's kind).
 	ResourceType *string         `json:"resource_type,omitempty"`
 	Config       json.RawMessage `json:"config,omitempty"`
 	Status       *string         `json:"status,omitempty"`
-	Permissions *[]string `json:"permissions,omitempty"` // role
-	Extends     *[]string `json:"extends,omitempty"`     // role
+	Permissions  *[]string       `json:"permissions,omitempty"` // role
+	Extends      *[]string       `json:"extends,omitempty"`     // role
 
 	User   string `json:"user,omitempty"`   // role_assignment: user key
 	Role   string `json:"role,omitempty"`   // role_assignment: role key
