@@ -112,9 +112,14 @@ type createProjectIn struct {
 }
 
 func (h *handlers) createProject(ctx context.Context, in *createProjectIn) (*Out[Project], error) {
-	proj, err := h.Tenancy.CreateProject(ctx, principal(ctx).OrgID, tenancy.NewProjectInput{Key: in.Body.Key, Name: in.Body.Name, Description: in.Body.Description})
+	proj, envs, err := h.Tenancy.CreateProject(ctx, principal(ctx).OrgID, tenancy.NewProjectInput{Key: in.Body.Key, Name: in.Body.Name, Description: in.Body.Description})
 	if err != nil {
 		return nil, err
+	}
+	for _, e := range envs {
+		if err := h.Facts.EnsureDefaultTenant(ctx, e.ID); err != nil {
+			return nil, err
+		}
 	}
 	return ok(ctx, projectOut(proj)), nil
 }

@@ -33,7 +33,8 @@ func addRoutes(g *registrar, h *handlers) {
 
 	// Projects and environments
 	add(g, route{id: "list-projects", method: get, path: "/v1/projects", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "List projects"}, h.listProjects)
-	add(g, route{id: "create-project", method: post, path: "/v1/projects", tag: "Projects", scope: gatehouse.ScopeManageProject, orgOnly: true, status: created, summary: "Create a project"}, h.createProject)
+	add(g, route{id: "create-project", method: post, path: "/v1/projects", tag: "Projects", scope: gatehouse.ScopeManageProject, orgOnly: true, status: created, summary: "Create a project",
+		desc: "The project starts with development and production environments."}, h.createProject)
 	add(g, route{id: "get-project", method: get, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "Get a project by id or key"}, h.getProject)
 	add(g, route{id: "update-project", method: patch, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeManageProject, summary: "Update a project"}, h.updateProject)
 	add(g, route{id: "delete-project", method: del, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeManageProject, orgOnly: true, status: noContent,

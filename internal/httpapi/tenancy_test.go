@@ -49,7 +49,12 @@ func TestProjectsAndEnvironments(t *testing.T) {
 	if e["sandbox"] != true || e["key"] != "sandbox" || e["project_id"] != p["id"] {
 		t.Fatalf("env %v", e)
 	}
-	s.must(201, req{method: "POST", path: "/v1/projects/web/environments", key: k, body: map[string]any{"name": "Production"}})
+	// A new project starts with development and production.
+	if l := s.must(200, req{method: "GET", path: "/v1/projects/web/environments?sort=key", key: k}).list(); len(l) != 3 ||
+		l[0].(map[string]any)["key"] != "development" || l[1].(map[string]any)["key"] != "production" {
+		t.Fatalf("a new project's environments: %v", l)
+	}
+	s.must(409, req{method: "POST", path: "/v1/projects/web/environments", key: k, body: map[string]any{"name": "Production"}})
 	if l := s.must(200, req{method: "GET", path: "/v1/projects/web/environments?sandbox=true", key: k}).list(); len(l) != 1 {
 		t.Fatalf("sandbox filter: %v", l)
 	}

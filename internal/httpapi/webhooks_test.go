@@ -394,16 +394,17 @@ func TestWebhookReach(t *testing.T) {
 	// endpoint only.
 	s.must(201, req{method: "POST", path: "/v1/tenants" + devQ, key: s.key, body: map[string]any{"key": "acme"}})
 	s.must(201, req{method: "POST", path: "/v1/tenants?project=other&environment=dev", key: pkey, body: map[string]any{"key": "beta"}})
-	// (Creating the environment also created its default tenant, before the
-	// project's endpoint existed: the organization-wide endpoint got it.)
-	got := rc.wait(t, 4)
+	// (Creating the project's three environments also created their
+	// default tenants, before the project's endpoint existed: the
+	// organization-wide endpoint got them.)
+	got := rc.wait(t, 6)
 	time.Sleep(200 * time.Millisecond)
-	got = rc.wait(t, 4)
+	got = rc.wait(t, 6)
 	paths := map[string]int{}
 	for _, r := range got {
 		paths[r.payload["data"].(map[string]any)["key"].(string)]++
 	}
-	if len(got) != 4 || paths["acme"] != 1 || paths["beta"] != 2 || paths["default"] != 1 {
+	if len(got) != 6 || paths["acme"] != 1 || paths["beta"] != 2 || paths["default"] != 3 {
 		t.Errorf("deliveries: %v", paths)
 	}
 	s.must(403, req{method: "GET", path: "/v1/webhooks", key: s.keyWithout(t, "view:webhook")})
@@ -437,8 +438,11 @@ func TestWebhookEventsOfEveryCapability(t *testing.T) {
 	s.must(201, req{method: "POST", path: "/v1/users" + devQ, key: s.key, body: map[string]any{"key": "ada"}})
 	asg := s.must(201, req{method: "POST", path: "/v1/role-assignments" + devQ, key: s.key, body: map[string]any{"user": "ada", "role": "viewer"}}).data()
 	s.must(204, req{method: "DELETE", path: "/v1/projects/web", key: s.key})
-	want := []string{"project.created", "api_key.created", "api_key.revoked", "member.created", "resource.created", "role.created", "user.created", "role_assignment.created", "project.deleted"}
-	got := rc.wait(t, len(want))
+	want := []string{"project.created", "api_key.created", "api_key.revoked", "member.created", "resource.created", "role.created", "user.created", "role_assignment.created", "project.deleted",
+		"environment.created", "tenant.created"}
+	// The new project's development and production environments, and their
+	// default tenants, are two events each.
+	got := rc.wait(t, len(want)+2)
 	byType := map[string]received{}
 	for _, r := range got {
 		byType[r.event()] = r

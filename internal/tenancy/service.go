@@ -206,14 +206,37 @@ func (s *Service) UpdateOrgSettings(ctx context.Context, orgID string, apply fun
 }
 
 // CreateProject validates and stores a new project.
-func (s *Service) CreateProject(ctx context.Context, orgID string, in NewProjectInput) (*Project, error) {
+//
+// The project starts with development and production environments (as a
+// new organization's default project does), made in the same transaction.
+func (s *Service) CreateProject(ctx context.Context, orgID string, in NewProjectInput) (*Project, []*Environment, error) {
 	l, err := newLabels(in.Key, in.Name, in.Description)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.now()
 	p := &Project{ID: NewID(), OrgID: orgID, Key: l.Key, Name: l.Name, Description: l.Description, CreatedAt: now, UpdatedAt: now}
-	return p, s.write(ctx, projectEvent(event.ProjectCreated, p, p), func(tx Store) error { return tx.CreateProject(ctx, p) })
+	var envs []*Environment
+	for _, key := range []string{"development", "production"} {
+		envs = append(envs, &Environment{ID: NewID(), OrgID: orgID, ProjectID: p.ID, Key: key, Name: strings.ToUpper(key[:1]) + key[1:],
+			Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now})
+	}
+	return p, envs, s.write(ctx, projectEvent(event.ProjectCreated, p, p), func(tx Store) error {
+		if err := tx.CreateProject(ctx, p); err != nil {
+			return err
+		}
+		for _, e := range envs {
+			if err := tx.CreateEnvironment(ctx, e); err != nil {
+				return err
+			}
+			ev := envEvent(event.EnvironmentCreated, e, e)
+			ev.ID, ev.OccurredAt = NewID(), now
+			if err := tx.Emit(ctx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // UpdateProject changes a project's name, key or description.

@@ -618,6 +618,8 @@ export const listProjects = <ThrowOnError extends boolean = false>(options?: Opt
 /**
  * Create a project
  *
+ * The project starts with development and production environments.
+ *
  * Required scope: `manage:project`.
  *
  * Needs an organization-level key.
