@@ -827,6 +827,18 @@ type Stats struct {
 	Permissions int `json:"permissions"`
 }
 
+// Tenant returns the tenant with key (its attributes are shared: do not
+// modify them).
+func (e *Engine) Tenant(key string) (Tenant, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	tr := e.tenants[key]
+	if tr == nil {
+		return Tenant{}, false
+	}
+	return tr.t, true
+}
+
 // Stats returns the engine's counts.
 func (e *Engine) Stats() Stats {
 	e.mu.RLock()

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
 // The seeds' curl requests, copied verbatim. The test replaces only the
@@ -60,9 +62,9 @@ type envelope struct {
 }
 
 // curl runs a seed's command with the replacements; -w appends the status.
-func curl(t *testing.T, s *server, command, id string) (int, envelope) {
+func curl(t *testing.T, s *testserver.Server, command, id string) (int, envelope) {
 	t.Helper()
-	need(t, "curl")
+	testserver.Need(t, "curl")
 	cmd := strings.NewReplacer("https://api.yourcompany.com", s.URL, "YOUR_API_KEY", s.EnvKey, "/resources/123", "/resources/"+id).Replace(command)
 	out, err := exec.Command("bash", "-c", cmd+` -s -w '\n%{http_code}'`).Output()
 	if err != nil {
@@ -97,7 +99,7 @@ type resource struct {
 // TestSeed002CurlRequests runs seed 002's curl requests unchanged but for
 // the base URL, the key and the ids.
 func TestSeed002CurlRequests(t *testing.T) {
-	s := start(t)
+	s := testserver.Start(t)
 
 	status, env := curl(t, s, seed002Example, "")
 	if status != 200 || env.Status != "success" {
@@ -145,5 +147,48 @@ func TestSeed002CurlRequests(t *testing.T) {
 	status, env = curl(t, s, strings.Replace(seed002Example, "YOUR_API_KEY", "not-a-key", 1), "")
 	if status != 401 || env.Error == nil || env.Error.Code != "UNAUTHORIZED" {
 		t.Fatalf("a bad key: %d %+v", status, env)
+	}
+}
+
+// Seed 001's curl requests, verbatim but for the host, the key and the
+// project and environment keys.
+const (
+	seed001Users   = `curl -H "Authorization: Bearer <API Key>" https://api.permit.io/v2/facts/{projectKey}/{environmentKey}/users`
+	seed001Tenants = `curl -H "Authorization: Bearer <API Key>" https://api.permit.io/v2/facts/{projectKey}/{environmentKey}/tenants`
+)
+
+func TestSeed001CurlRequests(t *testing.T) {
+	testserver.Need(t, "curl")
+	s := testserver.Start(t)
+	s.Call(t, s.EnvKey, "POST", "/v1/users", `{"key":"seed-user"}`, 201)
+	s.Call(t, s.EnvKey, "POST", "/v1/tenants", `{"key":"seed-tenant"}`, 201)
+	run := func(command string) (int, []byte) {
+		t.Helper()
+		cmd := strings.NewReplacer("https://api.permit.io", s.URL, "<API Key>", s.EnvKey, "{projectKey}", "default", "{environmentKey}", "development").Replace(command)
+		out, err := exec.Command("bash", "-c", cmd+` -s -w '\n%{http_code}'`).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		text := strings.TrimSpace(string(out))
+		i := strings.LastIndex(text, "\n")
+		status, _ := strconv.Atoi(text[i+1:])
+		return status, []byte(text[:max(i, 0)])
+	}
+	status, body := run(seed001Users)
+	var users struct {
+		Data []struct {
+			Key string `json:"key"`
+		} `json:"data"`
+		TotalCount int `json:"total_count"`
+	}
+	if err := json.Unmarshal(body, &users); status != 200 || err != nil || users.TotalCount != 1 || users.Data[0].Key != "seed-user" {
+		t.Fatalf("users: %d %s %v", status, body, err)
+	}
+	status, body = run(seed001Tenants)
+	var tenants []struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal(body, &tenants); status != 200 || err != nil || len(tenants) != 2 {
+		t.Fatalf("tenants (the default one and seed-tenant): %d %s %v", status, body, err)
 	}
 }

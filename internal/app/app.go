@@ -225,7 +225,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	// The API has its paths; the dashboard has every other one.
 	top := http.NewServeMux()
-	for _, p := range []string{"/v1/", "/v2/", "/healthz", "/readyz", "/.well-known/", "/docs", "/docs/"} {
+	// /allowed… and /user-permissions are Permit's decision endpoints.
+	for _, p := range []string{"/v1/", "/v2/", "/healthz", "/readyz", "/.well-known/", "/docs", "/docs/", "/allowed", "/allowed/", "/user-permissions"} {
 		top.Handle(p, api)
 	}
 	top.Handle("/", dash)

@@ -203,15 +203,19 @@ func (s *Service) UpdateUser(ctx context.Context, envID, ref string, p UserPatch
 // DeleteUser removes a user and its role assignments.
 func (s *Service) DeleteUser(ctx context.Context, envID, ref string) error {
 	return s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		u, err := tx.GetUser(ctx, envID, ref)
-		if err != nil {
-			return nil, err
-		}
-		if err := tx.DeleteUser(ctx, envID, u.ID); err != nil {
-			return nil, err
-		}
-		return []Change{change(OpDeleteUser, KeyRef{Key: u.Key})}, s.emit(ctx, tx, envID, event.UserDeleted, event.Deleted{ID: u.ID, Key: u.Key})
+		return s.deleteUserTx(ctx, tx, envID, ref)
 	})
+}
+
+func (s *Service) deleteUserTx(ctx context.Context, tx Store, envID, ref string) ([]Change, error) {
+	u, err := tx.GetUser(ctx, envID, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.DeleteUser(ctx, envID, u.ID); err != nil {
+		return nil, err
+	}
+	return []Change{change(OpDeleteUser, KeyRef{Key: u.Key})}, s.emit(ctx, tx, envID, event.UserDeleted, event.Deleted{ID: u.ID, Key: u.Key})
 }
 
 // ---- tenants
@@ -546,10 +550,14 @@ func (s *Service) CreateRole(ctx context.Context, envID string, in RoleInput) (*
 	})
 }
 
-// RolePatch lists the fields to change; nil: unchanged.
+// RolePatch lists the fields to change; nil: unchanged. The Add and
+// Remove lists change the current permissions and parents in the same
+// transaction (after Permissions and Extends, when both are given).
 type RolePatch struct {
-	Name, Description    *string
-	Permissions, Extends *[]string
+	Name, Description                 *string
+	Permissions, Extends              *[]string
+	AddPermissions, RemovePermissions []string
+	AddExtends, RemoveExtends         []string
 }
 
 // UpdateRole changes a role.
@@ -568,6 +576,8 @@ func (s *Service) UpdateRole(ctx context.Context, envID, ref string, p RolePatch
 		if p.Extends != nil {
 			r.Extends = dedupe(*p.Extends)
 		}
+		r.Permissions = dedupe(slices.DeleteFunc(append(r.Permissions, p.AddPermissions...), func(x string) bool { return slices.Contains(p.RemovePermissions, x) }))
+		r.Extends = dedupe(slices.DeleteFunc(append(r.Extends, p.AddExtends...), func(x string) bool { return slices.Contains(p.RemoveExtends, x) }))
 		if err := checkRole(ctx, tx, envID, r); err != nil {
 			return nil, err
 		}
@@ -646,38 +656,47 @@ func asField(err error, field string) error {
 // Assign gives a user a role in a tenant.
 func (s *Service) Assign(ctx context.Context, envID string, in AssignInput) (*Assignment, error) {
 	var a *Assignment
-	return a, s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		u, r, t, err := s.resolve(ctx, tx, envID, in)
-		if err != nil {
-			return nil, err
-		}
-		a = &Assignment{ID: newID(), EnvID: envID, UserID: u.ID, RoleID: r.ID, TenantID: t.ID, User: u.Key, Role: r.Key, Tenant: t.Key, CreatedAt: s.now()}
-		if err := tx.CreateAssignment(ctx, a); err != nil {
-			if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
-				return nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already has role %q in tenant %q", u.Key, r.Key, t.Key)
-			}
-			return nil, err
-		}
-		return []Change{change(OpAssign, authz.Assignment{User: u.Key, Role: r.Key, Tenant: t.Key})}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
+	return a, s.write(ctx, envID, func(tx Store) (changes []Change, err error) {
+		a, changes, err = s.assignTx(ctx, tx, envID, in)
+		return changes, err
 	})
+}
+
+func (s *Service) assignTx(ctx context.Context, tx Store, envID string, in AssignInput) (*Assignment, []Change, error) {
+	u, r, t, err := s.resolve(ctx, tx, envID, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := &Assignment{ID: newID(), EnvID: envID, UserID: u.ID, RoleID: r.ID, TenantID: t.ID, User: u.Key, Role: r.Key, Tenant: t.Key, CreatedAt: s.now()}
+	if err := tx.CreateAssignment(ctx, a); err != nil {
+		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+			return nil, nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already has role %q in tenant %q", u.Key, r.Key, t.Key)
+		}
+		return nil, nil, err
+	}
+	return a, []Change{change(OpAssign, authz.Assignment{User: u.Key, Role: r.Key, Tenant: t.Key})}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
 }
 
 // Unassign removes a role assignment.
 func (s *Service) Unassign(ctx context.Context, envID string, in AssignInput) error {
 	return s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		u, r, t, err := s.resolve(ctx, tx, envID, in)
-		if err != nil {
-			return nil, err
-		}
-		if err := tx.DeleteAssignment(ctx, envID, u.ID, r.ID, t.ID); err != nil {
-			if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-				return nil, gatehouse.Errorf(gatehouse.CodeNotFound, "user %q has no role %q in tenant %q", u.Key, r.Key, t.Key)
-			}
-			return nil, err
-		}
-		gone := Assignment{User: u.Key, Role: r.Key, Tenant: t.Key, UserID: u.ID, RoleID: r.ID, TenantID: t.ID}
-		return []Change{change(OpUnassign, authz.Assignment{User: u.Key, Role: r.Key, Tenant: t.Key})}, s.emit(ctx, tx, envID, event.RoleAssignmentDeleted, gone)
+		return s.unassignTx(ctx, tx, envID, in)
 	})
+}
+
+func (s *Service) unassignTx(ctx context.Context, tx Store, envID string, in AssignInput) ([]Change, error) {
+	u, r, t, err := s.resolve(ctx, tx, envID, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.DeleteAssignment(ctx, envID, u.ID, r.ID, t.ID); err != nil {
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			return nil, gatehouse.Errorf(gatehouse.CodeNotFound, "user %q has no role %q in tenant %q", u.Key, r.Key, t.Key)
+		}
+		return nil, err
+	}
+	gone := Assignment{User: u.Key, Role: r.Key, Tenant: t.Key, UserID: u.ID, RoleID: r.ID, TenantID: t.ID}
+	return []Change{change(OpUnassign, authz.Assignment{User: u.Key, Role: r.Key, Tenant: t.Key})}, s.emit(ctx, tx, envID, event.RoleAssignmentDeleted, gone)
 }
 
 // EnsureDefaultTenant creates the environment's default tenant when missing.

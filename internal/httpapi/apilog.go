@@ -114,6 +114,8 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 			if e.Status >= 400 {
 				if m := errorCodeIn.FindStringSubmatch(e.ResponseBody); m != nil {
 					e.ErrorCode = m[1]
+				} else if m := permitCodeIn.FindStringSubmatch(e.ResponseBody); m != nil {
+					e.ErrorCode = m[1]
 				}
 			}
 			e.ResponseBody = apilog.RedactBody(e.ResponseBody, !e.ResponseTruncated)
@@ -124,6 +126,9 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 // errorCodeIn finds the code of an error body (also in a cut one: the
 // error object comes first).
 var errorCodeIn = regexp.MustCompile(`"error":\{"code":"([A-Z_]+)"`)
+
+// permitCodeIn finds the code of a Permit-shaped error body (/v2).
+var permitCodeIn = regexp.MustCompile(`"error_code":"([A-Z_]+)"`)
 
 // EntrySize is an entry's weight in the log queue's byte budget.
 func EntrySize(e apilog.Call) int {

@@ -316,7 +316,7 @@ func TestRoutingErrors(t *testing.T) {
 		code         string
 	}{
 		{"GET", "/v1/nope", 404, "NOT_FOUND"},
-		{"GET", "/v2/projects", 404, "NOT_FOUND"},
+		{"GET", "/v1/projects/default/nope", 404, "NOT_FOUND"},
 		{"PUT", "/v1/projects", 405, "METHOD_NOT_ALLOWED"},
 		{"DELETE", "/v1/scopes", 405, "METHOD_NOT_ALLOWED"},
 	}

@@ -93,6 +93,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 
 	h := &handlers{Deps: d}
 	addRoutes(&registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes}, h)
+	h.permitRoutes(mux) // Permit.io's API (/v2) and decision endpoints
 	oapi := api.OpenAPI()
 	oapi.Tags = tags
 	serveSpec(mux, oapi)

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/permit"
 )
 
 // maxBody bounds a check request (a bulk call of 1,000 checks fits).
@@ -26,8 +27,16 @@ func (p *PDP) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/allowed", p.authed(p.allowed))
 	mux.HandleFunc("POST /v1/allowed/bulk", p.authed(p.allowedBulk))
 	mux.HandleFunc("POST /v1/user-permissions", p.authed(p.userPermissions))
+	// Permit.io's decision endpoints, for Permit's SDKs (their pdp URL).
+	permit.PDPRoutes(mux, "", maxBody, p.permitEngine, func(_ *http.Request, req *decision.CheckRequest, res *decision.CheckResult) {
+		p.record(req, res, time.Now())
+	})
+	// Older Permit Go SDKs and Node's proxyFactsViaPdp send the control
+	// plane's /v2 calls here: they go on to the server, unchanged.
+	mux.Handle("/v2/", p.proxy)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeErr(w, r, http.StatusNotFound, gatehouse.CodeNotFound, "no such operation on a PDP: it answers POST /v1/allowed, /v1/allowed/bulk, /v1/user-permissions and GET /healthz")
+		writeErr(w, r, http.StatusNotFound, gatehouse.CodeNotFound, "no such operation on a PDP: it answers POST /v1/allowed, /v1/allowed/bulk, /v1/user-permissions, "+
+			"Permit's /allowed, /allowed/bulk, /allowed/all-tenants and /user-permissions, and GET /healthz; /v2/ goes to the server")
 	})
 	return withRequestID(mux)
 }
@@ -107,6 +116,19 @@ func (p *PDP) authed(next func(http.ResponseWriter, *http.Request, *authz.Engine
 		}
 		next(w, r, e)
 	}
+}
+
+// permitEngine admits a Permit decision call: the PDP's own key, a snapshot.
+func (p *PDP) permitEngine(r *http.Request) (*authz.Engine, error) {
+	got := []byte(r.Header.Get("Authorization"))
+	if subtle.ConstantTimeCompare(got, []byte("Bearer "+p.cfg.Key)) != 1 {
+		return nil, gatehouse.Errorf(gatehouse.CodeUnauthorized, "send the PDP's API key: Authorization: Bearer <key>")
+	}
+	e := p.engine.Load()
+	if e == nil {
+		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP has no snapshot yet: it cannot reach the server and has none saved")
+	}
+	return e, nil
 }
 
 // decode reads a JSON body into v, answering the error itself.

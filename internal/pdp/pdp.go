@@ -15,6 +15,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/permit"
 )
 
 // DefaultAddr is where a PDP listens by default (seed 001's port).
@@ -119,6 +122,8 @@ type PDP struct {
 
 	dirty    chan struct{}
 	recorder *decision.Recorder
+	// proxy passes Permit's /v2 control-plane calls on to the server.
+	proxy http.Handler
 }
 
 // New checks cfg and the key. A key that is not an environment key is
@@ -172,6 +177,17 @@ func New(cfg Config) (*PDP, error) {
 	}
 	p := &PDP{cfg: cfg, claims: claims, log: cfg.Log.With("component", "pdp", "env_id", claims.EnvironmentID), client: client,
 		dirty: make(chan struct{}, 1)}
+	upstream, err := url.Parse(cfg.APIURL)
+	if err != nil || upstream.Scheme == "" || upstream.Host == "" {
+		return nil, fmt.Errorf("pdp: --api-url %q is not a URL like http://127.0.0.1:8080", cfg.APIURL)
+	}
+	rp := httputil.NewSingleHostReverseProxy(upstream)
+	rp.Transport = client.Transport
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		p.log.Warn("proxy a /v2 call to the server", "path", r.URL.Path, "err", err)
+		permit.WriteError(w, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP cannot reach the server at %s", cfg.APIURL))
+	}
+	p.proxy = rp
 	p.st = Status{State: StateStarting, OrganizationID: claims.OrgID, ProjectID: claims.ProjectID, EnvironmentID: claims.EnvironmentID}
 	p.policy.Store(&decision.Policy{Mode: decision.ModeOff})
 	p.recorder = decision.NewRecorder(&uploader{p: p}, func(context.Context, string) (decision.Policy, error) { return *p.policy.Load(), nil },

@@ -1,0 +1,408 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/permit"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// Permit.io's API (seed 002's beta /v2): the control-plane operations
+// Permit's SDKs call, at /v2/api-key/scope, /v2/projects…,
+// /v2/facts/{proj}/{env}/… and /v2/schema/{proj}/{env}/…, and its decision
+// endpoints (/allowed, /allowed/bulk, /allowed/all-tenants,
+// /user-permissions) at the root. They act on the same data as v1 through
+// the same services, and pass the same authentication, rate limit and API
+// log; answers and errors have Permit's shapes. The contract is
+// shared/research/permit-compat.md; docs/permit-migration.md is the guide.
+
+// pcall is one Permit call: the request, its caller and, for the
+// environment-scoped operations, the environment of its path.
+type pcall struct {
+	r   *http.Request
+	ctx context.Context
+	p   *auth.Principal
+	env *tenancy.Environment
+}
+
+// pfunc answers a Permit call: a status and a body (nil: no body).
+type pfunc func(c *pcall) (int, any, error)
+
+// proute is one operation of the Permit API.
+type proute struct {
+	method, path string
+	scope        gatehouse.Scope // "" : any valid key
+	env          bool            // the path has {proj} and {env}
+	fn           pfunc
+}
+
+func (h *handlers) permitRoutes(mux *http.ServeMux) {
+	const F, S = "/v2/facts/{proj}/{env}", "/v2/schema/{proj}/{env}"
+	routes := []proute{
+		{"GET", "/v2/api-key/scope", "", false, h.pScope},
+
+		{"GET", "/v2/projects", gatehouse.ScopeViewProject, false, h.pListProjects},
+		{"POST", "/v2/projects", gatehouse.ScopeManageProject, false, h.pCreateProject},
+		{"GET", "/v2/projects/{proj}", gatehouse.ScopeViewProject, false, h.pGetProject},
+		{"PATCH", "/v2/projects/{proj}", gatehouse.ScopeManageProject, false, h.pUpdateProject},
+		{"DELETE", "/v2/projects/{proj}", gatehouse.ScopeManageProject, false, h.pDeleteProject},
+		{"GET", "/v2/projects/{proj}/envs", gatehouse.ScopeViewProject, false, h.pListEnvs},
+		{"POST", "/v2/projects/{proj}/envs", gatehouse.ScopeManageProject, false, h.pCreateEnv},
+		{"GET", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeViewProject, false, h.pGetEnv},
+		{"PATCH", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pUpdateEnv},
+		{"DELETE", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pDeleteEnv},
+
+		{"GET", F + "/users", gatehouse.ScopeViewUser, true, h.pListUsers},
+		{"POST", F + "/users", gatehouse.ScopeManageUser, true, h.pCreateUser},
+		{"GET", F + "/users/{user}", gatehouse.ScopeViewUser, true, h.pGetUser},
+		{"PUT", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pSyncUser},
+		{"PATCH", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pUpdateUser},
+		{"DELETE", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pDeleteUser},
+		{"POST", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pUserAssign},
+		{"DELETE", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pUserUnassign},
+		{"POST", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(false)},
+		{"PUT", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(true)},
+		{"DELETE", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkDeleteUsers},
+
+		{"GET", F + "/tenants", gatehouse.ScopeViewTenant, true, h.pListTenants},
+		{"POST", F + "/tenants", gatehouse.ScopeManageTenant, true, h.pCreateTenant},
+		{"GET", F + "/tenants/{tenant}", gatehouse.ScopeViewTenant, true, h.pGetTenant},
+		{"PATCH", F + "/tenants/{tenant}", gatehouse.ScopeManageTenant, true, h.pUpdateTenant},
+		{"DELETE", F + "/tenants/{tenant}", gatehouse.ScopeManageTenant, true, h.pDeleteTenant},
+		{"GET", F + "/tenants/{tenant}/users", gatehouse.ScopeViewUser, true, h.pTenantUsers},
+		{"DELETE", F + "/tenants/{tenant}/users/{user}", gatehouse.ScopeManageRoleAssignment, true, h.pRemoveTenantUser},
+
+		{"GET", F + "/role_assignments", gatehouse.ScopeViewRoleAssignment, true, h.pListAssignments},
+		{"POST", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssign},
+		{"DELETE", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pUnassign},
+		{"POST", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulkAssign},
+		{"DELETE", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulkUnassign},
+
+		{"GET", S + "/roles", gatehouse.ScopeViewRole, true, h.pListRoles},
+		{"POST", S + "/roles", gatehouse.ScopeManageRole, true, h.pCreateRole},
+		{"GET", S + "/roles/{role}", gatehouse.ScopeViewRole, true, h.pGetRole},
+		{"PATCH", S + "/roles/{role}", gatehouse.ScopeManageRole, true, h.pUpdateRole},
+		{"DELETE", S + "/roles/{role}", gatehouse.ScopeManageRole, true, h.pDeleteRole},
+		{"POST", S + "/roles/{role}/permissions", gatehouse.ScopeManageRole, true, h.pRolePermissions(true)},
+		{"DELETE", S + "/roles/{role}/permissions", gatehouse.ScopeManageRole, true, h.pRolePermissions(false)},
+		{"PUT", S + "/roles/{role}/parents/{parent}", gatehouse.ScopeManageRole, true, h.pRoleParent(true)},
+		{"DELETE", S + "/roles/{role}/parents/{parent}", gatehouse.ScopeManageRole, true, h.pRoleParent(false)},
+
+		{"GET", S + "/resources", gatehouse.ScopeViewResource, true, h.pListResources},
+		{"POST", S + "/resources", gatehouse.ScopeManageResource, true, h.pCreateResource},
+		{"GET", S + "/resources/{resource}", gatehouse.ScopeViewResource, true, h.pGetResource},
+		{"PATCH", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pUpdateResource(false)},
+		{"PUT", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pUpdateResource(true)},
+		{"DELETE", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pDeleteResource},
+		{"GET", S + "/resources/{resource}/actions", gatehouse.ScopeViewResource, true, h.pListActions},
+		{"POST", S + "/resources/{resource}/actions", gatehouse.ScopeManageResource, true, h.pCreateAction},
+		{"GET", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeViewResource, true, h.pGetAction},
+		{"PATCH", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeManageResource, true, h.pGetAction},
+		{"DELETE", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeManageResource, true, h.pDeleteAction},
+	}
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, h.permitHandler(rt))
+	}
+	// Old Permit Go SDKs (≤ v1.2.7) and Node's proxyFactsViaPdp send fact
+	// calls to the decision point's address; on this server that is the
+	// same listener, so those paths are served already.
+
+	// The decision endpoints at the root: an environment key's environment.
+	permit.PDPRoutes(mux, "", h.maxBody(), h.permitEngine, func(r *http.Request, req *decision.CheckRequest, res *decision.CheckResult) {
+		p := principal(r.Context())
+		h.record(r.Context(), envRef{p.OrgID, p.ProjectID, p.EnvironmentID}, req, res, time.Now())
+	})
+	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
+		permit.WriteError(w, gatehouse.Errorf(gatehouse.CodeNotFound, "no Permit-compatible operation %s %s (see docs/permit-migration.md)", r.Method, r.URL.Path))
+	})
+}
+
+func (h *handlers) maxBody() int64 {
+	if h.MaxBodyBytes > 0 {
+		return h.MaxBodyBytes
+	}
+	return 1 << 20
+}
+
+// permitEngine authenticates a decision call (check:access, an environment
+// key: Permit's SDKs name no environment) and returns its engine. The
+// principal is put in the request's context for the decision log.
+func (h *handlers) permitEngine(r *http.Request) (*authz.Engine, error) {
+	p, err := h.permitAuth(r, gatehouse.ScopeCheckAccess)
+	if err != nil {
+		return nil, err
+	}
+	if p.EnvironmentID == "" {
+		return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "the decision endpoints need an environment API key (this key is of level %s: it names no environment, and Permit's SDKs send none)", p.Level)
+	}
+	*r = *r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	return h.Facts.Engines.Get(r.Context(), p.EnvironmentID)
+}
+
+// permitAuth is authMiddleware for the Permit routes: the bearer key, the
+// organization header, the rate limit and the scope. It records the caller
+// for the API log.
+func (h *handlers) permitAuth(r *http.Request, scope gatehouse.Scope) (*auth.Principal, error) {
+	ctx := r.Context()
+	rec := recordOf(ctx)
+	if rec != nil {
+		rec.route = r.Pattern
+	}
+	if h.bare != nil {
+		return h.bare, nil
+	}
+	p := auth.FromContext(ctx)
+	if p == nil {
+		token, found := bearer(r.Header.Get("Authorization"))
+		var err error
+		if !found {
+			err = gatehouse.Errorf(gatehouse.CodeUnauthorized, "send the API key as: Authorization: Bearer <key>")
+		} else if p, err = h.Keys.Verify(ctx, token); err != nil {
+			var ge *gatehouse.Error
+			if !errors.As(err, &ge) {
+				h.Log.ErrorContext(ctx, "verify api key", "request_id", RequestID(ctx), "err", err)
+				return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "cannot verify API keys right now")
+			}
+		}
+		if err != nil {
+			if h.Limiter != nil {
+				host, _, serr := net.SplitHostPort(r.RemoteAddr)
+				if serr != nil {
+					host = r.RemoteAddr
+				}
+				if lerr := h.limitErr(r, h.Limiter.TakeAnonymous(ctx, host, h.AnonymousLimit)); lerr != nil {
+					return nil, lerr
+				}
+			}
+			return nil, err
+		}
+	}
+	if rec != nil {
+		rec.principal = p
+	}
+	for _, name := range []string{OrgHeader, OrgHeaderAlias} {
+		if org := r.Header.Get(name); org != "" && org != p.OrgID {
+			return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "the %s header does not match the API key's organization", name)
+		}
+	}
+	if h.Limiter != nil {
+		if err := h.limitErr(r, h.Limiter.Take(ctx, p)); err != nil {
+			return nil, err
+		}
+	}
+	if scope != "" && !p.Scopes.Has(scope) {
+		return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "this API key lacks the %s scope", scope)
+	}
+	return p, nil
+}
+
+// limitErr is applyLimit for net/http: the headers, and the refusal.
+func (h *handlers) limitErr(r *http.Request, d ratelimit.Decision) error {
+	w := responseWriterOf(r)
+	if d.Limited && w != nil {
+		hd := w.Header()
+		hd["X-RateLimit-Limit"] = []string{strconv.Itoa(d.Limit)}
+		hd["X-RateLimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
+		hd["X-RateLimit-Reset"] = []string{strconv.FormatInt(ceilUnix(d.Reset), 10)}
+	}
+	if d.Allowed {
+		return nil
+	}
+	if d.StoreDown {
+		if w != nil {
+			w.Header().Set("Retry-After", "1")
+		}
+		return gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "rate limiting is unavailable; try again shortly")
+	}
+	secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+	if w != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	return gatehouse.Errorf(gatehouse.CodeRateLimitExceeded, "Rate limit exceeded. Try again in %d seconds.", secs)
+}
+
+type writerKey struct{}
+
+func responseWriterOf(r *http.Request) http.ResponseWriter {
+	w, _ := r.Context().Value(writerKey{}).(http.ResponseWriter)
+	return w
+}
+
+// permitHandler runs one Permit operation: auth, the environment of the
+// path, the operation, and the answer in Permit's shapes.
+func (h *handlers) permitHandler(rt proute) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), writerKey{}, w))
+		status, body, err := h.permitServe(rt, r)
+		if err != nil {
+			permit.WriteError(w, err)
+			return
+		}
+		if body == nil {
+			w.WriteHeader(status)
+			return
+		}
+		permit.WriteJSON(w, status, body)
+	})
+}
+
+func (h *handlers) permitServe(rt proute, r *http.Request) (int, any, error) {
+	p, err := h.permitAuth(r, rt.scope)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	c := &pcall{r: r, ctx: ctx, p: p}
+	if rt.env {
+		proj, env := r.PathValue("proj"), r.PathValue("env")
+		e, err := h.environment(ctx, EnvPath{ProjectPath: ProjectPath{Project: proj}, Environment: env}, false)
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound && (dashed(proj) != proj || dashed(env) != env) {
+			e, err = h.environment(ctx, EnvPath{ProjectPath: ProjectPath{Project: dashed(proj)}, Environment: dashed(env)}, false)
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		c.env = e
+	}
+	return rt.fn(c)
+}
+
+// dashed turns Permit's 32-hex id form into the dashed UUID one; anything
+// else is returned as it is.
+func dashed(ref string) string {
+	if len(ref) != 32 {
+		return ref
+	}
+	if _, err := hex.DecodeString(ref); err != nil {
+		return ref
+	}
+	return ref[:8] + "-" + ref[8:12] + "-" + ref[12:16] + "-" + ref[16:20] + "-" + ref[20:]
+}
+
+// byRef looks an item up by id or key, also by Permit's undashed id.
+func byRef[T any](ref string, get func(string) (T, error)) (T, error) {
+	v, err := get(ref)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound && dashed(ref) != ref {
+		if v2, err2 := get(dashed(ref)); err2 == nil {
+			return v2, nil
+		}
+	}
+	return v, err
+}
+
+// body decodes the request's JSON body (empty: allowed when allowEmpty).
+func (c *pcall) body(limit int64, v any, allowEmpty bool) error {
+	return permit.Decode(c.r, limit, v, allowEmpty)
+}
+
+// ---- paging
+
+type ppage struct {
+	page, perPage int
+	total         bool // include_total_count
+}
+
+func pageOf(r *http.Request) (ppage, error) {
+	q := r.URL.Query()
+	pg := ppage{page: 1, perPage: 30, total: q.Get("include_total_count") == "true"}
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return pg, gatehouse.FieldError("page", "invalid_value", "page must be a number from 1")
+		}
+		pg.page = n
+	}
+	if v := q.Get("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return pg, gatehouse.FieldError("per_page", "invalid_value", "per_page must be a number from 1")
+		}
+		if n > 100 {
+			return pg, permit.CodedError(http.StatusUnprocessableEntity, "PAGINATION_SIZE_OVERREACHED", "Pagination size overreached", "per_page must be at most 100")
+		}
+		pg.perPage = n
+	}
+	return pg, nil
+}
+
+func (pg ppage) request(sort string) gatehouse.PageRequest {
+	return gatehouse.PageRequest{Page: pg.page, PerPage: pg.perPage, Sort: sort}
+}
+
+// paginated is Permit's paged list: {data, total_count, page_count}.
+type paginated[T any] struct {
+	Data       []T `json:"data"`
+	TotalCount int `json:"total_count"`
+	PageCount  int `json:"page_count"`
+}
+
+func paged[T any](items []T, total, perPage int) paginated[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return paginated[T]{Data: items, TotalCount: total, PageCount: (total + perPage - 1) / perPage}
+}
+
+// window returns the page pg of items.
+func window[T any](items []T, pg ppage) []T {
+	from := (pg.page - 1) * pg.perPage
+	if from >= len(items) {
+		return []T{}
+	}
+	return items[from:min(from+pg.perPage, len(items))]
+}
+
+// listOrPaged answers a list plainly, or paged when include_total_count
+// asks for it.
+func listOrPaged[T any](items []T, total int, pg ppage) any {
+	if pg.total {
+		return paged(items, total, pg.perPage)
+	}
+	if items == nil {
+		return []T{}
+	}
+	return items
+}
+
+// values returns the non-empty values of a repeatable query parameter
+// (Permit's Go SDK sends tenant= for "any").
+func values(r *http.Request, name string) []string {
+	var out []string
+	for _, v := range r.URL.Query()[name] {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// unsupported refuses a Permit feature Gatehouse does not have, rather
+// than dropping what was sent.
+func unsupported(field, what string) error {
+	return gatehouse.FieldError(field, "unsupported", "%s: Gatehouse does not support this (see docs/permit-migration.md)", what)
+}
+
+func orEmptyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func orEmptyList(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}

@@ -1,0 +1,852 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// ---- Permit's wire shapes (permit-compat.md §4)
+
+type pUserRole struct {
+	Role   string `json:"role"`
+	Tenant string `json:"tenant"`
+}
+
+type pAssociatedTenant struct {
+	Tenant string   `json:"tenant"`
+	Roles  []string `json:"roles"`
+	Status string   `json:"status"`
+}
+
+type pUser struct {
+	Key               string              `json:"key"`
+	ID                string              `json:"id"`
+	OrganizationID    string              `json:"organization_id"`
+	ProjectID         string              `json:"project_id"`
+	EnvironmentID     string              `json:"environment_id"`
+	CreatedAt         time.Time           `json:"created_at"`
+	UpdatedAt         time.Time           `json:"updated_at"`
+	Email             string              `json:"email,omitempty"`
+	FirstName         string              `json:"first_name,omitempty"`
+	LastName          string              `json:"last_name,omitempty"`
+	Attributes        map[string]any      `json:"attributes"`
+	Roles             []pUserRole         `json:"roles"`
+	AssociatedTenants []pAssociatedTenant `json:"associated_tenants"`
+}
+
+type pTenant struct {
+	Key            string         `json:"key"`
+	ID             string         `json:"id"`
+	OrganizationID string         `json:"organization_id"`
+	ProjectID      string         `json:"project_id"`
+	EnvironmentID  string         `json:"environment_id"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
+	LastActionAt   time.Time      `json:"last_action_at"`
+	Name           string         `json:"name"`
+	Description    string         `json:"description,omitempty"`
+	Attributes     map[string]any `json:"attributes"`
+}
+
+// pAssignment has exactly the 13 fields Permit's Go SDK accepts.
+type pAssignment struct {
+	ID                 string    `json:"id"`
+	User               string    `json:"user"`
+	Role               string    `json:"role"`
+	Tenant             string    `json:"tenant"`
+	ResourceInstance   *string   `json:"resource_instance"`
+	ResourceInstanceID *string   `json:"resource_instance_id"`
+	UserID             string    `json:"user_id"`
+	RoleID             string    `json:"role_id"`
+	TenantID           string    `json:"tenant_id"`
+	OrganizationID     string    `json:"organization_id"`
+	ProjectID          string    `json:"project_id"`
+	EnvironmentID      string    `json:"environment_id"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
+type pAssignmentDetailed struct {
+	ID             string         `json:"id"`
+	Role           map[string]any `json:"role"`
+	User           map[string]any `json:"user"`
+	Tenant         map[string]any `json:"tenant"`
+	OrganizationID string         `json:"organization_id"`
+	ProjectID      string         `json:"project_id"`
+	EnvironmentID  string         `json:"environment_id"`
+	CreatedAt      time.Time      `json:"created_at"`
+}
+
+func pUserOf(env *tenancy.Environment, u *facts.User, as []facts.Assignment) pUser {
+	out := pUser{Key: u.Key, ID: u.ID, OrganizationID: env.OrgID, ProjectID: env.ProjectID, EnvironmentID: env.ID,
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
+		Attributes: orEmptyMap(u.Attributes), Roles: []pUserRole{}, AssociatedTenants: []pAssociatedTenant{}}
+	byTenant := map[string]int{}
+	for _, a := range as {
+		out.Roles = append(out.Roles, pUserRole{Role: a.Role, Tenant: a.Tenant})
+		i, ok := byTenant[a.Tenant]
+		if !ok {
+			i = len(out.AssociatedTenants)
+			byTenant[a.Tenant] = i
+			out.AssociatedTenants = append(out.AssociatedTenants, pAssociatedTenant{Tenant: a.Tenant, Roles: []string{}, Status: "active"})
+		}
+		out.AssociatedTenants[i].Roles = append(out.AssociatedTenants[i].Roles, a.Role)
+	}
+	return out
+}
+
+func pTenantOf(env *tenancy.Environment, t *facts.Tenant) pTenant {
+	return pTenant{Key: t.Key, ID: t.ID, OrganizationID: env.OrgID, ProjectID: env.ProjectID, EnvironmentID: env.ID,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, LastActionAt: t.UpdatedAt, Name: t.Name, Description: t.Description,
+		Attributes: orEmptyMap(t.Attributes)}
+}
+
+func pAssignmentOf(env *tenancy.Environment, a *facts.Assignment) pAssignment {
+	return pAssignment{ID: a.ID, User: a.User, Role: a.Role, Tenant: a.Tenant, UserID: a.UserID, RoleID: a.RoleID, TenantID: a.TenantID,
+		OrganizationID: env.OrgID, ProjectID: env.ProjectID, EnvironmentID: env.ID, CreatedAt: a.CreatedAt}
+}
+
+// ---- users
+
+// assignmentsOf reads every assignment matching f (all pages).
+func (h *handlers) assignmentsOf(c *pcall, f facts.AssignmentFilter) ([]facts.Assignment, error) {
+	f.EnvID = c.env.ID
+	var out []facts.Assignment
+	for page := 1; ; page++ {
+		p, err := h.Facts.Store.ListAssignments(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Items...)
+		if len(out) >= p.Total || len(p.Items) == 0 {
+			return out, nil
+		}
+	}
+}
+
+func (h *handlers) userOut(c *pcall, u *facts.User) (pUser, error) {
+	as, err := h.assignmentsOf(c, facts.AssignmentFilter{User: u.Key})
+	if err != nil {
+		return pUser{}, err
+	}
+	return pUserOf(c.env, u, as), nil
+}
+
+func (h *handlers) getUserRef(c *pcall, ref string) (*facts.User, error) {
+	return byRef(ref, func(r string) (*facts.User, error) { return h.Facts.Store.GetUser(c.ctx, c.env.ID, r) })
+}
+
+func (h *handlers) pListUsers(c *pcall) (int, any, error) {
+	pg, err := pageOf(c.r)
+	if err != nil {
+		return 0, nil, err
+	}
+	search := c.r.URL.Query().Get("search")
+	var users []facts.User
+	var total int
+	if roles := values(c.r, "role"); len(roles) > 0 {
+		// The users holding one of the roles, in any tenant.
+		seen := map[string]bool{}
+		var keys []string
+		for _, role := range roles {
+			as, err := h.assignmentsOf(c, facts.AssignmentFilter{Role: role})
+			if err != nil {
+				return 0, nil, err
+			}
+			for _, a := range as {
+				if !seen[a.User] {
+					seen[a.User] = true
+					keys = append(keys, a.User)
+				}
+			}
+		}
+		all, err := h.usersByKey(c, keys, search)
+		if err != nil {
+			return 0, nil, err
+		}
+		total, users = len(all), window(all, pg)
+	} else {
+		p, err := h.Facts.Store.ListUsers(c.ctx, facts.Filter{EnvID: c.env.ID, Search: search}, pg.request("created_at"))
+		if err != nil {
+			return 0, nil, err
+		}
+		total, users = p.Total, p.Items
+	}
+	out := make([]pUser, 0, len(users))
+	for i := range users {
+		u, err := h.userOut(c, &users[i])
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, u)
+	}
+	return http.StatusOK, paged(out, total, pg.perPage), nil
+}
+
+// usersByKey reads the users with keys (in order), keeping those whose
+// key, email or names contain search.
+func (h *handlers) usersByKey(c *pcall, keys []string, search string) ([]facts.User, error) {
+	m, err := h.Facts.Store.UsersByKey(c.ctx, c.env.ID, keys)
+	if err != nil {
+		return nil, err
+	}
+	needle := strings.ToLower(search)
+	var out []facts.User
+	for _, k := range keys {
+		u := m[k]
+		if u == nil {
+			continue
+		}
+		if needle != "" && !strings.Contains(strings.ToLower(u.Key+"\x00"+u.Email+"\x00"+u.FirstName+"\x00"+u.LastName), needle) {
+			continue
+		}
+		out = append(out, *u)
+	}
+	return out, nil
+}
+
+func (h *handlers) pGetUser(c *pcall) (int, any, error) {
+	u, err := h.getUserRef(c, c.r.PathValue("user"))
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := h.userOut(c, u)
+	return http.StatusOK, out, err
+}
+
+type pRoleAssignmentIn struct {
+	User             string `json:"user"`
+	Role             string `json:"role"`
+	Tenant           string `json:"tenant"`
+	ResourceInstance string `json:"resource_instance"`
+}
+
+func (a pRoleAssignmentIn) input() (facts.AssignInput, error) {
+	if a.ResourceInstance != "" {
+		return facts.AssignInput{}, unsupported("resource_instance", "roles on resource instances (ReBAC)")
+	}
+	if a.Role == "" {
+		return facts.AssignInput{}, gatehouse.FieldError("role", "required_field_missing", "role is required")
+	}
+	return facts.AssignInput{User: a.User, Role: a.Role, Tenant: a.Tenant}, nil
+}
+
+type pUserIn struct {
+	Key             string              `json:"key"`
+	Email           *string             `json:"email"`
+	FirstName       *string             `json:"first_name"`
+	LastName        *string             `json:"last_name"`
+	Attributes      *map[string]any     `json:"attributes"`
+	RoleAssignments []pRoleAssignmentIn `json:"role_assignments"`
+}
+
+func (in pUserIn) facts() (facts.UserInput, []facts.AssignInput, error) {
+	u := facts.UserInput{Key: in.Key, Email: deref(in.Email), FirstName: deref(in.FirstName), LastName: deref(in.LastName)}
+	if in.Attributes != nil {
+		u.Attributes = *in.Attributes
+	}
+	var as []facts.AssignInput
+	for _, ra := range in.RoleAssignments {
+		a, err := ra.input()
+		if err != nil {
+			return u, nil, err
+		}
+		as = append(as, a)
+	}
+	return u, as, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (h *handlers) pCreateUser(c *pcall) (int, any, error) {
+	var in pUserIn
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return 0, nil, err
+	}
+	u, as, err := in.facts()
+	if err != nil {
+		return 0, nil, err
+	}
+	user, _, err := h.Facts.PutUser(c.ctx, c.env.ID, u, as, facts.PutCreate)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := h.userOut(c, user)
+	return http.StatusOK, out, err
+}
+
+// pSyncUser is PUT /users/{key}: create the user, or replace it; 201 when
+// created, 200 when replaced (Permit's Node SDK reads the status).
+func (h *handlers) pSyncUser(c *pcall) (int, any, error) {
+	var in pUserIn
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return 0, nil, err
+	}
+	key := c.r.PathValue("user")
+	if in.Key != "" && in.Key != key {
+		return 0, nil, gatehouse.FieldError("key", "mismatch", "the body's key %q is not the path's %q", in.Key, key)
+	}
+	in.Key = key
+	u, as, err := in.facts()
+	if err != nil {
+		return 0, nil, err
+	}
+	user, created, err := h.Facts.PutUser(c.ctx, c.env.ID, u, as, facts.PutReplace)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := h.userOut(c, user)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return status, out, err
+}
+
+func (h *handlers) pUpdateUser(c *pcall) (int, any, error) {
+	var in pUserIn
+	if err := c.body(h.maxBody(), &in, true); err != nil {
+		return 0, nil, err
+	}
+	if len(in.RoleAssignments) > 0 {
+		return 0, nil, gatehouse.FieldError("role_assignments", "unsupported", "assign roles with POST …/users/{user}/roles or …/role_assignments")
+	}
+	u, err := h.getUserRef(c, c.r.PathValue("user"))
+	if err != nil {
+		return 0, nil, err
+	}
+	u, err = h.Facts.UpdateUser(c.ctx, c.env.ID, u.ID, facts.UserPatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName, Attributes: in.Attributes})
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := h.userOut(c, u)
+	return http.StatusOK, out, err
+}
+
+func (h *handlers) pDeleteUser(c *pcall) (int, any, error) {
+	u, err := h.getUserRef(c, c.r.PathValue("user"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, h.Facts.DeleteUser(c.ctx, c.env.ID, u.ID)
+}
+
+func (h *handlers) pUserAssign(c *pcall) (int, any, error) {
+	var in pRoleAssignmentIn
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return 0, nil, err
+	}
+	in.User = c.r.PathValue("user")
+	return h.assignOne(c, in)
+}
+
+func (h *handlers) pUserUnassign(c *pcall) (int, any, error) {
+	var in pRoleAssignmentIn
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return 0, nil, err
+	}
+	in.User = c.r.PathValue("user")
+	return h.unassignOne(c, in)
+}
+
+func (h *handlers) assignOne(c *pcall, in pRoleAssignmentIn) (int, any, error) {
+	a, err := in.input()
+	if err != nil {
+		return 0, nil, err
+	}
+	if a, err = h.refs(c, a); err != nil {
+		return 0, nil, err
+	}
+	as, err := h.Facts.Assign(c.ctx, c.env.ID, a)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, pAssignmentOf(c.env, as), nil
+}
+
+func (h *handlers) unassignOne(c *pcall, in pRoleAssignmentIn) (int, any, error) {
+	a, err := in.input()
+	if err != nil {
+		return 0, nil, err
+	}
+	if a, err = h.refs(c, a); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, h.Facts.Unassign(c.ctx, c.env.ID, a)
+}
+
+// refs resolves an assignment's user, role and tenant to their ids, also
+// when given as Permit's undashed ids.
+func (h *handlers) refs(c *pcall, a facts.AssignInput) (facts.AssignInput, error) {
+	u, err := h.getUserRef(c, a.User)
+	if err != nil {
+		return a, fieldNotFound(err, "user")
+	}
+	r, err := byRef(a.Role, func(x string) (*facts.Role, error) { return h.Facts.Store.GetRole(c.ctx, c.env.ID, x) })
+	if err != nil {
+		return a, fieldNotFound(err, "role")
+	}
+	out := facts.AssignInput{User: u.ID, Role: r.ID}
+	if a.Tenant != "" {
+		t, err := h.getTenantRef(c, a.Tenant)
+		if err != nil {
+			return a, fieldNotFound(err, "tenant")
+		}
+		out.Tenant = t.ID
+	}
+	return out, nil
+}
+
+func fieldNotFound(err error, field string) error {
+	var ge *gatehouse.Error
+	if errors.As(err, &ge) && ge.Code == gatehouse.CodeNotFound {
+		return &gatehouse.Error{Code: ge.Code, Message: ge.Message, Details: map[string]any{"field": field, "reason": "not_found"}}
+	}
+	return err
+}
+
+func (h *handlers) pBulkUsers(replace bool) pfunc {
+	return func(c *pcall) (int, any, error) {
+		var in struct {
+			Operations []pUserIn `json:"operations"`
+		}
+		if err := c.body(h.maxBody(), &in, false); err != nil {
+			return 0, nil, err
+		}
+		if len(in.Operations) == 0 || len(in.Operations) > 1000 {
+			return 0, nil, gatehouse.FieldError("operations", "out_of_range", "send between 1 and 1000 users")
+		}
+		users := make([]facts.UserInput, len(in.Operations))
+		for i, op := range in.Operations {
+			u, as, err := op.facts()
+			if err != nil {
+				return 0, nil, err
+			}
+			if len(as) > 0 {
+				return 0, nil, gatehouse.FieldError("role_assignments", "unsupported", "bulk user operations take no role assignments: use …/role_assignments/bulk")
+			}
+			users[i] = u
+		}
+		mode := facts.PutCreate
+		if replace {
+			mode = facts.PutReplace
+		}
+		created, replaced, err := h.Facts.PutUsers(c.ctx, c.env.ID, users, mode)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, map[string]int{"created": created, "replaced": replaced}, nil
+	}
+}
+
+func (h *handlers) pBulkDeleteUsers(c *pcall) (int, any, error) {
+	var in struct {
+		Idents []string `json:"idents"`
+	}
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return 0, nil, err
+	}
+	if len(in.Idents) == 0 || len(in.Idents) > 1000 {
+		return 0, nil, gatehouse.FieldError("idents", "out_of_range", "send between 1 and 1000 user keys or ids")
+	}
+	n, err := h.Facts.DeleteUsers(c.ctx, c.env.ID, in.Idents)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]int{"deleted": n}, nil
+}
+
+// ---- tenants
+
+func (h *handlers) getTenantRef(c *pcall, ref string) (*facts.Tenant, error) {
+	return byRef(ref, func(r string) (*facts.Tenant, error) { return h.Facts.Store.GetTenant(c.ctx, c.env.ID, r) })
+}
+
+// attrFilters are Permit's attr_<name>=<value> list filters.
+func attrFilters(r *http.Request) map[string]string {
+	out := map[string]string{}
+	for k, v := range r.URL.Query() {
+		if name, ok := strings.CutPrefix(k, "attr_"); ok && name != "" && len(v) > 0 {
+			out[name] = v[0]
+		}
+	}
+	return out
+}
+
+func attrsMatch(attrs map[string]any, want map[string]string) bool {
+	for k, v := range want {
+		got, ok := attrs[k]
+		if !ok {
+			return false
+		}
+		if s, isStr := got.(string); isStr {
+			if s != v {
+				return false
+			}
+			continue
+		}
+		if b, err := json.Marshal(got); err != nil || string(b) != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *handlers) pListTenants(c *pcall) (int, any, error) {
+	pg, err := pageOf(c.r)
+	if err != nil {
+		return 0, nil, err
+	}
+	f := facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}
+	var items []facts.Tenant
+	var total int
+	if want := attrFilters(c.r); len(want) > 0 {
+		// Attribute filters are applied here, over every tenant.
+		var all []facts.Tenant
+		for page := 1; ; page++ {
+			p, err := h.Facts.Store.ListTenants(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
+			if err != nil {
+				return 0, nil, err
+			}
+			for _, t := range p.Items {
+				if attrsMatch(t.Attributes, want) {
+					all = append(all, t)
+				}
+			}
+			if len(p.Items) < 100 {
+				break
+			}
+		}
+		total, items = len(all), window(all, pg)
+	} else {
+		p, err := h.Facts.Store.ListTenants(c.ctx, f, pg.request("created_at"))
+		if err != nil {
+			return 0, nil, err
+		}
+		total, items = p.Total, p.Items
+	}
+	out := make([]pTenant, len(items))
+	for i := range items {
+		out[i] = pTenantOf(c.env, &items[i])
+	}
+	return http.StatusOK, listOrPaged(out, total, pg), nil
+}
+
+func (h *handlers) pGetTenant(c *pcall) (int, any, error) {
+	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, pTenantOf(c.env, t), nil
+}
+
+type pTenantIn struct {
+	Key         string          `json:"key"`
+	Name        *string         `json:"name"`
+	Description *string         `json:"description"`
+	Attributes  *map[string]any `json:"attributes"`
+}
+
+func (h *handlers) pCreateTenant(c *pcall) (int, any, error) {
+	var in pTenantIn
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return 0, nil, err
+	}
+	ti := facts.TenantInput{Key: in.Key, Name: deref(in.Name), Description: deref(in.Description)}
+	if in.Attributes != nil {
+		ti.Attributes = *in.Attributes
+	}
+	t, err := h.Facts.CreateTenant(c.ctx, c.env.ID, ti)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, pTenantOf(c.env, t), nil
+}
+
+func (h *handlers) pUpdateTenant(c *pcall) (int, any, error) {
+	var in pTenantIn
+	if err := c.body(h.maxBody(), &in, true); err != nil {
+		return 0, nil, err
+	}
+	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err = h.Facts.UpdateTenant(c.ctx, c.env.ID, t.ID, facts.TenantPatch{Name: in.Name, Description: in.Description, Attributes: in.Attributes})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, pTenantOf(c.env, t), nil
+}
+
+func (h *handlers) pDeleteTenant(c *pcall) (int, any, error) {
+	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, h.Facts.DeleteTenant(c.ctx, c.env.ID, t.ID)
+}
+
+// pTenantUsers lists the users holding a role in the tenant.
+func (h *handlers) pTenantUsers(c *pcall) (int, any, error) {
+	pg, err := pageOf(c.r)
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+	if err != nil {
+		return 0, nil, err
+	}
+	roles := values(c.r, "role")
+	as, err := h.assignmentsOf(c, facts.AssignmentFilter{Tenant: t.Key})
+	if err != nil {
+		return 0, nil, err
+	}
+	seen := map[string]bool{}
+	var keys []string
+	for _, a := range as {
+		if (len(roles) == 0 || slices.Contains(roles, a.Role)) && !seen[a.User] {
+			seen[a.User] = true
+			keys = append(keys, a.User)
+		}
+	}
+	all, err := h.usersByKey(c, keys, c.r.URL.Query().Get("search"))
+	if err != nil {
+		return 0, nil, err
+	}
+	page := window(all, pg)
+	out := make([]pUser, 0, len(page))
+	for i := range page {
+		u, err := h.userOut(c, &page[i])
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, u)
+	}
+	return http.StatusOK, paged(out, len(all), pg.perPage), nil
+}
+
+// pRemoveTenantUser takes every role of the user in the tenant.
+func (h *handlers) pRemoveTenantUser(c *pcall) (int, any, error) {
+	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+	if err != nil {
+		return 0, nil, err
+	}
+	u, err := h.getUserRef(c, c.r.PathValue("user"))
+	if err != nil {
+		return 0, nil, err
+	}
+	as, err := h.assignmentsOf(c, facts.AssignmentFilter{User: u.Key, Tenant: t.Key})
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(as) == 0 {
+		return 0, nil, gatehouse.Errorf(gatehouse.CodeNotFound, "user %q has no role in tenant %q", u.Key, t.Key)
+	}
+	in := make([]facts.AssignInput, len(as))
+	for i, a := range as {
+		in[i] = facts.AssignInput{User: a.UserID, Role: a.RoleID, Tenant: a.TenantID}
+	}
+	_, err = h.Facts.UnassignMany(c.ctx, c.env.ID, in)
+	return http.StatusNoContent, nil, err
+}
+
+// ---- role assignments
+
+func (h *handlers) pListAssignments(c *pcall) (int, any, error) {
+	pg, err := pageOf(c.r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := c.r.URL.Query()
+	if len(values(c.r, "resource_instance")) > 0 {
+		// Gatehouse's roles are tenant-wide: no assignment is on an instance.
+		return http.StatusOK, listOrPaged([]pAssignment{}, 0, pg), nil
+	}
+	if rs := values(c.r, "resource"); len(rs) > 0 && !slices.Contains(rs, "__tenant") {
+		return http.StatusOK, listOrPaged([]pAssignment{}, 0, pg), nil
+	}
+	users, roles, tenants := values(c.r, "user"), values(c.r, "role"), values(c.r, "tenant")
+	var items []facts.Assignment
+	var total int
+	if len(users) <= 1 && len(roles) <= 1 && len(tenants) <= 1 {
+		f := facts.AssignmentFilter{EnvID: c.env.ID, User: first(users), Role: first(roles), Tenant: first(tenants)}
+		if f.User, err = h.userKey(c, f.User); err != nil {
+			return 0, nil, err
+		}
+		p, err := h.Facts.Store.ListAssignments(c.ctx, f, pg.request("created_at"))
+		if err != nil {
+			return 0, nil, err
+		}
+		items, total = p.Items, p.Total
+	} else {
+		// Many values of a filter: any of them matches.
+		all, err := h.assignmentsOf(c, facts.AssignmentFilter{})
+		if err != nil {
+			return 0, nil, err
+		}
+		var kept []facts.Assignment
+		for _, a := range all {
+			if (len(users) == 0 || slices.Contains(users, a.User) || slices.Contains(users, a.UserID)) &&
+				(len(roles) == 0 || slices.Contains(roles, a.Role) || slices.Contains(roles, a.RoleID)) &&
+				(len(tenants) == 0 || slices.Contains(tenants, a.Tenant) || slices.Contains(tenants, a.TenantID)) {
+				kept = append(kept, a)
+			}
+		}
+		items, total = window(kept, pg), len(kept)
+	}
+	if q.Get("detailed") == "true" {
+		out, err := h.detailed(c, items)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, listOrPaged(out, total, pg), nil
+	}
+	out := make([]pAssignment, len(items))
+	for i := range items {
+		out[i] = pAssignmentOf(c.env, &items[i])
+	}
+	return http.StatusOK, listOrPaged(out, total, pg), nil
+}
+
+// userKey turns a user id of a filter into its key (the store filters by key).
+func (h *handlers) userKey(c *pcall, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	u, err := h.getUserRef(c, ref)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return ref, nil // no such user: the list is empty
+	}
+	if err != nil {
+		return "", err
+	}
+	return u.Key, nil
+}
+
+func first(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
+// detailed is the detailed=true form: users, roles and tenants nested.
+func (h *handlers) detailed(c *pcall, items []facts.Assignment) ([]pAssignmentDetailed, error) {
+	out := make([]pAssignmentDetailed, 0, len(items))
+	users := map[string]*facts.User{}
+	roles := map[string]*facts.Role{}
+	tenants := map[string]*facts.Tenant{}
+	for _, a := range items {
+		u, ok := users[a.UserID]
+		if !ok {
+			var err error
+			if u, err = h.Facts.Store.GetUser(c.ctx, c.env.ID, a.UserID); err != nil {
+				return nil, err
+			}
+			users[a.UserID] = u
+		}
+		r, ok := roles[a.RoleID]
+		if !ok {
+			var err error
+			if r, err = h.Facts.Store.GetRole(c.ctx, c.env.ID, a.RoleID); err != nil {
+				return nil, err
+			}
+			roles[a.RoleID] = r
+		}
+		t, ok := tenants[a.TenantID]
+		if !ok {
+			var err error
+			if t, err = h.Facts.Store.GetTenant(c.ctx, c.env.ID, a.TenantID); err != nil {
+				return nil, err
+			}
+			tenants[a.TenantID] = t
+		}
+		out = append(out, pAssignmentDetailed{ID: a.ID,
+			Role:           map[string]any{"id": r.ID, "key": r.Key, "name": r.Name, "permissions": orEmptyList(r.Permissions)},
+			User:           map[string]any{"id": u.ID, "key": u.Key, "email": u.Email, "first_name": u.FirstName, "last_name": u.LastName, "attributes": orEmptyMap(u.Attributes)},
+			Tenant:         map[string]any{"id": t.ID, "key": t.Key, "name": t.Name, "attributes": orEmptyMap(t.Attributes)},
+			OrganizationID: c.env.OrgID, ProjectID: c.env.ProjectID, EnvironmentID: c.env.ID, CreatedAt: a.CreatedAt})
+	}
+	return out, nil
+}
+
+func (h *handlers) pAssign(c *pcall) (int, any, error) {
+	var in pRoleAssignmentIn
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return 0, nil, err
+	}
+	if in.User == "" {
+		return 0, nil, gatehouse.FieldError("user", "required_field_missing", "user is required")
+	}
+	return h.assignOne(c, in)
+}
+
+func (h *handlers) pUnassign(c *pcall) (int, any, error) {
+	var in pRoleAssignmentIn
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return 0, nil, err
+	}
+	if in.User == "" {
+		return 0, nil, gatehouse.FieldError("user", "required_field_missing", "user is required")
+	}
+	return h.unassignOne(c, in)
+}
+
+func (h *handlers) bulkIn(c *pcall) ([]facts.AssignInput, error) {
+	var in []pRoleAssignmentIn
+	if err := c.body(h.maxBody(), &in, false); err != nil {
+		return nil, err
+	}
+	if len(in) == 0 || len(in) > 1000 {
+		return nil, gatehouse.FieldError("assignments", "out_of_range", "send between 1 and 1000 role assignments")
+	}
+	out := make([]facts.AssignInput, len(in))
+	for i, a := range in {
+		if a.User == "" {
+			return nil, gatehouse.FieldError("user", "required_field_missing", "assignment %d: user is required", i)
+		}
+		x, err := a.input()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = x
+	}
+	return out, nil
+}
+
+func (h *handlers) pBulkAssign(c *pcall) (int, any, error) {
+	in, err := h.bulkIn(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := h.Facts.AssignMany(c.ctx, c.env.ID, in)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]int{"assignments_created": n}, nil
+}
+
+func (h *handlers) pBulkUnassign(c *pcall) (int, any, error) {
+	in, err := h.bulkIn(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := h.Facts.UnassignMany(c.ctx, c.env.ID, in)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]int{"assignments_removed": n}, nil
+}

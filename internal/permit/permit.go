@@ -1,0 +1,466 @@
+// Package permit speaks Permit.io's wire protocol, so that Permit's official
+// SDKs work unchanged against Gatehouse: the decision point's endpoints
+// (POST /allowed, /allowed/bulk, /allowed/all-tenants, /user-permissions)
+// answered from an authz engine, and Permit's error body. The server's
+// /v2 control-plane API (internal/httpapi) and the standalone PDP
+// (internal/pdp) both use it. The contract is shared/research/permit-compat.md.
+package permit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+)
+
+// Error is Permit's error body (its OpenAPI's ErrorDetails). Validation
+// failures also carry FastAPI's detail list, which Permit answers 422
+// with and its Go SDK reads its message from.
+type Error struct {
+	ID             string       `json:"id"`
+	ErrorCode      string       `json:"error_code"`
+	Title          string       `json:"title"`
+	Message        string       `json:"message"`
+	SupportLink    string       `json:"support_link,omitempty"`
+	AdditionalInfo any          `json:"additional_info,omitempty"`
+	Detail         []FieldIssue `json:"detail,omitempty"`
+	status         int
+}
+
+// FieldIssue is one entry of a 422 answer's detail list.
+type FieldIssue struct {
+	Loc  []string `json:"loc"`
+	Msg  string   `json:"msg"`
+	Type string   `json:"type"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Status is the HTTP status the error is answered with.
+func (e *Error) Status() int { return e.status }
+
+// Permit's error codes and their titles, by Gatehouse code.
+var codes = map[string]struct {
+	status      int
+	code, title string
+}{
+	gatehouse.CodeInvalidRequest:       {http.StatusUnprocessableEntity, "INVALID_INPUT", "Invalid input"},
+	gatehouse.CodeUnauthorized:         {http.StatusUnauthorized, "UNAUTHORIZED", "Unauthorized"},
+	gatehouse.CodeForbidden:            {http.StatusForbidden, "FORBIDDEN_ACCESS", "Forbidden access"},
+	gatehouse.CodeNotFound:             {http.StatusNotFound, "NOT_FOUND", "Not found"},
+	gatehouse.CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "INVALID_INPUT", "Method not allowed"},
+	gatehouse.CodeConflict:             {http.StatusConflict, "DUPLICATE_ENTITY", "Duplicate entity"},
+	gatehouse.CodePayloadTooLarge:      {http.StatusRequestEntityTooLarge, "INVALID_INPUT", "Payload too large"},
+	gatehouse.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "INVALID_INPUT", "Unsupported media type"},
+	gatehouse.CodeRateLimitExceeded:    {http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests"},
+	gatehouse.CodeServiceUnavailable:   {http.StatusServiceUnavailable, "UNEXPECTED_ERROR", "Service unavailable"},
+}
+
+// NewError is Permit's error for a Gatehouse error code.
+func NewError(code, message string) *Error {
+	c, ok := codes[code]
+	if !ok {
+		c = codes[gatehouse.CodeServiceUnavailable]
+		c.status, c.title = http.StatusInternalServerError, "Unexpected error"
+	}
+	e := &Error{ID: newID(), ErrorCode: c.code, Title: c.title, Message: message, status: c.status,
+		SupportLink: "https://github.com/gatehouse-dev/gatehouse/blob/main/docs/permit-migration.md"}
+	if c.status == http.StatusUnprocessableEntity {
+		e.Detail = []FieldIssue{{Loc: []string{"body"}, Msg: message, Type: "value_error"}}
+	}
+	return e
+}
+
+// CodedError is an error with one of Permit's own codes.
+func CodedError(status int, code, title, message string) *Error {
+	return &Error{ID: newID(), ErrorCode: code, Title: title, Message: message, status: status}
+}
+
+// FromError converts any error to Permit's: a *gatehouse.Error keeps its
+// code, message and field; anything else is an unexpected error whose
+// message says no more than its id.
+func FromError(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) {
+		e := NewError(gatehouse.CodeInternal, "")
+		e.Message = "internal error (id " + e.ID + ")"
+		return e
+	}
+	e := NewError(ge.Code, ge.Message)
+	if len(ge.Details) > 0 {
+		e.AdditionalInfo = ge.Details
+		if f, ok := ge.Details["field"].(string); ok && e.Detail != nil {
+			reason, _ := ge.Details["reason"].(string)
+			if reason == "" {
+				reason = "value_error"
+			}
+			e.Detail = []FieldIssue{{Loc: []string{"body", f}, Msg: ge.Message, Type: reason}}
+		}
+	}
+	return e
+}
+
+// WriteError answers err in Permit's shape.
+func WriteError(w http.ResponseWriter, err error) {
+	e := FromError(err)
+	WriteJSON(w, e.status, e)
+}
+
+// WriteJSON answers v with status as application/json (Permit's Go SDK
+// refuses any other content type).
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		_ = json.NewEncoder(&buf).Encode(NewError(gatehouse.CodeInternal, "cannot encode the answer"))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Decode reads a JSON body into v (at most limit bytes; unknown fields are
+// ignored, as Permit does). An empty body is an error unless allowEmpty.
+func Decode(r *http.Request, limit int64, v any, allowEmpty bool) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return gatehouse.Errorf(gatehouse.CodeInvalidRequest, "cannot read the body: %v", err)
+	}
+	if int64(len(body)) > limit {
+		return gatehouse.Errorf(gatehouse.CodePayloadTooLarge, "the body is larger than %d bytes", limit)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return gatehouse.Errorf(gatehouse.CodeInvalidRequest, "a JSON body is required")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return gatehouse.FieldError(te.Field, "type_error", "%s must be %s, not %s", te.Field, te.Type, te.Value)
+		}
+		return gatehouse.Errorf(gatehouse.CodeInvalidRequest, "the body is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+// ---- the decision point
+
+// User is a check's user: Permit's SDKs send an object; a bare key works too.
+type User struct {
+	Key        string         `json:"key"`
+	FirstName  string         `json:"first_name,omitempty"`
+	LastName   string         `json:"last_name,omitempty"`
+	Email      string         `json:"email,omitempty"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// UnmarshalJSON accepts "key" or {"key", ...} (with camelCase names too).
+func (u *User) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*u = User{Key: s}
+		return nil
+	}
+	var o struct {
+		Key        string         `json:"key"`
+		FirstName  string         `json:"first_name"`
+		LastName   string         `json:"last_name"`
+		FirstCamel string         `json:"firstName"`
+		LastCamel  string         `json:"lastName"`
+		Email      string         `json:"email"`
+		Attributes map[string]any `json:"attributes"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return fmt.Errorf("user must be a key or an object with a key")
+	}
+	*u = User{Key: o.Key, FirstName: first(o.FirstName, o.FirstCamel), LastName: first(o.LastName, o.LastCamel), Email: o.Email, Attributes: o.Attributes}
+	return nil
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Resource is a check's resource: {"type", "key", "tenant", ...} or
+// "type" / "type:key".
+type Resource struct {
+	Type       string         `json:"type"`
+	Key        string         `json:"key,omitempty"`
+	Tenant     string         `json:"tenant,omitempty"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// UnmarshalJSON accepts both forms.
+func (r *Resource) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		typ, key, _ := strings.Cut(s, ":")
+		*r = Resource{Type: typ, Key: key}
+		return nil
+	}
+	type plain Resource
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fmt.Errorf("resource must be \"type[:key]\" or an object with a type")
+	}
+	*r = Resource(p)
+	return nil
+}
+
+// Check is the body of POST /allowed.
+type Check struct {
+	User     User           `json:"user"`
+	Action   string         `json:"action"`
+	Resource Resource       `json:"resource"`
+	Context  map[string]any `json:"context,omitempty"`
+}
+
+// Request is the check in Gatehouse's terms.
+func (c *Check) Request() decision.CheckRequest {
+	return decision.CheckRequest{User: c.User.Key, Action: c.Action, Context: c.Context,
+		Resource: decision.CheckResource{Type: c.Resource.Type, Key: c.Resource.Key, Tenant: c.Resource.Tenant}}
+}
+
+// Answer is the body of a check's answer: allow, and result, the same
+// boolean for older SDKs (Permit's Go SDK needs it to be a boolean).
+type Answer struct {
+	Allow  bool           `json:"allow"`
+	Result bool           `json:"result"`
+	Query  map[string]any `json:"query"`
+	Debug  map[string]any `json:"debug"`
+}
+
+// Decide answers a Permit check from e.
+func Decide(e *authz.Engine, c *Check) (Answer, decision.CheckRequest, decision.CheckResult, error) {
+	req := c.Request()
+	if err := req.Validate(""); err != nil {
+		return Answer{}, req, decision.CheckResult{}, err
+	}
+	res := decision.Decide(e, &req)
+	return Answer{Allow: res.Allow, Result: res.Allow,
+		Query: map[string]any{"user": c.User, "action": c.Action, "resource": Resource{Type: req.Resource.Type, Key: req.Resource.Key, Tenant: res.Tenant}},
+		Debug: map[string]any{"reason": res.Reason, "role": res.Role, "tenant": res.Tenant, "explanation": res.Explanation},
+	}, req, res, nil
+}
+
+// BulkChecks is the body of POST /allowed/bulk: Permit's SDKs send a JSON
+// array; {"checks": [...]} works too.
+type BulkChecks []Check
+
+// UnmarshalJSON accepts both forms.
+func (b *BulkChecks) UnmarshalJSON(data []byte) error {
+	var list []Check
+	if err := json.Unmarshal(data, &list); err == nil {
+		*b = list
+		return nil
+	}
+	var wrapped struct {
+		Checks []Check `json:"checks"`
+	}
+	if err := json.Unmarshal(data, &wrapped); err != nil {
+		return err
+	}
+	*b = wrapped.Checks
+	return nil
+}
+
+// BulkAnswer is the answer of POST /allowed/bulk, in request order.
+type BulkAnswer struct {
+	Allow []Answer `json:"allow"`
+}
+
+// TenantRef names a tenant in answers.
+type TenantRef struct {
+	Key        string         `json:"key"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+// PermissionsEntry is one scope of a user-permissions answer.
+type PermissionsEntry struct {
+	Tenant      TenantRef `json:"tenant"`
+	Permissions []string  `json:"permissions"`
+	Roles       []string  `json:"roles"`
+}
+
+// PermissionsQuery is the body of POST /user-permissions.
+type PermissionsQuery struct {
+	User          User           `json:"user"`
+	Tenants       []string       `json:"tenants,omitempty"`
+	Resources     []string       `json:"resources,omitempty"`
+	ResourceTypes []string       `json:"resource_types,omitempty"`
+	Context       map[string]any `json:"context,omitempty"`
+}
+
+// UserPermissions answers POST /user-permissions: a bare object keyed
+// "__tenant:<tenant key>" (Gatehouse's roles are tenant-wide). Resource
+// filters keep the permissions on those resource types.
+func UserPermissions(e *authz.Engine, q *PermissionsQuery) (map[string]PermissionsEntry, error) {
+	if q.User.Key == "" {
+		return nil, gatehouse.FieldError("user", "required_field_missing", "user.key is required")
+	}
+	types := map[string]bool{}
+	for _, t := range q.ResourceTypes {
+		if t != "__tenant" {
+			types[t] = true
+		}
+	}
+	for _, r := range q.Resources {
+		if typ, _, _ := strings.Cut(r, ":"); typ != "__tenant" {
+			types[typ] = true
+		}
+	}
+	out := map[string]PermissionsEntry{}
+	for _, tp := range e.Permissions(q.User.Key, q.Tenants) {
+		perms := []string{}
+		for _, p := range tp.Permissions {
+			if typ, _, _ := strings.Cut(p, ":"); len(types) == 0 || types[typ] {
+				perms = append(perms, p)
+			}
+		}
+		t, _ := e.Tenant(tp.Tenant)
+		attrs := t.Attributes
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		roles := tp.Roles
+		if roles == nil {
+			roles = []string{}
+		}
+		out["__tenant:"+tp.Tenant] = PermissionsEntry{Tenant: TenantRef{Key: tp.Tenant, Attributes: attrs}, Permissions: perms, Roles: roles}
+	}
+	return out, nil
+}
+
+// AllTenantsAnswer is the answer of POST /allowed/all-tenants.
+type AllTenantsAnswer struct {
+	AllowedTenants []TenantAllowed `json:"allowed_tenants"`
+}
+
+// TenantAllowed is one tenant where a check is allowed.
+type TenantAllowed struct {
+	Tenant TenantRef `json:"tenant"`
+	Allow  bool      `json:"allow"`
+	Result bool      `json:"result"`
+}
+
+// AllTenants answers a check in every tenant where the user holds a role,
+// listing those where it is allowed.
+func AllTenants(e *authz.Engine, c *Check) (AllTenantsAnswer, error) {
+	req := c.Request()
+	req.Resource.Tenant = authz.DefaultTenant // validated below, replaced per tenant
+	if err := req.Validate(""); err != nil {
+		return AllTenantsAnswer{}, err
+	}
+	out := AllTenantsAnswer{AllowedTenants: []TenantAllowed{}}
+	for _, tp := range e.Permissions(req.User, nil) {
+		if d := e.Check(req.User, req.Action, req.Resource.Type, tp.Tenant); d.Allow {
+			t, _ := e.Tenant(tp.Tenant)
+			attrs := t.Attributes
+			if attrs == nil {
+				attrs = map[string]any{}
+			}
+			out.AllowedTenants = append(out.AllowedTenants, TenantAllowed{Tenant: TenantRef{Key: tp.Tenant, Attributes: attrs}, Allow: true, Result: true})
+		}
+	}
+	return out, nil
+}
+
+// MaxBulk is the most checks one bulk call may carry.
+const MaxBulk = decision.MaxBulk
+
+// Recorder receives every decision made (the decision log); nil: none.
+type Recorder func(r *http.Request, req *decision.CheckRequest, res *decision.CheckResult)
+
+// PDPRoutes registers Permit's decision endpoints on mux. engine returns
+// the engine of the request's caller (after authenticating it) or an
+// error; limit is the largest body read.
+func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine func(*http.Request) (*authz.Engine, error), record Recorder) {
+	handle := func(path string, fn func(http.ResponseWriter, *http.Request, *authz.Engine) (any, error)) {
+		mux.HandleFunc("POST "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
+			e, err := engine(r)
+			if err != nil {
+				WriteError(w, err)
+				return
+			}
+			v, err := fn(w, r, e)
+			if err != nil {
+				WriteError(w, err)
+				return
+			}
+			WriteJSON(w, http.StatusOK, v)
+		})
+	}
+	handle("/allowed", func(w http.ResponseWriter, r *http.Request, e *authz.Engine) (any, error) {
+		var c Check
+		if err := Decode(r, limit, &c, false); err != nil {
+			return nil, err
+		}
+		a, req, res, err := Decide(e, &c)
+		if err == nil && record != nil {
+			record(r, &req, &res)
+		}
+		return a, err
+	})
+	handle("/allowed/bulk", func(w http.ResponseWriter, r *http.Request, e *authz.Engine) (any, error) {
+		var b BulkChecks
+		if err := Decode(r, limit, &b, false); err != nil {
+			return nil, err
+		}
+		if len(b) > MaxBulk {
+			return nil, gatehouse.FieldError("checks", "out_of_range", "send at most %d checks", MaxBulk)
+		}
+		out := BulkAnswer{Allow: make([]Answer, len(b))}
+		for i := range b {
+			a, req, res, err := Decide(e, &b[i])
+			if err != nil {
+				return nil, gatehouse.FieldError(fmt.Sprintf("[%d]", i), "invalid", "check %d: %s", i, err.Error())
+			}
+			if record != nil {
+				record(r, &req, &res)
+			}
+			out.Allow[i] = a
+		}
+		return out, nil
+	})
+	handle("/allowed/all-tenants", func(w http.ResponseWriter, r *http.Request, e *authz.Engine) (any, error) {
+		var c Check
+		if err := Decode(r, limit, &c, false); err != nil {
+			return nil, err
+		}
+		return AllTenants(e, &c)
+	})
+	handle("/user-permissions", func(w http.ResponseWriter, r *http.Request, e *authz.Engine) (any, error) {
+		var q PermissionsQuery
+		if err := Decode(r, limit, &q, false); err != nil {
+			return nil, err
+		}
+		return UserPermissions(e, &q)
+	})
+}

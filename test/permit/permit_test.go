@@ -1,0 +1,123 @@
+// Package permit_test runs Permit.io's official SDKs, unchanged, against a
+// Gatehouse server and a standalone PDP (`gatehouse pdp`): the Node SDK
+// (npm permitio, test/permit/node) and the Go SDK (permit-golang v1.2.8 and
+// v1.1.4, test/permit/go, its own module). Node, npm and Go's toolchain
+// are required in CI (CI=true); elsewhere a missing one skips.
+package permit_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testserver"
+)
+
+func here() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(file)
+}
+
+// setup starts a server and a PDP for one SDK run. The PDP and the SDK use
+// one environment key (Permit's SDKs send the same token to both).
+func setup(t *testing.T) (*testserver.Server, string) {
+	t.Helper()
+	s := testserver.Start(t)
+	return s, s.StartPDP(t, s.EnvKey)
+}
+
+func permitEnv(s *testserver.Server, pdp string, extra ...string) []string {
+	return append(append(os.Environ(), "GATEHOUSE_API_URL="+s.URL, "GATEHOUSE_PDP_URL="+pdp, "PERMIT_TOKEN="+s.EnvKey,
+		"GATEHOUSE_V1_KEY="+s.OrgKey), extra...)
+}
+
+func TestPermitNodeSDK(t *testing.T) {
+	testserver.Need(t, "node")
+	testserver.Need(t, "npm")
+	dir := filepath.Join(here(), "node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "permitio")); err != nil {
+		testserver.RunIn(t, dir, os.Environ(), "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	}
+	s, pdp := setup(t)
+	out := testserver.RunIn(t, dir, permitEnv(s, pdp), "node", "--test", "compat.test.mjs")
+	t.Logf("permitio (node):\n%s", testserver.Tail(out, 9))
+	checkAPILog(t, s, false)
+}
+
+func TestPermitGoSDK(t *testing.T) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = testserver.Need(t, "go")
+	}
+	for _, v := range []struct {
+		name   string
+		args   []string
+		viaPDP bool
+	}{
+		{"v1.2.8", nil, false},
+		// v1.1.4 sends the facts calls to the PDP, which passes them on.
+		{"v1.1.4", []string{"-modfile=go.v114.mod", "-tags=permit114"}, true},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			s, pdp := setup(t)
+			args := append([]string{"test", "-count=1", "-v"}, v.args...)
+			out := testserver.RunIn(t, filepath.Join(here(), "go"), permitEnv(s, pdp, "RUN_ID=g"+strings.ReplaceAll(v.name, ".", "")), gobin, append(args, "./...")...)
+			if !strings.Contains(out, "--- PASS: TestPermitGoSDK (") {
+				t.Fatalf("the SDK's test did not run:\n%s", out)
+			}
+			t.Logf("permit-golang %s:\n%s", v.name, testserver.Tail(out, 12))
+			checkAPILog(t, s, v.viaPDP)
+		})
+	}
+}
+
+// checkAPILog: the SDKs' calls went through the API log like any other,
+// attributed to the key; viaPDP: the facts calls came through the PDP.
+func checkAPILog(t *testing.T, s *testserver.Server, viaPDP bool) {
+	t.Helper()
+	var logs struct {
+		Data []struct {
+			ID        string `json:"id"`
+			Path      string `json:"path"`
+			ActorType string `json:"actor_type"`
+			Status    int    `json:"status"`
+		} `json:"data"`
+		Meta struct {
+			TotalItems int `json:"total_items"`
+		} `json:"meta"`
+	}
+	// The log is written in the background: look until the calls are in.
+	for range 100 {
+		raw := s.Call(t, s.OrgKey, "GET", "/v1/logs?path=/v2/facts/&per_page=100", "", 200)
+		if err := json.Unmarshal(raw, &logs); err != nil {
+			t.Fatal(err)
+		}
+		if logs.Meta.TotalItems > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if logs.Meta.TotalItems == 0 {
+		t.Fatal("no /v2/facts call in the API log")
+	}
+	for _, c := range logs.Data {
+		if c.ActorType != "key" {
+			t.Fatalf("a Permit call without its key in the API log: %+v", c)
+		}
+	}
+	var one struct {
+		Data struct {
+			Headers map[string]string `json:"request_headers"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(s.Call(t, s.OrgKey, "GET", "/v1/logs/"+logs.Data[0].ID, "", 200), &one); err != nil {
+		t.Fatal(err)
+	}
+	if _, proxied := one.Data.Headers["X-Forwarded-For"]; proxied != viaPDP {
+		t.Fatalf("facts call through the PDP: %v, want %v (headers %v)", proxied, viaPDP, one.Data.Headers)
+	}
+}
