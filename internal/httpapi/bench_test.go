@@ -112,3 +112,38 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 	b.Logf("API log queue: %+v", s.app.APILog.Stats())
 }
+
+// BenchmarkPermitCheck compares a check through Permit's /allowed with the
+// same check through /v1/allowed, in one run: the ratio is the cost of
+// Permit's request and answer shapes (both go through the whole stack).
+func BenchmarkPermitCheck(b *testing.B) {
+	t := &testing.T{}
+	s := newServer(t)
+	s.t = t
+	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"},
+		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
+	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
+	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
+	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
+	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
+	h := s.app.Handler()
+	for _, c := range []struct{ name, path, body string }{
+		{"v1", "/v1/allowed", `{"user":"ada","action":"read","resource":{"type":"doc","tenant":"default"}}`},
+		{"permit", "/allowed", `{"user":{"key":"ada"},"action":"read","resource":{"type":"doc","tenant":"default"},"context":{}}`},
+	} {
+		body := []byte(c.body)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest("POST", c.path, bytes.NewReader(body))
+				r.Header.Set("Authorization", "Bearer "+key)
+				r.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte(`"allow":true`)) {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}

@@ -251,10 +251,25 @@ func (c *Check) Request() decision.CheckRequest {
 // Answer is the body of a check's answer: allow, and result, the same
 // boolean for older SDKs (Permit's Go SDK needs it to be a boolean).
 type Answer struct {
-	Allow  bool           `json:"allow"`
-	Result bool           `json:"result"`
-	Query  map[string]any `json:"query"`
-	Debug  map[string]any `json:"debug"`
+	Allow  bool  `json:"allow"`
+	Result bool  `json:"result"`
+	Query  Query `json:"query"`
+	Debug  Debug `json:"debug"`
+}
+
+// Query echoes what was decided (the tenant filled in).
+type Query struct {
+	User     User     `json:"user"`
+	Action   string   `json:"action"`
+	Resource Resource `json:"resource"`
+}
+
+// Debug says why.
+type Debug struct {
+	Reason      string `json:"reason"`
+	Role        string `json:"role,omitempty"`
+	Tenant      string `json:"tenant"`
+	Explanation string `json:"explanation"`
 }
 
 // Decide answers a Permit check from e.
@@ -265,8 +280,8 @@ func Decide(e *authz.Engine, c *Check) (Answer, decision.CheckRequest, decision.
 	}
 	res := decision.Decide(e, &req)
 	return Answer{Allow: res.Allow, Result: res.Allow,
-		Query: map[string]any{"user": c.User, "action": c.Action, "resource": Resource{Type: req.Resource.Type, Key: req.Resource.Key, Tenant: res.Tenant}},
-		Debug: map[string]any{"reason": res.Reason, "role": res.Role, "tenant": res.Tenant, "explanation": res.Explanation},
+		Query: Query{User: c.User, Action: c.Action, Resource: Resource{Type: req.Resource.Type, Key: req.Resource.Key, Tenant: res.Tenant}},
+		Debug: Debug{Reason: res.Reason, Role: res.Role, Tenant: res.Tenant, Explanation: res.Explanation},
 	}, req, res, nil
 }
 
