@@ -32,7 +32,7 @@ func recordOf(ctx context.Context) *callRecord {
 // which carry no caller and would drown the log.
 func unlogged(path string) bool {
 	switch path {
-	case "/healthz", "/readyz", "/v1/spec.yaml", "/v1/spec.json", "/.well-known/jwks.json":
+	case "/healthz", "/readyz", "/v1/spec.yaml", "/v1/spec.json", "/.well-known/jwks.json", "/v2/openapi.json", "/v2/redoc":
 		return true
 	}
 	return path == "/docs" || strings.HasPrefix(path, "/docs/")

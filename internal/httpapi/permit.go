@@ -45,72 +45,11 @@ type proute struct {
 	scope        gatehouse.Scope // "" : any valid key
 	env          bool            // the path has {proj} and {env}
 	fn           pfunc
+	summary      string
 }
 
 func (h *handlers) permitRoutes(mux *http.ServeMux) {
-	const F, S = "/v2/facts/{proj}/{env}", "/v2/schema/{proj}/{env}"
-	routes := []proute{
-		{"GET", "/v2/api-key/scope", "", false, h.pScope},
-
-		{"GET", "/v2/projects", gatehouse.ScopeViewProject, false, h.pListProjects},
-		{"POST", "/v2/projects", gatehouse.ScopeManageProject, false, h.pCreateProject},
-		{"GET", "/v2/projects/{proj}", gatehouse.ScopeViewProject, false, h.pGetProject},
-		{"PATCH", "/v2/projects/{proj}", gatehouse.ScopeManageProject, false, h.pUpdateProject},
-		{"DELETE", "/v2/projects/{proj}", gatehouse.ScopeManageProject, false, h.pDeleteProject},
-		{"GET", "/v2/projects/{proj}/envs", gatehouse.ScopeViewProject, false, h.pListEnvs},
-		{"POST", "/v2/projects/{proj}/envs", gatehouse.ScopeManageProject, false, h.pCreateEnv},
-		{"GET", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeViewProject, false, h.pGetEnv},
-		{"PATCH", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pUpdateEnv},
-		{"DELETE", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pDeleteEnv},
-
-		{"GET", F + "/users", gatehouse.ScopeViewUser, true, h.pListUsers},
-		{"POST", F + "/users", gatehouse.ScopeManageUser, true, h.pCreateUser},
-		{"GET", F + "/users/{user}", gatehouse.ScopeViewUser, true, h.pGetUser},
-		{"PUT", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pSyncUser},
-		{"PATCH", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pUpdateUser},
-		{"DELETE", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pDeleteUser},
-		{"POST", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pUserAssign},
-		{"DELETE", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pUserUnassign},
-		{"POST", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(false)},
-		{"PUT", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(true)},
-		{"DELETE", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkDeleteUsers},
-
-		{"GET", F + "/tenants", gatehouse.ScopeViewTenant, true, h.pListTenants},
-		{"POST", F + "/tenants", gatehouse.ScopeManageTenant, true, h.pCreateTenant},
-		{"GET", F + "/tenants/{tenant}", gatehouse.ScopeViewTenant, true, h.pGetTenant},
-		{"PATCH", F + "/tenants/{tenant}", gatehouse.ScopeManageTenant, true, h.pUpdateTenant},
-		{"DELETE", F + "/tenants/{tenant}", gatehouse.ScopeManageTenant, true, h.pDeleteTenant},
-		{"GET", F + "/tenants/{tenant}/users", gatehouse.ScopeViewUser, true, h.pTenantUsers},
-		{"DELETE", F + "/tenants/{tenant}/users/{user}", gatehouse.ScopeManageRoleAssignment, true, h.pRemoveTenantUser},
-
-		{"GET", F + "/role_assignments", gatehouse.ScopeViewRoleAssignment, true, h.pListAssignments},
-		{"POST", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssign},
-		{"DELETE", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pUnassign},
-		{"POST", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulkAssign},
-		{"DELETE", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulkUnassign},
-
-		{"GET", S + "/roles", gatehouse.ScopeViewRole, true, h.pListRoles},
-		{"POST", S + "/roles", gatehouse.ScopeManageRole, true, h.pCreateRole},
-		{"GET", S + "/roles/{role}", gatehouse.ScopeViewRole, true, h.pGetRole},
-		{"PATCH", S + "/roles/{role}", gatehouse.ScopeManageRole, true, h.pUpdateRole},
-		{"DELETE", S + "/roles/{role}", gatehouse.ScopeManageRole, true, h.pDeleteRole},
-		{"POST", S + "/roles/{role}/permissions", gatehouse.ScopeManageRole, true, h.pRolePermissions(true)},
-		{"DELETE", S + "/roles/{role}/permissions", gatehouse.ScopeManageRole, true, h.pRolePermissions(false)},
-		{"PUT", S + "/roles/{role}/parents/{parent}", gatehouse.ScopeManageRole, true, h.pRoleParent(true)},
-		{"DELETE", S + "/roles/{role}/parents/{parent}", gatehouse.ScopeManageRole, true, h.pRoleParent(false)},
-
-		{"GET", S + "/resources", gatehouse.ScopeViewResource, true, h.pListResources},
-		{"POST", S + "/resources", gatehouse.ScopeManageResource, true, h.pCreateResource},
-		{"GET", S + "/resources/{resource}", gatehouse.ScopeViewResource, true, h.pGetResource},
-		{"PATCH", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pUpdateResource(false)},
-		{"PUT", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pUpdateResource(true)},
-		{"DELETE", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pDeleteResource},
-		{"GET", S + "/resources/{resource}/actions", gatehouse.ScopeViewResource, true, h.pListActions},
-		{"POST", S + "/resources/{resource}/actions", gatehouse.ScopeManageResource, true, h.pCreateAction},
-		{"GET", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeViewResource, true, h.pGetAction},
-		{"PATCH", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeManageResource, true, h.pGetAction},
-		{"DELETE", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeManageResource, true, h.pDeleteAction},
-	}
+	routes := h.permitTable()
 	for _, rt := range routes {
 		mux.Handle(rt.method+" "+rt.path, h.permitHandler(rt))
 	}
@@ -123,9 +62,77 @@ func (h *handlers) permitRoutes(mux *http.ServeMux) {
 		p := principal(r.Context())
 		h.record(r.Context(), envRef{p.OrgID, p.ProjectID, p.EnvironmentID}, req, res, time.Now())
 	})
+	servePermitSpec(mux, routes)
 	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
 		permit.WriteError(w, gatehouse.Errorf(gatehouse.CodeNotFound, "no Permit-compatible operation %s %s (see docs/permit-migration.md)", r.Method, r.URL.Path))
 	})
+}
+
+// permitTable lists the operations of the Permit API.
+func (h *handlers) permitTable() []proute {
+	const F, S = "/v2/facts/{proj}/{env}", "/v2/schema/{proj}/{env}"
+	return []proute{
+		{"GET", "/v2/api-key/scope", "", false, h.pScope, "The key's organization, project and environment"},
+
+		{"GET", "/v2/projects", gatehouse.ScopeViewProject, false, h.pListProjects, "List projects"},
+		{"POST", "/v2/projects", gatehouse.ScopeManageProject, false, h.pCreateProject, "Create a project (with development and production)"},
+		{"GET", "/v2/projects/{proj}", gatehouse.ScopeViewProject, false, h.pGetProject, "Get a project"},
+		{"PATCH", "/v2/projects/{proj}", gatehouse.ScopeManageProject, false, h.pUpdateProject, "Change a project"},
+		{"DELETE", "/v2/projects/{proj}", gatehouse.ScopeManageProject, false, h.pDeleteProject, "Delete a project"},
+		{"GET", "/v2/projects/{proj}/envs", gatehouse.ScopeViewProject, false, h.pListEnvs, "List a project's environments"},
+		{"POST", "/v2/projects/{proj}/envs", gatehouse.ScopeManageProject, false, h.pCreateEnv, "Create an environment"},
+		{"GET", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeViewProject, false, h.pGetEnv, "Get an environment"},
+		{"PATCH", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pUpdateEnv, "Change an environment"},
+		{"DELETE", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pDeleteEnv, "Delete an environment"},
+
+		{"GET", F + "/users", gatehouse.ScopeViewUser, true, h.pListUsers, "List users (paged; filters search, role)"},
+		{"POST", F + "/users", gatehouse.ScopeManageUser, true, h.pCreateUser, "Create a user, with role assignments"},
+		{"GET", F + "/users/{user}", gatehouse.ScopeViewUser, true, h.pGetUser, "Get a user"},
+		{"PUT", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pSyncUser, "Create or replace a user (201 created, 200 replaced)"},
+		{"PATCH", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pUpdateUser, "Change a user"},
+		{"DELETE", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pDeleteUser, "Delete a user"},
+		{"POST", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pUserAssign, "Give the user a role in a tenant"},
+		{"DELETE", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pUserUnassign, "Take a role from the user in a tenant"},
+		{"POST", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(false), "Create many users"},
+		{"PUT", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(true), "Create or replace many users"},
+		{"DELETE", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkDeleteUsers, "Delete many users"},
+
+		{"GET", F + "/tenants", gatehouse.ScopeViewTenant, true, h.pListTenants, "List tenants (filters search, attr_<name>)"},
+		{"POST", F + "/tenants", gatehouse.ScopeManageTenant, true, h.pCreateTenant, "Create a tenant"},
+		{"GET", F + "/tenants/{tenant}", gatehouse.ScopeViewTenant, true, h.pGetTenant, "Get a tenant"},
+		{"PATCH", F + "/tenants/{tenant}", gatehouse.ScopeManageTenant, true, h.pUpdateTenant, "Change a tenant"},
+		{"DELETE", F + "/tenants/{tenant}", gatehouse.ScopeManageTenant, true, h.pDeleteTenant, "Delete a tenant"},
+		{"GET", F + "/tenants/{tenant}/users", gatehouse.ScopeViewUser, true, h.pTenantUsers, "List the users with a role in the tenant (paged)"},
+		{"DELETE", F + "/tenants/{tenant}/users/{user}", gatehouse.ScopeManageRoleAssignment, true, h.pRemoveTenantUser, "Take every role of the user in the tenant"},
+
+		{"GET", F + "/role_assignments", gatehouse.ScopeViewRoleAssignment, true, h.pListAssignments, "List role assignments (filters user, role, tenant; detailed; include_total_count)"},
+		{"POST", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssign, "Assign a role"},
+		{"DELETE", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pUnassign, "Unassign a role"},
+		{"POST", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulkAssign, "Assign many roles"},
+		{"DELETE", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulkUnassign, "Unassign many roles"},
+
+		{"GET", S + "/roles", gatehouse.ScopeViewRole, true, h.pListRoles, "List roles"},
+		{"POST", S + "/roles", gatehouse.ScopeManageRole, true, h.pCreateRole, "Create a role"},
+		{"GET", S + "/roles/{role}", gatehouse.ScopeViewRole, true, h.pGetRole, "Get a role"},
+		{"PATCH", S + "/roles/{role}", gatehouse.ScopeManageRole, true, h.pUpdateRole, "Change a role"},
+		{"DELETE", S + "/roles/{role}", gatehouse.ScopeManageRole, true, h.pDeleteRole, "Delete a role"},
+		{"POST", S + "/roles/{role}/permissions", gatehouse.ScopeManageRole, true, h.pRolePermissions(true), "Add permissions to a role"},
+		{"DELETE", S + "/roles/{role}/permissions", gatehouse.ScopeManageRole, true, h.pRolePermissions(false), "Remove permissions from a role"},
+		{"PUT", S + "/roles/{role}/parents/{parent}", gatehouse.ScopeManageRole, true, h.pRoleParent(true), "Make the role extend another"},
+		{"DELETE", S + "/roles/{role}/parents/{parent}", gatehouse.ScopeManageRole, true, h.pRoleParent(false), "Stop the role extending another"},
+
+		{"GET", S + "/resources", gatehouse.ScopeViewResource, true, h.pListResources, "List resources"},
+		{"POST", S + "/resources", gatehouse.ScopeManageResource, true, h.pCreateResource, "Create a resource with its actions"},
+		{"GET", S + "/resources/{resource}", gatehouse.ScopeViewResource, true, h.pGetResource, "Get a resource"},
+		{"PATCH", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pUpdateResource(false), "Change a resource"},
+		{"PUT", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pUpdateResource(true), "Replace a resource"},
+		{"DELETE", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pDeleteResource, "Delete a resource"},
+		{"GET", S + "/resources/{resource}/actions", gatehouse.ScopeViewResource, true, h.pListActions, "List a resource's actions"},
+		{"POST", S + "/resources/{resource}/actions", gatehouse.ScopeManageResource, true, h.pCreateAction, "Add an action"},
+		{"GET", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeViewResource, true, h.pGetAction, "Get an action"},
+		{"PATCH", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeManageResource, true, h.pGetAction, "Change an action (nothing to change but what Gatehouse does not keep)"},
+		{"DELETE", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeManageResource, true, h.pDeleteAction, "Remove an action"},
+	}
 }
 
 func (h *handlers) maxBody() int64 {

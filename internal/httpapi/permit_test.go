@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // pres is a decoded answer of the Permit API (a list is an array).
@@ -369,4 +372,26 @@ func TestPermitAPIProjects(t *testing.T) {
 	s.pmust(204, "DELETE", "/v2/projects/shop/envs/staging", s.key, nil)
 	s.pmust(204, "DELETE", "/v2/projects/shop", s.key, nil)
 	permitError(t, s.pcall("GET", "/v2/projects/shop", s.key, nil), 404, "NOT_FOUND")
+}
+
+// The v2 reference lists what is served, and validates.
+func TestPermitAPIReference(t *testing.T) {
+	s := newServer(t)
+	r := s.pmust(200, "GET", "/v2/openapi.json", "", nil)
+	doc, err := openapi3.NewLoader().LoadFromData([]byte(r.raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("the v2 spec does not validate: %v", err)
+	}
+	for _, p := range []string{"/v2/api-key/scope", "/v2/facts/{proj}/{env}/users/{user}", "/v2/schema/{proj}/{env}/roles/{role}/permissions", "/allowed/bulk"} {
+		if doc.Paths.Find(p) == nil {
+			t.Errorf("the v2 spec lacks %s", p)
+		}
+	}
+	page := s.do(req{method: "GET", path: "/v2/redoc"})
+	if page.status != 200 || !strings.Contains(page.raw, `spec-url="/v2/openapi.json"`) {
+		t.Fatalf("/v2/redoc: %d %s", page.status, page.raw)
+	}
 }
