@@ -42,7 +42,7 @@ func eventually(t *testing.T, what string, want bool, check func() (bool, error)
 	t.Helper()
 	var got bool
 	var err error
-	for range 100 {
+	for range 300 { // up to 15 s on a loaded machine; milliseconds normally
 		if got, err = check(); err == nil && got == want {
 			return
 		}

@@ -20,7 +20,7 @@ const permit = new Permit({ token, pdp, apiUrl, log: { level: 'error' } });
 // write a moment later. Permit's own PDP is eventually consistent too.
 async function eventually(fn, want, what) {
   let got;
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) { // up to 15 s on a loaded machine; milliseconds normally
     got = await fn();
     if (JSON.stringify(got) === JSON.stringify(want)) return;
     await new Promise((r) => setTimeout(r, 50));
