@@ -123,23 +123,29 @@ func (s *Service) PutUsers(ctx context.Context, envID string, in []UserInput, mo
 // DeleteUsers deletes users (by id or key) and their assignments in one
 // transaction; users that do not exist are skipped. It returns how many
 // were deleted.
-func (s *Service) DeleteUsers(ctx context.Context, envID string, refs []string) (n int, err error) {
+func (s *Service) DeleteUsers(ctx context.Context, envID string, refs []string) (int, error) {
+	return s.eachFound(ctx, envID, len(refs), func(tx Store, i int) ([]Change, error) { return s.deleteUserTx(ctx, tx, envID, refs[i]) })
+}
+
+// eachFound runs n writes in one transaction, skipping those that find
+// nothing to change (NOT_FOUND), and counts the others.
+func (s *Service) eachFound(ctx context.Context, envID string, n int, fn func(tx Store, i int) ([]Change, error)) (done int, err error) {
 	err = s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		var all []Change
-		for _, ref := range refs {
-			changes, err := s.deleteUserTx(ctx, tx, envID, ref)
+		for i := range n {
+			changes, err := fn(tx, i)
 			if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
 				continue
 			}
 			if err != nil {
 				return nil, err
 			}
-			n++
+			done++
 			all = append(all, changes...)
 		}
 		return all, nil
 	})
-	return n, err
+	return done, err
 }
 
 // AssignMany makes the assignments that do not exist yet, in one
@@ -165,21 +171,6 @@ func (s *Service) AssignMany(ctx context.Context, envID string, in []AssignInput
 
 // UnassignMany removes the assignments that exist, in one transaction,
 // and returns how many it removed.
-func (s *Service) UnassignMany(ctx context.Context, envID string, in []AssignInput) (n int, err error) {
-	err = s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		var all []Change
-		for _, a := range in {
-			changes, err := s.unassignTx(ctx, tx, envID, a)
-			if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			n++
-			all = append(all, changes...)
-		}
-		return all, nil
-	})
-	return n, err
+func (s *Service) UnassignMany(ctx context.Context, envID string, in []AssignInput) (int, error) {
+	return s.eachFound(ctx, envID, len(in), func(tx Store, i int) ([]Change, error) { return s.unassignTx(ctx, tx, envID, in[i]) })
 }

@@ -108,8 +108,8 @@ func (h *handlers) permitTable() []proute {
 		{"GET", F + "/role_assignments", gatehouse.ScopeViewRoleAssignment, true, h.pListAssignments, "List role assignments (filters user, role, tenant; detailed; include_total_count)"},
 		{"POST", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssign, "Assign a role"},
 		{"DELETE", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pUnassign, "Unassign a role"},
-		{"POST", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulkAssign, "Assign many roles"},
-		{"DELETE", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulkUnassign, "Unassign many roles"},
+		{"POST", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulk(true), "Assign many roles"},
+		{"DELETE", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulk(false), "Unassign many roles"},
 
 		{"GET", S + "/roles", gatehouse.ScopeViewRole, true, h.pListRoles, "List roles"},
 		{"POST", S + "/roles", gatehouse.ScopeManageRole, true, h.pCreateRole, "Create a role"},

@@ -683,7 +683,13 @@ func (h *handlers) pListAssignments(c *pcall) (int, any, error) {
 	var total int
 	if len(users) <= 1 && len(roles) <= 1 && len(tenants) <= 1 {
 		f := facts.AssignmentFilter{EnvID: c.env.ID, User: first(users), Role: first(roles), Tenant: first(tenants)}
-		if f.User, err = h.userKey(c, f.User); err != nil {
+		if f.User, err = keyOf(f.User, func(r string) (*facts.User, error) { return h.getUserRef(c, r) }, func(u *facts.User) string { return u.Key }); err != nil {
+			return 0, nil, err
+		}
+		if f.Role, err = keyOf(f.Role, func(r string) (*facts.Role, error) { return h.getRoleRef(c, r) }, func(r *facts.Role) string { return r.Key }); err != nil {
+			return 0, nil, err
+		}
+		if f.Tenant, err = keyOf(f.Tenant, func(r string) (*facts.Tenant, error) { return h.getTenantRef(c, r) }, func(t *facts.Tenant) string { return t.Key }); err != nil {
 			return 0, nil, err
 		}
 		p, err := h.Facts.Store.ListAssignments(c.ctx, f, pg.request("created_at"))
@@ -721,19 +727,20 @@ func (h *handlers) pListAssignments(c *pcall) (int, any, error) {
 	return http.StatusOK, listOrPaged(out, total, pg), nil
 }
 
-// userKey turns a user id of a filter into its key (the store filters by key).
-func (h *handlers) userKey(c *pcall, ref string) (string, error) {
+// keyOf turns an id of a filter into its item's key (the store filters
+// by key); an unknown ref stays as it is (the list is then empty).
+func keyOf[T any](ref string, get func(string) (T, error), key func(T) string) (string, error) {
 	if ref == "" {
 		return "", nil
 	}
-	u, err := h.getUserRef(c, ref)
+	v, err := get(ref)
 	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-		return ref, nil // no such user: the list is empty
+		return ref, nil
 	}
 	if err != nil {
 		return "", err
 	}
-	return u.Key, nil
+	return key(v), nil
 }
 
 func first(l []string) string {
@@ -743,36 +750,37 @@ func first(l []string) string {
 	return l[0]
 }
 
+// memo returns m[id], reading it with get the first time.
+func memo[T any](m map[string]*T, id string, get func() (*T, error)) (*T, error) {
+	if v, ok := m[id]; ok {
+		return v, nil
+	}
+	v, err := get()
+	if err == nil {
+		m[id] = v
+	}
+	return v, err
+}
+
 // detailed is the detailed=true form: users, roles and tenants nested.
 func (h *handlers) detailed(c *pcall, items []facts.Assignment) ([]pAssignmentDetailed, error) {
 	out := make([]pAssignmentDetailed, 0, len(items))
 	users := map[string]*facts.User{}
 	roles := map[string]*facts.Role{}
 	tenants := map[string]*facts.Tenant{}
+	st := h.Facts.Store
 	for _, a := range items {
-		u, ok := users[a.UserID]
-		if !ok {
-			var err error
-			if u, err = h.Facts.Store.GetUser(c.ctx, c.env.ID, a.UserID); err != nil {
-				return nil, err
-			}
-			users[a.UserID] = u
+		u, err := memo(users, a.UserID, func() (*facts.User, error) { return st.GetUser(c.ctx, c.env.ID, a.UserID) })
+		if err != nil {
+			return nil, err
 		}
-		r, ok := roles[a.RoleID]
-		if !ok {
-			var err error
-			if r, err = h.Facts.Store.GetRole(c.ctx, c.env.ID, a.RoleID); err != nil {
-				return nil, err
-			}
-			roles[a.RoleID] = r
+		r, err := memo(roles, a.RoleID, func() (*facts.Role, error) { return st.GetRole(c.ctx, c.env.ID, a.RoleID) })
+		if err != nil {
+			return nil, err
 		}
-		t, ok := tenants[a.TenantID]
-		if !ok {
-			var err error
-			if t, err = h.Facts.Store.GetTenant(c.ctx, c.env.ID, a.TenantID); err != nil {
-				return nil, err
-			}
-			tenants[a.TenantID] = t
+		t, err := memo(tenants, a.TenantID, func() (*facts.Tenant, error) { return st.GetTenant(c.ctx, c.env.ID, a.TenantID) })
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, pAssignmentDetailed{ID: a.ID,
 			Role:           map[string]any{"id": r.ID, "key": r.Key, "name": r.Name, "permissions": orEmptyList(r.Permissions)},
@@ -827,26 +835,18 @@ func (h *handlers) bulkIn(c *pcall) ([]facts.AssignInput, error) {
 	return out, nil
 }
 
-func (h *handlers) pBulkAssign(c *pcall) (int, any, error) {
-	in, err := h.bulkIn(c)
-	if err != nil {
-		return 0, nil, err
+// pBulk assigns (POST) or unassigns (DELETE) many roles at once.
+func (h *handlers) pBulk(assign bool) pfunc {
+	return func(c *pcall) (int, any, error) {
+		in, err := h.bulkIn(c)
+		if err != nil {
+			return 0, nil, err
+		}
+		if assign {
+			n, err := h.Facts.AssignMany(c.ctx, c.env.ID, in)
+			return http.StatusOK, map[string]int{"assignments_created": n}, err
+		}
+		n, err := h.Facts.UnassignMany(c.ctx, c.env.ID, in)
+		return http.StatusOK, map[string]int{"assignments_removed": n}, err
 	}
-	n, err := h.Facts.AssignMany(c.ctx, c.env.ID, in)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]int{"assignments_created": n}, nil
-}
-
-func (h *handlers) pBulkUnassign(c *pcall) (int, any, error) {
-	in, err := h.bulkIn(c)
-	if err != nil {
-		return 0, nil, err
-	}
-	n, err := h.Facts.UnassignMany(c.ctx, c.env.ID, in)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]int{"assignments_removed": n}, nil
 }

@@ -294,6 +294,10 @@ func TestPermitAPIListsAndBulk(t *testing.T) {
 	if len(as) != 2 {
 		t.Fatalf("assignments in t0: %v", as)
 	}
+	byID := s.pmust(200, "GET", facts+"/role_assignments?tenant="+as[0].(map[string]any)["tenant_id"].(string)+"&role="+as[0].(map[string]any)["role_id"].(string), k, nil).arr()
+	if len(byID) != 2 {
+		t.Fatalf("assignments filtered by ids: %v", byID)
+	}
 	if a := as[0].(map[string]any); len(a) != 13 {
 		t.Fatalf("an assignment has exactly Permit's 13 fields: %v", a)
 	}
