@@ -5,22 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
 type requestIDKey struct{}
@@ -163,26 +157,10 @@ const (
 	metaUnlimited = "unlimited"
 )
 
-// authMiddleware authenticates the bearer key, checks the organization header
-// and the operation's required scope, and puts the principal in the context.
-func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limiter, anonLimit int, log *slog.Logger) func(huma.Context, func(huma.Context)) {
-	// refuse answers a call without a valid key, spending from its client
-	// address's bucket first (guessing keys costs like any other call).
-	refuse := func(ctx huma.Context, status int, msg string) {
-		if limiter != nil && status == http.StatusUnauthorized {
-			host, _, err := net.SplitHostPort(ctx.RemoteAddr())
-			if err != nil {
-				host = ctx.RemoteAddr()
-			}
-			if !applyLimit(api, ctx, limiter.TakeAnonymous(ctx.Context(), host, anonLimit)) {
-				return
-			}
-		}
-		if status == http.StatusUnauthorized {
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="gatehouse"`)
-		}
-		_ = huma.WriteErr(api, ctx, status, msg)
-	}
+// authMiddleware admits a v1 call through g (the key, the organization
+// header, the rate limit, the operation's scope), answers a refusal in the
+// error envelope, and puts the principal in the context.
+func authMiddleware(api huma.API, g *gate) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
 		rec := recordOf(ctx.Context())
@@ -196,43 +174,22 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 		// The dashboard calls in-process for a signed-in member: its
 		// principal is in the context (no request from outside can put it
 		// there). Every other call brings a key.
-		p := auth.FromContext(ctx.Context())
-		var err error
-		if p == nil {
-			token, found := bearer(ctx.Header("Authorization"))
-			if !found && ctx.Header("Authorization") != "" {
-				refuse(ctx, http.StatusUnauthorized, "the Authorization header must be: Bearer <key>")
-				return
-			}
-			p, err = keys.Verify(ctx.Context(), token)
-		}
-		if err != nil {
-			status := http.StatusUnauthorized
-			msg := err.Error()
-			var ge *gatehouse.Error
-			if errors.As(err, &ge) {
-				msg = ge.Message
-			} else {
-				status, msg = http.StatusServiceUnavailable, "cannot verify API keys right now"
-				log.ErrorContext(ctx.Context(), "verify api key", "request_id", RequestID(ctx.Context()), "err", err)
-			}
-			refuse(ctx, status, msg)
-			return
-		}
-		if rec != nil {
+		scope, _ := op.Metadata[metaScope].(gatehouse.Scope)
+		_, w := humago.Unwrap(ctx)
+		p, ref := g.admit(ctx.Context(), w.Header(), call{authorization: ctx.Header("Authorization"), orgHeaders: [2]string{ctx.Header(OrgHeader), ctx.Header(OrgHeaderAlias)},
+			remoteAddr: ctx.RemoteAddr(), scope: scope, unlimited: op.Metadata[metaUnlimited] == true})
+		if rec != nil && p != nil {
 			rec.principal = p
 		}
-		for _, name := range []string{OrgHeader, OrgHeaderAlias} {
-			if org := ctx.Header(name); org != "" && org != p.OrgID {
-				_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the "+name+" header does not match the API key's organization")
+		if ref != nil {
+			if ref.code == gatehouse.CodeRateLimitExceeded { // seed 002's body, with retry_after
+				ctx.SetHeader("Content-Type", "application/json")
+				ctx.SetStatus(ref.status)
+				_ = json.NewEncoder(ctx.BodyWriter()).Encode(ErrorBody{Status: "error", Meta: meta(ctx.Context()),
+					Err: ErrorInner{Code: ref.code, Message: ref.msg, RetryAfter: ref.retryAfter}})
 				return
 			}
-		}
-		if limiter != nil && op.Metadata[metaUnlimited] != true && !applyLimit(api, ctx, limiter.Take(ctx.Context(), p)) {
-			return
-		}
-		if s, ok := op.Metadata[metaScope].(gatehouse.Scope); ok && !p.Scopes.Has(s) {
-			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "this API key lacks the "+string(s)+" scope")
+			_ = huma.WriteErr(api, ctx, ref.status, ref.msg)
 			return
 		}
 		if op.SkipValidateBody { // huma would report a parse error instead
@@ -245,54 +202,9 @@ func authMiddleware(api huma.API, keys *apikey.Service, limiter *ratelimit.Limit
 	}
 }
 
-// applyLimit sets the X-RateLimit headers of a limiter decision; over the
-// limit it answers 429 (seed 002's body) and reports false.
-func applyLimit(api huma.API, ctx huma.Context, d ratelimit.Decision) bool {
-	if d.Limited {
-		// Set as spelled in seed 002 (Header.Set would send X-Ratelimit-*;
-		// header names are case-insensitive, but people copy them).
-		_, w := humago.Unwrap(ctx)
-		h := w.Header()
-		h["X-RateLimit-Limit"] = []string{strconv.Itoa(d.Limit)}
-		h["X-RateLimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
-		h["X-RateLimit-Reset"] = []string{strconv.FormatInt(ceilUnix(d.Reset), 10)}
-	}
-	if d.Allowed {
-		return true
-	}
-	if d.StoreDown { // fail closed
-		ctx.SetHeader("Retry-After", "1")
-		_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "rate limiting is unavailable; try again shortly")
-		return false
-	}
-	secs := int((d.RetryAfter + time.Second - 1) / time.Second)
-	ctx.SetHeader("Retry-After", strconv.Itoa(secs))
-	ctx.SetHeader("Content-Type", "application/json")
-	ctx.SetStatus(http.StatusTooManyRequests)
-	_ = json.NewEncoder(ctx.BodyWriter()).Encode(ErrorBody{Status: "error", Meta: meta(ctx.Context()), Err: ErrorInner{
-		Code: gatehouse.CodeRateLimitExceeded, Message: fmt.Sprintf("Rate limit exceeded. Try again in %d seconds.", secs), RetryAfter: secs}})
-	return false
-}
-
-func ceilUnix(t time.Time) int64 {
-	s := t.Unix()
-	if t.Nanosecond() > 0 {
-		s++
-	}
-	return s
-}
-
 type principalKey struct{}
 
 func principal(ctx context.Context) *auth.Principal {
 	p, _ := ctx.Value(principalKey{}).(*auth.Principal)
 	return p
-}
-
-func bearer(h string) (string, bool) {
-	const prefix = "bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return "", false
-	}
-	return strings.TrimSpace(h[len(prefix):]), true
 }

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/hex"
-	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/permit"
-	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -142,116 +139,49 @@ func (h *handlers) maxBody() int64 {
 	return 1 << 20
 }
 
-// permitEngine authenticates a decision call (check:access, an environment
-// key: Permit's SDKs name no environment) and returns its engine. The
-// principal is put in the request's context for the decision log.
-func (h *handlers) permitEngine(r *http.Request) (*authz.Engine, error) {
-	p, err := h.permitAuth(r, gatehouse.ScopeCheckAccess)
+// permitEngine admits a decision call (check:access, an environment key:
+// Permit's SDKs name no environment) and returns its engine, and the
+// request with its caller (for the decision log).
+func (h *handlers) permitEngine(w http.ResponseWriter, r *http.Request) (*authz.Engine, *http.Request, error) {
+	p, err := h.permitAuth(w, r, gatehouse.ScopeCheckAccess)
 	if err != nil {
-		return nil, err
+		return nil, r, err
 	}
 	if p.EnvironmentID == "" {
-		return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "the decision endpoints need an environment API key (this key is of level %s: it names no environment, and Permit's SDKs send none)", p.Level)
+		return nil, r, gatehouse.Errorf(gatehouse.CodeForbidden, "the decision endpoints need an environment API key (this key is of level %s: it names no environment, and Permit's SDKs send none)", p.Level)
 	}
-	*r = *r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
-	return h.Facts.Engines.Get(r.Context(), p.EnvironmentID)
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	e, err := h.Facts.Engines.Get(r.Context(), p.EnvironmentID)
+	return e, r, err
 }
 
-// permitAuth is authMiddleware for the Permit routes: the bearer key, the
-// organization header, the rate limit and the scope. It records the caller
-// for the API log.
-func (h *handlers) permitAuth(r *http.Request, scope gatehouse.Scope) (*auth.Principal, error) {
-	ctx := r.Context()
-	rec := recordOf(ctx)
+// permitAuth admits a Permit call through the gate v1 uses (key,
+// organization header, rate limit, scope) and records the caller for the
+// API log; a refusal comes back as the error to answer in Permit's shape.
+func (h *handlers) permitAuth(w http.ResponseWriter, r *http.Request, scope gatehouse.Scope) (*auth.Principal, error) {
+	rec := recordOf(r.Context())
 	if rec != nil {
 		rec.route = r.Pattern
 	}
 	if h.bare != nil {
 		return h.bare, nil
 	}
-	p := auth.FromContext(ctx)
-	if p == nil {
-		token, found := bearer(r.Header.Get("Authorization"))
-		var err error
-		if !found {
-			err = gatehouse.Errorf(gatehouse.CodeUnauthorized, "send the API key as: Authorization: Bearer <key>")
-		} else if p, err = h.Keys.Verify(ctx, token); err != nil {
-			var ge *gatehouse.Error
-			if !errors.As(err, &ge) {
-				h.Log.ErrorContext(ctx, "verify api key", "request_id", RequestID(ctx), "err", err)
-				return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "cannot verify API keys right now")
-			}
-		}
-		if err != nil {
-			if h.Limiter != nil {
-				host, _, serr := net.SplitHostPort(r.RemoteAddr)
-				if serr != nil {
-					host = r.RemoteAddr
-				}
-				if lerr := h.limitErr(r, h.Limiter.TakeAnonymous(ctx, host, h.AnonymousLimit)); lerr != nil {
-					return nil, lerr
-				}
-			}
-			return nil, err
-		}
-	}
-	if rec != nil {
+	p, ref := h.gate.admit(r.Context(), w.Header(), call{authorization: r.Header.Get("Authorization"),
+		orgHeaders: [2]string{r.Header.Get(OrgHeader), r.Header.Get(OrgHeaderAlias)}, remoteAddr: r.RemoteAddr, scope: scope})
+	if rec != nil && p != nil {
 		rec.principal = p
 	}
-	for _, name := range []string{OrgHeader, OrgHeaderAlias} {
-		if org := r.Header.Get(name); org != "" && org != p.OrgID {
-			return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "the %s header does not match the API key's organization", name)
-		}
-	}
-	if h.Limiter != nil {
-		if err := h.limitErr(r, h.Limiter.Take(ctx, p)); err != nil {
-			return nil, err
-		}
-	}
-	if scope != "" && !p.Scopes.Has(scope) {
-		return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "this API key lacks the %s scope", scope)
+	if ref != nil {
+		return nil, gatehouse.Errorf(ref.code, "%s", ref.msg)
 	}
 	return p, nil
-}
-
-// limitErr is applyLimit for net/http: the headers, and the refusal.
-func (h *handlers) limitErr(r *http.Request, d ratelimit.Decision) error {
-	w := responseWriterOf(r)
-	if d.Limited && w != nil {
-		hd := w.Header()
-		hd["X-RateLimit-Limit"] = []string{strconv.Itoa(d.Limit)}
-		hd["X-RateLimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
-		hd["X-RateLimit-Reset"] = []string{strconv.FormatInt(ceilUnix(d.Reset), 10)}
-	}
-	if d.Allowed {
-		return nil
-	}
-	if d.StoreDown {
-		if w != nil {
-			w.Header().Set("Retry-After", "1")
-		}
-		return gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "rate limiting is unavailable; try again shortly")
-	}
-	secs := int((d.RetryAfter + time.Second - 1) / time.Second)
-	if w != nil {
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-	}
-	return gatehouse.Errorf(gatehouse.CodeRateLimitExceeded, "Rate limit exceeded. Try again in %d seconds.", secs)
-}
-
-type writerKey struct{}
-
-func responseWriterOf(r *http.Request) http.ResponseWriter {
-	w, _ := r.Context().Value(writerKey{}).(http.ResponseWriter)
-	return w
 }
 
 // permitHandler runs one Permit operation: auth, the environment of the
 // path, the operation, and the answer in Permit's shapes.
 func (h *handlers) permitHandler(rt proute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = r.WithContext(context.WithValue(r.Context(), writerKey{}, w))
-		status, body, err := h.permitServe(rt, r)
+		status, body, err := h.permitServe(rt, w, r)
 		if err != nil {
 			permit.WriteError(w, err)
 			return
@@ -264,8 +194,8 @@ func (h *handlers) permitHandler(rt proute) http.Handler {
 	})
 }
 
-func (h *handlers) permitServe(rt proute, r *http.Request) (int, any, error) {
-	p, err := h.permitAuth(r, rt.scope)
+func (h *handlers) permitServe(rt proute, w http.ResponseWriter, r *http.Request) (int, any, error) {
+	p, err := h.permitAuth(w, r, rt.scope)
 	if err != nil {
 		return 0, nil, err
 	}

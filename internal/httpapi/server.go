@@ -85,13 +85,13 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	}
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
 	api := humago.New(mux, cfg)
+	h := &handlers{Deps: d, gate: &gate{keys: d.Keys, limiter: d.Limiter, anonLimit: d.AnonymousLimit, log: d.Log}}
 	if d.bare != nil {
 		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) { next(huma.WithValue(ctx, principalKey{}, d.bare)) })
 	} else {
-		api.UseMiddleware(authMiddleware(api, d.Keys, d.Limiter, d.AnonymousLimit, d.Log))
+		api.UseMiddleware(authMiddleware(api, h.gate))
 	}
 
-	h := &handlers{Deps: d}
 	addRoutes(&registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes}, h)
 	h.permitRoutes(mux) // Permit.io's API (/v2) and decision endpoints
 	oapi := api.OpenAPI()

@@ -10,7 +10,10 @@ import (
 )
 
 // handlers holds the dependencies of every operation.
-type handlers struct{ Deps }
+type handlers struct {
+	Deps
+	gate *gate // admits callers (v1's middleware and the Permit routes)
+}
 
 // limitsChanged forgets this node's copy of an organization's or
 // environment's rate limit settings (other nodes re-read within seconds).

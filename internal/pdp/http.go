@@ -119,16 +119,16 @@ func (p *PDP) authed(next func(http.ResponseWriter, *http.Request, *authz.Engine
 }
 
 // permitEngine admits a Permit decision call: the PDP's own key, a snapshot.
-func (p *PDP) permitEngine(r *http.Request) (*authz.Engine, error) {
+func (p *PDP) permitEngine(_ http.ResponseWriter, r *http.Request) (*authz.Engine, *http.Request, error) {
 	got := []byte(r.Header.Get("Authorization"))
 	if subtle.ConstantTimeCompare(got, []byte("Bearer "+p.cfg.Key)) != 1 {
-		return nil, gatehouse.Errorf(gatehouse.CodeUnauthorized, "send the PDP's API key: Authorization: Bearer <key>")
+		return nil, r, gatehouse.Errorf(gatehouse.CodeUnauthorized, "send the PDP's API key: Authorization: Bearer <key>")
 	}
 	e := p.engine.Load()
 	if e == nil {
-		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP has no snapshot yet: it cannot reach the server and has none saved")
+		return nil, r, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP has no snapshot yet: it cannot reach the server and has none saved")
 	}
-	return e, nil
+	return e, r, nil
 }
 
 // decode reads a JSON body into v, answering the error itself.

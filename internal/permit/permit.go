@@ -413,13 +413,17 @@ const MaxBulk = decision.MaxBulk
 // Recorder receives every decision made (the decision log); nil: none.
 type Recorder func(r *http.Request, req *decision.CheckRequest, res *decision.CheckResult)
 
-// PDPRoutes registers Permit's decision endpoints on mux. engine returns
-// the engine of the request's caller (after authenticating it) or an
-// error; limit is the largest body read.
-func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine func(*http.Request) (*authz.Engine, error), record Recorder) {
+// Admit authenticates a decision call and returns the engine of its
+// caller, and the request to go on with (its context may carry the
+// caller); it may set response headers (rate limits) on w.
+type Admit func(w http.ResponseWriter, r *http.Request) (*authz.Engine, *http.Request, error)
+
+// PDPRoutes registers Permit's decision endpoints on mux; limit is the
+// largest body read.
+func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine Admit, record Recorder) {
 	handle := func(path string, fn func(http.ResponseWriter, *http.Request, *authz.Engine) (any, error)) {
 		mux.HandleFunc("POST "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
-			e, err := engine(r)
+			e, r, err := engine(w, r)
 			if err != nil {
 				WriteError(w, err)
 				return
