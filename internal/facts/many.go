@@ -94,7 +94,7 @@ func (s *Service) assignIfMissingTx(ctx context.Context, tx Store, envID string,
 	if have.Total > 0 {
 		return nil, nil
 	}
-	_, changes, err := s.assignTx(ctx, tx, envID, AssignInput{User: u.ID, Role: r.ID, Tenant: t.ID})
+	_, changes, err := s.createAssignmentTx(ctx, tx, envID, u, r, t)
 	return changes, err
 }
 

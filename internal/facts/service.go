@@ -667,6 +667,10 @@ func (s *Service) assignTx(ctx context.Context, tx Store, envID string, in Assig
 	if err != nil {
 		return nil, nil, err
 	}
+	return s.createAssignmentTx(ctx, tx, envID, u, r, t)
+}
+
+func (s *Service) createAssignmentTx(ctx context.Context, tx Store, envID string, u *User, r *Role, t *Tenant) (*Assignment, []Change, error) {
 	a := &Assignment{ID: newID(), EnvID: envID, UserID: u.ID, RoleID: r.ID, TenantID: t.ID, User: u.Key, Role: r.Key, Tenant: t.Key, CreatedAt: s.now()}
 	if err := tx.CreateAssignment(ctx, a); err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/permit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -83,13 +84,13 @@ func (h *handlers) permitTable() []proute {
 		{"DELETE", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pDeleteEnv, "Delete an environment"},
 
 		{"GET", F + "/users", gatehouse.ScopeViewUser, true, h.pListUsers, "List users (paged; filters search, role)"},
-		{"POST", F + "/users", gatehouse.ScopeManageUser, true, h.pCreateUser, "Create a user, with role assignments"},
+		{"POST", F + "/users", gatehouse.ScopeManageUser, true, h.pPutUser(facts.PutCreate), "Create a user, with role assignments"},
 		{"GET", F + "/users/{user}", gatehouse.ScopeViewUser, true, h.pGetUser, "Get a user"},
-		{"PUT", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pSyncUser, "Create or replace a user (201 created, 200 replaced)"},
+		{"PUT", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pPutUser(facts.PutReplace), "Create or replace a user (201 created, 200 replaced)"},
 		{"PATCH", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pUpdateUser, "Change a user"},
 		{"DELETE", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pDeleteUser, "Delete a user"},
-		{"POST", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pUserAssign, "Give the user a role in a tenant"},
-		{"DELETE", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pUserUnassign, "Take a role from the user in a tenant"},
+		{"POST", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pAssignment(true), "Give the user a role in a tenant"},
+		{"DELETE", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pAssignment(false), "Take a role from the user in a tenant"},
 		{"POST", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(false), "Create many users"},
 		{"PUT", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(true), "Create or replace many users"},
 		{"DELETE", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkDeleteUsers, "Delete many users"},
@@ -103,8 +104,8 @@ func (h *handlers) permitTable() []proute {
 		{"DELETE", F + "/tenants/{tenant}/users/{user}", gatehouse.ScopeManageRoleAssignment, true, h.pRemoveTenantUser, "Take every role of the user in the tenant"},
 
 		{"GET", F + "/role_assignments", gatehouse.ScopeViewRoleAssignment, true, h.pListAssignments, "List role assignments (filters user, role, tenant; detailed; include_total_count)"},
-		{"POST", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssign, "Assign a role"},
-		{"DELETE", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pUnassign, "Unassign a role"},
+		{"POST", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssignment(true), "Assign a role"},
+		{"DELETE", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssignment(false), "Unassign a role"},
 		{"POST", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulk(true), "Assign many roles"},
 		{"DELETE", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulk(false), "Unassign many roles"},
 

@@ -270,49 +270,37 @@ func deref(s *string) string {
 	return *s
 }
 
-func (h *handlers) pCreateUser(c *pcall) (int, any, error) {
-	var in pUserIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
-		return 0, nil, err
+// pPutUser is POST /users (create; CONFLICT when the key exists) and
+// PUT /users/{key} (create or replace: 201 when created, 200 when
+// replaced; Permit's Node SDK reads the status).
+func (h *handlers) pPutUser(mode facts.PutUserMode) pfunc {
+	return func(c *pcall) (int, any, error) {
+		var in pUserIn
+		if err := c.body(h.maxBody(), &in, false); err != nil {
+			return 0, nil, err
+		}
+		if mode == facts.PutReplace {
+			key := c.r.PathValue("user")
+			if in.Key != "" && in.Key != key {
+				return 0, nil, gatehouse.FieldError("key", "mismatch", "the body's key %q is not the path's %q", in.Key, key)
+			}
+			in.Key = key
+		}
+		u, as, err := in.facts()
+		if err != nil {
+			return 0, nil, err
+		}
+		user, created, err := h.Facts.PutUser(c.ctx, c.env.ID, u, as, mode)
+		if err != nil {
+			return 0, nil, err
+		}
+		out, err := h.userOut(c, user)
+		status := http.StatusOK
+		if created && mode == facts.PutReplace {
+			status = http.StatusCreated
+		}
+		return status, out, err
 	}
-	u, as, err := in.facts()
-	if err != nil {
-		return 0, nil, err
-	}
-	user, _, err := h.Facts.PutUser(c.ctx, c.env.ID, u, as, facts.PutCreate)
-	if err != nil {
-		return 0, nil, err
-	}
-	out, err := h.userOut(c, user)
-	return http.StatusOK, out, err
-}
-
-// pSyncUser is PUT /users/{key}: create the user, or replace it; 201 when
-// created, 200 when replaced (Permit's Node SDK reads the status).
-func (h *handlers) pSyncUser(c *pcall) (int, any, error) {
-	var in pUserIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
-		return 0, nil, err
-	}
-	key := c.r.PathValue("user")
-	if in.Key != "" && in.Key != key {
-		return 0, nil, gatehouse.FieldError("key", "mismatch", "the body's key %q is not the path's %q", in.Key, key)
-	}
-	in.Key = key
-	u, as, err := in.facts()
-	if err != nil {
-		return 0, nil, err
-	}
-	user, created, err := h.Facts.PutUser(c.ctx, c.env.ID, u, as, facts.PutReplace)
-	if err != nil {
-		return 0, nil, err
-	}
-	out, err := h.userOut(c, user)
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return status, out, err
 }
 
 func (h *handlers) pUpdateUser(c *pcall) (int, any, error) {
@@ -343,48 +331,36 @@ func (h *handlers) pDeleteUser(c *pcall) (int, any, error) {
 	return http.StatusNoContent, nil, h.Facts.DeleteUser(c.ctx, c.env.ID, u.ID)
 }
 
-func (h *handlers) pUserAssign(c *pcall) (int, any, error) {
-	var in pRoleAssignmentIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
-		return 0, nil, err
+// pAssignment assigns (POST) or unassigns (DELETE) one role: the user
+// from the path (…/users/{user}/roles) or from the body (…/role_assignments).
+func (h *handlers) pAssignment(assign bool) pfunc {
+	return func(c *pcall) (int, any, error) {
+		var in pRoleAssignmentIn
+		if err := c.body(h.maxBody(), &in, false); err != nil {
+			return 0, nil, err
+		}
+		if u := c.r.PathValue("user"); u != "" {
+			in.User = u
+		}
+		if in.User == "" {
+			return 0, nil, gatehouse.FieldError("user", "required_field_missing", "user is required")
+		}
+		a, err := in.input()
+		if err != nil {
+			return 0, nil, err
+		}
+		if a, err = h.refs(c, a); err != nil {
+			return 0, nil, err
+		}
+		if !assign {
+			return http.StatusNoContent, nil, h.Facts.Unassign(c.ctx, c.env.ID, a)
+		}
+		as, err := h.Facts.Assign(c.ctx, c.env.ID, a)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, pAssignmentOf(c.env, as), nil
 	}
-	in.User = c.r.PathValue("user")
-	return h.assignOne(c, in)
-}
-
-func (h *handlers) pUserUnassign(c *pcall) (int, any, error) {
-	var in pRoleAssignmentIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
-		return 0, nil, err
-	}
-	in.User = c.r.PathValue("user")
-	return h.unassignOne(c, in)
-}
-
-func (h *handlers) assignOne(c *pcall, in pRoleAssignmentIn) (int, any, error) {
-	a, err := in.input()
-	if err != nil {
-		return 0, nil, err
-	}
-	if a, err = h.refs(c, a); err != nil {
-		return 0, nil, err
-	}
-	as, err := h.Facts.Assign(c.ctx, c.env.ID, a)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, pAssignmentOf(c.env, as), nil
-}
-
-func (h *handlers) unassignOne(c *pcall, in pRoleAssignmentIn) (int, any, error) {
-	a, err := in.input()
-	if err != nil {
-		return 0, nil, err
-	}
-	if a, err = h.refs(c, a); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusNoContent, nil, h.Facts.Unassign(c.ctx, c.env.ID, a)
 }
 
 // refs resolves an assignment's user, role and tenant to their ids, also
@@ -789,28 +765,6 @@ func (h *handlers) detailed(c *pcall, items []facts.Assignment) ([]pAssignmentDe
 			OrganizationID: c.env.OrgID, ProjectID: c.env.ProjectID, EnvironmentID: c.env.ID, CreatedAt: a.CreatedAt})
 	}
 	return out, nil
-}
-
-func (h *handlers) pAssign(c *pcall) (int, any, error) {
-	var in pRoleAssignmentIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
-		return 0, nil, err
-	}
-	if in.User == "" {
-		return 0, nil, gatehouse.FieldError("user", "required_field_missing", "user is required")
-	}
-	return h.assignOne(c, in)
-}
-
-func (h *handlers) pUnassign(c *pcall) (int, any, error) {
-	var in pRoleAssignmentIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
-		return 0, nil, err
-	}
-	if in.User == "" {
-		return 0, nil, gatehouse.FieldError("user", "required_field_missing", "user is required")
-	}
-	return h.unassignOne(c, in)
 }
 
 func (h *handlers) bulkIn(c *pcall) ([]facts.AssignInput, error) {
