@@ -544,7 +544,10 @@ func pEnvOf(orgID string, e Environment) pEnvironment {
 // projRef is the path's project, also as Permit's undashed id.
 func (h *handlers) projRef(c *pcall) string {
 	ref := c.r.PathValue("proj")
-	if _, err := h.Tenancy.Store.GetProject(c.ctx, c.p.OrgID, ref); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound && dashed(ref) != ref {
+	if dashed(ref) == ref {
+		return ref
+	}
+	if _, err := h.Tenancy.Store.GetProject(c.ctx, c.p.OrgID, ref); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
 		return dashed(ref)
 	}
 	return ref

@@ -27,17 +27,17 @@ type Server struct {
 	URL, OrgID, OrgKey, EnvKey string
 }
 
-type syncBuffer struct {
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *SyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // FreeAddr returns a loopback address nobody listens on.
 func FreeAddr(t testing.TB) string {
@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) <-chan er
 }
 
 // waitHealthy polls url until it answers 200.
-func waitHealthy(t testing.TB, url string, done <-chan error, logs *syncBuffer) {
+func waitHealthy(t testing.TB, url string, done <-chan error, logs *SyncBuffer) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		res, err := http.Get(url)
@@ -89,7 +89,7 @@ func waitHealthy(t testing.TB, url string, done <-chan error, logs *syncBuffer) 
 func Start(t testing.TB, envScopes ...string) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	var out syncBuffer
+	var out SyncBuffer
 	if err := cli.Run(context.Background(), []string{"init", "--output", "json", "--data-dir", dir}, func(string) string { return "" },
 		strings.NewReader(""), &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func Start(t testing.TB, envScopes ...string) *Server {
 	}
 	addr := FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs SyncBuffer
 	done := run(ctx, []string{"serve", "--addr", addr, "--data-dir", dir}, io.Discard, &logs)
 	t.Cleanup(func() {
 		cancel()
@@ -174,7 +174,7 @@ func (s *Server) StartPDP(t testing.TB, key string) string {
 	t.Helper()
 	addr := FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs SyncBuffer
 	done := run(ctx, []string{"pdp", "--api-url", s.URL, "--key", key, "--addr", addr, "--snapshot-dir", t.TempDir()}, io.Discard, &logs)
 	t.Cleanup(func() {
 		cancel()
