@@ -14,7 +14,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -563,4 +562,3 @@ func formError(res *result) string {
 	return msg
 }
 
-var errSignIn = errors.New("sign in")

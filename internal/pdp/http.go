@@ -41,8 +41,6 @@ func (p *PDP) Handler() http.Handler {
 	return withRequestID(mux)
 }
 
-type ridKey struct{}
-
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
