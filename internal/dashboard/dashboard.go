@@ -561,4 +561,3 @@ func formError(res *result) string {
 	}
 	return msg
 }
-
