@@ -114,7 +114,7 @@ type LocalChecker struct {
 	synced atomic.Bool
 	// lastErr is the last sync error (nil while in sync).
 	lastErr error
-	updated chan struct{} // closed and replaced at every applied change
+	updated chan struct{} // closed and replaced at every applied change and on catching up
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -222,6 +222,7 @@ func (l *LocalChecker) follow(ctx context.Context) error {
 			l.mu.Lock()
 			l.lastErr = nil
 			l.mu.Unlock()
+			l.notify() // waiters on Synced wake too
 		case "reset":
 			return errReload
 		}
@@ -292,7 +293,7 @@ func (l *LocalChecker) WaitFor(ctx context.Context, seq int64) error {
 }
 
 // WaitUntil waits until cond holds for the checker's copy (re-checked at
-// every change), or ctx ends.
+// every change and when the checker catches up), or ctx ends.
 func (l *LocalChecker) WaitUntil(ctx context.Context, cond func(*LocalChecker) bool) error {
 	for {
 		l.mu.Lock()
