@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/cli"
 )
@@ -165,9 +166,19 @@ func TestRemoteCommands(t *testing.T) {
 	contains(must("webhooks", "create", "https://hooks.example.com/gh", "--event", "user.created"), "signing secret (shown once", "user.created")
 	contains(must("webhooks", "list"), "https://hooks.example.com/gh")
 	contains(must("logs", "list", "--method", "POST", "--path", "/v1/users", "--per-page", "5"), "POST", "/v1/users", "201")
+	// The refused webhook was just called: the API log is written in the
+	// background, within a fraction of a second.
 	var calls []map[string]any
-	if err := json.Unmarshal([]byte(must("logs", "list", "--status", "4xx", "-o", "json")), &calls); err != nil || len(calls) == 0 {
-		t.Fatalf("logs list --status 4xx: %v %v", calls, err)
+	for try := 0; try < 100 && len(calls) == 0; try++ {
+		if try > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := json.Unmarshal([]byte(must("logs", "list", "--status", "4xx", "--path", "/v1/webhooks", "-o", "json")), &calls); err != nil {
+			t.Fatalf("logs list --status 4xx: %v", err)
+		}
+	}
+	if len(calls) == 0 {
+		t.Fatal("logs list --status 4xx: the refused webhook is not in the log")
 	}
 	contains(must("logs", "get", calls[0]["id"].(string)), "request id:")
 
