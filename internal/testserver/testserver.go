@@ -223,3 +223,17 @@ func Tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Eventually polls ok every 50 ms until it holds, failing the test with
+// what after within: for what the server does in the background (the API
+// log is written in batches, changes reach followers a moment later).
+func Eventually(t testing.TB, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
