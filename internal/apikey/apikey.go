@@ -40,7 +40,25 @@ type Key struct {
 	// RateLimitPerHour is the key's own limit; 0: the environment's or
 	// organization's limit applies.
 	RateLimitPerHour int
+	// TokenFormat is TokenWithSecret for keys whose token carries a random
+	// secret that is never stored; TokenLegacy keys (made by versions
+	// before it) have a token an old copy of the database could rebuild.
+	TokenFormat int
 }
+
+// Token formats.
+const (
+	// TokenLegacy tokens were made of their claims alone: Ed25519 is
+	// deterministic, so the signing key and the claims rebuilt them.
+	TokenLegacy = 1
+	// TokenWithSecret tokens carry 256 random bits (the nonce claim) that
+	// the server never stores: only the token's SHA-256 is kept.
+	TokenWithSecret = 2
+)
+
+// Legacy reports whether k's token could be rebuilt from an old copy of
+// the database (see TokenLegacy): such keys should be rotated.
+func (k *Key) Legacy() bool { return k.TokenFormat == TokenLegacy }
 
 // Status values of a key as the API reports them.
 const (
@@ -73,9 +91,14 @@ type Filter struct {
 
 // SigningKey is one of the server's Ed25519 key pairs. Its id is the JWT kid.
 type SigningKey struct {
-	ID         string
+	ID string
+	// PrivateKey is nil for a retired key, which only verifies.
 	PrivateKey ed25519.PrivateKey
+	PublicKey  ed25519.PublicKey
 	CreatedAt  time.Time
+	// Exposed: the private key was stored in clear by an older version, so
+	// copies of the database may hold it. Such a key is retired at start.
+	Exposed bool
 }
 
 // Store persists keys and signing keys.
@@ -87,8 +110,13 @@ type Store interface {
 	ListAPIKeys(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[Key], error)
 	UpdateAPIKey(ctx context.Context, k *Key) error
 	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
+	// SigningKeys returns every signing key, private parts opened.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// CreateSigningKey stores a signing key, its private part sealed with
+	// the instance's secret key.
 	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// RetireSigningKey keeps only the public part of signing key id.
+	RetireSigningKey(ctx context.Context, id string, pub ed25519.PublicKey) error
 	// Emit records events in the transaction (the webhook outbox).
 	Emit(ctx context.Context, events ...event.Event) error
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -28,6 +29,7 @@ type switchable struct {
 func (s *switchable) Healthy() bool { return !s.down.Load() }
 
 type fixture struct {
+	db    *store.DB
 	svc   *apikey.Service
 	st    *store.Store
 	bc    *switchable
@@ -47,6 +49,7 @@ func newFixtureClock(tb testing.TB, realClock bool) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	db.SetSecrets(storetest.Ring(tb))
 	st := db.Store()
 	o := &tenancy.Organization{ID: tenancy.NewID(), Key: "acme", Name: "Acme", Settings: tenancy.DefaultOrgSettings(), CreatedAt: time.Now(), UpdatedAt: time.Now()}
 	if err := st.CreateOrganization(ctx, o); err != nil {
@@ -64,7 +67,7 @@ func newFixtureClock(tb testing.TB, realClock bool) *fixture {
 		tb.Fatal(err)
 	}
 	root := &auth.Principal{KeyID: "root", Level: auth.LevelOrganization, OrgID: o.ID, Scopes: gatehouse.MustScopeSet(gatehouse.AllScopes()...)}
-	return &fixture{svc: svc, st: st, bc: bc, org: root, clock: clock}
+	return &fixture{db: db, svc: svc, st: st, bc: bc, org: root, clock: clock}
 }
 
 func (f *fixture) issue(tb testing.TB, exp *time.Time) (*apikey.Key, string) {

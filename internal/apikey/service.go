@@ -35,6 +35,9 @@ type claims struct {
 	ProjectID     string   `json:"project_id,omitempty"`
 	EnvironmentID string   `json:"environment_id,omitempty"`
 	Scopes        []string `json:"scopes"`
+	// Nonce is 256 random bits the server never stores: without the token
+	// itself, nobody (a copy of the database included) can rebuild it.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // Service issues and verifies keys.
@@ -87,32 +90,92 @@ func (s *Service) loadSigningKeys(ctx context.Context, create bool) error {
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
-	if len(keys) == 0 && create {
+	if create && needsNewSigningKey(keys) {
+		if keys, err = s.renewSigningKeys(ctx); err != nil {
+			return err
+		}
+	}
+	var signer *SigningKey
+	pub := make(map[string]ed25519.PublicKey, len(keys))
+	for i, k := range keys {
+		pub[k.ID] = k.PublicKey
+		if k.PrivateKey != nil && !k.Exposed && (signer == nil || !k.CreatedAt.Before(signer.CreatedAt)) {
+			signer = &keys[i] // the newest key that is sealed signs
+		}
+	}
+	if signer == nil {
+		return errors.New("no signing key to sign with")
+	}
+	s.mu.Lock()
+	s.signing = *signer
+	s.public = pub
+	s.lastReload = s.now()
+	s.mu.Unlock()
+	return nil
+}
+
+// needsNewSigningKey: there is none, or one was stored in clear (an older
+// version did so; a copy of the database may hold it).
+func needsNewSigningKey(keys []SigningKey) bool {
+	signs := false
+	for _, k := range keys {
+		if k.Exposed {
+			return true
+		}
+		signs = signs || k.PrivateKey != nil
+	}
+	return !signs
+}
+
+// renewSigningKeys, in one transaction, retires every signing key stored
+// in clear (its public part keeps verifying the keys it signed) and
+// creates a new sealed one when none is left to sign with. Several nodes
+// starting at once may each create one; the newest signs, all verify.
+func (s *Service) renewSigningKeys(ctx context.Context) ([]SigningKey, error) {
+	var keys []SigningKey
+	err := s.store.InAPIKeyTx(ctx, func(tx Store) error {
+		var err error
+		if keys, err = tx.SigningKeys(ctx); err != nil {
+			return err
+		}
+		if !needsNewSigningKey(keys) {
+			return nil // another node did it
+		}
+		retired := 0
+		for i, k := range keys {
+			if k.Exposed {
+				if err := tx.RetireSigningKey(ctx, k.ID, k.PublicKey); err != nil {
+					return fmt.Errorf("retire signing key: %w", err)
+				}
+				keys[i].PrivateKey, keys[i].Exposed = nil, false
+				retired++
+			}
+		}
+		if retired > 0 {
+			s.log.Warn("retired signing keys an older version stored in clear: API keys made before this version still work, but a copy of the database from then could rebuild them; rotate them (they are listed with legacy_token: true)",
+				"retired", retired)
+		}
+		for _, k := range keys {
+			if k.PrivateKey != nil {
+				return nil
+			}
+		}
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return fmt.Errorf("generate signing key: %w", err)
 		}
 		sum := sha256.Sum256(priv.Public().(ed25519.PublicKey))
-		k := SigningKey{ID: base64.RawURLEncoding.EncodeToString(sum[:12]), PrivateKey: priv, CreatedAt: s.now().UTC()}
-		if err := s.store.CreateSigningKey(ctx, k); err != nil {
+		k := SigningKey{ID: base64.RawURLEncoding.EncodeToString(sum[:12]), PrivateKey: priv, PublicKey: priv.Public().(ed25519.PublicKey), CreatedAt: s.now().UTC()}
+		if err := tx.CreateSigningKey(ctx, k); err != nil {
 			return fmt.Errorf("store signing key: %w", err)
 		}
-		keys = []SigningKey{k}
+		keys = append(keys, k)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(keys) == 0 {
-		return errors.New("no signing keys")
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].CreatedAt.Before(keys[j].CreatedAt) })
-	pub := make(map[string]ed25519.PublicKey, len(keys))
-	for _, k := range keys {
-		pub[k.ID] = k.PrivateKey.Public().(ed25519.PublicKey)
-	}
-	s.mu.Lock()
-	s.signing = keys[0]
-	s.public = pub
-	s.lastReload = s.now()
-	s.mu.Unlock()
-	return nil
+	return keys, nil
 }
 
 // Spec describes a key to create.
@@ -165,8 +228,12 @@ func (s *Service) Mint(spec Spec) (*Key, string, error) {
 	}
 	k := &Key{ID: uuid.Must(uuid.NewV7()).String(), OrgID: spec.OrgID, ProjectID: spec.ProjectID, EnvironmentID: spec.EnvironmentID,
 		Level: spec.Level, Name: name, Scopes: set, CreatedBy: spec.CreatedBy, CreatedAt: now, ExpiresAt: spec.ExpiresAt,
-		RateLimitPerHour: spec.RateLimitPerHour}
-	token, err := s.sign(k)
+		RateLimitPerHour: spec.RateLimitPerHour, TokenFormat: TokenWithSecret}
+	var nonce [32]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, "", fmt.Errorf("key secret: %w", err)
+	}
+	token, err := s.sign(k, base64.RawURLEncoding.EncodeToString(nonce[:]))
 	if err != nil {
 		return nil, "", err
 	}
@@ -174,10 +241,10 @@ func (s *Service) Mint(spec Spec) (*Key, string, error) {
 	return k, token, nil
 }
 
-func (s *Service) sign(k *Key) (string, error) {
+func (s *Service) sign(k *Key, nonce string) (string, error) {
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: Issuer, Subject: k.OrgID, ID: k.ID, IssuedAt: jwt.NewNumericDate(k.CreatedAt)},
-		Level:            string(k.Level), OrgID: k.OrgID, ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID,
+		Level:            string(k.Level), OrgID: k.OrgID, ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID, Nonce: nonce,
 	}
 	for _, sc := range k.Scopes.Scopes() {
 		c.Scopes = append(c.Scopes, string(sc))

@@ -74,17 +74,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	var (
-		db  *store.DB
-		err error
-	)
-	if cfg.IsPostgres() {
-		db, err = store.OpenPostgres(ctx, cfg.DatabaseURL)
-	} else {
-		db, err = store.OpenSQLite(ctx, cfg.SQLitePath())
-	}
+	db, err := openDB(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if rep, err := db.SealSecrets(ctx, false); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("secrets at rest: %w", err)
+	} else if rep.Sealed > 0 {
+		log.Warn("sealed webhook secrets an older version stored in clear; a copy of the database from before still holds them: rotate them (POST /v1/webhooks/{id}/rotate-secret)", "sealed", rep.Sealed)
 	}
 	var logDB *store.DB
 	if cfg.IsPostgres() {

@@ -35,7 +35,7 @@ func engines(t *testing.T) []struct {
 		}},
 		{"postgres", func(t *testing.T) config.Config {
 			c := config.Default()
-			c.DatabaseURL = pgtest.NewDatabase(t)
+			c.DatabaseURL, c.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
 			return c
 		}},
 	}

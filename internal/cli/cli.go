@@ -40,9 +40,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	pf.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL URL (postgres://...); empty uses SQLite in --data-dir (env GATEHOUSE_DATABASE_URL)")
 	pf.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env GATEHOUSE_LOG_LEVEL)")
 	pf.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (env GATEHOUSE_LOG_FORMAT)")
+	pf.StringVar(&cfg.SecretKeyFile, "secret-key-file", cfg.SecretKeyFile, "file holding the secret key that encrypts secrets at rest; the key itself may instead be in GATEHOUSE_SECRET_KEY; default for SQLite: <data-dir>/secret.key, made on first start (env GATEHOUSE_SECRET_KEY_FILE)")
+	pf.StringVar(&cfg.PreviousSecretKeyFile, "previous-secret-key-file", cfg.PreviousSecretKeyFile, "file holding the secret key being replaced, during a rotation (env GATEHOUSE_PREVIOUS_SECRET_KEY_FILE)")
 
 	root.AddCommand(serveCmd(ctx, &cfg, stdout, stderr), initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
-		pdpCmd(ctx, &cfg, getenv, stderr), setupLinkCmd(ctx, &cfg, stdout, stderr), versionCmd(stdout))
+		pdpCmd(ctx, &cfg, getenv, stderr), setupLinkCmd(ctx, &cfg, stdout, stderr), versionCmd(stdout),
+		secretKeyCmd(ctx, &cfg, stdout, stderr))
 	root.AddCommand(remoteCmds(getenv, stdin, stdout, stderr)...)
 	return root.ExecuteContext(ctx)
 }

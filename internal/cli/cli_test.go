@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +100,16 @@ func TestNewcomerPath(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			dataArg := []string{"--data-dir", t.TempDir()}
 			if engine == "postgres" {
-				dataArg = []string{"--database-url", pgtest.NewDatabase(t)}
+				// PostgreSQL takes the secret key from a file all nodes share.
+				key, err := run(t, nil, "secret-key", "generate")
+				if err != nil {
+					t.Fatal(err)
+				}
+				keyFile := filepath.Join(t.TempDir(), "secret.key")
+				if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				dataArg = []string{"--database-url", pgtest.NewDatabase(t), "--secret-key-file", keyFile}
 			}
 			out, err := run(t, nil, append([]string{"init", "--output", "json", "--org-name", "Acme"}, dataArg...)...)
 			if err != nil {

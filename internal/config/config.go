@@ -66,6 +66,20 @@ type Config struct {
 	// request came over TLS or X-Forwarded-Proto says https), "always" or
 	// "never".
 	SecureCookies string
+
+	// SecretKey is the instance's secret key (GATEHOUSE_SECRET_KEY only:
+	// never a flag, which would show in ps). It seals the secrets the
+	// database keeps (signing keys, webhook secrets).
+	SecretKey string
+	// SecretKeyFile holds the secret key instead. With neither set, the
+	// embedded default keeps it in DataDir/secret.key (created on first
+	// start); PostgreSQL deployments must set one of them.
+	SecretKeyFile string
+	// PreviousSecretKey and PreviousSecretKeyFile name a key being
+	// replaced: it opens what it sealed until `gatehouse secret-key rotate`
+	// re-seals everything with SecretKey.
+	PreviousSecretKey     string
+	PreviousSecretKeyFile string
 }
 
 // Default returns the built-in defaults.
@@ -138,6 +152,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("LOG_FORMAT", &c.LogFormat)
 	str("REDIS_URL", &c.RedisURL)
 	str("SECURE_COOKIES", &c.SecureCookies)
+	str("SECRET_KEY", &c.SecretKey)
+	str("SECRET_KEY_FILE", &c.SecretKeyFile)
+	str("PREVIOUS_SECRET_KEY", &c.PreviousSecretKey)
+	str("PREVIOUS_SECRET_KEY_FILE", &c.PreviousSecretKeyFile)
 	if v := getenv(EnvPrefix + "RATE_LIMIT_FAIL"); v != "" {
 		switch v {
 		case "open":
@@ -265,6 +283,12 @@ func (c Config) Validate() error {
 	case "auto", "always", "never":
 	default:
 		return fmt.Errorf("secure-cookies %q: want auto, always or never", c.SecureCookies)
+	}
+	if c.SecretKey != "" && c.SecretKeyFile != "" {
+		return fmt.Errorf("give the secret key once: GATEHOUSE_SECRET_KEY or --secret-key-file, not both")
+	}
+	if c.IsPostgres() && c.SecretKey == "" && c.SecretKeyFile == "" {
+		return fmt.Errorf("PostgreSQL deployments need a secret key kept outside the database: set GATEHOUSE_SECRET_KEY or --secret-key-file to the same key on every node (make one with `gatehouse secret-key generate`)")
 	}
 	if c.SandboxResetEvery < time.Minute {
 		return fmt.Errorf("sandbox-reset-every %s: must be at least a minute", c.SandboxResetEvery)

@@ -23,11 +23,13 @@ func TestApplyEnvAndValidate(t *testing.T) {
 					t.Fatalf("env not applied: %+v", c)
 				}
 			}},
-		{name: "postgres url", env: map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://u@h/db"}, check: func(t *testing.T, c Config) {
+		{name: "postgres url", env: map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://u@h/db", "GATEHOUSE_SECRET_KEY": "k"}, check: func(t *testing.T, c Config) {
 			if !c.IsPostgres() {
 				t.Fatal("want postgres")
 			}
 		}},
+		{name: "postgres without a secret key", env: map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://u@h/db"}, wantErr: true},
+		{name: "secret key twice", env: map[string]string{"GATEHOUSE_SECRET_KEY": "k", "GATEHOUSE_SECRET_KEY_FILE": "/k"}, wantErr: true},
 		{name: "bad url", env: map[string]string{"GATEHOUSE_DATABASE_URL": "mysql://x"}, wantErr: true},
 		{name: "bad addr", env: map[string]string{"GATEHOUSE_ADDR": "nope"}, wantErr: true},
 		{name: "bad duration", env: map[string]string{"GATEHOUSE_SHUTDOWN_TIMEOUT": "soon"}, wantErr: true},

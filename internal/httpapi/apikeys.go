@@ -25,6 +25,7 @@ type APIKey struct {
 	LastUsedAt    *time.Time        `json:"last_used_at,omitempty" doc:"Recorded within seconds of use."`
 	ReplacedBy    string            `json:"replaced_by,omitempty" doc:"The key a rotation created from this one."`
 	RateLimit     int               `json:"rate_limit_per_hour,omitempty" doc:"The key's own requests-per-hour limit; absent: the environment's or organization's applies."`
+	LegacyToken   bool              `json:"legacy_token,omitempty" doc:"Made by a version whose tokens carried no random secret: a copy of the database from then could rebuild it. Rotate it."`
 }
 
 // CreatedAPIKey is a new key with its token, shown only in this response.
@@ -36,7 +37,8 @@ type CreatedAPIKey struct {
 func keyOut(k *apikey.Key, now time.Time) APIKey {
 	return APIKey{ID: k.ID, Name: k.Name, Level: string(k.Level), ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID,
 		Scopes: k.Scopes.Scopes(), Status: k.Status(now), CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
-		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, ReplacedBy: k.ReplacedBy, RateLimit: k.RateLimitPerHour}
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, ReplacedBy: k.ReplacedBy, RateLimit: k.RateLimitPerHour,
+		LegacyToken: k.Legacy() && k.Status(now) == apikey.StatusActive}
 }
 
 type listKeysIn struct {

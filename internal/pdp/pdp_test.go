@@ -494,7 +494,7 @@ func TestPDPUploadsDecisions(t *testing.T) {
 // writes made on another.
 func TestPDPFollowsEveryNode(t *testing.T) {
 	cfg := config.Default()
-	cfg.DatabaseURL = pgtest.NewDatabase(t)
+	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
 	w := newWorld(t, cfg)
 	b := startNode(t, cfg, "127.0.0.1:0")
 	r := startPDP(t, testConfig(w.n.url, w.envKey, t.TempDir()))

@@ -16,6 +16,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// SecretKey is the instance secret key tests' PostgreSQL deployments share
+// (every node of one needs the same; GATEHOUSE_SECRET_KEY). A test key,
+// protecting nothing but throw-away test databases.
+const SecretKey = "dGVzdHMtb25seS1nYXRlaG91c2Utc2VjcmV0LWtleS0="
+
 // AdminURL is the server tests create their databases on.
 func AdminURL() string {
 	if u := os.Getenv("GATEHOUSE_TEST_DATABASE_URL"); u != "" {

@@ -10,11 +10,12 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/secretkey"
 )
 
 var _ apikey.Store = (*Store)(nil)
 
-const keyCols = "id, org_id, project_id, environment_id, level, name, scopes, token_sha256, created_by, created_at, expires_at, revoked_at, last_used_at, replaced_by, rate_limit_per_hour"
+const keyCols = "id, org_id, project_id, environment_id, level, name, scopes, token_sha256, created_by, created_at, expires_at, revoked_at, last_used_at, replaced_by, rate_limit_per_hour, token_format"
 
 var keySort = map[string]string{"created_at": "created_at", "name": "name", "last_used_at": "last_used_at", "expires_at": "expires_at"}
 
@@ -25,7 +26,7 @@ func scanKey(sc scanner) (apikey.Key, error) {
 	var created int64
 	var expires, revoked, used nullInt
 	err := sc.Scan(&k.ID, &k.OrgID, &project, &env, &level, &k.Name, &scopes, &k.TokenSHA256, &k.CreatedBy,
-		&created, &expires, &revoked, &used, &k.ReplacedBy, &k.RateLimitPerHour)
+		&created, &expires, &revoked, &used, &k.ReplacedBy, &k.RateLimitPerHour, &k.TokenFormat)
 	k.ProjectID, k.EnvironmentID = project.String, env.String
 	k.Level = auth.Level(level)
 	k.Scopes = parseScopes(scopes)
@@ -41,9 +42,9 @@ func (s *Store) InAPIKeyTx(ctx context.Context, fn func(apikey.Store) error) err
 
 // CreateAPIKey stores a key record.
 func (s *Store) CreateAPIKey(ctx context.Context, k *apikey.Key) error {
-	return exec(ctx, s.writer(), "api key", "INSERT INTO api_keys ("+keyCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+	return exec(ctx, s.writer(), "api key", "INSERT INTO api_keys ("+keyCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
 		k.ID, k.OrgID, nullString(k.ProjectID), nullString(k.EnvironmentID), string(k.Level), k.Name, scopesText(k.Scopes),
-		k.TokenSHA256, k.CreatedBy, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), nullMicros(k.LastUsedAt), k.ReplacedBy, k.RateLimitPerHour)
+		k.TokenSHA256, k.CreatedBy, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), nullMicros(k.LastUsedAt), k.ReplacedBy, k.RateLimitPerHour, k.TokenFormat)
 }
 
 // GetAPIKey returns a key; orgID "" matches any organization.
@@ -95,9 +96,11 @@ func (s *Store) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time)
 	})
 }
 
-// SigningKeys returns every signing key.
+// SigningKeys returns every signing key: its private part opened (nil for
+// a retired key), its public part, and whether the private part was found
+// stored in clear by an older version (Exposed).
 func (s *Store) SigningKeys(ctx context.Context) ([]apikey.SigningKey, error) {
-	rows, err := s.reader().QueryContext(ctx, "SELECT id, private_key, created_at FROM signing_keys ORDER BY created_at")
+	rows, err := s.reader().QueryContext(ctx, "SELECT id, private_key, public_key, created_at FROM signing_keys ORDER BY created_at")
 	if err != nil {
 		return nil, fmt.Errorf("list signing keys: %w", err)
 	}
@@ -105,24 +108,50 @@ func (s *Store) SigningKeys(ctx context.Context) ([]apikey.SigningKey, error) {
 	var out []apikey.SigningKey
 	for rows.Next() {
 		var k apikey.SigningKey
-		var priv string
+		var priv, pub string
 		var created int64
-		if err := rows.Scan(&k.ID, &priv, &created); err != nil {
+		if err := rows.Scan(&k.ID, &priv, &pub, &created); err != nil {
 			return nil, fmt.Errorf("scan signing key: %w", err)
 		}
-		seed, err := base64.StdEncoding.DecodeString(priv)
-		if err != nil || len(seed) != ed25519.SeedSize {
-			return nil, fmt.Errorf("signing key %s is corrupt", k.ID)
-		}
-		k.PrivateKey = ed25519.NewKeyFromSeed(seed)
 		k.CreatedAt = fromMicros(created)
+		if priv != "" {
+			k.Exposed = !secretkey.IsSealed(priv)
+			if priv, err = s.open(priv, "signing_keys.private_key:"+k.ID); err != nil {
+				return nil, err
+			}
+			seed, err := base64.StdEncoding.DecodeString(priv)
+			if err != nil || len(seed) != ed25519.SeedSize {
+				return nil, fmt.Errorf("signing key %s is corrupt", k.ID)
+			}
+			k.PrivateKey = ed25519.NewKeyFromSeed(seed)
+			k.PublicKey = k.PrivateKey.Public().(ed25519.PublicKey)
+		} else {
+			raw, err := base64.StdEncoding.DecodeString(pub)
+			if err != nil || len(raw) != ed25519.PublicKeySize {
+				return nil, fmt.Errorf("signing key %s is corrupt", k.ID)
+			}
+			k.PublicKey = ed25519.PublicKey(raw)
+		}
 		out = append(out, k)
 	}
 	return out, rows.Err()
 }
 
-// CreateSigningKey stores a signing key (its seed, base64).
+// CreateSigningKey stores a signing key: its seed sealed, its public key
+// in clear.
 func (s *Store) CreateSigningKey(ctx context.Context, k apikey.SigningKey) error {
-	return exec(ctx, s.writer(), "signing key", "INSERT INTO signing_keys (id, private_key, created_at) VALUES ($1, $2, $3)",
-		k.ID, base64.StdEncoding.EncodeToString(k.PrivateKey.Seed()), micros(k.CreatedAt))
+	priv, err := s.seal(base64.StdEncoding.EncodeToString(k.PrivateKey.Seed()), "signing_keys.private_key:"+k.ID)
+	if err != nil {
+		return err
+	}
+	pub := base64.StdEncoding.EncodeToString(k.PrivateKey.Public().(ed25519.PublicKey))
+	return exec(ctx, s.writer(), "signing key", "INSERT INTO signing_keys (id, private_key, public_key, created_at) VALUES ($1, $2, $3, $4)",
+		k.ID, priv, pub, micros(k.CreatedAt))
+}
+
+// RetireSigningKey forgets a signing key's private part: the keys it
+// signed still verify with its public part; it signs nothing more.
+func (s *Store) RetireSigningKey(ctx context.Context, id string, pub ed25519.PublicKey) error {
+	return execOne(ctx, s.writer(), "signing key", id, "UPDATE signing_keys SET private_key = '', public_key = $2 WHERE id = $1",
+		id, base64.StdEncoding.EncodeToString(pub))
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/secretkey"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/pressly/goose/v3"
@@ -68,6 +69,8 @@ type DB struct {
 	queue Enqueuer
 	// lock is held while an embedded database is open.
 	lock *os.File
+	// secrets seals and opens the secrets the store keeps (secrets.go).
+	secrets *secretkey.Ring
 }
 
 // Writer is the pool that writes the main database (on SQLite its single
@@ -116,6 +119,9 @@ func (db *DB) Logs(ctx context.Context) (*DB, error) {
 func openSQLite(ctx context.Context, path string, schema migrationSet) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	write, err := sql.Open("sqlite", dsn)

@@ -118,6 +118,30 @@ func (s *Store) enqueueDeliveries(ctx context.Context, ids []string) error {
 const endpointCols = "id, org_id, project_id, env_id, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at, " +
 	"failing_since, last_success_at, last_failure_at, disabled_at, disabled_reason, created_by, created_at, updated_at"
 
+// endpointScanner reads endpoints, opening their sealed secrets.
+func (s *Store) endpointScanner() func(sc scanner) (webhook.Endpoint, error) {
+	return func(sc scanner) (webhook.Endpoint, error) {
+		e, err := scanEndpoint(sc)
+		if err != nil {
+			return e, err
+		}
+		if e.Secret, err = s.open(e.Secret, "webhook_endpoints.secret:"+e.ID); err != nil {
+			return e, err
+		}
+		e.PreviousSecret, err = s.open(e.PreviousSecret, "webhook_endpoints.previous_secret:"+e.ID)
+		return e, err
+	}
+}
+
+// sealedSecrets returns e's secrets sealed for storage.
+func (s *Store) sealedSecrets(e *webhook.Endpoint) (secret, previous string, err error) {
+	if secret, err = s.seal(e.Secret, "webhook_endpoints.secret:"+e.ID); err != nil {
+		return "", "", err
+	}
+	previous, err = s.seal(e.PreviousSecret, "webhook_endpoints.previous_secret:"+e.ID)
+	return secret, previous, err
+}
+
 func scanEndpoint(sc scanner) (webhook.Endpoint, error) {
 	var e webhook.Endpoint
 	var proj, env nullStringScan
@@ -135,15 +159,19 @@ func scanEndpoint(sc scanner) (webhook.Endpoint, error) {
 
 // CreateEndpoint stores a webhook endpoint.
 func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	secret, previous, err := s.sealedSecrets(e)
+	if err != nil {
+		return err
+	}
 	return exec(ctx, s.writer(), "webhook", "INSERT INTO webhook_endpoints ("+endpointCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
-		e.ID, e.OrgID, nullString(e.ProjectID), nullString(e.EnvID), e.URL, e.Description, strings.Join(e.Events, " "), e.Enabled, e.Secret,
-		e.PreviousSecret, nullMicros(e.PreviousSecretExpiresAt), nullMicros(e.FailingSince), nullMicros(e.LastSuccessAt), nullMicros(e.LastFailureAt),
+		e.ID, e.OrgID, nullString(e.ProjectID), nullString(e.EnvID), e.URL, e.Description, strings.Join(e.Events, " "), e.Enabled, secret,
+		previous, nullMicros(e.PreviousSecretExpiresAt), nullMicros(e.FailingSince), nullMicros(e.LastSuccessAt), nullMicros(e.LastFailureAt),
 		nullMicros(e.DisabledAt), e.DisabledReason, e.CreatedBy, micros(e.CreatedAt), micros(e.UpdatedAt))
 }
 
 // GetEndpoint returns endpoint id of orgID.
 func (s *Store) GetEndpoint(ctx context.Context, orgID, id string) (*webhook.Endpoint, error) {
-	return getOne(ctx, s.reader(), "webhook", id, "SELECT "+endpointCols+" FROM webhook_endpoints WHERE org_id = $1 AND id = $2", scanEndpoint, orgID, id)
+	return getOne(ctx, s.reader(), "webhook", id, "SELECT "+endpointCols+" FROM webhook_endpoints WHERE org_id = $1 AND id = $2", s.endpointScanner(), orgID, id)
 }
 
 // ListEndpoints lists endpoints.
@@ -155,15 +183,19 @@ func (s *Store) ListEndpoints(ctx context.Context, f webhook.EndpointFilter, pag
 	if f.Enabled != nil {
 		w.add("enabled = ?", *f.Enabled)
 	}
-	return listPage(ctx, s.reader(), "webhook_endpoints", endpointCols, w, map[string]string{"created_at": "created_at", "updated_at": "updated_at", "url": "url"}, page, scanEndpoint)
+	return listPage(ctx, s.reader(), "webhook_endpoints", endpointCols, w, map[string]string{"created_at": "created_at", "updated_at": "updated_at", "url": "url"}, page, s.endpointScanner())
 }
 
 // UpdateEndpoint stores an endpoint's fields.
 func (s *Store) UpdateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	secret, previous, err := s.sealedSecrets(e)
+	if err != nil {
+		return err
+	}
 	return execOne(ctx, s.writer(), "webhook", e.ID, `UPDATE webhook_endpoints SET url=$3, description=$4, events=$5, enabled=$6, secret=$7, previous_secret=$8,
 		previous_secret_expires_at=$9, failing_since=$10, last_success_at=$11, last_failure_at=$12, disabled_at=$13, disabled_reason=$14, updated_at=$15
 		WHERE org_id=$1 AND id=$2`,
-		e.OrgID, e.ID, e.URL, e.Description, strings.Join(e.Events, " "), e.Enabled, e.Secret, e.PreviousSecret, nullMicros(e.PreviousSecretExpiresAt),
+		e.OrgID, e.ID, e.URL, e.Description, strings.Join(e.Events, " "), e.Enabled, secret, previous, nullMicros(e.PreviousSecretExpiresAt),
 		nullMicros(e.FailingSince), nullMicros(e.LastSuccessAt), nullMicros(e.LastFailureAt), nullMicros(e.DisabledAt), e.DisabledReason, micros(e.UpdatedAt))
 }
 

@@ -24,7 +24,12 @@ import (
 )
 
 // Run runs every scenario; open returns a fresh, migrated database.
-func Run(t *testing.T, open func(t *testing.T) *store.DB) {
+func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
+	open := func(t *testing.T) *store.DB {
+		db := openDB(t)
+		db.SetSecrets(Ring(t))
+		return db
+	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, st *store.Store)
@@ -58,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"JobStore", testJobStore},
 		{"Bulk", testBulk},
 		{"MemberSignIn", testMemberSignIn},
+		{"SecretsAtRest", testSecretsAtRest},
 	}
 	for _, tc := range withDB {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
