@@ -4,12 +4,8 @@
 package apilog
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -47,6 +43,15 @@ type Call struct {
 	RawHeaders  http.Header `json:"-"`
 	RawRequest  []byte      `json:"-"`
 	RawResponse []byte      `json:"-"`
+	// Secrets says where the operation's bodies carry one-time secrets.
+	Secrets *Secrets `json:"-"`
+}
+
+// Secrets is an operation's declaration of the fields of its request and
+// response bodies that hold secrets (a new key's token, a setup link…):
+// the log never keeps them.
+type Secrets struct {
+	Request, Response []SecretPath
 }
 
 // Filter narrows a list of entries; zero fields match everything.
@@ -69,113 +74,4 @@ type Store interface {
 	// ExportAPILog calls fn with every matching entry, oldest first.
 	ExportAPILog(ctx context.Context, f Filter, fn func(*Call) error) error
 	PruneAPILog(ctx context.Context, orgID string, before time.Time) (int64, error)
-}
-
-// Redacted replaces a secret.
-const Redacted = "[REDACTED]"
-
-// sensitiveHeaders never reach the log.
-var sensitiveHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true, "x-api-key": true}
-
-// RedactHeader returns what the log keeps of a header's value.
-func RedactHeader(name, value string) string {
-	if sensitiveHeaders[strings.ToLower(name)] {
-		return Redacted
-	}
-	return value
-}
-
-// sensitiveKey reports whether a JSON field holds a secret.
-func sensitiveKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"token", "secret", "password", "passphrase", "private_key", "api_key", "authorization"} {
-		if k == s || strings.HasSuffix(k, "_"+s) || strings.HasPrefix(k, s+"_") {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	// A JSON string value of a sensitive field, complete or cut off at the
-	// end of a truncated body.
-	sensitivePair    = regexp.MustCompile(`(?i)("(?:[a-z0-9_]*_)?(?:token|secret|password|passphrase|private_key|api_key|authorization)(?:_[a-z0-9_]*)?"\s*:\s*)"(?:[^"\\]|\\.)*"`)
-	sensitiveCut     = regexp.MustCompile(`(?i)("(?:[a-z0-9_]*_)?(?:token|secret|password|passphrase|private_key|api_key|authorization)(?:_[a-z0-9_]*)?"\s*:\s*)"(?:[^"\\]|\\.)*\\?$`)
-	sensitiveForm    = regexp.MustCompile(`(?i)\b((?:[a-z0-9_]*_)?(?:token|secret|password|passphrase|private_key|api_key|authorization)(?:_[a-z0-9_]*)?=)[^&\s]*`)
-	jwtShaped        = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
-	redactedJSONText = `"` + Redacted + `"`
-)
-
-// RedactBody removes secrets from a body: JSON fields with secret names
-// (token, secret, password, …, also as *_token etc.) and anything shaped like
-// an API key (a JWT), whether or not the body is complete JSON.
-func RedactBody(body string, complete bool) string {
-	if !mayHoldSecret(body) {
-		return body
-	}
-	if complete {
-		var v any
-		dec := json.NewDecoder(strings.NewReader(body))
-		dec.UseNumber()
-		if dec.Decode(&v) == nil && !dec.More() {
-			if redactValue(&v) {
-				var buf bytes.Buffer
-				enc := json.NewEncoder(&buf)
-				enc.SetEscapeHTML(false)
-				if enc.Encode(v) == nil {
-					body = strings.TrimSuffix(buf.String(), "\n")
-				}
-			}
-			return jwtShaped.ReplaceAllString(body, Redacted)
-		}
-	}
-	body = sensitivePair.ReplaceAllString(body, "${1}"+redactedJSONText)
-	body = sensitiveCut.ReplaceAllString(body, "${1}"+redactedJSONText)
-	body = sensitiveForm.ReplaceAllString(body, "${1}"+Redacted)
-	return jwtShaped.ReplaceAllString(body, Redacted)
-}
-
-// secretWords are what every redaction rule looks for; a body without any
-// of them is left as it is, without parsing.
-var secretWords = []string{"token", "secret", "password", "passphrase", "private_key", "api_key", "authorization", "eyj"}
-
-func mayHoldSecret(body string) bool {
-	if body == "" {
-		return false
-	}
-	lower := strings.ToLower(body)
-	for _, w := range secretWords {
-		if strings.Contains(lower, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactValue redacts in place and reports whether anything changed.
-func redactValue(v *any) bool {
-	changed := false
-	switch t := (*v).(type) {
-	case map[string]any:
-		for k, x := range t {
-			if sensitiveKey(k) {
-				if _, isObj := x.(map[string]any); !isObj && x != nil {
-					t[k] = Redacted
-					changed = true
-					continue
-				}
-			}
-			if redactValue(&x) {
-				t[k] = x
-				changed = true
-			}
-		}
-	case []any:
-		for i := range t {
-			if redactValue(&t[i]) {
-				changed = true
-			}
-		}
-	}
-	return changed
 }

@@ -19,6 +19,8 @@ import (
 type callRecord struct {
 	route     string
 	principal *auth.Principal
+	// secrets are the operation's declared secret fields.
+	secrets *apilog.Secrets
 }
 
 type callRecordKey struct{}
@@ -73,7 +75,7 @@ func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 		e := apilog.Call{Time: start.UTC(), RequestID: RequestID(r.Context()), Method: r.Method, Route: rec.route, Path: r.URL.RequestURI(),
 			Status: status, LatencyMicros: time.Since(start).Microseconds(), ClientIP: clientIP(r), UserAgent: r.UserAgent(),
 			RawHeaders: r.Header, RawRequest: body.buf, RequestSize: body.n, RequestTruncated: body.n > int64(len(body.buf)),
-			ResponseSize: cw.n, ResponseTruncated: cw.n > int64(len(cw.buf))}
+			ResponseSize: cw.n, ResponseTruncated: cw.n > int64(len(cw.buf)), Secrets: rec.secrets}
 		if !strings.HasPrefix(cw.Header().Get("Content-Type"), "text/event-stream") {
 			e.RawResponse = cw.buf
 		}
@@ -100,7 +102,7 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 			if e.RawHeaders != nil {
 				e.RequestHeaders = make(map[string]string, len(e.RawHeaders))
 				for k, v := range e.RawHeaders {
-					e.RequestHeaders[k] = apilog.RedactHeader(k, strings.Join(v, ", "))
+					e.RequestHeaders[k] = strings.Join(v, ", ")
 				}
 			}
 			if e.RawRequest != nil {
@@ -110,7 +112,6 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 				e.ResponseBody = string(e.RawResponse)
 			}
 			e.RawHeaders, e.RawRequest, e.RawResponse = nil, nil, nil
-			e.RequestBody = apilog.RedactBody(e.RequestBody, !e.RequestTruncated)
 			if e.Status >= 400 {
 				if m := errorCodeIn.FindStringSubmatch(e.ResponseBody); m != nil {
 					e.ErrorCode = m[1]
@@ -118,7 +119,7 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 					e.ErrorCode = m[1]
 				}
 			}
-			e.ResponseBody = apilog.RedactBody(e.ResponseBody, !e.ResponseTruncated)
+			apilog.Redact(e)
 		}
 	}
 }

@@ -80,7 +80,8 @@ func TestAPILog(t *testing.T) {
 	}
 	headers := full["request_headers"].(map[string]any)
 	if headers["Authorization"] != apilog.Redacted || !strings.Contains(full["request_body"].(string), `"name":"child"`) ||
-		!strings.Contains(full["response_body"].(string), `"token":"[REDACTED]"`) {
+		full["response_body"] != apilog.DroppedBody { // cut at 300 bytes: a secret operation's body is dropped whole
+
 		t.Fatalf("full entry: %s", raw)
 	}
 	bad := byPath["POST /v1/projects"]

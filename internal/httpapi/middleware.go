@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
@@ -155,6 +156,8 @@ const (
 	metaPublic = "public" // no key needed
 	// metaUnlimited: the operation does not spend from the rate limit.
 	metaUnlimited = "unlimited"
+	// metaSecrets: *apilog.Secrets, the fields that carry secrets.
+	metaSecrets = "secrets"
 )
 
 // authMiddleware admits a v1 call through g (the key, the organization
@@ -166,6 +169,7 @@ func authMiddleware(api huma.API, g *gate) func(huma.Context, func(huma.Context)
 		rec := recordOf(ctx.Context())
 		if rec != nil {
 			rec.route = op.Path
+			rec.secrets, _ = op.Metadata[metaSecrets].(*apilog.Secrets)
 		}
 		if op.Metadata[metaPublic] == true {
 			next(ctx)

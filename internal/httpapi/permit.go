@@ -40,16 +40,29 @@ type pfunc func(c *pcall) (int, any, error)
 // proute is one operation of the Permit API.
 type proute struct {
 	method, path string
-	scope        gatehouse.Scope // "" : any valid key
-	env          bool            // the path has {proj} and {env}
-	fn           pfunc
-	summary      string
+	// twin is the v1 operation this one does the same as: its rules (the
+	// scope, an organization key) are this one's, so the two cannot drift.
+	twin    string
+	env     bool // the path has {proj} and {env}
+	fn      pfunc
+	summary string
 }
 
-func (h *handlers) permitRoutes(mux *http.ServeMux) {
-	routes := h.permitTable()
-	for _, rt := range routes {
-		mux.Handle(rt.method+" "+rt.path, h.permitHandler(rt))
+// pruled is a Permit operation with its twin's rule.
+type pruled struct {
+	proute
+	rule rule
+}
+
+func (h *handlers) permitRoutes(mux *http.ServeMux, rules map[string]rule) {
+	var routes []pruled
+	for _, rt := range h.permitTable() {
+		r, ok := rules[rt.twin]
+		if !ok {
+			panic("permit route " + rt.method + " " + rt.path + ": no v1 operation " + rt.twin)
+		}
+		routes = append(routes, pruled{rt, r})
+		mux.Handle(rt.method+" "+rt.path, h.permitHandler(routes[len(routes)-1]))
 	}
 	// Old Permit Go SDKs (≤ v1.2.7) and Node's proxyFactsViaPdp send fact
 	// calls to the decision point's address; on this server that is the
@@ -70,66 +83,66 @@ func (h *handlers) permitRoutes(mux *http.ServeMux) {
 func (h *handlers) permitTable() []proute {
 	const F, S = "/v2/facts/{proj}/{env}", "/v2/schema/{proj}/{env}"
 	return []proute{
-		{"GET", "/v2/api-key/scope", "", false, h.pScope, "The key's organization, project and environment"},
+		{"GET", "/v2/api-key/scope", "get-me", false, h.pScope, "The key's organization, project and environment"},
 
-		{"GET", "/v2/projects", gatehouse.ScopeViewProject, false, h.pListProjects, "List projects"},
-		{"POST", "/v2/projects", gatehouse.ScopeManageProject, false, h.pCreateProject, "Create a project (with development and production)"},
-		{"GET", "/v2/projects/{proj}", gatehouse.ScopeViewProject, false, h.pGetProject, "Get a project"},
-		{"PATCH", "/v2/projects/{proj}", gatehouse.ScopeManageProject, false, h.pUpdateProject, "Change a project"},
-		{"DELETE", "/v2/projects/{proj}", gatehouse.ScopeManageProject, false, h.pDeleteProject, "Delete a project"},
-		{"GET", "/v2/projects/{proj}/envs", gatehouse.ScopeViewProject, false, h.pListEnvs, "List a project's environments"},
-		{"POST", "/v2/projects/{proj}/envs", gatehouse.ScopeManageProject, false, h.pCreateEnv, "Create an environment"},
-		{"GET", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeViewProject, false, h.pGetEnv, "Get an environment"},
-		{"PATCH", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pUpdateEnv, "Change an environment"},
-		{"DELETE", "/v2/projects/{proj}/envs/{env}", gatehouse.ScopeManageProject, false, h.pDeleteEnv, "Delete an environment"},
+		{"GET", "/v2/projects", "list-projects", false, h.pListProjects, "List projects"},
+		{"POST", "/v2/projects", "create-project", false, h.pCreateProject, "Create a project (with development and production)"},
+		{"GET", "/v2/projects/{proj}", "get-project", false, h.pGetProject, "Get a project"},
+		{"PATCH", "/v2/projects/{proj}", "update-project", false, h.pUpdateProject, "Change a project"},
+		{"DELETE", "/v2/projects/{proj}", "delete-project", false, h.pDeleteProject, "Delete a project"},
+		{"GET", "/v2/projects/{proj}/envs", "list-environments", false, h.pListEnvs, "List a project's environments"},
+		{"POST", "/v2/projects/{proj}/envs", "create-environment", false, h.pCreateEnv, "Create an environment"},
+		{"GET", "/v2/projects/{proj}/envs/{env}", "get-environment", false, h.pGetEnv, "Get an environment"},
+		{"PATCH", "/v2/projects/{proj}/envs/{env}", "update-environment", false, h.pUpdateEnv, "Change an environment"},
+		{"DELETE", "/v2/projects/{proj}/envs/{env}", "delete-environment", false, h.pDeleteEnv, "Delete an environment"},
 
-		{"GET", F + "/users", gatehouse.ScopeViewUser, true, h.pListUsers, "List users (paged; filters search, role)"},
-		{"POST", F + "/users", gatehouse.ScopeManageUser, true, h.pPutUser(facts.PutCreate), "Create a user, with role assignments"},
-		{"GET", F + "/users/{user}", gatehouse.ScopeViewUser, true, h.pGetUser, "Get a user"},
-		{"PUT", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pPutUser(facts.PutReplace), "Create or replace a user (201 created, 200 replaced)"},
-		{"PATCH", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pUpdateUser, "Change a user"},
-		{"DELETE", F + "/users/{user}", gatehouse.ScopeManageUser, true, h.pDeleteUser, "Delete a user"},
-		{"POST", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pAssignment(true), "Give the user a role in a tenant"},
-		{"DELETE", F + "/users/{user}/roles", gatehouse.ScopeManageRoleAssignment, true, h.pAssignment(false), "Take a role from the user in a tenant"},
-		{"POST", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(false), "Create many users"},
-		{"PUT", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkUsers(true), "Create or replace many users"},
-		{"DELETE", F + "/bulk/users", gatehouse.ScopeManageUser, true, h.pBulkDeleteUsers, "Delete many users"},
+		{"GET", F + "/users", "list-users", true, h.pListUsers, "List users (paged; filters search, role)"},
+		{"POST", F + "/users", "create-user", true, h.pPutUser(facts.PutCreate), "Create a user, with role assignments"},
+		{"GET", F + "/users/{user}", "get-user", true, h.pGetUser, "Get a user"},
+		{"PUT", F + "/users/{user}", "create-user", true, h.pPutUser(facts.PutReplace), "Create or replace a user (201 created, 200 replaced)"},
+		{"PATCH", F + "/users/{user}", "update-user", true, h.pUpdateUser, "Change a user"},
+		{"DELETE", F + "/users/{user}", "delete-user", true, h.pDeleteUser, "Delete a user"},
+		{"POST", F + "/users/{user}/roles", "assign-role", true, h.pAssignment(true), "Give the user a role in a tenant"},
+		{"DELETE", F + "/users/{user}/roles", "unassign-role", true, h.pAssignment(false), "Take a role from the user in a tenant"},
+		{"POST", F + "/bulk/users", "create-user", true, h.pBulkUsers(false), "Create many users"},
+		{"PUT", F + "/bulk/users", "create-user", true, h.pBulkUsers(true), "Create or replace many users"},
+		{"DELETE", F + "/bulk/users", "delete-user", true, h.pBulkDeleteUsers, "Delete many users"},
 
-		{"GET", F + "/tenants", gatehouse.ScopeViewTenant, true, h.pListTenants, "List tenants (filters search, attr_<name>)"},
-		{"POST", F + "/tenants", gatehouse.ScopeManageTenant, true, h.pCreateTenant, "Create a tenant"},
-		{"GET", F + "/tenants/{tenant}", gatehouse.ScopeViewTenant, true, h.pGetTenant, "Get a tenant"},
-		{"PATCH", F + "/tenants/{tenant}", gatehouse.ScopeManageTenant, true, h.pUpdateTenant, "Change a tenant"},
-		{"DELETE", F + "/tenants/{tenant}", gatehouse.ScopeManageTenant, true, h.pDeleteTenant, "Delete a tenant"},
-		{"GET", F + "/tenants/{tenant}/users", gatehouse.ScopeViewUser, true, h.pTenantUsers, "List the users with a role in the tenant (paged)"},
-		{"DELETE", F + "/tenants/{tenant}/users/{user}", gatehouse.ScopeManageRoleAssignment, true, h.pRemoveTenantUser, "Take every role of the user in the tenant"},
+		{"GET", F + "/tenants", "list-tenants", true, h.pListTenants, "List tenants (filters search, attr_<name>)"},
+		{"POST", F + "/tenants", "create-tenant", true, h.pCreateTenant, "Create a tenant"},
+		{"GET", F + "/tenants/{tenant}", "get-tenant", true, h.pGetTenant, "Get a tenant"},
+		{"PATCH", F + "/tenants/{tenant}", "update-tenant", true, h.pUpdateTenant, "Change a tenant"},
+		{"DELETE", F + "/tenants/{tenant}", "delete-tenant", true, h.pDeleteTenant, "Delete a tenant"},
+		{"GET", F + "/tenants/{tenant}/users", "list-users", true, h.pTenantUsers, "List the users with a role in the tenant (paged)"},
+		{"DELETE", F + "/tenants/{tenant}/users/{user}", "unassign-role", true, h.pRemoveTenantUser, "Take every role of the user in the tenant"},
 
-		{"GET", F + "/role_assignments", gatehouse.ScopeViewRoleAssignment, true, h.pListAssignments, "List role assignments (filters user, role, tenant; detailed; include_total_count)"},
-		{"POST", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssignment(true), "Assign a role"},
-		{"DELETE", F + "/role_assignments", gatehouse.ScopeManageRoleAssignment, true, h.pAssignment(false), "Unassign a role"},
-		{"POST", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulk(true), "Assign many roles"},
-		{"DELETE", F + "/role_assignments/bulk", gatehouse.ScopeManageRoleAssignment, true, h.pBulk(false), "Unassign many roles"},
+		{"GET", F + "/role_assignments", "list-role-assignments", true, h.pListAssignments, "List role assignments (filters user, role, tenant; detailed; include_total_count)"},
+		{"POST", F + "/role_assignments", "assign-role", true, h.pAssignment(true), "Assign a role"},
+		{"DELETE", F + "/role_assignments", "unassign-role", true, h.pAssignment(false), "Unassign a role"},
+		{"POST", F + "/role_assignments/bulk", "assign-role", true, h.pBulk(true), "Assign many roles"},
+		{"DELETE", F + "/role_assignments/bulk", "unassign-role", true, h.pBulk(false), "Unassign many roles"},
 
-		{"GET", S + "/roles", gatehouse.ScopeViewRole, true, h.pListRoles, "List roles"},
-		{"POST", S + "/roles", gatehouse.ScopeManageRole, true, h.pCreateRole, "Create a role"},
-		{"GET", S + "/roles/{role}", gatehouse.ScopeViewRole, true, h.pGetRole, "Get a role"},
-		{"PATCH", S + "/roles/{role}", gatehouse.ScopeManageRole, true, h.pUpdateRole, "Change a role"},
-		{"DELETE", S + "/roles/{role}", gatehouse.ScopeManageRole, true, h.pDeleteRole, "Delete a role"},
-		{"POST", S + "/roles/{role}/permissions", gatehouse.ScopeManageRole, true, h.pRolePermissions(true), "Add permissions to a role"},
-		{"DELETE", S + "/roles/{role}/permissions", gatehouse.ScopeManageRole, true, h.pRolePermissions(false), "Remove permissions from a role"},
-		{"PUT", S + "/roles/{role}/parents/{parent}", gatehouse.ScopeManageRole, true, h.pRoleParent(true), "Make the role extend another"},
-		{"DELETE", S + "/roles/{role}/parents/{parent}", gatehouse.ScopeManageRole, true, h.pRoleParent(false), "Stop the role extending another"},
+		{"GET", S + "/roles", "list-roles", true, h.pListRoles, "List roles"},
+		{"POST", S + "/roles", "create-role", true, h.pCreateRole, "Create a role"},
+		{"GET", S + "/roles/{role}", "get-role", true, h.pGetRole, "Get a role"},
+		{"PATCH", S + "/roles/{role}", "update-role", true, h.pUpdateRole, "Change a role"},
+		{"DELETE", S + "/roles/{role}", "delete-role", true, h.pDeleteRole, "Delete a role"},
+		{"POST", S + "/roles/{role}/permissions", "update-role", true, h.pRolePermissions(true), "Add permissions to a role"},
+		{"DELETE", S + "/roles/{role}/permissions", "update-role", true, h.pRolePermissions(false), "Remove permissions from a role"},
+		{"PUT", S + "/roles/{role}/parents/{parent}", "update-role", true, h.pRoleParent(true), "Make the role extend another"},
+		{"DELETE", S + "/roles/{role}/parents/{parent}", "update-role", true, h.pRoleParent(false), "Stop the role extending another"},
 
-		{"GET", S + "/resources", gatehouse.ScopeViewResource, true, h.pListResources, "List resources"},
-		{"POST", S + "/resources", gatehouse.ScopeManageResource, true, h.pCreateResource, "Create a resource with its actions"},
-		{"GET", S + "/resources/{resource}", gatehouse.ScopeViewResource, true, h.pGetResource, "Get a resource"},
-		{"PATCH", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pUpdateResource(false), "Change a resource"},
-		{"PUT", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pUpdateResource(true), "Replace a resource"},
-		{"DELETE", S + "/resources/{resource}", gatehouse.ScopeManageResource, true, h.pDeleteResource, "Delete a resource"},
-		{"GET", S + "/resources/{resource}/actions", gatehouse.ScopeViewResource, true, h.pListActions, "List a resource's actions"},
-		{"POST", S + "/resources/{resource}/actions", gatehouse.ScopeManageResource, true, h.pCreateAction, "Add an action"},
-		{"GET", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeViewResource, true, h.pGetAction, "Get an action"},
-		{"PATCH", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeManageResource, true, h.pGetAction, "Change an action (nothing to change but what Gatehouse does not keep)"},
-		{"DELETE", S + "/resources/{resource}/actions/{action}", gatehouse.ScopeManageResource, true, h.pDeleteAction, "Remove an action"},
+		{"GET", S + "/resources", "list-resources", true, h.pListResources, "List resources"},
+		{"POST", S + "/resources", "create-resource", true, h.pCreateResource, "Create a resource with its actions"},
+		{"GET", S + "/resources/{resource}", "get-resource", true, h.pGetResource, "Get a resource"},
+		{"PATCH", S + "/resources/{resource}", "update-resource", true, h.pUpdateResource(false), "Change a resource"},
+		{"PUT", S + "/resources/{resource}", "replace-resource", true, h.pUpdateResource(true), "Replace a resource"},
+		{"DELETE", S + "/resources/{resource}", "delete-resource", true, h.pDeleteResource, "Delete a resource"},
+		{"GET", S + "/resources/{resource}/actions", "get-resource", true, h.pListActions, "List a resource's actions"},
+		{"POST", S + "/resources/{resource}/actions", "update-resource", true, h.pCreateAction, "Add an action"},
+		{"GET", S + "/resources/{resource}/actions/{action}", "get-resource", true, h.pGetAction, "Get an action"},
+		{"PATCH", S + "/resources/{resource}/actions/{action}", "get-resource", true, h.pGetAction, "Change an action (nothing to change but what Gatehouse does not keep)"},
+		{"DELETE", S + "/resources/{resource}/actions/{action}", "update-resource", true, h.pDeleteAction, "Remove an action"},
 	}
 }
 
@@ -180,7 +193,7 @@ func (h *handlers) permitAuth(w http.ResponseWriter, r *http.Request, scope gate
 
 // permitHandler runs one Permit operation: auth, the environment of the
 // path, the operation, and the answer in Permit's shapes.
-func (h *handlers) permitHandler(rt proute) http.Handler {
+func (h *handlers) permitHandler(rt pruled) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		status, body, err := h.permitServe(rt, w, r)
 		if err != nil {
@@ -195,9 +208,12 @@ func (h *handlers) permitHandler(rt proute) http.Handler {
 	})
 }
 
-func (h *handlers) permitServe(rt proute, w http.ResponseWriter, r *http.Request) (int, any, error) {
-	p, err := h.permitAuth(w, r, rt.scope)
+func (h *handlers) permitServe(rt pruled, w http.ResponseWriter, r *http.Request) (int, any, error) {
+	p, err := h.permitAuth(w, r, rt.rule.scope)
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := rt.rule.admits(p); err != nil {
 		return 0, nil, err
 	}
 	ctx := context.WithValue(r.Context(), principalKey{}, p)

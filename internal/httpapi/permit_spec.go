@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse"
 )
 
 // The Permit API's reference: an OpenAPI 3.0 document made from the
@@ -20,7 +22,7 @@ var paramDoc = map[string]string{
 	"resource": "Resource id or key.", "action": "Action key or id.",
 }
 
-func permitSpec(routes []proute) []byte {
+func permitSpec(routes []pruled) []byte {
 	errRef := map[string]any{"$ref": "#/components/schemas/ErrorDetails"}
 	errResp := func(desc string) map[string]any {
 		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
@@ -29,7 +31,7 @@ func permitSpec(routes []proute) []byte {
 		"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{}}}}
 	paths := map[string]map[string]any{}
 	tags := map[string]bool{}
-	add := func(method, path, summary, tag string, bearer bool) {
+	add := func(method, path, summary, tag string, bearer bool, ext map[string]any) {
 		op := map[string]any{"summary": summary, "tags": []string{tag},
 			"operationId": strings.ToLower(method) + strings.NewReplacer("/", "_", "{", "", "}", "", "-", "_").Replace(path)}
 		var params []map[string]any
@@ -65,6 +67,9 @@ func permitSpec(routes []proute) []byte {
 		if bearer {
 			op["security"] = []map[string][]string{{"bearer": {}}}
 		}
+		for k, v := range ext {
+			op[k] = v
+		}
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}
@@ -82,10 +87,17 @@ func permitSpec(routes []proute) []byte {
 			tag = "Schema"
 		}
 		summary := rt.summary
-		if rt.scope != "" {
-			summary += " (" + string(rt.scope) + ")"
+		if rt.rule.scope != "" {
+			summary += " (" + string(rt.rule.scope) + ")"
 		}
-		add(rt.method, rt.path, summary, tag, true)
+		if rt.rule.orgOnly {
+			summary += "; an organization key"
+		}
+		scopes := []string{}
+		if rt.rule.scope != "" {
+			scopes = append(scopes, string(rt.rule.scope))
+		}
+		add(rt.method, rt.path, summary, tag, true, map[string]any{"x-required-scopes": scopes, "x-organization-key-only": rt.rule.orgOnly, "x-v1-operation": rt.twin})
 	}
 	for path, summary := range map[string]string{
 		"/allowed":             "May the user do the action on the resource? (check:access, an environment key)",
@@ -93,7 +105,7 @@ func permitSpec(routes []proute) []byte {
 		"/allowed/all-tenants": "The tenants where the check is allowed",
 		"/user-permissions":    "What the user may do, keyed __tenant:<tenant key>",
 	} {
-		add(http.MethodPost, path, summary, "Decisions", true)
+		add(http.MethodPost, path, summary, "Decisions", true, map[string]any{"x-required-scopes": []string{string(gatehouse.ScopeCheckAccess)}})
 	}
 	doc := map[string]any{
 		"openapi": "3.0.3",
@@ -126,7 +138,7 @@ func permitSpec(routes []proute) []byte {
 	return out
 }
 
-func servePermitSpec(mux *http.ServeMux, routes []proute) {
+func servePermitSpec(mux *http.ServeMux, routes []pruled) {
 	spec := permitSpec(routes)
 	mux.HandleFunc("GET /v2/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

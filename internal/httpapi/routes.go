@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 )
 
 // addRoutes registers every operation of the API. This file is the whole
@@ -24,7 +25,7 @@ func addRoutes(g *registrar, h *handlers) {
 	// Organizations
 	add(g, route{id: "list-organizations", method: get, path: "/v1/organizations", tag: "Organizations", scope: gatehouse.ScopeViewOrganization,
 		summary: "List organizations", desc: "A key sees exactly one organization: its own."}, h.listOrganizations)
-	add(g, route{id: "create-organization", method: post, path: "/v1/organizations", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: created,
+	add(g, route{id: "create-organization", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.api_key.token"}}, method: post, path: "/v1/organizations", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: created,
 		summary: "Create an organization", desc: "Creates a new organization with its first Admin member, a default project with development and production environments, and an organization API key holding every scope. The key's token is in the response and is shown only once."}, h.createOrganization)
 	add(g, route{id: "get-organization", method: get, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeViewOrganization, summary: "Get an organization"}, h.getOrganization)
 	add(g, route{id: "update-organization", method: patch, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, summary: "Rename an organization"}, h.updateOrganization)
@@ -58,11 +59,12 @@ func addRoutes(g *registrar, h *handlers) {
 		summary: "Add a member", desc: "Giving a role other than viewer also needs `manage:permission` (the Admin role)."}, h.createMember)
 	add(g, route{id: "get-member", method: get, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeViewMember, orgOnly: true, summary: "Get a member"}, h.getMember)
 	add(g, route{id: "update-member", method: patch, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true,
-		summary: "Update a member", desc: "Changing a member's role also needs `manage:permission` (the Admin role)."}, h.updateMember)
-	add(g, route{id: "delete-member", method: del, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true, status: noContent, summary: "Remove a member"}, h.deleteMember)
-	add(g, route{id: "member-setup-link", method: post, path: "/v1/members/{member}/setup-link", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, status: created,
+		summary: "Update a member", desc: "Changing a member's role also needs `manage:permission` (the Admin role); the last Admin keeps the role. Keys the member made with scopes their new role lacks are revoked (revoked_reason creator_lost_scope)."}, h.updateMember)
+	add(g, route{id: "delete-member", method: del, path: "/v1/members/{member}", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true, status: noContent, summary: "Remove a member",
+		desc: "The keys the member made are revoked with them (api_key.revoked, revoked_reason creator_removed). A member whose role holds a scope the caller lacks (an Admin, say) needs `manage:permission`; the last Admin cannot be removed."}, h.deleteMember)
+	add(g, route{id: "member-setup-link", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.path"}}, method: post, path: "/v1/members/{member}/setup-link", tag: "Members", scope: gatehouse.ScopeManageMember, orgOnly: true, status: created,
 		summary: "Make a one-time link with which a member chooses a dashboard password",
-		desc:    "The link works once, for 7 days; an earlier link of the member stops working. The member's current password keeps working until the link is used. Needs the Admin role (manage:permission)."}, h.memberSetupLink)
+		desc:    "The link works once, for 7 days; an earlier link of the member stops working. The member's current password keeps working until the link is used. A member whose role holds a scope the caller lacks (an Admin, say) needs the caller to hold `manage:permission` (the Admin role)."}, h.memberSetupLink)
 	add(g, route{id: "list-member-roles", method: get, path: "/v1/member-roles", tag: "Members", scope: gatehouse.ScopeViewPermission, orgOnly: true,
 		summary: "List member roles and their permissions", desc: "Built-in roles (admin, developer, viewer) come first."}, h.listRoles)
 	add(g, route{id: "create-member-role", method: post, path: "/v1/member-roles", tag: "Members", scope: gatehouse.ScopeManagePermission, orgOnly: true, status: created, summary: "Create a custom member role"}, h.createRole)
@@ -131,12 +133,12 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "list-webhook-event-types", method: get, path: "/v1/webhooks/event-types", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook,
 		summary: "The event types an endpoint can subscribe to"}, h.listEventTypes)
 	add(g, route{id: "list-webhooks", method: get, path: "/v1/webhooks", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook, summary: "List webhook endpoints", desc: whNote}, h.listWebhooks)
-	add(g, route{id: "create-webhook", method: post, path: "/v1/webhooks", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, status: created,
+	add(g, route{id: "create-webhook", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.secret"}}, method: post, path: "/v1/webhooks", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, status: created,
 		summary: "Register a webhook endpoint", desc: "Returns the endpoint with its signing secret, shown only now. Every delivery is a POST of {id, event, timestamp, organization_id, project_id, environment_id, data} with X-Signature (hex HMAC-SHA256 of the body keyed with the secret), X-Webhook-Id, X-Webhook-Timestamp and the Standard Webhooks headers. " + whNote}, h.createWebhook)
 	add(g, route{id: "get-webhook", method: get, path: "/v1/webhooks/{webhook}", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook, summary: "Get a webhook endpoint (never its secret)"}, h.getWebhook)
 	add(g, route{id: "update-webhook", method: patch, path: "/v1/webhooks/{webhook}", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, summary: "Change a webhook endpoint, or enable or disable it"}, h.updateWebhook)
 	add(g, route{id: "delete-webhook", method: del, path: "/v1/webhooks/{webhook}", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, status: noContent, summary: "Delete a webhook endpoint and its deliveries"}, h.deleteWebhook)
-	add(g, route{id: "rotate-webhook-secret", method: post, path: "/v1/webhooks/{webhook}/rotate-secret", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook,
+	add(g, route{id: "rotate-webhook-secret", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.secret"}}, method: post, path: "/v1/webhooks/{webhook}/rotate-secret", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook,
 		summary: "Give an endpoint a new signing secret", desc: "The old secret keeps signing X-Signature for grace_period_seconds (a day by default) while the new one signs X-Signature-New; the Standard Webhooks header carries both."}, h.rotateWebhookSecret)
 	add(g, route{id: "test-webhook", method: post, path: "/v1/webhooks/{webhook}/test", tag: "Webhooks", scope: gatehouse.ScopeManageWebhook, status: created,
 		summary: "Send a webhook.test event to this endpoint now"}, h.testWebhook)
@@ -176,11 +178,11 @@ func addRoutes(g *registrar, h *handlers) {
 	// API keys
 	add(g, route{id: "list-api-keys", method: get, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
 		summary: "List API keys", desc: "A project key sees the keys of its project; an environment key those of its environment."}, h.listKeys)
-	add(g, route{id: "create-api-key", method: post, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI, status: created,
+	add(g, route{id: "create-api-key", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.token"}}, method: post, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI, status: created,
 		summary: "Create an API key", desc: "The new key's level and reach stay within the calling key's, and its scopes within the calling key's scopes. The token is returned once and never again."}, h.createKey)
 	add(g, route{id: "get-api-key", method: get, path: "/v1/api-keys/{key}", tag: "API Keys", scope: gatehouse.ScopeManageAPI, summary: "Get an API key (never its token)"}, h.getKey)
 	add(g, route{id: "revoke-api-key", method: post, path: "/v1/api-keys/{key}/revoke", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
 		summary: "Revoke an API key", desc: "Takes effect on the next request on every node: the call returns once every live node has dropped the key."}, h.revokeKey)
-	add(g, route{id: "rotate-api-key", method: post, path: "/v1/api-keys/{key}/rotate", tag: "API Keys", scope: gatehouse.ScopeManageAPI, status: created,
+	add(g, route{id: "rotate-api-key", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.token"}}, method: post, path: "/v1/api-keys/{key}/rotate", tag: "API Keys", scope: gatehouse.ScopeManageAPI, status: created,
 		summary: "Rotate an API key", desc: "Creates a new key with the same name, level and scopes, returns its token once, and ends the old key after grace_period_seconds (immediately by default)."}, h.rotateKey)
 }

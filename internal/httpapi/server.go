@@ -92,8 +92,9 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 		api.UseMiddleware(authMiddleware(api, h.gate))
 	}
 
-	addRoutes(&registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes}, h)
-	h.permitRoutes(mux) // Permit.io's API (/v2) and decision endpoints
+	reg := &registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes, rules: map[string]rule{}}
+	addRoutes(reg, h)
+	h.permitRoutes(mux, reg.rules) // Permit.io's API (/v2) and decision endpoints, by v1's rules
 	oapi := api.OpenAPI()
 	oapi.Tags = tags
 	serveSpec(mux, oapi)
@@ -143,6 +144,25 @@ type registrar struct {
 	api     huma.API
 	log     *slog.Logger
 	maxBody int64
+	// rules are every operation's access rules by operation id: Permit's
+	// twin operations take theirs from here.
+	rules map[string]rule
+}
+
+// rule is who may call an operation.
+type rule struct {
+	scope   gatehouse.Scope // "": any valid key
+	orgOnly bool            // an organization-level key
+	public  bool
+}
+
+// admits refuses a caller the rule's level excludes (the scope is the
+// gate's to check).
+func (r rule) admits(p *auth.Principal) error {
+	if r.orgOnly && (p == nil || !p.IsOrganization()) {
+		return gatehouse.Errorf(gatehouse.CodeForbidden, "this operation needs an organization-level API key")
+	}
+	return nil
 }
 
 // route describes one operation.
@@ -169,6 +189,10 @@ type route struct {
 	// rawBody lists the media types of a body the handler streams itself
 	// (an import file); huma neither reads nor limits it.
 	rawBody []string
+	// secrets are the request and response fields that carry one-time
+	// secrets (a new key's token, a setup link): the API log never keeps
+	// them, and neither does any other record of the call.
+	secrets apilog.Secrets
 }
 
 func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
@@ -212,6 +236,11 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 		op.Responses = map[string]*huma.Response{"200": {Description: "A stream of " + r.stream + ".",
 			Content: map[string]*huma.MediaType{r.stream: {Schema: &huma.Schema{Type: huma.TypeString}}}}}
 	}
+	if len(r.secrets.Request)+len(r.secrets.Response) > 0 {
+		secrets := r.secrets
+		op.Metadata[metaSecrets] = &secrets
+		desc = append(desc, "The API log keeps no secret this operation carries.")
+	}
 	if r.unlimited {
 		op.Metadata[metaUnlimited] = true
 		desc = append(desc, "Not rate limited.")
@@ -224,11 +253,15 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 		op.RequestBody = rb
 	}
 	op.Description = strings.Join(desc, "\n\n")
-	orgOnly := r.orgOnly
+	rl := rule{scope: r.scope, orgOnly: r.orgOnly, public: r.public}
+	if _, dup := g.rules[r.id]; dup {
+		panic("operation " + r.id + " registered twice")
+	}
+	g.rules[r.id] = rl
 	huma.Register(g.api, op, func(ctx context.Context, in *I) (*O, error) {
-		if orgOnly {
-			if p := principal(ctx); p == nil || !p.IsOrganization() {
-				return nil, fail(ctx, g.log, gatehouse.Errorf(gatehouse.CodeForbidden, "this operation needs an organization-level API key"))
+		if !rl.public {
+			if err := rl.admits(principal(ctx)); err != nil {
+				return nil, fail(ctx, g.log, err)
 			}
 		}
 		out, err := h(ctx, in)

@@ -104,6 +104,10 @@ func TokenHash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// SetupTokenPrefix starts every setup link's token, so that one is
+// recognized (and redacted) wherever it turns up.
+const SetupTokenPrefix = "ghsetup_"
+
 // NewToken returns a random URL-safe token (32 bytes).
 func NewToken() string {
 	var b [32]byte
@@ -114,7 +118,7 @@ func NewToken() string {
 // NewSetupToken makes a setup link for member m (any earlier one of m
 // stops working) and returns its token, shown once.
 func (s *Service) NewSetupToken(ctx context.Context, m *Member, createdBy string) (string, error) {
-	token := NewToken()
+	token := SetupTokenPrefix + NewToken()
 	now := s.now()
 	t := &SetupToken{TokenSHA256: TokenHash(token), MemberID: m.ID, OrgID: m.OrgID, CreatedBy: createdBy, CreatedAt: now, ExpiresAt: now.Add(SetupTokenTTL)}
 	err := s.Store.InTenancyTx(ctx, func(tx Store) error {
