@@ -34,6 +34,9 @@ type Key struct {
 	CreatedAt     time.Time
 	ExpiresAt     *time.Time
 	RevokedAt     *time.Time
+	// RevokedReason says why a key was revoked: "" (by a caller) or one
+	// of the Reason constants.
+	RevokedReason string
 	LastUsedAt    *time.Time
 	// ReplacedBy is the id of the key a rotation created from this one.
 	ReplacedBy string
@@ -45,6 +48,13 @@ type Key struct {
 	// before it) have a token an old copy of the database could rebuild.
 	TokenFormat int
 }
+
+// Why a key was revoked, besides a caller's revoke.
+const (
+	ReasonRotated          = "rotated"
+	ReasonCreatorRemoved   = "creator_removed"
+	ReasonCreatorLostScope = "creator_lost_scope"
+)
 
 // Token formats.
 const (
@@ -84,6 +94,8 @@ type Filter struct {
 	ProjectID     string // keys of this project (project and environment keys)
 	EnvironmentID string
 	Level         auth.Level
+	// CreatedBy: only keys this actor made ("member:<id>", "key:<id>").
+	CreatedBy string
 	// Status filters on active, revoked or expired at Now.
 	Status string
 	Now    time.Time
@@ -135,6 +147,7 @@ type View struct {
 	CreatedAt     time.Time         `json:"created_at"`
 	ExpiresAt     *time.Time        `json:"expires_at,omitempty"`
 	RevokedAt     *time.Time        `json:"revoked_at,omitempty"`
+	RevokedReason string            `json:"revoked_reason,omitempty"`
 	ReplacedBy    string            `json:"replaced_by,omitempty"`
 	RateLimit     int               `json:"rate_limit_per_hour,omitempty"`
 }
@@ -143,7 +156,7 @@ type View struct {
 func (k *Key) View(now time.Time) View {
 	return View{ID: k.ID, Name: k.Name, Level: string(k.Level), ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID,
 		Scopes: k.Scopes.Scopes(), Status: k.Status(now), CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
-		RevokedAt: k.RevokedAt, ReplacedBy: k.ReplacedBy, RateLimit: k.RateLimitPerHour}
+		RevokedAt: k.RevokedAt, RevokedReason: k.RevokedReason, ReplacedBy: k.ReplacedBy, RateLimit: k.RateLimitPerHour}
 }
 
 // Broadcaster tells every node that a key changed, so that caches drop it.

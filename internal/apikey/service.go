@@ -371,7 +371,7 @@ func (s *Service) Rotate(ctx context.Context, creator *auth.Principal, id string
 		}
 		end := s.now().UTC().Truncate(time.Second).Add(grace)
 		if grace == 0 {
-			old.RevokedAt = &end
+			old.RevokedAt, old.RevokedReason = &end, ReasonRotated
 		} else if old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
 			old.ExpiresAt = &end
 		}
@@ -387,6 +387,47 @@ func (s *Service) Rotate(ctx context.Context, creator *auth.Principal, id string
 	}
 	s.announce(ctx, old.ID)
 	return nk, token, nil
+}
+
+// ConstrainCreator revokes, in tx, the active keys creator made in orgID
+// whose scopes are not within allowed (every one when all is set), with
+// reason and an api_key.revoked event each. Call the returned function once
+// tx commits: it tells every node to drop those keys.
+func (s *Service) ConstrainCreator(ctx context.Context, tx Store, orgID, creator string, allowed gatehouse.ScopeSet, all bool, reason string) (func(), error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var victims []Key
+	for page := 1; ; page++ {
+		res, err := tx.ListAPIKeys(ctx, Filter{OrgID: orgID, CreatedBy: creator, Status: StatusActive, Now: now},
+			gatehouse.PageRequest{Page: page, PerPage: 100})
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range res.Items {
+			if all || k.Scopes&^allowed != 0 {
+				victims = append(victims, k)
+			}
+		}
+		if page*100 >= res.Total {
+			break
+		}
+	}
+	ids := make([]string, 0, len(victims))
+	for i := range victims {
+		k := &victims[i]
+		k.RevokedAt, k.RevokedReason = &now, reason
+		if err := tx.UpdateAPIKey(ctx, k); err != nil {
+			return nil, err
+		}
+		if err := tx.Emit(ctx, s.keyEvent(event.APIKeyRevoked, k, k.View(now))); err != nil {
+			return nil, err
+		}
+		ids = append(ids, k.ID)
+	}
+	return func() {
+		for _, id := range ids {
+			s.announce(ctx, id)
+		}
+	}, nil
 }
 
 // Forget drops every cached key on every node (after deleting a project, an

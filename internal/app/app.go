@@ -159,6 +159,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		db.Close()
 		return nil, err
 	}
+	a.Tenancy.Keys = memberKeys{a.Keys}
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Keys.RunUsageFlusher(bgCtx, 5*time.Second) }()
 
@@ -253,6 +254,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.queueStarted = true
 	return a, nil
+}
+
+// memberKeys revokes the keys of members who leave or lose scopes, in the
+// transaction of that change (the store implements both capabilities'
+// stores, so the tenancy transaction is an api key one too).
+type memberKeys struct{ keys *apikey.Service }
+
+func (m memberKeys) Constrain(ctx context.Context, tx tenancy.Store, orgID, memberID string, allowed gatehouse.ScopeSet, removed bool) (func(), error) {
+	ktx, ok := tx.(apikey.Store)
+	if !ok {
+		return nil, fmt.Errorf("member keys: the tenancy transaction is not an api key store (%T)", tx)
+	}
+	reason := apikey.ReasonCreatorLostScope
+	if removed {
+		reason = apikey.ReasonCreatorRemoved
+	}
+	return m.keys.ConstrainCreator(ctx, ktx, orgID, "member:"+memberID, allowed, removed, reason)
 }
 
 // Deps are what the HTTP API was built with (benchmarks rebuild it).

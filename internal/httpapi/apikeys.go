@@ -22,6 +22,7 @@ type APIKey struct {
 	CreatedAt     time.Time         `json:"created_at"`
 	ExpiresAt     *time.Time        `json:"expires_at,omitempty"`
 	RevokedAt     *time.Time        `json:"revoked_at,omitempty"`
+	RevokedReason string            `json:"revoked_reason,omitempty" enum:"rotated,creator_removed,creator_lost_scope" doc:"Why the key was revoked, when not by a call to revoke it: rotated, creator_removed (the member who made it was removed), creator_lost_scope (their role no longer holds one of its scopes)."`
 	LastUsedAt    *time.Time        `json:"last_used_at,omitempty" doc:"Recorded within seconds of use."`
 	ReplacedBy    string            `json:"replaced_by,omitempty" doc:"The key a rotation created from this one."`
 	RateLimit     int               `json:"rate_limit_per_hour,omitempty" doc:"The key's own requests-per-hour limit; absent: the environment's or organization's applies."`
@@ -37,20 +38,21 @@ type CreatedAPIKey struct {
 func keyOut(k *apikey.Key, now time.Time) APIKey {
 	return APIKey{ID: k.ID, Name: k.Name, Level: string(k.Level), ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID,
 		Scopes: k.Scopes.Scopes(), Status: k.Status(now), CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
-		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt, ReplacedBy: k.ReplacedBy, RateLimit: k.RateLimitPerHour,
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, RevokedReason: k.RevokedReason, LastUsedAt: k.LastUsedAt, ReplacedBy: k.ReplacedBy, RateLimit: k.RateLimitPerHour,
 		LegacyToken: k.Legacy() && k.Status(now) == apikey.StatusActive}
 }
 
 type listKeysIn struct {
 	PageQuery
-	Sort   string `query:"sort" default:"created_at" enum:"created_at,name,last_used_at,expires_at"`
-	Level  string `query:"level" enum:"organization,project,environment" doc:"Only keys of this level."`
-	Status string `query:"status" enum:"active,revoked,expired" doc:"Only keys in this state."`
+	Sort      string `query:"sort" default:"created_at" enum:"created_at,name,last_used_at,expires_at"`
+	Level     string `query:"level" enum:"organization,project,environment" doc:"Only keys of this level."`
+	Status    string `query:"status" enum:"active,revoked,expired" doc:"Only keys in this state."`
+	CreatedBy string `query:"created_by" maxLength:"100" doc:"Only keys made by this member or key (member:<id>, key:<id>)."`
 }
 
 func (h *handlers) listKeys(ctx context.Context, in *listKeysIn) (*ListOut[APIKey], error) {
 	p := principal(ctx)
-	f := apikey.Filter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Level: auth.Level(in.Level), Status: in.Status}
+	f := apikey.Filter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Level: auth.Level(in.Level), Status: in.Status, CreatedBy: in.CreatedBy}
 	req := in.request(in.Sort)
 	page, err := h.Keys.List(ctx, f, req)
 	if err != nil {

@@ -107,10 +107,8 @@ type updateMemberIn struct {
 }
 
 func (h *handlers) updateMember(ctx context.Context, in *updateMemberIn) (*Out[Member], error) {
-	if in.Body.Role != nil && !principal(ctx).Scopes.Has(gatehouse.ScopeManagePermission) {
-		return nil, forbidden("changing a member's role needs the %s scope (the Admin role)", gatehouse.ScopeManagePermission)
-	}
-	m, err := h.Tenancy.UpdateMember(ctx, principal(ctx).OrgID, in.Member, in.Body.Name, in.Body.Role)
+	p := principal(ctx)
+	m, err := h.Tenancy.UpdateMember(ctx, p.Scopes, p.OrgID, in.Member, in.Body.Name, in.Body.Role)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +116,8 @@ func (h *handlers) updateMember(ctx context.Context, in *updateMemberIn) (*Out[M
 }
 
 func (h *handlers) deleteMember(ctx context.Context, in *MemberPath) (*NoContent, error) {
-	if err := h.Tenancy.DeleteMember(ctx, principal(ctx).OrgID, in.Member); err != nil {
+	p := principal(ctx)
+	if err := h.Tenancy.DeleteMember(ctx, p.Scopes, p.OrgID, in.Member); err != nil {
 		return nil, err
 	}
 	return &NoContent{}, nil
@@ -133,11 +132,7 @@ type SetupLink struct {
 
 func (h *handlers) memberSetupLink(ctx context.Context, in *MemberPath) (*Out[SetupLink], error) {
 	p := principal(ctx)
-	m, err := h.Tenancy.Store.GetMember(ctx, p.OrgID, in.Member)
-	if err != nil {
-		return nil, err
-	}
-	token, err := h.Tenancy.NewSetupToken(ctx, m, p.Actor())
+	m, token, err := h.Tenancy.NewMemberSetupLink(ctx, p.Scopes, p.OrgID, in.Member, p.Actor())
 	if err != nil {
 		return nil, err
 	}

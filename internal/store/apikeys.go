@@ -15,7 +15,7 @@ import (
 
 var _ apikey.Store = (*Store)(nil)
 
-const keyCols = "id, org_id, project_id, environment_id, level, name, scopes, token_sha256, created_by, created_at, expires_at, revoked_at, last_used_at, replaced_by, rate_limit_per_hour, token_format"
+const keyCols = "id, org_id, project_id, environment_id, level, name, scopes, token_sha256, created_by, created_at, expires_at, revoked_at, last_used_at, replaced_by, rate_limit_per_hour, token_format, revoked_reason"
 
 var keySort = map[string]string{"created_at": "created_at", "name": "name", "last_used_at": "last_used_at", "expires_at": "expires_at"}
 
@@ -26,7 +26,7 @@ func scanKey(sc scanner) (apikey.Key, error) {
 	var created int64
 	var expires, revoked, used nullInt
 	err := sc.Scan(&k.ID, &k.OrgID, &project, &env, &level, &k.Name, &scopes, &k.TokenSHA256, &k.CreatedBy,
-		&created, &expires, &revoked, &used, &k.ReplacedBy, &k.RateLimitPerHour, &k.TokenFormat)
+		&created, &expires, &revoked, &used, &k.ReplacedBy, &k.RateLimitPerHour, &k.TokenFormat, &k.RevokedReason)
 	k.ProjectID, k.EnvironmentID = project.String, env.String
 	k.Level = auth.Level(level)
 	k.Scopes = parseScopes(scopes)
@@ -42,9 +42,9 @@ func (s *Store) InAPIKeyTx(ctx context.Context, fn func(apikey.Store) error) err
 
 // CreateAPIKey stores a key record.
 func (s *Store) CreateAPIKey(ctx context.Context, k *apikey.Key) error {
-	return exec(ctx, s.writer(), "api key", "INSERT INTO api_keys ("+keyCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+	return exec(ctx, s.writer(), "api key", "INSERT INTO api_keys ("+keyCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
 		k.ID, k.OrgID, nullString(k.ProjectID), nullString(k.EnvironmentID), string(k.Level), k.Name, scopesText(k.Scopes),
-		k.TokenSHA256, k.CreatedBy, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), nullMicros(k.LastUsedAt), k.ReplacedBy, k.RateLimitPerHour, k.TokenFormat)
+		k.TokenSHA256, k.CreatedBy, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), nullMicros(k.LastUsedAt), k.ReplacedBy, k.RateLimitPerHour, k.TokenFormat, k.RevokedReason)
 }
 
 // GetAPIKey returns a key; orgID "" matches any organization.
@@ -62,6 +62,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, f apikey.Filter, page gatehouse
 	w.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
 	w.addIf(f.EnvironmentID != "", "environment_id = ?", f.EnvironmentID)
 	w.addIf(f.Level != "", "level = ?", string(f.Level))
+	w.addIf(f.CreatedBy != "", "created_by = ?", f.CreatedBy)
 	now := micros(f.Now)
 	switch f.Status {
 	case apikey.StatusActive:
@@ -79,8 +80,8 @@ func (s *Store) ListAPIKeys(ctx context.Context, f apikey.Filter, page gatehouse
 // UpdateAPIKey stores a key's mutable fields.
 func (s *Store) UpdateAPIKey(ctx context.Context, k *apikey.Key) error {
 	return execOne(ctx, s.writer(), "api key", k.ID,
-		"UPDATE api_keys SET name = $3, expires_at = $4, revoked_at = $5, replaced_by = $6 WHERE org_id = $1 AND id = $2",
-		k.OrgID, k.ID, k.Name, nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), k.ReplacedBy)
+		"UPDATE api_keys SET name = $3, expires_at = $4, revoked_at = $5, replaced_by = $6, revoked_reason = $7 WHERE org_id = $1 AND id = $2",
+		k.OrgID, k.ID, k.Name, nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), k.ReplacedBy, k.RevokedReason)
 }
 
 // TouchAPIKeys records last-used times, never moving one backwards.

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -244,6 +246,27 @@ func (s *Store) UpdateMember(ctx context.Context, m *tenancy.Member) error {
 // DeleteMember deletes a member.
 func (s *Store) DeleteMember(ctx context.Context, orgID, id string) error {
 	return execOne(ctx, s.writer(), "member", id, "DELETE FROM members WHERE org_id = $1 AND id = $2", orgID, id)
+}
+
+// LockOrganization locks orgID's row until the transaction ends. SQLite
+// transactions hold the database's write lock from their start
+// (_txlock=immediate), so there it has nothing more to do.
+func (s *Store) LockOrganization(ctx context.Context, orgID string) error {
+	if s.tx == nil {
+		return fmt.Errorf("lock organization: not in a transaction")
+	}
+	if s.db.Engine != Postgres {
+		return nil
+	}
+	var id string
+	err := s.tx.QueryRowContext(ctx, "SELECT id FROM organizations WHERE id = $1 FOR UPDATE", orgID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("organization", orgID)
+	}
+	if err != nil {
+		return fmt.Errorf("lock organization: %w", err)
+	}
+	return nil
 }
 
 // CountMembers counts the members of orgID holding role.

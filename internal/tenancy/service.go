@@ -44,6 +44,9 @@ type Store interface {
 	UpdateMember(ctx context.Context, m *Member) error
 	DeleteMember(ctx context.Context, orgID, id string) error
 	CountMembers(ctx context.Context, orgID, role string) (int, error)
+	// LockOrganization holds orgID's lock until the transaction ends:
+	// changes to its members are made one at a time.
+	LockOrganization(ctx context.Context, orgID string) error
 
 	// MembersByEmail returns the members with email in every organization.
 	MembersByEmail(ctx context.Context, email string) ([]Member, error)
@@ -88,6 +91,8 @@ type MemberFilter struct {
 type Service struct {
 	Store Store
 	Now   func() time.Time
+	// Keys, when set, revokes the keys of members who leave or lose scopes.
+	Keys MemberKeys
 }
 
 // NewService returns a Service over st using the wall clock.
@@ -392,7 +397,42 @@ func (s *Service) UpdateRole(ctx context.Context, orgID, key string, name, descr
 		r.Scopes = set
 	}
 	r.UpdatedAt = s.now()
-	return r, s.Store.UpdateMemberRole(ctx, r)
+	var afters []func()
+	err = s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := tx.LockOrganization(ctx, orgID); err != nil {
+			return err
+		}
+		if err := tx.UpdateMemberRole(ctx, r); err != nil {
+			return err
+		}
+		if s.Keys == nil || scopes == nil {
+			return nil
+		}
+		// The role's holders may have lost scopes: so do the keys they made.
+		for page := 1; ; page++ {
+			res, err := tx.ListMembers(ctx, MemberFilter{OrgID: orgID, Role: key}, gatehouse.PageRequest{Page: page, PerPage: 100})
+			if err != nil {
+				return err
+			}
+			for _, m := range res.Items {
+				after, err := s.Keys.Constrain(ctx, tx, orgID, m.ID, r.Scopes, false)
+				if err != nil {
+					return err
+				}
+				afters = append(afters, after)
+			}
+			if page*100 >= res.Total {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, after := range afters {
+		after()
+	}
+	return r, nil
 }
 
 // DeleteRole removes a custom role that no member holds.
@@ -430,50 +470,164 @@ func (s *Service) CreateMember(ctx context.Context, orgID, email, name, role str
 	return m, s.write(ctx, event.Event{Type: event.MemberCreated, OrgID: orgID, Data: m}, func(tx Store) error { return tx.CreateMember(ctx, m) })
 }
 
-// UpdateMember changes a member's name or role. An organization always keeps
-// at least one Admin.
-func (s *Service) UpdateMember(ctx context.Context, orgID, id string, name, role *string) (*Member, error) {
+// MemberKeys keeps the API keys a member made within what the member may
+// still do. It runs in the transaction that changes or removes the member
+// (or narrows their role) and returns what to do once that commits (tell
+// every node that the keys it revoked are gone).
+type MemberKeys interface {
+	// Constrain revokes the active keys member memberID made whose scopes
+	// are not within allowed; every one of them when removed.
+	Constrain(ctx context.Context, tx Store, orgID, memberID string, allowed gatehouse.ScopeSet, removed bool) (after func(), err error)
+}
+
+// CheckManage refuses a caller holding scopes acting on member m (removing
+// them, changing their role, making a setup link for them) when m's role
+// holds a scope the caller lacks, unless the caller holds
+// manage:permission (the Admin role): nobody takes over or removes someone
+// above them.
+func (s *Service) CheckManage(ctx context.Context, caller gatehouse.ScopeSet, m *Member) error {
+	if caller.Has(gatehouse.ScopeManagePermission) {
+		return nil
+	}
+	r, err := s.Role(ctx, m.OrgID, m.Role)
+	if err != nil {
+		return err
+	}
+	if extra := r.Scopes &^ caller; extra != 0 {
+		return gatehouse.Errorf(gatehouse.CodeForbidden, "member %s has the %s role, which holds scopes you lack (%s): acting on them needs the %s scope (the Admin role)",
+			m.Email, m.Role, extra.String(), gatehouse.ScopeManagePermission)
+	}
+	return nil
+}
+
+// UpdateMember changes a member's name or role on behalf of a caller
+// holding caller. A name is anyone's with manage:member to change;
+// changing a role needs manage:permission; the last Admin
+// keeps the role. Keys the member made that their new role does not cover
+// are revoked in the same transaction.
+func (s *Service) UpdateMember(ctx context.Context, caller gatehouse.ScopeSet, orgID, id string, name, role *string) (*Member, error) {
 	m, err := s.Store.GetMember(ctx, orgID, id)
 	if err != nil {
 		return nil, err
 	}
-	if name != nil {
-		if len(*name) > 200 {
-			return nil, gatehouse.FieldError("name", "too_long", "name must be at most 200 characters")
-		}
-		m.Name = strings.TrimSpace(*name)
-	}
+	var newRole *Role
 	if role != nil && *role != m.Role {
-		if _, err := s.roleForMember(ctx, orgID, *role); err != nil {
+		if !caller.Has(gatehouse.ScopeManagePermission) {
+			return nil, gatehouse.Errorf(gatehouse.CodeForbidden, "changing a member's role needs the %s scope (the Admin role)", gatehouse.ScopeManagePermission)
+		}
+		if newRole, err = s.roleForMember(ctx, orgID, *role); err != nil {
 			return nil, err
 		}
-		if err := s.keepAnAdmin(ctx, m); err != nil {
-			return nil, err
-		}
-		m.Role = *role
 	}
-	m.UpdatedAt = s.now()
-	return m, s.write(ctx, event.Event{Type: event.MemberUpdated, OrgID: orgID, Data: m}, func(tx Store) error { return tx.UpdateMember(ctx, m) })
+	if name != nil && len(*name) > 200 {
+		return nil, gatehouse.FieldError("name", "too_long", "name must be at most 200 characters")
+	}
+	var after func()
+	ev := event.Event{ID: NewID(), Type: event.MemberUpdated, OrgID: orgID, OccurredAt: s.now()}
+	err = s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := tx.LockOrganization(ctx, orgID); err != nil {
+			return err
+		}
+		cur, err := tx.GetMember(ctx, orgID, id) // as it is now, under the lock
+		if err != nil {
+			return err
+		}
+		if name != nil {
+			cur.Name = strings.TrimSpace(*name)
+		}
+		if newRole != nil && newRole.Key != cur.Role {
+			if err := keepAnAdmin(ctx, tx, cur); err != nil {
+				return err
+			}
+			cur.Role = newRole.Key
+			if s.Keys != nil {
+				if after, err = s.Keys.Constrain(ctx, tx, orgID, cur.ID, newRole.Scopes, false); err != nil {
+					return err
+				}
+			}
+		}
+		cur.UpdatedAt = s.now()
+		if err := tx.UpdateMember(ctx, cur); err != nil {
+			return err
+		}
+		m = cur
+		ev.Data = cur
+		return tx.Emit(ctx, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if after != nil {
+		after()
+	}
+	return m, nil
 }
 
-// DeleteMember removes a member; the last Admin cannot be removed.
-func (s *Service) DeleteMember(ctx context.Context, orgID, id string) error {
+// DeleteMember removes a member on behalf of a caller holding caller; the
+// last Admin cannot be removed, and nobody removes someone above them (see
+// CheckManage). The keys the member made are revoked with them.
+func (s *Service) DeleteMember(ctx context.Context, caller gatehouse.ScopeSet, orgID, id string) error {
 	m, err := s.Store.GetMember(ctx, orgID, id)
 	if err != nil {
 		return err
 	}
-	if err := s.keepAnAdmin(ctx, m); err != nil {
+	if err := s.CheckManage(ctx, caller, m); err != nil {
 		return err
 	}
-	gone := map[string]string{"id": m.ID, "email": m.Email}
-	return s.write(ctx, event.Event{Type: event.MemberDeleted, OrgID: orgID, Data: gone}, func(tx Store) error { return tx.DeleteMember(ctx, orgID, m.ID) })
+	var after func()
+	ev := event.Event{ID: NewID(), Type: event.MemberDeleted, OrgID: orgID, OccurredAt: s.now(), Data: map[string]string{"id": m.ID, "email": m.Email}}
+	err = s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := tx.LockOrganization(ctx, orgID); err != nil {
+			return err
+		}
+		cur, err := tx.GetMember(ctx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if err := keepAnAdmin(ctx, tx, cur); err != nil {
+			return err
+		}
+		if s.Keys != nil {
+			if after, err = s.Keys.Constrain(ctx, tx, orgID, cur.ID, 0, true); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteMember(ctx, orgID, cur.ID); err != nil {
+			return err
+		}
+		return tx.Emit(ctx, ev)
+	})
+	if err != nil {
+		return err
+	}
+	if after != nil {
+		after()
+	}
+	return nil
 }
 
-func (s *Service) keepAnAdmin(ctx context.Context, leaving *Member) error {
+// NewMemberSetupLink makes a setup link for member id on behalf of a caller
+// holding caller (see CheckManage) and returns its token, shown once.
+func (s *Service) NewMemberSetupLink(ctx context.Context, caller gatehouse.ScopeSet, orgID, id, createdBy string) (*Member, string, error) {
+	m, err := s.Store.GetMember(ctx, orgID, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.CheckManage(ctx, caller, m); err != nil {
+		return nil, "", err
+	}
+	token, err := s.NewSetupToken(ctx, m, createdBy)
+	return m, token, err
+}
+
+// keepAnAdmin refuses to take the Admin role from the last Admin. It runs
+// in a transaction that holds the organization's lock, so two removals at
+// once cannot both pass.
+func keepAnAdmin(ctx context.Context, tx Store, leaving *Member) error {
 	if leaving.Role != RoleAdmin {
 		return nil
 	}
-	n, err := s.Store.CountMembers(ctx, leaving.OrgID, RoleAdmin)
+	n, err := tx.CountMembers(ctx, leaving.OrgID, RoleAdmin)
 	if err != nil {
 		return err
 	}

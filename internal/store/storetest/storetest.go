@@ -277,14 +277,17 @@ func testMembers(t *testing.T, st *store.Store) {
 		t.Fatalf("role filter: %+v", res)
 	}
 	// The last Admin cannot leave or be demoted.
-	wantCode(t, svc.DeleteMember(ctx, org.ID, admin.ID), gatehouse.CodeConflict)
+	all := gatehouse.MustScopeSet(gatehouse.AllScopes()...)
+	wantCode(t, svc.DeleteMember(ctx, all, org.ID, admin.ID), gatehouse.CodeConflict)
 	dev := tenancy.RoleDeveloper
-	_, err = svc.UpdateMember(ctx, org.ID, admin.ID, nil, &dev)
+	_, err = svc.UpdateMember(ctx, all, org.ID, admin.ID, nil, &dev)
 	wantCode(t, err, gatehouse.CodeConflict)
 	adminRole := tenancy.RoleAdmin
-	_, err = svc.UpdateMember(ctx, org.ID, viewer.ID, nil, &adminRole)
+	_, err = svc.UpdateMember(ctx, all, org.ID, viewer.ID, nil, &adminRole)
 	must(t, err)
-	must(t, svc.DeleteMember(ctx, org.ID, admin.ID))
+	// Someone holding manage:member alone does not remove an Admin.
+	wantCode(t, svc.DeleteMember(ctx, gatehouse.MustScopeSet(gatehouse.ScopeManageMember, gatehouse.ScopeViewMember), org.ID, admin.ID), gatehouse.CodeForbidden)
+	must(t, svc.DeleteMember(ctx, all, org.ID, admin.ID))
 	n, err := st.CountMembers(ctx, org.ID, tenancy.RoleAdmin)
 	must(t, err)
 	if n != 1 {
