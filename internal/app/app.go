@@ -215,7 +215,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	var api http.Handler
 	api, a.OpenAPI = httpapi.New(a.deps)
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: log,
-		Version: Version, SecureCookies: cfg.SecureCookies})
+		Version: Version, SecureCookies: cfg.SecureCookies, SignInLimit: cfg.SignInRateLimit})
 	if err != nil {
 		stop()
 		logDB.Close()

@@ -40,6 +40,9 @@ type Config struct {
 	// AnonymousRateLimit is the hourly limit, per client address, of calls
 	// without a valid key (0: not limited).
 	AnonymousRateLimit int
+	// SignInRateLimit bounds dashboard sign-in attempts per client address
+	// and hour; it holds also while Redis is down (each node alone).
+	SignInRateLimit int
 	// RateLimitFailOpen lets requests through, unlimited, when the Redis
 	// store cannot be reached (false refuses them with 503).
 	RateLimitFailOpen bool
@@ -94,6 +97,7 @@ func Default() Config {
 		AutoInit:           true,
 		RateLimitFailOpen:  true,
 		AnonymousRateLimit: 1000,
+		SignInRateLimit:    60,
 		LogBodyBytes:       64 << 10,
 
 		WebhookRetrySchedule: []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
@@ -187,6 +191,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 		c.AnonymousRateLimit = n
 	}
+	if v := getenv(EnvPrefix + "SIGN_IN_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%sSIGN_IN_RATE_LIMIT %q: want a number of attempts per hour, at least 1", EnvPrefix, v)
+		}
+		c.SignInRateLimit = n
+	}
 	if v := getenv(EnvPrefix + "SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -257,6 +268,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		return fmt.Errorf("redis-url must start with redis:// or rediss://")
+	}
+	if c.SignInRateLimit < 1 {
+		return fmt.Errorf("sign-in-rate-limit %d: must be at least 1", c.SignInRateLimit)
 	}
 	if c.LogBodyBytes < 0 || c.LogBodyBytes > 16<<20 {
 		return fmt.Errorf("log-body-bytes %d: must be between 0 and 16 MiB", c.LogBodyBytes)

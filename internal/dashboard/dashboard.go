@@ -72,8 +72,8 @@ const (
 	// memberRateLimit is each member's own hourly budget of API calls made
 	// by the dashboard (people click slowly; keys keep their tier's limit).
 	memberRateLimit = 10000
-	// signInLimit bounds sign-in attempts per client address and hour.
-	signInLimit = 60
+	// DefaultSignInLimit bounds sign-in attempts per client address and hour.
+	DefaultSignInLimit = 60
 )
 
 // Deps are what the dashboard needs.
@@ -83,8 +83,10 @@ type Deps struct {
 	API     http.Handler
 	Tenancy *tenancy.Service
 	Store   Store
-	// Limiter throttles sign-in attempts per client address (nil: none).
-	Limiter *ratelimit.Limiter
+	// Limiter throttles sign-in attempts per client address (nil: none),
+	// SignInLimit of them an hour (0: DefaultSignInLimit).
+	Limiter     *ratelimit.Limiter
+	SignInLimit int
 	Log     *slog.Logger
 	Version string
 	// SecureCookies: "auto" (Secure when the request came over TLS or
@@ -105,6 +107,9 @@ func New(d Deps) (http.Handler, error) {
 	}
 	if d.SecureCookies == "" {
 		d.SecureCookies = "auto"
+	}
+	if d.SignInLimit <= 0 {
+		d.SignInLimit = DefaultSignInLimit
 	}
 	x := &dash{Deps: d, pages: map[string]*template.Template{}}
 	if err := x.parse(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -97,18 +98,31 @@ func (x *dash) signInPage(w http.ResponseWriter, r *http.Request) {
 	x.render(w, r, 200, "signin", &page{Title: "Sign in", Data: map[string]any{"next": safeNext(r.URL.Query().Get("next"))}})
 }
 
+// safeNext returns next when it is a path on this site, else "/". It
+// refuses anything a browser could read as another origin: a scheme or a
+// host, "//" or "/\\" at the start, and control characters or backslashes
+// anywhere (browsers drop tabs and newlines, so "/\t/evil.example" would
+// become "//evil.example").
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || strings.ContainsFunc(u.Path, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(next, "//") {
 		return "/"
 	}
-	return next
+	return (&url.URL{Path: u.Path, RawQuery: u.RawQuery, Fragment: u.Fragment}).String()
 }
 
 func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 	email, pw := strings.TrimSpace(r.FormValue("email")), r.FormValue("password")
 	data := map[string]any{"next": safeNext(r.FormValue("next")), "email": email}
 	if x.Limiter != nil {
-		if d := x.Limiter.TakeAnonymous(r.Context(), "signin:"+clientIP(r), signInLimit); !d.Allowed && !d.StoreDown {
+		// Never unlimited: with the shared store down, this node limits alone.
+		if d := x.Limiter.TakeGuarded(r.Context(), ratelimit.Target{Bucket: "ip:signin:" + clientIP(r), Limit: x.SignInLimit}); !d.Allowed {
 			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
 			x.render(w, r, http.StatusTooManyRequests, "signin", &page{Title: "Sign in", Error: "Too many sign-in attempts from your address. Wait a few minutes and try again.", Data: data})
 			return

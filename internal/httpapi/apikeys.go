@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -70,7 +71,7 @@ type createKeyIn struct {
 		Environment string            `json:"environment,omitempty" doc:"Environment id or key: required for environment keys."`
 		Scopes      []gatehouse.Scope `json:"scopes" minItems:"1" doc:"Scopes from GET /v1/scopes, each held by the calling key."`
 		ExpiresAt   *time.Time        `json:"expires_at,omitempty" doc:"When the key stops working; never when omitted."`
-		RateLimit   int               `json:"rate_limit_per_hour,omitempty" minimum:"0" maximum:"100000000" doc:"The key's own requests-per-hour limit (it spends from its own bucket); 0 or omitted: the environment's or organization's limit applies."`
+		RateLimit   int               `json:"rate_limit_per_hour,omitempty" minimum:"0" maximum:"100000000" doc:"The key's own requests-per-hour limit (it spends from its own bucket); 0 or omitted: the environment's or organization's limit applies. At most the limit that applies to the calling key, unless it holds manage:settings."`
 	}
 }
 
@@ -105,11 +106,33 @@ func (h *handlers) createKey(ctx context.Context, in *createKeyIn) (*Out[Created
 			return nil, gatehouse.FieldError("environment", "not_allowed", "a project key takes no environment")
 		}
 	}
+	if err := h.checkKeyLimit(ctx, p, spec.RateLimitPerHour); err != nil {
+		return nil, err
+	}
 	k, token, err := h.Keys.Issue(ctx, p, spec)
 	if err != nil {
 		return nil, err
 	}
 	return ok(ctx, CreatedAPIKey{APIKey: keyOut(k, h.Keys.Now()), Token: token}), nil
+}
+
+// checkKeyLimit refuses a key of its own limit above the limit its creator
+// spends from (a way out of the organization's limit), unless the creator
+// holds manage:settings, which sets the limits anyway.
+func (h *handlers) checkKeyLimit(ctx context.Context, p *auth.Principal, limit int) error {
+	if limit == 0 || h.Limiter == nil || p.Scopes.Has(gatehouse.ScopeManageSettings) {
+		return nil
+	}
+	own, err := h.Limiter.LimitOf(ctx, p)
+	if err != nil {
+		return err
+	}
+	if own > 0 && limit > own {
+		return &gatehouse.Error{Code: gatehouse.CodeForbidden,
+			Message: fmt.Sprintf("rate_limit_per_hour %d is above the %d an hour that applies to the calling key: a key's own limit may not exceed its creator's without the %s scope", limit, own, gatehouse.ScopeManageSettings),
+			Details: map[string]any{"field": "rate_limit_per_hour", "reason": "exceeds_creator_limit", "max": own}}
+	}
+	return nil
 }
 
 type KeyPath struct {

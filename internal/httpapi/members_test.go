@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -132,4 +133,27 @@ func TestMemberKeysFollowTheMember(t *testing.T) {
 	if n := len(s.must(200, req{method: "GET", path: "/v1/api-keys?created_by=member:" + devID + "&status=revoked", key: s.key}).list()); n != 2 {
 		t.Errorf("created_by filter: %d revoked keys, want 2", n)
 	}
+}
+
+// Issue 13 (12): a key's own rate limit may not exceed the limit of the
+// key that makes it, unless that key holds manage:settings.
+func TestKeyLimitStaysWithinItsCreator(t *testing.T) {
+	t.Parallel()
+	s := newServer(t) // the first organization: enterprise, 10,000 an hour
+	_, minter := s.newKey("organization", []string{"manage:api", "view:project"}, nil)
+	body := func(limit int) map[string]any {
+		return map[string]any{"name": "child", "level": "organization", "scopes": []string{"view:project"}, "rate_limit_per_hour": limit}
+	}
+	if res := s.do(req{method: "POST", path: "/v1/api-keys", key: minter, body: body(100_000_000)}); res.status != 403 || !strings.Contains(res.raw, "exceeds_creator_limit") {
+		t.Errorf("a key of 100,000,000 an hour from a 10,000 one: %d %s", res.status, res.raw)
+	}
+	s.must(201, req{method: "POST", path: "/v1/api-keys", key: minter, body: body(10_000)})
+	s.must(201, req{method: "POST", path: "/v1/api-keys", key: minter, body: body(50)})
+	// A key of 50 an hour cannot make one of 60.
+	_, small := s.newKey("organization", []string{"manage:api", "view:project"}, map[string]any{"rate_limit_per_hour": 50})
+	if res := s.do(req{method: "POST", path: "/v1/api-keys", key: small, body: body(60)}); res.status != 403 {
+		t.Errorf("a key of 60 from a key of 50: %d", res.status)
+	}
+	// manage:settings sets limits anyway.
+	s.must(201, req{method: "POST", path: "/v1/api-keys", key: s.key, body: body(100_000_000)})
 }

@@ -149,7 +149,7 @@ func servePermitSpec(mux *http.ServeMux, routes []pruled) {
 		"<title>Gatehouse API reference</title>", "<title>Gatehouse API v2 (Permit-compatible) reference</title>", 1)
 	mux.HandleFunc("GET /v2/redoc", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; script-src 'self' 'unsafe-eval'")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; script-src 'self' 'unsafe-eval'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 		_, _ = w.Write([]byte(page))
 	})
 }

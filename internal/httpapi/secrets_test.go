@@ -87,3 +87,17 @@ func TestAPILogKeepsNoSecret(t *testing.T) {
 		})
 	}
 }
+
+// Issue 13 (18): nothing the API serves can be framed: the reference
+// pages, the specs, JSON answers and errors.
+func TestNothingCanBeFramed(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	for _, path := range []string{"/docs", "/v2/redoc", "/v1/spec.yaml", "/v2/openapi.json", "/v1/me", "/v1/nowhere", "/healthz", "/v2/api-key/scope", "/allowed"} {
+		res := s.do(req{method: "GET", path: path, key: s.key})
+		csp := res.header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "frame-ancestors 'none'") || res.header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s (%d): CSP %q, X-Frame-Options %q", path, res.status, csp, res.header.Get("X-Frame-Options"))
+		}
+	}
+}

@@ -108,6 +108,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	}
 	handler = withAccessLog(d.Log, handler)
 	handler = withRequestID(handler)
+	handler = withNoFraming(handler)
 	return handler, oapi
 }
 

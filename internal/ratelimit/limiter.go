@@ -35,11 +35,32 @@ type Limiter struct {
 	// downUntil: after a store failure, decisions skip the store for a
 	// second instead of each paying for a failing round trip.
 	downUntil atomic.Int64
+	// local limits what must never go unlimited (sign-in attempts) while
+	// the store is down: this process's own buckets.
+	local   *Memory
+	sweptAt atomic.Int64
 }
 
 // NewLimiter returns a limiter.
 func NewLimiter(store Store, resolve Resolver, failOpen bool, log *slog.Logger) *Limiter {
-	return &Limiter{store: store, resolve: resolve, failOpen: failOpen, log: log}
+	return &Limiter{store: store, resolve: resolve, failOpen: failOpen, log: log, local: NewMemory()}
+}
+
+// TakeGuarded spends one request of t's bucket like TakeTarget, but never
+// lets a request through unlimited: while the store is down, this process
+// enforces the limit on its own buckets (whatever the fail-open setting),
+// so guessing passwords stays bounded during a Redis outage.
+func (l *Limiter) TakeGuarded(ctx context.Context, t Target) Decision {
+	d := l.TakeTarget(ctx, t)
+	if !d.StoreDown {
+		return d
+	}
+	if now := time.Now().UnixNano(); now-l.sweptAt.Load() > int64(time.Minute) {
+		l.sweptAt.Store(now)
+		l.local.Sweep()
+	}
+	res, _ := l.local.Take(ctx, t.Bucket, t.Limit) // memory never fails
+	return Decision{Result: res, Limited: true, StoreDown: true}
 }
 
 // Decision is what the middleware needs.
@@ -59,6 +80,12 @@ func (l *Limiter) Take(ctx context.Context, p *auth.Principal) Decision {
 		return Decision{Result: Result{Allowed: l.failOpen}, StoreDown: true}
 	}
 	return l.TakeTarget(ctx, t)
+}
+
+// LimitOf returns the hourly limit p spends from (0: not limited).
+func (l *Limiter) LimitOf(ctx context.Context, p *auth.Principal) (int, error) {
+	t, err := l.resolve(ctx, p)
+	return t.Limit, err
 }
 
 // TakeAnonymous spends one request of a client address's bucket: calls
