@@ -87,8 +87,8 @@ type Deps struct {
 	// SignInLimit of them an hour (0: DefaultSignInLimit).
 	Limiter     *ratelimit.Limiter
 	SignInLimit int
-	Log     *slog.Logger
-	Version string
+	Log         *slog.Logger
+	Version     string
 	// SecureCookies: "auto" (Secure when the request came over TLS or
 	// X-Forwarded-Proto says https), "always" or "never".
 	SecureCookies string
