@@ -415,10 +415,13 @@ type ResourcePatch struct {
 	Attributes        *map[string]AttributeDef // replaces them all
 	Type, Status      *string
 	Config            *map[string]any // replaces it
+	// Cascade lets removing actions take them off roles' permissions too
+	// (else a role still naming one makes the change a CONFLICT).
+	Cascade bool
 }
 
-// UpdateResource changes a resource type. Removing an action leaves roles'
-// permissions on it in place; they grant nothing until it is back.
+// UpdateResource changes a resource type. Removing an action that roles'
+// permissions name is a CONFLICT unless p.Cascade (see references.go).
 func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p ResourcePatch) (*Resource, error) {
 	var r *Resource
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
@@ -428,7 +431,20 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 		}
 		setIf(&r.Name, p.Name)
 		setIf(&r.Description, p.Description)
+		var changes []Change
 		if p.Actions != nil {
+			var removed []string
+			for _, a := range r.Actions {
+				if !slices.Contains(*p.Actions, a) {
+					removed = append(removed, a)
+				}
+			}
+			if len(removed) > 0 {
+				what := fmt.Sprintf("action %q of resource type %q", strings.Join(removed, ", "), r.Key)
+				if changes, err = s.dropPermissions(ctx, tx, envID, what, r.Key, removed, p.Cascade); err != nil {
+					return nil, err
+				}
+			}
 			r.Actions = append([]string{}, (*p.Actions)...)
 		}
 		if p.Attributes != nil {
@@ -447,21 +463,28 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 		if err := tx.UpdateResource(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutResource, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceUpdated, r)
+		// The resource first: a role's permission never names a missing action.
+		return append([]Change{change(OpPutResource, r.Authz())}, changes...), s.emit(ctx, tx, envID, event.ResourceUpdated, r)
 	})
 }
 
-// DeleteResource removes a resource type.
-func (s *Service) DeleteResource(ctx context.Context, envID, ref string) error {
+// DeleteResource removes a resource type. Roles whose permissions name it
+// make it a CONFLICT, unless cascade, which takes those permissions off
+// them in the same transaction.
+func (s *Service) DeleteResource(ctx context.Context, envID, ref string, cascade bool) error {
 	return s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		r, err := tx.GetResource(ctx, envID, ref)
+		if err != nil {
+			return nil, err
+		}
+		changes, err := s.dropPermissions(ctx, tx, envID, fmt.Sprintf("resource type %q", r.Key), r.Key, nil, cascade)
 		if err != nil {
 			return nil, err
 		}
 		if err := tx.DeleteResource(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteResource, KeyRef{Key: r.Key})}, s.emit(ctx, tx, envID, event.ResourceDeleted, event.Deleted{ID: r.ID, Key: r.Key})
+		return append(changes, change(OpDeleteResource, KeyRef{Key: r.Key})), s.emit(ctx, tx, envID, event.ResourceDeleted, event.Deleted{ID: r.ID, Key: r.Key})
 	})
 }
 
@@ -589,32 +612,23 @@ func (s *Service) UpdateRole(ctx context.Context, envID, ref string, p RolePatch
 	})
 }
 
-// DeleteRole removes a role, its assignments and its place in other roles'
-// extends.
-func (s *Service) DeleteRole(ctx context.Context, envID, ref string) error {
+// DeleteRole removes a role. Roles that extend it and its assignments make
+// it a CONFLICT, unless cascade, which removes those in the same
+// transaction.
+func (s *Service) DeleteRole(ctx context.Context, envID, ref string, cascade bool) error {
 	return s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		r, err := tx.GetRole(ctx, envID, ref)
 		if err != nil {
 			return nil, err
 		}
-		roles, err := tx.AllRoles(ctx, envID)
+		changes, err := s.dropRoleReferences(ctx, tx, envID, r, cascade)
 		if err != nil {
 			return nil, err
-		}
-		for i := range roles {
-			o := &roles[i]
-			if o.Key != r.Key && slices.Contains(o.Extends, r.Key) {
-				o.Extends = slices.DeleteFunc(o.Extends, func(k string) bool { return k == r.Key })
-				o.UpdatedAt = s.now()
-				if err := tx.UpdateRole(ctx, o); err != nil {
-					return nil, err
-				}
-			}
 		}
 		if err := tx.DeleteRole(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteRole, KeyRef{Key: r.Key})}, s.emit(ctx, tx, envID, event.RoleDeleted, event.Deleted{ID: r.ID, Key: r.Key})
+		return append(changes, change(OpDeleteRole, KeyRef{Key: r.Key})), s.emit(ctx, tx, envID, event.RoleDeleted, event.Deleted{ID: r.ID, Key: r.Key})
 	})
 }
 

@@ -399,8 +399,14 @@ func (h *handlers) createResource(ctx context.Context, in *createResourceIn) (*O
 	return ok(ctx, resourceOut(r)), nil
 }
 
+// CascadeQuery lets a delete remove what refers to the deleted thing.
+type CascadeQuery struct {
+	Cascade bool `query:"cascade" doc:"Also remove what refers to it (roles' permissions on it, roles extending it, its role assignments), in the same transaction, each with its webhook event. Without it, a delete of something in use is a 409 listing the referrers."`
+}
+
 type updateResourceIn struct {
 	ResourceRef
+	CascadeQuery
 	Body struct {
 		Name        *string                 `json:"name,omitempty" maxLength:"200"`
 		Description *string                 `json:"description,omitempty" maxLength:"2000"`
@@ -417,7 +423,8 @@ func (h *handlers) updateResource(ctx context.Context, in *updateResourceIn) (*O
 	if err != nil {
 		return nil, err
 	}
-	p := facts.ResourcePatch{Name: in.Body.Name, Description: in.Body.Description, Actions: in.Body.Actions, Type: in.Body.Type, Config: in.Body.Config, Status: in.Body.Status}
+	p := facts.ResourcePatch{Name: in.Body.Name, Description: in.Body.Description, Actions: in.Body.Actions, Type: in.Body.Type, Config: in.Body.Config, Status: in.Body.Status,
+		Cascade: in.Cascade}
 	if in.Body.Attributes != nil {
 		defs := attrDefsIn(in.Body.Attributes)
 		p.Attributes = &defs
@@ -429,12 +436,17 @@ func (h *handlers) updateResource(ctx context.Context, in *updateResourceIn) (*O
 	return ok(ctx, resourceOut(r)), nil
 }
 
-func (h *handlers) deleteResource(ctx context.Context, in *ResourceRef) (*NoContent, error) {
+type deleteResourceIn struct {
+	ResourceRef
+	CascadeQuery
+}
+
+func (h *handlers) deleteResource(ctx context.Context, in *deleteResourceIn) (*NoContent, error) {
 	env, err := h.envOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
-	return &NoContent{}, h.Facts.DeleteResource(ctx, env.ID, in.Resource)
+	return &NoContent{}, h.Facts.DeleteResource(ctx, env.ID, in.Resource, in.Cascade)
 }
 
 // ---- roles
@@ -516,12 +528,17 @@ func (h *handlers) updateAuthzRole(ctx context.Context, in *updateAuthzRoleIn) (
 	return ok(ctx, roleWire(r)), nil
 }
 
-func (h *handlers) deleteAuthzRole(ctx context.Context, in *RoleRef) (*NoContent, error) {
+type deleteRoleIn struct {
+	RoleRef
+	CascadeQuery
+}
+
+func (h *handlers) deleteAuthzRole(ctx context.Context, in *deleteRoleIn) (*NoContent, error) {
 	env, err := h.envOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err
 	}
-	return &NoContent{}, h.Facts.DeleteRole(ctx, env.ID, in.Role)
+	return &NoContent{}, h.Facts.DeleteRole(ctx, env.ID, in.Role, in.Cascade)
 }
 
 // ---- role assignments

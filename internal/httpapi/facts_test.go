@@ -120,10 +120,12 @@ func TestAuthorizationDataAndChecks(t *testing.T) {
 	if d := check("ada@acme.example", "read", "document", "acme"); d["allow"] != false {
 		t.Fatalf("after unassign: %v", d)
 	}
-	// Deleting a user, a role or a tenant cleans up its assignments.
+	// Deleting a user or a tenant cleans up its assignments; a role in use
+	// goes with ?cascade=true (its assignments and extends with it).
 	do(201, "POST", "/v1/role-assignments", map[string]any{"user": "bob", "role": "editor", "tenant": "acme"})
 	do(204, "DELETE", "/v1/tenants/acme", nil)
-	do(204, "DELETE", "/v1/roles/viewer", nil)
+	do(409, "DELETE", "/v1/roles/viewer", nil)
+	do(204, "DELETE", "/v1/roles/viewer?cascade=true", nil)
 	if l := do(200, "GET", "/v1/role-assignments", nil).list(); len(l) != 0 {
 		t.Fatalf("assignments left: %v", l)
 	}

@@ -255,6 +255,10 @@ func byRef[T any](ref string, get func(string) (T, error)) (T, error) {
 	return v, err
 }
 
+// cascade reports ?cascade=true: a delete also removes what refers to the
+// deleted thing (the rule v1 follows).
+func (c *pcall) cascade() bool { return c.r.URL.Query().Get("cascade") == "true" }
+
 // body decodes the request's JSON body (empty: allowed when allowEmpty).
 func (c *pcall) body(limit int64, v any, allowEmpty bool) error {
 	return permit.Decode(c.r, limit, v, allowEmpty)

@@ -130,7 +130,7 @@ func (h *handlers) pDeleteRole(c *pcall) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.Facts.DeleteRole(c.ctx, c.env.ID, r.ID)
+	return http.StatusNoContent, nil, h.Facts.DeleteRole(c.ctx, c.env.ID, r.ID, c.cascade())
 }
 
 // pRolePermissions adds (POST) or removes (DELETE) permissions.
@@ -379,7 +379,7 @@ func (h *handlers) pUpdateResource(replace bool) pfunc {
 		if err != nil {
 			return 0, nil, err
 		}
-		p := facts.ResourcePatch{Name: in.Name, Description: in.Description}
+		p := facts.ResourcePatch{Name: in.Name, Description: in.Description, Cascade: c.cascade()}
 		if in.Actions != nil {
 			keys := actionKeys(*in.Actions)
 			p.Actions = &keys
@@ -411,7 +411,7 @@ func (h *handlers) pDeleteResource(c *pcall) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.Facts.DeleteResource(c.ctx, c.env.ID, r.ID)
+	return http.StatusNoContent, nil, h.Facts.DeleteResource(c.ctx, c.env.ID, r.ID, c.cascade())
 }
 
 func (h *handlers) pListActions(c *pcall) (int, any, error) {
@@ -479,7 +479,7 @@ func (h *handlers) pCreateAction(c *pcall) (int, any, error) {
 		return 0, nil, gatehouse.Errorf(gatehouse.CodeConflict, "resource %q already has action %q", r.Key, in.Key)
 	}
 	actions := append(slices.Clone(r.Actions), in.Key)
-	r, err = h.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions})
+	r, err = h.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -492,7 +492,7 @@ func (h *handlers) pDeleteAction(c *pcall) (int, any, error) {
 		return 0, nil, err
 	}
 	actions := slices.DeleteFunc(slices.Clone(r.Actions), func(x string) bool { return x == a })
-	_, err = h.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions})
+	_, err = h.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
 	return http.StatusNoContent, nil, err
 }
 

@@ -345,7 +345,8 @@ func TestPermitAPIListsAndBulk(t *testing.T) {
 	if len(actions) != 2 || actions[1].(map[string]any)["permission_name"] != "doc:share" {
 		t.Fatalf("actions: %v", actions)
 	}
-	s.pmust(204, "DELETE", schema+"/resources/doc/actions/share", k, nil)
+	permitError(t, s.pcall("DELETE", schema+"/resources/doc/actions/share", k, nil), 409, "ENTITY_IN_USE") // role-a's permission
+	s.pmust(204, "DELETE", schema+"/resources/doc/actions/share?cascade=true", k, nil)
 	if res := s.pmust(200, "GET", schema+"/resources/doc", k, nil).obj(); len(res["actions"].(map[string]any)) != 1 {
 		t.Fatalf("action deleted: %v", res)
 	}

@@ -102,6 +102,9 @@ func FromError(err error) *Error {
 	e := NewError(ge.Code, ge.Message)
 	if len(ge.Details) > 0 {
 		e.AdditionalInfo = ge.Details
+		if ge.Details["reason"] == "in_use" { // not a duplicate: something refers to it
+			e.ErrorCode, e.Title = "ENTITY_IN_USE", "Entity in use"
+		}
 		if f, ok := ge.Details["field"].(string); ok && e.Detail != nil {
 			reason, _ := ge.Details["reason"].(string)
 			if reason == "" {

@@ -555,8 +555,10 @@ func testFacts(t *testing.T, st *store.Store) {
 	if list(facts.AssignmentFilter{}) != 3 || list(facts.AssignmentFilter{User: "ada"}) != 2 || list(facts.AssignmentFilter{Tenant: "acme"}) != 2 || list(facts.AssignmentFilter{Role: "writer"}) != 1 {
 		t.Fatal("assignment filters")
 	}
-	// Deleting the role removes its assignments and its place in extends.
-	must(t, svc.DeleteRole(ctx, env, "reader"))
+	// A role in use (assigned, extended) is not deleted without cascade;
+	// with it, its assignments and its place in extends go too.
+	wantCode(t, svc.DeleteRole(ctx, env, "reader", false), gatehouse.CodeConflict)
+	must(t, svc.DeleteRole(ctx, env, "reader", true))
 	if list(facts.AssignmentFilter{}) != 1 {
 		t.Fatal("role delete left assignments")
 	}

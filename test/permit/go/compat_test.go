@@ -13,7 +13,9 @@ package compat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -26,6 +28,40 @@ import (
 	"github.com/permitio/permit-golang/pkg/models"
 	"github.com/permitio/permit-golang/pkg/permit"
 )
+
+// cascadeDelete deletes /v2/schema/{proj}/{env}/<what>?cascade=true, which
+// Permit's SDKs cannot spell, with the environment key.
+func cascadeDelete(t *testing.T, what string) {
+	t.Helper()
+	api, token := os.Getenv("GATEHOUSE_API_URL"), os.Getenv("PERMIT_TOKEN")
+	call := func(method, path string) *http.Response {
+		req, err := http.NewRequest(method, api+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := call("GET", "/v2/api-key/scope")
+	var scope struct {
+		ProjectID     string `json:"project_id"`
+		EnvironmentID string `json:"environment_id"`
+	}
+	err := json.NewDecoder(res.Body).Decode(&scope)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = call("DELETE", "/v2/schema/"+scope.ProjectID+"/"+scope.EnvironmentID+"/"+what+"?cascade=true")
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("cascade delete of %s: %d", what, res.StatusCode)
+	}
+}
 
 func client(t *testing.T, token string) *permit.Client {
 	t.Helper()
@@ -209,15 +245,19 @@ func TestPermitGoSDK(t *testing.T) {
 		}
 	}
 	eventually(t, "no decision in a deleted tenant", false, func() (bool, error) { return p.Check(user(alice), "read", in(globex)) })
-	if err := p.Api.Roles.Delete(ctx, viewer); err != nil {
-		t.Fatalf("delete role: %v", err)
+	// A role or a resource type still in use is refused (Permit would
+	// cascade silently); ?cascade=true removes the references with it.
+	if err := p.Api.Roles.Delete(ctx, viewer); err == nil {
+		t.Fatal("deleting a role still in use was not refused")
 	}
+	cascadeDelete(t, "roles/"+viewer)
 	if err := p.Api.Users.Delete(ctx, alice); err != nil {
 		t.Fatalf("delete alice: %v", err)
 	}
-	if err := p.Api.Resources.Delete(ctx, doc); err != nil {
-		t.Fatalf("delete resource: %v", err)
+	if err := p.Api.Resources.Delete(ctx, doc); err == nil {
+		t.Fatal("deleting a resource type still in use was not refused")
 	}
+	cascadeDelete(t, "resources/"+doc)
 	if _, err := p.Api.Resources.Get(ctx, doc); !errors.As(err, &pe) || pe.ErrorCode != permiterrors.NotFound {
 		t.Fatalf("deleted resource: %v", err)
 	}

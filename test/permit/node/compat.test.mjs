@@ -108,8 +108,19 @@ test('the Permit Node SDK manages facts and gets decisions', async () => {
   await assert.rejects(permit.api.users.get('node-bob'), (e) => e.response?.status === 404);
   await permit.api.tenants.delete('node-globex');
   await eventually(() => permit.check('node-alice', 'read', { type: 'node-doc', tenant: 'node-globex' }), false, 'tenant deleted');
-  await permit.api.roles.delete('node-viewer');
-  await permit.api.resources.delete('node-doc');
+  // A role or a resource type still in use is refused (Permit would cascade
+  // silently); ?cascade=true, which the SDK cannot spell, removes the
+  // references with it.
+  const scope = await (await fetch(apiUrl + '/v2/api-key/scope', { headers: { Authorization: `Bearer ${token}` } })).json();
+  const cascadeDelete = async (what) => {
+    const res = await fetch(`${apiUrl}/v2/schema/${scope.project_id}/${scope.environment_id}/${what}?cascade=true`,
+      { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 204, `cascade delete of ${what}`);
+  };
+  await assert.rejects(permit.api.roles.delete('node-viewer'), (e) => e.response?.status === 409);
+  await cascadeDelete('roles/node-viewer');
+  await assert.rejects(permit.api.resources.delete('node-doc'), (e) => e.response?.status === 409);
+  await cascadeDelete('resources/node-doc');
   await eventually(async () => (await permit.api.resources.list()).some((r) => r.key === 'node-doc'), false, 'resource deleted');
 });
 
