@@ -119,6 +119,7 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 				}
 			}
 			e.ResponseBody = apilog.RedactBody(e.ResponseBody, !e.ResponseTruncated)
+			apilog.Sanitize(e)
 		}
 	}
 }
