@@ -60,14 +60,16 @@ func withInputCheck(maxBody int64, next http.Handler) http.Handler {
 			p = queryProblem(r.URL.RawQuery)
 		}
 		var held *heldBody
-		if p == nil && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 && jsonMedia(r.Header.Get("Content-Type")) {
+		// A body announced as larger than the limit is not read: the
+		// operation refuses it as too large.
+		if p == nil && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 && r.ContentLength <= maxBody && jsonMedia(contentType(r.Header)) {
 			held, p = holdBody(r, maxBody)
 		}
 		if p != nil {
+			refuseInput(w, r, p)
 			if held != nil {
 				held.release()
 			}
-			refuseInput(w, r, p)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -184,6 +186,15 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
+// contentType is h's Content-Type, looked up by its canonical name (no
+// canonicalization on the check path).
+func contentType(h http.Header) string {
+	if v := h["Content-Type"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // jsonMedia reports whether a body of this Content-Type is read as JSON:
 // application/json, any +json type, or none named.
 func jsonMedia(ct string) bool {
@@ -253,7 +264,7 @@ func holdBody(r *http.Request, maxBody int64) (*heldBody, *inputProblem) {
 			break
 		}
 	}
-	if errors.Is(err, io.EOF) {
+	if err == io.EOF || errors.Is(err, io.EOF) {
 		b.orig = orig
 		r.Body = b
 		if reason, at := jsonTextProblem(b.buf); reason != "" {
@@ -300,6 +311,9 @@ func jsonTextProblem(b []byte) (string, int) {
 			}
 			i += n
 		}
+	}
+	if bytes.IndexByte(b, '\\') < 0 { // no escapes at all (most bodies)
+		return "", -1
 	}
 	for from := 0; ; {
 		i := bytes.Index(b[from:], nulEscape)
