@@ -60,6 +60,7 @@ func TestBadTextRefused(t *testing.T) {
 			t.Parallel()
 			s := newEngineServer(t, engine)
 			cases := badTextCases(t, s)
+			t.Logf("%d cases", len(cases))
 			before := snapshot(s)
 			failures := map[string][]string{} // by status, for the report of a failing run
 			for _, c := range cases {
@@ -80,7 +81,7 @@ func TestBadTextRefused(t *testing.T) {
 			if after := snapshot(s); after != before {
 				t.Fatalf("bad text changed state:\n before %s\n after  %s", before, after)
 			}
-			if len(cases) < 500 {
+			if len(cases) < 1000 {
 				t.Fatalf("only %d cases: the walk missed operations", len(cases))
 			}
 		})
@@ -211,10 +212,14 @@ func badTextCases(t *testing.T, s *server) []inputCase {
 			}
 		}
 	}
-	// bodyCases puts each bad text in each string field of base.
+	// bodyCases puts a NUL in each string field of base, and each other bad
+	// text in the first (the scan does not depend on the field).
 	bodyCases := func(name, method, path, query string, base map[string]any, fields []string, key string, permit bool) {
-		for _, f := range fields {
-			for _, b := range badText {
+		for i, f := range fields {
+			for j, b := range badText {
+				if i > 0 && j > 0 {
+					continue
+				}
 				add(inputCase{name: fmt.Sprintf("%s: %s in body field %s", name, b.name, f), method: method, path: fillWith(path, ids, "", "") + query,
 					body: bodyWith(t, base, f, b.json), key: key, location: "body", field: f, permit: permit})
 			}
