@@ -1,7 +1,9 @@
 // Package batch hands records from hot request paths to a background
 // writer: Add never blocks (a full queue drops the record and counts it),
 // Run writes in batches and, when its context ends, writes everything still
-// queued before returning, so a graceful shutdown loses nothing.
+// queued before returning, so a graceful shutdown loses nothing. A batch the
+// store refuses is written again record by record, so one record the store
+// cannot take costs only itself, never the rest of its batch.
 package batch
 
 import (
@@ -78,14 +80,21 @@ func (w *Writer[T]) Add(r T) bool {
 type Stats struct {
 	Written int64 `json:"written"`
 	Dropped int64 `json:"dropped" doc:"Records dropped because the in-memory queue was full."`
-	Failed  int64 `json:"failed" doc:"Records lost because the store refused them."`
+	Failed  int64 `json:"failed" doc:"Records lost because the store refused them (alone, or was unavailable)."`
+	Lost    int64 `json:"lost" doc:"Records that never reached the store: dropped plus failed."`
 	Queued  int   `json:"queued"`
 }
 
 // Stats returns the counters.
 func (w *Writer[T]) Stats() Stats {
-	return Stats{Written: w.written.Load(), Dropped: w.dropped.Load(), Failed: w.failed.Load(), Queued: len(w.ch)}
+	d, f := w.dropped.Load(), w.failed.Load()
+	return Stats{Written: w.written.Load(), Dropped: d, Failed: f, Lost: d + f, Queued: len(w.ch)}
 }
+
+// Lost is how many records never reached the store since the writer
+// started: dropped on a full queue or refused by the store. It only grows
+// (a counter for metrics and /readyz).
+func (w *Writer[T]) Lost() uint64 { return uint64(w.dropped.Load() + w.failed.Load()) }
 
 // Run writes queued records until ctx ends, then writes what is still
 // queued and returns.
@@ -129,11 +138,47 @@ func (w *Writer[T]) Run(ctx context.Context) {
 }
 
 // flush writes one batch, retrying when the store fails (after 100 ms,
-// 400 ms and 1.6 s).
+// 400 ms and 1.6 s). When the batch still fails, its records are written
+// one at a time: a record the store refuses is lost alone and the others
+// are kept. The first record that fails for another reason (the store is
+// unavailable, not the record wrong) ends that: the rest are lost with it
+// instead of each waiting for its own timeout.
 func (w *Writer[T]) flush(batch []T) {
 	if w.opt.Prepare != nil {
 		w.opt.Prepare(batch)
 	}
+	err := w.writeRetrying(batch)
+	if err == nil {
+		w.written.Add(int64(len(batch)))
+		return
+	}
+	if len(batch) == 1 {
+		w.failed.Add(1)
+		w.log.Error("write "+w.what+"; record lost", "records", 1, "err", err)
+		return
+	}
+	w.log.Warn("write "+w.what+"; writing the batch record by record", "records", len(batch), "err", err)
+	refused := 0
+	for i := range batch {
+		err := w.writeOnce(batch[i : i+1])
+		if err == nil {
+			w.written.Add(1)
+			continue
+		}
+		if !refusal(err) {
+			rest := len(batch) - i
+			w.failed.Add(int64(rest))
+			w.log.Error("write "+w.what+"; the store is unavailable, records lost", "records", rest, "refused_before", refused, "err", err)
+			return
+		}
+		refused++
+		w.failed.Add(1)
+		w.log.Error("write "+w.what+"; the store refused a record, record lost", "record", i, "err", err)
+	}
+}
+
+// writeRetrying writes batch, retrying errors that a retry may cure.
+func (w *Writer[T]) writeRetrying(batch []T) error {
 	var err error
 	wait := 100 * time.Millisecond
 	for attempt := 0; attempt < 4; attempt++ {
@@ -141,17 +186,26 @@ func (w *Writer[T]) flush(batch []T) {
 			time.Sleep(wait)
 			wait *= 4
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = w.write(ctx, batch)
-		cancel()
-		if err == nil {
-			w.written.Add(int64(len(batch)))
-			return
-		}
-		if code := gatehouse.ErrorCode(err); code == gatehouse.CodeInvalidRequest || code == gatehouse.CodeForbidden || code == gatehouse.CodeUnauthorized {
-			break // retrying cannot help
+		if err = w.writeOnce(batch); err == nil || refusal(err) {
+			return err // retrying cannot help a refusal
 		}
 	}
-	w.failed.Add(int64(len(batch)))
-	w.log.Error("write "+w.what+"; records lost", "records", len(batch), "err", err)
+	return err
+}
+
+func (w *Writer[T]) writeOnce(batch []T) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return w.write(ctx, batch)
+}
+
+// refusal reports whether err says the store will never take the records
+// (they are invalid or conflict with what is stored), as opposed to the
+// store failing.
+func refusal(err error) bool {
+	switch gatehouse.ErrorCode(err) {
+	case gatehouse.CodeInvalidRequest, gatehouse.CodeConflict, gatehouse.CodeForbidden, gatehouse.CodeUnauthorized:
+		return true
+	}
+	return false
 }

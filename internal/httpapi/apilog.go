@@ -120,6 +120,7 @@ func PrepareAPILog(newID func() string) func([]apilog.Call) {
 				}
 			}
 			apilog.Redact(e)
+			apilog.Sanitize(e)
 		}
 	}
 }

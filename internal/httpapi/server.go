@@ -102,6 +102,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 
 	envelopeNotFound(mux)
 	var handler http.Handler = mux
+	handler = withInputCheck(d.MaxBodyBytes, handler) // no NUL, only UTF-8 in path, query and JSON bodies
 	handler = withRecover(d.Log, handler)
 	if d.APILog != nil && d.bare == nil {
 		handler = withAPILog(d.APILog, d.LogBodyBytes, d.Keys, handler)

@@ -29,6 +29,10 @@ type Health struct {
 	Version string `json:"version"`
 	// Checks are the dependencies readyz looked at.
 	Checks map[string]string `json:"checks,omitempty" doc:"Each dependency's state, e.g. {\"database\": \"ok\", \"rate_limit_store\": \"unreachable (fail-open: requests are not limited)\"}."`
+	// The log writers' losses since the server started (readyz only; they
+	// do not change readiness).
+	APILogLost      *uint64 `json:"api_log_lost,omitempty" doc:"readyz: API log entries lost since this node started (the in-memory queue was full, or the log database refused an entry); 0 when the log is complete."`
+	DecisionLogLost *uint64 `json:"decision_log_lost,omitempty" doc:"readyz: decision log entries lost since this node started, counted the same way."`
 }
 
 func (h *handlers) healthz(ctx context.Context, _ *struct{}) (*Out[Health], error) {
@@ -54,7 +58,16 @@ func (h *handlers) readyz(ctx context.Context, _ *struct{}) (*Out[Health], error
 			status = "degraded"
 		}
 	}
-	return ok(ctx, Health{Status: status, Version: h.Version, Checks: checks}), nil
+	out := Health{Status: status, Version: h.Version, Checks: checks}
+	if h.APILog != nil {
+		n := h.APILog.Lost()
+		out.APILogLost = &n
+	}
+	if h.Decisions != nil {
+		n := uint64(h.Decisions.Stats().Lost)
+		out.DecisionLogLost = &n
+	}
+	return ok(ctx, out), nil
 }
 
 // JWKSOut is a JSON Web Key Set (RFC 7517); it is not wrapped in the envelope

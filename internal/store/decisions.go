@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
 
@@ -15,11 +16,15 @@ const decisionCols = "id, org_id, project_id, env_id, created_at, source, reques
 // well under both engines' limits).
 const decisionRows = 500
 
-// WriteDecisions inserts entries in one transaction.
+// WriteDecisions inserts entries in one transaction; their text is made
+// valid UTF-8 without NUL bytes on the way.
 func (s *LogStore) WriteDecisions(ctx context.Context, entries []decision.Entry) error {
 	return insertAll(ctx, s, "decision_log", decisionCols, 16, decisionRows, entries, func(args []any, e *decision.Entry) []any {
-		return append(args, e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.Source, e.RequestID, e.KeyID,
-			e.User, e.Action, e.ResourceType, e.ResourceKey, e.Tenant, e.Allow, e.Reason, e.Role)
+		// A decision carries what a caller sent (user, resource, tenant
+		// keys): make it text the database accepts (no NUL, valid UTF-8).
+		t := apilog.CleanText
+		return append(args, t(e.ID), t(e.OrganizationID), t(e.ProjectID), t(e.EnvironmentID), micros(e.Time), t(e.Source), t(e.RequestID), t(e.KeyID),
+			t(e.User), t(e.Action), t(e.ResourceType), t(e.ResourceKey), t(e.Tenant), e.Allow, t(e.Reason), t(e.Role))
 	})
 }
 

@@ -3,9 +3,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // LogStore persists the log database's records: the decision log and the
@@ -82,14 +88,41 @@ func insertAll[T any](ctx context.Context, s *LogStore, table, cols string, ncol
 			args = row(args, &items[i])
 		}
 		if err := s.insertRows(ctx, tx, full, table, cols, n, ncol, rowsPer, args); err != nil {
-			return fmt.Errorf("insert into %s: %w", table, formatError(err))
+			return fmt.Errorf("insert into %s: %w", table, logWriteError(err))
 		}
 		items = items[n:]
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit %s: %w", table, formatError(err))
+		return fmt.Errorf("commit %s: %w", table, logWriteError(err))
 	}
 	return nil
+}
+
+// logWriteError translates an error of a log write. The database refusing
+// the rows themselves (bad data, a constraint, a value too large) becomes
+// INVALID_REQUEST (CONFLICT for a duplicate id): retrying cannot help, and
+// the batch writer then writes the batch row by row so that only the
+// refused row is lost. Anything else (the database unavailable) stays an
+// internal error, which the writer retries.
+func logWriteError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code != "23505" && len(pe.Code) == 5 {
+		switch pe.Code[:2] {
+		case "22", "23", "54": // data exception, integrity constraint, program limit (e.g. an index row too large)
+			return gatehouse.Errorf(gatehouse.CodeInvalidRequest, "the log database refused the row: %s (SQLSTATE %s)", pe.Message, pe.Code)
+		}
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+			if f := formatError(err); gatehouse.ErrorCode(f) == gatehouse.CodeConflict {
+				return f
+			}
+			return gatehouse.Errorf(gatehouse.CodeInvalidRequest, "the log database refused the row: %s", se.Error())
+		}
+	}
+	return formatError(err)
 }
 
 // writeRow writes the placeholders of row i of a multi-row INSERT with ncol

@@ -1,0 +1,135 @@
+package batch_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/batch"
+)
+
+// table is a store in memory that writes a batch all or nothing, like a
+// transaction: it refuses a batch holding a record it cannot take, or fails
+// while it is down.
+type table struct {
+	mu     sync.Mutex
+	rows   []int
+	writes int
+	refuse func(int) bool // records the store never takes
+	down   int            // writes that fail as if the store were unreachable
+}
+
+func (tb *table) write(_ context.Context, rs []int) error {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.writes++
+	if tb.down > 0 {
+		tb.down--
+		return errors.New("dial tcp 127.0.0.1:5432: connection refused")
+	}
+	for _, r := range rs {
+		if tb.refuse != nil && tb.refuse(r) {
+			return gatehouse.Errorf(gatehouse.CodeInvalidRequest, "record %d refused", r)
+		}
+	}
+	tb.rows = append(tb.rows, rs...)
+	return nil
+}
+
+func (tb *table) snapshot() ([]int, int) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return slices.Clone(tb.rows), tb.writes
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// run adds records to a writer over tb and stops it (which writes
+// everything queued), returning the writer.
+func run(t *testing.T, tb *table, records []int, opt batch.Options[int]) *batch.Writer[int] {
+	t.Helper()
+	w := batch.New("test records", tb.write, quiet, opt)
+	for _, r := range records {
+		if !w.Add(r) {
+			t.Fatalf("record %d dropped", r)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Run drains the queue and returns
+	w.Run(ctx)
+	return w
+}
+
+// TestRefusedRecordCostsOnlyItself: a batch holding one record the store
+// refuses (another tenant's, say) is written record by record: every other
+// record is kept, the refused one alone is lost and counted.
+func TestRefusedRecordCostsOnlyItself(t *testing.T) {
+	t.Parallel()
+	var records []int
+	for i := range 250 {
+		records = append(records, i)
+	}
+	tb := &table{refuse: func(r int) bool { return r == 42 || r == 177 }}
+	w := run(t, tb, records, batch.Options[int]{Batch: 100})
+	rows, _ := tb.snapshot()
+	want := slices.DeleteFunc(slices.Clone(records), tb.refuse)
+	slices.Sort(rows)
+	if !slices.Equal(rows, want) {
+		t.Fatalf("written %d records, want the %d others: %v", len(rows), len(want), rows)
+	}
+	st := w.Stats()
+	if w.Lost() != 2 || st.Failed != 2 || st.Lost != 2 || st.Dropped != 0 || st.Written != 248 {
+		t.Fatalf("Lost() %d, stats %+v; want 2 lost, 248 written", w.Lost(), st)
+	}
+}
+
+// TestUnavailableStoreIsRetried: a store that is down for a moment is
+// retried with the whole batch; nothing is lost and nothing is written
+// twice. (synctest's clock: the writer's back-off waits take no time.)
+func TestUnavailableStoreIsRetried(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tb := &table{down: 2}
+		w := run(t, tb, []int{1, 2, 3}, batch.Options[int]{})
+		rows, writes := tb.snapshot()
+		if !slices.Equal(rows, []int{1, 2, 3}) || writes != 3 || w.Lost() != 0 {
+			t.Fatalf("rows %v after %d writes, lost %d; want all three in the third write", rows, writes, w.Lost())
+		}
+	})
+}
+
+// TestUnavailableStoreIsNotTriedRecordByRecord: when the store stays down,
+// the batch is lost after its retries and one record's try, not after a
+// try (and a timeout) per record.
+func TestUnavailableStoreIsNotTriedRecordByRecord(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tb := &table{down: 1 << 30}
+		records := make([]int, 500)
+		w := run(t, tb, records, batch.Options[int]{})
+		_, writes := tb.snapshot()
+		if writes != 4+1 || w.Lost() != 500 || w.Stats().Failed != 500 {
+			t.Fatalf("%d writes, lost %d; want 4 tries of the batch and 1 of a record, 500 lost", writes, w.Lost())
+		}
+	})
+}
+
+// TestLostCountsDrops: a record dropped because the queue is full is lost
+// too.
+func TestLostCountsDrops(t *testing.T) {
+	t.Parallel()
+	tb := &table{}
+	w := batch.New("test records", tb.write, quiet, batch.Options[int]{Buffer: 2})
+	for i := range 5 {
+		w.Add(i)
+	}
+	if st := w.Stats(); w.Lost() != 3 || st.Dropped != 3 || st.Lost != 3 || st.Queued != 2 {
+		t.Fatalf("Lost() %d, stats %+v; want 3 dropped", w.Lost(), st)
+	}
+}

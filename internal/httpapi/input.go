@@ -1,0 +1,430 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/permit"
+)
+
+// Every text a request carries into the API (the path, the query string, a
+// JSON body) must be valid UTF-8 without NUL characters: PostgreSQL refuses
+// both in text, and SQLite would keep them as given. withInputCheck refuses
+// such a request before it is routed, for every operation at once (v1, the
+// Permit-compatible /v2 and the root decision endpoints), with a message
+// naming the part that is wrong.
+
+// inputProblem is what is wrong with a request's text.
+type inputProblem struct {
+	location string // path, query or body
+	field    string // the query parameter or the body's field ("" when unknown)
+	reason   string // nul_character or invalid_utf8
+	message  string
+}
+
+const (
+	reasonNUL  = "nul_character"
+	reasonUTF8 = "invalid_utf8"
+)
+
+func (p *inputProblem) details() map[string]any {
+	d := map[string]any{"location": p.location, "reason": p.reason}
+	if p.field != "" {
+		d["field"] = p.field
+	}
+	return d
+}
+
+// withInputCheck answers 400 INVALID_REQUEST (on the Permit-compatible
+// routes: Permit's 422 INVALID_INPUT) to a request whose path, query string
+// or JSON body holds a NUL character or invalid UTF-8. A JSON body is read
+// in full (up to maxBody; a larger one is passed on unchecked, to be
+// refused as too large by the operation) and handed on from memory.
+func withInputCheck(maxBody int64, next http.Handler) http.Handler {
+	if maxBody <= 0 {
+		maxBody = 1 << 20
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := pathProblem(r.URL.Path)
+		if p == nil {
+			p = queryProblem(r.URL.RawQuery)
+		}
+		var held *heldBody
+		// A body announced as larger than the limit is not read: the
+		// operation refuses it as too large.
+		if p == nil && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 && r.ContentLength <= maxBody && jsonMedia(contentType(r.Header)) {
+			held, p = holdBody(r, maxBody)
+		}
+		if p != nil {
+			refuseInput(w, r, p)
+			if held != nil {
+				held.release()
+			}
+			return
+		}
+		next.ServeHTTP(w, r)
+		if held != nil {
+			held.release()
+		}
+	})
+}
+
+// refuseInput answers p in the shape of the API the path belongs to.
+func refuseInput(w http.ResponseWriter, r *http.Request, p *inputProblem) {
+	if permitPath(r.URL.Path) {
+		e := permit.NewError(gatehouse.CodeInvalidRequest, p.message)
+		loc := []string{p.location}
+		if p.field != "" {
+			loc = append(loc, p.field)
+		}
+		e.Detail = []permit.FieldIssue{{Loc: loc, Msg: p.message, Type: p.reason}}
+		e.AdditionalInfo = p.details()
+		permit.WriteError(w, e)
+		return
+	}
+	e := newAPIError(r.Context(), http.StatusBadRequest, p.message)
+	e.Err.Code, e.Err.Details = gatehouse.CodeInvalidRequest, p.details()
+	writeError(w, e)
+}
+
+// permitPath reports whether path belongs to the Permit-compatible API,
+// whose errors have Permit's shape.
+func permitPath(path string) bool {
+	return strings.HasPrefix(path, "/v2/") || path == "/allowed" || strings.HasPrefix(path, "/allowed/") || path == "/user-permissions"
+}
+
+// cleanASCII reports whether s has only printable ASCII (the common case,
+// needing no closer look).
+func cleanASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// textProblem names what is wrong with s as text ("" when nothing).
+func textProblem(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		return reasonNUL
+	}
+	if !utf8.ValidString(s) {
+		return reasonUTF8
+	}
+	return ""
+}
+
+func describe(reason string) string {
+	if reason == reasonNUL {
+		return "contains a NUL character"
+	}
+	return "is not valid UTF-8"
+}
+
+// pathProblem checks the decoded path, naming the segment at fault.
+func pathProblem(path string) *inputProblem {
+	if cleanASCII(path) {
+		return nil
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if reason := textProblem(seg); reason != "" {
+			return &inputProblem{location: "path", reason: reason,
+				message: fmt.Sprintf("invalid path: the segment %s %s; paths must be valid UTF-8 without NUL characters (%%00)", quote(seg), describe(reason))}
+		}
+	}
+	return nil
+}
+
+// queryProblem checks every parameter of a raw query string, name and
+// value, decoded as the operations decode them. Pairs that do not decode
+// are left to the operations (they never see them).
+func queryProblem(raw string) *inputProblem {
+	if raw == "" || (cleanASCII(raw) && strings.IndexByte(raw, '%') < 0) {
+		return nil
+	}
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(k)
+		if err != nil {
+			continue
+		}
+		if reason := textProblem(name); reason != "" {
+			return &inputProblem{location: "query", field: strings.ToValidUTF8(strings.ReplaceAll(name, "\x00", ""), "\uFFFD"), reason: reason,
+				message: fmt.Sprintf("invalid query parameter name %s: it %s; the query string must be valid UTF-8 without NUL characters (%%00)", quote(name), describe(reason))}
+		}
+		value, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		if reason := textProblem(value); reason != "" {
+			return &inputProblem{location: "query", field: name, reason: reason,
+				message: fmt.Sprintf("invalid query parameter %s: its value %s; the query string must be valid UTF-8 without NUL characters (%%00)", quote(name), describe(reason))}
+		}
+	}
+	return nil
+}
+
+// quote shows s in a message: quoted, with NUL and invalid bytes escaped,
+// and cut when long.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// contentType is h's Content-Type, looked up by its canonical name (no
+// canonicalization on the check path).
+func contentType(h http.Header) string {
+	if v := h["Content-Type"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// jsonMedia reports whether a body of this Content-Type is read as JSON:
+// application/json, any +json type, or none named.
+func jsonMedia(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	return strings.EqualFold(ct, "application/json") || len(ct) > 5 && strings.EqualFold(ct[len(ct)-5:], "+json")
+}
+
+// heldBody is a request body read into memory and served from there.
+type heldBody struct {
+	buf  []byte
+	off  int
+	orig io.ReadCloser
+}
+
+func (b *heldBody) Read(p []byte) (int, error) {
+	if b.off >= len(b.buf) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.buf[b.off:])
+	b.off += n
+	return n, nil
+}
+
+func (b *heldBody) Close() error { return b.orig.Close() }
+
+// heldBodies recycles the buffers of small bodies (the check path's).
+var heldBodies = sync.Pool{New: func() any { return &heldBody{buf: make([]byte, 0, 1024)} }}
+
+// maxPooledBody is the largest buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+func (b *heldBody) release() {
+	if cap(b.buf) > maxPooledBody {
+		return
+	}
+	b.buf, b.off, b.orig = b.buf[:0], 0, nil
+	heldBodies.Put(b)
+}
+
+// holdBody reads r's body (at most maxBody bytes) and checks it. A body
+// within the limit is then served from memory (held, to be released once
+// the request is answered); a larger one, or one that failed to read, is
+// served as it came (what was read, then the rest or the read error), so
+// that the operation answers it as it always has.
+func holdBody(r *http.Request, maxBody int64) (*heldBody, *inputProblem) {
+	b := heldBodies.Get().(*heldBody)
+	if r.ContentLength > 0 && r.ContentLength <= maxBody && int64(cap(b.buf)) < r.ContentLength {
+		b.buf = make([]byte, 0, r.ContentLength)
+	}
+	orig := r.Body
+	var err error
+	for int64(len(b.buf)) <= maxBody {
+		if len(b.buf) == cap(b.buf) {
+			b.buf = append(b.buf, 0)[:len(b.buf)]
+		}
+		end := min(int64(cap(b.buf)), maxBody+1)
+		var n int
+		n, err = orig.Read(b.buf[len(b.buf):end])
+		b.buf = b.buf[:len(b.buf)+n]
+		if err != nil {
+			break
+		}
+	}
+	if err == io.EOF || errors.Is(err, io.EOF) {
+		b.orig = orig
+		r.Body = b
+		if reason, at := jsonTextProblem(b.buf); reason != "" {
+			return b, bodyProblem(b.buf, reason, at)
+		}
+		return b, nil
+	}
+	// Too large, or the read failed: no check, the operation decides.
+	read := bytes.Clone(b.buf)
+	b.orig = nil
+	b.release()
+	rest := io.Reader(orig)
+	if err != nil {
+		rest = errReader{err}
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(read), rest), orig}
+	return nil, nil
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// nulEscape is JSON's escape of the NUL character.
+var nulEscape = []byte(`\u0000`)
+
+// jsonTextProblem finds a NUL character (a raw 0 byte or the escape
+// \u0000) or invalid UTF-8 in a JSON text: what is wrong and its offset.
+// An escape counts only when its backslash is not itself escaped (an even
+// number of backslashes before it): "\\u0000" is the six characters
+// \u0000, not a NUL.
+func jsonTextProblem(b []byte) (string, int) {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return reasonNUL, i
+	}
+	if !utf8.Valid(b) {
+		for i := 0; i < len(b); {
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return reasonUTF8, i
+			}
+			i += n
+		}
+	}
+	if bytes.IndexByte(b, '\\') < 0 { // no escapes at all (most bodies)
+		return "", -1
+	}
+	for from := 0; ; {
+		i := bytes.Index(b[from:], nulEscape)
+		if i < 0 {
+			return "", -1
+		}
+		i += from
+		k := i
+		for k > 0 && b[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
+			return reasonNUL, i
+		}
+		from = i + 1
+	}
+}
+
+// bodyProblem describes a problem at offset at of a JSON body, naming the
+// field that holds it when the body parses that far.
+func bodyProblem(b []byte, reason string, at int) *inputProblem {
+	field := jsonFieldAt(b, at)
+	what := "a string"
+	if field != "" {
+		what = "the field " + quote(field)
+	}
+	text := "contains a NUL character (\\u0000)"
+	if reason == reasonUTF8 {
+		text = "is not valid UTF-8"
+	}
+	return &inputProblem{location: "body", field: field, reason: reason,
+		message: fmt.Sprintf("invalid request body: %s %s (at byte %d); JSON text must be valid UTF-8 without NUL characters", what, text, at)}
+}
+
+// jsonFieldAt returns the path ("resource.key", "checks[2].user") of the
+// JSON value or key holding offset at of b, as far as b parses; "" for
+// the top level. It runs only for a body already refused.
+func jsonFieldAt(b []byte, at int) string {
+	type frame struct {
+		obj     bool
+		key     string
+		wantKey bool
+		idx     int
+	}
+	var st []frame
+	path := func(last string) string {
+		var sb strings.Builder
+		for _, f := range st {
+			switch {
+			case !f.obj:
+				fmt.Fprintf(&sb, "[%d]", f.idx)
+			case !f.wantKey:
+				if sb.Len() > 0 {
+					sb.WriteByte('.')
+				}
+				sb.WriteString(f.key)
+			}
+		}
+		if last != "" {
+			if sb.Len() > 0 {
+				sb.WriteByte('.')
+			}
+			sb.WriteString(last)
+		}
+		return strings.ToValidUTF8(strings.ReplaceAll(sb.String(), "\x00", ""), "\uFFFD")
+	}
+	consumed := func() { // a value of the innermost container ended
+		if n := len(st); n > 0 {
+			if st[n-1].obj {
+				st[n-1].wantKey = true
+			} else {
+				st[n-1].idx++
+			}
+		}
+	}
+	if at < len(b) && b[at] == 0 {
+		// A raw NUL is not JSON: parse as if it were a space (valid
+		// both in and between strings) to find where it is.
+		b = bytes.Clone(b)
+		b[at] = ' '
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "" // the body breaks before at: the field is not known
+		}
+		top := len(st) - 1
+		if s, ok := tok.(string); ok && top >= 0 && st[top].obj && st[top].wantKey {
+			if int64(at) < dec.InputOffset() {
+				return path(s)
+			}
+			st[top].key, st[top].wantKey = s, false
+			continue
+		}
+		if int64(at) < dec.InputOffset() {
+			if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+				st = st[:top]
+			}
+			return path("")
+		}
+		switch tok {
+		case json.Delim('{'):
+			st = append(st, frame{obj: true, wantKey: true})
+		case json.Delim('['):
+			st = append(st, frame{})
+		case json.Delim('}'), json.Delim(']'):
+			st = st[:top]
+			consumed()
+		default:
+			consumed()
+		}
+	}
+}
