@@ -66,6 +66,16 @@ type Config struct {
 	// request came over TLS or X-Forwarded-Proto says https), "always" or
 	// "never".
 	SecureCookies string
+
+	// PDPStreamsPerKey caps the change streams (GET /v1/pdp/changes) one
+	// API key may hold open on one node; a PDP needs one.
+	PDPStreamsPerKey int
+	// PDPStreamsPerNode caps the change streams one node holds open.
+	PDPStreamsPerNode int
+	// PDPStreamBacklog is the most changes a stream replays to a client
+	// that resumes from an older position; further behind, it is told to
+	// load the snapshot again (a reset event).
+	PDPStreamBacklog int
 }
 
 // Default returns the built-in defaults.
@@ -90,6 +100,10 @@ func Default() Config {
 		MaxImportBytes:      1 << 30,
 		SandboxResetEvery:   24 * time.Hour,
 		SecureCookies:       "auto",
+
+		PDPStreamsPerKey:  8,
+		PDPStreamsPerNode: 1000,
+		PDPStreamBacklog:  10_000,
 	}
 }
 
@@ -206,6 +220,19 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 		c.MaxImportBytes = n
 	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"PDP_STREAMS_PER_KEY", &c.PDPStreamsPerKey}, {"PDP_STREAMS_PER_NODE", &c.PDPStreamsPerNode},
+		{"PDP_STREAM_BACKLOG", &c.PDPStreamBacklog}} {
+		if v := getenv(EnvPrefix + n.name); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s%s %q: want a whole number", EnvPrefix, n.name, v)
+			}
+			*n.dst = i
+		}
+	}
 	if v := getenv(EnvPrefix + "AUTO_INIT"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -265,6 +292,15 @@ func (c Config) Validate() error {
 	case "auto", "always", "never":
 	default:
 		return fmt.Errorf("secure-cookies %q: want auto, always or never", c.SecureCookies)
+	}
+	if c.PDPStreamsPerKey < 1 {
+		return fmt.Errorf("pdp-streams-per-key %d: must be at least 1 (a PDP needs one stream)", c.PDPStreamsPerKey)
+	}
+	if c.PDPStreamsPerNode < c.PDPStreamsPerKey {
+		return fmt.Errorf("pdp-streams-per-node %d: must be at least pdp-streams-per-key (%d)", c.PDPStreamsPerNode, c.PDPStreamsPerKey)
+	}
+	if c.PDPStreamBacklog < 1 {
+		return fmt.Errorf("pdp-stream-backlog %d: must be at least 1", c.PDPStreamBacklog)
 	}
 	if c.SandboxResetEvery < time.Minute {
 		return fmt.Errorf("sandbox-reset-every %s: must be at least a minute", c.SandboxResetEvery)

@@ -560,11 +560,11 @@ export const updateOrganization = <ThrowOnError extends boolean = false>(options
 /**
  * Follow the environment's changes as they happen (Server-Sent Events)
  *
- * Needs an environment-level key.
+ * Needs an environment-level key. Without `since` or `Last-Event-ID` the stream starts at the current feed position (load the snapshot first: its `seq` is where to follow from); a position more than `--pdp-stream-backlog` changes behind (default 10,000) gets a `reset` event instead of a replay. One key may hold `--pdp-streams-per-key` streams open on a node (default 8) and a node `--pdp-streams-per-node` (default 1,000); beyond, 429 with Retry-After. A stream ends with a `reset` as soon as its key is revoked, on every node.
  *
  * Required scope: `check:access`.
  *
- * Not rate limited.
+ * Does not spend from the API rate limit.
  */
 export const pdpChanges = <ThrowOnError extends boolean = false>(options?: Options<PdpChangesData, ThrowOnError, PdpChangesResponse>): Promise<ServerSentEventsResult<PdpChangesResponses>> => (options?.client ?? client).sse.get<PdpChangesResponses, PdpChangesErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -579,7 +579,7 @@ export const pdpChanges = <ThrowOnError extends boolean = false>(options?: Optio
  *
  * Required scope: `check:access`.
  *
- * Not rate limited.
+ * Does not spend from the API rate limit.
  */
 export const pdpUploadDecisions = <ThrowOnError extends boolean = false>(options: Options<PdpUploadDecisionsData, ThrowOnError>): RequestResult<PdpUploadDecisionsResponses, PdpUploadDecisionsErrors, ThrowOnError> => (options.client ?? client).post<PdpUploadDecisionsResponses, PdpUploadDecisionsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -3929,7 +3929,7 @@ export type PdpChangesData = {
     path?: never;
     query?: {
         /**
-         * Send the changes after this feed position (a snapshot's seq, or the id of the last event received).
+         * Send the changes after this feed position (a snapshot's seq, or the id of the last event received). Without since or Last-Event-ID the stream starts at the current position: load the snapshot first.
          */
         since?: number;
     };
