@@ -108,6 +108,7 @@ organization and prints an organization API key holding every scope (shown once)
 	f.IntVar(&cfg.PDPStreamsPerKey, "pdp-streams-per-key", cfg.PDPStreamsPerKey, "change streams (GET /v1/pdp/changes) one API key may hold open on this node (env GATEHOUSE_PDP_STREAMS_PER_KEY)")
 	f.IntVar(&cfg.PDPStreamsPerNode, "pdp-streams-per-node", cfg.PDPStreamsPerNode, "change streams this node holds open at most (env GATEHOUSE_PDP_STREAMS_PER_NODE)")
 	f.IntVar(&cfg.PDPStreamBacklog, "pdp-stream-backlog", cfg.PDPStreamBacklog, "most changes a resuming stream replays; further behind, the client reloads the snapshot (env GATEHOUSE_PDP_STREAM_BACKLOG)")
+	f.IntVar(&cfg.PDPUploadLimit, "pdp-upload-limit", cfg.PDPUploadLimit, "decision uploads (POST /v1/pdp/decisions) per hour per key, 0 for none (env GATEHOUSE_PDP_UPLOAD_LIMIT)")
 	return cmd
 }
 

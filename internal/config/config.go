@@ -76,6 +76,10 @@ type Config struct {
 	// that resumes from an older position; further behind, it is told to
 	// load the snapshot again (a reset event).
 	PDPStreamBacklog int
+	// PDPUploadLimit is the hourly number of decision uploads (POST
+	// /v1/pdp/decisions, up to 1,000 decisions each) one key may make, in a
+	// bucket of its own (0: not limited).
+	PDPUploadLimit int
 }
 
 // Default returns the built-in defaults.
@@ -104,6 +108,7 @@ func Default() Config {
 		PDPStreamsPerKey:  8,
 		PDPStreamsPerNode: 1000,
 		PDPStreamBacklog:  10_000,
+		PDPUploadLimit:    3600,
 	}
 }
 
@@ -224,7 +229,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		name string
 		dst  *int
 	}{{"PDP_STREAMS_PER_KEY", &c.PDPStreamsPerKey}, {"PDP_STREAMS_PER_NODE", &c.PDPStreamsPerNode},
-		{"PDP_STREAM_BACKLOG", &c.PDPStreamBacklog}} {
+		{"PDP_STREAM_BACKLOG", &c.PDPStreamBacklog}, {"PDP_UPLOAD_LIMIT", &c.PDPUploadLimit}} {
 		if v := getenv(EnvPrefix + n.name); v != "" {
 			i, err := strconv.Atoi(v)
 			if err != nil {
@@ -301,6 +306,9 @@ func (c Config) Validate() error {
 	}
 	if c.PDPStreamBacklog < 1 {
 		return fmt.Errorf("pdp-stream-backlog %d: must be at least 1", c.PDPStreamBacklog)
+	}
+	if c.PDPUploadLimit < 0 {
+		return fmt.Errorf("pdp-upload-limit %d: want uploads per hour per key, 0 for none", c.PDPUploadLimit)
 	}
 	if c.SandboxResetEvery < time.Minute {
 		return fmt.Errorf("sandbox-reset-every %s: must be at least a minute", c.SandboxResetEvery)

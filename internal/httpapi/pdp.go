@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/google/uuid"
 )
 
@@ -125,8 +126,8 @@ func (h *handlers) pdpSnapshot(ctx context.Context, _ *struct{}) (*Out[PDPSnapsh
 	return ok(ctx, snap), nil
 }
 
-// PDPLimits bound the change streams PDPs may hold open (the --pdp-*
-// flags). Zero fields take the defaults.
+// PDPLimits bound what PDPs may hold open and upload (the --pdp-* flags).
+// Zero fields take the defaults, except UploadLimit (0: not limited).
 type PDPLimits struct {
 	// StreamsPerKey caps the change streams one key holds open on a node.
 	StreamsPerKey int
@@ -135,6 +136,9 @@ type PDPLimits struct {
 	// Backlog is the most changes a resuming stream replays; a client
 	// further behind gets a reset event and reloads the snapshot.
 	Backlog int
+	// UploadLimit is the decision uploads per hour one key may make, in a
+	// bucket of its own (not the key's API rate limit).
+	UploadLimit int
 }
 
 func (l PDPLimits) withDefaults() PDPLimits {
@@ -492,11 +496,35 @@ type pdpDecisionsIn struct {
 	}
 }
 
-// UploadResult says how many decisions were written.
+// The window of an uploaded decision's timestamp: a PDP uploads what it
+// recorded within seconds (it keeps nothing for later), so anything older
+// than a day, or ahead of the server's clock by more than a little skew,
+// is refused.
+const (
+	uploadMaxAge  = 24 * time.Hour
+	uploadMaxSkew = 5 * time.Minute
+)
+
+// UploadResult says what an upload wrote and what it refused.
 type UploadResult struct {
-	Written int `json:"written"`
+	Written     int             `json:"written" doc:"Decisions written to the decision log."`
+	Refused     int             `json:"refused" doc:"Decisions not written (the others were)."`
+	DecisionLog string          `json:"decision_log" enum:"off,sampled,full" doc:"The environment's decision log mode the upload was judged by; off writes nothing."`
+	Errors      []UploadRefusal `json:"errors,omitempty" doc:"Why each refused decision was refused (absent when the mode is off: none is written)."`
+	Message     string          `json:"message,omitempty" doc:"A summary when something was refused."`
 }
 
+// UploadRefusal is one decision an upload refused.
+type UploadRefusal struct {
+	Index   int    `json:"index" doc:"Its position in the upload's decisions, from 0."`
+	Reason  string `json:"reason" enum:"timestamp_too_old,timestamp_in_future"`
+	Message string `json:"message"`
+}
+
+// pdpDecisions writes a PDP's recorded decisions under the environment's
+// decision log policy: nothing when it is off; in sampled and full mode
+// what the PDP sends (the PDP samples: the server cannot see the checks it
+// did not record), within the key's upload budget and the timestamp window.
 func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[UploadResult], error) {
 	ref, err := pdpEnv(ctx)
 	if err != nil {
@@ -505,30 +533,76 @@ func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[U
 	if h.DecisionLog == nil {
 		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the decision log is not available on this server")
 	}
-	now := time.Now()
 	p := principal(ctx)
-	entries := make([]decision.Entry, len(in.Body.Decisions))
-	for i, d := range in.Body.Decisions {
-		if d.Time.IsZero() || d.Time.After(now.Add(5*time.Minute)) {
-			return nil, gatehouse.FieldError(fmt.Sprintf("decisions[%d].timestamp", i), "invalid_value", "timestamp is missing or in the future")
+	if h.Limiter != nil && h.PDP.UploadLimit > 0 {
+		// A bucket of its own: uploads never spend the key's API budget. A
+		// PDP uploads every 2 s and whenever 1,000 decisions wait: up to 500
+		// recorded decisions a second stay within one call a second.
+		d := h.Limiter.TakeTarget(ctx, ratelimit.Target{Bucket: "pdp-upload:" + p.KeyID, Limit: h.PDP.UploadLimit})
+		if no := limitRefusal(http.Header{}, d); no != nil {
+			hdr := http.Header{"Retry-After": {"1"}}
+			details := map[string]any{}
+			msg := no.msg
+			if no.code == gatehouse.CodeRateLimitExceeded {
+				hdr.Set("Retry-After", strconv.Itoa(no.retryAfter))
+				details["retry_after"] = no.retryAfter
+				msg = fmt.Sprintf("this API key made its %d decision uploads of the hour (--pdp-upload-limit): try again in %d seconds", h.PDP.UploadLimit, no.retryAfter)
+			}
+			return nil, huma.ErrorWithHeaders(&gatehouse.Error{Code: no.code, Message: msg, Details: details}, hdr)
 		}
-		entries[i] = decision.Entry{ID: uuid.Must(uuid.NewV7()).String(), OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID,
-			Time: d.Time.UTC(), Source: decision.SourcePDP, KeyID: p.KeyID, User: d.User, Action: d.Action,
-			ResourceType: d.ResourceType, ResourceKey: d.ResourceKey, Tenant: d.Tenant, Allow: d.Allow, Reason: d.Reason, Role: d.Role}
 	}
-	if err := h.DecisionLog.WriteDecisions(ctx, entries); err != nil {
-		return nil, err
+	policy := decision.Policy{Mode: decision.ModeOff}
+	if h.Decisions != nil {
+		policy = h.Decisions.Policy(ctx, ref.envID)
 	}
-	return ok(ctx, UploadResult{Written: len(entries)}), nil
+	n := len(in.Body.Decisions)
+	if policy.Mode == decision.ModeOff || (policy.Mode == decision.ModeSampled && policy.SampleRate <= 0) {
+		return ok(ctx, UploadResult{Refused: n, DecisionLog: decision.ModeOff,
+			Message: "the environment's decision log is off: nothing was written"}), nil
+	}
+	now := time.Now()
+	oldest, newest := now.Add(-uploadMaxAge), now.Add(uploadMaxSkew)
+	res := UploadResult{DecisionLog: policy.Mode}
+	entries := make([]decision.Entry, 0, n)
+	for i, d := range in.Body.Decisions {
+		switch {
+		case d.Time.Before(oldest):
+			res.Errors = append(res.Errors, UploadRefusal{Index: i, Reason: "timestamp_too_old",
+				Message: fmt.Sprintf("timestamp %s is more than %s old", d.Time.UTC().Format(time.RFC3339), uploadMaxAge)})
+			continue
+		case d.Time.After(newest):
+			res.Errors = append(res.Errors, UploadRefusal{Index: i, Reason: "timestamp_in_future",
+				Message: fmt.Sprintf("timestamp %s is more than %s ahead of the server's clock", d.Time.UTC().Format(time.RFC3339), uploadMaxSkew)})
+			continue
+		}
+		entries = append(entries, decision.Entry{ID: uuid.Must(uuid.NewV7()).String(), OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID,
+			Time: d.Time.UTC(), Source: decision.SourcePDP, KeyID: p.KeyID, UploadedByKeyID: p.KeyID, User: d.User, Action: d.Action,
+			ResourceType: d.ResourceType, ResourceKey: d.ResourceKey, Tenant: d.Tenant, Allow: d.Allow, Reason: d.Reason, Role: d.Role})
+	}
+	if len(entries) > 0 {
+		if err := h.DecisionLog.WriteDecisions(ctx, entries); err != nil {
+			return nil, err
+		}
+	}
+	res.Written, res.Refused = len(entries), len(res.Errors)
+	if res.Refused > 0 {
+		res.Message = fmt.Sprintf("%d of %d decisions were refused (timestamps must be within the last %s and at most %s ahead): see errors", res.Refused, n, uploadMaxAge, uploadMaxSkew)
+	}
+	return ok(ctx, res), nil
 }
 
-// pdpChangesNote documents the operation in the spec.
+// pdpChangesNote and pdpUploadNote document the operations in the spec.
 const (
 	pdpChangesNote = "Needs an environment-level key. Without `since` or `Last-Event-ID` the stream starts at the current feed position " +
 		"(load the snapshot first: its `seq` is where to follow from); a position more than `--pdp-stream-backlog` changes behind " +
 		"(default 10,000) gets a `reset` event instead of a replay. One key may hold `--pdp-streams-per-key` streams open on a node " +
 		"(default 8) and a node `--pdp-streams-per-node` (default 1,000); beyond, 429 with Retry-After. A stream ends with a `reset` " +
 		"as soon as its key is revoked, on every node."
+	pdpUploadNote = "Needs an environment-level key. Follows the environment's decision log policy: when it is `off` nothing is written " +
+		"(`written` 0, `refused` all); `sampled` and `full` write what the PDP sampled. A decision's timestamp must be within the last " +
+		"24 hours and at most 5 minutes ahead of the server's clock: others are refused one by one (`errors`, by index) while the rest " +
+		"are written. Each call spends one upload of the key's own budget (`--pdp-upload-limit`, default 3,600 per hour), not its API " +
+		"rate limit; beyond, 429 with Retry-After. Entries are marked `source: pdp` and `uploaded_by_key_id`."
 )
 
 // changeSchemaNote documents the stream in the spec.

@@ -88,6 +88,108 @@ func ended(t *testing.T, events <-chan sseEvent, within time.Duration) []sseEven
 	}
 }
 
+// upload is a decision upload of one decision per timestamp.
+func upload(at ...time.Time) map[string]any {
+	var ds []any
+	for _, ts := range at {
+		ds = append(ds, map[string]any{"timestamp": ts.UTC().Format(time.RFC3339Nano), "user": "u", "action": "read",
+			"resource_type": "document", "tenant": "default", "allow": false, "reason": "unknown_user"})
+	}
+	return map[string]any{"decisions": ds}
+}
+
+// TestPDPUploadsObeyThePolicy (issue 13, point 7): an upload writes
+// nothing while the environment's decision log is off, refuses decisions
+// outside the timestamp window one by one (writing the others), marks what
+// it writes with the uploading key, and spends from a per-key upload
+// budget of its own (not the key's API limit).
+func TestPDPUploadsObeyThePolicy(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.PDPUploadLimit = 3
+	s := newServerWith(t, cfg)
+	env := map[string]any{"project": s.projID, "environment": s.devID}
+	keyID, key := s.newKey("environment", []string{"check:access", "view:log", "view:user"}, env)
+	otherID, other := s.newKey("environment", []string{"check:access", "view:log"}, env)
+	settings := fmt.Sprintf("/v1/projects/%s/environments/%s/settings", s.projID, s.devID)
+	listPDP := func() []any {
+		return s.must(200, req{method: "GET", path: "/v1/decisions?source=pdp&per_page=100", key: key}).list()
+	}
+	now := time.Now()
+
+	// 1. Off (the default): nothing is written, and the answer says so.
+	res := s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: key, body: upload(now)}).data()
+	if res["written"] != 0.0 || res["refused"] != 1.0 || res["decision_log"] != "off" || !strings.Contains(fmt.Sprint(res["message"]), "off") {
+		t.Fatalf("upload with the decision log off: %v", res)
+	}
+	if got := listPDP(); len(got) != 0 {
+		t.Fatalf("the decision log is off, yet an upload wrote %d decisions", len(got))
+	}
+
+	// 2. Full: the timestamp window refuses back-dated and future entries
+	// one by one; the others are written, marked with the uploading key.
+	s.must(200, req{method: "PATCH", path: settings, key: s.key, body: map[string]any{"decision_log": "full"}})
+	res = s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: key,
+		body: upload(now, now.Add(-25*time.Hour), now.Add(10*time.Minute), now.Add(-23*time.Hour), time.Time{})}).data()
+	errs, _ := res["errors"].([]any)
+	reasons := map[float64]string{}
+	for _, e := range errs {
+		m := e.(map[string]any)
+		reasons[m["index"].(float64)] = m["reason"].(string)
+	}
+	if res["written"] != 2.0 || res["refused"] != 3.0 || res["decision_log"] != "full" ||
+		fmt.Sprint(reasons) != "map[1:timestamp_too_old 2:timestamp_in_future 4:timestamp_too_old]" {
+		t.Fatalf("upload with back-dated and future timestamps: %v", res)
+	}
+	got := listPDP()
+	if len(got) != 2 {
+		t.Fatalf("written: %d decisions, want 2: %v", len(got), got)
+	}
+	for _, d := range got {
+		e := d.(map[string]any)
+		ts, _ := time.Parse(time.RFC3339Nano, e["timestamp"].(string))
+		if e["uploaded_by_key_id"] != keyID || e["source"] != "pdp" || ts.Before(now.Add(-24*time.Hour)) || ts.After(now.Add(time.Minute)) {
+			t.Errorf("written decision: %v", e)
+		}
+	}
+
+	// 3. The per-key budget: the first two calls spent 2 of 3.
+	s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: key, body: upload(now)})
+	refused := s.do(req{method: "POST", path: "/v1/pdp/decisions", key: key, body: upload(now)})
+	if refused.status != 429 || refused.code() != "RATE_LIMIT_EXCEEDED" || refused.header.Get("Retry-After") == "" ||
+		!strings.Contains(refused.raw, "--pdp-upload-limit") {
+		t.Fatalf("an upload over the key's budget: %d %v %s", refused.status, refused.header, refused.raw)
+	}
+	// ... which is the key's own: another key uploads, and the key's other
+	// calls are not held back.
+	res = s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: other, body: upload(now)}).data()
+	if res["written"] != 1.0 {
+		t.Fatalf("another key's upload: %v", res)
+	}
+	s.must(200, req{method: "GET", path: "/v1/users", key: key})
+
+	// 4. Sampled: what the PDP sampled is written (the server cannot see
+	// the checks it did not record); a rate of 0 records nothing.
+	s.must(200, req{method: "PATCH", path: settings, key: s.key, body: map[string]any{"decision_log": "sampled", "decision_log_sample_rate": 0.5}})
+	if res := s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: other, body: upload(now, now)}).data(); res["written"] != 2.0 {
+		t.Fatalf("sampled upload: %v", res)
+	}
+	s.must(200, req{method: "PATCH", path: settings, key: s.key, body: map[string]any{"decision_log": "sampled", "decision_log_sample_rate": 0}})
+	if res := s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: other, body: upload(now)}).data(); res["written"] != 0.0 {
+		t.Fatalf("sampled at rate 0: %v", res)
+	}
+	n := 0
+	for _, d := range listPDP() {
+		if d.(map[string]any)["uploaded_by_key_id"] == otherID {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("the other key's decisions: %d, want 3", n)
+	}
+}
+
 // TestPDPStreamEndsAtRevocation (issue 13, point 9): revoking a key ends
 // its open change streams at once, not at the next heartbeat (15 s), on
 // every node: on PostgreSQL the stream is on node B and the key is revoked

@@ -63,7 +63,7 @@ type Deps struct {
 	Ready         func(context.Context) error
 	MaxBodyBytes  int64
 	Version       string
-	// PDP bounds what PDPs may hold open.
+	// PDP bounds what PDPs may hold open and upload.
 	PDP PDPLimits
 }
 

@@ -575,7 +575,7 @@ export const pdpChanges = <ThrowOnError extends boolean = false>(options?: Optio
 /**
  * Upload decisions a PDP recorded (at most 1,000 per call)
  *
- * Needs an environment-level key.
+ * Needs an environment-level key. Follows the environment's decision log policy: when it is `off` nothing is written (`written` 0, `refused` all); `sampled` and `full` write what the PDP sampled. A decision's timestamp must be within the last 24 hours and at most 5 minutes ahead of the server's clock: others are refused one by one (`errors`, by index) while the rest are written. Each call spends one upload of the key's own budget (`--pdp-upload-limit`, default 3,600 per hour), not its API rate limit; beyond, 429 with Retry-After. Entries are marked `source: pdp` and `uploaded_by_key_id`.
  *
  * Required scope: `check:access`.
  *
