@@ -210,6 +210,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
+		PDP: httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
+			UploadLimit: cfg.PDPUploadLimit},
 	}
 	a.deps.Webhooks, a.deps.Jobs = a.Webhooks, a.Jobs
 	var api http.Handler

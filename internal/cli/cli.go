@@ -109,6 +109,10 @@ organization and prints an organization API key holding every scope (shown once)
 	f.DurationVar(&cfg.JobTimeout, "job-timeout", cfg.JobTimeout, "time limit of one job task; a stopped node's tasks are picked up after it (env GATEHOUSE_JOB_TIMEOUT)")
 	f.Int64Var(&cfg.MaxImportBytes, "max-import-bytes", cfg.MaxImportBytes, "largest import file accepted (env GATEHOUSE_MAX_IMPORT_BYTES)")
 	f.DurationVar(&cfg.SandboxResetEvery, "sandbox-reset-every", cfg.SandboxResetEvery, "how often sandbox environments' data is reset (env GATEHOUSE_SANDBOX_RESET_EVERY)")
+	f.IntVar(&cfg.PDPStreamsPerKey, "pdp-streams-per-key", cfg.PDPStreamsPerKey, "change streams (GET /v1/pdp/changes) one API key may hold open on this node (env GATEHOUSE_PDP_STREAMS_PER_KEY)")
+	f.IntVar(&cfg.PDPStreamsPerNode, "pdp-streams-per-node", cfg.PDPStreamsPerNode, "change streams this node holds open at most (env GATEHOUSE_PDP_STREAMS_PER_NODE)")
+	f.IntVar(&cfg.PDPStreamBacklog, "pdp-stream-backlog", cfg.PDPStreamBacklog, "most changes a resuming stream replays; further behind, the client reloads the snapshot (env GATEHOUSE_PDP_STREAM_BACKLOG)")
+	f.IntVar(&cfg.PDPUploadLimit, "pdp-upload-limit", cfg.PDPUploadLimit, "decision uploads (POST /v1/pdp/decisions) per hour per key, 0 for none (env GATEHOUSE_PDP_UPLOAD_LIMIT)")
 	return cmd
 }
 

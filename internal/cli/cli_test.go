@@ -192,6 +192,9 @@ func TestBadFlagsAndConfig(t *testing.T) {
 		{"pdp with an organization key", map[string]string{"GATEHOUSE_API_KEY": orgKey}, []string{"pdp", "--api-url", "http://127.0.0.1:1"},
 			`needs an environment-level API key, not a key of level "organization"`},
 		{"pdp with garbage", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope"}, "not a Gatehouse API key"},
+		{"pdp with a negative grace", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope", "--revoked-grace", "-1s"}, "--revoked-grace"},
+		{"pdp with a bad grace", map[string]string{"GATEHOUSE_PDP_REVOKED_GRACE": "soon"}, []string{"pdp", "--api-url", "http://127.0.0.1:1"}, "GATEHOUSE_PDP_REVOKED_GRACE"},
+		{"serve with no streams", nil, []string{"serve", "--pdp-streams-per-key", "0"}, "pdp-streams-per-key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

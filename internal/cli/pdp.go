@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/pdp"
@@ -20,6 +21,10 @@ func pdpCmd(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if pc.DataDir == "" {
 		pc.DataDir = "gatehouse-pdp-data"
 	}
+	var graceErr error
+	if v := getenv("GATEHOUSE_PDP_REVOKED_GRACE"); v != "" {
+		pc.RevokedGrace, graceErr = time.ParseDuration(v)
+	}
 	cmd := &cobra.Command{
 		Use:   "pdp",
 		Short: "Run a standalone decision point beside your application",
@@ -30,6 +35,10 @@ answers checks from memory on POST /v1/allowed, /v1/allowed/bulk and /v1/user-pe
 --snapshot-dir, so it keeps answering while the server is down, also after a restart.
 GET /healthz reports its sync state.
 
+While the server is unreachable the PDP keeps answering from its snapshot. Once the server
+says the key is revoked (or expired), it stops answering checks that present it, after
+--revoked-grace (default: at once), and /healthz reports state "revoked" with a 503.
+
 Only an environment-level API key with check:access works.`,
 		Example: `  gatehouse pdp --api-url http://127.0.0.1:8080 --key "$GATEHOUSE_API_KEY"
   curl -s -X POST http://127.0.0.1:7766/v1/allowed -H "Authorization: Bearer $GATEHOUSE_API_KEY" \
@@ -37,6 +46,12 @@ Only an environment-level API key with check:access works.`,
     -d '{"user":"alice","action":"read","resource":{"type":"document","tenant":"acme"}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if graceErr != nil {
+				return fmt.Errorf("GATEHOUSE_PDP_REVOKED_GRACE: %w", graceErr)
+			}
+			if pc.RevokedGrace < 0 {
+				return fmt.Errorf("--revoked-grace %s: must not be negative", pc.RevokedGrace)
+			}
 			pc.Log = newLogger(*cfg, stderr)
 			p, err := pdp.New(pc)
 			if err != nil {
@@ -55,5 +70,6 @@ Only an environment-level API key with check:access works.`,
 	f.StringVar(&pc.Key, "key", pc.Key, "an environment API key with check:access (env GATEHOUSE_API_KEY)")
 	f.StringVar(&pc.Addr, "addr", pc.Addr, "listen address (env GATEHOUSE_PDP_ADDR)")
 	f.StringVar(&pc.DataDir, "snapshot-dir", pc.DataDir, "where the last good snapshot is kept (env GATEHOUSE_PDP_SNAPSHOT_DIR)")
+	f.DurationVar(&pc.RevokedGrace, "revoked-grace", pc.RevokedGrace, "how long to keep answering once the server says the key is revoked; 0 stops at once (env GATEHOUSE_PDP_REVOKED_GRACE)")
 	return cmd
 }

@@ -83,6 +83,19 @@ type Config struct {
 	// re-seals everything with SecretKey.
 	PreviousSecretKey     string
 	PreviousSecretKeyFile string
+	// PDPStreamsPerKey caps the change streams (GET /v1/pdp/changes) one
+	// API key may hold open on one node; a PDP needs one.
+	PDPStreamsPerKey int
+	// PDPStreamsPerNode caps the change streams one node holds open.
+	PDPStreamsPerNode int
+	// PDPStreamBacklog is the most changes a stream replays to a client
+	// that resumes from an older position; further behind, it is told to
+	// load the snapshot again (a reset event).
+	PDPStreamBacklog int
+	// PDPUploadLimit is the hourly number of decision uploads (POST
+	// /v1/pdp/decisions, up to 1,000 decisions each) one key may make, in a
+	// bucket of its own (0: not limited).
+	PDPUploadLimit int
 }
 
 // Default returns the built-in defaults.
@@ -108,6 +121,11 @@ func Default() Config {
 		MaxImportBytes:      1 << 30,
 		SandboxResetEvery:   24 * time.Hour,
 		SecureCookies:       "auto",
+
+		PDPStreamsPerKey:  8,
+		PDPStreamsPerNode: 1000,
+		PDPStreamBacklog:  10_000,
+		PDPUploadLimit:    3600,
 	}
 }
 
@@ -235,6 +253,19 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 		c.MaxImportBytes = n
 	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"PDP_STREAMS_PER_KEY", &c.PDPStreamsPerKey}, {"PDP_STREAMS_PER_NODE", &c.PDPStreamsPerNode},
+		{"PDP_STREAM_BACKLOG", &c.PDPStreamBacklog}, {"PDP_UPLOAD_LIMIT", &c.PDPUploadLimit}} {
+		if v := getenv(EnvPrefix + n.name); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s%s %q: want a whole number", EnvPrefix, n.name, v)
+			}
+			*n.dst = i
+		}
+	}
 	if v := getenv(EnvPrefix + "AUTO_INIT"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -303,6 +334,18 @@ func (c Config) Validate() error {
 	}
 	if c.IsPostgres() && c.SecretKey == "" && c.SecretKeyFile == "" {
 		return fmt.Errorf("PostgreSQL deployments need a secret key kept outside the database: set GATEHOUSE_SECRET_KEY or --secret-key-file to the same key on every node (make one with `gatehouse secret-key generate`)")
+	}
+	if c.PDPStreamsPerKey < 1 {
+		return fmt.Errorf("pdp-streams-per-key %d: must be at least 1 (a PDP needs one stream)", c.PDPStreamsPerKey)
+	}
+	if c.PDPStreamsPerNode < c.PDPStreamsPerKey {
+		return fmt.Errorf("pdp-streams-per-node %d: must be at least pdp-streams-per-key (%d)", c.PDPStreamsPerNode, c.PDPStreamsPerKey)
+	}
+	if c.PDPStreamBacklog < 1 {
+		return fmt.Errorf("pdp-stream-backlog %d: must be at least 1", c.PDPStreamBacklog)
+	}
+	if c.PDPUploadLimit < 0 {
+		return fmt.Errorf("pdp-upload-limit %d: want uploads per hour per key, 0 for none", c.PDPUploadLimit)
 	}
 	if c.SandboxResetEvery < time.Minute {
 		return fmt.Errorf("sandbox-reset-every %s: must be at least a minute", c.SandboxResetEvery)

@@ -48,6 +48,23 @@ func TestApplyEnvAndValidate(t *testing.T) {
 		{name: "negative wait", env: map[string]string{"GATEHOUSE_WEBHOOK_RETRY_SCHEDULE": "-1s"}, wantErr: true},
 		{name: "disable too soon", env: map[string]string{"GATEHOUSE_WEBHOOK_DISABLE_AFTER": "1s"}, wantErr: true},
 		{name: "tiny import limit", env: map[string]string{"GATEHOUSE_MAX_IMPORT_BYTES": "10"}, wantErr: true},
+		{name: "pdp defaults", check: func(t *testing.T, c Config) {
+			if c.PDPStreamsPerKey != 8 || c.PDPStreamsPerNode != 1000 || c.PDPStreamBacklog != 10_000 || c.PDPUploadLimit != 3600 {
+				t.Fatalf("pdp defaults: %+v", c)
+			}
+		}},
+		{name: "pdp caps", env: map[string]string{"GATEHOUSE_PDP_STREAMS_PER_KEY": "2", "GATEHOUSE_PDP_STREAMS_PER_NODE": "50",
+			"GATEHOUSE_PDP_STREAM_BACKLOG": "100", "GATEHOUSE_PDP_UPLOAD_LIMIT": "0"},
+			check: func(t *testing.T, c Config) {
+				if c.PDPStreamsPerKey != 2 || c.PDPStreamsPerNode != 50 || c.PDPStreamBacklog != 100 || c.PDPUploadLimit != 0 {
+					t.Fatalf("env not applied: %+v", c)
+				}
+			}},
+		{name: "pdp no streams", env: map[string]string{"GATEHOUSE_PDP_STREAMS_PER_KEY": "0"}, wantErr: true},
+		{name: "pdp node below key", env: map[string]string{"GATEHOUSE_PDP_STREAMS_PER_KEY": "10", "GATEHOUSE_PDP_STREAMS_PER_NODE": "5"}, wantErr: true},
+		{name: "pdp backlog", env: map[string]string{"GATEHOUSE_PDP_STREAM_BACKLOG": "0"}, wantErr: true},
+		{name: "pdp upload limit", env: map[string]string{"GATEHOUSE_PDP_UPLOAD_LIMIT": "-1"}, wantErr: true},
+		{name: "pdp not a number", env: map[string]string{"GATEHOUSE_PDP_UPLOAD_LIMIT": "lots"}, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

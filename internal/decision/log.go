@@ -53,7 +53,7 @@ type Entry struct {
 	Time           time.Time `json:"timestamp" doc:"When the check was answered."`
 	Source         string    `json:"source" enum:"api,pdp" doc:"api: answered by the server; pdp: answered by a standalone PDP."`
 	RequestID      string    `json:"request_id" doc:"The API request that asked (empty for PDP decisions)."`
-	KeyID          string    `json:"key_id" doc:"The API key that asked (for PDP decisions: the PDP's key)."`
+	KeyID          string    `json:"key_id" doc:"The API key that asked (for PDP decisions: the PDP's key, the one its callers present)."`
 	User           string    `json:"user"`
 	Action         string    `json:"action"`
 	ResourceType   string    `json:"resource_type"`
@@ -62,6 +62,9 @@ type Entry struct {
 	Allow          bool      `json:"allow"`
 	Reason         string    `json:"reason"`
 	Role           string    `json:"role" doc:"The role that granted the permission, if any."`
+	// UploadedByKeyID is set by the server from the key that authenticated
+	// the upload, never from the upload's body.
+	UploadedByKeyID string `json:"uploaded_by_key_id" doc:"The API key that uploaded a PDP decision (as the server authenticated it); empty for decisions the server answered."`
 }
 
 // UploadedDecision is one decision a PDP made.

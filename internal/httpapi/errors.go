@@ -156,6 +156,14 @@ func installErrors() {
 // errors keep their code and message; anything else is logged with the
 // request id and answered as INTERNAL_ERROR without its cause.
 func fail(ctx context.Context, log *slog.Logger, err error) error {
+	// An error wrapped with headers (huma.ErrorWithHeaders: a Retry-After)
+	// keeps them.
+	var he huma.HeadersError
+	if errors.As(err, &he) {
+		if inner := errors.Unwrap(he); inner != nil {
+			return huma.ErrorWithHeaders(fail(ctx, log, inner), he.GetHeaders())
+		}
+	}
 	var ge *gatehouse.Error
 	if errors.As(err, &ge) {
 		status, ok := statusOf[ge.Code]

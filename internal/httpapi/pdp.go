@@ -3,17 +3,22 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/google/uuid"
 )
 
@@ -121,9 +126,52 @@ func (h *handlers) pdpSnapshot(ctx context.Context, _ *struct{}) (*Out[PDPSnapsh
 	return ok(ctx, snap), nil
 }
 
+// PDPLimits bound what PDPs may hold open and upload (the --pdp-* flags).
+// Zero fields take the defaults, except UploadLimit (0: not limited).
+type PDPLimits struct {
+	// StreamsPerKey caps the change streams one key holds open on a node.
+	StreamsPerKey int
+	// StreamsPerNode caps the change streams a node holds open.
+	StreamsPerNode int
+	// Backlog is the most changes a resuming stream replays; a client
+	// further behind gets a reset event and reloads the snapshot.
+	Backlog int
+	// UploadLimit is the decision uploads per hour one key may make, in a
+	// bucket of its own (not the key's API rate limit).
+	UploadLimit int
+}
+
+func (l PDPLimits) withDefaults() PDPLimits {
+	if l.StreamsPerKey <= 0 {
+		l.StreamsPerKey = 8
+	}
+	if l.StreamsPerNode <= 0 {
+		l.StreamsPerNode = 1000
+	}
+	if l.Backlog <= 0 {
+		l.Backlog = 10_000
+	}
+	return l
+}
+
+// optionalInt64 is a query parameter that knows whether it was sent.
+type optionalInt64 struct {
+	Value int64
+	Set   bool
+}
+
+func (o *optionalInt64) Receiver() reflect.Value      { return reflect.ValueOf(o).Elem().Field(0) }
+func (o *optionalInt64) OnParamSet(isSet bool, _ any) { o.Set = isSet }
+
+// Schema documents the parameter as the number it is (at least 0).
+func (optionalInt64) Schema(huma.Registry) *huma.Schema {
+	zero := 0.0
+	return &huma.Schema{Type: huma.TypeInteger, Format: "int64", Minimum: &zero}
+}
+
 type pdpChangesIn struct {
-	Since       int64  `query:"since" minimum:"0" doc:"Send the changes after this feed position (a snapshot's seq, or the id of the last event received)."`
-	LastEventID string `header:"Last-Event-ID" doc:"Sent by reconnecting SSE clients; wins over since."`
+	Since       optionalInt64 `query:"since" doc:"Send the changes after this feed position (a snapshot's seq, or the id of the last event received). Without since or Last-Event-ID the stream starts at the current position: load the snapshot first."`
+	LastEventID string        `header:"Last-Event-ID" doc:"Sent by reconnecting SSE clients; wins over since."`
 }
 
 // Stream events. A change's id is its feed position.
@@ -142,19 +190,122 @@ var pdpHeartbeat = 15 * time.Second
 // last event, so no change is lost.
 var pdpStreamMax = 30 * time.Minute
 
+// pdpStreamRetry is the Retry-After of a stream refused for the caps.
+const pdpStreamRetry = 30
+
+// pdpStreams are a node's open change streams, by key: the caps count them,
+// and a key's announced change (a revocation, on any node) wakes its
+// streams to verify the key again at once.
+type pdpStreams struct {
+	limits PDPLimits
+
+	mu    sync.Mutex
+	byKey map[string]map[*pdpStream]struct{}
+	total int
+}
+
+// pdpStream is one open stream.
+type pdpStream struct {
+	keyID   string
+	recheck chan struct{} // the key changed: verify it again
+}
+
+func newPDPStreams(l PDPLimits) *pdpStreams {
+	return &pdpStreams{limits: l.withDefaults(), byKey: map[string]map[*pdpStream]struct{}{}}
+}
+
+// open admits a stream of keyID, or refuses it with a 429 beyond a cap.
+func (r *pdpStreams) open(keyID string) (*pdpStream, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var msg string
+	switch {
+	case r.total >= r.limits.StreamsPerNode:
+		msg = fmt.Sprintf("this server already holds %d change streams, the most it allows (--pdp-streams-per-node): retry later or connect to another node", r.total)
+	case len(r.byKey[keyID]) >= r.limits.StreamsPerKey:
+		msg = fmt.Sprintf("this API key already has %d change streams open on this server, the most one key may hold (--pdp-streams-per-key): a PDP needs one; close the others", len(r.byKey[keyID]))
+	}
+	if msg != "" {
+		return nil, huma.ErrorWithHeaders(&gatehouse.Error{Code: gatehouse.CodeRateLimitExceeded, Message: msg,
+			Details: map[string]any{"retry_after": pdpStreamRetry}}, http.Header{"Retry-After": {strconv.Itoa(pdpStreamRetry)}})
+	}
+	s := &pdpStream{keyID: keyID, recheck: make(chan struct{}, 1)}
+	set := r.byKey[keyID]
+	if set == nil {
+		set = map[*pdpStream]struct{}{}
+		r.byKey[keyID] = set
+	}
+	set[s] = struct{}{}
+	r.total++
+	return s, nil
+}
+
+func (r *pdpStreams) close(s *pdpStream) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set := r.byKey[s.keyID]
+	if _, ok := set[s]; !ok {
+		return
+	}
+	delete(set, s)
+	if len(set) == 0 {
+		delete(r.byKey, s.keyID)
+	}
+	r.total--
+}
+
+// keyChanged wakes the streams of keyID ("": every stream) to verify their
+// key again. It runs on the key broadcaster's goroutine: it never blocks.
+func (r *pdpStreams) keyChanged(keyID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wake := func(set map[*pdpStream]struct{}) {
+		for s := range set {
+			select {
+			case s.recheck <- struct{}{}:
+			default: // already due
+			}
+		}
+	}
+	if keyID != "" {
+		wake(r.byKey[keyID])
+		return
+	}
+	for _, set := range r.byKey {
+		wake(set)
+	}
+}
+
+// backlogCounter counts an environment's feed entries after a position,
+// no further than limit (the store's, read once per stream).
+type backlogCounter interface {
+	CountChangesSince(ctx context.Context, envID string, seq int64, limit int) (int, error)
+}
+
 func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.StreamResponse, error) {
 	ref, err := pdpEnv(ctx)
 	if err != nil {
 		return nil, err
 	}
-	since := in.Since
+	since, resume := in.Since.Value, in.Since.Set
 	if in.LastEventID != "" {
 		v, err := strconv.ParseInt(in.LastEventID, 10, 64)
 		if err != nil || v < 0 {
 			return nil, gatehouse.FieldError("Last-Event-ID", "invalid_value", "Last-Event-ID must be a feed position")
 		}
-		since = v
+		since, resume = v, true
 	}
+	p := principal(ctx)
+	st, err := h.streams.open(p.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			h.streams.close(st)
+		}
+	}()
 	// Load the engine: its catch-ups wake this stream up.
 	if _, err := h.Facts.Engines.Get(ctx, ref.envID); err != nil {
 		return nil, err
@@ -163,7 +314,25 @@ func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.Stre
 	if err != nil {
 		return nil, err
 	}
+	if !resume {
+		since = latest // a new follower loaded the snapshot first: nothing to replay
+	}
+	// A client far behind reloads the snapshot rather than replaying history.
+	var behind string
+	if since < latest && latest-since > int64(h.streams.limits.Backlog) {
+		n := h.streams.limits.Backlog + 1
+		if bc, ok := h.Facts.Store.(backlogCounter); ok {
+			if n, err = bc.CountChangesSince(ctx, ref.envID, since, h.streams.limits.Backlog+1); err != nil {
+				return nil, err
+			}
+		}
+		if n > h.streams.limits.Backlog {
+			behind = fmt.Sprintf("position %d is more than %d changes behind the feed: load the snapshot (GET /v1/pdp/snapshot) and follow from its seq", since, h.streams.limits.Backlog)
+		}
+	}
+	opened = true
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		defer h.streams.close(st)
 		r, w := humago.Unwrap(hctx)
 		token, _ := bearer(r.Header.Get("Authorization"))
 		s := &sseWriter{w: w, rc: http.NewResponseController(w)}
@@ -174,20 +343,30 @@ func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.Stre
 		hctx.SetHeader("Cache-Control", "no-store")
 		hctx.SetHeader("X-Accel-Buffering", "no")
 		hctx.SetStatus(http.StatusOK)
-		if since > latest {
+		switch {
+		case since > latest:
 			s.event(eventReset, "", map[string]string{"reason": fmt.Sprintf("position %d is ahead of the feed (%d): the database was replaced", since, latest)})
 			return
+		case behind != "":
+			s.event(eventReset, "", map[string]string{"reason": behind})
+			return
 		}
-		h.streamChanges(hctx.Context(), s, ref, since, token)
+		h.streamChanges(hctx.Context(), s, st, ref, since, token, p.ExpiresAt)
 	}}, nil
 }
 
-func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, ref envRef, since int64, token string) {
+func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, st *pdpStream, ref envRef, since int64, token string, expires time.Time) {
 	log := h.Log.With("request_id", RequestID(ctx), "env_id", ref.envID)
 	end := time.NewTimer(pdpStreamMax)
 	defer end.Stop()
 	beat := time.NewTicker(pdpHeartbeat)
 	defer beat.Stop()
+	var expired <-chan time.Time
+	if !expires.IsZero() {
+		t := time.NewTimer(time.Until(expires))
+		defer t.Stop()
+		expired = t.C
+	}
 	var policy decision.Policy
 	sendPolicy := func() {
 		if h.Decisions == nil {
@@ -197,6 +376,20 @@ func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, ref envRef, 
 			policy = p
 			s.event(eventSettings, "", p)
 		}
+	}
+	// keyValid ends the stream of a key that no longer verifies (revoked,
+	// expired, or gone with its environment).
+	keyValid := func() bool {
+		if _, err := h.Keys.Verify(ctx, token); err != nil {
+			reason := "the API key is no longer valid"
+			var ge *gatehouse.Error
+			if errors.As(err, &ge) {
+				reason += ": " + ge.Message
+			}
+			s.event(eventReset, "", map[string]string{"reason": reason})
+			return false
+		}
+		return true
 	}
 	sendPolicy()
 	synced := int64(-1)
@@ -215,6 +408,13 @@ func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, ref envRef, 
 			since = c.Seq
 		}
 		if len(changes) == batch {
+			select {
+			case <-st.recheck: // revoked while replaying
+				if !keyValid() {
+					return
+				}
+			default:
+			}
 			continue
 		}
 		if since != synced {
@@ -227,14 +427,22 @@ func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, ref envRef, 
 		select {
 		case <-moved:
 			sendPolicy()
+		case <-st.recheck:
+			// The key changed on some node: a revocation ends the stream now.
+			if !keyValid() {
+				return
+			}
 		case <-beat.C:
-			// The key may have been revoked (or its environment deleted).
-			if _, err := h.Keys.Verify(ctx, token); err != nil {
-				s.event(eventReset, "", map[string]string{"reason": "the API key is no longer valid"})
+			// The key may have been revoked (or its environment deleted)
+			// while this node missed the announcement.
+			if !keyValid() {
 				return
 			}
 			sendPolicy()
 			s.comment("heartbeat")
+		case <-expired:
+			s.event(eventReset, "", map[string]string{"reason": "the API key is no longer valid: " + apikey.ErrExpired.Message})
+			return
 		case <-end.C:
 			return
 		case <-h.Closing:
@@ -288,11 +496,35 @@ type pdpDecisionsIn struct {
 	}
 }
 
-// UploadResult says how many decisions were written.
+// The window of an uploaded decision's timestamp: a PDP uploads what it
+// recorded within seconds (it keeps nothing for later), so anything older
+// than a day, or ahead of the server's clock by more than a little skew,
+// is refused.
+const (
+	uploadMaxAge  = 24 * time.Hour
+	uploadMaxSkew = 5 * time.Minute
+)
+
+// UploadResult says what an upload wrote and what it refused.
 type UploadResult struct {
-	Written int `json:"written"`
+	Written     int             `json:"written" doc:"Decisions written to the decision log."`
+	Refused     int             `json:"refused" doc:"Decisions not written (the others were)."`
+	DecisionLog string          `json:"decision_log" enum:"off,sampled,full" doc:"The environment's decision log mode the upload was judged by; off writes nothing."`
+	Errors      []UploadRefusal `json:"errors,omitempty" doc:"Why each refused decision was refused (absent when the mode is off: none is written)."`
+	Message     string          `json:"message,omitempty" doc:"A summary when something was refused."`
 }
 
+// UploadRefusal is one decision an upload refused.
+type UploadRefusal struct {
+	Index   int    `json:"index" doc:"Its position in the upload's decisions, from 0."`
+	Reason  string `json:"reason" enum:"timestamp_too_old,timestamp_in_future"`
+	Message string `json:"message"`
+}
+
+// pdpDecisions writes a PDP's recorded decisions under the environment's
+// decision log policy: nothing when it is off; in sampled and full mode
+// what the PDP sends (the PDP samples: the server cannot see the checks it
+// did not record), within the key's upload budget and the timestamp window.
 func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[UploadResult], error) {
 	ref, err := pdpEnv(ctx)
 	if err != nil {
@@ -301,22 +533,77 @@ func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[U
 	if h.DecisionLog == nil {
 		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the decision log is not available on this server")
 	}
-	now := time.Now()
 	p := principal(ctx)
-	entries := make([]decision.Entry, len(in.Body.Decisions))
-	for i, d := range in.Body.Decisions {
-		if d.Time.IsZero() || d.Time.After(now.Add(5*time.Minute)) {
-			return nil, gatehouse.FieldError(fmt.Sprintf("decisions[%d].timestamp", i), "invalid_value", "timestamp is missing or in the future")
+	if h.Limiter != nil && h.PDP.UploadLimit > 0 {
+		// A bucket of its own: uploads never spend the key's API budget. A
+		// PDP uploads every 2 s and whenever 1,000 decisions wait: up to 500
+		// recorded decisions a second stay within one call a second.
+		d := h.Limiter.TakeTarget(ctx, ratelimit.Target{Bucket: "pdp-upload:" + p.KeyID, Limit: h.PDP.UploadLimit})
+		if no := limitRefusal(http.Header{}, d); no != nil {
+			hdr := http.Header{"Retry-After": {"1"}}
+			details := map[string]any{}
+			msg := no.msg
+			if no.code == gatehouse.CodeRateLimitExceeded {
+				hdr.Set("Retry-After", strconv.Itoa(no.retryAfter))
+				details["retry_after"] = no.retryAfter
+				msg = fmt.Sprintf("this API key made its %d decision uploads of the hour (--pdp-upload-limit): try again in %d seconds", h.PDP.UploadLimit, no.retryAfter)
+			}
+			return nil, huma.ErrorWithHeaders(&gatehouse.Error{Code: no.code, Message: msg, Details: details}, hdr)
 		}
-		entries[i] = decision.Entry{ID: uuid.Must(uuid.NewV7()).String(), OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID,
-			Time: d.Time.UTC(), Source: decision.SourcePDP, KeyID: p.KeyID, User: d.User, Action: d.Action,
-			ResourceType: d.ResourceType, ResourceKey: d.ResourceKey, Tenant: d.Tenant, Allow: d.Allow, Reason: d.Reason, Role: d.Role}
 	}
-	if err := h.DecisionLog.WriteDecisions(ctx, entries); err != nil {
-		return nil, err
+	policy := decision.Policy{Mode: decision.ModeOff}
+	if h.Decisions != nil {
+		policy = h.Decisions.Policy(ctx, ref.envID)
 	}
-	return ok(ctx, UploadResult{Written: len(entries)}), nil
+	n := len(in.Body.Decisions)
+	if policy.Mode == decision.ModeOff || (policy.Mode == decision.ModeSampled && policy.SampleRate <= 0) {
+		return ok(ctx, UploadResult{Refused: n, DecisionLog: decision.ModeOff,
+			Message: "the environment's decision log is off: nothing was written"}), nil
+	}
+	now := time.Now()
+	oldest, newest := now.Add(-uploadMaxAge), now.Add(uploadMaxSkew)
+	res := UploadResult{DecisionLog: policy.Mode}
+	entries := make([]decision.Entry, 0, n)
+	for i, d := range in.Body.Decisions {
+		switch {
+		case d.Time.Before(oldest):
+			res.Errors = append(res.Errors, UploadRefusal{Index: i, Reason: "timestamp_too_old",
+				Message: fmt.Sprintf("timestamp %s is more than %s old", d.Time.UTC().Format(time.RFC3339), uploadMaxAge)})
+			continue
+		case d.Time.After(newest):
+			res.Errors = append(res.Errors, UploadRefusal{Index: i, Reason: "timestamp_in_future",
+				Message: fmt.Sprintf("timestamp %s is more than %s ahead of the server's clock", d.Time.UTC().Format(time.RFC3339), uploadMaxSkew)})
+			continue
+		}
+		entries = append(entries, decision.Entry{ID: uuid.Must(uuid.NewV7()).String(), OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID,
+			Time: d.Time.UTC(), Source: decision.SourcePDP, KeyID: p.KeyID, UploadedByKeyID: p.KeyID, User: d.User, Action: d.Action,
+			ResourceType: d.ResourceType, ResourceKey: d.ResourceKey, Tenant: d.Tenant, Allow: d.Allow, Reason: d.Reason, Role: d.Role})
+	}
+	if len(entries) > 0 {
+		if err := h.DecisionLog.WriteDecisions(ctx, entries); err != nil {
+			return nil, err
+		}
+	}
+	res.Written, res.Refused = len(entries), len(res.Errors)
+	if res.Refused > 0 {
+		res.Message = fmt.Sprintf("%d of %d decisions were refused (timestamps must be within the last %s and at most %s ahead): see errors", res.Refused, n, uploadMaxAge, uploadMaxSkew)
+	}
+	return ok(ctx, res), nil
 }
+
+// pdpChangesNote and pdpUploadNote document the operations in the spec.
+const (
+	pdpChangesNote = "Needs an environment-level key. Without `since` or `Last-Event-ID` the stream starts at the current feed position " +
+		"(load the snapshot first: its `seq` is where to follow from); a position more than `--pdp-stream-backlog` changes behind " +
+		"(default 10,000) gets a `reset` event instead of a replay. One key may hold `--pdp-streams-per-key` streams open on a node " +
+		"(default 8) and a node `--pdp-streams-per-node` (default 1,000); beyond, 429 with Retry-After. A stream ends with a `reset` " +
+		"as soon as its key is revoked, on every node."
+	pdpUploadNote = "Needs an environment-level key. Follows the environment's decision log policy: when it is `off` nothing is written " +
+		"(`written` 0, `refused` all); `sampled` and `full` write what the PDP sampled. A decision's timestamp must be within the last " +
+		"24 hours and at most 5 minutes ahead of the server's clock: others are refused one by one (`errors`, by index) while the rest " +
+		"are written. Each call spends one upload of the key's own budget (`--pdp-upload-limit`, default 3,600 per hour), not its API " +
+		"rate limit; beyond, 429 with Retry-After. Entries are marked `source: pdp` and `uploaded_by_key_id`."
+)
 
 // changeSchemaNote documents the stream in the spec.
 const changeSchemaNote = "A `text/event-stream` (Server-Sent Events). Events: `change` (id = feed position, data = `{seq, op, data, created_at}`; " +

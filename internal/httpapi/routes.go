@@ -124,9 +124,9 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "pdp-snapshot", method: get, path: "/v1/pdp/snapshot", tag: "PDP", scope: gatehouse.ScopeCheckAccess,
 		summary: "The environment's authorization data and its feed position", desc: "Needs an environment-level key."}, h.pdpSnapshot)
 	add(g, route{id: "pdp-changes", method: get, path: "/v1/pdp/changes", tag: "PDP", scope: gatehouse.ScopeCheckAccess, sse: changeSchemaNote, unlimited: true,
-		summary: "Follow the environment's changes as they happen (Server-Sent Events)", desc: "Needs an environment-level key."}, h.pdpChanges)
+		summary: "Follow the environment's changes as they happen (Server-Sent Events)", desc: pdpChangesNote}, h.pdpChanges)
 	add(g, route{id: "pdp-upload-decisions", method: post, path: "/v1/pdp/decisions", tag: "PDP", scope: gatehouse.ScopeCheckAccess, unlimited: true,
-		summary: "Upload decisions a PDP recorded (at most 1,000 per call)", desc: "Needs an environment-level key."}, h.pdpDecisions)
+		summary: "Upload decisions a PDP recorded (at most 1,000 per call)", desc: pdpUploadNote}, h.pdpDecisions)
 
 	// Webhooks
 	const whNote = "A project key manages its project's endpoints, an environment key its environment's."

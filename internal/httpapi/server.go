@@ -63,6 +63,8 @@ type Deps struct {
 	Ready         func(context.Context) error
 	MaxBodyBytes  int64
 	Version       string
+	// PDP bounds what PDPs may hold open and upload.
+	PDP PDPLimits
 }
 
 func init() { installErrors() }
@@ -85,7 +87,10 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	}
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
 	api := humago.New(mux, cfg)
-	h := &handlers{Deps: d, gate: &gate{keys: d.Keys, limiter: d.Limiter, anonLimit: d.AnonymousLimit, log: d.Log}}
+	h := &handlers{Deps: d, gate: &gate{keys: d.Keys, limiter: d.Limiter, anonLimit: d.AnonymousLimit, log: d.Log}, streams: newPDPStreams(d.PDP)}
+	if d.Keys != nil {
+		d.Keys.OnChange(h.streams.keyChanged) // a revoked key's streams end at once, on every node
+	}
 	if d.bare != nil {
 		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) { next(huma.WithValue(ctx, principalKey{}, d.bare)) })
 	} else {
@@ -186,7 +191,7 @@ type route struct {
 	// stream is the content type of another streamed answer.
 	stream string
 	// unlimited operations do not spend from the rate limit (a PDP's
-	// change stream and decision uploads, bounded by design).
+	// change stream and decision uploads, bounded by their own caps).
 	unlimited bool
 	// rawBody lists the media types of a body the handler streams itself
 	// (an import file); huma neither reads nor limits it.
@@ -245,7 +250,7 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	}
 	if r.unlimited {
 		op.Metadata[metaUnlimited] = true
-		desc = append(desc, "Not rate limited.")
+		desc = append(desc, "Does not spend from the API rate limit.")
 	}
 	if len(r.rawBody) > 0 {
 		rb := &huma.RequestBody{Required: true, Description: "The file, streamed.", Content: map[string]*huma.MediaType{}}

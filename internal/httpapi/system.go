@@ -13,6 +13,8 @@ import (
 type handlers struct {
 	Deps
 	gate *gate // admits callers (v1's middleware and the Permit routes)
+	// streams are this node's open PDP change streams.
+	streams *pdpStreams
 }
 
 // limitsChanged forgets this node's copy of an organization's or

@@ -92,14 +92,21 @@ func writeErr(w http.ResponseWriter, r *http.Request, status int, code, msg stri
 	writeJSON(w, status, envelope{Status: "error", Error: e, Meta: metaOf(r)})
 }
 
-// authed admits calls that carry the PDP's own key, and only once a
-// snapshot is being served.
+// msgRevoked answers callers once the server has revoked the PDP's key.
+const msgRevoked = "API key revoked: the server revoked this PDP's key, so the PDP no longer answers checks that present it; start the PDP with a valid key"
+
+// authed admits calls that carry the PDP's own key, while the server has
+// not revoked it, and only once a snapshot is being served.
 func (p *PDP) authed(next func(http.ResponseWriter, *http.Request, *authz.Engine)) http.HandlerFunc {
 	want := []byte("Bearer " + p.cfg.Key)
 	return func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			writeErr(w, r, http.StatusUnauthorized, gatehouse.CodeUnauthorized, "send the PDP's API key: Authorization: Bearer <key>")
+			return
+		}
+		if p.refusing.Load() {
+			writeErr(w, r, http.StatusUnauthorized, gatehouse.CodeUnauthorized, msgRevoked)
 			return
 		}
 		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
@@ -121,6 +128,9 @@ func (p *PDP) permitEngine(_ http.ResponseWriter, r *http.Request) (*authz.Engin
 	got := []byte(r.Header.Get("Authorization"))
 	if subtle.ConstantTimeCompare(got, []byte("Bearer "+p.cfg.Key)) != 1 {
 		return nil, r, gatehouse.Errorf(gatehouse.CodeUnauthorized, "send the PDP's API key: Authorization: Bearer <key>")
+	}
+	if p.refusing.Load() {
+		return nil, r, gatehouse.Errorf(gatehouse.CodeUnauthorized, "%s", msgRevoked)
 	}
 	e := p.engine.Load()
 	if e == nil {
@@ -207,7 +217,8 @@ func (p *PDP) userPermissions(w http.ResponseWriter, r *http.Request, e *authz.E
 }
 
 // healthz answers 200 while a snapshot is served (whatever the sync state,
-// which the body reports) and 503 before there is one.
+// which the body reports) and 503 before there is one and once the PDP
+// refuses checks because the server revoked its key (state "revoked").
 func (p *PDP) healthz(w http.ResponseWriter, r *http.Request) {
 	st := p.Status()
 	status, word := http.StatusOK, "ok"

@@ -49,6 +49,10 @@ type Config struct {
 	// PersistEvery is the longest a change waits before the snapshot on
 	// disk is rewritten; 1 s when 0.
 	PersistEvery time.Duration
+	// RevokedGrace is how long the PDP keeps answering once the server has
+	// said its key is revoked (or expired); 0: it stops at once. While the
+	// server is merely unreachable it always keeps answering.
+	RevokedGrace time.Duration
 }
 
 // KeyClaims are what a PDP reads from its key before the server verifies it.
@@ -85,6 +89,7 @@ const (
 	StateSynced       = "synced"       // connected and current
 	StateOffline      = "offline"      // the server is unreachable; serving the last good snapshot
 	StateUnauthorized = "unauthorized" // the server refuses the key; serving the last good snapshot
+	StateRevoked      = "revoked"      // the server revoked (or expired) the key; no longer answering once the grace is over
 )
 
 // Status is the PDP's sync state.
@@ -100,6 +105,8 @@ type Status struct {
 	LastSyncedAt   *time.Time     `json:"last_synced_at,omitempty"`
 	LastChangeAt   *time.Time     `json:"last_change_at,omitempty"`
 	LastError      string         `json:"last_error,omitempty"`
+	RevokedAt      *time.Time     `json:"revoked_at,omitempty"`         // when the server first said the key is revoked
+	RefusingAt     *time.Time     `json:"refusing_checks_at,omitempty"` // when the PDP stops (or stopped) answering for it
 	DecisionLog    string         `json:"decision_log"`
 	Decisions      decision.Stats `json:"decisions"`
 	Data           authz.Stats    `json:"data"`
@@ -119,6 +126,11 @@ type PDP struct {
 	seq          int64
 	needSnapshot bool
 	st           Status
+
+	// refusing is set once the server has revoked the key and the grace is
+	// over: checks are refused (one atomic load on the check path).
+	refusing    atomic.Bool
+	revokeTimer *time.Timer // ends the grace; guarded by mu
 
 	dirty    chan struct{}
 	recorder *decision.Recorder
@@ -202,7 +214,7 @@ func (p *PDP) Status() Status {
 	st.Seq = p.seq
 	p.mu.Unlock()
 	e := p.engine.Load()
-	st.Serving = e != nil
+	st.Serving = e != nil && !p.refusing.Load()
 	if e != nil {
 		st.Data = e.Stats()
 	}
@@ -295,11 +307,20 @@ func (p *PDP) syncLoop(ctx context.Context) {
 		if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
 			state = StateUnauthorized
 		}
+		if revokedKey(err) {
+			state = StateRevoked
+			p.keyRevoked(err)
+		}
 		if p.engine.Load() == nil {
 			state = StateStarting
 		}
 		var was string
-		p.setState(func(s *Status) { was, s.State, s.LastError, s.ConnectedSince = s.State, state, err.Error(), nil })
+		p.setState(func(s *Status) {
+			if s.RevokedAt != nil && state == StateOffline {
+				state = StateRevoked // revoked stays revoked while the server is away
+			}
+			was, s.State, s.LastError, s.ConnectedSince = s.State, state, err.Error(), nil
+		})
 		level := slog.LevelDebug // said once per outage
 		if was != state {
 			level = slog.LevelWarn
@@ -325,6 +346,61 @@ func (p *PDP) syncOnce(ctx context.Context) error {
 		}
 	}
 	return p.follow(ctx)
+}
+
+// revokedKey reports whether err is the server saying that the key is
+// revoked or expired: a 401 with that message, for good, unlike a server
+// that cannot be reached.
+func revokedKey(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		return false
+	}
+	msg := strings.ToLower(ae.Message)
+	return strings.Contains(msg, "revoked") || strings.Contains(msg, "expired")
+}
+
+// keyRevoked notes that the server revoked the key: after the grace the
+// PDP refuses checks that present it.
+func (p *PDP) keyRevoked(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.st.RevokedAt != nil {
+		return // known
+	}
+	now := time.Now()
+	stop := now.Add(p.cfg.RevokedGrace)
+	p.st.RevokedAt, p.st.RefusingAt = &now, &stop
+	if p.cfg.RevokedGrace <= 0 {
+		p.refusing.Store(true)
+	} else {
+		p.revokeTimer = time.AfterFunc(p.cfg.RevokedGrace, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.st.RevokedAt != nil && p.st.RevokedAt.Equal(now) { // not accepted again meanwhile
+				p.refusing.Store(true)
+			}
+		})
+	}
+	p.log.Error("the server revoked (or expired) this PDP's API key: it stops answering checks that present it", "err", err,
+		"grace", p.cfg.RevokedGrace, "refusing_from", stop.UTC().Format(time.RFC3339))
+}
+
+// keyAccepted notes that the server accepts the key (again: its database
+// was restored): checks are answered.
+func (p *PDP) keyAccepted() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.st.RevokedAt == nil {
+		return
+	}
+	if p.revokeTimer != nil {
+		p.revokeTimer.Stop()
+		p.revokeTimer = nil
+	}
+	p.st.RevokedAt, p.st.RefusingAt = nil, nil
+	p.refusing.Store(false)
+	p.log.Warn("the server accepts this PDP's API key again; answering checks")
 }
 
 // uploader sends recorded decisions to the server.

@@ -127,6 +127,7 @@ func (p *PDP) fetchSnapshot(ctx context.Context) error {
 	if res.StatusCode != http.StatusOK {
 		return readAPIError(res)
 	}
+	p.keyAccepted()
 	var env struct {
 		Data snapshot `json:"data"`
 	}
@@ -189,6 +190,7 @@ func (p *PDP) follow(ctx context.Context) error {
 	if res.StatusCode != http.StatusOK {
 		return readAPIError(res)
 	}
+	p.keyAccepted()
 	now := time.Now()
 	p.setState(func(s *Status) { s.State, s.ConnectedSince, s.LastError = StateSyncing, &now, "" })
 

@@ -10,21 +10,21 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
 
-const decisionCols = "id, org_id, project_id, env_id, created_at, source, request_id, key_id, user_key, action, resource_type, resource_key, tenant, allow, reason, role"
+const decisionCols = "id, org_id, project_id, env_id, created_at, source, request_id, key_id, user_key, action, resource_type, resource_key, tenant, allow, reason, role, uploaded_by_key_id"
 
-// decisionRows is how many entries one INSERT carries (16 parameters each,
+// decisionRows is how many entries one INSERT carries (17 parameters each,
 // well under both engines' limits).
 const decisionRows = 500
 
 // WriteDecisions inserts entries in one transaction; their text is made
 // valid UTF-8 without NUL bytes on the way.
 func (s *LogStore) WriteDecisions(ctx context.Context, entries []decision.Entry) error {
-	return insertAll(ctx, s, "decision_log", decisionCols, 16, decisionRows, entries, func(args []any, e *decision.Entry) []any {
+	return insertAll(ctx, s, "decision_log", decisionCols, 17, decisionRows, entries, func(args []any, e *decision.Entry) []any {
 		// A decision carries what a caller sent (user, resource, tenant
 		// keys): make it text the database accepts (no NUL, valid UTF-8).
 		t := apilog.CleanText
 		return append(args, t(e.ID), t(e.OrganizationID), t(e.ProjectID), t(e.EnvironmentID), micros(e.Time), t(e.Source), t(e.RequestID), t(e.KeyID),
-			t(e.User), t(e.Action), t(e.ResourceType), t(e.ResourceKey), t(e.Tenant), e.Allow, t(e.Reason), t(e.Role))
+			t(e.User), t(e.Action), t(e.ResourceType), t(e.ResourceKey), t(e.Tenant), e.Allow, t(e.Reason), t(e.Role), t(e.UploadedByKeyID))
 	})
 }
 
@@ -32,7 +32,7 @@ func scanDecision(sc scanner) (decision.Entry, error) {
 	var e decision.Entry
 	var at int64
 	err := sc.Scan(&e.ID, &e.OrganizationID, &e.ProjectID, &e.EnvironmentID, &at, &e.Source, &e.RequestID, &e.KeyID,
-		&e.User, &e.Action, &e.ResourceType, &e.ResourceKey, &e.Tenant, &e.Allow, &e.Reason, &e.Role)
+		&e.User, &e.Action, &e.ResourceType, &e.ResourceKey, &e.Tenant, &e.Allow, &e.Reason, &e.Role, &e.UploadedByKeyID)
 	e.Time = fromMicros(at)
 	return e, err
 }

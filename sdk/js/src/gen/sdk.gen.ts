@@ -560,11 +560,11 @@ export const updateOrganization = <ThrowOnError extends boolean = false>(options
 /**
  * Follow the environment's changes as they happen (Server-Sent Events)
  *
- * Needs an environment-level key.
+ * Needs an environment-level key. Without `since` or `Last-Event-ID` the stream starts at the current feed position (load the snapshot first: its `seq` is where to follow from); a position more than `--pdp-stream-backlog` changes behind (default 10,000) gets a `reset` event instead of a replay. One key may hold `--pdp-streams-per-key` streams open on a node (default 8) and a node `--pdp-streams-per-node` (default 1,000); beyond, 429 with Retry-After. A stream ends with a `reset` as soon as its key is revoked, on every node.
  *
  * Required scope: `check:access`.
  *
- * Not rate limited.
+ * Does not spend from the API rate limit.
  */
 export const pdpChanges = <ThrowOnError extends boolean = false>(options?: Options<PdpChangesData, ThrowOnError, PdpChangesResponse>): Promise<ServerSentEventsResult<PdpChangesResponses>> => (options?.client ?? client).sse.get<PdpChangesResponses, PdpChangesErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -575,11 +575,11 @@ export const pdpChanges = <ThrowOnError extends boolean = false>(options?: Optio
 /**
  * Upload decisions a PDP recorded (at most 1,000 per call)
  *
- * Needs an environment-level key.
+ * Needs an environment-level key. Follows the environment's decision log policy: when it is `off` nothing is written (`written` 0, `refused` all); `sampled` and `full` write what the PDP sampled. A decision's timestamp must be within the last 24 hours and at most 5 minutes ahead of the server's clock: others are refused one by one (`errors`, by index) while the rest are written. Each call spends one upload of the key's own budget (`--pdp-upload-limit`, default 3,600 per hour), not its API rate limit; beyond, 429 with Retry-After. Entries are marked `source: pdp` and `uploaded_by_key_id`.
  *
  * Required scope: `check:access`.
  *
- * Not rate limited.
+ * Does not spend from the API rate limit.
  */
 export const pdpUploadDecisions = <ThrowOnError extends boolean = false>(options: Options<PdpUploadDecisionsData, ThrowOnError>): RequestResult<PdpUploadDecisionsResponses, PdpUploadDecisionsErrors, ThrowOnError> => (options.client ?? client).post<PdpUploadDecisionsResponses, PdpUploadDecisionsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -487,7 +487,7 @@ export type Entry = {
     environment_id: string;
     id: string;
     /**
-     * The API key that asked (for PDP decisions: the PDP's key).
+     * The API key that asked (for PDP decisions: the PDP's key, the one its callers present).
      */
     key_id: string;
     organization_id: string;
@@ -512,6 +512,10 @@ export type Entry = {
      * When the check was answered.
      */
     timestamp: string;
+    /**
+     * The API key that uploaded a PDP decision (as the server authenticated it); empty for decisions the server answered.
+     */
+    uploaded_by_key_id: string;
     user: string;
 };
 
@@ -1529,7 +1533,35 @@ export type UpdateWebhookInBody = {
     url?: string;
 };
 
+export type UploadRefusal = {
+    /**
+     * Its position in the upload's decisions, from 0.
+     */
+    index: number;
+    message: string;
+    reason: 'timestamp_too_old' | 'timestamp_in_future';
+};
+
 export type UploadResult = {
+    /**
+     * The environment's decision log mode the upload was judged by; off writes nothing.
+     */
+    decision_log: 'off' | 'sampled' | 'full';
+    /**
+     * Why each refused decision was refused (absent when the mode is off: none is written).
+     */
+    errors?: Array<UploadRefusal> | null;
+    /**
+     * A summary when something was refused.
+     */
+    message?: string;
+    /**
+     * Decisions not written (the others were).
+     */
+    refused: number;
+    /**
+     * Decisions written to the decision log.
+     */
     written: number;
 };
 
@@ -3929,7 +3961,7 @@ export type PdpChangesData = {
     path?: never;
     query?: {
         /**
-         * Send the changes after this feed position (a snapshot's seq, or the id of the last event received).
+         * Send the changes after this feed position (a snapshot's seq, or the id of the last event received). Without since or Last-Event-ID the stream starts at the current position: load the snapshot first.
          */
         since?: number;
     };
