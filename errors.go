@@ -21,6 +21,9 @@ const (
 	CodeRateLimitExceeded    = "RATE_LIMIT_EXCEEDED"
 	CodeInternal             = "INTERNAL_ERROR"
 	CodeServiceUnavailable   = "SERVICE_UNAVAILABLE"
+	// CodeOrganizationDeleted answers the keys of a deleted organization
+	// (still restorable; HTTP 401).
+	CodeOrganizationDeleted = "ORGANIZATION_DELETED"
 )
 
 // Error is an expected failure whose message is safe to show to a client.

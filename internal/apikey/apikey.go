@@ -47,6 +47,10 @@ type Key struct {
 	// secret that is never stored; TokenLegacy keys (made by versions
 	// before it) have a token an old copy of the database could rebuild.
 	TokenFormat int
+	// OrgDeleted and ScopeDeleted say, when read by GetAPIKey, that the
+	// key's organization, or its project or environment, was deleted (and
+	// may still be restored): the key does not work meanwhile.
+	OrgDeleted, ScopeDeleted bool
 }
 
 // Why a key was revoked, besides a caller's revoke.

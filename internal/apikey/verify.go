@@ -21,6 +21,8 @@ var (
 	ErrInvalid = gatehouse.Errorf(gatehouse.CodeUnauthorized, "invalid API key")
 	ErrExpired = gatehouse.Errorf(gatehouse.CodeUnauthorized, "API key expired")
 	ErrRevoked = gatehouse.Errorf(gatehouse.CodeUnauthorized, "API key revoked")
+	// ErrScopeDeleted: the key's project or environment was deleted.
+	ErrScopeDeleted = gatehouse.Errorf(gatehouse.CodeUnauthorized, "API key revoked: its project or environment was deleted (it works again if that is restored)")
 )
 
 // usage is the last-used time of one key, written on every verification and
@@ -180,8 +182,11 @@ func (s *Service) verifySlow(ctx context.Context, token string, now time.Time) (
 	case StatusExpired:
 		return nil, ErrExpired
 	}
+	if k.ScopeDeleted && !k.OrgDeleted {
+		return nil, ErrScopeDeleted
+	}
 	p := &auth.Principal{KeyID: k.ID, KeyName: k.Name, Level: k.Level, OrgID: k.OrgID, ProjectID: k.ProjectID, RateLimitPerHour: k.RateLimitPerHour,
-		EnvironmentID: k.EnvironmentID, Scopes: k.Scopes}
+		EnvironmentID: k.EnvironmentID, Scopes: k.Scopes, OrgDeleted: k.OrgDeleted}
 	e := &entry{p: p, checked: now.UnixNano(), use: s.cache.usageOf(k.ID)}
 	if k.ExpiresAt != nil {
 		p.ExpiresAt = *k.ExpiresAt

@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a := &App{Config: cfg, Log: log, DB: db, Store: db.Store(), LogDB: logDB, stop: stop, closing: make(chan struct{})}
 	a.Tenancy = tenancy.NewService(a.Store)
+	a.Tenancy.DeleteGrace = cfg.DeleteGracePeriod
 	a.Facts = facts.NewService(a.Store, log)
 	a.Webhooks = webhook.NewService(a.Store, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout})
 	a.Jobs = jobs.NewService(a.Store, a.Facts, log, jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout})
@@ -296,8 +297,36 @@ func (a *App) runRetention(ctx context.Context, logs *store.LogStore, every time
 	}
 }
 
-// PruneLogs applies every organization's log retention once.
+// PurgeDeleted removes for good the organizations, projects and
+// environments deleted before now minus the grace period, and the log
+// entries of the purged organizations.
+func (a *App) PurgeDeleted(ctx context.Context, now time.Time) (store.Purged, error) {
+	p, err := a.Store.PurgeDeleted(ctx, now)
+	if err != nil {
+		return p, fmt.Errorf("purge deleted: %w", err)
+	}
+	logs := a.LogDB.LogStore()
+	for _, orgID := range p.Organizations {
+		forever := now.AddDate(100, 0, 0)
+		if _, err := logs.PruneDecisions(ctx, orgID, forever); err != nil {
+			return p, err
+		}
+		if _, err := logs.PruneAPILog(ctx, orgID, forever); err != nil {
+			return p, err
+		}
+	}
+	if n := len(p.Organizations) + len(p.Projects) + len(p.Environments); n > 0 {
+		a.Log.Info("purged deleted items after their grace period", "organizations", p.Organizations, "projects", p.Projects, "environments", p.Environments)
+	}
+	return p, nil
+}
+
+// PruneLogs applies every organization's log retention once, and purges
+// what was deleted longer ago than the grace period.
 func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
+	if _, err := a.PurgeDeleted(ctx, time.Now()); err != nil {
+		return err
+	}
 	orgs, err := a.Store.AllOrganizations(ctx)
 	if err != nil {
 		return err

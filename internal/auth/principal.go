@@ -53,6 +53,9 @@ type Principal struct {
 	ExpiresAt     time.Time // zero: never
 	// RateLimitPerHour is the key's own limit; 0: none of its own.
 	RateLimitPerHour int
+	// OrgDeleted: the key's organization was deleted (and may still be
+	// restored). Such a key is admitted only to restore it.
+	OrgDeleted bool
 }
 
 // Actor names who p is in records: "key:<id>" or "member:<id>".

@@ -65,6 +65,9 @@ type Config struct {
 	MaxImportBytes int64
 	// SandboxResetEvery is how often sandbox environments are reset.
 	SandboxResetEvery time.Duration
+	// DeleteGracePeriod is how long a deleted organization, project or
+	// environment can be restored before it is purged for good.
+	DeleteGracePeriod time.Duration
 	// SecureCookies marks the dashboard's cookies Secure: "auto" (when the
 	// request came over TLS or X-Forwarded-Proto says https), "always" or
 	// "never".
@@ -120,6 +123,7 @@ func Default() Config {
 		JobTimeout:          2 * time.Minute,
 		MaxImportBytes:      1 << 30,
 		SandboxResetEvery:   24 * time.Hour,
+		DeleteGracePeriod:   7 * 24 * time.Hour,
 		SecureCookies:       "auto",
 
 		PDPStreamsPerKey:  8,
@@ -237,7 +241,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		name string
 		dst  *time.Duration
 	}{{"WEBHOOK_DISABLE_AFTER", &c.WebhookDisableAfter}, {"WEBHOOK_TIMEOUT", &c.WebhookTimeout}, {"JOB_TIMEOUT", &c.JobTimeout},
-		{"SANDBOX_RESET_EVERY", &c.SandboxResetEvery}} {
+		{"SANDBOX_RESET_EVERY", &c.SandboxResetEvery}, {"DELETE_GRACE_PERIOD", &c.DeleteGracePeriod}} {
 		if v := getenv(EnvPrefix + d.name); v != "" {
 			dur, err := time.ParseDuration(v)
 			if err != nil {
@@ -346,6 +350,9 @@ func (c Config) Validate() error {
 	}
 	if c.PDPUploadLimit < 0 {
 		return fmt.Errorf("pdp-upload-limit %d: want uploads per hour per key, 0 for none", c.PDPUploadLimit)
+	}
+	if c.DeleteGracePeriod < time.Minute {
+		return fmt.Errorf("delete-grace-period %s: must be at least a minute", c.DeleteGracePeriod)
 	}
 	if c.SandboxResetEvery < time.Minute {
 		return fmt.Errorf("sandbox-reset-every %s: must be at least a minute", c.SandboxResetEvery)

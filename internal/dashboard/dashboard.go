@@ -233,6 +233,10 @@ func (x *dash) load(r *http.Request) (*viewer, error) {
 		return nil, err
 	}
 	org, err := x.Tenancy.Store.GetOrganization(ctx, m.OrgID)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound { // the organization was deleted
+		_ = x.Store.DeleteSession(ctx, s.TokenSHA256)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,15 @@ func (e Event) Body() ([]byte, error) {
 		ProjectID: e.ProjectID, EnvironmentID: e.EnvID, Data: data})
 }
 
+// DeletedUntil is the data of a soft deletion: what was deleted and until
+// when it can be restored.
+type DeletedUntil struct {
+	ID         string    `json:"id"`
+	Key        string    `json:"key"`
+	DeletedAt  time.Time `json:"deleted_at"`
+	PurgeAfter time.Time `json:"purge_after"`
+}
+
 // Event types.
 const (
 	UserCreated = "user.created"
@@ -69,13 +78,17 @@ const (
 	RoleAssignmentCreated = "role_assignment.created"
 	RoleAssignmentDeleted = "role_assignment.deleted"
 
-	ProjectCreated     = "project.created"
-	ProjectUpdated     = "project.updated"
-	ProjectDeleted     = "project.deleted"
-	EnvironmentCreated = "environment.created"
-	EnvironmentUpdated = "environment.updated"
-	EnvironmentDeleted = "environment.deleted"
-	EnvironmentReset   = "environment.reset"
+	OrganizationDeleted  = "organization.deleted"
+	OrganizationRestored = "organization.restored"
+	ProjectCreated       = "project.created"
+	ProjectUpdated       = "project.updated"
+	ProjectDeleted       = "project.deleted"
+	ProjectRestored      = "project.restored"
+	EnvironmentCreated   = "environment.created"
+	EnvironmentUpdated   = "environment.updated"
+	EnvironmentDeleted   = "environment.deleted"
+	EnvironmentRestored  = "environment.restored"
+	EnvironmentReset     = "environment.reset"
 
 	MemberCreated = "member.created"
 	MemberUpdated = "member.updated"
@@ -114,12 +127,16 @@ var catalog = []Info{
 	{RoleDeleted, "A role was deleted with its assignments (data: id and key)."},
 	{RoleAssignmentCreated, "A user was given a role in a tenant (data: the role assignment)."},
 	{RoleAssignmentDeleted, "A role was taken from a user in a tenant (data: the role assignment)."},
+	{OrganizationDeleted, "The organization was deleted: restorable until purge_after (data: id, key, deleted_at, purge_after)."},
+	{OrganizationRestored, "The organization was restored (data: id and key)."},
 	{ProjectCreated, "A project was created (data: the project)."},
 	{ProjectUpdated, "A project was changed (data: the project)."},
-	{ProjectDeleted, "A project was deleted with its environments (data: id and key)."},
+	{ProjectDeleted, "A project was deleted with its environments: restorable until purge_after (data: id, key, deleted_at, purge_after)."},
+	{ProjectRestored, "A deleted project was restored with its environments (data: the project)."},
 	{EnvironmentCreated, "An environment was created (data: the environment)."},
 	{EnvironmentUpdated, "An environment or its settings changed (data: the environment)."},
-	{EnvironmentDeleted, "An environment was deleted (data: id and key)."},
+	{EnvironmentDeleted, "An environment was deleted: restorable until purge_after (data: id, key, deleted_at, purge_after)."},
+	{EnvironmentRestored, "A deleted environment was restored (data: the environment)."},
 	{EnvironmentReset, "A sandbox environment's data was reset (data: the environment and the job)."},
 	{MemberCreated, "A member was added (data: the member)."},
 	{MemberUpdated, "A member's name or role changed (data: the member)."},

@@ -42,6 +42,9 @@ type call struct {
 	remoteAddr    string
 	scope         gatehouse.Scope // "": any valid key
 	unlimited     bool            // does not spend from the rate limit
+	// allowDeleted admits the keys of a deleted organization (restoring
+	// it, reading it): every other call of theirs is ORGANIZATION_DELETED.
+	allowDeleted bool
 }
 
 // admit returns the caller, and a refusal when the call may not go on.
@@ -84,6 +87,10 @@ func (g *gate) admit(ctx context.Context, hdr http.Header, c call) (*auth.Princi
 			hdr.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 			return nil, ref
 		}
+	}
+	if p.OrgDeleted && !c.allowDeleted {
+		return p, &refusal{status: http.StatusUnauthorized, code: gatehouse.CodeOrganizationDeleted,
+			msg: "this API key's organization was deleted; until it is purged, an organization key holding manage:organization can restore it (POST /v1/organizations/" + p.OrgID + "/restore)"}
 	}
 	names := [2]string{OrgHeader, OrgHeaderAlias}
 	for i, org := range c.orgHeaders {

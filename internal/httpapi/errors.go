@@ -25,6 +25,7 @@ var statusOf = map[string]int{
 	gatehouse.CodeRateLimitExceeded:    http.StatusTooManyRequests,
 	gatehouse.CodeInternal:             http.StatusInternalServerError,
 	gatehouse.CodeServiceUnavailable:   http.StatusServiceUnavailable,
+	gatehouse.CodeOrganizationDeleted:  http.StatusUnauthorized,
 }
 
 // codeOf maps a status produced outside our handlers (huma's parsing and
@@ -33,6 +34,8 @@ func codeOf(status int) string {
 	switch status {
 	case http.StatusUnprocessableEntity:
 		return gatehouse.CodeInvalidRequest
+	case http.StatusUnauthorized:
+		return gatehouse.CodeUnauthorized
 	}
 	for code, s := range statusOf {
 		if s == status {
@@ -55,7 +58,7 @@ type ErrorBody struct {
 // ErrorInner is the error object: a stable code, a message for people and
 // optional details.
 type ErrorInner struct {
-	Code       string         `json:"code" enum:"INVALID_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,METHOD_NOT_ALLOWED,CONFLICT,PAYLOAD_TOO_LARGE,UNSUPPORTED_MEDIA_TYPE,RATE_LIMIT_EXCEEDED,INTERNAL_ERROR,SERVICE_UNAVAILABLE"`
+	Code       string         `json:"code" enum:"INVALID_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,METHOD_NOT_ALLOWED,CONFLICT,PAYLOAD_TOO_LARGE,UNSUPPORTED_MEDIA_TYPE,RATE_LIMIT_EXCEEDED,INTERNAL_ERROR,SERVICE_UNAVAILABLE,ORGANIZATION_DELETED"`
 	Message    string         `json:"message"`
 	Details    map[string]any `json:"details,omitempty"`
 	RetryAfter int            `json:"retry_after,omitempty" doc:"Seconds to wait, on RATE_LIMIT_EXCEEDED."`

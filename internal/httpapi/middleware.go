@@ -172,6 +172,8 @@ const (
 	metaUnlimited = "unlimited"
 	// metaSecrets: *apilog.Secrets, the fields that carry secrets.
 	metaSecrets = "secrets"
+	// metaAllowDeleted: a deleted organization's keys may call it.
+	metaAllowDeleted = "allow_deleted"
 )
 
 // authMiddleware admits a v1 call through g (the key, the organization
@@ -195,7 +197,7 @@ func authMiddleware(api huma.API, g *gate) func(huma.Context, func(huma.Context)
 		scope, _ := op.Metadata[metaScope].(gatehouse.Scope)
 		_, w := humago.Unwrap(ctx)
 		p, ref := g.admit(ctx.Context(), w.Header(), call{authorization: ctx.Header("Authorization"), orgHeaders: [2]string{ctx.Header(OrgHeader), ctx.Header(OrgHeaderAlias)},
-			remoteAddr: ctx.RemoteAddr(), scope: scope, unlimited: op.Metadata[metaUnlimited] == true})
+			remoteAddr: ctx.RemoteAddr(), scope: scope, unlimited: op.Metadata[metaUnlimited] == true, allowDeleted: op.Metadata[metaAllowDeleted] == true})
 		if rec != nil && p != nil {
 			rec.principal = p
 		}
@@ -205,6 +207,12 @@ func authMiddleware(api huma.API, g *gate) func(huma.Context, func(huma.Context)
 				ctx.SetStatus(ref.status)
 				_ = json.NewEncoder(ctx.BodyWriter()).Encode(ErrorBody{Status: "error", Meta: meta(ctx.Context()),
 					Err: ErrorInner{Code: ref.code, Message: ref.msg, RetryAfter: ref.retryAfter}})
+				return
+			}
+			if ref.code != codeOf(ref.status) { // a code of its own (ORGANIZATION_DELETED)
+				ctx.SetHeader("Content-Type", "application/json")
+				ctx.SetStatus(ref.status)
+				_ = json.NewEncoder(ctx.BodyWriter()).Encode(ErrorBody{Status: "error", Meta: meta(ctx.Context()), Err: ErrorInner{Code: ref.code, Message: ref.msg}})
 				return
 			}
 			_ = huma.WriteErr(api, ctx, ref.status, ref.msg)

@@ -15,17 +15,23 @@ type Organization struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	tenancy.Tombstone
 }
 
 func orgOut(o *tenancy.Organization) Organization {
-	return Organization{ID: o.ID, Key: o.Key, Name: o.Name, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
+	return Organization{ID: o.ID, Key: o.Key, Name: o.Name, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Tombstone: o.Tombstone}
 }
 
 // ownOrg loads the caller's organization when ref names it; any other
-// organization is NOT_FOUND, whether it exists or not.
+// organization is NOT_FOUND, whether it exists or not. A deleted
+// organization's key gets its organization as deleted.
 func (h *handlers) ownOrg(ctx context.Context, ref string) (*tenancy.Organization, error) {
 	p := principal(ctx)
-	o, err := h.Tenancy.Store.GetOrganization(ctx, p.OrgID)
+	get := h.Tenancy.Store.GetOrganization
+	if p.OrgDeleted {
+		get = h.Tenancy.Store.DeletedOrganization
+	}
+	o, err := get(ctx, p.OrgID)
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +120,26 @@ func (h *handlers) deleteOrganization(ctx context.Context, in *OrgPath) (*NoCont
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Tenancy.Store.DeleteOrganization(ctx, o.ID); err != nil {
+	if _, err := h.Tenancy.DeleteOrganization(ctx, o.ID); err != nil {
 		return nil, err
 	}
 	h.Keys.Forget(ctx)
 	return &NoContent{}, nil
+}
+
+func (h *handlers) restoreOrganization(ctx context.Context, in *OrgPath) (*Out[Organization], error) {
+	o, err := h.ownOrg(ctx, in.Organization)
+	if err != nil {
+		return nil, err
+	}
+	if !o.Deleted() {
+		return nil, gatehouse.Errorf(gatehouse.CodeConflict, "organization %s is not deleted", o.Key)
+	}
+	if o, err = h.Tenancy.RestoreOrganization(ctx, o.ID); err != nil {
+		return nil, err
+	}
+	h.Keys.Forget(ctx)
+	return ok(ctx, orgOut(o)), nil
 }
 
 // OrgSettings is the wire form of an organization's settings.

@@ -17,10 +17,11 @@ type Project struct {
 	Description string    `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	tenancy.Tombstone
 }
 
 func projectOut(p *tenancy.Project) Project {
-	return Project{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	return Project{ID: p.ID, Key: p.Key, Name: p.Name, Description: p.Description, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Tombstone: p.Tombstone}
 }
 
 // Environment is the wire form of an environment.
@@ -33,11 +34,12 @@ type Environment struct {
 	Sandbox     bool      `json:"sandbox" doc:"A sandbox is not rate limited and its data is reset daily."`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	tenancy.Tombstone
 }
 
 func envOut(e *tenancy.Environment) Environment {
 	return Environment{ID: e.ID, ProjectID: e.ProjectID, Key: e.Key, Name: e.Name, Description: e.Description,
-		Sandbox: e.Sandbox, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+		Sandbox: e.Sandbox, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Tombstone: e.Tombstone}
 }
 
 type ProjectPath struct {
@@ -86,15 +88,22 @@ func verb(manage bool) string {
 	return "read"
 }
 
+// DeletedQuery lists deleted items (restorable until their purge_after)
+// instead of live ones.
+type DeletedQuery struct {
+	Deleted bool `query:"deleted" doc:"List the deleted ones instead, which POST …/restore brings back until their purge_after."`
+}
+
 type listProjectsIn struct {
 	PageQuery
+	DeletedQuery
 	Sort string `query:"sort" default:"created_at" enum:"created_at,updated_at,name,key" doc:"Field to sort by."`
 	Key  string `query:"key" doc:"Only the project with this key."`
 }
 
 func (h *handlers) listProjects(ctx context.Context, in *listProjectsIn) (*ListOut[Project], error) {
 	p := principal(ctx)
-	f := tenancy.ProjectFilter{OrgID: p.OrgID, ID: p.ProjectID, Key: in.Key}
+	f := tenancy.ProjectFilter{OrgID: p.OrgID, ID: p.ProjectID, Key: in.Key, Deleted: in.Deleted}
 	req := in.request(in.Sort)
 	page, err := h.Tenancy.Store.ListProjects(ctx, f, req)
 	if err != nil {
@@ -168,6 +177,7 @@ func (h *handlers) deleteProject(ctx context.Context, in *ProjectPath) (*NoConte
 type listEnvsIn struct {
 	ProjectPath
 	PageQuery
+	DeletedQuery
 	Sort    string `query:"sort" default:"created_at" enum:"created_at,updated_at,name,key"`
 	Key     string `query:"key" doc:"Only the environment with this key."`
 	Sandbox string `query:"sandbox" enum:"true,false" doc:"Only sandbox (true) or non-sandbox (false) environments."`
@@ -178,7 +188,7 @@ func (h *handlers) listEnvironments(ctx context.Context, in *listEnvsIn) (*ListO
 	if err != nil {
 		return nil, err
 	}
-	f := tenancy.EnvironmentFilter{OrgID: p.OrgID, ProjectID: proj.ID, ID: p.EnvironmentID, Key: in.Key}
+	f := tenancy.EnvironmentFilter{OrgID: p.OrgID, ProjectID: proj.ID, ID: p.EnvironmentID, Key: in.Key, Deleted: in.Deleted}
 	if in.Sandbox != "" {
 		b := in.Sandbox == "true"
 		f.Sandbox = &b
@@ -265,6 +275,40 @@ func (h *handlers) deleteEnvironment(ctx context.Context, in *EnvPath) (*NoConte
 		h.Decisions.Forget(env.ID)
 	}
 	return &NoContent{}, nil
+}
+
+// RestoreProjectPath names a deleted project by id.
+type RestoreProjectPath struct {
+	Project string `path:"project" doc:"The deleted project's id (GET /v1/projects?deleted=true lists them)."`
+}
+
+func (h *handlers) restoreProject(ctx context.Context, in *RestoreProjectPath) (*Out[Project], error) {
+	p := principal(ctx)
+	proj, err := h.Tenancy.RestoreProject(ctx, p.OrgID, in.Project)
+	if err != nil {
+		return nil, err
+	}
+	h.Keys.Forget(ctx)
+	return ok(ctx, projectOut(proj)), nil
+}
+
+// RestoreEnvPath names a deleted environment of a project by id.
+type RestoreEnvPath struct {
+	ProjectPath
+	Environment string `path:"environment" doc:"The deleted environment's id (…/environments?deleted=true lists them)."`
+}
+
+func (h *handlers) restoreEnvironment(ctx context.Context, in *RestoreEnvPath) (*Out[Environment], error) {
+	proj, _, err := h.project(ctx, in.Project, true)
+	if err != nil {
+		return nil, err
+	}
+	env, err := h.Tenancy.RestoreEnvironment(ctx, proj, in.Environment)
+	if err != nil {
+		return nil, err
+	}
+	h.Keys.Forget(ctx)
+	return ok(ctx, envOut(env)), nil
 }
 
 // EnvSettings is the wire form of an environment's settings.

@@ -27,10 +27,14 @@ func addRoutes(g *registrar, h *handlers) {
 		summary: "List organizations", desc: "A key sees exactly one organization: its own."}, h.listOrganizations)
 	add(g, route{id: "create-organization", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.api_key.token"}}, method: post, path: "/v1/organizations", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: created,
 		summary: "Create an organization", desc: "Creates a new organization with its first Admin member, a default project with development and production environments, and an organization API key holding every scope. The key's token is in the response and is shown only once."}, h.createOrganization)
-	add(g, route{id: "get-organization", method: get, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeViewOrganization, summary: "Get an organization"}, h.getOrganization)
+	add(g, route{id: "get-organization", method: get, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeViewOrganization, allowDeleted: true,
+		summary: "Get an organization", desc: "A deleted organization's keys get it with deleted_at and purge_after."}, h.getOrganization)
 	add(g, route{id: "update-organization", method: patch, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, summary: "Rename an organization"}, h.updateOrganization)
 	add(g, route{id: "delete-organization", method: del, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: noContent,
-		summary: "Delete an organization", desc: "Deletes the organization and everything in it, including every API key; the calling key stops working."}, h.deleteOrganization)
+		summary: "Delete an organization",
+		desc: "Deletes the organization and everything in it: its keys answer ORGANIZATION_DELETED and its members cannot sign in. It can be restored (POST …/restore) until purge_after (the grace period, 7 days by default), then it is purged for good. The last organization of an instance cannot be deleted (409)."}, h.deleteOrganization)
+	add(g, route{id: "restore-organization", method: post, path: "/v1/organizations/{organization}/restore", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, allowDeleted: true,
+		summary: "Restore a deleted organization", desc: "Brings back the organization with everything deleted with it; its keys work again. Call it with the organization's own key (a deleted organization's keys may call only this and GET …/{organization})."}, h.restoreOrganization)
 
 	// Projects and environments
 	add(g, route{id: "list-projects", method: get, path: "/v1/projects", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "List projects"}, h.listProjects)
@@ -39,13 +43,17 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "get-project", method: get, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "Get a project by id or key"}, h.getProject)
 	add(g, route{id: "update-project", method: patch, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeManageProject, summary: "Update a project"}, h.updateProject)
 	add(g, route{id: "delete-project", method: del, path: "/v1/projects/{project}", tag: "Projects", scope: gatehouse.ScopeManageProject, orgOnly: true, status: noContent,
-		summary: "Delete a project", desc: "Deletes the project, its environments and their API keys."}, h.deleteProject)
+		summary: "Delete a project", desc: "Deletes the project with its environments; their API keys stop working. It can be restored (POST /v1/projects/{project}/restore) until purge_after (7 days by default), then it is purged for good."}, h.deleteProject)
+	add(g, route{id: "restore-project", method: post, path: "/v1/projects/{project}/restore", tag: "Projects", scope: gatehouse.ScopeManageProject, orgOnly: true,
+		summary: "Restore a deleted project", desc: "Brings back the project with the environments deleted with it; their keys work again. GET /v1/projects?deleted=true lists the deleted ones."}, h.restoreProject)
 	add(g, route{id: "list-environments", method: get, path: "/v1/projects/{project}/environments", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "List a project's environments"}, h.listEnvironments)
 	add(g, route{id: "create-environment", method: post, path: "/v1/projects/{project}/environments", tag: "Projects", scope: gatehouse.ScopeManageProject, status: created, summary: "Create an environment"}, h.createEnvironment)
 	add(g, route{id: "get-environment", method: get, path: "/v1/projects/{project}/environments/{environment}", tag: "Projects", scope: gatehouse.ScopeViewProject, summary: "Get an environment by id or key"}, h.getEnvironment)
 	add(g, route{id: "update-environment", method: patch, path: "/v1/projects/{project}/environments/{environment}", tag: "Projects", scope: gatehouse.ScopeManageProject, summary: "Update an environment"}, h.updateEnvironment)
 	add(g, route{id: "delete-environment", method: del, path: "/v1/projects/{project}/environments/{environment}", tag: "Projects", scope: gatehouse.ScopeManageProject, status: noContent,
-		summary: "Delete an environment", desc: "Deletes the environment and its API keys."}, h.deleteEnvironment)
+		summary: "Delete an environment", desc: "Deletes the environment; its API keys stop working. It can be restored (POST …/restore) until purge_after (7 days by default), then it is purged for good."}, h.deleteEnvironment)
+	add(g, route{id: "restore-environment", method: post, path: "/v1/projects/{project}/environments/{environment}/restore", tag: "Projects", scope: gatehouse.ScopeManageProject,
+		summary: "Restore a deleted environment", desc: "Brings back the environment; its keys work again. GET …/environments?deleted=true lists the deleted ones."}, h.restoreEnvironment)
 
 	// Settings
 	add(g, route{id: "get-settings", method: get, path: "/v1/settings", tag: "Settings", scope: gatehouse.ScopeViewSettings, orgOnly: true, summary: "Get the organization's settings"}, h.getOrgSettings)

@@ -196,6 +196,8 @@ type route struct {
 	// rawBody lists the media types of a body the handler streams itself
 	// (an import file); huma neither reads nor limits it.
 	rawBody []string
+	// allowDeleted operations admit a deleted organization's keys.
+	allowDeleted bool
 	// secrets are the request and response fields that carry one-time
 	// secrets (a new key's token, a setup link): the API log never keeps
 	// them, and neither does any other record of the call.
@@ -247,6 +249,9 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 		secrets := r.secrets
 		op.Metadata[metaSecrets] = &secrets
 		desc = append(desc, "The API log keeps no secret this operation carries.")
+	}
+	if r.allowDeleted {
+		op.Metadata[metaAllowDeleted] = true
 	}
 	if r.unlimited {
 		op.Metadata[metaUnlimited] = true

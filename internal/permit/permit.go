@@ -63,6 +63,7 @@ var codes = map[string]struct {
 	gatehouse.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "INVALID_INPUT", "Unsupported media type"},
 	gatehouse.CodeRateLimitExceeded:    {http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests"},
 	gatehouse.CodeServiceUnavailable:   {http.StatusServiceUnavailable, "UNEXPECTED_ERROR", "Service unavailable"},
+	gatehouse.CodeOrganizationDeleted:  {http.StatusUnauthorized, "UNAUTHORIZED", "Organization deleted"},
 }
 
 // NewError is Permit's error for a Gatehouse error code.

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -47,12 +48,28 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *apikey.Key) error {
 		k.TokenSHA256, k.CreatedBy, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), nullMicros(k.LastUsedAt), k.ReplacedBy, k.RateLimitPerHour, k.TokenFormat, k.RevokedReason)
 }
 
-// GetAPIKey returns a key; orgID "" matches any organization.
+// keyWithScopeCols are keyCols of api_keys k, then whether its
+// organization, and its project or environment, are deleted.
+var keyWithScopeCols = "k." + strings.ReplaceAll(keyCols, ", ", ", k.") +
+	", o.deleted_at IS NOT NULL, COALESCE(p.deleted_at, e.deleted_at) IS NOT NULL"
+
+const keyWithScopeFrom = " FROM api_keys k JOIN organizations o ON o.id = k.org_id" +
+	" LEFT JOIN projects p ON p.id = k.project_id LEFT JOIN environments e ON e.id = k.environment_id"
+
+func scanKeyWithScope(sc scanner) (apikey.Key, error) {
+	var orgGone, scopeGone bool
+	k, err := scanKey(scannerFunc(func(dest ...any) error { return sc.Scan(append(dest, &orgGone, &scopeGone)...) }))
+	k.OrgDeleted, k.ScopeDeleted = orgGone, scopeGone
+	return k, err
+}
+
+// GetAPIKey returns a key, with whether its organization or its project or
+// environment was deleted; orgID "" matches any organization.
 func (s *Store) GetAPIKey(ctx context.Context, orgID, id string) (*apikey.Key, error) {
 	if orgID == "" {
-		return getOne(ctx, s.reader(), "api key", id, "SELECT "+keyCols+" FROM api_keys WHERE id = $1", scanKey, id)
+		return getOne(ctx, s.reader(), "api key", id, "SELECT "+keyWithScopeCols+keyWithScopeFrom+" WHERE k.id = $1", scanKeyWithScope, id)
 	}
-	return getOne(ctx, s.reader(), "api key", id, "SELECT "+keyCols+" FROM api_keys WHERE org_id = $1 AND id = $2", scanKey, orgID, id)
+	return getOne(ctx, s.reader(), "api key", id, "SELECT "+keyWithScopeCols+keyWithScopeFrom+" WHERE k.org_id = $1 AND k.id = $2", scanKeyWithScope, orgID, id)
 }
 
 // ListAPIKeys lists keys.

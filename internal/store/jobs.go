@@ -210,7 +210,7 @@ func (s *Store) SandboxesToReset(ctx context.Context, cutoff, now time.Time) ([]
 	if err := exec(ctx, s.writer(), "environment", "UPDATE environments SET reset_at = $1 WHERE sandbox AND reset_at IS NULL", micros(now)); err != nil {
 		return nil, err
 	}
-	return queryAll(ctx, s.reader(), "SELECT org_id, project_id, id FROM environments WHERE sandbox AND reset_at < $1 ORDER BY reset_at", func(sc scanner) (jobs.Target, error) {
+	return queryAll(ctx, s.reader(), "SELECT org_id, project_id, id FROM environments WHERE sandbox AND reset_at < $1 AND deleted_at IS NULL ORDER BY reset_at", func(sc scanner) (jobs.Target, error) {
 		t := jobs.Target{Sandbox: true}
 		return t, sc.Scan(&t.OrgID, &t.ProjectID, &t.EnvID)
 	}, micros(cutoff))

@@ -7,9 +7,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
-// MembersByEmail returns the members with email in every organization.
+// MembersByEmail returns the members with email in every organization
+// that is not deleted.
 func (s *Store) MembersByEmail(ctx context.Context, email string) ([]tenancy.Member, error) {
-	return queryAll(ctx, s.reader(), "SELECT "+memberCols+" FROM members WHERE email = $1 ORDER BY created_at", scanMember, email)
+	return queryAll(ctx, s.reader(), "SELECT "+memberCols+" FROM members WHERE email = $1 AND org_id IN (SELECT id FROM organizations WHERE "+live+") ORDER BY created_at", scanMember, email)
 }
 
 // MemberPasswordHash returns a member's password hash ("" : none set).

@@ -15,13 +15,42 @@ var _ tenancy.Store = (*Store)(nil)
 
 const orgCols = "id, key, name, settings, created_at, updated_at"
 
+// tombstoneCols are read after an organization's, project's or
+// environment's own columns (see scanTombstone).
+const tombstoneCols = ", deleted_at, purge_after, deleted_key"
+
+// orgSelect are the columns scanOrg reads.
+const orgSelect = orgCols + tombstoneCols
+
+// live selects what is not deleted.
+const live = "deleted_at IS NULL"
+
+// tombstone is the scan target of tombstoneCols.
+type tombstone struct {
+	deleted, purge nullInt
+	key            string
+}
+
+func (t *tombstone) targets() []any { return []any{&t.deleted, &t.purge, &t.key} }
+
+// apply fills tb, and gives a deleted item its key back (while deleted its
+// key column holds a freed, unique one).
+func (t *tombstone) apply(tb *tenancy.Tombstone, key *string) {
+	tb.DeletedAt, tb.PurgeAfter = fromNullMicros(t.deleted), fromNullMicros(t.purge)
+	if tb.DeletedAt != nil && t.key != "" {
+		*key = t.key
+	}
+}
+
 func scanOrg(sc scanner) (tenancy.Organization, error) {
 	var o tenancy.Organization
 	var settings string
 	var created, updated int64
-	if err := sc.Scan(&o.ID, &o.Key, &o.Name, &settings, &created, &updated); err != nil {
+	var tomb tombstone
+	if err := sc.Scan(append([]any{&o.ID, &o.Key, &o.Name, &settings, &created, &updated}, tomb.targets()...)...); err != nil {
 		return o, err
 	}
+	tomb.apply(&o.Tombstone, &o.Key)
 	o.Settings = tenancy.DefaultOrgSettings()
 	if err := json.Unmarshal([]byte(settings), &o.Settings); err != nil {
 		return o, fmt.Errorf("organization %s settings: %w", o.ID, err)
@@ -48,13 +77,13 @@ func (s *Store) CreateOrganization(ctx context.Context, o *tenancy.Organization)
 // GetOrganization returns an organization by id or key.
 func (s *Store) GetOrganization(ctx context.Context, idOrKey string) (*tenancy.Organization, error) {
 	return getOne(ctx, s.reader(), "organization", idOrKey,
-		"SELECT "+orgCols+" FROM organizations WHERE "+refCond(idOrKey, 1), scanOrg, idOrKey)
+		"SELECT "+orgSelect+" FROM organizations WHERE "+live+" AND "+refCond(idOrKey, 1), scanOrg, idOrKey)
 }
 
 // FirstOrganization returns the oldest organization.
 func (s *Store) FirstOrganization(ctx context.Context) (*tenancy.Organization, error) {
 	return getOne(ctx, s.reader(), "organization", "first",
-		"SELECT "+orgCols+" FROM organizations ORDER BY created_at, id LIMIT 1", scanOrg)
+		"SELECT "+orgSelect+" FROM organizations WHERE "+live+" ORDER BY created_at, id LIMIT 1", scanOrg)
 }
 
 // UpdateOrganization stores an organization's name and settings.
@@ -76,13 +105,13 @@ func (s *Store) DeleteOrganization(ctx context.Context, id string) error {
 // AllOrganizations lists every organization (for background work such as
 // retention).
 func (s *Store) AllOrganizations(ctx context.Context) ([]tenancy.Organization, error) {
-	return queryAll(ctx, s.reader(), "SELECT "+orgCols+" FROM organizations ORDER BY created_at, id", scanOrg)
+	return queryAll(ctx, s.reader(), "SELECT "+orgSelect+" FROM organizations WHERE "+live+" ORDER BY created_at, id", scanOrg)
 }
 
 // CountOrganizations counts organizations.
 func (s *Store) CountOrganizations(ctx context.Context) (int, error) {
 	var n int
-	if err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM organizations").Scan(&n); err != nil {
+	if err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM organizations WHERE "+live).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count organizations: %w", err)
 	}
 	return n, nil
@@ -92,11 +121,16 @@ const projectCols = "id, org_id, key, name, description, created_at, updated_at"
 
 var projectSort = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "name": "name", "key": "key"}
 
+// projectSelect are the columns scanProject reads.
+const projectSelect = projectCols + tombstoneCols
+
 func scanProject(sc scanner) (tenancy.Project, error) {
 	var p tenancy.Project
 	var created, updated int64
-	err := sc.Scan(&p.ID, &p.OrgID, &p.Key, &p.Name, &p.Description, &created, &updated)
+	var tomb tombstone
+	err := sc.Scan(append([]any{&p.ID, &p.OrgID, &p.Key, &p.Name, &p.Description, &created, &updated}, tomb.targets()...)...)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	tomb.apply(&p.Tombstone, &p.Key)
 	return p, err
 }
 
@@ -109,7 +143,7 @@ func (s *Store) CreateProject(ctx context.Context, p *tenancy.Project) error {
 // GetProject returns a project of orgID by id or key.
 func (s *Store) GetProject(ctx context.Context, orgID, ref string) (*tenancy.Project, error) {
 	return getOne(ctx, s.reader(), "project", ref,
-		"SELECT "+projectCols+" FROM projects WHERE org_id = $1 AND "+refCond(ref, 2), scanProject, orgID, ref)
+		"SELECT "+projectSelect+" FROM projects WHERE org_id = $1 AND "+live+" AND "+refCond(ref, 2), scanProject, orgID, ref)
 }
 
 // ListProjects lists projects.
@@ -117,8 +151,9 @@ func (s *Store) ListProjects(ctx context.Context, f tenancy.ProjectFilter, page 
 	w := &where{}
 	w.add("org_id = ?", f.OrgID)
 	w.addIf(f.ID != "", "id = ?", f.ID)
-	w.addIf(f.Key != "", "key = ?", f.Key)
-	return listPage(ctx, s.reader(), "projects", projectCols, w, projectSort, page, scanProject)
+	w.addIf(f.Key != "", keyCol(f.Deleted)+" = ?", f.Key)
+	listDeleted(w, f.Deleted)
+	return listPage(ctx, s.reader(), "projects", projectSelect, w, projectSort, page, scanProject)
 }
 
 // UpdateProject stores a project's key, name and description.
@@ -137,13 +172,18 @@ const envCols = "id, org_id, project_id, key, name, description, sandbox, settin
 
 var envSort = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "name": "name", "key": "key"}
 
+// envSelect are the columns scanEnv reads.
+const envSelect = envCols + tombstoneCols
+
 func scanEnv(sc scanner) (tenancy.Environment, error) {
 	var e tenancy.Environment
 	var settings string
 	var created, updated int64
-	if err := sc.Scan(&e.ID, &e.OrgID, &e.ProjectID, &e.Key, &e.Name, &e.Description, &e.Sandbox, &settings, &created, &updated); err != nil {
+	var tomb tombstone
+	if err := sc.Scan(append([]any{&e.ID, &e.OrgID, &e.ProjectID, &e.Key, &e.Name, &e.Description, &e.Sandbox, &settings, &created, &updated}, tomb.targets()...)...); err != nil {
 		return e, err
 	}
+	tomb.apply(&e.Tombstone, &e.Key)
 	e.Settings = tenancy.DefaultEnvSettings()
 	if err := json.Unmarshal([]byte(settings), &e.Settings); err != nil {
 		return e, fmt.Errorf("environment %s settings: %w", e.ID, err)
@@ -165,14 +205,14 @@ func (s *Store) CreateEnvironment(ctx context.Context, e *tenancy.Environment) e
 // GetEnvironment returns an environment of a project by id or key.
 func (s *Store) GetEnvironment(ctx context.Context, orgID, projectID, ref string) (*tenancy.Environment, error) {
 	return getOne(ctx, s.reader(), "environment", ref,
-		"SELECT "+envCols+" FROM environments WHERE org_id = $1 AND project_id = $2 AND "+refCond(ref, 3),
+		"SELECT "+envSelect+" FROM environments WHERE org_id = $1 AND project_id = $2 AND "+live+" AND "+refCond(ref, 3),
 		scanEnv, orgID, projectID, ref)
 }
 
 // EnvironmentByID returns an environment by its id alone (for background
 // work that knows only the id).
 func (s *Store) EnvironmentByID(ctx context.Context, id string) (*tenancy.Environment, error) {
-	return getOne(ctx, s.reader(), "environment", id, "SELECT "+envCols+" FROM environments WHERE id = $1", scanEnv, id)
+	return getOne(ctx, s.reader(), "environment", id, "SELECT "+envSelect+" FROM environments WHERE id = $1 AND "+live, scanEnv, id)
 }
 
 // ListEnvironments lists environments.
@@ -181,11 +221,12 @@ func (s *Store) ListEnvironments(ctx context.Context, f tenancy.EnvironmentFilte
 	w.add("org_id = ?", f.OrgID)
 	w.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
 	w.addIf(f.ID != "", "id = ?", f.ID)
-	w.addIf(f.Key != "", "key = ?", f.Key)
+	w.addIf(f.Key != "", keyCol(f.Deleted)+" = ?", f.Key)
 	if f.Sandbox != nil {
 		w.add("sandbox = ?", *f.Sandbox)
 	}
-	return listPage(ctx, s.reader(), "environments", envCols, w, envSort, page, scanEnv)
+	listDeleted(w, f.Deleted)
+	return listPage(ctx, s.reader(), "environments", envSelect, w, envSort, page, scanEnv)
 }
 
 // UpdateEnvironment stores an environment's fields and settings.

@@ -22,7 +22,17 @@ type Store interface {
 	CreateOrganization(ctx context.Context, o *Organization) error
 	GetOrganization(ctx context.Context, idOrKey string) (*Organization, error)
 	UpdateOrganization(ctx context.Context, o *Organization) error
-	DeleteOrganization(ctx context.Context, id string) error
+	// SoftDeleteOrganization, SoftDeleteProject and SoftDeleteEnvironment
+	// mark one deleted (with what it holds) until purge; Restore… undo it
+	// (also what was deleted with it); PurgeDeleted removes for good what
+	// is past its purge time.
+	SoftDeleteOrganization(ctx context.Context, id string, at, purge time.Time) error
+	SoftDeleteProject(ctx context.Context, orgID, id string, at, purge time.Time) error
+	SoftDeleteEnvironment(ctx context.Context, orgID, id string, at, purge time.Time) error
+	RestoreOrganization(ctx context.Context, id string) error
+	RestoreProject(ctx context.Context, orgID, id string) error
+	RestoreEnvironment(ctx context.Context, orgID, id string) error
+	DeletedOrganization(ctx context.Context, id string) (*Organization, error)
 	CountOrganizations(ctx context.Context) (int, error)
 	FirstOrganization(ctx context.Context) (*Organization, error)
 
@@ -69,6 +79,8 @@ type ProjectFilter struct {
 	OrgID string
 	ID    string // restricts to one project (project and environment keys)
 	Key   string
+	// Deleted lists the deleted ones (still restorable) instead.
+	Deleted bool
 }
 
 // EnvironmentFilter narrows an environment list.
@@ -78,6 +90,8 @@ type EnvironmentFilter struct {
 	ID        string // restricts to one environment (environment keys)
 	Key       string
 	Sandbox   *bool
+	// Deleted lists the deleted ones (still restorable) instead.
+	Deleted bool
 }
 
 // MemberFilter narrows a member list.
@@ -87,10 +101,16 @@ type MemberFilter struct {
 	Email string
 }
 
+// DefaultDeleteGrace is how long a deleted organization, project or
+// environment can be restored before it is purged.
+const DefaultDeleteGrace = 7 * 24 * time.Hour
+
 // Service applies tenancy's rules on top of a Store.
 type Service struct {
 	Store Store
 	Now   func() time.Time
+	// DeleteGrace is how long deletions can be restored (0: the default).
+	DeleteGrace time.Duration
 	// Keys, when set, revokes the keys of members who leave or lose scopes.
 	Keys MemberKeys
 }
@@ -255,11 +275,43 @@ func (s *Service) UpdateProject(ctx context.Context, p *Project, key, name, desc
 	return p, s.write(ctx, projectEvent(event.ProjectUpdated, p, p), func(tx Store) error { return tx.UpdateProject(ctx, p) })
 }
 
-// DeleteProject deletes a project, its environments and their keys.
+// DeleteProject deletes a project with its environments; their keys stop
+// working. It can be restored until the grace period ends.
 func (s *Service) DeleteProject(ctx context.Context, p *Project) error {
-	return s.write(ctx, projectEvent(event.ProjectDeleted, p, event.Deleted{ID: p.ID, Key: p.Key}), func(tx Store) error {
-		return tx.DeleteProject(ctx, p.OrgID, p.ID)
+	at, purge := s.tombstone()
+	data := event.DeletedUntil{ID: p.ID, Key: p.Key, DeletedAt: at, PurgeAfter: purge}
+	return s.write(ctx, projectEvent(event.ProjectDeleted, p, data), func(tx Store) error {
+		return tx.SoftDeleteProject(ctx, p.OrgID, p.ID, at, purge)
 	})
+}
+
+// RestoreProject restores deleted project id of orgID and the environments
+// deleted with it.
+func (s *Service) RestoreProject(ctx context.Context, orgID, id string) (*Project, error) {
+	var p *Project
+	err := s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := tx.RestoreProject(ctx, orgID, id); err != nil {
+			return err
+		}
+		var err error
+		if p, err = tx.GetProject(ctx, orgID, id); err != nil {
+			return err
+		}
+		ev := projectEvent(event.ProjectRestored, p, p)
+		ev.ID, ev.OccurredAt = NewID(), s.now()
+		return tx.Emit(ctx, ev)
+	})
+	return p, err
+}
+
+// tombstone is when a deletion happens and when it will be purged.
+func (s *Service) tombstone() (at, purge time.Time) {
+	grace := s.DeleteGrace
+	if grace <= 0 {
+		grace = DefaultDeleteGrace
+	}
+	at = s.now()
+	return at, at.Add(grace)
 }
 
 // NewEnvironmentInput is what a caller gives to create an environment.
@@ -300,11 +352,85 @@ func (s *Service) UpdateEnvironment(ctx context.Context, e *Environment, patch E
 	return e, s.write(ctx, envEvent(event.EnvironmentUpdated, e, e), func(tx Store) error { return tx.UpdateEnvironment(ctx, e) })
 }
 
-// DeleteEnvironment deletes an environment and its keys.
+// DeleteEnvironment deletes an environment; its keys stop working. It can
+// be restored until the grace period ends.
 func (s *Service) DeleteEnvironment(ctx context.Context, e *Environment) error {
-	return s.write(ctx, envEvent(event.EnvironmentDeleted, e, event.Deleted{ID: e.ID, Key: e.Key}), func(tx Store) error {
-		return tx.DeleteEnvironment(ctx, e.OrgID, e.ID)
+	at, purge := s.tombstone()
+	data := event.DeletedUntil{ID: e.ID, Key: e.Key, DeletedAt: at, PurgeAfter: purge}
+	return s.write(ctx, envEvent(event.EnvironmentDeleted, e, data), func(tx Store) error {
+		return tx.SoftDeleteEnvironment(ctx, e.OrgID, e.ID, at, purge)
 	})
+}
+
+// RestoreEnvironment restores deleted environment id of project p.
+func (s *Service) RestoreEnvironment(ctx context.Context, p *Project, id string) (*Environment, error) {
+	var e *Environment
+	err := s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := tx.RestoreEnvironment(ctx, p.OrgID, id); err != nil {
+			return err
+		}
+		var err error
+		if e, err = tx.GetEnvironment(ctx, p.OrgID, p.ID, id); err != nil {
+			return err
+		}
+		ev := envEvent(event.EnvironmentRestored, e, e)
+		ev.ID, ev.OccurredAt = NewID(), s.now()
+		return tx.Emit(ctx, ev)
+	})
+	return e, err
+}
+
+// DeleteOrganization deletes organization id with everything in it: its
+// keys answer ORGANIZATION_DELETED, its members cannot sign in. It can be
+// restored until the grace period ends. The last organization of an
+// instance cannot be deleted.
+func (s *Service) DeleteOrganization(ctx context.Context, id string) (*Organization, error) {
+	at, purge := s.tombstone()
+	var o *Organization
+	err := s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := tx.LockOrganization(ctx, id); err != nil {
+			return err
+		}
+		var err error
+		if o, err = tx.GetOrganization(ctx, id); err != nil {
+			return err
+		}
+		n, err := tx.CountOrganizations(ctx)
+		if err != nil {
+			return err
+		}
+		if n <= 1 {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "organization %s is the last one of this instance and cannot be deleted", o.Key)
+		}
+		if err := tx.SoftDeleteOrganization(ctx, id, at, purge); err != nil {
+			return err
+		}
+		return tx.Emit(ctx, event.Event{ID: NewID(), Type: event.OrganizationDeleted, OrgID: id, OccurredAt: at,
+			Data: event.DeletedUntil{ID: o.ID, Key: o.Key, DeletedAt: at, PurgeAfter: purge}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.DeletedAt, o.PurgeAfter = &at, &purge
+	return o, nil
+}
+
+// RestoreOrganization restores deleted organization id with everything
+// deleted with it.
+func (s *Service) RestoreOrganization(ctx context.Context, id string) (*Organization, error) {
+	var o *Organization
+	err := s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := tx.RestoreOrganization(ctx, id); err != nil {
+			return err
+		}
+		var err error
+		if o, err = tx.GetOrganization(ctx, id); err != nil {
+			return err
+		}
+		return tx.Emit(ctx, event.Event{ID: NewID(), Type: event.OrganizationRestored, OrgID: id, OccurredAt: s.now(),
+			Data: event.Deleted{ID: o.ID, Key: o.Key}})
+	})
+	return o, err
 }
 
 // UpdateEnvSettings validates and stores new settings for e.

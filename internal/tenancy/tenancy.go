@@ -20,7 +20,18 @@ type Organization struct {
 	Settings  OrgSettings
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	Tombstone
 }
+
+// Tombstone marks an organization, project or environment that was deleted:
+// it can be restored until PurgeAfter, when it is purged for good.
+type Tombstone struct {
+	DeletedAt  *time.Time `json:"deleted_at,omitempty"`
+	PurgeAfter *time.Time `json:"purge_after,omitempty"`
+}
+
+// Deleted reports whether the thing was deleted (and not restored).
+func (t Tombstone) Deleted() bool { return t.DeletedAt != nil }
 
 // Project groups environments.
 type Project struct {
@@ -31,6 +42,7 @@ type Project struct {
 	Description string    `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	Tombstone
 }
 
 // Environment is where authorization data lives (development, production…).
@@ -48,6 +60,7 @@ type Environment struct {
 	UpdatedAt   time.Time   `json:"updated_at"`
 	// ResetAt is when a sandbox's data was last reset (nil: never).
 	ResetAt *time.Time `json:"-"`
+	Tombstone
 }
 
 // Member is a person of the organization who signs in to the dashboard.
