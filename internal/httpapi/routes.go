@@ -32,7 +32,7 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "update-organization", method: patch, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, summary: "Rename an organization"}, h.updateOrganization)
 	add(g, route{id: "delete-organization", method: del, path: "/v1/organizations/{organization}", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: noContent,
 		summary: "Delete an organization",
-		desc: "Deletes the organization and everything in it: its keys answer ORGANIZATION_DELETED and its members cannot sign in. It can be restored (POST …/restore) until purge_after (the grace period, 7 days by default), then it is purged for good. The last organization of an instance cannot be deleted (409)."}, h.deleteOrganization)
+		desc:    "Deletes the organization and everything in it: its keys answer ORGANIZATION_DELETED and its members cannot sign in. It can be restored (POST …/restore) until purge_after (the grace period, 7 days by default), then it is purged for good. The last organization of an instance cannot be deleted (409)."}, h.deleteOrganization)
 	add(g, route{id: "restore-organization", method: post, path: "/v1/organizations/{organization}/restore", tag: "Organizations", scope: gatehouse.ScopeManageOrganization, orgOnly: true, allowDeleted: true,
 		summary: "Restore a deleted organization", desc: "Brings back the organization with everything deleted with it; its keys work again. Call it with the organization's own key (a deleted organization's keys may call only this and GET …/{organization})."}, h.restoreOrganization)
 
