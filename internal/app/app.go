@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/idempotency"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
 	"github.com/gatehouse-dev/gatehouse/internal/queue"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -213,6 +214,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 		PDP: httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
 			UploadLimit: cfg.PDPUploadLimit},
+		Idempotency: idempotency.NewService(a.Store, db.Secrets()),
 	}
 	a.deps.Webhooks, a.deps.Jobs = a.Webhooks, a.Jobs
 	var api http.Handler
@@ -333,6 +335,9 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 	}
 	now := time.Now()
 	if _, err := a.Store.PruneSessions(ctx, now); err != nil {
+		return err
+	}
+	if _, err := a.Store.PruneIdempotency(ctx, now); err != nil {
 		return err
 	}
 	for _, o := range orgs {

@@ -29,6 +29,14 @@ func secretsScenario(t *testing.T, s *server) []string {
 	secrets = append(secrets, path, strings.TrimPrefix(path, "/setup/"))
 	o := s.otherOrg("Other")
 	secrets = append(secrets, o.key)
+	// A replayed answer (Idempotency-Key) is redacted like the first.
+	kb := map[string]any{"name": "idem", "level": "organization", "scopes": []string{"view:project"}}
+	first := s.must(201, req{method: "POST", path: "/v1/api-keys", key: s.key, body: kb, header: map[string]string{"Idempotency-Key": "k-1"}}).data()
+	again := s.must(201, req{method: "POST", path: "/v1/api-keys", key: s.key, body: kb, header: map[string]string{"Idempotency-Key": "k-1"}})
+	if again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatal("no replay")
+	}
+	secrets = append(secrets, first["token"].(string))
 	// A key sent where no credential belongs: in the query, a custom
 	// header, the user agent and a body field.
 	s.do(req{method: "GET", path: "/v1/projects?api_key=" + secrets[0] + "&x=1", key: s.key,

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/idempotency"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
@@ -60,6 +61,8 @@ type Deps struct {
 	// settings changed (by id).
 	LimitsChanged func(id string)
 	CreateOrg     OrgCreator
+	// Idempotency honours Idempotency-Key on POSTs; nil: not honoured.
+	Idempotency *idempotency.Service
 	Ready         func(context.Context) error
 	MaxBodyBytes  int64
 	Version       string
@@ -109,6 +112,9 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	var handler http.Handler = mux
 	handler = withInputCheck(d.MaxBodyBytes, handler) // no NUL, only UTF-8 in path, query and JSON bodies
 	handler = withRecover(d.Log, handler)
+	if d.Idempotency != nil && d.bare == nil {
+		handler = withIdempotency(d.Idempotency, h.gate, d.MaxBodyBytes, d.Log, handler)
+	}
 	if d.APILog != nil && d.bare == nil {
 		handler = withAPILog(d.APILog, d.LogBodyBytes, d.Keys, handler)
 	}
@@ -145,6 +151,8 @@ var tags = []*huma.Tag{
 	{Name: "Tasks", Description: "The steps of a job, run in order; a failed task can be retried alone."},
 	{Name: "PDP", Description: "What a standalone decision point (`gatehouse pdp`) uses: the environment's snapshot, its change stream and decision upload. Environment keys only."},
 }
+
+func ptrInt(n int) *int { return &n }
 
 // registrar adds operations with the conventions every route shares.
 type registrar struct {
@@ -233,6 +241,11 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 			desc = append(desc, "Needs an organization-level key.")
 		}
 		op.Extensions = map[string]any{"x-required-scopes": scopes}
+	}
+	if r.method == http.MethodPost && !r.public {
+		op.Parameters = append(op.Parameters, &huma.Param{Name: "Idempotency-Key", In: "header",
+			Description: "Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).",
+			Schema: &huma.Schema{Type: huma.TypeString, MaxLength: ptrInt(255)}})
 	}
 	if r.method == http.MethodPost || r.method == http.MethodPatch || r.method == http.MethodPut {
 		op.Errors = append(op.Errors, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)

@@ -199,13 +199,27 @@ func SealedBy(v string) string {
 	return id
 }
 
-// Derive returns a key for one purpose, derived from the primary key and
-// info (HMAC-SHA256): e.g. the key that seals a response kept for an
-// idempotent retry, derived from the retry's own key.
-func (r *Ring) Derive(info string) [Size]byte {
-	m := hmac.New(sha256.New, r.primary.raw[:])
+// Derive returns a key for one purpose, derived with HMAC-SHA256 from the
+// ring's key keyID ("": the primary) and info: e.g. the key that seals a
+// response kept for an idempotent retry, derived from the retry's own key,
+// so that the database alone never opens it. False when the ring lacks
+// keyID.
+func (r *Ring) Derive(keyID, info string) (*Key, bool) {
+	k := r.primary
+	if keyID != "" && keyID != k.id {
+		k = nil
+		for _, o := range r.keys {
+			if o.id == keyID {
+				k = o
+			}
+		}
+		if k == nil {
+			return nil, false
+		}
+	}
+	m := hmac.New(sha256.New, k.raw[:])
 	m.Write([]byte(info))
 	var out [Size]byte
 	copy(out[:], m.Sum(nil))
-	return out
+	return newKey(out), true
 }

@@ -19,6 +19,9 @@ import (
 // be called before the store reads or writes any.
 func (db *DB) SetSecrets(r *secretkey.Ring) { db.secrets = r }
 
+// Secrets is the ring SetSecrets gave.
+func (db *DB) Secrets() *secretkey.Ring { return db.secrets }
+
 // errNoRing is a programming error: a secret was touched before SetSecrets.
 var errNoRing = errors.New("store: no secret key ring (SetSecrets was not called)")
 
