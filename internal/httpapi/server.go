@@ -62,10 +62,10 @@ type Deps struct {
 	LimitsChanged func(id string)
 	CreateOrg     OrgCreator
 	// Idempotency honours Idempotency-Key on POSTs; nil: not honoured.
-	Idempotency *idempotency.Service
-	Ready         func(context.Context) error
-	MaxBodyBytes  int64
-	Version       string
+	Idempotency  *idempotency.Service
+	Ready        func(context.Context) error
+	MaxBodyBytes int64
+	Version      string
 	// PDP bounds what PDPs may hold open and upload.
 	PDP PDPLimits
 }
@@ -245,7 +245,7 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	if r.method == http.MethodPost && !r.public {
 		op.Parameters = append(op.Parameters, &huma.Param{Name: "Idempotency-Key", In: "header",
 			Description: "Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).",
-			Schema: &huma.Schema{Type: huma.TypeString, MaxLength: ptrInt(255)}})
+			Schema:      &huma.Schema{Type: huma.TypeString, MaxLength: ptrInt(255)}})
 	}
 	if r.method == http.MethodPost || r.method == http.MethodPatch || r.method == http.MethodPut {
 		op.Errors = append(op.Errors, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
