@@ -247,14 +247,13 @@ func TestPermitGoSDK(t *testing.T) {
 	eventually(t, "no decision in a deleted tenant", false, func() (bool, error) { return p.Check(user(alice), "read", in(globex)) })
 	// A role or a resource type still in use is refused (Permit would
 	// cascade silently); ?cascade=true removes the references with it.
-	if err := p.Api.Roles.Delete(ctx, viewer); err == nil {
-		t.Fatal("deleting a role still in use was not refused")
+	if err := p.Api.Roles.Delete(ctx, viewer); err != nil { // nothing refers to it any more
+		t.Fatalf("delete role: %v", err)
 	}
-	cascadeDelete(t, "roles/"+viewer)
 	if err := p.Api.Users.Delete(ctx, alice); err != nil {
 		t.Fatalf("delete alice: %v", err)
 	}
-	if err := p.Api.Resources.Delete(ctx, doc); err == nil {
+	if err := p.Api.Resources.Delete(ctx, doc); err == nil { // the editor role's permissions name it
 		t.Fatal("deleting a resource type still in use was not refused")
 	}
 	cascadeDelete(t, "resources/"+doc)
