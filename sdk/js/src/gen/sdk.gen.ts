@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, ClientMeta, Options as Options2, RequestResult, ServerSentEventsResult, TDataShape } from './client/index.js';
-import type { AssignRoleData, AssignRoleErrors, AssignRoleResponses, CancelJobData, CancelJobErrors, CancelJobResponses, CheckBulkData, CheckBulkErrors, CheckBulkResponses, CheckData, CheckErrors, CheckResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateEnvironmentData, CreateEnvironmentErrors, CreateEnvironmentResponses, CreateMemberData, CreateMemberErrors, CreateMemberResponses, CreateMemberRoleData, CreateMemberRoleErrors, CreateMemberRoleResponses, CreateOrganizationData, CreateOrganizationErrors, CreateOrganizationResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateResourceData, CreateResourceErrors, CreateResourceResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateTenantData, CreateTenantErrors, CreateTenantResponses, CreateUserData, CreateUserErrors, CreateUserResponses, CreateWebhookData, CreateWebhookErrors, CreateWebhookResponses, DeleteEnvironmentData, DeleteEnvironmentErrors, DeleteEnvironmentResponses, DeleteMemberData, DeleteMemberErrors, DeleteMemberResponses, DeleteMemberRoleData, DeleteMemberRoleErrors, DeleteMemberRoleResponses, DeleteOrganizationData, DeleteOrganizationErrors, DeleteOrganizationResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteResourceData, DeleteResourceErrors, DeleteResourceResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteTenantData, DeleteTenantErrors, DeleteTenantResponses, DeleteUserData, DeleteUserErrors, DeleteUserResponses, DeleteWebhookData, DeleteWebhookErrors, DeleteWebhookResponses, ExportLogsData, ExportLogsErrors, ExportLogsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetDecisionData, GetDecisionErrors, GetDecisionResponses, GetEnvironmentData, GetEnvironmentErrors, GetEnvironmentResponses, GetEnvironmentSettingsData, GetEnvironmentSettingsErrors, GetEnvironmentSettingsResponses, GetJobData, GetJobErrors, GetJobOutputData, GetJobOutputErrors, GetJobOutputResponses, GetJobResponses, GetLogData, GetLogErrors, GetLogResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMemberRoleData, GetMemberRoleErrors, GetMemberRoleResponses, GetMeResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetResourceData, GetResourceErrors, GetResourceResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetTenantData, GetTenantErrors, GetTenantResponses, GetUserData, GetUserErrors, GetUserResponses, GetWebhookData, GetWebhookDeliveryData, GetWebhookDeliveryErrors, GetWebhookDeliveryResponses, GetWebhookErrors, GetWebhookResponses, HealthzData, HealthzErrors, HealthzResponses, ImportJobData, ImportJobErrors, ImportJobResponses, JwksData, JwksErrors, JwksResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListDecisionsData, ListDecisionsErrors, ListDecisionsResponses, ListEnvironmentsData, ListEnvironmentsErrors, ListEnvironmentsResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListJobTasksData, ListJobTasksErrors, ListJobTasksResponses, ListLogsData, ListLogsErrors, ListLogsResponses, ListMemberRolesData, ListMemberRolesErrors, ListMemberRolesResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListOrganizationsData, ListOrganizationsErrors, ListOrganizationsResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListResourcesData, ListResourcesErrors, ListResourcesResponses, ListRoleAssignmentsData, ListRoleAssignmentsErrors, ListRoleAssignmentsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListScopesData, ListScopesErrors, ListScopesResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListTenantsData, ListTenantsErrors, ListTenantsResponses, ListUsersData, ListUsersErrors, ListUsersResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEventTypesData, ListWebhookEventTypesErrors, ListWebhookEventTypesResponses, ListWebhooksData, ListWebhooksErrors, ListWebhooksResponses, MemberSetupLinkData, MemberSetupLinkErrors, MemberSetupLinkResponses, PdpChangesData, PdpChangesErrors, PdpChangesResponse, PdpChangesResponses, PdpSnapshotData, PdpSnapshotErrors, PdpSnapshotResponses, PdpUploadDecisionsData, PdpUploadDecisionsErrors, PdpUploadDecisionsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RecoverWebhookDeliveriesData, RecoverWebhookDeliveriesErrors, RecoverWebhookDeliveriesResponses, ReplaceResourceData, ReplaceResourceErrors, ReplaceResourceResponses, ReplayWebhookDeliveryData, ReplayWebhookDeliveryErrors, ReplayWebhookDeliveryResponses, RetryTaskData, RetryTaskErrors, RetryTaskResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateWebhookSecretData, RotateWebhookSecretErrors, RotateWebhookSecretResponses, StartJobData, StartJobErrors, StartJobResponses, TestWebhookData, TestWebhookErrors, TestWebhookResponses, UnassignRoleData, UnassignRoleErrors, UnassignRoleResponses, UpdateEnvironmentData, UpdateEnvironmentErrors, UpdateEnvironmentResponses, UpdateEnvironmentSettingsData, UpdateEnvironmentSettingsErrors, UpdateEnvironmentSettingsResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateMemberRoleData, UpdateMemberRoleErrors, UpdateMemberRoleResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateResourceData, UpdateResourceErrors, UpdateResourceResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses, UpdateTenantData, UpdateTenantErrors, UpdateTenantResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UpdateWebhookData, UpdateWebhookErrors, UpdateWebhookResponses, UserPermissionsData, UserPermissionsErrors, UserPermissionsResponses } from './types.gen.js';
+import type { AssignRoleData, AssignRoleErrors, AssignRoleResponses, CancelJobData, CancelJobErrors, CancelJobResponses, CheckBulkData, CheckBulkErrors, CheckBulkResponses, CheckData, CheckErrors, CheckResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateEnvironmentData, CreateEnvironmentErrors, CreateEnvironmentResponses, CreateMemberData, CreateMemberErrors, CreateMemberResponses, CreateMemberRoleData, CreateMemberRoleErrors, CreateMemberRoleResponses, CreateOrganizationData, CreateOrganizationErrors, CreateOrganizationResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateResourceData, CreateResourceErrors, CreateResourceResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateTenantData, CreateTenantErrors, CreateTenantResponses, CreateUserData, CreateUserErrors, CreateUserResponses, CreateWebhookData, CreateWebhookErrors, CreateWebhookResponses, DeleteEnvironmentData, DeleteEnvironmentErrors, DeleteEnvironmentResponses, DeleteMemberData, DeleteMemberErrors, DeleteMemberResponses, DeleteMemberRoleData, DeleteMemberRoleErrors, DeleteMemberRoleResponses, DeleteOrganizationData, DeleteOrganizationErrors, DeleteOrganizationResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteResourceData, DeleteResourceErrors, DeleteResourceResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteTenantData, DeleteTenantErrors, DeleteTenantResponses, DeleteUserData, DeleteUserErrors, DeleteUserResponses, DeleteWebhookData, DeleteWebhookErrors, DeleteWebhookResponses, ExportLogsData, ExportLogsErrors, ExportLogsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetDecisionData, GetDecisionErrors, GetDecisionResponses, GetEnvironmentData, GetEnvironmentErrors, GetEnvironmentResponses, GetEnvironmentSettingsData, GetEnvironmentSettingsErrors, GetEnvironmentSettingsResponses, GetJobData, GetJobErrors, GetJobOutputData, GetJobOutputErrors, GetJobOutputResponses, GetJobResponses, GetLogData, GetLogErrors, GetLogResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMemberRoleData, GetMemberRoleErrors, GetMemberRoleResponses, GetMeResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetResourceData, GetResourceErrors, GetResourceResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetTenantData, GetTenantErrors, GetTenantResponses, GetUserData, GetUserErrors, GetUserResponses, GetWebhookData, GetWebhookDeliveryData, GetWebhookDeliveryErrors, GetWebhookDeliveryResponses, GetWebhookErrors, GetWebhookResponses, HealthzData, HealthzErrors, HealthzResponses, ImportJobData, ImportJobErrors, ImportJobResponses, JwksData, JwksErrors, JwksResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListDecisionsData, ListDecisionsErrors, ListDecisionsResponses, ListEnvironmentsData, ListEnvironmentsErrors, ListEnvironmentsResponses, ListJobsData, ListJobsErrors, ListJobsResponses, ListJobTasksData, ListJobTasksErrors, ListJobTasksResponses, ListLogsData, ListLogsErrors, ListLogsResponses, ListMemberRolesData, ListMemberRolesErrors, ListMemberRolesResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListOrganizationsData, ListOrganizationsErrors, ListOrganizationsResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListResourcesData, ListResourcesErrors, ListResourcesResponses, ListRoleAssignmentsData, ListRoleAssignmentsErrors, ListRoleAssignmentsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListScopesData, ListScopesErrors, ListScopesResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListTenantsData, ListTenantsErrors, ListTenantsResponses, ListUsersData, ListUsersErrors, ListUsersResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhookEventTypesData, ListWebhookEventTypesErrors, ListWebhookEventTypesResponses, ListWebhooksData, ListWebhooksErrors, ListWebhooksResponses, MemberSetupLinkData, MemberSetupLinkErrors, MemberSetupLinkResponses, PdpChangesData, PdpChangesErrors, PdpChangesResponse, PdpChangesResponses, PdpSnapshotData, PdpSnapshotErrors, PdpSnapshotResponses, PdpUploadDecisionsData, PdpUploadDecisionsErrors, PdpUploadDecisionsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RecoverWebhookDeliveriesData, RecoverWebhookDeliveriesErrors, RecoverWebhookDeliveriesResponses, ReplaceResourceData, ReplaceResourceErrors, ReplaceResourceResponses, ReplayWebhookDeliveryData, ReplayWebhookDeliveryErrors, ReplayWebhookDeliveryResponses, RestoreEnvironmentData, RestoreEnvironmentErrors, RestoreEnvironmentResponses, RestoreOrganizationData, RestoreOrganizationErrors, RestoreOrganizationResponses, RestoreProjectData, RestoreProjectErrors, RestoreProjectResponses, RetryTaskData, RetryTaskErrors, RetryTaskResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateWebhookSecretData, RotateWebhookSecretErrors, RotateWebhookSecretResponses, StartJobData, StartJobErrors, StartJobResponses, TestWebhookData, TestWebhookErrors, TestWebhookResponses, UnassignRoleData, UnassignRoleErrors, UnassignRoleResponses, UpdateEnvironmentData, UpdateEnvironmentErrors, UpdateEnvironmentResponses, UpdateEnvironmentSettingsData, UpdateEnvironmentSettingsErrors, UpdateEnvironmentSettingsResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateMemberRoleData, UpdateMemberRoleErrors, UpdateMemberRoleResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateResourceData, UpdateResourceErrors, UpdateResourceResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses, UpdateTenantData, UpdateTenantErrors, UpdateTenantResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UpdateWebhookData, UpdateWebhookErrors, UpdateWebhookResponses, UserPermissionsData, UserPermissionsErrors, UserPermissionsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -92,6 +92,8 @@ export const listApiKeys = <ThrowOnError extends boolean = false>(options?: Opti
  * The new key's level and reach stay within the calling key's, and its scopes within the calling key's scopes. The token is returned once and never again.
  *
  * Required scope: `manage:api`.
+ *
+ * The API log keeps no secret this operation carries.
  */
 export const createApiKey = <ThrowOnError extends boolean = false>(options: Options<CreateApiKeyData, ThrowOnError>): RequestResult<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError> => (options.client ?? client).post<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -133,6 +135,8 @@ export const revokeApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * Creates a new key with the same name, level and scopes, returns its token once, and ends the old key after grace_period_seconds (immediately by default).
  *
  * Required scope: `manage:api`.
+ *
+ * The API log keeps no secret this operation carries.
  */
 export const rotateApiKey = <ThrowOnError extends boolean = false>(options: Options<RotateApiKeyData, ThrowOnError>): RequestResult<RotateApiKeyResponses, RotateApiKeyErrors, ThrowOnError> => (options.client ?? client).post<RotateApiKeyResponses, RotateApiKeyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -425,6 +429,8 @@ export const createMember = <ThrowOnError extends boolean = false>(options: Opti
 /**
  * Remove a member
  *
+ * The keys the member made are revoked with them (api_key.revoked, revoked_reason creator_removed). A member whose role holds a scope the caller lacks (an Admin, say) needs `manage:permission`; the last Admin cannot be removed.
+ *
  * Required scope: `manage:member`.
  *
  * Needs an organization-level key.
@@ -451,7 +457,7 @@ export const getMember = <ThrowOnError extends boolean = false>(options: Options
 /**
  * Update a member
  *
- * Changing a member's role also needs `manage:permission` (the Admin role).
+ * Changing a member's role also needs `manage:permission` (the Admin role); the last Admin keeps the role. Keys the member made with scopes their new role lacks are revoked (revoked_reason creator_lost_scope).
  *
  * Required scope: `manage:member`.
  *
@@ -470,11 +476,13 @@ export const updateMember = <ThrowOnError extends boolean = false>(options: Opti
 /**
  * Make a one-time link with which a member chooses a dashboard password
  *
- * The link works once, for 7 days; an earlier link of the member stops working. The member's current password keeps working until the link is used. Needs the Admin role (manage:permission).
+ * The link works once, for 7 days; an earlier link of the member stops working. The member's current password keeps working until the link is used. A member whose role holds a scope the caller lacks (an Admin, say) needs the caller to hold `manage:permission` (the Admin role).
  *
- * Required scope: `manage:permission`.
+ * Required scope: `manage:member`.
  *
  * Needs an organization-level key.
+ *
+ * The API log keeps no secret this operation carries.
  */
 export const memberSetupLink = <ThrowOnError extends boolean = false>(options: Options<MemberSetupLinkData, ThrowOnError>): RequestResult<MemberSetupLinkResponses, MemberSetupLinkErrors, ThrowOnError> => (options.client ?? client).post<MemberSetupLinkResponses, MemberSetupLinkErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -503,6 +511,8 @@ export const listOrganizations = <ThrowOnError extends boolean = false>(options?
  * Required scope: `manage:organization`.
  *
  * Needs an organization-level key.
+ *
+ * The API log keeps no secret this operation carries.
  */
 export const createOrganization = <ThrowOnError extends boolean = false>(options: Options<CreateOrganizationData, ThrowOnError>): RequestResult<CreateOrganizationResponses, CreateOrganizationErrors, ThrowOnError> => (options.client ?? client).post<CreateOrganizationResponses, CreateOrganizationErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -517,7 +527,7 @@ export const createOrganization = <ThrowOnError extends boolean = false>(options
 /**
  * Delete an organization
  *
- * Deletes the organization and everything in it, including every API key; the calling key stops working.
+ * Deletes the organization and everything in it: its keys answer ORGANIZATION_DELETED and its members cannot sign in. It can be restored (POST …/restore) until purge_after (the grace period, 7 days by default), then it is purged for good. The last organization of an instance cannot be deleted (409).
  *
  * Required scope: `manage:organization`.
  *
@@ -531,6 +541,8 @@ export const deleteOrganization = <ThrowOnError extends boolean = false>(options
 
 /**
  * Get an organization
+ *
+ * A deleted organization's keys get it with deleted_at and purge_after.
  *
  * Required scope: `view:organization`.
  */
@@ -555,6 +567,21 @@ export const updateOrganization = <ThrowOnError extends boolean = false>(options
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Restore a deleted organization
+ *
+ * Brings back the organization with everything deleted with it; its keys work again. Call it with the organization's own key (a deleted organization's keys may call only this and GET …/{organization}).
+ *
+ * Required scope: `manage:organization`.
+ *
+ * Needs an organization-level key.
+ */
+export const restoreOrganization = <ThrowOnError extends boolean = false>(options: Options<RestoreOrganizationData, ThrowOnError>): RequestResult<RestoreOrganizationResponses, RestoreOrganizationErrors, ThrowOnError> => (options.client ?? client).post<RestoreOrganizationResponses, RestoreOrganizationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/organizations/{organization}/restore',
+    ...options
 });
 
 /**
@@ -637,7 +664,7 @@ export const createProject = <ThrowOnError extends boolean = false>(options: Opt
 /**
  * Delete a project
  *
- * Deletes the project, its environments and their API keys.
+ * Deletes the project with its environments; their API keys stop working. It can be restored (POST /v1/projects/{project}/restore) until purge_after (7 days by default), then it is purged for good.
  *
  * Required scope: `manage:project`.
  *
@@ -704,7 +731,7 @@ export const createEnvironment = <ThrowOnError extends boolean = false>(options:
 /**
  * Delete an environment
  *
- * Deletes the environment and its API keys.
+ * Deletes the environment; its API keys stop working. It can be restored (POST …/restore) until purge_after (7 days by default), then it is purged for good.
  *
  * Required scope: `manage:project`.
  */
@@ -741,6 +768,19 @@ export const updateEnvironment = <ThrowOnError extends boolean = false>(options:
 });
 
 /**
+ * Restore a deleted environment
+ *
+ * Brings back the environment; its keys work again. GET …/environments?deleted=true lists the deleted ones.
+ *
+ * Required scope: `manage:project`.
+ */
+export const restoreEnvironment = <ThrowOnError extends boolean = false>(options: Options<RestoreEnvironmentData, ThrowOnError>): RequestResult<RestoreEnvironmentResponses, RestoreEnvironmentErrors, ThrowOnError> => (options.client ?? client).post<RestoreEnvironmentResponses, RestoreEnvironmentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/projects/{project}/environments/{environment}/restore',
+    ...options
+});
+
+/**
  * Get an environment's settings
  *
  * Required scope: `view:settings`.
@@ -764,6 +804,21 @@ export const updateEnvironmentSettings = <ThrowOnError extends boolean = false>(
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Restore a deleted project
+ *
+ * Brings back the project with the environments deleted with it; their keys work again. GET /v1/projects?deleted=true lists the deleted ones.
+ *
+ * Required scope: `manage:project`.
+ *
+ * Needs an organization-level key.
+ */
+export const restoreProject = <ThrowOnError extends boolean = false>(options: Options<RestoreProjectData, ThrowOnError>): RequestResult<RestoreProjectResponses, RestoreProjectErrors, ThrowOnError> => (options.client ?? client).post<RestoreProjectResponses, RestoreProjectErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/v1/projects/{project}/restore',
+    ...options
 });
 
 /**
@@ -1230,6 +1285,8 @@ export const listWebhooks = <ThrowOnError extends boolean = false>(options?: Opt
  * Returns the endpoint with its signing secret, shown only now. Every delivery is a POST of {id, event, timestamp, organization_id, project_id, environment_id, data} with X-Signature (hex HMAC-SHA256 of the body keyed with the secret), X-Webhook-Id, X-Webhook-Timestamp and the Standard Webhooks headers. A project key manages its project's endpoints, an environment key its environment's.
  *
  * Required scope: `manage:webhook`.
+ *
+ * The API log keeps no secret this operation carries.
  */
 export const createWebhook = <ThrowOnError extends boolean = false>(options: Options<CreateWebhookData, ThrowOnError>): RequestResult<CreateWebhookResponses, CreateWebhookErrors, ThrowOnError> => (options.client ?? client).post<CreateWebhookResponses, CreateWebhookErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -1349,6 +1406,8 @@ export const recoverWebhookDeliveries = <ThrowOnError extends boolean = false>(o
  * The old secret keeps signing X-Signature for grace_period_seconds (a day by default) while the new one signs X-Signature-New; the Standard Webhooks header carries both.
  *
  * Required scope: `manage:webhook`.
+ *
+ * The API log keeps no secret this operation carries.
  */
 export const rotateWebhookSecret = <ThrowOnError extends boolean = false>(options: Options<RotateWebhookSecretData, ThrowOnError>): RequestResult<RotateWebhookSecretResponses, RotateWebhookSecretErrors, ThrowOnError> => (options.client ?? client).post<RotateWebhookSecretResponses, RotateWebhookSecretErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

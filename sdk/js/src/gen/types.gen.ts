@@ -26,6 +26,10 @@ export type ApiKey = {
      * Recorded within seconds of use.
      */
     last_used_at?: string;
+    /**
+     * Made by a version whose tokens carried no random secret: a copy of the database from then could rebuild it. Rotate it.
+     */
+    legacy_token?: boolean;
     level: 'organization' | 'project' | 'environment';
     name: string;
     project_id?: string;
@@ -38,6 +42,10 @@ export type ApiKey = {
      */
     replaced_by?: string;
     revoked_at?: string;
+    /**
+     * Why the key was revoked, when not by a call to revoke it: rotated, creator_removed (the member who made it was removed), creator_lost_scope (their role no longer holds one of its scopes).
+     */
+    revoked_reason?: 'rotated' | 'creator_removed' | 'creator_lost_scope';
     scopes: Array<string> | null;
     status: 'active' | 'revoked' | 'expired';
 };
@@ -217,7 +225,7 @@ export type CreateKeyInBody = {
      */
     project?: string;
     /**
-     * The key's own requests-per-hour limit (it spends from its own bucket); 0 or omitted: the environment's or organization's limit applies.
+     * The key's own requests-per-hour limit (it spends from its own bucket); 0 or omitted: the environment's or organization's limit applies. At most the limit that applies to the calling key, unless it holds manage:settings.
      */
     rate_limit_per_hour?: number;
     /**
@@ -365,6 +373,10 @@ export type CreatedApiKey = {
      * Recorded within seconds of use.
      */
     last_used_at?: string;
+    /**
+     * Made by a version whose tokens carried no random secret: a copy of the database from then could rebuild it. Rotate it.
+     */
+    legacy_token?: boolean;
     level: 'organization' | 'project' | 'environment';
     name: string;
     project_id?: string;
@@ -377,6 +389,10 @@ export type CreatedApiKey = {
      */
     replaced_by?: string;
     revoked_at?: string;
+    /**
+     * Why the key was revoked, when not by a call to revoke it: rotated, creator_removed (the member who made it was removed), creator_lost_scope (their role no longer holds one of its scopes).
+     */
+    revoked_reason?: 'rotated' | 'creator_removed' | 'creator_lost_scope';
     scopes: Array<string> | null;
     status: 'active' | 'revoked' | 'expired';
     /**
@@ -842,11 +858,13 @@ export type EnvelopeWebhookWithSecret = {
 
 export type Environment = {
     created_at: string;
+    deleted_at?: string;
     description: string;
     id: string;
     key: string;
     name: string;
     project_id: string;
+    purge_after?: string;
     /**
      * A sandbox is not rate limited and its data is reset daily.
      */
@@ -855,7 +873,7 @@ export type Environment = {
 };
 
 export type ErrorInner = {
-    code: 'INVALID_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'RATE_LIMIT_EXCEEDED' | 'INTERNAL_ERROR' | 'SERVICE_UNAVAILABLE';
+    code: 'INVALID_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'RATE_LIMIT_EXCEEDED' | 'INTERNAL_ERROR' | 'SERVICE_UNAVAILABLE' | 'ORGANIZATION_DELETED';
     details?: {
         [key: string]: unknown;
     };
@@ -868,11 +886,19 @@ export type ErrorInner = {
 
 export type Health = {
     /**
+     * readyz: API log entries lost since this node started (the in-memory queue was full, or the log database refused an entry); 0 when the log is complete.
+     */
+    api_log_lost?: number;
+    /**
      * Each dependency's state, e.g. {"database": "ok", "rate_limit_store": "unreachable (fail-open: requests are not limited)"}.
      */
     checks?: {
         [key: string]: string;
     };
+    /**
+     * readyz: decision log entries lost since this node started, counted the same way.
+     */
+    decision_log_lost?: number;
     /**
      * ok (healthz); ready or degraded (readyz).
      */
@@ -1130,9 +1156,11 @@ export type OrgSettings = {
 
 export type Organization = {
     created_at: string;
+    deleted_at?: string;
     id: string;
     key: string;
     name: string;
+    purge_after?: string;
     updated_at: string;
 };
 
@@ -1173,10 +1201,12 @@ export type Policy = {
 
 export type Project = {
     created_at: string;
+    deleted_at?: string;
     description: string;
     id: string;
     key: string;
     name: string;
+    purge_after?: string;
     updated_at: string;
 };
 
@@ -1773,6 +1803,12 @@ export type ReadyzResponse = ReadyzResponses[keyof ReadyzResponses];
 
 export type CheckData = {
     body: CheckRequest;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -1839,6 +1875,12 @@ export type CheckResponse = CheckResponses[keyof CheckResponses];
 
 export type CheckBulkData = {
     body: BulkRequest;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -1928,6 +1970,10 @@ export type ListApiKeysData = {
          * Only keys in this state.
          */
         status?: 'active' | 'revoked' | 'expired';
+        /**
+         * Only keys made by this member or key (member:<id>, key:<id>).
+         */
+        created_by?: string;
     };
     url: '/v1/api-keys';
 };
@@ -1972,6 +2018,12 @@ export type ListApiKeysResponse = ListApiKeysResponses[keyof ListApiKeysResponse
 
 export type CreateApiKeyData = {
     body: CreateKeyInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/api-keys';
@@ -2079,6 +2131,12 @@ export type GetApiKeyResponse = GetApiKeyResponses[keyof GetApiKeyResponses];
 
 export type RevokeApiKeyData = {
     body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * API key id.
@@ -2141,6 +2199,12 @@ export type RevokeApiKeyResponse = RevokeApiKeyResponses[keyof RevokeApiKeyRespo
 
 export type RotateApiKeyData = {
     body?: RotateKeyInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * API key id.
@@ -2430,6 +2494,12 @@ export type ListJobsResponse = ListJobsResponses[keyof ListJobsResponses];
 
 export type StartJobData = {
     body: StartJobInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -2500,6 +2570,10 @@ export type ImportJobData = {
      */
     body: string;
     headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
         'Content-Type'?: string;
     };
     path?: never;
@@ -2634,6 +2708,12 @@ export type GetJobResponse = GetJobResponses[keyof GetJobResponses];
 
 export type CancelJobData = {
     body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * Job id.
@@ -3108,6 +3188,12 @@ export type ListMemberRolesResponse = ListMemberRolesResponses[keyof ListMemberR
 
 export type CreateMemberRoleData = {
     body: CreateRoleInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/member-roles';
@@ -3394,6 +3480,12 @@ export type ListMembersResponse = ListMembersResponses[keyof ListMembersResponse
 
 export type CreateMemberData = {
     body: CreateMemberInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/members';
@@ -3613,6 +3705,12 @@ export type UpdateMemberResponse = UpdateMemberResponses[keyof UpdateMemberRespo
 
 export type MemberSetupLinkData = {
     body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * Member id.
@@ -3733,6 +3831,12 @@ export type ListOrganizationsResponse = ListOrganizationsResponses[keyof ListOrg
 
 export type CreateOrganizationData = {
     body: CreateOrgInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/organizations';
@@ -3950,6 +4054,74 @@ export type UpdateOrganizationResponses = {
 
 export type UpdateOrganizationResponse = UpdateOrganizationResponses[keyof UpdateOrganizationResponses];
 
+export type RestoreOrganizationData = {
+    body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Organization id or key.
+         */
+        organization: string;
+    };
+    query?: never;
+    url: '/v1/organizations/{organization}/restore';
+};
+
+export type RestoreOrganizationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type RestoreOrganizationError = RestoreOrganizationErrors[keyof RestoreOrganizationErrors];
+
+export type RestoreOrganizationResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeOrganization;
+};
+
+export type RestoreOrganizationResponse = RestoreOrganizationResponses[keyof RestoreOrganizationResponses];
+
 export type PdpChangesData = {
     body?: never;
     headers?: {
@@ -4008,6 +4180,12 @@ export type PdpChangesResponse = PdpChangesResponses[keyof PdpChangesResponses];
 
 export type PdpUploadDecisionsData = {
     body: PdpDecisionsInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/pdp/decisions';
@@ -4121,6 +4299,10 @@ export type ListProjectsData = {
          */
         order?: 'asc' | 'desc';
         /**
+         * List the deleted ones instead, which POST …/restore brings back until their purge_after.
+         */
+        deleted?: boolean;
+        /**
          * Field to sort by.
          */
         sort?: 'created_at' | 'updated_at' | 'name' | 'key';
@@ -4172,6 +4354,12 @@ export type ListProjectsResponse = ListProjectsResponses[keyof ListProjectsRespo
 
 export type CreateProjectData = {
     body: CreateProjectInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/projects';
@@ -4410,6 +4598,10 @@ export type ListEnvironmentsData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * List the deleted ones instead, which POST …/restore brings back until their purge_after.
+         */
+        deleted?: boolean;
         sort?: 'created_at' | 'updated_at' | 'name' | 'key';
         /**
          * Only the environment with this key.
@@ -4463,6 +4655,12 @@ export type ListEnvironmentsResponse = ListEnvironmentsResponses[keyof ListEnvir
 
 export type CreateEnvironmentData = {
     body: CreateEnvInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * Project id or key.
@@ -4697,6 +4895,78 @@ export type UpdateEnvironmentResponses = {
 
 export type UpdateEnvironmentResponse = UpdateEnvironmentResponses[keyof UpdateEnvironmentResponses];
 
+export type RestoreEnvironmentData = {
+    body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Project id or key.
+         */
+        project: string;
+        /**
+         * The deleted environment's id (…/environments?deleted=true lists them).
+         */
+        environment: string;
+    };
+    query?: never;
+    url: '/v1/projects/{project}/environments/{environment}/restore';
+};
+
+export type RestoreEnvironmentErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type RestoreEnvironmentError = RestoreEnvironmentErrors[keyof RestoreEnvironmentErrors];
+
+export type RestoreEnvironmentResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeEnvironment;
+};
+
+export type RestoreEnvironmentResponse = RestoreEnvironmentResponses[keyof RestoreEnvironmentResponses];
+
 export type GetEnvironmentSettingsData = {
     body?: never;
     path: {
@@ -4817,6 +5087,74 @@ export type UpdateEnvironmentSettingsResponses = {
 
 export type UpdateEnvironmentSettingsResponse = UpdateEnvironmentSettingsResponses[keyof UpdateEnvironmentSettingsResponses];
 
+export type RestoreProjectData = {
+    body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * The deleted project's id (GET /v1/projects?deleted=true lists them).
+         */
+        project: string;
+    };
+    query?: never;
+    url: '/v1/projects/{project}/restore';
+};
+
+export type RestoreProjectErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type RestoreProjectError = RestoreProjectErrors[keyof RestoreProjectErrors];
+
+export type RestoreProjectResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeProject;
+};
+
+export type RestoreProjectResponse = RestoreProjectResponses[keyof RestoreProjectResponses];
+
 export type ListResourcesData = {
     body?: never;
     path?: never;
@@ -4902,6 +5240,12 @@ export type ListResourcesResponse = ListResourcesResponses[keyof ListResourcesRe
 
 export type CreateResourceData = {
     body: CreateResourceInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -4983,6 +5327,10 @@ export type DeleteResourceData = {
          * Environment id or key; implied by an environment key.
          */
         environment?: string;
+        /**
+         * Also remove what refers to it (roles' permissions on it, roles extending it, its role assignments), in the same transaction, each with its webhook event. Without it, a delete of something in use is a 409 listing the referrers.
+         */
+        cascade?: boolean;
     };
     url: '/v1/resources/{resource}';
 };
@@ -5101,6 +5449,10 @@ export type UpdateResourceData = {
          * Environment id or key; implied by an environment key.
          */
         environment?: string;
+        /**
+         * Also remove what refers to it (roles' permissions on it, roles extending it, its role assignments), in the same transaction, each with its webhook event. Without it, a delete of something in use is a 409 listing the referrers.
+         */
+        cascade?: boolean;
     };
     url: '/v1/resources/{resource}';
 };
@@ -5172,6 +5524,10 @@ export type ReplaceResourceData = {
          * Environment id or key; implied by an environment key.
          */
         environment?: string;
+        /**
+         * Also remove what refers to it (roles' permissions on it, roles extending it, its role assignments), in the same transaction, each with its webhook event. Without it, a delete of something in use is a 409 listing the referrers.
+         */
+        cascade?: boolean;
     };
     url: '/v1/resources/{resource}';
 };
@@ -5373,6 +5729,12 @@ export type ListRoleAssignmentsResponse = ListRoleAssignmentsResponses[keyof Lis
 
 export type AssignRoleData = {
     body: AssignInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -5514,6 +5876,12 @@ export type ListRolesResponse = ListRolesResponses[keyof ListRolesResponses];
 
 export type CreateRoleData = {
     body: CreateAuthzRoleInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -5595,6 +5963,10 @@ export type DeleteRoleData = {
          * Environment id or key; implied by an environment key.
          */
         environment?: string;
+        /**
+         * Also remove what refers to it (roles' permissions on it, roles extending it, its role assignments), in the same transaction, each with its webhook event. Without it, a delete of something in use is a 409 listing the referrers.
+         */
+        cascade?: boolean;
     };
     url: '/v1/roles/{role}';
 };
@@ -6022,6 +6394,12 @@ export type GetTaskResponse = GetTaskResponses[keyof GetTaskResponses];
 
 export type RetryTaskData = {
     body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * Task id.
@@ -6159,6 +6537,12 @@ export type ListTenantsResponse = ListTenantsResponses[keyof ListTenantsResponse
 
 export type CreateTenantData = {
     body: CreateTenantInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -6414,6 +6798,12 @@ export type UpdateTenantResponse = UpdateTenantResponses[keyof UpdateTenantRespo
 
 export type UserPermissionsData = {
     body: UserPermissionsRequest;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -6559,6 +6949,12 @@ export type ListUsersResponse = ListUsersResponses[keyof ListUsersResponses];
 
 export type CreateUserData = {
     body: CreateUserInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -6877,6 +7273,12 @@ export type ListWebhooksResponse = ListWebhooksResponses[keyof ListWebhooksRespo
 
 export type CreateWebhookData = {
     body: CreateWebhookInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/webhooks';
@@ -7264,6 +7666,12 @@ export type GetWebhookDeliveryResponse = GetWebhookDeliveryResponses[keyof GetWe
 
 export type ReplayWebhookDeliveryData = {
     body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * Webhook id.
@@ -7330,6 +7738,12 @@ export type ReplayWebhookDeliveryResponse = ReplayWebhookDeliveryResponses[keyof
 
 export type RecoverWebhookDeliveriesData = {
     body: RecoverInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * Webhook id.
@@ -7392,6 +7806,12 @@ export type RecoverWebhookDeliveriesResponse = RecoverWebhookDeliveriesResponses
 
 export type RotateWebhookSecretData = {
     body: RotateSecretInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * Webhook id.
@@ -7454,6 +7874,12 @@ export type RotateWebhookSecretResponse = RotateWebhookSecretResponses[keyof Rot
 
 export type TestWebhookData = {
     body?: never;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * Webhook id.
