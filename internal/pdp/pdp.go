@@ -349,12 +349,15 @@ func (p *PDP) syncOnce(ctx context.Context) error {
 }
 
 // revokedKey reports whether err is the server saying that the key is
-// revoked or expired: a 401 with that message, for good, unlike a server
-// that cannot be reached.
+// revoked or expired, or that its organization, project or environment was
+// deleted: a 401 saying so, unlike a server that cannot be reached.
 func revokedKey(err error) bool {
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		return false
+	}
+	if ae.Code == "ORGANIZATION_DELETED" {
+		return true
 	}
 	msg := strings.ToLower(ae.Message)
 	return strings.Contains(msg, "revoked") || strings.Contains(msg, "expired")
