@@ -285,6 +285,8 @@ func formatError(err error) error {
 			return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "already exists: " + conflictTarget(pe.ConstraintName)}
 		case "23503":
 			return gatehouse.Errorf(gatehouse.CodeConflict, "a referenced item does not exist or is still in use")
+		case "22021", "22P05": // invalid UTF-8, a NUL: refused before here, and a 400 if not
+			return gatehouse.Errorf(gatehouse.CodeInvalidRequest, "text must be valid UTF-8 without NUL characters")
 		}
 	}
 	return err
