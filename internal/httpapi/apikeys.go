@@ -123,6 +123,13 @@ func (h *handlers) checkKeyLimit(ctx context.Context, p *auth.Principal, limit i
 	if limit == 0 || h.Limiter == nil || p.Scopes.Has(gatehouse.ScopeManageSettings) {
 		return nil
 	}
+	if p.MemberID != "" {
+		// A member's dashboard budget is theirs, not their keys': what
+		// applies to a member's keys is the organization's limit.
+		q := *p
+		q.RateLimitPerHour = 0
+		p = &q
+	}
 	own, err := h.Limiter.LimitOf(ctx, p)
 	if err != nil {
 		return err
