@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -156,4 +158,30 @@ func TestKeyLimitStaysWithinItsCreator(t *testing.T) {
 	}
 	// manage:settings sets limits anyway.
 	s.must(201, req{method: "POST", path: "/v1/api-keys", key: s.key, body: body(100_000_000)})
+}
+
+// A member's dashboard budget (10,000 an hour) is not what applies to the
+// keys they make: the organization's limit is.
+func TestMemberKeyLimitIsTheOrganizations(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.must(200, req{method: "PATCH", path: "/v1/settings", key: s.key, body: map[string]any{"rate_limit_per_hour": 100}})
+	devID := s.newMember("dev@acme.example", "developer")
+	dev := &auth.Principal{MemberID: devID, KeyName: "dev@acme.example", Level: auth.LevelOrganization, OrgID: s.orgID,
+		Scopes: tenancy.BuiltinRoles()[1].Scopes, RateLimitPerHour: 10000}
+	post := func(limit int) int {
+		body := strings.NewReader(`{"name":"mine","level":"organization","scopes":["view:project"],"rate_limit_per_hour":` + strconv.Itoa(limit) + `}`)
+		r := httptest.NewRequest("POST", "/v1/api-keys", body).WithContext(auth.WithPrincipal(context.Background(), dev))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		s.app.Handler().ServeHTTP(w, r) // as the dashboard calls the API in-process
+
+		return w.Code
+	}
+	if got := post(5000); got != 403 {
+		t.Errorf("a member's key of 5,000 an hour in an organization of 100: %d", got)
+	}
+	if got := post(50); got != 201 {
+		t.Errorf("a member's key of 50 an hour: %d", got)
+	}
 }
