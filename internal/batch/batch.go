@@ -35,8 +35,8 @@ type Writer[T any] struct {
 	opt   Options[T]
 	ch    chan T
 
-	bytes                    atomic.Int64
-	written, dropped, failed atomic.Int64
+	bytes                              atomic.Int64
+	accepted, written, dropped, failed atomic.Int64
 }
 
 // New returns a writer that writes with write; what names the records in
@@ -68,6 +68,7 @@ func (w *Writer[T]) Add(r T) bool {
 	}
 	select {
 	case w.ch <- r:
+		w.accepted.Add(1)
 		return true
 	default:
 		w.bytes.Add(-n)
@@ -78,17 +79,19 @@ func (w *Writer[T]) Add(r T) bool {
 
 // Stats are a writer's counters since it started.
 type Stats struct {
-	Written int64 `json:"written"`
-	Dropped int64 `json:"dropped" doc:"Records dropped because the in-memory queue was full."`
-	Failed  int64 `json:"failed" doc:"Records lost because the store refused them (alone, or was unavailable)."`
-	Lost    int64 `json:"lost" doc:"Records that never reached the store: dropped plus failed."`
-	Queued  int   `json:"queued"`
+	// Accepted records were queued; each ends Written or Failed.
+	Accepted int64 `json:"accepted"`
+	Written  int64 `json:"written"`
+	Dropped  int64 `json:"dropped" doc:"Records dropped because the in-memory queue was full."`
+	Failed   int64 `json:"failed" doc:"Records lost because the store refused them (alone, or was unavailable)."`
+	Lost     int64 `json:"lost" doc:"Records that never reached the store: dropped plus failed."`
+	Queued   int   `json:"queued"`
 }
 
 // Stats returns the counters.
 func (w *Writer[T]) Stats() Stats {
 	d, f := w.dropped.Load(), w.failed.Load()
-	return Stats{Written: w.written.Load(), Dropped: d, Failed: f, Lost: d + f, Queued: len(w.ch)}
+	return Stats{Accepted: w.accepted.Load(), Written: w.written.Load(), Dropped: d, Failed: f, Lost: d + f, Queued: len(w.ch)}
 }
 
 // Lost is how many records never reached the store since the writer
