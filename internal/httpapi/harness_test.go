@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
 // server is a real Gatehouse (app.New over a temporary SQLite database)
@@ -86,6 +87,18 @@ func seedDataDir(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// engineConfig is a server's configuration on engine ("sqlite" or
+// "postgres": a fresh database of its own and the tests' secret key).
+func engineConfig(t *testing.T, engine string) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	if engine == "postgres" {
+		cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+	}
+	return cfg
 }
 
 func newServerWith(t *testing.T, cfg config.Config) *server {

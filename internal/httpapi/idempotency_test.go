@@ -5,9 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
 // Issue 13 (21): a retried POST with the same Idempotency-Key and request
@@ -17,11 +14,7 @@ func TestIdempotencyKey(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			cfg := config.Default()
-			cfg.DataDir = t.TempDir()
-			if engine == "postgres" {
-				cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
-			}
+			cfg := engineConfig(t, engine)
 			s := newServerWith(t, cfg)
 			k := s.envKey("view:user", "manage:user", "manage:api", "view:project")
 			idem := func(key string) map[string]string { return map[string]string{"Idempotency-Key": key} }

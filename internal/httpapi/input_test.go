@@ -12,20 +12,13 @@ import (
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
 // newEngineServer is newServer on the named engine: "sqlite" (a temporary
 // data folder) or "postgres" (a fresh database; see internal/pgtest).
 func newEngineServer(t *testing.T, engine string) *server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	if engine == "postgres" {
-		cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
-	}
-	return newServerWith(t, cfg)
+	return newServerWith(t, engineConfig(t, engine))
 }
 
 // badText are the ways a text can be wrong: the same in a path or a query

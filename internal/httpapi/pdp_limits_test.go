@@ -15,7 +15,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
 // stream is an open change stream, or the refusal of one.
@@ -199,11 +198,7 @@ func TestPDPStreamEndsAtRevocation(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			cfg := config.Default()
-			cfg.DataDir = t.TempDir()
-			if engine == "postgres" {
-				cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
-			}
+			cfg := engineConfig(t, engine)
 			a := newServerWith(t, cfg)
 			b := a // one node on SQLite
 			if engine == "postgres" {
