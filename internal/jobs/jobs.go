@@ -171,8 +171,14 @@ type Store interface {
 	TaskByID(ctx context.Context, id string) (*Task, error)
 	// ListTasks lists tasks without their input and output.
 	ListTasks(ctx context.Context, f TaskFilter, page gatehouse.PageRequest) (gatehouse.Page[Task], error)
-	// JobTasks lists every task of a job in order, without input and output.
-	JobTasks(ctx context.Context, jobID string) ([]Task, error)
+	// NextJobTask returns the job's first task (in order), other than
+	// exceptID, whose status is one of statuses; nil when none.
+	NextJobTask(ctx context.Context, jobID, exceptID string, statuses ...string) (*Task, error)
+	// EachJobTask calls fn with each task of a job in order, without input
+	// and output, one at a time; fn must not use the store.
+	EachJobTask(ctx context.Context, jobID string, fn func(*Task) error) error
+	// CancelJobTasks cancels the job's pending and queued tasks.
+	CancelJobTasks(ctx context.Context, jobID string, now time.Time) (int64, error)
 	UpdateTask(ctx context.Context, t *Task) error
 	// TaskOutputs calls fn with each task's output, in task order.
 	TaskOutputs(ctx context.Context, jobID string, fn func(string) error) error

@@ -362,19 +362,9 @@ func (s *Service) Cancel(ctx context.Context, p *auth.Principal, id string) (*Jo
 		if j.Finished() {
 			return gatehouse.Errorf(gatehouse.CodeConflict, "job %s has already %s", j.ID, j.Status)
 		}
-		tasks, err := tx.JobTasks(ctx, j.ID)
-		if err != nil {
-			return err
-		}
 		now := s.now()
-		for i := range tasks {
-			t := &tasks[i]
-			if t.Status == StatusPending || t.Status == StatusQueued {
-				t.Status, t.FinishedAt, t.UpdatedAt = StatusCancelled, &now, now
-				if err := tx.UpdateTask(ctx, t); err != nil {
-					return err
-				}
-			}
+		if _, err := tx.CancelJobTasks(ctx, j.ID, now); err != nil {
+			return err
 		}
 		j.Status, j.FinishedAt, j.UpdatedAt = StatusCancelled, &now, now
 		if err := tx.UpdateJob(ctx, j); err != nil {
