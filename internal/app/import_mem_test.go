@@ -119,9 +119,9 @@ func upload(t *testing.T, url, key, ctype string, body io.Reader) (int, map[stri
 	r, _ := http.NewRequest("POST", url, body)
 	r.Header.Set("Authorization", "Bearer "+key)
 	r.Header.Set("Content-Type", ctype)
-	res, err := http.DefaultClient.Do(r)
+	res, err := (&http.Client{Timeout: 5 * time.Minute}).Do(r)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no answer: %v", err)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)

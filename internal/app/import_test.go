@@ -11,7 +11,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
 // TestImportRefusesTextPostgreSQLCannotStore: a NUL character (raw in a
@@ -128,11 +127,18 @@ func TestImportAnswersAfterTheWriteTimeout(t *testing.T) {
 		names, _ := filepath.Glob(filepath.Join(cfg.DataDir, "import-spool", "gatehouse-import-*"))
 		return names
 	}
+	spooled := false
 	body := &slowBody{parts: []string{`{"type":"user","key":"ada"}` + "\n", `{"type":"user","key":"bob"}` + "\n"}, pause: func() {
-		testserver.Eventually(t, "the upload is spooled in the data folder", 10*time.Second, func() bool { return len(spools()) == 1 })
+		// (On the client's goroutine: no t.Fatal here.)
+		for deadline := time.Now().Add(10 * time.Second); !spooled && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			spooled = len(spools()) == 1
+		}
 		time.Sleep(600 * time.Millisecond) // a slow client: past the write timeout
 	}}
 	st, out := upload(t, ts.URL+"/v1/jobs/import"+devQ, res.Token, "application/x-ndjson", body)
+	if !spooled {
+		t.Errorf("the upload was not spooled in the data folder (%s)", filepath.Join(cfg.DataDir, "import-spool"))
+	}
 	if st != 201 {
 		t.Fatalf("import: %d %v", st, out)
 	}
