@@ -24,6 +24,23 @@ type csvReader struct {
 	ends   []int // the end of each cell in buf
 	fields []string
 	eof    bool
+
+	rec csvRecordState
+}
+
+// csvRecordState is what the reader knows of the record it is reading.
+type csvRecordState struct {
+	start    int64 // the line the record starts on
+	size     int   // bytes of the record, as read (its line end not counted)
+	tooLong  bool  // the record is over maxRow
+	cellLong int   // the first cell over maxCell (1-based), 0: none
+	tooMany  bool  // over maxCols cells
+	cellLen  int
+	quoted   bool // in a quoted cell
+	quote    bool // just read a quote inside a quoted cell
+	atStart  bool // at the start of a cell
+	empty    bool // nothing read yet on the record's first line
+	prevNL   bool // the last byte read was a line end
 }
 
 func newCSVReader(r io.Reader, maxRow, maxCell, maxCols int) *csvReader {
@@ -46,8 +63,19 @@ var (
 	errCSVQuote     = "extraneous or missing \" in quoted-field"
 )
 
-// next returns the byte after the current one, handling CRLF as LF;
-// io.EOF at the end of the input.
+// plain are the bytes that never change the state of an unquoted cell
+// (plainQuoted: of a quoted one); runs of them are taken at once.
+var plain, plainQuoted [256]bool
+
+func init() {
+	for c := range 256 {
+		plainQuoted[c] = c != '"' && c != '\n' && c != '\r'
+		plain[c] = plainQuoted[c] && c != ','
+	}
+}
+
+// next returns the next byte, CRLF read as LF; io.EOF at the end of the
+// input (a CR that ends the input is dropped, as encoding/csv does).
 func (r *csvReader) next() (byte, error) {
 	c, err := r.br.ReadByte()
 	if err != nil {
@@ -60,7 +88,7 @@ func (r *csvReader) next() (byte, error) {
 			_, _ = r.br.ReadByte()
 			c = '\n'
 		case err == io.EOF:
-			return 0, io.EOF // a CR that ends the input is dropped
+			return 0, io.EOF
 		}
 	}
 	return c, nil
@@ -80,6 +108,88 @@ func (r *csvReader) skipLine() error {
 	}
 }
 
+// put adds bytes to the current cell, within the limits.
+func (r *csvReader) put(b ...byte) {
+	s := &r.rec
+	s.cellLen += len(b)
+	if s.cellLen > r.maxCell && s.cellLong == 0 && !s.tooMany {
+		s.cellLong = len(r.ends) + 1
+	}
+	if s.tooLong || s.tooMany || s.cellLong != 0 {
+		return
+	}
+	r.buf = append(r.buf, b...)
+}
+
+// grow counts n more bytes of the record.
+func (r *csvReader) grow(n int) {
+	s := &r.rec
+	s.size += n
+	if s.size > r.maxRow && !s.tooLong {
+		s.tooLong = true
+		r.buf, r.ends = r.buf[:0], r.ends[:0]
+	}
+}
+
+func (r *csvReader) endCell() {
+	s := &r.rec
+	if len(r.ends) >= r.maxCols {
+		s.tooMany = true
+	}
+	if !s.tooMany && !s.tooLong {
+		r.ends = append(r.ends, len(r.buf))
+	}
+	s.cellLen, s.atStart = 0, true
+}
+
+// fail reports a bad record at the current line (after reading past the
+// rest of the line when skip).
+func (r *csvReader) fail(msg string, skip bool) (int64, []string, error) {
+	line, col := r.line, len(r.ends)+1
+	if skip {
+		if err := r.skipLine(); err == io.EOF {
+			r.eof = true
+		} else if err != nil {
+			return 0, nil, err
+		}
+	}
+	return line, nil, &csvRecordError{Line: line, Column: col, Msg: msg}
+}
+
+// run takes, at once, the plain bytes that come next in the buffer (none
+// when the next byte may change the state).
+func (r *csvReader) run() error {
+	s := &r.rec
+	if s.quote {
+		return nil
+	}
+	table := &plain
+	if s.quoted {
+		table = &plainQuoted
+	}
+	if r.br.Buffered() == 0 {
+		if _, err := r.br.Peek(1); err != nil {
+			return nil // next() sees it
+		}
+	}
+	buffered, _ := r.br.Peek(r.br.Buffered())
+	n := 0
+	for n < len(buffered) && table[buffered[n]] {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	r.grow(n)
+	r.put(buffered[:n]...)
+	s.prevNL, s.empty = false, false
+	if !s.quoted {
+		s.atStart = false
+	}
+	_, err := r.br.Discard(n)
+	return err
+}
+
 // Read returns the next record, the line it starts on and the cells
 // (valid until the next call). A *csvRecordError is a bad record; io.EOF
 // ends the input; any other error is a failed read.
@@ -88,135 +198,93 @@ func (r *csvReader) Read() (int64, []string, error) {
 		return 0, nil, io.EOF
 	}
 	r.buf, r.ends = r.buf[:0], r.ends[:0]
-	var (
-		start    = r.line
-		size     int  // bytes of the record, as read
-		tooLong  bool // the record is over maxRow
-		cellLong int  // the first cell over maxCell (1-based), 0: none
-		tooMany  bool // over maxCols cells
-		cellLen  int
-		quoted   bool // in a quoted cell
-		quote    bool // just read a quote inside a quoted cell
-		atStart  = true
-		empty    = true // nothing read yet on the record's first line
-		prevNL   bool   // the last byte read was a line end
-	)
-	put := func(c byte) {
-		cellLen++
-		if cellLen > r.maxCell && cellLong == 0 && !tooMany {
-			cellLong = len(r.ends) + 1
-		}
-		if tooLong || tooMany || cellLong != 0 {
-			return
-		}
-		r.buf = append(r.buf, c)
-	}
-	endCell := func() {
-		if len(r.ends) >= r.maxCols {
-			tooMany = true
-		}
-		if !tooMany && !tooLong {
-			r.ends = append(r.ends, len(r.buf))
-		}
-		cellLen, atStart = 0, true
-	}
-	fail := func(msg string, col int, skip bool) (int64, []string, error) {
-		line := r.line
-		if skip {
-			if err := r.skipLine(); err == io.EOF {
-				r.eof = true
-			} else if err != nil {
-				return 0, nil, err
-			}
-		}
-		return line, nil, &csvRecordError{Line: line, Column: col, Msg: msg}
-	}
+	r.rec = csvRecordState{start: r.line, atStart: true, empty: true}
+	s := &r.rec
 	for {
+		if err := r.run(); err != nil {
+			return 0, nil, err
+		}
 		c, err := r.next()
 		if err == io.EOF {
 			r.eof = true
-			if empty {
+			if s.empty {
 				return 0, nil, io.EOF
 			}
-			if quoted && !quote {
-				if prevNL {
+			if s.quoted && !s.quote {
+				if s.prevNL {
 					r.line-- // the error is on the last line that has text
 				}
-				return fail(errCSVQuote, len(r.ends)+1, false)
+				return r.fail(errCSVQuote, false)
 			}
 			c, err = '\n', nil // the last line has no line end
 		}
 		if err != nil {
 			return 0, nil, err
 		}
-		prevNL = c == '\n'
-		if empty && c == '\n' {
+		s.prevNL = c == '\n'
+		if s.empty && c == '\n' {
 			r.line++ // a blank line
-			start = r.line
+			s.start = r.line
 			continue
 		}
-		empty = false
-		if c != '\n' || (quoted && !quote) { // the line end of a record is not part of it
-			size++
-			if size > r.maxRow && !tooLong {
-				tooLong = true
-				r.buf, r.ends = r.buf[:0], r.ends[:0]
-			}
+		s.empty = false
+		if c != '\n' || (s.quoted && !s.quote) { // the line end of a record is not part of it
+			r.grow(1)
 		}
 		switch {
-		case quote:
+		case s.quote:
 			// After a quote in a quoted cell: "" is a quote, then the
 			// cell ends at a comma or the line's end.
-			quote = false
+			s.quote = false
 			switch c {
 			case '"':
-				put('"')
+				r.put('"')
 				continue
 			case ',':
-				quoted = false
-				endCell()
+				s.quoted = false
+				r.endCell()
 				continue
 			case '\n':
-				quoted = false
+				s.quoted = false
 			default:
-				return fail(errCSVQuote, len(r.ends)+1, true)
+				return r.fail(errCSVQuote, true)
 			}
-		case quoted:
+		case s.quoted:
 			switch c {
 			case '"':
-				quote = true
+				s.quote = true
 			case '\n':
 				r.line++
-				put('\n')
+				r.put('\n')
 			default:
-				put(c)
+				r.put(c)
 			}
 			continue
-		case atStart && c == '"':
-			quoted, atStart = true, false
+		case s.atStart && c == '"':
+			s.quoted, s.atStart = true, false
 			continue
 		case c == '"':
-			return fail(errCSVBareQuote, len(r.ends)+1, true)
+			return r.fail(errCSVBareQuote, true)
 		case c == ',':
-			endCell()
+			r.endCell()
 			continue
 		case c != '\n':
-			atStart = false
-			put(c)
+			s.atStart = false
+			r.put(c)
 			continue
 		}
 		// The record's end (c is '\n').
-		endCell()
+		r.endCell()
 		if !r.eof {
 			r.line++
 		}
 		switch { // the most precise first
-		case tooMany:
-			return start, nil, &csvRecordError{Line: start, Msg: fmt.Sprintf("a row has more than %d cells (the limit of a row)", r.maxCols)}
-		case cellLong != 0:
-			return start, nil, &csvRecordError{Line: start, Column: cellLong, Msg: fmt.Sprintf("a cell is longer than %d bytes (the limit of a cell)", r.maxCell)}
-		case tooLong:
-			return start, nil, &csvRecordError{Line: start, Msg: fmt.Sprintf("a row is longer than %d bytes (the limit of a row)", r.maxRow)}
+		case s.tooMany:
+			return s.start, nil, &csvRecordError{Line: s.start, Msg: fmt.Sprintf("a row has more than %d cells (the limit of a row)", r.maxCols)}
+		case s.cellLong != 0:
+			return s.start, nil, &csvRecordError{Line: s.start, Column: s.cellLong, Msg: fmt.Sprintf("a cell is longer than %d bytes (the limit of a cell)", r.maxCell)}
+		case s.tooLong:
+			return s.start, nil, &csvRecordError{Line: s.start, Msg: fmt.Sprintf("a row is longer than %d bytes (the limit of a row)", r.maxRow)}
 		}
 		r.fields = r.fields[:0]
 		from := 0
@@ -224,7 +292,7 @@ func (r *csvReader) Read() (int64, []string, error) {
 			r.fields = append(r.fields, string(r.buf[from:to]))
 			from = to
 		}
-		return start, r.fields, nil
+		return s.start, r.fields, nil
 	}
 }
 

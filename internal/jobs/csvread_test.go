@@ -200,3 +200,58 @@ func FuzzCSVReader(f *testing.F) {
 		}
 	})
 }
+
+// With small limits, the reader reads what encoding/csv reads except the
+// records over a limit, which are errors on the same line.
+func TestCSVReaderLimitsMatchEncodingCSVRandom(t *testing.T) {
+	t.Parallel()
+	const maxRow, maxCell, maxCols = 12, 4, 3
+	rng := rand.New(rand.NewPCG(8, 13))
+	alphabet := []string{"a", "bb", ",", `"`, "\n", "\r\n", "ccccc"}
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(20); n > 0; n-- {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		in := b.String()
+		got := csvRecords(in, maxRow, maxCell, maxCols)
+		std := csv.NewReader(strings.NewReader(in))
+		std.FieldsPerRecord = -1
+		var want []string
+		var offset int64
+		for {
+			rec, err := std.Read()
+			if err == io.EOF {
+				break
+			}
+			size := std.InputOffset() - offset // an upper bound of the record's bytes
+			offset = std.InputOffset()
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				want = append(want, fmt.Sprintf("%d:error", pe.Line))
+				continue
+			}
+			line, _ := std.FieldPos(0)
+			over := len(rec) > maxCols
+			for _, f := range rec {
+				over = over || len(f) > maxCell
+			}
+			switch {
+			case over:
+				want = append(want, fmt.Sprintf("%d:error", line))
+			case size > maxRow: // maybe over: either
+				want = append(want, fmt.Sprintf("%d:error|%d:%q", line, line, rec))
+			default:
+				want = append(want, fmt.Sprintf("%d:%q", line, rec))
+			}
+		}
+		ok := len(got) == len(want)
+		for j := 0; ok && j < len(got); j++ {
+			either := strings.SplitN(want[j], "|", 2)
+			ok = got[j] == either[0] || (len(either) == 2 && got[j] == either[1])
+		}
+		if !ok {
+			t.Fatalf("%q:\n got  %v\n want %v", in, got, want)
+		}
+	}
+}
