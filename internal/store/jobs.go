@@ -196,10 +196,10 @@ func (s *Store) EachJobTask(ctx context.Context, jobID string, fn func(*jobs.Tas
 	return nil
 }
 
-// CancelJobTasks marks a job's pending and queued tasks cancelled, in one
-// statement, and returns how many.
+// CancelJobTasks marks a job's pending and queued tasks cancelled (their
+// input dropped), in one statement, and returns how many.
 func (s *Store) CancelJobTasks(ctx context.Context, jobID string, now time.Time) (int64, error) {
-	res, err := s.writer().ExecContext(ctx, "UPDATE job_tasks SET status = $1, finished_at = $2, updated_at = $2 WHERE job_id = $3 AND status IN ($4, $5)",
+	res, err := s.writer().ExecContext(ctx, "UPDATE job_tasks SET status = $1, finished_at = $2, updated_at = $2, input = '' WHERE job_id = $3 AND status IN ($4, $5)",
 		jobs.StatusCancelled, micros(now), jobID, jobs.StatusPending, jobs.StatusQueued)
 	if err != nil {
 		return 0, fmt.Errorf("cancel tasks: %w", err)
@@ -207,10 +207,15 @@ func (s *Store) CancelJobTasks(ctx context.Context, jobID string, now time.Time)
 	return res.RowsAffected()
 }
 
-// UpdateTask stores a task's state (and its output, when it has one).
+// UpdateTask stores a task's state (and its output, when it has one). The
+// input of a task that succeeded or was cancelled is dropped: it never
+// runs again (only a failed task is retried), and an import's batches
+// would otherwise keep the whole file in the database until the job is
+// pruned.
 func (s *Store) UpdateTask(ctx context.Context, t *jobs.Task) error {
 	return execOne(ctx, s.writer(), "task", t.ID, `UPDATE job_tasks SET status=$2, attempts=$3, items=$4, result=$5, errors=$6, error=$7,
-		started_at=$8, finished_at=$9, updated_at=$10, output=CASE WHEN $11 = '' THEN output ELSE $11 END WHERE id=$1`,
+		started_at=$8, finished_at=$9, updated_at=$10, output=CASE WHEN $11 = '' THEN output ELSE $11 END,
+		input=CASE WHEN $2 IN ('`+jobs.StatusSucceeded+`', '`+jobs.StatusCancelled+`') THEN '' ELSE input END WHERE id=$1`,
 		t.ID, t.Status, t.Attempts, t.Items, mustJSON(t.Result), errorsJSON(t.Errors), t.Error,
 		nullMicros(t.StartedAt), nullMicros(t.FinishedAt), micros(t.UpdatedAt), t.Output)
 }

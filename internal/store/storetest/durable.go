@@ -357,8 +357,20 @@ func testJobStore(t *testing.T, db *store.DB) {
 	}
 	cancelled, err := st.CancelJobTasks(ctx, j.ID, now)
 	must(t, err)
-	if after, err := st.TaskByID(ctx, ids[2]); err != nil || cancelled != 1 || after.Status != jobs.StatusCancelled || after.FinishedAt == nil {
+	if after, err := st.TaskByID(ctx, ids[2]); err != nil || cancelled != 1 || after.Status != jobs.StatusCancelled || after.FinishedAt == nil || after.Input != "" {
 		t.Errorf("cancel tasks: %d cancelled, then %+v %v", cancelled, after, err)
+	}
+	// A failed task keeps its input (it may be retried); one that
+	// succeeded drops it (it never runs again).
+	if failedTask, err := st.TaskByID(ctx, ids[1]); err != nil || failedTask.Input != `[{"line":2}]` {
+		t.Errorf("failed task %+v %v", failedTask, err)
+	}
+	done, err := st.TaskByID(ctx, ids[0])
+	must(t, err)
+	done.Status = jobs.StatusSucceeded
+	must(t, st.UpdateTask(ctx, done))
+	if done, err = st.TaskByID(ctx, ids[0]); err != nil || done.Input != "" || done.Status != jobs.StatusSucceeded {
+		t.Errorf("succeeded task %+v %v", done, err)
 	}
 	if got := next("", jobs.StatusPending, jobs.StatusQueued); got != "" {
 		t.Errorf("a task is left to run after the cancel: %q", got)
