@@ -129,7 +129,7 @@ func TestCSVReaderLimits(t *testing.T) {
 // A cell of any size costs the reader no more than its limits.
 func TestCSVReaderHugeCellIsNotHeld(t *testing.T) {
 	t.Parallel()
-	const size = 64 << 20
+	const size = 16 << 20
 	body := io.MultiReader(strings.NewReader("key,first_name\nada,\""), &repeatReader{b: 'a', n: size}, strings.NewReader("\"\nbob,Bob\n"))
 	r := newCSVReader(body, 1<<20, 256<<10, 32)
 	var got []string
@@ -179,7 +179,7 @@ func TestCSVReaderMatchesEncodingCSVRandom(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(13, 8))
 	alphabet := []string{"a", "b", ",", `"`, "\n", "\r", "\r\n", " "}
-	for i := 0; i < 20000; i++ {
+	for i := 0; i < 10000; i++ {
 		var b strings.Builder
 		for n := rng.IntN(16); n > 0; n-- {
 			b.WriteString(alphabet[rng.IntN(len(alphabet))])
@@ -208,7 +208,7 @@ func TestCSVReaderLimitsMatchEncodingCSVRandom(t *testing.T) {
 	const maxRow, maxCell, maxCols = 12, 4, 3
 	rng := rand.New(rand.NewPCG(8, 13))
 	alphabet := []string{"a", "bb", ",", `"`, "\n", "\r\n", "ccccc"}
-	for i := 0; i < 20000; i++ {
+	for i := 0; i < 10000; i++ {
 		var b strings.Builder
 		for n := rng.IntN(20); n > 0; n-- {
 			b.WriteString(alphabet[rng.IntN(len(alphabet))])

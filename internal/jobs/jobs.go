@@ -228,6 +228,9 @@ type Options struct {
 	// Lease is how long a run may hold a task: the queue's job timeout. A
 	// task running longer was left by a stopped node.
 	Lease time.Duration
+
+	// maxBatchBytes overrides MaxBatchBytes (tests).
+	maxBatchBytes int
 }
 
 // Limits of imports. An import reads its file as it arrives and keeps at

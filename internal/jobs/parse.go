@@ -74,12 +74,13 @@ type parseSummary struct {
 // parser turns an upload into batches written to a spool file. It holds
 // one row and one batch (at most MaxBatchBytes, encoded) at a time.
 type parser struct {
-	in    ImportInput
-	max   int
-	spool io.Writer
-	sum   parseSummary
-	errs  []facts.RowError
-	nerrs int
+	in       ImportInput
+	max      int
+	maxBatch int // bytes
+	spool    io.Writer
+	sum      parseSummary
+	errs     []facts.RowError
+	nerrs    int
 
 	// The batch being built: its rows as JSON, comma-separated.
 	batch       bytes.Buffer
@@ -125,7 +126,7 @@ func (p *parser) add(line int64, r facts.Row) error {
 		return fmt.Errorf("import: encode row: %w", err)
 	}
 	enc := bytes.TrimSuffix(p.row.Bytes(), []byte("\n"))
-	if p.count > 0 && p.batch.Len()+1+len(enc) > MaxBatchBytes {
+	if p.count > 0 && p.batch.Len()+1+len(enc) > p.maxBatch {
 		if err := p.flush(); err != nil {
 			return err
 		}
@@ -204,7 +205,10 @@ func (s *Service) parse(in ImportInput, spool io.Writer) (parseSummary, error) {
 	if in.RowType != "" && !slices.Contains(facts.Kinds, in.RowType) {
 		return parseSummary{}, gatehouse.FieldError("type", "invalid_value", "type must be users, tenants or role_assignments (resources and roles in JSON Lines)")
 	}
-	p := &parser{in: in, max: s.Opt.MaxImportRows, spool: spool, sum: parseSummary{kinds: map[string]bool{}}}
+	p := &parser{in: in, max: s.Opt.MaxImportRows, maxBatch: MaxBatchBytes, spool: spool, sum: parseSummary{kinds: map[string]bool{}}}
+	if s.Opt.maxBatchBytes > 0 {
+		p.maxBatch = s.Opt.maxBatchBytes
+	}
 	p.enc = json.NewEncoder(&p.row)
 	p.enc.SetEscapeHTML(false)
 	body := &limitReader{r: in.Body, left: s.Opt.MaxImportBytes}
