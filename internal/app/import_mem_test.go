@@ -150,7 +150,7 @@ func wideRows(size int64) *genReader {
 func TestImportMemoryDoesNotGrowWithTheFile(t *testing.T) {
 	small, large := int64(8*mib), int64(48*mib)
 	if raceEnabled {
-		small, large = 4*mib, 24*mib // the race detector makes it slower, not bigger
+		small, large = 2*mib, 16*mib // the race detector makes it slower, not bigger
 	}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
