@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +113,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Tenancy.DeleteGrace = cfg.DeleteGracePeriod
 	a.Facts = facts.NewService(a.Store, log)
 	a.Webhooks = webhook.NewService(a.Store, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout})
-	a.Jobs = jobs.NewService(a.Store, a.Facts, log, jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout})
+	jobOpt := jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout}
+	if !cfg.IsPostgres() {
+		// Uploads are spooled next to the embedded database, on its disk
+		// (the system's /tmp may be memory); a PostgreSQL node uses $TMPDIR.
+		jobOpt.TempDir = filepath.Join(cfg.DataDir, "import-spool")
+	}
+	a.Jobs = jobs.NewService(a.Store, a.Facts, log, jobOpt)
 	a.Queue, err = queue.New(queue.Options{Engine: db.Engine, DB: db.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute, Log: log}, queue.Handlers{
 		Deliver: func(ctx context.Context, id string) (queue.Outcome, error) {
 			wait, err := a.Webhooks.Deliver(ctx, id)
@@ -249,6 +256,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		// This process owns the embedded database (its folder is locked):
 		// every task still marked running was cut off by the last stop.
 		if _, err := a.Jobs.Requeue(ctx, 0); err != nil {
+			a.Close()
+			return nil, err
+		}
+		if _, err := a.Jobs.RemoveSpools(); err != nil {
 			a.Close()
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
+	"github.com/gatehouse-dev/gatehouse/internal/mailaddr"
 	"github.com/google/uuid"
 )
 
@@ -147,7 +148,16 @@ func (in UserInput) validate() error {
 			return err
 		}
 	}
-	return nil
+	return ValidEmail(in.Email)
+}
+
+// ValidEmail checks a user's email: empty (none), or an address as a
+// member's (the one rule of package mailaddr). Imports check it too.
+func ValidEmail(email string) error {
+	if email == "" {
+		return nil
+	}
+	return mailaddr.Check("email", email)
 }
 
 // CreateUser adds a user.
@@ -189,7 +199,11 @@ func (s *Service) UpdateUser(ctx context.Context, envID, ref string, p UserPatch
 		if p.Attributes != nil {
 			u.Attributes = orEmpty(*p.Attributes)
 		}
-		if err := (UserInput{Email: u.Email, FirstName: u.FirstName, LastName: u.LastName}).validate(); err != nil {
+		check := UserInput{FirstName: u.FirstName, LastName: u.LastName}
+		if p.Email != nil { // an email stored before emails were checked stays until changed
+			check.Email = u.Email
+		}
+		if err := check.validate(); err != nil {
 			return nil, err
 		}
 		u.UpdatedAt = s.now()

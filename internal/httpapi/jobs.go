@@ -193,8 +193,11 @@ func (h *handlers) importJob(ctx context.Context, in *importJobIn) (*Out[Job], e
 	if err != nil {
 		return nil, err
 	}
-	// A large upload may take longer than the server's read timeout.
+	// A large upload may take longer than the server's read timeout, and
+	// the answer comes once all of it is read and checked: past the
+	// server's write timeout too.
 	_ = in.rc.SetReadDeadline(time.Now().Add(time.Hour))
+	_ = in.rc.SetWriteDeadline(time.Now().Add(time.Hour))
 	j, err := h.Jobs.Import(ctx, principal(ctx), target(env), jobs.ImportInput{Format: format, RowType: in.Type, BatchSize: in.BatchSize, Events: in.Events, Body: in.body})
 	if err != nil {
 		return nil, err

@@ -171,7 +171,9 @@ func addRoutes(g *registrar, h *handlers) {
 		desc: envNote + " Every row is checked first: a file with bad rows is refused whole (400, each bad row with its line number) and nothing is imported. " +
 			"The rows are then applied in batches (tasks) of batch_size, each whole or not at all; existing items are updated with the fields a row gives, existing assignments left alone. " +
 			"JSON Lines: one object per line, e.g. {\"type\":\"user\",\"key\":\"ada\",\"email\":\"ada@acme.example\"}, {\"type\":\"role_assignment\",\"user\":\"ada\",\"role\":\"editor\",\"tenant\":\"acme\"} (types resource, role, tenant, user, role_assignment: the format of an export). " +
-			"CSV: a header row; ?type=users (key,email,first_name,last_name,attributes), tenants (key,name,description,attributes) or role_assignments (user,role,tenant); an empty cell leaves the field as it is. " + jobNote}, h.importJob)
+			"CSV: a header row; ?type=users (key,email,first_name,last_name,attributes), tenants (key,name,description,attributes) or role_assignments (user,role,tenant); an empty cell leaves the field as it is. " +
+			"Limits (a 400 names the line over one; the file is streamed, never held): a row (a JSON line, or a CSV record with all its lines) at most 1 MiB, a CSV cell at most 256 KiB, a CSV row at most 32 cells, a file at most 5,000,000 rows and --max-import-bytes (1 GiB by default; 413 beyond). " +
+			"Text must be UTF-8 without NUL characters (nor \\u0000 in a JSON string); an email must be a plain address (ada@acme.example), as for POST /v1/users. A batch ends at batch_size rows or 4 MiB of rows, whichever comes first. " + jobNote}, h.importJob)
 	add(g, route{id: "get-job", method: get, path: "/v1/jobs/{job}", tag: "Jobs", scope: gatehouse.ScopeViewJob, summary: "Get a job and its progress"}, h.getJob)
 	add(g, route{id: "cancel-job", method: post, path: "/v1/jobs/{job}/cancel", tag: "Jobs", scope: gatehouse.ScopeManageJob,
 		summary: "Cancel a job", desc: "Tasks not started are cancelled; a task running now finishes its batch (applied whole) and nothing runs after it."}, h.cancelJob)

@@ -171,8 +171,14 @@ type Store interface {
 	TaskByID(ctx context.Context, id string) (*Task, error)
 	// ListTasks lists tasks without their input and output.
 	ListTasks(ctx context.Context, f TaskFilter, page gatehouse.PageRequest) (gatehouse.Page[Task], error)
-	// JobTasks lists every task of a job in order, without input and output.
-	JobTasks(ctx context.Context, jobID string) ([]Task, error)
+	// NextJobTask returns the job's first task (in order), other than
+	// exceptID, whose status is one of statuses; nil when none.
+	NextJobTask(ctx context.Context, jobID, exceptID string, statuses ...string) (*Task, error)
+	// EachJobTask calls fn with each task of a job in order, without input
+	// and output, one at a time; fn must not use the store.
+	EachJobTask(ctx context.Context, jobID string, fn func(*Task) error) error
+	// CancelJobTasks cancels the job's pending and queued tasks.
+	CancelJobTasks(ctx context.Context, jobID string, now time.Time) (int64, error)
 	UpdateTask(ctx context.Context, t *Task) error
 	// TaskOutputs calls fn with each task's output, in task order.
 	TaskOutputs(ctx context.Context, jobID string, fn func(string) error) error
@@ -211,7 +217,8 @@ type Options struct {
 	MaxImportBytes int64
 	// MaxImportRows bounds the rows of one import.
 	MaxImportRows int
-	// TempDir holds uploads while they are checked ("" : the system's).
+	// TempDir holds an upload's spool while it is checked, before its
+	// batches are stored as tasks ("": the system's temporary folder).
 	TempDir string
 	// MaxTaskAttempts is how often a task that errors (not a bad row: a
 	// database failure) is tried before it fails.
@@ -221,17 +228,40 @@ type Options struct {
 	// Lease is how long a run may hold a task: the queue's job timeout. A
 	// task running longer was left by a stopped node.
 	Lease time.Duration
+
+	// maxBatchBytes overrides MaxBatchBytes (tests).
+	maxBatchBytes int
 }
 
-// Limits of imports.
+// Limits of imports. An import reads its file as it arrives and keeps at
+// most one row and one batch of it in memory, so what it holds is bounded
+// by these, whatever the file's size (--max-import-bytes, 1 GiB by
+// default). A row or cell over its limit is refused with its line number,
+// without being held.
 const (
+	// MaxBatchSize bounds the rows of a batch (a task): batch_size.
 	MaxBatchSize     = 10000
 	DefaultBatchSize = 5000
+	// MaxBatchBytes bounds a batch's rows, as JSON: a batch ends at
+	// batch_size rows or once it holds this much, whichever comes first.
+	MaxBatchBytes = 4 << 20
+	// MaxRowBytes bounds one row: a line of JSON Lines, or a CSV record
+	// (all its lines, when quoted cells span lines). Its line end is not
+	// counted.
+	MaxRowBytes = 1 << 20
+	// MaxCellBytes bounds one cell of a CSV row (the attributes cell is
+	// the only one that may be long: email and names are at most 254
+	// characters).
+	MaxCellBytes = 256 << 10
+	// MaxColumns bounds the cells of a CSV row.
+	MaxColumns = 32
+	// DefaultMaxRows bounds the rows of one import.
+	DefaultMaxRows = 5_000_000
 )
 
 // DefaultOptions are the service's defaults.
 func DefaultOptions() Options {
-	return Options{BatchSize: DefaultBatchSize, ExportBatch: 10000, MaxImportBytes: 1 << 30, MaxImportRows: 5_000_000,
+	return Options{BatchSize: DefaultBatchSize, ExportBatch: 10000, MaxImportBytes: 1 << 30, MaxImportRows: DefaultMaxRows,
 		MaxTaskAttempts: 5, SandboxResetEvery: 24 * time.Hour, Lease: 2 * time.Minute}
 }
 

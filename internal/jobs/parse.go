@@ -3,7 +3,6 @@ package jobs
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
@@ -25,8 +25,8 @@ const (
 // maxParseErrors is how many bad rows a refused upload lists.
 const maxParseErrors = 100
 
-// maxLine bounds one JSON Lines row.
-const maxLine = 1 << 20
+// maxErrorMessage bounds the message of one bad row (it may quote the row).
+const maxErrorMessage = 300
 
 // csvColumns are the columns a CSV import of each row type may have.
 var csvColumns = map[string][]string{
@@ -58,7 +58,7 @@ type lineRow struct {
 	Row  facts.Row `json:"row"`
 }
 
-// spooledBatch is one batch in the spool file.
+// spooledBatch is one batch in the spool file: one line of JSON.
 type spooledBatch struct {
 	Count int64           `json:"count"`
 	First int64           `json:"first"`
@@ -71,17 +71,31 @@ type parseSummary struct {
 	kinds map[string]bool
 }
 
-// parser turns an upload into batches written to a spool file.
+// parser turns an upload into batches written to a spool file. It holds
+// one row and one batch (at most MaxBatchBytes, encoded) at a time.
 type parser struct {
-	in      ImportInput
-	max     int
-	spool   io.Writer
-	batch   []lineRow
-	sum     parseSummary
-	errs    []facts.RowError
-	nerrs   int
-	encoded bytes.Buffer
+	in       ImportInput
+	max      int
+	maxBatch int // bytes
+	spool    io.Writer
+	sum      parseSummary
+	errs     []facts.RowError
+	nerrs    int
+
+	// The batch being built: its rows as JSON, comma-separated.
+	batch       bytes.Buffer
+	count       int
+	first, last int64
+	row         bytes.Buffer // one encoded row
+	enc         *json.Encoder
 }
+
+// rowError is a bad row's problem, with the field it is in ("" : the row).
+type rowError struct {
+	field, msg string
+}
+
+func (e *rowError) Error() string { return e.msg }
 
 func (p *parser) add(line int64, r facts.Row) error {
 	if r.Type == "" {
@@ -93,53 +107,94 @@ func (p *parser) add(line int64, r facts.Row) error {
 		p.bad(line, err)
 		return nil
 	}
+	if r.Type == facts.KindUser && r.Email != nil {
+		if err := facts.ValidEmail(*r.Email); err != nil {
+			p.bad(line, err)
+			return nil
+		}
+	}
 	if p.sum.rows >= int64(p.max) {
-		return gatehouse.Errorf(gatehouse.CodeInvalidRequest, "an import has at most %d rows; split the file", p.max)
+		return gatehouse.FieldError("body", "too_many_rows", "line %d: an import has at most %d rows (the limit of a file); split the file", line, p.max)
 	}
 	p.sum.rows++
 	p.sum.kinds[r.Type] = true
 	if p.nerrs > 0 {
 		return nil // refused anyway: only look for more errors
 	}
-	p.batch = append(p.batch, lineRow{Line: line, Row: r})
-	if len(p.batch) == p.in.BatchSize {
+	p.row.Reset()
+	if err := p.enc.Encode(lineRow{Line: line, Row: r}); err != nil {
+		return fmt.Errorf("import: encode row: %w", err)
+	}
+	enc := bytes.TrimSuffix(p.row.Bytes(), []byte("\n"))
+	if p.count > 0 && p.batch.Len()+1+len(enc) > p.maxBatch {
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+	if p.count > 0 {
+		p.batch.WriteByte(',')
+	} else {
+		p.first = line
+	}
+	p.batch.Write(enc)
+	p.count++
+	p.last = line
+	if p.count == p.in.BatchSize {
 		return p.flush()
 	}
 	return nil
 }
 
+// bad notes a row that cannot be imported.
 func (p *parser) bad(line int64, err error) {
 	p.nerrs++
 	if len(p.errs) < maxParseErrors {
 		re := facts.RowError{Line: line, Message: err.Error()}
 		var ge *gatehouse.Error
-		if errors.As(err, &ge) {
+		var pe *rowError
+		switch {
+		case errors.As(err, &pe):
+			re.Message, re.Field = pe.msg, pe.field
+		case errors.As(err, &ge):
 			re.Message = ge.Message
 			if f, ok := ge.Details["field"].(string); ok {
 				re.Field = f
 			}
 		}
+		re.Message = cut(re.Message, maxErrorMessage)
 		p.errs = append(p.errs, re)
 	}
 }
 
+// cut shortens s to at most n bytes, on a character boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// flush writes the batch to the spool.
 func (p *parser) flush() error {
-	if len(p.batch) == 0 {
+	if p.count == 0 {
 		return nil
 	}
-	rows, err := json.Marshal(p.batch)
+	head, err := json.Marshal(spooledBatch{Count: int64(p.count), First: p.first, Last: p.last, Rows: json.RawMessage("[]")})
 	if err != nil {
 		return fmt.Errorf("import: encode batch: %w", err)
 	}
-	p.encoded.Reset()
-	enc := json.NewEncoder(&p.encoded)
-	if err := enc.Encode(spooledBatch{Count: int64(len(p.batch)), First: p.batch[0].Line, Last: p.batch[len(p.batch)-1].Line, Rows: rows}); err != nil {
-		return fmt.Errorf("import: encode batch: %w", err)
+	// {…,"rows":[]} → {…,"rows":[<the batch>]}
+	head = bytes.TrimSuffix(head, []byte("]}"))
+	for _, part := range [][]byte{head, p.batch.Bytes(), []byte("]}\n")} {
+		if _, err := p.spool.Write(part); err != nil {
+			return fmt.Errorf("import: spool: %w", err)
+		}
 	}
-	if _, err := p.spool.Write(p.encoded.Bytes()); err != nil {
-		return fmt.Errorf("import: spool: %w", err)
-	}
-	p.batch = p.batch[:0]
+	p.batch.Reset()
+	p.count = 0
 	return nil
 }
 
@@ -150,7 +205,12 @@ func (s *Service) parse(in ImportInput, spool io.Writer) (parseSummary, error) {
 	if in.RowType != "" && !slices.Contains(facts.Kinds, in.RowType) {
 		return parseSummary{}, gatehouse.FieldError("type", "invalid_value", "type must be users, tenants or role_assignments (resources and roles in JSON Lines)")
 	}
-	p := &parser{in: in, max: s.Opt.MaxImportRows, spool: spool, sum: parseSummary{kinds: map[string]bool{}}}
+	p := &parser{in: in, max: s.Opt.MaxImportRows, maxBatch: MaxBatchBytes, spool: spool, sum: parseSummary{kinds: map[string]bool{}}}
+	if s.Opt.maxBatchBytes > 0 {
+		p.maxBatch = s.Opt.maxBatchBytes
+	}
+	p.enc = json.NewEncoder(&p.row)
+	p.enc.SetEscapeHTML(false)
 	body := &limitReader{r: in.Body, left: s.Opt.MaxImportBytes}
 	var err error
 	switch in.Format {
@@ -178,47 +238,35 @@ func (s *Service) parse(in ImportInput, spool io.Writer) (parseSummary, error) {
 	return p.sum, p.flush()
 }
 
+// jsonl reads JSON Lines: one row per line, at most MaxRowBytes each. A
+// longer line is read past, never held.
 func (p *parser) jsonl(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 1<<16)
+	br := bufio.NewReaderSize(r, 64<<10)
 	var line int64
+	var long []byte // a line longer than br's buffer, gathered
 	for {
 		text, err := br.ReadSlice('\n')
+		over := false
 		if err == bufio.ErrBufferFull {
-			// A long row: gather it, up to maxLine.
-			long := append([]byte{}, text...)
-			for err == bufio.ErrBufferFull && len(long) <= maxLine {
+			long = append(long[:0], text...)
+			for err == bufio.ErrBufferFull && len(long) <= MaxRowBytes+2 {
 				text, err = br.ReadSlice('\n')
 				long = append(long, text...)
 			}
-			if len(long) > maxLine {
-				line++
-				p.bad(line, fmt.Errorf("a row is longer than %d bytes", maxLine))
-				for err == bufio.ErrBufferFull {
-					_, err = br.ReadSlice('\n')
-				}
-				if err == io.EOF {
-					return nil
-				}
-				if err != nil {
-					return readErr(err)
-				}
-				continue
+			over = err == bufio.ErrBufferFull
+			for err == bufio.ErrBufferFull { // over the limit: read past the rest
+				_, err = br.ReadSlice('\n')
 			}
 			text = long
 		}
-		if len(text) > 0 {
+		switch {
+		case over:
 			line++
-			if t := bytes.TrimSpace(text); len(t) > 0 {
-				var row facts.Row
-				dec := json.NewDecoder(bytes.NewReader(t))
-				dec.DisallowUnknownFields()
-				if derr := dec.Decode(&row); derr != nil {
-					p.bad(line, fmt.Errorf("not a JSON object of a row: %s", jsonProblem(derr)))
-				} else if dec.More() {
-					p.bad(line, errors.New("more than one JSON value on the line"))
-				} else if aerr := p.add(line, row); aerr != nil {
-					return aerr
-				}
+			p.bad(line, tooLongLine)
+		case len(text) > 0:
+			line++
+			if rerr := p.jsonRow(line, text); rerr != nil {
+				return rerr
 			}
 		}
 		if err == io.EOF {
@@ -228,6 +276,67 @@ func (p *parser) jsonl(r io.Reader) error {
 			return readErr(err)
 		}
 	}
+}
+
+var tooLongLine = fmt.Errorf("a line is longer than %d bytes (the limit of a row)", MaxRowBytes)
+
+// jsonRow checks and adds one line of JSON Lines (blank lines are skipped).
+func (p *parser) jsonRow(line int64, text []byte) error {
+	text = bytes.TrimSuffix(bytes.TrimSuffix(text, []byte("\n")), []byte("\r"))
+	if len(text) > MaxRowBytes {
+		p.bad(line, tooLongLine)
+		return nil
+	}
+	t := bytes.TrimSpace(text)
+	if len(t) == 0 {
+		return nil
+	}
+	if err := textProblem(t, true); err != "" {
+		p.bad(line, errors.New(err))
+		return nil
+	}
+	var row facts.Row
+	dec := json.NewDecoder(bytes.NewReader(t))
+	dec.DisallowUnknownFields()
+	if derr := dec.Decode(&row); derr != nil {
+		p.bad(line, fmt.Errorf("not a JSON object of a row: %s", jsonProblem(derr)))
+		return nil
+	}
+	if dec.More() {
+		p.bad(line, errors.New("more than one JSON value on the line"))
+		return nil
+	}
+	return p.add(line, row)
+}
+
+// textProblem says what makes text unfit to import ("" : nothing): it
+// must be UTF-8 without NUL characters (which PostgreSQL cannot store in
+// text); in JSON (isJSON), a NUL written \u0000 in a string counts too.
+func textProblem(b []byte, isJSON bool) string {
+	if !utf8.Valid(b) {
+		return "not valid UTF-8"
+	}
+	if bytes.IndexByte(b, 0) >= 0 || (isJSON && jsonHasEscapedNUL(b)) {
+		return "a NUL character (\\u0000) is not allowed"
+	}
+	return ""
+}
+
+// jsonHasEscapedNUL reports whether JSON text has \u0000 in a string.
+func jsonHasEscapedNUL(b []byte) bool {
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) && string(b[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++ // the escaped character (\\ above all) is not an escape
+	}
+	return false
 }
 
 func jsonProblem(err error) string {
@@ -236,94 +345,105 @@ func jsonProblem(err error) string {
 	return msg
 }
 
+// csv reads a CSV file: a header row naming the columns, then one row per
+// record, each at most MaxRowBytes, MaxColumns cells and MaxCellBytes a
+// cell. A record over a limit is read past, never held.
 func (p *parser) csv(r io.Reader) error {
 	cols, ok := csvColumns[p.in.RowType]
 	if !ok {
 		return gatehouse.FieldError("type", "required_field_missing", "a CSV import needs ?type=users, tenants or role_assignments")
 	}
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
+	cr := newCSVReader(r, MaxRowBytes, MaxCellBytes, MaxColumns)
+	hline, header, err := cr.Read()
 	if err == io.EOF {
 		return gatehouse.FieldError("body", "required_field_missing", "the file has no header row")
 	}
+	if re, ok := isCSVRecordError(err); ok {
+		return gatehouse.FieldError("body", "invalid_format", "%s", re.Error())
+	}
 	if err != nil {
-		return csvErr(err)
+		return readErr(err)
 	}
 	index := make([]string, len(header))
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		if !slices.Contains(cols, h) {
-			return gatehouse.FieldError("body", "invalid_format", "line 1: unknown column %q; a %s file has the columns %s", h, p.in.RowType, strings.Join(cols, ", "))
+			return gatehouse.FieldError("body", "invalid_format", "line %d: unknown column %q; a %s file has the columns %s", hline, cut(h, 64), p.in.RowType, strings.Join(cols, ", "))
 		}
 		if slices.Contains(index[:i], h) {
-			return gatehouse.FieldError("body", "invalid_format", "line 1: column %q appears twice", h)
+			return gatehouse.FieldError("body", "invalid_format", "line %d: column %q appears twice", hline, h)
 		}
 		index[i] = h
 	}
 	for {
-		rec, err := cr.Read()
+		line, rec, err := cr.Read()
 		if err == io.EOF {
 			return nil
 		}
-		var line int64
-		if pe, ok := err.(*csv.ParseError); ok {
-			p.bad(int64(pe.Line), errors.New(pe.Err.Error()))
+		if re, ok := isCSVRecordError(err); ok {
+			field := ""
+			if re.Column > 0 && re.Column <= len(index) {
+				field = index[re.Column-1]
+			}
+			msg := re.Msg
+			if field != "" {
+				msg = fmt.Sprintf("column %s: %s", field, msg)
+			}
+			p.bad(re.Line, &rowError{field: field, msg: msg})
 			continue
 		}
 		if err != nil {
 			return readErr(err)
 		}
-		l, _ := cr.FieldPos(0)
-		line = int64(l)
 		if len(rec) != len(index) {
 			p.bad(line, fmt.Errorf("%d fields, the header has %d", len(rec), len(index)))
 			continue
 		}
-		row := facts.Row{Type: p.in.RowType}
-		for i, v := range rec {
-			if v == "" {
-				continue // an empty cell leaves the field as it is
-			}
-			v := strings.Clone(v)
-			switch index[i] {
-			case "key":
-				row.Key = v
-			case "email":
-				row.Email = &v
-			case "first_name":
-				row.FirstName = &v
-			case "last_name":
-				row.LastName = &v
-			case "name":
-				row.Name = &v
-			case "description":
-				row.Description = &v
-			case "attributes":
-				row.Attributes = json.RawMessage(v)
-				if !json.Valid(row.Attributes) {
-					row.Attributes = json.RawMessage(`"not json"`) // Validate reports it
-				}
-			case "user":
-				row.User = v
-			case "role":
-				row.Role = v
-			case "tenant":
-				row.Tenant = v
-			}
-		}
-		if err := p.add(line, row); err != nil {
+		if err := p.csvRow(line, index, rec); err != nil {
 			return err
 		}
 	}
 }
 
-func csvErr(err error) error {
-	if pe, ok := err.(*csv.ParseError); ok {
-		return gatehouse.FieldError("body", "invalid_format", "line %d: %v", pe.Line, pe.Err)
+// csvRow checks and adds one CSV record.
+func (p *parser) csvRow(line int64, index, rec []string) error {
+	row := facts.Row{Type: p.in.RowType}
+	for i, v := range rec {
+		if v == "" {
+			continue // an empty cell leaves the field as it is
+		}
+		if msg := textProblem([]byte(v), index[i] == "attributes"); msg != "" {
+			p.bad(line, &rowError{field: index[i], msg: fmt.Sprintf("column %s: %s", index[i], msg)})
+			return nil
+		}
+		v := strings.Clone(v)
+		switch index[i] {
+		case "key":
+			row.Key = v
+		case "email":
+			row.Email = &v
+		case "first_name":
+			row.FirstName = &v
+		case "last_name":
+			row.LastName = &v
+		case "name":
+			row.Name = &v
+		case "description":
+			row.Description = &v
+		case "attributes":
+			row.Attributes = json.RawMessage(v)
+			if !json.Valid(row.Attributes) {
+				row.Attributes = json.RawMessage(`"not json"`) // Validate reports it
+			}
+		case "user":
+			row.User = v
+		case "role":
+			row.Role = v
+		case "tenant":
+			row.Tenant = v
+		}
 	}
-	return readErr(err)
+	return p.add(line, row)
 }
 
 func readErr(err error) error {

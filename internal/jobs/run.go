@@ -88,16 +88,11 @@ func (s *Service) Stop() { s.stopping.Store(true) }
 
 // nextQueued returns the job's first queued task ("" when none).
 func (s *Service) nextQueued(ctx context.Context, jobID string) (string, error) {
-	tasks, err := s.Store.JobTasks(ctx, jobID)
-	if err != nil {
+	t, err := s.Store.NextJobTask(ctx, jobID, "", StatusQueued)
+	if err != nil || t == nil {
 		return "", err
 	}
-	for _, t := range tasks {
-		if t.Status == StatusQueued {
-			return t.ID, nil
-		}
-	}
-	return "", nil
+	return t.ID, nil
 }
 
 // begin claims a queued task for this run (and marks its job running). A
@@ -331,22 +326,17 @@ func (s *Service) finishTx(ctx context.Context, tx Tx, t *Task, status string, r
 	if j.Status == StatusCancelled {
 		return tx.UpdateJob(ctx, j)
 	}
-	tasks, err := tx.JobTasks(ctx, j.ID)
+	// The job's tasks are looked up one at a time: a job may have millions.
+	busy, err := tx.NextJobTask(ctx, j.ID, t.ID, StatusQueued, StatusRunning)
 	if err != nil {
 		return err
 	}
-	var next *Task
-	for i := range tasks {
-		o := &tasks[i]
-		if o.ID == t.ID {
-			continue
-		}
-		if o.Status == StatusQueued || o.Status == StatusRunning {
-			return tx.UpdateJob(ctx, j) // another task is on its way
-		}
-		if o.Status == StatusPending && next == nil {
-			next = o
-		}
+	if busy != nil {
+		return tx.UpdateJob(ctx, j) // another task is on its way
+	}
+	next, err := tx.NextJobTask(ctx, j.ID, t.ID, StatusPending)
+	if err != nil {
+		return err
 	}
 	if next != nil {
 		next.Status, next.UpdatedAt = StatusQueued, now
@@ -360,8 +350,9 @@ func (s *Service) finishTx(ctx context.Context, tx Tx, t *Task, status string, r
 	}
 	// Every task has ended: so has the job.
 	var r Result
-	for i := range tasks {
-		o := &tasks[i]
+	ntasks := 0
+	err = tx.EachJobTask(ctx, j.ID, func(o *Task) error {
+		ntasks++
 		if o.ID == t.ID {
 			o = t
 		}
@@ -375,13 +366,17 @@ func (s *Service) finishTx(ctx context.Context, tx Tx, t *Task, status string, r
 				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	j.Result, j.FinishedAt = r, &now
 	j.Status, j.Error = StatusSucceeded, ""
 	typ := event.JobCompleted
 	if r.FailedTasks > 0 {
 		j.Status, typ = StatusFailed, event.JobFailed
-		j.Error = fmt.Sprintf("%d of %d task(s) failed", r.FailedTasks, len(tasks))
+		j.Error = fmt.Sprintf("%d of %d task(s) failed", r.FailedTasks, ntasks)
 	}
 	if err := tx.UpdateJob(ctx, j); err != nil {
 		return err

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -176,9 +179,20 @@ type ImportInput struct {
 	Body      io.Reader
 }
 
+// spoolPattern names an upload's spool file.
+const spoolPattern = "gatehouse-import-*.jsonl"
+
 // Import checks every row of an upload, then creates the job that applies
 // it batch by batch. A file with bad rows is refused whole (400, with line
 // numbers); nothing is created.
+//
+// The upload is read as it arrives, one row at a time, and its batches are
+// written to a spool file on this node's disk (Options.TempDir) while the
+// rest is checked. Once every row is good, the batches are stored as the
+// job's tasks, in the database, in one transaction; the spool is then
+// removed. So a task's rows live in the database, where any node (of a
+// PostgreSQL deployment) can run it, and the spool only ever serves the
+// one request that made it.
 func (s *Service) Import(ctx context.Context, p *auth.Principal, t Target, in ImportInput) (*Job, error) {
 	in.RowType = NormalizeRowType(in.RowType)
 	if in.BatchSize == 0 {
@@ -187,7 +201,12 @@ func (s *Service) Import(ctx context.Context, p *auth.Principal, t Target, in Im
 	if in.BatchSize < 1 || in.BatchSize > MaxBatchSize {
 		return nil, gatehouse.FieldError("batch_size", "out_of_range", "batch_size must be between 1 and %d", MaxBatchSize)
 	}
-	spool, err := os.CreateTemp(s.Opt.TempDir, "gatehouse-import-*.jsonl")
+	if s.Opt.TempDir != "" {
+		if err := os.MkdirAll(s.Opt.TempDir, 0o700); err != nil {
+			return nil, fmt.Errorf("import: spool: %w", err)
+		}
+	}
+	spool, err := os.CreateTemp(s.Opt.TempDir, spoolPattern)
 	if err != nil {
 		return nil, fmt.Errorf("import: spool: %w", err)
 	}
@@ -228,6 +247,28 @@ func (s *Service) Import(ctx context.Context, p *auth.Principal, t Target, in Im
 		return nil, err
 	}
 	return j, nil
+}
+
+// RemoveSpools removes the spool files that a stopped process left in
+// Options.TempDir (none when it is the system's temporary folder, which
+// other processes share). Call it at the start of the one process that
+// owns an embedded database.
+func (s *Service) RemoveSpools() (int, error) {
+	if s.Opt.TempDir == "" {
+		return 0, nil
+	}
+	names, err := filepath.Glob(filepath.Join(s.Opt.TempDir, spoolPattern))
+	if err != nil {
+		return 0, fmt.Errorf("import spools: %w", err)
+	}
+	n := 0
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("import spools: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // StartInput asks for a job that is not an import.
@@ -362,19 +403,9 @@ func (s *Service) Cancel(ctx context.Context, p *auth.Principal, id string) (*Jo
 		if j.Finished() {
 			return gatehouse.Errorf(gatehouse.CodeConflict, "job %s has already %s", j.ID, j.Status)
 		}
-		tasks, err := tx.JobTasks(ctx, j.ID)
-		if err != nil {
-			return err
-		}
 		now := s.now()
-		for i := range tasks {
-			t := &tasks[i]
-			if t.Status == StatusPending || t.Status == StatusQueued {
-				t.Status, t.FinishedAt, t.UpdatedAt = StatusCancelled, &now, now
-				if err := tx.UpdateTask(ctx, t); err != nil {
-					return err
-				}
-			}
+		if _, err := tx.CancelJobTasks(ctx, j.ID, now); err != nil {
+			return err
 		}
 		j.Status, j.FinishedAt, j.UpdatedAt = StatusCancelled, &now, now
 		if err := tx.UpdateJob(ctx, j); err != nil {

@@ -149,15 +149,73 @@ func (s *Store) ListTasks(ctx context.Context, f jobs.TaskFilter, page gatehouse
 	return listPage(ctx, s.reader(), "job_tasks", taskLightCols, w, map[string]string{"created_at": "created_at", "seq": "seq", "status": "status", "updated_at": "updated_at"}, page, scanTaskLight)
 }
 
-// JobTasks lists a job's tasks in order, without input and output.
-func (s *Store) JobTasks(ctx context.Context, jobID string) ([]jobs.Task, error) {
-	return queryAll(ctx, s.reader(), "SELECT "+taskLightCols+" FROM job_tasks WHERE job_id = $1 ORDER BY seq", scanTaskLight, jobID)
+// NextJobTask returns a job's first task (in seq order), other than
+// exceptID, whose status is one of statuses; nil when there is none. It
+// reads one task per status through index job_tasks_status, however many
+// tasks the job has (a query of all statuses at once would walk the job's
+// tasks in seq order instead).
+func (s *Store) NextJobTask(ctx context.Context, jobID, exceptID string, statuses ...string) (*jobs.Task, error) {
+	var first *jobs.Task
+	for _, st := range statuses {
+		t, err := getOne(ctx, s.reader(), "task", jobID, "SELECT "+taskLightCols+" FROM job_tasks WHERE status = $1 AND job_id = $2 AND id <> $3 ORDER BY seq LIMIT 1",
+			scanTaskLight, st, jobID, exceptID)
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if first == nil || t.Seq < first.Seq {
+			first = t
+		}
+	}
+	return first, nil
 }
 
-// UpdateTask stores a task's state (and its output, when it has one).
+// EachJobTask calls fn with each task of a job in order, without input and
+// output, one at a time (a job may have millions). fn must not use the
+// store: the tasks are read as it runs.
+func (s *Store) EachJobTask(ctx context.Context, jobID string, fn func(*jobs.Task) error) error {
+	rows, err := s.reader().QueryContext(ctx, "SELECT "+taskLightCols+" FROM job_tasks WHERE job_id = $1 ORDER BY seq", jobID)
+	if err != nil {
+		return fmt.Errorf("job tasks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t, err := scanTaskLight(rows)
+		if err != nil {
+			return fmt.Errorf("job tasks: %w", err)
+		}
+		if err := fn(&t); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("job tasks: %w", err)
+	}
+	return nil
+}
+
+// CancelJobTasks marks a job's pending and queued tasks cancelled (their
+// input dropped), in one statement, and returns how many.
+func (s *Store) CancelJobTasks(ctx context.Context, jobID string, now time.Time) (int64, error) {
+	res, err := s.writer().ExecContext(ctx, "UPDATE job_tasks SET status = $1, finished_at = $2, updated_at = $2, input = '' WHERE job_id = $3 AND status IN ($4, $5)",
+		jobs.StatusCancelled, micros(now), jobID, jobs.StatusPending, jobs.StatusQueued)
+	if err != nil {
+		return 0, fmt.Errorf("cancel tasks: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// UpdateTask stores a task's state (and its output, when it has one). The
+// input of a task that succeeded or was cancelled is dropped: it never
+// runs again (only a failed task is retried), and an import's batches
+// would otherwise keep the whole file in the database until the job is
+// pruned.
 func (s *Store) UpdateTask(ctx context.Context, t *jobs.Task) error {
 	return execOne(ctx, s.writer(), "task", t.ID, `UPDATE job_tasks SET status=$2, attempts=$3, items=$4, result=$5, errors=$6, error=$7,
-		started_at=$8, finished_at=$9, updated_at=$10, output=CASE WHEN $11 = '' THEN output ELSE $11 END WHERE id=$1`,
+		started_at=$8, finished_at=$9, updated_at=$10, output=CASE WHEN $11 = '' THEN output ELSE $11 END,
+		input=CASE WHEN $2 IN ('`+jobs.StatusSucceeded+`', '`+jobs.StatusCancelled+`') THEN '' ELSE input END WHERE id=$1`,
 		t.ID, t.Status, t.Attempts, t.Items, mustJSON(t.Result), errorsJSON(t.Errors), t.Error,
 		nullMicros(t.StartedAt), nullMicros(t.FinishedAt), micros(t.UpdatedAt), t.Output)
 }

@@ -2,12 +2,12 @@ package tenancy
 
 import (
 	"context"
-	"net/mail"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
+	"github.com/gatehouse-dev/gatehouse/internal/mailaddr"
 )
 
 // Store persists tenancy data. Get and Delete methods take an id or a key
@@ -776,9 +776,8 @@ func (s *Service) roleForMember(ctx context.Context, orgID, role string) (*Role,
 
 func normalizeEmail(email string) (string, error) {
 	email = strings.TrimSpace(email)
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || len(email) > 254 {
-		return "", gatehouse.FieldError("email", "invalid_format", "email %q is not a valid address", email)
+	if err := mailaddr.Check("email", email); err != nil {
+		return "", err
 	}
 	return strings.ToLower(email), nil
 }

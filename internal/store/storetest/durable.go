@@ -318,6 +318,63 @@ func testJobStore(t *testing.T, db *store.DB) {
 	if fmt.Sprint(outs) != "[line 1\n line 2\n line 3\n]" {
 		t.Errorf("outputs %q", outs)
 	}
+	// A job's tasks are looked up one at a time, by status, in order.
+	next := func(except string, statuses ...string) string {
+		t.Helper()
+		task, err := st.NextJobTask(ctx, j.ID, except, statuses...)
+		must(t, err)
+		if task == nil {
+			return ""
+		}
+		if task.Input != "" {
+			t.Errorf("NextJobTask read the input of task %d", task.Seq)
+		}
+		return task.ID
+	}
+	if got := next("", jobs.StatusQueued, jobs.StatusRunning); got != ids[0] {
+		t.Errorf("next queued or running: %q, want the running %q", got, ids[0])
+	}
+	if got := next(ids[0], jobs.StatusQueued, jobs.StatusRunning); got != "" {
+		t.Errorf("next queued or running but the running one: %q", got)
+	}
+	if got := next("", jobs.StatusPending); got != ids[2] {
+		t.Errorf("next pending: %q, want %q", got, ids[2])
+	}
+	if got := next("", jobs.StatusSucceeded); got != "" {
+		t.Errorf("next succeeded: %q", got)
+	}
+	var seqs []string
+	must(t, st.EachJobTask(ctx, j.ID, func(task *jobs.Task) error {
+		seqs = append(seqs, fmt.Sprintf("%d:%s", task.Seq, task.Status))
+		return nil
+	}))
+	if fmt.Sprint(seqs) != "[1:running 2:failed 3:pending]" {
+		t.Errorf("each task %v", seqs)
+	}
+	stopErr := errors.New("stop")
+	if err := st.EachJobTask(ctx, j.ID, func(*jobs.Task) error { return stopErr }); !errors.Is(err, stopErr) {
+		t.Errorf("EachJobTask returned %v, want fn's error", err)
+	}
+	cancelled, err := st.CancelJobTasks(ctx, j.ID, now)
+	must(t, err)
+	if after, err := st.TaskByID(ctx, ids[2]); err != nil || cancelled != 1 || after.Status != jobs.StatusCancelled || after.FinishedAt == nil || after.Input != "" {
+		t.Errorf("cancel tasks: %d cancelled, then %+v %v", cancelled, after, err)
+	}
+	// A failed task keeps its input (it may be retried); one that
+	// succeeded drops it (it never runs again).
+	if failedTask, err := st.TaskByID(ctx, ids[1]); err != nil || failedTask.Input != `[{"line":2}]` {
+		t.Errorf("failed task %+v %v", failedTask, err)
+	}
+	done, err := st.TaskByID(ctx, ids[0])
+	must(t, err)
+	done.Status = jobs.StatusSucceeded
+	must(t, st.UpdateTask(ctx, done))
+	if done, err = st.TaskByID(ctx, ids[0]); err != nil || done.Input != "" || done.Status != jobs.StatusSucceeded {
+		t.Errorf("succeeded task %+v %v", done, err)
+	}
+	if got := next("", jobs.StatusPending, jobs.StatusQueued); got != "" {
+		t.Errorf("a task is left to run after the cancel: %q", got)
+	}
 	list, err := st.ListJobs(ctx, jobs.JobFilter{OrgID: org.ID, EnvID: env.ID, Type: jobs.TypeImport}, gatehouse.PageRequest{Page: 1, PerPage: 10})
 	must(t, err)
 	if list.Total != 1 {

@@ -1,0 +1,167 @@
+package jobs
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+)
+
+func parseFile(t *testing.T, opt Options, in ImportInput) ([]spooledBatch, []int, error) {
+	t.Helper()
+	s := &Service{Opt: opt}
+	var spool bytes.Buffer
+	if _, err := s.parse(in, &spool); err != nil {
+		return nil, nil, err
+	}
+	var batches []spooledBatch
+	var sizes []int
+	sc := bufio.NewScanner(&spool)
+	sc.Buffer(nil, 2*MaxBatchBytes)
+	for sc.Scan() {
+		var b spooledBatch
+		if err := json.Unmarshal(sc.Bytes(), &b); err != nil {
+			t.Fatalf("spool line: %v", err)
+		}
+		batches = append(batches, b)
+		sizes = append(sizes, len(b.Rows))
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return batches, sizes, nil
+}
+
+// A batch ends at batch_size rows or MaxBatchBytes, whichever comes first:
+// wide rows make smaller batches, never one that holds the file.
+func TestParseBatchesAreBounded(t *testing.T) {
+	t.Parallel()
+	blob := strings.Repeat("<x>", 5_000/3) // HTML characters are kept as they are
+	var file strings.Builder
+	const n, limit = 300, 64 << 10 // MaxBatchBytes, scaled down
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&file, `{"type":"user","key":"u%d","attributes":{"blob":"%s"}}`+"\n", i, blob)
+	}
+	opt := DefaultOptions()
+	opt.maxBatchBytes = limit
+	batches, sizes, err := parseFile(t, opt, ImportInput{Format: FormatJSONL, BatchSize: 5000, Body: strings.NewReader(file.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows, next int64 = 0, 1
+	for i, b := range batches {
+		if sizes[i] > limit {
+			t.Errorf("batch %d holds %d bytes of rows, over %d", i, sizes[i], limit)
+		}
+		var lr []lineRow
+		if err := json.Unmarshal(b.Rows, &lr); err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(lr)) != b.Count || b.First != next || b.Last != next+b.Count-1 || lr[0].Line != b.First {
+			t.Errorf("batch %d: count %d first %d last %d, %d rows", i, b.Count, b.First, b.Last, len(lr))
+		}
+		if !strings.Contains(string(lr[0].Row.Attributes), "<x>") {
+			t.Errorf("attributes changed: %.40s", lr[0].Row.Attributes)
+		}
+		rows += b.Count
+		next = b.Last + 1
+	}
+	if rows != n || len(batches) < 20 {
+		t.Errorf("%d rows in %d batches", rows, len(batches))
+	}
+	// Narrow rows still fill batch_size.
+	file.Reset()
+	for i := 0; i < 25; i++ {
+		fmt.Fprintf(&file, `{"type":"user","key":"u%d"}`+"\n", i)
+	}
+	batches, _, err = parseFile(t, DefaultOptions(), ImportInput{Format: FormatJSONL, BatchSize: 10, Body: strings.NewReader(file.String())})
+	if err != nil || len(batches) != 3 || batches[0].Count != 10 || batches[2].Count != 5 {
+		t.Errorf("narrow rows: %d batches, %v", len(batches), err)
+	}
+}
+
+func TestParseRefusals(t *testing.T) {
+	t.Parallel()
+	const prefix, suffix = `{"type":"user","key":"a","attributes":{"b":"`, `"}}`
+	atLimit := prefix + strings.Repeat("b", MaxRowBytes-len(prefix)-len(suffix)) + suffix
+	few := DefaultOptions()
+	few.MaxImportRows = 3
+	tests := []struct {
+		name string
+		opt  Options
+		in   ImportInput
+		msg  string // in the error's message
+		line int64  // of the first row error (0: none)
+	}{
+		{"too many rows", few, ImportInput{Format: FormatCSV, RowType: "users", Body: strings.NewReader("key\na\nb\nc\nd\n")}, "line 5: an import has at most 3 rows", 0},
+		{"long JSON line", DefaultOptions(), ImportInput{Format: FormatJSONL, Body: strings.NewReader(`{"type":"user","key":"a"}` + "\n" + `{"type":"user","key":"` + strings.Repeat("b", MaxRowBytes) + "\"}\n")},
+			"first at line 2: a line is longer than 1048576 bytes (the limit of a row)", 2},
+		{"line at the limit", DefaultOptions(), ImportInput{Format: FormatJSONL, Body: strings.NewReader(atLimit + "\r\n" + atLimit)}, "", 0},
+		{"CSV columns", DefaultOptions(), ImportInput{Format: FormatCSV, RowType: "users", Body: strings.NewReader("key\nada" + strings.Repeat(",", MaxColumns) + "\n")},
+			"first at line 2: a row has more than 32 cells (the limit of a row)", 2},
+		{"CSV header over a limit", DefaultOptions(), ImportInput{Format: FormatCSV, RowType: "users", Body: strings.NewReader("key" + strings.Repeat(",key", MaxColumns) + "\n")},
+			"line 1: a row has more than 32 cells", 0},
+		{"long unknown field", DefaultOptions(), ImportInput{Format: FormatJSONL, Body: strings.NewReader(`{"type":"user","key":"a","` + strings.Repeat("z", 500_000) + `":1}`)},
+			"first at line 1: not a JSON object of a row: unknown field", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.BatchSize = DefaultBatchSize
+			_, _, err := parseFile(t, tc.opt, tc.in)
+			if tc.msg == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if gatehouse.ErrorCode(err) != gatehouse.CodeInvalidRequest || !strings.Contains(gatehouse.ErrorMessage(err), tc.msg) {
+				t.Fatalf("%v, want a 400 with %q", err, tc.msg)
+			}
+			if len(gatehouse.ErrorMessage(err)) > 2*maxErrorMessage {
+				t.Errorf("a message of %d bytes", len(gatehouse.ErrorMessage(err)))
+			}
+			if tc.line > 0 {
+				var ge *gatehouse.Error
+				if !errors.As(err, &ge) {
+					t.Fatal(err)
+				}
+				errs := ge.Details["errors"].([]facts.RowError)
+				if errs[0].Line != tc.line || len(errs[0].Message) > maxErrorMessage+len("…") {
+					t.Errorf("row errors %.200v", errs)
+				}
+			}
+		})
+	}
+}
+
+func TestJSONHasEscapedNUL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		`{"a":"\u0000"}`:        true,
+		`{"\u0000":1}`:          true,
+		`{"a":"x\\\u0000"}`:     true,  // an escaped backslash, then a NUL
+		`{"a":"\\u0000"}`:       false, // a backslash, then the text u0000
+		`{"a":"\\\\u0000"}`:     false,
+		`{"a":"\u00001"}`:       true,
+		`{"a":"\u0001"}`:        false,
+		`{"a":"u0000"}`:         false,
+		`{"a":"\"\u0000\""}`:    true,
+		`{"a":"\\"}` + `\u0000`: true, // not JSON anyway
+	} {
+		if got := jsonHasEscapedNUL([]byte(in)); got != want {
+			t.Errorf("%s: %v, want %v", in, got, want)
+		}
+		if want {
+			var v any
+			if json.Unmarshal([]byte(in), &v) == nil && !strings.Contains(fmt.Sprint(v), "\x00") {
+				t.Errorf("%s: decodes without a NUL", in)
+			}
+		}
+	}
+}
