@@ -458,7 +458,9 @@ func (a *App) createOrganization(ctx context.Context, name, key, adminEmail, adm
 		b.Organization.Settings.Tier = tier
 	}
 	if createdBy == "" {
-		createdBy = "member:" + b.Admin.ID
+		// The instance's set-up made it, not the first Admin: removing
+		// that member (keys follow the member who made them) leaves it.
+		createdBy = "init"
 	}
 	k, token, err := a.Keys.Mint(apikey.Spec{Name: "Initial organization key", Level: auth.LevelOrganization,
 		OrgID: b.Organization.ID, Scopes: gatehouse.AllScopes(), CreatedBy: createdBy})

@@ -19,7 +19,7 @@ type APIKey struct {
 	EnvironmentID string            `json:"environment_id,omitempty"`
 	Scopes        []gatehouse.Scope `json:"scopes"`
 	Status        string            `json:"status" enum:"active,revoked,expired"`
-	CreatedBy     string            `json:"created_by" doc:"member:<id> or key:<id>."`
+	CreatedBy     string            `json:"created_by" doc:"member:<id>, key:<id>, or init (the key the instance's set-up made)."`
 	CreatedAt     time.Time         `json:"created_at"`
 	ExpiresAt     *time.Time        `json:"expires_at,omitempty"`
 	RevokedAt     *time.Time        `json:"revoked_at,omitempty"`

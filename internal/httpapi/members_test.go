@@ -135,6 +135,11 @@ func TestMemberKeysFollowTheMember(t *testing.T) {
 	if n := len(s.must(200, req{method: "GET", path: "/v1/api-keys?created_by=member:" + devID + "&status=revoked", key: s.key}).list()); n != 2 {
 		t.Errorf("created_by filter: %d revoked keys, want 2", n)
 	}
+	// The key the set-up printed is the instance's, not the first Admin's:
+	// removing that member leaves it working.
+	s.newMember("boss@acme.example", "admin")
+	s.must(204, req{method: "DELETE", path: "/v1/members/" + tenancyAdminID(t, s), key: s.key})
+	s.must(200, req{method: "GET", path: "/v1/projects", key: s.key})
 }
 
 // Issue 13 (12): a key's own rate limit may not exceed the limit of the
