@@ -13,7 +13,7 @@ export type ApiError = {
 export type ApiKey = {
     created_at: string;
     /**
-     * member:<id> or key:<id>.
+     * member:<id>, key:<id>, or init (the key the instance's set-up made).
      */
     created_by: string;
     environment_id?: string;
@@ -360,7 +360,7 @@ export type CreateWebhookInBody = {
 export type CreatedApiKey = {
     created_at: string;
     /**
-     * member:<id> or key:<id>.
+     * member:<id>, key:<id>, or init (the key the instance's set-up made).
      */
     created_by: string;
     environment_id?: string;
