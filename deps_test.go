@@ -35,3 +35,28 @@ func TestClientImportsOnlyPublicPackages(t *testing.T) {
 		}
 	}
 }
+
+// The layers below the front doors never import them: the store, the
+// services and the engine know nothing of HTTP handlers, the dashboard or
+// huma, so that every rule holds whichever door a call came through.
+func TestLowerLayersImportNoFrontDoor(t *testing.T) {
+	const mod = "github.com/gatehouse-dev/gatehouse/"
+	below := []string{"./internal/store/...", "./internal/tenancy", "./internal/facts", "./internal/apikey", "./internal/webhook",
+		"./internal/jobs", "./internal/ratelimit", "./internal/decision", "./internal/apilog", "./internal/idempotency",
+		"./internal/secretkey", "./internal/event", "./internal/auth", "./internal/batch", "./internal/queue", "./authz"}
+	forbidden := []string{mod + "internal/httpapi", mod + "internal/dashboard", mod + "internal/web", mod + "internal/permit",
+		mod + "internal/app", mod + "internal/cli", "github.com/danielgtaylor/huma"}
+	for _, pkg := range below {
+		out, err := exec.Command("go", "list", "-deps", "-test=false", "-f", "{{.ImportPath}}", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range forbidden {
+				if dep == f || strings.HasPrefix(dep, f+"/") {
+					t.Errorf("%s depends on %s", pkg, dep)
+				}
+			}
+		}
+	}
+}

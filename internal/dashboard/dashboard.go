@@ -38,35 +38,13 @@ var templateFS embed.FS
 //go:embed assets
 var assetFS embed.FS
 
-// Session is a signed-in member's session; the cookie holds its token, the
-// store only the token's SHA-256.
-type Session struct {
-	TokenSHA256 string
-	MemberID    string
-	OrgID       string
-	// ProjectID and EnvID are the environment the member works in.
-	ProjectID  string
-	EnvID      string
-	UserAgent  string
-	ClientIP   string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	ExpiresAt  time.Time
-}
+// Session is a signed-in member's session (tenancy keeps them).
+type Session = tenancy.Session
 
 // Store persists sessions.
-type Store interface {
-	CreateSession(ctx context.Context, s *Session) error
-	GetSession(ctx context.Context, tokenSHA256 string) (*Session, error)
-	UpdateSession(ctx context.Context, s *Session) error
-	DeleteSession(ctx context.Context, tokenSHA256 string) error
-}
+type Store = tenancy.SessionStore
 
-// Session lifetimes.
 const (
-	idleTimeout     = 12 * time.Hour
-	absoluteTimeout = 7 * 24 * time.Hour
-	touchEvery      = time.Minute
 	cookieName      = "gatehouse_session"
 	flashCookie     = "gatehouse_flash"
 	// memberRateLimit is each member's own hourly budget of API calls made
@@ -208,55 +186,14 @@ func (x *dash) load(r *http.Request) (*viewer, error) {
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	ctx := r.Context()
-	s, err := x.Store.GetSession(ctx, tenancy.TokenHash(c.Value))
-	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-		return nil, nil
-	}
-	if err != nil {
+	sg, err := x.Tenancy.SessionOf(r.Context(), x.Store, c.Value)
+	if sg == nil || err != nil {
 		return nil, err
 	}
-	now := x.Now()
-	if !now.Before(s.ExpiresAt) || now.Sub(s.CreatedAt) > absoluteTimeout {
-		_ = x.Store.DeleteSession(ctx, s.TokenSHA256)
-		return nil, nil
-	}
-	m, err := x.Tenancy.Store.GetMember(ctx, s.OrgID, s.MemberID)
-	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	role, err := x.Tenancy.Role(ctx, m.OrgID, m.Role)
-	if err != nil {
-		return nil, err
-	}
-	org, err := x.Tenancy.Store.GetOrganization(ctx, m.OrgID)
-	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound { // the organization was deleted
-		_ = x.Store.DeleteSession(ctx, s.TokenSHA256)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if now.Sub(s.LastSeenAt) > touchEvery {
-		s.LastSeenAt = now
-		s.ExpiresAt = minTime(now.Add(idleTimeout), s.CreatedAt.Add(absoluteTimeout))
-		if err := x.Store.UpdateSession(ctx, s); err != nil {
-			return nil, err
-		}
-	}
+	m := sg.Member
 	p := &auth.Principal{MemberID: m.ID, KeyName: m.Email, Level: auth.LevelOrganization, OrgID: m.OrgID,
-		Scopes: role.Scopes, RateLimitPerHour: memberRateLimit}
-	return &viewer{session: s, member: m, role: role, org: org, principal: p}, nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
+		Scopes: sg.Role.Scopes, RateLimitPerHour: memberRateLimit}
+	return &viewer{session: sg.Session, member: m, role: sg.Role, org: sg.Org, principal: p}, nil
 }
 
 func (x *dash) secure(r *http.Request) bool {
@@ -275,14 +212,11 @@ func (x *dash) cookie(r *http.Request, name, value string, maxAge int) *http.Coo
 
 // startSession signs member m in.
 func (x *dash) startSession(w http.ResponseWriter, r *http.Request, m *tenancy.Member) error {
-	token := tenancy.NewToken()
-	now := x.Now()
-	s := &Session{TokenSHA256: tenancy.TokenHash(token), MemberID: m.ID, OrgID: m.OrgID, UserAgent: truncate(r.UserAgent(), 300),
-		ClientIP: clientIP(r), CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(idleTimeout)}
-	if err := x.Store.CreateSession(r.Context(), s); err != nil {
+	token, _, err := x.Tenancy.StartSession(r.Context(), x.Store, m, r.UserAgent(), clientIP(r))
+	if err != nil {
 		return err
 	}
-	http.SetCookie(w, x.cookie(r, cookieName, token, int(absoluteTimeout/time.Second)))
+	http.SetCookie(w, x.cookie(r, cookieName, token, int(tenancy.SessionMax/time.Second)))
 	return nil
 }
 

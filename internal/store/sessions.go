@@ -4,23 +4,23 @@ import (
 	"context"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
-var _ dashboard.Store = (*Store)(nil)
+var _ tenancy.SessionStore = (*Store)(nil)
 
 const sessionCols = "token_sha256, member_id, org_id, project_id, env_id, user_agent, client_ip, created_at, last_seen_at, expires_at"
 
 // CreateSession stores a dashboard session.
-func (s *Store) CreateSession(ctx context.Context, x *dashboard.Session) error {
+func (s *Store) CreateSession(ctx context.Context, x *tenancy.Session) error {
 	return exec(ctx, s.writer(), "session", "INSERT INTO sessions ("+sessionCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
 		x.TokenSHA256, x.MemberID, x.OrgID, x.ProjectID, x.EnvID, x.UserAgent, x.ClientIP, micros(x.CreatedAt), micros(x.LastSeenAt), micros(x.ExpiresAt))
 }
 
 // GetSession returns a session by the hash of its token.
-func (s *Store) GetSession(ctx context.Context, tokenSHA256 string) (*dashboard.Session, error) {
-	return getOne(ctx, s.reader(), "session", "", "SELECT "+sessionCols+" FROM sessions WHERE token_sha256 = $1", func(sc scanner) (dashboard.Session, error) {
-		var x dashboard.Session
+func (s *Store) GetSession(ctx context.Context, tokenSHA256 string) (*tenancy.Session, error) {
+	return getOne(ctx, s.reader(), "session", "", "SELECT "+sessionCols+" FROM sessions WHERE token_sha256 = $1", func(sc scanner) (tenancy.Session, error) {
+		var x tenancy.Session
 		var c, l, e int64
 		err := sc.Scan(&x.TokenSHA256, &x.MemberID, &x.OrgID, &x.ProjectID, &x.EnvID, &x.UserAgent, &x.ClientIP, &c, &l, &e)
 		x.CreatedAt, x.LastSeenAt, x.ExpiresAt = fromMicros(c), fromMicros(l), fromMicros(e)
@@ -29,7 +29,7 @@ func (s *Store) GetSession(ctx context.Context, tokenSHA256 string) (*dashboard.
 }
 
 // UpdateSession stores a session's environment and times.
-func (s *Store) UpdateSession(ctx context.Context, x *dashboard.Session) error {
+func (s *Store) UpdateSession(ctx context.Context, x *tenancy.Session) error {
 	return execOne(ctx, s.writer(), "session", "", "UPDATE sessions SET project_id = $2, env_id = $3, last_seen_at = $4, expires_at = $5 WHERE token_sha256 = $1",
 		x.TokenSHA256, x.ProjectID, x.EnvID, micros(x.LastSeenAt), micros(x.ExpiresAt))
 }

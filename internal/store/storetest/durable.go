@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
@@ -523,7 +522,7 @@ func testMemberSignIn(t *testing.T, db *store.DB) {
 	}
 	svc.Now = time.Now
 	// Sessions; a new password ends them.
-	sess := &dashboard.Session{TokenSHA256: tenancy.TokenHash("tok"), MemberID: m.ID, OrgID: org.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+	sess := &tenancy.Session{TokenSHA256: tenancy.TokenHash("tok"), MemberID: m.ID, OrgID: org.ID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
 	must(t, st.CreateSession(ctx, sess))
 	sess.ProjectID, sess.EnvID = "p", "e"
 	must(t, st.UpdateSession(ctx, sess))

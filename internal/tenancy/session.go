@@ -1,0 +1,121 @@
+package tenancy
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// Session is a member signed in to the dashboard. Its token is in the
+// member's cookie; the store keeps only the token's SHA-256.
+type Session struct {
+	TokenSHA256 string
+	MemberID    string
+	OrgID       string
+	// ProjectID and EnvID are the environment the member works in.
+	ProjectID  string
+	EnvID      string
+	UserAgent  string
+	ClientIP   string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// SessionStore keeps sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, tokenSHA256 string) (*Session, error)
+	UpdateSession(ctx context.Context, s *Session) error
+	DeleteSession(ctx context.Context, tokenSHA256 string) error
+}
+
+// Session lifetimes: a session ends after SessionIdle without use, and
+// SessionMax after it started whatever its use; its last use is recorded
+// at most every sessionTouch.
+const (
+	SessionIdle  = 12 * time.Hour
+	SessionMax   = 7 * 24 * time.Hour
+	sessionTouch = time.Minute
+)
+
+// Signed is a live session with who it is for, as they are now (a role
+// change applies at once).
+type Signed struct {
+	Session *Session
+	Member  *Member
+	Role    *Role
+	Org     *Organization
+}
+
+// StartSession signs member m in and returns the session's token, for the
+// member's cookie only.
+func (s *Service) StartSession(ctx context.Context, st SessionStore, m *Member, userAgent, clientIP string) (string, *Session, error) {
+	token := NewToken()
+	now := s.Now()
+	x := &Session{TokenSHA256: TokenHash(token), MemberID: m.ID, OrgID: m.OrgID, UserAgent: clip(userAgent, 300),
+		ClientIP: clientIP, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionIdle)}
+	if err := st.CreateSession(ctx, x); err != nil {
+		return "", nil, err
+	}
+	return token, x, nil
+}
+
+// SessionOf returns the live session of token with its member, role and
+// organization; nil when there is none, it ended, or its member or
+// organization is gone (it is then deleted).
+func (s *Service) SessionOf(ctx context.Context, st SessionStore, token string) (*Signed, error) {
+	if token == "" {
+		return nil, nil
+	}
+	x, err := st.GetSession(ctx, TokenHash(token))
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if !now.Before(x.ExpiresAt) || now.Sub(x.CreatedAt) > SessionMax {
+		_ = st.DeleteSession(ctx, x.TokenSHA256)
+		return nil, nil
+	}
+	m, err := s.Store.GetMember(ctx, x.OrgID, x.MemberID)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	role, err := s.Role(ctx, m.OrgID, m.Role)
+	if err != nil {
+		return nil, err
+	}
+	org, err := s.Store.GetOrganization(ctx, m.OrgID)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound { // the organization was deleted
+		_ = st.DeleteSession(ctx, x.TokenSHA256)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if now.Sub(x.LastSeenAt) > sessionTouch {
+		x.LastSeenAt = now
+		x.ExpiresAt = now.Add(SessionIdle)
+		if end := x.CreatedAt.Add(SessionMax); end.Before(x.ExpiresAt) {
+			x.ExpiresAt = end
+		}
+		if err := st.UpdateSession(ctx, x); err != nil {
+			return nil, err
+		}
+	}
+	return &Signed{Session: x, Member: m, Role: role, Org: org}, nil
+}
+
+func clip(v string, n int) string {
+	if len(v) > n {
+		return v[:n]
+	}
+	return v
+}
