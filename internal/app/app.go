@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 	"github.com/google/uuid"
 )
@@ -207,7 +208,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Decisions.Run(bgCtx) }()
 	a.APILog = batch.New("API log", logStore.WriteAPILog, log, batch.Options[apilog.Call]{Buffer: 1 << 14, MaxBytes: 64 << 20,
-		Size: httpapi.EntrySize, Prepare: httpapi.PrepareAPILog(func() string { return uuid.Must(uuid.NewV7()).String() })})
+		Size: web.EntrySize, Prepare: web.PrepareAPILog(func() string { return uuid.Must(uuid.NewV7()).String() })})
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.APILog.Run(bgCtx) }()
 	a.wg.Add(1)

@@ -27,7 +27,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -311,7 +311,7 @@ func (x *dash) call(r *http.Request, v *viewer, method, path string, q url.Value
 	}
 	ctx := auth.WithPrincipal(context.WithoutCancel(r.Context()), v.principal)
 	if method == http.MethodGet {
-		ctx = httpapi.Unlogged(ctx) // drawing a page is not an action
+		ctx = web.Unlogged(ctx) // drawing a page is not an action
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {

@@ -2,16 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"time"
-
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
-// Meta accompanies every success response.
-type Meta struct {
-	RequestID string    `json:"request_id" doc:"The id of this request; also in the X-Request-Id header."`
-	Timestamp time.Time `json:"timestamp" doc:"When the response was made."`
-}
+// Meta accompanies every response.
+type Meta = web.Meta
 
 // ListMeta accompanies every list response (seed 002 pagination metadata).
 type ListMeta struct {
@@ -51,9 +47,7 @@ type ListOut[T any] struct {
 // NoContent is the output of an operation answering 204.
 type NoContent struct{}
 
-func meta(ctx context.Context) Meta {
-	return Meta{RequestID: RequestID(ctx), Timestamp: time.Now().UTC().Truncate(time.Millisecond)}
-}
+func meta(ctx context.Context) Meta { return web.NewMeta(ctx) }
 
 func ok[T any](ctx context.Context, data T) *Out[T] {
 	return &Out[T]{Body: Envelope[T]{Status: "success", Data: data, Meta: meta(ctx)}}

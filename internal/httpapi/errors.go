@@ -10,75 +10,15 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
-// statusOf is the one table from error code to HTTP status.
-var statusOf = map[string]int{
-	gatehouse.CodeInvalidRequest:       http.StatusBadRequest,
-	gatehouse.CodeUnauthorized:         http.StatusUnauthorized,
-	gatehouse.CodeForbidden:            http.StatusForbidden,
-	gatehouse.CodeNotFound:             http.StatusNotFound,
-	gatehouse.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
-	gatehouse.CodeConflict:             http.StatusConflict,
-	gatehouse.CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,
-	gatehouse.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
-	gatehouse.CodeRateLimitExceeded:    http.StatusTooManyRequests,
-	gatehouse.CodeInternal:             http.StatusInternalServerError,
-	gatehouse.CodeServiceUnavailable:   http.StatusServiceUnavailable,
-	gatehouse.CodeOrganizationDeleted:  http.StatusUnauthorized,
-}
-
-// codeOf maps a status produced outside our handlers (huma's parsing and
-// validation, the router) back to a code.
-func codeOf(status int) string {
-	switch status {
-	case http.StatusUnprocessableEntity:
-		return gatehouse.CodeInvalidRequest
-	case http.StatusUnauthorized:
-		return gatehouse.CodeUnauthorized
-	}
-	for code, s := range statusOf {
-		if s == status {
-			return code
-		}
-	}
-	if status >= 500 {
-		return gatehouse.CodeInternal
-	}
-	return gatehouse.CodeInvalidRequest
-}
-
-// ErrorBody is the body of every error response (seed 002).
-type ErrorBody struct {
-	Status string     `json:"status" enum:"error"`
-	Err    ErrorInner `json:"error"`
-	Meta   Meta       `json:"meta"`
-}
-
-// ErrorInner is the error object: a stable code, a message for people and
-// optional details.
-type ErrorInner struct {
-	Code       string         `json:"code" enum:"INVALID_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,METHOD_NOT_ALLOWED,CONFLICT,PAYLOAD_TOO_LARGE,UNSUPPORTED_MEDIA_TYPE,RATE_LIMIT_EXCEEDED,INTERNAL_ERROR,SERVICE_UNAVAILABLE,ORGANIZATION_DELETED"`
-	Message    string         `json:"message"`
-	Details    map[string]any `json:"details,omitempty"`
-	RetryAfter int            `json:"retry_after,omitempty" doc:"Seconds to wait, on RATE_LIMIT_EXCEEDED."`
-}
-
-// APIError is an error response; it implements huma.StatusError.
-type APIError struct {
-	status int
-	ErrorBody
-}
-
-func (e *APIError) Error() string  { return e.Err.Message }
-func (e *APIError) GetStatus() int { return e.status }
-
-// ContentType makes huma send errors as plain JSON.
-func (e *APIError) ContentType(string) string { return "application/json" }
+// APIError is the v1 error response (web's envelope).
+type APIError = web.APIError
 
 // newAPIError builds the error response for status from huma's message and
 // details (validation errors become field details).
-func newAPIError(ctx context.Context, status int, msg string, errs ...error) *APIError {
+func newAPIError(ctx context.Context, status int, msg string, errs ...error) *web.APIError {
 	parseFailure := status == http.StatusBadRequest // huma: the body did not parse
 	if status == http.StatusUnprocessableEntity {
 		status = http.StatusBadRequest
@@ -90,14 +30,13 @@ func newAPIError(ctx context.Context, status int, msg string, errs ...error) *AP
 		if parseFailure && len(errs) == 1 {
 			var d *huma.ErrorDetail
 			if errors.As(errs[0], &d) && d.Location == "body" {
-				return &APIError{status: status, ErrorBody: ErrorBody{Status: "error", Meta: meta(ctx), Err: ErrorInner{
-					Code: gatehouse.CodeInvalidRequest, Message: "the request body is not valid JSON: " + d.Message,
-					Details: map[string]any{"field": "body", "reason": "invalid_json"}}}}
+				e := web.NewAPIError(ctx, status, gatehouse.CodeInvalidRequest, "the request body is not valid JSON: "+d.Message)
+				e.Err.Details = map[string]any{"field": "body", "reason": "invalid_json"}
+				return e
 			}
 		}
 	}
-	e := &APIError{status: status, ErrorBody: ErrorBody{Status: "error", Meta: meta(ctx),
-		Err: ErrorInner{Code: codeOf(status), Message: msg}}}
+	e := web.NewAPIError(ctx, status, web.CodeOf(status), msg)
 	var fields []map[string]any
 	for _, err := range errs {
 		if err == nil {
@@ -167,20 +106,5 @@ func fail(ctx context.Context, log *slog.Logger, err error) error {
 			return huma.ErrorWithHeaders(fail(ctx, log, inner), he.GetHeaders())
 		}
 	}
-	var ge *gatehouse.Error
-	if errors.As(err, &ge) {
-		status, ok := statusOf[ge.Code]
-		if !ok {
-			status = http.StatusInternalServerError
-		}
-		e := newAPIError(ctx, status, ge.Message)
-		e.Err.Code, e.Err.Message = ge.Code, ge.Message // our own message, also on 415
-		e.Err.Details = ge.Details
-		return e
-	}
-	if errors.Is(err, context.Canceled) {
-		return newAPIError(ctx, http.StatusServiceUnavailable, "the request was cancelled")
-	}
-	log.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "err", err)
-	return newAPIError(ctx, http.StatusInternalServerError, "internal error (request id "+RequestID(ctx)+")")
+	return web.Fail(ctx, log, err)
 }

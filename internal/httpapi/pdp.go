@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/google/uuid"
 )
 
@@ -334,7 +335,7 @@ func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.Stre
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		defer h.streams.close(st)
 		r, w := humago.Unwrap(hctx)
-		token, _ := bearer(r.Header.Get("Authorization"))
+		token, _ := web.Bearer(r.Header.Get("Authorization"))
 		s := &sseWriter{w: w, rc: http.NewResponseController(w)}
 		// The server's read timeout would cut a long stream: the request
 		// was read in full, so lift it (writes get their own deadlines).
@@ -539,16 +540,16 @@ func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[U
 		// PDP uploads every 2 s and whenever 1,000 decisions wait: up to 500
 		// recorded decisions a second stay within one call a second.
 		d := h.Limiter.TakeTarget(ctx, ratelimit.Target{Bucket: "pdp-upload:" + p.KeyID, Limit: h.PDP.UploadLimit})
-		if no := limitRefusal(http.Header{}, d); no != nil {
+		if no := web.LimitRefusal(http.Header{}, d); no != nil {
 			hdr := http.Header{"Retry-After": {"1"}}
 			details := map[string]any{}
-			msg := no.msg
-			if no.code == gatehouse.CodeRateLimitExceeded {
-				hdr.Set("Retry-After", strconv.Itoa(no.retryAfter))
-				details["retry_after"] = no.retryAfter
-				msg = fmt.Sprintf("this API key made its %d decision uploads of the hour (--pdp-upload-limit): try again in %d seconds", h.PDP.UploadLimit, no.retryAfter)
+			msg := no.Msg
+			if no.Code == gatehouse.CodeRateLimitExceeded {
+				hdr.Set("Retry-After", strconv.Itoa(no.RetryAfter))
+				details["retry_after"] = no.RetryAfter
+				msg = fmt.Sprintf("this API key made its %d decision uploads of the hour (--pdp-upload-limit): try again in %d seconds", h.PDP.UploadLimit, no.RetryAfter)
 			}
-			return nil, huma.ErrorWithHeaders(&gatehouse.Error{Code: no.code, Message: msg, Details: details}, hdr)
+			return nil, huma.ErrorWithHeaders(&gatehouse.Error{Code: no.Code, Message: msg, Details: details}, hdr)
 		}
 	}
 	policy := decision.Policy{Mode: decision.ModeOff}

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/permit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
 // Permit.io's API (seed 002's beta /v2): the control-plane operations
@@ -164,7 +165,7 @@ func (h *handlers) permitEngine(w http.ResponseWriter, r *http.Request) (*authz.
 	if p.EnvironmentID == "" {
 		return nil, r, gatehouse.Errorf(gatehouse.CodeForbidden, "the decision endpoints need an environment API key (this key is of level %s: it names no environment, and Permit's SDKs send none)", p.Level)
 	}
-	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	r = r.WithContext(web.WithPrincipal(r.Context(), p))
 	e, err := h.Facts.Engines.Get(r.Context(), p.EnvironmentID)
 	return e, r, err
 }
@@ -173,20 +174,19 @@ func (h *handlers) permitEngine(w http.ResponseWriter, r *http.Request) (*authz.
 // organization header, rate limit, scope) and records the caller for the
 // API log; a refusal comes back as the error to answer in Permit's shape.
 func (h *handlers) permitAuth(w http.ResponseWriter, r *http.Request, scope gatehouse.Scope) (*auth.Principal, error) {
-	rec := recordOf(r.Context())
+	rec := web.RecordOf(r.Context())
 	if rec != nil {
-		rec.route = r.Pattern
+		rec.Route = r.Pattern
 	}
 	if h.bare != nil {
 		return h.bare, nil
 	}
-	p, ref := h.gate.admit(r.Context(), w.Header(), call{authorization: r.Header.Get("Authorization"),
-		orgHeaders: [2]string{r.Header.Get(OrgHeader), r.Header.Get(OrgHeaderAlias)}, remoteAddr: r.RemoteAddr, scope: scope})
+	p, ref := h.gate.Admit(r.Context(), w.Header(), web.CallOf(r, scope))
 	if rec != nil && p != nil {
-		rec.principal = p
+		rec.Principal = p
 	}
 	if ref != nil {
-		return nil, gatehouse.Errorf(ref.code, "%s", ref.msg)
+		return nil, ref.Err()
 	}
 	return p, nil
 }
@@ -216,7 +216,7 @@ func (h *handlers) permitServe(rt pruled, w http.ResponseWriter, r *http.Request
 	if err := rt.rule.admits(p); err != nil {
 		return 0, nil, err
 	}
-	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	ctx := web.WithPrincipal(r.Context(), p)
 	c := &pcall{r: r, ctx: ctx, p: p}
 	if rt.env {
 		proj, env := r.PathValue("proj"), r.PathValue("env")

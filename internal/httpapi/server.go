@@ -21,8 +21,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/idempotency"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
+	"github.com/gatehouse-dev/gatehouse/internal/permit"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
@@ -90,12 +92,14 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	}
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
 	api := humago.New(mux, cfg)
-	h := &handlers{Deps: d, gate: &gate{keys: d.Keys, limiter: d.Limiter, anonLimit: d.AnonymousLimit, log: d.Log}, streams: newPDPStreams(d.PDP)}
+	h := &handlers{Deps: d, gate: &web.Gate{Keys: d.Keys, Limiter: d.Limiter, AnonLimit: d.AnonymousLimit, Log: d.Log}, streams: newPDPStreams(d.PDP)}
 	if d.Keys != nil {
 		d.Keys.OnChange(h.streams.keyChanged) // a revoked key's streams end at once, on every node
 	}
 	if d.bare != nil {
-		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) { next(huma.WithValue(ctx, principalKey{}, d.bare)) })
+		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) {
+			next(huma.WithContext(ctx, web.WithPrincipal(ctx.Context(), d.bare)))
+		})
 	} else {
 		api.UseMiddleware(authMiddleware(api, h.gate))
 	}
@@ -108,19 +112,20 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	serveSpec(mux, oapi)
 	serveDocs(mux)
 
-	envelopeNotFound(mux)
+	web.NotFound(mux)
 	var handler http.Handler = mux
-	handler = withInputCheck(d.MaxBodyBytes, handler) // no NUL, only UTF-8 in path, query and JSON bodies
-	handler = withRecover(d.Log, handler)
+	errs := errorShape(d.Log)
+	handler = web.WithInputCheck(d.MaxBodyBytes, errs, handler) // no NUL, only UTF-8 in path, query and JSON bodies
+	handler = web.WithRecover(d.Log, handler)
 	if d.Idempotency != nil && d.bare == nil {
-		handler = withIdempotency(d.Idempotency, h.gate, d.MaxBodyBytes, d.Log, handler)
+		handler = web.WithIdempotency(d.Idempotency, h.gate, d.MaxBodyBytes, errs, handler)
 	}
 	if d.APILog != nil && d.bare == nil {
-		handler = withAPILog(d.APILog, d.LogBodyBytes, d.Keys, handler)
+		handler = web.WithAPILog(d.APILog, d.LogBodyBytes, d.Keys, handler)
 	}
-	handler = withAccessLog(d.Log, handler)
-	handler = withRequestID(handler)
-	handler = withNoFraming(handler)
+	handler = web.WithAccessLog(d.Log, handler)
+	handler = web.WithRequestID(handler)
+	handler = web.WithNoFraming(handler)
 	return handler, oapi
 }
 
@@ -153,6 +158,25 @@ var tags = []*huma.Tag{
 }
 
 func ptrInt(n int) *int { return &n }
+
+// errorShape answers an error in the shape of the API its path belongs
+// to: Permit's body on the Permit-compatible routes, the envelope on v1.
+func errorShape(log *slog.Logger) web.ErrorWriter {
+	envelope := web.Envelope(log)
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if permitPath(r.URL.Path) {
+			permit.WriteError(w, err)
+			return
+		}
+		envelope(w, r, err)
+	}
+}
+
+// permitPath reports whether path belongs to the Permit-compatible API,
+// whose errors have Permit's shape.
+func permitPath(path string) bool {
+	return strings.HasPrefix(path, "/v2/") || path == "/allowed" || strings.HasPrefix(path, "/allowed/") || path == "/user-permissions"
+}
 
 // registrar adds operations with the conventions every route shares.
 type registrar struct {

@@ -7,12 +7,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
 // handlers holds the dependencies of every operation.
 type handlers struct {
 	Deps
-	gate *gate // admits callers (v1's middleware and the Permit routes)
+	gate *web.Gate // admits callers (v1's middleware and the Permit routes)
 	// streams are this node's open PDP change streams.
 	streams *pdpStreams
 }

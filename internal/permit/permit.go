@@ -106,12 +106,21 @@ func FromError(err error) *Error {
 		if ge.Details["reason"] == "in_use" { // not a duplicate: something refers to it
 			e.ErrorCode, e.Title = "ENTITY_IN_USE", "Entity in use"
 		}
-		if f, ok := ge.Details["field"].(string); ok && e.Detail != nil {
+		f, hasField := ge.Details["field"].(string)
+		where, hasWhere := ge.Details["location"].(string) // path, query or body: an input check's
+		if (hasField || hasWhere) && e.Detail != nil {
 			reason, _ := ge.Details["reason"].(string)
 			if reason == "" {
 				reason = "value_error"
 			}
-			e.Detail = []FieldIssue{{Loc: []string{"body", f}, Msg: ge.Message, Type: reason}}
+			loc := []string{"body"}
+			if hasWhere {
+				loc = []string{where}
+			}
+			if hasField && f != "" {
+				loc = append(loc, f)
+			}
+			e.Detail = []FieldIssue{{Loc: loc, Msg: ge.Message, Type: reason}}
 		}
 	}
 	return e

@@ -1,4 +1,4 @@
-package httpapi
+package web
 
 import (
 	"context"
@@ -14,19 +14,21 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 )
 
-// callRecord is what the layers of one request learn about it for the API
-// log: the operation (huma) and the caller (auth).
-type callRecord struct {
-	route     string
-	principal *auth.Principal
-	// secrets are the operation's declared secret fields.
-	secrets *apilog.Secrets
+// CallRecord is what the layers of one request learn about it for the API
+// log: the operation and the caller.
+type CallRecord struct {
+	Route     string
+	Principal *auth.Principal
+	// Secrets are the operation's declared secret fields.
+	Secrets *apilog.Secrets
 }
 
 type callRecordKey struct{}
 
-func recordOf(ctx context.Context) *callRecord {
-	r, _ := ctx.Value(callRecordKey{}).(*callRecord)
+// RecordOf is the API log's record of the request of ctx (nil when the
+// call is not logged); the front doors fill it in.
+func RecordOf(ctx context.Context) *CallRecord {
+	r, _ := ctx.Value(callRecordKey{}).(*CallRecord)
 	return r
 }
 
@@ -40,10 +42,10 @@ func unlogged(path string) bool {
 	return path == "/docs" || strings.HasPrefix(path, "/docs/")
 }
 
-// withAPILog records every external call: it keeps up to limit bytes of the
+// WithAPILog records every external call: it keeps up to limit bytes of the
 // request and response bodies and hands the entry to the background writer.
 // Redaction, truncation marks and ids happen on the writer's goroutine.
-func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
+func WithAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 	Verify(ctx context.Context, token string) (*auth.Principal, error)
 }, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -52,7 +54,7 @@ func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 			return
 		}
 		start := time.Now()
-		rec := &callRecord{}
+		rec := &CallRecord{}
 		body := &capReader{r: r.Body, limit: limit}
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = body
@@ -60,11 +62,11 @@ func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 		cw := &capWriter{ResponseWriter: rw, limit: limit}
 		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), callRecordKey{}, rec)))
 
-		p := rec.principal
+		p := rec.Principal
 		if p == nil {
 			// Unknown routes never reach the auth layer: attribute the call
 			// when its key is valid (a cached lookup).
-			if token, ok := bearer(r.Header.Get("Authorization")); ok {
+			if token, ok := Bearer(r.Header.Get("Authorization")); ok {
 				p, _ = keys.Verify(r.Context(), token)
 			}
 		}
@@ -72,10 +74,10 @@ func withAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		e := apilog.Call{Time: start.UTC(), RequestID: RequestID(r.Context()), Method: r.Method, Route: rec.route, Path: r.URL.RequestURI(),
-			Status: status, LatencyMicros: time.Since(start).Microseconds(), ClientIP: clientIP(r), UserAgent: r.UserAgent(),
+		e := apilog.Call{Time: start.UTC(), RequestID: RequestID(r.Context()), Method: r.Method, Route: rec.Route, Path: r.URL.RequestURI(),
+			Status: status, LatencyMicros: time.Since(start).Microseconds(), ClientIP: ClientIP(r), UserAgent: r.UserAgent(),
 			RawHeaders: r.Header, RawRequest: body.buf, RequestSize: body.n, RequestTruncated: body.n > int64(len(body.buf)),
-			ResponseSize: cw.n, ResponseTruncated: cw.n > int64(len(cw.buf)), Secrets: rec.secrets}
+			ResponseSize: cw.n, ResponseTruncated: cw.n > int64(len(cw.buf)), Secrets: rec.Secrets}
 		if !strings.HasPrefix(cw.Header().Get("Content-Type"), "text/event-stream") {
 			e.RawResponse = cw.buf
 		}
@@ -137,7 +139,8 @@ func EntrySize(e apilog.Call) int {
 	return 1024 + len(e.Path) + len(e.UserAgent) + len(e.RawRequest) + len(e.RawResponse) + len(e.RequestBody) + len(e.ResponseBody)
 }
 
-func clientIP(r *http.Request) string {
+// ClientIP is the caller's address (the TCP peer).
+func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

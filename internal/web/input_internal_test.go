@@ -1,4 +1,4 @@
-package httpapi
+package web
 
 import (
 	"encoding/json"
@@ -114,7 +114,7 @@ func TestInputCheckPassesBodies(t *testing.T) {
 	t.Parallel()
 	var got []byte
 	var gotErr error
-	echo := withInputCheck(64, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	echo := WithInputCheck(64, Envelope(nil), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, gotErr = io.ReadAll(r.Body)
 	}))
 	serve := func(body io.Reader, ct string) *httptest.ResponseRecorder {
@@ -169,7 +169,7 @@ func BenchmarkInputCheck(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		h    http.Handler
-	}{{"without", read}, {"with", withInputCheck(1<<20, read)}} {
+	}{{"without", read}, {"with", WithInputCheck(1<<20, Envelope(nil), read)}} {
 		h := c.h
 		b.Run(c.name, func(b *testing.B) {
 			rd := strings.NewReader(body)

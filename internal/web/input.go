@@ -1,4 +1,4 @@
-package httpapi
+package web
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/internal/permit"
 )
 
 // Every text a request carries into the API (the path, the query string, a
@@ -45,12 +44,12 @@ func (p *inputProblem) details() map[string]any {
 	return d
 }
 
-// withInputCheck answers 400 INVALID_REQUEST (on the Permit-compatible
+// WithInputCheck answers 400 INVALID_REQUEST (on the Permit-compatible
 // routes: Permit's 422 INVALID_INPUT) to a request whose path, query string
 // or JSON body holds a NUL character or invalid UTF-8. A JSON body is read
 // in full (up to maxBody; a larger one is passed on unchecked, to be
 // refused as too large by the operation) and handed on from memory.
-func withInputCheck(maxBody int64, next http.Handler) http.Handler {
+func WithInputCheck(maxBody int64, errs ErrorWriter, next http.Handler) http.Handler {
 	if maxBody <= 0 {
 		maxBody = 1 << 20
 	}
@@ -66,7 +65,7 @@ func withInputCheck(maxBody int64, next http.Handler) http.Handler {
 			held, p = holdBody(r, maxBody)
 		}
 		if p != nil {
-			refuseInput(w, r, p)
+			errs(w, r, p.err())
 			if held != nil {
 				held.release()
 			}
@@ -79,28 +78,10 @@ func withInputCheck(maxBody int64, next http.Handler) http.Handler {
 	})
 }
 
-// refuseInput answers p in the shape of the API the path belongs to.
-func refuseInput(w http.ResponseWriter, r *http.Request, p *inputProblem) {
-	if permitPath(r.URL.Path) {
-		e := permit.NewError(gatehouse.CodeInvalidRequest, p.message)
-		loc := []string{p.location}
-		if p.field != "" {
-			loc = append(loc, p.field)
-		}
-		e.Detail = []permit.FieldIssue{{Loc: loc, Msg: p.message, Type: p.reason}}
-		e.AdditionalInfo = p.details()
-		permit.WriteError(w, e)
-		return
-	}
-	e := newAPIError(r.Context(), http.StatusBadRequest, p.message)
-	e.Err.Code, e.Err.Details = gatehouse.CodeInvalidRequest, p.details()
-	writeError(w, e)
-}
-
-// permitPath reports whether path belongs to the Permit-compatible API,
-// whose errors have Permit's shape.
-func permitPath(path string) bool {
-	return strings.HasPrefix(path, "/v2/") || path == "/allowed" || strings.HasPrefix(path, "/allowed/") || path == "/user-permissions"
+// err is p as the error the API answers (INVALID_REQUEST with p's
+// location, field and reason in its details).
+func (p *inputProblem) err() error {
+	return &gatehouse.Error{Code: gatehouse.CodeInvalidRequest, Message: p.message, Details: p.details()}
 }
 
 // cleanASCII reports whether s has only printable ASCII (the common case,

@@ -1,0 +1,167 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+)
+
+// OrgHeader names the organization a request is meant for (seed 000's
+// "PERSCOM ID"); when present it must match the key's organization.
+const OrgHeader = "X-Organization-Id"
+
+// OrgHeaderAlias is the same header under the name seed 000's examples
+// send ("PERSCOM ID"): requests written for it work unchanged.
+const OrgHeaderAlias = "X-Perscom-Id"
+
+// Gate admits a call: its bearer key (or the dashboard member's principal
+// already in the context), the organization header, the rate limit and
+// the operation's scope. Every API shares it; each answers a refusal in
+// its own shape.
+type Gate struct {
+	Keys      *apikey.Service
+	Limiter   *ratelimit.Limiter // nil: no limits
+	AnonLimit int
+	Log       *slog.Logger
+}
+
+// Refusal is why a call was not admitted.
+type Refusal struct {
+	Status     int
+	Code       string
+	Msg        string
+	RetryAfter int // seconds, on RATE_LIMIT_EXCEEDED
+}
+
+// Err is the refusal as an error (the rate limit's Retry-After is in the
+// headers Admit set).
+func (r *Refusal) Err() error { return gatehouse.Errorf(r.Code, "%s", r.Msg) }
+
+// Call is what Admit reads of a request.
+type Call struct {
+	Authorization string
+	OrgHeaders    [2]string // X-Organization-Id, X-Perscom-Id
+	RemoteAddr    string
+	Scope         gatehouse.Scope // "": any valid key
+	Unlimited     bool            // does not spend from the rate limit
+	// AllowDeleted admits the keys of a deleted organization (restoring
+	// it, reading it): every other call of theirs is ORGANIZATION_DELETED.
+	AllowDeleted bool
+}
+
+// CallOf is the Call of r for an operation needing scope.
+func CallOf(r *http.Request, scope gatehouse.Scope) Call {
+	return Call{Authorization: r.Header.Get("Authorization"), OrgHeaders: [2]string{r.Header.Get(OrgHeader), r.Header.Get(OrgHeaderAlias)},
+		RemoteAddr: r.RemoteAddr, Scope: scope}
+}
+
+// Admit returns the caller, and a refusal when the call may not go on.
+// The principal is returned also with a refusal once the key is verified
+// (the API log attributes the call). hdr receives the X-RateLimit,
+// Retry-After and WWW-Authenticate headers.
+func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Principal, *Refusal) {
+	p := auth.FromContext(ctx)
+	if p == nil {
+		token, found := Bearer(c.Authorization)
+		var err error
+		var ref *Refusal
+		switch {
+		case !found && c.Authorization != "":
+			ref = &Refusal{Status: http.StatusUnauthorized, Code: gatehouse.CodeUnauthorized, Msg: "the Authorization header must be: Bearer <key>"}
+		default:
+			p, err = g.Keys.Verify(ctx, token)
+			var ge *gatehouse.Error
+			switch {
+			case err == nil:
+			case errors.As(err, &ge):
+				ref = &Refusal{Status: http.StatusUnauthorized, Code: gatehouse.CodeUnauthorized, Msg: ge.Message}
+			default:
+				g.Log.ErrorContext(ctx, "verify api key", "request_id", RequestID(ctx), "err", err)
+				return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: gatehouse.CodeServiceUnavailable, Msg: "cannot verify API keys right now"}
+			}
+		}
+		if ref != nil {
+			// Guessing keys costs like any other call: the client address's
+			// bucket pays for a refused key.
+			if g.Limiter != nil {
+				host, _, err := net.SplitHostPort(c.RemoteAddr)
+				if err != nil {
+					host = c.RemoteAddr
+				}
+				if lref := LimitRefusal(hdr, g.Limiter.TakeAnonymous(ctx, host, g.AnonLimit)); lref != nil {
+					return nil, lref
+				}
+			}
+			hdr.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			return nil, ref
+		}
+	}
+	if p.OrgDeleted && !c.AllowDeleted {
+		return p, &Refusal{Status: http.StatusUnauthorized, Code: gatehouse.CodeOrganizationDeleted,
+			Msg: "this API key's organization was deleted; until it is purged, an organization key holding manage:organization can restore it (POST /v1/organizations/" + p.OrgID + "/restore)"}
+	}
+	names := [2]string{OrgHeader, OrgHeaderAlias}
+	for i, org := range c.OrgHeaders {
+		if org != "" && org != p.OrgID {
+			return p, &Refusal{Status: http.StatusForbidden, Code: gatehouse.CodeForbidden, Msg: "the " + names[i] + " header does not match the API key's organization"}
+		}
+	}
+	if g.Limiter != nil && !c.Unlimited {
+		if ref := LimitRefusal(hdr, g.Limiter.Take(ctx, p)); ref != nil {
+			return p, ref
+		}
+	}
+	if c.Scope != "" && !p.Scopes.Has(c.Scope) {
+		return p, &Refusal{Status: http.StatusForbidden, Code: gatehouse.CodeForbidden, Msg: "this API key lacks the " + string(c.Scope) + " scope"}
+	}
+	return p, nil
+}
+
+// LimitRefusal sets the X-RateLimit headers of a limiter decision (as
+// spelled in seed 002: Header.Set would send X-Ratelimit-*) and refuses a
+// call over the limit (429), or any call when the store is down and the
+// limiter fails closed (503).
+func LimitRefusal(hdr http.Header, d ratelimit.Decision) *Refusal {
+	if d.Limited {
+		hdr["X-RateLimit-Limit"] = []string{strconv.Itoa(d.Limit)}
+		hdr["X-RateLimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
+		hdr["X-RateLimit-Reset"] = []string{strconv.FormatInt(ceilUnix(d.Reset), 10)}
+	}
+	if d.Allowed {
+		return nil
+	}
+	if d.StoreDown {
+		hdr.Set("Retry-After", "1")
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: gatehouse.CodeServiceUnavailable, Msg: "rate limiting is unavailable; try again shortly"}
+	}
+	secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+	hdr.Set("Retry-After", strconv.Itoa(secs))
+	return &Refusal{Status: http.StatusTooManyRequests, Code: gatehouse.CodeRateLimitExceeded,
+		Msg: "Rate limit exceeded. Try again in " + strconv.Itoa(secs) + " seconds.", RetryAfter: secs}
+}
+
+func ceilUnix(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
+func Bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}

@@ -1,0 +1,168 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+)
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request in ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts a caller's id when it is short and printable.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// WithRequestID gives every request an id (the caller's X-Request-Id when
+// sane) and echoes it in the response.
+func WithRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+type principalKey struct{}
+
+// WithPrincipal is ctx with the caller a front door admitted.
+func WithPrincipal(ctx context.Context, p *auth.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// Principal is the caller a front door admitted (nil: none).
+func Principal(ctx context.Context) *auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(*auth.Principal)
+	return p
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// WithRecover answers a panic with INTERNAL_ERROR (in the envelope) and
+// logs it.
+func WithRecover(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic", "request_id", RequestID(r.Context()), "panic", v, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					WriteAPIError(w, NewAPIError(r.Context(), http.StatusInternalServerError, gatehouse.CodeInternal,
+						"internal error (request id "+RequestID(r.Context())+")"))
+				}
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// WithAccessLog logs one line per request.
+func WithAccessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration", time.Since(start), "request_id", RequestID(r.Context()))
+	})
+}
+
+var (
+	frameDeny = []string{"DENY"}
+	noSniff   = []string{"nosniff"}
+	frameNone = []string{"frame-ancestors 'none'"}
+)
+
+// WithNoFraming forbids framing every answer (clickjacking): pages such as
+// /docs and /v2/redoc carry frame-ancestors in their own policy; every
+// other answer gets a policy of just that, and X-Frame-Options for old
+// browsers.
+func WithNoFraming(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		// Shared, never modified slices: no allocation per request (a
+		// handler that sets its own policy replaces the slice).
+		h["X-Frame-Options"], h["X-Content-Type-Options"], h["Content-Security-Policy"] = frameDeny, noSniff, frameNone
+		next.ServeHTTP(w, r)
+	})
+}
+
+// NotFound registers on mux the catch-all that answers unknown routes (404)
+// and wrong methods (405, with Allow) in the envelope. It runs only when no
+// other pattern matched, so matched requests are routed once.
+func NotFound(mux *http.ServeMux) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if m == r.Method {
+				continue
+			}
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) > 0 {
+			allow := strings.Join(allowed, ", ")
+			w.Header().Set("Allow", allow)
+			WriteAPIError(w, NewAPIError(r.Context(), http.StatusMethodNotAllowed, gatehouse.CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+allow))
+			return
+		}
+		WriteAPIError(w, NewAPIError(r.Context(), http.StatusNotFound, gatehouse.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path))
+	})
+}
