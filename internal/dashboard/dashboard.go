@@ -27,9 +27,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
-	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
 //go:embed templates/*.html
@@ -45,8 +45,8 @@ type Session = tenancy.Session
 type Store = tenancy.SessionStore
 
 const (
-	cookieName      = "gatehouse_session"
-	flashCookie     = "gatehouse_flash"
+	cookieName  = "gatehouse_session"
+	flashCookie = "gatehouse_flash"
 	// memberRateLimit is each member's own hourly budget of API calls made
 	// by the dashboard (people click slowly; keys keep their tier's limit).
 	memberRateLimit = 10000

@@ -97,7 +97,7 @@ func (h *handlers) createKey(ctx context.Context, in *createKeyIn) (*Out[Created
 			if b.Environment == "" {
 				return nil, gatehouse.FieldError("environment", "required_field_missing", "environment is required for an environment key")
 			}
-			env, err := h.Tenancy.Store.GetEnvironment(ctx, p.OrgID, proj.ID, b.Environment)
+			env, err := h.Tenancy.EnvironmentIn(ctx, proj, b.Environment)
 			if err != nil {
 				return nil, err
 			}

@@ -19,18 +19,7 @@ type EnvQuery struct {
 
 // envOf resolves the environment of an environment-scoped call.
 func (h *handlers) envOf(ctx context.Context, q EnvQuery) (*tenancy.Environment, error) {
-	p := principal(ctx)
-	if q.Project == "" && q.Environment == "" {
-		if p.EnvironmentID == "" {
-			return nil, gatehouse.FieldError("environment", "required_field_missing",
-				"this %s key is not bound to an environment: pass ?project=…&environment=… or use an environment key", p.Level)
-		}
-		return h.Tenancy.Store.GetEnvironment(ctx, p.OrgID, p.ProjectID, p.EnvironmentID)
-	}
-	if q.Project == "" || q.Environment == "" {
-		return nil, gatehouse.FieldError("environment", "required_field_missing", "pass both project and environment")
-	}
-	return h.environment(ctx, EnvPath{ProjectPath: ProjectPath{Project: q.Project}, Environment: q.Environment}, false)
+	return h.Tenancy.EnvironmentOf(ctx, principal(ctx), q.Project, q.Environment)
 }
 
 // ---- wire types
@@ -164,7 +153,7 @@ func (h *handlers) listUsers(ctx context.Context, in *listUsersIn) (*ListOut[Use
 		return nil, err
 	}
 	req := in.request(in.Sort)
-	page, err := h.Facts.Store.ListUsers(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Email: in.Email, Search: in.Search}, req)
+	page, err := h.Facts.Users(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Email: in.Email, Search: in.Search}, req)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +170,7 @@ func (h *handlers) getUser(ctx context.Context, in *UserRef) (*Out[User], error)
 	if err != nil {
 		return nil, err
 	}
-	u, err := h.Facts.Store.GetUser(ctx, env.ID, in.User)
+	u, err := h.Facts.User(ctx, env.ID, in.User)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +243,7 @@ func (h *handlers) listTenants(ctx context.Context, in *FactsQuery) (*ListOut[Te
 		return nil, err
 	}
 	req := in.request(in.Sort)
-	page, err := h.Facts.Store.ListTenants(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Search: in.Search}, req)
+	page, err := h.Facts.Tenants(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Search: in.Search}, req)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +260,7 @@ func (h *handlers) getTenant(ctx context.Context, in *TenantRef) (*Out[Tenant], 
 	if err != nil {
 		return nil, err
 	}
-	t, err := h.Facts.Store.GetTenant(ctx, env.ID, in.Tenant)
+	t, err := h.Facts.Tenant(ctx, env.ID, in.Tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +333,7 @@ func (h *handlers) listResources(ctx context.Context, in *listResourcesIn) (*Lis
 		return nil, err
 	}
 	req := in.request(in.Sort)
-	page, err := h.Facts.Store.ListResources(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Search: in.Search, Type: in.Type, Status: in.Status}, req)
+	page, err := h.Facts.Resources(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Search: in.Search, Type: in.Type, Status: in.Status}, req)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +350,7 @@ func (h *handlers) getResource(ctx context.Context, in *ResourceRef) (*Out[Resou
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.Facts.Store.GetResource(ctx, env.ID, in.Resource)
+	r, err := h.Facts.Resource(ctx, env.ID, in.Resource)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +446,7 @@ func (h *handlers) listAuthzRoles(ctx context.Context, in *FactsQuery) (*ListOut
 		return nil, err
 	}
 	req := in.request(in.Sort)
-	page, err := h.Facts.Store.ListRoles(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Search: in.Search}, req)
+	page, err := h.Facts.Roles(ctx, facts.Filter{EnvID: env.ID, Key: in.Key, Search: in.Search}, req)
 	if err != nil {
 		return nil, err
 	}
@@ -474,7 +463,7 @@ func (h *handlers) getAuthzRole(ctx context.Context, in *RoleRef) (*Out[Role], e
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.Facts.Store.GetRole(ctx, env.ID, in.Role)
+	r, err := h.Facts.Role(ctx, env.ID, in.Role)
 	if err != nil {
 		return nil, err
 	}
@@ -558,7 +547,7 @@ func (h *handlers) listAssignments(ctx context.Context, in *listAssignmentsIn) (
 		return nil, err
 	}
 	req := in.request(in.Sort)
-	page, err := h.Facts.Store.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env.ID, User: in.User, Role: in.Role, Tenant: in.Tenant}, req)
+	page, err := h.Facts.Assignments(ctx, facts.AssignmentFilter{EnvID: env.ID, User: in.User, Role: in.Role, Tenant: in.Tenant}, req)
 	if err != nil {
 		return nil, err
 	}

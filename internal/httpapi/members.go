@@ -60,7 +60,7 @@ type listMembersIn struct {
 
 func (h *handlers) listMembers(ctx context.Context, in *listMembersIn) (*ListOut[Member], error) {
 	req := in.request(in.Sort)
-	page, err := h.Tenancy.Store.ListMembers(ctx, tenancy.MemberFilter{OrgID: principal(ctx).OrgID, Role: in.Role, Email: in.Email}, req)
+	page, err := h.Tenancy.Members(ctx, principal(ctx), tenancy.MemberFilter{Role: in.Role, Email: in.Email}, req)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ type MemberPath struct {
 }
 
 func (h *handlers) getMember(ctx context.Context, in *MemberPath) (*Out[Member], error) {
-	m, err := h.Tenancy.Store.GetMember(ctx, principal(ctx).OrgID, in.Member)
+	m, err := h.Tenancy.Member(ctx, principal(ctx), in.Member)
 	if err != nil {
 		return nil, err
 	}

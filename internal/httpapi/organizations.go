@@ -26,12 +26,7 @@ func orgOut(o *tenancy.Organization) Organization {
 // organization is NOT_FOUND, whether it exists or not. A deleted
 // organization's key gets its organization as deleted.
 func (h *handlers) ownOrg(ctx context.Context, ref string) (*tenancy.Organization, error) {
-	p := principal(ctx)
-	get := h.Tenancy.Store.GetOrganization
-	if p.OrgDeleted {
-		get = h.Tenancy.Store.DeletedOrganization
-	}
-	o, err := get(ctx, p.OrgID)
+	o, err := h.Tenancy.Organization(ctx, principal(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +41,7 @@ type OrgPath struct {
 }
 
 func (h *handlers) listOrganizations(ctx context.Context, in *struct{ PageQuery }) (*ListOut[Organization], error) {
-	o, err := h.Tenancy.Store.GetOrganization(ctx, principal(ctx).OrgID)
+	o, err := h.Tenancy.Organization(ctx, principal(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +154,7 @@ func orgSettingsOut(s tenancy.OrgSettings) OrgSettings {
 }
 
 func (h *handlers) getOrgSettings(ctx context.Context, _ *struct{}) (*Out[OrgSettings], error) {
-	o, err := h.Tenancy.Store.GetOrganization(ctx, principal(ctx).OrgID)
+	o, err := h.Tenancy.Organization(ctx, principal(ctx))
 	if err != nil {
 		return nil, err
 	}

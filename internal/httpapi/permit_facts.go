@@ -120,7 +120,7 @@ func (h *handlers) assignmentsOf(c *pcall, f facts.AssignmentFilter) ([]facts.As
 	f.EnvID = c.env.ID
 	var out []facts.Assignment
 	for page := 1; ; page++ {
-		p, err := h.Facts.Store.ListAssignments(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
+		p, err := h.Facts.Assignments(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +140,7 @@ func (h *handlers) userOut(c *pcall, u *facts.User) (pUser, error) {
 }
 
 func (h *handlers) getUserRef(c *pcall, ref string) (*facts.User, error) {
-	return byRef(ref, func(r string) (*facts.User, error) { return h.Facts.Store.GetUser(c.ctx, c.env.ID, r) })
+	return byRef(ref, func(r string) (*facts.User, error) { return h.Facts.User(c.ctx, c.env.ID, r) })
 }
 
 func (h *handlers) pListUsers(c *pcall) (int, any, error) {
@@ -173,7 +173,7 @@ func (h *handlers) pListUsers(c *pcall) (int, any, error) {
 		}
 		total, users = len(all), window(all, pg)
 	} else {
-		p, err := h.Facts.Store.ListUsers(c.ctx, facts.Filter{EnvID: c.env.ID, Search: search}, pg.request("created_at"))
+		p, err := h.Facts.Users(c.ctx, facts.Filter{EnvID: c.env.ID, Search: search}, pg.request("created_at"))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -193,7 +193,7 @@ func (h *handlers) pListUsers(c *pcall) (int, any, error) {
 // usersByKey reads the users with keys (in order), keeping those whose
 // key, email or names contain search.
 func (h *handlers) usersByKey(c *pcall, keys []string, search string) ([]facts.User, error) {
-	m, err := h.Facts.Store.UsersByKey(c.ctx, c.env.ID, keys)
+	m, err := h.Facts.UsersByKey(c.ctx, c.env.ID, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +370,7 @@ func (h *handlers) refs(c *pcall, a facts.AssignInput) (facts.AssignInput, error
 	if err != nil {
 		return a, fieldNotFound(err, "user")
 	}
-	r, err := byRef(a.Role, func(x string) (*facts.Role, error) { return h.Facts.Store.GetRole(c.ctx, c.env.ID, x) })
+	r, err := byRef(a.Role, func(x string) (*facts.Role, error) { return h.Facts.Role(c.ctx, c.env.ID, x) })
 	if err != nil {
 		return a, fieldNotFound(err, "role")
 	}
@@ -447,7 +447,7 @@ func (h *handlers) pBulkDeleteUsers(c *pcall) (int, any, error) {
 // ---- tenants
 
 func (h *handlers) getTenantRef(c *pcall, ref string) (*facts.Tenant, error) {
-	return byRef(ref, func(r string) (*facts.Tenant, error) { return h.Facts.Store.GetTenant(c.ctx, c.env.ID, r) })
+	return byRef(ref, func(r string) (*facts.Tenant, error) { return h.Facts.Tenant(c.ctx, c.env.ID, r) })
 }
 
 // attrFilters are Permit's attr_<name>=<value> list filters.
@@ -492,7 +492,7 @@ func (h *handlers) pListTenants(c *pcall) (int, any, error) {
 		// Attribute filters are applied here, over every tenant.
 		var all []facts.Tenant
 		for page := 1; ; page++ {
-			p, err := h.Facts.Store.ListTenants(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
+			p, err := h.Facts.Tenants(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
 			if err != nil {
 				return 0, nil, err
 			}
@@ -507,7 +507,7 @@ func (h *handlers) pListTenants(c *pcall) (int, any, error) {
 		}
 		total, items = len(all), window(all, pg)
 	} else {
-		p, err := h.Facts.Store.ListTenants(c.ctx, f, pg.request("created_at"))
+		p, err := h.Facts.Tenants(c.ctx, f, pg.request("created_at"))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -668,7 +668,7 @@ func (h *handlers) pListAssignments(c *pcall) (int, any, error) {
 		if f.Tenant, err = keyOf(f.Tenant, func(r string) (*facts.Tenant, error) { return h.getTenantRef(c, r) }, func(t *facts.Tenant) string { return t.Key }); err != nil {
 			return 0, nil, err
 		}
-		p, err := h.Facts.Store.ListAssignments(c.ctx, f, pg.request("created_at"))
+		p, err := h.Facts.Assignments(c.ctx, f, pg.request("created_at"))
 		if err != nil {
 			return 0, nil, err
 		}

@@ -57,7 +57,7 @@ func (in pRoleIn) check() error {
 }
 
 func (h *handlers) getRoleRef(c *pcall, ref string) (*facts.Role, error) {
-	return byRef(ref, func(r string) (*facts.Role, error) { return h.Facts.Store.GetRole(c.ctx, c.env.ID, r) })
+	return byRef(ref, func(r string) (*facts.Role, error) { return h.Facts.Role(c.ctx, c.env.ID, r) })
 }
 
 func (h *handlers) pListRoles(c *pcall) (int, any, error) {
@@ -65,7 +65,7 @@ func (h *handlers) pListRoles(c *pcall) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := h.Facts.Store.ListRoles(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
+	p, err := h.Facts.Roles(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -309,7 +309,7 @@ func actionKeys(m map[string]pActionIn) []string {
 }
 
 func (h *handlers) getResourceRef(c *pcall, ref string) (*facts.Resource, error) {
-	return byRef(ref, func(r string) (*facts.Resource, error) { return h.Facts.Store.GetResource(c.ctx, c.env.ID, r) })
+	return byRef(ref, func(r string) (*facts.Resource, error) { return h.Facts.Resource(c.ctx, c.env.ID, r) })
 }
 
 func (h *handlers) pListResources(c *pcall) (int, any, error) {
@@ -317,7 +317,7 @@ func (h *handlers) pListResources(c *pcall) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := h.Facts.Store.ListResources(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
+	p, err := h.Facts.Resources(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -547,7 +547,7 @@ func (h *handlers) projRef(c *pcall) string {
 	if dashed(ref) == ref {
 		return ref
 	}
-	if _, err := h.Tenancy.Store.GetProject(c.ctx, c.p.OrgID, ref); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+	if _, err := h.Tenancy.Project(c.ctx, c.p, ref, false); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
 		return dashed(ref)
 	}
 	return ref
@@ -557,8 +557,8 @@ func (h *handlers) envPath(c *pcall) EnvPath {
 	proj := h.projRef(c)
 	env := c.r.PathValue("env")
 	if dashed(env) != env {
-		if p, err := h.Tenancy.Store.GetProject(c.ctx, c.p.OrgID, proj); err == nil {
-			if _, err := h.Tenancy.Store.GetEnvironment(c.ctx, c.p.OrgID, p.ID, env); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		if p, err := h.Tenancy.Project(c.ctx, c.p, proj, false); err == nil {
+			if _, err := h.Tenancy.EnvironmentIn(c.ctx, p, env); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
 				env = dashed(env)
 			}
 		}

@@ -52,40 +52,16 @@ type EnvPath struct {
 }
 
 // project loads a project of the caller's organization. manage asks for the
-// right to change it; otherwise reading is enough.
+// right to change it; otherwise reading is enough (tenancy decides).
 func (h *handlers) project(ctx context.Context, ref string, manage bool) (*tenancy.Project, *auth.Principal, error) {
 	p := principal(ctx)
-	proj, err := h.Tenancy.Store.GetProject(ctx, p.OrgID, ref)
-	if err != nil {
-		return nil, nil, err
-	}
-	if manage && !p.CanManageProject(proj.ID) || !p.CanSeeProject(proj.ID) {
-		return nil, nil, forbidden("this %s key cannot %s project %q", p.Level, verb(manage), ref)
-	}
-	return proj, p, nil
+	proj, err := h.Tenancy.Project(ctx, p, ref, manage)
+	return proj, p, err
 }
 
 // environment loads an environment the caller can reach.
 func (h *handlers) environment(ctx context.Context, in EnvPath, manage bool) (*tenancy.Environment, error) {
-	proj, p, err := h.project(ctx, in.Project, false)
-	if err != nil {
-		return nil, err
-	}
-	env, err := h.Tenancy.Store.GetEnvironment(ctx, p.OrgID, proj.ID, in.Environment)
-	if err != nil {
-		return nil, err
-	}
-	if !p.CanReachEnvironment(proj.ID, env.ID) || manage && !p.CanManageProject(proj.ID) {
-		return nil, forbidden("this %s key cannot %s environment %q", p.Level, verb(manage), in.Environment)
-	}
-	return env, nil
-}
-
-func verb(manage bool) string {
-	if manage {
-		return "change"
-	}
-	return "read"
+	return h.Tenancy.Environment(ctx, principal(ctx), in.Project, in.Environment, manage)
 }
 
 // DeletedQuery lists deleted items (restorable until their purge_after)
@@ -102,10 +78,8 @@ type listProjectsIn struct {
 }
 
 func (h *handlers) listProjects(ctx context.Context, in *listProjectsIn) (*ListOut[Project], error) {
-	p := principal(ctx)
-	f := tenancy.ProjectFilter{OrgID: p.OrgID, ID: p.ProjectID, Key: in.Key, Deleted: in.Deleted}
 	req := in.request(in.Sort)
-	page, err := h.Tenancy.Store.ListProjects(ctx, f, req)
+	page, err := h.Tenancy.Projects(ctx, principal(ctx), tenancy.ProjectFilter{Key: in.Key, Deleted: in.Deleted}, req)
 	if err != nil {
 		return nil, err
 	}
@@ -188,13 +162,13 @@ func (h *handlers) listEnvironments(ctx context.Context, in *listEnvsIn) (*ListO
 	if err != nil {
 		return nil, err
 	}
-	f := tenancy.EnvironmentFilter{OrgID: p.OrgID, ProjectID: proj.ID, ID: p.EnvironmentID, Key: in.Key, Deleted: in.Deleted}
+	f := tenancy.EnvironmentFilter{Key: in.Key, Deleted: in.Deleted}
 	if in.Sandbox != "" {
 		b := in.Sandbox == "true"
 		f.Sandbox = &b
 	}
 	req := in.request(in.Sort)
-	page, err := h.Tenancy.Store.ListEnvironments(ctx, f, req)
+	page, err := h.Tenancy.Environments(ctx, p, proj, f, req)
 	if err != nil {
 		return nil, err
 	}

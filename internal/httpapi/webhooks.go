@@ -118,13 +118,13 @@ type listWebhooksIn struct {
 
 func (h *handlers) listWebhooks(ctx context.Context, in *listWebhooksIn) (*ListOut[Webhook], error) {
 	p := principal(ctx)
-	f := webhook.EndpointFilter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID}
+	var f webhook.EndpointFilter
 	if in.Enabled != "" {
 		v := in.Enabled == "true"
 		f.Enabled = &v
 	}
 	req := in.request(in.Sort)
-	page, err := h.Webhooks.Store.ListEndpoints(ctx, f, req)
+	page, err := h.Webhooks.List(ctx, p, f, req)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func (h *handlers) testWebhook(ctx context.Context, in *WebhookRef) (*Out[Delive
 	if err != nil {
 		return nil, err
 	}
-	d, err := h.Webhooks.Store.GetDelivery(ctx, p.OrgID, id)
+	d, err := h.Webhooks.DeliveryByID(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}

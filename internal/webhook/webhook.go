@@ -362,6 +362,18 @@ func Reachable(p *auth.Principal, e *Endpoint) bool {
 }
 
 // Get returns endpoint id if p can reach it (NOT_FOUND otherwise).
+// List lists the endpoints p can see (a project or environment key: its
+// own project's or environment's).
+func (s *Service) List(ctx context.Context, p *auth.Principal, f EndpointFilter, page gatehouse.PageRequest) (gatehouse.Page[Endpoint], error) {
+	f.OrgID, f.ProjectID, f.EnvID = p.OrgID, p.ProjectID, p.EnvironmentID
+	return s.Store.ListEndpoints(ctx, f, page)
+}
+
+// DeliveryByID is delivery id of p's organization.
+func (s *Service) DeliveryByID(ctx context.Context, p *auth.Principal, id string) (*Delivery, error) {
+	return s.Store.GetDelivery(ctx, p.OrgID, id)
+}
+
 func (s *Service) Get(ctx context.Context, p *auth.Principal, id string) (*Endpoint, error) {
 	e, err := s.Store.GetEndpoint(ctx, p.OrgID, id)
 	if err != nil {
