@@ -51,7 +51,7 @@ type App struct {
 	Decisions *decision.Recorder
 	Limiter   *ratelimit.Limiter
 	APILog    *batch.Writer[apilog.Call]
-	limits    *limitSettings
+	limits    *ratelimit.Policy
 	redis     *ratelimit.Redis
 	Tenancy   *tenancy.Service
 	Keys      *apikey.Service
@@ -200,8 +200,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			}
 		}()
 	}
-	a.limits = &limitSettings{st: a.Store, ttl: 5 * time.Second}
-	a.Limiter = ratelimit.NewLimiter(rlStore, a.limits.target, cfg.RateLimitFailOpen, log)
+	a.limits = ratelimit.NewPolicy(a.Tenancy, 5*time.Second)
+	a.Limiter = ratelimit.NewLimiter(rlStore, a.limits.Target, cfg.RateLimitFailOpen, log)
 
 	logStore := logDB.LogStore()
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})

@@ -112,3 +112,30 @@ func (s *Service) Members(ctx context.Context, p *auth.Principal, f MemberFilter
 func (s *Service) EnvironmentIn(ctx context.Context, proj *Project, ref string) (*Environment, error) {
 	return s.Store.GetEnvironment(ctx, proj.OrgID, proj.ID, ref)
 }
+
+// OrgLimit is organization orgID's hourly request limit: its override, else
+// its tier's (the rate limiter's settings).
+func (s *Service) OrgLimit(ctx context.Context, orgID string) (int, error) {
+	o, err := s.Store.GetOrganization(ctx, orgID)
+	if err != nil {
+		return 0, err
+	}
+	if o.Settings.RateLimitPerHour != nil {
+		return *o.Settings.RateLimitPerHour, nil
+	}
+	return TierLimit(o.Settings.Tier), nil
+}
+
+// EnvLimit is environment envID's hourly limit override (0: none) and
+// whether it is a sandbox, which is not limited.
+func (s *Service) EnvLimit(ctx context.Context, envID string) (int, bool, error) {
+	e, err := s.Store.EnvironmentByID(ctx, envID)
+	if err != nil {
+		return 0, false, err
+	}
+	limit := 0
+	if e.Settings.RateLimitPerHour != nil {
+		limit = *e.Settings.RateLimitPerHour
+	}
+	return limit, e.Sandbox, nil
+}

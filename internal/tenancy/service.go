@@ -44,6 +44,9 @@ type Store interface {
 
 	CreateEnvironment(ctx context.Context, e *Environment) error
 	GetEnvironment(ctx context.Context, orgID, projectID, idOrKey string) (*Environment, error)
+	// EnvironmentByID is an environment by its id alone (background work
+	// and the rate limiter know only the id).
+	EnvironmentByID(ctx context.Context, id string) (*Environment, error)
 	ListEnvironments(ctx context.Context, f EnvironmentFilter, page gatehouse.PageRequest) (gatehouse.Page[Environment], error)
 	UpdateEnvironment(ctx context.Context, e *Environment) error
 	DeleteEnvironment(ctx context.Context, orgID, id string) error
