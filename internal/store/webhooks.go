@@ -36,7 +36,7 @@ func (s *Store) InWebhookTx(ctx context.Context, fn func(webhook.Store) error) e
 }
 
 // Emit records events and, in the same transaction, one delivery for each
-// enabled endpoint subscribed to each event, and enqueues the deliveries.
+// endpoint webhook.Route sends each event to, and enqueues the deliveries.
 // An event no endpoint wants is not stored.
 func (s *Store) Emit(ctx context.Context, events ...event.Event) error {
 	if len(events) == 0 {
@@ -62,27 +62,11 @@ func (s *Store) Emit(ctx context.Context, events ...event.Event) error {
 			}
 			endpoints[ev.OrgID] = eps
 		}
-		var targets []*webhook.Endpoint
-		for i := range eps {
-			e := &eps[i]
-			if ev.Only != "" {
-				if e.ID == ev.Only {
-					targets = append(targets, e)
-				}
-			} else if e.Enabled && e.Subscribed(ev.Type) && e.Covers(ev.ProjectID, ev.EnvID) {
-				targets = append(targets, e)
-			}
-		}
+		targets := webhook.Route(&ev, eps)
 		if len(targets) == 0 {
 			continue
 		}
-		if ev.ID == "" {
-			ev.ID = uuid.Must(uuid.NewV7()).String()
-		}
-		if ev.OccurredAt.IsZero() {
-			ev.OccurredAt = time.Now()
-		}
-		ev.OccurredAt = ev.OccurredAt.UTC().Truncate(time.Microsecond)
+		webhook.Stamp(&ev, func() string { return uuid.Must(uuid.NewV7()).String() }, time.Now())
 		body, err := ev.Body()
 		if err != nil {
 			return fmt.Errorf("emit %s: %w", ev.Type, err)
