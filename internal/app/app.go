@@ -205,6 +205,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 
 	logStore := logDB.LogStore()
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
+	a.Tenancy.Caches = tenancyCaches{a}
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Decisions.Run(bgCtx) }()
 	a.APILog = batch.New("API log", logStore.WriteAPILog, log, batch.Options[apilog.Call]{Buffer: 1 << 14, MaxBytes: 64 << 20,
@@ -271,6 +272,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.queueStarted = true
 	return a, nil
+}
+
+// tenancyCaches drops, on every node, the keys and engines of deleted or
+// restored organizations, projects and environments.
+type tenancyCaches struct{ a *App }
+
+func (c tenancyCaches) KeysChanged(ctx context.Context) { c.a.Keys.Forget(ctx) }
+
+func (c tenancyCaches) EnvironmentGone(ctx context.Context, envID string) {
+	c.a.Facts.EnvironmentDeleted(ctx, envID)
+	c.a.Decisions.Forget(envID)
 }
 
 // memberKeys revokes the keys of members who leave or lose scopes, in the

@@ -118,7 +118,6 @@ func (h *handlers) deleteOrganization(ctx context.Context, in *OrgPath) (*NoCont
 	if _, err := h.Tenancy.DeleteOrganization(ctx, o.ID); err != nil {
 		return nil, err
 	}
-	h.Keys.Forget(ctx)
 	return &NoContent{}, nil
 }
 
@@ -133,7 +132,6 @@ func (h *handlers) restoreOrganization(ctx context.Context, in *OrgPath) (*Out[O
 	if o, err = h.Tenancy.RestoreOrganization(ctx, o.ID); err != nil {
 		return nil, err
 	}
-	h.Keys.Forget(ctx)
 	return ok(ctx, orgOut(o)), nil
 }
 

@@ -144,7 +144,6 @@ func (h *handlers) deleteProject(ctx context.Context, in *ProjectPath) (*NoConte
 	if err := h.Tenancy.DeleteProject(ctx, proj); err != nil {
 		return nil, err
 	}
-	h.Keys.Forget(ctx)
 	return &NoContent{}, nil
 }
 
@@ -243,11 +242,6 @@ func (h *handlers) deleteEnvironment(ctx context.Context, in *EnvPath) (*NoConte
 	if err := h.Tenancy.DeleteEnvironment(ctx, env); err != nil {
 		return nil, err
 	}
-	h.Keys.Forget(ctx)
-	h.Facts.EnvironmentDeleted(ctx, env.ID) // every node drops the engine
-	if h.Decisions != nil {
-		h.Decisions.Forget(env.ID)
-	}
 	return &NoContent{}, nil
 }
 
@@ -262,7 +256,6 @@ func (h *handlers) restoreProject(ctx context.Context, in *RestoreProjectPath) (
 	if err != nil {
 		return nil, err
 	}
-	h.Keys.Forget(ctx)
 	return ok(ctx, projectOut(proj)), nil
 }
 
@@ -281,7 +274,6 @@ func (h *handlers) restoreEnvironment(ctx context.Context, in *RestoreEnvPath) (
 	if err != nil {
 		return nil, err
 	}
-	h.Keys.Forget(ctx)
 	return ok(ctx, envOut(env)), nil
 }
 

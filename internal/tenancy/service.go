@@ -116,6 +116,32 @@ type Service struct {
 	DeleteGrace time.Duration
 	// Keys, when set, revokes the keys of members who leave or lose scopes.
 	Keys MemberKeys
+	// Caches, when set, is told at once (on every node) when organizations,
+	// projects and environments are deleted or restored, so that their
+	// keys stop or start working without waiting for a cache to expire.
+	Caches Caches
+}
+
+// Caches are what other capabilities hold of tenancy's objects: the API
+// key cache (a key works only while its organization, project and
+// environment exist) and each environment's engine and settings.
+type Caches interface {
+	// KeysChanged: which keys are valid may have changed.
+	KeysChanged(ctx context.Context)
+	// EnvironmentGone: envID was deleted; drop what is held of it.
+	EnvironmentGone(ctx context.Context, envID string)
+}
+
+// changed tells the caches that which keys are valid changed; gone lists
+// environments deleted.
+func (s *Service) changed(ctx context.Context, gone ...string) {
+	if s.Caches == nil {
+		return
+	}
+	s.Caches.KeysChanged(ctx)
+	for _, id := range gone {
+		s.Caches.EnvironmentGone(ctx, id)
+	}
 }
 
 // NewService returns a Service over st using the wall clock.
@@ -283,9 +309,13 @@ func (s *Service) UpdateProject(ctx context.Context, p *Project, key, name, desc
 func (s *Service) DeleteProject(ctx context.Context, p *Project) error {
 	at, purge := s.tombstone()
 	data := event.DeletedUntil{ID: p.ID, Key: p.Key, DeletedAt: at, PurgeAfter: purge}
-	return s.write(ctx, projectEvent(event.ProjectDeleted, p, data), func(tx Store) error {
+	if err := s.write(ctx, projectEvent(event.ProjectDeleted, p, data), func(tx Store) error {
 		return tx.SoftDeleteProject(ctx, p.OrgID, p.ID, at, purge)
-	})
+	}); err != nil {
+		return err
+	}
+	s.changed(ctx)
+	return nil
 }
 
 // RestoreProject restores deleted project id of orgID and the environments
@@ -304,7 +334,11 @@ func (s *Service) RestoreProject(ctx context.Context, orgID, id string) (*Projec
 		ev.ID, ev.OccurredAt = NewID(), s.now()
 		return tx.Emit(ctx, ev)
 	})
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx)
+	return p, nil
 }
 
 // tombstone is when a deletion happens and when it will be purged.
@@ -360,9 +394,13 @@ func (s *Service) UpdateEnvironment(ctx context.Context, e *Environment, patch E
 func (s *Service) DeleteEnvironment(ctx context.Context, e *Environment) error {
 	at, purge := s.tombstone()
 	data := event.DeletedUntil{ID: e.ID, Key: e.Key, DeletedAt: at, PurgeAfter: purge}
-	return s.write(ctx, envEvent(event.EnvironmentDeleted, e, data), func(tx Store) error {
+	if err := s.write(ctx, envEvent(event.EnvironmentDeleted, e, data), func(tx Store) error {
 		return tx.SoftDeleteEnvironment(ctx, e.OrgID, e.ID, at, purge)
-	})
+	}); err != nil {
+		return err
+	}
+	s.changed(ctx, e.ID)
+	return nil
 }
 
 // RestoreEnvironment restores deleted environment id of project p.
@@ -380,7 +418,11 @@ func (s *Service) RestoreEnvironment(ctx context.Context, p *Project, id string)
 		ev.ID, ev.OccurredAt = NewID(), s.now()
 		return tx.Emit(ctx, ev)
 	})
-	return e, err
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx)
+	return e, nil
 }
 
 // DeleteOrganization deletes organization id with everything in it: its
@@ -415,6 +457,7 @@ func (s *Service) DeleteOrganization(ctx context.Context, id string) (*Organizat
 		return nil, err
 	}
 	o.DeletedAt, o.PurgeAfter = &at, &purge
+	s.changed(ctx)
 	return o, nil
 }
 
@@ -433,7 +476,11 @@ func (s *Service) RestoreOrganization(ctx context.Context, id string) (*Organiza
 		return tx.Emit(ctx, event.Event{ID: NewID(), Type: event.OrganizationRestored, OrgID: id, OccurredAt: s.now(),
 			Data: event.Deleted{ID: o.ID, Key: o.Key}})
 	})
-	return o, err
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx)
+	return o, nil
 }
 
 // UpdateEnvSettings validates and stores new settings for e.
