@@ -206,6 +206,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	logStore := logDB.LogStore()
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
 	a.Tenancy.Caches = tenancyCaches{a}
+	a.Tenancy.Seed = seeder{a.Facts}
+	if err := a.Facts.EnsureDefaultTenants(ctx); err != nil {
+		stop()
+		a.wg.Wait()
+		logDB.Close()
+		db.Close()
+		return nil, err
+	}
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.Decisions.Run(bgCtx) }()
 	a.APILog = batch.New("API log", logStore.WriteAPILog, log, batch.Options[apilog.Call]{Buffer: 1 << 14, MaxBytes: 64 << 20,
@@ -283,6 +291,18 @@ func (c tenancyCaches) KeysChanged(ctx context.Context) { c.a.Keys.Forget(ctx) }
 func (c tenancyCaches) EnvironmentGone(ctx context.Context, envID string) {
 	c.a.Facts.EnvironmentDeleted(ctx, envID)
 	c.a.Decisions.Forget(envID)
+}
+
+// seeder gives a new environment its default tenant in the transaction
+// creating it (the store implements both capabilities' stores).
+type seeder struct{ facts *facts.Service }
+
+func (s seeder) SeedEnvironment(ctx context.Context, tx tenancy.Store, envID string) error {
+	ftx, ok := tx.(facts.Store)
+	if !ok {
+		return fmt.Errorf("seed: the tenancy transaction is not a facts store (%T)", tx)
+	}
+	return s.facts.SeedEnvironmentTx(ctx, ftx, envID)
 }
 
 // memberKeys revokes the keys of members who leave or lose scopes, in the

@@ -80,15 +80,11 @@ func (m *Engines) slot(envID string) *envEngine {
 	return v.(*envEngine)
 }
 
-// Get returns the engine of envID, loading it on first use. The first use
-// also creates the environment's default tenant if it is missing.
+// Get returns the engine of envID, loading it on first use.
 func (m *Engines) Get(ctx context.Context, envID string) (*authz.Engine, error) {
 	ee := m.slot(envID)
 	if e := ee.engine.Load(); e != nil {
 		return e, nil
-	}
-	if err := m.svc.EnsureDefaultTenant(ctx, envID); err != nil {
-		return nil, fmt.Errorf("default tenant: %w", err)
 	}
 	ee.mu.Lock()
 	defer ee.mu.Unlock()

@@ -165,6 +165,9 @@ type Store interface {
 
 	CreateTenant(ctx context.Context, t *Tenant) error
 	GetTenant(ctx context.Context, envID, ref string) (*Tenant, error)
+	// EnvironmentsWithoutTenant lists the environments (deleted ones too)
+	// that have no tenant with key.
+	EnvironmentsWithoutTenant(ctx context.Context, key string) ([]string, error)
 	ListTenants(ctx context.Context, f Filter, page gatehouse.PageRequest) (gatehouse.Page[Tenant], error)
 	UpdateTenant(ctx context.Context, t *Tenant) error
 	DeleteTenant(ctx context.Context, envID, id string) error

@@ -95,14 +95,9 @@ type createProjectIn struct {
 }
 
 func (h *handlers) createProject(ctx context.Context, in *createProjectIn) (*Out[Project], error) {
-	proj, envs, err := h.Tenancy.CreateProject(ctx, principal(ctx).OrgID, tenancy.NewProjectInput{Key: in.Body.Key, Name: in.Body.Name, Description: in.Body.Description})
+	proj, _, err := h.Tenancy.CreateProject(ctx, principal(ctx).OrgID, tenancy.NewProjectInput{Key: in.Body.Key, Name: in.Body.Name, Description: in.Body.Description})
 	if err != nil {
 		return nil, err
-	}
-	for _, e := range envs {
-		if err := h.Facts.EnsureDefaultTenant(ctx, e.ID); err != nil {
-			return nil, err
-		}
 	}
 	return ok(ctx, projectOut(proj)), nil
 }
@@ -192,11 +187,6 @@ func (h *handlers) createEnvironment(ctx context.Context, in *createEnvIn) (*Out
 	env, err := h.Tenancy.CreateEnvironment(ctx, proj, tenancy.NewEnvironmentInput{Key: in.Body.Key, Name: in.Body.Name,
 		Description: in.Body.Description, Sandbox: in.Body.Sandbox})
 	if err != nil {
-		return nil, err
-	}
-	// Every environment has a default tenant from the start (an engine load
-	// creates it too, for environments older than this).
-	if err := h.Facts.EnsureDefaultTenant(ctx, env.ID); err != nil {
 		return nil, err
 	}
 	return ok(ctx, envOut(env)), nil

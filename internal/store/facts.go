@@ -141,6 +141,16 @@ func (s *Store) GetTenant(ctx context.Context, envID, ref string) (*facts.Tenant
 	return getOne(ctx, s.reader(), "tenant", ref, "SELECT "+tenantCols+" FROM authz_tenants WHERE env_id = $1 AND "+refCond(ref, 2), scanTenant, envID, ref)
 }
 
+// EnvironmentsWithoutTenant lists the environments (deleted ones too) that
+// have no tenant with key.
+func (s *Store) EnvironmentsWithoutTenant(ctx context.Context, key string) ([]string, error) {
+	return queryAll(ctx, s.reader(), "SELECT e.id FROM environments e WHERE NOT EXISTS (SELECT 1 FROM authz_tenants t WHERE t.env_id = e.id AND t.key = $1) ORDER BY e.id",
+		func(sc scanner) (string, error) {
+			var id string
+			return id, sc.Scan(&id)
+		}, key)
+}
+
 // ListTenants lists tenants.
 func (s *Store) ListTenants(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.Tenant], error) {
 	w := &where{}

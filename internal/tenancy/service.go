@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -116,10 +117,31 @@ type Service struct {
 	DeleteGrace time.Duration
 	// Keys, when set, revokes the keys of members who leave or lose scopes.
 	Keys MemberKeys
+	// Seed, when set, gives each new environment what every environment
+	// starts with, in the transaction that creates it.
+	Seed Seeder
 	// Caches, when set, is told at once (on every node) when organizations,
 	// projects and environments are deleted or restored, so that their
 	// keys stop or start working without waiting for a cache to expire.
 	Caches Caches
+}
+
+// Seeder fills a new environment (its default tenant) in the transaction
+// creating it.
+type Seeder interface {
+	SeedEnvironment(ctx context.Context, tx Store, envID string) error
+}
+
+func (s *Service) seed(ctx context.Context, tx Store, envs ...*Environment) error {
+	if s.Seed == nil {
+		return nil
+	}
+	for _, e := range envs {
+		if err := s.Seed.SeedEnvironment(ctx, tx, e.ID); err != nil {
+			return fmt.Errorf("seed environment %s: %w", e.Key, err)
+		}
+	}
+	return nil
 }
 
 // Caches are what other capabilities hold of tenancy's objects: the API
@@ -275,7 +297,9 @@ func (s *Service) CreateProject(ctx context.Context, orgID string, in NewProject
 		envs = append(envs, &Environment{ID: NewID(), OrgID: orgID, ProjectID: p.ID, Key: key, Name: strings.ToUpper(key[:1]) + key[1:],
 			Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now})
 	}
-	return p, envs, s.write(ctx, projectEvent(event.ProjectCreated, p, p), func(tx Store) error {
+	pev := projectEvent(event.ProjectCreated, p, p)
+	pev.ID, pev.OccurredAt = NewID(), now
+	return p, envs, s.Store.InTenancyTx(ctx, func(tx Store) error {
 		if err := tx.CreateProject(ctx, p); err != nil {
 			return err
 		}
@@ -289,7 +313,10 @@ func (s *Service) CreateProject(ctx context.Context, orgID string, in NewProject
 				return err
 			}
 		}
-		return nil
+		if err := tx.Emit(ctx, pev); err != nil {
+			return err
+		}
+		return s.seed(ctx, tx, envs...)
 	})
 }
 
@@ -366,7 +393,17 @@ func (s *Service) CreateEnvironment(ctx context.Context, p *Project, in NewEnvir
 	now := s.now()
 	e := &Environment{ID: NewID(), OrgID: p.OrgID, ProjectID: p.ID, Key: l.Key, Name: l.Name,
 		Description: l.Description, Sandbox: in.Sandbox, Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now}
-	return e, s.write(ctx, envEvent(event.EnvironmentCreated, e, e), func(tx Store) error { return tx.CreateEnvironment(ctx, e) })
+	ev := envEvent(event.EnvironmentCreated, e, e)
+	ev.ID, ev.OccurredAt = NewID(), now
+	return e, s.Store.InTenancyTx(ctx, func(tx Store) error {
+		if err := tx.CreateEnvironment(ctx, e); err != nil {
+			return err
+		}
+		if err := tx.Emit(ctx, ev); err != nil {
+			return err
+		}
+		return s.seed(ctx, tx, e)
+	})
 }
 
 // EnvironmentPatch lists the fields of an environment update; nil: unchanged.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -536,8 +537,14 @@ func testFacts(t *testing.T, st *store.Store) {
 	must(t, err)
 	_, err = svc.UpdateRole(ctx, env, "reader", facts.RolePatch{Extends: &[]string{"writer"}})
 	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	if ids, err := st.EnvironmentsWithoutTenant(ctx, authz.DefaultTenant); err != nil || !slices.Contains(ids, env) {
+		t.Fatalf("environments without a default tenant: %v (%v), want %s among them", ids, err, env)
+	}
 	must(t, svc.EnsureDefaultTenant(ctx, env))
 	must(t, svc.EnsureDefaultTenant(ctx, env))
+	if ids, err := st.EnvironmentsWithoutTenant(ctx, authz.DefaultTenant); err != nil || slices.Contains(ids, env) {
+		t.Fatalf("environments without a default tenant after ensuring it: %v (%v)", ids, err)
+	}
 	_, err = svc.CreateTenant(ctx, env, facts.TenantInput{Key: "acme"})
 	must(t, err)
 	for _, a := range []facts.AssignInput{{User: "ada", Role: "writer", Tenant: "acme"}, {User: "ada", Role: "reader"}, {User: "a_b", Role: "reader", Tenant: "acme"}} {
