@@ -35,15 +35,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	pf := root.PersistentFlags()
-	pf.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder of the embedded SQLite database (env GATEHOUSE_DATA_DIR)")
-	pf.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL URL (postgres://...); empty uses SQLite in --data-dir (env GATEHOUSE_DATABASE_URL)")
-	pf.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env GATEHOUSE_LOG_LEVEL)")
-	pf.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (env GATEHOUSE_LOG_FORMAT)")
-	pf.StringVar(&cfg.SecretKeyFile, "secret-key-file", cfg.SecretKeyFile, "file holding the secret key that encrypts secrets at rest; the key itself may instead be in GATEHOUSE_SECRET_KEY; default for SQLite: <data-dir>/secret.key, made on first start (env GATEHOUSE_SECRET_KEY_FILE)")
-	pf.StringVar(&cfg.PreviousSecretKeyFile, "previous-secret-key-file", cfg.PreviousSecretKeyFile, "file holding the secret key being replaced, during a rotation (env GATEHOUSE_PREVIOUS_SECRET_KEY_FILE)")
+	if err := settingFlags(root, &cfg, true); err != nil {
+		return err
+	}
+	serve := serveCmd(ctx, &cfg, stdout, stderr)
+	if err := settingFlags(serve, &cfg, false); err != nil {
+		return err
+	}
 
-	root.AddCommand(serveCmd(ctx, &cfg, stdout, stderr), initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
+	root.AddCommand(serve, initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
 		pdpCmd(ctx, &cfg, getenv, stderr), setupLinkCmd(ctx, &cfg, stdout, stderr), versionCmd(stdout),
 		secretKeyCmd(ctx, &cfg, stdout, stderr))
 	root.AddCommand(remoteCmds(getenv, stdin, stdout, stderr)...)
@@ -92,28 +92,6 @@ organization and prints an organization API key holding every scope (shown once)
 			return a.Serve(ctx, ln)
 		},
 	}
-	cmd.Flags().StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env GATEHOUSE_ADDR)")
-	cmd.Flags().BoolVar(&cfg.AutoInit, "auto-init", cfg.AutoInit, "create the first organization on an empty database (env GATEHOUSE_AUTO_INIT)")
-	cmd.Flags().Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body accepted (env GATEHOUSE_MAX_BODY_BYTES)")
-	cmd.Flags().IntVar(&cfg.LogBodyBytes, "log-body-bytes", cfg.LogBodyBytes, "how much of each request and response body the API log keeps (env GATEHOUSE_LOG_BODY_BYTES)")
-	cmd.Flags().IntVar(&cfg.AnonymousRateLimit, "anonymous-rate-limit", cfg.AnonymousRateLimit, "hourly limit per client address of calls without a valid key, 0 for none (env GATEHOUSE_ANONYMOUS_RATE_LIMIT)")
-	cmd.Flags().IntVar(&cfg.SignInRateLimit, "sign-in-rate-limit", cfg.SignInRateLimit, "dashboard sign-in attempts per client address and hour; enforced by each node alone while Redis is down (env GATEHOUSE_SIGN_IN_RATE_LIMIT)")
-	cmd.Flags().StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for rate limits shared by many nodes (redis://host:6379/0); empty keeps them in this process (env GATEHOUSE_REDIS_URL)")
-	cmd.Flags().StringVar(&cfg.SecureCookies, "secure-cookies", cfg.SecureCookies, "mark the dashboard's cookies Secure: auto (over TLS or X-Forwarded-Proto: https), always or never (env GATEHOUSE_SECURE_COOKIES)")
-	cmd.Flags().Var(failMode{&cfg.RateLimitFailOpen}, "rate-limit-fail", "when Redis is unreachable: open (serve unlimited) or closed (refuse with 503) (env GATEHOUSE_RATE_LIMIT_FAIL)")
-	f := cmd.Flags()
-	f.StringSliceVar(&cfg.WebhookAllowNetworks, "webhook-allow-networks", cfg.WebhookAllowNetworks, "networks (CIDRs) webhook deliveries may reach although private or loopback, e.g. 10.0.0.0/8,127.0.0.1 (env GATEHOUSE_WEBHOOK_ALLOW_NETWORKS)")
-	f.DurationSliceVar(&cfg.WebhookRetrySchedule, "webhook-retry-schedule", cfg.WebhookRetrySchedule, "wait before each retry of a failed delivery; attempts = waits + 1 (env GATEHOUSE_WEBHOOK_RETRY_SCHEDULE)")
-	f.DurationVar(&cfg.WebhookDisableAfter, "webhook-disable-after", cfg.WebhookDisableAfter, "disable an endpoint whose every attempt failed for this long (env GATEHOUSE_WEBHOOK_DISABLE_AFTER)")
-	f.DurationVar(&cfg.WebhookTimeout, "webhook-timeout", cfg.WebhookTimeout, "time limit of one delivery attempt (env GATEHOUSE_WEBHOOK_TIMEOUT)")
-	f.DurationVar(&cfg.JobTimeout, "job-timeout", cfg.JobTimeout, "time limit of one job task; a stopped node's tasks are picked up after it (env GATEHOUSE_JOB_TIMEOUT)")
-	f.Int64Var(&cfg.MaxImportBytes, "max-import-bytes", cfg.MaxImportBytes, "largest import file accepted (env GATEHOUSE_MAX_IMPORT_BYTES)")
-	f.DurationVar(&cfg.DeleteGracePeriod, "delete-grace-period", cfg.DeleteGracePeriod, "how long a deleted organization, project or environment can be restored before it is purged (env GATEHOUSE_DELETE_GRACE_PERIOD)")
-	f.DurationVar(&cfg.SandboxResetEvery, "sandbox-reset-every", cfg.SandboxResetEvery, "how often sandbox environments' data is reset (env GATEHOUSE_SANDBOX_RESET_EVERY)")
-	f.IntVar(&cfg.PDPStreamsPerKey, "pdp-streams-per-key", cfg.PDPStreamsPerKey, "change streams (GET /v1/pdp/changes) one API key may hold open on this node (env GATEHOUSE_PDP_STREAMS_PER_KEY)")
-	f.IntVar(&cfg.PDPStreamsPerNode, "pdp-streams-per-node", cfg.PDPStreamsPerNode, "change streams this node holds open at most (env GATEHOUSE_PDP_STREAMS_PER_NODE)")
-	f.IntVar(&cfg.PDPStreamBacklog, "pdp-stream-backlog", cfg.PDPStreamBacklog, "most changes a resuming stream replays; further behind, the client reloads the snapshot (env GATEHOUSE_PDP_STREAM_BACKLOG)")
-	f.IntVar(&cfg.PDPUploadLimit, "pdp-upload-limit", cfg.PDPUploadLimit, "decision uploads (POST /v1/pdp/decisions) per hour per key, 0 for none (env GATEHOUSE_PDP_UPLOAD_LIMIT)")
 	return cmd
 }
 
@@ -239,30 +217,6 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "gatehouse", app.Version) },
 	}
 }
-
-// failMode is the --rate-limit-fail flag: open or closed.
-type failMode struct{ open *bool }
-
-func (f failMode) String() string {
-	if f.open == nil || *f.open {
-		return "open"
-	}
-	return "closed"
-}
-
-func (f failMode) Set(v string) error {
-	switch v {
-	case "open":
-		*f.open = true
-	case "closed":
-		*f.open = false
-	default:
-		return fmt.Errorf("want open or closed")
-	}
-	return nil
-}
-
-func (failMode) Type() string { return "open|closed" }
 
 func setupLinkCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
 	var email, org, base string
