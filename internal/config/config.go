@@ -99,6 +99,10 @@ type Config struct {
 	// /v1/pdp/decisions, up to 1,000 decisions each) one key may make, in a
 	// bucket of its own (0: not limited).
 	PDPUploadLimit int
+
+	// Now is the clock of the services that read the time (tests set
+	// their own); not a setting: Default gives time.Now.
+	Now func() time.Time
 }
 
 // ParseDurations reads a comma-separated list of durations ("5s,5m,2h").

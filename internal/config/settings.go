@@ -177,7 +177,7 @@ var Settings = []Setting{
 
 // Default returns the built-in defaults.
 func Default() Config {
-	var c Config
+	c := Config{Now: time.Now}
 	for _, s := range Settings {
 		s.field.setDefault(&c)
 	}

@@ -17,7 +17,9 @@ func TestEveryFieldIsOneSetting(t *testing.T) {
 	byOffset := map[uintptr]string{}
 	ct := reflect.TypeOf(c)
 	for i := range ct.NumField() {
-		byOffset[ct.Field(i).Offset] = ct.Field(i).Name
+		if ct.Field(i).Type.Kind() != reflect.Func { // Now, a clock, is no setting
+			byOffset[ct.Field(i).Offset] = ct.Field(i).Name
+		}
 	}
 	seen := map[string]string{}
 	flags, envs := map[string]bool{}, map[string]bool{}
@@ -52,9 +54,9 @@ func TestEveryFieldIsOneSetting(t *testing.T) {
 			t.Errorf("%s: an empty default needs NoDefault to say what it means", s.Env)
 		}
 	}
-	for i := range ct.NumField() {
-		if _, ok := seen[ct.Field(i).Name]; !ok {
-			t.Errorf("Config.%s has no setting", ct.Field(i).Name)
+	for _, name := range byOffset {
+		if _, ok := seen[name]; !ok {
+			t.Errorf("Config.%s has no setting", name)
 		}
 	}
 }
