@@ -52,7 +52,7 @@ type App struct {
 	Limiter   *ratelimit.Limiter
 	APILog    *batch.Writer[apilog.Call]
 	limits    *ratelimit.Policy
-	redis     *ratelimit.Redis
+	rlStore   ratelimit.Store
 	Tenancy   *tenancy.Service
 	Keys      *apikey.Service
 	Facts     *facts.Service
@@ -65,63 +65,119 @@ type App struct {
 	handler         http.Handler
 	deps            httpapi.Deps
 	keysBroadcaster apikey.Broadcaster
-	stop            context.CancelFunc
-	wg              sync.WaitGroup
-	closing         chan struct{}
-	closeOnce       sync.Once
-	queueStarted    bool
+	pg              *store.PGBroadcaster // nil on SQLite
+	// bg is the context of background work; Close ends it.
+	bg        context.Context
+	wg        sync.WaitGroup
+	closers   closers
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
-// New opens the database named by cfg and builds the services. Call Close.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+// New opens the database named by cfg, builds the services and starts the
+// background work. Call Close.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	db, err := openDB(ctx, cfg, log)
-	if err != nil {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &App{Config: cfg, Log: log, closing: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := a.openDatabases(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.buildServices(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.buildHandler(); err != nil {
+		return nil, err
+	}
+	if err := a.start(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// openDatabases opens the main and the log database.
+func (a *App) openDatabases(ctx context.Context) error {
+	cfg := a.Config
+	db, err := openDB(ctx, cfg, a.Log)
+	if err != nil {
+		return err
+	}
+	a.DB, a.Store = db, db.Store()
+	a.closers.add(db.Close)
 	if rep, err := db.SealSecrets(ctx, false); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("secrets at rest: %w", err)
+		return fmt.Errorf("secrets at rest: %w", err)
 	} else if rep.Sealed > 0 {
-		log.Warn("sealed webhook secrets an older version stored in clear; a copy of the database from before still holds them: rotate them (POST /v1/webhooks/{id}/rotate-secret)", "sealed", rep.Sealed)
+		a.Log.Warn("sealed webhook secrets an older version stored in clear; a copy of the database from before still holds them: rotate them (POST /v1/webhooks/{id}/rotate-secret)", "sealed", rep.Sealed)
 	}
-	var logDB *store.DB
 	if cfg.IsPostgres() {
-		logDB, err = db.Logs(ctx)
+		a.LogDB, err = db.Logs(ctx)
 	} else {
-		logDB, err = store.OpenLogSQLite(ctx, cfg.LogSQLitePath())
+		a.LogDB, err = store.OpenLogSQLite(ctx, cfg.LogSQLitePath())
 	}
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("log database: %w", err)
+		return fmt.Errorf("log database: %w", err)
 	}
-	if err := queue.Migrate(ctx, db.Engine, db.Writer()); err != nil {
-		logDB.Close()
-		db.Close()
-		return nil, err
-	}
+	a.closers.add(a.LogDB.Close)
+	return queue.Migrate(ctx, db.Engine, db.Writer())
+}
+
+// buildServices builds the services, the queue and the rate limiter, each
+// given at construction what it needs.
+func (a *App) buildServices(ctx context.Context) error {
+	cfg, log, st := a.Config, a.Log, a.Store
 	guard, err := webhook.NewGuard(cfg.WebhookAllowNetworks)
 	if err != nil {
-		logDB.Close()
-		db.Close()
-		return nil, err
+		return err
 	}
-	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a := &App{Config: cfg, Log: log, DB: db, Store: db.Store(), LogDB: logDB, stop: stop, closing: make(chan struct{})}
-	a.Tenancy = tenancy.NewService(a.Store)
-	a.Tenancy.DeleteGrace = cfg.DeleteGracePeriod
-	a.Facts = facts.NewService(a.Store, log)
-	a.Webhooks = webhook.NewService(a.Store, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout})
+	if cfg.RedisURL != "" {
+		r, err := ratelimit.OpenRedis(cfg.RedisURL)
+		if err != nil {
+			return err
+		}
+		a.closers.add(r.Close)
+		a.rlStore = r
+	} else {
+		a.rlStore = ratelimit.NewMemory()
+	}
+	var stop context.CancelFunc
+	a.bg, stop = context.WithCancel(context.WithoutCancel(ctx))
+	a.closers.add(func() error {
+		stop()
+		a.wg.Wait()
+		return nil
+	})
+	a.keysBroadcaster = &apikey.LocalBroadcaster{}
+	var factsOpts []facts.Option
+	if a.DB.Engine == store.Postgres {
+		a.pg = store.NewPGBroadcaster(a.DB, log, a.otherNodeChanged)
+		a.keysBroadcaster = a.pg
+		factsOpts = append(factsOpts, facts.WithNotifier(a.pg))
+	}
+	a.Keys, err = apikey.NewService(ctx, st, a.keysBroadcaster, log, apikey.Options{Now: cfg.Now})
+	if err != nil {
+		return err
+	}
+	a.Tenancy = tenancy.NewService(st, tenancy.WithClock(cfg.Now), tenancy.WithDeleteGrace(cfg.DeleteGracePeriod),
+		tenancy.WithMemberKeys(memberKeys{a.Keys}), tenancy.WithSeed(seeder{a}), tenancy.WithCaches(tenancyCaches{a}))
+	a.Facts = facts.NewService(st, log, append(factsOpts, facts.WithClock(cfg.Now))...)
+	a.Webhooks = webhook.NewService(st, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout})
 	jobOpt := jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout}
 	if !cfg.IsPostgres() {
 		// Uploads are spooled next to the embedded database, on its disk
 		// (the system's /tmp may be memory); a PostgreSQL node uses $TMPDIR.
 		jobOpt.TempDir = filepath.Join(cfg.DataDir, "import-spool")
 	}
-	a.Jobs = jobs.NewService(a.Store, a.Facts, log, jobOpt)
-	a.Queue, err = queue.New(queue.Options{Engine: db.Engine, DB: db.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute, Log: log}, queue.Handlers{
+	a.Jobs = jobs.NewService(st, a.Facts, log, jobOpt)
+	a.Queue, err = queue.New(queue.Options{Engine: a.DB.Engine, DB: a.DB.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute, Log: log}, queue.Handlers{
 		Deliver: func(ctx context.Context, id string) (queue.Outcome, error) {
 			wait, err := a.Webhooks.Deliver(ctx, id)
 			return queue.Outcome{After: wait}, err
@@ -131,118 +187,38 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		DeliveryTimeout: cfg.WebhookTimeout,
 	})
 	if err != nil {
-		stop()
-		logDB.Close()
-		db.Close()
-		return nil, err
+		return err
 	}
-	db.SetQueue(a.Queue)
-
-	var bc apikey.Broadcaster = &apikey.LocalBroadcaster{}
-	if db.Engine == store.Postgres {
-		pgbc := store.NewPGBroadcaster(db, log)
-		bc = pgbc
-		a.Facts.Notify = pgbc
-		pgbc.OnFacts(func(envID string) {
-			if strings.HasPrefix(envID, facts.GonePrefix) {
-				return // see the handler registered at the end of New
-			}
-			envs := []string{envID}
-			if envID == "" {
-				envs = a.Facts.Engines.LoadedEnvironments()
-			}
-			for _, id := range envs {
-				if err := a.Facts.Engines.CatchUp(bgCtx, id); err != nil {
-					log.Warn("catch up with another node's change", "env_id", id, "err", err)
-				}
-			}
-		})
-		a.wg.Add(1)
-		go func() { defer a.wg.Done(); pgbc.Run(bgCtx) }()
-	}
-	a.keysBroadcaster = bc
-	a.Keys, err = apikey.NewService(ctx, a.Store, bc, log, apikey.Options{})
-	if err != nil {
-		stop()
-		a.wg.Wait()
-		logDB.Close()
-		db.Close()
-		return nil, err
-	}
-	a.Tenancy.Keys = memberKeys{a.Keys}
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); a.Keys.RunUsageFlusher(bgCtx, 5*time.Second) }()
-
-	var rlStore ratelimit.Store
-	if cfg.RedisURL != "" {
-		r, err := ratelimit.OpenRedis(cfg.RedisURL)
-		if err != nil {
-			stop()
-			a.wg.Wait()
-			logDB.Close()
-			db.Close()
-			return nil, err
-		}
-		a.redis, rlStore = r, r
-	} else {
-		mem := ratelimit.NewMemory()
-		rlStore = mem
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			for {
-				select {
-				case <-time.After(time.Minute):
-					mem.Sweep()
-				case <-bgCtx.Done():
-					return
-				}
-			}
-		}()
-	}
+	a.DB.SetQueue(a.Queue)
 	a.limits = ratelimit.NewPolicy(a.Tenancy, 5*time.Second)
-	a.Limiter = ratelimit.NewLimiter(rlStore, a.limits.Target, cfg.RateLimitFailOpen, log)
-
-	logStore := logDB.LogStore()
+	a.Limiter = ratelimit.NewLimiter(a.rlStore, a.limits.Target, cfg.RateLimitFailOpen, log)
+	logStore := a.LogDB.LogStore()
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
-	a.Tenancy.Caches = tenancyCaches{a}
-	a.Tenancy.Seed = seeder{a.Facts}
-	if err := a.Facts.EnsureDefaultTenants(ctx); err != nil {
-		stop()
-		a.wg.Wait()
-		logDB.Close()
-		db.Close()
-		return nil, err
-	}
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); a.Decisions.Run(bgCtx) }()
 	a.APILog = batch.New("API log", logStore.WriteAPILog, log, batch.Options[apilog.Call]{Buffer: 1 << 14, MaxBytes: 64 << 20,
 		Size: web.EntrySize, Prepare: web.PrepareAPILog(func() string { return uuid.Must(uuid.NewV7()).String() })})
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); a.APILog.Run(bgCtx) }()
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); a.runRetention(bgCtx, logStore, time.Hour) }()
+	return nil
+}
 
+// buildHandler builds the HTTP API and the dashboard.
+func (a *App) buildHandler() error {
+	cfg, logStore := a.Config, a.LogDB.LogStore()
 	a.deps = httpapi.Deps{
-		Log: log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
+		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
-		Ready: db.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
+		Ready: a.DB.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 		PDP: httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
 			UploadLimit: cfg.PDPUploadLimit},
-		Idempotency: idempotency.NewService(a.Store, db.Secrets()),
+		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
+		Webhooks:    a.Webhooks, Jobs: a.Jobs,
 	}
-	a.deps.Webhooks, a.deps.Jobs = a.Webhooks, a.Jobs
 	var api http.Handler
 	api, a.OpenAPI = httpapi.New(a.deps)
-	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: log,
+	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,
 		Version: Version, SecureCookies: cfg.SecureCookies, SignInLimit: cfg.SignInRateLimit})
 	if err != nil {
-		stop()
-		logDB.Close()
-		db.Close()
-		return nil, err
+		return err
 	}
 	// The API has its paths; the dashboard has every other one.
 	top := http.NewServeMux()
@@ -252,34 +228,114 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	top.Handle("/", dash)
 	a.handler = top
-	if pgbc, ok := bc.(*store.PGBroadcaster); ok {
-		// Another node deleted an environment: drop what this one holds.
-		pgbc.OnFacts(func(envID string) {
-			if gone, ok := strings.CutPrefix(envID, facts.GonePrefix); ok {
-				a.Facts.Engines.Forget(gone)
-				a.Decisions.Forget(gone)
-				a.limits.Forget(gone)
-			}
-		})
+	return nil
+}
+
+// start runs the background work: the node listener, the writers, the
+// sweeps and (last) the queue.
+func (a *App) start(ctx context.Context) error {
+	goBackground := func(run func(ctx context.Context)) {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); run(a.bg) }()
 	}
-	if db.Engine == store.SQLite {
+	if a.pg != nil {
+		goBackground(a.pg.Run)
+	}
+	goBackground(func(ctx context.Context) { a.Keys.RunUsageFlusher(ctx, 5*time.Second) })
+	if mem, ok := a.rlStore.(*ratelimit.Memory); ok {
+		goBackground(func(ctx context.Context) { every(ctx, time.Minute, mem.Sweep) })
+	}
+	goBackground(a.Decisions.Run)
+	goBackground(a.APILog.Run)
+	goBackground(func(ctx context.Context) { a.runRetention(ctx, a.LogDB.LogStore(), time.Hour) })
+	// Environments an older version made without their default tenant.
+	if err := a.Facts.EnsureDefaultTenants(ctx); err != nil {
+		return err
+	}
+	if a.DB.Engine == store.SQLite {
 		// This process owns the embedded database (its folder is locked):
 		// every task still marked running was cut off by the last stop.
 		if _, err := a.Jobs.Requeue(ctx, 0); err != nil {
-			a.Close()
-			return nil, err
+			return err
 		}
 		if _, err := a.Jobs.RemoveSpools(); err != nil {
-			a.Close()
-			return nil, err
+			return err
 		}
 	}
-	if err := a.Queue.Start(bgCtx); err != nil {
-		a.Close()
-		return nil, err
+	if err := a.Queue.Start(a.bg); err != nil {
+		return err
 	}
-	a.queueStarted = true
-	return a, nil
+	a.closers.add(func() error {
+		// Work in progress (a delivery, a batch) finishes; what is queued
+		// waits in the database for the next start.
+		a.Jobs.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Queue.Stop(ctx); err != nil {
+			a.Log.Warn("stop the queue", "err", err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// every runs fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	for {
+		select {
+		case <-time.After(interval):
+			fn()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// otherNodeChanged follows what another node announced about envID: a
+// change this node catches up with ("" after a reconnection: every
+// environment it holds), or an environment deleted (facts.GonePrefix),
+// whose state this node drops.
+func (a *App) otherNodeChanged(envID string) {
+	if gone, ok := strings.CutPrefix(envID, facts.GonePrefix); ok {
+		a.Facts.Engines.Forget(gone)
+		a.Decisions.Forget(gone)
+		a.limits.Forget(gone)
+		return
+	}
+	envs := []string{envID}
+	if envID == "" {
+		envs = a.Facts.Engines.LoadedEnvironments()
+	}
+	for _, id := range envs {
+		if err := a.Facts.Engines.CatchUp(a.bg, id); err != nil {
+			a.Log.Warn("catch up with another node's change", "env_id", id, "err", err)
+		}
+	}
+}
+
+// closers is what Close undoes, in the reverse order of New.
+type closers struct {
+	mu  sync.Mutex
+	fns []func() error
+}
+
+func (c *closers) add(fn func() error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fns = append(c.fns, fn)
+}
+
+// close runs every closer once, the last added first.
+func (c *closers) close() error {
+	c.mu.Lock()
+	fns := c.fns
+	c.fns = nil
+	c.mu.Unlock()
+	var errs []error
+	for i := len(fns) - 1; i >= 0; i-- {
+		errs = append(errs, fns[i]())
+	}
+	return errors.Join(errs...)
 }
 
 // tenancyCaches drops, on every node, the keys and engines of deleted or
@@ -295,14 +351,14 @@ func (c tenancyCaches) EnvironmentGone(ctx context.Context, envID string) {
 
 // seeder gives a new environment its default tenant in the transaction
 // creating it (the store implements both capabilities' stores).
-type seeder struct{ facts *facts.Service }
+type seeder struct{ a *App }
 
 func (s seeder) SeedEnvironment(ctx context.Context, tx tenancy.Store, envID string) error {
 	ftx, ok := tx.(facts.Store)
 	if !ok {
 		return fmt.Errorf("seed: the tenancy transaction is not a facts store (%T)", tx)
 	}
-	return s.facts.SeedEnvironmentTx(ctx, ftx, envID)
+	return s.a.Facts.SeedEnvironmentTx(ctx, ftx, envID)
 }
 
 // memberKeys revokes the keys of members who leave or lose scopes, in the
@@ -370,14 +426,14 @@ func (a *App) PurgeDeleted(ctx context.Context, now time.Time) (store.Purged, er
 // PruneLogs applies every organization's log retention once, and purges
 // what was deleted longer ago than the grace period.
 func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
-	if _, err := a.PurgeDeleted(ctx, time.Now()); err != nil {
+	if _, err := a.PurgeDeleted(ctx, a.Config.Now()); err != nil {
 		return err
 	}
 	orgs, err := a.Store.AllOrganizations(ctx)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := a.Config.Now()
 	if _, err := a.Store.PruneSessions(ctx, now); err != nil {
 		return err
 	}
@@ -423,24 +479,7 @@ func (a *App) decisionPolicy(ctx context.Context, envID string) (decision.Policy
 // decisions) and closes the databases.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() { close(a.closing) })
-	if a.queueStarted {
-		// Work in progress (a delivery, a batch) finishes; what is queued
-		// waits in the database for the next start.
-		a.Jobs.Stop()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := a.Queue.Stop(ctx); err != nil {
-			a.Log.Warn("stop the queue", "err", err)
-		}
-		cancel()
-		a.queueStarted = false
-	}
-	a.stop()
-	a.wg.Wait()
-	var rerr error
-	if a.redis != nil {
-		rerr = a.redis.Close()
-	}
-	return errors.Join(rerr, a.LogDB.Close(), a.DB.Close())
+	return a.closers.close()
 }
 
 // Serve answers HTTP on ln until ctx ends, then shuts down gracefully.
@@ -477,44 +516,44 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // default project and environments and an organization key holding every
 // scope, in one transaction. It returns the key's token, shown once.
 func (a *App) CreateOrganization(ctx context.Context, name, key, adminEmail, adminName, createdBy string) (*tenancy.Bootstrap, *apikey.Key, string, error) {
-	return a.createOrganization(ctx, name, key, adminEmail, adminName, createdBy, "")
-}
-
-// createOrganization is CreateOrganization on a given tier ("" keeps the
-// default, free).
-func (a *App) createOrganization(ctx context.Context, name, key, adminEmail, adminName, createdBy, tier string) (*tenancy.Bootstrap, *apikey.Key, string, error) {
-	b, err := a.Tenancy.NewBootstrap(name, key, adminEmail, adminName)
+	f := &founder{app: a, createdBy: createdBy}
+	b, err := a.Tenancy.CreateOrganization(ctx, tenancy.NewOrganization{Name: name, Key: key, AdminEmail: adminEmail, AdminName: adminName}, f)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if tier != "" {
-		b.Organization.Settings.Tier = tier
+	return b, f.key, f.token, nil
+}
+
+// founder gives a new organization its first API key, holding every scope.
+type founder struct {
+	app *App
+	// createdBy made the organization ("": the instance's set-up).
+	createdBy string
+	key       *apikey.Key
+	token     string
+}
+
+func (f *founder) Found(ctx context.Context, tx tenancy.Store, b *tenancy.Bootstrap) error {
+	ktx, ok := tx.(apikey.Store)
+	if !ok {
+		return fmt.Errorf("new organization: the tenancy transaction is not an api key store (%T)", tx)
 	}
+	createdBy := f.createdBy
 	if createdBy == "" {
 		// The instance's set-up made it, not the first Admin: removing
 		// that member (keys follow the member who made them) leaves it.
 		createdBy = "init"
 	}
-	k, token, err := a.Keys.Mint(apikey.Spec{Name: "Initial organization key", Level: auth.LevelOrganization,
+	k, token, err := f.app.Keys.Mint(apikey.Spec{Name: "Initial organization key", Level: auth.LevelOrganization,
 		OrgID: b.Organization.ID, Scopes: gatehouse.AllScopes(), CreatedBy: createdBy})
 	if err != nil {
-		return nil, nil, "", err
+		return err
 	}
-	err = a.Store.InTx(ctx, func(tx *store.Store) error {
-		if err := b.Save(ctx, tx); err != nil {
-			return err
-		}
-		return tx.CreateAPIKey(ctx, k)
-	})
-	if err != nil {
-		return nil, nil, "", err
+	if err := ktx.CreateAPIKey(ctx, k); err != nil {
+		return err
 	}
-	for _, env := range b.Environments { // every environment has a default tenant from the start
-		if err := a.Facts.EnsureDefaultTenant(ctx, env.ID); err != nil {
-			return nil, nil, "", err
-		}
-	}
-	return b, k, token, nil
+	f.key, f.token = k, token
+	return nil
 }
 
 // InitOptions are the answers `gatehouse init` takes.
@@ -543,34 +582,20 @@ type InitResult struct {
 	SetupPath string
 }
 
-// Init creates the first organization unless one exists. It is idempotent:
-// a second call creates nothing and returns the existing organization.
+// Init creates the first organization unless one exists (the operator's
+// own, on the enterprise tier). It is idempotent: a second call creates
+// nothing and returns the existing organization.
 func (a *App) Init(ctx context.Context, opt InitOptions) (*InitResult, error) {
-	n, err := a.Store.CountOrganizations(ctx)
+	f := &founder{app: a}
+	res, err := a.Tenancy.Bootstrap(ctx, tenancy.NewOrganization{Name: opt.OrgName, Key: opt.OrgKey, AdminEmail: opt.AdminEmail, AdminName: opt.AdminName}, f)
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		// The first organization is the operator's own: the enterprise tier
-		// (10,000 requests per hour); organizations created later start free.
-		b, k, token, err := a.createOrganization(ctx, opt.OrgName, opt.OrgKey, opt.AdminEmail, opt.AdminName, "", tenancy.TierEnterprise)
-		if err == nil {
-			// The first Admin chooses a dashboard password with a link.
-			link, err := a.Tenancy.NewSetupToken(ctx, b.Admin, "init")
-			if err != nil {
-				return nil, err
-			}
-			return &InitResult{Created: true, Organization: b.Organization, Bootstrap: b, Key: k, Token: token, SetupPath: "/setup/" + link}, nil
-		}
-		if gatehouse.ErrorCode(err) != gatehouse.CodeConflict { // a concurrent init won the race
-			return nil, err
-		}
+	if !res.Created {
+		return &InitResult{Organization: res.Organization}, nil
 	}
-	o, err := a.Store.FirstOrganization(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &InitResult{Organization: o}, nil
+	return &InitResult{Created: true, Organization: res.Organization, Bootstrap: res.Bootstrap, Key: f.key, Token: f.token,
+		SetupPath: "/setup/" + res.SetupToken}, nil
 }
 
 // KeyCacheHealthy reports whether this node receives API key invalidations

@@ -1,17 +1,16 @@
 // Package cli is the gatehouse command line: the server's commands (serve,
 // init, migrate, setup-link, pdp) and the commands that talk to a server
 // with the Go SDK (users, tenants, resources, roles, assignments, check,
-// keys, logs, webhooks, jobs, login).
+// keys, logs, webhooks, jobs, login). Each command is in the file of its name;
+// commands.go holds what the remote ones share (listing, printing), remote.go
+// their connection, flags.go the flags derived from config.Settings.
 package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -35,15 +34,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	pf := root.PersistentFlags()
-	pf.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder of the embedded SQLite database (env GATEHOUSE_DATA_DIR)")
-	pf.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL URL (postgres://...); empty uses SQLite in --data-dir (env GATEHOUSE_DATABASE_URL)")
-	pf.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (env GATEHOUSE_LOG_LEVEL)")
-	pf.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json (env GATEHOUSE_LOG_FORMAT)")
-	pf.StringVar(&cfg.SecretKeyFile, "secret-key-file", cfg.SecretKeyFile, "file holding the secret key that encrypts secrets at rest; the key itself may instead be in GATEHOUSE_SECRET_KEY; default for SQLite: <data-dir>/secret.key, made on first start (env GATEHOUSE_SECRET_KEY_FILE)")
-	pf.StringVar(&cfg.PreviousSecretKeyFile, "previous-secret-key-file", cfg.PreviousSecretKeyFile, "file holding the secret key being replaced, during a rotation (env GATEHOUSE_PREVIOUS_SECRET_KEY_FILE)")
+	if err := settingFlags(root, &cfg, true); err != nil {
+		return err
+	}
+	serve := serveCmd(ctx, &cfg, stdout, stderr)
+	if err := settingFlags(serve, &cfg, false); err != nil {
+		return err
+	}
 
-	root.AddCommand(serveCmd(ctx, &cfg, stdout, stderr), initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
+	root.AddCommand(serve, initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
 		pdpCmd(ctx, &cfg, getenv, stderr), setupLinkCmd(ctx, &cfg, stdout, stderr), versionCmd(stdout),
 		secretKeyCmd(ctx, &cfg, stdout, stderr))
 	root.AddCommand(remoteCmds(getenv, stdin, stdout, stderr)...)
@@ -58,161 +57,6 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func serveCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the API server",
-		Long: `Run the API server. With no flags it listens on 127.0.0.1:8080 and keeps its data in an
-embedded SQLite database under ./gatehouse-data. On an empty database it first creates an
-organization and prints an organization API key holding every scope (shown once).`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			log := newLogger(*cfg, stderr)
-			a, err := app.New(ctx, *cfg, log)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			if cfg.AutoInit {
-				res, err := a.Init(ctx, app.DefaultInitOptions())
-				if err != nil {
-					return fmt.Errorf("init: %w", err)
-				}
-				if res.Created {
-					printInit(stdout, res, "text", "http://"+cfg.Addr)
-				}
-			}
-			ln, err := net.Listen("tcp", cfg.Addr)
-			if err != nil {
-				return fmt.Errorf("listen: %w", err)
-			}
-			log.Info("gatehouse listening", "url", "http://"+ln.Addr().String(), "database", a.DB.Engine, "docs", "http://"+ln.Addr().String()+"/docs")
-			return a.Serve(ctx, ln)
-		},
-	}
-	cmd.Flags().StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env GATEHOUSE_ADDR)")
-	cmd.Flags().BoolVar(&cfg.AutoInit, "auto-init", cfg.AutoInit, "create the first organization on an empty database (env GATEHOUSE_AUTO_INIT)")
-	cmd.Flags().Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body accepted (env GATEHOUSE_MAX_BODY_BYTES)")
-	cmd.Flags().IntVar(&cfg.LogBodyBytes, "log-body-bytes", cfg.LogBodyBytes, "how much of each request and response body the API log keeps (env GATEHOUSE_LOG_BODY_BYTES)")
-	cmd.Flags().IntVar(&cfg.AnonymousRateLimit, "anonymous-rate-limit", cfg.AnonymousRateLimit, "hourly limit per client address of calls without a valid key, 0 for none (env GATEHOUSE_ANONYMOUS_RATE_LIMIT)")
-	cmd.Flags().IntVar(&cfg.SignInRateLimit, "sign-in-rate-limit", cfg.SignInRateLimit, "dashboard sign-in attempts per client address and hour; enforced by each node alone while Redis is down (env GATEHOUSE_SIGN_IN_RATE_LIMIT)")
-	cmd.Flags().StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for rate limits shared by many nodes (redis://host:6379/0); empty keeps them in this process (env GATEHOUSE_REDIS_URL)")
-	cmd.Flags().StringVar(&cfg.SecureCookies, "secure-cookies", cfg.SecureCookies, "mark the dashboard's cookies Secure: auto (over TLS or X-Forwarded-Proto: https), always or never (env GATEHOUSE_SECURE_COOKIES)")
-	cmd.Flags().Var(failMode{&cfg.RateLimitFailOpen}, "rate-limit-fail", "when Redis is unreachable: open (serve unlimited) or closed (refuse with 503) (env GATEHOUSE_RATE_LIMIT_FAIL)")
-	f := cmd.Flags()
-	f.StringSliceVar(&cfg.WebhookAllowNetworks, "webhook-allow-networks", cfg.WebhookAllowNetworks, "networks (CIDRs) webhook deliveries may reach although private or loopback, e.g. 10.0.0.0/8,127.0.0.1 (env GATEHOUSE_WEBHOOK_ALLOW_NETWORKS)")
-	f.DurationSliceVar(&cfg.WebhookRetrySchedule, "webhook-retry-schedule", cfg.WebhookRetrySchedule, "wait before each retry of a failed delivery; attempts = waits + 1 (env GATEHOUSE_WEBHOOK_RETRY_SCHEDULE)")
-	f.DurationVar(&cfg.WebhookDisableAfter, "webhook-disable-after", cfg.WebhookDisableAfter, "disable an endpoint whose every attempt failed for this long (env GATEHOUSE_WEBHOOK_DISABLE_AFTER)")
-	f.DurationVar(&cfg.WebhookTimeout, "webhook-timeout", cfg.WebhookTimeout, "time limit of one delivery attempt (env GATEHOUSE_WEBHOOK_TIMEOUT)")
-	f.DurationVar(&cfg.JobTimeout, "job-timeout", cfg.JobTimeout, "time limit of one job task; a stopped node's tasks are picked up after it (env GATEHOUSE_JOB_TIMEOUT)")
-	f.Int64Var(&cfg.MaxImportBytes, "max-import-bytes", cfg.MaxImportBytes, "largest import file accepted (env GATEHOUSE_MAX_IMPORT_BYTES)")
-	f.DurationVar(&cfg.DeleteGracePeriod, "delete-grace-period", cfg.DeleteGracePeriod, "how long a deleted organization, project or environment can be restored before it is purged (env GATEHOUSE_DELETE_GRACE_PERIOD)")
-	f.DurationVar(&cfg.SandboxResetEvery, "sandbox-reset-every", cfg.SandboxResetEvery, "how often sandbox environments' data is reset (env GATEHOUSE_SANDBOX_RESET_EVERY)")
-	f.IntVar(&cfg.PDPStreamsPerKey, "pdp-streams-per-key", cfg.PDPStreamsPerKey, "change streams (GET /v1/pdp/changes) one API key may hold open on this node (env GATEHOUSE_PDP_STREAMS_PER_KEY)")
-	f.IntVar(&cfg.PDPStreamsPerNode, "pdp-streams-per-node", cfg.PDPStreamsPerNode, "change streams this node holds open at most (env GATEHOUSE_PDP_STREAMS_PER_NODE)")
-	f.IntVar(&cfg.PDPStreamBacklog, "pdp-stream-backlog", cfg.PDPStreamBacklog, "most changes a resuming stream replays; further behind, the client reloads the snapshot (env GATEHOUSE_PDP_STREAM_BACKLOG)")
-	f.IntVar(&cfg.PDPUploadLimit, "pdp-upload-limit", cfg.PDPUploadLimit, "decision uploads (POST /v1/pdp/decisions) per hour per key, 0 for none (env GATEHOUSE_PDP_UPLOAD_LIMIT)")
-	return cmd
-}
-
-func initCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
-	opt := app.DefaultInitOptions()
-	var output string
-	cmd := &cobra.Command{
-		Use:   "init",
-		Short: "Create the first organization and print its API key (idempotent)",
-		Long: `Create the first organization, its Admin member, a default project with development and
-production environments, and an organization API key holding every scope. The key is printed
-once and cannot be shown again. Running init again changes nothing.`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: want text or json", output)
-			}
-			a, err := app.New(ctx, *cfg, newLogger(*cfg, stderr))
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			res, err := a.Init(ctx, opt)
-			if err != nil {
-				return err
-			}
-			printInit(stdout, res, output, "http://"+cfg.Addr)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&opt.OrgName, "org-name", opt.OrgName, "organization name")
-	cmd.Flags().StringVar(&opt.OrgKey, "org-key", "", "organization key (derived from the name when empty)")
-	cmd.Flags().StringVar(&opt.AdminEmail, "admin-email", opt.AdminEmail, "email of the first Admin member")
-	cmd.Flags().StringVar(&opt.AdminName, "admin-name", opt.AdminName, "name of the first Admin member")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
-	return cmd
-}
-
-// InitOutput is what `gatehouse init --output json` prints.
-type InitOutput struct {
-	Created          bool              `json:"created"`
-	OrganizationID   string            `json:"organization_id"`
-	OrganizationKey  string            `json:"organization_key"`
-	AdminEmail       string            `json:"admin_email,omitempty"`
-	ProjectKey       string            `json:"project_key,omitempty"`
-	Environments     map[string]string `json:"environments,omitempty"`
-	APIKeyID         string            `json:"api_key_id,omitempty"`
-	APIKey           string            `json:"api_key,omitempty"`
-	AdminSetupURL    string            `json:"admin_setup_url,omitempty"`
-	Scopes           []string          `json:"scopes,omitempty"`
-	AlreadyInitiated string            `json:"message,omitempty"`
-}
-
-func printInit(w io.Writer, res *app.InitResult, format, baseURL string) {
-	out := InitOutput{Created: res.Created, OrganizationID: res.Organization.ID, OrganizationKey: res.Organization.Key}
-	if res.Created {
-		b := res.Bootstrap
-		out.AdminSetupURL = baseURL + res.SetupPath
-		out.AdminEmail, out.ProjectKey = b.Admin.Email, b.Project.Key
-		out.Environments = map[string]string{}
-		for _, e := range b.Environments {
-			out.Environments[e.Key] = e.ID
-		}
-		out.APIKeyID, out.APIKey = res.Key.ID, res.Token
-		for _, s := range res.Key.Scopes.Scopes() {
-			out.Scopes = append(out.Scopes, string(s))
-		}
-	} else {
-		out.AlreadyInitiated = "already initialized: nothing was created and no key can be shown again; create keys with POST /v1/api-keys"
-	}
-	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(out)
-		return
-	}
-	if !res.Created {
-		fmt.Fprintf(w, "Gatehouse is already initialized (organization %s, id %s).\nNothing was created; an API key is shown only when it is created.\n", out.OrganizationKey, out.OrganizationID)
-		return
-	}
-	fmt.Fprintf(w, `Gatehouse initialized.
-  organization:  %s (id %s)
-  admin member:  %s
-  project:       %s, environments: development, production
-  scopes:        %s
-
-Organization API key (shown once, store it now):
-
-%s
-
-Try it:
-  export GATEHOUSE_KEY='%s'
-  curl -H "Authorization: Bearer $GATEHOUSE_KEY" -H "X-Organization-Id: %s" %s/v1/projects
-
-Dashboard: the Admin (%s) chooses a password here, once, within 7 days:
-  %s
-then signs in at %s/
-`, out.OrganizationKey, out.OrganizationID, out.AdminEmail, out.ProjectKey, strings.Join(out.Scopes, " "), out.APIKey, out.APIKey, out.OrganizationID, baseURL,
-		out.AdminEmail, out.AdminSetupURL, baseURL)
 }
 
 func migrateCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
@@ -238,60 +82,4 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "gatehouse", app.Version) },
 	}
-}
-
-// failMode is the --rate-limit-fail flag: open or closed.
-type failMode struct{ open *bool }
-
-func (f failMode) String() string {
-	if f.open == nil || *f.open {
-		return "open"
-	}
-	return "closed"
-}
-
-func (f failMode) Set(v string) error {
-	switch v {
-	case "open":
-		*f.open = true
-	case "closed":
-		*f.open = false
-	default:
-		return fmt.Errorf("want open or closed")
-	}
-	return nil
-}
-
-func (failMode) Type() string { return "open|closed" }
-
-func setupLinkCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
-	var email, org, base string
-	cmd := &cobra.Command{
-		Use:   "setup-link --email EMAIL",
-		Short: "Make a one-time link with which a member chooses a dashboard password (a lost Admin password)",
-		Long: `Make a one-time link with which the member with EMAIL chooses a dashboard password. It
-works once, for 7 days. It runs on the server's database: on the embedded default, stop
-gatehouse serve first (or let an Admin make the link in the dashboard, under Members).`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if email == "" {
-				return fmt.Errorf("--email is required")
-			}
-			a, err := app.New(ctx, *cfg, newLogger(*cfg, stderr))
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			path, m, err := a.SetupLink(ctx, email, org)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "Setup link for %s (once, within 7 days):\n  %s%s\n", m.Email, strings.TrimRight(base, "/"), path)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&email, "email", "", "the member's email")
-	cmd.Flags().StringVar(&org, "org", "", "the organization's key or id, when the email is in several")
-	cmd.Flags().StringVar(&base, "base-url", "http://"+cfg.Addr, "the dashboard's address, for the printed link")
-	return cmd
 }

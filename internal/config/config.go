@@ -1,12 +1,12 @@
 // Package config holds Gatehouse's settings: defaults in code, overridden by
-// GATEHOUSE_* environment variables, overridden by command-line flags.
+// GATEHOUSE_* environment variables, overridden by command-line flags. Each
+// setting is declared once, in Settings.
 package config
 
 import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -99,38 +99,10 @@ type Config struct {
 	// /v1/pdp/decisions, up to 1,000 decisions each) one key may make, in a
 	// bucket of its own (0: not limited).
 	PDPUploadLimit int
-}
 
-// Default returns the built-in defaults.
-func Default() Config {
-	return Config{
-		Addr:               "127.0.0.1:8080",
-		DataDir:            "gatehouse-data",
-		LogLevel:           "info",
-		LogFormat:          "text",
-		MaxBodyBytes:       1 << 20,
-		ShutdownTimeout:    15 * time.Second,
-		AutoInit:           true,
-		RateLimitFailOpen:  true,
-		AnonymousRateLimit: 1000,
-		SignInRateLimit:    60,
-		LogBodyBytes:       64 << 10,
-
-		WebhookRetrySchedule: []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
-			10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour},
-		WebhookDisableAfter: 5 * 24 * time.Hour,
-		WebhookTimeout:      15 * time.Second,
-		JobTimeout:          2 * time.Minute,
-		MaxImportBytes:      1 << 30,
-		SandboxResetEvery:   24 * time.Hour,
-		DeleteGracePeriod:   7 * 24 * time.Hour,
-		SecureCookies:       "auto",
-
-		PDPStreamsPerKey:  8,
-		PDPStreamsPerNode: 1000,
-		PDPStreamBacklog:  10_000,
-		PDPUploadLimit:    3600,
-	}
+	// Now is the clock of the services that read the time (tests set
+	// their own); not a setting: Default gives time.Now.
+	Now func() time.Time
 }
 
 // ParseDurations reads a comma-separated list of durations ("5s,5m,2h").
@@ -163,122 +135,6 @@ func SplitList(v string) []string {
 
 // EnvPrefix prefixes every environment variable Gatehouse reads.
 const EnvPrefix = "GATEHOUSE_"
-
-// ApplyEnv overrides c with the GATEHOUSE_* variables that are set.
-func (c *Config) ApplyEnv(getenv func(string) string) error {
-	str := func(name string, dst *string) {
-		if v := getenv(EnvPrefix + name); v != "" {
-			*dst = v
-		}
-	}
-	str("ADDR", &c.Addr)
-	str("DATA_DIR", &c.DataDir)
-	str("DATABASE_URL", &c.DatabaseURL)
-	str("LOG_LEVEL", &c.LogLevel)
-	str("LOG_FORMAT", &c.LogFormat)
-	str("REDIS_URL", &c.RedisURL)
-	str("SECURE_COOKIES", &c.SecureCookies)
-	str("SECRET_KEY", &c.SecretKey)
-	str("SECRET_KEY_FILE", &c.SecretKeyFile)
-	str("PREVIOUS_SECRET_KEY", &c.PreviousSecretKey)
-	str("PREVIOUS_SECRET_KEY_FILE", &c.PreviousSecretKeyFile)
-	if v := getenv(EnvPrefix + "RATE_LIMIT_FAIL"); v != "" {
-		switch v {
-		case "open":
-			c.RateLimitFailOpen = true
-		case "closed":
-			c.RateLimitFailOpen = false
-		default:
-			return fmt.Errorf("%sRATE_LIMIT_FAIL %q: want open or closed", EnvPrefix, v)
-		}
-	}
-	if v := getenv(EnvPrefix + "MAX_BODY_BYTES"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%sMAX_BODY_BYTES: %w", EnvPrefix, err)
-		}
-		c.MaxBodyBytes = n
-	}
-	if v := getenv(EnvPrefix + "LOG_BODY_BYTES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%sLOG_BODY_BYTES: %w", EnvPrefix, err)
-		}
-		c.LogBodyBytes = n
-	}
-	if v := getenv(EnvPrefix + "ANONYMOUS_RATE_LIMIT"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("%sANONYMOUS_RATE_LIMIT %q: want a number of requests per hour, 0 for none", EnvPrefix, v)
-		}
-		c.AnonymousRateLimit = n
-	}
-	if v := getenv(EnvPrefix + "SIGN_IN_RATE_LIMIT"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return fmt.Errorf("%sSIGN_IN_RATE_LIMIT %q: want a number of attempts per hour, at least 1", EnvPrefix, v)
-		}
-		c.SignInRateLimit = n
-	}
-	if v := getenv(EnvPrefix + "SHUTDOWN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("%sSHUTDOWN_TIMEOUT: %w", EnvPrefix, err)
-		}
-		c.ShutdownTimeout = d
-	}
-	if v := getenv(EnvPrefix + "WEBHOOK_ALLOW_NETWORKS"); v != "" {
-		c.WebhookAllowNetworks = SplitList(v)
-	}
-	if v := getenv(EnvPrefix + "WEBHOOK_RETRY_SCHEDULE"); v != "" {
-		ds, err := ParseDurations(v)
-		if err != nil {
-			return fmt.Errorf("%sWEBHOOK_RETRY_SCHEDULE: %w", EnvPrefix, err)
-		}
-		c.WebhookRetrySchedule = ds
-	}
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-	}{{"WEBHOOK_DISABLE_AFTER", &c.WebhookDisableAfter}, {"WEBHOOK_TIMEOUT", &c.WebhookTimeout}, {"JOB_TIMEOUT", &c.JobTimeout},
-		{"SANDBOX_RESET_EVERY", &c.SandboxResetEvery}, {"DELETE_GRACE_PERIOD", &c.DeleteGracePeriod}} {
-		if v := getenv(EnvPrefix + d.name); v != "" {
-			dur, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("%s%s: %w", EnvPrefix, d.name, err)
-			}
-			*d.dst = dur
-		}
-	}
-	if v := getenv(EnvPrefix + "MAX_IMPORT_BYTES"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%sMAX_IMPORT_BYTES: %w", EnvPrefix, err)
-		}
-		c.MaxImportBytes = n
-	}
-	for _, n := range []struct {
-		name string
-		dst  *int
-	}{{"PDP_STREAMS_PER_KEY", &c.PDPStreamsPerKey}, {"PDP_STREAMS_PER_NODE", &c.PDPStreamsPerNode},
-		{"PDP_STREAM_BACKLOG", &c.PDPStreamBacklog}, {"PDP_UPLOAD_LIMIT", &c.PDPUploadLimit}} {
-		if v := getenv(EnvPrefix + n.name); v != "" {
-			i, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("%s%s %q: want a whole number", EnvPrefix, n.name, v)
-			}
-			*n.dst = i
-		}
-	}
-	if v := getenv(EnvPrefix + "AUTO_INIT"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%sAUTO_INIT: %w", EnvPrefix, err)
-		}
-		c.AutoInit = b
-	}
-	return nil
-}
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {

@@ -32,9 +32,23 @@ type Service struct {
 	Now     func() time.Time
 }
 
+// Option sets up a Service at construction.
+type Option func(*Service)
+
+// WithNotifier makes the service tell other nodes of its changes (nodes
+// that share a PostgreSQL database).
+func WithNotifier(n Notifier) Option { return func(s *Service) { s.Notify = n } }
+
+// WithClock makes the service read the time from now instead of the wall
+// clock.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.Now = now } }
+
 // NewService returns a Service over st.
-func NewService(st Store, log *slog.Logger) *Service {
+func NewService(st Store, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{Store: st, Log: log, Now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
 	s.Engines = newEngines(s)
 	return s
 }

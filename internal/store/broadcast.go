@@ -36,19 +36,13 @@ type PGBroadcaster struct {
 	log    *slog.Logger
 	nodeID string
 
-	healthy   atomic.Bool
-	mu        sync.Mutex
-	subs      []func(string)
-	factsSubs []func(string)
-}
-
-// OnFacts registers fn to run (in its own goroutine) when another node
-// announces a change to an environment's authorization data, and with ""
-// after a reconnection, when announcements may have been missed.
-func (b *PGBroadcaster) OnFacts(fn func(envID string)) {
-	b.mu.Lock()
-	b.factsSubs = append(b.factsSubs, fn)
-	b.mu.Unlock()
+	healthy atomic.Bool
+	mu      sync.Mutex
+	subs    []func(string)
+	// onFacts runs (in its own goroutine) when another node announces a
+	// change to an environment's authorization data, and with "" after a
+	// reconnection, when announcements may have been missed.
+	onFacts func(envID string)
 }
 
 // NotifyFacts announces that envID's change feed moved.
@@ -59,19 +53,19 @@ func (b *PGBroadcaster) NotifyFacts(ctx context.Context, envID string) {
 }
 
 func (b *PGBroadcaster) deliverFacts(envID string) {
-	b.mu.Lock()
-	subs := append([]func(string){}, b.factsSubs...)
-	b.mu.Unlock()
-	for _, fn := range subs {
-		go fn(envID)
+	if b.onFacts != nil {
+		go b.onFacts(envID)
 	}
 }
 
 var _ apikey.Broadcaster = (*PGBroadcaster)(nil)
 
 // NewPGBroadcaster returns a broadcaster over db; call Run to start it.
-func NewPGBroadcaster(db *DB, log *slog.Logger) *PGBroadcaster {
-	return &PGBroadcaster{db: db, log: log, nodeID: uuid.Must(uuid.NewV7()).String()}
+// onFacts (when not nil) runs, in its own goroutine, when another node
+// announces a change to an environment's authorization data, and with ""
+// after a reconnection, when announcements may have been missed.
+func NewPGBroadcaster(db *DB, log *slog.Logger, onFacts func(envID string)) *PGBroadcaster {
+	return &PGBroadcaster{db: db, log: log, nodeID: uuid.Must(uuid.NewV7()).String(), onFacts: onFacts}
 }
 
 // Healthy reports whether the node is listening.

@@ -166,8 +166,37 @@ func (s *Service) changed(ctx context.Context, gone ...string) {
 	}
 }
 
-// NewService returns a Service over st using the wall clock.
-func NewService(st Store) *Service { return &Service{Store: st, Now: time.Now} }
+// Option sets up a Service at construction.
+type Option func(*Service)
+
+// WithClock makes the service read the time from now instead of the wall
+// clock.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.Now = now } }
+
+// WithDeleteGrace sets how long deletions can be restored (0: the default).
+func WithDeleteGrace(d time.Duration) Option { return func(s *Service) { s.DeleteGrace = d } }
+
+// WithMemberKeys revokes, with k, the keys of members who leave or lose
+// scopes.
+func WithMemberKeys(k MemberKeys) Option { return func(s *Service) { s.Keys = k } }
+
+// WithSeed gives each new environment what every environment starts with
+// (see Seeder).
+func WithSeed(seed Seeder) Option { return func(s *Service) { s.Seed = seed } }
+
+// WithCaches tells caches at once when organizations, projects and
+// environments are deleted or restored (see Caches).
+func WithCaches(c Caches) Option { return func(s *Service) { s.Caches = c } }
+
+// NewService returns a Service over st, on the wall clock unless an option
+// says otherwise.
+func NewService(st Store, opts ...Option) *Service {
+	s := &Service{Store: st, Now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
@@ -193,62 +222,6 @@ func envEvent(typ string, e *Environment, data any) event.Event {
 // NewProjectInput is what a caller gives to create a project.
 type NewProjectInput struct {
 	Key, Name, Description string
-}
-
-// Bootstrap is a new organization with everything it starts with.
-type Bootstrap struct {
-	Organization *Organization
-	Admin        *Member
-	Project      *Project
-	Environments []*Environment
-}
-
-// NewBootstrap validates and builds (without storing) a new organization with
-// its first Admin member, a default project and the development and
-// production environments.
-func (s *Service) NewBootstrap(orgName, orgKey, adminEmail, adminName string) (*Bootstrap, error) {
-	if err := ValidateName("name", orgName); err != nil {
-		return nil, err
-	}
-	if orgKey == "" {
-		orgKey = Slugify(orgName)
-	}
-	if err := ValidateKey("key", orgKey); err != nil {
-		return nil, err
-	}
-	email, err := normalizeEmail(adminEmail)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	org := &Organization{ID: NewID(), Key: orgKey, Name: strings.TrimSpace(orgName), Settings: DefaultOrgSettings(), CreatedAt: now, UpdatedAt: now}
-	admin := &Member{ID: NewID(), OrgID: org.ID, Email: email, Name: strings.TrimSpace(adminName), Role: RoleAdmin, CreatedAt: now, UpdatedAt: now}
-	proj := &Project{ID: NewID(), OrgID: org.ID, Key: "default", Name: "Default project", CreatedAt: now, UpdatedAt: now}
-	b := &Bootstrap{Organization: org, Admin: admin, Project: proj}
-	for _, key := range []string{"development", "production"} {
-		b.Environments = append(b.Environments, &Environment{ID: NewID(), OrgID: org.ID, ProjectID: proj.ID,
-			Key: key, Name: strings.ToUpper(key[:1]) + key[1:], Settings: DefaultEnvSettings(), CreatedAt: now, UpdatedAt: now})
-	}
-	return b, nil
-}
-
-// Save stores a bootstrap through st (typically a transaction).
-func (b *Bootstrap) Save(ctx context.Context, st Store) error {
-	if err := st.CreateOrganization(ctx, b.Organization); err != nil {
-		return err
-	}
-	if err := st.CreateMember(ctx, b.Admin); err != nil {
-		return err
-	}
-	if err := st.CreateProject(ctx, b.Project); err != nil {
-		return err
-	}
-	for _, e := range b.Environments {
-		if err := st.CreateEnvironment(ctx, e); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // UpdateOrganization renames an organization.

@@ -1,0 +1,297 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Setting declares one setting once: its field in Config, its default, its
+// command-line flag, its environment variable and its help. The flags, the
+// environment reading, the defaults and the README's configuration table
+// are all derived from Settings.
+type Setting struct {
+	// Flag is the flag's name without dashes; empty for a setting read
+	// only from the environment (a secret, which a flag would show in ps).
+	Flag string
+	// Env is the environment variable, GATEHOUSE_ included.
+	Env string
+	// Global makes the flag one of every command (a database or logging
+	// setting); otherwise it is a flag of `serve`.
+	Global bool
+	// Help is the flag's help; the flag's usage adds "(env <Env>)".
+	Help string
+	// NoDefault describes, in the README, what an empty default means.
+	NoDefault string
+	// Want says what a bad environment value should look like; empty
+	// reports the parser's own error.
+	Want string
+	// Min is the least whole number accepted from the environment.
+	Min *int64
+
+	field field
+}
+
+// field is a typed Config field seen untyped: its address and its default.
+type field struct {
+	ptr        func(*Config) any
+	setDefault func(*Config)
+}
+
+func of[T any](get func(*Config) *T, def T) field {
+	return field{ptr: func(c *Config) any { return get(c) }, setDefault: func(c *Config) { *get(c) = def }}
+}
+
+// Value is a setting with a textual form of its own (a flag.Value).
+type Value interface {
+	String() string
+	Set(string) error
+	Type() string
+}
+
+// Ptr is the setting's field in c: a *string, *int, *int64, *bool,
+// *time.Duration, *[]time.Duration, *[]string or a Value.
+func (s Setting) Ptr(c *Config) any { return s.field.ptr(c) }
+
+// Usage is the flag's help text.
+func (s Setting) Usage() string { return s.Help + " (env " + s.Env + ")" }
+
+// DefaultText is the default as the environment variable would spell it
+// ("" when empty).
+func (s Setting) DefaultText() string {
+	c := Default()
+	return format(s.Ptr(&c))
+}
+
+// FailMode is a bool spelt open (true) or closed (false): what the rate
+// limiter does when Redis is unreachable.
+type FailMode struct{ Open *bool }
+
+func (f FailMode) String() string {
+	if f.Open == nil || *f.Open {
+		return "open"
+	}
+	return "closed"
+}
+
+// Set reads open or closed.
+func (f FailMode) Set(v string) error {
+	switch v {
+	case "open":
+		*f.Open = true
+	case "closed":
+		*f.Open = false
+	default:
+		return fmt.Errorf("want open or closed")
+	}
+	return nil
+}
+
+// Type names the values in flag help.
+func (FailMode) Type() string { return "open|closed" }
+
+func minimum(n int64) *int64 { return &n }
+
+// Settings is every setting, in the order of the README's table.
+var Settings = []Setting{
+	{Flag: "addr", Env: EnvPrefix + "ADDR", Help: "listen address",
+		field: of(func(c *Config) *string { return &c.Addr }, "127.0.0.1:8080")},
+	{Flag: "data-dir", Env: EnvPrefix + "DATA_DIR", Global: true, Help: "folder of the embedded SQLite database",
+		field: of(func(c *Config) *string { return &c.DataDir }, "gatehouse-data")},
+	{Flag: "database-url", Env: EnvPrefix + "DATABASE_URL", Global: true, NoDefault: "(empty: SQLite)",
+		Help:  "PostgreSQL URL (postgres://...); empty uses SQLite in --data-dir",
+		field: of(func(c *Config) *string { return &c.DatabaseURL }, "")},
+	{Flag: "log-level", Env: EnvPrefix + "LOG_LEVEL", Global: true, Help: "debug, info, warn or error",
+		field: of(func(c *Config) *string { return &c.LogLevel }, "info")},
+	{Flag: "log-format", Env: EnvPrefix + "LOG_FORMAT", Global: true, Help: "text or json",
+		field: of(func(c *Config) *string { return &c.LogFormat }, "text")},
+	{Flag: "max-body-bytes", Env: EnvPrefix + "MAX_BODY_BYTES", Help: "largest request body accepted",
+		field: of(func(c *Config) *int64 { return &c.MaxBodyBytes }, 1<<20)},
+	{Flag: "auto-init", Env: EnvPrefix + "AUTO_INIT", Help: "create the first organization on an empty database",
+		field: of(func(c *Config) *bool { return &c.AutoInit }, true)},
+	{Flag: "redis-url", Env: EnvPrefix + "REDIS_URL", NoDefault: "(empty: in memory)",
+		Help:  "Redis for rate limits shared by many nodes (redis://host:6379/0); empty keeps them in this process",
+		field: of(func(c *Config) *string { return &c.RedisURL }, "")},
+	{Flag: "rate-limit-fail", Env: EnvPrefix + "RATE_LIMIT_FAIL", Want: "open or closed",
+		Help: "when Redis is unreachable: open (serve unlimited) or closed (refuse with 503)",
+		field: field{ptr: func(c *Config) any { return FailMode{&c.RateLimitFailOpen} },
+			setDefault: func(c *Config) { c.RateLimitFailOpen = true }}},
+	{Flag: "anonymous-rate-limit", Env: EnvPrefix + "ANONYMOUS_RATE_LIMIT", Want: "a number of requests per hour, 0 for none", Min: minimum(0),
+		Help:  "hourly limit per client address of calls without a valid key, 0 for none",
+		field: of(func(c *Config) *int { return &c.AnonymousRateLimit }, 1000)},
+	{Flag: "log-body-bytes", Env: EnvPrefix + "LOG_BODY_BYTES", Help: "how much of each request and response body the API log keeps",
+		field: of(func(c *Config) *int { return &c.LogBodyBytes }, 64<<10)},
+	{Flag: "secure-cookies", Env: EnvPrefix + "SECURE_COOKIES",
+		Help:  "mark the dashboard's cookies Secure: auto (over TLS or X-Forwarded-Proto: https), always or never",
+		field: of(func(c *Config) *string { return &c.SecureCookies }, "auto")},
+	{Flag: "webhook-allow-networks", Env: EnvPrefix + "WEBHOOK_ALLOW_NETWORKS", NoDefault: "(none)",
+		Help:  "networks (CIDRs) webhook deliveries may reach although private or loopback, e.g. 10.0.0.0/8,127.0.0.1",
+		field: of(func(c *Config) *[]string { return &c.WebhookAllowNetworks }, nil)},
+	{Flag: "webhook-retry-schedule", Env: EnvPrefix + "WEBHOOK_RETRY_SCHEDULE",
+		Help: "wait before each retry of a failed delivery; attempts = waits + 1",
+		field: of(func(c *Config) *[]time.Duration { return &c.WebhookRetrySchedule }, []time.Duration{5 * time.Second, 5 * time.Minute,
+			30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour})},
+	{Flag: "webhook-disable-after", Env: EnvPrefix + "WEBHOOK_DISABLE_AFTER", Help: "disable an endpoint whose every attempt failed for this long",
+		field: of(func(c *Config) *time.Duration { return &c.WebhookDisableAfter }, 5*24*time.Hour)},
+	{Flag: "webhook-timeout", Env: EnvPrefix + "WEBHOOK_TIMEOUT", Help: "time limit of one delivery attempt",
+		field: of(func(c *Config) *time.Duration { return &c.WebhookTimeout }, 15*time.Second)},
+	{Flag: "job-timeout", Env: EnvPrefix + "JOB_TIMEOUT", Help: "time limit of one job task; a stopped node's tasks are picked up after it",
+		field: of(func(c *Config) *time.Duration { return &c.JobTimeout }, 2*time.Minute)},
+	{Flag: "max-import-bytes", Env: EnvPrefix + "MAX_IMPORT_BYTES", Help: "largest import file accepted",
+		field: of(func(c *Config) *int64 { return &c.MaxImportBytes }, 1<<30)},
+	{Flag: "sandbox-reset-every", Env: EnvPrefix + "SANDBOX_RESET_EVERY", Help: "how often sandbox environments' data is reset",
+		field: of(func(c *Config) *time.Duration { return &c.SandboxResetEvery }, 24*time.Hour)},
+	{Flag: "pdp-streams-per-key", Env: EnvPrefix + "PDP_STREAMS_PER_KEY", Want: "a whole number",
+		Help:  "change streams (GET /v1/pdp/changes) one API key may hold open on this node",
+		field: of(func(c *Config) *int { return &c.PDPStreamsPerKey }, 8)},
+	{Flag: "pdp-streams-per-node", Env: EnvPrefix + "PDP_STREAMS_PER_NODE", Want: "a whole number",
+		Help:  "change streams this node holds open at most",
+		field: of(func(c *Config) *int { return &c.PDPStreamsPerNode }, 1000)},
+	{Flag: "pdp-stream-backlog", Env: EnvPrefix + "PDP_STREAM_BACKLOG", Want: "a whole number",
+		Help:  "most changes a resuming stream replays; further behind, the client reloads the snapshot",
+		field: of(func(c *Config) *int { return &c.PDPStreamBacklog }, 10_000)},
+	{Flag: "pdp-upload-limit", Env: EnvPrefix + "PDP_UPLOAD_LIMIT", Want: "a whole number",
+		Help:  "decision uploads (POST /v1/pdp/decisions) per hour per key, 0 for none",
+		field: of(func(c *Config) *int { return &c.PDPUploadLimit }, 3600)},
+	{Flag: "secret-key-file", Env: EnvPrefix + "SECRET_KEY_FILE", Global: true,
+		NoDefault: "SQLite: `<data-dir>/secret.key`, made on first start; PostgreSQL: **required**",
+		Help:      "file holding the secret key that encrypts secrets at rest; the key itself may instead be in GATEHOUSE_SECRET_KEY; default for SQLite: <data-dir>/secret.key, made on first start",
+		field:     of(func(c *Config) *string { return &c.SecretKeyFile }, "")},
+	{Env: EnvPrefix + "SECRET_KEY", NoDefault: "(none)", Help: "the secret key itself, instead of a file",
+		field: of(func(c *Config) *string { return &c.SecretKey }, "")},
+	{Flag: "previous-secret-key-file", Env: EnvPrefix + "PREVIOUS_SECRET_KEY_FILE", Global: true, NoDefault: "(none)",
+		Help:  "file holding the secret key being replaced, during a rotation",
+		field: of(func(c *Config) *string { return &c.PreviousSecretKeyFile }, "")},
+	{Env: EnvPrefix + "PREVIOUS_SECRET_KEY", NoDefault: "(none)", Help: "the secret key being replaced itself, instead of a file",
+		field: of(func(c *Config) *string { return &c.PreviousSecretKey }, "")},
+	{Flag: "sign-in-rate-limit", Env: EnvPrefix + "SIGN_IN_RATE_LIMIT", Want: "a number of attempts per hour, at least 1", Min: minimum(1),
+		Help:  "dashboard sign-in attempts per client address and hour; enforced by each node alone while Redis is down",
+		field: of(func(c *Config) *int { return &c.SignInRateLimit }, 60)},
+	{Flag: "delete-grace-period", Env: EnvPrefix + "DELETE_GRACE_PERIOD",
+		Help:  "how long a deleted organization, project or environment can be restored before it is purged",
+		field: of(func(c *Config) *time.Duration { return &c.DeleteGracePeriod }, 7*24*time.Hour)},
+	{Env: EnvPrefix + "SHUTDOWN_TIMEOUT", Help: "graceful shutdown bound",
+		field: of(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 15*time.Second)},
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	c := Config{Now: time.Now}
+	for _, s := range Settings {
+		s.field.setDefault(&c)
+	}
+	return c
+}
+
+// ApplyEnv overrides c with the GATEHOUSE_* variables that are set.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	for _, s := range Settings {
+		v := getenv(s.Env)
+		if v == "" {
+			continue
+		}
+		if err := s.parse(c, v); err != nil {
+			if s.Want != "" {
+				return fmt.Errorf("%s %q: want %s", s.Env, v, s.Want)
+			}
+			return fmt.Errorf("%s: %w", s.Env, err)
+		}
+	}
+	return nil
+}
+
+// parse sets the setting's field in c from its textual form v.
+func (s Setting) parse(c *Config, v string) error {
+	atLeast := func(n int64) error {
+		if s.Min != nil && n < *s.Min {
+			return fmt.Errorf("%d is less than %d", n, *s.Min)
+		}
+		return nil
+	}
+	switch p := s.Ptr(c).(type) {
+	case *string:
+		*p = v
+	case *int:
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			err = atLeast(int64(n))
+		}
+		if err != nil {
+			return err
+		}
+		*p = n
+	case *int64:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			err = atLeast(n)
+		}
+		if err != nil {
+			return err
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return err
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		*p = d
+	case *[]time.Duration:
+		ds, err := ParseDurations(v)
+		if err != nil {
+			return err
+		}
+		*p = ds
+	case *[]string:
+		*p = SplitList(v)
+	case Value:
+		return p.Set(v)
+	default:
+		return fmt.Errorf("setting %s: no parser for %T", s.Env, p)
+	}
+	return nil
+}
+
+// format spells a setting's value the way its environment variable takes
+// it; durations lose their zero minutes and seconds (2h, not 2h0m0s).
+func format(v any) string {
+	short := func(d time.Duration) string {
+		s := d.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		return s
+	}
+	switch p := v.(type) {
+	case *string:
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *int64:
+		return strconv.FormatInt(*p, 10)
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *time.Duration:
+		return short(*p)
+	case *[]time.Duration:
+		parts := make([]string, len(*p))
+		for i, d := range *p {
+			parts[i] = short(d)
+		}
+		return strings.Join(parts, ",")
+	case *[]string:
+		return strings.Join(*p, ",")
+	case Value:
+		return p.String()
+	}
+	return fmt.Sprint(v)
+}
