@@ -268,28 +268,6 @@ func (r *result) Map() map[string]any { m, _ := r.Data.(map[string]any); return 
 
 func (r *result) List() []any { l, _ := r.Data.([]any); return l }
 
-// recorder is an in-memory http.ResponseWriter.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *recorder) Header() http.Header { return w.header }
-
-func (w *recorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-}
-
-func (w *recorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.body.Write(b)
-}
-
 // call makes an API call as the viewer. body is JSON-encoded unless it is
 // an io.Reader (sent as is, with ctype).
 func (x *dash) call(r *http.Request, v *viewer, method, path string, q url.Values, body any, ctype string) *result {
@@ -496,8 +474,8 @@ func str(v any) string {
 	return fmt.Sprint(v)
 }
 
-// formError turns an API error into the message shown beside a form.
-func formError(res *result) string {
+// resultError turns an API error into the message shown beside a form.
+func resultError(res *result) string {
 	msg := res.Err()
 	if f, ok := res.Details["field"].(string); ok && f != "" && !strings.Contains(msg, f) {
 		msg += " (" + f + ")"

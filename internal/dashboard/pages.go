@@ -81,7 +81,7 @@ func back(r *http.Request, def string) string {
 // flash; on failure it redirects back with the API's message.
 func (x *dash) act(w http.ResponseWriter, r *http.Request, res *result, to, flash string) bool {
 	if !res.OK() {
-		x.redirect(w, r, back(r, to), "⚠ "+formError(res))
+		x.redirect(w, r, back(r, to), "⚠ "+resultError(res))
 		return false
 	}
 	x.redirect(w, r, back(r, to), flash)
@@ -328,7 +328,7 @@ func (x *dash) renderMembers(w http.ResponseWriter, r *http.Request, v *viewer, 
 func (x *dash) addMember(w http.ResponseWriter, r *http.Request, v *viewer) {
 	res := x.call(r, v, "POST", "/v1/members", nil, map[string]any{"email": r.FormValue("email"), "name": r.FormValue("name"), "role": r.FormValue("role")}, "")
 	if !res.OK() {
-		x.renderMembers(w, r, v, res.Status, formError(res), nil)
+		x.renderMembers(w, r, v, res.Status, resultError(res), nil)
 		return
 	}
 	x.showSetupLink(w, r, v, str(res.Map()["id"]), str(res.Map()["email"]), "Member added.")
@@ -342,7 +342,7 @@ func (x *dash) memberSetupLink(w http.ResponseWriter, r *http.Request, v *viewer
 func (x *dash) showSetupLink(w http.ResponseWriter, r *http.Request, v *viewer, id, email, flash string) {
 	res := x.call(r, v, "POST", "/v1/members/"+url.PathEscape(id)+"/setup-link", nil, nil, "")
 	if !res.OK() {
-		x.renderMembers(w, r, v, res.Status, flashJoin(flash, formError(res)), nil)
+		x.renderMembers(w, r, v, res.Status, flashJoin(flash, resultError(res)), nil)
 		return
 	}
 	link := x.base(r) + str(res.Map()["path"])
@@ -511,7 +511,7 @@ func (x *dash) factCreate(w http.ResponseWriter, r *http.Request, v *viewer, f f
 	res := x.call(r, v, "POST", f.api, envQuery(v), f.body(r), "")
 	if !res.OK() {
 		w.Header().Set("X-Error", "1")
-		x.factList(w, r, v, f, formError(res))
+		x.factList(w, r, v, f, resultError(res))
 		return
 	}
 	x.redirect(w, r, "/"+f.path, strings.TrimSuffix(f.title, "s")+" created.")
@@ -552,7 +552,7 @@ func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 		if res.OK() {
 			d["decision"] = res.Map()
 		} else {
-			p.Error = formError(res)
+			p.Error = resultError(res)
 		}
 		if u, _ := d["user"].(string); u != "" && res.OK() {
 			perms := x.call(r, v, "POST", "/v1/user-permissions", envQuery(v), map[string]any{"user": u}, "")
@@ -607,7 +607,7 @@ func (x *dash) createKey(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	res := x.call(r, v, "POST", "/v1/api-keys", nil, body, "")
 	if !res.OK() {
-		x.renderKeys(w, r, v, res.Status, formError(res), nil)
+		x.renderKeys(w, r, v, res.Status, resultError(res), nil)
 		return
 	}
 	token := str(res.Map()["token"])
@@ -705,7 +705,7 @@ func (x *dash) createWebhook(w http.ResponseWriter, r *http.Request, v *viewer) 
 	}
 	res := x.call(r, v, "POST", "/v1/webhooks", nil, map[string]any{"url": r.FormValue("url"), "events": events, "description": r.FormValue("description")}, "")
 	if !res.OK() {
-		x.renderWebhooks(w, r, v, res.Status, formError(res), nil)
+		x.renderWebhooks(w, r, v, res.Status, resultError(res), nil)
 		return
 	}
 	x.renderWebhooks(w, r, v, 200, "", map[string]any{"created": res.Map(), "secret": res.Map()["secret"]})
@@ -747,7 +747,7 @@ func (x *dash) webhookAction(w http.ResponseWriter, r *http.Request, v *viewer) 
 	case "rotate":
 		res := x.call(r, v, "POST", base+"/rotate-secret", nil, map[string]any{"grace_period_seconds": 86400}, "")
 		if !res.OK() {
-			x.renderWebhook(w, r, v, formError(res), nil)
+			x.renderWebhook(w, r, v, resultError(res), nil)
 			return
 		}
 		x.renderWebhook(w, r, v, "", map[string]any{"secret": res.Map()["secret"]})
@@ -807,7 +807,7 @@ func (x *dash) startExport(w http.ResponseWriter, r *http.Request, v *viewer) {
 		x.redirect(w, r, "/jobs/"+str(res.Map()["id"]), "Export started.")
 		return
 	}
-	x.renderJobs(w, r, v, res.Status, formError(res))
+	x.renderJobs(w, r, v, res.Status, resultError(res))
 }
 
 // startImport forwards the uploaded file to POST /v1/jobs/import, streamed.
@@ -846,7 +846,7 @@ func (x *dash) startImport(w http.ResponseWriter, r *http.Request, v *viewer) {
 		}
 		res := x.call(r, v, "POST", "/v1/jobs/import", q, part, ctype)
 		if !res.OK() {
-			msg := formError(res)
+			msg := resultError(res)
 			if errs, ok := res.Details["errors"].([]any); ok {
 				for i, e := range errs {
 					if i == 5 {
