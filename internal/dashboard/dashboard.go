@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
@@ -145,6 +146,13 @@ type viewer struct {
 	role      *tenancy.Role
 	org       *tenancy.Organization
 	principal *auth.Principal
+	// api calls the API as the member.
+	api *client.Client
+}
+
+// env is the viewer's API client acting on their environment.
+func (v *viewer) env() *client.Client {
+	return v.api.WithEnvironment(v.session.ProjectID, v.session.EnvID)
 }
 
 func (v *viewer) can(s gatehouse.Scope) bool { return v.principal.Scopes.Has(s) }
@@ -193,7 +201,7 @@ func (x *dash) load(r *http.Request) (*viewer, error) {
 	m := sg.Member
 	p := &auth.Principal{MemberID: m.ID, KeyName: m.Email, Level: auth.LevelOrganization, OrgID: m.OrgID,
 		Scopes: sg.Role.Scopes, RateLimitPerHour: memberRateLimit}
-	return &viewer{session: sg.Session, member: m, role: sg.Role, org: sg.Org, principal: p}, nil
+	return &viewer{session: sg.Session, member: m, role: sg.Role, org: sg.Org, principal: p, api: x.apiClient(r, p)}, nil
 }
 
 func (x *dash) secure(r *http.Request) bool {
@@ -349,7 +357,8 @@ type page struct {
 	Error   string
 	Path    string
 	Version string
-	Data    map[string]any
+	// Data is the page's own: a struct of the page's type.
+	Data any
 }
 
 type envChoice struct {
@@ -384,9 +393,6 @@ func (x *dash) render(w http.ResponseWriter, r *http.Request, status int, name s
 		x.Log.Error("dashboard: no template", "name", name)
 		http.Error(w, "no such page", 500)
 		return
-	}
-	if p.Data == nil {
-		p.Data = map[string]any{}
 	}
 	p.Path, p.Version = r.URL.Path, x.Version
 	if v := viewerOf(r); v != nil {
@@ -431,15 +437,19 @@ func (x *dash) notFound(w http.ResponseWriter, r *http.Request) {
 // environments lists the projects' environments the viewer can see and
 // picks the current one (the session's, else the first development one).
 func (x *dash) environments(r *http.Request, v *viewer) ([]envChoice, *envChoice) {
-	res := x.call(r, v, "GET", "/v1/projects", url.Values{"per_page": {"100"}}, nil, "")
+	ctx := apiContext(r)
 	var out []envChoice
-	for _, it := range res.List() {
-		pm := it.(map[string]any)
-		envs := x.call(r, v, "GET", "/v1/projects/"+str(pm["id"])+"/environments", url.Values{"per_page": {"100"}}, nil, "")
-		for _, e := range envs.List() {
-			em := e.(map[string]any)
-			out = append(out, envChoice{ProjectID: str(pm["id"]), ProjectKey: str(pm["key"]), ProjectName: str(pm["name"]),
-				EnvID: str(em["id"]), EnvKey: str(em["key"]), EnvName: str(em["name"]), Sandbox: em["sandbox"] == true})
+	projects, err := v.api.Projects.List(ctx, &client.ListOptions{PerPage: 100})
+	if err == nil {
+		for _, p := range projects.Items {
+			envs, err := v.api.Environments.List(ctx, p.ID, &client.ListOptions{PerPage: 100})
+			if err != nil {
+				continue
+			}
+			for _, e := range envs.Items {
+				out = append(out, envChoice{ProjectID: p.ID, ProjectKey: p.Key, ProjectName: p.Name,
+					EnvID: e.ID, EnvKey: e.Key, EnvName: e.Name, Sandbox: e.Sandbox})
+			}
 		}
 	}
 	var cur *envChoice
@@ -462,16 +472,6 @@ func (x *dash) environments(r *http.Request, v *viewer) ([]envChoice, *envChoice
 		}
 	}
 	return out, cur
-}
-
-func str(v any) string {
-	if v == nil {
-		return ""
-	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
 }
 
 // resultError turns an API error into the message shown beside a form.

@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
@@ -79,7 +81,17 @@ func back(r *http.Request, def string) string {
 
 // act runs an API write from a form: on success it redirects back with
 // flash; on failure it redirects back with the API's message.
-func (x *dash) act(w http.ResponseWriter, r *http.Request, res *result, to, flash string) bool {
+func (x *dash) act(w http.ResponseWriter, r *http.Request, err error, to, flash string) bool {
+	if err != nil {
+		x.redirect(w, r, back(r, to), "⚠ "+formError(err))
+		return false
+	}
+	x.redirect(w, r, back(r, to), flash)
+	return true
+}
+
+// actResult is act for an answer of x.call.
+func (x *dash) actResult(w http.ResponseWriter, r *http.Request, res *result, to, flash string) bool {
 	if !res.OK() {
 		x.redirect(w, r, back(r, to), "⚠ "+resultError(res))
 		return false
@@ -95,7 +107,7 @@ func (x *dash) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	x.render(w, r, 200, "signin", &page{Title: "Sign in", Data: map[string]any{"next": safeNext(r.URL.Query().Get("next"))}})
+	x.render(w, r, 200, "signin", &page{Title: "Sign in", Data: &signInData{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
 // safeNext returns next when it is a path on this site, else "/". It
@@ -117,9 +129,22 @@ func safeNext(next string) string {
 	return (&url.URL{Path: u.Path, RawQuery: u.RawQuery, Fragment: u.Fragment}).String()
 }
 
+// signInData is the sign-in page's: where to go next, and the
+// organizations to choose from when the email and password are a member's
+// in several.
+type signInData struct {
+	Next, Email, Password string
+	Orgs                  []orgChoice
+}
+
+type orgChoice struct{ ID, Name string }
+
+// setupData is the password set-up page's.
+type setupData struct{ Email string }
+
 func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 	email, pw := strings.TrimSpace(r.FormValue("email")), r.FormValue("password")
-	data := map[string]any{"next": safeNext(r.FormValue("next")), "email": email}
+	data := &signInData{Next: safeNext(r.FormValue("next")), Email: email}
 	if x.Limiter != nil {
 		// Never unlimited: with the shared store down, this node limits alone.
 		if d := x.Limiter.TakeGuarded(r.Context(), ratelimit.Target{Bucket: "ip:signin:" + clientIP(r), Limit: x.SignInLimit}); !d.Allowed {
@@ -143,13 +168,12 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case 1:
 	default: // the same email and password in several organizations
-		var orgs []map[string]string
 		for _, m := range ms {
 			if o, err := x.Tenancy.Store.GetOrganization(r.Context(), m.OrgID); err == nil {
-				orgs = append(orgs, map[string]string{"id": o.ID, "name": o.Name})
+				data.Orgs = append(data.Orgs, orgChoice{ID: o.ID, Name: o.Name})
 			}
 		}
-		data["orgs"], data["password"] = orgs, pw
+		data.Password = pw
 		x.render(w, r, 200, "signin", &page{Title: "Choose an organization", Data: data})
 		return
 	}
@@ -158,7 +182,7 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 		x.render(w, r, 500, "signin", &page{Title: "Sign in", Error: "Something went wrong on our side. Try again.", Data: data})
 		return
 	}
-	http.Redirect(w, r, data["next"].(string), http.StatusSeeOther)
+	http.Redirect(w, r, data.Next, http.StatusSeeOther)
 }
 
 func (x *dash) signOut(w http.ResponseWriter, r *http.Request) {
@@ -175,7 +199,7 @@ func (x *dash) setupPage(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, r, http.StatusNotFound, gatehouse.ErrorMessage(err))
 		return
 	}
-	x.render(w, r, 200, "setup", &page{Title: "Choose your password", Data: map[string]any{"email": m.Email}})
+	x.render(w, r, 200, "setup", &page{Title: "Choose your password", Data: &setupData{Email: m.Email}})
 }
 
 func (x *dash) setup(w http.ResponseWriter, r *http.Request) {
@@ -185,7 +209,7 @@ func (x *dash) setup(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, r, http.StatusNotFound, gatehouse.ErrorMessage(err))
 		return
 	}
-	data := map[string]any{"email": m.Email}
+	data := &setupData{Email: m.Email}
 	pw := r.FormValue("password")
 	if pw != r.FormValue("confirm") {
 		x.render(w, r, 400, "setup", &page{Title: "Choose your password", Error: "The two passwords differ.", Data: data})
@@ -212,46 +236,57 @@ func (x *dash) setup(w http.ResponseWriter, r *http.Request) {
 
 // ---- overview and environment
 
-func (x *dash) overview(w http.ResponseWriter, r *http.Request, v *viewer) {
-	d := map[string]any{}
-	p := &page{Title: "Overview", Section: "overview", Data: d}
-	x.render(w, r, 200, "overview", x.withCounts(r, v, p))
+// overviewData is the overview's: how many of each thing the viewer may
+// see (nil: not known), and the latest API calls.
+type overviewData struct {
+	Counts counts
+	Calls  []client.Call
 }
 
-func (x *dash) withCounts(r *http.Request, v *viewer, p *page) *page {
+type counts struct {
+	Users, Tenants, Resources, Roles, Assignments, Keys, Calls *int
+}
+
+// total is a list's number of items, nil when the list failed.
+func total[T any](p *client.Page[T], err error) *int {
+	if err != nil {
+		return nil
+	}
+	n := p.Meta.TotalItems
+	return &n
+}
+
+func (x *dash) overview(w http.ResponseWriter, r *http.Request, v *viewer) {
+	ctx := apiContext(r)
+	d := &overviewData{}
 	// The environment is only known once render picks it: pick it now.
-	_, env := x.environments(r, v)
-	counts := map[string]any{}
-	if env != nil {
-		for _, c := range []struct {
-			name, path string
-			scope      gatehouse.Scope
-		}{{"users", "/v1/users", gatehouse.ScopeViewUser}, {"tenants", "/v1/tenants", gatehouse.ScopeViewTenant},
-			{"resources", "/v1/resources", gatehouse.ScopeViewResource}, {"roles", "/v1/roles", gatehouse.ScopeViewRole},
-			{"assignments", "/v1/role-assignments", gatehouse.ScopeViewRoleAssignment}} {
-			if !v.can(c.scope) {
-				continue
-			}
-			q := envQuery(v)
-			q.Set("per_page", "1")
-			if res := x.call(r, v, "GET", c.path, q, nil, ""); res.OK() {
-				counts[c.name] = res.Meta["total_items"]
-			}
+	if _, env := x.environments(r, v); env != nil {
+		c, one := v.env(), &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 1}}
+		if v.can(gatehouse.ScopeViewUser) {
+			d.Counts.Users = total(c.Users.List(ctx, one))
+		}
+		if v.can(gatehouse.ScopeViewTenant) {
+			d.Counts.Tenants = total(c.Tenants.List(ctx, one))
+		}
+		if v.can(gatehouse.ScopeViewResource) {
+			d.Counts.Resources = total(c.Resources.List(ctx, one))
+		}
+		if v.can(gatehouse.ScopeViewRole) {
+			d.Counts.Roles = total(c.Roles.List(ctx, one))
+		}
+		if v.can(gatehouse.ScopeViewRoleAssignment) {
+			d.Counts.Assignments = total(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: one.ListOptions}))
 		}
 	}
 	if v.can(gatehouse.ScopeManageAPI) {
-		if res := x.call(r, v, "GET", "/v1/api-keys", url.Values{"per_page": {"1"}, "status": {"active"}}, nil, ""); res.OK() {
-			counts["keys"] = res.Meta["total_items"]
-		}
+		d.Counts.Keys = total(v.api.APIKeys.List(ctx, &client.APIKeyListOptions{ListOptions: client.ListOptions{PerPage: 1}, Status: "active"}))
 	}
 	if v.can(gatehouse.ScopeViewLog) {
-		if res := x.call(r, v, "GET", "/v1/logs", url.Values{"per_page": {"5"}}, nil, ""); res.OK() {
-			p.Data["calls"] = res.List()
-			counts["calls"] = res.Meta["total_items"]
+		if calls, err := v.api.Logs.List(ctx, &client.LogFilter{ListOptions: client.ListOptions{PerPage: 5}}); err == nil {
+			d.Calls, d.Counts.Calls = calls.Items, total(calls, nil)
 		}
 	}
-	p.Data["counts"] = counts
-	return p
+	x.render(w, r, 200, "overview", &page{Title: "Overview", Section: "overview", Data: d})
 }
 
 func (x *dash) switchEnv(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -273,65 +308,88 @@ func (x *dash) switchEnv(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 // ---- projects and environments
 
+// projectsData is the projects page's: each project with its environments.
+type projectsData struct{ Projects []projectRow }
+
+type projectRow struct {
+	client.Project
+	Environments []client.Environment
+}
+
 func (x *dash) projects(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "GET", "/v1/projects", url.Values{"per_page": {"100"}}, nil, "")
-	var projects []map[string]any
-	for _, it := range res.List() {
-		pm := it.(map[string]any)
-		envs := x.call(r, v, "GET", "/v1/projects/"+str(pm["id"])+"/environments", url.Values{"per_page": {"100"}}, nil, "")
-		pm["environments"] = envs.List()
-		projects = append(projects, pm)
+	ctx := apiContext(r)
+	d := &projectsData{}
+	list, err := v.api.Projects.List(ctx, &client.ListOptions{PerPage: 100})
+	if err == nil {
+		for _, p := range list.Items {
+			row := projectRow{Project: p}
+			if envs, err := v.api.Environments.List(ctx, p.ID, &client.ListOptions{PerPage: 100}); err == nil {
+				row.Environments = envs.Items
+			}
+			d.Projects = append(d.Projects, row)
+		}
 	}
-	x.render(w, r, 200, "projects", &page{Title: "Projects", Section: "projects", Error: res.Err(), Data: map[string]any{"projects": projects}})
+	x.render(w, r, 200, "projects", &page{Title: "Projects", Section: "projects", Error: errText(err), Data: d})
 }
 
 func (x *dash) createProject(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/projects", nil, map[string]any{"name": r.FormValue("name"), "key": r.FormValue("key")}, "")
-	x.act(w, r, res, "/projects", "Project created: it has development and production environments.")
+	_, err := v.api.Projects.Create(apiContext(r), client.ProjectInput{Name: r.FormValue("name"), Key: r.FormValue("key")})
+	x.act(w, r, err, "/projects", "Project created: it has development and production environments.")
 }
 
 func (x *dash) createEnvironment(w http.ResponseWriter, r *http.Request, v *viewer) {
-	body := map[string]any{"name": r.FormValue("name"), "key": r.FormValue("key"), "sandbox": r.FormValue("sandbox") == "on"}
-	res := x.call(r, v, "POST", "/v1/projects/"+url.PathEscape(r.PathValue("project"))+"/environments", nil, body, "")
-	x.act(w, r, res, "/projects", "Environment created.")
+	sandbox := r.FormValue("sandbox") == "on"
+	_, err := v.api.Environments.Create(apiContext(r), r.PathValue("project"),
+		client.EnvironmentInput{Name: r.FormValue("name"), Key: r.FormValue("key"), Sandbox: &sandbox})
+	x.act(w, r, err, "/projects", "Environment created.")
 }
 
 func (x *dash) deleteProject(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "DELETE", "/v1/projects/"+url.PathEscape(r.PathValue("project")), nil, nil, "")
-	x.act(w, r, res, "/projects", "Project deleted.")
+	err := v.api.Projects.Delete(apiContext(r), r.PathValue("project"))
+	x.act(w, r, err, "/projects", "Project deleted.")
 }
 
 func (x *dash) deleteEnvironment(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "DELETE", "/v1/projects/"+url.PathEscape(r.PathValue("project"))+"/environments/"+url.PathEscape(r.PathValue("environment")), nil, nil, "")
-	x.act(w, r, res, "/projects", "Environment deleted.")
+	err := v.api.Environments.Delete(apiContext(r), r.PathValue("project"), r.PathValue("environment"))
+	x.act(w, r, err, "/projects", "Environment deleted.")
 }
 
 // ---- members and member roles
 
-func (x *dash) members(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderMembers(w, r, v, 200, "", nil)
+// membersData is the members page's, with a setup link made just now.
+type membersData struct {
+	Members []client.Member
+	Roles   []client.MemberRole
+	// Link is a new setup link, shown once, for LinkEmail until
+	// LinkExpires; Flash says what was done before it was made.
+	Link, LinkEmail, Flash string
+	LinkExpires            time.Time
 }
 
-func (x *dash) renderMembers(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, extra map[string]any) {
-	res := x.call(r, v, "GET", "/v1/members", url.Values{"per_page": {"100"}, "sort": {"email"}}, nil, "")
-	roles := x.call(r, v, "GET", "/v1/member-roles", nil, nil, "")
-	d := map[string]any{"members": res.List(), "roles": roles.List()}
-	for k, val := range extra {
-		d[k] = val
+func (x *dash) members(w http.ResponseWriter, r *http.Request, v *viewer) {
+	x.renderMembers(w, r, v, 200, "", &membersData{})
+}
+
+func (x *dash) renderMembers(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, d *membersData) {
+	ctx := apiContext(r)
+	members, err := v.api.Members.List(ctx, "", &client.ListOptions{PerPage: 100, Sort: "email"})
+	if err == nil {
+		d.Members = members.Items
 	}
+	d.Roles, _ = v.api.MemberRoles.List(ctx)
 	if errMsg == "" {
-		errMsg = res.Err()
+		errMsg = errText(err)
 	}
 	x.render(w, r, status, "members", &page{Title: "Members", Section: "members", Error: errMsg, Data: d})
 }
 
 func (x *dash) addMember(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/members", nil, map[string]any{"email": r.FormValue("email"), "name": r.FormValue("name"), "role": r.FormValue("role")}, "")
-	if !res.OK() {
-		x.renderMembers(w, r, v, res.Status, resultError(res), nil)
+	m, err := v.api.Members.Create(apiContext(r), client.MemberInput{Email: r.FormValue("email"), Name: r.FormValue("name"), Role: r.FormValue("role")})
+	if err != nil {
+		x.renderMembers(w, r, v, statusOf(err), formError(err), &membersData{})
 		return
 	}
-	x.showSetupLink(w, r, v, str(res.Map()["id"]), str(res.Map()["email"]), "Member added.")
+	x.showSetupLink(w, r, v, m.ID, m.Email, "Member added.")
 }
 
 func (x *dash) memberSetupLink(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -340,13 +398,12 @@ func (x *dash) memberSetupLink(w http.ResponseWriter, r *http.Request, v *viewer
 
 // showSetupLink makes a new setup link for a member and shows it once.
 func (x *dash) showSetupLink(w http.ResponseWriter, r *http.Request, v *viewer, id, email, flash string) {
-	res := x.call(r, v, "POST", "/v1/members/"+url.PathEscape(id)+"/setup-link", nil, nil, "")
-	if !res.OK() {
-		x.renderMembers(w, r, v, res.Status, flashJoin(flash, resultError(res)), nil)
+	link, err := v.api.Members.SetupLink(apiContext(r), id)
+	if err != nil {
+		x.renderMembers(w, r, v, statusOf(err), flashJoin(flash, formError(err)), &membersData{})
 		return
 	}
-	link := x.base(r) + str(res.Map()["path"])
-	x.renderMembers(w, r, v, 200, "", map[string]any{"link": link, "link_email": email, "link_expires": res.Map()["expires_at"], "flash": flash})
+	x.renderMembers(w, r, v, 200, "", &membersData{Link: x.base(r) + link.Path, LinkEmail: email, LinkExpires: link.ExpiresAt, Flash: flash})
 }
 
 func flashJoin(a, b string) string {
@@ -357,32 +414,40 @@ func flashJoin(a, b string) string {
 }
 
 func (x *dash) memberRole(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "PATCH", "/v1/members/"+url.PathEscape(r.PathValue("member")), nil, map[string]any{"role": r.FormValue("role")}, "")
-	x.act(w, r, res, "/members", "Role changed.")
+	_, err := v.api.Members.SetRole(apiContext(r), r.PathValue("member"), r.FormValue("role"))
+	x.act(w, r, err, "/members", "Role changed.")
 }
 
 func (x *dash) deleteMember(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "DELETE", "/v1/members/"+url.PathEscape(r.PathValue("member")), nil, nil, "")
-	x.act(w, r, res, "/members", "Member removed.")
+	err := v.api.Members.Delete(apiContext(r), r.PathValue("member"))
+	x.act(w, r, err, "/members", "Member removed.")
+}
+
+// memberRolesData is the member roles page's: the roles, and the scopes a
+// new one may hold.
+type memberRolesData struct {
+	Roles  []client.MemberRole
+	Scopes []client.Scope
 }
 
 func (x *dash) memberRoles(w http.ResponseWriter, r *http.Request, v *viewer) {
-	roles := x.call(r, v, "GET", "/v1/member-roles", nil, nil, "")
-	scopes := x.call(r, v, "GET", "/v1/scopes", nil, nil, "")
-	x.render(w, r, 200, "member_roles", &page{Title: "Roles and permissions", Section: "member-roles", Error: roles.Err(),
-		Data: map[string]any{"roles": roles.List(), "scopes": scopes.List()}})
+	ctx := apiContext(r)
+	roles, err := v.api.MemberRoles.List(ctx)
+	scopes, _ := v.api.System.Scopes(ctx)
+	x.render(w, r, 200, "member_roles", &page{Title: "Roles and permissions", Section: "member-roles", Error: errText(err),
+		Data: &memberRolesData{Roles: roles, Scopes: scopes}})
 }
 
 func (x *dash) createMemberRole(w http.ResponseWriter, r *http.Request, v *viewer) {
 	_ = r.ParseForm()
-	body := map[string]any{"key": r.FormValue("key"), "name": r.FormValue("name"), "description": r.FormValue("description"), "scopes": r.Form["scopes"]}
-	res := x.call(r, v, "POST", "/v1/member-roles", nil, body, "")
-	x.act(w, r, res, "/member-roles", "Role created.")
+	_, err := v.api.MemberRoles.Create(apiContext(r), client.MemberRoleInput{Key: r.FormValue("key"), Name: r.FormValue("name"),
+		Description: r.FormValue("description"), Scopes: r.Form["scopes"]})
+	x.act(w, r, err, "/member-roles", "Role created.")
 }
 
 func (x *dash) deleteMemberRole(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "DELETE", "/v1/member-roles/"+url.PathEscape(r.PathValue("role")), nil, nil, "")
-	x.act(w, r, res, "/member-roles", "Role deleted.")
+	err := v.api.MemberRoles.Delete(apiContext(r), r.PathValue("role"))
+	x.act(w, r, err, "/member-roles", "Role deleted.")
 }
 
 // ---- an environment's authorization data
@@ -430,7 +495,8 @@ func splitList(s string) []string {
 
 func (x *dash) factList(w http.ResponseWriter, r *http.Request, v *viewer, f factPage, errMsg string) {
 	_, env := x.environments(r, v)
-	p := &page{Title: f.title, Section: f.path, Error: errMsg, Data: map[string]any{"manage": v.can(f.manage)}}
+	d := map[string]any{"manage": v.can(f.manage)}
+	p := &page{Title: f.title, Section: f.path, Error: errMsg, Data: d}
 	if env == nil {
 		p.Error = "There is no environment yet: create a project first."
 		x.render(w, r, 200, f.path, p)
@@ -454,16 +520,16 @@ func (x *dash) factList(w http.ResponseWriter, r *http.Request, v *viewer, f fac
 	if p.Error == "" {
 		p.Error = res.Err()
 	}
-	p.Data["items"], p.Data["meta"], p.Data["filters"] = res.List(), res.Meta, filters
-	p.Data["pager"] = pager(r, res.Meta)
+	d["items"], d["meta"], d["filters"] = res.List(), res.Meta, filters
+	d["pager"] = pager(r, res.Meta)
 	// What the create forms offer.
 	switch f.path {
 	case "roles":
-		p.Data["permissions"] = x.permissionChoices(r, v)
-		p.Data["roles"] = x.call(r, v, "GET", "/v1/roles", withPerPage(envQuery(v), "100"), nil, "").List()
+		d["permissions"] = x.permissionChoices(r, v)
+		d["roles"] = x.call(r, v, "GET", "/v1/roles", withPerPage(envQuery(v), "100"), nil, "").List()
 	case "assignments":
-		p.Data["roles"] = x.call(r, v, "GET", "/v1/roles", withPerPage(envQuery(v), "100"), nil, "").List()
-		p.Data["tenants"] = x.call(r, v, "GET", "/v1/tenants", withPerPage(envQuery(v), "100"), nil, "").List()
+		d["roles"] = x.call(r, v, "GET", "/v1/roles", withPerPage(envQuery(v), "100"), nil, "").List()
+		d["tenants"] = x.call(r, v, "GET", "/v1/tenants", withPerPage(envQuery(v), "100"), nil, "").List()
 	}
 	x.render(w, r, 200, f.path, p)
 }
@@ -519,7 +585,7 @@ func (x *dash) factCreate(w http.ResponseWriter, r *http.Request, v *viewer, f f
 
 func (x *dash) factDelete(w http.ResponseWriter, r *http.Request, v *viewer, f factPage) {
 	res := x.call(r, v, "DELETE", f.api+"/"+url.PathEscape(r.PathValue("item")), envQuery(v), nil, "")
-	x.act(w, r, res, "/"+f.path, "Deleted.")
+	x.actResult(w, r, res, "/"+f.path, "Deleted.")
 }
 
 func (x *dash) unassign(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -528,7 +594,7 @@ func (x *dash) unassign(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q.Set("role", r.FormValue("role"))
 	q.Set("tenant", r.FormValue("tenant"))
 	res := x.call(r, v, "DELETE", "/v1/role-assignments", q, nil, "")
-	x.act(w, r, res, "/assignments", "Role taken away.")
+	x.actResult(w, r, res, "/assignments", "Role taken away.")
 }
 
 // ---- check playground
@@ -566,52 +632,59 @@ func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 // ---- API keys
 
-func (x *dash) keys(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderKeys(w, r, v, 200, "", nil)
+// keysData is the API keys page's, with a key created just now.
+type keysData struct {
+	Keys []client.APIKey
+	// Scopes are those the viewer holds: a new key may have them.
+	Scopes []client.Scope
+	Envs   []envChoice
+	// Created is the new key; Token, shown once, and its Claims; Base is
+	// this server's address, for the example.
+	Created             *client.CreatedAPIKey
+	Token, Claims, Base string
 }
 
-func (x *dash) renderKeys(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, extra map[string]any) {
-	q := url.Values{"per_page": {"50"}, "sort": {"created_at"}, "order": {"desc"}}
-	if s := r.URL.Query().Get("status"); s != "" {
-		q.Set("status", s)
+func (x *dash) keys(w http.ResponseWriter, r *http.Request, v *viewer) {
+	x.renderKeys(w, r, v, 200, "", &keysData{})
+}
+
+func (x *dash) renderKeys(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, d *keysData) {
+	ctx := apiContext(r)
+	keys, err := v.api.APIKeys.List(ctx, &client.APIKeyListOptions{ListOptions: client.ListOptions{PerPage: 50, Sort: "created_at", Desc: true},
+		Status: r.URL.Query().Get("status")})
+	if err == nil {
+		d.Keys = keys.Items
 	}
-	res := x.call(r, v, "GET", "/v1/api-keys", q, nil, "")
-	scopes := x.call(r, v, "GET", "/v1/scopes", nil, nil, "")
-	var held []any
-	for _, s := range scopes.List() {
-		if v.principal.Scopes.Has(gatehouse.Scope(str(s.(map[string]any)["name"]))) {
-			held = append(held, s)
+	scopes, _ := v.api.System.Scopes(ctx)
+	for _, s := range scopes {
+		if v.principal.Scopes.Has(gatehouse.Scope(s.Name)) {
+			d.Scopes = append(d.Scopes, s)
 		}
 	}
-	envs, _ := x.environments(r, v)
-	d := map[string]any{"keys": res.List(), "scopes": held, "envs": envs}
-	for k, val := range extra {
-		d[k] = val
-	}
+	d.Envs, _ = x.environments(r, v)
 	if errMsg == "" {
-		errMsg = res.Err()
+		errMsg = errText(err)
 	}
 	x.render(w, r, status, "keys", &page{Title: "API keys", Section: "keys", Error: errMsg, Data: d})
 }
 
 func (x *dash) createKey(w http.ResponseWriter, r *http.Request, v *viewer) {
 	_ = r.ParseForm()
-	body := map[string]any{"name": r.FormValue("name"), "level": r.FormValue("level"), "scopes": r.Form["scopes"]}
+	in := client.APIKeyInput{Name: r.FormValue("name"), Level: r.FormValue("level"), Scopes: r.Form["scopes"]}
 	if lvl := r.FormValue("level"); lvl != "organization" {
 		if proj, env, ok := strings.Cut(r.FormValue("environment"), "/"); ok {
-			body["project"] = proj
+			in.Project = proj
 			if lvl == "environment" {
-				body["environment"] = env
+				in.Environment = env
 			}
 		}
 	}
-	res := x.call(r, v, "POST", "/v1/api-keys", nil, body, "")
-	if !res.OK() {
-		x.renderKeys(w, r, v, res.Status, resultError(res), nil)
+	k, err := v.api.APIKeys.Create(apiContext(r), in)
+	if err != nil {
+		x.renderKeys(w, r, v, statusOf(err), formError(err), &keysData{})
 		return
 	}
-	token := str(res.Map()["token"])
-	x.renderKeys(w, r, v, 200, "", map[string]any{"created": res.Map(), "token": token, "claims": decodeClaims(token), "base": x.base(r)})
+	x.renderKeys(w, r, v, 200, "", &keysData{Created: k, Token: k.Token, Claims: decodeClaims(k.Token), Base: x.base(r)})
 }
 
 // decodeClaims pretty-prints the claims of a JWT (they are not secret:
@@ -634,8 +707,8 @@ func decodeClaims(token string) string {
 }
 
 func (x *dash) revokeKey(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/api-keys/"+url.PathEscape(r.PathValue("key"))+"/revoke", nil, nil, "")
-	x.act(w, r, res, "/keys", "Key revoked: it stops working on every node now.")
+	_, err := v.api.APIKeys.Revoke(apiContext(r), r.PathValue("key"))
+	x.act(w, r, err, "/keys", "Key revoked: it stops working on every node now.")
 }
 
 // ---- API log
@@ -664,19 +737,6 @@ func (x *dash) logEntry(w http.ResponseWriter, r *http.Request, v *viewer) {
 	call["request_pretty"] = prettyJSON(str(call["request_body"]))
 	call["response_pretty"] = prettyJSON(str(call["response_body"]))
 	x.render(w, r, 200, "log", &page{Title: "API call", Section: "logs", Data: map[string]any{"call": call}})
-}
-
-// prettyJSON indents a JSON body; anything else is returned as is.
-func prettyJSON(s string) string {
-	var v any
-	if json.Unmarshal([]byte(s), &v) != nil {
-		return s
-	}
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return s
-	}
-	return string(out)
 }
 
 // ---- webhooks
@@ -740,10 +800,10 @@ func (x *dash) webhookAction(w http.ResponseWriter, r *http.Request, v *viewer) 
 	switch r.PathValue("action") {
 	case "enable", "disable":
 		res := x.call(r, v, "PATCH", base, nil, map[string]any{"enabled": r.PathValue("action") == "enable"}, "")
-		x.act(w, r, res, "/webhooks/"+id, "Webhook "+r.PathValue("action")+"d.")
+		x.actResult(w, r, res, "/webhooks/"+id, "Webhook "+r.PathValue("action")+"d.")
 	case "test":
 		res := x.call(r, v, "POST", base+"/test", nil, nil, "")
-		x.act(w, r, res, "/webhooks/"+id, "Test event sent: it appears below in a moment.")
+		x.actResult(w, r, res, "/webhooks/"+id, "Test event sent: it appears below in a moment.")
 	case "rotate":
 		res := x.call(r, v, "POST", base+"/rotate-secret", nil, map[string]any{"grace_period_seconds": 86400}, "")
 		if !res.OK() {
@@ -757,7 +817,7 @@ func (x *dash) webhookAction(w http.ResponseWriter, r *http.Request, v *viewer) 
 			x.redirect(w, r, "/webhooks", "Webhook deleted.")
 			return
 		}
-		x.act(w, r, res, "/webhooks", "")
+		x.actResult(w, r, res, "/webhooks", "")
 	default:
 		x.notFound(w, r)
 	}
@@ -778,7 +838,7 @@ func (x *dash) delivery(w http.ResponseWriter, r *http.Request, v *viewer) {
 func (x *dash) replay(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := url.PathEscape(r.PathValue("webhook"))
 	res := x.call(r, v, "POST", "/v1/webhooks/"+id+"/deliveries/"+url.PathEscape(r.PathValue("delivery"))+"/replay", nil, nil, "")
-	x.act(w, r, res, "/webhooks/"+id, "Replayed: a new delivery of the same event is on its way.")
+	x.actResult(w, r, res, "/webhooks/"+id, "Replayed: a new delivery of the same event is on its way.")
 }
 
 // ---- jobs and tasks
@@ -899,43 +959,52 @@ func (x *dash) jobOutput(w http.ResponseWriter, r *http.Request, v *viewer) {
 func (x *dash) cancelJob(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := url.PathEscape(r.PathValue("job"))
 	res := x.call(r, v, "POST", "/v1/jobs/"+id+"/cancel", nil, nil, "")
-	x.act(w, r, res, "/jobs/"+id, "Job cancelled.")
+	x.actResult(w, r, res, "/jobs/"+id, "Job cancelled.")
 }
 
 func (x *dash) retryTask(w http.ResponseWriter, r *http.Request, v *viewer) {
 	res := x.call(r, v, "POST", "/v1/tasks/"+url.PathEscape(r.PathValue("task"))+"/retry", nil, nil, "")
-	x.act(w, r, res, "/jobs", "Task queued again.")
+	x.actResult(w, r, res, "/jobs", "Task queued again.")
 }
 
 // ---- settings and account
 
+// settingsData is the settings page's: the organization's and the current
+// environment's (nil when they could not be read), and whether the viewer
+// may change them.
+type settingsData struct {
+	Org    *client.OrgSettings
+	Env    *client.EnvSettings
+	Manage bool
+}
+
 func (x *dash) settings(w http.ResponseWriter, r *http.Request, v *viewer) {
-	org := x.call(r, v, "GET", "/v1/settings", nil, nil, "")
+	ctx := apiContext(r)
+	org, err := v.api.Settings.Organization(ctx)
 	_, env := x.environments(r, v)
-	d := map[string]any{"org": org.Map(), "manage": v.can(gatehouse.ScopeManageSettings)}
+	d := &settingsData{Org: org, Manage: v.can(gatehouse.ScopeManageSettings)}
 	if env != nil {
-		es := x.call(r, v, "GET", "/v1/projects/"+env.ProjectID+"/environments/"+env.EnvID+"/settings", nil, nil, "")
-		d["env"] = es.Map()
+		d.Env, _ = v.api.Settings.Environment(ctx, env.ProjectID, env.EnvID)
 	}
-	x.render(w, r, 200, "settings", &page{Title: "Settings", Section: "settings", Error: org.Err(), Data: d})
+	x.render(w, r, 200, "settings", &page{Title: "Settings", Section: "settings", Error: errText(err), Data: d})
 }
 
 func (x *dash) saveOrgSettings(w http.ResponseWriter, r *http.Request, v *viewer) {
-	body := map[string]any{"tier": r.FormValue("tier")}
+	patch := map[string]any{"tier": r.FormValue("tier")}
 	if n, err := strconv.Atoi(r.FormValue("log_retention_days")); err == nil {
-		body["log_retention_days"] = n
+		patch["log_retention_days"] = n
 	}
-	res := x.call(r, v, "PATCH", "/v1/settings", nil, body, "")
-	x.act(w, r, res, "/settings", "Organization settings saved.")
+	_, err := v.api.Settings.UpdateOrganization(apiContext(r), patch)
+	x.act(w, r, err, "/settings", "Organization settings saved.")
 }
 
 func (x *dash) saveEnvSettings(w http.ResponseWriter, r *http.Request, v *viewer) {
-	body := map[string]any{"decision_log": r.FormValue("decision_log")}
+	patch := map[string]any{"decision_log": r.FormValue("decision_log")}
 	if f, err := strconv.ParseFloat(r.FormValue("decision_log_sample_rate"), 64); err == nil {
-		body["decision_log_sample_rate"] = f
+		patch["decision_log_sample_rate"] = f
 	}
-	res := x.call(r, v, "PATCH", "/v1/projects/"+url.PathEscape(v.session.ProjectID)+"/environments/"+url.PathEscape(v.session.EnvID)+"/settings", nil, body, "")
-	x.act(w, r, res, "/settings", "Environment settings saved.")
+	_, err := v.api.Settings.UpdateEnvironment(apiContext(r), v.session.ProjectID, v.session.EnvID, patch)
+	x.act(w, r, err, "/settings", "Environment settings saved.")
 }
 
 func (x *dash) account(w http.ResponseWriter, r *http.Request, v *viewer) {
