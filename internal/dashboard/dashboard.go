@@ -13,10 +13,8 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -30,7 +28,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
-	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
 //go:embed templates/*.html
@@ -243,104 +240,6 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// ---- the API, in-process
-
-// result is a decoded API response.
-type result struct {
-	Status  int
-	Data    any
-	Meta    map[string]any
-	Code    string
-	Message string
-	Details map[string]any
-	Header  http.Header
-	Raw     []byte
-}
-
-// OK reports a 2xx answer.
-func (r *result) OK() bool { return r.Status >= 200 && r.Status < 300 }
-
-// Err is the error to show for a non-2xx answer.
-func (r *result) Err() string {
-	if r.OK() {
-		return ""
-	}
-	msg := r.Message
-	if msg == "" {
-		msg = http.StatusText(r.Status)
-	}
-	return msg
-}
-
-func (r *result) Map() map[string]any { m, _ := r.Data.(map[string]any); return m }
-
-func (r *result) List() []any { l, _ := r.Data.([]any); return l }
-
-// call makes an API call as the viewer. body is JSON-encoded unless it is
-// an io.Reader (sent as is, with ctype).
-func (x *dash) call(r *http.Request, v *viewer, method, path string, q url.Values, body any, ctype string) *result {
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case io.Reader:
-		rd = b
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			return &result{Status: 500, Message: err.Error()}
-		}
-		rd, ctype = bytes.NewReader(data), "application/json"
-	}
-	target := path
-	if len(q) > 0 {
-		target += "?" + q.Encode()
-	}
-	ctx := auth.WithPrincipal(context.WithoutCancel(r.Context()), v.principal)
-	if method == http.MethodGet {
-		ctx = web.Unlogged(ctx) // drawing a page is not an action
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return &result{Status: 500, Message: err.Error()}
-	}
-	req.RemoteAddr = r.RemoteAddr
-	req.Header.Set("User-Agent", "Gatehouse-Dashboard ("+truncate(r.UserAgent(), 200)+")")
-	req.Header.Set("Accept", "application/json")
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	w := &recorder{header: http.Header{}}
-	x.API.ServeHTTP(w, req)
-	res := &result{Status: w.status, Header: w.header, Raw: w.body.Bytes()}
-	if res.Status == 0 {
-		res.Status = http.StatusOK
-	}
-	if !strings.HasPrefix(w.header.Get("Content-Type"), "application/json") || len(res.Raw) == 0 {
-		return res
-	}
-	var env struct {
-		Data  any            `json:"data"`
-		Meta  map[string]any `json:"meta"`
-		Error struct {
-			Code    string         `json:"code"`
-			Message string         `json:"message"`
-			Details map[string]any `json:"details"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(res.Raw, &env); err != nil {
-		res.Message = "the API answered something unreadable"
-		return res
-	}
-	res.Data, res.Meta = env.Data, env.Meta
-	res.Code, res.Message, res.Details = env.Error.Code, env.Error.Message, env.Error.Details
-	return res
-}
-
-// envQuery names the viewer's environment for environment-scoped calls.
-func envQuery(v *viewer) url.Values {
-	return url.Values{"project": {v.session.ProjectID}, "environment": {v.session.EnvID}}
-}
-
 // ---- rendering
 
 // page is what every template gets.
@@ -472,13 +371,4 @@ func (x *dash) environments(r *http.Request, v *viewer) ([]envChoice, *envChoice
 		}
 	}
 	return out, cur
-}
-
-// resultError turns an API error into the message shown beside a form.
-func resultError(res *result) string {
-	msg := res.Err()
-	if f, ok := res.Details["field"].(string); ok && f != "" && !strings.Contains(msg, f) {
-		msg += " (" + f + ")"
-	}
-	return msg
 }

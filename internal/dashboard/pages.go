@@ -1,8 +1,10 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -41,7 +43,9 @@ func (x *dash) routes(mux *http.ServeMux) {
 		f := f
 		mux.HandleFunc("GET /"+f.path, a(func(w http.ResponseWriter, r *http.Request, v *viewer) { x.factList(w, r, v, f, "") }))
 		mux.HandleFunc("POST /"+f.path, a(func(w http.ResponseWriter, r *http.Request, v *viewer) { x.factCreate(w, r, v, f) }))
-		mux.HandleFunc("POST /"+f.path+"/{item}/delete", a(func(w http.ResponseWriter, r *http.Request, v *viewer) { x.factDelete(w, r, v, f) }))
+		if f.remove != nil {
+			mux.HandleFunc("POST /"+f.path+"/{item}/delete", a(func(w http.ResponseWriter, r *http.Request, v *viewer) { x.factDelete(w, r, v, f) }))
+		}
 	}
 	mux.HandleFunc("POST /assignments/delete", a(x.unassign))
 	mux.HandleFunc("GET /check", a(x.check))
@@ -84,16 +88,6 @@ func back(r *http.Request, def string) string {
 func (x *dash) act(w http.ResponseWriter, r *http.Request, err error, to, flash string) bool {
 	if err != nil {
 		x.redirect(w, r, back(r, to), "⚠ "+formError(err))
-		return false
-	}
-	x.redirect(w, r, back(r, to), flash)
-	return true
-}
-
-// actResult is act for an answer of x.call.
-func (x *dash) actResult(w http.ResponseWriter, r *http.Request, res *result, to, flash string) bool {
-	if !res.OK() {
-		x.redirect(w, r, back(r, to), "⚠ "+resultError(res))
 		return false
 	}
 	x.redirect(w, r, back(r, to), flash)
@@ -452,36 +446,83 @@ func (x *dash) deleteMemberRole(w http.ResponseWriter, r *http.Request, v *viewe
 
 // ---- an environment's authorization data
 
-// factPage is one list of an environment's authorization data.
+// factPage is one list of an environment's authorization data, read and
+// written with c, the viewer's client of their environment.
 type factPage struct {
-	path, title, api string
-	filters          []string // query parameters passed through
-	body             func(r *http.Request) map[string]any
-	view, manage     gatehouse.Scope
+	path, title  string
+	filters      []string // query parameters passed through
+	view, manage gatehouse.Scope
+	// list reads a page of items: a slice of the client's type, or nil
+	// when there are none.
+	list   func(ctx context.Context, c *client.Client, o client.ListOptions, filters map[string]string) (any, client.PageMeta, error)
+	create func(ctx context.Context, c *client.Client, r *http.Request) error
+	// remove deletes an item by key (nil: items are not deleted one by one).
+	remove func(ctx context.Context, c *client.Client, key string) error
+}
+
+// listed is a page's items for a template (nil when there are none).
+func listed[T any](p *client.Page[T], err error) (any, client.PageMeta, error) {
+	if err != nil {
+		return nil, client.PageMeta{}, err
+	}
+	if len(p.Items) == 0 {
+		return nil, p.Meta, nil
+	}
+	return p.Items, p.Meta, nil
+}
+
+func search(o client.ListOptions, filters map[string]string) *client.FactListOptions {
+	return &client.FactListOptions{ListOptions: o, Search: filters["search"]}
 }
 
 var factPages = []factPage{
-	{path: "users", title: "Users", api: "/v1/users", filters: []string{"search"}, view: gatehouse.ScopeViewUser, manage: gatehouse.ScopeManageUser,
-		body: func(r *http.Request) map[string]any {
-			return map[string]any{"key": r.FormValue("key"), "email": r.FormValue("email"), "first_name": r.FormValue("first_name"), "last_name": r.FormValue("last_name")}
-		}},
-	{path: "tenants", title: "Tenants", api: "/v1/tenants", filters: []string{"search"}, view: gatehouse.ScopeViewTenant, manage: gatehouse.ScopeManageTenant,
-		body: func(r *http.Request) map[string]any {
-			return map[string]any{"key": r.FormValue("key"), "name": r.FormValue("name"), "description": r.FormValue("description")}
-		}},
-	{path: "resources", title: "Resources", api: "/v1/resources", filters: []string{"search"}, view: gatehouse.ScopeViewResource, manage: gatehouse.ScopeManageResource,
-		body: func(r *http.Request) map[string]any {
-			return map[string]any{"key": r.FormValue("key"), "name": r.FormValue("name"), "actions": splitList(r.FormValue("actions"))}
-		}},
-	{path: "roles", title: "Roles", api: "/v1/roles", filters: []string{"search"}, view: gatehouse.ScopeViewRole, manage: gatehouse.ScopeManageRole,
-		body: func(r *http.Request) map[string]any {
+	{path: "users", title: "Users", filters: []string{"search"}, view: gatehouse.ScopeViewUser, manage: gatehouse.ScopeManageUser,
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.Users.List(ctx, search(o, f)))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
+			_, err := c.Users.Create(ctx, client.UserInput{Key: r.FormValue("key"), Email: r.FormValue("email"),
+				FirstName: r.FormValue("first_name"), LastName: r.FormValue("last_name")})
+			return err
+		},
+		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Users.Delete(ctx, key) }},
+	{path: "tenants", title: "Tenants", filters: []string{"search"}, view: gatehouse.ScopeViewTenant, manage: gatehouse.ScopeManageTenant,
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.Tenants.List(ctx, search(o, f)))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
+			_, err := c.Tenants.Create(ctx, client.TenantInput{Key: r.FormValue("key"), Name: r.FormValue("name"), Description: r.FormValue("description")})
+			return err
+		},
+		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Tenants.Delete(ctx, key) }},
+	{path: "resources", title: "Resources", filters: []string{"search"}, view: gatehouse.ScopeViewResource, manage: gatehouse.ScopeManageResource,
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.Resources.List(ctx, search(o, f)))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
+			_, err := c.Resources.Create(ctx, client.ResourceInput{Key: r.FormValue("key"), Name: r.FormValue("name"), Actions: splitList(r.FormValue("actions"))})
+			return err
+		},
+		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Resources.Delete(ctx, key) }},
+	{path: "roles", title: "Roles", filters: []string{"search"}, view: gatehouse.ScopeViewRole, manage: gatehouse.ScopeManageRole,
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.Roles.List(ctx, search(o, f)))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
 			_ = r.ParseForm()
-			return map[string]any{"key": r.FormValue("key"), "name": r.FormValue("name"), "permissions": r.Form["permissions"], "extends": r.Form["extends"]}
-		}},
-	{path: "assignments", title: "Role assignments", api: "/v1/role-assignments", filters: []string{"user", "role", "tenant"}, view: gatehouse.ScopeViewRoleAssignment,
+			_, err := c.Roles.Create(ctx, client.RoleInput{Key: r.FormValue("key"), Name: r.FormValue("name"),
+				Permissions: r.Form["permissions"], Extends: r.Form["extends"]})
+			return err
+		},
+		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Roles.Delete(ctx, key) }},
+	{path: "assignments", title: "Role assignments", filters: []string{"user", "role", "tenant"}, view: gatehouse.ScopeViewRoleAssignment,
 		manage: gatehouse.ScopeManageRoleAssignment,
-		body: func(r *http.Request) map[string]any {
-			return map[string]any{"user": r.FormValue("user"), "role": r.FormValue("role"), "tenant": r.FormValue("tenant")}
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: o, User: f["user"], Role: f["role"], Tenant: f["tenant"]}))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
+			_, err := c.RoleAssignments.Assign(ctx, r.FormValue("user"), r.FormValue("role"), r.FormValue("tenant"))
+			return err
 		}},
 }
 
@@ -493,137 +534,170 @@ func splitList(s string) []string {
 	return out
 }
 
+// factData is a list page's: a page of items with its pager and filters,
+// and what the create form offers.
+type factData struct {
+	Manage  bool
+	Items   any
+	Filters map[string]string
+	Pager   *pager
+	// Permissions ("resource:action"), Roles and Tenants to choose from.
+	Permissions []string
+	Roles       []client.Role
+	Tenants     []client.Tenant
+}
+
 func (x *dash) factList(w http.ResponseWriter, r *http.Request, v *viewer, f factPage, errMsg string) {
 	_, env := x.environments(r, v)
-	d := map[string]any{"manage": v.can(f.manage)}
+	d := &factData{Manage: v.can(f.manage)}
 	p := &page{Title: f.title, Section: f.path, Error: errMsg, Data: d}
 	if env == nil {
 		p.Error = "There is no environment yet: create a project first."
 		x.render(w, r, 200, f.path, p)
 		return
 	}
-	q := envQuery(v)
-	pageNo := r.URL.Query().Get("page")
-	if pageNo == "" {
-		pageNo = "1"
-	}
-	q.Set("page", pageNo)
-	q.Set("per_page", "20")
-	filters := map[string]string{}
+	ctx, c := apiContext(r), v.env()
+	d.Filters = map[string]string{}
 	for _, k := range f.filters {
 		if val := strings.TrimSpace(r.URL.Query().Get(k)); val != "" {
-			q.Set(k, val)
-			filters[k] = val
+			d.Filters[k] = val
 		}
 	}
-	res := x.call(r, v, "GET", f.api, q, nil, "")
+	items, meta, err := f.list(ctx, c, client.ListOptions{Page: pageOf(r), PerPage: 20}, d.Filters)
 	if p.Error == "" {
-		p.Error = res.Err()
+		p.Error = errText(err)
 	}
-	d["items"], d["meta"], d["filters"] = res.List(), res.Meta, filters
-	d["pager"] = pager(r, res.Meta)
+	d.Items = items
+	if err == nil {
+		d.Pager = newPager(r, meta)
+	}
 	// What the create forms offer.
+	all := &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}}
 	switch f.path {
 	case "roles":
-		d["permissions"] = x.permissionChoices(r, v)
-		d["roles"] = x.call(r, v, "GET", "/v1/roles", withPerPage(envQuery(v), "100"), nil, "").List()
+		d.Permissions = x.permissionChoices(r, v)
+		if roles, err := c.Roles.List(ctx, all); err == nil {
+			d.Roles = roles.Items
+		}
 	case "assignments":
-		d["roles"] = x.call(r, v, "GET", "/v1/roles", withPerPage(envQuery(v), "100"), nil, "").List()
-		d["tenants"] = x.call(r, v, "GET", "/v1/tenants", withPerPage(envQuery(v), "100"), nil, "").List()
+		if roles, err := c.Roles.List(ctx, all); err == nil {
+			d.Roles = roles.Items
+		}
+		if tenants, err := c.Tenants.List(ctx, all); err == nil {
+			d.Tenants = tenants.Items
+		}
 	}
 	x.render(w, r, 200, f.path, p)
-}
-
-func withPerPage(q url.Values, n string) url.Values {
-	q.Set("per_page", n)
-	return q
 }
 
 // permissionChoices are the "resource:action" pairs of the environment.
 func (x *dash) permissionChoices(r *http.Request, v *viewer) []string {
 	var out []string
-	for _, it := range x.call(r, v, "GET", "/v1/resources", withPerPage(envQuery(v), "100"), nil, "").List() {
-		res := it.(map[string]any)
-		actions, _ := res["actions"].([]any)
-		for _, a := range actions {
-			out = append(out, str(res["key"])+":"+str(a))
+	resources, err := v.env().Resources.List(apiContext(r), &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}})
+	if err != nil {
+		return nil
+	}
+	for _, res := range resources.Items {
+		for _, a := range res.Actions {
+			out = append(out, res.Key+":"+a)
 		}
 	}
 	return out
 }
 
-// pager links the previous and next pages of a list.
-func pager(r *http.Request, meta map[string]any) map[string]any {
-	if meta == nil {
-		return nil
+// pageOf is the page a list shows (?page=, else the first).
+func pageOf(r *http.Request) int {
+	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 0 {
+		return n
 	}
-	link := func(n float64) string {
+	return 1
+}
+
+// pager links the previous and next pages of a list.
+type pager struct {
+	Page, Pages, Total int
+	Prev, Next         string
+}
+
+func newPager(r *http.Request, meta client.PageMeta) *pager {
+	link := func(n int) string {
 		q := r.URL.Query()
-		q.Set("page", strconv.Itoa(int(n)))
+		q.Set("page", strconv.Itoa(n))
 		return r.URL.Path + "?" + q.Encode()
 	}
-	pg, _ := meta["page"].(float64)
-	out := map[string]any{"page": meta["page"], "pages": meta["total_pages"], "total": meta["total_items"]}
-	if meta["has_previous"] == true {
-		out["prev"] = link(pg - 1)
+	p := &pager{Page: meta.Page, Pages: meta.TotalPages, Total: meta.TotalItems}
+	if meta.HasPrevious {
+		p.Prev = link(meta.Page - 1)
 	}
-	if meta["has_next"] == true {
-		out["next"] = link(pg + 1)
+	if meta.HasNext {
+		p.Next = link(meta.Page + 1)
 	}
-	return out
+	return p
 }
 
 func (x *dash) factCreate(w http.ResponseWriter, r *http.Request, v *viewer, f factPage) {
-	res := x.call(r, v, "POST", f.api, envQuery(v), f.body(r), "")
-	if !res.OK() {
+	if err := f.create(apiContext(r), v.env(), r); err != nil {
 		w.Header().Set("X-Error", "1")
-		x.factList(w, r, v, f, resultError(res))
+		x.factList(w, r, v, f, formError(err))
 		return
 	}
 	x.redirect(w, r, "/"+f.path, strings.TrimSuffix(f.title, "s")+" created.")
 }
 
 func (x *dash) factDelete(w http.ResponseWriter, r *http.Request, v *viewer, f factPage) {
-	res := x.call(r, v, "DELETE", f.api+"/"+url.PathEscape(r.PathValue("item")), envQuery(v), nil, "")
-	x.actResult(w, r, res, "/"+f.path, "Deleted.")
+	err := f.remove(apiContext(r), v.env(), r.PathValue("item"))
+	x.act(w, r, err, "/"+f.path, "Deleted.")
 }
 
 func (x *dash) unassign(w http.ResponseWriter, r *http.Request, v *viewer) {
-	q := envQuery(v)
-	q.Set("user", r.FormValue("user"))
-	q.Set("role", r.FormValue("role"))
-	q.Set("tenant", r.FormValue("tenant"))
-	res := x.call(r, v, "DELETE", "/v1/role-assignments", q, nil, "")
-	x.actResult(w, r, res, "/assignments", "Role taken away.")
+	err := v.env().RoleAssignments.Unassign(apiContext(r), r.FormValue("user"), r.FormValue("role"), r.FormValue("tenant"))
+	x.act(w, r, err, "/assignments", "Role taken away.")
 }
 
 // ---- check playground
 
+// checkData is the check playground's: the question, what to choose from,
+// and the answer.
+type checkData struct {
+	User, Action, Resource, Tenant string
+	Users                          []client.User
+	Tenants                        []client.Tenant
+	Resources                      []client.Resource
+	Decision                       *client.Decision
+	// Permissions is everything the user may do, per tenant.
+	Permissions []client.TenantPermissions
+}
+
 func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 	_, env := x.environments(r, v)
-	d := map[string]any{"user": r.FormValue("user"), "action": r.FormValue("action"), "resource": r.FormValue("resource"), "tenant": r.FormValue("tenant")}
+	d := &checkData{User: r.FormValue("user"), Action: r.FormValue("action"), Resource: r.FormValue("resource"), Tenant: r.FormValue("tenant")}
 	p := &page{Title: "Check playground", Section: "check", Data: d}
 	if env == nil {
 		p.Error = "There is no environment yet: create a project first."
 		x.render(w, r, 200, "check", p)
 		return
 	}
-	q := withPerPage(envQuery(v), "100")
-	d["users"] = x.call(r, v, "GET", "/v1/users", q, nil, "").List()
-	d["tenants"] = x.call(r, v, "GET", "/v1/tenants", q, nil, "").List()
-	d["resources"] = x.call(r, v, "GET", "/v1/resources", q, nil, "").List()
+	ctx, c := apiContext(r), v.env()
+	all := &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}}
+	if users, err := c.Users.List(ctx, all); err == nil {
+		d.Users = users.Items
+	}
+	if tenants, err := c.Tenants.List(ctx, all); err == nil {
+		d.Tenants = tenants.Items
+	}
+	if resources, err := c.Resources.List(ctx, all); err == nil {
+		d.Resources = resources.Items
+	}
 	if r.Method == http.MethodPost {
-		body := map[string]any{"user": d["user"], "action": d["action"], "resource": map[string]any{"type": d["resource"], "tenant": d["tenant"]}}
-		res := x.call(r, v, "POST", "/v1/allowed", envQuery(v), body, "")
-		if res.OK() {
-			d["decision"] = res.Map()
+		dec, err := c.Checks.Allowed(ctx, client.Check{User: d.User, Action: d.Action, Resource: client.CheckResource{Type: d.Resource, Tenant: d.Tenant}})
+		if err != nil {
+			p.Error = formError(err)
 		} else {
-			p.Error = resultError(res)
-		}
-		if u, _ := d["user"].(string); u != "" && res.OK() {
-			perms := x.call(r, v, "POST", "/v1/user-permissions", envQuery(v), map[string]any{"user": u}, "")
-			if perms.OK() {
-				d["permissions"] = perms.Data
+			d.Decision = dec
+			if d.User != "" {
+				if perms, err := c.Checks.UserPermissions(ctx, d.User); err == nil {
+					d.Permissions = perms
+				}
 			}
 		}
 	}
@@ -713,46 +787,67 @@ func (x *dash) revokeKey(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 // ---- API log
 
+// logsData is the API log page's.
+type logsData struct {
+	Calls   []client.Call
+	Filters map[string]string
+	Pager   *pager
+}
+
 func (x *dash) logs(w http.ResponseWriter, r *http.Request, v *viewer) {
-	q := url.Values{"per_page": {"50"}, "page": {"1"}}
-	filters := map[string]string{}
+	d := &logsData{Filters: map[string]string{}}
 	for _, k := range []string{"status", "method", "path", "actor", "page"} {
 		if val := strings.TrimSpace(r.URL.Query().Get(k)); val != "" {
-			q.Set(k, val)
-			filters[k] = val
+			d.Filters[k] = val
 		}
 	}
-	res := x.call(r, v, "GET", "/v1/logs", q, nil, "")
-	x.render(w, r, 200, "logs", &page{Title: "API log", Section: "logs", Error: res.Err(),
-		Data: map[string]any{"calls": res.List(), "filters": filters, "pager": pager(r, res.Meta)}})
+	f := &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Page: pageOf(r)},
+		Status: d.Filters["status"], Method: d.Filters["method"], Path: d.Filters["path"], Actor: d.Filters["actor"]}
+	calls, err := v.api.Logs.List(apiContext(r), f)
+	if err == nil {
+		d.Calls, d.Pager = calls.Items, newPager(r, calls.Meta)
+	}
+	x.render(w, r, 200, "logs", &page{Title: "API log", Section: "logs", Error: errText(err), Data: d})
+}
+
+// logData is an API call's page: the call, with its bodies indented.
+type logData struct {
+	Call                          *client.Call
+	RequestPretty, ResponsePretty string
 }
 
 func (x *dash) logEntry(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "GET", "/v1/logs/"+url.PathEscape(r.PathValue("log")), nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+	call, err := v.api.Logs.Get(apiContext(r), r.PathValue("log"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	call := res.Map()
-	call["request_pretty"] = prettyJSON(str(call["request_body"]))
-	call["response_pretty"] = prettyJSON(str(call["response_body"]))
-	x.render(w, r, 200, "log", &page{Title: "API call", Section: "logs", Data: map[string]any{"call": call}})
+	x.render(w, r, 200, "log", &page{Title: "API call", Section: "logs",
+		Data: &logData{Call: call, RequestPretty: prettyJSON(call.RequestBody), ResponsePretty: prettyJSON(call.ResponseBody)}})
 }
 
 // ---- webhooks
 
-func (x *dash) webhooks(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderWebhooks(w, r, v, 200, "", nil)
+// webhooksData is the webhooks page's, with the secret of an endpoint
+// registered just now.
+type webhooksData struct {
+	Webhooks []client.Webhook
+	Events   []event.Info
+	Secret   string
 }
 
-func (x *dash) renderWebhooks(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, extra map[string]any) {
-	res := x.call(r, v, "GET", "/v1/webhooks", url.Values{"per_page": {"100"}}, nil, "")
-	d := map[string]any{"webhooks": res.List(), "events": event.Catalog()}
-	for k, val := range extra {
-		d[k] = val
+func (x *dash) webhooks(w http.ResponseWriter, r *http.Request, v *viewer) {
+	x.renderWebhooks(w, r, v, 200, "", "")
+}
+
+func (x *dash) renderWebhooks(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg, secret string) {
+	d := &webhooksData{Events: event.Catalog(), Secret: secret}
+	hooks, err := v.api.Webhooks.List(apiContext(r), &client.ListOptions{PerPage: 100})
+	if err == nil {
+		d.Webhooks = hooks.Items
 	}
 	if errMsg == "" {
-		errMsg = res.Err()
+		errMsg = errText(err)
 	}
 	x.render(w, r, status, "webhooks", &page{Title: "Webhooks", Section: "webhooks", Error: errMsg, Data: d})
 }
@@ -763,111 +858,130 @@ func (x *dash) createWebhook(w http.ResponseWriter, r *http.Request, v *viewer) 
 	if r.FormValue("all") == "on" {
 		events = []string{event.All}
 	}
-	res := x.call(r, v, "POST", "/v1/webhooks", nil, map[string]any{"url": r.FormValue("url"), "events": events, "description": r.FormValue("description")}, "")
-	if !res.OK() {
-		x.renderWebhooks(w, r, v, res.Status, resultError(res), nil)
+	hook, err := v.api.Webhooks.Create(apiContext(r), client.WebhookInput{URL: r.FormValue("url"), Events: events, Description: r.FormValue("description")})
+	if err != nil {
+		x.renderWebhooks(w, r, v, statusOf(err), formError(err), "")
 		return
 	}
-	x.renderWebhooks(w, r, v, 200, "", map[string]any{"created": res.Map(), "secret": res.Map()["secret"]})
+	x.renderWebhooks(w, r, v, 200, "", hook.Secret)
+}
+
+// webhookData is an endpoint's page, with a secret made just now.
+type webhookData struct {
+	Webhook    *client.Webhook
+	Deliveries []client.Delivery
+	Secret     string
 }
 
 func (x *dash) webhook(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderWebhook(w, r, v, "", nil)
+	x.renderWebhook(w, r, v, "", "")
 }
 
-func (x *dash) renderWebhook(w http.ResponseWriter, r *http.Request, v *viewer, errMsg string, extra map[string]any) {
-	id := url.PathEscape(r.PathValue("webhook"))
-	res := x.call(r, v, "GET", "/v1/webhooks/"+id, nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+func (x *dash) renderWebhook(w http.ResponseWriter, r *http.Request, v *viewer, errMsg, secret string) {
+	ctx, id := apiContext(r), r.PathValue("webhook")
+	hook, err := v.api.Webhooks.Get(ctx, id)
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	q := url.Values{"per_page": {"25"}, "order": {"desc"}}
-	if s := r.URL.Query().Get("status"); s != "" {
-		q.Set("status", s)
-	}
-	ds := x.call(r, v, "GET", "/v1/webhooks/"+id+"/deliveries", q, nil, "")
-	d := map[string]any{"webhook": res.Map(), "deliveries": ds.List()}
-	for k, val := range extra {
-		d[k] = val
+	d := &webhookData{Webhook: hook, Secret: secret}
+	if ds, err := v.api.Webhooks.Deliveries(ctx, id, r.URL.Query().Get("status"), &client.ListOptions{PerPage: 25, Desc: true}); err == nil {
+		d.Deliveries = ds.Items
 	}
 	x.render(w, r, 200, "webhook", &page{Title: "Webhook", Section: "webhooks", Error: errMsg, Data: d})
 }
 
 func (x *dash) webhookAction(w http.ResponseWriter, r *http.Request, v *viewer) {
-	id := url.PathEscape(r.PathValue("webhook"))
-	base := "/v1/webhooks/" + id
+	ctx, id := apiContext(r), r.PathValue("webhook")
+	here := "/webhooks/" + url.PathEscape(id)
 	switch r.PathValue("action") {
 	case "enable", "disable":
-		res := x.call(r, v, "PATCH", base, nil, map[string]any{"enabled": r.PathValue("action") == "enable"}, "")
-		x.actResult(w, r, res, "/webhooks/"+id, "Webhook "+r.PathValue("action")+"d.")
+		_, err := v.api.Webhooks.SetEnabled(ctx, id, r.PathValue("action") == "enable")
+		x.act(w, r, err, here, "Webhook "+r.PathValue("action")+"d.")
 	case "test":
-		res := x.call(r, v, "POST", base+"/test", nil, nil, "")
-		x.actResult(w, r, res, "/webhooks/"+id, "Test event sent: it appears below in a moment.")
+		_, err := v.api.Webhooks.Test(ctx, id)
+		x.act(w, r, err, here, "Test event sent: it appears below in a moment.")
 	case "rotate":
-		res := x.call(r, v, "POST", base+"/rotate-secret", nil, map[string]any{"grace_period_seconds": 86400}, "")
-		if !res.OK() {
-			x.renderWebhook(w, r, v, resultError(res), nil)
+		hook, err := v.api.Webhooks.RotateSecret(ctx, id, 24*time.Hour)
+		if err != nil {
+			x.renderWebhook(w, r, v, formError(err), "")
 			return
 		}
-		x.renderWebhook(w, r, v, "", map[string]any{"secret": res.Map()["secret"]})
+		x.renderWebhook(w, r, v, "", hook.Secret)
 	case "delete":
-		res := x.call(r, v, "DELETE", base, nil, nil, "")
-		if res.OK() {
+		err := v.api.Webhooks.Delete(ctx, id)
+		if err == nil {
 			x.redirect(w, r, "/webhooks", "Webhook deleted.")
 			return
 		}
-		x.actResult(w, r, res, "/webhooks", "")
+		x.act(w, r, err, "/webhooks", "")
 	default:
 		x.notFound(w, r)
 	}
 }
 
+// deliveryData is a delivery's page: the delivery, with its body indented.
+type deliveryData struct {
+	Delivery                 *client.Delivery
+	PayloadPretty, WebhookID string
+}
+
 func (x *dash) delivery(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "GET", "/v1/webhooks/"+url.PathEscape(r.PathValue("webhook"))+"/deliveries/"+url.PathEscape(r.PathValue("delivery")), nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+	d, err := v.api.Webhooks.Delivery(apiContext(r), r.PathValue("webhook"), r.PathValue("delivery"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	d := res.Map()
-	payload, _ := json.MarshalIndent(d["payload"], "", "  ")
-	d["payload_pretty"] = string(payload)
-	x.render(w, r, 200, "delivery", &page{Title: "Delivery", Section: "webhooks", Data: map[string]any{"delivery": d, "webhook_id": r.PathValue("webhook")}})
+	payload := "null"
+	if len(d.Payload) > 0 {
+		payload = prettyJSON(string(d.Payload))
+	}
+	x.render(w, r, 200, "delivery", &page{Title: "Delivery", Section: "webhooks",
+		Data: &deliveryData{Delivery: d, PayloadPretty: payload, WebhookID: r.PathValue("webhook")}})
 }
 
 func (x *dash) replay(w http.ResponseWriter, r *http.Request, v *viewer) {
-	id := url.PathEscape(r.PathValue("webhook"))
-	res := x.call(r, v, "POST", "/v1/webhooks/"+id+"/deliveries/"+url.PathEscape(r.PathValue("delivery"))+"/replay", nil, nil, "")
-	x.actResult(w, r, res, "/webhooks/"+id, "Replayed: a new delivery of the same event is on its way.")
+	id := r.PathValue("webhook")
+	_, err := v.api.Webhooks.Replay(apiContext(r), id, r.PathValue("delivery"))
+	x.act(w, r, err, "/webhooks/"+url.PathEscape(id), "Replayed: a new delivery of the same event is on its way.")
 }
 
 // ---- jobs and tasks
+
+// jobsData is the jobs page's; Refresh while one is still to end.
+type jobsData struct {
+	Jobs    []client.Job
+	Refresh bool
+}
 
 func (x *dash) jobs(w http.ResponseWriter, r *http.Request, v *viewer) {
 	x.renderJobs(w, r, v, 200, "")
 }
 
 func (x *dash) renderJobs(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string) {
-	res := x.call(r, v, "GET", "/v1/jobs", url.Values{"per_page": {"50"}, "order": {"desc"}}, nil, "")
+	d := &jobsData{}
+	jobs, err := v.api.Jobs.List(apiContext(r), &client.JobFilter{ListOptions: client.ListOptions{PerPage: 50, Desc: true}})
 	if errMsg == "" {
-		errMsg = res.Err()
+		errMsg = errText(err)
 	}
-	running := false
-	for _, j := range res.List() {
-		if st := str(j.(map[string]any)["status"]); st == "queued" || st == "running" {
-			running = true
+	if err == nil {
+		d.Jobs = jobs.Items
+	}
+	for _, j := range d.Jobs {
+		if j.Status == "queued" || j.Status == "running" {
+			d.Refresh = true
 		}
 	}
-	x.render(w, r, status, "jobs", &page{Title: "Jobs", Section: "jobs", Error: errMsg, Data: map[string]any{"jobs": res.List(), "refresh": running}})
+	x.render(w, r, status, "jobs", &page{Title: "Jobs", Section: "jobs", Error: errMsg, Data: d})
 }
 
 func (x *dash) startExport(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/jobs", envQuery(v), map[string]any{"type": "export"}, "")
-	if res.OK() {
-		x.redirect(w, r, "/jobs/"+str(res.Map()["id"]), "Export started.")
+	job, err := v.env().Jobs.Export(apiContext(r))
+	if err == nil {
+		x.redirect(w, r, "/jobs/"+job.ID, "Export started.")
 		return
 	}
-	x.renderJobs(w, r, v, res.Status, resultError(res))
+	x.renderJobs(w, r, v, statusOf(err), formError(err))
 }
 
 // startImport forwards the uploaded file to POST /v1/jobs/import, streamed.
@@ -877,7 +991,7 @@ func (x *dash) startImport(w http.ResponseWriter, r *http.Request, v *viewer) {
 		x.renderJobs(w, r, v, 400, "Choose a file to import.")
 		return
 	}
-	q := envQuery(v)
+	var opt client.ImportOptions
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -891,80 +1005,94 @@ func (x *dash) startImport(w http.ResponseWriter, r *http.Request, v *viewer) {
 		if part.FormName() == "type" {
 			b, _ := io.ReadAll(io.LimitReader(part, 100))
 			if t := strings.TrimSpace(string(b)); t != "" {
-				q.Set("type", t)
+				opt.Type = t
 			}
 			continue
 		}
 		if part.FormName() != "file" {
 			continue
 		}
-		ctype := "application/x-ndjson"
 		if strings.EqualFold(filepath.Ext(part.FileName()), ".csv") {
-			ctype = "text/csv"
+			opt.Format = "csv"
 		} else if mt, _, err := mime.ParseMediaType(part.Header.Get("Content-Type")); err == nil && mt == "text/csv" {
-			ctype = "text/csv"
+			opt.Format = "csv"
 		}
-		res := x.call(r, v, "POST", "/v1/jobs/import", q, part, ctype)
-		if !res.OK() {
-			msg := resultError(res)
-			if errs, ok := res.Details["errors"].([]any); ok {
-				for i, e := range errs {
-					if i == 5 {
-						msg += fmt.Sprintf(" … and %d more", len(errs)-5)
-						break
-					}
-					em := e.(map[string]any)
-					msg += fmt.Sprintf(" · line %v: %v", em["line"], em["message"])
-				}
-			}
-			x.renderJobs(w, r, v, res.Status, msg)
+		job, err := v.env().Jobs.Import(apiContext(r), part, opt)
+		if err != nil {
+			x.renderJobs(w, r, v, statusOf(err), importError(err))
 			return
 		}
-		x.redirect(w, r, "/jobs/"+str(res.Map()["id"]), "Import started: every row was checked; the batches are being applied.")
+		x.redirect(w, r, "/jobs/"+job.ID, "Import started: every row was checked; the batches are being applied.")
 		return
 	}
+}
+
+// importError is the message of a refused import, with its first bad rows.
+func importError(err error) string {
+	msg := formError(err)
+	var e *client.Error
+	if !errors.As(err, &e) {
+		return msg
+	}
+	if errs, ok := e.Details["errors"].([]any); ok {
+		for i, re := range errs {
+			if i == 5 {
+				msg += fmt.Sprintf(" … and %d more", len(errs)-5)
+				break
+			}
+			row, _ := re.(map[string]any)
+			msg += fmt.Sprintf(" · line %v: %v", row["line"], row["message"])
+		}
+	}
+	return msg
+}
+
+// jobData is a job's page: the job, a page of its tasks, and Refresh
+// while it is still to end.
+type jobData struct {
+	Job     *client.Job
+	Tasks   []client.Task
+	Pager   *pager
+	Refresh bool
 }
 
 func (x *dash) job(w http.ResponseWriter, r *http.Request, v *viewer) {
-	id := url.PathEscape(r.PathValue("job"))
-	res := x.call(r, v, "GET", "/v1/jobs/"+id, nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+	ctx, id := apiContext(r), r.PathValue("job")
+	job, err := v.api.Jobs.Get(ctx, id)
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	tasks := x.call(r, v, "GET", "/v1/jobs/"+id+"/tasks", url.Values{"per_page": {"100"}, "page": {pageOf(r)}}, nil, "")
-	st := str(res.Map()["status"])
-	x.render(w, r, 200, "job", &page{Title: "Job", Section: "jobs", Data: map[string]any{"job": res.Map(), "tasks": tasks.List(),
-		"pager": pager(r, tasks.Meta), "refresh": st == "queued" || st == "running"}})
-}
-
-func pageOf(r *http.Request) string {
-	if p := r.URL.Query().Get("page"); p != "" {
-		return p
+	d := &jobData{Job: job, Refresh: job.Status == "queued" || job.Status == "running"}
+	if tasks, err := v.api.Jobs.Tasks(ctx, id, &client.ListOptions{PerPage: 100, Page: pageOf(r)}); err == nil {
+		d.Tasks, d.Pager = tasks.Items, newPager(r, tasks.Meta)
 	}
-	return "1"
+	x.render(w, r, 200, "job", &page{Title: "Job", Section: "jobs", Data: d})
 }
 
 func (x *dash) jobOutput(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "GET", "/v1/jobs/"+url.PathEscape(r.PathValue("job"))+"/output", nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+	out, err := v.api.Jobs.Download(apiContext(r), r.PathValue("job"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
+	defer out.Body.Close()
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Content-Disposition", res.Header.Get("Content-Disposition"))
-	_, _ = w.Write(res.Raw)
+	if out.Filename != "" {
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", out.Filename))
+	}
+	_, _ = io.Copy(w, out.Body)
 }
 
 func (x *dash) cancelJob(w http.ResponseWriter, r *http.Request, v *viewer) {
-	id := url.PathEscape(r.PathValue("job"))
-	res := x.call(r, v, "POST", "/v1/jobs/"+id+"/cancel", nil, nil, "")
-	x.actResult(w, r, res, "/jobs/"+id, "Job cancelled.")
+	id := r.PathValue("job")
+	_, err := v.api.Jobs.Cancel(apiContext(r), id)
+	x.act(w, r, err, "/jobs/"+url.PathEscape(id), "Job cancelled.")
 }
 
 func (x *dash) retryTask(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/tasks/"+url.PathEscape(r.PathValue("task"))+"/retry", nil, nil, "")
-	x.actResult(w, r, res, "/jobs", "Task queued again.")
+	_, err := v.api.Tasks.Retry(apiContext(r), r.PathValue("task"))
+	x.act(w, r, err, "/jobs", "Task queued again.")
 }
 
 // ---- settings and account
