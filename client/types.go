@@ -75,9 +75,15 @@ type APIKey struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
 	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	// RevokedReason says why a key was revoked other than by a call to
+	// revoke it: rotated, creator_removed or creator_lost_scope.
+	RevokedReason string     `json:"revoked_reason,omitempty"`
 	LastUsedAt    *time.Time `json:"last_used_at,omitempty"`
 	ReplacedBy    string     `json:"replaced_by,omitempty"`
 	RateLimit     int        `json:"rate_limit_per_hour,omitempty"`
+	// LegacyToken marks an active key whose token carries no random
+	// secret (made by an old version): rotate it.
+	LegacyToken bool `json:"legacy_token,omitempty"`
 }
 
 // CreatedAPIKey is a new key with its token, shown once.
@@ -238,8 +244,10 @@ type Call struct {
 	UserAgent         string            `json:"user_agent"`
 	RequestHeaders    map[string]string `json:"request_headers,omitempty"`
 	RequestBody       string            `json:"request_body,omitempty"`
+	RequestSize       int64             `json:"request_size"`
 	RequestTruncated  bool              `json:"request_truncated"`
 	ResponseBody      string            `json:"response_body,omitempty"`
+	ResponseSize      int64             `json:"response_size"`
 	ResponseTruncated bool              `json:"response_truncated"`
 }
 
@@ -358,6 +366,8 @@ type Task struct {
 	Items      int64      `json:"items"`
 	FirstLine  int64      `json:"first_line,omitempty"`
 	LastLine   int64      `json:"last_line,omitempty"`
+	RowKind    string     `json:"row_kind,omitempty"` // an export or copy task: the kind of item it reads
+	Result     RowResult  `json:"result"`
 	Errors     []RowError `json:"errors"`
 	Error      string     `json:"error,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`

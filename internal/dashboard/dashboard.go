@@ -13,10 +13,8 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -26,10 +24,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
-	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
 //go:embed templates/*.html
@@ -145,6 +143,13 @@ type viewer struct {
 	role      *tenancy.Role
 	org       *tenancy.Organization
 	principal *auth.Principal
+	// api calls the API as the member.
+	api *client.Client
+}
+
+// env is the viewer's API client acting on their environment.
+func (v *viewer) env() *client.Client {
+	return v.api.WithEnvironment(v.session.ProjectID, v.session.EnvID)
 }
 
 func (v *viewer) can(s gatehouse.Scope) bool { return v.principal.Scopes.Has(s) }
@@ -193,7 +198,7 @@ func (x *dash) load(r *http.Request) (*viewer, error) {
 	m := sg.Member
 	p := &auth.Principal{MemberID: m.ID, KeyName: m.Email, Level: auth.LevelOrganization, OrgID: m.OrgID,
 		Scopes: sg.Role.Scopes, RateLimitPerHour: memberRateLimit}
-	return &viewer{session: sg.Session, member: m, role: sg.Role, org: sg.Org, principal: p}, nil
+	return &viewer{session: sg.Session, member: m, role: sg.Role, org: sg.Org, principal: p, api: x.apiClient(r, p)}, nil
 }
 
 func (x *dash) secure(r *http.Request) bool {
@@ -235,126 +240,6 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// ---- the API, in-process
-
-// result is a decoded API response.
-type result struct {
-	Status  int
-	Data    any
-	Meta    map[string]any
-	Code    string
-	Message string
-	Details map[string]any
-	Header  http.Header
-	Raw     []byte
-}
-
-// OK reports a 2xx answer.
-func (r *result) OK() bool { return r.Status >= 200 && r.Status < 300 }
-
-// Err is the error to show for a non-2xx answer.
-func (r *result) Err() string {
-	if r.OK() {
-		return ""
-	}
-	msg := r.Message
-	if msg == "" {
-		msg = http.StatusText(r.Status)
-	}
-	return msg
-}
-
-func (r *result) Map() map[string]any { m, _ := r.Data.(map[string]any); return m }
-
-func (r *result) List() []any { l, _ := r.Data.([]any); return l }
-
-// recorder is an in-memory http.ResponseWriter.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *recorder) Header() http.Header { return w.header }
-
-func (w *recorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-}
-
-func (w *recorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.body.Write(b)
-}
-
-// call makes an API call as the viewer. body is JSON-encoded unless it is
-// an io.Reader (sent as is, with ctype).
-func (x *dash) call(r *http.Request, v *viewer, method, path string, q url.Values, body any, ctype string) *result {
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case io.Reader:
-		rd = b
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			return &result{Status: 500, Message: err.Error()}
-		}
-		rd, ctype = bytes.NewReader(data), "application/json"
-	}
-	target := path
-	if len(q) > 0 {
-		target += "?" + q.Encode()
-	}
-	ctx := auth.WithPrincipal(context.WithoutCancel(r.Context()), v.principal)
-	if method == http.MethodGet {
-		ctx = web.Unlogged(ctx) // drawing a page is not an action
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return &result{Status: 500, Message: err.Error()}
-	}
-	req.RemoteAddr = r.RemoteAddr
-	req.Header.Set("User-Agent", "Gatehouse-Dashboard ("+truncate(r.UserAgent(), 200)+")")
-	req.Header.Set("Accept", "application/json")
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	w := &recorder{header: http.Header{}}
-	x.API.ServeHTTP(w, req)
-	res := &result{Status: w.status, Header: w.header, Raw: w.body.Bytes()}
-	if res.Status == 0 {
-		res.Status = http.StatusOK
-	}
-	if !strings.HasPrefix(w.header.Get("Content-Type"), "application/json") || len(res.Raw) == 0 {
-		return res
-	}
-	var env struct {
-		Data  any            `json:"data"`
-		Meta  map[string]any `json:"meta"`
-		Error struct {
-			Code    string         `json:"code"`
-			Message string         `json:"message"`
-			Details map[string]any `json:"details"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(res.Raw, &env); err != nil {
-		res.Message = "the API answered something unreadable"
-		return res
-	}
-	res.Data, res.Meta = env.Data, env.Meta
-	res.Code, res.Message, res.Details = env.Error.Code, env.Error.Message, env.Error.Details
-	return res
-}
-
-// envQuery names the viewer's environment for environment-scoped calls.
-func envQuery(v *viewer) url.Values {
-	return url.Values{"project": {v.session.ProjectID}, "environment": {v.session.EnvID}}
-}
-
 // ---- rendering
 
 // page is what every template gets.
@@ -371,7 +256,8 @@ type page struct {
 	Error   string
 	Path    string
 	Version string
-	Data    map[string]any
+	// Data is the page's own: a struct of the page's type.
+	Data any
 }
 
 type envChoice struct {
@@ -406,9 +292,6 @@ func (x *dash) render(w http.ResponseWriter, r *http.Request, status int, name s
 		x.Log.Error("dashboard: no template", "name", name)
 		http.Error(w, "no such page", 500)
 		return
-	}
-	if p.Data == nil {
-		p.Data = map[string]any{}
 	}
 	p.Path, p.Version = r.URL.Path, x.Version
 	if v := viewerOf(r); v != nil {
@@ -453,15 +336,19 @@ func (x *dash) notFound(w http.ResponseWriter, r *http.Request) {
 // environments lists the projects' environments the viewer can see and
 // picks the current one (the session's, else the first development one).
 func (x *dash) environments(r *http.Request, v *viewer) ([]envChoice, *envChoice) {
-	res := x.call(r, v, "GET", "/v1/projects", url.Values{"per_page": {"100"}}, nil, "")
+	ctx := apiContext(r)
 	var out []envChoice
-	for _, it := range res.List() {
-		pm := it.(map[string]any)
-		envs := x.call(r, v, "GET", "/v1/projects/"+str(pm["id"])+"/environments", url.Values{"per_page": {"100"}}, nil, "")
-		for _, e := range envs.List() {
-			em := e.(map[string]any)
-			out = append(out, envChoice{ProjectID: str(pm["id"]), ProjectKey: str(pm["key"]), ProjectName: str(pm["name"]),
-				EnvID: str(em["id"]), EnvKey: str(em["key"]), EnvName: str(em["name"]), Sandbox: em["sandbox"] == true})
+	projects, err := v.api.Projects.List(ctx, &client.ListOptions{PerPage: 100})
+	if err == nil {
+		for _, p := range projects.Items {
+			envs, err := v.api.Environments.List(ctx, p.ID, &client.ListOptions{PerPage: 100})
+			if err != nil {
+				continue
+			}
+			for _, e := range envs.Items {
+				out = append(out, envChoice{ProjectID: p.ID, ProjectKey: p.Key, ProjectName: p.Name,
+					EnvID: e.ID, EnvKey: e.Key, EnvName: e.Name, Sandbox: e.Sandbox})
+			}
 		}
 	}
 	var cur *envChoice
@@ -484,23 +371,4 @@ func (x *dash) environments(r *http.Request, v *viewer) ([]envChoice, *envChoice
 		}
 	}
 	return out, cur
-}
-
-func str(v any) string {
-	if v == nil {
-		return ""
-	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
-}
-
-// formError turns an API error into the message shown beside a form.
-func formError(res *result) string {
-	msg := res.Err()
-	if f, ok := res.Details["field"].(string); ok && f != "" && !strings.Contains(msg, f) {
-		msg += " (" + f + ")"
-	}
-	return msg
 }

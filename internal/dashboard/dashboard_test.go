@@ -274,3 +274,43 @@ func TestDashboardSessionsAndCSRF(t *testing.T) {
 		}
 	}
 }
+
+// The dashboard's calls are the member's: its writes are in the API log
+// as the member's, with the browser's agent and no credentials, and the
+// reads that only draw pages are not.
+func TestDashboardCallsAreTheMembers(t *testing.T) {
+	s, m := adminSite(t, nil)
+	m.get("/users")
+	if st, _ := m.page("/users", url.Values{"key": {"logged"}}); st != 200 {
+		t.Fatalf("create a user: %d", st)
+	}
+	var call map[string]any
+	for deadline := time.Now().Add(10 * time.Second); call == nil && time.Now().Before(deadline); {
+		_, out := s.api(t, "GET", "/v1/logs?per_page=100", s.key, nil)
+		list, _ := out["data"].([]any)
+		for _, it := range list {
+			c, _ := it.(map[string]any)
+			if c["actor_type"] != "member" {
+				continue
+			}
+			if c["method"] != "POST" || c["route"] != "/v1/users" {
+				t.Errorf("a member's call that draws a page is logged: %v %v", c["method"], c["path"])
+				continue
+			}
+			call = c
+		}
+		if call == nil {
+			time.Sleep(20 * time.Millisecond) // the log is written in batches
+		}
+	}
+	if call == nil {
+		t.Fatal("the dashboard's POST /v1/users is not in the API log")
+	}
+	_, out := s.api(t, "GET", "/v1/logs/"+call["id"].(string), s.key, nil)
+	c, _ := out["data"].(map[string]any)
+	headers, _ := c["request_headers"].(map[string]any)
+	if ua, _ := c["user_agent"].(string); !strings.HasPrefix(ua, "Gatehouse-Dashboard (") || headers == nil || headers["Authorization"] != nil ||
+		c["status"] != float64(201) || c["actor_name"] != "admin@example.com" {
+		t.Errorf("the logged call: %v", c)
+	}
+}

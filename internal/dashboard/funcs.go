@@ -31,13 +31,7 @@ var funcs = template.FuncMap{
 		}
 		return "—"
 	},
-	"pretty": func(v any) string {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return fmt.Sprint(v)
-		}
-		return string(b)
-	},
+	"pretty": pretty,
 	"join": func(v any, sep string) string {
 		switch l := v.(type) {
 		case []any:
@@ -51,16 +45,6 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"has": func(list any, s string) bool {
-		if l, ok := list.([]any); ok {
-			for _, x := range l {
-				if str(x) == s {
-					return true
-				}
-			}
-		}
-		return false
-	},
 	"short": func(v any) string {
 		s := str(v)
 		if len(s) > 8 {
@@ -68,16 +52,28 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
+	// num groups a number's thousands; a count not known (nil) is blank.
 	"num": func(v any) string {
-		f, ok := v.(float64)
-		if !ok {
-			return str(v)
+		switch n := v.(type) {
+		case *int:
+			if n == nil {
+				return ""
+			}
+			return groupThousands(int64(*n))
+		case int:
+			return groupThousands(int64(n))
+		case int64:
+			return groupThousands(n)
+		case float64:
+			if n == math.Trunc(n) {
+				return groupThousands(int64(n))
+			}
+			return fmt.Sprintf("%.2f", n)
 		}
-		if f == math.Trunc(f) {
-			return groupThousands(int64(f))
-		}
-		return fmt.Sprintf("%.2f", f)
+		return str(v)
 	},
+	// some reports a count that is known and not zero.
+	"some": func(n *int) bool { return n != nil && *n != 0 },
 	"pct": func(v any) string {
 		f, _ := v.(float64)
 		return fmt.Sprintf("%.0f", math.Max(0, math.Min(100, f)))
@@ -113,13 +109,59 @@ var funcs = template.FuncMap{
 	"list":      func(s ...string) []string { return s },
 }
 
+// parseTime reads a time of the API: a time (none when it is nil) or its
+// RFC 3339 text.
 func parseTime(v any) (time.Time, bool) {
-	s, ok := v.(string)
-	if !ok || s == "" {
-		return time.Time{}, false
+	switch t := v.(type) {
+	case time.Time:
+		return t, true
+	case *time.Time:
+		if t == nil {
+			return time.Time{}, false
+		}
+		return *t, true
+	case string:
+		if t == "" {
+			return time.Time{}, false
+		}
+		pt, err := time.Parse(time.RFC3339Nano, t)
+		return pt, err == nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	return t, err == nil
+	return time.Time{}, false
+}
+
+func str(v any) string {
+	if v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+// pretty indents v as JSON with the keys of its objects in order, as the
+// API's answer reads decoded into plain maps.
+func pretty(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return prettyJSON(string(b))
+}
+
+// prettyJSON indents a JSON text (objects' keys in order); anything else is
+// returned as is.
+func prettyJSON(s string) string {
+	var v any
+	if json.Unmarshal([]byte(s), &v) != nil {
+		return s
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return s
+	}
+	return string(out)
 }
 
 func ago(d time.Duration) string {

@@ -1,8 +1,10 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -12,8 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
@@ -39,7 +43,9 @@ func (x *dash) routes(mux *http.ServeMux) {
 		f := f
 		mux.HandleFunc("GET /"+f.path, a(func(w http.ResponseWriter, r *http.Request, v *viewer) { x.factList(w, r, v, f, "") }))
 		mux.HandleFunc("POST /"+f.path, a(func(w http.ResponseWriter, r *http.Request, v *viewer) { x.factCreate(w, r, v, f) }))
-		mux.HandleFunc("POST /"+f.path+"/{item}/delete", a(func(w http.ResponseWriter, r *http.Request, v *viewer) { x.factDelete(w, r, v, f) }))
+		if f.remove != nil {
+			mux.HandleFunc("POST /"+f.path+"/{item}/delete", a(func(w http.ResponseWriter, r *http.Request, v *viewer) { x.factDelete(w, r, v, f) }))
+		}
 	}
 	mux.HandleFunc("POST /assignments/delete", a(x.unassign))
 	mux.HandleFunc("GET /check", a(x.check))
@@ -79,9 +85,9 @@ func back(r *http.Request, def string) string {
 
 // act runs an API write from a form: on success it redirects back with
 // flash; on failure it redirects back with the API's message.
-func (x *dash) act(w http.ResponseWriter, r *http.Request, res *result, to, flash string) bool {
-	if !res.OK() {
-		x.redirect(w, r, back(r, to), "⚠ "+formError(res))
+func (x *dash) act(w http.ResponseWriter, r *http.Request, err error, to, flash string) bool {
+	if err != nil {
+		x.redirect(w, r, back(r, to), "⚠ "+formError(err))
 		return false
 	}
 	x.redirect(w, r, back(r, to), flash)
@@ -95,7 +101,7 @@ func (x *dash) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	x.render(w, r, 200, "signin", &page{Title: "Sign in", Data: map[string]any{"next": safeNext(r.URL.Query().Get("next"))}})
+	x.render(w, r, 200, "signin", &page{Title: "Sign in", Data: &signInData{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
 // safeNext returns next when it is a path on this site, else "/". It
@@ -117,9 +123,22 @@ func safeNext(next string) string {
 	return (&url.URL{Path: u.Path, RawQuery: u.RawQuery, Fragment: u.Fragment}).String()
 }
 
+// signInData is the sign-in page's: where to go next, and the
+// organizations to choose from when the email and password are a member's
+// in several.
+type signInData struct {
+	Next, Email, Password string
+	Orgs                  []orgChoice
+}
+
+type orgChoice struct{ ID, Name string }
+
+// setupData is the password set-up page's.
+type setupData struct{ Email string }
+
 func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 	email, pw := strings.TrimSpace(r.FormValue("email")), r.FormValue("password")
-	data := map[string]any{"next": safeNext(r.FormValue("next")), "email": email}
+	data := &signInData{Next: safeNext(r.FormValue("next")), Email: email}
 	if x.Limiter != nil {
 		// Never unlimited: with the shared store down, this node limits alone.
 		if d := x.Limiter.TakeGuarded(r.Context(), ratelimit.Target{Bucket: "ip:signin:" + clientIP(r), Limit: x.SignInLimit}); !d.Allowed {
@@ -143,13 +162,12 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case 1:
 	default: // the same email and password in several organizations
-		var orgs []map[string]string
 		for _, m := range ms {
 			if o, err := x.Tenancy.Store.GetOrganization(r.Context(), m.OrgID); err == nil {
-				orgs = append(orgs, map[string]string{"id": o.ID, "name": o.Name})
+				data.Orgs = append(data.Orgs, orgChoice{ID: o.ID, Name: o.Name})
 			}
 		}
-		data["orgs"], data["password"] = orgs, pw
+		data.Password = pw
 		x.render(w, r, 200, "signin", &page{Title: "Choose an organization", Data: data})
 		return
 	}
@@ -158,7 +176,7 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 		x.render(w, r, 500, "signin", &page{Title: "Sign in", Error: "Something went wrong on our side. Try again.", Data: data})
 		return
 	}
-	http.Redirect(w, r, data["next"].(string), http.StatusSeeOther)
+	http.Redirect(w, r, data.Next, http.StatusSeeOther)
 }
 
 func (x *dash) signOut(w http.ResponseWriter, r *http.Request) {
@@ -175,7 +193,7 @@ func (x *dash) setupPage(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, r, http.StatusNotFound, gatehouse.ErrorMessage(err))
 		return
 	}
-	x.render(w, r, 200, "setup", &page{Title: "Choose your password", Data: map[string]any{"email": m.Email}})
+	x.render(w, r, 200, "setup", &page{Title: "Choose your password", Data: &setupData{Email: m.Email}})
 }
 
 func (x *dash) setup(w http.ResponseWriter, r *http.Request) {
@@ -185,7 +203,7 @@ func (x *dash) setup(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, r, http.StatusNotFound, gatehouse.ErrorMessage(err))
 		return
 	}
-	data := map[string]any{"email": m.Email}
+	data := &setupData{Email: m.Email}
 	pw := r.FormValue("password")
 	if pw != r.FormValue("confirm") {
 		x.render(w, r, 400, "setup", &page{Title: "Choose your password", Error: "The two passwords differ.", Data: data})
@@ -212,46 +230,57 @@ func (x *dash) setup(w http.ResponseWriter, r *http.Request) {
 
 // ---- overview and environment
 
-func (x *dash) overview(w http.ResponseWriter, r *http.Request, v *viewer) {
-	d := map[string]any{}
-	p := &page{Title: "Overview", Section: "overview", Data: d}
-	x.render(w, r, 200, "overview", x.withCounts(r, v, p))
+// overviewData is the overview's: how many of each thing the viewer may
+// see (nil: not known), and the latest API calls.
+type overviewData struct {
+	Counts counts
+	Calls  []client.Call
 }
 
-func (x *dash) withCounts(r *http.Request, v *viewer, p *page) *page {
+type counts struct {
+	Users, Tenants, Resources, Roles, Assignments, Keys, Calls *int
+}
+
+// total is a list's number of items, nil when the list failed.
+func total[T any](p *client.Page[T], err error) *int {
+	if err != nil {
+		return nil
+	}
+	n := p.Meta.TotalItems
+	return &n
+}
+
+func (x *dash) overview(w http.ResponseWriter, r *http.Request, v *viewer) {
+	ctx := apiContext(r)
+	d := &overviewData{}
 	// The environment is only known once render picks it: pick it now.
-	_, env := x.environments(r, v)
-	counts := map[string]any{}
-	if env != nil {
-		for _, c := range []struct {
-			name, path string
-			scope      gatehouse.Scope
-		}{{"users", "/v1/users", gatehouse.ScopeViewUser}, {"tenants", "/v1/tenants", gatehouse.ScopeViewTenant},
-			{"resources", "/v1/resources", gatehouse.ScopeViewResource}, {"roles", "/v1/roles", gatehouse.ScopeViewRole},
-			{"assignments", "/v1/role-assignments", gatehouse.ScopeViewRoleAssignment}} {
-			if !v.can(c.scope) {
-				continue
-			}
-			q := envQuery(v)
-			q.Set("per_page", "1")
-			if res := x.call(r, v, "GET", c.path, q, nil, ""); res.OK() {
-				counts[c.name] = res.Meta["total_items"]
-			}
+	if _, env := x.environments(r, v); env != nil {
+		c, one := v.env(), &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 1}}
+		if v.can(gatehouse.ScopeViewUser) {
+			d.Counts.Users = total(c.Users.List(ctx, one))
+		}
+		if v.can(gatehouse.ScopeViewTenant) {
+			d.Counts.Tenants = total(c.Tenants.List(ctx, one))
+		}
+		if v.can(gatehouse.ScopeViewResource) {
+			d.Counts.Resources = total(c.Resources.List(ctx, one))
+		}
+		if v.can(gatehouse.ScopeViewRole) {
+			d.Counts.Roles = total(c.Roles.List(ctx, one))
+		}
+		if v.can(gatehouse.ScopeViewRoleAssignment) {
+			d.Counts.Assignments = total(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: one.ListOptions}))
 		}
 	}
 	if v.can(gatehouse.ScopeManageAPI) {
-		if res := x.call(r, v, "GET", "/v1/api-keys", url.Values{"per_page": {"1"}, "status": {"active"}}, nil, ""); res.OK() {
-			counts["keys"] = res.Meta["total_items"]
-		}
+		d.Counts.Keys = total(v.api.APIKeys.List(ctx, &client.APIKeyListOptions{ListOptions: client.ListOptions{PerPage: 1}, Status: "active"}))
 	}
 	if v.can(gatehouse.ScopeViewLog) {
-		if res := x.call(r, v, "GET", "/v1/logs", url.Values{"per_page": {"5"}}, nil, ""); res.OK() {
-			p.Data["calls"] = res.List()
-			counts["calls"] = res.Meta["total_items"]
+		if calls, err := v.api.Logs.List(ctx, &client.LogFilter{ListOptions: client.ListOptions{PerPage: 5}}); err == nil {
+			d.Calls, d.Counts.Calls = calls.Items, total(calls, nil)
 		}
 	}
-	p.Data["counts"] = counts
-	return p
+	x.render(w, r, 200, "overview", &page{Title: "Overview", Section: "overview", Data: d})
 }
 
 func (x *dash) switchEnv(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -273,65 +302,88 @@ func (x *dash) switchEnv(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 // ---- projects and environments
 
+// projectsData is the projects page's: each project with its environments.
+type projectsData struct{ Projects []projectRow }
+
+type projectRow struct {
+	client.Project
+	Environments []client.Environment
+}
+
 func (x *dash) projects(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "GET", "/v1/projects", url.Values{"per_page": {"100"}}, nil, "")
-	var projects []map[string]any
-	for _, it := range res.List() {
-		pm := it.(map[string]any)
-		envs := x.call(r, v, "GET", "/v1/projects/"+str(pm["id"])+"/environments", url.Values{"per_page": {"100"}}, nil, "")
-		pm["environments"] = envs.List()
-		projects = append(projects, pm)
+	ctx := apiContext(r)
+	d := &projectsData{}
+	list, err := v.api.Projects.List(ctx, &client.ListOptions{PerPage: 100})
+	if err == nil {
+		for _, p := range list.Items {
+			row := projectRow{Project: p}
+			if envs, err := v.api.Environments.List(ctx, p.ID, &client.ListOptions{PerPage: 100}); err == nil {
+				row.Environments = envs.Items
+			}
+			d.Projects = append(d.Projects, row)
+		}
 	}
-	x.render(w, r, 200, "projects", &page{Title: "Projects", Section: "projects", Error: res.Err(), Data: map[string]any{"projects": projects}})
+	x.render(w, r, 200, "projects", &page{Title: "Projects", Section: "projects", Error: errText(err), Data: d})
 }
 
 func (x *dash) createProject(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/projects", nil, map[string]any{"name": r.FormValue("name"), "key": r.FormValue("key")}, "")
-	x.act(w, r, res, "/projects", "Project created: it has development and production environments.")
+	_, err := v.api.Projects.Create(apiContext(r), client.ProjectInput{Name: r.FormValue("name"), Key: r.FormValue("key")})
+	x.act(w, r, err, "/projects", "Project created: it has development and production environments.")
 }
 
 func (x *dash) createEnvironment(w http.ResponseWriter, r *http.Request, v *viewer) {
-	body := map[string]any{"name": r.FormValue("name"), "key": r.FormValue("key"), "sandbox": r.FormValue("sandbox") == "on"}
-	res := x.call(r, v, "POST", "/v1/projects/"+url.PathEscape(r.PathValue("project"))+"/environments", nil, body, "")
-	x.act(w, r, res, "/projects", "Environment created.")
+	sandbox := r.FormValue("sandbox") == "on"
+	_, err := v.api.Environments.Create(apiContext(r), r.PathValue("project"),
+		client.EnvironmentInput{Name: r.FormValue("name"), Key: r.FormValue("key"), Sandbox: &sandbox})
+	x.act(w, r, err, "/projects", "Environment created.")
 }
 
 func (x *dash) deleteProject(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "DELETE", "/v1/projects/"+url.PathEscape(r.PathValue("project")), nil, nil, "")
-	x.act(w, r, res, "/projects", "Project deleted.")
+	err := v.api.Projects.Delete(apiContext(r), r.PathValue("project"))
+	x.act(w, r, err, "/projects", "Project deleted.")
 }
 
 func (x *dash) deleteEnvironment(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "DELETE", "/v1/projects/"+url.PathEscape(r.PathValue("project"))+"/environments/"+url.PathEscape(r.PathValue("environment")), nil, nil, "")
-	x.act(w, r, res, "/projects", "Environment deleted.")
+	err := v.api.Environments.Delete(apiContext(r), r.PathValue("project"), r.PathValue("environment"))
+	x.act(w, r, err, "/projects", "Environment deleted.")
 }
 
 // ---- members and member roles
 
-func (x *dash) members(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderMembers(w, r, v, 200, "", nil)
+// membersData is the members page's, with a setup link made just now.
+type membersData struct {
+	Members []client.Member
+	Roles   []client.MemberRole
+	// Link is a new setup link, shown once, for LinkEmail until
+	// LinkExpires; Flash says what was done before it was made.
+	Link, LinkEmail, Flash string
+	LinkExpires            time.Time
 }
 
-func (x *dash) renderMembers(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, extra map[string]any) {
-	res := x.call(r, v, "GET", "/v1/members", url.Values{"per_page": {"100"}, "sort": {"email"}}, nil, "")
-	roles := x.call(r, v, "GET", "/v1/member-roles", nil, nil, "")
-	d := map[string]any{"members": res.List(), "roles": roles.List()}
-	for k, val := range extra {
-		d[k] = val
+func (x *dash) members(w http.ResponseWriter, r *http.Request, v *viewer) {
+	x.renderMembers(w, r, v, 200, "", &membersData{})
+}
+
+func (x *dash) renderMembers(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, d *membersData) {
+	ctx := apiContext(r)
+	members, err := v.api.Members.List(ctx, "", &client.ListOptions{PerPage: 100, Sort: "email"})
+	if err == nil {
+		d.Members = members.Items
 	}
+	d.Roles, _ = v.api.MemberRoles.List(ctx)
 	if errMsg == "" {
-		errMsg = res.Err()
+		errMsg = errText(err)
 	}
 	x.render(w, r, status, "members", &page{Title: "Members", Section: "members", Error: errMsg, Data: d})
 }
 
 func (x *dash) addMember(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/members", nil, map[string]any{"email": r.FormValue("email"), "name": r.FormValue("name"), "role": r.FormValue("role")}, "")
-	if !res.OK() {
-		x.renderMembers(w, r, v, res.Status, formError(res), nil)
+	m, err := v.api.Members.Create(apiContext(r), client.MemberInput{Email: r.FormValue("email"), Name: r.FormValue("name"), Role: r.FormValue("role")})
+	if err != nil {
+		x.renderMembers(w, r, v, statusOf(err), formError(err), &membersData{})
 		return
 	}
-	x.showSetupLink(w, r, v, str(res.Map()["id"]), str(res.Map()["email"]), "Member added.")
+	x.showSetupLink(w, r, v, m.ID, m.Email, "Member added.")
 }
 
 func (x *dash) memberSetupLink(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -340,13 +392,12 @@ func (x *dash) memberSetupLink(w http.ResponseWriter, r *http.Request, v *viewer
 
 // showSetupLink makes a new setup link for a member and shows it once.
 func (x *dash) showSetupLink(w http.ResponseWriter, r *http.Request, v *viewer, id, email, flash string) {
-	res := x.call(r, v, "POST", "/v1/members/"+url.PathEscape(id)+"/setup-link", nil, nil, "")
-	if !res.OK() {
-		x.renderMembers(w, r, v, res.Status, flashJoin(flash, formError(res)), nil)
+	link, err := v.api.Members.SetupLink(apiContext(r), id)
+	if err != nil {
+		x.renderMembers(w, r, v, statusOf(err), flashJoin(flash, formError(err)), &membersData{})
 		return
 	}
-	link := x.base(r) + str(res.Map()["path"])
-	x.renderMembers(w, r, v, 200, "", map[string]any{"link": link, "link_email": email, "link_expires": res.Map()["expires_at"], "flash": flash})
+	x.renderMembers(w, r, v, 200, "", &membersData{Link: x.base(r) + link.Path, LinkEmail: email, LinkExpires: link.ExpiresAt, Flash: flash})
 }
 
 func flashJoin(a, b string) string {
@@ -357,66 +408,121 @@ func flashJoin(a, b string) string {
 }
 
 func (x *dash) memberRole(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "PATCH", "/v1/members/"+url.PathEscape(r.PathValue("member")), nil, map[string]any{"role": r.FormValue("role")}, "")
-	x.act(w, r, res, "/members", "Role changed.")
+	_, err := v.api.Members.SetRole(apiContext(r), r.PathValue("member"), r.FormValue("role"))
+	x.act(w, r, err, "/members", "Role changed.")
 }
 
 func (x *dash) deleteMember(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "DELETE", "/v1/members/"+url.PathEscape(r.PathValue("member")), nil, nil, "")
-	x.act(w, r, res, "/members", "Member removed.")
+	err := v.api.Members.Delete(apiContext(r), r.PathValue("member"))
+	x.act(w, r, err, "/members", "Member removed.")
+}
+
+// memberRolesData is the member roles page's: the roles, and the scopes a
+// new one may hold.
+type memberRolesData struct {
+	Roles  []client.MemberRole
+	Scopes []client.Scope
 }
 
 func (x *dash) memberRoles(w http.ResponseWriter, r *http.Request, v *viewer) {
-	roles := x.call(r, v, "GET", "/v1/member-roles", nil, nil, "")
-	scopes := x.call(r, v, "GET", "/v1/scopes", nil, nil, "")
-	x.render(w, r, 200, "member_roles", &page{Title: "Roles and permissions", Section: "member-roles", Error: roles.Err(),
-		Data: map[string]any{"roles": roles.List(), "scopes": scopes.List()}})
+	ctx := apiContext(r)
+	roles, err := v.api.MemberRoles.List(ctx)
+	scopes, _ := v.api.System.Scopes(ctx)
+	x.render(w, r, 200, "member_roles", &page{Title: "Roles and permissions", Section: "member-roles", Error: errText(err),
+		Data: &memberRolesData{Roles: roles, Scopes: scopes}})
 }
 
 func (x *dash) createMemberRole(w http.ResponseWriter, r *http.Request, v *viewer) {
 	_ = r.ParseForm()
-	body := map[string]any{"key": r.FormValue("key"), "name": r.FormValue("name"), "description": r.FormValue("description"), "scopes": r.Form["scopes"]}
-	res := x.call(r, v, "POST", "/v1/member-roles", nil, body, "")
-	x.act(w, r, res, "/member-roles", "Role created.")
+	_, err := v.api.MemberRoles.Create(apiContext(r), client.MemberRoleInput{Key: r.FormValue("key"), Name: r.FormValue("name"),
+		Description: r.FormValue("description"), Scopes: r.Form["scopes"]})
+	x.act(w, r, err, "/member-roles", "Role created.")
 }
 
 func (x *dash) deleteMemberRole(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "DELETE", "/v1/member-roles/"+url.PathEscape(r.PathValue("role")), nil, nil, "")
-	x.act(w, r, res, "/member-roles", "Role deleted.")
+	err := v.api.MemberRoles.Delete(apiContext(r), r.PathValue("role"))
+	x.act(w, r, err, "/member-roles", "Role deleted.")
 }
 
 // ---- an environment's authorization data
 
-// factPage is one list of an environment's authorization data.
+// factPage is one list of an environment's authorization data, read and
+// written with c, the viewer's client of their environment.
 type factPage struct {
-	path, title, api string
-	filters          []string // query parameters passed through
-	body             func(r *http.Request) map[string]any
-	view, manage     gatehouse.Scope
+	path, title  string
+	filters      []string // query parameters passed through
+	view, manage gatehouse.Scope
+	// list reads a page of items: a slice of the client's type, or nil
+	// when there are none.
+	list   func(ctx context.Context, c *client.Client, o client.ListOptions, filters map[string]string) (any, client.PageMeta, error)
+	create func(ctx context.Context, c *client.Client, r *http.Request) error
+	// remove deletes an item by key (nil: items are not deleted one by one).
+	remove func(ctx context.Context, c *client.Client, key string) error
+}
+
+// listed is a page's items for a template (nil when there are none).
+func listed[T any](p *client.Page[T], err error) (any, client.PageMeta, error) {
+	if err != nil {
+		return nil, client.PageMeta{}, err
+	}
+	if len(p.Items) == 0 {
+		return nil, p.Meta, nil
+	}
+	return p.Items, p.Meta, nil
+}
+
+func search(o client.ListOptions, filters map[string]string) *client.FactListOptions {
+	return &client.FactListOptions{ListOptions: o, Search: filters["search"]}
 }
 
 var factPages = []factPage{
-	{path: "users", title: "Users", api: "/v1/users", filters: []string{"search"}, view: gatehouse.ScopeViewUser, manage: gatehouse.ScopeManageUser,
-		body: func(r *http.Request) map[string]any {
-			return map[string]any{"key": r.FormValue("key"), "email": r.FormValue("email"), "first_name": r.FormValue("first_name"), "last_name": r.FormValue("last_name")}
-		}},
-	{path: "tenants", title: "Tenants", api: "/v1/tenants", filters: []string{"search"}, view: gatehouse.ScopeViewTenant, manage: gatehouse.ScopeManageTenant,
-		body: func(r *http.Request) map[string]any {
-			return map[string]any{"key": r.FormValue("key"), "name": r.FormValue("name"), "description": r.FormValue("description")}
-		}},
-	{path: "resources", title: "Resources", api: "/v1/resources", filters: []string{"search"}, view: gatehouse.ScopeViewResource, manage: gatehouse.ScopeManageResource,
-		body: func(r *http.Request) map[string]any {
-			return map[string]any{"key": r.FormValue("key"), "name": r.FormValue("name"), "actions": splitList(r.FormValue("actions"))}
-		}},
-	{path: "roles", title: "Roles", api: "/v1/roles", filters: []string{"search"}, view: gatehouse.ScopeViewRole, manage: gatehouse.ScopeManageRole,
-		body: func(r *http.Request) map[string]any {
+	{path: "users", title: "Users", filters: []string{"search"}, view: gatehouse.ScopeViewUser, manage: gatehouse.ScopeManageUser,
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.Users.List(ctx, search(o, f)))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
+			_, err := c.Users.Create(ctx, client.UserInput{Key: r.FormValue("key"), Email: r.FormValue("email"),
+				FirstName: r.FormValue("first_name"), LastName: r.FormValue("last_name")})
+			return err
+		},
+		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Users.Delete(ctx, key) }},
+	{path: "tenants", title: "Tenants", filters: []string{"search"}, view: gatehouse.ScopeViewTenant, manage: gatehouse.ScopeManageTenant,
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.Tenants.List(ctx, search(o, f)))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
+			_, err := c.Tenants.Create(ctx, client.TenantInput{Key: r.FormValue("key"), Name: r.FormValue("name"), Description: r.FormValue("description")})
+			return err
+		},
+		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Tenants.Delete(ctx, key) }},
+	{path: "resources", title: "Resources", filters: []string{"search"}, view: gatehouse.ScopeViewResource, manage: gatehouse.ScopeManageResource,
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.Resources.List(ctx, search(o, f)))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
+			_, err := c.Resources.Create(ctx, client.ResourceInput{Key: r.FormValue("key"), Name: r.FormValue("name"), Actions: splitList(r.FormValue("actions"))})
+			return err
+		},
+		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Resources.Delete(ctx, key) }},
+	{path: "roles", title: "Roles", filters: []string{"search"}, view: gatehouse.ScopeViewRole, manage: gatehouse.ScopeManageRole,
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.Roles.List(ctx, search(o, f)))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
 			_ = r.ParseForm()
-			return map[string]any{"key": r.FormValue("key"), "name": r.FormValue("name"), "permissions": r.Form["permissions"], "extends": r.Form["extends"]}
-		}},
-	{path: "assignments", title: "Role assignments", api: "/v1/role-assignments", filters: []string{"user", "role", "tenant"}, view: gatehouse.ScopeViewRoleAssignment,
+			_, err := c.Roles.Create(ctx, client.RoleInput{Key: r.FormValue("key"), Name: r.FormValue("name"),
+				Permissions: r.Form["permissions"], Extends: r.Form["extends"]})
+			return err
+		},
+		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Roles.Delete(ctx, key) }},
+	{path: "assignments", title: "Role assignments", filters: []string{"user", "role", "tenant"}, view: gatehouse.ScopeViewRoleAssignment,
 		manage: gatehouse.ScopeManageRoleAssignment,
-		body: func(r *http.Request) map[string]any {
-			return map[string]any{"user": r.FormValue("user"), "role": r.FormValue("role"), "tenant": r.FormValue("tenant")}
+		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
+			return listed(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: o, User: f["user"], Role: f["role"], Tenant: f["tenant"]}))
+		},
+		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
+			_, err := c.RoleAssignments.Assign(ctx, r.FormValue("user"), r.FormValue("role"), r.FormValue("tenant"))
+			return err
 		}},
 }
 
@@ -428,136 +534,170 @@ func splitList(s string) []string {
 	return out
 }
 
+// factData is a list page's: a page of items with its pager and filters,
+// and what the create form offers.
+type factData struct {
+	Manage  bool
+	Items   any
+	Filters map[string]string
+	Pager   *pager
+	// Permissions ("resource:action"), Roles and Tenants to choose from.
+	Permissions []string
+	Roles       []client.Role
+	Tenants     []client.Tenant
+}
+
 func (x *dash) factList(w http.ResponseWriter, r *http.Request, v *viewer, f factPage, errMsg string) {
 	_, env := x.environments(r, v)
-	p := &page{Title: f.title, Section: f.path, Error: errMsg, Data: map[string]any{"manage": v.can(f.manage)}}
+	d := &factData{Manage: v.can(f.manage)}
+	p := &page{Title: f.title, Section: f.path, Error: errMsg, Data: d}
 	if env == nil {
 		p.Error = "There is no environment yet: create a project first."
 		x.render(w, r, 200, f.path, p)
 		return
 	}
-	q := envQuery(v)
-	pageNo := r.URL.Query().Get("page")
-	if pageNo == "" {
-		pageNo = "1"
-	}
-	q.Set("page", pageNo)
-	q.Set("per_page", "20")
-	filters := map[string]string{}
+	ctx, c := apiContext(r), v.env()
+	d.Filters = map[string]string{}
 	for _, k := range f.filters {
 		if val := strings.TrimSpace(r.URL.Query().Get(k)); val != "" {
-			q.Set(k, val)
-			filters[k] = val
+			d.Filters[k] = val
 		}
 	}
-	res := x.call(r, v, "GET", f.api, q, nil, "")
+	items, meta, err := f.list(ctx, c, client.ListOptions{Page: pageOf(r), PerPage: 20}, d.Filters)
 	if p.Error == "" {
-		p.Error = res.Err()
+		p.Error = errText(err)
 	}
-	p.Data["items"], p.Data["meta"], p.Data["filters"] = res.List(), res.Meta, filters
-	p.Data["pager"] = pager(r, res.Meta)
+	d.Items = items
+	if err == nil {
+		d.Pager = newPager(r, meta)
+	}
 	// What the create forms offer.
+	all := &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}}
 	switch f.path {
 	case "roles":
-		p.Data["permissions"] = x.permissionChoices(r, v)
-		p.Data["roles"] = x.call(r, v, "GET", "/v1/roles", withPerPage(envQuery(v), "100"), nil, "").List()
+		d.Permissions = x.permissionChoices(r, v)
+		if roles, err := c.Roles.List(ctx, all); err == nil {
+			d.Roles = roles.Items
+		}
 	case "assignments":
-		p.Data["roles"] = x.call(r, v, "GET", "/v1/roles", withPerPage(envQuery(v), "100"), nil, "").List()
-		p.Data["tenants"] = x.call(r, v, "GET", "/v1/tenants", withPerPage(envQuery(v), "100"), nil, "").List()
+		if roles, err := c.Roles.List(ctx, all); err == nil {
+			d.Roles = roles.Items
+		}
+		if tenants, err := c.Tenants.List(ctx, all); err == nil {
+			d.Tenants = tenants.Items
+		}
 	}
 	x.render(w, r, 200, f.path, p)
-}
-
-func withPerPage(q url.Values, n string) url.Values {
-	q.Set("per_page", n)
-	return q
 }
 
 // permissionChoices are the "resource:action" pairs of the environment.
 func (x *dash) permissionChoices(r *http.Request, v *viewer) []string {
 	var out []string
-	for _, it := range x.call(r, v, "GET", "/v1/resources", withPerPage(envQuery(v), "100"), nil, "").List() {
-		res := it.(map[string]any)
-		actions, _ := res["actions"].([]any)
-		for _, a := range actions {
-			out = append(out, str(res["key"])+":"+str(a))
+	resources, err := v.env().Resources.List(apiContext(r), &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}})
+	if err != nil {
+		return nil
+	}
+	for _, res := range resources.Items {
+		for _, a := range res.Actions {
+			out = append(out, res.Key+":"+a)
 		}
 	}
 	return out
 }
 
-// pager links the previous and next pages of a list.
-func pager(r *http.Request, meta map[string]any) map[string]any {
-	if meta == nil {
-		return nil
+// pageOf is the page a list shows (?page=, else the first).
+func pageOf(r *http.Request) int {
+	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 0 {
+		return n
 	}
-	link := func(n float64) string {
+	return 1
+}
+
+// pager links the previous and next pages of a list.
+type pager struct {
+	Page, Pages, Total int
+	Prev, Next         string
+}
+
+func newPager(r *http.Request, meta client.PageMeta) *pager {
+	link := func(n int) string {
 		q := r.URL.Query()
-		q.Set("page", strconv.Itoa(int(n)))
+		q.Set("page", strconv.Itoa(n))
 		return r.URL.Path + "?" + q.Encode()
 	}
-	pg, _ := meta["page"].(float64)
-	out := map[string]any{"page": meta["page"], "pages": meta["total_pages"], "total": meta["total_items"]}
-	if meta["has_previous"] == true {
-		out["prev"] = link(pg - 1)
+	p := &pager{Page: meta.Page, Pages: meta.TotalPages, Total: meta.TotalItems}
+	if meta.HasPrevious {
+		p.Prev = link(meta.Page - 1)
 	}
-	if meta["has_next"] == true {
-		out["next"] = link(pg + 1)
+	if meta.HasNext {
+		p.Next = link(meta.Page + 1)
 	}
-	return out
+	return p
 }
 
 func (x *dash) factCreate(w http.ResponseWriter, r *http.Request, v *viewer, f factPage) {
-	res := x.call(r, v, "POST", f.api, envQuery(v), f.body(r), "")
-	if !res.OK() {
+	if err := f.create(apiContext(r), v.env(), r); err != nil {
 		w.Header().Set("X-Error", "1")
-		x.factList(w, r, v, f, formError(res))
+		x.factList(w, r, v, f, formError(err))
 		return
 	}
 	x.redirect(w, r, "/"+f.path, strings.TrimSuffix(f.title, "s")+" created.")
 }
 
 func (x *dash) factDelete(w http.ResponseWriter, r *http.Request, v *viewer, f factPage) {
-	res := x.call(r, v, "DELETE", f.api+"/"+url.PathEscape(r.PathValue("item")), envQuery(v), nil, "")
-	x.act(w, r, res, "/"+f.path, "Deleted.")
+	err := f.remove(apiContext(r), v.env(), r.PathValue("item"))
+	x.act(w, r, err, "/"+f.path, "Deleted.")
 }
 
 func (x *dash) unassign(w http.ResponseWriter, r *http.Request, v *viewer) {
-	q := envQuery(v)
-	q.Set("user", r.FormValue("user"))
-	q.Set("role", r.FormValue("role"))
-	q.Set("tenant", r.FormValue("tenant"))
-	res := x.call(r, v, "DELETE", "/v1/role-assignments", q, nil, "")
-	x.act(w, r, res, "/assignments", "Role taken away.")
+	err := v.env().RoleAssignments.Unassign(apiContext(r), r.FormValue("user"), r.FormValue("role"), r.FormValue("tenant"))
+	x.act(w, r, err, "/assignments", "Role taken away.")
 }
 
 // ---- check playground
 
+// checkData is the check playground's: the question, what to choose from,
+// and the answer.
+type checkData struct {
+	User, Action, Resource, Tenant string
+	Users                          []client.User
+	Tenants                        []client.Tenant
+	Resources                      []client.Resource
+	Decision                       *client.Decision
+	// Permissions is everything the user may do, per tenant.
+	Permissions []client.TenantPermissions
+}
+
 func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 	_, env := x.environments(r, v)
-	d := map[string]any{"user": r.FormValue("user"), "action": r.FormValue("action"), "resource": r.FormValue("resource"), "tenant": r.FormValue("tenant")}
+	d := &checkData{User: r.FormValue("user"), Action: r.FormValue("action"), Resource: r.FormValue("resource"), Tenant: r.FormValue("tenant")}
 	p := &page{Title: "Check playground", Section: "check", Data: d}
 	if env == nil {
 		p.Error = "There is no environment yet: create a project first."
 		x.render(w, r, 200, "check", p)
 		return
 	}
-	q := withPerPage(envQuery(v), "100")
-	d["users"] = x.call(r, v, "GET", "/v1/users", q, nil, "").List()
-	d["tenants"] = x.call(r, v, "GET", "/v1/tenants", q, nil, "").List()
-	d["resources"] = x.call(r, v, "GET", "/v1/resources", q, nil, "").List()
+	ctx, c := apiContext(r), v.env()
+	all := &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}}
+	if users, err := c.Users.List(ctx, all); err == nil {
+		d.Users = users.Items
+	}
+	if tenants, err := c.Tenants.List(ctx, all); err == nil {
+		d.Tenants = tenants.Items
+	}
+	if resources, err := c.Resources.List(ctx, all); err == nil {
+		d.Resources = resources.Items
+	}
 	if r.Method == http.MethodPost {
-		body := map[string]any{"user": d["user"], "action": d["action"], "resource": map[string]any{"type": d["resource"], "tenant": d["tenant"]}}
-		res := x.call(r, v, "POST", "/v1/allowed", envQuery(v), body, "")
-		if res.OK() {
-			d["decision"] = res.Map()
+		dec, err := c.Checks.Allowed(ctx, client.Check{User: d.User, Action: d.Action, Resource: client.CheckResource{Type: d.Resource, Tenant: d.Tenant}})
+		if err != nil {
+			p.Error = formError(err)
 		} else {
-			p.Error = formError(res)
-		}
-		if u, _ := d["user"].(string); u != "" && res.OK() {
-			perms := x.call(r, v, "POST", "/v1/user-permissions", envQuery(v), map[string]any{"user": u}, "")
-			if perms.OK() {
-				d["permissions"] = perms.Data
+			d.Decision = dec
+			if d.User != "" {
+				if perms, err := c.Checks.UserPermissions(ctx, d.User); err == nil {
+					d.Permissions = perms
+				}
 			}
 		}
 	}
@@ -566,52 +706,59 @@ func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 // ---- API keys
 
-func (x *dash) keys(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderKeys(w, r, v, 200, "", nil)
+// keysData is the API keys page's, with a key created just now.
+type keysData struct {
+	Keys []client.APIKey
+	// Scopes are those the viewer holds: a new key may have them.
+	Scopes []client.Scope
+	Envs   []envChoice
+	// Created is the new key; Token, shown once, and its Claims; Base is
+	// this server's address, for the example.
+	Created             *client.CreatedAPIKey
+	Token, Claims, Base string
 }
 
-func (x *dash) renderKeys(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, extra map[string]any) {
-	q := url.Values{"per_page": {"50"}, "sort": {"created_at"}, "order": {"desc"}}
-	if s := r.URL.Query().Get("status"); s != "" {
-		q.Set("status", s)
+func (x *dash) keys(w http.ResponseWriter, r *http.Request, v *viewer) {
+	x.renderKeys(w, r, v, 200, "", &keysData{})
+}
+
+func (x *dash) renderKeys(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, d *keysData) {
+	ctx := apiContext(r)
+	keys, err := v.api.APIKeys.List(ctx, &client.APIKeyListOptions{ListOptions: client.ListOptions{PerPage: 50, Sort: "created_at", Desc: true},
+		Status: r.URL.Query().Get("status")})
+	if err == nil {
+		d.Keys = keys.Items
 	}
-	res := x.call(r, v, "GET", "/v1/api-keys", q, nil, "")
-	scopes := x.call(r, v, "GET", "/v1/scopes", nil, nil, "")
-	var held []any
-	for _, s := range scopes.List() {
-		if v.principal.Scopes.Has(gatehouse.Scope(str(s.(map[string]any)["name"]))) {
-			held = append(held, s)
+	scopes, _ := v.api.System.Scopes(ctx)
+	for _, s := range scopes {
+		if v.principal.Scopes.Has(gatehouse.Scope(s.Name)) {
+			d.Scopes = append(d.Scopes, s)
 		}
 	}
-	envs, _ := x.environments(r, v)
-	d := map[string]any{"keys": res.List(), "scopes": held, "envs": envs}
-	for k, val := range extra {
-		d[k] = val
-	}
+	d.Envs, _ = x.environments(r, v)
 	if errMsg == "" {
-		errMsg = res.Err()
+		errMsg = errText(err)
 	}
 	x.render(w, r, status, "keys", &page{Title: "API keys", Section: "keys", Error: errMsg, Data: d})
 }
 
 func (x *dash) createKey(w http.ResponseWriter, r *http.Request, v *viewer) {
 	_ = r.ParseForm()
-	body := map[string]any{"name": r.FormValue("name"), "level": r.FormValue("level"), "scopes": r.Form["scopes"]}
+	in := client.APIKeyInput{Name: r.FormValue("name"), Level: r.FormValue("level"), Scopes: r.Form["scopes"]}
 	if lvl := r.FormValue("level"); lvl != "organization" {
 		if proj, env, ok := strings.Cut(r.FormValue("environment"), "/"); ok {
-			body["project"] = proj
+			in.Project = proj
 			if lvl == "environment" {
-				body["environment"] = env
+				in.Environment = env
 			}
 		}
 	}
-	res := x.call(r, v, "POST", "/v1/api-keys", nil, body, "")
-	if !res.OK() {
-		x.renderKeys(w, r, v, res.Status, formError(res), nil)
+	k, err := v.api.APIKeys.Create(apiContext(r), in)
+	if err != nil {
+		x.renderKeys(w, r, v, statusOf(err), formError(err), &keysData{})
 		return
 	}
-	token := str(res.Map()["token"])
-	x.renderKeys(w, r, v, 200, "", map[string]any{"created": res.Map(), "token": token, "claims": decodeClaims(token), "base": x.base(r)})
+	x.renderKeys(w, r, v, 200, "", &keysData{Created: k, Token: k.Token, Claims: decodeClaims(k.Token), Base: x.base(r)})
 }
 
 // decodeClaims pretty-prints the claims of a JWT (they are not secret:
@@ -634,65 +781,73 @@ func decodeClaims(token string) string {
 }
 
 func (x *dash) revokeKey(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/api-keys/"+url.PathEscape(r.PathValue("key"))+"/revoke", nil, nil, "")
-	x.act(w, r, res, "/keys", "Key revoked: it stops working on every node now.")
+	_, err := v.api.APIKeys.Revoke(apiContext(r), r.PathValue("key"))
+	x.act(w, r, err, "/keys", "Key revoked: it stops working on every node now.")
 }
 
 // ---- API log
 
+// logsData is the API log page's.
+type logsData struct {
+	Calls   []client.Call
+	Filters map[string]string
+	Pager   *pager
+}
+
 func (x *dash) logs(w http.ResponseWriter, r *http.Request, v *viewer) {
-	q := url.Values{"per_page": {"50"}, "page": {"1"}}
-	filters := map[string]string{}
+	d := &logsData{Filters: map[string]string{}}
 	for _, k := range []string{"status", "method", "path", "actor", "page"} {
 		if val := strings.TrimSpace(r.URL.Query().Get(k)); val != "" {
-			q.Set(k, val)
-			filters[k] = val
+			d.Filters[k] = val
 		}
 	}
-	res := x.call(r, v, "GET", "/v1/logs", q, nil, "")
-	x.render(w, r, 200, "logs", &page{Title: "API log", Section: "logs", Error: res.Err(),
-		Data: map[string]any{"calls": res.List(), "filters": filters, "pager": pager(r, res.Meta)}})
+	f := &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Page: pageOf(r)},
+		Status: d.Filters["status"], Method: d.Filters["method"], Path: d.Filters["path"], Actor: d.Filters["actor"]}
+	calls, err := v.api.Logs.List(apiContext(r), f)
+	if err == nil {
+		d.Calls, d.Pager = calls.Items, newPager(r, calls.Meta)
+	}
+	x.render(w, r, 200, "logs", &page{Title: "API log", Section: "logs", Error: errText(err), Data: d})
+}
+
+// logData is an API call's page: the call, with its bodies indented.
+type logData struct {
+	Call                          *client.Call
+	RequestPretty, ResponsePretty string
 }
 
 func (x *dash) logEntry(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "GET", "/v1/logs/"+url.PathEscape(r.PathValue("log")), nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+	call, err := v.api.Logs.Get(apiContext(r), r.PathValue("log"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	call := res.Map()
-	call["request_pretty"] = prettyJSON(str(call["request_body"]))
-	call["response_pretty"] = prettyJSON(str(call["response_body"]))
-	x.render(w, r, 200, "log", &page{Title: "API call", Section: "logs", Data: map[string]any{"call": call}})
-}
-
-// prettyJSON indents a JSON body; anything else is returned as is.
-func prettyJSON(s string) string {
-	var v any
-	if json.Unmarshal([]byte(s), &v) != nil {
-		return s
-	}
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return s
-	}
-	return string(out)
+	x.render(w, r, 200, "log", &page{Title: "API call", Section: "logs",
+		Data: &logData{Call: call, RequestPretty: prettyJSON(call.RequestBody), ResponsePretty: prettyJSON(call.ResponseBody)}})
 }
 
 // ---- webhooks
 
-func (x *dash) webhooks(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderWebhooks(w, r, v, 200, "", nil)
+// webhooksData is the webhooks page's, with the secret of an endpoint
+// registered just now.
+type webhooksData struct {
+	Webhooks []client.Webhook
+	Events   []event.Info
+	Secret   string
 }
 
-func (x *dash) renderWebhooks(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, extra map[string]any) {
-	res := x.call(r, v, "GET", "/v1/webhooks", url.Values{"per_page": {"100"}}, nil, "")
-	d := map[string]any{"webhooks": res.List(), "events": event.Catalog()}
-	for k, val := range extra {
-		d[k] = val
+func (x *dash) webhooks(w http.ResponseWriter, r *http.Request, v *viewer) {
+	x.renderWebhooks(w, r, v, 200, "", "")
+}
+
+func (x *dash) renderWebhooks(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg, secret string) {
+	d := &webhooksData{Events: event.Catalog(), Secret: secret}
+	hooks, err := v.api.Webhooks.List(apiContext(r), &client.ListOptions{PerPage: 100})
+	if err == nil {
+		d.Webhooks = hooks.Items
 	}
 	if errMsg == "" {
-		errMsg = res.Err()
+		errMsg = errText(err)
 	}
 	x.render(w, r, status, "webhooks", &page{Title: "Webhooks", Section: "webhooks", Error: errMsg, Data: d})
 }
@@ -703,111 +858,130 @@ func (x *dash) createWebhook(w http.ResponseWriter, r *http.Request, v *viewer) 
 	if r.FormValue("all") == "on" {
 		events = []string{event.All}
 	}
-	res := x.call(r, v, "POST", "/v1/webhooks", nil, map[string]any{"url": r.FormValue("url"), "events": events, "description": r.FormValue("description")}, "")
-	if !res.OK() {
-		x.renderWebhooks(w, r, v, res.Status, formError(res), nil)
+	hook, err := v.api.Webhooks.Create(apiContext(r), client.WebhookInput{URL: r.FormValue("url"), Events: events, Description: r.FormValue("description")})
+	if err != nil {
+		x.renderWebhooks(w, r, v, statusOf(err), formError(err), "")
 		return
 	}
-	x.renderWebhooks(w, r, v, 200, "", map[string]any{"created": res.Map(), "secret": res.Map()["secret"]})
+	x.renderWebhooks(w, r, v, 200, "", hook.Secret)
+}
+
+// webhookData is an endpoint's page, with a secret made just now.
+type webhookData struct {
+	Webhook    *client.Webhook
+	Deliveries []client.Delivery
+	Secret     string
 }
 
 func (x *dash) webhook(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderWebhook(w, r, v, "", nil)
+	x.renderWebhook(w, r, v, "", "")
 }
 
-func (x *dash) renderWebhook(w http.ResponseWriter, r *http.Request, v *viewer, errMsg string, extra map[string]any) {
-	id := url.PathEscape(r.PathValue("webhook"))
-	res := x.call(r, v, "GET", "/v1/webhooks/"+id, nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+func (x *dash) renderWebhook(w http.ResponseWriter, r *http.Request, v *viewer, errMsg, secret string) {
+	ctx, id := apiContext(r), r.PathValue("webhook")
+	hook, err := v.api.Webhooks.Get(ctx, id)
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	q := url.Values{"per_page": {"25"}, "order": {"desc"}}
-	if s := r.URL.Query().Get("status"); s != "" {
-		q.Set("status", s)
-	}
-	ds := x.call(r, v, "GET", "/v1/webhooks/"+id+"/deliveries", q, nil, "")
-	d := map[string]any{"webhook": res.Map(), "deliveries": ds.List()}
-	for k, val := range extra {
-		d[k] = val
+	d := &webhookData{Webhook: hook, Secret: secret}
+	if ds, err := v.api.Webhooks.Deliveries(ctx, id, r.URL.Query().Get("status"), &client.ListOptions{PerPage: 25, Desc: true}); err == nil {
+		d.Deliveries = ds.Items
 	}
 	x.render(w, r, 200, "webhook", &page{Title: "Webhook", Section: "webhooks", Error: errMsg, Data: d})
 }
 
 func (x *dash) webhookAction(w http.ResponseWriter, r *http.Request, v *viewer) {
-	id := url.PathEscape(r.PathValue("webhook"))
-	base := "/v1/webhooks/" + id
+	ctx, id := apiContext(r), r.PathValue("webhook")
+	here := "/webhooks/" + url.PathEscape(id)
 	switch r.PathValue("action") {
 	case "enable", "disable":
-		res := x.call(r, v, "PATCH", base, nil, map[string]any{"enabled": r.PathValue("action") == "enable"}, "")
-		x.act(w, r, res, "/webhooks/"+id, "Webhook "+r.PathValue("action")+"d.")
+		_, err := v.api.Webhooks.SetEnabled(ctx, id, r.PathValue("action") == "enable")
+		x.act(w, r, err, here, "Webhook "+r.PathValue("action")+"d.")
 	case "test":
-		res := x.call(r, v, "POST", base+"/test", nil, nil, "")
-		x.act(w, r, res, "/webhooks/"+id, "Test event sent: it appears below in a moment.")
+		_, err := v.api.Webhooks.Test(ctx, id)
+		x.act(w, r, err, here, "Test event sent: it appears below in a moment.")
 	case "rotate":
-		res := x.call(r, v, "POST", base+"/rotate-secret", nil, map[string]any{"grace_period_seconds": 86400}, "")
-		if !res.OK() {
-			x.renderWebhook(w, r, v, formError(res), nil)
+		hook, err := v.api.Webhooks.RotateSecret(ctx, id, 24*time.Hour)
+		if err != nil {
+			x.renderWebhook(w, r, v, formError(err), "")
 			return
 		}
-		x.renderWebhook(w, r, v, "", map[string]any{"secret": res.Map()["secret"]})
+		x.renderWebhook(w, r, v, "", hook.Secret)
 	case "delete":
-		res := x.call(r, v, "DELETE", base, nil, nil, "")
-		if res.OK() {
+		err := v.api.Webhooks.Delete(ctx, id)
+		if err == nil {
 			x.redirect(w, r, "/webhooks", "Webhook deleted.")
 			return
 		}
-		x.act(w, r, res, "/webhooks", "")
+		x.act(w, r, err, "/webhooks", "")
 	default:
 		x.notFound(w, r)
 	}
 }
 
+// deliveryData is a delivery's page: the delivery, with its body indented.
+type deliveryData struct {
+	Delivery                 *client.Delivery
+	PayloadPretty, WebhookID string
+}
+
 func (x *dash) delivery(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "GET", "/v1/webhooks/"+url.PathEscape(r.PathValue("webhook"))+"/deliveries/"+url.PathEscape(r.PathValue("delivery")), nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+	d, err := v.api.Webhooks.Delivery(apiContext(r), r.PathValue("webhook"), r.PathValue("delivery"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	d := res.Map()
-	payload, _ := json.MarshalIndent(d["payload"], "", "  ")
-	d["payload_pretty"] = string(payload)
-	x.render(w, r, 200, "delivery", &page{Title: "Delivery", Section: "webhooks", Data: map[string]any{"delivery": d, "webhook_id": r.PathValue("webhook")}})
+	payload := "null"
+	if len(d.Payload) > 0 {
+		payload = prettyJSON(string(d.Payload))
+	}
+	x.render(w, r, 200, "delivery", &page{Title: "Delivery", Section: "webhooks",
+		Data: &deliveryData{Delivery: d, PayloadPretty: payload, WebhookID: r.PathValue("webhook")}})
 }
 
 func (x *dash) replay(w http.ResponseWriter, r *http.Request, v *viewer) {
-	id := url.PathEscape(r.PathValue("webhook"))
-	res := x.call(r, v, "POST", "/v1/webhooks/"+id+"/deliveries/"+url.PathEscape(r.PathValue("delivery"))+"/replay", nil, nil, "")
-	x.act(w, r, res, "/webhooks/"+id, "Replayed: a new delivery of the same event is on its way.")
+	id := r.PathValue("webhook")
+	_, err := v.api.Webhooks.Replay(apiContext(r), id, r.PathValue("delivery"))
+	x.act(w, r, err, "/webhooks/"+url.PathEscape(id), "Replayed: a new delivery of the same event is on its way.")
 }
 
 // ---- jobs and tasks
+
+// jobsData is the jobs page's; Refresh while one is still to end.
+type jobsData struct {
+	Jobs    []client.Job
+	Refresh bool
+}
 
 func (x *dash) jobs(w http.ResponseWriter, r *http.Request, v *viewer) {
 	x.renderJobs(w, r, v, 200, "")
 }
 
 func (x *dash) renderJobs(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string) {
-	res := x.call(r, v, "GET", "/v1/jobs", url.Values{"per_page": {"50"}, "order": {"desc"}}, nil, "")
+	d := &jobsData{}
+	jobs, err := v.api.Jobs.List(apiContext(r), &client.JobFilter{ListOptions: client.ListOptions{PerPage: 50, Desc: true}})
 	if errMsg == "" {
-		errMsg = res.Err()
+		errMsg = errText(err)
 	}
-	running := false
-	for _, j := range res.List() {
-		if st := str(j.(map[string]any)["status"]); st == "queued" || st == "running" {
-			running = true
+	if err == nil {
+		d.Jobs = jobs.Items
+	}
+	for _, j := range d.Jobs {
+		if j.Status == "queued" || j.Status == "running" {
+			d.Refresh = true
 		}
 	}
-	x.render(w, r, status, "jobs", &page{Title: "Jobs", Section: "jobs", Error: errMsg, Data: map[string]any{"jobs": res.List(), "refresh": running}})
+	x.render(w, r, status, "jobs", &page{Title: "Jobs", Section: "jobs", Error: errMsg, Data: d})
 }
 
 func (x *dash) startExport(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/jobs", envQuery(v), map[string]any{"type": "export"}, "")
-	if res.OK() {
-		x.redirect(w, r, "/jobs/"+str(res.Map()["id"]), "Export started.")
+	job, err := v.env().Jobs.Export(apiContext(r))
+	if err == nil {
+		x.redirect(w, r, "/jobs/"+job.ID, "Export started.")
 		return
 	}
-	x.renderJobs(w, r, v, res.Status, formError(res))
+	x.renderJobs(w, r, v, statusOf(err), formError(err))
 }
 
 // startImport forwards the uploaded file to POST /v1/jobs/import, streamed.
@@ -817,7 +991,7 @@ func (x *dash) startImport(w http.ResponseWriter, r *http.Request, v *viewer) {
 		x.renderJobs(w, r, v, 400, "Choose a file to import.")
 		return
 	}
-	q := envQuery(v)
+	var opt client.ImportOptions
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -831,111 +1005,134 @@ func (x *dash) startImport(w http.ResponseWriter, r *http.Request, v *viewer) {
 		if part.FormName() == "type" {
 			b, _ := io.ReadAll(io.LimitReader(part, 100))
 			if t := strings.TrimSpace(string(b)); t != "" {
-				q.Set("type", t)
+				opt.Type = t
 			}
 			continue
 		}
 		if part.FormName() != "file" {
 			continue
 		}
-		ctype := "application/x-ndjson"
 		if strings.EqualFold(filepath.Ext(part.FileName()), ".csv") {
-			ctype = "text/csv"
+			opt.Format = "csv"
 		} else if mt, _, err := mime.ParseMediaType(part.Header.Get("Content-Type")); err == nil && mt == "text/csv" {
-			ctype = "text/csv"
+			opt.Format = "csv"
 		}
-		res := x.call(r, v, "POST", "/v1/jobs/import", q, part, ctype)
-		if !res.OK() {
-			msg := formError(res)
-			if errs, ok := res.Details["errors"].([]any); ok {
-				for i, e := range errs {
-					if i == 5 {
-						msg += fmt.Sprintf(" … and %d more", len(errs)-5)
-						break
-					}
-					em := e.(map[string]any)
-					msg += fmt.Sprintf(" · line %v: %v", em["line"], em["message"])
-				}
-			}
-			x.renderJobs(w, r, v, res.Status, msg)
+		job, err := v.env().Jobs.Import(apiContext(r), part, opt)
+		if err != nil {
+			x.renderJobs(w, r, v, statusOf(err), importError(err))
 			return
 		}
-		x.redirect(w, r, "/jobs/"+str(res.Map()["id"]), "Import started: every row was checked; the batches are being applied.")
+		x.redirect(w, r, "/jobs/"+job.ID, "Import started: every row was checked; the batches are being applied.")
 		return
 	}
+}
+
+// importError is the message of a refused import, with its first bad rows.
+func importError(err error) string {
+	msg := formError(err)
+	var e *client.Error
+	if !errors.As(err, &e) {
+		return msg
+	}
+	if errs, ok := e.Details["errors"].([]any); ok {
+		for i, re := range errs {
+			if i == 5 {
+				msg += fmt.Sprintf(" … and %d more", len(errs)-5)
+				break
+			}
+			row, _ := re.(map[string]any)
+			msg += fmt.Sprintf(" · line %v: %v", row["line"], row["message"])
+		}
+	}
+	return msg
+}
+
+// jobData is a job's page: the job, a page of its tasks, and Refresh
+// while it is still to end.
+type jobData struct {
+	Job     *client.Job
+	Tasks   []client.Task
+	Pager   *pager
+	Refresh bool
 }
 
 func (x *dash) job(w http.ResponseWriter, r *http.Request, v *viewer) {
-	id := url.PathEscape(r.PathValue("job"))
-	res := x.call(r, v, "GET", "/v1/jobs/"+id, nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+	ctx, id := apiContext(r), r.PathValue("job")
+	job, err := v.api.Jobs.Get(ctx, id)
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	tasks := x.call(r, v, "GET", "/v1/jobs/"+id+"/tasks", url.Values{"per_page": {"100"}, "page": {pageOf(r)}}, nil, "")
-	st := str(res.Map()["status"])
-	x.render(w, r, 200, "job", &page{Title: "Job", Section: "jobs", Data: map[string]any{"job": res.Map(), "tasks": tasks.List(),
-		"pager": pager(r, tasks.Meta), "refresh": st == "queued" || st == "running"}})
-}
-
-func pageOf(r *http.Request) string {
-	if p := r.URL.Query().Get("page"); p != "" {
-		return p
+	d := &jobData{Job: job, Refresh: job.Status == "queued" || job.Status == "running"}
+	if tasks, err := v.api.Jobs.Tasks(ctx, id, &client.ListOptions{PerPage: 100, Page: pageOf(r)}); err == nil {
+		d.Tasks, d.Pager = tasks.Items, newPager(r, tasks.Meta)
 	}
-	return "1"
+	x.render(w, r, 200, "job", &page{Title: "Job", Section: "jobs", Data: d})
 }
 
 func (x *dash) jobOutput(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "GET", "/v1/jobs/"+url.PathEscape(r.PathValue("job"))+"/output", nil, nil, "")
-	if !res.OK() {
-		x.fail(w, r, res.Status, res.Err())
+	out, err := v.api.Jobs.Download(apiContext(r), r.PathValue("job"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
+	defer out.Body.Close()
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Content-Disposition", res.Header.Get("Content-Disposition"))
-	_, _ = w.Write(res.Raw)
+	if out.Filename != "" {
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", out.Filename))
+	}
+	_, _ = io.Copy(w, out.Body)
 }
 
 func (x *dash) cancelJob(w http.ResponseWriter, r *http.Request, v *viewer) {
-	id := url.PathEscape(r.PathValue("job"))
-	res := x.call(r, v, "POST", "/v1/jobs/"+id+"/cancel", nil, nil, "")
-	x.act(w, r, res, "/jobs/"+id, "Job cancelled.")
+	id := r.PathValue("job")
+	_, err := v.api.Jobs.Cancel(apiContext(r), id)
+	x.act(w, r, err, "/jobs/"+url.PathEscape(id), "Job cancelled.")
 }
 
 func (x *dash) retryTask(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := x.call(r, v, "POST", "/v1/tasks/"+url.PathEscape(r.PathValue("task"))+"/retry", nil, nil, "")
-	x.act(w, r, res, "/jobs", "Task queued again.")
+	_, err := v.api.Tasks.Retry(apiContext(r), r.PathValue("task"))
+	x.act(w, r, err, "/jobs", "Task queued again.")
 }
 
 // ---- settings and account
 
+// settingsData is the settings page's: the organization's and the current
+// environment's (nil when they could not be read), and whether the viewer
+// may change them.
+type settingsData struct {
+	Org    *client.OrgSettings
+	Env    *client.EnvSettings
+	Manage bool
+}
+
 func (x *dash) settings(w http.ResponseWriter, r *http.Request, v *viewer) {
-	org := x.call(r, v, "GET", "/v1/settings", nil, nil, "")
+	ctx := apiContext(r)
+	org, err := v.api.Settings.Organization(ctx)
 	_, env := x.environments(r, v)
-	d := map[string]any{"org": org.Map(), "manage": v.can(gatehouse.ScopeManageSettings)}
+	d := &settingsData{Org: org, Manage: v.can(gatehouse.ScopeManageSettings)}
 	if env != nil {
-		es := x.call(r, v, "GET", "/v1/projects/"+env.ProjectID+"/environments/"+env.EnvID+"/settings", nil, nil, "")
-		d["env"] = es.Map()
+		d.Env, _ = v.api.Settings.Environment(ctx, env.ProjectID, env.EnvID)
 	}
-	x.render(w, r, 200, "settings", &page{Title: "Settings", Section: "settings", Error: org.Err(), Data: d})
+	x.render(w, r, 200, "settings", &page{Title: "Settings", Section: "settings", Error: errText(err), Data: d})
 }
 
 func (x *dash) saveOrgSettings(w http.ResponseWriter, r *http.Request, v *viewer) {
-	body := map[string]any{"tier": r.FormValue("tier")}
+	patch := map[string]any{"tier": r.FormValue("tier")}
 	if n, err := strconv.Atoi(r.FormValue("log_retention_days")); err == nil {
-		body["log_retention_days"] = n
+		patch["log_retention_days"] = n
 	}
-	res := x.call(r, v, "PATCH", "/v1/settings", nil, body, "")
-	x.act(w, r, res, "/settings", "Organization settings saved.")
+	_, err := v.api.Settings.UpdateOrganization(apiContext(r), patch)
+	x.act(w, r, err, "/settings", "Organization settings saved.")
 }
 
 func (x *dash) saveEnvSettings(w http.ResponseWriter, r *http.Request, v *viewer) {
-	body := map[string]any{"decision_log": r.FormValue("decision_log")}
+	patch := map[string]any{"decision_log": r.FormValue("decision_log")}
 	if f, err := strconv.ParseFloat(r.FormValue("decision_log_sample_rate"), 64); err == nil {
-		body["decision_log_sample_rate"] = f
+		patch["decision_log_sample_rate"] = f
 	}
-	res := x.call(r, v, "PATCH", "/v1/projects/"+url.PathEscape(v.session.ProjectID)+"/environments/"+url.PathEscape(v.session.EnvID)+"/settings", nil, body, "")
-	x.act(w, r, res, "/settings", "Environment settings saved.")
+	_, err := v.api.Settings.UpdateEnvironment(apiContext(r), v.session.ProjectID, v.session.EnvID, patch)
+	x.act(w, r, err, "/settings", "Environment settings saved.")
 }
 
 func (x *dash) account(w http.ResponseWriter, r *http.Request, v *viewer) {
