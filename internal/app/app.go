@@ -169,8 +169,9 @@ func (a *App) buildServices(ctx context.Context) error {
 	a.Tenancy = tenancy.NewService(st, tenancy.WithClock(cfg.Now), tenancy.WithDeleteGrace(cfg.DeleteGracePeriod),
 		tenancy.WithMemberKeys(memberKeys{a.Keys}), tenancy.WithSeed(seeder{a}), tenancy.WithCaches(tenancyCaches{a}))
 	a.Facts = facts.NewService(st, log, append(factsOpts, facts.WithClock(cfg.Now))...)
-	a.Webhooks = webhook.NewService(st, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout})
-	jobOpt := jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout}
+	a.Webhooks = webhook.NewService(st, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter,
+		Timeout: cfg.WebhookTimeout, Now: cfg.Now})
+	jobOpt := jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout, Now: cfg.Now}
 	if !cfg.IsPostgres() {
 		// Uploads are spooled next to the embedded database, on its disk
 		// (the system's /tmp may be memory); a PostgreSQL node uses $TMPDIR.
@@ -216,7 +217,7 @@ func (a *App) buildHandler() error {
 	var api http.Handler
 	api, a.OpenAPI = httpapi.New(a.deps)
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,
-		Version: Version, SecureCookies: cfg.SecureCookies, SignInLimit: cfg.SignInRateLimit})
+		Version: Version, SecureCookies: cfg.SecureCookies, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now})
 	if err != nil {
 		return err
 	}

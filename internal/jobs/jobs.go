@@ -228,6 +228,8 @@ type Options struct {
 	// Lease is how long a run may hold a task: the queue's job timeout. A
 	// task running longer was left by a stopped node.
 	Lease time.Duration
+	// Now is the clock (nil: the wall clock).
+	Now func() time.Time
 
 	// maxBatchBytes overrides MaxBatchBytes (tests).
 	maxBatchBytes int
@@ -300,7 +302,10 @@ func NewService(st Store, f *facts.Service, log *slog.Logger, opt Options) *Serv
 	if opt.Lease <= 0 {
 		opt.Lease = d.Lease
 	}
-	return &Service{Store: st, Facts: f, Opt: opt, Log: log, Now: time.Now}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Service{Store: st, Facts: f, Opt: opt, Log: log, Now: opt.Now}
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }

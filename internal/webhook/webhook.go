@@ -263,6 +263,8 @@ type Options struct {
 	Timeout time.Duration
 	// MaxResponseBytes is how much of a response body an attempt records.
 	MaxResponseBytes int
+	// Now is the clock (nil: the wall clock).
+	Now func() time.Time
 }
 
 // DefaultSchedule is the Standard Webhooks example: 10 attempts over
@@ -307,7 +309,10 @@ func NewService(st Store, guard *Guard, opt Options) *Service {
 	if opt.MaxResponseBytes <= 0 {
 		opt.MaxResponseBytes = d.MaxResponseBytes
 	}
-	return &Service{Store: st, Guard: guard, Opt: opt, Now: time.Now, client: guard.Client(opt.Timeout)}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Service{Store: st, Guard: guard, Opt: opt, Now: opt.Now, client: guard.Client(opt.Timeout)}
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
