@@ -6,31 +6,27 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 // TestEveryFieldIsOneSetting keeps Settings and Config in step: each field
 // is declared by exactly one setting, and flags and variables are unique.
 func TestEveryFieldIsOneSetting(t *testing.T) {
 	var c Config
-	base := uintptr(unsafe.Pointer(&c))
-	byOffset := map[uintptr]string{}
-	ct := reflect.TypeOf(c)
-	for i := range ct.NumField() {
-		if ct.Field(i).Type.Kind() != reflect.Func { // Now, a clock, is no setting
-			byOffset[ct.Field(i).Offset] = ct.Field(i).Name
+	byAddr := map[uintptr]string{}
+	cv := reflect.ValueOf(&c).Elem()
+	for i := range cv.NumField() {
+		if f := cv.Type().Field(i); f.Type.Kind() != reflect.Func { // Now, a clock, is no setting
+			byAddr[cv.Field(i).Addr().Pointer()] = f.Name
 		}
 	}
 	seen := map[string]string{}
 	flags, envs := map[string]bool{}, map[string]bool{}
 	for _, s := range Settings {
-		var addr uintptr
+		p := reflect.ValueOf(s.Ptr(&c))
 		if v, ok := s.Ptr(&c).(FailMode); ok {
-			addr = uintptr(unsafe.Pointer(v.Open))
-		} else {
-			addr = reflect.ValueOf(s.Ptr(&c)).Pointer()
+			p = reflect.ValueOf(v.Open)
 		}
-		name, ok := byOffset[addr-base]
+		name, ok := byAddr[p.Pointer()]
 		if !ok {
 			t.Errorf("%s: its field is not in Config", s.Env)
 			continue
@@ -54,7 +50,7 @@ func TestEveryFieldIsOneSetting(t *testing.T) {
 			t.Errorf("%s: an empty default needs NoDefault to say what it means", s.Env)
 		}
 	}
-	for _, name := range byOffset {
+	for _, name := range byAddr {
 		if _, ok := seen[name]; !ok {
 			t.Errorf("Config.%s has no setting", name)
 		}
