@@ -1,12 +1,15 @@
-package httpapi_test
+package permitv2_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -379,10 +382,26 @@ func TestPermitAPIProjects(t *testing.T) {
 	permitError(t, s.pcall("GET", "/v2/projects/shop", s.key, nil), 404, "NOT_FOUND")
 }
 
-// The v2 reference lists what is served, and validates.
+var update = flag.Bool("update", false, "rewrite testdata/openapi.json from the served /v2 spec")
+
+// The v2 reference lists what is served, validates, and is the reviewed
+// golden file: a change to the Permit API's surface shows as its diff.
 func TestPermitAPIReference(t *testing.T) {
 	s := newServer(t)
 	r := s.pmust(200, "GET", "/v2/openapi.json", "", nil)
+	golden := filepath.Join("testdata", "openapi.json")
+	if *update {
+		if err := os.WriteFile(golden, []byte(r.raw), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/permit/v2 -run TestPermitAPIReference -update)", err)
+	}
+	if string(want) != r.raw {
+		t.Errorf("the Permit API's surface changed: review the diff and run go test ./internal/permit/v2 -run TestPermitAPIReference -update")
+	}
 	doc, err := openapi3.NewLoader().LoadFromData([]byte(r.raw))
 	if err != nil {
 		t.Fatal(err)

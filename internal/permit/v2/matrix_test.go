@@ -1,4 +1,4 @@
-package httpapi_test
+package permitv2_test
 
 import (
 	"encoding/json"
@@ -55,7 +55,7 @@ func permitOps(t *testing.T, s *server) []permitOp {
 func TestPermitAuthMatrix(t *testing.T) {
 	s := newServer(t)
 	v1 := map[string]operation{}
-	for _, op := range operations(s) {
+	for _, op := range v1Operations(s) {
 		v1[op.op.OperationID] = op
 	}
 	revokedID, revoked := s.newKey("organization", []string{"view:project"}, nil)
