@@ -53,6 +53,7 @@ func permitOps(t *testing.T, s *server) []permitOp {
 // revoked and forged keys, a wrong organization header and another
 // organization's or environment's ids are refused as on v1.
 func TestPermitAuthMatrix(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	v1 := map[string]operation{}
 	for _, op := range v1Operations(s) {

@@ -46,7 +46,7 @@ type Deps struct {
 	// operation names its v1 twin and is called under the twin's rule.
 	Twins map[string]web.Rule
 	// Errors is the server's one error writer; it answers the paths Owns
-	// claims in Permit's shape (see Shape).
+	// claims in Permit's shape (see Shape). nil: Shape's writer.
 	Errors web.ErrorWriter
 	// LimitsChanged says that an environment's limit settings changed (by
 	// id); nil: nobody listens.
@@ -110,6 +110,9 @@ func Mount(mux *http.ServeMux, d Deps) error {
 	}
 	if s.limitsChanged == nil {
 		s.limitsChanged = func(string) {}
+	}
+	if s.errs == nil {
+		s.errs = Shape(d.Log).Write
 	}
 	var routes []ruled
 	for _, rt := range s.routes() {
