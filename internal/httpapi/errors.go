@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/validation"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
@@ -17,8 +19,9 @@ import (
 type APIError = web.APIError
 
 // newAPIError builds the error response for status from huma's message and
-// details (validation errors become field details).
-func newAPIError(ctx context.Context, status int, msg string, errs ...error) *web.APIError {
+// details (validation errors become field details); op is the operation
+// refusing the input (nil when huma names none).
+func newAPIError(ctx context.Context, op *huma.Operation, status int, msg string, errs ...error) *web.APIError {
 	parseFailure := status == http.StatusBadRequest // huma: the body did not parse
 	if status == http.StatusUnprocessableEntity {
 		status = http.StatusBadRequest
@@ -44,11 +47,8 @@ func newAPIError(ctx context.Context, status int, msg string, errs ...error) *we
 		}
 		var d *huma.ErrorDetail
 		if errors.As(err, &d) {
-			field := strings.TrimPrefix(strings.TrimPrefix(d.Location, "body."), "query.")
-			if rest, ok := strings.CutPrefix(d.Message, "expected required property "); ok {
-				field = strings.TrimSuffix(rest, " to be present")
-			}
-			fields = append(fields, map[string]any{"field": field, "reason": reasonOf(d.Message), "message": d.Message})
+			field, reason := classify(op, d)
+			fields = append(fields, map[string]any{"field": field, "reason": reason, "message": d.Message})
 		} else {
 			fields = append(fields, map[string]any{"message": err.Error()})
 		}
@@ -66,17 +66,99 @@ func newAPIError(ctx context.Context, status int, msg string, errs ...error) *we
 	return e
 }
 
-// reasonOf turns a validation message into a stable reason.
-func reasonOf(msg string) string {
-	switch {
-	case strings.Contains(msg, "required"):
-		return "required_field_missing"
-	case strings.Contains(msg, "unknown") || strings.Contains(msg, "unexpected property"):
-		return "unknown_field"
-	case strings.Contains(msg, ">=") || strings.Contains(msg, "<=") || strings.Contains(msg, "length"):
-		return "out_of_range"
+// reasons are the stable reasons of huma's validation failures, by the
+// message format huma fills in for each; any other failure is an
+// invalid_value.
+var reasons = []struct{ format, reason string }{
+	{validation.MsgExpectedRequiredProperty, "required_field_missing"},
+	{validation.MsgUnexpectedProperty, "unknown_field"},
+	{validation.MsgExpectedMinimumNumber, "out_of_range"},
+	{validation.MsgExpectedMaximumNumber, "out_of_range"},
+	{validation.MsgExpectedMinLength, "out_of_range"},
+	{validation.MsgExpectedMaxLength, "out_of_range"},
+	{validation.MsgExpectedMinItems, "out_of_range"},
+	{validation.MsgExpectedMaxItems, "out_of_range"},
+}
+
+// classify names the input a huma failure concerns (a body property
+// without its "body." prefix, a query parameter without "query.") and its
+// stable reason.
+func classify(op *huma.Operation, d *huma.ErrorDetail) (field, reason string) {
+	field = strings.TrimPrefix(strings.TrimPrefix(d.Location, "body."), "query.")
+	if reason, ok := paramReason(op, d); ok {
+		return field, reason
 	}
-	return "invalid_value"
+	for _, r := range reasons {
+		args, ok := filled(r.format, d.Message)
+		if !ok {
+			continue
+		}
+		if r.format == validation.MsgExpectedRequiredProperty && len(args) == 1 {
+			field = args[0] // the missing property, not the object lacking it
+		}
+		return field, r.reason
+	}
+	return field, "invalid_value"
+}
+
+// paramReason classifies the failures of a request's parameters that huma
+// reports without a message format of its own: a parameter the operation
+// does not declare (unknown_field), and a declared one without a value
+// (huma parses and validates only values that are there, so that is a
+// required one missing).
+func paramReason(op *huma.Operation, d *huma.ErrorDetail) (string, bool) {
+	in, name, ok := strings.Cut(d.Location, ".")
+	if !ok || op == nil {
+		return "", false
+	}
+	switch in {
+	case "path", "query", "header", "cookie":
+	default:
+		return "", false
+	}
+	for _, p := range op.Parameters {
+		if p.In == in && p.Name == name {
+			if v, isString := d.Value.(string); isString && v == "" {
+				return "required_field_missing", true
+			}
+			return "", false
+		}
+	}
+	return "unknown_field", true
+}
+
+// verb matches the verbs of huma's message formats.
+var verb = regexp.MustCompile(`%[a-z]`)
+
+// filled reports whether msg is format with its verbs filled in, and
+// returns what filled them.
+func filled(format, msg string) ([]string, bool) {
+	lits := verb.Split(format, -1)
+	rest, ok := strings.CutPrefix(msg, lits[0])
+	if !ok {
+		return nil, false
+	}
+	if len(lits) == 1 {
+		return nil, rest == ""
+	}
+	var args []string
+	for i, lit := range lits[1:] {
+		var j int
+		switch {
+		case i == len(lits)-2: // the last literal ends the message
+			if !strings.HasSuffix(rest, lit) {
+				return nil, false
+			}
+			j = len(rest) - len(lit)
+		default:
+			if j = strings.Index(rest, lit); j < 0 {
+				return nil, false
+			}
+		}
+		args = append(args, rest[:j])
+		rest = rest[j+len(lit):]
+	}
+	return args, true
 }
 
 // installErrors makes huma build our error bodies. huma keeps this hook in a
@@ -84,13 +166,14 @@ func reasonOf(msg string) string {
 func installErrors() {
 	huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
 		ctx := context.Background()
+		var op *huma.Operation
 		if hctx != nil {
-			ctx = hctx.Context()
+			ctx, op = hctx.Context(), hctx.Operation()
 		}
-		return newAPIError(ctx, status, msg, errs...)
+		return newAPIError(ctx, op, status, msg, errs...)
 	}
 	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		return newAPIError(context.Background(), status, msg, errs...)
+		return newAPIError(context.Background(), nil, status, msg, errs...)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/idempotency"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
-	"github.com/gatehouse-dev/gatehouse/internal/permit"
+	permitv2 "github.com/gatehouse-dev/gatehouse/internal/permit/v2"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
@@ -104,9 +104,16 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 		api.UseMiddleware(authMiddleware(api, h.gate))
 	}
 
-	reg := &registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes, rules: map[string]rule{}}
+	reg := &registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes, rules: map[string]web.Rule{}}
 	addRoutes(reg, h)
-	h.permitRoutes(mux, reg.rules) // Permit.io's API (/v2) and decision endpoints, by v1's rules
+	// One error writer for the whole server: Permit's paths in its shape,
+	// every other in the envelope.
+	errs := web.Errors(web.Envelope(d.Log), permitv2.Shape(d.Log))
+	// Permit.io's API (/v2) and decision endpoints, by v1's rules.
+	if err := permitv2.Mount(mux, permitv2.Deps{Log: d.Log, Tenancy: d.Tenancy, Keys: d.Keys, Facts: d.Facts, Decisions: d.Decisions,
+		Gate: h.gate, Twins: reg.rules, Errors: errs, LimitsChanged: d.LimitsChanged, MaxBodyBytes: d.MaxBodyBytes, Bare: d.bare}); err != nil {
+		panic("httpapi: " + err.Error()) // a programming error, found by every test
+	}
 	oapi := api.OpenAPI()
 	oapi.Tags = tags
 	serveSpec(mux, oapi)
@@ -114,7 +121,6 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 
 	web.NotFound(mux)
 	var handler http.Handler = mux
-	errs := errorShape(d.Log)
 	handler = web.WithInputCheck(d.MaxBodyBytes, errs, handler) // no NUL, only UTF-8 in path, query and JSON bodies
 	handler = web.WithRecover(d.Log, handler)
 	if d.Idempotency != nil && d.bare == nil {
@@ -159,25 +165,6 @@ var tags = []*huma.Tag{
 
 func ptrInt(n int) *int { return &n }
 
-// errorShape answers an error in the shape of the API its path belongs
-// to: Permit's body on the Permit-compatible routes, the envelope on v1.
-func errorShape(log *slog.Logger) web.ErrorWriter {
-	envelope := web.Envelope(log)
-	return func(w http.ResponseWriter, r *http.Request, err error) {
-		if permitPath(r.URL.Path) {
-			permit.WriteError(w, err)
-			return
-		}
-		envelope(w, r, err)
-	}
-}
-
-// permitPath reports whether path belongs to the Permit-compatible API,
-// whose errors have Permit's shape.
-func permitPath(path string) bool {
-	return strings.HasPrefix(path, "/v2/") || path == "/allowed" || strings.HasPrefix(path, "/allowed/") || path == "/user-permissions"
-}
-
 // registrar adds operations with the conventions every route shares.
 type registrar struct {
 	api     huma.API
@@ -185,23 +172,7 @@ type registrar struct {
 	maxBody int64
 	// rules are every operation's access rules by operation id: Permit's
 	// twin operations take theirs from here.
-	rules map[string]rule
-}
-
-// rule is who may call an operation.
-type rule struct {
-	scope   gatehouse.Scope // "": any valid key
-	orgOnly bool            // an organization-level key
-	public  bool
-}
-
-// admits refuses a caller the rule's level excludes (the scope is the
-// gate's to check).
-func (r rule) admits(p *auth.Principal) error {
-	if r.orgOnly && (p == nil || !p.IsOrganization()) {
-		return gatehouse.Errorf(gatehouse.CodeForbidden, "this operation needs an organization-level API key")
-	}
-	return nil
+	rules map[string]web.Rule
 }
 
 // route describes one operation.
@@ -302,14 +273,14 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 		op.RequestBody = rb
 	}
 	op.Description = strings.Join(desc, "\n\n")
-	rl := rule{scope: r.scope, orgOnly: r.orgOnly, public: r.public}
+	rl := web.Rule{Scope: r.scope, OrgOnly: r.orgOnly, Public: r.public}
 	if _, dup := g.rules[r.id]; dup {
 		panic("operation " + r.id + " registered twice")
 	}
 	g.rules[r.id] = rl
 	huma.Register(g.api, op, func(ctx context.Context, in *I) (*O, error) {
-		if !rl.public {
-			if err := rl.admits(principal(ctx)); err != nil {
+		if !rl.Public {
+			if err := rl.Admits(principal(ctx)); err != nil {
 				return nil, fail(ctx, g.log, err)
 			}
 		}

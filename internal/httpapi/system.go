@@ -13,7 +13,7 @@ import (
 // handlers holds the dependencies of every operation.
 type handlers struct {
 	Deps
-	gate *web.Gate // admits callers (v1's middleware and the Permit routes)
+	gate *web.Gate // admits callers (v1's middleware; the Permit API shares it)
 	// streams are this node's open PDP change streams.
 	streams *pdpStreams
 }

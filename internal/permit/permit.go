@@ -2,8 +2,8 @@
 // SDKs work unchanged against Gatehouse: the decision point's endpoints
 // (POST /allowed, /allowed/bulk, /allowed/all-tenants, /user-permissions)
 // answered from an authz engine, and Permit's error body. The server's
-// /v2 control-plane API (internal/httpapi) and the standalone PDP
-// (internal/pdp) both use it. The contract is shared/research/permit-compat.md.
+// Permit API (internal/permit/v2) and the standalone PDP (internal/pdp)
+// both use it. The contract is shared/research/permit-compat.md.
 package permit
 
 import (

@@ -1,4 +1,4 @@
-package httpapi
+package permitv2
 
 import (
 	"encoding/json"
@@ -116,11 +116,11 @@ func pAssignmentOf(env *tenancy.Environment, a *facts.Assignment) pAssignment {
 // ---- users
 
 // assignmentsOf reads every assignment matching f (all pages).
-func (h *handlers) assignmentsOf(c *pcall, f facts.AssignmentFilter) ([]facts.Assignment, error) {
+func (s *server) assignmentsOf(c *call, f facts.AssignmentFilter) ([]facts.Assignment, error) {
 	f.EnvID = c.env.ID
 	var out []facts.Assignment
 	for page := 1; ; page++ {
-		p, err := h.Facts.Assignments(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
+		p, err := s.Facts.Assignments(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
 		if err != nil {
 			return nil, err
 		}
@@ -131,19 +131,19 @@ func (h *handlers) assignmentsOf(c *pcall, f facts.AssignmentFilter) ([]facts.As
 	}
 }
 
-func (h *handlers) userOut(c *pcall, u *facts.User) (pUser, error) {
-	as, err := h.assignmentsOf(c, facts.AssignmentFilter{User: u.Key})
+func (s *server) userOut(c *call, u *facts.User) (pUser, error) {
+	as, err := s.assignmentsOf(c, facts.AssignmentFilter{User: u.Key})
 	if err != nil {
 		return pUser{}, err
 	}
 	return pUserOf(c.env, u, as), nil
 }
 
-func (h *handlers) getUserRef(c *pcall, ref string) (*facts.User, error) {
-	return byRef(ref, func(r string) (*facts.User, error) { return h.Facts.User(c.ctx, c.env.ID, r) })
+func (s *server) getUserRef(c *call, ref string) (*facts.User, error) {
+	return byRef(ref, func(r string) (*facts.User, error) { return s.Facts.User(c.ctx, c.env.ID, r) })
 }
 
-func (h *handlers) pListUsers(c *pcall) (int, any, error) {
+func (s *server) listUsers(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
@@ -156,7 +156,7 @@ func (h *handlers) pListUsers(c *pcall) (int, any, error) {
 		seen := map[string]bool{}
 		var keys []string
 		for _, role := range roles {
-			as, err := h.assignmentsOf(c, facts.AssignmentFilter{Role: role})
+			as, err := s.assignmentsOf(c, facts.AssignmentFilter{Role: role})
 			if err != nil {
 				return 0, nil, err
 			}
@@ -167,13 +167,13 @@ func (h *handlers) pListUsers(c *pcall) (int, any, error) {
 				}
 			}
 		}
-		all, err := h.usersByKey(c, keys, search)
+		all, err := s.usersByKey(c, keys, search)
 		if err != nil {
 			return 0, nil, err
 		}
 		total, users = len(all), window(all, pg)
 	} else {
-		p, err := h.Facts.Users(c.ctx, facts.Filter{EnvID: c.env.ID, Search: search}, pg.request("created_at"))
+		p, err := s.Facts.Users(c.ctx, facts.Filter{EnvID: c.env.ID, Search: search}, pg.request("created_at"))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -181,7 +181,7 @@ func (h *handlers) pListUsers(c *pcall) (int, any, error) {
 	}
 	out := make([]pUser, 0, len(users))
 	for i := range users {
-		u, err := h.userOut(c, &users[i])
+		u, err := s.userOut(c, &users[i])
 		if err != nil {
 			return 0, nil, err
 		}
@@ -192,8 +192,8 @@ func (h *handlers) pListUsers(c *pcall) (int, any, error) {
 
 // usersByKey reads the users with keys (in order), keeping those whose
 // key, email or names contain search.
-func (h *handlers) usersByKey(c *pcall, keys []string, search string) ([]facts.User, error) {
-	m, err := h.Facts.UsersByKey(c.ctx, c.env.ID, keys)
+func (s *server) usersByKey(c *call, keys []string, search string) ([]facts.User, error) {
+	m, err := s.Facts.UsersByKey(c.ctx, c.env.ID, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -212,12 +212,12 @@ func (h *handlers) usersByKey(c *pcall, keys []string, search string) ([]facts.U
 	return out, nil
 }
 
-func (h *handlers) pGetUser(c *pcall) (int, any, error) {
-	u, err := h.getUserRef(c, c.r.PathValue("user"))
+func (s *server) getUser(c *call) (int, any, error) {
+	u, err := s.getUserRef(c, c.r.PathValue("user"))
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := h.userOut(c, u)
+	out, err := s.userOut(c, u)
 	return http.StatusOK, out, err
 }
 
@@ -273,10 +273,10 @@ func deref(s *string) string {
 // pPutUser is POST /users (create; CONFLICT when the key exists) and
 // PUT /users/{key} (create or replace: 201 when created, 200 when
 // replaced; Permit's Node SDK reads the status).
-func (h *handlers) pPutUser(mode facts.PutUserMode) pfunc {
-	return func(c *pcall) (int, any, error) {
+func (s *server) putUser(mode facts.PutUserMode) handler {
+	return func(c *call) (int, any, error) {
 		var in pUserIn
-		if err := c.body(h.maxBody(), &in, false); err != nil {
+		if err := c.body(s.maxBody, &in, false); err != nil {
 			return 0, nil, err
 		}
 		if mode == facts.PutReplace {
@@ -290,11 +290,11 @@ func (h *handlers) pPutUser(mode facts.PutUserMode) pfunc {
 		if err != nil {
 			return 0, nil, err
 		}
-		user, created, err := h.Facts.PutUser(c.ctx, c.env.ID, u, as, mode)
+		user, created, err := s.Facts.PutUser(c.ctx, c.env.ID, u, as, mode)
 		if err != nil {
 			return 0, nil, err
 		}
-		out, err := h.userOut(c, user)
+		out, err := s.userOut(c, user)
 		status := http.StatusOK
 		if created && mode == facts.PutReplace {
 			status = http.StatusCreated
@@ -303,40 +303,40 @@ func (h *handlers) pPutUser(mode facts.PutUserMode) pfunc {
 	}
 }
 
-func (h *handlers) pUpdateUser(c *pcall) (int, any, error) {
+func (s *server) updateUser(c *call) (int, any, error) {
 	var in pUserIn
-	if err := c.body(h.maxBody(), &in, true); err != nil {
+	if err := c.body(s.maxBody, &in, true); err != nil {
 		return 0, nil, err
 	}
 	if len(in.RoleAssignments) > 0 {
 		return 0, nil, gatehouse.FieldError("role_assignments", "unsupported", "assign roles with POST …/users/{user}/roles or …/role_assignments")
 	}
-	u, err := h.getUserRef(c, c.r.PathValue("user"))
+	u, err := s.getUserRef(c, c.r.PathValue("user"))
 	if err != nil {
 		return 0, nil, err
 	}
-	u, err = h.Facts.UpdateUser(c.ctx, c.env.ID, u.ID, facts.UserPatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName, Attributes: in.Attributes})
+	u, err = s.Facts.UpdateUser(c.ctx, c.env.ID, u.ID, facts.UserPatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName, Attributes: in.Attributes})
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := h.userOut(c, u)
+	out, err := s.userOut(c, u)
 	return http.StatusOK, out, err
 }
 
-func (h *handlers) pDeleteUser(c *pcall) (int, any, error) {
-	u, err := h.getUserRef(c, c.r.PathValue("user"))
+func (s *server) deleteUser(c *call) (int, any, error) {
+	u, err := s.getUserRef(c, c.r.PathValue("user"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.Facts.DeleteUser(c.ctx, c.env.ID, u.ID)
+	return http.StatusNoContent, nil, s.Facts.DeleteUser(c.ctx, c.env.ID, u.ID)
 }
 
 // pAssignment assigns (POST) or unassigns (DELETE) one role: the user
 // from the path (…/users/{user}/roles) or from the body (…/role_assignments).
-func (h *handlers) pAssignment(assign bool) pfunc {
-	return func(c *pcall) (int, any, error) {
+func (s *server) assignment(assign bool) handler {
+	return func(c *call) (int, any, error) {
 		var in pRoleAssignmentIn
-		if err := c.body(h.maxBody(), &in, false); err != nil {
+		if err := c.body(s.maxBody, &in, false); err != nil {
 			return 0, nil, err
 		}
 		if u := c.r.PathValue("user"); u != "" {
@@ -349,13 +349,13 @@ func (h *handlers) pAssignment(assign bool) pfunc {
 		if err != nil {
 			return 0, nil, err
 		}
-		if a, err = h.refs(c, a); err != nil {
+		if a, err = s.refs(c, a); err != nil {
 			return 0, nil, err
 		}
 		if !assign {
-			return http.StatusNoContent, nil, h.Facts.Unassign(c.ctx, c.env.ID, a)
+			return http.StatusNoContent, nil, s.Facts.Unassign(c.ctx, c.env.ID, a)
 		}
-		as, err := h.Facts.Assign(c.ctx, c.env.ID, a)
+		as, err := s.Facts.Assign(c.ctx, c.env.ID, a)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -365,18 +365,18 @@ func (h *handlers) pAssignment(assign bool) pfunc {
 
 // refs resolves an assignment's user, role and tenant to their ids, also
 // when given as Permit's undashed ids.
-func (h *handlers) refs(c *pcall, a facts.AssignInput) (facts.AssignInput, error) {
-	u, err := h.getUserRef(c, a.User)
+func (s *server) refs(c *call, a facts.AssignInput) (facts.AssignInput, error) {
+	u, err := s.getUserRef(c, a.User)
 	if err != nil {
 		return a, fieldNotFound(err, "user")
 	}
-	r, err := byRef(a.Role, func(x string) (*facts.Role, error) { return h.Facts.Role(c.ctx, c.env.ID, x) })
+	r, err := byRef(a.Role, func(x string) (*facts.Role, error) { return s.Facts.Role(c.ctx, c.env.ID, x) })
 	if err != nil {
 		return a, fieldNotFound(err, "role")
 	}
 	out := facts.AssignInput{User: u.ID, Role: r.ID}
 	if a.Tenant != "" {
-		t, err := h.getTenantRef(c, a.Tenant)
+		t, err := s.getTenantRef(c, a.Tenant)
 		if err != nil {
 			return a, fieldNotFound(err, "tenant")
 		}
@@ -393,12 +393,12 @@ func fieldNotFound(err error, field string) error {
 	return err
 }
 
-func (h *handlers) pBulkUsers(replace bool) pfunc {
-	return func(c *pcall) (int, any, error) {
+func (s *server) bulkUsers(replace bool) handler {
+	return func(c *call) (int, any, error) {
 		var in struct {
 			Operations []pUserIn `json:"operations"`
 		}
-		if err := c.body(h.maxBody(), &in, false); err != nil {
+		if err := c.body(s.maxBody, &in, false); err != nil {
 			return 0, nil, err
 		}
 		if len(in.Operations) == 0 || len(in.Operations) > 1000 {
@@ -419,7 +419,7 @@ func (h *handlers) pBulkUsers(replace bool) pfunc {
 		if replace {
 			mode = facts.PutReplace
 		}
-		created, replaced, err := h.Facts.PutUsers(c.ctx, c.env.ID, users, mode)
+		created, replaced, err := s.Facts.PutUsers(c.ctx, c.env.ID, users, mode)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -427,17 +427,17 @@ func (h *handlers) pBulkUsers(replace bool) pfunc {
 	}
 }
 
-func (h *handlers) pBulkDeleteUsers(c *pcall) (int, any, error) {
+func (s *server) bulkDeleteUsers(c *call) (int, any, error) {
 	var in struct {
 		Idents []string `json:"idents"`
 	}
-	if err := c.body(h.maxBody(), &in, false); err != nil {
+	if err := c.body(s.maxBody, &in, false); err != nil {
 		return 0, nil, err
 	}
 	if len(in.Idents) == 0 || len(in.Idents) > 1000 {
 		return 0, nil, gatehouse.FieldError("idents", "out_of_range", "send between 1 and 1000 user keys or ids")
 	}
-	n, err := h.Facts.DeleteUsers(c.ctx, c.env.ID, in.Idents)
+	n, err := s.Facts.DeleteUsers(c.ctx, c.env.ID, in.Idents)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -446,8 +446,8 @@ func (h *handlers) pBulkDeleteUsers(c *pcall) (int, any, error) {
 
 // ---- tenants
 
-func (h *handlers) getTenantRef(c *pcall, ref string) (*facts.Tenant, error) {
-	return byRef(ref, func(r string) (*facts.Tenant, error) { return h.Facts.Tenant(c.ctx, c.env.ID, r) })
+func (s *server) getTenantRef(c *call, ref string) (*facts.Tenant, error) {
+	return byRef(ref, func(r string) (*facts.Tenant, error) { return s.Facts.Tenant(c.ctx, c.env.ID, r) })
 }
 
 // attrFilters are Permit's attr_<name>=<value> list filters.
@@ -480,7 +480,7 @@ func attrsMatch(attrs map[string]any, want map[string]string) bool {
 	return true
 }
 
-func (h *handlers) pListTenants(c *pcall) (int, any, error) {
+func (s *server) listTenants(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
@@ -492,7 +492,7 @@ func (h *handlers) pListTenants(c *pcall) (int, any, error) {
 		// Attribute filters are applied here, over every tenant.
 		var all []facts.Tenant
 		for page := 1; ; page++ {
-			p, err := h.Facts.Tenants(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
+			p, err := s.Facts.Tenants(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
 			if err != nil {
 				return 0, nil, err
 			}
@@ -507,7 +507,7 @@ func (h *handlers) pListTenants(c *pcall) (int, any, error) {
 		}
 		total, items = len(all), window(all, pg)
 	} else {
-		p, err := h.Facts.Tenants(c.ctx, f, pg.request("created_at"))
+		p, err := s.Facts.Tenants(c.ctx, f, pg.request("created_at"))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -520,8 +520,8 @@ func (h *handlers) pListTenants(c *pcall) (int, any, error) {
 	return http.StatusOK, listOrPaged(out, total, pg), nil
 }
 
-func (h *handlers) pGetTenant(c *pcall) (int, any, error) {
-	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+func (s *server) getTenant(c *call) (int, any, error) {
+	t, err := s.getTenantRef(c, c.r.PathValue("tenant"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -535,58 +535,58 @@ type pTenantIn struct {
 	Attributes  *map[string]any `json:"attributes"`
 }
 
-func (h *handlers) pCreateTenant(c *pcall) (int, any, error) {
+func (s *server) createTenant(c *call) (int, any, error) {
 	var in pTenantIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
+	if err := c.body(s.maxBody, &in, false); err != nil {
 		return 0, nil, err
 	}
 	ti := facts.TenantInput{Key: in.Key, Name: deref(in.Name), Description: deref(in.Description)}
 	if in.Attributes != nil {
 		ti.Attributes = *in.Attributes
 	}
-	t, err := h.Facts.CreateTenant(c.ctx, c.env.ID, ti)
+	t, err := s.Facts.CreateTenant(c.ctx, c.env.ID, ti)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pTenantOf(c.env, t), nil
 }
 
-func (h *handlers) pUpdateTenant(c *pcall) (int, any, error) {
+func (s *server) updateTenant(c *call) (int, any, error) {
 	var in pTenantIn
-	if err := c.body(h.maxBody(), &in, true); err != nil {
+	if err := c.body(s.maxBody, &in, true); err != nil {
 		return 0, nil, err
 	}
-	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+	t, err := s.getTenantRef(c, c.r.PathValue("tenant"))
 	if err != nil {
 		return 0, nil, err
 	}
-	t, err = h.Facts.UpdateTenant(c.ctx, c.env.ID, t.ID, facts.TenantPatch{Name: in.Name, Description: in.Description, Attributes: in.Attributes})
+	t, err = s.Facts.UpdateTenant(c.ctx, c.env.ID, t.ID, facts.TenantPatch{Name: in.Name, Description: in.Description, Attributes: in.Attributes})
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pTenantOf(c.env, t), nil
 }
 
-func (h *handlers) pDeleteTenant(c *pcall) (int, any, error) {
-	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+func (s *server) deleteTenant(c *call) (int, any, error) {
+	t, err := s.getTenantRef(c, c.r.PathValue("tenant"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.Facts.DeleteTenant(c.ctx, c.env.ID, t.ID)
+	return http.StatusNoContent, nil, s.Facts.DeleteTenant(c.ctx, c.env.ID, t.ID)
 }
 
 // pTenantUsers lists the users holding a role in the tenant.
-func (h *handlers) pTenantUsers(c *pcall) (int, any, error) {
+func (s *server) tenantUsers(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
 	}
-	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+	t, err := s.getTenantRef(c, c.r.PathValue("tenant"))
 	if err != nil {
 		return 0, nil, err
 	}
 	roles := values(c.r, "role")
-	as, err := h.assignmentsOf(c, facts.AssignmentFilter{Tenant: t.Key})
+	as, err := s.assignmentsOf(c, facts.AssignmentFilter{Tenant: t.Key})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -598,14 +598,14 @@ func (h *handlers) pTenantUsers(c *pcall) (int, any, error) {
 			keys = append(keys, a.User)
 		}
 	}
-	all, err := h.usersByKey(c, keys, c.r.URL.Query().Get("search"))
+	all, err := s.usersByKey(c, keys, c.r.URL.Query().Get("search"))
 	if err != nil {
 		return 0, nil, err
 	}
 	page := window(all, pg)
 	out := make([]pUser, 0, len(page))
 	for i := range page {
-		u, err := h.userOut(c, &page[i])
+		u, err := s.userOut(c, &page[i])
 		if err != nil {
 			return 0, nil, err
 		}
@@ -615,16 +615,16 @@ func (h *handlers) pTenantUsers(c *pcall) (int, any, error) {
 }
 
 // pRemoveTenantUser takes every role of the user in the tenant.
-func (h *handlers) pRemoveTenantUser(c *pcall) (int, any, error) {
-	t, err := h.getTenantRef(c, c.r.PathValue("tenant"))
+func (s *server) removeTenantUser(c *call) (int, any, error) {
+	t, err := s.getTenantRef(c, c.r.PathValue("tenant"))
 	if err != nil {
 		return 0, nil, err
 	}
-	u, err := h.getUserRef(c, c.r.PathValue("user"))
+	u, err := s.getUserRef(c, c.r.PathValue("user"))
 	if err != nil {
 		return 0, nil, err
 	}
-	as, err := h.assignmentsOf(c, facts.AssignmentFilter{User: u.Key, Tenant: t.Key})
+	as, err := s.assignmentsOf(c, facts.AssignmentFilter{User: u.Key, Tenant: t.Key})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -635,13 +635,13 @@ func (h *handlers) pRemoveTenantUser(c *pcall) (int, any, error) {
 	for i, a := range as {
 		in[i] = facts.AssignInput{User: a.UserID, Role: a.RoleID, Tenant: a.TenantID}
 	}
-	_, err = h.Facts.UnassignMany(c.ctx, c.env.ID, in)
+	_, err = s.Facts.UnassignMany(c.ctx, c.env.ID, in)
 	return http.StatusNoContent, nil, err
 }
 
 // ---- role assignments
 
-func (h *handlers) pListAssignments(c *pcall) (int, any, error) {
+func (s *server) listAssignments(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
@@ -659,23 +659,23 @@ func (h *handlers) pListAssignments(c *pcall) (int, any, error) {
 	var total int
 	if len(users) <= 1 && len(roles) <= 1 && len(tenants) <= 1 {
 		f := facts.AssignmentFilter{EnvID: c.env.ID, User: first(users), Role: first(roles), Tenant: first(tenants)}
-		if f.User, err = keyOf(f.User, func(r string) (*facts.User, error) { return h.getUserRef(c, r) }, func(u *facts.User) string { return u.Key }); err != nil {
+		if f.User, err = keyOf(f.User, func(r string) (*facts.User, error) { return s.getUserRef(c, r) }, func(u *facts.User) string { return u.Key }); err != nil {
 			return 0, nil, err
 		}
-		if f.Role, err = keyOf(f.Role, func(r string) (*facts.Role, error) { return h.getRoleRef(c, r) }, func(r *facts.Role) string { return r.Key }); err != nil {
+		if f.Role, err = keyOf(f.Role, func(r string) (*facts.Role, error) { return s.getRoleRef(c, r) }, func(r *facts.Role) string { return r.Key }); err != nil {
 			return 0, nil, err
 		}
-		if f.Tenant, err = keyOf(f.Tenant, func(r string) (*facts.Tenant, error) { return h.getTenantRef(c, r) }, func(t *facts.Tenant) string { return t.Key }); err != nil {
+		if f.Tenant, err = keyOf(f.Tenant, func(r string) (*facts.Tenant, error) { return s.getTenantRef(c, r) }, func(t *facts.Tenant) string { return t.Key }); err != nil {
 			return 0, nil, err
 		}
-		p, err := h.Facts.Assignments(c.ctx, f, pg.request("created_at"))
+		p, err := s.Facts.Assignments(c.ctx, f, pg.request("created_at"))
 		if err != nil {
 			return 0, nil, err
 		}
 		items, total = p.Items, p.Total
 	} else {
 		// Many values of a filter: any of them matches.
-		all, err := h.assignmentsOf(c, facts.AssignmentFilter{})
+		all, err := s.assignmentsOf(c, facts.AssignmentFilter{})
 		if err != nil {
 			return 0, nil, err
 		}
@@ -690,7 +690,7 @@ func (h *handlers) pListAssignments(c *pcall) (int, any, error) {
 		items, total = window(kept, pg), len(kept)
 	}
 	if q.Get("detailed") == "true" {
-		out, err := h.detailed(c, items)
+		out, err := s.detailed(c, items)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -739,22 +739,21 @@ func memo[T any](m map[string]*T, id string, get func() (*T, error)) (*T, error)
 }
 
 // detailed is the detailed=true form: users, roles and tenants nested.
-func (h *handlers) detailed(c *pcall, items []facts.Assignment) ([]pAssignmentDetailed, error) {
+func (s *server) detailed(c *call, items []facts.Assignment) ([]pAssignmentDetailed, error) {
 	out := make([]pAssignmentDetailed, 0, len(items))
 	users := map[string]*facts.User{}
 	roles := map[string]*facts.Role{}
 	tenants := map[string]*facts.Tenant{}
-	st := h.Facts.Store
 	for _, a := range items {
-		u, err := memo(users, a.UserID, func() (*facts.User, error) { return st.GetUser(c.ctx, c.env.ID, a.UserID) })
+		u, err := memo(users, a.UserID, func() (*facts.User, error) { return s.Facts.User(c.ctx, c.env.ID, a.UserID) })
 		if err != nil {
 			return nil, err
 		}
-		r, err := memo(roles, a.RoleID, func() (*facts.Role, error) { return st.GetRole(c.ctx, c.env.ID, a.RoleID) })
+		r, err := memo(roles, a.RoleID, func() (*facts.Role, error) { return s.Facts.Role(c.ctx, c.env.ID, a.RoleID) })
 		if err != nil {
 			return nil, err
 		}
-		t, err := memo(tenants, a.TenantID, func() (*facts.Tenant, error) { return st.GetTenant(c.ctx, c.env.ID, a.TenantID) })
+		t, err := memo(tenants, a.TenantID, func() (*facts.Tenant, error) { return s.Facts.Tenant(c.ctx, c.env.ID, a.TenantID) })
 		if err != nil {
 			return nil, err
 		}
@@ -767,9 +766,9 @@ func (h *handlers) detailed(c *pcall, items []facts.Assignment) ([]pAssignmentDe
 	return out, nil
 }
 
-func (h *handlers) bulkIn(c *pcall) ([]facts.AssignInput, error) {
+func (s *server) bulkIn(c *call) ([]facts.AssignInput, error) {
 	var in []pRoleAssignmentIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
+	if err := c.body(s.maxBody, &in, false); err != nil {
 		return nil, err
 	}
 	if len(in) == 0 || len(in) > 1000 {
@@ -790,17 +789,17 @@ func (h *handlers) bulkIn(c *pcall) ([]facts.AssignInput, error) {
 }
 
 // pBulk assigns (POST) or unassigns (DELETE) many roles at once.
-func (h *handlers) pBulk(assign bool) pfunc {
-	return func(c *pcall) (int, any, error) {
-		in, err := h.bulkIn(c)
+func (s *server) bulk(assign bool) handler {
+	return func(c *call) (int, any, error) {
+		in, err := s.bulkIn(c)
 		if err != nil {
 			return 0, nil, err
 		}
 		if assign {
-			n, err := h.Facts.AssignMany(c.ctx, c.env.ID, in)
+			n, err := s.Facts.AssignMany(c.ctx, c.env.ID, in)
 			return http.StatusOK, map[string]int{"assignments_created": n}, err
 		}
-		n, err := h.Facts.UnassignMany(c.ctx, c.env.ID, in)
+		n, err := s.Facts.UnassignMany(c.ctx, c.env.ID, in)
 		return http.StatusOK, map[string]int{"assignments_removed": n}, err
 	}
 }

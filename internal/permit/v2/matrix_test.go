@@ -1,4 +1,4 @@
-package httpapi_test
+package permitv2_test
 
 import (
 	"encoding/json"
@@ -53,9 +53,10 @@ func permitOps(t *testing.T, s *server) []permitOp {
 // revoked and forged keys, a wrong organization header and another
 // organization's or environment's ids are refused as on v1.
 func TestPermitAuthMatrix(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	v1 := map[string]operation{}
-	for _, op := range operations(s) {
+	for _, op := range v1Operations(s) {
 		v1[op.op.OperationID] = op
 	}
 	revokedID, revoked := s.newKey("organization", []string{"view:project"}, nil)

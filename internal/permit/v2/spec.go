@@ -1,4 +1,4 @@
-package httpapi
+package permitv2
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 // The Permit API's reference: an OpenAPI 3.0 document made from the
 // operation table (what is served is what is listed) at /v2/openapi.json,
 // rendered at /v2/redoc (where Permit keeps its own, seed 001) with the
-// vendored Redoc.
+// Redoc bundle the v1 reference serves at /docs/assets.
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 
@@ -22,7 +22,7 @@ var paramDoc = map[string]string{
 	"resource": "Resource id or key.", "action": "Action key or id.",
 }
 
-func permitSpec(routes []pruled) []byte {
+func spec(routes []ruled) []byte {
 	errRef := map[string]any{"$ref": "#/components/schemas/ErrorDetails"}
 	errResp := func(desc string) map[string]any {
 		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
@@ -87,17 +87,17 @@ func permitSpec(routes []pruled) []byte {
 			tag = "Schema"
 		}
 		summary := rt.summary
-		if rt.rule.scope != "" {
-			summary += " (" + string(rt.rule.scope) + ")"
+		if rt.rule.Scope != "" {
+			summary += " (" + string(rt.rule.Scope) + ")"
 		}
-		if rt.rule.orgOnly {
+		if rt.rule.OrgOnly {
 			summary += "; an organization key"
 		}
 		scopes := []string{}
-		if rt.rule.scope != "" {
-			scopes = append(scopes, string(rt.rule.scope))
+		if rt.rule.Scope != "" {
+			scopes = append(scopes, string(rt.rule.Scope))
 		}
-		add(rt.method, rt.path, summary, tag, true, map[string]any{"x-required-scopes": scopes, "x-organization-key-only": rt.rule.orgOnly, "x-v1-operation": rt.twin})
+		add(rt.method, rt.path, summary, tag, true, map[string]any{"x-required-scopes": scopes, "x-organization-key-only": rt.rule.OrgOnly, "x-v1-operation": rt.twin})
 	}
 	for path, summary := range map[string]string{
 		"/allowed":             "May the user do the action on the resource? (check:access, an environment key)",
@@ -133,20 +133,35 @@ func permitSpec(routes []pruled) []byte {
 	doc["tags"] = tagList
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
-		panic("httpapi: render the v2 spec: " + err.Error()) // a programming error, found by every test
+		panic("permitv2: render the v2 spec: " + err.Error()) // a programming error, found by every test
 	}
 	return out
 }
 
-func servePermitSpec(mux *http.ServeMux, routes []pruled) {
-	spec := permitSpec(routes)
+// page renders the reference with the vendored Redoc bundle (no CDN, so
+// it works offline).
+const page = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Gatehouse API v2 (Permit-compatible) reference</title>
+<style>body{margin:0;padding:0}</style>
+</head>
+<body>
+<redoc spec-url="/v2/openapi.json" hide-download-button="false" native-scrollbars="true"></redoc>
+<script src="/docs/assets/redoc.standalone.js"></script>
+</body>
+</html>
+`
+
+func serveSpec(mux *http.ServeMux, routes []ruled) {
+	doc := spec(routes)
 	mux.HandleFunc("GET /v2/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-cache")
-		_, _ = w.Write(spec)
+		_, _ = w.Write(doc)
 	})
-	page := strings.Replace(strings.Replace(docsPage, `spec-url="/v1/spec.yaml"`, `spec-url="/v2/openapi.json"`, 1),
-		"<title>Gatehouse API reference</title>", "<title>Gatehouse API v2 (Permit-compatible) reference</title>", 1)
 	mux.HandleFunc("GET /v2/redoc", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; script-src 'self' 'unsafe-eval'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")

@@ -1,12 +1,15 @@
-package httpapi_test
+package permitv2_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +87,7 @@ const facts = "/v2/facts/default/development"
 const schema = "/v2/schema/default/development"
 
 func TestPermitAPIActsOnV1Data(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	k := s.key
 	s.pmust(200, "POST", schema+"/resources", k, map[string]any{"key": "doc", "name": "Document", "actions": map[string]any{"read": map[string]any{}, "write": map[string]any{"name": "Write"}}})
@@ -156,6 +160,7 @@ func TestPermitAPIActsOnV1Data(t *testing.T) {
 }
 
 func TestPermitAPIRefsAndErrors(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	k := s.key
 	undash := func(id string) string { return strings.ReplaceAll(id, "-", "") }
@@ -203,6 +208,7 @@ func TestPermitAPIRefsAndErrors(t *testing.T) {
 }
 
 func TestPermitAPIAuthLimitsAndLog(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	permitError(t, s.pcall("GET", "/v2/api-key/scope", "", nil), 401, "UNAUTHORIZED")
 	permitError(t, s.pcall("GET", "/v2/api-key/scope", "nope", nil), 401, "UNAUTHORIZED")
@@ -228,19 +234,19 @@ func TestPermitAPIAuthLimitsAndLog(t *testing.T) {
 		t.Fatalf("429 headers: %v", r.header)
 	}
 
-	// Every call is in the API log, with its route and its key.
+	// Every call is in the API log, with its route and its key (the log is
+	// written in batches: wait for the entry, up to a deadline).
 	var found map[string]any
-	for range 100 {
+	for deadline := time.Now().Add(10 * time.Second); found == nil && time.Now().Before(deadline); {
 		logs := s.must(200, req{method: "GET", path: "/v1/logs?path=" + base + "/users&per_page=100", key: s.key}).list()
 		for _, l := range logs {
 			if m := l.(map[string]any); m["status"] == float64(403) && m["method"] == "POST" {
 				found = m
 			}
 		}
-		if found != nil {
-			break
+		if found == nil {
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if found == nil || found["route"] != "POST /v2/facts/{proj}/{env}/users" || found["actor_type"] != "key" || found["error_code"] != "FORBIDDEN_ACCESS" {
 		t.Fatalf("API log entry: %v", found)
@@ -248,6 +254,7 @@ func TestPermitAPIAuthLimitsAndLog(t *testing.T) {
 }
 
 func TestPermitAPIListsAndBulk(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	k := s.key
 	s.pmust(200, "POST", schema+"/resources", k, map[string]any{"key": "doc", "actions": map[string]any{"read": map[string]any{}}})
@@ -353,6 +360,7 @@ func TestPermitAPIListsAndBulk(t *testing.T) {
 }
 
 func TestPermitAPIProjects(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	if got := s.pmust(200, "GET", "/v2/projects", s.key, nil).arr(); len(got) != 1 || got[0].(map[string]any)["key"] != "default" {
 		t.Fatalf("projects: %v", got)
@@ -379,10 +387,27 @@ func TestPermitAPIProjects(t *testing.T) {
 	permitError(t, s.pcall("GET", "/v2/projects/shop", s.key, nil), 404, "NOT_FOUND")
 }
 
-// The v2 reference lists what is served, and validates.
+var update = flag.Bool("update", false, "rewrite testdata/openapi.json from the served /v2 spec")
+
+// The v2 reference lists what is served, validates, and is the reviewed
+// golden file: a change to the Permit API's surface shows as its diff.
 func TestPermitAPIReference(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	r := s.pmust(200, "GET", "/v2/openapi.json", "", nil)
+	golden := filepath.Join("testdata", "openapi.json")
+	if *update {
+		if err := os.WriteFile(golden, []byte(r.raw), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/permit/v2 -run TestPermitAPIReference -update)", err)
+	}
+	if string(want) != r.raw {
+		t.Errorf("the Permit API's surface changed: review the diff and run go test ./internal/permit/v2 -run TestPermitAPIReference -update")
+	}
 	doc, err := openapi3.NewLoader().LoadFromData([]byte(r.raw))
 	if err != nil {
 		t.Fatal(err)

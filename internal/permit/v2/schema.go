@@ -1,4 +1,4 @@
-package httpapi
+package permitv2
 
 import (
 	"net/http"
@@ -56,16 +56,16 @@ func (in pRoleIn) check() error {
 	return nil
 }
 
-func (h *handlers) getRoleRef(c *pcall, ref string) (*facts.Role, error) {
-	return byRef(ref, func(r string) (*facts.Role, error) { return h.Facts.Role(c.ctx, c.env.ID, r) })
+func (s *server) getRoleRef(c *call, ref string) (*facts.Role, error) {
+	return byRef(ref, func(r string) (*facts.Role, error) { return s.Facts.Role(c.ctx, c.env.ID, r) })
 }
 
-func (h *handlers) pListRoles(c *pcall) (int, any, error) {
+func (s *server) listRoles(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := h.Facts.Roles(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
+	p, err := s.Facts.Roles(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -76,17 +76,17 @@ func (h *handlers) pListRoles(c *pcall) (int, any, error) {
 	return http.StatusOK, listOrPaged(out, p.Total, pg), nil
 }
 
-func (h *handlers) pGetRole(c *pcall) (int, any, error) {
-	r, err := h.getRoleRef(c, c.r.PathValue("role"))
+func (s *server) getRole(c *call) (int, any, error) {
+	r, err := s.getRoleRef(c, c.r.PathValue("role"))
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pRoleOf(c.env, r), nil
 }
 
-func (h *handlers) pCreateRole(c *pcall) (int, any, error) {
+func (s *server) createRole(c *call) (int, any, error) {
 	var in pRoleIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
+	if err := c.body(s.maxBody, &in, false); err != nil {
 		return 0, nil, err
 	}
 	if err := in.check(); err != nil {
@@ -99,50 +99,50 @@ func (h *handlers) pCreateRole(c *pcall) (int, any, error) {
 	if in.Extends != nil {
 		ri.Extends = *in.Extends
 	}
-	r, err := h.Facts.CreateRole(c.ctx, c.env.ID, ri)
+	r, err := s.Facts.CreateRole(c.ctx, c.env.ID, ri)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pRoleOf(c.env, r), nil
 }
 
-func (h *handlers) pUpdateRole(c *pcall) (int, any, error) {
+func (s *server) updateRole(c *call) (int, any, error) {
 	var in pRoleIn
-	if err := c.body(h.maxBody(), &in, true); err != nil {
+	if err := c.body(s.maxBody, &in, true); err != nil {
 		return 0, nil, err
 	}
 	if err := in.check(); err != nil {
 		return 0, nil, err
 	}
-	r, err := h.getRoleRef(c, c.r.PathValue("role"))
+	r, err := s.getRoleRef(c, c.r.PathValue("role"))
 	if err != nil {
 		return 0, nil, err
 	}
-	r, err = h.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, facts.RolePatch{Name: in.Name, Description: in.Description, Permissions: in.Permissions, Extends: in.Extends})
+	r, err = s.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, facts.RolePatch{Name: in.Name, Description: in.Description, Permissions: in.Permissions, Extends: in.Extends})
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pRoleOf(c.env, r), nil
 }
 
-func (h *handlers) pDeleteRole(c *pcall) (int, any, error) {
-	r, err := h.getRoleRef(c, c.r.PathValue("role"))
+func (s *server) deleteRole(c *call) (int, any, error) {
+	r, err := s.getRoleRef(c, c.r.PathValue("role"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.Facts.DeleteRole(c.ctx, c.env.ID, r.ID, c.cascade())
+	return http.StatusNoContent, nil, s.Facts.DeleteRole(c.ctx, c.env.ID, r.ID, c.cascade())
 }
 
 // pRolePermissions adds (POST) or removes (DELETE) permissions.
-func (h *handlers) pRolePermissions(add bool) pfunc {
-	return func(c *pcall) (int, any, error) {
+func (s *server) rolePermissions(add bool) handler {
+	return func(c *call) (int, any, error) {
 		var in struct {
 			Permissions []string `json:"permissions"`
 		}
-		if err := c.body(h.maxBody(), &in, false); err != nil {
+		if err := c.body(s.maxBody, &in, false); err != nil {
 			return 0, nil, err
 		}
-		r, err := h.getRoleRef(c, c.r.PathValue("role"))
+		r, err := s.getRoleRef(c, c.r.PathValue("role"))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -150,7 +150,7 @@ func (h *handlers) pRolePermissions(add bool) pfunc {
 		if add {
 			p = facts.RolePatch{AddPermissions: in.Permissions}
 		}
-		r, err = h.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, p)
+		r, err = s.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, p)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -160,13 +160,13 @@ func (h *handlers) pRolePermissions(add bool) pfunc {
 
 // pRoleParent makes the role extend (PUT) or stop extending (DELETE)
 // another.
-func (h *handlers) pRoleParent(add bool) pfunc {
-	return func(c *pcall) (int, any, error) {
-		r, err := h.getRoleRef(c, c.r.PathValue("role"))
+func (s *server) roleParent(add bool) handler {
+	return func(c *call) (int, any, error) {
+		r, err := s.getRoleRef(c, c.r.PathValue("role"))
 		if err != nil {
 			return 0, nil, err
 		}
-		parent, err := h.getRoleRef(c, c.r.PathValue("parent"))
+		parent, err := s.getRoleRef(c, c.r.PathValue("parent"))
 		if err != nil {
 			return 0, nil, fieldNotFound(err, "parent")
 		}
@@ -174,7 +174,7 @@ func (h *handlers) pRoleParent(add bool) pfunc {
 		if add {
 			p = facts.RolePatch{AddExtends: []string{parent.Key}}
 		}
-		r, err = h.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, p)
+		r, err = s.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, p)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -266,15 +266,15 @@ type pActionIn struct {
 }
 
 type pResourceIn struct {
-	Key          string                   `json:"key"`
-	Name         *string                  `json:"name"`
-	Description  *string                  `json:"description"`
-	URN          string                   `json:"urn"`
-	Actions      *map[string]pActionIn    `json:"actions"`
-	Attributes   *map[string]AttributeDef `json:"attributes"`
-	Roles        map[string]any           `json:"roles"`
-	Relations    map[string]any           `json:"relations"`
-	ActionGroups map[string]any           `json:"action_groups"`
+	Key          string                         `json:"key"`
+	Name         *string                        `json:"name"`
+	Description  *string                        `json:"description"`
+	URN          string                         `json:"urn"`
+	Actions      *map[string]pActionIn          `json:"actions"`
+	Attributes   *map[string]facts.AttributeDef `json:"attributes"`
+	Roles        map[string]any                 `json:"roles"`
+	Relations    map[string]any                 `json:"relations"`
+	ActionGroups map[string]any                 `json:"action_groups"`
 }
 
 func (in pResourceIn) check() error {
@@ -308,16 +308,16 @@ func actionKeys(m map[string]pActionIn) []string {
 	return out
 }
 
-func (h *handlers) getResourceRef(c *pcall, ref string) (*facts.Resource, error) {
-	return byRef(ref, func(r string) (*facts.Resource, error) { return h.Facts.Resource(c.ctx, c.env.ID, r) })
+func (s *server) getResourceRef(c *call, ref string) (*facts.Resource, error) {
+	return byRef(ref, func(r string) (*facts.Resource, error) { return s.Facts.Resource(c.ctx, c.env.ID, r) })
 }
 
-func (h *handlers) pListResources(c *pcall) (int, any, error) {
+func (s *server) listResources(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := h.Facts.Resources(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
+	p, err := s.Facts.Resources(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -328,17 +328,17 @@ func (h *handlers) pListResources(c *pcall) (int, any, error) {
 	return http.StatusOK, listOrPaged(out, p.Total, pg), nil
 }
 
-func (h *handlers) pGetResource(c *pcall) (int, any, error) {
-	r, err := h.getResourceRef(c, c.r.PathValue("resource"))
+func (s *server) getResource(c *call) (int, any, error) {
+	r, err := s.getResourceRef(c, c.r.PathValue("resource"))
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pResourceOf(c.env, r), nil
 }
 
-func (h *handlers) pCreateResource(c *pcall) (int, any, error) {
+func (s *server) createResource(c *call) (int, any, error) {
 	var in pResourceIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
+	if err := c.body(s.maxBody, &in, false); err != nil {
 		return 0, nil, err
 	}
 	if err := in.check(); err != nil {
@@ -352,9 +352,9 @@ func (h *handlers) pCreateResource(c *pcall) (int, any, error) {
 	}
 	ri := facts.ResourceInput{Key: in.Key, Name: deref(in.Name), Description: deref(in.Description), Actions: actionKeys(*in.Actions)}
 	if in.Attributes != nil {
-		ri.Attributes = attrDefsIn(*in.Attributes)
+		ri.Attributes = *in.Attributes
 	}
-	r, err := h.Facts.CreateResource(c.ctx, c.env.ID, ri)
+	r, err := s.Facts.CreateResource(c.ctx, c.env.ID, ri)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -363,10 +363,10 @@ func (h *handlers) pCreateResource(c *pcall) (int, any, error) {
 
 // pUpdateResource is PATCH (the fields given) or PUT (name and actions
 // required; attributes and description replaced).
-func (h *handlers) pUpdateResource(replace bool) pfunc {
-	return func(c *pcall) (int, any, error) {
+func (s *server) updateResource(replace bool) handler {
+	return func(c *call) (int, any, error) {
 		var in pResourceIn
-		if err := c.body(h.maxBody(), &in, !replace); err != nil {
+		if err := c.body(s.maxBody, &in, !replace); err != nil {
 			return 0, nil, err
 		}
 		if err := in.check(); err != nil {
@@ -375,7 +375,7 @@ func (h *handlers) pUpdateResource(replace bool) pfunc {
 		if replace && (in.Name == nil || in.Actions == nil) {
 			return 0, nil, gatehouse.FieldError("actions", "required_field_missing", "a replacement needs name and actions")
 		}
-		r, err := h.getResourceRef(c, c.r.PathValue("resource"))
+		r, err := s.getResourceRef(c, c.r.PathValue("resource"))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -385,8 +385,7 @@ func (h *handlers) pUpdateResource(replace bool) pfunc {
 			p.Actions = &keys
 		}
 		if in.Attributes != nil {
-			defs := attrDefsIn(*in.Attributes)
-			p.Attributes = &defs
+			p.Attributes = in.Attributes
 		}
 		if replace {
 			if p.Description == nil {
@@ -398,7 +397,7 @@ func (h *handlers) pUpdateResource(replace bool) pfunc {
 				p.Attributes = &none
 			}
 		}
-		r, err = h.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, p)
+		r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, p)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -406,20 +405,20 @@ func (h *handlers) pUpdateResource(replace bool) pfunc {
 	}
 }
 
-func (h *handlers) pDeleteResource(c *pcall) (int, any, error) {
-	r, err := h.getResourceRef(c, c.r.PathValue("resource"))
+func (s *server) deleteResource(c *call) (int, any, error) {
+	r, err := s.getResourceRef(c, c.r.PathValue("resource"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.Facts.DeleteResource(c.ctx, c.env.ID, r.ID, c.cascade())
+	return http.StatusNoContent, nil, s.Facts.DeleteResource(c.ctx, c.env.ID, r.ID, c.cascade())
 }
 
-func (h *handlers) pListActions(c *pcall) (int, any, error) {
+func (s *server) listActions(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
 	}
-	r, err := h.getResourceRef(c, c.r.PathValue("resource"))
+	r, err := s.getResourceRef(c, c.r.PathValue("resource"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -430,8 +429,8 @@ func (h *handlers) pListActions(c *pcall) (int, any, error) {
 	return http.StatusOK, listOrPaged(window(all, pg), len(all), pg), nil
 }
 
-func (h *handlers) findAction(c *pcall) (*facts.Resource, string, error) {
-	r, err := h.getResourceRef(c, c.r.PathValue("resource"))
+func (s *server) findAction(c *call) (*facts.Resource, string, error) {
+	r, err := s.getResourceRef(c, c.r.PathValue("resource"))
 	if err != nil {
 		return nil, "", err
 	}
@@ -446,14 +445,14 @@ func (h *handlers) findAction(c *pcall) (*facts.Resource, string, error) {
 
 // pGetAction answers GET and PATCH (an action has nothing to change but
 // its name and description, which Gatehouse does not keep).
-func (h *handlers) pGetAction(c *pcall) (int, any, error) {
-	r, a, err := h.findAction(c)
+func (s *server) getAction(c *call) (int, any, error) {
+	r, a, err := s.findAction(c)
 	if err != nil {
 		return 0, nil, err
 	}
 	if c.r.Method == http.MethodPatch {
 		var in pActionIn
-		if err := c.body(h.maxBody(), &in, true); err != nil {
+		if err := c.body(s.maxBody, &in, true); err != nil {
 			return 0, nil, err
 		}
 		if len(in.Attributes) > 0 {
@@ -463,15 +462,15 @@ func (h *handlers) pGetAction(c *pcall) (int, any, error) {
 	return http.StatusOK, pActionReadOf(c.env, r, a), nil
 }
 
-func (h *handlers) pCreateAction(c *pcall) (int, any, error) {
+func (s *server) createAction(c *call) (int, any, error) {
 	var in pActionIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
+	if err := c.body(s.maxBody, &in, false); err != nil {
 		return 0, nil, err
 	}
 	if len(in.Attributes) > 0 {
 		return 0, nil, unsupported("attributes", "action attributes")
 	}
-	r, err := h.getResourceRef(c, c.r.PathValue("resource"))
+	r, err := s.getResourceRef(c, c.r.PathValue("resource"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -479,227 +478,19 @@ func (h *handlers) pCreateAction(c *pcall) (int, any, error) {
 		return 0, nil, gatehouse.Errorf(gatehouse.CodeConflict, "resource %q already has action %q", r.Key, in.Key)
 	}
 	actions := append(slices.Clone(r.Actions), in.Key)
-	r, err = h.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
+	r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pActionReadOf(c.env, r, in.Key), nil
 }
 
-func (h *handlers) pDeleteAction(c *pcall) (int, any, error) {
-	r, a, err := h.findAction(c)
+func (s *server) deleteAction(c *call) (int, any, error) {
+	r, a, err := s.findAction(c)
 	if err != nil {
 		return 0, nil, err
 	}
 	actions := slices.DeleteFunc(slices.Clone(r.Actions), func(x string) bool { return x == a })
-	_, err = h.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
-	return http.StatusNoContent, nil, err
-}
-
-// ---- the key's scope, projects and environments
-
-func (h *handlers) pScope(c *pcall) (int, any, error) {
-	out := map[string]any{"organization_id": c.p.OrgID, "project_id": nil, "environment_id": nil}
-	if c.p.ProjectID != "" {
-		out["project_id"] = c.p.ProjectID
-	}
-	if c.p.EnvironmentID != "" {
-		out["environment_id"] = c.p.EnvironmentID
-	}
-	return http.StatusOK, out, nil
-}
-
-type pProject struct {
-	Key            string         `json:"key"`
-	ID             string         `json:"id"`
-	OrganizationID string         `json:"organization_id"`
-	Name           string         `json:"name"`
-	Description    string         `json:"description,omitempty"`
-	Settings       map[string]any `json:"settings"`
-	CreatedAt      time.Time      `json:"created_at"`
-	UpdatedAt      time.Time      `json:"updated_at"`
-}
-
-type pEnvironment struct {
-	Key            string    `json:"key"`
-	ID             string    `json:"id"`
-	OrganizationID string    `json:"organization_id"`
-	ProjectID      string    `json:"project_id"`
-	Name           string    `json:"name"`
-	Description    string    `json:"description,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-}
-
-func pProjectOf(orgID string, p Project) pProject {
-	return pProject{Key: p.Key, ID: p.ID, OrganizationID: orgID, Name: p.Name, Description: p.Description, Settings: map[string]any{},
-		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
-}
-
-func pEnvOf(orgID string, e Environment) pEnvironment {
-	return pEnvironment{Key: e.Key, ID: e.ID, OrganizationID: orgID, ProjectID: e.ProjectID, Name: e.Name, Description: e.Description,
-		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
-}
-
-// projRef is the path's project, also as Permit's undashed id.
-func (h *handlers) projRef(c *pcall) string {
-	ref := c.r.PathValue("proj")
-	if dashed(ref) == ref {
-		return ref
-	}
-	if _, err := h.Tenancy.Project(c.ctx, c.p, ref, false); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-		return dashed(ref)
-	}
-	return ref
-}
-
-func (h *handlers) envPath(c *pcall) EnvPath {
-	proj := h.projRef(c)
-	env := c.r.PathValue("env")
-	if dashed(env) != env {
-		if p, err := h.Tenancy.Project(c.ctx, c.p, proj, false); err == nil {
-			if _, err := h.Tenancy.EnvironmentIn(c.ctx, p, env); gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-				env = dashed(env)
-			}
-		}
-	}
-	return EnvPath{ProjectPath: ProjectPath{Project: proj}, Environment: env}
-}
-
-func (h *handlers) pListProjects(c *pcall) (int, any, error) {
-	pg, err := pageOf(c.r)
-	if err != nil {
-		return 0, nil, err
-	}
-	out, err := h.listProjects(c.ctx, &listProjectsIn{PageQuery: PageQuery{Page: pg.page, PerPage: pg.perPage, Order: "asc"}, Sort: "created_at"})
-	if err != nil {
-		return 0, nil, err
-	}
-	items := make([]pProject, len(out.Body.Data))
-	for i, p := range out.Body.Data {
-		items[i] = pProjectOf(c.p.OrgID, p)
-	}
-	return http.StatusOK, items, nil
-}
-
-type pNamedIn struct {
-	Key         string  `json:"key"`
-	Name        *string `json:"name"`
-	Description *string `json:"description"`
-}
-
-func (h *handlers) pCreateProject(c *pcall) (int, any, error) {
-	if !c.p.IsOrganization() {
-		return 0, nil, gatehouse.Errorf(gatehouse.CodeForbidden, "creating a project needs an organization-level key")
-	}
-	var in pNamedIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
-		return 0, nil, err
-	}
-	var body createProjectIn
-	body.Body.Key, body.Body.Name, body.Body.Description = in.Key, deref(in.Name), deref(in.Description)
-	if body.Body.Name == "" {
-		body.Body.Name = in.Key
-	}
-	out, err := h.createProject(c.ctx, &body)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, pProjectOf(c.p.OrgID, out.Body.Data), nil
-}
-
-func (h *handlers) pGetProject(c *pcall) (int, any, error) {
-	out, err := h.getProject(c.ctx, &ProjectPath{Project: h.projRef(c)})
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, pProjectOf(c.p.OrgID, out.Body.Data), nil
-}
-
-func (h *handlers) pUpdateProject(c *pcall) (int, any, error) {
-	var in pNamedIn
-	if err := c.body(h.maxBody(), &in, true); err != nil {
-		return 0, nil, err
-	}
-	body := updateProjectIn{ProjectPath: ProjectPath{Project: h.projRef(c)}}
-	body.Body.Name, body.Body.Description = in.Name, in.Description
-	if in.Key != "" {
-		body.Body.Key = &in.Key
-	}
-	out, err := h.updateProject(c.ctx, &body)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, pProjectOf(c.p.OrgID, out.Body.Data), nil
-}
-
-func (h *handlers) pDeleteProject(c *pcall) (int, any, error) {
-	_, err := h.deleteProject(c.ctx, &ProjectPath{Project: h.projRef(c)})
-	return http.StatusNoContent, nil, err
-}
-
-func (h *handlers) pListEnvs(c *pcall) (int, any, error) {
-	pg, err := pageOf(c.r)
-	if err != nil {
-		return 0, nil, err
-	}
-	out, err := h.listEnvironments(c.ctx, &listEnvsIn{ProjectPath: ProjectPath{Project: h.projRef(c)},
-		PageQuery: PageQuery{Page: pg.page, PerPage: pg.perPage, Order: "asc"}, Sort: "created_at"})
-	if err != nil {
-		return 0, nil, err
-	}
-	items := make([]pEnvironment, len(out.Body.Data))
-	for i, e := range out.Body.Data {
-		items[i] = pEnvOf(c.p.OrgID, e)
-	}
-	return http.StatusOK, items, nil
-}
-
-func (h *handlers) pCreateEnv(c *pcall) (int, any, error) {
-	var in pNamedIn
-	if err := c.body(h.maxBody(), &in, false); err != nil {
-		return 0, nil, err
-	}
-	body := createEnvIn{ProjectPath: ProjectPath{Project: h.projRef(c)}}
-	body.Body.Key, body.Body.Name, body.Body.Description = in.Key, deref(in.Name), deref(in.Description)
-	if body.Body.Name == "" {
-		body.Body.Name = in.Key
-	}
-	out, err := h.createEnvironment(c.ctx, &body)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, pEnvOf(c.p.OrgID, out.Body.Data), nil
-}
-
-func (h *handlers) pGetEnv(c *pcall) (int, any, error) {
-	path := h.envPath(c)
-	out, err := h.getEnvironment(c.ctx, &path)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, pEnvOf(c.p.OrgID, out.Body.Data), nil
-}
-
-func (h *handlers) pUpdateEnv(c *pcall) (int, any, error) {
-	var in pNamedIn
-	if err := c.body(h.maxBody(), &in, true); err != nil {
-		return 0, nil, err
-	}
-	body := updateEnvIn{EnvPath: h.envPath(c)}
-	body.Body.Name, body.Body.Description = in.Name, in.Description
-	if in.Key != "" {
-		body.Body.Key = &in.Key
-	}
-	out, err := h.updateEnvironment(c.ctx, &body)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, pEnvOf(c.p.OrgID, out.Body.Data), nil
-}
-
-func (h *handlers) pDeleteEnv(c *pcall) (int, any, error) {
-	path := h.envPath(c)
-	_, err := h.deleteEnvironment(c.ctx, &path)
+	_, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
 	return http.StatusNoContent, nil, err
 }

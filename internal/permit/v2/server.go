@@ -1,0 +1,454 @@
+// Package permitv2 is Permit.io's API (seed 002's beta /v2) on Gatehouse:
+// the control-plane operations Permit's SDKs call, at /v2/api-key/scope,
+// /v2/projects…, /v2/facts/{proj}/{env}/… and /v2/schema/{proj}/{env}/…,
+// its decision endpoints (/allowed, /allowed/bulk, /allowed/all-tenants,
+// /user-permissions) at the root, and its reference (/v2/openapi.json,
+// /v2/redoc). The operations act on the same data as v1 through the same
+// services, pass the same gate (key, organization header, rate limit,
+// scope) and API log, and each takes its access rule from its v1 twin's
+// rule row; answers and errors have Permit's shapes (package permit holds
+// the wire format, which the standalone PDP shares). The contract is
+// shared/research/permit-compat.md; docs/permit-migration.md is the guide.
+package permitv2
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/permit"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
+)
+
+// Deps are what the Permit API uses.
+type Deps struct {
+	Log       *slog.Logger
+	Tenancy   *tenancy.Service
+	Keys      *apikey.Service
+	Facts     *facts.Service
+	Decisions *decision.Recorder // nil: checks are not recorded
+	// Gate admits every call, as it admits v1's.
+	Gate *web.Gate
+	// Twins are the v1 operations' rules by operation id: each Permit
+	// operation names its v1 twin and is called under the twin's rule.
+	Twins map[string]web.Rule
+	// Errors is the server's one error writer; it answers the paths Owns
+	// claims in Permit's shape (see Shape). nil: Shape's writer.
+	Errors web.ErrorWriter
+	// LimitsChanged says that an environment's limit settings changed (by
+	// id); nil: nobody listens.
+	LimitsChanged func(id string)
+	MaxBodyBytes  int64
+	// Bare, set only by benchmarks, replaces the gate with this fixed
+	// caller.
+	Bare *auth.Principal
+}
+
+// server is the Permit API: what its operations use.
+type server struct {
+	Tenancy       *tenancy.Service
+	Keys          *apikey.Service
+	Facts         *facts.Service
+	Decisions     *decision.Recorder
+	gate          *web.Gate
+	errs          web.ErrorWriter
+	limitsChanged func(id string)
+	maxBody       int64
+	bare          *auth.Principal
+}
+
+// call is one Permit call: the request, its caller and, for the
+// environment-scoped operations, the environment of its path.
+type call struct {
+	r   *http.Request
+	ctx context.Context
+	p   *auth.Principal
+	env *tenancy.Environment
+}
+
+// handler answers a Permit call: a status and a body (nil: no body).
+type handler func(c *call) (int, any, error)
+
+// route is one operation of the Permit API.
+type route struct {
+	method, path string
+	// twin is the v1 operation this one does the same as: its rule (the
+	// scope, an organization key) is this one's, so the two cannot drift.
+	twin    string
+	env     bool // the path has {proj} and {env}
+	fn      handler
+	summary string
+}
+
+// ruled is a Permit operation with its twin's rule.
+type ruled struct {
+	route
+	rule web.Rule
+}
+
+// Mount registers the Permit API on mux. Its paths are those Owns
+// claims; the server's error writer (d.Errors) must answer them with
+// Shape's writer.
+func Mount(mux *http.ServeMux, d Deps) error {
+	s := &server{Tenancy: d.Tenancy, Keys: d.Keys, Facts: d.Facts, Decisions: d.Decisions, gate: d.Gate, errs: d.Errors,
+		limitsChanged: d.LimitsChanged, maxBody: d.MaxBodyBytes, bare: d.Bare}
+	if s.maxBody <= 0 {
+		s.maxBody = 1 << 20
+	}
+	if s.limitsChanged == nil {
+		s.limitsChanged = func(string) {}
+	}
+	if s.errs == nil {
+		s.errs = Shape(d.Log).Write
+	}
+	var routes []ruled
+	for _, rt := range s.routes() {
+		r, ok := d.Twins[rt.twin]
+		if !ok {
+			return fmt.Errorf("permit route %s %s: no v1 operation %s", rt.method, rt.path, rt.twin)
+		}
+		routes = append(routes, ruled{rt, r})
+		mux.Handle(rt.method+" "+rt.path, s.handle(routes[len(routes)-1]))
+	}
+	// Old Permit Go SDKs (≤ v1.2.7) and Node's proxyFactsViaPdp send fact
+	// calls to the decision point's address; on this server that is the
+	// same listener, so those paths are served already.
+
+	// The decision endpoints at the root: an environment key's environment.
+	permit.PDPRoutes(mux, "", s.maxBody, s.engine, func(r *http.Request, req *decision.CheckRequest, res *decision.CheckResult) {
+		s.record(r.Context(), req, res, time.Now())
+	})
+	serveSpec(mux, routes)
+	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
+		s.errs(w, r, gatehouse.Errorf(gatehouse.CodeNotFound, "no Permit-compatible operation %s %s (see docs/permit-migration.md)", r.Method, r.URL.Path))
+	})
+	return nil
+}
+
+// Owns reports whether path belongs to the Permit API, whose errors have
+// Permit's shape.
+func Owns(path string) bool {
+	return strings.HasPrefix(path, "/v2/") || path == "/allowed" || strings.HasPrefix(path, "/allowed/") || path == "/user-permissions"
+}
+
+// Shape is the Permit API's claim on the server's error writer: its
+// paths, answered in Permit's error body. An unexpected error is logged
+// with the id its answer carries.
+func Shape(log *slog.Logger) web.Shape {
+	if log == nil {
+		log = slog.Default()
+	}
+	return web.Shape{Owns: Owns, Write: func(w http.ResponseWriter, r *http.Request, err error) {
+		e := permit.FromError(err)
+		var ge *gatehouse.Error
+		var pe *permit.Error
+		if !errors.As(err, &ge) && !errors.As(err, &pe) {
+			log.ErrorContext(r.Context(), "internal error", "request_id", web.RequestID(r.Context()), "error_id", e.ID, "err", err)
+		}
+		permit.WriteJSON(w, e.Status(), e)
+	}}
+}
+
+// record hands a decision to the decision log when the environment's
+// policy samples it.
+func (s *server) record(ctx context.Context, c *decision.CheckRequest, r *decision.CheckResult, at time.Time) {
+	p := web.Principal(ctx)
+	if s.Decisions == nil || p == nil || !s.Decisions.Sampled(ctx, p.EnvironmentID) {
+		return
+	}
+	s.Decisions.Record(decision.Entry{OrganizationID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Time: at,
+		Source: decision.SourceAPI, RequestID: web.RequestID(ctx), KeyID: p.KeyID,
+		User: c.User, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key, Tenant: r.Tenant,
+		Allow: r.Allow, Reason: r.Reason, Role: r.Role})
+}
+
+// routes lists the operations of the Permit API.
+func (s *server) routes() []route {
+	const F, S = "/v2/facts/{proj}/{env}", "/v2/schema/{proj}/{env}"
+	return []route{
+		{"GET", "/v2/api-key/scope", "get-me", false, s.scope, "The key's organization, project and environment"},
+
+		{"GET", "/v2/projects", "list-projects", false, s.listProjects, "List projects"},
+		{"POST", "/v2/projects", "create-project", false, s.createProject, "Create a project (with development and production)"},
+		{"GET", "/v2/projects/{proj}", "get-project", false, s.getProject, "Get a project"},
+		{"PATCH", "/v2/projects/{proj}", "update-project", false, s.updateProject, "Change a project"},
+		{"DELETE", "/v2/projects/{proj}", "delete-project", false, s.deleteProject, "Delete a project"},
+		{"GET", "/v2/projects/{proj}/envs", "list-environments", false, s.listEnvs, "List a project's environments"},
+		{"POST", "/v2/projects/{proj}/envs", "create-environment", false, s.createEnv, "Create an environment"},
+		{"GET", "/v2/projects/{proj}/envs/{env}", "get-environment", false, s.getEnv, "Get an environment"},
+		{"PATCH", "/v2/projects/{proj}/envs/{env}", "update-environment", false, s.updateEnv, "Change an environment"},
+		{"DELETE", "/v2/projects/{proj}/envs/{env}", "delete-environment", false, s.deleteEnv, "Delete an environment"},
+
+		{"GET", F + "/users", "list-users", true, s.listUsers, "List users (paged; filters search, role)"},
+		{"POST", F + "/users", "create-user", true, s.putUser(facts.PutCreate), "Create a user, with role assignments"},
+		{"GET", F + "/users/{user}", "get-user", true, s.getUser, "Get a user"},
+		{"PUT", F + "/users/{user}", "create-user", true, s.putUser(facts.PutReplace), "Create or replace a user (201 created, 200 replaced)"},
+		{"PATCH", F + "/users/{user}", "update-user", true, s.updateUser, "Change a user"},
+		{"DELETE", F + "/users/{user}", "delete-user", true, s.deleteUser, "Delete a user"},
+		{"POST", F + "/users/{user}/roles", "assign-role", true, s.assignment(true), "Give the user a role in a tenant"},
+		{"DELETE", F + "/users/{user}/roles", "unassign-role", true, s.assignment(false), "Take a role from the user in a tenant"},
+		{"POST", F + "/bulk/users", "create-user", true, s.bulkUsers(false), "Create many users"},
+		{"PUT", F + "/bulk/users", "create-user", true, s.bulkUsers(true), "Create or replace many users"},
+		{"DELETE", F + "/bulk/users", "delete-user", true, s.bulkDeleteUsers, "Delete many users"},
+
+		{"GET", F + "/tenants", "list-tenants", true, s.listTenants, "List tenants (filters search, attr_<name>)"},
+		{"POST", F + "/tenants", "create-tenant", true, s.createTenant, "Create a tenant"},
+		{"GET", F + "/tenants/{tenant}", "get-tenant", true, s.getTenant, "Get a tenant"},
+		{"PATCH", F + "/tenants/{tenant}", "update-tenant", true, s.updateTenant, "Change a tenant"},
+		{"DELETE", F + "/tenants/{tenant}", "delete-tenant", true, s.deleteTenant, "Delete a tenant"},
+		{"GET", F + "/tenants/{tenant}/users", "list-users", true, s.tenantUsers, "List the users with a role in the tenant (paged)"},
+		{"DELETE", F + "/tenants/{tenant}/users/{user}", "unassign-role", true, s.removeTenantUser, "Take every role of the user in the tenant"},
+
+		{"GET", F + "/role_assignments", "list-role-assignments", true, s.listAssignments, "List role assignments (filters user, role, tenant; detailed; include_total_count)"},
+		{"POST", F + "/role_assignments", "assign-role", true, s.assignment(true), "Assign a role"},
+		{"DELETE", F + "/role_assignments", "unassign-role", true, s.assignment(false), "Unassign a role"},
+		{"POST", F + "/role_assignments/bulk", "assign-role", true, s.bulk(true), "Assign many roles"},
+		{"DELETE", F + "/role_assignments/bulk", "unassign-role", true, s.bulk(false), "Unassign many roles"},
+
+		{"GET", S + "/roles", "list-roles", true, s.listRoles, "List roles"},
+		{"POST", S + "/roles", "create-role", true, s.createRole, "Create a role"},
+		{"GET", S + "/roles/{role}", "get-role", true, s.getRole, "Get a role"},
+		{"PATCH", S + "/roles/{role}", "update-role", true, s.updateRole, "Change a role"},
+		{"DELETE", S + "/roles/{role}", "delete-role", true, s.deleteRole, "Delete a role"},
+		{"POST", S + "/roles/{role}/permissions", "update-role", true, s.rolePermissions(true), "Add permissions to a role"},
+		{"DELETE", S + "/roles/{role}/permissions", "update-role", true, s.rolePermissions(false), "Remove permissions from a role"},
+		{"PUT", S + "/roles/{role}/parents/{parent}", "update-role", true, s.roleParent(true), "Make the role extend another"},
+		{"DELETE", S + "/roles/{role}/parents/{parent}", "update-role", true, s.roleParent(false), "Stop the role extending another"},
+
+		{"GET", S + "/resources", "list-resources", true, s.listResources, "List resources"},
+		{"POST", S + "/resources", "create-resource", true, s.createResource, "Create a resource with its actions"},
+		{"GET", S + "/resources/{resource}", "get-resource", true, s.getResource, "Get a resource"},
+		{"PATCH", S + "/resources/{resource}", "update-resource", true, s.updateResource(false), "Change a resource"},
+		{"PUT", S + "/resources/{resource}", "replace-resource", true, s.updateResource(true), "Replace a resource"},
+		{"DELETE", S + "/resources/{resource}", "delete-resource", true, s.deleteResource, "Delete a resource"},
+		{"GET", S + "/resources/{resource}/actions", "get-resource", true, s.listActions, "List a resource's actions"},
+		{"POST", S + "/resources/{resource}/actions", "update-resource", true, s.createAction, "Add an action"},
+		{"GET", S + "/resources/{resource}/actions/{action}", "get-resource", true, s.getAction, "Get an action"},
+		{"PATCH", S + "/resources/{resource}/actions/{action}", "get-resource", true, s.getAction, "Change an action (nothing to change but what Gatehouse does not keep)"},
+		{"DELETE", S + "/resources/{resource}/actions/{action}", "update-resource", true, s.deleteAction, "Remove an action"},
+	}
+}
+
+// engine admits a decision call (check:access, an environment key:
+// Permit's SDKs name no environment) and returns its engine, and the
+// request with its caller (for the decision log).
+func (s *server) engine(w http.ResponseWriter, r *http.Request) (*authz.Engine, *http.Request, error) {
+	p, err := s.admit(w, r, gatehouse.ScopeCheckAccess)
+	if err != nil {
+		return nil, r, err
+	}
+	if p.EnvironmentID == "" {
+		return nil, r, gatehouse.Errorf(gatehouse.CodeForbidden, "the decision endpoints need an environment API key (this key is of level %s: it names no environment, and Permit's SDKs send none)", p.Level)
+	}
+	r = r.WithContext(web.WithPrincipal(r.Context(), p))
+	e, err := s.Facts.Engines.Get(r.Context(), p.EnvironmentID)
+	return e, r, err
+}
+
+// admit admits a Permit call through the gate v1 uses (key,
+// organization header, rate limit, scope) and records the caller for the
+// API log; a refusal comes back as the error to answer in Permit's shape.
+func (s *server) admit(w http.ResponseWriter, r *http.Request, scope gatehouse.Scope) (*auth.Principal, error) {
+	rec := web.RecordOf(r.Context())
+	if rec != nil {
+		rec.Route = r.Pattern
+	}
+	if s.bare != nil {
+		return s.bare, nil
+	}
+	p, ref := s.gate.Admit(r.Context(), w.Header(), web.CallOf(r, scope))
+	if rec != nil && p != nil {
+		rec.Principal = p
+	}
+	if ref != nil {
+		return nil, ref.Err()
+	}
+	return p, nil
+}
+
+// handle runs one Permit operation: auth, the environment of the path,
+// the operation, and the answer in Permit's shapes.
+func (s *server) handle(rt ruled) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, body, err := s.serve(rt, w, r)
+		if err != nil {
+			s.errs(w, r, err)
+			return
+		}
+		if body == nil {
+			w.WriteHeader(status)
+			return
+		}
+		permit.WriteJSON(w, status, body)
+	})
+}
+
+func (s *server) serve(rt ruled, w http.ResponseWriter, r *http.Request) (int, any, error) {
+	p, err := s.admit(w, r, rt.rule.Scope)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := rt.rule.Admits(p); err != nil {
+		return 0, nil, err
+	}
+	ctx := web.WithPrincipal(r.Context(), p)
+	c := &call{r: r, ctx: ctx, p: p}
+	if rt.env {
+		proj, env := r.PathValue("proj"), r.PathValue("env")
+		e, err := s.Tenancy.Environment(ctx, p, proj, env, false)
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound && (dashed(proj) != proj || dashed(env) != env) {
+			e, err = s.Tenancy.Environment(ctx, p, dashed(proj), dashed(env), false)
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		c.env = e
+	}
+	return rt.fn(c)
+}
+
+// dashed turns Permit's 32-hex id form into the dashed UUID one; anything
+// else is returned as it is.
+func dashed(ref string) string {
+	if len(ref) != 32 {
+		return ref
+	}
+	if _, err := hex.DecodeString(ref); err != nil {
+		return ref
+	}
+	return ref[:8] + "-" + ref[8:12] + "-" + ref[12:16] + "-" + ref[16:20] + "-" + ref[20:]
+}
+
+// byRef looks an item up by id or key, also by Permit's undashed id.
+func byRef[T any](ref string, get func(string) (T, error)) (T, error) {
+	v, err := get(ref)
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound && dashed(ref) != ref {
+		if v2, err2 := get(dashed(ref)); err2 == nil {
+			return v2, nil
+		}
+	}
+	return v, err
+}
+
+// cascade reports ?cascade=true: a delete also removes what refers to the
+// deleted thing (the rule v1 follows).
+func (c *call) cascade() bool { return c.r.URL.Query().Get("cascade") == "true" }
+
+// body decodes the request's JSON body (empty: allowed when allowEmpty).
+func (c *call) body(limit int64, v any, allowEmpty bool) error {
+	return permit.Decode(c.r, limit, v, allowEmpty)
+}
+
+// ---- paging
+
+type ppage struct {
+	page, perPage int
+	total         bool // include_total_count
+}
+
+func pageOf(r *http.Request) (ppage, error) {
+	q := r.URL.Query()
+	pg := ppage{page: 1, perPage: 30, total: q.Get("include_total_count") == "true"}
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return pg, gatehouse.FieldError("page", "invalid_value", "page must be a number from 1")
+		}
+		pg.page = n
+	}
+	if v := q.Get("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return pg, gatehouse.FieldError("per_page", "invalid_value", "per_page must be a number from 1")
+		}
+		if n > 100 {
+			return pg, permit.CodedError(http.StatusUnprocessableEntity, "PAGINATION_SIZE_OVERREACHED", "Pagination size overreached", "per_page must be at most 100")
+		}
+		pg.perPage = n
+	}
+	return pg, nil
+}
+
+func (pg ppage) request(sort string) gatehouse.PageRequest {
+	return gatehouse.PageRequest{Page: pg.page, PerPage: pg.perPage, Sort: sort}
+}
+
+// paginated is Permit's paged list: {data, total_count, page_count}.
+type paginated[T any] struct {
+	Data       []T `json:"data"`
+	TotalCount int `json:"total_count"`
+	PageCount  int `json:"page_count"`
+}
+
+func paged[T any](items []T, total, perPage int) paginated[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return paginated[T]{Data: items, TotalCount: total, PageCount: (total + perPage - 1) / perPage}
+}
+
+// window returns the page pg of items.
+func window[T any](items []T, pg ppage) []T {
+	from := (pg.page - 1) * pg.perPage
+	if from >= len(items) {
+		return []T{}
+	}
+	return items[from:min(from+pg.perPage, len(items))]
+}
+
+// listOrPaged answers a list plainly, or paged when include_total_count
+// asks for it.
+func listOrPaged[T any](items []T, total int, pg ppage) any {
+	if pg.total {
+		return paged(items, total, pg.perPage)
+	}
+	if items == nil {
+		return []T{}
+	}
+	return items
+}
+
+// values returns the non-empty values of a repeatable query parameter
+// (Permit's Go SDK sends tenant= for "any").
+func values(r *http.Request, name string) []string {
+	var out []string
+	for _, v := range r.URL.Query()[name] {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// unsupported refuses a Permit feature Gatehouse does not have, rather
+// than dropping what was sent.
+func unsupported(field, what string) error {
+	return gatehouse.FieldError(field, "unsupported", "%s: Gatehouse does not support this (see docs/permit-migration.md)", what)
+}
+
+func orEmptyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func orEmptyList(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
