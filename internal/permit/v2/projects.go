@@ -127,14 +127,9 @@ func (s *server) createProject(c *call) (int, any, error) {
 	if err := c.body(s.maxBody, &in, false); err != nil {
 		return 0, nil, err
 	}
-	proj, envs, err := s.Tenancy.CreateProject(c.ctx, c.p.OrgID, tenancy.NewProjectInput{Key: in.Key, Name: in.orKey(), Description: deref(in.Description)})
+	proj, _, err := s.Tenancy.CreateProject(c.ctx, c.p.OrgID, tenancy.NewProjectInput{Key: in.Key, Name: in.orKey(), Description: deref(in.Description)})
 	if err != nil {
 		return 0, nil, err
-	}
-	for _, e := range envs {
-		if err := s.Facts.EnsureDefaultTenant(c.ctx, e.ID); err != nil {
-			return 0, nil, err
-		}
 	}
 	return http.StatusOK, pProjectOf(c.p.OrgID, proj), nil
 }
@@ -177,7 +172,6 @@ func (s *server) deleteProject(c *call) (int, any, error) {
 	if err := s.Tenancy.DeleteProject(c.ctx, proj); err != nil {
 		return 0, nil, err
 	}
-	s.Keys.Forget(c.ctx)
 	return http.StatusNoContent, nil, nil
 }
 
@@ -216,9 +210,6 @@ func (s *server) createEnv(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := s.Facts.EnsureDefaultTenant(c.ctx, env.ID); err != nil {
-		return 0, nil, err
-	}
 	return http.StatusOK, pEnvOf(c.p.OrgID, env), nil
 }
 
@@ -251,8 +242,8 @@ func (s *server) updateEnv(c *call) (int, any, error) {
 	return http.StatusOK, pEnvOf(c.p.OrgID, env), nil
 }
 
-// deleteEnv deletes an environment: every node forgets the keys it held
-// and drops its engine, and the decision log its policy (as v1 does).
+// deleteEnv deletes an environment (tenancy tells the key cache, the
+// engines and the decision log).
 func (s *server) deleteEnv(c *call) (int, any, error) {
 	env, err := s.environment(c, true)
 	if err != nil {
@@ -260,11 +251,6 @@ func (s *server) deleteEnv(c *call) (int, any, error) {
 	}
 	if err := s.Tenancy.DeleteEnvironment(c.ctx, env); err != nil {
 		return 0, nil, err
-	}
-	s.Keys.Forget(c.ctx)
-	s.Facts.EnvironmentDeleted(c.ctx, env.ID)
-	if s.Decisions != nil {
-		s.Decisions.Forget(env.ID)
 	}
 	return http.StatusNoContent, nil, nil
 }
