@@ -95,12 +95,9 @@ func ReadEvents(r io.Reader, line func(), fn func(StreamEvent) error) error {
 	}
 }
 
-// FeedEntry is a "change" event of the stream.
-type FeedEntry struct {
-	Seq int64 `json:"seq"`
-	authz.Change
-	CreatedAt time.Time `json:"created_at"`
-}
+// FeedEntry is a "change" event of the stream: one entry of the change
+// feed.
+type FeedEntry = authz.FeedEntry
 
 // LocalChecker answers permission checks in this process, with no network
 // call per check, from a copy of the key's environment that follows every
