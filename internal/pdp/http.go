@@ -113,7 +113,7 @@ func (p *PDP) authed(next func(http.ResponseWriter, *http.Request, *authz.Engine
 			writeErr(w, r, http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMediaType, "send application/json")
 			return
 		}
-		e := p.engine.Load()
+		e := p.engine()
 		if e == nil {
 			w.Header().Set("Retry-After", "1")
 			writeErr(w, r, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "the PDP has no snapshot yet: it cannot reach the server and has none saved")
@@ -132,7 +132,7 @@ func (p *PDP) permitEngine(_ http.ResponseWriter, r *http.Request) (*authz.Engin
 	if p.refusing.Load() {
 		return nil, r, gatehouse.Errorf(gatehouse.CodeUnauthorized, "%s", msgRevoked)
 	}
-	e := p.engine.Load()
+	e := p.engine()
 	if e == nil {
 		return nil, r, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP has no snapshot yet: it cannot reach the server and has none saved")
 	}
