@@ -261,12 +261,17 @@ func (l *LocalChecker) follow(ctx context.Context) error {
 	// A silent stream is a dead one: the server sends a heartbeat every 15 s.
 	idle := time.AfterFunc(l.o.idle, cancel)
 	defer idle.Stop()
-	err = ReadEvents(body, func() { idle.Reset(l.o.idle) }, l.event)
+	events := 0
+	err = ReadEvents(body, func() { idle.Reset(l.o.idle) }, func(ev StreamEvent) error { events++; return l.event(ev) })
 	switch {
 	case errors.Is(err, errReset):
 		return nil
 	case err != nil && !idle.Stop(): // the idle timer fired and cut the stream
 		return fmt.Errorf("the change stream was silent for %s", l.o.idle)
+	case err == nil && events == 0:
+		// The server sends where it stands first: a stream ended before
+		// that is a failure (waited on), not a reconnection at once.
+		return errors.New("the change stream ended before its first event")
 	}
 	return err // nil: the server ended the stream; reconnect from our position
 }
