@@ -151,7 +151,7 @@ func (l PDPLimits) withDefaults() PDPLimits {
 		l.StreamsPerNode = 1000
 	}
 	if l.Backlog <= 0 {
-		l.Backlog = 10_000
+		l.Backlog = facts.DefaultBacklog
 	}
 	return l
 }
