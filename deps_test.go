@@ -70,7 +70,7 @@ func TestLowerLayersImportNoFrontDoor(t *testing.T) {
 func TestPDPImportsNoServerPackage(t *testing.T) {
 	const mod = "github.com/gatehouse-dev/gatehouse"
 	allowed := map[string]bool{mod: true, mod + "/authz": true, mod + "/client": true, mod + "/internal/pdp": true,
-		mod + "/internal/decision": true, mod + "/internal/permit": true, mod + "/internal/batch": true}
+		mod + "/internal/decision": true, mod + "/internal/permit": true, mod + "/internal/batch": true, mod + "/internal/envelope": true}
 	thirdParty := []string{"github.com/danielgtaylor/huma", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/redis/go-redis",
 		"github.com/riverqueue/river", "github.com/pressly/goose", "github.com/golang-jwt/jwt", "github.com/spf13/cobra"}
 	out, err := exec.Command("go", "list", "-deps", "-test=false", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./internal/pdp").CombinedOutput()
@@ -88,6 +88,20 @@ func TestPDPImportsNoServerPackage(t *testing.T) {
 			if dep == f || strings.HasPrefix(dep, f+"/") {
 				t.Errorf("internal/pdp depends on %s, a framework or driver of the server", dep)
 			}
+		}
+	}
+}
+
+// The answers' envelope is shared by the server and the PDP: it imports
+// nothing beyond the standard library.
+func TestEnvelopeImportsOnlyTheStandardLibrary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./internal/envelope").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep != "github.com/gatehouse-dev/gatehouse/internal/envelope" {
+			t.Errorf("package envelope depends on %s", dep)
 		}
 	}
 }
