@@ -60,3 +60,48 @@ func TestLowerLayersImportNoFrontDoor(t *testing.T) {
 		}
 	}
 }
+
+// The standalone PDP runs beside an application, away from the server: it
+// is the Go SDK's in-process checker plus a disk snapshot, its endpoints and
+// decision uploads. It never imports the server's packages (services,
+// store, front doors, keys, tenancy) nor their drivers and frameworks,
+// only the SDK, the engine, the shared vocabulary and the wire types of
+// checks (decision, Permit's protocol) with their leaf helpers.
+func TestPDPImportsNoServerPackage(t *testing.T) {
+	const mod = "github.com/gatehouse-dev/gatehouse"
+	allowed := map[string]bool{mod: true, mod + "/authz": true, mod + "/client": true, mod + "/internal/pdp": true,
+		mod + "/internal/decision": true, mod + "/internal/permit": true, mod + "/internal/batch": true, mod + "/internal/envelope": true}
+	thirdParty := []string{"github.com/danielgtaylor/huma", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/redis/go-redis",
+		"github.com/riverqueue/river", "github.com/pressly/goose", "github.com/golang-jwt/jwt", "github.com/spf13/cobra"}
+	out, err := exec.Command("go", "list", "-deps", "-test=false", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./internal/pdp").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == mod || strings.HasPrefix(dep, mod+"/") {
+			if !allowed[dep] {
+				t.Errorf("internal/pdp depends on %s, a package of the server", dep)
+			}
+			continue
+		}
+		for _, f := range thirdParty {
+			if dep == f || strings.HasPrefix(dep, f+"/") {
+				t.Errorf("internal/pdp depends on %s, a framework or driver of the server", dep)
+			}
+		}
+	}
+}
+
+// The answers' envelope is shared by the server and the PDP: it imports
+// nothing beyond the standard library.
+func TestEnvelopeImportsOnlyTheStandardLibrary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./internal/envelope").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep != "github.com/gatehouse-dev/gatehouse/internal/envelope" {
+			t.Errorf("package envelope depends on %s", dep)
+		}
+	}
+}

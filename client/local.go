@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -95,23 +96,29 @@ func ReadEvents(r io.Reader, line func(), fn func(StreamEvent) error) error {
 	}
 }
 
-// FeedEntry is a "change" event of the stream.
-type FeedEntry struct {
-	Seq int64 `json:"seq"`
-	authz.Change
-	CreatedAt time.Time `json:"created_at"`
-}
+// FeedEntry is a "change" event of the stream: one entry of the change
+// feed.
+type FeedEntry = authz.FeedEntry
 
 // LocalChecker answers permission checks in this process, with no network
 // call per check, from a copy of the key's environment that follows every
 // change as it happens (the server's change stream). It needs an
 // environment key with check:access. Close it when done.
+//
+// It is the one follower of the change feed: the standalone PDP is a
+// LocalChecker too, with a copy saved on disk (see the LocalOption
+// functions).
 type LocalChecker struct {
 	c      *Client
-	engine atomic.Pointer[authz.Engine]
-	mu     sync.Mutex // serializes applying changes; guards seq, lastErr
+	o      localOptions
+	engine atomic.Pointer[authz.Engine] // nil until a copy is loaded
+	empty  *authz.Engine                // answers checks meanwhile (everything is unknown)
+	mu     sync.Mutex                   // serializes changing the copy; guards seq, needLoad, lastErr, updated
 	seq    int64
-	synced atomic.Bool
+	// needLoad is set when the copy must be loaded again (the server said
+	// so, or a change did not apply).
+	needLoad bool
+	synced   atomic.Bool
 	// lastErr is the last sync error (nil while in sync).
 	lastErr error
 	updated chan struct{} // closed and replaced at every applied change and on catching up
@@ -120,10 +127,23 @@ type LocalChecker struct {
 }
 
 // NewLocalChecker loads the environment and starts following its changes.
-func NewLocalChecker(ctx context.Context, c *Client) (*LocalChecker, error) {
-	l := &LocalChecker{c: c, updated: make(chan struct{}), done: make(chan struct{})}
-	if err := l.load(ctx); err != nil {
-		return nil, fmt.Errorf("gatehouse: load the environment: %w", err)
+// With WithStartSnapshot it starts from a saved copy instead of loading;
+// with WithBackgroundLoad it returns at once and loads in the background.
+func NewLocalChecker(ctx context.Context, c *Client, opts ...LocalOption) (*LocalChecker, error) {
+	o := localOptions{idle: 45 * time.Second, retryMin: time.Second, retryMax: 32 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	l := &LocalChecker{c: c, o: o, empty: authz.New(), updated: make(chan struct{}), done: make(chan struct{})}
+	switch {
+	case o.start != nil:
+		if err := l.install(o.start); err != nil {
+			return nil, fmt.Errorf("gatehouse: load the saved environment: %w", err)
+		}
+	case !o.background:
+		if err := l.load(ctx); err != nil {
+			return nil, fmt.Errorf("gatehouse: load the environment: %w", err)
+		}
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.cancel = cancel
@@ -131,18 +151,36 @@ func NewLocalChecker(ctx context.Context, c *Client) (*LocalChecker, error) {
 	return l, nil
 }
 
+// load loads the server's snapshot and serves it.
 func (l *LocalChecker) load(ctx context.Context) error {
 	s, err := l.c.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
+	if h := l.o.hooks.Loaded; h != nil {
+		if err := h(s); err != nil {
+			return err
+		}
+	}
+	if err := l.install(s); err != nil {
+		return err
+	}
+	if h := l.o.hooks.Updated; h != nil {
+		h(nil)
+	}
+	return nil
+}
+
+// install serves s in place of the current copy.
+func (l *LocalChecker) install(s *Snapshot) error {
 	e := authz.New()
 	if err := e.Load(s.Data); err != nil {
-		return err
+		return fmt.Errorf("load the snapshot: %w", err)
 	}
 	l.mu.Lock()
 	l.engine.Store(e)
 	l.seq = s.Seq
+	l.needLoad = false
 	l.mu.Unlock()
 	l.notify()
 	return nil
@@ -155,33 +193,56 @@ func (l *LocalChecker) notify() {
 	l.mu.Unlock()
 }
 
-// run follows the change stream, reconnecting with backoff, until closed.
+// run follows the change stream until closed: again at once when the
+// server ended the stream or asked for a new snapshot, after a growing
+// wait (with jitter) when syncing failed.
 func (l *LocalChecker) run(ctx context.Context) {
 	defer close(l.done)
-	fails := 0
+	wait := l.o.retryMin
 	for ctx.Err() == nil {
-		err := l.follow(ctx)
+		started := time.Now()
+		err := l.syncOnce(ctx)
 		l.synced.Store(false)
 		if ctx.Err() != nil {
 			return
 		}
+		if time.Since(started) > 5*time.Second {
+			wait = l.o.retryMin // it worked for a while: start over
+		}
+		if err == nil {
+			continue
+		}
 		l.mu.Lock()
 		l.lastErr = err
 		l.mu.Unlock()
-		if errors.Is(err, errReload) {
-			if lerr := l.load(ctx); lerr == nil {
-				fails = 0
-				continue
-			}
+		d := wait/2 + time.Duration(rand.Int64N(int64(wait)/2+1))
+		if h := l.o.hooks.Failed; h != nil {
+			h(err, d)
 		}
-		fails = min(fails+1, 6)
-		if sleep(ctx, backoff(fails)) != nil {
+		if sleep(ctx, d) != nil {
 			return
 		}
+		wait = min(wait*2, l.o.retryMax)
 	}
 }
 
-var errReload = errors.New("the environment must be loaded again")
+// syncOnce loads the environment if needed, then follows its changes until
+// the stream ends: nil when the server ended it or asked for a new
+// snapshot.
+func (l *LocalChecker) syncOnce(ctx context.Context) error {
+	l.mu.Lock()
+	need := l.needLoad || l.engine.Load() == nil
+	l.mu.Unlock()
+	if need {
+		if err := l.load(ctx); err != nil {
+			return err
+		}
+	}
+	return l.follow(ctx)
+}
+
+// errReset ends a stream whose server asked for a new snapshot.
+var errReset = errors.New("the server asked for a new snapshot")
 
 func (l *LocalChecker) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -191,43 +252,107 @@ func (l *LocalChecker) follow(ctx context.Context) error {
 	l.mu.Unlock()
 	body, err := l.c.Changes(ctx, since)
 	if err != nil {
-		return err
+		return fmt.Errorf("open the change stream: %w", err)
 	}
 	defer body.Close()
-	idle := time.AfterFunc(45*time.Second, cancel) // heartbeats come every 15 s
+	if h := l.o.hooks.Connected; h != nil {
+		h()
+	}
+	// A silent stream is a dead one: the server sends a heartbeat every 15 s.
+	idle := time.AfterFunc(l.o.idle, cancel)
 	defer idle.Stop()
-	return ReadEvents(body, func() { idle.Reset(45 * time.Second) }, func(ev StreamEvent) error {
-		switch ev.Event {
-		case "change":
-			var fe FeedEntry
-			if err := json.Unmarshal([]byte(ev.Data), &fe); err != nil {
-				return fmt.Errorf("change event: %w", err)
-			}
-			l.mu.Lock()
-			if fe.Seq <= l.seq {
-				l.mu.Unlock()
-				return nil
-			}
-			err := l.engine.Load().Apply(fe.Change)
-			if err == nil {
-				l.seq = fe.Seq
-			}
-			l.mu.Unlock()
-			if err != nil {
-				return fmt.Errorf("%w: %v", errReload, err)
-			}
-			l.notify()
-		case "synced":
-			l.synced.Store(true)
-			l.mu.Lock()
-			l.lastErr = nil
-			l.mu.Unlock()
-			l.notify() // waiters on Synced wake too
-		case "reset":
-			return errReload
-		}
+	events := 0
+	err = ReadEvents(body, func() { idle.Reset(l.o.idle) }, func(ev StreamEvent) error { events++; return l.event(ev) })
+	switch {
+	case errors.Is(err, errReset):
 		return nil
-	})
+	case err != nil && !idle.Stop(): // the idle timer fired and cut the stream
+		return fmt.Errorf("the change stream was silent for %s", l.o.idle)
+	case err == nil && events == 0:
+		// The server sends where it stands first: a stream ended before
+		// that is a failure (waited on), not a reconnection at once.
+		return errors.New("the change stream ended before its first event")
+	}
+	return err // nil: the server ended the stream; reconnect from our position
+}
+
+// event handles one event of the change stream.
+func (l *LocalChecker) event(ev StreamEvent) error {
+	switch ev.Event {
+	case "change":
+		var fe FeedEntry
+		if err := json.Unmarshal([]byte(ev.Data), &fe); err != nil {
+			return fmt.Errorf("change event: %w", err)
+		}
+		l.mu.Lock()
+		if fe.Seq <= l.seq {
+			l.mu.Unlock()
+			return nil // already applied
+		}
+		err := l.engine.Load().Apply(fe.Change)
+		if err == nil {
+			l.seq = fe.Seq
+		} else {
+			l.needLoad = true
+		}
+		l.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("change %d does not apply (%w): loading the environment again", fe.Seq, err)
+		}
+		if h := l.o.hooks.Updated; h != nil {
+			h(&fe)
+		}
+		l.notify()
+	case "synced":
+		l.synced.Store(true)
+		l.mu.Lock()
+		l.lastErr = nil
+		seq := l.seq
+		l.mu.Unlock()
+		if h := l.o.hooks.Synced; h != nil {
+			h(seq)
+		}
+		l.notify() // waiters on Synced wake too
+	case "reset":
+		l.mu.Lock()
+		l.needLoad = true
+		l.mu.Unlock()
+		if h := l.o.hooks.Reset; h != nil {
+			h(ev.Data)
+		}
+		return errReset
+	default:
+		if h := l.o.hooks.Event; h != nil {
+			return h(ev)
+		}
+	}
+	return nil
+}
+
+// current is the copy checks are answered from.
+func (l *LocalChecker) current() *authz.Engine {
+	if e := l.engine.Load(); e != nil {
+		return e
+	}
+	return l.empty
+}
+
+// Engine is the decision engine holding the checker's copy, nil until a
+// copy is loaded (see WithBackgroundLoad). A reload replaces it: take it
+// again for every use.
+func (l *LocalChecker) Engine() *authz.Engine { return l.engine.Load() }
+
+// Copy returns a copy of the checker's data and the feed position it
+// corresponds to, consistent with each other (ok is false until a copy is
+// loaded): what to save to start from later (WithStartSnapshot).
+func (l *LocalChecker) Copy() (data authz.Data, seq int64, ok bool) {
+	l.mu.Lock() // no change applies while the data is copied
+	defer l.mu.Unlock()
+	e := l.engine.Load()
+	if e == nil {
+		return authz.Data{}, 0, false
+	}
+	return e.Data(), l.seq, true
 }
 
 // Check answers whether user may do action on a resource of resourceType
@@ -236,7 +361,7 @@ func (l *LocalChecker) Check(user, action, resourceType, tenant string) authz.De
 	if tenant == "" {
 		tenant = authz.DefaultTenant
 	}
-	return l.engine.Load().Check(user, action, resourceType, tenant)
+	return l.current().Check(user, action, resourceType, tenant)
 }
 
 // Allowed answers a check in the server's shape.
@@ -252,7 +377,7 @@ func (l *LocalChecker) Allowed(c Check) Decision {
 
 // Permissions lists what user may do per tenant.
 func (l *LocalChecker) Permissions(user string, tenants ...string) []authz.TenantPermissions {
-	return l.engine.Load().Permissions(user, tenants)
+	return l.current().Permissions(user, tenants)
 }
 
 // Seq is the feed position the checker's copy is at.

@@ -7,7 +7,6 @@ package facts
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -119,22 +118,11 @@ const (
 )
 
 // Change is one entry of an environment's change feed: an engine operation
-// (authz.Change) at a position of the feed.
-type Change struct {
-	Seq       int64           `json:"seq"`
-	EnvID     string          `json:"-"`
-	Op        string          `json:"op"`
-	Data      json.RawMessage `json:"data"`
-	CreatedAt time.Time       `json:"created_at"`
-}
+// at a position of the feed (the one definition is authz.FeedEntry).
+type Change = authz.FeedEntry
 
 // KeyRef is the data of a delete change.
 type KeyRef = authz.KeyRef
-
-// Apply applies a change to an engine.
-func (c Change) Apply(e *authz.Engine) error {
-	return e.Apply(authz.Change{Op: c.Op, Data: c.Data})
-}
 
 // Filter narrows a list of users, tenants, resources or roles.
 type Filter struct {
@@ -189,7 +177,8 @@ type Store interface {
 	DeleteAssignment(ctx context.Context, envID, userID, roleID, tenantID string) error
 	ListAssignments(ctx context.Context, f AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[Assignment], error)
 
-	AppendChange(ctx context.Context, c *Change) error
+	// AppendChange appends c to envID's feed and sets its Seq.
+	AppendChange(ctx context.Context, envID string, c *Change) error
 	ChangesSince(ctx context.Context, envID string, seq int64, limit int) ([]Change, error)
 	// FeedPosition is the seq of envID's latest change (0 when none).
 	FeedPosition(ctx context.Context, envID string) (int64, error)

@@ -99,8 +99,8 @@ func (s *Service) write(ctx context.Context, envID string, fn func(tx Store) ([]
 // environment's write lock: see Store.InFactsTx).
 func (s *Service) AppendTx(ctx context.Context, tx Store, envID string, changes []Change) error {
 	for i := range changes {
-		changes[i].EnvID, changes[i].CreatedAt = envID, s.now()
-		if err := tx.AppendChange(ctx, &changes[i]); err != nil {
+		changes[i].CreatedAt = s.now()
+		if err := tx.AppendChange(ctx, envID, &changes[i]); err != nil {
 			return err
 		}
 	}
@@ -143,7 +143,7 @@ func change(op string, v any) Change {
 	if err != nil {
 		panic(fmt.Sprintf("facts: marshal %s: %v", op, err))
 	}
-	return Change{Op: op, Data: data}
+	return Change{Change: authz.Change{Op: op, Data: data}}
 }
 
 // ---- users

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/google/uuid"
@@ -150,7 +151,7 @@ func (l PDPLimits) withDefaults() PDPLimits {
 		l.StreamsPerNode = 1000
 	}
 	if l.Backlog <= 0 {
-		l.Backlog = 10_000
+		l.Backlog = facts.DefaultBacklog
 	}
 	return l
 }
@@ -277,24 +278,18 @@ func (r *pdpStreams) keyChanged(keyID string) {
 	}
 }
 
-// backlogCounter counts an environment's feed entries after a position,
-// no further than limit (the store's, read once per stream).
-type backlogCounter interface {
-	CountChangesSince(ctx context.Context, envID string, seq int64, limit int) (int, error)
-}
-
 func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.StreamResponse, error) {
 	ref, err := pdpEnv(ctx)
 	if err != nil {
 		return nil, err
 	}
-	since, resume := in.Since.Value, in.Since.Set
+	from := facts.FollowOptions{Since: in.Since.Value, Resume: in.Since.Set, Backlog: h.streams.limits.Backlog}
 	if in.LastEventID != "" {
 		v, err := strconv.ParseInt(in.LastEventID, 10, 64)
 		if err != nil || v < 0 {
 			return nil, gatehouse.FieldError("Last-Event-ID", "invalid_value", "Last-Event-ID must be a feed position")
 		}
-		since, resume = v, true
+		from.Since, from.Resume = v, true
 	}
 	p := principal(ctx)
 	st, err := h.streams.open(p.KeyID)
@@ -307,29 +302,9 @@ func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.Stre
 			h.streams.close(st)
 		}
 	}()
-	// Load the engine: its catch-ups wake this stream up.
-	if _, err := h.Facts.Engines.Get(ctx, ref.envID); err != nil {
-		return nil, err
-	}
-	latest, err := h.Facts.Store.FeedPosition(ctx, ref.envID)
+	f, err := h.Facts.Follow(ctx, ref.envID, from)
 	if err != nil {
 		return nil, err
-	}
-	if !resume {
-		since = latest // a new follower loaded the snapshot first: nothing to replay
-	}
-	// A client far behind reloads the snapshot rather than replaying history.
-	var behind string
-	if since < latest && latest-since > int64(h.streams.limits.Backlog) {
-		n := h.streams.limits.Backlog + 1
-		if bc, ok := h.Facts.Store.(backlogCounter); ok {
-			if n, err = bc.CountChangesSince(ctx, ref.envID, since, h.streams.limits.Backlog+1); err != nil {
-				return nil, err
-			}
-		}
-		if n > h.streams.limits.Backlog {
-			behind = fmt.Sprintf("position %d is more than %d changes behind the feed: load the snapshot (GET /v1/pdp/snapshot) and follow from its seq", since, h.streams.limits.Backlog)
-		}
 	}
 	opened = true
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
@@ -344,20 +319,18 @@ func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.Stre
 		hctx.SetHeader("Cache-Control", "no-store")
 		hctx.SetHeader("X-Accel-Buffering", "no")
 		hctx.SetStatus(http.StatusOK)
-		switch {
-		case since > latest:
-			s.event(eventReset, "", map[string]string{"reason": fmt.Sprintf("position %d is ahead of the feed (%d): the database was replaced", since, latest)})
-			return
-		case behind != "":
-			s.event(eventReset, "", map[string]string{"reason": behind})
-			return
-		}
-		h.streamChanges(hctx.Context(), s, st, ref, since, token, p.ExpiresAt)
+		h.streamChanges(hctx.Context(), s, st, f, ref, token, p.ExpiresAt)
 	}}, nil
 }
 
-func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, st *pdpStream, ref envRef, since int64, token string, expires time.Time) {
-	log := h.Log.With("request_id", RequestID(ctx), "env_id", ref.envID)
+// errStreamEnded ends a change stream that has nothing more to send: its
+// client went away, its key is no longer valid, or its time is up.
+var errStreamEnded = errors.New("the change stream ended")
+
+// streamChanges sends f's events as Server-Sent Events, with the
+// environment's decision log policy, heartbeats, and the checks of the
+// stream's key, until the stream ends.
+func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, st *pdpStream, f *facts.Follower, ref envRef, token string, expires time.Time) {
 	end := time.NewTimer(pdpStreamMax)
 	defer end.Stop()
 	beat := time.NewTicker(pdpHeartbeat)
@@ -380,7 +353,7 @@ func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, st *pdpStrea
 	}
 	// keyValid ends the stream of a key that no longer verifies (revoked,
 	// expired, or gone with its environment).
-	keyValid := func() bool {
+	keyValid := func() error {
 		if _, err := h.Keys.Verify(ctx, token); err != nil {
 			reason := "the API key is no longer valid"
 			var ge *gatehouse.Error
@@ -388,69 +361,67 @@ func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, st *pdpStrea
 				reason += ": " + ge.Message
 			}
 			s.event(eventReset, "", map[string]string{"reason": reason})
-			return false
+			return errStreamEnded
 		}
-		return true
+		return nil
 	}
-	sendPolicy()
-	synced := int64(-1)
-	const batch = 500
-	for {
-		moved := h.Facts.Engines.Moved(ref.envID)
-		changes, err := h.Facts.Store.ChangesSince(ctx, ref.envID, since, batch)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("PDP stream: read the change feed", "err", err)
-			}
-			return
-		}
-		for _, c := range changes {
-			s.event(eventChange, strconv.FormatInt(c.Seq, 10), c)
-			since = c.Seq
-		}
-		if len(changes) == batch {
-			select {
-			case <-st.recheck: // revoked while replaying
-				if !keyValid() {
-					return
-				}
-			default:
-			}
-			continue
-		}
-		if since != synced {
-			s.event(eventSynced, "", map[string]int64{"seq": since})
-			synced = since
+	send := func(ev facts.FeedEvent) error {
+		switch ev.Kind {
+		case facts.FeedChange:
+			s.event(eventChange, strconv.FormatInt(ev.Entry.Seq, 10), ev.Entry)
+		case facts.FeedSynced:
+			s.event(eventSynced, "", map[string]int64{"seq": ev.Seq})
+		case facts.FeedReset:
+			s.event(eventReset, "", map[string]string{"reason": ev.Reason})
 		}
 		if s.err != nil {
-			return // the client went away
+			return errStreamEnded // the client went away
+		}
+		return nil
+	}
+	f.Between = func(context.Context) error {
+		select {
+		case <-st.recheck: // revoked while replaying
+			return keyValid()
+		default:
+			return nil
+		}
+	}
+	f.Wait = func(ctx context.Context, moved <-chan struct{}) error {
+		if s.err != nil {
+			return errStreamEnded
 		}
 		select {
 		case <-moved:
 			sendPolicy()
 		case <-st.recheck:
 			// The key changed on some node: a revocation ends the stream now.
-			if !keyValid() {
-				return
-			}
+			return keyValid()
 		case <-beat.C:
 			// The key may have been revoked (or its environment deleted)
 			// while this node missed the announcement.
-			if !keyValid() {
-				return
+			if err := keyValid(); err != nil {
+				return err
 			}
 			sendPolicy()
 			s.comment("heartbeat")
 		case <-expired:
 			s.event(eventReset, "", map[string]string{"reason": "the API key is no longer valid: " + apikey.ErrExpired.Message})
-			return
+			return errStreamEnded
 		case <-end.C:
-			return
+			return errStreamEnded
 		case <-h.Closing:
-			return
+			return errStreamEnded
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		}
+		return nil
+	}
+	if f.Reset() == "" {
+		sendPolicy()
+	}
+	if err := f.Run(ctx, send); err != nil && !errors.Is(err, errStreamEnded) && ctx.Err() == nil {
+		h.Log.Warn("PDP stream: read the change feed", "request_id", RequestID(ctx), "env_id", ref.envID, "err", err)
 	}
 }
 

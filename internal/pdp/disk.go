@@ -9,6 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
 
 // snapshotFormat is the version of the file layout.
@@ -19,27 +23,47 @@ func (p *PDP) SnapshotPath() string {
 	return filepath.Join(p.cfg.DataDir, "snapshot-"+p.claims.EnvironmentID+".json")
 }
 
-// loadFromDisk serves the snapshot saved by an earlier run, if any.
-func (p *PDP) loadFromDisk() error {
+// snapshot is the file on disk: the server's snapshot (GET
+// /v1/pdp/snapshot) with its format and when it was saved.
+type snapshot struct {
+	Format         int             `json:"format,omitempty"`
+	SavedAt        *time.Time      `json:"saved_at,omitempty"`
+	OrganizationID string          `json:"organization_id"`
+	ProjectID      string          `json:"project_id"`
+	EnvironmentID  string          `json:"environment_id"`
+	Seq            int64           `json:"seq"`
+	DecisionLog    decision.Policy `json:"decision_log"`
+	Data           authz.Data      `json:"data"`
+}
+
+// loadFromDisk reads the snapshot saved by an earlier run, if any, and
+// takes its decision log policy: the PDP starts from it.
+func (p *PDP) loadFromDisk() (*client.Snapshot, error) {
 	b, err := os.ReadFile(p.SnapshotPath())
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var s snapshot
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("%s: %w", p.SnapshotPath(), err)
+		return nil, fmt.Errorf("%s: %w", p.SnapshotPath(), err)
 	}
 	if s.Format != snapshotFormat {
-		return fmt.Errorf("%s: format %d, want %d", p.SnapshotPath(), s.Format, snapshotFormat)
+		return nil, fmt.Errorf("%s: format %d, want %d", p.SnapshotPath(), s.Format, snapshotFormat)
 	}
-	if err := p.install(s, "disk"); err != nil {
-		return err
+	if s.EnvironmentID != p.claims.EnvironmentID {
+		return nil, fmt.Errorf("%s: the snapshot is of environment %s, the key of %s", p.SnapshotPath(), s.EnvironmentID, p.claims.EnvironmentID)
 	}
-	p.setState(func(st *Status) { st.LastSyncedAt = s.SavedAt })
-	return nil
+	pol := s.DecisionLog
+	if pol.Mode == "" {
+		pol.Mode = decision.ModeOff
+	}
+	p.policy.Store(&pol)
+	p.setState(func(st *Status) { st.SnapshotSource, st.LastSyncedAt = "disk", s.SavedAt })
+	p.log.Info("snapshot loaded", "source", "disk", "seq", s.Seq, "users", len(s.Data.Users), "assignments", len(s.Data.Assignments))
+	return &client.Snapshot{OrganizationID: s.OrganizationID, ProjectID: s.ProjectID, EnvironmentID: s.EnvironmentID, Seq: s.Seq, Data: s.Data}, nil
 }
 
 func (p *PDP) markDirty() {
@@ -73,16 +97,17 @@ func (p *PDP) persistLoop(ctx context.Context) {
 // renamed over the old one. The file holds the environment's users, so it
 // is readable by its owner only.
 func (p *PDP) persist() error {
-	p.mu.Lock()
-	e := p.engine.Load()
-	if e == nil {
-		p.mu.Unlock()
+	lc := p.lc.Load()
+	if lc == nil {
+		return nil
+	}
+	data, seq, ok := lc.Copy()
+	if !ok {
 		return nil
 	}
 	now := time.Now().UTC()
 	s := snapshot{Format: snapshotFormat, SavedAt: &now, OrganizationID: p.claims.OrgID, ProjectID: p.claims.ProjectID,
-		EnvironmentID: p.claims.EnvironmentID, Seq: p.seq, DecisionLog: *p.policy.Load(), Data: e.Data()}
-	p.mu.Unlock()
+		EnvironmentID: p.claims.EnvironmentID, Seq: seq, DecisionLog: *p.policy.Load(), Data: data}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err

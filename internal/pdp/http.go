@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/envelope"
 	"github.com/gatehouse-dev/gatehouse/internal/permit"
 )
 
@@ -55,41 +56,26 @@ func withRequestID(next http.Handler) http.Handler {
 	})
 }
 
-type meta struct {
-	RequestID string    `json:"request_id"`
-	Timestamp time.Time `json:"timestamp"`
-}
-
-func metaOf(r *http.Request) meta {
-	return meta{RequestID: r.Header.Get("X-Request-Id"), Timestamp: time.Now().UTC().Truncate(time.Millisecond)}
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-type envelope struct {
-	Status string `json:"status"`
-	Data   any    `json:"data,omitempty"`
-	Error  any    `json:"error,omitempty"`
-	Meta   meta   `json:"meta"`
-}
-
 func writeOK(w http.ResponseWriter, r *http.Request, data any) {
-	writeJSON(w, http.StatusOK, envelope{Status: "success", Data: data, Meta: metaOf(r)})
+	writeJSON(w, http.StatusOK, envelope.Success(r.Header.Get("X-Request-Id"), data))
 }
 
+// writeErr answers an error in the server's shape.
 func writeErr(w http.ResponseWriter, r *http.Request, status int, code, msg string, details ...map[string]any) {
-	e := map[string]any{"code": code, "message": msg}
-	if len(details) > 0 && details[0] != nil {
-		e["details"] = details[0]
+	var d map[string]any
+	if len(details) > 0 {
+		d = details[0]
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-pdp"`)
 	}
-	writeJSON(w, status, envelope{Status: "error", Error: e, Meta: metaOf(r)})
+	writeJSON(w, status, envelope.Error(r.Header.Get("X-Request-Id"), code, msg, d))
 }
 
 // msgRevoked answers callers once the server has revoked the PDP's key.
@@ -113,7 +99,7 @@ func (p *PDP) authed(next func(http.ResponseWriter, *http.Request, *authz.Engine
 			writeErr(w, r, http.StatusUnsupportedMediaType, gatehouse.CodeUnsupportedMediaType, "send application/json")
 			return
 		}
-		e := p.engine.Load()
+		e := p.engine()
 		if e == nil {
 			w.Header().Set("Retry-After", "1")
 			writeErr(w, r, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "the PDP has no snapshot yet: it cannot reach the server and has none saved")
@@ -132,7 +118,7 @@ func (p *PDP) permitEngine(_ http.ResponseWriter, r *http.Request) (*authz.Engin
 	if p.refusing.Load() {
 		return nil, r, gatehouse.Errorf(gatehouse.CodeUnauthorized, "%s", msgRevoked)
 	}
-	e := p.engine.Load()
+	e := p.engine()
 	if e == nil {
 		return nil, r, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP has no snapshot yet: it cannot reach the server and has none saved")
 	}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/permit"
 )
@@ -117,15 +117,14 @@ type PDP struct {
 	cfg    Config
 	claims KeyClaims
 	log    *slog.Logger
-	client *http.Client
-
-	engine atomic.Pointer[authz.Engine]
+	// api calls the server: the change feed (through lc), decision uploads.
+	api *client.Client
+	// lc follows the environment once Run has started it.
+	lc     atomic.Pointer[client.LocalChecker]
 	policy atomic.Pointer[decision.Policy]
 
-	mu           sync.Mutex // guards seq, applying changes, persisting, and st
-	seq          int64
-	needSnapshot bool
-	st           Status
+	mu sync.Mutex // guards st and revokeTimer
+	st Status
 
 	// refusing is set once the server has revoked the key and the grace is
 	// over: checks are refused (one atomic load on the check path).
@@ -176,9 +175,9 @@ func New(cfg Config) (*PDP, error) {
 	if cfg.PersistEvery <= 0 {
 		cfg.PersistEvery = time.Second
 	}
-	client := cfg.Client
-	if client == nil {
-		client = &http.Client{Transport: &http.Transport{
+	hc := cfg.Client
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:          4,
@@ -187,14 +186,16 @@ func New(cfg Config) (*PDP, error) {
 			ResponseHeaderTimeout: 60 * time.Second,
 		}}
 	}
-	p := &PDP{cfg: cfg, claims: claims, log: cfg.Log.With("component", "pdp", "env_id", claims.EnvironmentID), client: client,
-		dirty: make(chan struct{}, 1)}
+	p := &PDP{cfg: cfg, claims: claims, log: cfg.Log.With("component", "pdp", "env_id", claims.EnvironmentID), dirty: make(chan struct{}, 1),
+		// The checker retries on its own terms (RetryMin, RetryMax): no
+		// retries inside a call.
+		api: client.New(cfg.APIURL, cfg.Key, client.WithHTTPClient(hc), client.WithRetries(0), client.WithUserAgent("gatehouse-pdp"))}
 	upstream, err := url.Parse(cfg.APIURL)
 	if err != nil || upstream.Scheme == "" || upstream.Host == "" {
 		return nil, fmt.Errorf("pdp: --api-url %q is not a URL like http://127.0.0.1:8080", cfg.APIURL)
 	}
 	rp := httputil.NewSingleHostReverseProxy(upstream)
-	rp.Transport = client.Transport
+	rp.Transport = hc.Transport
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		p.log.Warn("proxy a /v2 call to the server", "path", r.URL.Path, "err", err)
 		permit.WriteError(w, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP cannot reach the server at %s", cfg.APIURL))
@@ -211,9 +212,11 @@ func New(cfg Config) (*PDP, error) {
 func (p *PDP) Status() Status {
 	p.mu.Lock()
 	st := p.st
-	st.Seq = p.seq
 	p.mu.Unlock()
-	e := p.engine.Load()
+	if lc := p.lc.Load(); lc != nil {
+		st.Seq = lc.Seq()
+	}
+	e := p.engine()
 	st.Serving = e != nil && !p.refusing.Load()
 	if e != nil {
 		st.Data = e.Stats()
@@ -229,25 +232,47 @@ func (p *PDP) setState(f func(*Status)) {
 	p.mu.Unlock()
 }
 
+// engine is the engine checks are answered from: nil while the PDP has
+// no snapshot.
+func (p *PDP) engine() *authz.Engine {
+	if lc := p.lc.Load(); lc != nil {
+		return lc.Engine()
+	}
+	return nil
+}
+
 // Run serves on ln and keeps the snapshot in sync until ctx ends; then it
 // stops serving, uploads the decisions it holds and saves the snapshot. It
 // fails at once when it has no snapshot (none on disk) and the server
 // refuses the key.
 func (p *PDP) Run(ctx context.Context, ln net.Listener) error {
-	if err := p.loadFromDisk(); err != nil {
+	opts := []client.LocalOption{client.WithHooks(p.hooks()), client.WithStreamIdle(p.cfg.StreamIdle),
+		client.WithRetryWait(p.cfg.RetryMin, p.cfg.RetryMax)}
+	saved, err := p.loadFromDisk()
+	if err != nil {
 		p.log.Warn("the snapshot on disk is unusable; loading from the server", "err", err)
 	}
-	if p.engine.Load() == nil {
+	var lc *client.LocalChecker
+	if saved != nil {
+		if lc, err = client.NewLocalChecker(ctx, p.api, append(opts, client.WithStartSnapshot(saved))...); err != nil {
+			p.log.Warn("the snapshot on disk is unusable; loading from the server", "err", err)
+			p.setState(func(st *Status) { st.SnapshotSource, st.LastSyncedAt = "", nil })
+		}
+	}
+	if lc == nil {
 		// Nothing to serve yet: a refused key is fatal rather than a retry loop.
-		if err := p.fetchSnapshot(ctx); err != nil {
-			var ae *apiError
-			if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
+		if lc, err = client.NewLocalChecker(ctx, p.api, opts...); err != nil {
+			if refusedKey(err) {
 				return fmt.Errorf("pdp: the server refused the key: %w", err)
 			}
 			p.log.Warn("cannot load the snapshot yet; retrying", "err", err)
 			p.setState(func(s *Status) { s.LastError = err.Error() })
+			if lc, err = client.NewLocalChecker(ctx, p.api, append(opts, client.WithBackgroundLoad())...); err != nil {
+				return fmt.Errorf("pdp: %w", err)
+			}
 		}
 	}
+	p.lc.Store(lc)
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -261,9 +286,6 @@ func (p *PDP) Run(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	syncDone := make(chan struct{})
-	go func() { defer close(syncDone); p.syncLoop(ctx) }()
-
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -274,7 +296,7 @@ func (p *PDP) Run(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		serveErr = errors.Join(serveErr, err)
 	}
-	<-syncDone
+	_ = lc.Close()
 	stopBG()
 	wg.Wait()
 	if err := p.persist(); err != nil {
@@ -284,68 +306,6 @@ func (p *PDP) Run(ctx context.Context, ln net.Listener) error {
 		return serveErr
 	}
 	return nil
-}
-
-// syncLoop loads snapshots and follows the stream until ctx ends,
-// reconnecting with backoff.
-func (p *PDP) syncLoop(ctx context.Context) {
-	wait := p.cfg.RetryMin
-	for ctx.Err() == nil {
-		started := time.Now()
-		err := p.syncOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(started) > 5*time.Second {
-			wait = p.cfg.RetryMin // it worked for a while: start over
-		}
-		if err == nil { // the server ended the stream or asked for a reset
-			continue
-		}
-		var ae *apiError
-		state := StateOffline
-		if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
-			state = StateUnauthorized
-		}
-		if revokedKey(err) {
-			state = StateRevoked
-			p.keyRevoked(err)
-		}
-		if p.engine.Load() == nil {
-			state = StateStarting
-		}
-		var was string
-		p.setState(func(s *Status) {
-			if s.RevokedAt != nil && state == StateOffline {
-				state = StateRevoked // revoked stays revoked while the server is away
-			}
-			was, s.State, s.LastError, s.ConnectedSince = s.State, state, err.Error(), nil
-		})
-		level := slog.LevelDebug // said once per outage
-		if was != state {
-			level = slog.LevelWarn
-		}
-		p.log.Log(ctx, level, "sync with the server failed; serving the last good snapshot, retrying", "state", state, "err", err, "retry_in", wait)
-		jitter := time.Duration(rand.Int64N(int64(wait)/2 + 1))
-		select {
-		case <-time.After(wait/2 + jitter):
-		case <-ctx.Done():
-			return
-		}
-		wait = min(wait*2, p.cfg.RetryMax)
-	}
-}
-
-func (p *PDP) syncOnce(ctx context.Context) error {
-	p.mu.Lock()
-	need := p.needSnapshot || p.engine.Load() == nil
-	p.mu.Unlock()
-	if need {
-		if err := p.fetchSnapshot(ctx); err != nil {
-			return err
-		}
-	}
-	return p.follow(ctx)
 }
 
 // revokedKey reports whether err is the server saying that the key is
@@ -405,28 +365,3 @@ func (p *PDP) keyAccepted() {
 	p.refusing.Store(false)
 	p.log.Warn("the server accepts this PDP's API key again; answering checks")
 }
-
-// uploader sends recorded decisions to the server.
-type uploader struct{ p *PDP }
-
-func (u *uploader) WriteDecisions(ctx context.Context, entries []decision.Entry) error {
-	for len(entries) > 0 {
-		n := min(len(entries), decision.MaxBulk)
-		body := struct {
-			Decisions []decision.UploadedDecision `json:"decisions"`
-		}{Decisions: make([]decision.UploadedDecision, n)}
-		for i, e := range entries[:n] {
-			body.Decisions[i] = decision.UploadedDecision{Time: e.Time, User: e.User, Action: e.Action, ResourceType: e.ResourceType,
-				ResourceKey: e.ResourceKey, Tenant: e.Tenant, Allow: e.Allow, Reason: e.Reason, Role: e.Role}
-		}
-		if err := u.p.call(ctx, http.MethodPost, "/v1/pdp/decisions", body, nil); err != nil {
-			return err
-		}
-		entries = entries[n:]
-	}
-	return nil
-}
-
-// asGatehouse turns an API error into a gatehouse error, which the
-// recorder does not retry.
-func (e *apiError) asGatehouse() error { return gatehouse.Errorf(e.Code, "%s", e.Message) }

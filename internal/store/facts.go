@@ -359,10 +359,10 @@ func (s *Store) ListAssignments(ctx context.Context, f facts.AssignmentFilter, p
 
 // ---- feed
 
-// AppendChange appends c to the feed and sets its Seq.
-func (s *Store) AppendChange(ctx context.Context, c *facts.Change) error {
+// AppendChange appends c to envID's feed and sets its Seq.
+func (s *Store) AppendChange(ctx context.Context, envID string, c *facts.Change) error {
 	err := s.writer().QueryRowContext(ctx, "INSERT INTO authz_changes (env_id, op, data, created_at) VALUES ($1,$2,$3,$4) RETURNING seq",
-		c.EnvID, c.Op, string(c.Data), micros(c.CreatedAt)).Scan(&c.Seq)
+		envID, c.Op, string(c.Data), micros(c.CreatedAt)).Scan(&c.Seq)
 	if err != nil {
 		return fmt.Errorf("append change: %w", formatError(err))
 	}
@@ -371,12 +371,12 @@ func (s *Store) AppendChange(ctx context.Context, c *facts.Change) error {
 
 // ChangesSince returns up to limit changes of envID after seq, in order.
 func (s *Store) ChangesSince(ctx context.Context, envID string, seq int64, limit int) ([]facts.Change, error) {
-	return queryAll(ctx, s.reader(), "SELECT seq, env_id, op, data, created_at FROM authz_changes WHERE env_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+	return queryAll(ctx, s.reader(), "SELECT seq, op, data, created_at FROM authz_changes WHERE env_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
 		func(sc scanner) (facts.Change, error) {
 			var c facts.Change
 			var data string
 			var created int64
-			err := sc.Scan(&c.Seq, &c.EnvID, &c.Op, &data, &created)
+			err := sc.Scan(&c.Seq, &c.Op, &data, &created)
 			c.Data, c.CreatedAt = json.RawMessage(data), fromMicros(created)
 			return c, err
 		}, envID, seq, limit)

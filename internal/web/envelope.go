@@ -6,21 +6,16 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/envelope"
 )
 
-// Meta accompanies every response.
-type Meta struct {
-	RequestID string    `json:"request_id" doc:"The id of this request; also in the X-Request-Id header."`
-	Timestamp time.Time `json:"timestamp" doc:"When the response was made."`
-}
+// Meta accompanies every response (the shape the PDP shares).
+type Meta = envelope.Meta
 
 // NewMeta is the meta of a response to the request of ctx.
-func NewMeta(ctx context.Context) Meta {
-	return Meta{RequestID: RequestID(ctx), Timestamp: time.Now().UTC().Truncate(time.Millisecond)}
-}
+func NewMeta(ctx context.Context) Meta { return envelope.NewMeta(RequestID(ctx)) }
 
 // StatusOf is the one table from error code to HTTP status.
 var StatusOf = map[string]int{
@@ -58,21 +53,13 @@ func CodeOf(status int) string {
 	return gatehouse.CodeInvalidRequest
 }
 
-// ErrorBody is the body of every error response (seed 002).
-type ErrorBody struct {
-	Status string     `json:"status" enum:"error"`
-	Err    ErrorInner `json:"error"`
-	Meta   Meta       `json:"meta"`
-}
+// ErrorBody is the body of every error response (the shape the PDP
+// shares).
+type ErrorBody = envelope.ErrorBody
 
 // ErrorInner is the error object: a stable code, a message for people and
 // optional details.
-type ErrorInner struct {
-	Code       string         `json:"code" enum:"INVALID_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,METHOD_NOT_ALLOWED,CONFLICT,PAYLOAD_TOO_LARGE,UNSUPPORTED_MEDIA_TYPE,RATE_LIMIT_EXCEEDED,INTERNAL_ERROR,SERVICE_UNAVAILABLE,ORGANIZATION_DELETED"`
-	Message    string         `json:"message"`
-	Details    map[string]any `json:"details,omitempty"`
-	RetryAfter int            `json:"retry_after,omitempty" doc:"Seconds to wait, on RATE_LIMIT_EXCEEDED."`
-}
+type ErrorInner = envelope.ErrorInner
 
 // APIError is an error response (a huma.StatusError too).
 type APIError struct {

@@ -1,0 +1,53 @@
+// Package envelope is the shape of the JSON answers of Gatehouse's APIs,
+// the server's v1 and the standalone PDP's: {status, data, meta} and, for
+// an error, {status: "error", error: {code, message, details}, meta}. It
+// imports only the standard library, so that the PDP answers in the same
+// shape without importing the server's packages.
+package envelope
+
+import "time"
+
+// Meta accompanies every response.
+type Meta struct {
+	RequestID string    `json:"request_id" doc:"The id of this request; also in the X-Request-Id header."`
+	Timestamp time.Time `json:"timestamp" doc:"When the response was made."`
+}
+
+// NewMeta is the meta of a response, now, to the request of id requestID.
+func NewMeta(requestID string) Meta {
+	return Meta{RequestID: requestID, Timestamp: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Status string     `json:"status" enum:"error"`
+	Err    ErrorInner `json:"error"`
+	Meta   Meta       `json:"meta"`
+}
+
+// ErrorInner is the error object: a stable code, a message for people and
+// optional details.
+type ErrorInner struct {
+	Code       string         `json:"code" enum:"INVALID_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,METHOD_NOT_ALLOWED,CONFLICT,PAYLOAD_TOO_LARGE,UNSUPPORTED_MEDIA_TYPE,RATE_LIMIT_EXCEEDED,INTERNAL_ERROR,SERVICE_UNAVAILABLE,ORGANIZATION_DELETED"`
+	Message    string         `json:"message"`
+	Details    map[string]any `json:"details,omitempty"`
+	RetryAfter int            `json:"retry_after,omitempty" doc:"Seconds to wait, on RATE_LIMIT_EXCEEDED."`
+}
+
+// Error is the body of an error response to the request of id requestID.
+func Error(requestID, code, msg string, details map[string]any) ErrorBody {
+	return ErrorBody{Status: "error", Err: ErrorInner{Code: code, Message: msg, Details: details}, Meta: NewMeta(requestID)}
+}
+
+// OK is the body of a success response.
+type OK struct {
+	Status string `json:"status"`
+	Data   any    `json:"data,omitempty"`
+	Meta   Meta   `json:"meta"`
+}
+
+// Success is the body of a success response carrying data to the request
+// of id requestID.
+func Success(requestID string, data any) OK {
+	return OK{Status: "success", Data: data, Meta: NewMeta(requestID)}
+}
