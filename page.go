@@ -1,6 +1,6 @@
 package gatehouse
 
-// Paging defaults (seed 002).
+// Paging defaults of every list endpoint (page and per_page).
 const (
 	DefaultPerPage = 20
 	MaxPerPage     = 100

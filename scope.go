@@ -48,7 +48,7 @@ type ScopeInfo struct {
 	Name        Scope  `json:"name" doc:"The scope, as it appears in an API key's scopes claim."`
 	Description string `json:"description"`
 	// AdminOnly scopes are held only by the built-in Admin role: a custom
-	// role cannot include them (seed 000: managing permissions needs Admin).
+	// role cannot include them (managing permissions is the Admin's alone).
 	AdminOnly bool `json:"admin_only" doc:"Only the built-in Admin role holds this scope; custom roles cannot include it."`
 }
 

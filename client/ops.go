@@ -144,7 +144,7 @@ type Event struct {
 // ErrWebhookSignature is wrapped by VerifyWebhook's errors.
 var ErrWebhookSignature = errors.New("gatehouse: webhook not verified")
 
-// VerifyWebhook checks a delivery the way seed 002 says (X-Signature is
+// VerifyWebhook checks a delivery's signature (X-Signature is
 // hex HMAC-SHA256 of the raw body, keyed with the endpoint's secret; during
 // a secret rotation X-Signature-New carries the new secret's), refuses one
 // whose X-Webhook-Timestamp is further than tolerance from now (a replay;

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// PageMeta is a list's paging (seed 002): where this page is in the whole.
+// PageMeta is a list's paging: where this page is in the whole.
 type PageMeta struct {
 	RequestID   string    `json:"request_id"`
 	Timestamp   time.Time `json:"timestamp"`

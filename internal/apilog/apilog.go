@@ -1,4 +1,4 @@
-// Package apilog is the API request log (seed 001): every external call with
+// Package apilog is the API request log: every external call with
 // who made it, what it asked and what it got, secrets redacted, written in
 // the background to the log database.
 package apilog

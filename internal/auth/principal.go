@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// Level is the reach of an API key (seed 001): a whole organization, one
+// Level is the reach of an API key: a whole organization, one
 // project and its environments, or one environment.
 type Level string
 

@@ -26,8 +26,8 @@ type Event struct {
 	Only string
 }
 
-// Payload is the body a webhook receives: seed 002's {event, timestamp,
-// data}, plus the event id and where it happened.
+// Payload is the body a webhook receives: the documented {event,
+// timestamp, data}, plus the event id and where it happened.
 type Payload struct {
 	ID             string          `json:"id" doc:"The event id: the same in every delivery and retry of this event (deduplicate on it)."`
 	Event          string          `json:"event" doc:"The event type, e.g. user.created."`

@@ -1,5 +1,5 @@
-// Package facts manages an environment's authorization data (seed 001's
-// /facts/{project}/{environment}/…): users, tenants, resource types with
+// Package facts manages an environment's authorization data (the API's
+// /facts/{project}/{environment}/… paths): users, tenants, resource types with
 // their actions, roles and role assignments. Every write is recorded in the
 // environment's change feed in the same transaction; the in-memory decision
 // engines of every node, and standalone PDPs, follow that feed.
@@ -48,7 +48,7 @@ type Resource struct {
 	Description string                  `json:"description"`
 	Actions     []string                `json:"actions"`
 	Attributes  map[string]AttributeDef `json:"attributes"`
-	// Type is a category of the caller's (seed 002's "type", e.g.
+	// Type is a category of the caller's (the resource's "type" field, e.g.
 	// processor), Config free settings, Status active or archived; the
 	// decision engine does not use them.
 	Type      string         `json:"type"`

@@ -9,7 +9,7 @@ import (
 // Meta accompanies every response.
 type Meta = web.Meta
 
-// ListMeta accompanies every list response (seed 002 pagination metadata).
+// ListMeta accompanies every list response (its pagination metadata).
 type ListMeta struct {
 	Meta
 	Page        int  `json:"page"`

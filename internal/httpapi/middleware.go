@@ -62,7 +62,7 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 		}
 		if ref != nil {
 			if ref.Code == gatehouse.CodeRateLimitExceeded || ref.Code != web.CodeOf(ref.Status) {
-				// seed 002's body, with retry_after; or a code of its own
+				// the documented rate-limit body, with retry_after; or a code of its own
 				// (ORGANIZATION_DELETED)
 				ctx.SetHeader("Content-Type", "application/json")
 				ctx.SetStatus(ref.Status)

@@ -9,7 +9,7 @@ import (
 )
 
 // serveSpec serves the OpenAPI document generated from the registered
-// operations: 3.0.3 YAML at /v1/spec.yaml (seed 000: importable by Postman)
+// operations: 3.0.3 YAML at /v1/spec.yaml (the version Postman imports)
 // and 3.1 JSON at /v1/spec.json. Both are rendered once, at start.
 func serveSpec(mux *http.ServeMux, oapi *huma.OpenAPI) {
 	yaml30, err := oapi.DowngradeYAML()

@@ -28,7 +28,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/permit"
 )
 
-// DefaultAddr is where a PDP listens by default (seed 001's port).
+// DefaultAddr is where a PDP listens by default (the port the README and
+// the SDKs' examples use).
 const DefaultAddr = "127.0.0.1:7766"
 
 // Config configures a PDP.

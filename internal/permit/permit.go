@@ -3,7 +3,8 @@
 // (POST /allowed, /allowed/bulk, /allowed/all-tenants, /user-permissions)
 // answered from an authz engine, and Permit's error body. The server's
 // Permit API (internal/permit/v2) and the standalone PDP (internal/pdp)
-// both use it. The contract is shared/research/permit-compat.md.
+// both use it. The contract is what Permit's SDKs send and expect
+// (test/permit runs them against the server).
 package permit
 
 import (

@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-// Period is the window limits are expressed in (seed 002: per hour).
+// Period is the window limits are expressed in: limits are per hour.
 const Period = time.Hour
 
 // Result is one decision.

@@ -129,7 +129,7 @@ func BuiltinRole(key string) (Role, bool) {
 	return Role{}, false
 }
 
-// Tiers of an organization (seed 002).
+// Tiers of an organization: each has a default hourly rate limit.
 const (
 	TierFree       = "free"
 	TierPro        = "pro"
@@ -138,7 +138,7 @@ const (
 
 // OrgSettings are an organization's settings.
 type OrgSettings struct {
-	// Tier selects the default rate limit (seed 002).
+	// Tier selects the default rate limit.
 	Tier string `json:"tier"`
 	// RateLimitPerHour overrides the tier's limit when set.
 	RateLimitPerHour *int `json:"rate_limit_per_hour"`
@@ -151,7 +151,8 @@ func DefaultOrgSettings() OrgSettings {
 	return OrgSettings{Tier: TierFree, LogRetentionDays: 30}
 }
 
-// TierLimit is the default hourly request limit of a tier (seed 002).
+// TierLimit is the default hourly request limit of a tier (free 100, pro
+// 1,000, enterprise 10,000).
 func TierLimit(tier string) int {
 	switch tier {
 	case TierPro:

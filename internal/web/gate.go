@@ -16,11 +16,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
-// OrgHeader names the organization a request is meant for (seed 000's
-// "PERSCOM ID"); when present it must match the key's organization.
+// OrgHeader names the organization a request is meant for (PERSCOM's
+// "PERSCOM ID" header, under a neutral name); when present it must match the key's organization.
 const OrgHeader = "X-Organization-Id"
 
-// OrgHeaderAlias is the same header under the name seed 000's examples
+// OrgHeaderAlias is the same header under the name PERSCOM's clients
 // send ("PERSCOM ID"): requests written for it work unchanged.
 const OrgHeaderAlias = "X-Perscom-Id"
 
@@ -128,7 +128,7 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 }
 
 // LimitRefusal sets the X-RateLimit headers of a limiter decision (as
-// spelled in seed 002: Header.Set would send X-Ratelimit-*) and refuses a
+// documented, X-RateLimit-*: Header.Set would send X-Ratelimit-*) and refuses a
 // call over the limit (429), or any call when the store is down and the
 // limiter fails closed (503).
 func LimitRefusal(hdr http.Header, d ratelimit.Decision) *Refusal {

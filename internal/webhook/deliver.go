@@ -22,7 +22,7 @@ import (
 
 // Headers of a delivery.
 const (
-	// HeaderSignature is seed 002's header: hex HMAC-SHA256 of the body,
+	// HeaderSignature is the documented signature header: hex HMAC-SHA256 of the body,
 	// keyed with the endpoint's secret exactly as shown ("whsec_…"). During
 	// a rotation's grace period it is signed with the previous secret, so
 	// receivers that have not switched yet keep working; HeaderSignatureNew
@@ -47,7 +47,7 @@ const (
 	HeaderStdSignature = "webhook-signature"
 )
 
-// Sign returns seed 002's signature of body: hex HMAC-SHA256 keyed with
+// Sign returns the X-Signature of body: hex HMAC-SHA256 keyed with
 // the secret string.
 func Sign(secret string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))

@@ -1,6 +1,6 @@
 // Package webhook delivers Gatehouse's events to the HTTP endpoints an
 // organization registers: subscriptions, the secrets that sign each
-// delivery (seed 002's X-Signature, plus the Standard Webhooks headers),
+// delivery (X-Signature, plus the Standard Webhooks headers),
 // delivery with retries and backoff, the record of every attempt, replays,
 // and the guard that keeps deliveries away from private networks.
 //

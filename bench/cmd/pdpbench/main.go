@@ -1,5 +1,5 @@
 // Command pdpbench compares Gatehouse's decision engine with OPA and Casbin
-// on one data set (shared/research/perf-anchors.md, dataset M: 10k users,
+// on one data set (dataset M: 10k users,
 // 1k tenants, 20 roles, 50 resource types × 4 actions, 100k assignments)
 // and the same queries, checking that every engine gives the expected
 // answer, then measures Gatehouse's HTTP check on loopback. Everything is

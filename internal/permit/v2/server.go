@@ -1,4 +1,4 @@
-// Package permitv2 is Permit.io's API (seed 002's beta /v2) on Gatehouse:
+// Package permitv2 is Permit.io's API (the beta /v2) on Gatehouse:
 // the control-plane operations Permit's SDKs call, at /v2/api-key/scope,
 // /v2/projects…, /v2/facts/{proj}/{env}/… and /v2/schema/{proj}/{env}/…,
 // its decision endpoints (/allowed, /allowed/bulk, /allowed/all-tenants,
@@ -7,8 +7,9 @@
 // services, pass the same gate (key, organization header, rate limit,
 // scope) and API log, and each takes its access rule from its v1 twin's
 // rule row; answers and errors have Permit's shapes (package permit holds
-// the wire format, which the standalone PDP shares). The contract is
-// shared/research/permit-compat.md; docs/permit-migration.md is the guide.
+// the wire format, which the standalone PDP shares). The contract is what
+// Permit's Node and Go SDKs send and expect (test/permit runs them);
+// docs/permit-migration.md is the guide.
 package permitv2
 
 import (

@@ -11,7 +11,7 @@ import (
 
 // The Permit API's reference: an OpenAPI 3.0 document made from the
 // operation table (what is served is what is listed) at /v2/openapi.json,
-// rendered at /v2/redoc (where Permit keeps its own, seed 001) with the
+// rendered at /v2/redoc (where Permit keeps its own) with the
 // Redoc bundle the v1 reference serves at /docs/assets.
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)

@@ -36,7 +36,7 @@ export interface Options {
   userAgent?: string;
 }
 
-/** The paging of a list (seed 002's meta). */
+/** The paging of a list (its meta). */
 export interface PageMeta {
   request_id: string;
   timestamp: string;

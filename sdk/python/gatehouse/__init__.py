@@ -64,7 +64,7 @@ class GatehouseError(Exception):
 
 @dataclass
 class Page:
-    """One page of a list: items and seed 002's meta (page, per_page,
+    """One page of a list: items and the list's meta (page, per_page,
     total_items, total_pages, has_next, has_previous, request_id)."""
 
     items: List[dict]

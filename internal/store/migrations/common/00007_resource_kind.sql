@@ -1,5 +1,5 @@
 -- +goose Up
--- A resource type's own category (seed 002's "type", e.g. processor), free
+-- A resource type's own category (the API's "type" field, e.g. processor), free
 -- configuration (a JSON object) and status (active or archived).
 ALTER TABLE authz_resources ADD COLUMN kind TEXT NOT NULL DEFAULT '';
 ALTER TABLE authz_resources ADD COLUMN config TEXT NOT NULL DEFAULT '{}';
