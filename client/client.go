@@ -214,6 +214,10 @@ type request struct {
 	body         any       // JSON-encoded
 	raw          io.Reader // sent as is (an import file); not retried
 	ctype        string
+	// stream answers are read for as long as they last (a change stream):
+	// the HTTP client's overall timeout does not cut them; the caller's
+	// context (and its own idle check) does.
+	stream bool
 }
 
 // do makes a call and decodes its data into out (and the meta into meta).
@@ -280,7 +284,13 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		case payload != nil:
 			req.Header.Set("Content-Type", "application/json")
 		}
-		res, err := c.hc.Do(req)
+		hc := c.hc
+		if r.stream && hc.Timeout > 0 {
+			unbounded := *hc
+			unbounded.Timeout = 0
+			hc = &unbounded
+		}
+		res, err := hc.Do(req)
 		canRetry := attempt < c.maxRetries && r.raw == nil
 		if err != nil {
 			if canRetry && r.method == http.MethodGet && ctx.Err() == nil {

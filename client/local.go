@@ -47,7 +47,7 @@ type StreamEvent struct {
 // events carry a feed entry: {seq, op, data, created_at}, the op and data
 // of an authz.Change.
 func (c *Client) Changes(ctx context.Context, since int64) (io.ReadCloser, error) {
-	res, err := c.send(ctx, request{method: http.MethodGet, path: "/v1/pdp/changes", query: map[string][]string{"since": {strconv.FormatInt(since, 10)}}})
+	res, err := c.send(ctx, request{method: http.MethodGet, path: "/v1/pdp/changes", query: map[string][]string{"since": {strconv.FormatInt(since, 10)}}, stream: true})
 	if err != nil {
 		return nil, err
 	}
