@@ -1,3 +1,8 @@
+//go:build interop
+
+// The SDKs' own suites (npm, Node, Python): interop tests, run by the
+// interop stage of .ci/test (go test -tags interop).
+
 // Package sdk_test runs the JavaScript and Python SDKs' own tests, and the
 // seeds' example requests, against a live server started here. Node, npm,
 // Python and curl are required in CI (CI=true) and skip the tests

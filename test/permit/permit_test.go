@@ -1,3 +1,8 @@
+//go:build interop
+
+// Permit's SDKs (npm, Node, the Go toolchain): interop tests, run by the
+// interop stage of .ci/test (go test -tags interop).
+
 // Package permit_test runs Permit.io's official SDKs, unchanged, against a
 // Gatehouse server and a standalone PDP (`gatehouse pdp`): the Node SDK
 // (npm permitio, test/permit/node) and the Go SDK (permit-golang v1.2.8 and
