@@ -17,6 +17,7 @@ import (
 )
 
 func TestAPIKeyIsADecodableJWTVerifiedByJWKS(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	_, token := s.newKey("environment", []string{"view:project"}, map[string]any{"project": "default", "environment": "development"})
 
@@ -74,6 +75,7 @@ func TestAPIKeyIsADecodableJWTVerifiedByJWKS(t *testing.T) {
 }
 
 func TestKeyScopesNeverExceedTheCreator(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	_, limited := s.newKey("organization", []string{"manage:api", "view:project"}, nil)
 	tests := []struct {
@@ -104,6 +106,7 @@ func TestKeyScopesNeverExceedTheCreator(t *testing.T) {
 }
 
 func TestKeyLevelsReach(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	all := []string{"view:organization", "view:project", "manage:project", "manage:api", "view:settings", "manage:settings", "view:member"}
 	_, projKey := s.newKey("project", all, map[string]any{"project": "default"})
@@ -163,6 +166,7 @@ func meID(t *testing.T, s *server, key string) string {
 }
 
 func TestRevokeTakesEffectOnTheNextRequest(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	id, token := s.newKey("organization", []string{"view:project"}, nil)
 	for i := 0; i < 3; i++ { // warm the cache
@@ -184,6 +188,7 @@ func TestRevokeTakesEffectOnTheNextRequest(t *testing.T) {
 }
 
 func TestRotate(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	id, old := s.newKey("organization", []string{"view:project", "manage:api"}, nil)
 	s.must(200, req{method: "GET", path: "/v1/projects", key: old})
@@ -216,6 +221,7 @@ func toStrings(v any) []string {
 }
 
 func TestKeyExpiryAndLastUsed(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	id, token := s.newKey("organization", []string{"view:project"}, map[string]any{"expires_at": time.Now().Add(time.Hour).Format(time.RFC3339)})
 	s.must(200, req{method: "GET", path: "/v1/projects", key: token})

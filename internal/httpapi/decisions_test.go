@@ -54,6 +54,7 @@ func (s *server) waitDecisions(key, query string, want int) []any {
 // TestDecisionLog: checks are recorded as the environment's setting says,
 // with who asked and why the answer was what it was, and are queryable.
 func TestDecisionLog(t *testing.T) {
+	t.Parallel()
 	s, key, keyID := decisionWorld(t)
 
 	// Off by default: nothing is recorded.
@@ -121,6 +122,7 @@ func TestDecisionLog(t *testing.T) {
 // TestDecisionLogSampling: sampled mode records about its rate of checks;
 // rate 0 records none.
 func TestDecisionLogSampling(t *testing.T) {
+	t.Parallel()
 	s, key, _ := decisionWorld(t)
 	s.setDecisionLog(key, "sampled", 0)
 	checks := make([]any, 1000)

@@ -46,6 +46,7 @@ func (s *server) allowed(q, user, action, tenant string) bool {
 }
 
 func TestImportJSONLines(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	s.seedModel(devQ)
 	file := strings.Join([]string{
@@ -93,6 +94,7 @@ func TestImportJSONLines(t *testing.T) {
 }
 
 func TestImportCSV(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	s.seedModel(devQ)
 	res := s.importFile(s.key, devQ+"&type=users", "text/csv", "key,email,first_name,attributes\nada,ada@acme.example,Ada,\"{\"\"dept\"\": \"\"eng\"\"}\"\nbob,,Bob,\n")
@@ -115,6 +117,7 @@ func TestImportCSV(t *testing.T) {
 }
 
 func TestImportRefusesBadFiles(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	tests := []struct {
 		name, query, ct, body string
@@ -164,6 +167,7 @@ func TestImportRefusesBadFiles(t *testing.T) {
 // other batches are; the failed task can be retried alone once the cause
 // is fixed.
 func TestImportBadBatchAndRetry(t *testing.T) {
+	t.Parallel()
 	rc := (*receiver)(nil)
 	s := webhookServer(t, nil)
 	rc = newReceiver(t, nil)
@@ -235,6 +239,7 @@ func TestImportBadBatchAndRetry(t *testing.T) {
 }
 
 func TestJobCancel(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	var b strings.Builder
 	for i := 0; i < 600; i++ {
@@ -265,6 +270,7 @@ func TestJobCancel(t *testing.T) {
 }
 
 func TestExportCopyRoundTrip(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	s.seedModel(devQ)
 	var b strings.Builder
@@ -356,6 +362,7 @@ func sameData(t *testing.T, s *server, a, b string) bool {
 }
 
 func TestSandboxReset(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	s.must(201, req{method: "POST", path: "/v1/projects/default/environments", key: s.key, body: map[string]any{"key": "sandbox", "name": "Sandbox", "sandbox": true}})
 	sbQ := "?project=default&environment=sandbox"

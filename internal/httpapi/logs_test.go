@@ -35,6 +35,7 @@ func (s *server) waitLogs(key, query string, want int) []any {
 // TestAPILog: calls of every outcome are recorded with who, what and how it
 // went; secrets never reach the log; the organization sees only its own.
 func TestAPILog(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.LogBodyBytes = 300

@@ -15,6 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/openapi.yaml from the generated spec")
 
 func TestSpecIsValidOpenAPI30(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	raw := s.must(200, req{method: "GET", path: "/v1/spec.yaml"}).raw
 	doc, err := openapi3.NewLoader().LoadFromData([]byte(raw))

@@ -115,6 +115,7 @@ func (s *server) waitDelivery(webhookID, deliveryID string) map[string]any {
 }
 
 func TestWebhookDelivery(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, nil)
 	whID, secret := s.newWebhook(rc.srv.URL+"/hook", "user.created", "user.deleted")
@@ -174,6 +175,7 @@ func TestWebhookDelivery(t *testing.T) {
 }
 
 func TestWebhookRetriesThenSucceeds(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, func(n int) int {
 		if n < 3 {
@@ -207,6 +209,7 @@ func TestWebhookRetriesThenSucceeds(t *testing.T) {
 }
 
 func TestWebhookGivesUpAndReplays(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	var ok atomic.Bool
 	rc := newReceiver(t, func(int) int {
@@ -248,6 +251,7 @@ func TestWebhookGivesUpAndReplays(t *testing.T) {
 }
 
 func TestWebhookDisabled(t *testing.T) {
+	t.Parallel()
 	var offset atomic.Int64 // the webhook service's clock runs ahead by this much
 	s := webhookServer(t, func(c *config.Config) { c.WebhookDisableAfter = time.Minute })
 	s.app.Webhooks.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
@@ -305,6 +309,7 @@ func TestWebhookDisabled(t *testing.T) {
 }
 
 func TestWebhookSecretRotation(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, nil)
 	whID, old := s.newWebhook(rc.srv.URL, "tenant.created")
@@ -338,6 +343,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 }
 
 func TestWebhookGuardAndValidation(t *testing.T) {
+	t.Parallel()
 	s := newServer(t) // the default guard: no private targets
 	tests := []struct {
 		body map[string]any
@@ -370,6 +376,7 @@ func TestWebhookGuardAndValidation(t *testing.T) {
 }
 
 func TestWebhookReach(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, nil)
 	orgWide, _ := s.newWebhook(rc.srv.URL+"/org", "tenant.created")
@@ -426,6 +433,7 @@ func (s *server) keyWithout(t *testing.T, scope string) string {
 
 // Every kind of change produces its event, with the API's shape of the item.
 func TestWebhookEventsOfEveryCapability(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, nil)
 	s.newWebhook(rc.srv.URL, "*")
