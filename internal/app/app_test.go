@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/redistest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 func start(t *testing.T, cfg config.Config) (*app.App, string) {
@@ -59,13 +61,7 @@ func call(t testing.TB, method, url, key, body string) (int, map[string]any) {
 // waitHealthy waits until a node's key cache listener is up.
 func waitHealthy(t *testing.T, a *app.App) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !a.KeyCacheHealthy() {
-		if time.Now().After(deadline) {
-			t.Fatal("key cache listener did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, "the key cache listener starting", a.KeyCacheHealthy)
 }
 
 // twoNodes starts two initialized server nodes on one fresh PostgreSQL
@@ -104,6 +100,7 @@ func twoNodesWith(t *testing.T, cfg config.Config) nodes {
 // database: a key revoked through node A is refused by node B on the very
 // next request, although B had it cached.
 func TestRevocationReachesEveryNode(t *testing.T) {
+	t.Parallel()
 	urlA, urlB, res := twoNodes(t)
 	for i := 0; i < 20; i++ {
 		status, created := call(t, "POST", urlA+"/v1/api-keys", res.Token,
@@ -141,9 +138,10 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 }
 
 // TestFactsReachEveryNode: a role assignment written through node A is
-// visible to checks on node B within 100 ms, and B's engine was loaded
-// before the write.
+// visible to checks on node B within 100 ms (in the median of ten rounds),
+// and B's engine was loaded before the write.
 func TestFactsReachEveryNode(t *testing.T) {
+	t.Parallel()
 	urlA, urlB, res := twoNodes(t)
 	q := "?project=default&environment=development"
 	for _, body := range []string{`{"key":"doc","actions":["read"]}`} {
@@ -154,28 +152,32 @@ func TestFactsReachEveryNode(t *testing.T) {
 	call(t, "POST", urlA+"/v1/roles"+q, res.Token, `{"key":"reader","permissions":["doc:read"]}`)
 	check := `{"user":"u%d","action":"read","resource":{"type":"doc"}}`
 	call(t, "POST", urlB+"/v1/allowed"+q, res.Token, fmt.Sprintf(check, 0)) // B loads the environment
+	var took []time.Duration
 	for i := 0; i < 10; i++ {
 		call(t, "POST", urlA+"/v1/users"+q, res.Token, fmt.Sprintf(`{"key":"u%d"}`, i))
 		if st, out := call(t, "POST", urlA+"/v1/role-assignments"+q, res.Token, fmt.Sprintf(`{"user":"u%d","role":"reader"}`, i)); st != 201 {
 			t.Fatalf("assign: %d %v", st, out)
 		}
 		written := time.Now()
-		for {
+		testwait.Until(t, 30*time.Second, fmt.Sprintf("round %d: node B seeing the assignment", i), func() bool {
 			_, out := call(t, "POST", urlB+"/v1/allowed"+q, res.Token, fmt.Sprintf(check, i))
-			if out["data"].(map[string]any)["allow"] == true {
-				break
-			}
-			if time.Since(written) > 100*time.Millisecond {
-				t.Fatalf("round %d: node B did not see the assignment within 100 ms", i)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			return out["data"].(map[string]any)["allow"] == true
+		})
+		took = append(took, time.Since(written))
+	}
+	// The typical round, not the slowest: on a busy machine one round can
+	// wait for a core, but a node that only polls for changes is slow in
+	// every round.
+	slices.Sort(took)
+	if median := took[len(took)/2]; median > 100*time.Millisecond {
+		t.Fatalf("node B saw the assignments in %v (the median round), want within 100 ms; rounds: %v", median, took)
 	}
 }
 
 // Log retention follows each organization's log_retention_days (30 by
 // default).
 func TestLogRetention(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	a, _ := start(t, cfg)
@@ -300,6 +302,7 @@ func TestRateLimitAcrossNodes(t *testing.T) {
 // TestRateLimitExactUnderConcurrency: on one node (memory store), N
 // concurrent requests at a limit of L: exactly L pass.
 func TestRateLimitExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	a, url := start(t, cfg)
@@ -317,6 +320,7 @@ func TestRateLimitExactUnderConcurrency(t *testing.T) {
 // TestRedisDown: with the Redis store unreachable the server keeps serving
 // (fail-open, the default) and says so on /readyz; fail-closed refuses.
 func TestRedisDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -352,6 +356,7 @@ func TestRedisDown(t *testing.T) {
 // TestAPILogSurvivesShutdown: every call answered before a graceful
 // shutdown is in the log afterwards, on the log database's own file.
 func TestAPILogSurvivesShutdown(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -391,6 +396,7 @@ func TestAPILogSurvivesShutdown(t *testing.T) {
 // TestDeletedEnvironmentLeavesEveryNode: deleting an environment on node A
 // drops its engine on node B too.
 func TestDeletedEnvironmentLeavesEveryNode(t *testing.T) {
+	t.Parallel()
 	n := twoNodesWith(t, config.Default())
 	b, urlA, urlB, res := n.b, n.urlA, n.urlB, n.res
 	st, out := call(t, "POST", urlA+"/v1/projects/default/environments", res.Token, `{"name":"Temp","key":"temp"}`)
@@ -416,11 +422,5 @@ func TestDeletedEnvironmentLeavesEveryNode(t *testing.T) {
 	if st, out := call(t, "DELETE", urlA+"/v1/projects/default/environments/temp", res.Token, ""); st != 204 {
 		t.Fatalf("delete: %d %v", st, out)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for loaded(b) {
-		if time.Now().After(deadline) {
-			t.Fatal("node B still holds the deleted environment's engine")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, "node B dropping the deleted environment's engine", func() bool { return !loaded(b) })
 }
