@@ -99,6 +99,7 @@ func api(t *testing.T, method, url, key, ctype, body string) (int, map[string]an
 // and checks that every event is delivered (duplicates allowed) and the
 // import completes.
 func TestCrashLosesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	out, err := run(t, nil, "init", "--output", "json", "--data-dir", dir)
 	if err != nil {
