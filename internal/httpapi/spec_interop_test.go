@@ -17,7 +17,13 @@ import (
 	"testing"
 )
 
-var npmOnce sync.Once
+// tools/speccheck is installed once for the tests that use it (they run
+// in parallel): the outcome is kept for each of them.
+var (
+	npmOnce sync.Once
+	npmOut  []byte
+	npmErr  error
+)
 
 // specTool returns the path of a CLI from tools/speccheck, installing the
 // pinned packages with npm ci when they are missing. Without node it fails
@@ -34,15 +40,13 @@ func specTool(t *testing.T, name string) string {
 			}
 			t.Skipf("npm not found: cannot run %s (CI=true makes this a failure)", name)
 		}
-		var out []byte
-		var err error
 		npmOnce.Do(func() {
 			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 			cmd.Dir = dir
-			out, err = cmd.CombinedOutput()
+			npmOut, npmErr = cmd.CombinedOutput()
 		})
-		if err != nil {
-			t.Fatalf("npm ci in tools/speccheck: %v\n%s", err, out)
+		if npmErr != nil {
+			t.Fatalf("npm ci in tools/speccheck: %v\n%s", npmErr, npmOut)
 		}
 	}
 	return bin
@@ -59,6 +63,7 @@ func writeSpec(t *testing.T) string {
 }
 
 func TestSpecLintsCleanWithSpectral(t *testing.T) {
+	t.Parallel()
 	spectral := specTool(t, "spectral")
 	spec := writeSpec(t)
 	ruleset := filepath.Join(filepath.Dir(filepath.Dir(spectral)), "..", ".spectral.yaml")
@@ -70,6 +75,7 @@ func TestSpecLintsCleanWithSpectral(t *testing.T) {
 }
 
 func TestSpecImportsIntoPostman(t *testing.T) {
+	t.Parallel()
 	conv := specTool(t, "openapi2postmanv2")
 	spec := writeSpec(t)
 	outPath := filepath.Join(t.TempDir(), "collection.json")

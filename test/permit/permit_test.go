@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 func here() string {
@@ -41,6 +42,7 @@ func permitEnv(s *testserver.Server, pdp string, extra ...string) []string {
 }
 
 func TestPermitNodeSDK(t *testing.T) {
+	t.Parallel()
 	testserver.Need(t, "node")
 	testserver.Need(t, "npm")
 	dir := filepath.Join(here(), "node")
@@ -54,6 +56,7 @@ func TestPermitNodeSDK(t *testing.T) {
 }
 
 func TestPermitGoSDK(t *testing.T) {
+	t.Parallel()
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(gobin); err != nil {
 		gobin = testserver.Need(t, "go")
@@ -68,6 +71,7 @@ func TestPermitGoSDK(t *testing.T) {
 		{"v1.1.4", []string{"-modfile=go.v114.mod", "-tags=permit114"}, true},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel() // a server, a PDP and a RUN_ID of their own
 			s, pdp := setup(t)
 			args := append([]string{"test", "-count=1", "-v"}, v.args...)
 			out := testserver.RunIn(t, filepath.Join(here(), "go"), permitEnv(s, pdp, "RUN_ID=g"+strings.ReplaceAll(v.name, ".", "")), gobin, append(args, "./...")...)
@@ -96,19 +100,13 @@ func checkAPILog(t *testing.T, s *testserver.Server, viaPDP bool) {
 		} `json:"meta"`
 	}
 	// The log is written in the background: look until the calls are in.
-	for range 100 {
+	testwait.Until(t, 30*time.Second, "a /v2/facts call in the API log", func() bool {
 		raw := s.Call(t, s.OrgKey, "GET", "/v1/logs?path=/v2/facts/&per_page=100", "", 200)
 		if err := json.Unmarshal(raw, &logs); err != nil {
 			t.Fatal(err)
 		}
-		if logs.Meta.TotalItems > 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if logs.Meta.TotalItems == 0 {
-		t.Fatal("no /v2/facts call in the API log")
-	}
+		return logs.Meta.TotalItems > 0
+	})
 	for _, c := range logs.Data {
 		if c.ActorType != "key" {
 			t.Fatalf("a Permit call without its key in the API log: %+v", c)
