@@ -147,13 +147,10 @@ func TestDecisionLogSampling(t *testing.T) {
 	s.setDecisionLog(key, "sampled", 0.25)
 	s.must(200, req{method: "POST", path: "/v1/allowed/bulk", key: key, body: map[string]any{"checks": checks}})
 	// Wait until the recorder has written everything it accepted.
-	deadline := time.Now().Add(20 * time.Second)
-	for st := s.app.Decisions.Stats(); st.Written == 0 || st.Written+st.Failed < st.Accepted; st = s.app.Decisions.Stats() {
-		if time.Now().After(deadline) {
-			t.Fatalf("recorder stats %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Progress(t, 30*time.Second, "the recorder writing what it accepted", func() (any, bool) {
+		st := s.app.Decisions.Stats()
+		return st, st.Written > 0 && st.Written+st.Failed >= st.Accepted
+	})
 	res := s.must(200, req{method: "GET", path: "/v1/decisions?per_page=1", key: key})
 	// Binomial(1000, 0.25): mean 250, standard deviation under 14.
 	if n := res.meta()["total_items"].(float64); n < 150 || n > 350 {
