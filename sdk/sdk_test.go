@@ -1,3 +1,8 @@
+//go:build interop
+
+// The SDKs' own suites (npm, Node, Python): interop tests, run by the
+// interop stage of .ci/test (go test -tags interop).
+
 // Package sdk_test runs the JavaScript and Python SDKs' own tests, and the
 // seeds' example requests, against a live server started here. Node, npm,
 // Python and curl are required in CI (CI=true) and skip the tests
@@ -22,7 +27,13 @@ func here() string {
 	return filepath.Dir(file)
 }
 
-var npmOnce sync.Once
+// The JavaScript SDK is installed and built once for the tests that use
+// it (they run in parallel): the outcome is kept for each of them.
+var (
+	npmOnce sync.Once
+	npmOut  []byte
+	npmErr  error
+)
 
 // jsReady installs the JS SDK's pinned dev dependencies (when .ci/run has
 // not) and builds it.
@@ -31,22 +42,20 @@ func jsReady(t *testing.T) string {
 	testserver.Need(t, "node")
 	testserver.Need(t, "npm")
 	dir := filepath.Join(here(), "js")
-	var err error
-	var out []byte
 	npmOnce.Do(func() {
 		if _, statErr := os.Stat(filepath.Join(dir, "node_modules", ".bin", "tsc")); statErr != nil {
 			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 			cmd.Dir = dir
-			if out, err = cmd.CombinedOutput(); err != nil {
+			if npmOut, npmErr = cmd.CombinedOutput(); npmErr != nil {
 				return
 			}
 		}
 		cmd := exec.Command("npm", "run", "build")
 		cmd.Dir = dir
-		out, err = cmd.CombinedOutput()
+		npmOut, npmErr = cmd.CombinedOutput()
 	})
-	if err != nil {
-		t.Fatalf("building the JavaScript SDK: %v\n%s", err, out)
+	if npmErr != nil {
+		t.Fatalf("building the JavaScript SDK: %v\n%s", npmErr, npmOut)
 	}
 	return dir
 }
@@ -55,6 +64,7 @@ func jsReady(t *testing.T) string {
 // against a live server, with seed 000's fetch and axios requests and seed
 // 002's require example.
 func TestJavaScriptSDK(t *testing.T) {
+	t.Parallel()
 	dir := jsReady(t)
 	s := testserver.Start(t)
 	s.Call(t, s.EnvKey, "POST", "/v1/users", `{"key":"seed-user","email":"seed@example.com"}`, 201)
@@ -66,6 +76,7 @@ func TestJavaScriptSDK(t *testing.T) {
 // the running server's /v1/spec.yaml and compares it with what is
 // committed: an API change without `npm run generate` fails here.
 func TestJavaScriptSDKIsGeneratedFromTheServedSpec(t *testing.T) {
+	t.Parallel()
 	dir := jsReady(t)
 	s := testserver.Start(t)
 	outDir := filepath.Join(t.TempDir(), "gen")
@@ -104,6 +115,7 @@ func TestJavaScriptSDKIsGeneratedFromTheServedSpec(t *testing.T) {
 // TestPythonSDK runs the Python SDK's tests (unittest, the standard library
 // only) against a live server, with seed 002's Python example.
 func TestPythonSDK(t *testing.T) {
+	t.Parallel()
 	py := testserver.Need(t, "python3")
 	s := testserver.Start(t)
 	out := testserver.RunIn(t, filepath.Join(here(), "python"), s.Env(), py, "-m", "unittest", "discover", "-s", "tests", "-v")

@@ -99,6 +99,7 @@ type resource struct {
 // TestSeed002CurlRequests runs seed 002's curl requests unchanged but for
 // the base URL, the key and the ids.
 func TestSeed002CurlRequests(t *testing.T) {
+	t.Parallel()
 	s := testserver.Start(t)
 
 	status, env := curl(t, s, seed002Example, "")
@@ -158,6 +159,7 @@ const (
 )
 
 func TestSeed001CurlRequests(t *testing.T) {
+	t.Parallel()
 	testserver.Need(t, "curl")
 	s := testserver.Start(t)
 	s.Call(t, s.EnvKey, "POST", "/v1/users", `{"key":"seed-user"}`, 201)

@@ -147,6 +147,8 @@ func wideRows(size int64) *genReader {
 // samples the heap all along: its peak must stay under a fixed bound, the
 // same for both files. (The import used to keep a whole batch of rows in
 // memory, several times over: a file of wide rows was held whole.)
+//
+// Not parallel: it samples the whole process's heap.
 func TestImportMemoryDoesNotGrowWithTheFile(t *testing.T) {
 	small, large := int64(8*mib), int64(48*mib)
 	if raceEnabled {
@@ -186,6 +188,8 @@ func TestImportMemoryDoesNotGrowWithTheFile(t *testing.T) {
 // TestImportRefusesHugeRowsWithoutHoldingThem: one huge CSV cell, or one
 // huge line of JSON Lines, is refused (400, naming its line and the limit)
 // without ever being held in memory, on both engines.
+//
+// Not parallel: it samples the whole process's heap.
 func TestImportRefusesHugeRowsWithoutHoldingThem(t *testing.T) {
 	huge := 150 * mib
 	if raceEnabled {

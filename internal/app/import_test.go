@@ -19,6 +19,7 @@ import (
 // failing a task later (PostgreSQL cannot store NUL in text). An email
 // follows the API's rule.
 func TestImportRefusesTextPostgreSQLCannotStore(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, query, ctype, body string
 		line                     float64
@@ -109,6 +110,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 // the server's write timeout still gets its answer (it came back empty).
 // Meanwhile its spool is in the data folder, and it is removed after.
 func TestImportAnswersAfterTheWriteTimeout(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // engines are the two configurations every durable-work test runs on.
@@ -58,23 +59,21 @@ func post(t testing.TB, url, key, ctype, body string) (int, map[string]any) {
 
 func waitJob(t *testing.T, base, key, id string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var j map[string]any
+	// Ended, however long it takes while its rows keep being applied.
+	testwait.Progress(t, 60*time.Second, "job "+id, func() (any, bool) {
 		_, out := call(t, "GET", base+"/v1/jobs/"+id, key, "")
-		j := out["data"].(map[string]any)
-		if st := j["status"]; st != "queued" && st != "running" {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s has not ended: %v", id, j)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		j = out["data"].(map[string]any)
+		st := j["status"]
+		return fmt.Sprint(st, j["progress"]), st != "queued" && st != "running"
+	})
+	return j
 }
 
 const devQ = "?project=default&environment=development"
 
 func TestWebhooksAndJobsOnBothEngines(t *testing.T) {
+	t.Parallel()
 	for _, eng := range engines(t) {
 		t.Run(eng.name, func(t *testing.T) {
 			cfg := eng.cfg(t)
@@ -135,19 +134,11 @@ func TestWebhooksAndJobsOnBothEngines(t *testing.T) {
 				t.Fatalf("check after import: %v", chk)
 			}
 			// Every user.created event and the job.completed arrive signed.
-			deadline := time.Now().Add(20 * time.Second)
-			for {
+			testwait.Progress(t, 30*time.Second, "31 events delivered", func() (any, bool) {
 				mu.Lock()
-				n := len(got)
-				mu.Unlock()
-				if n >= 31 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d of 31 events delivered", n)
-				}
-				time.Sleep(25 * time.Millisecond)
-			}
+				defer mu.Unlock()
+				return len(got), len(got) >= 31
+			})
 			// An export on this engine too.
 			st, out = post(t, base+"/v1/jobs"+devQ, key, "application/json", `{"type":"export"}`)
 			if st != 201 {
@@ -172,6 +163,7 @@ func TestWebhooksAndJobsOnBothEngines(t *testing.T) {
 
 // A job goes on after a graceful restart of the server.
 func TestJobResumesAfterRestart(t *testing.T) {
+	t.Parallel()
 	for _, eng := range engines(t) {
 		t.Run(eng.name, func(t *testing.T) {
 			cfg := eng.cfg(t)

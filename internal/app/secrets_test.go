@@ -19,6 +19,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // Issue 13 (3): the embedded default's data folder is 0700 and every file
 // in it 0600, on a fresh start and after a start that finds them open.
 func TestDataFolderIsPrivate(t *testing.T) {
+	t.Parallel()
 	check := func(t *testing.T, dir string) {
 		t.Helper()
 		err := filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
@@ -86,6 +87,7 @@ func TestDataFolderIsPrivate(t *testing.T) {
 // them, and a rotation cut off after it wrote the new key leaves a server
 // that starts and a second run that finishes.
 func TestSecretKeyRotation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -161,6 +163,7 @@ func TestSecretKeyRotation(t *testing.T) {
 // Issue 13 (2): PostgreSQL needs a configured key (one shared by every
 // node), and says how to make one.
 func TestPostgresNeedsASecretKey(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres"
 	_, err := app.New(context.Background(), cfg, quiet())

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/cli"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the server writes.
@@ -55,25 +56,21 @@ func serve(t *testing.T, env map[string]string, args ...string) string {
 		}
 	})
 	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		res, err := http.Get(base + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return base
-			}
-		}
+	testwait.Until(t, 60*time.Second, base+"/healthz answering 200", func() bool {
 		select {
 		case err := <-done:
+			done <- err // for the cleanup, which waits for it
 			t.Fatalf("serve exited early: %v\n%s", err, out.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not become healthy: %v", err)
+		res, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	return base
 }
 
 func get(t *testing.T, url, key, org string) (int, map[string]any) {
@@ -96,6 +93,7 @@ func get(t *testing.T, url, key, org string) (int, map[string]any) {
 // TestNewcomerPath follows the README: init prints a key, serve starts on the
 // embedded default, and the key lists projects.
 func TestNewcomerPath(t *testing.T) {
+	t.Parallel()
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			dataArg := []string{"--data-dir", t.TempDir()}
@@ -148,6 +146,7 @@ func TestNewcomerPath(t *testing.T) {
 }
 
 func TestServeInitializesAnEmptyDatabase(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -158,10 +157,7 @@ func TestServeInitializesAnEmptyDatabase(t *testing.T) {
 			return map[string]string{"GATEHOUSE_DATA_DIR": dir}[k]
 		}, strings.NewReader(""), &out, io.Discard)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "Try it") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 60*time.Second, "serve printing the first key", func() bool { return strings.Contains(out.String(), "Try it") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -177,6 +173,7 @@ func TestServeInitializesAnEmptyDatabase(t *testing.T) {
 var orgKey = "eyJhbGciOiJFZERTQSJ9." + base64.RawURLEncoding.EncodeToString([]byte(`{"level":"organization","org_id":"o1"}`)) + ".c2ln"
 
 func TestBadFlagsAndConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/cli"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // TestMain lets a test start the real server as a process of its own: the
@@ -66,20 +67,14 @@ func startChild(t *testing.T, env []string, args ...string) *child {
 
 func waitHealthy(t *testing.T, base string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testwait.Until(t, 60*time.Second, base+"/healthz answering 200", func() bool {
 		res, err := http.Get(base + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/healthz never answered: %v", base, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }
 
 func api(t *testing.T, method, url, key, ctype, body string) (int, map[string]any) {
@@ -104,6 +99,7 @@ func api(t *testing.T, method, url, key, ctype, body string) (int, map[string]an
 // and checks that every event is delivered (duplicates allowed) and the
 // import completes.
 func TestCrashLosesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	out, err := run(t, nil, "init", "--output", "json", "--data-dir", dir)
 	if err != nil {
@@ -136,7 +132,11 @@ func TestCrashLosesNothing(t *testing.T) {
 
 	addr := freeAddr(t)
 	base := "http://" + addr
-	env := []string{"GATEHOUSE_WEBHOOK_ALLOW_NETWORKS=127.0.0.0/8", "GATEHOUSE_WEBHOOK_RETRY_SCHEDULE=" + strings.Repeat("300ms,", 40) + "300ms"}
+	// Retries come fast after the restart, and keep coming for over a
+	// minute while the first process runs (however slow the machine):
+	// ten at 300 ms, then every 2 s (the schedule's most: 50).
+	schedule := strings.Repeat("300ms,", 10) + strings.Repeat("2s,", 39) + "2s"
+	env := []string{"GATEHOUSE_WEBHOOK_ALLOW_NETWORKS=127.0.0.0/8", "GATEHOUSE_WEBHOOK_RETRY_SCHEDULE=" + schedule}
 	args := []string{"serve", "--data-dir", dir, "--addr", addr, "--log-level", "info"}
 	first := startChild(t, env, args...)
 	waitHealthy(t, base)
@@ -163,10 +163,11 @@ func TestCrashLosesNothing(t *testing.T) {
 	jobID := res["data"].(map[string]any)["id"].(string)
 	// Kill it once some batches are applied, not all.
 	var done float64
-	for done == 0 {
+	testwait.Until(t, 60*time.Second, "the import's first batch", func() bool {
 		_, res := api(t, "GET", base+"/v1/jobs/"+jobID, key, "", "")
 		done = res["data"].(map[string]any)["progress"].(map[string]any)["done_items"].(float64)
-	}
+		return done > 0
+	})
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +184,13 @@ func TestCrashLosesNothing(t *testing.T) {
 	up.Store(true)
 	startChild(t, env, args...)
 	waitHealthy(t, base)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	// However long the rest takes on a slow machine: fail only when
+	// nothing moves (rows imported, job status, events delivered) for a
+	// minute.
+	testwait.Progress(t, time.Minute, "after the restart", func() (any, bool) {
 		_, res := api(t, "GET", base+"/v1/jobs/"+jobID, key, "", "")
-		status := res["data"].(map[string]any)["status"]
+		job := res["data"].(map[string]any)
+		status := job["status"]
 		mu.Lock()
 		got := map[string]bool{}
 		for _, p := range seen {
@@ -198,14 +202,9 @@ func TestCrashLosesNothing(t *testing.T) {
 			}
 		}
 		mu.Unlock()
-		if len(got) == users+1 && status == "succeeded" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the restart: job %v, %d of %d events delivered: %v", status, len(got), users+1, got)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		progress := fmt.Sprintf("job %v with %v rows, %d of %d events delivered", status, job["progress"].(map[string]any)["done_items"], len(got), users+1)
+		return progress, len(got) == users+1 && status == "succeeded"
+	})
 	_, list := api(t, "GET", base+"/v1/users"+q+"&per_page=1", key, "", "")
 	if n := list["meta"].(map[string]any)["total_items"].(float64); n != users+imported {
 		t.Errorf("%v users after the restart, want %d (the import applied whole, once)", n, users+imported)

@@ -27,6 +27,7 @@ import (
 // files, or pg_dump) nor the server's stdout and stderr (at debug level)
 // contains any of them.
 func TestNoSecretInDumpsOrLogs(t *testing.T) {
+	t.Parallel()
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()

@@ -27,6 +27,7 @@ func runAll(t *testing.T, env map[string]string, stdin string, args ...string) (
 // types, with the key from the environment, then from `gatehouse login`'s
 // config file.
 func TestRemoteCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	out, err := run(t, nil, "init", "--output", "json", "--data-dir", dir)
 	if err != nil {
@@ -210,6 +211,7 @@ func TestRemoteCommands(t *testing.T) {
 }
 
 func TestRemoteCommandErrors(t *testing.T) {
+	t.Parallel()
 	cfg := filepath.Join(t.TempDir(), "none.json")
 	tests := []struct {
 		name string
@@ -248,6 +250,7 @@ func writeFile(t *testing.T, content string) string {
 }
 
 func TestShellCompletion(t *testing.T) {
+	t.Parallel()
 	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
 		out, _, err := runAll(t, nil, "", "completion", shell)
 		if err != nil || !strings.Contains(out, "gatehouse") || len(out) < 500 {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -98,74 +99,85 @@ func TestRecorderNeverBlocks(t *testing.T) {
 }
 
 // A failing sink is retried; a sink that keeps failing loses the batch and
-// says so in the counters.
+// says so in the counters. In a synctest bubble: the retries' backoff
+// passes in the bubble's time, at once.
 func TestRecorderRetries(t *testing.T) {
-	sink := &memSink{}
-	sink.fail.Store(2)
-	r := decision.NewRecorder(sink, full, quiet, decision.Options{FlushEvery: time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	r.Record(decision.Entry{User: "a"})
-	deadline := time.Now().Add(5 * time.Second)
-	for sink.len() != 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		sink := &memSink{}
+		sink.fail.Store(2)
+		r := decision.NewRecorder(sink, full, quiet, decision.Options{FlushEvery: time.Millisecond})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { r.Run(ctx); close(done) }()
+		r.Record(decision.Entry{User: "a"})
+		untilFake(t, time.Minute, "written after two failures", func() bool { return sink.len() == 1 })
+		sink.fail.Store(100)
+		r.Record(decision.Entry{User: "b"})
+		untilFake(t, time.Hour, "given up", func() bool { return r.Stats().Failed == 1 })
+		if st := r.Stats(); st.Failed != 1 || st.Written != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// untilFake waits, in a synctest bubble, until cond holds, and fails t if
+// it has not within d of the bubble's time (which passes whenever every
+// goroutine of the bubble waits, taking no real time).
+func untilFake(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		synctest.Wait()
+		time.Sleep(time.Millisecond)
 	}
-	if sink.len() != 1 {
-		t.Fatal("not written after two failures")
-	}
-	sink.fail.Store(100)
-	r.Record(decision.Entry{User: "b"})
-	for r.Stats().Failed != 1 && time.Now().Before(deadline.Add(5*time.Second)) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if st := r.Stats(); st.Failed != 1 || st.Written != 1 {
-		t.Fatalf("stats %+v", st)
-	}
-	cancel()
-	<-done
 }
 
 // Policies are read once, answered from memory, refreshed in the
-// background after the TTL, replaced at once by SetPolicy.
+// background after the TTL, replaced at once by SetPolicy. In a synctest
+// bubble: the TTL passes in the bubble's time.
 func TestRecorderPolicy(t *testing.T) {
-	var reads atomic.Int32
-	mode := atomic.Value{}
-	mode.Store(decision.ModeOff)
-	src := func(_ context.Context, env string) (decision.Policy, error) {
-		reads.Add(1)
-		if env == "gone" {
-			return decision.Policy{}, gatehouse.Errorf(gatehouse.CodeNotFound, "no such environment")
+	synctest.Test(t, func(t *testing.T) {
+		var reads atomic.Int32
+		mode := atomic.Value{}
+		mode.Store(decision.ModeOff)
+		src := func(_ context.Context, env string) (decision.Policy, error) {
+			reads.Add(1)
+			if env == "gone" {
+				return decision.Policy{}, gatehouse.Errorf(gatehouse.CodeNotFound, "no such environment")
+			}
+			return decision.Policy{Mode: mode.Load().(string), SampleRate: 0.5}, nil
 		}
-		return decision.Policy{Mode: mode.Load().(string), SampleRate: 0.5}, nil
-	}
-	r := decision.NewRecorder(&memSink{}, src, quiet, decision.Options{PolicyTTL: 50 * time.Millisecond})
-	ctx := context.Background()
-	for range 100 {
+		r := decision.NewRecorder(&memSink{}, src, quiet, decision.Options{PolicyTTL: 50 * time.Millisecond})
+		ctx := context.Background()
+		for range 100 {
+			if r.Sampled(ctx, "e1") {
+				t.Fatal("off but sampled")
+			}
+		}
+		if n := reads.Load(); n != 1 {
+			t.Fatalf("%d reads for 100 checks", n)
+		}
+		mode.Store(decision.ModeFull)
+		time.Sleep(40 * time.Millisecond) // within the TTL: still the old policy
+		if m := r.Policy(ctx, "e1").Mode; m != decision.ModeOff || reads.Load() != 1 {
+			t.Fatalf("policy %s after %d reads, within its TTL", m, reads.Load())
+		}
+		time.Sleep(20 * time.Millisecond) // past the TTL
+		r.Policy(ctx, "e1")               // starts the refresh
+		untilFake(t, time.Second, "the policy refreshed", func() bool { return r.Policy(ctx, "e1").Mode == decision.ModeFull })
+		r.SetPolicy("e1", decision.Policy{Mode: decision.ModeOff})
 		if r.Sampled(ctx, "e1") {
-			t.Fatal("off but sampled")
+			t.Fatal("SetPolicy not applied at once")
 		}
-	}
-	if n := reads.Load(); n != 1 {
-		t.Fatalf("%d reads for 100 checks", n)
-	}
-	mode.Store(decision.ModeFull)
-	time.Sleep(60 * time.Millisecond)
-	r.Policy(ctx, "e1") // starts the refresh
-	deadline := time.Now().Add(2 * time.Second)
-	for r.Policy(ctx, "e1").Mode != decision.ModeFull {
-		if time.Now().After(deadline) {
-			t.Fatal("policy never refreshed")
+		if p := r.Policy(ctx, "gone"); p.Mode != decision.ModeOff {
+			t.Fatalf("unreadable policy: %+v", p)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	r.SetPolicy("e1", decision.Policy{Mode: decision.ModeOff})
-	if r.Sampled(ctx, "e1") {
-		t.Fatal("SetPolicy not applied at once")
-	}
-	if p := r.Policy(ctx, "gone"); p.Mode != decision.ModeOff {
-		t.Fatalf("unreadable policy: %+v", p)
-	}
+	})
 }
 
 func TestPolicySample(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 )
 
 func TestAPIKeyIsADecodableJWTVerifiedByJWKS(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	_, token := s.newKey("environment", []string{"view:project"}, map[string]any{"project": "default", "environment": "development"})
 
@@ -74,74 +75,52 @@ func TestAPIKeyIsADecodableJWTVerifiedByJWKS(t *testing.T) {
 }
 
 func TestKeyScopesNeverExceedTheCreator(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	_, limited := s.newKey("organization", []string{"manage:api", "view:project"}, nil)
-	tests := []struct {
-		name string
-		key  string
-		body map[string]any
-		want int
-		code string
-	}{
-		{"subset of creator", limited, map[string]any{"name": "a", "level": "organization", "scopes": []string{"view:project"}}, 201, ""},
-		{"scope creator lacks", limited, map[string]any{"name": "b", "level": "organization", "scopes": []string{"view:project", "manage:member"}}, 403, "FORBIDDEN"},
-		{"unknown scope", s.key, map[string]any{"name": "c", "level": "organization", "scopes": []string{"fly:plane"}}, 400, "INVALID_REQUEST"},
-		{"no scopes", s.key, map[string]any{"name": "d", "level": "organization", "scopes": []string{}}, 400, "INVALID_REQUEST"},
-		{"project key needs project", s.key, map[string]any{"name": "e", "level": "project", "scopes": []string{"view:project"}}, 400, "INVALID_REQUEST"},
-		{"org key takes no project", s.key, map[string]any{"name": "f", "level": "organization", "project": "default", "scopes": []string{"view:project"}}, 400, "INVALID_REQUEST"},
-		{"unknown project", s.key, map[string]any{"name": "g", "level": "project", "project": "nope", "scopes": []string{"view:project"}}, 404, "NOT_FOUND"},
-		{"expiry in the past", s.key, map[string]any{"name": "h", "level": "organization", "scopes": []string{"view:project"}, "expires_at": "2020-01-01T00:00:00Z"}, 400, "INVALID_REQUEST"},
-		{"bad level", s.key, map[string]any{"name": "i", "level": "galaxy", "scopes": []string{"view:project"}}, 400, "INVALID_REQUEST"},
+	create := func(name, key string, body map[string]any, status int, code string, data map[string]any) scenario {
+		return scenario{name: name, key: key, method: "POST", path: "/v1/api-keys", body: body, status: status, code: code, data: data}
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res := s.do(req{method: "POST", path: "/v1/api-keys", key: tc.key, body: tc.body})
-			if res.status != tc.want || tc.code != "" && res.code() != tc.code {
-				t.Fatalf("%d %s, want %d %s\n%s", res.status, res.code(), tc.want, tc.code, res.raw)
-			}
-		})
-	}
+	s.scenarios(t, []scenario{
+		create("subset of creator", limited, map[string]any{"name": "a", "level": "organization", "scopes": []string{"view:project"}}, 201, "",
+			map[string]any{"name": "a", "level": "organization", "scopes": []any{"view:project"}}),
+		create("scope creator lacks", limited, map[string]any{"name": "b", "level": "organization", "scopes": []string{"view:project", "manage:member"}}, 403, "FORBIDDEN", nil),
+		create("unknown scope", s.key, map[string]any{"name": "c", "level": "organization", "scopes": []string{"fly:plane"}}, 400, "INVALID_REQUEST", nil),
+		create("no scopes", s.key, map[string]any{"name": "d", "level": "organization", "scopes": []string{}}, 400, "INVALID_REQUEST", nil),
+		create("project key needs project", s.key, map[string]any{"name": "e", "level": "project", "scopes": []string{"view:project"}}, 400, "INVALID_REQUEST", nil),
+		create("org key takes no project", s.key, map[string]any{"name": "f", "level": "organization", "project": "default", "scopes": []string{"view:project"}}, 400, "INVALID_REQUEST", nil),
+		create("unknown project", s.key, map[string]any{"name": "g", "level": "project", "project": "nope", "scopes": []string{"view:project"}}, 404, "NOT_FOUND", nil),
+		create("expiry in the past", s.key, map[string]any{"name": "h", "level": "organization", "scopes": []string{"view:project"}, "expires_at": "2020-01-01T00:00:00Z"}, 400, "INVALID_REQUEST", nil),
+		create("bad level", s.key, map[string]any{"name": "i", "level": "galaxy", "scopes": []string{"view:project"}}, 400, "INVALID_REQUEST", nil),
+	})
 }
 
 func TestKeyLevelsReach(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	all := []string{"view:organization", "view:project", "manage:project", "manage:api", "view:settings", "manage:settings", "view:member"}
 	_, projKey := s.newKey("project", all, map[string]any{"project": "default"})
 	_, envKey := s.newKey("environment", all, map[string]any{"project": "default", "environment": "development"})
 	other := s.must(201, req{method: "POST", path: "/v1/projects", key: s.key, body: map[string]any{"name": "Other"}}).data()["id"].(string)
 
-	tests := []struct {
-		name string
-		key  string
-		r    req
-		want int
-	}{
-		{"project key lists only its project", projKey, req{method: "GET", path: "/v1/projects"}, 200},
-		{"project key reads its project", projKey, req{method: "GET", path: "/v1/projects/default"}, 200},
-		{"project key cannot read another project", projKey, req{method: "GET", path: "/v1/projects/" + other}, 403},
-		{"project key cannot create projects", projKey, req{method: "POST", path: "/v1/projects", body: map[string]any{"name": "x"}}, 403},
-		{"project key creates environments in its project", projKey, req{method: "POST", path: "/v1/projects/default/environments", body: map[string]any{"name": "Staging"}}, 201},
-		{"project key cannot read org settings", projKey, req{method: "GET", path: "/v1/settings"}, 403},
-		{"project key cannot list members", projKey, req{method: "GET", path: "/v1/members"}, 403},
-		{"project key cannot create an org key", projKey, req{method: "POST", path: "/v1/api-keys", body: map[string]any{"name": "x", "level": "organization", "scopes": []string{"view:project"}}}, 403},
-		{"project key creates an env key", projKey, req{method: "POST", path: "/v1/api-keys", body: map[string]any{"name": "x", "level": "environment", "project": "default", "environment": "production", "scopes": []string{"view:project"}}}, 201},
-		{"env key reads its environment", envKey, req{method: "GET", path: "/v1/projects/default/environments/development"}, 200},
-		{"env key cannot read a sibling environment", envKey, req{method: "GET", path: "/v1/projects/default/environments/production"}, 403},
-		{"env key cannot change its environment", envKey, req{method: "PATCH", path: "/v1/projects/default/environments/development", body: map[string]any{"name": "x"}}, 403},
-		{"env key changes its environment's settings", envKey, req{method: "PATCH", path: "/v1/projects/default/environments/development/settings", body: map[string]any{"decision_log": "full"}}, 200},
-		{"env key cannot create a sibling's key", envKey, req{method: "POST", path: "/v1/api-keys", body: map[string]any{"name": "x", "level": "environment", "project": "default", "environment": "production", "scopes": []string{"view:project"}}}, 403},
-		{"env key creates a key for itself", envKey, req{method: "POST", path: "/v1/api-keys", body: map[string]any{"name": "x", "level": "environment", "project": "default", "environment": "development", "scopes": []string{"view:project"}}}, 201},
-		{"env key cannot manage the org key", envKey, req{method: "POST", path: "/v1/api-keys/" + meID(t, s, s.key) + "/revoke"}, 403},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.r.key = tc.key
-			res := s.do(tc.r)
-			if res.status != tc.want {
-				t.Fatalf("%d, want %d\n%s", res.status, tc.want, res.raw)
-			}
-		})
-	}
+	s.scenarios(t, []scenario{
+		{name: "project key lists only its project", key: projKey, method: "GET", path: "/v1/projects", status: 200},
+		{name: "project key reads its project", key: projKey, method: "GET", path: "/v1/projects/default", status: 200},
+		{name: "project key cannot read another project", key: projKey, method: "GET", path: "/v1/projects/" + other, status: 403},
+		{name: "project key cannot create projects", key: projKey, method: "POST", path: "/v1/projects", body: map[string]any{"name": "x"}, status: 403},
+		{name: "project key creates environments in its project", key: projKey, method: "POST", path: "/v1/projects/default/environments", body: map[string]any{"name": "Staging"}, status: 201},
+		{name: "project key cannot read org settings", key: projKey, method: "GET", path: "/v1/settings", status: 403},
+		{name: "project key cannot list members", key: projKey, method: "GET", path: "/v1/members", status: 403},
+		{name: "project key cannot create an org key", key: projKey, method: "POST", path: "/v1/api-keys", body: map[string]any{"name": "x", "level": "organization", "scopes": []string{"view:project"}}, status: 403},
+		{name: "project key creates an env key", key: projKey, method: "POST", path: "/v1/api-keys", body: map[string]any{"name": "x", "level": "environment", "project": "default", "environment": "production", "scopes": []string{"view:project"}}, status: 201},
+		{name: "env key reads its environment", key: envKey, method: "GET", path: "/v1/projects/default/environments/development", status: 200},
+		{name: "env key cannot read a sibling environment", key: envKey, method: "GET", path: "/v1/projects/default/environments/production", status: 403},
+		{name: "env key cannot change its environment", key: envKey, method: "PATCH", path: "/v1/projects/default/environments/development", body: map[string]any{"name": "x"}, status: 403},
+		{name: "env key changes its environment's settings", key: envKey, method: "PATCH", path: "/v1/projects/default/environments/development/settings", body: map[string]any{"decision_log": "full"}, status: 200},
+		{name: "env key cannot create a sibling's key", key: envKey, method: "POST", path: "/v1/api-keys", body: map[string]any{"name": "x", "level": "environment", "project": "default", "environment": "production", "scopes": []string{"view:project"}}, status: 403},
+		{name: "env key creates a key for itself", key: envKey, method: "POST", path: "/v1/api-keys", body: map[string]any{"name": "x", "level": "environment", "project": "default", "environment": "development", "scopes": []string{"view:project"}}, status: 201},
+		{name: "env key cannot manage the org key", key: envKey, method: "POST", path: "/v1/api-keys/" + meID(t, s, s.key) + "/revoke", status: 403},
+	})
 	if l := s.must(200, req{method: "GET", path: "/v1/projects", key: projKey}).list(); len(l) != 1 {
 		t.Fatalf("project key sees %d projects", len(l))
 	}
@@ -163,6 +142,7 @@ func meID(t *testing.T, s *server, key string) string {
 }
 
 func TestRevokeTakesEffectOnTheNextRequest(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	id, token := s.newKey("organization", []string{"view:project"}, nil)
 	for i := 0; i < 3; i++ { // warm the cache
@@ -184,6 +164,7 @@ func TestRevokeTakesEffectOnTheNextRequest(t *testing.T) {
 }
 
 func TestRotate(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	id, old := s.newKey("organization", []string{"view:project", "manage:api"}, nil)
 	s.must(200, req{method: "GET", path: "/v1/projects", key: old})
@@ -216,6 +197,7 @@ func toStrings(v any) []string {
 }
 
 func TestKeyExpiryAndLastUsed(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	id, token := s.newKey("organization", []string{"view:project"}, map[string]any{"expires_at": time.Now().Add(time.Hour).Format(time.RFC3339)})
 	s.must(200, req{method: "GET", path: "/v1/projects", key: token})

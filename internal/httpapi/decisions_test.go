@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // decisionWorld sets up an environment with alice (reader in default) and
@@ -39,26 +41,36 @@ func checkBody(user, action string) map[string]any {
 // waitDecisions waits until the log holds want entries matching query.
 func (s *server) waitDecisions(key, query string, want int) []any {
 	s.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		res := s.must(200, req{method: "GET", path: "/v1/decisions?per_page=100&" + query, key: key})
-		if n := int(res.meta()["total_items"].(float64)); n == want {
-			return res.list()
-		} else if n > want || time.Now().After(deadline) {
-			s.t.Fatalf("decisions?%s: %d entries, want %d\n%s", query, n, want, res.raw)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var res resp
+	testwait.Until(s.t, 30*time.Second, fmt.Sprintf("decisions?%s holding %d entries", query, want), func() bool {
+		res = s.must(200, req{method: "GET", path: "/v1/decisions?per_page=100&" + query, key: key})
+		return int(res.meta()["total_items"].(float64)) >= want
+	})
+	if n := int(res.meta()["total_items"].(float64)); n > want {
+		s.t.Fatalf("decisions?%s: %d entries, want %d\n%s", query, n, want, res.raw)
+	}
+	return res.list()
+}
+
+// nothingRecorded fails the test if the server's decision recorder was
+// handed anything: a check hands its decision over before it answers, so
+// nothing can come later (no need to wait out the recorder's flushes).
+func (s *server) nothingRecorded() {
+	s.t.Helper()
+	if st := s.app.Decisions.Stats(); st.Accepted != 0 || st.Dropped != 0 {
+		s.t.Fatalf("the recorder was handed decisions: %+v", st)
 	}
 }
 
 // TestDecisionLog: checks are recorded as the environment's setting says,
 // with who asked and why the answer was what it was, and are queryable.
 func TestDecisionLog(t *testing.T) {
+	t.Parallel()
 	s, key, keyID := decisionWorld(t)
 
 	// Off by default: nothing is recorded.
 	s.must(200, req{method: "POST", path: "/v1/allowed", key: key, body: checkBody("alice", "read")})
-	time.Sleep(300 * time.Millisecond) // longer than the recorder's flush interval
+	s.nothingRecorded()
 	s.waitDecisions(key, "", 0)
 
 	s.setDecisionLog(key, "full", 0)
@@ -121,6 +133,7 @@ func TestDecisionLog(t *testing.T) {
 // TestDecisionLogSampling: sampled mode records about its rate of checks;
 // rate 0 records none.
 func TestDecisionLogSampling(t *testing.T) {
+	t.Parallel()
 	s, key, _ := decisionWorld(t)
 	s.setDecisionLog(key, "sampled", 0)
 	checks := make([]any, 1000)
@@ -128,19 +141,16 @@ func TestDecisionLogSampling(t *testing.T) {
 		checks[i] = checkBody("alice", "read")
 	}
 	s.must(200, req{method: "POST", path: "/v1/allowed/bulk", key: key, body: map[string]any{"checks": checks}})
-	time.Sleep(300 * time.Millisecond)
+	s.nothingRecorded()
 	s.waitDecisions(key, "", 0)
 
 	s.setDecisionLog(key, "sampled", 0.25)
 	s.must(200, req{method: "POST", path: "/v1/allowed/bulk", key: key, body: map[string]any{"checks": checks}})
 	// Wait until the recorder has written everything it accepted.
-	deadline := time.Now().Add(20 * time.Second)
-	for st := s.app.Decisions.Stats(); st.Written == 0 || st.Written+st.Failed < st.Accepted; st = s.app.Decisions.Stats() {
-		if time.Now().After(deadline) {
-			t.Fatalf("recorder stats %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Progress(t, 30*time.Second, "the recorder writing what it accepted", func() (any, bool) {
+		st := s.app.Decisions.Stats()
+		return st, st.Written > 0 && st.Written+st.Failed >= st.Accepted
+	})
 	res := s.must(200, req{method: "GET", path: "/v1/decisions?per_page=1", key: key})
 	// Binomial(1000, 0.25): mean 250, standard deviation under 14.
 	if n := res.meta()["total_items"].(float64); n < 150 || n > 350 {

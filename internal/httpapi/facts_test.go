@@ -15,6 +15,7 @@ func (s *server) envKey(scopes ...string) string {
 }
 
 func TestAuthorizationDataAndChecks(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	k := s.envKey("view:user", "manage:user", "view:tenant", "manage:tenant", "view:resource", "manage:resource",
 		"view:role", "manage:role", "view:role_assignment", "manage:role_assignment", "check:access")
@@ -139,6 +140,7 @@ func TestAuthorizationDataAndChecks(t *testing.T) {
 }
 
 func TestEnvironmentsAreIsolated(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	dev := s.envKey("manage:user", "view:user", "check:access")
 	_, prod := s.newKey("environment", []string{"view:user", "check:access"}, map[string]any{"project": "default", "environment": "production"})
@@ -160,6 +162,7 @@ func TestEnvironmentsAreIsolated(t *testing.T) {
 
 // Checks stay correct while writes happen concurrently.
 func TestChecksDuringWrites(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	k := s.envKey("manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access")
 	s.must(201, req{method: "POST", path: "/v1/resources", key: k, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
@@ -184,6 +187,7 @@ func TestChecksDuringWrites(t *testing.T) {
 // Every environment lists its default tenant before anything else happened
 // in it: the bootstrap's and a new one.
 func TestDefaultTenantFromTheStart(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	for _, env := range []string{"development", "production"} {
 		res := s.must(200, req{method: "GET", path: "/v1/tenants?project=default&environment=" + env, key: s.key})

@@ -11,6 +11,7 @@ import (
 // gets the first answer and makes nothing twice; the same key with another
 // request is a 409; keys are per organization; both engines.
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()

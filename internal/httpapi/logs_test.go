@@ -11,30 +11,27 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // waitLogs waits until GET /v1/logs?query holds want calls.
 func (s *server) waitLogs(key, query string, want int) []any {
 	s.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		res := s.must(200, req{method: "GET", path: "/v1/logs?per_page=100&" + query, key: key})
-		if n := int(res.meta()["total_items"].(float64)); n >= want {
-			if n > want {
-				s.t.Fatalf("logs?%s: %d calls, want %d\n%s", query, n, want, res.raw)
-			}
-			return res.list()
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("logs?%s: %d calls after 5 s, want %d", query, int(res.meta()["total_items"].(float64)), want)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var res resp
+	testwait.Until(s.t, 30*time.Second, fmt.Sprintf("logs?%s holding %d calls", query, want), func() bool {
+		res = s.must(200, req{method: "GET", path: "/v1/logs?per_page=100&" + query, key: key})
+		return int(res.meta()["total_items"].(float64)) >= want
+	})
+	if n := int(res.meta()["total_items"].(float64)); n > want {
+		s.t.Fatalf("logs?%s: %d calls, want %d\n%s", query, n, want, res.raw)
 	}
+	return res.list()
 }
 
 // TestAPILog: calls of every outcome are recorded with who, what and how it
 // went; secrets never reach the log; the organization sees only its own.
 func TestAPILog(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.LogBodyBytes = 300

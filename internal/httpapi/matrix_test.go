@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -94,6 +95,7 @@ func forge(t *testing.T, token string) string {
 // scope and a mismatching organization header: each must be refused with
 // the right status and code, and nothing may answer 500.
 func TestAuthMatrix(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	keyID, _ := s.newKey("organization", []string{"view:project"}, nil)
 	_, expiring := s.newKey("organization", []string{"view:organization", "view:project", "manage:api", "view:settings", "manage:settings",
@@ -103,7 +105,10 @@ func TestAuthMatrix(t *testing.T) {
 	s.must(200, req{method: "POST", path: "/v1/api-keys/" + revokedID + "/revoke", key: s.key})
 	_, settingsOnly := s.newKey("organization", []string{"view:settings"}, nil)
 	_, orgOnly := s.newKey("organization", []string{"view:organization"}, nil)
-	time.Sleep(2100 * time.Millisecond) // let the expiring key expire
+	// Once the expiring key has expired (however long the set-up took).
+	testwait.Until(t, 30*time.Second, "the expiring key being refused", func() bool {
+		return s.do(req{method: "GET", path: "/v1/projects", key: expiring}).status == 401
+	})
 
 	ids := map[string]string{"organization": s.orgID, "project": s.projID, "environment": s.devID,
 		"member": tenancyAdminID(t, s), "role": "viewer", "key": keyID}
@@ -168,6 +173,7 @@ func tenancyAdminID(t *testing.T, s *server) string {
 // another organization are NOT_FOUND on every operation, and nothing of the
 // other organization changes.
 func TestOtherOrganization(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	b := s.otherOrg("Beta")
 	s.must(201, req{method: "POST", path: "/v1/member-roles", key: b.key, body: map[string]any{"key": "b-role", "name": "B role", "scopes": []string{"view:project"}}})
@@ -260,6 +266,7 @@ func snapshot(s *server) string {
 // TestBadInput sends malformed bodies and paging to every operation: each is
 // a 400 (or 413/415) in the envelope, never a 500, and nothing changes.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	before := snapshot(s)
 	ids := map[string]string{"organization": s.orgID, "project": s.projID, "environment": s.devID,
@@ -309,6 +316,7 @@ func TestBadInput(t *testing.T) {
 
 // TestRoutingErrors: unknown routes and wrong methods answer in the envelope.
 func TestRoutingErrors(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	tests := []struct {
 		method, path string

@@ -14,6 +14,7 @@ import (
 // limit spends from its own bucket, an environment may override, sandbox
 // environments are not limited.
 func TestRateLimits(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	s.must(200, req{method: "PATCH", path: "/v1/settings", key: s.key, body: map[string]any{"rate_limit_per_hour": 1000}})
 	_, orgKey := s.newKey("organization", []string{"view:project", "manage:settings"}, nil)
@@ -98,6 +99,7 @@ func TestRateLimits(t *testing.T) {
 // TestAnonymousRateLimit: calls without a valid key spend from their client
 // address's bucket, so guessing keys is limited like any other call.
 func TestAnonymousRateLimit(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.AnonymousRateLimit = 3

@@ -72,6 +72,7 @@ func logDump(t *testing.T, s *server) string {
 // log, whole or cut at the log's body limit, and no credential sent in a
 // query, a header or a body either.
 func TestAPILogKeepsNoSecret(t *testing.T) {
+	t.Parallel()
 	for _, limit := range []int{64 << 10, 120} {
 		t.Run(map[int]string{64 << 10: "whole bodies", 120: "cut bodies"}[limit], func(t *testing.T) {
 			t.Parallel()

@@ -7,6 +7,7 @@ import (
 )
 
 func TestProjectsAndEnvironments(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	k := s.key
 	p := s.must(201, req{method: "POST", path: "/v1/projects", key: k, body: map[string]any{"name": "Web App", "description": "front"}}).data()
@@ -85,6 +86,7 @@ func TestProjectsAndEnvironments(t *testing.T) {
 }
 
 func TestMembersAndRoles(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	k := s.key
 	roles := s.must(200, req{method: "GET", path: "/v1/member-roles", key: k}).list()
@@ -129,6 +131,7 @@ func TestMembersAndRoles(t *testing.T) {
 }
 
 func TestOrganizationAndSettings(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	k := s.key
 	orgs := s.must(200, req{method: "GET", path: "/v1/organizations", key: k})
@@ -173,6 +176,7 @@ func TestOrganizationAndSettings(t *testing.T) {
 }
 
 func TestHealthAndDocs(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	s.must(200, req{method: "GET", path: "/healthz"})
 	if d := s.must(200, req{method: "GET", path: "/readyz"}).data(); d["status"] != "ready" {
@@ -194,6 +198,7 @@ func TestHealthAndDocs(t *testing.T) {
 }
 
 func TestReadyzReportsADeadDatabase(t *testing.T) {
+	t.Parallel()
 	s := newServer(t)
 	s.must(200, req{method: "GET", path: "/readyz"})
 	if err := s.app.DB.Close(); err != nil {

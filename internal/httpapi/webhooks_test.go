@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -61,19 +63,14 @@ func newReceiver(t *testing.T, respond func(n int) int) *receiver {
 // wait returns the requests once there are n, failing after a while.
 func (rc *receiver) wait(t *testing.T, n int) []received {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var got []received
+	testwait.Progress(t, 30*time.Second, fmt.Sprintf("the receiver getting %d requests", n), func() (any, bool) {
 		rc.mu.Lock()
-		got := append([]received(nil), rc.got...)
+		got = append([]received(nil), rc.got...)
 		rc.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the receiver got %d requests, want %d", len(got), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(got), len(got) >= n
+	})
+	return got
 }
 
 // webhookServer is a server whose deliveries may reach loopback, retrying
@@ -101,20 +98,17 @@ func (s *server) newWebhook(url string, events ...string) (id, secret string) {
 // waitDelivery waits until a delivery of webhook id is no longer pending.
 func (s *server) waitDelivery(webhookID, deliveryID string) map[string]any {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		d := s.must(200, req{method: "GET", path: "/v1/webhooks/" + webhookID + "/deliveries/" + deliveryID, key: s.key}).data()
-		if d["status"] != "pending" {
-			return d
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("delivery %s still pending: %v", deliveryID, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var d map[string]any
+	// However long it takes while attempts are made.
+	testwait.Progress(s.t, 30*time.Second, "delivery "+deliveryID+" ending", func() (any, bool) {
+		d = s.must(200, req{method: "GET", path: "/v1/webhooks/" + webhookID + "/deliveries/" + deliveryID, key: s.key}).data()
+		return fmt.Sprint(d["status"], d["attempts"]), d["status"] != "pending"
+	})
+	return d
 }
 
 func TestWebhookDelivery(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, nil)
 	whID, secret := s.newWebhook(rc.srv.URL+"/hook", "user.created", "user.deleted")
@@ -127,9 +121,9 @@ func TestWebhookDelivery(t *testing.T) {
 	user := s.must(201, req{method: "POST", path: "/v1/users" + devQ, key: s.key, body: map[string]any{"key": "ada", "email": "ada@acme.example"}}).data()
 	s.must(201, req{method: "POST", path: "/v1/tenants" + devQ, key: s.key, body: map[string]any{"key": "acme"}}) // not subscribed
 	s.must(204, req{method: "DELETE", path: "/v1/users/ada" + devQ, key: s.key})
+	// (No tenant.created comes too: the endpoint's deliveries, recorded
+	// with their events, are these two; checked below.)
 	got := rc.wait(t, 2)
-	time.Sleep(200 * time.Millisecond) // would a tenant.created come too?
-	got = rc.wait(t, 2)
 	// Deliveries of different events are independent: no order between them.
 	sort.Slice(got, func(i, j int) bool { return got[i].event() < got[j].event() })
 	if len(got) != 2 || got[0].event() != "user.created" || got[1].event() != "user.deleted" {
@@ -174,6 +168,7 @@ func TestWebhookDelivery(t *testing.T) {
 }
 
 func TestWebhookRetriesThenSucceeds(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, func(n int) int {
 		if n < 3 {
@@ -207,6 +202,7 @@ func TestWebhookRetriesThenSucceeds(t *testing.T) {
 }
 
 func TestWebhookGivesUpAndReplays(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	var ok atomic.Bool
 	rc := newReceiver(t, func(int) int {
@@ -248,6 +244,7 @@ func TestWebhookGivesUpAndReplays(t *testing.T) {
 }
 
 func TestWebhookDisabled(t *testing.T) {
+	t.Parallel()
 	var offset atomic.Int64 // the webhook service's clock runs ahead by this much
 	s := webhookServer(t, func(c *config.Config) { c.WebhookDisableAfter = time.Minute })
 	s.app.Webhooks.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
@@ -305,6 +302,7 @@ func TestWebhookDisabled(t *testing.T) {
 }
 
 func TestWebhookSecretRotation(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, nil)
 	whID, old := s.newWebhook(rc.srv.URL, "tenant.created")
@@ -338,6 +336,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 }
 
 func TestWebhookGuardAndValidation(t *testing.T) {
+	t.Parallel()
 	s := newServer(t) // the default guard: no private targets
 	tests := []struct {
 		body map[string]any
@@ -370,6 +369,7 @@ func TestWebhookGuardAndValidation(t *testing.T) {
 }
 
 func TestWebhookReach(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, nil)
 	orgWide, _ := s.newWebhook(rc.srv.URL+"/org", "tenant.created")
@@ -397,9 +397,17 @@ func TestWebhookReach(t *testing.T) {
 	// (Creating the project's three environments also created their
 	// default tenants, before the project's endpoint existed: the
 	// organization-wide endpoint got them.)
+	// Deliveries are recorded with their events: no more will come than
+	// the endpoints' lists hold now.
+	for _, e := range []struct {
+		id   string
+		want int
+	}{{orgWide, 5}, {d["id"].(string), 1}} {
+		if l := s.must(200, req{method: "GET", path: "/v1/webhooks/" + e.id + "/deliveries?per_page=100", key: s.key}).list(); len(l) != e.want {
+			t.Errorf("endpoint %s has %d deliveries, want %d", e.id, len(l), e.want)
+		}
+	}
 	got := rc.wait(t, 6)
-	time.Sleep(200 * time.Millisecond)
-	got = rc.wait(t, 6)
 	paths := map[string]int{}
 	for _, r := range got {
 		paths[r.payload["data"].(map[string]any)["key"].(string)]++
@@ -426,6 +434,7 @@ func (s *server) keyWithout(t *testing.T, scope string) string {
 
 // Every kind of change produces its event, with the API's shape of the item.
 func TestWebhookEventsOfEveryCapability(t *testing.T) {
+	t.Parallel()
 	s := webhookServer(t, nil)
 	rc := newReceiver(t, nil)
 	s.newWebhook(rc.srv.URL, "*")

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -99,20 +101,38 @@ func TestExactUnderConcurrency(t *testing.T) {
 }
 
 func TestMemorySweep(t *testing.T) {
-	m := ratelimit.NewMemory()
-	for i := range 10 {
-		if _, err := m.Take(context.Background(), bucket(), 1_000_000_000+i); err != nil {
-			t.Fatal(err)
+	// In a synctest bubble time is the bubble's: an hour passes at once.
+	synctest.Test(t, func(t *testing.T) {
+		m := ratelimit.NewMemory()
+		for i := range 10 {
+			// Bucket i: two requests of a limit of 10+i per hour.
+			for range 2 {
+				if _, err := m.Take(context.Background(), fmt.Sprint("b", i), 10+i); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
-	}
-	if m.Len() != 10 {
-		t.Fatalf("%d buckets", m.Len())
-	}
-	time.Sleep(20 * time.Millisecond) // a billion per hour refills in microseconds
-	m.Sweep()
-	if m.Len() != 0 {
-		t.Fatalf("%d buckets after the sweep", m.Len())
-	}
+		if m.Len() != 10 {
+			t.Fatalf("%d buckets", m.Len())
+		}
+		m.Sweep()
+		if m.Len() != 10 {
+			t.Fatalf("%d buckets after a sweep at once, want 10 (none full again)", m.Len())
+		}
+		// Two requests of a limit of L per hour come back after 7200/L s:
+		// after 460 s the limits of 16 to 19 (450 s and less) are full
+		// again, those of 10 to 15 (480 s and more) are not.
+		time.Sleep(460 * time.Second)
+		m.Sweep()
+		if m.Len() != 6 {
+			t.Fatalf("%d buckets after 460 s, want 6", m.Len())
+		}
+		time.Sleep(time.Hour)
+		m.Sweep()
+		if m.Len() != 0 {
+			t.Fatalf("%d buckets after the sweep", m.Len())
+		}
+	})
 }
 
 // BenchmarkMemory is the single-node limiter decision.

@@ -18,6 +18,7 @@ import (
 // uploaded_by_key_id keeps its decisions; the PDP decisions written then
 // (whose key_id was always their uploader) get it, the server's stay empty.
 func TestLogMigrationUploadedBy(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "logs.db")
 	old := fstest.MapFS{}

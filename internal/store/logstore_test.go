@@ -17,6 +17,7 @@ import (
 // The log database on both engines: batches larger than one INSERT, every
 // filter, paging and org/env isolation.
 func TestLogStore(t *testing.T) {
+	t.Parallel()
 	engines := map[string]func(t *testing.T) *store.DB{
 		"sqlite": func(t *testing.T) *store.DB {
 			db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))

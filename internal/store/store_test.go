@@ -11,6 +11,7 @@ import (
 )
 
 func TestSQLite(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) *store.DB {
 		db, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "test.db"))
 		if err != nil {
@@ -22,6 +23,7 @@ func TestSQLite(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) *store.DB {
 		db, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(t))
 		if err != nil {
@@ -34,6 +36,7 @@ func TestPostgres(t *testing.T) {
 
 // Opening twice must not re-run or break migrations.
 func TestReopen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "test.db")
 	for i := 0; i < 2; i++ {
 		db, err := store.OpenSQLite(context.Background(), path)

@@ -14,6 +14,7 @@ var libcFor = map[string]string{
 }
 
 func TestSQLiteLibcPairing(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Path}} {{.Version}}", "modernc.org/sqlite", "modernc.org/libc").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -m: %v\n%s", err, out)

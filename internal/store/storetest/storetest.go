@@ -48,8 +48,10 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"Facts", testFacts},
 		{"FactsFeed", testFactsFeed},
 	}
+	// Every scenario has a database of its own: they run in parallel.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			db := open(t)
 			tc.fn(t, db.Store())
 		})
@@ -67,7 +69,10 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"SecretsAtRest", testSecretsAtRest},
 	}
 	for _, tc := range withDB {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
 	}
 }
 
