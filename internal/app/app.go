@@ -190,7 +190,6 @@ func (a *App) buildServices(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.DB.SetQueue(a.Queue)
 	a.limits = ratelimit.NewPolicy(a.Tenancy, 5*time.Second)
 	a.Limiter = ratelimit.NewLimiter(a.rlStore, a.limits.Target, cfg.RateLimitFailOpen, log)
 	logStore := a.LogDB.LogStore()

@@ -16,7 +16,7 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// Issue 13 (3): the embedded default's data folder is 0700 and every file
+// The embedded default's data folder is 0700 and every file
 // in it 0600, on a fresh start and after a start that finds them open.
 func TestDataFolderIsPrivate(t *testing.T) {
 	t.Parallel()
@@ -82,7 +82,7 @@ func TestDataFolderIsPrivate(t *testing.T) {
 	})
 }
 
-// Issue 13 (2): the secret key rotates on the embedded default: secrets
+// The secret key rotates on the embedded default: secrets
 // re-sealed with a new key in secret.key, the old key no longer opens
 // them, and a rotation cut off after it wrote the new key leaves a server
 // that starts and a second run that finishes.
@@ -160,7 +160,7 @@ func TestSecretKeyRotation(t *testing.T) {
 	}
 }
 
-// Issue 13 (2): PostgreSQL needs a configured key (one shared by every
+// PostgreSQL needs a configured key (one shared by every
 // node), and says how to make one.
 func TestPostgresNeedsASecretKey(t *testing.T) {
 	t.Parallel()

@@ -90,12 +90,41 @@ type Options struct {
 	Log     *slog.Logger
 }
 
-// Queue is a River client over the main database.
+// Queue is a River client over the main database that works off what is
+// enqueued (by it or by an Inserter).
 type Queue struct {
+	*Inserter
 	client *river.Client[*sql.Tx]
 	engine string
 	db     *sql.DB
 	log    *slog.Logger
+}
+
+// maxAttempts is how often River tries a job that keeps failing; it is
+// recorded with the job when it is enqueued.
+const maxAttempts = 25
+
+// Inserter enqueues work in transactions of the main database: the work
+// exists only if the transaction commits. It runs nothing: the node's
+// Queue polls the table and works it off, so the store can own an
+// Inserter from the moment it opens the database, before anything that
+// does the work is built.
+type Inserter struct {
+	client *river.Client[*sql.Tx]
+}
+
+// NewInserter returns an Inserter over the main database's writer pool.
+func NewInserter(engine string, db *sql.DB, log *slog.Logger) (*Inserter, error) {
+	drv, err := driverFor(engine, db)
+	if err != nil {
+		return nil, err
+	}
+	c, err := river.NewClient(drv, &river.Config{MaxAttempts: maxAttempts,
+		Logger: slog.New(quiet{log.Handler(), slog.LevelWarn}).With("component", "queue")})
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return &Inserter{client: c}, nil
 }
 
 func driverFor(engine string, db *sql.DB) (riverdriver.Driver[*sql.Tx], error) {
@@ -160,7 +189,7 @@ func New(opt Options, h Handlers) (*Queue, error) {
 		FetchCooldown:        50 * time.Millisecond,
 		JobTimeout:           opt.JobTimeout,
 		RescueStuckJobsAfter: opt.JobTimeout + time.Minute,
-		MaxAttempts:          25,
+		MaxAttempts:          maxAttempts,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opt.Workers}},
 		Workers:              workers,
 		Logger:               slog.New(quiet{opt.Log.Handler(), slog.LevelWarn}).With("component", "queue"),
@@ -174,11 +203,11 @@ func New(opt Options, h Handlers) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	return &Queue{client: c, engine: opt.Engine, db: opt.DB, log: opt.Log}, nil
+	return &Queue{Inserter: &Inserter{client: c}, client: c, engine: opt.Engine, db: opt.DB, log: opt.Log}, nil
 }
 
 // InsertTx enqueues work in tx: it runs only if tx commits.
-func (q *Queue) InsertTx(ctx context.Context, tx *sql.Tx, args ...river.JobArgs) error {
+func (q *Inserter) InsertTx(ctx context.Context, tx *sql.Tx, args ...river.JobArgs) error {
 	if len(args) == 0 {
 		return nil
 	}
@@ -255,7 +284,7 @@ type sweepWorker struct {
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error { return w.h.Sweep(ctx) }
 
 // EnqueueDeliveries enqueues webhook deliveries in tx.
-func (q *Queue) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, ids []string) error {
+func (q *Inserter) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, ids []string) error {
 	args := make([]river.JobArgs, len(ids))
 	for i, id := range ids {
 		args[i] = DeliveryArgs{DeliveryID: id}
@@ -264,7 +293,7 @@ func (q *Queue) EnqueueDeliveries(ctx context.Context, tx *sql.Tx, ids []string)
 }
 
 // EnqueueTask enqueues a job task in tx.
-func (q *Queue) EnqueueTask(ctx context.Context, tx *sql.Tx, id string) error {
+func (q *Inserter) EnqueueTask(ctx context.Context, tx *sql.Tx, id string) error {
 	return q.InsertTx(ctx, tx, TaskArgs{TaskID: id})
 }
 

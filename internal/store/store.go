@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/queue"
 	"github.com/gatehouse-dev/gatehouse/internal/secretkey"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -64,8 +66,9 @@ type DB struct {
 	// shared: the pools belong to another DB (the PostgreSQL log schema
 	// lives in the main database).
 	shared bool
-	// queue runs the background work the store enqueues (webhook
-	// deliveries, job tasks) in the transactions that cause it.
+	// queue enqueues background work (webhook deliveries, job tasks) in
+	// the transactions that cause it; the node's queue.Queue works it off.
+	// Nil on a log database.
 	queue Enqueuer
 	// lock is held while an embedded database is open.
 	lock *os.File
@@ -94,6 +97,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	db.lock = lock
+	if err := db.openQueue(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -165,7 +172,22 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.openQueue(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
+}
+
+// openQueue gives the main database the queue's inserter (its tables are
+// migrated by queue.Migrate).
+func (db *DB) openQueue() error {
+	q, err := queue.NewInserter(db.Engine, db.write, slog.Default())
+	if err != nil {
+		return fmt.Errorf("queue inserter: %w", err)
+	}
+	db.queue = q
+	return nil
 }
 
 func (db *DB) migrate(ctx context.Context, schema migrationSet) error {

@@ -24,11 +24,7 @@ type Enqueuer interface {
 	EnqueueTask(ctx context.Context, tx *sql.Tx, id string) error
 }
 
-// SetQueue connects the store to the queue that runs deliveries and
-// tasks. Until it is set, writing work to do is an error.
-func (db *DB) SetQueue(q Enqueuer) { db.queue = q }
-
-var errNoQueue = errors.New("store: no queue to run background work (webhook deliveries, job tasks)")
+var errNoQueue = errors.New("store: a log database runs no background work (webhook deliveries, job tasks)")
 
 // InWebhookTx runs fn in one transaction.
 func (s *Store) InWebhookTx(ctx context.Context, fn func(webhook.Store) error) error {

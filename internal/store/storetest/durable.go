@@ -61,7 +61,6 @@ func startQueue(t *testing.T, db *store.DB) *worked {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetQueue(q)
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
