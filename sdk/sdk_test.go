@@ -4,7 +4,7 @@
 // interop stage of .ci/test (go test -tags interop).
 
 // Package sdk_test runs the JavaScript and Python SDKs' own tests, and the
-// seeds' example requests, against a live server started here. Node, npm,
+// documented example requests, against a live server started here. Node, npm,
 // Python and curl are required in CI (CI=true) and skip the tests
 // elsewhere when missing.
 package sdk_test
@@ -61,8 +61,8 @@ func jsReady(t *testing.T) string {
 }
 
 // TestJavaScriptSDK builds the SDK and runs its tests (Node's test runner)
-// against a live server, with seed 000's fetch and axios requests and seed
-// 002's require example.
+// against a live server, with PERSCOM's documented fetch and axios
+// requests and our API reference's require example.
 func TestJavaScriptSDK(t *testing.T) {
 	t.Parallel()
 	dir := jsReady(t)
@@ -113,7 +113,7 @@ func TestJavaScriptSDKIsGeneratedFromTheServedSpec(t *testing.T) {
 }
 
 // TestPythonSDK runs the Python SDK's tests (unittest, the standard library
-// only) against a live server, with seed 002's Python example.
+// only) against a live server, with our API reference's Python example.
 func TestPythonSDK(t *testing.T) {
 	t.Parallel()
 	py := testserver.Need(t, "python3")

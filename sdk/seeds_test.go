@@ -43,7 +43,7 @@ const (
   -H "Authorization: Bearer YOUR_API_KEY"`
 )
 
-// Seed 002's listing requests (shown as request lines there).
+// The listing requests our API reference shows (as request lines).
 var seed002Queries = []string{
 	"GET /v1/resources?page=2&per_page=50",
 	"GET /v1/resources?status=active&type=processor",
@@ -96,7 +96,7 @@ type resource struct {
 	Config map[string]any `json:"config"`
 }
 
-// TestSeed002CurlRequests runs seed 002's curl requests unchanged but for
+// TestSeed002CurlRequests runs our API reference's curl requests unchanged but for
 // the base URL, the key and the ids.
 func TestSeed002CurlRequests(t *testing.T) {
 	t.Parallel()
@@ -151,7 +151,7 @@ func TestSeed002CurlRequests(t *testing.T) {
 	}
 }
 
-// Seed 001's curl requests, verbatim but for the host, the key and the
+// Permit.io's documented curl requests, verbatim but for the host, the key and the
 // project and environment keys.
 const (
 	seed001Users   = `curl -H "Authorization: Bearer <API Key>" https://api.permit.io/v2/facts/{projectKey}/{environmentKey}/users`

@@ -47,7 +47,7 @@ func claimsOf(t *testing.T, token string) map[string]any {
 	return c
 }
 
-// Issue 13 (2): even someone holding every row of the database and the
+// Even someone holding every row of the database and the
 // signing key itself cannot rebuild a live key: the token carries a random
 // secret (the nonce claim) the server never stores.
 func TestTokenCannotBeRebuiltFromTheDatabase(t *testing.T) {
@@ -110,7 +110,7 @@ func TestTokenCannotBeRebuiltFromTheDatabase(t *testing.T) {
 	}
 }
 
-// Issue 13 (2): upgrading from a version that stored the signing key in
+// Upgrading from a version that stored the signing key in
 // clear retires that key (only its public part stays) and signs new keys
 // with a new, sealed one; keys made before keep working and are marked
 // legacy.

@@ -20,7 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
-// Issue 13, "done means": after a scenario that makes every kind of
+// After a scenario that makes every kind of
 // credential and one-time secret (API key tokens: created, rotated,
 // retried with an Idempotency-Key; webhook secrets: created, rotated; setup
 // links; passwords; a session), neither a dump of the database (the SQLite

@@ -365,8 +365,7 @@ func (x *dash) environments(r *http.Request, v *viewer) ([]envChoice, *envChoice
 				break
 			}
 		}
-		v.session.ProjectID, v.session.EnvID = cur.ProjectID, cur.EnvID
-		if err := x.Store.UpdateSession(r.Context(), v.session); err != nil {
+		if err := x.Tenancy.WorkIn(r.Context(), x.Store, v.session, cur.ProjectID, cur.EnvID); err != nil {
 			x.Log.Warn("dashboard: keep the environment", "err", err)
 		}
 	}

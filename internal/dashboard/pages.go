@@ -162,8 +162,8 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case 1:
 	default: // the same email and password in several organizations
-		for _, m := range ms {
-			if o, err := x.Tenancy.Store.GetOrganization(r.Context(), m.OrgID); err == nil {
+		for i := range ms {
+			if o, err := x.Tenancy.OrganizationOf(r.Context(), &ms[i]); err == nil {
 				data.Orgs = append(data.Orgs, orgChoice{ID: o.ID, Name: o.Name})
 			}
 		}
@@ -181,7 +181,9 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (x *dash) signOut(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
-		_ = x.Store.DeleteSession(r.Context(), tenancy.TokenHash(c.Value))
+		if err := x.Tenancy.EndSession(r.Context(), x.Store, c.Value); err != nil {
+			x.Log.Warn("dashboard: sign out", "err", err)
+		}
 	}
 	http.SetCookie(w, x.cookie(r, cookieName, "", -1))
 	x.redirect(w, r, "/signin", "You are signed out.")
@@ -288,8 +290,7 @@ func (x *dash) switchEnv(w http.ResponseWriter, r *http.Request, v *viewer) {
 	want := r.FormValue("environment")
 	for _, e := range envs {
 		if e.EnvID == want {
-			v.session.ProjectID, v.session.EnvID = e.ProjectID, e.EnvID
-			if err := x.Store.UpdateSession(r.Context(), v.session); err != nil {
+			if err := x.Tenancy.WorkIn(r.Context(), x.Store, v.session, e.ProjectID, e.EnvID); err != nil {
 				x.fail(w, r, 500, "Switching environments failed. Try again.")
 				return
 			}

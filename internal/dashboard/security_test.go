@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
-// Issue 13 (11): after signing in, next= leads only to a path of this
+// After signing in, next= leads only to a path of this
 // site, however it is spelled.
 func TestSignInRedirectStaysOnTheSite(t *testing.T) {
 	t.Parallel()
@@ -53,7 +53,7 @@ func TestSignInRedirectStaysOnTheSite(t *testing.T) {
 	}
 }
 
-// Issue 13 (14): with Redis down (and the default fail-open), sign-in
+// With Redis down (and the default fail-open), sign-in
 // attempts are still limited, by the node alone.
 func TestSignInLimitHoldsWithoutRedis(t *testing.T) {
 	t.Parallel()

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Issue 13 (20): one rule for every delete that something else refers to,
+// One rule for every delete that something else refers to,
 // on v1 and /v2 alike: a 409 listing the referrers, unless ?cascade=true,
 // which removes the references in the same transaction (each with its
 // event) so that nothing stale is left to come back.

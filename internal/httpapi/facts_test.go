@@ -53,7 +53,7 @@ func TestAuthorizationDataAndChecks(t *testing.T) {
 	do(409, "POST", "/v1/users", map[string]any{"key": "bob"})
 	do(201, "POST", "/v1/tenants", map[string]any{"key": "acme", "name": "Acme"})
 
-	// Seed 000: GET /v1/users with an environment key holding view:user.
+	// PERSCOM's example: GET /v1/users with an environment key holding view:user.
 	users := do(200, "GET", "/v1/users", nil)
 	if users.meta()["total_items"] != float64(2) {
 		t.Fatalf("users: %s", users.raw)

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// Issue 13 (21): a retried POST with the same Idempotency-Key and request
+// A retried POST with the same Idempotency-Key and request
 // gets the first answer and makes nothing twice; the same key with another
 // request is a 409; keys are per organization; both engines.
 func TestIdempotencyKey(t *testing.T) {

@@ -20,7 +20,7 @@ func (s *server) newMember(email, role string) string {
 	return s.must(201, req{method: "POST", path: "/v1/members", key: s.key, body: map[string]any{"email": email, "role": role}}).data()["id"].(string)
 }
 
-// Issue 13 (1, 5): acting on a member whose role holds a scope the caller
+// Acting on a member whose role holds a scope the caller
 // lacks (making their setup link, removing or demoting them) needs
 // manage:permission; the last Admin is never removed, not even by two
 // removals at once.
@@ -95,7 +95,7 @@ func TestMemberManagementStaysBelowTheCaller(t *testing.T) {
 	}
 }
 
-// Issue 13 (17): the keys a member made are revoked when the member is
+// The keys a member made are revoked when the member is
 // removed, and those whose scopes their new role lacks when demoted; each
 // with its reason, at once on the next request.
 func TestMemberKeysFollowTheMember(t *testing.T) {
@@ -142,7 +142,7 @@ func TestMemberKeysFollowTheMember(t *testing.T) {
 	s.must(200, req{method: "GET", path: "/v1/projects", key: s.key})
 }
 
-// Issue 13 (12): a key's own rate limit may not exceed the limit of the
+// A key's own rate limit may not exceed the limit of the
 // key that makes it, unless that key holds manage:settings.
 func TestKeyLimitStaysWithinItsCreator(t *testing.T) {
 	t.Parallel()

@@ -97,7 +97,7 @@ func upload(at ...time.Time) map[string]any {
 	return map[string]any{"decisions": ds}
 }
 
-// TestPDPUploadsObeyThePolicy (issue 13, point 7): an upload writes
+// TestPDPUploadsObeyThePolicy: an upload writes
 // nothing while the environment's decision log is off, refuses decisions
 // outside the timestamp window one by one (writing the others), marks what
 // it writes with the uploading key, and spends from a per-key upload
@@ -189,7 +189,7 @@ func TestPDPUploadsObeyThePolicy(t *testing.T) {
 	}
 }
 
-// TestPDPStreamEndsAtRevocation (issue 13, point 9): revoking a key ends
+// TestPDPStreamEndsAtRevocation: revoking a key ends
 // its open change streams at once, not at the next heartbeat (15 s), on
 // every node: on PostgreSQL the stream is on node B and the key is revoked
 // on node A. Another key's stream on the same node goes on.
@@ -264,7 +264,7 @@ func secondNode(t *testing.T, a *server, cfg config.Config) *server {
 	return &b
 }
 
-// TestPDPStreamCaps (issue 13, point 10): one key holds at most
+// TestPDPStreamCaps: one key holds at most
 // --pdp-streams-per-key streams on a node and a node at most
 // --pdp-streams-per-node; beyond, 429 with Retry-After and a clear
 // message. A closed stream frees its place.
@@ -322,7 +322,7 @@ func TestPDPStreamCaps(t *testing.T) {
 	}
 }
 
-// TestPDPStreamStartsAtTheSnapshot (issue 13, point 10): a stream without
+// TestPDPStreamStartsAtTheSnapshot: a stream without
 // a position starts at the current one instead of replaying the feed, and
 // a position further behind than --pdp-stream-backlog gets a reset rather
 // than a replay; within the backlog it resumes as before.

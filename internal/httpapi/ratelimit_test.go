@@ -10,7 +10,7 @@ import (
 )
 
 // TestRateLimits: every authenticated response carries the X-RateLimit
-// headers; over the limit the answer is seed 002's 429; a key with its own
+// headers; over the limit the answer is the documented 429; a key with its own
 // limit spends from its own bucket, an environment may override, sandbox
 // environments are not limited.
 func TestRateLimits(t *testing.T) {

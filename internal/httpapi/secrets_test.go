@@ -68,7 +68,7 @@ func logDump(t *testing.T, s *server) string {
 	return b.String()
 }
 
-// Issue 13 (1, 13): no one-time secret a response carries reaches the API
+// No one-time secret a response carries reaches the API
 // log, whole or cut at the log's body limit, and no credential sent in a
 // query, a header or a body either.
 func TestAPILogKeepsNoSecret(t *testing.T) {
@@ -97,7 +97,7 @@ func TestAPILogKeepsNoSecret(t *testing.T) {
 	}
 }
 
-// Issue 13 (18): nothing the API serves can be framed: the reference
+// Nothing the API serves can be framed: the reference
 // pages, the specs, JSON answers and errors.
 func TestNothingCanBeFramed(t *testing.T) {
 	t.Parallel()

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Issue 13 (19): deleting an organization, a project or an environment is
+// Deleting an organization, a project or an environment is
 // a soft delete: restorable until purge_after, purged after; the last
 // organization cannot be deleted; a deleted organization's keys answer
 // ORGANIZATION_DELETED.

@@ -130,7 +130,7 @@ func TestWebhookDelivery(t *testing.T) {
 		t.Fatalf("received %d: %v", len(got), got)
 	}
 	first := got[0]
-	// Seed 002: X-Signature = HMAC-SHA256(webhook_secret, request_body).
+	// As documented: X-Signature = HMAC-SHA256(webhook_secret, request_body).
 	if _, err := client.VerifyWebhook(secret, first.header, first.body, 0); err != nil {
 		t.Fatalf("X-Signature: %v", err)
 	}

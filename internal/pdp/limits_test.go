@@ -6,7 +6,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/pdp"
 )
 
-// TestPDPReloadsWhenFarBehind (issue 13, point 10): a PDP whose saved
+// TestPDPReloadsWhenFarBehind: a PDP whose saved
 // position is further behind than the server's backlog is told to reset
 // and loads the snapshot instead of a replay, and then follows as before.
 func TestPDPReloadsWhenFarBehind(t *testing.T) {

@@ -21,7 +21,7 @@ func (w *world) revokeEnvKey(t *testing.T) {
 	mustCall(t, 200, "POST", w.n.url+"/v1/api-keys/"+keys[0].(map[string]any)["id"].(string)+"/revoke", w.orgKey, nil)
 }
 
-// TestPDPStopsAnsweringForARevokedKey (issue 13, point 16): once the server
+// TestPDPStopsAnsweringForARevokedKey: once the server
 // says the PDP's key is revoked, the PDP refuses checks that present it
 // (after --revoked-grace, by default at once) and says so on /healthz;
 // while the server is merely unreachable it keeps answering (see

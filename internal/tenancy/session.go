@@ -119,3 +119,24 @@ func clip(v string, n int) string {
 	}
 	return v
 }
+
+// WorkIn records the environment a session's member works in.
+func (s *Service) WorkIn(ctx context.Context, st SessionStore, x *Session, projectID, envID string) error {
+	x.ProjectID, x.EnvID = projectID, envID
+	return st.UpdateSession(ctx, x)
+}
+
+// EndSession signs the session of token out (nothing when there is none).
+func (s *Service) EndSession(ctx context.Context, st SessionStore, token string) error {
+	err := st.DeleteSession(ctx, TokenHash(token))
+	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		return nil
+	}
+	return err
+}
+
+// OrganizationOf returns the organization of member m (one that
+// Authenticate returned: the caller has proven to be m).
+func (s *Service) OrganizationOf(ctx context.Context, m *Member) (*Organization, error) {
+	return s.Store.GetOrganization(ctx, m.OrgID)
+}

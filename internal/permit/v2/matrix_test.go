@@ -47,7 +47,7 @@ func permitOps(t *testing.T, s *server) []permitOp {
 	return ops
 }
 
-// Issue 13 (4): every Permit-compatible operation enforces exactly its v1
+// Every Permit-compatible operation enforces exactly its v1
 // twin's rules: the twin's scope, and an organization key where v1 needs
 // one (a project key deleting its own project through /v2 included). Bad,
 // revoked and forged keys, a wrong organization header and another

@@ -1,10 +1,10 @@
-// Seed 002's JavaScript example, as written there but for the package name
+// Our API reference's JavaScript example, as written there but for the package name
 // (the key comes from GATEHOUSE_API_KEY, an environment key here, and the
 // server from GATEHOUSE_API_URL).
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 
-test("seed 002's example: require, new Client({ apiKey }), client.resources.list()", async () => {
+test("the API reference's example: require, new Client({ apiKey }), client.resources.list()", async () => {
   const { Client } = require('@gatehouse/sdk');
 
   const client = new Client({ apiKey: process.env.GATEHOUSE_ENV_API_KEY });

@@ -1,4 +1,4 @@
-// Seed 000's fetch and axios requests, as written there but for the base
+// PERSCOM's documented fetch and axios requests, as written there but for the base
 // URL (the seed's own fetch URL lacks the colon of https://) and the
 // credentials: perscomId is the organization's id, apiKey an environment
 // key. console.table receives what they print.
@@ -27,9 +27,9 @@ async function settled(seen) {
   return seen.tables[0];
 }
 
-test("seed 000's fetch request lists the users", async () => {
+test("PERSCOM's documented fetch request lists the users", async () => {
   const seen = capture();
-  // --- seed 000 ---
+  // --- as PERSCOM documents it ---
   fetch(`${base}/v1/users`, {
     method: 'GET',
     headers: {
@@ -51,9 +51,9 @@ test("seed 000's fetch request lists the users", async () => {
   assert.ok(data.data.some((u) => u.key === 'seed-user'), JSON.stringify(data));
 });
 
-test("seed 000's axios request lists the users", async () => {
+test("PERSCOM's documented axios request lists the users", async () => {
   const seen = capture();
-  // --- seed 000 ---
+  // --- as PERSCOM documents it ---
   var axios = require('axios')
 
   axios

@@ -24,7 +24,7 @@ gh = org.with_environment("default", "development")
 
 class SeedExample(unittest.TestCase):
     def test_seed_002(self):
-        # Seed 002's Python example, as written there but for the package
+        # Our API reference's Python example, as written there but for the package
         # name and the key (the server comes from GATEHOUSE_API_URL).
         client = Client(api_key=os.environ["GATEHOUSE_ENV_API_KEY"])
         resources = client.resources.list()
