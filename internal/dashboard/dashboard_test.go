@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // member is a signed-in browser without a browser: a cookie jar.
@@ -120,13 +121,10 @@ func TestDashboardWebhooks(t *testing.T) {
 		t.Fatalf("delivered %s", first)
 	}
 	var detail string
-	for i := 0; i < 50; i++ {
+	testwait.Until(t, 30*time.Second, "the delivery shown as succeeded", func() bool {
 		_, detail = m.get("/webhooks/" + id)
-		if strings.Contains(detail, ">succeeded<") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.Contains(detail, ">succeeded<")
+	})
 	d := regexp.MustCompile(`/webhooks/` + id + `/deliveries/([0-9a-f-]{36})`).FindStringSubmatch(detail)
 	if d == nil || !strings.Contains(detail, ">succeeded<") {
 		t.Fatalf("no succeeded delivery on the page")
@@ -175,10 +173,11 @@ func TestDashboardJobs(t *testing.T) {
 	if st != 200 || !strings.Contains(body, "Import started") {
 		t.Fatalf("import: %d", st)
 	}
-	for i := 0; i < 100 && !strings.Contains(body, ">succeeded<"); i++ {
-		time.Sleep(50 * time.Millisecond)
-		_, body = m.get(regexp.MustCompile(`/jobs/[0-9a-f-]{36}`).FindString(body))
-	}
+	jobPage := regexp.MustCompile(`/jobs/[0-9a-f-]{36}`).FindString(body)
+	testwait.Until(t, 30*time.Second, "the import shown as succeeded", func() bool {
+		_, body = m.get(jobPage)
+		return strings.Contains(body, ">succeeded<")
+	})
 	if !strings.Contains(body, ">succeeded<") || !strings.Contains(body, "2 created") {
 		t.Fatalf("the import's page does not show it done")
 	}
@@ -189,10 +188,10 @@ func TestDashboardJobs(t *testing.T) {
 	// Export, then download it.
 	_, body = m.page("/jobs/export", nil)
 	job := regexp.MustCompile(`/jobs/([0-9a-f-]{36})`).FindStringSubmatch(body)[1]
-	for i := 0; i < 100 && !strings.Contains(body, "Download the export"); i++ {
-		time.Sleep(50 * time.Millisecond)
+	testwait.Until(t, 30*time.Second, "the export's download link", func() bool {
 		_, body = m.get("/jobs/" + job)
-	}
+		return strings.Contains(body, "Download the export")
+	})
 	st, out := m.get("/jobs/" + job + "/output")
 	if st != 200 || !strings.Contains(out, `"key":"ada"`) {
 		t.Fatalf("download: %d %.200s", st, out)
