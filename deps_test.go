@@ -105,3 +105,21 @@ func TestEnvelopeImportsOnlyTheStandardLibrary(t *testing.T) {
 		}
 	}
 }
+
+// The two APIs are apart: v1 (httpapi) and Permit's (permit/v2) share the
+// front-door kit (web) and the services, never each other's code; the app
+// puts them on one handler.
+func TestFrontDoorsAreApart(t *testing.T) {
+	const mod = "github.com/gatehouse-dev/gatehouse/internal/"
+	for pkg, other := range map[string]string{"./internal/httpapi": mod + "permit/v2", "./internal/permit/v2": mod + "httpapi"} {
+		out, err := exec.Command("go", "list", "-deps", "-test=false", "-f", "{{.ImportPath}}", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == other {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/idempotency"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
+	permitv2 "github.com/gatehouse-dev/gatehouse/internal/permit/v2"
 	"github.com/gatehouse-dev/gatehouse/internal/queue"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -213,6 +214,11 @@ func (a *App) buildHandler() error {
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
 		Webhooks:    a.Webhooks, Jobs: a.Jobs,
 	}
+	// Permit.io's API (/v2) and decision endpoints, by v1's rules.
+	a.deps.Neighbours = []httpapi.Neighbour{{Shape: permitv2.Shape(a.Log), Mount: func(mux *http.ServeMux, k httpapi.Kit) error {
+		return permitv2.Mount(mux, permitv2.Deps{Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, Decisions: a.Decisions,
+			Gate: k.Gate, Twins: k.Rules, Errors: k.Errors, LimitsChanged: a.limits.Forget, MaxBodyBytes: cfg.MaxBodyBytes, Bare: k.Bare})
+	}}}
 	var api http.Handler
 	api, a.OpenAPI = httpapi.New(a.deps)
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,

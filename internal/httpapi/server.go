@@ -21,7 +21,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/idempotency"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
-	permitv2 "github.com/gatehouse-dev/gatehouse/internal/permit/v2"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
@@ -70,6 +69,30 @@ type Deps struct {
 	Version      string
 	// PDP bounds what PDPs may hold open and upload.
 	PDP PDPLimits
+	// Neighbours are the other APIs this server hosts (Permit's): they
+	// share v1's gate, access rules, middleware and error writer.
+	Neighbours []Neighbour
+}
+
+// Neighbour is another API served beside v1 on the same handler.
+type Neighbour struct {
+	// Shape claims the API's paths for its error shape.
+	Shape web.Shape
+	// Mount adds the API's operations to mux, with what v1 shares.
+	Mount func(mux *http.ServeMux, k Kit) error
+}
+
+// Kit is what v1 shares with a neighbouring API.
+type Kit struct {
+	Gate *web.Gate
+	// Rules are v1's access rules by operation id.
+	Rules map[string]web.Rule
+	// Errors writes every error of the server, in the shape of the API
+	// whose path it is.
+	Errors web.ErrorWriter
+	// Bare, set only by benchmarks, is the fixed caller that replaces
+	// authentication.
+	Bare *auth.Principal
 }
 
 func init() { installErrors() }
@@ -106,13 +129,17 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 
 	reg := &registrar{api: api, log: d.Log, maxBody: d.MaxBodyBytes, rules: map[string]web.Rule{}}
 	addRoutes(reg, h)
-	// One error writer for the whole server: Permit's paths in its shape,
-	// every other in the envelope.
-	errs := web.Errors(web.Envelope(d.Log), permitv2.Shape(d.Log))
-	// Permit.io's API (/v2) and decision endpoints, by v1's rules.
-	if err := permitv2.Mount(mux, permitv2.Deps{Log: d.Log, Tenancy: d.Tenancy, Keys: d.Keys, Facts: d.Facts, Decisions: d.Decisions,
-		Gate: h.gate, Twins: reg.rules, Errors: errs, LimitsChanged: d.LimitsChanged, MaxBodyBytes: d.MaxBodyBytes, Bare: d.bare}); err != nil {
-		panic("httpapi: " + err.Error()) // a programming error, found by every test
+	// One error writer for the whole server: each neighbour's paths in its
+	// shape, every other in the envelope.
+	shapes := make([]web.Shape, len(d.Neighbours))
+	for i, n := range d.Neighbours {
+		shapes[i] = n.Shape
+	}
+	errs := web.Errors(web.Envelope(d.Log), shapes...)
+	for _, n := range d.Neighbours {
+		if err := n.Mount(mux, Kit{Gate: h.gate, Rules: reg.rules, Errors: errs, Bare: d.bare}); err != nil {
+			panic("httpapi: " + err.Error()) // a programming error, found by every test
+		}
 	}
 	oapi := api.OpenAPI()
 	oapi.Tags = tags
