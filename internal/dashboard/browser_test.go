@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // browser starts Debian's Chromium, headless, with its own profile. In CI
@@ -200,17 +202,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	if st, _ := s.api(t, "POST", "/v1/users", token, map[string]any{"key": "nope"}); st != 403 {
 		t.Errorf("the key holds only view:user: %d", st)
 	}
-	var found bool
-	for i := 0; i < 50 && !found; i++ {
+	testwait.Until(t, 30*time.Second, "the key's call in the API log page", func() bool {
 		do(t, ctx, "logs", chromedp.Navigate(s.url+"/logs?path=/v1/users&method=GET"), chromedp.WaitReady(chromedp.CSS("main")))
-		found = strings.Contains(text(t, ctx, "main"), "browser test key")
-		if !found {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	if !found {
-		t.Fatal("the key's call never appeared in the API log")
-	}
+		return strings.Contains(text(t, ctx, "main"), "browser test key")
+	})
 	screenshot(t, ctx, "logs")
 	do(t, ctx, "open the call", chromedp.Click(chromedp.CSS("#calls tbody tr:first-child a")), chromedp.WaitVisible(chromedp.ID("tab-request")))
 	if got := text(t, ctx, "#panel-request"); !strings.Contains(got, "[REDACTED]") {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // stream is an open change stream, or the refusal of one.
@@ -252,13 +253,7 @@ func secondNode(t *testing.T, a *server, cfg config.Config) *server {
 	t.Cleanup(func() { n.Close() })
 	ts := httptest.NewServer(n.Handler())
 	t.Cleanup(ts.Close)
-	deadline := time.Now().Add(10 * time.Second)
-	for !n.KeyCacheHealthy() {
-		if time.Now().After(deadline) {
-			t.Fatal("node B never listened for key announcements")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, "node B listening for key announcements", n.KeyCacheHealthy)
 	b := *a
 	b.app, b.url = n, ts.URL
 	return &b
@@ -309,17 +304,7 @@ func TestPDPStreamCaps(t *testing.T) {
 
 	// Closing a stream frees its place once the server sees it gone.
 	a1.close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st := open(a)
-		if st.status == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a closed stream's place was never freed: %d %s", st.status, st.body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, "a closed stream's place freed", func() bool { return open(a).status == 200 })
 }
 
 // TestPDPStreamStartsAtTheSnapshot: a stream without

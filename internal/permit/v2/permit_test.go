@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
@@ -237,17 +238,15 @@ func TestPermitAPIAuthLimitsAndLog(t *testing.T) {
 	// Every call is in the API log, with its route and its key (the log is
 	// written in batches: wait for the entry, up to a deadline).
 	var found map[string]any
-	for deadline := time.Now().Add(10 * time.Second); found == nil && time.Now().Before(deadline); {
+	testwait.Until(t, 30*time.Second, "the 403 in the API log", func() bool {
 		logs := s.must(200, req{method: "GET", path: "/v1/logs?path=" + base + "/users&per_page=100", key: s.key}).list()
 		for _, l := range logs {
 			if m := l.(map[string]any); m["status"] == float64(403) && m["method"] == "POST" {
 				found = m
 			}
 		}
-		if found == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+		return found != nil
+	})
 	if found == nil || found["route"] != "POST /v2/facts/{proj}/{env}/users" || found["actor_type"] != "key" || found["error_code"] != "FORBIDDEN_ACCESS" {
 		t.Fatalf("API log entry: %v", found)
 	}
