@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
@@ -175,41 +175,11 @@ type req struct {
 
 func (s *server) do(r req) resp {
 	s.t.Helper()
-	var rd io.Reader
-	switch b := r.body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	hr, err := http.NewRequest(r.method, s.url+r.path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if rd != nil {
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	if r.key != "" {
-		hr.Header.Set("Authorization", "Bearer "+r.key)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	out := resp{status: res.StatusCode, header: res.Header, raw: string(raw)}
-	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(raw, &out.body); err != nil {
-			s.t.Fatalf("%s %s: response is not JSON: %v\n%s", r.method, r.path, err, raw)
+	res := apitest.Do(s.t, s.url, apitest.Request{Method: r.method, Path: r.path, Key: r.key, Body: r.body, Header: r.header})
+	out := resp{status: res.Status, header: res.Header, raw: string(res.Raw)}
+	if res.IsJSON() {
+		if err := json.Unmarshal(res.Raw, &out.body); err != nil {
+			s.t.Fatalf("%s %s: response is not JSON: %v\n%s", r.method, r.path, err, res.Raw)
 		}
 	}
 	return out

@@ -1,8 +1,6 @@
 package httpapi_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"net/http"
 	"sort"
@@ -11,8 +9,8 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/gatehouse-dev/gatehouse/internal/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // operation is one registered operation of the spec.
@@ -74,21 +72,7 @@ func fill(path string, ids map[string]string) string {
 }
 
 // forge signs the claims of a real key with a key the server never made.
-func forge(t *testing.T, token string) string {
-	t.Helper()
-	parsed, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	f := jwt.NewWithClaims(jwt.SigningMethodEdDSA, parsed.Claims)
-	f.Header["kid"] = parsed.Header["kid"]
-	out, err := f.SignedString(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func forge(t *testing.T, token string) string { return apitest.Forge(t, token) }
 
 // TestAuthMatrix runs every authenticated operation of the spec with no key,
 // bad keys, an expired key, a revoked key, a key without the operation's

@@ -1,10 +1,7 @@
 package permitv2_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/gatehouse-dev/gatehouse/internal/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // server is a real Gatehouse (app.New over a temporary SQLite database)
@@ -81,40 +78,10 @@ type req struct {
 
 func (s *server) do(r req) resp {
 	s.t.Helper()
-	var rd io.Reader
-	switch b := r.body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	hr, err := http.NewRequest(r.method, s.url+r.path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if rd != nil {
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	if r.key != "" {
-		hr.Header.Set("Authorization", "Bearer "+r.key)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	out := resp{status: res.StatusCode, header: res.Header, raw: string(raw)}
-	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		_ = json.Unmarshal(raw, &out.body) // a Permit list is an array: body stays nil
+	res := apitest.Do(s.t, s.url, apitest.Request{Method: r.method, Path: r.path, Key: r.key, Body: r.body, Header: r.header})
+	out := resp{status: res.Status, header: res.Header, raw: string(res.Raw)}
+	if res.IsJSON() {
+		_ = json.Unmarshal(res.Raw, &out.body) // a Permit list is an array: body stays nil
 	}
 	return out
 }
@@ -186,18 +153,4 @@ func v1Operations(s *server) []operation {
 }
 
 // forge signs the claims of a real key with a key the server never made.
-func forge(t *testing.T, token string) string {
-	t.Helper()
-	parsed, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	f := jwt.NewWithClaims(jwt.SigningMethodEdDSA, parsed.Claims)
-	f.Header["kid"] = parsed.Header["kid"]
-	out, err := f.SignedString(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func forge(t *testing.T, token string) string { return apitest.Forge(t, token) }
