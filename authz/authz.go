@@ -52,11 +52,14 @@ type Role struct {
 	Extends     []string `json:"extends,omitempty"`
 }
 
-// Assignment gives a user a role in a tenant.
+// Assignment gives a user a role in a tenant, or, with ResourceInstance
+// ("document:d1"), a role of that instance's resource type on that instance
+// (Tenant is then the instance's).
 type Assignment struct {
-	User   string `json:"user"`
-	Role   string `json:"role"`
-	Tenant string `json:"tenant"`
+	User             string `json:"user"`
+	Role             string `json:"role"`
+	Tenant           string `json:"tenant"`
+	ResourceInstance string `json:"resource_instance,omitempty"`
 }
 
 // Data is everything an engine holds; it is what a snapshot serializes.
@@ -66,6 +69,13 @@ type Data struct {
 	Resources   []Resource   `json:"resources"`
 	Roles       []Role       `json:"roles"`
 	Assignments []Assignment `json:"assignments"`
+
+	ResourceRoles []ResourceRole `json:"resource_roles,omitempty"`
+	Relations     []Relation     `json:"relations,omitempty"`
+	Instances     []Instance     `json:"instances,omitempty"`
+	Tuples        []Tuple        `json:"tuples,omitempty"`
+	ConditionSets []ConditionSet `json:"condition_sets,omitempty"`
+	SetRules      []SetRule      `json:"set_rules,omitempty"`
 }
 
 // Reason says why a check was decided the way it was.

@@ -28,6 +28,19 @@ const (
 	OpDeleteRole     = "delete_role"
 	OpAssign         = "assign"
 	OpUnassign       = "unassign"
+
+	OpPutResourceRole    = "put_resource_role"    // data: a ResourceRole
+	OpDeleteResourceRole = "delete_resource_role" // data: {resource, key}
+	OpPutRelation        = "put_relation"         // data: a Relation
+	OpDeleteRelation     = "delete_relation"      // data: {resource, key}
+	OpPutInstance        = "put_instance"         // data: an Instance
+	OpDeleteInstance     = "delete_instance"      // data: {resource, key}
+	OpPutTuple           = "put_tuple"            // data: a Tuple
+	OpDeleteTuple        = "delete_tuple"         // data: a Tuple
+	OpPutConditionSet    = "put_condition_set"    // data: a ConditionSet
+	OpDeleteConditionSet = "delete_condition_set" // data: {key}
+	OpPutSetRule         = "put_set_rule"         // data: a SetRule
+	OpDeleteSetRule      = "delete_set_rule"      // data: a SetRule
 	// OpBatch carries the changes of one transaction (an import batch).
 	OpBatch = "batch"
 	// OpReset replaces everything the engine holds (a sandbox reset).
