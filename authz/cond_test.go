@@ -52,172 +52,175 @@ func condAttrs() *attrs {
 	}
 }
 
+// condMatchCases are compiled and matched against condAttrs.
+var condMatchCases = []struct {
+	name string
+	cond string
+	want bool
+}{
+	// Empty conditions.
+	{"null", `null`, true},
+	{"empty", ``, true},
+	{"empty object", `{}`, true},
+	{"allOf empty", `{"allOf": []}`, true},
+	{"anyOf empty", `{"anyOf": []}`, false},
+	{"not empty", `{"not": {}}`, false},
+	{"allOf of empty", `{"allOf": [{}]}`, true},
+
+	// equals.
+	{"equals string", `{"user.department": {"equals": "finance"}}`, true},
+	{"equals string no", `{"user.department": {"equals": "sales"}}`, false},
+	{"equals bool", `{"user.admin": {"equals": true}}`, true},
+	{"equals bool no", `{"user.admin": {"equals": false}}`, false},
+	{"equals float64 attr int literal", `{"resource.amount": {"equals": 250}}`, true},
+	{"equals float literal", `{"resource.amount": {"equals": 250.0}}`, true},
+	{"equals int64 attr", `{"user.age": {"equals": 41}}`, true},
+	{"equals int32 attr", `{"user.count32": {"equals": 5}}`, true},
+	{"equals uint attr", `{"user.countU": {"equals": 5}}`, true},
+	{"equals float32 attr", `{"user.ratio": {"equals": 0.5}}`, true},
+	{"equals json.Number attr", `{"user.num": {"equals": 12}}`, true},
+	{"equals huge uint", `{"user.big": {"equals": 18446744073709551615}}`, true},
+	{"equals int in a Go map", `{"tenant.seats": {"equals": 10}}`, true},
+	{"equals type mismatch", `{"resource.amount": {"equals": "250"}}`, false},
+	{"equals bool vs string", `{"user.admin": {"equals": "true"}}`, false},
+	{"equals on an array", `{"user.tags": {"equals": "eu"}}`, false},
+	{"equals on an unknown type", `{"user.odd": {"equals": "x"}}`, false},
+	{"equals missing", `{"user.nope": {"equals": "x"}}`, false},
+	{"equals null", `{"user.nothing": {"equals": "x"}}`, false},
+
+	// not-equals.
+	{"not-equals", `{"user.department": {"not-equals": "sales"}}`, true},
+	{"not-equals same", `{"user.department": {"not-equals": "finance"}}`, false},
+	{"not-equals other type", `{"resource.amount": {"not-equals": "250"}}`, true},
+	{"not-equals numbers", `{"user.age": {"not-equals": 41.0}}`, false},
+	{"not-equals missing", `{"user.nope": {"not-equals": "x"}}`, false},
+	{"not-equals on an array", `{"user.tags": {"not-equals": "x"}}`, false},
+
+	// in, not-in.
+	{"in", `{"user.department": {"in": ["sales", "finance"]}}`, true},
+	{"in no", `{"user.department": {"in": ["sales", "hr"]}}`, false},
+	{"in empty", `{"user.department": {"in": []}}`, false},
+	{"in numbers", `{"user.age": {"in": [40, 41.0]}}`, true},
+	{"in mixed", `{"user.admin": {"in": ["x", 1, true]}}`, true},
+	{"in many strings (set)", `{"user.department": {"in": ["a","b","c","d","e","f","g","h","finance", 3]}}`, true},
+	{"in many strings, number", `{"user.level": {"in": ["a","b","c","d","e","f","g","h","i", 5]}}`, true},
+	{"in many strings no", `{"user.department": {"in": ["a","b","c","d","e","f","g","h","i"]}}`, false},
+	{"in missing", `{"user.nope": {"in": ["x"]}}`, false},
+	{"in on an array", `{"user.tags": {"in": ["eu"]}}`, false},
+	{"not-in", `{"user.department": {"not-in": ["sales", "hr"]}}`, true},
+	{"not-in no", `{"user.department": {"not-in": ["finance"]}}`, false},
+	{"not-in empty", `{"user.department": {"not-in": []}}`, true},
+	{"not-in set", `{"user.department": {"not-in": ["a","b","c","d","e","f","g","h","finance"]}}`, false},
+	{"not-in missing", `{"user.nope": {"not-in": ["x"]}}`, false},
+
+	// contains, not-contains.
+	{"contains substring", `{"user.bio": {"contains": "ledger"}}`, true},
+	{"contains substring no", `{"user.bio": {"contains": "cats"}}`, false},
+	{"contains []any", `{"user.tags": {"contains": "oncall"}}`, true},
+	{"contains []any number", `{"user.tags": {"contains": 7}}`, true},
+	{"contains []any no", `{"user.tags": {"contains": "us"}}`, false},
+	{"contains []string", `{"user.groups": {"contains": "auditors"}}`, true},
+	{"contains []string no", `{"user.groups": {"contains": "audit"}}`, false},
+	{"contains []string number", `{"user.groups": {"contains": 1}}`, false},
+	{"contains empty array", `{"resource.flags": {"contains": "x"}}`, false},
+	{"contains string with number", `{"user.bio": {"contains": 1}}`, false},
+	{"contains on a number", `{"user.level": {"contains": "5"}}`, false},
+	{"contains missing", `{"user.nope": {"contains": "x"}}`, false},
+	{"not-contains", `{"user.tags": {"not-contains": "us"}}`, true},
+	{"not-contains no", `{"user.tags": {"not-contains": "eu"}}`, false},
+	{"not-contains string", `{"user.bio": {"not-contains": "cats"}}`, true},
+	{"not-contains []string", `{"user.groups": {"not-contains": "staff"}}`, false},
+	{"not-contains empty array", `{"resource.flags": {"not-contains": "x"}}`, true},
+	{"not-contains on a number", `{"user.level": {"not-contains": "5"}}`, false},
+	{"not-contains missing", `{"user.nope": {"not-contains": "x"}}`, false},
+
+	// greater/less.
+	{"greater-than", `{"resource.amount": {"greater-than": 100}}`, true},
+	{"greater-than equal", `{"resource.amount": {"greater-than": 250}}`, false},
+	{"greater-than-equals equal", `{"resource.amount": {"greater-than-equals": 250}}`, true},
+	{"greater-than-equals more", `{"resource.amount": {"greater-than-equals": 250.5}}`, false},
+	{"less-than", `{"resource.amount": {"less-than": 250.5}}`, true},
+	{"less-than equal", `{"resource.amount": {"less-than": 250}}`, false},
+	{"less-than-equals", `{"resource.amount": {"less-than-equals": 250}}`, true},
+	{"less-than-equals no", `{"resource.amount": {"less-than-equals": 249.99}}`, false},
+	{"greater-than int64", `{"user.age": {"greater-than": 40.5}}`, true},
+	{"greater-than negative", `{"user.age": {"greater-than": -1e300}}`, true},
+	{"less-than huge", `{"user.age": {"less-than": 1e300}}`, true},
+	{"greater-than int exact", `{"user.big": {"greater-than": 9223372036854775807}}`, true},
+	{"greater-than on a string", `{"user.department": {"greater-than": 1}}`, false},
+	{"less-than on a string", `{"user.department": {"less-than": 1}}`, false},
+	{"greater-than missing", `{"user.nope": {"greater-than": 1}}`, false},
+	{"not greater-than missing", `{"not": {"user.nope": {"greater-than": 1}}}`, true},
+
+	// before/after.
+	{"before time.Time", `{"resource.due": {"before": "2024-06-01T00:00:00Z"}}`, true},
+	{"after time.Time", `{"resource.due": {"after": "2024-06-01T00:00:00Z"}}`, false},
+	{"before same instant", `{"resource.due": {"before": "2024-05-01T12:00:00Z"}}`, false},
+	{"before same instant, other zone", `{"resource.due": {"before": "2024-05-01T14:00:00.000000001+02:00"}}`, true},
+	{"after string attr", `{"user.joined": {"after": "2020-02-28T23:59:59-09:00"}}`, false},
+	{"after string attr offset", `{"user.joined": {"after": "2020-02-29T07:59:59.999Z"}}`, true},
+	{"before string with offset", `{"resource.created": {"before": "2024-04-01T07:30:00.5Z"}}`, true},
+	{"after string with offset", `{"resource.created": {"after": "2024-04-01T07:29:59Z"}}`, true},
+	{"after nanoseconds", `{"context.now": {"after": "2024-05-01T12:00:00Z"}}`, true},
+	{"before unparseable attr", `{"resource.stamp": {"before": "2030-01-01T00:00:00Z"}}`, false},
+	{"after unparseable attr", `{"resource.stamp": {"after": "1970-01-01T00:00:00Z"}}`, false},
+	{"before on a number", `{"resource.amount": {"before": "2030-01-01T00:00:00Z"}}`, false},
+	{"before missing", `{"resource.nope": {"before": "2030-01-01T00:00:00Z"}}`, false},
+
+	// Built-ins.
+	{"user.key", `{"user.key": {"equals": "ada"}}`, true},
+	{"resource.key", `{"resource.key": {"in": ["inv-1", "inv-2"]}}`, true},
+	{"resource.type", `{"resource.type": {"equals": "invoice"}}`, true},
+	{"tenant.key", `{"tenant.key": {"not-equals": "globex"}}`, true},
+	{"context.key is an attribute", `{"context.key": {"equals": "x"}}`, false},
+
+	// Inline beats stored; nesting.
+	{"inline wins", `{"user.level": {"equals": 5}}`, true},
+	{"stored hidden by inline", `{"user.level": {"equals": 3}}`, false},
+	{"inline other name", `{"resource.currency": {"equals": "USD"}}`, true},
+	{"stored read through", `{"resource.owner": {"equals": "ada"}}`, true},
+	{"nested in inline", `{"user.address.zip": {"equals": "75001"}}`, true},
+	{"inline object replaces stored one", `{"user.address.city": {"equals": "Lyon"}}`, false},
+	{"nested not a map", `{"user.department.x": {"equals": "finance"}}`, false},
+	{"deep nesting", `{"resource.a.b.c": {"equals": 1}}`, false},
+	{"flat name with a dot", `{"user.home.city": {"equals": "Paris"}}`, true},
+	{"tenant attr", `{"tenant.plan": {"equals": "pro"}}`, true},
+	{"context attr", `{"context.ip": {"equals": "10.0.0.1"}}`, true},
+
+	// References.
+	{"ref equals", `{"resource.owner": {"equals": {"ref": "user.key"}}}`, true},
+	{"ref not-equals", `{"resource.owner": {"not-equals": {"ref": "user.key"}}}`, false},
+	{"ref numbers", `{"resource.amount": {"less-than-equals": {"ref": "context.budget"}}}`, true},
+	{"ref numbers strict", `{"resource.amount": {"less-than": {"ref": "context.budget"}}}`, false},
+	{"ref greater than inline", `{"user.limit": {"greater-than": {"ref": "user.level"}}}`, true},
+	{"ref missing", `{"resource.owner": {"equals": {"ref": "user.nope"}}}`, false},
+	{"ref missing not-equals", `{"resource.owner": {"not-equals": {"ref": "user.nope"}}}`, false},
+	{"ref in array", `{"context.region": {"in": {"ref": "user.tags"}}}`, true},
+	{"ref not-in array", `{"context.region": {"not-in": {"ref": "user.groups"}}}`, true},
+	{"ref in a string is no array", `{"context.region": {"in": {"ref": "user.department"}}}`, false},
+	{"ref not-in a string is no array", `{"context.region": {"not-in": {"ref": "user.department"}}}`, false},
+	{"ref contains", `{"user.groups": {"contains": {"ref": "context.missing"}}}`, false},
+	{"ref contains substring", `{"user.bio": {"contains": {"ref": "context.word"}}}`, false},
+	{"ref times", `{"resource.due": {"before": {"ref": "context.now"}}}`, true},
+	{"ref times reversed", `{"resource.due": {"after": {"ref": "context.now"}}}`, false},
+	{"ref time not a time", `{"resource.due": {"after": {"ref": "resource.stamp"}}}`, false},
+
+	// Groups.
+	{"allOf", `{"allOf": [{"user.department": {"equals": "finance"}}, {"resource.amount": {"less-than": 1000}}]}`, true},
+	{"allOf one false", `{"allOf": [{"user.department": {"equals": "finance"}}, {"resource.amount": {"less-than": 100}}]}`, false},
+	{"anyOf", `{"anyOf": [{"user.department": {"equals": "sales"}}, {"resource.amount": {"less-than": 1000}}]}`, true},
+	{"anyOf none", `{"anyOf": [{"user.department": {"equals": "sales"}}, {"resource.amount": {"less-than": 100}}]}`, false},
+	{"not", `{"not": {"user.department": {"equals": "sales"}}}`, true},
+	{"not not", `{"not": {"not": {"user.department": {"equals": "sales"}}}}`, false},
+	{"several attributes mean all", `{"user.department": {"equals": "finance"}, "resource.amount": {"less-than": 100}}`, false},
+	{"several attributes all true", `{"user.department": {"equals": "finance"}, "resource.amount": {"less-than": 1000}}`, true},
+	{"several operators mean all", `{"resource.amount": {"greater-than": 100, "less-than": 200}}`, false},
+	{"range", `{"resource.amount": {"greater-than": 100, "less-than": 300}}`, true},
+	{"nested groups", `{"anyOf": [{"allOf": [{"user.admin": {"equals": false}}]}, {"not": {"anyOf": [{"tenant.plan": {"equals": "free"}}, {"context.ip": {"equals": "1.2.3.4"}}]}}]}`, true},
+}
+
 func TestConditionsMatch(t *testing.T) {
-	cases := []struct {
-		name string
-		cond string
-		want bool
-	}{
-		// Empty conditions.
-		{"null", `null`, true},
-		{"empty", ``, true},
-		{"empty object", `{}`, true},
-		{"allOf empty", `{"allOf": []}`, true},
-		{"anyOf empty", `{"anyOf": []}`, false},
-		{"not empty", `{"not": {}}`, false},
-		{"allOf of empty", `{"allOf": [{}]}`, true},
-
-		// equals.
-		{"equals string", `{"user.department": {"equals": "finance"}}`, true},
-		{"equals string no", `{"user.department": {"equals": "sales"}}`, false},
-		{"equals bool", `{"user.admin": {"equals": true}}`, true},
-		{"equals bool no", `{"user.admin": {"equals": false}}`, false},
-		{"equals float64 attr int literal", `{"resource.amount": {"equals": 250}}`, true},
-		{"equals float literal", `{"resource.amount": {"equals": 250.0}}`, true},
-		{"equals int64 attr", `{"user.age": {"equals": 41}}`, true},
-		{"equals int32 attr", `{"user.count32": {"equals": 5}}`, true},
-		{"equals uint attr", `{"user.countU": {"equals": 5}}`, true},
-		{"equals float32 attr", `{"user.ratio": {"equals": 0.5}}`, true},
-		{"equals json.Number attr", `{"user.num": {"equals": 12}}`, true},
-		{"equals huge uint", `{"user.big": {"equals": 18446744073709551615}}`, true},
-		{"equals int in a Go map", `{"tenant.seats": {"equals": 10}}`, true},
-		{"equals type mismatch", `{"resource.amount": {"equals": "250"}}`, false},
-		{"equals bool vs string", `{"user.admin": {"equals": "true"}}`, false},
-		{"equals on an array", `{"user.tags": {"equals": "eu"}}`, false},
-		{"equals on an unknown type", `{"user.odd": {"equals": "x"}}`, false},
-		{"equals missing", `{"user.nope": {"equals": "x"}}`, false},
-		{"equals null", `{"user.nothing": {"equals": "x"}}`, false},
-
-		// not-equals.
-		{"not-equals", `{"user.department": {"not-equals": "sales"}}`, true},
-		{"not-equals same", `{"user.department": {"not-equals": "finance"}}`, false},
-		{"not-equals other type", `{"resource.amount": {"not-equals": "250"}}`, true},
-		{"not-equals numbers", `{"user.age": {"not-equals": 41.0}}`, false},
-		{"not-equals missing", `{"user.nope": {"not-equals": "x"}}`, false},
-		{"not-equals on an array", `{"user.tags": {"not-equals": "x"}}`, false},
-
-		// in, not-in.
-		{"in", `{"user.department": {"in": ["sales", "finance"]}}`, true},
-		{"in no", `{"user.department": {"in": ["sales", "hr"]}}`, false},
-		{"in empty", `{"user.department": {"in": []}}`, false},
-		{"in numbers", `{"user.age": {"in": [40, 41.0]}}`, true},
-		{"in mixed", `{"user.admin": {"in": ["x", 1, true]}}`, true},
-		{"in many strings (set)", `{"user.department": {"in": ["a","b","c","d","e","f","g","h","finance", 3]}}`, true},
-		{"in many strings, number", `{"user.level": {"in": ["a","b","c","d","e","f","g","h","i", 5]}}`, true},
-		{"in many strings no", `{"user.department": {"in": ["a","b","c","d","e","f","g","h","i"]}}`, false},
-		{"in missing", `{"user.nope": {"in": ["x"]}}`, false},
-		{"in on an array", `{"user.tags": {"in": ["eu"]}}`, false},
-		{"not-in", `{"user.department": {"not-in": ["sales", "hr"]}}`, true},
-		{"not-in no", `{"user.department": {"not-in": ["finance"]}}`, false},
-		{"not-in empty", `{"user.department": {"not-in": []}}`, true},
-		{"not-in set", `{"user.department": {"not-in": ["a","b","c","d","e","f","g","h","finance"]}}`, false},
-		{"not-in missing", `{"user.nope": {"not-in": ["x"]}}`, false},
-
-		// contains, not-contains.
-		{"contains substring", `{"user.bio": {"contains": "ledger"}}`, true},
-		{"contains substring no", `{"user.bio": {"contains": "cats"}}`, false},
-		{"contains []any", `{"user.tags": {"contains": "oncall"}}`, true},
-		{"contains []any number", `{"user.tags": {"contains": 7}}`, true},
-		{"contains []any no", `{"user.tags": {"contains": "us"}}`, false},
-		{"contains []string", `{"user.groups": {"contains": "auditors"}}`, true},
-		{"contains []string no", `{"user.groups": {"contains": "audit"}}`, false},
-		{"contains []string number", `{"user.groups": {"contains": 1}}`, false},
-		{"contains empty array", `{"resource.flags": {"contains": "x"}}`, false},
-		{"contains string with number", `{"user.bio": {"contains": 1}}`, false},
-		{"contains on a number", `{"user.level": {"contains": "5"}}`, false},
-		{"contains missing", `{"user.nope": {"contains": "x"}}`, false},
-		{"not-contains", `{"user.tags": {"not-contains": "us"}}`, true},
-		{"not-contains no", `{"user.tags": {"not-contains": "eu"}}`, false},
-		{"not-contains string", `{"user.bio": {"not-contains": "cats"}}`, true},
-		{"not-contains []string", `{"user.groups": {"not-contains": "staff"}}`, false},
-		{"not-contains empty array", `{"resource.flags": {"not-contains": "x"}}`, true},
-		{"not-contains on a number", `{"user.level": {"not-contains": "5"}}`, false},
-		{"not-contains missing", `{"user.nope": {"not-contains": "x"}}`, false},
-
-		// greater/less.
-		{"greater-than", `{"resource.amount": {"greater-than": 100}}`, true},
-		{"greater-than equal", `{"resource.amount": {"greater-than": 250}}`, false},
-		{"greater-than-equals equal", `{"resource.amount": {"greater-than-equals": 250}}`, true},
-		{"greater-than-equals more", `{"resource.amount": {"greater-than-equals": 250.5}}`, false},
-		{"less-than", `{"resource.amount": {"less-than": 250.5}}`, true},
-		{"less-than equal", `{"resource.amount": {"less-than": 250}}`, false},
-		{"less-than-equals", `{"resource.amount": {"less-than-equals": 250}}`, true},
-		{"less-than-equals no", `{"resource.amount": {"less-than-equals": 249.99}}`, false},
-		{"greater-than int64", `{"user.age": {"greater-than": 40.5}}`, true},
-		{"greater-than negative", `{"user.age": {"greater-than": -1e300}}`, true},
-		{"less-than huge", `{"user.age": {"less-than": 1e300}}`, true},
-		{"greater-than int exact", `{"user.big": {"greater-than": 9223372036854775807}}`, true},
-		{"greater-than on a string", `{"user.department": {"greater-than": 1}}`, false},
-		{"less-than on a string", `{"user.department": {"less-than": 1}}`, false},
-		{"greater-than missing", `{"user.nope": {"greater-than": 1}}`, false},
-		{"not greater-than missing", `{"not": {"user.nope": {"greater-than": 1}}}`, true},
-
-		// before/after.
-		{"before time.Time", `{"resource.due": {"before": "2024-06-01T00:00:00Z"}}`, true},
-		{"after time.Time", `{"resource.due": {"after": "2024-06-01T00:00:00Z"}}`, false},
-		{"before same instant", `{"resource.due": {"before": "2024-05-01T12:00:00Z"}}`, false},
-		{"before same instant, other zone", `{"resource.due": {"before": "2024-05-01T14:00:00.000000001+02:00"}}`, true},
-		{"after string attr", `{"user.joined": {"after": "2020-02-28T23:59:59-09:00"}}`, false},
-		{"after string attr offset", `{"user.joined": {"after": "2020-02-29T07:59:59.999Z"}}`, true},
-		{"before string with offset", `{"resource.created": {"before": "2024-04-01T07:30:00.5Z"}}`, true},
-		{"after string with offset", `{"resource.created": {"after": "2024-04-01T07:29:59Z"}}`, true},
-		{"after nanoseconds", `{"context.now": {"after": "2024-05-01T12:00:00Z"}}`, true},
-		{"before unparseable attr", `{"resource.stamp": {"before": "2030-01-01T00:00:00Z"}}`, false},
-		{"after unparseable attr", `{"resource.stamp": {"after": "1970-01-01T00:00:00Z"}}`, false},
-		{"before on a number", `{"resource.amount": {"before": "2030-01-01T00:00:00Z"}}`, false},
-		{"before missing", `{"resource.nope": {"before": "2030-01-01T00:00:00Z"}}`, false},
-
-		// Built-ins.
-		{"user.key", `{"user.key": {"equals": "ada"}}`, true},
-		{"resource.key", `{"resource.key": {"in": ["inv-1", "inv-2"]}}`, true},
-		{"resource.type", `{"resource.type": {"equals": "invoice"}}`, true},
-		{"tenant.key", `{"tenant.key": {"not-equals": "globex"}}`, true},
-		{"context.key is an attribute", `{"context.key": {"equals": "x"}}`, false},
-
-		// Inline beats stored; nesting.
-		{"inline wins", `{"user.level": {"equals": 5}}`, true},
-		{"stored hidden by inline", `{"user.level": {"equals": 3}}`, false},
-		{"inline other name", `{"resource.currency": {"equals": "USD"}}`, true},
-		{"stored read through", `{"resource.owner": {"equals": "ada"}}`, true},
-		{"nested in inline", `{"user.address.zip": {"equals": "75001"}}`, true},
-		{"inline object replaces stored one", `{"user.address.city": {"equals": "Lyon"}}`, false},
-		{"nested not a map", `{"user.department.x": {"equals": "finance"}}`, false},
-		{"deep nesting", `{"resource.a.b.c": {"equals": 1}}`, false},
-		{"flat name with a dot", `{"user.home.city": {"equals": "Paris"}}`, true},
-		{"tenant attr", `{"tenant.plan": {"equals": "pro"}}`, true},
-		{"context attr", `{"context.ip": {"equals": "10.0.0.1"}}`, true},
-
-		// References.
-		{"ref equals", `{"resource.owner": {"equals": {"ref": "user.key"}}}`, true},
-		{"ref not-equals", `{"resource.owner": {"not-equals": {"ref": "user.key"}}}`, false},
-		{"ref numbers", `{"resource.amount": {"less-than-equals": {"ref": "context.budget"}}}`, true},
-		{"ref numbers strict", `{"resource.amount": {"less-than": {"ref": "context.budget"}}}`, false},
-		{"ref greater than inline", `{"user.limit": {"greater-than": {"ref": "user.level"}}}`, true},
-		{"ref missing", `{"resource.owner": {"equals": {"ref": "user.nope"}}}`, false},
-		{"ref missing not-equals", `{"resource.owner": {"not-equals": {"ref": "user.nope"}}}`, false},
-		{"ref in array", `{"context.region": {"in": {"ref": "user.tags"}}}`, true},
-		{"ref not-in array", `{"context.region": {"not-in": {"ref": "user.groups"}}}`, true},
-		{"ref in a string is no array", `{"context.region": {"in": {"ref": "user.department"}}}`, false},
-		{"ref not-in a string is no array", `{"context.region": {"not-in": {"ref": "user.department"}}}`, false},
-		{"ref contains", `{"user.groups": {"contains": {"ref": "context.missing"}}}`, false},
-		{"ref contains substring", `{"user.bio": {"contains": {"ref": "context.word"}}}`, false},
-		{"ref times", `{"resource.due": {"before": {"ref": "context.now"}}}`, true},
-		{"ref times reversed", `{"resource.due": {"after": {"ref": "context.now"}}}`, false},
-		{"ref time not a time", `{"resource.due": {"after": {"ref": "resource.stamp"}}}`, false},
-
-		// Groups.
-		{"allOf", `{"allOf": [{"user.department": {"equals": "finance"}}, {"resource.amount": {"less-than": 1000}}]}`, true},
-		{"allOf one false", `{"allOf": [{"user.department": {"equals": "finance"}}, {"resource.amount": {"less-than": 100}}]}`, false},
-		{"anyOf", `{"anyOf": [{"user.department": {"equals": "sales"}}, {"resource.amount": {"less-than": 1000}}]}`, true},
-		{"anyOf none", `{"anyOf": [{"user.department": {"equals": "sales"}}, {"resource.amount": {"less-than": 100}}]}`, false},
-		{"not", `{"not": {"user.department": {"equals": "sales"}}}`, true},
-		{"not not", `{"not": {"not": {"user.department": {"equals": "sales"}}}}`, false},
-		{"several attributes mean all", `{"user.department": {"equals": "finance"}, "resource.amount": {"less-than": 100}}`, false},
-		{"several attributes all true", `{"user.department": {"equals": "finance"}, "resource.amount": {"less-than": 1000}}`, true},
-		{"several operators mean all", `{"resource.amount": {"greater-than": 100, "less-than": 200}}`, false},
-		{"range", `{"resource.amount": {"greater-than": 100, "less-than": 300}}`, true},
-		{"nested groups", `{"anyOf": [{"allOf": [{"user.admin": {"equals": false}}]}, {"not": {"anyOf": [{"tenant.plan": {"equals": "free"}}, {"context.ip": {"equals": "1.2.3.4"}}]}}]}`, true},
-	}
+	cases := condMatchCases
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := compileConditions(json.RawMessage(tc.cond))
@@ -281,17 +284,15 @@ func TestConditionsInlineNull(t *testing.T) {
 	}
 }
 
-func TestConditionsCompileErrors(t *testing.T) {
+// condErrorCases are conditions with the error they compile to ("": none).
+func condErrorCases() []condErrorCase {
 	deep := strings.Repeat(`{"not": `, maxCondDepth) + `{"user.a": {"equals": 1}}` + strings.Repeat(`}`, maxCondDepth)
 	deepOK := strings.Repeat(`{"not": `, maxCondDepth-1) + `{"user.a": {"equals": 1}}` + strings.Repeat(`}`, maxCondDepth-1)
 	leaf := `{"user.a": {"equals": 1}}`
 	many := func(n int) string {
 		return `{"anyOf": [` + strings.TrimSuffix(strings.Repeat(leaf+",", n), ",") + `]}`
 	}
-	cases := []struct {
-		cond string
-		want string // in the error; "" means it compiles
-	}{
+	return []condErrorCase{
 		{deepOK, ""},
 		{deep, "nest deeper than 32"},
 		{many(maxCondLeaves), ""},
@@ -340,6 +341,15 @@ func TestConditionsCompileErrors(t *testing.T) {
 		{`{"user.a": {"equals": {"ref": "user.x", "b": 1}}}`, `needs a literal or {"ref"`},
 		{`{"not": {"allOf": [{"user.a": {"equals": 1}}, {"user.b": {"greater-than": "x"}}]}}`, `at not.allOf[1]: "user.b" greater-than needs a number`},
 	}
+}
+
+type condErrorCase struct {
+	cond string
+	want string // in the error; "" means it compiles
+}
+
+func TestConditionsCompileErrors(t *testing.T) {
+	cases := condErrorCases()
 	for _, tc := range cases {
 		name := tc.cond
 		if len(name) > 60 {
