@@ -837,16 +837,41 @@ func uintValue(u uint64) value {
 // parseNumber parses a JSON number, exactly when it is an integer that fits
 // an int64.
 func parseNumber(s string) (number, bool) {
-	if !strings.ContainsAny(s, ".eE") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return number{isInt: true, i: i}, true
-		}
+	if i, ok := parseInt(s); ok {
+		return number{isInt: true, i: i}, true
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) {
 		return number{}, false
 	}
 	return number{f: f}, true
+}
+
+// parseInt parses a decimal integer that fits an int64; unlike
+// strconv.ParseInt it does not allocate when it fails (json.Number
+// attributes reach it at check time).
+func parseInt(s string) (int64, bool) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	if s == "" || len(s) > 19 {
+		return 0, false
+	}
+	var u uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(s[i]-'0') // 19 digits fit a uint64
+	}
+	switch {
+	case neg && u <= 1<<63:
+		return int64(-u), true
+	case !neg && u <= math.MaxInt64:
+		return int64(u), true
+	}
+	return 0, false
 }
 
 // parseTime parses an RFC 3339 time ("2024-05-01T12:00:00Z",

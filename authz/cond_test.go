@@ -492,3 +492,42 @@ func BenchmarkConditionsMatch5(b *testing.B) {
 		c.match(a)
 	}
 }
+
+func TestParseNumber(t *testing.T) {
+	cases := []struct {
+		s  string
+		n  number
+		ok bool
+	}{
+		{"0", number{isInt: true}, true},
+		{"-12", number{isInt: true, i: -12}, true},
+		{"9223372036854775807", number{isInt: true, i: math.MaxInt64}, true},
+		{"-9223372036854775808", number{isInt: true, i: math.MinInt64}, true},
+		{"9223372036854775808", number{f: 1 << 63}, true},
+		{"99999999999999999999", number{f: 1e20}, true},
+		{"1.5", number{f: 1.5}, true},
+		{"-2e3", number{f: -2000}, true},
+		{"1e999", number{}, false},
+		{"", number{}, false},
+		{"-", number{}, false},
+		{"x", number{}, false},
+	}
+	for _, tc := range cases {
+		n, ok := parseNumber(tc.s)
+		if n != tc.n || ok != tc.ok {
+			t.Errorf("parseNumber(%q) = %+v, %v; want %+v, %v", tc.s, n, ok, tc.n, tc.ok)
+		}
+	}
+	// A large integer attribute compares without allocating.
+	a := &attrs{user: map[string]any{"n": json.Number("99999999999999999999")}}
+	c, err := compileConditions(json.RawMessage(`{"user.n": {"greater-than": 9223372036854775807}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.match(a) {
+		t.Error("1e20 is not greater than MaxInt64")
+	}
+	if n := testing.AllocsPerRun(100, func() { c.match(a) }); n != 0 {
+		t.Errorf("match allocates %v times per run", n)
+	}
+}
