@@ -87,9 +87,10 @@ type (
 		Extends     []string `json:"extends,omitempty"`
 	}
 	SnapshotAssignment struct {
-		User   string `json:"user"`
-		Role   string `json:"role"`
-		Tenant string `json:"tenant"`
+		User             string `json:"user"`
+		Role             string `json:"role"`
+		Tenant           string `json:"tenant"`
+		ResourceInstance string `json:"resource_instance,omitempty"`
 	}
 )
 
