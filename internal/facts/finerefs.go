@@ -307,3 +307,50 @@ func (s *Service) tenantInstances(ctx context.Context, tx Store, envID string, t
 	}
 	return changes, nil
 }
+
+// actionRefs: resource roles of res granting removed actions, and set
+// rules on res's resource sets for them.
+func (s *Service) actionRefs(ctx context.Context, tx Store, envID string, rs *refSet, res *Resource, removed []string) error {
+	roles, err := tx.AllResourceRoles(ctx, envID)
+	if err != nil {
+		return err
+	}
+	for i := range roles {
+		o := &roles[i]
+		if o.ResourceID != res.ID {
+			continue
+		}
+		var gone []string
+		for _, p := range o.Permissions {
+			if slices.Contains(removed, p) {
+				gone = append(gone, p)
+			}
+		}
+		if len(gone) > 0 {
+			o.Permissions = slices.DeleteFunc(o.Permissions, func(p string) bool { return slices.Contains(removed, p) })
+			rs.add(Referrer{Kind: "resource_role", Key: o.Resource + "#" + o.Key, Via: "permissions", Values: gone},
+				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, o))
+		}
+	}
+	sets, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[ConditionSet], error) {
+		return tx.ListConditionSets(ctx, FineFilter{EnvID: envID, Resource: res.Key}, p)
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range sets {
+		rules, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[SetRule], error) {
+			return tx.ListSetRules(ctx, SetRuleFilter{EnvID: envID, ResourceSet: c.Key}, p)
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range rules {
+			if slices.Contains(removed, r.Action) {
+				rs.add(Referrer{Kind: "set_rule", Key: r.UserSet + " × " + r.Action + " × " + r.ResourceSet, Via: "action"}, change(OpDeleteSetRule, r.Authz()),
+					func() error { return tx.DeleteSetRule(ctx, envID, r.ID) })
+			}
+		}
+	}
+	return nil
+}

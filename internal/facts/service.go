@@ -476,6 +476,15 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 				if changes, err = s.dropPermissions(ctx, tx, envID, what, r.Key, removed, p.Cascade); err != nil {
 					return nil, err
 				}
+				rs := &refSet{}
+				if err := s.actionRefs(ctx, tx, envID, rs, r, removed); err != nil {
+					return nil, err
+				}
+				fine, err := rs.apply(what, p.Cascade)
+				if err != nil {
+					return nil, err
+				}
+				changes = append(changes, fine...)
 			}
 			r.Actions = append([]string{}, (*p.Actions)...)
 		}

@@ -12,13 +12,6 @@ import (
 // compileConditions is the engine's own check of condition JSON.
 var compileConditions = authz.CompileConditions
 
-// tupleValidator is what the engine offers to check a tuple before it is
-// written (a cycle, a chain longer than authz.MaxDepth).
-type tupleValidator interface {
-	ValidateTuple(authz.Tuple) error
-	PutTuple(authz.Tuple) error
-}
-
 // tupleChecker returns a check of tuples against envID's engine, caught up
 // with the feed: call it inside the write (the environment's write lock is
 // held, so nothing commits in between). For a batch, the tuples are put on
@@ -42,16 +35,12 @@ func (s *Service) tupleChecker(ctx context.Context, envID string, batch bool) (f
 		}
 		e = scratch
 	}
-	v, ok := any(e).(tupleValidator)
-	if !ok {
-		return func(authz.Tuple) error { return nil }, nil
-	}
 	return func(t authz.Tuple) error {
-		if err := v.ValidateTuple(t); err != nil {
+		if err := e.ValidateTuple(t); err != nil {
 			return tupleError(t, err)
 		}
 		if batch {
-			return tupleError(t, v.PutTuple(t))
+			return tupleError(t, e.PutTuple(t))
 		}
 		return nil
 	}, nil
@@ -64,7 +53,7 @@ func tupleError(t authz.Tuple, err error) error {
 	}
 	msg := strings.TrimPrefix(err.Error(), authz.ErrInvalid.Error()+": ")
 	if errors.Is(err, authz.ErrInvalid) || errors.Is(err, authz.ErrNotFound) {
-		return &gatehouse.Error{Code: gatehouse.CodeInvalidRequest, Message: "relationship tuple " + t.Subject + " " + t.Relation + " " + t.Object + " refused: " + msg,
+		return &gatehouse.Error{Code: gatehouse.CodeInvalidRequest, Message: msg,
 			Details: map[string]any{"reason": "invalid_tuple", "subject": t.Subject, "relation": t.Relation, "object": t.Object}}
 	}
 	return err
