@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
 )
 
 // The fine-grained model's writes (issue 15; the rules are authz's: see
@@ -168,7 +169,7 @@ func (s *Service) CreateResourceRole(ctx context.Context, envID, resourceRef str
 		if err := tx.CreateResourceRole(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutResourceRole, r.Authz())}, nil
+		return []Change{change(OpPutResourceRole, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceRoleCreated, r)
 	})
 }
 
@@ -215,7 +216,7 @@ func (s *Service) UpdateResourceRole(ctx context.Context, envID, resourceRef, re
 		if err := tx.UpdateResourceRole(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutResourceRole, r.Authz())}, nil
+		return []Change{change(OpPutResourceRole, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceRoleUpdated, r)
 	})
 }
 
@@ -239,7 +240,8 @@ func (s *Service) DeleteResourceRole(ctx context.Context, envID, resourceRef, re
 		if err := tx.DeleteResourceRole(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return append(changes, change(OpDeleteResourceRole, ResourceKeyRef{Resource: r.Resource, Key: r.Key})), nil
+		return append(changes, change(OpDeleteResourceRole, ResourceKeyRef{Resource: r.Resource, Key: r.Key})),
+			s.emit(ctx, tx, envID, event.ResourceRoleDeleted, event.Deleted{ID: r.ID, Key: r.Key, Resource: r.Resource})
 	})
 }
 
@@ -303,7 +305,7 @@ func (s *Service) CreateRelation(ctx context.Context, envID, resourceRef string,
 		if err := tx.CreateRelation(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutRelation, r.Authz())}, nil
+		return []Change{change(OpPutRelation, r.Authz())}, s.emit(ctx, tx, envID, event.RelationCreated, r)
 	})
 }
 
@@ -345,7 +347,8 @@ func (s *Service) DeleteRelation(ctx context.Context, envID, resourceRef, ref st
 		if err := tx.DeleteRelation(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return append(changes, change(OpDeleteRelation, ResourceKeyRef{Resource: r.Resource, Key: r.Key})), nil
+		return append(changes, change(OpDeleteRelation, ResourceKeyRef{Resource: r.Resource, Key: r.Key})),
+			s.emit(ctx, tx, envID, event.RelationDeleted, event.Deleted{ID: r.ID, Key: r.Key, Resource: r.Resource})
 	})
 }
 
@@ -384,7 +387,7 @@ func (s *Service) CreateInstance(ctx context.Context, envID string, in InstanceI
 		if err := tx.CreateInstance(ctx, i); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutInstance, i.Authz())}, nil
+		return []Change{change(OpPutInstance, i.Authz())}, s.emit(ctx, tx, envID, event.ResourceInstanceCreated, i)
 	})
 }
 
@@ -416,7 +419,7 @@ func (s *Service) UpdateInstance(ctx context.Context, envID, ref string, p Insta
 		if err := tx.UpdateInstance(ctx, i); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutInstance, i.Authz())}, nil
+		return []Change{change(OpPutInstance, i.Authz())}, s.emit(ctx, tx, envID, event.ResourceInstanceUpdated, i)
 	})
 }
 
@@ -431,7 +434,8 @@ func (s *Service) DeleteInstance(ctx context.Context, envID, ref string) error {
 		if err := tx.DeleteInstance(ctx, envID, i.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteInstance, ResourceKeyRef{Resource: i.Resource, Key: i.Key})}, nil
+		return []Change{change(OpDeleteInstance, ResourceKeyRef{Resource: i.Resource, Key: i.Key})},
+			s.emit(ctx, tx, envID, event.ResourceInstanceDeleted, event.Deleted{ID: i.ID, Key: i.Key, Resource: i.Resource})
 	})
 }
 
@@ -556,6 +560,9 @@ func (s *Service) CreateTuples(ctx context.Context, envID string, ins []TupleInp
 				t.ID, t.CreatedAt = newID(), s.now()
 				err = tx.CreateTuple(ctx, t)
 			}
+			if err == nil {
+				err = s.emit(ctx, tx, envID, event.RelationshipTupleCreated, t)
+			}
 			if err != nil {
 				if len(ins) > 1 {
 					err = itemError("tuples", i, err)
@@ -585,6 +592,9 @@ func (s *Service) DeleteTuples(ctx context.Context, envID string, ins []TupleInp
 			t, err := findTuple(ctx, tx, envID, in)
 			if err == nil {
 				err = tx.DeleteTuple(ctx, envID, t.ID)
+			}
+			if err == nil {
+				err = s.emit(ctx, tx, envID, event.RelationshipTupleDeleted, t)
 			}
 			if err != nil {
 				if len(ins) > 1 {
@@ -657,7 +667,7 @@ func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, 
 			}
 			return nil, nil, err
 		}
-		return a, []Change{change(OpUnassign, op)}, nil
+		return a, []Change{change(OpUnassign, op)}, s.emit(ctx, tx, envID, event.RoleAssignmentDeleted, a)
 	}
 	if err := tx.CreateInstanceAssignment(ctx, a); err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
@@ -665,7 +675,7 @@ func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, 
 		}
 		return nil, nil, err
 	}
-	return a, []Change{change(OpAssign, op)}, nil
+	return a, []Change{change(OpAssign, op)}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
 }
 
 // ---- condition sets
@@ -729,7 +739,7 @@ func (s *Service) CreateConditionSet(ctx context.Context, envID string, in Condi
 		if err := tx.CreateConditionSet(ctx, c); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutConditionSet, c.Authz())}, nil
+		return []Change{change(OpPutConditionSet, c.Authz())}, s.emit(ctx, tx, envID, event.ConditionSetCreated, c)
 	})
 }
 
@@ -764,7 +774,7 @@ func (s *Service) UpdateConditionSet(ctx context.Context, envID, ref string, p C
 		if err := tx.UpdateConditionSet(ctx, c); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutConditionSet, c.Authz())}, nil
+		return []Change{change(OpPutConditionSet, c.Authz())}, s.emit(ctx, tx, envID, event.ConditionSetUpdated, c)
 	})
 }
 
@@ -783,7 +793,7 @@ func (s *Service) DeleteConditionSet(ctx context.Context, envID, ref string, cas
 		if err := tx.DeleteConditionSet(ctx, envID, c.ID); err != nil {
 			return nil, err
 		}
-		return append(changes, change(OpDeleteConditionSet, KeyRef{Key: c.Key})), nil
+		return append(changes, change(OpDeleteConditionSet, KeyRef{Key: c.Key})), s.emit(ctx, tx, envID, event.ConditionSetDeleted, event.Deleted{ID: c.ID, Key: c.Key})
 	})
 }
 
@@ -821,7 +831,7 @@ func (s *Service) CreateSetRule(ctx context.Context, envID string, in SetRuleInp
 		if err := tx.CreateSetRule(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutSetRule, r.Authz())}, nil
+		return []Change{change(OpPutSetRule, r.Authz())}, s.emit(ctx, tx, envID, event.SetRuleCreated, r)
 	})
 }
 
@@ -875,7 +885,7 @@ func (s *Service) DeleteSetRule(ctx context.Context, envID, id string, in SetRul
 		if err := tx.DeleteSetRule(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteSetRule, r.Authz())}, nil
+		return []Change{change(OpDeleteSetRule, r.Authz())}, s.emit(ctx, tx, envID, event.SetRuleDeleted, r)
 	})
 }
 

@@ -127,6 +127,8 @@ func TestResourceInstancesTuplesAndAssignments(t *testing.T) {
 	s := newServer(t)
 	k := s.fineKey()
 	driveModel(t, s, k)
+	wh, _ := s.newWebhook("https://hooks.example/in", "resource_instance.created", "resource_instance.deleted", "relationship_tuple.created",
+		"relationship_tuple.deleted", "role_assignment.created")
 	do := func(want int, method, path string, body any) resp {
 		t.Helper()
 		return s.must(want, req{method: method, path: path, key: k, body: body})
@@ -272,6 +274,16 @@ func TestResourceInstancesTuplesAndAssignments(t *testing.T) {
 	do(204, "DELETE", "/v1/tenants/acme", nil)
 	if res := do(200, "GET", "/v1/resource-instances", nil); res.meta()["total_items"] != float64(0) {
 		t.Fatalf("instances of a deleted tenant: %s", res.raw)
+	}
+	// Every write sent its event, failed ones none (deliveries are written
+	// in the write's transaction).
+	events := map[string]int{}
+	for _, d := range s.must(200, req{method: "GET", path: "/v1/webhooks/" + wh + "/deliveries?per_page=100", key: s.key}).list() {
+		events[d.(map[string]any)["event"].(string)]++
+	}
+	want := map[string]int{"resource_instance.created": 6, "resource_instance.deleted": 6, "relationship_tuple.created": 4, "relationship_tuple.deleted": 2, "role_assignment.created": 3}
+	if fmt.Sprint(events) != fmt.Sprint(want) {
+		t.Errorf("events %v, want %v", events, want)
 	}
 }
 
