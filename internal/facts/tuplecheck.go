@@ -18,15 +18,17 @@ var compileConditions = authz.CompileConditions
 // a copy of the engine one after the other, so that a cycle through
 // several new tuples is found too.
 func (s *Service) tupleChecker(ctx context.Context, envID string, batch bool) (func(authz.Tuple) error, error) {
-	e, err := s.Engines.Get(ctx, envID)
-	if err != nil {
+	if _, err := s.Engines.Get(ctx, envID); err != nil {
 		return nil, err
 	}
 	if err := s.Engines.CatchUp(ctx, envID); err != nil {
 		return nil, err
 	}
-	if e2, _, ok := s.Engines.Loaded(envID); ok {
-		e = e2 // reloaded while catching up
+	// Again: an engine that a change did not fit was dropped while catching
+	// up, and loads afresh here.
+	e, err := s.Engines.Get(ctx, envID)
+	if err != nil {
+		return nil, err
 	}
 	if batch {
 		scratch := authz.New()

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -180,3 +183,40 @@ func testFineFeed(t *testing.T, st *store.Store) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testFineTwoNodes: a node whose engine missed another node's tuple (no
+// notification) still refuses the tuple that would close a cycle with it,
+// because a tuple write catches its engine up under the write lock.
+func testFineTwoNodes(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	a, env := factsEnv(t, st)
+	b := facts.NewService(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	must(t, a.EnsureDefaultTenant(ctx, env))
+	must(t, errOf(a.CreateResource(ctx, env, facts.ResourceInput{Key: "folder", Actions: []string{"read"}})))
+	must(t, errOf(a.CreateRelation(ctx, env, "folder", facts.RelationInput{Key: "parent", Subject: "folder"})))
+	for _, k := range []string{"f1", "f2", "f3"} {
+		must(t, errOf(a.CreateInstance(ctx, env, facts.InstanceInput{Resource: "folder", Key: k})))
+	}
+	if _, err := b.Engines.Get(ctx, env); err != nil { // node b loads now, then hears nothing
+		t.Fatal(err)
+	}
+	must(t, errOf(a.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f1", Relation: "parent", Object: "folder:f2"}})))
+	must(t, errOf(a.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f2", Relation: "parent", Object: "folder:f3"}})))
+	_, err := b.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f3", Relation: "parent", Object: "folder:f1"}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	if err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("the refusal does not name the cycle: %v", err)
+	}
+	// A chain longer than authz.MaxDepth is refused as well.
+	for i := 0; i <= authz.MaxDepth; i++ {
+		must(t, errOf(a.CreateInstance(ctx, env, facts.InstanceInput{Resource: "folder", Key: fmt.Sprintf("c%d", i)})))
+	}
+	var chain []facts.TupleInput
+	for i := 0; i < authz.MaxDepth; i++ {
+		chain = append(chain, facts.TupleInput{Subject: fmt.Sprintf("folder:c%d", i), Relation: "parent", Object: fmt.Sprintf("folder:c%d", i+1)})
+	}
+	_, err = b.CreateTuples(ctx, env, chain)
+	must(t, err)
+	_, err = b.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f3", Relation: "parent", Object: "folder:c0"}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+}
