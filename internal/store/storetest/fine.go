@@ -97,6 +97,7 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	ok("assign on instance", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "bob", Role: "editor", ResourceInstance: "document:d2"})))
 	ok("assign on instance", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "bob", Role: "viewer", ResourceInstance: "folder:f1"})))
 	ok("assign in tenant", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "ada", Role: "admin", Tenant: "acme"})))
+	ok("move an instance with an assignment", errOf(svc.UpdateInstance(ctx, env, "document:d2", facts.InstancePatch{Tenant: ptr("acme")})))
 	ok("user set", errOf(svc.CreateConditionSet(ctx, env, facts.ConditionSetInput{Key: "finance", Type: authz.UserSet, Conditions: json.RawMessage(`{"user.department":{"equals":"finance"}}`)})))
 	ok("resource set", errOf(svc.CreateConditionSet(ctx, env, facts.ConditionSetInput{Key: "short", Type: authz.ResourceSet, Resource: "document", Conditions: json.RawMessage(`{"resource.pages":{"less-than":10}}`)})))
 	ok("set rule", errOf(svc.CreateSetRule(ctx, env, facts.SetRuleInput{UserSet: "finance", Action: "read", ResourceSet: "short"})))
@@ -116,7 +117,7 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	count("folders", insts.Total, 2)
 	insts, err = st.ListInstances(ctx, facts.FineFilter{EnvID: env, Tenant: "beta"}, pg)
 	must(t, err)
-	count("instances in beta", insts.Total, 1)
+	count("instances in beta", insts.Total, 0)
 	tuples, err := st.ListTuples(ctx, facts.TupleFilter{EnvID: env, Subject: "team:t1#member"}, pg)
 	must(t, err)
 	count("subject-set tuples", tuples.Total, 1)
@@ -131,7 +132,7 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	count("tenant assignments (the default)", as.Total, 1)
 	as, err = st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env, ResourceInstance: "document:d2"}, pg)
 	must(t, err)
-	if as.Total != 1 || as.Items[0].Tenant != "beta" || as.Items[0].User != "bob" {
+	if as.Total != 1 || as.Items[0].Tenant != "acme" || as.Items[0].User != "bob" {
 		t.Fatalf("assignment on document:d2: %+v", as.Items)
 	}
 	rules, err := st.ListSetRules(ctx, facts.SetRuleFilter{EnvID: env, Action: "write"}, pg)
@@ -163,9 +164,14 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	wantCode(t, svc.DeleteRelation(ctx, env, "folder", "parent", false), gatehouse.CodeConflict)
 	ok("delete relation (cascade)", svc.DeleteRelation(ctx, env, "folder", "parent", true))
 	ok("delete instance", svc.DeleteInstance(ctx, env, "folder:f2"))
+	ok("instance in beta", errOf(svc.CreateInstance(ctx, env, facts.InstanceInput{Resource: "folder", Key: "f9", Tenant: "beta"})))
+	ok("tuple from it", errOf(svc.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f9", Relation: "parent", Object: "document:d1"}})))
 	ok("delete tenant", svc.DeleteTenant(ctx, env, "beta"))
 	wantCode(t, svc.DeleteRole(ctx, env, "admin", false), gatehouse.CodeConflict)
 	ok("delete tenant role (cascade)", svc.DeleteRole(ctx, env, "admin", true))
+	if as, err = st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env, User: "bob", Kind: facts.AllAssignments}, pg); err != nil || as.Total != 1 {
+		t.Fatalf("bob's assignments before his delete: %+v %v", as.Items, err)
+	}
 	ok("delete user", svc.DeleteUser(ctx, env, "bob"))
 	ok("delete set (cascade)", svc.DeleteConditionSet(ctx, env, "finance", true))
 	wantCode(t, svc.DeleteResource(ctx, env, "folder", false), gatehouse.CodeConflict)
