@@ -227,6 +227,8 @@ var validBodies = map[string]any{
 	"assign-role":                map[string]any{"user": "u1", "role": "r1"},
 	"check":                      map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
 	"check-bulk":                 map[string]any{"checks": []any{map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}}}},
+	"allowed-resources":          map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
+	"allowed-users":              map[string]any{"action": "read", "resource": map[string]any{"type": "doc", "key": "d1"}},
 	"user-permissions":           map[string]any{"user": "u1"},
 	"start-job":                  map[string]any{"type": "export"},
 	"recover-webhook-deliveries": map[string]any{"since": "2026-01-01T00:00:00Z"},

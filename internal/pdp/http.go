@@ -154,7 +154,7 @@ func (p *PDP) record(c *decision.CheckRequest, res *decision.CheckResult, at tim
 		return
 	}
 	p.recorder.Record(decision.Entry{OrganizationID: p.claims.OrgID, ProjectID: p.claims.ProjectID, EnvironmentID: p.claims.EnvironmentID,
-		Time: at, Source: decision.SourcePDP, User: c.User, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key,
+		Time: at, Source: decision.SourcePDP, User: c.User.Key, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key,
 		Tenant: res.Tenant, Allow: res.Allow, Reason: res.Reason, Role: res.Role})
 }
 
