@@ -497,6 +497,17 @@ func (g *fineGen) comparison(path string) map[string]any {
 			operand = map[string]any{"ref": g.pick(refs)}
 		}
 	}
+	switch op {
+	case "equals", "not-equals", "contains", "not-contains":
+		if _, isRef := operand.(map[string]any); !isRef && g.chance(0.05) {
+			// An operand of another kind: the comparison is false.
+			if kind == "num" {
+				operand = "five"
+			} else {
+				operand = 5.0
+			}
+		}
+	}
 	return map[string]any{path: map[string]any{op: operand}}
 }
 

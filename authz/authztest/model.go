@@ -2,7 +2,6 @@ package authztest
 
 import (
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -460,6 +459,7 @@ func (e *condEnv) lookup(path string) (any, bool) {
 	if !found {
 		return nil, false
 	}
+	name, rest, _ := strings.Cut(name, ".")
 	var v any
 	ok := false
 	switch scope {
@@ -492,6 +492,15 @@ func (e *condEnv) lookup(path string) (any, bool) {
 	case "context":
 		v, ok = e.r.Context[name]
 	}
+	for ok && len(rest) > 0 { // "user.address.city": into nested objects
+		var field string
+		field, rest, _ = strings.Cut(rest, ".")
+		obj, isObj := v.(map[string]any)
+		if !isObj {
+			return nil, false
+		}
+		v, ok = obj[field]
+	}
 	if !ok || v == nil {
 		return nil, false
 	}
@@ -508,8 +517,11 @@ func (e *condEnv) eval(raw json.RawMessage) bool {
 }
 
 func (e *condEnv) node(n any) bool {
+	if n == nil {
+		return true // null matches everything
+	}
 	obj, ok := n.(map[string]any)
-	if !ok || len(obj) == 0 {
+	if !ok {
 		return false
 	}
 	for k, v := range obj { // several keys: all must hold
@@ -571,11 +583,11 @@ func compare(op string, a, b any) bool {
 	switch op {
 	case "equals":
 		return same(a, b)
-	case "not-equals":
-		return !same(a, b)
+	case "not-equals": // of another kind: false, as for any comparison
+		return scalar(a) && reflect.TypeOf(a) == reflect.TypeOf(b) && !same(a, b)
 	case "in", "not-in":
 		list, ok := b.([]any)
-		if !ok {
+		if !ok || !scalar(a) {
 			return false
 		}
 		found := false
@@ -634,21 +646,20 @@ func compare(op string, a, b any) bool {
 	return false
 }
 
+// same compares strings, numbers and booleans; values of different kinds,
+// and lists, are never the same.
 func same(a, b any) bool {
-	switch av := a.(type) {
-	case []any:
-		bv, ok := b.([]any)
-		if !ok || len(av) != len(bv) {
-			return false
-		}
-		for i := range av {
-			if !same(av[i], bv[i]) {
-				return false
-			}
-		}
-		return true
+	switch a.(type) {
 	case float64, string, bool:
 		return a == b
+	}
+	return false
+}
+
+func scalar(v any) bool {
+	switch v.(type) {
+	case float64, string, bool:
+		return true
 	}
 	return false
 }
@@ -686,5 +697,8 @@ func normalize(v any) any {
 		}
 		return out
 	}
-	return fmt.Sprint(v)
+	return other{}
 }
+
+// other is a value conditions cannot compare (an object).
+type other struct{}
