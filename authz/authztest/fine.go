@@ -365,6 +365,14 @@ func (g *fineGen) userAttr(name string) any {
 		return g.tags()
 	case "active":
 		return g.chance(0.6)
+	case "region":
+		return g.pick([]string{"eu", "us", "apac"})
+	case "clearance":
+		return g.number(0, 5)
+	case "title":
+		return g.pick([]string{"clerk", "manager", "director"})
+	case "projects":
+		return g.tags()
 	}
 	return g.when() // joined
 }
@@ -394,6 +402,14 @@ func (g *fineGen) resourceAttr(name string) any {
 		return g.when()
 	case "owner":
 		return fmt.Sprintf("u%d", g.rng.IntN(max(g.s.Users, 1)+2))
+	case "region":
+		return g.pick([]string{"eu", "us", "apac"})
+	case "status":
+		return g.pick([]string{"draft", "open", "closed"})
+	case "priority":
+		return g.number(0, 5)
+	case "project":
+		return g.pick(tagPool)
 	}
 	return g.pick(depts)
 }
@@ -442,18 +458,21 @@ func (g *fineGen) comparison(path string) map[string]any {
 		"resource.classification": "class", "resource.amount": "num", "resource.labels": "list", "resource.created": "time",
 		"resource.owner": "owner", "resource.dept": "enum", "tenant.tier": "tier", "tenant.seats": "num",
 		"context.zone": "zone", "context.risk": "num", "context.now": "time",
+		"user.region": "region", "user.clearance": "num", "user.title": "title", "user.projects": "list",
+		"resource.region": "region", "resource.status": "status", "resource.priority": "num", "resource.project": "proj",
 		"user.key": "owner", "resource.key": "rkey", "tenant.key": "tkey", "resource.type": "type",
 	}[path]
 	values := map[string][]string{
 		"enum": append(slices.Clone(depts), "nobody"), "class": classes, "tier": {"gold", "silver", "bronze"}, "zone": {"corp", "home"},
 		"owner": {"u0", "u1", "u2", "u3", "ghost"}, "rkey": {"f0", "f1", "d0", "d1", "d2", "k0", "tm0"},
-		"tkey": append(slices.Clone(g.tens), "nowhere"), "type": {"folder", "document", "ticket", "team"},
+		"tkey":   append(slices.Clone(g.tens), "nowhere"),
+		"region": {"eu", "us", "apac"}, "title": {"clerk", "manager", "director"}, "status": {"draft", "open", "closed"}, "proj": tagPool, "type": {"folder", "document", "ticket", "team"},
 	}
 	switch kind {
 	case "num":
 		op = g.pick([]string{"equals", "not-equals", "greater-than", "greater-than-equals", "less-than", "less-than-equals"})
 		operand = float64(g.rng.IntN(12)) * 100
-		if path == "user.level" || path == "context.risk" || path == "tenant.seats" {
+		if path == "user.level" || path == "context.risk" || path == "tenant.seats" || path == "user.clearance" || path == "resource.priority" {
 			operand = float64(g.rng.IntN(6))
 		}
 	case "list":
@@ -484,6 +503,7 @@ func (g *fineGen) comparison(path string) map[string]any {
 			"resource.amount": {"user.limit"}, "resource.owner": {"user.key"}, "resource.dept": {"user.dept"},
 			"user.dept": {"resource.dept"}, "user.limit": {"resource.amount"}, "resource.created": {"context.now", "user.joined"},
 			"context.now": {"resource.created"}, "user.level": {"context.risk"},
+			"resource.region": {"user.region"}, "resource.priority": {"user.clearance"}, "user.clearance": {"resource.priority"},
 		}[path]
 		if len(refs) > 0 {
 			switch kind {

@@ -32,8 +32,10 @@ type Model struct {
 	tenantAsg   map[string][]authz.Assignment // user → tenant assignments
 	instAsg     map[string][]authz.Assignment // user → instance assignments
 	bySubject   map[string][]authz.Tuple      // tuple subject ("S:s" or "S:s#r") → tuples
+	ofType      map[string][]authz.Instance   // type → instances
 
-	facts map[string]map[fact]bool // user → what it holds on instances
+	facts  map[string]map[fact]bool       // user → what it holds on instances
+	onInst map[string]map[string][]string // user → instance → roles held there
 }
 
 // fact: a user holds role on instance ("type:key").
@@ -49,7 +51,8 @@ func NewModel(d authz.Data) *Model {
 		relations: map[string]map[string]authz.Relation{}, instances: map[string]authz.Instance{},
 		tupleSet: map[authz.Tuple]bool{}, condSets: map[string]authz.ConditionSet{},
 		tenantAsg: map[string][]authz.Assignment{}, instAsg: map[string][]authz.Assignment{},
-		bySubject: map[string][]authz.Tuple{}, facts: map[string]map[fact]bool{},
+		bySubject: map[string][]authz.Tuple{}, ofType: map[string][]authz.Instance{},
+		facts: map[string]map[fact]bool{}, onInst: map[string]map[string][]string{},
 	}
 	for _, u := range d.Users {
 		m.users[u.Key] = u
@@ -83,6 +86,10 @@ func NewModel(d authz.Data) *Model {
 			in.Tenant = authz.DefaultTenant
 		}
 		m.instances[in.Resource+":"+in.Key] = in
+	}
+	for _, k := range sortedKeys(m.instances) {
+		in := m.instances[k]
+		m.ofType[in.Resource] = append(m.ofType[in.Resource], in)
 	}
 	for _, t := range d.Tuples {
 		if !m.tupleFits(t) || m.tupleSet[t] {
@@ -188,14 +195,19 @@ func (m *Model) factsOf(user string) map[fact]bool {
 		// Rule 4 with TenantResource: tenant roles hold roles on every
 		// instance of the type in the tenant.
 		byTenant := map[string]map[string]bool{}
-		for _, in := range m.instances {
-			if byTenant[in.Tenant] == nil {
-				byTenant[in.Tenant] = m.tenantRolesOf(user, in.Tenant)
-			}
-			for _, rr := range m.resRoles[in.Resource] {
+		for typ, roles := range m.resRoles {
+			for _, rr := range roles {
 				for _, d := range rr.GrantedTo {
-					if d.OnResource == authz.TenantResource && byTenant[in.Tenant][d.Role] {
-						add(fact{rr.Key, in.Resource + ":" + in.Key})
+					if d.OnResource != authz.TenantResource {
+						continue
+					}
+					for _, in := range m.ofType[typ] {
+						if byTenant[in.Tenant] == nil {
+							byTenant[in.Tenant] = m.tenantRolesOf(user, in.Tenant)
+						}
+						if byTenant[in.Tenant][d.Role] {
+							add(fact{rr.Key, in.Resource + ":" + in.Key})
+						}
 					}
 				}
 			}
@@ -225,8 +237,19 @@ func (m *Model) factsOf(user string) map[fact]bool {
 			}
 		}
 	}
-	m.facts[user] = held
+	on := map[string][]string{}
+	for f := range held {
+		on[f.inst] = append(on[f.inst], f.role)
+	}
+	m.facts[user], m.onInst[user] = held, on
 	return held
+}
+
+// forget drops the facts cached for user (large data sets answer queries
+// user by user).
+func (m *Model) forget(user string) {
+	delete(m.facts, user)
+	delete(m.onInst, user)
 }
 
 // Holds says whether user holds role on instance ("type:key"), directly or
@@ -291,13 +314,11 @@ func (m *Model) tenantRoleGrants(user, tenant, resource, action string) string {
 func (m *Model) instanceRoleGrants(user, inst, action string) string {
 	typ, _, _ := strings.Cut(inst, ":")
 	var found []string
-	for f := range m.factsOf(user) {
-		if f.inst != inst {
-			continue
-		}
-		for _, p := range m.resRoles[typ][f.role].Permissions {
+	m.factsOf(user)
+	for _, role := range m.onInst[user][inst] {
+		for _, p := range m.resRoles[typ][role].Permissions {
 			if p == action {
-				found = append(found, f.role)
+				found = append(found, role)
 			}
 		}
 	}
@@ -332,8 +353,8 @@ func (m *Model) setRuleGrants(r authz.Request, tenant string, in *authz.Instance
 // (in r.Tenant, every tenant when "") on which r.User may do r.Action.
 func (m *Model) Resources(r authz.Request) []string {
 	out := []string{}
-	for _, in := range m.instances {
-		if in.Resource != r.Resource || (r.Tenant != "" && in.Tenant != r.Tenant) {
+	for _, in := range m.ofType[r.Resource] {
+		if r.Tenant != "" && in.Tenant != r.Tenant {
 			continue
 		}
 		q := r
