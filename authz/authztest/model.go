@@ -3,6 +3,7 @@ package authztest
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -420,12 +421,12 @@ func (m *Model) GrantedBy(r authz.Request, via authz.Via, role, set string) bool
 		return false
 	}
 	switch via {
-	case authz.ViaTenantRole:
+	case authz.ViaTenantRole: // role, or a role it extends, grants the permission
 		if !m.tenantRolesOf(r.User, tenant)[role] {
 			return false
 		}
-		for _, p := range m.tenantRoles[role].Permissions {
-			if p == r.Resource+":"+r.Action {
+		for k := range m.tenantRoles {
+			if tenantExtends(m, role, k) && slices.Contains(m.tenantRoles[k].Permissions, r.Resource+":"+r.Action) {
 				return true
 			}
 		}
@@ -433,8 +434,8 @@ func (m *Model) GrantedBy(r authz.Request, via authz.Via, role, set string) bool
 		if in == nil || !m.Holds(r.User, role, r.Resource+":"+r.Key) {
 			return false
 		}
-		for _, p := range m.resRoles[r.Resource][role].Permissions {
-			if p == r.Action {
+		for k, rr := range m.resRoles[r.Resource] {
+			if resourceExtends(m, r.Resource, role, k) && slices.Contains(rr.Permissions, r.Action) {
 				return true
 			}
 		}
@@ -723,3 +724,26 @@ func normalize(v any) any {
 
 // other is a value conditions cannot compare (an object).
 type other struct{}
+
+// resourceExtends says whether role from of type typ is, or extends
+// (transitively), role to.
+func resourceExtends(m *Model, typ, from, to string) bool {
+	seen := map[string]bool{}
+	var walk func(string) bool
+	walk = func(k string) bool {
+		if k == to {
+			return true
+		}
+		if seen[k] {
+			return false
+		}
+		seen[k] = true
+		for _, x := range m.resRoles[typ][k].Extends {
+			if walk(x) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(from)
+}
