@@ -268,7 +268,9 @@ func deleteRelation(d *authz.Data, typ, key string) {
 		ot, _, _ := strings.Cut(t.Object, ":")
 		return !strings.Contains(t.Subject, "#") && ot == typ && t.Relation == key
 	})
-	dropDerivations(d, func(rr authz.ResourceRole, g authz.Derivation) bool { return rr.Resource == typ && g.LinkedByRelation == key })
+	dropDerivations(d, func(rr authz.ResourceRole, g authz.Derivation) bool {
+		return rr.Resource == typ && g.LinkedByRelation == key
+	})
 }
 
 func dropDerivations(d *authz.Data, drop func(authz.ResourceRole, authz.Derivation) bool) {
