@@ -90,6 +90,7 @@ const (
 	UnknownTenant                 // no such tenant
 	UnknownResource               // no such resource type
 	UnknownAction                 // the resource type has no such action
+	WrongTenant                   // the instance checked belongs to another tenant than the one the check names
 )
 
 var reasonText = [...]string{
@@ -100,6 +101,7 @@ var reasonText = [...]string{
 	UnknownTenant:   "unknown_tenant",
 	UnknownResource: "unknown_resource",
 	UnknownAction:   "unknown_action",
+	WrongTenant:     "instance_in_other_tenant",
 }
 
 func (r Reason) String() string {
@@ -113,14 +115,25 @@ func (r Reason) String() string {
 type Decision struct {
 	Allow  bool
 	Reason Reason
-	// Role is the role that granted the permission, when allowed.
+	// Via is the kind of rule that granted the check.
+	Via Via
+	// Role is the role that granted the permission, when allowed: a tenant
+	// role, a role on the instance, or (Via ViaSetRule) the user set.
 	Role string
+	// Set is the resource set of the set rule that granted the check.
+	Set string
 }
 
 // Explain renders the decision for people.
 func (d Decision) Explain(user, action, resource, tenant string) string {
 	switch d.Reason {
 	case Granted:
+		switch d.Via {
+		case ViaInstanceRole:
+			return fmt.Sprintf("user %q holds role %q on %s, which grants %s", user, d.Role, resource, action)
+		case ViaSetRule:
+			return fmt.Sprintf("user %q is in user set %q and %s is in resource set %q, and a set rule lets that user set %s that resource set", user, d.Role, resource, d.Set, action)
+		}
 		return fmt.Sprintf("user %q has role %q in tenant %q, which grants %s:%s", user, d.Role, tenant, resource, action)
 	case NotGranted:
 		return fmt.Sprintf("no role of user %q in tenant %q grants %s:%s", user, tenant, resource, action)
@@ -134,6 +147,8 @@ func (d Decision) Explain(user, action, resource, tenant string) string {
 		return fmt.Sprintf("resource type %q does not exist", resource)
 	case UnknownAction:
 		return fmt.Sprintf("resource type %q has no action %q", resource, action)
+	case WrongTenant:
+		return fmt.Sprintf("%s belongs to another tenant than %q", resource, tenant)
 	}
 	return d.Reason.String()
 }
@@ -156,7 +171,8 @@ func (h *held) empty() bool { return h.lo == 0 && allZero(h.hi) }
 
 type userRec struct {
 	u       User
-	tenants []held // sorted by tenant
+	tenants []held     // sorted by tenant
+	inst    []instHeld // roles on instances, sorted by instance
 }
 
 // find returns the roles held in tenant t, or nil.
@@ -222,6 +238,7 @@ type tenantRec struct {
 type resourceRec struct {
 	r       Resource
 	actions map[string]int // action → permission bit
+	f       fine           // instances, roles, relations (fine.go)
 }
 
 // Engine holds one environment's authorization data. It is safe for
@@ -244,6 +261,16 @@ type Engine struct {
 	roleAt    []*role // by index; nil where a role was deleted
 	permRoles [][]uint64
 	nAssign   int
+
+	// fine-grained (fine.go)
+	roleImpliers [][]uint64 // tenant role index → the tenant roles implying it (itself and those extending it)
+	inst         []instRec  // by instance index
+	freeInst     []uint32
+	nInst        int
+	nTuples      int
+	condSets     map[string]*condSet
+	setRules     []*setRule
+	rulesByPerm  [][]*setRule // permission bit → set rules
 }
 
 // New returns an empty engine.
@@ -251,6 +278,7 @@ func New() *Engine {
 	e := &Engine{}
 	e.users, e.tenants, e.resources, e.roles = map[string]*userRec{}, map[string]*tenantRec{}, map[string]*resourceRec{}, map[string]*role{}
 	e.holds = map[string]holdIndex{}
+	e.condSets = map[string]*condSet{}
 	return e
 }
 
@@ -277,19 +305,26 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 	if at >= 0 && bit >= 0 {
 		grant := e.permRoles[bit]
 		if m := x.lo[at] & grant[0]; m != 0 {
-			d := Decision{Allow: true, Reason: Granted, Role: e.roleAt[bits.TrailingZeros64(m)].def.Key}
+			d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleAt[bits.TrailingZeros64(m)].def.Key}
 			e.mu.RUnlock()
 			return d
 		}
 		for i, w := range x.ur.tenants[at].hi {
 			if i+1 < len(grant) {
 				if m := w & grant[i+1]; m != 0 {
-					d := Decision{Allow: true, Reason: Granted, Role: e.roleAt[64*(i+1)+bits.TrailingZeros64(m)].def.Key}
+					d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleAt[64*(i+1)+bits.TrailingZeros64(m)].def.Key}
 					e.mu.RUnlock()
 					return d
 				}
 			}
 		}
+	}
+	if bit >= 0 && len(e.rulesByPerm[bit]) > 0 {
+		// attribute rules: the whole decision (no allocation either)
+		r := Request{User: user, Action: action, Resource: resource, Tenant: tenant}
+		d := e.decide(&r)
+		e.mu.RUnlock()
+		return d
 	}
 	var d Decision
 	switch {
@@ -327,7 +362,7 @@ func (e *Engine) Load(d Data) error {
 		n.putTenant(t)
 	}
 	for _, r := range d.Resources {
-		n.resources[r.Key] = &resourceRec{r: cloneResource(r)}
+		n.resources[r.Key] = &resourceRec{r: cloneResource(r), f: newFine()}
 	}
 	for _, r := range d.Roles {
 		n.addRole(r)
@@ -335,10 +370,58 @@ func (e *Engine) Load(d Data) error {
 	if err := n.recompute(); err != nil {
 		return err
 	}
+	for _, r := range d.Relations {
+		if err := n.putRelation(r); err != nil {
+			return err
+		}
+	}
+	// roles of resource types may derive from each other in any order:
+	// declare them all, then validate once
+	for _, r := range d.ResourceRoles {
+		rr := n.resources[r.Resource]
+		if rr == nil {
+			return fmt.Errorf("%w: resource type %q (of role %q)", ErrNotFound, r.Resource, r.Key)
+		}
+		if rr.f.roles[r.Key] != nil {
+			continue
+		}
+		bit := len(rr.f.roles)
+		if bit >= MaxResourceRoles {
+			return fmt.Errorf("%w: resource type %q has more than %d roles", ErrInvalid, r.Resource, MaxResourceRoles)
+		}
+		nr := &resRole{def: cloneResourceRole(r), bit: uint8(bit)}
+		rr.f.roles[r.Key], rr.f.roleAt[bit] = nr, nr
+	}
+	if err := n.recompute(); err != nil {
+		return err
+	}
+	for _, in := range d.Instances {
+		if err := n.putInstance(in); err != nil {
+			return err
+		}
+	}
+	for _, c := range d.ConditionSets {
+		if err := n.putConditionSet(c); err != nil {
+			return err
+		}
+	}
+	for _, r := range d.SetRules {
+		if err := n.putSetRule(r); err != nil {
+			return err
+		}
+	}
 	for _, a := range d.Assignments {
 		if err := n.assignLocked(a); err != nil {
 			return err
 		}
+	}
+	for _, t := range d.Tuples {
+		if err := n.putTuple(t, false); err != nil {
+			return err
+		}
+	}
+	if err := n.checkGraph(); err != nil {
+		return err
 	}
 	n.loading = false
 	for _, ur := range n.users {
@@ -347,6 +430,8 @@ func (e *Engine) Load(d Data) error {
 	e.mu.Lock()
 	e.users, e.holds, e.tenants, e.tenantAt, e.resources, e.permName = n.users, n.holds, n.tenants, n.tenantAt, n.resources, n.permName
 	e.roles, e.roleAt, e.permRoles, e.nAssign = n.roles, n.roleAt, n.permRoles, n.nAssign
+	e.roleImpliers, e.inst, e.freeInst, e.nInst, e.nTuples = n.roleImpliers, n.inst, n.freeInst, n.nInst, n.nTuples
+	e.condSets, e.setRules, e.rulesByPerm = n.condSets, n.setRules, n.rulesByPerm
 	e.mu.Unlock()
 	return nil
 }
@@ -373,6 +458,9 @@ func (e *Engine) DeleteUser(key string) {
 	if r := e.users[key]; r != nil {
 		for i := range r.tenants {
 			e.nAssign -= r.tenants[i].count()
+		}
+		for len(r.inst) > 0 {
+			e.setInstRoles(r, r.inst[0].inst, 0)
 		}
 		delete(e.users, key)
 		delete(e.holds, key)
@@ -418,6 +506,11 @@ func (e *Engine) putTenant(t Tenant) {
 func (e *Engine) DeleteTenant(key string) {
 	e.mu.Lock()
 	if tr := e.tenants[key]; tr != nil {
+		for i := range e.inst {
+			if e.inst[i].res != nil && e.inst[i].tenant == tr.idx {
+				e.deleteInstance(uint32(i))
+			}
+		}
 		for _, ur := range e.users {
 			if h := ur.find(tr.idx); h != nil {
 				e.nAssign -= h.count()
@@ -434,18 +527,46 @@ func (e *Engine) DeleteTenant(key string) {
 // PutResource adds or replaces a resource type.
 func (e *Engine) PutResource(r Resource) {
 	e.mu.Lock()
-	e.resources[r.Key] = &resourceRec{r: cloneResource(r)}
-	_ = e.recompute() // resources cannot make roles invalid
+	if rr := e.resources[r.Key]; rr != nil {
+		rr.r = cloneResource(r)
+	} else {
+		e.resources[r.Key] = &resourceRec{r: cloneResource(r), f: newFine()}
+	}
+	_ = e.recompute() // actions cannot make roles invalid
 	e.mu.Unlock()
 }
 
-// DeleteResource removes a resource type; roles keep their permission
-// strings for it, which grant nothing until it exists again.
+// DeleteResource removes a resource type with its instances, its roles,
+// its relations, the relations of other types to it, and its resource
+// sets; tenant roles keep their permission strings for it, which grant
+// nothing until it exists again.
 func (e *Engine) DeleteResource(key string) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	rr := e.resources[key]
+	if rr == nil {
+		return
+	}
+	for _, i := range rr.f.instances {
+		e.deleteInstance(i)
+	}
+	for _, other := range e.resources {
+		for _, rel := range other.f.relations {
+			if rel.def.Subject == key && other != rr {
+				e.deleteRelation(other.r.Key, rel.def.Key)
+			}
+		}
+	}
+	for k := range rr.f.roles {
+		e.deleteResourceRole(key, k)
+	}
+	for k, c := range e.condSets {
+		if c.def.Type == ResourceSet && c.def.Resource == key {
+			e.deleteConditionSet(k)
+		}
+	}
 	delete(e.resources, key)
 	_ = e.recompute()
-	e.mu.Unlock()
 }
 
 func (e *Engine) addRole(r Role) *role {
@@ -517,6 +638,11 @@ func (e *Engine) DeleteRole(key string) {
 	for _, other := range e.roles {
 		other.def.Extends = without(other.def.Extends, key)
 	}
+	for _, rr := range e.resources {
+		for _, x := range rr.f.roles {
+			x.def.GrantedTo = withoutDerivation(x.def.GrantedTo, func(d Derivation) bool { return d.OnResource == TenantResource && d.Role == key })
+		}
+	}
 	_ = e.recompute()
 }
 
@@ -529,6 +655,14 @@ func (e *Engine) Assign(a Assignment) error {
 }
 
 func (e *Engine) assignLocked(a Assignment) error {
+	if a.ResourceInstance != "" {
+		ur, i, role, err := e.instanceAssignment(a)
+		if err != nil {
+			return err
+		}
+		e.setInstRoles(ur, i, ur.instMask(i)|1<<role.bit)
+		return nil
+	}
 	if a.Tenant == "" {
 		a.Tenant = DefaultTenant
 	}
@@ -554,11 +688,19 @@ func (e *Engine) assignLocked(a Assignment) error {
 
 // Unassign removes a role assignment; it reports whether there was one.
 func (e *Engine) Unassign(a Assignment) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a.ResourceInstance != "" {
+		ur, i, role, err := e.instanceAssignment(a)
+		if err != nil || ur.instMask(i)&(1<<role.bit) == 0 {
+			return false
+		}
+		e.setInstRoles(ur, i, ur.instMask(i)&^(1<<role.bit))
+		return true
+	}
 	if a.Tenant == "" {
 		a.Tenant = DefaultTenant
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	ur, tr, r := e.users[a.User], e.tenants[a.Tenant], e.roles[a.Role]
 	if ur == nil || tr == nil || r == nil {
 		return false
@@ -727,7 +869,28 @@ func (e *Engine) recompute() error {
 		}
 	}
 	e.permName, e.permRoles = names, permRoles
-	return nil
+	e.roleImpliers = make([][]uint64, len(e.roleAt))
+	for i := range e.roleImpliers {
+		e.roleImpliers[i] = make([]uint64, roleWords)
+	}
+	var mark func(r *role, implied int, seen map[string]bool)
+	mark = func(r *role, implied int, seen map[string]bool) {
+		e.roleImpliers[implied][r.index/64] |= 1 << (r.index % 64)
+		// every role extending r implies what r implies
+		for _, o := range e.roles {
+			if !seen[o.def.Key] && hasString(o.def.Extends, r.def.Key) {
+				seen[o.def.Key] = true
+				mark(o, implied, seen)
+			}
+		}
+	}
+	for _, r := range e.roles {
+		mark(r, r.index, map[string]bool{r.def.Key: true})
+	}
+	return e.recomputeFine(func(res, act string) (int, bool) {
+		b, ok := perms[pk{res, act}]
+		return b, ok
+	})
 }
 
 // TenantPermissions are what a user may do in one tenant.
@@ -798,7 +961,15 @@ func (e *Engine) Data() Data {
 				d.Assignments = append(d.Assignments, Assignment{User: cu.Key, Role: r.def.Key, Tenant: e.tenantAt[h.tenant]})
 			}
 		}
+		for _, h := range ur.inst {
+			in := &e.inst[h.inst]
+			for m := h.mask; m != 0; m &= m - 1 {
+				d.Assignments = append(d.Assignments, Assignment{User: cu.Key, Role: in.res.f.roleAt[bits.TrailingZeros64(m)].def.Key,
+					Tenant: e.tenantAt[in.tenant], ResourceInstance: in.res.r.Key + ":" + in.key})
+			}
+		}
 	}
+	e.fineData(&d)
 	for _, tr := range e.tenants {
 		ct := tr.t
 		ct.Attributes = cloneMap(ct.Attributes)
@@ -822,6 +993,9 @@ func (e *Engine) Data() Data {
 		if a.Tenant != b.Tenant {
 			return a.Tenant < b.Tenant
 		}
+		if a.ResourceInstance != b.ResourceInstance {
+			return a.ResourceInstance < b.ResourceInstance
+		}
 		return a.Role < b.Role
 	})
 	return d
@@ -835,6 +1009,8 @@ type Stats struct {
 	Roles       int `json:"roles"`
 	Assignments int `json:"assignments"`
 	Permissions int `json:"permissions"`
+	Instances   int `json:"instances"`
+	Tuples      int `json:"tuples"`
 }
 
 // Tenant returns the tenant with key (its attributes are shared: do not
@@ -854,7 +1030,7 @@ func (e *Engine) Stats() Stats {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	return Stats{Users: len(e.users), Tenants: len(e.tenants), Resources: len(e.resources), Roles: len(e.roles),
-		Assignments: e.nAssign, Permissions: len(e.permName)}
+		Assignments: e.nAssign, Permissions: len(e.permName), Instances: e.nInst, Tuples: e.nTuples}
 }
 
 func cloneMap(m map[string]any) map[string]any {

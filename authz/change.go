@@ -9,8 +9,10 @@ import (
 // it (GET /v1/pdp/changes): what a standalone decision point, or an
 // application checking in-process with the Go SDK, applies to stay
 // current. Data is the value the operation puts (a User, a Tenant, a
-// Resource, a Role, an Assignment), {"key": …} for a deletion, a JSON array
-// of changes for a batch, or a whole Data for a reset.
+// Resource, a Role, an Assignment, a ResourceRole, a Relation, an Instance,
+// a Tuple, a ConditionSet, a SetRule), {"key": …} or {"resource": …,
+// "key": …} for a deletion (the Tuple or SetRule itself for theirs), a JSON
+// array of changes for a batch, or a whole Data for a reset.
 type Change struct {
 	Op   string          `json:"op"`
 	Data json.RawMessage `json:"data"`
@@ -50,6 +52,13 @@ const (
 // KeyRef is the data of a deletion.
 type KeyRef struct {
 	Key string `json:"key"`
+}
+
+// ResourceRef is the data of the deletion of something that belongs to a
+// resource type (a role, a relation, an instance).
+type ResourceRef struct {
+	Resource string `json:"resource"`
+	Key      string `json:"key"`
 }
 
 // Apply applies a change. A change that does not fit what the engine holds
@@ -102,6 +111,66 @@ func (e *Engine) Apply(c Change) error {
 			e.DeleteResource(k.Key)
 		default:
 			e.DeleteRole(k.Key)
+		}
+	case OpPutResourceRole:
+		var r ResourceRole
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			err = e.PutResourceRole(r)
+		}
+	case OpDeleteResourceRole:
+		var r ResourceRef
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			e.DeleteResourceRole(r.Resource, r.Key)
+		}
+	case OpPutRelation:
+		var r Relation
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			err = e.PutRelation(r)
+		}
+	case OpDeleteRelation:
+		var r ResourceRef
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			e.DeleteRelation(r.Resource, r.Key)
+		}
+	case OpPutInstance:
+		var in Instance
+		if err = json.Unmarshal(c.Data, &in); err == nil {
+			err = e.PutInstance(in)
+		}
+	case OpDeleteInstance:
+		var r ResourceRef
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			e.DeleteInstance(r.Resource, r.Key)
+		}
+	case OpPutTuple:
+		var t Tuple
+		if err = json.Unmarshal(c.Data, &t); err == nil {
+			err = e.PutTuple(t)
+		}
+	case OpDeleteTuple:
+		var t Tuple
+		if err = json.Unmarshal(c.Data, &t); err == nil {
+			e.DeleteTuple(t)
+		}
+	case OpPutConditionSet:
+		var cs ConditionSet
+		if err = json.Unmarshal(c.Data, &cs); err == nil {
+			err = e.PutConditionSet(cs)
+		}
+	case OpDeleteConditionSet:
+		var k KeyRef
+		if err = json.Unmarshal(c.Data, &k); err == nil {
+			e.DeleteConditionSet(k.Key)
+		}
+	case OpPutSetRule:
+		var r SetRule
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			err = e.PutSetRule(r)
+		}
+	case OpDeleteSetRule:
+		var r SetRule
+		if err = json.Unmarshal(c.Data, &r); err == nil {
+			e.DeleteSetRule(r)
 		}
 	case OpBatch:
 		var parts []Change

@@ -46,6 +46,12 @@ import "encoding/json"
 // check; an instance the engine does not hold is checked by rules 1 and 5
 // only, in the request's tenant, as Permit does.
 
+// DataFormat is the version of Data's shape: 1 held roles in tenants only,
+// 2 adds the fine-grained model. Snapshots carry it, and a reader refuses
+// data of a newer format than it knows instead of silently ignoring the
+// parts it cannot read.
+const DataFormat = 2
+
 // TenantResource, as a Derivation's OnResource, makes its Role a tenant role.
 const TenantResource = "__tenant"
 

@@ -26,6 +26,7 @@ type Snapshot struct {
 	ProjectID      string          `json:"project_id"`
 	EnvironmentID  string          `json:"environment_id"`
 	Seq            int64           `json:"seq"`
+	DataFormat     int             `json:"data_format,omitempty"`
 	DecisionLog    json.RawMessage `json:"decision_log,omitempty"`
 	Data           authz.Data      `json:"data"`
 }
@@ -173,6 +174,9 @@ func (l *LocalChecker) load(ctx context.Context) error {
 
 // install serves s in place of the current copy.
 func (l *LocalChecker) install(s *Snapshot) error {
+	if s.DataFormat > authz.DataFormat {
+		return fmt.Errorf("the snapshot's data format is %d, newer than the %d this client understands: upgrade it to the server's version", s.DataFormat, authz.DataFormat)
+	}
 	e := authz.New()
 	if err := e.Load(s.Data); err != nil {
 		return fmt.Errorf("load the snapshot: %w", err)

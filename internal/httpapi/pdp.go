@@ -47,6 +47,7 @@ type PDPSnapshot struct {
 	ProjectID      string          `json:"project_id"`
 	EnvironmentID  string          `json:"environment_id"`
 	Seq            int64           `json:"seq" doc:"The change feed position the data corresponds to: follow the feed from here."`
+	DataFormat     int             `json:"data_format" doc:"The version of data's shape (2 since resource instances, relationship tuples and attribute rules): a reader that knows an older one must refuse the snapshot, not ignore what it cannot read."`
 	DecisionLog    decision.Policy `json:"decision_log"`
 	Data           SnapshotData    `json:"data"`
 }
@@ -59,6 +60,13 @@ type SnapshotData struct {
 	Resources   []SnapshotResource   `json:"resources"`
 	Roles       []SnapshotRole       `json:"roles"`
 	Assignments []SnapshotAssignment `json:"assignments"`
+
+	ResourceRoles []SnapshotResourceRole `json:"resource_roles,omitempty"`
+	Relations     []SnapshotRelation     `json:"relations,omitempty"`
+	Instances     []SnapshotInstance     `json:"instances,omitempty"`
+	Tuples        []SnapshotTuple        `json:"tuples,omitempty"`
+	ConditionSets []SnapshotConditionSet `json:"condition_sets,omitempty"`
+	SetRules      []SnapshotSetRule      `json:"set_rules,omitempty"`
 }
 
 // The Snapshot* types mirror the authz types field for field.
@@ -87,9 +95,52 @@ type (
 		Extends     []string `json:"extends,omitempty"`
 	}
 	SnapshotAssignment struct {
-		User   string `json:"user"`
-		Role   string `json:"role"`
-		Tenant string `json:"tenant"`
+		User             string `json:"user"`
+		Role             string `json:"role"`
+		Tenant           string `json:"tenant"`
+		ResourceInstance string `json:"resource_instance,omitempty"`
+	}
+	SnapshotResourceRole struct {
+		Resource    string               `json:"resource"`
+		Key         string               `json:"key"`
+		Name        string               `json:"name,omitempty"`
+		Permissions []string             `json:"permissions"`
+		Extends     []string             `json:"extends,omitempty"`
+		GrantedTo   []SnapshotDerivation `json:"granted_to,omitempty"`
+	}
+	SnapshotDerivation struct {
+		Role             string `json:"role"`
+		OnResource       string `json:"on_resource"`
+		LinkedByRelation string `json:"linked_by_relation,omitempty"`
+	}
+	SnapshotRelation struct {
+		Resource string `json:"resource"`
+		Key      string `json:"key"`
+		Name     string `json:"name,omitempty"`
+		Subject  string `json:"subject"`
+	}
+	SnapshotInstance struct {
+		Resource   string         `json:"resource"`
+		Key        string         `json:"key"`
+		Tenant     string         `json:"tenant"`
+		Attributes map[string]any `json:"attributes,omitempty"`
+	}
+	SnapshotTuple struct {
+		Subject  string `json:"subject"`
+		Relation string `json:"relation"`
+		Object   string `json:"object"`
+	}
+	SnapshotConditionSet struct {
+		Key        string          `json:"key"`
+		Name       string          `json:"name,omitempty"`
+		Type       string          `json:"type"`
+		Resource   string          `json:"resource,omitempty"`
+		Conditions json.RawMessage `json:"conditions"`
+	}
+	SnapshotSetRule struct {
+		UserSet     string `json:"user_set"`
+		Action      string `json:"action"`
+		ResourceSet string `json:"resource_set"`
 	}
 )
 
@@ -108,6 +159,15 @@ func snapshotData(d authz.Data) SnapshotData {
 		Resources:   convert(d.Resources, func(v authz.Resource) SnapshotResource { return SnapshotResource(v) }),
 		Roles:       convert(d.Roles, func(v authz.Role) SnapshotRole { return SnapshotRole(v) }),
 		Assignments: convert(d.Assignments, func(v authz.Assignment) SnapshotAssignment { return SnapshotAssignment(v) }),
+		ResourceRoles: convert(d.ResourceRoles, func(v authz.ResourceRole) SnapshotResourceRole {
+			return SnapshotResourceRole{Resource: v.Resource, Key: v.Key, Name: v.Name, Permissions: v.Permissions, Extends: v.Extends,
+				GrantedTo: convert(v.GrantedTo, func(g authz.Derivation) SnapshotDerivation { return SnapshotDerivation(g) })}
+		}),
+		Relations:     convert(d.Relations, func(v authz.Relation) SnapshotRelation { return SnapshotRelation(v) }),
+		Instances:     convert(d.Instances, func(v authz.Instance) SnapshotInstance { return SnapshotInstance(v) }),
+		Tuples:        convert(d.Tuples, func(v authz.Tuple) SnapshotTuple { return SnapshotTuple(v) }),
+		ConditionSets: convert(d.ConditionSets, func(v authz.ConditionSet) SnapshotConditionSet { return SnapshotConditionSet(v) }),
+		SetRules:      convert(d.SetRules, func(v authz.SetRule) SnapshotSetRule { return SnapshotSetRule(v) }),
 	}
 }
 
@@ -120,7 +180,7 @@ func (h *handlers) pdpSnapshot(ctx context.Context, _ *struct{}) (*Out[PDPSnapsh
 	if err != nil {
 		return nil, err
 	}
-	snap := PDPSnapshot{OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID, Seq: seq, Data: snapshotData(data),
+	snap := PDPSnapshot{OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID, Seq: seq, DataFormat: authz.DataFormat, Data: snapshotData(data),
 		DecisionLog: decision.Policy{Mode: decision.ModeOff}}
 	if h.Decisions != nil {
 		snap.DecisionLog = h.Decisions.Policy(ctx, ref.envID)

@@ -15,8 +15,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
 
-// snapshotFormat is the version of the file layout.
-const snapshotFormat = 1
+// snapshotFormat is the version of the file layout: 2 since the data holds
+// the fine-grained model (authz.DataFormat 2); a format 1 file is read as
+// it is, a newer one refused.
+const snapshotFormat = 2
 
 // SnapshotPath is where the PDP keeps its environment's last good snapshot.
 func (p *PDP) SnapshotPath() string {
@@ -50,8 +52,8 @@ func (p *PDP) loadFromDisk() (*client.Snapshot, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.SnapshotPath(), err)
 	}
-	if s.Format != snapshotFormat {
-		return nil, fmt.Errorf("%s: format %d, want %d", p.SnapshotPath(), s.Format, snapshotFormat)
+	if s.Format < 1 || s.Format > snapshotFormat {
+		return nil, fmt.Errorf("%s: format %d, this PDP reads formats 1 to %d: upgrade it", p.SnapshotPath(), s.Format, snapshotFormat)
 	}
 	if s.EnvironmentID != p.claims.EnvironmentID {
 		return nil, fmt.Errorf("%s: the snapshot is of environment %s, the key of %s", p.SnapshotPath(), s.EnvironmentID, p.claims.EnvironmentID)

@@ -1166,6 +1166,10 @@ export type Organization = {
 
 export type PdpSnapshot = {
     data: SnapshotData;
+    /**
+     * The version of data's shape (2 since resource instances, relationship tuples and attribute rules): a reader that knows an older one must refuse the snapshot, not ignore what it cannot read.
+     */
+    data_format: number;
     decision_log: Policy;
     environment_id: string;
     organization_id: string;
@@ -1342,23 +1346,69 @@ export type SetupLink = {
 };
 
 export type SnapshotAssignment = {
+    resource_instance?: string;
     role: string;
     tenant: string;
     user: string;
 };
 
+export type SnapshotConditionSet = {
+    conditions: unknown;
+    key: string;
+    name?: string;
+    resource?: string;
+    type: string;
+};
+
 export type SnapshotData = {
     assignments: Array<SnapshotAssignment> | null;
+    condition_sets?: Array<SnapshotConditionSet> | null;
+    instances?: Array<SnapshotInstance> | null;
+    relations?: Array<SnapshotRelation> | null;
+    resource_roles?: Array<SnapshotResourceRole> | null;
     resources: Array<SnapshotResource> | null;
     roles: Array<SnapshotRole> | null;
+    set_rules?: Array<SnapshotSetRule> | null;
     tenants: Array<SnapshotTenant> | null;
+    tuples?: Array<SnapshotTuple> | null;
     users: Array<SnapshotUser> | null;
+};
+
+export type SnapshotDerivation = {
+    linked_by_relation?: string;
+    on_resource: string;
+    role: string;
+};
+
+export type SnapshotInstance = {
+    attributes?: {
+        [key: string]: unknown;
+    };
+    key: string;
+    resource: string;
+    tenant: string;
+};
+
+export type SnapshotRelation = {
+    key: string;
+    name?: string;
+    resource: string;
+    subject: string;
 };
 
 export type SnapshotResource = {
     actions: Array<string> | null;
     key: string;
     name?: string;
+};
+
+export type SnapshotResourceRole = {
+    extends?: Array<string> | null;
+    granted_to?: Array<SnapshotDerivation> | null;
+    key: string;
+    name?: string;
+    permissions: Array<string> | null;
+    resource: string;
 };
 
 export type SnapshotRole = {
@@ -1368,12 +1418,24 @@ export type SnapshotRole = {
     permissions: Array<string> | null;
 };
 
+export type SnapshotSetRule = {
+    action: string;
+    resource_set: string;
+    user_set: string;
+};
+
 export type SnapshotTenant = {
     attributes?: {
         [key: string]: unknown;
     };
     key: string;
     name?: string;
+};
+
+export type SnapshotTuple = {
+    object: string;
+    relation: string;
+    subject: string;
 };
 
 export type SnapshotUser = {
