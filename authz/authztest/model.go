@@ -333,6 +333,11 @@ func (m *Model) instanceRoleGrants(user, inst, action string) string {
 // setRuleGrants returns the user set and resource set of a set rule
 // granting r, or "".
 func (m *Model) setRuleGrants(r authz.Request, tenant string, in *authz.Instance) (string, string) {
+	if _, ok := m.tenants[tenant]; !ok {
+		// Assumed, not in model.go: attribute rules need the check's
+		// tenant to exist, as tenant roles do (the engine does so).
+		return "", ""
+	}
 	env := &condEnv{m: m, r: r, tenant: tenant, in: in}
 	for _, sr := range m.setRules {
 		if sr.Action != r.Action {
@@ -440,6 +445,9 @@ func (m *Model) GrantedBy(r authz.Request, via authz.Via, role, set string) bool
 			}
 		}
 	case authz.ViaSetRule:
+		if _, ok := m.tenants[tenant]; !ok {
+			return false
+		}
 		env := &condEnv{m: m, r: r, tenant: tenant, in: in}
 		us, ok1 := m.condSets[role]
 		rs, ok2 := m.condSets[set]
