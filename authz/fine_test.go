@@ -59,6 +59,7 @@ func compareWithModel(t *testing.T, e *authz.Engine, m *authztest.Model, reqs []
 	t.Helper()
 	dis := &disagreements{t: t, limit: 8}
 	allowed := 0
+	steps := map[string]int{}
 	for i, r := range reqs {
 		before := reqString(r)
 		d := e.Decide(&r)
@@ -71,6 +72,9 @@ func compareWithModel(t *testing.T, e *authz.Engine, m *authztest.Model, reqs []
 			continue
 		}
 		if !d.Allow {
+			if xd, path := e.Explain(&r); xd.Allow || len(path) > 0 {
+				dis.add("Explain(%s) = %+v, %d steps, for a denied check", before, xd, len(path))
+			}
 			continue
 		}
 		allowed++
@@ -78,6 +82,9 @@ func compareWithModel(t *testing.T, e *authz.Engine, m *authztest.Model, reqs []
 			dis.add("Decide(%s) = %+v: the model finds no such grant", before, d)
 		}
 		xd, path := e.Explain(&r)
+		for _, s := range path {
+			steps[s.Kind]++
+		}
 		if !xd.Allow {
 			dis.add("Explain(%s) denies what Decide allows", before)
 		} else if err := m.ValidPath(r, path); err != nil {
@@ -102,7 +109,7 @@ func compareWithModel(t *testing.T, e *authz.Engine, m *authztest.Model, reqs []
 		}
 	}
 	dis.done("engine versus model")
-	t.Logf("%d requests, %d allowed", len(reqs), allowed)
+	t.Logf("%d requests, %d allowed; steps of their paths: %v", len(reqs), allowed, steps)
 }
 
 func equalLists(a, b []string) bool { return len(a) == len(b) && (len(a) == 0 || slices.Equal(a, b)) }

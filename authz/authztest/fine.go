@@ -23,7 +23,7 @@ type FineShape struct {
 // enough that every lookup can be checked against the naive model.
 var SmallFine = FineShape{
 	Users: 12, Tenants: 3, Teams: 3, Folders: 12, Documents: 20, Tickets: 5,
-	InstanceAssignments: 30, TenantAssignments: 10, SubjectSetTuples: 6,
+	InstanceAssignments: 45, TenantAssignments: 10, SubjectSetTuples: 10,
 	UserSets: 5, ResourceSets: 6, SetRules: 8, Requests: 1500, Changes: 300,
 }
 
@@ -739,6 +739,7 @@ func (g *fineGen) changes(n int) []authz.Change {
 		case 17:
 			if in, ok := g.anyInstance(); ok && g.chance(0.5) {
 				out = append(out, change(authz.OpDeleteInstance, resKey{in.Resource, in.Key}))
+				g.inst[in.Resource] = slices.DeleteFunc(g.inst[in.Resource], func(x authz.Instance) bool { return x.Key == in.Key })
 			}
 		case 18, 19, 20:
 			t, ok := g.randomTuple()
