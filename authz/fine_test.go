@@ -570,6 +570,9 @@ func TestTupleCycleAndDepthRefused(t *testing.T) {
 	refuse("closing the whole chain", authz.Tuple{Subject: f(authz.MaxDepth), Relation: "parent", Object: f(0)})
 	refuse("one longer than MaxDepth at the end", authz.Tuple{Subject: f(authz.MaxDepth), Relation: "parent", Object: f(authz.MaxDepth + 1)})
 	refuse("one longer than MaxDepth at the start", authz.Tuple{Subject: f(authz.MaxDepth + 1), Relation: "parent", Object: f(0)})
+	refuse("a subject set to itself", authz.Tuple{Subject: f(7) + "#viewer", Relation: "viewer", Object: f(7)})
+	refuse("a cycle through a subject set", authz.Tuple{Subject: f(5) + "#viewer", Relation: "viewer", Object: f(2)})
+	refuse("a subject set one longer than MaxDepth", authz.Tuple{Subject: f(authz.MaxDepth) + "#viewer", Relation: "viewer", Object: f(authz.MaxDepth + 1)})
 	// A side branch that stays short is fine, and so is a diamond.
 	if err := e.PutTuple(authz.Tuple{Subject: f(2), Relation: "parent", Object: f(authz.MaxDepth + 1)}); err != nil {
 		t.Errorf("short side branch: %v", err)
