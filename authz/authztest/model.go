@@ -613,8 +613,8 @@ func compare(op string, a, b any) bool {
 	switch op {
 	case "equals":
 		return same(a, b)
-	case "not-equals": // of another kind: false, as for any comparison
-		return scalar(a) && reflect.TypeOf(a) == reflect.TypeOf(b) && !same(a, b)
+	case "not-equals": // two scalars of different kinds are not equal
+		return scalar(a) && scalar(b) && !same(a, b)
 	case "in", "not-in":
 		list, ok := b.([]any)
 		if !ok || !scalar(a) {

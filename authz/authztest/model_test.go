@@ -17,7 +17,7 @@ func TestModelConditions(t *testing.T) {
 	}{
 		{`{"user.dept": {"equals": "eng"}}`, true},
 		{`{"user.dept": {"not-equals": "eng"}}`, false},
-		{`{"user.dept": {"not-equals": 5}}`, false}, // another kind: false
+		{`{"user.dept": {"not-equals": 5}}`, true}, // scalars of different kinds are not equal
 		{`{"user.level": {"equals": 3.0}}`, true},
 		{`{"user.level": {"greater-than": 2.5}}`, true},
 		{`{"user.level": {"less-than-equals": 3}}`, true},
