@@ -66,6 +66,7 @@ type CheckRequest struct {
 	Action   string         `json:"action" minLength:"1"`
 	Resource CheckResource  `json:"resource"`
 	Context  map[string]any `json:"context,omitempty" doc:"Request context for attribute rules (conditions on context.*)."`
+	AtLeast  int64          `json:"at_least,omitempty" minimum:"0" doc:"A revision a write answered (meta.revision, Gatehouse-Revision): answer only once the answering node or PDP has applied it (a bounded wait, then 409 CONFLICT)."`
 }
 
 // CheckResult is the answer to one check.
@@ -83,7 +84,18 @@ type CheckResult struct {
 
 // BulkRequest is many checks in one call.
 type BulkRequest struct {
-	Checks []CheckRequest `json:"checks" minItems:"1" maxItems:"1000"`
+	Checks  []CheckRequest `json:"checks" minItems:"1" maxItems:"1000"`
+	AtLeast int64          `json:"at_least,omitempty" minimum:"0" doc:"As a check's at_least, for the whole call."`
+}
+
+// Revision is the highest at_least of the call (the whole call's and each
+// check's).
+func (b *BulkRequest) Revision() int64 {
+	at := b.AtLeast
+	for i := range b.Checks {
+		at = max(at, b.Checks[i].AtLeast)
+	}
+	return at
 }
 
 // MaxBulk is the most checks one bulk call may carry.

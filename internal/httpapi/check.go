@@ -66,6 +66,9 @@ func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[decision.Chec
 	if err != nil {
 		return nil, err
 	}
+	if err := h.awaitRevision(ctx, ref.envID, in.Body.AtLeast); err != nil {
+		return nil, err
+	}
 	r := decision.Decide(e, &in.Body)
 	h.record(ctx, ref, &in.Body, &r, time.Now())
 	return ok(ctx, r), nil
@@ -82,6 +85,9 @@ func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]dec
 	}
 	ref, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.awaitRevision(ctx, ref.envID, in.Body.Revision()); err != nil {
 		return nil, err
 	}
 	now := time.Now()
@@ -145,6 +151,7 @@ type ResourcesLookup struct {
 		Tenant string `json:"tenant,omitempty" doc:"Only instances of this tenant; every tenant when omitted."`
 	} `json:"resource"`
 	Context map[string]any `json:"context,omitempty" doc:"Request context for attribute rules."`
+	AtLeast int64          `json:"at_least,omitempty" minimum:"0" doc:"A revision a write answered: answer only once this node has applied it."`
 }
 
 type resourcesLookupIn struct {
@@ -157,8 +164,11 @@ func (h *handlers) allowedResources(ctx context.Context, in *resourcesLookupIn) 
 	if in.Body.User.Key == "" {
 		return nil, gatehouse.FieldError("user", "required_field_missing", "user is required")
 	}
-	_, e, err := h.engineOf(ctx, in.EnvQuery)
+	ref, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.awaitRevision(ctx, ref.envID, in.Body.AtLeast); err != nil {
 		return nil, err
 	}
 	keys := e.ListResources(&authz.Request{User: in.Body.User.Key, UserAttributes: in.Body.User.Attributes, Action: in.Body.Action,
@@ -171,6 +181,7 @@ type UsersLookup struct {
 	Action   string                 `json:"action" minLength:"1"`
 	Resource decision.CheckResource `json:"resource"`
 	Context  map[string]any         `json:"context,omitempty" doc:"Request context for attribute rules."`
+	AtLeast  int64                  `json:"at_least,omitempty" minimum:"0" doc:"A revision a write answered: answer only once this node has applied it."`
 }
 
 type usersLookupIn struct {
@@ -180,8 +191,11 @@ type usersLookupIn struct {
 }
 
 func (h *handlers) allowedUsers(ctx context.Context, in *usersLookupIn) (*ListOut[string], error) {
-	_, e, err := h.engineOf(ctx, in.EnvQuery)
+	ref, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.awaitRevision(ctx, ref.envID, in.Body.AtLeast); err != nil {
 		return nil, err
 	}
 	r := in.Body.Resource

@@ -149,7 +149,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	serveDocs(mux)
 
 	web.NotFound(mux)
-	var handler http.Handler = mux
+	var handler http.Handler = withRevision(mux)
 	handler = web.WithInputCheck(d.MaxBodyBytes, errs, handler) // no NUL, only UTF-8 in path, query and JSON bodies
 	handler = web.WithRecover(d.Log, handler)
 	if d.Idempotency != nil && d.bare == nil {

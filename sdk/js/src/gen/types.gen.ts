@@ -77,6 +77,10 @@ export type BatchResult = {
 };
 
 export type BulkRequest = {
+    /**
+     * As a check's at_least, for the whole call.
+     */
+    at_least?: number;
     checks: Array<CheckRequest> | null;
 };
 
@@ -132,6 +136,10 @@ export type Call = {
 
 export type CheckRequest = {
     action: string;
+    /**
+     * A revision a write answered (meta.revision, Gatehouse-Revision): answer only once the answering node or PDP has applied it (a bounded wait, then 409 CONFLICT).
+     */
+    at_least?: number;
     /**
      * Request context for attribute rules (conditions on context.*).
      */
@@ -1111,6 +1119,10 @@ export type ListMeta = {
      */
     request_id: string;
     /**
+     * On a write of authorization data: the change-feed position it produced (also in the Gatehouse-Revision header). Pass it as at_least to a check or lookup to be answered only once the answering node or PDP has applied it.
+     */
+    revision?: number;
+    /**
      * When the response was made.
      */
     timestamp: string;
@@ -1166,6 +1178,10 @@ export type Meta = {
      * The id of this request; also in the X-Request-Id header.
      */
     request_id: string;
+    /**
+     * On a write of authorization data: the change-feed position it produced (also in the Gatehouse-Revision header). Pass it as at_least to a check or lookup to be answered only once the answering node or PDP has applied it.
+     */
+    revision?: number;
     /**
      * When the response was made.
      */
@@ -1294,6 +1310,10 @@ export type Resource = {
 
 export type ResourcesLookup = {
     action: string;
+    /**
+     * A revision a write answered: answer only once this node has applied it.
+     */
+    at_least?: number;
     /**
      * Request context for attribute rules.
      */
@@ -1769,6 +1789,10 @@ export type UserPermissionsRequest = {
 
 export type UsersLookup = {
     action: string;
+    /**
+     * A revision a write answered: answer only once this node has applied it.
+     */
+    at_least?: number;
     /**
      * Request context for attribute rules.
      */
