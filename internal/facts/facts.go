@@ -90,15 +90,20 @@ type Role struct {
 
 // Assignment gives a user a role in a tenant.
 type Assignment struct {
-	ID        string    `json:"id"`
-	EnvID     string    `json:"-"`
-	User      string    `json:"user"` // keys, filled when read
-	Role      string    `json:"role"`
-	Tenant    string    `json:"tenant"`
-	UserID    string    `json:"user_id"`
-	RoleID    string    `json:"role_id"`
-	TenantID  string    `json:"tenant_id"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	EnvID    string `json:"-"`
+	User     string `json:"user"` // keys, filled when read
+	Role     string `json:"role"`
+	Tenant   string `json:"tenant"`
+	UserID   string `json:"user_id"`
+	RoleID   string `json:"role_id"`
+	TenantID string `json:"tenant_id"`
+	// ResourceInstance ("document:d1") and InstanceID are set for a role
+	// on an instance: Role is then a role of the instance's resource type
+	// and Tenant the instance's tenant.
+	ResourceInstance string    `json:"resource_instance,omitempty"`
+	InstanceID       string    `json:"instance_id,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
 }
 
 // Change operations of the feed: the engine's (see authz.Change).
@@ -137,7 +142,17 @@ type Filter struct {
 // AssignmentFilter narrows a list of assignments; values are keys.
 type AssignmentFilter struct {
 	EnvID, User, Role, Tenant string
+	ResourceInstance          string // "resource:key": only assignments on this instance
+	// Kind: "" tenant assignments only, AssignmentsOnInstances those on
+	// instances only, AllAssignments both.
+	Kind string
 }
+
+// Kinds of an AssignmentFilter.
+const (
+	AssignmentsOnInstances = "instance"
+	AllAssignments         = "all"
+)
 
 // Store persists authorization data. Lookups take an id or a key.
 type Store interface {
@@ -172,6 +187,8 @@ type Store interface {
 	AllRoles(ctx context.Context, envID string) ([]Role, error)
 	UpdateRole(ctx context.Context, r *Role) error
 	DeleteRole(ctx context.Context, envID, id string) error
+
+	FineStore
 
 	CreateAssignment(ctx context.Context, a *Assignment) error
 	DeleteAssignment(ctx context.Context, envID, userID, roleID, tenantID string) error

@@ -22,7 +22,7 @@ import (
 
 // Referrer is something that refers to what is being deleted.
 type Referrer struct {
-	Kind string `json:"kind"` // role, role_assignment
+	Kind string `json:"kind"` // role, role_assignment, resource_role, relation, instance, tuple, condition_set, set_rule
 	Key  string `json:"key,omitempty"`
 	// Via is the field that refers: permissions, extends, role.
 	Via string `json:"via"`
@@ -45,6 +45,8 @@ func inUse(what string, refs []Referrer, total int) error {
 			names = append(names, "role "+r.Key+" ("+r.Via+")")
 		case "role_assignment":
 			names = append(names, "assignment of "+r.User+" in "+r.Tenant)
+		default: // resource_role, relation, instance, tuple, condition_set, set_rule
+			names = append(names, strings.ReplaceAll(r.Kind, "_", " ")+" "+r.Key+" ("+r.Via+")")
 		}
 		if len(names) == 5 {
 			break

@@ -316,10 +316,14 @@ func (s *Service) DeleteTenant(ctx context.Context, envID, ref string) error {
 		if err != nil {
 			return nil, err
 		}
+		changes, err := s.tenantInstances(ctx, tx, envID, t)
+		if err != nil {
+			return nil, err
+		}
 		if err := tx.DeleteTenant(ctx, envID, t.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteTenant, KeyRef{Key: t.Key})}, s.emit(ctx, tx, envID, event.TenantDeleted, event.Deleted{ID: t.ID, Key: t.Key})
+		return append(changes, change(OpDeleteTenant, KeyRef{Key: t.Key})), s.emit(ctx, tx, envID, event.TenantDeleted, event.Deleted{ID: t.ID, Key: t.Key})
 	})
 }
 
@@ -475,6 +479,15 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 				if changes, err = s.dropPermissions(ctx, tx, envID, what, r.Key, removed, p.Cascade); err != nil {
 					return nil, err
 				}
+				rs := &refSet{}
+				if err := s.actionRefs(ctx, tx, envID, rs, r, removed); err != nil {
+					return nil, err
+				}
+				fine, err := rs.apply(what, p.Cascade)
+				if err != nil {
+					return nil, err
+				}
+				changes = append(changes, fine...)
 			}
 			r.Actions = append([]string{}, (*p.Actions)...)
 		}
@@ -512,6 +525,15 @@ func (s *Service) DeleteResource(ctx context.Context, envID, ref string, cascade
 		if err != nil {
 			return nil, err
 		}
+		rs := &refSet{}
+		if err := s.resourceFineRefs(ctx, tx, envID, rs, r); err != nil {
+			return nil, err
+		}
+		fine, err := rs.apply(fmt.Sprintf("resource type %q", r.Key), cascade)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, fine...)
 		if err := tx.DeleteResource(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
@@ -656,6 +678,15 @@ func (s *Service) DeleteRole(ctx context.Context, envID, ref string, cascade boo
 		if err != nil {
 			return nil, err
 		}
+		rs := &refSet{}
+		if err := s.tenantRoleDerivations(ctx, tx, envID, rs, r.Key); err != nil {
+			return nil, err
+		}
+		fine, err := rs.apply(fmt.Sprintf("role %q", r.Key), cascade)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, fine...)
 		if err := tx.DeleteRole(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
@@ -667,7 +698,10 @@ func (s *Service) DeleteRole(ctx context.Context, envID, ref string, cascade boo
 
 // AssignInput names a user, a role and a tenant by id or key; an empty
 // tenant is the environment's default tenant.
-type AssignInput struct{ User, Role, Tenant string }
+// With ResourceInstance ("document:d1", or an id) the role is one of the
+// instance's resource type and the tenant, if given, must be the
+// instance's.
+type AssignInput struct{ User, Role, Tenant, ResourceInstance string }
 
 func (s *Service) resolve(ctx context.Context, tx Store, envID string, in AssignInput) (*User, *Role, *Tenant, error) {
 	if in.Tenant == "" {
@@ -708,6 +742,9 @@ func (s *Service) Assign(ctx context.Context, envID string, in AssignInput) (*As
 }
 
 func (s *Service) assignTx(ctx context.Context, tx Store, envID string, in AssignInput) (*Assignment, []Change, error) {
+	if in.ResourceInstance != "" {
+		return s.assignInstanceTx(ctx, tx, envID, in, false)
+	}
 	u, r, t, err := s.resolve(ctx, tx, envID, in)
 	if err != nil {
 		return nil, nil, err
@@ -734,6 +771,10 @@ func (s *Service) Unassign(ctx context.Context, envID string, in AssignInput) er
 }
 
 func (s *Service) unassignTx(ctx context.Context, tx Store, envID string, in AssignInput) ([]Change, error) {
+	if in.ResourceInstance != "" {
+		_, changes, err := s.assignInstanceTx(ctx, tx, envID, in, true)
+		return changes, err
+	}
 	u, r, t, err := s.resolve(ctx, tx, envID, in)
 	if err != nil {
 		return nil, err

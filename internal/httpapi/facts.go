@@ -114,18 +114,22 @@ func roleWire(r *facts.Role) Role {
 
 // RoleAssignment is the wire form of a role assignment.
 type RoleAssignment struct {
-	ID        string    `json:"id"`
-	User      string    `json:"user" doc:"User key."`
-	Role      string    `json:"role" doc:"Role key."`
-	Tenant    string    `json:"tenant" doc:"Tenant key."`
-	UserID    string    `json:"user_id"`
-	RoleID    string    `json:"role_id"`
-	TenantID  string    `json:"tenant_id"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	User     string `json:"user" doc:"User key."`
+	Role     string `json:"role" doc:"Role key."`
+	Tenant   string `json:"tenant" doc:"Tenant key."`
+	UserID   string `json:"user_id"`
+	RoleID   string `json:"role_id"`
+	TenantID string `json:"tenant_id"`
+	// ResourceInstance is set for a role on one instance.
+	ResourceInstance   string    `json:"resource_instance,omitempty" doc:"For a role on one resource instance: \"resource:key\" (the role is one of that resource type, the tenant the instance's)."`
+	ResourceInstanceID string    `json:"resource_instance_id,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
 }
 
 func assignmentOut(a *facts.Assignment) RoleAssignment {
-	return RoleAssignment{ID: a.ID, User: a.User, Role: a.Role, Tenant: a.Tenant, UserID: a.UserID, RoleID: a.RoleID, TenantID: a.TenantID, CreatedAt: a.CreatedAt}
+	return RoleAssignment{ID: a.ID, User: a.User, Role: a.Role, Tenant: a.Tenant, UserID: a.UserID, RoleID: a.RoleID, TenantID: a.TenantID,
+		ResourceInstance: a.ResourceInstance, ResourceInstanceID: a.InstanceID, CreatedAt: a.CreatedAt}
 }
 
 // ---- users
@@ -539,6 +543,9 @@ type listAssignmentsIn struct {
 	User   string `query:"user" doc:"Only assignments of this user (key)."`
 	Role   string `query:"role" doc:"Only assignments of this role (key)."`
 	Tenant string `query:"tenant" doc:"Only assignments in this tenant (key)."`
+	// ResourceInstance narrows to roles on one instance.
+	ResourceInstance string `query:"resource_instance" doc:"Only roles on this resource instance (\"resource:key\")."`
+	Kind             string `query:"kind" enum:"all,tenant,instance" default:"all" doc:"tenant: only roles in tenants; instance: only roles on resource instances."`
 }
 
 func (h *handlers) listAssignments(ctx context.Context, in *listAssignmentsIn) (*ListOut[RoleAssignment], error) {
@@ -547,7 +554,11 @@ func (h *handlers) listAssignments(ctx context.Context, in *listAssignmentsIn) (
 		return nil, err
 	}
 	req := in.request(in.Sort)
-	page, err := h.Facts.Assignments(ctx, facts.AssignmentFilter{EnvID: env.ID, User: in.User, Role: in.Role, Tenant: in.Tenant}, req)
+	kind := map[string]string{"all": facts.AllAssignments, "tenant": "", "instance": facts.AssignmentsOnInstances}[in.Kind]
+	if in.Kind == "" {
+		kind = facts.AllAssignments
+	}
+	page, err := h.Facts.Assignments(ctx, facts.AssignmentFilter{EnvID: env.ID, User: in.User, Role: in.Role, Tenant: in.Tenant, ResourceInstance: in.ResourceInstance, Kind: kind}, req)
 	if err != nil {
 		return nil, err
 	}
@@ -560,6 +571,8 @@ type assignIn struct {
 		User   string `json:"user" minLength:"1" doc:"User id or key."`
 		Role   string `json:"role" minLength:"1" doc:"Role id or key."`
 		Tenant string `json:"tenant,omitempty" doc:"Tenant id or key; the default tenant when omitted."`
+		// ResourceInstance makes it a role on one instance.
+		ResourceInstance string `json:"resource_instance,omitempty" doc:"\"resource:key\" (or id) of a resource instance: the role is then a role of its resource type, given on that instance only (tenant, if given, must be the instance's)."`
 	}
 }
 
@@ -571,7 +584,7 @@ func (h *handlers) assign(ctx context.Context, in *assignIn) (*Out[RoleAssignmen
 	if _, err := h.Facts.Engines.Get(ctx, env.ID); err != nil { // the default tenant exists from here on
 		return nil, err
 	}
-	a, err := h.Facts.Assign(ctx, env.ID, facts.AssignInput{User: in.Body.User, Role: in.Body.Role, Tenant: in.Body.Tenant})
+	a, err := h.Facts.Assign(ctx, env.ID, facts.AssignInput{User: in.Body.User, Role: in.Body.Role, Tenant: in.Body.Tenant, ResourceInstance: in.Body.ResourceInstance})
 	if err != nil {
 		return nil, err
 	}
@@ -583,6 +596,8 @@ type unassignIn struct {
 	User   string `query:"user" required:"true" doc:"User id or key."`
 	Role   string `query:"role" required:"true" doc:"Role id or key."`
 	Tenant string `query:"tenant" doc:"Tenant id or key; the default tenant when omitted."`
+	// ResourceInstance names a role on one instance.
+	ResourceInstance string `query:"resource_instance" doc:"For a role on a resource instance: \"resource:key\" or id."`
 }
 
 func (h *handlers) unassign(ctx context.Context, in *unassignIn) (*NoContent, error) {
@@ -590,5 +605,5 @@ func (h *handlers) unassign(ctx context.Context, in *unassignIn) (*NoContent, er
 	if err != nil {
 		return nil, err
 	}
-	return &NoContent{}, h.Facts.Unassign(ctx, env.ID, facts.AssignInput{User: in.User, Role: in.Role, Tenant: in.Tenant})
+	return &NoContent{}, h.Facts.Unassign(ctx, env.ID, facts.AssignInput{User: in.User, Role: in.Role, Tenant: in.Tenant, ResourceInstance: in.ResourceInstance})
 }

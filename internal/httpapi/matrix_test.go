@@ -167,7 +167,8 @@ func TestOtherOrganization(t *testing.T) {
 	tasks := s.must(200, req{method: "GET", path: "/v1/jobs/" + job["id"].(string) + "/tasks", key: b.key}).list()
 	ids := map[string]string{"organization": b.id, "project": b.projID, "environment": b.envID, "member": b.memberID, "role": "b-role", "key": b.keyID,
 		"user": "u1", "tenant": "default", "resource": "doc", "webhook": wh["id"].(string), "delivery": dl["id"].(string),
-		"job": job["id"].(string), "task": tasks[0].(map[string]any)["id"].(string)}
+		"job": job["id"].(string), "task": tasks[0].(map[string]any)["id"].(string),
+		"instance": "doc:i1", "relation": "parent", "condition_set": "cs1", "set_rule": "01a2052c-d605-7e39-a23b-ed443940e2de"}
 	for _, op := range operations(s) {
 		if op.public() {
 			continue
@@ -184,6 +185,9 @@ func TestOtherOrganization(t *testing.T) {
 			path += "?project=" + b.projID + "&environment=" + b.envID
 			if op.op.OperationID == "unassign-role" {
 				path += "&user=u1&role=r1"
+			}
+			if op.op.OperationID == "delete-set-rule" {
+				path += "&user_set=cs1&action=read&resource_set=cs2"
 			}
 		}
 		var body any
@@ -219,20 +223,31 @@ func TestOtherOrganization(t *testing.T) {
 
 // validBodies are minimal valid bodies of the operations that require some.
 var validBodies = map[string]any{
-	"create-environment":         map[string]any{"name": "x"},
-	"create-user":                map[string]any{"key": "u1"},
-	"create-tenant":              map[string]any{"key": "t1"},
-	"create-resource":            map[string]any{"key": "doc", "actions": []string{"read"}},
-	"create-role":                map[string]any{"key": "r1"},
-	"assign-role":                map[string]any{"user": "u1", "role": "r1"},
-	"check":                      map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
-	"check-bulk":                 map[string]any{"checks": []any{map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}}}},
-	"allowed-resources":          map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
-	"allowed-users":              map[string]any{"action": "read", "resource": map[string]any{"type": "doc", "key": "d1"}},
-	"user-permissions":           map[string]any{"user": "u1"},
-	"start-job":                  map[string]any{"type": "export"},
-	"recover-webhook-deliveries": map[string]any{"since": "2026-01-01T00:00:00Z"},
+	"create-environment":              map[string]any{"name": "x"},
+	"create-user":                     map[string]any{"key": "u1"},
+	"create-tenant":                   map[string]any{"key": "t1"},
+	"create-resource":                 map[string]any{"key": "doc", "actions": []string{"read"}},
+	"create-role":                     map[string]any{"key": "r1"},
+	"assign-role":                     map[string]any{"user": "u1", "role": "r1"},
+	"check":                           map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
+	"check-bulk":                      map[string]any{"checks": []any{map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}}}},
+	"user-permissions":                map[string]any{"user": "u1"},
+	"start-job":                       map[string]any{"type": "export"},
+	"recover-webhook-deliveries":      map[string]any{"since": "2026-01-01T00:00:00Z"},
+	"create-resource-role":            map[string]any{"key": "r1"},
+	"create-relation":                 map[string]any{"key": "parent", "subject": "doc"},
+	"create-resource-instance":        map[string]any{"resource": "doc", "key": "i1"},
+	"create-relationship-tuple":       tupleBody,
+	"delete-relationship-tuple":       tupleBody,
+	"create-relationship-tuples-bulk": map[string]any{"tuples": []any{tupleBody}},
+	"delete-relationship-tuples-bulk": map[string]any{"tuples": []any{tupleBody}},
+	"create-condition-set":            map[string]any{"key": "cs1", "type": "userset", "conditions": map[string]any{"user.a": map[string]any{"equals": 1}}},
+	"create-set-rule":                 map[string]any{"user_set": "cs1", "action": "read", "resource_set": "cs2"},
+	"allowed-resources":               map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
+	"allowed-users":                   map[string]any{"action": "read", "resource": map[string]any{"type": "doc", "key": "d1"}},
 }
+
+var tupleBody = map[string]any{"subject": "doc:i1", "relation": "parent", "object": "doc:i2"}
 
 // snapshot counts what the organization holds, to prove bad input changed
 // nothing.

@@ -106,8 +106,53 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "update-role", method: patch, path: "/v1/roles/{role}", tag: "Roles", scope: gatehouse.ScopeManageRole, summary: "Update a role", desc: envNote}, h.updateAuthzRole)
 	add(g, route{id: "delete-role", method: del, path: "/v1/roles/{role}", tag: "Roles", scope: gatehouse.ScopeManageRole, status: noContent, summary: "Delete a role and its assignments", desc: envNote}, h.deleteAuthzRole)
 	add(g, route{id: "list-role-assignments", method: get, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeViewRoleAssignment, summary: "List role assignments", desc: envNote}, h.listAssignments)
-	add(g, route{id: "assign-role", method: post, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeManageRoleAssignment, status: created, summary: "Give a user a role in a tenant", desc: envNote}, h.assign)
-	add(g, route{id: "unassign-role", method: del, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeManageRoleAssignment, status: noContent, summary: "Take a role from a user in a tenant", desc: envNote}, h.unassign)
+	add(g, route{id: "assign-role", method: post, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeManageRoleAssignment, status: created, summary: "Give a user a role in a tenant, or on a resource instance", desc: envNote}, h.assign)
+	add(g, route{id: "unassign-role", method: del, path: "/v1/role-assignments", tag: "Role Assignments", scope: gatehouse.ScopeManageRoleAssignment, status: noContent, summary: "Take a role from a user in a tenant, or on a resource instance", desc: envNote}, h.unassign)
+
+	// Fine-grained authorization: roles and relations of resource types,
+	// resource instances, relationship tuples, attribute rules (authz/model.go).
+	add(g, route{id: "list-resource-roles", method: get, path: "/v1/resources/{resource}/roles", tag: "Resource Roles", scope: gatehouse.ScopeViewResource, summary: "List the roles of a resource type", desc: envNote}, h.listResourceRoles)
+	add(g, route{id: "create-resource-role", method: post, path: "/v1/resources/{resource}/roles", tag: "Resource Roles", scope: gatehouse.ScopeManageResource, status: created,
+		summary: "Create a role of a resource type", desc: envNote + " A role of a resource type grants some of its actions on the instances it is given on (role assignments with resource_instance), and through granted_to on related instances. At most 64 roles per resource type."}, h.createResourceRole)
+	add(g, route{id: "get-resource-role", method: get, path: "/v1/resources/{resource}/roles/{role}", tag: "Resource Roles", scope: gatehouse.ScopeViewResource, summary: "Get a role of a resource type", desc: envNote}, h.getResourceRole)
+	add(g, route{id: "update-resource-role", method: patch, path: "/v1/resources/{resource}/roles/{role}", tag: "Resource Roles", scope: gatehouse.ScopeManageResource, summary: "Update a role of a resource type", desc: envNote}, h.updateResourceRole)
+	add(g, route{id: "delete-resource-role", method: del, path: "/v1/resources/{resource}/roles/{role}", tag: "Resource Roles", scope: gatehouse.ScopeManageResource, status: noContent,
+		summary: "Delete a role of a resource type", desc: envNote + " Other roles extending or deriving from it, tuples naming it and its assignments make it a 409 unless ?cascade=true."}, h.deleteResourceRole)
+	add(g, route{id: "list-relations", method: get, path: "/v1/resources/{resource}/relations", tag: "Relations", scope: gatehouse.ScopeViewResource, summary: "List the relations of a resource type", desc: envNote}, h.listRelations)
+	add(g, route{id: "create-relation", method: post, path: "/v1/resources/{resource}/relations", tag: "Relations", scope: gatehouse.ScopeManageResource, status: created,
+		summary: "Declare a relation of a resource type", desc: envNote + " e.g. on document, {\"key\": \"parent\", \"subject\": \"folder\"}: tuples folder:f1 parent document:d1."}, h.createRelation)
+	add(g, route{id: "get-relation", method: get, path: "/v1/resources/{resource}/relations/{relation}", tag: "Relations", scope: gatehouse.ScopeViewResource, summary: "Get a relation of a resource type", desc: envNote}, h.getRelation)
+	add(g, route{id: "delete-relation", method: del, path: "/v1/resources/{resource}/relations/{relation}", tag: "Relations", scope: gatehouse.ScopeManageResource, status: noContent,
+		summary: "Delete a relation", desc: envNote + " Its tuples and the derivations linked by it make it a 409 unless ?cascade=true."}, h.deleteRelation)
+	add(g, route{id: "list-resource-instances", method: get, path: "/v1/resource-instances", tag: "Resource Instances", scope: gatehouse.ScopeViewResource, summary: "List resource instances", desc: envNote}, h.listInstances)
+	add(g, route{id: "create-resource-instance", method: post, path: "/v1/resource-instances", tag: "Resource Instances", scope: gatehouse.ScopeManageResource, status: created, summary: "Create a resource instance", desc: envNote}, h.createInstance)
+	add(g, route{id: "get-resource-instance", method: get, path: "/v1/resource-instances/{instance}", tag: "Resource Instances", scope: gatehouse.ScopeViewResource, summary: "Get a resource instance by id or \"resource:key\"", desc: envNote}, h.getInstance)
+	add(g, route{id: "update-resource-instance", method: patch, path: "/v1/resource-instances/{instance}", tag: "Resource Instances", scope: gatehouse.ScopeManageResource, summary: "Update a resource instance's tenant or attributes", desc: envNote}, h.updateInstance)
+	add(g, route{id: "delete-resource-instance", method: del, path: "/v1/resource-instances/{instance}", tag: "Resource Instances", scope: gatehouse.ScopeManageResource, status: noContent,
+		summary: "Delete a resource instance with its tuples and role assignments", desc: envNote}, h.deleteInstance)
+	add(g, route{id: "list-relationship-tuples", method: get, path: "/v1/relationship-tuples", tag: "Relationship Tuples", scope: gatehouse.ScopeViewResource, summary: "List relationship tuples", desc: envNote}, h.listTuples)
+	add(g, route{id: "create-relationship-tuple", method: post, path: "/v1/relationship-tuples", tag: "Relationship Tuples", scope: gatehouse.ScopeManageResource, status: created,
+		summary: "Create a relationship tuple", desc: envNote + " A tuple that would close a cycle or make a chain longer than 32 is refused (400 naming it)."}, h.createTuple)
+	add(g, route{id: "delete-relationship-tuple", method: del, path: "/v1/relationship-tuples", tag: "Relationship Tuples", scope: gatehouse.ScopeManageResource, status: noContent,
+		summary: "Delete a relationship tuple", desc: envNote + " Name it in the body or with ?subject=…&relation=…&object=…."}, h.deleteTuple)
+	add(g, route{id: "create-relationship-tuples-bulk", method: post, path: "/v1/relationship-tuples/bulk", tag: "Relationship Tuples", scope: gatehouse.ScopeManageResource, status: created,
+		summary: "Create up to 1,000 relationship tuples at once", desc: envNote + " In one transaction, all or none: an error names the index of the failing tuple (details.index)."}, h.createTuplesBulk)
+	add(g, route{id: "delete-relationship-tuples-bulk", method: del, path: "/v1/relationship-tuples/bulk", tag: "Relationship Tuples", scope: gatehouse.ScopeManageResource, status: noContent,
+		summary: "Delete up to 1,000 relationship tuples at once", desc: envNote + " In one transaction, all or none: a missing tuple is a 404 naming its index (details.index)."}, h.deleteTuplesBulk)
+	add(g, route{id: "list-condition-sets", method: get, path: "/v1/condition-sets", tag: "Condition Sets", scope: gatehouse.ScopeViewRole, summary: "List user sets and resource sets", desc: envNote}, h.listConditionSets)
+	add(g, route{id: "create-condition-set", method: post, path: "/v1/condition-sets", tag: "Condition Sets", scope: gatehouse.ScopeManageRole, status: created,
+		summary: "Create a user set or a resource set", desc: envNote + " Conditions are checked as the engine compiles them; a bad one is a 400 saying why."}, h.createConditionSet)
+	add(g, route{id: "get-condition-set", method: get, path: "/v1/condition-sets/{condition_set}", tag: "Condition Sets", scope: gatehouse.ScopeViewRole, summary: "Get a condition set by id or key", desc: envNote}, h.getConditionSet)
+	add(g, route{id: "update-condition-set", method: patch, path: "/v1/condition-sets/{condition_set}", tag: "Condition Sets", scope: gatehouse.ScopeManageRole, summary: "Update a condition set", desc: envNote}, h.updateConditionSet)
+	add(g, route{id: "delete-condition-set", method: del, path: "/v1/condition-sets/{condition_set}", tag: "Condition Sets", scope: gatehouse.ScopeManageRole, status: noContent,
+		summary: "Delete a condition set", desc: envNote + " Its set rules make it a 409 unless ?cascade=true."}, h.deleteConditionSet)
+	add(g, route{id: "list-set-rules", method: get, path: "/v1/set-rules", tag: "Set Rules", scope: gatehouse.ScopeViewRole, summary: "List set rules", desc: envNote}, h.listSetRules)
+	add(g, route{id: "create-set-rule", method: post, path: "/v1/set-rules", tag: "Set Rules", scope: gatehouse.ScopeManageRole, status: created,
+		summary: "Let a user set do an action on a resource set", desc: envNote}, h.createSetRule)
+	add(g, route{id: "delete-set-rule", method: del, path: "/v1/set-rules", tag: "Set Rules", scope: gatehouse.ScopeManageRole, status: noContent,
+		summary: "Delete a set rule named by its user set, action and resource set", desc: envNote}, h.deleteSetRule)
+	add(g, route{id: "delete-set-rule-by-id", method: del, path: "/v1/set-rules/{set_rule}", tag: "Set Rules", scope: gatehouse.ScopeManageRole, status: noContent,
+		summary: "Delete a set rule by id", desc: envNote}, h.deleteSetRuleByID)
 
 	// Checks, answered from the environment's in-memory engine.
 	add(g, route{id: "check", method: post, path: "/v1/allowed", tag: "Checks", scope: gatehouse.ScopeCheckAccess, hot: true,

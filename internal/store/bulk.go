@@ -177,6 +177,7 @@ func (s *Store) InsertAssignments(ctx context.Context, as []facts.Assignment) (m
 func (s *Store) ClearEnvironment(ctx context.Context, envID string) error {
 	for _, q := range []string{
 		"DELETE FROM authz_role_assignments WHERE env_id = $1",
+		"DELETE FROM authz_condition_sets WHERE env_id = $1", // their set rules go with them
 		"DELETE FROM authz_roles WHERE env_id = $1",
 		"DELETE FROM authz_resources WHERE env_id = $1",
 		"DELETE FROM authz_users WHERE env_id = $1",

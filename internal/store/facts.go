@@ -331,6 +331,9 @@ func (s *Store) DeleteAssignment(ctx context.Context, envID, userID, roleID, ten
 
 // ListAssignments lists assignments, filtered by keys.
 func (s *Store) ListAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+	if f.Kind != "" || f.ResourceInstance != "" {
+		return s.listAnyAssignments(ctx, f, page)
+	}
 	w := &where{}
 	w.add("a.env_id = ?", f.EnvID)
 	w.addIf(f.User != "", "u.key = ?", f.User)
@@ -450,7 +453,71 @@ func (s *Store) LoadEnvironment(ctx context.Context, envID string) (authz.Data, 
 		}
 		d.Assignments = append(d.Assignments, a)
 	}
-	return d, seq, rows.Err()
+	if err := rows.Err(); err != nil {
+		return d, 0, fmt.Errorf("load assignments: %w", err)
+	}
+	if err := loadFine(ctx, tx, envID, &d); err != nil {
+		return d, 0, err
+	}
+	return d, seq, nil
+}
+
+// loadFine reads the fine-grained data of envID into d.
+func loadFine(ctx context.Context, tx querier, envID string, d *authz.Data) error {
+	rroles, err := queryAll(ctx, tx, "SELECT "+rroleCols+" FROM "+rroleFrom+" WHERE x.env_id = $1", scanResourceRole, envID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rroles {
+		d.ResourceRoles = append(d.ResourceRoles, r.Authz())
+	}
+	rels, err := queryAll(ctx, tx, "SELECT "+relationCols+" FROM "+relationFrom+" WHERE x.env_id = $1", scanRelation, envID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rels {
+		d.Relations = append(d.Relations, r.Authz())
+	}
+	insts, err := queryAll(ctx, tx, "SELECT "+instanceCols+" FROM "+instanceFrom+" WHERE x.env_id = $1", scanInstance, envID)
+	if err != nil {
+		return err
+	}
+	for _, i := range insts {
+		d.Instances = append(d.Instances, i.Authz())
+	}
+	tuples, err := queryAll(ctx, tx, "SELECT "+tupleCols+" FROM "+tupleFrom+" WHERE x.env_id = $1", scanTuple, envID)
+	if err != nil {
+		return err
+	}
+	for _, t := range tuples {
+		d.Tuples = append(d.Tuples, t.Authz())
+	}
+	ias, err := queryAll(ctx, tx, `SELECT u.key, rr.key, t.key, res.key || ':' || i.key FROM authz_instance_assignments a
+		JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id JOIN authz_instances i ON i.id = a.instance_id
+		JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id WHERE a.env_id = $1`,
+		func(sc scanner) (authz.Assignment, error) {
+			var a authz.Assignment
+			return a, sc.Scan(&a.User, &a.Role, &a.Tenant, &a.ResourceInstance)
+		}, envID)
+	if err != nil {
+		return err
+	}
+	d.Assignments = append(d.Assignments, ias...)
+	sets, err := queryAll(ctx, tx, "SELECT "+csetCols+" FROM "+csetFrom+" WHERE x.env_id = $1", scanConditionSet, envID)
+	if err != nil {
+		return err
+	}
+	for _, c := range sets {
+		d.ConditionSets = append(d.ConditionSets, c.Authz())
+	}
+	rules, err := queryAll(ctx, tx, "SELECT "+ruleCols+" FROM "+ruleFrom+" WHERE x.env_id = $1", scanSetRule, envID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		d.SetRules = append(d.SetRules, r.Authz())
+	}
+	return nil
 }
 
 func queryAll[T any](ctx context.Context, q querier, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {

@@ -47,6 +47,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"TenantIsolation", testIsolation},
 		{"Facts", testFacts},
 		{"FactsFeed", testFactsFeed},
+		{"FineFeed", testFineFeed},
 	}
 	// Every scenario has a database of its own: they run in parallel.
 	for _, tc := range tests {

@@ -52,6 +52,10 @@ export type ApiKey = {
 
 export type AssignInBody = {
     /**
+     * "resource:key" (or id) of a resource instance: the role is then a role of its resource type, given on that instance only (tenant, if given, must be the instance's).
+     */
+    resource_instance?: string;
+    /**
      * Role id or key.
      */
     role: string;
@@ -82,6 +86,17 @@ export type BulkRequest = {
      */
     at_least?: number;
     checks: Array<CheckRequest> | null;
+};
+
+export type BulkTuples = {
+    tuples: Array<RelationshipTuple> | null;
+};
+
+export type BulkTuplesInBody = {
+    /**
+     * At most 1,000 tuples, written in one transaction: all or none.
+     */
+    tuples: Array<TupleIn> | null;
 };
 
 export type Call = {
@@ -210,6 +225,25 @@ export type CheckUserObject = {
     key: string;
 };
 
+export type ConditionSet = {
+    /**
+     * The conditions, as given.
+     */
+    conditions: unknown;
+    created_at: string;
+    description: string;
+    id: string;
+    key: string;
+    name: string;
+    /**
+     * A resource set's resource type.
+     */
+    resource?: string;
+    resource_id?: string;
+    type: 'userset' | 'resourceset';
+    updated_at: string;
+};
+
 export type CopySource = {
     /**
      * Environment id or key.
@@ -235,6 +269,24 @@ export type CreateAuthzRoleInBody = {
     permissions?: Array<string> | null;
 };
 
+export type CreateConditionSetInBody = {
+    /**
+     * Permit's condition JSON: {"allOf": [...]}, {"anyOf": [...]}, {"not": {...}} or a comparison such as {"user.department": {"equals": "finance"}} on user., resource., tenant. or context. attributes.
+     */
+    conditions: unknown;
+    description?: string;
+    key: string;
+    /**
+     * Defaults to the key.
+     */
+    name?: string;
+    /**
+     * A resource set's resource type (key or id); none for a user set.
+     */
+    resource?: string;
+    type: 'userset' | 'resourceset';
+};
+
 export type CreateEnvInBody = {
     description?: string;
     /**
@@ -246,6 +298,21 @@ export type CreateEnvInBody = {
      * Not rate limited; data reset daily.
      */
     sandbox?: boolean;
+};
+
+export type CreateInstanceInBody = {
+    attributes?: {
+        [key: string]: unknown;
+    };
+    key: string;
+    /**
+     * The resource type (key or id).
+     */
+    resource: string;
+    /**
+     * Tenant id or key; the default tenant when omitted.
+     */
+    tenant?: string;
 };
 
 export type CreateKeyInBody = {
@@ -304,6 +371,19 @@ export type CreateProjectInBody = {
     name: string;
 };
 
+export type CreateRelationInBody = {
+    description?: string;
+    key: string;
+    /**
+     * Defaults to the key.
+     */
+    name?: string;
+    /**
+     * The resource type of the subjects, e.g. folder for document's parent.
+     */
+    subject: string;
+};
+
 export type CreateResourceInBody = {
     /**
      * e.g. ["read", "write", "delete"]
@@ -337,6 +417,27 @@ export type CreateResourceInBody = {
     type?: string;
 };
 
+export type CreateResourceRoleInBody = {
+    description?: string;
+    /**
+     * Keys of other roles of the resource type.
+     */
+    extends?: Array<string> | null;
+    /**
+     * e.g. [{"role": "editor", "on_resource": "folder", "linked_by_relation": "parent"}]: editors of a document's parent folder are editors of the document.
+     */
+    granted_to?: Array<Derivation> | null;
+    key: string;
+    /**
+     * Defaults to the key.
+     */
+    name?: string;
+    /**
+     * Actions of the resource type, e.g. ["read", "write"].
+     */
+    permissions?: Array<string> | null;
+};
+
 export type CreateRoleInBody = {
     description?: string;
     /**
@@ -348,6 +449,21 @@ export type CreateRoleInBody = {
      * Scopes from GET /v1/scopes; admin-only scopes are refused.
      */
     scopes: Array<string> | null;
+};
+
+export type CreateSetRuleInBody = {
+    /**
+     * An action of the resource set's resource type.
+     */
+    action: string;
+    /**
+     * A resource set (key or id).
+     */
+    resource_set: string;
+    /**
+     * A user set (key or id).
+     */
+    user_set: string;
 };
 
 export type CreateTenantInBody = {
@@ -536,6 +652,21 @@ export type DeliveryDetail = {
     webhook_id: string;
 };
 
+export type Derivation = {
+    /**
+     * The relation (declared on this role's resource type, its subjects of on_resource) that links the two instances; none for a tenant role.
+     */
+    linked_by_relation?: string;
+    /**
+     * The resource type on whose instance the role is held; "__tenant" for a tenant role (held in the instance's tenant).
+     */
+    on_resource: string;
+    /**
+     * The role held: a role of on_resource, or a tenant role.
+     */
+    role: string;
+};
+
 export type Entry = {
     action: string;
     allow: boolean;
@@ -598,6 +729,15 @@ export type EnvelopeApiKey = {
     status: 'success';
 };
 
+export type EnvelopeBulkTuples = {
+    data: BulkTuples;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
 export type EnvelopeCall = {
     data: Call;
     meta: Meta;
@@ -609,6 +749,15 @@ export type EnvelopeCall = {
 
 export type EnvelopeCheckResult = {
     data: CheckResult;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
+export type EnvelopeConditionSet = {
+    data: ConditionSet;
     meta: Meta;
     /**
      * Always "success" for 2xx responses.
@@ -805,8 +954,44 @@ export type EnvelopeRecovered = {
     status: 'success';
 };
 
+export type EnvelopeRelation = {
+    data: Relation;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
+export type EnvelopeRelationshipTuple = {
+    data: RelationshipTuple;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
 export type EnvelopeResource = {
     data: Resource;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
+export type EnvelopeResourceInstance = {
+    data: ResourceInstance;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
+export type EnvelopeResourceRole = {
+    data: ResourceRole;
     meta: Meta;
     /**
      * Always "success" for 2xx responses.
@@ -825,6 +1010,15 @@ export type EnvelopeRole = {
 
 export type EnvelopeRoleAssignment = {
     data: RoleAssignment;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
+export type EnvelopeSetRule = {
+    data: SetRule;
     meta: Meta;
     /**
      * Always "success" for 2xx responses.
@@ -1013,6 +1207,12 @@ export type ListEnvelopeCall = {
     status: 'success';
 };
 
+export type ListEnvelopeConditionSet = {
+    data: Array<ConditionSet> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
 export type ListEnvelopeDelivery = {
     data: Array<Delivery> | null;
     meta: ListMeta;
@@ -1061,8 +1261,32 @@ export type ListEnvelopeProject = {
     status: 'success';
 };
 
+export type ListEnvelopeRelation = {
+    data: Array<Relation> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
+export type ListEnvelopeRelationshipTuple = {
+    data: Array<RelationshipTuple> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
 export type ListEnvelopeResource = {
     data: Array<Resource> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
+export type ListEnvelopeResourceInstance = {
+    data: Array<ResourceInstance> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
+export type ListEnvelopeResourceRole = {
+    data: Array<ResourceRole> | null;
     meta: ListMeta;
     status: 'success';
 };
@@ -1075,6 +1299,12 @@ export type ListEnvelopeRole = {
 
 export type ListEnvelopeRoleAssignment = {
     data: Array<RoleAssignment> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
+export type ListEnvelopeSetRule = {
+    data: Array<SetRule> | null;
     meta: ListMeta;
     status: 'success';
 };
@@ -1278,6 +1508,41 @@ export type Recovered = {
     replayed: number;
 };
 
+export type Relation = {
+    created_at: string;
+    description: string;
+    id: string;
+    key: string;
+    name: string;
+    /**
+     * The resource type the relation is declared on (the tuples' objects).
+     */
+    resource: string;
+    resource_id: string;
+    /**
+     * The resource type of the tuples' subjects.
+     */
+    subject: string;
+    subject_id: string;
+    updated_at: string;
+};
+
+export type RelationshipTuple = {
+    created_at: string;
+    id: string;
+    /**
+     * "type:key".
+     */
+    object: string;
+    object_id: string;
+    relation: string;
+    /**
+     * "type:key", or "type:key#role" for the holders of a role on an instance.
+     */
+    subject: string;
+    subject_id: string;
+};
+
 export type Resource = {
     /**
      * The actions of this resource type; a permission is "<resource>:<action>".
@@ -1305,6 +1570,46 @@ export type Resource = {
      * Your category of the resource type (e.g. processor); not used by checks.
      */
     type: string;
+    updated_at: string;
+};
+
+export type ResourceInstance = {
+    attributes: {
+        [key: string]: unknown;
+    };
+    created_at: string;
+    id: string;
+    key: string;
+    resource: string;
+    resource_id: string;
+    tenant: string;
+    tenant_id: string;
+    updated_at: string;
+};
+
+export type ResourceRole = {
+    created_at: string;
+    description: string;
+    /**
+     * Other roles of the same resource type whose actions this role also grants.
+     */
+    extends: Array<string> | null;
+    /**
+     * Who else holds this role: the holders of a role on a related instance, or of a tenant role.
+     */
+    granted_to: Array<Derivation> | null;
+    id: string;
+    key: string;
+    name: string;
+    /**
+     * Actions of the resource type the role grants on an instance.
+     */
+    permissions: Array<string> | null;
+    /**
+     * The resource type's key.
+     */
+    resource: string;
+    resource_id: string;
     updated_at: string;
 };
 
@@ -1368,6 +1673,11 @@ export type RoleAssignment = {
     created_at: string;
     id: string;
     /**
+     * For a role on one resource instance: "resource:key" (the role is one of that resource type, the tenant the instance's).
+     */
+    resource_instance?: string;
+    resource_instance_id?: string;
+    /**
      * Role key.
      */
     role: string;
@@ -1417,6 +1727,16 @@ export type ScopeInfo = {
      * The scope, as it appears in an API key's scopes claim.
      */
     name: string;
+};
+
+export type SetRule = {
+    action: string;
+    created_at: string;
+    id: string;
+    resource_set: string;
+    resource_set_id: string;
+    user_set: string;
+    user_set_id: string;
 };
 
 export type SetupLink = {
@@ -1601,6 +1921,21 @@ export type TenantPermissions = {
     tenant: string;
 };
 
+export type TupleIn = {
+    /**
+     * "type:key" (document:d1).
+     */
+    object: string;
+    /**
+     * A relation of the object's type; with a subject set, a role of the object's type.
+     */
+    relation: string;
+    /**
+     * "type:key" (folder:f1), or "type:key#role" (team:t1#member) for the holders of a role on an instance.
+     */
+    subject: string;
+};
+
 export type UpdateAuthzRoleInBody = {
     description?: string;
     /**
@@ -1612,6 +1947,15 @@ export type UpdateAuthzRoleInBody = {
      * Replaces the role's permissions.
      */
     permissions?: Array<string>;
+};
+
+export type UpdateConditionSetInBody = {
+    /**
+     * Replaces the conditions.
+     */
+    conditions?: unknown;
+    description?: string;
+    name?: string;
 };
 
 export type UpdateEnvInBody = {
@@ -1628,6 +1972,19 @@ export type UpdateEnvSettingsInBody = {
      * 0 removes the override.
      */
     rate_limit_per_hour?: number;
+};
+
+export type UpdateInstanceInBody = {
+    /**
+     * Replaces all attributes.
+     */
+    attributes?: {
+        [key: string]: unknown;
+    };
+    /**
+     * Moves the instance to this tenant (id or key).
+     */
+    tenant?: string;
 };
 
 export type UpdateMemberInBody = {
@@ -1675,6 +2032,23 @@ export type UpdateResourceInBody = {
     name?: string;
     status?: 'active' | 'archived';
     type?: string;
+};
+
+export type UpdateResourceRoleInBody = {
+    description?: string;
+    /**
+     * Replaces the roles it extends.
+     */
+    extends?: Array<string>;
+    /**
+     * Replaces its derivations.
+     */
+    granted_to?: Array<Derivation>;
+    name?: string;
+    /**
+     * Replaces the role's actions.
+     */
+    permissions?: Array<string>;
 };
 
 export type UpdateRoleInBody = {
@@ -2592,6 +2966,354 @@ export type RotateApiKeyResponses = {
 };
 
 export type RotateApiKeyResponse = RotateApiKeyResponses[keyof RotateApiKeyResponses];
+
+export type ListConditionSetsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Items per page (max 100).
+         */
+        per_page?: number;
+        /**
+         * Sort direction.
+         */
+        order?: 'asc' | 'desc';
+        sort?: 'created_at' | 'updated_at' | 'key' | 'name';
+        /**
+         * Only the item with this key.
+         */
+        key?: string;
+        /**
+         * Case-insensitive substring of the key or name.
+         */
+        search?: string;
+        /**
+         * Only user sets or only resource sets.
+         */
+        type?: 'userset' | 'resourceset';
+        /**
+         * Only resource sets of this resource type (key).
+         */
+        resource?: string;
+    };
+    url: '/v1/condition-sets';
+};
+
+export type ListConditionSetsErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ListConditionSetsError = ListConditionSetsErrors[keyof ListConditionSetsErrors];
+
+export type ListConditionSetsResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeConditionSet;
+};
+
+export type ListConditionSetsResponse = ListConditionSetsResponses[keyof ListConditionSetsResponses];
+
+export type CreateConditionSetData = {
+    body: CreateConditionSetInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/condition-sets';
+};
+
+export type CreateConditionSetErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CreateConditionSetError = CreateConditionSetErrors[keyof CreateConditionSetErrors];
+
+export type CreateConditionSetResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeConditionSet;
+};
+
+export type CreateConditionSetResponse = CreateConditionSetResponses[keyof CreateConditionSetResponses];
+
+export type DeleteConditionSetData = {
+    body?: never;
+    path: {
+        /**
+         * Condition set id or key.
+         */
+        condition_set: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Also remove the set rules using it, in the same transaction. Without it, a condition set in use is a 409 listing them.
+         */
+        cascade?: boolean;
+    };
+    url: '/v1/condition-sets/{condition_set}';
+};
+
+export type DeleteConditionSetErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type DeleteConditionSetError = DeleteConditionSetErrors[keyof DeleteConditionSetErrors];
+
+export type DeleteConditionSetResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteConditionSetResponse = DeleteConditionSetResponses[keyof DeleteConditionSetResponses];
+
+export type GetConditionSetData = {
+    body?: never;
+    path: {
+        /**
+         * Condition set id or key.
+         */
+        condition_set: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/condition-sets/{condition_set}';
+};
+
+export type GetConditionSetErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type GetConditionSetError = GetConditionSetErrors[keyof GetConditionSetErrors];
+
+export type GetConditionSetResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeConditionSet;
+};
+
+export type GetConditionSetResponse = GetConditionSetResponses[keyof GetConditionSetResponses];
+
+export type UpdateConditionSetData = {
+    body: UpdateConditionSetInBody;
+    path: {
+        /**
+         * Condition set id or key.
+         */
+        condition_set: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/condition-sets/{condition_set}';
+};
+
+export type UpdateConditionSetErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type UpdateConditionSetError = UpdateConditionSetErrors[keyof UpdateConditionSetErrors];
+
+export type UpdateConditionSetResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeConditionSet;
+};
+
+export type UpdateConditionSetResponse = UpdateConditionSetResponses[keyof UpdateConditionSetResponses];
 
 export type ListDecisionsData = {
     body?: never;
@@ -5483,6 +6205,693 @@ export type RestoreProjectResponses = {
 
 export type RestoreProjectResponse = RestoreProjectResponses[keyof RestoreProjectResponses];
 
+export type DeleteRelationshipTupleData = {
+    body?: TupleIn;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * The tuple's subject, when not in the body.
+         */
+        subject?: string;
+        /**
+         * The tuple's relation, when not in the body.
+         */
+        relation?: string;
+        /**
+         * The tuple's object, when not in the body.
+         */
+        object?: string;
+    };
+    url: '/v1/relationship-tuples';
+};
+
+export type DeleteRelationshipTupleErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type DeleteRelationshipTupleError = DeleteRelationshipTupleErrors[keyof DeleteRelationshipTupleErrors];
+
+export type DeleteRelationshipTupleResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteRelationshipTupleResponse = DeleteRelationshipTupleResponses[keyof DeleteRelationshipTupleResponses];
+
+export type ListRelationshipTuplesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Items per page (max 100).
+         */
+        per_page?: number;
+        /**
+         * Sort direction.
+         */
+        order?: 'asc' | 'desc';
+        sort?: 'created_at' | 'relation';
+        /**
+         * Only tuples with this subject ("type:key" or "type:key#role").
+         */
+        subject?: string;
+        /**
+         * Only tuples with this relation.
+         */
+        relation?: string;
+        /**
+         * Only tuples with this object ("type:key").
+         */
+        object?: string;
+    };
+    url: '/v1/relationship-tuples';
+};
+
+export type ListRelationshipTuplesErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ListRelationshipTuplesError = ListRelationshipTuplesErrors[keyof ListRelationshipTuplesErrors];
+
+export type ListRelationshipTuplesResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeRelationshipTuple;
+};
+
+export type ListRelationshipTuplesResponse = ListRelationshipTuplesResponses[keyof ListRelationshipTuplesResponses];
+
+export type CreateRelationshipTupleData = {
+    body: TupleIn;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/relationship-tuples';
+};
+
+export type CreateRelationshipTupleErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CreateRelationshipTupleError = CreateRelationshipTupleErrors[keyof CreateRelationshipTupleErrors];
+
+export type CreateRelationshipTupleResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeRelationshipTuple;
+};
+
+export type CreateRelationshipTupleResponse = CreateRelationshipTupleResponses[keyof CreateRelationshipTupleResponses];
+
+export type DeleteRelationshipTuplesBulkData = {
+    body: BulkTuplesInBody;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/relationship-tuples/bulk';
+};
+
+export type DeleteRelationshipTuplesBulkErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type DeleteRelationshipTuplesBulkError = DeleteRelationshipTuplesBulkErrors[keyof DeleteRelationshipTuplesBulkErrors];
+
+export type DeleteRelationshipTuplesBulkResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteRelationshipTuplesBulkResponse = DeleteRelationshipTuplesBulkResponses[keyof DeleteRelationshipTuplesBulkResponses];
+
+export type CreateRelationshipTuplesBulkData = {
+    body: BulkTuplesInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/relationship-tuples/bulk';
+};
+
+export type CreateRelationshipTuplesBulkErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CreateRelationshipTuplesBulkError = CreateRelationshipTuplesBulkErrors[keyof CreateRelationshipTuplesBulkErrors];
+
+export type CreateRelationshipTuplesBulkResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeBulkTuples;
+};
+
+export type CreateRelationshipTuplesBulkResponse = CreateRelationshipTuplesBulkResponses[keyof CreateRelationshipTuplesBulkResponses];
+
+export type ListResourceInstancesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Items per page (max 100).
+         */
+        per_page?: number;
+        /**
+         * Sort direction.
+         */
+        order?: 'asc' | 'desc';
+        sort?: 'created_at' | 'updated_at' | 'key' | 'resource' | 'tenant';
+        /**
+         * Only instances of this resource type (key).
+         */
+        resource?: string;
+        /**
+         * Only instances in this tenant (key).
+         */
+        tenant?: string;
+        /**
+         * Only instances with this key.
+         */
+        key?: string;
+        /**
+         * Case-insensitive substring of the key.
+         */
+        search?: string;
+    };
+    url: '/v1/resource-instances';
+};
+
+export type ListResourceInstancesErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ListResourceInstancesError = ListResourceInstancesErrors[keyof ListResourceInstancesErrors];
+
+export type ListResourceInstancesResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeResourceInstance;
+};
+
+export type ListResourceInstancesResponse = ListResourceInstancesResponses[keyof ListResourceInstancesResponses];
+
+export type CreateResourceInstanceData = {
+    body: CreateInstanceInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resource-instances';
+};
+
+export type CreateResourceInstanceErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CreateResourceInstanceError = CreateResourceInstanceErrors[keyof CreateResourceInstanceErrors];
+
+export type CreateResourceInstanceResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeResourceInstance;
+};
+
+export type CreateResourceInstanceResponse = CreateResourceInstanceResponses[keyof CreateResourceInstanceResponses];
+
+export type DeleteResourceInstanceData = {
+    body?: never;
+    path: {
+        /**
+         * Instance id, or "resource:key" (document:d1).
+         */
+        instance: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resource-instances/{instance}';
+};
+
+export type DeleteResourceInstanceErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type DeleteResourceInstanceError = DeleteResourceInstanceErrors[keyof DeleteResourceInstanceErrors];
+
+export type DeleteResourceInstanceResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteResourceInstanceResponse = DeleteResourceInstanceResponses[keyof DeleteResourceInstanceResponses];
+
+export type GetResourceInstanceData = {
+    body?: never;
+    path: {
+        /**
+         * Instance id, or "resource:key" (document:d1).
+         */
+        instance: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resource-instances/{instance}';
+};
+
+export type GetResourceInstanceErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type GetResourceInstanceError = GetResourceInstanceErrors[keyof GetResourceInstanceErrors];
+
+export type GetResourceInstanceResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeResourceInstance;
+};
+
+export type GetResourceInstanceResponse = GetResourceInstanceResponses[keyof GetResourceInstanceResponses];
+
+export type UpdateResourceInstanceData = {
+    body: UpdateInstanceInBody;
+    path: {
+        /**
+         * Instance id, or "resource:key" (document:d1).
+         */
+        instance: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resource-instances/{instance}';
+};
+
+export type UpdateResourceInstanceErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type UpdateResourceInstanceError = UpdateResourceInstanceErrors[keyof UpdateResourceInstanceErrors];
+
+export type UpdateResourceInstanceResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeResourceInstance;
+};
+
+export type UpdateResourceInstanceResponse = UpdateResourceInstanceResponses[keyof UpdateResourceInstanceResponses];
+
 export type ListResourcesData = {
     body?: never;
     path?: never;
@@ -5910,6 +7319,655 @@ export type ReplaceResourceResponses = {
 
 export type ReplaceResourceResponse = ReplaceResourceResponses[keyof ReplaceResourceResponses];
 
+export type ListRelationsData = {
+    body?: never;
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Items per page (max 100).
+         */
+        per_page?: number;
+        /**
+         * Sort direction.
+         */
+        order?: 'asc' | 'desc';
+        sort?: 'created_at' | 'updated_at' | 'key' | 'name';
+        /**
+         * Only the role with this key.
+         */
+        key?: string;
+        /**
+         * Case-insensitive substring of the key or name.
+         */
+        search?: string;
+    };
+    url: '/v1/resources/{resource}/relations';
+};
+
+export type ListRelationsErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ListRelationsError = ListRelationsErrors[keyof ListRelationsErrors];
+
+export type ListRelationsResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeRelation;
+};
+
+export type ListRelationsResponse = ListRelationsResponses[keyof ListRelationsResponses];
+
+export type CreateRelationData = {
+    body: CreateRelationInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resources/{resource}/relations';
+};
+
+export type CreateRelationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CreateRelationError = CreateRelationErrors[keyof CreateRelationErrors];
+
+export type CreateRelationResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeRelation;
+};
+
+export type CreateRelationResponse = CreateRelationResponses[keyof CreateRelationResponses];
+
+export type DeleteRelationData = {
+    body?: never;
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+        /**
+         * Relation id or key (of this resource type).
+         */
+        relation: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Also remove what refers to it (roles' permissions on it, roles extending it, its role assignments), in the same transaction, each with its webhook event. Without it, a delete of something in use is a 409 listing the referrers.
+         */
+        cascade?: boolean;
+    };
+    url: '/v1/resources/{resource}/relations/{relation}';
+};
+
+export type DeleteRelationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type DeleteRelationError = DeleteRelationErrors[keyof DeleteRelationErrors];
+
+export type DeleteRelationResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteRelationResponse = DeleteRelationResponses[keyof DeleteRelationResponses];
+
+export type GetRelationData = {
+    body?: never;
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+        /**
+         * Relation id or key (of this resource type).
+         */
+        relation: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resources/{resource}/relations/{relation}';
+};
+
+export type GetRelationErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type GetRelationError = GetRelationErrors[keyof GetRelationErrors];
+
+export type GetRelationResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeRelation;
+};
+
+export type GetRelationResponse = GetRelationResponses[keyof GetRelationResponses];
+
+export type ListResourceRolesData = {
+    body?: never;
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Items per page (max 100).
+         */
+        per_page?: number;
+        /**
+         * Sort direction.
+         */
+        order?: 'asc' | 'desc';
+        sort?: 'created_at' | 'updated_at' | 'key' | 'name';
+        /**
+         * Only the role with this key.
+         */
+        key?: string;
+        /**
+         * Case-insensitive substring of the key or name.
+         */
+        search?: string;
+    };
+    url: '/v1/resources/{resource}/roles';
+};
+
+export type ListResourceRolesErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ListResourceRolesError = ListResourceRolesErrors[keyof ListResourceRolesErrors];
+
+export type ListResourceRolesResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeResourceRole;
+};
+
+export type ListResourceRolesResponse = ListResourceRolesResponses[keyof ListResourceRolesResponses];
+
+export type CreateResourceRoleData = {
+    body: CreateResourceRoleInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resources/{resource}/roles';
+};
+
+export type CreateResourceRoleErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CreateResourceRoleError = CreateResourceRoleErrors[keyof CreateResourceRoleErrors];
+
+export type CreateResourceRoleResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeResourceRole;
+};
+
+export type CreateResourceRoleResponse = CreateResourceRoleResponses[keyof CreateResourceRoleResponses];
+
+export type DeleteResourceRoleData = {
+    body?: never;
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+        /**
+         * Role id or key (of this resource type).
+         */
+        role: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Also remove what refers to it (roles' permissions on it, roles extending it, its role assignments), in the same transaction, each with its webhook event. Without it, a delete of something in use is a 409 listing the referrers.
+         */
+        cascade?: boolean;
+    };
+    url: '/v1/resources/{resource}/roles/{role}';
+};
+
+export type DeleteResourceRoleErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type DeleteResourceRoleError = DeleteResourceRoleErrors[keyof DeleteResourceRoleErrors];
+
+export type DeleteResourceRoleResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteResourceRoleResponse = DeleteResourceRoleResponses[keyof DeleteResourceRoleResponses];
+
+export type GetResourceRoleData = {
+    body?: never;
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+        /**
+         * Role id or key (of this resource type).
+         */
+        role: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resources/{resource}/roles/{role}';
+};
+
+export type GetResourceRoleErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type GetResourceRoleError = GetResourceRoleErrors[keyof GetResourceRoleErrors];
+
+export type GetResourceRoleResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeResourceRole;
+};
+
+export type GetResourceRoleResponse = GetResourceRoleResponses[keyof GetResourceRoleResponses];
+
+export type UpdateResourceRoleData = {
+    body: UpdateResourceRoleInBody;
+    path: {
+        /**
+         * Resource type id or key.
+         */
+        resource: string;
+        /**
+         * Role id or key (of this resource type).
+         */
+        role: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/resources/{resource}/roles/{role}';
+};
+
+export type UpdateResourceRoleErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type UpdateResourceRoleError = UpdateResourceRoleErrors[keyof UpdateResourceRoleErrors];
+
+export type UpdateResourceRoleResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeResourceRole;
+};
+
+export type UpdateResourceRoleResponse = UpdateResourceRoleResponses[keyof UpdateResourceRoleResponses];
+
 export type UnassignRoleData = {
     body?: never;
     path?: never;
@@ -5934,6 +7992,10 @@ export type UnassignRoleData = {
          * Tenant id or key; the default tenant when omitted.
          */
         tenant?: string;
+        /**
+         * For a role on a resource instance: "resource:key" or id.
+         */
+        resource_instance?: string;
     };
     url: '/v1/role-assignments';
 };
@@ -6013,6 +8075,14 @@ export type ListRoleAssignmentsData = {
          * Only assignments in this tenant (key).
          */
         tenant?: string;
+        /**
+         * Only roles on this resource instance ("resource:key").
+         */
+        resource_instance?: string;
+        /**
+         * tenant: only roles in tenants; instance: only roles on resource instances.
+         */
+        kind?: 'all' | 'tenant' | 'instance';
     };
     url: '/v1/role-assignments';
 };
@@ -6507,6 +8577,282 @@ export type ListScopesResponses = {
 };
 
 export type ListScopesResponse = ListScopesResponses[keyof ListScopesResponses];
+
+export type DeleteSetRuleData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * The rule's user set (key or id).
+         */
+        user_set: string;
+        /**
+         * The rule's action.
+         */
+        action: string;
+        /**
+         * The rule's resource set (key or id).
+         */
+        resource_set: string;
+    };
+    url: '/v1/set-rules';
+};
+
+export type DeleteSetRuleErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type DeleteSetRuleError = DeleteSetRuleErrors[keyof DeleteSetRuleErrors];
+
+export type DeleteSetRuleResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteSetRuleResponse = DeleteSetRuleResponses[keyof DeleteSetRuleResponses];
+
+export type ListSetRulesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Items per page (max 100).
+         */
+        per_page?: number;
+        /**
+         * Sort direction.
+         */
+        order?: 'asc' | 'desc';
+        sort?: 'created_at' | 'action' | 'user_set' | 'resource_set';
+        /**
+         * Only rules of this user set (key).
+         */
+        user_set?: string;
+        /**
+         * Only rules of this action.
+         */
+        action?: string;
+        /**
+         * Only rules of this resource set (key).
+         */
+        resource_set?: string;
+    };
+    url: '/v1/set-rules';
+};
+
+export type ListSetRulesErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ListSetRulesError = ListSetRulesErrors[keyof ListSetRulesErrors];
+
+export type ListSetRulesResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeSetRule;
+};
+
+export type ListSetRulesResponse = ListSetRulesResponses[keyof ListSetRulesResponses];
+
+export type CreateSetRuleData = {
+    body: CreateSetRuleInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/set-rules';
+};
+
+export type CreateSetRuleErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CreateSetRuleError = CreateSetRuleErrors[keyof CreateSetRuleErrors];
+
+export type CreateSetRuleResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeSetRule;
+};
+
+export type CreateSetRuleResponse = CreateSetRuleResponses[keyof CreateSetRuleResponses];
+
+export type DeleteSetRuleByIdData = {
+    body?: never;
+    path: {
+        /**
+         * Set rule id.
+         */
+        set_rule: string;
+    };
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+    };
+    url: '/v1/set-rules/{set_rule}';
+};
+
+export type DeleteSetRuleByIdErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type DeleteSetRuleByIdError = DeleteSetRuleByIdErrors[keyof DeleteSetRuleByIdErrors];
+
+export type DeleteSetRuleByIdResponses = {
+    /**
+     * No Content
+     */
+    204: void;
+};
+
+export type DeleteSetRuleByIdResponse = DeleteSetRuleByIdResponses[keyof DeleteSetRuleByIdResponses];
 
 export type GetSettingsData = {
     body?: never;

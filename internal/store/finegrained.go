@@ -1,0 +1,463 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// Fine-grained authorization data (issue 15): see facts/finetypes.go.
+
+// listFrom is listPage over a join: from is "table alias JOIN …", idCol
+// the tie-breaking column.
+func listFrom[T any](ctx context.Context, q querier, what, cols, from, idCol string, w *where, sortable map[string]string,
+	page gatehouse.PageRequest, scan func(scanner) (T, error)) (gatehouse.Page[T], error) {
+	var out gatehouse.Page[T]
+	col, ok := sortable[page.Sort]
+	if !ok {
+		return out, gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q", page.Sort)
+	}
+	dir := " ASC"
+	if page.Desc {
+		dir = " DESC"
+	}
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+from+w.sql(), w.args...).Scan(&out.Total); err != nil {
+		return out, fmt.Errorf("count %s: %w", what, err)
+	}
+	args := append(append([]any(nil), w.args...), page.PerPage, page.Offset())
+	items, err := queryAll(ctx, q, fmt.Sprintf("SELECT %s FROM %s%s ORDER BY %s%s, %s%s LIMIT $%d OFFSET $%d",
+		cols, from, w.sql(), col, dir, idCol, dir, len(w.args)+1, len(w.args)+2), scan, args...)
+	if err != nil {
+		return out, fmt.Errorf("list %s: %w", what, err)
+	}
+	out.Items = items
+	return out, nil
+}
+
+// refAs matches alias's row by id when ref has the form of an id, by key
+// otherwise; its argument is $n.
+func refAs(alias, ref string, n int) string {
+	if tenancy.IsID(ref) {
+		return fmt.Sprintf("%s.id = $%d", alias, n)
+	}
+	return fmt.Sprintf("%s.key = $%d", alias, n)
+}
+
+// sorts of the fine-grained lists.
+func sortsOf(alias string, extra map[string]string) map[string]string {
+	m := map[string]string{"": alias + ".created_at", "created_at": alias + ".created_at", "key": alias + ".key"}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+// ---- resource roles
+
+const rroleCols = "x.id, x.env_id, x.resource_id, r.key, x.key, x.name, x.description, x.permissions, x.extends, x.granted_to, x.created_at, x.updated_at"
+const rroleFrom = "authz_resource_roles x JOIN authz_resources r ON r.id = x.resource_id"
+
+func scanResourceRole(sc scanner) (facts.ResourceRole, error) {
+	var r facts.ResourceRole
+	var perms, ext, granted string
+	var c, up int64
+	if err := sc.Scan(&r.ID, &r.EnvID, &r.ResourceID, &r.Resource, &r.Key, &r.Name, &r.Description, &perms, &ext, &granted, &c, &up); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(up)
+	var err error
+	if r.Permissions, err = fromJSON[[]string](perms); err != nil {
+		return r, err
+	}
+	if r.Extends, err = fromJSON[[]string](ext); err != nil {
+		return r, err
+	}
+	r.GrantedTo, err = fromJSON[[]authz.Derivation](granted)
+	return r, err
+}
+
+func derivationsJSON(ds []authz.Derivation) string {
+	if ds == nil {
+		ds = []authz.Derivation{}
+	}
+	return mustJSON(ds)
+}
+
+// CreateResourceRole stores a resource role.
+func (s *Store) CreateResourceRole(ctx context.Context, r *facts.ResourceRole) error {
+	err := exec(ctx, s.writer(), "resource role", "INSERT INTO authz_resource_roles (id, env_id, resource_id, key, name, description, permissions, extends, granted_to, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+		r.ID, r.EnvID, r.ResourceID, r.Key, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), derivationsJSON(r.GrantedTo), micros(r.CreatedAt), micros(r.UpdatedAt))
+	return conflictOn(err, "key", r.Key, "resource type %q already has a role %q", r.Resource, r.Key)
+}
+
+// conflictOn rewrites a CONFLICT into one naming field and value.
+func conflictOn(err error, field, value, format string, args ...any) error {
+	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+		return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf(format, args...),
+			Details: map[string]any{"field": field, "value": value, "reason": "already_exists"}}
+	}
+	return err
+}
+
+// GetResourceRole returns a role of resource type resourceID by id or key.
+func (s *Store) GetResourceRole(ctx context.Context, envID, resourceID, ref string) (*facts.ResourceRole, error) {
+	return getOne(ctx, s.reader(), "resource role", ref, "SELECT "+rroleCols+" FROM "+rroleFrom+" WHERE x.env_id = $1 AND x.resource_id = $2 AND "+refAs("x", ref, 3),
+		scanResourceRole, envID, resourceID, ref)
+}
+
+// ListResourceRoles lists resource roles (f.Resource: a resource type id).
+func (s *Store) ListResourceRoles(ctx context.Context, f facts.FineFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.ResourceRole], error) {
+	w := &where{}
+	w.add("x.env_id = ?", f.EnvID)
+	w.addIf(f.Resource != "", "x.resource_id = ?", f.Resource)
+	w.addIf(f.Key != "", "x.key = ?", f.Key)
+	searchCond(w, f.Search, "x.key", "x.name")
+	return listFrom(ctx, s.reader(), "resource roles", rroleCols, rroleFrom, "x.id", w,
+		sortsOf("x", map[string]string{"updated_at": "x.updated_at", "name": "x.name"}), page, scanResourceRole)
+}
+
+// AllResourceRoles returns every resource role of envID.
+func (s *Store) AllResourceRoles(ctx context.Context, envID string) ([]facts.ResourceRole, error) {
+	return queryAll(ctx, s.reader(), "SELECT "+rroleCols+" FROM "+rroleFrom+" WHERE x.env_id = $1 ORDER BY r.key, x.key", scanResourceRole, envID)
+}
+
+// UpdateResourceRole stores a resource role's fields.
+func (s *Store) UpdateResourceRole(ctx context.Context, r *facts.ResourceRole) error {
+	return execOne(ctx, s.writer(), "resource role", r.Key, "UPDATE authz_resource_roles SET name=$3, description=$4, permissions=$5, extends=$6, granted_to=$7, updated_at=$8 WHERE env_id=$1 AND id=$2",
+		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), derivationsJSON(r.GrantedTo), micros(r.UpdatedAt))
+}
+
+// DeleteResourceRole deletes a resource role and its assignments.
+func (s *Store) DeleteResourceRole(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "resource role", id, "DELETE FROM authz_resource_roles WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ---- relations
+
+const relationCols = "x.id, x.env_id, x.resource_id, r.key, x.key, x.name, x.description, x.subject_id, sr.key, x.created_at, x.updated_at"
+const relationFrom = "authz_relations x JOIN authz_resources r ON r.id = x.resource_id JOIN authz_resources sr ON sr.id = x.subject_id"
+
+func scanRelation(sc scanner) (facts.Relation, error) {
+	var r facts.Relation
+	var c, up int64
+	err := sc.Scan(&r.ID, &r.EnvID, &r.ResourceID, &r.Resource, &r.Key, &r.Name, &r.Description, &r.SubjectID, &r.Subject, &c, &up)
+	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(up)
+	return r, err
+}
+
+// CreateRelation stores a relation.
+func (s *Store) CreateRelation(ctx context.Context, r *facts.Relation) error {
+	err := exec(ctx, s.writer(), "relation", "INSERT INTO authz_relations (id, env_id, resource_id, key, name, description, subject_id, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+		r.ID, r.EnvID, r.ResourceID, r.Key, r.Name, r.Description, r.SubjectID, micros(r.CreatedAt), micros(r.UpdatedAt))
+	return conflictOn(err, "key", r.Key, "resource type %q already has a relation %q", r.Resource, r.Key)
+}
+
+// GetRelation returns a relation of resource type resourceID by id or key.
+func (s *Store) GetRelation(ctx context.Context, envID, resourceID, ref string) (*facts.Relation, error) {
+	return getOne(ctx, s.reader(), "relation", ref, "SELECT "+relationCols+" FROM "+relationFrom+" WHERE x.env_id = $1 AND x.resource_id = $2 AND "+refAs("x", ref, 3),
+		scanRelation, envID, resourceID, ref)
+}
+
+// ListRelations lists relations (f.Resource: a resource type id).
+func (s *Store) ListRelations(ctx context.Context, f facts.FineFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Relation], error) {
+	w := &where{}
+	w.add("x.env_id = ?", f.EnvID)
+	w.addIf(f.Resource != "", "x.resource_id = ?", f.Resource)
+	w.addIf(f.Key != "", "x.key = ?", f.Key)
+	searchCond(w, f.Search, "x.key", "x.name")
+	return listFrom(ctx, s.reader(), "relations", relationCols, relationFrom, "x.id", w,
+		sortsOf("x", map[string]string{"updated_at": "x.updated_at", "name": "x.name"}), page, scanRelation)
+}
+
+// AllRelations returns every relation of envID.
+func (s *Store) AllRelations(ctx context.Context, envID string) ([]facts.Relation, error) {
+	return queryAll(ctx, s.reader(), "SELECT "+relationCols+" FROM "+relationFrom+" WHERE x.env_id = $1 ORDER BY r.key, x.key", scanRelation, envID)
+}
+
+// UpdateRelation stores a relation's name and description.
+func (s *Store) UpdateRelation(ctx context.Context, r *facts.Relation) error {
+	return execOne(ctx, s.writer(), "relation", r.Key, "UPDATE authz_relations SET name=$3, description=$4, updated_at=$5 WHERE env_id=$1 AND id=$2",
+		r.EnvID, r.ID, r.Name, r.Description, micros(r.UpdatedAt))
+}
+
+// DeleteRelation deletes a relation.
+func (s *Store) DeleteRelation(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "relation", id, "DELETE FROM authz_relations WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ---- instances
+
+const instanceCols = "x.id, x.env_id, x.resource_id, r.key, x.key, x.tenant_id, t.key, x.attributes, x.created_at, x.updated_at"
+const instanceFrom = "authz_instances x JOIN authz_resources r ON r.id = x.resource_id JOIN authz_tenants t ON t.id = x.tenant_id"
+
+func scanInstance(sc scanner) (facts.Instance, error) {
+	var i facts.Instance
+	var attrs string
+	var c, up int64
+	if err := sc.Scan(&i.ID, &i.EnvID, &i.ResourceID, &i.Resource, &i.Key, &i.TenantID, &i.Tenant, &attrs, &c, &up); err != nil {
+		return i, err
+	}
+	i.CreatedAt, i.UpdatedAt = fromMicros(c), fromMicros(up)
+	var err error
+	i.Attributes, err = fromJSON[map[string]any](attrs)
+	return i, err
+}
+
+// CreateInstance stores a resource instance.
+func (s *Store) CreateInstance(ctx context.Context, i *facts.Instance) error {
+	err := exec(ctx, s.writer(), "resource instance", "INSERT INTO authz_instances (id, env_id, resource_id, key, tenant_id, attributes, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+		i.ID, i.EnvID, i.ResourceID, i.Key, i.TenantID, mustJSON(i.Attributes), micros(i.CreatedAt), micros(i.UpdatedAt))
+	return conflictOn(err, "key", i.Key, "resource instance %q already exists", i.Ref())
+}
+
+// GetInstance returns an instance by id or "resource:key".
+func (s *Store) GetInstance(ctx context.Context, envID, ref string) (*facts.Instance, error) {
+	if tenancy.IsID(ref) {
+		return getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+" WHERE x.env_id = $1 AND x.id = $2", scanInstance, envID, ref)
+	}
+	res, key, ok := strings.Cut(ref, ":")
+	if !ok {
+		return nil, gatehouse.Errorf(gatehouse.CodeNotFound, "resource instance %q not found (name it \"resource:key\" or by id)", ref)
+	}
+	return getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+" WHERE x.env_id = $1 AND r.key = $2 AND x.key = $3", scanInstance, envID, res, key)
+}
+
+// ListInstances lists instances (f.Resource and f.Tenant: keys).
+func (s *Store) ListInstances(ctx context.Context, f facts.FineFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Instance], error) {
+	w := &where{}
+	w.add("x.env_id = ?", f.EnvID)
+	w.addIf(f.Resource != "", "r.key = ?", f.Resource)
+	w.addIf(f.Key != "", "x.key = ?", f.Key)
+	w.addIf(f.Tenant != "", "t.key = ?", f.Tenant)
+	searchCond(w, f.Search, "x.key")
+	return listFrom(ctx, s.reader(), "resource instances", instanceCols, instanceFrom, "x.id", w,
+		sortsOf("x", map[string]string{"updated_at": "x.updated_at", "resource": "r.key", "tenant": "t.key"}), page, scanInstance)
+}
+
+// UpdateInstance stores an instance's tenant and attributes.
+func (s *Store) UpdateInstance(ctx context.Context, i *facts.Instance) error {
+	return execOne(ctx, s.writer(), "resource instance", i.Ref(), "UPDATE authz_instances SET tenant_id=$3, attributes=$4, updated_at=$5 WHERE env_id=$1 AND id=$2",
+		i.EnvID, i.ID, i.TenantID, mustJSON(i.Attributes), micros(i.UpdatedAt))
+}
+
+// DeleteInstance deletes an instance with its tuples and assignments.
+func (s *Store) DeleteInstance(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "resource instance", id, "DELETE FROM authz_instances WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ---- tuples
+
+const tupleCols = "x.id, x.env_id, x.subject_id, x.subject_role, sr.key, si.key, x.relation, x.object_id, orr.key, oi.key, x.created_at"
+const tupleFrom = `authz_tuples x JOIN authz_instances si ON si.id = x.subject_id JOIN authz_resources sr ON sr.id = si.resource_id
+JOIN authz_instances oi ON oi.id = x.object_id JOIN authz_resources orr ON orr.id = oi.resource_id`
+
+func scanTuple(sc scanner) (facts.Tuple, error) {
+	var t facts.Tuple
+	var sres, skey, ores, okey string
+	var c int64
+	err := sc.Scan(&t.ID, &t.EnvID, &t.SubjectID, &t.SubjectRole, &sres, &skey, &t.Relation, &t.ObjectID, &ores, &okey, &c)
+	t.Subject, t.Object, t.CreatedAt = sres+":"+skey, ores+":"+okey, fromMicros(c)
+	if t.SubjectRole != "" {
+		t.Subject += "#" + t.SubjectRole
+	}
+	return t, err
+}
+
+// CreateTuple stores a tuple.
+func (s *Store) CreateTuple(ctx context.Context, t *facts.Tuple) error {
+	err := exec(ctx, s.writer(), "relationship tuple", "INSERT INTO authz_tuples (id, env_id, subject_id, subject_role, relation, object_id, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+		t.ID, t.EnvID, t.SubjectID, t.SubjectRole, t.Relation, t.ObjectID, micros(t.CreatedAt))
+	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+		return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("relationship tuple %s %s %s already exists", t.Subject, t.Relation, t.Object),
+			Details: map[string]any{"reason": "already_exists", "subject": t.Subject, "relation": t.Relation, "object": t.Object}}
+	}
+	return err
+}
+
+// DeleteTuple deletes a tuple by id.
+func (s *Store) DeleteTuple(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "relationship tuple", id, "DELETE FROM authz_tuples WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ListTuples lists tuples.
+func (s *Store) ListTuples(ctx context.Context, f facts.TupleFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Tuple], error) {
+	w := &where{}
+	w.add("x.env_id = ?", f.EnvID)
+	if f.Subject != "" {
+		ref, role, _ := strings.Cut(f.Subject, "#")
+		res, key, _ := strings.Cut(ref, ":")
+		w.add("sr.key = ?", res)
+		w.add("si.key = ?", key)
+		w.add("x.subject_role = ?", role)
+	}
+	if f.Object != "" {
+		res, key, _ := strings.Cut(f.Object, ":")
+		w.add("orr.key = ?", res)
+		w.add("oi.key = ?", key)
+	}
+	w.addIf(f.Relation != "", "x.relation = ?", f.Relation)
+	w.addIf(f.SubjectID != "", "x.subject_id = ?", f.SubjectID)
+	w.addIf(f.ObjectID != "", "x.object_id = ?", f.ObjectID)
+	if f.AnyID != "" {
+		w.args = append(w.args, f.AnyID)
+		w.raw(fmt.Sprintf("(x.subject_id = $%d OR x.object_id = $%d)", len(w.args), len(w.args)))
+	}
+	w.addIf(f.ObjectResourceID != "", "oi.resource_id = ?", f.ObjectResourceID)
+	w.addIf(f.SubjectResourceID != "", "si.resource_id = ?", f.SubjectResourceID)
+	w.addIf(f.SubjectRole != "", "x.subject_role = ?", f.SubjectRole)
+	return listFrom(ctx, s.reader(), "relationship tuples", tupleCols, tupleFrom, "x.id", w,
+		map[string]string{"": "x.created_at", "created_at": "x.created_at", "relation": "x.relation"}, page, scanTuple)
+}
+
+// ---- instance assignments
+
+// CreateInstanceAssignment stores a role assignment on an instance.
+func (s *Store) CreateInstanceAssignment(ctx context.Context, a *facts.Assignment) error {
+	return exec(ctx, s.writer(), "role assignment", "INSERT INTO authz_instance_assignments (id, env_id, user_id, role_id, instance_id, created_at) VALUES ($1,$2,$3,$4,$5,$6)",
+		a.ID, a.EnvID, a.UserID, a.RoleID, a.InstanceID, micros(a.CreatedAt))
+}
+
+// DeleteInstanceAssignment deletes a role assignment on an instance.
+func (s *Store) DeleteInstanceAssignment(ctx context.Context, envID, userID, roleID, instanceID string) error {
+	return execOne(ctx, s.writer(), "role assignment", "", "DELETE FROM authz_instance_assignments WHERE env_id=$1 AND user_id=$2 AND role_id=$3 AND instance_id=$4",
+		envID, userID, roleID, instanceID)
+}
+
+// assignmentUnion has the columns of both kinds of assignment.
+const assignmentUnion = `(SELECT a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key AS user_key, r.key AS role_key, t.key AS tenant_key,
+  '' AS instance_id, '' AS resource_instance, a.created_at
+FROM authz_role_assignments a JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id
+UNION ALL
+SELECT a.id, a.env_id, a.user_id, a.role_id, i.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key, a.created_at
+FROM authz_instance_assignments a JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id
+JOIN authz_instances i ON i.id = a.instance_id JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id) x`
+
+func scanAnyAssignment(sc scanner) (facts.Assignment, error) {
+	var a facts.Assignment
+	var c int64
+	err := sc.Scan(&a.ID, &a.EnvID, &a.UserID, &a.RoleID, &a.TenantID, &a.User, &a.Role, &a.Tenant, &a.InstanceID, &a.ResourceInstance, &c)
+	a.CreatedAt = fromMicros(c)
+	return a, err
+}
+
+// listAnyAssignments lists assignments of both kinds (or on instances only).
+func (s *Store) listAnyAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+	w := &where{}
+	w.add("x.env_id = ?", f.EnvID)
+	w.addIf(f.User != "", "x.user_key = ?", f.User)
+	w.addIf(f.Role != "", "x.role_key = ?", f.Role)
+	w.addIf(f.Tenant != "", "x.tenant_key = ?", f.Tenant)
+	w.addIf(f.ResourceInstance != "", "x.resource_instance = ?", f.ResourceInstance)
+	if f.Kind == facts.AssignmentsOnInstances {
+		w.raw("x.instance_id <> ''")
+	}
+	return listFrom(ctx, s.reader(), "role assignments", "x.id, x.env_id, x.user_id, x.role_id, x.tenant_id, x.user_key, x.role_key, x.tenant_key, x.instance_id, x.resource_instance, x.created_at",
+		assignmentUnion, "x.id", w, map[string]string{"": "x.created_at", "created_at": "x.created_at", "user": "x.user_key", "role": "x.role_key", "tenant": "x.tenant_key"}, page, scanAnyAssignment)
+}
+
+// ---- condition sets
+
+const csetCols = "x.id, x.env_id, x.key, x.name, x.description, x.type, x.resource_id, r.key, x.conditions, x.created_at, x.updated_at"
+const csetFrom = "authz_condition_sets x LEFT JOIN authz_resources r ON r.id = x.resource_id"
+
+func scanConditionSet(sc scanner) (facts.ConditionSet, error) {
+	var cs facts.ConditionSet
+	var resID, res sql.NullString
+	var conds string
+	var c, up int64
+	err := sc.Scan(&cs.ID, &cs.EnvID, &cs.Key, &cs.Name, &cs.Description, &cs.Type, &resID, &res, &conds, &c, &up)
+	cs.ResourceID, cs.Resource, cs.Conditions = resID.String, res.String, json.RawMessage(conds)
+	cs.CreatedAt, cs.UpdatedAt = fromMicros(c), fromMicros(up)
+	return cs, err
+}
+
+// CreateConditionSet stores a condition set.
+func (s *Store) CreateConditionSet(ctx context.Context, c *facts.ConditionSet) error {
+	err := exec(ctx, s.writer(), "condition set", "INSERT INTO authz_condition_sets (id, env_id, key, name, description, type, resource_id, conditions, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+		c.ID, c.EnvID, c.Key, c.Name, c.Description, c.Type, nullString(c.ResourceID), string(c.Conditions), micros(c.CreatedAt), micros(c.UpdatedAt))
+	return conflictOn(err, "key", c.Key, "a condition set with key %q already exists", c.Key)
+}
+
+// GetConditionSet returns a condition set by id or key.
+func (s *Store) GetConditionSet(ctx context.Context, envID, ref string) (*facts.ConditionSet, error) {
+	return getOne(ctx, s.reader(), "condition set", ref, "SELECT "+csetCols+" FROM "+csetFrom+" WHERE x.env_id = $1 AND "+refAs("x", ref, 2), scanConditionSet, envID, ref)
+}
+
+// ListConditionSets lists condition sets (f.Resource: a key).
+func (s *Store) ListConditionSets(ctx context.Context, f facts.FineFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.ConditionSet], error) {
+	w := &where{}
+	w.add("x.env_id = ?", f.EnvID)
+	w.addIf(f.Key != "", "x.key = ?", f.Key)
+	w.addIf(f.Type != "", "x.type = ?", f.Type)
+	w.addIf(f.Resource != "", "r.key = ?", f.Resource)
+	searchCond(w, f.Search, "x.key", "x.name")
+	return listFrom(ctx, s.reader(), "condition sets", csetCols, csetFrom, "x.id", w,
+		sortsOf("x", map[string]string{"updated_at": "x.updated_at", "name": "x.name"}), page, scanConditionSet)
+}
+
+// UpdateConditionSet stores a condition set's fields.
+func (s *Store) UpdateConditionSet(ctx context.Context, c *facts.ConditionSet) error {
+	return execOne(ctx, s.writer(), "condition set", c.Key, "UPDATE authz_condition_sets SET name=$3, description=$4, conditions=$5, updated_at=$6 WHERE env_id=$1 AND id=$2",
+		c.EnvID, c.ID, c.Name, c.Description, string(c.Conditions), micros(c.UpdatedAt))
+}
+
+// DeleteConditionSet deletes a condition set and its set rules.
+func (s *Store) DeleteConditionSet(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "condition set", id, "DELETE FROM authz_condition_sets WHERE env_id = $1 AND id = $2", envID, id)
+}
+
+// ---- set rules
+
+const ruleCols = "x.id, x.env_id, x.user_set_id, us.key, x.action, x.resource_set_id, rs.key, x.created_at"
+const ruleFrom = "authz_set_rules x JOIN authz_condition_sets us ON us.id = x.user_set_id JOIN authz_condition_sets rs ON rs.id = x.resource_set_id"
+
+func scanSetRule(sc scanner) (facts.SetRule, error) {
+	var r facts.SetRule
+	var c int64
+	err := sc.Scan(&r.ID, &r.EnvID, &r.UserSetID, &r.UserSet, &r.Action, &r.ResourceSetID, &r.ResourceSet, &c)
+	r.CreatedAt = fromMicros(c)
+	return r, err
+}
+
+// CreateSetRule stores a set rule.
+func (s *Store) CreateSetRule(ctx context.Context, r *facts.SetRule) error {
+	err := exec(ctx, s.writer(), "set rule", "INSERT INTO authz_set_rules (id, env_id, user_set_id, action, resource_set_id, created_at) VALUES ($1,$2,$3,$4,$5,$6)",
+		r.ID, r.EnvID, r.UserSetID, r.Action, r.ResourceSetID, micros(r.CreatedAt))
+	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+		return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("set rule %s × %s × %s already exists", r.UserSet, r.Action, r.ResourceSet),
+			Details: map[string]any{"reason": "already_exists", "user_set": r.UserSet, "action": r.Action, "resource_set": r.ResourceSet}}
+	}
+	return err
+}
+
+// GetSetRule returns a set rule by id.
+func (s *Store) GetSetRule(ctx context.Context, envID, id string) (*facts.SetRule, error) {
+	return getOne(ctx, s.reader(), "set rule", id, "SELECT "+ruleCols+" FROM "+ruleFrom+" WHERE x.env_id = $1 AND x.id = $2", scanSetRule, envID, id)
+}
+
+// ListSetRules lists set rules.
+func (s *Store) ListSetRules(ctx context.Context, f facts.SetRuleFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.SetRule], error) {
+	w := &where{}
+	w.add("x.env_id = ?", f.EnvID)
+	w.addIf(f.UserSet != "", "us.key = ?", f.UserSet)
+	w.addIf(f.Action != "", "x.action = ?", f.Action)
+	w.addIf(f.ResourceSet != "", "rs.key = ?", f.ResourceSet)
+	if f.SetID != "" {
+		w.args = append(w.args, f.SetID)
+		w.raw(fmt.Sprintf("(x.user_set_id = $%d OR x.resource_set_id = $%d)", len(w.args), len(w.args)))
+	}
+	return listFrom(ctx, s.reader(), "set rules", ruleCols, ruleFrom, "x.id", w,
+		map[string]string{"": "x.created_at", "created_at": "x.created_at", "action": "x.action", "user_set": "us.key", "resource_set": "rs.key"}, page, scanSetRule)
+}
+
+// DeleteSetRule deletes a set rule.
+func (s *Store) DeleteSetRule(ctx context.Context, envID, id string) error {
+	return execOne(ctx, s.writer(), "set rule", id, "DELETE FROM authz_set_rules WHERE env_id = $1 AND id = $2", envID, id)
+}
