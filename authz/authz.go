@@ -122,6 +122,9 @@ type Decision struct {
 	Role string
 	// Set is the resource set of the set rule that granted the check.
 	Set string
+	// Tenant is the tenant the check was decided in: the one it named (the
+	// default tenant when it named none), or its instance's.
+	Tenant string
 }
 
 // Explain renders the decision for people.
@@ -305,14 +308,14 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 	if at >= 0 && bit >= 0 {
 		grant := e.permRoles[bit]
 		if m := x.lo[at] & grant[0]; m != 0 {
-			d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleAt[bits.TrailingZeros64(m)].def.Key}
+			d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleAt[bits.TrailingZeros64(m)].def.Key, Tenant: tenant}
 			e.mu.RUnlock()
 			return d
 		}
 		for i, w := range x.ur.tenants[at].hi {
 			if i+1 < len(grant) {
 				if m := w & grant[i+1]; m != 0 {
-					d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleAt[64*(i+1)+bits.TrailingZeros64(m)].def.Key}
+					d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleAt[64*(i+1)+bits.TrailingZeros64(m)].def.Key, Tenant: tenant}
 					e.mu.RUnlock()
 					return d
 				}
@@ -326,7 +329,7 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 		e.mu.RUnlock()
 		return d
 	}
-	var d Decision
+	d := Decision{Tenant: tenant}
 	switch {
 	case rr == nil:
 		d.Reason = UnknownResource
@@ -1023,6 +1026,18 @@ func (e *Engine) Tenant(key string) (Tenant, bool) {
 		return Tenant{}, false
 	}
 	return tr.t, true
+}
+
+// TenantKeys lists the keys of the tenants, sorted.
+func (e *Engine) TenantKeys() []string {
+	e.mu.RLock()
+	out := make([]string, 0, len(e.tenants))
+	for k := range e.tenants {
+		out = append(out, k)
+	}
+	e.mu.RUnlock()
+	sort.Strings(out)
+	return out
 }
 
 // Stats returns the engine's counts.

@@ -182,8 +182,11 @@ type number struct {
 // attribute holds an element), greater-than, greater-than-equals, less-than,
 // less-than-equals (numbers), before and after (RFC 3339 times). The
 // operand is a literal or {"ref": "user.x"}, another attribute. A
-// comparison whose attribute is missing or of another type is false (so its
-// "not" is true). Numbers compare by value whatever their Go type.
+// comparison whose attribute is missing is false (so its "not" is true), and
+// so is one whose attribute is of a type the operator does not apply to;
+// but two scalars of different types are not equal, so not-equals between
+// them is true (as != is in OPA's Rego). Numbers compare by value whatever
+// their Go type.
 //
 // Conditions nest at most 32 deep and hold at most 1000 comparisons.
 func CompileConditions(raw json.RawMessage) error {

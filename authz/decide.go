@@ -61,10 +61,10 @@ func (e *Engine) resolve(r *Request) (target, Reason, bool) {
 func (e *Engine) decide(r *Request) Decision {
 	t, reason, ok := e.resolve(r)
 	if !ok {
-		if reason == UnknownAction || reason == UnknownResource {
-			return Decision{Reason: reason}
+		if t.tenant == "" {
+			t.tenant = DefaultTenant
 		}
-		return Decision{Reason: reason}
+		return Decision{Reason: reason, Tenant: t.tenant}
 	}
 	x, userHolds := e.holds[r.User]
 	at := -1
@@ -74,7 +74,7 @@ func (e *Engine) decide(r *Request) Decision {
 	// rule 1: tenant roles
 	if at >= 0 {
 		if role, ok := e.tenantGrant(&x, at, t.bit); ok {
-			return Decision{Allow: true, Reason: Granted, Role: role, Via: ViaTenantRole}
+			return Decision{Allow: true, Reason: Granted, Role: role, Via: ViaTenantRole, Tenant: t.tenant}
 		}
 	}
 	// rules 2–4: roles on the instance
@@ -87,7 +87,7 @@ func (e *Engine) decide(r *Request) Decision {
 	if t.haveInst && ur != nil && (len(ur.inst) > 0 || len(t.rr.f.tenantD) > 0 || len(e.inst[t.inst].up) > 0) {
 		if n := t.rr.f.grants[t.bit-t.rr.f.firstBit]; n != 0 {
 			if bit, ok := e.holdsTop(ur, t.inst, n); ok {
-				return Decision{Allow: true, Reason: Granted, Role: t.rr.f.roleAt[bit].def.Key, Via: ViaInstanceRole}
+				return Decision{Allow: true, Reason: Granted, Role: t.rr.f.roleAt[bit].def.Key, Via: ViaInstanceRole, Tenant: t.tenant}
 			}
 		}
 	}
@@ -96,11 +96,11 @@ func (e *Engine) decide(r *Request) Decision {
 		a := e.attrsFor(r, &t, ur)
 		for _, sr := range rules {
 			if sr.users.cond.match(&a) && sr.res.cond.match(&a) {
-				return Decision{Allow: true, Reason: Granted, Role: sr.def.UserSet, Set: sr.def.ResourceSet, Via: ViaSetRule}
+				return Decision{Allow: true, Reason: Granted, Role: sr.def.UserSet, Set: sr.def.ResourceSet, Via: ViaSetRule, Tenant: t.tenant}
 			}
 		}
 	}
-	var d Decision
+	d := Decision{Tenant: t.tenant}
 	switch {
 	case ur == nil:
 		d.Reason = UnknownUser

@@ -41,6 +41,12 @@ import "encoding/json"
 //     a resource set. A check may pass attributes inline (they replace the
 //     stored ones of the same name) or rely on the stored ones.
 //
+// Details every engine and model follow: attribute rules need the check's
+// tenant to exist; on a check by type (no Key) "resource.key" is missing;
+// in and not-in compare a single-valued attribute with a list; tuples may
+// link instances of different tenants; a condition set used by set rules
+// cannot change its type or resource type.
+//
 // A check is allowed when any rule grants it. On an instance (Request.Key
 // set) that the engine holds, the instance's own tenant is the tenant of the
 // check; an instance the engine does not hold is checked by rules 1 and 5

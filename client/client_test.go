@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -298,7 +299,7 @@ func TestLocalChecker(t *testing.T) {
 	}
 	// The same decision as the server's.
 	sd, err := c.Checks.Allowed(ctx, client.Check{User: "lin", Action: "read", Resource: client.CheckResource{Type: "report"}})
-	if err != nil || *sd != d {
+	if err != nil || !reflect.DeepEqual(*sd, d) {
 		t.Errorf("server %+v, local %+v", sd, d)
 	}
 	// An organization key cannot follow an environment.

@@ -370,14 +370,28 @@ func (l *LocalChecker) Check(user, action, resourceType, tenant string) authz.De
 
 // Allowed answers a check in the server's shape.
 func (l *LocalChecker) Allowed(c Check) Decision {
-	tenant := c.Resource.Tenant
-	if tenant == "" {
-		tenant = authz.DefaultTenant
+	r := c.Request()
+	d, path := l.current().Explain(&r)
+	res := c.Resource.Type
+	if c.Resource.Key != "" && d.Via != authz.ViaTenantRole {
+		res += ":" + c.Resource.Key
 	}
-	d := l.Check(c.User, c.Action, c.Resource.Type, tenant)
-	return Decision{Allow: d.Allow, Reason: d.Reason.String(), Role: d.Role, Tenant: tenant,
-		Explanation: d.Explain(c.User, c.Action, c.Resource.Type, tenant)}
+	return Decision{Allow: d.Allow, Reason: d.Reason.String(), Via: d.Via.String(), Role: d.Role, ResourceSet: d.Set, Tenant: d.Tenant,
+		Explanation: d.Explain(c.User, c.Action, res, d.Tenant), Path: path}
 }
+
+// Decide answers a check under every rule (roles in tenants, roles on
+// instances through relationship tuples, attribute rules), from memory,
+// without allocating on the common paths.
+func (l *LocalChecker) Decide(r *authz.Request) authz.Decision { return l.current().Decide(r) }
+
+// ListResources lists the keys of the instances of r.Resource (in
+// r.Tenant, every tenant when empty) on which r.User may do r.Action.
+func (l *LocalChecker) ListResources(r *authz.Request) []string { return l.current().ListResources(r) }
+
+// ListUsers lists the keys of the users who may do r.Action on instance
+// r.Resource:r.Key.
+func (l *LocalChecker) ListUsers(r *authz.Request) []string { return l.current().ListUsers(r) }
 
 // Permissions lists what user may do per tenant.
 func (l *LocalChecker) Permissions(user string, tenants ...string) []authz.TenantPermissions {

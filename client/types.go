@@ -3,6 +3,8 @@ package client
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/authz"
 )
 
 // Organization is the top of tenancy.
@@ -177,26 +179,54 @@ type RoleAssignment struct {
 
 // Check asks whether a user may do an action on a resource.
 type Check struct {
-	User     string         `json:"user"`
-	Action   string         `json:"action"`
-	Resource CheckResource  `json:"resource"`
-	Context  map[string]any `json:"context,omitempty"`
+	User string `json:"user"`
+	// UserAttributes replace the user's stored attributes of the same name
+	// for this check (attribute rules); the user is then sent as
+	// {"key", "attributes"}.
+	UserAttributes map[string]any `json:"-"`
+	Action         string         `json:"action"`
+	Resource       CheckResource  `json:"resource"`
+	Context        map[string]any `json:"context,omitempty"`
+}
+
+// MarshalJSON sends the user as a key, or as {key, attributes} when the
+// check carries user attributes.
+func (c Check) MarshalJSON() ([]byte, error) {
+	type plain Check
+	if c.UserAttributes == nil {
+		return json.Marshal(plain(c))
+	}
+	return json.Marshal(struct {
+		User any `json:"user"`
+		plain
+	}{User: map[string]any{"key": c.User, "attributes": c.UserAttributes}, plain: plain(c)})
+}
+
+// Request is the engine's form of the check.
+func (c *Check) Request() authz.Request {
+	return authz.Request{User: c.User, UserAttributes: c.UserAttributes, Action: c.Action, Resource: c.Resource.Type,
+		Key: c.Resource.Key, Tenant: c.Resource.Tenant, ResourceAttributes: c.Resource.Attributes, Context: c.Context}
 }
 
 // CheckResource is what a check is about.
 type CheckResource struct {
-	Type   string `json:"type"`
-	Key    string `json:"key,omitempty"`
-	Tenant string `json:"tenant,omitempty"`
+	Type       string         `json:"type"`
+	Key        string         `json:"key,omitempty"`
+	Tenant     string         `json:"tenant,omitempty"`
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // Decision is the answer to a check.
 type Decision struct {
 	Allow       bool   `json:"allow"`
 	Reason      string `json:"reason"`
+	Via         string `json:"via,omitempty"` // tenant_role, instance_role or set_rule
 	Role        string `json:"role,omitempty"`
+	ResourceSet string `json:"resource_set,omitempty"`
 	Tenant      string `json:"tenant"`
 	Explanation string `json:"explanation"`
+	// Path is why it is allowed: the chain of facts and rules.
+	Path []authz.Step `json:"path,omitempty"`
 }
 
 // TenantPermissions are a user's roles and permissions in one tenant.

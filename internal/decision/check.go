@@ -5,6 +5,9 @@
 package decision
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -13,31 +16,86 @@ import (
 
 // CheckResource names what a check is about.
 type CheckResource struct {
-	Type   string `json:"type" minLength:"1" doc:"Resource type key, e.g. document."`
-	Key    string `json:"key,omitempty" doc:"The resource instance; accepted and reported, not yet used (RBAC decides by type)."`
-	Tenant string `json:"tenant,omitempty" doc:"Tenant key; the default tenant when omitted."`
+	Type       string         `json:"type" minLength:"1" doc:"Resource type key, e.g. document."`
+	Key        string         `json:"key,omitempty" doc:"The resource instance (document:d1 is type document, key d1): roles on it, derived through relationship tuples, and its stored attributes count. An instance Gatehouse does not hold is checked by tenant roles and attribute rules only."`
+	Tenant     string         `json:"tenant,omitempty" doc:"Tenant key; the instance's own tenant for a known instance (naming another one denies), otherwise the default tenant when omitted."`
+	Attributes map[string]any `json:"attributes,omitempty" doc:"Resource attributes for attribute rules; they replace the instance's stored attributes of the same name for this check."`
+}
+
+// CheckUser is the user of a check: its key, with attributes that replace
+// the stored ones of the same name for this check. It is sent as a bare
+// key ("ada") or as {"key": "ada", "attributes": {…}}.
+type CheckUser struct {
+	Key        string         `json:"key"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// UnmarshalJSON reads a key or {key, attributes}.
+func (u *CheckUser) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		*u = CheckUser{}
+		return json.Unmarshal(b, &u.Key)
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return errors.New("user must be a key or an object {key, attributes}")
+	}
+	type plain CheckUser
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf("user: %w", err)
+	}
+	*u = CheckUser(p)
+	return nil
+}
+
+// MarshalJSON writes a bare key when there are no attributes.
+func (u CheckUser) MarshalJSON() ([]byte, error) {
+	if u.Attributes == nil {
+		return json.Marshal(u.Key)
+	}
+	type plain CheckUser
+	return json.Marshal(plain(u))
 }
 
 // CheckRequest is one permission check.
 type CheckRequest struct {
-	User     string         `json:"user" minLength:"1" doc:"User key."`
+	User     CheckUser      `json:"user" doc:"User key, or {key, attributes} to pass attributes for attribute rules."`
 	Action   string         `json:"action" minLength:"1"`
 	Resource CheckResource  `json:"resource"`
-	Context  map[string]any `json:"context,omitempty" doc:"Accepted for forward compatibility; attribute conditions are not evaluated yet."`
+	Context  map[string]any `json:"context,omitempty" doc:"Request context for attribute rules (conditions on context.*)."`
+	AtLeast  int64          `json:"at_least,omitempty" minimum:"0" doc:"A revision a write answered (meta.revision, Gatehouse-Revision): answer only once the answering node or PDP has applied it (a bounded wait, then 409 CONFLICT)."`
 }
 
 // CheckResult is the answer to one check.
 type CheckResult struct {
 	Allow       bool   `json:"allow"`
-	Reason      string `json:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action"`
-	Role        string `json:"role,omitempty" doc:"The role that granted the permission."`
+	Reason      string `json:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action,instance_in_other_tenant"`
+	Via         string `json:"via,omitempty" enum:"tenant_role,instance_role,set_rule" doc:"The kind of rule that granted the check: a role in the tenant, a role on the instance (assigned, or derived through relationship tuples), or an attribute set rule."`
+	Role        string `json:"role,omitempty" doc:"The role that granted the permission (a tenant role or a role on the instance), or the user set of the set rule."`
+	ResourceSet string `json:"resource_set,omitempty" doc:"The resource set of the set rule that granted the check."`
 	Tenant      string `json:"tenant"`
 	Explanation string `json:"explanation"`
+	// Path is the chain of facts and rules that granted the check.
+	Path []authz.Step `json:"path,omitempty" doc:"Why it is allowed, as a chain of facts and rules: the tenant role; or the role assignment, relationship tuples and derivations that give the user a role on the instance; or the set rule."`
 }
 
 // BulkRequest is many checks in one call.
 type BulkRequest struct {
-	Checks []CheckRequest `json:"checks" minItems:"1" maxItems:"1000"`
+	Checks  []CheckRequest `json:"checks" minItems:"1" maxItems:"1000"`
+	AtLeast int64          `json:"at_least,omitempty" minimum:"0" doc:"As a check's at_least, for the whole call."`
+}
+
+// Revision is the highest at_least of the call (the whole call's and each
+// check's).
+func (b *BulkRequest) Revision() int64 {
+	at := b.AtLeast
+	for i := range b.Checks {
+		at = max(at, b.Checks[i].AtLeast)
+	}
+	return at
 }
 
 // MaxBulk is the most checks one bulk call may carry.
@@ -47,7 +105,7 @@ const MaxBulk = 1000
 // validator. field prefixes the error's field name (e.g. "checks[3].").
 func (c *CheckRequest) Validate(field string) error {
 	switch {
-	case c.User == "":
+	case c.User.Key == "":
 		return gatehouse.FieldError(field+"user", "required_field_missing", "user is required")
 	case c.Action == "":
 		return gatehouse.FieldError(field+"action", "required_field_missing", "action is required")
@@ -70,21 +128,34 @@ func (b *BulkRequest) Validate() error {
 	return nil
 }
 
-// Tenant is the tenant the check is about: the default tenant when the
-// request names none.
-func (c *CheckRequest) Tenant() string {
-	if c.Resource.Tenant == "" {
-		return authz.DefaultTenant
-	}
-	return c.Resource.Tenant
+// Request is the engine's form of c.
+func (c *CheckRequest) Request() authz.Request {
+	return authz.Request{User: c.User.Key, UserAttributes: c.User.Attributes, Action: c.Action, Resource: c.Resource.Type,
+		Key: c.Resource.Key, Tenant: c.Resource.Tenant, ResourceAttributes: c.Resource.Attributes, Context: c.Context}
 }
 
-// Decide answers c from e.
+// Decide answers c from e, with the path of what granted it.
 func Decide(e *authz.Engine, c *CheckRequest) CheckResult {
-	tenant := c.Tenant()
-	d := e.Check(c.User, c.Action, c.Resource.Type, tenant)
-	return CheckResult{Allow: d.Allow, Reason: d.Reason.String(), Role: d.Role, Tenant: tenant,
-		Explanation: d.Explain(c.User, c.Action, c.Resource.Type, tenant)}
+	r := c.Request()
+	d := e.Decide(&r)
+	var path []authz.Step
+	switch {
+	case d.Allow && d.Via == authz.ViaTenantRole:
+		path = []authz.Step{{Kind: authz.StepTenantRole, Subject: "user:" + r.User, Relation: d.Role, Object: "tenant:" + d.Tenant}}
+	case d.Allow:
+		d, path = e.Explain(&r)
+	}
+	return Result(d, c, path)
+}
+
+// Result is the answer to c that d is.
+func Result(d authz.Decision, c *CheckRequest, path []authz.Step) CheckResult {
+	res := c.Resource.Type
+	if c.Resource.Key != "" && d.Via != authz.ViaTenantRole {
+		res += ":" + c.Resource.Key
+	}
+	return CheckResult{Allow: d.Allow, Reason: d.Reason.String(), Via: d.Via.String(), Role: d.Role, ResourceSet: d.Set, Tenant: d.Tenant,
+		Explanation: d.Explain(c.User.Key, c.Action, res, d.Tenant), Path: path}
 }
 
 // UserPermissionsRequest asks what a user may do.

@@ -11,6 +11,8 @@ import "time"
 type Meta struct {
 	RequestID string    `json:"request_id" doc:"The id of this request; also in the X-Request-Id header."`
 	Timestamp time.Time `json:"timestamp" doc:"When the response was made."`
+	// Revision is the change-feed position a write produced.
+	Revision int64 `json:"revision,omitempty" doc:"On a write of authorization data: the change-feed position it produced (also in the Gatehouse-Revision header). Pass it as at_least to a check or lookup to be answered only once the answering node or PDP has applied it."`
 }
 
 // NewMeta is the meta of a response, now, to the request of id requestID.

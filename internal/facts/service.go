@@ -104,6 +104,9 @@ func (s *Service) AppendTx(ctx context.Context, tx Store, envID string, changes 
 			return err
 		}
 	}
+	if n := len(changes); n > 0 {
+		noteRevision(ctx, changes[n-1].Seq)
+	}
 	return nil
 }
 

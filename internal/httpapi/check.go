@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"reflect"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
@@ -46,7 +49,7 @@ func (h *handlers) record(ctx context.Context, ref envRef, c *decision.CheckRequ
 	}
 	h.Decisions.Record(decision.Entry{OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID, Time: at,
 		Source: decision.SourceAPI, RequestID: RequestID(ctx), KeyID: keyID,
-		User: c.User, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key, Tenant: r.Tenant,
+		User: c.User.Key, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key, Tenant: r.Tenant,
 		Allow: r.Allow, Reason: r.Reason, Role: r.Role})
 }
 
@@ -61,6 +64,9 @@ func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[decision.Chec
 	}
 	ref, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.awaitRevision(ctx, ref.envID, in.Body.AtLeast); err != nil {
 		return nil, err
 	}
 	r := decision.Decide(e, &in.Body)
@@ -79,6 +85,9 @@ func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]dec
 	}
 	ref, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.awaitRevision(ctx, ref.envID, in.Body.Revision()); err != nil {
 		return nil, err
 	}
 	now := time.Now()
@@ -101,4 +110,96 @@ func (h *handlers) userPermissions(ctx context.Context, in *userPermissionsIn) (
 		return nil, err
 	}
 	return ok(ctx, decision.UserPermissions(e, &in.Body)), nil
+}
+
+// checkUserDoc documents decision.CheckUser: a key or {key, attributes}.
+type checkUserDoc struct{}
+
+type checkUserObject struct {
+	Key        string         `json:"key" minLength:"1" doc:"User key."`
+	Attributes map[string]any `json:"attributes,omitempty" doc:"Attributes for attribute rules; they replace the user's stored attributes of the same name for this check."`
+}
+
+func (checkUserDoc) Schema(r huma.Registry) *huma.Schema {
+	one := 1
+	return &huma.Schema{Description: "The user: its key, or {key, attributes} to pass attributes for attribute rules.",
+		OneOf: []*huma.Schema{{Type: huma.TypeString, MinLength: &one, Description: "User key."},
+			r.Schema(reflect.TypeOf(checkUserObject{}), true, "CheckUserObject")}}
+}
+
+// LookupPageQuery pages a lookup's keys (they come sorted).
+type LookupPageQuery struct {
+	Page    int `query:"page" default:"1" minimum:"1" maximum:"1000000" doc:"Page number, from 1."`
+	PerPage int `query:"per_page" default:"100" minimum:"1" maximum:"1000" doc:"Keys per page (max 1,000)."`
+}
+
+// keysPage answers one page of sorted keys.
+func keysPage(ctx context.Context, keys []string, q LookupPageQuery) *ListOut[string] {
+	total := len(keys)
+	from := min((q.Page-1)*q.PerPage, total)
+	to := min(from+q.PerPage, total)
+	page := gatehouse.Page[string]{Items: keys[from:to], Total: total}
+	return list(ctx, page, gatehouse.PageRequest{Page: q.Page, PerPage: q.PerPage}, func(s *string) string { return *s })
+}
+
+// ResourcesLookup asks which instances of a type a user may act on.
+type ResourcesLookup struct {
+	User     decision.CheckUser `json:"user" doc:"User key, or {key, attributes}."`
+	Action   string             `json:"action" minLength:"1"`
+	Resource struct {
+		Type   string `json:"type" minLength:"1" doc:"Resource type key."`
+		Tenant string `json:"tenant,omitempty" doc:"Only instances of this tenant; every tenant when omitted."`
+	} `json:"resource"`
+	Context map[string]any `json:"context,omitempty" doc:"Request context for attribute rules."`
+	AtLeast int64          `json:"at_least,omitempty" minimum:"0" doc:"A revision a write answered: answer only once this node has applied it."`
+}
+
+type resourcesLookupIn struct {
+	EnvQuery
+	LookupPageQuery
+	Body ResourcesLookup
+}
+
+func (h *handlers) allowedResources(ctx context.Context, in *resourcesLookupIn) (*ListOut[string], error) {
+	if in.Body.User.Key == "" {
+		return nil, gatehouse.FieldError("user", "required_field_missing", "user is required")
+	}
+	ref, e, err := h.engineOf(ctx, in.EnvQuery)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.awaitRevision(ctx, ref.envID, in.Body.AtLeast); err != nil {
+		return nil, err
+	}
+	keys := e.ListResources(&authz.Request{User: in.Body.User.Key, UserAttributes: in.Body.User.Attributes, Action: in.Body.Action,
+		Resource: in.Body.Resource.Type, Tenant: in.Body.Resource.Tenant, Context: in.Body.Context})
+	return keysPage(ctx, keys, in.LookupPageQuery), nil
+}
+
+// UsersLookup asks which users may do an action on an instance.
+type UsersLookup struct {
+	Action   string                 `json:"action" minLength:"1"`
+	Resource decision.CheckResource `json:"resource"`
+	Context  map[string]any         `json:"context,omitempty" doc:"Request context for attribute rules."`
+	AtLeast  int64                  `json:"at_least,omitempty" minimum:"0" doc:"A revision a write answered: answer only once this node has applied it."`
+}
+
+type usersLookupIn struct {
+	EnvQuery
+	LookupPageQuery
+	Body UsersLookup
+}
+
+func (h *handlers) allowedUsers(ctx context.Context, in *usersLookupIn) (*ListOut[string], error) {
+	ref, e, err := h.engineOf(ctx, in.EnvQuery)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.awaitRevision(ctx, ref.envID, in.Body.AtLeast); err != nil {
+		return nil, err
+	}
+	r := in.Body.Resource
+	keys := e.ListUsers(&authz.Request{Action: in.Body.Action, Resource: r.Type, Key: r.Key, Tenant: r.Tenant,
+		ResourceAttributes: r.Attributes, Context: in.Body.Context})
+	return keysPage(ctx, keys, in.LookupPageQuery), nil
 }

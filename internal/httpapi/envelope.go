@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
@@ -47,7 +48,11 @@ type ListOut[T any] struct {
 // NoContent is the output of an operation answering 204.
 type NoContent struct{}
 
-func meta(ctx context.Context) Meta { return web.NewMeta(ctx) }
+func meta(ctx context.Context) Meta {
+	m := web.NewMeta(ctx)
+	m.Revision = facts.RevisionOf(ctx).Seq()
+	return m
+}
 
 func ok[T any](ctx context.Context, data T) *Out[T] {
 	return &Out[T]{Body: Envelope[T]{Status: "success", Data: data, Meta: meta(ctx)}}

@@ -201,3 +201,41 @@ func TestDefaultTenantFromTheStart(t *testing.T) {
 		t.Fatalf("staging tenants: %s", res.raw)
 	}
 }
+
+// TestCheckShapes: the user of a check is a key or {key, attributes}; an
+// allowed check says which kind of rule granted it and its path; the
+// lookups answer sorted, paged keys; a malformed user is a 4xx.
+func TestCheckShapes(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.envKey("manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access")
+	s.must(201, req{method: "POST", path: "/v1/resources", key: k, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
+	s.must(201, req{method: "POST", path: "/v1/roles", key: k, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
+	for _, u := range []string{"ada", "bob", "cy"} {
+		s.must(201, req{method: "POST", path: "/v1/users", key: k, body: map[string]any{"key": u}})
+	}
+	for _, u := range []string{"cy", "ada"} {
+		s.must(201, req{method: "POST", path: "/v1/role-assignments", key: k, body: map[string]any{"user": u, "role": "reader", "tenant": "default"}})
+	}
+	for _, user := range []any{"ada", map[string]any{"key": "ada", "attributes": map[string]any{"level": 3}}} {
+		d := s.must(200, req{method: "POST", path: "/v1/allowed", key: k, body: map[string]any{"user": user, "action": "read", "resource": map[string]any{"type": "doc"}}}).data()
+		path, _ := d["path"].([]any)
+		if d["allow"] != true || d["via"] != "tenant_role" || len(path) != 1 || path[0].(map[string]any)["kind"] != "tenant_role" {
+			t.Fatalf("check as %v: %v", user, d)
+		}
+	}
+	for _, bad := range []any{7, map[string]any{"key": "ada", "extra": 1}, map[string]any{"key": ""}, []any{"ada"}} {
+		res := s.do(req{method: "POST", path: "/v1/allowed", key: k, body: map[string]any{"user": bad, "action": "read", "resource": map[string]any{"type": "doc"}}})
+		if res.status < 400 || res.status >= 500 {
+			t.Errorf("user %v: %d %s", bad, res.status, res.raw)
+		}
+	}
+	res := s.must(200, req{method: "POST", path: "/v1/allowed/users?per_page=1&page=2", key: k, body: map[string]any{"action": "read", "resource": map[string]any{"type": "doc"}}})
+	if got := res.list(); len(got) != 1 || got[0] != "cy" {
+		t.Fatalf("users page 2: %s", res.raw)
+	}
+	res = s.must(200, req{method: "POST", path: "/v1/allowed/resources", key: k, body: map[string]any{"user": "ada", "action": "read", "resource": map[string]any{"type": "doc"}}})
+	if got := res.list(); len(got) != 0 {
+		t.Fatalf("resources without instances: %s", res.raw)
+	}
+}

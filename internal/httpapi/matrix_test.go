@@ -243,6 +243,8 @@ var validBodies = map[string]any{
 	"delete-relationship-tuples-bulk": map[string]any{"tuples": []any{tupleBody}},
 	"create-condition-set":            map[string]any{"key": "cs1", "type": "userset", "conditions": map[string]any{"user.a": map[string]any{"equals": 1}}},
 	"create-set-rule":                 map[string]any{"user_set": "cs1", "action": "read", "resource_set": "cs2"},
+	"allowed-resources":               map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
+	"allowed-users":                   map[string]any{"action": "read", "resource": map[string]any{"type": "doc", "key": "d1"}},
 }
 
 var tupleBody = map[string]any{"subject": "doc:i1", "relation": "parent", "object": "doc:i2"}

@@ -158,6 +158,10 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "check", method: post, path: "/v1/allowed", tag: "Checks", scope: gatehouse.ScopeCheckAccess, hot: true,
 		summary: "May this user do this action on this resource?", desc: envNote + " Answered from memory; writes are visible at once on this node."}, h.allowed)
 	add(g, route{id: "check-bulk", method: post, path: "/v1/allowed/bulk", tag: "Checks", scope: gatehouse.ScopeCheckAccess, hot: true, summary: "Many checks in one call (at most 1,000), answered in order", desc: envNote}, h.allowedBulk)
+	add(g, route{id: "allowed-resources", method: post, path: "/v1/allowed/resources", tag: "Checks", scope: gatehouse.ScopeCheckAccess,
+		summary: "Which instances of a type may this user do this action on?", desc: envNote + " Every rule counts: tenant roles (every instance of the type in the tenant), roles on instances and those derived through relationship tuples, and attribute rules. Keys come sorted, paged."}, h.allowedResources)
+	add(g, route{id: "allowed-users", method: post, path: "/v1/allowed/users", tag: "Checks", scope: gatehouse.ScopeCheckAccess,
+		summary: "Which users may do this action on this resource?", desc: envNote + " On an instance (resource.key), or with no key on any resource of the type in the tenant. Keys come sorted, paged."}, h.allowedUsers)
 	add(g, route{id: "user-permissions", method: post, path: "/v1/user-permissions", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "What may this user do, per tenant", desc: envNote}, h.userPermissions)
 
 	// API log

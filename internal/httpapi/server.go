@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -114,6 +115,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 			Description: "An API key (an EdDSA JWT). Each operation names the scope it needs in x-required-scopes."},
 	}
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
+	cfg.Components.Schemas.RegisterTypeAlias(reflect.TypeOf(decision.CheckUser{}), reflect.TypeOf(checkUserDoc{}))
 	api := humago.New(mux, cfg)
 	h := &handlers{Deps: d, gate: &web.Gate{Keys: d.Keys, Limiter: d.Limiter, AnonLimit: d.AnonymousLimit, Log: d.Log}, streams: newPDPStreams(d.PDP)}
 	if d.Keys != nil {
@@ -147,7 +149,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	serveDocs(mux)
 
 	web.NotFound(mux)
-	var handler http.Handler = mux
+	var handler http.Handler = withRevision(mux)
 	handler = web.WithInputCheck(d.MaxBodyBytes, errs, handler) // no NUL, only UTF-8 in path, query and JSON bodies
 	handler = web.WithRecover(d.Log, handler)
 	if d.Idempotency != nil && d.bare == nil {

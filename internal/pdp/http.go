@@ -1,12 +1,15 @@
 package pdp
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +31,8 @@ func (p *PDP) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/allowed", p.authed(p.allowed))
 	mux.HandleFunc("POST /v1/allowed/bulk", p.authed(p.allowedBulk))
 	mux.HandleFunc("POST /v1/user-permissions", p.authed(p.userPermissions))
+	mux.HandleFunc("POST /v1/allowed/resources", p.authed(p.allowedResources))
+	mux.HandleFunc("POST /v1/allowed/users", p.authed(p.allowedUsers))
 	// Permit.io's decision endpoints, for Permit's SDKs (their pdp URL).
 	permit.PDPRoutes(mux, "", maxBody, p.permitEngine, func(_ *http.Request, req *decision.CheckRequest, res *decision.CheckResult) {
 		p.record(req, res, time.Now())
@@ -36,7 +41,7 @@ func (p *PDP) Handler() http.Handler {
 	// plane's /v2 calls here: they go on to the server, unchanged.
 	mux.Handle("/v2/", p.proxy)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeErr(w, r, http.StatusNotFound, gatehouse.CodeNotFound, "no such operation on a PDP: it answers POST /v1/allowed, /v1/allowed/bulk, /v1/user-permissions, "+
+		writeErr(w, r, http.StatusNotFound, gatehouse.CodeNotFound, "no such operation on a PDP: it answers POST /v1/allowed, /v1/allowed/bulk, /v1/allowed/resources, /v1/allowed/users, /v1/user-permissions, "+
 			"Permit's /allowed, /allowed/bulk, /allowed/all-tenants and /user-permissions, and GET /healthz; /v2/ goes to the server")
 	})
 	return withRequestID(mux)
@@ -154,7 +159,7 @@ func (p *PDP) record(c *decision.CheckRequest, res *decision.CheckResult, at tim
 		return
 	}
 	p.recorder.Record(decision.Entry{OrganizationID: p.claims.OrgID, ProjectID: p.claims.ProjectID, EnvironmentID: p.claims.EnvironmentID,
-		Time: at, Source: decision.SourcePDP, User: c.User, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key,
+		Time: at, Source: decision.SourcePDP, User: c.User.Key, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key,
 		Tenant: res.Tenant, Allow: res.Allow, Reason: res.Reason, Role: res.Role})
 }
 
@@ -165,6 +170,9 @@ func (p *PDP) allowed(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
 	}
 	if err := c.Validate(""); err != nil {
 		invalid(w, r, err)
+		return
+	}
+	if e = p.awaitRevision(w, r, e, c.AtLeast); e == nil {
 		return
 	}
 	res := decision.Decide(e, &c)
@@ -179,6 +187,9 @@ func (p *PDP) allowedBulk(w http.ResponseWriter, r *http.Request, e *authz.Engin
 	}
 	if err := b.Validate(); err != nil {
 		invalid(w, r, err)
+		return
+	}
+	if e = p.awaitRevision(w, r, e, b.Revision()); e == nil {
 		return
 	}
 	now := time.Now()
@@ -212,4 +223,103 @@ func (p *PDP) healthz(w http.ResponseWriter, r *http.Request) {
 		status, word = http.StatusServiceUnavailable, "unavailable"
 	}
 	writeJSON(w, status, map[string]any{"status": word, "sync": st})
+}
+
+// revisionWait bounds how long a call with at_least waits for the PDP to
+// apply that revision.
+const revisionWait = 5 * time.Second
+
+// awaitRevision returns the engine to answer from once the PDP has applied
+// the change-feed position atLeast (0: e at once), or answers 409 itself
+// and returns nil.
+func (p *PDP) awaitRevision(w http.ResponseWriter, r *http.Request, e *authz.Engine, atLeast int64) *authz.Engine {
+	if atLeast <= 0 {
+		return e
+	}
+	lc := p.lc.Load()
+	if lc == nil {
+		return e
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), revisionWait)
+	defer cancel()
+	if err := lc.WaitFor(ctx, atLeast); err != nil {
+		writeErr(w, r, http.StatusConflict, gatehouse.CodeConflict,
+			fmt.Sprintf("this PDP has applied the change feed up to revision %d, not yet at_least %d: retry, and pass a revision this environment's writes answered", lc.Seq(), atLeast),
+			map[string]any{"field": "at_least", "reason": "revision_not_reached", "revision": lc.Seq(), "at_least": atLeast})
+		return nil
+	}
+	return lc.Engine()
+}
+
+// lookup is the body of the lookups: POST /v1/allowed/resources names a
+// user and a type, /v1/allowed/users an action on a resource.
+type lookup struct {
+	User     decision.CheckUser     `json:"user"`
+	Action   string                 `json:"action"`
+	Resource decision.CheckResource `json:"resource"`
+	Context  map[string]any         `json:"context,omitempty"`
+	AtLeast  int64                  `json:"at_least,omitempty"`
+}
+
+// keysPage answers one page of sorted keys as the server does (page,
+// per_page up to 1,000, default 100).
+func keysPage(w http.ResponseWriter, r *http.Request, keys []string) {
+	q := r.URL.Query()
+	page, perPage := 1, 100
+	var err error
+	if v := q.Get("page"); v != "" {
+		if page, err = strconv.Atoi(v); err != nil || page < 1 || page > 1_000_000 {
+			invalid(w, r, gatehouse.FieldError("page", "out_of_range", "page is a number from 1"))
+			return
+		}
+	}
+	if v := q.Get("per_page"); v != "" {
+		if perPage, err = strconv.Atoi(v); err != nil || perPage < 1 || perPage > 1000 {
+			invalid(w, r, gatehouse.FieldError("per_page", "out_of_range", "per_page is a number from 1 to 1000"))
+			return
+		}
+	}
+	total := len(keys)
+	from := min((page-1)*perPage, total)
+	to := min(from+perPage, total)
+	pages := (total + perPage - 1) / perPage
+	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": keys[from:to], "meta": map[string]any{
+		"request_id": r.Header.Get("X-Request-Id"), "timestamp": time.Now().UTC().Truncate(time.Millisecond),
+		"page": page, "per_page": perPage, "total_items": total, "total_pages": pages, "has_next": page < pages, "has_previous": page > 1 && total > 0}})
+}
+
+func (p *PDP) allowedResources(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
+	var l lookup
+	if !decode(w, r, &l) {
+		return
+	}
+	switch {
+	case l.User.Key == "":
+		invalid(w, r, gatehouse.FieldError("user", "required_field_missing", "user is required"))
+		return
+	case l.Action == "" || l.Resource.Type == "":
+		invalid(w, r, gatehouse.FieldError("action", "required_field_missing", "action and resource.type are required"))
+		return
+	}
+	if e = p.awaitRevision(w, r, e, l.AtLeast); e == nil {
+		return
+	}
+	keysPage(w, r, e.ListResources(&authz.Request{User: l.User.Key, UserAttributes: l.User.Attributes, Action: l.Action,
+		Resource: l.Resource.Type, Tenant: l.Resource.Tenant, Context: l.Context}))
+}
+
+func (p *PDP) allowedUsers(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
+	var l lookup
+	if !decode(w, r, &l) {
+		return
+	}
+	if l.Action == "" || l.Resource.Type == "" {
+		invalid(w, r, gatehouse.FieldError("action", "required_field_missing", "action and resource.type are required"))
+		return
+	}
+	if e = p.awaitRevision(w, r, e, l.AtLeast); e == nil {
+		return
+	}
+	keysPage(w, r, e.ListUsers(&authz.Request{Action: l.Action, Resource: l.Resource.Type, Key: l.Resource.Key,
+		Tenant: l.Resource.Tenant, ResourceAttributes: l.Resource.Attributes, Context: l.Context}))
 }

@@ -258,8 +258,8 @@ type Check struct {
 
 // Request is the check in Gatehouse's terms.
 func (c *Check) Request() decision.CheckRequest {
-	return decision.CheckRequest{User: c.User.Key, Action: c.Action, Context: c.Context,
-		Resource: decision.CheckResource{Type: c.Resource.Type, Key: c.Resource.Key, Tenant: c.Resource.Tenant}}
+	return decision.CheckRequest{User: decision.CheckUser{Key: c.User.Key, Attributes: c.User.Attributes}, Action: c.Action, Context: c.Context,
+		Resource: decision.CheckResource{Type: c.Resource.Type, Key: c.Resource.Key, Tenant: c.Resource.Tenant, Attributes: c.Resource.Attributes}}
 }
 
 // Answer is the body of a check's answer: allow, and result, the same
@@ -408,14 +408,16 @@ func AllTenants(e *authz.Engine, c *Check) (AllTenantsAnswer, error) {
 		return AllTenantsAnswer{}, err
 	}
 	out := AllTenantsAnswer{AllowedTenants: []TenantAllowed{}}
-	for _, tp := range e.Permissions(req.User, nil) {
-		if d := e.Check(req.User, req.Action, req.Resource.Type, tp.Tenant); d.Allow {
-			t, _ := e.Tenant(tp.Tenant)
+	for _, tk := range e.TenantKeys() {
+		r := req.Request()
+		r.Tenant = tk
+		if d := e.Decide(&r); d.Allow {
+			t, _ := e.Tenant(tk)
 			attrs := t.Attributes
 			if attrs == nil {
 				attrs = map[string]any{}
 			}
-			out.AllowedTenants = append(out.AllowedTenants, TenantAllowed{Tenant: TenantRef{Key: tp.Tenant, Attributes: attrs}, Allow: true, Result: true})
+			out.AllowedTenants = append(out.AllowedTenants, TenantAllowed{Tenant: TenantRef{Key: tk, Attributes: attrs}, Allow: true, Result: true})
 		}
 	}
 	return out, nil

@@ -172,7 +172,7 @@ func (s *server) record(ctx context.Context, c *decision.CheckRequest, r *decisi
 	}
 	s.Decisions.Record(decision.Entry{OrganizationID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Time: at,
 		Source: decision.SourceAPI, RequestID: web.RequestID(ctx), KeyID: p.KeyID,
-		User: c.User, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key, Tenant: r.Tenant,
+		User: c.User.Key, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key, Tenant: r.Tenant,
 		Allow: r.Allow, Reason: r.Reason, Role: r.Role})
 }
 

@@ -81,6 +81,10 @@ export type BatchResult = {
 };
 
 export type BulkRequest = {
+    /**
+     * As a check's at_least, for the whole call.
+     */
+    at_least?: number;
     checks: Array<CheckRequest> | null;
 };
 
@@ -148,25 +152,35 @@ export type Call = {
 export type CheckRequest = {
     action: string;
     /**
-     * Accepted for forward compatibility; attribute conditions are not evaluated yet.
+     * A revision a write answered (meta.revision, Gatehouse-Revision): answer only once the answering node or PDP has applied it (a bounded wait, then 409 CONFLICT).
+     */
+    at_least?: number;
+    /**
+     * Request context for attribute rules (conditions on context.*).
      */
     context?: {
         [key: string]: unknown;
     };
     resource: CheckResource;
     /**
-     * User key.
+     * User key, or {key, attributes} to pass attributes for attribute rules.
      */
-    user: string;
+    user: string | CheckUserObject;
 };
 
 export type CheckResource = {
     /**
-     * The resource instance; accepted and reported, not yet used (RBAC decides by type).
+     * Resource attributes for attribute rules; they replace the instance's stored attributes of the same name for this check.
+     */
+    attributes?: {
+        [key: string]: unknown;
+    };
+    /**
+     * The resource instance (document:d1 is type document, key d1): roles on it, derived through relationship tuples, and its stored attributes count. An instance Gatehouse does not hold is checked by tenant roles and attribute rules only.
      */
     key?: string;
     /**
-     * Tenant key; the default tenant when omitted.
+     * Tenant key; the instance's own tenant for a known instance (naming another one denies), otherwise the default tenant when omitted.
      */
     tenant?: string;
     /**
@@ -178,12 +192,37 @@ export type CheckResource = {
 export type CheckResult = {
     allow: boolean;
     explanation: string;
-    reason: 'granted' | 'not_granted' | 'no_role_in_tenant' | 'unknown_user' | 'unknown_tenant' | 'unknown_resource' | 'unknown_action';
     /**
-     * The role that granted the permission.
+     * Why it is allowed, as a chain of facts and rules: the tenant role; or the role assignment, relationship tuples and derivations that give the user a role on the instance; or the set rule.
+     */
+    path?: Array<Step> | null;
+    reason: 'granted' | 'not_granted' | 'no_role_in_tenant' | 'unknown_user' | 'unknown_tenant' | 'unknown_resource' | 'unknown_action' | 'instance_in_other_tenant';
+    /**
+     * The resource set of the set rule that granted the check.
+     */
+    resource_set?: string;
+    /**
+     * The role that granted the permission (a tenant role or a role on the instance), or the user set of the set rule.
      */
     role?: string;
     tenant: string;
+    /**
+     * The kind of rule that granted the check: a role in the tenant, a role on the instance (assigned, or derived through relationship tuples), or an attribute set rule.
+     */
+    via?: 'tenant_role' | 'instance_role' | 'set_rule';
+};
+
+export type CheckUserObject = {
+    /**
+     * Attributes for attribute rules; they replace the user's stored attributes of the same name for this check.
+     */
+    attributes?: {
+        [key: string]: unknown;
+    };
+    /**
+     * User key.
+     */
+    key: string;
 };
 
 export type ConditionSet = {
@@ -1270,6 +1309,12 @@ export type ListEnvelopeSetRule = {
     status: 'success';
 };
 
+export type ListEnvelopeString = {
+    data: Array<string> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
 export type ListEnvelopeTask = {
     data: Array<Task> | null;
     meta: ListMeta;
@@ -1303,6 +1348,10 @@ export type ListMeta = {
      * The id of this request; also in the X-Request-Id header.
      */
     request_id: string;
+    /**
+     * On a write of authorization data: the change-feed position it produced (also in the Gatehouse-Revision header). Pass it as at_least to a check or lookup to be answered only once the answering node or PDP has applied it.
+     */
+    revision?: number;
     /**
      * When the response was made.
      */
@@ -1359,6 +1408,10 @@ export type Meta = {
      * The id of this request; also in the X-Request-Id header.
      */
     request_id: string;
+    /**
+     * On a write of authorization data: the change-feed position it produced (also in the Gatehouse-Revision header). Pass it as at_least to a check or lookup to be answered only once the answering node or PDP has applied it.
+     */
+    revision?: number;
     /**
      * When the response was made.
      */
@@ -1558,6 +1611,36 @@ export type ResourceRole = {
     resource: string;
     resource_id: string;
     updated_at: string;
+};
+
+export type ResourcesLookup = {
+    action: string;
+    /**
+     * A revision a write answered: answer only once this node has applied it.
+     */
+    at_least?: number;
+    /**
+     * Request context for attribute rules.
+     */
+    context?: {
+        [key: string]: unknown;
+    };
+    resource: ResourcesLookupResourceStruct;
+    /**
+     * User key, or {key, attributes}.
+     */
+    user: string | CheckUserObject;
+};
+
+export type ResourcesLookupResourceStruct = {
+    /**
+     * Only instances of this tenant; every tenant when omitted.
+     */
+    tenant?: string;
+    /**
+     * Resource type key.
+     */
+    type: string;
 };
 
 export type Result = {
@@ -1778,6 +1861,14 @@ export type StartJobInBody = {
      * An import is started by uploading its file to POST /v1/jobs/import.
      */
     type: 'export' | 'environment_copy' | 'sandbox_reset';
+};
+
+export type Step = {
+    kind: string;
+    object?: string;
+    relation?: string;
+    rule?: string;
+    subject?: string;
 };
 
 export type Task = {
@@ -2068,6 +2159,21 @@ export type UserPermissionsRequest = {
      * User key.
      */
     user: string;
+};
+
+export type UsersLookup = {
+    action: string;
+    /**
+     * A revision a write answered: answer only once this node has applied it.
+     */
+    at_least?: number;
+    /**
+     * Request context for attribute rules.
+     */
+    context?: {
+        [key: string]: unknown;
+    };
+    resource: CheckResource;
 };
 
 export type Webhook = {
@@ -2380,6 +2486,166 @@ export type CheckBulkResponses = {
 };
 
 export type CheckBulkResponse = CheckBulkResponses[keyof CheckBulkResponses];
+
+export type AllowedResourcesData = {
+    body: ResourcesLookup;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Keys per page (max 1,000).
+         */
+        per_page?: number;
+    };
+    url: '/v1/allowed/resources';
+};
+
+export type AllowedResourcesErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type AllowedResourcesError = AllowedResourcesErrors[keyof AllowedResourcesErrors];
+
+export type AllowedResourcesResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeString;
+};
+
+export type AllowedResourcesResponse = AllowedResourcesResponses[keyof AllowedResourcesResponses];
+
+export type AllowedUsersData = {
+    body: UsersLookup;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Keys per page (max 1,000).
+         */
+        per_page?: number;
+    };
+    url: '/v1/allowed/users';
+};
+
+export type AllowedUsersErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type AllowedUsersError = AllowedUsersErrors[keyof AllowedUsersErrors];
+
+export type AllowedUsersResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeString;
+};
+
+export type AllowedUsersResponse = AllowedUsersResponses[keyof AllowedUsersResponses];
 
 export type ListApiKeysData = {
     body?: never;
