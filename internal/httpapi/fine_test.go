@@ -165,7 +165,11 @@ func TestResourceInstancesTuplesAndAssignments(t *testing.T) {
 	}
 
 	// Tuples.
-	tu := do(201, "POST", "/v1/relationship-tuples", map[string]any{"subject": "folder:f1", "relation": "parent", "object": "document:d1"}).data()
+	tres := do(201, "POST", "/v1/relationship-tuples", map[string]any{"subject": "folder:f1", "relation": "parent", "object": "document:d1"})
+	if rev, _ := tres.meta()["revision"].(float64); rev <= 0 || tres.header.Get("Gatehouse-Revision") != fmt.Sprint(int64(rev)) {
+		t.Fatalf("a tuple write answers its revision: %v %q", tres.meta(), tres.header.Get("Gatehouse-Revision"))
+	}
+	tu := tres.data()
 	if tu["subject"] != "folder:f1" || tu["object"] != "document:d1" {
 		t.Fatalf("tuple: %v", tu)
 	}
