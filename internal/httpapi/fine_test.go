@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fineKey makes an environment key with every scope of the fine-grained
@@ -379,5 +380,31 @@ func TestFineGrainedEnvironmentIsolation(t *testing.T) {
 	s.must(404, req{method: "POST", path: "/v1/relationship-tuples", key: prod, body: map[string]any{"subject": "folder:f1", "relation": "parent", "object": "folder:f1"}})
 	if res := s.must(200, req{method: "GET", path: "/v1/resource-instances", key: prod}); res.meta()["total_items"] != float64(0) {
 		t.Fatalf("production sees development's instances: %s", res.raw)
+	}
+}
+
+// A bulk write of the maximum, 1,000 tuples, goes through in one
+// transaction, and so does its bulk delete.
+func TestRelationshipTuplesBulkOfAThousand(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.fineKey()
+	driveModel(t, s, k)
+	s.must(201, req{method: "POST", path: "/v1/resource-instances", key: k, body: map[string]any{"resource": "folder", "key": "root"}})
+	var tuples []any
+	for i := 0; i < 1000; i++ {
+		key := fmt.Sprintf("d%d", i)
+		s.must(201, req{method: "POST", path: "/v1/resource-instances", key: k, body: map[string]any{"resource": "document", "key": key}})
+		tuples = append(tuples, map[string]any{"subject": "folder:root", "relation": "parent", "object": "document:" + key})
+	}
+	start := time.Now()
+	s.must(201, req{method: "POST", path: "/v1/relationship-tuples/bulk", key: k, body: map[string]any{"tuples": tuples}})
+	t.Logf("1,000 tuples written in %v", time.Since(start))
+	if res := s.must(200, req{method: "GET", path: "/v1/relationship-tuples?subject=folder:root", key: k}); res.meta()["total_items"] != float64(1000) {
+		t.Fatalf("tuples: %v", res.meta())
+	}
+	s.must(204, req{method: "DELETE", path: "/v1/relationship-tuples/bulk", key: k, body: map[string]any{"tuples": tuples}})
+	if res := s.must(200, req{method: "GET", path: "/v1/relationship-tuples", key: k}); res.meta()["total_items"] != float64(0) {
+		t.Fatalf("tuples after the bulk delete: %v", res.meta())
 	}
 }
