@@ -83,7 +83,7 @@ func (s *Service) tupleRefs(ctx context.Context, tx Store, envID string, rs *ref
 	for _, t := range tuples {
 		rs.add(Referrer{Kind: "tuple", Key: t.Subject + " " + t.Relation + " " + t.Object, Via: via}, change(OpDeleteTuple, t.Authz()),
 			func() error {
-				return s.then(tx.DeleteTuple(ctx, envID, t.ID), ctx, tx, envID, event.RelationshipTupleDeleted, t)
+				return s.then(ctx, tx.DeleteTuple(ctx, envID, t.ID), tx, envID, event.RelationshipTupleDeleted, t)
 			})
 	}
 	return nil
@@ -131,7 +131,7 @@ func (s *Service) dropResourceRoleRefs(ctx context.Context, tx Store, envID stri
 		if t.SubjectRole != "" {
 			rs.add(Referrer{Kind: "tuple", Key: t.Subject + " " + t.Relation + " " + t.Object, Via: "relation"}, change(OpDeleteTuple, t.Authz()),
 				func() error {
-					return s.then(tx.DeleteTuple(ctx, envID, t.ID), ctx, tx, envID, event.RelationshipTupleDeleted, t)
+					return s.then(ctx, tx.DeleteTuple(ctx, envID, t.ID), tx, envID, event.RelationshipTupleDeleted, t)
 				})
 		}
 	}
@@ -148,7 +148,7 @@ func (s *Service) dropResourceRoleRefs(ctx context.Context, tx Store, envID stri
 		rs.add(Referrer{Kind: "role_assignment", Via: "role", User: a.User, Tenant: a.ResourceInstance},
 			change(OpUnassign, authz.Assignment{User: a.User, Role: a.Role, Tenant: a.Tenant, ResourceInstance: a.ResourceInstance}),
 			func() error {
-				return s.then(tx.DeleteInstanceAssignment(ctx, envID, a.UserID, a.RoleID, a.InstanceID), ctx, tx, envID, event.RoleAssignmentDeleted, a)
+				return s.then(ctx, tx.DeleteInstanceAssignment(ctx, envID, a.UserID, a.RoleID, a.InstanceID), tx, envID, event.RoleAssignmentDeleted, a)
 			})
 	}
 	return rs.apply(fmt.Sprintf("role %q of resource type %q", r.Key, r.Resource), cascade)
@@ -186,7 +186,7 @@ func (s *Service) relationRefs(ctx context.Context, tx Store, envID string, rs *
 		if t.SubjectRole == "" {
 			rs.add(Referrer{Kind: "tuple", Key: t.Subject + " " + t.Relation + " " + t.Object, Via: "relation"}, change(OpDeleteTuple, t.Authz()),
 				func() error {
-					return s.then(tx.DeleteTuple(ctx, envID, t.ID), ctx, tx, envID, event.RelationshipTupleDeleted, t)
+					return s.then(ctx, tx.DeleteTuple(ctx, envID, t.ID), tx, envID, event.RelationshipTupleDeleted, t)
 				})
 		}
 	}
@@ -210,7 +210,7 @@ func (s *Service) setRuleRefs(ctx context.Context, tx Store, envID string, rs *r
 	for _, r := range rules {
 		rs.add(Referrer{Kind: "set_rule", Key: r.UserSet + " × " + r.Action + " × " + r.ResourceSet, Via: "condition set"}, change(OpDeleteSetRule, r.Authz()),
 			func() error {
-				return s.then(tx.DeleteSetRule(ctx, envID, r.ID), ctx, tx, envID, event.SetRuleDeleted, r)
+				return s.then(ctx, tx.DeleteSetRule(ctx, envID, r.ID), tx, envID, event.SetRuleDeleted, r)
 			})
 	}
 	return nil
@@ -233,7 +233,7 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 		}
 		rs.add(Referrer{Kind: "condition_set", Key: c.Key, Via: "resource"}, change(OpDeleteConditionSet, KeyRef{Key: c.Key}),
 			func() error {
-				return s.then(tx.DeleteConditionSet(ctx, envID, c.ID), ctx, tx, envID, event.ConditionSetDeleted, event.Deleted{ID: c.ID, Key: c.Key})
+				return s.then(ctx, tx.DeleteConditionSet(ctx, envID, c.ID), tx, envID, event.ConditionSetDeleted, event.Deleted{ID: c.ID, Key: c.Key})
 			})
 	}
 	insts, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[Instance], error) {
@@ -245,7 +245,7 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 	for _, i := range insts {
 		rs.add(Referrer{Kind: "instance", Key: i.Ref(), Via: "resource"}, change(OpDeleteInstance, ResourceKeyRef{Resource: i.Resource, Key: i.Key}),
 			func() error {
-				return s.then(tx.DeleteInstance(ctx, envID, i.ID), ctx, tx, envID, event.ResourceInstanceDeleted, event.Deleted{ID: i.ID, Key: i.Key, Resource: i.Resource})
+				return s.then(ctx, tx.DeleteInstance(ctx, envID, i.ID), tx, envID, event.ResourceInstanceDeleted, event.Deleted{ID: i.ID, Key: i.Key, Resource: i.Resource})
 			})
 	}
 	roles, err := tx.AllResourceRoles(ctx, envID)
@@ -279,14 +279,14 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 		}
 		rs.add(Referrer{Kind: "relation", Key: r.Resource + "#" + r.Key, Via: "resource"}, change(OpDeleteRelation, ResourceKeyRef{Resource: r.Resource, Key: r.Key}),
 			func() error {
-				return s.then(tx.DeleteRelation(ctx, envID, r.ID), ctx, tx, envID, event.RelationDeleted, event.Deleted{ID: r.ID, Key: r.Key, Resource: r.Resource})
+				return s.then(ctx, tx.DeleteRelation(ctx, envID, r.ID), tx, envID, event.RelationDeleted, event.Deleted{ID: r.ID, Key: r.Key, Resource: r.Resource})
 			})
 	}
 	for _, o := range roles {
 		if o.ResourceID == res.ID {
 			rs.add(Referrer{Kind: "resource_role", Key: o.Resource + "#" + o.Key, Via: "resource"}, change(OpDeleteResourceRole, ResourceKeyRef{Resource: o.Resource, Key: o.Key}),
 				func() error {
-					return s.then(tx.DeleteResourceRole(ctx, envID, o.ID), ctx, tx, envID, event.ResourceRoleDeleted, event.Deleted{ID: o.ID, Key: o.Key, Resource: o.Resource})
+					return s.then(ctx, tx.DeleteResourceRole(ctx, envID, o.ID), tx, envID, event.ResourceRoleDeleted, event.Deleted{ID: o.ID, Key: o.Key, Resource: o.Resource})
 				})
 		}
 	}
@@ -322,7 +322,7 @@ func (s *Service) tenantInstances(ctx context.Context, tx Store, envID string, t
 	}
 	var changes []Change
 	for _, i := range insts {
-		if err := s.then(tx.DeleteInstance(ctx, envID, i.ID), ctx, tx, envID, event.ResourceInstanceDeleted, event.Deleted{ID: i.ID, Key: i.Key, Resource: i.Resource}); err != nil {
+		if err := s.then(ctx, tx.DeleteInstance(ctx, envID, i.ID), tx, envID, event.ResourceInstanceDeleted, event.Deleted{ID: i.ID, Key: i.Key, Resource: i.Resource}); err != nil {
 			return nil, err
 		}
 		changes = append(changes, change(OpDeleteInstance, ResourceKeyRef{Resource: i.Resource, Key: i.Key}))
@@ -371,7 +371,7 @@ func (s *Service) actionRefs(ctx context.Context, tx Store, envID string, rs *re
 			if slices.Contains(removed, r.Action) {
 				rs.add(Referrer{Kind: "set_rule", Key: r.UserSet + " × " + r.Action + " × " + r.ResourceSet, Via: "action"}, change(OpDeleteSetRule, r.Authz()),
 					func() error {
-						return s.then(tx.DeleteSetRule(ctx, envID, r.ID), ctx, tx, envID, event.SetRuleDeleted, r)
+						return s.then(ctx, tx.DeleteSetRule(ctx, envID, r.ID), tx, envID, event.SetRuleDeleted, r)
 					})
 			}
 		}
@@ -380,7 +380,7 @@ func (s *Service) actionRefs(ctx context.Context, tx Store, envID string, rs *re
 }
 
 // then emits an event after a store write that succeeded.
-func (s *Service) then(err error, ctx context.Context, tx Store, envID, typ string, data any) error {
+func (s *Service) then(ctx context.Context, err error, tx Store, envID, typ string, data any) error {
 	if err != nil {
 		return err
 	}
