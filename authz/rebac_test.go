@@ -323,3 +323,19 @@ func TestFineChecksDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestInstancePermissions(t *testing.T) {
+	e := driveEngine(t)
+	got := e.InstancePermissions("bob", nil, []string{"document"})
+	want := []authz.InstancePermissions{{Resource: "document:d1", Tenant: "acme", Roles: []string{"viewer"}, Permissions: []string{"document:read"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("bob's documents: %+v", got)
+	}
+	got = e.InstancePermissions("ada", []string{"acme"}, []string{"folder"})
+	if len(got) != 3 || got[0].Resource != "folder:drafts" || !reflect.DeepEqual(got[0].Permissions, []string{"folder:read", "folder:write"}) || !reflect.DeepEqual(got[0].Roles, []string{"editor", "viewer"}) {
+		t.Fatalf("ada's folders: %+v", got)
+	}
+	if got := e.InstancePermissions("nobody", nil, nil); got != nil {
+		t.Fatalf("unknown user: %+v", got)
+	}
+}
