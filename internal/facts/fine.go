@@ -614,9 +614,15 @@ func findTuple(ctx context.Context, tx Store, envID string, in TupleInput) (*Tup
 			return nil, gatehouse.FieldError(f[0], "required_field_missing", "%s is required", f[0])
 		}
 	}
-	res, err := tx.ListTuples(ctx, TupleFilter{EnvID: envID, Subject: in.Subject, Relation: in.Relation, Object: in.Object}, gatehouse.PageRequest{Page: 1, PerPage: 1})
+	f, found, err := byInstanceIDs(ctx, tx, TupleFilter{EnvID: envID, Subject: in.Subject, Relation: in.Relation, Object: in.Object})
 	if err != nil {
 		return nil, err
+	}
+	var res gatehouse.Page[Tuple]
+	if found {
+		if res, err = tx.ListTuples(ctx, f, gatehouse.PageRequest{Page: 1, PerPage: 1}); err != nil {
+			return nil, err
+		}
 	}
 	if len(res.Items) == 0 {
 		return nil, gatehouse.Errorf(gatehouse.CodeNotFound, "relationship tuple %s %s %s not found", in.Subject, in.Relation, in.Object)
@@ -626,7 +632,39 @@ func findTuple(ctx context.Context, tx Store, envID string, in TupleInput) (*Tup
 
 // Tuples lists tuples.
 func (s *Service) Tuples(ctx context.Context, f TupleFilter, page gatehouse.PageRequest) (gatehouse.Page[Tuple], error) {
+	f, found, err := byInstanceIDs(ctx, s.Store, f)
+	if err != nil || !found {
+		return gatehouse.Page[Tuple]{Items: []Tuple{}}, err
+	}
 	return s.Store.ListTuples(ctx, f, page)
+}
+
+// byInstanceIDs turns a filter's subject and object ("type:key",
+// "type:key#role") into instance ids, so that the query follows the
+// tuples' indexes; found is false when one names no instance.
+func byInstanceIDs(ctx context.Context, st Store, f TupleFilter) (TupleFilter, bool, error) {
+	if f.Subject != "" {
+		ref, role, _ := strings.Cut(f.Subject, "#")
+		i, err := st.GetInstance(ctx, f.EnvID, ref)
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			return f, false, nil
+		}
+		if err != nil {
+			return f, false, err
+		}
+		f.Subject, f.SubjectID, f.Role = "", i.ID, &role
+	}
+	if f.Object != "" {
+		i, err := st.GetInstance(ctx, f.EnvID, f.Object)
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			return f, false, nil
+		}
+		if err != nil {
+			return f, false, err
+		}
+		f.Object, f.ObjectID = "", i.ID
+	}
+	return f, true, nil
 }
 
 // ---- role assignments on instances
