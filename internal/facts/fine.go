@@ -546,31 +546,40 @@ func (s *Service) CreateTuples(ctx context.Context, envID string, ins []TupleInp
 	var out []Tuple
 	err := s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		out = out[:0]
-		check, err := s.tupleChecker(ctx, envID, len(ins) > 1)
+		e, err := s.caughtUpEngine(ctx, envID)
 		if err != nil {
 			return nil, err
 		}
-		changes := make([]Change, 0, len(ins))
+		fail := func(i int, err error) error {
+			if len(ins) > 1 {
+				return itemError("tuples", i, err)
+			}
+			return err
+		}
+		ts := make([]*Tuple, len(ins))
+		ats := make([]authz.Tuple, len(ins))
 		for i, in := range ins {
-			t, err := resolveTuple(ctx, tx, envID, in)
-			if err == nil {
-				err = check(t.Authz())
+			if ts[i], err = resolveTuple(ctx, tx, envID, in); err != nil {
+				return nil, fail(i, err)
 			}
-			if err == nil {
-				t.ID, t.CreatedAt = newID(), s.now()
-				err = tx.CreateTuple(ctx, t)
-			}
+			ats[i] = ts[i].Authz()
+		}
+		// all at once: a cycle through several new tuples is found too
+		if i, err := e.ValidateTuples(ats); err != nil {
+			return nil, fail(i, tupleError(ats[i], err))
+		}
+		changes := make([]Change, 0, len(ins))
+		for i, t := range ts {
+			t.ID, t.CreatedAt = newID(), s.now()
+			err := tx.CreateTuple(ctx, t)
 			if err == nil {
 				err = s.emit(ctx, tx, envID, event.RelationshipTupleCreated, t)
 			}
 			if err != nil {
-				if len(ins) > 1 {
-					err = itemError("tuples", i, err)
-				}
-				return nil, err
+				return nil, fail(i, err)
 			}
 			out = append(out, *t)
-			changes = append(changes, change(OpPutTuple, t.Authz()))
+			changes = append(changes, change(OpPutTuple, ats[i]))
 		}
 		return changes, nil
 	})
