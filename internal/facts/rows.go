@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -19,11 +20,22 @@ const (
 	KindTenant         = "tenant"
 	KindUser           = "user"
 	KindRoleAssignment = "role_assignment"
+
+	// The fine-grained model (issue 15).
+	KindRelation     = "relation"
+	KindResourceRole = "resource_role"
+	KindInstance     = "resource_instance"
+	KindTuple        = "relationship_tuple"
+	KindConditionSet = "condition_set"
+	KindSetRule      = "set_rule"
 )
 
 // Kinds lists the row kinds in the order a whole environment is exported
-// and applied: what a row refers to comes before it.
-var Kinds = []string{KindResource, KindRole, KindTenant, KindUser, KindRoleAssignment}
+// and applied: what a row refers to comes before it (a resource role's
+// derivations name relations, a tuple names instances and roles, a set
+// rule names condition sets, an assignment may name an instance).
+var Kinds = []string{KindResource, KindRole, KindRelation, KindResourceRole, KindTenant, KindUser, KindInstance, KindTuple,
+	KindConditionSet, KindSetRule, KindRoleAssignment}
 
 // Row is one item of an import, an export or a copy, as a JSON Lines
 // object: {"type": "user", "key": "ada", "email": "…"}. Absent fields keep
@@ -58,7 +70,26 @@ type Row struct {
 
 	User   string `json:"user,omitempty"`   // role_assignment: user key
 	Role   string `json:"role,omitempty"`   // role_assignment: role key
-	Tenant string `json:"tenant,omitempty"` // role_assignment: tenant key ("" : default)
+	Tenant string `json:"tenant,omitempty"` // role_assignment, resource_instance: tenant key ("" : default)
+	// role_assignment: the instance ("resource:key") whose role Role (of
+	// the instance's type) the user gets; "": a tenant role in Tenant.
+	ResourceInstance string `json:"resource_instance,omitempty"`
+
+	// resource_role, relation, resource_instance, condition_set: the
+	// resource type.
+	Resource  string              `json:"resource,omitempty"`
+	GrantedTo *[]authz.Derivation `json:"granted_to,omitempty"` // resource_role
+	// relation: the resource type of its subjects; relationship_tuple:
+	// "type:key" or a subject set "type:key#role".
+	Subject  string `json:"subject,omitempty"`
+	Relation string `json:"relation,omitempty"` // relationship_tuple
+	Object   string `json:"object,omitempty"`   // relationship_tuple: "type:key"
+	// condition_set: userset or resourceset ("type" names the row's kind).
+	SetType     string          `json:"set_type,omitempty"`
+	Conditions  json.RawMessage `json:"conditions,omitempty"`   // condition_set
+	UserSet     string          `json:"user_set,omitempty"`     // set_rule
+	Action      string          `json:"action,omitempty"`       // set_rule
+	ResourceSet string          `json:"resource_set,omitempty"` // set_rule
 }
 
 // RowError is a row that cannot be applied.
@@ -142,6 +173,11 @@ func (r *Row) Validate() error {
 	case KindRole:
 		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000))
 	case KindRoleAssignment:
+		if r.ResourceInstance != "" {
+			if _, _, ok := strings.Cut(r.ResourceInstance, ":"); !ok {
+				return gatehouse.FieldError("resource_instance", "invalid_format", "resource_instance %q must be \"type:key\"", r.ResourceInstance)
+			}
+		}
 		if r.User == "" {
 			return gatehouse.FieldError("user", "required_field_missing", "a role_assignment row needs user")
 		}
@@ -154,6 +190,8 @@ func (r *Row) Validate() error {
 			}
 		}
 		return firstErr(validKey("user", r.User), validKey("role", r.Role))
+	case KindRelation, KindResourceRole, KindInstance, KindTuple, KindConditionSet, KindSetRule:
+		return r.validateFine()
 	case "":
 		return gatehouse.FieldError("type", "required_field_missing", "each row needs a type: %s", kindList())
 	}
@@ -161,7 +199,7 @@ func (r *Row) Validate() error {
 }
 
 func kindList() string {
-	return fmt.Sprintf("%s, %s, %s, %s or %s", KindResource, KindRole, KindTenant, KindUser, KindRoleAssignment)
+	return strings.Join(Kinds[:len(Kinds)-1], ", ") + " or " + Kinds[len(Kinds)-1]
 }
 
 // BatchResult counts what a batch did.
@@ -184,8 +222,8 @@ type ApplyOptions struct {
 }
 
 // ApplyRowsTx applies rows to envID inside tx, which holds the
-// environment's write lock (Store.InFactsTx): resources, then roles,
-// tenants, users and role assignments, each kind in row order. Existing
+// environment's write lock (Store.InFactsTx): kind by kind in the order of
+// Kinds, each kind in row order. Existing
 // items are updated with the fields a row gives; an assignment that exists
 // is left alone. It returns the feed change to append (nil when nothing
 // changed) and, when rows cannot be applied, their errors: the caller must
@@ -205,7 +243,9 @@ func (s *Service) ApplyRowsTx(ctx context.Context, tx Store, envID string, rows 
 		kind string
 		fn   func(context.Context, []*Row) error
 	}{
-		{KindResource, a.applyResources}, {KindRole, a.applyRoles}, {KindTenant, a.applyTenants}, {KindUser, a.applyUsers}, {KindRoleAssignment, a.applyAssignments},
+		{KindResource, a.applyResources}, {KindRole, a.applyRoles}, {KindRelation, a.applyRelations}, {KindResourceRole, a.applyResourceRoles},
+		{KindTenant, a.applyTenants}, {KindUser, a.applyUsers}, {KindInstance, a.applyInstances}, {KindTuple, a.applyTuples},
+		{KindConditionSet, a.applyConditionSets}, {KindSetRule, a.applySetRules}, {KindRoleAssignment, a.applyAssignments},
 	}
 	for _, st := range steps {
 		if len(byKind[st.kind]) == 0 {
@@ -524,7 +564,25 @@ func (a *applier) applyUsers(ctx context.Context, rows []*Row) error {
 	return err
 }
 
-func (a *applier) applyAssignments(ctx context.Context, rows []*Row) error {
+func (a *applier) applyAssignments(ctx context.Context, all []*Row) error {
+	var rows, onInstances []*Row
+	for _, r := range all {
+		if r.ResourceInstance != "" {
+			onInstances = append(onInstances, r)
+		} else {
+			rows = append(rows, r)
+		}
+	}
+	if err := a.applyTenantAssignments(ctx, rows); err != nil {
+		return err
+	}
+	return a.applyInstanceAssignments(ctx, onInstances)
+}
+
+func (a *applier) applyTenantAssignments(ctx context.Context, rows []*Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	for _, r := range rows {
 		if r.Tenant == "" {
 			r.Tenant = authz.DefaultTenant
@@ -642,7 +700,8 @@ func mustJSON(v any) string {
 
 // ResetTx empties envID inside tx (holding the environment's write lock):
 // every user, role, resource type, assignment and tenant but the default
-// one. It returns the feed change that resets the engines.
+// one, and the fine-grained data (resource roles, relations, instances,
+// tuples, condition sets and set rules). It returns the feed change that resets the engines.
 func (s *Service) ResetTx(ctx context.Context, tx Store, envID string) ([]Change, error) {
 	if err := tx.ClearEnvironment(ctx, envID); err != nil {
 		return nil, err
@@ -694,5 +753,5 @@ func RowOfRole(r *Role) Row {
 
 // RowOfAssignment is the export row of a role assignment.
 func RowOfAssignment(a *Assignment) Row {
-	return Row{Type: KindRoleAssignment, User: a.User, Role: a.Role, Tenant: a.Tenant}
+	return Row{Type: KindRoleAssignment, User: a.User, Role: a.Role, Tenant: a.Tenant, ResourceInstance: a.ResourceInstance}
 }

@@ -158,7 +158,7 @@ func (h *handlers) startJob(ctx context.Context, in *startJobIn) (*Out[Job], err
 
 type importJobIn struct {
 	EnvQuery
-	Type        string `query:"type" enum:"users,tenants,role_assignments,user,tenant,role_assignment,resources,roles" doc:"The type of every row of a CSV file (required for CSV), or of JSON Lines rows without a type field."`
+	Type        string `query:"type" enum:"users,tenants,role_assignments,user,tenant,role_assignment,resources,roles,resource,role,relations,relation,resource_roles,resource_role,resource_instances,resource_instance,relationship_tuples,relationship_tuple,condition_sets,condition_set,set_rules,set_rule" doc:"The type of every row of a CSV file (required for CSV), or of JSON Lines rows without a type field."`
 	Format      string `query:"format" enum:"jsonl,csv" doc:"Overrides the format the Content-Type says."`
 	BatchSize   int    `query:"batch_size" minimum:"0" maximum:"10000" doc:"Rows per task (default 5,000): each batch is applied whole or not at all."`
 	Events      bool   `query:"events" doc:"Send a webhook event for every item created or changed (off by default: an import would send one per row)."`

@@ -32,7 +32,9 @@ const maxErrorMessage = 300
 var csvColumns = map[string][]string{
 	facts.KindUser:           {"key", "email", "first_name", "last_name", "attributes"},
 	facts.KindTenant:         {"key", "name", "description", "attributes"},
-	facts.KindRoleAssignment: {"user", "role", "tenant"},
+	facts.KindRoleAssignment: {"user", "role", "tenant", "resource_instance"},
+	facts.KindInstance:       {"resource", "key", "tenant", "attributes"},
+	facts.KindTuple:          {"subject", "relation", "object"},
 }
 
 // NormalizeRowType accepts a row type in the singular or plural.
@@ -48,6 +50,18 @@ func NormalizeRowType(t string) string {
 		return facts.KindResource
 	case "roles":
 		return facts.KindRole
+	case "relations":
+		return facts.KindRelation
+	case "resource_roles", "resource-roles":
+		return facts.KindResourceRole
+	case "resource_instances", "resource-instances":
+		return facts.KindInstance
+	case "relationship_tuples", "relationship-tuples":
+		return facts.KindTuple
+	case "condition_sets", "condition-sets":
+		return facts.KindConditionSet
+	case "set_rules", "set-rules":
+		return facts.KindSetRule
 	}
 	return t
 }
@@ -351,7 +365,7 @@ func jsonProblem(err error) string {
 func (p *parser) csv(r io.Reader) error {
 	cols, ok := csvColumns[p.in.RowType]
 	if !ok {
-		return gatehouse.FieldError("type", "required_field_missing", "a CSV import needs ?type=users, tenants or role_assignments")
+		return gatehouse.FieldError("type", "required_field_missing", "a CSV import needs ?type=users, tenants, role_assignments, resource_instances or relationship_tuples")
 	}
 	cr := newCSVReader(r, MaxRowBytes, MaxCellBytes, MaxColumns)
 	hline, header, err := cr.Read()
@@ -441,6 +455,16 @@ func (p *parser) csvRow(line int64, index, rec []string) error {
 			row.Role = v
 		case "tenant":
 			row.Tenant = v
+		case "resource_instance":
+			row.ResourceInstance = v
+		case "resource":
+			row.Resource = v
+		case "subject":
+			row.Subject = v
+		case "relation":
+			row.Relation = v
+		case "object":
+			row.Object = v
 		}
 	}
 	return p.add(line, row)

@@ -25,6 +25,15 @@ var kindScopes = map[string][2]gatehouse.Scope{
 	facts.KindTenant:         {gatehouse.ScopeViewTenant, gatehouse.ScopeManageTenant},
 	facts.KindUser:           {gatehouse.ScopeViewUser, gatehouse.ScopeManageUser},
 	facts.KindRoleAssignment: {gatehouse.ScopeViewRoleAssignment, gatehouse.ScopeManageRoleAssignment},
+	// the fine-grained model, as its endpoints: a resource type's roles,
+	// relations, instances and tuples are the resource scopes', attribute
+	// rules the role scopes'
+	facts.KindRelation:     {gatehouse.ScopeViewResource, gatehouse.ScopeManageResource},
+	facts.KindResourceRole: {gatehouse.ScopeViewResource, gatehouse.ScopeManageResource},
+	facts.KindInstance:     {gatehouse.ScopeViewResource, gatehouse.ScopeManageResource},
+	facts.KindTuple:        {gatehouse.ScopeViewResource, gatehouse.ScopeManageResource},
+	facts.KindConditionSet: {gatehouse.ScopeViewRole, gatehouse.ScopeManageRole},
+	facts.KindSetRule:      {gatehouse.ScopeViewRole, gatehouse.ScopeManageRole},
 }
 
 // needScopes fails unless p holds, for each kind, its view (write false)
@@ -365,8 +374,8 @@ func (s *Service) plan(ctx context.Context, envID, taskKind, sourceEnvID string)
 		if err != nil {
 			return nil, 0, err
 		}
-		if kind == facts.KindRole {
-			bounds = nil // roles may extend each other: one task
+		if kind == facts.KindRole || kind == facts.KindResourceRole {
+			bounds = nil // roles may extend or derive from each other: one task
 		}
 		after := ""
 		left := int64(n)

@@ -193,7 +193,11 @@ func (s *Store) ClearEnvironment(ctx context.Context, envID string) error {
 // rowTables are the table of each row kind.
 var rowTables = map[string]string{
 	facts.KindResource: "authz_resources", facts.KindRole: "authz_roles", facts.KindTenant: "authz_tenants",
-	facts.KindUser: "authz_users", facts.KindRoleAssignment: "authz_role_assignments",
+	facts.KindUser: "authz_users",
+	// both kinds of assignment: in a tenant and on an instance
+	facts.KindRoleAssignment: "(SELECT id, env_id FROM authz_role_assignments UNION ALL SELECT id, env_id FROM authz_instance_assignments) a",
+	facts.KindRelation:       "authz_relations", facts.KindResourceRole: "authz_resource_roles", facts.KindInstance: "authz_instances",
+	facts.KindTuple: "authz_tuples", facts.KindConditionSet: "authz_condition_sets", facts.KindSetRule: "authz_set_rules",
 }
 
 func rowTable(kind string) (string, error) {
@@ -244,46 +248,52 @@ func (s *Store) IDBoundaries(ctx context.Context, envID, kind string, n int) ([]
 func (s *Store) ExportRows(ctx context.Context, envID, kind, after, upto string) ([]facts.Row, error) {
 	w := &where{}
 	prefix := ""
-	if kind == facts.KindRoleAssignment {
-		prefix = "a."
+	switch kind {
+	case facts.KindUser, facts.KindTenant, facts.KindResource, facts.KindRole:
+	default:
+		prefix = "x."
 	}
 	w.add(prefix+"env_id = ?", envID)
 	w.addIf(after != "", prefix+"id > ?", after)
 	w.addIf(upto != "", prefix+"id <= ?", upto)
 	order := " ORDER BY " + prefix + "id"
 	q := s.reader()
-	var out []facts.Row
 	switch kind {
 	case facts.KindUser:
-		items, err := queryAll(ctx, q, "SELECT "+userCols+" FROM authz_users"+w.sql()+order, scanUser, w.args...)
-		for i := range items {
-			out = append(out, facts.RowOfUser(&items[i]))
-		}
-		return out, err
+		return exportAll(ctx, q, "SELECT "+userCols+" FROM authz_users"+w.sql()+order, scanUser, facts.RowOfUser, w.args)
 	case facts.KindTenant:
-		items, err := queryAll(ctx, q, "SELECT "+tenantCols+" FROM authz_tenants"+w.sql()+order, scanTenant, w.args...)
-		for i := range items {
-			out = append(out, facts.RowOfTenant(&items[i]))
-		}
-		return out, err
+		return exportAll(ctx, q, "SELECT "+tenantCols+" FROM authz_tenants"+w.sql()+order, scanTenant, facts.RowOfTenant, w.args)
 	case facts.KindResource:
-		items, err := queryAll(ctx, q, "SELECT "+resourceCols+" FROM authz_resources"+w.sql()+order, scanResource, w.args...)
-		for i := range items {
-			out = append(out, facts.RowOfResource(&items[i]))
-		}
-		return out, err
+		return exportAll(ctx, q, "SELECT "+resourceCols+" FROM authz_resources"+w.sql()+order, scanResource, facts.RowOfResource, w.args)
 	case facts.KindRole:
-		items, err := queryAll(ctx, q, "SELECT "+authzRoleCols+" FROM authz_roles"+w.sql()+order, scanAuthzRole, w.args...)
-		for i := range items {
-			out = append(out, facts.RowOfRole(&items[i]))
-		}
-		return out, err
+		return exportAll(ctx, q, "SELECT "+authzRoleCols+" FROM authz_roles"+w.sql()+order, scanAuthzRole, facts.RowOfRole, w.args)
 	case facts.KindRoleAssignment:
-		items, err := queryAll(ctx, q, assignmentSelect+w.sql()+order, scanAssignment, w.args...)
-		for i := range items {
-			out = append(out, facts.RowOfAssignment(&items[i]))
-		}
-		return out, err
+		return exportAll(ctx, q, "SELECT x.id, x.env_id, x.user_id, x.role_id, x.tenant_id, x.user_key, x.role_key, x.tenant_key, x.instance_id, x.resource_instance, x.created_at FROM "+
+			assignmentUnion+w.sql()+order, scanAnyAssignment, facts.RowOfAssignment, w.args)
+	case facts.KindRelation:
+		return exportAll(ctx, q, "SELECT "+relationCols+" FROM "+relationFrom+w.sql()+order, scanRelation, facts.RowOfRelation, w.args)
+	case facts.KindResourceRole:
+		return exportAll(ctx, q, "SELECT "+rroleCols+" FROM "+rroleFrom+w.sql()+order, scanResourceRole, facts.RowOfResourceRole, w.args)
+	case facts.KindInstance:
+		return exportAll(ctx, q, "SELECT "+instanceCols+" FROM "+instanceFrom+w.sql()+order, scanInstance, facts.RowOfInstance, w.args)
+	case facts.KindTuple:
+		return exportAll(ctx, q, "SELECT "+tupleCols+" FROM "+tupleFrom+w.sql()+order, scanTuple, facts.RowOfTuple, w.args)
+	case facts.KindConditionSet:
+		return exportAll(ctx, q, "SELECT "+csetCols+" FROM "+csetFrom+w.sql()+order, scanConditionSet, facts.RowOfConditionSet, w.args)
+	case facts.KindSetRule:
+		return exportAll(ctx, q, "SELECT "+ruleCols+" FROM "+ruleFrom+w.sql()+order, scanSetRule, facts.RowOfSetRule, w.args)
 	}
 	return nil, fmt.Errorf("unknown row kind %q", kind)
+}
+
+func exportAll[T any](ctx context.Context, q querier, query string, scan func(scanner) (T, error), row func(*T) facts.Row, args []any) ([]facts.Row, error) {
+	items, err := queryAll(ctx, q, query, scan, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]facts.Row, len(items))
+	for i := range items {
+		out[i] = row(&items[i])
+	}
+	return out, nil
 }
