@@ -165,3 +165,72 @@ func TestJSONHasEscapedNUL(t *testing.T) {
 		}
 	}
 }
+
+// The fine-grained kinds: CSV of instances, tuples and assignments on
+// instances; JSON Lines rows checked on their own before anything is
+// applied.
+func TestParseFineRows(t *testing.T) {
+	t.Parallel()
+	rowsOf := func(t *testing.T, in ImportInput) []facts.Row {
+		t.Helper()
+		in.BatchSize = DefaultBatchSize
+		batches, _, err := parseFile(t, DefaultOptions(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []facts.Row
+		for _, b := range batches {
+			var lr []lineRow
+			if err := json.Unmarshal(b.Rows, &lr); err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range lr {
+				out = append(out, x.Row)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		typ, file, want string
+	}{
+		{"resource_instances", "resource,key,tenant,attributes\ndocument,d1,acme,\"{\"\"pages\"\":3}\"\nfolder,f1,,\n",
+			`[{"type":"resource_instance","key":"d1","attributes":{"pages":3},"tenant":"acme","resource":"document"} {"type":"resource_instance","key":"f1","resource":"folder"}]`},
+		{"relationship-tuples", "subject,relation,object\nteam:t1#member,editor,folder:f1\n",
+			`[{"type":"relationship_tuple","subject":"team:t1#member","relation":"editor","object":"folder:f1"}]`},
+		{"role_assignments", "user,role,resource_instance\nada,editor,folder:f1\n",
+			`[{"type":"role_assignment","user":"ada","role":"editor","resource_instance":"folder:f1"}]`},
+	} {
+		var got []string
+		for _, r := range rowsOf(t, ImportInput{Format: FormatCSV, RowType: c.typ, Body: strings.NewReader(c.file)}) {
+			b, _ := json.Marshal(r)
+			got = append(got, string(b))
+		}
+		if fmt.Sprint(got) != c.want {
+			t.Errorf("%s: %v\nwant %s", c.typ, got, c.want)
+		}
+	}
+	file := strings.Join([]string{
+		`{"type":"relation","resource":"document","key":"parent","subject":"folder"}`,
+		`{"type":"relation","resource":"document","key":"parent"}`,
+		`{"type":"resource_role","key":"editor","permissions":["read"]}`,
+		`{"type":"relationship_tuple","subject":"folder:f1","relation":"parent"}`,
+		`{"type":"condition_set","key":"c","set_type":"everyone","conditions":{"user.a":{"equals":1}}}`,
+		`{"type":"condition_set","key":"c","set_type":"userset","conditions":{"user.a":{"frobnicates":1}}}`,
+		`{"type":"set_rule","user_set":"u","action":"read"}`,
+		`{"type":"role_assignment","user":"ada","role":"editor","resource_instance":"f1"}`,
+		`{"type":"resource_instance","resource":"document","key":"d1","attributes":[1]}`,
+		`{"type":"condition_set","key":"c","set_type":"userset","conditions":{"user.a":{"equals":1}}}`,
+	}, "\n")
+	_, _, err := parseFile(t, DefaultOptions(), ImportInput{Format: FormatJSONL, BatchSize: DefaultBatchSize, Body: strings.NewReader(file)})
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) {
+		t.Fatalf("%v, want the file refused", err)
+	}
+	var got []string
+	for _, e := range ge.Details["errors"].([]facts.RowError) {
+		got = append(got, fmt.Sprintf("%d:%s", e.Line, e.Field))
+	}
+	if want := "[2:subject 3:resource 4:object 5:set_type 6:conditions 7:resource_set 8:resource_instance 9:attributes]"; fmt.Sprint(got) != want {
+		t.Errorf("row errors %v, want %s", got, want)
+	}
+}
