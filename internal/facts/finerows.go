@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
@@ -98,7 +99,7 @@ func (a *applier) put(ctx context.Context, isNew bool, c Change, created, update
 	}
 	a.parts = append(a.parts, c)
 	if typ == "" {
-		return nil // no event of that kind
+		return nil // no event of that kind (or none wanted)
 	}
 	return a.event(ctx, typ, item)
 }
@@ -283,19 +284,131 @@ func (a *applier) tenantOf(ctx context.Context, key string) (*Tenant, error) {
 	return t, nil
 }
 
+// fineCache holds what a batch has looked up of the fine-grained data, so
+// that rows of thousands of instances and tuples cost a few queries, not a
+// few each.
+type fineCache struct {
+	resources map[string]*Resource // by key; nil: none
+	instances map[string]*Instance // by "resource:key"; nil: none
+	// by resource type id + "#" + key, loaded at once
+	relations map[string]*Relation
+	roles     map[string]*ResourceRole
+}
+
+// resource is resource type key, NOT_FOUND naming field when missing.
+func (a *applier) resource(ctx context.Context, key, field string) (*Resource, error) {
+	c := &a.fine
+	if c.resources == nil {
+		c.resources = map[string]*Resource{}
+	}
+	r, ok := c.resources[key]
+	if !ok {
+		var err error
+		r, err = a.tx.GetResource(ctx, a.envID, key)
+		if err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+			return nil, err
+		}
+		c.resources[key] = r
+	}
+	if r == nil {
+		return nil, &gatehouse.Error{Code: gatehouse.CodeNotFound, Message: fmt.Sprintf("resource type %q not found", key),
+			Details: map[string]any{"field": field, "reason": "not_found"}}
+	}
+	return r, nil
+}
+
+// loadInstances looks up, a query per resource type, the instances of refs
+// ("resource:key") that this batch has not looked up yet.
+func (a *applier) loadInstances(ctx context.Context, refs []string) error {
+	c := &a.fine
+	if c.instances == nil {
+		c.instances = map[string]*Instance{}
+	}
+	byType := map[string][]string{}
+	for _, ref := range refs {
+		if _, ok := c.instances[ref]; ok {
+			continue
+		}
+		c.instances[ref] = nil
+		if typ, key, ok := strings.Cut(ref, ":"); ok {
+			byType[typ] = append(byType[typ], key)
+		}
+	}
+	for _, typ := range setKeys(boolSet(byType)) {
+		res, err := a.resource(ctx, typ, "resource")
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		found, err := a.tx.InstancesByKey(ctx, a.envID, res.ID, byType[typ])
+		if err != nil {
+			return err
+		}
+		for k, i := range found {
+			c.instances[typ+":"+k] = i
+		}
+	}
+	return nil
+}
+
+func boolSet[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// instance is instance ref as loaded (loadInstances), NOT_FOUND naming
+// field when missing.
+func (a *applier) instance(ref, field string) (*Instance, error) {
+	if i := a.fine.instances[ref]; i != nil {
+		return i, nil
+	}
+	return nil, &gatehouse.Error{Code: gatehouse.CodeNotFound, Message: fmt.Sprintf("resource instance %q not found", ref),
+		Details: map[string]any{"field": field, "reason": "not_found"}}
+}
+
+// loadModel loads the relations and resource roles of the environment (a
+// few per resource type), once the batch's own are applied.
+func (a *applier) loadModel(ctx context.Context) error {
+	c := &a.fine
+	if c.relations != nil {
+		return nil
+	}
+	rels, err := a.tx.AllRelations(ctx, a.envID)
+	if err != nil {
+		return err
+	}
+	roles, err := a.tx.AllResourceRoles(ctx, a.envID)
+	if err != nil {
+		return err
+	}
+	c.relations, c.roles = make(map[string]*Relation, len(rels)), make(map[string]*ResourceRole, len(roles))
+	for i := range rels {
+		c.relations[rels[i].ResourceID+"#"+rels[i].Key] = &rels[i]
+	}
+	for i := range roles {
+		c.roles[roles[i].ResourceID+"#"+roles[i].Key] = &roles[i]
+	}
+	return nil
+}
+
 func (a *applier) applyInstances(ctx context.Context, rows []*Row) error {
 	keys, groups := byRowKey(rows, func(r *Row) string { return r.Resource + ":" + r.Key })
+	if err := a.loadInstances(ctx, keys); err != nil {
+		return err
+	}
+	var created []*Instance
 	for _, k := range keys {
 		rs := groups[k]
 		r := rs[len(rs)-1]
-		cur, err := a.tx.GetInstance(ctx, a.envID, k)
-		isNew := gatehouse.ErrorCode(err) == gatehouse.CodeNotFound
-		if err != nil && !isNew {
-			return err
-		}
-		before := ""
+		cur := a.fine.instances[k]
+		isNew, before := cur == nil, ""
 		if isNew {
-			res, err := resourceOf(ctx, a.tx, a.envID, r.Resource)
+			res, err := a.resource(ctx, r.Resource, "resource")
 			if err != nil {
 				if err := a.failOr(r, err); err != nil {
 					return err
@@ -323,43 +436,102 @@ func (a *applier) applyInstances(ctx context.Context, rows []*Row) error {
 			continue
 		}
 		cur.TenantID = t.ID
-		if !isNew && mustJSON(cur) == before {
+		if isNew {
+			created = append(created, cur)
+			a.fine.instances[k] = cur
+			continue
+		}
+		if mustJSON(cur) == before {
 			a.res.Unchanged++
 			continue
 		}
-		if isNew {
-			err = a.tx.CreateInstance(ctx, cur)
-		} else {
-			cur.UpdatedAt = a.now
-			err = a.tx.UpdateInstance(ctx, cur)
-		}
-		if err != nil {
+		cur.UpdatedAt = a.now
+		if err := a.tx.UpdateInstance(ctx, cur); err != nil {
 			return err
 		}
-		if err := a.put(ctx, isNew, change(OpPutInstance, cur.Authz()), event.ResourceInstanceCreated, event.ResourceInstanceUpdated, cur); err != nil {
+		if err := a.put(ctx, false, change(OpPutInstance, cur.Authz()), "", event.ResourceInstanceUpdated, cur); err != nil {
+			return err
+		}
+	}
+	if len(a.errs) > 0 {
+		return nil // the batch is rolled back: do not write
+	}
+	if err := a.tx.InsertInstances(ctx, created); err != nil {
+		return err
+	}
+	for _, i := range created {
+		if err := a.put(ctx, true, change(OpPutInstance, i.Authz()), event.ResourceInstanceCreated, "", i); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// applyTuples resolves every tuple in the database, then validates the new
-// ones together against the engine (no cycle, no chain longer than
-// authz.MaxDepth), as CreateTuples does. When this batch has already
-// changed the model or the instances, the engine does not hold them yet:
-// the tuples are then validated against a copy of the engine with the
-// batch's changes applied.
+// resolveTuple is resolveTuple (fine.go) over what the batch has loaded.
+func (a *applier) resolveTuple(r *Row) (*Tuple, error) {
+	subRef, subRole, isSet := strings.Cut(r.Subject, "#")
+	if !strings.Contains(subRef, ":") || isSet && subRole == "" {
+		return nil, gatehouse.FieldError("subject", "invalid_format", "subject %q must be \"type:key\" or \"type:key#role\"", r.Subject)
+	}
+	if !strings.Contains(r.Object, ":") {
+		return nil, gatehouse.FieldError("object", "invalid_format", "object %q must be \"type:key\"", r.Object)
+	}
+	sub, err := a.instance(subRef, "subject")
+	if err != nil {
+		return nil, err
+	}
+	obj, err := a.instance(r.Object, "object")
+	if err != nil {
+		return nil, err
+	}
+	if isSet {
+		if a.fine.roles[sub.ResourceID+"#"+subRole] == nil {
+			return nil, gatehouse.FieldError("subject", "unknown_role", "resource type %q has no role %q", sub.Resource, subRole)
+		}
+		if a.fine.roles[obj.ResourceID+"#"+r.Relation] == nil {
+			return nil, gatehouse.FieldError("relation", "unknown_role", "with a subject set, the relation is a role of the object's type: resource type %q has no role %q", obj.Resource, r.Relation)
+		}
+	} else {
+		rel := a.fine.relations[obj.ResourceID+"#"+r.Relation]
+		if rel == nil {
+			return nil, gatehouse.FieldError("relation", "unknown_relation", "resource type %q has no relation %q", obj.Resource, r.Relation)
+		}
+		if rel.SubjectID != sub.ResourceID {
+			return nil, gatehouse.FieldError("subject", "wrong_type", "relation %q of %q relates instances of %q, not %q", rel.Key, obj.Resource, rel.Subject, sub.Resource)
+		}
+	}
+	subject := sub.Ref()
+	if isSet {
+		subject += "#" + subRole
+	}
+	return &Tuple{EnvID: a.envID, SubjectID: sub.ID, SubjectRole: subRole, Subject: subject, Relation: r.Relation, ObjectID: obj.ID, Object: obj.Ref()}, nil
+}
+
+// applyTuples resolves every tuple, then validates them together against
+// the engine (no cycle, no chain longer than authz.MaxDepth) as
+// CreateTuples does; the engine passes over those it holds already. When
+// this batch has already changed the model or the instances, the engine
+// does not hold them yet: the tuples are then validated against a copy of
+// the engine with the batch's changes applied.
 func (a *applier) applyTuples(ctx context.Context, rows []*Row) error {
-	var ts []*Tuple
+	refs := make([]string, 0, 2*len(rows))
+	for _, r := range rows {
+		sub, _, _ := strings.Cut(r.Subject, "#")
+		refs = append(refs, sub, r.Object)
+	}
+	if err := a.loadInstances(ctx, refs); err != nil {
+		return err
+	}
+	if err := a.loadModel(ctx); err != nil {
+		return err
+	}
+	var ts []Tuple
 	var trs []*Row
 	seen := map[authz.Tuple]bool{}
 	for _, r := range rows {
-		in := TupleInput{Subject: r.Subject, Relation: r.Relation, Object: r.Object}
-		t, err := resolveTuple(ctx, a.tx, a.envID, in)
+		t, err := a.resolveTuple(r)
 		if err != nil {
-			if err := a.failOr(r, err); err != nil {
-				return err
-			}
+			a.fail(r, err)
 			continue
 		}
 		if seen[t.Authz()] {
@@ -367,13 +539,7 @@ func (a *applier) applyTuples(ctx context.Context, rows []*Row) error {
 			continue
 		}
 		seen[t.Authz()] = true
-		if _, err := findTuple(ctx, a.tx, a.envID, TupleInput{Subject: t.Subject, Relation: t.Relation, Object: t.Object}); err == nil {
-			a.res.Unchanged++
-			continue
-		} else if gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
-			return err
-		}
-		ts, trs = append(ts, t), append(trs, r)
+		ts, trs = append(ts, *t), append(trs, r)
 	}
 	if len(a.errs) > 0 || len(ts) == 0 {
 		return nil // the batch is rolled back: do not write
@@ -383,23 +549,23 @@ func (a *applier) applyTuples(ctx context.Context, rows []*Row) error {
 		return err
 	}
 	ats := make([]authz.Tuple, len(ts))
-	for i, t := range ts {
-		ats[i] = t.Authz()
+	for i := range ts {
+		ats[i] = ts[i].Authz()
+		ts[i].ID, ts[i].CreatedAt = newID(), a.now
 	}
 	if i, err := e.ValidateTuples(ats); err != nil {
-		if err := a.failOr(trs[i], tupleError(ats[i], err)); err != nil {
-			return err
-		}
-		return nil
+		return a.failOr(trs[i], tupleError(ats[i], err))
 	}
-	for i, t := range ts {
-		t.ID, t.CreatedAt = newID(), a.now
-		if err := a.tx.CreateTuple(ctx, t); err != nil {
-			return err
+	inserted, err := a.tx.InsertTuples(ctx, ts)
+	if err != nil {
+		return err
+	}
+	for i := range ts {
+		if !inserted[ts[i].ID] {
+			a.res.Unchanged++
+			continue
 		}
-		a.res.Created++
-		a.parts = append(a.parts, change(OpPutTuple, ats[i]))
-		if err := a.event(ctx, event.RelationshipTupleCreated, t); err != nil {
+		if err := a.put(ctx, true, change(OpPutTuple, ats[i]), event.RelationshipTupleCreated, "", &ts[i]); err != nil {
 			return err
 		}
 	}
@@ -407,7 +573,7 @@ func (a *applier) applyTuples(ctx context.Context, rows []*Row) error {
 }
 
 // engine is the environment's engine, caught up, for validating tuples:
-// a copy with this batch's changes so far when there are some.
+// a copy with this batch's changes so far when they matter to tuples.
 func (a *applier) engine(ctx context.Context) (*authz.Engine, error) {
 	e, err := a.s.caughtUpEngine(ctx, a.envID)
 	if err != nil || !slices.ContainsFunc(a.parts, func(c Change) bool {
@@ -555,33 +721,53 @@ func (a *applier) applySetRules(ctx context.Context, rows []*Row) error {
 // applyInstanceAssignments gives users roles on instances; one that exists
 // is left alone.
 func (a *applier) applyInstanceAssignments(ctx context.Context, rows []*Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if a.userByKey == nil {
+		a.userByKey = map[string]*User{}
+	}
+	want := map[string]bool{}
+	refs := make([]string, 0, len(rows))
+	for _, r := range rows {
+		if a.userByKey[r.User] == nil {
+			want[r.User] = true
+		}
+		refs = append(refs, r.ResourceInstance)
+	}
+	if len(want) > 0 {
+		found, err := a.tx.UsersByKey(ctx, a.envID, setKeys(want))
+		if err != nil {
+			return err
+		}
+		for k, u := range found {
+			a.userByKey[k] = u
+		}
+	}
+	if err := a.loadInstances(ctx, refs); err != nil {
+		return err
+	}
+	if err := a.loadModel(ctx); err != nil {
+		return err
+	}
 	type key struct{ u, r, i string }
 	seen := map[key]bool{}
+	var as []Assignment
 	for _, r := range rows {
 		u := a.userByKey[r.User]
 		if u == nil {
-			var err error
-			if u, err = a.tx.GetUser(ctx, a.envID, r.User); err != nil {
-				if err := a.failOr(r, asField(err, "user")); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		inst, err := a.tx.GetInstance(ctx, a.envID, r.ResourceInstance)
-		if err != nil {
-			if err := a.failOr(r, asField(err, "resource_instance")); err != nil {
-				return err
-			}
+			a.fail(r, gatehouse.FieldError("user", "not_found", "user %q does not exist", r.User))
 			continue
 		}
-		role, err := a.tx.GetResourceRole(ctx, a.envID, inst.ResourceID, r.Role)
-		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+		inst, err := a.instance(r.ResourceInstance, "resource_instance")
+		if err != nil {
+			a.fail(r, err)
+			continue
+		}
+		role := a.fine.roles[inst.ResourceID+"#"+r.Role]
+		if role == nil {
 			a.fail(r, gatehouse.FieldError("role", "not_found", "resource type %q has no role %q", inst.Resource, r.Role))
 			continue
-		}
-		if err != nil {
-			return err
 		}
 		if r.Tenant != "" && r.Tenant != inst.Tenant {
 			a.fail(r, gatehouse.FieldError("tenant", "invalid_value", "resource instance %q is in tenant %q, not %q", inst.Ref(), inst.Tenant, r.Tenant))
@@ -593,25 +779,24 @@ func (a *applier) applyInstanceAssignments(ctx context.Context, rows []*Row) err
 			continue
 		}
 		seen[k] = true
-		page, err := a.tx.ListAssignments(ctx, AssignmentFilter{EnvID: a.envID, User: u.Key, Role: role.Key, ResourceInstance: inst.Ref(), Kind: AssignmentsOnInstances},
-			gatehouse.PageRequest{Page: 1, PerPage: 1})
-		if err != nil {
-			return err
-		}
-		if len(page.Items) > 0 {
+		as = append(as, Assignment{ID: newID(), EnvID: a.envID, UserID: u.ID, RoleID: role.ID, TenantID: inst.TenantID, User: u.Key, Role: role.Key,
+			Tenant: inst.Tenant, ResourceInstance: inst.Ref(), InstanceID: inst.ID, CreatedAt: a.now})
+	}
+	if len(a.errs) > 0 {
+		return nil // the batch is rolled back: do not write
+	}
+	inserted, err := a.tx.InsertInstanceAssignments(ctx, as)
+	if err != nil {
+		return err
+	}
+	for i := range as {
+		x := &as[i]
+		if !inserted[x.ID] {
 			a.res.Unchanged++
 			continue
 		}
-		if len(a.errs) > 0 {
-			continue // rolled back anyway
-		}
-		as := &Assignment{ID: newID(), EnvID: a.envID, UserID: u.ID, RoleID: role.ID, TenantID: inst.TenantID, User: u.Key, Role: role.Key,
-			Tenant: inst.Tenant, ResourceInstance: inst.Ref(), InstanceID: inst.ID, CreatedAt: a.now}
-		if err := a.tx.CreateInstanceAssignment(ctx, as); err != nil {
-			return err
-		}
-		op := authz.Assignment{User: u.Key, Role: role.Key, Tenant: inst.Tenant, ResourceInstance: inst.Ref()}
-		if err := a.put(ctx, true, change(OpAssign, op), event.RoleAssignmentCreated, "", as); err != nil {
+		op := authz.Assignment{User: x.User, Role: x.Role, Tenant: x.Tenant, ResourceInstance: x.ResourceInstance}
+		if err := a.put(ctx, true, change(OpAssign, op), event.RoleAssignmentCreated, "", x); err != nil {
 			return err
 		}
 	}

@@ -228,6 +228,16 @@ type FineStore interface {
 	UpdateConditionSet(ctx context.Context, c *ConditionSet) error
 	DeleteConditionSet(ctx context.Context, envID, id string) error
 
+	// Bulk reads and writes of imports and copies.
+	// InstancesByKey returns the instances of resource type resourceID (an
+	// id) with the given keys.
+	InstancesByKey(ctx context.Context, envID, resourceID string, keys []string) (map[string]*Instance, error)
+	InsertInstances(ctx context.Context, is []*Instance) error
+	// InsertTuples and InsertInstanceAssignments store the items that do
+	// not exist yet and return the ids of those stored.
+	InsertTuples(ctx context.Context, ts []Tuple) (map[string]bool, error)
+	InsertInstanceAssignments(ctx context.Context, as []Assignment) (map[string]bool, error)
+
 	CreateSetRule(ctx context.Context, r *SetRule) error
 	GetSetRule(ctx context.Context, envID, ref string) (*SetRule, error)
 	ListSetRules(ctx context.Context, f SetRuleFilter, page gatehouse.PageRequest) (gatehouse.Page[SetRule], error)

@@ -277,6 +277,8 @@ type applier struct {
 	// ids of users and tenants by key, as known in this batch
 	userByKey   map[string]*User
 	tenantByKey map[string]*Tenant
+	// the fine-grained data this batch has looked up (see finerows.go)
+	fine fineCache
 }
 
 func (a *applier) event(ctx context.Context, typ string, data any) error {

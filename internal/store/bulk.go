@@ -297,3 +297,87 @@ func exportAll[T any](ctx context.Context, q querier, query string, scan func(sc
 	}
 	return out, nil
 }
+
+// InstancesByKey returns the instances of resource type resourceID (an id)
+// in envID with the given keys.
+func (s *Store) InstancesByKey(ctx context.Context, envID, resourceID string, keys []string) (map[string]*facts.Instance, error) {
+	out := make(map[string]*facts.Instance, len(keys))
+	err := chunks(keys, bulkRows, func(part []string) error {
+		args := make([]any, 0, len(part)+2)
+		args = append(args, envID, resourceID)
+		for _, k := range part {
+			args = append(args, k)
+		}
+		var b strings.Builder
+		b.WriteString("SELECT " + instanceCols + " FROM " + instanceFrom + " WHERE x.env_id = ")
+		s.param(&b, 1)
+		b.WriteString(" AND x.resource_id = ")
+		s.param(&b, 2)
+		b.WriteString(" AND x.key IN (" + s.inList(3, len(part)) + ")")
+		items, err := queryAll(ctx, s.reader(), b.String(), scanInstance, args...)
+		if err != nil {
+			return err
+		}
+		for i := range items {
+			out[items[i].Key] = &items[i]
+		}
+		return nil
+	})
+	return out, err
+}
+
+// InsertInstances stores new instances.
+func (s *Store) InsertInstances(ctx context.Context, is []*facts.Instance) error {
+	return chunks(is, bulkRows, func(part []*facts.Instance) error {
+		args := make([]any, 0, len(part)*8)
+		for _, i := range part {
+			args = append(args, i.ID, i.EnvID, i.ResourceID, i.Key, i.TenantID, mustJSON(i.Attributes), micros(i.CreatedAt), micros(i.UpdatedAt))
+		}
+		return exec(ctx, s.writer(), "resource instances", "INSERT INTO authz_instances (id, env_id, resource_id, key, tenant_id, attributes, created_at, updated_at) VALUES "+
+			s.placeholders(len(part), 8), args...)
+	})
+}
+
+// insertReturning runs a multi-row INSERT … ON CONFLICT DO NOTHING
+// RETURNING id in chunks and returns the ids stored.
+func insertReturning[T any](ctx context.Context, s *Store, what, head string, cols int, items []T, values func(*T) []any) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(items))
+	err := chunks(items, bulkRows, func(part []T) error {
+		args := make([]any, 0, len(part)*cols)
+		for i := range part {
+			args = append(args, values(&part[i])...)
+		}
+		rows, err := s.writer().QueryContext(ctx, head+" VALUES "+s.placeholders(len(part), cols)+" ON CONFLICT DO NOTHING RETURNING id", args...)
+		if err != nil {
+			return fmt.Errorf("insert %s: %w", what, formatError(err))
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return fmt.Errorf("insert %s: %w", what, err)
+			}
+			inserted[id] = true
+		}
+		return rows.Err()
+	})
+	return inserted, err
+}
+
+// InsertTuples stores the tuples that do not exist yet and returns the ids
+// of those stored.
+func (s *Store) InsertTuples(ctx context.Context, ts []facts.Tuple) (map[string]bool, error) {
+	return insertReturning(ctx, s, "relationship tuples", "INSERT INTO authz_tuples (id, env_id, subject_id, subject_role, relation, object_id, created_at)", 7, ts,
+		func(t *facts.Tuple) []any {
+			return []any{t.ID, t.EnvID, t.SubjectID, t.SubjectRole, t.Relation, t.ObjectID, micros(t.CreatedAt)}
+		})
+}
+
+// InsertInstanceAssignments stores the role assignments on instances that
+// do not exist yet and returns the ids of those stored.
+func (s *Store) InsertInstanceAssignments(ctx context.Context, as []facts.Assignment) (map[string]bool, error) {
+	return insertReturning(ctx, s, "role assignments", "INSERT INTO authz_instance_assignments (id, env_id, user_id, role_id, instance_id, created_at)", 6, as,
+		func(a *facts.Assignment) []any {
+			return []any{a.ID, a.EnvID, a.UserID, a.RoleID, a.InstanceID, micros(a.CreatedAt)}
+		})
+}
