@@ -283,8 +283,14 @@ func TestFineImportBadRows(t *testing.T) {
 			for _, p := range []string{"/v1/resource-instances/folder:f3", "/v1/resource-instances/folder:f4", "/v1/users/dee", "/v1/resources/document/roles/owner"} {
 				s.must(404, req{method: "GET", path: p + devQ, key: s.key})
 			}
+			// Instances and tuples are the resource scopes' data.
+			k := s.envKey("manage:job", "view:job", "manage:user", "view:user")
+			res := s.importFile(k, "", "application/x-ndjson", `{"type":"resource_instance","resource":"folder","key":"f5"}`)
+			if res.status != 403 || !strings.Contains(res.raw, "manage:resource") {
+				t.Errorf("an import of instances without manage:resource: %d %s", res.status, res.raw)
+			}
 			// Bad conditions are refused with the file, the line named.
-			res := s.importFile(s.key, devQ, "application/x-ndjson", `{"type":"user","key":"eve"}`+"\n"+
+			res = s.importFile(s.key, devQ, "application/x-ndjson", `{"type":"user","key":"eve"}`+"\n"+
 				`{"type":"condition_set","key":"bad","set_type":"userset","conditions":{"user.department":{"frobnicates":1}}}`)
 			if res.status != 400 || !strings.Contains(res.raw, "line 2") || !strings.Contains(res.raw, "frobnicates") {
 				t.Errorf("bad conditions: %d %s", res.status, res.raw)
