@@ -142,7 +142,7 @@ func TestDashboardFineGrained(t *testing.T) {
 		`<a href="/users?search=bob"><code>user:bob</code></a> <span class="rel">— editor →</span> <a href="/instances/folder:root"><code>folder:root</code></a>`,
 		`href="/instances/folder:root#assignments"`,
 		`href="/relationships?object=folder%3Aspecs&amp;relation=parent&amp;subject=folder%3Aroot"`,
-		`by folder#editor ⇒ document#editor by parent`,
+		`rule: folder#editor ⇒ document#editor by parent`,
 		`href="/resources/document#roles"`,
 	} {
 		if !strings.Contains(path, want) {
