@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -276,6 +277,11 @@ func (x *dash) renderInstance(w http.ResponseWriter, r *http.Request, v *viewer,
 	if ts, err := c.Tenants.List(ctx, every); err == nil {
 		d.Tenants = ts.Items
 	}
+	// The instance's own tenant is always a choice (the list holds the
+	// first 100), so saving the attributes never moves it by accident.
+	if !slices.ContainsFunc(d.Tenants, func(t client.Tenant) bool { return t.Key == i.Tenant }) {
+		d.Tenants = append([]client.Tenant{{Key: i.Tenant, Name: i.Tenant}}, d.Tenants...)
+	}
 	fine := &client.FineListOptions{ListOptions: client.ListOptions{PerPage: 100}}
 	if roles, err := c.ResourceRoles.List(ctx, i.Resource, fine); err == nil {
 		d.Roles = roles.Items
@@ -311,7 +317,7 @@ func (x *dash) updateInstance(w http.ResponseWriter, r *http.Request, v *viewer)
 		attrs = map[string]any{}
 	}
 	patch := client.InstancePatch{Attributes: &attrs}
-	if t := f.Val("tenant"); t != "" {
+	if t := f.Val("tenant"); t != "" && t != r.FormValue("current_tenant") { // moved
 		patch.Tenant = &t
 	}
 	i, err := v.env().ResourceInstances.Update(apiContext(r), r.PathValue("instance"), patch)

@@ -103,6 +103,20 @@ func TestDashboardFineGrained(t *testing.T) {
 	if !strings.Contains(body, "&#34;pages&#34;: 3") {
 		t.Error("the edited attributes are not shown")
 	}
+	// Moving it to another tenant, and back; saving the attributes alone does not move it.
+	ok("tenant beta", "/tenants", url.Values{"key": {"beta"}})
+	tenantOf := func() string {
+		_, out := s.api(t, "GET", "/v1/resource-instances/document:d1?project=default&environment=development", s.key, nil)
+		return out["data"].(map[string]any)["tenant"].(string)
+	}
+	ok("move d1", "/instances/document:d1", url.Values{"tenant": {"beta"}, "current_tenant": {"acme"}, "attributes": {`{"owner": "bob", "pages": 3}`}})
+	if got := tenantOf(); got != "beta" {
+		t.Errorf("d1 moved to beta is in %q", got)
+	}
+	ok("move d1 back", "/instances/document:d1", url.Values{"tenant": {"acme"}, "current_tenant": {"beta"}, "attributes": {`{"owner": "bob", "pages": 3}`}})
+	if got := tenantOf(); got != "acme" {
+		t.Errorf("d1 moved back is in %q", got)
+	}
 	st, body = m.page("/instances/document:d1", url.Values{"tenant": {"acme"}, "attributes": {`"text"`}})
 	if st != 400 || !strings.Contains(fieldError(body, "attributes"), "JSON text") || !strings.Contains(body, "&#34;text&#34;</textarea>") {
 		t.Errorf("editing with a JSON text: %d %q", st, fieldError(body, "attributes"))
