@@ -141,8 +141,14 @@ func TestDashboardFineGrained(t *testing.T) {
 	if !strings.Contains(body, "Role editor given to bob.") || !strings.Contains(body, `<a href="/users?search=bob"><code>user:bob</code></a>`) {
 		t.Error("the instance's page does not list bob's role")
 	}
-	if _, body = m.get("/assignments"); !strings.Contains(body, `<a href="/instances/folder:root"><code>folder:root</code></a>`) {
+	if _, body = m.get("/assignments?kind=instance"); !strings.Contains(body, `<a href="/instances/folder:root"><code>folder:root</code></a>`) {
 		t.Error("the assignments page does not show the role on folder:root")
+	}
+	if _, body = m.get("/assignments?kind=tenant"); strings.Contains(body, `<a href="/instances/folder:root">`) {
+		t.Error("the tenant roles include the role on folder:root")
+	}
+	if _, body = m.get("/assignments?resource_instance=folder:specs"); strings.Contains(body, `<a href="/instances/folder:root">`) {
+		t.Error("the roles on folder:specs include the role on folder:root")
 	}
 	if st, body = m.page("/instances/folder:root/assignments", url.Values{"user": {"nobody"}, "role": {"editor"}}); st != 404 && st != 400 {
 		t.Errorf("assigning to a missing user: %d %s", st, alertOf(body))
@@ -213,6 +219,12 @@ func TestDashboardFineGrained(t *testing.T) {
 	if st, _ := s.api(t, "GET", "/v1/resource-instances/document:d1?project=default&environment=development", s.key, nil); st != 404 {
 		t.Errorf("d1 after deleting it: %d", st)
 	}
+	// The assignments page takes a role on an instance away too.
+	ok("unassign on root", "/assignments/delete", url.Values{"user": {"bob"}, "role": {"editor"}, "tenant": {"acme"}, "resource_instance": {"folder:root"}})
+	if _, out := s.api(t, "GET", "/v1/role-assignments?kind=instance&project=default&environment=development", s.key, nil); len(out["data"].([]any)) != 0 {
+		t.Errorf("roles on instances after taking bob's away: %v", out["data"])
+	}
+	ok("assign on root again", "/instances/folder:root/assignments", url.Values{"user": {"bob"}, "role": {"editor"}})
 	if _, body = m.page("/resources/folder/roles/editor/delete", nil); !strings.Contains(alertOf(body), "⚠") {
 		t.Errorf("deleting a role in use without cascade: %s", alertOf(body))
 	}

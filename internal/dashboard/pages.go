@@ -517,10 +517,11 @@ var factPages = []factPage{
 			return err
 		},
 		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Roles.Delete(ctx, key) }},
-	{path: "assignments", title: "Role assignments", filters: []string{"user", "role", "tenant"}, view: gatehouse.ScopeViewRoleAssignment,
+	{path: "assignments", title: "Role assignments", filters: []string{"user", "role", "tenant", "resource_instance", "kind"}, view: gatehouse.ScopeViewRoleAssignment,
 		manage: gatehouse.ScopeManageRoleAssignment,
 		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
-			return listed(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: o, User: f["user"], Role: f["role"], Tenant: f["tenant"]}))
+			return listed(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: o, User: f["user"], Role: f["role"], Tenant: f["tenant"],
+				ResourceInstance: f["resource_instance"], Kind: f["kind"]}))
 		},
 		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
 			_, err := c.RoleAssignments.Assign(ctx, r.FormValue("user"), r.FormValue("role"), r.FormValue("tenant"))
