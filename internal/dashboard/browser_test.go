@@ -229,7 +229,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("a revoked key: %d", st)
 	}
 
-	for _, pg := range []string{"projects", "members", "member-roles", "tenants", "resources", "roles", "assignments", "webhooks", "jobs", "settings"} {
+	for _, pg := range []string{"projects", "members", "member-roles", "tenants", "resources", "instances", "relationships", "roles", "assignments", "rules", "webhooks", "jobs", "settings"} {
 		do(t, ctx, pg, chromedp.Navigate(s.url+"/"+pg), chromedp.WaitReady(chromedp.CSS("main")))
 		screenshot(t, ctx, pg)
 	}
