@@ -110,7 +110,6 @@ var funcs = template.FuncMap{
 	"refLink":   refLink,
 	"stepLink":  stepLink,
 	"stepKind":  stepKind,
-	"itoa":      itoa,
 }
 
 // parseTime reads a time of the API: a time (none when it is nil) or its
