@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -331,11 +333,20 @@ type TenantRef struct {
 	Attributes map[string]any `json:"attributes"`
 }
 
-// PermissionsEntry is one scope of a user-permissions answer.
+// PermissionsEntry is one scope of a user-permissions answer: a tenant,
+// or a resource instance (Resource set).
 type PermissionsEntry struct {
-	Tenant      TenantRef `json:"tenant"`
-	Permissions []string  `json:"permissions"`
-	Roles       []string  `json:"roles"`
+	Tenant      TenantRef    `json:"tenant"`
+	Resource    *ResourceRef `json:"resource,omitempty"`
+	Permissions []string     `json:"permissions"`
+	Roles       []string     `json:"roles"`
+}
+
+// ResourceRef names a resource instance in answers.
+type ResourceRef struct {
+	Type       string         `json:"type"`
+	Key        string         `json:"key"`
+	Attributes map[string]any `json:"attributes"`
 }
 
 // PermissionsQuery is the body of POST /user-permissions.
@@ -348,24 +359,39 @@ type PermissionsQuery struct {
 }
 
 // UserPermissions answers POST /user-permissions: a bare object keyed
-// "__tenant:<tenant key>" (Gatehouse's roles are tenant-wide). Resource
-// filters keep the permissions on those resource types.
+// "__tenant:<tenant key>" for the user's tenant roles and "<type>:<key>"
+// for the instances on which the user holds a role (assigned or derived),
+// with every permission the user has there. Resource filters keep the
+// permissions on those resource types (and those instances).
 func UserPermissions(e *authz.Engine, q *PermissionsQuery) (map[string]PermissionsEntry, error) {
 	if q.User.Key == "" {
 		return nil, gatehouse.FieldError("user", "required_field_missing", "user.key is required")
 	}
 	types := map[string]bool{}
+	tenantOnly := false
 	for _, t := range q.ResourceTypes {
 		if t != "__tenant" {
 			types[t] = true
+		} else {
+			tenantOnly = true
 		}
 	}
+	instances := map[string]bool{}
 	for _, r := range q.Resources {
-		if typ, _, _ := strings.Cut(r, ":"); typ != "__tenant" {
-			types[typ] = true
+		typ, key, _ := strings.Cut(r, ":")
+		if typ == "__tenant" {
+			tenantOnly = true
+			continue
+		}
+		types[typ] = true
+		if key != "" && key != "*" {
+			instances[r] = true
 		}
 	}
 	out := map[string]PermissionsEntry{}
+	if !tenantOnly || len(types) > 0 {
+		instancePermissions(e, q, types, instances, out)
+	}
 	for _, tp := range e.Permissions(q.User.Key, q.Tenants) {
 		perms := []string{}
 		for _, p := range tp.Permissions {
@@ -387,6 +413,68 @@ func UserPermissions(e *authz.Engine, q *PermissionsQuery) (map[string]Permissio
 	return out, nil
 }
 
+// instancePermissions adds to out the instances (of types, or of any type
+// when empty; only those of instances when given) on which the user holds
+// a role of the instance's type, assigned or derived.
+func instancePermissions(e *authz.Engine, q *PermissionsQuery, types, instances map[string]bool, out map[string]PermissionsEntry) {
+	d := e.Data()
+	if len(d.ResourceRoles) == 0 {
+		return
+	}
+	inTenant := map[string]bool{}
+	for _, t := range q.Tenants {
+		inTenant[t] = true
+	}
+	actions := map[string][]string{}
+	for _, r := range d.Resources {
+		actions[r.Key] = r.Actions
+	}
+	withRoles := map[string]bool{}
+	for _, r := range d.ResourceRoles {
+		withRoles[r.Resource] = true
+	}
+	for _, inst := range d.Instances {
+		ref := inst.Resource + ":" + inst.Key
+		tenant := inst.Tenant
+		if tenant == "" {
+			tenant = authz.DefaultTenant
+		}
+		if !withRoles[inst.Resource] || len(types) > 0 && !types[inst.Resource] || len(instances) > 0 && !instances[ref] || len(inTenant) > 0 && !inTenant[tenant] {
+			continue
+		}
+		perms, roles := []string{}, []string{}
+		viaRole := false
+		for _, a := range actions[inst.Resource] {
+			r := authz.Request{User: q.User.Key, UserAttributes: q.User.Attributes, Action: a, Resource: inst.Resource, Key: inst.Key, Context: q.Context}
+			dec := e.Decide(&r)
+			if !dec.Allow {
+				continue
+			}
+			perms = append(perms, inst.Resource+":"+a)
+			if dec.Via == authz.ViaInstanceRole {
+				viaRole = true
+				if !slices.Contains(roles, dec.Role) {
+					roles = append(roles, dec.Role)
+				}
+			}
+		}
+		if !viaRole {
+			continue
+		}
+		t, _ := e.Tenant(tenant)
+		tattrs, iattrs := t.Attributes, inst.Attributes
+		if tattrs == nil {
+			tattrs = map[string]any{}
+		}
+		if iattrs == nil {
+			iattrs = map[string]any{}
+		}
+		sort.Strings(roles)
+		out[ref] = PermissionsEntry{Tenant: TenantRef{Key: tenant, Attributes: tattrs}, Resource: &ResourceRef{Type: inst.Resource, Key: inst.Key, Attributes: iattrs},
+			Permissions: perms, Roles: roles}
+	}
+}
+
 // AllTenantsAnswer is the answer of POST /allowed/all-tenants.
 type AllTenantsAnswer struct {
 	AllowedTenants []TenantAllowed `json:"allowed_tenants"`
@@ -399,8 +487,9 @@ type TenantAllowed struct {
 	Result bool      `json:"result"`
 }
 
-// AllTenants answers a check in every tenant where the user holds a role,
-// listing those where it is allowed.
+// AllTenants answers a check in every tenant, under every rule (tenant
+// roles, roles on instances, attribute rules), listing those where it is
+// allowed; a check of an instance is allowed at most in its tenant.
 func AllTenants(e *authz.Engine, c *Check) (AllTenantsAnswer, error) {
 	req := c.Request()
 	req.Resource.Tenant = authz.DefaultTenant // validated below, replaced per tenant
@@ -411,7 +500,7 @@ func AllTenants(e *authz.Engine, c *Check) (AllTenantsAnswer, error) {
 	for _, tk := range e.TenantKeys() {
 		r := req.Request()
 		r.Tenant = tk
-		if d := e.Decide(&r); d.Allow {
+		if d := e.Decide(&r); d.Allow && d.Tenant == tk {
 			t, _ := e.Tenant(tk)
 			attrs := t.Attributes
 			if attrs == nil {
