@@ -362,9 +362,30 @@ func (s *server) tupleInputs(c *call, in []pTupleIn, create bool) ([]facts.Tuple
 				}
 			}
 		}
-		out[i] = facts.TupleInput{Subject: t.Subject, Relation: t.Relation, Object: t.Object}
+		sub, err := s.instanceName(c, t.Subject, "subject")
+		if err != nil {
+			return nil, err
+		}
+		obj, err := s.instanceName(c, t.Object, "object")
+		if err != nil {
+			return nil, err
+		}
+		out[i] = facts.TupleInput{Subject: sub, Relation: t.Relation, Object: obj}
 	}
 	return out, nil
+}
+
+// instanceName turns a tuple side given by instance id (Permit takes ids
+// too) into its "type:key"; a "type:key" (or "type:key#role") is kept.
+func (s *server) instanceName(c *call, ref, field string) (string, error) {
+	if ref == "" || strings.Contains(ref, ":") {
+		return ref, nil
+	}
+	i, err := s.getInstanceRef(c, ref)
+	if err != nil {
+		return "", fieldNotFound(err, field)
+	}
+	return i.Ref(), nil
 }
 
 func (s *server) createTuple(c *call) (int, any, error) {
