@@ -225,7 +225,7 @@ func first(a, b string) string {
 }
 
 // Resource is a check's resource: {"type", "key", "tenant", ...} or
-// "type" / "type:key".
+// "type" / "type:key"; an "id" stands for the key when there is none.
 type Resource struct {
 	Type       string         `json:"type"`
 	Key        string         `json:"key,omitempty"`
@@ -241,12 +241,18 @@ func (r *Resource) UnmarshalJSON(b []byte) error {
 		*r = Resource{Type: typ, Key: key}
 		return nil
 	}
-	type plain Resource
-	var p plain
+	var p struct {
+		Type       string         `json:"type"`
+		Key        string         `json:"key"`
+		ID         string         `json:"id"`
+		Tenant     string         `json:"tenant"`
+		Attributes map[string]any `json:"attributes"`
+	}
 	if err := json.Unmarshal(b, &p); err != nil {
 		return fmt.Errorf("resource must be \"type[:key]\" or an object with a type")
 	}
-	*r = Resource(p)
+	// Permit's Go SDK's FilterObjects sends the instance as id, not key.
+	*r = Resource{Type: p.Type, Key: first(p.Key, p.ID), Tenant: p.Tenant, Attributes: p.Attributes}
 	return nil
 }
 
