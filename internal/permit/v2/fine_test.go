@@ -68,6 +68,13 @@ func TestPermitFineGrained(t *testing.T) {
 	if g := s.pmust(200, "GET", schema+"/resources/doc", k, nil).obj()["action_groups"]; fmt.Sprint(g) != "map[contribute:[read comment]]" {
 		t.Fatalf("action groups: %v", g)
 	}
+	if g := s.pmust(200, "PATCH", schema+"/resources/doc/action_groups/contribute", k, map[string]any{"actions": []string{"comment"}, "attributes": map[string]any{"tier": "free"}}).obj(); fmt.Sprint(g["actions"]) != "[comment]" || g["id"] != ids["group"] {
+		t.Fatalf("action group changed: %v", g)
+	}
+	if got := s.pmust(200, "GET", schema+"/resources/doc/action_groups?attr_tier=free", k, nil).arr(); len(got) != 1 {
+		t.Fatalf("action groups by attribute: %v", got)
+	}
+	permitError(t, s.pcall("PATCH", schema+"/resources/doc/action_groups/contribute", k, map[string]any{"actions": []string{"fly"}}), 422, "INVALID_INPUT")
 	commenter := s.pmust(200, "GET", schema+"/resources/doc/roles/commenter", k, nil).obj()
 	if fmt.Sprint(commenter["permissions"]) != "[doc:read doc:comment]" && fmt.Sprint(commenter["permissions"]) != "[doc:comment doc:read]" {
 		t.Fatalf("an action group in a role's permissions is its actions: %v", commenter)
@@ -215,6 +222,7 @@ func TestPermitFineGrainedCrossEnvironment(t *testing.T) {
 		{"GET", ps + "/resources/doc/relations/" + dev["relation"], nil},
 		{"DELETE", ps + "/resources/doc/relations/" + dev["relation"], nil},
 		{"GET", ps + "/resources/doc/action_groups/" + dev["group"], nil},
+		{"PATCH", ps + "/resources/doc/action_groups/" + dev["group"], map[string]any{"name": "x"}},
 		{"DELETE", ps + "/resources/doc/action_groups/" + dev["group"], nil},
 		{"GET", ps + "/condition_sets/" + dev["users"], nil},
 		{"PATCH", ps + "/condition_sets/" + dev["users"], map[string]any{"name": "x"}},

@@ -238,6 +238,52 @@ func (s *server) createActionGroup(c *call) (int, any, error) {
 	return http.StatusOK, pActionGroupOf(c.env, r, in.Key, g), nil
 }
 
+// updateActionGroup changes a group's name, description, attributes or
+// actions. Roles that named it hold the actions it had then: a group is
+// expanded when a role is written.
+func (s *server) updateActionGroup(c *call) (int, any, error) {
+	var in struct {
+		Name        *string         `json:"name"`
+		Description *string         `json:"description"`
+		Attributes  *map[string]any `json:"attributes"`
+		Actions     *[]string       `json:"actions"`
+	}
+	if err := c.body(s.maxBody, &in, true); err != nil {
+		return 0, nil, err
+	}
+	r, k, g, err := s.findActionGroup(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	setIf(&g.Name, in.Name)
+	setIf(&g.Description, in.Description)
+	if in.Attributes != nil {
+		g.Attributes = *in.Attributes
+	}
+	if in.Actions != nil {
+		for _, a := range *in.Actions {
+			if !slices.Contains(r.Actions, a) {
+				return 0, nil, gatehouse.FieldError("actions", "unknown_action", "resource %q has no action %q", r.Key, a)
+			}
+		}
+		g.Actions = *in.Actions
+	}
+	g.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+	m := metaOf(r)
+	m.ActionGroups[k] = g
+	cfg := withMeta(r.Config, m)
+	if r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Config: &cfg}); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, pActionGroupOf(c.env, r, k, g), nil
+}
+
+func setIf(dst *string, v *string) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
 func (s *server) deleteActionGroup(c *call) (int, any, error) {
 	r, k, _, err := s.findActionGroup(c)
 	if err != nil {

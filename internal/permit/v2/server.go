@@ -243,6 +243,7 @@ func (s *server) routes() []route {
 		{"GET", S + "/resources/{resource}/action_groups", "get-resource", true, s.listActionGroups, "List a resource's action groups (filters attr_<name>)"},
 		{"POST", S + "/resources/{resource}/action_groups", "update-resource", true, s.createActionGroup, "Add an action group (roles naming it get its actions)"},
 		{"GET", S + "/resources/{resource}/action_groups/{group}", "get-resource", true, s.getActionGroup, "Get an action group"},
+		{"PATCH", S + "/resources/{resource}/action_groups/{group}", "update-resource", true, s.updateActionGroup, "Change an action group (roles naming it keep the actions it had)"},
 		{"DELETE", S + "/resources/{resource}/action_groups/{group}", "update-resource", true, s.deleteActionGroup, "Remove an action group"},
 		{"GET", S + "/resources/{resource}/attributes", "get-resource", true, refused("the resource attributes API (give attributes in the resource's body)"), "Not implemented (501): set attributes in the resource's body"},
 		{"POST", S + "/resources/{resource}/attributes", "update-resource", true, refused("the resource attributes API (give attributes in the resource's body)"), "Not implemented (501): set attributes in the resource's body"},
@@ -489,12 +490,6 @@ func values(r *http.Request, name string) []string {
 		}
 	}
 	return out
-}
-
-// unsupported refuses a Permit feature Gatehouse does not have, rather
-// than dropping what was sent.
-func unsupported(field, what string) error {
-	return gatehouse.FieldError(field, "unsupported", "%s: Gatehouse does not support this (see docs/permit-migration.md)", what)
 }
 
 func orEmptyMap(m map[string]any) map[string]any {
