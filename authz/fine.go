@@ -620,31 +620,67 @@ func (in *instRec) hasUp(u upEdge) bool {
 // relation or role, a cycle, a chain longer than MaxDepth), changing
 // nothing.
 func (e *Engine) ValidateTuple(t Tuple) error {
+	_, err := e.ValidateTuples([]Tuple{t})
+	return err
+}
+
+// ValidateTuples says what putting ts one after the other would refuse,
+// changing nothing: the index of the first tuple refused and why (a cycle
+// or an over-long chain may run through several of them). It holds only
+// the read lock.
+func (e *Engine) ValidateTuples(ts []Tuple) (int, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	rt, err := e.resolveTuple(t)
-	if err != nil {
-		return err
+	g := &overlay{}
+	for i, t := range ts {
+		rt, err := e.resolveTuple(t)
+		if err != nil {
+			return i, err
+		}
+		if e.inst[rt.obj].hasUp(rt.up) || g.has(rt) {
+			continue
+		}
+		if err := e.checkEdge(rt, t, g); err != nil {
+			return i, err
+		}
+		g.add(rt)
 	}
-	if e.inst[rt.obj].hasUp(rt.up) {
-		return nil
+	return -1, nil
+}
+
+// overlay holds edges being validated on top of the engine's.
+type overlay struct {
+	up, down map[uint32][]uint32
+	edges    map[resolvedTuple]bool
+}
+
+func (g *overlay) has(rt resolvedTuple) bool { return g != nil && g.edges[rt] }
+
+func (g *overlay) add(rt resolvedTuple) {
+	if g.edges == nil {
+		g.up, g.down, g.edges = map[uint32][]uint32{}, map[uint32][]uint32{}, map[resolvedTuple]bool{}
 	}
-	return e.checkEdge(rt, t)
+	g.edges[rt] = true
+	g.up[rt.obj] = append(g.up[rt.obj], rt.subj)
+	g.down[rt.subj] = append(g.down[rt.subj], rt.obj)
 }
 
 // checkEdge refuses an edge subj → obj that closes a cycle or makes a chain
-// longer than MaxDepth.
-func (e *Engine) checkEdge(rt resolvedTuple, t Tuple) error {
+// longer than MaxDepth, counting the edges of g (nil: none) too.
+func (e *Engine) checkEdge(rt resolvedTuple, t Tuple, g *overlay) error {
 	if rt.subj == rt.obj {
 		return fmt.Errorf("%w: tuple %s %s %s relates an instance to itself", ErrInvalid, t.Subject, t.Relation, t.Object)
 	}
+	if g == nil {
+		g = &overlay{}
+	}
 	below := map[uint32]int{}
-	h, cyc := e.height(rt.obj, rt.subj, below)
+	h, cyc := e.height(rt.obj, rt.subj, below, g)
 	if cyc {
 		return fmt.Errorf("%w: tuple %s %s %s would close a cycle: %s already derives from %s", ErrInvalid, t.Subject, t.Relation, t.Object, e.instanceRef(rt.subj), t.Object)
 	}
 	above := map[uint32]int{}
-	if d := e.depthAbove(rt.subj, above) + 1 + h; d > MaxDepth {
+	if d := e.depthAbove(rt.subj, above, g) + 1 + h; d > MaxDepth {
 		return fmt.Errorf("%w: tuple %s %s %s would make a chain of %d tuples, more than %d", ErrInvalid, t.Subject, t.Relation, t.Object, d, MaxDepth)
 	}
 	return nil
@@ -652,7 +688,7 @@ func (e *Engine) checkEdge(rt resolvedTuple, t Tuple) error {
 
 // height is the longest chain of tuples below i; it reports whether target
 // is below i (or is i).
-func (e *Engine) height(i, target uint32, memo map[uint32]int) (int, bool) {
+func (e *Engine) height(i, target uint32, memo map[uint32]int, g *overlay) (int, bool) {
 	if i == target {
 		return 0, true
 	}
@@ -661,26 +697,40 @@ func (e *Engine) height(i, target uint32, memo map[uint32]int) (int, bool) {
 	}
 	memo[i] = 0
 	best := 0
-	for _, d := range e.inst[i].down {
-		h, cyc := e.height(d.obj, target, memo)
+	step := func(obj uint32) bool {
+		h, cyc := e.height(obj, target, memo, g)
 		if cyc {
-			return 0, true
+			return true
 		}
 		best = max(best, h+1)
+		return false
+	}
+	for _, d := range e.inst[i].down {
+		if step(d.obj) {
+			return 0, true
+		}
+	}
+	for _, obj := range g.down[i] {
+		if step(obj) {
+			return 0, true
+		}
 	}
 	memo[i] = best
 	return best, false
 }
 
 // depthAbove is the longest chain of tuples above i.
-func (e *Engine) depthAbove(i uint32, memo map[uint32]int) int {
+func (e *Engine) depthAbove(i uint32, memo map[uint32]int, g *overlay) int {
 	if d, ok := memo[i]; ok {
 		return d
 	}
 	memo[i] = 0
 	best := 0
 	for _, u := range e.inst[i].up {
-		best = max(best, e.depthAbove(u.subj, memo)+1)
+		best = max(best, e.depthAbove(u.subj, memo, g)+1)
+	}
+	for _, subj := range g.up[i] {
+		best = max(best, e.depthAbove(subj, memo, g)+1)
 	}
 	memo[i] = best
 	return best
@@ -706,7 +756,7 @@ func (e *Engine) putTuple(t Tuple, check bool) error {
 		return nil
 	}
 	if check {
-		if err := e.checkEdge(rt, t); err != nil {
+		if err := e.checkEdge(rt, t, nil); err != nil {
 			return err
 		}
 	}

@@ -655,3 +655,35 @@ func TestABACDataset(t *testing.T) {
 	}
 	compareWithModel(t, e, authztest.NewModel(ds.Data), reqs[:600], 10)
 }
+
+// TestInstancePermissionsAgreeWithModel: the roles InstancePermissions
+// reports on each instance are exactly those the model finds the user
+// holding there, for every user of generated data sets.
+func TestInstancePermissionsAgreeWithModel(t *testing.T) {
+	for _, seed := range fineSeeds {
+		ds := authztest.GenerateFine(seed, authztest.SmallFine)
+		e := loadEngine(t, ds.Data)
+		m := authztest.NewModel(ds.Data)
+		dis := &disagreements{t: t, limit: 8}
+		for _, u := range ds.Data.Users {
+			got := map[string]bool{}
+			for _, ip := range e.InstancePermissions(u.Key, nil, nil) {
+				for _, r := range ip.Roles {
+					got[ip.Resource+"#"+r] = true
+				}
+			}
+			for _, in := range ds.Data.Instances {
+				ref := in.Resource + ":" + in.Key
+				for _, rr := range ds.Data.ResourceRoles {
+					if rr.Resource != in.Resource {
+						continue
+					}
+					if want := m.Holds(u.Key, rr.Key, ref); want != got[ref+"#"+rr.Key] {
+						dis.add("seed %d: %s holds %s on %s: engine %v, model %v", seed, u.Key, rr.Key, ref, got[ref+"#"+rr.Key], want)
+					}
+				}
+			}
+		}
+		dis.done("instance permissions")
+	}
+}

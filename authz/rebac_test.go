@@ -323,3 +323,51 @@ func TestFineChecksDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestInstancePermissions(t *testing.T) {
+	e := driveEngine(t)
+	got := e.InstancePermissions("bob", nil, []string{"document"})
+	want := []authz.InstancePermissions{{Resource: "document:d1", Tenant: "acme", Roles: []string{"viewer"}, Permissions: []string{"document:read"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("bob's documents: %+v", got)
+	}
+	got = e.InstancePermissions("ada", []string{"acme"}, []string{"folder"})
+	if len(got) != 3 || got[0].Resource != "folder:drafts" || !reflect.DeepEqual(got[0].Permissions, []string{"folder:read", "folder:write"}) || !reflect.DeepEqual(got[0].Roles, []string{"editor", "viewer"}) {
+		t.Fatalf("ada's folders: %+v", got)
+	}
+	if got := e.InstancePermissions("nobody", nil, nil); got != nil {
+		t.Fatalf("unknown user: %+v", got)
+	}
+}
+
+func TestValidateTuplesTogether(t *testing.T) {
+	e := driveEngine(t)
+	before := e.Data()
+	// each alone is fine; together they close a cycle
+	batch := []authz.Tuple{
+		{Subject: "folder:root", Relation: "parent", Object: "document:d2"}, // already there: skipped
+		{Subject: "folder:drafts", Relation: "parent", Object: "folder:other"},
+		{Subject: "folder:other", Relation: "parent", Object: "folder:root"},
+	}
+	if err := e.PutInstance(authz.Instance{Resource: "folder", Key: "other", Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tu := range batch {
+		if err := e.ValidateTuple(tu); err != nil {
+			t.Fatalf("%+v alone: %v", tu, err)
+		}
+	}
+	if i, err := e.ValidateTuples(batch); i != 2 || !errors.Is(err, authz.ErrInvalid) {
+		t.Fatalf("batch: %d %v", i, err)
+	}
+	if i, err := e.ValidateTuples(batch[:2]); i != -1 || err != nil {
+		t.Fatalf("first two: %d %v", i, err)
+	}
+	if i, err := e.ValidateTuples([]authz.Tuple{batch[1], {Subject: "folder:nope", Relation: "parent", Object: "folder:root"}}); i != 1 || !errors.Is(err, authz.ErrNotFound) {
+		t.Fatalf("unknown instance second: %d %v", i, err)
+	}
+	after := e.Data()
+	if len(after.Tuples) != len(before.Tuples) {
+		t.Fatalf("validation changed the tuples: %d → %d", len(before.Tuples), len(after.Tuples))
+	}
+}

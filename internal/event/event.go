@@ -78,6 +78,22 @@ const (
 	RoleAssignmentCreated = "role_assignment.created"
 	RoleAssignmentDeleted = "role_assignment.deleted"
 
+	ResourceRoleCreated      = "resource_role.created"
+	ResourceRoleUpdated      = "resource_role.updated"
+	ResourceRoleDeleted      = "resource_role.deleted"
+	RelationCreated          = "relation.created"
+	RelationDeleted          = "relation.deleted"
+	ResourceInstanceCreated  = "resource_instance.created"
+	ResourceInstanceUpdated  = "resource_instance.updated"
+	ResourceInstanceDeleted  = "resource_instance.deleted"
+	RelationshipTupleCreated = "relationship_tuple.created"
+	RelationshipTupleDeleted = "relationship_tuple.deleted"
+	ConditionSetCreated      = "condition_set.created"
+	ConditionSetUpdated      = "condition_set.updated"
+	ConditionSetDeleted      = "condition_set.deleted"
+	SetRuleCreated           = "set_rule.created"
+	SetRuleDeleted           = "set_rule.deleted"
+
 	OrganizationDeleted  = "organization.deleted"
 	OrganizationRestored = "organization.restored"
 	ProjectCreated       = "project.created"
@@ -125,8 +141,23 @@ var catalog = []Info{
 	{RoleCreated, "A role was created (data: the role)."},
 	{RoleUpdated, "A role was changed (data: the role)."},
 	{RoleDeleted, "A role was deleted with its assignments (data: id and key)."},
-	{RoleAssignmentCreated, "A user was given a role in a tenant (data: the role assignment)."},
-	{RoleAssignmentDeleted, "A role was taken from a user in a tenant (data: the role assignment)."},
+	{RoleAssignmentCreated, "A user was given a role in a tenant, or on a resource instance (data: the role assignment)."},
+	{RoleAssignmentDeleted, "A role was taken from a user in a tenant, or on a resource instance (data: the role assignment)."},
+	{ResourceRoleCreated, "A role of a resource type was created (data: the role)."},
+	{ResourceRoleUpdated, "A role of a resource type was changed (data: the role)."},
+	{ResourceRoleDeleted, "A role of a resource type was deleted with its assignments (data: id, key and resource)."},
+	{RelationCreated, "A relation of a resource type was declared (data: the relation)."},
+	{RelationDeleted, "A relation of a resource type was deleted (data: id, key and resource)."},
+	{ResourceInstanceCreated, "A resource instance was created (data: the instance)."},
+	{ResourceInstanceUpdated, "A resource instance's tenant or attributes changed (data: the instance)."},
+	{ResourceInstanceDeleted, "A resource instance was deleted with its tuples and role assignments (data: id, key and resource)."},
+	{RelationshipTupleCreated, "A relationship tuple was created (data: the tuple)."},
+	{RelationshipTupleDeleted, "A relationship tuple was deleted (data: the tuple)."},
+	{ConditionSetCreated, "A user set or resource set was created (data: the condition set)."},
+	{ConditionSetUpdated, "A condition set was changed (data: the condition set)."},
+	{ConditionSetDeleted, "A condition set was deleted with its set rules (data: id and key)."},
+	{SetRuleCreated, "A set rule was created (data: the rule)."},
+	{SetRuleDeleted, "A set rule was deleted (data: the rule)."},
 	{OrganizationDeleted, "The organization was deleted: restorable until purge_after (data: id, key, deleted_at, purge_after)."},
 	{OrganizationRestored, "The organization was restored (data: id and key)."},
 	{ProjectCreated, "A project was created (data: the project)."},
@@ -166,4 +197,7 @@ const All = "*"
 type Deleted struct {
 	ID  string `json:"id"`
 	Key string `json:"key,omitempty"`
+	// Resource names the resource type of something keyed within one (a
+	// resource role, a relation, an instance).
+	Resource string `json:"resource,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
 )
 
 // The fine-grained model's writes (issue 15; the rules are authz's: see
@@ -168,7 +169,7 @@ func (s *Service) CreateResourceRole(ctx context.Context, envID, resourceRef str
 		if err := tx.CreateResourceRole(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutResourceRole, r.Authz())}, nil
+		return []Change{change(OpPutResourceRole, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceRoleCreated, r)
 	})
 }
 
@@ -215,7 +216,7 @@ func (s *Service) UpdateResourceRole(ctx context.Context, envID, resourceRef, re
 		if err := tx.UpdateResourceRole(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutResourceRole, r.Authz())}, nil
+		return []Change{change(OpPutResourceRole, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceRoleUpdated, r)
 	})
 }
 
@@ -239,7 +240,8 @@ func (s *Service) DeleteResourceRole(ctx context.Context, envID, resourceRef, re
 		if err := tx.DeleteResourceRole(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return append(changes, change(OpDeleteResourceRole, ResourceKeyRef{Resource: r.Resource, Key: r.Key})), nil
+		return append(changes, change(OpDeleteResourceRole, ResourceKeyRef{Resource: r.Resource, Key: r.Key})),
+			s.emit(ctx, tx, envID, event.ResourceRoleDeleted, event.Deleted{ID: r.ID, Key: r.Key, Resource: r.Resource})
 	})
 }
 
@@ -303,7 +305,7 @@ func (s *Service) CreateRelation(ctx context.Context, envID, resourceRef string,
 		if err := tx.CreateRelation(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutRelation, r.Authz())}, nil
+		return []Change{change(OpPutRelation, r.Authz())}, s.emit(ctx, tx, envID, event.RelationCreated, r)
 	})
 }
 
@@ -345,7 +347,8 @@ func (s *Service) DeleteRelation(ctx context.Context, envID, resourceRef, ref st
 		if err := tx.DeleteRelation(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return append(changes, change(OpDeleteRelation, ResourceKeyRef{Resource: r.Resource, Key: r.Key})), nil
+		return append(changes, change(OpDeleteRelation, ResourceKeyRef{Resource: r.Resource, Key: r.Key})),
+			s.emit(ctx, tx, envID, event.RelationDeleted, event.Deleted{ID: r.ID, Key: r.Key, Resource: r.Resource})
 	})
 }
 
@@ -384,7 +387,7 @@ func (s *Service) CreateInstance(ctx context.Context, envID string, in InstanceI
 		if err := tx.CreateInstance(ctx, i); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutInstance, i.Authz())}, nil
+		return []Change{change(OpPutInstance, i.Authz())}, s.emit(ctx, tx, envID, event.ResourceInstanceCreated, i)
 	})
 }
 
@@ -416,7 +419,7 @@ func (s *Service) UpdateInstance(ctx context.Context, envID, ref string, p Insta
 		if err := tx.UpdateInstance(ctx, i); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutInstance, i.Authz())}, nil
+		return []Change{change(OpPutInstance, i.Authz())}, s.emit(ctx, tx, envID, event.ResourceInstanceUpdated, i)
 	})
 }
 
@@ -431,7 +434,8 @@ func (s *Service) DeleteInstance(ctx context.Context, envID, ref string) error {
 		if err := tx.DeleteInstance(ctx, envID, i.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteInstance, ResourceKeyRef{Resource: i.Resource, Key: i.Key})}, nil
+		return []Change{change(OpDeleteInstance, ResourceKeyRef{Resource: i.Resource, Key: i.Key})},
+			s.emit(ctx, tx, envID, event.ResourceInstanceDeleted, event.Deleted{ID: i.ID, Key: i.Key, Resource: i.Resource})
 	})
 }
 
@@ -542,28 +546,40 @@ func (s *Service) CreateTuples(ctx context.Context, envID string, ins []TupleInp
 	var out []Tuple
 	err := s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		out = out[:0]
-		check, err := s.tupleChecker(ctx, envID, len(ins) > 1)
+		e, err := s.caughtUpEngine(ctx, envID)
 		if err != nil {
 			return nil, err
 		}
-		changes := make([]Change, 0, len(ins))
-		for i, in := range ins {
-			t, err := resolveTuple(ctx, tx, envID, in)
-			if err == nil {
-				err = check(t.Authz())
+		fail := func(i int, err error) error {
+			if len(ins) > 1 {
+				return itemError("tuples", i, err)
 			}
+			return err
+		}
+		ts := make([]*Tuple, len(ins))
+		ats := make([]authz.Tuple, len(ins))
+		for i, in := range ins {
+			if ts[i], err = resolveTuple(ctx, tx, envID, in); err != nil {
+				return nil, fail(i, err)
+			}
+			ats[i] = ts[i].Authz()
+		}
+		// all at once: a cycle through several new tuples is found too
+		if i, err := e.ValidateTuples(ats); err != nil {
+			return nil, fail(i, tupleError(ats[i], err))
+		}
+		changes := make([]Change, 0, len(ins))
+		for i, t := range ts {
+			t.ID, t.CreatedAt = newID(), s.now()
+			err := tx.CreateTuple(ctx, t)
 			if err == nil {
-				t.ID, t.CreatedAt = newID(), s.now()
-				err = tx.CreateTuple(ctx, t)
+				err = s.emit(ctx, tx, envID, event.RelationshipTupleCreated, t)
 			}
 			if err != nil {
-				if len(ins) > 1 {
-					err = itemError("tuples", i, err)
-				}
-				return nil, err
+				return nil, fail(i, err)
 			}
 			out = append(out, *t)
-			changes = append(changes, change(OpPutTuple, t.Authz()))
+			changes = append(changes, change(OpPutTuple, ats[i]))
 		}
 		return changes, nil
 	})
@@ -586,6 +602,9 @@ func (s *Service) DeleteTuples(ctx context.Context, envID string, ins []TupleInp
 			if err == nil {
 				err = tx.DeleteTuple(ctx, envID, t.ID)
 			}
+			if err == nil {
+				err = s.emit(ctx, tx, envID, event.RelationshipTupleDeleted, t)
+			}
 			if err != nil {
 				if len(ins) > 1 {
 					err = itemError("tuples", i, err)
@@ -604,9 +623,15 @@ func findTuple(ctx context.Context, tx Store, envID string, in TupleInput) (*Tup
 			return nil, gatehouse.FieldError(f[0], "required_field_missing", "%s is required", f[0])
 		}
 	}
-	res, err := tx.ListTuples(ctx, TupleFilter{EnvID: envID, Subject: in.Subject, Relation: in.Relation, Object: in.Object}, gatehouse.PageRequest{Page: 1, PerPage: 1})
+	f, found, err := byInstanceIDs(ctx, tx, TupleFilter{EnvID: envID, Subject: in.Subject, Relation: in.Relation, Object: in.Object})
 	if err != nil {
 		return nil, err
+	}
+	var res gatehouse.Page[Tuple]
+	if found {
+		if res, err = tx.ListTuples(ctx, f, gatehouse.PageRequest{Page: 1, PerPage: 1}); err != nil {
+			return nil, err
+		}
 	}
 	if len(res.Items) == 0 {
 		return nil, gatehouse.Errorf(gatehouse.CodeNotFound, "relationship tuple %s %s %s not found", in.Subject, in.Relation, in.Object)
@@ -616,7 +641,39 @@ func findTuple(ctx context.Context, tx Store, envID string, in TupleInput) (*Tup
 
 // Tuples lists tuples.
 func (s *Service) Tuples(ctx context.Context, f TupleFilter, page gatehouse.PageRequest) (gatehouse.Page[Tuple], error) {
+	f, found, err := byInstanceIDs(ctx, s.Store, f)
+	if err != nil || !found {
+		return gatehouse.Page[Tuple]{Items: []Tuple{}}, err
+	}
 	return s.Store.ListTuples(ctx, f, page)
+}
+
+// byInstanceIDs turns a filter's subject and object ("type:key",
+// "type:key#role") into instance ids, so that the query follows the
+// tuples' indexes; found is false when one names no instance.
+func byInstanceIDs(ctx context.Context, st Store, f TupleFilter) (TupleFilter, bool, error) {
+	if f.Subject != "" {
+		ref, role, _ := strings.Cut(f.Subject, "#")
+		i, err := st.GetInstance(ctx, f.EnvID, ref)
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			return f, false, nil
+		}
+		if err != nil {
+			return f, false, err
+		}
+		f.Subject, f.SubjectID, f.Role = "", i.ID, &role
+	}
+	if f.Object != "" {
+		i, err := st.GetInstance(ctx, f.EnvID, f.Object)
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			return f, false, nil
+		}
+		if err != nil {
+			return f, false, err
+		}
+		f.Object, f.ObjectID = "", i.ID
+	}
+	return f, true, nil
 }
 
 // ---- role assignments on instances
@@ -657,7 +714,7 @@ func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, 
 			}
 			return nil, nil, err
 		}
-		return a, []Change{change(OpUnassign, op)}, nil
+		return a, []Change{change(OpUnassign, op)}, s.emit(ctx, tx, envID, event.RoleAssignmentDeleted, a)
 	}
 	if err := tx.CreateInstanceAssignment(ctx, a); err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
@@ -665,7 +722,7 @@ func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, 
 		}
 		return nil, nil, err
 	}
-	return a, []Change{change(OpAssign, op)}, nil
+	return a, []Change{change(OpAssign, op)}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
 }
 
 // ---- condition sets
@@ -729,7 +786,7 @@ func (s *Service) CreateConditionSet(ctx context.Context, envID string, in Condi
 		if err := tx.CreateConditionSet(ctx, c); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutConditionSet, c.Authz())}, nil
+		return []Change{change(OpPutConditionSet, c.Authz())}, s.emit(ctx, tx, envID, event.ConditionSetCreated, c)
 	})
 }
 
@@ -764,7 +821,7 @@ func (s *Service) UpdateConditionSet(ctx context.Context, envID, ref string, p C
 		if err := tx.UpdateConditionSet(ctx, c); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutConditionSet, c.Authz())}, nil
+		return []Change{change(OpPutConditionSet, c.Authz())}, s.emit(ctx, tx, envID, event.ConditionSetUpdated, c)
 	})
 }
 
@@ -783,7 +840,7 @@ func (s *Service) DeleteConditionSet(ctx context.Context, envID, ref string, cas
 		if err := tx.DeleteConditionSet(ctx, envID, c.ID); err != nil {
 			return nil, err
 		}
-		return append(changes, change(OpDeleteConditionSet, KeyRef{Key: c.Key})), nil
+		return append(changes, change(OpDeleteConditionSet, KeyRef{Key: c.Key})), s.emit(ctx, tx, envID, event.ConditionSetDeleted, event.Deleted{ID: c.ID, Key: c.Key})
 	})
 }
 
@@ -821,7 +878,7 @@ func (s *Service) CreateSetRule(ctx context.Context, envID string, in SetRuleInp
 		if err := tx.CreateSetRule(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutSetRule, r.Authz())}, nil
+		return []Change{change(OpPutSetRule, r.Authz())}, s.emit(ctx, tx, envID, event.SetRuleCreated, r)
 	})
 }
 
@@ -875,7 +932,7 @@ func (s *Service) DeleteSetRule(ctx context.Context, envID, id string, in SetRul
 		if err := tx.DeleteSetRule(ctx, envID, r.ID); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpDeleteSetRule, r.Authz())}, nil
+		return []Change{change(OpDeleteSetRule, r.Authz())}, s.emit(ctx, tx, envID, event.SetRuleDeleted, r)
 	})
 }
 

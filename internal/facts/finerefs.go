@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
 )
 
 // References to the fine-grained data, under the rule of references.go:
@@ -62,11 +63,14 @@ func (r *refSet) apply(what string, cascade bool) ([]Change, error) {
 	return r.changes, nil
 }
 
-// putRole records a changed resource role once.
-func (s *Service) updateRoleFn(ctx context.Context, tx Store, r *ResourceRole) func() error {
+// updateRoleFn stores a changed resource role with its event.
+func (s *Service) updateRoleFn(ctx context.Context, tx Store, envID string, r *ResourceRole) func() error {
 	return func() error {
 		r.UpdatedAt = s.now()
-		return tx.UpdateResourceRole(ctx, r)
+		if err := tx.UpdateResourceRole(ctx, r); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, envID, event.ResourceRoleUpdated, r)
 	}
 }
 
@@ -78,7 +82,9 @@ func (s *Service) tupleRefs(ctx context.Context, tx Store, envID string, rs *ref
 	}
 	for _, t := range tuples {
 		rs.add(Referrer{Kind: "tuple", Key: t.Subject + " " + t.Relation + " " + t.Object, Via: via}, change(OpDeleteTuple, t.Authz()),
-			func() error { return tx.DeleteTuple(ctx, envID, t.ID) })
+			func() error {
+				return s.then(ctx, tx.DeleteTuple(ctx, envID, t.ID), tx, envID, event.RelationshipTupleDeleted, t)
+			})
 	}
 	return nil
 }
@@ -110,7 +116,7 @@ func (s *Service) dropResourceRoleRefs(ctx context.Context, tx Store, envID stri
 		}
 		o.GrantedTo = slices.DeleteFunc(o.GrantedTo, func(d authz.Derivation) bool { return d.OnResource == r.Resource && d.Role == r.Key })
 		rs.add(Referrer{Kind: "resource_role", Key: o.Resource + "#" + o.Key, Via: via, Values: []string{r.Resource + "#" + r.Key}},
-			change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, o))
+			change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, envID, o))
 	}
 	// Subject-set tuples naming it: as the subject's role, or as the relation.
 	if err := s.tupleRefs(ctx, tx, envID, rs, TupleFilter{SubjectResourceID: r.ResourceID, SubjectRole: r.Key}, "subject"); err != nil {
@@ -124,7 +130,9 @@ func (s *Service) dropResourceRoleRefs(ctx context.Context, tx Store, envID stri
 	for _, t := range tuples {
 		if t.SubjectRole != "" {
 			rs.add(Referrer{Kind: "tuple", Key: t.Subject + " " + t.Relation + " " + t.Object, Via: "relation"}, change(OpDeleteTuple, t.Authz()),
-				func() error { return tx.DeleteTuple(ctx, envID, t.ID) })
+				func() error {
+					return s.then(ctx, tx.DeleteTuple(ctx, envID, t.ID), tx, envID, event.RelationshipTupleDeleted, t)
+				})
 		}
 	}
 	as, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[Assignment], error) {
@@ -139,7 +147,9 @@ func (s *Service) dropResourceRoleRefs(ctx context.Context, tx Store, envID stri
 		}
 		rs.add(Referrer{Kind: "role_assignment", Via: "role", User: a.User, Tenant: a.ResourceInstance},
 			change(OpUnassign, authz.Assignment{User: a.User, Role: a.Role, Tenant: a.Tenant, ResourceInstance: a.ResourceInstance}),
-			func() error { return tx.DeleteInstanceAssignment(ctx, envID, a.UserID, a.RoleID, a.InstanceID) })
+			func() error {
+				return s.then(ctx, tx.DeleteInstanceAssignment(ctx, envID, a.UserID, a.RoleID, a.InstanceID), tx, envID, event.RoleAssignmentDeleted, a)
+			})
 	}
 	return rs.apply(fmt.Sprintf("role %q of resource type %q", r.Key, r.Resource), cascade)
 }
@@ -164,7 +174,7 @@ func (s *Service) relationRefs(ctx context.Context, tx Store, envID string, rs *
 		if slices.ContainsFunc(o.GrantedTo, linked) {
 			o.GrantedTo = slices.DeleteFunc(o.GrantedTo, linked)
 			rs.add(Referrer{Kind: "resource_role", Key: o.Resource + "#" + o.Key, Via: "granted_to", Values: []string{r.Key}},
-				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, o))
+				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, envID, o))
 		}
 	}
 	f := TupleFilter{EnvID: envID, ObjectResourceID: r.ResourceID, Relation: r.Key}
@@ -175,7 +185,9 @@ func (s *Service) relationRefs(ctx context.Context, tx Store, envID string, rs *
 	for _, t := range tuples {
 		if t.SubjectRole == "" {
 			rs.add(Referrer{Kind: "tuple", Key: t.Subject + " " + t.Relation + " " + t.Object, Via: "relation"}, change(OpDeleteTuple, t.Authz()),
-				func() error { return tx.DeleteTuple(ctx, envID, t.ID) })
+				func() error {
+					return s.then(ctx, tx.DeleteTuple(ctx, envID, t.ID), tx, envID, event.RelationshipTupleDeleted, t)
+				})
 		}
 	}
 	return nil
@@ -197,7 +209,9 @@ func (s *Service) setRuleRefs(ctx context.Context, tx Store, envID string, rs *r
 	}
 	for _, r := range rules {
 		rs.add(Referrer{Kind: "set_rule", Key: r.UserSet + " × " + r.Action + " × " + r.ResourceSet, Via: "condition set"}, change(OpDeleteSetRule, r.Authz()),
-			func() error { return tx.DeleteSetRule(ctx, envID, r.ID) })
+			func() error {
+				return s.then(ctx, tx.DeleteSetRule(ctx, envID, r.ID), tx, envID, event.SetRuleDeleted, r)
+			})
 	}
 	return nil
 }
@@ -218,7 +232,9 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 			return err
 		}
 		rs.add(Referrer{Kind: "condition_set", Key: c.Key, Via: "resource"}, change(OpDeleteConditionSet, KeyRef{Key: c.Key}),
-			func() error { return tx.DeleteConditionSet(ctx, envID, c.ID) })
+			func() error {
+				return s.then(ctx, tx.DeleteConditionSet(ctx, envID, c.ID), tx, envID, event.ConditionSetDeleted, event.Deleted{ID: c.ID, Key: c.Key})
+			})
 	}
 	insts, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[Instance], error) {
 		return tx.ListInstances(ctx, FineFilter{EnvID: envID, Resource: res.Key}, p)
@@ -228,7 +244,9 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 	}
 	for _, i := range insts {
 		rs.add(Referrer{Kind: "instance", Key: i.Ref(), Via: "resource"}, change(OpDeleteInstance, ResourceKeyRef{Resource: i.Resource, Key: i.Key}),
-			func() error { return tx.DeleteInstance(ctx, envID, i.ID) })
+			func() error {
+				return s.then(ctx, tx.DeleteInstance(ctx, envID, i.ID), tx, envID, event.ResourceInstanceDeleted, event.Deleted{ID: i.ID, Key: i.Key, Resource: i.Resource})
+			})
 	}
 	roles, err := tx.AllResourceRoles(ctx, envID)
 	if err != nil {
@@ -243,7 +261,7 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 		if slices.ContainsFunc(o.GrantedTo, from) {
 			o.GrantedTo = slices.DeleteFunc(o.GrantedTo, from)
 			rs.add(Referrer{Kind: "resource_role", Key: o.Resource + "#" + o.Key, Via: "granted_to", Values: []string{res.Key}},
-				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, o))
+				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, envID, o))
 		}
 	}
 	rels, err := tx.AllRelations(ctx, envID)
@@ -260,12 +278,16 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 			}
 		}
 		rs.add(Referrer{Kind: "relation", Key: r.Resource + "#" + r.Key, Via: "resource"}, change(OpDeleteRelation, ResourceKeyRef{Resource: r.Resource, Key: r.Key}),
-			func() error { return tx.DeleteRelation(ctx, envID, r.ID) })
+			func() error {
+				return s.then(ctx, tx.DeleteRelation(ctx, envID, r.ID), tx, envID, event.RelationDeleted, event.Deleted{ID: r.ID, Key: r.Key, Resource: r.Resource})
+			})
 	}
 	for _, o := range roles {
 		if o.ResourceID == res.ID {
 			rs.add(Referrer{Kind: "resource_role", Key: o.Resource + "#" + o.Key, Via: "resource"}, change(OpDeleteResourceRole, ResourceKeyRef{Resource: o.Resource, Key: o.Key}),
-				func() error { return tx.DeleteResourceRole(ctx, envID, o.ID) })
+				func() error {
+					return s.then(ctx, tx.DeleteResourceRole(ctx, envID, o.ID), tx, envID, event.ResourceRoleDeleted, event.Deleted{ID: o.ID, Key: o.Key, Resource: o.Resource})
+				})
 		}
 	}
 	return nil
@@ -283,7 +305,7 @@ func (s *Service) tenantRoleDerivations(ctx context.Context, tx Store, envID str
 		if slices.ContainsFunc(o.GrantedTo, from) {
 			o.GrantedTo = slices.DeleteFunc(o.GrantedTo, from)
 			rs.add(Referrer{Kind: "resource_role", Key: o.Resource + "#" + o.Key, Via: "granted_to", Values: []string{key}},
-				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, o))
+				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, envID, o))
 		}
 	}
 	return nil
@@ -300,7 +322,7 @@ func (s *Service) tenantInstances(ctx context.Context, tx Store, envID string, t
 	}
 	var changes []Change
 	for _, i := range insts {
-		if err := tx.DeleteInstance(ctx, envID, i.ID); err != nil {
+		if err := s.then(ctx, tx.DeleteInstance(ctx, envID, i.ID), tx, envID, event.ResourceInstanceDeleted, event.Deleted{ID: i.ID, Key: i.Key, Resource: i.Resource}); err != nil {
 			return nil, err
 		}
 		changes = append(changes, change(OpDeleteInstance, ResourceKeyRef{Resource: i.Resource, Key: i.Key}))
@@ -329,7 +351,7 @@ func (s *Service) actionRefs(ctx context.Context, tx Store, envID string, rs *re
 		if len(gone) > 0 {
 			o.Permissions = slices.DeleteFunc(o.Permissions, func(p string) bool { return slices.Contains(removed, p) })
 			rs.add(Referrer{Kind: "resource_role", Key: o.Resource + "#" + o.Key, Via: "permissions", Values: gone},
-				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, o))
+				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, envID, o))
 		}
 	}
 	sets, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[ConditionSet], error) {
@@ -348,9 +370,19 @@ func (s *Service) actionRefs(ctx context.Context, tx Store, envID string, rs *re
 		for _, r := range rules {
 			if slices.Contains(removed, r.Action) {
 				rs.add(Referrer{Kind: "set_rule", Key: r.UserSet + " × " + r.Action + " × " + r.ResourceSet, Via: "action"}, change(OpDeleteSetRule, r.Authz()),
-					func() error { return tx.DeleteSetRule(ctx, envID, r.ID) })
+					func() error {
+						return s.then(ctx, tx.DeleteSetRule(ctx, envID, r.ID), tx, envID, event.SetRuleDeleted, r)
+					})
 			}
 		}
 	}
 	return nil
+}
+
+// then emits an event after a store write that succeeded.
+func (s *Service) then(ctx context.Context, err error, tx Store, envID, typ string, data any) error {
+	if err != nil {
+		return err
+	}
+	return s.emit(ctx, tx, envID, typ, data)
 }

@@ -179,6 +179,8 @@ type TupleFilter struct {
 	ObjectResourceID           string // the object's type
 	SubjectResourceID          string // the subject's type
 	SubjectRole                string
+	// Role, when set, is the exact subject role ("": an instance subject).
+	Role *string
 }
 
 // SetRuleFilter narrows a list of set rules; values are keys.

@@ -12,38 +12,21 @@ import (
 // compileConditions is the engine's own check of condition JSON.
 var compileConditions = authz.CompileConditions
 
-// tupleChecker returns a check of tuples against envID's engine, caught up
-// with the feed: call it inside the write (the environment's write lock is
-// held, so nothing commits in between). For a batch, the tuples are put on
-// a copy of the engine one after the other, so that a cycle through
-// several new tuples is found too.
-func (s *Service) tupleChecker(ctx context.Context, envID string, batch bool) (func(authz.Tuple) error, error) {
-	e, err := s.Engines.Get(ctx, envID)
-	if err != nil {
+// caughtUpEngine returns envID's engine, caught up with the feed: call it
+// inside the write (the environment's write lock is held, so nothing
+// commits in between) and validate tuples against it
+// (authz.Engine.ValidateTuples: several new tuples are validated together,
+// without copying the engine).
+func (s *Service) caughtUpEngine(ctx context.Context, envID string) (*authz.Engine, error) {
+	if _, err := s.Engines.Get(ctx, envID); err != nil {
 		return nil, err
 	}
 	if err := s.Engines.CatchUp(ctx, envID); err != nil {
 		return nil, err
 	}
-	if e2, _, ok := s.Engines.Loaded(envID); ok {
-		e = e2 // reloaded while catching up
-	}
-	if batch {
-		scratch := authz.New()
-		if err := scratch.Load(e.Data()); err != nil {
-			return nil, err
-		}
-		e = scratch
-	}
-	return func(t authz.Tuple) error {
-		if err := e.ValidateTuple(t); err != nil {
-			return tupleError(t, err)
-		}
-		if batch {
-			return tupleError(t, e.PutTuple(t))
-		}
-		return nil
-	}, nil
+	// Again: an engine that a change did not fit was dropped while catching
+	// up, and loads afresh here.
+	return s.Engines.Get(ctx, envID)
 }
 
 // tupleError turns the engine's refusal into an INVALID_REQUEST naming it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fineKey makes an environment key with every scope of the fine-grained
@@ -127,6 +128,8 @@ func TestResourceInstancesTuplesAndAssignments(t *testing.T) {
 	s := newServer(t)
 	k := s.fineKey()
 	driveModel(t, s, k)
+	wh, _ := s.newWebhook("https://hooks.example/in", "resource_instance.created", "resource_instance.deleted", "relationship_tuple.created",
+		"relationship_tuple.deleted", "role_assignment.created")
 	do := func(want int, method, path string, body any) resp {
 		t.Helper()
 		return s.must(want, req{method: method, path: path, key: k, body: body})
@@ -163,7 +166,11 @@ func TestResourceInstancesTuplesAndAssignments(t *testing.T) {
 	}
 
 	// Tuples.
-	tu := do(201, "POST", "/v1/relationship-tuples", map[string]any{"subject": "folder:f1", "relation": "parent", "object": "document:d1"}).data()
+	tres := do(201, "POST", "/v1/relationship-tuples", map[string]any{"subject": "folder:f1", "relation": "parent", "object": "document:d1"})
+	if rev, _ := tres.meta()["revision"].(float64); rev <= 0 || tres.header.Get("Gatehouse-Revision") != fmt.Sprint(int64(rev)) {
+		t.Fatalf("a tuple write answers its revision: %v %q", tres.meta(), tres.header.Get("Gatehouse-Revision"))
+	}
+	tu := tres.data()
 	if tu["subject"] != "folder:f1" || tu["object"] != "document:d1" {
 		t.Fatalf("tuple: %v", tu)
 	}
@@ -273,6 +280,16 @@ func TestResourceInstancesTuplesAndAssignments(t *testing.T) {
 	if res := do(200, "GET", "/v1/resource-instances", nil); res.meta()["total_items"] != float64(0) {
 		t.Fatalf("instances of a deleted tenant: %s", res.raw)
 	}
+	// Every write sent its event, failed ones none (deliveries are written
+	// in the write's transaction).
+	events := map[string]int{}
+	for _, d := range s.must(200, req{method: "GET", path: "/v1/webhooks/" + wh + "/deliveries?per_page=100", key: s.key}).list() {
+		events[d.(map[string]any)["event"].(string)]++
+	}
+	want := map[string]int{"resource_instance.created": 6, "resource_instance.deleted": 6, "relationship_tuple.created": 4, "relationship_tuple.deleted": 2, "role_assignment.created": 3}
+	if fmt.Sprint(events) != fmt.Sprint(want) {
+		t.Errorf("events %v, want %v", events, want)
+	}
 }
 
 func TestConditionSetsAndSetRules(t *testing.T) {
@@ -363,5 +380,33 @@ func TestFineGrainedEnvironmentIsolation(t *testing.T) {
 	s.must(404, req{method: "POST", path: "/v1/relationship-tuples", key: prod, body: map[string]any{"subject": "folder:f1", "relation": "parent", "object": "folder:f1"}})
 	if res := s.must(200, req{method: "GET", path: "/v1/resource-instances", key: prod}); res.meta()["total_items"] != float64(0) {
 		t.Fatalf("production sees development's instances: %s", res.raw)
+	}
+}
+
+// A bulk write of the maximum, 1,000 tuples, goes through in one
+// transaction, and so does its bulk delete.
+func TestRelationshipTuplesBulkOfAThousand(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.fineKey()
+	driveModel(t, s, k)
+	s.must(201, req{method: "POST", path: "/v1/resource-instances", key: k, body: map[string]any{"resource": "folder", "key": "root"}})
+	var tuples []any
+	for i := 0; i < 1000; i++ {
+		key := fmt.Sprintf("d%d", i)
+		s.must(201, req{method: "POST", path: "/v1/resource-instances", key: k, body: map[string]any{"resource": "document", "key": key}})
+		tuples = append(tuples, map[string]any{"subject": "folder:root", "relation": "parent", "object": "document:" + key})
+	}
+	start := time.Now()
+	s.must(201, req{method: "POST", path: "/v1/relationship-tuples/bulk", key: k, body: map[string]any{"tuples": tuples}})
+	t.Logf("1,000 tuples written in %v", time.Since(start))
+	if res := s.must(200, req{method: "GET", path: "/v1/relationship-tuples?subject=folder:root", key: k}); res.meta()["total_items"] != float64(1000) {
+		t.Fatalf("tuples: %v", res.meta())
+	}
+	start = time.Now()
+	s.must(204, req{method: "DELETE", path: "/v1/relationship-tuples/bulk", key: k, body: map[string]any{"tuples": tuples}})
+	t.Logf("1,000 tuples deleted in %v", time.Since(start))
+	if res := s.must(200, req{method: "GET", path: "/v1/relationship-tuples", key: k}); res.meta()["total_items"] != float64(0) {
+		t.Fatalf("tuples after the bulk delete: %v", res.meta())
 	}
 }

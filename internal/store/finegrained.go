@@ -312,6 +312,9 @@ func (s *Store) ListTuples(ctx context.Context, f facts.TupleFilter, page gateho
 	w.addIf(f.ObjectResourceID != "", "oi.resource_id = ?", f.ObjectResourceID)
 	w.addIf(f.SubjectResourceID != "", "si.resource_id = ?", f.SubjectResourceID)
 	w.addIf(f.SubjectRole != "", "x.subject_role = ?", f.SubjectRole)
+	if f.Role != nil {
+		w.add("x.subject_role = ?", *f.Role)
+	}
 	return listFrom(ctx, s.reader(), "relationship tuples", tupleCols, tupleFrom, "x.id", w,
 		map[string]string{"": "x.created_at", "created_at": "x.created_at", "relation": "x.relation"}, page, scanTuple)
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -94,6 +97,7 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	ok("assign on instance", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "bob", Role: "editor", ResourceInstance: "document:d2"})))
 	ok("assign on instance", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "bob", Role: "viewer", ResourceInstance: "folder:f1"})))
 	ok("assign in tenant", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "ada", Role: "admin", Tenant: "acme"})))
+	ok("move an instance with an assignment", errOf(svc.UpdateInstance(ctx, env, "document:d2", facts.InstancePatch{Tenant: ptr("acme")})))
 	ok("user set", errOf(svc.CreateConditionSet(ctx, env, facts.ConditionSetInput{Key: "finance", Type: authz.UserSet, Conditions: json.RawMessage(`{"user.department":{"equals":"finance"}}`)})))
 	ok("resource set", errOf(svc.CreateConditionSet(ctx, env, facts.ConditionSetInput{Key: "short", Type: authz.ResourceSet, Resource: "document", Conditions: json.RawMessage(`{"resource.pages":{"less-than":10}}`)})))
 	ok("set rule", errOf(svc.CreateSetRule(ctx, env, facts.SetRuleInput{UserSet: "finance", Action: "read", ResourceSet: "short"})))
@@ -113,7 +117,7 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	count("folders", insts.Total, 2)
 	insts, err = st.ListInstances(ctx, facts.FineFilter{EnvID: env, Tenant: "beta"}, pg)
 	must(t, err)
-	count("instances in beta", insts.Total, 1)
+	count("instances in beta", insts.Total, 0)
 	tuples, err := st.ListTuples(ctx, facts.TupleFilter{EnvID: env, Subject: "team:t1#member"}, pg)
 	must(t, err)
 	count("subject-set tuples", tuples.Total, 1)
@@ -128,7 +132,7 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	count("tenant assignments (the default)", as.Total, 1)
 	as, err = st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env, ResourceInstance: "document:d2"}, pg)
 	must(t, err)
-	if as.Total != 1 || as.Items[0].Tenant != "beta" || as.Items[0].User != "bob" {
+	if as.Total != 1 || as.Items[0].Tenant != "acme" || as.Items[0].User != "bob" {
 		t.Fatalf("assignment on document:d2: %+v", as.Items)
 	}
 	rules, err := st.ListSetRules(ctx, facts.SetRuleFilter{EnvID: env, Action: "write"}, pg)
@@ -160,9 +164,14 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	wantCode(t, svc.DeleteRelation(ctx, env, "folder", "parent", false), gatehouse.CodeConflict)
 	ok("delete relation (cascade)", svc.DeleteRelation(ctx, env, "folder", "parent", true))
 	ok("delete instance", svc.DeleteInstance(ctx, env, "folder:f2"))
+	ok("instance in beta", errOf(svc.CreateInstance(ctx, env, facts.InstanceInput{Resource: "folder", Key: "f9", Tenant: "beta"})))
+	ok("tuple from it", errOf(svc.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f9", Relation: "parent", Object: "document:d1"}})))
 	ok("delete tenant", svc.DeleteTenant(ctx, env, "beta"))
 	wantCode(t, svc.DeleteRole(ctx, env, "admin", false), gatehouse.CodeConflict)
 	ok("delete tenant role (cascade)", svc.DeleteRole(ctx, env, "admin", true))
+	if as, err = st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env, User: "bob", Kind: facts.AllAssignments}, pg); err != nil || as.Total != 1 {
+		t.Fatalf("bob's assignments before his delete: %+v %v", as.Items, err)
+	}
 	ok("delete user", svc.DeleteUser(ctx, env, "bob"))
 	ok("delete set (cascade)", svc.DeleteConditionSet(ctx, env, "finance", true))
 	wantCode(t, svc.DeleteResource(ctx, env, "folder", false), gatehouse.CodeConflict)
@@ -180,3 +189,40 @@ func testFineFeed(t *testing.T, st *store.Store) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testFineTwoNodes: a node whose engine missed another node's tuple (no
+// notification) still refuses the tuple that would close a cycle with it,
+// because a tuple write catches its engine up under the write lock.
+func testFineTwoNodes(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	a, env := factsEnv(t, st)
+	b := facts.NewService(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	must(t, a.EnsureDefaultTenant(ctx, env))
+	must(t, errOf(a.CreateResource(ctx, env, facts.ResourceInput{Key: "folder", Actions: []string{"read"}})))
+	must(t, errOf(a.CreateRelation(ctx, env, "folder", facts.RelationInput{Key: "parent", Subject: "folder"})))
+	for _, k := range []string{"f1", "f2", "f3"} {
+		must(t, errOf(a.CreateInstance(ctx, env, facts.InstanceInput{Resource: "folder", Key: k})))
+	}
+	if _, err := b.Engines.Get(ctx, env); err != nil { // node b loads now, then hears nothing
+		t.Fatal(err)
+	}
+	must(t, errOf(a.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f1", Relation: "parent", Object: "folder:f2"}})))
+	must(t, errOf(a.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f2", Relation: "parent", Object: "folder:f3"}})))
+	_, err := b.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f3", Relation: "parent", Object: "folder:f1"}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+	if err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("the refusal does not name the cycle: %v", err)
+	}
+	// A chain longer than authz.MaxDepth is refused as well.
+	for i := 0; i <= authz.MaxDepth; i++ {
+		must(t, errOf(a.CreateInstance(ctx, env, facts.InstanceInput{Resource: "folder", Key: fmt.Sprintf("c%d", i)})))
+	}
+	var chain []facts.TupleInput
+	for i := 0; i < authz.MaxDepth; i++ {
+		chain = append(chain, facts.TupleInput{Subject: fmt.Sprintf("folder:c%d", i), Relation: "parent", Object: fmt.Sprintf("folder:c%d", i+1)})
+	}
+	_, err = b.CreateTuples(ctx, env, chain)
+	must(t, err)
+	_, err = b.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f3", Relation: "parent", Object: "folder:c0"}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest)
+}

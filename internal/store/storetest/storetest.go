@@ -48,6 +48,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"Facts", testFacts},
 		{"FactsFeed", testFactsFeed},
 		{"FineFeed", testFineFeed},
+		{"FineTwoNodes", testFineTwoNodes},
 	}
 	// Every scenario has a database of its own: they run in parallel.
 	for _, tc := range tests {
