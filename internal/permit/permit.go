@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -350,9 +348,8 @@ type PermissionsEntry struct {
 
 // ResourceRef names a resource instance in answers.
 type ResourceRef struct {
-	Type       string         `json:"type"`
-	Key        string         `json:"key"`
-	Attributes map[string]any `json:"attributes"`
+	Type string `json:"type"`
+	Key  string `json:"key"`
 }
 
 // PermissionsQuery is the body of POST /user-permissions.
@@ -367,7 +364,7 @@ type PermissionsQuery struct {
 // UserPermissions answers POST /user-permissions: a bare object keyed
 // "__tenant:<tenant key>" for the user's tenant roles and "<type>:<key>"
 // for the instances on which the user holds a role (assigned or derived),
-// with every permission the user has there. Resource filters keep the
+// with the permissions those roles grant there. Resource filters keep the
 // permissions on those resource types (and those instances).
 func UserPermissions(e *authz.Engine, q *PermissionsQuery) (map[string]PermissionsEntry, error) {
 	if q.User.Key == "" {
@@ -421,63 +418,24 @@ func UserPermissions(e *authz.Engine, q *PermissionsQuery) (map[string]Permissio
 
 // instancePermissions adds to out the instances (of types, or of any type
 // when empty; only those of instances when given) on which the user holds
-// a role of the instance's type, assigned or derived.
+// a role, assigned or derived, with the permissions those roles grant.
 func instancePermissions(e *authz.Engine, q *PermissionsQuery, types, instances map[string]bool, out map[string]PermissionsEntry) {
-	d := e.Data()
-	if len(d.ResourceRoles) == 0 {
-		return
+	var typeList []string
+	for t := range types {
+		typeList = append(typeList, t)
 	}
-	inTenant := map[string]bool{}
-	for _, t := range q.Tenants {
-		inTenant[t] = true
-	}
-	actions := map[string][]string{}
-	for _, r := range d.Resources {
-		actions[r.Key] = r.Actions
-	}
-	withRoles := map[string]bool{}
-	for _, r := range d.ResourceRoles {
-		withRoles[r.Resource] = true
-	}
-	for _, inst := range d.Instances {
-		ref := inst.Resource + ":" + inst.Key
-		tenant := inst.Tenant
-		if tenant == "" {
-			tenant = authz.DefaultTenant
-		}
-		if !withRoles[inst.Resource] || len(types) > 0 && !types[inst.Resource] || len(instances) > 0 && !instances[ref] || len(inTenant) > 0 && !inTenant[tenant] {
+	for _, ip := range e.InstancePermissions(q.User.Key, q.Tenants, typeList) {
+		if len(instances) > 0 && !instances[ip.Resource] {
 			continue
 		}
-		perms, roles := []string{}, []string{}
-		viaRole := false
-		for _, a := range actions[inst.Resource] {
-			r := authz.Request{User: q.User.Key, UserAttributes: q.User.Attributes, Action: a, Resource: inst.Resource, Key: inst.Key, Context: q.Context}
-			dec := e.Decide(&r)
-			if !dec.Allow {
-				continue
-			}
-			perms = append(perms, inst.Resource+":"+a)
-			if dec.Via == authz.ViaInstanceRole {
-				viaRole = true
-				if !slices.Contains(roles, dec.Role) {
-					roles = append(roles, dec.Role)
-				}
-			}
+		typ, key, _ := strings.Cut(ip.Resource, ":")
+		t, _ := e.Tenant(ip.Tenant)
+		attrs := t.Attributes
+		if attrs == nil {
+			attrs = map[string]any{}
 		}
-		if !viaRole {
-			continue
-		}
-		t, _ := e.Tenant(tenant)
-		tattrs, iattrs := t.Attributes, inst.Attributes
-		if tattrs == nil {
-			tattrs = map[string]any{}
-		}
-		if iattrs == nil {
-			iattrs = map[string]any{}
-		}
-		sort.Strings(roles)
-		out[ref] = PermissionsEntry{Tenant: TenantRef{Key: tenant, Attributes: tattrs}, Resource: &ResourceRef{Type: inst.Resource, Key: inst.Key, Attributes: iattrs},
-			Permissions: perms, Roles: roles}
+		out[ip.Resource] = PermissionsEntry{Tenant: TenantRef{Key: ip.Tenant, Attributes: attrs}, Resource: &ResourceRef{Type: typ, Key: key},
+			Permissions: ip.Permissions, Roles: ip.Roles}
 	}
 }
 

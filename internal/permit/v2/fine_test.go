@@ -156,7 +156,7 @@ func TestPermitFineGrained(t *testing.T) {
 	if fmt.Sprint(keys) != "[doc:d1 folder:root folder:sub]" {
 		t.Fatalf("user permissions' scopes: %v", perms)
 	}
-	if d1 := perms["doc:d1"].(map[string]any); fmt.Sprint(d1["permissions"]) != "[doc:comment doc:read doc:write]" || fmt.Sprint(d1["roles"]) != "[editor]" ||
+	if d1 := perms["doc:d1"].(map[string]any); fmt.Sprint(d1["permissions"]) != "[doc:read doc:write]" || fmt.Sprint(d1["roles"]) != "[editor]" ||
 		d1["resource"].(map[string]any)["key"] != "d1" {
 		t.Fatalf("user permissions on d1: %v", d1)
 	}
