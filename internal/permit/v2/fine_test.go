@@ -1,6 +1,7 @@
 package permitv2_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -245,6 +246,49 @@ func TestPermitFineGrainedCrossEnvironment(t *testing.T) {
 		if r.status != http.StatusNotFound {
 			t.Errorf("%s %s: %d, want 404\n%.300s", c.method, c.path, r.status, r.raw)
 		}
+	}
+	// Every operation on a fine-grained path, with development's ids in
+	// production's path: 404 (501 for what Gatehouse does not implement).
+	var spec struct {
+		Paths map[string]map[string]struct {
+			Summary string `json:"summary"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(s.must(200, req{method: "GET", path: "/v2/openapi.json"}).raw), &spec); err != nil {
+		t.Fatal(err)
+	}
+	devIDs := map[string]string{"{role}": dev["doc#editor"], "{relation}": dev["relation"], "{group}": dev["group"],
+		"{instance}": dev["d1"], "{set}": dev["users"], "{parent}": dev["doc#editor"]}
+	routes := 0
+	for path, ops := range spec.Paths {
+		if !strings.Contains(path, "{instance}") && !strings.Contains(path, "{relation}") && !strings.Contains(path, "{set}") &&
+			!strings.Contains(path, "{group}") && !strings.Contains(path, "/resources/{resource}/roles") {
+			continue
+		}
+		// The resource type by development's id, then by the key both
+		// environments have (the nested id is then the one refused).
+		for _, res := range []string{dev["doc"], "doc"} {
+			p := strings.NewReplacer("{proj}", "default", "{env}", "production", "{resource}", res).Replace(path)
+			for k, v := range devIDs {
+				p = strings.ReplaceAll(p, k, v)
+			}
+			for method, op := range ops {
+				routes++
+				want := http.StatusNotFound
+				switch {
+				case strings.HasPrefix(op.Summary, "Not implemented"):
+					want = http.StatusNotImplemented
+				case res == "doc" && (strings.HasSuffix(path, "/roles") || strings.HasSuffix(path, "/relations") || strings.HasSuffix(path, "/action_groups")):
+					continue // no nested id: production's own list or create
+				}
+				if r := s.pcall(strings.ToUpper(method), p, k, map[string]any{}); r.status != want {
+					t.Errorf("%s %s: %d, want %d\n%.300s", strings.ToUpper(method), p, r.status, want, r.raw)
+				}
+			}
+		}
+	}
+	if routes < 25 {
+		t.Fatalf("only %d fine-grained operations with ids in the spec", routes)
 	}
 	// Lists filtered by another environment's ids find nothing.
 	for _, path := range []string{
