@@ -190,6 +190,15 @@ func TestPermitFineGrained(t *testing.T) {
 		permitError(t, s.pcall(c.method, c.path, k, map[string]any{}), http.StatusNotImplemented, "NOT_IMPLEMENTED")
 	}
 	permitError(t, s.pcall("POST", schema+"/resources/doc/roles", k, map[string]any{"key": "x", "name": "X", "attributes": map[string]any{"a": "b"}}), 501, "NOT_IMPLEMENTED")
+	// Paths of Permit's API that Gatehouse does not serve: 501 too; a
+	// served path with another method: 405; anything else: 404.
+	permitError(t, s.pcall("GET", "/v2/elements/default/development/config", k, nil), 501, "NOT_IMPLEMENTED")
+	permitError(t, s.pcall("GET", "/v2/pdps/default/development/configs", k, nil), 501, "NOT_IMPLEMENTED")
+	permitError(t, s.pcall("GET", "/v2/orgs", k, nil), 501, "NOT_IMPLEMENTED")
+	if r := s.pcall("PATCH", facts+"/relationship_tuples", k, map[string]any{}); r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("PATCH on tuples: %d %s", r.status, r.raw)
+	}
+	permitError(t, s.pcall("GET", "/v2/nothing/like/this", k, nil), 404, "NOT_FOUND")
 }
 
 // Every fine-grained operation refuses the ids of another environment of

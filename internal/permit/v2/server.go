@@ -133,7 +133,22 @@ func Mount(mux *http.ServeMux, d Deps) error {
 		s.record(r.Context(), req, res, time.Now())
 	})
 	serveSpec(mux, routes)
+	served := map[string][]string{} // path template → methods served
+	for _, rt := range routes {
+		t := template(rt.path)
+		served[t] = append(served[t], rt.method)
+	}
 	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
+		for t, methods := range served {
+			if matchTemplate(t, r.URL.Path) {
+				s.errs(w, r, gatehouse.Errorf(gatehouse.CodeMethodNotAllowed, "%s is served with %s, not %s", r.URL.Path, strings.Join(methods, ", "), r.Method))
+				return
+			}
+		}
+		if t, ok := permitHas(r.URL.Path); ok {
+			s.errs(w, r, notImplemented(fmt.Sprintf("%s %s (Permit's %s)", r.Method, r.URL.Path, t)))
+			return
+		}
 		s.errs(w, r, gatehouse.Errorf(gatehouse.CodeNotFound, "no Permit-compatible operation %s %s (see docs/permit-migration.md)", r.Method, r.URL.Path))
 	})
 	return nil
