@@ -294,9 +294,27 @@ func (s *server) putUser(mode facts.PutUserMode) handler {
 		if err != nil {
 			return 0, nil, err
 		}
+		// Roles on instances are assigned once the user exists (the
+		// service's user write takes tenant roles only).
+		var onInstances []facts.AssignInput
+		as = slices.DeleteFunc(as, func(a facts.AssignInput) bool {
+			if a.ResourceInstance != "" {
+				onInstances = append(onInstances, a)
+			}
+			return a.ResourceInstance != ""
+		})
 		user, created, err := s.Facts.PutUser(c.ctx, c.env.ID, u, as, mode)
 		if err != nil {
 			return 0, nil, err
+		}
+		for _, a := range onInstances {
+			a.User = user.ID
+			if a, err = s.refs(c, a); err != nil {
+				return 0, nil, err
+			}
+			if _, err := s.Facts.Assign(c.ctx, c.env.ID, a); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+				return 0, nil, err
+			}
 		}
 		out, err := s.userOut(c, user)
 		status := http.StatusOK

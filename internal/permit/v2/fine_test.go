@@ -39,6 +39,7 @@ func fineSchema(t *testing.T, s *server, fbase, sbase string) map[string]string 
 	ids["tuple"] = tuple["id"].(string)
 	ids["d1"] = s.pmust(200, "POST", fbase+"/resource_instances", k, map[string]any{"key": "d1", "resource": "doc", "attributes": map[string]any{"amount": 10}}).obj()["id"].(string)
 	s.pmust(200, "POST", fbase+"/relationship_tuples/bulk", k, map[string]any{"operations": []any{map[string]any{"subject": "folder:sub", "relation": "parent", "object": "doc:d1"}}})
+	s.pmust(200, "POST", fbase+"/users", k, map[string]any{"key": "cy", "role_assignments": []any{map[string]any{"role": "editor", "resource_instance": "folder:sub"}}})
 	ids["assignment"] = s.pmust(200, "POST", fbase+"/role_assignments", k, map[string]any{"user": "ada", "role": "editor", "resource_instance": "folder:root"}).obj()["id"].(string)
 	s.pmust(200, "POST", fbase+"/users/bob/roles", k, map[string]any{"role": "commenter", "tenant": "", "resource_instance": "doc:d1"})
 	ids["users"] = s.pmust(200, "POST", sbase+"/condition_sets", k, map[string]any{"key": "finance", "name": "Finance", "type": "userset",
@@ -107,6 +108,9 @@ func TestPermitFineGrained(t *testing.T) {
 	}
 	if got := s.pmust(200, "GET", facts+"/resource_instances?resource=doc&attr_amount=10", k, nil).arr(); len(got) != 1 {
 		t.Fatalf("instances by attribute: %v", got)
+	}
+	if got := s.pmust(200, "GET", facts+"/role_assignments?user=cy", k, nil).arr(); len(got) != 1 || got[0].(map[string]any)["resource_instance"] != "folder:sub" {
+		t.Fatalf("a user created with a role on an instance: %v", got)
 	}
 	onRoot := s.pmust(200, "GET", facts+"/role_assignments?resource_instance=folder:root", k, nil).arr()
 	if len(onRoot) != 1 || len(onRoot[0].(map[string]any)) != 13 || onRoot[0].(map[string]any)["resource_instance"] != "folder:root" ||
