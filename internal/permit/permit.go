@@ -223,7 +223,8 @@ func first(a, b string) string {
 }
 
 // Resource is a check's resource: {"type", "key", "tenant", ...} or
-// "type" / "type:key"; an "id" stands for the key when there is none.
+// "type" / "type:key"; an "id" stands for the key when there is none, and
+// the key "*" means any resource of the type.
 type Resource struct {
 	Type       string         `json:"type"`
 	Key        string         `json:"key,omitempty"`
@@ -236,7 +237,7 @@ func (r *Resource) UnmarshalJSON(b []byte) error {
 	var s string
 	if json.Unmarshal(b, &s) == nil {
 		typ, key, _ := strings.Cut(s, ":")
-		*r = Resource{Type: typ, Key: key}
+		*r = Resource{Type: typ, Key: anyKey(key)}
 		return nil
 	}
 	var p struct {
@@ -250,8 +251,17 @@ func (r *Resource) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("resource must be \"type[:key]\" or an object with a type")
 	}
 	// Permit's Go SDK's FilterObjects sends the instance as id, not key.
-	*r = Resource{Type: p.Type, Key: first(p.Key, p.ID), Tenant: p.Tenant, Attributes: p.Attributes}
+	*r = Resource{Type: p.Type, Key: anyKey(first(p.Key, p.ID)), Tenant: p.Tenant, Attributes: p.Attributes}
 	return nil
+}
+
+// anyKey is a check's resource key, with Permit's "*" (any resource of the
+// type: "document:*") as none.
+func anyKey(key string) string {
+	if key == "*" {
+		return ""
+	}
+	return key
 }
 
 // Check is the body of POST /allowed.

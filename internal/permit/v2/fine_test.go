@@ -152,6 +152,12 @@ func TestPermitFineGrained(t *testing.T) {
 			t.Errorf("check %v %s %v: %v, want %v", c.user, c.action, c.resource, got, c.want)
 		}
 	}
+	// "doc:*" is a check of the type, not of an instance keyed "*".
+	star := s.pmust(200, "POST", "/allowed", envKey, map[string]any{"user": map[string]any{"key": "bob", "attributes": map[string]any{"dept": "finance"}}, "action": "comment",
+		"resource": map[string]any{"type": "doc", "key": "*", "attributes": map[string]any{"amount": 5}}}).obj()
+	if star["allow"] != true || star["query"].(map[string]any)["resource"].(map[string]any)["key"] != nil {
+		t.Fatalf("doc:*: %v", star)
+	}
 	perms := s.pmust(200, "POST", "/user-permissions", envKey, map[string]any{"user": map[string]any{"key": "ada"}}).obj()
 	keys := make([]string, 0, len(perms))
 	for key := range perms {
