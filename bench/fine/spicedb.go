@@ -13,6 +13,7 @@ import (
 	dscfg "github.com/authzed/spicedb/pkg/cmd/datastore"
 	"github.com/authzed/spicedb/pkg/cmd/server"
 	"github.com/authzed/spicedb/pkg/cmd/util"
+	"github.com/authzed/spicedb/pkg/datalayer"
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/authzed/spicedb/pkg/embedded"
 	"github.com/authzed/spicedb/pkg/tuple"
@@ -56,15 +57,17 @@ definition document {
 type SpiceDB struct {
 	DS    datastore.Datastore
 	Perms *embedded.Permissions
-	Conn  *grpc.ClientConn
-	Perm  v1.PermissionsServiceClient
-	Load  time.Duration
-	stop  context.CancelFunc
-	done  chan error
+	// Perm is a server without the cache of dispatched sub-problems,
+	// PermCached one with it (SpiceDB's default).
+	Perm, PermCached v1.PermissionsServiceClient
+	Load             time.Duration
+	conns            []*grpc.ClientConn
+	stops            []func()
 }
 
 // NewSpiceDB builds the datastore, writes the relationships in
-// transactions of 10k, and starts the checker and the server.
+// transactions of 10k, and starts the checker and two servers, one
+// without the cache of dispatched sub-problems, one with it.
 func NewSpiceDB(ctx context.Context, r *ReBAC) (*SpiceDB, error) {
 	bootstrap := "schema: |-\n  " + strings.ReplaceAll(strings.TrimSpace(SpiceDBSchema), "\n", "\n  ") + "\n"
 	ds, err := dscfg.NewDatastore(ctx,
@@ -72,6 +75,7 @@ func NewSpiceDB(ctx context.Context, r *ReBAC) (*SpiceDB, error) {
 		dscfg.WithEngine(dscfg.MemoryEngine),
 		dscfg.WithGCWindow(24*time.Hour),
 		dscfg.SetBootstrapFileContents(map[string][]byte{"schema.yaml": []byte(bootstrap)}),
+		dscfg.WithBootstrapSchemaMode(datalayer.SchemaModeReadNewWriteNew),
 	)
 	if err != nil {
 		return nil, err
@@ -108,11 +112,26 @@ func NewSpiceDB(ctx context.Context, r *ReBAC) (*SpiceDB, error) {
 		}
 	}
 	s.Load = time.Since(start)
-	if s.Perms, err = embedded.NewPermissions(embedded.Config{Datastore: ds}); err != nil {
+	if s.Perms, err = embedded.NewPermissions(embedded.Config{
+		Datastore: ds, SchemaMode: datalayer.SchemaModeReadNewWriteNew, SchemaCacheMaxCostBytes: 16 << 20,
+	}); err != nil {
 		return nil, err
 	}
+	if s.Perm, err = s.serve(ctx, false); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.PermCached, err = s.serve(ctx, true); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// serve starts a server on the datastore, on bufconn.
+func (s *SpiceDB) serve(ctx context.Context, dispatchCache bool) (v1.PermissionsServiceClient, error) {
 	cfg := server.NewConfigWithOptionsAndDefaults(
-		server.WithDatastore(ds),
+		server.WithDatastore(s.DS),
 		server.WithGRPCServer(util.GRPCServerConfig{Network: util.BufferedNetwork, Enabled: true}),
 		server.WithPresharedSecureKey("bench"),
 		server.WithHTTPGateway(util.HTTPServerConfig{HTTPEnabled: false}),
@@ -120,20 +139,27 @@ func NewSpiceDB(ctx context.Context, r *ReBAC) (*SpiceDB, error) {
 		server.WithDispatchServer(util.GRPCServerConfig{Enabled: false}),
 		server.WithTelemetryEndpoint(""),
 		server.WithSilentlyDisableTelemetry(true),
+		server.WithExperimentalSchemaMode("read-new-write-new"),
+		// Without a cache of sub-problem results the server decides every
+		// check afresh, as Gatehouse does; the queries cycle, so with it
+		// every check after the first round is a cache hit.
+		server.WithDispatchCacheConfig(server.CacheConfig{Enabled: dispatchCache, MaxCost: "10%"}),
+		server.WithClusterDispatchCacheConfig(server.CacheConfig{Enabled: false}),
 	)
 	rs, err := cfg.Complete(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s.stop, s.done = cancel, make(chan error, 1)
-	go func() { s.done <- rs.Run(sctx) }()
-	if s.Conn, err = rs.NewClient(grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer("bench"))); err != nil {
-		s.Close()
+	done := make(chan error, 1)
+	s.stops = append(s.stops, func() { cancel(); <-done })
+	go func() { done <- rs.Run(sctx) }()
+	conn, err := rs.NewClient(grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer("bench")))
+	if err != nil {
 		return nil, err
 	}
-	s.Perm = v1.NewPermissionsServiceClient(s.Conn)
-	return s, nil
+	s.conns = append(s.conns, conn)
+	return v1.NewPermissionsServiceClient(conn), nil
 }
 
 type bearer string
@@ -149,9 +175,19 @@ func (s *SpiceDB) Check(ctx context.Context, q *authz.Request) (bool, error) {
 	return res.HasPermission, err
 }
 
-// CheckGRPC asks SpiceDB q through its server (fully consistent).
+// CheckGRPC asks SpiceDB q through its server without the dispatch cache
+// (fully consistent).
 func (s *SpiceDB) CheckGRPC(ctx context.Context, q *authz.Request) (bool, error) {
-	res, err := s.Perm.CheckPermission(ctx, &v1.CheckPermissionRequest{
+	return checkGRPC(ctx, s.Perm, q)
+}
+
+// CheckCached asks SpiceDB q through its server with the dispatch cache.
+func (s *SpiceDB) CheckCached(ctx context.Context, q *authz.Request) (bool, error) {
+	return checkGRPC(ctx, s.PermCached, q)
+}
+
+func checkGRPC(ctx context.Context, p v1.PermissionsServiceClient, q *authz.Request) (bool, error) {
+	res, err := p.CheckPermission(ctx, &v1.CheckPermissionRequest{
 		Consistency: &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
 		Resource:    &v1.ObjectReference{ObjectType: q.Resource, ObjectId: q.Key},
 		Permission:  q.Action,
@@ -195,7 +231,7 @@ func (s *SpiceDB) List(ctx context.Context, l *ListQuery) ([]string, error) {
 func (s *SpiceDB) Verify(ctx context.Context, r *ReBAC) error {
 	for i := range r.Checks {
 		q := &r.Checks[i]
-		for _, c := range []func(context.Context, *authz.Request) (bool, error){s.Check, s.CheckGRPC} {
+		for _, c := range []func(context.Context, *authz.Request) (bool, error){s.Check, s.CheckGRPC, s.CheckCached} {
 			got, err := c(ctx, &q.Request)
 			if err != nil {
 				return fmt.Errorf("spicedb: check %+v: %w", q.Request, err)
@@ -220,12 +256,11 @@ func (s *SpiceDB) Verify(ctx context.Context, r *ReBAC) error {
 
 // Close stops the server and closes the datastore.
 func (s *SpiceDB) Close() {
-	if s.Conn != nil {
-		s.Conn.Close()
+	for _, c := range s.conns {
+		c.Close()
 	}
-	if s.stop != nil {
-		s.stop()
-		<-s.done
+	for _, stop := range s.stops {
+		stop()
 	}
 	if s.Perms != nil {
 		s.Perms.Close()
