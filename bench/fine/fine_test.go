@@ -10,9 +10,10 @@ import (
 )
 
 var (
-	scale    = flag.Float64("fine.scale", 1, "scale of the ReBAC data set for Gatehouse and SpiceDB (1 = 200k documents)")
-	fgaScale = flag.Float64("fine.fgascale", 0.05, "scale of the ReBAC data set for OpenFGA (its memory store scans every tuple on each read)")
-	nChecks  = flag.Int("fine.checks", 1000, "checks generated (ReBAC drops those naming a tenant)")
+	scale      = flag.Float64("fine.scale", 1, "scale of the ReBAC data set for Gatehouse (1 = 200k documents)")
+	fgaScale   = flag.Float64("fine.fgascale", 0.05, "scale of the ReBAC data set for OpenFGA (its memory store scans every tuple on each read)")
+	spiceScale = flag.Float64("fine.spicescale", 0.05, "scale of the ReBAC data set for SpiceDB (at 1 its checks take longer than the run may)")
+	nChecks    = flag.Int("fine.checks", 1000, "checks generated (ReBAC drops those naming a tenant)")
 )
 
 // TestReBACSmall verifies every engine on the data set at 1/100.
@@ -66,7 +67,7 @@ func TestABAC(t *testing.T) {
 }
 
 func suite() *Suite {
-	return &Suite{Scale: *scale, FGAScale: *fgaScale, Checks: *nChecks, OpenFGA: true, SpiceDB: true, Log: os.Stderr}
+	return &Suite{Scale: *scale, FGAScale: *fgaScale, SpiceScale: *spiceScale, Checks: *nChecks, OpenFGA: true, SpiceDB: true, Log: os.Stderr}
 }
 
 func BenchmarkReBAC(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,12 +16,13 @@ import (
 // Suite runs every comparison; the benchmarks of this package and
 // cmd/finebench run the same code.
 type Suite struct {
-	Scale    float64 // Gatehouse and SpiceDB (1 = 200k documents)
-	FGAScale float64 // OpenFGA, and Gatehouse again for the ratio
-	Checks   int
-	OpenFGA  bool
-	SpiceDB  bool
-	Log      io.Writer // progress: sizes, load times
+	Scale      float64 // Gatehouse (1 = 200k documents)
+	FGAScale   float64 // OpenFGA, and Gatehouse again for the ratio
+	SpiceScale float64 // SpiceDB, and Gatehouse again for the ratio
+	Checks     int
+	OpenFGA    bool
+	SpiceDB    bool
+	Log        io.Writer // progress: sizes, load times
 }
 
 // Run is called once per measurement; name is "op/engine/scale=s".
@@ -56,12 +58,14 @@ func benchList(b *testing.B, l *ListQuery, list func(l *ListQuery) ([]string, er
 }
 
 // ReBAC measures checks and the list of the user who sees about 10k
-// documents (at scale 1), at FGAScale (Gatehouse, OpenFGA, SpiceDB) and
-// at Scale (Gatehouse, SpiceDB). Every engine's answers are verified first.
+// documents (at scale 1): Gatehouse at every scale, OpenFGA at FGAScale,
+// SpiceDB at SpiceScale. Every engine's answers are verified first.
 func (s *Suite) ReBAC(ctx context.Context, run Run) error {
-	scales := []float64{s.Scale}
-	if s.OpenFGA && s.FGAScale != s.Scale {
-		scales = []float64{s.FGAScale, s.Scale}
+	var scales []float64
+	for _, sc := range []float64{s.FGAScale, s.SpiceScale, s.Scale} {
+		if sc > 0 && !slices.Contains(scales, sc) {
+			scales = append(scales, sc)
+		}
 	}
 	for _, sc := range scales {
 		start := time.Now()
@@ -105,7 +109,7 @@ func (s *Suite) ReBAC(ctx context.Context, run Run) error {
 			})
 			f.Close()
 		}
-		if s.SpiceDB {
+		if s.SpiceDB && sc == s.SpiceScale {
 			start = time.Now()
 			sp, err := NewSpiceDB(ctx, r)
 			if err != nil {
