@@ -90,6 +90,14 @@ func main() {
 		fmt.Printf("| %s | %s | %s | %d | %s | %s | %d | **%.0f×** |\n", op, orDash(sc), dur(float64(g.NsPerOp())), g.AllocsPerOp(),
 			engine, dur(float64(p.NsPerOp())), p.AllocsPerOp(), float64(p.NsPerOp())/float64(max(g.NsPerOp(), 1)))
 	}
+	fmt.Println("\nGatehouse alone:")
+	fmt.Println()
+	for _, name := range order {
+		if op, engine, sc := split(name); engine == "gatehouse" {
+			r := res[name]
+			fmt.Printf("- %s at scale %s: %s/op, %d allocs/op\n", op, orDash(sc), dur(float64(r.NsPerOp())), r.AllocsPerOp())
+		}
+	}
 	if *mem {
 		fmt.Printf("\nGatehouse at %d relationships (%d tuples, %d instance role assignments): %.0f bytes of heap per relationship (%.1f MB), Load in %v.\n",
 			m.Tuples+m.Assignments, m.Tuples, m.Assignments, m.PerRelationship(), float64(m.HeapBytes)/1e6, m.Load.Round(time.Millisecond))
