@@ -426,6 +426,13 @@ func (e *Engine) Load(d Data) error {
 	if err := n.checkGraph(); err != nil {
 		return err
 	}
+	for _, rr := range n.resources {
+		rr.f.order = make([]uint32, 0, len(rr.f.instances))
+		for _, i := range rr.f.instances {
+			rr.f.order = append(rr.f.order, i)
+		}
+		sort.Slice(rr.f.order, func(a, b int) bool { return n.inst[rr.f.order[a]].key < n.inst[rr.f.order[b]].key })
+	}
 	n.loading = false
 	for _, ur := range n.users {
 		n.sync(ur)
