@@ -398,6 +398,16 @@ func (e *Engine) Load(d Data) error {
 	if err := n.recompute(); err != nil {
 		return err
 	}
+	n.inst = make([]instRec, 0, len(d.Instances))
+	perType := map[string]int{}
+	for _, in := range d.Instances {
+		perType[in.Resource]++
+	}
+	for k, c := range perType {
+		if rr := n.resources[k]; rr != nil {
+			rr.f.instances = make(map[string]uint32, c)
+		}
+	}
 	for _, in := range d.Instances {
 		if err := n.putInstance(in); err != nil {
 			return err
