@@ -398,6 +398,16 @@ func (e *Engine) Load(d Data) error {
 	if err := n.recompute(); err != nil {
 		return err
 	}
+	n.inst = make([]instRec, 0, len(d.Instances))
+	perType := map[string]int{}
+	for _, in := range d.Instances {
+		perType[in.Resource]++
+	}
+	for k, c := range perType {
+		if rr := n.resources[k]; rr != nil {
+			rr.f.instances = make(map[string]uint32, c)
+		}
+	}
 	for _, in := range d.Instances {
 		if err := n.putInstance(in); err != nil {
 			return err
@@ -425,6 +435,13 @@ func (e *Engine) Load(d Data) error {
 	}
 	if err := n.checkGraph(); err != nil {
 		return err
+	}
+	for _, rr := range n.resources {
+		rr.f.order = make([]uint32, 0, len(rr.f.instances))
+		for _, i := range rr.f.instances {
+			rr.f.order = append(rr.f.order, i)
+		}
+		sort.Slice(rr.f.order, func(a, b int) bool { return n.inst[rr.f.order[a]].key < n.inst[rr.f.order[b]].key })
 	}
 	n.loading = false
 	for _, ur := range n.users {

@@ -3,6 +3,7 @@ package authz
 import (
 	"math/bits"
 	"sort"
+	"sync"
 )
 
 // walkBudget bounds the instances a check's walk up the tuples visits
@@ -412,100 +413,123 @@ func (e *Engine) ListResources(r *Request) []string {
 	if !ok {
 		return nil
 	}
-	want := uint32(1<<32 - 1)
+	want := -1
 	if r.Tenant != "" {
 		tr := e.tenants[r.Tenant]
 		if tr == nil {
 			return nil
 		}
-		want = tr.idx
+		want = int(tr.idx)
 	}
 	ur := e.users[r.User]
-	allowed := map[uint32]bool{}
 	// rule 1: every instance of the type in a tenant where a tenant role grants
+	var byTenant []bool
 	if ur != nil {
 		grant := e.permRoles[bit]
-		byTenant := map[uint32]bool{}
 		for i := range ur.tenants {
 			h := &ur.tenants[i]
-			if h.lo&grant[0] != 0 {
-				byTenant[h.tenant] = true
-				continue
-			}
+			hit := h.lo&grant[0] != 0
 			for w, v := range h.hi {
-				if w+1 < len(grant) && v&grant[w+1] != 0 {
-					byTenant[h.tenant] = true
-				}
+				hit = hit || w+1 < len(grant) && v&grant[w+1] != 0
 			}
-		}
-		if len(byTenant) > 0 {
-			for _, i := range rr.f.instances {
-				if byTenant[e.inst[i].tenant] {
-					allowed[i] = true
+			if hit {
+				if byTenant == nil {
+					byTenant = make([]bool, len(e.tenantAt))
 				}
+				byTenant[h.tenant] = true
 			}
 		}
 	}
 	// rules 2–4: roles the user holds, carried down the tuples
+	sc := e.scratch()
+	defer sc.release()
 	if ur != nil {
-		reached := e.reachDown(ur)
-		n := rr.f.grants[bit-rr.f.firstBit]
-		for i, m := range reached {
-			if e.inst[i].res == rr && m&n != 0 {
-				allowed[i] = true
-			}
+		e.reachDown(ur, sc)
+	}
+	n := rr.f.grants[bit-rr.f.firstBit]
+	rules := e.rulesByPerm[bit]
+	out := []string{}
+	for _, i := range rr.f.order { // key order
+		in := &e.inst[i]
+		if want >= 0 && int(in.tenant) != want {
+			continue
+		}
+		if byTenant != nil && byTenant[in.tenant] || sc.reached[i]&n != 0 || len(rules) > 0 && e.ruleAllows(r, ur, in, rules) {
+			out = append(out, in.key)
 		}
 	}
-	// rule 5
-	if rules := e.rulesByPerm[bit]; len(rules) > 0 {
-		for _, i := range rr.f.instances {
-			if allowed[i] {
-				continue
-			}
-			in := &e.inst[i]
-			tr := e.tenants[e.tenantAt[in.tenant]]
-			a := attrs{userKey: r.User, userInline: r.UserAttributes, resourceType: r.Resource, resourceKey: in.key,
-				resource: in.attrs, tenantKey: e.tenantAt[in.tenant], context: r.Context}
-			if ur != nil {
-				a.user = ur.u.Attributes
-			}
-			if tr != nil {
-				a.tenant = tr.t.Attributes
-			}
-			for _, sr := range rules {
-				if sr.users.cond.match(&a) && sr.res.cond.match(&a) {
-					allowed[i] = true
-					break
-				}
-			}
-		}
-	}
-	out := make([]string, 0, len(allowed))
-	for i := range allowed {
-		if want == 1<<32-1 || e.inst[i].tenant == want {
-			out = append(out, e.inst[i].key)
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 
-// reachDown is every instance on which ur holds a role, with the mask of
-// the roles (implied ones included): its assignments and tenant
+// ruleAllows reports whether a set rule lets r.User do the rules' action
+// on instance in (rule 5).
+func (e *Engine) ruleAllows(r *Request, ur *userRec, in *instRec, rules []*setRule) bool {
+	tk := e.tenantAt[in.tenant]
+	a := attrs{userKey: r.User, userInline: r.UserAttributes, resourceType: in.res.r.Key, resourceKey: in.key,
+		resource: in.attrs, tenantKey: tk, context: r.Context}
+	if ur != nil {
+		a.user = ur.u.Attributes
+	}
+	if tr := e.tenants[tk]; tr != nil {
+		a.tenant = tr.t.Attributes
+	}
+	for _, sr := range rules {
+		if sr.users.cond.match(&a) && sr.res.cond.match(&a) {
+			return true
+		}
+	}
+	return false
+}
+
+// scratch is the working memory of a lookup, indexed by instance: the roles
+// reached on each (implied ones included), and which were touched, so that
+// it is cleared cheaply for the next lookup.
+type scratch struct {
+	reached []uint64
+	touched []uint32
+	queue   []uint32
+}
+
+var scratches sync.Pool
+
+func (e *Engine) scratch() *scratch {
+	sc, _ := scratches.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{}
+	}
+	if len(sc.reached) < len(e.inst) {
+		sc.reached = make([]uint64, len(e.inst)+len(e.inst)/8)
+	}
+	return sc
+}
+
+func (sc *scratch) release() {
+	for _, i := range sc.touched {
+		sc.reached[i] = 0
+	}
+	sc.touched, sc.queue = sc.touched[:0], sc.queue[:0]
+	scratches.Put(sc)
+}
+
+// reachDown fills sc with every instance on which ur holds a role, with the
+// mask of the roles (implied ones included): its assignments and tenant
 // derivations, carried down the tuples by derivations and subject sets.
-func (e *Engine) reachDown(ur *userRec) map[uint32]uint64 {
-	reached := map[uint32]uint64{}
-	var queue []uint32
+func (e *Engine) reachDown(ur *userRec, sc *scratch) {
 	add := func(i uint32, m uint64) {
 		f := &e.inst[i].res.f
 		var full uint64
 		for x := m; x != 0; x &= x - 1 {
 			full |= f.implied[bits.TrailingZeros64(x)]
 		}
-		if old := reached[i]; old|full != old {
-			reached[i] = old | full
-			queue = append(queue, i)
+		old := sc.reached[i]
+		if old|full == old {
+			return
 		}
+		if old == 0 {
+			sc.touched = append(sc.touched, i)
+		}
+		sc.reached[i] = old | full
+		sc.queue = append(sc.queue, i)
 	}
 	for _, h := range ur.inst {
 		add(h.inst, h.mask)
@@ -517,7 +541,7 @@ func (e *Engine) reachDown(ur *userRec) map[uint32]uint64 {
 				if !e.holdsTenantRole(ur, t, td.role) {
 					continue
 				}
-				for _, inst := range rr.f.instances {
+				for _, inst := range rr.f.order {
 					if e.inst[inst].tenant == t {
 						add(inst, 1<<td.target)
 					}
@@ -525,10 +549,10 @@ func (e *Engine) reachDown(ur *userRec) map[uint32]uint64 {
 			}
 		}
 	}
-	for len(queue) > 0 {
-		i := queue[len(queue)-1]
-		queue = queue[:len(queue)-1]
-		m := reached[i]
+	for len(sc.queue) > 0 {
+		i := sc.queue[len(sc.queue)-1]
+		sc.queue = sc.queue[:len(sc.queue)-1]
+		m := sc.reached[i]
 		for _, d := range e.inst[i].down {
 			var give uint64
 			if d.kind == edgeSubjectSet {
@@ -548,7 +572,6 @@ func (e *Engine) reachDown(ur *userRec) map[uint32]uint64 {
 			}
 		}
 	}
-	return reached
 }
 
 // ListUsers lists the keys (sorted) of the users the engine holds who may
@@ -701,7 +724,11 @@ func (e *Engine) InstancePermissions(user string, tenants, types []string) []Ins
 		return nil
 	}
 	var out []InstancePermissions
-	for i, m := range e.reachDown(ur) {
+	sc := e.scratch()
+	defer sc.release()
+	e.reachDown(ur, sc)
+	for _, i := range sc.touched {
+		m := sc.reached[i]
 		in := &e.inst[i]
 		tk := e.tenantAt[in.tenant]
 		if len(tenants) > 0 && !hasString(tenants, tk) || len(types) > 0 && !hasString(types, in.res.r.Key) {

@@ -103,6 +103,7 @@ type instHeld struct {
 // fine is what a resourceRec holds beyond its actions.
 type fine struct {
 	instances map[string]uint32
+	order     []uint32 // the instances, sorted by key (lists answer in key order without sorting)
 	roles     map[string]*resRole
 	roleAt    [MaxResourceRoles]*resRole
 	relations map[string]*relRec
@@ -430,6 +431,12 @@ func (e *Engine) putInstance(in Instance) error {
 	}
 	e.inst[i] = instRec{res: rr, key: in.Key, tenant: tr.idx, attrs: attrs}
 	rr.f.instances[in.Key] = i
+	if !e.loading { // Load sorts once at its end
+		at := sort.Search(len(rr.f.order), func(k int) bool { return e.inst[rr.f.order[k]].key >= in.Key })
+		rr.f.order = append(rr.f.order, 0)
+		copy(rr.f.order[at+1:], rr.f.order[at:])
+		rr.f.order[at] = i
+	}
 	e.nInst++
 	return nil
 }
@@ -462,6 +469,10 @@ func (e *Engine) deleteInstance(i uint32) {
 		e.setInstRoles(h.user, i, 0)
 	}
 	delete(in.res.f.instances, in.key)
+	order := in.res.f.order
+	if at := sort.Search(len(order), func(k int) bool { return e.inst[order[k]].key >= in.key }); at < len(order) && order[at] == i {
+		in.res.f.order = append(order[:at], order[at+1:]...)
+	}
 	e.inst[i] = instRec{}
 	e.freeInst = append(e.freeInst, i)
 	e.nInst--

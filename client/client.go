@@ -59,6 +59,14 @@ type Client struct {
 	Resources       *Resources
 	Roles           *Roles
 	RoleAssignments *RoleAssignments
+	// Fine-grained authorization: roles and relations of resource types,
+	// instances, relationship tuples, attribute rules.
+	ResourceRoles      *ResourceRoles
+	Relations          *Relations
+	ResourceInstances  *ResourceInstances
+	RelationshipTuples *RelationshipTuples
+	ConditionSets      *ConditionSets
+	SetRules           *SetRules
 	// Permission checks and the decision log.
 	Checks    *Checks
 	Decisions *Decisions
@@ -116,6 +124,8 @@ func (c *Client) init() {
 	c.System, c.Organizations, c.Projects, c.Environments = &System{c}, &Organizations{c}, &Projects{c}, &Environments{c}
 	c.Settings, c.Members, c.MemberRoles, c.APIKeys = &Settings{c}, &Members{c}, &MemberRoles{c}, &APIKeys{c}
 	c.Users, c.Tenants, c.Resources, c.Roles, c.RoleAssignments = &Users{c}, &Tenants{c}, &Resources{c}, &Roles{c}, &RoleAssignments{c}
+	c.ResourceRoles, c.Relations, c.ResourceInstances = &ResourceRoles{c}, &Relations{c}, &ResourceInstances{c}
+	c.RelationshipTuples, c.ConditionSets, c.SetRules = &RelationshipTuples{c}, &ConditionSets{c}, &SetRules{c}
 	c.Checks, c.Decisions, c.Logs, c.Webhooks, c.Jobs, c.Tasks = &Checks{c}, &Decisions{c}, &Logs{c}, &Webhooks{c}, &Jobs{c}, &Tasks{c}
 }
 

@@ -135,3 +135,78 @@ func ExampleJobs_Import() {
 	fmt.Println(job.Status, job.Result.Created)
 	// Output: succeeded 2
 }
+
+// Roles on instances carried along relationship tuples: an editor of a
+// folder is editor of the documents in it, and the decision's path says why.
+func ExampleRelationshipTuples_CreateBulk() {
+	ctx := context.Background()
+	org := client.New(serverURL, orgKey)
+	if _, err := org.Environments.Create(ctx, "default", client.EnvironmentInput{Key: "example-drive", Name: "Drive example"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	c := org.WithEnvironment("default", "example-drive")
+	steps := []func() error{
+		func() error {
+			_, err := c.Resources.Create(ctx, client.ResourceInput{Key: "folder", Actions: []string{"read", "write"}})
+			return err
+		},
+		func() error {
+			_, err := c.Resources.Create(ctx, client.ResourceInput{Key: "doc", Actions: []string{"read", "write"}})
+			return err
+		},
+		func() error {
+			_, err := c.Relations.Create(ctx, "doc", client.RelationInput{Key: "parent", Subject: "folder"})
+			return err
+		},
+		func() error {
+			_, err := c.ResourceRoles.Create(ctx, "folder", client.ResourceRoleInput{Key: "editor", Permissions: []string{"read", "write"}})
+			return err
+		},
+		func() error {
+			_, err := c.ResourceRoles.Create(ctx, "doc", client.ResourceRoleInput{Key: "editor", Permissions: []string{"read", "write"},
+				GrantedTo: []client.Derivation{{Role: "editor", OnResource: "folder", LinkedByRelation: "parent"}}})
+			return err
+		},
+		func() error {
+			_, err := c.ResourceInstances.Create(ctx, client.InstanceInput{Resource: "folder", Key: "specs"})
+			return err
+		},
+		func() error {
+			_, err := c.ResourceInstances.Create(ctx, client.InstanceInput{Resource: "doc", Key: "d1"})
+			return err
+		},
+		func() error {
+			_, err := c.RelationshipTuples.CreateBulk(ctx, []client.Tuple{{Subject: "folder:specs", Relation: "parent", Object: "doc:d1"}})
+			return err
+		},
+		func() error { _, err := c.Users.Create(ctx, client.UserInput{Key: "bob"}); return err },
+		func() error {
+			_, err := c.RoleAssignments.AssignOnInstance(ctx, "bob", "editor", "folder:specs")
+			return err
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	d, err := c.Checks.Allowed(ctx, client.Check{User: "bob", Action: "write", Resource: client.CheckResource{Type: "doc", Key: "d1"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(d.Allow, d.Via)
+	for _, s := range d.Path {
+		fmt.Println(strings.TrimSpace(s.Subject + " " + s.Relation + " " + s.Object + " " + s.Rule))
+	}
+	docs, _ := c.Checks.AllowedResources(ctx, client.ResourcesLookup{User: "bob", Action: "write", Type: "doc"}, nil)
+	fmt.Println(docs.Items)
+	// Output:
+	// true instance_role
+	// user:bob editor folder:specs
+	// folder:specs parent doc:d1
+	// user:bob editor doc:d1 folder#editor ⇒ doc#editor by parent
+	// [d1]
+}

@@ -210,6 +210,11 @@ type RoleAssignments struct{ c *Client }
 type AssignmentFilter struct {
 	ListOptions
 	User, Role, Tenant string
+	// ResourceInstance ("resource:key") narrows to roles on one instance.
+	ResourceInstance string
+	// Kind is "tenant" (roles in tenants only), "instance" (roles on
+	// instances only) or "" (both).
+	Kind string
 }
 
 func (f *AssignmentFilter) values() url.Values {
@@ -220,6 +225,8 @@ func (f *AssignmentFilter) values() url.Values {
 	set(q, "user", f.User)
 	set(q, "role", f.Role)
 	set(q, "tenant", f.Tenant)
+	set(q, "resource_instance", f.ResourceInstance)
+	set(q, "kind", f.Kind)
 	return q
 }
 

@@ -165,16 +165,20 @@ type Role struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-// RoleAssignment gives a user a role in a tenant.
+// RoleAssignment gives a user a role in a tenant, or a role of a resource
+// type on one instance.
 type RoleAssignment struct {
-	ID        string    `json:"id"`
-	User      string    `json:"user"`
-	Role      string    `json:"role"`
-	Tenant    string    `json:"tenant"`
-	UserID    string    `json:"user_id"`
-	RoleID    string    `json:"role_id"`
-	TenantID  string    `json:"tenant_id"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	User     string `json:"user"`
+	Role     string `json:"role"`
+	Tenant   string `json:"tenant"`
+	UserID   string `json:"user_id"`
+	RoleID   string `json:"role_id"`
+	TenantID string `json:"tenant_id"`
+	// ResourceInstance ("resource:key") is set for a role on one instance.
+	ResourceInstance   string    `json:"resource_instance,omitempty"`
+	ResourceInstanceID string    `json:"resource_instance_id,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
 }
 
 // Check asks whether a user may do an action on a resource.
@@ -421,4 +425,105 @@ type Scope struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	AdminOnly   bool   `json:"admin_only"`
+}
+
+// Derivation grants a resource role to the holders of a role on a related
+// instance, or (OnResource "__tenant") of a tenant role in the instance's
+// tenant.
+type Derivation struct {
+	Role             string `json:"role"`
+	OnResource       string `json:"on_resource"`
+	LinkedByRelation string `json:"linked_by_relation,omitempty"`
+}
+
+// ResourceRole is a role of a resource type, given on single instances.
+type ResourceRole struct {
+	ID          string       `json:"id"`
+	Key         string       `json:"key"`
+	Name        string       `json:"name"`
+	Description string       `json:"description"`
+	Resource    string       `json:"resource"`
+	ResourceID  string       `json:"resource_id"`
+	Permissions []string     `json:"permissions"` // actions of the resource type
+	Extends     []string     `json:"extends"`     // other roles of the resource type
+	GrantedTo   []Derivation `json:"granted_to"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+// Relation is a relation declared on a resource type (the tuples'
+// objects), whose subjects are instances of Subject.
+type Relation struct {
+	ID          string    `json:"id"`
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Resource    string    `json:"resource"`
+	ResourceID  string    `json:"resource_id"`
+	Subject     string    `json:"subject"`
+	SubjectID   string    `json:"subject_id"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// ResourceInstance is one resource of a type, in one tenant.
+type ResourceInstance struct {
+	ID         string         `json:"id"`
+	Key        string         `json:"key"`
+	Resource   string         `json:"resource"`
+	ResourceID string         `json:"resource_id"`
+	Tenant     string         `json:"tenant"`
+	TenantID   string         `json:"tenant_id"`
+	Attributes map[string]any `json:"attributes"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+}
+
+// Ref is the instance's "resource:key".
+func (i *ResourceInstance) Ref() string { return i.Resource + ":" + i.Key }
+
+// RelationshipTuple links two instances: Subject Relation Object
+// ("folder:f1 parent document:d1"); a subject "team:t1#member" stands for
+// the holders of a role on an instance.
+type RelationshipTuple struct {
+	ID        string    `json:"id,omitempty"`
+	Subject   string    `json:"subject"`
+	Relation  string    `json:"relation"`
+	Object    string    `json:"object"`
+	SubjectID string    `json:"subject_id,omitempty"`
+	ObjectID  string    `json:"object_id,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// Condition set types.
+const (
+	UserSet     = "userset"
+	ResourceSet = "resourceset"
+)
+
+// ConditionSet selects users (a user set) or resources of one type (a
+// resource set) by conditions on attributes.
+type ConditionSet struct {
+	ID          string          `json:"id"`
+	Key         string          `json:"key"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Type        string          `json:"type"` // UserSet or ResourceSet
+	Resource    string          `json:"resource,omitempty"`
+	ResourceID  string          `json:"resource_id,omitempty"`
+	Conditions  json.RawMessage `json:"conditions"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
+// SetRule lets the users of a user set do an action on the resources of a
+// resource set.
+type SetRule struct {
+	ID            string    `json:"id"`
+	UserSet       string    `json:"user_set"`
+	Action        string    `json:"action"`
+	ResourceSet   string    `json:"resource_set"`
+	UserSetID     string    `json:"user_set_id"`
+	ResourceSetID string    `json:"resource_set_id"`
+	CreatedAt     time.Time `json:"created_at"`
 }

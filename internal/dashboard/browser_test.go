@@ -229,7 +229,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("a revoked key: %d", st)
 	}
 
-	for _, pg := range []string{"projects", "members", "member-roles", "tenants", "resources", "roles", "assignments", "webhooks", "jobs", "settings"} {
+	for _, pg := range []string{"projects", "members", "member-roles", "tenants", "resources", "instances", "relationships", "roles", "assignments", "rules", "webhooks", "jobs", "settings"} {
 		do(t, ctx, pg, chromedp.Navigate(s.url+"/"+pg), chromedp.WaitReady(chromedp.CSS("main")))
 		screenshot(t, ctx, pg)
 	}
@@ -285,5 +285,147 @@ func TestDashboardFollowsTheRole(t *testing.T) {
 	do(t, ctx, "keys", chromedp.Navigate(s.url+"/keys"), chromedp.WaitReady(chromedp.CSS("main")))
 	if got := text(t, ctx, ".alert"); !strings.Contains(got, "manage:api") {
 		t.Errorf("a Viewer on the API keys page: %q", got)
+	}
+}
+
+// The fine-grained model built through the pages: a folder tree with its
+// relation and derived role, instances, tuples and a role on an instance;
+// then the playground allows the check and shows the path, step by step,
+// with links to the facts it went through.
+func TestDashboardFineGrainedInABrowser(t *testing.T) {
+	s := newSite(t)
+	ctx := browser(t, 1366, 900)
+	const pw = "correct horse battery staple"
+	do(t, ctx, "open the setup link", chromedp.Navigate(s.url+s.setup), chromedp.WaitVisible(chromedp.ID("password")))
+	submit(t, ctx, "set the password", "#setup", map[string]string{"#password": pw, "#confirm": pw})
+	flash := func(what, want string) {
+		t.Helper()
+		do(t, ctx, what, chromedp.WaitVisible(chromedp.CSS(".flash, .alert")))
+		if got := text(t, ctx, "main"); !strings.Contains(got, want) {
+			t.Fatalf("%s: the page does not say %q: %.600s", what, want, got)
+		}
+	}
+
+	for _, res := range []string{"folder", "document"} {
+		do(t, ctx, "resources", chromedp.Navigate(s.url+"/resources"), chromedp.WaitVisible(chromedp.ID("create-resource")))
+		submit(t, ctx, "create "+res, "#create-resource", map[string]string{"input[name=key]": res, "input[name=actions]": "read, write"})
+		flash("create "+res, "created")
+	}
+	do(t, ctx, "tenants", chromedp.Navigate(s.url+"/tenants"), chromedp.WaitVisible(chromedp.CSS("form[action='/tenants']")))
+	submit(t, ctx, "create acme", "form[action='/tenants']", map[string]string{"input[name=key]": "acme"})
+	flash("create acme", "created")
+
+	// Each type: relation parent (subjects: folder), role editor derived
+	// from the parent folder's editors. The type's page is reached from the list.
+	for _, res := range []string{"folder", "document"} {
+		do(t, ctx, "resources", chromedp.Navigate(s.url+"/resources"), chromedp.WaitVisible(chromedp.ID("create-resource")),
+			chromedp.Click(chromedp.CSS("a[href='/resources/"+res+"']")), chromedp.WaitVisible(chromedp.ID("create-relation")))
+		submit(t, ctx, "relation on "+res, "#create-relation", map[string]string{"input[name=key]": "parent", "select[name=subject]": "folder"})
+		flash("relation on "+res, "declared")
+		do(t, ctx, "role on "+res, chromedp.WaitVisible(chromedp.ID("create-resource-role")),
+			chromedp.SetValue(chromedp.CSS("#create-resource-role input[name=key]"), "editor"),
+			chromedp.Click(chromedp.CSS("#create-resource-role input[name=permissions][value=read]")),
+			chromedp.Click(chromedp.CSS("#create-resource-role input[name=permissions][value=write]")),
+			chromedp.SetValue(chromedp.CSS("#create-resource-role input[name=gt_role_0]"), "editor"),
+			chromedp.SetValue(chromedp.CSS("#create-resource-role select[name=gt_on_0]"), "folder"),
+			chromedp.SetValue(chromedp.CSS("#create-resource-role select[name=gt_by_0]"), "parent"),
+			chromedp.Submit(chromedp.CSS("#create-resource-role button.primary")))
+		flash("role on "+res, "Role editor of "+res+" created")
+		if got := text(t, ctx, "#roles table"); !strings.Contains(got, "holders of editor on the folder linked by parent") {
+			t.Errorf("%s's role does not show its derivation: %q", res, got)
+		}
+	}
+	screenshot(t, ctx, "resource-type")
+
+	// Instances: bad JSON is refused beside the field, which gets the focus.
+	do(t, ctx, "instances", chromedp.Navigate(s.url+"/instances"), chromedp.WaitVisible(chromedp.ID("create-instance")))
+	submit(t, ctx, "a bad attribute", "#create-instance", map[string]string{"select[name=resource]": "document", "input[name=key]": "d1",
+		"select[name=tenant]": "acme", "textarea[name=attributes]": `{"owner": bob}`})
+	if got := text(t, ctx, "#err-attributes"); !strings.Contains(got, "not a JSON object") {
+		t.Errorf("bad JSON: %q", got)
+	}
+	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.name + " " + document.activeElement.getAttribute("aria-invalid") + " " + document.activeElement.getAttribute("aria-describedby")`)); !strings.HasPrefix(focus, "attributes true") || !strings.Contains(focus, "err-attributes") {
+		t.Errorf("the field in error is not focused and described: %q", focus)
+	}
+	screenshot(t, ctx, "instance-json-error")
+	submit(t, ctx, "document d1", "#create-instance", map[string]string{"textarea[name=attributes]": `{"owner": "bob"}`})
+	flash("document d1", "Instance document:d1 created")
+	for _, f := range []string{"root", "specs"} {
+		do(t, ctx, "instances", chromedp.Navigate(s.url+"/instances"), chromedp.WaitVisible(chromedp.ID("create-instance")))
+		submit(t, ctx, "folder "+f, "#create-instance", map[string]string{"select[name=resource]": "folder", "input[name=key]": f, "select[name=tenant]": "acme"})
+		flash("folder "+f, "Instance folder:"+f+" created")
+	}
+	do(t, ctx, "folders of acme", chromedp.Navigate(s.url+"/instances?resource=folder&tenant=acme"), chromedp.WaitVisible(chromedp.ID("instances")))
+	if got := text(t, ctx, "#instances tbody"); !strings.Contains(got, "folder:root") || strings.Contains(got, "document:d1") {
+		t.Errorf("the folders of acme: %q", got)
+	}
+
+	// The tree: root ⊃ specs ⊃ d1.
+	for _, tu := range [][2]string{{"folder:root", "folder:specs"}, {"folder:specs", "document:d1"}} {
+		do(t, ctx, "relationships", chromedp.Navigate(s.url+"/relationships"), chromedp.WaitVisible(chromedp.ID("create-relationship")))
+		submit(t, ctx, "tuple", "#create-relationship", map[string]string{"input[name=subject]": tu[0], "input[name=relation]": "parent", "input[name=object]": tu[1]})
+		flash("tuple", "Relationship "+tu[0]+" parent "+tu[1]+" created")
+	}
+	screenshot(t, ctx, "relationships")
+	do(t, ctx, "users", chromedp.Navigate(s.url+"/users"), chromedp.WaitVisible(chromedp.ID("create-user")))
+	submit(t, ctx, "user bob", "#create-user", map[string]string{"input[name=key]": "bob"})
+	// bob is editor of folder:root, given on the instance's page.
+	do(t, ctx, "folder root", chromedp.Navigate(s.url+"/instances/folder:root"), chromedp.WaitVisible(chromedp.ID("assign-instance")))
+	submit(t, ctx, "assign on root", "#assign-instance", map[string]string{"input[name=user]": "bob", "select[name=role]": "editor"})
+	flash("assign on root", "Role editor given to bob")
+	if got := text(t, ctx, "#assignments table"); !strings.Contains(got, "user:bob") || !strings.Contains(got, "editor") {
+		t.Errorf("the roles on folder:root: %q", got)
+	}
+	screenshot(t, ctx, "instance")
+
+	// The playground: allowed, by the role on root carried down the tree.
+	do(t, ctx, "check", chromedp.Navigate(s.url+"/check"), chromedp.WaitVisible(chromedp.ID("check-form")))
+	submit(t, ctx, "bob writes d1", "#check-form", map[string]string{"#check-user": "bob", "#check-action": "write", "#check-resource": "document", "#check-key": "d1"})
+	do(t, ctx, "the decision", chromedp.WaitVisible(chromedp.ID("path")))
+	if got := text(t, ctx, ".verdict .big"); got != "Allowed" {
+		t.Fatalf("bob write d1: %q (%s)", got, text(t, ctx, "#decision"))
+	}
+	if got := text(t, ctx, "#via"); got != "instance_role" {
+		t.Errorf("via %q", got)
+	}
+	steps, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#path li .chain")).map(e => e.textContent.replace(/\s+/g, " ").trim())`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"user:bob — editor → folder:root", "folder:root — parent → folder:specs", "user:bob — editor → folder:specs",
+		"folder:specs — parent → document:d1", "user:bob — editor → document:d1"}
+	if strings.Join(steps, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the path:\n%s\nwant\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))
+	}
+	if got := text(t, ctx, "#path li:last-child .rule"); !strings.Contains(got, "folder#editor ⇒ document#editor by parent") {
+		t.Errorf("the last step's rule: %q", got)
+	}
+	screenshot(t, ctx, "check-path")
+	// On a phone the chain wraps instead of widening the page.
+	do(t, ctx, "phone", chromedp.EmulateViewport(390, 844))
+	if wide, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
+		t.Error("the playground with a path is wider than a phone")
+	}
+	screenshot(t, ctx, "phone-check-path")
+	do(t, ctx, "desktop", chromedp.EmulateViewport(1366, 900))
+	// A step links to its fact: the second step is the tuple root → specs.
+	do(t, ctx, "open the tuple", chromedp.Click(chromedp.CSS("#path li:nth-child(2) a.small")), chromedp.WaitVisible(chromedp.ID("tuples")))
+	if got := text(t, ctx, "#tuples tbody"); !strings.Contains(got, "folder:root") || !strings.Contains(got, "folder:specs") || strings.Contains(got, "document:d1") {
+		t.Errorf("the tuple's page: %q", got)
+	}
+	// And the first to the instance where the role was given.
+	do(t, ctx, "check", chromedp.Navigate(s.url+"/check"), chromedp.WaitVisible(chromedp.ID("check-form")))
+	submit(t, ctx, "bob writes d1", "#check-form", map[string]string{"#check-user": "bob", "#check-action": "write", "#check-resource": "document", "#check-key": "d1"})
+	do(t, ctx, "open the role", chromedp.WaitVisible(chromedp.ID("path")),
+		chromedp.Click(chromedp.CSS("#path li:first-child a.small")), chromedp.WaitVisible(chromedp.ID("assignments")))
+	if h := text(t, ctx, "h1"); h != "folder:root" {
+		t.Errorf("the first step leads to %q", h)
+	}
+	// Bad JSON in the playground is refused beside its field.
+	do(t, ctx, "check", chromedp.Navigate(s.url+"/check"), chromedp.WaitVisible(chromedp.ID("check-form")),
+		chromedp.Click(chromedp.CSS("#check-form details summary")))
+	submit(t, ctx, "bad context", "#check-form", map[string]string{"#check-user": "bob", "#check-action": "write", "#check-resource": "document", "#check-context": "{ip}"})
+	if got := text(t, ctx, "#err-context"); !strings.Contains(got, "not a JSON object") {
+		t.Errorf("bad context: %q", got)
 	}
 }

@@ -107,6 +107,9 @@ var funcs = template.FuncMap{
 	"year":      func() int { return time.Now().Year() },
 	"hasPrefix": strings.HasPrefix,
 	"list":      func(s ...string) []string { return s },
+	"refLink":   refLink,
+	"stepLink":  stepLink,
+	"stepKind":  stepKind,
 }
 
 // parseTime reads a time of the API: a time (none when it is nil) or its

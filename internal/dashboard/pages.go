@@ -48,6 +48,7 @@ func (x *dash) routes(mux *http.ServeMux) {
 		}
 	}
 	mux.HandleFunc("POST /assignments/delete", a(x.unassign))
+	x.fineRoutes(mux)
 	mux.HandleFunc("GET /check", a(x.check))
 	mux.HandleFunc("POST /check", a(x.check))
 	mux.HandleFunc("GET /keys", a(x.keys))
@@ -516,10 +517,11 @@ var factPages = []factPage{
 			return err
 		},
 		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Roles.Delete(ctx, key) }},
-	{path: "assignments", title: "Role assignments", filters: []string{"user", "role", "tenant"}, view: gatehouse.ScopeViewRoleAssignment,
+	{path: "assignments", title: "Role assignments", filters: []string{"user", "role", "tenant", "resource_instance", "kind"}, view: gatehouse.ScopeViewRoleAssignment,
 		manage: gatehouse.ScopeManageRoleAssignment,
 		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
-			return listed(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: o, User: f["user"], Role: f["role"], Tenant: f["tenant"]}))
+			return listed(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: o, User: f["user"], Role: f["role"], Tenant: f["tenant"],
+				ResourceInstance: f["resource_instance"], Kind: f["kind"]}))
 		},
 		create: func(ctx context.Context, c *client.Client, r *http.Request) error {
 			_, err := c.RoleAssignments.Assign(ctx, r.FormValue("user"), r.FormValue("role"), r.FormValue("tenant"))
@@ -651,7 +653,12 @@ func (x *dash) factDelete(w http.ResponseWriter, r *http.Request, v *viewer, f f
 }
 
 func (x *dash) unassign(w http.ResponseWriter, r *http.Request, v *viewer) {
-	err := v.env().RoleAssignments.Unassign(apiContext(r), r.FormValue("user"), r.FormValue("role"), r.FormValue("tenant"))
+	var err error
+	if inst := r.FormValue("resource_instance"); inst != "" {
+		err = v.env().RoleAssignments.UnassignOnInstance(apiContext(r), r.FormValue("user"), r.FormValue("role"), inst)
+	} else {
+		err = v.env().RoleAssignments.Unassign(apiContext(r), r.FormValue("user"), r.FormValue("role"), r.FormValue("tenant"))
+	}
 	x.act(w, r, err, "/assignments", "Role taken away.")
 }
 
@@ -660,18 +667,29 @@ func (x *dash) unassign(w http.ResponseWriter, r *http.Request, v *viewer) {
 // checkData is the check playground's: the question, what to choose from,
 // and the answer.
 type checkData struct {
-	User, Action, Resource, Tenant string
-	Users                          []client.User
-	Tenants                        []client.Tenant
-	Resources                      []client.Resource
-	Decision                       *client.Decision
+	User, Action, Resource, Key, Tenant string
+	// UserAttributes, ResourceAttributes and Context are JSON objects as
+	// typed (attribute rules).
+	UserAttributes, ResourceAttributes, Context string
+	Form                                        *form
+	Users                                       []client.User
+	Tenants                                     []client.Tenant
+	Resources                                   []client.Resource
+	Decision                                    *client.Decision
 	// Permissions is everything the user may do, per tenant.
 	Permissions []client.TenantPermissions
+	// Allowed are the instances of the type the user may do the action on
+	// (the first page of POST /v1/allowed/resources), AllowedTotal their
+	// number.
+	Allowed      []string
+	AllowedTotal int
 }
 
 func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 	_, env := x.environments(r, v)
-	d := &checkData{User: r.FormValue("user"), Action: r.FormValue("action"), Resource: r.FormValue("resource"), Tenant: r.FormValue("tenant")}
+	f := newForm(r, "user", "action", "resource", "key", "tenant", "user_attributes", "resource_attributes", "context")
+	d := &checkData{User: f.Val("user"), Action: f.Val("action"), Resource: f.Val("resource"), Key: f.Val("key"), Tenant: f.Val("tenant"),
+		UserAttributes: f.Val("user_attributes"), ResourceAttributes: f.Val("resource_attributes"), Context: f.Val("context"), Form: f}
 	p := &page{Title: "Check playground", Section: "check", Data: d}
 	if env == nil {
 		p.Error = "There is no environment yet: create a project first."
@@ -689,20 +707,33 @@ func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if resources, err := c.Resources.List(ctx, all); err == nil {
 		d.Resources = resources.Items
 	}
+	st := http.StatusOK
 	if r.Method == http.MethodPost {
-		dec, err := c.Checks.Allowed(ctx, client.Check{User: d.User, Action: d.Action, Resource: client.CheckResource{Type: d.Resource, Tenant: d.Tenant}})
+		check := client.Check{User: d.User, UserAttributes: f.object("user_attributes"), Action: d.Action,
+			Resource: client.CheckResource{Type: d.Resource, Key: d.Key, Tenant: d.Tenant, Attributes: f.object("resource_attributes")},
+			Context:  f.object("context")}
+		if f.Failed() {
+			p.Error, st = "Not checked: check the marked fields.", http.StatusBadRequest
+			x.render(w, r, st, "check", p)
+			return
+		}
+		dec, err := c.Checks.Allowed(ctx, check)
 		if err != nil {
-			p.Error = formError(err)
+			p.Error, st = formError(err), statusOf(err)
 		} else {
 			d.Decision = dec
 			if d.User != "" {
 				if perms, err := c.Checks.UserPermissions(ctx, d.User); err == nil {
 					d.Permissions = perms
 				}
+				if keys, err := c.Checks.AllowedResources(ctx, client.ResourcesLookup{User: d.User, UserAttributes: check.UserAttributes,
+					Action: d.Action, Type: d.Resource, Tenant: d.Tenant, Context: check.Context}, &client.LookupOptions{PerPage: 50}); err == nil {
+					d.Allowed, d.AllowedTotal = keys.Items, keys.Meta.TotalItems
+				}
 			}
 		}
 	}
-	x.render(w, r, 200, "check", p)
+	x.render(w, r, st, "check", p)
 }
 
 // ---- API keys

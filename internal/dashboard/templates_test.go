@@ -82,6 +82,9 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"delivery": func() any { return &deliveryData{Delivery: &client.Delivery{}} }, "jobs": func() any { return &jobsData{} },
 		"job": func() any { return &jobData{Job: &client.Job{}} }, "settings": func() any { return &settingsData{} },
 		"account": func() any { return nil }, "error": func() any { return nil },
+		"instances": func() any { return &instancesData{} }, "instance": func() any { return &instanceData{Instance: &client.ResourceInstance{}} },
+		"relationships": func() any { return &relationshipsData{} }, "resource": func() any { return &resourceData{Resource: &client.Resource{}} },
+		"rules": func() any { return &rulesData{} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -236,10 +237,19 @@ type route struct {
 	secrets apilog.Secrets
 }
 
+// bodyReadTimeout is the read deadline huma puts on the connection before
+// it reads a body: as long as the server's own timeouts. Huma's default, 5
+// s, cancelled every call with a body still running after 5 s: the input
+// check has already read the body, net/http is then reading the
+// connection in the background to notice a client that goes away, and
+// that read hits the deadline and cancels the request's context.
+const bodyReadTimeout = 60 * time.Second
+
 func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
 	op := huma.Operation{
 		OperationID: r.id, Method: r.method, Path: r.path, Summary: r.summary, Tags: []string{r.tag},
 		DefaultStatus: r.status, Metadata: map[string]any{}, MaxBodyBytes: g.maxBody, SkipValidateBody: r.hot,
+		BodyReadTimeout: bodyReadTimeout,
 	}
 	var desc []string
 	if r.desc != "" {

@@ -223,7 +223,8 @@ func first(a, b string) string {
 }
 
 // Resource is a check's resource: {"type", "key", "tenant", ...} or
-// "type" / "type:key".
+// "type" / "type:key"; an "id" stands for the key when there is none, and
+// the key "*" means any resource of the type.
 type Resource struct {
 	Type       string         `json:"type"`
 	Key        string         `json:"key,omitempty"`
@@ -236,16 +237,31 @@ func (r *Resource) UnmarshalJSON(b []byte) error {
 	var s string
 	if json.Unmarshal(b, &s) == nil {
 		typ, key, _ := strings.Cut(s, ":")
-		*r = Resource{Type: typ, Key: key}
+		*r = Resource{Type: typ, Key: anyKey(key)}
 		return nil
 	}
-	type plain Resource
-	var p plain
+	var p struct {
+		Type       string         `json:"type"`
+		Key        string         `json:"key"`
+		ID         string         `json:"id"`
+		Tenant     string         `json:"tenant"`
+		Attributes map[string]any `json:"attributes"`
+	}
 	if err := json.Unmarshal(b, &p); err != nil {
 		return fmt.Errorf("resource must be \"type[:key]\" or an object with a type")
 	}
-	*r = Resource(p)
+	// Permit's Go SDK's FilterObjects sends the instance as id, not key.
+	*r = Resource{Type: p.Type, Key: anyKey(first(p.Key, p.ID)), Tenant: p.Tenant, Attributes: p.Attributes}
 	return nil
+}
+
+// anyKey is a check's resource key, with Permit's "*" (any resource of the
+// type: "document:*") as none.
+func anyKey(key string) string {
+	if key == "*" {
+		return ""
+	}
+	return key
 }
 
 // Check is the body of POST /allowed.
@@ -331,11 +347,19 @@ type TenantRef struct {
 	Attributes map[string]any `json:"attributes"`
 }
 
-// PermissionsEntry is one scope of a user-permissions answer.
+// PermissionsEntry is one scope of a user-permissions answer: a tenant,
+// or a resource instance (Resource set).
 type PermissionsEntry struct {
-	Tenant      TenantRef `json:"tenant"`
-	Permissions []string  `json:"permissions"`
-	Roles       []string  `json:"roles"`
+	Tenant      TenantRef    `json:"tenant"`
+	Resource    *ResourceRef `json:"resource,omitempty"`
+	Permissions []string     `json:"permissions"`
+	Roles       []string     `json:"roles"`
+}
+
+// ResourceRef names a resource instance in answers.
+type ResourceRef struct {
+	Type string `json:"type"`
+	Key  string `json:"key"`
 }
 
 // PermissionsQuery is the body of POST /user-permissions.
@@ -348,24 +372,39 @@ type PermissionsQuery struct {
 }
 
 // UserPermissions answers POST /user-permissions: a bare object keyed
-// "__tenant:<tenant key>" (Gatehouse's roles are tenant-wide). Resource
-// filters keep the permissions on those resource types.
+// "__tenant:<tenant key>" for the user's tenant roles and "<type>:<key>"
+// for the instances on which the user holds a role (assigned or derived),
+// with the permissions those roles grant there. Resource filters keep the
+// permissions on those resource types (and those instances).
 func UserPermissions(e *authz.Engine, q *PermissionsQuery) (map[string]PermissionsEntry, error) {
 	if q.User.Key == "" {
 		return nil, gatehouse.FieldError("user", "required_field_missing", "user.key is required")
 	}
 	types := map[string]bool{}
+	tenantOnly := false
 	for _, t := range q.ResourceTypes {
 		if t != "__tenant" {
 			types[t] = true
+		} else {
+			tenantOnly = true
 		}
 	}
+	instances := map[string]bool{}
 	for _, r := range q.Resources {
-		if typ, _, _ := strings.Cut(r, ":"); typ != "__tenant" {
-			types[typ] = true
+		typ, key, _ := strings.Cut(r, ":")
+		if typ == "__tenant" {
+			tenantOnly = true
+			continue
+		}
+		types[typ] = true
+		if key != "" && key != "*" {
+			instances[r] = true
 		}
 	}
 	out := map[string]PermissionsEntry{}
+	if !tenantOnly || len(types) > 0 {
+		instancePermissions(e, q, types, instances, out)
+	}
 	for _, tp := range e.Permissions(q.User.Key, q.Tenants) {
 		perms := []string{}
 		for _, p := range tp.Permissions {
@@ -387,6 +426,29 @@ func UserPermissions(e *authz.Engine, q *PermissionsQuery) (map[string]Permissio
 	return out, nil
 }
 
+// instancePermissions adds to out the instances (of types, or of any type
+// when empty; only those of instances when given) on which the user holds
+// a role, assigned or derived, with the permissions those roles grant.
+func instancePermissions(e *authz.Engine, q *PermissionsQuery, types, instances map[string]bool, out map[string]PermissionsEntry) {
+	var typeList []string
+	for t := range types {
+		typeList = append(typeList, t)
+	}
+	for _, ip := range e.InstancePermissions(q.User.Key, q.Tenants, typeList) {
+		if len(instances) > 0 && !instances[ip.Resource] {
+			continue
+		}
+		typ, key, _ := strings.Cut(ip.Resource, ":")
+		t, _ := e.Tenant(ip.Tenant)
+		attrs := t.Attributes
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		out[ip.Resource] = PermissionsEntry{Tenant: TenantRef{Key: ip.Tenant, Attributes: attrs}, Resource: &ResourceRef{Type: typ, Key: key},
+			Permissions: ip.Permissions, Roles: ip.Roles}
+	}
+}
+
 // AllTenantsAnswer is the answer of POST /allowed/all-tenants.
 type AllTenantsAnswer struct {
 	AllowedTenants []TenantAllowed `json:"allowed_tenants"`
@@ -399,8 +461,9 @@ type TenantAllowed struct {
 	Result bool      `json:"result"`
 }
 
-// AllTenants answers a check in every tenant where the user holds a role,
-// listing those where it is allowed.
+// AllTenants answers a check in every tenant, under every rule (tenant
+// roles, roles on instances, attribute rules), listing those where it is
+// allowed; a check of an instance is allowed at most in its tenant.
 func AllTenants(e *authz.Engine, c *Check) (AllTenantsAnswer, error) {
 	req := c.Request()
 	req.Resource.Tenant = authz.DefaultTenant // validated below, replaced per tenant
@@ -411,7 +474,7 @@ func AllTenants(e *authz.Engine, c *Check) (AllTenantsAnswer, error) {
 	for _, tk := range e.TenantKeys() {
 		r := req.Request()
 		r.Tenant = tk
-		if d := e.Decide(&r); d.Allow {
+		if d := e.Decide(&r); d.Allow && d.Tenant == tk {
 			t, _ := e.Tenant(tk)
 			attrs := t.Attributes
 			if attrs == nil {

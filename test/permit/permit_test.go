@@ -55,6 +55,22 @@ func TestPermitNodeSDK(t *testing.T) {
 	checkAPILog(t, s, false)
 }
 
+// TestPermitNodeSDKFineGrained runs Permit's tutorials' scenarios with the
+// Node SDK: a folder tree (relationships, implicit grants) and a finance
+// app (condition sets, set rules, attributes on checks).
+func TestPermitNodeSDKFineGrained(t *testing.T) {
+	t.Parallel()
+	testserver.Need(t, "node")
+	testserver.Need(t, "npm")
+	dir := filepath.Join(here(), "node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "permitio")); err != nil {
+		testserver.RunIn(t, dir, os.Environ(), "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	}
+	s, pdp := setup(t)
+	out := testserver.RunIn(t, dir, permitEnv(s, pdp), "node", "--test", "fine.test.mjs")
+	t.Logf("permitio (node), fine-grained:\n%s", testserver.Tail(out, 9))
+}
+
 func TestPermitGoSDK(t *testing.T) {
 	t.Parallel()
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")

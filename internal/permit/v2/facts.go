@@ -74,14 +74,16 @@ type pAssignment struct {
 }
 
 type pAssignmentDetailed struct {
-	ID             string         `json:"id"`
-	Role           map[string]any `json:"role"`
-	User           map[string]any `json:"user"`
-	Tenant         map[string]any `json:"tenant"`
-	OrganizationID string         `json:"organization_id"`
-	ProjectID      string         `json:"project_id"`
-	EnvironmentID  string         `json:"environment_id"`
-	CreatedAt      time.Time      `json:"created_at"`
+	ID     string         `json:"id"`
+	Role   map[string]any `json:"role"`
+	User   map[string]any `json:"user"`
+	Tenant map[string]any `json:"tenant"`
+	// ResourceInstance is set for a role on an instance.
+	ResourceInstance map[string]any `json:"resource_instance,omitempty"`
+	OrganizationID   string         `json:"organization_id"`
+	ProjectID        string         `json:"project_id"`
+	EnvironmentID    string         `json:"environment_id"`
+	CreatedAt        time.Time      `json:"created_at"`
 }
 
 func pUserOf(env *tenancy.Environment, u *facts.User, as []facts.Assignment) pUser {
@@ -109,8 +111,13 @@ func pTenantOf(env *tenancy.Environment, t *facts.Tenant) pTenant {
 }
 
 func pAssignmentOf(env *tenancy.Environment, a *facts.Assignment) pAssignment {
-	return pAssignment{ID: a.ID, User: a.User, Role: a.Role, Tenant: a.Tenant, UserID: a.UserID, RoleID: a.RoleID, TenantID: a.TenantID,
+	out := pAssignment{ID: a.ID, User: a.User, Role: a.Role, Tenant: a.Tenant, UserID: a.UserID, RoleID: a.RoleID, TenantID: a.TenantID,
 		OrganizationID: env.OrgID, ProjectID: env.ProjectID, EnvironmentID: env.ID, CreatedAt: a.CreatedAt}
+	if a.ResourceInstance != "" {
+		ri, id := a.ResourceInstance, a.InstanceID
+		out.ResourceInstance, out.ResourceInstanceID = &ri, &id
+	}
+	return out
 }
 
 // ---- users
@@ -229,13 +236,10 @@ type pRoleAssignmentIn struct {
 }
 
 func (a pRoleAssignmentIn) input() (facts.AssignInput, error) {
-	if a.ResourceInstance != "" {
-		return facts.AssignInput{}, unsupported("resource_instance", "roles on resource instances (ReBAC)")
-	}
 	if a.Role == "" {
 		return facts.AssignInput{}, gatehouse.FieldError("role", "required_field_missing", "role is required")
 	}
-	return facts.AssignInput{User: a.User, Role: a.Role, Tenant: a.Tenant}, nil
+	return facts.AssignInput{User: a.User, Role: a.Role, Tenant: a.Tenant, ResourceInstance: a.ResourceInstance}, nil
 }
 
 type pUserIn struct {
@@ -290,9 +294,27 @@ func (s *server) putUser(mode facts.PutUserMode) handler {
 		if err != nil {
 			return 0, nil, err
 		}
+		// Roles on instances are assigned once the user exists (the
+		// service's user write takes tenant roles only).
+		var onInstances []facts.AssignInput
+		as = slices.DeleteFunc(as, func(a facts.AssignInput) bool {
+			if a.ResourceInstance != "" {
+				onInstances = append(onInstances, a)
+			}
+			return a.ResourceInstance != ""
+		})
 		user, created, err := s.Facts.PutUser(c.ctx, c.env.ID, u, as, mode)
 		if err != nil {
 			return 0, nil, err
+		}
+		for _, a := range onInstances {
+			a.User = user.ID
+			if a, err = s.refs(c, a); err != nil {
+				return 0, nil, err
+			}
+			if _, err := s.Facts.Assign(c.ctx, c.env.ID, a); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+				return 0, nil, err
+			}
 		}
 		out, err := s.userOut(c, user)
 		status := http.StatusOK
@@ -364,11 +386,32 @@ func (s *server) assignment(assign bool) handler {
 }
 
 // refs resolves an assignment's user, role and tenant to their ids, also
-// when given as Permit's undashed ids.
+// when given as Permit's undashed ids. A role on a resource instance keeps
+// its key (a role of the instance's type); the instance is created in the
+// tenant given when it does not exist, as Permit does.
 func (s *server) refs(c *call, a facts.AssignInput) (facts.AssignInput, error) {
 	u, err := s.getUserRef(c, a.User)
 	if err != nil {
 		return a, fieldNotFound(err, "user")
+	}
+	if a.ResourceInstance != "" {
+		out := facts.AssignInput{User: u.ID, Role: a.Role, ResourceInstance: a.ResourceInstance}
+		if a.Tenant != "" {
+			t, err := s.getTenantRef(c, a.Tenant)
+			if err != nil {
+				return a, fieldNotFound(err, "tenant")
+			}
+			out.Tenant = t.ID
+			if err := s.ensureInstance(c, a.ResourceInstance, t.Key); err != nil {
+				return a, err
+			}
+		}
+		i, err := s.getInstanceRef(c, a.ResourceInstance)
+		if err != nil {
+			return a, fieldNotFound(err, "resource_instance")
+		}
+		out.ResourceInstance = i.ID
+		return out, nil
 	}
 	r, err := byRef(a.Role, func(x string) (*facts.Role, error) { return s.Facts.Role(c.ctx, c.env.ID, x) })
 	if err != nil {
@@ -647,18 +690,29 @@ func (s *server) listAssignments(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	q := c.r.URL.Query()
-	if len(values(c.r, "resource_instance")) > 0 {
-		// Gatehouse's roles are tenant-wide: no assignment is on an instance.
-		return http.StatusOK, listOrPaged([]pAssignment{}, 0, pg), nil
+	// Tenant roles and roles on instances: resource=__tenant keeps the
+	// first, resource=<type> and resource_instance the second.
+	kind, types := facts.AllAssignments, map[string]bool{}
+	rs, insts := values(c.r, "resource"), values(c.r, "resource_instance")
+	for _, r := range rs {
+		types[r] = true
 	}
-	if rs := values(c.r, "resource"); len(rs) > 0 && !slices.Contains(rs, "__tenant") {
-		return http.StatusOK, listOrPaged([]pAssignment{}, 0, pg), nil
+	switch {
+	case len(insts) > 0 || len(rs) > 0 && !types["__tenant"]:
+		kind = facts.AssignmentsOnInstances
+	case len(rs) == 1:
+		kind = ""
+	}
+	for i, ref := range insts {
+		if inst, err := s.getInstanceRef(c, ref); err == nil {
+			insts[i] = inst.Ref()
+		}
 	}
 	users, roles, tenants := values(c.r, "user"), values(c.r, "role"), values(c.r, "tenant")
 	var items []facts.Assignment
 	var total int
-	if len(users) <= 1 && len(roles) <= 1 && len(tenants) <= 1 {
-		f := facts.AssignmentFilter{EnvID: c.env.ID, User: first(users), Role: first(roles), Tenant: first(tenants)}
+	if len(users) <= 1 && len(roles) <= 1 && len(tenants) <= 1 && len(insts) <= 1 && len(rs) <= 1 {
+		f := facts.AssignmentFilter{EnvID: c.env.ID, User: first(users), Role: first(roles), Tenant: first(tenants), ResourceInstance: first(insts), Kind: kind}
 		if f.User, err = keyOf(f.User, func(r string) (*facts.User, error) { return s.getUserRef(c, r) }, func(u *facts.User) string { return u.Key }); err != nil {
 			return 0, nil, err
 		}
@@ -668,20 +722,40 @@ func (s *server) listAssignments(c *call) (int, any, error) {
 		if f.Tenant, err = keyOf(f.Tenant, func(r string) (*facts.Tenant, error) { return s.getTenantRef(c, r) }, func(t *facts.Tenant) string { return t.Key }); err != nil {
 			return 0, nil, err
 		}
-		p, err := s.Facts.Assignments(c.ctx, f, pg.request("created_at"))
-		if err != nil {
-			return 0, nil, err
+		if len(rs) == 1 && kind == facts.AssignmentsOnInstances {
+			// One resource type: filtered here.
+			all, err := s.assignmentsOf(c, f)
+			if err != nil {
+				return 0, nil, err
+			}
+			var kept []facts.Assignment
+			for _, a := range all {
+				if typ, _, _ := strings.Cut(a.ResourceInstance, ":"); types[typ] {
+					kept = append(kept, a)
+				}
+			}
+			items, total = window(kept, pg), len(kept)
+		} else {
+			p, err := s.Facts.Assignments(c.ctx, f, pg.request("created_at"))
+			if err != nil {
+				return 0, nil, err
+			}
+			items, total = p.Items, p.Total
 		}
-		items, total = p.Items, p.Total
 	} else {
 		// Many values of a filter: any of them matches.
-		all, err := s.assignmentsOf(c, facts.AssignmentFilter{})
+		all, err := s.assignmentsOf(c, facts.AssignmentFilter{Kind: kind})
 		if err != nil {
 			return 0, nil, err
 		}
 		var kept []facts.Assignment
 		for _, a := range all {
-			if (len(users) == 0 || slices.Contains(users, a.User) || slices.Contains(users, a.UserID)) &&
+			typ, _, _ := strings.Cut(a.ResourceInstance, ":")
+			if a.ResourceInstance == "" {
+				typ = "__tenant"
+			}
+			if (len(rs) == 0 || types[typ]) && (len(insts) == 0 || slices.Contains(insts, a.ResourceInstance) || slices.Contains(insts, a.InstanceID)) &&
+				(len(users) == 0 || slices.Contains(users, a.User) || slices.Contains(users, a.UserID)) &&
 				(len(roles) == 0 || slices.Contains(roles, a.Role) || slices.Contains(roles, a.RoleID)) &&
 				(len(tenants) == 0 || slices.Contains(tenants, a.Tenant) || slices.Contains(tenants, a.TenantID)) {
 				kept = append(kept, a)
@@ -749,16 +823,31 @@ func (s *server) detailed(c *call, items []facts.Assignment) ([]pAssignmentDetai
 		if err != nil {
 			return nil, err
 		}
-		r, err := memo(roles, a.RoleID, func() (*facts.Role, error) { return s.Facts.Role(c.ctx, c.env.ID, a.RoleID) })
-		if err != nil {
-			return nil, err
+		var role map[string]any
+		var inst map[string]any
+		if a.ResourceInstance != "" {
+			i, err := s.Facts.Instance(c.ctx, c.env.ID, a.InstanceID)
+			if err != nil {
+				return nil, err
+			}
+			r, err := s.Facts.ResourceRole(c.ctx, c.env.ID, i.ResourceID, a.RoleID)
+			if err != nil {
+				return nil, err
+			}
+			role = map[string]any{"id": r.ID, "key": r.Key, "name": r.Name, "permissions": orEmptyList(r.Permissions)}
+			inst = map[string]any{"id": i.ID, "key": i.Key, "resource": i.Resource, "attributes": orEmptyMap(i.Attributes)}
+		} else {
+			r, err := memo(roles, a.RoleID, func() (*facts.Role, error) { return s.Facts.Role(c.ctx, c.env.ID, a.RoleID) })
+			if err != nil {
+				return nil, err
+			}
+			role = map[string]any{"id": r.ID, "key": r.Key, "name": r.Name, "permissions": orEmptyList(r.Permissions)}
 		}
 		t, err := memo(tenants, a.TenantID, func() (*facts.Tenant, error) { return s.Facts.Tenant(c.ctx, c.env.ID, a.TenantID) })
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, pAssignmentDetailed{ID: a.ID,
-			Role:           map[string]any{"id": r.ID, "key": r.Key, "name": r.Name, "permissions": orEmptyList(r.Permissions)},
+		out = append(out, pAssignmentDetailed{ID: a.ID, Role: role, ResourceInstance: inst,
 			User:           map[string]any{"id": u.ID, "key": u.Key, "email": u.Email, "first_name": u.FirstName, "last_name": u.LastName, "attributes": orEmptyMap(u.Attributes)},
 			Tenant:         map[string]any{"id": t.ID, "key": t.Key, "name": t.Name, "attributes": orEmptyMap(t.Attributes)},
 			OrganizationID: c.env.OrgID, ProjectID: c.env.ProjectID, EnvironmentID: c.env.ID, CreatedAt: a.CreatedAt})
@@ -794,6 +883,15 @@ func (s *server) bulk(assign bool) handler {
 		in, err := s.bulkIn(c)
 		if err != nil {
 			return 0, nil, err
+		}
+		if assign {
+			for _, a := range in {
+				if a.ResourceInstance != "" && a.Tenant != "" {
+					if err := s.ensureInstance(c, a.ResourceInstance, a.Tenant); err != nil {
+						return 0, nil, err
+					}
+				}
+			}
 		}
 		if assign {
 			n, err := s.Facts.AssignMany(c.ctx, c.env.ID, in)

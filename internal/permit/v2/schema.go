@@ -1,9 +1,12 @@
 package permitv2
 
 import (
+	"encoding/json"
 	"net/http"
+	"path"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -48,10 +51,10 @@ type pRoleIn struct {
 
 func (in pRoleIn) check() error {
 	if len(in.Attributes) > 0 {
-		return unsupported("attributes", "role attributes")
+		return notImplemented("role attributes")
 	}
 	if len(in.GrantedTo) > 0 {
-		return unsupported("granted_to", "roles granted through relations (ReBAC)")
+		return notImplemented("tenant roles granted through relations (granted_to on a tenant role; implicit grants on a resource role work)")
 	}
 	return nil
 }
@@ -64,6 +67,10 @@ func (s *server) listRoles(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
+	}
+	if len(attrFilters(c.r)) > 0 {
+		// Gatehouse's roles carry no attributes: none matches a filter on them.
+		return http.StatusOK, listOrPaged([]pRole{}, 0, pg), nil
 	}
 	p, err := s.Facts.Roles(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
 	if err != nil {
@@ -94,7 +101,11 @@ func (s *server) createRole(c *call) (int, any, error) {
 	}
 	ri := facts.RoleInput{Key: in.Key, Name: deref(in.Name), Description: deref(in.Description)}
 	if in.Permissions != nil {
-		ri.Permissions = *in.Permissions
+		perms, err := s.expandRoleGroups(c, *in.Permissions)
+		if err != nil {
+			return 0, nil, err
+		}
+		ri.Permissions = perms
 	}
 	if in.Extends != nil {
 		ri.Extends = *in.Extends
@@ -117,6 +128,13 @@ func (s *server) updateRole(c *call) (int, any, error) {
 	r, err := s.getRoleRef(c, c.r.PathValue("role"))
 	if err != nil {
 		return 0, nil, err
+	}
+	if in.Permissions != nil {
+		perms, err := s.expandRoleGroups(c, *in.Permissions)
+		if err != nil {
+			return 0, nil, err
+		}
+		in.Permissions = &perms
 	}
 	r, err = s.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, facts.RolePatch{Name: in.Name, Description: in.Description, Permissions: in.Permissions, Extends: in.Extends})
 	if err != nil {
@@ -144,6 +162,9 @@ func (s *server) rolePermissions(add bool) handler {
 		}
 		r, err := s.getRoleRef(c, c.r.PathValue("role"))
 		if err != nil {
+			return 0, nil, err
+		}
+		if in.Permissions, err = s.expandRoleGroups(c, in.Permissions); err != nil {
 			return 0, nil, err
 		}
 		p := facts.RolePatch{RemovePermissions: in.Permissions}
@@ -189,7 +210,7 @@ type pAction struct {
 	Key         string         `json:"key"`
 	Name        string         `json:"name"`
 	Description string         `json:"description,omitempty"`
-	Attributes  map[string]any `json:"attributes,omitempty"`
+	Attributes  map[string]any `json:"attributes"`
 }
 
 type pActionRead struct {
@@ -210,21 +231,27 @@ type pAttribute struct {
 	Description string `json:"description,omitempty"`
 }
 
+type pRelationBlock struct {
+	ResourceID string `json:"resource_id"`
+	Resource   string `json:"resource"`
+}
+
 type pResource struct {
-	Key            string                `json:"key"`
-	ID             string                `json:"id"`
-	Name           string                `json:"name"`
-	Description    string                `json:"description,omitempty"`
-	Actions        map[string]pAction    `json:"actions"`
-	Attributes     map[string]pAttribute `json:"attributes"`
-	Roles          map[string]any        `json:"roles"`
-	Relations      map[string]any        `json:"relations"`
-	ActionGroups   map[string]any        `json:"action_groups"`
-	OrganizationID string                `json:"organization_id"`
-	ProjectID      string                `json:"project_id"`
-	EnvironmentID  string                `json:"environment_id"`
-	CreatedAt      time.Time             `json:"created_at"`
-	UpdatedAt      time.Time             `json:"updated_at"`
+	Key            string                    `json:"key"`
+	ID             string                    `json:"id"`
+	Name           string                    `json:"name"`
+	URN            string                    `json:"urn,omitempty"`
+	Description    string                    `json:"description,omitempty"`
+	Actions        map[string]pAction        `json:"actions"`
+	Attributes     map[string]pAttribute     `json:"attributes"`
+	Roles          map[string]any            `json:"roles"`
+	Relations      map[string]pRelationBlock `json:"relations"`
+	ActionGroups   map[string][]string       `json:"action_groups"`
+	OrganizationID string                    `json:"organization_id"`
+	ProjectID      string                    `json:"project_id"`
+	EnvironmentID  string                    `json:"environment_id"`
+	CreatedAt      time.Time                 `json:"created_at"`
+	UpdatedAt      time.Time                 `json:"updated_at"`
 }
 
 // childID is a stable id of a resource type's action or attribute.
@@ -237,12 +264,16 @@ func childID(resourceID, kind, key string) string {
 }
 
 func pActionOf(r *facts.Resource, action string) pAction {
-	return pAction{ID: childID(r.ID, "action", action), Key: action, Name: action, Attributes: map[string]any{}}
+	attrs := metaOf(r).ActionAttributes[action]
+	return pAction{ID: childID(r.ID, "action", action), Key: action, Name: action, Attributes: orEmptyMap(attrs)}
 }
 
+// pResourceOf is a resource type without its roles and relations (see
+// resourceOut).
 func pResourceOf(env *tenancy.Environment, r *facts.Resource) pResource {
-	out := pResource{Key: r.Key, ID: r.ID, Name: r.Name, Description: r.Description, Actions: map[string]pAction{},
-		Attributes: map[string]pAttribute{}, Roles: map[string]any{}, Relations: map[string]any{}, ActionGroups: map[string]any{},
+	m := metaOf(r)
+	out := pResource{Key: r.Key, ID: r.ID, Name: r.Name, URN: m.URN, Description: r.Description, Actions: map[string]pAction{},
+		Attributes: map[string]pAttribute{}, Roles: map[string]any{}, Relations: map[string]pRelationBlock{}, ActionGroups: map[string][]string{},
 		OrganizationID: env.OrgID, ProjectID: env.ProjectID, EnvironmentID: env.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	for _, a := range r.Actions {
 		out.Actions[a] = pActionOf(r, a)
@@ -250,7 +281,34 @@ func pResourceOf(env *tenancy.Environment, r *facts.Resource) pResource {
 	for k, d := range r.Attributes {
 		out.Attributes[k] = pAttribute{ID: childID(r.ID, "attribute", k), Key: k, Type: d.Type, Description: d.Description}
 	}
+	for k, g := range m.ActionGroups {
+		out.ActionGroups[k] = orEmptyList(g.Actions)
+	}
 	return out
+}
+
+// resourceOut is a resource type with its roles and relations.
+func (s *server) resourceOut(c *call, r *facts.Resource) (pResource, error) {
+	out := pResourceOf(c.env, r)
+	roles, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[facts.ResourceRole], error) {
+		return s.Facts.ResourceRoles(c.ctx, c.env.ID, r.ID, facts.FineFilter{}, p)
+	})
+	if err != nil {
+		return out, err
+	}
+	for i := range roles {
+		out.Roles[roles[i].Key] = s.pResourceRoleOf(c, r, &roles[i])
+	}
+	rels, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[facts.Relation], error) {
+		return s.Facts.Relations(c.ctx, c.env.ID, r.ID, facts.FineFilter{}, p)
+	})
+	if err != nil {
+		return out, err
+	}
+	for _, rel := range rels {
+		out.Relations[rel.Key] = pRelationBlock{ResourceID: rel.SubjectID, Resource: rel.Subject}
+	}
+	return out, nil
 }
 
 func pActionReadOf(env *tenancy.Environment, r *facts.Resource, action string) pActionRead {
@@ -269,29 +327,58 @@ type pResourceIn struct {
 	Key          string                         `json:"key"`
 	Name         *string                        `json:"name"`
 	Description  *string                        `json:"description"`
-	URN          string                         `json:"urn"`
+	URN          *string                        `json:"urn"`
 	Actions      *map[string]pActionIn          `json:"actions"`
 	Attributes   *map[string]facts.AttributeDef `json:"attributes"`
-	Roles        map[string]any                 `json:"roles"`
-	Relations    map[string]any                 `json:"relations"`
-	ActionGroups map[string]any                 `json:"action_groups"`
+	Roles        map[string]pResourceRoleIn     `json:"roles"`
+	Relations    map[string]json.RawMessage     `json:"relations"`
+	ActionGroups map[string]json.RawMessage     `json:"action_groups"`
 }
 
-func (in pResourceIn) check() error {
-	switch {
-	case len(in.Roles) > 0:
-		return unsupported("roles", "resource roles (ReBAC)")
-	case len(in.Relations) > 0:
-		return unsupported("relations", "resource relations (ReBAC)")
-	case len(in.ActionGroups) > 0:
-		return unsupported("action_groups", "action groups")
-	case in.URN != "":
-		return unsupported("urn", "resource URNs")
+// meta is the Permit-only part of a resource given in, over old.
+func (in pResourceIn) meta(old resourceMeta, now time.Time) (resourceMeta, error) {
+	m := old
+	if in.URN != nil {
+		m.URN = *in.URN
 	}
 	if in.Actions != nil {
+		m.ActionAttributes = nil
 		for k, a := range *in.Actions {
 			if len(a.Attributes) > 0 {
-				return unsupported("actions."+k+".attributes", "action attributes")
+				if m.ActionAttributes == nil {
+					m.ActionAttributes = map[string]map[string]any{}
+				}
+				m.ActionAttributes[k] = a.Attributes
+			}
+		}
+	}
+	if in.ActionGroups != nil {
+		m.ActionGroups = map[string]actionGroup{}
+		for k, raw := range in.ActionGroups {
+			g := actionGroup{Name: k, CreatedAt: now, UpdatedAt: now}
+			if err := json.Unmarshal(raw, &g.Actions); err != nil { // {"group": ["a", "b"]}, as read
+				if err := json.Unmarshal(raw, &g); err != nil {
+					return m, gatehouse.FieldError("action_groups", "type_error", "action group %q must be a list of actions or {name, actions}", k)
+				}
+			}
+			if old, ok := old.ActionGroups[k]; ok {
+				g.CreatedAt = old.CreatedAt
+			}
+			m.ActionGroups[k] = g
+		}
+	}
+	return m, nil
+}
+
+// checkGroups refuses action groups naming actions the resource lacks.
+func checkGroups(m resourceMeta, actions []string) error {
+	for k, g := range m.ActionGroups {
+		if slices.Contains(actions, k) {
+			return gatehouse.FieldError("action_groups", "already_exists", "action group %q has the key of an action", k)
+		}
+		for _, a := range g.Actions {
+			if !slices.Contains(actions, a) {
+				return gatehouse.FieldError("action_groups", "unknown_action", "action group %q names %q, which is not an action of the resource", k, a)
 			}
 		}
 	}
@@ -308,8 +395,118 @@ func actionKeys(m map[string]pActionIn) []string {
 	return out
 }
 
+// putRolesRelations creates the relations a resource body names (a
+// relation: its subjects' resource type, "relation": "folder", or
+// {"subject_resource": ...}) that do not exist, then creates or changes
+// its roles.
+func (s *server) putRolesRelations(c *call, r *facts.Resource, in pResourceIn) error {
+	for _, k := range sortedKeys(in.Relations) {
+		subject, err := relationSubject(k, in.Relations[k])
+		if err != nil {
+			return err
+		}
+		if _, err := s.Facts.Relation(c.ctx, c.env.ID, r.ID, k); err == nil {
+			continue
+		}
+		if _, err := s.Facts.CreateRelation(c.ctx, c.env.ID, r.ID, facts.RelationInput{Key: k, Subject: subject}); err != nil {
+			return err
+		}
+	}
+	for _, k := range sortedKeys(in.Roles) {
+		ri := in.Roles[k]
+		ri.Key = k
+		if err := ri.check(); err != nil {
+			return err
+		}
+		old, err := s.Facts.ResourceRole(c.ctx, c.env.ID, r.ID, k)
+		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+			if _, err := s.putResourceRole(c, r, ri); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		p := facts.ResourceRolePatch{Name: ri.Name, Description: ri.Description, Extends: ri.Extends}
+		if ri.Permissions != nil {
+			perms := expandGroups(r, *ri.Permissions)
+			p.Permissions = &perms
+		}
+		if ri.GrantedTo != nil {
+			ds := derivations(ri.GrantedTo.UsersWithRole)
+			p.GrantedTo = &ds
+		}
+		if _, err := s.Facts.UpdateResourceRole(c.ctx, c.env.ID, r.ID, old.ID, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// relationSubject is the subjects' resource type a body's relation names.
+func relationSubject(k string, raw json.RawMessage) (string, error) {
+	var subject string
+	if err := json.Unmarshal(raw, &subject); err == nil {
+		return subject, nil
+	}
+	var o struct {
+		SubjectResource string `json:"subject_resource"`
+		Resource        string `json:"resource"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return "", gatehouse.FieldError("relations", "type_error", "relation %q must name its subjects' resource type", k)
+	}
+	return first(nonEmpty(o.SubjectResource, o.Resource)), nil
+}
+
+// checkRelationSubjects refuses, before anything is written, a body whose
+// relations name resource types that do not exist (the body's own type
+// may: a folder's parent is a folder).
+func (s *server) checkRelationSubjects(c *call, in pResourceIn) error {
+	for _, k := range sortedKeys(in.Relations) {
+		subject, err := relationSubject(k, in.Relations[k])
+		if err != nil {
+			return err
+		}
+		if subject == in.Key && in.Key != "" {
+			continue
+		}
+		if _, err := s.getResourceRef(c, subject); err != nil {
+			return fieldNotFound(err, "relations."+k)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func nonEmpty(vs ...string) []string {
+	var out []string
+	for _, v := range vs {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func (s *server) getResourceRef(c *call, ref string) (*facts.Resource, error) {
 	return byRef(ref, func(r string) (*facts.Resource, error) { return s.Facts.Resource(c.ctx, c.env.ID, r) })
+}
+
+// globMatch reports whether s matches pattern, where * stands for any
+// run of characters (case-insensitive).
+func globMatch(pattern, s string) bool {
+	ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(s))
+	return err == nil && ok
 }
 
 func (s *server) listResources(c *call) (int, any, error) {
@@ -317,15 +514,38 @@ func (s *server) listResources(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := s.Facts.Resources(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
-	if err != nil {
-		return 0, nil, err
+	search := c.r.URL.Query().Get("search")
+	var items []facts.Resource
+	var total int
+	if strings.Contains(search, "*") {
+		// A wildcard search ("doc*", "*"): matched here on key and name.
+		all, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[facts.Resource], error) {
+			return s.Facts.Resources(c.ctx, facts.Filter{EnvID: c.env.ID}, p)
+		})
+		if err != nil {
+			return 0, nil, err
+		}
+		var kept []facts.Resource
+		for _, r := range all {
+			if globMatch(search, r.Key) || globMatch(search, r.Name) {
+				kept = append(kept, r)
+			}
+		}
+		total, items = len(kept), window(kept, pg)
+	} else {
+		p, err := s.Facts.Resources(c.ctx, facts.Filter{EnvID: c.env.ID, Search: search}, pg.request("created_at"))
+		if err != nil {
+			return 0, nil, err
+		}
+		total, items = p.Total, p.Items
 	}
-	out := make([]pResource, len(p.Items))
-	for i := range p.Items {
-		out[i] = pResourceOf(c.env, &p.Items[i])
+	out := make([]pResource, len(items))
+	for i := range items {
+		if out[i], err = s.resourceOut(c, &items[i]); err != nil {
+			return 0, nil, err
+		}
 	}
-	return http.StatusOK, listOrPaged(out, p.Total, pg), nil
+	return http.StatusOK, listOrPaged(out, total, pg), nil
 }
 
 func (s *server) getResource(c *call) (int, any, error) {
@@ -333,15 +553,13 @@ func (s *server) getResource(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, pResourceOf(c.env, r), nil
+	out, err := s.resourceOut(c, r)
+	return http.StatusOK, out, err
 }
 
 func (s *server) createResource(c *call) (int, any, error) {
 	var in pResourceIn
 	if err := c.body(s.maxBody, &in, false); err != nil {
-		return 0, nil, err
-	}
-	if err := in.check(); err != nil {
 		return 0, nil, err
 	}
 	if in.Key == "" {
@@ -350,15 +568,32 @@ func (s *server) createResource(c *call) (int, any, error) {
 	if in.Actions == nil {
 		return 0, nil, gatehouse.FieldError("actions", "required_field_missing", "actions is required")
 	}
+	m, err := in.meta(resourceMeta{}, time.Now().UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return 0, nil, err
+	}
 	ri := facts.ResourceInput{Key: in.Key, Name: deref(in.Name), Description: deref(in.Description), Actions: actionKeys(*in.Actions)}
+	if err := checkGroups(m, ri.Actions); err != nil {
+		return 0, nil, err
+	}
+	if !m.empty() {
+		ri.Config = withMeta(nil, m)
+	}
 	if in.Attributes != nil {
 		ri.Attributes = *in.Attributes
+	}
+	if err := s.checkRelationSubjects(c, in); err != nil {
+		return 0, nil, err
 	}
 	r, err := s.Facts.CreateResource(c.ctx, c.env.ID, ri)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, pResourceOf(c.env, r), nil
+	if err := s.putRolesRelations(c, r, in); err != nil {
+		return 0, nil, err
+	}
+	out, err := s.resourceOut(c, r)
+	return http.StatusOK, out, err
 }
 
 // pUpdateResource is PATCH (the fields given) or PUT (name and actions
@@ -369,9 +604,6 @@ func (s *server) updateResource(replace bool) handler {
 		if err := c.body(s.maxBody, &in, !replace); err != nil {
 			return 0, nil, err
 		}
-		if err := in.check(); err != nil {
-			return 0, nil, err
-		}
 		if replace && (in.Name == nil || in.Actions == nil) {
 			return 0, nil, gatehouse.FieldError("actions", "required_field_missing", "a replacement needs name and actions")
 		}
@@ -379,11 +611,25 @@ func (s *server) updateResource(replace bool) handler {
 		if err != nil {
 			return 0, nil, err
 		}
+		old := metaOf(r)
+		if replace {
+			old = resourceMeta{ActionGroups: old.ActionGroups}
+		}
+		m, err := in.meta(old, time.Now().UTC().Truncate(time.Microsecond))
+		if err != nil {
+			return 0, nil, err
+		}
 		p := facts.ResourcePatch{Name: in.Name, Description: in.Description, Cascade: c.cascade()}
+		actions := r.Actions
 		if in.Actions != nil {
 			keys := actionKeys(*in.Actions)
-			p.Actions = &keys
+			p.Actions, actions = &keys, keys
 		}
+		if err := checkGroups(m, actions); err != nil {
+			return 0, nil, err
+		}
+		cfg := withMeta(r.Config, m)
+		p.Config = &cfg
 		if in.Attributes != nil {
 			p.Attributes = in.Attributes
 		}
@@ -401,7 +647,11 @@ func (s *server) updateResource(replace bool) handler {
 		if err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, pResourceOf(c.env, r), nil
+		if err := s.putRolesRelations(c, r, in); err != nil {
+			return 0, nil, err
+		}
+		out, err := s.resourceOut(c, r)
+		return http.StatusOK, out, err
 	}
 }
 
@@ -422,9 +672,12 @@ func (s *server) listActions(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	all := make([]pActionRead, len(r.Actions))
-	for i, a := range r.Actions {
-		all[i] = pActionReadOf(c.env, r, a)
+	want := attrFilters(c.r)
+	all := make([]pActionRead, 0, len(r.Actions))
+	for _, a := range r.Actions {
+		if ar := pActionReadOf(c.env, r, a); attrsMatch(ar.Attributes, want) {
+			all = append(all, ar)
+		}
 	}
 	return http.StatusOK, listOrPaged(window(all, pg), len(all), pg), nil
 }
@@ -443,8 +696,25 @@ func (s *server) findAction(c *call) (*facts.Resource, string, error) {
 	return nil, "", gatehouse.Errorf(gatehouse.CodeNotFound, "resource %q has no action %q", r.Key, ref)
 }
 
-// pGetAction answers GET and PATCH (an action has nothing to change but
-// its name and description, which Gatehouse does not keep).
+// setActionAttributes keeps an action's attributes (nil: unchanged).
+func (s *server) setActionAttributes(c *call, r *facts.Resource, action string, attrs map[string]any) (*facts.Resource, error) {
+	if attrs == nil {
+		return r, nil
+	}
+	m := metaOf(r)
+	if m.ActionAttributes == nil {
+		m.ActionAttributes = map[string]map[string]any{}
+	}
+	m.ActionAttributes[action] = attrs
+	if len(attrs) == 0 {
+		delete(m.ActionAttributes, action)
+	}
+	cfg := withMeta(r.Config, m)
+	return s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Config: &cfg})
+}
+
+// pGetAction answers GET and PATCH (of an action, Gatehouse keeps its
+// attributes; not its name and description).
 func (s *server) getAction(c *call) (int, any, error) {
 	r, a, err := s.findAction(c)
 	if err != nil {
@@ -455,8 +725,8 @@ func (s *server) getAction(c *call) (int, any, error) {
 		if err := c.body(s.maxBody, &in, true); err != nil {
 			return 0, nil, err
 		}
-		if len(in.Attributes) > 0 {
-			return 0, nil, unsupported("attributes", "action attributes")
+		if r, err = s.setActionAttributes(c, r, a, in.Attributes); err != nil {
+			return 0, nil, err
 		}
 	}
 	return http.StatusOK, pActionReadOf(c.env, r, a), nil
@@ -467,9 +737,6 @@ func (s *server) createAction(c *call) (int, any, error) {
 	if err := c.body(s.maxBody, &in, false); err != nil {
 		return 0, nil, err
 	}
-	if len(in.Attributes) > 0 {
-		return 0, nil, unsupported("attributes", "action attributes")
-	}
 	r, err := s.getResourceRef(c, c.r.PathValue("resource"))
 	if err != nil {
 		return 0, nil, err
@@ -477,9 +744,15 @@ func (s *server) createAction(c *call) (int, any, error) {
 	if slices.Contains(r.Actions, in.Key) {
 		return 0, nil, gatehouse.Errorf(gatehouse.CodeConflict, "resource %q already has action %q", r.Key, in.Key)
 	}
+	if _, ok := metaOf(r).ActionGroups[in.Key]; ok {
+		return 0, nil, gatehouse.FieldError("key", "already_exists", "resource %q has an action group %q: an action may not share its key", r.Key, in.Key)
+	}
 	actions := append(slices.Clone(r.Actions), in.Key)
 	r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
 	if err != nil {
+		return 0, nil, err
+	}
+	if r, err = s.setActionAttributes(c, r, in.Key, in.Attributes); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pActionReadOf(c.env, r, in.Key), nil
@@ -490,7 +763,16 @@ func (s *server) deleteAction(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	for k, g := range metaOf(r).ActionGroups {
+		if slices.Contains(g.Actions, a) {
+			return 0, nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "action " + a + " is in action group " + k + ": remove it from the group first",
+				Details: map[string]any{"field": "action", "reason": "in_use"}}
+		}
+	}
 	actions := slices.DeleteFunc(slices.Clone(r.Actions), func(x string) bool { return x == a })
-	_, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
+	m := metaOf(r)
+	delete(m.ActionAttributes, a)
+	cfg := withMeta(r.Config, m)
+	_, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Config: &cfg, Cascade: c.cascade()})
 	return http.StatusNoContent, nil, err
 }

@@ -133,7 +133,22 @@ func Mount(mux *http.ServeMux, d Deps) error {
 		s.record(r.Context(), req, res, time.Now())
 	})
 	serveSpec(mux, routes)
+	served := map[string][]string{} // path template → methods served
+	for _, rt := range routes {
+		t := template(rt.path)
+		served[t] = append(served[t], rt.method)
+	}
 	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
+		for t, methods := range served {
+			if matchTemplate(t, r.URL.Path) {
+				s.errs(w, r, gatehouse.Errorf(gatehouse.CodeMethodNotAllowed, "%s is served with %s, not %s", r.URL.Path, strings.Join(methods, ", "), r.Method))
+				return
+			}
+		}
+		if t, ok := permitHas(r.URL.Path); ok {
+			s.errs(w, r, notImplemented(fmt.Sprintf("%s %s (Permit's %s)", r.Method, r.URL.Path, t)))
+			return
+		}
 		s.errs(w, r, gatehouse.Errorf(gatehouse.CodeNotFound, "no Permit-compatible operation %s %s (see docs/permit-migration.md)", r.Method, r.URL.Path))
 	})
 	return nil
@@ -240,6 +255,64 @@ func (s *server) routes() []route {
 		{"GET", S + "/resources/{resource}/actions/{action}", "get-resource", true, s.getAction, "Get an action"},
 		{"PATCH", S + "/resources/{resource}/actions/{action}", "get-resource", true, s.getAction, "Change an action (nothing to change but what Gatehouse does not keep)"},
 		{"DELETE", S + "/resources/{resource}/actions/{action}", "update-resource", true, s.deleteAction, "Remove an action"},
+		{"GET", S + "/resources/{resource}/action_groups", "get-resource", true, s.listActionGroups, "List a resource's action groups (filters attr_<name>)"},
+		{"POST", S + "/resources/{resource}/action_groups", "update-resource", true, s.createActionGroup, "Add an action group (roles naming it get its actions)"},
+		{"GET", S + "/resources/{resource}/action_groups/{group}", "get-resource", true, s.getActionGroup, "Get an action group"},
+		{"PATCH", S + "/resources/{resource}/action_groups/{group}", "update-resource", true, s.updateActionGroup, "Change an action group (roles naming it keep the actions it had)"},
+		{"DELETE", S + "/resources/{resource}/action_groups/{group}", "update-resource", true, s.deleteActionGroup, "Remove an action group"},
+		{"GET", S + "/resources/{resource}/attributes", "get-resource", true, refused("the resource attributes API (give attributes in the resource's body)"), "Not implemented (501): set attributes in the resource's body"},
+		{"POST", S + "/resources/{resource}/attributes", "update-resource", true, refused("the resource attributes API (give attributes in the resource's body)"), "Not implemented (501): set attributes in the resource's body"},
+
+		{"GET", S + "/resources/{resource}/roles", "list-resource-roles", true, s.listResourceRoles, "List the roles of a resource type"},
+		{"POST", S + "/resources/{resource}/roles", "create-resource-role", true, s.createResourceRole, "Create a role of a resource type (with granted_to: implicit grants)"},
+		{"GET", S + "/resources/{resource}/roles/{role}", "get-resource-role", true, s.getResourceRole, "Get a role of a resource type"},
+		{"PATCH", S + "/resources/{resource}/roles/{role}", "update-resource-role", true, s.updateResourceRole, "Change a role of a resource type"},
+		{"DELETE", S + "/resources/{resource}/roles/{role}", "delete-resource-role", true, s.deleteResourceRole, "Delete a role of a resource type"},
+		{"POST", S + "/resources/{resource}/roles/{role}/permissions", "update-resource-role", true, s.resourceRolePermissions(true), "Add permissions to a role of a resource type"},
+		{"DELETE", S + "/resources/{resource}/roles/{role}/permissions", "update-resource-role", true, s.resourceRolePermissions(false), "Remove permissions from a role of a resource type"},
+		{"PUT", S + "/resources/{resource}/roles/{role}/parents/{parent}", "update-resource-role", true, s.resourceRoleParent(true), "Make the role extend another of its type"},
+		{"DELETE", S + "/resources/{resource}/roles/{role}/parents/{parent}", "update-resource-role", true, s.resourceRoleParent(false), "Stop the role extending another"},
+		{"POST", S + "/resources/{resource}/roles/{role}/implicit_grants", "update-resource-role", true, s.implicitGrant(true), "Derive the role from a role on a related instance (an implicit grant)"},
+		{"DELETE", S + "/resources/{resource}/roles/{role}/implicit_grants", "update-resource-role", true, s.implicitGrant(false), "Remove an implicit grant"},
+		{"PUT", S + "/resources/{resource}/roles/{role}/implicit_grants/conditions", "update-resource-role", true, refused("conditions on implicit grants"), "Not implemented (501)"},
+		{"GET", S + "/resources/{resource}/roles/{role}/ancestors", "get-resource-role", true, refused("role ancestors"), "Not implemented (501)"},
+		{"GET", S + "/resources/{resource}/roles/{role}/descendants", "get-resource-role", true, refused("role descendants"), "Not implemented (501)"},
+
+		{"GET", S + "/resources/{resource}/relations", "list-relations", true, s.listRelations, "List the relations of a resource type"},
+		{"POST", S + "/resources/{resource}/relations", "create-relation", true, s.createRelation, "Declare a relation (subject_resource: its subjects' type)"},
+		{"GET", S + "/resources/{resource}/relations/{relation}", "get-relation", true, s.getRelation, "Get a relation"},
+		{"DELETE", S + "/resources/{resource}/relations/{relation}", "delete-relation", true, s.deleteRelation, "Delete a relation"},
+
+		{"GET", S + "/condition_sets", "list-condition-sets", true, s.listConditionSets, "List condition sets (filters type, search)"},
+		{"POST", S + "/condition_sets", "create-condition-set", true, s.createConditionSet, "Create a user set or a resource set"},
+		{"GET", S + "/condition_sets/{set}", "get-condition-set", true, s.getConditionSet, "Get a condition set"},
+		{"PATCH", S + "/condition_sets/{set}", "update-condition-set", true, s.updateConditionSet, "Change a condition set"},
+		{"DELETE", S + "/condition_sets/{set}", "delete-condition-set", true, s.deleteConditionSet, "Delete a condition set"},
+		{"GET", S + "/condition_sets/{set}/ancestors", "get-condition-set", true, refused("nested condition sets"), "Not implemented (501)"},
+		{"GET", S + "/condition_sets/{set}/descendants", "get-condition-set", true, refused("nested condition sets"), "Not implemented (501)"},
+		{"GET", S + "/condition_sets/{set}/possible_parents", "get-condition-set", true, refused("nested condition sets"), "Not implemented (501)"},
+		{"GET", S + "/users/attributes", "list-users", true, refused("the user attributes API (users' attributes are free JSON)"), "Not implemented (501)"},
+		{"POST", S + "/users/attributes", "update-user", true, refused("the user attributes API (users' attributes are free JSON)"), "Not implemented (501)"},
+
+		{"GET", F + "/resource_instances", "list-resource-instances", true, s.listInstances, "List resource instances (filters resource, tenant, search, attr_<name>)"},
+		{"POST", F + "/resource_instances", "create-resource-instance", true, s.createInstance, "Create a resource instance"},
+		{"GET", F + "/resource_instances/{instance}", "get-resource-instance", true, s.getInstance, "Get a resource instance (id or type:key)"},
+		{"PATCH", F + "/resource_instances/{instance}", "update-resource-instance", true, s.updateInstance, "Change a resource instance's attributes"},
+		{"DELETE", F + "/resource_instances/{instance}", "delete-resource-instance", true, s.deleteInstance, "Delete a resource instance (with its tuples and role assignments)"},
+		{"PUT", F + "/bulk/resource_instances", "create-resource-instance", true, refused("bulk resource instance writes (create them one by one)"), "Not implemented (501)"},
+		{"DELETE", F + "/bulk/resource_instances", "delete-resource-instance", true, refused("bulk resource instance writes (delete them one by one)"), "Not implemented (501)"},
+
+		{"GET", F + "/relationship_tuples", "list-relationship-tuples", true, s.listTuples, "List relationship tuples (filters subject, relation, object, subject_type, object_type, tenant)"},
+		{"POST", F + "/relationship_tuples", "create-relationship-tuple", true, s.createTuple, "Create a relationship tuple (with tenant: creating missing instances)"},
+		{"DELETE", F + "/relationship_tuples", "delete-relationship-tuple", true, s.deleteTuple, "Delete a relationship tuple"},
+		{"POST", F + "/relationship_tuples/bulk", "create-relationship-tuples-bulk", true, s.bulkTuples(true), "Create many relationship tuples (all or none)"},
+		{"DELETE", F + "/relationship_tuples/bulk", "delete-relationship-tuples-bulk", true, s.bulkTuples(false), "Delete many relationship tuples (all or none)"},
+
+		{"GET", F + "/set_rules", "list-set-rules", true, s.listSetRules, "List set rules (filters user_set, permission, resource_set)"},
+		{"POST", F + "/set_rules", "create-set-rule", true, s.createSetRule, "Let a user set do \"resource:action\" on a resource set"},
+		{"DELETE", F + "/set_rules", "delete-set-rule", true, s.deleteSetRule, "Remove a set rule"},
+		{"GET", F + "/proxy_configs", "list-resources", true, refused("proxy configs"), "Not implemented (501)"},
+		{"POST", F + "/proxy_configs", "update-resource", true, refused("proxy configs"), "Not implemented (501)"},
 	}
 }
 
@@ -432,12 +505,6 @@ func values(r *http.Request, name string) []string {
 		}
 	}
 	return out
-}
-
-// unsupported refuses a Permit feature Gatehouse does not have, rather
-// than dropping what was sent.
-func unsupported(field, what string) error {
-	return gatehouse.FieldError(field, "unsupported", "%s: Gatehouse does not support this (see docs/permit-migration.md)", what)
 }
 
 func orEmptyMap(m map[string]any) map[string]any {

@@ -19,7 +19,8 @@ var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 var paramDoc = map[string]string{
 	"proj": "Project id or key (Permit's undashed ids too).", "env": "Environment id or key.",
 	"user": "User id or key.", "tenant": "Tenant id or key.", "role": "Role id or key.", "parent": "The parent role's id or key.",
-	"resource": "Resource id or key.", "action": "Action key or id.",
+	"resource": "Resource id or key.", "action": "Action key or id.", "group": "Action group key or id.",
+	"instance": "Resource instance id or \"type:key\".", "relation": "Relation id or key.", "set": "Condition set id or key.",
 }
 
 func spec(routes []ruled) []byte {
@@ -46,7 +47,9 @@ func spec(routes []ruled) []byte {
 		case http.MethodPost, http.MethodPut, http.MethodPatch:
 			hasBody = !strings.HasSuffix(path, "/parents/{parent}")
 		case http.MethodDelete: // Permit sends bodies on these deletes
-			hasBody = strings.HasSuffix(path, "/role_assignments") || strings.HasSuffix(path, "/roles") || strings.Contains(path, "/bulk") || strings.HasSuffix(path, "/permissions")
+			hasBody = strings.HasSuffix(path, "/role_assignments") || strings.HasSuffix(path, "/users/{user}/roles") || strings.Contains(path, "/bulk") ||
+				strings.HasSuffix(path, "/permissions") || strings.HasSuffix(path, "/relationship_tuples") || strings.HasSuffix(path, "/set_rules") ||
+				strings.HasSuffix(path, "/implicit_grants")
 		}
 		if hasBody {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{}}}}
@@ -55,10 +58,16 @@ func spec(routes []ruled) []byte {
 		if method == http.MethodDelete && !strings.Contains(path, "/bulk") && !strings.HasSuffix(path, "/permissions") && !strings.HasSuffix(path, "/parents/{parent}") {
 			status = "204"
 		}
+		if strings.HasPrefix(summary, "Not implemented") {
+			status = "501"
+		}
 		responses := map[string]any{status: anyJSON, "401": errResp("No valid API key"), "403": errResp("The key lacks the scope or the reach"),
 			"404": errResp("Not found"), "422": errResp("Invalid input (with FastAPI's detail list)"), "429": errResp("Rate limited")}
 		if status == "204" {
 			responses["204"] = map[string]any{"description": "Done"}
+		}
+		if status == "501" {
+			responses["501"] = errResp("Permit has this operation; Gatehouse does not (error_code NOT_IMPLEMENTED)")
 		}
 		if method == http.MethodPut && strings.HasSuffix(path, "/users/{user}") {
 			responses["201"] = map[string]any{"description": "Created (200: replaced)", "content": anyJSON["content"]}
