@@ -163,7 +163,7 @@ func badTextCases(t *testing.T, s *server) []inputCase {
 		"delivery": dl["id"].(string), "job": "01a2052c-d605-7e39-a23b-ed443940e2de", "task": "01a2052c-d605-7e39-a23b-ed443940e2de",
 		"decision": "01a2052c-d605-7e39-a23b-ed443940e2de", "log": "01a2052c-d605-7e39-a23b-ed443940e2de", "id": "1",
 		// Permit's names
-		"proj": s.projID, "env": s.devID, "parent": "r1", "action": "read"}
+		"proj": s.projID, "env": s.devID, "parent": "r1", "action": "read", "set": "s1"}
 	envQuery := map[string]string{"project": s.projID, "environment": s.devID}
 
 	var cases []inputCase

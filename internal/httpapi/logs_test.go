@@ -105,14 +105,22 @@ func TestAPILog(t *testing.T) {
 	s.must(400, req{method: "GET", path: "/v1/logs?status=6xx", key: reader})
 
 	// The 401 is recorded, but belongs to no organization: no one lists it.
-	var unattributed int
-	if err := s.app.LogDB.LogStore().ExportAPILog(t.Context(), apilog.Filter{OrgID: ""}, func(c *apilog.Call) error {
-		if c.Status == 401 {
-			unattributed++
+	// (The log is written in batches: wait for the 401's.)
+	unattributed := func() int {
+		n := 0
+		if err := s.app.LogDB.LogStore().ExportAPILog(t.Context(), apilog.Filter{OrgID: ""}, func(c *apilog.Call) error {
+			if c.Status == 401 {
+				n++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	}); err != nil || unattributed != 1 {
-		t.Fatalf("unattributed 401s: %d, %v", unattributed, err)
+		return n
+	}
+	testwait.Until(t, 30*time.Second, "the 401 in the API log", func() bool { return unattributed() >= 1 })
+	if n := unattributed(); n != 1 {
+		t.Fatalf("unattributed 401s: %d", n)
 	}
 
 	// Another organization sees none of it; an environment key only its own.
