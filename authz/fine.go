@@ -248,13 +248,13 @@ func (e *Engine) deleteResourceRole(resource, key string) {
 					j = -1 // holders changed under us: start again
 				}
 			}
-			in.up = filterUp(in.up, func(u upEdge) bool { return !(u.kind == edgeSubjectSet && u.dst == bit) })
+			in.up = filterEdges(in.up, func(u upEdge) bool { return !(u.kind == edgeSubjectSet && u.dst == bit) })
 		}
-		in.up = filterUp(in.up, func(u upEdge) bool {
+		in.up = filterEdges(in.up, func(u upEdge) bool {
 			return !(u.kind == edgeSubjectSet && u.src == bit && e.inst[u.subj].res == rr)
 		})
 		n += len(in.up)
-		in.down = filterDown(in.down, func(d downEdge) bool {
+		in.down = filterEdges(in.down, func(d downEdge) bool {
 			if d.kind != edgeSubjectSet {
 				return true
 			}
@@ -288,17 +288,8 @@ func withoutDerivation(ds []Derivation, drop func(Derivation) bool) []Derivation
 	return out
 }
 
-func filterUp(es []upEdge, keep func(upEdge) bool) []upEdge {
-	out := es[:0]
-	for _, x := range es {
-		if keep(x) {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
-func filterDown(es []downEdge, keep func(downEdge) bool) []downEdge {
+// filterEdges keeps, in place, the edges keep accepts.
+func filterEdges[E upEdge | downEdge](es []E, keep func(E) bool) []E {
 	out := es[:0]
 	for _, x := range es {
 		if keep(x) {
@@ -360,11 +351,11 @@ func (e *Engine) dropRelationTuples(rr *resourceRec, rel uint8) {
 		for _, u := range in.up {
 			if u.kind == edgeRelation && u.rel == rel {
 				s := &e.inst[u.subj]
-				s.down = filterDown(s.down, func(d downEdge) bool { return !(d.obj == o && d.kind == edgeRelation && d.rel == rel) })
+				s.down = filterEdges(s.down, func(d downEdge) bool { return !(d.obj == o && d.kind == edgeRelation && d.rel == rel) })
 			}
 		}
 		before := len(in.up)
-		in.up = filterUp(in.up, func(u upEdge) bool { return !(u.kind == edgeRelation && u.rel == rel) })
+		in.up = filterEdges(in.up, func(u upEdge) bool { return !(u.kind == edgeRelation && u.rel == rel) })
 		e.nTuples -= before - len(in.up)
 	}
 }
@@ -455,13 +446,13 @@ func (e *Engine) deleteInstance(i uint32) {
 	in := &e.inst[i]
 	for _, u := range in.up {
 		s := &e.inst[u.subj]
-		s.down = filterDown(s.down, func(d downEdge) bool { return d.obj != i })
+		s.down = filterEdges(s.down, func(d downEdge) bool { return d.obj != i })
 		e.nTuples--
 	}
 	for _, d := range in.down {
 		o := &e.inst[d.obj]
 		before := len(o.up)
-		o.up = filterUp(o.up, func(u upEdge) bool { return u.subj != i })
+		o.up = filterEdges(o.up, func(u upEdge) bool { return u.subj != i })
 		e.nTuples -= before - len(o.up)
 	}
 	for len(in.holders) > 0 {
@@ -791,10 +782,10 @@ func (e *Engine) DeleteTuple(t Tuple) bool {
 	if !o.hasUp(rt.up) {
 		return false
 	}
-	o.up = filterUp(o.up, func(u upEdge) bool { return u != rt.up })
+	o.up = filterEdges(o.up, func(u upEdge) bool { return u != rt.up })
 	dn := rt.up.down(rt.obj)
 	s := &e.inst[rt.subj]
-	s.down = filterDown(s.down, func(d downEdge) bool { return d != dn })
+	s.down = filterEdges(s.down, func(d downEdge) bool { return d != dn })
 	e.nTuples--
 	return true
 }
