@@ -3639,7 +3639,7 @@ export type ImportJobData = {
         /**
          * The type of every row of a CSV file (required for CSV), or of JSON Lines rows without a type field.
          */
-        type?: 'users' | 'tenants' | 'role_assignments' | 'user' | 'tenant' | 'role_assignment' | 'resources' | 'roles';
+        type?: 'users' | 'tenants' | 'role_assignments' | 'user' | 'tenant' | 'role_assignment' | 'resources' | 'roles' | 'resource' | 'role' | 'relations' | 'relation' | 'resource_roles' | 'resource_role' | 'resource_instances' | 'resource_instance' | 'relationship_tuples' | 'relationship_tuple' | 'condition_sets' | 'condition_set' | 'set_rules' | 'set_rule';
         /**
          * Overrides the format the Content-Type says.
          */
