@@ -569,21 +569,31 @@ func (s *Service) CreateTuples(ctx context.Context, envID string, ins []TupleInp
 			return nil, fail(i, tupleError(ats[i], err))
 		}
 		changes := make([]Change, 0, len(ins))
+		events := make([]event.Event, 0, len(ins))
 		for i, t := range ts {
 			t.ID, t.CreatedAt = newID(), s.now()
-			err := tx.CreateTuple(ctx, t)
-			if err == nil {
-				err = s.emit(ctx, tx, envID, event.RelationshipTupleCreated, t)
-			}
-			if err != nil {
+			if err := tx.CreateTuple(ctx, t); err != nil {
 				return nil, fail(i, err)
 			}
 			out = append(out, *t)
 			changes = append(changes, change(OpPutTuple, ats[i]))
+			events = append(events, s.eventOf(envID, event.RelationshipTupleCreated, t))
 		}
-		return changes, nil
+		if err := tx.Emit(ctx, events...); err != nil { // one look-up of the webhooks for the whole batch
+			return nil, err
+		}
+		return oneEntry(changes), nil
 	})
 	return out, err
+}
+
+// oneEntry makes the changes of a bulk write one feed entry (a batch):
+// one row to append, one revision, applied at once by nodes and PDPs.
+func oneEntry(changes []Change) []Change {
+	if len(changes) <= 1 {
+		return changes
+	}
+	return []Change{change(OpBatch, changes)}
 }
 
 // DeleteTuples removes tuples in one transaction: all or none; a missing
@@ -597,13 +607,11 @@ func (s *Service) DeleteTuples(ctx context.Context, envID string, ins []TupleInp
 	}
 	return s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		changes := make([]Change, 0, len(ins))
+		events := make([]event.Event, 0, len(ins))
 		for i, in := range ins {
 			t, err := findTuple(ctx, tx, envID, in)
 			if err == nil {
 				err = tx.DeleteTuple(ctx, envID, t.ID)
-			}
-			if err == nil {
-				err = s.emit(ctx, tx, envID, event.RelationshipTupleDeleted, t)
 			}
 			if err != nil {
 				if len(ins) > 1 {
@@ -612,8 +620,12 @@ func (s *Service) DeleteTuples(ctx context.Context, envID string, ins []TupleInp
 				return nil, err
 			}
 			changes = append(changes, change(OpDeleteTuple, t.Authz()))
+			events = append(events, s.eventOf(envID, event.RelationshipTupleDeleted, t))
 		}
-		return changes, nil
+		if err := tx.Emit(ctx, events...); err != nil {
+			return nil, err
+		}
+		return oneEntry(changes), nil
 	})
 }
 

@@ -125,7 +125,12 @@ func (s *Service) Committed(ctx context.Context, envID string) {
 // emit records an event of envID in tx (the store fills in the
 // organization and project).
 func (s *Service) emit(ctx context.Context, tx Store, envID, typ string, data any) error {
-	return tx.Emit(ctx, event.Event{ID: newID(), Type: typ, EnvID: envID, OccurredAt: s.now(), Data: data})
+	return tx.Emit(ctx, s.eventOf(envID, typ, data))
+}
+
+// eventOf is an event of envID, to emit with others in one call.
+func (s *Service) eventOf(envID, typ string, data any) event.Event {
+	return event.Event{ID: newID(), Type: typ, EnvID: envID, OccurredAt: s.now(), Data: data}
 }
 
 // GonePrefix marks a feed notification that an environment was deleted:
