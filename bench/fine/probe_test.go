@@ -2,20 +2,16 @@ package fine
 
 import (
 	"context"
-	"flag"
 	"testing"
 	"time"
 )
 
-var spiceFull = flag.Bool("fine.spicefull", false, "run TestSpiceDBFullScale (about 2 minutes)")
-
-// TestSpiceDBFullScale times 30 verified SpiceDB checks (embedded and
+// BenchmarkSpiceDBFullScale (a probe, run once: -bench SpiceDBFullScale
+// -benchtime 1x, about 2 minutes) times 30 verified SpiceDB checks (embedded and
 // server without the dispatch cache) and the 10k list at scale 1, where a
 // full benchmark would not finish in bounded time.
-func TestSpiceDBFullScale(t *testing.T) {
-	if !*spiceFull {
-		t.Skip("-fine.spicefull not set")
-	}
+func BenchmarkSpiceDBFullScale(b *testing.B) {
+	t := b
 	ctx := context.Background()
 	r := LoadReBAC(1, 1000)
 	s, err := NewSpiceDB(ctx, r)
