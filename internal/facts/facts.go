@@ -75,17 +75,19 @@ type AttributeDef struct {
 var AttributeTypes = []string{"bool", "number", "string", "time", "array", "json"}
 
 // Role is a named set of "resource:action" permissions that may extend
-// other roles.
+// other roles. Attributes are the caller's free metadata (a JSON object):
+// stored and returned, not used by checks.
 type Role struct {
-	ID          string    `json:"id"`
-	EnvID       string    `json:"-"`
-	Key         string    `json:"key"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Permissions []string  `json:"permissions"`
-	Extends     []string  `json:"extends"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string         `json:"id"`
+	EnvID       string         `json:"-"`
+	Key         string         `json:"key"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Permissions []string       `json:"permissions"`
+	Extends     []string       `json:"extends"`
+	Attributes  map[string]any `json:"attributes"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
 }
 
 // Assignment gives a user a role in a tenant.

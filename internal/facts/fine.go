@@ -24,6 +24,7 @@ type ResourceRoleInput struct {
 	Key, Name, Description string
 	Permissions, Extends   []string
 	GrantedTo              []authz.Derivation
+	Attributes             map[string]any
 }
 
 // resourceOf resolves the resource type of a nested path, NOT_FOUND naming
@@ -152,7 +153,8 @@ func (s *Service) CreateResourceRole(ctx context.Context, envID, resourceRef str
 	}
 	now := s.now()
 	r := &ResourceRole{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
-		Permissions: dedupe(in.Permissions), Extends: dedupe(in.Extends), GrantedTo: orNoDerivations(in.GrantedTo), CreatedAt: now, UpdatedAt: now}
+		Permissions: dedupe(in.Permissions), Extends: dedupe(in.Extends), GrantedTo: orNoDerivations(in.GrantedTo),
+		Attributes: orEmpty(in.Attributes), CreatedAt: now, UpdatedAt: now}
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		res, err := resourceOf(ctx, tx, envID, resourceRef)
 		if err != nil {
@@ -185,6 +187,7 @@ type ResourceRolePatch struct {
 	Name, Description    *string
 	Permissions, Extends *[]string
 	GrantedTo            *[]authz.Derivation
+	Attributes           *map[string]any // replaces them all
 }
 
 // UpdateResourceRole changes a role of a resource type.
@@ -208,6 +211,9 @@ func (s *Service) UpdateResourceRole(ctx context.Context, envID, resourceRef, re
 		}
 		if p.GrantedTo != nil {
 			r.GrantedTo = orNoDerivations(*p.GrantedTo)
+		}
+		if p.Attributes != nil {
+			r.Attributes = orEmpty(*p.Attributes)
 		}
 		if err := checkResourceRole(ctx, tx, envID, res, r); err != nil {
 			return nil, err

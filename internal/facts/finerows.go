@@ -39,7 +39,8 @@ func (r *Row) validateFine() error {
 		if err := need(r.Type, [2]string{"resource", r.Resource}); err != nil {
 			return err
 		}
-		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000))
+		_, aerr := r.userAttrs()
+		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000), aerr)
 	case KindRelation:
 		if err := need(r.Type, [2]string{"resource", r.Resource}, [2]string{"subject", r.Subject}); err != nil {
 			return err
@@ -218,7 +219,7 @@ func (a *applier) applyResourceRoles(ctx context.Context, rows []*Row) error {
 			}
 			p.new = true
 			p.role = &ResourceRole{ID: newID(), EnvID: a.envID, ResourceID: res.ID, Resource: res.Key, Key: r.Key, Name: r.Key,
-				Permissions: []string{}, Extends: []string{}, GrantedTo: []authz.Derivation{}, CreatedAt: a.now, UpdatedAt: a.now}
+				Permissions: []string{}, Extends: []string{}, GrantedTo: []authz.Derivation{}, Attributes: map[string]any{}, CreatedAt: a.now, UpdatedAt: a.now}
 			if err := a.tx.CreateResourceRole(ctx, p.role); err != nil {
 				return err
 			}
@@ -243,6 +244,9 @@ func (a *applier) applyResourceRoles(ctx context.Context, rows []*Row) error {
 			}
 			if x.GrantedTo != nil {
 				role.GrantedTo = orNoDerivations(*x.GrantedTo)
+			}
+			if attrs, _ := x.userAttrs(); attrs != nil {
+				role.Attributes = attrs
 			}
 		}
 		if err := checkResourceRole(ctx, a.tx, a.envID, p.res, role); err != nil {
@@ -806,8 +810,9 @@ func (a *applier) applyInstanceAssignments(ctx context.Context, rows []*Row) err
 // RowOfResourceRole is the export row of a resource role.
 func RowOfResourceRole(r *ResourceRole) Row {
 	perms, ext, gt := append([]string{}, r.Permissions...), append([]string{}, r.Extends...), orNoDerivations(r.GrantedTo)
+	attrs, _ := json.Marshal(orEmpty(r.Attributes))
 	return Row{Type: KindResourceRole, Resource: r.Resource, Key: r.Key, Name: &r.Name, Description: &r.Description,
-		Permissions: &perms, Extends: &ext, GrantedTo: &gt}
+		Permissions: &perms, Extends: &ext, GrantedTo: &gt, Attributes: attrs}
 }
 
 // RowOfRelation is the export row of a relation.

@@ -15,6 +15,7 @@ import (
 // condition sets and set rules.
 
 // ResourceRole is a role defined on a resource type, assigned on instances.
+// Attributes are free metadata, as a tenant role's.
 type ResourceRole struct {
 	ID          string             `json:"id"`
 	EnvID       string             `json:"-"`
@@ -26,6 +27,7 @@ type ResourceRole struct {
 	Permissions []string           `json:"permissions"` // actions of Resource
 	Extends     []string           `json:"extends"`     // roles of Resource
 	GrantedTo   []authz.Derivation `json:"granted_to"`
+	Attributes  map[string]any     `json:"attributes"`
 	CreatedAt   time.Time          `json:"created_at"`
 	UpdatedAt   time.Time          `json:"updated_at"`
 }

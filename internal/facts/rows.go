@@ -55,8 +55,9 @@ type Row struct {
 	Name        *string `json:"name,omitempty"`        // tenant, resource, role
 	Description *string `json:"description,omitempty"` // tenant, resource, role
 
-	// Attributes: a user's or tenant's attribute values, or a resource
-	// type's attribute definitions ({"owner": {"type": "string"}}).
+	// Attributes: a user's, tenant's, instance's or role's (of a tenant or
+	// a resource type) attribute values, or a resource type's attribute
+	// definitions ({"owner": {"type": "string"}}).
 	Attributes json.RawMessage `json:"attributes,omitempty"`
 
 	Actions *[]string `json:"actions,omitempty"` // resource
@@ -171,7 +172,8 @@ func (r *Row) Validate() error {
 		}
 		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000), actErr, aerr, cerr, metaErr)
 	case KindRole:
-		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000))
+		_, aerr := r.userAttrs()
+		return firstErr(validKey("key", r.Key), str("name", r.Name, 200), str("description", r.Description, 2000), aerr)
 	case KindRoleAssignment:
 		if r.ResourceInstance != "" {
 			if _, _, ok := strings.Cut(r.ResourceInstance, ":"); !ok {
@@ -369,7 +371,8 @@ func (a *applier) applyRoles(ctx context.Context, rows []*Row) error {
 		cur, err := a.tx.GetRole(ctx, a.envID, r.Key)
 		switch {
 		case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
-			p.role = &Role{ID: newID(), EnvID: a.envID, Key: r.Key, Name: r.Key, Permissions: []string{}, Extends: []string{}, CreatedAt: a.now, UpdatedAt: a.now}
+			p.role = &Role{ID: newID(), EnvID: a.envID, Key: r.Key, Name: r.Key, Permissions: []string{}, Extends: []string{},
+				Attributes: map[string]any{}, CreatedAt: a.now, UpdatedAt: a.now}
 			p.new = true
 			if err := a.tx.CreateRole(ctx, p.role); err != nil {
 				return err
@@ -391,6 +394,9 @@ func (a *applier) applyRoles(ctx context.Context, rows []*Row) error {
 			}
 			if r.Extends != nil {
 				role.Extends = dedupe(*r.Extends)
+			}
+			if attrs, _ := r.userAttrs(); attrs != nil {
+				role.Attributes = attrs
 			}
 		}
 		if err := checkRole(ctx, a.tx, a.envID, role); err != nil {
@@ -750,7 +756,8 @@ func RowOfResource(r *Resource) Row {
 // RowOfRole is the export row of a role.
 func RowOfRole(r *Role) Row {
 	perms, ext := append([]string{}, r.Permissions...), append([]string{}, r.Extends...)
-	return Row{Type: KindRole, Key: r.Key, Name: &r.Name, Description: &r.Description, Permissions: &perms, Extends: &ext}
+	attrs, _ := json.Marshal(orEmpty(r.Attributes))
+	return Row{Type: KindRole, Key: r.Key, Name: &r.Name, Description: &r.Description, Permissions: &perms, Extends: &ext, Attributes: attrs}
 }
 
 // RowOfAssignment is the export row of a role assignment.

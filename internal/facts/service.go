@@ -552,6 +552,7 @@ func (s *Service) DeleteResource(ctx context.Context, envID, ref string, cascade
 type RoleInput struct {
 	Key, Name, Description string
 	Permissions, Extends   []string
+	Attributes             map[string]any
 }
 
 // checkRole validates a role's permissions against the resource types and
@@ -619,7 +620,7 @@ func (s *Service) CreateRole(ctx context.Context, envID string, in RoleInput) (*
 	}
 	now := s.now()
 	r := &Role{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
-		Permissions: dedupe(in.Permissions), Extends: dedupe(in.Extends), CreatedAt: now, UpdatedAt: now}
+		Permissions: dedupe(in.Permissions), Extends: dedupe(in.Extends), Attributes: orEmpty(in.Attributes), CreatedAt: now, UpdatedAt: now}
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		if err := checkRole(ctx, tx, envID, r); err != nil {
 			return nil, err
@@ -639,6 +640,7 @@ type RolePatch struct {
 	Permissions, Extends              *[]string
 	AddPermissions, RemovePermissions []string
 	AddExtends, RemoveExtends         []string
+	Attributes                        *map[string]any // replaces them all
 }
 
 // UpdateRole changes a role.
@@ -656,6 +658,9 @@ func (s *Service) UpdateRole(ctx context.Context, envID, ref string, p RolePatch
 		}
 		if p.Extends != nil {
 			r.Extends = dedupe(*p.Extends)
+		}
+		if p.Attributes != nil {
+			r.Attributes = orEmpty(*p.Attributes)
 		}
 		r.Permissions = dedupe(slices.DeleteFunc(append(r.Permissions, p.AddPermissions...), func(x string) bool { return slices.Contains(p.RemovePermissions, x) }))
 		r.Extends = dedupe(slices.DeleteFunc(append(r.Extends, p.AddExtends...), func(x string) bool { return slices.Contains(p.RemoveExtends, x) }))

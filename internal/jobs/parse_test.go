@@ -234,3 +234,53 @@ func TestParseFineRows(t *testing.T) {
 		t.Errorf("row errors %v, want %s", got, want)
 	}
 }
+
+// Roles' and resource roles' attributes go through an import's parse as
+// given; attributes that are not a JSON object refuse the file, naming the
+// row and the field.
+func TestParseRoleAttributes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, row string
+		want      string // the row's attributes after the parse
+		errField  string // when refused
+	}{
+		{"role", `{"type":"role","key":"viewer","attributes":{"tier":"gold","n":[1,{"a":null}]}}`, `{"tier":"gold","n":[1,{"a":null}]}`, ""},
+		{"role without", `{"type":"role","key":"viewer","permissions":["doc:read"]}`, ``, ""},
+		{"empty object", `{"type":"role","key":"viewer","attributes":{}}`, `{}`, ""},
+		{"resource role", `{"type":"resource_role","resource":"doc","key":"editor","attributes":{"owner":{"team":"docs"}}}`, `{"owner":{"team":"docs"}}`, ""},
+		{"role string", `{"type":"role","key":"viewer","attributes":"gold"}`, "", "attributes"},
+		{"role list", `{"type":"role","key":"viewer","attributes":["gold"]}`, "", "attributes"},
+		{"role null", `{"type":"role","key":"viewer","attributes":null}`, "", "attributes"},
+		{"resource role number", `{"type":"resource_role","resource":"doc","key":"editor","attributes":7}`, "", "attributes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			batches, _, err := parseFile(t, DefaultOptions(), ImportInput{Format: FormatJSONL, BatchSize: DefaultBatchSize, Body: strings.NewReader(tc.row)})
+			if tc.errField != "" {
+				var ge *gatehouse.Error
+				if !errors.As(err, &ge) {
+					t.Fatalf("%v, want the file refused", err)
+				}
+				errs := ge.Details["errors"].([]facts.RowError)
+				if len(errs) != 1 || errs[0].Line != 1 || errs[0].Field != tc.errField {
+					t.Fatalf("row errors %v, want line 1 field %s", errs, tc.errField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lr []lineRow
+			if len(batches) != 1 {
+				t.Fatalf("%d batches", len(batches))
+			}
+			if err := json.Unmarshal(batches[0].Rows, &lr); err != nil {
+				t.Fatal(err)
+			}
+			if len(lr) != 1 || string(lr[0].Row.Attributes) != tc.want {
+				t.Fatalf("attributes %s, want %s", lr[0].Row.Attributes, tc.want)
+			}
+		})
+	}
+}

@@ -201,7 +201,7 @@ func scanResource(sc scanner) (facts.Resource, error) {
 func (s *Store) CreateResource(ctx context.Context, r *facts.Resource) error {
 	return exec(ctx, s.writer(), "resource", "INSERT INTO authz_resources ("+resourceCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
 		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Actions), micros(r.CreatedAt), micros(r.UpdatedAt), attrsJSON(r.Attributes),
-		r.Type, configJSON(r.Config), r.Status)
+		r.Type, objectJSON(r.Config), r.Status)
 }
 
 // GetResource returns a resource type by id or key.
@@ -223,10 +223,12 @@ func (s *Store) ListResources(ctx context.Context, f facts.Filter, page gatehous
 // UpdateResource stores a resource type's fields.
 func (s *Store) UpdateResource(ctx context.Context, r *facts.Resource) error {
 	return execOne(ctx, s.writer(), "resource", r.Key, "UPDATE authz_resources SET name=$3, description=$4, actions=$5, updated_at=$6, attributes=$7, kind=$8, config=$9, status=$10 WHERE env_id=$1 AND id=$2",
-		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Actions), micros(r.UpdatedAt), attrsJSON(r.Attributes), r.Type, configJSON(r.Config), r.Status)
+		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Actions), micros(r.UpdatedAt), attrsJSON(r.Attributes), r.Type, objectJSON(r.Config), r.Status)
 }
 
-func configJSON(m map[string]any) string {
+// objectJSON is a column of a JSON object ({} when empty): a resource
+// type's config, a role's attributes.
+func objectJSON(m map[string]any) string {
 	if len(m) == 0 {
 		return "{}"
 	}
@@ -247,13 +249,13 @@ func (s *Store) DeleteResource(ctx context.Context, envID, id string) error {
 
 // ---- roles
 
-const authzRoleCols = "id, env_id, key, name, description, permissions, extends, created_at, updated_at"
+const authzRoleCols = "id, env_id, key, name, description, permissions, extends, created_at, updated_at, attributes"
 
 func scanAuthzRole(sc scanner) (facts.Role, error) {
 	var r facts.Role
-	var perms, ext string
+	var perms, ext, attrs string
 	var c, up int64
-	if err := sc.Scan(&r.ID, &r.EnvID, &r.Key, &r.Name, &r.Description, &perms, &ext, &c, &up); err != nil {
+	if err := sc.Scan(&r.ID, &r.EnvID, &r.Key, &r.Name, &r.Description, &perms, &ext, &c, &up, &attrs); err != nil {
 		return r, err
 	}
 	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(up)
@@ -261,14 +263,30 @@ func scanAuthzRole(sc scanner) (facts.Role, error) {
 	if r.Permissions, err = fromJSON[[]string](perms); err != nil {
 		return r, err
 	}
-	r.Extends, err = fromJSON[[]string](ext)
+	if r.Extends, err = fromJSON[[]string](ext); err != nil {
+		return r, err
+	}
+	r.Attributes, err = valuesJSON(attrs)
 	return r, err
+}
+
+// valuesJSON reads a column of attribute values (a JSON object); a null
+// reads as none.
+func valuesJSON(text string) (map[string]any, error) {
+	m, err := fromJSON[map[string]any](text)
+	if err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
 }
 
 // CreateRole stores a role.
 func (s *Store) CreateRole(ctx context.Context, r *facts.Role) error {
-	return exec(ctx, s.writer(), "role", "INSERT INTO authz_roles ("+authzRoleCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), micros(r.CreatedAt), micros(r.UpdatedAt))
+	return exec(ctx, s.writer(), "role", "INSERT INTO authz_roles ("+authzRoleCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), micros(r.CreatedAt), micros(r.UpdatedAt), objectJSON(r.Attributes))
 }
 
 // GetRole returns a role by id or key.
@@ -292,8 +310,8 @@ func (s *Store) AllRoles(ctx context.Context, envID string) ([]facts.Role, error
 
 // UpdateRole stores a role's fields.
 func (s *Store) UpdateRole(ctx context.Context, r *facts.Role) error {
-	return execOne(ctx, s.writer(), "role", r.Key, "UPDATE authz_roles SET name=$3, description=$4, permissions=$5, extends=$6, updated_at=$7 WHERE env_id=$1 AND id=$2",
-		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), micros(r.UpdatedAt))
+	return execOne(ctx, s.writer(), "role", r.Key, "UPDATE authz_roles SET name=$3, description=$4, permissions=$5, extends=$6, updated_at=$7, attributes=$8 WHERE env_id=$1 AND id=$2",
+		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), micros(r.UpdatedAt), objectJSON(r.Attributes))
 }
 
 // DeleteRole deletes a role and its assignments.

@@ -61,14 +61,14 @@ func sortsOf(alias string, extra map[string]string) map[string]string {
 
 // ---- resource roles
 
-const rroleCols = "x.id, x.env_id, x.resource_id, r.key, x.key, x.name, x.description, x.permissions, x.extends, x.granted_to, x.created_at, x.updated_at"
+const rroleCols = "x.id, x.env_id, x.resource_id, r.key, x.key, x.name, x.description, x.permissions, x.extends, x.granted_to, x.created_at, x.updated_at, x.attributes"
 const rroleFrom = "authz_resource_roles x JOIN authz_resources r ON r.id = x.resource_id"
 
 func scanResourceRole(sc scanner) (facts.ResourceRole, error) {
 	var r facts.ResourceRole
-	var perms, ext, granted string
+	var perms, ext, granted, attrs string
 	var c, up int64
-	if err := sc.Scan(&r.ID, &r.EnvID, &r.ResourceID, &r.Resource, &r.Key, &r.Name, &r.Description, &perms, &ext, &granted, &c, &up); err != nil {
+	if err := sc.Scan(&r.ID, &r.EnvID, &r.ResourceID, &r.Resource, &r.Key, &r.Name, &r.Description, &perms, &ext, &granted, &c, &up, &attrs); err != nil {
 		return r, err
 	}
 	r.CreatedAt, r.UpdatedAt = fromMicros(c), fromMicros(up)
@@ -79,7 +79,10 @@ func scanResourceRole(sc scanner) (facts.ResourceRole, error) {
 	if r.Extends, err = fromJSON[[]string](ext); err != nil {
 		return r, err
 	}
-	r.GrantedTo, err = fromJSON[[]authz.Derivation](granted)
+	if r.GrantedTo, err = fromJSON[[]authz.Derivation](granted); err != nil {
+		return r, err
+	}
+	r.Attributes, err = valuesJSON(attrs)
 	return r, err
 }
 
@@ -92,8 +95,9 @@ func derivationsJSON(ds []authz.Derivation) string {
 
 // CreateResourceRole stores a resource role.
 func (s *Store) CreateResourceRole(ctx context.Context, r *facts.ResourceRole) error {
-	err := exec(ctx, s.writer(), "resource role", "INSERT INTO authz_resource_roles (id, env_id, resource_id, key, name, description, permissions, extends, granted_to, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-		r.ID, r.EnvID, r.ResourceID, r.Key, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), derivationsJSON(r.GrantedTo), micros(r.CreatedAt), micros(r.UpdatedAt))
+	err := exec(ctx, s.writer(), "resource role", "INSERT INTO authz_resource_roles (id, env_id, resource_id, key, name, description, permissions, extends, granted_to, created_at, updated_at, attributes) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+		r.ID, r.EnvID, r.ResourceID, r.Key, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), derivationsJSON(r.GrantedTo), micros(r.CreatedAt), micros(r.UpdatedAt),
+		objectJSON(r.Attributes))
 	return conflictOn(err, "key", r.Key, "resource type %q already has a role %q", r.Resource, r.Key)
 }
 
@@ -130,8 +134,8 @@ func (s *Store) AllResourceRoles(ctx context.Context, envID string) ([]facts.Res
 
 // UpdateResourceRole stores a resource role's fields.
 func (s *Store) UpdateResourceRole(ctx context.Context, r *facts.ResourceRole) error {
-	return execOne(ctx, s.writer(), "resource role", r.Key, "UPDATE authz_resource_roles SET name=$3, description=$4, permissions=$5, extends=$6, granted_to=$7, updated_at=$8 WHERE env_id=$1 AND id=$2",
-		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), derivationsJSON(r.GrantedTo), micros(r.UpdatedAt))
+	return execOne(ctx, s.writer(), "resource role", r.Key, "UPDATE authz_resource_roles SET name=$3, description=$4, permissions=$5, extends=$6, granted_to=$7, updated_at=$8, attributes=$9 WHERE env_id=$1 AND id=$2",
+		r.EnvID, r.ID, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), derivationsJSON(r.GrantedTo), micros(r.UpdatedAt), objectJSON(r.Attributes))
 }
 
 // DeleteResourceRole deletes a resource role and its assignments.

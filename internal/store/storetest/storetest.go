@@ -69,6 +69,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"Bulk", testBulk},
 		{"MemberSignIn", testMemberSignIn},
 		{"SecretsAtRest", testSecretsAtRest},
+		{"RoleAttributes", testRoleAttributes},
 	}
 	for _, tc := range withDB {
 		t.Run(tc.name, func(t *testing.T) {
