@@ -166,11 +166,12 @@ type Roles struct{ c *Client }
 
 // RoleInput creates a role.
 type RoleInput struct {
-	Key         string   `json:"key"`
-	Name        string   `json:"name,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Permissions []string `json:"permissions,omitempty"` // "resource:action"
-	Extends     []string `json:"extends,omitempty"`     // role keys
+	Key         string         `json:"key"`
+	Name        string         `json:"name,omitempty"`
+	Description string         `json:"description,omitempty"`
+	Permissions []string       `json:"permissions,omitempty"` // "resource:action"
+	Extends     []string       `json:"extends,omitempty"`     // role keys
+	Attributes  map[string]any `json:"attributes,omitempty"`
 }
 
 // List lists roles.

@@ -44,22 +44,24 @@ type ResourceRoles struct{ c *Client }
 
 // ResourceRoleInput creates a role of a resource type.
 type ResourceRoleInput struct {
-	Key         string       `json:"key"`
-	Name        string       `json:"name,omitempty"`
-	Description string       `json:"description,omitempty"`
-	Permissions []string     `json:"permissions,omitempty"` // actions of the resource type
-	Extends     []string     `json:"extends,omitempty"`     // other roles of the resource type
-	GrantedTo   []Derivation `json:"granted_to,omitempty"`
+	Key         string         `json:"key"`
+	Name        string         `json:"name,omitempty"`
+	Description string         `json:"description,omitempty"`
+	Permissions []string       `json:"permissions,omitempty"` // actions of the resource type
+	Extends     []string       `json:"extends,omitempty"`     // other roles of the resource type
+	GrantedTo   []Derivation   `json:"granted_to,omitempty"`
+	Attributes  map[string]any `json:"attributes,omitempty"`
 }
 
 // ResourceRolePatch changes a role of a resource type (nil fields stay; a
 // set list replaces the old one).
 type ResourceRolePatch struct {
-	Name        *string       `json:"name,omitempty"`
-	Description *string       `json:"description,omitempty"`
-	Permissions *[]string     `json:"permissions,omitempty"`
-	Extends     *[]string     `json:"extends,omitempty"`
-	GrantedTo   *[]Derivation `json:"granted_to,omitempty"`
+	Name        *string         `json:"name,omitempty"`
+	Description *string         `json:"description,omitempty"`
+	Permissions *[]string       `json:"permissions,omitempty"`
+	Extends     *[]string       `json:"extends,omitempty"`
+	GrantedTo   *[]Derivation   `json:"granted_to,omitempty"`
+	Attributes  *map[string]any `json:"attributes,omitempty"` // replaces them all
 }
 
 func resourceRolesPath(resource string) string { return "/v1/resources/" + seg(resource) + "/roles" }

@@ -155,14 +155,15 @@ type Resource struct {
 
 // Role grants "resource:action" permissions and may extend other roles.
 type Role struct {
-	ID          string    `json:"id"`
-	Key         string    `json:"key"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Permissions []string  `json:"permissions"`
-	Extends     []string  `json:"extends"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string         `json:"id"`
+	Key         string         `json:"key"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Permissions []string       `json:"permissions"`
+	Extends     []string       `json:"extends"`
+	Attributes  map[string]any `json:"attributes"` // your metadata; not used by checks
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
 }
 
 // RoleAssignment gives a user a role in a tenant, or a role of a resource
@@ -438,17 +439,18 @@ type Derivation struct {
 
 // ResourceRole is a role of a resource type, given on single instances.
 type ResourceRole struct {
-	ID          string       `json:"id"`
-	Key         string       `json:"key"`
-	Name        string       `json:"name"`
-	Description string       `json:"description"`
-	Resource    string       `json:"resource"`
-	ResourceID  string       `json:"resource_id"`
-	Permissions []string     `json:"permissions"` // actions of the resource type
-	Extends     []string     `json:"extends"`     // other roles of the resource type
-	GrantedTo   []Derivation `json:"granted_to"`
-	CreatedAt   time.Time    `json:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at"`
+	ID          string         `json:"id"`
+	Key         string         `json:"key"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Resource    string         `json:"resource"`
+	ResourceID  string         `json:"resource_id"`
+	Permissions []string       `json:"permissions"` // actions of the resource type
+	Extends     []string       `json:"extends"`     // other roles of the resource type
+	GrantedTo   []Derivation   `json:"granted_to"`
+	Attributes  map[string]any `json:"attributes"` // your metadata; not used by checks
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
 }
 
 // Relation is a relation declared on a resource type (the tuples'

@@ -65,7 +65,7 @@ func TestRemoteCommands(t *testing.T) {
 	contains(must("resources", "create", "--key", "document", "--action", "read", "--action", "write"), "read,write")
 	contains(must("resources", "create", "--name", "Production Server", "--type", "server", "--config", "region=us-east-1"),
 		"Production-Server", `{"region":"us-east-1"}`)
-	contains(must("roles", "create", "editor", "--permission", "document:read"), "document:read")
+	contains(must("roles", "create", "editor", "--permission", "document:read", "--attr", "tier=gold"), "document:read", `{"tier":"gold"}`)
 	contains(must("assignments", "assign", "alice", "editor", "--tenant", "acme"), "editor", "acme")
 
 	// The decision, and the exit status scripts branch on.

@@ -15,7 +15,7 @@ func rolesCmd(r *remote) *cobra.Command {
 	}
 	show := func(x *client.Role) error {
 		return r.one(x, [][2]string{{"key", x.Key}, {"id", x.ID}, {"name", dash(x.Name)}, {"permissions", join(x.Permissions)},
-			{"extends", join(x.Extends)}, {"description", dash(x.Description)}, {"created", day(x.CreatedAt)}})
+			{"extends", join(x.Extends)}, {"description", dash(x.Description)}, {"attributes", jsonText(x.Attributes)}, {"created", day(x.CreatedAt)}})
 	}
 	list := &cobra.Command{Use: "list", Short: "List roles", Args: cobra.NoArgs,
 		RunE: r.run(func(ctx context.Context, c *client.Client, _ []string) error {
@@ -34,10 +34,15 @@ func rolesCmd(r *remote) *cobra.Command {
 			return show(x)
 		})}
 	var in client.RoleInput
+	var kv []string
 	create := &cobra.Command{Use: "create KEY", Short: "Create a role", Args: cobra.ExactArgs(1),
-		Example: "  gatehouse roles create editor --permission document:read --permission document:write",
+		Example: "  gatehouse roles create editor --permission document:read --permission document:write --attr tier=gold",
 		RunE: r.run(func(ctx context.Context, c *client.Client, a []string) error {
+			var err error
 			in.Key = a[0]
+			if in.Attributes, err = attrs(kv); err != nil {
+				return err
+			}
 			x, err := c.Roles.Create(ctx, in)
 			if err != nil {
 				return err
@@ -48,6 +53,7 @@ func rolesCmd(r *remote) *cobra.Command {
 	create.Flags().StringVar(&in.Description, "description", "", "description")
 	create.Flags().StringSliceVar(&in.Permissions, "permission", nil, "resource:action (repeat, or a,b)")
 	create.Flags().StringSliceVar(&in.Extends, "extends", nil, "roles whose permissions it inherits")
+	create.Flags().StringArrayVar(&kv, "attr", nil, "attribute key=value (repeat; JSON values kept): your metadata, not read by checks")
 	perms := &cobra.Command{Use: "set-permissions ROLE [RESOURCE:ACTION...]", Short: "Replace a role's permissions (none: it grants nothing)",
 		Args: cobra.MinimumNArgs(1),
 		RunE: r.run(func(ctx context.Context, c *client.Client, a []string) error {

@@ -98,18 +98,29 @@ func resourceOut(r *facts.Resource) Resource {
 
 // Role is the wire form of a role.
 type Role struct {
-	ID          string    `json:"id"`
-	Key         string    `json:"key"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Permissions []string  `json:"permissions" doc:"\"<resource>:<action>\" permissions granted by the role itself."`
-	Extends     []string  `json:"extends" doc:"Roles whose permissions this role also grants."`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string         `json:"id"`
+	Key         string         `json:"key"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Permissions []string       `json:"permissions" doc:"\"<resource>:<action>\" permissions granted by the role itself."`
+	Extends     []string       `json:"extends" doc:"Roles whose permissions this role also grants."`
+	Attributes  map[string]any `json:"attributes" doc:"Your metadata of the role (a JSON object); not used by checks."`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
 }
 
 func roleWire(r *facts.Role) Role {
-	return Role{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, Permissions: r.Permissions, Extends: r.Extends, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	return Role{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, Permissions: r.Permissions, Extends: r.Extends,
+		Attributes: orEmptyValues(r.Attributes), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// orEmptyValues is attribute values as the API gives them: an object,
+// never null.
+func orEmptyValues(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
 }
 
 // RoleAssignment is the wire form of a role assignment.
@@ -477,11 +488,12 @@ func (h *handlers) getAuthzRole(ctx context.Context, in *RoleRef) (*Out[Role], e
 type createAuthzRoleIn struct {
 	EnvQuery
 	Body struct {
-		Key         string   `json:"key" minLength:"1" maxLength:"255"`
-		Name        string   `json:"name,omitempty" maxLength:"200"`
-		Description string   `json:"description,omitempty" maxLength:"2000"`
-		Permissions []string `json:"permissions,omitempty" doc:"\"<resource>:<action>\" of existing resource types."`
-		Extends     []string `json:"extends,omitempty" doc:"Keys of roles whose permissions this role also grants."`
+		Key         string         `json:"key" minLength:"1" maxLength:"255"`
+		Name        string         `json:"name,omitempty" maxLength:"200"`
+		Description string         `json:"description,omitempty" maxLength:"2000"`
+		Permissions []string       `json:"permissions,omitempty" doc:"\"<resource>:<action>\" of existing resource types."`
+		Extends     []string       `json:"extends,omitempty" doc:"Keys of roles whose permissions this role also grants."`
+		Attributes  map[string]any `json:"attributes,omitempty" doc:"Your metadata of the role (a JSON object); not used by checks."`
 	}
 }
 
@@ -491,7 +503,8 @@ func (h *handlers) createAuthzRole(ctx context.Context, in *createAuthzRoleIn) (
 		return nil, err
 	}
 	b := in.Body
-	r, err := h.Facts.CreateRole(ctx, env.ID, facts.RoleInput{Key: b.Key, Name: b.Name, Description: b.Description, Permissions: b.Permissions, Extends: b.Extends})
+	r, err := h.Facts.CreateRole(ctx, env.ID, facts.RoleInput{Key: b.Key, Name: b.Name, Description: b.Description, Permissions: b.Permissions, Extends: b.Extends,
+		Attributes: b.Attributes})
 	if err != nil {
 		return nil, err
 	}
@@ -501,10 +514,11 @@ func (h *handlers) createAuthzRole(ctx context.Context, in *createAuthzRoleIn) (
 type updateAuthzRoleIn struct {
 	RoleRef
 	Body struct {
-		Name        *string   `json:"name,omitempty" maxLength:"200"`
-		Description *string   `json:"description,omitempty" maxLength:"2000"`
-		Permissions *[]string `json:"permissions,omitempty" doc:"Replaces the role's permissions."`
-		Extends     *[]string `json:"extends,omitempty" doc:"Replaces the roles it extends."`
+		Name        *string         `json:"name,omitempty" maxLength:"200"`
+		Description *string         `json:"description,omitempty" maxLength:"2000"`
+		Permissions *[]string       `json:"permissions,omitempty" doc:"Replaces the role's permissions."`
+		Extends     *[]string       `json:"extends,omitempty" doc:"Replaces the roles it extends."`
+		Attributes  *map[string]any `json:"attributes,omitempty" doc:"Replaces all attributes."`
 	}
 }
 
@@ -514,7 +528,8 @@ func (h *handlers) updateAuthzRole(ctx context.Context, in *updateAuthzRoleIn) (
 		return nil, err
 	}
 	b := in.Body
-	r, err := h.Facts.UpdateRole(ctx, env.ID, in.Role, facts.RolePatch{Name: b.Name, Description: b.Description, Permissions: b.Permissions, Extends: b.Extends})
+	r, err := h.Facts.UpdateRole(ctx, env.ID, in.Role, facts.RolePatch{Name: b.Name, Description: b.Description, Permissions: b.Permissions, Extends: b.Extends,
+		Attributes: b.Attributes})
 	if err != nil {
 		return nil, err
 	}

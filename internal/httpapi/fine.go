@@ -37,17 +37,18 @@ func derivationsIn(in []Derivation) []authz.Derivation {
 
 // ResourceRole is the wire form of a role of a resource type.
 type ResourceRole struct {
-	ID          string       `json:"id"`
-	Key         string       `json:"key"`
-	Name        string       `json:"name"`
-	Description string       `json:"description"`
-	Resource    string       `json:"resource" doc:"The resource type's key."`
-	ResourceID  string       `json:"resource_id"`
-	Permissions []string     `json:"permissions" doc:"Actions of the resource type the role grants on an instance."`
-	Extends     []string     `json:"extends" doc:"Other roles of the same resource type whose actions this role also grants."`
-	GrantedTo   []Derivation `json:"granted_to" doc:"Who else holds this role: the holders of a role on a related instance, or of a tenant role."`
-	CreatedAt   time.Time    `json:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at"`
+	ID          string         `json:"id"`
+	Key         string         `json:"key"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Resource    string         `json:"resource" doc:"The resource type's key."`
+	ResourceID  string         `json:"resource_id"`
+	Permissions []string       `json:"permissions" doc:"Actions of the resource type the role grants on an instance."`
+	Extends     []string       `json:"extends" doc:"Other roles of the same resource type whose actions this role also grants."`
+	GrantedTo   []Derivation   `json:"granted_to" doc:"Who else holds this role: the holders of a role on a related instance, or of a tenant role."`
+	Attributes  map[string]any `json:"attributes" doc:"Your metadata of the role (a JSON object); not used by checks."`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
 }
 
 func resourceRoleOut(r *facts.ResourceRole) ResourceRole {
@@ -56,7 +57,7 @@ func resourceRoleOut(r *facts.ResourceRole) ResourceRole {
 		ds[i] = Derivation(d)
 	}
 	return ResourceRole{ID: r.ID, Key: r.Key, Name: r.Name, Description: r.Description, Resource: r.Resource, ResourceID: r.ResourceID,
-		Permissions: r.Permissions, Extends: r.Extends, GrantedTo: ds, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		Permissions: r.Permissions, Extends: r.Extends, GrantedTo: ds, Attributes: orEmptyValues(r.Attributes), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // Relation is the wire form of a relation of a resource type.
@@ -188,12 +189,13 @@ func (h *handlers) getResourceRole(ctx context.Context, in *ResourceRoleRef) (*O
 type createResourceRoleIn struct {
 	ResourceRef
 	Body struct {
-		Key         string       `json:"key" minLength:"1" maxLength:"255"`
-		Name        string       `json:"name,omitempty" maxLength:"200" doc:"Defaults to the key."`
-		Description string       `json:"description,omitempty" maxLength:"2000"`
-		Permissions []string     `json:"permissions,omitempty" maxItems:"256" doc:"Actions of the resource type, e.g. [\"read\", \"write\"]."`
-		Extends     []string     `json:"extends,omitempty" maxItems:"64" doc:"Keys of other roles of the resource type."`
-		GrantedTo   []Derivation `json:"granted_to,omitempty" maxItems:"64" doc:"e.g. [{\"role\": \"editor\", \"on_resource\": \"folder\", \"linked_by_relation\": \"parent\"}]: editors of a document's parent folder are editors of the document."`
+		Key         string         `json:"key" minLength:"1" maxLength:"255"`
+		Name        string         `json:"name,omitempty" maxLength:"200" doc:"Defaults to the key."`
+		Description string         `json:"description,omitempty" maxLength:"2000"`
+		Permissions []string       `json:"permissions,omitempty" maxItems:"256" doc:"Actions of the resource type, e.g. [\"read\", \"write\"]."`
+		Extends     []string       `json:"extends,omitempty" maxItems:"64" doc:"Keys of other roles of the resource type."`
+		GrantedTo   []Derivation   `json:"granted_to,omitempty" maxItems:"64" doc:"e.g. [{\"role\": \"editor\", \"on_resource\": \"folder\", \"linked_by_relation\": \"parent\"}]: editors of a document's parent folder are editors of the document."`
+		Attributes  map[string]any `json:"attributes,omitempty" doc:"Your metadata of the role (a JSON object); not used by checks."`
 	}
 }
 
@@ -204,7 +206,7 @@ func (h *handlers) createResourceRole(ctx context.Context, in *createResourceRol
 	}
 	b := in.Body
 	r, err := h.Facts.CreateResourceRole(ctx, env.ID, in.Resource, facts.ResourceRoleInput{Key: b.Key, Name: b.Name, Description: b.Description,
-		Permissions: b.Permissions, Extends: b.Extends, GrantedTo: derivationsIn(b.GrantedTo)})
+		Permissions: b.Permissions, Extends: b.Extends, GrantedTo: derivationsIn(b.GrantedTo), Attributes: b.Attributes})
 	if err != nil {
 		return nil, err
 	}
@@ -214,11 +216,12 @@ func (h *handlers) createResourceRole(ctx context.Context, in *createResourceRol
 type updateResourceRoleIn struct {
 	ResourceRoleRef
 	Body struct {
-		Name        *string       `json:"name,omitempty" maxLength:"200"`
-		Description *string       `json:"description,omitempty" maxLength:"2000"`
-		Permissions *[]string     `json:"permissions,omitempty" maxItems:"256" doc:"Replaces the role's actions."`
-		Extends     *[]string     `json:"extends,omitempty" maxItems:"64" doc:"Replaces the roles it extends."`
-		GrantedTo   *[]Derivation `json:"granted_to,omitempty" maxItems:"64" doc:"Replaces its derivations."`
+		Name        *string         `json:"name,omitempty" maxLength:"200"`
+		Description *string         `json:"description,omitempty" maxLength:"2000"`
+		Permissions *[]string       `json:"permissions,omitempty" maxItems:"256" doc:"Replaces the role's actions."`
+		Extends     *[]string       `json:"extends,omitempty" maxItems:"64" doc:"Replaces the roles it extends."`
+		GrantedTo   *[]Derivation   `json:"granted_to,omitempty" maxItems:"64" doc:"Replaces its derivations."`
+		Attributes  *map[string]any `json:"attributes,omitempty" doc:"Replaces all attributes."`
 	}
 }
 
@@ -228,7 +231,7 @@ func (h *handlers) updateResourceRole(ctx context.Context, in *updateResourceRol
 		return nil, err
 	}
 	b := in.Body
-	p := facts.ResourceRolePatch{Name: b.Name, Description: b.Description, Permissions: b.Permissions, Extends: b.Extends}
+	p := facts.ResourceRolePatch{Name: b.Name, Description: b.Description, Permissions: b.Permissions, Extends: b.Extends, Attributes: b.Attributes}
 	if b.GrantedTo != nil {
 		ds := derivationsIn(*b.GrantedTo)
 		if ds == nil {

@@ -256,6 +256,12 @@ export type CopySource = {
 };
 
 export type CreateAuthzRoleInBody = {
+    /**
+     * Your metadata of the role (a JSON object); not used by checks.
+     */
+    attributes?: {
+        [key: string]: unknown;
+    };
     description?: string;
     /**
      * Keys of roles whose permissions this role also grants.
@@ -418,6 +424,12 @@ export type CreateResourceInBody = {
 };
 
 export type CreateResourceRoleInBody = {
+    /**
+     * Your metadata of the role (a JSON object); not used by checks.
+     */
+    attributes?: {
+        [key: string]: unknown;
+    };
     description?: string;
     /**
      * Keys of other roles of the resource type.
@@ -1588,6 +1600,12 @@ export type ResourceInstance = {
 };
 
 export type ResourceRole = {
+    /**
+     * Your metadata of the role (a JSON object); not used by checks.
+     */
+    attributes: {
+        [key: string]: unknown;
+    };
     created_at: string;
     description: string;
     /**
@@ -1653,6 +1671,12 @@ export type Result = {
 };
 
 export type Role = {
+    /**
+     * Your metadata of the role (a JSON object); not used by checks.
+     */
+    attributes: {
+        [key: string]: unknown;
+    };
     created_at: string;
     description: string;
     /**
@@ -1937,6 +1961,12 @@ export type TupleIn = {
 };
 
 export type UpdateAuthzRoleInBody = {
+    /**
+     * Replaces all attributes.
+     */
+    attributes?: {
+        [key: string]: unknown;
+    };
     description?: string;
     /**
      * Replaces the roles it extends.
@@ -2035,6 +2065,12 @@ export type UpdateResourceInBody = {
 };
 
 export type UpdateResourceRoleInBody = {
+    /**
+     * Replaces all attributes.
+     */
+    attributes?: {
+        [key: string]: unknown;
+    };
     description?: string;
     /**
      * Replaces the roles it extends.
