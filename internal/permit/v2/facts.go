@@ -523,38 +523,42 @@ func attrsMatch(attrs map[string]any, want map[string]string) bool {
 	return true
 }
 
+// filteredPage is page pg of a list (by created_at) and its total. With
+// attr_<name> filters in the query, they are applied here, over every
+// item of the list (the store does not index attributes).
+func filteredPage[T any](c *call, pg ppage, list func(gatehouse.PageRequest) (gatehouse.Page[T], error), attrs func(*T) map[string]any) ([]T, int, error) {
+	want := attrFilters(c.r)
+	if len(want) == 0 {
+		p, err := list(pg.request("created_at"))
+		if err != nil {
+			return nil, 0, err
+		}
+		return p.Items, p.Total, nil
+	}
+	all, err := allPages(list)
+	if err != nil {
+		return nil, 0, err
+	}
+	var kept []T
+	for i := range all {
+		if attrsMatch(attrs(&all[i]), want) {
+			kept = append(kept, all[i])
+		}
+	}
+	return window(kept, pg), len(kept), nil
+}
+
 func (s *server) listTenants(c *call) (int, any, error) {
 	pg, err := pageOf(c.r)
 	if err != nil {
 		return 0, nil, err
 	}
 	f := facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}
-	var items []facts.Tenant
-	var total int
-	if want := attrFilters(c.r); len(want) > 0 {
-		// Attribute filters are applied here, over every tenant.
-		var all []facts.Tenant
-		for page := 1; ; page++ {
-			p, err := s.Facts.Tenants(c.ctx, f, gatehouse.PageRequest{Page: page, PerPage: 100, Sort: "created_at"})
-			if err != nil {
-				return 0, nil, err
-			}
-			for _, t := range p.Items {
-				if attrsMatch(t.Attributes, want) {
-					all = append(all, t)
-				}
-			}
-			if len(p.Items) < 100 {
-				break
-			}
-		}
-		total, items = len(all), window(all, pg)
-	} else {
-		p, err := s.Facts.Tenants(c.ctx, f, pg.request("created_at"))
-		if err != nil {
-			return 0, nil, err
-		}
-		total, items = p.Total, p.Items
+	items, total, err := filteredPage(c, pg, func(p gatehouse.PageRequest) (gatehouse.Page[facts.Tenant], error) {
+		return s.Facts.Tenants(c.ctx, f, p)
+	}, func(t *facts.Tenant) map[string]any { return t.Attributes })
+	if err != nil {
+		return 0, nil, err
 	}
 	out := make([]pTenant, len(items))
 	for i := range items {

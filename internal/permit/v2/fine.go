@@ -103,28 +103,11 @@ func (s *server) listInstances(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	var items []facts.Instance
-	var total int
-	if want := attrFilters(c.r); len(want) > 0 {
-		all, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[facts.Instance], error) {
-			return s.Facts.Instances(c.ctx, f, p)
-		})
-		if err != nil {
-			return 0, nil, err
-		}
-		var kept []facts.Instance
-		for _, i := range all {
-			if attrsMatch(i.Attributes, want) {
-				kept = append(kept, i)
-			}
-		}
-		total, items = len(kept), window(kept, pg)
-	} else {
-		p, err := s.Facts.Instances(c.ctx, f, pg.request("created_at"))
-		if err != nil {
-			return 0, nil, err
-		}
-		total, items = p.Total, p.Items
+	items, total, err := filteredPage(c, pg, func(p gatehouse.PageRequest) (gatehouse.Page[facts.Instance], error) {
+		return s.Facts.Instances(c.ctx, f, p)
+	}, func(i *facts.Instance) map[string]any { return i.Attributes })
+	if err != nil {
+		return 0, nil, err
 	}
 	out := make([]pInstance, len(items))
 	for i := range items {
@@ -527,7 +510,7 @@ func (s *server) derivedRead(c *call, res *facts.Resource, d authz.Derivation) p
 
 func (s *server) pResourceRoleOf(c *call, res *facts.Resource, r *facts.ResourceRole) pResourceRole {
 	out := pResourceRole{Key: r.Key, ID: r.ID, Name: r.Name, Description: r.Description, Permissions: []string{}, Extends: orEmptyList(r.Extends),
-		Attributes: map[string]any{}, GrantedTo: pGrantedTo{ID: childID(r.ID, "granted_to", r.Key), UsersWithRole: []pDerivedRuleRead{}},
+		Attributes: orEmptyMap(r.Attributes), GrantedTo: pGrantedTo{ID: childID(r.ID, "granted_to", r.Key), UsersWithRole: []pDerivedRuleRead{}},
 		ResourceID: r.ResourceID, Resource: r.Resource, OrganizationID: c.env.OrgID, ProjectID: c.env.ProjectID, EnvironmentID: c.env.ID,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	for _, p := range r.Permissions {
@@ -540,19 +523,16 @@ func (s *server) pResourceRoleOf(c *call, res *facts.Resource, r *facts.Resource
 }
 
 type pResourceRoleIn struct {
-	Key         string         `json:"key"`
-	Name        *string        `json:"name"`
-	Description *string        `json:"description"`
-	Permissions *[]string      `json:"permissions"`
-	Extends     *[]string      `json:"extends"`
-	Attributes  map[string]any `json:"attributes"`
-	GrantedTo   *pGrantedToIn  `json:"granted_to"`
+	Key         string          `json:"key"`
+	Name        *string         `json:"name"`
+	Description *string         `json:"description"`
+	Permissions *[]string       `json:"permissions"`
+	Extends     *[]string       `json:"extends"`
+	Attributes  *map[string]any `json:"attributes"` // free metadata; nil: unchanged
+	GrantedTo   *pGrantedToIn   `json:"granted_to"`
 }
 
 func (in pResourceRoleIn) check() error {
-	if len(in.Attributes) > 0 {
-		return notImplemented("role attributes")
-	}
 	if in.GrantedTo != nil && len(in.GrantedTo.When) > 0 && string(in.GrantedTo.When) != "null" && string(in.GrantedTo.When) != "{}" {
 		return notImplemented("conditions on implicit grants (granted_to.when)")
 	}
@@ -589,15 +569,18 @@ func (s *server) listResourceRoles(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := s.Facts.ResourceRoles(c.ctx, c.env.ID, res.ID, facts.FineFilter{Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
+	f := facts.FineFilter{Search: c.r.URL.Query().Get("search")}
+	items, total, err := filteredPage(c, pg, func(p gatehouse.PageRequest) (gatehouse.Page[facts.ResourceRole], error) {
+		return s.Facts.ResourceRoles(c.ctx, c.env.ID, res.ID, f, p)
+	}, func(r *facts.ResourceRole) map[string]any { return r.Attributes })
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]pResourceRole, len(p.Items))
-	for i := range p.Items {
-		out[i] = s.pResourceRoleOf(c, res, &p.Items[i])
+	out := make([]pResourceRole, len(items))
+	for i := range items {
+		out[i] = s.pResourceRoleOf(c, res, &items[i])
 	}
-	return http.StatusOK, listOrPaged(out, p.Total, pg), nil
+	return http.StatusOK, listOrPaged(out, total, pg), nil
 }
 
 func (s *server) getResourceRole(c *call) (int, any, error) {
@@ -633,6 +616,9 @@ func (s *server) createResourceRole(c *call) (int, any, error) {
 
 func (s *server) putResourceRole(c *call, res *facts.Resource, in pResourceRoleIn) (*facts.ResourceRole, error) {
 	ri := facts.ResourceRoleInput{Key: in.Key, Name: deref(in.Name), Description: deref(in.Description)}
+	if in.Attributes != nil {
+		ri.Attributes = *in.Attributes
+	}
 	if in.Permissions != nil {
 		ri.Permissions = expandGroups(res, *in.Permissions)
 	}
@@ -661,7 +647,7 @@ func (s *server) updateResourceRole(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	p := facts.ResourceRolePatch{Name: in.Name, Description: in.Description, Extends: in.Extends}
+	p := facts.ResourceRolePatch{Name: in.Name, Description: in.Description, Extends: in.Extends, Attributes: in.Attributes}
 	if in.Permissions != nil {
 		perms := expandGroups(res, *in.Permissions)
 		p.Permissions = &perms

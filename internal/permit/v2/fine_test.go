@@ -199,7 +199,7 @@ func TestPermitFineGrained(t *testing.T) {
 	} {
 		permitError(t, s.pcall(c.method, c.path, k, map[string]any{}), http.StatusNotImplemented, "NOT_IMPLEMENTED")
 	}
-	permitError(t, s.pcall("POST", schema+"/resources/doc/roles", k, map[string]any{"key": "x", "name": "X", "attributes": map[string]any{"a": "b"}}), 501, "NOT_IMPLEMENTED")
+	permitError(t, s.pcall("POST", schema+"/resources/doc/roles", k, map[string]any{"key": "x", "name": "X", "granted_to": map[string]any{"when": map[string]any{"no_direct_roles_on_object": true}}}), 501, "NOT_IMPLEMENTED")
 	// Paths of Permit's API that Gatehouse does not serve: 501 too; a
 	// served path with another method: 405; anything else: 404.
 	permitError(t, s.pcall("GET", "/v2/elements/default/development/config", k, nil), 501, "NOT_IMPLEMENTED")

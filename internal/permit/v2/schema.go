@@ -18,41 +18,38 @@ import (
 // ---- roles
 
 type pRole struct {
-	Key            string            `json:"key"`
-	ID             string            `json:"id"`
-	Name           string            `json:"name"`
-	Description    string            `json:"description,omitempty"`
-	Permissions    []string          `json:"permissions"`
-	Extends        []string          `json:"extends"`
-	Attributes     map[string]string `json:"attributes"`
-	GrantedTo      *struct{}         `json:"granted_to,omitempty"`
-	OrganizationID string            `json:"organization_id"`
-	ProjectID      string            `json:"project_id"`
-	EnvironmentID  string            `json:"environment_id"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
+	Key            string         `json:"key"`
+	ID             string         `json:"id"`
+	Name           string         `json:"name"`
+	Description    string         `json:"description,omitempty"`
+	Permissions    []string       `json:"permissions"`
+	Extends        []string       `json:"extends"`
+	Attributes     map[string]any `json:"attributes"`
+	GrantedTo      *struct{}      `json:"granted_to,omitempty"`
+	OrganizationID string         `json:"organization_id"`
+	ProjectID      string         `json:"project_id"`
+	EnvironmentID  string         `json:"environment_id"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
 }
 
 func pRoleOf(env *tenancy.Environment, r *facts.Role) pRole {
 	return pRole{Key: r.Key, ID: r.ID, Name: r.Name, Description: r.Description, Permissions: orEmptyList(r.Permissions),
-		Extends: orEmptyList(r.Extends), Attributes: map[string]string{}, OrganizationID: env.OrgID, ProjectID: env.ProjectID,
+		Extends: orEmptyList(r.Extends), Attributes: orEmptyMap(r.Attributes), OrganizationID: env.OrgID, ProjectID: env.ProjectID,
 		EnvironmentID: env.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 type pRoleIn struct {
-	Key         string         `json:"key"`
-	Name        *string        `json:"name"`
-	Description *string        `json:"description"`
-	Permissions *[]string      `json:"permissions"`
-	Extends     *[]string      `json:"extends"`
-	Attributes  map[string]any `json:"attributes"`
-	GrantedTo   map[string]any `json:"granted_to"`
+	Key         string          `json:"key"`
+	Name        *string         `json:"name"`
+	Description *string         `json:"description"`
+	Permissions *[]string       `json:"permissions"`
+	Extends     *[]string       `json:"extends"`
+	Attributes  *map[string]any `json:"attributes"` // free metadata; nil: unchanged
+	GrantedTo   map[string]any  `json:"granted_to"`
 }
 
 func (in pRoleIn) check() error {
-	if len(in.Attributes) > 0 {
-		return notImplemented("role attributes")
-	}
 	if len(in.GrantedTo) > 0 {
 		return notImplemented("tenant roles granted through relations (granted_to on a tenant role; implicit grants on a resource role work)")
 	}
@@ -68,19 +65,18 @@ func (s *server) listRoles(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(attrFilters(c.r)) > 0 {
-		// Gatehouse's roles carry no attributes: none matches a filter on them.
-		return http.StatusOK, listOrPaged([]pRole{}, 0, pg), nil
-	}
-	p, err := s.Facts.Roles(c.ctx, facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}, pg.request("created_at"))
+	f := facts.Filter{EnvID: c.env.ID, Search: c.r.URL.Query().Get("search")}
+	items, total, err := filteredPage(c, pg, func(p gatehouse.PageRequest) (gatehouse.Page[facts.Role], error) {
+		return s.Facts.Roles(c.ctx, f, p)
+	}, func(r *facts.Role) map[string]any { return r.Attributes })
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]pRole, len(p.Items))
-	for i := range p.Items {
-		out[i] = pRoleOf(c.env, &p.Items[i])
+	out := make([]pRole, len(items))
+	for i := range items {
+		out[i] = pRoleOf(c.env, &items[i])
 	}
-	return http.StatusOK, listOrPaged(out, p.Total, pg), nil
+	return http.StatusOK, listOrPaged(out, total, pg), nil
 }
 
 func (s *server) getRole(c *call) (int, any, error) {
@@ -100,6 +96,9 @@ func (s *server) createRole(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	ri := facts.RoleInput{Key: in.Key, Name: deref(in.Name), Description: deref(in.Description)}
+	if in.Attributes != nil {
+		ri.Attributes = *in.Attributes
+	}
 	if in.Permissions != nil {
 		perms, err := s.expandRoleGroups(c, *in.Permissions)
 		if err != nil {
@@ -136,7 +135,8 @@ func (s *server) updateRole(c *call) (int, any, error) {
 		}
 		in.Permissions = &perms
 	}
-	r, err = s.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, facts.RolePatch{Name: in.Name, Description: in.Description, Permissions: in.Permissions, Extends: in.Extends})
+	r, err = s.Facts.UpdateRole(c.ctx, c.env.ID, r.ID, facts.RolePatch{Name: in.Name, Description: in.Description, Permissions: in.Permissions, Extends: in.Extends,
+		Attributes: in.Attributes})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -428,7 +428,7 @@ func (s *server) putRolesRelations(c *call, r *facts.Resource, in pResourceIn) e
 		if err != nil {
 			return err
 		}
-		p := facts.ResourceRolePatch{Name: ri.Name, Description: ri.Description, Extends: ri.Extends}
+		p := facts.ResourceRolePatch{Name: ri.Name, Description: ri.Description, Extends: ri.Extends, Attributes: ri.Attributes}
 		if ri.Permissions != nil {
 			perms := expandGroups(r, *ri.Permissions)
 			p.Permissions = &perms

@@ -234,7 +234,7 @@ func (s *server) routes() []route {
 		{"POST", F + "/role_assignments/bulk", "assign-role", true, s.bulk(true), "Assign many roles"},
 		{"DELETE", F + "/role_assignments/bulk", "unassign-role", true, s.bulk(false), "Unassign many roles"},
 
-		{"GET", S + "/roles", "list-roles", true, s.listRoles, "List roles"},
+		{"GET", S + "/roles", "list-roles", true, s.listRoles, "List roles (filters search, attr_<name>)"},
 		{"POST", S + "/roles", "create-role", true, s.createRole, "Create a role"},
 		{"GET", S + "/roles/{role}", "get-role", true, s.getRole, "Get a role"},
 		{"PATCH", S + "/roles/{role}", "update-role", true, s.updateRole, "Change a role"},
@@ -263,7 +263,7 @@ func (s *server) routes() []route {
 		{"GET", S + "/resources/{resource}/attributes", "get-resource", true, refused("the resource attributes API (give attributes in the resource's body)"), "Not implemented (501): set attributes in the resource's body"},
 		{"POST", S + "/resources/{resource}/attributes", "update-resource", true, refused("the resource attributes API (give attributes in the resource's body)"), "Not implemented (501): set attributes in the resource's body"},
 
-		{"GET", S + "/resources/{resource}/roles", "list-resource-roles", true, s.listResourceRoles, "List the roles of a resource type"},
+		{"GET", S + "/resources/{resource}/roles", "list-resource-roles", true, s.listResourceRoles, "List the roles of a resource type (filters search, attr_<name>)"},
 		{"POST", S + "/resources/{resource}/roles", "create-resource-role", true, s.createResourceRole, "Create a role of a resource type (with granted_to: implicit grants)"},
 		{"GET", S + "/resources/{resource}/roles/{role}", "get-resource-role", true, s.getResourceRole, "Get a role of a resource type"},
 		{"PATCH", S + "/resources/{resource}/roles/{role}", "update-resource-role", true, s.updateResourceRole, "Change a role of a resource type"},

@@ -114,8 +114,25 @@ func TestPermitGoSDK(t *testing.T) {
 	}
 	rc := models.NewRoleCreate(viewer, "Viewer")
 	rc.SetPermissions([]string{doc + ":read"})
-	must[*models.RoleRead](t, "create viewer")(p.Api.Roles.Create(ctx, *rc))
+	rc.SetAttributes(map[string]string{"tier": "gold"})
+	if v := must[*models.RoleRead](t, "create viewer")(p.Api.Roles.Create(ctx, *rc)); v.Attributes["tier"] != "gold" {
+		t.Fatalf("viewer's attributes: %v", v.Attributes)
+	}
 	must[*models.RoleRead](t, "create editor")(p.Api.Roles.Create(ctx, *models.NewRoleCreate(editor, "Editor")))
+	// Role attributes: kept, matched by the attribute filter of a list,
+	// replaced by an update that gives them (the rest of the role stays).
+	gold := must[[]models.RoleRead](t, "roles with tier gold")(p.Api.Roles.ListByAttributes(ctx, 1, 100, map[string]interface{}{"tier": "gold"}))
+	if len(gold) != 1 || gold[0].Key != viewer {
+		t.Fatalf("roles with tier gold: %+v", gold)
+	}
+	ru := models.NewRoleUpdate()
+	ru.SetAttributes(map[string]string{"tier": "silver"})
+	if v := must[*models.RoleRead](t, "update viewer's attributes")(p.Api.Roles.Update(ctx, viewer, *ru)); v.Attributes["tier"] != "silver" || !slices.Equal(v.Permissions, []string{doc + ":read"}) {
+		t.Fatalf("viewer after an update of its attributes: %+v", v)
+	}
+	if gold := must[[]models.RoleRead](t, "roles with tier gold")(p.Api.Roles.ListByAttributes(ctx, 1, 100, map[string]interface{}{"tier": "gold"})); len(gold) != 0 {
+		t.Fatalf("roles with tier gold after the update: %+v", gold)
+	}
 	if err := p.Api.Roles.AssignPermissions(ctx, editor, []string{doc + ":read", doc + ":write"}); err != nil {
 		t.Fatalf("assign permissions: %v", err)
 	}

@@ -39,8 +39,15 @@ test('the Permit Node SDK manages facts and gets decisions', async () => {
   const doc = await permit.api.resources.create({ key: 'node-doc', name: 'Document', actions: { read: {}, write: {}, delete: {} } });
   assert.equal(doc.key, 'node-doc');
   assert.deepEqual(Object.keys(doc.actions).sort(), ['delete', 'read', 'write']);
-  const viewer = await permit.api.roles.create({ key: 'node-viewer', name: 'Viewer', permissions: ['node-doc:read'] });
+  const viewer = await permit.api.roles.create({ key: 'node-viewer', name: 'Viewer', permissions: ['node-doc:read'], attributes: { tier: 'gold', seats: 5 } });
   assert.deepEqual(viewer.permissions, ['node-doc:read']);
+  assert.deepEqual(viewer.attributes, { tier: 'gold', seats: 5 });
+  // A role's attributes are kept until an update gives others.
+  const renamed = await permit.api.roles.update('node-viewer', { description: 'reads documents' });
+  assert.deepEqual(renamed.attributes, { tier: 'gold', seats: 5 });
+  const silver = await permit.api.roles.update('node-viewer', { attributes: { tier: 'silver' } });
+  assert.deepEqual(silver.attributes, { tier: 'silver' });
+  assert.deepEqual((await permit.api.roles.get('node-viewer')).attributes, { tier: 'silver' });
   await permit.api.roles.create({ key: 'node-editor', name: 'Editor', permissions: ['node-doc:read'] });
   const editor = await permit.api.roles.assignPermissions('node-editor', ['node-doc:write']);
   assert.deepEqual(editor.permissions.sort(), ['node-doc:read', 'node-doc:write']);

@@ -59,8 +59,14 @@ test('a Google-Drive-like folder tree: implicit grants through nested folders', 
   const derived = await permit.api.resourceRoles.createRoleDerivation('document', 'editor', { role: 'editor', on_resource: 'folder', linked_by_relation: 'parent' });
   assert.equal(derived.on_resource, 'folder');
   assert.ok(derived.role_id && derived.relation_id, JSON.stringify(derived));
-  const commenter = await permit.api.resourceRoles.create('document', { key: 'commenter', name: 'Commenter', permissions: ['contribute'] });
+  const commenter = await permit.api.resourceRoles.create('document', {
+    key: 'commenter', name: 'Commenter', permissions: ['contribute'], attributes: { tier: 'free', limits: { daily: 10 } },
+  });
   assert.deepEqual(commenter.permissions.sort(), ['document:comment', 'document:read']);
+  assert.deepEqual(commenter.attributes, { tier: 'free', limits: { daily: 10 } });
+  const paid = await permit.api.resourceRoles.update('document', 'commenter', { attributes: { tier: 'paid' } });
+  assert.deepEqual(paid.attributes, { tier: 'paid' });
+  assert.deepEqual(paid.permissions.sort(), ['document:comment', 'document:read']);
   const docType = await permit.api.resources.get('document');
   assert.deepEqual(Object.keys(docType.roles).sort(), ['commenter', 'editor']);
   assert.equal(docType.relations.parent.resource, 'folder');
