@@ -29,8 +29,9 @@ const spicedbKey = "finehttp-bench"
 
 // StartSpiceDB runs the server on the memory datastore (pgURL empty) or on
 // PostgreSQL (migrated first). Its defaults stay (the dispatch cache
-// among them), except: the metrics server and telemetry off, and the
-// dispatch cache off when dispatchCache is false.
+// among them), except: the metrics server, telemetry and the release check
+// (calls to the internet) off, and the dispatch cache off when
+// dispatchCache is false.
 func StartSpiceDB(ctx context.Context, bin, dir, name, pgURL string, dispatchCache bool, client *http.Client) (*SpiceDBHTTP, error) {
 	ds := []string{"--datastore-engine", "memory"}
 	if pgURL != "" {
@@ -47,7 +48,7 @@ func StartSpiceDB(ctx context.Context, bin, dir, name, pgURL string, dispatchCac
 	args := append([]string{"serve", "--grpc-preshared-key", spicedbKey,
 		"--grpc-addr", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--http-enabled", "--http-addr", httpAddr,
-		"--metrics-enabled=false", "--telemetry-endpoint=",
+		"--metrics-enabled=false", "--telemetry-endpoint=", "--skip-release-check",
 		"--dispatch-cache-enabled=" + strconv.FormatBool(dispatchCache),
 	}, ds...)
 	p, err := StartProc(dir, name, bin, args...)
