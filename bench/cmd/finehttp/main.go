@@ -1,0 +1,398 @@
+// Command finehttp compares Gatehouse's fine-grained (ReBAC) check over
+// HTTP with OpenFGA's and SpiceDB's, each as its real server on loopback,
+// in one run (issue 15: "≥ 5× faster over HTTP"):
+//
+//   - Gatehouse: the server (app.New, served as `gatehouse serve` serves it)
+//     in this process, embedded SQLite (and PostgreSQL with -pg), the data
+//     set written through the public v1 API, checks by POST /v1/allowed
+//     with an environment key (key check, rate limiter, API log: the
+//     default configuration);
+//   - OpenFGA: its binary built from the module cache, `openfga migrate`
+//     and `openfga run` on a PostgreSQL database made for the run, the
+//     model, tuples and checks over its HTTP API;
+//   - SpiceDB: its binary built the same way, `spicedb serve` on the memory
+//     datastore (with its dispatch cache, its default, and without) and on
+//     PostgreSQL, schema, relationships and fully consistent checks over
+//     its HTTP gateway.
+//
+// Every engine answers every check of the data set first; a wrong answer
+// stops the run. Then, in rounds that alternate the engines, the same
+// load generator measures sequential checks (p50, p99), checks from 4
+// clients at once (checks/s, p99) and the list of what the lister may
+// read. Servers are stopped, databases dropped and the temporary
+// directory removed at the end, also on error or interrupt.
+//
+//	cd bench && go run ./cmd/finehttp -pg     # the run in the README: about 10 min on 2 busy cores
+//	cd bench && go run ./cmd/finehttp -openfga=false -spicedb-pg=false -rounds 1
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/bench/fine"
+)
+
+type options struct {
+	scale                          float64
+	checks                         int
+	load                           fine.HTTPLoad
+	rounds                         int
+	workers                        int
+	fgaBatch, spiceBatch           int
+	pg                             bool
+	pgAdmin                        string
+	openfga, spicedb               bool
+	spiceNoCache, spicePG          bool
+	openfgaBin, spicedbBin         string
+	keepLogs                       bool
+	cpuProfile                     string
+	openfgaPkg, spicedbPkg         string
+	openfgaVersion, spicedbVersion string
+}
+
+func main() {
+	var o options
+	flag.Float64Var(&o.scale, "scale", 0.05, "ReBAC scale (1 = 5k users, 20k folders, 200k documents; 0.05 as in finebench's peers)")
+	flag.IntVar(&o.checks, "checks", 1000, "checks generated (those naming a tenant are dropped)")
+	flag.IntVar(&o.load.Seq, "seq", 2000, "sequential checks per engine and round")
+	flag.IntVar(&o.load.Conc, "conc", 4000, "concurrent checks per engine and round")
+	flag.IntVar(&o.load.Clients, "clients", 4, "concurrent clients")
+	flag.IntVar(&o.load.Lists, "lists", 5, "list calls per engine and round (0: none)")
+	flag.DurationVar(&o.load.MaxPhase, "phase-max", 30*time.Second, "a phase stops after this long even if its count is not reached")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each measures every engine in turn")
+	flag.IntVar(&o.workers, "workers", 4, "clients writing the data set")
+	flag.IntVar(&o.fgaBatch, "fga-batch", 100, "tuples per OpenFGA Write (its server's default maximum)")
+	flag.IntVar(&o.spiceBatch, "spice-batch", 1000, "relationships per SpiceDB WriteRelationships (its default maximum)")
+	flag.BoolVar(&o.pg, "pg", false, "also run Gatehouse on PostgreSQL")
+	flag.StringVar(&o.pgAdmin, "pgurl", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server on which databases are created for the run (and dropped)")
+	flag.BoolVar(&o.openfga, "openfga", true, "measure OpenFGA (PostgreSQL)")
+	flag.BoolVar(&o.spicedb, "spicedb", true, "measure SpiceDB (memory datastore, dispatch cache on: its default)")
+	flag.BoolVar(&o.spiceNoCache, "spicedb-nocache", true, "also SpiceDB on memory without the dispatch cache")
+	flag.BoolVar(&o.spicePG, "spicedb-pg", true, "also SpiceDB on PostgreSQL")
+	flag.StringVar(&o.openfgaBin, "openfga-bin", "", "an openfga binary to use instead of building it")
+	flag.StringVar(&o.spicedbBin, "spicedb-bin", "", "a spicedb binary to use instead of building it")
+	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary directory (server logs) and print its path")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write CPU profiles of this process (Gatehouse's server and the clients) to `prefix`-load.pprof (Gatehouse's load) and prefix-measure.pprof (the rounds)")
+	timeout := flag.Duration("timeout", 45*time.Minute, "the whole run, builds included")
+	flag.Parse()
+	o.openfgaPkg = "github.com/openfga/openfga/cmd/openfga"
+	o.spicedbPkg = "github.com/authzed/spicedb/cmd/spicedb"
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	err := run(ctx, &o)
+	cancel()
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "finehttp:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func run(ctx context.Context, o *options) (err error) {
+	var cl fine.Cleanup
+	defer cl.Run()
+	tmp, err := os.MkdirTemp("", "finehttp-")
+	if err != nil {
+		return err
+	}
+	cl.Add(func() {
+		if o.keepLogs {
+			logf("logs kept in %s", tmp)
+			return
+		}
+		if err := os.RemoveAll(tmp); err != nil {
+			logf("remove %s: %v", tmp, err)
+		}
+	})
+	moduleDir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(moduleDir, "fine", "httpload.go")); err != nil {
+		return fmt.Errorf("run it from the bench module: cd bench && go run ./cmd/finehttp")
+	}
+
+	// Peers' binaries first: the slowest step on a cold build cache.
+	ofgaBin, spiceBin := o.openfgaBin, o.spicedbBin
+	build := func(bin *string, name, pkg string, version *string) error {
+		start := time.Now()
+		var err error
+		if *bin == "" {
+			logf("building %s (go build %s; minutes on a cold build cache)...", name, pkg)
+			*bin, *version, err = fine.BuildBinary(ctx, moduleDir, tmp, name, pkg)
+		} else {
+			*version, err = fine.BinaryVersion(ctx, *bin, pkg)
+		}
+		if err == nil {
+			logf("  %s %s ready in %v", name, *version, time.Since(start).Round(time.Second))
+		}
+		return err
+	}
+	if o.openfga {
+		if err := build(&ofgaBin, "openfga", o.openfgaPkg, &o.openfgaVersion); err != nil {
+			return err
+		}
+	}
+	if o.spicedb {
+		if err := build(&spiceBin, "spicedb", o.spicedbPkg, &o.spicedbVersion); err != nil {
+			return err
+		}
+	}
+
+	start := time.Now()
+	r := fine.LoadReBAC(o.scale, o.checks)
+	list := &r.Lists[1] // the lister's
+	logf("ReBAC scale %g: %d users, %d instances, %d tuples + %d instance role assignments = %d relationships; %d checks (%d allowed); list of %d documents for %q; generated in %v",
+		o.scale, len(r.DS.Data.Users), len(r.DS.Data.Instances), len(r.DS.Data.Tuples), len(r.DS.Data.Assignments), r.Relationships(),
+		len(r.Checks), r.Allowed, len(list.Want), list.User, time.Since(start).Round(time.Millisecond))
+
+	client := fine.NewHTTPClient()
+	pid := strconv.Itoa(os.Getpid())
+	newDB := func(name string) (*fine.PGDatabase, error) {
+		db, err := fine.CreatePGDatabase(ctx, o.pgAdmin, "finehttp_"+name+"_"+pid)
+		if err != nil {
+			return nil, err
+		}
+		cl.Add(func() {
+			if err := db.Drop(); err != nil {
+				logf("%v", err)
+			}
+		})
+		return db, nil
+	}
+	subdir := func(name string) (string, error) {
+		d := filepath.Join(tmp, name)
+		return d, os.MkdirAll(d, 0o700)
+	}
+	var engines []*fine.HTTPEngine
+
+	// Gatehouse.
+	stopProfile, err := startProfile(o.cpuProfile, "load")
+	if err != nil {
+		return err
+	}
+	defer func() { stopProfile() }()
+	ghStores := []string{"SQLite"}
+	if o.pg {
+		ghStores = append(ghStores, "PostgreSQL")
+	}
+	for _, store := range ghStores {
+		dir, err := subdir("gatehouse-" + strings.ToLower(store))
+		if err != nil {
+			return err
+		}
+		dbURL := ""
+		if store == "PostgreSQL" {
+			db, err := newDB("gatehouse")
+			if err != nil {
+				return err
+			}
+			dbURL = db.URL
+		}
+		g, err := fine.StartGatehouse(ctx, dir, dbURL, client)
+		if err != nil {
+			return err
+		}
+		cl.Add(g.Close)
+		logf("gatehouse (%s) on %s: loading through the v1 API, %d clients...", store, g.URL, o.workers)
+		start := time.Now()
+		if err := g.Load(ctx, r, o.workers, logf); err != nil {
+			return err
+		}
+		e := &fine.HTTPEngine{Name: "Gatehouse", Store: store, Check: g.Check, List: g.List, Load: time.Since(start)}
+		logf("  loaded in %v (%d API calls)", e.Load.Round(time.Millisecond), g.Calls.Load())
+		engines = append(engines, e)
+	}
+
+	// OpenFGA on PostgreSQL.
+	if o.openfga {
+		db, err := newDB("openfga")
+		if err != nil {
+			return err
+		}
+		logf("openfga %s: migrate and run on database %s...", o.openfgaVersion, db.Name)
+		f, err := fine.StartOpenFGA(ctx, ofgaBin, tmp, db.URL, client)
+		if err != nil {
+			return err
+		}
+		cl.Add(f.Proc.Stop)
+		start := time.Now()
+		if err := f.Setup(ctx, r, o.fgaBatch, o.workers); err != nil {
+			return err
+		}
+		e := &fine.HTTPEngine{Name: "OpenFGA " + o.openfgaVersion, Store: "PostgreSQL", Check: f.Check, List: f.List, Load: time.Since(start)}
+		logf("  %d tuples written in %v (%d per Write, %d clients)", r.Relationships(), e.Load.Round(time.Millisecond), o.fgaBatch, o.workers)
+		engines = append(engines, e)
+	}
+
+	// SpiceDB.
+	if o.spicedb {
+		type variant struct {
+			name, store string
+			pg, cache   bool
+		}
+		vs := []variant{{"spicedb-memory", "memory", false, true}}
+		if o.spiceNoCache {
+			vs = append(vs, variant{"spicedb-memory-nocache", "memory, no dispatch cache", false, false})
+		}
+		if o.spicePG {
+			vs = append(vs, variant{"spicedb-postgres", "PostgreSQL", true, true})
+		}
+		for _, v := range vs {
+			dbURL := ""
+			if v.pg {
+				db, err := newDB("spicedb")
+				if err != nil {
+					return err
+				}
+				dbURL = db.URL
+			}
+			logf("spicedb %s (%s): serve...", o.spicedbVersion, v.store)
+			s, err := fine.StartSpiceDB(ctx, spiceBin, tmp, v.name, dbURL, v.cache, client)
+			if err != nil {
+				return err
+			}
+			cl.Add(s.Proc.Stop)
+			start := time.Now()
+			if err := s.Setup(ctx, r, o.spiceBatch, o.workers); err != nil {
+				return err
+			}
+			e := &fine.HTTPEngine{Name: "SpiceDB " + o.spicedbVersion, Store: v.store, Check: s.Check, List: s.List, Load: time.Since(start)}
+			logf("  %d relationships written in %v (%d per call, %d clients)", r.Relationships(), e.Load.Round(time.Millisecond), o.spiceBatch, o.workers)
+			engines = append(engines, e)
+		}
+	}
+
+	for _, e := range engines {
+		start := time.Now()
+		if err := e.Verify(ctx, r); err != nil {
+			return err
+		}
+		logf("%s (%s): all %d checks and %d lists right (%v)", e.Name, e.Store, len(r.Checks), len(r.Lists), time.Since(start).Round(time.Millisecond))
+	}
+	runtime.GC()
+	if o.load.Lists == 0 {
+		list = nil
+	}
+	stopProfile()
+	if stopProfile, err = startProfile(o.cpuProfile, "measure"); err != nil {
+		return err
+	}
+	for round := range o.rounds {
+		for _, e := range engines {
+			start := time.Now()
+			if err := e.Round(ctx, r, list, o.load, round*(o.load.Seq+o.load.Conc)); err != nil {
+				return err
+			}
+			seq := slices.Clone(e.Stats.Seq)
+			logf("round %d: %s (%s) in %v; sequential so far p50 %s p90 %s p99 %s p99.9 %s max %s", round+1, e.Name, e.Store, time.Since(start).Round(time.Millisecond),
+				dur(fine.Quantile(seq, 0.5)), dur(fine.Quantile(seq, 0.9)), dur(fine.Quantile(seq, 0.99)), dur(fine.Quantile(seq, 0.999)), dur(seq[len(seq)-1]))
+		}
+	}
+	stopProfile()
+	report(o, r, engines)
+	return nil
+}
+
+// startProfile starts a CPU profile to prefix-name.pprof (none without a
+// prefix) and returns what stops it (idempotent).
+func startProfile(prefix, name string) (func(), error) {
+	if prefix == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(prefix + "-" + name + ".pprof")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/1e3)
+}
+
+func ratio(x float64) string {
+	if x >= 10 {
+		return fmt.Sprintf("%.0f×", x)
+	}
+	return fmt.Sprintf("%.1f×", x)
+}
+
+func report(o *options, r *fine.ReBAC, engines []*fine.HTTPEngine) {
+	fmt.Printf("\nReBAC at scale %g: %d relationships, %d distinct checks (%d allowed), cycled; %d rounds of %d sequential checks and %d checks from %d clients per engine; %s, %d CPUs.\n\n",
+		o.scale, r.Relationships(), len(r.Checks), r.Allowed, o.rounds, o.load.Seq, o.load.Conc, o.load.Clients, runtime.Version(), runtime.NumCPU())
+	fmt.Printf("| server | datastore | load | sequential p50 | p99 | %d clients checks/s | p99 | list %d docs p50 |\n", o.load.Clients, len(r.Lists[1].Want))
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, e := range engines {
+		s := &e.Stats
+		lst := "–"
+		if len(s.List) > 0 {
+			lst = dur(fine.Quantile(s.List, 0.5))
+		}
+		fmt.Printf("| %s | %s | %.1f s | %s | %s | %.0f | %s | %s |\n", e.Name, e.Store, e.Load.Seconds(),
+			dur(fine.Quantile(s.Seq, 0.5)), dur(fine.Quantile(s.Seq, 0.99)), s.Throughput(), dur(fine.Quantile(s.Conc, 0.99)), lst)
+	}
+	for _, base := range engines {
+		if base.Name != "Gatehouse" {
+			continue
+		}
+		b := &base.Stats
+		fmt.Printf("\nRatios to Gatehouse on %s (latency: peer ÷ Gatehouse; throughput: Gatehouse ÷ peer):\n\n", base.Store)
+		fmt.Println("| server | datastore | sequential p50 | sequential p99 | checks/s | concurrent p99 | list p50 |")
+		fmt.Println("|---|---|---|---|---|---|---|")
+		for _, e := range engines {
+			if e == base {
+				continue
+			}
+			s := &e.Stats
+			lst := "–"
+			if len(s.List) > 0 && len(b.List) > 0 {
+				lst = ratio(float64(fine.Quantile(s.List, 0.5)) / float64(fine.Quantile(b.List, 0.5)))
+			}
+			fmt.Printf("| %s | %s | **%s** | %s | **%s** | %s | %s |\n", e.Name, e.Store,
+				ratio(float64(fine.Quantile(s.Seq, 0.5))/float64(fine.Quantile(b.Seq, 0.5))),
+				ratio(float64(fine.Quantile(s.Seq, 0.99))/float64(fine.Quantile(b.Seq, 0.99))),
+				ratio(b.Throughput()/s.Throughput()),
+				ratio(float64(fine.Quantile(s.Conc, 0.99))/float64(fine.Quantile(b.Conc, 0.99))),
+				lst)
+		}
+	}
+	fmt.Println()
+	for _, e := range engines {
+		fmt.Printf("%s (%s): %d sequential, %d concurrent checks, %d lists measured.\n", e.Name, e.Store, len(e.Stats.Seq), len(e.Stats.Conc), len(e.Stats.List))
+	}
+}
