@@ -221,7 +221,9 @@ func (s *Store) CreateInstance(ctx context.Context, i *facts.Instance) error {
 	return conflictOn(err, "key", i.Key, "resource instance %q already exists", i.Ref())
 }
 
-// GetInstance returns an instance by id or "resource:key".
+// GetInstance returns an instance by id or "resource:key". The resource
+// is resolved first so that the (resource_id, key) index answers: joined on
+// r.key, SQLite scanned every instance of the environment.
 func (s *Store) GetInstance(ctx context.Context, envID, ref string) (*facts.Instance, error) {
 	if tenancy.IsID(ref) {
 		return getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+" WHERE x.env_id = $1 AND x.id = $2", scanInstance, envID, ref)
@@ -230,7 +232,8 @@ func (s *Store) GetInstance(ctx context.Context, envID, ref string) (*facts.Inst
 	if !ok {
 		return nil, gatehouse.Errorf(gatehouse.CodeNotFound, "resource instance %q not found (name it \"resource:key\" or by id)", ref)
 	}
-	return getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+" WHERE x.env_id = $1 AND r.key = $2 AND x.key = $3", scanInstance, envID, res, key)
+	return getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+
+		" WHERE x.env_id = $1 AND x.resource_id = (SELECT id FROM authz_resources WHERE env_id = $1 AND key = $2) AND x.key = $3", scanInstance, envID, res, key)
 }
 
 // ListInstances lists instances (f.Resource and f.Tenant: keys).
