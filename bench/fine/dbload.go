@@ -307,6 +307,7 @@ type DBLoadResult struct {
 	// the highest heap during Get above the heap before it (sampled every
 	// 2 ms); AllocBytes what Get allocated in all.
 	HeapBytes, PeakBytes, AllocBytes uint64
+	HeapBefore                       uint64 // the live heap before Get
 	// Read and Build split a second cold load: Store.LoadEnvironment, then
 	// authz Engine.Load of what it read.
 	Read, Build time.Duration
@@ -317,22 +318,31 @@ func (r DBLoadResult) PerRelationship() float64 {
 	return float64(r.HeapBytes) / float64(r.Tuples+r.Assignments)
 }
 
-// DBLoad writes r's data set into a fresh database of backend, verifies
-// the engine the server builds from it against r's checks and lists, and
-// measures cold builds. The database is removed afterwards.
-func DBLoad(ctx context.Context, backend string, r *ReBAC, log io.Writer) (DBLoadResult, error) {
+// DBLoad generates the ReBAC data set at scale with nChecks checks,
+// writes it into a fresh database of backend, verifies the engine the
+// server builds from it against the checks and lists, and measures cold
+// builds. The data set is dropped once written, so that the process's
+// live heap during the builds is about what a node's would be (the
+// collector's work grows with it). The database is removed afterwards.
+func DBLoad(ctx context.Context, backend string, scale float64, nChecks int, log io.Writer) (DBLoadResult, error) {
 	res := DBLoadResult{Backend: backend}
+	start := time.Now()
+	r := newReBAC(scale, nChecks)
+	fmt.Fprintf(log, "%s: data set at scale %g: %d tuples, %d assignments, %d instances, %d checks (%v)\n", backend, scale,
+		len(r.DS.Data.Tuples), len(r.DS.Data.Assignments), len(r.DS.Data.Instances), len(r.Checks), time.Since(start).Round(time.Millisecond))
+	tuples := len(r.DS.Data.Tuples)
 	tdb, err := OpenTempDB(ctx, backend)
 	if err != nil {
 		return res, err
 	}
 	defer tdb.Close()
-	start := time.Now()
+	start = time.Now()
 	envID, err := Populate(ctx, tdb.DB, &r.DS.Data)
 	if err != nil {
 		return res, fmt.Errorf("populate %s: %w", backend, err)
 	}
 	res.Populate = time.Since(start)
+	r.DS = nil // the checks and lists stay
 	fmt.Fprintf(log, "%s: populated in %v\n", backend, res.Populate.Round(time.Millisecond))
 	if backend == BackendPostgres {
 		// as autovacuum would after a bulk import: fresh statistics
@@ -351,8 +361,8 @@ func DBLoad(ctx context.Context, backend string, r *ReBAC, log io.Writer) (DBLoa
 		return res, fmt.Errorf("%s: engine loaded from the database: %w", backend, err)
 	}
 	st := e.Stats()
-	if want := len(r.DS.Data.Tuples); st.Tuples != want {
-		return res, fmt.Errorf("%s: engine has %d tuples, want %d", backend, st.Tuples, want)
+	if st.Tuples != tuples {
+		return res, fmt.Errorf("%s: engine has %d tuples, want %d", backend, st.Tuples, tuples)
 	}
 	res.Tuples, res.Assignments, res.Instances = st.Tuples, st.Assignments, st.Instances
 	e = nil
@@ -369,6 +379,9 @@ func DBLoad(ctx context.Context, backend string, r *ReBAC, log io.Writer) (DBLoa
 	}
 	res.Get = time.Since(start)
 	res.GetCPU = processCPU() - cpu0
+	if err := r.VerifyGatehouse(e); err != nil {
+		return res, fmt.Errorf("%s: engine loaded from the database: %w", backend, err)
+	}
 	top := peak()
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
@@ -380,7 +393,8 @@ func DBLoad(ctx context.Context, backend string, r *ReBAC, log io.Writer) (DBLoa
 	}
 	res.AllocBytes = m1.TotalAlloc - m0.TotalAlloc
 	runtime.KeepAlive(e)
-	fmt.Fprintf(log, "%s: cold Engines.Get %v (CPU %v), engine heap %.1f MB (%.0f B/relationship), peak +%.0f MB, allocated %.0f MB\n", backend,
+	res.HeapBefore = m0.HeapAlloc
+	fmt.Fprintf(log, "%s: live heap before %.0f MB; cold Engines.Get %v (CPU %v), engine heap %.1f MB (%.0f B/relationship), peak +%.0f MB, allocated %.0f MB\n", backend, float64(res.HeapBefore)/1e6,
 		res.Get.Round(time.Millisecond), res.GetCPU.Round(time.Millisecond), float64(res.HeapBytes)/1e6, res.PerRelationship(), float64(res.PeakBytes)/1e6, float64(res.AllocBytes)/1e6)
 
 	svc.Engines.Forget(envID)

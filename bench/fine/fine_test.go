@@ -104,11 +104,10 @@ func BenchmarkReBACMemory1M(b *testing.B) {
 // (Engines.Forget, Engines.Get). Populating takes a minute or two per
 // backend; run it with -benchtime 1x.
 func BenchmarkReBACDBLoad1M(b *testing.B) {
-	r := LoadReBAC(3.125, 200)
 	for _, backend := range []string{BackendSQLite, BackendPostgres} {
 		b.Run(backend, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				res, err := DBLoad(context.Background(), backend, r, io.Discard)
+				res, err := DBLoad(context.Background(), backend, 3.125, 200, io.Discard)
 				if err != nil {
 					b.Fatal(err)
 				}

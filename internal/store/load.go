@@ -271,14 +271,22 @@ func parseUUID(s string) (uuidKey, bool) {
 		return k, false
 	}
 	for i, at := range uuidHex {
-		hi, lo := lowerHex(s[at]), lowerHex(s[at+1])
-		if hi > 15 || lo > 15 {
+		hi, lo := hexValue[s[at]], hexValue[s[at+1]]
+		if hi|lo > 15 {
 			return k, false
 		}
 		k[i] = hi<<4 | lo
 	}
 	return k, true
 }
+
+// hexValue is the value of a lower-case hex digit, 0xff for any other byte.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		t[c] = lowerHex(byte(c))
+	}
+	return t
+}()
 
 func lowerHex(c byte) byte {
 	switch {

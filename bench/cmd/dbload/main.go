@@ -42,10 +42,7 @@ func main() {
 
 func run(backends string, scale float64, checks int, cpuprofile string) error {
 	ctx := context.Background()
-	start := time.Now()
-	r := fine.LoadReBAC(scale, checks)
-	fmt.Fprintf(os.Stderr, "data set at scale %g: %d tuples, %d assignments, %d instances (%v); go %s, %d CPUs\n",
-		scale, len(r.DS.Data.Tuples), len(r.DS.Data.Assignments), len(r.DS.Data.Instances), time.Since(start).Round(time.Millisecond), runtime.Version(), runtime.NumCPU())
+	fmt.Fprintf(os.Stderr, "go %s, %d CPUs\n", runtime.Version(), runtime.NumCPU())
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -59,7 +56,7 @@ func run(backends string, scale float64, checks int, cpuprofile string) error {
 	}
 	var out []fine.DBLoadResult
 	for _, b := range strings.Split(backends, ",") {
-		res, err := fine.DBLoad(ctx, strings.TrimSpace(b), r, os.Stderr)
+		res, err := fine.DBLoad(ctx, strings.TrimSpace(b), scale, checks, os.Stderr)
 		if err != nil {
 			return err
 		}
