@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -437,11 +438,7 @@ func (e *Engine) Load(d Data) error {
 		return err
 	}
 	for _, rr := range n.resources {
-		rr.f.order = make([]uint32, 0, len(rr.f.instances))
-		for _, i := range rr.f.instances {
-			rr.f.order = append(rr.f.order, i)
-		}
-		sort.Slice(rr.f.order, func(a, b int) bool { return n.inst[rr.f.order[a]].key < n.inst[rr.f.order[b]].key })
+		rr.f.order = sortedInstances(rr.f.instances)
 	}
 	n.loading = false
 	for _, ur := range n.users {
@@ -454,6 +451,26 @@ func (e *Engine) Load(d Data) error {
 	e.condSets, e.setRules, e.rulesByPerm = n.condSets, n.setRules, n.rulesByPerm
 	e.mu.Unlock()
 	return nil
+}
+
+// sortedInstances lists the instances of one type (key → index) in key
+// order. The keys are sorted beside their indexes: comparing through the
+// instance records would touch a record (a cache miss) per comparison.
+func sortedInstances(instances map[string]uint32) []uint32 {
+	type keyed struct {
+		key string
+		i   uint32
+	}
+	ks := make([]keyed, 0, len(instances))
+	for k, i := range instances {
+		ks = append(ks, keyed{k, i})
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	order := make([]uint32, len(ks))
+	for j := range ks {
+		order[j] = ks[j].i
+	}
+	return order
 }
 
 // PutUser adds or replaces a user; the user keeps its roles.

@@ -3,6 +3,7 @@ package fine
 import (
 	"context"
 	"flag"
+	"io"
 	"os"
 	"testing"
 
@@ -93,5 +94,31 @@ func BenchmarkReBACMemory1M(b *testing.B) {
 		b.ReportMetric(m.PerRelationship(), "B/rel")
 		b.ReportMetric(float64(m.Tuples+m.Assignments), "rels")
 		b.ReportMetric(m.Load.Seconds(), "load-s")
+	}
+}
+
+// BenchmarkReBACDBLoad1M writes about 1M relationships into SQLite (a
+// temporary directory) and PostgreSQL (a database created on
+// GATEHOUSE_TEST_DATABASE_URL, default 127.0.0.1:5432, and dropped), and
+// reports the cold build of the environment's engine from each
+// (Engines.Forget, Engines.Get). Populating takes a minute or two per
+// backend; run it with -benchtime 1x.
+func BenchmarkReBACDBLoad1M(b *testing.B) {
+	for _, backend := range []string{BackendSQLite, BackendPostgres} {
+		b.Run(backend, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				res, err := DBLoad(context.Background(), backend, 3.125, 200, io.Discard)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(res.Get.Seconds(), "get-s")
+				b.ReportMetric(res.GetCPU.Seconds(), "get-cpu-s")
+				b.ReportMetric(res.Read.Seconds(), "read-s")
+				b.ReportMetric(res.Build.Seconds(), "build-s")
+				b.ReportMetric(res.PerRelationship(), "B/rel")
+				b.ReportMetric(float64(res.PeakBytes)/1e6, "peak-MB")
+				b.ReportMetric(float64(res.Tuples+res.Assignments), "rels")
+			}
+		})
 	}
 }

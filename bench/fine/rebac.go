@@ -51,6 +51,13 @@ func LoadReBAC(scale float64, nChecks int) *ReBAC {
 	if r := rebacCache[scale]; r != nil && len(r.Checks) >= nChecks/2 {
 		return r
 	}
+	r := newReBAC(scale, nChecks)
+	rebacCache[scale] = r
+	return r
+}
+
+// newReBAC is LoadReBAC without the cache.
+func newReBAC(scale float64, nChecks int) *ReBAC {
 	shape := authztest.ReBACFull
 	if scale != 1 {
 		shape = shape.Scale(scale)
@@ -83,7 +90,6 @@ func LoadReBAC(scale float64, nChecks int) *ReBAC {
 		q := authz.Request{User: u, Resource: "document", Action: "read"}
 		r.Lists = append(r.Lists, ListQuery{User: u, Resource: "document", Action: "read", Want: m.Resources(q)})
 	}
-	rebacCache[scale] = r
 	return r
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
 // testFineFeed writes every kind of fine-grained data, updates and deletes
@@ -225,4 +226,96 @@ func testFineTwoNodes(t *testing.T, st *store.Store) {
 	must(t, err)
 	_, err = b.CreateTuples(ctx, env, []facts.TupleInput{{Subject: "folder:f3", Relation: "parent", Object: "folder:c0"}})
 	wantCode(t, err, gatehouse.CodeInvalidRequest)
+}
+
+// testFineLoadMany loads an environment whose tables take the loader
+// several batches (it reads rows in batches of 1,024 beside the goroutine
+// that resolves them): the engine holds every row, tuples and assignments
+// naming the right instances; another environment's rows are not read;
+// a tuple naming an instance of another environment fails the load, saying
+// which, instead of hanging the reader.
+func testFineLoadMany(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	svc, env := factsEnv(t, st)
+	must(t, svc.EnsureDefaultTenant(ctx, env))
+	for _, r := range []facts.ResourceInput{{Key: "folder", Actions: []string{"read"}}, {Key: "document", Actions: []string{"read"}}} {
+		must(t, errOf(svc.CreateResource(ctx, env, r)))
+	}
+	must(t, errOf(svc.CreateRelation(ctx, env, "document", facts.RelationInput{Key: "parent", Subject: "folder"})))
+	must(t, errOf(svc.CreateResourceRole(ctx, env, "folder", facts.ResourceRoleInput{Key: "viewer", Permissions: []string{"read"}})))
+	must(t, errOf(svc.CreateResourceRole(ctx, env, "document", facts.ResourceRoleInput{Key: "viewer", Permissions: []string{"read"},
+		GrantedTo: []authz.Derivation{{Role: "viewer", OnResource: "folder", LinkedByRelation: "parent"}}})))
+	const folders, docs, users = 50, 3000, 1500
+	var rows []facts.Row
+	for i := 0; i < users; i++ {
+		rows = append(rows, facts.Row{Type: facts.KindUser, Key: fmt.Sprintf("u%d", i)})
+	}
+	for i := 0; i < folders; i++ {
+		rows = append(rows, facts.Row{Type: facts.KindInstance, Resource: "folder", Key: fmt.Sprintf("f%d", i)})
+	}
+	for i := 0; i < docs; i++ {
+		attrs := json.RawMessage(nil)
+		if i%2 == 0 {
+			attrs = json.RawMessage(fmt.Sprintf(`{"n": %d}`, i))
+		}
+		rows = append(rows, facts.Row{Type: facts.KindInstance, Resource: "document", Key: fmt.Sprintf("d%d", i), Attributes: attrs},
+			facts.Row{Type: facts.KindTuple, Subject: fmt.Sprintf("folder:f%d", i%folders), Relation: "parent", Object: fmt.Sprintf("document:d%d", i)})
+	}
+	for i := 0; i < users; i++ {
+		rows = append(rows, facts.Row{Type: facts.KindRoleAssignment, User: fmt.Sprintf("u%d", i), Role: "viewer", ResourceInstance: fmt.Sprintf("folder:f%d", i%folders)})
+	}
+	must(t, st.InFactsTx(ctx, env, func(tx facts.Store) error {
+		_, changes, rowErrs, err := svc.ApplyRowsTx(ctx, tx, env, rows, facts.ApplyOptions{})
+		if err != nil {
+			return err
+		}
+		if len(rowErrs) > 0 {
+			return fmt.Errorf("row errors: %+v", rowErrs[:1])
+		}
+		return svc.AppendTx(ctx, tx, env, changes)
+	}))
+	// another environment with rows of its own
+	other := newEnv(t, st, newProject(t, st, newOrg(t, st, "other"), "web", now), "dev", false).ID
+	must(t, svc.EnsureDefaultTenant(ctx, other))
+	must(t, errOf(svc.CreateResource(ctx, other, facts.ResourceInput{Key: "folder", Actions: []string{"read"}})))
+	must(t, errOf(svc.CreateInstance(ctx, other, facts.InstanceInput{Resource: "folder", Key: "elsewhere"})))
+
+	data, _, err := st.LoadEnvironment(ctx, env)
+	must(t, err)
+	if len(data.Users) != users || len(data.Instances) != folders+docs || len(data.Tuples) != docs || len(data.Assignments) != users {
+		t.Fatalf("loaded %d users, %d instances, %d tuples, %d assignments", len(data.Users), len(data.Instances), len(data.Tuples), len(data.Assignments))
+	}
+	e := authz.New()
+	must(t, e.Load(data))
+	for _, c := range []struct {
+		user, doc string
+		want      bool
+	}{{"u0", "d0", true}, {"u0", "d50", true}, {"u0", "d1", false}, {"u1499", "d2999", true}, {"u1499", "d2998", false}} {
+		if got := e.Decide(&authz.Request{User: c.user, Action: "read", Resource: "document", Key: c.doc}).Allow; got != c.want {
+			t.Fatalf("%s read document:%s = %v, want %v", c.user, c.doc, got, c.want)
+		}
+	}
+	for _, in := range data.Instances {
+		switch {
+		case in.Resource != "document":
+		case in.Key == "d10" && (len(in.Attributes) != 1 || in.Attributes["n"] != 10.0):
+			t.Fatalf("document:d10 attributes %v", in.Attributes)
+		case in.Key == "d11" && len(in.Attributes) != 0:
+			t.Fatalf("document:d11 attributes %v", in.Attributes)
+		}
+	}
+
+	// A tuple naming another environment's instance (the service never
+	// writes one) fails the load.
+	elsewhere, err := st.GetInstance(ctx, other, "folder:elsewhere")
+	must(t, err)
+	d0, err := st.GetInstance(ctx, env, "document:d0")
+	must(t, err)
+	must(t, st.InFactsTx(ctx, env, func(tx facts.Store) error {
+		_, err := tx.InsertTuples(ctx, []facts.Tuple{{ID: tenancy.NewID(), EnvID: env, SubjectID: elsewhere.ID, Relation: "parent", ObjectID: d0.ID, CreatedAt: now}})
+		return err
+	}))
+	if _, _, err := st.LoadEnvironment(ctx, env); err == nil || !strings.Contains(err.Error(), elsewhere.ID) {
+		t.Fatalf("load with a tuple naming another environment's instance: %v", err)
+	}
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"FactsFeed", testFactsFeed},
 		{"FineFeed", testFineFeed},
 		{"FineTwoNodes", testFineTwoNodes},
+		{"FineLoadMany", testFineLoadMany},
 	}
 	// Every scenario has a database of its own: they run in parallel.
 	for _, tc := range tests {
