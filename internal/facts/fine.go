@@ -696,39 +696,65 @@ func byInstanceIDs(ctx context.Context, st Store, f TupleFilter) (TupleFilter, b
 
 // ---- role assignments on instances
 
-func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, in AssignInput, remove bool) (*Assignment, []Change, error) {
+// resolveInstanceAssign finds the user, instance and role (one of the
+// instance's resource type) of an assignment on an instance and checks the
+// tenant, if given, is the instance's. It returns the assignment to store
+// (a new id) and its engine operation.
+func (s *Service) resolveInstanceAssign(ctx context.Context, tx Store, envID string, in AssignInput) (*Assignment, authz.Assignment, error) {
 	u, err := tx.GetUser(ctx, envID, in.User)
 	if err != nil {
-		return nil, nil, asField(err, "user")
+		return nil, authz.Assignment{}, asField(err, "user")
 	}
 	inst, err := tx.GetInstance(ctx, envID, in.ResourceInstance)
 	if err != nil {
-		return nil, nil, asField(err, "resource_instance")
+		return nil, authz.Assignment{}, asField(err, "resource_instance")
 	}
 	r, err := tx.GetResourceRole(ctx, envID, inst.ResourceID, in.Role)
 	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-		return nil, nil, &gatehouse.Error{Code: gatehouse.CodeNotFound, Message: fmt.Sprintf("resource type %q has no role %q", inst.Resource, in.Role),
+		return nil, authz.Assignment{}, &gatehouse.Error{Code: gatehouse.CodeNotFound, Message: fmt.Sprintf("resource type %q has no role %q", inst.Resource, in.Role),
 			Details: map[string]any{"field": "role", "reason": "not_found"}}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, authz.Assignment{}, err
 	}
 	if in.Tenant != "" {
 		t, err := tx.GetTenant(ctx, envID, in.Tenant)
 		if err != nil {
-			return nil, nil, asField(err, "tenant")
+			return nil, authz.Assignment{}, asField(err, "tenant")
 		}
 		if t.ID != inst.TenantID {
-			return nil, nil, gatehouse.FieldError("tenant", "invalid_value", "resource instance %q is in tenant %q, not %q", inst.Ref(), inst.Tenant, t.Key)
+			return nil, authz.Assignment{}, gatehouse.FieldError("tenant", "invalid_value", "resource instance %q is in tenant %q, not %q", inst.Ref(), inst.Tenant, t.Key)
 		}
 	}
 	a := &Assignment{ID: newID(), EnvID: envID, UserID: u.ID, RoleID: r.ID, TenantID: inst.TenantID, User: u.Key, Role: r.Key, Tenant: inst.Tenant,
 		ResourceInstance: inst.Ref(), InstanceID: inst.ID, CreatedAt: s.now()}
-	op := authz.Assignment{User: u.Key, Role: r.Key, Tenant: inst.Tenant, ResourceInstance: inst.Ref()}
+	return a, authz.Assignment{User: u.Key, Role: r.Key, Tenant: inst.Tenant, ResourceInstance: inst.Ref()}, nil
+}
+
+// assignInstanceIfMissingTx makes an assignment on an instance unless the
+// user already has that role on it (an insert that skips a duplicate, so
+// the transaction goes on).
+func (s *Service) assignInstanceIfMissingTx(ctx context.Context, tx Store, envID string, in AssignInput) ([]Change, error) {
+	a, op, err := s.resolveInstanceAssign(ctx, tx, envID, in)
+	if err != nil {
+		return nil, err
+	}
+	inserted, err := tx.InsertInstanceAssignments(ctx, []Assignment{*a})
+	if err != nil || !inserted[a.ID] {
+		return nil, err
+	}
+	return []Change{change(OpAssign, op)}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
+}
+
+func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, in AssignInput, remove bool) (*Assignment, []Change, error) {
+	a, op, err := s.resolveInstanceAssign(ctx, tx, envID, in)
+	if err != nil {
+		return nil, nil, err
+	}
 	if remove {
-		if err := tx.DeleteInstanceAssignment(ctx, envID, u.ID, r.ID, inst.ID); err != nil {
+		if err := tx.DeleteInstanceAssignment(ctx, envID, a.UserID, a.RoleID, a.InstanceID); err != nil {
 			if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-				return nil, nil, gatehouse.Errorf(gatehouse.CodeNotFound, "user %q has no role %q on %q", u.Key, r.Key, inst.Ref())
+				return nil, nil, gatehouse.Errorf(gatehouse.CodeNotFound, "user %q has no role %q on %q", a.User, a.Role, a.ResourceInstance)
 			}
 			return nil, nil, err
 		}
@@ -736,7 +762,7 @@ func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, 
 	}
 	if err := tx.CreateInstanceAssignment(ctx, a); err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
-			return nil, nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already has role %q on %q", u.Key, r.Key, inst.Ref())
+			return nil, nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already has role %q on %q", a.User, a.Role, a.ResourceInstance)
 		}
 		return nil, nil, err
 	}
