@@ -375,7 +375,33 @@ func validResourceMeta(typ, status string, config map[string]any) error {
 	if len(mustJSON(config)) > 64<<10 {
 		return gatehouse.FieldError("config", "too_long", "config must be at most 64 KiB of JSON")
 	}
+	if v, ok := config[PermitConfigKey]; ok {
+		if _, isObject := v.(map[string]any); !isObject {
+			return gatehouse.FieldError("config."+PermitConfigKey, "invalid_value",
+				"config.%s holds the Permit API's schema details (urn, action attributes, action groups): it must be a JSON object", PermitConfigKey)
+		}
+	}
 	return nil
+}
+
+// PermitConfigKey is the key of a resource type's config under which the
+// Permit API (/v2) keeps what Gatehouse's resource has no field for: its
+// urn, its actions' attributes, its action groups.
+const PermitConfigKey = "permit"
+
+// keepPermitConfig returns next, with cur's PermitConfigKey entry when next
+// does not name it.
+func keepPermitConfig(cur, next map[string]any) map[string]any {
+	v, had := cur[PermitConfigKey]
+	if _, named := next[PermitConfigKey]; !had || named {
+		return next
+	}
+	out := make(map[string]any, len(next)+1)
+	for k, x := range next {
+		out[k] = x
+	}
+	out[PermitConfigKey] = v
+	return out
 }
 
 func validAttributeDefs(defs map[string]AttributeDef) error {
@@ -454,7 +480,12 @@ type ResourcePatch struct {
 	Actions           *[]string
 	Attributes        *map[string]AttributeDef // replaces them all
 	Type, Status      *string
-	Config            *map[string]any // replaces it
+	Config            *map[string]any // replaces it (see KeepPermitConfig)
+	// KeepPermitConfig keeps the config's PermitConfigKey entry when
+	// Config replaces the config without naming it (v1's writes: the
+	// Permit API's schema details are not lost by a v1 client that does
+	// not know them).
+	KeepPermitConfig bool
 	// Cascade lets removing actions take them off roles' permissions too
 	// (else a role still naming one makes the change a CONFLICT).
 	Cascade bool
@@ -502,7 +533,11 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 		setIf(&r.Type, p.Type)
 		setIf(&r.Status, p.Status)
 		if p.Config != nil {
-			r.Config = orEmpty(*p.Config)
+			cfg := orEmpty(*p.Config)
+			if p.KeepPermitConfig {
+				cfg = keepPermitConfig(r.Config, cfg)
+			}
+			r.Config = cfg
 		}
 		if err := firstErr(validActions(r.Actions), validAttributeDefs(r.Attributes), validText("name", r.Name, 200), validText("description", r.Description, 2000),
 			validResourceMeta(r.Type, r.Status, r.Config)); err != nil {

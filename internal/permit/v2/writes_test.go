@@ -1,7 +1,11 @@
 package permitv2_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 const v1env = "project=default&environment=development"
@@ -87,5 +91,55 @@ func TestPermitInstanceRolesAssignedIfMissing(t *testing.T) {
 	}
 	if !reads("cy", "d2") || reads("cy", "d1") {
 		t.Fatal("cy reads d2 only")
+	}
+}
+
+// A resource type's Permit details (urn, action attributes, action
+// groups) live in its config: v1 writes that replace the config keep them
+// unless they name them.
+func TestPermitSchemaDetailsSurviveV1ConfigWrites(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.key
+	s.pmust(200, "POST", schema+"/resources", k, map[string]any{"key": "doc", "name": "Doc", "urn": "prn:x:doc",
+		"actions": map[string]any{"read": map[string]any{}, "write": map[string]any{"attributes": map[string]any{"risk": "high"}}}})
+	s.pmust(200, "POST", schema+"/resources/doc/action_groups", k, map[string]any{"key": "all", "name": "All", "actions": []string{"read", "write"}})
+	details := func(when string) {
+		t.Helper()
+		d := s.pmust(200, "GET", schema+"/resources/doc", k, nil).obj()
+		write, _ := d["actions"].(map[string]any)["write"].(map[string]any)
+		if d["urn"] != "prn:x:doc" || fmt.Sprint(write["attributes"]) != "map[risk:high]" || fmt.Sprint(d["action_groups"]) != "map[all:[read write]]" {
+			t.Fatalf("%s: /v2 reads %v", when, d)
+		}
+	}
+	v1 := "/v1/resources/doc?" + v1env
+	for _, method := range []string{"PATCH", "PUT"} {
+		cfg := s.must(200, req{method: method, path: v1, key: k, body: map[string]any{"config": map[string]any{"timeout": 30}}}).data()["config"].(map[string]any)
+		if cfg["timeout"] != float64(30) || cfg["permit"] == nil {
+			t.Fatalf("v1 %s: config %v", method, cfg)
+		}
+		details("after v1 " + method)
+	}
+	// Through a v1 import of the type with a config.
+	job := s.must(201, req{method: "POST", path: "/v1/jobs/import?" + v1env, key: k, body: `{"type":"resource","key":"doc","config":{"timeout":60}}` + "\n",
+		header: map[string]string{"Content-Type": "application/x-ndjson"}}).data()["id"].(string)
+	var j map[string]any
+	testwait.Until(t, 30*time.Second, "the import job ending", func() bool {
+		j = s.must(200, req{method: "GET", path: "/v1/jobs/" + job, key: k}).data()
+		return j["status"] != "queued" && j["status"] != "running"
+	})
+	if j["status"] != "succeeded" {
+		t.Fatalf("import job: %v", j)
+	}
+	if cfg := s.must(200, req{method: "GET", path: v1, key: k}).data()["config"].(map[string]any); cfg["timeout"] != float64(60) {
+		t.Fatalf("config after the import: %v", cfg)
+	}
+	details("after a v1 import")
+	// Not an object: refused; named: replaced, as asked.
+	s.must(400, req{method: "PATCH", path: v1, key: k, body: map[string]any{"config": map[string]any{"permit": "x"}}})
+	details("after a refused v1 write")
+	s.must(200, req{method: "PATCH", path: v1, key: k, body: map[string]any{"config": map[string]any{"permit": map[string]any{"urn": "prn:y:doc"}}}})
+	if d := s.pmust(200, "GET", schema+"/resources/doc", k, nil).obj(); d["urn"] != "prn:y:doc" || d["action_groups"] != nil && len(d["action_groups"].(map[string]any)) != 0 {
+		t.Fatalf("after v1 set them: %v", d)
 	}
 }
