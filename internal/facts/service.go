@@ -3,6 +3,7 @@ package facts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -447,8 +448,9 @@ func validActions(actions []string) error {
 	return nil
 }
 
-// CreateResource adds a resource type.
-func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceInput) (*Resource, error) {
+// newResource checks a new resource type's input and returns the type to
+// store.
+func (s *Service) newResource(envID string, in ResourceInput) (*Resource, error) {
 	if in.Key == "" && in.Name != "" {
 		in.Key = KeyFromName(in.Name)
 	}
@@ -463,15 +465,72 @@ func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceI
 		in.Name = in.Key
 	}
 	now := s.now()
-	r := &Resource{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
+	return &Resource{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
 		Actions: append([]string{}, in.Actions...), Attributes: cloneDefs(in.Attributes), Type: in.Type, Status: in.Status,
-		Config: orEmpty(in.Config), CreatedAt: now, UpdatedAt: now}
+		Config: orEmpty(in.Config), CreatedAt: now, UpdatedAt: now}, nil
+}
+
+// CreateResource creates a resource type.
+func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceInput) (*Resource, error) {
+	return s.CreateResourceWith(ctx, envID, in, nil, nil)
+}
+
+// CreateResourceWith creates a resource type with relations and roles of
+// its own (Permit's resource body), in one transaction: the relations
+// first, then the roles in the order given; one that fails leaves nothing.
+// Every input is checked alone before anything is written.
+func (s *Service) CreateResourceWith(ctx context.Context, envID string, in ResourceInput, relations []RelationInput, roles []ResourceRoleInput) (*Resource, error) {
+	r, err := s.newResource(envID, in)
+	if err != nil {
+		return nil, err
+	}
+	rels := make([]*Relation, len(relations))
+	for i, ri := range relations {
+		if rels[i], err = s.newRelation(envID, ri); err != nil {
+			return nil, prefixed(err, "relations."+ri.Key)
+		}
+	}
+	rrs := make([]*ResourceRole, len(roles))
+	for i, ri := range roles {
+		if rrs[i], err = s.newResourceRole(envID, ri); err != nil {
+			return nil, prefixed(err, "roles."+ri.Key)
+		}
+	}
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		if err := tx.CreateResource(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutResource, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceCreated, r)
+		changes := []Change{change(OpPutResource, r.Authz())}
+		if err := s.emit(ctx, tx, envID, event.ResourceCreated, r); err != nil {
+			return nil, err
+		}
+		for i, rel := range rels {
+			more, err := s.createRelationTx(ctx, tx, envID, r.ID, rel, relations[i].Subject)
+			if err != nil {
+				return nil, prefixed(err, "relations."+rel.Key)
+			}
+			changes = append(changes, more...)
+		}
+		for _, rr := range rrs {
+			more, err := s.createResourceRoleTx(ctx, tx, envID, r.ID, rr)
+			if err != nil {
+				return nil, prefixed(err, "roles."+rr.Key)
+			}
+			changes = append(changes, more...)
+		}
+		return changes, nil
 	})
+}
+
+// prefixed names, in err's message, the part of a larger input it is about.
+func prefixed(err error, part string) error {
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) {
+		return err
+	}
+	out := *ge
+	out.Message = part + ": " + ge.Message
+	return &out
 }
 
 // ResourcePatch lists the fields to change; nil: unchanged.

@@ -585,11 +585,28 @@ func (s *server) createResource(c *call) (int, any, error) {
 	if err := s.checkRelationSubjects(c, in); err != nil {
 		return 0, nil, err
 	}
-	r, err := s.Facts.CreateResource(c.ctx, c.env.ID, ri)
-	if err != nil {
-		return 0, nil, err
+	// The type, its relations and its roles in one write: a role that
+	// fails leaves no type behind.
+	var rels []facts.RelationInput
+	for _, k := range sortedKeys(in.Relations) {
+		subject, err := relationSubject(k, in.Relations[k])
+		if err != nil {
+			return 0, nil, err
+		}
+		rels = append(rels, facts.RelationInput{Key: k, Subject: subject})
 	}
-	if err := s.putRolesRelations(c, r, in); err != nil {
+	var roles []facts.ResourceRoleInput
+	planned := &facts.Resource{Key: ri.Key, Actions: ri.Actions, Config: ri.Config}
+	for _, k := range sortedKeys(in.Roles) {
+		rin := in.Roles[k]
+		rin.Key = k
+		if err := rin.check(); err != nil {
+			return 0, nil, err
+		}
+		roles = append(roles, resourceRoleInput(planned, rin))
+	}
+	r, err := s.Facts.CreateResourceWith(c.ctx, c.env.ID, ri, rels, roles)
+	if err != nil {
 		return 0, nil, err
 	}
 	out, err := s.resourceOut(c, r)

@@ -143,3 +143,55 @@ func TestPermitSchemaDetailsSurviveV1ConfigWrites(t *testing.T) {
 		t.Fatalf("after v1 set them: %v", d)
 	}
 }
+
+// A /v2 write of an item with the items its body names (a resource type
+// with its relations and roles, a user with its roles) is whole or
+// nothing: a later part that fails leaves no earlier part behind.
+func TestPermitCompositeWritesAreAtomic(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.key
+	instanceSchema(t, s)
+
+	// A role naming an action the type lacks, after a valid relation and role.
+	r := s.pcall("POST", schema+"/resources", k, map[string]any{"key": "folder", "name": "Folder", "actions": map[string]any{"read": map[string]any{}},
+		"relations": map[string]any{"parent": "folder"},
+		"roles":     map[string]any{"reader": map[string]any{"permissions": []string{"read"}}, "writer": map[string]any{"permissions": []string{"fly"}}}})
+	if r.status < 400 || r.status >= 500 {
+		t.Fatalf("a resource with a bad role: %d %s", r.status, r.raw)
+	}
+	s.pmust(404, "GET", schema+"/resources/folder", k, nil)
+	// A role deriving from a relation the body does not make.
+	r = s.pcall("POST", schema+"/resources", k, map[string]any{"key": "folder", "name": "Folder", "actions": map[string]any{"read": map[string]any{}},
+		"roles": map[string]any{"reader": map[string]any{"permissions": []string{"read"},
+			"granted_to": map[string]any{"users_with_role": []any{map[string]any{"role": "editor", "on_resource": "doc", "linked_by_relation": "owner"}}}}}})
+	if r.status < 400 || r.status >= 500 {
+		t.Fatalf("a resource with a bad derivation: %d %s", r.status, r.raw)
+	}
+	s.pmust(404, "GET", schema+"/resources/folder", k, nil)
+	// The same type, valid: made whole.
+	f := s.pmust(200, "POST", schema+"/resources", k, map[string]any{"key": "folder", "name": "Folder", "actions": map[string]any{"read": map[string]any{}},
+		"relations": map[string]any{"parent": "folder"},
+		"roles": map[string]any{"reader": map[string]any{"permissions": []string{"read"},
+			"granted_to": map[string]any{"users_with_role": []any{map[string]any{"role": "reader", "on_resource": "folder", "linked_by_relation": "parent"}}}}}}).obj()
+	if len(f["roles"].(map[string]any)) != 1 || len(f["relations"].(map[string]any)) != 1 {
+		t.Fatalf("folder: %v", f)
+	}
+
+	// A user whose role on an instance fails: no user.
+	for _, method := range []string{"POST", "PUT"} {
+		path := facts + "/users"
+		if method == "PUT" {
+			path += "/dan"
+		}
+		r = s.pcall(method, path, k, map[string]any{"key": "dan", "role_assignments": []map[string]any{
+			{"role": "editor", "tenant": "default"}, {"role": "owner", "resource_instance": "doc:d1"}}})
+		if r.status != 404 {
+			t.Fatalf("%s a user with a role its instance's type lacks: %d %s", method, r.status, r.raw)
+		}
+		s.pmust(404, "GET", facts+"/users/dan", k, nil)
+	}
+	if got := assignmentsOf(t, s, "dan"); len(got) != 0 {
+		t.Fatalf("dan's assignments: %v", got)
+	}
+}
