@@ -2,6 +2,7 @@ package permitv2_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,16 @@ func TestPermitCompositeWritesAreAtomic(t *testing.T) {
 			"granted_to": map[string]any{"users_with_role": []any{map[string]any{"role": "reader", "on_resource": "folder", "linked_by_relation": "parent"}}}}}}).obj()
 	if len(f["roles"].(map[string]any)) != 1 || len(f["relations"].(map[string]any)) != 1 {
 		t.Fatalf("folder: %v", f)
+	}
+
+	// An action whose attributes cannot be kept (the config over its
+	// 64 KiB): no action.
+	r = s.pcall("POST", schema+"/resources/folder/actions", k, map[string]any{"key": "big", "name": "Big", "attributes": map[string]any{"blob": strings.Repeat("x", 70<<10)}})
+	if r.status < 400 || r.status >= 500 {
+		t.Fatalf("an action with too big attributes: %d %s", r.status, r.raw)
+	}
+	if a := s.pmust(200, "GET", schema+"/resources/folder", k, nil).obj()["actions"].(map[string]any); a["big"] != nil {
+		t.Fatalf("the action stayed: %v", a)
 	}
 
 	// A user whose role on an instance fails: no user.
