@@ -145,6 +145,18 @@ func checkResourceRole(ctx context.Context, tx Store, envID string, res *Resourc
 
 // CreateResourceRole adds a role to resource type resourceRef.
 func (s *Service) CreateResourceRole(ctx context.Context, envID, resourceRef string, in ResourceRoleInput) (*ResourceRole, error) {
+	r, err := s.newResourceRole(envID, in)
+	if err != nil {
+		return nil, err
+	}
+	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
+		return s.createResourceRoleTx(ctx, tx, envID, resourceRef, r)
+	})
+}
+
+// newResourceRole checks what a new resource role's input holds alone and
+// returns the role to store.
+func (s *Service) newResourceRole(envID string, in ResourceRoleInput) (*ResourceRole, error) {
 	if err := validKey("key", in.Key); err != nil {
 		return nil, err
 	}
@@ -152,27 +164,28 @@ func (s *Service) CreateResourceRole(ctx context.Context, envID, resourceRef str
 		in.Name = in.Key
 	}
 	now := s.now()
-	r := &ResourceRole{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
+	return &ResourceRole{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
 		Permissions: dedupe(in.Permissions), Extends: dedupe(in.Extends), GrantedTo: orNoDerivations(in.GrantedTo),
-		Attributes: orEmpty(in.Attributes), CreatedAt: now, UpdatedAt: now}
-	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		res, err := resourceOf(ctx, tx, envID, resourceRef)
-		if err != nil {
-			return nil, err
-		}
-		r.ResourceID, r.Resource = res.ID, res.Key
-		if err := checkResourceRole(ctx, tx, envID, res, r); err != nil {
-			return nil, err
-		}
-		if _, err := tx.GetRelation(ctx, envID, res.ID, r.Key); err == nil {
-			return nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("resource type %q has a relation %q: a role may not share its key", res.Key, r.Key),
-				Details: map[string]any{"field": "key", "value": r.Key, "reason": "already_exists"}}
-		}
-		if err := tx.CreateResourceRole(ctx, r); err != nil {
-			return nil, err
-		}
-		return []Change{change(OpPutResourceRole, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceRoleCreated, r)
-	})
+		Attributes: orEmpty(in.Attributes), CreatedAt: now, UpdatedAt: now}, nil
+}
+
+func (s *Service) createResourceRoleTx(ctx context.Context, tx Store, envID, resourceRef string, r *ResourceRole) ([]Change, error) {
+	res, err := resourceOf(ctx, tx, envID, resourceRef)
+	if err != nil {
+		return nil, err
+	}
+	r.ResourceID, r.Resource = res.ID, res.Key
+	if err := checkResourceRole(ctx, tx, envID, res, r); err != nil {
+		return nil, err
+	}
+	if _, err := tx.GetRelation(ctx, envID, res.ID, r.Key); err == nil {
+		return nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("resource type %q has a relation %q: a role may not share its key", res.Key, r.Key),
+			Details: map[string]any{"field": "key", "value": r.Key, "reason": "already_exists"}}
+	}
+	if err := tx.CreateResourceRole(ctx, r); err != nil {
+		return nil, err
+	}
+	return []Change{change(OpPutResourceRole, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceRoleCreated, r)
 }
 
 func orNoDerivations(ds []authz.Derivation) []authz.Derivation {
@@ -280,6 +293,18 @@ type RelationInput struct {
 
 // CreateRelation declares a relation on resource type resourceRef.
 func (s *Service) CreateRelation(ctx context.Context, envID, resourceRef string, in RelationInput) (*Relation, error) {
+	r, err := s.newRelation(envID, in)
+	if err != nil {
+		return nil, err
+	}
+	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
+		return s.createRelationTx(ctx, tx, envID, resourceRef, r, in.Subject)
+	})
+}
+
+// newRelation checks what a new relation's input holds alone and returns
+// the relation to store.
+func (s *Service) newRelation(envID string, in RelationInput) (*Relation, error) {
 	if err := validKey("key", in.Key); err != nil {
 		return nil, err
 	}
@@ -293,26 +318,27 @@ func (s *Service) CreateRelation(ctx context.Context, envID, resourceRef string,
 		return nil, gatehouse.FieldError("subject", "required_field_missing", "subject (the resource type of the relation's subjects) is required")
 	}
 	now := s.now()
-	r := &Relation{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description, CreatedAt: now, UpdatedAt: now}
-	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		res, err := resourceOf(ctx, tx, envID, resourceRef)
-		if err != nil {
-			return nil, err
-		}
-		sub, err := tx.GetResource(ctx, envID, in.Subject)
-		if err != nil {
-			return nil, asField(err, "subject")
-		}
-		r.ResourceID, r.Resource, r.SubjectID, r.Subject = res.ID, res.Key, sub.ID, sub.Key
-		if _, err := tx.GetResourceRole(ctx, envID, res.ID, r.Key); err == nil {
-			return nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("resource type %q has a role %q: a relation may not share its key", res.Key, r.Key),
-				Details: map[string]any{"field": "key", "value": r.Key, "reason": "already_exists"}}
-		}
-		if err := tx.CreateRelation(ctx, r); err != nil {
-			return nil, err
-		}
-		return []Change{change(OpPutRelation, r.Authz())}, s.emit(ctx, tx, envID, event.RelationCreated, r)
-	})
+	return &Relation{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description, CreatedAt: now, UpdatedAt: now}, nil
+}
+
+func (s *Service) createRelationTx(ctx context.Context, tx Store, envID, resourceRef string, r *Relation, subject string) ([]Change, error) {
+	res, err := resourceOf(ctx, tx, envID, resourceRef)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := tx.GetResource(ctx, envID, subject)
+	if err != nil {
+		return nil, asField(err, "subject")
+	}
+	r.ResourceID, r.Resource, r.SubjectID, r.Subject = res.ID, res.Key, sub.ID, sub.Key
+	if _, err := tx.GetResourceRole(ctx, envID, res.ID, r.Key); err == nil {
+		return nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("resource type %q has a role %q: a relation may not share its key", res.Key, r.Key),
+			Details: map[string]any{"field": "key", "value": r.Key, "reason": "already_exists"}}
+	}
+	if err := tx.CreateRelation(ctx, r); err != nil {
+		return nil, err
+	}
+	return []Change{change(OpPutRelation, r.Authz())}, s.emit(ctx, tx, envID, event.RelationCreated, r)
 }
 
 // Relation is relation ref of resource type resourceRef.
@@ -696,39 +722,65 @@ func byInstanceIDs(ctx context.Context, st Store, f TupleFilter) (TupleFilter, b
 
 // ---- role assignments on instances
 
-func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, in AssignInput, remove bool) (*Assignment, []Change, error) {
+// resolveInstanceAssign finds the user, instance and role (one of the
+// instance's resource type) of an assignment on an instance and checks the
+// tenant, if given, is the instance's. It returns the assignment to store
+// (a new id) and its engine operation.
+func (s *Service) resolveInstanceAssign(ctx context.Context, tx Store, envID string, in AssignInput) (*Assignment, authz.Assignment, error) {
 	u, err := tx.GetUser(ctx, envID, in.User)
 	if err != nil {
-		return nil, nil, asField(err, "user")
+		return nil, authz.Assignment{}, asField(err, "user")
 	}
 	inst, err := tx.GetInstance(ctx, envID, in.ResourceInstance)
 	if err != nil {
-		return nil, nil, asField(err, "resource_instance")
+		return nil, authz.Assignment{}, asField(err, "resource_instance")
 	}
 	r, err := tx.GetResourceRole(ctx, envID, inst.ResourceID, in.Role)
 	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-		return nil, nil, &gatehouse.Error{Code: gatehouse.CodeNotFound, Message: fmt.Sprintf("resource type %q has no role %q", inst.Resource, in.Role),
+		return nil, authz.Assignment{}, &gatehouse.Error{Code: gatehouse.CodeNotFound, Message: fmt.Sprintf("resource type %q has no role %q", inst.Resource, in.Role),
 			Details: map[string]any{"field": "role", "reason": "not_found"}}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, authz.Assignment{}, err
 	}
 	if in.Tenant != "" {
 		t, err := tx.GetTenant(ctx, envID, in.Tenant)
 		if err != nil {
-			return nil, nil, asField(err, "tenant")
+			return nil, authz.Assignment{}, asField(err, "tenant")
 		}
 		if t.ID != inst.TenantID {
-			return nil, nil, gatehouse.FieldError("tenant", "invalid_value", "resource instance %q is in tenant %q, not %q", inst.Ref(), inst.Tenant, t.Key)
+			return nil, authz.Assignment{}, gatehouse.FieldError("tenant", "invalid_value", "resource instance %q is in tenant %q, not %q", inst.Ref(), inst.Tenant, t.Key)
 		}
 	}
 	a := &Assignment{ID: newID(), EnvID: envID, UserID: u.ID, RoleID: r.ID, TenantID: inst.TenantID, User: u.Key, Role: r.Key, Tenant: inst.Tenant,
 		ResourceInstance: inst.Ref(), InstanceID: inst.ID, CreatedAt: s.now()}
-	op := authz.Assignment{User: u.Key, Role: r.Key, Tenant: inst.Tenant, ResourceInstance: inst.Ref()}
+	return a, authz.Assignment{User: u.Key, Role: r.Key, Tenant: inst.Tenant, ResourceInstance: inst.Ref()}, nil
+}
+
+// assignInstanceIfMissingTx makes an assignment on an instance unless the
+// user already has that role on it (an insert that skips a duplicate, so
+// the transaction goes on).
+func (s *Service) assignInstanceIfMissingTx(ctx context.Context, tx Store, envID string, in AssignInput) ([]Change, error) {
+	a, op, err := s.resolveInstanceAssign(ctx, tx, envID, in)
+	if err != nil {
+		return nil, err
+	}
+	inserted, err := tx.InsertInstanceAssignments(ctx, []Assignment{*a})
+	if err != nil || !inserted[a.ID] {
+		return nil, err
+	}
+	return []Change{change(OpAssign, op)}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
+}
+
+func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, in AssignInput, remove bool) (*Assignment, []Change, error) {
+	a, op, err := s.resolveInstanceAssign(ctx, tx, envID, in)
+	if err != nil {
+		return nil, nil, err
+	}
 	if remove {
-		if err := tx.DeleteInstanceAssignment(ctx, envID, u.ID, r.ID, inst.ID); err != nil {
+		if err := tx.DeleteInstanceAssignment(ctx, envID, a.UserID, a.RoleID, a.InstanceID); err != nil {
 			if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-				return nil, nil, gatehouse.Errorf(gatehouse.CodeNotFound, "user %q has no role %q on %q", u.Key, r.Key, inst.Ref())
+				return nil, nil, gatehouse.Errorf(gatehouse.CodeNotFound, "user %q has no role %q on %q", a.User, a.Role, a.ResourceInstance)
 			}
 			return nil, nil, err
 		}
@@ -736,7 +788,7 @@ func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, 
 	}
 	if err := tx.CreateInstanceAssignment(ctx, a); err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
-			return nil, nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already has role %q on %q", u.Key, r.Key, inst.Ref())
+			return nil, nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already has role %q on %q", a.User, a.Role, a.ResourceInstance)
 		}
 		return nil, nil, err
 	}

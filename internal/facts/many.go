@@ -81,8 +81,12 @@ func (s *Service) assignAllTx(ctx context.Context, tx Store, envID, user string,
 }
 
 // assignIfMissingTx makes an assignment unless it exists (asked first: a
-// failed insert would end a PostgreSQL transaction).
+// failed insert would end a PostgreSQL transaction). An assignment on a
+// resource instance is a role of the instance's type on that instance.
 func (s *Service) assignIfMissingTx(ctx context.Context, tx Store, envID string, in AssignInput) ([]Change, error) {
+	if in.ResourceInstance != "" {
+		return s.assignInstanceIfMissingTx(ctx, tx, envID, in)
+	}
 	u, r, t, err := s.resolve(ctx, tx, envID, in)
 	if err != nil {
 		return nil, err

@@ -329,7 +329,7 @@ func (a *applier) applyResources(ctx context.Context, rows []*Row) error {
 			setIf(&cur.Type, r.ResourceType)
 			setIf(&cur.Status, r.Status)
 			if cfg, _ := r.config(); cfg != nil {
-				cur.Config = cfg
+				cur.Config = keepPermitConfig(cur.Config, cfg)
 			}
 			if after, _ := json.Marshal(cur); string(after) == string(before) {
 				a.res.Unchanged++

@@ -3,6 +3,7 @@ package facts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -375,7 +376,33 @@ func validResourceMeta(typ, status string, config map[string]any) error {
 	if len(mustJSON(config)) > 64<<10 {
 		return gatehouse.FieldError("config", "too_long", "config must be at most 64 KiB of JSON")
 	}
+	if v, ok := config[PermitConfigKey]; ok {
+		if _, isObject := v.(map[string]any); !isObject {
+			return gatehouse.FieldError("config."+PermitConfigKey, "invalid_value",
+				"config.%s holds the Permit API's schema details (urn, action attributes, action groups): it must be a JSON object", PermitConfigKey)
+		}
+	}
 	return nil
+}
+
+// PermitConfigKey is the key of a resource type's config under which the
+// Permit API (/v2) keeps what Gatehouse's resource has no field for: its
+// urn, its actions' attributes, its action groups.
+const PermitConfigKey = "permit"
+
+// keepPermitConfig returns next, with cur's PermitConfigKey entry when next
+// does not name it.
+func keepPermitConfig(cur, next map[string]any) map[string]any {
+	v, had := cur[PermitConfigKey]
+	if _, named := next[PermitConfigKey]; !had || named {
+		return next
+	}
+	out := make(map[string]any, len(next)+1)
+	for k, x := range next {
+		out[k] = x
+	}
+	out[PermitConfigKey] = v
+	return out
 }
 
 func validAttributeDefs(defs map[string]AttributeDef) error {
@@ -421,8 +448,9 @@ func validActions(actions []string) error {
 	return nil
 }
 
-// CreateResource adds a resource type.
-func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceInput) (*Resource, error) {
+// newResource checks a new resource type's input and returns the type to
+// store.
+func (s *Service) newResource(envID string, in ResourceInput) (*Resource, error) {
 	if in.Key == "" && in.Name != "" {
 		in.Key = KeyFromName(in.Name)
 	}
@@ -437,15 +465,72 @@ func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceI
 		in.Name = in.Key
 	}
 	now := s.now()
-	r := &Resource{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
+	return &Resource{ID: newID(), EnvID: envID, Key: in.Key, Name: in.Name, Description: in.Description,
 		Actions: append([]string{}, in.Actions...), Attributes: cloneDefs(in.Attributes), Type: in.Type, Status: in.Status,
-		Config: orEmpty(in.Config), CreatedAt: now, UpdatedAt: now}
+		Config: orEmpty(in.Config), CreatedAt: now, UpdatedAt: now}, nil
+}
+
+// CreateResource creates a resource type.
+func (s *Service) CreateResource(ctx context.Context, envID string, in ResourceInput) (*Resource, error) {
+	return s.CreateResourceWith(ctx, envID, in, nil, nil)
+}
+
+// CreateResourceWith creates a resource type with relations and roles of
+// its own (Permit's resource body), in one transaction: the relations
+// first, then the roles in the order given; one that fails leaves nothing.
+// Every input is checked alone before anything is written.
+func (s *Service) CreateResourceWith(ctx context.Context, envID string, in ResourceInput, relations []RelationInput, roles []ResourceRoleInput) (*Resource, error) {
+	r, err := s.newResource(envID, in)
+	if err != nil {
+		return nil, err
+	}
+	rels := make([]*Relation, len(relations))
+	for i, ri := range relations {
+		if rels[i], err = s.newRelation(envID, ri); err != nil {
+			return nil, prefixed(err, "relations."+ri.Key)
+		}
+	}
+	rrs := make([]*ResourceRole, len(roles))
+	for i, ri := range roles {
+		if rrs[i], err = s.newResourceRole(envID, ri); err != nil {
+			return nil, prefixed(err, "roles."+ri.Key)
+		}
+	}
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
 		if err := tx.CreateResource(ctx, r); err != nil {
 			return nil, err
 		}
-		return []Change{change(OpPutResource, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceCreated, r)
+		changes := []Change{change(OpPutResource, r.Authz())}
+		if err := s.emit(ctx, tx, envID, event.ResourceCreated, r); err != nil {
+			return nil, err
+		}
+		for i, rel := range rels {
+			more, err := s.createRelationTx(ctx, tx, envID, r.ID, rel, relations[i].Subject)
+			if err != nil {
+				return nil, prefixed(err, "relations."+rel.Key)
+			}
+			changes = append(changes, more...)
+		}
+		for _, rr := range rrs {
+			more, err := s.createResourceRoleTx(ctx, tx, envID, r.ID, rr)
+			if err != nil {
+				return nil, prefixed(err, "roles."+rr.Key)
+			}
+			changes = append(changes, more...)
+		}
+		return changes, nil
 	})
+}
+
+// prefixed names, in err's message, the part of a larger input it is about.
+func prefixed(err error, part string) error {
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) {
+		return err
+	}
+	out := *ge
+	out.Message = part + ": " + ge.Message
+	return &out
 }
 
 // ResourcePatch lists the fields to change; nil: unchanged.
@@ -454,7 +539,12 @@ type ResourcePatch struct {
 	Actions           *[]string
 	Attributes        *map[string]AttributeDef // replaces them all
 	Type, Status      *string
-	Config            *map[string]any // replaces it
+	Config            *map[string]any // replaces it (see KeepPermitConfig)
+	// KeepPermitConfig keeps the config's PermitConfigKey entry when
+	// Config replaces the config without naming it (v1's writes: the
+	// Permit API's schema details are not lost by a v1 client that does
+	// not know them).
+	KeepPermitConfig bool
 	// Cascade lets removing actions take them off roles' permissions too
 	// (else a role still naming one makes the change a CONFLICT).
 	Cascade bool
@@ -502,7 +592,11 @@ func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p Resou
 		setIf(&r.Type, p.Type)
 		setIf(&r.Status, p.Status)
 		if p.Config != nil {
-			r.Config = orEmpty(*p.Config)
+			cfg := orEmpty(*p.Config)
+			if p.KeepPermitConfig {
+				cfg = keepPermitConfig(r.Config, cfg)
+			}
+			r.Config = cfg
 		}
 		if err := firstErr(validActions(r.Actions), validAttributeDefs(r.Attributes), validText("name", r.Name, 200), validText("description", r.Description, 2000),
 			validResourceMeta(r.Type, r.Status, r.Config)); err != nil {

@@ -417,7 +417,7 @@ type updateResourceIn struct {
 		Actions     *[]string               `json:"actions,omitempty" doc:"Replaces the list of actions."`
 		Attributes  map[string]AttributeDef `json:"attributes,omitempty" doc:"Replaces the attribute definitions."`
 		Type        *string                 `json:"type,omitempty" maxLength:"100"`
-		Config      *map[string]any         `json:"config,omitempty" doc:"Replaces the configuration."`
+		Config      *map[string]any         `json:"config,omitempty" doc:"Replaces the configuration. Its \"permit\" entry (the Permit API's urn, action attributes and action groups of this type) is kept unless given here (then it must be an object)."`
 		Status      *string                 `json:"status,omitempty" enum:"active,archived"`
 	}
 }
@@ -428,7 +428,7 @@ func (h *handlers) updateResource(ctx context.Context, in *updateResourceIn) (*O
 		return nil, err
 	}
 	p := facts.ResourcePatch{Name: in.Body.Name, Description: in.Body.Description, Actions: in.Body.Actions, Type: in.Body.Type, Config: in.Body.Config, Status: in.Body.Status,
-		Cascade: in.Cascade}
+		Cascade: in.Cascade, KeepPermitConfig: true}
 	if in.Body.Attributes != nil {
 		defs := attrDefsIn(in.Body.Attributes)
 		p.Attributes = &defs

@@ -294,27 +294,19 @@ func (s *server) putUser(mode facts.PutUserMode) handler {
 		if err != nil {
 			return 0, nil, err
 		}
-		// Roles on instances are assigned once the user exists (the
-		// service's user write takes tenant roles only).
-		var onInstances []facts.AssignInput
-		as = slices.DeleteFunc(as, func(a facts.AssignInput) bool {
+		// Roles on instances: their instance and tenant found (Permit's
+		// undashed ids) before the user and all its roles are written in
+		// one transaction.
+		for i, a := range as {
 			if a.ResourceInstance != "" {
-				onInstances = append(onInstances, a)
+				if as[i], err = s.instanceRefs(c, a); err != nil {
+					return 0, nil, err
+				}
 			}
-			return a.ResourceInstance != ""
-		})
+		}
 		user, created, err := s.Facts.PutUser(c.ctx, c.env.ID, u, as, mode)
 		if err != nil {
 			return 0, nil, err
-		}
-		for _, a := range onInstances {
-			a.User = user.ID
-			if a, err = s.refs(c, a); err != nil {
-				return 0, nil, err
-			}
-			if _, err := s.Facts.Assign(c.ctx, c.env.ID, a); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
-				return 0, nil, err
-			}
 		}
 		out, err := s.userOut(c, user)
 		status := http.StatusOK
@@ -395,23 +387,9 @@ func (s *server) refs(c *call, a facts.AssignInput) (facts.AssignInput, error) {
 		return a, fieldNotFound(err, "user")
 	}
 	if a.ResourceInstance != "" {
-		out := facts.AssignInput{User: u.ID, Role: a.Role, ResourceInstance: a.ResourceInstance}
-		if a.Tenant != "" {
-			t, err := s.getTenantRef(c, a.Tenant)
-			if err != nil {
-				return a, fieldNotFound(err, "tenant")
-			}
-			out.Tenant = t.ID
-			if err := s.ensureInstance(c, a.ResourceInstance, t.Key); err != nil {
-				return a, err
-			}
-		}
-		i, err := s.getInstanceRef(c, a.ResourceInstance)
-		if err != nil {
-			return a, fieldNotFound(err, "resource_instance")
-		}
-		out.ResourceInstance = i.ID
-		return out, nil
+		out, err := s.instanceRefs(c, a)
+		out.User = u.ID
+		return out, err
 	}
 	r, err := byRef(a.Role, func(x string) (*facts.Role, error) { return s.Facts.Role(c.ctx, c.env.ID, x) })
 	if err != nil {
@@ -425,6 +403,29 @@ func (s *server) refs(c *call, a facts.AssignInput) (facts.AssignInput, error) {
 		}
 		out.Tenant = t.ID
 	}
+	return out, nil
+}
+
+// instanceRefs resolves a role on an instance's tenant and instance to
+// their ids (the user stays as given); the instance is created in the
+// tenant given when it does not exist, as Permit does.
+func (s *server) instanceRefs(c *call, a facts.AssignInput) (facts.AssignInput, error) {
+	out := facts.AssignInput{User: a.User, Role: a.Role, ResourceInstance: a.ResourceInstance}
+	if a.Tenant != "" {
+		t, err := s.getTenantRef(c, a.Tenant)
+		if err != nil {
+			return a, fieldNotFound(err, "tenant")
+		}
+		out.Tenant = t.ID
+		if err := s.ensureInstance(c, a.ResourceInstance, t.Key); err != nil {
+			return a, err
+		}
+	}
+	i, err := s.getInstanceRef(c, a.ResourceInstance)
+	if err != nil {
+		return a, fieldNotFound(err, "resource_instance")
+	}
+	out.ResourceInstance = i.ID
 	return out, nil
 }
 

@@ -615,6 +615,12 @@ func (s *server) createResourceRole(c *call) (int, any, error) {
 }
 
 func (s *server) putResourceRole(c *call, res *facts.Resource, in pResourceRoleIn) (*facts.ResourceRole, error) {
+	return s.Facts.CreateResourceRole(c.ctx, c.env.ID, res.ID, resourceRoleInput(res, in))
+}
+
+// resourceRoleInput is a new role of res as the service takes it (the
+// action groups its permissions name expanded).
+func resourceRoleInput(res *facts.Resource, in pResourceRoleIn) facts.ResourceRoleInput {
 	ri := facts.ResourceRoleInput{Key: in.Key, Name: deref(in.Name), Description: deref(in.Description)}
 	if in.Attributes != nil {
 		ri.Attributes = *in.Attributes
@@ -628,7 +634,7 @@ func (s *server) putResourceRole(c *call, res *facts.Resource, in pResourceRoleI
 	if in.GrantedTo != nil {
 		ri.GrantedTo = derivations(in.GrantedTo.UsersWithRole)
 	}
-	return s.Facts.CreateResourceRole(c.ctx, c.env.ID, res.ID, ri)
+	return ri
 }
 
 func (s *server) updateResourceRole(c *call) (int, any, error) {

@@ -19,7 +19,7 @@ import (
 // accepted and echoed as given. The decision engine does not read it:
 // action groups are expanded into their actions when a role names one.
 
-const metaKey = "permit"
+const metaKey = facts.PermitConfigKey
 
 type resourceMeta struct {
 	URN              string                    `json:"urn,omitempty"`

@@ -585,11 +585,28 @@ func (s *server) createResource(c *call) (int, any, error) {
 	if err := s.checkRelationSubjects(c, in); err != nil {
 		return 0, nil, err
 	}
-	r, err := s.Facts.CreateResource(c.ctx, c.env.ID, ri)
-	if err != nil {
-		return 0, nil, err
+	// The type, its relations and its roles in one write: a role that
+	// fails leaves no type behind.
+	var rels []facts.RelationInput
+	for _, k := range sortedKeys(in.Relations) {
+		subject, err := relationSubject(k, in.Relations[k])
+		if err != nil {
+			return 0, nil, err
+		}
+		rels = append(rels, facts.RelationInput{Key: k, Subject: subject})
 	}
-	if err := s.putRolesRelations(c, r, in); err != nil {
+	var roles []facts.ResourceRoleInput
+	planned := &facts.Resource{Key: ri.Key, Actions: ri.Actions, Config: ri.Config}
+	for _, k := range sortedKeys(in.Roles) {
+		rin := in.Roles[k]
+		rin.Key = k
+		if err := rin.check(); err != nil {
+			return 0, nil, err
+		}
+		roles = append(roles, resourceRoleInput(planned, rin))
+	}
+	r, err := s.Facts.CreateResourceWith(c.ctx, c.env.ID, ri, rels, roles)
+	if err != nil {
 		return 0, nil, err
 	}
 	out, err := s.resourceOut(c, r)
@@ -701,6 +718,13 @@ func (s *server) setActionAttributes(c *call, r *facts.Resource, action string, 
 	if attrs == nil {
 		return r, nil
 	}
+	cfg := withActionAttributes(r, action, attrs)
+	return s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Config: &cfg})
+}
+
+// withActionAttributes is r's config with an action's attributes set (none:
+// removed).
+func withActionAttributes(r *facts.Resource, action string, attrs map[string]any) map[string]any {
 	m := metaOf(r)
 	if m.ActionAttributes == nil {
 		m.ActionAttributes = map[string]map[string]any{}
@@ -709,8 +733,7 @@ func (s *server) setActionAttributes(c *call, r *facts.Resource, action string, 
 	if len(attrs) == 0 {
 		delete(m.ActionAttributes, action)
 	}
-	cfg := withMeta(r.Config, m)
-	return s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Config: &cfg})
+	return withMeta(r.Config, m)
 }
 
 // pGetAction answers GET and PATCH (of an action, Gatehouse keeps its
@@ -748,11 +771,13 @@ func (s *server) createAction(c *call) (int, any, error) {
 		return 0, nil, gatehouse.FieldError("key", "already_exists", "resource %q has an action group %q: an action may not share its key", r.Key, in.Key)
 	}
 	actions := append(slices.Clone(r.Actions), in.Key)
-	r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()})
-	if err != nil {
-		return 0, nil, err
+	// The action and its attributes in one write.
+	p := facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()}
+	if in.Attributes != nil {
+		cfg := withActionAttributes(r, in.Key, in.Attributes)
+		p.Config = &cfg
 	}
-	if r, err = s.setActionAttributes(c, r, in.Key, in.Attributes); err != nil {
+	if r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, p); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pActionReadOf(c.env, r, in.Key), nil

@@ -98,6 +98,11 @@ func testFineFeed(t *testing.T, st *store.Store) {
 	ok("assign on instance", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "bob", Role: "editor", ResourceInstance: "document:d2"})))
 	ok("assign on instance", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "bob", Role: "viewer", ResourceInstance: "folder:f1"})))
 	ok("assign in tenant", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "ada", Role: "admin", Tenant: "acme"})))
+	// Assigning roles on instances the users already hold makes nothing
+	// and fails nothing (on PostgreSQL the transaction goes on).
+	if n, err := svc.AssignMany(ctx, env, []facts.AssignInput{{User: "bob", Role: "editor", ResourceInstance: "document:d2"}, {User: "ada", Role: "member", ResourceInstance: "team:t1"}}); err != nil || n != 0 {
+		t.Fatalf("assign many held roles on instances: %d, %v", n, err)
+	}
 	ok("move an instance with an assignment", errOf(svc.UpdateInstance(ctx, env, "document:d2", facts.InstancePatch{Tenant: ptr("acme")})))
 	ok("user set", errOf(svc.CreateConditionSet(ctx, env, facts.ConditionSetInput{Key: "finance", Type: authz.UserSet, Conditions: json.RawMessage(`{"user.department":{"equals":"finance"}}`)})))
 	ok("resource set", errOf(svc.CreateConditionSet(ctx, env, facts.ConditionSetInput{Key: "short", Type: authz.ResourceSet, Resource: "document", Conditions: json.RawMessage(`{"resource.pages":{"less-than":10}}`)})))

@@ -2053,7 +2053,7 @@ export type UpdateResourceInBody = {
         [key: string]: AttributeDef;
     };
     /**
-     * Replaces the configuration.
+     * Replaces the configuration. Its "permit" entry (the Permit API's urn, action attributes and action groups of this type) is kept unless given here (then it must be an object).
      */
     config?: {
         [key: string]: unknown;
