@@ -287,4 +287,6 @@ func TestDashboardChoicesAreComplete(t *testing.T) {
 	}
 }
 
-func itoa3(i int) string { return string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) }
+func itoa3(i int) string {
+	return string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}
