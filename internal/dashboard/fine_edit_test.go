@@ -244,7 +244,8 @@ func TestDashboardChoicesAreComplete(t *testing.T) {
 			seeds = append(seeds, [2]any{"/v1/resources/document/roles", map[string]any{"key": "r" + itoa3(i), "permissions": []string{"read"}}})
 		}
 		seeds = append(seeds, [2]any{"/v1/resources/document/relations", map[string]any{"key": "rel" + itoa3(i), "subject": "document"}},
-			[2]any{"/v1/resources", map[string]any{"key": "t" + itoa3(i), "actions": []string{"read"}}})
+			[2]any{"/v1/resources", map[string]any{"key": "t" + itoa3(i), "actions": []string{"read"}}},
+			[2]any{"/v1/roles", map[string]any{"key": "tr" + itoa3(i)}})
 	}
 	seedAPI(t, s, seeds...)
 	_, body := m.get("/resources/document")
@@ -276,6 +277,17 @@ func TestDashboardChoicesAreComplete(t *testing.T) {
 		t.Error("the instance's tenant is not a text field with suggestions")
 	}
 
+	// Tenant roles and the permissions from every type, past 100 too.
+	if _, body = m.get("/assignments"); !strings.Contains(body, `<option value="tr104">`) {
+		t.Error("the assignments page does not offer the 105th tenant role")
+	}
+	if _, body = m.get("/roles"); !strings.Contains(body, `value="t104:read"`) || !strings.Contains(body, `name="extends" value="tr104"`) {
+		t.Error("the roles page does not offer the 106th type's permission or the 105th role")
+	}
+	if _, body = m.get("/check"); !strings.Contains(body, `<option value="t104" >t104 (read)</option>`) {
+		t.Error("the playground does not offer the 106th resource type")
+	}
+
 	// Any tenant key can be typed; one that does not exist is refused with the API's message.
 	st, body := m.page("/instances", url.Values{"resource": {"document"}, "key": {"y"}, "tenant": {"nowhere"}})
 	if st < 400 || st >= 500 || !strings.Contains(alertOf(body), "nowhere") || !strings.Contains(body, `value="nowhere"`) {
@@ -284,6 +296,13 @@ func TestDashboardChoicesAreComplete(t *testing.T) {
 	st, body = m.page("/instances/document:x", url.Values{"tenant": {"nowhere"}, "current_tenant": {"acme"}, "attributes": {"{}"}})
 	if st < 400 || st >= 500 || !strings.Contains(alertOf(body), "nowhere") {
 		t.Errorf("moving an instance to a missing tenant: %d %s", st, alertOf(body))
+	}
+	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "bob"}})
+	if _, body = m.page("/assignments", url.Values{"user": {"bob"}, "role": {"tr000"}, "tenant": {"nowhere"}}); !strings.Contains(alertOf(body), "nowhere") {
+		t.Errorf("a role in a missing tenant: %s", alertOf(body))
+	}
+	if st, body = m.page("/assignments", url.Values{"user": {"bob"}, "role": {"tr000"}, "tenant": {"acme"}}); st != 200 || !strings.Contains(alertOf(body), "created") {
+		t.Errorf("a role in a typed tenant: %d %s", st, alertOf(body))
 	}
 }
 
