@@ -7,6 +7,7 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,7 +341,7 @@ func TestDashboardFineGrainedInABrowser(t *testing.T) {
 	// Instances: bad JSON is refused beside the field, which gets the focus.
 	do(t, ctx, "instances", chromedp.Navigate(s.url+"/instances"), chromedp.WaitVisible(chromedp.ID("create-instance")))
 	submit(t, ctx, "a bad attribute", "#create-instance", map[string]string{"select[name=resource]": "document", "input[name=key]": "d1",
-		"select[name=tenant]": "acme", "textarea[name=attributes]": `{"owner": bob}`})
+		"input[name=tenant]": "acme", "textarea[name=attributes]": `{"owner": bob}`})
 	if got := text(t, ctx, "#err-attributes"); !strings.Contains(got, "not a JSON object") {
 		t.Errorf("bad JSON: %q", got)
 	}
@@ -352,7 +353,7 @@ func TestDashboardFineGrainedInABrowser(t *testing.T) {
 	flash("document d1", "Instance document:d1 created")
 	for _, f := range []string{"root", "specs"} {
 		do(t, ctx, "instances", chromedp.Navigate(s.url+"/instances"), chromedp.WaitVisible(chromedp.ID("create-instance")))
-		submit(t, ctx, "folder "+f, "#create-instance", map[string]string{"select[name=resource]": "folder", "input[name=key]": f, "select[name=tenant]": "acme"})
+		submit(t, ctx, "folder "+f, "#create-instance", map[string]string{"select[name=resource]": "folder", "input[name=key]": f, "input[name=tenant]": "acme"})
 		flash("folder "+f, "Instance folder:"+f+" created")
 	}
 	do(t, ctx, "folders of acme", chromedp.Navigate(s.url+"/instances?resource=folder&tenant=acme"), chromedp.WaitVisible(chromedp.ID("instances")))
@@ -428,4 +429,90 @@ func TestDashboardFineGrainedInABrowser(t *testing.T) {
 	if got := text(t, ctx, "#err-context"); !strings.Contains(got, "not a JSON object") {
 		t.Errorf("bad context: %q", got)
 	}
+
+	// Editing a derivation: the document's editor role, from the type's
+	// page. Emptying its row removes it and bob no longer writes d1;
+	// filling it again gives the write back.
+	verdict := func() string {
+		t.Helper()
+		do(t, ctx, "check", chromedp.Navigate(s.url+"/check"), chromedp.WaitVisible(chromedp.ID("check-form")))
+		submit(t, ctx, "bob writes d1", "#check-form", map[string]string{"#check-user": "bob", "#check-action": "write", "#check-resource": "document", "#check-key": "d1"})
+		do(t, ctx, "the verdict", chromedp.WaitVisible(chromedp.CSS(".verdict .big")))
+		return text(t, ctx, ".verdict .big")
+	}
+	openRole := func() {
+		t.Helper()
+		do(t, ctx, "the role's page", chromedp.Navigate(s.url+"/resources/document"), chromedp.WaitVisible(chromedp.ID("roles")),
+			chromedp.Click(chromedp.CSS("a[aria-label='Edit role editor']")), chromedp.WaitVisible(chromedp.ID("edit-resource-role")))
+	}
+	openRole()
+	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#edit-resource-role select[name=gt_by_0]").value`)); err != nil || got != "parent" {
+		t.Fatalf("the edit form's derivation: %q %v", got, err)
+	}
+	// (chromedp's SetValue cannot set an empty value: the row is emptied by script.)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`["gt_role_0", "gt_on_0", "gt_by_0"].forEach(n => document.querySelector("#edit-resource-role [name=" + n + "]").value = "")`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "remove the derivation", "#edit-resource-role", nil)
+	flash("remove the derivation", "Role editor of document saved.")
+	if got := text(t, ctx, "#role"); !strings.Contains(got, "nobody else") {
+		t.Errorf("the role after removing its derivation: %q", got)
+	}
+	if got := verdict(); got != "Denied" {
+		t.Errorf("bob writes d1 without the derivation: %q", got)
+	}
+	openRole()
+	// A half-filled row is refused beside its field, which gets the focus.
+	submit(t, ctx, "a half derivation", "#edit-resource-role", map[string]string{"input[name=gt_role_0]": "editor", "select[name=gt_on_0]": "folder"})
+	if got := text(t, ctx, "#err-gt_by_0"); !strings.Contains(got, "relation") {
+		t.Errorf("a derivation without its relation: %q", got)
+	}
+	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.name`)); focus != "gt_by_0" {
+		t.Errorf("the focus is on %q, not the field in error", focus)
+	}
+	submit(t, ctx, "the derivation again", "#edit-resource-role", map[string]string{"select[name=gt_by_0]": "parent"})
+	flash("the derivation again", "Role editor of document saved.")
+	if got := text(t, ctx, "#role"); !strings.Contains(got, "holders of editor on the folder linked by parent") {
+		t.Errorf("the role after the edit: %q", got)
+	}
+	screenshot(t, ctx, "resource-role-edit")
+	if got := verdict(); got != "Allowed" {
+		t.Errorf("bob writes d1 with the derivation back: %q", got)
+	}
+
+	// Editing a condition set's conditions, from the rules page.
+	if st, out := s.api(t, "POST", "/v1/condition-sets?project=default&environment=development", s.key,
+		map[string]any{"key": "finance", "type": "userset", "conditions": map[string]any{"user.dept": map[string]any{"equals": "finance"}}}); st != 201 {
+		t.Fatalf("condition set: %d %v", st, out)
+	}
+	do(t, ctx, "rules", chromedp.Navigate(s.url+"/rules"), chromedp.WaitVisible(chromedp.ID("sets")),
+		chromedp.Click(chromedp.CSS("a[aria-label='Edit condition set finance']")), chromedp.WaitVisible(chromedp.ID("edit-condition-set")))
+	submit(t, ctx, "bad conditions", "#edit-condition-set", map[string]string{"textarea[name=conditions]": `{"user.dept": {"frobnicates": 1}}`})
+	if got := text(t, ctx, "#err-conditions"); !strings.Contains(got, "invalid conditions") {
+		t.Errorf("conditions the API refuses: %q", got)
+	}
+	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.name + " " + document.activeElement.getAttribute("aria-describedby")`)); !strings.HasPrefix(focus, "conditions ") || !strings.Contains(focus, "err-conditions") {
+		t.Errorf("the conditions in error are not focused and described: %q", focus)
+	}
+	screenshot(t, ctx, "condition-set-error")
+	submit(t, ctx, "edit conditions", "#edit-condition-set", map[string]string{"input[name=name]": "Sales people",
+		"textarea[name=conditions]": `{"user.dept": {"equals": "sales"}}`})
+	flash("edit conditions", "Condition set finance saved.")
+	if got := text(t, ctx, "h1 + p"); !strings.Contains(got, "Sales people") {
+		t.Errorf("the set's page after the edit: %q", got)
+	}
+	if _, out := s.api(t, "GET", "/v1/condition-sets/finance?project=default&environment=development", s.key, nil); !strings.Contains(fmt.Sprint(out["data"]), "sales") {
+		t.Errorf("the set after the edit: %v", out["data"])
+	}
+	// On a phone the edit form fits.
+	do(t, ctx, "phone", chromedp.EmulateViewport(390, 844))
+	if wide, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
+		t.Error("the condition set's page is wider than a phone")
+	}
+	screenshot(t, ctx, "phone-condition-set")
+	openRole()
+	if wide, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
+		t.Error("the role's page is wider than a phone")
+	}
+	screenshot(t, ctx, "phone-resource-role")
 }

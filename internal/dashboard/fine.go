@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -33,11 +32,15 @@ func (x *dash) fineRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /relationships/delete", a(x.deleteRelationship))
 	mux.HandleFunc("GET /resources/{resource}", a(x.resource))
 	mux.HandleFunc("POST /resources/{resource}/roles", a(x.createResourceRole))
+	mux.HandleFunc("GET /resources/{resource}/roles/{role}", a(x.resourceRole))
+	mux.HandleFunc("POST /resources/{resource}/roles/{role}", a(x.updateResourceRole))
 	mux.HandleFunc("POST /resources/{resource}/roles/{role}/delete", a(x.deleteResourceRole))
 	mux.HandleFunc("POST /resources/{resource}/relations", a(x.createRelation))
 	mux.HandleFunc("POST /resources/{resource}/relations/{relation}/delete", a(x.deleteRelation))
 	mux.HandleFunc("GET /rules", a(x.rules))
 	mux.HandleFunc("POST /condition-sets", a(x.createConditionSet))
+	mux.HandleFunc("GET /condition-sets/{set}", a(x.conditionSet))
+	mux.HandleFunc("POST /condition-sets/{set}", a(x.updateConditionSet))
 	mux.HandleFunc("POST /condition-sets/{set}/delete", a(x.deleteConditionSet))
 	mux.HandleFunc("POST /set-rules", a(x.createSetRule))
 	mux.HandleFunc("POST /set-rules/{rule}/delete", a(x.deleteSetRule))
@@ -174,7 +177,9 @@ func (x *dash) noEnv(w http.ResponseWriter, r *http.Request, v *viewer, name str
 	return false
 }
 
-var every = &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}}
+// suggested is the first page of tenants or users a text field suggests
+// in its datalist; the field takes any key and the API checks it.
+var suggested = &client.FactListOptions{ListOptions: client.ListOptions{PerPage: suggestions}}
 
 // ---- instances
 
@@ -211,10 +216,8 @@ func (x *dash) renderInstances(w http.ResponseWriter, r *http.Request, v *viewer
 	} else if p.Error == "" {
 		p.Error = errText(err)
 	}
-	if res, err := c.Resources.List(ctx, every); err == nil {
-		d.Resources = res.Items
-	}
-	if ts, err := c.Tenants.List(ctx, every); err == nil {
+	d.Resources, _ = choices(c.Resources.All(ctx, nil))
+	if ts, err := c.Tenants.List(ctx, suggested); err == nil {
 		d.Tenants = ts.Items
 	}
 	x.render(w, r, st, "instances", p)
@@ -274,21 +277,11 @@ func (x *dash) renderInstance(w http.ResponseWriter, r *http.Request, v *viewer,
 	if len(i.Attributes) > 0 {
 		d.Attributes = pretty(i.Attributes)
 	}
-	if ts, err := c.Tenants.List(ctx, every); err == nil {
+	if ts, err := c.Tenants.List(ctx, suggested); err == nil {
 		d.Tenants = ts.Items
 	}
-	// The instance's own tenant is always a choice (the list holds the
-	// first 100), so saving the attributes never moves it by accident.
-	if !slices.ContainsFunc(d.Tenants, func(t client.Tenant) bool { return t.Key == i.Tenant }) {
-		d.Tenants = append([]client.Tenant{{Key: i.Tenant, Name: i.Tenant}}, d.Tenants...)
-	}
-	fine := &client.FineListOptions{ListOptions: client.ListOptions{PerPage: 100}}
-	if roles, err := c.ResourceRoles.List(ctx, i.Resource, fine); err == nil {
-		d.Roles = roles.Items
-	}
-	if rels, err := c.Relations.List(ctx, i.Resource, fine); err == nil {
-		d.Relations = rels.Items
-	}
+	d.Roles, _ = choices(c.ResourceRoles.All(ctx, i.Resource, nil))
+	d.Relations, _ = choices(c.Relations.All(ctx, i.Resource, nil))
 	if ts, err := c.RelationshipTuples.List(ctx, &client.TupleFilter{ListOptions: client.ListOptions{PerPage: 100}, Object: i.Ref()}); err == nil {
 		d.AsObject = ts.Items
 	}
@@ -391,7 +384,7 @@ func (x *dash) renderRelationships(w http.ResponseWriter, r *http.Request, v *vi
 	} else if p.Error == "" {
 		p.Error = errText(err)
 	}
-	if is, err := c.ResourceInstances.List(ctx, &client.InstanceListOptions{ListOptions: client.ListOptions{PerPage: 100}}); err == nil {
+	if is, err := c.ResourceInstances.List(ctx, &client.InstanceListOptions{ListOptions: client.ListOptions{PerPage: suggestions}}); err == nil {
 		d.Instances = is.Items
 	}
 	x.render(w, r, st, "relationships", p)
@@ -444,22 +437,17 @@ func (x *dash) renderResource(w http.ResponseWriter, r *http.Request, v *viewer,
 		return
 	}
 	d.Resource, p.Title = res, "Resource type "+res.Key
-	fine := &client.FineListOptions{ListOptions: client.ListOptions{PerPage: 100}}
-	if roles, err := c.ResourceRoles.List(ctx, res.Key, fine); err == nil {
-		d.Roles = roles.Items
-	} else if p.Error == "" {
+	if d.Roles, err = choices(c.ResourceRoles.All(ctx, res.Key, nil)); err != nil && p.Error == "" {
 		p.Error = errText(err)
 	}
-	if rels, err := c.Relations.List(ctx, res.Key, fine); err == nil {
-		d.Relations = rels.Items
+	if d.Relations, err = choices(c.Relations.All(ctx, res.Key, nil)); err != nil && p.Error == "" {
+		p.Error = errText(err)
 	}
-	if all, err := c.Resources.List(ctx, every); err == nil {
-		d.Resources = all.Items
+	if d.Resources, err = choices(c.Resources.All(ctx, nil)); err != nil && p.Error == "" {
+		p.Error = errText(err)
 	}
 	if v.can(gatehouse.ScopeViewRole) {
-		if roles, err := c.Roles.List(ctx, every); err == nil {
-			d.TenantRoles = roles.Items
-		}
+		d.TenantRoles, _ = choices(c.Roles.All(ctx, nil))
 	}
 	d.Instances = total(c.ResourceInstances.List(ctx, &client.InstanceListOptions{ListOptions: client.ListOptions{PerPage: 1}, Resource: res.Key}))
 	x.render(w, r, st, "resource", p)
@@ -470,30 +458,9 @@ const derivationRows = 2
 
 func (x *dash) createResourceRole(w http.ResponseWriter, r *http.Request, v *viewer) {
 	_ = r.ParseForm()
-	names := []string{"key", "name"}
-	for i := range derivationRows {
-		names = append(names, "gt_role_"+itoa(i), "gt_on_"+itoa(i), "gt_by_"+itoa(i))
-	}
-	f := newForm(r, names...)
+	f := newForm(r, append([]string{"key", "name"}, derivationNames(derivationRows)...)...)
 	in := client.ResourceRoleInput{Key: f.Val("key"), Name: f.Val("name"), Permissions: r.Form["permissions"], Extends: r.Form["extends"]}
-	for i := range derivationRows {
-		n := itoa(i)
-		d := client.Derivation{Role: f.Val("gt_role_" + n), OnResource: f.Val("gt_on_" + n), LinkedByRelation: f.Val("gt_by_" + n)}
-		switch {
-		case d == (client.Derivation{}):
-			continue
-		case d.Role == "":
-			f.fail("gt_role_"+n, "Name the role its holders hold.")
-			continue
-		case d.OnResource == "":
-			f.fail("gt_on_"+n, "Choose where they hold it.")
-			continue
-		case d.OnResource != authz.TenantResource && d.LinkedByRelation == "":
-			f.fail("gt_by_"+n, "Choose the relation that links the two instances.")
-			continue
-		}
-		in.GrantedTo = append(in.GrantedTo, d)
-	}
+	in.GrantedTo = derivations(f, derivationRows)
 	if f.Failed() {
 		x.renderResource(w, r, v, http.StatusBadRequest, "Not saved: check the marked fields.", f, nil)
 		return
@@ -582,19 +549,14 @@ func (x *dash) renderRules(w http.ResponseWriter, r *http.Request, v *viewer, st
 		return
 	}
 	ctx, c := apiContext(r), v.env()
-	all := client.ListOptions{PerPage: 100}
-	sets, err := c.ConditionSets.List(ctx, &client.ConditionSetFilter{FineListOptions: client.FineListOptions{ListOptions: all}})
-	if err == nil {
-		d.Sets = sets.Items
-	} else if p.Error == "" {
+	var err error
+	if d.Sets, err = choices(c.ConditionSets.All(ctx, nil)); err != nil && p.Error == "" {
 		p.Error = errText(err)
 	}
-	if rules, err := c.SetRules.List(ctx, &client.SetRuleFilter{ListOptions: all}); err == nil {
-		d.Rules = rules.Items
+	if d.Rules, err = choices(c.SetRules.All(ctx, nil)); err != nil && p.Error == "" {
+		p.Error = errText(err)
 	}
-	if res, err := c.Resources.List(ctx, every); err == nil {
-		d.Resources = res.Items
-	}
+	d.Resources, _ = choices(c.Resources.All(ctx, nil))
 	x.render(w, r, st, "rules", p)
 }
 
@@ -604,13 +566,7 @@ func (x *dash) createConditionSet(w http.ResponseWriter, r *http.Request, v *vie
 	if in.Type == client.ResourceSet {
 		in.Resource = f.Val("resource")
 	}
-	switch c := f.Val("conditions"); {
-	case c == "":
-		f.fail("conditions", "Write the conditions, e.g. {\"user.department\": {\"equals\": \"finance\"}}.")
-	case !json.Valid([]byte(c)):
-		var probe any
-		f.fail("conditions", "This is not JSON ("+jsonProblem(c, json.Unmarshal([]byte(c), &probe))+").")
-	}
+	checkConditions(f)
 	if f.Failed() {
 		x.renderRules(w, r, v, http.StatusBadRequest, "Not saved: check the marked field.", f, nil)
 		return

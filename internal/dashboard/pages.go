@@ -574,19 +574,15 @@ func (x *dash) factList(w http.ResponseWriter, r *http.Request, v *viewer, f fac
 	if err == nil {
 		d.Pager = newPager(r, meta)
 	}
-	// What the create forms offer.
-	all := &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}}
+	// What the create forms offer: every role; tenants are typed, with
+	// the first ones suggested.
 	switch f.path {
 	case "roles":
 		d.Permissions = x.permissionChoices(r, v)
-		if roles, err := c.Roles.List(ctx, all); err == nil {
-			d.Roles = roles.Items
-		}
+		d.Roles, _ = choices(c.Roles.All(ctx, nil))
 	case "assignments":
-		if roles, err := c.Roles.List(ctx, all); err == nil {
-			d.Roles = roles.Items
-		}
-		if tenants, err := c.Tenants.List(ctx, all); err == nil {
+		d.Roles, _ = choices(c.Roles.All(ctx, nil))
+		if tenants, err := c.Tenants.List(ctx, suggested); err == nil {
 			d.Tenants = tenants.Items
 		}
 	}
@@ -596,11 +592,11 @@ func (x *dash) factList(w http.ResponseWriter, r *http.Request, v *viewer, f fac
 // permissionChoices are the "resource:action" pairs of the environment.
 func (x *dash) permissionChoices(r *http.Request, v *viewer) []string {
 	var out []string
-	resources, err := v.env().Resources.List(apiContext(r), &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}})
+	resources, err := choices(v.env().Resources.All(apiContext(r), nil))
 	if err != nil {
 		return nil
 	}
-	for _, res := range resources.Items {
+	for _, res := range resources {
 		for _, a := range res.Actions {
 			out = append(out, res.Key+":"+a)
 		}
@@ -697,16 +693,15 @@ func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	ctx, c := apiContext(r), v.env()
-	all := &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 100}}
-	if users, err := c.Users.List(ctx, all); err == nil {
+	// Users and tenants are typed, the first ones suggested; every
+	// resource type is a choice.
+	if users, err := c.Users.List(ctx, suggested); err == nil {
 		d.Users = users.Items
 	}
-	if tenants, err := c.Tenants.List(ctx, all); err == nil {
+	if tenants, err := c.Tenants.List(ctx, suggested); err == nil {
 		d.Tenants = tenants.Items
 	}
-	if resources, err := c.Resources.List(ctx, all); err == nil {
-		d.Resources = resources.Items
-	}
+	d.Resources, _ = choices(c.Resources.All(ctx, nil))
 	st := http.StatusOK
 	if r.Method == http.MethodPost {
 		check := client.Check{User: d.User, UserAttributes: f.object("user_attributes"), Action: d.Action,

@@ -84,7 +84,9 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"account": func() any { return nil }, "error": func() any { return nil },
 		"instances": func() any { return &instancesData{} }, "instance": func() any { return &instanceData{Instance: &client.ResourceInstance{}} },
 		"relationships": func() any { return &relationshipsData{} }, "resource": func() any { return &resourceData{Resource: &client.Resource{}} },
-		"rules": func() any { return &rulesData{} },
+		"rules":         func() any { return &rulesData{} },
+		"resource_role": func() any { return &resourceRoleData{Resource: &client.Resource{}, Role: &client.ResourceRole{}} },
+		"condition_set": func() any { return &conditionSetData{Set: &client.ConditionSet{}} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }
