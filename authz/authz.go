@@ -14,6 +14,7 @@ import (
 	"math/bits"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -130,31 +131,51 @@ type Decision struct {
 
 // Explain renders the decision for people.
 func (d Decision) Explain(user, action, resource, tenant string) string {
+	return string(d.AppendExplain(nil, user, action, resource, tenant))
+}
+
+// AppendExplain appends Explain's sentence to b (without allocating when b
+// has room).
+func (d Decision) AppendExplain(b []byte, user, action, resource, tenant string) []byte {
+	q := strconv.AppendQuote
 	switch d.Reason {
 	case Granted:
 		switch d.Via {
 		case ViaInstanceRole:
-			return fmt.Sprintf("user %q holds role %q on %s, which grants %s", user, d.Role, resource, action)
+			b = q(append(b, "user "...), user)
+			b = q(append(b, " holds role "...), d.Role)
+			return append(append(append(append(b, " on "...), resource...), ", which grants "...), action...)
 		case ViaSetRule:
-			return fmt.Sprintf("user %q is in user set %q and %s is in resource set %q, and a set rule lets that user set %s that resource set", user, d.Role, resource, d.Set, action)
+			b = q(append(b, "user "...), user)
+			b = q(append(b, " is in user set "...), d.Role)
+			b = append(append(b, " and "...), resource...)
+			b = q(append(b, " is in resource set "...), d.Set)
+			return append(append(append(b, ", and a set rule lets that user set "...), action...), " that resource set"...)
 		}
-		return fmt.Sprintf("user %q has role %q in tenant %q, which grants %s:%s", user, d.Role, tenant, resource, action)
+		b = q(append(b, "user "...), user)
+		b = q(append(b, " has role "...), d.Role)
+		b = q(append(b, " in tenant "...), tenant)
+		return append(append(append(append(b, ", which grants "...), resource...), ':'), action...)
 	case NotGranted:
-		return fmt.Sprintf("no role of user %q in tenant %q grants %s:%s", user, tenant, resource, action)
+		b = q(append(b, "no role of user "...), user)
+		b = q(append(b, " in tenant "...), tenant)
+		return append(append(append(append(b, " grants "...), resource...), ':'), action...)
 	case NoRoleInTenant:
-		return fmt.Sprintf("user %q has no role in tenant %q", user, tenant)
+		b = q(append(b, "user "...), user)
+		return q(append(b, " has no role in tenant "...), tenant)
 	case UnknownUser:
-		return fmt.Sprintf("user %q does not exist", user)
+		return append(q(append(b, "user "...), user), " does not exist"...)
 	case UnknownTenant:
-		return fmt.Sprintf("tenant %q does not exist", tenant)
+		return append(q(append(b, "tenant "...), tenant), " does not exist"...)
 	case UnknownResource:
-		return fmt.Sprintf("resource type %q does not exist", resource)
+		return append(q(append(b, "resource type "...), resource), " does not exist"...)
 	case UnknownAction:
-		return fmt.Sprintf("resource type %q has no action %q", resource, action)
+		b = q(append(b, "resource type "...), resource)
+		return q(append(b, " has no action "...), action)
 	case WrongTenant:
-		return fmt.Sprintf("%s belongs to another tenant than %q", resource, tenant)
+		return q(append(append(b, resource...), " belongs to another tenant than "...), tenant)
 	}
-	return d.Reason.String()
+	return append(b, d.Reason.String()...)
 }
 
 type role struct {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	meter "github.com/gatehouse-dev/gatehouse/internal/usage"
 	"log/slog"
 	"sort"
 	"strings"
@@ -53,6 +54,16 @@ type Service struct {
 	lastReload time.Time
 
 	cache *cache
+	// meter counts checks: an environment key's principal carries its
+	// counter (nil: checks are not counted).
+	meter *meter.Meter
+}
+
+// CountChecks gives each environment key verified from now on the counter
+// of its checks in m.
+func (s *Service) CountChecks(m *meter.Meter) {
+	s.meter = m
+	s.cache.forget("")
 }
 
 // Options tune a Service.

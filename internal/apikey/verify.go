@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	meter "github.com/gatehouse-dev/gatehouse/internal/usage"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,6 +188,10 @@ func (s *Service) verifySlow(ctx context.Context, token string, now time.Time) (
 	}
 	p := &auth.Principal{KeyID: k.ID, KeyName: k.Name, Level: k.Level, OrgID: k.OrgID, ProjectID: k.ProjectID, RateLimitPerHour: k.RateLimitPerHour,
 		EnvironmentID: k.EnvironmentID, Scopes: k.Scopes, OrgDeleted: k.OrgDeleted}
+	if k.EnvironmentID != "" && s.meter != nil {
+		p.Checks = s.meter.Counts(meter.Cell{OrgID: k.OrgID, ProjectID: k.ProjectID, EnvID: k.EnvironmentID, KeyID: k.ID})
+	}
+	p.Seal()
 	e := &entry{p: p, checked: now.UnixNano(), use: s.cache.usageOf(k.ID)}
 	if k.ExpiresAt != nil {
 		p.ExpiresAt = *k.ExpiresAt

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,13 +53,16 @@ type App struct {
 	Decisions *decision.Recorder
 	Limiter   *ratelimit.Limiter
 	APILog    *batch.Writer[apilog.Call]
-	limits    *ratelimit.Policy
-	rlStore   ratelimit.Store
-	Tenancy   *tenancy.Service
-	Keys      *apikey.Service
-	Facts     *facts.Service
-	Webhooks  *webhook.Service
-	Jobs      *jobs.Service
+	// Usage counts permission checks per key and environment; flushed to
+	// the log database's check_usage every usageFlushInterval.
+	Usage    *usage.Meter
+	limits   *ratelimit.Policy
+	rlStore  ratelimit.Store
+	Tenancy  *tenancy.Service
+	Keys     *apikey.Service
+	Facts    *facts.Service
+	Webhooks *webhook.Service
+	Jobs     *jobs.Service
 	// Queue runs webhook deliveries, job tasks and the sandbox sweep.
 	Queue   *queue.Queue
 	OpenAPI *huma.OpenAPI
@@ -195,6 +199,8 @@ func (a *App) buildServices(ctx context.Context) error {
 	a.Limiter = ratelimit.NewLimiter(a.rlStore, a.limits.Target, cfg.RateLimitFailOpen, log)
 	logStore := a.LogDB.LogStore()
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
+	a.Usage = usage.NewMeter()
+	a.Keys.CountChecks(a.Usage)
 	a.APILog = batch.New("API log", logStore.WriteAPILog, log, batch.Options[apilog.Call]{Buffer: 1 << 14, MaxBytes: 64 << 20,
 		Size: web.EntrySize, Prepare: web.PrepareAPILog(func() string { return uuid.Must(uuid.NewV7()).String() })})
 	return nil
@@ -205,7 +211,7 @@ func (a *App) buildHandler() error {
 	cfg, logStore := a.Config, a.LogDB.LogStore()
 	a.deps = httpapi.Deps{
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
-		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing,
+		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: a.DB.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
@@ -216,7 +222,7 @@ func (a *App) buildHandler() error {
 	}
 	// Permit.io's API (/v2) and decision endpoints, by v1's rules.
 	a.deps.Neighbours = []httpapi.Neighbour{{Shape: permitv2.Shape(a.Log), Mount: func(mux *http.ServeMux, k httpapi.Kit) error {
-		return permitv2.Mount(mux, permitv2.Deps{Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, Decisions: a.Decisions,
+		return permitv2.Mount(mux, permitv2.Deps{Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, Decisions: a.Decisions, Usage: a.Usage,
 			Gate: k.Gate, Twins: k.Rules, Errors: k.Errors, LimitsChanged: a.limits.Forget, MaxBodyBytes: cfg.MaxBodyBytes, Bare: k.Bare})
 	}}}
 	var api http.Handler
@@ -233,7 +239,14 @@ func (a *App) buildHandler() error {
 		top.Handle(p, api)
 	}
 	top.Handle("/", dash)
-	a.handler = top
+	// The checks skip the router (its match allocates on every call).
+	a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/v1/allowed" || p == "/allowed" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		top.ServeHTTP(w, r)
+	})
 	return nil
 }
 
@@ -252,6 +265,7 @@ func (a *App) start(ctx context.Context) error {
 		goBackground(func(ctx context.Context) { every(ctx, time.Minute, mem.Sweep) })
 	}
 	goBackground(a.Decisions.Run)
+	goBackground(func(ctx context.Context) { a.runUsageFlusher(ctx, a.LogDB.LogStore(), usageFlushInterval) })
 	goBackground(a.APILog.Run)
 	goBackground(func(ctx context.Context) { a.runRetention(ctx, a.LogDB.LogStore(), time.Hour) })
 	// Environments an older version made without their default tenant.
@@ -286,6 +300,47 @@ func (a *App) start(ctx context.Context) error {
 }
 
 // every runs fn every interval until ctx ends.
+// usageFlushInterval is how often counted checks are added to the usage
+// table.
+const usageFlushInterval = 10 * time.Second
+
+// usageRetention is how long counted checks are kept (a year and a month:
+// a year-on-year chart).
+const usageRetention = 400 * 24 * time.Hour
+
+// FlushUsage adds the checks counted since the last flush to the usage
+// table; what a failed write held is counted again next time.
+func (a *App) FlushUsage(ctx context.Context, logs *store.LogStore) error {
+	rows := a.Usage.Take(a.Config.Now())
+	if err := logs.AddCheckUsage(ctx, rows); err != nil {
+		a.Usage.Return(rows)
+		return err
+	}
+	return nil
+}
+
+// runUsageFlusher flushes counted checks every interval until ctx ends,
+// then once more.
+func (a *App) runUsageFlusher(ctx context.Context, logs *store.LogStore, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := a.FlushUsage(flushCtx, logs); err != nil {
+				a.Log.Warn("flush check usage at shutdown", "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+			if err := a.FlushUsage(ctx, logs); err != nil {
+				a.Log.Warn("flush check usage; kept for the next flush", "err", err)
+			}
+		}
+	}
+}
+
 func every(ctx context.Context, interval time.Duration, fn func()) {
 	for {
 		select {
@@ -422,6 +477,9 @@ func (a *App) PurgeDeleted(ctx context.Context, now time.Time) (store.Purged, er
 		if _, err := logs.PruneAPILog(ctx, orgID, forever); err != nil {
 			return p, err
 		}
+		if _, err := logs.PruneCheckUsage(ctx, orgID, forever); err != nil {
+			return p, err
+		}
 	}
 	if n := len(p.Organizations) + len(p.Projects) + len(p.Environments); n > 0 {
 		a.Log.Info("purged deleted items after their grace period", "organizations", p.Organizations, "projects", p.Projects, "environments", p.Environments)
@@ -456,6 +514,9 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 		if err != nil {
 			return err
 		}
+		if _, err := logs.PruneCheckUsage(ctx, o.ID, now.Add(-usageRetention)); err != nil {
+			return err
+		}
 		ev, err := a.Store.PruneWebhookEvents(ctx, o.ID, before)
 		if err != nil {
 			return err
@@ -478,7 +539,7 @@ func (a *App) decisionPolicy(ctx context.Context, envID string) (decision.Policy
 	if err != nil {
 		return decision.Policy{}, err
 	}
-	return decision.Policy{Mode: env.Settings.DecisionLog, SampleRate: env.Settings.DecisionLogSampleRate}, nil
+	return env.Settings.DecisionPolicy(), nil
 }
 
 // Close stops background work (flushing what it holds, such as queued

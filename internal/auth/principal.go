@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // Level is the reach of an API key: a whole organization, one
@@ -56,10 +57,26 @@ type Principal struct {
 	// OrgDeleted: the key's organization was deleted (and may still be
 	// restored). Such a key is admitted only to restore it.
 	OrgDeleted bool
+	// Checks counts this environment key's permission checks (nil for other
+	// callers: they are counted through the server's meter).
+	Checks *usage.Counts
+
+	actor string // Actor, when Seal computed it
+}
+
+// Seal computes what p's readers ask for on every call (Actor), once: for
+// a principal shared by many calls, before it is shared.
+func (p *Principal) Seal() *Principal {
+	p.actor = ""
+	p.actor = p.Actor()
+	return p
 }
 
 // Actor names who p is in records: "key:<id>" or "member:<id>".
 func (p *Principal) Actor() string {
+	if p.actor != "" {
+		return p.actor
+	}
 	if p.MemberID != "" {
 		return "member:" + p.MemberID
 	}

@@ -31,6 +31,9 @@ const (
 type Policy struct {
 	Mode       string  `json:"mode" enum:"off,sampled,full"`
 	SampleRate float64 `json:"sample_rate" doc:"Fraction of checks recorded in sampled mode."`
+	// APILog: checks are API log rows too (the environment's
+	// api_log_checks); otherwise they are counted only.
+	APILog bool `json:"api_log,omitempty" doc:"Checks are also recorded in the server's API log (api_log_checks)."`
 }
 
 // Sample reports whether one check is recorded under p.

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
 // envRef names the environment a call acts in.
@@ -53,6 +54,23 @@ func (h *handlers) record(ctx context.Context, ref envRef, c *decision.CheckRequ
 		Allow: r.Allow, Reason: r.Reason, Role: r.Role})
 }
 
+// checked counts n checks (allowed of them allowed) of the call and, unless
+// the environment logs checks, keeps a successful call out of the API log.
+func (h *handlers) checked(ctx context.Context, ref envRef, allowed, n int64) {
+	logged := false
+	if h.Decisions != nil {
+		logged = h.Decisions.Policy(ctx, ref.envID).APILog
+	}
+	web.Checked(ctx, h.Usage, ref.orgID, ref.projectID, ref.envID, allowed, n, logged)
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 type checkIn struct {
 	EnvQuery
 	Body decision.CheckRequest
@@ -71,6 +89,7 @@ func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[decision.Chec
 	}
 	r := decision.Decide(e, &in.Body)
 	h.record(ctx, ref, &in.Body, &r, time.Now())
+	h.checked(ctx, ref, b2i(r.Allow), 1)
 	return ok(ctx, r), nil
 }
 
@@ -92,10 +111,13 @@ func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]dec
 	}
 	now := time.Now()
 	out := make([]decision.CheckResult, len(in.Body.Checks))
+	var allowed int64
 	for i := range in.Body.Checks {
 		out[i] = decision.Decide(e, &in.Body.Checks[i])
 		h.record(ctx, ref, &in.Body.Checks[i], &out[i], now)
+		allowed += b2i(out[i].Allow)
 	}
+	h.checked(ctx, ref, allowed, int64(len(out)))
 	return ok(ctx, out), nil
 }
 

@@ -22,3 +22,7 @@ func NewBare(d Deps, p *auth.Principal) http.Handler {
 	h, _ := New(d)
 	return h
 }
+
+// FastAnswered is how many checks the fast check path answered in this
+// process.
+func FastAnswered() int64 { return fastAnswered.Load() }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -272,10 +271,12 @@ type EnvSettings struct {
 	RateLimitPerHour      *int    `json:"rate_limit_per_hour" doc:"Overrides the organization's hourly limit for this environment's keys; null inherits it."`
 	DecisionLog           string  `json:"decision_log" enum:"off,sampled,full" doc:"Which permission checks are recorded."`
 	DecisionLogSampleRate float64 `json:"decision_log_sample_rate" doc:"Fraction of checks recorded when decision_log is sampled."`
+	APILogChecks          bool    `json:"api_log_checks" doc:"Also record every permission check (POST /v1/allowed and the other check and lookup operations, Permit's /allowed) in the API log, a row each. Off by default: checks are counted per key and minute (GET /v1/usage/checks) and recorded in the decision log per decision_log; a log row per check costs about as much as the check itself on the server."`
 }
 
 func envSettingsOut(s tenancy.EnvSettings) EnvSettings {
-	return EnvSettings{RateLimitPerHour: s.RateLimitPerHour, DecisionLog: s.DecisionLog, DecisionLogSampleRate: s.DecisionLogSampleRate}
+	return EnvSettings{RateLimitPerHour: s.RateLimitPerHour, DecisionLog: s.DecisionLog, DecisionLogSampleRate: s.DecisionLogSampleRate,
+		APILogChecks: s.APILogChecks}
 }
 
 func (h *handlers) getEnvSettings(ctx context.Context, in *EnvPath) (*Out[EnvSettings], error) {
@@ -292,6 +293,7 @@ type updateEnvSettingsIn struct {
 		RateLimitPerHour      *int     `json:"rate_limit_per_hour,omitempty" minimum:"0" doc:"0 removes the override."`
 		DecisionLog           *string  `json:"decision_log,omitempty" enum:"off,sampled,full"`
 		DecisionLogSampleRate *float64 `json:"decision_log_sample_rate,omitempty" minimum:"0" maximum:"1"`
+		APILogChecks          *bool    `json:"api_log_checks,omitempty" doc:"Record permission checks in the API log too."`
 	}
 }
 
@@ -315,13 +317,16 @@ func (h *handlers) updateEnvSettings(ctx context.Context, in *updateEnvSettingsI
 		if b.DecisionLogSampleRate != nil {
 			s.DecisionLogSampleRate = *b.DecisionLogSampleRate
 		}
+		if b.APILogChecks != nil {
+			s.APILogChecks = *b.APILogChecks
+		}
 	})
 	if err != nil {
 		return nil, err
 	}
 	h.limitsChanged(env.ID)
 	if h.Decisions != nil { // other nodes pick the change up within the policy TTL
-		h.Decisions.SetPolicy(env.ID, decision.Policy{Mode: env.Settings.DecisionLog, SampleRate: env.Settings.DecisionLogSampleRate})
+		h.Decisions.SetPolicy(env.ID, env.Settings.DecisionPolicy())
 		h.Facts.Engines.Wake(env.ID) // this node's PDP streams send the new policy now
 	}
 	return ok(ctx, envSettingsOut(env.Settings)), nil

@@ -172,6 +172,10 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "get-log", method: get, path: "/v1/logs/{log}", tag: "API Log", scope: gatehouse.ScopeViewLog,
 		summary: "Get one API call with its request and response", desc: "Headers and bodies with secrets redacted; bodies are cut at the server's limit (request_truncated, response_truncated)."}, h.getLog)
 
+	// Usage
+	add(g, route{id: "check-usage", method: get, path: "/v1/usage/checks", tag: "Decision Log", scope: gatehouse.ScopeViewLog,
+		summary: "Checks counted over time, allowed and denied", desc: envNote + " Every permission check (v1's /v1/allowed and /v1/allowed/bulk, Permit's /allowed and /allowed/bulk) is counted per API key and minute, whatever the decision log records; buckets without checks are left out. A node adds its counts every 10 seconds."}, h.checkUsage)
+
 	// Decision log
 	add(g, route{id: "list-decisions", method: get, path: "/v1/decisions", tag: "Decision Log", scope: gatehouse.ScopeViewLog,
 		summary: "List recorded permission checks", desc: envNote + " What is recorded follows the environment's decision_log setting (off, sampled, full)."}, h.listDecisions)

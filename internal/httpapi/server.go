@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -44,6 +45,10 @@ type Deps struct {
 	Jobs        *jobs.Service
 	Decisions   *decision.Recorder // nil: checks are not recorded
 	DecisionLog decision.Store     // nil: no decision log
+	// Usage counts checks per key and environment (nil: not counted).
+	Usage *usage.Meter
+	// UsageStore answers GET /v1/usage/checks (nil: not available).
+	UsageStore UsageStore
 	// Closing is closed when the server shuts down; long-lived streams end.
 	Closing <-chan struct{}
 	// Limiter limits requests per hour; nil: no limits.
@@ -162,6 +167,9 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	handler = web.WithAccessLog(d.Log, handler)
 	handler = web.WithRequestID(handler)
 	handler = web.WithNoFraming(handler)
+	if d.bare == nil {
+		handler = newFastCheck(h, handler)
+	}
 	return handler, oapi
 }
 

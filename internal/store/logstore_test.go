@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // The log database on both engines: batches larger than one INSERT, every
@@ -49,6 +51,7 @@ func TestLogStore(t *testing.T) {
 			st := open(t).LogStore()
 			testLogStore(t, st)
 			testAPILogStore(t, st)
+			testCheckUsage(t, st)
 		})
 	}
 }
@@ -276,4 +279,61 @@ func BenchmarkWriteAPILog(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
+}
+
+// testCheckUsage: counts add up per key and minute across flushes (two
+// nodes' flushes of one minute land in one row), buckets sum them, and
+// pruning and the filters keep to their organization, environment and key.
+func testCheckUsage(t *testing.T, st *store.LogStore) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	cell := func(env, key string) usage.Cell {
+		return usage.Cell{OrgID: "o1", ProjectID: "p1", EnvID: env, KeyID: key}
+	}
+	rows := []usage.Row{
+		{Cell: cell("e1", "k1"), Minute: t0, Allowed: 3, Denied: 1},
+		{Cell: cell("e1", "k2"), Minute: t0, Allowed: 1},
+		{Cell: cell("e1", "k1"), Minute: t0.Add(time.Minute), Denied: 2},
+		{Cell: cell("e1", "k1"), Minute: t0.Add(90 * time.Minute), Allowed: 5},
+		{Cell: cell("e2", "k3"), Minute: t0, Allowed: 100},
+	}
+	if err := st.AddCheckUsage(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	// Another node's flush of the same minute adds to the row.
+	if err := st.AddCheckUsage(ctx, []usage.Row{{Cell: cell("e1", "k1"), Minute: t0, Allowed: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	hours, err := st.CheckUsage(ctx, "o1", "e1", "", t0, t0.Add(3*time.Hour), time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []usage.Bucket{{Start: t0, Allowed: 14, Denied: 3}, {Start: t0.Add(time.Hour), Allowed: 5}}
+	if !reflect.DeepEqual(hours, want) {
+		t.Fatalf("hours: %+v, want %+v", hours, want)
+	}
+	byKey, err := st.CheckUsage(ctx, "o1", "e1", "", t0, t0.Add(time.Hour), time.Minute, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []usage.Bucket{{Start: t0, KeyID: "k1", Allowed: 13, Denied: 1}, {Start: t0, KeyID: "k2", Allowed: 1}, {Start: t0.Add(time.Minute), KeyID: "k1", Denied: 2}}
+	if !reflect.DeepEqual(byKey, want) {
+		t.Fatalf("by key: %+v, want %+v", byKey, want)
+	}
+	one, err := st.CheckUsage(ctx, "o1", "e1", "k2", t0, t0.Add(time.Hour), time.Hour, false)
+	if err != nil || len(one) != 1 || one[0].Allowed != 1 {
+		t.Fatalf("key k2: %+v %v", one, err)
+	}
+	other, err := st.CheckUsage(ctx, "o2", "e2", "", t0, t0.Add(time.Hour), time.Hour, false)
+	if err != nil || len(other) != 0 {
+		t.Fatalf("another organization's: %+v %v", other, err)
+	}
+	n, err := st.PruneCheckUsage(ctx, "o1", t0.Add(time.Hour))
+	if err != nil || n != 4 {
+		t.Fatalf("pruned %d, %v; want 4", n, err)
+	}
+	left, err := st.CheckUsage(ctx, "o1", "e1", "", t0, t0.Add(3*time.Hour), time.Hour, false)
+	if err != nil || len(left) != 1 || left[0].Allowed != 5 {
+		t.Fatalf("after pruning: %+v %v", left, err)
+	}
 }

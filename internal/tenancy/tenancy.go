@@ -4,6 +4,7 @@
 package tenancy
 
 import (
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"regexp"
 	"strings"
 	"time"
@@ -195,6 +196,15 @@ type EnvSettings struct {
 	DecisionLog string `json:"decision_log"`
 	// DecisionLogSampleRate is the fraction recorded when DecisionLog is sampled.
 	DecisionLogSampleRate float64 `json:"decision_log_sample_rate"`
+	// APILogChecks records permission checks in the API log too, a row
+	// each; by default they are only counted (and in the decision log per
+	// DecisionLog).
+	APILogChecks bool `json:"api_log_checks,omitempty"`
+}
+
+// DecisionPolicy is what the settings say about recording checks.
+func (s EnvSettings) DecisionPolicy() decision.Policy {
+	return decision.Policy{Mode: s.DecisionLog, SampleRate: s.DecisionLogSampleRate, APILog: s.APILogChecks}
 }
 
 // DefaultEnvSettings are the settings of a new environment.

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
 // CallRecord is what the layers of one request learn about it for the API
@@ -21,6 +22,9 @@ type CallRecord struct {
 	Principal *auth.Principal
 	// Secrets are the operation's declared secret fields.
 	Secrets *apilog.Secrets
+	// Counted: a permission check, counted (Checked) and, when it
+	// succeeds, not logged.
+	Counted bool
 }
 
 type callRecordKey struct{}
@@ -73,6 +77,9 @@ func WithAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 		status := cw.status
 		if status == 0 {
 			status = http.StatusOK
+		}
+		if rec.Counted && status < 400 {
+			return
 		}
 		e := apilog.Call{Time: start.UTC(), RequestID: RequestID(r.Context()), Method: r.Method, Route: rec.Route, Path: r.URL.RequestURI(),
 			Status: status, LatencyMicros: time.Since(start).Microseconds(), ClientIP: ClientIP(r), UserAgent: r.UserAgent(),
@@ -204,4 +211,32 @@ type unloggedKey struct{}
 // dashboard's reads that only draw its pages (its writes are logged).
 func Unlogged(ctx context.Context) context.Context {
 	return context.WithValue(ctx, unloggedKey{}, true)
+}
+
+// Checked notes n permission checks (allowed of them allowed) answered in
+// the environment env of organization org and project project for the
+// caller of ctx: they are counted for usage, and unless logged (the
+// environment's api_log_checks) the API log leaves the call out when it
+// succeeds. A refused or failed call is logged as any other.
+func Checked(ctx context.Context, m *usage.Meter, org, project, env string, allowed, n int64, logged bool) {
+	if !logged {
+		if rec := RecordOf(ctx); rec != nil {
+			rec.Counted = true
+		}
+	}
+	p := Principal(ctx)
+	if p == nil {
+		return
+	}
+	c := p.Checks
+	if c == nil || p.EnvironmentID != env {
+		key := p.KeyID
+		if key == "" {
+			key = p.Actor()
+		}
+		c = m.Counts(usage.Cell{OrgID: org, ProjectID: project, EnvID: env, KeyID: key})
+	}
+	if c != nil {
+		c.AddN(allowed, n)
+	}
 }

@@ -70,6 +70,9 @@ func CallOf(r *http.Request, scope gatehouse.Scope) Call {
 // (the API log attributes the call). hdr receives the X-RateLimit,
 // Retry-After and WWW-Authenticate headers.
 func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Principal, *Refusal) {
+	if a, ok := ctx.Value(admittedKey{}).(*admitted); ok {
+		return a.p, a.ref // already spent from the limit (a fast path's refusal)
+	}
 	p := auth.FromContext(ctx)
 	if p == nil {
 		token, found := Bearer(c.Authorization)
@@ -80,14 +83,13 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 			ref = &Refusal{Status: http.StatusUnauthorized, Code: gatehouse.CodeUnauthorized, Msg: "the Authorization header must be: Bearer <key>"}
 		default:
 			p, err = g.Keys.Verify(ctx, token)
-			var ge *gatehouse.Error
-			switch {
-			case err == nil:
-			case errors.As(err, &ge):
+			if err != nil {
+				ge := new(gatehouse.Error) // declared here: errors.As's pointer escapes
+				if !errors.As(err, &ge) {
+					g.Log.ErrorContext(ctx, "verify api key", "request_id", RequestID(ctx), "err", err)
+					return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: gatehouse.CodeServiceUnavailable, Msg: "cannot verify API keys right now"}
+				}
 				ref = &Refusal{Status: http.StatusUnauthorized, Code: gatehouse.CodeUnauthorized, Msg: ge.Message}
-			default:
-				g.Log.ErrorContext(ctx, "verify api key", "request_id", RequestID(ctx), "err", err)
-				return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: gatehouse.CodeServiceUnavailable, Msg: "cannot verify API keys right now"}
 			}
 		}
 		if ref != nil {
@@ -127,15 +129,40 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 	return p, nil
 }
 
+type admittedKey struct{}
+
+type admitted struct {
+	p   *auth.Principal
+	ref *Refusal
+}
+
+// WithRefused is ctx carrying the gate's answer for a call already put to
+// it: a path that admitted the call itself (and so spent from its rate
+// limit) hands a refused call on to the general handlers, whose gate then
+// answers the same refusal instead of spending again. Only the server sets
+// it (a context value, never read from a request).
+func WithRefused(ctx context.Context, p *auth.Principal, ref *Refusal) context.Context {
+	return context.WithValue(ctx, admittedKey{}, &admitted{p: p, ref: ref})
+}
+
 // LimitRefusal sets the X-RateLimit headers of a limiter decision (as
 // documented, X-RateLimit-*: Header.Set would send X-Ratelimit-*) and refuses a
 // call over the limit (429), or any call when the store is down and the
 // limiter fails closed (503).
 func LimitRefusal(hdr http.Header, d ratelimit.Decision) *Refusal {
 	if d.Limited {
-		hdr["X-RateLimit-Limit"] = []string{strconv.Itoa(d.Limit)}
-		hdr["X-RateLimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
-		hdr["X-RateLimit-Reset"] = []string{strconv.FormatInt(ceilUnix(d.Reset), 10)}
+		// One string and one slice for the three (on every call).
+		var nb [64]byte
+		b := strconv.AppendInt(nb[:0], int64(d.Limit), 10)
+		i := len(b)
+		b = strconv.AppendInt(b, int64(d.Remaining), 10)
+		j := len(b)
+		b = strconv.AppendInt(b, ceilUnix(d.Reset), 10)
+		s := string(b)
+		vals := []string{s[:i], s[i:j], s[j:]}
+		hdr["X-RateLimit-Limit"] = vals[0:1:1]
+		hdr["X-RateLimit-Remaining"] = vals[1:2:2]
+		hdr["X-RateLimit-Reset"] = vals[2:3:3]
 	}
 	if d.Allowed {
 		return nil

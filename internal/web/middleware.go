@@ -28,6 +28,25 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// CallerRequestID is the request's id: the caller's X-Request-Id when
+// sane, otherwise a new one (WithRequestID's choice, for a path that does
+// without the middleware).
+func CallerRequestID(h http.Header) string {
+	if v := h["X-Request-Id"]; len(v) > 0 && validRequestID(v[0]) {
+		return v[0]
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	var x [24]byte
+	hex.Encode(x[:], b[:])
+	return string(x[:])
+}
+
+// SetNoFraming sets WithNoFraming's headers on h.
+func SetNoFraming(h http.Header) {
+	h["X-Frame-Options"], h["X-Content-Type-Options"], h["Content-Security-Policy"] = frameDeny, noSniff, frameNone
+}
+
 // validRequestID accepts a caller's id when it is short and printable.
 func validRequestID(id string) bool {
 	if id == "" || len(id) > 64 {

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -41,6 +42,8 @@ type Deps struct {
 	Keys      *apikey.Service
 	Facts     *facts.Service
 	Decisions *decision.Recorder // nil: checks are not recorded
+	// Usage counts checks (nil: not counted).
+	Usage *usage.Meter
 	// Gate admits every call, as it admits v1's.
 	Gate *web.Gate
 	// Twins are the v1 operations' rules by operation id: each Permit
@@ -64,6 +67,7 @@ type server struct {
 	Keys          *apikey.Service
 	Facts         *facts.Service
 	Decisions     *decision.Recorder
+	usage         *usage.Meter
 	gate          *web.Gate
 	errs          web.ErrorWriter
 	limitsChanged func(id string)
@@ -104,7 +108,7 @@ type ruled struct {
 // claims; the server's error writer (d.Errors) must answer them with
 // Shape's writer.
 func Mount(mux *http.ServeMux, d Deps) error {
-	s := &server{Tenancy: d.Tenancy, Keys: d.Keys, Facts: d.Facts, Decisions: d.Decisions, gate: d.Gate, errs: d.Errors,
+	s := &server{Tenancy: d.Tenancy, Keys: d.Keys, Facts: d.Facts, Decisions: d.Decisions, usage: d.Usage, gate: d.Gate, errs: d.Errors,
 		limitsChanged: d.LimitsChanged, maxBody: d.MaxBodyBytes, bare: d.Bare}
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
@@ -182,7 +186,16 @@ func Shape(log *slog.Logger) web.Shape {
 // policy samples it.
 func (s *server) record(ctx context.Context, c *decision.CheckRequest, r *decision.CheckResult, at time.Time) {
 	p := web.Principal(ctx)
-	if s.Decisions == nil || p == nil || !s.Decisions.Sampled(ctx, p.EnvironmentID) {
+	if p == nil {
+		return
+	}
+	var allowed int64
+	if r.Allow {
+		allowed = 1
+	}
+	logged := s.Decisions != nil && s.Decisions.Policy(ctx, p.EnvironmentID).APILog
+	web.Checked(ctx, s.usage, p.OrgID, p.ProjectID, p.EnvironmentID, allowed, 1, logged)
+	if s.Decisions == nil || !s.Decisions.Sampled(ctx, p.EnvironmentID) {
 		return
 	}
 	s.Decisions.Record(decision.Entry{OrganizationID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Time: at,

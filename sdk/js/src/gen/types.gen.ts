@@ -212,6 +212,20 @@ export type CheckResult = {
     via?: 'tenant_role' | 'instance_role' | 'set_rule';
 };
 
+export type CheckUsage = {
+    allowed: number;
+    checks: number;
+    denied: number;
+    /**
+     * With group_by=key: the API key (member:<id> for the dashboard's playground).
+     */
+    key_id?: string;
+    /**
+     * The bucket's start; it spans interval.
+     */
+    start: string;
+};
+
 export type CheckUserObject = {
     /**
      * Attributes for attribute rules; they replace the user's stored attributes of the same name for this check.
@@ -719,6 +733,10 @@ export type Entry = {
 
 export type EnvSettings = {
     /**
+     * Also record every permission check (POST /v1/allowed and the other check and lookup operations, Permit's /allowed) in the API log, a row each. Off by default: checks are counted per key and minute (GET /v1/usage/checks) and recorded in the decision log per decision_log; a log row per check costs about as much as the check itself on the server.
+     */
+    api_log_checks: boolean;
+    /**
      * Which permission checks are recorded.
      */
     decision_log: 'off' | 'sampled' | 'full';
@@ -860,6 +878,15 @@ export type EnvelopeJob = {
 
 export type EnvelopeListCheckResult = {
     data: Array<CheckResult> | null;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
+export type EnvelopeListCheckUsage = {
+    data: Array<CheckUsage> | null;
     meta: Meta;
     /**
      * Always "success" for 2xx responses.
@@ -1491,6 +1518,10 @@ export type PdpDecisionsInBody = {
 };
 
 export type Policy = {
+    /**
+     * Checks are also recorded in the server's API log (api_log_checks).
+     */
+    api_log?: boolean;
     mode: 'off' | 'sampled' | 'full';
     /**
      * Fraction of checks recorded in sampled mode.
@@ -1996,6 +2027,10 @@ export type UpdateEnvInBody = {
 };
 
 export type UpdateEnvSettingsInBody = {
+    /**
+     * Record permission checks in the API log too.
+     */
+    api_log_checks?: boolean;
     decision_log?: 'off' | 'sampled' | 'full';
     decision_log_sample_rate?: number;
     /**
@@ -9505,6 +9540,80 @@ export type UpdateTenantResponses = {
 };
 
 export type UpdateTenantResponse = UpdateTenantResponses[keyof UpdateTenantResponses];
+
+export type CheckUsageData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Start (RFC 3339); default: 24 hours before until.
+         */
+        since?: string;
+        /**
+         * End, exclusive (RFC 3339); default: now.
+         */
+        until?: string;
+        /**
+         * Bucket width.
+         */
+        interval?: 'minute' | 'hour' | 'day';
+        /**
+         * Only this API key's checks.
+         */
+        key_id?: string;
+        /**
+         * key: a bucket per key.
+         */
+        group_by?: 'key';
+    };
+    url: '/v1/usage/checks';
+};
+
+export type CheckUsageErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CheckUsageError = CheckUsageErrors[keyof CheckUsageErrors];
+
+export type CheckUsageResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeListCheckUsage;
+};
+
+export type CheckUsageResponse = CheckUsageResponses[keyof CheckUsageResponses];
 
 export type UserPermissionsData = {
     body: UserPermissionsRequest;

@@ -1,0 +1,153 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+)
+
+// slowTwin is the same check body with the user key written with a JSON
+// escape: the same request to every JSON reader, but one the fast check
+// path leaves to the general handlers.
+func slowTwin(t *testing.T, body string) string {
+	t.Helper()
+	i := strings.Index(body, `"ada"`)
+	if i < 0 {
+		t.Fatalf("no user ada in %s", body)
+	}
+	return body[:i] + `"ad\u0061"` + body[i+5:]
+}
+
+// TestFastCheckAnswersAsTheGeneralPath: every kind of answer (tenant
+// role, role on an instance derived through tuples, each denial) comes out
+// of the fast path exactly as the general handlers write it, on v1 and on
+// Permit's /allowed; bodies the fast path does not take are answered by
+// the general handlers.
+func TestFastCheckAnswersAsTheGeneralPath(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.fineKey()
+	driveModel(t, s, k)
+	do := func(want int, method, path string, body any) {
+		t.Helper()
+		s.must(want, req{method: method, path: path, key: k, body: body})
+	}
+	do(201, "POST", "/v1/tenants", map[string]any{"key": "acme"})
+	do(201, "POST", "/v1/roles", map[string]any{"key": "reader", "permissions": []string{"document:read"}})
+	do(201, "POST", "/v1/users", map[string]any{"key": "ada"})
+	do(201, "POST", "/v1/role-assignments", map[string]any{"user": "ada", "role": "reader"})
+	do(201, "POST", "/v1/resource-instances", map[string]any{"resource": "folder", "key": "f1", "tenant": "acme"})
+	do(201, "POST", "/v1/resource-instances", map[string]any{"resource": "document", "key": "d1", "tenant": "acme"})
+	do(201, "POST", "/v1/relationship-tuples", map[string]any{"subject": "folder:f1", "relation": "parent", "object": "document:d1"})
+	do(201, "POST", "/v1/role-assignments", map[string]any{"user": "ada", "role": "editor", "resource_instance": "folder:f1"})
+	checker := s.envKey("check:access")
+
+	bodies := []string{
+		`{"user":"ada","action":"read","resource":{"type":"document"}}`, // tenant role
+		` { "user" : { "key" : "ada" } , "action":"read", "resource":{"type":"document","tenant":"default"}, "context": {} } `,
+		`{"user":"ada","action":"write","resource":{"type":"document"}}`,                               // not granted
+		`{"user":"ada","action":"write","resource":{"type":"document","key":"d1"}}`,                    // derived instance role
+		`{"user":"ada","action":"write","resource":{"type":"document","key":"d1","tenant":"default"}}`, // wrong tenant
+		`{"user":"ada","action":"read","resource":{"type":"document","tenant":"acme"}}`,                // no role in tenant
+		`{"user":"ada","action":"read","resource":{"type":"document","tenant":"nowhere"}}`,             // unknown tenant
+		`{"user":"ada","action":"fly","resource":{"type":"document"}}`,                                 // unknown action
+		`{"user":"ada","action":"read","resource":{"type":"spaceship"}}`,                               // unknown resource
+		`{"action":"read","resource":{"type":"<doc>&"},"user":"ada"}`,                                  // escaped in the answer
+	}
+	strip := func(m map[string]any) map[string]any {
+		if meta, ok := m["meta"].(map[string]any); ok {
+			if meta["request_id"] == "" || meta["timestamp"] == "" {
+				t.Fatalf("meta: %v", meta)
+			}
+			delete(meta, "request_id")
+			delete(meta, "timestamp")
+		}
+		return m
+	}
+	for _, path := range []string{"/v1/allowed", "/allowed"} {
+		for _, body := range bodies {
+			before := httpapi.FastAnswered()
+			fast := s.must(200, req{method: "POST", path: path, key: checker, body: body})
+			if httpapi.FastAnswered() == before {
+				t.Fatalf("%s %s: not answered by the fast path", path, body)
+			}
+			slow := s.must(200, req{method: "POST", path: path, key: checker, body: slowTwin(t, body)})
+			if !reflect.DeepEqual(strip(fast.body), strip(slow.body)) {
+				t.Errorf("%s %s:\nfast %s\nslow %s", path, body, fast.raw, slow.raw)
+			}
+			for _, h := range []string{"Content-Type", "X-Frame-Options", "X-Content-Type-Options", "Content-Security-Policy"} {
+				if fast.header.Get(h) != slow.header.Get(h) {
+					t.Errorf("%s %s: header %s: fast %q, slow %q", path, body, h, fast.header.Get(h), slow.header.Get(h))
+				}
+			}
+			for _, h := range []string{"X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+				if fast.header.Get(h) == "" {
+					t.Errorf("%s: no %s header", path, h)
+				}
+			}
+		}
+	}
+	// The caller's request id is kept.
+	res := s.must(200, req{method: "POST", path: "/v1/allowed", key: checker, body: json.RawMessage(bodies[0]), header: map[string]string{"X-Request-Id": "mine-1"}})
+	if res.header.Get("X-Request-Id") != "mine-1" || res.body["meta"].(map[string]any)["request_id"] != "mine-1" {
+		t.Fatalf("request id: %v %s", res.header, res.raw)
+	}
+	// What the fast path leaves alone is answered as before.
+	for _, c := range []struct {
+		body string
+		want int
+	}{
+		{`{"user":"ada","action":"read"}`, 400},
+		{`{"user":"","action":"read","resource":{"type":"document"}}`, 400},
+		{`{"user":"ada","action":"read","resource":{"type":"document"},"surprise":1}`, 200}, // v1's hot route ignores it
+		{`{"user":{"key":"ada","attributes":{"level":3}},"action":"read","resource":{"type":"document"}}`, 200},
+		{`{"user":"ada","action":"read","resource":{"type":"document"},"at_least":1}`, 200},
+		{`{"user":"ada","action":"read","resource":{"type":"document"}`, 400},
+		{`{"user":"ada","action":"read","resource":{"type":"document"}} x`, 400},
+	} {
+		s.must(c.want, req{method: "POST", path: "/v1/allowed", key: checker, body: c.body})
+	}
+	// A key the gate refuses is refused the same way.
+	_, noScope := s.newKey("environment", []string{"view:user"}, map[string]any{"project": "default", "environment": "development"})
+	s.must(403, req{method: "POST", path: "/v1/allowed", key: noScope, body: json.RawMessage(bodies[0])})
+	s.must(401, req{method: "POST", path: "/v1/allowed", key: "nope", body: json.RawMessage(bodies[0])})
+	s.must(403, req{method: "POST", path: "/v1/allowed", key: checker, body: json.RawMessage(bodies[0]), header: map[string]string{"X-Organization-Id": "another"}})
+	s.must(403, req{method: "POST", path: "/allowed", key: s.key, body: json.RawMessage(bodies[0])}) // no environment
+}
+
+// TestFastCheckSpendsTheLimitOnce: a check is one request of its key's
+// limit, and the refused one answers the documented 429 (logged).
+func TestFastCheckSpendsTheLimitOnce(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	_, reader := s.newKey("organization", []string{"view:log"}, nil)
+	keyID, key := s.newKey("environment", []string{"check:access"}, map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 3})
+	body := json.RawMessage(`{"user":"ada","action":"read","resource":{"type":"document"}}`)
+	for i := 2; i >= 0; i-- {
+		res := s.must(200, req{method: "POST", path: "/v1/allowed", key: key, body: body})
+		if got := res.header.Get("X-RateLimit-Remaining"); got != fmt.Sprint(i) {
+			t.Fatalf("remaining %q, want %d", got, i)
+		}
+		if res.header.Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("limit header: %v", res.header)
+		}
+	}
+	res := s.must(429, req{method: "POST", path: "/v1/allowed", key: key, body: body})
+	if res.header.Get("Retry-After") == "" || res.body["error"].(map[string]any)["retry_after"] == nil || res.header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("429: %v %s", res.header, res.raw)
+	}
+	res = s.must(429, req{method: "POST", path: "/allowed", key: key, body: body})
+	if !strings.Contains(res.raw, "RATE_LIMIT") {
+		t.Fatalf("Permit's 429: %s", res.raw)
+	}
+	logged := s.waitLogs(reader, "actor="+keyID, 2)
+	for _, c := range logged {
+		if c.(map[string]any)["status"] != float64(429) {
+			t.Fatalf("logged: %v", c)
+		}
+	}
+}
