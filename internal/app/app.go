@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -55,7 +56,12 @@ type App struct {
 	APILog    *batch.Writer[apilog.Call]
 	// Usage counts permission checks per key and environment; flushed to
 	// the log database's check_usage every usageFlushInterval.
-	Usage    *usage.Meter
+	Usage *usage.Meter
+	// warm is the start-up build of the environments' engines.
+	warm struct {
+		done         atomic.Bool
+		built, total atomic.Int64
+	}
 	limits   *ratelimit.Policy
 	rlStore  ratelimit.Store
 	Tenancy  *tenancy.Service
@@ -214,7 +220,7 @@ func (a *App) buildHandler() error {
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
-		Ready: a.DB.Ping, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
+		Ready: a.DB.Ping, Warm: a.Warm, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 		PDP: httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
 			UploadLimit: cfg.PDPUploadLimit},
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
@@ -265,6 +271,7 @@ func (a *App) start(ctx context.Context) error {
 		goBackground(func(ctx context.Context) { every(ctx, time.Minute, mem.Sweep) })
 	}
 	goBackground(a.Decisions.Run)
+	goBackground(a.warmEngines)
 	goBackground(func(ctx context.Context) { a.runUsageFlusher(ctx, a.LogDB.LogStore(), usageFlushInterval) })
 	goBackground(a.APILog.Run)
 	goBackground(func(ctx context.Context) { a.runRetention(ctx, a.LogDB.LogStore(), time.Hour) })
@@ -300,6 +307,37 @@ func (a *App) start(ctx context.Context) error {
 }
 
 // every runs fn every interval until ctx ends.
+// warmEngines builds every live environment's decision engine, so that no
+// check waits for one (a first check used to build it: seconds at 1M
+// assignments); /readyz says ready only once they are built.
+func (a *App) warmEngines(ctx context.Context) {
+	start := time.Now()
+	ids, err := a.Store.LiveEnvironmentIDs(ctx)
+	if err != nil {
+		a.Log.Error("list environments to load; checks build them on first use", "err", err)
+		a.warm.done.Store(true)
+		return
+	}
+	a.warm.total.Store(int64(len(ids)))
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := a.Facts.Engines.Get(ctx, id); err != nil && ctx.Err() == nil {
+			a.Log.Error("load an environment's engine; its first check retries", "env_id", id, "err", err)
+		}
+		a.warm.built.Add(1)
+	}
+	a.warm.done.Store(true)
+	a.Log.Info("decision engines built", "environments", len(ids), "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// Warm reports whether every environment's engine is built, and how far
+// the build is.
+func (a *App) Warm() (done bool, built, total int64) {
+	return a.warm.done.Load(), a.warm.built.Load(), a.warm.total.Load()
+}
+
 // usageFlushInterval is how often counted checks are added to the usage
 // table.
 const usageFlushInterval = 10 * time.Second

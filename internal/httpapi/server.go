@@ -70,8 +70,10 @@ type Deps struct {
 	LimitsChanged func(id string)
 	CreateOrg     OrgCreator
 	// Idempotency honours Idempotency-Key on POSTs; nil: not honoured.
-	Idempotency  *idempotency.Service
-	Ready        func(context.Context) error
+	Idempotency *idempotency.Service
+	Ready       func(context.Context) error
+	// Warm reports the start-up build of the decision engines (nil: none).
+	Warm         func() (done bool, built, total int64)
 	MaxBodyBytes int64
 	Version      string
 	// PDP bounds what PDPs may hold open and upload.

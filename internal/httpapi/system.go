@@ -50,6 +50,13 @@ func (h *handlers) readyz(ctx context.Context, _ *struct{}) (*Out[Health], error
 		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the database does not answer")
 	}
 	checks := map[string]string{"database": "ok"}
+	if h.Warm != nil {
+		done, built, total := h.Warm()
+		if !done {
+			return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: building the decision engines (%d of %d environments loaded)", built, total)
+		}
+		checks["engines"] = "ok"
+	}
 	status := "ready"
 	if h.Limiter != nil {
 		checks["rate_limit_store"] = "ok"

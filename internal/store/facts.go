@@ -150,6 +150,15 @@ func (s *Store) EnvironmentsWithoutTenant(ctx context.Context, key string) ([]st
 		}, key)
 }
 
+// LiveEnvironmentIDs lists the environments not deleted.
+func (s *Store) LiveEnvironmentIDs(ctx context.Context) ([]string, error) {
+	return queryAll(ctx, s.reader(), "SELECT id FROM environments WHERE deleted_at IS NULL ORDER BY id",
+		func(sc scanner) (string, error) {
+			var id string
+			return id, sc.Scan(&id)
+		})
+}
+
 // ListTenants lists tenants.
 func (s *Store) ListTenants(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.Tenant], error) {
 	w := &where{}
