@@ -22,12 +22,6 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // CallerRequestID is the request's id: the caller's X-Request-Id when
 // sane, otherwise a new one (WithRequestID's choice, for a path that does
 // without the middleware).
@@ -64,11 +58,8 @@ func validRequestID(id string) bool {
 // sane) and echoes it in the response.
 func WithRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
-		w.Header().Set("X-Request-Id", id)
+		id := CallerRequestID(r.Header)
+		w.Header()["X-Request-Id"] = []string{id}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
 	})
 }
@@ -135,8 +126,10 @@ func WithAccessLog(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration", time.Since(start), "request_id", RequestID(r.Context()))
+		if log.Enabled(r.Context(), slog.LevelDebug) { // the arguments cost allocations
+			log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+				"duration", time.Since(start), "request_id", RequestID(r.Context()))
+		}
 	})
 }
 
