@@ -127,7 +127,7 @@ func (s *Settings) Environment(ctx context.Context, project, env string) (*EnvSe
 }
 
 // UpdateEnvironment changes an environment's settings (decision_log,
-// decision_log_sample_rate, rate_limit_per_hour).
+// decision_log_sample_rate, api_log_checks, rate_limit_per_hour).
 func (s *Settings) UpdateEnvironment(ctx context.Context, project, env string, patch map[string]any) (*EnvSettings, error) {
 	return write[EnvSettings](ctx, s.c, http.MethodPatch, "/v1/projects/"+seg(project)+"/environments/"+seg(env)+"/settings", nil, patch)
 }

@@ -107,6 +107,9 @@ type EnvSettings struct {
 	RateLimitPerHour      *int    `json:"rate_limit_per_hour"`
 	DecisionLog           string  `json:"decision_log"`
 	DecisionLogSampleRate float64 `json:"decision_log_sample_rate"`
+	// APILogChecks: successful checks are API log rows too (by default
+	// they are only counted).
+	APILogChecks bool `json:"api_log_checks"`
 }
 
 // User is an end user of the application, the subject of checks.

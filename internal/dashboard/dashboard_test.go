@@ -309,3 +309,20 @@ func TestDashboardCallsAreTheMembers(t *testing.T) {
 		t.Errorf("the logged call: %v", c)
 	}
 }
+
+// TestDashboardEnvironmentSettings: the environment's check logging is a
+// checkbox; unticking it turns it off again (a form sends nothing for an
+// unticked box), and the other settings are kept.
+func TestDashboardEnvironmentSettings(t *testing.T) {
+	t.Parallel()
+	_, m := adminSite(t, nil)
+	st, body := m.page("/settings/environment", url.Values{"decision_log": {"sampled"}, "decision_log_sample_rate": {"0.25"},
+		"api_log_checks_shown": {"1"}, "api_log_checks": {"1"}})
+	if st != 200 || !regexp.MustCompile(`name="api_log_checks" value="1" checked`).MatchString(body) || !strings.Contains(body, `value="0.25"`) {
+		t.Fatalf("after ticking: %d\n%s", st, body)
+	}
+	st, body = m.page("/settings/environment", url.Values{"decision_log": {"sampled"}, "decision_log_sample_rate": {"0.25"}, "api_log_checks_shown": {"1"}})
+	if st != 200 || strings.Contains(body, `name="api_log_checks" value="1" checked`) || !strings.Contains(body, `value="0.25"`) {
+		t.Fatalf("after unticking: %d\n%s", st, body)
+	}
+}

@@ -1158,6 +1158,9 @@ func (x *dash) saveEnvSettings(w http.ResponseWriter, r *http.Request, v *viewer
 	if f, err := strconv.ParseFloat(r.FormValue("decision_log_sample_rate"), 64); err == nil {
 		patch["decision_log_sample_rate"] = f
 	}
+	if r.FormValue("api_log_checks_shown") != "" { // an unchecked box sends nothing
+		patch["api_log_checks"] = r.FormValue("api_log_checks") != ""
+	}
 	_, err := v.api.Settings.UpdateEnvironment(apiContext(r), v.session.ProjectID, v.session.EnvID, patch)
 	x.act(w, r, err, "/settings", "Environment settings saved.")
 }
