@@ -84,6 +84,7 @@ func startFloor(ctx context.Context, tmp string, client *http.Client) (*engine, 
 		return nil, fmt.Errorf("floor: %w", err)
 	}
 	return &engine{name: "floor: net/http + encoding/json + maps", batch: 1, proc: p,
+		note: "floor: this harness's binary run as a server (-floor-addr); its file pages count in its VmRSS, and the binary links the peers' client libraries, so its RssAnon is the better figure of its memory",
 		check: func(ctx context.Context, qs []authztest.Query, out []bool) error {
 			var c floorCheck
 			q := &qs[0]

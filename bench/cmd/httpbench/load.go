@@ -26,7 +26,7 @@ type engine struct {
 
 	load         time.Duration // writing the data set (0: n/a)
 	ready, first time.Duration // process start → ready, → first check answered (0: not measured)
-	rss          int64         // bytes, after loading and verification
+	rss, anon    int64         // VmRSS and RssAnon in bytes, after loading and verification
 	rounds       []roundResult
 }
 
@@ -162,14 +162,15 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	return ds[min(len(ds)-1, int(float64(len(ds))*q))]
 }
 
-// rssOf reads VmRSS of a process from /proc (Linux).
-func rssOf(pid int) (int64, error) {
+// memOf reads a field of /proc/<pid>/status given in kB (VmRSS,
+// RssAnon), in bytes (Linux).
+func memOf(pid int, field string) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			f := strings.Fields(rest)
 			if len(f) == 2 && f[1] == "kB" {
 				n, err := strconv.ParseInt(f[0], 10, 64)
@@ -177,7 +178,7 @@ func rssOf(pid int) (int64, error) {
 			}
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // medians of an engine's rounds.

@@ -62,9 +62,9 @@ func main() {
 	var o options
 	var engines string
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each measures every engine in turn")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "per engine and round: this long with one client in sequence, then this long with -clients clients")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "per engine and round: this long with one client in sequence, then this long with -clients clients")
 	flag.StringVar(&engines, "engines", strings.Join(allEngines, ","), "engines to measure, of "+strings.Join(allEngines, ",")+" (the Gatehouse server is always measured: it is the 1 of the ratios)")
-	flag.IntVar(&o.queries, "queries", 20_000, "distinct queries (authztest Queries, seed 2), cycled; every engine answers each once before the rounds")
+	flag.IntVar(&o.queries, "queries", 10_000, "distinct queries (authztest Queries, seed 2), cycled; every engine answers each once before the rounds")
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients")
 	flag.IntVar(&o.bulk, "bulk", 100, "checks per /v1/allowed/bulk call")
 	flag.StringVar(&o.pgAdmin, "pgurl", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server on which OpenFGA's database is created for the run (and dropped)")
@@ -306,7 +306,10 @@ func run(ctx context.Context, o *options) error {
 		if e.proc == nil {
 			continue
 		}
-		if e.rss, err = rssOf(e.proc.PID()); err != nil {
+		if e.rss, err = memOf(e.proc.PID(), "VmRSS"); err != nil {
+			return err
+		}
+		if e.anon, err = memOf(e.proc.PID(), "RssAnon"); err != nil {
 			return err
 		}
 	}
@@ -328,6 +331,20 @@ func run(ctx context.Context, o *options) error {
 	}
 	printTable(os.Stdout, o, engines, len(qs), allowed, skipped)
 	return nil
+}
+
+// anonList names each process's RssAnon once.
+func anonList(engines []*engine) string {
+	var parts []string
+	seen := map[int]bool{}
+	for _, e := range engines {
+		if e.proc == nil || seen[e.proc.PID()] {
+			continue
+		}
+		seen[e.proc.PID()] = true
+		parts = append(parts, fmt.Sprintf("%s %.0f MB", strings.TrimSpace(e.name), float64(e.anon)/1e6))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func firstLine(err error) string {
@@ -400,6 +417,7 @@ func printTable(w *os.File, o *options, engines []*engine, nq, allowed int, skip
 			fmtDur(e.first), ratio(float64(e.first), float64(base.first)))
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "- RSS: VmRSS of the server's process once loaded and every query answered once (RssAnon, memory that is not file pages: %s)\n", anonList(engines))
 	for _, e := range engines {
 		if e.note != "" {
 			fmt.Fprintf(w, "- %s\n", e.note)
