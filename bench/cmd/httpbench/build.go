@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -198,5 +197,3 @@ func copyTree(src, dst string) error {
 		return out.Close()
 	})
 }
-
-var errSkipped = errors.New("skipped")

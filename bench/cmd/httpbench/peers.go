@@ -166,7 +166,7 @@ func startOpenFGA(ctx context.Context, bin, tmp, pgURL string, m *rbac, client *
 		return nil, err
 	}
 	e := &engine{name: "OpenFGA " + openfgaVersion + " (PostgreSQL)", batch: 1, proc: f.Proc,
-		note: "OpenFGA: roles are relations of tenant:<key>, each permission the union of the roles granting it; load = store, model and 1,000 writes of 100 tuples on 4 clients (each write's duplicate check, a SELECT … WHERE (object_type, object_id, relation, _user, user_type) IN (…), grows slower as the store fills); RSS is OpenFGA's alone (PostgreSQL's not counted)"}
+		note: "OpenFGA: roles are relations of tenant:<key>, each permission the union of the roles granting it; load = store, model and 1,000 writes of 100 tuples on 4 clients (its writes grow slower as the store fills); RSS is OpenFGA's alone (PostgreSQL's not counted)"}
 	fail := func(err error) (*engine, error) {
 		f.Proc.Stop()
 		return nil, err
