@@ -132,7 +132,7 @@ func (g *GatehouseHTTP) Load(ctx context.Context, r *ReBAC, workers int, logf fu
 	d := &r.DS.Data
 	stage := func(name string, n, workers int, f func(ctx context.Context, i int) error) error {
 		start := time.Now()
-		if err := parallel(ctx, n, workers, f); err != nil {
+		if err := Parallel(ctx, n, workers, f); err != nil {
 			return fmt.Errorf("gatehouse: load %s: %w", name, err)
 		}
 		logf("    %-22s %6d in %v", name, n, time.Since(start).Round(time.Millisecond))

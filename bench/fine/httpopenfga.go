@@ -23,15 +23,15 @@ type OpenFGAHTTP struct {
 	client            *http.Client
 }
 
-// openfgaKey is the preshared key the server is started with.
-const openfgaKey = "finehttp-bench"
+// OpenFGAKey is the preshared key the server is started with.
+const OpenFGAKey = "finehttp-bench"
 
 // StartOpenFGA migrates the database at pgURL and runs the server. Its
 // defaults stay, except: a preshared key (as Gatehouse checks a key),
 // the playground and the metrics server off, ListObjects unlimited (its
 // default answers at most 1,000 objects within 3 s; the request timeout,
-// 3 s, must then exceed its deadline).
-func StartOpenFGA(ctx context.Context, bin, dir, pgURL string, client *http.Client) (*OpenFGAHTTP, error) {
+// 3 s, must then exceed its deadline). extra flags go to `openfga run`.
+func StartOpenFGA(ctx context.Context, bin, dir, pgURL string, client *http.Client, extra ...string) (*OpenFGAHTTP, error) {
 	if err := RunOnce(ctx, dir, "openfga-migrate", bin, "migrate", "--datastore-engine", "postgres", "--datastore-uri", pgURL); err != nil {
 		return nil, err
 	}
@@ -40,13 +40,14 @@ func StartOpenFGA(ctx context.Context, bin, dir, pgURL string, client *http.Clie
 		return nil, err
 	}
 	httpAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	p, err := StartProc(dir, "openfga", bin, "run",
+	args := append([]string{"run",
 		"--datastore-engine", "postgres", "--datastore-uri", pgURL,
-		"--http-addr", httpAddr, "--grpc-addr", "127.0.0.1:"+strconv.Itoa(ports[1]),
-		"--authn-method", "preshared", "--authn-preshared-keys", openfgaKey,
+		"--http-addr", httpAddr, "--grpc-addr", "127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--authn-method", "preshared", "--authn-preshared-keys", OpenFGAKey,
 		"--playground-enabled=false", "--metrics-enabled=false",
 		"--listObjects-max-results", "0", "--listObjects-deadline", "5m", "--request-timeout", "6m",
-	)
+	}, extra...)
+	p, err := StartProc(dir, "openfga", bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +73,7 @@ func StartOpenFGA(ctx context.Context, bin, dir, pgURL string, client *http.Clie
 // maximum is 100), on workers clients.
 func (f *OpenFGAHTTP) Setup(ctx context.Context, r *ReBAC, batch, workers int) error {
 	var st struct{ ID string }
-	if err := PostJSON(ctx, f.client, f.URL+"/stores", openfgaKey, map[string]string{"name": "finehttp"}, &st); err != nil {
+	if err := PostJSON(ctx, f.client, f.URL+"/stores", OpenFGAKey, map[string]string{"name": "finehttp"}, &st); err != nil {
 		return fmt.Errorf("openfga: create store: %w", err)
 	}
 	f.Store = st.ID
@@ -87,7 +88,7 @@ func (f *OpenFGAHTTP) Setup(ctx context.Context, r *ReBAC, batch, workers int) e
 	var wm struct {
 		ID string `json:"authorization_model_id"`
 	}
-	if err := PostJSON(ctx, f.client, f.URL+"/stores/"+f.Store+"/authorization-models", openfgaKey, json.RawMessage(body), &wm); err != nil {
+	if err := PostJSON(ctx, f.client, f.URL+"/stores/"+f.Store+"/authorization-models", OpenFGAKey, json.RawMessage(body), &wm); err != nil {
 		return fmt.Errorf("openfga: write model: %w", err)
 	}
 	f.Model = wm.ID
@@ -98,13 +99,13 @@ func (f *OpenFGAHTTP) Setup(ctx context.Context, r *ReBAC, batch, workers int) e
 	}
 	tks := fgaTuples(&r.DS.Data)
 	n := (len(tks) + batch - 1) / batch
-	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
+	return Parallel(ctx, n, workers, func(ctx context.Context, i int) error {
 		part := tks[i*batch : min((i+1)*batch, len(tks))]
 		keys := make([]tk, len(part))
 		for j, t := range part {
 			keys[j] = tk{User: t.GetUser(), Relation: t.GetRelation(), Object: t.GetObject()}
 		}
-		if err := PostJSON(ctx, f.client, f.URL+"/stores/"+f.Store+"/write", openfgaKey, map[string]any{
+		if err := PostJSON(ctx, f.client, f.URL+"/stores/"+f.Store+"/write", OpenFGAKey, map[string]any{
 			"authorization_model_id": f.Model, "writes": map[string]any{"tuple_keys": keys},
 		}, nil); err != nil {
 			return fmt.Errorf("openfga: write tuples %d–%d: %w", i*batch, i*batch+len(part), err)
@@ -129,7 +130,7 @@ func (f *OpenFGAHTTP) Check(ctx context.Context, q *authz.Request) (bool, error)
 	var out struct {
 		Allowed bool `json:"allowed"`
 	}
-	err := PostJSON(ctx, f.client, f.URL+"/stores/"+f.Store+"/check", openfgaKey,
+	err := PostJSON(ctx, f.client, f.URL+"/stores/"+f.Store+"/check", OpenFGAKey,
 		fgaCheck{TupleKey: fgaTupleKey{User: "user:" + q.User, Relation: q.Action, Object: q.Resource + ":" + q.Key}, Model: f.Model}, &out)
 	return out.Allowed, err
 }
@@ -139,7 +140,7 @@ func (f *OpenFGAHTTP) List(ctx context.Context, l *ListQuery) ([]string, error) 
 	var out struct {
 		Objects []string `json:"objects"`
 	}
-	if err := PostJSON(ctx, f.client, f.URL+"/stores/"+f.Store+"/list-objects", openfgaKey, map[string]string{
+	if err := PostJSON(ctx, f.client, f.URL+"/stores/"+f.Store+"/list-objects", OpenFGAKey, map[string]string{
 		"authorization_model_id": f.Model, "type": l.Resource, "relation": l.Action, "user": "user:" + l.User,
 	}, &out); err != nil {
 		return nil, err

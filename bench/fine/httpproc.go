@@ -117,6 +117,9 @@ func StartProc(dir, name, bin string, args ...string) (*Proc, error) {
 	return p, nil
 }
 
+// PID is the process's id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
 // Exited reports whether the process has ended.
 func (p *Proc) Exited() bool {
 	select {
@@ -334,9 +337,9 @@ func DoJSON(ctx context.Context, c *http.Client, method, url, token string, body
 	return nil
 }
 
-// parallel runs f(i) for i in [0, n) on workers goroutines and returns
+// Parallel runs f(i) for i in [0, n) on workers goroutines and returns
 // the first error (the others stop at their next item).
-func parallel(outer context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
+func Parallel(outer context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancel(outer)
 	defer cancel()
 	var (

@@ -25,7 +25,8 @@ type SpiceDBHTTP struct {
 	client *http.Client
 }
 
-const spicedbKey = "finehttp-bench"
+// SpiceDBKey is the preshared key the server is started with.
+const SpiceDBKey = "finehttp-bench"
 
 // StartSpiceDB runs the server on the memory datastore (pgURL empty) or on
 // PostgreSQL (migrated first). Its defaults stay (the dispatch cache
@@ -45,7 +46,7 @@ func StartSpiceDB(ctx context.Context, bin, dir, name, pgURL string, dispatchCac
 		return nil, err
 	}
 	httpAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	args := append([]string{"serve", "--grpc-preshared-key", spicedbKey,
+	args := append([]string{"serve", "--grpc-preshared-key", SpiceDBKey,
 		"--grpc-addr", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--http-enabled", "--http-addr", httpAddr,
 		"--metrics-enabled=false", "--telemetry-endpoint=", "--skip-release-check",
@@ -58,7 +59,7 @@ func StartSpiceDB(ctx context.Context, bin, dir, name, pgURL string, dispatchCac
 	s := &SpiceDBHTTP{URL: "http://" + httpAddr, Proc: p, client: client}
 	// The gateway answers (a 4xx: no schema yet) once gRPC serves behind it.
 	if err := p.WaitReady(ctx, 2*time.Minute, func(ctx context.Context) error {
-		err := PostJSON(ctx, client, s.URL+"/v1/schema/read", spicedbKey, map[string]any{}, nil)
+		err := PostJSON(ctx, client, s.URL+"/v1/schema/read", SpiceDBKey, map[string]any{}, nil)
 		var he *HTTPError
 		if err == nil || errors.As(err, &he) && he.Status/100 == 4 {
 			return nil
@@ -94,7 +95,7 @@ func spiceRef(s string) (spiceObject, string, error) {
 // WriteRelationships call (its default maximum is 1,000), on workers
 // clients.
 func (s *SpiceDBHTTP) Setup(ctx context.Context, r *ReBAC, batch, workers int) error {
-	if err := PostJSON(ctx, s.client, s.URL+"/v1/schema/write", spicedbKey, map[string]string{"schema": SpiceDBSchema}, nil); err != nil {
+	if err := PostJSON(ctx, s.client, s.URL+"/v1/schema/write", SpiceDBKey, map[string]string{"schema": SpiceDBSchema}, nil); err != nil {
 		return fmt.Errorf("spicedb: write schema: %w", err)
 	}
 	type rel struct {
@@ -131,9 +132,9 @@ func (s *SpiceDBHTTP) Setup(ctx context.Context, r *ReBAC, batch, workers int) e
 		}
 	}
 	n := (len(ups) + batch - 1) / batch
-	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
+	return Parallel(ctx, n, workers, func(ctx context.Context, i int) error {
 		part := ups[i*batch : min((i+1)*batch, len(ups))]
-		if err := PostJSON(ctx, s.client, s.URL+"/v1/relationships/write", spicedbKey, map[string]any{"updates": part}, nil); err != nil {
+		if err := PostJSON(ctx, s.client, s.URL+"/v1/relationships/write", SpiceDBKey, map[string]any{"updates": part}, nil); err != nil {
 			return fmt.Errorf("spicedb: write relationships %d–%d: %w", i*batch, i*batch+len(part), err)
 		}
 		return nil
@@ -156,7 +157,7 @@ func (s *SpiceDBHTTP) Check(ctx context.Context, q *authz.Request) (bool, error)
 	var out struct {
 		Permissionship string `json:"permissionship"`
 	}
-	err := PostJSON(ctx, s.client, s.URL+"/v1/permissions/check", spicedbKey, spiceCheck{
+	err := PostJSON(ctx, s.client, s.URL+"/v1/permissions/check", SpiceDBKey, spiceCheck{
 		Consistency: spiceConsistency{FullyConsistent: true},
 		Resource:    spiceObject{ObjectType: q.Resource, ObjectID: q.Key},
 		Permission:  q.Action,
@@ -192,7 +193,7 @@ func (s *SpiceDBHTTP) List(ctx context.Context, l *ListQuery) ([]string, error) 
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+spicedbKey)
+	req.Header.Set("Authorization", "Bearer "+SpiceDBKey)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, err
