@@ -212,3 +212,41 @@ func BenchmarkCheckPath(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckOverHTTP is POST /v1/allowed over loopback HTTP against the
+// server's whole handler, 4 clients per core; profile it with -cpuprofile
+// and focus on net/http.(*conn).serve for the server's side.
+func BenchmarkCheckOverHTTP(b *testing.B) {
+	t := &testing.T{}
+	s := newServer(t)
+	s.t = t
+	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"},
+		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
+	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
+	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
+	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
+	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
+	body := []byte(`{"user":"ada","action":"read","resource":{"type":"doc"}}`)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.SetParallelism(2)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r, _ := http.NewRequest("POST", s.url+"/v1/allowed", bytes.NewReader(body))
+			r.Header.Set("Authorization", "Bearer "+key)
+			r.Header.Set("Content-Type", "application/json")
+			res, err := client.Do(r)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				b.Errorf("status %d", res.StatusCode)
+				return
+			}
+		}
+	})
+}
