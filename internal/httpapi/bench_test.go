@@ -117,15 +117,7 @@ func BenchmarkMiddleware(b *testing.B) {
 // same check through /v1/allowed, in one run: the ratio is the cost of
 // Permit's request and answer shapes (both go through the whole stack).
 func BenchmarkPermitCheck(b *testing.B) {
-	t := &testing.T{}
-	s := newServer(t)
-	s.t = t
-	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"},
-		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
-	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
-	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
-	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
-	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
+	s, key := checkBenchServer("read")
 	h := s.app.Handler()
 	for _, c := range []struct{ name, path, body string }{
 		{"v1", "/v1/allowed", `{"user":"ada","action":"read","resource":{"type":"doc","tenant":"default"}}`},
@@ -176,15 +168,7 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 // are not in it). v1 and Permit's /allowed, a tenant role's grant and a
 // denial.
 func BenchmarkCheckPath(b *testing.B) {
-	t := &testing.T{}
-	s := newServer(t)
-	s.t = t
-	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"},
-		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
-	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": []string{"read", "write"}}})
-	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
-	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
-	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
+	s, key := checkBenchServer("read", "write")
 	h := s.app.Handler()
 	for _, c := range []struct{ name, path, body string }{
 		{"v1/allow", "/v1/allowed", `{"user":"ada","action":"read","resource":{"type":"doc","tenant":"default"}}`},
@@ -217,15 +201,7 @@ func BenchmarkCheckPath(b *testing.B) {
 // server's whole handler, 4 clients per core; profile it with -cpuprofile
 // and focus on net/http.(*conn).serve for the server's side.
 func BenchmarkCheckOverHTTP(b *testing.B) {
-	t := &testing.T{}
-	s := newServer(t)
-	s.t = t
-	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"},
-		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
-	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
-	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
-	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
-	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
+	s, key := checkBenchServer("read")
 	body := []byte(`{"user":"ada","action":"read","resource":{"type":"doc"}}`)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.SetParallelism(2)
@@ -249,4 +225,21 @@ func BenchmarkCheckOverHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+// checkBenchServer is a server whose development environment has a
+// resource doc with actions, a role reader granting doc:read, and ada
+// holding it; key is an environment key that may check (its own limit far
+// above a benchmark's calls: the limiter still runs).
+func checkBenchServer(actions ...string) (*server, string) {
+	t := &testing.T{}
+	s := newServer(t)
+	s.t = t
+	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"},
+		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
+	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": actions}})
+	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
+	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
+	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
+	return s, key
 }
