@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,6 +329,10 @@ func (a *App) warmEngines(ctx context.Context) {
 		}
 		a.warm.built.Add(1)
 	}
+	// Building read every table into temporary structures: give the pages
+	// the collector freed back now rather than over the next minutes, so a
+	// node's resident memory after start is what it holds.
+	debug.FreeOSMemory()
 	a.warm.done.Store(true)
 	a.Log.Info("decision engines built", "environments", len(ids), "duration", time.Since(start).Round(time.Millisecond))
 }
