@@ -42,12 +42,17 @@ const (
 const fastBodyLimit = 8 << 10
 
 type fastCheck struct {
-	h    *handlers
-	next http.Handler
+	h       *handlers
+	next    http.Handler
+	maxBody int64 // the smaller of fastBodyLimit and the server's limit
 }
 
 func newFastCheck(h *handlers, next http.Handler) http.Handler {
-	return &fastCheck{h: h, next: next}
+	limit := int64(fastBodyLimit)
+	if h.MaxBodyBytes > 0 {
+		limit = min(limit, h.MaxBodyBytes)
+	}
+	return &fastCheck{h: h, next: next, maxBody: limit}
 }
 
 type fastBuf struct {
@@ -55,6 +60,8 @@ type fastBuf struct {
 	out  []byte
 	tmp  []byte
 	expl []byte
+	// answered: the answer was written (a panic after it cannot change it).
+	answered bool
 }
 
 var fastBufs = sync.Pool{New: func() any {
@@ -68,7 +75,7 @@ var fastAnswered atomic.Int64
 
 func (f *fastCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	kind := fastNone
-	if r.Method == http.MethodPost && r.URL.RawQuery == "" && r.ContentLength > 0 && r.ContentLength <= fastBodyLimit {
+	if r.Method == http.MethodPost && r.URL.RawQuery == "" && r.ContentLength > 0 && r.ContentLength <= f.maxBody {
 		switch r.URL.Path {
 		case "/v1/allowed":
 			kind = fastV1
@@ -82,6 +89,7 @@ func (f *fastCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	buf := fastBufs.Get().(*fastBuf)
 	defer fastBufs.Put(buf)
+	buf.answered = false
 	defer func() {
 		// As WithRecover: a panic is logged and answered 500, never a
 		// dropped connection.
@@ -92,7 +100,9 @@ func (f *fastCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if f.h.Log != nil {
 				f.h.Log.Error("panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 			}
-			web.WriteAPIError(w, web.NewAPIError(r.Context(), http.StatusInternalServerError, gatehouse.CodeInternal, "internal error"))
+			if !buf.answered { // after the answer, only the log says so
+				web.WriteAPIError(w, web.NewAPIError(r.Context(), http.StatusInternalServerError, gatehouse.CodeInternal, "internal error"))
+			}
 		}
 	}()
 	f.serve(w, r, kind, buf)
@@ -125,8 +135,11 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 		return fallback()
 	}
 	var in fastCheckIn
-	if !parseFastCheck(body, &in) {
+	if !parseFastCheck(string(body), &in) {
 		return fallback()
+	}
+	if kind == fastPermit && in.key == "*" {
+		return fallback() // Permit's "any instance": the general path reads it
 	}
 	token, found := web.Bearer(headerValue(hdr, "Authorization"))
 	if !found {
@@ -137,6 +150,9 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	p, err := g.Keys.Verify(ctx, token)
 	if err != nil || p.OrgDeleted || p.EnvironmentID == "" || !p.Scopes.Has(gatehouse.ScopeCheckAccess) ||
 		!orgHeaderMatches(hdr, OrgHeader, p) || !orgHeaderMatches(hdr, OrgHeaderAlias, p) {
+		// The gate takes this verification as its own (a refused key is
+		// not verified twice).
+		r = r.WithContext(web.WithVerified(ctx, token, p, err))
 		return fallback()
 	}
 	if f.h.Decisions != nil && f.h.Decisions.Policy(ctx, p.EnvironmentID).APILog {
@@ -184,6 +200,7 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	wh["Content-Type"] = jsonContentType
 	wh["X-Request-Id"] = []string{id}
 	web.SetNoFraming(wh)
+	buf.answered = true
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
 	fastAnswered.Add(1)
@@ -200,15 +217,14 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 }
 
 // record hands the decision to the decision log when the environment's
-// policy samples it (its strings copied out of the request's buffer).
+// policy samples it.
 func (f *fastCheck) record(ctx context.Context, p *auth.Principal, in *fastCheckIn, d *authz.Decision, id string, at time.Time) {
 	if f.h.Decisions == nil || !f.h.Decisions.Sampled(ctx, p.EnvironmentID) {
 		return
 	}
-	c := strings.Clone
 	f.h.Decisions.Record(decision.Entry{OrganizationID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Time: at,
 		Source: decision.SourceAPI, RequestID: id, KeyID: p.KeyID,
-		User: c(in.user), Action: c(in.action), ResourceType: c(in.typ), ResourceKey: c(in.key), Tenant: d.Tenant,
+		User: in.user, Action: in.action, ResourceType: in.typ, ResourceKey: in.key, Tenant: d.Tenant,
 		Allow: d.Allow, Reason: d.Reason.String(), Role: d.Role})
 }
 
@@ -233,7 +249,7 @@ func appendV1Answer(b []byte, scratch *[]byte, d *authz.Decision, in *fastCheckI
 	b = append(b, `,"tenant":`...)
 	b = appendJSONString(b, d.Tenant)
 	b = append(b, `,"explanation":`...)
-	b = appendExplanation(b, scratch, d, in, res)
+	b = appendExplanation(b, scratch, d, in, res, true)
 	switch {
 	case d.Allow && d.Via == authz.ViaTenantRole:
 		b = append(b, `,"path":[{"kind":`...)
@@ -277,37 +293,37 @@ func appendPermitAnswer(b []byte, scratch *[]byte, d *authz.Decision, in *fastCh
 	b = append(b, `,"result":`...)
 	b = appendBool(b, d.Allow)
 	b = append(b, `,"query":{"user":{"key":`...)
-	b = appendJSONString(b, in.user)
+	b = appendJSONText(b, in.user)
 	b = append(b, `},"action":`...)
-	b = appendJSONString(b, in.action)
+	b = appendJSONText(b, in.action)
 	b = append(b, `,"resource":{"type":`...)
-	b = appendJSONString(b, in.typ)
+	b = appendJSONText(b, in.typ)
 	if in.key != "" {
 		b = append(b, `,"key":`...)
-		b = appendJSONString(b, in.key)
+		b = appendJSONText(b, in.key)
 	}
 	if d.Tenant != "" {
 		b = append(b, `,"tenant":`...)
-		b = appendJSONString(b, d.Tenant)
+		b = appendJSONText(b, d.Tenant)
 	}
 	b = append(b, `}},"debug":{"reason":`...)
-	b = appendJSONString(b, d.Reason.String())
+	b = appendJSONText(b, d.Reason.String())
 	if d.Role != "" {
 		b = append(b, `,"role":`...)
-		b = appendJSONString(b, d.Role)
+		b = appendJSONText(b, d.Role)
 	}
 	b = append(b, `,"tenant":`...)
-	b = appendJSONString(b, d.Tenant)
+	b = appendJSONText(b, d.Tenant)
 	b = append(b, `,"explanation":`...)
-	b = appendExplanation(b, scratch, d, in, res)
+	b = appendExplanation(b, scratch, d, in, res, false)
 	return append(b, "}}\n"...)
 }
 
 // appendExplanation writes the decision's sentence as a JSON string; the
 // sentence is built in scratch first.
-func appendExplanation(b []byte, scratch *[]byte, d *authz.Decision, in *fastCheckIn, res string) []byte {
+func appendExplanation(b []byte, scratch *[]byte, d *authz.Decision, in *fastCheckIn, res string, html bool) []byte {
 	*scratch = d.AppendExplain((*scratch)[:0], in.user, in.action, res, d.Tenant)
-	return appendJSONString(b, unsafeString(*scratch))
+	return appendJSON(b, unsafeString(*scratch), html)
 }
 
 // appendJSONInner appends v escaped as inside a JSON string, without the

@@ -91,6 +91,14 @@ func TestFastCheckAnswersAsTheGeneralPath(t *testing.T) {
 			}
 		}
 	}
+	// Permit's "any instance" key is the general path's to read; the
+	// answer is the same either way.
+	star := `{"user":"ada","action":"read","resource":{"type":"document","key":"*"}}`
+	fast := s.must(200, req{method: "POST", path: "/allowed", key: checker, body: star})
+	slow := s.must(200, req{method: "POST", path: "/allowed", key: checker, body: slowTwin(t, star)})
+	if !reflect.DeepEqual(fast.body, slow.body) {
+		t.Errorf("key *:\n%s\n%s", fast.raw, slow.raw)
+	}
 	// The caller's request id is kept.
 	res := s.must(200, req{method: "POST", path: "/v1/allowed", key: checker, body: json.RawMessage(bodies[0]), header: map[string]string{"X-Request-Id": "mine-1"}})
 	if res.header.Get("X-Request-Id") != "mine-1" || res.body["meta"].(map[string]any)["request_id"] != "mine-1" {
@@ -108,6 +116,8 @@ func TestFastCheckAnswersAsTheGeneralPath(t *testing.T) {
 		{`{"user":"ada","action":"read","resource":{"type":"document"},"at_least":1}`, 200},
 		{`{"user":"ada","action":"read","resource":{"type":"document"}`, 400},
 		{`{"user":"ada","action":"read","resource":{"type":"document"}} x`, 400},
+		{`{"user":"ada","user":{"attributes":{}},"action":"read","resource":{"type":"document"}}`, 400}, // a name twice: the last counts
+		{`{"user":"ada","action":"read","resource":{"type":"document","type":"spaceship"}}`, 200},
 	} {
 		s.must(c.want, req{method: "POST", path: "/v1/allowed", key: checker, body: c.body})
 	}
@@ -148,6 +158,44 @@ func TestFastCheckSpendsTheLimitOnce(t *testing.T) {
 	for _, c := range logged {
 		if c.(map[string]any)["status"] != float64(429) {
 			t.Fatalf("logged: %v", c)
+		}
+	}
+}
+
+// TestFastCheckDecisionLogKeepsItsOwnStrings: decisions recorded from the
+// fast path name what their own request named, however many checks run
+// beside them (their strings are not views of a reused buffer).
+func TestFastCheckDecisionLogKeepsItsOwnStrings(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.envKey("manage:user", "manage:tenant", "manage:resource", "manage:role", "manage:role_assignment", "check:access", "view:log", "manage:settings")
+	s.setDecisionLog(k, "full", 0)
+	s.must(201, req{method: "POST", path: "/v1/resources", key: k, body: map[string]any{"key": "doc", "actions": []string{"read"}}})
+	tenants := []string{"acme", "zzzzzzzzzzzzzzzz"}
+	for _, tn := range tenants {
+		s.must(201, req{method: "POST", path: "/v1/tenants", key: k, body: map[string]any{"key": tn}})
+	}
+	const each = 40
+	done := make(chan struct{})
+	for i, tn := range tenants {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for j := 0; j < each; j++ {
+				body := fmt.Sprintf(`{"user":"u%d","action":"read","resource":{"type":"doc","tenant":%q}}`, i, tn)
+				if res := s.do(req{method: "POST", path: "/v1/allowed", key: k, body: body}); res.status != 200 {
+					t.Errorf("check: %d %s", res.status, res.raw)
+					return
+				}
+			}
+		}()
+	}
+	<-done
+	<-done
+	for i, tn := range tenants {
+		for _, d := range s.waitDecisions(k, fmt.Sprintf("user=u%d", i), each) {
+			if got := d.(map[string]any)["tenant"]; got != tn {
+				t.Fatalf("a decision of u%d names tenant %v, want %s", i, got, tn)
+			}
 		}
 	}
 }

@@ -10,9 +10,8 @@ import (
 // one). Anything else it reports as not its business (ok false) and the
 // general handlers answer the call, errors included.
 
-// fastCheckIn is a parsed check. Its strings point into the body buffer:
-// they live as long as the request's buffer and are copied before anything
-// keeps them (the decision log).
+// fastCheckIn is a parsed check: substrings of the body as one string (one
+// allocation), so anything may keep them.
 type fastCheckIn struct {
 	user, action, typ, key, tenant string
 	// userObject: the user came as {"key": …} (Permit echoes it as given).
@@ -20,7 +19,7 @@ type fastCheckIn struct {
 }
 
 type jsonScan struct {
-	b []byte
+	b string
 	i int
 }
 
@@ -54,8 +53,7 @@ func (s *jsonScan) peek() byte {
 	return 0
 }
 
-// str reads a string without escapes or control characters, valid UTF-8;
-// the result shares the buffer.
+// str reads a string without escapes or control characters, valid UTF-8.
 func (s *jsonScan) str() (string, bool) {
 	if !s.consume('"') {
 		return "", false
@@ -68,13 +66,10 @@ func (s *jsonScan) str() (string, bool) {
 		case c == '"':
 			v := s.b[start:s.i]
 			s.i++
-			if !ascii && !utf8.Valid(v) {
+			if !ascii && !utf8.ValidString(v) {
 				return "", false
 			}
-			if len(v) == 0 {
-				return "", true
-			}
-			return unsafe.String(&v[0], len(v)), true
+			return v, true
 		case c == '\\' || c < 0x20:
 			return "", false
 		case c >= 0x80:
@@ -86,7 +81,8 @@ func (s *jsonScan) str() (string, bool) {
 }
 
 // object reads {"name": value, …}, handing each name to field, which reads
-// the value (false: not ours).
+// the value (false: not ours). A name given twice is not ours either (JSON
+// readers differ on which one counts).
 func (s *jsonScan) object(field func(name string) bool) bool {
 	if !s.consume('{') {
 		return false
@@ -95,9 +91,24 @@ func (s *jsonScan) object(field func(name string) bool) bool {
 		s.i++
 		return true
 	}
+	var seen [6]string
+	n := 0
 	for {
 		name, ok := s.str()
-		if !ok || !s.consume(':') || !field(name) {
+		if !ok || !s.consume(':') {
+			return false
+		}
+		for _, prev := range seen[:n] {
+			if prev == name {
+				return false
+			}
+		}
+		if n == len(seen) {
+			return false
+		}
+		seen[n] = name
+		n++
+		if !field(name) {
 			return false
 		}
 		switch s.peek() {
@@ -121,7 +132,7 @@ func (s *jsonScan) emptyObject() bool {
 // {"user": "k" | {"key": "k"}, "action": "a", "resource": {"type", "key"?,
 // "tenant"?}, "context"?: {}}. permit: Permit's /allowed (its body has no
 // at_least).
-func parseFastCheck(b []byte, in *fastCheckIn) bool {
+func parseFastCheck(b string, in *fastCheckIn) bool {
 	s := jsonScan{b: b}
 	var ok bool
 	if !s.object(func(name string) bool {
@@ -174,15 +185,21 @@ func parseFastCheck(b []byte, in *fastCheckIn) bool {
 }
 
 // appendJSONString appends v as a JSON string, escaped as encoding/json
-// escapes (HTML characters too).
-func appendJSONString(b []byte, v string) []byte {
+// escapes by default (HTML characters too: v1's answers).
+func appendJSONString(b []byte, v string) []byte { return appendJSON(b, v, true) }
+
+// appendJSONText is appendJSONString without escaping <, > and & (Permit's
+// answers, written with SetEscapeHTML(false)).
+func appendJSONText(b []byte, v string) []byte { return appendJSON(b, v, false) }
+
+func appendJSON(b []byte, v string, html bool) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(v); {
 		c := v[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}

@@ -150,9 +150,11 @@ func (s *Store) EnvironmentsWithoutTenant(ctx context.Context, key string) ([]st
 		}, key)
 }
 
-// LiveEnvironmentIDs lists the environments not deleted.
+// LiveEnvironmentIDs lists the environments not deleted, in projects and
+// organizations not deleted.
 func (s *Store) LiveEnvironmentIDs(ctx context.Context) ([]string, error) {
-	return queryAll(ctx, s.reader(), "SELECT id FROM environments WHERE deleted_at IS NULL ORDER BY id",
+	return queryAll(ctx, s.reader(), "SELECT e.id FROM environments e JOIN projects p ON p.id = e.project_id JOIN organizations o ON o.id = e.org_id"+
+		" WHERE e.deleted_at IS NULL AND p.deleted_at IS NULL AND o.deleted_at IS NULL ORDER BY e.id",
 		func(sc scanner) (string, error) {
 			var id string
 			return id, sc.Scan(&id)

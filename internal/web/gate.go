@@ -82,7 +82,11 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 		case !found && c.Authorization != "":
 			ref = &Refusal{Status: http.StatusUnauthorized, Code: gatehouse.CodeUnauthorized, Msg: "the Authorization header must be: Bearer <key>"}
 		default:
-			p, err = g.Keys.Verify(ctx, token)
+			if v, ok := ctx.Value(verifiedKey{}).(*verified); ok && v.token == token {
+				p, err = v.p, v.err
+			} else {
+				p, err = g.Keys.Verify(ctx, token)
+			}
 			if err != nil {
 				ge := new(gatehouse.Error) // declared here: errors.As's pointer escapes
 				if !errors.As(err, &ge) {
@@ -127,6 +131,21 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 		return p, &Refusal{Status: http.StatusForbidden, Code: gatehouse.CodeForbidden, Msg: "this API key lacks the " + string(c.Scope) + " scope"}
 	}
 	return p, nil
+}
+
+type verifiedKey struct{}
+
+type verified struct {
+	token string
+	p     *auth.Principal
+	err   error
+}
+
+// WithVerified is ctx carrying a verification of token already made for
+// this call (its principal or its error): the gate uses it rather than
+// verifying again. Only the server sets it.
+func WithVerified(ctx context.Context, token string, p *auth.Principal, err error) context.Context {
+	return context.WithValue(ctx, verifiedKey{}, &verified{token: token, p: p, err: err})
 }
 
 type admittedKey struct{}
