@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
@@ -69,7 +70,7 @@ func TestDataFolderIsPrivate(t *testing.T) {
 			}
 			return os.Chmod(path, 0o644)
 		})
-		var logs strings.Builder
+		var logs lockedLog // the node logs from its background work too
 		a, err = app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -170,4 +171,23 @@ func TestPostgresNeedsASecretKey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_SECRET_KEY") || !strings.Contains(err.Error(), "gatehouse secret-key generate") {
 		t.Fatalf("PostgreSQL without a secret key: %v", err)
 	}
+}
+
+// lockedLog is a log destination that the node's goroutines may write
+// while a test reads it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
