@@ -272,7 +272,9 @@ func (a *App) start(ctx context.Context) error {
 		goBackground(func(ctx context.Context) { every(ctx, time.Minute, mem.Sweep) })
 	}
 	goBackground(a.Decisions.Run)
-	goBackground(a.warmEngines)
+	// Every live environment's engine is built before the node serves, so
+	// that no check waits for a build (on an empty database at once).
+	a.warmEngines(a.bg)
 	goBackground(func(ctx context.Context) { a.runUsageFlusher(ctx, a.LogDB.LogStore(), usageFlushInterval) })
 	goBackground(a.APILog.Run)
 	goBackground(func(ctx context.Context) { a.runRetention(ctx, a.LogDB.LogStore(), time.Hour) })
