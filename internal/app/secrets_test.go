@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secretkey"
 )
 
@@ -70,7 +70,7 @@ func TestDataFolderIsPrivate(t *testing.T) {
 			}
 			return os.Chmod(path, 0o644)
 		})
-		var logs lockedLog // the node logs from its background work too
+		var logs testserver.SyncBuffer // the node logs from its background work too
 		a, err = app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -173,21 +173,3 @@ func TestPostgresNeedsASecretKey(t *testing.T) {
 	}
 }
 
-// lockedLog is a log destination that the node's goroutines may write
-// while a test reads it.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
