@@ -11,8 +11,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secretkey"
+	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -172,4 +172,3 @@ func TestPostgresNeedsASecretKey(t *testing.T) {
 		t.Fatalf("PostgreSQL without a secret key: %v", err)
 	}
 }
-
