@@ -568,6 +568,12 @@ type resolvedTuple struct {
 }
 
 func (e *Engine) resolveTuple(t Tuple) (resolvedTuple, error) {
+	return e.resolveTupleIn(t, nil)
+}
+
+// resolveTupleIn is resolveTuple that also knows the instances g is to
+// create (nil: none).
+func (e *Engine) resolveTupleIn(t Tuple, g *overlay) (resolvedTuple, error) {
 	var rt resolvedTuple
 	st, sk, srole, ok := splitSubject(t.Subject)
 	if !ok {
@@ -577,11 +583,11 @@ func (e *Engine) resolveTuple(t Tuple) (resolvedTuple, error) {
 	if !ok {
 		return rt, fmt.Errorf("%w: tuple object %q is not \"type:key\"", ErrInvalid, t.Object)
 	}
-	s, sr, ok := e.instance(st, sk)
+	s, sr, ok := e.instanceIn(st, sk, g)
 	if !ok {
 		return rt, fmt.Errorf("%w: resource instance %q", ErrNotFound, st+":"+sk)
 	}
-	o, or, ok := e.instance(ot, okey)
+	o, or, ok := e.instanceIn(ot, okey, g)
 	if !ok {
 		return rt, fmt.Errorf("%w: resource instance %q", ErrNotFound, t.Object)
 	}
@@ -631,15 +637,39 @@ func (e *Engine) ValidateTuple(t Tuple) error {
 // or an over-long chain may run through several of them). It holds only
 // the read lock.
 func (e *Engine) ValidateTuples(ts []Tuple) (int, error) {
+	return e.ValidateTuplesCreating(ts, nil)
+}
+
+// ValidateTuplesCreating is ValidateTuples for a write that also creates
+// the instances created names ("type:key" of a known resource type; none
+// of them exists yet, so none has tuples): a cycle or an over-long chain
+// through them is found too.
+func (e *Engine) ValidateTuplesCreating(ts []Tuple, created []string) (int, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	g := &overlay{}
+	for _, ref := range created {
+		typ, key, ok := splitInstance(ref)
+		if !ok || e.resources[typ] == nil {
+			return -1, fmt.Errorf("%w: resource type of %q", ErrNotFound, ref)
+		}
+		if _, _, ok := e.instance(typ, key); ok {
+			continue
+		}
+		if g.virt == nil {
+			g.virt = map[string]uint32{}
+		}
+		if _, ok := g.virt[ref]; !ok {
+			g.virt[ref] = uint32(len(e.inst) + len(g.virtRef))
+			g.virtRef = append(g.virtRef, ref)
+		}
+	}
 	for i, t := range ts {
-		rt, err := e.resolveTuple(t)
+		rt, err := e.resolveTupleIn(t, g)
 		if err != nil {
 			return i, err
 		}
-		if e.inst[rt.obj].hasUp(rt.up) || g.has(rt) {
+		if e.known(rt.obj) && e.inst[rt.obj].hasUp(rt.up) || g.has(rt) {
 			continue
 		}
 		if err := e.checkEdge(rt, t, g); err != nil {
@@ -650,10 +680,35 @@ func (e *Engine) ValidateTuples(ts []Tuple) (int, error) {
 	return -1, nil
 }
 
-// overlay holds edges being validated on top of the engine's.
+// overlay holds edges being validated on top of the engine's, and the
+// instances a write is to create (numbered after the engine's).
 type overlay struct {
 	up, down map[uint32][]uint32
 	edges    map[resolvedTuple]bool
+	virt     map[string]uint32 // "type:key" → number
+	virtRef  []string          // number - len(e.inst) → "type:key"
+}
+
+// instanceIn is instance, also finding the instances g is to create.
+func (e *Engine) instanceIn(typ, key string, g *overlay) (uint32, *resourceRec, bool) {
+	i, rr, ok := e.instance(typ, key)
+	if ok || g == nil || g.virt == nil {
+		return i, rr, ok
+	}
+	i, ok = g.virt[typ+":"+key]
+	return i, e.resources[typ], ok
+}
+
+// known says whether i is one of the engine's instances (not one an
+// overlay is to create).
+func (e *Engine) known(i uint32) bool { return int(i) < len(e.inst) }
+
+// refIn is the "type:key" of instance i, of the engine or of g.
+func (e *Engine) refIn(i uint32, g *overlay) string {
+	if e.known(i) {
+		return e.instanceRef(i)
+	}
+	return g.virtRef[int(i)-len(e.inst)]
 }
 
 func (g *overlay) has(rt resolvedTuple) bool { return g != nil && g.edges[rt] }
@@ -679,7 +734,7 @@ func (e *Engine) checkEdge(rt resolvedTuple, t Tuple, g *overlay) error {
 	below := map[uint32]int{}
 	h, cyc := e.height(rt.obj, rt.subj, below, g)
 	if cyc {
-		return fmt.Errorf("%w: tuple %s %s %s would close a cycle: %s already derives from %s", ErrInvalid, t.Subject, t.Relation, t.Object, e.instanceRef(rt.subj), t.Object)
+		return fmt.Errorf("%w: tuple %s %s %s would close a cycle: %s already derives from %s", ErrInvalid, t.Subject, t.Relation, t.Object, e.refIn(rt.subj, g), t.Object)
 	}
 	above := map[uint32]int{}
 	if d := e.depthAbove(rt.subj, above, g) + 1 + h; d > MaxDepth {
@@ -707,9 +762,11 @@ func (e *Engine) height(i, target uint32, memo map[uint32]int, g *overlay) (int,
 		best = max(best, h+1)
 		return false
 	}
-	for _, d := range e.inst[i].down {
-		if step(d.obj) {
-			return 0, true
+	if e.known(i) {
+		for _, d := range e.inst[i].down {
+			if step(d.obj) {
+				return 0, true
+			}
 		}
 	}
 	for _, obj := range g.down[i] {
@@ -728,8 +785,10 @@ func (e *Engine) depthAbove(i uint32, memo map[uint32]int, g *overlay) int {
 	}
 	memo[i] = 0
 	best := 0
-	for _, u := range e.inst[i].up {
-		best = max(best, e.depthAbove(u.subj, memo, g)+1)
+	if e.known(i) {
+		for _, u := range e.inst[i].up {
+			best = max(best, e.depthAbove(u.subj, memo, g)+1)
+		}
 	}
 	for _, subj := range g.up[i] {
 		best = max(best, e.depthAbove(subj, memo, g)+1)

@@ -3,7 +3,9 @@ package authz_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/authz"
@@ -369,5 +371,49 @@ func TestValidateTuplesTogether(t *testing.T) {
 	after := e.Data()
 	if len(after.Tuples) != len(before.Tuples) {
 		t.Fatalf("validation changed the tuples: %d → %d", len(before.Tuples), len(after.Tuples))
+	}
+}
+
+func TestValidateTuplesCreating(t *testing.T) {
+	e := driveEngine(t)
+	before := e.Data()
+	// tuples naming instances the same write creates: fine alone and
+	// together, unless they close a cycle or make an over-long chain
+	ok := []authz.Tuple{
+		{Subject: "folder:new1", Relation: "parent", Object: "document:new-doc"},
+		{Subject: "folder:root", Relation: "parent", Object: "folder:new1"},
+	}
+	if i, err := e.ValidateTuplesCreating(ok, []string{"folder:new1", "document:new-doc"}); i != -1 || err != nil {
+		t.Fatalf("new instances: %d %v", i, err)
+	}
+	if i, err := e.ValidateTuples(ok); i != 0 || !errors.Is(err, authz.ErrNotFound) {
+		t.Fatalf("without creating them: %d %v", i, err)
+	}
+	cycle := []authz.Tuple{
+		{Subject: "folder:a", Relation: "parent", Object: "folder:b"},
+		{Subject: "folder:b", Relation: "parent", Object: "folder:a"},
+	}
+	if i, err := e.ValidateTuplesCreating(cycle, []string{"folder:a", "folder:b"}); i != 1 || !errors.Is(err, authz.ErrInvalid) || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("cycle through new instances: %d %v", i, err)
+	}
+	var chain []authz.Tuple
+	var created []string
+	for i := 0; i <= authz.MaxDepth; i++ {
+		chain = append(chain, authz.Tuple{Subject: fmt.Sprintf("folder:c%d", i), Relation: "parent", Object: fmt.Sprintf("folder:c%d", i+1)})
+		created = append(created, fmt.Sprintf("folder:c%d", i))
+	}
+	created = append(created, fmt.Sprintf("folder:c%d", authz.MaxDepth+1))
+	if i, err := e.ValidateTuplesCreating(chain, created); i != authz.MaxDepth || !errors.Is(err, authz.ErrInvalid) {
+		t.Fatalf("chain of %d new tuples: %d %v", len(chain), i, err)
+	}
+	if _, err := e.ValidateTuplesCreating(ok, []string{"nosuchtype:x"}); !errors.Is(err, authz.ErrNotFound) {
+		t.Fatalf("unknown type: %v", err)
+	}
+	// an instance that already exists is not created again
+	if i, err := e.ValidateTuplesCreating(ok[:1], []string{"folder:new1", "document:new-doc", "folder:root"}); i != -1 || err != nil {
+		t.Fatalf("existing instance among the created: %d %v", i, err)
+	}
+	if after := e.Data(); len(after.Tuples) != len(before.Tuples) || len(after.Instances) != len(before.Instances) {
+		t.Fatal("validation changed the engine")
 	}
 }

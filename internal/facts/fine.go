@@ -201,42 +201,56 @@ type ResourceRolePatch struct {
 	Permissions, Extends *[]string
 	GrantedTo            *[]authz.Derivation
 	Attributes           *map[string]any // replaces them all
+	// Edit, when set, is the patch worked out from the role (and its type)
+	// as the write's transaction reads them, in place of the fields above:
+	// an add or remove of one permission, parent or derivation is not lost
+	// to a concurrent write.
+	Edit func(res *Resource, r *ResourceRole) ResourceRolePatch
 }
 
 // UpdateResourceRole changes a role of a resource type.
 func (s *Service) UpdateResourceRole(ctx context.Context, envID, resourceRef, ref string, p ResourceRolePatch) (*ResourceRole, error) {
 	var r *ResourceRole
-	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		res, err := resourceOf(ctx, tx, envID, resourceRef)
-		if err != nil {
-			return nil, err
-		}
-		if r, err = tx.GetResourceRole(ctx, envID, res.ID, ref); err != nil {
-			return nil, err
-		}
-		setIf(&r.Name, p.Name)
-		setIf(&r.Description, p.Description)
-		if p.Permissions != nil {
-			r.Permissions = dedupe(*p.Permissions)
-		}
-		if p.Extends != nil {
-			r.Extends = dedupe(*p.Extends)
-		}
-		if p.GrantedTo != nil {
-			r.GrantedTo = orNoDerivations(*p.GrantedTo)
-		}
-		if p.Attributes != nil {
-			r.Attributes = orEmpty(*p.Attributes)
-		}
-		if err := checkResourceRole(ctx, tx, envID, res, r); err != nil {
-			return nil, err
-		}
-		r.UpdatedAt = s.now()
-		if err := tx.UpdateResourceRole(ctx, r); err != nil {
-			return nil, err
-		}
-		return []Change{change(OpPutResourceRole, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceRoleUpdated, r)
+	return r, s.write(ctx, envID, func(tx Store) (changes []Change, err error) {
+		r, changes, err = s.updateResourceRoleTx(ctx, tx, envID, resourceRef, ref, p)
+		return changes, err
 	})
+}
+
+func (s *Service) updateResourceRoleTx(ctx context.Context, tx Store, envID, resourceRef, ref string, p ResourceRolePatch) (*ResourceRole, []Change, error) {
+	res, err := resourceOf(ctx, tx, envID, resourceRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := tx.GetResourceRole(ctx, envID, res.ID, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Edit != nil {
+		p = p.Edit(res, r)
+	}
+	setIf(&r.Name, p.Name)
+	setIf(&r.Description, p.Description)
+	if p.Permissions != nil {
+		r.Permissions = dedupe(*p.Permissions)
+	}
+	if p.Extends != nil {
+		r.Extends = dedupe(*p.Extends)
+	}
+	if p.GrantedTo != nil {
+		r.GrantedTo = orNoDerivations(*p.GrantedTo)
+	}
+	if p.Attributes != nil {
+		r.Attributes = orEmpty(*p.Attributes)
+	}
+	if err := checkResourceRole(ctx, tx, envID, res, r); err != nil {
+		return nil, nil, err
+	}
+	r.UpdatedAt = s.now()
+	if err := tx.UpdateResourceRole(ctx, r); err != nil {
+		return nil, nil, err
+	}
+	return r, []Change{change(OpPutResourceRole, r.Authz())}, s.emit(ctx, tx, envID, event.ResourceRoleUpdated, r)
 }
 
 // DeleteResourceRole removes a role of a resource type. What refers to it
@@ -489,7 +503,45 @@ const MaxTupleBatch = 1000
 // TupleInput names a tuple: Subject "type:key" or "type:key#role", the
 // relation (a relation of the object's type, or for a subject set one of its
 // roles), Object "type:key".
-type TupleInput struct{ Subject, Relation, Object string }
+type TupleInput struct {
+	Subject, Relation, Object string
+	// Tenant, when set, creates the subject's and the object's instances
+	// that do not exist, in this tenant, in the same transaction
+	// (Permit's implicit instances).
+	Tenant string
+}
+
+// implicitInstanceTx creates instance ref ("type:key"; a subject set's
+// "#role" ignored) in tenant when it does not exist; it answers the
+// instance created (nil: it existed).
+func (s *Service) implicitInstanceTx(ctx context.Context, tx Store, envID, ref, tenant string) (*Instance, []Change, error) {
+	ref, _, _ = strings.Cut(ref, "#")
+	typ, key, ok := strings.Cut(ref, ":")
+	if !ok || tenant == "" {
+		return nil, nil, nil
+	}
+	if _, err := tx.GetInstance(ctx, envID, ref); gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+		return nil, nil, err
+	}
+	if err := validKey("key", key); err != nil {
+		return nil, nil, err
+	}
+	res, err := resourceOf(ctx, tx, envID, typ)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := tx.GetTenant(ctx, envID, tenant)
+	if err != nil {
+		return nil, nil, asField(err, "tenant")
+	}
+	now := s.now()
+	i := &Instance{ID: newID(), EnvID: envID, Key: key, Attributes: map[string]any{}, CreatedAt: now, UpdatedAt: now,
+		ResourceID: res.ID, Resource: res.Key, TenantID: t.ID, Tenant: t.Key}
+	if err := tx.CreateInstance(ctx, i); err != nil {
+		return nil, nil, err
+	}
+	return i, []Change{change(OpPutInstance, i.Authz())}, s.emit(ctx, tx, envID, event.ResourceInstanceCreated, i)
+}
 
 // resolveTuple finds the instances of a tuple and checks its relation
 // against the types' relations and roles.
@@ -588,6 +640,20 @@ func (s *Service) CreateTuples(ctx context.Context, envID string, ins []TupleInp
 			}
 			return err
 		}
+		changes := make([]Change, 0, len(ins))
+		var created []string
+		for i, in := range ins {
+			for _, ref := range []string{in.Subject, in.Object} {
+				inst, more, err := s.implicitInstanceTx(ctx, tx, envID, ref, in.Tenant)
+				if err != nil {
+					return nil, fail(i, err)
+				}
+				if inst != nil {
+					created = append(created, inst.Ref())
+					changes = append(changes, more...)
+				}
+			}
+		}
 		ts := make([]*Tuple, len(ins))
 		ats := make([]authz.Tuple, len(ins))
 		for i, in := range ins {
@@ -597,10 +663,12 @@ func (s *Service) CreateTuples(ctx context.Context, envID string, ins []TupleInp
 			ats[i] = ts[i].Authz()
 		}
 		// all at once: a cycle through several new tuples is found too
-		if i, err := e.ValidateTuples(ats); err != nil {
+		if i, err := e.ValidateTuplesCreating(ats, created); err != nil {
+			if i < 0 {
+				return nil, err
+			}
 			return nil, fail(i, tupleError(ats[i], err))
 		}
-		changes := make([]Change, 0, len(ins))
 		events := make([]event.Event, 0, len(ins))
 		for i, t := range ts {
 			t.ID, t.CreatedAt = newID(), s.now()
@@ -761,18 +829,39 @@ func (s *Service) resolveInstanceAssign(ctx context.Context, tx Store, envID str
 // user already has that role on it (an insert that skips a duplicate, so
 // the transaction goes on).
 func (s *Service) assignInstanceIfMissingTx(ctx context.Context, tx Store, envID string, in AssignInput) ([]Change, error) {
+	created, err := s.assignedInstanceTx(ctx, tx, envID, in)
+	if err != nil {
+		return nil, err
+	}
 	a, op, err := s.resolveInstanceAssign(ctx, tx, envID, in)
 	if err != nil {
 		return nil, err
 	}
 	inserted, err := tx.InsertInstanceAssignments(ctx, []Assignment{*a})
 	if err != nil || !inserted[a.ID] {
-		return nil, err
+		return created, err
 	}
-	return []Change{change(OpAssign, op)}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
+	return append(created, change(OpAssign, op)), s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
+}
+
+// assignedInstanceTx creates the instance of an assignment that asks for
+// it (in.CreateInstance) and lacks it.
+func (s *Service) assignedInstanceTx(ctx context.Context, tx Store, envID string, in AssignInput) ([]Change, error) {
+	if !in.CreateInstance || in.Tenant == "" {
+		return nil, nil
+	}
+	_, changes, err := s.implicitInstanceTx(ctx, tx, envID, in.ResourceInstance, in.Tenant)
+	return changes, prefixed(err, "resource_instance")
 }
 
 func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, in AssignInput, remove bool) (*Assignment, []Change, error) {
+	var created []Change
+	if !remove {
+		var err error
+		if created, err = s.assignedInstanceTx(ctx, tx, envID, in); err != nil {
+			return nil, nil, err
+		}
+	}
 	a, op, err := s.resolveInstanceAssign(ctx, tx, envID, in)
 	if err != nil {
 		return nil, nil, err
@@ -792,7 +881,7 @@ func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, 
 		}
 		return nil, nil, err
 	}
-	return a, []Change{change(OpAssign, op)}, s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
+	return a, append(created, change(OpAssign, op)), s.emit(ctx, tx, envID, event.RoleAssignmentCreated, a)
 }
 
 // ---- condition sets

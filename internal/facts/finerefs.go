@@ -236,6 +236,20 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 				return s.then(ctx, tx.DeleteConditionSet(ctx, envID, c.ID), tx, envID, event.ConditionSetDeleted, event.Deleted{ID: c.ID, Key: c.Key})
 			})
 	}
+	rels, err := tx.AllRelations(ctx, envID)
+	if err != nil {
+		return err
+	}
+	// Other types' relations to this one: their tuples (and derivations)
+	// go before this type's instances, whose own removal takes the tuples
+	// naming them (a tuple is removed once, before its instance).
+	for _, r := range rels {
+		if r.ResourceID != res.ID && r.SubjectID == res.ID {
+			if err := s.relationRefs(ctx, tx, envID, rs, &r); err != nil {
+				return err
+			}
+		}
+	}
 	insts, err := allPages(func(p gatehouse.PageRequest) (gatehouse.Page[Instance], error) {
 		return tx.ListInstances(ctx, FineFilter{EnvID: envID, Resource: res.Key}, p)
 	})
@@ -264,18 +278,9 @@ func (s *Service) resourceFineRefs(ctx context.Context, tx Store, envID string, 
 				change(OpPutResourceRole, o.Authz()), s.updateRoleFn(ctx, tx, envID, o))
 		}
 	}
-	rels, err := tx.AllRelations(ctx, envID)
-	if err != nil {
-		return err
-	}
 	for _, r := range rels {
 		if r.ResourceID != res.ID && r.SubjectID != res.ID {
 			continue
-		}
-		if r.ResourceID != res.ID { // another type's relation to this one: its derivations
-			if err := s.relationRefs(ctx, tx, envID, rs, &r); err != nil {
-				return err
-			}
 		}
 		rs.add(Referrer{Kind: "relation", Key: r.Resource + "#" + r.Key, Via: "resource"}, change(OpDeleteRelation, ResourceKeyRef{Resource: r.Resource, Key: r.Key}),
 			func() error {

@@ -548,66 +548,155 @@ type ResourcePatch struct {
 	// Cascade lets removing actions take them off roles' permissions too
 	// (else a role still naming one makes the change a CONFLICT).
 	Cascade bool
+	// Edit, when set, changes the type as read in the write's transaction
+	// (after the fields above are applied), so a change computed from the
+	// current type (Permit's action groups and action attributes in its
+	// config) is not lost to a concurrent write.
+	Edit func(r *Resource) error
 }
 
 // UpdateResource changes a resource type. Removing an action that roles'
 // permissions name is a CONFLICT unless p.Cascade (see references.go).
 func (s *Service) UpdateResource(ctx context.Context, envID, ref string, p ResourcePatch) (*Resource, error) {
 	var r *Resource
+	return r, s.write(ctx, envID, func(tx Store) (changes []Change, err error) {
+		r, changes, err = s.updateResourceTx(ctx, tx, envID, ref, p)
+		return changes, err
+	})
+}
+
+func (s *Service) updateResourceTx(ctx context.Context, tx Store, envID, ref string, p ResourcePatch) (*Resource, []Change, error) {
+	r, err := tx.GetResource(ctx, envID, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	before := r.Actions
+	setIf(&r.Name, p.Name)
+	setIf(&r.Description, p.Description)
+	if p.Actions != nil {
+		r.Actions = append([]string{}, (*p.Actions)...)
+	}
+	if p.Attributes != nil {
+		r.Attributes = cloneDefs(*p.Attributes)
+	}
+	setIf(&r.Type, p.Type)
+	setIf(&r.Status, p.Status)
+	if p.Config != nil {
+		cfg := orEmpty(*p.Config)
+		if p.KeepPermitConfig {
+			cfg = keepPermitConfig(r.Config, cfg)
+		}
+		r.Config = cfg
+	}
+	if p.Edit != nil {
+		if err := p.Edit(r); err != nil {
+			return nil, nil, err
+		}
+	}
+	var changes []Change
+	var removed []string
+	for _, a := range before {
+		if !slices.Contains(r.Actions, a) {
+			removed = append(removed, a)
+		}
+	}
+	if len(removed) > 0 {
+		what := fmt.Sprintf("action %q of resource type %q", strings.Join(removed, ", "), r.Key)
+		if changes, err = s.dropPermissions(ctx, tx, envID, what, r.Key, removed, p.Cascade); err != nil {
+			return nil, nil, err
+		}
+		rs := &refSet{}
+		if err := s.actionRefs(ctx, tx, envID, rs, r, removed); err != nil {
+			return nil, nil, err
+		}
+		fine, err := rs.apply(what, p.Cascade)
+		if err != nil {
+			return nil, nil, err
+		}
+		changes = append(changes, fine...)
+	}
+	if err := firstErr(validActions(r.Actions), validAttributeDefs(r.Attributes), validText("name", r.Name, 200), validText("description", r.Description, 2000),
+		validResourceMeta(r.Type, r.Status, r.Config)); err != nil {
+		return nil, nil, err
+	}
+	r.UpdatedAt = s.now()
+	if err := tx.UpdateResource(ctx, r); err != nil {
+		return nil, nil, err
+	}
+	// The resource first: a role's permission never names a missing action.
+	return r, append([]Change{change(OpPutResource, r.Authz())}, changes...), s.emit(ctx, tx, envID, event.ResourceUpdated, r)
+}
+
+// ResourceRoleUpsert is a role of a resource type to create (Create) when
+// the type has no role Key, or to change (Patch) when it has.
+type ResourceRoleUpsert struct {
+	Key    string
+	Create ResourceRoleInput
+	Patch  ResourceRolePatch
+}
+
+// ResourceChildren are the relations and roles a write of a resource type
+// names, worked out from the type as it stands in the write's transaction.
+type ResourceChildren func(r *Resource) ([]RelationInput, []ResourceRoleUpsert, error)
+
+// UpdateResourceWith changes a resource type and, in the same
+// transaction, creates the relations children names that it lacks and
+// creates or changes the roles it names: all or nothing (Permit's PATCH
+// and PUT of a resource with its roles and relations).
+func (s *Service) UpdateResourceWith(ctx context.Context, envID, ref string, p ResourcePatch, children ResourceChildren) (*Resource, error) {
+	var r *Resource
 	return r, s.write(ctx, envID, func(tx Store) ([]Change, error) {
-		var err error
-		if r, err = tx.GetResource(ctx, envID, ref); err != nil {
-			return nil, err
-		}
-		setIf(&r.Name, p.Name)
-		setIf(&r.Description, p.Description)
 		var changes []Change
-		if p.Actions != nil {
-			var removed []string
-			for _, a := range r.Actions {
-				if !slices.Contains(*p.Actions, a) {
-					removed = append(removed, a)
-				}
+		var err error
+		if r, changes, err = s.updateResourceTx(ctx, tx, envID, ref, p); err != nil {
+			return nil, err
+		}
+		if children == nil {
+			return changes, nil
+		}
+		rels, roles, err := children(r)
+		if err != nil {
+			return nil, err
+		}
+		for _, ri := range rels {
+			if _, err := tx.GetRelation(ctx, envID, r.ID, ri.Key); err == nil {
+				continue
+			} else if gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+				return nil, err
 			}
-			if len(removed) > 0 {
-				what := fmt.Sprintf("action %q of resource type %q", strings.Join(removed, ", "), r.Key)
-				if changes, err = s.dropPermissions(ctx, tx, envID, what, r.Key, removed, p.Cascade); err != nil {
-					return nil, err
-				}
-				rs := &refSet{}
-				if err := s.actionRefs(ctx, tx, envID, rs, r, removed); err != nil {
-					return nil, err
-				}
-				fine, err := rs.apply(what, p.Cascade)
+			rel, err := s.newRelation(envID, ri)
+			if err != nil {
+				return nil, prefixed(err, "relations."+ri.Key)
+			}
+			more, err := s.createRelationTx(ctx, tx, envID, r.ID, rel, ri.Subject)
+			if err != nil {
+				return nil, prefixed(err, "relations."+ri.Key)
+			}
+			changes = append(changes, more...)
+		}
+		for _, u := range roles {
+			_, err := tx.GetResourceRole(ctx, envID, r.ID, u.Key)
+			var more []Change
+			switch {
+			case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
+				rr, err := s.newResourceRole(envID, u.Create)
 				if err != nil {
-					return nil, err
+					return nil, prefixed(err, "roles."+u.Key)
 				}
-				changes = append(changes, fine...)
+				more, err = s.createResourceRoleTx(ctx, tx, envID, r.ID, rr)
+				if err != nil {
+					return nil, prefixed(err, "roles."+u.Key)
+				}
+			case err != nil:
+				return nil, err
+			default:
+				if _, more, err = s.updateResourceRoleTx(ctx, tx, envID, r.ID, u.Key, u.Patch); err != nil {
+					return nil, prefixed(err, "roles."+u.Key)
+				}
 			}
-			r.Actions = append([]string{}, (*p.Actions)...)
+			changes = append(changes, more...)
 		}
-		if p.Attributes != nil {
-			r.Attributes = cloneDefs(*p.Attributes)
-		}
-		setIf(&r.Type, p.Type)
-		setIf(&r.Status, p.Status)
-		if p.Config != nil {
-			cfg := orEmpty(*p.Config)
-			if p.KeepPermitConfig {
-				cfg = keepPermitConfig(r.Config, cfg)
-			}
-			r.Config = cfg
-		}
-		if err := firstErr(validActions(r.Actions), validAttributeDefs(r.Attributes), validText("name", r.Name, 200), validText("description", r.Description, 2000),
-			validResourceMeta(r.Type, r.Status, r.Config)); err != nil {
-			return nil, err
-		}
-		r.UpdatedAt = s.now()
-		if err := tx.UpdateResource(ctx, r); err != nil {
-			return nil, err
-		}
-		// The resource first: a role's permission never names a missing action.
-		return append([]Change{change(OpPutResource, r.Authz())}, changes...), s.emit(ctx, tx, envID, event.ResourceUpdated, r)
+		return changes, nil
 	})
 }
 
@@ -805,7 +894,12 @@ func (s *Service) DeleteRole(ctx context.Context, envID, ref string, cascade boo
 // With ResourceInstance ("document:d1", or an id) the role is one of the
 // instance's resource type and the tenant, if given, must be the
 // instance's.
-type AssignInput struct{ User, Role, Tenant, ResourceInstance string }
+type AssignInput struct {
+	User, Role, Tenant, ResourceInstance string
+	// CreateInstance creates ResourceInstance in Tenant, in the same
+	// transaction, when it does not exist (Permit's implicit instances).
+	CreateInstance bool
+}
 
 func (s *Service) resolve(ctx context.Context, tx Store, envID string, in AssignInput) (*User, *Role, *Tenant, error) {
 	if in.Tenant == "" {

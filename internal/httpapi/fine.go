@@ -435,7 +435,7 @@ type TupleIn struct {
 func tuplesIn(in []TupleIn) []facts.TupleInput {
 	out := make([]facts.TupleInput, len(in))
 	for i, t := range in {
-		out[i] = facts.TupleInput(t)
+		out[i] = facts.TupleInput{Subject: t.Subject, Relation: t.Relation, Object: t.Object}
 	}
 	return out
 }

@@ -299,7 +299,7 @@ func (s *server) putUser(mode facts.PutUserMode) handler {
 		// one transaction.
 		for i, a := range as {
 			if a.ResourceInstance != "" {
-				if as[i], err = s.instanceRefs(c, a); err != nil {
+				if as[i], err = s.instanceRefs(c, a, true); err != nil {
 					return 0, nil, err
 				}
 			}
@@ -363,7 +363,7 @@ func (s *server) assignment(assign bool) handler {
 		if err != nil {
 			return 0, nil, err
 		}
-		if a, err = s.refs(c, a); err != nil {
+		if a, err = s.refs(c, a, assign); err != nil {
 			return 0, nil, err
 		}
 		if !assign {
@@ -379,15 +379,15 @@ func (s *server) assignment(assign bool) handler {
 
 // refs resolves an assignment's user, role and tenant to their ids, also
 // when given as Permit's undashed ids. A role on a resource instance keeps
-// its key (a role of the instance's type); the instance is created in the
-// tenant given when it does not exist, as Permit does.
-func (s *server) refs(c *call, a facts.AssignInput) (facts.AssignInput, error) {
+// its key (a role of the instance's type); an assignment (create) creates
+// the instance in the tenant given when it does not exist, as Permit does.
+func (s *server) refs(c *call, a facts.AssignInput, create bool) (facts.AssignInput, error) {
 	u, err := s.getUserRef(c, a.User)
 	if err != nil {
 		return a, fieldNotFound(err, "user")
 	}
 	if a.ResourceInstance != "" {
-		out, err := s.instanceRefs(c, a)
+		out, err := s.instanceRefs(c, a, create)
 		out.User = u.ID
 		return out, err
 	}
@@ -407,9 +407,10 @@ func (s *server) refs(c *call, a facts.AssignInput) (facts.AssignInput, error) {
 }
 
 // instanceRefs resolves a role on an instance's tenant and instance to
-// their ids (the user stays as given); the instance is created in the
-// tenant given when it does not exist, as Permit does.
-func (s *server) instanceRefs(c *call, a facts.AssignInput) (facts.AssignInput, error) {
+// their ids (the user stays as given). An instance that does not exist is
+// created, with create and a tenant, in the tenant given, in the write's
+// own transaction, as Permit does.
+func (s *server) instanceRefs(c *call, a facts.AssignInput, create bool) (facts.AssignInput, error) {
 	out := facts.AssignInput{User: a.User, Role: a.Role, ResourceInstance: a.ResourceInstance}
 	if a.Tenant != "" {
 		t, err := s.getTenantRef(c, a.Tenant)
@@ -417,15 +418,16 @@ func (s *server) instanceRefs(c *call, a facts.AssignInput) (facts.AssignInput, 
 			return a, fieldNotFound(err, "tenant")
 		}
 		out.Tenant = t.ID
-		if err := s.ensureInstance(c, a.ResourceInstance, t.Key); err != nil {
-			return a, err
-		}
 	}
 	i, err := s.getInstanceRef(c, a.ResourceInstance)
-	if err != nil {
+	switch {
+	case err == nil:
+		out.ResourceInstance = i.ID
+	case create && out.Tenant != "" && gatehouse.ErrorCode(err) == gatehouse.CodeNotFound && strings.Contains(a.ResourceInstance, ":"):
+		out.CreateInstance = true
+	default:
 		return a, fieldNotFound(err, "resource_instance")
 	}
-	out.ResourceInstance = i.ID
 	return out, nil
 }
 
@@ -890,15 +892,11 @@ func (s *server) bulk(assign bool) handler {
 			return 0, nil, err
 		}
 		if assign {
-			for _, a := range in {
-				if a.ResourceInstance != "" && a.Tenant != "" {
-					if err := s.ensureInstance(c, a.ResourceInstance, a.Tenant); err != nil {
-						return 0, nil, err
-					}
-				}
+			// instances that do not exist are created in the tenant
+			// given, in the same transaction: all or nothing
+			for i := range in {
+				in[i].CreateInstance = in[i].ResourceInstance != "" && in[i].Tenant != ""
 			}
-		}
-		if assign {
 			n, err := s.Facts.AssignMany(c.ctx, c.env.ID, in)
 			return http.StatusOK, map[string]int{"assignments_created": n}, err
 		}

@@ -184,26 +184,6 @@ func (s *server) deleteInstance(c *call) (int, any, error) {
 	return http.StatusNoContent, nil, s.Facts.DeleteInstance(c.ctx, c.env.ID, i.ID)
 }
 
-// ensureInstance creates instance ref ("type:key") in tenant when it does
-// not exist yet, as Permit does for a tuple or a role assignment naming a
-// new instance with a tenant.
-func (s *server) ensureInstance(c *call, ref, tenant string) error {
-	typ, key, ok := strings.Cut(ref, ":")
-	if !ok || tenant == "" {
-		return nil
-	}
-	key, _, _ = strings.Cut(key, "#")
-	_, err := s.Facts.Instance(c.ctx, c.env.ID, typ+":"+key)
-	if gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
-		return err
-	}
-	_, err = s.Facts.CreateInstance(c.ctx, c.env.ID, facts.InstanceInput{Resource: typ, Key: key, Tenant: tenant})
-	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
-		return nil // created meanwhile
-	}
-	return err
-}
-
 // ---- relationship tuples
 
 type pTuple struct {
@@ -329,20 +309,16 @@ type pTupleIn struct {
 	Tenant   string `json:"tenant"`
 }
 
-// tupleInputs resolves tuples, creating the instances they name that do
-// not exist when a tenant is given (Permit's implicit instances).
+// tupleInputs resolves tuples; with create and a tenant, the write creates
+// the instances they name that do not exist (Permit's implicit instances).
 func (s *server) tupleInputs(c *call, in []pTupleIn, create bool) ([]facts.TupleInput, error) {
 	out := make([]facts.TupleInput, len(in))
 	for i, t := range in {
+		var tenant string
 		if create && t.Tenant != "" {
-			tenant := t.Tenant
+			tenant = t.Tenant
 			if tt, err := s.getTenantRef(c, tenant); err == nil {
 				tenant = tt.Key
-			}
-			for _, ref := range []string{t.Subject, t.Object} {
-				if err := s.ensureInstance(c, ref, tenant); err != nil {
-					return nil, err
-				}
 			}
 		}
 		sub, err := s.instanceName(c, t.Subject, "subject")
@@ -353,7 +329,9 @@ func (s *server) tupleInputs(c *call, in []pTupleIn, create bool) ([]facts.Tuple
 		if err != nil {
 			return nil, err
 		}
-		out[i] = facts.TupleInput{Subject: sub, Relation: t.Relation, Object: obj}
+		// the instances that do not exist are created in tenant, in the
+		// write's transaction
+		out[i] = facts.TupleInput{Subject: sub, Relation: t.Relation, Object: obj, Tenant: tenant}
 	}
 	return out, nil
 }
@@ -691,7 +669,8 @@ func (s *server) changeResourceRole(c *call, fn func(res *facts.Resource, r *fac
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err = s.Facts.UpdateResourceRole(c.ctx, c.env.ID, res.ID, r.ID, fn(res, r))
+	// fn sees the role as the write reads it.
+	r, err = s.Facts.UpdateResourceRole(c.ctx, c.env.ID, res.ID, r.ID, facts.ResourceRolePatch{Edit: fn})
 	return res, r, err
 }
 

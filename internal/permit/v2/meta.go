@@ -210,29 +210,33 @@ func (s *server) createActionGroup(c *call) (int, any, error) {
 	if in.Key == "" {
 		return 0, nil, gatehouse.FieldError("key", "required_field_missing", "key is required")
 	}
-	if slices.Contains(r.Actions, in.Key) {
-		return 0, nil, gatehouse.FieldError("key", "already_exists", "resource %q has an action %q: a group may not share its key", r.Key, in.Key)
-	}
-	for _, a := range in.Actions {
-		if !slices.Contains(r.Actions, a) {
-			return 0, nil, gatehouse.FieldError("actions", "unknown_action", "resource %q has no action %q", r.Key, a)
-		}
-	}
-	m := metaOf(r)
-	if _, ok := m.ActionGroups[in.Key]; ok {
-		return 0, nil, gatehouse.Errorf(gatehouse.CodeConflict, "resource %q already has action group %q", r.Key, in.Key)
-	}
-	if m.ActionGroups == nil {
-		m.ActionGroups = map[string]actionGroup{}
-	}
 	if in.Name == "" {
 		in.Name = in.Key
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	g := actionGroup{Name: in.Name, Description: in.Description, Attributes: in.Attributes, Actions: in.Actions, CreatedAt: now, UpdatedAt: now}
-	m.ActionGroups[in.Key] = g
-	cfg := withMeta(r.Config, m)
-	if r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Config: &cfg}); err != nil {
+	// Checked and written against the type as the write reads it.
+	edit := func(r *facts.Resource) error {
+		if slices.Contains(r.Actions, in.Key) {
+			return gatehouse.FieldError("key", "already_exists", "resource %q has an action %q: a group may not share its key", r.Key, in.Key)
+		}
+		for _, a := range in.Actions {
+			if !slices.Contains(r.Actions, a) {
+				return gatehouse.FieldError("actions", "unknown_action", "resource %q has no action %q", r.Key, a)
+			}
+		}
+		m := metaOf(r)
+		if _, ok := m.ActionGroups[in.Key]; ok {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "resource %q already has action group %q", r.Key, in.Key)
+		}
+		if m.ActionGroups == nil {
+			m.ActionGroups = map[string]actionGroup{}
+		}
+		m.ActionGroups[in.Key] = g
+		r.Config = withMeta(r.Config, m)
+		return nil
+	}
+	if r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Edit: edit}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pActionGroupOf(c.env, r, in.Key, g), nil
@@ -251,28 +255,36 @@ func (s *server) updateActionGroup(c *call) (int, any, error) {
 	if err := c.body(s.maxBody, &in, true); err != nil {
 		return 0, nil, err
 	}
-	r, k, g, err := s.findActionGroup(c)
+	r, k, _, err := s.findActionGroup(c)
 	if err != nil {
 		return 0, nil, err
 	}
-	setIf(&g.Name, in.Name)
-	setIf(&g.Description, in.Description)
-	if in.Attributes != nil {
-		g.Attributes = *in.Attributes
-	}
-	if in.Actions != nil {
-		for _, a := range *in.Actions {
-			if !slices.Contains(r.Actions, a) {
-				return 0, nil, gatehouse.FieldError("actions", "unknown_action", "resource %q has no action %q", r.Key, a)
-			}
+	var g actionGroup
+	edit := func(r *facts.Resource) error {
+		m := metaOf(r)
+		var ok bool
+		if g, ok = m.ActionGroups[k]; !ok {
+			return gatehouse.Errorf(gatehouse.CodeNotFound, "resource %q has no action group %q", r.Key, k)
 		}
-		g.Actions = *in.Actions
+		setIf(&g.Name, in.Name)
+		setIf(&g.Description, in.Description)
+		if in.Attributes != nil {
+			g.Attributes = *in.Attributes
+		}
+		if in.Actions != nil {
+			for _, a := range *in.Actions {
+				if !slices.Contains(r.Actions, a) {
+					return gatehouse.FieldError("actions", "unknown_action", "resource %q has no action %q", r.Key, a)
+				}
+			}
+			g.Actions = *in.Actions
+		}
+		g.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		m.ActionGroups[k] = g
+		r.Config = withMeta(r.Config, m)
+		return nil
 	}
-	g.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
-	m := metaOf(r)
-	m.ActionGroups[k] = g
-	cfg := withMeta(r.Config, m)
-	if r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Config: &cfg}); err != nil {
+	if r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Edit: edit}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, pActionGroupOf(c.env, r, k, g), nil
@@ -289,9 +301,11 @@ func (s *server) deleteActionGroup(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	m := metaOf(r)
-	delete(m.ActionGroups, k)
-	cfg := withMeta(r.Config, m)
-	_, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Config: &cfg})
+	_, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Edit: func(r *facts.Resource) error {
+		m := metaOf(r)
+		delete(m.ActionGroups, k)
+		r.Config = withMeta(r.Config, m)
+		return nil
+	}})
 	return http.StatusNoContent, nil, err
 }

@@ -395,53 +395,45 @@ func actionKeys(m map[string]pActionIn) []string {
 	return out
 }
 
-// putRolesRelations creates the relations a resource body names (a
-// relation: its subjects' resource type, "relation": "folder", or
-// {"subject_resource": ...}) that do not exist, then creates or changes
-// its roles.
-func (s *server) putRolesRelations(c *call, r *facts.Resource, in pResourceIn) error {
+// rolesRelations are the relations a resource body names (a relation: its
+// subjects' resource type, "relation": "folder", or {"subject_resource":
+// ...}) and its roles, to create or change, worked out from the type as
+// it stands in the write's transaction (action groups expanded).
+func rolesRelations(in pResourceIn) (facts.ResourceChildren, error) {
+	var rels []facts.RelationInput
 	for _, k := range sortedKeys(in.Relations) {
 		subject, err := relationSubject(k, in.Relations[k])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := s.Facts.Relation(c.ctx, c.env.ID, r.ID, k); err == nil {
-			continue
-		}
-		if _, err := s.Facts.CreateRelation(c.ctx, c.env.ID, r.ID, facts.RelationInput{Key: k, Subject: subject}); err != nil {
-			return err
-		}
+		rels = append(rels, facts.RelationInput{Key: k, Subject: subject})
 	}
-	for _, k := range sortedKeys(in.Roles) {
+	keys := sortedKeys(in.Roles)
+	for _, k := range keys {
 		ri := in.Roles[k]
 		ri.Key = k
 		if err := ri.check(); err != nil {
-			return err
-		}
-		old, err := s.Facts.ResourceRole(c.ctx, c.env.ID, r.ID, k)
-		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
-			if _, err := s.putResourceRole(c, r, ri); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		p := facts.ResourceRolePatch{Name: ri.Name, Description: ri.Description, Extends: ri.Extends, Attributes: ri.Attributes}
-		if ri.Permissions != nil {
-			perms := expandGroups(r, *ri.Permissions)
-			p.Permissions = &perms
-		}
-		if ri.GrantedTo != nil {
-			ds := derivations(ri.GrantedTo.UsersWithRole)
-			p.GrantedTo = &ds
-		}
-		if _, err := s.Facts.UpdateResourceRole(c.ctx, c.env.ID, r.ID, old.ID, p); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return func(r *facts.Resource) ([]facts.RelationInput, []facts.ResourceRoleUpsert, error) {
+		roles := make([]facts.ResourceRoleUpsert, 0, len(keys))
+		for _, k := range keys {
+			ri := in.Roles[k]
+			ri.Key = k
+			p := facts.ResourceRolePatch{Name: ri.Name, Description: ri.Description, Extends: ri.Extends, Attributes: ri.Attributes}
+			if ri.Permissions != nil {
+				perms := expandGroups(r, *ri.Permissions)
+				p.Permissions = &perms
+			}
+			if ri.GrantedTo != nil {
+				ds := derivations(ri.GrantedTo.UsersWithRole)
+				p.GrantedTo = &ds
+			}
+			roles = append(roles, facts.ResourceRoleUpsert{Key: k, Create: resourceRoleInput(r, ri), Patch: p})
+		}
+		return rels, roles, nil
+	}, nil
 }
 
 // relationSubject is the subjects' resource type a body's relation names.
@@ -628,25 +620,19 @@ func (s *server) updateResource(replace bool) handler {
 		if err != nil {
 			return 0, nil, err
 		}
-		old := metaOf(r)
-		if replace {
-			old = resourceMeta{ActionGroups: old.ActionGroups}
+		if err := s.checkRelationSubjects(c, in); err != nil {
+			return 0, nil, err
 		}
-		m, err := in.meta(old, time.Now().UTC().Truncate(time.Microsecond))
+		children, err := rolesRelations(in)
 		if err != nil {
 			return 0, nil, err
 		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
 		p := facts.ResourcePatch{Name: in.Name, Description: in.Description, Cascade: c.cascade()}
-		actions := r.Actions
 		if in.Actions != nil {
 			keys := actionKeys(*in.Actions)
-			p.Actions, actions = &keys, keys
+			p.Actions = &keys
 		}
-		if err := checkGroups(m, actions); err != nil {
-			return 0, nil, err
-		}
-		cfg := withMeta(r.Config, m)
-		p.Config = &cfg
 		if in.Attributes != nil {
 			p.Attributes = in.Attributes
 		}
@@ -660,11 +646,26 @@ func (s *server) updateResource(replace bool) handler {
 				p.Attributes = &none
 			}
 		}
-		r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, p)
-		if err != nil {
-			return 0, nil, err
+		// The Permit-only details (urn, action attributes, action groups)
+		// from the type as the write reads it, not as read before it.
+		p.Edit = func(cur *facts.Resource) error {
+			old := metaOf(cur)
+			if replace {
+				old = resourceMeta{ActionGroups: old.ActionGroups}
+			}
+			m, err := in.meta(old, now)
+			if err != nil {
+				return err
+			}
+			if err := checkGroups(m, cur.Actions); err != nil {
+				return err
+			}
+			cur.Config = withMeta(cur.Config, m)
+			return nil
 		}
-		if err := s.putRolesRelations(c, r, in); err != nil {
+		// The type, its relations and its roles in one write: a role that
+		// fails leaves the type as it was.
+		if r, err = s.Facts.UpdateResourceWith(c.ctx, c.env.ID, r.ID, p, children); err != nil {
 			return 0, nil, err
 		}
 		out, err := s.resourceOut(c, r)
@@ -718,8 +719,13 @@ func (s *server) setActionAttributes(c *call, r *facts.Resource, action string, 
 	if attrs == nil {
 		return r, nil
 	}
-	cfg := withActionAttributes(r, action, attrs)
-	return s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Config: &cfg})
+	return s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Edit: func(r *facts.Resource) error {
+		if !slices.Contains(r.Actions, action) {
+			return gatehouse.Errorf(gatehouse.CodeNotFound, "resource %q has no action %q", r.Key, action)
+		}
+		r.Config = withActionAttributes(r, action, attrs)
+		return nil
+	}})
 }
 
 // withActionAttributes is r's config with an action's attributes set (none:
@@ -764,19 +770,21 @@ func (s *server) createAction(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if slices.Contains(r.Actions, in.Key) {
-		return 0, nil, gatehouse.Errorf(gatehouse.CodeConflict, "resource %q already has action %q", r.Key, in.Key)
-	}
-	if _, ok := metaOf(r).ActionGroups[in.Key]; ok {
-		return 0, nil, gatehouse.FieldError("key", "already_exists", "resource %q has an action group %q: an action may not share its key", r.Key, in.Key)
-	}
-	actions := append(slices.Clone(r.Actions), in.Key)
-	// The action and its attributes in one write.
-	p := facts.ResourcePatch{Actions: &actions, Cascade: c.cascade()}
-	if in.Attributes != nil {
-		cfg := withActionAttributes(r, in.Key, in.Attributes)
-		p.Config = &cfg
-	}
+	// The action and its attributes in one write, checked against the
+	// type as the write reads it.
+	p := facts.ResourcePatch{Cascade: c.cascade(), Edit: func(r *facts.Resource) error {
+		if slices.Contains(r.Actions, in.Key) {
+			return gatehouse.Errorf(gatehouse.CodeConflict, "resource %q already has action %q", r.Key, in.Key)
+		}
+		if _, ok := metaOf(r).ActionGroups[in.Key]; ok {
+			return gatehouse.FieldError("key", "already_exists", "resource %q has an action group %q: an action may not share its key", r.Key, in.Key)
+		}
+		r.Actions = append(slices.Clone(r.Actions), in.Key)
+		if in.Attributes != nil {
+			r.Config = withActionAttributes(r, in.Key, in.Attributes)
+		}
+		return nil
+	}}
 	if r, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, p); err != nil {
 		return 0, nil, err
 	}
@@ -788,16 +796,18 @@ func (s *server) deleteAction(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	for k, g := range metaOf(r).ActionGroups {
-		if slices.Contains(g.Actions, a) {
-			return 0, nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "action " + a + " is in action group " + k + ": remove it from the group first",
-				Details: map[string]any{"field": "action", "reason": "in_use"}}
+	_, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Cascade: c.cascade(), Edit: func(r *facts.Resource) error {
+		for k, g := range metaOf(r).ActionGroups {
+			if slices.Contains(g.Actions, a) {
+				return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "action " + a + " is in action group " + k + ": remove it from the group first",
+					Details: map[string]any{"field": "action", "reason": "in_use"}}
+			}
 		}
-	}
-	actions := slices.DeleteFunc(slices.Clone(r.Actions), func(x string) bool { return x == a })
-	m := metaOf(r)
-	delete(m.ActionAttributes, a)
-	cfg := withMeta(r.Config, m)
-	_, err = s.Facts.UpdateResource(c.ctx, c.env.ID, r.ID, facts.ResourcePatch{Actions: &actions, Config: &cfg, Cascade: c.cascade()})
+		r.Actions = slices.DeleteFunc(slices.Clone(r.Actions), func(x string) bool { return x == a })
+		m := metaOf(r)
+		delete(m.ActionAttributes, a)
+		r.Config = withMeta(r.Config, m)
+		return nil
+	}})
 	return http.StatusNoContent, nil, err
 }

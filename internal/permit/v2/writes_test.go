@@ -3,6 +3,7 @@ package permitv2_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +205,116 @@ func TestPermitCompositeWritesAreAtomic(t *testing.T) {
 	}
 	if got := assignmentsOf(t, s, "dan"); len(got) != 0 {
 		t.Fatalf("dan's assignments: %v", got)
+	}
+
+	// PATCH and PUT of a type with a valid relation and a bad role: the
+	// type as it was, no relation.
+	for _, method := range []string{"PATCH", "PUT"} {
+		r = s.pcall(method, schema+"/resources/folder", k, map[string]any{"name": "Renamed", "actions": map[string]any{"read": map[string]any{}},
+			"relations": map[string]any{"owner": "doc"},
+			"roles":     map[string]any{"writer": map[string]any{"permissions": []string{"fly"}}}})
+		if r.status < 400 || r.status >= 500 {
+			t.Fatalf("%s a resource with a bad role: %d %s", method, r.status, r.raw)
+		}
+		f = s.pmust(200, "GET", schema+"/resources/folder", k, nil).obj()
+		if f["name"] != "Folder" || f["relations"].(map[string]any)["owner"] != nil || f["roles"].(map[string]any)["writer"] != nil {
+			t.Fatalf("after a failed %s: %v", method, f)
+		}
+	}
+	// ... and a valid one changes the type, its role and adds the relation.
+	f = s.pmust(200, "PATCH", schema+"/resources/folder", k, map[string]any{"name": "Renamed", "relations": map[string]any{"owner": "doc"},
+		"roles": map[string]any{"reader": map[string]any{"description": "reads"}, "writer": map[string]any{"permissions": []string{"read"}}}}).obj()
+	if f["name"] != "Renamed" || f["relations"].(map[string]any)["owner"] == nil || f["roles"].(map[string]any)["writer"] == nil {
+		t.Fatalf("after a PATCH: %v", f)
+	}
+
+	// Implicit instances: a tuple batch or a role assignment that fails
+	// leaves none of the instances it would have created.
+	r = s.pcall("POST", facts+"/relationship_tuples/bulk", k, map[string]any{"operations": []map[string]any{
+		{"subject": "folder:new1", "relation": "parent", "object": "folder:new2", "tenant": "default"},
+		{"subject": "folder:new3", "relation": "no-such-relation", "object": "folder:new4", "tenant": "default"}}})
+	if r.status < 400 || r.status >= 500 {
+		t.Fatalf("a tuple batch with a bad relation: %d %s", r.status, r.raw)
+	}
+	for _, i := range []string{"new1", "new2", "new3", "new4"} {
+		s.pmust(404, "GET", facts+"/resource_instances/folder:"+i, k, nil)
+	}
+	r = s.pcall("POST", facts+"/role_assignments", k, map[string]any{"user": "ada", "role": "owner", "resource_instance": "folder:new5", "tenant": "default"})
+	if r.status != 404 {
+		t.Fatalf("a role the type lacks on a new instance: %d %s", r.status, r.raw)
+	}
+	s.pmust(404, "GET", facts+"/resource_instances/folder:new5", k, nil)
+	r = s.pcall("POST", facts+"/role_assignments/bulk", k, []map[string]any{
+		{"user": "ada", "role": "reader", "resource_instance": "folder:new6", "tenant": "default"},
+		{"user": "nobody", "role": "reader", "resource_instance": "folder:new7", "tenant": "default"}})
+	if r.status != 404 {
+		t.Fatalf("a bulk assignment with an unknown user: %d %s", r.status, r.raw)
+	}
+	for _, i := range []string{"new6", "new7"} {
+		s.pmust(404, "GET", facts+"/resource_instances/folder:"+i, k, nil)
+	}
+	// Unassigning on an instance that does not exist creates nothing.
+	s.pmust(404, "DELETE", facts+"/role_assignments", k, map[string]any{"user": "ada", "role": "reader", "resource_instance": "folder:new8", "tenant": "default"})
+	s.pmust(404, "GET", facts+"/resource_instances/folder:new8", k, nil)
+	// The valid ones create the instances with what names them, at once.
+	s.pmust(200, "POST", facts+"/relationship_tuples/bulk", k, map[string]any{"operations": []map[string]any{
+		{"subject": "folder:new1", "relation": "parent", "object": "folder:new2", "tenant": "default"}}})
+	s.pmust(200, "POST", facts+"/role_assignments", k, map[string]any{"user": "ada", "role": "reader", "resource_instance": "folder:new1", "tenant": "default"})
+	_, envKey := s.newKey("environment", []string{"check:access"}, map[string]any{"project": "default", "environment": "development"})
+	if !s.pmust(200, "POST", "/allowed", envKey, map[string]any{"user": "ada", "action": "read", "resource": "folder:new2"}).obj()["allow"].(bool) {
+		t.Fatal("ada reads folder:new2 through folder:new1")
+	}
+}
+
+// Permit's writes that change one part of an item (an action group, an
+// action, a permission of a resource role) work it out from the item as
+// the write reads it: concurrent ones all land.
+func TestPermitPartialWritesDoNotLoseConcurrentOnes(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.key
+	s.pmust(200, "POST", schema+"/resources", k, map[string]any{"key": "doc", "name": "Doc",
+		"actions": map[string]any{"a0": map[string]any{}, "a1": map[string]any{}, "a2": map[string]any{}, "a3": map[string]any{}, "a4": map[string]any{}, "a5": map[string]any{}},
+		"roles":   map[string]any{"editor": map[string]any{"permissions": []string{}}}})
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make(chan string, 3*n)
+	for i := 0; i < n; i++ {
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			if r := s.pcall("POST", schema+"/resources/doc/action_groups", k, map[string]any{"key": fmt.Sprintf("g%d", i), "actions": []string{fmt.Sprintf("a%d", i)}}); r.status != 200 {
+				errs <- fmt.Sprintf("group %d: %d %s", i, r.status, r.raw)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if r := s.pcall("POST", schema+"/resources/doc/actions", k, map[string]any{"key": fmt.Sprintf("b%d", i), "name": "B", "attributes": map[string]any{"n": i}}); r.status != 200 {
+				errs <- fmt.Sprintf("action %d: %d %s", i, r.status, r.raw)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if r := s.pcall("POST", schema+"/resources/doc/roles/editor/permissions", k, map[string]any{"permissions": []string{fmt.Sprintf("a%d", i)}}); r.status != 200 {
+				errs <- fmt.Sprintf("permission %d: %d %s", i, r.status, r.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	doc := s.pmust(200, "GET", schema+"/resources/doc", k, nil).obj()
+	groups, actions := doc["action_groups"].(map[string]any), doc["actions"].(map[string]any)
+	perms := s.pmust(200, "GET", schema+"/resources/doc/roles/editor", k, nil).obj()["permissions"].([]any)
+	if len(groups) != n || len(actions) != 2*n || len(perms) != n {
+		t.Fatalf("after %d concurrent writes of each: %d groups, %d actions, %d permissions\n%v\n%v", n, len(groups), len(actions), len(perms), doc, perms)
+	}
+	for i := 0; i < n; i++ {
+		a, _ := actions[fmt.Sprintf("b%d", i)].(map[string]any)
+		if a == nil || a["attributes"].(map[string]any)["n"] != float64(i) {
+			t.Fatalf("action b%d: %v", i, a)
+		}
 	}
 }

@@ -150,6 +150,27 @@ func testFineFeed(t *testing.T, st *store.Store) {
 		t.Fatalf("resource sets: %+v", sets.Items)
 	}
 
+	// Implicit instances (Permit's): created with the tuples or the
+	// assignment that name them, in the same transaction, or not at all.
+	_, err = svc.CreateTuples(ctx, env, []facts.TupleInput{
+		{Subject: "folder:n1", Relation: "parent", Object: "document:n2", Tenant: "acme"},
+		{Subject: "folder:n3", Relation: "parent", Object: "folder:n4", Tenant: "acme"},
+		{Subject: "folder:n4", Relation: "parent", Object: "folder:n3", Tenant: "acme"}})
+	wantCode(t, err, gatehouse.CodeInvalidRequest) // a cycle through new instances
+	_, err = svc.Assign(ctx, env, facts.AssignInput{User: "ada", Role: "owner", ResourceInstance: "folder:n5", Tenant: "acme", CreateInstance: true})
+	wantCode(t, err, gatehouse.CodeNotFound) // folder has no role owner
+	insts, err = st.ListInstances(ctx, facts.FineFilter{EnvID: env, Resource: "folder"}, pg)
+	must(t, err)
+	count("folders after failed implicit writes", insts.Total, 2)
+	ok("tuples with implicit instances", errOf(svc.CreateTuples(ctx, env, []facts.TupleInput{
+		{Subject: "folder:n1", Relation: "parent", Object: "document:n2", Tenant: "acme"},
+		{Subject: "folder:f1", Relation: "parent", Object: "folder:n1", Tenant: "acme"}})))
+	ok("assign on an implicit instance", errOf(svc.Assign(ctx, env, facts.AssignInput{User: "ada", Role: "viewer", ResourceInstance: "folder:n5", Tenant: "acme", CreateInstance: true})))
+	if i, err := svc.Instance(ctx, env, "folder:n5"); err != nil || i.Tenant != "acme" {
+		t.Fatalf("the implicit instance: %+v %v", i, err)
+	}
+	ok("unassign", svc.Unassign(ctx, env, facts.AssignInput{User: "ada", Role: "viewer", ResourceInstance: "folder:n5"}))
+
 	// Deletes and cascades.
 	_, err = svc.UpdateResource(ctx, env, "document", facts.ResourcePatch{Actions: &[]string{"read"}})
 	wantCode(t, err, gatehouse.CodeConflict)
