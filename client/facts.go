@@ -287,6 +287,16 @@ func (ch *Checks) UserPermissions(ctx context.Context, user string, tenants ...s
 	return *out, nil
 }
 
+// Permissions answers q: what a user may do per tenant, with the roles
+// it holds on resource instances when q.Instances.
+func (ch *Checks) Permissions(ctx context.Context, q PermissionsQuery) ([]TenantPermissions, error) {
+	out, err := write[[]TenantPermissions](ctx, ch.c, http.MethodPost, "/v1/user-permissions", ch.c.envQuery(nil), q)
+	if err != nil {
+		return nil, err
+	}
+	return *out, nil
+}
+
 // Decisions are the recorded checks.
 type Decisions struct{ c *Client }
 

@@ -121,6 +121,11 @@ func TestFineGrainedModel(t *testing.T) {
 	if err != nil || !slices.Equal(users.Items, []string{"bob"}) {
 		t.Fatalf("who writes d1: %+v %v", users, err)
 	}
+	perms, err := c.Checks.Permissions(ctx, client.PermissionsQuery{User: "bob", Instances: true, ResourceTypes: []string{"document"}})
+	if err != nil || len(perms) != 1 || perms[0].Tenant != "acme" || len(perms[0].Instances) == 0 || perms[0].Instances[0].Resource != "document:d1" ||
+		!slices.Contains(perms[0].Instances[0].Permissions, "document:write") {
+		t.Fatalf("bob's permissions on documents: %+v %v", perms, err)
+	}
 
 	// Taking the tuple away takes the right away.
 	must(c.RelationshipTuples.Delete(ctx, client.Tuple{Subject: "folder:specs", Relation: "parent", Object: "document:d1"}))

@@ -242,6 +242,27 @@ type TenantPermissions struct {
 	Tenant      string   `json:"tenant"`
 	Roles       []string `json:"roles"`
 	Permissions []string `json:"permissions"`
+	// Instances are the tenant's instances on which the user holds a role
+	// (asked for with PermissionsQuery.Instances).
+	Instances []InstancePermissions `json:"instances,omitempty"`
+}
+
+// InstancePermissions are what a user may do on one resource instance by
+// the roles it holds there (assigned, or derived).
+type InstancePermissions struct {
+	Resource    string   `json:"resource"` // "type:key"
+	Roles       []string `json:"roles"`
+	Permissions []string `json:"permissions"` // "type:action"
+}
+
+// PermissionsQuery asks what a user may do.
+type PermissionsQuery struct {
+	User    string   `json:"user"`
+	Tenants []string `json:"tenants,omitempty"` // none: every tenant where the user holds a role
+	// Instances lists, per tenant, the instances on which the user holds
+	// a role too; ResourceTypes narrows them.
+	Instances     bool     `json:"instances,omitempty"`
+	ResourceTypes []string `json:"resource_types,omitempty"`
 }
 
 // DecisionEntry is a recorded check.

@@ -162,13 +162,59 @@ func Result(d authz.Decision, c *CheckRequest, path []authz.Step) CheckResult {
 type UserPermissionsRequest struct {
 	User    string   `json:"user" minLength:"1" doc:"User key."`
 	Tenants []string `json:"tenants,omitempty" maxItems:"1000" doc:"Only these tenants; every tenant where the user has a role when omitted."`
+	// Instances asks for the roles on resource instances too.
+	Instances bool `json:"instances,omitempty" doc:"Also list, per tenant, the resource instances on which the user holds a role (assigned, or derived through relationships and tenant roles) and the permissions those roles grant there. A tenant role that derives a role on every instance of its tenant lists every such instance: narrow with resource_types."`
+	// ResourceTypes narrows Instances.
+	ResourceTypes []string `json:"resource_types,omitempty" maxItems:"100" doc:"With instances: only instances of these resource types."`
 }
 
-// UserPermissions answers r from e; never nil.
-func UserPermissions(e *authz.Engine, r *UserPermissionsRequest) []authz.TenantPermissions {
+// TenantPermissions are a user's roles and permissions in one tenant: the
+// tenant roles and what they grant, and (when asked) the instances of the
+// tenant on which the user holds a role.
+type TenantPermissions struct {
+	Tenant      string                `json:"tenant"`
+	Roles       []string              `json:"roles" doc:"The user's tenant roles there, with the roles they extend."`
+	Permissions []string              `json:"permissions" doc:"What the tenant roles grant: \"resource:action\", sorted."`
+	Instances   []InstancePermissions `json:"instances,omitempty" doc:"With instances: the instances of this tenant on which the user holds a role, sorted."`
+}
+
+// InstancePermissions are what a user may do on one resource instance by
+// the roles it holds there.
+type InstancePermissions struct {
+	Resource    string   `json:"resource" doc:"\"type:key\"."`
+	Roles       []string `json:"roles" doc:"The roles held there (assigned or derived), with the roles they extend."`
+	Permissions []string `json:"permissions" doc:"What those roles grant there: \"type:action\", sorted."`
+}
+
+// UserPermissions answers r from e; never nil. Tenants appear in the
+// engine's order; a tenant where the user holds roles only on instances
+// appears (with no tenant roles) when instances are asked for.
+func UserPermissions(e *authz.Engine, r *UserPermissionsRequest) []TenantPermissions {
 	perms := e.Permissions(r.User, r.Tenants)
-	if perms == nil {
-		perms = []authz.TenantPermissions{}
+	out := make([]TenantPermissions, 0, len(perms))
+	at := make(map[string]int, len(perms))
+	for _, tp := range perms {
+		at[tp.Tenant] = len(out)
+		out = append(out, TenantPermissions{Tenant: tp.Tenant, Roles: orNone(tp.Roles), Permissions: orNone(tp.Permissions)})
 	}
-	return perms
+	if !r.Instances {
+		return out
+	}
+	for _, ip := range e.InstancePermissions(r.User, r.Tenants, r.ResourceTypes) {
+		i, ok := at[ip.Tenant]
+		if !ok {
+			i = len(out)
+			at[ip.Tenant] = i
+			out = append(out, TenantPermissions{Tenant: ip.Tenant, Roles: []string{}, Permissions: []string{}})
+		}
+		out[i].Instances = append(out[i].Instances, InstancePermissions{Resource: ip.Resource, Roles: orNone(ip.Roles), Permissions: orNone(ip.Permissions)})
+	}
+	return out
+}
+
+func orNone(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

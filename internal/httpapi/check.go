@@ -126,7 +126,7 @@ type userPermissionsIn struct {
 	Body decision.UserPermissionsRequest
 }
 
-func (h *handlers) userPermissions(ctx context.Context, in *userPermissionsIn) (*Out[[]authz.TenantPermissions], error) {
+func (h *handlers) userPermissions(ctx context.Context, in *userPermissionsIn) (*Out[[]decision.TenantPermissions], error) {
 	_, e, err := h.engineOf(ctx, in.EnvQuery)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -418,4 +419,67 @@ func TestRelationshipTuplesBulkOfAThousand(t *testing.T) {
 	if res := s.must(200, req{method: "GET", path: "/v1/relationship-tuples", key: k}); res.meta()["total_items"] != float64(0) {
 		t.Fatalf("tuples after the bulk delete: %v", res.meta())
 	}
+}
+
+// POST /v1/user-permissions lists, when asked, the instances on which the
+// user holds a role, assigned or derived, per tenant; a tenant where the
+// user holds roles only on instances is listed too.
+func TestUserPermissionsOnInstances(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.envKey("manage:user", "manage:tenant", "manage:resource", "manage:role", "manage:role_assignment", "check:access")
+	driveModel(t, s, k)
+	do := func(want int, method, path string, body any) resp {
+		t.Helper()
+		return s.must(want, req{method: method, path: path, key: k, body: body})
+	}
+	do(201, "POST", "/v1/tenants", map[string]any{"key": "acme"})
+	do(201, "POST", "/v1/users", map[string]any{"key": "ada"})
+	do(201, "POST", "/v1/roles", map[string]any{"key": "reader", "permissions": []string{"document:read"}})
+	do(201, "POST", "/v1/role-assignments", map[string]any{"user": "ada", "role": "reader"}) // in the default tenant
+	for _, i := range []map[string]any{{"resource": "folder", "key": "f1", "tenant": "acme"}, {"resource": "document", "key": "d1", "tenant": "acme"},
+		{"resource": "document", "key": "d2", "tenant": "acme"}} {
+		do(201, "POST", "/v1/resource-instances", i)
+	}
+	do(201, "POST", "/v1/relationship-tuples", map[string]any{"subject": "folder:f1", "relation": "parent", "object": "document:d1"})
+	do(201, "POST", "/v1/role-assignments", map[string]any{"user": "ada", "role": "editor", "resource_instance": "folder:f1"})
+
+	plain := do(200, "POST", "/v1/user-permissions", map[string]any{"user": "ada"}).list()
+	if len(plain) != 1 || plain[0].(map[string]any)["tenant"] != "default" || plain[0].(map[string]any)["instances"] != nil {
+		t.Fatalf("without instances: %v", plain)
+	}
+	got := do(200, "POST", "/v1/user-permissions", map[string]any{"user": "ada", "instances": true}).list()
+	want := `[{"instances":null,"permissions":["document:read"],"roles":["reader"],"tenant":"default"},` +
+		`{"instances":[{"permissions":["document:read","document:write"],"resource":"document:d1","roles":["editor"]},` +
+		`{"permissions":["folder:read","folder:write"],"resource":"folder:f1","roles":["editor","viewer"]}],"permissions":[],"roles":[],"tenant":"acme"}]`
+	if js := jsonOf(t, normalized(got)); js != want {
+		t.Fatalf("with instances:\n got %s\nwant %s", js, want)
+	}
+	docs := do(200, "POST", "/v1/user-permissions", map[string]any{"user": "ada", "instances": true, "resource_types": []string{"document"}, "tenants": []string{"acme"}}).list()
+	if len(docs) != 1 || len(docs[0].(map[string]any)["instances"].([]any)) != 1 {
+		t.Fatalf("documents in acme: %v", docs)
+	}
+	do(200, "POST", "/v1/user-permissions", map[string]any{"user": "nobody", "instances": true})
+	do(400, "POST", "/v1/user-permissions", map[string]any{"user": "ada", "instances": "yes"})
+}
+
+// normalized gives every tenant entry an "instances" key (null when
+// absent), so one JSON literal states the whole answer.
+func normalized(list []any) []any {
+	for _, x := range list {
+		m := x.(map[string]any)
+		if _, ok := m["instances"]; !ok {
+			m["instances"] = nil
+		}
+	}
+	return list
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

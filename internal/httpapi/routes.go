@@ -162,7 +162,8 @@ func addRoutes(g *registrar, h *handlers) {
 		summary: "Which instances of a type may this user do this action on?", desc: envNote + " Every rule counts: tenant roles (every instance of the type in the tenant), roles on instances and those derived through relationship tuples, and attribute rules. Keys come sorted, paged."}, h.allowedResources)
 	add(g, route{id: "allowed-users", method: post, path: "/v1/allowed/users", tag: "Checks", scope: gatehouse.ScopeCheckAccess,
 		summary: "Which users may do this action on this resource?", desc: envNote + " On an instance (resource.key), or with no key on any resource of the type in the tenant. Keys come sorted, paged."}, h.allowedUsers)
-	add(g, route{id: "user-permissions", method: post, path: "/v1/user-permissions", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "What may this user do, per tenant", desc: envNote}, h.userPermissions)
+	add(g, route{id: "user-permissions", method: post, path: "/v1/user-permissions", tag: "Checks", scope: gatehouse.ScopeCheckAccess, summary: "What may this user do, per tenant",
+		desc: "The user's tenant roles and what they grant, per tenant; with `instances`, also the resource instances on which the user holds a role (assigned, or derived through relationships and tenant roles) and what those roles grant there. " + envNote}, h.userPermissions)
 
 	// API log
 	add(g, route{id: "list-logs", method: get, path: "/v1/logs", tag: "API Log", scope: gatehouse.ScopeViewLog,

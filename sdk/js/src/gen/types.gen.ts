@@ -1183,6 +1183,21 @@ export type Info = {
     type: string;
 };
 
+export type InstancePermissions = {
+    /**
+     * What those roles grant there: "type:action", sorted.
+     */
+    permissions: Array<string> | null;
+    /**
+     * "type:key".
+     */
+    resource: string;
+    /**
+     * The roles held there (assigned or derived), with the roles they extend.
+     */
+    roles: Array<string> | null;
+};
+
 export type Jwk = {
     alg: string;
     crv: string;
@@ -1971,7 +1986,17 @@ export type Tenant = {
 };
 
 export type TenantPermissions = {
+    /**
+     * With instances: the instances of this tenant on which the user holds a role, sorted.
+     */
+    instances?: Array<InstancePermissions> | null;
+    /**
+     * What the tenant roles grant: "resource:action", sorted.
+     */
     permissions: Array<string> | null;
+    /**
+     * The user's tenant roles there, with the roles they extend.
+     */
     roles: Array<string> | null;
     tenant: string;
 };
@@ -2222,6 +2247,14 @@ export type User = {
 };
 
 export type UserPermissionsRequest = {
+    /**
+     * Also list, per tenant, the resource instances on which the user holds a role (assigned, or derived through relationships and tenant roles) and the permissions those roles grant there. A tenant role that derives a role on every instance of its tenant lists every such instance: narrow with resource_types.
+     */
+    instances?: boolean;
+    /**
+     * With instances: only instances of these resource types.
+     */
+    resource_types?: Array<string> | null;
     /**
      * Only these tenants; every tenant where the user has a role when omitted.
      */
