@@ -239,6 +239,11 @@ func (a *App) buildHandler() error {
 	if err != nil {
 		return err
 	}
+	// Web pages of the configured origins may call v1, Permit's /v2 and its
+	// decision endpoints from a browser (never the dashboard, which calls
+	// the API in-process, without). Preflights are answered first, before
+	// the checks' fast path, keys, rate limits or the API log.
+	api = web.WithCORS(cfg.NormalOrigins(), func(p string) bool { return strings.HasPrefix(p, "/v1/") || permitv2.Owns(p) }, api)
 	// The API has its paths; the dashboard has every other one.
 	top := http.NewServeMux()
 	// /allowed… and /user-permissions are Permit's decision endpoints.

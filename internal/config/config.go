@@ -4,8 +4,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -72,6 +74,9 @@ type Config struct {
 	// request came over TLS or X-Forwarded-Proto says https), "always" or
 	// "never".
 	SecureCookies string
+	// CORSOrigins are the origins (scheme://host[:port], or "*" for any)
+	// whose web pages may call the API from a browser; none: CORS is off.
+	CORSOrigins []string
 
 	// SecretKey is the instance's secret key (GATEHOUSE_SECRET_KEY only:
 	// never a flag, which would show in ps). It seals the secrets the
@@ -189,6 +194,11 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("secure-cookies %q: want auto, always or never", c.SecureCookies)
 	}
+	for _, o := range c.CORSOrigins {
+		if _, err := NormalOrigin(o); err != nil {
+			return fmt.Errorf("cors-origins: %q %w", o, err)
+		}
+	}
 	if c.SecretKey != "" && c.SecretKeyFile != "" {
 		return fmt.Errorf("give the secret key once: GATEHOUSE_SECRET_KEY or --secret-key-file, not both")
 	}
@@ -214,6 +224,38 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sandbox-reset-every %s: must be at least a minute", c.SandboxResetEvery)
 	}
 	return nil
+}
+
+// NormalOrigin is a --cors-origins value as a browser's Origin header
+// spells it: "*" (any origin) or scheme://host[:port] in lower case,
+// without a trailing slash. Anything else (a path, another scheme) is an
+// error saying what an origin looks like.
+func NormalOrigin(o string) (string, error) {
+	if o == "*" {
+		return o, nil
+	}
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return "", errors.New("is not an origin: want scheme://host[:port], such as https://app.example.com, or * for any origin")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", errors.New("is not an origin: its scheme must be http or https")
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(u.Host, ":"):
+		return "", errors.New("is not an origin: an origin is scheme://host[:port] alone, without path, query or user")
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// NormalOrigins are c.CORSOrigins as NormalOrigin spells them (the valid
+// ones: Validate reports the others).
+func (c Config) NormalOrigins() []string {
+	var out []string
+	for _, o := range c.CORSOrigins {
+		if n, err := NormalOrigin(o); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // IsPostgres reports whether DatabaseURL selects PostgreSQL.

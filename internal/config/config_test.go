@@ -44,6 +44,21 @@ func TestApplyEnvAndValidate(t *testing.T) {
 					t.Fatalf("env not applied: %+v", c)
 				}
 			}},
+		{name: "cors origins", env: map[string]string{"GATEHOUSE_CORS_ORIGINS": "https://a.example, HTTPS://B.Example:8443/,*"},
+			check: func(t *testing.T, c Config) {
+				if got := c.NormalOrigins(); len(got) != 3 || got[0] != "https://a.example" || got[1] != "https://b.example:8443" || got[2] != "*" {
+					t.Fatalf("origins %q", got)
+				}
+			}},
+		{name: "cors off by default", check: func(t *testing.T, c Config) {
+			if len(c.CORSOrigins) != 0 {
+				t.Fatalf("origins %q", c.CORSOrigins)
+			}
+		}},
+		{name: "cors origin with a path", env: map[string]string{"GATEHOUSE_CORS_ORIGINS": "https://a.example/app"}, wantErr: true},
+		{name: "cors origin without a scheme", env: map[string]string{"GATEHOUSE_CORS_ORIGINS": "a.example"}, wantErr: true},
+		{name: "cors origin of another scheme", env: map[string]string{"GATEHOUSE_CORS_ORIGINS": "ftp://a.example"}, wantErr: true},
+		{name: "cors null origin", env: map[string]string{"GATEHOUSE_CORS_ORIGINS": "null"}, wantErr: true},
 		{name: "bad schedule", env: map[string]string{"GATEHOUSE_WEBHOOK_RETRY_SCHEDULE": "1s,often"}, wantErr: true},
 		{name: "negative wait", env: map[string]string{"GATEHOUSE_WEBHOOK_RETRY_SCHEDULE": "-1s"}, wantErr: true},
 		{name: "disable too soon", env: map[string]string{"GATEHOUSE_WEBHOOK_DISABLE_AFTER": "1s"}, wantErr: true},

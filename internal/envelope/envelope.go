@@ -13,6 +13,9 @@ type Meta struct {
 	Timestamp time.Time `json:"timestamp" doc:"When the response was made."`
 	// Revision is the change-feed position a write produced.
 	Revision int64 `json:"revision,omitempty" doc:"On a write of authorization data: the change-feed position it produced (also in the Gatehouse-Revision header). Pass it as at_least to a check or lookup to be answered only once the answering node or PDP has applied it."`
+	// IgnoredParams are the query parameters the request sent that the
+	// operation does not take.
+	IgnoredParams []string `json:"ignored_params,omitempty" doc:"The query parameters of the request that this operation does not take, by name, sorted: they were ignored (a cache-buster such as _=123, or a misspelt parameter: a filter that seems to have no effect may be listed here). Absent when there were none."`
 }
 
 // NewMeta is the meta of a response, now, to the request of id requestID.

@@ -877,7 +877,8 @@ func (s *Service) assignInstanceTx(ctx context.Context, tx Store, envID string, 
 	}
 	if err := tx.CreateInstanceAssignment(ctx, a); err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
-			return nil, nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already has role %q on %q", a.User, a.Role, a.ResourceInstance)
+			return nil, nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("user %q already has role %q on %q", a.User, a.Role, a.ResourceInstance),
+				Details: map[string]any{"reason": "already_exists", "user": a.User, "role": a.Role, "resource_instance": a.ResourceInstance}}
 		}
 		return nil, nil, err
 	}

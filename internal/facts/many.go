@@ -2,6 +2,8 @@ package facts
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
@@ -57,7 +59,8 @@ func (s *Service) putUserTx(ctx context.Context, tx Store, envID string, in User
 	case err != nil:
 		return nil, false, nil, err
 	case mode == PutCreate:
-		return nil, false, nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already exists", in.Key)
+		return nil, false, nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("a user with key %q already exists", in.Key),
+			Details: map[string]any{"field": "key", "value": in.Key, "reason": "already_exists"}}
 	}
 	u.Email, u.FirstName, u.LastName, u.Attributes, u.UpdatedAt = in.Email, in.FirstName, in.LastName, orEmpty(in.Attributes), now
 	if err := tx.UpdateUser(ctx, u); err != nil {
@@ -110,7 +113,7 @@ func (s *Service) PutUsers(ctx context.Context, envID string, in []UserInput, mo
 		for i := range in {
 			_, isNew, changes, err := s.putUserTx(ctx, tx, envID, in[i], mode)
 			if err != nil {
-				return nil, gatehouse.Errorf(gatehouse.ErrorCode(err), "user %d (%q): %s", i, in[i].Key, gatehouse.ErrorMessage(err))
+				return nil, atIndex(err, "user %d (%q): ", i, in[i].Key)
 			}
 			if isNew {
 				created++
@@ -122,6 +125,22 @@ func (s *Service) PutUsers(ctx context.Context, envID string, in []UserInput, mo
 		return all, nil
 	})
 	return created, replaced, err
+}
+
+// atIndex is the error of item i of a write of many: its message after
+// the prefix naming the item, its details (the field at fault, say) kept
+// with the item's index.
+func atIndex(err error, prefix string, args ...any) error {
+	var e *gatehouse.Error
+	if !errors.As(err, &e) {
+		return err // unexpected: reported as an internal error, unchanged
+	}
+	args = append([]any{}, args...)
+	out := &gatehouse.Error{Code: e.Code, Message: fmt.Sprintf(prefix, args...) + e.Message, Details: map[string]any{"index": args[0]}}
+	for k, v := range e.Details {
+		out.Details[k] = v
+	}
+	return out
 }
 
 // DeleteUsers deletes users (by id or key) and their assignments in one
@@ -161,7 +180,7 @@ func (s *Service) AssignMany(ctx context.Context, envID string, in []AssignInput
 		for i, a := range in {
 			changes, err := s.assignIfMissingTx(ctx, tx, envID, a)
 			if err != nil {
-				return nil, gatehouse.Errorf(gatehouse.ErrorCode(err), "assignment %d: %s", i, gatehouse.ErrorMessage(err))
+				return nil, atIndex(err, "assignment %d: ", i)
 			}
 			if len(changes) > 0 {
 				n++

@@ -954,7 +954,8 @@ func (s *Service) createAssignmentTx(ctx context.Context, tx Store, envID string
 	a := &Assignment{ID: newID(), EnvID: envID, UserID: u.ID, RoleID: r.ID, TenantID: t.ID, User: u.Key, Role: r.Key, Tenant: t.Key, CreatedAt: s.now()}
 	if err := tx.CreateAssignment(ctx, a); err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
-			return nil, nil, gatehouse.Errorf(gatehouse.CodeConflict, "user %q already has role %q in tenant %q", u.Key, r.Key, t.Key)
+			return nil, nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("user %q already has role %q in tenant %q", u.Key, r.Key, t.Key),
+				Details: map[string]any{"reason": "already_exists", "user": u.Key, "role": r.Key, "tenant": t.Key}}
 		}
 		return nil, nil, err
 	}

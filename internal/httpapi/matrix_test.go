@@ -40,6 +40,16 @@ func (o operation) isList() bool {
 
 func (o operation) hasBody() bool { return o.op.RequestBody != nil }
 
+// takesQuery reports whether the operation declares query parameter name.
+func (o operation) takesQuery(name string) bool {
+	for _, p := range o.op.Parameters {
+		if p.In == "query" && p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // takesFile reports whether the operation's body is a file, not JSON (an
 // import): every JSON body is then a 415.
 func (o operation) takesFile() bool {
@@ -265,7 +275,9 @@ func snapshot(s *server) string {
 }
 
 // TestBadInput sends malformed bodies and paging to every operation: each is
-// a 400 (or 413/415) in the envelope, never a 500, and nothing changes.
+// a 400 (or 413/415) in the envelope, never a 500, and nothing changes. A
+// query parameter the operation does not take is ignored instead (and
+// listed in meta.ignored_params).
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
@@ -302,8 +314,18 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 		if op.isList() {
+			plain := s.do(req{method: op.method, path: path, key: s.key}).status
 			for _, q := range paging {
 				res := s.do(req{method: op.method, path: path + "?" + q, key: s.key})
+				name, _, _ := strings.Cut(q, "=")
+				if !op.takesQuery(name) {
+					// A parameter the operation does not take is ignored
+					// (and listed), whatever its value.
+					if res.status != plain || fmt.Sprint(res.meta()["ignored_params"]) != "["+name+"]" {
+						t.Errorf("%s %s?%s: %d, meta %v; want %d as without it, with ignored_params [%s]", op.method, op.path, q, res.status, res.meta(), plain, name)
+					}
+					continue
+				}
 				if res.status != 400 || res.code() != "INVALID_REQUEST" {
 					t.Errorf("%s %s?%s: %d %s, want 400 INVALID_REQUEST", op.method, op.path, q, res.status, res.code())
 				}

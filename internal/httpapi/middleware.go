@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -81,6 +82,45 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 		}
 		next(huma.WithContext(ctx, web.WithPrincipal(ctx.Context(), p)))
 	}
+}
+
+// noteIgnoredParams lets a request carry query parameters its operation
+// does not take (a cache-buster such as ?_=123, a tool's own, a misspelt
+// one): they are ignored and every answer's meta.ignored_params lists
+// them, sorted. Unknown body fields stay a 400.
+func noteIgnoredParams(ctx huma.Context, next func(huma.Context)) {
+	u := ctx.URL()
+	if u.RawQuery == "" {
+		next(ctx)
+		return
+	}
+	op := ctx.Operation()
+	var ignored []string
+	for name := range u.Query() {
+		if !takesQuery(op, name) {
+			ignored = append(ignored, name)
+		}
+	}
+	if len(ignored) == 0 {
+		next(ctx)
+		return
+	}
+	slices.Sort(ignored)
+	next(huma.WithContext(ctx, web.WithIgnoredParams(ctx.Context(), ignored)))
+}
+
+// takesQuery reports whether op declares the query parameter name (a
+// deepObject parameter p takes every p[…]).
+func takesQuery(op *huma.Operation, name string) bool {
+	for _, p := range op.Parameters {
+		if p.In != "query" {
+			continue
+		}
+		if p.Name == name || (p.Style == "deepObject" && strings.HasPrefix(name, p.Name+"[")) {
+			return true
+		}
+	}
+	return false
 }
 
 // principal is the caller the gate admitted.

@@ -18,7 +18,6 @@ func TestValidationReasons(t *testing.T) {
 	}{
 		{"missing body property", "POST", "/v1/projects", map[string]any{}, "name", "required_field_missing"},
 		{"missing query parameter", "DELETE", "/v1/role-assignments?" + env + "&role=r", nil, "user", "required_field_missing"},
-		{"unknown query parameter", "GET", "/v1/projects?bogus=1", nil, "bogus", "unknown_field"},
 		{"unknown body property", "POST", "/v1/projects", map[string]any{"name": "x", "bogus": 1}, "bogus", "unknown_field"},
 		{"too short", "POST", "/v1/projects", map[string]any{"name": ""}, "name", "out_of_range"},
 		{"too long", "POST", "/v1/projects", map[string]any{"name": strings.Repeat("n", 201)}, "name", "out_of_range"},

@@ -114,7 +114,8 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	cfg.DocsPath = ""     // the CDN-based docs page is replaced by our own
 	cfg.OpenAPIPath = ""  // the spec is served by spec.go
 	cfg.SchemasPath = ""
-	cfg.RejectUnknownQueryParameters = true
+	// Unknown query parameters are ignored and listed in
+	// meta.ignored_params (noteIgnoredParams), not refused.
 	cfg.Info.Description = apiDescription
 	cfg.Info.Contact = &huma.Contact{Name: "Gatehouse", URL: "https://github.com/gatehouse-dev/gatehouse"}
 	cfg.Info.License = &huma.License{Name: "MIT", URL: "https://opensource.org/licenses/MIT"}
@@ -129,6 +130,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	if d.Keys != nil {
 		d.Keys.OnChange(h.streams.keyChanged) // a revoked key's streams end at once, on every node
 	}
+	api.UseMiddleware(noteIgnoredParams)
 	if d.bare != nil {
 		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) {
 			next(huma.WithContext(ctx, web.WithPrincipal(ctx.Context(), d.bare)))
@@ -180,7 +182,12 @@ const apiDescription = `Gatehouse is a self-hosted, multi-tenant authorization a
 Every request carries ` + "`Authorization: Bearer <API key>`" + `; an ` + "`X-Organization-Id`" + ` header, when sent, must name
 the key's organization. Success bodies are ` + "`{status: \"success\", data, meta}`" + `; errors are
 ` + "`{status: \"error\", error: {code, message, details}}`" + `. Lists take ` + "`page`" + ` and ` + "`per_page`" + ` (default 20, max 100),
-` + "`sort`" + ` and ` + "`order`" + `, and report ` + "`meta.page, per_page, total_items, total_pages, has_next, has_previous`" + `.`
+` + "`sort`" + ` and ` + "`order`" + `, and report ` + "`meta.page, per_page, total_items, total_pages, has_next, has_previous`" + `.
+
+A query parameter an operation does not take is ignored, not refused, and listed by name in the answer's
+` + "`meta.ignored_params`" + ` (sorted), so cache-busters (` + "`?_=123`" + `) and tools' own parameters work. A misspelt
+parameter is ignored the same way: when a filter seems to have no effect, look there. Unknown fields of a JSON
+body are still a 400 (reason ` + "`unknown_field`" + `).`
 
 var tags = []*huma.Tag{
 	{Name: "System", Description: "Health, readiness, the scope catalog and the key's own identity."},

@@ -82,8 +82,8 @@ func scanUser(sc scanner) (facts.User, error) {
 
 // CreateUser stores a user.
 func (s *Store) CreateUser(ctx context.Context, u *facts.User) error {
-	return exec(ctx, s.writer(), "user", "INSERT INTO authz_users ("+userCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-		u.ID, u.EnvID, u.Key, u.Email, u.FirstName, u.LastName, mustJSON(u.Attributes), micros(u.CreatedAt), micros(u.UpdatedAt))
+	return duplicate(exec(ctx, s.writer(), "user", "INSERT INTO authz_users ("+userCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+		u.ID, u.EnvID, u.Key, u.Email, u.FirstName, u.LastName, mustJSON(u.Attributes), micros(u.CreatedAt), micros(u.UpdatedAt)), "a user", "key", u.Key)
 }
 
 // GetUser returns a user by id or key.
@@ -131,8 +131,8 @@ func scanTenant(sc scanner) (facts.Tenant, error) {
 
 // CreateTenant stores a tenant.
 func (s *Store) CreateTenant(ctx context.Context, t *facts.Tenant) error {
-	return exec(ctx, s.writer(), "tenant", "INSERT INTO authz_tenants ("+tenantCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-		t.ID, t.EnvID, t.Key, t.Name, t.Description, mustJSON(t.Attributes), micros(t.CreatedAt), micros(t.UpdatedAt))
+	return duplicate(exec(ctx, s.writer(), "tenant", "INSERT INTO authz_tenants ("+tenantCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+		t.ID, t.EnvID, t.Key, t.Name, t.Description, mustJSON(t.Attributes), micros(t.CreatedAt), micros(t.UpdatedAt)), "a tenant", "key", t.Key)
 }
 
 // GetTenant returns a tenant by id or key.
@@ -209,9 +209,9 @@ func scanResource(sc scanner) (facts.Resource, error) {
 
 // CreateResource stores a resource type.
 func (s *Store) CreateResource(ctx context.Context, r *facts.Resource) error {
-	return exec(ctx, s.writer(), "resource", "INSERT INTO authz_resources ("+resourceCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+	return duplicate(exec(ctx, s.writer(), "resource", "INSERT INTO authz_resources ("+resourceCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
 		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Actions), micros(r.CreatedAt), micros(r.UpdatedAt), attrsJSON(r.Attributes),
-		r.Type, objectJSON(r.Config), r.Status)
+		r.Type, objectJSON(r.Config), r.Status), "a resource type", "key", r.Key)
 }
 
 // GetResource returns a resource type by id or key.
@@ -295,8 +295,8 @@ func valuesJSON(text string) (map[string]any, error) {
 
 // CreateRole stores a role.
 func (s *Store) CreateRole(ctx context.Context, r *facts.Role) error {
-	return exec(ctx, s.writer(), "role", "INSERT INTO authz_roles ("+authzRoleCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), micros(r.CreatedAt), micros(r.UpdatedAt), objectJSON(r.Attributes))
+	return duplicate(exec(ctx, s.writer(), "role", "INSERT INTO authz_roles ("+authzRoleCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+		r.ID, r.EnvID, r.Key, r.Name, r.Description, mustJSON(r.Permissions), mustJSON(r.Extends), micros(r.CreatedAt), micros(r.UpdatedAt), objectJSON(r.Attributes)), "a role", "key", r.Key)
 }
 
 // GetRole returns a role by id or key.

@@ -101,9 +101,9 @@ func (s *Store) CreateResourceRole(ctx context.Context, r *facts.ResourceRole) e
 	return conflictOn(err, "key", r.Key, "resource type %q already has a role %q", r.Resource, r.Key)
 }
 
-// conflictOn rewrites a CONFLICT into one naming field and value.
+// conflictOn rewrites a unique violation into one naming field and value.
 func conflictOn(err error, field, value, format string, args ...any) error {
-	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+	if isDuplicate(err) {
 		return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf(format, args...),
 			Details: map[string]any{"field": field, "value": value, "reason": "already_exists"}}
 	}
@@ -281,7 +281,7 @@ func scanTuple(sc scanner) (facts.Tuple, error) {
 func (s *Store) CreateTuple(ctx context.Context, t *facts.Tuple) error {
 	err := exec(ctx, s.writer(), "relationship tuple", "INSERT INTO authz_tuples (id, env_id, subject_id, subject_role, relation, object_id, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
 		t.ID, t.EnvID, t.SubjectID, t.SubjectRole, t.Relation, t.ObjectID, micros(t.CreatedAt))
-	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+	if isDuplicate(err) {
 		return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("relationship tuple %s %s %s already exists", t.Subject, t.Relation, t.Object),
 			Details: map[string]any{"reason": "already_exists", "subject": t.Subject, "relation": t.Relation, "object": t.Object}}
 	}
@@ -440,7 +440,7 @@ func scanSetRule(sc scanner) (facts.SetRule, error) {
 func (s *Store) CreateSetRule(ctx context.Context, r *facts.SetRule) error {
 	err := exec(ctx, s.writer(), "set rule", "INSERT INTO authz_set_rules (id, env_id, user_set_id, action, resource_set_id, created_at) VALUES ($1,$2,$3,$4,$5,$6)",
 		r.ID, r.EnvID, r.UserSetID, r.Action, r.ResourceSetID, micros(r.CreatedAt))
-	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+	if isDuplicate(err) {
 		return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("set rule %s × %s × %s already exists", r.UserSet, r.Action, r.ResourceSet),
 			Details: map[string]any{"reason": "already_exists", "user_set": r.UserSet, "action": r.Action, "resource_set": r.ResourceSet}}
 	}

@@ -294,7 +294,7 @@ func formatError(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "already exists: " + conflictTarget(se.Error())}
+			return alreadyExists(conflictTarget(se.Error()))
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return gatehouse.Errorf(gatehouse.CodeConflict, "a referenced item does not exist or is still in use")
 		}
@@ -304,7 +304,7 @@ func formatError(err error) error {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "23505":
-			return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "already exists: " + conflictTarget(pe.ConstraintName)}
+			return alreadyExists(conflictTarget(pe.ConstraintName))
 		case "23503":
 			return gatehouse.Errorf(gatehouse.CodeConflict, "a referenced item does not exist or is still in use")
 		case "22021", "22P05": // invalid UTF-8, a NUL: refused before here, and a 400 if not
@@ -312,6 +312,27 @@ func formatError(err error) error {
 		}
 	}
 	return err
+}
+
+// alreadyExists is a unique violation as the store reports it before the
+// write that hit it names the field and value (see duplicate): the
+// reason already_exists tells it from a foreign-key CONFLICT.
+func alreadyExists(target string) error {
+	return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: "already exists: " + target,
+		Details: map[string]any{"reason": "already_exists"}}
+}
+
+// isDuplicate reports whether err is a unique violation.
+func isDuplicate(err error) bool {
+	var e *gatehouse.Error
+	return errors.As(err, &e) && e.Code == gatehouse.CodeConflict && e.Details["reason"] == "already_exists"
+}
+
+// duplicate rewrites a unique violation of a write into one naming what
+// already has value in field (`a user with key "ada" already exists`,
+// details {field, value, reason: already_exists}); any other error passes.
+func duplicate(err error, what, field, value string) error {
+	return conflictOn(err, field, value, "%s with %s %q already exists", what, field, value)
 }
 
 // conflictTarget names the field of a unique violation in client terms.

@@ -70,8 +70,8 @@ func (s *Store) CreateOrganization(ctx context.Context, o *tenancy.Organization)
 	if err != nil {
 		return err
 	}
-	return exec(ctx, s.writer(), "organization", "INSERT INTO organizations ("+orgCols+") VALUES ($1, $2, $3, $4, $5, $6)",
-		o.ID, o.Key, o.Name, settings, micros(o.CreatedAt), micros(o.UpdatedAt))
+	return duplicate(exec(ctx, s.writer(), "organization", "INSERT INTO organizations ("+orgCols+") VALUES ($1, $2, $3, $4, $5, $6)",
+		o.ID, o.Key, o.Name, settings, micros(o.CreatedAt), micros(o.UpdatedAt)), "an organization", "key", o.Key)
 }
 
 // GetOrganization returns an organization by id or key.
@@ -92,9 +92,9 @@ func (s *Store) UpdateOrganization(ctx context.Context, o *tenancy.Organization)
 	if err != nil {
 		return err
 	}
-	return execOne(ctx, s.writer(), "organization", o.ID,
+	return duplicate(execOne(ctx, s.writer(), "organization", o.ID,
 		"UPDATE organizations SET key = $2, name = $3, settings = $4, updated_at = $5 WHERE id = $1",
-		o.ID, o.Key, o.Name, settings, micros(o.UpdatedAt))
+		o.ID, o.Key, o.Name, settings, micros(o.UpdatedAt)), "an organization", "key", o.Key)
 }
 
 // DeleteOrganization deletes an organization and everything in it.
@@ -136,8 +136,8 @@ func scanProject(sc scanner) (tenancy.Project, error) {
 
 // CreateProject stores a new project.
 func (s *Store) CreateProject(ctx context.Context, p *tenancy.Project) error {
-	return exec(ctx, s.writer(), "project", "INSERT INTO projects ("+projectCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		p.ID, p.OrgID, p.Key, p.Name, p.Description, micros(p.CreatedAt), micros(p.UpdatedAt))
+	return duplicate(exec(ctx, s.writer(), "project", "INSERT INTO projects ("+projectCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		p.ID, p.OrgID, p.Key, p.Name, p.Description, micros(p.CreatedAt), micros(p.UpdatedAt)), "a project", "key", p.Key)
 }
 
 // GetProject returns a project of orgID by id or key.
@@ -158,9 +158,9 @@ func (s *Store) ListProjects(ctx context.Context, f tenancy.ProjectFilter, page 
 
 // UpdateProject stores a project's key, name and description.
 func (s *Store) UpdateProject(ctx context.Context, p *tenancy.Project) error {
-	return execOne(ctx, s.writer(), "project", p.ID,
+	return duplicate(execOne(ctx, s.writer(), "project", p.ID,
 		"UPDATE projects SET key = $3, name = $4, description = $5, updated_at = $6 WHERE org_id = $1 AND id = $2",
-		p.OrgID, p.ID, p.Key, p.Name, p.Description, micros(p.UpdatedAt))
+		p.OrgID, p.ID, p.Key, p.Name, p.Description, micros(p.UpdatedAt)), "a project", "key", p.Key)
 }
 
 // DeleteProject deletes a project with its environments and keys.
@@ -198,8 +198,8 @@ func (s *Store) CreateEnvironment(ctx context.Context, e *tenancy.Environment) e
 	if err != nil {
 		return err
 	}
-	return exec(ctx, s.writer(), "environment", "INSERT INTO environments ("+envCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-		e.ID, e.OrgID, e.ProjectID, e.Key, e.Name, e.Description, e.Sandbox, settings, micros(e.CreatedAt), micros(e.UpdatedAt))
+	return duplicate(exec(ctx, s.writer(), "environment", "INSERT INTO environments ("+envCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+		e.ID, e.OrgID, e.ProjectID, e.Key, e.Name, e.Description, e.Sandbox, settings, micros(e.CreatedAt), micros(e.UpdatedAt)), "an environment of this project", "key", e.Key)
 }
 
 // GetEnvironment returns an environment of a project by id or key.
@@ -235,9 +235,9 @@ func (s *Store) UpdateEnvironment(ctx context.Context, e *tenancy.Environment) e
 	if err != nil {
 		return err
 	}
-	return execOne(ctx, s.writer(), "environment", e.ID,
+	return duplicate(execOne(ctx, s.writer(), "environment", e.ID,
 		"UPDATE environments SET key = $3, name = $4, description = $5, sandbox = $6, settings = $7, updated_at = $8 WHERE org_id = $1 AND id = $2",
-		e.OrgID, e.ID, e.Key, e.Name, e.Description, e.Sandbox, settings, micros(e.UpdatedAt))
+		e.OrgID, e.ID, e.Key, e.Name, e.Description, e.Sandbox, settings, micros(e.UpdatedAt)), "an environment of this project", "key", e.Key)
 }
 
 // DeleteEnvironment deletes an environment and its keys.
@@ -259,8 +259,8 @@ func scanMember(sc scanner) (tenancy.Member, error) {
 
 // CreateMember stores a new member.
 func (s *Store) CreateMember(ctx context.Context, m *tenancy.Member) error {
-	return exec(ctx, s.writer(), "member", "INSERT INTO members ("+memberCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		m.ID, m.OrgID, m.Email, m.Name, m.Role, micros(m.CreatedAt), micros(m.UpdatedAt))
+	return duplicate(exec(ctx, s.writer(), "member", "INSERT INTO members ("+memberCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		m.ID, m.OrgID, m.Email, m.Name, m.Role, micros(m.CreatedAt), micros(m.UpdatedAt)), "a member", "email", m.Email)
 }
 
 // GetMember returns a member of orgID.
@@ -334,8 +334,8 @@ func scanRole(sc scanner) (tenancy.Role, error) {
 
 // CreateRole stores a custom member role.
 func (s *Store) CreateMemberRole(ctx context.Context, r *tenancy.Role) error {
-	return exec(ctx, s.writer(), "role", "INSERT INTO member_roles ("+roleCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.CreatedAt), micros(r.UpdatedAt))
+	return duplicate(exec(ctx, s.writer(), "role", "INSERT INTO member_roles ("+roleCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.CreatedAt), micros(r.UpdatedAt)), "a member role", "key", r.Key)
 }
 
 // GetRole returns a custom role of orgID.

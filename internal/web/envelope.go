@@ -15,7 +15,25 @@ import (
 type Meta = envelope.Meta
 
 // NewMeta is the meta of a response to the request of ctx.
-func NewMeta(ctx context.Context) Meta { return envelope.NewMeta(RequestID(ctx)) }
+func NewMeta(ctx context.Context) Meta {
+	m := envelope.NewMeta(RequestID(ctx))
+	m.IgnoredParams = IgnoredParams(ctx)
+	return m
+}
+
+type ignoredParamsKey struct{}
+
+// WithIgnoredParams notes in ctx the query parameters (names, sorted) the
+// request's operation does not take: every answer's meta lists them.
+func WithIgnoredParams(ctx context.Context, names []string) context.Context {
+	return context.WithValue(ctx, ignoredParamsKey{}, names)
+}
+
+// IgnoredParams are the query parameters noted in ctx as ignored.
+func IgnoredParams(ctx context.Context) []string {
+	names, _ := ctx.Value(ignoredParamsKey{}).([]string)
+	return names
+}
 
 // StatusOf is the one table from error code to HTTP status.
 var StatusOf = map[string]int{

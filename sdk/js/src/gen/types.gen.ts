@@ -1396,6 +1396,10 @@ export type ListEnvelopeWebhook = {
 export type ListMeta = {
     has_next: boolean;
     has_previous: boolean;
+    /**
+     * The query parameters of the request that this operation does not take, by name, sorted: they were ignored (a cache-buster such as _=123, or a misspelt parameter: a filter that seems to have no effect may be listed here). Absent when there were none.
+     */
+    ignored_params?: Array<string> | null;
     page: number;
     per_page: number;
     /**
@@ -1458,6 +1462,10 @@ export type MemberRole = {
 };
 
 export type Meta = {
+    /**
+     * The query parameters of the request that this operation does not take, by name, sorted: they were ignored (a cache-buster such as _=123, or a misspelt parameter: a filter that seems to have no effect may be listed here). Absent when there were none.
+     */
+    ignored_params?: Array<string> | null;
     /**
      * The id of this request; also in the X-Request-Id header.
      */
