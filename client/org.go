@@ -154,6 +154,11 @@ func (m *Members) Create(ctx context.Context, in MemberInput) (*Member, error) {
 	return write[Member](ctx, m.c, http.MethodPost, "/v1/members", nil, in)
 }
 
+// Get returns a member.
+func (m *Members) Get(ctx context.Context, id string) (*Member, error) {
+	return get[Member](ctx, m.c, "/v1/members/"+seg(id), nil)
+}
+
 // SetRole changes a member's role.
 func (m *Members) SetRole(ctx context.Context, id, role string) (*Member, error) {
 	return write[Member](ctx, m.c, http.MethodPatch, "/v1/members/"+seg(id), nil, map[string]string{"role": role})
