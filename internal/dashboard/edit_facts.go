@@ -47,6 +47,17 @@ func inUse(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusConflict && e.Details["reason"] == "in_use"
 }
 
+// inUseText is the API's message of a refusal because something uses the
+// thing, without its advice to repeat the call with ?cascade=true (the
+// page offers that itself).
+func inUseText(err error) string {
+	msg := errText(err)
+	if i := strings.Index(msg, ": remove those references first"); i > 0 {
+		return msg[:i] + "."
+	}
+	return msg
+}
+
 // deleted ends a delete posted from a list or a confirmation page: done,
 // to list with flash; refused because something uses it, back to the
 // confirmation page (confirm), which then offers to remove those too;
@@ -56,7 +67,7 @@ func (x *dash) deleted(w http.ResponseWriter, r *http.Request, err error, list, 
 	case err == nil:
 		x.redirect(w, r, list, flash)
 	case inUse(err) && confirm != "":
-		x.redirect(w, r, confirm+"?cascade=1", "⚠ "+formError(err))
+		x.redirect(w, r, confirm+"?cascade=1", "⚠ Not deleted: "+inUseText(err)+" Deleting it below takes those with it.")
 	default:
 		x.redirect(w, r, back(r, list), "⚠ "+formError(err))
 	}

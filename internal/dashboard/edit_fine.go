@@ -114,7 +114,7 @@ func (x *dash) updateResource(w http.ResponseWriter, r *http.Request, v *viewer)
 		msg := f.apiError(err, map[string]string{"name": "name", "description": "description", "actions": "add_actions", "attributes": "def_key_0"})
 		if inUse(err) { // an action dropped is still granted: say by whom, and offer to take it off them
 			e.Offer = true
-			msg = "Not saved: " + errText(err) + " Tick “take them off those roles” to remove the actions from the roles too."
+			msg = "Not saved: " + inUseText(err) + " Tick “Take the removed actions off the roles that grant them” to remove them from those roles too, or keep the actions."
 		}
 		x.renderResourceEdit(w, r, v, statusOf(err), msg, e)
 		return
