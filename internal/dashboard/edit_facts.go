@@ -38,6 +38,8 @@ func (x *dash) editRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /webhooks/{webhook}", a(x.updateWebhook))
 	mux.HandleFunc("GET /webhooks/{webhook}/delete", a(x.confirmDeleteWebhook))
 	mux.HandleFunc("GET /members/{member}/delete", a(x.confirmDeleteMember))
+	mux.HandleFunc("GET /projects/{project}/delete", a(x.confirmDeleteProject))
+	mux.HandleFunc("GET /projects/{project}/environments/{environment}/delete", a(x.confirmDeleteEnvironment))
 }
 
 // inUse reports a refusal because something still refers to the thing

@@ -178,3 +178,105 @@ func (x *dash) confirmDeleteMember(w http.ResponseWriter, r *http.Request, v *vi
 	}
 	x.confirm(w, r, "members", d, "")
 }
+
+// ---- a project, an environment
+
+// countKeys adds to d the active API keys keep selects (those of a
+// project or an environment), which stop working with it.
+func (x *dash) countKeys(r *http.Request, v *viewer, d *confirmData, keep func(client.APIKey) bool) {
+	if !v.can(gatehouse.ScopeManageAPI) {
+		d.Unknown = append(d.Unknown, "its API keys, which stop working (your role cannot see keys)")
+		return
+	}
+	var names []string
+	n := 0
+	for page := 1; ; page++ {
+		keys, err := v.api.APIKeys.List(apiContext(r), &client.APIKeyListOptions{ListOptions: client.ListOptions{Page: page, PerPage: 100}, Status: "active"})
+		if err != nil {
+			d.Unknown = append(d.Unknown, "its API keys")
+			return
+		}
+		for _, k := range keys.Items {
+			if keep(k) {
+				n++
+				names = append(names, k.Name)
+			}
+		}
+		if !keys.Meta.HasNext {
+			break
+		}
+	}
+	d.add(cascadeItem{Count: n, One: "active API key of it, which stops working", Text: "active API keys of it, which stop working", Names: someNames(names), Link: "/keys?status=active"})
+}
+
+// countEnvData adds to d what environment env holds (c is a client of
+// it): its users, tenants, resource types and roles.
+func countEnvData(r *http.Request, v *viewer, d *confirmData, c *client.Client, env string) {
+	ctx, one := apiContext(r), &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 1}}
+	for _, it := range []struct {
+		scope     gatehouse.Scope
+		one, many string
+		count     func() *int
+	}{
+		{gatehouse.ScopeViewUser, "user", "users", func() *int { return total(c.Users.List(ctx, one)) }},
+		{gatehouse.ScopeViewTenant, "tenant", "tenants", func() *int { return total(c.Tenants.List(ctx, one)) }},
+		{gatehouse.ScopeViewResource, "resource type", "resource types", func() *int { return total(c.Resources.List(ctx, one)) }},
+		{gatehouse.ScopeViewRole, "role", "roles", func() *int { return total(c.Roles.List(ctx, one)) }},
+	} {
+		if !v.can(it.scope) {
+			continue
+		}
+		n := it.count()
+		if n == nil {
+			d.Unknown = append(d.Unknown, it.many+" of "+env)
+			continue
+		}
+		d.add(cascadeItem{Count: *n, One: it.one + " of " + env + ", with what refers to it", Text: it.many + " of " + env + ", with what refers to them"})
+	}
+}
+
+func (x *dash) confirmDeleteProject(w http.ResponseWriter, r *http.Request, v *viewer) {
+	ctx := apiContext(r)
+	p, err := v.api.Projects.Get(ctx, r.PathValue("project"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
+		return
+	}
+	d := &confirmData{What: "project " + p.Name, Action: "/projects/" + url.PathEscape(p.ID) + "/delete", Back: "/projects",
+		Note: "It can be brought back with everything in it for 7 days (POST /v1/projects/" + p.Key + "/restore); then it is purged for good."}
+	var envs []client.Environment
+	if list, err := v.api.Environments.List(ctx, p.ID, &client.ListOptions{PerPage: 100}); err == nil {
+		envs = list.Items
+	} else {
+		d.Unknown = append(d.Unknown, "its environments")
+	}
+	var names []string
+	for _, e := range envs {
+		names = append(names, e.Name)
+	}
+	d.add(cascadeItem{Count: len(envs), One: "environment, with all its data", Text: "environments, with all their data", Names: someNames(names)})
+	for _, e := range envs {
+		countEnvData(r, v, d, v.api.WithEnvironment(p.ID, e.ID), e.Key)
+	}
+	x.countKeys(r, v, d, func(k client.APIKey) bool { return k.ProjectID == p.ID })
+	x.confirm(w, r, "projects", d, "")
+}
+
+func (x *dash) confirmDeleteEnvironment(w http.ResponseWriter, r *http.Request, v *viewer) {
+	ctx := apiContext(r)
+	p, err := v.api.Projects.Get(ctx, r.PathValue("project"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
+		return
+	}
+	e, err := v.api.Environments.Get(ctx, p.ID, r.PathValue("environment"))
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
+		return
+	}
+	d := &confirmData{What: "environment " + p.Name + " / " + e.Name, Action: "/projects/" + url.PathEscape(p.ID) + "/environments/" + url.PathEscape(e.ID) + "/delete",
+		Back: "/projects", Note: "Checks against it fail from then on. It can be brought back with its data for 7 days (POST …/environments/" + e.Key + "/restore); then it is purged for good."}
+	countEnvData(r, v, d, v.api.WithEnvironment(p.ID, e.ID), e.Key)
+	x.countKeys(r, v, d, func(k client.APIKey) bool { return k.EnvironmentID == e.ID })
+	x.confirm(w, r, "projects", d, "")
+}

@@ -487,3 +487,44 @@ func (s *site) memberWithLink(t *testing.T, path, email, password string) *membe
 	}
 	return s.member(t, email, password)
 }
+
+// Deleting a project or an environment names its environments, the data
+// in them and the keys that stop working.
+func TestDashboardDeleteProjectNamesWhatGoes(t *testing.T) {
+	s, m := adminSite(t, nil)
+	st, out := s.api(t, "POST", "/v1/projects", s.key, map[string]any{"name": "Billing", "key": "billing"})
+	if st != 201 {
+		t.Fatalf("project: %d %v", st, out)
+	}
+	pid := out["data"].(map[string]any)["id"].(string)
+	if st, out := s.api(t, "POST", "/v1/users?project=billing&environment=development", s.key, map[string]any{"key": "ada"}); st != 201 {
+		t.Fatalf("user: %d %v", st, out)
+	}
+	if st, out := s.api(t, "POST", "/v1/api-keys", s.key, map[string]any{"name": "billing backend", "level": "environment", "project": "billing",
+		"environment": "production", "scopes": []string{"check:access"}}); st != 201 {
+		t.Fatalf("key: %d %v", st, out)
+	}
+	if _, body := m.get("/projects"); !strings.Contains(body, `href="/projects/`+pid+`/delete"`) {
+		t.Fatal("the projects page does not link to the project's delete confirmation")
+	}
+	st, body := m.get("/projects/" + pid + "/delete")
+	items := confirmItems(body)
+	for _, want := range []string{"2 environments, with all their data: Development, Production", "1 user of development, with what refers to it",
+		"1 active API key of it, which stops working: billing backend"} {
+		if !hasItem(items, want) {
+			t.Errorf("the project's delete confirmation lacks %q: %d %q", want, st, items)
+		}
+	}
+	_, out = s.api(t, "GET", "/v1/projects/billing/environments/production", s.key, nil)
+	eid := out["data"].(map[string]any)["id"].(string)
+	_, body = m.get("/projects/" + pid + "/environments/" + eid + "/delete")
+	if items := confirmItems(body); !hasItem(items, "1 active API key of it, which stops working: billing backend") || hasItem(items, "user") {
+		t.Errorf("production's delete confirmation: %q", items)
+	}
+	if st, body = m.page("/projects/"+pid+"/delete", nil); st != 200 || !strings.Contains(body, "Project deleted, with its environments") {
+		t.Errorf("deleting the project: %d %s", st, alertOf(body))
+	}
+	if st, _ := s.api(t, "GET", "/v1/projects/billing", s.key, nil); st != 404 {
+		t.Errorf("the project after the delete: %d", st)
+	}
+}

@@ -343,12 +343,12 @@ func (x *dash) createEnvironment(w http.ResponseWriter, r *http.Request, v *view
 
 func (x *dash) deleteProject(w http.ResponseWriter, r *http.Request, v *viewer) {
 	err := v.api.Projects.Delete(apiContext(r), r.PathValue("project"))
-	x.act(w, r, err, "/projects", "Project deleted.")
+	x.deleted(w, r, err, "/projects", "", "Project deleted, with its environments: the API restores it for 7 days.")
 }
 
 func (x *dash) deleteEnvironment(w http.ResponseWriter, r *http.Request, v *viewer) {
 	err := v.api.Environments.Delete(apiContext(r), r.PathValue("project"), r.PathValue("environment"))
-	x.act(w, r, err, "/projects", "Environment deleted.")
+	x.deleted(w, r, err, "/projects", "", "Environment deleted: the API restores it for 7 days.")
 }
 
 // ---- members and member roles
