@@ -247,7 +247,7 @@ func TestDashboardEditsAResourceType(t *testing.T) {
 			t.Errorf("the type's delete confirmation lacks %q: %q", want, items)
 		}
 	}
-	if st, body = m.page("/resources/doc/delete", url.Values{"cascade": {"1"}}); st != 200 || !strings.Contains(body, "Resource doc deleted.") {
+	if st, body = m.page("/resources/doc/delete", url.Values{"cascade": {"1"}}); st != 200 || !strings.Contains(body, "Resource type doc deleted.") {
 		t.Fatalf("deleting the type: %d %s", st, alertOf(body))
 	}
 	if st, _ := s.api(t, "GET", "/v1/resources/doc?project=default&environment=development", s.key, nil); st != 404 {

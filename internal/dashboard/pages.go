@@ -660,8 +660,8 @@ func (x *dash) factCreate(w http.ResponseWriter, r *http.Request, v *viewer, f f
 func (x *dash) factDelete(w http.ResponseWriter, r *http.Request, v *viewer, f factPage) {
 	key := r.PathValue("item")
 	err := f.remove(apiContext(r), v.env(), key, r.FormValue("cascade") != "")
-	what := strings.ToLower(strings.TrimSuffix(f.title, "s"))
-	x.deleted(w, r, err, "/"+f.path, "/"+f.path+"/"+url.PathEscape(key)+"/delete", strings.ToUpper(what[:1])+what[1:]+" "+key+" deleted.")
+	what := map[string]string{"users": "User", "tenants": "Tenant", "resources": "Resource type", "roles": "Role"}[f.path]
+	x.deleted(w, r, err, "/"+f.path, "/"+f.path+"/"+url.PathEscape(key)+"/delete", what+" "+key+" deleted.")
 }
 
 func (x *dash) unassign(w http.ResponseWriter, r *http.Request, v *viewer) {
