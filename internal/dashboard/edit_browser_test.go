@@ -29,13 +29,7 @@ func TestDashboardEditInPlaceInABrowser(t *testing.T) {
 		[2]any{"/v1/users", map[string]any{"key": "ada", "email": "ada@acme.example", "attributes": map[string]any{"dept": "eng"}}},
 		[2]any{"/v1/role-assignments", map[string]any{"user": "ada", "role": "editor"}},
 	)
-	flash := func(what, want string) {
-		t.Helper()
-		do(t, ctx, what, chromedp.WaitVisible(chromedp.CSS(".flash, .alert")))
-		if got := text(t, ctx, "main"); !strings.Contains(got, want) {
-			t.Fatalf("%s: the page does not say %q: %.600s", what, want, got)
-		}
-	}
+	flash := func(what, want string) { t.Helper(); says(t, ctx, what, want) }
 	wide := func(what string) {
 		t.Helper()
 		if w, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); w {
@@ -80,9 +74,8 @@ func TestDashboardEditInPlaceInABrowser(t *testing.T) {
 	if got := text(t, ctx, "#err-attr_key_2"); !strings.Contains(got, "named twice") {
 		t.Errorf("a name given twice: %q", got)
 	}
-	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.name + " " + document.activeElement.getAttribute("aria-describedby")`)); focus != "attr_key_2 err-attr_key_2" {
-		t.Errorf("the row in error is not focused and described: %q", focus)
-	}
+	eventually(t, ctx, "the row in error focused and described", `document.activeElement.name + " " + document.activeElement.getAttribute("aria-describedby")`,
+		func(focus string) bool { return focus == "attr_key_2 err-attr_key_2" })
 	do(t, ctx, "phone", chromedp.EmulateViewport(390, 844))
 	wide("the user's page")
 	screenshot(t, ctx, "phone-user-edit")
@@ -125,16 +118,16 @@ func TestDashboardEditInPlaceInABrowser(t *testing.T) {
 		t.Errorf("the actions after adding two: %v", a)
 	}
 	do(t, ctx, "untick read", chromedp.WaitVisible(chromedp.ID("edit-resource")), chromedp.Click(chromedp.CSS("#edit-resource input[name=actions][value=read]")),
-		chromedp.Submit(chromedp.CSS("#edit-resource button.primary")), chromedp.WaitVisible(chromedp.ID("edit-cascade")))
+		leave(), chromedp.Submit(chromedp.CSS("#edit-resource button.primary")))
+	arrived(t, ctx, "untick read")
+	do(t, ctx, "the offer", chromedp.WaitVisible(chromedp.ID("edit-cascade")))
 	if got := text(t, ctx, ".alert"); !strings.Contains(got, "in use") || !strings.Contains(got, "viewer") || !strings.Contains(got, "editor") {
 		t.Errorf("removing a granted action: %q", got)
 	}
 	if a := apiData(t, s, "/v1/resources/doc")["actions"]; fmt.Sprint(a) != "[read write delete share archive]" {
 		t.Fatalf("the refused change was saved: %v", a)
 	}
-	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`)); focus != "edit-cascade" {
-		t.Errorf("the offer to take read off the roles is not focused: %q", focus)
-	}
+	eventually(t, ctx, "the offer to take read off the roles focused", `document.activeElement.id`, func(focus string) bool { return focus == "edit-cascade" })
 	screenshot(t, ctx, "resource-action-in-use")
 	do(t, ctx, "take it off them", chromedp.Click(chromedp.ID("edit-cascade")), chromedp.Submit(chromedp.CSS("#edit-resource button.primary")))
 	flash("take it off them", "Resource type doc saved.")
