@@ -111,6 +111,18 @@ func (t *Tenants) Create(ctx context.Context, in TenantInput) (*Tenant, error) {
 	return write[Tenant](ctx, t.c, http.MethodPost, "/v1/tenants", t.c.envQuery(nil), in)
 }
 
+// TenantPatch changes a tenant (nil fields stay).
+type TenantPatch struct {
+	Name        *string         `json:"name,omitempty"`
+	Description *string         `json:"description,omitempty"`
+	Attributes  *map[string]any `json:"attributes,omitempty"` // replaces them all
+}
+
+// Update changes a tenant.
+func (t *Tenants) Update(ctx context.Context, ref string, p TenantPatch) (*Tenant, error) {
+	return write[Tenant](ctx, t.c, http.MethodPatch, "/v1/tenants/"+seg(ref), t.c.envQuery(nil), p)
+}
+
 // Delete deletes a tenant and the role assignments in it.
 func (t *Tenants) Delete(ctx context.Context, ref string) error {
 	return del(ctx, t.c, "/v1/tenants/"+seg(ref), t.c.envQuery(nil))
@@ -156,9 +168,24 @@ func (r *Resources) Update(ctx context.Context, ref string, patch map[string]any
 	return write[Resource](ctx, r.c, http.MethodPatch, "/v1/resources/"+seg(ref), r.c.envQuery(nil), patch)
 }
 
-// Delete deletes a resource type.
+// UpdateCascade changes a resource type as Update does; actions it drops
+// are also taken off the roles that grant them (without it, a dropped
+// action a role still grants is a CONFLICT listing those roles).
+func (r *Resources) UpdateCascade(ctx context.Context, ref string, patch map[string]any) (*Resource, error) {
+	return write[Resource](ctx, r.c, http.MethodPatch, "/v1/resources/"+seg(ref), cascade(r.c.envQuery(nil), true), patch)
+}
+
+// Delete deletes a resource type. Roles granting its actions, and its
+// instances, roles, relations and resource sets, make it a CONFLICT (see
+// DeleteCascade).
 func (r *Resources) Delete(ctx context.Context, ref string) error {
 	return del(ctx, r.c, "/v1/resources/"+seg(ref), r.c.envQuery(nil))
+}
+
+// DeleteCascade deletes a resource type with everything that refers to
+// it, in one transaction.
+func (r *Resources) DeleteCascade(ctx context.Context, ref string) error {
+	return del(ctx, r.c, "/v1/resources/"+seg(ref), cascade(r.c.envQuery(nil), true))
 }
 
 // Roles of the environment.
@@ -194,14 +221,36 @@ func (r *Roles) Create(ctx context.Context, in RoleInput) (*Role, error) {
 	return write[Role](ctx, r.c, http.MethodPost, "/v1/roles", r.c.envQuery(nil), in)
 }
 
+// RolePatch changes a role (nil fields stay).
+type RolePatch struct {
+	Name        *string         `json:"name,omitempty"`
+	Description *string         `json:"description,omitempty"`
+	Permissions *[]string       `json:"permissions,omitempty"` // replaces them
+	Extends     *[]string       `json:"extends,omitempty"`     // replaces them
+	Attributes  *map[string]any `json:"attributes,omitempty"`  // replaces them all
+}
+
+// Update changes a role.
+func (r *Roles) Update(ctx context.Context, ref string, p RolePatch) (*Role, error) {
+	return write[Role](ctx, r.c, http.MethodPatch, "/v1/roles/"+seg(ref), r.c.envQuery(nil), p)
+}
+
 // SetPermissions replaces a role's permissions.
 func (r *Roles) SetPermissions(ctx context.Context, ref string, permissions []string) (*Role, error) {
 	return write[Role](ctx, r.c, http.MethodPatch, "/v1/roles/"+seg(ref), r.c.envQuery(nil), map[string]any{"permissions": permissions})
 }
 
-// Delete deletes a role and its assignments.
+// Delete deletes a role. Its assignments, roles extending it and resource
+// roles derived from it make it a CONFLICT (see DeleteCascade).
 func (r *Roles) Delete(ctx context.Context, ref string) error {
 	return del(ctx, r.c, "/v1/roles/"+seg(ref), r.c.envQuery(nil))
+}
+
+// DeleteCascade deletes a role with its assignments, and takes it off the
+// roles extending it and the resource roles derived from it, in one
+// transaction.
+func (r *Roles) DeleteCascade(ctx context.Context, ref string) error {
+	return del(ctx, r.c, "/v1/roles/"+seg(ref), cascade(r.c.envQuery(nil), true))
 }
 
 // RoleAssignments of the environment.

@@ -91,6 +91,19 @@ func (w *Webhooks) Get(ctx context.Context, id string) (*Webhook, error) {
 	return get[Webhook](ctx, w.c, "/v1/webhooks/"+seg(id), nil)
 }
 
+// WebhookPatch changes an endpoint (nil fields stay).
+type WebhookPatch struct {
+	URL         *string   `json:"url,omitempty"`
+	Events      *[]string `json:"events,omitempty"` // event types, or ["*"]
+	Description *string   `json:"description,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
+}
+
+// Update changes an endpoint.
+func (w *Webhooks) Update(ctx context.Context, id string, p WebhookPatch) (*Webhook, error) {
+	return write[Webhook](ctx, w.c, http.MethodPatch, "/v1/webhooks/"+seg(id), nil, p)
+}
+
 // SetEnabled enables or disables an endpoint.
 func (w *Webhooks) SetEnabled(ctx context.Context, id string, enabled bool) (*Webhook, error) {
 	return write[Webhook](ctx, w.c, http.MethodPatch, "/v1/webhooks/"+seg(id), nil, map[string]bool{"enabled": enabled})

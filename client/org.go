@@ -154,6 +154,11 @@ func (m *Members) Create(ctx context.Context, in MemberInput) (*Member, error) {
 	return write[Member](ctx, m.c, http.MethodPost, "/v1/members", nil, in)
 }
 
+// Get returns a member.
+func (m *Members) Get(ctx context.Context, id string) (*Member, error) {
+	return get[Member](ctx, m.c, "/v1/members/"+seg(id), nil)
+}
+
 // SetRole changes a member's role.
 func (m *Members) SetRole(ctx context.Context, id, role string) (*Member, error) {
 	return write[Member](ctx, m.c, http.MethodPatch, "/v1/members/"+seg(id), nil, map[string]string{"role": role})
@@ -196,11 +201,19 @@ type APIKeyInput struct {
 	RateLimit   int        `json:"rate_limit_per_hour,omitempty"`
 }
 
+// APIKeyPatch changes a key (nil fields stay). ExpiresAt may only bring
+// the key's end forward: its token carries the expiry it was made with.
+type APIKeyPatch struct {
+	Name      *string    `json:"name,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
 // APIKeyListOptions filter the list.
 type APIKeyListOptions struct {
 	ListOptions
-	Level  string
-	Status string // active, revoked, expired
+	Level     string
+	Status    string // active, revoked, expired
+	CreatedBy string // member:<id> or key:<id>
 }
 
 // List lists keys.
@@ -210,6 +223,7 @@ func (k *APIKeys) List(ctx context.Context, opt *APIKeyListOptions) (*Page[APIKe
 		q = opt.values()
 		set(q, "level", opt.Level)
 		set(q, "status", opt.Status)
+		set(q, "created_by", opt.CreatedBy)
 	}
 	return list[APIKey](ctx, k.c, "/v1/api-keys", q)
 }
@@ -222,6 +236,11 @@ func (k *APIKeys) Create(ctx context.Context, in APIKeyInput) (*CreatedAPIKey, e
 // Get returns a key (never its token).
 func (k *APIKeys) Get(ctx context.Context, id string) (*APIKey, error) {
 	return get[APIKey](ctx, k.c, "/v1/api-keys/"+seg(id), nil)
+}
+
+// Update renames a key or brings its expiry forward, on every node.
+func (k *APIKeys) Update(ctx context.Context, id string, p APIKeyPatch) (*APIKey, error) {
+	return write[APIKey](ctx, k.c, http.MethodPatch, "/v1/api-keys/"+seg(id), nil, p)
 }
 
 // Revoke revokes a key on every node.

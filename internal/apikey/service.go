@@ -345,6 +345,63 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string) (*Key, error) {
 	return k, nil
 }
 
+// Patch lists the fields of a key to change; nil: unchanged.
+type Patch struct {
+	Name *string
+	// ExpiresAt brings the key's end forward. The token carries the
+	// expiry it was made with (its exp claim), so a key cannot be made to
+	// last longer: rotate it for that.
+	ExpiresAt *time.Time
+}
+
+// Update renames key id of orgID or brings its expiry forward, with an
+// api_key.updated event. It returns once every node has dropped the key
+// from its cache (which holds its name and expiry).
+func (s *Service) Update(ctx context.Context, orgID, id string, p Patch) (*Key, error) {
+	var k *Key
+	err := s.store.InAPIKeyTx(ctx, func(tx Store) error {
+		var err error
+		if k, err = tx.GetAPIKey(ctx, orgID, id); err != nil {
+			return err
+		}
+		if p.Name != nil {
+			name := strings.TrimSpace(*p.Name)
+			if name == "" {
+				return gatehouse.FieldError("name", "required_field_missing", "name must not be empty")
+			}
+			if len(name) > 200 {
+				return gatehouse.FieldError("name", "too_long", "name must be at most 200 characters")
+			}
+			k.Name = name
+		}
+		if p.ExpiresAt != nil {
+			now := s.now().UTC()
+			if st := k.Status(now); st != StatusActive {
+				return &gatehouse.Error{Code: gatehouse.CodeConflict, Message: fmt.Sprintf("key %s is %s: its expiry cannot change", id, st),
+					Details: map[string]any{"field": "expires_at", "reason": "not_active"}}
+			}
+			exp := p.ExpiresAt.UTC().Truncate(time.Second)
+			if !exp.After(now) {
+				return gatehouse.FieldError("expires_at", "in_the_past", "expires_at must be in the future")
+			}
+			if k.ExpiresAt != nil && exp.After(*k.ExpiresAt) {
+				return gatehouse.FieldError("expires_at", "later_than_token",
+					"expires_at may only come sooner than the key's %s: its token carries that expiry (rotate the key for one that lasts longer)", k.ExpiresAt.UTC().Format(time.RFC3339))
+			}
+			k.ExpiresAt = &exp
+		}
+		if err := tx.UpdateAPIKey(ctx, k); err != nil {
+			return err
+		}
+		return tx.Emit(ctx, s.keyEvent(event.APIKeyUpdated, k, k.View(s.now())))
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.announce(ctx, k.ID)
+	return k, nil
+}
+
 // Rotate creates a new key like key id and ends the old one after grace
 // (immediately when grace is 0). The new token is returned once.
 func (s *Service) Rotate(ctx context.Context, creator *auth.Principal, id string, grace time.Duration) (*Key, string, error) {

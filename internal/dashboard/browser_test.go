@@ -71,15 +71,63 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return s
 }
 
-// submit fills a form's fields (by CSS selector) and submits it.
+// submit fills a form's fields (by CSS selector), submits it and waits
+// for the page it leads to.
 func submit(t *testing.T, ctx context.Context, what, form string, fields map[string]string) {
 	t.Helper()
-	var steps []chromedp.Action[chromedp.Void]
+	steps := []chromedp.Action[chromedp.Void]{leave()}
 	for sel, v := range fields {
 		steps = append(steps, chromedp.SetValue(chromedp.CSS(form+" "+sel), v))
 	}
-	steps = append(steps, chromedp.Submit(chromedp.CSS(form+" button.primary")), chromedp.WaitReady(chromedp.CSS("main")))
+	steps = append(steps, chromedp.Submit(chromedp.CSS(form+" button.primary")))
 	do(t, ctx, what, steps...)
+	arrived(t, ctx, what)
+	do(t, ctx, what, chromedp.WaitReady(chromedp.CSS("main")))
+}
+
+// leave marks the page in the browser, so that arrived can tell the next
+// one from it (a page with a flash looks like the page after a form).
+func leave() chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`window.__leaving = true`)
+}
+
+// arrived waits until the page leave marked has given way to the next one,
+// loaded.
+func arrived(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	testwait.Until(t, 30*time.Second, what+": the next page", func() bool {
+		in, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__leaving === undefined && document.readyState === "complete"`))
+		return err == nil && in
+	})
+}
+
+// eventually polls a JavaScript expression in the page until ok accepts
+// its value (a page may still be arriving, its autofocus still to come),
+// and fails naming the last value if it does not within a while.
+func eventually(t *testing.T, ctx context.Context, what, expr string, ok func(string) bool) {
+	t.Helper()
+	var last string
+	held := false
+	defer func() {
+		if !held {
+			t.Logf("%s: last seen %.600q", what, last)
+		}
+	}()
+	testwait.Until(t, 20*time.Second, what, func() bool {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			return false
+		}
+		last = v
+		return ok(v)
+	})
+	held = true
+}
+
+// says polls the page until its main part says want.
+func says(t *testing.T, ctx context.Context, what, want string) {
+	t.Helper()
+	eventually(t, ctx, what+": the page says "+want, `(document.querySelector("main") || {}).innerText || ""`, func(s string) bool { return strings.Contains(s, want) })
 }
 
 func artifacts(t *testing.T) string {
@@ -299,13 +347,7 @@ func TestDashboardFineGrainedInABrowser(t *testing.T) {
 	const pw = "correct horse battery staple"
 	do(t, ctx, "open the setup link", chromedp.Navigate(s.url+s.setup), chromedp.WaitVisible(chromedp.ID("password")))
 	submit(t, ctx, "set the password", "#setup", map[string]string{"#password": pw, "#confirm": pw})
-	flash := func(what, want string) {
-		t.Helper()
-		do(t, ctx, what, chromedp.WaitVisible(chromedp.CSS(".flash, .alert")))
-		if got := text(t, ctx, "main"); !strings.Contains(got, want) {
-			t.Fatalf("%s: the page does not say %q: %.600s", what, want, got)
-		}
-	}
+	flash := func(what, want string) { t.Helper(); says(t, ctx, what, want) }
 
 	for _, res := range []string{"folder", "document"} {
 		do(t, ctx, "resources", chromedp.Navigate(s.url+"/resources"), chromedp.WaitVisible(chromedp.ID("create-resource")))
@@ -345,9 +387,10 @@ func TestDashboardFineGrainedInABrowser(t *testing.T) {
 	if got := text(t, ctx, "#err-attributes"); !strings.Contains(got, "not a JSON object") {
 		t.Errorf("bad JSON: %q", got)
 	}
-	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.name + " " + document.activeElement.getAttribute("aria-invalid") + " " + document.activeElement.getAttribute("aria-describedby")`)); !strings.HasPrefix(focus, "attributes true") || !strings.Contains(focus, "err-attributes") {
-		t.Errorf("the field in error is not focused and described: %q", focus)
-	}
+	eventually(t, ctx, "the field in error focused and described", `document.activeElement.name + " " + document.activeElement.getAttribute("aria-invalid") + " " + document.activeElement.getAttribute("aria-describedby")`,
+		func(focus string) bool {
+			return strings.HasPrefix(focus, "attributes true") && strings.Contains(focus, "err-attributes")
+		})
 	screenshot(t, ctx, "instance-json-error")
 	submit(t, ctx, "document d1", "#create-instance", map[string]string{"textarea[name=attributes]": `{"owner": "bob"}`})
 	flash("document d1", "Instance document:d1 created")
@@ -467,9 +510,7 @@ func TestDashboardFineGrainedInABrowser(t *testing.T) {
 	if got := text(t, ctx, "#err-gt_by_0"); !strings.Contains(got, "relation") {
 		t.Errorf("a derivation without its relation: %q", got)
 	}
-	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.name`)); focus != "gt_by_0" {
-		t.Errorf("the focus is on %q, not the field in error", focus)
-	}
+	eventually(t, ctx, "the focus on the field in error", `document.activeElement.name`, func(focus string) bool { return focus == "gt_by_0" })
 	submit(t, ctx, "the derivation again", "#edit-resource-role", map[string]string{"select[name=gt_by_0]": "parent"})
 	flash("the derivation again", "Role editor of document saved.")
 	if got := text(t, ctx, "#role"); !strings.Contains(got, "holders of editor on the folder linked by parent") {
@@ -491,9 +532,10 @@ func TestDashboardFineGrainedInABrowser(t *testing.T) {
 	if got := text(t, ctx, "#err-conditions"); !strings.Contains(got, "invalid conditions") {
 		t.Errorf("conditions the API refuses: %q", got)
 	}
-	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.name + " " + document.activeElement.getAttribute("aria-describedby")`)); !strings.HasPrefix(focus, "conditions ") || !strings.Contains(focus, "err-conditions") {
-		t.Errorf("the conditions in error are not focused and described: %q", focus)
-	}
+	eventually(t, ctx, "the conditions in error focused and described", `document.activeElement.name + " " + document.activeElement.getAttribute("aria-describedby")`,
+		func(focus string) bool {
+			return strings.HasPrefix(focus, "conditions ") && strings.Contains(focus, "err-conditions")
+		})
 	screenshot(t, ctx, "condition-set-error")
 	submit(t, ctx, "edit conditions", "#edit-condition-set", map[string]string{"input[name=name]": "Sales people",
 		"textarea[name=conditions]": `{"user.dept": {"equals": "sales"}}`})

@@ -251,9 +251,24 @@ type instanceData struct {
 	AsObject    []client.RelationshipTuple
 	AsSubject   []client.RelationshipTuple
 	Assignments []client.RoleAssignment
-	Form        *form // the attributes
-	AssignForm  *form
+	// The lists above show the first instanceListed of each; these are
+	// their totals (from the lists' meta).
+	AsObjectTotal, AsSubjectTotal, AssignmentsTotal int
+	Form                                            *form // the attributes
+	AssignForm                                      *form
 }
+
+// instanceListed is how many tuples (each way) and role assignments an
+// instance's page lists; the rest are a link away.
+const instanceListed = 100
+
+// MoreTuples reports tuples beyond those listed.
+func (d *instanceData) MoreTuples() bool {
+	return d.AsObjectTotal > len(d.AsObject) || d.AsSubjectTotal > len(d.AsSubject)
+}
+
+// MoreAssignments reports role assignments beyond those listed.
+func (d *instanceData) MoreAssignments() bool { return d.AssignmentsTotal > len(d.Assignments) }
 
 func (x *dash) instance(w http.ResponseWriter, r *http.Request, v *viewer) {
 	x.renderInstance(w, r, v, http.StatusOK, "", nil, nil)
@@ -282,15 +297,16 @@ func (x *dash) renderInstance(w http.ResponseWriter, r *http.Request, v *viewer,
 	}
 	d.Roles, _ = choices(c.ResourceRoles.All(ctx, i.Resource, nil))
 	d.Relations, _ = choices(c.Relations.All(ctx, i.Resource, nil))
-	if ts, err := c.RelationshipTuples.List(ctx, &client.TupleFilter{ListOptions: client.ListOptions{PerPage: 100}, Object: i.Ref()}); err == nil {
-		d.AsObject = ts.Items
+	listed := client.ListOptions{PerPage: instanceListed}
+	if ts, err := c.RelationshipTuples.List(ctx, &client.TupleFilter{ListOptions: listed, Object: i.Ref()}); err == nil {
+		d.AsObject, d.AsObjectTotal = ts.Items, ts.Meta.TotalItems
 	}
-	if ts, err := c.RelationshipTuples.List(ctx, &client.TupleFilter{ListOptions: client.ListOptions{PerPage: 100}, Subject: i.Ref()}); err == nil {
-		d.AsSubject = ts.Items
+	if ts, err := c.RelationshipTuples.List(ctx, &client.TupleFilter{ListOptions: listed, Subject: i.Ref()}); err == nil {
+		d.AsSubject, d.AsSubjectTotal = ts.Items, ts.Meta.TotalItems
 	}
 	if v.can(gatehouse.ScopeViewRoleAssignment) {
-		if as, err := c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: client.ListOptions{PerPage: 100}, ResourceInstance: i.Ref()}); err == nil {
-			d.Assignments = as.Items
+		if as, err := c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: listed, ResourceInstance: i.Ref()}); err == nil {
+			d.Assignments, d.AssignmentsTotal = as.Items, as.Meta.TotalItems
 		}
 	}
 	x.render(w, r, st, "instance", p)
@@ -324,11 +340,7 @@ func (x *dash) updateInstance(w http.ResponseWriter, r *http.Request, v *viewer)
 
 func (x *dash) deleteInstance(w http.ResponseWriter, r *http.Request, v *viewer) {
 	err := v.env().ResourceInstances.Delete(apiContext(r), r.PathValue("instance"))
-	if err != nil {
-		x.act(w, r, err, "/instances", "")
-		return
-	}
-	x.redirect(w, r, "/instances", "Instance "+r.PathValue("instance")+" deleted, with its relationships and role assignments.")
+	x.deleted(w, r, err, "/instances", "", "Instance "+r.PathValue("instance")+" deleted, with its relationships and role assignments.")
 }
 
 func (x *dash) assignOnInstance(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -418,6 +430,8 @@ type resourceData struct {
 	Instances    *int
 	RoleForm     *form
 	RelationForm *form
+	// Edit is the form editing the type itself.
+	Edit *resourceEdit
 }
 
 func (x *dash) resource(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -425,7 +439,13 @@ func (x *dash) resource(w http.ResponseWriter, r *http.Request, v *viewer) {
 }
 
 func (x *dash) renderResource(w http.ResponseWriter, r *http.Request, v *viewer, st int, errMsg string, rf, lf *form) {
-	d := &resourceData{Manage: v.can(gatehouse.ScopeManageResource), RoleForm: rf, RelationForm: lf}
+	x.renderResourceWith(w, r, v, st, errMsg, rf, lf, nil)
+}
+
+// renderResourceWith draws a resource type's page; rf, lf and e are
+// submitted forms (nil: each starts afresh, e from the type as it is).
+func (x *dash) renderResourceWith(w http.ResponseWriter, r *http.Request, v *viewer, st int, errMsg string, rf, lf *form, e *resourceEdit) {
+	d := &resourceData{Manage: v.can(gatehouse.ScopeManageResource), RoleForm: rf, RelationForm: lf, Edit: e}
 	p := &page{Title: "Resource type", Section: "resources", Error: errMsg, Data: d}
 	if x.noEnv(w, r, v, "resource", p) {
 		return
@@ -450,6 +470,10 @@ func (x *dash) renderResource(w http.ResponseWriter, r *http.Request, v *viewer,
 		d.TenantRoles, _ = choices(c.Roles.All(ctx, nil))
 	}
 	d.Instances = total(c.ResourceInstances.List(ctx, &client.InstanceListOptions{ListOptions: client.ListOptions{PerPage: 1}, Resource: res.Key}))
+	if d.Edit == nil {
+		d.Edit = editFormOf(res)
+	}
+	d.Edit.Granted = grantedBy(res.Key, d.TenantRoles, d.Roles)
 	x.render(w, r, st, "resource", p)
 }
 
@@ -475,9 +499,10 @@ func (x *dash) createResourceRole(w http.ResponseWriter, r *http.Request, v *vie
 }
 
 func (x *dash) deleteResourceRole(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := r.PathValue("resource")
-	err := v.env().ResourceRoles.Delete(apiContext(r), res, r.PathValue("role"), r.FormValue("cascade") != "")
-	x.act(w, r, err, "/resources/"+url.PathEscape(res), "Role "+r.PathValue("role")+" deleted.")
+	res, role := r.PathValue("resource"), r.PathValue("role")
+	err := v.env().ResourceRoles.Delete(apiContext(r), res, role, r.FormValue("cascade") != "")
+	here := "/resources/" + url.PathEscape(res)
+	x.deleted(w, r, err, here+"#roles", here+"/roles/"+url.PathEscape(role)+"/delete", "Role "+role+" of "+res+" deleted.")
 }
 
 func (x *dash) createRelation(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -492,9 +517,10 @@ func (x *dash) createRelation(w http.ResponseWriter, r *http.Request, v *viewer)
 }
 
 func (x *dash) deleteRelation(w http.ResponseWriter, r *http.Request, v *viewer) {
-	res := r.PathValue("resource")
-	err := v.env().Relations.Delete(apiContext(r), res, r.PathValue("relation"), r.FormValue("cascade") != "")
-	x.act(w, r, err, "/resources/"+url.PathEscape(res), "Relation "+r.PathValue("relation")+" deleted.")
+	res, rel := r.PathValue("resource"), r.PathValue("relation")
+	err := v.env().Relations.Delete(apiContext(r), res, rel, r.FormValue("cascade") != "")
+	here := "/resources/" + url.PathEscape(res)
+	x.deleted(w, r, err, here+"#relations", here+"/relations/"+url.PathEscape(rel)+"/delete", "Relation "+rel+" of "+res+" deleted.")
 }
 
 // ---- attribute rules
@@ -580,8 +606,9 @@ func (x *dash) createConditionSet(w http.ResponseWriter, r *http.Request, v *vie
 }
 
 func (x *dash) deleteConditionSet(w http.ResponseWriter, r *http.Request, v *viewer) {
-	err := v.env().ConditionSets.Delete(apiContext(r), r.PathValue("set"), r.FormValue("cascade") != "")
-	x.act(w, r, err, "/rules", "Condition set "+r.PathValue("set")+" deleted.")
+	set := r.PathValue("set")
+	err := v.env().ConditionSets.Delete(apiContext(r), set, r.FormValue("cascade") != "")
+	x.deleted(w, r, err, "/rules", "/condition-sets/"+url.PathEscape(set)+"/delete", "Condition set "+set+" deleted.")
 }
 
 func (x *dash) createSetRule(w http.ResponseWriter, r *http.Request, v *viewer) {

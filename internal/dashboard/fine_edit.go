@@ -89,17 +89,19 @@ type resourceRoleData struct {
 	Form        *form
 	// Checked are the ticked boxes: "permissions:read", "extends:viewer".
 	Checked map[string]bool
-	// Rows are the numbers of the derivation rows the form shows.
-	Rows []string
+	// Rows are the numbers of the derivation rows the form shows,
+	// AttrRows those of its attribute rows.
+	Rows, AttrRows []string
 }
 
 func (x *dash) resourceRole(w http.ResponseWriter, r *http.Request, v *viewer) {
-	x.renderResourceRole(w, r, v, http.StatusOK, "", nil, nil, 0)
+	x.renderResourceRole(w, r, v, http.StatusOK, "", nil, nil, 0, 0)
 }
 
 // renderResourceRole draws a role's page; f and checked are a submitted
-// form with rows derivation rows (nil: the form starts from the role).
-func (x *dash) renderResourceRole(w http.ResponseWriter, r *http.Request, v *viewer, st int, errMsg string, f *form, checked map[string]bool, rows int) {
+// form with rows derivation rows and attrRows attribute rows (nil: the
+// form starts from the role).
+func (x *dash) renderResourceRole(w http.ResponseWriter, r *http.Request, v *viewer, st int, errMsg string, f *form, checked map[string]bool, rows, attrRows int) {
 	d := &resourceRoleData{Manage: v.can(gatehouse.ScopeManageResource), Form: f, Checked: checked}
 	p := &page{Title: "Resource role", Section: "resources", Error: errMsg, Data: d}
 	if x.noEnv(w, r, v, "resource_role", p) {
@@ -149,7 +151,9 @@ func (x *dash) renderResourceRole(w http.ResponseWriter, r *http.Request, v *vie
 			d.Form.Values["gt_role_"+n], d.Form.Values["gt_on_"+n], d.Form.Values["gt_by_"+n] = g.Role, g.OnResource, g.LinkedByRelation
 		}
 		rows = len(role.GrantedTo) + 2
+		attrRows = fillAttrs(d.Form, role.Attributes)
 	}
+	d.AttrRows = rowNumbers(attrRows)
 	for i := range min(rows, maxDerivationRows) {
 		d.Rows = append(d.Rows, itoa(i))
 	}
@@ -163,7 +167,8 @@ func (x *dash) updateResourceRole(w http.ResponseWriter, r *http.Request, v *vie
 		rows = 0
 	}
 	rows = min(rows, maxDerivationRows)
-	f := newForm(r, append([]string{"name", "description"}, derivationNames(rows)...)...)
+	attrRows := attrRowsOf(r)
+	f := newForm(r, append(append([]string{"name", "description"}, derivationNames(rows)...), attrNames(attrRows)...)...)
 	perms, ext := r.Form["permissions"], r.Form["extends"]
 	checked := map[string]bool{}
 	for _, a := range perms {
@@ -173,8 +178,9 @@ func (x *dash) updateResourceRole(w http.ResponseWriter, r *http.Request, v *vie
 		checked["extends:"+e] = true
 	}
 	granted := derivations(f, rows)
+	attrs := attributes(f, attrRows)
 	if f.Failed() {
-		x.renderResourceRole(w, r, v, http.StatusBadRequest, "Not saved: check the marked fields.", f, checked, rows)
+		x.renderResourceRole(w, r, v, http.StatusBadRequest, "Not saved: check the marked fields.", f, checked, rows, attrRows)
 		return
 	}
 	res, key := r.PathValue("resource"), r.PathValue("role")
@@ -192,10 +198,13 @@ func (x *dash) updateResourceRole(w http.ResponseWriter, r *http.Request, v *vie
 		name = key // as when it was created without one
 	}
 	patch := client.ResourceRolePatch{Name: &name, Description: &desc, Permissions: &perms, Extends: &ext, GrantedTo: &granted}
+	if r.Form.Has("attr_rows") { // a form without the attribute rows leaves them as they are
+		patch.Attributes = &attrs
+	}
 	role, err := v.env().ResourceRoles.Update(apiContext(r), res, key, patch)
 	if err != nil {
-		msg := f.apiError(err, map[string]string{"name": "name", "description": "description", "granted_to": "gt_role_0"})
-		x.renderResourceRole(w, r, v, statusOf(err), msg, f, checked, rows)
+		msg := f.apiError(err, map[string]string{"name": "name", "description": "description", "granted_to": "gt_role_0", "attributes": "attr_key_0"})
+		x.renderResourceRole(w, r, v, statusOf(err), msg, f, checked, rows, attrRows)
 		return
 	}
 	x.redirect(w, r, "/resources/"+url.PathEscape(res)+"/roles/"+url.PathEscape(role.Key), "Role "+role.Key+" of "+res+" saved.")

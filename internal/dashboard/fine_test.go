@@ -199,9 +199,13 @@ func TestDashboardFineGrained(t *testing.T) {
 	if !strings.Contains(body, `id="via">set_rule<`) || !strings.Contains(body, `<span class="badge muted">attribute rule</span>`) || !strings.Contains(body, `href="/rules"`) {
 		t.Errorf("ann's check by attribute rule: %s", regexp.MustCompile(`(?s)<section class="card" id="decision".*?</section>`).FindString(body))
 	}
-	if _, body = m.page("/condition-sets/finance/delete", nil); !strings.Contains(alertOf(body), "⚠") {
+	// Deleting a set in use without cascade is refused: the confirmation
+	// page says why, names the rule and offers to delete it too.
+	if _, body = m.page("/condition-sets/finance/delete", nil); !strings.Contains(alertOf(body), "⚠") ||
+		!strings.Contains(body, "<code>finance may read owned-by-bob</code>") || !strings.Contains(body, `<input type="hidden" name="cascade" value="1">`) {
 		t.Errorf("deleting a set in use without cascade: %s", alertOf(body))
 	}
+	_, body = m.get("/rules")
 	rule := regexp.MustCompile(`/set-rules/([0-9a-f-]{36})/delete`).FindStringSubmatch(body)
 	if rule == nil {
 		t.Fatal("no delete form for the set rule")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,34 @@ var funcs = template.FuncMap{
 	"refLink":   refLink,
 	"stepLink":  stepLink,
 	"stepKind":  stepKind,
+	"add":       func(a, b int) int { return a + b },
+	// inc is a row number counted from one ("0" → 1).
+	"inc": func(n string) int { i, _ := strconv.Atoi(n); return i + 1 },
+	// expiry is a time as a datetime-local field takes it, in UTC.
+	"expiry": func(v any) string {
+		if t, ok := parseTime(v); ok {
+			return t.UTC().Format(expiryLayout)
+		}
+		return ""
+	},
+	// attrText is an attribute's value as its field shows it.
+	"attrText": attrText,
+	// count is a number with its noun: "1 role", "3 roles".
+	"count": func(v any, one, many string) string {
+		n := 0
+		switch x := v.(type) {
+		case int:
+			n = x
+		case *int:
+			if x != nil {
+				n = *x
+			}
+		}
+		if n == 1 {
+			return "1 " + one
+		}
+		return groupThousands(int64(n)) + " " + many
+	},
 }
 
 // parseTime reads a time of the API: a time (none when it is nil) or its

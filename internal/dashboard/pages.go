@@ -49,6 +49,7 @@ func (x *dash) routes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("POST /assignments/delete", a(x.unassign))
 	x.fineRoutes(mux)
+	x.editRoutes(mux)
 	mux.HandleFunc("GET /check", a(x.check))
 	mux.HandleFunc("POST /check", a(x.check))
 	mux.HandleFunc("GET /keys", a(x.keys))
@@ -342,12 +343,12 @@ func (x *dash) createEnvironment(w http.ResponseWriter, r *http.Request, v *view
 
 func (x *dash) deleteProject(w http.ResponseWriter, r *http.Request, v *viewer) {
 	err := v.api.Projects.Delete(apiContext(r), r.PathValue("project"))
-	x.act(w, r, err, "/projects", "Project deleted.")
+	x.deleted(w, r, err, "/projects", "", "Project deleted, with its environments: the API restores it for 7 days.")
 }
 
 func (x *dash) deleteEnvironment(w http.ResponseWriter, r *http.Request, v *viewer) {
 	err := v.api.Environments.Delete(apiContext(r), r.PathValue("project"), r.PathValue("environment"))
-	x.act(w, r, err, "/projects", "Environment deleted.")
+	x.deleted(w, r, err, "/projects", "", "Environment deleted: the API restores it for 7 days.")
 }
 
 // ---- members and member roles
@@ -416,7 +417,7 @@ func (x *dash) memberRole(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 func (x *dash) deleteMember(w http.ResponseWriter, r *http.Request, v *viewer) {
 	err := v.api.Members.Delete(apiContext(r), r.PathValue("member"))
-	x.act(w, r, err, "/members", "Member removed.")
+	x.deleted(w, r, err, "/members", "", "Member removed, with the keys they made.")
 }
 
 // memberRolesData is the member roles page's: the roles, and the scopes a
@@ -458,8 +459,9 @@ type factPage struct {
 	// when there are none.
 	list   func(ctx context.Context, c *client.Client, o client.ListOptions, filters map[string]string) (any, client.PageMeta, error)
 	create func(ctx context.Context, c *client.Client, r *http.Request) error
-	// remove deletes an item by key (nil: items are not deleted one by one).
-	remove func(ctx context.Context, c *client.Client, key string) error
+	// remove deletes an item by key, with what refers to it when cascade
+	// (nil: items are not deleted one by one).
+	remove func(ctx context.Context, c *client.Client, key string, cascade bool) error
 }
 
 // listed is a page's items for a template (nil when there are none).
@@ -487,7 +489,7 @@ var factPages = []factPage{
 				FirstName: r.FormValue("first_name"), LastName: r.FormValue("last_name")})
 			return err
 		},
-		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Users.Delete(ctx, key) }},
+		remove: func(ctx context.Context, c *client.Client, key string, _ bool) error { return c.Users.Delete(ctx, key) }},
 	{path: "tenants", title: "Tenants", filters: []string{"search"}, view: gatehouse.ScopeViewTenant, manage: gatehouse.ScopeManageTenant,
 		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
 			return listed(c.Tenants.List(ctx, search(o, f)))
@@ -496,7 +498,9 @@ var factPages = []factPage{
 			_, err := c.Tenants.Create(ctx, client.TenantInput{Key: r.FormValue("key"), Name: r.FormValue("name"), Description: r.FormValue("description")})
 			return err
 		},
-		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Tenants.Delete(ctx, key) }},
+		remove: func(ctx context.Context, c *client.Client, key string, _ bool) error {
+			return c.Tenants.Delete(ctx, key)
+		}},
 	{path: "resources", title: "Resources", filters: []string{"search"}, view: gatehouse.ScopeViewResource, manage: gatehouse.ScopeManageResource,
 		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
 			return listed(c.Resources.List(ctx, search(o, f)))
@@ -505,7 +509,12 @@ var factPages = []factPage{
 			_, err := c.Resources.Create(ctx, client.ResourceInput{Key: r.FormValue("key"), Name: r.FormValue("name"), Actions: splitList(r.FormValue("actions"))})
 			return err
 		},
-		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Resources.Delete(ctx, key) }},
+		remove: func(ctx context.Context, c *client.Client, key string, cascade bool) error {
+			if cascade {
+				return c.Resources.DeleteCascade(ctx, key)
+			}
+			return c.Resources.Delete(ctx, key)
+		}},
 	{path: "roles", title: "Roles", filters: []string{"search"}, view: gatehouse.ScopeViewRole, manage: gatehouse.ScopeManageRole,
 		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
 			return listed(c.Roles.List(ctx, search(o, f)))
@@ -516,7 +525,12 @@ var factPages = []factPage{
 				Permissions: r.Form["permissions"], Extends: r.Form["extends"]})
 			return err
 		},
-		remove: func(ctx context.Context, c *client.Client, key string) error { return c.Roles.Delete(ctx, key) }},
+		remove: func(ctx context.Context, c *client.Client, key string, cascade bool) error {
+			if cascade {
+				return c.Roles.DeleteCascade(ctx, key)
+			}
+			return c.Roles.Delete(ctx, key)
+		}},
 	{path: "assignments", title: "Role assignments", filters: []string{"user", "role", "tenant", "resource_instance", "kind"}, view: gatehouse.ScopeViewRoleAssignment,
 		manage: gatehouse.ScopeManageRoleAssignment,
 		list: func(ctx context.Context, c *client.Client, o client.ListOptions, f map[string]string) (any, client.PageMeta, error) {
@@ -644,8 +658,10 @@ func (x *dash) factCreate(w http.ResponseWriter, r *http.Request, v *viewer, f f
 }
 
 func (x *dash) factDelete(w http.ResponseWriter, r *http.Request, v *viewer, f factPage) {
-	err := f.remove(apiContext(r), v.env(), r.PathValue("item"))
-	x.act(w, r, err, "/"+f.path, "Deleted.")
+	key := r.PathValue("item")
+	err := f.remove(apiContext(r), v.env(), key, r.FormValue("cascade") != "")
+	what := map[string]string{"users": "User", "tenants": "Tenant", "resources": "Resource type", "roles": "Role"}[f.path]
+	x.deleted(w, r, err, "/"+f.path, "/"+f.path+"/"+url.PathEscape(key)+"/delete", what+" "+key+" deleted.")
 }
 
 func (x *dash) unassign(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -893,11 +909,15 @@ func (x *dash) createWebhook(w http.ResponseWriter, r *http.Request, v *viewer) 
 	x.renderWebhooks(w, r, v, 200, "", hook.Secret)
 }
 
-// webhookData is an endpoint's page, with a secret made just now.
+// webhookData is an endpoint's page, with a secret made just now, and
+// its edit form (Checked: the events ticked).
 type webhookData struct {
 	Webhook    *client.Webhook
 	Deliveries []client.Delivery
 	Secret     string
+	Events     []event.Info
+	Form       *form
+	Checked    map[string]bool
 }
 
 func (x *dash) webhook(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -905,17 +925,30 @@ func (x *dash) webhook(w http.ResponseWriter, r *http.Request, v *viewer) {
 }
 
 func (x *dash) renderWebhook(w http.ResponseWriter, r *http.Request, v *viewer, errMsg, secret string) {
+	x.renderWebhookPage(w, r, v, http.StatusOK, errMsg, secret, nil, nil)
+}
+
+// renderWebhookForm draws an endpoint's page with its edit form as
+// submitted.
+func (x *dash) renderWebhookForm(w http.ResponseWriter, r *http.Request, v *viewer, st int, errMsg string, f *form, checked map[string]bool) {
+	x.renderWebhookPage(w, r, v, st, errMsg, "", f, checked)
+}
+
+func (x *dash) renderWebhookPage(w http.ResponseWriter, r *http.Request, v *viewer, st int, errMsg, secret string, f *form, checked map[string]bool) {
 	ctx, id := apiContext(r), r.PathValue("webhook")
 	hook, err := v.api.Webhooks.Get(ctx, id)
 	if err != nil {
 		x.fail(w, r, statusOf(err), errText(err))
 		return
 	}
-	d := &webhookData{Webhook: hook, Secret: secret}
+	d := &webhookData{Webhook: hook, Secret: secret, Events: event.Catalog(), Form: f, Checked: checked}
+	if d.Form == nil {
+		d.Form, d.Checked = webhookForm(hook)
+	}
 	if ds, err := v.api.Webhooks.Deliveries(ctx, id, r.URL.Query().Get("status"), &client.ListOptions{PerPage: 25, Desc: true}); err == nil {
 		d.Deliveries = ds.Items
 	}
-	x.render(w, r, 200, "webhook", &page{Title: "Webhook", Section: "webhooks", Error: errMsg, Data: d})
+	x.render(w, r, st, "webhook", &page{Title: "Webhook", Section: "webhooks", Error: errMsg, Data: d})
 }
 
 func (x *dash) webhookAction(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -936,12 +969,7 @@ func (x *dash) webhookAction(w http.ResponseWriter, r *http.Request, v *viewer) 
 		}
 		x.renderWebhook(w, r, v, "", hook.Secret)
 	case "delete":
-		err := v.api.Webhooks.Delete(ctx, id)
-		if err == nil {
-			x.redirect(w, r, "/webhooks", "Webhook deleted.")
-			return
-		}
-		x.act(w, r, err, "/webhooks", "")
+		x.deleted(w, r, v.api.Webhooks.Delete(ctx, id), "/webhooks", "", "Webhook deleted, with its deliveries.")
 	default:
 		x.notFound(w, r)
 	}

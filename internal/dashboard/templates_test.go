@@ -87,6 +87,11 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"rules":         func() any { return &rulesData{} },
 		"resource_role": func() any { return &resourceRoleData{Resource: &client.Resource{}, Role: &client.ResourceRole{}} },
 		"condition_set": func() any { return &conditionSetData{Set: &client.ConditionSet{}} },
+		"user":          func() any { return &userData{User: &client.User{}, Form: emptyForm()} },
+		"tenant":        func() any { return &tenantData{Tenant: &client.Tenant{}, Form: emptyForm()} },
+		"role":          func() any { return &roleData{Role: &client.Role{}, Form: emptyForm()} },
+		"key":           func() any { return &keyData{Key: &client.APIKey{}, Form: emptyForm()} },
+		"confirm":       func() any { return &confirmData{} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }

@@ -111,6 +111,7 @@ const (
 	MemberDeleted = "member.deleted"
 
 	APIKeyCreated = "api_key.created"
+	APIKeyUpdated = "api_key.updated"
 	APIKeyRevoked = "api_key.revoked"
 	APIKeyRotated = "api_key.rotated"
 
@@ -173,6 +174,7 @@ var catalog = []Info{
 	{MemberUpdated, "A member's name or role changed (data: the member)."},
 	{MemberDeleted, "A member was removed (data: id and email)."},
 	{APIKeyCreated, "An API key was created (data: the key, never its token)."},
+	{APIKeyUpdated, "An API key was renamed or its expiry brought forward (data: the key)."},
 	{APIKeyRevoked, "An API key was revoked (data: the key)."},
 	{APIKeyRotated, "An API key was rotated (data: the old key and the new key's id)."},
 	{JobCompleted, "A job succeeded (data: the job)."},

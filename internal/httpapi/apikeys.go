@@ -180,6 +180,26 @@ func (h *handlers) revokeKey(ctx context.Context, in *KeyPath) (*Out[APIKey], er
 	return ok(ctx, keyOut(k, h.Keys.Now())), nil
 }
 
+type updateKeyIn struct {
+	KeyPath
+	Body struct {
+		Name      *string    `json:"name,omitempty" minLength:"1" maxLength:"200"`
+		ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"When the key stops working: in the future, and no later than its current expiry (its token carries the expiry it was made with; rotate the key for a later one). Only an active key's expiry changes."`
+	}
+}
+
+func (h *handlers) updateKey(ctx context.Context, in *updateKeyIn) (*Out[APIKey], error) {
+	k, err := h.reachableKey(ctx, in.Key)
+	if err != nil {
+		return nil, err
+	}
+	k, err = h.Keys.Update(ctx, k.OrgID, k.ID, apikey.Patch{Name: in.Body.Name, ExpiresAt: in.Body.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, keyOut(k, h.Keys.Now())), nil
+}
+
 type rotateKeyIn struct {
 	KeyPath
 	Body *struct {

@@ -216,3 +216,40 @@ func TestKeyExpiryAndLastUsed(t *testing.T) {
 		t.Fatal("list shows a token")
 	}
 }
+
+// A key is renamed and its expiry brought forward in place; the next
+// request sees both (the cache is dropped), and the key cannot be made to
+// outlive its token.
+func TestUpdateKey(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	id, token := s.newKey("organization", []string{"view:project"}, map[string]any{"expires_at": time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)})
+	for range 3 { // warm the cache
+		s.must(200, req{method: "GET", path: "/v1/me", key: token})
+	}
+	soon := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	d := s.must(200, req{method: "PATCH", path: "/v1/api-keys/" + id, key: s.key, body: map[string]any{"name": "  billing (prod) ", "expires_at": soon.Format(time.RFC3339)}}).data()
+	if d["name"] != "billing (prod)" || d["expires_at"] != soon.Format(time.RFC3339) || d["status"] != "active" {
+		t.Fatalf("updated key: %v", d)
+	}
+	me := s.must(200, req{method: "GET", path: "/v1/me", key: token}).data()
+	if me["key_name"] != "billing (prod)" || me["expires_at"] != soon.Format(time.RFC3339) {
+		t.Errorf("the key's next request still sees the old name or expiry: %v", me)
+	}
+	s.scenarios(t, []scenario{
+		{name: "later than the token's expiry", key: s.key, method: "PATCH", path: "/v1/api-keys/" + id, body: map[string]any{"expires_at": time.Now().Add(3 * time.Hour).Format(time.RFC3339)}, status: 400, code: "INVALID_REQUEST"},
+		{name: "in the past", key: s.key, method: "PATCH", path: "/v1/api-keys/" + id, body: map[string]any{"expires_at": "2020-01-01T00:00:00Z"}, status: 400, code: "INVALID_REQUEST"},
+		{name: "empty name", key: s.key, method: "PATCH", path: "/v1/api-keys/" + id, body: map[string]any{"name": "  "}, status: 400, code: "INVALID_REQUEST"},
+		{name: "unknown key", key: s.key, method: "PATCH", path: "/v1/api-keys/0190c0de-0000-7000-8000-000000000000", body: map[string]any{"name": "x"}, status: 404, code: "NOT_FOUND"},
+		{name: "needs manage:api", key: token, method: "PATCH", path: "/v1/api-keys/" + id, body: map[string]any{"name": "mine"}, status: 403, code: "FORBIDDEN"},
+	})
+	// A key without an expiry gets one; a revoked key's expiry is not
+	// changed, but it may still be renamed.
+	other, _ := s.newKey("organization", []string{"view:project"}, nil)
+	s.must(200, req{method: "PATCH", path: "/v1/api-keys/" + other, key: s.key, body: map[string]any{"expires_at": time.Now().Add(48 * time.Hour).Format(time.RFC3339)}})
+	s.must(200, req{method: "POST", path: "/v1/api-keys/" + other + "/revoke", key: s.key})
+	s.must(409, req{method: "PATCH", path: "/v1/api-keys/" + other, key: s.key, body: map[string]any{"expires_at": time.Now().Add(time.Hour).Format(time.RFC3339)}})
+	if d := s.must(200, req{method: "PATCH", path: "/v1/api-keys/" + other, key: s.key, body: map[string]any{"name": "old billing"}}).data(); d["name"] != "old billing" || d["status"] != "revoked" {
+		t.Errorf("renaming a revoked key: %v", d)
+	}
+}

@@ -245,6 +245,8 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "create-api-key", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.token"}}, method: post, path: "/v1/api-keys", tag: "API Keys", scope: gatehouse.ScopeManageAPI, status: created,
 		summary: "Create an API key", desc: "The new key's level and reach stay within the calling key's, and its scopes within the calling key's scopes. The token is returned once and never again."}, h.createKey)
 	add(g, route{id: "get-api-key", method: get, path: "/v1/api-keys/{key}", tag: "API Keys", scope: gatehouse.ScopeManageAPI, summary: "Get an API key (never its token)"}, h.getKey)
+	add(g, route{id: "update-api-key", method: patch, path: "/v1/api-keys/{key}", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
+		summary: "Rename an API key, or bring its expiry forward", desc: "Takes effect on the next request on every node. A key cannot be made to last longer than its token says: rotate it for that."}, h.updateKey)
 	add(g, route{id: "revoke-api-key", method: post, path: "/v1/api-keys/{key}/revoke", tag: "API Keys", scope: gatehouse.ScopeManageAPI,
 		summary: "Revoke an API key", desc: "Takes effect on the next request on every node: the call returns once every live node has dropped the key."}, h.revokeKey)
 	add(g, route{id: "rotate-api-key", secrets: apilog.Secrets{Response: []apilog.SecretPath{"data.token"}}, method: post, path: "/v1/api-keys/{key}/rotate", tag: "API Keys", scope: gatehouse.ScopeManageAPI, status: created,

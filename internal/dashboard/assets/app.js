@@ -33,6 +33,8 @@
       document.getElementById(toggle.getAttribute("data-toggle")).classList.toggle("open");
       return;
     }
+    var add = e.target.closest("[data-add-row]");
+    if (add) { addRow(add); return; }
     var row = e.target.closest("tr[data-href]");
     if (row && !e.target.closest("a, button, form, input, select")) {
       window.location = row.getAttribute("data-href");
@@ -45,6 +47,30 @@
   document.addEventListener("change", function (e) {
     if (e.target.matches("[data-autosubmit]")) { e.target.form.submit(); }
   });
+  // A form's rows (attributes): "Add a row" copies the last one, empty,
+  // numbered next, and counts it in the form's hidden row count.
+  document.querySelectorAll("[data-add-row]").forEach(function (b) { b.hidden = false; });
+  function addRow(button) {
+    var box = button.closest("fieldset");
+    var rows = box.querySelectorAll(".kv-row");
+    var counter = box.querySelector("[data-rows]");
+    if (!rows.length || !counter) { return; }
+    var n = parseInt(counter.value, 10) || rows.length;
+    var last = rows[rows.length - 1];
+    var copy = last.cloneNode(true);
+    copy.querySelectorAll(".field-error").forEach(function (s) { s.remove(); });
+    copy.querySelectorAll("input, select").forEach(function (el) {
+      el.name = el.name.replace(/_\d+$/, "_" + n);
+      if (el.tagName === "SELECT") { el.selectedIndex = 0; } else { el.value = ""; }
+      el.removeAttribute("aria-invalid"); el.removeAttribute("autofocus");
+      var by = (el.getAttribute("aria-describedby") || "").split(" ").filter(function (x) { return x && x.indexOf("err-") !== 0; }).join(" ");
+      if (by) { el.setAttribute("aria-describedby", by); } else { el.removeAttribute("aria-describedby"); }
+    });
+    copy.querySelectorAll(".sr").forEach(function (s) { s.textContent = s.textContent.replace(/\d+/, String(n + 1)); });
+    last.after(copy);
+    counter.value = String(n + 1);
+    copy.querySelector("input").focus();
+  }
   function select(el) {
     if (!el) { return; }
     var r = document.createRange(); r.selectNodeContents(el);

@@ -2085,6 +2085,14 @@ export type UpdateInstanceInBody = {
     tenant?: string;
 };
 
+export type UpdateKeyInBody = {
+    /**
+     * When the key stops working: in the future, and no later than its current expiry (its token carries the expiry it was made with; rotate the key for a later one). Only an active key's expiry changes.
+     */
+    expires_at?: string;
+    name?: string;
+};
+
 export type UpdateMemberInBody = {
     name?: string;
     role?: string;
@@ -2942,6 +2950,68 @@ export type GetApiKeyResponses = {
 };
 
 export type GetApiKeyResponse = GetApiKeyResponses[keyof GetApiKeyResponses];
+
+export type UpdateApiKeyData = {
+    body: UpdateKeyInBody;
+    path: {
+        /**
+         * API key id.
+         */
+        key: string;
+    };
+    query?: never;
+    url: '/v1/api-keys/{key}';
+};
+
+export type UpdateApiKeyErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type UpdateApiKeyError = UpdateApiKeyErrors[keyof UpdateApiKeyErrors];
+
+export type UpdateApiKeyResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeApiKey;
+};
+
+export type UpdateApiKeyResponse = UpdateApiKeyResponses[keyof UpdateApiKeyResponses];
 
 export type RevokeApiKeyData = {
     body?: never;
