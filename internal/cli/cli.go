@@ -13,6 +13,7 @@ import (
 	"log/slog"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/spf13/cobra"
 )
@@ -78,8 +79,8 @@ func migrateCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Write
 func versionCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, the commit it was built from, and when",
 		Args:  cobra.NoArgs,
-		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "gatehouse", app.Version) },
+		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "gatehouse", buildinfo.Get()) },
 	}
 }
