@@ -237,7 +237,7 @@ func (a *App) buildHandler() error {
 	var api http.Handler
 	api, a.OpenAPI = httpapi.New(a.deps)
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,
-		Version: Version, SecureCookies: cfg.SecureCookies, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now})
+		Version: Version, SecureCookies: cfg.SecureCookies, PublicURL: cfg.PublicURL, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now})
 	if err != nil {
 		return err
 	}

@@ -206,3 +206,41 @@ func TestBadFlagsAndConfig(t *testing.T) {
 		t.Fatalf("version: %q %v", out, err)
 	}
 }
+
+// TestPrintedLinksFollowThePublicURL: init and setup-link print links to
+// where the server will be, --public-url or the listen address, not always
+// to 127.0.0.1:8080.
+func TestPrintedLinksFollowThePublicURL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out, err := run(t, map[string]string{"GATEHOUSE_ADDR": ":9090"}, "init", "--data-dir", dir)
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "http://127.0.0.1:9090/v1/projects") || !strings.Contains(out, "http://127.0.0.1:9090/setup/") || strings.Contains(out, "8080") {
+		t.Fatalf("init with GATEHOUSE_ADDR=:9090 printed:\n%s", out)
+	}
+	out, err = run(t, nil, "setup-link", "--email", "admin@example.com", "--data-dir", dir, "--public-url", "https://auth.example.com/")
+	if err != nil || !strings.Contains(out, "\n  https://auth.example.com/setup/") {
+		t.Fatalf("setup-link --public-url: %v\n%s", err, out)
+	}
+	out, errOut, err := runAll(t, nil, "", "setup-link", "--email", "admin@example.com", "--data-dir", dir, "--base-url", "https://old.example.com")
+	if err != nil || !strings.Contains(out, "https://old.example.com/setup/") || !strings.Contains(out+errOut, "use --public-url") {
+		t.Fatalf("setup-link --base-url (deprecated): %v\n%s%s", err, out, errOut)
+	}
+
+	out, err = run(t, nil, "init", "--output", "json", "--data-dir", t.TempDir(), "--public-url", "https://auth.example.com")
+	if err != nil {
+		t.Fatalf("init --public-url: %v\n%s", err, out)
+	}
+	var res struct {
+		AdminSetupURL string `json:"admin_setup_url"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !strings.HasPrefix(res.AdminSetupURL, "https://auth.example.com/setup/") {
+		t.Fatalf("init --public-url: admin_setup_url %q (%v)", res.AdminSetupURL, err)
+	}
+	_, err = run(t, nil, "init", "--data-dir", t.TempDir(), "--public-url", "auth.example.com")
+	if err == nil || !strings.Contains(err.Error(), "public-url") {
+		t.Fatalf("init --public-url auth.example.com: %v", err)
+	}
+}

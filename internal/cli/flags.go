@@ -13,34 +13,54 @@ import (
 // Each flag's default is cfg's value, the defaults with the environment
 // applied.
 func settingFlags(cmd *cobra.Command, cfg *config.Config, global bool) error {
-	fs := cmd.Flags()
-	if global {
-		fs = cmd.PersistentFlags()
-	}
 	for _, s := range config.Settings {
 		if s.Flag == "" || s.Global != global {
 			continue
 		}
-		switch p := s.Ptr(cfg).(type) {
-		case *string:
-			fs.StringVar(p, s.Flag, *p, s.Usage())
-		case *int:
-			fs.IntVar(p, s.Flag, *p, s.Usage())
-		case *int64:
-			fs.Int64Var(p, s.Flag, *p, s.Usage())
-		case *bool:
-			fs.BoolVar(p, s.Flag, *p, s.Usage())
-		case *time.Duration:
-			fs.DurationVar(p, s.Flag, *p, s.Usage())
-		case *[]time.Duration:
-			fs.DurationSliceVar(p, s.Flag, *p, s.Usage())
-		case *[]string:
-			fs.StringSliceVar(p, s.Flag, *p, s.Usage())
-		case config.Value:
-			fs.Var(p, s.Flag, s.Usage())
-		default:
-			return fmt.Errorf("setting --%s: no flag for a %T", s.Flag, p)
+		if err := addSetting(cmd, global, cfg, s); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// settingFlag gives cmd the flag of the declared setting named flag, one of
+// serve's that this command takes too (init's --public-url).
+func settingFlag(cmd *cobra.Command, cfg *config.Config, flag string) error {
+	for _, s := range config.Settings {
+		if s.Flag == flag {
+			return addSetting(cmd, false, cfg, s)
+		}
+	}
+	return fmt.Errorf("no setting has the flag --%s", flag)
+}
+
+// addSetting adds s's flag to cmd, persistent (for its subcommands too) or
+// not.
+func addSetting(cmd *cobra.Command, persistent bool, cfg *config.Config, s config.Setting) error {
+	fs := cmd.Flags()
+	if persistent {
+		fs = cmd.PersistentFlags()
+	}
+	switch p := s.Ptr(cfg).(type) {
+	case *string:
+		fs.StringVar(p, s.Flag, *p, s.Usage())
+	case *int:
+		fs.IntVar(p, s.Flag, *p, s.Usage())
+	case *int64:
+		fs.Int64Var(p, s.Flag, *p, s.Usage())
+	case *bool:
+		fs.BoolVar(p, s.Flag, *p, s.Usage())
+	case *time.Duration:
+		fs.DurationVar(p, s.Flag, *p, s.Usage())
+	case *[]time.Duration:
+		fs.DurationSliceVar(p, s.Flag, *p, s.Usage())
+	case *[]string:
+		fs.StringSliceVar(p, s.Flag, *p, s.Usage())
+	case config.Value:
+		fs.Var(p, s.Flag, s.Usage())
+	default:
+		return fmt.Errorf("setting --%s: no flag for a %T", s.Flag, p)
 	}
 	return nil
 }

@@ -32,14 +32,15 @@ organization and prints an organization API key holding every scope (shown once)
 					return fmt.Errorf("init: %w", err)
 				}
 				if res.Created {
-					printInit(stdout, res, "text", "http://"+cfg.Addr)
+					printInit(stdout, res, "text", cfg.PublicBase(cfg.Addr))
 				}
 			}
 			ln, err := net.Listen("tcp", cfg.Addr)
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			log.Info("gatehouse listening", "url", "http://"+ln.Addr().String(), "database", a.DB.Engine, "docs", "http://"+ln.Addr().String()+"/docs")
+			base := cfg.PublicBase(ln.Addr().String())
+			log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", base, "database", a.DB.Engine, "docs", base+"/docs")
 			return a.Serve(ctx, ln)
 		},
 	}

@@ -97,6 +97,9 @@ func minimum(n int64) *int64 { return &n }
 var Settings = []Setting{
 	{Flag: "addr", Env: EnvPrefix + "ADDR", Help: "listen address",
 		field: of(func(c *Config) *string { return &c.Addr }, "127.0.0.1:8080")},
+	{Flag: "public-url", Env: EnvPrefix + "PUBLIC_URL", NoDefault: "(empty: http:// and the listen address)",
+		Help:  "the address people reach this server at (e.g. https://auth.example.com behind a proxy): the links serve, init and setup-link print and the dashboard shows",
+		field: of(func(c *Config) *string { return &c.PublicURL }, "")},
 	{Flag: "data-dir", Env: EnvPrefix + "DATA_DIR", Global: true, Help: "folder of the embedded SQLite database",
 		field: of(func(c *Config) *string { return &c.DataDir }, "gatehouse-data")},
 	{Flag: "database-url", Env: EnvPrefix + "DATABASE_URL", Global: true, NoDefault: "(empty: SQLite)",
