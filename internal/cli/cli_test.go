@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -165,6 +166,54 @@ func TestServeInitializesAnEmptyDatabase(t *testing.T) {
 	text := out.String()
 	if !strings.Contains(text, "Organization API key (shown once") || !strings.Contains(text, "http://"+addr+"/v1/projects") {
 		t.Fatalf("serve did not print the first key:\n%s", text)
+	}
+}
+
+// TestServePortClashCreatesNothing: serve binds its port before it sets up
+// an empty database, so a port clash loses no key: nothing was created, and
+// the next run on a free port prints the key.
+func TestServePortClashCreatesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"GATEHOUSE_DATA_DIR": dir}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	out, err := run(t, env, "serve", "--addr", taken.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("serve on a taken port: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "API key") || strings.Contains(out, "initialized") {
+		t.Fatalf("serve printed a key it then lost with the port:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("serve on a taken port wrote %d files in the data folder", len(entries))
+	}
+
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var second syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, strings.NewReader(""), &second, io.Discard)
+	}()
+	testwait.Until(t, 60*time.Second, "serve on a free port printing the first key", func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("serve exited early: %v\n%s", err, second.String())
+		default:
+		}
+		return strings.Contains(second.String(), "Try it")
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(second.String(), "Organization API key (shown once") {
+		t.Fatalf("the run after the clash did not print the key:\n%s", second.String())
 	}
 }
 
