@@ -217,6 +217,16 @@ func TestServePortClashCreatesNothing(t *testing.T) {
 	}
 }
 
+// keyFile writes content to a file of its own and names it.
+func keyFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // orgKey has the shape of an organization key (the PDP reads the claims
 // before anything is verified).
 var orgKey = "eyJhbGciOiJFZERTQSJ9." + base64.RawURLEncoding.EncodeToString([]byte(`{"level":"organization","org_id":"o1"}`)) + ".c2ln"
@@ -234,7 +244,12 @@ func TestBadFlagsAndConfig(t *testing.T) {
 		{"bad output", nil, []string{"init", "--output", "yaml", "--data-dir", "x"}, "--output"},
 		{"unknown command", nil, []string{"fly"}, "unknown command"},
 		{"pdp without a server", nil, []string{"pdp", "--key", orgKey}, "--api-url is required"},
-		{"pdp without a key", map[string]string{"GATEHOUSE_API_URL": "http://127.0.0.1:1"}, []string{"pdp"}, "--key is required"},
+		{"pdp without a key", map[string]string{"GATEHOUSE_API_URL": "http://127.0.0.1:1"}, []string{"pdp"}, "no API key: set GATEHOUSE_API_KEY or --key-file"},
+		{"pdp with an organization key in a file", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key-file", keyFile(t, orgKey+"\n")},
+			`needs an environment-level API key, not a key of level "organization"`},
+		{"pdp with a missing key file", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key-file", "/nonexistent/key"}, "--key-file"},
+		{"pdp with an empty key file", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key-file", keyFile(t, " \n")}, "is empty"},
+		{"pdp with two keys", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", orgKey, "--key-file", keyFile(t, orgKey)}, "give the key once"},
 		{"pdp with an organization key", map[string]string{"GATEHOUSE_API_KEY": orgKey}, []string{"pdp", "--api-url", "http://127.0.0.1:1"},
 			`needs an environment-level API key, not a key of level "organization"`},
 		{"pdp with garbage", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope"}, "not a Gatehouse API key"},

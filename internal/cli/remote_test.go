@@ -191,6 +191,12 @@ func TestRemoteCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "alice@example.com") {
 		t.Fatalf("users get from the config file: %q %v", out, err)
 	}
+	// A key in a file, no variable needed (nor a flag, whose value ps shows).
+	out, _, err = runAll(t, map[string]string{"GATEHOUSE_API_URL": base, "GATEHOUSE_CONFIG": filepath.Join(t.TempDir(), "none.json")}, "",
+		"keys", "whoami", "--key-file", keyFile(t, first.APIKey+"\n"))
+	if err != nil || !strings.Contains(out, "organization") {
+		t.Fatalf("keys whoami --key-file: %q %v", out, err)
+	}
 	// Flags win over the file.
 	_, _, err = runAll(t, fromFile, "", "keys", "list", "--key", "not-a-key")
 	if err == nil || !strings.Contains(err.Error(), "UNAUTHORIZED") {
@@ -228,6 +234,9 @@ func TestRemoteCommandErrors(t *testing.T) {
 		{"bad attribute", map[string]string{"GATEHOUSE_CONFIG": cfg, "GATEHOUSE_API_KEY": "k"}, []string{"users", "create", "a", "--attr", "x"}, "want key=value"},
 		{"missing argument", nil, []string{"check", "alice", "read"}, "accepts 3 arg(s)"},
 		{"login without a key", map[string]string{"GATEHOUSE_CONFIG": cfg}, []string{"login"}, "no API key"},
+		{"an empty key file", map[string]string{"GATEHOUSE_CONFIG": cfg}, []string{"users", "list", "--key-file", keyFile(t, "\n")}, "is empty"},
+		{"a key file of two lines", map[string]string{"GATEHOUSE_CONFIG": cfg}, []string{"users", "list", "--key-file", keyFile(t, "a\nb\n")}, "the API key alone"},
+		{"a key twice", map[string]string{"GATEHOUSE_CONFIG": cfg}, []string{"users", "list", "--key", "k", "--key-file", keyFile(t, "k")}, "give the key once"},
 		{"broken config file", map[string]string{"GATEHOUSE_CONFIG": writeFile(t, "{")}, []string{"users", "list"}, "config file"},
 	}
 	for _, tc := range tests {
