@@ -9,7 +9,8 @@ import (
 )
 
 // settingFlags gives cmd a flag for each declared setting that has one: the
-// global ones (as persistent flags, for every command) or those of serve.
+// global ones (the database's and logging's, for the server commands) or
+// those of serve.
 // Each flag's default is cfg's value, the defaults with the environment
 // applied.
 func settingFlags(cmd *cobra.Command, cfg *config.Config, global bool) error {
@@ -17,7 +18,7 @@ func settingFlags(cmd *cobra.Command, cfg *config.Config, global bool) error {
 		if s.Flag == "" || s.Global != global {
 			continue
 		}
-		if err := addSetting(cmd, global, cfg, s); err != nil {
+		if err := addSetting(cmd, cfg, s); err != nil {
 			return err
 		}
 	}
@@ -29,19 +30,15 @@ func settingFlags(cmd *cobra.Command, cfg *config.Config, global bool) error {
 func settingFlag(cmd *cobra.Command, cfg *config.Config, flag string) error {
 	for _, s := range config.Settings {
 		if s.Flag == flag {
-			return addSetting(cmd, false, cfg, s)
+			return addSetting(cmd, cfg, s)
 		}
 	}
 	return fmt.Errorf("no setting has the flag --%s", flag)
 }
 
-// addSetting adds s's flag to cmd, persistent (for its subcommands too) or
-// not.
-func addSetting(cmd *cobra.Command, persistent bool, cfg *config.Config, s config.Setting) error {
+// addSetting adds s's flag to cmd.
+func addSetting(cmd *cobra.Command, cfg *config.Config, s config.Setting) error {
 	fs := cmd.Flags()
-	if persistent {
-		fs = cmd.PersistentFlags()
-	}
 	switch p := s.Ptr(cfg).(type) {
 	case *string:
 		fs.StringVar(p, s.Flag, *p, s.Usage())

@@ -83,7 +83,7 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 	f := cmd.Flags()
 	f.StringVar(&pc.APIURL, "api-url", pc.APIURL, "the Gatehouse server (env GATEHOUSE_API_URL)")
 	f.StringVar(&pc.Key, "key", pc.Key, "an environment API key with check:access; prefer "+keySources+", as a flag's value shows in ps")
-	f.StringVar(&keyFile, "key-file", "", "a file holding the environment API key (env GATEHOUSE_API_KEY otherwise)")
+	f.StringVar(&keyFile, "key-file", "", "a `FILE` holding the environment API key alone (env GATEHOUSE_API_KEY otherwise)")
 	f.StringVar(&pc.Addr, "addr", pc.Addr, "listen address (env GATEHOUSE_PDP_ADDR)")
 	f.StringVar(&pc.DataDir, "snapshot-dir", pc.DataDir, "where the last good snapshot is kept (env GATEHOUSE_PDP_SNAPSHOT_DIR)")
 	f.DurationVar(&pc.RevokedGrace, "revoked-grace", pc.RevokedGrace, "how long to keep answering once the server says the key is revoked; 0 stops at once (env GATEHOUSE_PDP_REVOKED_GRACE)")

@@ -63,7 +63,7 @@ func (r *remote) flags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&r.apiURL, "api-url", "", "the server (env GATEHOUSE_API_URL; default http://127.0.0.1:8080)")
 	f.StringVar(&r.key, "key", "", "the API key; prefer "+keySources+" or gatehouse login, as a flag's value shows in ps")
-	f.StringVar(&r.keyFile, "key-file", "", "a file holding the API key (env GATEHOUSE_API_KEY otherwise)")
+	f.StringVar(&r.keyFile, "key-file", "", "a `FILE` holding the API key alone (env GATEHOUSE_API_KEY otherwise)")
 	f.StringVar(&r.project, "project", "", "project id or key of environment-scoped calls (env GATEHOUSE_PROJECT; implied by an environment key)")
 	f.StringVar(&r.env, "environment", "", "environment id or key (env GATEHOUSE_ENVIRONMENT)")
 	f.StringVarP(&r.output, "output", "o", "table", "table or json")
@@ -146,8 +146,12 @@ func (r *remote) explain(err error) error {
 		case client.CodeForbidden:
 			hint = " (the key lacks a scope, or cannot reach this project or environment)"
 		case client.CodeInvalidRequest:
-			if f, ok := ae.Details["field"].(string); ok && f == "environment" {
-				hint = " (pass --project and --environment, or use an environment key)"
+			// The server's words are for API callers (query parameters);
+			// here the command had no environment to send, the key none
+			// of its own.
+			if ae.Details["field"] == "environment" && ae.Details["reason"] == "required_field_missing" {
+				return fmt.Errorf("%s: this command works in one environment, and the key is not bound to one: pass --project and "+
+					"--environment (or set GATEHOUSE_PROJECT and GATEHOUSE_ENVIRONMENT), or use an environment key", ae.Code)
 			}
 			if errs, ok := ae.Details["errors"].([]any); ok {
 				var lines []string

@@ -17,8 +17,9 @@ type Setting struct {
 	Flag string
 	// Env is the environment variable, GATEHOUSE_ included.
 	Env string
-	// Global makes the flag one of every command (a database or logging
-	// setting); otherwise it is a flag of `serve`.
+	// Global makes the flag one of every command that opens the server's
+	// database (serve, init, migrate, setup-link, secret-key rotate): a
+	// database or logging setting. Otherwise it is a flag of `serve`.
 	Global bool
 	// Help is the flag's help; the flag's usage adds "(env <Env>)".
 	Help string
