@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
@@ -41,8 +42,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// Version is the server's version, set at build time with -ldflags.
-var Version = "dev"
+// Version is the server's version (/healthz, the dashboard, the spec's
+// info.version): see package buildinfo for where it comes from.
+var Version = buildinfo.Get().Version
 
 // App is a running Gatehouse.
 type App struct {
@@ -235,7 +237,7 @@ func (a *App) buildHandler() error {
 	var api http.Handler
 	api, a.OpenAPI = httpapi.New(a.deps)
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,
-		Version: Version, SecureCookies: cfg.SecureCookies, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now})
+		Version: Version, SecureCookies: cfg.SecureCookies, PublicURL: cfg.PublicURL, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/spf13/cobra"
 )
@@ -20,9 +21,19 @@ import (
 // Run executes the command line args. OS access comes in as parameters so
 // that tests can run the real program in-process.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	root, err := newRoot(ctx, getenv, stdin, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newRoot builds the command tree.
+func newRoot(ctx context.Context, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) (*cobra.Command, error) {
 	cfg := config.Default()
 	if err := cfg.ApplyEnv(getenv); err != nil {
-		return err
+		return nil, err
 	}
 	root := &cobra.Command{
 		Use:           "gatehouse",
@@ -30,23 +41,34 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := settingFlags(root, &cfg, true); err != nil {
-		return err
-	}
 	serve := serveCmd(ctx, &cfg, stdout, stderr)
 	if err := settingFlags(serve, &cfg, false); err != nil {
-		return err
+		return nil, err
 	}
-
-	root.AddCommand(serve, initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
-		pdpCmd(ctx, &cfg, getenv, stderr), setupLinkCmd(ctx, &cfg, stdout, stderr), versionCmd(stdout),
-		secretKeyCmd(ctx, &cfg, stdout, stderr))
+	secretKey, rotate := secretKeyCmd(ctx, &cfg, stdout, stderr)
+	// The commands that open the server's database take its settings and
+	// the logging ones; the commands that talk to a server show neither.
+	for _, cmd := range []*cobra.Command{serve, initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
+		setupLinkCmd(ctx, &cfg, stdout, stderr), rotate} {
+		if err := settingFlags(cmd, &cfg, true); err != nil {
+			return nil, err
+		}
+		if cmd != rotate {
+			root.AddCommand(cmd)
+		}
+	}
+	pdp := pdpCmd(ctx, &cfg, getenv, stderr)
+	for _, flag := range []string{"log-level", "log-format"} {
+		if err := settingFlag(pdp, &cfg, flag); err != nil {
+			return nil, err
+		}
+	}
+	root.AddCommand(pdp, secretKey, versionCmd(stdout))
 	root.AddCommand(remoteCmds(getenv, stdin, stdout, stderr)...)
-	return root.ExecuteContext(ctx)
+	return root, nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -78,8 +100,8 @@ func migrateCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Write
 func versionCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, the commit it was built from, and when",
 		Args:  cobra.NoArgs,
-		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "gatehouse", app.Version) },
+		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "gatehouse", buildinfo.Get()) },
 	}
 }

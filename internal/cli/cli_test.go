@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -168,6 +169,64 @@ func TestServeInitializesAnEmptyDatabase(t *testing.T) {
 	}
 }
 
+// TestServePortClashCreatesNothing: serve binds its port before it sets up
+// an empty database, so a port clash loses no key: nothing was created, and
+// the next run on a free port prints the key.
+func TestServePortClashCreatesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"GATEHOUSE_DATA_DIR": dir}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	out, err := run(t, env, "serve", "--addr", taken.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("serve on a taken port: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "API key") || strings.Contains(out, "initialized") {
+		t.Fatalf("serve printed a key it then lost with the port:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("serve on a taken port wrote %d files in the data folder", len(entries))
+	}
+
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var second syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, strings.NewReader(""), &second, io.Discard)
+	}()
+	testwait.Until(t, 60*time.Second, "serve on a free port printing the first key", func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("serve exited early: %v\n%s", err, second.String())
+		default:
+		}
+		return strings.Contains(second.String(), "Try it")
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(second.String(), "Organization API key (shown once") {
+		t.Fatalf("the run after the clash did not print the key:\n%s", second.String())
+	}
+}
+
+// keyFile writes content to a file of its own and names it.
+func keyFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // orgKey has the shape of an organization key (the PDP reads the claims
 // before anything is verified).
 var orgKey = "eyJhbGciOiJFZERTQSJ9." + base64.RawURLEncoding.EncodeToString([]byte(`{"level":"organization","org_id":"o1"}`)) + ".c2ln"
@@ -185,7 +244,12 @@ func TestBadFlagsAndConfig(t *testing.T) {
 		{"bad output", nil, []string{"init", "--output", "yaml", "--data-dir", "x"}, "--output"},
 		{"unknown command", nil, []string{"fly"}, "unknown command"},
 		{"pdp without a server", nil, []string{"pdp", "--key", orgKey}, "--api-url is required"},
-		{"pdp without a key", map[string]string{"GATEHOUSE_API_URL": "http://127.0.0.1:1"}, []string{"pdp"}, "--key is required"},
+		{"pdp without a key", map[string]string{"GATEHOUSE_API_URL": "http://127.0.0.1:1"}, []string{"pdp"}, "no API key: set GATEHOUSE_API_KEY or --key-file"},
+		{"pdp with an organization key in a file", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key-file", keyFile(t, orgKey+"\n")},
+			`needs an environment-level API key, not a key of level "organization"`},
+		{"pdp with a missing key file", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key-file", "/nonexistent/key"}, "--key-file"},
+		{"pdp with an empty key file", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key-file", keyFile(t, " \n")}, "is empty"},
+		{"pdp with two keys", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", orgKey, "--key-file", keyFile(t, orgKey)}, "give the key once"},
 		{"pdp with an organization key", map[string]string{"GATEHOUSE_API_KEY": orgKey}, []string{"pdp", "--api-url", "http://127.0.0.1:1"},
 			`needs an environment-level API key, not a key of level "organization"`},
 		{"pdp with garbage", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope"}, "not a Gatehouse API key"},
@@ -204,5 +268,43 @@ func TestBadFlagsAndConfig(t *testing.T) {
 	out, err := run(t, nil, "version")
 	if err != nil || !strings.HasPrefix(out, "gatehouse ") {
 		t.Fatalf("version: %q %v", out, err)
+	}
+}
+
+// TestPrintedLinksFollowThePublicURL: init and setup-link print links to
+// where the server will be, --public-url or the listen address, not always
+// to 127.0.0.1:8080.
+func TestPrintedLinksFollowThePublicURL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out, err := run(t, map[string]string{"GATEHOUSE_ADDR": ":9090"}, "init", "--data-dir", dir)
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "http://127.0.0.1:9090/v1/projects") || !strings.Contains(out, "http://127.0.0.1:9090/setup/") || strings.Contains(out, "8080") {
+		t.Fatalf("init with GATEHOUSE_ADDR=:9090 printed:\n%s", out)
+	}
+	out, err = run(t, nil, "setup-link", "--email", "admin@example.com", "--data-dir", dir, "--public-url", "https://auth.example.com/")
+	if err != nil || !strings.Contains(out, "\n  https://auth.example.com/setup/") {
+		t.Fatalf("setup-link --public-url: %v\n%s", err, out)
+	}
+	out, errOut, err := runAll(t, nil, "", "setup-link", "--email", "admin@example.com", "--data-dir", dir, "--base-url", "https://old.example.com")
+	if err != nil || !strings.Contains(out, "https://old.example.com/setup/") || !strings.Contains(out+errOut, "use --public-url") {
+		t.Fatalf("setup-link --base-url (deprecated): %v\n%s%s", err, out, errOut)
+	}
+
+	out, err = run(t, nil, "init", "--output", "json", "--data-dir", t.TempDir(), "--public-url", "https://auth.example.com")
+	if err != nil {
+		t.Fatalf("init --public-url: %v\n%s", err, out)
+	}
+	var res struct {
+		AdminSetupURL string `json:"admin_setup_url"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !strings.HasPrefix(res.AdminSetupURL, "https://auth.example.com/setup/") {
+		t.Fatalf("init --public-url: admin_setup_url %q (%v)", res.AdminSetupURL, err)
+	}
+	_, err = run(t, nil, "init", "--data-dir", t.TempDir(), "--public-url", "auth.example.com")
+	if err == nil || !strings.Contains(err.Error(), "public-url") {
+		t.Fatalf("init --public-url auth.example.com: %v", err)
 	}
 }

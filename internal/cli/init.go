@@ -20,7 +20,11 @@ func initCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) 
 		Short: "Create the first organization and print its API key (idempotent)",
 		Long: `Create the first organization, its Admin member, a default project with development and
 production environments, and an organization API key holding every scope. The key is printed
-once and cannot be shown again. Running init again changes nothing.`,
+once and cannot be shown again. Running init again changes nothing.
+
+The printed links (the example call, the Admin's setup link, the dashboard) start with
+--public-url, else with http:// and the address serve will listen on (GATEHOUSE_ADDR, default
+127.0.0.1:8080): pass --public-url when serve will run elsewhere (serve --addr :9090, a proxy).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if output != "text" && output != "json" {
@@ -35,7 +39,7 @@ once and cannot be shown again. Running init again changes nothing.`,
 			if err != nil {
 				return err
 			}
-			printInit(stdout, res, output, "http://"+cfg.Addr)
+			printInit(stdout, res, output, cfg.PublicBase(cfg.Addr))
 			return nil
 		},
 	}
@@ -44,6 +48,9 @@ once and cannot be shown again. Running init again changes nothing.`,
 	cmd.Flags().StringVar(&opt.AdminEmail, "admin-email", opt.AdminEmail, "email of the first Admin member")
 	cmd.Flags().StringVar(&opt.AdminName, "admin-name", opt.AdminName, "name of the first Admin member")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	if err := settingFlag(cmd, cfg, "public-url"); err != nil {
+		panic(err) // a setting renamed without this command
+	}
 	return cmd
 }
 

@@ -22,11 +22,15 @@ func jobsCmd(r *remote) *cobra.Command {
 	var l listFlags
 	var f client.JobFilter
 	jobHeader := []string{"ID", "TYPE", "STATUS", "PROGRESS", "ITEMS", "CREATED", "FINISHED"}
-	list := &cobra.Command{Use: "list", Short: "List jobs, newest first", Args: cobra.NoArgs,
+	list := &cobra.Command{Use: "list", Short: "List jobs, newest first (--sort created_at: oldest first)", Args: cobra.NoArgs,
 		RunE: r.run(func(ctx context.Context, c *client.Client, _ []string) error {
+			newestFirst := !r.cmd.Flags().Changed("sort") && !r.cmd.Flags().Changed("desc")
 			return listing(r, &l, func(p int) (*client.Page[client.Job], error) {
 				g := f
 				g.ListOptions = l.opts(p)
+				if newestFirst {
+					g.Sort, g.Desc = "created_at", true
+				}
 				return c.Jobs.List(ctx, &g)
 			}, jobHeader, jobRow)
 		})}

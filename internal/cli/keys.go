@@ -56,10 +56,16 @@ func keysCmd(r *remote) *cobra.Command {
 		fmt.Fprintf(r.stdout, "\ntoken (shown once, store it now):\n%s\n", k.Token)
 		return nil
 	}
-	create := &cobra.Command{Use: "create", Short: "Create an API key (its token is shown once)", Args: cobra.NoArgs,
-		Example: `  gatehouse keys create --name backend --level environment --project default --environment production \
-    --scope check:access --scope read:users`,
-		RunE: r.run(func(ctx context.Context, c *client.Client, _ []string) error {
+	create := &cobra.Command{Use: "create [NAME]", Short: "Create an API key (its token is shown once)", Args: cobra.MaximumNArgs(1),
+		Example: `  gatehouse keys create backend --level environment --project default --environment production \
+    --scope check:access --scope view:user`,
+		RunE: r.run(func(ctx context.Context, c *client.Client, a []string) error {
+			if len(a) == 1 {
+				if in.Name != "" && in.Name != a[0] {
+					return fmt.Errorf("two names: %q and --name %q; give one", a[0], in.Name)
+				}
+				in.Name = a[0]
+			}
 			fc, _ := r.resolve()
 			in.Project, in.Environment = fc.Project, fc.Environment
 			if in.Level == "" {
@@ -83,9 +89,9 @@ func keysCmd(r *remote) *cobra.Command {
 			return created(k)
 		})}
 	cf := create.Flags()
-	cf.StringVar(&in.Name, "name", "", "name")
+	cf.StringVar(&in.Name, "name", "", "name (or give it as the argument)")
 	cf.StringVar(&in.Level, "level", "", "organization, project or environment (default: from --project/--environment)")
-	cf.StringSliceVar(&in.Scopes, "scope", nil, "scope (repeat, or a,b); `gatehouse keys scopes` lists them")
+	cf.StringSliceVar(&in.Scopes, "scope", nil, "scope (repeat, or a,b); gatehouse keys scopes lists them")
 	cf.DurationVar(&expiresIn, "expires-in", 0, "lifetime, e.g. 720h (default: never expires)")
 	cf.IntVar(&in.RateLimit, "rate-limit", 0, "calls per hour (default: the organization's)")
 	scopes := &cobra.Command{Use: "scopes", Short: "List the scopes a key can hold", Args: cobra.NoArgs,

@@ -21,6 +21,7 @@ func pdpCmd(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if pc.DataDir == "" {
 		pc.DataDir = "gatehouse-pdp-data"
 	}
+	var keyFile string
 	var graceErr error
 	if v := getenv("GATEHOUSE_PDP_REVOKED_GRACE"); v != "" {
 		pc.RevokedGrace, graceErr = time.ParseDuration(v)
@@ -39,18 +40,32 @@ While the server is unreachable the PDP keeps answering from its snapshot. Once 
 says the key is revoked (or expired), it stops answering checks that present it, after
 --revoked-grace (default: at once), and /healthz reports state "revoked" with a 503.
 
-Only an environment-level API key with check:access works.`,
-		Example: `  gatehouse pdp --api-url http://127.0.0.1:8080 --key "$GATEHOUSE_API_KEY"
+Only an environment-level API key with check:access works. Give it in GATEHOUSE_API_KEY or in a
+file named by --key-file; --key works too, but its value shows in ps.`,
+		Example: `  export GATEHOUSE_API_KEY='<an environment key with check:access>'
+  gatehouse pdp --api-url http://127.0.0.1:8080
   curl -s -X POST http://127.0.0.1:7766/v1/allowed -H "Authorization: Bearer $GATEHOUSE_API_KEY" \
     -H 'Content-Type: application/json' \
     -d '{"user":"alice","action":"read","resource":{"type":"document","tenant":"acme"}}'`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if graceErr != nil {
 				return fmt.Errorf("GATEHOUSE_PDP_REVOKED_GRACE: %w", graceErr)
 			}
 			if pc.RevokedGrace < 0 {
 				return fmt.Errorf("--revoked-grace %s: must not be negative", pc.RevokedGrace)
+			}
+			if keyFile != "" {
+				if cmd.Flags().Changed("key") {
+					return fmt.Errorf("give the key once: --key or --key-file")
+				}
+				var err error
+				if pc.Key, err = readKeyFile(keyFile); err != nil {
+					return err
+				}
+			}
+			if pc.Key == "" {
+				return fmt.Errorf("no API key: set %s (an environment key with check:access)", keySources)
 			}
 			pc.Log = newLogger(*cfg, stderr)
 			p, err := pdp.New(pc)
@@ -67,7 +82,8 @@ Only an environment-level API key with check:access works.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&pc.APIURL, "api-url", pc.APIURL, "the Gatehouse server (env GATEHOUSE_API_URL)")
-	f.StringVar(&pc.Key, "key", pc.Key, "an environment API key with check:access (env GATEHOUSE_API_KEY)")
+	f.StringVar(&pc.Key, "key", pc.Key, "an environment API key with check:access; prefer "+keySources+", as a flag's value shows in ps")
+	f.StringVar(&keyFile, "key-file", "", "a `FILE` holding the environment API key alone (env GATEHOUSE_API_KEY otherwise)")
 	f.StringVar(&pc.Addr, "addr", pc.Addr, "listen address (env GATEHOUSE_PDP_ADDR)")
 	f.StringVar(&pc.DataDir, "snapshot-dir", pc.DataDir, "where the last good snapshot is kept (env GATEHOUSE_PDP_SNAPSHOT_DIR)")
 	f.DurationVar(&pc.RevokedGrace, "revoked-grace", pc.RevokedGrace, "how long to keep answering once the server says the key is revoked; 0 stops at once (env GATEHOUSE_PDP_REVOKED_GRACE)")

@@ -26,6 +26,7 @@ type remote struct {
 	stdout        io.Writer
 	stderr        io.Writer
 	apiURL, key   string
+	keyFile       string
 	project, env  string
 	output        string
 	configPath    string
@@ -61,7 +62,8 @@ func (r *remote) defaultConfigPath() string {
 func (r *remote) flags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&r.apiURL, "api-url", "", "the server (env GATEHOUSE_API_URL; default http://127.0.0.1:8080)")
-	f.StringVar(&r.key, "key", "", "the API key (env GATEHOUSE_API_KEY; prefer the variable or `gatehouse login`: flags show in ps)")
+	f.StringVar(&r.key, "key", "", "the API key; prefer "+keySources+" or gatehouse login, as a flag's value shows in ps")
+	f.StringVar(&r.keyFile, "key-file", "", "a `FILE` holding the API key alone (env GATEHOUSE_API_KEY otherwise)")
 	f.StringVar(&r.project, "project", "", "project id or key of environment-scoped calls (env GATEHOUSE_PROJECT; implied by an environment key)")
 	f.StringVar(&r.env, "environment", "", "environment id or key (env GATEHOUSE_ENVIRONMENT)")
 	f.StringVarP(&r.output, "output", "o", "table", "table or json")
@@ -91,7 +93,17 @@ func (r *remote) resolve() (fileConfig, error) {
 	if fc.APIURL == "" {
 		fc.APIURL = "http://127.0.0.1:8080"
 	}
-	key := pick(r.key, "GATEHOUSE_API_KEY", "")
+	key := r.key
+	if r.keyFile != "" {
+		if key != "" {
+			return fc, errors.New("give the key once: --key or --key-file")
+		}
+		var err error
+		if key, err = readKeyFile(r.keyFile); err != nil {
+			return fc, err
+		}
+	}
+	key = pick(key, "GATEHOUSE_API_KEY", "")
 	if key == "" {
 		key = pick("", "GATEHOUSE_KEY", fc.Key) // the README's variable
 	}
@@ -111,7 +123,7 @@ func (r *remote) client() (*client.Client, error) {
 		return nil, err
 	}
 	if fc.Key == "" {
-		return nil, errors.New("no API key: set GATEHOUSE_API_KEY, run `gatehouse login`, or pass --key")
+		return nil, errors.New("no API key: set " + keySources + ", or run `gatehouse login`")
 	}
 	c := client.New(fc.APIURL, fc.Key, client.WithUserAgent("gatehouse-cli"))
 	if fc.Project != "" || fc.Environment != "" {
@@ -130,12 +142,16 @@ func (r *remote) explain(err error) error {
 		hint := ""
 		switch ae.Code {
 		case client.CodeUnauthorized:
-			hint = " (check the key: GATEHOUSE_API_KEY, --key or `gatehouse login`)"
+			hint = " (check the key: GATEHOUSE_API_KEY, --key-file, --key or `gatehouse login`)"
 		case client.CodeForbidden:
 			hint = " (the key lacks a scope, or cannot reach this project or environment)"
 		case client.CodeInvalidRequest:
-			if f, ok := ae.Details["field"].(string); ok && f == "environment" {
-				hint = " (pass --project and --environment, or use an environment key)"
+			// The server's words are for API callers (query parameters);
+			// here the command had no environment to send, the key none
+			// of its own.
+			if ae.Details["field"] == "environment" && ae.Details["reason"] == "required_field_missing" {
+				return fmt.Errorf("%s: this command works in one environment, and the key is not bound to one: pass --project and "+
+					"--environment (or set GATEHOUSE_PROJECT and GATEHOUSE_ENVIRONMENT), or use an environment key", ae.Code)
 			}
 			if errs, ok := ae.Details["errors"].([]any); ok {
 				var lines []string
@@ -250,8 +266,11 @@ func loginCmd(r *remote) *cobra.Command {
 		Use:   "login",
 		Short: "Check an API key against a server and save both in the config file (0600)",
 		Long: `Check an API key against a server and save both in the config file, so that the other
-commands need neither. The key comes from --key or GATEHOUSE_API_KEY; the file is
-GATEHOUSE_CONFIG, or ~/.config/gatehouse/config.json, readable by you only.`,
+commands need neither. The key comes from GATEHOUSE_API_KEY (or GATEHOUSE_KEY), --key-file FILE
+or --key (whose value shows in ps); the file is GATEHOUSE_CONFIG, or
+~/.config/gatehouse/config.json, readable by you only.`,
+		Example: `  GATEHOUSE_API_KEY='<the key>' gatehouse login --api-url http://127.0.0.1:8080
+  gatehouse login --api-url https://auth.example.com --key-file ~/.gatehouse-key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fc, err := r.resolve()
@@ -259,7 +278,7 @@ GATEHOUSE_CONFIG, or ~/.config/gatehouse/config.json, readable by you only.`,
 				return err
 			}
 			if fc.Key == "" {
-				return errors.New("no API key: pass --key or set GATEHOUSE_API_KEY")
+				return errors.New("no API key: set " + keySources)
 			}
 			me, err := client.New(fc.APIURL, fc.Key).System.Me(cmd.Context())
 			if err != nil {

@@ -121,6 +121,13 @@ func TestRemoteCommands(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "FORBIDDEN") || !strings.Contains(err.Error(), "lacks a scope") {
 		t.Fatalf("write with a read key: %v", err)
 	}
+	// The name as the argument, as users create takes the key.
+	var named struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(must("keys", "create", "reporting", "--scope", "view:user", "-o", "json")), &named); err != nil || named.Name != "reporting" {
+		t.Fatalf("keys create NAME: %+v %v", named, err)
+	}
 	contains(must("keys", "list"), "backend", "environment")
 	contains(must("keys", "revoke", created.ID), "revoked")
 	contains(must("keys", "whoami"), "organization", "check:access")
@@ -159,6 +166,25 @@ func TestRemoteCommands(t *testing.T) {
 		t.Fatalf("export has %d lines (%s)", n, errOut)
 	}
 	contains(must("jobs", "list"), "import", "export", "succeeded")
+	// Newest first, as its help says; --sort created_at is oldest first.
+	for _, tc := range []struct {
+		args  []string
+		first string
+		newer bool
+	}{{[]string{"jobs", "list", "-o", "json"}, "export", true}, {[]string{"jobs", "list", "--sort", "created_at", "-o", "json"}, "import", false}} {
+		var jobs []struct {
+			Type      string    `json:"type"`
+			CreatedAt time.Time `json:"created_at"`
+		}
+		if err := json.Unmarshal([]byte(must(tc.args...)), &jobs); err != nil || len(jobs) < 2 || jobs[0].Type != tc.first {
+			t.Fatalf("%v: want %s first: %+v %v", tc.args, tc.first, jobs, err)
+		}
+		for i := 1; i < len(jobs); i++ {
+			if jobs[i].CreatedAt.After(jobs[i-1].CreatedAt) == tc.newer {
+				t.Fatalf("%v: out of order at %d: %+v", tc.args, i, jobs)
+			}
+		}
+	}
 
 	// Webhooks and logs.
 	_, _, err = runAll(t, env, "", "webhooks", "create", "http://127.0.0.1:9/hook", "--event", "*")
@@ -190,6 +216,20 @@ func TestRemoteCommands(t *testing.T) {
 	out, _, err = runAll(t, fromFile, "", "users", "get", "alice", "--project", "default", "--environment", "development")
 	if err != nil || !strings.Contains(out, "alice@example.com") {
 		t.Fatalf("users get from the config file: %q %v", out, err)
+	}
+	// An organization key and no environment: the error says what to pass
+	// to the command, once, and nothing of query parameters.
+	_, _, err = runAll(t, map[string]string{"GATEHOUSE_API_URL": base, "GATEHOUSE_API_KEY": first.APIKey, "GATEHOUSE_CONFIG": filepath.Join(t.TempDir(), "none.json")},
+		"", "users", "list")
+	if err == nil || strings.Count(err.Error(), "--project and --environment") != 1 || strings.Contains(err.Error(), "?") ||
+		!strings.Contains(err.Error(), "GATEHOUSE_PROJECT") {
+		t.Fatalf("users list without an environment: %v", err)
+	}
+	// A key in a file, no variable needed (nor a flag, whose value ps shows).
+	out, _, err = runAll(t, map[string]string{"GATEHOUSE_API_URL": base, "GATEHOUSE_CONFIG": filepath.Join(t.TempDir(), "none.json")}, "",
+		"keys", "whoami", "--key-file", keyFile(t, first.APIKey+"\n"))
+	if err != nil || !strings.Contains(out, "organization") {
+		t.Fatalf("keys whoami --key-file: %q %v", out, err)
 	}
 	// Flags win over the file.
 	_, _, err = runAll(t, fromFile, "", "keys", "list", "--key", "not-a-key")
@@ -228,6 +268,12 @@ func TestRemoteCommandErrors(t *testing.T) {
 		{"bad attribute", map[string]string{"GATEHOUSE_CONFIG": cfg, "GATEHOUSE_API_KEY": "k"}, []string{"users", "create", "a", "--attr", "x"}, "want key=value"},
 		{"missing argument", nil, []string{"check", "alice", "read"}, "accepts 3 arg(s)"},
 		{"login without a key", map[string]string{"GATEHOUSE_CONFIG": cfg}, []string{"login"}, "no API key"},
+		{"an empty key file", map[string]string{"GATEHOUSE_CONFIG": cfg}, []string{"users", "list", "--key-file", keyFile(t, "\n")}, "is empty"},
+		{"a key file of two lines", map[string]string{"GATEHOUSE_CONFIG": cfg}, []string{"users", "list", "--key-file", keyFile(t, "a\nb\n")}, "the API key alone"},
+		{"two key names", map[string]string{"GATEHOUSE_CONFIG": cfg, "GATEHOUSE_API_KEY": "k"}, []string{"keys", "create", "a", "--name", "b"}, "give one"},
+		{"keys create with two arguments", map[string]string{"GATEHOUSE_CONFIG": cfg, "GATEHOUSE_API_KEY": "k"}, []string{"keys", "create", "a", "b"}, "accepts at most 1 arg"},
+		{"a server flag on a remote command", map[string]string{"GATEHOUSE_CONFIG": cfg, "GATEHOUSE_API_KEY": "k"}, []string{"users", "list", "--data-dir", "x"}, "unknown flag: --data-dir"},
+		{"a key twice", map[string]string{"GATEHOUSE_CONFIG": cfg}, []string{"users", "list", "--key", "k", "--key-file", keyFile(t, "k")}, "give the key once"},
 		{"broken config file", map[string]string{"GATEHOUSE_CONFIG": writeFile(t, "{")}, []string{"users", "list"}, "config file"},
 	}
 	for _, tc := range tests {

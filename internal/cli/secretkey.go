@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func secretKeyCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
+// secretKeyCmd is the secret-key group and, for its database flags, its
+// rotate command.
+func secretKeyCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) (group, rotate *cobra.Command) {
 	cmd := &cobra.Command{
 		Use:   "secret-key",
 		Short: "Make or rotate the secret key that encrypts secrets at rest",
@@ -34,7 +36,8 @@ keys and webhook secrets cannot be read.`,
 			fmt.Fprintln(stdout, k.Encode())
 			return nil
 		},
-	}, &cobra.Command{
+	})
+	rotate = &cobra.Command{
 		Use:   "rotate",
 		Short: "Re-encrypt every secret in the database with a new secret key",
 		Long: `Re-encrypt every secret in the database with the secret key, in one transaction.
@@ -61,6 +64,7 @@ restart them, run this once with the same settings, then remove the previous key
 			}
 			return nil
 		},
-	})
-	return cmd
+	}
+	cmd.AddCommand(rotate)
+	return cmd, rotate
 }

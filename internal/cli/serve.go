@@ -16,30 +16,38 @@ func serveCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer)
 		Use:   "serve",
 		Short: "Run the API server",
 		Long: `Run the API server. With no flags it listens on 127.0.0.1:8080 and keeps its data in an
-embedded SQLite database under ./gatehouse-data. On an empty database it first creates an
-organization and prints an organization API key holding every scope (shown once).`,
+embedded SQLite database under ./gatehouse-data. Once it holds its port, on an empty database it
+creates an organization and prints an organization API key holding every scope (shown once);
+if the port is taken it stops before creating anything.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			log := newLogger(*cfg, stderr)
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("config: %w", err)
+			}
+			// The port first: a clash must end the run before anything is
+			// created, or the first key, printed once, would be lost with it.
+			ln, err := net.Listen("tcp", cfg.Addr)
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			defer ln.Close() // on the way out before Serve, which closes it too
 			a, err := app.New(ctx, *cfg, log)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
+			base := cfg.PublicBase(ln.Addr().String())
 			if cfg.AutoInit {
 				res, err := a.Init(ctx, app.DefaultInitOptions())
 				if err != nil {
 					return fmt.Errorf("init: %w", err)
 				}
 				if res.Created {
-					printInit(stdout, res, "text", "http://"+cfg.Addr)
+					printInit(stdout, res, "text", base)
 				}
 			}
-			ln, err := net.Listen("tcp", cfg.Addr)
-			if err != nil {
-				return fmt.Errorf("listen: %w", err)
-			}
-			log.Info("gatehouse listening", "url", "http://"+ln.Addr().String(), "database", a.DB.Engine, "docs", "http://"+ln.Addr().String()+"/docs")
+			log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", base, "database", a.DB.Engine, "docs", base+"/docs")
 			return a.Serve(ctx, ln)
 		},
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -12,13 +11,14 @@ import (
 )
 
 func setupLinkCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
-	var email, org, base string
+	var email, org string
 	cmd := &cobra.Command{
 		Use:   "setup-link --email EMAIL",
 		Short: "Make a one-time link with which a member chooses a dashboard password (a lost Admin password)",
 		Long: `Make a one-time link with which the member with EMAIL chooses a dashboard password. It
 works once, for 7 days. It runs on the server's database: on the embedded default, stop
-gatehouse serve first (or let an Admin make the link in the dashboard, under Members).`,
+gatehouse serve first (or let an Admin make the link in the dashboard, under Members). The
+link starts with --public-url, else with http:// and serve's listen address (GATEHOUSE_ADDR).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if email == "" {
@@ -33,12 +33,17 @@ gatehouse serve first (or let an Admin make the link in the dashboard, under Mem
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "Setup link for %s (once, within 7 days):\n  %s%s\n", m.Email, strings.TrimRight(base, "/"), path)
+			fmt.Fprintf(stdout, "Setup link for %s (once, within 7 days):\n  %s%s\n", m.Email, cfg.PublicBase(cfg.Addr), path)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&email, "email", "", "the member's email")
 	cmd.Flags().StringVar(&org, "org", "", "the organization's key or id, when the email is in several")
-	cmd.Flags().StringVar(&base, "base-url", "http://"+cfg.Addr, "the dashboard's address, for the printed link")
+	if err := settingFlag(cmd, cfg, "public-url"); err != nil {
+		panic(err) // a setting renamed without this command
+	}
+	// --base-url was this command's name for it.
+	cmd.Flags().StringVar(&cfg.PublicURL, "base-url", cfg.PublicURL, "")
+	_ = cmd.Flags().MarkDeprecated("base-url", "use --public-url")
 	return cmd
 }

@@ -17,6 +17,10 @@ import (
 type Config struct {
 	// Addr is the HTTP listen address of `gatehouse serve`.
 	Addr string
+	// PublicURL is the server's address as people and programs reach it
+	// (scheme, host, maybe a port), for printed and shown links; empty
+	// derives it from the listen address (see PublicBase).
+	PublicURL string
 	// DataDir holds the embedded SQLite database when DatabaseURL is empty.
 	DataDir string
 	// DatabaseURL selects PostgreSQL ("postgres://..."); empty means the
@@ -146,6 +150,11 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("addr %q: %w", c.Addr, err)
 	}
+	if c.PublicURL != "" {
+		if err := checkPublicURL(c.PublicURL); err != nil {
+			return fmt.Errorf("public-url %q: %w", c.PublicURL, err)
+		}
+	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
 		return fmt.Errorf("data-dir is required when no database-url is set")
 	}
@@ -256,6 +265,36 @@ func (c Config) NormalOrigins() []string {
 		}
 	}
 	return out
+}
+
+func checkPublicURL(v string) error {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return errors.New("want a URL like https://auth.example.com")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("want an http:// or https:// URL, like https://auth.example.com")
+	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return errors.New("want a scheme and a host (and maybe a port), like https://auth.example.com")
+	}
+	return nil
+}
+
+// PublicBase is the base of the links this server hands out (no trailing
+// slash): PublicURL when set, else http:// and listenAddr, with a wildcard
+// host (":8080", "0.0.0.0:8080", "[::]:8080") read as 127.0.0.1.
+func (c Config) PublicBase(listenAddr string) string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return "http://" + listenAddr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // IsPostgres reports whether DatabaseURL selects PostgreSQL.

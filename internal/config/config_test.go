@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,5 +96,37 @@ func TestApplyEnvAndValidate(t *testing.T) {
 				tc.check(t, c)
 			}
 		})
+	}
+}
+
+func TestPublicBase(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ public, listen, want string }{
+		{"", "127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"", ":9090", "http://127.0.0.1:9090"},
+		{"", "0.0.0.0:9090", "http://127.0.0.1:9090"},
+		{"", "[::]:9090", "http://127.0.0.1:9090"},
+		{"", "[::1]:9090", "http://[::1]:9090"},
+		{"", "gatehouse.internal:80", "http://gatehouse.internal:80"},
+		{"https://auth.example.com/", "127.0.0.1:8080", "https://auth.example.com"},
+		{"http://10.0.0.5:8080", ":8080", "http://10.0.0.5:8080"},
+	} {
+		c := Default()
+		c.PublicURL = tc.public
+		if got := c.PublicBase(tc.listen); got != tc.want {
+			t.Errorf("PublicURL %q, listening on %q: %q, want %q", tc.public, tc.listen, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"auth.example.com", "ftp://auth.example.com", "https://", "https://u:p@auth.example.com", "https://auth.example.com/?x=1", "https://auth.example.com/#top"} {
+		c := Default()
+		c.PublicURL = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "public-url") {
+			t.Errorf("PublicURL %q: %v, want a public-url error", bad, err)
+		}
+	}
+	c := Default()
+	c.PublicURL = "https://auth.example.com"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

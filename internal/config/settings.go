@@ -17,8 +17,9 @@ type Setting struct {
 	Flag string
 	// Env is the environment variable, GATEHOUSE_ included.
 	Env string
-	// Global makes the flag one of every command (a database or logging
-	// setting); otherwise it is a flag of `serve`.
+	// Global makes the flag one of every command that opens the server's
+	// database (serve, init, migrate, setup-link, secret-key rotate): a
+	// database or logging setting. Otherwise it is a flag of `serve`.
 	Global bool
 	// Help is the flag's help; the flag's usage adds "(env <Env>)".
 	Help string
@@ -97,6 +98,9 @@ func minimum(n int64) *int64 { return &n }
 var Settings = []Setting{
 	{Flag: "addr", Env: EnvPrefix + "ADDR", Help: "listen address",
 		field: of(func(c *Config) *string { return &c.Addr }, "127.0.0.1:8080")},
+	{Flag: "public-url", Env: EnvPrefix + "PUBLIC_URL", NoDefault: "(empty: http:// and the listen address)",
+		Help:  "the address people reach this server at (e.g. https://auth.example.com behind a proxy): the links serve, init and setup-link print and the dashboard shows",
+		field: of(func(c *Config) *string { return &c.PublicURL }, "")},
 	{Flag: "data-dir", Env: EnvPrefix + "DATA_DIR", Global: true, Help: "folder of the embedded SQLite database",
 		field: of(func(c *Config) *string { return &c.DataDir }, "gatehouse-data")},
 	{Flag: "database-url", Env: EnvPrefix + "DATABASE_URL", Global: true, NoDefault: "(empty: SQLite)",

@@ -68,7 +68,11 @@ type Deps struct {
 	// SecureCookies: "auto" (Secure when the request came over TLS or
 	// X-Forwarded-Proto says https), "always" or "never".
 	SecureCookies string
-	Now           func() time.Time
+	// PublicURL is the server's address as people reach it, the base of
+	// the links the dashboard shows (setup links, the example call); empty:
+	// the address the browser asked for.
+	PublicURL string
+	Now       func() time.Time
 }
 
 type dash struct {

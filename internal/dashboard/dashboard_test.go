@@ -326,3 +326,31 @@ func TestDashboardEnvironmentSettings(t *testing.T) {
 		t.Fatalf("after unticking: %d\n%s", st, body)
 	}
 }
+
+// The links the dashboard shows start with the configured public URL (the
+// server behind a proxy), else with the address the browser asked for.
+func TestDashboardLinksUseThePublicURL(t *testing.T) {
+	t.Parallel()
+	for _, public := range []string{"", "https://auth.example.com/"} {
+		t.Run("public url "+public, func(t *testing.T) {
+			t.Parallel()
+			s, m := adminSite(t, func(c *config.Config) { c.PublicURL = public })
+			base := s.url
+			if public != "" {
+				base = "https://auth.example.com"
+			}
+			st, body := s.api(t, "POST", "/v1/members", s.key, map[string]any{"email": "nel@example.com", "role": "viewer"})
+			if st != 201 {
+				t.Fatalf("member: %d %v", st, body)
+			}
+			id := body["data"].(map[string]any)["id"].(string)
+			if st, page := m.page("/members/"+id+"/setup-link", url.Values{"email": {"nel@example.com"}}); st != 200 || !strings.Contains(page, base+"/setup/") {
+				t.Fatalf("setup link page (%d) lacks %s/setup/…:\n%s", st, base, page)
+			}
+			st, page := m.page("/keys", url.Values{"name": {"ci"}, "level": {"organization"}, "scopes": {"view:project"}})
+			if st != 200 || !strings.Contains(page, base+"/v1/me") {
+				t.Fatalf("new key page (%d) lacks %s/v1/me:\n%s", st, base, page)
+			}
+		})
+	}
+}

@@ -1221,8 +1221,12 @@ func (x *dash) changePassword(w http.ResponseWriter, r *http.Request, v *viewer)
 	x.redirect(w, r, "/account", "Password changed. Your other sessions are signed out.")
 }
 
-// base is this server's address as the browser sees it.
+// base is this server's address: the configured public URL, else as the
+// browser sees it.
 func (x *dash) base(r *http.Request) string {
+	if x.PublicURL != "" {
+		return strings.TrimRight(x.PublicURL, "/")
+	}
 	scheme := "http"
 	if x.secure(r) {
 		scheme = "https"
