@@ -243,3 +243,50 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// With the store unreadable (here: closed), keys verified within the outage
+// grace keep working from memory, the cache's TTL notwithstanding; a key
+// revoked before the outage, a key never verified, one past its expiry and
+// one whose last store read is older than the grace do not.
+func TestVerifyThroughAStoreOutage(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	_, token := f.issue(t, nil)
+	exp := time.Unix(0, f.clock.Load()).Add(3 * time.Minute)
+	_, soon := f.issue(t, &exp)
+	rk, revoked := f.issue(t, nil)
+	_, unseen := f.issue(t, nil)
+	for _, tok := range []string{token, soon, revoked} {
+		if _, err := f.svc.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.svc.Revoke(ctx, f.org.OrgID, rk.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.bc.down.Store(true) // the database is gone: so is the listener
+	f.db.Close()
+	f.advance(2 * time.Minute) // past the cache TTL: a store read is due
+	for i := 0; i < 3; i++ {
+		if p, err := f.svc.Verify(ctx, token); err != nil || p == nil {
+			t.Fatalf("a key verified before the outage: %v", err)
+		}
+	}
+	if f.svc.OutageAnswers() != 3 {
+		t.Fatalf("answers from memory: %d, want 3", f.svc.OutageAnswers())
+	}
+	if _, err := f.svc.Verify(ctx, revoked); err == nil {
+		t.Fatal("a key revoked before the outage works in it")
+	}
+	if _, err := f.svc.Verify(ctx, unseen); err == nil || gatehouse.ErrorCode(err) != gatehouse.CodeInternal {
+		t.Fatalf("a key never verified: %v, want a store error (the gate answers 503)", err)
+	}
+	f.advance(2 * time.Minute)
+	if _, err := f.svc.Verify(ctx, soon); !errors.Is(err, apikey.ErrExpired) {
+		t.Fatalf("a key past its expiry in the outage: %v", err)
+	}
+	f.advance(apikey.DefaultOutageGrace)
+	if _, err := f.svc.Verify(ctx, token); err == nil {
+		t.Fatal("a key works past the outage grace")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -57,7 +58,21 @@ type Service struct {
 	// meter counts checks: an environment key's principal carries its
 	// counter (nil: checks are not counted).
 	meter *meter.Meter
+
+	// grace: Options.OutageGrace in nanoseconds. storeDown: until when
+	// (unix nanoseconds) verification answers from the cache within the
+	// grace without trying the store, after a failed read.
+	grace     int64
+	storeDown atomic.Int64
+	outage    atomic.Int64 // verifications answered from the cache in an outage
 }
+
+// DefaultOutageGrace is Options.OutageGrace's default.
+const DefaultOutageGrace = 10 * time.Minute
+
+// OutageAnswers counts the verifications answered from memory because the
+// store could not be read.
+func (s *Service) OutageAnswers() int64 { return s.outage.Load() }
 
 // CountChecks gives each environment key verified from now on the counter
 // of its checks in m.
@@ -75,6 +90,14 @@ type Options struct {
 	CacheSize int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OutageGrace is how long after its last successful read from the store
+	// a key this node verified keeps working while the store cannot be read
+	// (a database outage): checks go on answering from memory. Revocations
+	// the node learnt before the outage still apply; one made elsewhere
+	// during it (when this node cannot read the database) is not seen until
+	// the database is back or the grace ends. Default 10 minutes; negative:
+	// none (every verification needs the store once the cache TTL passed).
+	OutageGrace time.Duration
 }
 
 // NewService loads (or on first start creates) the signing keys.
@@ -88,7 +111,13 @@ func NewService(ctx context.Context, st Store, bc Broadcaster, log *slog.Logger,
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Service{store: st, bc: bc, log: log, now: opt.Now, cache: newCache(opt.CacheSize, opt.CacheTTL)}
+	switch {
+	case opt.OutageGrace == 0:
+		opt.OutageGrace = DefaultOutageGrace
+	case opt.OutageGrace < 0:
+		opt.OutageGrace = 0
+	}
+	s := &Service{store: st, bc: bc, log: log, now: opt.Now, cache: newCache(opt.CacheSize, opt.CacheTTL), grace: int64(opt.OutageGrace)}
 	if err := s.loadSigningKeys(ctx, true); err != nil {
 		return nil, err
 	}

@@ -134,15 +134,46 @@ func (s *Service) Verify(ctx context.Context, token string) (*auth.Principal, er
 			return e.p, nil
 		}
 	}
+	cached := s.cache.get(token)
+	if cached != nil && nowNano < s.storeDown.Load() && s.withinGrace(cached, nowNano) {
+		// the store failed a moment ago: do not wait on it for every call
+		return s.fromOutage(cached, nowNano)
+	}
 	gen := s.cache.generation()
 	e, err := s.verifySlow(ctx, token, now)
 	if err != nil {
+		if ge := new(gatehouse.Error); errors.As(err, &ge) {
+			return nil, err // the key's own fault: invalid, expired, revoked
+		}
+		// The store could not be read (an outage): a key this node verified
+		// recently keeps working for the grace.
+		s.storeDown.Store(nowNano + int64(storeRetry))
+		if cached != nil && s.withinGrace(cached, nowNano) {
+			return s.fromOutage(cached, nowNano)
+		}
 		return nil, err
 	}
 	e.use.last.Store(nowNano / int64(time.Second))
 	if healthy {
 		s.cache.put(token, e, gen)
 	}
+	return e.p, nil
+}
+
+// storeRetry is how long after a failed store read verification answers
+// from the cache (within the grace) before it tries the store again.
+const storeRetry = time.Second
+
+func (s *Service) withinGrace(e *entry, nowNano int64) bool {
+	return s.grace > 0 && nowNano-e.checked < s.grace
+}
+
+func (s *Service) fromOutage(e *entry, nowNano int64) (*auth.Principal, error) {
+	if e.expires != 0 && nowNano >= e.expires {
+		return nil, ErrExpired
+	}
+	s.outage.Add(1)
+	e.use.last.Store(nowNano / int64(time.Second))
 	return e.p, nil
 }
 

@@ -176,7 +176,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		a.keysBroadcaster = a.pg
 		factsOpts = append(factsOpts, facts.WithNotifier(a.pg))
 	}
-	a.Keys, err = apikey.NewService(ctx, st, a.keysBroadcaster, log, apikey.Options{Now: cfg.Now})
+	a.Keys, err = apikey.NewService(ctx, st, a.keysBroadcaster, log, apikey.Options{Now: cfg.Now, OutageGrace: outageGrace(cfg.KeyOutageGrace)})
 	if err != nil {
 		return err
 	}
@@ -751,4 +751,12 @@ func (a *App) SetupLink(ctx context.Context, email, orgKey string) (string, *ten
 		return "", nil, err
 	}
 	return "/setup/" + token, &pick[0], nil
+}
+
+// outageGrace is the key service's OutageGrace for the setting (0: off).
+func outageGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

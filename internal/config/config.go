@@ -74,6 +74,9 @@ type Config struct {
 	// DeleteGracePeriod is how long a deleted organization, project or
 	// environment can be restored before it is purged for good.
 	DeleteGracePeriod time.Duration
+	// KeyOutageGrace is how long a key this node verified keeps working
+	// while the database cannot be read (0: not at all).
+	KeyOutageGrace time.Duration
 	// SecureCookies marks the dashboard's cookies Secure: "auto" (when the
 	// request came over TLS or X-Forwarded-Proto says https), "always" or
 	// "never".
@@ -225,6 +228,9 @@ func (c Config) Validate() error {
 	}
 	if c.PDPUploadLimit < 0 {
 		return fmt.Errorf("pdp-upload-limit %d: want uploads per hour per key, 0 for none", c.PDPUploadLimit)
+	}
+	if c.KeyOutageGrace < 0 {
+		return fmt.Errorf("key-outage-grace %s: must not be negative (0 turns it off)", c.KeyOutageGrace)
 	}
 	if c.DeleteGracePeriod < time.Minute {
 		return fmt.Errorf("delete-grace-period %s: must be at least a minute", c.DeleteGracePeriod)

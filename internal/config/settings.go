@@ -178,6 +178,9 @@ var Settings = []Setting{
 	{Flag: "delete-grace-period", Env: EnvPrefix + "DELETE_GRACE_PERIOD",
 		Help:  "how long a deleted organization, project or environment can be restored before it is purged",
 		field: of(func(c *Config) *time.Duration { return &c.DeleteGracePeriod }, 7*24*time.Hour)},
+	{Flag: "key-outage-grace", Env: EnvPrefix + "KEY_OUTAGE_GRACE",
+		Help:  "while the database cannot be read, keys this node verified within this long keep working (checks go on from memory; a revocation made elsewhere during the outage is not seen until it ends); 0 turns it off",
+		field: of(func(c *Config) *time.Duration { return &c.KeyOutageGrace }, 10*time.Minute)},
 	{Env: EnvPrefix + "SHUTDOWN_TIMEOUT", Help: "graceful shutdown bound",
 		field: of(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, 15*time.Second)},
 }

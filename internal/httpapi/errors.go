@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/dberr"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -189,5 +190,10 @@ func fail(ctx context.Context, log *slog.Logger, err error) error {
 			return huma.ErrorWithHeaders(fail(ctx, log, inner), he.GetHeaders())
 		}
 	}
-	return web.Fail(ctx, log, err)
+	e := web.Fail(ctx, log, err)
+	if e.Code == http.StatusServiceUnavailable {
+		// a database outage (or a cancelled call): say when to come back
+		return huma.ErrorWithHeaders(e, http.Header{"Retry-After": {dberr.RetryAfter}})
+	}
+	return e
 }

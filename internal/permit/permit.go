@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/dberr"
 	"io"
 	"net/http"
 	"strings"
@@ -96,7 +97,10 @@ func FromError(err error) *Error {
 		return pe
 	}
 	var ge *gatehouse.Error
-	if !errors.As(err, &ge) {
+	if !errors.As(err, &ge) && dberr.Unavailable(err) {
+		return NewError(gatehouse.CodeServiceUnavailable, dberr.Message)
+	}
+	if ge == nil {
 		e := NewError(gatehouse.CodeInternal, "")
 		e.Message = "internal error (id " + e.ID + ")"
 		return e
@@ -130,6 +134,9 @@ func FromError(err error) *Error {
 // WriteError answers err in Permit's shape.
 func WriteError(w http.ResponseWriter, err error) {
 	e := FromError(err)
+	if e.status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", dberr.RetryAfter)
+	}
 	WriteJSON(w, e.status, e)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse-dev/gatehouse/internal/dberr"
 	"log/slog"
 	"net/http"
 
@@ -117,6 +118,13 @@ func Fail(ctx context.Context, log *slog.Logger, err error) *APIError {
 	if errors.Is(err, context.Canceled) {
 		return NewAPIError(ctx, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, "the request was cancelled")
 	}
+	if dberr.Unavailable(err) {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.WarnContext(ctx, "database unavailable", "request_id", RequestID(ctx), "err", err)
+		return NewAPIError(ctx, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, dberr.Message)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -135,6 +143,10 @@ func WriteAPIError(w http.ResponseWriter, e *APIError) {
 // error: {code, message, details}, meta}).
 func Envelope(log *slog.Logger) ErrorWriter {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		WriteAPIError(w, Fail(r.Context(), log, err))
+		e := Fail(r.Context(), log, err)
+		if e.Code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", dberr.RetryAfter)
+		}
+		WriteAPIError(w, e)
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"github.com/gatehouse-dev/gatehouse/internal/dberr"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,6 +92,7 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 				ge := new(gatehouse.Error) // declared here: errors.As's pointer escapes
 				if !errors.As(err, &ge) {
 					g.Log.ErrorContext(ctx, "verify api key", "request_id", RequestID(ctx), "err", err)
+					hdr.Set("Retry-After", dberr.RetryAfter)
 					return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: gatehouse.CodeServiceUnavailable, Msg: "cannot verify API keys right now"}
 				}
 				ref = &Refusal{Status: http.StatusUnauthorized, Code: gatehouse.CodeUnauthorized, Msg: ge.Message}

@@ -1,0 +1,53 @@
+// Package dberr tells an error of a database that cannot be reached (down,
+// restarting, the network to it cut) from any other, so that a call that
+// met one is answered 503 with Retry-After rather than 500.
+package dberr
+
+import (
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+)
+
+// RetryAfter is the Retry-After (seconds) of an answer to a call that met
+// an unreachable database.
+const RetryAfter = "2"
+
+// Message is what such a call is told.
+const Message = "the database is unavailable; try again shortly"
+
+// Unavailable reports whether err says the database could not be reached or
+// the connection to it failed, as opposed to the database refusing the
+// statement.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	// PostgreSQL's own: connection exceptions (class 08) and the server
+	// shutting down or starting (57P01-57P03).
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		c := pg.SQLState()
+		return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03"
+	}
+	// pgx's for a connection it lost or could not make, and database/sql's
+	// for a pool it closed meanwhile.
+	msg := err.Error()
+	for _, s := range []string{"failed to connect to", "conn closed", "conn busy", "connection reset by peer", "broken pipe", "unexpected EOF", "sql: database is closed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
