@@ -81,7 +81,7 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&pc.APIURL, "api-url", pc.APIURL, "the Gatehouse server (env GATEHOUSE_API_URL)")
+	f.StringVar(&pc.APIURL, "api-url", pc.APIURL, "the Gatehouse server; several, comma-separated, to fail over from one to the next (env GATEHOUSE_API_URL)")
 	f.StringVar(&pc.Key, "key", pc.Key, "an environment API key with check:access; prefer "+keySources+", as a flag's value shows in ps")
 	f.StringVar(&keyFile, "key-file", "", "a `FILE` holding the environment API key alone (env GATEHOUSE_API_KEY otherwise)")
 	f.StringVar(&pc.Addr, "addr", pc.Addr, "listen address (env GATEHOUSE_PDP_ADDR)")

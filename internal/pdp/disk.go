@@ -28,8 +28,12 @@ func (p *PDP) SnapshotPath() string {
 // snapshot is the file on disk: the server's snapshot (GET
 // /v1/pdp/snapshot) with its format and when it was saved.
 type snapshot struct {
-	Format         int             `json:"format,omitempty"`
-	SavedAt        *time.Time      `json:"saved_at,omitempty"`
+	Format  int        `json:"format,omitempty"`
+	SavedAt *time.Time `json:"saved_at,omitempty"`
+	// SyncedAt is when the copy was last known current (the PDP's
+	// last_synced_at when it saved it), not when it was saved: a PDP that
+	// lost its server and then stopped saved a copy older than its stop.
+	SyncedAt       *time.Time      `json:"synced_at,omitempty"`
 	OrganizationID string          `json:"organization_id"`
 	ProjectID      string          `json:"project_id"`
 	EnvironmentID  string          `json:"environment_id"`
@@ -63,7 +67,7 @@ func (p *PDP) loadFromDisk() (*client.Snapshot, error) {
 		pol.Mode = decision.ModeOff
 	}
 	p.policy.Store(&pol)
-	p.setState(func(st *Status) { st.SnapshotSource, st.LastSyncedAt = "disk", s.SavedAt })
+	p.setState(func(st *Status) { st.SnapshotSource, st.LastSyncedAt = "disk", s.SyncedAt })
 	p.log.Info("snapshot loaded", "source", "disk", "seq", s.Seq, "users", len(s.Data.Users), "assignments", len(s.Data.Assignments))
 	return &client.Snapshot{OrganizationID: s.OrganizationID, ProjectID: s.ProjectID, EnvironmentID: s.EnvironmentID, Seq: s.Seq, Data: s.Data}, nil
 }
@@ -108,7 +112,7 @@ func (p *PDP) persist() error {
 		return nil
 	}
 	now := time.Now().UTC()
-	s := snapshot{Format: snapshotFormat, SavedAt: &now, OrganizationID: p.claims.OrgID, ProjectID: p.claims.ProjectID,
+	s := snapshot{Format: snapshotFormat, SavedAt: &now, SyncedAt: p.Status().LastSyncedAt, OrganizationID: p.claims.OrgID, ProjectID: p.claims.ProjectID,
 		EnvironmentID: p.claims.EnvironmentID, Seq: seq, DecisionLog: *p.policy.Load(), Data: data}
 	b, err := json.Marshal(s)
 	if err != nil {

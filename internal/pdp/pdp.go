@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +33,7 @@ const DefaultAddr = "127.0.0.1:7766"
 
 // Config configures a PDP.
 type Config struct {
-	APIURL  string // the Gatehouse server, e.g. http://127.0.0.1:8080
+	APIURL  string // the Gatehouse server, e.g. http://127.0.0.1:8080; several, comma-separated, to fail over
 	Key     string // an environment API key with check:access
 	Addr    string // listen address; DefaultAddr when empty
 	DataDir string // where the snapshot is persisted; "gatehouse-pdp-data" when empty
@@ -103,7 +102,8 @@ type Status struct {
 	Seq            int64          `json:"seq"`
 	SnapshotSource string         `json:"snapshot_source,omitempty"` // server or disk
 	ConnectedSince *time.Time     `json:"connected_since,omitempty"`
-	LastSyncedAt   *time.Time     `json:"last_synced_at,omitempty"`
+	Server         string         `json:"server"`                   // the server followed now (of --api-url)
+	LastSyncedAt   *time.Time     `json:"last_synced_at,omitempty"` // the last moment the copy was known current: now while synced
 	LastChangeAt   *time.Time     `json:"last_change_at,omitempty"`
 	LastError      string         `json:"last_error,omitempty"`
 	RevokedAt      *time.Time     `json:"revoked_at,omitempty"`         // when the server first said the key is revoked
@@ -136,15 +136,18 @@ type PDP struct {
 	recorder *decision.Recorder
 	// proxy passes Permit's /v2 control-plane calls on to the server.
 	proxy http.Handler
+	// up is the servers the PDP follows, the current one first.
+	up *upstreams
 }
 
 // New checks cfg and the key. A key that is not an environment key is
 // refused here, before anything starts.
 func New(cfg Config) (*PDP, error) {
-	if cfg.APIURL == "" {
-		return nil, errors.New("pdp: --api-url is required (the Gatehouse server, e.g. http://127.0.0.1:8080)")
+	servers, err := parseUpstreams(cfg.APIURL)
+	if err != nil {
+		return nil, err
 	}
-	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
+	cfg.APIURL = servers[0].String()
 	if cfg.Key == "" {
 		return nil, errors.New("pdp: --key is required (an environment API key with check:access)")
 	}
@@ -187,19 +190,24 @@ func New(cfg Config) (*PDP, error) {
 			ResponseHeaderTimeout: 60 * time.Second,
 		}}
 	}
-	p := &PDP{cfg: cfg, claims: claims, log: cfg.Log.With("component", "pdp", "env_id", claims.EnvironmentID), dirty: make(chan struct{}, 1),
+	// Every call goes through the list of servers: the current one, the
+	// next when it fails.
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	up := &upstreams{urls: servers, next: next}
+	failover := *hc
+	failover.Transport = up
+	p := &PDP{cfg: cfg, claims: claims, log: cfg.Log.With("component", "pdp", "env_id", claims.EnvironmentID), dirty: make(chan struct{}, 1), up: up,
 		// The checker retries on its own terms (RetryMin, RetryMax): no
 		// retries inside a call.
-		api: client.New(cfg.APIURL, cfg.Key, client.WithHTTPClient(hc), client.WithRetries(0), client.WithUserAgent("gatehouse-pdp"))}
-	upstream, err := url.Parse(cfg.APIURL)
-	if err != nil || upstream.Scheme == "" || upstream.Host == "" {
-		return nil, fmt.Errorf("pdp: --api-url %q is not a URL like http://127.0.0.1:8080", cfg.APIURL)
-	}
-	rp := httputil.NewSingleHostReverseProxy(upstream)
-	rp.Transport = hc.Transport
+		api: client.New(cfg.APIURL, cfg.Key, client.WithHTTPClient(&failover), client.WithRetries(0), client.WithUserAgent("gatehouse-pdp"))}
+	rp := httputil.NewSingleHostReverseProxy(servers[0])
+	rp.Transport = up
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		p.log.Warn("proxy a /v2 call to the server", "path", r.URL.Path, "err", err)
-		permit.WriteError(w, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP cannot reach the server at %s", cfg.APIURL))
+		permit.WriteError(w, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the PDP cannot reach the server at %s", up.current()))
 	}
 	p.proxy = rp
 	p.st = Status{State: StateStarting, OrganizationID: claims.OrgID, ProjectID: claims.ProjectID, EnvironmentID: claims.EnvironmentID}
@@ -217,6 +225,13 @@ func (p *PDP) Status() Status {
 	if lc := p.lc.Load(); lc != nil {
 		st.Seq = lc.Seq()
 	}
+	if st.State == StateSynced {
+		// connected and caught up: current now (the stream would have
+		// failed, and the state with it, otherwise)
+		now := time.Now().UTC()
+		st.LastSyncedAt = &now
+	}
+	st.Server = p.up.current().String()
 	e := p.engine()
 	st.Serving = e != nil && !p.refusing.Load()
 	if e != nil {

@@ -293,10 +293,19 @@ func TestPDPOutlivesTheServer(t *testing.T) {
 	mustCall(t, 201, "POST", w.n.url+"/v1/role-assignments", w.envKey, map[string]any{"user": "bob", "role": "reader", "tenant": "acme"})
 	waitFor(t, "bob's role", func() bool { allow, _ := r.check(t, "bob", "read", "acme"); return allow })
 
+	before := time.Now().UTC()
+	if _, st := r.health(t); !syncedSince(st, before) {
+		t.Fatalf("synced, last_synced_at is not now: %v (asked at %s)", st["last_synced_at"], before)
+	}
 	w.n.stop()
 	r.waitState(t, pdp.StateOffline)
-	if status, st := r.health(t); status != 200 || st["serving"] != true {
+	status, st := r.health(t)
+	if status != 200 || st["serving"] != true {
 		t.Fatalf("healthz with the server down: %d %v", status, st)
+	}
+	lastSynced, _ := st["last_synced_at"].(string)
+	if !syncedSince(st, before) || lastSynced == "" {
+		t.Fatalf("offline, last_synced_at should be when the server went away: %v", st)
 	}
 	if allow, _ := r.check(t, "bob", "read", "acme"); !allow {
 		t.Fatal("the PDP forgot bob's role when the server went down")
@@ -309,9 +318,14 @@ func TestPDPOutlivesTheServer(t *testing.T) {
 	}
 	r2 := startPDP(t, testConfig(w.n.url, w.envKey, dir))
 	waitFor(t, "serving from disk", func() bool { status, _ := r2.health(t); return status == 200 })
-	_, st := r2.health(t)
+	_, st = r2.health(t)
 	if st["snapshot_source"] != "disk" || st["state"] == pdp.StateSynced {
 		t.Fatalf("want a disk snapshot while offline, got %v", st)
+	}
+	// The restarted PDP says when its copy was last current: when the
+	// server went away, not when the copy was saved at the stop.
+	if got, _ := st["last_synced_at"].(string); !sameInstant(got, lastSynced) {
+		t.Fatalf("restarted from disk: last_synced_at %q, want %q (when the server went away)", got, lastSynced)
 	}
 	for _, c := range []struct {
 		user, action string
@@ -547,5 +561,50 @@ func TestPDPFollowsJobs(t *testing.T) {
 	})
 	if _, st := r.health(t); st["state"] != pdp.StateSynced {
 		t.Errorf("after the jobs: %v", st)
+	}
+}
+
+// syncedSince: the status's last_synced_at is at or after t.
+func syncedSince(st map[string]any, t time.Time) bool {
+	v, _ := st["last_synced_at"].(string)
+	at, err := time.Parse(time.RFC3339Nano, v)
+	return err == nil && !at.Before(t.Truncate(time.Microsecond))
+}
+
+func sameInstant(a, b string) bool {
+	x, err1 := time.Parse(time.RFC3339Nano, a)
+	y, err2 := time.Parse(time.RFC3339Nano, b)
+	return err1 == nil && err2 == nil && x.Equal(y)
+}
+
+// TestPDPFailsOver: a PDP given several servers (--api-url a,b,c) follows
+// the first that answers, and when that one stops, the next: it is
+// synced again and sees a write made there.
+func TestPDPFailsOver(t *testing.T) {
+	cfg := config.Default()
+	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+	w := newWorld(t, cfg)
+	b := startNode(t, cfg, "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there
+	r := startPDP(t, testConfig(dead+","+w.n.url+","+b.url, w.envKey, t.TempDir()))
+	r.waitState(t, pdp.StateSynced)
+	if _, st := r.health(t); st["server"] != w.n.url {
+		t.Fatalf("following %v, want %s (the first that answers)", st["server"], w.n.url)
+	}
+	w.n.stop()
+	waitFor(t, "the PDP following the next server", func() bool {
+		_, st := r.health(t)
+		return st["server"] == b.url && st["state"] == pdp.StateSynced
+	})
+	mustCall(t, 201, "POST", b.url+"/v1/role-assignments", w.envKey, map[string]any{"user": "bob", "role": "reader", "tenant": "acme"})
+	waitFor(t, "a write on the next server on the PDP", func() bool { allow, _ := r.check(t, "bob", "read", "acme"); return allow })
+	// A bad list is refused at start.
+	if _, err := pdp.New(testConfig("http://ok.example, ftp://nope", w.envKey, t.TempDir())); err == nil || !strings.Contains(err.Error(), "ftp://nope") {
+		t.Fatalf("a bad server in the list: %v", err)
 	}
 }

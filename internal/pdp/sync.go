@@ -121,6 +121,10 @@ func (p *PDP) failed(err error, wait time.Duration) {
 		if s.RevokedAt != nil && state == StateOffline {
 			state = StateRevoked // revoked stays revoked while the server is away
 		}
+		if s.State == StateSynced { // current until this moment
+			now := time.Now().UTC()
+			s.LastSyncedAt = &now
+		}
 		was, s.State, s.LastError, s.ConnectedSince = s.State, state, err.Error(), nil
 	})
 	level := slog.LevelDebug // said once per outage
