@@ -223,7 +223,7 @@ func (a *App) buildHandler() error {
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
-		Ready: a.DB.Ping, Warm: a.Warm, MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
+		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 		PDP: httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
 			UploadLimit: cfg.PDPUploadLimit},
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
@@ -720,6 +720,15 @@ func (a *App) Init(ctx context.Context, opt InitOptions) (*InitResult, error) {
 // KeyCacheHealthy reports whether this node receives API key invalidations
 // (always true on SQLite, a single node).
 func (a *App) KeyCacheHealthy() bool { return a.keysBroadcaster.Healthy() }
+
+// listening is readyz's look at the key cache listener: nil on a single
+// node (SQLite), which has no other nodes to hear.
+func (a *App) listening() func() bool {
+	if a.DB.Engine != store.Postgres {
+		return nil
+	}
+	return a.KeyCacheHealthy
+}
 
 // SetupLink makes a new one-time setup link for the member with email (in
 // the organization with key orgKey, or the only one that has the email)

@@ -80,6 +80,9 @@ func TestChecksGoOnThroughADatabaseOutage(t *testing.T) {
 		}
 	}
 	runChecks("before the outage")
+	if st, out := call(t, "GET", url+"/readyz", "", ""); st != 200 || out["data"].(map[string]any)["checks"].(map[string]any)["key_cache_listener"] != "ok" {
+		t.Fatalf("readyz before the outage: %d %v", st, out)
+	}
 
 	proxy.Cut()
 	// Writes in the outage: 503 with Retry-After, never a 500. (The first

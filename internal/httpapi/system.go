@@ -58,6 +58,16 @@ func (h *handlers) readyz(ctx context.Context, _ *struct{}) (*Out[Health], error
 		checks["engines"] = "ok"
 	}
 	status := "ready"
+	if h.Listening != nil {
+		checks["key_cache_listener"] = "ok"
+		if !h.Listening() {
+			// keys are verified against the database on every call until it
+			// is back: correct, slower, and the first thing a database
+			// outage takes
+			checks["key_cache_listener"] = "down: keys are verified against the database on every call until it reconnects"
+			status = "degraded"
+		}
+	}
 	if h.Limiter != nil {
 		checks["rate_limit_store"] = "ok"
 		if err := h.Limiter.Health(ctx); err != nil {
