@@ -139,7 +139,7 @@ func (a *App) openDatabases(ctx context.Context) error {
 		return fmt.Errorf("log database: %w", err)
 	}
 	a.closers.add(a.LogDB.Close)
-	return queue.Migrate(ctx, db.Engine, db.Writer())
+	return db.MigrateQueue(ctx)
 }
 
 // buildServices builds the services, the queue and the rate limiter, each
