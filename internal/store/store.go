@@ -154,14 +154,28 @@ func openSQLite(ctx context.Context, path string, schema migrationSet) (*DB, err
 	return db, nil
 }
 
+// PostgresOptions tune a PostgreSQL database's pool.
+type PostgresOptions struct {
+	// MaxConns bounds the pool (0: 20). The LISTEN connection of the
+	// node's broadcaster and the one of a held cluster lock (TryLock) are
+	// not in the pool.
+	MaxConns int
+}
+
 // OpenPostgres connects to url and migrates the database.
-func OpenPostgres(ctx context.Context, url string) (*DB, error) {
+func OpenPostgres(ctx context.Context, url string, opts ...PostgresOptions) (*DB, error) {
+	maxConns := 20
+	for _, o := range opts {
+		if o.MaxConns > 0 {
+			maxConns = o.MaxConns
+		}
+	}
 	pool, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	pool.SetMaxOpenConns(20)
-	pool.SetMaxIdleConns(10)
+	pool.SetMaxOpenConns(maxConns)
+	pool.SetMaxIdleConns(min(maxConns, 10))
 	pool.SetConnMaxIdleTime(5 * time.Minute)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
