@@ -141,7 +141,7 @@ func (a *App) openDatabases(ctx context.Context) error {
 		return fmt.Errorf("log database: %w", err)
 	}
 	a.closers.add(a.LogDB.Close)
-	return queue.Migrate(ctx, db.Engine, db.Writer())
+	return db.MigrateQueue(ctx)
 }
 
 // buildServices builds the services, the queue and the rate limiter, each
@@ -197,8 +197,11 @@ func (a *App) buildServices(ctx context.Context) error {
 			wait, err := a.Webhooks.Deliver(ctx, id)
 			return queue.Outcome{After: wait}, err
 		},
-		RunTask:         a.Jobs.RunTask,
-		Sweep:           a.Jobs.Sweep,
+		RunTask: a.Jobs.RunTask,
+		Sweep: func(ctx context.Context) error {
+			_, err := a.SweepJobs(ctx)
+			return err
+		},
 		DeliveryTimeout: cfg.WebhookTimeout,
 	})
 	if err != nil {
@@ -284,7 +287,7 @@ func (a *App) start(ctx context.Context) error {
 	a.warmEngines(a.bg)
 	goBackground(func(ctx context.Context) { a.runUsageFlusher(ctx, a.LogDB.LogStore(), usageFlushInterval) })
 	goBackground(a.APILog.Run)
-	goBackground(func(ctx context.Context) { a.runRetention(ctx, a.LogDB.LogStore(), time.Hour) })
+	goBackground(func(ctx context.Context) { a.runRetention(ctx, time.Hour) })
 	// Environments an older version made without their default tenant.
 	if err := a.Facts.EnsureDefaultTenants(ctx); err != nil {
 		return err
@@ -497,11 +500,54 @@ func (a *App) Deps() httpapi.Deps { return a.deps }
 // Handler is the HTTP handler of the whole server.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// runRetention deletes log entries older than each organization's
-// log_retention_days, now and then every interval, until ctx ends.
-func (a *App) runRetention(ctx context.Context, logs *store.LogStore, every time.Duration) {
+// Singleton work: nodes sharing a PostgreSQL database run it one at a
+// time, under the cluster-wide lock of its name; a node that finds the
+// lock taken skips that round (another node is doing the work).
+const (
+	// LockLogRetention: log retention and the purge of deleted items
+	// (RetentionRound).
+	LockLogRetention = "log-retention"
+	// LockJobsSweep: the queue's sweep of abandoned tasks and due
+	// sandbox resets (SweepJobs).
+	LockJobsSweep = "jobs-sweep"
+)
+
+// singleton runs fn under the cluster-wide lock name, unless another node
+// holds it: then it skips the round and ran is false.
+func (a *App) singleton(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error) {
+	unlock, ok, err := a.DB.TryLock(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		a.Log.Debug("another node is running this work; skipped this round", "work", name)
+		return false, nil
+	}
+	defer unlock()
+	return true, fn(ctx)
+}
+
+// RetentionRound applies log retention and purges deleted items once
+// (PruneLogs), unless another node sharing the database is doing it: then
+// ran is false.
+func (a *App) RetentionRound(ctx context.Context) (ran bool, err error) {
+	logs := a.LogDB.LogStore()
+	return a.singleton(ctx, LockLogRetention, func(ctx context.Context) error { return a.PruneLogs(ctx, logs) })
+}
+
+// SweepJobs runs the queue's periodic sweep (requeue abandoned tasks,
+// start due sandbox resets), unless another node is running one. River
+// already enqueues periodic work on one node (its leader); the lock keeps
+// two sweeps from overlapping when leadership moves.
+func (a *App) SweepJobs(ctx context.Context) (ran bool, err error) {
+	return a.singleton(ctx, LockJobsSweep, a.Jobs.Sweep)
+}
+
+// runRetention runs a retention round (RetentionRound) now and then every
+// interval, until ctx ends.
+func (a *App) runRetention(ctx context.Context, every time.Duration) {
 	for {
-		if err := a.PruneLogs(ctx, logs); err != nil && ctx.Err() == nil {
+		if _, err := a.RetentionRound(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Warn("log retention", "err", err)
 		}
 		select {

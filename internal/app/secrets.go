@@ -55,7 +55,7 @@ func openDB(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB
 	}
 	var db *store.DB
 	if cfg.IsPostgres() {
-		db, err = store.OpenPostgres(ctx, cfg.DatabaseURL)
+		db, err = store.OpenPostgres(ctx, cfg.DatabaseURL, store.PostgresOptions{MaxConns: cfg.DatabaseMaxConns})
 	} else {
 		db, err = store.OpenSQLite(ctx, cfg.SQLitePath())
 	}

@@ -240,6 +240,7 @@ func TestBadFlagsAndConfig(t *testing.T) {
 		want string
 	}{
 		{"bad database url", nil, []string{"migrate", "--database-url", "mysql://x"}, "database-url"},
+		{"empty database pool", nil, []string{"migrate", "--database-max-conns", "0"}, "database-max-conns"},
 		{"bad env", map[string]string{"GATEHOUSE_SHUTDOWN_TIMEOUT": "soon"}, []string{"version"}, "SHUTDOWN_TIMEOUT"},
 		{"bad output", nil, []string{"init", "--output", "yaml", "--data-dir", "x"}, "--output"},
 		{"unknown command", nil, []string{"fly"}, "unknown command"},

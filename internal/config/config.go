@@ -26,6 +26,9 @@ type Config struct {
 	// DatabaseURL selects PostgreSQL ("postgres://..."); empty means the
 	// embedded SQLite database in DataDir.
 	DatabaseURL string
+	// DatabaseMaxConns bounds the PostgreSQL pool of this node (the
+	// LISTEN connection and a held cluster lock's come on top).
+	DatabaseMaxConns int
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.
@@ -163,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseURL != "" && !c.IsPostgres() {
 		return fmt.Errorf("database-url must start with postgres:// or postgresql://")
+	}
+	if c.DatabaseMaxConns < 1 {
+		return fmt.Errorf("database-max-conns %d: must be at least 1", c.DatabaseMaxConns)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

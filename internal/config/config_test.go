@@ -29,6 +29,18 @@ func TestApplyEnvAndValidate(t *testing.T) {
 				t.Fatal("want postgres")
 			}
 		}},
+		{name: "database pool", env: map[string]string{"GATEHOUSE_DATABASE_MAX_CONNS": "50"}, check: func(t *testing.T, c Config) {
+			if c.DatabaseMaxConns != 50 {
+				t.Fatalf("database-max-conns %d", c.DatabaseMaxConns)
+			}
+		}},
+		{name: "database pool default", check: func(t *testing.T, c Config) {
+			if c.DatabaseMaxConns != 20 {
+				t.Fatalf("database-max-conns %d", c.DatabaseMaxConns)
+			}
+		}},
+		{name: "empty database pool", env: map[string]string{"GATEHOUSE_DATABASE_MAX_CONNS": "0"}, wantErr: true},
+		{name: "database pool not a number", env: map[string]string{"GATEHOUSE_DATABASE_MAX_CONNS": "many"}, wantErr: true},
 		{name: "postgres without a secret key", env: map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://u@h/db"}, wantErr: true},
 		{name: "secret key twice", env: map[string]string{"GATEHOUSE_SECRET_KEY": "k", "GATEHOUSE_SECRET_KEY_FILE": "/k"}, wantErr: true},
 		{name: "bad url", env: map[string]string{"GATEHOUSE_DATABASE_URL": "mysql://x"}, wantErr: true},

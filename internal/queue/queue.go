@@ -139,18 +139,53 @@ func driverFor(engine string, db *sql.DB) (riverdriver.Driver[*sql.Tx], error) {
 
 // Migrate creates or upgrades River's tables.
 func Migrate(ctx context.Context, engine string, db *sql.DB) error {
-	drv, err := driverFor(engine, db)
+	m, err := migrator(engine, db)
 	if err != nil {
 		return err
-	}
-	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return fmt.Errorf("queue migrations: %w", err)
 	}
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("queue migrations: %w", err)
 	}
 	return nil
+}
+
+// Versions are the newest migration of River's tables in db (0 before the
+// first) and the newest this build knows: a database a newer River
+// migrated has a current above latest.
+func Versions(ctx context.Context, engine string, db *sql.DB) (current, latest int, err error) {
+	m, err := migrator(engine, db)
+	if err != nil {
+		return 0, 0, err
+	}
+	all := m.AllVersions()
+	if len(all) > 0 {
+		latest = all[len(all)-1].Version
+	}
+	existing, err := m.ExistingVersions(ctx)
+	if err != nil {
+		// River refuses versions it does not know: read the newest as is.
+		var v sql.NullInt64
+		if qerr := db.QueryRowContext(ctx, "SELECT MAX(version) FROM river_migration WHERE line = 'main'").Scan(&v); qerr != nil {
+			return 0, latest, fmt.Errorf("queue migrations: %w", err)
+		}
+		return int(v.Int64), latest, nil
+	}
+	if len(existing) > 0 {
+		current = existing[len(existing)-1].Version
+	}
+	return current, latest, nil
+}
+
+func migrator(engine string, db *sql.DB) (*rivermigrate.Migrator[*sql.Tx], error) {
+	drv, err := driverFor(engine, db)
+	if err != nil {
+		return nil, err
+	}
+	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, fmt.Errorf("queue migrations: %w", err)
+	}
+	return m, nil
 }
 
 // New builds the queue (it inserts at once; it works after Start).

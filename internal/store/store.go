@@ -42,11 +42,13 @@ type migrationSet struct {
 	// common: one folder for both engines (the SQL is the same), instead of
 	// a folder per engine.
 	common bool
+	// name names the schema in messages.
+	name string
 }
 
 var (
-	mainSchema = migrationSet{fs: migrations, dir: "migrations", table: "goose_db_version"}
-	logSchema  = migrationSet{fs: logMigrations, dir: "logmigrations", table: "goose_log_version", common: true}
+	mainSchema = migrationSet{fs: migrations, dir: "migrations", table: "goose_db_version", name: "database"}
+	logSchema  = migrationSet{fs: logMigrations, dir: "logmigrations", table: "goose_log_version", common: true, name: "log database"}
 )
 
 // Engines.
@@ -152,14 +154,28 @@ func openSQLite(ctx context.Context, path string, schema migrationSet) (*DB, err
 	return db, nil
 }
 
+// PostgresOptions tune a PostgreSQL database's pool.
+type PostgresOptions struct {
+	// MaxConns bounds the pool (0: 20). The LISTEN connection of the
+	// node's broadcaster and the one of a held cluster lock (TryLock) are
+	// not in the pool.
+	MaxConns int
+}
+
 // OpenPostgres connects to url and migrates the database.
-func OpenPostgres(ctx context.Context, url string) (*DB, error) {
+func OpenPostgres(ctx context.Context, url string, opts ...PostgresOptions) (*DB, error) {
+	maxConns := 20
+	for _, o := range opts {
+		if o.MaxConns > 0 {
+			maxConns = o.MaxConns
+		}
+	}
 	pool, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	pool.SetMaxOpenConns(20)
-	pool.SetMaxIdleConns(10)
+	pool.SetMaxOpenConns(maxConns)
+	pool.SetMaxIdleConns(min(maxConns, 10))
 	pool.SetConnMaxIdleTime(5 * time.Minute)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -180,7 +196,7 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 }
 
 // openQueue gives the main database the queue's inserter (its tables are
-// migrated by queue.Migrate).
+// migrated by MigrateQueue).
 func (db *DB) openQueue() error {
 	q, err := queue.NewInserter(db.Engine, db.write, slog.Default())
 	if err != nil {
@@ -190,6 +206,10 @@ func (db *DB) openQueue() error {
 	return nil
 }
 
+// migrate brings schema up to this build's version. On PostgreSQL the
+// nodes take turns (an advisory lock), so that nodes started together on an
+// empty database do not run the same migrations at once. A database a newer
+// build migrated is refused: this build's queries may not fit its schema.
 func (db *DB) migrate(ctx context.Context, schema migrationSet) error {
 	dialect := goose.DialectSQLite3
 	if db.Engine == Postgres {
@@ -209,10 +229,58 @@ func (db *DB) migrate(ctx context.Context, schema migrationSet) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
+	unlock, err := db.waitLock(ctx, lockMigrate)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", db.Engine, err)
+	}
+	defer unlock()
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: schema version: %w", db.Engine, err)
+	}
+	var latest int64
+	if sources := p.ListSources(); len(sources) > 0 {
+		latest = sources[len(sources)-1].Version
+	}
+	if current > latest {
+		return &SchemaTooNewError{Schema: schema.name, Version: current, Build: latest}
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate %s: %w", db.Engine, err)
 	}
 	return nil
+}
+
+// MigrateQueue creates or upgrades the job queue's tables (River's), in
+// turn with the other nodes like every migration, and refuses tables a
+// newer build migrated.
+func (db *DB) MigrateQueue(ctx context.Context) error {
+	unlock, err := db.waitLock(ctx, lockMigrate)
+	if err != nil {
+		return fmt.Errorf("queue migrations: %w", err)
+	}
+	defer unlock()
+	current, latest, err := queue.Versions(ctx, db.Engine, db.write)
+	if err != nil {
+		return err
+	}
+	if current > latest {
+		return &SchemaTooNewError{Schema: "job queue", Version: int64(current), Build: int64(latest)}
+	}
+	return queue.Migrate(ctx, db.Engine, db.write)
+}
+
+// SchemaTooNewError refuses a database whose schema a newer build
+// migrated: upgrade this node.
+type SchemaTooNewError struct {
+	Schema  string // "database", "log database" or "job queue"
+	Version int64  // the database's
+	Build   int64  // the newest this build knows
+}
+
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf("the %s schema is at version %d, newer than this build's %d: a newer Gatehouse migrated it; upgrade this node (see Rolling upgrades in the README)",
+		e.Schema, e.Version, e.Build)
 }
 
 // Ping checks that the database answers.

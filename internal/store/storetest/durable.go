@@ -39,7 +39,7 @@ func (w *worked) snapshot() ([]string, []string) {
 func startQueue(t *testing.T, db *store.DB) *worked {
 	t.Helper()
 	ctx := context.Background()
-	if err := queue.Migrate(ctx, db.Engine, db.Writer()); err != nil {
+	if err := db.MigrateQueue(ctx); err != nil {
 		t.Fatal(err)
 	}
 	w := &worked{}
