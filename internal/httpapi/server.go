@@ -73,10 +73,10 @@ type Deps struct {
 	Idempotency *idempotency.Service
 	Ready       func(context.Context) error
 	// Warm reports the start-up build of the decision engines (nil: none).
-	Warm         func() (done bool, built, total int64)
+	Warm func() (done bool, built, total int64)
 	// Listening reports whether the node hears the other nodes' key
 	// invalidations (nil: a single node, nothing to hear).
-	Listening func() bool
+	Listening    func() bool
 	MaxBodyBytes int64
 	Version      string
 	// PDP bounds what PDPs may hold open and upload.
