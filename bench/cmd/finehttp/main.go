@@ -515,8 +515,11 @@ func dur(d time.Duration) string {
 }
 
 func ratio(x float64) string {
-	if x >= 10 {
+	switch {
+	case x >= 10:
 		return fmt.Sprintf("%.0f×", x)
+	case x < 0.1:
+		return fmt.Sprintf("%.2f×", x)
 	}
 	return fmt.Sprintf("%.1f×", x)
 }
