@@ -9,6 +9,7 @@ require (
 	github.com/authzed/spicedb v1.56.2
 	github.com/casbin/casbin/v2 v2.135.0
 	github.com/gatehouse-dev/gatehouse v0.0.0
+	github.com/google/cel-go v0.31.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/open-policy-agent/opa v1.22.2
 	github.com/openfga/api/proto v0.0.0-20260319214821-f153694bfc20
@@ -98,7 +99,6 @@ require (
 	github.com/goccy/go-json v0.10.6 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/golang/snappy v1.0.0 // indirect
-	github.com/google/cel-go v0.31.0 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/pprof v0.0.0-20261016150608-1facf8f91b50 // indirect
 	github.com/google/s2a-go v0.1.9 // indirect

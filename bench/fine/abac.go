@@ -32,17 +32,21 @@ var (
 // LoadABAC generates the data set (5000 users, 20000 instances of each of
 // 3 types) and n checks, once.
 func LoadABAC(n int) *ABAC {
-	abacOnce.Do(func() {
-		ds := authztest.GenerateABAC(Seed, 5000, 20000)
-		a := &ABAC{DS: ds, Checks: ds.Queries(n, Seed+2)}
-		for _, q := range a.Checks {
-			if q.Want {
-				a.Allowed++
-			}
-		}
-		abacSet = a
-	})
+	abacOnce.Do(func() { abacSet = NewABAC(5000, 20000, n) })
 	return abacSet
+}
+
+// NewABAC generates the data set with users users and perType instances
+// of each type, and n checks.
+func NewABAC(users, perType, n int) *ABAC {
+	ds := authztest.GenerateABAC(Seed, users, perType)
+	a := &ABAC{DS: ds, Checks: ds.Queries(n, Seed+2)}
+	for _, q := range a.Checks {
+		if q.Want {
+			a.Allowed++
+		}
+	}
+	return a
 }
 
 // VerifyGatehouse checks every check against the engine.
@@ -361,13 +365,10 @@ func jsonValue(v any) (any, error) {
 	return out, json.Unmarshal(raw, &out)
 }
 
-// NewOPA translates the data set, loads its data and prepares the query.
-func NewOPA(ctx context.Context, a *ABAC) (*OPA, error) {
-	d := &a.DS.Data
-	src, err := RegoOf(d)
-	if err != nil {
-		return nil, err
-	}
+// RegoData is the stored data the rego of RegoOf reads: data.users[key]
+// (attributes), data.tenants[key] (attributes) and
+// data.instances[type][key] ({tenant, attrs}), as encoding/json gives it.
+func RegoData(d *authz.Data) (map[string]any, error) {
 	users := map[string]any{}
 	for _, u := range d.Users {
 		users[u.Key] = u.Attributes
@@ -395,25 +396,47 @@ func NewOPA(ctx context.Context, a *ABAC) (*OPA, error) {
 	if err != nil {
 		return nil, err
 	}
+	return data.(map[string]any), nil
+}
+
+// RegoInput is the input of one check for the rego of RegoOf.
+func RegoInput(r *authz.Request) (map[string]any, error) {
+	in, err := jsonValue(map[string]any{
+		"user": r.User, "user_attributes": orEmpty(r.UserAttributes), "action": r.Action, "resource": r.Resource,
+		"key": r.Key, "tenant": r.Tenant, "resource_attributes": orEmpty(r.ResourceAttributes), "context": orEmpty(r.Context),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return in.(map[string]any), nil
+}
+
+// NewOPA translates the data set, loads its data and prepares the query.
+func NewOPA(ctx context.Context, a *ABAC) (*OPA, error) {
+	d := &a.DS.Data
+	src, err := RegoOf(d)
+	if err != nil {
+		return nil, err
+	}
+	data, err := RegoData(d)
+	if err != nil {
+		return nil, err
+	}
 	pq, err := rego.New(
 		rego.Query("data.abac.allow"),
 		rego.Module("abac.rego", src),
-		rego.Store(inmem.NewFromObject(data.(map[string]any))),
+		rego.Store(inmem.NewFromObject(data)),
 	).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, src)
 	}
 	o := &OPA{Rego: src, Query: pq}
-	for _, q := range a.Checks {
-		r := q.Request
-		in, err := jsonValue(map[string]any{
-			"user": r.User, "user_attributes": orEmpty(r.UserAttributes), "action": r.Action, "resource": r.Resource,
-			"key": r.Key, "tenant": r.Tenant, "resource_attributes": orEmpty(r.ResourceAttributes), "context": orEmpty(r.Context),
-		})
+	for i := range a.Checks {
+		in, err := RegoInput(&a.Checks[i].Request)
 		if err != nil {
 			return nil, err
 		}
-		o.Inputs = append(o.Inputs, in.(map[string]any))
+		o.Inputs = append(o.Inputs, in)
 	}
 	return o, nil
 }

@@ -105,13 +105,18 @@ func StartGatehouse(ctx context.Context, dataDir, databaseURL string, client *ht
 
 // post is one write of the load; it remembers the revision it answered.
 func (g *GatehouseHTTP) post(ctx context.Context, path string, body any) error {
+	return g.write(ctx, http.MethodPost, path, body)
+}
+
+// write is one write of the load with any method.
+func (g *GatehouseHTTP) write(ctx context.Context, method, path string, body any) error {
 	var out struct {
 		Meta struct {
 			Revision int64 `json:"revision"`
 		} `json:"meta"`
 	}
 	g.Calls.Add(1)
-	if err := PostJSON(ctx, g.client, g.URL+path, g.loadKey, body, &out); err != nil {
+	if err := DoJSON(ctx, g.client, method, g.URL+path, g.loadKey, body, &out); err != nil {
 		return err
 	}
 	for {
@@ -130,14 +135,7 @@ func (g *GatehouseHTTP) post(ctx context.Context, path string, body any) error {
 // tuples go in order, one bulk call at a time.
 func (g *GatehouseHTTP) Load(ctx context.Context, r *ReBAC, workers int, logf func(string, ...any)) error {
 	d := &r.DS.Data
-	stage := func(name string, n, workers int, f func(ctx context.Context, i int) error) error {
-		start := time.Now()
-		if err := Parallel(ctx, n, workers, f); err != nil {
-			return fmt.Errorf("gatehouse: load %s: %w", name, err)
-		}
-		logf("    %-22s %6d in %v", name, n, time.Since(start).Round(time.Millisecond))
-		return nil
-	}
+	stage := g.stager(ctx, logf)
 	if err := stage("resource types", len(d.Resources), 1, func(ctx context.Context, i int) error {
 		return g.post(ctx, "/v1/resources", map[string]any{"key": d.Resources[i].Key, "actions": d.Resources[i].Actions})
 	}); err != nil {
@@ -210,8 +208,25 @@ func (g *GatehouseHTTP) Load(ctx context.Context, r *ReBAC, workers int, logf fu
 	}); err != nil {
 		return err
 	}
-	// Read your writes: one check that waits for the last revision.
-	q := r.Checks[0].Request
+	return g.readYourWrites(ctx, &r.Checks[0].Request)
+}
+
+// stager returns what runs one stage of the load: f(i) for i in [0, n)
+// on workers clients, its time logged.
+func (g *GatehouseHTTP) stager(ctx context.Context, logf func(string, ...any)) func(name string, n, workers int, f func(ctx context.Context, i int) error) error {
+	return func(name string, n, workers int, f func(ctx context.Context, i int) error) error {
+		start := time.Now()
+		if err := Parallel(ctx, n, workers, f); err != nil {
+			return fmt.Errorf("gatehouse: load %s: %w", name, err)
+		}
+		logf("    %-22s %6d in %v", name, n, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+}
+
+// readYourWrites is one check (q) that waits for the last revision the
+// load's writes answered.
+func (g *GatehouseHTTP) readYourWrites(ctx context.Context, q *authz.Request) error {
 	var out struct{ Data struct{ Allow bool } }
 	if err := PostJSON(ctx, g.client, g.URL+"/v1/allowed", g.CheckKey, map[string]any{
 		"user": q.User, "action": q.Action, "resource": map[string]string{"type": q.Resource, "key": q.Key}, "at_least": g.revision.Load(),

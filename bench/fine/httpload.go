@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/authz/authztest"
 )
 
 // HTTPEngine is one server measured over HTTP: its check and list calls.
@@ -16,9 +17,26 @@ type HTTPEngine struct {
 	Name  string // e.g. "OpenFGA v1.22.1"
 	Store string // its datastore, e.g. "PostgreSQL"
 	Check func(ctx context.Context, q *authz.Request) (bool, error)
-	List  func(ctx context.Context, l *ListQuery) ([]string, error) // nil: not measured
-	Load  time.Duration                                             // writing the data set over its API
+	// CheckAt, when set, is used instead of Check: it answers check i of
+	// the check list (a request body built before anything is timed).
+	CheckAt func(ctx context.Context, i int) (bool, error)
+	// Only, when set, lists the checks this engine answers (indexes into
+	// the check list); the others are left out of its verification and
+	// measurement (see Excluded).
+	Only []int
+	List func(ctx context.Context, l *ListQuery) ([]string, error) // nil: not measured
+	Load time.Duration                                             // writing the data set over its API
+	// Note says what is particular about how it runs (one line).
+	Note  string
 	Stats HTTPStats
+}
+
+// Excluded is the number of the n checks this engine leaves out.
+func (e *HTTPEngine) Excluded(n int) int {
+	if e.Only == nil {
+		return 0
+	}
+	return n - len(e.Only)
 }
 
 // HTTPStats accumulates an engine's measurements over rounds.
@@ -44,10 +62,23 @@ func wrong(e *HTTPEngine, q *authz.Request, got, want bool) error {
 	return fmt.Errorf("%s: WRONG ANSWER for %s %s %s:%s: %v, want %v", e.Name, q.User, q.Action, q.Resource, q.Key, got, want)
 }
 
-func (e *HTTPEngine) checkOne(ctx context.Context, r *ReBAC, i int) (time.Duration, error) {
-	q := &r.Checks[i%len(r.Checks)]
+// checkOne asks the engine's i-th check (cycling over those it answers)
+// and compares the answer with the expected one.
+func (e *HTTPEngine) checkOne(ctx context.Context, checks []authztest.FineQuery, i int) (time.Duration, error) {
+	if e.Only != nil {
+		i = e.Only[i%len(e.Only)]
+	} else {
+		i %= len(checks)
+	}
+	q := &checks[i]
 	start := time.Now()
-	got, err := e.Check(ctx, &q.Request)
+	var got bool
+	var err error
+	if e.CheckAt != nil {
+		got, err = e.CheckAt(ctx, i)
+	} else {
+		got, err = e.Check(ctx, &q.Request)
+	}
 	d := time.Since(start)
 	if err != nil {
 		return 0, fmt.Errorf("%s: check %+v: %w", e.Name, q.Request, err)
@@ -58,20 +89,31 @@ func (e *HTTPEngine) checkOne(ctx context.Context, r *ReBAC, i int) (time.Durati
 	return d, nil
 }
 
-// Verify asks every check and list query of r once (which also warms the
+// answered is the number of checks the engine answers.
+func (e *HTTPEngine) answered(checks []authztest.FineQuery) int {
+	if e.Only != nil {
+		return len(e.Only)
+	}
+	return len(checks)
+}
+
+// Verify asks every check and list query once (which also warms the
 // engine and the connection) and compares every answer with the expected
 // one.
-func (e *HTTPEngine) Verify(ctx context.Context, r *ReBAC) error {
-	for i := range r.Checks {
-		if _, err := e.checkOne(ctx, r, i); err != nil {
+func (e *HTTPEngine) Verify(ctx context.Context, checks []authztest.FineQuery, lists []ListQuery) error {
+	if e.Only != nil && len(e.Only) == 0 {
+		return fmt.Errorf("%s: answers none of the %d checks", e.Name, len(checks))
+	}
+	for i := range e.answered(checks) {
+		if _, err := e.checkOne(ctx, checks, i); err != nil {
 			return err
 		}
 	}
 	if e.List == nil {
 		return nil
 	}
-	for i := range r.Lists {
-		if err := e.listOne(ctx, &r.Lists[i]); err != nil {
+	for i := range lists {
+		if err := e.listOne(ctx, &lists[i]); err != nil {
 			return err
 		}
 	}
@@ -91,11 +133,12 @@ func (e *HTTPEngine) listOne(ctx context.Context, l *ListQuery) error {
 
 // Round measures one round: o.Seq sequential checks, then o.Conc checks
 // by o.Clients clients at once, then o.Lists lists of the list query
-// l (when the engine lists). Checks start at offset in r.Checks and cycle.
-func (e *HTTPEngine) Round(ctx context.Context, r *ReBAC, l *ListQuery, o HTTPLoad, offset int) error {
+// l (when the engine lists). Checks start at offset in the engine's
+// checks and cycle.
+func (e *HTTPEngine) Round(ctx context.Context, checks []authztest.FineQuery, l *ListQuery, o HTTPLoad, offset int) error {
 	start := time.Now()
 	for i := 0; i < o.Seq && (i < 10 || time.Since(start) < o.MaxPhase); i++ {
-		d, err := e.checkOne(ctx, r, offset+i)
+		d, err := e.checkOne(ctx, checks, offset+i)
 		if err != nil {
 			return err
 		}
@@ -118,7 +161,7 @@ func (e *HTTPEngine) Round(ctx context.Context, r *ReBAC, l *ListQuery, o HTTPLo
 				if i >= o.Conc || i >= 10*o.Clients && time.Since(start) >= o.MaxPhase {
 					return
 				}
-				d, err := e.checkOne(ctx, r, offset+o.Seq+i)
+				d, err := e.checkOne(ctx, checks, offset+o.Seq+i)
 				if err != nil {
 					mu.Lock()
 					if first == nil {

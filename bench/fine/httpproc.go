@@ -202,6 +202,30 @@ func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration, ready func(
 	}
 }
 
+// PollUntil calls f every 2 ms until it succeeds, the process exits or
+// timeout passes: fine enough to time a start in milliseconds.
+func PollUntil(ctx context.Context, p *Proc, timeout time.Duration, f func(context.Context) error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if p.Exited() {
+			return fmt.Errorf("%s exited:\n%s", p.Name, p.Tail(3000))
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := f(rctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %v: %w\n%s", p.Name, timeout, err, p.Tail(3000))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // FreePorts returns n distinct free TCP ports on 127.0.0.1.
 func FreePorts(n int) ([]int, error) {
 	var ls []net.Listener
@@ -287,7 +311,8 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("%s %s: status %d: %s", e.Method, e.URL, e.Status, e.Body)
 }
 
-// PostJSON posts body as JSON with the bearer token and decodes a 2xx
+// PostJSON posts body as JSON (a json.RawMessage as it is) with the
+// bearer token and decodes a 2xx
 // answer into out (when not nil); the body is always read to its end so
 // the connection is reused.
 func PostJSON(ctx context.Context, c *http.Client, url, token string, body, out any) error {
@@ -297,12 +322,16 @@ func PostJSON(ctx context.Context, c *http.Client, url, token string, body, out 
 // DoJSON is PostJSON with any method.
 func DoJSON(ctx context.Context, c *http.Client, method, url, token string, body, out any) error {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case json.RawMessage: // encoded once, before anything is timed
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {

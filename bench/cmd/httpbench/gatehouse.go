@@ -89,7 +89,7 @@ func (g *gatehouseServer) start(ctx context.Context, name string) (ready, first 
 		return 0, 0, err
 	}
 	g.proc = p
-	if err := pollUntil(ctx, p, time.Minute, func(ctx context.Context) error {
+	if err := fine.PollUntil(ctx, p, time.Minute, func(ctx context.Context) error {
 		return fine.DoJSON(ctx, g.client, http.MethodGet, g.url+"/readyz", "", nil, nil)
 	}); err != nil {
 		return 0, 0, fmt.Errorf("gatehouse serve: %w", err)
@@ -99,37 +99,13 @@ func (g *gatehouseServer) start(ctx context.Context, name string) (ready, first 
 		return ready, 0, nil
 	}
 	q := authztest.Query{User: "user-0", Action: "action-0", Resource: "type-0", Tenant: "tenant-0"}
-	if err := pollUntil(ctx, p, time.Minute, func(ctx context.Context) error {
+	if err := fine.PollUntil(ctx, p, time.Minute, func(ctx context.Context) error {
 		_, err := g.allowed(ctx, g.url, &q)
 		return err
 	}); err != nil {
 		return 0, 0, fmt.Errorf("gatehouse serve: first check: %w", err)
 	}
 	return ready, time.Since(t0), nil
-}
-
-// pollUntil calls f every 2 ms until it succeeds, the process exits or
-// timeout passes: fine enough to time a start in milliseconds.
-func pollUntil(ctx context.Context, p *fine.Proc, timeout time.Duration, f func(context.Context) error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if p.Exited() {
-			return fmt.Errorf("%s exited:\n%s", p.Name, p.Tail(3000))
-		}
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := f(rctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v: %w\n%s", p.Name, timeout, err, p.Tail(3000))
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // importRows writes the data set as one JSON Lines import (POST
@@ -337,7 +313,7 @@ func (g *gatehouseServer) startPDP(ctx context.Context) (*engine, error) {
 			out[0], err = g.allowed(ctx, url, &qs[0])
 			return err
 		}}
-	if err := pollUntil(ctx, p, 2*time.Minute, func(ctx context.Context) error {
+	if err := fine.PollUntil(ctx, p, 2*time.Minute, func(ctx context.Context) error {
 		return fine.DoJSON(ctx, g.client, http.MethodGet, url+"/healthz", "", nil, nil)
 	}); err != nil {
 		p.Stop()
@@ -345,7 +321,7 @@ func (g *gatehouseServer) startPDP(ctx context.Context) (*engine, error) {
 	}
 	e.ready = time.Since(t0)
 	q := authztest.Query{User: "user-0", Action: "action-0", Resource: "type-0", Tenant: "tenant-0"}
-	if err := pollUntil(ctx, p, time.Minute, func(ctx context.Context) error {
+	if err := fine.PollUntil(ctx, p, time.Minute, func(ctx context.Context) error {
 		_, err := g.allowed(ctx, url, &q)
 		return err
 	}); err != nil {

@@ -68,7 +68,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients")
 	flag.IntVar(&o.bulk, "bulk", 100, "checks per /v1/allowed/bulk call")
 	flag.StringVar(&o.pgAdmin, "pgurl", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server on which OpenFGA's database is created for the run (and dropped)")
-	flag.StringVar(&o.cache, "cache", defaultCacheDir(), "folder of the built binaries, reused by later runs")
+	flag.StringVar(&o.cache, "cache", fine.DefaultCacheDir(), "folder of the built binaries, reused by later runs")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary folder (servers' logs and data) and print its path")
 	floorAddr := flag.String("floor-addr", "", "internal: serve the floor on this address (the harness starts itself so)")
 	timeout := flag.Duration("timeout", 60*time.Minute, "the whole run, builds included")
@@ -107,6 +107,11 @@ func main() {
 	}
 }
 
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
@@ -138,8 +143,8 @@ func run(ctx context.Context, o *options) error {
 	// Binaries: Gatehouse from this repository; peers from the cache or
 	// built into it. OPA and OpenFGA must build; Cerbos and SpiceDB are
 	// skipped (with a message) when they cannot.
-	b := &builder{moduleDir: moduleDir, cache: o.cache}
-	ghBin, err := b.gatehouse(ctx)
+	b := &fine.Builder{ModuleDir: moduleDir, Cache: o.cache, Logf: logf}
+	ghBin, err := b.Gatehouse(ctx)
 	if err != nil {
 		return err
 	}
@@ -150,13 +155,13 @@ func run(ctx context.Context, o *options) error {
 		optional bool
 		build    func(context.Context) (string, error)
 	}{
-		{"opa", false, b.opa},
+		{"opa", false, b.OPA},
 		{"openfga", false, func(ctx context.Context) (string, error) {
-			return b.fromModule(ctx, "openfga", openfgaVersion, "github.com/openfga/openfga/cmd/openfga")
+			return b.FromModule(ctx, "openfga", fine.OpenFGAVersion, "github.com/openfga/openfga/cmd/openfga")
 		}},
-		{"cerbos", true, b.cerbos},
+		{"cerbos", true, b.Cerbos},
 		{"spicedb", true, func(ctx context.Context) (string, error) {
-			return b.fromModule(ctx, "spicedb", spicedbVersion, "github.com/authzed/spicedb/cmd/spicedb")
+			return b.FromModule(ctx, "spicedb", fine.SpiceDBVersion, "github.com/authzed/spicedb/cmd/spicedb")
 		}},
 	} {
 		if !o.engines[p.name] {

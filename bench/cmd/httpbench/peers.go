@@ -92,31 +92,18 @@ func startOPA(ctx context.Context, bin, tmp string, m *rbac, client *http.Client
 	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(opaPolicy), 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := fine.FreePorts(1)
+	srv, err := fine.StartOPAServer(ctx, bin, tmp, client, filepath.Join(dir, "data.json"), filepath.Join(dir, "authz.rego"))
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	url := "http://" + addr
-	t0 := time.Now()
-	p, err := fine.StartProc(tmp, "opa", bin, "run", "--server", "--addr", addr, "--skip-version-check",
-		filepath.Join(dir, "data.json"), filepath.Join(dir, "authz.rego"))
-	if err != nil {
-		return nil, err
-	}
-	if err := pollUntil(ctx, p, 2*time.Minute, func(ctx context.Context) error {
-		return fine.DoJSON(ctx, client, http.MethodGet, url+"/health", "", nil, nil)
-	}); err != nil {
-		p.Stop()
-		return nil, fmt.Errorf("opa: %w", err)
-	}
+	p, url := srv.Proc, srv.URL
 	type in struct {
 		User     string `json:"user"`
 		Tenant   string `json:"tenant"`
 		Resource string `json:"resource"`
 		Action   string `json:"action"`
 	}
-	return &engine{name: "OPA " + opaVersion, batch: 1, proc: p, load: time.Since(t0),
+	return &engine{name: "OPA " + fine.OPAVersion, batch: 1, proc: p, load: srv.Ready,
 		note: fmt.Sprintf("OPA: the data as one JSON file (%.1f MB) given to `opa run --server`; load = start to GET /health 200", float64(len(data))/1e6),
 		check: func(ctx context.Context, qs []authztest.Query, out []bool) error {
 			q := &qs[0]
@@ -165,7 +152,7 @@ func startOpenFGA(ctx context.Context, bin, tmp, pgURL string, m *rbac, client *
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{name: "OpenFGA " + openfgaVersion + " (PostgreSQL)", batch: 1, proc: f.Proc,
+	e := &engine{name: "OpenFGA " + fine.OpenFGAVersion + " (PostgreSQL)", batch: 1, proc: f.Proc,
 		note: "OpenFGA: roles are relations of tenant:<key>, each permission the union of the roles granting it; load = store, model and 1,000 writes of 100 tuples on 4 clients (its writes grow slower as the store fills); RSS is OpenFGA's alone (PostgreSQL's not counted)"}
 	fail := func(err error) (*engine, error) {
 		f.Proc.Stop()
@@ -312,7 +299,7 @@ func startSpiceDB(ctx context.Context, bin, tmp string, m *rbac, client *http.Cl
 	if err != nil || token == "" {
 		return fail(fmt.Errorf("spicedb: write relationships: token %q: %v", token, err))
 	}
-	e := &engine{name: "SpiceDB " + spicedbVersion + " (memdb)", batch: 1, proc: s.Proc, load: time.Since(t0),
+	e := &engine{name: "SpiceDB " + fine.SpiceDBVersion + " (memdb)", batch: 1, proc: s.Proc, load: time.Since(t0),
 		note: "SpiceDB: roles are relations of tenant, each permission the union of the roles granting it; checks through its HTTP gateway, at_least_as_fresh the last write"}
 	type consistency struct {
 		AtLeastAsFresh struct {
@@ -390,38 +377,11 @@ func startCerbos(ctx context.Context, bin, tmp string, m *rbac, client *http.Cli
 			return nil, err
 		}
 	}
-	ports, err := fine.FreePorts(2)
+	srv, err := fine.StartCerbosServer(ctx, bin, tmp, dir, pol, client)
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	url := "http://" + addr
-	conf := fmt.Sprintf(`server:
-  httpListenAddr: %q
-  grpcListenAddr: %q
-storage:
-  driver: disk
-  disk:
-    directory: %q
-    watchForChanges: false
-telemetry:
-  disabled: true
-`, addr, "127.0.0.1:"+strconv.Itoa(ports[1]), pol)
-	confPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		return nil, err
-	}
-	t0 := time.Now()
-	p, err := fine.StartProc(tmp, "cerbos", bin, "server", "--config", confPath)
-	if err != nil {
-		return nil, err
-	}
-	if err := pollUntil(ctx, p, 2*time.Minute, func(ctx context.Context) error {
-		return fine.DoJSON(ctx, client, http.MethodGet, url+"/_cerbos/health", "", nil, nil)
-	}); err != nil {
-		p.Stop()
-		return nil, fmt.Errorf("cerbos: %w", err)
-	}
+	p, url := srv.Proc, srv.URL
 	type principal struct {
 		ID    string   `json:"id"`
 		Roles []string `json:"roles"`
@@ -439,7 +399,7 @@ telemetry:
 		Principal principal `json:"principal"`
 		Resources []entry   `json:"resources"`
 	}
-	return &engine{name: "Cerbos " + cerbosVersion + " (caller sends roles)", batch: 1, proc: p, load: time.Since(t0),
+	return &engine{name: "Cerbos " + fine.CerbosVersion + " (caller sends roles)", batch: 1, proc: p, load: srv.Ready,
 		note: "Cerbos: stateless, so the harness looks up the user's roles in the tenant and sends them (not in Cerbos's time; it favours Cerbos); load = start to /_cerbos/health 200",
 		check: func(ctx context.Context, qs []authztest.Query, out []bool) error {
 			q := &qs[0]

@@ -1,4 +1,4 @@
-package main
+package fine
 
 import (
 	"context"
@@ -10,25 +10,25 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
-
-	"github.com/gatehouse-dev/gatehouse/bench/fine"
 )
 
 // The peers' servers are built from the Go module proxy at pinned
 // versions into a cache folder outside the repository, and reused by
-// later runs. Gatehouse's own binary is rebuilt on every run from the
-// repository this module sits in, so the run measures what is checked out.
+// later runs (cmd/httpbench, cmd/finehttp -abac). Gatehouse's own binary
+// is rebuilt on every run from the repository this module sits in, so a
+// run measures what is checked out.
 
+// Pinned versions of the peers' servers.
 const (
-	opaVersion     = "v1.22.2"
-	openfgaVersion = "v1.22.1" // pinned by bench/go.mod
-	spicedbVersion = "v1.56.2" // pinned by bench/go.mod
-	cerbosVersion  = "v0.55.0" // the newest that builds with Go 1.26 (v0.56 wants go 1.27)
+	OPAVersion     = "v1.22.2"
+	OpenFGAVersion = "v1.22.1" // pinned by bench/go.mod
+	SpiceDBVersion = "v1.56.2" // pinned by bench/go.mod
+	CerbosVersion  = "v0.55.0" // the newest that builds with Go 1.26 (v0.56 wants go 1.27)
 )
 
-// defaultCacheDir is $XDG_CACHE_HOME/gatehouse-bench, else
+// DefaultCacheDir is $XDG_CACHE_HOME/gatehouse-bench, else
 // ~/.cache/gatehouse-bench.
-func defaultCacheDir() string {
+func DefaultCacheDir() string {
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
 		return filepath.Join(d, "gatehouse-bench")
 	}
@@ -58,19 +58,21 @@ func goCmd(ctx context.Context, dir string, env []string, args ...string) error 
 	return nil
 }
 
-// builder builds or finds the binaries.
-type builder struct {
-	moduleDir, cache string
+// Builder builds or finds the servers' binaries.
+type Builder struct {
+	ModuleDir string // the bench module's directory
+	Cache     string // where the peers' binaries are kept
+	Logf      func(format string, args ...any)
 }
 
 // cached returns bin if it exists, else runs build (which must create it)
 // and says how long it took.
-func (b *builder) cached(name, version, bin string, build func() error) (string, error) {
+func (b *Builder) cached(name, version, bin string, build func() error) (string, error) {
 	if exists(bin) {
-		logf("%s %s: cached at %s", name, version, bin)
+		b.Logf("%s %s: cached at %s", name, version, bin)
 		return bin, nil
 	}
-	logf("building %s %s into %s (minutes on a cold module and build cache)...", name, version, filepath.Dir(bin))
+	b.Logf("building %s %s into %s (minutes on a cold module and build cache)...", name, version, filepath.Dir(bin))
 	start := time.Now()
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return "", err
@@ -81,44 +83,44 @@ func (b *builder) cached(name, version, bin string, build func() error) (string,
 	if !exists(bin) {
 		return "", fmt.Errorf("build %s %s: no binary at %s", name, version, bin)
 	}
-	logf("  %s built in %v", name, time.Since(start).Round(time.Second))
+	b.Logf("  %s built in %v", name, time.Since(start).Round(time.Second))
 	return bin, nil
 }
 
-// gatehouse builds the repository's server (every run: the build cache
+// Gatehouse builds the repository's server (every run: the build cache
 // makes it quick when nothing changed).
-func (b *builder) gatehouse(ctx context.Context) (string, error) {
-	bin := filepath.Join(b.cache, "gatehouse")
+func (b *Builder) Gatehouse(ctx context.Context) (string, error) {
+	bin := filepath.Join(b.Cache, "gatehouse")
 	start := time.Now()
-	if err := goCmd(ctx, filepath.Dir(b.moduleDir), nil, "build", "-o", bin, "./cmd/gatehouse"); err != nil {
+	if err := goCmd(ctx, filepath.Dir(b.ModuleDir), nil, "build", "-o", bin, "./cmd/gatehouse"); err != nil {
 		return "", err
 	}
-	logf("gatehouse built from %s in %v", filepath.Dir(b.moduleDir), time.Since(start).Round(time.Millisecond))
+	b.Logf("gatehouse built from %s in %v", filepath.Dir(b.ModuleDir), time.Since(start).Round(time.Millisecond))
 	return bin, nil
 }
 
-// opa is `go install github.com/open-policy-agent/opa@v1.22.2` (OPA's own
+// OPA is `go install github.com/open-policy-agent/opa@v1.22.2` (OPA's own
 // go.mod; the bench module's would need all of OPA's command-line
 // dependencies).
-func (b *builder) opa(ctx context.Context) (string, error) {
-	dir := filepath.Join(b.cache, "opa-"+opaVersion)
-	return b.cached("opa", opaVersion, filepath.Join(dir, "opa"), func() error {
-		return goCmd(ctx, dir, []string{"GOWORK=off", "GOBIN=" + dir, "GOFLAGS="}, "install", "github.com/open-policy-agent/opa@"+opaVersion)
+func (b *Builder) OPA(ctx context.Context) (string, error) {
+	dir := filepath.Join(b.Cache, "opa-"+OPAVersion)
+	return b.cached("opa", OPAVersion, filepath.Join(dir, "opa"), func() error {
+		return goCmd(ctx, dir, []string{"GOWORK=off", "GOBIN=" + dir, "GOFLAGS="}, "install", "github.com/open-policy-agent/opa@"+OPAVersion)
 	})
 }
 
-// fromModule builds a main package the bench module depends on (its
+// FromModule builds a main package the bench module depends on (its
 // version pinned by bench/go.mod), as cmd/finehttp does.
-func (b *builder) fromModule(ctx context.Context, name, version, pkg string) (string, error) {
-	dir := filepath.Join(b.cache, name+"-"+version)
+func (b *Builder) FromModule(ctx context.Context, name, version, pkg string) (string, error) {
+	dir := filepath.Join(b.Cache, name+"-"+version)
 	bin, err := b.cached(name, version, filepath.Join(dir, name), func() error {
-		_, _, err := fine.BuildBinary(ctx, b.moduleDir, dir, name, pkg)
+		_, _, err := BuildBinary(ctx, b.ModuleDir, dir, name, pkg)
 		return err
 	})
 	if err != nil {
 		return "", err
 	}
-	got, err := fine.BinaryVersion(ctx, bin, pkg)
+	got, err := BinaryVersion(ctx, bin, pkg)
 	if err != nil {
 		return "", err
 	}
@@ -128,29 +130,29 @@ func (b *builder) fromModule(ctx context.Context, name, version, pkg string) (st
 	return bin, nil
 }
 
-// cerbos: its go.mod has a replace directive, so `go install …@v0.55.0`
+// Cerbos: its go.mod has a replace directive, so `go install …@v0.55.0`
 // refuses it. Its module source is copied out of the module cache and
 // built in place with GOWORK=off (its go.work names folders the module zip
 // does not hold).
-func (b *builder) cerbos(ctx context.Context) (string, error) {
-	dir := filepath.Join(b.cache, "cerbos-"+cerbosVersion)
-	return b.cached("cerbos", cerbosVersion, filepath.Join(dir, "cerbos"), func() error {
+func (b *Builder) Cerbos(ctx context.Context) (string, error) {
+	dir := filepath.Join(b.Cache, "cerbos-"+CerbosVersion)
+	return b.cached("cerbos", CerbosVersion, filepath.Join(dir, "cerbos"), func() error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", "github.com/cerbos/cerbos@"+cerbosVersion)
+		cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", "github.com/cerbos/cerbos@"+CerbosVersion)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 		out, err := cmd.Output()
 		if err != nil {
-			return fmt.Errorf("go mod download github.com/cerbos/cerbos@%s: %w", cerbosVersion, err)
+			return fmt.Errorf("go mod download github.com/cerbos/cerbos@%s: %w", CerbosVersion, err)
 		}
 		var dl struct{ Dir, Error string }
 		if err := json.Unmarshal(out, &dl); err != nil {
 			return fmt.Errorf("go mod download: %w", err)
 		}
 		if dl.Error != "" || dl.Dir == "" {
-			return fmt.Errorf("go mod download github.com/cerbos/cerbos@%s: %s", cerbosVersion, dl.Error)
+			return fmt.Errorf("go mod download github.com/cerbos/cerbos@%s: %s", CerbosVersion, dl.Error)
 		}
 		src := filepath.Join(dir, "src")
 		if err := os.RemoveAll(src); err != nil {
