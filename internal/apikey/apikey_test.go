@@ -290,3 +290,37 @@ func TestVerifyThroughAStoreOutage(t *testing.T) {
 		t.Fatal("a key works past the outage grace")
 	}
 }
+
+// A key revoked on another node while this node's listener is down is
+// refused from the store; a caller cancelling its own request cannot make
+// the node fall back on its cache (which no longer holds the key).
+func TestCancelledVerifyDoesNotReopenARevokedKey(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	k, token := f.issue(t, nil)
+	if _, err := f.svc.Verify(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	f.bc.down.Store(true) // no announcements reach this node
+	revokedAt := time.Unix(0, f.clock.Load()).UTC()
+	k.RevokedAt = &revokedAt
+	if err := f.st.UpdateAPIKey(ctx, k); err != nil { // another node's revocation
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Verify(ctx, token); !errors.Is(err, apikey.ErrRevoked) {
+		t.Fatalf("revoked elsewhere: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := f.svc.Verify(cctx, token); err == nil {
+		t.Fatal("a cancelled verification admitted a revoked key")
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := f.svc.Verify(ctx, token); !errors.Is(err, apikey.ErrRevoked) {
+			t.Fatalf("after a cancelled request: %v", err)
+		}
+	}
+	if f.svc.OutageAnswers() != 0 {
+		t.Fatalf("answers from memory: %d", f.svc.OutageAnswers())
+	}
+}

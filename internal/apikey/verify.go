@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/dberr"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -88,6 +89,13 @@ func (c *cache) put(token string, e *entry, gen uint64) {
 	c.mu.Unlock()
 }
 
+// drop removes token's entry.
+func (c *cache) drop(token string) {
+	c.mu.Lock()
+	delete(c.entries, token)
+	c.mu.Unlock()
+}
+
 // forget drops the entries of keyID, or every entry when keyID is "".
 func (c *cache) forget(keyID string) {
 	c.mu.Lock()
@@ -143,10 +151,16 @@ func (s *Service) Verify(ctx context.Context, token string) (*auth.Principal, er
 	e, err := s.verifySlow(ctx, token, now)
 	if err != nil {
 		if ge := new(gatehouse.Error); errors.As(err, &ge) {
-			return nil, err // the key's own fault: invalid, expired, revoked
+			// the key's own fault (invalid, expired, revoked): no cached
+			// answer may outlive what the store just said
+			s.cache.drop(token)
+			return nil, err
 		}
-		// The store could not be read (an outage): a key this node verified
-		// recently keeps working for the grace.
+		if ctx.Err() != nil || !dberr.Unavailable(err) {
+			return nil, err // the caller went away, or a fault that is not an outage
+		}
+		// The store could not be reached (an outage): a key this node
+		// verified recently keeps working for the grace.
 		s.storeDown.Store(nowNano + int64(storeRetry))
 		if cached != nil && s.withinGrace(cached, nowNano) {
 			return s.fromOutage(cached, nowNano)

@@ -95,9 +95,20 @@ func (s *Store) ListAPIKeys(ctx context.Context, f apikey.Filter, page gatehouse
 }
 
 // UpdateAPIKey stores a key's mutable fields.
+//
+// Whatever k holds, a key's end only comes sooner: a revocation, a
+// replacement and an earlier expiry already stored are kept (a write that
+// read the key before a concurrent revoke or rotate committed cannot undo
+// it), and an expiry is never moved later (NULL: none, the latest).
 func (s *Store) UpdateAPIKey(ctx context.Context, k *apikey.Key) error {
 	return execOne(ctx, s.writer(), "api key", k.ID,
-		"UPDATE api_keys SET name = $3, expires_at = $4, revoked_at = $5, replaced_by = $6, revoked_reason = $7 WHERE org_id = $1 AND id = $2",
+		`UPDATE api_keys SET name = $3,
+			expires_at = CASE WHEN expires_at IS NULL THEN CAST($4 AS BIGINT)
+				WHEN CAST($4 AS BIGINT) IS NULL OR CAST($4 AS BIGINT) >= expires_at THEN expires_at ELSE CAST($4 AS BIGINT) END,
+			revoked_reason = CASE WHEN revoked_at IS NULL THEN $7 ELSE revoked_reason END,
+			revoked_at = COALESCE(revoked_at, CAST($5 AS BIGINT)),
+			replaced_by = CASE WHEN replaced_by = '' THEN $6 ELSE replaced_by END
+		WHERE org_id = $1 AND id = $2`,
 		k.OrgID, k.ID, k.Name, nullMicros(k.ExpiresAt), nullMicros(k.RevokedAt), k.ReplacedBy, k.RevokedReason)
 }
 

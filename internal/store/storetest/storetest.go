@@ -385,6 +385,24 @@ func testAPIKeys(t *testing.T, st *store.Store) {
 	projKey.RevokedAt = &revokedAt
 	projKey.ReplacedBy = envKey.ID
 	must(t, st.UpdateAPIKey(ctx, projKey))
+	// A write from a copy read before the revocation (a concurrent rename)
+	// renames but does not undo the revocation or the replacement.
+	stale := *projKey
+	stale.RevokedAt, stale.ReplacedBy, stale.Name = nil, "", "renamed"
+	must(t, st.UpdateAPIKey(ctx, &stale))
+	if got, err := st.GetAPIKey(ctx, "", projKey.ID); err != nil || got.RevokedAt == nil || !got.RevokedAt.Equal(revokedAt) || got.ReplacedBy != envKey.ID || got.Name != "renamed" {
+		t.Fatalf("a stale write undid the revocation: %+v %v", got, err)
+	}
+	// An expiry only comes sooner.
+	soon, later := now.Add(time.Hour), now.Add(2*time.Hour)
+	for _, exp := range []*time.Time{&soon, &later, nil} {
+		k := *orgKey
+		k.ExpiresAt = exp
+		must(t, st.UpdateAPIKey(ctx, &k))
+	}
+	if got, err := st.GetAPIKey(ctx, "", orgKey.ID); err != nil || got.ExpiresAt == nil || !got.ExpiresAt.Equal(soon) || got.RevokedAt != nil {
+		t.Fatalf("the expiry moved later: %+v %v", got, err)
+	}
 	used := now.Add(2 * time.Minute)
 	must(t, st.TouchAPIKeys(ctx, map[string]time.Time{orgKey.ID: used}))
 	must(t, st.TouchAPIKeys(ctx, map[string]time.Time{orgKey.ID: now})) // never backwards
