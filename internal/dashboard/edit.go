@@ -13,17 +13,19 @@ import (
 
 // ---- attributes as rows of a name and a value
 
-// maxAttrRows bounds the attribute rows a form may post.
-const maxAttrRows = 202
+// maxAttrRows bounds the attribute rows a form may post. A form with more
+// is refused (attributes), never cut short: the save replaces the
+// attributes, and rows left unread would be deleted.
+const maxAttrRows = 1000
 
-// attrRowsOf is the number of rows a form says it posted (attr_rows),
-// within bounds.
+// attrRowsOf is the number of rows a form says it posted (attr_rows):
+// maxAttrRows+1 for any number past the bound, which attributes refuses.
 func attrRowsOf(r *http.Request) int {
 	n, err := strconv.Atoi(r.FormValue("attr_rows"))
 	if err != nil || n < 0 {
 		return 0
 	}
-	return min(n, maxAttrRows)
+	return min(n, maxAttrRows+1)
 }
 
 // attrNames are the form fields of n attribute rows.
@@ -42,6 +44,10 @@ func attrNames(n int) []string {
 // is the text 3.
 func attributes(f *form, n int) map[string]any {
 	out := map[string]any{}
+	if n > maxAttrRows {
+		f.fail("attributes", "More than "+itoa(maxAttrRows)+" attributes: the form cannot hold them all; change them through the API (PATCH with attributes).")
+		return out
+	}
 	for i := range n {
 		k, v := f.Val("attr_key_"+itoa(i)), f.Val("attr_val_"+itoa(i))
 		switch {

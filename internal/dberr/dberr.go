@@ -44,7 +44,7 @@ func Unavailable(err error) bool {
 	// pgx's for a connection it lost or could not make, and database/sql's
 	// for a pool it closed meanwhile.
 	msg := err.Error()
-	for _, s := range []string{"failed to connect to", "conn closed", "conn busy", "connection reset by peer", "broken pipe", "unexpected EOF", "sql: database is closed"} {
+	for _, s := range []string{"failed to connect to", "conn closed", "connection reset by peer", "broken pipe", "unexpected EOF", "sql: database is closed"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

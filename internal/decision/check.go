@@ -189,7 +189,7 @@ type InstancePermissions struct {
 // UserPermissions answers r from e; never nil. Tenants appear in the
 // engine's order; a tenant where the user holds roles only on instances
 // appears (with no tenant roles) when instances are asked for.
-func UserPermissions(e *authz.Engine, r *UserPermissionsRequest) []TenantPermissions {
+func UserPermissions(e *authz.Engine, r *UserPermissionsRequest) ([]TenantPermissions, error) {
 	perms := e.Permissions(r.User, r.Tenants)
 	out := make([]TenantPermissions, 0, len(perms))
 	at := make(map[string]int, len(perms))
@@ -198,9 +198,14 @@ func UserPermissions(e *authz.Engine, r *UserPermissionsRequest) []TenantPermiss
 		out = append(out, TenantPermissions{Tenant: tp.Tenant, Roles: orNone(tp.Roles), Permissions: orNone(tp.Permissions)})
 	}
 	if !r.Instances {
-		return out
+		return out, nil
 	}
-	for _, ip := range e.InstancePermissions(r.User, r.Tenants, r.ResourceTypes) {
+	ips := e.InstancePermissions(r.User, r.Tenants, r.ResourceTypes)
+	if len(ips) > MaxInstancePermissions {
+		return nil, gatehouse.FieldError("instances", "too_many", "the user holds roles on %d instances, more than the %d one answer lists: narrow with tenants or resource_types, or use POST /v1/allowed/resources (paged)",
+			len(ips), MaxInstancePermissions)
+	}
+	for _, ip := range ips {
 		i, ok := at[ip.Tenant]
 		if !ok {
 			i = len(out)
@@ -209,8 +214,12 @@ func UserPermissions(e *authz.Engine, r *UserPermissionsRequest) []TenantPermiss
 		}
 		out[i].Instances = append(out[i].Instances, InstancePermissions{Resource: ip.Resource, Roles: orNone(ip.Roles), Permissions: orNone(ip.Permissions)})
 	}
-	return out
+	return out, nil
 }
+
+// MaxInstancePermissions bounds the instances one user-permissions answer
+// lists.
+const MaxInstancePermissions = 10_000
 
 func orNone(s []string) []string {
 	if s == nil {

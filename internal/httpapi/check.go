@@ -131,7 +131,11 @@ func (h *handlers) userPermissions(ctx context.Context, in *userPermissionsIn) (
 	if err != nil {
 		return nil, err
 	}
-	return ok(ctx, decision.UserPermissions(e, &in.Body)), nil
+	out, err := decision.UserPermissions(e, &in.Body)
+	if err != nil {
+		return nil, err
+	}
+	return ok(ctx, out), nil
 }
 
 // checkUserDoc documents decision.CheckUser: a key or {key, attributes}.

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -65,6 +66,18 @@ func TestUnknownQueryParametersAreIgnored(t *testing.T) {
 	if res := s.do(req{method: "GET", path: "/v1/users?per_page=0&_=1", key: k}); res.status != 400 {
 		t.Fatalf("per_page=0: %d\n%s", res.status, res.raw)
 	}
+	// A DELETE refuses a parameter it does not take: a misspelt tenant
+	// filter must not unassign the default tenant's role instead.
+	s.must(201, req{method: "POST", path: "/v1/tenants?" + env, key: s.key, body: map[string]any{"key": "acme"}})
+	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: k, body: map[string]any{"user": "ada", "role": "reader", "tenant": "acme"}})
+	del := s.do(req{method: "DELETE", path: "/v1/role-assignments?user=ada&role=reader&tenat=acme", key: k})
+	if del.status != 400 || !strings.Contains(del.raw, "tenat") {
+		t.Fatalf("DELETE with a misspelt filter: %d\n%s", del.status, del.raw)
+	}
+	if res := s.must(200, req{method: "GET", path: "/v1/role-assignments?user=ada&" + env, key: s.key}); len(res.list()) != 2 {
+		t.Fatalf("the refused DELETE removed an assignment: %s", res.raw)
+	}
+	s.must(204, req{method: "DELETE", path: "/v1/role-assignments?user=ada&role=reader&tenant=acme", key: k})
 	// Unknown body fields are still refused.
 	res := s.do(req{method: "POST", path: "/v1/users?_=1", key: k, body: map[string]any{"key": "lin", "emial": "lin@example.com"}})
 	if res.status != 400 || res.code() != "INVALID_REQUEST" {

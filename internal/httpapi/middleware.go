@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -87,26 +88,38 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 // noteIgnoredParams lets a request carry query parameters its operation
 // does not take (a cache-buster such as ?_=123, a tool's own, a misspelt
 // one): they are ignored and every answer's meta.ignored_params lists
-// them, sorted. Unknown body fields stay a 400.
-func noteIgnoredParams(ctx huma.Context, next func(huma.Context)) {
-	u := ctx.URL()
-	if u.RawQuery == "" {
-		next(ctx)
-		return
-	}
-	op := ctx.Operation()
-	var ignored []string
-	for name := range u.Query() {
-		if !takesQuery(op, name) {
-			ignored = append(ignored, name)
+// them, sorted. Unknown body fields stay a 400, and so do unknown query
+// parameters of a DELETE: it answers 204, with no meta to show them, and
+// a misspelt filter (?tenat=acme) would widen what it deletes.
+func noteIgnoredParams(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		u := ctx.URL()
+		if u.RawQuery == "" {
+			next(ctx)
+			return
 		}
+		op := ctx.Operation()
+		var ignored []string
+		for name := range u.Query() {
+			if !takesQuery(op, name) {
+				ignored = append(ignored, name)
+			}
+		}
+		if len(ignored) == 0 {
+			next(ctx)
+			return
+		}
+		slices.Sort(ignored)
+		if op.Method == http.MethodDelete {
+			details := make([]error, len(ignored))
+			for i, name := range ignored {
+				details[i] = &huma.ErrorDetail{Location: "query." + name, Message: "unknown parameter"}
+			}
+			_ = huma.WriteErr(api, ctx, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q: a DELETE takes only the parameters it documents, so that a misspelt filter cannot widen what it deletes", ignored[0]), details...)
+			return
+		}
+		next(huma.WithContext(ctx, web.WithIgnoredParams(ctx.Context(), ignored)))
 	}
-	if len(ignored) == 0 {
-		next(ctx)
-		return
-	}
-	slices.Sort(ignored)
-	next(huma.WithContext(ctx, web.WithIgnoredParams(ctx.Context(), ignored)))
 }
 
 // takesQuery reports whether op declares the query parameter name (a

@@ -118,7 +118,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	cfg.OpenAPIPath = ""  // the spec is served by spec.go
 	cfg.SchemasPath = ""
 	// Unknown query parameters are ignored and listed in
-	// meta.ignored_params (noteIgnoredParams), not refused.
+	// meta.ignored_params (noteIgnoredParams), not refused, but on a DELETE.
 	cfg.Info.Description = apiDescription
 	cfg.Info.Contact = &huma.Contact{Name: "Gatehouse", URL: "https://github.com/gatehouse-dev/gatehouse"}
 	cfg.Info.License = &huma.License{Name: "MIT", URL: "https://opensource.org/licenses/MIT"}
@@ -133,7 +133,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	if d.Keys != nil {
 		d.Keys.OnChange(h.streams.keyChanged) // a revoked key's streams end at once, on every node
 	}
-	api.UseMiddleware(noteIgnoredParams)
+	api.UseMiddleware(noteIgnoredParams(api))
 	if d.bare != nil {
 		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) {
 			next(huma.WithContext(ctx, web.WithPrincipal(ctx.Context(), d.bare)))
@@ -189,8 +189,9 @@ the key's organization. Success bodies are ` + "`{status: \"success\", data, met
 
 A query parameter an operation does not take is ignored, not refused, and listed by name in the answer's
 ` + "`meta.ignored_params`" + ` (sorted), so cache-busters (` + "`?_=123`" + `) and tools' own parameters work. A misspelt
-parameter is ignored the same way: when a filter seems to have no effect, look there. Unknown fields of a JSON
-body are still a 400 (reason ` + "`unknown_field`" + `).`
+parameter is ignored the same way: when a filter seems to have no effect, look there. A DELETE is the
+exception: it answers 204 with no meta, and a misspelt filter would widen what it deletes, so an unknown query
+parameter there is a 400. Unknown fields of a JSON body are still a 400 (reason ` + "`unknown_field`" + `).`
 
 var tags = []*huma.Tag{
 	{Name: "System", Description: "Health, readiness, the scope catalog and the key's own identity."},

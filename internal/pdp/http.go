@@ -210,7 +210,12 @@ func (p *PDP) userPermissions(w http.ResponseWriter, r *http.Request, e *authz.E
 		invalid(w, r, gatehouse.FieldError("user", "required_field_missing", "user is required"))
 		return
 	}
-	writeOK(w, r, decision.UserPermissions(e, &q))
+	out, err := decision.UserPermissions(e, &q)
+	if err != nil {
+		invalid(w, r, err)
+		return
+	}
+	writeOK(w, r, out)
 }
 
 // healthz answers 200 while a snapshot is served (whatever the sync state,

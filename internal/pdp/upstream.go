@@ -53,6 +53,9 @@ func (u *upstreams) RoundTrip(r *http.Request) (*http.Response, error) {
 		out.URL.RawPath = ""
 	}
 	res, err := u.next.RoundTrip(out)
+	if r.Context().Err() != nil {
+		return res, err // the caller went away: says nothing of the server
+	}
 	if err != nil || res.StatusCode == http.StatusBadGateway || res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusGatewayTimeout {
 		if len(u.urls) > 1 {
 			u.cur.CompareAndSwap(i, (i+1)%int32(len(u.urls)))
