@@ -153,7 +153,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		return err
 	}
 	if cfg.RedisURL != "" {
-		r, err := ratelimit.OpenRedis(cfg.RedisURL)
+		r, err := ratelimit.OpenRedis(cfg.RedisURL, ratelimit.RedisOptions{Timeout: cfg.RateLimitTimeout})
 		if err != nil {
 			return err
 		}
@@ -208,7 +208,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		return err
 	}
 	a.limits = ratelimit.NewPolicy(a.Tenancy, 5*time.Second)
-	a.Limiter = ratelimit.NewLimiter(a.rlStore, a.limits.Target, cfg.RateLimitFailOpen, log)
+	a.Limiter = ratelimit.NewLimiter(a.rlStore, a.limits.Target, ratelimit.Options{FailOpen: cfg.RateLimitFailOpen, Nodes: cfg.RateLimitNodes, Log: log})
 	logStore := a.LogDB.LogStore()
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
 	a.Usage = usage.NewMeter()
@@ -278,6 +278,7 @@ func (a *App) start(ctx context.Context) error {
 		goBackground(a.pg.Run)
 	}
 	goBackground(func(ctx context.Context) { a.Keys.RunUsageFlusher(ctx, 5*time.Second) })
+	goBackground(a.Limiter.Run) // counts the nodes; comes back to Redis after an outage
 	if mem, ok := a.rlStore.(*ratelimit.Memory); ok {
 		goBackground(func(ctx context.Context) { every(ctx, time.Minute, mem.Sweep) })
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,8 +224,8 @@ func limitedKey(t *testing.T, url, orgKey string, perHour int) string {
 type outcome struct{ ok, limited, unavailable int }
 
 // hammer sends n GETs alternating between urls, inFlight at a time (0:
-// all at once), and counts the answers: 200, 429 and 503 (the rate limit
-// store failed, with fail-closed).
+// all at once), and counts the answers: 200, 429 and 503 (the limiter
+// could not decide, with fail-closed).
 func hammer(t *testing.T, urls []string, key string, n, inFlight int) outcome {
 	t.Helper()
 	if inFlight <= 0 {
@@ -266,35 +267,55 @@ func hammer(t *testing.T, urls []string, key string, n, inFlight int) outcome {
 	return out
 }
 
+// spin keeps a goroutine busy until the test ends: a loop that never
+// yields (the runtime still preempts it), stealing a core of the machine.
+func spin(t *testing.T) {
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; !stop.Load(); n++ {
+		}
+	}()
+	t.Cleanup(func() { stop.Store(true); <-done })
+}
+
 // TestRateLimitAcrossNodes: two servers on one Redis share the limit, and
-// concurrent requests at a limit pass exactly up to it. Fail-closed, so a
-// request the store did not count is refused (503) rather than let
-// through: then the burst proves nothing about exactness (on a starved
-// machine a Redis call can outlast its timeout) and is tried again with a
-// fresh key; no burst may ever pass more than the limit.
+// concurrent requests at a limit pass exactly up to it, with a goroutine
+// spinning on one of the machine's cores all along (issue 16: a loaded run
+// let 109 of 300 through a limit of 100). No burst may ever pass more than
+// the limit. A burst in which a node's Redis call failed or outlasted its
+// timeout (that node then decided on its share) need not be exact (a
+// request counted in Redis and on the share is counted twice): it is tried
+// again with a fresh key, and one burst must go through Redis alone and
+// pass exactly the limit. Fail-closed: the shares round down.
 func TestRateLimitAcrossNodes(t *testing.T) {
 	t.Parallel()
+	spin(t)
 	cfg := config.Default()
-	cfg.RedisURL = redistest.URL(t)
+	cfg.RedisURL = redistest.Required(t)
 	cfg.RateLimitFailOpen = false
 	n := twoNodesWith(t, cfg)
+	onShare := func() int64 { return n.a.Limiter.Status().DecisionsOnShare + n.b.Limiter.Status().DecisionsOnShare }
 	const limit, requests, attempts = 100, 300, 5
 	for attempt := 1; ; attempt++ {
 		key := limitedKey(t, n.urlA, n.res.Token, limit)
+		before := onShare()
 		// 16 at a time: concurrent on both nodes, within their Redis pools.
 		got := hammer(t, []string{n.urlA, n.urlB}, key, requests, 16)
-		if got.ok > limit {
+		if got.ok > limit || got.unavailable != 0 {
 			t.Fatalf("two nodes, limit %d: %d passed (%d limited, %d refused)", limit, got.ok, got.limited, got.unavailable)
 		}
-		if got.unavailable == 0 {
+		alone := onShare() - before
+		if alone == 0 {
 			if got.ok != limit || got.limited != requests-limit {
 				t.Fatalf("two nodes, limit %d: %d passed, %d limited", limit, got.ok, got.limited)
 			}
 			return
 		}
-		t.Logf("attempt %d: the store failed %d times (%d passed, %d limited)", attempt, got.unavailable, got.ok, got.limited)
+		t.Logf("attempt %d: %d requests decided on a node's share (%d passed, %d limited)", attempt, alone, got.ok, got.limited)
 		if attempt == attempts {
-			t.Fatalf("the rate limit store failed in each of %d bursts", attempts)
+			t.Fatalf("a node decided on its share in each of %d bursts", attempts)
 		}
 	}
 }
@@ -318,7 +339,10 @@ func TestRateLimitExactUnderConcurrency(t *testing.T) {
 }
 
 // TestRedisDown: with the Redis store unreachable the server keeps serving
-// (fail-open, the default) and says so on /readyz; fail-closed refuses.
+// and limiting: each node enforces its share of every limit (1/2 here, the
+// configured N: it never counted the nodes), rounded up when failing open
+// and down when failing closed; /readyz says degraded (200) in both modes,
+// so that a load balancer does not drain every node at once.
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -333,21 +357,38 @@ func TestRedisDown(t *testing.T) {
 			cfg.DataDir = t.TempDir()
 			cfg.RedisURL = dead
 			cfg.RateLimitFailOpen = failOpen
+			cfg.RateLimitNodes = 2
 			a, url := start(t, cfg)
 			res, err := a.Init(context.Background(), app.DefaultInitOptions())
 			if err != nil {
 				t.Fatal(err)
 			}
-			status, out := call(t, "GET", url+"/v1/projects", res.Token, "")
-			ready, rout := call(t, "GET", url+"/readyz", "", "")
+			key := limitedKey(t, url, res.Token, 5)
+			share := 2 // 5/2 rounded down
 			if failOpen {
-				checks := rout["data"].(map[string]any)["checks"].(map[string]any)
-				if status != 200 || ready != 200 || rout["data"].(map[string]any)["status"] != "degraded" ||
-					!strings.Contains(fmt.Sprint(checks["rate_limit_store"]), "unreachable") {
-					t.Fatalf("fail-open: request %d %v; readyz %d %v", status, out, ready, rout)
-				}
-			} else if status != 503 || ready != 503 {
-				t.Fatalf("fail-closed: request %d %v; readyz %d %v", status, out, ready, rout)
+				share = 3
+			}
+			r, _ := http.NewRequest("GET", url+"/v1/projects", nil)
+			r.Header.Set("Authorization", "Bearer "+key)
+			first, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first.Body.Close()
+			if first.StatusCode != 200 || first.Header.Get("X-RateLimit-Limit") != fmt.Sprint(share) ||
+				first.Header.Get("X-RateLimit-Remaining") != fmt.Sprint(share-1) {
+				t.Fatalf("first request on the share: %d %v", first.StatusCode, first.Header)
+			}
+			if got := hammer(t, []string{url}, key, 5, 1); got.ok != share-1 || got.limited != 5-(share-1) {
+				t.Fatalf("limit 5 on a share of %d: then %d passed, %d limited, %d refused", share, got.ok, got.limited, got.unavailable)
+			}
+			ready, rout := call(t, "GET", url+"/readyz", "", "")
+			if ready != 200 || rout["data"].(map[string]any)["status"] != "degraded" {
+				t.Fatalf("readyz %d %v", ready, rout)
+			}
+			check := fmt.Sprint(rout["data"].(map[string]any)["checks"].(map[string]any)["rate_limit_store"])
+			if !strings.Contains(check, "unreachable") || !strings.Contains(check, "1/2 of each limit") {
+				t.Fatalf("readyz rate_limit_store: %q", check)
 			}
 		})
 	}

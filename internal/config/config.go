@@ -50,11 +50,20 @@ type Config struct {
 	// without a valid key (0: not limited).
 	AnonymousRateLimit int
 	// SignInRateLimit bounds dashboard sign-in attempts per client address
-	// and hour; it holds also while Redis is down (each node alone).
+	// and hour; while Redis is down each node enforces its share of it.
 	SignInRateLimit int
-	// RateLimitFailOpen lets requests through, unlimited, when the Redis
-	// store cannot be reached (false refuses them with 503).
+	// RateLimitFailOpen: while Redis cannot be reached each node enforces
+	// its share of every limit (1/RateLimitNodes until the live nodes have
+	// been counted through Redis); open rounds the share up, closed rounds
+	// it down (and refuses with 503 a limit below the node count, or a
+	// caller whose limit cannot be read).
 	RateLimitFailOpen bool
+	// RateLimitNodes is how many nodes share Redis, assumed until they have
+	// been counted through it.
+	RateLimitNodes int
+	// RateLimitTimeout bounds each Redis call of the rate limiter: slower,
+	// and the node decides on its share until Redis answers in time again.
+	RateLimitTimeout time.Duration
 
 	// WebhookAllowNetworks are networks (CIDRs) webhook deliveries may
 	// reach although they are private, loopback or link-local.
@@ -182,6 +191,12 @@ func (c Config) Validate() error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		return fmt.Errorf("redis-url must start with redis:// or rediss://")
+	}
+	if c.RateLimitNodes < 1 {
+		return fmt.Errorf("rate-limit-nodes %d: must be at least 1", c.RateLimitNodes)
+	}
+	if c.RateLimitTimeout < time.Millisecond || c.RateLimitTimeout > 10*time.Second {
+		return fmt.Errorf("rate-limit-timeout %s: must be between 1ms and 10s", c.RateLimitTimeout)
 	}
 	if c.SignInRateLimit < 1 {
 		return fmt.Errorf("sign-in-rate-limit %d: must be at least 1", c.SignInRateLimit)

@@ -142,8 +142,9 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 	email, pw := strings.TrimSpace(r.FormValue("email")), r.FormValue("password")
 	data := &signInData{Next: safeNext(r.FormValue("next")), Email: email}
 	if x.Limiter != nil {
-		// Never unlimited: with the shared store down, this node limits alone.
-		if d := x.Limiter.TakeGuarded(r.Context(), ratelimit.Target{Bucket: "ip:signin:" + clientIP(r), Limit: x.SignInLimit}); !d.Allowed {
+		// Never unlimited: with the shared store down, this node enforces its
+		// share.
+		if d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: "ip:signin:" + clientIP(r), Limit: x.SignInLimit}); !d.Allowed {
 			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
 			x.render(w, r, http.StatusTooManyRequests, "signin", &page{Title: "Sign in", Error: "Too many sign-in attempts from your address. Wait a few minutes and try again.", Data: data})
 			return

@@ -31,7 +31,7 @@ type Health struct {
 	Status  string `json:"status" example:"ok" doc:"ok (healthz); ready or degraded (readyz)."`
 	Version string `json:"version"`
 	// Checks are the dependencies readyz looked at.
-	Checks map[string]string `json:"checks,omitempty" doc:"Each dependency's state, e.g. {\"database\": \"ok\", \"rate_limit_store\": \"unreachable (fail-open: requests are not limited)\"}."`
+	Checks map[string]string `json:"checks,omitempty" doc:"Each dependency's state, e.g. {\"database\": \"ok\", \"rate_limit_store\": \"unreachable since 2026-01-02T03:04:05Z (dial tcp 10.0.0.5:6379: connect: connection refused); this node enforces 1/3 of each limit (3 nodes last counted through the store), rounded up (fail-open)\"}: with Redis down the node is degraded, never unready (each node enforces its share of every limit)."`
 	// The log writers' losses since the server started (readyz only; they
 	// do not change readiness).
 	APILogLost      *uint64 `json:"api_log_lost,omitempty" doc:"readyz: API log entries lost since this node started (the in-memory queue was full, or the log database refused an entry); 0 when the log is complete."`
@@ -70,11 +70,10 @@ func (h *handlers) readyz(ctx context.Context, _ *struct{}) (*Out[Health], error
 	}
 	if h.Limiter != nil {
 		checks["rate_limit_store"] = "ok"
+		// Degraded, never unready: with Redis down every node enforces its
+		// share of the limits, and a load balancer must not drain them all.
 		if err := h.Limiter.Health(ctx); err != nil {
-			if !h.Limiter.FailOpen() {
-				return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the rate limit store is unreachable and requests are refused (fail-closed)")
-			}
-			checks["rate_limit_store"] = "unreachable (fail-open: requests are not limited): " + err.Error()
+			checks["rate_limit_store"] = err.Error()
 			status = "degraded"
 		}
 	}

@@ -39,6 +39,32 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// Shared is a store that many nodes share (Redis). A Limiter over one
+// counts the live nodes through it, to know its share of each limit when
+// the store cannot be reached, and tells it afterwards what it let through
+// meanwhile.
+type Shared interface {
+	Store
+	// Heartbeat records node alive for ttl and returns how many nodes are
+	// alive (node included).
+	Heartbeat(ctx context.Context, node string, ttl time.Duration) (int, error)
+	// Leave forgets node at once (it is stopping).
+	Leave(ctx context.Context, node string) error
+	// Charge counts requests let through without the store against their
+	// buckets, whether or not the buckets allow them now, and sets each
+	// charge's Full.
+	Charge(ctx context.Context, charges []Charge) error
+}
+
+// Charge is N requests of a bucket whose limit is Limit; Full is set by
+// the store: how long until the bucket is full again, after the charge.
+type Charge struct {
+	Bucket string
+	Limit  int
+	N      int
+	Full   time.Duration
+}
+
 // gcra decides on a bucket whose theoretical arrival time is tat (0 when
 // new), at now; all in nanoseconds. It returns the result and the new tat
 // (unchanged when denied).

@@ -22,7 +22,7 @@ func bucket() string {
 }
 
 func stores(t *testing.T) map[string]ratelimit.Store {
-	r, err := ratelimit.OpenRedis(redistest.URL(t))
+	r, err := ratelimit.OpenRedis(redistest.URL(t), ratelimit.RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func BenchmarkMemory(b *testing.B) {
 // BenchmarkRedis is the shared limiter decision (one script call on
 // loopback).
 func BenchmarkRedis(b *testing.B) {
-	r, err := ratelimit.OpenRedis(redistest.URL(b))
+	r, err := ratelimit.OpenRedis(redistest.URL(b), ratelimit.RedisOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -168,8 +168,8 @@ func WithRefused(ctx context.Context, p *auth.Principal, ref *Refusal) context.C
 
 // LimitRefusal sets the X-RateLimit headers of a limiter decision (as
 // documented, X-RateLimit-*: Header.Set would send X-Ratelimit-*) and refuses a
-// call over the limit (429), or any call when the store is down and the
-// limiter fails closed (503).
+// call over the limit (429), or a call the limiter could not decide and
+// refuses (fail-closed: 503).
 func LimitRefusal(hdr http.Header, d ratelimit.Decision) *Refusal {
 	if d.Limited {
 		// One string and one slice for the three (on every call).
@@ -188,7 +188,7 @@ func LimitRefusal(hdr http.Header, d ratelimit.Decision) *Refusal {
 	if d.Allowed {
 		return nil
 	}
-	if d.StoreDown {
+	if d.Undecided {
 		hdr.Set("Retry-After", "1")
 		return &Refusal{Status: http.StatusServiceUnavailable, Code: gatehouse.CodeServiceUnavailable, Msg: "rate limiting is unavailable; try again shortly"}
 	}

@@ -1162,7 +1162,7 @@ export type Health = {
      */
     api_log_lost?: number;
     /**
-     * Each dependency's state, e.g. {"database": "ok", "rate_limit_store": "unreachable (fail-open: requests are not limited)"}.
+     * Each dependency's state, e.g. {"database": "ok", "rate_limit_store": "unreachable since 2026-01-02T03:04:05Z (dial tcp 10.0.0.5:6379: connect: connection refused); this node enforces 1/3 of each limit (3 nodes last counted through the store), rounded up (fail-open)"}: with Redis down the node is degraded, never unready (each node enforces its share of every limit).
      */
     checks?: {
         [key: string]: string;
