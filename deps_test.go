@@ -66,11 +66,12 @@ func TestLowerLayersImportNoFrontDoor(t *testing.T) {
 // decision uploads. It never imports the server's packages (services,
 // store, front doors, keys, tenancy) nor their drivers and frameworks,
 // only the SDK, the engine, the shared vocabulary and the wire types of
-// checks (decision, Permit's protocol) with their leaf helpers.
+// checks (decision, Permit's protocol) with their leaf helpers (dberr).
 func TestPDPImportsNoServerPackage(t *testing.T) {
 	const mod = "github.com/gatehouse-dev/gatehouse"
 	allowed := map[string]bool{mod: true, mod + "/authz": true, mod + "/client": true, mod + "/internal/pdp": true,
-		mod + "/internal/decision": true, mod + "/internal/permit": true, mod + "/internal/batch": true, mod + "/internal/envelope": true}
+		mod + "/internal/decision": true, mod + "/internal/permit": true, mod + "/internal/batch": true, mod + "/internal/envelope": true,
+		mod + "/internal/dberr": true} // a leaf: standard library only
 	thirdParty := []string{"github.com/danielgtaylor/huma", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/redis/go-redis",
 		"github.com/riverqueue/river", "github.com/pressly/goose", "github.com/golang-jwt/jwt", "github.com/spf13/cobra"}
 	out, err := exec.Command("go", "list", "-deps", "-test=false", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./internal/pdp").CombinedOutput()
