@@ -13,6 +13,8 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -173,6 +175,46 @@ type Broadcaster interface {
 	// Healthy reports whether announcements are being received. While it is
 	// false, verification bypasses the cache.
 	Healthy() bool
+}
+
+// UnconfirmedError is Publish's error when live nodes did not acknowledge
+// an announcement in time (a node that crashed moments ago, whose
+// heartbeat has not expired yet, or one that is stuck).
+type UnconfirmedError struct {
+	Nodes int
+	Err   error
+}
+
+func (e *UnconfirmedError) Error() string {
+	return fmt.Sprintf("%d node(s) did not acknowledge the change: %v", e.Nodes, e.Err)
+}
+
+func (e *UnconfirmedError) Unwrap() error { return e.Err }
+
+// Confirmations notes, for one request, how many live nodes did not
+// confirm a key change it made (0: every node did).
+type Confirmations struct{ unconfirmed atomic.Int64 }
+
+// Unconfirmed is the number noted (0 for a nil note).
+func (c *Confirmations) Unconfirmed() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.unconfirmed.Load()
+}
+
+type confirmationsKey struct{}
+
+// WithConfirmations gives ctx a note of the key changes' confirmations.
+func WithConfirmations(ctx context.Context) (context.Context, *Confirmations) {
+	c := &Confirmations{}
+	return context.WithValue(ctx, confirmationsKey{}, c), c
+}
+
+// ConfirmationsOf is ctx's note, or nil.
+func ConfirmationsOf(ctx context.Context) *Confirmations {
+	c, _ := ctx.Value(confirmationsKey{}).(*Confirmations)
+	return c
 }
 
 // LocalBroadcaster is the Broadcaster of a single-node deployment.

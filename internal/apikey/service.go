@@ -535,8 +535,16 @@ func (s *Service) announce(ctx context.Context, keyID string) {
 	s.cache.forget(keyID)
 	if err := s.bc.Publish(ctx, keyID); err != nil {
 		// The change is committed; nodes that missed it bypass their cache
-		// while unhealthy and re-read every key after CacheTTL.
+		// while unhealthy and re-read every key after CacheTTL. The answer
+		// says so (meta.unconfirmed_nodes), never silently.
 		s.log.Warn("api key change not confirmed by every node", "key_id", keyID, "err", err)
+		n := int64(1)
+		if ue := new(UnconfirmedError); errors.As(err, &ue) {
+			n = int64(ue.Nodes)
+		}
+		if c := ConfirmationsOf(ctx); c != nil {
+			c.unconfirmed.Add(n)
+		}
 	}
 }
 

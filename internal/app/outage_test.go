@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // TestChecksGoOnThroughADatabaseOutage: with PostgreSQL unreachable (the
@@ -125,4 +127,47 @@ func TestChecksGoOnThroughADatabaseOutage(t *testing.T) {
 		return st == 201
 	})
 	runChecks("after the outage")
+}
+
+// TestUnconfirmedRevocationSaysSo: a live node that does not acknowledge a
+// revocation (here a node that crashed moments ago: its heartbeat is fresh,
+// nothing of it listens) makes the revoke answer say so in
+// meta.unconfirmed_nodes instead of a silent 200.
+func TestUnconfirmedRevocationSaysSo(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+	a, url := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, a)
+	revoke := func() map[string]any {
+		t.Helper()
+		st, out := call(t, "POST", url+"/v1/api-keys", res.Token, `{"name":"k","level":"organization","scopes":["view:project"]}`)
+		if st != 201 {
+			t.Fatalf("create: %d %v", st, out)
+		}
+		st, out = call(t, "POST", url+"/v1/api-keys/"+out["data"].(map[string]any)["id"].(string)+"/revoke", res.Token, "")
+		if st != 200 {
+			t.Fatalf("revoke: %d %v", st, out)
+		}
+		return out["meta"].(map[string]any)
+	}
+	if m := revoke(); m["unconfirmed_nodes"] != nil {
+		t.Fatalf("every node confirmed, yet: %v", m)
+	}
+	db, err := sql.Open("pgx", cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO cache_nodes (node_id, seen_seq, heartbeat_at)
+		VALUES ('crashed-node', 0, (extract(epoch from clock_timestamp()) * 1000000)::bigint)`); err != nil {
+		t.Fatal(err)
+	}
+	if m := revoke(); m["unconfirmed_nodes"] != float64(1) {
+		t.Fatalf("a node did not confirm, the answer says: %v", m)
+	}
 }

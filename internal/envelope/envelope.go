@@ -11,6 +11,8 @@ import "time"
 type Meta struct {
 	RequestID string    `json:"request_id" doc:"The id of this request; also in the X-Request-Id header."`
 	Timestamp time.Time `json:"timestamp" doc:"When the response was made."`
+	// UnconfirmedNodes: a key change some live nodes did not confirm.
+	UnconfirmedNodes int64 `json:"unconfirmed_nodes,omitempty" doc:"On a change of an API key (revoke, rotate, update): how many live nodes did not confirm, within 5 s, that they dropped the key from their cache (a node that crashed moments ago counts until its heartbeat expires, 10 s). Absent when every node confirmed. An unconfirmed node still re-reads the key within a minute."`
 	// Revision is the change-feed position a write produced.
 	Revision int64 `json:"revision,omitempty" doc:"On a write of authorization data: the change-feed position it produced (also in the Gatehouse-Revision header). Pass it as at_least to a check or lookup to be answered only once the answering node or PDP has applied it."`
 	// IgnoredParams are the query parameters the request sent that the

@@ -169,6 +169,7 @@ func (h *handlers) getKey(ctx context.Context, in *KeyPath) (*Out[APIKey], error
 }
 
 func (h *handlers) revokeKey(ctx context.Context, in *KeyPath) (*Out[APIKey], error) {
+	ctx, _ = apikey.WithConfirmations(ctx) // meta.unconfirmed_nodes
 	k, err := h.reachableKey(ctx, in.Key)
 	if err != nil {
 		return nil, err
@@ -189,6 +190,7 @@ type updateKeyIn struct {
 }
 
 func (h *handlers) updateKey(ctx context.Context, in *updateKeyIn) (*Out[APIKey], error) {
+	ctx, _ = apikey.WithConfirmations(ctx) // meta.unconfirmed_nodes
 	k, err := h.reachableKey(ctx, in.Key)
 	if err != nil {
 		return nil, err
@@ -208,6 +210,7 @@ type rotateKeyIn struct {
 }
 
 func (h *handlers) rotateKey(ctx context.Context, in *rotateKeyIn) (*Out[CreatedAPIKey], error) {
+	ctx, _ = apikey.WithConfirmations(ctx) // meta.unconfirmed_nodes
 	if _, err := h.reachableKey(ctx, in.Key); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
@@ -51,6 +52,7 @@ type NoContent struct{}
 func meta(ctx context.Context) Meta {
 	m := web.NewMeta(ctx)
 	m.Revision = facts.RevisionOf(ctx).Seq()
+	m.UnconfirmedNodes = apikey.ConfirmationsOf(ctx).Unconfirmed()
 	return m
 }
 

@@ -114,7 +114,7 @@ func (b *PGBroadcaster) Publish(ctx context.Context, keyID string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d node(s) did not acknowledge cache event %d: %w", lagging, seq, ctx.Err())
+			return &apikey.UnconfirmedError{Nodes: lagging, Err: fmt.Errorf("cache event %d: %w", seq, ctx.Err())}
 		case <-time.After(2 * time.Millisecond):
 		}
 	}

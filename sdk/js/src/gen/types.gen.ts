@@ -1416,6 +1416,10 @@ export type ListMeta = {
     timestamp: string;
     total_items: number;
     total_pages: number;
+    /**
+     * On a change of an API key (revoke, rotate, update): how many live nodes did not confirm, within 5 s, that they dropped the key from their cache (a node that crashed moments ago counts until its heartbeat expires, 10 s). Absent when every node confirmed. An unconfirmed node still re-reads the key within a minute.
+     */
+    unconfirmed_nodes?: number;
 };
 
 export type Me = {
@@ -1478,6 +1482,10 @@ export type Meta = {
      * When the response was made.
      */
     timestamp: string;
+    /**
+     * On a change of an API key (revoke, rotate, update): how many live nodes did not confirm, within 5 s, that they dropped the key from their cache (a node that crashed moments ago counts until its heartbeat expires, 10 s). Absent when every node confirmed. An unconfirmed node still re-reads the key within a minute.
+     */
+    unconfirmed_nodes?: number;
 };
 
 export type OrgSettings = {
