@@ -39,6 +39,37 @@ type Limiter struct {
 	// the store is down: this process's own buckets.
 	local   *Memory
 	sweptAt atomic.Int64
+	// counts are the decisions on limited requests and the store's
+	// failures, for the metrics (Counts).
+	allowed, refused, failures atomic.Int64
+}
+
+// Counts are a limiter's decisions since it was made.
+type Counts struct {
+	// Allowed and Refused count decisions on requests a limit applied
+	// to (whatever decided: the store, or the fail mode while it is down).
+	Allowed, Refused int64
+	// StoreFailures counts the calls to the store (or to the settings
+	// naming the limit) that failed.
+	StoreFailures int64
+}
+
+// Counts returns the decisions and failures counted so far.
+func (l *Limiter) Counts() Counts {
+	return Counts{Allowed: l.allowed.Load(), Refused: l.refused.Load(), StoreFailures: l.failures.Load()}
+}
+
+// count counts d, when a limit applied to it.
+func (l *Limiter) count(d Decision) Decision {
+	if !d.Limited && !d.StoreDown {
+		return d
+	}
+	if d.Allowed {
+		l.allowed.Add(1)
+	} else {
+		l.refused.Add(1)
+	}
+	return d
 }
 
 // NewLimiter returns a limiter.
@@ -51,16 +82,16 @@ func NewLimiter(store Store, resolve Resolver, failOpen bool, log *slog.Logger) 
 // enforces the limit on its own buckets (whatever the fail-open setting),
 // so guessing passwords stays bounded during a Redis outage.
 func (l *Limiter) TakeGuarded(ctx context.Context, t Target) Decision {
-	d := l.TakeTarget(ctx, t)
+	d := l.takeTarget(ctx, t)
 	if !d.StoreDown {
-		return d
+		return l.count(d)
 	}
 	if now := time.Now().UnixNano(); now-l.sweptAt.Load() > int64(time.Minute) {
 		l.sweptAt.Store(now)
 		l.local.Sweep()
 	}
 	res, _ := l.local.Take(ctx, t.Bucket, t.Limit) // memory never fails
-	return Decision{Result: res, Limited: true, StoreDown: true}
+	return l.count(Decision{Result: res, Limited: true, StoreDown: true})
 }
 
 // Decision is what the middleware needs.
@@ -77,7 +108,7 @@ func (l *Limiter) Take(ctx context.Context, p *auth.Principal) Decision {
 	t, err := l.resolve(ctx, p)
 	if err != nil {
 		l.failed(err)
-		return Decision{Result: Result{Allowed: l.failOpen}, StoreDown: true}
+		return l.count(Decision{Result: Result{Allowed: l.failOpen}, StoreDown: true})
 	}
 	return l.TakeTarget(ctx, t)
 }
@@ -96,6 +127,10 @@ func (l *Limiter) TakeAnonymous(ctx context.Context, ip string, limit int) Decis
 
 // TakeTarget spends one request of t's bucket.
 func (l *Limiter) TakeTarget(ctx context.Context, t Target) Decision {
+	return l.count(l.takeTarget(ctx, t))
+}
+
+func (l *Limiter) takeTarget(ctx context.Context, t Target) Decision {
 	if t.Limit <= 0 {
 		return Decision{Result: Result{Allowed: true}}
 	}
@@ -113,6 +148,7 @@ func (l *Limiter) TakeTarget(ctx context.Context, t Target) Decision {
 }
 
 func (l *Limiter) failed(err error) {
+	l.failures.Add(1)
 	l.mu.Lock()
 	l.lastErr = err
 	l.mu.Unlock()

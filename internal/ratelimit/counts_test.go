@@ -1,0 +1,52 @@
+package ratelimit_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+)
+
+// The limiter counts its decisions on limited requests (not the unlimited
+// ones) and the store's failures: what the metrics read.
+func TestLimiterCounts(t *testing.T) {
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l := ratelimit.NewLimiter(ratelimit.NewMemory(), func(context.Context, *auth.Principal) (ratelimit.Target, error) {
+		return ratelimit.Target{}, nil
+	}, true, quiet)
+	b := bucket()
+	for range 3 {
+		l.TakeTarget(ctx, ratelimit.Target{Bucket: b, Limit: 2})
+	}
+	l.TakeTarget(ctx, ratelimit.Target{Bucket: b, Limit: 0}) // not limited: not counted
+	if c := l.Counts(); c != (ratelimit.Counts{Allowed: 2, Refused: 1}) {
+		t.Fatalf("memory store: %+v, want 2 allowed, 1 refused", c)
+	}
+
+	// A Redis nobody listens on: every call fails; fail closed refuses.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r, err := ratelimit.OpenRedis("redis://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	down := ratelimit.NewLimiter(r, nil, false, quiet)
+	d := down.TakeTarget(ctx, ratelimit.Target{Bucket: b, Limit: 2})
+	if !d.StoreDown || d.Allowed {
+		t.Fatalf("decision with the store down: %+v", d)
+	}
+	down.TakeTarget(ctx, ratelimit.Target{Bucket: b, Limit: 2}) // skips the store for a second: no new failure
+	if c := down.Counts(); c != (ratelimit.Counts{Refused: 2, StoreFailures: 1}) {
+		t.Fatalf("store down: %+v, want 2 refused, 1 store failure", c)
+	}
+}
