@@ -5,13 +5,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -119,8 +124,31 @@ func readmeMetrics(t *testing.T) []string {
 // path; pprof answers there; the public port has neither.
 func TestMetricsOnAdminListener(t *testing.T) {
 	t.Parallel()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		cfg := config.Default()
+		cfg.DataDir = t.TempDir()
+		testMetricsOnAdminListener(t, cfg, "main_write")
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		cfg := config.Default()
+		cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+		testMetricsOnAdminListener(t, cfg, "main")
+	})
+}
+
+func testMetricsOnAdminListener(t *testing.T, cfg config.Config, pool string) {
+	// A webhook endpoint that fails: its delivery waits an hour for a
+	// retry, in the backlog.
+	var hits atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(hook.Close)
+	cfg.WebhookAllowNetworks = []string{"127.0.0.1/32"}
+	cfg.WebhookRetrySchedule = []time.Duration{time.Hour}
 	a, url := start(t, cfg)
 	res, err := a.Init(context.Background(), app.DefaultInitOptions())
 	if err != nil {
@@ -134,6 +162,9 @@ func TestMetricsOnAdminListener(t *testing.T) {
 		t.Fatalf("create key: %d %v", status, created)
 	}
 	key := created["data"].(map[string]any)["token"].(string)
+	if status, body := call(t, "POST", url+"/v1/webhooks", res.Token, `{"url":"`+hook.URL+`","events":["user.created"]}`); status != http.StatusCreated {
+		t.Fatalf("create webhook: %d %v", status, body)
+	}
 	for _, c := range []struct{ path, body string }{
 		{"/v1/resources", `{"key":"doc","actions":["read","write"]}`},
 		{"/v1/roles", `{"key":"reader","permissions":["doc:read"]}`},
@@ -175,7 +206,13 @@ func TestMetricsOnAdminListener(t *testing.T) {
 		t.Fatalf("unknown path: %d", status)
 	}
 
-	fams := scrape(t, admin)
+	// The delivery was tried once and waits for its retry.
+	var fams map[string]*dto.MetricFamily
+	testwait.Until(t, 30*time.Second, "the failed delivery in the backlog", func() bool {
+		fams = scrape(t, admin)
+		n, _ := value(fams, "gatehouse_queue_backlog", map[string]string{"kind": "webhook_delivery"})
+		return hits.Load() > 0 && n == 1
+	})
 	for _, name := range readmeMetrics(t) {
 		if fams[name] == nil {
 			t.Errorf("the README documents %s; /metrics does not serve it", name)
@@ -203,9 +240,9 @@ func TestMetricsOnAdminListener(t *testing.T) {
 	want("gatehouse_ratelimit_decisions_total", map[string]string{"result": "allowed"}, 9)
 	want("gatehouse_engines_loaded", nil, 1)
 	want("gatehouse_engine_objects", map[string]string{"kind": "assignments"}, 1)
-	want("gatehouse_db_max_open_connections", map[string]string{"pool": "main_write"}, 1)
-	if _, ok := value(fams, "gatehouse_queue_backlog", map[string]string{"kind": "webhook_delivery"}); !ok {
-		t.Error("no webhook delivery backlog")
+	want("gatehouse_db_max_open_connections", map[string]string{"pool": pool}, 1)
+	if _, ok := value(fams, "gatehouse_queue_backlog", map[string]string{"kind": "job_task"}); !ok {
+		t.Error("no job queue backlog")
 	}
 	if _, ok := value(fams, "gatehouse_log_queue_depth", map[string]string{"log": "decision"}); !ok {
 		t.Error("no decision log queue depth")
