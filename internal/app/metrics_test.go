@@ -206,6 +206,9 @@ func testMetricsOnAdminListener(t *testing.T, cfg config.Config, pool string) {
 		t.Fatalf("unknown path: %d", status)
 	}
 
+	if status, _ := get(t, url+"/signin"); status != http.StatusOK { // a dashboard page
+		t.Fatalf("GET /signin: %d", status)
+	}
 	// The delivery was tried once and waits for its retry.
 	var fams map[string]*dto.MetricFamily
 	testwait.Until(t, 30*time.Second, "the failed delivery in the backlog", func() bool {
@@ -235,6 +238,7 @@ func testMetricsOnAdminListener(t *testing.T, cfg config.Config, pool string) {
 	want("gatehouse_http_requests_total", map[string]string{"route": "POST /allowed", "code": "2xx"}, 1)
 	want("gatehouse_http_requests_total", map[string]string{"route": "POST /v1/api-keys", "code": "2xx"}, 1)
 	want("gatehouse_http_requests_total", map[string]string{"route": "/", "code": "4xx"}, 1) // the catch-all
+	want("gatehouse_http_requests_total", map[string]string{"route": "GET /signin", "code": "2xx"}, 1)
 	want("gatehouse_checks_total", map[string]string{"decision": "allow"}, 3)
 	want("gatehouse_checks_total", map[string]string{"decision": "deny"}, 1)
 	want("gatehouse_ratelimit_decisions_total", map[string]string{"result": "allowed"}, 9)
