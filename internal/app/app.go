@@ -40,6 +40,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Version is the server's version (/healthz, the dashboard, the spec's
@@ -75,6 +76,10 @@ type App struct {
 	// Queue runs webhook deliveries, job tasks and the sandbox sweep.
 	Queue   *queue.Queue
 	OpenAPI *huma.OpenAPI
+	// Metrics is this App's own Prometheus registry (never the global
+	// one: several Apps in one process do not collide), served by
+	// AdminHandler.
+	Metrics *prometheus.Registry
 
 	handler         http.Handler
 	deps            httpapi.Deps
@@ -221,6 +226,7 @@ func (a *App) buildServices(ctx context.Context) error {
 // buildHandler builds the HTTP API and the dashboard.
 func (a *App) buildHandler() error {
 	cfg, logStore := a.Config, a.LogDB.LogStore()
+	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore,
@@ -230,7 +236,7 @@ func (a *App) buildHandler() error {
 		PDP: httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
 			UploadLimit: cfg.PDPUploadLimit},
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
-		Webhooks:    a.Webhooks, Jobs: a.Jobs,
+		Webhooks:    a.Webhooks, Jobs: a.Jobs, Metrics: httpMetrics,
 	}
 	// Permit.io's API (/v2) and decision endpoints, by v1's rules.
 	a.deps.Neighbours = []httpapi.Neighbour{{Shape: permitv2.Shape(a.Log), Mount: func(mux *http.ServeMux, k httpapi.Kit) error {
@@ -244,6 +250,7 @@ func (a *App) buildHandler() error {
 	if err != nil {
 		return err
 	}
+	dash = httpMetrics.Middleware(dash) // the API's calls are measured inside it, with the fast path's
 	// Web pages of the configured origins may call v1, Permit's /v2 and its
 	// decision endpoints from a browser (never the dashboard, which calls
 	// the API in-process, without). Preflights are answered first, before

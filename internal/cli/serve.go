@@ -32,6 +32,13 @@ if the port is taken it stops before creating anything.`,
 				return fmt.Errorf("listen: %w", err)
 			}
 			defer ln.Close() // on the way out before Serve, which closes it too
+			var adminLn net.Listener
+			if cfg.AdminAddr != "" {
+				if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+					return fmt.Errorf("admin listen: %w", err)
+				}
+				defer adminLn.Close()
+			}
 			a, err := app.New(ctx, *cfg, log)
 			if err != nil {
 				return err
@@ -46,6 +53,22 @@ if the port is taken it stops before creating anything.`,
 				if res.Created {
 					printInit(stdout, res, "text", base)
 				}
+			}
+			if adminLn != nil {
+				ctx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				defer func() { cancel(); <-done }()
+				go func() {
+					defer close(done)
+					if err := a.ServeAdmin(ctx, adminLn); err != nil {
+						log.Error("admin listener stopped", "err", err)
+					}
+				}()
+				addr := adminLn.Addr().String()
+				if host, _, _ := net.SplitHostPort(addr); !net.ParseIP(host).IsLoopback() {
+					log.Warn("the admin listener is not on loopback and asks for no credentials: keep its port off the internet", "admin_addr", addr)
+				}
+				log.Info("admin listener", "addr", addr, "metrics", "http://"+addr+"/metrics", "pprof", "http://"+addr+"/debug/pprof/")
 			}
 			log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", base, "database", a.DB.Engine, "docs", base+"/docs")
 			return a.Serve(ctx, ln)

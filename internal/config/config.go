@@ -17,6 +17,9 @@ import (
 type Config struct {
 	// Addr is the HTTP listen address of `gatehouse serve`.
 	Addr string
+	// AdminAddr is the listen address of the admin listener (Prometheus
+	// metrics, pprof); empty: none.
+	AdminAddr string
 	// PublicURL is the server's address as people and programs reach it
 	// (scheme, host, maybe a port), for printed and shown links; empty
 	// derives it from the listen address (see PublicBase).
@@ -164,6 +167,14 @@ const EnvPrefix = "GATEHOUSE_"
 func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("addr %q: %w", c.Addr, err)
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			return fmt.Errorf("admin-addr %q: %w", c.AdminAddr, err)
+		}
+		if c.AdminAddr == c.Addr {
+			return fmt.Errorf("admin-addr %q: must differ from addr (metrics and pprof never go on the public port)", c.AdminAddr)
+		}
 	}
 	if c.PublicURL != "" {
 		if err := checkPublicURL(c.PublicURL); err != nil {

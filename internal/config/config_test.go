@@ -45,6 +45,18 @@ func TestApplyEnvAndValidate(t *testing.T) {
 		{name: "secret key twice", env: map[string]string{"GATEHOUSE_SECRET_KEY": "k", "GATEHOUSE_SECRET_KEY_FILE": "/k"}, wantErr: true},
 		{name: "bad url", env: map[string]string{"GATEHOUSE_DATABASE_URL": "mysql://x"}, wantErr: true},
 		{name: "bad addr", env: map[string]string{"GATEHOUSE_ADDR": "nope"}, wantErr: true},
+		{name: "admin listener off by default", check: func(t *testing.T, c Config) {
+			if c.AdminAddr != "" {
+				t.Fatalf("admin addr %q", c.AdminAddr)
+			}
+		}},
+		{name: "admin listener", env: map[string]string{"GATEHOUSE_ADMIN_ADDR": "127.0.0.1:9090"}, check: func(t *testing.T, c Config) {
+			if c.AdminAddr != "127.0.0.1:9090" {
+				t.Fatalf("admin addr %q", c.AdminAddr)
+			}
+		}},
+		{name: "bad admin addr", env: map[string]string{"GATEHOUSE_ADMIN_ADDR": "9090"}, wantErr: true},
+		{name: "admin addr on the public port", env: map[string]string{"GATEHOUSE_ADDR": "127.0.0.1:9090", "GATEHOUSE_ADMIN_ADDR": "127.0.0.1:9090"}, wantErr: true},
 		{name: "bad duration", env: map[string]string{"GATEHOUSE_SHUTDOWN_TIMEOUT": "soon"}, wantErr: true},
 		{name: "bad level", env: map[string]string{"GATEHOUSE_LOG_LEVEL": "loud"}, wantErr: true},
 		{name: "webhooks and jobs", env: map[string]string{"GATEHOUSE_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8, 10.0.0.0/8",

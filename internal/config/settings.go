@@ -98,6 +98,9 @@ func minimum(n int64) *int64 { return &n }
 var Settings = []Setting{
 	{Flag: "addr", Env: EnvPrefix + "ADDR", Help: "listen address",
 		field: of(func(c *Config) *string { return &c.Addr }, "127.0.0.1:8080")},
+	{Flag: "admin-addr", Env: EnvPrefix + "ADMIN_ADDR", NoDefault: "(empty: off)",
+		Help:  "listen address of the admin listener serving Prometheus /metrics and /debug/pprof/ (e.g. 127.0.0.1:9090); never the public port; keep it off the internet; empty: off",
+		field: of(func(c *Config) *string { return &c.AdminAddr }, "")},
 	{Flag: "public-url", Env: EnvPrefix + "PUBLIC_URL", NoDefault: "(empty: http:// and the listen address)",
 		Help:  "the address people reach this server at (e.g. https://auth.example.com behind a proxy): the links serve, init and setup-link print and the dashboard shows",
 		field: of(func(c *Config) *string { return &c.PublicURL }, "")},

@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -112,7 +113,8 @@ func New(d Deps) (http.Handler, error) {
 		x.notFound(w, r)
 	})
 	cop := http.NewCrossOriginProtection() // CSRF: refuses cross-origin writes
-	var h http.Handler = mux
+	// The route of the request metrics is the pattern mux matched.
+	var h http.Handler = metrics.NotePattern(mux)
 	h = cop.Handler(h)
 	h = securityHeaders(h)
 	return h, nil

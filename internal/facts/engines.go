@@ -181,3 +181,15 @@ func (m *Engines) LoadedEnvironments() []string {
 	})
 	return out
 }
+
+// Sizes are what each loaded engine holds, by environment id.
+func (m *Engines) Sizes() map[string]authz.Stats {
+	out := map[string]authz.Stats{}
+	m.envs.Range(func(k, v any) bool {
+		if e := v.(*envEngine).engine.Load(); e != nil {
+			out[k.(string)] = e.Stats()
+		}
+		return true
+	})
+	return out
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
@@ -45,6 +46,9 @@ type fastCheck struct {
 	h       *handlers
 	next    http.Handler
 	maxBody int64 // the smaller of fastBodyLimit and the server's limit
+	// measured are the request metrics of the answered checks, by kind,
+	// resolved once (the routes' mux patterns, as the general path's).
+	measured [fastPermit + 1]*metrics.Fixed
 }
 
 func newFastCheck(h *handlers, next http.Handler) http.Handler {
@@ -52,7 +56,10 @@ func newFastCheck(h *handlers, next http.Handler) http.Handler {
 	if h.MaxBodyBytes > 0 {
 		limit = min(limit, h.MaxBodyBytes)
 	}
-	return &fastCheck{h: h, next: next, maxBody: limit}
+	f := &fastCheck{h: h, next: next, maxBody: limit}
+	f.measured[fastV1] = h.Metrics.Fixed("POST /v1/allowed", http.MethodPost, http.StatusOK)
+	f.measured[fastPermit] = h.Metrics.Fixed("POST /allowed", http.MethodPost, http.StatusOK)
+	return f
 }
 
 type fastBuf struct {
@@ -209,6 +216,7 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 		p.Checks.Add(d.Allow)
 	}
 	f.record(ctx, p, &in, &d, id, start)
+	f.measured[kind].Observe(time.Since(start))
 	if log := f.h.Log; log != nil && log.Enabled(ctx, -4) { // slog.LevelDebug, as WithAccessLog
 		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", http.StatusOK,
 			"duration", time.Since(start), "request_id", id)

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/idempotency"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
@@ -84,6 +85,8 @@ type Deps struct {
 	// Neighbours are the other APIs this server hosts (Permit's): they
 	// share v1's gate, access rules, middleware and error writer.
 	Neighbours []Neighbour
+	// Metrics counts and times requests (nil: not measured).
+	Metrics *metrics.HTTP
 }
 
 // Neighbour is another API served beside v1 on the same handler.
@@ -162,7 +165,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	serveDocs(mux)
 
 	web.NotFound(mux)
-	var handler http.Handler = withRevision(mux)
+	var handler http.Handler = withRevision(metrics.NotePattern(mux))
 	handler = web.WithInputCheck(d.MaxBodyBytes, errs, handler) // no NUL, only UTF-8 in path, query and JSON bodies
 	handler = web.WithRecover(d.Log, handler)
 	if d.Idempotency != nil && d.bare == nil {
@@ -174,6 +177,9 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	handler = web.WithAccessLog(d.Log, handler)
 	handler = web.WithRequestID(handler)
 	handler = web.WithNoFraming(handler)
+	// The fast path measures the checks it answers itself, and hands the
+	// others here.
+	handler = d.Metrics.Middleware(handler)
 	if d.bare == nil {
 		handler = newFastCheck(h, handler)
 	}

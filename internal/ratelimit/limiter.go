@@ -103,9 +103,41 @@ type Limiter struct {
 	// kick wakes the charger: a request was let through on the share.
 	kick chan struct{}
 
-	onShare       atomic.Int64 // decisions made on the share
-	logged        atomic.Int64 // unix nanos of the last outage logged
-	resolveLogged atomic.Int64
+	onShare atomic.Int64 // decisions made on the share
+	// counts are the decisions on limited requests and the store's
+	// failures, for the metrics (Counts).
+	allowed, refused, failures atomic.Int64
+	logged                     atomic.Int64 // unix nanos of the last outage logged
+	resolveLogged              atomic.Int64
+}
+
+// Counts are a limiter's decisions since it was made.
+type Counts struct {
+	// Allowed and Refused count decisions on requests a limit applied
+	// to (whatever decided: the store, this node's share, or the fail
+	// mode when it could not decide).
+	Allowed, Refused int64
+	// StoreFailures counts the calls to the store (or to the settings
+	// naming the limit) that failed.
+	StoreFailures int64
+}
+
+// Counts returns the decisions and failures counted so far.
+func (l *Limiter) Counts() Counts {
+	return Counts{Allowed: l.allowed.Load(), Refused: l.refused.Load(), StoreFailures: l.failures.Load()}
+}
+
+// count counts d, when a limit applied to it.
+func (l *Limiter) count(d Decision) Decision {
+	if !d.Limited && !d.Undecided {
+		return d
+	}
+	if d.Allowed {
+		l.allowed.Add(1)
+	} else {
+		l.refused.Add(1)
+	}
+	return d
 }
 
 // NewLimiter returns a limiter; Run must run for it to count the nodes and
@@ -158,7 +190,8 @@ func (l *Limiter) Take(ctx context.Context, p *auth.Principal) Decision {
 			l.resolveLogged.Store(now)
 			l.log.Error("cannot read a caller's rate limit", "fail_open", l.opt.FailOpen, "err", err)
 		}
-		return Decision{Result: Result{Allowed: l.opt.FailOpen, RetryAfter: time.Second}, Undecided: true}
+		l.failures.Add(1)
+		return l.count(Decision{Result: Result{Allowed: l.opt.FailOpen, RetryAfter: time.Second}, Undecided: true})
 	}
 	return l.TakeTarget(ctx, t)
 }
@@ -177,6 +210,10 @@ func (l *Limiter) TakeAnonymous(ctx context.Context, ip string, limit int) Decis
 
 // TakeTarget spends one request of t's bucket.
 func (l *Limiter) TakeTarget(ctx context.Context, t Target) Decision {
+	return l.count(l.takeTarget(ctx, t))
+}
+
+func (l *Limiter) takeTarget(ctx context.Context, t Target) Decision {
 	if t.Limit <= 0 {
 		return Decision{Result: Result{Allowed: true}}
 	}
@@ -247,6 +284,7 @@ func (l *Limiter) Nodes() int {
 // fail records a failure of the store and decides on the share from now
 // on.
 func (l *Limiter) fail(err error) {
+	l.failures.Add(1)
 	l.mu.Lock()
 	l.lastErr = err
 	began := !l.fallback.Load()

@@ -51,6 +51,8 @@ type Row struct {
 type Meter struct {
 	mu    sync.Mutex
 	cells map[Cell]*Counts
+	// taken are the checks taken from the cells so far (and not returned).
+	taken struct{ allowed, denied int64 }
 }
 
 // NewMeter returns an empty meter.
@@ -82,6 +84,8 @@ func (m *Meter) Take(at time.Time) []Row {
 	var out []Row
 	for c, n := range m.cells {
 		a, d := n.allowed.Swap(0), n.denied.Swap(0)
+		m.taken.allowed += a
+		m.taken.denied += d
 		if a != 0 || d != 0 {
 			out = append(out, Row{Cell: c, Minute: minute, Allowed: a, Denied: d})
 		}
@@ -94,9 +98,26 @@ func (m *Meter) Take(at time.Time) []Row {
 func (m *Meter) Return(rows []Row) {
 	for _, r := range rows {
 		n := m.Counts(r.Cell)
+		m.mu.Lock()
+		m.taken.allowed -= r.Allowed
+		m.taken.denied -= r.Denied
 		n.allowed.Add(r.Allowed)
 		n.denied.Add(r.Denied)
+		m.mu.Unlock()
 	}
+}
+
+// Totals are the checks counted since the meter was made, taken or not
+// (a metric reads them; the check path does nothing more for it).
+func (m *Meter) Totals() (allowed, denied int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	allowed, denied = m.taken.allowed, m.taken.denied
+	for _, n := range m.cells {
+		allowed += n.allowed.Load()
+		denied += n.denied.Load()
+	}
+	return allowed, denied
 }
 
 // Bucket is the checks of one time bucket, as read back.

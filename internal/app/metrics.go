@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/queue"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// registerMetrics makes the App's registry: the request metrics (returned,
+// for the handlers), what is read from the services' own counters and
+// queues at scrape time, and Go's runtime and the process.
+func (a *App) registerMetrics() *metrics.HTTP {
+	reg := prometheus.NewRegistry()
+	a.Metrics = reg
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pools := a.DB.Pools("main")
+	maps.Copy(pools, a.LogDB.Pools("log")) // nil on PostgreSQL: the main pools
+	metrics.RegisterState(reg, metrics.State{
+		Checks:      a.Usage.Totals,
+		RateLimit:   a.Limiter.Counts,
+		APILog:      a.APILog.Stats,
+		DecisionLog: a.Decisions.Stats,
+		Backlog: func(ctx context.Context) (map[string]int64, error) {
+			n, err := a.DB.QueueBacklog(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range []string{queue.KindDelivery, queue.KindTask, queue.KindSweep} {
+				if _, ok := n[k]; !ok {
+					n[k] = 0 // every kind reported, 0 when none waits
+				}
+			}
+			return n, nil
+		},
+		Pools:   pools,
+		Engines: a.Facts.Engines.Sizes,
+	})
+	return metrics.NewHTTP(reg)
+}
+
+// AdminHandler answers the admin listener: Prometheus /metrics and
+// /debug/pprof/. It is never mounted on the public port.
+func (a *App) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{
+		// A collector that fails (the queue's count while the database is
+		// down) leaves its metric out; the rest is still served.
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		Registry:      a.Metrics, // promhttp_metric_handler_errors_total
+	}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "Gatehouse admin listener: /metrics (Prometheus), /debug/pprof/")
+	})
+	return mux
+}
+
+// ServeAdmin answers the admin listener on ln until ctx ends.
+func (a *App) ServeAdmin(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.AdminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// No WriteTimeout: a CPU profile or a trace takes as long as asked
+		// (?seconds=).
+		IdleTimeout: 120 * time.Second,
+		ErrorLog:    slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("admin listener: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("admin listener shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
