@@ -74,6 +74,10 @@ const DefaultOutageGrace = 10 * time.Minute
 // store could not be read.
 func (s *Service) OutageAnswers() int64 { return s.outage.Load() }
 
+// OutageGrace is how long a key this node verified keeps working while
+// the store cannot be read (0: not at all).
+func (s *Service) OutageGrace() time.Duration { return time.Duration(s.grace) }
+
 // CountChecks gives each environment key verified from now on the counter
 // of its checks in m.
 func (s *Service) CountChecks(m *meter.Meter) {

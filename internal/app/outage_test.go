@@ -117,8 +117,11 @@ func TestChecksGoOnThroughADatabaseOutage(t *testing.T) {
 	if st, out := call(t, "POST", url+"/v1/allowed", envKey[:len(envKey)-2]+"xx", checks[0].body); st != 401 {
 		t.Fatalf("a forged key in the outage: %d %v", st, out)
 	}
-	if st, _ := call(t, "GET", url+"/readyz", "", ""); st == 200 {
-		t.Fatal("/readyz says ready with the database unreachable")
+	// Degraded, not unready: the node still answers checks, and a load
+	// balancer must not drain every node at once.
+	if st, out := call(t, "GET", url+"/readyz", "", ""); st != 200 || out["data"].(map[string]any)["status"] != "degraded" ||
+		!strings.HasPrefix(fmt.Sprint(out["data"].(map[string]any)["checks"].(map[string]any)["database"]), "unreachable") {
+		t.Fatalf("/readyz with the database unreachable: %d %v", st, out)
 	}
 
 	proxy.Restore()

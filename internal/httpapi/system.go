@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -45,19 +46,34 @@ func (h *handlers) healthz(ctx context.Context, _ *struct{}) (*Out[Health], erro
 func (h *handlers) readyz(ctx context.Context, _ *struct{}) (*Out[Health], error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := h.Ready(ctx); err != nil {
-		h.Log.Warn("not ready", "err", err)
-		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the database does not answer")
-	}
 	checks := map[string]string{"database": "ok"}
+	status := "ready"
+	dbErr := h.Ready(ctx)
+	if dbErr != nil {
+		h.Log.Warn("database does not answer", "err", dbErr)
+	}
 	if h.Warm != nil {
 		done, built, total := h.Warm()
 		if !done {
+			if dbErr != nil {
+				return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the database does not answer")
+			}
 			return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: building the decision engines (%d of %d environments loaded)", built, total)
 		}
 		checks["engines"] = "ok"
 	}
-	status := "ready"
+	if dbErr != nil {
+		// Degraded, not unready, once the engines are built and keys seen
+		// before the outage keep working: the checks go on from memory, and
+		// a load balancer that drained every node would stop them all.
+		// Without engines or without the outage grace nothing can be
+		// answered: unready.
+		if h.Warm == nil || h.Keys == nil || h.Keys.OutageGrace() <= 0 {
+			return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the database does not answer")
+		}
+		checks["database"] = fmt.Sprintf("unreachable: writes answer 503; checks are answered from memory for keys this node verified in the last %s", h.Keys.OutageGrace())
+		status = "degraded"
+	}
 	if h.Listening != nil {
 		checks["key_cache_listener"] = "ok"
 		if !h.Listening() {
