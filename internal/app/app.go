@@ -610,6 +610,15 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 	if _, err := a.Store.PruneIdempotency(ctx, now); err != nil {
 		return err
 	}
+	// The change feed: what no follower can be replayed any more (beyond
+	// the replay backlog, and older than an hour) goes; a follower still
+	// before it loads a snapshot.
+	if c, err := a.Store.CompactFeed(ctx, max(a.Config.PDPStreamBacklog, facts.DefaultBacklog), now.Add(-feedKeep)); err != nil {
+		return err
+	} else if c.Deleted > 0 {
+		a.Log.Info("change feed compacted", "environments", c.Environments, "entries_deleted", c.Deleted)
+	}
+	defer a.reclaimSpace(ctx)
 	for _, o := range orgs {
 		before := now.AddDate(0, 0, -o.Settings.LogRetentionDays)
 		n, err := logs.PruneDecisions(ctx, o.ID, before)
@@ -637,6 +646,29 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 		}
 	}
 	return nil
+}
+
+// feedKeep is how long change feed entries are kept, whatever the backlog.
+const feedKeep = time.Hour
+
+// reclaimSpace gives the space that retention freed back to the file
+// system (SQLite; PostgreSQL's autovacuum reuses it by itself).
+func (a *App) reclaimSpace(ctx context.Context) {
+	for name, db := range map[string]*store.DB{"main": a.DB, "log": a.LogDB} {
+		if db == nil || db.Engine != store.SQLite {
+			continue
+		}
+		n, err := db.ReclaimSpace(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.Log.Warn("reclaim the database file's free space", "database", name, "err", err)
+			}
+			continue
+		}
+		if n > 0 {
+			a.Log.Info("database file shrunk", "database", name, "bytes_freed", n)
+		}
+	}
 }
 
 // decisionPolicy reads an environment's decision log setting.

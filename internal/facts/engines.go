@@ -152,6 +152,13 @@ func (m *Engines) catchUpLocked(ctx context.Context, envID string, ee *envEngine
 			return err
 		}
 		for _, c := range changes {
+			if c.Op == OpFeedCompacted {
+				// The feed was compacted past this engine's position: what
+				// it missed is gone, so the next use loads it whole.
+				m.svc.Log.Info("the change feed was compacted past this engine's position; the environment will be reloaded", "env_id", envID, "seq", ee.seq)
+				ee.engine.Store(nil)
+				return errReload
+			}
 			if err := c.Apply(e); err != nil {
 				// The engine no longer matches the database: drop it so
 				// that the next use reloads it whole.

@@ -29,6 +29,11 @@ const (
 	FeedReset = "reset"
 )
 
+// OpFeedCompacted is the op of the feed entry marking where the feed was
+// compacted (the store's FeedCompacted): a follower before it is reset, an
+// engine before it reloaded.
+const OpFeedCompacted = "feed_compacted"
+
 // FeedEvent is one event a follower is sent.
 type FeedEvent struct {
 	Kind   string
@@ -144,6 +149,9 @@ func (f *Follower) Run(ctx context.Context, fn func(FeedEvent) error) error {
 			return fmt.Errorf("read the feed of %s after %d: %w", f.envID, f.since, err)
 		}
 		for _, c := range changes {
+			if c.Op == OpFeedCompacted {
+				return fn(FeedEvent{Kind: FeedReset, Reason: fmt.Sprintf("the feed was compacted past position %d: load the snapshot (GET /v1/pdp/snapshot) and follow from its seq", f.since)})
+			}
 			if err := fn(FeedEvent{Kind: FeedChange, Entry: c}); err != nil {
 				return err
 			}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
 )
 
 // CountChangesSince counts envID's changes after seq, counting no further
@@ -27,7 +29,7 @@ func (s *Store) CountChangesSince(ctx context.Context, envID string, seq int64, 
 // engine, a PDP, an SDK) positioned before it must load a snapshot instead
 // of being replayed. It takes the place of the newest entry it removed, so
 // one positioned at or after it never sees it.
-const FeedCompacted = "feed_compacted"
+const FeedCompacted = facts.OpFeedCompacted
 
 // FeedCompaction is what CompactFeed removed.
 type FeedCompaction struct {

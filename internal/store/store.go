@@ -147,6 +147,12 @@ func openSQLite(ctx context.Context, path string, schema migrationSet) (*DB, err
 	read.SetMaxOpenConns(16)
 	read.SetMaxIdleConns(16)
 	db := &DB{Engine: SQLite, write: write, read: read}
+	if on, err := db.setAutoVacuum(ctx, path); err != nil {
+		db.Close()
+		return nil, err
+	} else if !on {
+		slog.Warn("this database file predates incremental auto-vacuum and is too big to convert at start-up: space freed by retention is reused but the file does not shrink (stop the node and run VACUUM on it with the sqlite3 shell, after PRAGMA auto_vacuum = INCREMENTAL, to convert it)", "path", path)
+	}
 	if err := db.migrate(ctx, schema); err != nil {
 		db.Close()
 		return nil, err

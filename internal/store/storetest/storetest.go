@@ -47,6 +47,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"TenantIsolation", testIsolation},
 		{"Facts", testFacts},
 		{"FactsFeed", testFactsFeed},
+		{"FeedCompaction", testFeedCompaction},
 		{"FineFeed", testFineFeed},
 		{"FineTwoNodes", testFineTwoNodes},
 		{"FineLoadMany", testFineLoadMany},
