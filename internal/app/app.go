@@ -214,6 +214,7 @@ func (a *App) buildServices(ctx context.Context) error {
 	}
 	a.limits = ratelimit.NewPolicy(a.Tenancy, 5*time.Second)
 	a.Limiter = ratelimit.NewLimiter(a.rlStore, a.limits.Target, ratelimit.Options{FailOpen: cfg.RateLimitFailOpen, Nodes: cfg.RateLimitNodes, Log: log})
+	a.Limiter.ResolveChecks(a.limits.CheckTarget)
 	logStore := a.LogDB.LogStore()
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
 	a.Usage = usage.NewMeter()

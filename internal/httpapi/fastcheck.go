@@ -173,7 +173,7 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	// From here the call is spent from the rate limit: it is answered here,
 	// or, refused, by the general handlers with this refusal.
 	wh := w.Header()
-	call := web.Call{Authorization: headerValue(hdr, "Authorization"), RemoteAddr: r.RemoteAddr, Scope: gatehouse.ScopeCheckAccess}
+	call := web.Call{Authorization: headerValue(hdr, "Authorization"), RemoteAddr: r.RemoteAddr, Scope: gatehouse.ScopeCheckAccess, Check: true}
 	call.OrgHeaders[0], call.OrgHeaders[1] = headerValue(hdr, OrgHeader), headerValue(hdr, OrgHeaderAlias)
 	p2, ref := g.Admit(ctx, wh, call)
 	if ref != nil {

@@ -31,6 +31,8 @@ const (
 	metaPublic = "public" // no key needed
 	// metaUnlimited: the operation does not spend from the rate limit.
 	metaUnlimited = "unlimited"
+	// metaCheck: a permission check, spent from the check budget.
+	metaCheck = "check"
 	// metaSecrets: *apilog.Secrets, the fields that carry secrets.
 	metaSecrets = "secrets"
 	// metaAllowDeleted: a deleted organization's keys may call it.
@@ -58,7 +60,7 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 		scope, _ := op.Metadata[metaScope].(gatehouse.Scope)
 		_, w := humago.Unwrap(ctx)
 		p, ref := g.Admit(ctx.Context(), w.Header(), web.Call{Authorization: ctx.Header("Authorization"), OrgHeaders: [2]string{ctx.Header(OrgHeader), ctx.Header(OrgHeaderAlias)},
-			RemoteAddr: ctx.RemoteAddr(), Scope: scope, Unlimited: op.Metadata[metaUnlimited] == true, AllowDeleted: op.Metadata[metaAllowDeleted] == true})
+			RemoteAddr: ctx.RemoteAddr(), Scope: scope, Unlimited: op.Metadata[metaUnlimited] == true, Check: op.Metadata[metaCheck] == true, AllowDeleted: op.Metadata[metaAllowDeleted] == true})
 		if rec != nil && p != nil {
 			rec.Principal = p
 		}

@@ -118,3 +118,57 @@ func TestAnonymousRateLimit(t *testing.T) {
 	// A valid key is not held back by the address's failed calls.
 	s.must(200, req{method: "GET", path: "/v1/projects", key: s.key})
 }
+
+// TestChecksHaveTheirOwnBudget: a new organization (free tier: 100 API
+// calls an hour) checks from a budget of its own (10,000 an hour), so
+// spending every API call leaves its checks answering, on v1 (the fast
+// path and the bulk route) and on Permit's /allowed.
+func TestChecksHaveTheirOwnBudget(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	b := s.otherOrg("Checker")
+	d := s.must(201, req{method: "POST", path: "/v1/api-keys", key: b.key, body: map[string]any{"name": "app", "level": "environment",
+		"project": b.projID, "environment": b.envID, "scopes": []string{"check:access", "view:user", "manage:user", "manage:resource", "manage:role", "manage:role_assignment"}}}).data()
+	env := d["token"].(string)
+	for _, c := range []struct {
+		path string
+		body any
+	}{
+		{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read"}}},
+		{"/v1/roles", map[string]any{"key": "reader", "permissions": []string{"doc:read"}}},
+		{"/v1/users", map[string]any{"key": "ada"}},
+		{"/v1/role-assignments", map[string]any{"user": "ada", "role": "reader"}},
+	} {
+		s.must(201, req{method: "POST", path: c.path, key: env, body: c.body})
+	}
+	check := map[string]any{"user": "ada", "action": "read", "resource": map[string]any{"type": "doc"}}
+	checks := []req{
+		{method: "POST", path: "/v1/allowed", key: env, body: check},
+		{method: "POST", path: "/v1/allowed/bulk", key: env, body: map[string]any{"checks": []any{check}}},
+		{method: "POST", path: "/allowed", key: env, body: map[string]any{"user": "ada", "action": "read", "resource": "doc"}},
+	}
+	for _, c := range checks {
+		if res := s.must(200, c); res.header.Get("X-RateLimit-Limit") != "10000" {
+			t.Fatalf("%s: X-RateLimit-Limit %q, want the free tier's check budget 10000", c.path, res.header.Get("X-RateLimit-Limit"))
+		}
+	}
+	// Spend the API calls' hour.
+	var last resp
+	for range 101 {
+		if last = s.do(req{method: "GET", path: "/v1/users", key: env}); last.status == 429 {
+			break
+		}
+		if last.header.Get("X-RateLimit-Limit") != "100" {
+			t.Fatalf("an API call: X-RateLimit-Limit %q, want the free tier's 100", last.header.Get("X-RateLimit-Limit"))
+		}
+	}
+	if last.status != 429 {
+		t.Fatalf("101 API calls on the free tier: last %d, want 429", last.status)
+	}
+	for _, c := range checks {
+		res := s.must(200, c)
+		if rem, _ := strconv.Atoi(res.header.Get("X-RateLimit-Remaining")); rem < 9990 {
+			t.Fatalf("%s after the API calls' hour: %d checks remaining", c.path, rem)
+		}
+	}
+}

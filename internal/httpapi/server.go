@@ -327,6 +327,10 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	if r.allowDeleted {
 		op.Metadata[metaAllowDeleted] = true
 	}
+	if r.scope == gatehouse.ScopeCheckAccess && !r.unlimited && !strings.HasPrefix(r.path, "/v1/pdp/") {
+		op.Metadata[metaCheck] = true
+		desc = append(desc, "Spends from the organization's check budget, apart from its API calls' (a key with its own limit spends that).")
+	}
 	if r.unlimited {
 		op.Metadata[metaUnlimited] = true
 		desc = append(desc, "Does not spend from the API rate limit.")

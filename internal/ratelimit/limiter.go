@@ -83,7 +83,9 @@ type Limiter struct {
 	store   Store
 	shared  Shared // nil: the store is this process's alone
 	resolve Resolver
-	opt     Options
+	// checks resolves permission checks' buckets (nil: as resolve).
+	checks Resolver
+	opt    Options
 	log     *slog.Logger
 
 	local    *shares
@@ -186,12 +188,34 @@ type Decision struct {
 func (l *Limiter) Take(ctx context.Context, p *auth.Principal) Decision {
 	t, err := l.resolve(ctx, p)
 	if err != nil {
-		if now := time.Now().UnixNano(); now-l.resolveLogged.Load() > int64(10*time.Second) {
-			l.resolveLogged.Store(now)
-			l.log.Error("cannot read a caller's rate limit", "fail_open", l.opt.FailOpen, "err", err)
-		}
-		l.failures.Add(1)
-		return l.count(Decision{Result: Result{Allowed: l.opt.FailOpen, RetryAfter: time.Second}, Undecided: true})
+		return l.undecided(err)
+	}
+	return l.TakeTarget(ctx, t)
+}
+
+// undecided is the decision when a caller's limit cannot be read.
+func (l *Limiter) undecided(err error) Decision {
+	if now := time.Now().UnixNano(); now-l.resolveLogged.Load() > int64(10*time.Second) {
+		l.resolveLogged.Store(now)
+		l.log.Error("cannot read a caller's rate limit", "fail_open", l.opt.FailOpen, "err", err)
+	}
+	l.failures.Add(1)
+	return l.count(Decision{Result: Result{Allowed: l.opt.FailOpen, RetryAfter: time.Second}, Undecided: true})
+}
+
+// ResolveChecks gives permission checks a resolver of their own (a budget
+// apart from the API calls'); set before the limiter is used.
+func (l *Limiter) ResolveChecks(r Resolver) { l.checks = r }
+
+// TakeCheck spends one request of p's bucket for permission checks (see
+// ResolveChecks; without one, Take's).
+func (l *Limiter) TakeCheck(ctx context.Context, p *auth.Principal) Decision {
+	if l.checks == nil {
+		return l.Take(ctx, p)
+	}
+	t, err := l.checks(ctx, p)
+	if err != nil {
+		return l.undecided(err)
 	}
 	return l.TakeTarget(ctx, t)
 }

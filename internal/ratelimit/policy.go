@@ -17,6 +17,9 @@ type Settings interface {
 	// EnvLimit is an environment's override (0: none) and whether it is a
 	// sandbox (not limited at all).
 	EnvLimit(ctx context.Context, envID string) (limit int, sandbox bool, err error)
+	// OrgCheckLimit is an organization's hourly limit of permission checks
+	// (a budget apart from its API calls').
+	OrgCheckLimit(ctx context.Context, orgID string) (int, error)
 }
 
 // Policy decides which bucket a caller spends from and its limit: a
@@ -58,7 +61,47 @@ func (c *Policy) get(id string, load func() (*limitEntry, error)) (*limitEntry, 
 
 // Forget drops what is known of an organization or environment: its
 // settings changed.
-func (c *Policy) Forget(id string) { c.m.Delete(id) }
+func (c *Policy) Forget(id string) { c.m.Delete(id); c.m.Delete(checksPrefix + id) }
+
+// CheckTarget is the Resolver of permission checks: a sandbox's are not
+// limited and a key with its own limit spends it on everything, as with
+// Target; otherwise checks spend from the organization's check budget, a
+// bucket apart from its API calls', so that an application's checks never
+// starve its management calls or the other way round.
+func (c *Policy) CheckTarget(ctx context.Context, p *auth.Principal) (Target, error) {
+	if p.EnvironmentID != "" {
+		env, err := c.get(p.EnvironmentID, func() (*limitEntry, error) {
+			limit, sandbox, err := c.settings.EnvLimit(ctx, p.EnvironmentID)
+			if err != nil {
+				return nil, err
+			}
+			return &limitEntry{limit: limit, sandbox: sandbox}, nil
+		})
+		if err != nil {
+			return Target{}, err
+		}
+		if env.sandbox {
+			return Target{}, nil
+		}
+	}
+	if p.RateLimitPerHour > 0 {
+		return Target{Bucket: p.Actor(), Limit: p.RateLimitPerHour}, nil
+	}
+	org, err := c.get(checksPrefix+p.OrgID, func() (*limitEntry, error) {
+		limit, err := c.settings.OrgCheckLimit(ctx, p.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		return &limitEntry{limit: limit}, nil
+	})
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Bucket: checksPrefix + "org:" + p.OrgID, Limit: org.limit}, nil
+}
+
+// checksPrefix names the check budgets' buckets and cache entries.
+const checksPrefix = "checks:"
 
 // Target is the Resolver.
 func (c *Policy) Target(ctx context.Context, p *auth.Principal) (Target, error) {

@@ -55,6 +55,7 @@ type Call struct {
 	RemoteAddr    string
 	Scope         gatehouse.Scope // "": any valid key
 	Unlimited     bool            // does not spend from the rate limit
+	Check         bool            // a permission check: spends from the check budget
 	// AllowDeleted admits the keys of a deleted organization (restoring
 	// it, reading it): every other call of theirs is ORGANIZATION_DELETED.
 	AllowDeleted bool
@@ -125,7 +126,11 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 		}
 	}
 	if g.Limiter != nil && !c.Unlimited {
-		if ref := LimitRefusal(hdr, g.Limiter.Take(ctx, p)); ref != nil {
+		take := g.Limiter.Take
+		if c.Check {
+			take = g.Limiter.TakeCheck
+		}
+		if ref := LimitRefusal(hdr, take(ctx, p)); ref != nil {
 			return p, ref
 		}
 	}

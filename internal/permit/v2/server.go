@@ -356,7 +356,10 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request, scope gatehouse.S
 	if s.bare != nil {
 		return s.bare, nil
 	}
-	p, ref := s.gate.Admit(r.Context(), w.Header(), web.CallOf(r, scope))
+	call := web.CallOf(r, scope)
+	// Permit's decision routes spend from the check budget.
+	call.Check = !strings.HasPrefix(r.URL.Path, "/v2/")
+	p, ref := s.gate.Admit(r.Context(), w.Header(), call)
 	if rec != nil && p != nil {
 		rec.Principal = p
 	}
