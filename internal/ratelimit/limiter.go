@@ -86,7 +86,7 @@ type Limiter struct {
 	// checks resolves permission checks' buckets (nil: as resolve).
 	checks Resolver
 	opt    Options
-	log     *slog.Logger
+	log    *slog.Logger
 
 	local    *shares
 	fallback atomic.Bool
