@@ -2,8 +2,9 @@
 // tenants and role assignments, exports of an environment, copies of one
 // environment into another, and the daily reset of sandbox environments.
 //
-// A job is split into tasks that run one after another, each a unit of
-// work on the queue (see package queue). A task's effect, its status, the
+// A job is split into tasks, each a unit of work on the queue (see package
+// queue), that run one after another, or several at a time on any nodes
+// when they do not depend on each other (Task.Wave). A task's effect, its status, the
 // job's progress and the enqueueing of the next task commit in one
 // transaction, so a crash never half-applies a batch and never loses the
 // rest of a job: after a restart the interrupted task runs again and the
