@@ -190,14 +190,25 @@ func (a *App) buildServices(ctx context.Context) error {
 	a.Facts = facts.NewService(st, log, append(factsOpts, facts.WithClock(cfg.Now))...)
 	a.Webhooks = webhook.NewService(st, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter,
 		Timeout: cfg.WebhookTimeout, Now: cfg.Now})
-	jobOpt := jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout, Now: cfg.Now}
+	jobOpt := jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout, Now: cfg.Now,
+		Pause: float64(cfg.JobPause) / 100}
+	taskWorkers := cfg.JobWorkers
+	if taskWorkers == 0 {
+		// SQLite has one writer, which a batch holds while it applies:
+		// one at a time leaves it to the API between batches.
+		taskWorkers = 1
+		if cfg.IsPostgres() {
+			taskWorkers = 4
+		}
+	}
 	if !cfg.IsPostgres() {
 		// Uploads are spooled next to the embedded database, on its disk
 		// (the system's /tmp may be memory); a PostgreSQL node uses $TMPDIR.
 		jobOpt.TempDir = filepath.Join(cfg.DataDir, "import-spool")
 	}
 	a.Jobs = jobs.NewService(st, a.Facts, log, jobOpt)
-	a.Queue, err = queue.New(queue.Options{Engine: a.DB.Engine, DB: a.DB.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute, Log: log}, queue.Handlers{
+	a.Queue, err = queue.New(queue.Options{Engine: a.DB.Engine, DB: a.DB.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute,
+		TaskWorkers: taskWorkers, Log: log}, queue.Handlers{
 		Deliver: func(ctx context.Context, id string) (queue.Outcome, error) {
 			wait, err := a.Webhooks.Deliver(ctx, id)
 			return queue.Outcome{After: wait}, err
@@ -314,6 +325,15 @@ func (a *App) start(ctx context.Context) error {
 	if err := a.Queue.Start(a.bg); err != nil {
 		return err
 	}
+	// A task whose node stopped (its heartbeat is older than Stale) is
+	// queued again within Stale/2, for any node to run.
+	goBackground(func(ctx context.Context) {
+		every(ctx, a.Jobs.Opt.Stale/2, func() {
+			if _, err := a.TakeOverJobTasks(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Warn("take over the tasks of stopped nodes", "err", err)
+			}
+		})
+	})
 	a.closers.add(func() error {
 		// Work in progress (a delivery, a batch) finishes; what is queued
 		// waits in the database for the next start.
@@ -520,6 +540,20 @@ const (
 	// sandbox resets (SweepJobs).
 	LockJobsSweep = "jobs-sweep"
 )
+
+// LockJobsTakeOver: the requeue of tasks whose node stopped
+// (TakeOverJobTasks), every few seconds.
+const LockJobsTakeOver = "jobs-takeover"
+
+// TakeOverJobTasks queues again the job tasks whose node stopped (their
+// heartbeat is older than jobs.Options.Stale), unless another node is
+// doing it: then ran is false.
+func (a *App) TakeOverJobTasks(ctx context.Context) (ran bool, err error) {
+	return a.singleton(ctx, LockJobsTakeOver, func(ctx context.Context) error {
+		_, err := a.Jobs.TakeOver(ctx)
+		return err
+	})
+}
 
 // singleton runs fn under the cluster-wide lock name, unless another node
 // holds it: then it skips the round and ran is false.

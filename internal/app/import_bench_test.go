@@ -42,7 +42,7 @@ func importRows(w io.Writer, users, tenants int) {
 // upload to the job's end, and reports rows/s and the process's peak
 // memory. Run it alone, once:
 //
-//	go test ./internal/app -run XXX -bench Import -benchtime 1x
+//	go test ./internal/app -run XXX -bench 'Import$' -benchtime 1x
 //
 // GATEHOUSE_BENCH_IMPORT_USERS changes the number of users (rows = users ×
 // 101 + 100).

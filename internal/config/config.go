@@ -78,10 +78,17 @@ type Config struct {
 	WebhookDisableAfter time.Duration
 	// WebhookTimeout bounds one delivery attempt.
 	WebhookTimeout time.Duration
-	// JobTimeout bounds one run of a job task; a run cut off by a crash is
-	// picked up again after about JobTimeout plus a minute (at once on the
-	// embedded default, where one process owns the data).
+	// JobTimeout bounds one run of a job task. A run cut off by a crash is
+	// taken over by another node once its heartbeat is
+	// jobs.DefaultStale(JobTimeout) old (at once on the embedded default,
+	// where one process owns the data).
 	JobTimeout time.Duration
+	// JobWorkers is how many job tasks this node runs at once (0: 1 on
+	// SQLite, 4 on PostgreSQL).
+	JobWorkers int
+	// JobPause is the rest between two tasks of a job, in percent of the
+	// time the last one took.
+	JobPause int
 	// MaxImportBytes bounds an import file.
 	MaxImportBytes int64
 	// SandboxResetEvery is how often sandbox environments are reset.
@@ -229,6 +236,12 @@ func (c Config) Validate() error {
 	}
 	if c.JobTimeout < time.Second {
 		return fmt.Errorf("job-timeout %s: must be at least a second", c.JobTimeout)
+	}
+	if c.JobWorkers < 0 || c.JobWorkers > 64 {
+		return fmt.Errorf("job-workers %d: must be between 0 (automatic) and 64", c.JobWorkers)
+	}
+	if c.JobPause < 0 || c.JobPause > 10000 {
+		return fmt.Errorf("job-pause %d: must be between 0 and 10000 (percent)", c.JobPause)
 	}
 	if c.MaxImportBytes < 1024 {
 		return fmt.Errorf("max-import-bytes %d: must be at least 1024", c.MaxImportBytes)

@@ -2,8 +2,9 @@
 // tenants and role assignments, exports of an environment, copies of one
 // environment into another, and the daily reset of sandbox environments.
 //
-// A job is split into tasks that run one after another, each a unit of
-// work on the queue (see package queue). A task's effect, its status, the
+// A job is split into tasks, each a unit of work on the queue (see package
+// queue), that run one after another, or several at a time on any nodes
+// when they do not depend on each other (Task.Wave). A task's effect, its status, the
 // job's progress and the enqueueing of the next task commit in one
 // transaction, so a crash never half-applies a batch and never loses the
 // rest of a job: after a restart the interrupted task runs again and the
@@ -133,7 +134,30 @@ type Task struct {
 	CreatedAt  time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
-	UpdatedAt  time.Time
+	// UpdatedAt is also a running task's heartbeat: the node that runs it
+	// moves it on every Options.Stale/3.
+	UpdatedAt time.Time
+	// Wave: the tasks of a job that may run at the same time share one,
+	// the seq of its first task (0: the task's own seq).
+	Wave int
+
+	// parallel, when a job is created: the task may run alongside the
+	// task before it (it joins that task's wave).
+	parallel bool
+}
+
+// wave is t's wave (see Task.Wave).
+func (t *Task) wave() int {
+	if t.Wave == 0 {
+		return t.Seq
+	}
+	return t.Wave
+}
+
+// TaskClaim names a run of a task: the task and its attempts when claimed.
+type TaskClaim struct {
+	ID       string
+	Attempts int
 }
 
 // Target is the environment a job works on.
@@ -187,8 +211,21 @@ type Store interface {
 	// ClaimTask marks task id running, its attempts one more, if it still
 	// has the given status and attempts; it reports whether it did.
 	ClaimTask(ctx context.Context, id, status string, attempts int, now time.Time) (bool, error)
-	// RunningTasks lists the tasks running since before a time.
-	RunningTasks(ctx context.Context, startedBefore time.Time) ([]string, error)
+	// TouchTask records a heartbeat of task id if it is still running with
+	// attempts, and reports whether it is; in a transaction the task stays
+	// locked until the end (no other node requeues or claims it meanwhile).
+	TouchTask(ctx context.Context, id string, attempts int, now time.Time) (bool, error)
+	// RunningTasks lists the running tasks whose last heartbeat is not
+	// after before.
+	RunningTasks(ctx context.Context, before time.Time) ([]TaskClaim, error)
+	// RequeueTask queues task id again if it is still running with attempts
+	// and its last heartbeat is not after before; it reports whether it did.
+	RequeueTask(ctx context.Context, id string, attempts int, before, now time.Time) (bool, error)
+	// LockJob returns job id, locked until the transaction ends.
+	LockJob(ctx context.Context, id string) (*Job, error)
+	// CountJobTasks counts a job's tasks, other than exceptID, whose status
+	// is one of statuses.
+	CountJobTasks(ctx context.Context, jobID, exceptID string, statuses ...string) (int, error)
 
 	// SandboxesToReset lists sandbox environments last reset before cutoff;
 	// a sandbox never reset starts its clock instead (it is not listed).
@@ -225,9 +262,22 @@ type Options struct {
 	MaxTaskAttempts int
 	// SandboxResetEvery is how often sandbox environments are reset.
 	SandboxResetEvery time.Duration
-	// Lease is how long a run may hold a task: the queue's job timeout. A
-	// task running longer was left by a stopped node.
+	// Lease is how long a run may hold a task: the queue's job timeout.
 	Lease time.Duration
+	// Stale: a running task whose heartbeat is older than this was left by
+	// a stopped node, and another node takes it over (zero:
+	// DefaultStale(Lease)). The node running a task moves its heartbeat on
+	// every Stale/3; TakeOver should run every Stale/2.
+	Stale time.Duration
+	// InFlight bounds the tasks of one job that are queued or running at
+	// once, on all nodes together, when its tasks are independent (see
+	// Task.Wave; zero: 4).
+	InFlight int
+	// Pause is the rest a run takes between two tasks, as a share of the
+	// time the last one took (0.5: half as long; zero: none): what the
+	// writer's lock (SQLite has one) and the CPU give the API between
+	// batches.
+	Pause float64
 	// Now is the clock (nil: the wall clock).
 	Now func() time.Time
 
@@ -264,7 +314,13 @@ const (
 // DefaultOptions are the service's defaults.
 func DefaultOptions() Options {
 	return Options{BatchSize: DefaultBatchSize, ExportBatch: 10000, MaxImportBytes: 1 << 30, MaxImportRows: DefaultMaxRows,
-		MaxTaskAttempts: 5, SandboxResetEvery: 24 * time.Hour, Lease: 2 * time.Minute}
+		MaxTaskAttempts: 5, SandboxResetEvery: 24 * time.Hour, Lease: 2 * time.Minute, InFlight: 4}
+}
+
+// DefaultStale is the heartbeat age after which a running task is taken
+// over: a quarter of the lease, between 1 s and 30 s.
+func DefaultStale(lease time.Duration) time.Duration {
+	return min(max(lease/4, time.Second), 30*time.Second)
 }
 
 // Service creates, runs and reports jobs.
@@ -301,6 +357,12 @@ func NewService(st Store, f *facts.Service, log *slog.Logger, opt Options) *Serv
 	}
 	if opt.Lease <= 0 {
 		opt.Lease = d.Lease
+	}
+	if opt.Stale <= 0 {
+		opt.Stale = DefaultStale(opt.Lease)
+	}
+	if opt.InFlight <= 0 {
+		opt.InFlight = d.InFlight
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now

@@ -74,10 +74,12 @@ type lineRow struct {
 
 // spooledBatch is one batch in the spool file: one line of JSON.
 type spooledBatch struct {
-	Count int64           `json:"count"`
-	First int64           `json:"first"`
-	Last  int64           `json:"last"`
-	Rows  json.RawMessage `json:"rows"`
+	Count int64 `json:"count"`
+	First int64 `json:"first"`
+	Last  int64 `json:"last"`
+	// Assignments: every row is a role assignment.
+	Assignments bool            `json:"assignments,omitempty"`
+	Rows        json.RawMessage `json:"rows"`
 }
 
 type parseSummary struct {
@@ -100,6 +102,7 @@ type parser struct {
 	batch       bytes.Buffer
 	count       int
 	first, last int64
+	others      bool         // the batch has a row that is not a role assignment
 	row         bytes.Buffer // one encoded row
 	enc         *json.Encoder
 }
@@ -153,6 +156,7 @@ func (p *parser) add(line int64, r facts.Row) error {
 	p.batch.Write(enc)
 	p.count++
 	p.last = line
+	p.others = p.others || r.Type != facts.KindRoleAssignment
 	if p.count == p.in.BatchSize {
 		return p.flush()
 	}
@@ -196,7 +200,7 @@ func (p *parser) flush() error {
 	if p.count == 0 {
 		return nil
 	}
-	head, err := json.Marshal(spooledBatch{Count: int64(p.count), First: p.first, Last: p.last, Rows: json.RawMessage("[]")})
+	head, err := json.Marshal(spooledBatch{Count: int64(p.count), First: p.first, Last: p.last, Assignments: !p.others, Rows: json.RawMessage("[]")})
 	if err != nil {
 		return fmt.Errorf("import: encode batch: %w", err)
 	}
@@ -208,7 +212,7 @@ func (p *parser) flush() error {
 		}
 	}
 	p.batch.Reset()
-	p.count = 0
+	p.count, p.others = 0, false
 	return nil
 }
 

@@ -38,17 +38,88 @@ func (s *Service) RunTask(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := s.run(ctx, t, j); err != nil && !errors.Is(err, errSkip) {
+		started := time.Now()
+		rctx, stop := s.heartbeat(ctx, t)
+		err = s.run(rctx, t, j)
+		lost := stop()
+		if err != nil && !errors.Is(err, errSkip) {
+			if lost {
+				// Another node took the task over (this one looked stopped):
+				// its run commits the task, this one nothing.
+				s.Log.Warn("job task taken over by another node", "job_id", j.ID, "task_id", t.ID, "attempt", t.Attempts)
+				return nil
+			}
 			return s.runFailed(ctx, t, j, err)
 		}
 		id = ""
 		if time.Now().Before(deadline) && ctx.Err() == nil && !s.stopping.Load() {
+			if err := s.pause(ctx, time.Since(started)); err != nil {
+				return nil // the next task has its own queue entry
+			}
 			if id, err = s.nextQueued(ctx, j.ID); err != nil {
 				return nil // the next task has its own queue entry
 			}
 		}
 	}
 	return nil
+}
+
+// pause rests between two tasks of a run for Options.Pause times took (the
+// last task's time), so that the API gets the writer and the CPU between
+// batches.
+func (s *Service) pause(ctx context.Context, took time.Duration) error {
+	d := time.Duration(float64(took) * s.Opt.Pause)
+	if d <= 0 {
+		return nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+// errLost cancels a run whose task another node has taken over.
+var errLost = errors.New("the task was taken over by another node")
+
+// heartbeat moves t's heartbeat on every Stale/3 while it runs, so that no
+// other node takes it over. The run's context ends when the task turns
+// out to be taken over (this node looked stopped, for longer than Stale).
+// stop ends the heartbeat and reports whether the task was lost.
+func (s *Service) heartbeat(ctx context.Context, t *Task) (run context.Context, stop func() (lost bool)) {
+	run, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(max(s.Opt.Stale/3, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-run.Done():
+				return
+			case <-tick.C:
+			}
+			ok, err := s.Store.TouchTask(run, t.ID, t.Attempts, s.now())
+			switch {
+			case err != nil && run.Err() == nil:
+				s.Log.Warn("job task heartbeat", "task_id", t.ID, "err", err)
+			case err == nil && !ok:
+				// Ended by this run (its commit won the race with this
+				// beat: harmless, the run is over) or taken over.
+				cancel(errLost)
+				return
+			}
+		}
+	}()
+	return run, func() bool {
+		lost := errors.Is(context.Cause(run), errLost)
+		cancel(nil)
+		<-done
+		return lost || errors.Is(context.Cause(run), errLost)
+	}
 }
 
 // runFailed handles a task whose run returned an error.
@@ -63,23 +134,37 @@ func (s *Service) runFailed(ctx context.Context, t *Task, j *Job, err error) err
 	s.Log.Warn("job task failed; it will be retried", "job_id", j.ID, "task_id", t.ID, "attempt", t.Attempts, "err", err)
 	if t.Attempts >= s.Opt.MaxTaskAttempts {
 		msg := fmt.Sprintf("gave up after %d attempts: %v", t.Attempts, err)
-		return s.Store.InJobTx(ctx, "", func(tx Tx) error {
+		err := s.Store.InJobTx(ctx, "", func(tx Tx) error {
+			if err := s.stillRunning(ctx, tx, t); err != nil {
+				return err
+			}
 			return s.finishTx(ctx, tx, t, StatusFailed, facts.BatchResult{}, nil, msg, "")
 		})
+		if errors.Is(err, errSkip) {
+			return nil
+		}
+		return err
 	}
 	return errors.Join(err, s.release(ctx, t, err.Error()))
 }
 
 // release gives a task this run holds back to the queue's retry of the run.
 func (s *Service) release(ctx context.Context, t *Task, why string) error {
-	return s.Store.InJobTx(ctx, "", func(tx Tx) error {
+	err := s.Store.InJobTx(ctx, "", func(tx Tx) error {
+		if err := s.stillRunning(ctx, tx, t); err != nil {
+			return err
+		}
 		cur, err := tx.TaskByID(ctx, t.ID)
-		if err != nil || cur.Status != StatusRunning || cur.Attempts != t.Attempts {
+		if err != nil {
 			return err
 		}
 		cur.Status, cur.Error, cur.UpdatedAt = StatusQueued, why, s.now()
 		return tx.UpdateTask(ctx, cur)
 	})
+	if errors.Is(err, errSkip) {
+		return nil // no longer this run's
+	}
+	return err
 }
 
 // Stop tells runs in progress to end after their current task (a graceful
@@ -96,8 +181,12 @@ func (s *Service) nextQueued(ctx context.Context, jobID string) (string, error) 
 }
 
 // begin claims a queued task for this run (and marks its job running). A
-// task running for longer than the lease was left by a stopped node and is
-// taken over; one running within its lease belongs to another run.
+// running task whose heartbeat is older than Options.Stale was left by a
+// stopped node and is taken over; one with a recent heartbeat belongs to
+// another run.
+//
+// Locks are taken in one order everywhere (the environment's, then the
+// job's, then a task's), so that nodes working on one job never deadlock.
 func (s *Service) begin(ctx context.Context, id string) (*Task, *Job, error) {
 	var t *Task
 	var j *Job
@@ -108,12 +197,12 @@ func (s *Service) begin(ctx context.Context, id string) (*Task, *Job, error) {
 		} else if err != nil {
 			return err
 		}
-		if j, err = tx.JobByID(ctx, t.JobID); err != nil {
+		if j, err = tx.LockJob(ctx, t.JobID); err != nil {
 			return err
 		}
 		now := s.now()
 		switch {
-		case t.Status == StatusRunning && t.StartedAt != nil && now.Sub(*t.StartedAt) > s.Opt.Lease:
+		case t.Status == StatusRunning && now.Sub(t.UpdatedAt) > s.Opt.Stale:
 			// taken over below
 		case t.Status != StatusQueued:
 			return errSkip // ended, cancelled or being run
@@ -141,50 +230,61 @@ func (s *Service) begin(ctx context.Context, id string) (*Task, *Job, error) {
 	return t, j, err
 }
 
-// stillRunning re-reads the task inside tx: a run whose claim was taken
-// over (it outlived its lease) must not apply the task a second time.
-func stillRunning(ctx context.Context, tx Tx, t *Task) error {
-	cur, err := tx.TaskByID(ctx, t.ID)
+// stillRunning makes sure, inside tx, that this run still holds t (the task
+// is running with the attempts it claimed), and keeps it: the task's row
+// stays locked until tx ends, so no other node requeues or claims it while
+// tx commits the task's result. A run whose task was taken over (its node
+// looked stopped) gets errSkip: it must not apply the task a second time.
+// It locks t's job first (see begin).
+func (s *Service) stillRunning(ctx context.Context, tx Tx, t *Task) error {
+	if _, err := tx.LockJob(ctx, t.JobID); err != nil {
+		return err
+	}
+	ok, err := tx.TouchTask(ctx, t.ID, t.Attempts, s.now())
 	if err != nil {
 		return err
 	}
-	if cur.Status != StatusRunning || cur.Attempts != t.Attempts {
+	if !ok {
 		return errSkip
 	}
 	return nil
 }
 
-// Requeue gives every task left running by a stopped node, for longer
-// than the lease (all of them when stale is 0: at the start of the one
-// process that owns an embedded database), back to the queue.
+// Requeue gives every task whose heartbeat is older than stale (all of
+// them when stale is 0: at the start of the one process that owns an
+// embedded database) back to the queue: their node stopped. Each task is
+// requeued on its own, only if it still has the claim and heartbeat that
+// were read (a live run that beat meanwhile keeps it).
 func (s *Service) Requeue(ctx context.Context, stale time.Duration) (int, error) {
 	before := s.now().Add(-stale)
+	claims, err := s.Store.RunningTasks(ctx, before)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	err := s.Store.InJobTx(ctx, "", func(tx Tx) error {
-		ids, err := tx.RunningTasks(ctx, before)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			t, err := tx.TaskByID(ctx, id)
-			if err != nil {
-				return err
-			}
-			t.Status, t.UpdatedAt = StatusQueued, s.now()
-			if err := tx.UpdateTask(ctx, t); err != nil {
-				return err
-			}
-			if err := tx.EnqueueTask(ctx, t.ID); err != nil {
+	for _, c := range claims {
+		err := s.Store.InJobTx(ctx, "", func(tx Tx) error {
+			ok, err := tx.RequeueTask(ctx, c.ID, c.Attempts, before, s.now())
+			if err != nil || !ok {
 				return err
 			}
 			n++
+			return tx.EnqueueTask(ctx, c.ID)
+		})
+		if err != nil {
+			return n, err
 		}
-		return nil
-	})
+	}
 	if n > 0 {
 		s.Log.Info("job tasks of a stopped node queued again", "tasks", n)
 	}
-	return n, err
+	return n, nil
+}
+
+// TakeOver queues again the tasks whose node stopped (their heartbeat is
+// older than Options.Stale), for any node to run. Run it every Stale/2.
+func (s *Service) TakeOver(ctx context.Context) (int, error) {
+	return s.Requeue(ctx, s.Opt.Stale)
 }
 
 func (s *Service) run(ctx context.Context, t *Task, j *Job) error {
@@ -223,14 +323,14 @@ func (s *Service) run(ctx context.Context, t *Task, j *Job) error {
 		}
 		t.Items = int64(len(rows))
 		return s.Store.InJobTx(ctx, "", func(tx Tx) error {
-			if err := stillRunning(ctx, tx, t); err != nil {
+			if err := s.stillRunning(ctx, tx, t); err != nil {
 				return err
 			}
 			return s.finishTx(ctx, tx, t, StatusSucceeded, facts.BatchResult{Unchanged: len(rows)}, nil, "", b.String())
 		})
 	case KindReset:
 		err := s.Store.InJobTx(ctx, j.EnvID, func(tx Tx) error {
-			if err := stillRunning(ctx, tx, t); err != nil {
+			if err := s.stillRunning(ctx, tx, t); err != nil {
 				return err
 			}
 			changes, err := s.Facts.ResetTx(ctx, tx, j.EnvID)
@@ -262,7 +362,7 @@ func (s *Service) run(ctx context.Context, t *Task, j *Job) error {
 func (s *Service) apply(ctx context.Context, t *Task, j *Job, rows []facts.Row) error {
 	var bad []facts.RowError
 	err := s.Store.InJobTx(ctx, j.EnvID, func(tx Tx) error {
-		if err := stillRunning(ctx, tx, t); err != nil {
+		if err := s.stillRunning(ctx, tx, t); err != nil {
 			return err
 		}
 		res, changes, rowErrs, err := s.Facts.ApplyRowsTx(ctx, tx, j.EnvID, rows, facts.ApplyOptions{Events: j.Params.Events})
@@ -285,7 +385,7 @@ func (s *Service) apply(ctx context.Context, t *Task, j *Job, rows []facts.Row) 
 			msg = fmt.Sprintf("%d item(s) cannot be copied; the batch was not applied", len(bad))
 		}
 		return s.Store.InJobTx(ctx, "", func(tx Tx) error {
-			if err := stillRunning(ctx, tx, t); err != nil {
+			if err := s.stillRunning(ctx, tx, t); err != nil {
 				return err
 			}
 			return s.finishTx(ctx, tx, t, StatusFailed, facts.BatchResult{}, bad, msg, "")
@@ -298,7 +398,7 @@ func (s *Service) apply(ctx context.Context, t *Task, j *Job, rows []facts.Row) 
 
 func (s *Service) failTask(ctx context.Context, t *Task, msg string) error {
 	return s.Store.InJobTx(ctx, "", func(tx Tx) error {
-		if err := stillRunning(ctx, tx, t); err != nil {
+		if err := s.stillRunning(ctx, tx, t); err != nil {
 			return err
 		}
 		return s.finishTx(ctx, tx, t, StatusFailed, facts.BatchResult{}, nil, msg, "")
@@ -308,7 +408,7 @@ func (s *Service) failTask(ctx context.Context, t *Task, msg string) error {
 // finishTx ends task t in tx, moves its job's progress on, and enqueues the
 // job's next task or, when none is left, ends the job (with its event).
 func (s *Service) finishTx(ctx context.Context, tx Tx, t *Task, status string, res facts.BatchResult, rowErrs []facts.RowError, msg, output string) error {
-	j, err := tx.JobByID(ctx, t.JobID)
+	j, err := tx.LockJob(ctx, t.JobID)
 	if err != nil {
 		return err
 	}
@@ -326,27 +426,12 @@ func (s *Service) finishTx(ctx context.Context, tx Tx, t *Task, status string, r
 	if j.Status == StatusCancelled {
 		return tx.UpdateJob(ctx, j)
 	}
-	// The job's tasks are looked up one at a time: a job may have millions.
-	busy, err := tx.NextJobTask(ctx, j.ID, t.ID, StatusQueued, StatusRunning)
+	busy, err := s.queueNext(ctx, tx, j.ID, t.ID)
 	if err != nil {
 		return err
 	}
-	if busy != nil {
-		return tx.UpdateJob(ctx, j) // another task is on its way
-	}
-	next, err := tx.NextJobTask(ctx, j.ID, t.ID, StatusPending)
-	if err != nil {
-		return err
-	}
-	if next != nil {
-		next.Status, next.UpdatedAt = StatusQueued, now
-		if err := tx.UpdateTask(ctx, next); err != nil {
-			return err
-		}
-		if err := tx.UpdateJob(ctx, j); err != nil {
-			return err
-		}
-		return tx.EnqueueTask(ctx, next.ID)
+	if busy {
+		return tx.UpdateJob(ctx, j) // other tasks are on their way
 	}
 	// Every task has ended: so has the job.
 	var r Result
@@ -384,11 +469,52 @@ func (s *Service) finishTx(ctx context.Context, tx Tx, t *Task, status string, r
 	return s.emitJob(ctx, tx, j, typ)
 }
 
+// queueNext queues the job's next pending tasks, other than exceptID, and
+// reports whether any task of the job is now queued or running. The tasks
+// of one wave (see Task.Wave) are queued together, up to Options.InFlight
+// at once, for several nodes to run; a wave starts once the one before it
+// has ended. The job's tasks are looked up one at a time: a job may have
+// millions.
+func (s *Service) queueNext(ctx context.Context, tx Tx, jobID, exceptID string) (bool, error) {
+	busy, err := tx.NextJobTask(ctx, jobID, exceptID, StatusQueued, StatusRunning)
+	if err != nil {
+		return false, err
+	}
+	inFlight := 0
+	if busy != nil {
+		if inFlight, err = tx.CountJobTasks(ctx, jobID, exceptID, StatusQueued, StatusRunning); err != nil {
+			return false, err
+		}
+	}
+	now := s.now()
+	for inFlight < s.Opt.InFlight {
+		next, err := tx.NextJobTask(ctx, jobID, exceptID, StatusPending)
+		if err != nil {
+			return false, err
+		}
+		if next == nil || (busy != nil && next.wave() != busy.wave()) {
+			break
+		}
+		next.Status, next.UpdatedAt = StatusQueued, now
+		if err := tx.UpdateTask(ctx, next); err != nil {
+			return false, err
+		}
+		if err := tx.EnqueueTask(ctx, next.ID); err != nil {
+			return false, err
+		}
+		if busy == nil {
+			busy = next
+		}
+		inFlight++
+	}
+	return busy != nil, nil
+}
+
 // Sweep queues again the tasks a stopped node left running, and starts the
 // daily reset of every sandbox environment that is due (the queue runs it
 // every minute, on one node).
 func (s *Service) Sweep(ctx context.Context) error {
-	if _, err := s.Requeue(ctx, s.Opt.Lease); err != nil {
+	if _, err := s.TakeOver(ctx); err != nil {
 		return err
 	}
 	now := s.now()

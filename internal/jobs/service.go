@@ -131,7 +131,7 @@ func (s *Service) createIf(ctx context.Context, j *Job, next func() (*Task, erro
 		if err := tx.CreateJob(ctx, j); err != nil {
 			return err
 		}
-		seq := 0
+		seq, wave := 0, 0
 		for {
 			t, err := next()
 			if err != nil {
@@ -141,15 +141,20 @@ func (s *Service) createIf(ctx context.Context, j *Job, next func() (*Task, erro
 				break
 			}
 			seq++
-			t.ID, t.JobID, t.OrgID, t.EnvID, t.Seq, t.Status = newID(), j.ID, j.OrgID, j.EnvID, seq, StatusPending
+			if !t.parallel || seq == 1 {
+				wave = seq
+			}
+			t.ID, t.JobID, t.OrgID, t.EnvID, t.Seq, t.Wave, t.Status = newID(), j.ID, j.OrgID, j.EnvID, seq, wave, StatusPending
 			t.CreatedAt, t.UpdatedAt = j.CreatedAt, j.CreatedAt
-			if seq == 1 {
+			// The first wave starts at once (up to InFlight of its tasks).
+			start := wave == 1 && seq <= s.Opt.InFlight
+			if start {
 				t.Status = StatusQueued
 			}
 			if err := tx.CreateTask(ctx, t); err != nil {
 				return err
 			}
-			if seq == 1 {
+			if start {
 				if err := tx.EnqueueTask(ctx, t.ID); err != nil {
 					return err
 				}
@@ -238,6 +243,7 @@ func (s *Service) Import(ctx context.Context, p *auth.Principal, t Target, in Im
 	j := s.newJob(p, t, TypeImport, Params{Format: in.Format, RowType: in.RowType, BatchSize: in.BatchSize, Events: in.Events, Kinds: kinds})
 	j.TotalItems = sum.rows
 	rd := bufio.NewReaderSize(spool, 1<<20)
+	prevAssignments := false
 	err = s.create(ctx, j, func() (*Task, error) {
 		line, err := rd.ReadString('\n')
 		if err == io.EOF && line == "" {
@@ -250,7 +256,14 @@ func (s *Service) Import(ctx context.Context, p *auth.Principal, t Target, in Im
 		if err := json.Unmarshal([]byte(line), &b); err != nil {
 			return nil, fmt.Errorf("import: spool: %w", err)
 		}
-		return &Task{Kind: KindRows, Input: string(b.Rows), Items: b.Count, FirstLine: b.First, LastLine: b.Last}, nil
+		// Batches of role assignments only are independent of each other
+		// (what they refer to comes in earlier batches; an assignment that
+		// exists is left alone): they may run at the same time. Any other
+		// batch waits for the ones before it, and they for it.
+		t := &Task{Kind: KindRows, Input: string(b.Rows), Items: b.Count, FirstLine: b.First, LastLine: b.Last,
+			parallel: b.Assignments && prevAssignments}
+		prevAssignments = b.Assignments
+		return t, nil
 	})
 	if err != nil {
 		return nil, err
@@ -379,13 +392,25 @@ func (s *Service) plan(ctx context.Context, envID, taskKind, sourceEnvID string)
 		}
 		after := ""
 		left := int64(n)
+		// Ranges of one kind are independent (an export's are reads; a
+		// copy's refer only to kinds copied before): they may run at the
+		// same time. An export's parts are read in order whatever the order
+		// they ran in.
+		first := true
+		parallel := func() bool {
+			p := taskKind == KindExport && len(tasks) > 0 || !first
+			first = false
+			return p
+		}
 		for _, b := range bounds {
 			size := min(int64(s.Opt.ExportBatch), left)
-			tasks = append(tasks, &Task{Kind: taskKind, Items: size, Params: TaskParams{Kind: kind, After: after, Upto: b, SourceEnvID: sourceEnvID}})
+			tasks = append(tasks, &Task{Kind: taskKind, Items: size, Params: TaskParams{Kind: kind, After: after, Upto: b, SourceEnvID: sourceEnvID},
+				parallel: parallel()})
 			after, left = b, left-size
 		}
 		if left > 0 || len(bounds) == 0 {
-			tasks = append(tasks, &Task{Kind: taskKind, Items: left, Params: TaskParams{Kind: kind, After: after, SourceEnvID: sourceEnvID}})
+			tasks = append(tasks, &Task{Kind: taskKind, Items: left, Params: TaskParams{Kind: kind, After: after, SourceEnvID: sourceEnvID},
+				parallel: parallel()})
 		} else {
 			tasks[len(tasks)-1].Params.Upto = "" // items added since planning go in the last range
 		}
@@ -408,6 +433,9 @@ func (s *Service) Cancel(ctx context.Context, p *auth.Principal, id string) (*Jo
 		}
 		if !reach(p, j) {
 			return gatehouse.Errorf(gatehouse.CodeNotFound, "job %q not found", id)
+		}
+		if j, err = tx.LockJob(ctx, j.ID); err != nil { // before its tasks (see begin)
+			return err
 		}
 		if j.Finished() {
 			return gatehouse.Errorf(gatehouse.CodeConflict, "job %s has already %s", j.ID, j.Status)
@@ -436,10 +464,10 @@ func (s *Service) RetryTask(ctx context.Context, p *auth.Principal, id string) (
 		return nil, err
 	}
 	err = s.Store.InJobTx(ctx, "", func(tx Tx) error {
-		if t, err = tx.TaskByID(ctx, id); err != nil {
+		if j, err = tx.LockJob(ctx, j.ID); err != nil { // before its task (see begin)
 			return err
 		}
-		if j, err = tx.JobByID(ctx, t.JobID); err != nil {
+		if t, err = tx.TaskByID(ctx, id); err != nil {
 			return err
 		}
 		if t.Status != StatusFailed {

@@ -49,6 +49,14 @@ type TaskArgs struct {
 // Kind implements river.JobArgs.
 func (TaskArgs) Kind() string { return KindTask }
 
+// QueueTasks is the River queue of job tasks: its own number of workers
+// (Options.TaskWorkers) bounds the share of the node that background jobs
+// take, apart from webhook deliveries.
+const QueueTasks = "job_tasks"
+
+// InsertOpts puts tasks on their own queue.
+func (TaskArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueTasks} }
+
 // SweepArgs: requeue tasks a stopped node left, start due sandbox resets.
 type SweepArgs struct{}
 
@@ -79,15 +87,18 @@ type Options struct {
 	// DB is the writer pool of the main database (on SQLite its single
 	// connection, which River then shares with every other writer).
 	DB *sql.DB
-	// JobTimeout bounds one run of a task. A run still going after it (a
-	// crashed node's) is retried elsewhere after about JobTimeout + 1 min.
+	// JobTimeout bounds one run of a task. (A crashed node's task is taken
+	// over by the jobs' heartbeats long before River rescues its run, after
+	// about JobTimeout + 1 min: that run then finds the task done.)
 	JobTimeout time.Duration
 	// SweepEvery is how often the sweep runs (zero: every minute): it
 	// requeues tasks a stopped node left and starts due sandbox resets.
 	SweepEvery time.Duration
-	// Workers is how many jobs run at once on this node.
+	// Workers is how many deliveries and sweeps run at once on this node.
 	Workers int
-	Log     *slog.Logger
+	// TaskWorkers is how many job tasks run at once on this node (zero: 1).
+	TaskWorkers int
+	Log         *slog.Logger
 }
 
 // Queue is a River client over the main database that works off what is
@@ -203,6 +214,9 @@ func New(opt Options, h Handlers) (*Queue, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = 8
 	}
+	if opt.TaskWorkers <= 0 {
+		opt.TaskWorkers = 1
+	}
 	if h.DeliveryTimeout <= 0 {
 		h.DeliveryTimeout = 30 * time.Second
 	}
@@ -225,9 +239,11 @@ func New(opt Options, h Handlers) (*Queue, error) {
 		JobTimeout:           opt.JobTimeout,
 		RescueStuckJobsAfter: opt.JobTimeout + time.Minute,
 		MaxAttempts:          maxAttempts,
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opt.Workers}},
-		Workers:              workers,
-		Logger:               slog.New(quiet{opt.Log.Handler(), slog.LevelWarn}).With("component", "queue"),
+		// Tasks enqueued before they had a queue of their own are worked
+		// off by the default queue.
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opt.Workers}, QueueTasks: {MaxWorkers: opt.TaskWorkers}},
+		Workers: workers,
+		Logger:  slog.New(quiet{opt.Log.Handler(), slog.LevelWarn}).With("component", "queue"),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(opt.SweepEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})},
 		// Finished River jobs are only bookkeeping: Gatehouse keeps its own

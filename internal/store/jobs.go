@@ -79,7 +79,7 @@ func (s *Store) UpdateJob(ctx context.Context, j *jobs.Job) error {
 		nullMicros(j.StartedAt), nullMicros(j.FinishedAt), micros(j.UpdatedAt))
 }
 
-const taskLightCols = "id, job_id, org_id, env_id, seq, kind, status, attempts, params, items, first_line, last_line, result, errors, error, created_at, started_at, finished_at, updated_at"
+const taskLightCols = "id, job_id, org_id, env_id, seq, kind, status, attempts, params, items, first_line, last_line, result, errors, error, created_at, started_at, finished_at, updated_at, wave"
 
 func scanTaskLight(sc scanner) (jobs.Task, error) {
 	var t jobs.Task
@@ -87,7 +87,7 @@ func scanTaskLight(sc scanner) (jobs.Task, error) {
 	var started, finished nullInt
 	var c, u int64
 	if err := sc.Scan(&t.ID, &t.JobID, &t.OrgID, &t.EnvID, &t.Seq, &t.Kind, &t.Status, &t.Attempts, &params, &t.Items, &t.FirstLine, &t.LastLine,
-		&result, &errs, &t.Error, &c, &started, &finished, &u); err != nil {
+		&result, &errs, &t.Error, &c, &started, &finished, &u, &t.Wave); err != nil {
 		return t, err
 	}
 	t.CreatedAt, t.UpdatedAt, t.StartedAt, t.FinishedAt = fromMicros(c), fromMicros(u), fromNullMicros(started), fromNullMicros(finished)
@@ -123,9 +123,9 @@ func errorsJSON(errs []facts.RowError) string {
 
 // CreateTask stores a task.
 func (s *Store) CreateTask(ctx context.Context, t *jobs.Task) error {
-	return exec(ctx, s.writer(), "task", "INSERT INTO job_tasks ("+taskLightCols+", input, output) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+	return exec(ctx, s.writer(), "task", "INSERT INTO job_tasks ("+taskLightCols+", input, output) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)",
 		t.ID, t.JobID, t.OrgID, t.EnvID, t.Seq, t.Kind, t.Status, t.Attempts, mustJSON(t.Params), t.Items, t.FirstLine, t.LastLine,
-		mustJSON(t.Result), errorsJSON(t.Errors), t.Error, micros(t.CreatedAt), nullMicros(t.StartedAt), nullMicros(t.FinishedAt), micros(t.UpdatedAt), t.Input, t.Output)
+		mustJSON(t.Result), errorsJSON(t.Errors), t.Error, micros(t.CreatedAt), nullMicros(t.StartedAt), nullMicros(t.FinishedAt), micros(t.UpdatedAt), t.Wave, t.Input, t.Output)
 }
 
 // GetTask returns task id of orgID, without its input and output.
@@ -305,20 +305,73 @@ func (s *Store) ClaimTask(ctx context.Context, id, status string, attempts int, 
 	return n == 1, err
 }
 
-// RunningTasks lists the tasks running since before a time.
-func (s *Store) RunningTasks(ctx context.Context, startedBefore time.Time) ([]string, error) {
-	rows, err := s.reader().QueryContext(ctx, "SELECT id FROM job_tasks WHERE status = $1 AND started_at <= $2 ORDER BY job_id, seq", jobs.StatusRunning, micros(startedBefore))
+// TouchTask records a heartbeat of task id (its updated_at) if it is still
+// running with attempts, and reports whether it is. In a transaction it
+// also holds the task's row until the end (PostgreSQL's row lock; SQLite
+// has one writer), so that no other node requeues or claims the task
+// while the transaction that finishes it commits.
+func (s *Store) TouchTask(ctx context.Context, id string, attempts int, now time.Time) (bool, error) {
+	res, err := s.writer().ExecContext(ctx, "UPDATE job_tasks SET updated_at = $1 WHERE id = $2 AND status = $3 AND attempts = $4",
+		micros(now), id, jobs.StatusRunning, attempts)
+	if err != nil {
+		return false, fmt.Errorf("task heartbeat: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// RequeueTask queues task id again if it is still running with attempts
+// and its last heartbeat is not after before; it reports whether it did.
+func (s *Store) RequeueTask(ctx context.Context, id string, attempts int, before, now time.Time) (bool, error) {
+	res, err := s.writer().ExecContext(ctx, "UPDATE job_tasks SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4 AND attempts = $5 AND updated_at <= $6",
+		jobs.StatusQueued, micros(now), id, jobs.StatusRunning, attempts, micros(before))
+	if err != nil {
+		return false, fmt.Errorf("requeue task: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// LockJob returns job id, locked until the transaction ends (PostgreSQL's
+// row lock; SQLite has one writer): the tasks of a job that finish at the
+// same time on several nodes update its progress one after another.
+func (s *Store) LockJob(ctx context.Context, id string) (*jobs.Job, error) {
+	q := "SELECT " + jobCols + " FROM jobs WHERE id = $1"
+	if s.tx != nil && s.db.Engine == Postgres {
+		q += " FOR UPDATE"
+	}
+	return getOne(ctx, s.writer(), "job", id, q, scanJob, id)
+}
+
+// CountJobTasks counts a job's tasks, other than exceptID, whose status is
+// one of statuses (through index job_tasks_status).
+func (s *Store) CountJobTasks(ctx context.Context, jobID, exceptID string, statuses ...string) (int, error) {
+	total := 0
+	for _, st := range statuses {
+		var n int
+		if err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM job_tasks WHERE status = $1 AND job_id = $2 AND id <> $3", st, jobID, exceptID).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count tasks: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// RunningTasks lists the running tasks whose last heartbeat (updated_at)
+// is not after before, with their attempts.
+func (s *Store) RunningTasks(ctx context.Context, before time.Time) ([]jobs.TaskClaim, error) {
+	rows, err := s.reader().QueryContext(ctx, "SELECT id, attempts FROM job_tasks WHERE status = $1 AND updated_at <= $2 ORDER BY job_id, seq", jobs.StatusRunning, micros(before))
 	if err != nil {
 		return nil, fmt.Errorf("running tasks: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []jobs.TaskClaim
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var c jobs.TaskClaim
+		if err := rows.Scan(&c.ID, &c.Attempts); err != nil {
 			return nil, fmt.Errorf("running tasks: %w", err)
 		}
-		out = append(out, id)
+		out = append(out, c)
 	}
 	return out, rows.Err()
 }
