@@ -41,6 +41,11 @@ func newRoot(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// A --config file fills in what neither the command line nor the
+	// environment set, once the flags are parsed.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		return applyConfigFile(cmd, &cfg, getenv, stderr)
+	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -61,7 +66,7 @@ func newRoot(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 		}
 	}
 	pdp := pdpCmd(ctx, &cfg, getenv, stderr)
-	for _, flag := range []string{"log-level", "log-format"} {
+	for _, flag := range []string{"config", "log-level", "log-format"} {
 		if err := settingFlag(pdp, &cfg, flag); err != nil {
 			return nil, err
 		}
