@@ -57,7 +57,7 @@ func newRoot(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 	// The commands that open the server's database take its settings and
 	// the logging ones; the commands that talk to a server show neither.
 	for _, cmd := range []*cobra.Command{serve, initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
-		setupLinkCmd(ctx, &cfg, stdout, stderr), rotate} {
+		setupLinkCmd(ctx, &cfg, stdout, stderr), backupCmd(ctx, &cfg, stdout), rotate} {
 		if err := settingFlags(cmd, &cfg, true); err != nil {
 			return nil, err
 		}
