@@ -148,6 +148,11 @@ func TestRegions(t *testing.T) {
 			t.Errorf("%s %s with a us key at eu: %d %s", tc.method, tc.path, code, body)
 		}
 	}
+	// a PDP given a us key and the eu server stops at start, naming the URL
+	if _, err := run(t, nil, "pdp", "--api-url", euURL, "--key", usEnv, "--addr", freeAddr(t), "--snapshot-dir", t.TempDir()); err == nil ||
+		!strings.Contains(err.Error(), "homed in region us") || !strings.Contains(err.Error(), usURL) {
+		t.Errorf("pdp with a us key at eu: %v", err)
+	}
 	// a region the cluster has no URL for still gets 421, saying so
 	lone := freeAddr(t)
 	region(t, lone, nil, []string{"--region", "ap"})
