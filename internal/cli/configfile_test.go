@@ -235,7 +235,7 @@ func TestTLS(t *testing.T) {
 		}
 	}()
 	for _, base := range []string{"https://" + addr, "https://" + pdpAddr} {
-		testwait.Until(t, 60*time.Second, base+"/healthz over TLS", func() bool {
+		testwait.Until(t, 120*time.Second, base+"/healthz over TLS", func() bool {
 			res, err := client.Get(base + "/healthz")
 			if err != nil {
 				t.Logf("%s: %v", base, err)
