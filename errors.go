@@ -24,6 +24,10 @@ const (
 	// CodeOrganizationDeleted answers the keys of a deleted organization
 	// (still restorable; HTTP 401).
 	CodeOrganizationDeleted = "ORGANIZATION_DELETED"
+	// CodeWrongRegion answers a key of an organization homed in another
+	// region (HTTP 421 Misdirected Request); the message names the URL of
+	// the key's region.
+	CodeWrongRegion = "WRONG_REGION"
 )
 
 // Error is an expected failure whose message is safe to show to a client.

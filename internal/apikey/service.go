@@ -40,6 +40,9 @@ type claims struct {
 	// Nonce is 256 random bits the server never stores: without the token
 	// itself, nobody (a copy of the database included) can rebuild it.
 	Nonce string `json:"nonce,omitempty"`
+	// Region is the region the key's organization is homed in (its
+	// cluster's --region); absent when the cluster had none.
+	Region string `json:"region,omitempty"`
 }
 
 // Service issues and verifies keys.
@@ -55,6 +58,11 @@ type Service struct {
 	lastReload time.Time
 
 	cache *cache
+	// region is this cluster's region ("" none); regionURL gives a
+	// region's public URL ("" unknown).
+	region    string
+	regionURL func(string) string
+
 	// meter counts checks: an environment key's principal carries its
 	// counter (nil: checks are not counted).
 	meter *meter.Meter
@@ -102,6 +110,14 @@ type Options struct {
 	// the database is back or the grace ends. Default 10 minutes; negative:
 	// none (every verification needs the store once the cache TTL passed).
 	OutageGrace time.Duration
+	// Region is this cluster's region: every key minted carries it, and a
+	// key carrying another is refused with WRONG_REGION before anything
+	// is read. Empty: no regions (keys carry none, none is refused for
+	// its region).
+	Region string
+	// RegionURL is the public URL of a region, for the refusal's message
+	// ("" when unknown).
+	RegionURL func(region string) string
 }
 
 // NewService loads (or on first start creates) the signing keys.
@@ -121,7 +137,11 @@ func NewService(ctx context.Context, st Store, bc Broadcaster, log *slog.Logger,
 	case opt.OutageGrace < 0:
 		opt.OutageGrace = 0
 	}
-	s := &Service{store: st, bc: bc, log: log, now: opt.Now, cache: newCache(opt.CacheSize, opt.CacheTTL), grace: int64(opt.OutageGrace)}
+	s := &Service{store: st, bc: bc, log: log, now: opt.Now, cache: newCache(opt.CacheSize, opt.CacheTTL), grace: int64(opt.OutageGrace),
+		region: opt.Region, regionURL: opt.RegionURL}
+	if s.regionURL == nil {
+		s.regionURL = func(string) string { return "" }
+	}
 	if err := s.loadSigningKeys(ctx, true); err != nil {
 		return nil, err
 	}
@@ -289,6 +309,7 @@ func (s *Service) sign(k *Key, nonce string) (string, error) {
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: Issuer, Subject: k.OrgID, ID: k.ID, IssuedAt: jwt.NewNumericDate(k.CreatedAt)},
 		Level:            string(k.Level), OrgID: k.OrgID, ProjectID: k.ProjectID, EnvironmentID: k.EnvironmentID, Nonce: nonce,
+		Region: s.region,
 	}
 	for _, sc := range k.Scopes.Scopes() {
 		c.Scopes = append(c.Scopes, string(sc))

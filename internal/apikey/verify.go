@@ -195,6 +195,9 @@ func (s *Service) verifySlow(ctx context.Context, token string, now time.Time) (
 	if len(token) > 4096 {
 		return nil, ErrInvalid
 	}
+	if err := s.checkRegion(token); err != nil {
+		return nil, err
+	}
 	var c claims
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(Issuer),
 		jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(0))
@@ -244,6 +247,56 @@ func (s *Service) verifySlow(ctx context.Context, token string, now time.Time) (
 	}
 	return e, nil
 }
+
+// checkRegion refuses a token whose region claim names another region than
+// this cluster's, before its signature is checked or anything is read: a
+// cluster of another region has its own database and signing keys, so the
+// signature could not verify here anyway, and the caller needs to know
+// where to go. The claim is read unverified, which is safe: it only picks
+// which configured URL the refusal names. A key without a region claim
+// (minted before the cluster had a region, or by a cluster without one)
+// is this cluster's if its signature verifies, and works on.
+func (s *Service) checkRegion(token string) error {
+	if s.region == "" {
+		return nil
+	}
+	var c claims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil || c.Region == "" || c.Region == s.region || !regionName(c.Region) {
+		return nil // not a key of another region: the full verification decides
+	}
+	return WrongRegion(c.Region, s.regionURL(c.Region), s.region)
+}
+
+// WrongRegion is the refusal of a key homed in region (served at url, ""
+// when unknown) presented to a cluster of region here.
+func WrongRegion(region, url, here string) *gatehouse.Error {
+	details := map[string]any{"region": region, "this_region": here}
+	if url == "" {
+		return &gatehouse.Error{Code: gatehouse.CodeWrongRegion, Details: details, Message: fmt.Sprintf(
+			"this API key belongs to an organization homed in region %s, not in this region (%s); send its calls to region %s's API URL (this server has no URL for it: --region-urls)", region, here, region)}
+	}
+	details["api_url"] = url
+	return &gatehouse.Error{Code: gatehouse.CodeWrongRegion, Details: details, Message: fmt.Sprintf(
+		"this API key belongs to an organization homed in region %s, not in this region (%s): send its calls to %s (the SDKs' apiUrl)", region, here, url)}
+}
+
+// regionName reports whether r could be a region's name (what --region
+// takes): anything else in the claim is no region, and the full
+// verification refuses the token.
+func regionName(r string) bool {
+	if len(r) > 32 {
+		return false
+	}
+	for _, ch := range r {
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Region is this cluster's region ("" none).
+func (s *Service) Region() string { return s.region }
 
 type storeError struct{ err error }
 

@@ -181,7 +181,8 @@ func (a *App) buildServices(ctx context.Context) error {
 		a.keysBroadcaster = a.pg
 		factsOpts = append(factsOpts, facts.WithNotifier(a.pg))
 	}
-	a.Keys, err = apikey.NewService(ctx, st, a.keysBroadcaster, log, apikey.Options{Now: cfg.Now, OutageGrace: outageGrace(cfg.KeyOutageGrace)})
+	a.Keys, err = apikey.NewService(ctx, st, a.keysBroadcaster, log, apikey.Options{Now: cfg.Now, OutageGrace: outageGrace(cfg.KeyOutageGrace),
+		Region: cfg.Region, RegionURL: cfg.RegionURL})
 	if err != nil {
 		return err
 	}
@@ -240,6 +241,7 @@ func (a *App) buildHandler() error {
 	cfg, logStore := a.Config, a.LogDB.LogStore()
 	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
+		Region: cfg.Region, APIURL: cfg.APIURL(cfg.Addr),
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
@@ -258,7 +260,8 @@ func (a *App) buildHandler() error {
 	var api http.Handler
 	api, a.OpenAPI = httpapi.New(a.deps)
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,
-		Version: Version, SecureCookies: cfg.SecureCookies, PublicURL: cfg.PublicURL, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now})
+		Version: Version, SecureCookies: cfg.SecureCookies, PublicURL: cfg.PublicURL, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now,
+		Region: cfg.Region, RegionURL: cfg.RegionURL(cfg.Region)})
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,11 @@ func newRoot(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// A --config file fills in what neither the command line nor the
+	// environment set, once the flags are parsed.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		return applyConfigFile(cmd, &cfg, getenv, stderr)
+	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -52,7 +57,7 @@ func newRoot(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 	// The commands that open the server's database take its settings and
 	// the logging ones; the commands that talk to a server show neither.
 	for _, cmd := range []*cobra.Command{serve, initCmd(ctx, &cfg, stdout, stderr), migrateCmd(ctx, &cfg, stdout, stderr),
-		setupLinkCmd(ctx, &cfg, stdout, stderr), rotate} {
+		setupLinkCmd(ctx, &cfg, stdout, stderr), backupCmd(ctx, &cfg, stdout), rotate} {
 		if err := settingFlags(cmd, &cfg, true); err != nil {
 			return nil, err
 		}
@@ -61,7 +66,7 @@ func newRoot(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 		}
 	}
 	pdp := pdpCmd(ctx, &cfg, getenv, stderr)
-	for _, flag := range []string{"log-level", "log-format"} {
+	for _, flag := range []string{"config", "log-level", "log-format"} {
 		if err := settingFlag(pdp, &cfg, flag); err != nil {
 			return nil, err
 		}

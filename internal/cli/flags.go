@@ -59,5 +59,6 @@ func addSetting(cmd *cobra.Command, cfg *config.Config, s config.Setting) error 
 	default:
 		return fmt.Errorf("setting --%s: no flag for a %T", s.Flag, p)
 	}
+	annotateEnv(cmd, s.Flag, s.Env)
 	return nil
 }

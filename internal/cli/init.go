@@ -39,7 +39,7 @@ The printed links (the example call, the Admin's setup link, the dashboard) star
 			if err != nil {
 				return err
 			}
-			printInit(stdout, res, output, cfg.PublicBase(cfg.Addr))
+			printInit(stdout, res, output, cfg.PublicBase(cfg.Addr), cfg.Region, cfg.APIURL(cfg.Addr))
 			return nil
 		},
 	}
@@ -66,11 +66,13 @@ type InitOutput struct {
 	APIKey           string            `json:"api_key,omitempty"`
 	AdminSetupURL    string            `json:"admin_setup_url,omitempty"`
 	Scopes           []string          `json:"scopes,omitempty"`
+	Region           string            `json:"region,omitempty"`
+	APIURL           string            `json:"api_url"`
 	AlreadyInitiated string            `json:"message,omitempty"`
 }
 
-func printInit(w io.Writer, res *app.InitResult, format, baseURL string) {
-	out := InitOutput{Created: res.Created, OrganizationID: res.Organization.ID, OrganizationKey: res.Organization.Key}
+func printInit(w io.Writer, res *app.InitResult, format, baseURL, region, apiURL string) {
+	out := InitOutput{Created: res.Created, OrganizationID: res.Organization.ID, OrganizationKey: res.Organization.Key, Region: region, APIURL: apiURL}
 	if res.Created {
 		b := res.Bootstrap
 		out.AdminSetupURL = baseURL + res.SetupPath
@@ -96,12 +98,17 @@ func printInit(w io.Writer, res *app.InitResult, format, baseURL string) {
 		fmt.Fprintf(w, "Gatehouse is already initialized (organization %s, id %s).\nNothing was created; an API key is shown only when it is created.\n", out.OrganizationKey, out.OrganizationID)
 		return
 	}
+	where := ""
+	if region != "" {
+		where = "  region:        " + region + " (the organization's data stays in this region's cluster)\n"
+	}
+	where += "  SDK apiUrl:    " + apiURL + "\n"
 	fmt.Fprintf(w, `Gatehouse initialized.
   organization:  %s (id %s)
   admin member:  %s
   project:       %s, environments: development, production
   scopes:        %s
-
+%s
 Organization API key (shown once, store it now):
 
 %s
@@ -113,6 +120,6 @@ Try it:
 Dashboard: the Admin (%s) chooses a password here, once, within 7 days:
   %s
 then signs in at %s/
-`, out.OrganizationKey, out.OrganizationID, out.AdminEmail, out.ProjectKey, strings.Join(out.Scopes, " "), out.APIKey, out.APIKey, out.OrganizationID, baseURL,
+`, out.OrganizationKey, out.OrganizationID, out.AdminEmail, out.ProjectKey, strings.Join(out.Scopes, " "), where, out.APIKey, out.APIKey, out.OrganizationID, baseURL,
 		out.AdminEmail, out.AdminSetupURL, baseURL)
 }

@@ -21,7 +21,7 @@ func pdpCmd(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if pc.DataDir == "" {
 		pc.DataDir = "gatehouse-pdp-data"
 	}
-	var keyFile string
+	var keyFile, tlsCert, tlsKey string
 	var graceErr error
 	if v := getenv("GATEHOUSE_PDP_REVOKED_GRACE"); v != "" {
 		pc.RevokedGrace, graceErr = time.ParseDuration(v)
@@ -67,6 +67,10 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 			if pc.Key == "" {
 				return fmt.Errorf("no API key: set %s (an environment key with check:access)", keySources)
 			}
+			tc, err := loadTLS(tlsCert, tlsKey)
+			if err != nil {
+				return err
+			}
 			pc.Log = newLogger(*cfg, stderr)
 			p, err := pdp.New(pc)
 			if err != nil {
@@ -76,8 +80,12 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			pc.Log.Info("gatehouse pdp listening", "url", "http://"+ln.Addr().String(), "server", pc.APIURL, "snapshot", p.SnapshotPath())
-			return p.Run(ctx, ln)
+			scheme := "http://"
+			if tc != nil {
+				scheme = "https://"
+			}
+			pc.Log.Info("gatehouse pdp listening", "url", scheme+ln.Addr().String(), "server", pc.APIURL, "snapshot", p.SnapshotPath())
+			return p.Run(ctx, withTLS(ln, tc))
 		},
 	}
 	f := cmd.Flags()
@@ -87,5 +95,12 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 	f.StringVar(&pc.Addr, "addr", pc.Addr, "listen address (env GATEHOUSE_PDP_ADDR)")
 	f.StringVar(&pc.DataDir, "snapshot-dir", pc.DataDir, "where the last good snapshot is kept (env GATEHOUSE_PDP_SNAPSHOT_DIR)")
 	f.DurationVar(&pc.RevokedGrace, "revoked-grace", pc.RevokedGrace, "how long to keep answering once the server says the key is revoked; 0 stops at once (env GATEHOUSE_PDP_REVOKED_GRACE)")
+	f.StringVar(&tlsCert, "tls-cert", getenv("GATEHOUSE_PDP_TLS_CERT"), "PEM certificate (chain) file: with --tls-key, the PDP serves HTTPS (env GATEHOUSE_PDP_TLS_CERT)")
+	f.StringVar(&tlsKey, "tls-key", getenv("GATEHOUSE_PDP_TLS_KEY"), "PEM private key file of --tls-cert (env GATEHOUSE_PDP_TLS_KEY)")
+	for flag, env := range map[string]string{"api-url": "GATEHOUSE_API_URL", "key": "GATEHOUSE_API_KEY", "addr": "GATEHOUSE_PDP_ADDR",
+		"snapshot-dir": "GATEHOUSE_PDP_SNAPSHOT_DIR", "revoked-grace": "GATEHOUSE_PDP_REVOKED_GRACE",
+		"tls-cert": "GATEHOUSE_PDP_TLS_CERT", "tls-key": "GATEHOUSE_PDP_TLS_KEY"} {
+		annotateEnv(cmd, flag, env)
+	}
 	return cmd
 }

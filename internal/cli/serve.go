@@ -25,13 +25,18 @@ if the port is taken it stops before creating anything.`,
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("config: %w", err)
 			}
+			tc, err := loadTLS(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return err
+			}
 			// The port first: a clash must end the run before anything is
 			// created, or the first key, printed once, would be lost with it.
-			ln, err := net.Listen("tcp", cfg.Addr)
+			plain, err := net.Listen("tcp", cfg.Addr)
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			defer ln.Close() // on the way out before Serve, which closes it too
+			defer plain.Close() // on the way out before Serve, which closes it too
+			ln := withTLS(plain, tc)
 			var adminLn net.Listener
 			if cfg.AdminAddr != "" {
 				if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
@@ -39,7 +44,11 @@ if the port is taken it stops before creating anything.`,
 				}
 				defer adminLn.Close()
 			}
-			a, err := app.New(ctx, *cfg, log)
+			// The address really listened on (":0" picks a port): the base of
+			// the links and of the apiUrl shown when no public URL is set.
+			run := *cfg
+			run.Addr = plain.Addr().String()
+			a, err := app.New(ctx, run, log)
 			if err != nil {
 				return err
 			}
@@ -51,7 +60,7 @@ if the port is taken it stops before creating anything.`,
 					return fmt.Errorf("init: %w", err)
 				}
 				if res.Created {
-					printInit(stdout, res, "text", base)
+					printInit(stdout, res, "text", base, cfg.Region, cfg.APIURL(ln.Addr().String()))
 				}
 			}
 			if adminLn != nil {
@@ -70,7 +79,11 @@ if the port is taken it stops before creating anything.`,
 				}
 				log.Info("admin listener", "addr", addr, "metrics", "http://"+addr+"/metrics", "pprof", "http://"+addr+"/debug/pprof/")
 			}
-			log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", base, "database", a.DB.Engine, "docs", base+"/docs")
+			attrs := []any{"addr", ln.Addr().String(), "url", base, "database", a.DB.Engine, "docs", base + "/docs", "tls", tc != nil}
+			if cfg.Region != "" {
+				attrs = append(attrs, "region", cfg.Region, "api_url", cfg.APIURL(ln.Addr().String()))
+			}
+			log.Info("gatehouse listening", attrs...)
 			return a.Serve(ctx, ln)
 		},
 	}

@@ -15,6 +15,19 @@ import (
 
 // Config is everything a Gatehouse process needs to start.
 type Config struct {
+	// ConfigFile is a YAML file of settings (keys: flag names), below the
+	// environment and the flags; empty: none.
+	ConfigFile string
+	// TLSCert and TLSKey are PEM files: with both, the public listener
+	// serves HTTPS.
+	TLSCert, TLSKey string
+	// Region names this cluster's region (eu, us...); empty: no regions.
+	// Organizations are homed in their cluster's region and their keys
+	// carry it.
+	Region string
+	// RegionURLs are the public URLs of the regions, name=url each (the
+	// other clusters'; this one's too, optionally).
+	RegionURLs []string
 	// Addr is the HTTP listen address of `gatehouse serve`.
 	Addr string
 	// AdminAddr is the listen address of the admin listener (Prometheus
@@ -172,6 +185,12 @@ const EnvPrefix = "GATEHOUSE_"
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("tls-cert and tls-key go together: give both (a PEM certificate chain and its private key) or neither")
+	}
+	if err := c.validateRegions(); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("addr %q: %w", c.Addr, err)
 	}
@@ -340,12 +359,19 @@ func (c Config) PublicBase(listenAddr string) string {
 	}
 	host, port, err := net.SplitHostPort(listenAddr)
 	if err != nil {
+		if c.TLSCert != "" {
+			return "https://" + listenAddr
+		}
 		return "http://" + listenAddr
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	scheme := "http://"
+	if c.TLSCert != "" {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // IsPostgres reports whether DatabaseURL selects PostgreSQL.
@@ -359,3 +385,63 @@ func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "gatehouse
 // LogSQLitePath is the embedded log database file (the decision log), kept
 // apart so that log writes never contend with the main data.
 func (c Config) LogSQLitePath() string { return filepath.Join(c.DataDir, "logs.db") }
+
+// regionName is a region's name: lower-case letters, digits and dashes.
+func validRegionName(r string) bool {
+	if r == "" || len(r) > 32 || r[0] == '-' {
+		return false
+	}
+	for _, ch := range r {
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (c Config) validateRegions() error {
+	if c.Region != "" && !validRegionName(c.Region) {
+		return fmt.Errorf("region %q: want a short name of lower-case letters, digits and dashes, like eu or us-east", c.Region)
+	}
+	if len(c.RegionURLs) > 0 && c.Region == "" {
+		return fmt.Errorf("region-urls needs --region: name this cluster's region too")
+	}
+	seen := map[string]bool{}
+	for _, pair := range c.RegionURLs {
+		name, u, ok := strings.Cut(pair, "=")
+		if !ok || !validRegionName(name) {
+			return fmt.Errorf("region-urls %q: want name=url pairs, like us=https://us.auth.example.com,eu=https://eu.auth.example.com", pair)
+		}
+		if seen[name] {
+			return fmt.Errorf("region-urls: region %s is named twice", name)
+		}
+		seen[name] = true
+		if err := checkPublicURL(u); err != nil {
+			return fmt.Errorf("region-urls %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// RegionURL is the public URL of region (no trailing slash): from
+// RegionURLs, or for this cluster's own region without an entry, "" (the
+// caller uses PublicBase).
+func (c Config) RegionURL(region string) string {
+	for _, pair := range c.RegionURLs {
+		if name, u, ok := strings.Cut(pair, "="); ok && name == region {
+			return strings.TrimRight(u, "/")
+		}
+	}
+	return ""
+}
+
+// APIURL is the URL to give SDKs as apiUrl: this region's entry in
+// RegionURLs, else PublicBase(listenAddr).
+func (c Config) APIURL(listenAddr string) string {
+	if c.Region != "" {
+		if u := c.RegionURL(c.Region); u != "" {
+			return u
+		}
+	}
+	return c.PublicBase(listenAddr)
+}

@@ -96,6 +96,9 @@ func minimum(n int64) *int64 { return &n }
 
 // Settings is every setting, in the order of the README's table.
 var Settings = []Setting{
+	{Flag: "config", Env: EnvPrefix + "CONFIG", Global: true, NoDefault: "(none)",
+		Help:  "a YAML file of settings whose keys are the flag names (flags and GATEHOUSE_* variables override it)",
+		field: of(func(c *Config) *string { return &c.ConfigFile }, "")},
 	{Flag: "addr", Env: EnvPrefix + "ADDR", Help: "listen address",
 		field: of(func(c *Config) *string { return &c.Addr }, "127.0.0.1:8080")},
 	{Flag: "admin-addr", Env: EnvPrefix + "ADMIN_ADDR", NoDefault: "(empty: off)",
@@ -104,6 +107,18 @@ var Settings = []Setting{
 	{Flag: "public-url", Env: EnvPrefix + "PUBLIC_URL", NoDefault: "(empty: http:// and the listen address)",
 		Help:  "the address people reach this server at (e.g. https://auth.example.com behind a proxy): the links serve, init and setup-link print and the dashboard shows",
 		field: of(func(c *Config) *string { return &c.PublicURL }, "")},
+	{Flag: "tls-cert", Env: EnvPrefix + "TLS_CERT", NoDefault: "(none: plain HTTP)",
+		Help:  "PEM certificate (chain) file: with --tls-key, the public listener serves HTTPS",
+		field: of(func(c *Config) *string { return &c.TLSCert }, "")},
+	{Flag: "tls-key", Env: EnvPrefix + "TLS_KEY", NoDefault: "(none: plain HTTP)",
+		Help:  "PEM private key file of --tls-cert",
+		field: of(func(c *Config) *string { return &c.TLSKey }, "")},
+	{Flag: "region", Env: EnvPrefix + "REGION", Global: true, NoDefault: "(none: no regions)",
+		Help:  "this cluster's region (e.g. eu): its organizations are homed here and their keys carry it; a key of another region gets 421 naming its region's URL",
+		field: of(func(c *Config) *string { return &c.Region }, "")},
+	{Flag: "region-urls", Env: EnvPrefix + "REGION_URLS", Global: true, NoDefault: "(none)",
+		Help:  "public URLs of the regions, name=url comma-separated (us=https://us.auth.example.com,eu=https://eu.auth.example.com)",
+		field: of(func(c *Config) *[]string { return &c.RegionURLs }, nil)},
 	{Flag: "data-dir", Env: EnvPrefix + "DATA_DIR", Global: true, Help: "folder of the embedded SQLite database",
 		field: of(func(c *Config) *string { return &c.DataDir }, "gatehouse-data")},
 	{Flag: "database-url", Env: EnvPrefix + "DATABASE_URL", Global: true, NoDefault: "(empty: SQLite)",

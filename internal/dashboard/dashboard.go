@@ -73,7 +73,11 @@ type Deps struct {
 	// the links the dashboard shows (setup links, the example call); empty:
 	// the address the browser asked for.
 	PublicURL string
-	Now       func() time.Time
+	// Region is this cluster's region ("" none) and RegionURL its public
+	// URL from --region-urls ("": the public URL): the keys page shows
+	// them as what to give SDKs.
+	Region, RegionURL string
+	Now               func() time.Time
 }
 
 type dash struct {

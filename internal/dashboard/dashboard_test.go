@@ -354,3 +354,16 @@ func TestDashboardLinksUseThePublicURL(t *testing.T) {
 		})
 	}
 }
+
+// The keys page names the organization's region and the URL to give SDKs
+// as apiUrl (this region's entry of --region-urls).
+func TestKeysPageShowsTheRegion(t *testing.T) {
+	t.Parallel()
+	_, m := adminSite(t, func(c *config.Config) {
+		c.Region, c.RegionURLs = "eu", []string{"us=https://us.auth.example.com", "eu=https://eu.auth.example.com"}
+	})
+	st, page := m.get("/keys")
+	if st != 200 || !strings.Contains(page, "Region: <strong>eu</strong>") || !strings.Contains(page, `apiUrl: "https://eu.auth.example.com"`) {
+		t.Fatalf("keys page (%d) lacks the region and apiUrl:\n%s", st, page)
+	}
+}

@@ -760,6 +760,9 @@ type keysData struct {
 	// this server's address, for the example.
 	Created             *client.CreatedAPIKey
 	Token, Claims, Base string
+	// Region is the organization's region ("" none) and APIURL the URL to
+	// give SDKs as apiUrl.
+	Region, APIURL string
 }
 
 func (x *dash) keys(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -768,6 +771,10 @@ func (x *dash) keys(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 func (x *dash) renderKeys(w http.ResponseWriter, r *http.Request, v *viewer, status int, errMsg string, d *keysData) {
 	ctx := apiContext(r)
+	d.Region, d.APIURL = x.Region, x.RegionURL
+	if d.APIURL == "" {
+		d.APIURL = x.base(r)
+	}
 	keys, err := v.api.APIKeys.List(ctx, &client.APIKeyListOptions{ListOptions: client.ListOptions{PerPage: 50, Sort: "created_at", Desc: true},
 		Status: r.URL.Query().Get("status")})
 	if err == nil {

@@ -38,14 +38,18 @@ type OrgCreator func(ctx context.Context, name, key, adminEmail, adminName, crea
 
 // Deps are what the API needs.
 type Deps struct {
-	Log         *slog.Logger
-	Tenancy     *tenancy.Service
-	Keys        *apikey.Service
-	Facts       *facts.Service
-	Webhooks    *webhook.Service
-	Jobs        *jobs.Service
-	Decisions   *decision.Recorder // nil: checks are not recorded
-	DecisionLog decision.Store     // nil: no decision log
+	// Region is this cluster's region ("" none) and APIURL the URL SDKs
+	// should be given as apiUrl (this region's public URL): GET /v1/me
+	// shows both.
+	Region, APIURL string
+	Log            *slog.Logger
+	Tenancy        *tenancy.Service
+	Keys           *apikey.Service
+	Facts          *facts.Service
+	Webhooks       *webhook.Service
+	Jobs           *jobs.Service
+	Decisions      *decision.Recorder // nil: checks are not recorded
+	DecisionLog    decision.Store     // nil: no decision log
 	// Usage counts checks per key and environment (nil: not counted).
 	Usage *usage.Meter
 	// UsageStore answers GET /v1/usage/checks (nil: not available).

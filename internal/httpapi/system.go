@@ -135,6 +135,8 @@ type Me struct {
 	EnvironmentID  string            `json:"environment_id,omitempty"`
 	Scopes         []gatehouse.Scope `json:"scopes"`
 	ExpiresAt      *time.Time        `json:"expires_at,omitempty"`
+	Region         string            `json:"region,omitempty" doc:"The region the organization is homed in (the cluster's --region); absent when the server has no regions."`
+	APIURL         string            `json:"api_url" doc:"The URL to give SDKs as apiUrl: this region's public URL."`
 }
 
 func meOf(p *auth.Principal) Me {
@@ -148,7 +150,9 @@ func meOf(p *auth.Principal) Me {
 }
 
 func (h *handlers) me(ctx context.Context, _ *struct{}) (*Out[Me], error) {
-	return ok(ctx, meOf(principal(ctx))), nil
+	m := meOf(principal(ctx))
+	m.Region, m.APIURL = h.Region, h.APIURL
+	return ok(ctx, m), nil
 }
 
 // forbidden is the error for a key that is valid but cannot reach something.

@@ -25,7 +25,10 @@ type apiError = client.Error
 // 403), unlike a server that cannot be reached.
 func refusedKey(err error) bool {
 	var ae *apiError
-	return errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden)
+	// 421: a key of another region's organization (the message names its
+	// region's URL): no retry here can help.
+	return errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden ||
+		ae.Status == http.StatusMisdirectedRequest)
 }
 
 func (p *PDP) hooks() client.LocalHooks {

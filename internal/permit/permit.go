@@ -66,6 +66,7 @@ var codes = map[string]struct {
 	gatehouse.CodeRateLimitExceeded:    {http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests"},
 	gatehouse.CodeServiceUnavailable:   {http.StatusServiceUnavailable, "UNEXPECTED_ERROR", "Service unavailable"},
 	gatehouse.CodeOrganizationDeleted:  {http.StatusUnauthorized, "UNAUTHORIZED", "Organization deleted"},
+	gatehouse.CodeWrongRegion:          {http.StatusMisdirectedRequest, "WRONG_REGION", "Wrong region"},
 }
 
 // NewError is Permit's error for a Gatehouse error code.

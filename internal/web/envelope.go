@@ -50,6 +50,7 @@ var StatusOf = map[string]int{
 	gatehouse.CodeInternal:             http.StatusInternalServerError,
 	gatehouse.CodeServiceUnavailable:   http.StatusServiceUnavailable,
 	gatehouse.CodeOrganizationDeleted:  http.StatusUnauthorized,
+	gatehouse.CodeWrongRegion:          http.StatusMisdirectedRequest,
 }
 
 // CodeOf maps a status produced outside our handlers (the router, a

@@ -97,6 +97,9 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 					return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: gatehouse.CodeServiceUnavailable, Msg: "cannot verify API keys right now"}
 				}
 				ref = &Refusal{Status: http.StatusUnauthorized, Code: gatehouse.CodeUnauthorized, Msg: ge.Message}
+				if ge.Code == gatehouse.CodeWrongRegion { // another region's key: 421, naming where to go
+					ref = &Refusal{Status: http.StatusMisdirectedRequest, Code: ge.Code, Msg: ge.Message}
+				}
 			}
 		}
 		if ref != nil {
@@ -111,7 +114,9 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 					return nil, lref
 				}
 			}
-			hdr.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			if ref.Status == http.StatusUnauthorized {
+				hdr.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			}
 			return nil, ref
 		}
 	}

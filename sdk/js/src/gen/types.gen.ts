@@ -1423,6 +1423,10 @@ export type ListMeta = {
 };
 
 export type Me = {
+    /**
+     * The URL to give SDKs as apiUrl: this region's public URL.
+     */
+    api_url: string;
     environment_id?: string;
     expires_at?: string;
     key_id: string;
@@ -1434,6 +1438,10 @@ export type Me = {
     member_id?: string;
     organization_id: string;
     project_id?: string;
+    /**
+     * The region the organization is homed in (the cluster's --region); absent when the server has no regions.
+     */
+    region?: string;
     scopes: Array<string> | null;
 };
 

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// TestDeployFiles checks deploy/compose.yaml, deploy/gatehouse.yaml and the
+// Dockerfile against the program (no container is started: that needs
+// Docker): every gatehouse command line uses a command and flags that
+// exist, every GATEHOUSE_ variable is one the program reads, the
+// configuration file loads into serve, and the image is built the way the
+// Makefile builds a release.
+func TestDeployFiles(t *testing.T) {
+	t.Parallel()
+	root, err := newRoot(context.Background(), func(string) string { return "" }, strings.NewReader(""), io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs := map[string]bool{}
+	for _, s := range config.Settings {
+		envs[s.Env] = true
+	}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if e := f.Annotations[envAnnotation]; len(e) == 1 {
+				envs[e[0]] = true
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+
+	b, err := os.ReadFile("../../deploy/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Image       string            `yaml:"image"`
+			Build       any               `yaml:"build"`
+			Command     []string          `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+			Profiles    []string          `yaml:"profiles"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	count := map[string]int{}
+	for name, svc := range compose.Services {
+		if svc.Image != "gatehouse:local" {
+			count[strings.Split(svc.Image, ":")[0]]++
+			continue
+		}
+		if len(svc.Command) == 0 {
+			t.Errorf("%s: no command", name)
+			continue
+		}
+		cmd, rest, err := root.Find(svc.Command)
+		if err != nil || cmd == root {
+			t.Errorf("%s: no command %q: %v", name, svc.Command[0], err)
+			continue
+		}
+		count[cmd.Name()]++
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			t.Errorf("%s: unexpected argument %q", name, rest[0])
+		}
+		if err := cmd.ParseFlags(svc.Command[1:]); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		for k := range svc.Environment {
+			if strings.HasPrefix(k, config.EnvPrefix) && !envs[k] {
+				t.Errorf("%s: %s is no variable gatehouse reads", name, k)
+			}
+		}
+	}
+	for what, want := range map[string]int{"serve": 3, "init": 1, "pdp": 1, "postgres": 1, "redis": 1} {
+		if count[what] != want {
+			t.Errorf("compose.yaml: %d %s services, want %d (%v)", count[what], what, want, count)
+		}
+	}
+
+	// the shared configuration file loads into serve's flags (it holds no
+	// secret: it may be readable by anyone)
+	serve, _, err := root.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.ConfigFile = "../../deploy/gatehouse.yaml"
+	if err := applyConfigFile(serve, &cfg, func(string) string { return "" }, io.Discard); err != nil {
+		t.Fatalf("deploy/gatehouse.yaml: %v", err)
+	}
+	if n, r := serve.Flags().Lookup("rate-limit-nodes").Value.String(), serve.Flags().Lookup("redis-url").Value.String(); n != "3" || r == "" {
+		t.Errorf("deploy/gatehouse.yaml did not apply: rate-limit-nodes %s, redis-url %q", n, r)
+	}
+
+	// the Dockerfile builds like `make release`
+	dockerfile, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dockerBuild, makeBuild string
+	for _, l := range strings.Split(string(dockerfile), "\n") {
+		if strings.HasPrefix(l, "RUN ") && strings.Contains(l, " go build ") {
+			dockerBuild = l
+		}
+	}
+	for _, l := range strings.Split(string(makefile), "\n") {
+		if strings.Contains(l, "$(GO) build -trimpath") {
+			makeBuild = l
+		}
+	}
+	if dockerBuild == "" || makeBuild == "" {
+		t.Fatalf("no go build line: Dockerfile %q, Makefile %q", dockerBuild, makeBuild)
+	}
+	for _, part := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "./cmd/gatehouse"} {
+		if !strings.Contains(makeBuild, part) || !strings.Contains(dockerBuild, part) {
+			t.Errorf("%q: in the Makefile %v, in the Dockerfile %v", part, strings.Contains(makeBuild, part), strings.Contains(dockerBuild, part))
+		}
+	}
+	for _, v := range []string{"version", "commit", "date"} {
+		if x := "internal/buildinfo." + v + "="; !strings.Contains(dockerBuild, x) || !strings.Contains(string(makefile), "$(BUILDINFO)."+v+"=") {
+			t.Errorf("the Dockerfile or the Makefile does not stamp %s", x)
+		}
+	}
+	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(string(gomod))
+	if goVersion == nil || !strings.Contains(string(dockerfile), "FROM golang:"+goVersion[1]+" ") {
+		t.Errorf("the Dockerfile's Go image does not match go.mod's go %v", goVersion)
+	}
+	for _, want := range []string{"USER 65532", "HEALTHCHECK", "/readyz", "ENTRYPOINT [\"/usr/local/bin/gatehouse\"]"} {
+		if !strings.Contains(string(dockerfile), want) {
+			t.Errorf("the Dockerfile lacks %q", want)
+		}
+	}
+}
