@@ -11,7 +11,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // BenchmarkCheckHandler measures POST /v1/allowed through the whole handler
@@ -235,11 +237,72 @@ func checkBenchServer(actions ...string) (*server, string) {
 	t := &testing.T{}
 	s := newServer(t)
 	s.t = t
+	return s, benchData(s, actions...)
+}
+
+// checkBenchServerWith is checkBenchServer on a server built with cfg.
+func checkBenchServerWith(cfg config.Config, actions ...string) (*server, string) {
+	t := &testing.T{}
+	s := newServerWith(t, cfg)
+	s.t = t
+	return s, benchData(s, actions...)
+}
+
+func benchData(s *server, actions ...string) string {
 	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"},
 		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
 	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": actions}})
 	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
 	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
 	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
-	return s, key
+	return key
+}
+
+// discardSpans is an exporter that drops what it is given: the cost of
+// making and ending spans without that of sending them.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkCheckPathTracing is BenchmarkCheckPath's v1 allow with tracing
+// off (the default: no tracing work at all), on with every check sampled
+// (a request span and a check span per call, handed to an exporter that
+// drops them), and on with nothing sampled (--trace-sample-ratio 0, no
+// traceparent): the ratios are tracing's overhead on the check path.
+func BenchmarkCheckPathTracing(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		on    bool
+		ratio float64
+	}{{"off", false, 0}, {"on_sampled", true, 1}, {"on_unsampled", true, 0}} {
+		b.Run(mode.name, func(b *testing.B) {
+			cfg := config.Default()
+			cfg.DataDir = b.TempDir()
+			if mode.on {
+				cfg.SpanExporter, cfg.TraceSampleRatio = discardSpans{}, mode.ratio
+			}
+			s, key := checkBenchServerWith(cfg, "read")
+			defer s.app.Close()
+			h := s.app.Handler()
+			const c = `{"user":"ada","action":"read","resource":{"type":"doc","tenant":"default"}}`
+			body := &reusableBody{b: []byte(c)}
+			r := httptest.NewRequest("POST", "/v1/allowed", nil)
+			r.Body = body
+			r.ContentLength = int64(len(c))
+			r.Header.Set("Authorization", "Bearer "+key)
+			r.Header.Set("Content-Type", "application/json")
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				body.reset()
+				clear(w.h)
+				w.status = 0
+				h.ServeHTTP(w, r)
+				if w.status != http.StatusOK {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
 }

@@ -87,6 +87,10 @@ type Deps struct {
 	Neighbours []Neighbour
 	// Metrics counts and times requests (nil: not measured).
 	Metrics *metrics.HTTP
+	// Traced says that requests are traced (their context carries a
+	// recording span): checks then record spans of their own. False: the
+	// checks' fast path does no tracing work.
+	Traced bool
 }
 
 // Neighbour is another API served beside v1 on the same handler.
