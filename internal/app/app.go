@@ -85,6 +85,9 @@ type App struct {
 	// (--otlp-endpoint empty).
 	Tracing *telemetry.Tracing
 
+	// streams are the node's open PDP change streams (their lag is a
+	// metric).
+	streams         *httpapi.PDPStreams
 	handler         http.Handler
 	deps            httpapi.Deps
 	keysBroadcaster apikey.Broadcaster
@@ -250,6 +253,9 @@ func (a *App) buildServices(ctx context.Context) error {
 // buildHandler builds the HTTP API and the dashboard.
 func (a *App) buildHandler() error {
 	cfg, logStore := a.Config, a.LogDB.LogStore()
+	limits := httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
+		UploadLimit: cfg.PDPUploadLimit}
+	a.streams = httpapi.NewPDPStreams(limits)
 	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
@@ -257,8 +263,7 @@ func (a *App) buildHandler() error {
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
-		PDP: httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
-			UploadLimit: cfg.PDPUploadLimit},
+		PDP: limits, Streams: a.streams,
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
 		Webhooks:    a.Webhooks, Jobs: a.Jobs, Metrics: httpMetrics, Traced: a.Tracing != nil,
 	}
