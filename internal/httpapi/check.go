@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 	"reflect"
 	"time"
 
@@ -90,7 +89,7 @@ func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[decision.Chec
 	}
 	start := time.Now()
 	r := decision.Decide(e, &in.Body)
-	telemetry.Check(ctx, start, r.Allow, in.Body.Action, in.Body.Resource.Type)
+	decision.TraceCheck(ctx, start, r.Allow, in.Body.Action, in.Body.Resource.Type)
 	h.record(ctx, ref, &in.Body, &r, time.Now())
 	h.checked(ctx, ref, b2i(r.Allow), 1)
 	return ok(ctx, r), nil
@@ -120,7 +119,7 @@ func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]dec
 		h.record(ctx, ref, &in.Body.Checks[i], &out[i], now)
 		allowed += b2i(out[i].Allow)
 	}
-	telemetry.Checks(ctx, now, len(out), int(allowed))
+	decision.TraceChecks(ctx, now, len(out), int(allowed))
 	h.checked(ctx, ref, allowed, int64(len(out)))
 	return ok(ctx, out), nil
 }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 	"io"
 	"net/http"
 	"runtime/debug"
@@ -229,7 +228,7 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	f.record(ctx, p, &in, &d, id, start)
 	f.measured[kind].Observe(time.Since(start))
 	if f.traced {
-		telemetry.Check(ctx, decided, d.Allow, in.action, in.typ)
+		decision.TraceCheck(ctx, decided, d.Allow, in.action, in.typ)
 		metrics.NoteRoute(w, fastRoutes[kind])
 	}
 	if log := f.h.Log; log != nil && log.Enabled(ctx, -4) { // slog.LevelDebug, as WithAccessLog

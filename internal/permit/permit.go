@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gatehouse-dev/gatehouse/internal/dberr"
-	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 	"io"
 	"net/http"
 	"strings"
@@ -532,7 +531,7 @@ func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine Admit, rec
 		start := time.Now()
 		a, req, res, err := Decide(e, &c)
 		if err == nil {
-			telemetry.Check(r.Context(), start, res.Allow, req.Action, req.Resource.Type)
+			decision.TraceCheck(r.Context(), start, res.Allow, req.Action, req.Resource.Type)
 		}
 		if err == nil && record != nil {
 			record(r, &req, &res)
@@ -549,7 +548,7 @@ func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine Admit, rec
 		}
 		out := BulkAnswer{Allow: make([]Answer, len(b))}
 		start, allowed := time.Now(), 0
-		defer func() { telemetry.Checks(r.Context(), start, len(b), allowed) }()
+		defer func() { decision.TraceChecks(r.Context(), start, len(b), allowed) }()
 		for i := range b {
 			a, req, res, err := Decide(e, &b[i])
 			if err != nil {

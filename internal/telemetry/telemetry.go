@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -137,35 +136,4 @@ func (t *Tracing) Job(ctx context.Context, kind string, fn func(context.Context)
 		span.SetStatus(codes.Error, "the job failed")
 	}
 	return err
-}
-
-// Check records a permission check that began at start as a span under
-// ctx's request span: its decision, action and resource type (never the
-// user, the resource's key or the tenant). It does nothing unless ctx's
-// span is recording.
-func Check(ctx context.Context, start time.Time, allow bool, action, resourceType string) {
-	parent := trace.SpanFromContext(ctx)
-	if !parent.IsRecording() {
-		return
-	}
-	decision := "deny"
-	if allow {
-		decision = "allow"
-	}
-	_, span := parent.TracerProvider().Tracer(Scope).Start(ctx, "check", trace.WithTimestamp(start),
-		trace.WithAttributes(attribute.String("gatehouse.check.decision", decision), attribute.String("gatehouse.check.action", action),
-			attribute.String("gatehouse.check.resource_type", resourceType)))
-	span.End()
-}
-
-// Checks records a bulk check of n checks, allowed of them allowed, as
-// one span.
-func Checks(ctx context.Context, start time.Time, n, allowed int) {
-	parent := trace.SpanFromContext(ctx)
-	if !parent.IsRecording() {
-		return
-	}
-	_, span := parent.TracerProvider().Tracer(Scope).Start(ctx, "check bulk", trace.WithTimestamp(start),
-		trace.WithAttributes(attribute.Int("gatehouse.check.count", n), attribute.Int("gatehouse.check.allowed", allowed)))
-	span.End()
 }
