@@ -73,6 +73,16 @@ type Service struct {
 	grace     int64
 	storeDown atomic.Int64
 	outage    atomic.Int64 // verifications answered from the cache in an outage
+	// hits and misses count verifications answered from the cache and
+	// those that read the store (metrics).
+	hits, misses atomic.Int64
+}
+
+// CacheCounts are the verifications answered from the cache (hits), those
+// that checked the signature and read the store (misses), and those
+// answered from the cache because the store could not be read (outage).
+func (s *Service) CacheCounts() (hits, misses, outage int64) {
+	return s.hits.Load(), s.misses.Load(), s.outage.Load()
 }
 
 // DefaultOutageGrace is Options.OutageGrace's default.

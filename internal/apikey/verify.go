@@ -139,6 +139,7 @@ func (s *Service) Verify(ctx context.Context, token string) (*auth.Principal, er
 				return nil, ErrExpired
 			}
 			e.use.last.Store(nowNano / int64(time.Second))
+			s.hits.Add(1)
 			return e.p, nil
 		}
 	}
@@ -148,6 +149,7 @@ func (s *Service) Verify(ctx context.Context, token string) (*auth.Principal, er
 		return s.fromOutage(cached, nowNano)
 	}
 	gen := s.cache.generation()
+	s.misses.Add(1)
 	e, err := s.verifySlow(ctx, token, now)
 	if err != nil {
 		if ge := new(gatehouse.Error); errors.As(err, &ge) {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"log/slog"
 	"net"
@@ -80,7 +81,13 @@ type App struct {
 	// one: several Apps in one process do not collide), served by
 	// AdminHandler.
 	Metrics *prometheus.Registry
+	// Tracing is the node's OpenTelemetry tracing; nil when off
+	// (--otlp-endpoint empty).
+	Tracing *telemetry.Tracing
 
+	// streams are the node's open PDP change streams (their lag is a
+	// metric).
+	streams         *httpapi.PDPStreams
 	handler         http.Handler
 	deps            httpapi.Deps
 	keysBroadcaster apikey.Broadcaster
@@ -108,6 +115,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 			a.Close()
 		}
 	}()
+	if a.Tracing, err = telemetry.New(ctx, telemetry.Options{Endpoint: cfg.OTLPEndpoint, Insecure: cfg.OTLPInsecure,
+		Ratio: cfg.TraceSampleRatio, Version: Version, Exporter: cfg.SpanExporter}); err != nil {
+		return nil, err
+	}
+	a.closers.add(func() error { // last: what the others flush is traced
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return a.Tracing.Shutdown(ctx)
+	})
 	if err := a.openDatabases(ctx); err != nil {
 		return nil, err
 	}
@@ -131,6 +147,9 @@ func (a *App) openDatabases(ctx context.Context) error {
 		return err
 	}
 	a.DB, a.Store = db, db.Store()
+	if a.Tracing != nil {
+		db.Trace(a.Tracing.Tracer)
+	}
 	a.closers.add(db.Close)
 	if rep, err := db.SealSecrets(ctx, false); err != nil {
 		return fmt.Errorf("secrets at rest: %w", err)
@@ -191,6 +210,7 @@ func (a *App) buildServices(ctx context.Context) error {
 	a.Facts = facts.NewService(st, log, append(factsOpts, facts.WithClock(cfg.Now))...)
 	a.Webhooks = webhook.NewService(st, guard, webhook.Options{Schedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter,
 		Timeout: cfg.WebhookTimeout, Now: cfg.Now})
+	a.Webhooks.Tracing = a.Tracing
 	jobOpt := jobs.Options{MaxImportBytes: cfg.MaxImportBytes, SandboxResetEvery: cfg.SandboxResetEvery, Lease: cfg.JobTimeout, Now: cfg.Now,
 		Pause: float64(cfg.JobPause) / 100}
 	taskWorkers := cfg.JobWorkers
@@ -210,14 +230,21 @@ func (a *App) buildServices(ctx context.Context) error {
 	a.Jobs = jobs.NewService(st, a.Facts, log, jobOpt)
 	a.Queue, err = queue.New(queue.Options{Engine: a.DB.Engine, DB: a.DB.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute,
 		TaskWorkers: taskWorkers, Log: log}, queue.Handlers{
-		Deliver: func(ctx context.Context, id string) (queue.Outcome, error) {
-			wait, err := a.Webhooks.Deliver(ctx, id)
-			return queue.Outcome{After: wait}, err
+		Deliver: func(ctx context.Context, id string) (out queue.Outcome, err error) {
+			err = a.Tracing.Job(ctx, queue.KindDelivery, func(ctx context.Context) error {
+				out.After, err = a.Webhooks.Deliver(ctx, id)
+				return err
+			})
+			return out, err
 		},
-		RunTask: a.Jobs.RunTask,
+		RunTask: func(ctx context.Context, id string) error {
+			return a.Tracing.Job(ctx, queue.KindTask, func(ctx context.Context) error { return a.Jobs.RunTask(ctx, id) })
+		},
 		Sweep: func(ctx context.Context) error {
-			_, err := a.SweepJobs(ctx)
-			return err
+			return a.Tracing.Job(ctx, queue.KindSweep, func(ctx context.Context) error {
+				_, err := a.SweepJobs(ctx)
+				return err
+			})
 		},
 		DeliveryTimeout: cfg.WebhookTimeout,
 	})
@@ -239,6 +266,9 @@ func (a *App) buildServices(ctx context.Context) error {
 // buildHandler builds the HTTP API and the dashboard.
 func (a *App) buildHandler() error {
 	cfg, logStore := a.Config, a.LogDB.LogStore()
+	limits := httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
+		UploadLimit: cfg.PDPUploadLimit}
+	a.streams = httpapi.NewPDPStreams(limits)
 	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
 		Region: cfg.Region, APIURL: cfg.APIURL(cfg.Addr),
@@ -247,10 +277,9 @@ func (a *App) buildHandler() error {
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
-		PDP: httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
-			UploadLimit: cfg.PDPUploadLimit},
+		PDP: limits, Streams: a.streams,
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
-		Webhooks:    a.Webhooks, Jobs: a.Jobs, Metrics: httpMetrics,
+		Webhooks:    a.Webhooks, Jobs: a.Jobs, Metrics: httpMetrics, Traced: a.Tracing != nil,
 	}
 	// Permit.io's API (/v2) and decision endpoints, by v1's rules.
 	a.deps.Neighbours = []httpapi.Neighbour{{Shape: permitv2.Shape(a.Log), Mount: func(mux *http.ServeMux, k httpapi.Kit) error {
@@ -286,6 +315,8 @@ func (a *App) buildHandler() error {
 		}
 		top.ServeHTTP(w, r)
 	})
+	// Off, Middleware is the handler itself: no tracing work per request.
+	a.handler = a.Tracing.Middleware(a.handler)
 	return nil
 }
 
@@ -593,7 +624,10 @@ func (a *App) SweepJobs(ctx context.Context) (ran bool, err error) {
 // interval, until ctx ends.
 func (a *App) runRetention(ctx context.Context, every time.Duration) {
 	for {
-		if _, err := a.RetentionRound(ctx); err != nil && ctx.Err() == nil {
+		if err := a.Tracing.Job(ctx, "log_retention", func(ctx context.Context) error {
+			_, err := a.RetentionRound(ctx)
+			return err
+		}); err != nil && ctx.Err() == nil {
 			a.Log.Warn("log retention", "err", err)
 		}
 		select {

@@ -44,8 +44,24 @@ func (a *App) registerMetrics() *metrics.HTTP {
 			}
 			return n, nil
 		},
-		Pools:   pools,
-		Engines: a.Facts.Engines.Sizes,
+		Pools:    pools,
+		Engines:  a.Facts.Engines.Sizes,
+		KeyCache: a.Keys.CacheCounts,
+		WebhookOldest: func(ctx context.Context) (time.Time, bool, error) {
+			return a.DB.OldestWaiting(ctx, queue.KindDelivery)
+		},
+		PDPLags: func() map[string]metrics.FeedLag {
+			lags := a.streams.Lags(time.Now(), func(envID string) (int64, bool) {
+				_, seq, ok := a.Facts.Engines.Loaded(envID)
+				return seq, ok
+			})
+			out := make(map[string]metrics.FeedLag, len(lags))
+			for k, l := range lags {
+				out[k] = metrics.FeedLag(l)
+			}
+			return out
+		},
+		PDPStreams: a.streams.Open,
 	})
 	return metrics.NewHTTP(reg)
 }

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -162,6 +163,7 @@ func testMetricsOnAdminListener(t *testing.T, cfg config.Config, pool string) {
 		t.Fatalf("create key: %d %v", status, created)
 	}
 	key := created["data"].(map[string]any)["token"].(string)
+	keyID := created["data"].(map[string]any)["id"].(string)
 	if status, body := call(t, "POST", url+"/v1/webhooks", res.Token, `{"url":"`+hook.URL+`","events":["user.created"]}`); status != http.StatusCreated {
 		t.Fatalf("create webhook: %d %v", status, body)
 	}
@@ -209,6 +211,22 @@ func testMetricsOnAdminListener(t *testing.T, cfg config.Config, pool string) {
 	if status, _ := get(t, url+"/signin"); status != http.StatusOK { // a dashboard page
 		t.Fatalf("GET /signin: %d", status)
 	}
+	// A PDP following the change feed, caught up.
+	streamCtx, stopStream := context.WithCancel(context.Background())
+	defer stopStream()
+	sr, _ := http.NewRequestWithContext(streamCtx, "GET", url+"/v1/pdp/changes", nil)
+	sr.Header.Set("Authorization", "Bearer "+key)
+	stream, err := http.DefaultClient.Do(sr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/pdp/changes: %d", stream.StatusCode)
+	}
+	lines := bufio.NewScanner(stream.Body)
+	for lines.Scan() && lines.Text() != "event: synced" {
+	}
 	// The delivery was tried once and waits for its retry.
 	var fams map[string]*dto.MetricFamily
 	testwait.Until(t, 30*time.Second, "the failed delivery in the backlog", func() bool {
@@ -251,6 +269,31 @@ func testMetricsOnAdminListener(t *testing.T, cfg config.Config, pool string) {
 	if _, ok := value(fams, "gatehouse_log_queue_depth", map[string]string{"log": "decision"}); !ok {
 		t.Error("no decision log queue depth")
 	}
+	// Key verifications: the first of each key read the database, the
+	// rest came from the cache.
+	want("gatehouse_key_cache_requests_total", map[string]string{"result": "miss"}, 2)
+	want("gatehouse_key_cache_requests_total", map[string]string{"result": "hit"}, 8)
+	if v, ok := value(fams, "gatehouse_key_cache_requests_total", map[string]string{"result": "outage"}); !ok || v != 0 {
+		t.Errorf("outage answers with the database up: %v (present %v)", v, ok)
+	}
+	// The failed delivery waits for its retry: the webhook lag is its age.
+	if v, ok := value(fams, "gatehouse_webhook_delivery_lag_seconds", nil); !ok || v <= 0 || v > 60 {
+		t.Errorf("webhook lag %v (present %v), want the waiting delivery's age", v, ok)
+	}
+	// The PDP's stream is current: its key's lag is 0.
+	want("gatehouse_pdp_streams", nil, 1)
+	for _, name := range []string{"gatehouse_pdp_feed_lag_positions", "gatehouse_pdp_feed_lag_seconds"} {
+		if v, ok := value(fams, name, map[string]string{"key_id": keyID}); !ok || v != 0 {
+			t.Errorf("%s{key_id=%s} = %v (present %v), want 0", name, keyID, v, ok)
+		}
+	}
+	// A closed stream's series go away (the labels stay bounded by the
+	// streams open).
+	stopStream()
+	testwait.Until(t, 30*time.Second, "the closed stream's lag gone", func() bool {
+		_, ok := value(scrape(t, admin), "gatehouse_pdp_feed_lag_positions", map[string]string{"key_id": keyID})
+		return !ok
+	})
 	// Bounded routes: patterns, never a path with a user's key in it.
 	for _, m := range fams["gatehouse_http_requests_total"].GetMetric() {
 		for _, l := range m.GetLabel() {

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -33,6 +34,17 @@ type Config struct {
 	// AdminAddr is the listen address of the admin listener (Prometheus
 	// metrics, pprof); empty: none.
 	AdminAddr string
+	// OTLPEndpoint is the OTLP/HTTP collector traces are sent to
+	// (host:port or an http(s):// URL); empty: no tracing at all.
+	OTLPEndpoint string
+	// OTLPInsecure sends traces over plain HTTP instead of TLS.
+	OTLPInsecure bool
+	// TraceSampleRatio is the share of new traces recorded (parent-based:
+	// a request whose traceparent says sampled is always recorded).
+	TraceSampleRatio float64
+	// SpanExporter, when set, receives every ended span at once instead of
+	// an OTLP collector (tests: an in-memory exporter); not a setting.
+	SpanExporter sdktrace.SpanExporter
 	// PublicURL is the server's address as people and programs reach it
 	// (scheme, host, maybe a port), for printed and shown links; empty
 	// derives it from the listen address (see PublicBase).
@@ -201,6 +213,9 @@ func (c Config) Validate() error {
 		if c.AdminAddr == c.Addr {
 			return fmt.Errorf("admin-addr %q: must differ from addr (metrics and pprof never go on the public port)", c.AdminAddr)
 		}
+	}
+	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 {
+		return fmt.Errorf("trace-sample-ratio %v: must be between 0 and 1", c.TraceSampleRatio)
 	}
 	if c.PublicURL != "" {
 		if err := checkPublicURL(c.PublicURL); err != nil {

@@ -92,6 +92,29 @@ func (f FailMode) Set(v string) error {
 // Type names the values in flag help.
 func (FailMode) Type() string { return "open|closed" }
 
+// Ratio is a float64 spelt as a number from 0 to 1: a share.
+type Ratio struct{ P *float64 }
+
+func (r Ratio) String() string {
+	if r.P == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(*r.P, 'g', -1, 64)
+}
+
+// Set reads a number from 0 to 1.
+func (r Ratio) Set(v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 {
+		return fmt.Errorf("want a number from 0 to 1")
+	}
+	*r.P = f
+	return nil
+}
+
+// Type names the values in flag help.
+func (Ratio) Type() string { return "0..1" }
+
 func minimum(n int64) *int64 { return &n }
 
 // Settings is every setting, in the order of the README's table.
@@ -104,6 +127,16 @@ var Settings = []Setting{
 	{Flag: "admin-addr", Env: EnvPrefix + "ADMIN_ADDR", NoDefault: "(empty: off)",
 		Help:  "listen address of the admin listener serving Prometheus /metrics and /debug/pprof/ (e.g. 127.0.0.1:9090); never the public port; keep it off the internet; empty: off",
 		field: of(func(c *Config) *string { return &c.AdminAddr }, "")},
+	{Flag: "otlp-endpoint", Env: EnvPrefix + "OTLP_ENDPOINT", NoDefault: "(empty: off)",
+		Help:  "OTLP/HTTP collector to send OpenTelemetry traces to (host:port, or an http(s):// URL with its path); empty: no tracing, at no cost",
+		field: of(func(c *Config) *string { return &c.OTLPEndpoint }, "")},
+	{Flag: "otlp-insecure", Env: EnvPrefix + "OTLP_INSECURE",
+		Help:  "send traces to the --otlp-endpoint over plain HTTP, not TLS (a collector on loopback or a private network)",
+		field: of(func(c *Config) *bool { return &c.OTLPInsecure }, false)},
+	{Flag: "trace-sample-ratio", Env: EnvPrefix + "TRACE_SAMPLE_RATIO", Want: "a number from 0 to 1",
+		Help: "share of new traces recorded when --otlp-endpoint is set; a request whose traceparent is sampled is always recorded, one whose traceparent is not sampled never",
+		field: field{ptr: func(c *Config) any { return Ratio{&c.TraceSampleRatio} },
+			setDefault: func(c *Config) { c.TraceSampleRatio = 1 }}},
 	{Flag: "public-url", Env: EnvPrefix + "PUBLIC_URL", NoDefault: "(empty: http:// and the listen address)",
 		Help:  "the address people reach this server at (e.g. https://auth.example.com behind a proxy): the links serve, init and setup-link print and the dashboard shows",
 		field: of(func(c *Config) *string { return &c.PublicURL }, "")},

@@ -15,7 +15,8 @@ func TestEveryFieldIsOneSetting(t *testing.T) {
 	byAddr := map[uintptr]string{}
 	cv := reflect.ValueOf(&c).Elem()
 	for i := range cv.NumField() {
-		if f := cv.Type().Field(i); f.Type.Kind() != reflect.Func { // Now, a clock, is no setting
+		// Now, a clock, and SpanExporter, a test's hook, are no settings.
+		if f := cv.Type().Field(i); f.Type.Kind() != reflect.Func && f.Type.Kind() != reflect.Interface {
 			byAddr[cv.Field(i).Addr().Pointer()] = f.Name
 		}
 	}
@@ -23,8 +24,11 @@ func TestEveryFieldIsOneSetting(t *testing.T) {
 	flags, envs := map[string]bool{}, map[string]bool{}
 	for _, s := range Settings {
 		p := reflect.ValueOf(s.Ptr(&c))
-		if v, ok := s.Ptr(&c).(FailMode); ok {
+		switch v := s.Ptr(&c).(type) {
+		case FailMode:
 			p = reflect.ValueOf(v.Open)
+		case Ratio:
+			p = reflect.ValueOf(v.P)
 		}
 		name, ok := byAddr[p.Pointer()]
 		if !ok {
@@ -153,5 +157,38 @@ func TestEnvErrors(t *testing.T) {
 		return map[string]string{"GATEHOUSE_RATE_LIMIT_FAIL": "closed", "GATEHOUSE_ANONYMOUS_RATE_LIMIT": "0"}[k]
 	}); err != nil || c.RateLimitFailOpen || c.AnonymousRateLimit != 0 {
 		t.Fatalf("err %v, config %+v", err, c)
+	}
+}
+
+// TestTraceSampleRatio: the ratio is read as a number from 0 to 1, and
+// anything else is refused with what is wanted.
+func TestTraceSampleRatio(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  string
+		want float64
+		err  bool
+	}{{"0.25", 0.25, false}, {"0", 0, false}, {"1", 1, false}, {"1.5", 0, true}, {"-0.1", 0, true}, {"half", 0, true}} {
+		c := Default()
+		err := c.ApplyEnv(func(k string) string {
+			if k == EnvPrefix+"TRACE_SAMPLE_RATIO" {
+				return tc.env
+			}
+			return ""
+		})
+		if (err != nil) != tc.err || (!tc.err && c.TraceSampleRatio != tc.want) {
+			t.Errorf("%q: ratio %v, err %v", tc.env, c.TraceSampleRatio, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "a number from 0 to 1") {
+			t.Errorf("%q: error %q does not say what is wanted", tc.env, err)
+		}
+	}
+	if c := Default(); c.TraceSampleRatio != 1 || c.OTLPEndpoint != "" {
+		t.Errorf("defaults: ratio %v, endpoint %q", c.TraceSampleRatio, c.OTLPEndpoint)
+	}
+	c := Default()
+	c.TraceSampleRatio = 2
+	if err := c.Validate(); err == nil {
+		t.Error("Validate took a ratio of 2")
 	}
 }

@@ -8,10 +8,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // BenchmarkCheckHandler measures POST /v1/allowed through the whole handler
@@ -235,11 +238,96 @@ func checkBenchServer(actions ...string) (*server, string) {
 	t := &testing.T{}
 	s := newServer(t)
 	s.t = t
+	return s, benchData(s, actions...)
+}
+
+// checkBenchServerWith is checkBenchServer on a server built with cfg.
+func checkBenchServerWith(cfg config.Config, actions ...string) (*server, string) {
+	t := &testing.T{}
+	s := newServerWith(t, cfg)
+	s.t = t
+	return s, benchData(s, actions...)
+}
+
+func benchData(s *server, actions ...string) string {
 	_, key := s.newKey("environment", []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"},
 		map[string]any{"project": "default", "environment": "development", "rate_limit_per_hour": 100_000_000})
 	s.must(201, req{method: "POST", path: "/v1/resources", key: key, body: map[string]any{"key": "doc", "actions": actions}})
 	s.must(201, req{method: "POST", path: "/v1/roles", key: key, body: map[string]any{"key": "reader", "permissions": []string{"doc:read"}}})
 	s.must(201, req{method: "POST", path: "/v1/users", key: key, body: map[string]any{"key": "ada"}})
 	s.must(201, req{method: "POST", path: "/v1/role-assignments", key: key, body: map[string]any{"user": "ada", "role": "reader"}})
-	return s, key
+	return key
 }
+
+// BenchmarkCheckPathTracing times BenchmarkCheckPath's v1 allow on three
+// servers: tracing off (the default: no tracing work at all), on with
+// every check sampled (a request span and a check span per call, handed to
+// an exporter that drops them), and on with nothing sampled
+// (--trace-sample-ratio 0, no traceparent). The servers take turns in
+// rounds and each keeps its fastest round, so that a busy machine's noise
+// falls on all three alike; the reported ratios (sampled/off,
+// unsampled/off) are tracing's overhead on the check path.
+func BenchmarkCheckPathTracing(b *testing.B) {
+	type mode struct {
+		name  string
+		on    bool
+		ratio float64
+		h     http.Handler
+		r     *http.Request
+		body  *reusableBody
+		best  time.Duration
+		alloc float64
+	}
+	modes := []*mode{{name: "off"}, {name: "on_sampled", on: true, ratio: 1}, {name: "on_unsampled", on: true}}
+	const c = `{"user":"ada","action":"read","resource":{"type":"doc","tenant":"default"}}`
+	for _, m := range modes {
+		cfg := config.Default()
+		cfg.DataDir = b.TempDir()
+		if m.on {
+			cfg.SpanExporter, cfg.TraceSampleRatio = discardSpans{}, m.ratio
+		}
+		s, key := checkBenchServerWith(cfg, "read")
+		defer s.app.Close()
+		m.h, m.body = s.app.Handler(), &reusableBody{b: []byte(c)}
+		m.r = httptest.NewRequest("POST", "/v1/allowed", nil)
+		m.r.Body = m.body
+		m.r.ContentLength = int64(len(c))
+		m.r.Header.Set("Authorization", "Bearer "+key)
+		m.r.Header.Set("Content-Type", "application/json")
+		m.best = time.Hour
+	}
+	w := &discardWriter{h: http.Header{}}
+	one := func(m *mode) {
+		m.body.reset()
+		clear(w.h)
+		w.status = 0
+		m.h.ServeHTTP(w, m.r)
+		if w.status != http.StatusOK {
+			b.Fatalf("%s: status %d", m.name, w.status)
+		}
+	}
+	const round = 500
+	for b.Loop() {
+		for _, m := range modes {
+			start := time.Now()
+			for range round {
+				one(m)
+			}
+			m.best = min(m.best, time.Since(start)/round)
+		}
+	}
+	for _, m := range modes {
+		m.alloc = testing.AllocsPerRun(200, func() { one(m) })
+		b.ReportMetric(float64(m.best.Nanoseconds()), m.name+"_ns/check")
+		b.ReportMetric(m.alloc, m.name+"_allocs/check")
+	}
+	b.ReportMetric(float64(modes[1].best)/float64(modes[0].best), "sampled/off")
+	b.ReportMetric(float64(modes[2].best)/float64(modes[0].best), "unsampled/off")
+}
+
+// discardSpans is an exporter that drops what it is given: the cost of
+// making and ending spans without that of sending them.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }

@@ -87,7 +87,9 @@ func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[decision.Chec
 	if err := h.awaitRevision(ctx, ref.envID, in.Body.AtLeast); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	r := decision.Decide(e, &in.Body)
+	decision.TraceCheck(ctx, start, r.Allow, in.Body.Action, in.Body.Resource.Type)
 	h.record(ctx, ref, &in.Body, &r, time.Now())
 	h.checked(ctx, ref, b2i(r.Allow), 1)
 	return ok(ctx, r), nil
@@ -117,6 +119,7 @@ func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]dec
 		h.record(ctx, ref, &in.Body.Checks[i], &out[i], now)
 		allowed += b2i(out[i].Allow)
 	}
+	decision.TraceChecks(ctx, now, len(out), int(allowed))
 	h.checked(ctx, ref, allowed, int64(len(out)))
 	return ok(ctx, out), nil
 }

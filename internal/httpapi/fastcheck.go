@@ -49,16 +49,22 @@ type fastCheck struct {
 	// measured are the request metrics of the answered checks, by kind,
 	// resolved once (the routes' mux patterns, as the general path's).
 	measured [fastPermit + 1]*metrics.Fixed
+	// traced: requests are traced (Deps.Traced); otherwise the fast path
+	// does no tracing work at all.
+	traced bool
 }
+
+// fastRoutes are the route patterns of the checks, by kind.
+var fastRoutes = [fastPermit + 1]string{fastV1: "POST /v1/allowed", fastPermit: "POST /allowed"}
 
 func newFastCheck(h *handlers, next http.Handler) http.Handler {
 	limit := int64(fastBodyLimit)
 	if h.MaxBodyBytes > 0 {
 		limit = min(limit, h.MaxBodyBytes)
 	}
-	f := &fastCheck{h: h, next: next, maxBody: limit}
-	f.measured[fastV1] = h.Metrics.Fixed("POST /v1/allowed", http.MethodPost, http.StatusOK)
-	f.measured[fastPermit] = h.Metrics.Fixed("POST /allowed", http.MethodPost, http.StatusOK)
+	f := &fastCheck{h: h, next: next, maxBody: limit, traced: h.Traced}
+	f.measured[fastV1] = h.Metrics.Fixed(fastRoutes[fastV1], http.MethodPost, http.StatusOK)
+	f.measured[fastPermit] = h.Metrics.Fixed(fastRoutes[fastPermit], http.MethodPost, http.StatusOK)
 	return f
 }
 
@@ -184,6 +190,10 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 
 	id := web.CallerRequestID(hdr)
 	req := authz.Request{User: in.user, Action: in.action, Resource: in.typ, Key: in.key, Tenant: in.tenant}
+	var decided time.Time
+	if f.traced {
+		decided = time.Now()
+	}
 	d := e.Decide(&req)
 	var path []authz.Step
 	if d.Allow && d.Via != authz.ViaTenantRole {
@@ -217,6 +227,10 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	}
 	f.record(ctx, p, &in, &d, id, start)
 	f.measured[kind].Observe(time.Since(start))
+	if f.traced {
+		decision.TraceCheck(ctx, decided, d.Allow, in.action, in.typ)
+		metrics.NoteRoute(w, fastRoutes[kind])
+	}
 	if log := f.h.Log; log != nil && log.Enabled(ctx, -4) { // slog.LevelDebug, as WithAccessLog
 		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", http.StatusOK,
 			"duration", time.Since(start), "request_id", id)

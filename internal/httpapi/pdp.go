@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -255,10 +256,11 @@ var pdpStreamMax = 30 * time.Minute
 // pdpStreamRetry is the Retry-After of a stream refused for the caps.
 const pdpStreamRetry = 30
 
-// pdpStreams are a node's open change streams, by key: the caps count them,
-// and a key's announced change (a revocation, on any node) wakes its
-// streams to verify the key again at once.
-type pdpStreams struct {
+// PDPStreams are a node's open change streams, by key: the caps count them,
+// a key's announced change (a revocation, on any node) wakes its streams
+// to verify the key again at once, and the metrics read how far behind the
+// feed each one is (Lags).
+type PDPStreams struct {
 	limits PDPLimits
 
 	mu    sync.Mutex
@@ -268,16 +270,60 @@ type pdpStreams struct {
 
 // pdpStream is one open stream.
 type pdpStream struct {
-	keyID   string
-	recheck chan struct{} // the key changed: verify it again
+	keyID, envID string
+	recheck      chan struct{} // the key changed: verify it again
+	// pos is the feed position sent last; current is when (unix
+	// nanoseconds) the stream was last caught up with the feed (or opened).
+	pos, current atomic.Int64
 }
 
-func newPDPStreams(l PDPLimits) *pdpStreams {
-	return &pdpStreams{limits: l.withDefaults(), byKey: map[string]map[*pdpStream]struct{}{}}
+// PDPLag is how far behind its environment's feed a PDP's stream is.
+type PDPLag struct {
+	// Positions: the feed positions between the last change sent and the
+	// newest this node applied (an upper bound on the changes: the
+	// positions are shared by every environment).
+	Positions int64
+	// Seconds since the stream was last caught up, while it is behind; 0
+	// when it is current.
+	Seconds float64
+}
+
+// Lags are the open streams' lags by key id (one key per PDP: a key's
+// streams report the one furthest behind), given head, the feed position
+// this node applied for an environment. At most --pdp-streams-per-node
+// keys: the metric's series stay bounded.
+func (r *PDPStreams) Lags(now time.Time, head func(envID string) (int64, bool)) map[string]PDPLag {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]PDPLag, len(r.byKey))
+	for keyID, set := range r.byKey {
+		var worst PDPLag
+		for s := range set {
+			var l PDPLag
+			if h, ok := head(s.envID); ok && h > s.pos.Load() {
+				l.Positions = h - s.pos.Load()
+				l.Seconds = max(0, now.Sub(time.Unix(0, s.current.Load())).Seconds())
+			}
+			worst.Positions, worst.Seconds = max(worst.Positions, l.Positions), max(worst.Seconds, l.Seconds)
+		}
+		out[keyID] = worst
+	}
+	return out
+}
+
+// Open counts the open streams.
+func (r *PDPStreams) Open() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total
+}
+
+func NewPDPStreams(l PDPLimits) *PDPStreams {
+	return &PDPStreams{limits: l.withDefaults(), byKey: map[string]map[*pdpStream]struct{}{}}
 }
 
 // open admits a stream of keyID, or refuses it with a 429 beyond a cap.
-func (r *pdpStreams) open(keyID string) (*pdpStream, error) {
+func (r *PDPStreams) open(keyID, envID string) (*pdpStream, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var msg string
@@ -291,7 +337,8 @@ func (r *pdpStreams) open(keyID string) (*pdpStream, error) {
 		return nil, huma.ErrorWithHeaders(&gatehouse.Error{Code: gatehouse.CodeRateLimitExceeded, Message: msg,
 			Details: map[string]any{"retry_after": pdpStreamRetry}}, http.Header{"Retry-After": {strconv.Itoa(pdpStreamRetry)}})
 	}
-	s := &pdpStream{keyID: keyID, recheck: make(chan struct{}, 1)}
+	s := &pdpStream{keyID: keyID, envID: envID, recheck: make(chan struct{}, 1)}
+	s.current.Store(time.Now().UnixNano())
 	set := r.byKey[keyID]
 	if set == nil {
 		set = map[*pdpStream]struct{}{}
@@ -302,7 +349,7 @@ func (r *pdpStreams) open(keyID string) (*pdpStream, error) {
 	return s, nil
 }
 
-func (r *pdpStreams) close(s *pdpStream) {
+func (r *PDPStreams) close(s *pdpStream) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	set := r.byKey[s.keyID]
@@ -318,7 +365,7 @@ func (r *pdpStreams) close(s *pdpStream) {
 
 // keyChanged wakes the streams of keyID ("": every stream) to verify their
 // key again. It runs on the key broadcaster's goroutine: it never blocks.
-func (r *pdpStreams) keyChanged(keyID string) {
+func (r *PDPStreams) keyChanged(keyID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	wake := func(set map[*pdpStream]struct{}) {
@@ -352,7 +399,7 @@ func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.Stre
 		from.Since, from.Resume = v, true
 	}
 	p := principal(ctx)
-	st, err := h.streams.open(p.KeyID)
+	st, err := h.streams.open(p.KeyID, ref.envID)
 	if err != nil {
 		return nil, err
 	}
@@ -367,6 +414,7 @@ func (h *handlers) pdpChanges(ctx context.Context, in *pdpChangesIn) (*huma.Stre
 		return nil, err
 	}
 	opened = true
+	st.pos.Store(f.Since())
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		defer h.streams.close(st)
 		r, w := humago.Unwrap(hctx)
@@ -429,8 +477,11 @@ func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, st *pdpStrea
 		switch ev.Kind {
 		case facts.FeedChange:
 			s.event(eventChange, strconv.FormatInt(ev.Entry.Seq, 10), ev.Entry)
+			st.pos.Store(ev.Entry.Seq)
 		case facts.FeedSynced:
 			s.event(eventSynced, "", map[string]int64{"seq": ev.Seq})
+			st.pos.Store(ev.Seq)
+			st.current.Store(time.Now().UnixNano())
 		case facts.FeedReset:
 			s.event(eventReset, "", map[string]string{"reason": ev.Reason})
 		}
@@ -451,6 +502,7 @@ func (h *handlers) streamChanges(ctx context.Context, s *sseWriter, st *pdpStrea
 		if s.err != nil {
 			return errStreamEnded
 		}
+		st.current.Store(time.Now().UnixNano()) // caught up: Wait is called only then
 		select {
 		case <-moved:
 			sendPolicy()

@@ -91,6 +91,13 @@ type Deps struct {
 	Neighbours []Neighbour
 	// Metrics counts and times requests (nil: not measured).
 	Metrics *metrics.HTTP
+	// Streams are the node's open PDP change streams (nil: the handler's
+	// own); the node's metrics read their positions.
+	Streams *PDPStreams
+	// Traced says that requests are traced (their context carries a
+	// recording span): checks then record spans of their own. False: the
+	// checks' fast path does no tracing work.
+	Traced bool
 }
 
 // Neighbour is another API served beside v1 on the same handler.
@@ -136,7 +143,10 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	cfg.Servers = []*huma.Server{{URL: "/", Description: "this server"}}
 	cfg.Components.Schemas.RegisterTypeAlias(reflect.TypeOf(decision.CheckUser{}), reflect.TypeOf(checkUserDoc{}))
 	api := humago.New(mux, cfg)
-	h := &handlers{Deps: d, gate: &web.Gate{Keys: d.Keys, Limiter: d.Limiter, AnonLimit: d.AnonymousLimit, Log: d.Log}, streams: newPDPStreams(d.PDP)}
+	h := &handlers{Deps: d, gate: &web.Gate{Keys: d.Keys, Limiter: d.Limiter, AnonLimit: d.AnonymousLimit, Log: d.Log}, streams: d.Streams}
+	if h.streams == nil {
+		h.streams = NewPDPStreams(d.PDP)
+	}
 	if d.Keys != nil {
 		d.Keys.OnChange(h.streams.keyChanged) // a revoked key's streams end at once, on every node
 	}

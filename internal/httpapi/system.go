@@ -16,7 +16,7 @@ type handlers struct {
 	Deps
 	gate *web.Gate // admits callers (v1's middleware; the Permit API shares it)
 	// streams are this node's open PDP change streams.
-	streams *pdpStreams
+	streams *PDPStreams
 }
 
 // limitsChanged forgets this node's copy of an organization's or

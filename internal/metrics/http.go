@@ -84,31 +84,46 @@ func (f *Fixed) Observe(d time.Duration) {
 	f.duration.Observe(d.Seconds())
 }
 
-// NotePattern tells the measuring middleware which pattern mux matched: it
-// is the route label. The innermost noting mux wins (the API's mux under
-// the server's top one).
+// NotePattern tells the measuring middleware (and the tracing one) which
+// pattern mux matched: it is the route label. The innermost noting mux
+// wins (the API's mux under the server's top one).
 func NotePattern(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
-		if r.Pattern == "" {
-			return
-		}
-		// Middleware between the measuring one and the mux wrap the
-		// writer; each unwraps.
-		for w != nil {
-			if rec, ok := w.(*recorder); ok {
-				if rec.route == "" {
-					rec.route = r.Pattern
-				}
-				return
-			}
-			u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-			if !ok {
-				return
-			}
-			w = u.Unwrap()
+		if r.Pattern != "" {
+			NoteRoute(w, r.Pattern)
 		}
 	})
+}
+
+// RouteNoter is a response writer that keeps its request's route (the
+// first one noted).
+type RouteNoter interface{ NoteRoute(pattern string) }
+
+// NoteRoute tells every RouteNoter among w and the writers it wraps that
+// the request's route is pattern. Middleware between the noting ones and
+// the mux wrap the writer; each unwraps. Only the innermost measuring
+// middleware's writer is told (an API call the dashboard makes in-process
+// counts under its own route and the page under the page's). It allocates
+// nothing.
+func NoteRoute(w http.ResponseWriter, pattern string) {
+	measured := false
+	for w != nil {
+		switch n := w.(type) {
+		case *recorder:
+			if !measured {
+				n.NoteRoute(pattern)
+				measured = true
+			}
+		case RouteNoter:
+			n.NoteRoute(pattern)
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 // recorder keeps the status and the route of an answer.
@@ -133,6 +148,13 @@ func (w *recorder) Write(b []byte) (int, error) {
 }
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// NoteRoute keeps the first route noted.
+func (w *recorder) NoteRoute(pattern string) {
+	if w.route == "" {
+		w.route = pattern
+	}
+}
 
 // class is a status's class: "2xx", "4xx"… (an answer with nothing
 // written is 200).

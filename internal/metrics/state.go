@@ -28,6 +28,22 @@ type State struct {
 	Pools map[string]*sql.DB
 	// Engines are the loaded decision engines' sizes, by environment id.
 	Engines func() map[string]authz.Stats
+	// KeyCache are the API key verifications answered from the cache, those
+	// that read the store, and those answered from the cache in an outage.
+	KeyCache func() (hits, misses, outage int64)
+	// WebhookOldest is when the oldest undelivered webhook delivery was
+	// made (ok false: none).
+	WebhookOldest func(ctx context.Context) (at time.Time, ok bool, err error)
+	// PDPLags are the open PDP change streams' lags by key id, and
+	// PDPStreams their number.
+	PDPLags    func() map[string]FeedLag
+	PDPStreams func() int
+}
+
+// FeedLag is how far behind the change feed a PDP is.
+type FeedLag struct {
+	Positions int64
+	Seconds   float64
 }
 
 // RegisterState registers in reg the metrics read from s at scrape time.
@@ -91,6 +107,76 @@ func RegisterState(reg prometheus.Registerer, s State) {
 	}
 	if s.Engines != nil {
 		reg.MustRegister(&engines{get: s.Engines})
+	}
+	if s.KeyCache != nil {
+		for _, r := range []struct {
+			label string
+			get   func(h, m, o int64) int64
+		}{{"hit", func(h, _, _ int64) int64 { return h }}, {"miss", func(_, m, _ int64) int64 { return m }},
+			{"outage", func(_, _, o int64) int64 { return o }}} {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "gatehouse_key_cache_requests_total", ConstLabels: prometheus.Labels{"result": r.label},
+				Help: "API key verifications, by result: hit (answered from this node's cache), miss (signature checked and the key read from the database), outage (answered from the cache because the database could not be read).",
+			}, func() float64 { return float64(r.get(s.KeyCache())) }))
+		}
+	}
+	if s.WebhookOldest != nil {
+		reg.MustRegister(&webhookLag{oldest: s.WebhookOldest})
+	}
+	if s.PDPLags != nil {
+		reg.MustRegister(&pdpLag{lags: s.PDPLags})
+	}
+	if s.PDPStreams != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_pdp_streams",
+			Help: "PDP change streams open on this node."}, func() float64 { return float64(s.PDPStreams()) }))
+	}
+}
+
+var webhookLagDesc = prometheus.NewDesc("gatehouse_webhook_delivery_lag_seconds",
+	"Age of the oldest webhook delivery not yet delivered (waiting, retrying or in progress); 0 when none waits.", nil, nil)
+
+// webhookLag reads the oldest undelivered delivery at scrape time (one
+// indexed read, bounded by a timeout).
+type webhookLag struct {
+	oldest func(ctx context.Context) (time.Time, bool, error)
+}
+
+func (w *webhookLag) Describe(ch chan<- *prometheus.Desc) { ch <- webhookLagDesc }
+
+func (w *webhookLag) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	at, ok, err := w.oldest(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(webhookLagDesc, err)
+		return
+	}
+	lag := 0.0
+	if ok {
+		lag = max(0, time.Since(at).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(webhookLagDesc, prometheus.GaugeValue, lag)
+}
+
+var (
+	pdpLagPositions = prometheus.NewDesc("gatehouse_pdp_feed_lag_positions",
+		"Change feed positions between the last change sent to a PDP's stream and the newest this node applied, by the PDP's API key id (its streams' worst).",
+		[]string{"key_id"}, nil)
+	pdpLagSeconds = prometheus.NewDesc("gatehouse_pdp_feed_lag_seconds",
+		"Seconds a PDP's stream has been behind the change feed (since it was last caught up); 0 when current. By API key id.",
+		[]string{"key_id"}, nil)
+)
+
+// pdpLag reports the lag of each PDP with a stream open on this node: a
+// series per key, no more than the node's stream cap.
+type pdpLag struct{ lags func() map[string]FeedLag }
+
+func (p *pdpLag) Describe(ch chan<- *prometheus.Desc) { ch <- pdpLagPositions; ch <- pdpLagSeconds }
+
+func (p *pdpLag) Collect(ch chan<- prometheus.Metric) {
+	for key, l := range p.lags() {
+		ch <- prometheus.MustNewConstMetric(pdpLagPositions, prometheus.GaugeValue, float64(l.Positions), key)
+		ch <- prometheus.MustNewConstMetric(pdpLagSeconds, prometheus.GaugeValue, l.Seconds, key)
 	}
 }
 

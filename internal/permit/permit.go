@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/authz"
@@ -528,7 +529,11 @@ func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine Admit, rec
 		if err := Decode(r, limit, &c, false); err != nil {
 			return nil, err
 		}
+		start := time.Now()
 		a, req, res, err := Decide(e, &c)
+		if err == nil {
+			decision.TraceCheck(r.Context(), start, res.Allow, req.Action, req.Resource.Type)
+		}
 		if err == nil && record != nil {
 			record(r, &req, &res)
 		}
@@ -543,6 +548,8 @@ func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine Admit, rec
 			return nil, gatehouse.FieldError("checks", "out_of_range", "send at most %d checks", MaxBulk)
 		}
 		out := BulkAnswer{Allow: make([]Answer, len(b))}
+		start, allowed := time.Now(), 0
+		defer func() { decision.TraceChecks(r.Context(), start, len(b), allowed) }()
 		for i := range b {
 			a, req, res, err := Decide(e, &b[i])
 			if err != nil {
@@ -552,6 +559,9 @@ func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine Admit, rec
 				record(r, &req, &res)
 			}
 			out.Allow[i] = a
+			if a.Allow {
+				allowed++
+			}
 		}
 		return out, nil
 	})

@@ -10,6 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -76,6 +77,8 @@ type DB struct {
 	lock *os.File
 	// secrets seals and opens the secrets the store keeps (secrets.go).
 	secrets *secretkey.Ring
+	// tracer, when set, traces the Store's statements (Trace).
+	tracer trace.Tracer
 }
 
 // Writer is the pool that writes the main database (on SQLite its single
@@ -325,16 +328,16 @@ type Store struct {
 
 func (s *Store) reader() querier {
 	if s.tx != nil {
-		return s.tx
+		return s.db.traced(s.tx)
 	}
-	return s.db.read
+	return s.db.traced(s.db.read)
 }
 
 func (s *Store) writer() querier {
 	if s.tx != nil {
-		return s.tx
+		return s.db.traced(s.tx)
 	}
-	return s.db.write
+	return s.db.traced(s.db.write)
 }
 
 // InTx runs fn in one transaction, committed when fn returns nil.

@@ -12,12 +12,16 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Headers of a delivery.
@@ -130,10 +134,31 @@ func (s *Service) Deliver(ctx context.Context, id string) (time.Duration, error)
 	attempt := d.Attempts + 1
 	start := s.now()
 	h := headers(e, ev, d, attempt, start)
+	ctx, span := s.Tracing.Start(ctx, "webhook delivery", trace.SpanKindClient,
+		attribute.String("server.address", host(e.URL)), attribute.Int("gatehouse.webhook.attempt", attempt),
+		attribute.String("gatehouse.webhook.event_type", d.EventType))
+	defer span.End()
+	s.Tracing.Inject(ctx, h) // the receiver's traces join the delivery's (traceparent)
 	a := &Attempt{ID: newID(), DeliveryID: d.ID, Attempt: attempt, StartedAt: start, RequestHeaders: flatten(h, true)}
 	retryAfter := s.send(ctx, e.URL, h, ev.Payload, a)
 	a.Duration = s.Now().Sub(start)
+	if a.StatusCode != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", a.StatusCode))
+	}
+	if a.Error != "" {
+		span.SetStatus(codes.Error, "the attempt failed")
+	}
 	return s.record(ctx, d, a, retryAfter)
+}
+
+// host is the endpoint's host (and port): the span's server.address,
+// never its path or query, which may carry a token of the receiver's.
+func host(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // send makes the HTTP request and fills the attempt's outcome; it returns

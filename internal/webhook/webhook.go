@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 	"net/url"
 	"slices"
 	"strings"
@@ -289,6 +290,9 @@ type Service struct {
 	Guard *Guard
 	Opt   Options
 	Now   func() time.Time
+	// Tracing, when set, traces each delivery attempt and sends its trace
+	// context (traceparent) to the endpoint.
+	Tracing *telemetry.Tracing
 	// client sends deliveries (through the guard).
 	client httpDoer
 }
