@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/status"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
@@ -87,6 +88,8 @@ type Deps struct {
 	Neighbours []Neighbour
 	// Metrics counts and times requests (nil: not measured).
 	Metrics *metrics.HTTP
+	// Status is the status page (/v1/status).
+	Status *status.Service
 }
 
 // Neighbour is another API served beside v1 on the same handler.
