@@ -118,3 +118,6 @@ func (a *App) runStatusSampler(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// StatusSampler is this node's sampler of the status page.
+func (a *App) StatusSampler() *status.Sampler { return a.sampler }

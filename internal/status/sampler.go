@@ -53,6 +53,18 @@ func (sm *Sampler) WasSampler() bool {
 	return sm.wasSampler
 }
 
+// Held is the number of samples counted in memory, waiting for the
+// database.
+func (sm *Sampler) Held() int64 {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	var n int64
+	for _, d := range sm.held {
+		n += d.Total()
+	}
+	return n
+}
+
 // NotSampler notes that another node samples (this node did not get the
 // lock): it must not count an outage it did not sample before.
 func (sm *Sampler) NotSampler() {
