@@ -202,6 +202,7 @@ func (a *App) buildServices(ctx context.Context) error {
 	}
 	a.Jobs = jobs.NewService(st, a.Facts, log, jobOpt)
 	a.Status = status.NewService(st, cfg.Now)
+	a.Status.Stale = 3 * cfg.StatusSampleEvery
 	a.sampler = a.Status.NewSampler(cfg.StatusSampleEvery * 3 / 4)
 	a.Queue, err = queue.New(queue.Options{Engine: a.DB.Engine, DB: a.DB.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute, Log: log}, queue.Handlers{
 		Deliver: func(ctx context.Context, id string) (queue.Outcome, error) {

@@ -180,6 +180,10 @@ type Store interface {
 type Service struct {
 	st  Store
 	now func() time.Time
+	// Stale: an operational state not sampled for this long shows as
+	// degraded (no node samples, or none reaches the database); at least
+	// five minutes.
+	Stale time.Duration
 }
 
 // NewService returns the status service over st; now is the clock (nil:
@@ -188,7 +192,7 @@ func NewService(st Store, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{st: st, now: now}
+	return &Service{st: st, now: now, Stale: 5 * time.Minute}
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -426,10 +430,6 @@ type Overview struct {
 	UpdatedAt  time.Time  // the last sample
 }
 
-// stale: a component state older than this was not sampled lately (every
-// node stopped, or the sampler cannot reach the database).
-const stale = 5 * time.Minute
-
 // Overview builds the page at the current time.
 func (s *Service) Overview(ctx context.Context) (*Overview, error) {
 	now := s.clock()
@@ -459,7 +459,7 @@ func (s *Service) Overview(ctx context.Context) (*Overview, error) {
 		if c.CheckedAt.After(o.UpdatedAt) {
 			o.UpdatedAt = c.CheckedAt
 		}
-		if now.Sub(c.CheckedAt) > stale && c.State == Operational {
+		if now.Sub(c.CheckedAt) > max(s.Stale, 5*time.Minute) && c.State == Operational {
 			c.State, c.Note = Degraded, "not checked since "+c.CheckedAt.Format(time.RFC3339)
 		}
 		v := ComponentView{Component: c, Title: Titles[name]}
