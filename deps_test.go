@@ -43,7 +43,7 @@ func TestLowerLayersImportNoFrontDoor(t *testing.T) {
 	const mod = "github.com/gatehouse-dev/gatehouse/"
 	below := []string{"./internal/store/...", "./internal/tenancy", "./internal/facts", "./internal/apikey", "./internal/webhook",
 		"./internal/jobs", "./internal/ratelimit", "./internal/decision", "./internal/apilog", "./internal/idempotency",
-		"./internal/secretkey", "./internal/event", "./internal/auth", "./internal/batch", "./internal/queue", "./authz"}
+		"./internal/secretkey", "./internal/event", "./internal/auth", "./internal/batch", "./internal/queue", "./internal/status", "./authz"}
 	forbidden := []string{mod + "internal/httpapi", mod + "internal/dashboard", mod + "internal/web", mod + "internal/permit",
 		mod + "internal/app", mod + "internal/cli", "github.com/danielgtaylor/huma"}
 	for _, pkg := range below {

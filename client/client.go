@@ -75,6 +75,9 @@ type Client struct {
 	Webhooks *Webhooks
 	Jobs     *Jobs
 	Tasks    *Tasks
+
+	// Status is the instance's status page and incidents.
+	Status *Status
 }
 
 // Option configures a Client.
@@ -127,6 +130,7 @@ func (c *Client) init() {
 	c.ResourceRoles, c.Relations, c.ResourceInstances = &ResourceRoles{c}, &Relations{c}, &ResourceInstances{c}
 	c.RelationshipTuples, c.ConditionSets, c.SetRules = &RelationshipTuples{c}, &ConditionSets{c}, &SetRules{c}
 	c.Checks, c.Decisions, c.Logs, c.Webhooks, c.Jobs, c.Tasks = &Checks{c}, &Decisions{c}, &Logs{c}, &Webhooks{c}, &Jobs{c}, &Tasks{c}
+	c.Status = &Status{c}
 }
 
 // WithEnvironment returns a client whose environment-scoped calls (users,
@@ -282,7 +286,9 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gatehouse: %w", err)
 		}
-		req.Header.Set("Authorization", "Bearer "+c.key)
+		if c.key != "" { // public calls (the status page) need none
+			req.Header.Set("Authorization", "Bearer "+c.key)
+		}
 		req.Header.Set("Accept", "application/json")
 		req.Header.Set("User-Agent", c.userAgent)
 		if c.org != "" {

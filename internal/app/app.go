@@ -36,6 +36,7 @@ import (
 	permitv2 "github.com/gatehouse-dev/gatehouse/internal/permit/v2"
 	"github.com/gatehouse-dev/gatehouse/internal/queue"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/status"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
@@ -75,7 +76,10 @@ type App struct {
 	Webhooks *webhook.Service
 	Jobs     *jobs.Service
 	// Queue runs webhook deliveries, job tasks and the sandbox sweep.
-	Queue   *queue.Queue
+	Queue *queue.Queue
+	// Status is the status page; sampler records its components' states.
+	Status  *status.Service
+	sampler *status.Sampler
 	OpenAPI *huma.OpenAPI
 	// Metrics is this App's own Prometheus registry (never the global
 	// one: several Apps in one process do not collide), served by
@@ -228,6 +232,9 @@ func (a *App) buildServices(ctx context.Context) error {
 		jobOpt.TempDir = filepath.Join(cfg.DataDir, "import-spool")
 	}
 	a.Jobs = jobs.NewService(st, a.Facts, log, jobOpt)
+	a.Status = status.NewService(st, cfg.Now)
+	a.Status.Stale = 3 * cfg.StatusSampleEvery
+	a.sampler = a.Status.NewSampler(cfg.StatusSampleEvery * 3 / 4)
 	a.Queue, err = queue.New(queue.Options{Engine: a.DB.Engine, DB: a.DB.Writer(), JobTimeout: cfg.JobTimeout, SweepEvery: time.Minute,
 		TaskWorkers: taskWorkers, Log: log}, queue.Handlers{
 		Deliver: func(ctx context.Context, id string) (out queue.Outcome, err error) {
@@ -279,7 +286,7 @@ func (a *App) buildHandler() error {
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 		PDP: limits, Streams: a.streams,
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
-		Webhooks:    a.Webhooks, Jobs: a.Jobs, Metrics: httpMetrics, Traced: a.Tracing != nil,
+		Webhooks:    a.Webhooks, Jobs: a.Jobs, Metrics: httpMetrics, Traced: a.Tracing != nil, Status: a.Status,
 	}
 	// Permit.io's API (/v2) and decision endpoints, by v1's rules.
 	a.deps.Neighbours = []httpapi.Neighbour{{Shape: permitv2.Shape(a.Log), Mount: func(mux *http.ServeMux, k httpapi.Kit) error {
@@ -342,6 +349,7 @@ func (a *App) start(ctx context.Context) error {
 	goBackground(func(ctx context.Context) { a.runUsageFlusher(ctx, a.LogDB.LogStore(), usageFlushInterval) })
 	goBackground(a.APILog.Run)
 	goBackground(func(ctx context.Context) { a.runRetention(ctx, time.Hour) })
+	goBackground(func(ctx context.Context) { a.runStatusSampler(ctx, a.Config.StatusSampleEvery) })
 	// Environments an older version made without their default tenant.
 	if err := a.Facts.EnsureDefaultTenants(ctx); err != nil {
 		return err
@@ -680,6 +688,9 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 		return err
 	}
 	if _, err := a.Store.PruneIdempotency(ctx, now); err != nil {
+		return err
+	}
+	if _, err := a.Status.Prune(ctx); err != nil {
 		return err
 	}
 	// The change feed: what no follower can be replayed any more (beyond

@@ -162,6 +162,10 @@ type Config struct {
 	// Now is the clock of the services that read the time (tests set
 	// their own); not a setting: Default gives time.Now.
 	Now func() time.Time
+
+	// StatusSampleEvery is how often the status page's components are
+	// sampled (by one node of a cluster at a time).
+	StatusSampleEvery time.Duration
 }
 
 // ParseDurations reads a comma-separated list of durations ("5s,5m,2h").
@@ -310,6 +314,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeyOutageGrace < 0 {
 		return fmt.Errorf("key-outage-grace %s: must not be negative (0 turns it off)", c.KeyOutageGrace)
+	}
+	if c.StatusSampleEvery < 100*time.Millisecond {
+		return fmt.Errorf("status-sample-interval %s: must be at least 100ms", c.StatusSampleEvery)
 	}
 	if c.DeleteGracePeriod < time.Minute {
 		return fmt.Errorf("delete-grace-period %s: must be at least a minute", c.DeleteGracePeriod)

@@ -108,6 +108,7 @@ func New(d Deps) (http.Handler, error) {
 	mux.HandleFunc("POST /signout", x.signOut)
 	mux.HandleFunc("GET /setup/{token}", x.setupPage)
 	mux.HandleFunc("POST /setup/{token}", x.setup)
+	mux.HandleFunc("GET /status", x.statusPage) // public
 	x.routes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {

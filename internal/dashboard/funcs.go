@@ -17,6 +17,9 @@ var funcs = template.FuncMap{
 	// API would let them do; the API still decides).
 	"can": func(v *viewer, scope string) bool { return v != nil && v.can(gatehouse.Scope(scope)) },
 	"str": str,
+	// the status page's badge class of a component state, and a UTC time
+	"stateClass": stateClass,
+	"utc":        utc,
 	// when shows an RFC 3339 time as "2 minutes ago" (title: the time).
 	"when": func(v any) template.HTML {
 		t, ok := parseTime(v)

@@ -92,6 +92,7 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"role":          func() any { return &roleData{Role: &client.Role{}, Form: emptyForm()} },
 		"key":           func() any { return &keyData{Key: &client.APIKey{}, Form: emptyForm()} },
 		"confirm":       func() any { return &confirmData{} },
+		"status":        func() any { return &statusData{Page: &client.StatusPage{}} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }

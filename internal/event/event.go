@@ -121,6 +121,13 @@ const (
 
 	WebhookDisabled = "webhook.disabled"
 	WebhookTest     = "webhook.test"
+
+	// Instance-wide: the status page (delivered to the endpoints of every
+	// organization that subscribed to them by name, never through "*").
+	StatusComponentChanged = "status.component_changed"
+	StatusIncidentCreated  = "status.incident_created"
+	StatusIncidentUpdated  = "status.incident_updated"
+	StatusIncidentResolved = "status.incident_resolved"
 )
 
 // Info describes one event type.
@@ -182,6 +189,10 @@ var catalog = []Info{
 	{JobCancelled, "A job was cancelled (data: the job)."},
 	{WebhookDisabled, "A webhook endpoint was disabled after failing continuously, or answered 410 Gone (data: the endpoint)."},
 	{WebhookTest, "A test event sent by hand to one endpoint (POST /v1/webhooks/{webhook}/test)."},
+	{StatusComponentChanged, "Instance-wide: a component of the status page changed state (data: component, state, previous_state, since). Sent only to endpoints that name it."},
+	{StatusIncidentCreated, "Instance-wide: the instance operator opened an incident on the status page (data: the incident). Sent only to endpoints that name it."},
+	{StatusIncidentUpdated, "Instance-wide: the operator posted an update on an incident (data: the incident). Sent only to endpoints that name it."},
+	{StatusIncidentResolved, "Instance-wide: the operator resolved an incident (data: the incident). Sent only to endpoints that name it."},
 }
 
 // Catalog lists every event type, in a stable order. The slice is a copy.

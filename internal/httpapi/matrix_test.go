@@ -178,7 +178,8 @@ func TestOtherOrganization(t *testing.T) {
 	ids := map[string]string{"organization": b.id, "project": b.projID, "environment": b.envID, "member": b.memberID, "role": "b-role", "key": b.keyID,
 		"user": "u1", "tenant": "default", "resource": "doc", "webhook": wh["id"].(string), "delivery": dl["id"].(string),
 		"job": job["id"].(string), "task": tasks[0].(map[string]any)["id"].(string),
-		"instance": "doc:i1", "relation": "parent", "condition_set": "cs1", "set_rule": "01a2052c-d605-7e39-a23b-ed443940e2de"}
+		"instance": "doc:i1", "relation": "parent", "condition_set": "cs1", "set_rule": "01a2052c-d605-7e39-a23b-ed443940e2de",
+		"incident": "01a2052c-d605-7e39-a23b-ed443940e2de"}
 	for _, op := range operations(s) {
 		if op.public() {
 			continue
@@ -255,6 +256,8 @@ var validBodies = map[string]any{
 	"create-set-rule":                 map[string]any{"user_set": "cs1", "action": "read", "resource_set": "cs2"},
 	"allowed-resources":               map[string]any{"user": "u1", "action": "read", "resource": map[string]any{"type": "doc"}},
 	"allowed-users":                   map[string]any{"action": "read", "resource": map[string]any{"type": "doc", "key": "d1"}},
+	"create-incident":                 map[string]any{"title": "x", "body": "y"},
+	"post-incident-update":            map[string]any{"body": "y"},
 }
 
 var tupleBody = map[string]any{"subject": "doc:i1", "relation": "parent", "object": "doc:i2"}

@@ -22,6 +22,20 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "list-scopes", method: get, path: "/v1/scopes", tag: "System", summary: "The scope catalog: every permission a member or key can hold"}, h.listScopes)
 	add(g, route{id: "get-me", method: get, path: "/v1/me", tag: "System", summary: "The calling key: level, organization, project, environment and scopes"}, h.me)
 
+	// Status page: public reads; incidents written by the instance operator.
+	const operatorNote = " Only the instance operator: an organization-level key (or Admin) of the instance's first organization, the one `gatehouse init` made, holding manage:organization; any other caller gets 403."
+	add(g, route{id: "get-status", method: get, path: "/v1/status", tag: "Status", public: true, summary: "The status page: each component's state, 90-day uptime and incidents",
+		desc: "Public, no key needed. Components (api, checks, database, redis when configured, queue, webhooks) are sampled every minute by one node; uptime is the fraction of samples in which a component was not down, per UTC day and over 90 days. The same page in HTML is at /status."}, h.getStatus)
+	add(g, route{id: "list-incidents", method: get, path: "/v1/status/incidents", tag: "Status", public: true, summary: "List the status page's incidents, newest first",
+		desc: "Public, like the status page. Resolved incidents are kept 90 days."}, h.listIncidents)
+	add(g, route{id: "get-incident", method: get, path: "/v1/status/incidents/{incident}", tag: "Status", public: true, summary: "Get an incident with its updates"}, h.getIncident)
+	add(g, route{id: "create-incident", method: post, path: "/v1/status/incidents", tag: "Status", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: created,
+		summary: "Open an incident on the status page", desc: "Emits status.incident_created." + operatorNote}, h.createIncident)
+	add(g, route{id: "post-incident-update", method: post, path: "/v1/status/incidents/{incident}/updates", tag: "Status", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: created,
+		summary: "Post an update on an open incident", desc: "status resolved resolves it. Emits status.incident_updated (or status.incident_resolved). A resolved incident is a 409." + operatorNote}, h.postIncidentUpdate)
+	add(g, route{id: "resolve-incident", method: post, path: "/v1/status/incidents/{incident}/resolve", tag: "Status", scope: gatehouse.ScopeManageOrganization, orgOnly: true,
+		summary: "Resolve an incident", desc: "Emits status.incident_resolved. A resolved incident is a 409." + operatorNote}, h.resolveIncident)
+
 	// Organizations
 	add(g, route{id: "list-organizations", method: get, path: "/v1/organizations", tag: "Organizations", scope: gatehouse.ScopeViewOrganization,
 		summary: "List organizations", desc: "A key sees exactly one organization: its own."}, h.listOrganizations)

@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/status"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
@@ -98,6 +99,8 @@ type Deps struct {
 	// recording span): checks then record spans of their own. False: the
 	// checks' fast path does no tracing work.
 	Traced bool
+	// Status is the status page (/v1/status).
+	Status *status.Service
 }
 
 // Neighbour is another API served beside v1 on the same handler.

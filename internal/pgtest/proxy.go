@@ -33,11 +33,18 @@ func NewProxy(tb testing.TB) *Proxy {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "5432")
 	}
+	return NewProxyTo(tb, host)
+}
+
+// NewProxyTo starts a proxy to any TCP server at target (host:port), e.g.
+// the tests' Redis, closed when tb ends.
+func NewProxyTo(tb testing.TB, target string) *Proxy {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: host, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	tb.Cleanup(func() {
@@ -47,6 +54,9 @@ func NewProxy(tb testing.TB) *Proxy {
 	})
 	return p
 }
+
+// Addr is the proxy's address (host:port).
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // URL is dbURL (a database on the test server) reached through the proxy.
 func (p *Proxy) URL(dbURL string) string {

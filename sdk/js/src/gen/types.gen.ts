@@ -320,6 +320,26 @@ export type CreateEnvInBody = {
     sandbox?: boolean;
 };
 
+export type CreateIncidentInBody = {
+    /**
+     * The first message: what is happening.
+     */
+    body: string;
+    /**
+     * The components affected: api, checks, database, redis, queue, webhooks.
+     */
+    components?: Array<string> | null;
+    /**
+     * Default minor.
+     */
+    impact?: 'none' | 'minor' | 'major' | 'critical';
+    /**
+     * Default investigating.
+     */
+    status?: 'investigating' | 'identified' | 'monitoring';
+    title: string;
+};
+
 export type CreateInstanceInBody = {
     attributes?: {
         [key: string]: unknown;
@@ -867,6 +887,15 @@ export type EnvelopeHealth = {
     status: 'success';
 };
 
+export type EnvelopeIncidentOut = {
+    data: IncidentOut;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
 export type EnvelopeJob = {
     data: Job;
     meta: Meta;
@@ -1074,6 +1103,15 @@ export type EnvelopeSetupLink = {
     status: 'success';
 };
 
+export type EnvelopeStatusPage = {
+    data: StatusPage;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
 export type EnvelopeTask = {
     data: Task;
     meta: Meta;
@@ -1176,6 +1214,34 @@ export type Health = {
      */
     status: string;
     version: string;
+};
+
+export type IncidentOut = {
+    components: Array<string> | null;
+    created_at: string;
+    id: string;
+    impact: 'none' | 'minor' | 'major' | 'critical';
+    resolved_at?: string;
+    status: 'investigating' | 'identified' | 'monitoring' | 'resolved';
+    title: string;
+    updated_at: string;
+    updates: Array<UpdateOut> | null;
+};
+
+export type IncidentUpdateInBody = {
+    body: string;
+    /**
+     * Replaces the components affected when given.
+     */
+    components?: Array<string>;
+    /**
+     * Unchanged when omitted.
+     */
+    impact?: 'none' | 'minor' | 'major' | 'critical';
+    /**
+     * The incident's new status; resolved resolves it. Unchanged when omitted.
+     */
+    status?: 'investigating' | 'identified' | 'monitoring' | 'resolved';
 };
 
 export type Info = {
@@ -1281,6 +1347,12 @@ export type ListEnvelopeEntry = {
 
 export type ListEnvelopeEnvironment = {
     data: Array<Environment> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
+export type ListEnvelopeIncidentOut = {
+    data: Array<IncidentOut> | null;
     meta: ListMeta;
     status: 'success';
 };
@@ -1625,6 +1697,13 @@ export type RelationshipTuple = {
     subject_id: string;
 };
 
+export type ResolveIncidentInBody = {
+    /**
+     * The closing message; a standard one when omitted.
+     */
+    body?: string;
+};
+
 export type Resource = {
     /**
      * The actions of this resource type; a permission is "<resource>:<action>".
@@ -1957,6 +2036,60 @@ export type StartJobInBody = {
     type: 'export' | 'environment_copy' | 'sandbox_reset';
 };
 
+export type StatusComponent = {
+    checked_at: string;
+    /**
+     * The last 90 UTC days, oldest first, today (partial) last.
+     */
+    days: Array<StatusDay> | null;
+    name: 'api' | 'checks' | 'database' | 'redis' | 'queue' | 'webhooks';
+    /**
+     * Why it is not operational, in a fixed phrase.
+     */
+    note?: string;
+    /**
+     * When it entered its state.
+     */
+    since: string;
+    state: 'operational' | 'degraded' | 'down';
+    title: string;
+    /**
+     * Fraction (0 to 1) of the samples of the last 90 days in which it was not down (degraded counts as up); null without samples.
+     */
+    uptime_90d: number | null;
+};
+
+export type StatusDay = {
+    day: string;
+    degraded: number;
+    down: number;
+    operational: number;
+    /**
+     * Fraction of the day's samples not down; null for a day without samples.
+     */
+    uptime: number | null;
+};
+
+export type StatusPage = {
+    components: Array<StatusComponent> | null;
+    /**
+     * Incidents not yet resolved, newest first.
+     */
+    open_incidents: Array<IncidentOut> | null;
+    /**
+     * Incidents resolved in the last 90 days (at most 20), newest first.
+     */
+    recent_incidents: Array<IncidentOut> | null;
+    /**
+     * The worst current state of any component.
+     */
+    state: 'operational' | 'degraded' | 'down';
+    /**
+     * When the components were last sampled (every minute).
+     */
+    updated_at?: string;
+};
+
 export type Step = {
     kind: string;
     object?: string;
@@ -2125,6 +2258,13 @@ export type UpdateOrgSettingsInBody = {
      */
     rate_limit_per_hour?: number;
     tier?: 'free' | 'pro' | 'enterprise';
+};
+
+export type UpdateOut = {
+    body: string;
+    created_at: string;
+    id: string;
+    status: 'investigating' | 'identified' | 'monitoring' | 'resolved';
 };
 
 export type UpdateProjectInBody = {
@@ -9149,6 +9289,318 @@ export type UpdateSettingsResponses = {
 };
 
 export type UpdateSettingsResponse = UpdateSettingsResponses[keyof UpdateSettingsResponses];
+
+export type GetStatusData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/v1/status';
+};
+
+export type GetStatusErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type GetStatusError = GetStatusErrors[keyof GetStatusErrors];
+
+export type GetStatusResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeStatusPage;
+};
+
+export type GetStatusResponse = GetStatusResponses[keyof GetStatusResponses];
+
+export type ListIncidentsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Items per page (max 100).
+         */
+        per_page?: number;
+        /**
+         * Only open or only resolved incidents; both when omitted.
+         */
+        state?: 'open' | 'resolved';
+    };
+    url: '/v1/status/incidents';
+};
+
+export type ListIncidentsErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ListIncidentsError = ListIncidentsErrors[keyof ListIncidentsErrors];
+
+export type ListIncidentsResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeIncidentOut;
+};
+
+export type ListIncidentsResponse = ListIncidentsResponses[keyof ListIncidentsResponses];
+
+export type CreateIncidentData = {
+    body: CreateIncidentInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/v1/status/incidents';
+};
+
+export type CreateIncidentErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CreateIncidentError = CreateIncidentErrors[keyof CreateIncidentErrors];
+
+export type CreateIncidentResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeIncidentOut;
+};
+
+export type CreateIncidentResponse = CreateIncidentResponses[keyof CreateIncidentResponses];
+
+export type GetIncidentData = {
+    body?: never;
+    path: {
+        /**
+         * Incident id.
+         */
+        incident: string;
+    };
+    query?: never;
+    url: '/v1/status/incidents/{incident}';
+};
+
+export type GetIncidentErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type GetIncidentError = GetIncidentErrors[keyof GetIncidentErrors];
+
+export type GetIncidentResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeIncidentOut;
+};
+
+export type GetIncidentResponse = GetIncidentResponses[keyof GetIncidentResponses];
+
+export type ResolveIncidentData = {
+    body?: ResolveIncidentInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Incident id.
+         */
+        incident: string;
+    };
+    query?: never;
+    url: '/v1/status/incidents/{incident}/resolve';
+};
+
+export type ResolveIncidentErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ResolveIncidentError = ResolveIncidentErrors[keyof ResolveIncidentErrors];
+
+export type ResolveIncidentResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeIncidentOut;
+};
+
+export type ResolveIncidentResponse = ResolveIncidentResponses[keyof ResolveIncidentResponses];
+
+export type PostIncidentUpdateData = {
+    body: IncidentUpdateInBody;
+    headers?: {
+        /**
+         * Makes a retry safe: a retry with the same key and request within 24 hours gets the first answer (Idempotent-Replayed: true) instead of running twice; the same key with another request is a 409. Keys are per organization; 1 to 255 printable ASCII characters (a UUID, say).
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Incident id.
+         */
+        incident: string;
+    };
+    query?: never;
+    url: '/v1/status/incidents/{incident}/updates';
+};
+
+export type PostIncidentUpdateErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Conflict
+     */
+    409: ApiError;
+    /**
+     * Request Entity Too Large
+     */
+    413: ApiError;
+    /**
+     * Unsupported Media Type
+     */
+    415: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type PostIncidentUpdateError = PostIncidentUpdateErrors[keyof PostIncidentUpdateErrors];
+
+export type PostIncidentUpdateResponses = {
+    /**
+     * Created
+     */
+    201: EnvelopeIncidentOut;
+};
+
+export type PostIncidentUpdateResponse = PostIncidentUpdateResponses[keyof PostIncidentUpdateResponses];
 
 export type ListTasksData = {
     body?: never;

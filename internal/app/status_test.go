@@ -1,0 +1,50 @@
+package app_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/status"
+)
+
+// TestStatusSamplerOneNodeAtATime: on two nodes sharing a PostgreSQL
+// database, a node skips the status sampling round while another holds
+// its lock, and the rounds of both nodes within one interval (their
+// start-up rounds and any more) count one sample, not one per node.
+func TestStatusSamplerOneNodeAtATime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.StatusSampleEvery = time.Hour
+	n := twoNodesWith(t, cfg)
+
+	unlock := holdLock(t, n.b.DB, app.LockStatusSampler)
+	for _, a := range []*app.App{n.a, n.b} {
+		if sampled, err := a.StatusRound(ctx); err != nil || sampled {
+			t.Fatalf("a status round sampled while another node held its lock: sampled=%v err=%v", sampled, err)
+		}
+	}
+	unlock()
+	for range 3 {
+		for _, a := range []*app.App{n.a, n.b} {
+			if _, err := a.StatusRound(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	o, err := n.a.Status.Overview(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Components) != 5 {
+		t.Fatalf("components: %+v", o.Components)
+	}
+	for _, c := range o.Components {
+		if today := c.Days[status.Window-1]; today.Total() != 1 || c.State != status.Operational {
+			t.Fatalf("%s: %s, today %+v: want one operational sample for the hour, whatever the nodes", c.Name, c.State, today)
+		}
+	}
+}
