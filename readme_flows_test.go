@@ -28,7 +28,7 @@ func TestREADMEFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := regexp.MustCompile("(?s)<!-- readme-flow[^>]*-->\n```sh\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
-	if len(blocks) < 5 {
+	if len(blocks) != 6 {
 		t.Fatalf("%d README blocks marked readme-flow, want the 6 flows", len(blocks))
 	}
 	s := testserver.Start(t)

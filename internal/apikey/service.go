@@ -73,6 +73,7 @@ type Service struct {
 	grace     int64
 	storeDown atomic.Int64
 	outage    atomic.Int64 // verifications answered from the cache in an outage
+	lastRead  atomic.Int64 // unix nanoseconds of the last key read from the store
 	// hits and misses count verifications answered from the cache and
 	// those that read the store (metrics).
 	hits, misses atomic.Int64
@@ -95,6 +96,14 @@ func (s *Service) OutageAnswers() int64 { return s.outage.Load() }
 // OutageGrace is how long a key this node verified keeps working while
 // the store cannot be read (0: not at all).
 func (s *Service) OutageGrace() time.Duration { return time.Duration(s.grace) }
+
+// CanAnswerInOutage says whether some key this node verified would still
+// work now with the store unreadable: one was read from the store within
+// the outage grace.
+func (s *Service) CanAnswerInOutage() bool {
+	last := s.lastRead.Load()
+	return s.grace > 0 && last != 0 && s.now().UnixNano()-last < s.grace
+}
 
 // CountChecks gives each environment key verified from now on the counter
 // of its checks in m.

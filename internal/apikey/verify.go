@@ -170,6 +170,7 @@ func (s *Service) Verify(ctx context.Context, token string) (*auth.Principal, er
 		return nil, err
 	}
 	e.use.last.Store(nowNano / int64(time.Second))
+	s.lastRead.Store(nowNano)
 	if healthy {
 		s.cache.put(token, e, gen)
 	}

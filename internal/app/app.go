@@ -697,7 +697,10 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 	// the replay backlog, and older than an hour) goes; a follower still
 	// before it loads a snapshot.
 	if c, err := a.Store.CompactFeed(ctx, max(a.Config.PDPStreamBacklog, facts.DefaultBacklog), now.Add(-feedKeep)); err != nil {
-		return err
+		if ctx.Err() != nil {
+			return err
+		}
+		a.Log.Warn("change feed compaction (log retention goes on)", "err", err)
 	} else if c.Deleted > 0 {
 		a.Log.Info("change feed compacted", "environments", c.Environments, "entries_deleted", c.Deleted)
 	}

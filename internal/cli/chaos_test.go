@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // TestThreeNodeChaos is issue 16's scenario on a loopback cluster: three
@@ -146,6 +148,10 @@ func TestThreeNodeChaos(t *testing.T) {
 
 	// 3. Redis stops: each node enforces its share (90/3) of a limit; the
 	// checks go on. Then Redis is back and the limit is exact through it.
+	// Every node counts the three nodes now (the killed node's entry has
+	// expired and each node heartbeated since), so each takes 1/3 when
+	// Redis stops.
+	redis.waitCounted(t, 3)
 	l.phase.Store("rate limit store outage")
 	redis.stop(t)
 	for _, n := range c.nodes {
@@ -470,7 +476,7 @@ func (l *load) writer() {
 	q := "?project=default&environment=development"
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for i := 0; i < 5000; i++ {
+	for i := 0; ; i++ {
 		select {
 		case <-l.stopc:
 			return
@@ -596,6 +602,36 @@ func (r *redisServer) start(t *testing.T) {
 		}
 		line, _ := bufio.NewReader(conn).ReadString('\n')
 		return strings.HasPrefix(line, "+PONG")
+	})
+}
+
+// waitCounted waits until the nodes' heartbeat set holds n nodes and each
+// of them heartbeated since (so each counts n).
+func (r *redisServer) waitCounted(t *testing.T, n int) {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + r.port})
+	defer c.Close()
+	ctx := context.Background()
+	var since map[string]float64
+	testwait.Until(t, time.Minute, fmt.Sprintf("%d nodes counted through Redis, each heartbeating since", n), func() bool {
+		members, err := c.ZRangeWithScores(ctx, "gatehouse:nodes", 0, -1).Result()
+		if err != nil || len(members) != n {
+			since = nil
+			return false
+		}
+		if since == nil {
+			since = map[string]float64{}
+			for _, m := range members {
+				since[fmt.Sprint(m.Member)] = m.Score
+			}
+			return false
+		}
+		for _, m := range members {
+			if s, ok := since[fmt.Sprint(m.Member)]; !ok || m.Score <= s {
+				return false
+			}
+		}
+		return true
 	})
 }
 

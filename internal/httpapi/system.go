@@ -66,9 +66,10 @@ func (h *handlers) readyz(ctx context.Context, _ *struct{}) (*Out[Health], error
 		// Degraded, not unready, once the engines are built and keys seen
 		// before the outage keep working: the checks go on from memory, and
 		// a load balancer that drained every node would stop them all.
-		// Without engines or without the outage grace nothing can be
+		// Without engines, or once no key this node verified is within the
+		// outage grace (or it never verified one), nothing can be
 		// answered: unready.
-		if h.Warm == nil || h.Keys == nil || h.Keys.OutageGrace() <= 0 {
+		if h.Warm == nil || h.Keys == nil || !h.Keys.CanAnswerInOutage() {
 			return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "not ready: the database does not answer")
 		}
 		checks["database"] = fmt.Sprintf("unreachable: writes answer 503; checks are answered from memory for keys this node verified in the last %s", h.Keys.OutageGrace())

@@ -17,9 +17,6 @@ type Settings interface {
 	// EnvLimit is an environment's override (0: none) and whether it is a
 	// sandbox (not limited at all).
 	EnvLimit(ctx context.Context, envID string) (limit int, sandbox bool, err error)
-	// OrgCheckLimit is an organization's hourly limit of permission checks
-	// (a budget apart from its API calls').
-	OrgCheckLimit(ctx context.Context, orgID string) (int, error)
 }
 
 // Policy decides which bucket a caller spends from and its limit: a
@@ -52,6 +49,14 @@ func (c *Policy) get(id string, load func() (*limitEntry, error)) (*limitEntry, 
 	}
 	e, err := load()
 	if err != nil {
+		// The settings cannot be read (a database outage): the limit last
+		// read goes on for a while, rather than no limit (fail-open) or
+		// refusing everything (fail-closed).
+		if v, ok := c.m.Load(id); ok {
+			if old := v.(*limitEntry); time.Since(old.until) < StaleFor {
+				return old, nil
+			}
+		}
 		return nil, err
 	}
 	e.until = time.Now().Add(c.ttl)
@@ -59,48 +64,35 @@ func (c *Policy) get(id string, load func() (*limitEntry, error)) (*limitEntry, 
 	return e, nil
 }
 
+// StaleFor is how long past its ttl a limit is used when the settings
+// cannot be read again.
+const StaleFor = 10 * time.Minute
+
 // Forget drops what is known of an organization or environment: its
 // settings changed.
-func (c *Policy) Forget(id string) { c.m.Delete(id); c.m.Delete(checksPrefix + id) }
+func (c *Policy) Forget(id string) { c.m.Delete(id) }
 
-// CheckTarget is the Resolver of permission checks: a sandbox's are not
-// limited and a key with its own limit spends it on everything, as with
-// Target; otherwise checks spend from the organization's check budget, a
-// bucket apart from its API calls', so that an application's checks never
-// starve its management calls or the other way round.
+// CheckFactor is how many checks an hour the check budget holds for each
+// API call of the limit that applies (free 100 calls: 10,000 checks).
+const CheckFactor = 100
+
+// maxCheckLimit caps a check budget (the largest limit a setting takes).
+const maxCheckLimit = 100_000_000
+
+// CheckTarget is the Resolver of permission checks: the bucket Target
+// picks (a sandbox's: none), but a bucket of its own for checks, holding
+// CheckFactor times its limit, so that an application's checks never
+// starve its API calls nor the other way round. A key with its own limit
+// spends that on everything, checks included.
 func (c *Policy) CheckTarget(ctx context.Context, p *auth.Principal) (Target, error) {
-	if p.EnvironmentID != "" {
-		env, err := c.get(p.EnvironmentID, func() (*limitEntry, error) {
-			limit, sandbox, err := c.settings.EnvLimit(ctx, p.EnvironmentID)
-			if err != nil {
-				return nil, err
-			}
-			return &limitEntry{limit: limit, sandbox: sandbox}, nil
-		})
-		if err != nil {
-			return Target{}, err
-		}
-		if env.sandbox {
-			return Target{}, nil
-		}
+	t, err := c.Target(ctx, p)
+	if err != nil || t.Limit <= 0 || p.RateLimitPerHour > 0 {
+		return t, err
 	}
-	if p.RateLimitPerHour > 0 {
-		return Target{Bucket: p.Actor(), Limit: p.RateLimitPerHour}, nil
-	}
-	org, err := c.get(checksPrefix+p.OrgID, func() (*limitEntry, error) {
-		limit, err := c.settings.OrgCheckLimit(ctx, p.OrgID)
-		if err != nil {
-			return nil, err
-		}
-		return &limitEntry{limit: limit}, nil
-	})
-	if err != nil {
-		return Target{}, err
-	}
-	return Target{Bucket: checksPrefix + "org:" + p.OrgID, Limit: org.limit}, nil
+	return Target{Bucket: checksPrefix + t.Bucket, Limit: min(t.Limit*CheckFactor, maxCheckLimit)}, nil
 }
 
-// checksPrefix names the check budgets' buckets and cache entries.
+// checksPrefix names the check budgets' buckets.
 const checksPrefix = "checks:"
 
 // Target is the Resolver.

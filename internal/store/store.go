@@ -151,8 +151,9 @@ func openSQLite(ctx context.Context, path string, schema migrationSet) (*DB, err
 	read.SetMaxIdleConns(16)
 	db := &DB{Engine: SQLite, write: write, read: read}
 	if on, err := db.setAutoVacuum(ctx, path); err != nil {
-		db.Close()
-		return nil, err
+		// A full disk or another process holding the file: the node runs
+		// unconverted (free space is reused, the file does not shrink).
+		slog.Warn("could not put the database in incremental auto-vacuum mode; its file will not shrink after retention", "path", path, "err", err)
 	} else if !on {
 		slog.Warn("this database file predates incremental auto-vacuum and is too big to convert at start-up: space freed by retention is reused but the file does not shrink (stop the node and run VACUUM on it with the sqlite3 shell, after PRAGMA auto_vacuum = INCREMENTAL, to convert it)", "path", path)
 	}

@@ -36,7 +36,13 @@ func (db *DB) setAutoVacuum(ctx context.Context, path string) (bool, error) {
 		return false, fmt.Errorf("read the schema: %w", err)
 	}
 	if tables > 0 {
-		if fi, err := os.Stat(path); err != nil || fi.Size() > autoVacuumConvertMax {
+		size := int64(0)
+		for _, f := range []string{path, path + "-wal"} {
+			if fi, err := os.Stat(f); err == nil {
+				size += fi.Size()
+			}
+		}
+		if size > autoVacuumConvertMax {
 			return false, nil
 		}
 	}

@@ -126,20 +126,6 @@ func (s *Service) OrgLimit(ctx context.Context, orgID string) (int, error) {
 	return TierLimit(o.Settings.Tier), nil
 }
 
-// OrgCheckLimit is organization orgID's hourly limit of permission checks:
-// its tier's check budget, or its own limit override when that is higher.
-func (s *Service) OrgCheckLimit(ctx context.Context, orgID string) (int, error) {
-	o, err := s.Store.GetOrganization(ctx, orgID)
-	if err != nil {
-		return 0, err
-	}
-	limit := TierCheckLimit(o.Settings.Tier)
-	if o.Settings.RateLimitPerHour != nil && *o.Settings.RateLimitPerHour > limit {
-		limit = *o.Settings.RateLimitPerHour
-	}
-	return limit, nil
-}
-
 // EnvLimit is environment envID's hourly limit override (0: none) and
 // whether it is a sandbox, which is not limited.
 func (s *Service) EnvLimit(ctx context.Context, envID string) (int, bool, error) {

@@ -164,21 +164,6 @@ func TierLimit(tier string) int {
 	return 100
 }
 
-// TierCheckLimit is the default hourly limit of a tier's permission checks,
-// a budget of their own beside the API calls' (free 10,000, pro 100,000,
-// enterprise 1,000,000): an application asks many checks, and production
-// checks belong on a decision point (gatehouse pdp) or the in-process
-// checker, which the server does not count at all.
-func TierCheckLimit(tier string) int {
-	switch tier {
-	case TierPro:
-		return 100_000
-	case TierEnterprise:
-		return 1_000_000
-	}
-	return 10_000
-}
-
 // Validate checks the settings.
 func (s OrgSettings) Validate() error {
 	switch s.Tier {
