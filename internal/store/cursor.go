@@ -35,7 +35,7 @@ const StartCursor = "start"
 
 // cursorPos is the position a cursor names.
 type cursorPos struct {
-	Bind string `json:"b"` // binding of the list (see cursorBinding)
+	Bind string `json:"b"`           // binding of the list (see cursorBinding)
 	Key  any    `json:"k"`           // sort value of the last row
 	At   *int64 `json:"t,omitempty"` // its created_at, when it breaks ties before id
 	ID   string `json:"i"`           // id of the last row
