@@ -268,19 +268,33 @@ func testCursorPaging(t *testing.T, st *store.Store) {
 	tampered := []byte(good)
 	tampered[3] ^= 1
 	bad := map[string]func() error{
-		"garbage":     func() error { return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Cursor: "not a cursor"})) },
-		"tampered":    func() error { return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Cursor: string(tampered)})) },
-		"truncated":   func() error { return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Cursor: good[:len(good)-2]})) },
-		"other sort":  func() error { return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Sort: "key", Cursor: good})) },
-		"other order": func() error { return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Desc: true, Cursor: good})) },
+		"garbage": func() error {
+			return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Cursor: "not a cursor"}))
+		},
+		"tampered": func() error {
+			return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Cursor: string(tampered)}))
+		},
+		"truncated": func() error {
+			return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Cursor: good[:len(good)-2]}))
+		},
+		"other sort": func() error {
+			return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Sort: "key", Cursor: good}))
+		},
+		"other order": func() error {
+			return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Desc: true, Cursor: good}))
+		},
 		"other filter": func() error {
 			return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env, Search: "u"}, gatehouse.PageRequest{PerPage: 5, Cursor: good}))
 		},
-		"other list": func() error { return errOf(st.ListTenants(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Cursor: good})) },
+		"other list": func() error {
+			return errOf(st.ListTenants(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Cursor: good}))
+		},
 		"other environment": func() error {
 			return errOf(st.ListUsers(ctx, facts.Filter{EnvID: envB.ID}, gatehouse.PageRequest{PerPage: 5, Cursor: good}))
 		},
-		"with a page": func() error { return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{Page: 2, PerPage: 5, Cursor: good})) },
+		"with a page": func() error {
+			return errOf(st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{Page: 2, PerPage: 5, Cursor: good}))
+		},
 		"assignments of another environment": func() error {
 			a, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env}, gatehouse.PageRequest{PerPage: 2, Sort: "role", Cursor: store.StartCursor})
 			must(t, err)
