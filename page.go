@@ -17,7 +17,15 @@ type PageRequest struct {
 	Sort    string
 	Desc    bool
 	Cursor  string
+	// CountUpTo, when above 0, bounds the count of a page by number: a
+	// list longer than that reports Total = CountUpTo and TotalCapped.
+	// The API counts up to TotalCap; the server's own walks count all.
+	CountUpTo int
 }
+
+// TotalCap is how far the API counts a list for page paging: counting a
+// million rows costs seconds, a page of them milliseconds.
+const TotalCap = 10000
 
 // Offset is the number of rows to skip.
 func (p PageRequest) Offset() int { return (p.Page - 1) * p.PerPage }
@@ -28,7 +36,8 @@ func (p PageRequest) Offset() int { return (p.Page - 1) * p.PerPage }
 // the list after this page; "" when this is the last page (or the list
 // does not page by cursor).
 type Page[T any] struct {
-	Items      []T
-	Total      int
-	NextCursor string
+	Items       []T
+	Total       int
+	TotalCapped bool // the list has more than Total items (see CountUpTo)
+	NextCursor  string
 }

@@ -48,7 +48,7 @@ func (h *handlers) listDecisions(ctx context.Context, in *listDecisionsIn) (*Lis
 		allow := in.Allow == "true"
 		f.Allow = &allow
 	}
-	req := gatehouse.PageRequest{Page: in.Page, PerPage: in.PerPage, Sort: in.Sort, Desc: in.Order == "desc", Cursor: in.Cursor}
+	req := gatehouse.PageRequest{Page: in.Page, PerPage: in.PerPage, Sort: in.Sort, Desc: in.Order == "desc", Cursor: in.Cursor, CountUpTo: gatehouse.TotalCap}
 	page, err := st.ListDecisions(ctx, f, req)
 	if err != nil {
 		return nil, err

@@ -20,6 +20,8 @@ type ListMeta struct {
 	TotalPages  int  `json:"total_pages"`
 	HasNext     bool `json:"has_next"`
 	HasPrevious bool `json:"has_previous"`
+	// TotalCapped says the list is longer than TotalItems (see TotalCap).
+	TotalCapped bool `json:"total_capped,omitempty" doc:"True when the list has more than total_items items: a list is counted up to 10,000 (a count of a million rows costs more than the page); total_pages is then a lower bound too. Page on with next_cursor."`
 	// NextCursor continues the list after this page (keyset paging).
 	NextCursor string `json:"next_cursor,omitempty" doc:"Pass as cursor (with the same filters, sort and order) for the page after this one; absent on the last page. Pages by cursor stay fast at any depth and neither repeat nor skip items when others are inserted or deleted meanwhile."`
 }
@@ -76,8 +78,8 @@ func list[S, T any](ctx context.Context, page gatehouse.Page[S], req gatehouse.P
 	}
 	pages := (page.Total + req.PerPage - 1) / req.PerPage
 	return &ListOut[T]{Body: ListEnvelope[T]{Status: "success", Data: items, Meta: ListMeta{
-		Meta: meta(ctx), Page: req.Page, PerPage: req.PerPage, TotalItems: page.Total, TotalPages: pages,
-		HasNext: req.Page < pages, HasPrevious: req.Page > 1 && page.Total > 0, NextCursor: page.NextCursor,
+		Meta: meta(ctx), Page: req.Page, PerPage: req.PerPage, TotalItems: page.Total, TotalPages: pages, TotalCapped: page.TotalCapped,
+		HasNext: req.Page < pages || page.NextCursor != "", HasPrevious: req.Page > 1 && page.Total > 0, NextCursor: page.NextCursor,
 	}}}
 }
 
@@ -90,7 +92,7 @@ type PageQuery struct {
 }
 
 func (q PageQuery) request(sort string) gatehouse.PageRequest {
-	return gatehouse.PageRequest{Page: q.Page, PerPage: q.PerPage, Sort: sort, Desc: q.Order == "desc", Cursor: q.Cursor}
+	return gatehouse.PageRequest{Page: q.Page, PerPage: q.PerPage, Sort: sort, Desc: q.Order == "desc", Cursor: q.Cursor, CountUpTo: gatehouse.TotalCap}
 }
 
 // noCursor refuses a cursor on the few short lists paged in memory, which

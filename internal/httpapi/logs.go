@@ -59,7 +59,7 @@ func (h *handlers) listLogs(ctx context.Context, in *listLogsIn) (*ListOut[apilo
 	if err != nil {
 		return nil, err
 	}
-	req := gatehouse.PageRequest{Page: in.Page, PerPage: in.PerPage, Sort: in.Sort, Desc: in.Order == "desc", Cursor: in.Cursor}
+	req := gatehouse.PageRequest{Page: in.Page, PerPage: in.PerPage, Sort: in.Sort, Desc: in.Order == "desc", Cursor: in.Cursor, CountUpTo: gatehouse.TotalCap}
 	page, err := st.ListAPILog(ctx, in.filter(ctx), req)
 	if err != nil {
 		return nil, err

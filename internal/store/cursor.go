@@ -190,7 +190,7 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 		if countFrom == "" {
 			countFrom = lq.from
 		}
-		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+countFrom+w.sql(), w.args...).Scan(&out.Total); err != nil {
+		if err := countRows(ctx, q, countFrom, w, page, &out); err != nil {
 			return out, fmt.Errorf("count %s: %w", lq.what, err)
 		}
 		if off := page.Offset(); off > 0 {
@@ -230,4 +230,17 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: key, ID: lastID})
 	}
 	return out, nil
+}
+
+// countRows counts the rows of from under w, up to page.CountUpTo when set
+// (a scan of at most that many index entries instead of all of them).
+func countRows[T any](ctx context.Context, q querier, from string, w *where, page gatehouse.PageRequest, out *gatehouse.Page[T]) error {
+	if page.CountUpTo <= 0 {
+		return q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+from+w.sql(), w.args...).Scan(&out.Total)
+	}
+	err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s LIMIT %d) c", from, w.sql(), page.CountUpTo+1), w.args...).Scan(&out.Total)
+	if out.Total > page.CountUpTo {
+		out.Total, out.TotalCapped = page.CountUpTo, true
+	}
+	return err
 }

@@ -431,7 +431,12 @@ func (s *Store) listAssignmentsBy(ctx context.Context, by assignmentGroup, w *wh
 	args := append([]any(nil), w.args...)
 	outer := []string{by.alias + ".env_id = $1"} // w.args[0] is the environment
 	inner := append([]string(nil), w.parts...)
-	limit := fmt.Sprintf(" LIMIT %d", page.PerPage+1)
+	offset := 0
+	// With a cursor, the page is the rest of the cursor's key (the range
+	// after (created_at, id) in its index) and then, if that is not a
+	// page, the keys after it: two reads that each follow an index, where
+	// one OR over both would read the cursor's key from its start.
+	var rest []string
 	if page.Cursor == StartCursor {
 		if page.Page > 1 {
 			return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
@@ -450,16 +455,15 @@ func (s *Store) listAssignmentsBy(ctx context.Context, by assignmentGroup, w *wh
 		}
 		args = append(args, pos.Key, *pos.At, pos.ID)
 		k, c, i := len(args)-2, len(args)-1, len(args)
-		outer = append(outer, fmt.Sprintf("%s.key %s= $%d", by.alias, cmp, k))
-		inner = append(inner, fmt.Sprintf("(%s.key %s $%d OR a.created_at %s $%d OR (a.created_at = $%d AND a.id %s $%d))", by.alias, cmp, k, cmp, c, c, cmp, i))
+		rest = append(append([]string(nil), outer...), fmt.Sprintf("%s.key = $%d", by.alias, k))
+		inner = append(inner, fmt.Sprintf("a.created_at %s= $%d AND (a.created_at %s $%d OR a.id %s $%d)", cmp, c, cmp, c, cmp, i))
+		outer = append(outer, fmt.Sprintf("%s.key %s $%d", by.alias, cmp, k))
 		out.Total = -1
 	} else {
-		if err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM authz_role_assignments a"+w.sql(), w.args...).Scan(&out.Total); err != nil {
+		if err := countRows(ctx, s.reader(), "authz_role_assignments a", w, page, &out); err != nil {
 			return out, fmt.Errorf("count role assignments: %w", err)
 		}
-		if off := page.Offset(); off > 0 {
-			limit += fmt.Sprintf(" OFFSET %d", off)
-		}
+		offset = max(page.Offset(), 0)
 	}
 	var others []string
 	for _, g := range []assignmentGroup{assignmentGroups["user"], assignmentGroups["role"], assignmentGroups["tenant"]} {
@@ -468,37 +472,60 @@ func (s *Store) listAssignmentsBy(ctx context.Context, by assignmentGroup, w *wh
 		}
 	}
 	order := fmt.Sprintf(" ORDER BY %s.key%s, a.created_at%s, a.id%s", by.alias, dir, dir, dir)
-	var query string
-	if s.db.Engine == Postgres {
-		query = fmt.Sprintf("SELECT %s, %s.key, a.created_at, a.id FROM %s %s CROSS JOIN LATERAL (SELECT * FROM authz_role_assignments a WHERE %s = %s.id AND %s ORDER BY a.created_at%s, a.id%s LIMIT %d) a JOIN %s JOIN %s WHERE %s%s%s",
-			assignmentCols, by.alias, by.table, by.alias, by.fk, by.alias, strings.Join(inner, " AND "), dir, dir, page.PerPage+1+max(page.Offset(), 0),
-			others[0], others[1], strings.Join(outer, " AND "), order, limit)
-	} else {
-		query = fmt.Sprintf("SELECT %s, %s.key, a.created_at, a.id FROM %s %s CROSS JOIN authz_role_assignments a ON %s = %s.id CROSS JOIN %s CROSS JOIN %s WHERE %s AND %s%s%s",
-			assignmentCols, by.alias, by.table, by.alias, by.fk, by.alias, others[0], others[1], strings.Join(outer, " AND "), strings.Join(inner, " AND "), order, limit)
-	}
-	rows, err := s.reader().QueryContext(ctx, query, args...)
-	if err != nil {
-		return out, fmt.Errorf("list role assignments: %w", err)
-	}
-	defer rows.Close()
 	out.Items = []facts.Assignment{}
 	var lastKey, lastID string
 	var lastAt int64
 	more := false
-	for rows.Next() {
-		if len(out.Items) == page.PerPage {
-			more = true
-			break
+	read := func(outer, inner []string, args []any) error {
+		want := page.PerPage + 1 - len(out.Items)
+		limit := fmt.Sprintf(" LIMIT %d", want)
+		if offset > 0 {
+			limit += fmt.Sprintf(" OFFSET %d", offset)
 		}
-		a, err := scanAssignment(extraScanner{rows, []any{&lastKey, &lastAt, &lastID}})
+		if len(inner) == 0 {
+			inner = []string{"TRUE"}
+		}
+		var query string
+		if s.db.Engine == Postgres {
+			query = fmt.Sprintf("SELECT %s, %s.key, a.created_at, a.id FROM %s %s CROSS JOIN LATERAL (SELECT * FROM authz_role_assignments a WHERE %s = %s.id AND %s ORDER BY a.created_at%s, a.id%s LIMIT %d) a JOIN %s JOIN %s WHERE %s%s%s",
+				assignmentCols, by.alias, by.table, by.alias, by.fk, by.alias, strings.Join(inner, " AND "), dir, dir, want+offset,
+				others[0], others[1], strings.Join(outer, " AND "), order, limit)
+		} else {
+			query = fmt.Sprintf("SELECT %s, %s.key, a.created_at, a.id FROM %s %s CROSS JOIN authz_role_assignments a ON %s = %s.id CROSS JOIN %s CROSS JOIN %s WHERE %s AND %s%s%s",
+				assignmentCols, by.alias, by.table, by.alias, by.fk, by.alias, others[0], others[1], strings.Join(outer, " AND "), strings.Join(inner, " AND "), order, limit)
+		}
+		rows, err := s.reader().QueryContext(ctx, query, args...)
 		if err != nil {
-			return out, fmt.Errorf("scan role assignments: %w", err)
+			return fmt.Errorf("list role assignments: %w", err)
 		}
-		out.Items = append(out.Items, a)
+		defer rows.Close()
+		for rows.Next() {
+			if len(out.Items) == page.PerPage {
+				more = true
+				break
+			}
+			a, err := scanAssignment(extraScanner{rows, []any{&lastKey, &lastAt, &lastID}})
+			if err != nil {
+				return fmt.Errorf("scan role assignments: %w", err)
+			}
+			out.Items = append(out.Items, a)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list role assignments: %w", err)
+		}
+		return nil
 	}
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("list role assignments: %w", err)
+	if rest != nil {
+		if err := read(rest, inner, args); err != nil {
+			return out, err
+		}
+		inner = w.parts // the keys after the cursor's: from their start
+		args = args[:len(args)-2]
+	}
+	if !more {
+		if err := read(outer, inner, args); err != nil {
+			return out, err
+		}
 	}
 	if more {
 		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: lastKey, At: &lastAt, ID: lastID})
