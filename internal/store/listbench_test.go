@@ -119,7 +119,9 @@ func BenchmarkListPages(b *testing.B) {
 				page("assignments-by-"+s, as(facts.AssignmentFilter{}), mid, s, false)
 			}
 			first := func() gatehouse.PageRequest { return gatehouse.PageRequest{PerPage: 20, Cursor: store.StartCursor} }
-			page1 := func() gatehouse.PageRequest { return gatehouse.PageRequest{Page: 1, PerPage: 20, CountUpTo: gatehouse.TotalCap} }
+			page1 := func() gatehouse.PageRequest {
+				return gatehouse.PageRequest{Page: 1, PerPage: 20, CountUpTo: gatehouse.TotalCap}
+			}
 			cases = append(cases,
 				tc{"assignments-of-user/start", as(facts.AssignmentFilter{User: "u-000500"}), first},
 				tc{"assignments-of-role/start", as(facts.AssignmentFilter{Role: "role-07"}), first},
