@@ -249,6 +249,43 @@ func testCursorPaging(t *testing.T, st *store.Store) {
 		})
 	}
 
+	// Resource instances and relationship tuples: a walk by cursor with an
+	// instance and a tuple added ahead of the position between pages.
+	folder := &facts.Resource{ID: tenancy.NewID(), EnvID: env, Key: "folder", Name: "Folder", Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{},
+		Config: map[string]any{}, Status: "active", CreatedAt: now, UpdatedAt: now}
+	must(t, st.CreateResource(ctx, folder))
+	var insts []string
+	mkInst := func(key string, at time.Time) string {
+		i := &facts.Instance{ID: tenancy.NewID(), EnvID: env, ResourceID: folder.ID, Key: key, TenantID: tenants[0], Attributes: map[string]any{}, CreatedAt: at, UpdatedAt: at}
+		must(t, st.CreateInstance(ctx, i))
+		insts = append(insts, i.ID)
+		return i.ID
+	}
+	for i := 0; i < 23; i++ {
+		mkInst(fmt.Sprintf("f%02d", i), now.Add(time.Duration(i/4)*time.Second))
+	}
+	for i := 1; i < 23; i++ {
+		must(t, st.CreateTuple(ctx, &facts.Tuple{ID: tenancy.NewID(), EnvID: env, SubjectID: insts[i-1], Relation: "parent", ObjectID: insts[i], CreatedAt: now.Add(time.Duration(i%3) * time.Second)}))
+	}
+	before := len(insts)
+	seenInst := walk(t, "instances", func(cursor string) (gatehouse.Page[facts.Instance], error) {
+		return st.ListInstances(ctx, facts.FineFilter{EnvID: env, Resource: "folder"}, gatehouse.PageRequest{PerPage: 6, Sort: "key", Cursor: cursor})
+	}, func(i *facts.Instance) string { return i.ID }, func(page int) { mkInst(fmt.Sprintf("z%02d", page), now) })
+	if len(seenInst) != len(insts) || len(insts) == before {
+		t.Fatalf("instances by cursor: %d seen of %d (%d before the walk)", len(seenInst), len(insts), before)
+	}
+	tuples := 22
+	seenTuples := walk(t, "tuples", func(cursor string) (gatehouse.Page[facts.Tuple], error) {
+		return st.ListTuples(ctx, facts.TupleFilter{EnvID: env}, gatehouse.PageRequest{PerPage: 5, Sort: "created_at", Desc: true, Cursor: cursor})
+	}, func(tp *facts.Tuple) string { return tp.ID }, func(page int) {
+		// Older than every tuple: ahead of the position, newest first.
+		must(t, st.CreateTuple(ctx, &facts.Tuple{ID: tenancy.NewID(), EnvID: env, SubjectID: insts[page], Relation: fmt.Sprintf("r%d", page), ObjectID: insts[0], CreatedAt: now.Add(-time.Duration(page) * time.Hour)}))
+		tuples++
+	})
+	if len(seenTuples) != tuples {
+		t.Fatalf("tuples by cursor: %d seen of %d", len(seenTuples), tuples)
+	}
+
 	// Page paging hands out a cursor too, and the two agree.
 	p1, err := st.ListUsers(ctx, facts.Filter{EnvID: env}, gatehouse.PageRequest{Page: 1, PerPage: 5})
 	must(t, err)
