@@ -379,14 +379,12 @@ func (s *Store) ListAssignments(ctx context.Context, f facts.AssignmentFilter, p
 		return s.listAnyAssignments(ctx, f, page)
 	}
 	w := &where{}
-	if f.User != "" || f.Role != "" || f.Tenant != "" {
-		// The user, role or tenant filter narrows more than the
-		// environment: keep SQLite (no statistics) from counting along
-		// the environment's index ("|| ''" hides the column from it).
-		w.add("a.env_id || '' = ?", f.EnvID)
-	} else {
+	if f.User == "" && f.Role == "" && f.Tenant == "" {
 		w.add("a.env_id = ?", f.EnvID)
 	}
+	// A user, role or tenant (resolved in this environment) implies the
+	// environment: without a condition on env_id, which their indexes do
+	// not hold, a count reads only the index, not every row's table entry.
 	for _, by := range []struct{ key, table, col string }{{f.User, "authz_users", "a.user_id"}, {f.Role, "authz_roles", "a.role_id"}, {f.Tenant, "authz_tenants", "a.tenant_id"}} {
 		if by.key == "" {
 			continue
@@ -401,7 +399,7 @@ func (s *Store) ListAssignments(ctx context.Context, f facts.AssignmentFilter, p
 		w.add(by.col+" = ?", id)
 	}
 	if by, ok := assignmentGroups[page.Sort]; ok {
-		return s.listAssignmentsBy(ctx, by, w, page)
+		return s.listAssignmentsBy(ctx, f.EnvID, by, w, page)
 	}
 	return listRows(ctx, s.reader(), listQuery{what: "role assignments", cols: assignmentCols,
 		from: assignmentFrom, countFrom: "authz_role_assignments a", idCol: "a.id",
@@ -425,7 +423,7 @@ var assignmentGroups = map[string]assignmentGroup{
 // rows as it returns instead of sorting the environment's assignments:
 // on SQLite a nested loop in that order (CROSS JOIN fixes it), on
 // PostgreSQL a LATERAL subquery of at most a page per key.
-func (s *Store) listAssignmentsBy(ctx context.Context, by assignmentGroup, w *where, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignmentGroup, w *where, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
 	var out gatehouse.Page[facts.Assignment]
 	if page.PerPage <= 0 {
 		page.PerPage = gatehouse.DefaultPerPage
@@ -435,8 +433,8 @@ func (s *Store) listAssignmentsBy(ctx context.Context, by assignmentGroup, w *wh
 		dir, cmp = " DESC", "<"
 	}
 	bind := cursorBinding("role assignments", by.alias+".key", page.Desc, w)
-	args := append([]any(nil), w.args...)
-	outer := []string{by.alias + ".env_id = $1"} // w.args[0] is the environment
+	args := append(append([]any(nil), w.args...), envID)
+	outer := []string{fmt.Sprintf("%s.env_id = $%d", by.alias, len(args))}
 	inner := append([]string(nil), w.parts...)
 	offset := 0
 	// With a cursor, the page is the rest of the cursor's key (the range
