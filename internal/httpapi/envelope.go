@@ -73,7 +73,7 @@ func list[S, T any](ctx context.Context, page gatehouse.Page[S], req gatehouse.P
 	if page.Total < 0 { // a page by cursor: nothing counted
 		return &ListOut[T]{Body: ListEnvelope[T]{Status: "success", Data: items, Meta: ListMeta{
 			Meta: meta(ctx), Page: 0, PerPage: req.PerPage, TotalItems: -1, TotalPages: -1,
-			HasNext: page.NextCursor != "", HasPrevious: true, NextCursor: page.NextCursor,
+			HasNext: page.NextCursor != "", HasPrevious: req.Cursor != "start", NextCursor: page.NextCursor,
 		}}}
 	}
 	pages := (page.Total + req.PerPage - 1) / req.PerPage
