@@ -143,6 +143,39 @@ func TestPagingAndIterators(t *testing.T) {
 	if n != 25 {
 		t.Errorf("the iterator gave %d users, want 25", n)
 	}
+	// The iterator follows the server's cursors: a user added during the
+	// walk, below every key so far in descending order, is reached, and
+	// none repeats.
+	seen := map[string]bool{}
+	for u, err := range c.Users.All(ctx, &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 10, Sort: "key", Desc: true}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[u.Key] {
+			t.Fatalf("%s twice", u.Key)
+		}
+		seen[u.Key] = true
+		if len(seen) == 1 {
+			if _, err := c.Users.Create(ctx, client.UserInput{Key: "a-added"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(seen) != 26 || !seen["a-added"] {
+		t.Errorf("walk by cursor: %d users, a-added %v", len(seen), seen["a-added"])
+	}
+	first, err := c.Users.List(ctx, &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 10, Cursor: "start"}})
+	if err != nil || first.Meta.NextCursor == "" || first.Meta.TotalItems != -1 || len(first.Items) != 10 {
+		t.Fatalf("cursor=start: %+v, %v", first, err)
+	}
+	next, err := c.Users.List(ctx, &client.FactListOptions{ListOptions: client.ListOptions{PerPage: 10, Cursor: first.Meta.NextCursor}})
+	if err != nil || len(next.Items) != 10 || next.Items[0].Key == first.Items[0].Key {
+		t.Fatalf("next by cursor: %+v, %v", next, err)
+	}
+	_, err = c.Users.List(ctx, &client.FactListOptions{ListOptions: client.ListOptions{Cursor: "nonsense"}})
+	if ae := (*client.Error)(nil); !errors.As(err, &ae) || ae.Status != 400 || ae.Details["field"] != "cursor" {
+		t.Fatalf("bad cursor: %v", err)
+	}
 	// Breaking out stops it.
 	n = 0
 	for range c.Users.All(ctx, nil) {

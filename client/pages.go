@@ -19,6 +19,13 @@ type PageMeta struct {
 	TotalPages  int       `json:"total_pages"`
 	HasNext     bool      `json:"has_next"`
 	HasPrevious bool      `json:"has_previous"`
+	// NextCursor continues the list after this page (ListOptions.Cursor);
+	// "" on the last page. A page by cursor is not counted: its TotalItems
+	// and TotalPages are -1 and Page is 0.
+	NextCursor string `json:"next_cursor,omitempty"`
+	// TotalCapped: the list has more than TotalItems items (the server
+	// counts up to 10,000).
+	TotalCapped bool `json:"total_capped,omitempty"`
 }
 
 // Page is one page of a list.
@@ -34,6 +41,10 @@ type ListOptions struct {
 	PerPage int
 	Sort    string // a field the list documents, e.g. created_at, key, name
 	Desc    bool   // order=desc
+	// Cursor is a PageMeta.NextCursor of the same list (same filters, Sort
+	// and Desc), or "start" for a first page without a count: keyset
+	// paging, as fast deep in a large list as at its start. Not with Page.
+	Cursor string
 }
 
 func (o *ListOptions) values() url.Values {
@@ -52,6 +63,9 @@ func (o *ListOptions) values() url.Values {
 	}
 	if o.Desc {
 		q.Set("order", "desc")
+	}
+	if o.Cursor != "" {
+		q.Set("cursor", o.Cursor)
 	}
 	return q
 }
@@ -73,6 +87,9 @@ func list[T any](ctx context.Context, c *Client, path string, q url.Values) (*Pa
 
 // all iterates over every item of a list, page after page (100 at a time
 // unless q says otherwise); it stops at the first error, which it yields.
+// It follows the server's next_cursor when there is one (keyset paging:
+// no repeats or gaps while the list changes, and fast at any depth), and
+// page numbers otherwise.
 func all[T any](ctx context.Context, c *Client, path string, q url.Values) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		if q.Get("per_page") == "" {
@@ -83,7 +100,9 @@ func all[T any](ctx context.Context, c *Client, path string, q url.Values) iter.
 			page = p
 		}
 		for {
-			q.Set("page", strconv.Itoa(page))
+			if q.Get("cursor") == "" {
+				q.Set("page", strconv.Itoa(page))
+			}
 			p, err := list[T](ctx, c, path, q)
 			if err != nil {
 				var zero T
@@ -95,10 +114,17 @@ func all[T any](ctx context.Context, c *Client, path string, q url.Values) iter.
 					return
 				}
 			}
-			if !p.Meta.HasNext {
+			switch {
+			case !p.Meta.HasNext:
 				return
+			case p.Meta.NextCursor != "":
+				q.Del("page")
+				q.Set("cursor", p.Meta.NextCursor)
+			case q.Get("cursor") != "":
+				return // a page by cursor without a next cursor is the last
+			default:
+				page++
 			}
-			page++
 		}
 	}
 }

@@ -144,6 +144,9 @@ type listRolesIn struct {
 }
 
 func (h *handlers) listRoles(ctx context.Context, in *listRolesIn) (*ListOut[MemberRole], error) {
+	if err := in.noCursor(); err != nil {
+		return nil, err
+	}
 	roles, err := h.Tenancy.Roles(ctx, principal(ctx).OrgID)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,9 @@ type OrgPath struct {
 }
 
 func (h *handlers) listOrganizations(ctx context.Context, in *struct{ PageQuery }) (*ListOut[Organization], error) {
+	if err := in.noCursor(); err != nil {
+		return nil, err
+	}
 	o, err := h.Tenancy.Organization(ctx, principal(ctx))
 	if err != nil {
 		return nil, err

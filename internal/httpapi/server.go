@@ -209,6 +209,12 @@ Every request carries ` + "`Authorization: Bearer <API key>`" + `; an ` + "`X-Or
 the key's organization. Success bodies are ` + "`{status: \"success\", data, meta}`" + `; errors are
 ` + "`{status: \"error\", error: {code, message, details}}`" + `. Lists take ` + "`page`" + ` and ` + "`per_page`" + ` (default 20, max 100),
 ` + "`sort`" + ` and ` + "`order`" + `, and report ` + "`meta.page, per_page, total_items, total_pages, has_next, has_previous`" + `.
+Lists also page by cursor (keyset): every page that has a next one carries ` + "`meta.next_cursor`" + `; pass it as ` + "`cursor`" + `
+(with the same filters, sort and order) for the next page, or ` + "`cursor=start`" + ` for a first page. A page by cursor costs the
+same at any depth, never repeats or skips an item when others are added or deleted between pages, and is not counted
+(` + "`total_items`" + ` and ` + "`total_pages`" + ` are -1, ` + "`page`" + ` is 0). Page paging counts a list up to 10,000 items
+(` + "`meta.total_capped`" + ` when there are more); deep pages by number (OFFSET) grow slower with depth, so walk a large list by
+cursor. A malformed cursor, or one from another list, sort, filter or environment, is a 400 (` + "`details.field: cursor`" + `).
 
 A query parameter an operation does not take is ignored, not refused, and listed by name in the answer's
 ` + "`meta.ignored_params`" + ` (sorted), so cache-busters (` + "`?_=123`" + `) and tools' own parameters work. A misspelt

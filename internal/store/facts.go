@@ -331,8 +331,8 @@ func (s *Store) DeleteRole(ctx context.Context, envID, id string) error {
 
 // ---- assignments
 
-const assignmentSelect = `SELECT a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, a.created_at
-FROM authz_role_assignments a
+const assignmentCols = "a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, a.created_at"
+const assignmentFrom = `authz_role_assignments a
 JOIN authz_users u ON u.id = a.user_id
 JOIN authz_roles r ON r.id = a.role_id
 JOIN authz_tenants t ON t.id = a.tenant_id`
@@ -357,35 +357,185 @@ func (s *Store) DeleteAssignment(ctx context.Context, envID, userID, roleID, ten
 		envID, userID, roleID, tenantID)
 }
 
-// ListAssignments lists assignments, filtered by keys.
+// ListAssignments lists assignments, filtered by keys. The keys are
+// resolved to ids first, so that the filters and the count read the
+// assignments' own indexes (env_id, user_id, role_id or tenant_id, then
+// the sort column and id) without joining a million rows.
 func (s *Store) ListAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+	if f.Kind == facts.AllAssignments && f.ResourceInstance == "" {
+		// Most environments have no role on an instance: then "all" is the
+		// tenant assignments, read through their indexes instead of a
+		// union. (A cursor of one form is refused by the other, should the
+		// first role on an instance arrive during a walk.)
+		var one int
+		err := s.reader().QueryRowContext(ctx, "SELECT 1 FROM authz_instance_assignments WHERE env_id = $1 LIMIT 1", f.EnvID).Scan(&one)
+		if err == sql.ErrNoRows {
+			f.Kind = ""
+		} else if err != nil {
+			return gatehouse.Page[facts.Assignment]{}, fmt.Errorf("list role assignments: %w", err)
+		}
+	}
 	if f.Kind != "" || f.ResourceInstance != "" {
 		return s.listAnyAssignments(ctx, f, page)
 	}
 	w := &where{}
-	w.add("a.env_id = ?", f.EnvID)
-	w.addIf(f.User != "", "u.key = ?", f.User)
-	w.addIf(f.Role != "", "r.key = ?", f.Role)
-	w.addIf(f.Tenant != "", "t.key = ?", f.Tenant)
+	if f.User == "" && f.Role == "" && f.Tenant == "" {
+		w.add("a.env_id = ?", f.EnvID)
+	}
+	// A user, role or tenant (resolved in this environment) implies the
+	// environment: without a condition on env_id, which their indexes do
+	// not hold, a count reads only the index, not every row's table entry.
+	for _, by := range []struct{ key, table, col string }{{f.User, "authz_users", "a.user_id"}, {f.Role, "authz_roles", "a.role_id"}, {f.Tenant, "authz_tenants", "a.tenant_id"}} {
+		if by.key == "" {
+			continue
+		}
+		var id string
+		err := s.reader().QueryRowContext(ctx, "SELECT id FROM "+by.table+" WHERE env_id = $1 AND key = $2", f.EnvID, by.key).Scan(&id)
+		if err == sql.ErrNoRows {
+			id = "" // no such key: no assignment matches (ids are never "")
+		} else if err != nil {
+			return gatehouse.Page[facts.Assignment]{}, fmt.Errorf("list role assignments: %w", err)
+		}
+		w.add(by.col+" = ?", id)
+	}
+	if by, ok := assignmentGroups[page.Sort]; ok {
+		return s.listAssignmentsBy(ctx, f.EnvID, by, w, page)
+	}
+	return listRows(ctx, s.reader(), listQuery{what: "role assignments", cols: assignmentCols,
+		from: assignmentFrom, countFrom: "authz_role_assignments a", idCol: "a.id",
+		sortable: map[string]string{"": "a.created_at", "created_at": "a.created_at"}}, w, page, scanAssignment)
+}
+
+// assignmentGroup is a sort of the assignments by the key of what they
+// name: the table of that key and the assignment's column naming it.
+type assignmentGroup struct{ table, alias, fk string }
+
+var assignmentGroups = map[string]assignmentGroup{
+	"user":   {"authz_users", "u", "a.user_id"},
+	"role":   {"authz_roles", "r", "a.role_id"},
+	"tenant": {"authz_tenants", "t", "a.tenant_id"},
+}
+
+// listAssignmentsBy lists assignments sorted by the key of their user,
+// role or tenant, then created_at and id. The query walks the keys in
+// order (the (env_id, key) index) and, for each, its assignments in order
+// (the (fk, created_at, id) index), so that a page reads about as many
+// rows as it returns instead of sorting the environment's assignments:
+// on SQLite a nested loop in that order (CROSS JOIN fixes it), on
+// PostgreSQL a LATERAL subquery of at most a page per key.
+func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignmentGroup, w *where, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
 	var out gatehouse.Page[facts.Assignment]
-	const from = ` FROM authz_role_assignments a JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id`
-	if err := s.reader().QueryRowContext(ctx, "SELECT COUNT(*)"+from+w.sql(), w.args...).Scan(&out.Total); err != nil {
-		return out, fmt.Errorf("count role assignments: %w", err)
+	if page.PerPage <= 0 {
+		page.PerPage = gatehouse.DefaultPerPage
 	}
-	order := map[string]string{"": "a.created_at", "created_at": "a.created_at", "user": "u.key", "role": "r.key", "tenant": "t.key"}
-	col, ok := order[page.Sort]
-	if !ok {
-		return out, gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q", page.Sort)
-	}
-	dir := " ASC"
+	dir, cmp := " ASC", ">"
 	if page.Desc {
-		dir = " DESC"
+		dir, cmp = " DESC", "<"
 	}
-	args := append(append([]any(nil), w.args...), page.PerPage, page.Offset())
-	items, err := queryAll(ctx, s.reader(), fmt.Sprintf("%s%s ORDER BY %s%s, a.id%s LIMIT $%d OFFSET $%d",
-		assignmentSelect, w.sql(), col, dir, dir, len(w.args)+1, len(w.args)+2), scanAssignment, args...)
-	out.Items = items
-	return out, err
+	bind := cursorBinding("role assignments", by.alias+".key", page.Desc, w)
+	args := append(append([]any(nil), w.args...), envID)
+	outer := []string{fmt.Sprintf("%s.env_id = $%d", by.alias, len(args))}
+	inner := append([]string(nil), w.parts...)
+	offset := 0
+	// With a cursor, the page is the rest of the cursor's key (the range
+	// after (created_at, id) in its index) and then, if that is not a
+	// page, the keys after it: two reads that each follow an index, where
+	// one OR over both would read the cursor's key from its start.
+	var rest []string
+	if page.Cursor == StartCursor {
+		if page.Page > 1 {
+			return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
+		}
+		out.Total = -1
+	} else if page.Cursor != "" {
+		if page.Page > 1 {
+			return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
+		}
+		pos, err := decodeCursor(page.Cursor, bind)
+		if err != nil {
+			return out, err
+		}
+		if pos.At == nil {
+			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
+		}
+		args = append(args, pos.Key, *pos.At, pos.ID)
+		k, c, i := len(args)-2, len(args)-1, len(args)
+		rest = append(append([]string(nil), outer...), fmt.Sprintf("%s.key = $%d", by.alias, k))
+		inner = append(inner, fmt.Sprintf("a.created_at %s= $%d AND (a.created_at %s $%d OR a.id %s $%d)", cmp, c, cmp, c, cmp, i))
+		outer = append(outer, fmt.Sprintf("%s.key %s $%d", by.alias, cmp, k))
+		out.Total = -1
+	} else {
+		if err := countRows(ctx, s.reader(), "authz_role_assignments a", w, page, &out); err != nil {
+			return out, fmt.Errorf("count role assignments: %w", err)
+		}
+		offset = max(page.Offset(), 0)
+	}
+	var others []string
+	for _, g := range []assignmentGroup{assignmentGroups["user"], assignmentGroups["role"], assignmentGroups["tenant"]} {
+		if g.alias != by.alias {
+			others = append(others, fmt.Sprintf("%s %s ON %s.id = %s", g.table, g.alias, g.alias, g.fk))
+		}
+	}
+	order := fmt.Sprintf(" ORDER BY %s.key%s, a.created_at%s, a.id%s", by.alias, dir, dir, dir)
+	out.Items = []facts.Assignment{}
+	var lastKey, lastID string
+	var lastAt int64
+	more := false
+	read := func(outer, inner []string, args []any) error {
+		want := page.PerPage + 1 - len(out.Items)
+		limit := fmt.Sprintf(" LIMIT %d", want)
+		if offset > 0 {
+			limit += fmt.Sprintf(" OFFSET %d", offset)
+		}
+		if len(inner) == 0 {
+			inner = []string{"TRUE"}
+		}
+		var query string
+		if s.db.Engine == Postgres {
+			query = fmt.Sprintf("SELECT %s, %s.key, a.created_at, a.id FROM %s %s CROSS JOIN LATERAL (SELECT * FROM authz_role_assignments a WHERE %s = %s.id AND %s ORDER BY a.created_at%s, a.id%s LIMIT %d) a JOIN %s JOIN %s WHERE %s%s%s",
+				assignmentCols, by.alias, by.table, by.alias, by.fk, by.alias, strings.Join(inner, " AND "), dir, dir, want+offset,
+				others[0], others[1], strings.Join(outer, " AND "), order, limit)
+		} else {
+			query = fmt.Sprintf("SELECT %s, %s.key, a.created_at, a.id FROM %s %s CROSS JOIN authz_role_assignments a ON %s = %s.id CROSS JOIN %s CROSS JOIN %s WHERE %s AND %s%s%s",
+				assignmentCols, by.alias, by.table, by.alias, by.fk, by.alias, others[0], others[1], strings.Join(outer, " AND "), strings.Join(inner, " AND "), order, limit)
+		}
+		rows, err := s.reader().QueryContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("list role assignments: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if len(out.Items) == page.PerPage {
+				more = true
+				break
+			}
+			a, err := scanAssignment(extraScanner{rows, []any{&lastKey, &lastAt, &lastID}})
+			if err != nil {
+				return fmt.Errorf("scan role assignments: %w", err)
+			}
+			out.Items = append(out.Items, a)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list role assignments: %w", err)
+		}
+		return nil
+	}
+	if rest != nil {
+		if err := read(rest, inner, args); err != nil {
+			return out, err
+		}
+		inner = w.parts // the keys after the cursor's: from their start
+		args = args[:len(args)-2]
+	}
+	if !more {
+		if err := read(outer, inner, args); err != nil {
+			return out, err
+		}
+	}
+	if more {
+		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: lastKey, At: &lastAt, ID: lastID})
+	}
+	return out, nil
 }
 
 // ---- feed

@@ -19,26 +19,7 @@ import (
 // the tie-breaking column.
 func listFrom[T any](ctx context.Context, q querier, what, cols, from, idCol string, w *where, sortable map[string]string,
 	page gatehouse.PageRequest, scan func(scanner) (T, error)) (gatehouse.Page[T], error) {
-	var out gatehouse.Page[T]
-	col, ok := sortable[page.Sort]
-	if !ok {
-		return out, gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q", page.Sort)
-	}
-	dir := " ASC"
-	if page.Desc {
-		dir = " DESC"
-	}
-	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+from+w.sql(), w.args...).Scan(&out.Total); err != nil {
-		return out, fmt.Errorf("count %s: %w", what, err)
-	}
-	args := append(append([]any(nil), w.args...), page.PerPage, page.Offset())
-	items, err := queryAll(ctx, q, fmt.Sprintf("SELECT %s FROM %s%s ORDER BY %s%s, %s%s LIMIT $%d OFFSET $%d",
-		cols, from, w.sql(), col, dir, idCol, dir, len(w.args)+1, len(w.args)+2), scan, args...)
-	if err != nil {
-		return out, fmt.Errorf("list %s: %w", what, err)
-	}
-	out.Items = items
-	return out, nil
+	return listRows(ctx, q, listQuery{what: what, cols: cols, from: from, idCol: idCol, sortable: sortable}, w, page, scan)
 }
 
 // refAs matches alias's row by id when ref has the form of an id, by key

@@ -41,45 +41,11 @@ func (w *where) sql() string {
 }
 
 // listPage runs a count and a page query over table with the conditions in
-// w. sortable maps API sort fields to columns; ties break on id.
+// w. sortable maps API sort fields to columns; ties break on id. With a
+// cursor it pages by keyset and counts nothing (see cursor.go).
 func listPage[T any](ctx context.Context, q querier, table, cols string, w *where, sortable map[string]string,
 	page gatehouse.PageRequest, scan func(scanner) (T, error)) (gatehouse.Page[T], error) {
-	var out gatehouse.Page[T]
-	col := "created_at"
-	if page.Sort != "" {
-		c, ok := sortable[page.Sort]
-		if !ok {
-			return out, gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q", page.Sort)
-		}
-		col = c
-	}
-	dir := " ASC"
-	if page.Desc {
-		dir = " DESC"
-	}
-	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+w.sql(), w.args...).Scan(&out.Total); err != nil {
-		return out, fmt.Errorf("count %s: %w", table, err)
-	}
-	args := append(append([]any(nil), w.args...), page.PerPage, page.Offset())
-	query := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY %s%s, id%s LIMIT $%d OFFSET $%d",
-		cols, table, w.sql(), col, dir, dir, len(w.args)+1, len(w.args)+2)
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return out, fmt.Errorf("list %s: %w", table, err)
-	}
-	defer rows.Close()
-	out.Items = []T{}
-	for rows.Next() {
-		item, err := scan(rows)
-		if err != nil {
-			return out, fmt.Errorf("scan %s: %w", table, err)
-		}
-		out.Items = append(out.Items, item)
-	}
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("list %s: %w", table, err)
-	}
-	return out, nil
+	return listRows(ctx, q, listQuery{what: table, cols: cols, from: table, idCol: "id", sortable: sortable}, w, page, scan)
 }
 
 // getOne runs a single-row query, turning no row into NOT_FOUND.

@@ -51,6 +51,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"FineFeed", testFineFeed},
 		{"FineTwoNodes", testFineTwoNodes},
 		{"FineLoadMany", testFineLoadMany},
+		{"CursorPaging", testCursorPaging},
 	}
 	// Every scenario has a database of its own: they run in parallel.
 	for _, tc := range tests {

@@ -46,6 +46,10 @@ export interface PageMeta {
   total_pages: number;
   has_next: boolean;
   has_previous: boolean;
+  /** Continues the list after this page: pass as `cursor`. Absent on the last page. */
+  next_cursor?: string;
+  /** The list has more than total_items items (lists are counted up to 10,000). */
+  total_capped?: boolean;
 }
 
 /** One page of a list. */
@@ -161,13 +165,25 @@ export class Gatehouse {
     return { items: r.data ?? [], meta: r.meta as PageMeta };
   }
 
+  // Pages by cursor (keyset) when the list hands one out: fast at any depth and
+  // without repeats or gaps when items change meanwhile; by number otherwise.
   private async *iterate<R>(op: Op<any>, options: { query?: Query; [k: string]: unknown } = {}, envScoped = false): AsyncGenerator<R> {
     let page = Number(options.query?.page ?? 1);
+    let cursor: string | undefined = options.query?.cursor as string | undefined;
     for (;;) {
-      const p = await this.page<R>(op, { ...options, query: { per_page: 100, ...(options.query ?? {}), page } }, envScoped);
+      const query: Query = { per_page: 100, ...(options.query ?? {}) };
+      if (cursor) {
+        delete query.page;
+        query.cursor = cursor;
+      } else {
+        query.page = page;
+      }
+      const p = await this.page<R>(op, { ...options, query }, envScoped);
       yield* p.items;
       if (!p.meta?.has_next) return;
-      page++;
+      if (p.meta.next_cursor) cursor = p.meta.next_cursor;
+      else if (cursor) return; // a cursor page without a next cursor is the last
+      else page++;
     }
   }
 

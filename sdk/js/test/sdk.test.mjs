@@ -56,6 +56,22 @@ test('pages and the iterator', async () => {
   for await (const t of gh.tenants.all({ search: 'js-page-', per_page: 2 })) keys.push(t.key);
   assert.equal(keys.length, 7);
   assert.equal(new Set(keys).size, 7);
+  // The iterator follows next_cursor: a tenant added during the walk, after
+  // every key so far, is reached, and none repeats.
+  assert.ok(first.meta.next_cursor);
+  const walked = [];
+  let added = false;
+  for await (const t of gh.tenants.all({ search: 'js-page-', per_page: 2, sort: 'key' })) {
+    walked.push(t.key);
+    if (!added) {
+      added = true;
+      await gh.tenants.create({ key: 'js-page-z' });
+    }
+  }
+  assert.deepEqual(walked, ['js-page-0', 'js-page-1', 'js-page-2', 'js-page-3', 'js-page-4', 'js-page-5', 'js-page-6', 'js-page-z']);
+  const byCursor = await gh.tenants.list({ search: 'js-page-', per_page: 3, cursor: first.meta.next_cursor });
+  assert.equal(byCursor.meta.total_items, -1);
+  await assert.rejects(gh.tenants.list({ cursor: 'nonsense' }), (err) => err instanceof GatehouseError && err.status === 400 && err.details.field === 'cursor');
 });
 
 test('errors carry the API code and details', async () => {

@@ -1472,6 +1472,10 @@ export type ListMeta = {
      * The query parameters of the request that this operation does not take, by name, sorted: they were ignored (a cache-buster such as _=123, or a misspelt parameter: a filter that seems to have no effect may be listed here). Absent when there were none.
      */
     ignored_params?: Array<string> | null;
+    /**
+     * Pass as cursor (with the same filters, sort and order) for the page after this one; absent on the last page. Pages by cursor stay fast at any depth and neither repeat nor skip items when others are inserted or deleted meanwhile.
+     */
+    next_cursor?: string;
     page: number;
     per_page: number;
     /**
@@ -1486,6 +1490,10 @@ export type ListMeta = {
      * When the response was made.
      */
     timestamp: string;
+    /**
+     * True when the list has more than total_items items: a list is counted up to 10,000 (a count of a million rows costs more than the page); total_pages is then a lower bound too. Page on with next_cursor.
+     */
+    total_capped?: boolean;
     total_items: number;
     total_pages: number;
     /**
@@ -2939,6 +2947,10 @@ export type ListApiKeysData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'name' | 'last_used_at' | 'expires_at';
         /**
          * Only keys of this level.
@@ -3329,6 +3341,10 @@ export type ListConditionSetsData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'key' | 'name';
         /**
          * Only the item with this key.
@@ -3673,6 +3689,10 @@ export type ListDecisionsData = {
          * Items per page (max 100).
          */
         per_page?: number;
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'timestamp' | 'user';
         /**
          * Sort direction; newest first by default.
@@ -3830,6 +3850,10 @@ export type ListJobsData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         /**
          * With environment: only this environment's jobs.
          */
@@ -4233,6 +4257,10 @@ export type ListJobTasksData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         status?: 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
     };
     url: '/v1/jobs/{job}/tasks';
@@ -4310,6 +4338,10 @@ export type ListLogsData = {
          * Items per page (max 100).
          */
         per_page?: number;
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'timestamp' | 'status' | 'latency';
         /**
          * Sort direction; newest first by default.
@@ -4532,6 +4564,10 @@ export type ListMemberRolesData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
     };
     url: '/v1/member-roles';
 };
@@ -4815,6 +4851,10 @@ export type ListMembersData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'name' | 'email' | 'role';
         /**
          * Only members with this role.
@@ -5175,6 +5215,10 @@ export type ListOrganizationsData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
     };
     url: '/v1/organizations';
 };
@@ -5687,6 +5731,10 @@ export type ListProjectsData = {
          */
         order?: 'asc' | 'desc';
         /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
+        /**
          * List the deleted ones instead, which POST …/restore brings back until their purge_after.
          */
         deleted?: boolean;
@@ -5986,6 +6034,10 @@ export type ListEnvironmentsData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         /**
          * List the deleted ones instead, which POST …/restore brings back until their purge_after.
          */
@@ -6633,6 +6685,10 @@ export type ListRelationshipTuplesData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'relation';
         /**
          * Only tuples with this subject ("type:key" or "type:key#role").
@@ -6910,6 +6966,10 @@ export type ListResourceInstancesData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'key' | 'resource' | 'tenant';
         /**
          * Only instances of this resource type (key).
@@ -7254,6 +7314,10 @@ export type ListResourcesData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'key' | 'name';
         /**
          * Only the item with this key.
@@ -7686,6 +7750,10 @@ export type ListRelationsData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'key' | 'name';
         /**
          * Only the role with this key.
@@ -7973,6 +8041,10 @@ export type ListResourceRolesData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'key' | 'name';
         /**
          * Only the role with this key.
@@ -8400,6 +8472,10 @@ export type ListRoleAssignmentsData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'user' | 'role' | 'tenant';
         /**
          * Only assignments of this user (key).
@@ -8559,6 +8635,10 @@ export type ListRolesData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'key' | 'name';
         /**
          * Only the item with this key.
@@ -9006,6 +9086,10 @@ export type ListSetRulesData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'action' | 'user_set' | 'resource_set';
         /**
          * Only rules of this user set (key).
@@ -9618,6 +9702,10 @@ export type ListTasksData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'seq' | 'status';
         /**
          * Only this job's tasks.
@@ -9808,6 +9896,10 @@ export type ListTenantsData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'key' | 'name';
         /**
          * Only the item with this key.
@@ -10290,6 +10382,10 @@ export type ListUsersData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'key' | 'email';
         /**
          * Only the user with this key.
@@ -10622,6 +10718,10 @@ export type ListWebhooksData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'url';
         /**
          * Only enabled (true) or disabled (false) endpoints.
@@ -10956,6 +11056,10 @@ export type ListWebhookDeliveriesData = {
          * Sort direction.
          */
         order?: 'asc' | 'desc';
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters, sort and order as that page; a cursor of another list, sort, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
         sort?: 'created_at' | 'updated_at' | 'attempts';
         status?: 'pending' | 'succeeded' | 'failed' | 'cancelled';
         /**

@@ -1,0 +1,237 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// BenchmarkListPages times list pages of a large environment (issue 16
+// point 12): GATEHOUSE_LIST_ASSIGNMENTS role assignments (default 1M) of
+// a tenth as many users, over 1,000 tenants and 20 roles, on SQLite and
+// on PostgreSQL. The load (through the bulk insert paths) is outside the
+// timing; it takes minutes, so the benchmark runs only when asked for:
+//
+//	go test ./internal/store -run XXX -bench ListPages -benchtime 20x -timeout 60m
+//
+// Each page is 20 items (the default) in the list's order, as the API
+// asks for it: "page1" is page=1 (counted up to gatehouse.TotalCap),
+// "start" is cursor=start (not counted), "cursor" continues from a
+// cursor taken half-way through the list.
+func BenchmarkListPages(b *testing.B) {
+	n := 1_000_000
+	if v := os.Getenv("GATEHOUSE_LIST_ASSIGNMENTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
+			b.Fatalf("GATEHOUSE_LIST_ASSIGNMENTS=%q: want a number >= 1000", v)
+		}
+	}
+	engines := []struct {
+		name string
+		open func(b *testing.B) *store.DB
+	}{
+		{"sqlite", func(b *testing.B) *store.DB {
+			db, err := store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return db
+		}},
+		{"postgres", func(b *testing.B) *store.DB {
+			db, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return db
+		}},
+	}
+	for _, e := range engines {
+		b.Run(e.name, func(b *testing.B) {
+			db := e.open(b)
+			b.Cleanup(func() { db.Close() })
+			db.SetSecrets(storetest.Ring(b))
+			st := db.Store()
+			start := time.Now()
+			env, mid := loadBig(b, db, n)
+			b.Logf("%s: loaded %d assignments and %d users in %s", e.name, n, n/10, time.Since(start).Round(time.Second))
+			ctx := context.Background()
+			deep := func(list func(gatehouse.PageRequest) (string, error), mid int, sort string, desc bool) string {
+				// A cursor half-way through: the page at that offset (slow,
+				// untimed) hands it out.
+				c, err := list(gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc})
+				if err != nil || c == "" {
+					b.Fatalf("cursor at page %d: %q, %v", mid, c, err)
+				}
+				return c
+			}
+			as := func(f facts.AssignmentFilter) func(gatehouse.PageRequest) (string, error) {
+				f.EnvID, f.Kind = env, facts.AllAssignments // the API's default
+				return func(p gatehouse.PageRequest) (string, error) {
+					res, err := st.ListAssignments(ctx, f, p)
+					if err == nil && len(res.Items) == 0 {
+						err = fmt.Errorf("empty page")
+					}
+					return res.NextCursor, err
+				}
+			}
+			users := func(p gatehouse.PageRequest) (string, error) {
+				res, err := st.ListUsers(ctx, facts.Filter{EnvID: env}, p)
+				if err == nil && len(res.Items) == 0 {
+					err = fmt.Errorf("empty page")
+				}
+				return res.NextCursor, err
+			}
+			type tc struct {
+				name string
+				list func(gatehouse.PageRequest) (string, error)
+				req  func() gatehouse.PageRequest
+			}
+			var cases []tc
+			page := func(name string, list func(gatehouse.PageRequest) (string, error), mid int, sort string, desc bool) {
+				cases = append(cases, tc{name + "/page1", list, func() gatehouse.PageRequest {
+					return gatehouse.PageRequest{Page: 1, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
+				}})
+				cases = append(cases, tc{name + "/start", list, func() gatehouse.PageRequest {
+					return gatehouse.PageRequest{PerPage: 20, Sort: sort, Desc: desc, Cursor: store.StartCursor}
+				}})
+				var cur string
+				cases = append(cases, tc{name + "/cursor", list, func() gatehouse.PageRequest {
+					if cur == "" {
+						cur = deep(list, mid, sort, desc)
+					}
+					return gatehouse.PageRequest{PerPage: 20, Sort: sort, Desc: desc, Cursor: cur}
+				}})
+			}
+			page("assignments", as(facts.AssignmentFilter{}), mid, "", false)
+			page("assignments-desc", as(facts.AssignmentFilter{}), mid, "", true)
+			for _, s := range []string{"user", "role", "tenant"} {
+				page("assignments-by-"+s, as(facts.AssignmentFilter{}), mid, s, false)
+			}
+			first := func() gatehouse.PageRequest { return gatehouse.PageRequest{PerPage: 20, Cursor: store.StartCursor} }
+			page1 := func() gatehouse.PageRequest {
+				return gatehouse.PageRequest{Page: 1, PerPage: 20, CountUpTo: gatehouse.TotalCap}
+			}
+			cases = append(cases,
+				tc{"assignments-of-user/start", as(facts.AssignmentFilter{User: "u-000500"}), first},
+				tc{"assignments-of-role/start", as(facts.AssignmentFilter{Role: "role-07"}), first},
+				tc{"assignments-in-tenant/start", as(facts.AssignmentFilter{Tenant: "t-0420"}), first},
+				tc{"assignments-of-user/page1", as(facts.AssignmentFilter{User: "u-000500"}), page1},
+				tc{"assignments-of-role/page1", as(facts.AssignmentFilter{Role: "role-07"}), page1},
+				tc{"assignments-in-tenant/page1", as(facts.AssignmentFilter{Tenant: "t-0420"}), page1},
+			)
+			var roleCur string
+			cases = append(cases, tc{"assignments-of-role/cursor", as(facts.AssignmentFilter{Role: "role-07"}), func() gatehouse.PageRequest {
+				if roleCur == "" {
+					c, err := as(facts.AssignmentFilter{Role: "role-07"})(gatehouse.PageRequest{Page: mid / 20, PerPage: 20})
+					if err != nil {
+						b.Fatal(err)
+					}
+					roleCur = c
+				}
+				return gatehouse.PageRequest{PerPage: 20, Cursor: roleCur}
+			}})
+			page("users", users, mid/10, "", false)
+			page("users-by-key", users, mid/10, "key", false)
+			page("users-by-email", users, mid/10, "email", true)
+			for _, c := range cases {
+				b.Run(c.name, func(b *testing.B) {
+					req := c.req()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						if _, err := c.list(req); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+				})
+			}
+		})
+	}
+}
+
+// loadBig stores n assignments of n/10 users (10 each, over 1,000 tenants
+// and 20 roles) in a new environment and returns it with the page number
+// half-way through the assignments (20 a page).
+func loadBig(b *testing.B, db *store.DB, n int) (string, int) {
+	ctx := context.Background()
+	st := db.Store()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	org := &tenancy.Organization{ID: tenancy.NewID(), Key: "bench", Name: "Bench", Settings: tenancy.DefaultOrgSettings(), CreatedAt: t0, UpdatedAt: t0}
+	p := &tenancy.Project{ID: tenancy.NewID(), OrgID: org.ID, Key: "p", Name: "P", CreatedAt: t0, UpdatedAt: t0}
+	env := &tenancy.Environment{ID: tenancy.NewID(), OrgID: org.ID, ProjectID: p.ID, Key: "e", Name: "e", Settings: tenancy.DefaultEnvSettings(), CreatedAt: t0, UpdatedAt: t0}
+	for _, err := range []error{st.CreateOrganization(ctx, org), st.CreateProject(ctx, p), st.CreateEnvironment(ctx, env)} {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	const tenants, roles = 1000, 20
+	nUsers := n / 10
+	var roleIDs, tenantIDs []string
+	for i := 0; i < roles; i++ {
+		r := &facts.Role{ID: tenancy.NewID(), EnvID: env.ID, Key: fmt.Sprintf("role-%02d", i), Name: fmt.Sprintf("Role %d", i), Permissions: []string{}, Extends: []string{}, CreatedAt: t0, UpdatedAt: t0}
+		if err := st.CreateRole(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		roleIDs = append(roleIDs, r.ID)
+	}
+	var ts []*facts.Tenant
+	for i := 0; i < tenants; i++ {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		ts = append(ts, &facts.Tenant{ID: tenancy.NewID(), EnvID: env.ID, Key: fmt.Sprintf("t-%04d", i), Name: fmt.Sprintf("Tenant %d", i), CreatedAt: at, UpdatedAt: at})
+		tenantIDs = append(tenantIDs, ts[i].ID)
+	}
+	if err := st.InsertTenants(ctx, ts); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 20_000
+	userIDs := make([]string, nUsers)
+	for from := 0; from < nUsers; from += batch {
+		var us []*facts.User
+		for i := from; i < min(from+batch, nUsers); i++ {
+			at := t0.Add(time.Duration(i) * time.Millisecond)
+			userIDs[i] = tenancy.NewID()
+			us = append(us, &facts.User{ID: userIDs[i], EnvID: env.ID, Key: fmt.Sprintf("u-%06d", i), Email: fmt.Sprintf("u%06d@example.com", (i*7919)%nUsers), CreatedAt: at, UpdatedAt: at})
+		}
+		if err := st.InTx(ctx, func(tx *store.Store) error { return tx.InsertUsers(ctx, us) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for from := 0; from < n; from += batch {
+		as := make([]facts.Assignment, 0, batch)
+		for i := from; i < min(from+batch, n); i++ {
+			u := i / 10
+			// The ten assignments of a user: ten tenants, roles in turn.
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: env.ID, UserID: userIDs[u], RoleID: roleIDs[(u+i)%roles],
+				TenantID: tenantIDs[(u*37+i%10*101)%tenants], CreatedAt: t0.Add(time.Duration(i) * time.Microsecond * 10)})
+		}
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			in, err := tx.InsertAssignments(ctx, as)
+			if err == nil && len(in) != len(as) {
+				err = fmt.Errorf("%d of %d assignments stored", len(in), len(as))
+			}
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// PostgreSQL's autovacuum would analyze the tables soon after such a
+	// load; do it now. SQLite keeps no statistics unless asked (the server
+	// never does), so it plans without.
+	if db.Engine == store.Postgres {
+		if _, err := db.Writer().ExecContext(ctx, "ANALYZE"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return env.ID, n / 20 / 2
+}
