@@ -4,11 +4,14 @@ go 1.26.6
 
 replace github.com/gatehouse-dev/gatehouse => ../
 
+replace github.com/gatehouse-dev/gatehouse/client => ../client
+
 require (
 	github.com/authzed/authzed-go v1.10.0
 	github.com/authzed/spicedb v1.56.2
 	github.com/casbin/casbin/v2 v2.135.0
 	github.com/gatehouse-dev/gatehouse v0.0.0
+	github.com/gatehouse-dev/gatehouse/client v0.0.0
 	github.com/google/cel-go v0.31.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/open-policy-agent/opa v1.22.2
