@@ -32,7 +32,7 @@ import (
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := client.New(os.Getenv("GATEHOUSE_API_URL"), os.Getenv("GATEHOUSE_API_KEY")).WithEnvironment("default", os.Getenv("APP_ENVIRONMENT"))
+	c := client.New(os.Getenv("GATEHOUSE_API_URL"), os.Getenv("GATEHOUSE_API_KEY")) // an environment key
 	if _, err := c.Resources.Create(ctx, client.ResourceInput{Key: "report", Actions: []string{"read", "delete"}}); err != nil {
 		fail(err)
 	}
@@ -88,7 +88,15 @@ func TestClientModuleStandsAlone(t *testing.T) {
 	}
 	ctx := context.Background()
 	envName := "standalone-app"
-	if _, err := client.New(serverURL, orgKey).Environments.Create(ctx, "default", client.EnvironmentInput{Key: envName, Name: "A standalone app"}); err != nil {
+	org := client.New(serverURL, orgKey)
+	if _, err := org.Environments.Create(ctx, "default", client.EnvironmentInput{Key: envName, Name: "A standalone app"}); err != nil {
+		t.Fatal(err)
+	}
+	// The in-process checker follows one environment: it takes an
+	// environment key.
+	k, err := org.APIKeys.Create(ctx, client.APIKeyInput{Name: "standalone app", Level: "environment", Project: "default", Environment: envName,
+		Scopes: []string{"manage:user", "manage:resource", "manage:role", "manage:role_assignment", "check:access"}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	// No proxy, no workspace, no checksum database: whatever the build
@@ -110,7 +118,7 @@ func TestClientModuleStandsAlone(t *testing.T) {
 	}
 	bin := filepath.Join(app, "app")
 	run(goEnv, "go", "build", "-o", bin, ".")
-	got := run(append(os.Environ(), "GATEHOUSE_API_URL="+serverURL, "GATEHOUSE_API_KEY="+orgKey, "APP_ENVIRONMENT="+envName), bin)
+	got := run(append(os.Environ(), "GATEHOUSE_API_URL="+serverURL, "GATEHOUSE_API_KEY="+k.Token), bin)
 	if want := "remote read true\nremote delete false\nlocal read true\nlocal delete false"; got != want {
 		t.Fatalf("the application printed:\n%s\nwant:\n%s", got, want)
 	}
