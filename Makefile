@@ -26,6 +26,7 @@ build:
 
 test:
 	$(GO) test -race -timeout 25m ./...
+	cd client && $(GO) test -race -timeout 25m ./...
 
 release:
 	rm -rf dist

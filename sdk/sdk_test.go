@@ -36,7 +36,9 @@ var (
 )
 
 // jsReady installs the JS SDK's pinned dev dependencies (when .ci/run has
-// not) and builds it.
+// not) and builds it the way a release does: `npm pack`, whose prepack
+// script builds dist/, writes sdk/js/gatehouse-sdk-VERSION.tgz (ignored by
+// git; TestJavaScriptSDKInstallsFromItsTarball installs it).
 func jsReady(t *testing.T) string {
 	t.Helper()
 	testserver.Need(t, "node")
@@ -50,7 +52,7 @@ func jsReady(t *testing.T) string {
 				return
 			}
 		}
-		cmd := exec.Command("npm", "run", "build")
+		cmd := exec.Command("npm", "pack", "--loglevel=error")
 		cmd.Dir = dir
 		npmOut, npmErr = cmd.CombinedOutput()
 	})

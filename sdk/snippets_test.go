@@ -104,7 +104,7 @@ else:
 // message).
 func TestSeed002PythonRequests(t *testing.T) {
 	t.Parallel()
-	py := debianPython(t)
+	py := pythonWithRequests(t)
 	s := testserver.Start(t)
 	s.Call(t, s.EnvKey, "POST", "/v1/resources", `{"name":"my-resource","type":"processor"}`, 201)
 	limited := s.NewKey(t, "organization", "view:project")
@@ -158,9 +158,9 @@ func missing(t *testing.T, what string, err error) {
 	t.Skipf("%s not found (CI=true makes this a failure): %v", what, err)
 }
 
-// debianPython is Debian's Python 3, which python3-requests serves (the
+// pythonWithRequests is Debian's Python 3, which python3-requests serves (the
 // python3 first on PATH may be another, without it).
-func debianPython(t *testing.T) string {
+func pythonWithRequests(t *testing.T) string {
 	t.Helper()
 	py := "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil {

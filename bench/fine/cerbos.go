@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // The ABAC data set as Cerbos resource policies (cmd/finehttp -abac).

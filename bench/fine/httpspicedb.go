@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // SpiceDBHTTP is SpiceDB's server binary (`spicedb serve`) on loopback,

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gatehouse-dev/gatehouse/authz"
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
 // Seed of every generated data set.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz"
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
 // Suite runs every comparison; the benchmarks of this package and

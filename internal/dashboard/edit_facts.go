@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // The pages of one user, tenant or tenant role, each edited in place

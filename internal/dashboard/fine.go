@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // Fine-grained authorization pages (authz/model.go): resource instances,

@@ -8,8 +8,8 @@ import (
 	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // Editing fine-grained data after it was created: a role of a resource

@@ -11,7 +11,7 @@ import (
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // CheckResource names what a check is about.

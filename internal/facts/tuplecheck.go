@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
-	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // compileConditions is the engine's own check of condition JSON.

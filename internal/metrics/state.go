@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"

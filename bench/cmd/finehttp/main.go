@@ -59,8 +59,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
 	"github.com/gatehouse-dev/gatehouse/bench/fine"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
 type options struct {

@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
 	"github.com/gatehouse-dev/gatehouse/bench/fine"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
 // The floor: plain net/http and encoding/json around precomputed maps

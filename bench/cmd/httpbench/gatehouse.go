@@ -15,8 +15,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
 	"github.com/gatehouse-dev/gatehouse/bench/fine"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
 // gatehouseServer is the real binary, `gatehouse serve` with its default

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
 	"github.com/gatehouse-dev/gatehouse/bench/fine"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
 // engine is one server measured over HTTP by the one load generator.

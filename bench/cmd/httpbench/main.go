@@ -40,8 +40,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
 	"github.com/gatehouse-dev/gatehouse/bench/fine"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
 var allEngines = []string{"gatehouse", "permit", "bulk", "pdp", "floor", "opa", "openfga", "cerbos", "spicedb"}

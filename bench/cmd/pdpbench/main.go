@@ -28,8 +28,8 @@ import (
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
-	"github.com/gatehouse-dev/gatehouse/authz"
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"

@@ -3,7 +3,7 @@ package authz_test
 import (
 	"fmt"
 
-	"github.com/gatehouse-dev/gatehouse/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // An application can answer checks in-process: load an environment's data

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/authz"
-	"github.com/gatehouse-dev/gatehouse/authz/authztest"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
+	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
 // mediumEngine loads dataset M and returns 100k distinct queries.

@@ -1,4 +1,4 @@
-package client_test
+package clientlive_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gatehouse-dev/gatehouse/authz"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 )
 
 // The README's Drive model through the SDK: roles and relations of

@@ -1,4 +1,4 @@
-package client_test
+package clientlive_test
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func Example() {
 }
 
 // An organization key chooses the environment.
-func ExampleClient_WithEnvironment() {
+func Example_clientWithEnvironment() {
 	ctx := context.Background()
 	prod := client.New(serverURL, orgKey).WithEnvironment("default", "production")
 	page, err := prod.Tenants.List(ctx, nil)
@@ -51,7 +51,7 @@ func ExampleClient_WithEnvironment() {
 }
 
 // All walks every page of a list.
-func ExampleUsers_All() {
+func Example_usersAll() {
 	ctx := context.Background()
 	c := client.New(serverURL, envKey)
 	for i := 1; i <= 3; i++ {
@@ -72,7 +72,7 @@ func ExampleUsers_All() {
 
 // Checks answered in this process, from a copy of the environment that
 // follows every change: no network call per check.
-func ExampleNewLocalChecker() {
+func Example_newLocalChecker() {
 	ctx := context.Background()
 	c := client.New(serverURL, envKey)
 	_, _ = c.Resources.Create(ctx, client.ResourceInput{Key: "invoice", Actions: []string{"pay"}})
@@ -92,7 +92,7 @@ func ExampleNewLocalChecker() {
 }
 
 // A webhook receiver checks each delivery before trusting it.
-func ExampleVerifyWebhook() {
+func Example_verifyWebhook() {
 	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // shown when the endpoint was registered
 	body := []byte(`{"id":"01a2","event":"user.created","timestamp":"2026-12-01T12:00:00Z","organization_id":"o1","data":{"key":"ada"}}`)
 	// What Gatehouse sends (here made by hand):
@@ -116,7 +116,7 @@ func ExampleVerifyWebhook() {
 }
 
 // A bulk import: every row is checked, then applied in batches.
-func ExampleJobs_Import() {
+func Example_jobsImport() {
 	ctx := context.Background()
 	c := client.New(serverURL, envKey)
 	file := strings.NewReader(`{"type":"user","key":"example-imp-1"}
@@ -138,7 +138,7 @@ func ExampleJobs_Import() {
 
 // Roles on instances carried along relationship tuples: an editor of a
 // folder is editor of the documents in it, and the decision's path says why.
-func ExampleRelationshipTuples_CreateBulk() {
+func Example_relationshipTuplesCreateBulk() {
 	ctx := context.Background()
 	org := client.New(serverURL, orgKey)
 	if _, err := org.Environments.Create(ctx, "default", client.EnvironmentInput{Key: "example-drive", Name: "Drive example"}); err != nil {
