@@ -172,3 +172,27 @@ func TestChecksHaveTheirOwnBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReplaySpendsTheCheckBudget: a check retried with the same
+// Idempotency-Key is answered again from the check budget, not the API
+// calls'.
+func TestCheckReplaySpendsTheCheckBudget(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	b := s.otherOrg("Replayer")
+	d := s.must(201, req{method: "POST", path: "/v1/api-keys", key: b.key, body: map[string]any{"name": "app", "level": "environment",
+		"project": b.projID, "environment": b.envID, "scopes": []string{"check:access"}}}).data()
+	env := d["token"].(string)
+	r := req{method: "POST", path: "/v1/allowed/bulk", key: env, header: map[string]string{"Idempotency-Key": "check-1"},
+		body: map[string]any{"checks": []any{map[string]any{"user": "ada", "action": "read", "resource": map[string]any{"type": "doc"}}}}}
+	first := s.must(200, r)
+	again := s.must(200, r)
+	if again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the retry was not a replay: %v", again.header)
+	}
+	for _, res := range []resp{first, again} {
+		if res.header.Get("X-RateLimit-Limit") != "10000" {
+			t.Fatalf("X-RateLimit-Limit %q, want the check budget 10000", res.header.Get("X-RateLimit-Limit"))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
@@ -88,13 +89,31 @@ func WithIdempotency(svc *idempotency.Service, g *Gate, maxBody int64, errs Erro
 	})
 }
 
+// IsCheckRoute says whether route (a path, or a method and a path) is a
+// permission check's, v1's or Permit's: those spend from the check budget.
+func IsCheckRoute(route string) bool {
+	if i := strings.IndexByte(route, ' '); i >= 0 {
+		route = route[i+1:]
+	}
+	switch {
+	case route == "/v1/allowed", strings.HasPrefix(route, "/v1/allowed/"), route == "/v1/user-permissions",
+		route == "/allowed", strings.HasPrefix(route, "/allowed/"), route == "/user-permissions":
+		return true
+	}
+	return false
+}
+
 // replay answers with a kept answer, after the gate's rate limit.
 func replay(w http.ResponseWriter, r *http.Request, g *Gate, errs ErrorWriter, p *auth.Principal, a *idempotency.Answer) {
 	if rec := RecordOf(r.Context()); rec != nil {
 		rec.Route, rec.Secrets, rec.Principal = a.Route, a.Secrets, p
 	}
 	if g.Limiter != nil {
-		if ref := LimitRefusal(w.Header(), g.Limiter.Take(r.Context(), p)); ref != nil {
+		take := g.Limiter.Take
+		if IsCheckRoute(a.Route) {
+			take = g.Limiter.TakeCheck // a check's replay spends what the check did
+		}
+		if ref := LimitRefusal(w.Header(), take(r.Context(), p)); ref != nil {
 			errs(w, r, ref.Err())
 			return
 		}
