@@ -24,7 +24,10 @@ var secretFlags = map[string]bool{"key": true}
 // (secret-key, previous-secret-key, shutdown-timeout) included. A file holding a
 // credential must not be open to other users: it is refused, saying so.
 func applyConfigFile(cmd *cobra.Command, cfg *config.Config, getenv func(string) string, stderr io.Writer) error {
-	if cmd.Flags().Lookup("config") == nil || cfg.ConfigFile == "" {
+	// The server's --config (a setting's flag, annotated with its
+	// variable), not the --config of the commands that talk to a server
+	// (their login file).
+	if fl := cmd.Flags().Lookup("config"); fl == nil || fl.Annotations[envAnnotation] == nil || cfg.ConfigFile == "" {
 		return nil
 	}
 	f, err := config.ReadFile(cfg.ConfigFile)

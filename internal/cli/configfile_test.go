@@ -39,7 +39,7 @@ func writeMode(t *testing.T, name, text string, mode os.FileMode) string {
 
 // TestConfigFilePrecedence: a --config file sets what neither a flag nor
 // the environment set (flag > environment > file > default), one file
-// serves every server command, and it may come from GATEHOUSE_CONFIG.
+// serves every server command, and it may come from GATEHOUSE_SERVER_CONFIG.
 func TestConfigFilePrecedence(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -76,8 +76,8 @@ region-urls:
 	if _, err := os.Stat(filepath.Join(dir, "gatehouse.db")); err != nil {
 		t.Errorf("init did not use the file's data-dir: %v", err)
 	}
-	// the environment outranks the file; the file named by GATEHOUSE_CONFIG
-	env := map[string]string{"GATEHOUSE_CONFIG": conf, "GATEHOUSE_PUBLIC_URL": "https://env.example.com"}
+	// the environment outranks the file; the file named by GATEHOUSE_SERVER_CONFIG
+	env := map[string]string{"GATEHOUSE_SERVER_CONFIG": conf, "GATEHOUSE_PUBLIC_URL": "https://env.example.com"}
 	out, err = run(t, env, "init", "--output", "json", "--data-dir", t.TempDir())
 	if err != nil {
 		t.Fatalf("init: %v\n%s", err, out)

@@ -119,7 +119,7 @@ func minimum(n int64) *int64 { return &n }
 
 // Settings is every setting, in the order of the README's table.
 var Settings = []Setting{
-	{Flag: "config", Env: EnvPrefix + "CONFIG", Global: true, NoDefault: "(none)",
+	{Flag: "config", Env: EnvPrefix + "SERVER_CONFIG", Global: true, NoDefault: "(none)",
 		Help:  "a YAML file of settings whose keys are the flag names (flags and GATEHOUSE_* variables override it)",
 		field: of(func(c *Config) *string { return &c.ConfigFile }, "")},
 	{Flag: "addr", Env: EnvPrefix + "ADDR", Help: "listen address",
