@@ -141,6 +141,7 @@ func meID(t *testing.T, s *server, key string) string {
 	return s.must(200, req{method: "GET", path: "/v1/me", key: key}).data()["key_id"].(string)
 }
 
+// ci: race
 func TestRevokeTakesEffectOnTheNextRequest(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)

@@ -160,6 +160,7 @@ func TestEnvironmentsAreIsolated(t *testing.T) {
 	s.must(404, req{method: "GET", path: "/v1/users?project=default&environment=nope", key: s.key})
 }
 
+// ci: race
 // Checks stay correct while writes happen concurrently.
 func TestChecksDuringWrites(t *testing.T) {
 	t.Parallel()

@@ -129,6 +129,7 @@ func TestFastCheckAnswersAsTheGeneralPath(t *testing.T) {
 	s.must(403, req{method: "POST", path: "/allowed", key: s.key, body: json.RawMessage(bodies[0])}) // no environment
 }
 
+// ci: race
 // TestFastCheckSpendsTheLimitOnce: a check is one request of its key's
 // limit, and the refused one answers the documented 429 (logged).
 func TestFastCheckSpendsTheLimitOnce(t *testing.T) {
@@ -162,6 +163,7 @@ func TestFastCheckSpendsTheLimitOnce(t *testing.T) {
 	}
 }
 
+// ci: race
 // TestFastCheckDecisionLogKeepsItsOwnStrings: decisions recorded from the
 // fast path name what their own request named, however many checks run
 // beside them (their strings are not views of a reused buffer).

@@ -7,6 +7,7 @@ import (
 	"testing"
 )
 
+// ci: race
 // A retried POST with the same Idempotency-Key and request
 // gets the first answer and makes nothing twice; the same key with another
 // request is a 409; keys are per organization; both engines.

@@ -162,6 +162,7 @@ func TestImportRefusesBadFiles(t *testing.T) {
 	}
 }
 
+// ci: race
 // A batch with a row that cannot be applied is not applied at all; the
 // other batches are; the failed task can be retried alone once the cause
 // is fixed.
@@ -238,6 +239,7 @@ func TestImportBadBatchAndRetry(t *testing.T) {
 	}
 }
 
+// ci: race
 func TestJobCancel(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)

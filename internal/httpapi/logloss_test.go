@@ -81,6 +81,7 @@ func TestAPILogKeepsCallsWithBadText(t *testing.T) {
 	}
 }
 
+// ci: race
 // TestReadyzCountsLostLogEntries: an API log entry that is lost (here: its
 // queue is full) is counted on /readyz, which stays ready; /healthz does
 // not carry the counters.

@@ -20,6 +20,7 @@ func (s *server) newMember(email, role string) string {
 	return s.must(201, req{method: "POST", path: "/v1/members", key: s.key, body: map[string]any{"email": email, "role": role}}).data()["id"].(string)
 }
 
+// ci: race
 // Acting on a member whose role holds a scope the caller
 // lacks (making their setup link, removing or demoting them) needs
 // manage:permission; the last Admin is never removed, not even by two

@@ -190,6 +190,7 @@ func TestPDPUploadsObeyThePolicy(t *testing.T) {
 	}
 }
 
+// ci: race
 // TestPDPStreamEndsAtRevocation: revoking a key ends
 // its open change streams at once, not at the next heartbeat (15 s), on
 // every node: on PostgreSQL the stream is on node B and the key is revoked
@@ -307,6 +308,7 @@ func TestPDPStreamCaps(t *testing.T) {
 	testwait.Until(t, 30*time.Second, "a closed stream's place freed", func() bool { return open(a).status == 200 })
 }
 
+// ci: race
 // TestPDPStreamStartsAtTheSnapshot: a stream without
 // a position starts at the current one instead of replaying the feed, and
 // a position further behind than --pdp-stream-backlog gets a reset rather

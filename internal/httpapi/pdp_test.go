@@ -72,6 +72,7 @@ func next(t *testing.T, events <-chan sseEvent, name string) sseEvent {
 	}
 }
 
+// ci: race
 // TestPDPChangeStream: the stream sends the backlog, says when it is in
 // sync, pushes later writes as they commit, resumes from Last-Event-ID,
 // and ends when its key is revoked.

@@ -5,6 +5,7 @@ import (
 	"time"
 )
 
+// ci: race
 // TestPDPLags: a stream behind its environment's feed reports the
 // positions between what it was sent and the node's head, and the time
 // since it was last current; a current one reports 0; a key's streams

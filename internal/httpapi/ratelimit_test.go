@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
+// ci: race
 // TestRateLimits: every authenticated response carries the X-RateLimit
 // headers; over the limit the answer is the documented 429; a key with its own
 // limit spends from its own bucket, an environment may override, sandbox
@@ -119,6 +120,7 @@ func TestAnonymousRateLimit(t *testing.T) {
 	s.must(200, req{method: "GET", path: "/v1/projects", key: s.key})
 }
 
+// ci: race
 // TestChecksHaveTheirOwnBudget: a new organization (free tier: 100 API
 // calls an hour) checks from a budget of its own (10,000 an hour), so
 // spending every API call leaves its checks answering, on v1 (the fast

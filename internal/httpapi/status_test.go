@@ -284,6 +284,7 @@ func TestStatusRedisOutage(t *testing.T) {
 	rc.waitChange(t, "redis", "operational")
 }
 
+// ci: race
 // TestStatusDatabaseOutage: with PostgreSQL cut off, the node that sampled
 // keeps counting; the status API answers 503 (never 500); when the
 // database is back the outage is in the day's samples and its changes are

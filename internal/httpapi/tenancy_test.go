@@ -197,6 +197,7 @@ func TestHealthAndDocs(t *testing.T) {
 	}
 }
 
+// ci: race
 func TestReadyzReportsADeadDatabase(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)

@@ -107,6 +107,7 @@ func (s *server) waitDelivery(webhookID, deliveryID string) map[string]any {
 	return d
 }
 
+// ci: race
 func TestWebhookDelivery(t *testing.T) {
 	t.Parallel()
 	s := webhookServer(t, nil)
@@ -167,6 +168,7 @@ func TestWebhookDelivery(t *testing.T) {
 	}
 }
 
+// ci: race
 func TestWebhookRetriesThenSucceeds(t *testing.T) {
 	t.Parallel()
 	s := webhookServer(t, nil)

@@ -146,6 +146,7 @@ func TestPermitSchemaDetailsSurviveV1ConfigWrites(t *testing.T) {
 	}
 }
 
+// ci: race
 // A /v2 write of an item with the items its body names (a resource type
 // with its relations and roles, a user with its roles) is whole or
 // nothing: a later part that fails leaves no earlier part behind.
@@ -266,6 +267,7 @@ func TestPermitCompositeWritesAreAtomic(t *testing.T) {
 	}
 }
 
+// ci: race
 // Permit's writes that change one part of an item (an action group, an
 // action, a permission of a resource role) work it out from the item as
 // the write reads it: concurrent ones all land.
