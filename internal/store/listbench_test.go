@@ -28,7 +28,9 @@ import (
 // Each page is 20 items (the default) in the list's order, as the API
 // asks for it: "page1" is page=1 (counted up to gatehouse.TotalCap),
 // "start" is cursor=start (not counted), "cursor" continues from a
-// cursor taken half-way through the list.
+// cursor taken half-way through the list. On PostgreSQL every case runs
+// again under "vacuumed/" after the VACUUM (ANALYZE) that autovacuum
+// makes after a bulk load.
 func BenchmarkListPages(b *testing.B) {
 	n := 1_000_000
 	if v := os.Getenv("GATEHOUSE_LIST_ASSIGNMENTS"); v != "" {
@@ -144,17 +146,34 @@ func BenchmarkListPages(b *testing.B) {
 			page("users", users, mid/10, "", false)
 			page("users-by-key", users, mid/10, "key", false)
 			page("users-by-email", users, mid/10, "email", true)
-			for _, c := range cases {
-				b.Run(c.name, func(b *testing.B) {
-					req := c.req()
-					b.ResetTimer()
-					for i := 0; i < b.N; i++ {
-						if _, err := c.list(req); err != nil {
-							b.Fatal(err)
+			run := func(prefix string) {
+				for _, c := range cases {
+					b.Run(prefix+c.name, func(b *testing.B) {
+						req := c.req()
+						b.ResetTimer()
+						for i := 0; i < b.N; i++ {
+							if _, err := c.list(req); err != nil {
+								b.Fatal(err)
+							}
 						}
-					}
-					b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
-				})
+						b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+					})
+				}
+			}
+			run("")
+			if e.name == "postgres" {
+				// Right after a bulk load no page of the new rows is marked
+				// all-visible, so a count reads every row's heap entry instead
+				// of the index alone. PostgreSQL's autovacuum vacuums a table
+				// after a bulk insert (13 and later); the same cases again
+				// after that vacuum, run here instead of waited for, are the
+				// steady state.
+				start := time.Now()
+				if _, err := db.Writer().ExecContext(ctx, "VACUUM (ANALYZE) authz_role_assignments, authz_users, authz_roles, authz_tenants"); err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("postgres: VACUUM (ANALYZE) took %s", time.Since(start).Round(time.Millisecond))
+				run("vacuumed/")
 			}
 		})
 	}
