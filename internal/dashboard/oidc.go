@@ -1,0 +1,319 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// OIDC is the OpenID Connect provider members may sign in with (the zero
+// value: none).
+type OIDC struct {
+	// Issuer is the provider's issuer URL; its discovery document is read
+	// from Issuer/.well-known/openid-configuration on the first sign-in.
+	Issuer               string
+	ClientID, ClientSecret string
+	// Name is the provider's name on the sign-in button ("": the issuer's
+	// host).
+	Name string
+	// HTTPClient talks to the provider (nil: one with a 10 s timeout).
+	HTTPClient *http.Client
+}
+
+const (
+	// oidcCookie holds one sign-in's state, nonce and PKCE verifier between
+	// the redirect to the provider and its answer.
+	oidcCookie = "gatehouse_oidc"
+	oidcPath   = "/signin/oidc"
+	// oidcFlowTTL bounds how long a person may take at the provider.
+	oidcFlowTTL = 10 * time.Minute
+)
+
+// oidcSignIn signs members in with an OpenID Connect provider: the
+// authorization code flow with PKCE (S256), a state and a nonce, the ID
+// token verified (signature, issuer, audience, expiry, nonce), the member
+// matched by the provider's verified email. No member is ever created.
+type oidcSignIn struct {
+	cfg      OIDC
+	redirect string
+	client   *http.Client
+
+	mu       sync.Mutex
+	provider *oidc.Provider // nil until discovered
+}
+
+func newOIDCSignIn(cfg OIDC, publicURL string) *oidcSignIn {
+	if cfg.Name == "" {
+		if u, err := url.Parse(cfg.Issuer); err == nil && u.Host != "" {
+			cfg.Name = u.Hostname()
+		} else {
+			cfg.Name = "your identity provider"
+		}
+	}
+	c := cfg.HTTPClient
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &oidcSignIn{cfg: cfg, client: c, redirect: strings.TrimRight(publicURL, "/") + oidcPath + "/callback"}
+}
+
+// discover reads the provider's discovery document once (again after a
+// failure, so a provider down when Gatehouse starts is no lasting harm).
+func (o *oidcSignIn) discover(ctx context.Context) (*oidc.Provider, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.provider != nil {
+		return o.provider, nil
+	}
+	// The key set fetched later uses this context's client, not its
+	// deadline.
+	p, err := oidc.NewProvider(oidc.ClientContext(context.WithoutCancel(ctx), o.client), o.cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	o.provider = p
+	return p, nil
+}
+
+func (o *oidcSignIn) oauth(p *oidc.Provider) *oauth2.Config {
+	return &oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, Endpoint: p.Endpoint(),
+		RedirectURL: o.redirect, Scopes: []string{oidc.ScopeOpenID, "email", "profile"}}
+}
+
+// oidcFlow is what the browser keeps (in oidcCookie, HttpOnly, on the
+// callback's path) between the redirect and the callback.
+type oidcFlow struct {
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Next     string `json:"x"`
+	// Org picks the organization when the email is a member's in several.
+	Org     string `json:"o,omitempty"`
+	Expires int64  `json:"e"`
+}
+
+func randomString() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// oidcStart sends the browser to the provider.
+func (x *dash) oidcStart(w http.ResponseWriter, r *http.Request) {
+	p, err := x.oidc.discover(r.Context())
+	if err != nil {
+		x.Log.Warn("dashboard: OIDC discovery", "issuer", x.oidc.cfg.Issuer, "err", err)
+		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" is not available right now: its configuration could not be read. Try again later, or sign in with your password.")
+		return
+	}
+	f := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
+		Next: safeNext(r.URL.Query().Get("next")), Org: r.URL.Query().Get("organization"), Expires: x.Now().Add(oidcFlowTTL).Unix()}
+	b, _ := json.Marshal(f)
+	c := x.cookie(r, oidcCookie, base64.RawURLEncoding.EncodeToString(b), int(oidcFlowTTL/time.Second))
+	c.Path = oidcPath
+	http.SetCookie(w, c)
+	to := x.oidc.oauth(p).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// oidcFail shows the sign-in page with msg.
+func (x *dash) oidcFail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	x.render(w, r, status, "signin", &page{Title: "Sign in", Error: msg, Data: &signInData{Next: "/"}})
+}
+
+// oidcCallback is where the provider sends the browser back.
+func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
+	var f oidcFlow
+	c, err := r.Cookie(oidcCookie)
+	if err == nil {
+		// One use: whatever happens next, this flow is over.
+		gone := x.cookie(r, oidcCookie, "", -1)
+		gone.Path = oidcPath
+		http.SetCookie(w, gone)
+		var b []byte
+		if b, err = base64.RawURLEncoding.DecodeString(c.Value); err == nil {
+			err = json.Unmarshal(b, &f)
+		}
+	}
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		msg := e
+		if d := q.Get("error_description"); d != "" {
+			msg = d
+		}
+		x.oidcFail(w, r, http.StatusUnauthorized, x.oidc.cfg.Name+" did not sign you in: "+truncate(msg, 200)+".")
+		return
+	}
+	state := q.Get("state")
+	if err != nil || f.State == "" || x.Now().Unix() > f.Expires || subtle.ConstantTimeCompare([]byte(state), []byte(f.State)) != 1 {
+		x.oidcFail(w, r, http.StatusBadRequest, "This sign-in was not started here, or it took too long. Start again.")
+		return
+	}
+	if x.Limiter != nil {
+		if d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: "ip:signin:" + clientIP(r), Limit: x.SignInLimit}); !d.Allowed {
+			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
+			x.oidcFail(w, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
+			return
+		}
+	}
+	email, err := x.oidc.verifiedEmail(r.Context(), q.Get("code"), f)
+	if err != nil {
+		var refused *oidcRefusal
+		if errors.As(err, &refused) {
+			x.oidcFail(w, r, refused.status, refused.msg)
+			return
+		}
+		x.Log.Warn("dashboard: OIDC sign-in", "issuer", x.oidc.cfg.Issuer, "err", err)
+		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" failed. Start again.")
+		return
+	}
+	ms, err := x.Tenancy.Store.MembersByEmail(r.Context(), strings.ToLower(email))
+	if err != nil {
+		x.Log.Error("dashboard: OIDC sign-in: members", "err", err)
+		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.")
+		return
+	}
+	if f.Org != "" {
+		for _, m := range ms {
+			if m.OrgID == f.Org {
+				ms = []tenancy.Member{m}
+				break
+			}
+		}
+	}
+	switch len(ms) {
+	case 0:
+		x.oidcFail(w, r, http.StatusForbidden, "No member here has the email "+email+". Ask an Admin of your organization to add you as a member; signing in does not make one.")
+		return
+	case 1:
+	default:
+		data := &signInData{Next: f.Next, Email: email, OIDCChoice: true}
+		for i := range ms {
+			if o, err := x.Tenancy.OrganizationOf(r.Context(), &ms[i]); err == nil {
+				data.Orgs = append(data.Orgs, orgChoice{ID: o.ID, Name: o.Name})
+			}
+		}
+		x.render(w, r, 200, "signin", &page{Title: "Choose an organization", Data: data})
+		return
+	}
+	if err := x.startSession(w, r, &ms[0]); err != nil {
+		x.Log.Error("dashboard: start session", "err", err)
+		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.")
+		return
+	}
+	http.Redirect(w, r, safeNext(f.Next), http.StatusSeeOther)
+}
+
+// oidcRefusal is a sign-in the provider's answer does not allow, with what
+// to tell the person.
+type oidcRefusal struct {
+	status int
+	msg    string
+}
+
+func (e *oidcRefusal) Error() string { return e.msg }
+
+// verifiedEmail redeems code (with the flow's PKCE verifier), verifies the
+// ID token and returns its subject's verified email.
+func (o *oidcSignIn) verifiedEmail(ctx context.Context, code string, f oidcFlow) (string, error) {
+	p, err := o.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	if code == "" {
+		return "", &oidcRefusal{http.StatusBadRequest, o.cfg.Name + " sent no authorization code. Start again."}
+	}
+	ctx = oidc.ClientContext(ctx, o.client)
+	tok, err := o.oauth(p).Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			return "", &oidcRefusal{http.StatusUnauthorized, o.cfg.Name + " did not accept this sign-in (its code may have been used already, or expired). Start again."}
+		}
+		return "", fmt.Errorf("redeem the code: %w", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return "", &oidcRefusal{http.StatusBadGateway, o.cfg.Name + " sent no ID token. Start again."}
+	}
+	return o.emailOf(ctx, p, raw, f.Nonce, tok)
+}
+
+// emailOf verifies ID token raw (signature, issuer, audience, expiry, and
+// nonce) and returns its verified email, read from the token or else from
+// the UserInfo endpoint with tok (nil: the token only).
+func (o *oidcSignIn) emailOf(ctx context.Context, p *oidc.Provider, raw, nonce string, tok *oauth2.Token) (string, error) {
+	idt, err := p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID}).Verify(ctx, raw)
+	if err != nil {
+		return "", &oidcRefusal{http.StatusUnauthorized, "The ID token from " + o.cfg.Name + " is not valid here (" + truncate(err.Error(), 160) + "). Start again."}
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
+		return "", &oidcRefusal{http.StatusUnauthorized, "The ID token from " + o.cfg.Name + " is not for this sign-in (its nonce differs). Start again."}
+	}
+	var cl emailClaims
+	if err := idt.Claims(&cl); err != nil {
+		return "", fmt.Errorf("ID token claims: %w", err)
+	}
+	if cl.Email == "" && tok != nil {
+		// Many providers give the email only at UserInfo.
+		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return "", fmt.Errorf("userinfo: %w", err)
+		}
+		if ui.Subject != idt.Subject {
+			return "", &oidcRefusal{http.StatusUnauthorized, o.cfg.Name + " answered about someone else than the ID token's subject. Start again."}
+		}
+		cl = emailClaims{}
+		if err := ui.Claims(&cl); err != nil {
+			return "", fmt.Errorf("userinfo claims: %w", err)
+		}
+	}
+	if cl.Email == "" {
+		return "", &oidcRefusal{http.StatusForbidden, o.cfg.Name + " did not tell us your email: allow Gatehouse to see it and start again."}
+	}
+	if !cl.Verified.isTrue() {
+		return "", &oidcRefusal{http.StatusForbidden, o.cfg.Name + " has not verified the email " + cl.Email + ": verify it there, then start again."}
+	}
+	return cl.Email, nil
+}
+
+type emailClaims struct {
+	Email    string   `json:"email"`
+	Verified flexBool `json:"email_verified"`
+}
+
+// flexBool is a claim some providers spell as a JSON boolean and others as
+// the string "true".
+type flexBool string
+
+func (b *flexBool) UnmarshalJSON(v []byte) error {
+	*b = flexBool(strings.Trim(string(v), `"`))
+	return nil
+}
+
+func (b flexBool) isTrue() bool { return b == "true" }
+
+// oidcRoutes adds the OIDC sign-in's routes when a provider is configured.
+func (x *dash) oidcRoutes(mux *http.ServeMux) {
+	if x.oidc == nil {
+		return
+	}
+	mux.HandleFunc("GET "+oidcPath, x.oidcStart)
+	mux.HandleFunc("GET "+oidcPath+"/callback", x.oidcCallback)
+}
