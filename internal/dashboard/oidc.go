@@ -27,7 +27,7 @@ import (
 type OIDC struct {
 	// Issuer is the provider's issuer URL; its discovery document is read
 	// from Issuer/.well-known/openid-configuration on the first sign-in.
-	Issuer               string
+	Issuer                 string
 	ClientID, ClientSecret string
 	// Name is the provider's name on the sign-in button ("": the issuer's
 	// host).

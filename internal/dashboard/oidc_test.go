@@ -1,0 +1,371 @@
+package dashboard_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"golang.org/x/oauth2"
+	"golang.org/x/text/language"
+
+	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+)
+
+// idpUsers are the OpenID provider's people (storage.UserStore).
+type idpUsers map[string]*storage.User
+
+func (u idpUsers) GetUserByID(id string) *storage.User { return u[id] }
+func (u idpUsers) GetUserByUsername(name string) *storage.User {
+	for _, x := range u {
+		if x.Username == name {
+			return x
+		}
+	}
+	return nil
+}
+func (u idpUsers) ExampleClientID() string { return storage.ServiceUserID }
+
+// idp is a real OpenID provider (zitadel's op package, with its example
+// in-memory storage and login form) on a loopback listener.
+type idp struct {
+	issuer string
+}
+
+const idpPassword = "provider-password"
+
+// startIDP runs a provider knowing users and the web clients (id: secret,
+// redirect URI).
+func startIDP(t *testing.T, users idpUsers, clients map[string][2]string) *idp {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	cs := map[string]*storage.Client{}
+	for id, c := range clients {
+		cs[id] = storage.WebClient(id, c[0], c[1])
+	}
+	srv := httptest.NewUnstartedServer(exampleop.SetupServer(issuer, storage.NewStorageWithClients(users, cs), nil, false))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &idp{issuer: issuer}
+}
+
+func idpUser(id, email string, verified bool) *storage.User {
+	return &storage.User{ID: id, Username: id, Password: idpPassword, FirstName: id, LastName: "Test", Email: email,
+		EmailVerified: verified, PreferredLanguage: language.English}
+}
+
+// oidcSite is a Gatehouse whose public URL is known before it starts (the
+// provider must know its redirect URI), with its log kept.
+type oidcSite struct {
+	*site
+	log *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// newListeningSite starts a Gatehouse on a listener opened before it is
+// configured, so mod can use its public URL.
+func newListeningSite(t *testing.T, mod func(c *config.Config, publicURL string)) *oidcSite {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := "http://" + ln.Addr().String()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.PublicURL = public
+	mod(&cfg, public)
+	logs := &syncBuffer{}
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(a.Handler())
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	t.Cleanup(func() { ts.Close(); a.Close() })
+	return &oidcSite{site: &site{url: public, key: res.Token, setup: res.SetupPath, a: a}, log: logs}
+}
+
+// browser is a cookie jar that follows no redirect by itself.
+func browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	res, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// toProvider starts a sign-in at Gatehouse and signs in at the provider as
+// user, returning the callback URL the provider sends the browser to.
+func toProvider(t *testing.T, c *http.Client, s *oidcSite, p *idp, user string) string {
+	t.Helper()
+	res, _ := get(t, c, s.url+"/signin/oidc?next=/members")
+	if res.StatusCode != 303 || !strings.HasPrefix(res.Header.Get("Location"), p.issuer) {
+		t.Fatalf("start: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	auth, _ := url.Parse(res.Header.Get("Location"))
+	q := auth.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("state") == "" || q.Get("nonce") == "" ||
+		q.Get("redirect_uri") != s.url+"/signin/oidc/callback" {
+		t.Fatalf("the authorization request lacks PKCE, state, nonce or the public redirect URI: %s", auth.RawQuery)
+	}
+	res, _ = get(t, c, auth.String())
+	login, err := res.Location()
+	if err != nil {
+		t.Fatalf("provider: %d, no login page", res.StatusCode)
+	}
+	id := login.Query().Get("authRequestID")
+	res, err = c.PostForm(p.issuer+"/login/username", url.Values{"id": {id}, "username": {user}, "password": {idpPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	// The provider's own callback, then the redirect to Gatehouse.
+	for i := 0; i < 5 && res.StatusCode/100 == 3; i++ {
+		loc, _ := res.Location()
+		if strings.HasPrefix(loc.String(), s.url) {
+			return loc.String()
+		}
+		res, _ = get(t, c, loc.String())
+	}
+	t.Fatalf("the provider did not send the browser back: %d", res.StatusCode)
+	return ""
+}
+
+// signedIn reports whether c has a Gatehouse session (/ shows a page
+// rather than sending to /signin).
+func signedIn(t *testing.T, c *http.Client, s *oidcSite) bool {
+	t.Helper()
+	res, _ := get(t, c, s.url+"/")
+	return res.StatusCode == 200
+}
+
+func TestOIDCSignIn(t *testing.T) {
+	const clientID, secret = "gatehouse-dashboard", "client-secret-value"
+	users := idpUsers{
+		// The provider may spell the address otherwise.
+		"ada":      idpUser("ada", "Admin@Example.com", true),
+		"unver":    idpUser("unver", "viewer@example.com", false),
+		"stranger": idpUser("stranger", "stranger@example.com", true),
+	}
+	var p *idp
+	var s *oidcSite
+	s = newListeningSite(t, func(c *config.Config, public string) {
+		p = startIDP(t, users, map[string][2]string{clientID: {secret, public + "/signin/oidc/callback"}})
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret, c.OIDCName = p.issuer, clientID, secret, "Example ID"
+	})
+	if st, _ := s.api(t, "POST", "/v1/members", s.key, map[string]any{"email": "viewer@example.com", "role": "viewer"}); st != 201 {
+		t.Fatalf("add a member: %d", st)
+	}
+
+	t.Run("the sign-in page offers the provider", func(t *testing.T) {
+		_, body := get(t, browser(), s.url+"/signin")
+		if !strings.Contains(body, "Sign in with Example ID") || !strings.Contains(body, `href="/signin/oidc?next=%2f"`) {
+			t.Fatalf("no provider button:\n%s", body)
+		}
+	})
+
+	t.Run("a member with a verified email signs in", func(t *testing.T) {
+		c := browser()
+		cb := toProvider(t, c, s, p, "ada")
+		res, _ := get(t, c, cb)
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/members" {
+			t.Fatalf("callback: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		_, body := get(t, c, s.url+"/members")
+		if !strings.Contains(body, "admin@example.com <span class=\"badge muted\">you</span>") {
+			t.Fatalf("not signed in as the Admin:\n%s", body)
+		}
+		// The code is spent: the same answer again is refused, and a fresh
+		// sign-in (new state, new PKCE verifier) cannot redeem it either.
+		c2 := browser()
+		res, body = get(t, c2, cb)
+		if res.StatusCode != 400 || !strings.Contains(body, "not started here") || signedIn(t, c2, s) {
+			t.Fatalf("replayed callback without its flow: %d", res.StatusCode)
+		}
+		fresh := toProvider(t, c2, s, p, "ada")
+		fu, _ := url.Parse(fresh)
+		old, _ := url.Parse(cb)
+		q := fu.Query()
+		q.Set("code", old.Query().Get("code"))
+		fu.RawQuery = q.Encode()
+		res, body = get(t, c2, fu.String())
+		if res.StatusCode != 401 || !strings.Contains(body, "did not accept this sign-in") || signedIn(t, c2, s) {
+			t.Fatalf("replayed code: %d %s", res.StatusCode, alertOf(body))
+		}
+	})
+
+	for _, tc := range []struct {
+		name, user string
+		edit       func(u *url.URL)
+		status     int
+		says       string
+	}{
+		{"wrong state", "ada", func(u *url.URL) { q := u.Query(); q.Set("state", "forged"); u.RawQuery = q.Encode() }, 400, "not started here"},
+		{"no state", "ada", func(u *url.URL) { q := u.Query(); q.Del("state"); u.RawQuery = q.Encode() }, 400, "not started here"},
+		{"no code", "ada", func(u *url.URL) { q := u.Query(); q.Del("code"); u.RawQuery = q.Encode() }, 400, "no authorization code"},
+		{"a code the provider never gave", "ada", func(u *url.URL) { q := u.Query(); q.Set("code", "made-up"); u.RawQuery = q.Encode() }, 401, "did not accept"},
+		{"the provider's refusal", "ada", func(u *url.URL) {
+			q := u.Query()
+			q.Del("code")
+			q.Set("error", "access_denied")
+			q.Set("error_description", "the user said no")
+			u.RawQuery = q.Encode()
+		}, 401, "the user said no"},
+		{"unverified email", "unver", nil, 403, "has not verified the email viewer@example.com"},
+		{"unknown email", "stranger", nil, 403, "No member here has the email stranger@example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := browser()
+			cb, _ := url.Parse(toProvider(t, c, s, p, tc.user))
+			if tc.edit != nil {
+				tc.edit(cb)
+			}
+			res, body := get(t, c, cb.String())
+			if res.StatusCode != tc.status || !strings.Contains(body, tc.says) {
+				t.Fatalf("%d, want %d saying %q: %s", res.StatusCode, tc.status, tc.says, alertOf(body))
+			}
+			if signedIn(t, c, s) {
+				t.Fatal("signed in")
+			}
+		})
+	}
+	// Nobody was made a member by signing in.
+	if st, out := s.api(t, "GET", "/v1/members", s.key, nil); st != 200 || strings.Contains(strings.ToLower(jsonText(out)), "stranger@") {
+		t.Fatalf("members: %d %v", st, out)
+	}
+	if strings.Contains(s.log.String(), secret) {
+		t.Fatal("the log holds the client secret")
+	}
+}
+
+// TestOIDCTokenChecks verifies ID tokens that a real provider issued but
+// that are not for this Gatehouse: another client's (audience), another
+// provider's (issuer and keys), another sign-in's (nonce).
+func TestOIDCTokenChecks(t *testing.T) {
+	const redirect = "http://127.0.0.1:1/cb" // never followed
+	users := idpUsers{"ada": idpUser("ada", "admin@example.com", true)}
+	a := startIDP(t, users, map[string][2]string{"gatehouse": {"s1", redirect}, "other-app": {"s2", redirect}})
+	b := startIDP(t, users, map[string][2]string{"gatehouse": {"s1", redirect}})
+	cfg := dashboard.OIDC{Issuer: a.issuer, ClientID: "gatehouse", ClientSecret: "s1"}
+
+	// A provider whose discovery document names another issuer than the
+	// one configured is refused before any sign-in.
+	wrong := cfg
+	wrong.Issuer = strings.Replace(a.issuer, "127.0.0.1", "localhost", 1)
+	if _, err := dashboard.VerifyIDToken(context.Background(), wrong, nil, "n1"); err == nil || !strings.Contains(err.Error(), "did not match the issuer") {
+		t.Fatalf("a provider answering for another issuer: %v", err)
+	}
+	good := idToken(t, a, "gatehouse", "s1", redirect, "n1")
+	if email, err := dashboard.VerifyIDToken(context.Background(), cfg, good, "n1"); err != nil || email != "admin@example.com" {
+		t.Fatalf("a good token: %q %v", email, err)
+	}
+	for _, tc := range []struct {
+		name        string
+		token       *oauth2.Token
+		nonce, says string
+	}{
+		{"another client's token (audience)", idToken(t, a, "other-app", "s2", redirect, "n1"), "n1", "audience"},
+		// go-oidc checks the signature (against this provider's keys) before the issuer.
+		{"another provider's token (issuer, keys)", idToken(t, b, "gatehouse", "s1", redirect, "n1"), "n1", "failed to verify signature"},
+		{"another sign-in's token (nonce)", good, "n2", "nonce"},
+		{"a tampered token (signature)", tamper(good), "n1", "signature"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			email, err := dashboard.VerifyIDToken(context.Background(), cfg, tc.token, tc.nonce)
+			if err == nil || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("got %q, %v; want a refusal about the %s", email, err, tc.says)
+			}
+		})
+	}
+}
+
+// idToken signs ada in at provider p as client id and returns the tokens
+// it issues (the authorization code flow, driven by hand).
+func idToken(t *testing.T, p *idp, id, secret, redirect, nonce string) *oauth2.Token {
+	t.Helper()
+	oc := &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: redirect, Scopes: []string{"openid", "email"},
+		Endpoint: oauth2.Endpoint{AuthURL: p.issuer + "/auth", TokenURL: p.issuer + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	c := browser()
+	res, _ := get(t, c, oc.AuthCodeURL("st", oauth2.SetAuthURLParam("nonce", nonce)))
+	login, err := res.Location()
+	if err != nil {
+		t.Fatalf("provider: %d", res.StatusCode)
+	}
+	res, err = c.PostForm(p.issuer+"/login/username", url.Values{"id": {login.Query().Get("authRequestID")}, "username": {"ada"}, "password": {idpPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, _ := res.Location()
+	res, _ = get(t, c, loc.String())
+	back, err := res.Location()
+	if err != nil || back.Query().Get("code") == "" {
+		t.Fatalf("no code: %d %v", res.StatusCode, err)
+	}
+	tok, err := oc.Exchange(context.Background(), back.Query().Get("code"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := tok.Extra("id_token").(string); raw == "" {
+		t.Fatal("no ID token")
+	}
+	return tok
+}
+
+// tamper changes the first character of the ID token's signature.
+func tamper(tok *oauth2.Token) *oauth2.Token {
+	raw, _ := tok.Extra("id_token").(string)
+	parts := strings.Split(raw, ".")
+	sig := []byte(parts[2])
+	if sig[0] == 'A' {
+		sig[0] = 'B'
+	} else {
+		sig[0] = 'A'
+	}
+	parts[2] = string(sig)
+	return tok.WithExtra(map[string]any{"id_token": strings.Join(parts, ".")})
+}
