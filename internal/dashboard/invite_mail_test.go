@@ -108,7 +108,7 @@ func TestInviteByMail(t *testing.T) {
 		c.SMTPURL = "smtp://" + mb.user + ":" + mb.pass + "@" + mb.addr
 		c.SMTPFrom = "Gatehouse <gatehouse@example.com>"
 	})
-	c := browser()
+	c := jarClient()
 	res, err := c.PostForm(s.url+s.setup, url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}})
 	if err != nil || res.StatusCode != 303 {
 		t.Fatalf("setup: %v %v", res, err)
@@ -134,7 +134,7 @@ func TestInviteByMail(t *testing.T) {
 		t.Fatalf("no setup link at the public URL in the mail:\n%s", m.data)
 	}
 	// The link in the mail completes the setup and signs them in.
-	nb := browser()
+	nb := jarClient()
 	res, page := get(t, nb, link)
 	if res.StatusCode != 200 || !strings.Contains(page, "newbie@example.com") {
 		t.Fatalf("the link: %d", res.StatusCode)
@@ -167,7 +167,7 @@ func TestInviteByMail(t *testing.T) {
 		t.Fatalf("a refused mail: %d %s", st, alertOf(body))
 	}
 	shown := mailLinkRE.FindString(body)
-	if res, _ := get(t, browser(), shown); res.StatusCode != 200 {
+	if res, _ := get(t, jarClient(), shown); res.StatusCode != 200 {
 		t.Fatalf("the link shown instead: %d", res.StatusCode)
 	}
 
@@ -189,7 +189,7 @@ func TestInviteByMailWrongPassword(t *testing.T) {
 		c.SMTPURL = "smtp://" + mb.user + ":wrong-pass@" + mb.addr
 		c.SMTPFrom = "gatehouse@example.com"
 	})
-	c := browser()
+	c := jarClient()
 	if res, err := c.PostForm(s.url+s.setup, url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}}); err != nil || res.StatusCode != 303 {
 		t.Fatalf("setup: %v %v", res, err)
 	}

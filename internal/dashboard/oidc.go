@@ -119,7 +119,7 @@ func (x *dash) oidcStart(w http.ResponseWriter, r *http.Request) {
 	p, err := x.oidc.discover(r.Context())
 	if err != nil {
 		x.Log.Warn("dashboard: OIDC discovery", "issuer", x.oidc.cfg.Issuer, "err", err)
-		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" is not available right now: its configuration could not be read. Try again later, or sign in with your password.")
+		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" is not available right now: its configuration could not be read. Try again later, or sign in with your password.", r.URL.Query().Get("next"))
 		return
 	}
 	f := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
@@ -132,9 +132,9 @@ func (x *dash) oidcStart(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// oidcFail shows the sign-in page with msg.
-func (x *dash) oidcFail(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	x.render(w, r, status, "signin", &page{Title: "Sign in", Error: msg, Data: &signInData{Next: "/"}})
+// oidcFail shows the sign-in page with msg, leading to next once signed in.
+func (x *dash) oidcFail(w http.ResponseWriter, r *http.Request, status int, msg, next string) {
+	x.render(w, r, status, "signin", &page{Title: "Sign in", Error: msg, Data: &signInData{Next: safeNext(next)}})
 }
 
 // oidcCallback is where the provider sends the browser back.
@@ -157,18 +157,18 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		if d := q.Get("error_description"); d != "" {
 			msg = d
 		}
-		x.oidcFail(w, r, http.StatusUnauthorized, x.oidc.cfg.Name+" did not sign you in: "+truncate(msg, 200)+".")
+		x.oidcFail(w, r, http.StatusUnauthorized, x.oidc.cfg.Name+" did not sign you in: "+truncate(msg, 200)+".", f.Next)
 		return
 	}
 	state := q.Get("state")
 	if err != nil || f.State == "" || x.Now().Unix() > f.Expires || subtle.ConstantTimeCompare([]byte(state), []byte(f.State)) != 1 {
-		x.oidcFail(w, r, http.StatusBadRequest, "This sign-in was not started here, or it took too long. Start again.")
+		x.oidcFail(w, r, http.StatusBadRequest, "This sign-in was not started here, or it took too long. Start again.", f.Next)
 		return
 	}
 	if x.Limiter != nil {
 		if d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: "ip:signin:" + clientIP(r), Limit: x.SignInLimit}); !d.Allowed {
 			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
-			x.oidcFail(w, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.")
+			x.oidcFail(w, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.", f.Next)
 			return
 		}
 	}
@@ -176,17 +176,17 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var refused *oidcRefusal
 		if errors.As(err, &refused) {
-			x.oidcFail(w, r, refused.status, refused.msg)
+			x.oidcFail(w, r, refused.status, refused.msg, f.Next)
 			return
 		}
 		x.Log.Warn("dashboard: OIDC sign-in", "issuer", x.oidc.cfg.Issuer, "err", err)
-		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" failed. Start again.")
+		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" failed. Start again.", f.Next)
 		return
 	}
 	ms, err := x.Tenancy.Store.MembersByEmail(r.Context(), strings.ToLower(email))
 	if err != nil {
 		x.Log.Error("dashboard: OIDC sign-in: members", "err", err)
-		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.")
+		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.", f.Next)
 		return
 	}
 	if f.Org != "" {
@@ -199,7 +199,7 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	switch len(ms) {
 	case 0:
-		x.oidcFail(w, r, http.StatusForbidden, "No member here has the email "+email+". Ask an Admin of your organization to add you as a member; signing in does not make one.")
+		x.oidcFail(w, r, http.StatusForbidden, "No member here has the email "+email+". Ask an Admin of your organization to add you as a member; signing in does not make one.", f.Next)
 		return
 	case 1:
 	default:
@@ -214,7 +214,7 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := x.startSession(w, r, &ms[0]); err != nil {
 		x.Log.Error("dashboard: start session", "err", err)
-		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.")
+		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.", f.Next)
 		return
 	}
 	http.Redirect(w, r, safeNext(f.Next), http.StatusSeeOther)

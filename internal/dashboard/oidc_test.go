@@ -121,8 +121,8 @@ func newListeningSite(t *testing.T, mod func(c *config.Config, publicURL string)
 	return &oidcSite{site: &site{url: public, key: res.Token, setup: res.SetupPath, a: a}, log: logs}
 }
 
-// browser is a cookie jar that follows no redirect by itself.
-func browser() *http.Client {
+// jarClient is a cookie jar that follows no redirect by itself.
+func jarClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
@@ -202,14 +202,14 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 
 	t.Run("the sign-in page offers the provider", func(t *testing.T) {
-		_, body := get(t, browser(), s.url+"/signin")
+		_, body := get(t, jarClient(), s.url+"/signin")
 		if !strings.Contains(body, "Sign in with Example ID") || !strings.Contains(body, `href="/signin/oidc?next=%2f"`) {
 			t.Fatalf("no provider button:\n%s", body)
 		}
 	})
 
 	t.Run("a member with a verified email signs in", func(t *testing.T) {
-		c := browser()
+		c := jarClient()
 		cb := toProvider(t, c, s, p, "ada")
 		res, _ := get(t, c, cb)
 		if res.StatusCode != 303 || res.Header.Get("Location") != "/members" {
@@ -221,7 +221,7 @@ func TestOIDCSignIn(t *testing.T) {
 		}
 		// The code is spent: the same answer again is refused, and a fresh
 		// sign-in (new state, new PKCE verifier) cannot redeem it either.
-		c2 := browser()
+		c2 := jarClient()
 		res, body = get(t, c2, cb)
 		if res.StatusCode != 400 || !strings.Contains(body, "not started here") || signedIn(t, c2, s) {
 			t.Fatalf("replayed callback without its flow: %d", res.StatusCode)
@@ -259,7 +259,7 @@ func TestOIDCSignIn(t *testing.T) {
 		{"unknown email", "stranger", nil, 403, "No member here has the email stranger@example.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := browser()
+			c := jarClient()
 			cb, _ := url.Parse(toProvider(t, c, s, p, tc.user))
 			if tc.edit != nil {
 				tc.edit(cb)
@@ -329,7 +329,7 @@ func idToken(t *testing.T, p *idp, id, secret, redirect, nonce string) *oauth2.T
 	t.Helper()
 	oc := &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: redirect, Scopes: []string{"openid", "email"},
 		Endpoint: oauth2.Endpoint{AuthURL: p.issuer + "/auth", TokenURL: p.issuer + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
-	c := browser()
+	c := jarClient()
 	res, _ := get(t, c, oc.AuthCodeURL("st", oauth2.SetAuthURLParam("nonce", nonce)))
 	login, err := res.Location()
 	if err != nil {
