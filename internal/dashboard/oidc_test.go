@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -152,7 +154,14 @@ func toProvider(t *testing.T, c *http.Client, s *oidcSite, p *idp, user string) 
 		q.Get("redirect_uri") != s.url+"/signin/oidc/callback" {
 		t.Fatalf("the authorization request lacks PKCE, state, nonce or the public redirect URI: %s", auth.RawQuery)
 	}
-	res, _ = get(t, c, auth.String())
+	return finishAtProvider(t, c, s, p, auth.String(), user)
+}
+
+// finishAtProvider follows the authorization request auth at the provider,
+// signs in as user and returns the callback URL it sends the browser to.
+func finishAtProvider(t *testing.T, c *http.Client, s *oidcSite, p *idp, auth, user string) string {
+	t.Helper()
+	res, _ := get(t, c, auth)
 	login, err := res.Location()
 	if err != nil {
 		t.Fatalf("provider: %d, no login page", res.StatusCode)
@@ -273,6 +282,33 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an email in several organizations chooses one", func(t *testing.T) {
+		if _, _, _, err := s.a.CreateOrganization(context.Background(), "Second Org", "second", "admin@example.com", "Second Admin", ""); err != nil {
+			t.Fatal(err)
+		}
+		c := jarClient()
+		res, body := get(t, c, toProvider(t, c, s, p, "ada"))
+		if res.StatusCode != 200 || !strings.Contains(body, "Choose an organization") || signedIn(t, c, s) {
+			t.Fatalf("several organizations: %d %s", res.StatusCode, alertOf(body))
+		}
+		m := regexp.MustCompile(`href="(/signin/oidc\?organization=[^"]+)">Second Org<`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no choice of Second Org:\n%s", body)
+		}
+		// Choosing signs in at the provider again, for that organization.
+		res, _ = get(t, c, s.url+html.UnescapeString(m[1]))
+		if res.StatusCode != 303 {
+			t.Fatalf("choose: %d", res.StatusCode)
+		}
+		cb := finishAtProvider(t, c, s, p, res.Header.Get("Location"), "ada")
+		if res, _ := get(t, c, cb); res.StatusCode != 303 || res.Header.Get("Location") != "/members" {
+			t.Fatalf("callback: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		if _, page := get(t, c, s.url+"/members"); !strings.Contains(page, `title="Organization">Second Org<`) {
+			t.Fatal("not signed in to Second Org")
+		}
+	})
+
 	// Nobody was made a member by signing in.
 	if st, out := s.api(t, "GET", "/v1/members", s.key, nil); st != 200 || strings.Contains(strings.ToLower(jsonText(out)), "stranger@") {
 		t.Fatalf("members: %d %v", st, out)
