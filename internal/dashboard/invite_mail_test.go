@@ -161,6 +161,31 @@ func TestInviteByMail(t *testing.T) {
 		t.Fatalf("a new link: %q", again)
 	}
 
+	// Only who may make setup links may mail them, and only for their own
+	// organization's members.
+	viewer := s.member(t, "newbie@example.com", "newbie passphrase")
+	if st, _ := viewer.page("/members/"+id[1]+"/invite", nil); st != 403 {
+		t.Errorf("a Viewer mails an invite: %d", st)
+	}
+	b, _, _, err := s.a.CreateOrganization(t.Context(), "Other Org", "other", "other@example.com", "Other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.a.Tenancy.NewSetupToken(t.Context(), b.Admin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := jarClient().PostForm(s.url+"/setup/"+tok, url.Values{"password": {"other passphrase"}, "confirm": {"other passphrase"}}); err != nil || res.StatusCode != 303 {
+		t.Fatalf("other setup: %v %v", res, err)
+	}
+	other := s.member(t, "other@example.com", "other passphrase")
+	if st, _ := other.page("/members/"+id[1]+"/invite", nil); st != 404 {
+		t.Errorf("another organization's Admin mails an invite: %d", st)
+	}
+	if len(mb.got) != 0 {
+		t.Fatal("a refused invite was mailed")
+	}
+
 	// A refused mail: the page says why and shows the link instead.
 	st, body = admin.page("/members", url.Values{"email": {"refuse@example.com"}, "role": {"viewer"}})
 	if st != 200 || !strings.Contains(body, "could not be sent") || !strings.Contains(body, "no such mailbox") || !strings.Contains(body, s.url+"/setup/ghsetup_") {

@@ -25,8 +25,9 @@ import (
 type Server struct {
 	// Addr is host:port.
 	Addr string
-	// TLS: smtps:// (TLS from the start); otherwise STARTTLS, required
-	// unless the host is a loopback address.
+	// TLS: smtps:// (TLS from the start). Otherwise STARTTLS is required,
+	// except on a loopback address (a relay on the same machine), which is
+	// spoken to in plain SMTP.
 	TLS                bool
 	Username, Password string
 }
