@@ -405,3 +405,26 @@ func tamper(tok *oauth2.Token) *oauth2.Token {
 	parts[2] = string(sig)
 	return tok.WithExtra(map[string]any{"id_token": strings.Join(parts, ".")})
 }
+
+// A provider that does not answer: the button says sign-in with it is not
+// available (502), password sign-in goes on.
+func TestOIDCProviderDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	s := newListeningSite(t, func(c *config.Config, _ string) {
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret = issuer, "gh", "secret"
+	})
+	c := jarClient()
+	res, body := get(t, c, s.url+"/signin/oidc?next=/keys")
+	if res.StatusCode != 502 || !strings.Contains(body, "Signing in with 127.0.0.1 is not available right now") || !strings.Contains(body, `name="next" value="/keys"`) {
+		t.Fatalf("%d %s", res.StatusCode, alertOf(body))
+	}
+	if res, err := c.PostForm(s.url+s.setup, url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}}); err != nil || res.StatusCode != 303 {
+		t.Fatalf("password setup: %v %v", res, err)
+	}
+	s.member(t, "admin@example.com", "correct horse battery")
+}
