@@ -123,7 +123,7 @@ func (x *dash) oidcStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
-		Next: safeNext(r.URL.Query().Get("next")), Org: r.URL.Query().Get("organization"), Expires: x.Now().Add(oidcFlowTTL).Unix()}
+		Next: safeNext(r.URL.Query().Get("next")), Org: truncate(r.URL.Query().Get("organization"), 64), Expires: x.Now().Add(oidcFlowTTL).Unix()}
 	b, _ := json.Marshal(f)
 	c := x.cookie(r, oidcCookie, base64.RawURLEncoding.EncodeToString(b), int(oidcFlowTTL/time.Second))
 	c.Path = oidcPath
