@@ -72,3 +72,41 @@ func providerForm(t *testing.T, ctx context.Context, user string) {
 	arrived(t, ctx, "back at Gatehouse")
 	do(t, ctx, "Gatehouse's page", chromedp.WaitReady(chromedp.CSS("main")))
 }
+
+// TestInviteByMailInABrowser adds a member with a mail server configured,
+// at laptop and phone widths: the page says the invitation was mailed.
+func TestInviteByMailInABrowser(t *testing.T) {
+	mb := startMailbox(t)
+	s := newListeningSite(t, func(c *config.Config, _ string) {
+		c.SMTPURL = "smtp://" + mb.user + ":" + mb.pass + "@" + mb.addr
+		c.SMTPFrom = "Gatehouse <gatehouse@example.com>"
+	})
+	const pw = "correct horse battery staple"
+	for i, size := range []struct {
+		name          string
+		width, height int
+	}{{"laptop", 1366, 900}, {"phone", 390, 844}} {
+		t.Run(size.name, func(t *testing.T) {
+			ctx := browser(t, size.width, size.height)
+			if i == 0 { // choosing the password signs in
+				do(t, ctx, "open the setup link", chromedp.Navigate(s.url+s.setup), chromedp.WaitVisible(chromedp.ID("password")))
+				submit(t, ctx, "set the password", "#setup", map[string]string{"#password": pw, "#confirm": pw})
+			} else {
+				signIn(t, ctx, s.site, "admin@example.com", pw)
+			}
+			email := size.name + "@example.com"
+			do(t, ctx, "members", chromedp.Navigate(s.url+"/members"), chromedp.WaitVisible(chromedp.CSS("form[action='/members']")))
+			do(t, ctx, "add a member", leave(), chromedp.SetValue(chromedp.CSS("form[action='/members'] input[name=email]"), email),
+				chromedp.Submit(chromedp.CSS("form[action='/members'] button.primary")))
+			arrived(t, ctx, "the members page")
+			says(t, ctx, "the invitation", "Invitation mailed to "+email)
+			if strings.Contains(text(t, ctx, "main"), "/setup/ghsetup_") {
+				t.Fatal("the page shows the mailed link")
+			}
+			if got := mb.next(t); len(got.to) != 1 || got.to[0] != email {
+				t.Fatalf("mailed to %v", got.to)
+			}
+			screenshot(t, ctx, "invite-mailed-"+size.name)
+		})
+	}
+}
