@@ -15,5 +15,6 @@ func VerifyIDToken(ctx context.Context, cfg OIDC, tok *oauth2.Token, nonce strin
 		return "", err
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	return o.emailOf(ctx, p, raw, nonce, tok)
+	id, err := o.emailOf(ctx, p, raw, nonce, tok)
+	return id.Email, err
 }

@@ -172,7 +172,7 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	email, err := x.oidc.verifiedEmail(r.Context(), q.Get("code"), f)
+	id, err := x.oidc.verifiedEmail(r.Context(), q.Get("code"), f)
 	if err != nil {
 		var refused *oidcRefusal
 		if errors.As(err, &refused) {
@@ -183,7 +183,11 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" failed. Start again.", f.Next)
 		return
 	}
-	ms, err := x.Tenancy.Store.MembersByEmail(r.Context(), strings.ToLower(email))
+	email := id.Email
+	// Only ASCII letters' case is folded: a provider's "\u212Aevin@" (the
+	// Kelvin sign) is not kevin@, nor is any other address that would
+	// match a member only after Unicode case folding.
+	ms, err := x.Tenancy.Store.MembersByEmail(r.Context(), asciiLower(email))
 	if err != nil {
 		x.Log.Error("dashboard: OIDC sign-in: members", "err", err)
 		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.", f.Next)
@@ -212,6 +216,20 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		x.render(w, r, 200, "signin", &page{Title: "Choose an organization", Data: data})
 		return
 	}
+	// The member is bound to the provider's account that first signed in
+	// as them: another account later given the same email is refused.
+	linked, err := x.Tenancy.Store.LinkMemberOIDC(r.Context(), ms[0].OrgID, ms[0].ID, x.oidc.cfg.Issuer, id.Subject)
+	if err != nil {
+		x.Log.Error("dashboard: OIDC sign-in: link", "err", err)
+		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.", f.Next)
+		return
+	}
+	if !linked {
+		x.Log.Warn("dashboard: OIDC sign-in: another account with a member's email", "member", ms[0].ID, "issuer", x.oidc.cfg.Issuer)
+		x.oidcFail(w, r, http.StatusForbidden, "The member "+ms[0].Email+" signs in with another "+x.oidc.cfg.Name+" account than this one, which has the same email. "+
+			"If this is now your account, ask an Admin of your organization to remove you and add you again.", f.Next)
+		return
+	}
 	if err := x.startSession(w, r, &ms[0]); err != nil {
 		x.Log.Error("dashboard: start session", "err", err)
 		x.oidcFail(w, r, http.StatusInternalServerError, "Something went wrong on our side. Try again.", f.Next)
@@ -229,28 +247,46 @@ type oidcRefusal struct {
 
 func (e *oidcRefusal) Error() string { return e.msg }
 
+// oidcIdentity is who the provider says signed in.
+type oidcIdentity struct {
+	Subject string
+	Email   string // verified
+}
+
+// asciiLower lower-cases s's ASCII letters only.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
 // verifiedEmail redeems code (with the flow's PKCE verifier), verifies the
-// ID token and returns its subject's verified email.
-func (o *oidcSignIn) verifiedEmail(ctx context.Context, code string, f oidcFlow) (string, error) {
+// ID token and returns its subject and verified email.
+func (o *oidcSignIn) verifiedEmail(ctx context.Context, code string, f oidcFlow) (oidcIdentity, error) {
+	var none oidcIdentity
 	p, err := o.discover(ctx)
 	if err != nil {
-		return "", err
+		return none, err
 	}
 	if code == "" {
-		return "", &oidcRefusal{http.StatusBadRequest, o.cfg.Name + " sent no authorization code. Start again."}
+		return none, &oidcRefusal{http.StatusBadRequest, o.cfg.Name + " sent no authorization code. Start again."}
 	}
 	ctx = oidc.ClientContext(ctx, o.client)
 	tok, err := o.oauth(p).Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			return "", &oidcRefusal{http.StatusUnauthorized, o.cfg.Name + " did not accept this sign-in (its code may have been used already, or expired). Start again."}
+			return none, &oidcRefusal{http.StatusUnauthorized, o.cfg.Name + " did not accept this sign-in (its code may have been used already, or expired). Start again."}
 		}
-		return "", fmt.Errorf("redeem the code: %w", err)
+		return none, fmt.Errorf("redeem the code: %w", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return "", &oidcRefusal{http.StatusBadGateway, o.cfg.Name + " sent no ID token. Start again."}
+		return none, &oidcRefusal{http.StatusBadGateway, o.cfg.Name + " sent no ID token. Start again."}
 	}
 	return o.emailOf(ctx, p, raw, f.Nonce, tok)
 }
@@ -258,39 +294,40 @@ func (o *oidcSignIn) verifiedEmail(ctx context.Context, code string, f oidcFlow)
 // emailOf verifies ID token raw (signature, issuer, audience, expiry, and
 // nonce) and returns its verified email, read from the token or else from
 // the UserInfo endpoint with tok (nil: the token only).
-func (o *oidcSignIn) emailOf(ctx context.Context, p *oidc.Provider, raw, nonce string, tok *oauth2.Token) (string, error) {
+func (o *oidcSignIn) emailOf(ctx context.Context, p *oidc.Provider, raw, nonce string, tok *oauth2.Token) (oidcIdentity, error) {
+	var none oidcIdentity
 	idt, err := p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID}).Verify(ctx, raw)
 	if err != nil {
-		return "", &oidcRefusal{http.StatusUnauthorized, "The ID token from " + o.cfg.Name + " is not valid here (" + truncate(err.Error(), 160) + "). Start again."}
+		return none, &oidcRefusal{http.StatusUnauthorized, "The ID token from " + o.cfg.Name + " is not valid here (" + truncate(err.Error(), 160) + "). Start again."}
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return "", &oidcRefusal{http.StatusUnauthorized, "The ID token from " + o.cfg.Name + " is not for this sign-in (its nonce differs). Start again."}
+		return none, &oidcRefusal{http.StatusUnauthorized, "The ID token from " + o.cfg.Name + " is not for this sign-in (its nonce differs). Start again."}
 	}
 	var cl emailClaims
 	if err := idt.Claims(&cl); err != nil {
-		return "", fmt.Errorf("ID token claims: %w", err)
+		return none, fmt.Errorf("ID token claims: %w", err)
 	}
 	if cl.Email == "" && tok != nil {
 		// Many providers give the email only at UserInfo.
 		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return "", fmt.Errorf("userinfo: %w", err)
+			return none, fmt.Errorf("userinfo: %w", err)
 		}
 		if ui.Subject != idt.Subject {
-			return "", &oidcRefusal{http.StatusUnauthorized, o.cfg.Name + " answered about someone else than the ID token's subject. Start again."}
+			return none, &oidcRefusal{http.StatusUnauthorized, o.cfg.Name + " answered about someone else than the ID token's subject. Start again."}
 		}
 		cl = emailClaims{}
 		if err := ui.Claims(&cl); err != nil {
-			return "", fmt.Errorf("userinfo claims: %w", err)
+			return none, fmt.Errorf("userinfo claims: %w", err)
 		}
 	}
 	if cl.Email == "" {
-		return "", &oidcRefusal{http.StatusForbidden, o.cfg.Name + " did not tell us your email: allow Gatehouse to see it and start again."}
+		return none, &oidcRefusal{http.StatusForbidden, o.cfg.Name + " did not tell us your email: allow Gatehouse to see it and start again."}
 	}
 	if !cl.Verified.isTrue() {
-		return "", &oidcRefusal{http.StatusForbidden, o.cfg.Name + " has not verified the email " + cl.Email + ": verify it there, then start again."}
+		return none, &oidcRefusal{http.StatusForbidden, o.cfg.Name + " has not verified the email " + cl.Email + ": verify it there, then start again."}
 	}
-	return cl.Email, nil
+	return oidcIdentity{Subject: idt.Subject, Email: cl.Email}, nil
 }
 
 type emailClaims struct {

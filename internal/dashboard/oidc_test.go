@@ -428,3 +428,66 @@ func TestOIDCProviderDown(t *testing.T) {
 	}
 	s.member(t, "admin@example.com", "correct horse battery")
 }
+
+// oidcProviderSite is a Gatehouse signing in with a provider knowing users.
+func oidcProviderSite(t *testing.T, users idpUsers, mod func(c *config.Config)) (*oidcSite, *idp) {
+	t.Helper()
+	const clientID, secret = "gatehouse-dashboard", "client-secret-value"
+	var p *idp
+	s := newListeningSite(t, func(c *config.Config, public string) {
+		p = startIDP(t, users, map[string][2]string{clientID: {secret, public + "/signin/oidc/callback"}})
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret, c.OIDCName = p.issuer, clientID, secret, "Example ID"
+		if mod != nil {
+			mod(c)
+		}
+	})
+	return s, p
+}
+
+func addMember(t *testing.T, s *oidcSite, email string) string {
+	t.Helper()
+	st, out := s.api(t, "POST", "/v1/members", s.key, map[string]any{"email": email, "role": "viewer"})
+	if st != 201 {
+		t.Fatalf("add %s: %d %v", email, st, out)
+	}
+	return out["data"].(map[string]any)["id"].(string)
+}
+
+// A member is bound to the provider's account that first signed in as
+// them; an address that matches only after Unicode case folding matches
+// nobody.
+func TestOIDCIdentity(t *testing.T) {
+	s, p := oidcProviderSite(t, idpUsers{
+		"kelvin": idpUser("kelvin", "\u212Aevin@corp.com", true), // KELVIN SIGN, lower-cased by Unicode to k
+		"kim":    idpUser("kim", "kim@corp.com", true),
+		"kim2":   idpUser("kim2", "KIM@corp.com", true), // another account, the same address
+	}, nil)
+	addMember(t, s, "kevin@corp.com")
+	kim := addMember(t, s, "kim@corp.com")
+
+	signIn := func(user string) (int, string, bool) {
+		c := jarClient()
+		res, body := get(t, c, toProvider(t, c, s, p, user))
+		return res.StatusCode, alertOf(body), signedIn(t, c, s)
+	}
+	if st, alert, in := signIn("kelvin"); st != 403 || !strings.Contains(alert, "No member here has the email") || in {
+		t.Fatalf("a Kelvin sign for a k: %d %s %v", st, alert, in)
+	}
+	if st, alert, in := signIn("kim"); st != 303 || !in {
+		t.Fatalf("the first sign-in: %d %s", st, alert)
+	}
+	if st, alert, in := signIn("kim2"); st != 403 || !strings.Contains(alert, "signs in with another Example ID account") || in {
+		t.Fatalf("another account with the member's email: %d %s %v", st, alert, in)
+	}
+	if st, alert, in := signIn("kim"); st != 303 || !in {
+		t.Fatalf("the linked account again: %d %s", st, alert)
+	}
+	// An Admin resets the link by removing and re-adding the member.
+	if st, out := s.api(t, "DELETE", "/v1/members/"+kim, s.key, nil); st != 204 {
+		t.Fatalf("remove: %d %v", st, out)
+	}
+	addMember(t, s, "kim@corp.com")
+	if st, alert, in := signIn("kim2"); st != 303 || !in {
+		t.Fatalf("after the reset: %d %s", st, alert)
+	}
+}
