@@ -109,7 +109,7 @@ func New(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	if d.OIDC.Issuer != "" {
-		x.oidc = newOIDCSignIn(d.OIDC, x.PublicURL)
+		x.oidc = newOIDCSignIn(d.OIDC, x.PublicURL, d.Now)
 	}
 	mux := http.NewServeMux()
 	assets, _ := fs.Sub(assetFS, "assets")

@@ -53,12 +53,36 @@ type oidcSignIn struct {
 	cfg      OIDC
 	redirect string
 	client   *http.Client
+	timeout  time.Duration // of each call to the provider
+	// retryAfter is how long a failed discovery is remembered.
+	retryAfter time.Duration
+	now        func() time.Time
 
 	mu       sync.Mutex
 	provider *oidc.Provider // nil until discovered
+	// The discovery under way (nil: none), which every sign-in started
+	// meanwhile waits for rather than asking again.
+	inflight *discovery
+	// The last discovery's failure, answered without asking again until
+	// failedUntil.
+	failed      error
+	failedUntil time.Time
 }
 
-func newOIDCSignIn(cfg OIDC, publicURL string) *oidcSignIn {
+type discovery struct {
+	done chan struct{}
+	p    *oidc.Provider
+	err  error
+}
+
+// oidcTimeout bounds each call to the provider; oidcRetryAfter is how long
+// a failed discovery is remembered (sign-ins meanwhile get a 502 at once).
+var (
+	oidcTimeout    = 10 * time.Second
+	oidcRetryAfter = 30 * time.Second
+)
+
+func newOIDCSignIn(cfg OIDC, publicURL string, now func() time.Time) *oidcSignIn {
 	if cfg.Name == "" {
 		if u, err := url.Parse(cfg.Issuer); err == nil && u.Host != "" {
 			cfg.Name = u.Hostname()
@@ -68,27 +92,70 @@ func newOIDCSignIn(cfg OIDC, publicURL string) *oidcSignIn {
 	}
 	c := cfg.HTTPClient
 	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
+		c = &http.Client{Timeout: oidcTimeout}
 	}
-	return &oidcSignIn{cfg: cfg, client: c, redirect: strings.TrimRight(publicURL, "/") + oidcPath + "/callback"}
+	if now == nil {
+		now = time.Now
+	}
+	return &oidcSignIn{cfg: cfg, client: c, timeout: oidcTimeout, retryAfter: oidcRetryAfter, now: now, redirect: strings.TrimRight(publicURL, "/") + oidcPath + "/callback"}
 }
+
+// errDiscoveryFailed is a discovery failure remembered from an earlier
+// attempt (already logged).
+type errDiscoveryFailed struct{ err error }
+
+func (e *errDiscoveryFailed) Error() string { return "discovery failed recently: " + e.err.Error() }
 
 // discover reads the provider's discovery document once (again after a
 // failure, so a provider down when Gatehouse starts is no lasting harm).
-func (o *oidcSignIn) discover(ctx context.Context) (*oidc.Provider, error) {
+// The lock is never held across the network: one discovery runs at a time
+// and the others wait for it or their request's end. A failure is
+// remembered for oidcRetryAfter; fresh reports whether err is new (to be
+// logged once) rather than remembered.
+func (o *oidcSignIn) discover(ctx context.Context) (p *oidc.Provider, fresh bool, err error) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.provider != nil {
-		return o.provider, nil
+		defer o.mu.Unlock()
+		return o.provider, false, nil
 	}
-	// The key set fetched later uses this context's client, not its
-	// deadline.
-	p, err := oidc.NewProvider(oidc.ClientContext(context.WithoutCancel(ctx), o.client), o.cfg.Issuer)
-	if err != nil {
-		return nil, err
+	if o.failed != nil && o.now().Before(o.failedUntil) {
+		defer o.mu.Unlock()
+		return nil, false, &errDiscoveryFailed{o.failed}
 	}
-	o.provider = p
-	return p, nil
+	d := o.inflight
+	lead := d == nil
+	if lead {
+		d = &discovery{done: make(chan struct{})}
+		o.inflight = d
+	}
+	o.mu.Unlock()
+	if !lead {
+		select {
+		case <-d.done:
+			if d.err != nil {
+				return nil, false, &errDiscoveryFailed{d.err}
+			}
+			return d.p, false, nil
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	// The request's context, bounded: the key set fetched later keeps
+	// only its client (go-oidc drops its cancellation).
+	cctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, o.client), o.timeout)
+	d.p, d.err = oidc.NewProvider(cctx, o.cfg.Issuer)
+	cancel()
+	o.mu.Lock()
+	o.inflight = nil
+	switch {
+	case d.err == nil:
+		o.provider = d.p
+	case ctx.Err() == nil: // the provider failed, not the person leaving
+		o.failed, o.failedUntil = d.err, o.now().Add(o.retryAfter)
+	}
+	o.mu.Unlock()
+	close(d.done)
+	return d.p, d.err != nil, d.err
 }
 
 func (o *oidcSignIn) oauth(p *oidc.Provider) *oauth2.Config {
@@ -116,20 +183,41 @@ func randomString() string {
 
 // oidcStart sends the browser to the provider.
 func (x *dash) oidcStart(w http.ResponseWriter, r *http.Request) {
-	p, err := x.oidc.discover(r.Context())
+	next := r.URL.Query().Get("next")
+	if !x.oidcAllowed(w, r, "ip:oidc:", next) {
+		return
+	}
+	p, fresh, err := x.oidc.discover(r.Context())
 	if err != nil {
-		x.Log.Warn("dashboard: OIDC discovery", "issuer", x.oidc.cfg.Issuer, "err", err)
-		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" is not available right now: its configuration could not be read. Try again later, or sign in with your password.", r.URL.Query().Get("next"))
+		if fresh {
+			x.Log.Warn("dashboard: OIDC discovery (sign-ins with the provider get a 502 for the next "+x.oidc.retryAfter.String()+")", "issuer", x.oidc.cfg.Issuer, "err", err)
+		}
+		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" is not available right now: its configuration could not be read. Try again later, or sign in with your password.", next)
 		return
 	}
 	f := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
-		Next: safeNext(r.URL.Query().Get("next")), Org: truncate(r.URL.Query().Get("organization"), 64), Expires: x.Now().Add(oidcFlowTTL).Unix()}
+		Next: safeNext(next), Org: truncate(r.URL.Query().Get("organization"), 64), Expires: x.Now().Add(oidcFlowTTL).Unix()}
 	b, _ := json.Marshal(f)
 	c := x.cookie(r, oidcCookie, base64.RawURLEncoding.EncodeToString(b), int(oidcFlowTTL/time.Second))
 	c.Path = oidcPath
 	http.SetCookie(w, c)
 	to := x.oidc.oauth(p).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// oidcAllowed takes one sign-in attempt from the client address's budget
+// in bucket (--sign-in-rate-limit an hour), or answers 429.
+func (x *dash) oidcAllowed(w http.ResponseWriter, r *http.Request, bucket, next string) bool {
+	if x.Limiter == nil {
+		return true
+	}
+	d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: bucket + clientIP(r), Limit: x.SignInLimit})
+	if d.Allowed {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
+	x.oidcFail(w, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.", next)
+	return false
 }
 
 // oidcFail shows the sign-in page with msg, leading to next once signed in.
@@ -165,12 +253,8 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		x.oidcFail(w, r, http.StatusBadRequest, "This sign-in was not started here, or it took too long. Start again.", f.Next)
 		return
 	}
-	if x.Limiter != nil {
-		if d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: "ip:signin:" + clientIP(r), Limit: x.SignInLimit}); !d.Allowed {
-			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfter.Seconds())+1))
-			x.oidcFail(w, r, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a few minutes and try again.", f.Next)
-			return
-		}
+	if !x.oidcAllowed(w, r, "ip:signin:", f.Next) {
+		return
 	}
 	id, err := x.oidc.verifiedEmail(r.Context(), q.Get("code"), f)
 	if err != nil {
@@ -268,10 +352,12 @@ func asciiLower(s string) string {
 // ID token and returns its subject and verified email.
 func (o *oidcSignIn) verifiedEmail(ctx context.Context, code string, f oidcFlow) (oidcIdentity, error) {
 	var none oidcIdentity
-	p, err := o.discover(ctx)
+	p, _, err := o.discover(ctx)
 	if err != nil {
 		return none, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
 	if code == "" {
 		return none, &oidcRefusal{http.StatusBadRequest, o.cfg.Name + " sent no authorization code. Start again."}
 	}

@@ -14,7 +14,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -489,5 +491,110 @@ func TestOIDCIdentity(t *testing.T) {
 	addMember(t, s, "kim@corp.com")
 	if st, alert, in := signIn("kim2"); st != 303 || !in {
 		t.Fatalf("after the reset: %d %s", st, alert)
+	}
+}
+
+// hangingListener accepts connections and never answers; it counts them.
+func hangingListener(t *testing.T) (addr string, accepted *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = &atomic.Int32{}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), accepted
+}
+
+// A provider that accepts connections but never answers: sign-ins get a
+// 502 once the (short) timeout passes, those started meanwhile wait for
+// the same discovery rather than asking again, and the failure is
+// remembered (a 502 at once, no new connection, one log line).
+func TestOIDCProviderHangs(t *testing.T) {
+	dashboard.SetOIDCTimeouts(t, 300*time.Millisecond, time.Hour)
+	addr, accepted := hangingListener(t)
+	s := newListeningSite(t, func(c *config.Config, _ string) {
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret = "http://"+addr, "gh", "secret"
+	})
+	start := time.Now()
+	var wg sync.WaitGroup
+	statuses := make([]int, 4)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := jarClient().Get(s.url + "/signin/oidc?next=/keys")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			statuses[i] = res.StatusCode
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the sign-ins took %v with a 300 ms timeout", took)
+	}
+	for i, st := range statuses {
+		if st != 502 {
+			t.Fatalf("sign-in %d: %d", i, st)
+		}
+	}
+	start = time.Now()
+	res, body := get(t, jarClient(), s.url+"/signin/oidc")
+	if res.StatusCode != 502 || !strings.Contains(body, "is not available right now") || time.Since(start) > 250*time.Millisecond {
+		t.Fatalf("a sign-in after the failure: %d in %v %s", res.StatusCode, time.Since(start), alertOf(body))
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("the provider was asked %d times", n)
+	}
+	if n := strings.Count(s.log.String(), "dashboard: OIDC discovery"); n != 1 {
+		t.Fatalf("%d log lines about the discovery:\n%s", n, s.log.String())
+	}
+}
+
+// Starting a sign-in with the provider counts against the sign-in rate
+// limit of the client's address.
+func TestOIDCStartRateLimited(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	ln.Close()
+	s := newListeningSite(t, func(c *config.Config, _ string) {
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret = issuer, "gh", "secret"
+		c.SignInRateLimit = 3
+	})
+	for i := 0; i < 3; i++ {
+		if res, _ := get(t, jarClient(), s.url+"/signin/oidc"); res.StatusCode != 502 {
+			t.Fatalf("start %d: %d", i, res.StatusCode)
+		}
+	}
+	res, body := get(t, jarClient(), s.url+"/signin/oidc")
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many sign-in attempts") {
+		t.Fatalf("the fourth start: %d %s", res.StatusCode, alertOf(body))
 	}
 }
