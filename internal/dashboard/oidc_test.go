@@ -598,3 +598,25 @@ func TestOIDCStartRateLimited(t *testing.T) {
 		t.Fatalf("the fourth start: %d %s", res.StatusCode, alertOf(body))
 	}
 }
+
+// PKCE: a code the provider issued to one sign-in (flow A), never used,
+// delivered to another sign-in's callback with that flow's own state and
+// cookie (flow B) is refused at the token endpoint, its verifier not
+// matching A's challenge; A can still use its code.
+func TestOIDCPKCE(t *testing.T) {
+	s, p := oidcProviderSite(t, idpUsers{"kim": idpUser("kim", "kim@corp.com", true)}, nil)
+	addMember(t, s, "kim@corp.com")
+	ca, cb := jarClient(), jarClient()
+	backA, _ := url.Parse(toProvider(t, ca, s, p, "kim"))
+	backB, _ := url.Parse(toProvider(t, cb, s, p, "kim"))
+	q := backB.Query()
+	q.Set("code", backA.Query().Get("code"))
+	backB.RawQuery = q.Encode()
+	res, body := get(t, cb, backB.String())
+	if res.StatusCode != 401 || !strings.Contains(body, "did not accept this sign-in") || signedIn(t, cb, s) {
+		t.Fatalf("another flow's code: %d %s", res.StatusCode, alertOf(body))
+	}
+	if res, body := get(t, ca, backA.String()); res.StatusCode != 303 || !signedIn(t, ca, s) {
+		t.Fatalf("flow A with its own code: %d %s", res.StatusCode, alertOf(body))
+	}
+}
