@@ -240,17 +240,19 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q := r.URL.Query()
-	if e := q.Get("error"); e != "" {
-		msg := e
-		if d := q.Get("error_description"); d != "" {
-			msg = d
-		}
-		x.oidcFail(w, r, http.StatusUnauthorized, x.oidc.cfg.Name+" did not sign you in: "+truncate(msg, 200)+".", f.Next)
-		return
-	}
+	// The state first: an answer that is not for a sign-in started here
+	// (an error included) is shown nothing of what it says.
 	state := q.Get("state")
 	if err != nil || f.State == "" || x.Now().Unix() > f.Expires || subtle.ConstantTimeCompare([]byte(state), []byte(f.State)) != 1 {
 		x.oidcFail(w, r, http.StatusBadRequest, "This sign-in was not started here, or it took too long. Start again.", f.Next)
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		// The provider's description is logged, never shown: only a fixed
+		// message per known error code is.
+		x.Log.Info("dashboard: OIDC sign-in: the provider refused", "issuer", x.oidc.cfg.Issuer, "error", truncate(e, 64),
+			"error_description", truncate(q.Get("error_description"), 300))
+		x.oidcFail(w, r, http.StatusUnauthorized, x.oidc.providerErrorMessage(e), f.Next)
 		return
 	}
 	if !x.oidcAllowed(w, r, "ip:signin:", f.Next) {
@@ -260,6 +262,9 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var refused *oidcRefusal
 		if errors.As(err, &refused) {
+			if refused.log != nil {
+				x.Log.Warn("dashboard: OIDC sign-in refused", append([]any{"issuer", x.oidc.cfg.Issuer}, refused.log...)...)
+			}
 			x.oidcFail(w, r, refused.status, refused.msg, f.Next)
 			return
 		}
@@ -323,10 +328,36 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // oidcRefusal is a sign-in the provider's answer does not allow, with what
-// to tell the person.
+// to tell the person and, when the operator should know, what to log (key
+// and value pairs; never a secret or a code).
 type oidcRefusal struct {
 	status int
 	msg    string
+	log    []any
+}
+
+// oidcOperatorMsg is what a person is told when the provider refuses
+// Gatehouse's own client credentials: nothing they can do fixes it.
+const oidcOperatorMsg = " refused Gatehouse's client credentials: ask the operator of this Gatehouse to check its OIDC client id and secret."
+
+// providerErrorMessage is what to show for an error code a provider sent
+// to the callback (RFC 6749 4.1.2.1, OpenID Connect Core 3.1.2.6).
+func (o *oidcSignIn) providerErrorMessage(code string) string {
+	n := o.cfg.Name
+	switch code {
+	case "access_denied":
+		return n + " did not sign you in: the sign-in was declined there. Start again, or sign in with your password."
+	case "login_required", "interaction_required", "consent_required", "account_selection_required":
+		return n + " did not sign you in: it needs you to sign in, choose an account or consent there first. Start again."
+	case "unauthorized_client", "invalid_client":
+		return "The provider" + oidcOperatorMsg
+	case "invalid_scope", "unsupported_response_type", "invalid_request", "invalid_request_uri", "invalid_request_object",
+		"request_not_supported", "request_uri_not_supported", "registration_not_supported":
+		return n + " did not accept Gatehouse's sign-in request: ask the operator of this Gatehouse to check its OIDC settings."
+	case "server_error", "temporarily_unavailable":
+		return n + " could not sign you in right now. Try again later, or sign in with your password."
+	}
+	return n + " did not sign you in. Start again, or sign in with your password."
 }
 
 func (e *oidcRefusal) Error() string { return e.msg }
@@ -359,20 +390,24 @@ func (o *oidcSignIn) verifiedEmail(ctx context.Context, code string, f oidcFlow)
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	if code == "" {
-		return none, &oidcRefusal{http.StatusBadRequest, o.cfg.Name + " sent no authorization code. Start again."}
+		return none, &oidcRefusal{status: http.StatusBadRequest, msg: o.cfg.Name + " sent no authorization code. Start again."}
 	}
 	ctx = oidc.ClientContext(ctx, o.client)
 	tok, err := o.oauth(p).Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			return none, &oidcRefusal{http.StatusUnauthorized, o.cfg.Name + " did not accept this sign-in (its code may have been used already, or expired). Start again."}
+			log := []any{"step", "token", "status", re.Response.StatusCode, "error", truncate(re.ErrorCode, 64)}
+			if re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client" {
+				return none, &oidcRefusal{status: http.StatusBadGateway, msg: "The provider" + oidcOperatorMsg, log: log}
+			}
+			return none, &oidcRefusal{status: http.StatusUnauthorized, msg: o.cfg.Name + " did not accept this sign-in (its code may have been used already, or expired). Start again.", log: log}
 		}
 		return none, fmt.Errorf("redeem the code: %w", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return none, &oidcRefusal{http.StatusBadGateway, o.cfg.Name + " sent no ID token. Start again."}
+		return none, &oidcRefusal{status: http.StatusBadGateway, msg: o.cfg.Name + " sent no ID token. Start again.", log: []any{"step", "token", "error", "no id_token"}}
 	}
 	return o.emailOf(ctx, p, raw, f.Nonce, tok)
 }
@@ -384,10 +419,12 @@ func (o *oidcSignIn) emailOf(ctx context.Context, p *oidc.Provider, raw, nonce s
 	var none oidcIdentity
 	idt, err := p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID}).Verify(ctx, raw)
 	if err != nil {
-		return none, &oidcRefusal{http.StatusUnauthorized, "The ID token from " + o.cfg.Name + " is not valid here (" + truncate(err.Error(), 160) + "). Start again."}
+		return none, &oidcRefusal{status: http.StatusUnauthorized, msg: "The ID token from " + o.cfg.Name + " is not valid here (" + truncate(err.Error(), 160) + "). Start again.",
+			log: []any{"step", "id_token", "err", truncate(err.Error(), 300)}}
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return none, &oidcRefusal{http.StatusUnauthorized, "The ID token from " + o.cfg.Name + " is not for this sign-in (its nonce differs). Start again."}
+		return none, &oidcRefusal{status: http.StatusUnauthorized, msg: "The ID token from " + o.cfg.Name + " is not for this sign-in (its nonce differs). Start again.",
+			log: []any{"step", "id_token", "err", "nonce differs"}}
 	}
 	var cl emailClaims
 	if err := idt.Claims(&cl); err != nil {
@@ -400,7 +437,8 @@ func (o *oidcSignIn) emailOf(ctx context.Context, p *oidc.Provider, raw, nonce s
 			return none, fmt.Errorf("userinfo: %w", err)
 		}
 		if ui.Subject != idt.Subject {
-			return none, &oidcRefusal{http.StatusUnauthorized, o.cfg.Name + " answered about someone else than the ID token's subject. Start again."}
+			return none, &oidcRefusal{status: http.StatusUnauthorized, msg: o.cfg.Name + " answered about someone else than the ID token's subject. Start again.",
+				log: []any{"step", "userinfo", "err", "subject differs from the ID token's"}}
 		}
 		cl = emailClaims{}
 		if err := ui.Claims(&cl); err != nil {
@@ -408,10 +446,10 @@ func (o *oidcSignIn) emailOf(ctx context.Context, p *oidc.Provider, raw, nonce s
 		}
 	}
 	if cl.Email == "" {
-		return none, &oidcRefusal{http.StatusForbidden, o.cfg.Name + " did not tell us your email: allow Gatehouse to see it and start again."}
+		return none, &oidcRefusal{status: http.StatusForbidden, msg: o.cfg.Name + " did not tell us your email: allow Gatehouse to see it and start again."}
 	}
 	if !cl.Verified.isTrue() {
-		return none, &oidcRefusal{http.StatusForbidden, o.cfg.Name + " has not verified the email " + cl.Email + ": verify it there, then start again."}
+		return none, &oidcRefusal{status: http.StatusForbidden, msg: o.cfg.Name + " has not verified the email " + cl.Email + ": verify it there, then start again."}
 	}
 	return oidcIdentity{Subject: idt.Subject, Email: cl.Email}, nil
 }

@@ -265,7 +265,17 @@ func TestOIDCSignIn(t *testing.T) {
 			q.Set("error", "access_denied")
 			q.Set("error_description", "the user said no")
 			u.RawQuery = q.Encode()
-		}, 401, "the user said no"},
+		}, 401, "the sign-in was declined there"},
+		{"an error for another sign-in", "ada", func(u *url.URL) {
+			u.RawQuery = url.Values{"error": {"access_denied"}, "error_description": {"Call +1 555 0100 to unlock"}, "state": {"forged"}}.Encode()
+		}, 400, "not started here"},
+		{"an unknown error", "ada", func(u *url.URL) {
+			q := u.Query()
+			q.Del("code")
+			q.Set("error", "Call +1 555 0100")
+			q.Set("error_description", "Call +1 555 0100 to unlock")
+			u.RawQuery = q.Encode()
+		}, 401, "Example ID did not sign you in. Start again"},
 		{"unverified email", "unver", nil, 403, "has not verified the email viewer@example.com"},
 		{"unknown email", "stranger", nil, 403, "No member here has the email stranger@example.com"},
 	} {
@@ -282,7 +292,13 @@ func TestOIDCSignIn(t *testing.T) {
 			if signedIn(t, c, s) {
 				t.Fatal("signed in")
 			}
+			if strings.Contains(body, "the user said no") || strings.Contains(body, "555 0100") {
+				t.Fatalf("the provider's words are shown: %s", alertOf(body))
+			}
 		})
+	}
+	if !strings.Contains(s.log.String(), "the user said no") {
+		t.Fatal("the provider's error_description is not logged")
 	}
 	t.Run("an email in several organizations chooses one", func(t *testing.T) {
 		if _, _, _, err := s.a.CreateOrganization(context.Background(), "Second Org", "second", "admin@example.com", "Second Admin", ""); err != nil {
@@ -618,5 +634,30 @@ func TestOIDCPKCE(t *testing.T) {
 	}
 	if res, body := get(t, ca, backA.String()); res.StatusCode != 303 || !signedIn(t, ca, s) {
 		t.Fatalf("flow A with its own code: %d %s", res.StatusCode, alertOf(body))
+	}
+}
+
+// The provider refuses Gatehouse's client credentials at the token
+// endpoint: the person is told to ask the operator (not to start again),
+// and the log says what the provider answered, without the secret or the
+// code.
+func TestOIDCClientRefused(t *testing.T) {
+	s, p := oidcProviderSite(t, idpUsers{"kim": idpUser("kim", "kim@corp.com", true)}, func(c *config.Config) {
+		c.OIDCClientSecret = "a-wrong-client-secret"
+	})
+	addMember(t, s, "kim@corp.com")
+	c := jarClient()
+	back := toProvider(t, c, s, p, "kim")
+	res, body := get(t, c, back)
+	if res.StatusCode != 502 || !strings.Contains(body, "refused Gatehouse&#39;s client credentials: ask the operator") || signedIn(t, c, s) {
+		t.Fatalf("%d %s", res.StatusCode, alertOf(body))
+	}
+	u, _ := url.Parse(back)
+	log := s.log.String()
+	if !regexp.MustCompile(`level=WARN msg="dashboard: OIDC sign-in refused".* step=token status=401 error=invalid_client`).MatchString(log) {
+		t.Fatalf("the refusal is not logged:\n%s", log)
+	}
+	if strings.Contains(log, "a-wrong-client-secret") || strings.Contains(log, u.Query().Get("code")) {
+		t.Fatal("the log holds the client secret or the code")
 	}
 }
