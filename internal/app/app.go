@@ -301,7 +301,7 @@ func (a *App) buildHandler() error {
 	}
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,
 		Version: Version, SecureCookies: cfg.SecureCookies, PublicURL: cfg.PublicURL, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now,
-		Region: cfg.Region, RegionURL: cfg.RegionURL(cfg.Region), OIDC: signIn.oidc, Mail: signIn.mail})
+		Region: cfg.Region, RegionURL: cfg.RegionURL(cfg.Region), OIDC: signIn.oidc, Mail: signIn.mail, Secrets: a.DB.Secrets()})
 	if err != nil {
 		return err
 	}

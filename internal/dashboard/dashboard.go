@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/mail"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/secretkey"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -85,6 +86,10 @@ type Deps struct {
 	// Mail sends new members their setup link (nil: it is shown to the
 	// inviter instead).
 	Mail *mail.Sender
+	// Secrets is the server's secret key ring: it seals the OIDC sign-in's
+	// flow cookie (nil: a key of this process's own, so a flow does not
+	// survive a restart or cross nodes).
+	Secrets *secretkey.Ring
 }
 
 type dash struct {
@@ -110,6 +115,15 @@ func New(d Deps) (http.Handler, error) {
 	}
 	if d.OIDC.Issuer != "" {
 		x.oidc = newOIDCSignIn(d.OIDC, x.PublicURL, d.Now)
+		if x.Secrets == nil {
+			k, err := secretkey.Generate()
+			if err != nil {
+				return nil, err
+			}
+			if x.Secrets, err = secretkey.NewRing(k); err != nil {
+				return nil, err
+			}
+		}
 	}
 	mux := http.NewServeMux()
 	assets, _ := fs.Sub(assetFS, "assets")

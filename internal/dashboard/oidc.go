@@ -38,12 +38,31 @@ type OIDC struct {
 
 const (
 	// oidcCookie holds one sign-in's state, nonce and PKCE verifier between
-	// the redirect to the provider and its answer.
+	// the redirect to the provider and its answer, sealed with the server's
+	// secret key (a cookie planted by a sibling subdomain does not open).
+	// Over HTTPS it is __Host-gatehouse_oidc on / (no subdomain can set
+	// that one); else gatehouse_oidc on oidcPath.
 	oidcCookie = "gatehouse_oidc"
 	oidcPath   = "/signin/oidc"
 	// oidcFlowTTL bounds how long a person may take at the provider.
 	oidcFlowTTL = 10 * time.Minute
+	// oidcSealedFor is where the flow cookie is sealed for.
+	oidcSealedFor = "dashboard.oidc_flow"
+	// oidcMaxNext bounds the page to go to after signing in, kept in the
+	// cookie ("/" when longer).
+	oidcMaxNext = 1024
 )
+
+// oidcFlowCookie is the flow cookie for r, holding value.
+func (x *dash) oidcFlowCookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	c := x.cookie(r, oidcCookie, value, maxAge)
+	if c.Secure {
+		c.Name = "__Host-" + oidcCookie
+	} else {
+		c.Path = oidcPath
+	}
+	return c
+}
 
 // oidcSignIn signs members in with an OpenID Connect provider: the
 // authorization code flow with PKCE (S256), a state and a nonce, the ID
@@ -197,10 +216,11 @@ func (x *dash) oidcStart(w http.ResponseWriter, r *http.Request) {
 	}
 	f := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
 		Next: safeNext(next), Org: truncate(r.URL.Query().Get("organization"), 64), Expires: x.Now().Add(oidcFlowTTL).Unix()}
+	if len(f.Next) > oidcMaxNext {
+		f.Next = "/"
+	}
 	b, _ := json.Marshal(f)
-	c := x.cookie(r, oidcCookie, base64.RawURLEncoding.EncodeToString(b), int(oidcFlowTTL/time.Second))
-	c.Path = oidcPath
-	http.SetCookie(w, c)
+	http.SetCookie(w, x.oidcFlowCookie(r, x.Secrets.Seal(b, oidcSealedFor), int(oidcFlowTTL/time.Second)))
 	to := x.oidc.oauth(p).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
@@ -228,15 +248,17 @@ func (x *dash) oidcFail(w http.ResponseWriter, r *http.Request, status int, msg,
 // oidcCallback is where the provider sends the browser back.
 func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	var f oidcFlow
-	c, err := r.Cookie(oidcCookie)
+	gone := x.oidcFlowCookie(r, "", -1)
+	c, err := r.Cookie(gone.Name)
 	if err == nil {
 		// One use: whatever happens next, this flow is over.
-		gone := x.cookie(r, oidcCookie, "", -1)
-		gone.Path = oidcPath
 		http.SetCookie(w, gone)
 		var b []byte
-		if b, err = base64.RawURLEncoding.DecodeString(c.Value); err == nil {
+		if b, err = x.Secrets.Open(c.Value, oidcSealedFor); err == nil {
 			err = json.Unmarshal(b, &f)
+		}
+		if err != nil {
+			f = oidcFlow{} // nothing of an unsealed cookie is used
 		}
 	}
 	q := r.URL.Query()

@@ -3,6 +3,8 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"html"
 	"io"
 	"log/slog"
@@ -660,4 +662,73 @@ func TestOIDCClientRefused(t *testing.T) {
 	if strings.Contains(log, "a-wrong-client-secret") || strings.Contains(log, u.Query().Get("code")) {
 		t.Fatal("the log holds the client secret or the code")
 	}
+}
+
+// The flow cookie is sealed with the server's secret key: one planted by a
+// neighbour (a sibling subdomain may set cookies for this host) with a
+// state of its choosing is refused before any code is redeemed. Over
+// HTTPS it is a __Host- cookie. A very long next is not kept.
+func TestOIDCFlowCookie(t *testing.T) {
+	s, p := oidcProviderSite(t, idpUsers{"kim": idpUser("kim", "kim@corp.com", true)}, nil)
+	addMember(t, s, "kim@corp.com")
+
+	t.Run("a planted cookie", func(t *testing.T) {
+		flow, _ := json.Marshal(map[string]any{"s": "planted", "n": "n", "v": strings.Repeat("v", 43), "x": "/", "e": time.Now().Add(time.Hour).Unix()})
+		req, _ := http.NewRequest("GET", s.url+"/signin/oidc/callback?state=planted&code=attacker-code", nil)
+		req.AddCookie(&http.Cookie{Name: "gatehouse_oidc", Value: base64.RawURLEncoding.EncodeToString(flow)})
+		res, err := jarClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 400 || !strings.Contains(string(b), "not started here") {
+			t.Fatalf("%d %s", res.StatusCode, alertOf(string(b)))
+		}
+	})
+
+	t.Run("the cookie holds nothing readable", func(t *testing.T) {
+		res, _ := get(t, jarClient(), s.url+"/signin/oidc?next=/members")
+		auth, _ := res.Location()
+		for _, c := range res.Cookies() {
+			if c.Name == "gatehouse_oidc" && (strings.Contains(c.Value, auth.Query().Get("state")) || strings.Contains(c.Value, "members")) {
+				t.Fatalf("the flow cookie is readable: %s", c.Value)
+			}
+		}
+	})
+
+	t.Run("over HTTPS a __Host- cookie", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", s.url+"/signin/oidc", nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		res, err := jarClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		cs := res.Cookies()
+		if len(cs) != 1 || cs[0].Name != "__Host-gatehouse_oidc" || cs[0].Path != "/" || !cs[0].Secure || cs[0].Domain != "" {
+			t.Fatalf("cookies: %v", cs)
+		}
+		back, _ := url.Parse(finishAtProvider(t, jarClient(), s, p, res.Header.Get("Location"), "kim"))
+		req, _ = http.NewRequest("GET", back.String(), nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.AddCookie(cs[0])
+		res, err = jarClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/" {
+			t.Fatalf("the callback over HTTPS: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+
+	t.Run("a long next becomes /", func(t *testing.T) {
+		c := jarClient()
+		res, _ := get(t, c, s.url+"/signin/oidc?next=/members?q="+strings.Repeat("a", 1100))
+		back := finishAtProvider(t, c, s, p, res.Header.Get("Location"), "kim")
+		if res, _ := get(t, c, back); res.StatusCode != 303 || res.Header.Get("Location") != "/" {
+			t.Fatalf("%d to %.80q", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
 }
