@@ -113,16 +113,32 @@ type Message struct {
 // Send delivers m to the server. Its errors hold neither the password nor
 // the message's body.
 func (s *Sender) Send(ctx context.Context, m Message) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	err := s.send(ctx, m)
+	if err != nil && ctx.Err() != nil {
+		// go-smtp sets its own deadlines (minutes) on every command: the
+		// connection is closed when ctx ends, and this says why.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("the mail server %s did not answer in time (%s)", s.Server.Addr, s.timeout())
+		}
+		return fmt.Errorf("sending to the mail server %s was cancelled", s.Server.Addr)
+	}
+	return err
+}
+
+func (s *Sender) timeout() time.Duration {
+	if s.Timeout <= 0 {
+		return 20 * time.Second
+	}
+	return s.Timeout
+}
+
+func (s *Sender) send(ctx context.Context, m Message) error {
 	to, err := mail.ParseAddress(m.To)
 	if err != nil {
 		return fmt.Errorf("the address %q is not valid", m.To)
 	}
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = 20 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	host, _, _ := net.SplitHostPort(s.Server.Addr)
 	tlsc := s.TLSConfig
 	if tlsc == nil {
@@ -133,9 +149,7 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("connect to the mail server %s: %w", s.Server.Addr, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	var c *smtp.Client
 	switch {
 	case s.Server.TLS:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,40 @@ func TestParseURL(t *testing.T) {
 	}
 	if r := Redacted("smtp://u:secret@mx.example.com"); strings.Contains(r, "secret") {
 		t.Errorf("redacted: %s", r)
+	}
+}
+
+// A mail server that accepts the connection and never says a word (in
+// plain SMTP and over TLS): Send gives up when its timeout passes, saying
+// so, rather than when go-smtp's own deadlines (minutes) do.
+func TestSendToAServerThatHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	for _, tls := range []bool{false, true} {
+		s := &Sender{Server: &Server{Addr: ln.Addr().String(), TLS: tls}, From: &mail.Address{Address: "gatehouse@example.com"}, Timeout: 300 * time.Millisecond}
+		start := time.Now()
+		err := s.Send(t.Context(), Message{To: "kim@example.com", Subject: "hi", Body: "hello"})
+		if err == nil || !strings.Contains(err.Error(), "did not answer in time (300ms)") || time.Since(start) > 5*time.Second {
+			t.Fatalf("TLS %v: %v after %v", tls, err, time.Since(start))
+		}
 	}
 }
