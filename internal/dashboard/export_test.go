@@ -29,3 +29,11 @@ func SetOIDCTimeouts(t *testing.T, timeout, retryAfter time.Duration) {
 	oidcTimeout, oidcRetryAfter = timeout, retryAfter
 	t.Cleanup(func() { oidcTimeout, oidcRetryAfter = oldT, oldR })
 }
+
+// SetInviteMailTimeout bounds, for t, the delivery of an invitation mail
+// (a test that calls it must not be parallel).
+func SetInviteMailTimeout(t *testing.T, d time.Duration) {
+	old := inviteMailTimeout
+	inviteMailTimeout = d
+	t.Cleanup(func() { inviteMailTimeout = old })
+}

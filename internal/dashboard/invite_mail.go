@@ -1,12 +1,15 @@
 package dashboard
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/mail"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
 // Invitations by mail: with --smtp-url, adding a member mails them their
@@ -35,18 +38,25 @@ func (x *dash) inviteOrShow(w http.ResponseWriter, r *http.Request, v *viewer, i
 		return
 	}
 	ctx := apiContext(r)
-	link, err := v.api.Members.SetupLink(ctx, id)
-	if err != nil {
-		x.renderMembers(w, r, v, statusOf(err), flashJoin(flash, formError(err)), &membersData{})
-		return
-	}
+	// The member first: a failed lookup must not cancel their old link.
 	m, err := v.api.Members.Get(ctx, id)
 	if err != nil {
 		x.renderMembers(w, r, v, statusOf(err), flashJoin(flash, formError(err)), &membersData{})
 		return
 	}
+	if why := x.inviteMailLimited(r, v.org.ID, m.Email); why != "" {
+		x.showSetupLink(w, r, v, id, m.Email, flashJoin(flash, why))
+		return
+	}
+	link, err := v.api.Members.SetupLink(ctx, id)
+	if err != nil {
+		x.renderMembers(w, r, v, statusOf(err), flashJoin(flash, formError(err)), &membersData{})
+		return
+	}
+	mctx, cancel := context.WithTimeout(ctx, inviteMailTimeout)
+	defer cancel()
 	full := x.base(r) + link.Path
-	err = x.Mail.Send(ctx, mail.Message{To: m.Email, Subject: "Your invitation to " + v.org.Name + " on Gatehouse", Body: x.inviteBody(v, full, link.ExpiresAt)})
+	err = x.Mail.Send(mctx, mail.Message{To: m.Email, Subject: "Your invitation to " + shorten(v.org.Name, maxMailName) + " on Gatehouse", Body: x.inviteBody(v, full, link.ExpiresAt)})
 	if err != nil {
 		// The error names the server and its answer, never the password or
 		// the link.
@@ -58,13 +68,50 @@ func (x *dash) inviteOrShow(w http.ResponseWriter, r *http.Request, v *viewer, i
 	x.redirect(w, r, "/members", flashJoin(flash, fmt.Sprintf("Invitation mailed to %s: its setup link works once, until %s UTC.", m.Email, link.ExpiresAt.UTC().Format("2 Jan 2006 15:04"))))
 }
 
+const (
+	// Invitation mails an hour, per organization and per recipient: an
+	// Admin (or a stolen session) cannot make Gatehouse a mail cannon. They
+	// spend from the rate limiter's store (Redis: every node together; in
+	// memory: each node on its own).
+	inviteMailsPerOrg       = 100
+	inviteMailsPerRecipient = 5
+	// maxMailName bounds the organization's and inviter's names in a mail.
+	maxMailName = 60
+)
+
+// inviteMailTimeout bounds one invitation mail's delivery.
+var inviteMailTimeout = 20 * time.Second
+
+// inviteMailLimited spends one invitation mail of the organization's and
+// the recipient's hourly budgets, and says why not when one is spent.
+func (x *dash) inviteMailLimited(r *http.Request, orgID, to string) string {
+	if x.Limiter == nil {
+		return ""
+	}
+	if d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: "invite-mail:to:" + strings.ToLower(to), Limit: inviteMailsPerRecipient}); !d.Allowed {
+		return fmt.Sprintf("No invitation mailed: %s was sent %d in the last hour. Send them the link below yourself.", to, inviteMailsPerRecipient)
+	}
+	if d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: "invite-mail:org:" + orgID, Limit: inviteMailsPerOrg}); !d.Allowed {
+		return fmt.Sprintf("No invitation mailed: this organization sent %d in the last hour. Send the link below yourself.", inviteMailsPerOrg)
+	}
+	return ""
+}
+
+// shorten cuts s to n characters at most, marking the cut.
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
 func (x *dash) inviteBody(v *viewer, link string, expires time.Time) string {
 	var b strings.Builder
 	who := v.member.Email
 	if v.member.Name != "" {
-		who = v.member.Name + " (" + v.member.Email + ")"
+		who = shorten(v.member.Name, maxMailName) + " (" + v.member.Email + ")"
 	}
-	fmt.Fprintf(&b, "%s added you to %s on Gatehouse.\n\n", who, v.org.Name)
+	fmt.Fprintf(&b, "%s added you to %s on Gatehouse.\n\n", who, shorten(v.org.Name, maxMailName))
 	fmt.Fprintf(&b, "Choose your password with this link. It works once, until %s UTC:\n\n%s\n\n", expires.UTC().Format("2 Jan 2006 15:04"), link)
 	if x.oidc != nil {
 		fmt.Fprintf(&b, "You may also sign in with %s at %s/signin, with this email address.\n\n", x.oidc.cfg.Name, strings.TrimRight(x.PublicURL, "/"))

@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/url"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 )
 
 // mailbox is a real SMTP server (go-smtp) on loopback that takes mail for
@@ -225,5 +227,105 @@ func TestInviteByMailWrongPassword(t *testing.T) {
 	}
 	if strings.Contains(s.log.String(), "wrong-pass") {
 		t.Fatal("the log holds the password")
+	}
+}
+
+// invitingAdmin is a Gatehouse mailing through smtpURL, and its Admin
+// signed in.
+func invitingAdmin(t *testing.T, smtpURL string) (*oidcSite, *member) {
+	t.Helper()
+	s := newListeningSite(t, func(c *config.Config, _ string) {
+		c.SMTPURL = smtpURL
+		c.SMTPFrom = "gatehouse@example.com"
+	})
+	if res, err := jarClient().PostForm(s.url+s.setup, url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}}); err != nil || res.StatusCode != 303 {
+		t.Fatalf("setup: %v %v", res, err)
+	}
+	return s, s.member(t, "admin@example.com", "correct horse battery")
+}
+
+// A mail server that accepts the connection and never answers: the
+// invitation gives up when its (short) timeout passes, says so and shows
+// the link.
+func TestInviteByMailServerHangs(t *testing.T) {
+	dashboard.SetInviteMailTimeout(t, 300*time.Millisecond)
+	addr, _ := hangingListener(t)
+	s, admin := invitingAdmin(t, "smtp://"+addr)
+	start := time.Now()
+	st, body := admin.page("/members", url.Values{"email": {"kim@example.com"}, "role": {"viewer"}})
+	if st != 200 || !strings.Contains(body, "could not be sent") || !strings.Contains(body, "did not answer in time") || !strings.Contains(body, s.url+"/setup/ghsetup_") {
+		t.Fatalf("%d %s", st, alertOf(body))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the page took %v with a 300 ms timeout", took)
+	}
+}
+
+// Invitation mails are limited per recipient (and per organization): past
+// the limit the link is shown instead, and nothing more is mailed.
+func TestInviteByMailRateLimited(t *testing.T) {
+	mb := startMailbox(t)
+	s, admin := invitingAdmin(t, "smtp://"+mb.user+":"+mb.pass+"@"+mb.addr)
+	id := addMember(t, s, "kim@example.com")
+	// A long organization name is cut in the subject.
+	_, orgs := s.api(t, "GET", "/v1/organizations", s.key, nil)
+	org := orgs["data"].([]any)[0].(map[string]any)["id"].(string)
+	if st, out := s.api(t, "PATCH", "/v1/organizations/"+org, s.key, map[string]any{"name": strings.Repeat("N", 150)}); st != 200 {
+		t.Fatalf("rename: %d %v", st, out)
+	}
+	for i := 0; i < 5; i++ {
+		if st, body := admin.page("/members/"+id+"/invite", nil); st != 200 || !strings.Contains(body, "Invitation mailed to") {
+			t.Fatalf("invite %d: %d %s", i, st, alertOf(body))
+		}
+		m := mb.next(t)
+		subject := regexp.MustCompile(`(?m)^Subject: (.*)\r$`).FindStringSubmatch(m.data)
+		if subject == nil {
+			t.Fatalf("no subject:\n%s", m.data)
+		}
+		got, err := new(mime.WordDecoder).DecodeHeader(subject[1])
+		if err != nil || got != "Your invitation to "+strings.Repeat("N", 59)+"… on Gatehouse" {
+			t.Fatalf("subject %q %v", got, err)
+		}
+	}
+	st, body := admin.page("/members/"+id+"/invite", nil)
+	if st != 200 || !strings.Contains(body, "No invitation mailed: kim@example.com was sent 5 in the last hour") || !strings.Contains(body, s.url+"/setup/ghsetup_") {
+		t.Fatalf("the sixth: %d %s", st, alertOf(body))
+	}
+	if len(mb.got) != 0 {
+		t.Fatal("the sixth was mailed")
+	}
+}
+
+// A member allowed to make setup links but not to see members: the
+// failed lookup leaves the member's link working.
+func TestInviteByMailLookupFirst(t *testing.T) {
+	mb := startMailbox(t)
+	s, _ := invitingAdmin(t, "smtp://"+mb.user+":"+mb.pass+"@"+mb.addr)
+	if st, out := s.api(t, "POST", "/v1/member-roles", s.key, map[string]any{"key": "linker", "name": "Linker", "scopes": []string{"manage:member"}}); st != 201 {
+		t.Fatalf("role: %d %v", st, out)
+	}
+	st, out := s.api(t, "POST", "/v1/members", s.key, map[string]any{"email": "linker@example.com", "role": "linker"})
+	if st != 201 {
+		t.Fatalf("linker: %d %v", st, out)
+	}
+	_, link := s.api(t, "POST", "/v1/members/"+out["data"].(map[string]any)["id"].(string)+"/setup-link", s.key, nil)
+	linker := s.memberWithLink(t, link["data"].(map[string]any)["path"].(string), "linker@example.com", "linker passphrase")
+
+	// Kim holds no scope the linker lacks: the linker may make their link.
+	st, out = s.api(t, "POST", "/v1/members", s.key, map[string]any{"email": "kim@example.com", "role": "linker"})
+	if st != 201 {
+		t.Fatalf("kim: %d %v", st, out)
+	}
+	kim := out["data"].(map[string]any)["id"].(string)
+	_, link = s.api(t, "POST", "/v1/members/"+kim+"/setup-link", s.key, nil)
+	path := link["data"].(map[string]any)["path"].(string)
+	if st, body := linker.page("/members/"+kim+"/invite", nil); st != 403 {
+		t.Fatalf("the linker's invite: %d %s", st, alertOf(body))
+	}
+	if res, _ := get(t, jarClient(), s.url+path); res.StatusCode != 200 {
+		t.Fatalf("kim's link after the failed invite: %d", res.StatusCode)
+	}
+	if len(mb.got) != 0 {
+		t.Fatal("mailed")
 	}
 }
