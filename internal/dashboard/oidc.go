@@ -452,8 +452,10 @@ func (o *oidcSignIn) emailOf(ctx context.Context, p *oidc.Provider, raw, nonce s
 	if err := idt.Claims(&cl); err != nil {
 		return none, fmt.Errorf("ID token claims: %w", err)
 	}
-	if cl.Email == "" && tok != nil {
-		// Many providers give the email only at UserInfo.
+	if (cl.Email == "" || cl.Verified == "") && tok != nil {
+		// Many providers give the email, or whether it is verified, only
+		// at UserInfo (for the same subject; its answer then replaces the
+		// token's: the address and its flag go together).
 		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
 			return none, fmt.Errorf("userinfo: %w", err)
@@ -462,9 +464,12 @@ func (o *oidcSignIn) emailOf(ctx context.Context, p *oidc.Provider, raw, nonce s
 			return none, &oidcRefusal{status: http.StatusUnauthorized, msg: o.cfg.Name + " answered about someone else than the ID token's subject. Start again.",
 				log: []any{"step", "userinfo", "err", "subject differs from the ID token's"}}
 		}
-		cl = emailClaims{}
-		if err := ui.Claims(&cl); err != nil {
+		var uc emailClaims
+		if err := ui.Claims(&uc); err != nil {
 			return none, fmt.Errorf("userinfo claims: %w", err)
+		}
+		if uc.Email != "" {
+			cl = uc
 		}
 	}
 	if cl.Email == "" {

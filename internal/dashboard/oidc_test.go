@@ -22,6 +22,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/oauth2"
 	"golang.org/x/text/language"
 
@@ -56,6 +58,13 @@ const idpPassword = "provider-password"
 // redirect URI).
 func startIDP(t *testing.T, users idpUsers, clients map[string][2]string) *idp {
 	t.Helper()
+	return startIDPWith(t, users, clients, nil)
+}
+
+// startIDPWith is startIDP with the provider's storage wrapped by wrap
+// (nil: as it is).
+func startIDPWith(t *testing.T, users idpUsers, clients map[string][2]string, wrap func(*storage.Storage) exampleop.Storage) *idp {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +74,11 @@ func startIDP(t *testing.T, users idpUsers, clients map[string][2]string) *idp {
 	for id, c := range clients {
 		cs[id] = storage.WebClient(id, c[0], c[1])
 	}
-	srv := httptest.NewUnstartedServer(exampleop.SetupServer(issuer, storage.NewStorageWithClients(users, cs), nil, false))
+	var st exampleop.Storage = storage.NewStorageWithClients(users, cs)
+	if wrap != nil {
+		st = wrap(st.(*storage.Storage))
+	}
+	srv := httptest.NewUnstartedServer(exampleop.SetupServer(issuer, st, nil, false))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
@@ -731,4 +744,39 @@ func TestOIDCFlowCookie(t *testing.T) {
 			t.Fatalf("%d to %.80q", res.StatusCode, res.Header.Get("Location"))
 		}
 	})
+}
+
+// entraLike is a provider that puts the email in the ID token without
+// email_verified (as Microsoft Entra ID does), which only its UserInfo
+// endpoint gives.
+type entraLike struct {
+	*storage.Storage
+	users idpUsers
+}
+
+func (e entraLike) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, token op.IDTokenRequest, _ []string) error {
+	ui.Subject = token.GetSubject()
+	ui.Email = e.users[token.GetSubject()].Email
+	return nil
+}
+
+func TestOIDCVerifiedOnlyAtUserInfo(t *testing.T) {
+	users := idpUsers{"kim": idpUser("kim", "kim@corp.com", true), "unver": idpUser("unver", "unver@corp.com", false)}
+	const clientID, secret = "gatehouse-dashboard", "client-secret-value"
+	var p *idp
+	s := newListeningSite(t, func(c *config.Config, public string) {
+		p = startIDPWith(t, users, map[string][2]string{clientID: {secret, public + "/signin/oidc/callback"}},
+			func(st *storage.Storage) exampleop.Storage { return entraLike{st, users} })
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret, c.OIDCName = p.issuer, clientID, secret, "Example ID"
+	})
+	addMember(t, s, "kim@corp.com")
+	addMember(t, s, "unver@corp.com")
+	c := jarClient()
+	if res, body := get(t, c, toProvider(t, c, s, p, "kim")); res.StatusCode != 303 || !signedIn(t, c, s) {
+		t.Fatalf("verified at UserInfo: %d %s", res.StatusCode, alertOf(body))
+	}
+	c = jarClient()
+	if res, body := get(t, c, toProvider(t, c, s, p, "unver")); res.StatusCode != 403 || !strings.Contains(body, "has not verified") || signedIn(t, c, s) {
+		t.Fatalf("unverified at UserInfo: %d %s", res.StatusCode, alertOf(body))
+	}
 }
