@@ -780,3 +780,38 @@ func TestOIDCVerifiedOnlyAtUserInfo(t *testing.T) {
 		t.Fatalf("unverified at UserInfo: %d %s", res.StatusCode, alertOf(body))
 	}
 }
+
+// The organization asked for at the start is only a choice among the
+// signed-in email's own members: another organization's id signs in to
+// none of its own (a member of one organization gets theirs, a member of
+// several chooses again).
+func TestOIDCForeignOrganization(t *testing.T) {
+	s, p := oidcProviderSite(t, idpUsers{"kim": idpUser("kim", "kim@corp.com", true), "ada": idpUser("ada", "admin@example.com", true)}, nil)
+	addMember(t, s, "kim@corp.com")
+	if _, _, _, err := s.a.CreateOrganization(context.Background(), "Second Org", "second", "admin@example.com", "Second Admin", ""); err != nil {
+		t.Fatal(err)
+	}
+	foreign, _, _, err := s.a.CreateOrganization(context.Background(), "Foreign Org", "foreign", "other@example.com", "Other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(c *http.Client, user string) (*http.Response, string) {
+		res, _ := get(t, c, s.url+"/signin/oidc?organization="+url.QueryEscape(foreign.Organization.ID))
+		if res.StatusCode != 303 {
+			t.Fatalf("start: %d", res.StatusCode)
+		}
+		return get(t, c, finishAtProvider(t, c, s, p, res.Header.Get("Location"), user))
+	}
+	c := jarClient()
+	if res, body := start(c, "kim"); res.StatusCode != 303 {
+		t.Fatalf("kim: %d %s", res.StatusCode, alertOf(body))
+	}
+	if _, page := get(t, c, s.url+"/members"); !strings.Contains(page, `title="Organization">My Organization<`) || strings.Contains(page, "Foreign Org<") {
+		t.Fatal("kim is not in their own organization")
+	}
+	c = jarClient()
+	res, body := start(c, "ada")
+	if res.StatusCode != 200 || !strings.Contains(body, "Choose an organization") || strings.Contains(body, "Foreign Org") || signedIn(t, c, s) {
+		t.Fatalf("ada: %d %s", res.StatusCode, alertOf(body))
+	}
+}
