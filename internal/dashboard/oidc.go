@@ -290,7 +290,10 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			x.oidcFail(w, r, refused.status, refused.msg, f.Next)
 			return
 		}
-		x.Log.Warn("dashboard: OIDC sign-in", "issuer", x.oidc.cfg.Issuer, "err", err)
+		var remembered *errDiscoveryFailed
+		if !errors.As(err, &remembered) { // that one was logged when it happened
+			x.Log.Warn("dashboard: OIDC sign-in", "issuer", x.oidc.cfg.Issuer, "err", err)
+		}
 		x.oidcFail(w, r, http.StatusBadGateway, "Signing in with "+x.oidc.cfg.Name+" failed. Start again.", f.Next)
 		return
 	}
