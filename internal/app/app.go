@@ -295,9 +295,13 @@ func (a *App) buildHandler() error {
 	}}}
 	var api http.Handler
 	api, a.OpenAPI = httpapi.New(a.deps)
+	signIn, err := membersSignIn(cfg)
+	if err != nil {
+		return err
+	}
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,
 		Version: Version, SecureCookies: cfg.SecureCookies, PublicURL: cfg.PublicURL, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now,
-		Region: cfg.Region, RegionURL: cfg.RegionURL(cfg.Region)})
+		Region: cfg.Region, RegionURL: cfg.RegionURL(cfg.Region), OIDC: signIn.oidc, Mail: signIn.mail, Secrets: a.DB.Secrets()})
 	if err != nil {
 		return err
 	}

@@ -145,6 +145,17 @@ type Config struct {
 	// re-seals everything with SecretKey.
 	PreviousSecretKey     string
 	PreviousSecretKeyFile string
+
+	// OIDCIssuer is the OpenID Connect provider members may sign in with
+	// (empty: none), OIDCClientID the dashboard's client there, and
+	// OIDCClientSecret (GATEHOUSE_OIDC_CLIENT_SECRET only: never a flag) or
+	// OIDCClientSecretFile its secret. OIDCName names it on the button.
+	OIDCIssuer, OIDCClientID               string
+	OIDCClientSecret, OIDCClientSecretFile string
+	OIDCName                               string
+	// SMTPURL is the mail server that sends invitations (empty: setup
+	// links are shown to the inviter, not mailed); SMTPFrom their sender.
+	SMTPURL, SMTPFrom string
 	// PDPStreamsPerKey caps the change streams (GET /v1/pdp/changes) one
 	// API key may hold open on one node; a PDP needs one.
 	PDPStreamsPerKey int
@@ -299,6 +310,9 @@ func (c Config) Validate() error {
 	}
 	if c.IsPostgres() && c.SecretKey == "" && c.SecretKeyFile == "" {
 		return fmt.Errorf("PostgreSQL deployments need a secret key kept outside the database: set GATEHOUSE_SECRET_KEY or --secret-key-file to the same key on every node (make one with `gatehouse secret-key generate`)")
+	}
+	if err := c.validateMembersSignIn(); err != nil {
+		return err
 	}
 	if c.PDPStreamsPerKey < 1 {
 		return fmt.Errorf("pdp-streams-per-key %d: must be at least 1 (a PDP needs one stream)", c.PDPStreamsPerKey)

@@ -160,9 +160,9 @@ func (s Setting) FileKey() string {
 // secret keys themselves, and a URL holding a password.
 func (s Setting) Secret(value string) bool {
 	switch s.Env {
-	case EnvPrefix + "SECRET_KEY", EnvPrefix + "PREVIOUS_SECRET_KEY":
+	case EnvPrefix + "SECRET_KEY", EnvPrefix + "PREVIOUS_SECRET_KEY", EnvPrefix + "OIDC_CLIENT_SECRET":
 		return value != ""
-	case EnvPrefix + "DATABASE_URL", EnvPrefix + "REDIS_URL":
+	case EnvPrefix + "DATABASE_URL", EnvPrefix + "REDIS_URL", EnvPrefix + "SMTP_URL":
 		return urlHasPassword(value)
 	}
 	return false

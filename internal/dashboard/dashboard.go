@@ -26,8 +26,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/mail"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/secretkey"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -78,11 +80,22 @@ type Deps struct {
 	// them as what to give SDKs.
 	Region, RegionURL string
 	Now               func() time.Time
+	// OIDC is the OpenID Connect provider members may sign in with (an
+	// empty Issuer: none).
+	OIDC OIDC
+	// Mail sends new members their setup link (nil: it is shown to the
+	// inviter instead).
+	Mail *mail.Sender
+	// Secrets is the server's secret key ring: it seals the OIDC sign-in's
+	// flow cookie (nil: a key of this process's own, so a flow does not
+	// survive a restart or cross nodes).
+	Secrets *secretkey.Ring
 }
 
 type dash struct {
 	Deps
 	pages map[string]*template.Template
+	oidc  *oidcSignIn // nil: no OIDC sign-in
 }
 
 // New returns the dashboard's handler.
@@ -100,6 +113,18 @@ func New(d Deps) (http.Handler, error) {
 	if err := x.parse(); err != nil {
 		return nil, err
 	}
+	if d.OIDC.Issuer != "" {
+		x.oidc = newOIDCSignIn(d.OIDC, x.PublicURL, d.Now)
+		if x.Secrets == nil {
+			k, err := secretkey.Generate()
+			if err != nil {
+				return nil, err
+			}
+			if x.Secrets, err = secretkey.NewRing(k); err != nil {
+				return nil, err
+			}
+		}
+	}
 	mux := http.NewServeMux()
 	assets, _ := fs.Sub(assetFS, "assets")
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheAssets(http.FileServerFS(assets))))
@@ -107,6 +132,8 @@ func New(d Deps) (http.Handler, error) {
 	mux.HandleFunc("POST /signin", x.signIn)
 	mux.HandleFunc("POST /signout", x.signOut)
 	mux.HandleFunc("GET /setup/{token}", x.setupPage)
+	x.oidcRoutes(mux)
+	x.inviteRoutes(mux)
 	mux.HandleFunc("POST /setup/{token}", x.setup)
 	mux.HandleFunc("GET /status", x.statusPage) // public
 	x.routes(mux)
@@ -305,6 +332,12 @@ func (x *dash) render(w http.ResponseWriter, r *http.Request, status int, name s
 		return
 	}
 	p.Path, p.Version = r.URL.Path, x.Version
+	if d, ok := p.Data.(*signInData); ok && x.oidc != nil {
+		d.Provider = x.oidc.cfg.Name
+	}
+	if d, ok := p.Data.(*membersData); ok {
+		d.MailInvites = x.Mail != nil
+	}
 	if v := viewerOf(r); v != nil {
 		p.Viewer, p.Member, p.Org, p.Role = v, v.member, v.org, v.role
 		p.Envs, p.Env = x.environments(r, v)

@@ -131,6 +131,10 @@ func safeNext(next string) string {
 type signInData struct {
 	Next, Email, Password string
 	Orgs                  []orgChoice
+	// Provider names the OIDC provider to sign in with ("": none);
+	// OIDCChoice: Orgs are for a sign-in with it.
+	Provider   string
+	OIDCChoice bool
 }
 
 type orgChoice struct{ ID, Name string }
@@ -362,6 +366,8 @@ type membersData struct {
 	// LinkExpires; Flash says what was done before it was made.
 	Link, LinkEmail, Flash string
 	LinkExpires            time.Time
+	// MailInvites: new setup links are mailed (--smtp-url).
+	MailInvites bool
 }
 
 func (x *dash) members(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -387,7 +393,7 @@ func (x *dash) addMember(w http.ResponseWriter, r *http.Request, v *viewer) {
 		x.renderMembers(w, r, v, statusOf(err), formError(err), &membersData{})
 		return
 	}
-	x.showSetupLink(w, r, v, m.ID, m.Email, "Member added.")
+	x.inviteOrShow(w, r, v, m.ID, m.Email, "Member added.")
 }
 
 func (x *dash) memberSetupLink(w http.ResponseWriter, r *http.Request, v *viewer) {

@@ -63,3 +63,31 @@ func (s *Store) UseSetupToken(ctx context.Context, tokenSHA256 string, at time.T
 func (s *Store) DeleteSetupTokens(ctx context.Context, memberID string) error {
 	return exec(ctx, s.writer(), "setup link", "DELETE FROM member_tokens WHERE member_id = $1", memberID)
 }
+
+// MemberOIDC returns the OpenID Connect identity a member is linked to
+// ("", "": none yet).
+func (s *Store) MemberOIDC(ctx context.Context, orgID, id string) (issuer, subject string, err error) {
+	p, err := getOne(ctx, s.reader(), "member", id, "SELECT oidc_issuer, oidc_subject FROM members WHERE org_id = $1 AND id = $2",
+		func(sc scanner) ([2]string, error) { var v [2]string; return v, sc.Scan(&v[0], &v[1]) }, orgID, id)
+	if err != nil {
+		return "", "", err
+	}
+	return p[0], p[1], nil
+}
+
+// LinkMemberOIDC links a member to an OpenID Connect identity unless it is
+// linked already; it reports whether the member is now linked to exactly
+// that identity (false: to another one, which stays).
+func (s *Store) LinkMemberOIDC(ctx context.Context, orgID, id, issuer, subject string) (bool, error) {
+	if err := exec(ctx, s.writer(), "member", "UPDATE members SET oidc_issuer = $3, oidc_subject = $4 WHERE org_id = $1 AND id = $2 AND oidc_subject = ''",
+		orgID, id, issuer, subject); err != nil {
+		return false, err
+	}
+	// Read back from the writer: the row as this update left it.
+	p, err := getOne(ctx, s.writer(), "member", id, "SELECT oidc_issuer, oidc_subject FROM members WHERE org_id = $1 AND id = $2",
+		func(sc scanner) ([2]string, error) { var v [2]string; return v, sc.Scan(&v[0], &v[1]) }, orgID, id)
+	if err != nil {
+		return false, err
+	}
+	return p[0] == issuer && p[1] == subject, nil
+}

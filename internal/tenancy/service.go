@@ -64,6 +64,12 @@ type Store interface {
 
 	// MembersByEmail returns the members with email in every organization.
 	MembersByEmail(ctx context.Context, email string) ([]Member, error)
+	// MemberOIDC returns the OpenID Connect identity (issuer, subject) a
+	// member is linked to ("", "": none yet).
+	MemberOIDC(ctx context.Context, orgID, id string) (issuer, subject string, err error)
+	// LinkMemberOIDC links a member to an identity unless it is linked
+	// already, and reports whether it is now linked to exactly that one.
+	LinkMemberOIDC(ctx context.Context, orgID, id, issuer, subject string) (bool, error)
 	MemberPasswordHash(ctx context.Context, orgID, id string) (string, error)
 	SetMemberPassword(ctx context.Context, orgID, id, hash string) error
 	CreateSetupToken(ctx context.Context, t *SetupToken) error
