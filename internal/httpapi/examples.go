@@ -83,7 +83,7 @@ var opExamples = map[string]opExample{
 	"create-environment":          {body: map[string]any{"key": "staging", "name": "Staging", "description": "Pre-production"}},
 	"update-environment":          {body: map[string]any{"name": "Staging", "description": "Pre-production, reset every Monday"}},
 	"update-settings":             {body: map[string]any{"log_retention_days": 30}},
-	"update-environment-settings": {body: map[string]any{"decision_log": "full", "api_log_checks": false}},
+	"update-environment-settings": {params: map[string]any{"project": "default", "environment": "development"}, body: map[string]any{"decision_log": "full", "api_log_checks": false}},
 
 	// Members and API keys.
 	"create-member":      {body: map[string]any{"email": "grace@example.com", "name": "Grace Hopper", "role": "developer"}},
@@ -150,14 +150,19 @@ var opExamples = map[string]opExample{
 		"resource_type": "document", "resource_key": "report-2026", "tenant": "acme", "allow": true, "reason": "granted", "role": "editor"}}}},
 
 	// Operations whose path parameters differ from the shared table.
-	"get-member-role":          {params: map[string]any{"role": "auditor"}},
-	"delete-member-role":       {params: map[string]any{"role": "auditor"}},
-	"get-resource-role":        {params: map[string]any{"role": "owner"}},
-	"delete-resource-role":     {params: map[string]any{"role": "owner"}},
-	"pdp-changes":              {params: map[string]any{"since": 42}},
-	"list-logs":                {params: map[string]any{"status": "2xx"}},
-	"export-logs":              {params: map[string]any{"status": "2xx"}},
-	"list-resources":           {params: map[string]any{"type": "content"}},
+	"get-member-role":      {params: map[string]any{"role": "auditor"}},
+	"delete-member-role":   {params: map[string]any{"role": "auditor"}},
+	"get-resource-role":    {params: map[string]any{"role": "owner"}},
+	"delete-resource-role": {params: map[string]any{"role": "owner"}},
+	"pdp-changes":          {params: map[string]any{"since": 42}},
+	"list-logs":            {params: map[string]any{"status": "2xx"}},
+	"export-logs":          {params: map[string]any{"status": "2xx"}},
+	"list-resources":       {params: map[string]any{"type": "content"}},
+	// A deleted project or environment is restored by its id (its key may
+	// be taken again meanwhile).
+	"restore-project":          {params: map[string]any{"project": exampleID("project billing")}},
+	"restore-environment":      {params: map[string]any{"project": "billing", "environment": exampleID("environment staging")}},
+	"get-environment-settings": {params: map[string]any{"project": "default", "environment": "development"}},
 	"list-members":             {params: map[string]any{"role": "developer", "email": "grace@example.com"}},
 	"list-projects":            {params: map[string]any{"key": "billing"}},
 	"list-environments":        {params: map[string]any{"key": "staging"}},
@@ -253,23 +258,45 @@ func addExamples(doc *huma.OpenAPI) {
 				continue
 			}
 			ex := opExamples[op.OperationID]
-			for _, p := range op.Parameters {
-				p.Example = paramExample(op, p, ex)
+			// Huma shares the parameters, bodies and answers made from one
+			// Go type between the operations using it: each gets copies
+			// before its own examples go in.
+			for i, p := range op.Parameters {
+				cp := *p
+				cp.Example = paramExample(op, p, ex)
+				op.Parameters[i] = &cp
 			}
 			var hints map[string]any
-			if rb := op.RequestBody; rb != nil {
-				for ct, mt := range rb.Content {
+			if op.RequestBody != nil {
+				rb := *op.RequestBody
+				rb.Content = map[string]*huma.MediaType{}
+				for ct, mt := range op.RequestBody.Content {
 					if ex.body == nil {
 						panic("httpapi: operation " + op.OperationID + " has a " + ct + " body but no example in opExamples")
 					}
-					mt.Example = ex.body
+					cp := *mt
+					cp.Example = ex.body
+					rb.Content[ct] = &cp
 				}
+				op.RequestBody = &rb
 				hints, _ = ex.body.(map[string]any)
 			}
+			responses := make(map[string]*huma.Response, len(op.Responses))
 			for code, res := range op.Responses {
+				responses[code] = res
+			}
+			op.Responses = responses
+			for code, shared := range op.Responses {
 				if !strings.HasPrefix(code, "2") {
 					continue
 				}
+				res := *shared
+				res.Content = make(map[string]*huma.MediaType, len(shared.Content))
+				for ct, mt := range shared.Content {
+					cp := *mt
+					res.Content[ct] = &cp
+				}
+				op.Responses[code] = &res
 				for ct, mt := range res.Content {
 					switch {
 					case ct == "text/event-stream":
