@@ -531,7 +531,8 @@ func kindOf(v any) string {
 
 // codeSamples are an operation's calls in curl, Go, JavaScript and Python
 // (x-codeSamples, which Redoc shows), made from its examples: required
-// parameters, the environment of authorization data and the body. The
+// parameters and those the operation's examples set, the environment of
+// authorization data, and the body. The
 // JavaScript and Python samples call the SDKs (every operation of the JS
 // SDK is operations.<camelCase id>; the Python client's request sends any
 // call with its retries and errors); the Go one is plain net/http, which
@@ -543,7 +544,7 @@ func codeSamples(path string, op *huma.Operation) []map[string]string {
 		switch {
 		case p.In == "path":
 			url = strings.ReplaceAll(url, "{"+p.Name+"}", v)
-		case p.In == "query" && (p.Required || p.Name == "project" || p.Name == "environment"):
+		case p.In == "query" && sampleQuery(op, p):
 			query = append(query, [2]string{p.Name, v})
 		}
 	}
@@ -653,12 +654,20 @@ func codeSamples(path string, op *huma.Operation) []map[string]string {
 	}
 }
 
+// sampleQuery tells whether a code sample sends query parameter p: when
+// it is required, names the environment of authorization data, or is
+// given by the operation's own examples (the tenant of an unassignment).
+func sampleQuery(op *huma.Operation, p *huma.Param) bool {
+	_, own := opExamples[op.OperationID].params[p.Name]
+	return p.Required || p.Name == "project" || p.Name == "environment" || own
+}
+
 // paramsIn is a JS object literal of op's parameters in where (the query
 // ones: required, and the environment of authorization data).
 func paramsIn(op *huma.Operation, where string, onlyNeeded bool) string {
 	var parts []string
 	for _, p := range op.Parameters {
-		if p.In != where || (onlyNeeded && !p.Required && p.Name != "project" && p.Name != "environment") {
+		if p.In != where || (onlyNeeded && !sampleQuery(op, p)) {
 			continue
 		}
 		v, _ := json.Marshal(p.Example)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"go/format"
 	"strings"
 	"testing"
 
@@ -72,6 +73,11 @@ func TestEveryOperationHasExamples(t *testing.T) {
 				if strings.TrimSpace(langs[lang]) == "" {
 					t.Errorf("%s: no %s code sample", where, lang)
 				}
+			}
+			if formatted, err := format.Source([]byte(langs["Go"])); err != nil {
+				t.Errorf("%s: the Go sample does not parse: %v\n%s", where, err, langs["Go"])
+			} else if string(formatted) != langs["Go"] {
+				t.Errorf("%s: the Go sample is not gofmt'd:\n%s", where, langs["Go"])
 			}
 			if !strings.Contains(langs["curl"], strings.Split(path, "{")[0]) {
 				t.Errorf("%s: the curl sample does not call its path:\n%s", where, langs["curl"])
