@@ -245,6 +245,7 @@ var byName = map[string]any{
 	"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace", "user": "ada", "tenant": "acme",
 	"role": "editor", "resource": "document", "action": "read", "url": exampleWebhookURL, "api_url": "https://gatehouse.example.com",
 	"region": "eu-west-1", "description": "", "error": "", "last_error": "",
+	"explanation": "ada holds editor in acme, which grants document:read", "response_body": "",
 }
 
 // addExamples fills doc's operations with examples and code samples. It
@@ -408,11 +409,18 @@ func (g *exampleGen) value(s *huma.Schema, field string, depth int) any {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
+		required := map[string]bool{}
+		for _, k := range s.Required {
+			required[k] = true
+		}
 		for _, k := range keys {
 			ps := s.Properties[k]
 			if v, ok := known[k]; ok {
 				out[k] = v
 				continue
+			}
+			if !required[k] {
+				continue // an optional field shows when the tables give it (below, or in exampleObjects)
 			}
 			if k == "id" {
 				out[k] = exampleID(strings.ToLower(name))
@@ -457,6 +465,9 @@ func (g *exampleGen) value(s *huma.Schema, field string, depth int) any {
 	case huma.TypeInteger:
 		if s.Default != nil {
 			return s.Default
+		}
+		if strings.Contains(field, "fail") || strings.Contains(field, "error") {
+			return 0 // a count of what went wrong: none, in an example
 		}
 		if s.Minimum != nil && *s.Minimum > 1 {
 			return int(*s.Minimum)
