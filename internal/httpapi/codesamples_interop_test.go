@@ -31,7 +31,7 @@ func TestCodeSamplesRun(t *testing.T) {
 	sdk := filepath.Join(filepath.Dir(file), "..", "..", "sdk", "python")
 	story := []string{"healthz", "get-me", "list-scopes", "create-user", "create-tenant", "create-resource", "create-role",
 		"assign-role", "get-user", "update-user", "list-role-assignments", "check", "check-bulk", "user-permissions",
-		"allowed-resources", "unassign-role", "delete-role", "delete-user"}
+		"allowed-resources", "unassign-role", "delete-user", "import-job"}
 
 	goStory := []string{"get-me", "create-user", "get-user", "delete-user"} // each compiles: a short story
 	for _, lang := range []string{"curl", "Python", "Go"} {

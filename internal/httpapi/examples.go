@@ -632,7 +632,7 @@ func codeSamples(path string, op *huma.Operation) []map[string]string {
 			b, _ := json.MarshalIndent(op.RequestBody.Content[ct].Example, "  ", "  ")
 			args = append(args, "body: "+string(b))
 		} else {
-			args = append(args, "body: "+goQuote(body), fmt.Sprintf("headers: { 'Content-Type': '%s' }", ct))
+			args = append(args, "body: "+goQuote(body), "bodySerializer: null", fmt.Sprintf("headers: { 'Content-Type': '%s' }", ct))
 		}
 	}
 	args = append(args, "throwOnError: true")
@@ -652,7 +652,7 @@ func codeSamples(path string, op *huma.Operation) []map[string]string {
 		if strings.HasPrefix(ct, "application/json") {
 			pyArgs = append(pyArgs, "body="+pyLiteral(op.RequestBody.Content[ct].Example))
 		} else {
-			pyArgs = append(pyArgs, "raw="+goQuote(body)+".encode()", fmt.Sprintf("content_type=%q", ct))
+			pyArgs = append(pyArgs, "raw="+pyLiteral(body)+".encode()", fmt.Sprintf("content_type=%q", ct))
 		}
 	}
 	fmt.Fprintf(&py, "data, meta = gh.request(%s)\nprint(data)\n", strings.Join(pyArgs, ", "))
