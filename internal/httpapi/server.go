@@ -178,6 +178,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	}
 	oapi := api.OpenAPI()
 	oapi.Tags = tags
+	addExamples(oapi)
 	serveSpec(mux, oapi)
 	serveDocs(mux)
 
@@ -234,12 +235,19 @@ var tags = []*huma.Tag{
 	{Name: "Resources", Description: "Resource types and their actions; a permission is \"<resource>:<action>\"."},
 	{Name: "Roles", Description: "Roles: sets of permissions that may extend other roles."},
 	{Name: "Role Assignments", Description: "Which user holds which role in which tenant."},
+	{Name: "Resource Roles", Description: "Roles of a resource type, given on its instances (fine-grained authorization)."},
+	{Name: "Relations", Description: "Relations between resource types, through which roles on one instance derive roles on another."},
+	{Name: "Resource Instances", Description: "Instances of resource types (document:report-2026), with their tenant and attributes."},
+	{Name: "Relationship Tuples", Description: "Facts \"subject relation object\" between resource instances."},
+	{Name: "Condition Sets", Description: "User sets and resource sets defined by conditions on attributes."},
+	{Name: "Set Rules", Description: "Attribute rules: which user set may do which action on which resource set."},
 	{Name: "Checks", Description: "Permission checks answered from memory."},
 	{Name: "API Log", Description: "Every external API call, with its request and response (secrets redacted)."},
 	{Name: "Decision Log", Description: "Recorded permission checks (per the environment's decision_log setting)."},
 	{Name: "Webhooks", Description: "Endpoints that receive signed events (X-Signature: hex HMAC-SHA256 of the body), their deliveries and every attempt."},
 	{Name: "Jobs", Description: "Long work done in the background: imports, exports, environment copies, sandbox resets."},
 	{Name: "Tasks", Description: "The steps of a job, run in order; a failed task can be retried alone."},
+	{Name: "Status", Description: "The public status page and its incidents."},
 	{Name: "PDP", Description: "What a standalone decision point (`gatehouse pdp`) uses: the environment's snapshot, its change stream and decision upload. Environment keys only."},
 }
 

@@ -67,11 +67,53 @@ func TestSpecLintsCleanWithSpectral(t *testing.T) {
 	spectral := specTool(t, "spectral")
 	spec := writeSpec(t)
 	ruleset := filepath.Join(filepath.Dir(filepath.Dir(spectral)), "..", ".spectral.yaml")
-	out, err := exec.Command(spectral, "lint", "--ruleset", ruleset, "--fail-severity", "error", "--format", "text", spec).CombinedOutput()
+	// Warnings fail too: the spec stays at 0 errors and 0 warnings.
+	out, err := exec.Command(spectral, "lint", "--ruleset", ruleset, "--fail-severity", "warn", "--format", "text", spec).CombinedOutput()
 	if err != nil {
-		t.Fatalf("spectral found errors: %v\n%s", err, out)
+		t.Fatalf("spectral found errors or warnings: %v\n%s", err, out)
 	}
 	t.Logf("spectral:\n%s", out)
+}
+
+// TestSpecLintsCleanWithRedocly runs Redocly CLI's lint with its
+// recommended rules (tools/speccheck/redocly.yaml), which also checks
+// every example against its schema: no error, no warning.
+func TestSpecLintsCleanWithRedocly(t *testing.T) {
+	t.Parallel()
+	redocly := specTool(t, "redocly")
+	spec := writeSpec(t)
+	config := filepath.Join(filepath.Dir(filepath.Dir(redocly)), "..", "redocly.yaml")
+	cmd := exec.Command(redocly, "lint", "--config", config, "--format", "json", spec)
+	cmd.Env = append(os.Environ(), "REDOCLY_TELEMETRY=off", "REDOCLY_SUPPRESS_UPDATE_NOTICE=true")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var report struct {
+		Totals struct {
+			Errors, Warnings int
+		} `json:"totals"`
+		Problems []struct {
+			RuleID   string `json:"ruleId"`
+			Severity string `json:"severity"`
+			Message  string `json:"message"`
+			Location []struct {
+				Pointer string `json:"pointer"`
+			} `json:"location"`
+		} `json:"problems"`
+	}
+	if jerr := json.Unmarshal(out, &report); jerr != nil {
+		t.Fatalf("redocly lint: %v, report not JSON (%v)\n%s\n%s", err, jerr, out, stderr.String())
+	}
+	for _, p := range report.Problems {
+		where := ""
+		if len(p.Location) > 0 {
+			where = p.Location[0].Pointer
+		}
+		t.Errorf("redocly %s %s at %s: %s", p.Severity, p.RuleID, where, p.Message)
+	}
+	if report.Totals.Errors+report.Totals.Warnings > 0 || err != nil {
+		t.Fatalf("redocly lint: %d errors, %d warnings (exit: %v)\n%s", report.Totals.Errors, report.Totals.Warnings, err, stderr.String())
+	}
 }
 
 func TestSpecImportsIntoPostman(t *testing.T) {
