@@ -282,7 +282,7 @@ func (a *App) buildHandler() error {
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
-		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
+		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes, Audit: a.Store,
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 		PDP: limits, Streams: a.streams,
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),

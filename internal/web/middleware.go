@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
@@ -60,14 +61,27 @@ func WithRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := CallerRequestID(r.Header)
 		w.Header()["X-Request-Id"] = []string{id}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx = context.WithValue(ctx, clientIPKey{}, ClientIP(r))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
+type clientIPKey struct{}
+
 type principalKey struct{}
 
-// WithPrincipal is ctx with the caller a front door admitted.
+// WithPrincipal is ctx with the caller a front door admitted, who is also
+// the actor of the changes the call makes (the audit trail's).
 func WithPrincipal(ctx context.Context, p *auth.Principal) context.Context {
+	if p != nil {
+		a := audit.Actor{Type: audit.ActorKey, ID: p.KeyID, Name: p.KeyName, RequestID: RequestID(ctx)}
+		if p.MemberID != "" {
+			a.Type, a.ID = audit.ActorMember, p.MemberID
+		}
+		a.IP, _ = ctx.Value(clientIPKey{}).(string)
+		ctx = audit.WithActor(ctx, a)
+	}
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
