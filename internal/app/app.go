@@ -705,6 +705,12 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 		a.Log.Info("change feed compacted", "environments", c.Environments, "entries_deleted", c.Deleted)
 	}
 	defer a.reclaimSpace(ctx)
+	auditBefore := now.Add(-a.Config.AuditRetention)
+	if n, err := a.Store.PruneAudit(ctx, auditBefore); err != nil {
+		return err
+	} else if n > 0 {
+		a.Log.Info("audit retention", "entries_deleted", n, "older_than", auditBefore.UTC().Format(time.RFC3339))
+	}
 	for _, o := range orgs {
 		before := now.AddDate(0, 0, -o.Settings.LogRetentionDays)
 		n, err := logs.PruneDecisions(ctx, o.ID, before)
