@@ -57,6 +57,7 @@ func (x *dash) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /keys/{key}/revoke", a(x.revokeKey))
 	mux.HandleFunc("GET /logs", a(x.logs))
 	mux.HandleFunc("GET /logs/{log}", a(x.logEntry))
+	x.auditRoutes(mux)
 	mux.HandleFunc("GET /webhooks", a(x.webhooks))
 	mux.HandleFunc("POST /webhooks", a(x.createWebhook))
 	mux.HandleFunc("GET /webhooks/{webhook}", a(x.webhook))
@@ -847,13 +848,13 @@ type logsData struct {
 
 func (x *dash) logs(w http.ResponseWriter, r *http.Request, v *viewer) {
 	d := &logsData{Filters: map[string]string{}}
-	for _, k := range []string{"status", "method", "path", "actor", "page"} {
+	for _, k := range []string{"status", "method", "path", "actor", "request_id", "page"} {
 		if val := strings.TrimSpace(r.URL.Query().Get(k)); val != "" {
 			d.Filters[k] = val
 		}
 	}
 	f := &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Page: pageOf(r)},
-		Status: d.Filters["status"], Method: d.Filters["method"], Path: d.Filters["path"], Actor: d.Filters["actor"]}
+		Status: d.Filters["status"], Method: d.Filters["method"], Path: d.Filters["path"], Actor: d.Filters["actor"], RequestID: d.Filters["request_id"]}
 	calls, err := v.api.Logs.List(apiContext(r), f)
 	if err == nil {
 		d.Calls, d.Pager = calls.Items, newPager(r, calls.Meta)
