@@ -45,8 +45,10 @@ func TestDashboardAuditTrail(t *testing.T) {
 			t.Errorf("the user.updated entry lacks %q:\n%s", want, e)
 		}
 	}
-	if auditEntry(body, "member.signed_in") == "" || auditEntry(body, "member.setup_link_used") == "" {
-		t.Error("the sign-in or the setup link's use is not on the page")
+	for _, action := range []string{"member.signed_in", "member.setup_link_used", "member.password_set"} {
+		if e := auditEntry(body, action); !strings.Contains(e, "admin@example.com") || !strings.Contains(e, "from 127.0.0.1") {
+			t.Errorf("%s is not on the page as the member's, with where from: %q", action, e)
+		}
 	}
 
 	// Filters: an action, an object's history.

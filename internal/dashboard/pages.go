@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
@@ -215,7 +216,7 @@ func (x *dash) setup(w http.ResponseWriter, r *http.Request) {
 		x.render(w, r, 400, "setup", &page{Title: "Choose your password", Error: "The two passwords differ.", Data: data})
 		return
 	}
-	m, err = x.Tenancy.UseSetupToken(r.Context(), token, pw)
+	m, err = x.Tenancy.UseSetupToken(audit.WithActor(r.Context(), audit.Actor{IP: clientIP(r)}), token, pw) // where from, for the audit trail
 	if err != nil {
 		status := 400
 		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
@@ -1212,7 +1213,7 @@ func (x *dash) changePassword(w http.ResponseWriter, r *http.Request, v *viewer)
 		x.render(w, r, 400, "account", &page{Title: "Your account", Section: "account", Error: "The two new passwords differ."})
 		return
 	}
-	err := x.Tenancy.ChangePassword(r.Context(), v.member.OrgID, v.member.ID, r.FormValue("current"), next)
+	err := x.Tenancy.ChangePassword(audit.WithActor(r.Context(), audit.Actor{IP: clientIP(r)}), v.member.OrgID, v.member.ID, r.FormValue("current"), next)
 	if err != nil {
 		status := 400
 		if gatehouse.ErrorCode(err) != gatehouse.CodeInvalidRequest {
