@@ -254,3 +254,35 @@ func auditTrail(t *testing.T, s *server) {
 		t.Fatalf("export: %s", hres.raw)
 	}
 }
+
+// An import's writes, made by the job in the background, are credited to
+// the key that started the job.
+func TestAuditTrailOfAnImport(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	keyID, key := s.newKey("organization", []string{"manage:job", "view:job", "manage:user", "view:user", "view:audit"}, nil)
+	res := s.importFile(key, devQ, "application/x-ndjson", `{"type":"user","key":"ada","first_name":"Ada"}`)
+	if res.status != 201 {
+		t.Fatalf("import: %d %s", res.status, res.raw)
+	}
+	job := res.data()["id"].(string)
+	if j := s.waitJob(job); j["status"] != "succeeded" {
+		t.Fatalf("job %v", j)
+	}
+	res = s.importFile(key, devQ, "application/x-ndjson", `{"type":"user","key":"ada","first_name":"Augusta"}`)
+	s.waitJob(res.data()["id"].(string))
+	entries := s.auditEntries(key, "action=user.")
+	if len(entries) != 2 {
+		t.Fatalf("%d user entries, want the creation and the update", len(entries))
+	}
+	for _, e := range entries {
+		if e["actor_type"] != "key" || e["actor_id"] != keyID || !strings.HasPrefix(e["actor_name"].(string), "job ") {
+			t.Errorf("%s credited to %v %v (%v), want the key %s through its job", e["action"], e["actor_type"], e["actor_id"], e["actor_name"], keyID)
+		}
+	}
+	up := findAudit(entries, "user.updated", "")
+	if up == nil || up["after"].(map[string]any)["first_name"] != "Augusta" {
+		t.Fatalf("the import's update: %v", up)
+	}
+	t.Logf("before of an imported update: %v", up["before"])
+}

@@ -102,6 +102,26 @@ func objectOf(doc json.RawMessage) (id, key string) {
 	return head.ID, key
 }
 
+// AuditOnly records events in the audit trail only, in s's transaction
+// (for writes that send no webhook event, such as a bulk import's rows).
+func (s *Store) AuditOnly(ctx context.Context, events ...event.Event) error {
+	if s.tx == nil {
+		return s.InTx(ctx, func(tx *Store) error { return tx.AuditOnly(ctx, events...) })
+	}
+	for i := range events {
+		ev := &events[i]
+		if ev.OrgID == "" && ev.EnvID != "" {
+			if err := s.tx.QueryRowContext(ctx, "SELECT org_id, project_id FROM environments WHERE id = $1", ev.EnvID).Scan(&ev.OrgID, &ev.ProjectID); err != nil {
+				return fmt.Errorf("audit %s: environment %s: %w", ev.Type, ev.EnvID, err)
+			}
+		}
+		if err := s.auditEvent(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // auditEvent records ev, emitted in s's transaction, as an audit entry.
 func (s *Store) auditEvent(ctx context.Context, ev *event.Event) error {
 	if unaudited(ev.Type) || ev.OrgID == "" {
@@ -332,4 +352,16 @@ func (s *Store) orgMemberAudit(ctx context.Context, orgID, id, action string, af
 		return err
 	}
 	return s.RecordAudit(ctx, audit.AuditEntry{OrganizationID: orgID, Action: action, ObjectType: "member", ObjectID: id, ObjectKey: email, After: doc})
+}
+
+// rememberAll is remembered for a batch read (an import's rows).
+func rememberAll[T any](s *Store) func(map[string]*T, error) (map[string]*T, error) {
+	return func(m map[string]*T, err error) (map[string]*T, error) {
+		if err == nil {
+			for _, v := range m {
+				s.remember(v)
+			}
+		}
+		return m, err
+	}
 }
