@@ -648,7 +648,7 @@ func (a *App) runRetention(ctx context.Context, every time.Duration) {
 
 // PurgeDeleted removes for good the organizations, projects and
 // environments deleted before now minus the grace period, and the log
-// entries of the purged organizations.
+// entries and audit trail of the purged organizations.
 func (a *App) PurgeDeleted(ctx context.Context, now time.Time) (store.Purged, error) {
 	p, err := a.Store.PurgeDeleted(ctx, now)
 	if err != nil {
@@ -664,6 +664,9 @@ func (a *App) PurgeDeleted(ctx context.Context, now time.Time) (store.Purged, er
 			return p, err
 		}
 		if _, err := logs.PruneCheckUsage(ctx, orgID, forever); err != nil {
+			return p, err
+		}
+		if err := a.Store.DeleteAuditOf(ctx, orgID); err != nil {
 			return p, err
 		}
 	}

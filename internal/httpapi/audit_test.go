@@ -2,11 +2,16 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 )
 
 // auditEntries lists GET /v1/audit?query (every page, by cursor).
@@ -285,4 +290,33 @@ func TestAuditTrailOfAnImport(t *testing.T) {
 		t.Fatalf("the import's update: %v", up)
 	}
 	t.Logf("before of an imported update: %v", up["before"])
+}
+
+// A purged organization's trail goes with it; another's stays.
+func TestAuditTrailOfAPurgedOrganization(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	b := s.otherOrg("Beta")
+	ctx := context.Background()
+	count := func(orgID string) int {
+		t.Helper()
+		p, err := s.app.Store.ListAudit(ctx, audit.Filter{OrgID: orgID}, gatehouse.PageRequest{Page: 1, PerPage: 1, Sort: "timestamp", CountUpTo: gatehouse.TotalCap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Total
+	}
+	s.must(204, req{method: "DELETE", path: "/v1/organizations/" + b.id, key: b.key})
+	if count(b.id) == 0 || count(s.orgID) == 0 {
+		t.Fatalf("before the purge: beta %d entries, the first organization %d", count(b.id), count(s.orgID))
+	}
+	if _, err := s.app.PurgeDeleted(ctx, time.Now().Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(b.id); n != 0 {
+		t.Errorf("the purged organization keeps %d audit entries", n)
+	}
+	if count(s.orgID) == 0 {
+		t.Error("the purge took another organization's trail")
+	}
 }

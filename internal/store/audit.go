@@ -292,6 +292,12 @@ func (s *Store) ExportAudit(ctx context.Context, f audit.Filter, fn func(*audit.
 	}
 }
 
+// DeleteAuditOf deletes an organization's whole trail (the organization
+// was purged).
+func (s *Store) DeleteAuditOf(ctx context.Context, orgID string) error {
+	return exec(ctx, s.writer(), "audit trail", "DELETE FROM audit_events WHERE org_id = $1", orgID)
+}
+
 // PruneAudit deletes the audit entries older than before, in batches so
 // that a year's first sweep does not hold the writer long.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
