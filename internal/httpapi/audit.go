@@ -34,6 +34,7 @@ type listAuditIn struct {
 	Page    int    `query:"page" default:"1" minimum:"1" maximum:"1000000" doc:"Page number, from 1."`
 	PerPage int    `query:"per_page" default:"20" minimum:"1" maximum:"100" doc:"Items per page (max 100)."`
 	Cursor  string `query:"cursor" maxLength:"512" doc:"The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters and order as that page; a cursor of another list, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0."`
+	Sort    string `query:"sort" default:"timestamp" enum:"timestamp"`
 	Order   string `query:"order" default:"desc" enum:"asc,desc" doc:"Newest first by default."`
 }
 
@@ -49,7 +50,7 @@ func (h *handlers) listAudit(ctx context.Context, in *listAuditIn) (*ListOut[aud
 	if err != nil {
 		return nil, err
 	}
-	req := gatehouse.PageRequest{Page: in.Page, PerPage: in.PerPage, Sort: "timestamp", Desc: in.Order == "desc", Cursor: in.Cursor, CountUpTo: gatehouse.TotalCap}
+	req := gatehouse.PageRequest{Page: in.Page, PerPage: in.PerPage, Sort: in.Sort, Desc: in.Order == "desc", Cursor: in.Cursor, CountUpTo: gatehouse.TotalCap}
 	page, err := st.ListAudit(ctx, in.filter(ctx), req)
 	if err != nil {
 		return nil, err

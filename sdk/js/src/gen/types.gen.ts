@@ -3428,6 +3428,7 @@ export type ListAuditData = {
          * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters and order as that page; a cursor of another list, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
          */
         cursor?: string;
+        sort?: 'timestamp';
         /**
          * Newest first by default.
          */
