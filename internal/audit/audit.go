@@ -41,11 +41,27 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
-// ActorFrom is the actor in ctx: the system when none was set (background
-// work such as retention, jobs and start-up).
+// actorOf finds the actor of a request in its context (the HTTP layer's
+// admitted caller), for a context WithActor did not mark.
+var actorOf []func(context.Context) (Actor, bool)
+
+// RegisterActorOf adds a way to find the actor in a request's context
+// (package web registers the admitted principal's). Call it from init.
+func RegisterActorOf(f func(context.Context) (Actor, bool)) { actorOf = append(actorOf, f) }
+
+// ActorFrom is the actor in ctx: the one WithActor set, else the request's
+// caller, else the system (background work such as retention and
+// start-up).
 func ActorFrom(ctx context.Context) Actor {
 	a, ok := ctx.Value(actorKey{}).(Actor)
-	if !ok || a.Type == "" {
+	if !ok {
+		for _, f := range actorOf {
+			if a, ok = f(ctx); ok {
+				break
+			}
+		}
+	}
+	if a.Type == "" {
 		a.Type = ActorSystem
 	}
 	return a
