@@ -1,7 +1,10 @@
 package dashboard
 
 import (
+	"encoding/json"
+	"iter"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -15,6 +18,51 @@ import (
 
 func (x *dash) auditRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /audit", x.authed(x.auditTrail))
+	mux.HandleFunc("GET /audit/export", x.authed(x.auditExport))
+}
+
+// auditFilter is the page's filter from the query.
+func auditFilter(r *http.Request) (*client.AuditFilter, map[string]string) {
+	fl := map[string]string{}
+	for _, k := range []string{"actor_type", "action", "object_type", "object_id", "actor", "page"} {
+		if val := strings.TrimSpace(r.URL.Query().Get(k)); val != "" {
+			fl[k] = val
+		}
+	}
+	return &client.AuditFilter{ActorType: fl["actor_type"], Action: fl["action"], ObjectType: fl["object_type"], ObjectID: fl["object_id"], Actor: fl["actor"]}, fl
+}
+
+// auditExport downloads the entries the page's filters select, newest
+// first, as JSON Lines.
+func (x *dash) auditExport(w http.ResponseWriter, r *http.Request, v *viewer) {
+	if !v.can(gatehouse.ScopeViewAudit) {
+		x.fail(w, r, http.StatusForbidden, "Reading the audit trail needs the view:audit scope (the Admin role has it).")
+		return
+	}
+	f, _ := auditFilter(r)
+	f.ListOptions = client.ListOptions{PerPage: 100}
+	next, stop := iter.Pull2(v.api.Audit.All(apiContext(r), f))
+	defer stop()
+	e, err, ok := next()
+	if err != nil {
+		x.fail(w, r, statusOf(err), errText(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="gatehouse-audit.jsonl"`)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for ok {
+		if err != nil {
+			x.Log.Error("dashboard: audit export", "err", err)
+			_ = enc.Encode(map[string]any{"error": map[string]string{"message": "the export stopped before its end"}})
+			return
+		}
+		if enc.Encode(e) != nil {
+			return
+		}
+		e, err, ok = next()
+	}
 }
 
 // auditObjectTypes are the kinds of object the page filters on.
@@ -26,6 +74,7 @@ type auditRow struct {
 	client.AuditEntry
 	Fields  []audit.Field
 	Changed int
+	Summary string // what the diff's toggle says
 }
 
 // auditData is the audit page's.
@@ -34,6 +83,7 @@ type auditData struct {
 	Filters     map[string]string
 	ObjectTypes []string
 	Pager       *pager
+	Export      string // the download of what the filters select
 }
 
 func (x *dash) auditTrail(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -41,14 +91,14 @@ func (x *dash) auditTrail(w http.ResponseWriter, r *http.Request, v *viewer) {
 		x.fail(w, r, http.StatusForbidden, "Reading the audit trail needs the view:audit scope (the Admin role has it).")
 		return
 	}
-	d := &auditData{Filters: map[string]string{}, ObjectTypes: auditObjectTypes}
-	for _, k := range []string{"actor_type", "action", "object_type", "object_id", "actor", "page"} {
-		if val := strings.TrimSpace(r.URL.Query().Get(k)); val != "" {
-			d.Filters[k] = val
-		}
+	f, filters := auditFilter(r)
+	f.ListOptions = client.ListOptions{PerPage: 30, Page: pageOf(r)}
+	d := &auditData{Filters: filters, ObjectTypes: auditObjectTypes, Export: "/audit/export"}
+	q := r.URL.Query()
+	q.Del("page")
+	if len(q) > 0 {
+		d.Export += "?" + q.Encode()
 	}
-	f := &client.AuditFilter{ListOptions: client.ListOptions{PerPage: 30, Page: pageOf(r)}, ActorType: d.Filters["actor_type"],
-		Action: d.Filters["action"], ObjectType: d.Filters["object_type"], ObjectID: d.Filters["object_id"], Actor: d.Filters["actor"]}
 	entries, err := v.api.Audit.List(apiContext(r), f)
 	if err == nil {
 		d.Pager = newPager(r, entries.Meta)
@@ -59,8 +109,27 @@ func (x *dash) auditTrail(w http.ResponseWriter, r *http.Request, v *viewer) {
 					row.Changed++
 				}
 			}
+			row.Summary = auditSummary(&row)
 			d.Rows = append(d.Rows, row)
 		}
 	}
 	x.render(w, r, 200, "audit", &page{Title: "Audit trail", Section: "audit", Error: errText(err), Data: d})
+}
+
+func auditSummary(r *auditRow) string {
+	plural := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
+	}
+	switch {
+	case len(r.Before) > 0 && len(r.After) > 0:
+		return plural(r.Changed, "field changed", "fields changed")
+	case strings.HasSuffix(r.Action, ".created"):
+		return "Created with " + plural(len(r.Fields), "field", "fields")
+	case strings.HasSuffix(r.Action, ".deleted"):
+		return "Deleted: what it was"
+	}
+	return "Details"
 }

@@ -1,6 +1,9 @@
 package dashboard_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -38,7 +41,7 @@ func TestDashboardAuditTrail(t *testing.T) {
 	if e == "" {
 		t.Fatalf("no user.updated entry on the page:\n%s", body)
 	}
-	for _, want := range []string{"admin@example.com", `<span class="badge muted">member</span>`, "from 127.0.0.1",
+	for _, want := range []string{"admin@example.com", `<span class="badge muted">member</span>`, "from 127.0.0.1", "<summary>3 fields changed</summary>",
 		`<tr class="diff-changed"><th scope="row"><code>first_name</code>`, `<code>&#34;Ada&#34;</code>`, `<code>&#34;Augusta&#34;</code>`,
 		`<tr class="diff-changed"><th scope="row"><code>attributes</code>`, `<tr class="diff-same"><th scope="row"><code>email</code>`} {
 		if !strings.Contains(e, want) {
@@ -65,12 +68,35 @@ func TestDashboardAuditTrail(t *testing.T) {
 		t.Error("the object filter")
 	}
 
+	// The export: what the filters select, as JSON Lines.
+	if !strings.Contains(body, `href="/audit/export?object_id=`+id[1]+`"`) {
+		t.Error("the export link does not carry the filters")
+	}
+	req, _ := http.NewRequest("GET", s.url+"/audit/export?action=user.updated", nil)
+	res := m.do(req)
+	lines, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var got []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("export line %q: %v", l, err)
+		}
+		got = append(got, e)
+	}
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/x-ndjson" || len(got) != 1 || got[0]["action"] != "user.updated" ||
+		got[0]["after"].(map[string]any)["first_name"] != "Augusta" {
+		t.Errorf("export: %d %s %s", res.StatusCode, res.Header.Get("Content-Type"), lines)
+	}
+
 	// A viewer: no view:audit.
 	vic := viewerMember(t, s)
 	if _, body := vic.get("/"); strings.Contains(body, `href="/audit"`) {
 		t.Error("a viewer sees the audit link")
 	}
-	if st, _ := vic.get("/audit"); st != 403 {
-		t.Errorf("a viewer's audit page: %d", st)
+	for _, path := range []string{"/audit", "/audit/export"} {
+		if st, _ := vic.get(path); st != 403 {
+			t.Errorf("a viewer's %s: %d", path, st)
+		}
 	}
 }
