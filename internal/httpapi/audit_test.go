@@ -94,6 +94,11 @@ func auditTrail(t *testing.T, s *server) {
 	s.must(200, req{method: "PATCH", path: "/v1/settings", key: s.key, body: map[string]any{"log_retention_days": 45}})
 	s.must(200, req{method: "PATCH", path: "/v1/projects/default/environments/development/settings", key: s.key, body: map[string]any{"decision_log": "full"}})
 
+	// Member roles.
+	s.must(201, req{method: "POST", path: "/v1/member-roles", key: s.key, body: map[string]any{"key": "auditor", "name": "Auditor", "scopes": []string{"view:project"}}})
+	s.must(200, req{method: "PATCH", path: "/v1/member-roles/auditor", key: s.key, body: map[string]any{"scopes": []string{"view:project", "view:audit"}}})
+	s.must(204, req{method: "DELETE", path: "/v1/member-roles/auditor", key: s.key})
+
 	entries := s.auditEntries(reader, "")
 	raw, _ := json.Marshal(entries)
 	t.Logf("%d entries", len(entries))
@@ -105,6 +110,7 @@ func auditTrail(t *testing.T, s *server) {
 		{"api_key.created", ""}, {"api_key.updated", ""}, {"api_key.revoked", ""}, {"member.created", ""}, {"member.updated", ""},
 		{"member.setup_link_created", ""}, {"webhook.created", ""}, {"webhook.updated", ""}, {"webhook.secret_rotated", ""},
 		{"webhook.deleted", ""}, {"organization.updated", ""}, {"environment.updated", ""},
+		{"member_role.created", ""}, {"member_role.updated", ""}, {"member_role.deleted", ""},
 	} {
 		e := findAudit(entries, c.action, "")
 		if e == nil {
@@ -154,6 +160,11 @@ func auditTrail(t *testing.T, s *server) {
 		e["after"].(map[string]any)["settings"].(map[string]any)["decision_log"] != "full" ||
 		e["before"].(map[string]any)["settings"].(map[string]any)["decision_log"] == "full" {
 		t.Fatalf("environment.updated: %v", e)
+	}
+
+	if r := findAudit(entries, "member_role.updated", ""); r == nil || fmt.Sprint(r["before"].(map[string]any)["scopes"]) != "[view:project]" ||
+		fmt.Sprint(r["after"].(map[string]any)["scopes"]) != "[view:project view:audit]" || r["object_key"] != "auditor" {
+		t.Fatalf("member_role.updated: %v", r)
 	}
 
 	// The failed writes left nothing: one assignment, one user.created.

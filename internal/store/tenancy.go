@@ -356,8 +356,26 @@ func scanRole(sc scanner) (tenancy.Role, error) {
 
 // CreateRole stores a custom member role.
 func (s *Store) CreateMemberRole(ctx context.Context, r *tenancy.Role) error {
-	return duplicate(exec(ctx, s.writer(), "role", "INSERT INTO member_roles ("+roleCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.CreatedAt), micros(r.UpdatedAt)), "a member role", "key", r.Key)
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := duplicate(exec(ctx, tx.writer(), "role", "INSERT INTO member_roles ("+roleCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.CreatedAt), micros(r.UpdatedAt)), "a member role", "key", r.Key); err != nil {
+			return err
+		}
+		return tx.memberRoleAudit(ctx, "member_role.created", r.OrgID, r.Key, nil, r)
+	})
+}
+
+// memberRoleAudit records a change of member role key (the audit trail).
+func (s *Store) memberRoleAudit(ctx context.Context, action, orgID, key string, before, after *tenancy.Role) error {
+	doc := func(r *tenancy.Role) json.RawMessage {
+		if r == nil {
+			return nil
+		}
+		b, _ := json.Marshal(map[string]any{"key": r.Key, "name": r.Name, "description": r.Description, "scopes": r.Scopes.Scopes()})
+		return b
+	}
+	return s.RecordAudit(ctx, audit.AuditEntry{OrganizationID: orgID, Action: action, ObjectType: "member_role", ObjectKey: key,
+		Before: doc(before), After: doc(after)})
 }
 
 // GetRole returns a custom role of orgID.
@@ -385,14 +403,32 @@ func (s *Store) ListMemberRoles(ctx context.Context, orgID string) ([]tenancy.Ro
 
 // UpdateRole stores a custom role's name, description and scopes.
 func (s *Store) UpdateMemberRole(ctx context.Context, r *tenancy.Role) error {
-	return execOne(ctx, s.writer(), "role", r.Key,
-		"UPDATE member_roles SET name = $3, description = $4, scopes = $5, updated_at = $6 WHERE org_id = $1 AND key = $2",
-		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.UpdatedAt))
+	return s.InTx(ctx, func(tx *Store) error {
+		before, err := tx.GetMemberRole(ctx, r.OrgID, r.Key)
+		if err != nil {
+			return err
+		}
+		if err := execOne(ctx, tx.writer(), "role", r.Key,
+			"UPDATE member_roles SET name = $3, description = $4, scopes = $5, updated_at = $6 WHERE org_id = $1 AND key = $2",
+			r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.UpdatedAt)); err != nil {
+			return err
+		}
+		return tx.memberRoleAudit(ctx, "member_role.updated", r.OrgID, r.Key, before, r)
+	})
 }
 
 // DeleteRole deletes a custom role.
 func (s *Store) DeleteMemberRole(ctx context.Context, orgID, key string) error {
-	return execOne(ctx, s.writer(), "role", key, "DELETE FROM member_roles WHERE org_id = $1 AND key = $2", orgID, key)
+	return s.InTx(ctx, func(tx *Store) error {
+		before, err := tx.GetMemberRole(ctx, orgID, key)
+		if err != nil {
+			return err
+		}
+		if err := execOne(ctx, tx.writer(), "role", key, "DELETE FROM member_roles WHERE org_id = $1 AND key = $2", orgID, key); err != nil {
+			return err
+		}
+		return tx.memberRoleAudit(ctx, "member_role.deleted", orgID, key, before, nil)
+	})
 }
 
 // InTenancyTx runs fn in one transaction.
