@@ -72,6 +72,7 @@ type Client struct {
 	Decisions *Decisions
 	// The API log, webhooks, jobs and tasks.
 	Logs     *Logs
+	Audit    *Audit
 	Webhooks *Webhooks
 	Jobs     *Jobs
 	Tasks    *Tasks
@@ -130,6 +131,7 @@ func (c *Client) init() {
 	c.ResourceRoles, c.Relations, c.ResourceInstances = &ResourceRoles{c}, &Relations{c}, &ResourceInstances{c}
 	c.RelationshipTuples, c.ConditionSets, c.SetRules = &RelationshipTuples{c}, &ConditionSets{c}, &SetRules{c}
 	c.Checks, c.Decisions, c.Logs, c.Webhooks, c.Jobs, c.Tasks = &Checks{c}, &Decisions{c}, &Logs{c}, &Webhooks{c}, &Jobs{c}, &Tasks{c}
+	c.Audit = &Audit{c}
 	c.Status = &Status{c}
 }
 

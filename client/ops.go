@@ -63,6 +63,53 @@ func (l *Logs) Get(ctx context.Context, id string) (*Call, error) {
 	return get[Call](ctx, l.c, "/v1/logs/"+seg(id), nil)
 }
 
+// Audit is the audit trail: who changed what, when and from where.
+type Audit struct{ c *Client }
+
+// AuditFilter narrows the audit trail.
+type AuditFilter struct {
+	ListOptions
+	ActorType  string // member, key or system
+	Actor      string // a member's or key's id
+	Action     string // user.updated, or every action on a kind of object: user.
+	ObjectType string
+	ObjectID   string
+	Since      time.Time
+	Until      time.Time
+}
+
+func (f *AuditFilter) values() url.Values {
+	if f == nil {
+		return url.Values{}
+	}
+	q := f.ListOptions.values()
+	for k, v := range map[string]string{"actor_type": f.ActorType, "actor": f.Actor, "action": f.Action, "object_type": f.ObjectType, "object_id": f.ObjectID} {
+		set(q, k, v)
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	return q
+}
+
+// List lists entries, newest first.
+func (a *Audit) List(ctx context.Context, f *AuditFilter) (*Page[AuditEntry], error) {
+	return list[AuditEntry](ctx, a.c, "/v1/audit", f.values())
+}
+
+// All iterates over every entry matching f.
+func (a *Audit) All(ctx context.Context, f *AuditFilter) iter.Seq2[AuditEntry, error] {
+	return all[AuditEntry](ctx, a.c, "/v1/audit", f.values())
+}
+
+// Get returns one entry.
+func (a *Audit) Get(ctx context.Context, id string) (*AuditEntry, error) {
+	return get[AuditEntry](ctx, a.c, "/v1/audit/"+seg(id), nil)
+}
+
 // Webhooks are the endpoints that receive events.
 type Webhooks struct{ c *Client }
 

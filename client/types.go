@@ -282,6 +282,27 @@ type DecisionEntry struct {
 	Role         string    `json:"role"`
 }
 
+// AuditEntry is one change of the audit trail: who made it, when, from
+// where, and the object before and after (never a secret).
+type AuditEntry struct {
+	ID             string          `json:"id"`
+	Time           time.Time       `json:"timestamp"`
+	OrganizationID string          `json:"organization_id"`
+	ProjectID      string          `json:"project_id,omitempty"`
+	EnvironmentID  string          `json:"environment_id,omitempty"`
+	ActorType      string          `json:"actor_type"` // member, key or system
+	ActorID        string          `json:"actor_id,omitempty"`
+	ActorName      string          `json:"actor_name,omitempty"` // the member's email or the key's name
+	ClientIP       string          `json:"client_ip,omitempty"`
+	RequestID      string          `json:"request_id,omitempty"`
+	Action         string          `json:"action"` // e.g. user.updated
+	ObjectType     string          `json:"object_type"`
+	ObjectID       string          `json:"object_id,omitempty"`
+	ObjectKey      string          `json:"object_key,omitempty"`
+	Before         json.RawMessage `json:"before,omitempty"` // the object before the change (none for a creation)
+	After          json.RawMessage `json:"after,omitempty"`  // and after it (none for a deletion)
+}
+
 // Call is one API call of the API log.
 type Call struct {
 	ID                string            `json:"id"`

@@ -282,7 +282,7 @@ func (a *App) buildHandler() error {
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
 		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
-		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
+		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes, Audit: a.Store,
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,
 		PDP: limits, Streams: a.streams,
 		Idempotency: idempotency.NewService(a.Store, a.DB.Secrets()),
@@ -652,7 +652,7 @@ func (a *App) runRetention(ctx context.Context, every time.Duration) {
 
 // PurgeDeleted removes for good the organizations, projects and
 // environments deleted before now minus the grace period, and the log
-// entries of the purged organizations.
+// entries and audit trail of the purged organizations.
 func (a *App) PurgeDeleted(ctx context.Context, now time.Time) (store.Purged, error) {
 	p, err := a.Store.PurgeDeleted(ctx, now)
 	if err != nil {
@@ -668,6 +668,9 @@ func (a *App) PurgeDeleted(ctx context.Context, now time.Time) (store.Purged, er
 			return p, err
 		}
 		if _, err := logs.PruneCheckUsage(ctx, orgID, forever); err != nil {
+			return p, err
+		}
+		if err := a.Store.DeleteAuditOf(ctx, orgID); err != nil {
 			return p, err
 		}
 	}
@@ -709,6 +712,12 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 		a.Log.Info("change feed compacted", "environments", c.Environments, "entries_deleted", c.Deleted)
 	}
 	defer a.reclaimSpace(ctx)
+	auditBefore := now.Add(-a.Config.AuditRetention)
+	if n, err := a.Store.PruneAudit(ctx, auditBefore); err != nil {
+		return err
+	} else if n > 0 {
+		a.Log.Info("audit retention", "entries_deleted", n, "older_than", auditBefore.UTC().Format(time.RFC3339))
+	}
 	for _, o := range orgs {
 		before := now.AddDate(0, 0, -o.Settings.LogRetentionDays)
 		n, err := logs.PruneDecisions(ctx, o.ID, before)

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
@@ -205,6 +206,43 @@ func TestLogRetention(t *testing.T) {
 	}
 	if page.Total != 2 || page.Items[0].ID != "d2" || page.Items[1].ID != "d3" {
 		t.Fatalf("after retention: %+v", page.Items)
+	}
+}
+
+// The audit trail has its own retention (--audit-retention, here 90
+// days), applied by the same round, whatever the organizations' log
+// retention.
+func TestAuditRetention(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.AuditRetention = 90 * 24 * time.Hour
+	a, _ := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	for _, age := range []int{400, 91, 89, 31} {
+		if err := a.Store.RecordAudit(ctx, audit.AuditEntry{OrganizationID: res.Organization.ID, Time: now.AddDate(0, 0, -age),
+			Action: fmt.Sprintf("test.age_%d", age), ObjectType: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.PruneLogs(ctx, a.LogDB.LogStore()); err != nil {
+		t.Fatal(err)
+	}
+	page, err := a.Store.ListAudit(ctx, audit.Filter{OrgID: res.Organization.ID, ObjectType: "test"}, gatehouse.PageRequest{Page: 1, PerPage: 10, Sort: "timestamp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range page.Items {
+		left = append(left, e.Action)
+	}
+	if fmt.Sprint(left) != "[test.age_89 test.age_31]" { // older than 30 days (the log retention) but within 90
+		t.Fatalf("after retention: %v", left)
 	}
 }
 

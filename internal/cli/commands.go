@@ -26,7 +26,7 @@ func remoteCmds(getenv func(string) string, stdin io.Reader, stdout, stderr io.W
 	return []*cobra.Command{
 		loginCmd(newRemote()), usersCmd(newRemote()), tenantsCmd(newRemote()), resourcesCmd(newRemote()),
 		rolesCmd(newRemote()), assignmentsCmd(newRemote()), checkCmd(newRemote()), keysCmd(newRemote()),
-		logsCmd(newRemote()), webhooksCmd(newRemote()), jobsCmd(newRemote()), statusCmd(newRemote()),
+		logsCmd(newRemote()), auditCmd(newRemote()), webhooksCmd(newRemote()), jobsCmd(newRemote()), statusCmd(newRemote()),
 	}
 }
 

@@ -205,6 +205,14 @@ func TestRemoteCommands(t *testing.T) {
 	})
 	contains(must("logs", "get", calls[0]["id"].(string)), "request id:")
 
+	// The audit trail: the webhook just registered, by the key, with it after.
+	contains(must("audit", "list", "--action", "webhook.created"), "webhook.created", "https://hooks.example.com/gh", "key ")
+	var changes []map[string]any
+	if err := json.Unmarshal([]byte(must("audit", "list", "--object-type", "webhook", "-o", "json")), &changes); err != nil || len(changes) != 1 {
+		t.Fatalf("audit list -o json: %v %v", err, changes)
+	}
+	contains(must("audit", "get", changes[0]["id"].(string)), "action:", "webhook.created", "after:", "hooks.example.com")
+
 	// Login: the key and server go to the config file, readable by the
 	// owner only, and later commands need no variables.
 	contains(must("login"), "Logged in to "+base)

@@ -71,6 +71,8 @@ type Config struct {
 	// LogBodyBytes is how much of each request and response body the API
 	// log keeps (the rest is cut and the entry marked truncated).
 	LogBodyBytes int
+	// AuditRetention is how long the audit trail keeps an entry.
+	AuditRetention time.Duration
 	// RedisURL selects the Redis rate limit store shared by many nodes
 	// ("redis://host:6379/0"); empty keeps the limits in this process.
 	RedisURL string
@@ -270,6 +272,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogBodyBytes < 0 || c.LogBodyBytes > 16<<20 {
 		return fmt.Errorf("log-body-bytes %d: must be between 0 and 16 MiB", c.LogBodyBytes)
+	}
+	if c.AuditRetention < 24*time.Hour {
+		return fmt.Errorf("audit-retention %s: must be at least a day (24h)", c.AuditRetention)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)

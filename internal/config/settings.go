@@ -186,6 +186,8 @@ var Settings = []Setting{
 		field: of(func(c *Config) *int { return &c.AnonymousRateLimit }, 1000)},
 	{Flag: "log-body-bytes", Env: EnvPrefix + "LOG_BODY_BYTES", Help: "how much of each request and response body the API log keeps",
 		field: of(func(c *Config) *int { return &c.LogBodyBytes }, 64<<10)},
+	{Flag: "audit-retention", Env: EnvPrefix + "AUDIT_RETENTION", Help: "how long the audit trail keeps each entry (apart from the organizations' log retention)",
+		field: of(func(c *Config) *time.Duration { return &c.AuditRetention }, 365*24*time.Hour)},
 	{Flag: "secure-cookies", Env: EnvPrefix + "SECURE_COOKIES",
 		Help:  "mark the dashboard's cookies Secure: auto (over TLS or X-Forwarded-Proto: https), always or never",
 		field: of(func(c *Config) *string { return &c.SecureCookies }, "auto")},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
@@ -57,6 +58,7 @@ func (x *dash) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /keys/{key}/revoke", a(x.revokeKey))
 	mux.HandleFunc("GET /logs", a(x.logs))
 	mux.HandleFunc("GET /logs/{log}", a(x.logEntry))
+	x.auditRoutes(mux)
 	mux.HandleFunc("GET /webhooks", a(x.webhooks))
 	mux.HandleFunc("POST /webhooks", a(x.createWebhook))
 	mux.HandleFunc("GET /webhooks/{webhook}", a(x.webhook))
@@ -218,7 +220,7 @@ func (x *dash) setup(w http.ResponseWriter, r *http.Request) {
 		x.render(w, r, 400, "setup", &page{Title: "Choose your password", Error: "The two passwords differ.", Data: data})
 		return
 	}
-	m, err = x.Tenancy.UseSetupToken(r.Context(), token, pw)
+	m, err = x.Tenancy.UseSetupToken(audit.WithActor(r.Context(), audit.Actor{IP: clientIP(r)}), token, pw) // where from, for the audit trail
 	if err != nil {
 		status := 400
 		if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
@@ -853,13 +855,13 @@ type logsData struct {
 
 func (x *dash) logs(w http.ResponseWriter, r *http.Request, v *viewer) {
 	d := &logsData{Filters: map[string]string{}}
-	for _, k := range []string{"status", "method", "path", "actor", "page"} {
+	for _, k := range []string{"status", "method", "path", "actor", "request_id", "page"} {
 		if val := strings.TrimSpace(r.URL.Query().Get(k)); val != "" {
 			d.Filters[k] = val
 		}
 	}
 	f := &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Page: pageOf(r)},
-		Status: d.Filters["status"], Method: d.Filters["method"], Path: d.Filters["path"], Actor: d.Filters["actor"]}
+		Status: d.Filters["status"], Method: d.Filters["method"], Path: d.Filters["path"], Actor: d.Filters["actor"], RequestID: d.Filters["request_id"]}
 	calls, err := v.api.Logs.List(apiContext(r), f)
 	if err == nil {
 		d.Calls, d.Pager = calls.Items, newPager(r, calls.Meta)
@@ -1217,7 +1219,7 @@ func (x *dash) changePassword(w http.ResponseWriter, r *http.Request, v *viewer)
 		x.render(w, r, 400, "account", &page{Title: "Your account", Section: "account", Error: "The two new passwords differ."})
 		return
 	}
-	err := x.Tenancy.ChangePassword(r.Context(), v.member.OrgID, v.member.ID, r.FormValue("current"), next)
+	err := x.Tenancy.ChangePassword(audit.WithActor(r.Context(), audit.Actor{IP: clientIP(r)}), v.member.OrgID, v.member.ID, r.FormValue("current"), next)
 	if err != nil {
 		status := 400
 		if gatehouse.ErrorCode(err) != gatehouse.CodeInvalidRequest {

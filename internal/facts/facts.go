@@ -229,6 +229,9 @@ type Store interface {
 
 	// Emit records events in the transaction (the webhook outbox).
 	Emit(ctx context.Context, events ...event.Event) error
+	// AuditOnly records events in the transaction's audit trail without
+	// sending them to webhooks (a bulk import that sends no events).
+	AuditOnly(ctx context.Context, events ...event.Event) error
 }
 
 // Authz is the engine's view of the user.

@@ -168,7 +168,13 @@ var opExamples = map[string]opExample{
 	"list-environments":        {params: map[string]any{"key": "staging"}},
 	"list-relationship-tuples": {params: map[string]any{"subject": "document:handbook", "relation": "parent", "object": "document:report-2026"}},
 	"unassign-role":            {params: map[string]any{"user": "ada", "role": "editor", "tenant": "acme"}},
+	"list-audit":               {params: auditFilterExample},
+	"export-audit":             {params: auditFilterExample},
+	"get-audit":                {params: map[string]any{"entry": exampleID("audit entry")}},
 }
+
+// auditFilterExample filters the audit trail to the changes of the user ada.
+var auditFilterExample = map[string]any{"actor_type": "key", "actor": exKeyID, "action": "user.", "object_type": "user", "object_id": exampleID("user ada")}
 
 // exampleWebhookURL is the example endpoint of a webhook.
 const exampleWebhookURL = "https://hooks.example.com/gatehouse"

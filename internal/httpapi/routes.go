@@ -188,6 +188,14 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "get-log", method: get, path: "/v1/logs/{log}", tag: "API Log", scope: gatehouse.ScopeViewLog,
 		summary: "Get one API call with its request and response", desc: "Headers and bodies with secrets redacted; bodies are cut at the server's limit (request_truncated, response_truncated)."}, h.getLog)
 
+	// Audit trail
+	add(g, route{id: "list-audit", method: get, path: "/v1/audit", tag: "Audit Trail", scope: gatehouse.ScopeViewAudit,
+		summary: "List the audit trail", desc: "Who changed what, when and from where: every write of the organization (a project or environment key sees its own project's or environment's), each with the object before and after, and sign-ins, setup links and key events; newest first. Written in the same transaction as the change. Retention: the server's --audit-retention (1 year by default)."}, h.listAudit)
+	add(g, route{id: "export-audit", method: get, path: "/v1/audit/export", tag: "Audit Trail", scope: gatehouse.ScopeViewAudit, stream: "application/x-ndjson",
+		summary: "Export the audit trail as JSON Lines", desc: "The matching entries, oldest first, one JSON object per line. Takes the filters of the list; until defaults to now."}, h.exportAudit)
+	add(g, route{id: "get-audit", method: get, path: "/v1/audit/{entry}", tag: "Audit Trail", scope: gatehouse.ScopeViewAudit,
+		summary: "Get one audit entry"}, h.getAudit)
+
 	// Usage
 	add(g, route{id: "check-usage", method: get, path: "/v1/usage/checks", tag: "Decision Log", scope: gatehouse.ScopeViewLog,
 		summary: "Checks counted over time, allowed and denied", desc: envNote + " Every permission check (v1's /v1/allowed and /v1/allowed/bulk, Permit's /allowed and /allowed/bulk) is counted per API key and minute, whatever the decision log records; buckets without checks are left out. A node adds its counts every 10 seconds."}, h.checkUsage)

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
@@ -66,6 +67,8 @@ type Deps struct {
 	APILog *batch.Writer[apilog.Call]
 	// APILogStore answers GET /v1/logs.
 	APILogStore apilog.Store
+	// Audit answers GET /v1/audit (nil: not available).
+	Audit audit.Store
 	// LogBodyBytes is how much of each body the API log keeps.
 	LogBodyBytes int
 	// bare, set only by benchmarks, replaces authentication, rate limiting
@@ -243,6 +246,7 @@ var tags = []*huma.Tag{
 	{Name: "Set Rules", Description: "Attribute rules: which user set may do which action on which resource set."},
 	{Name: "Checks", Description: "Permission checks answered from memory."},
 	{Name: "API Log", Description: "Every external API call, with its request and response (secrets redacted)."},
+	{Name: "Audit Trail", Description: "Who changed what, when and from where, with each object before and after; kept apart from the API log, with its own retention."},
 	{Name: "Decision Log", Description: "Recorded permission checks (per the environment's decision_log setting)."},
 	{Name: "Webhooks", Description: "Endpoints that receive signed events (X-Signature: hex HMAC-SHA256 of the body), their deliveries and every attempt."},
 	{Name: "Jobs", Description: "Long work done in the background: imports, exports, environment copies, sandbox resets."},

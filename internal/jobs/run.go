@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 )
@@ -40,7 +41,7 @@ func (s *Service) RunTask(ctx context.Context, id string) error {
 		}
 		started := time.Now()
 		rctx, stop := s.heartbeat(ctx, t)
-		err = s.run(rctx, t, j)
+		err = s.run(audit.WithActor(rctx, jobActor(j)), t, j)
 		lost := stop()
 		if err != nil && !errors.Is(err, errSkip) {
 			if lost {
@@ -541,4 +542,14 @@ func (s *Service) Sweep(ctx context.Context) error {
 		s.Log.Info("sandbox reset started", "env_id", t.EnvID, "job_id", j.ID)
 	}
 	return nil
+}
+
+// jobActor is who the audit trail credits with a job's writes: the member
+// or key that started it ("member:<id>", "key:<id>"), else the system.
+func jobActor(j *Job) audit.Actor {
+	typ, id, ok := strings.Cut(j.CreatedBy, ":")
+	if !ok || (typ != audit.ActorMember && typ != audit.ActorKey) {
+		return audit.Actor{Type: audit.ActorSystem, Name: j.CreatedBy}
+	}
+	return audit.Actor{Type: typ, ID: id, Name: "job " + j.ID}
 }

@@ -67,9 +67,9 @@ func scanKeyWithScope(sc scanner) (apikey.Key, error) {
 // environment was deleted; orgID "" matches any organization.
 func (s *Store) GetAPIKey(ctx context.Context, orgID, id string) (*apikey.Key, error) {
 	if orgID == "" {
-		return getOne(ctx, s.reader(), "api key", id, "SELECT "+keyWithScopeCols+keyWithScopeFrom+" WHERE k.id = $1", scanKeyWithScope, id)
+		return remembered[apikey.Key](s)(getOne(ctx, s.reader(), "api key", id, "SELECT "+keyWithScopeCols+keyWithScopeFrom+" WHERE k.id = $1", scanKeyWithScope, id))
 	}
-	return getOne(ctx, s.reader(), "api key", id, "SELECT "+keyWithScopeCols+keyWithScopeFrom+" WHERE k.org_id = $1 AND k.id = $2", scanKeyWithScope, orgID, id)
+	return remembered[apikey.Key](s)(getOne(ctx, s.reader(), "api key", id, "SELECT "+keyWithScopeCols+keyWithScopeFrom+" WHERE k.org_id = $1 AND k.id = $2", scanKeyWithScope, orgID, id))
 }
 
 // ListAPIKeys lists keys.
@@ -101,6 +101,9 @@ func (s *Store) ListAPIKeys(ctx context.Context, f apikey.Filter, page gatehouse
 // read the key before a concurrent revoke or rotate committed cannot undo
 // it), and an expiry is never moved later (NULL: none, the latest).
 func (s *Store) UpdateAPIKey(ctx context.Context, k *apikey.Key) error {
+	if s.tx != nil {
+		_, _ = s.GetAPIKey(ctx, k.OrgID, k.ID) // the audit entry's "before" (see remember)
+	}
 	return execOne(ctx, s.writer(), "api key", k.ID,
 		`UPDATE api_keys SET name = $3,
 			expires_at = CASE WHEN expires_at IS NULL THEN CAST($4 AS BIGINT)

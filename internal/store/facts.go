@@ -88,7 +88,7 @@ func (s *Store) CreateUser(ctx context.Context, u *facts.User) error {
 
 // GetUser returns a user by id or key.
 func (s *Store) GetUser(ctx context.Context, envID, ref string) (*facts.User, error) {
-	return getOne(ctx, s.reader(), "user", ref, "SELECT "+userCols+" FROM authz_users WHERE env_id = $1 AND "+refCond(ref, 2), scanUser, envID, ref)
+	return remembered[facts.User](s)(getOne(ctx, s.reader(), "user", ref, "SELECT "+userCols+" FROM authz_users WHERE env_id = $1 AND "+refCond(ref, 2), scanUser, envID, ref))
 }
 
 // ListUsers lists users.
@@ -137,7 +137,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *facts.Tenant) error {
 
 // GetTenant returns a tenant by id or key.
 func (s *Store) GetTenant(ctx context.Context, envID, ref string) (*facts.Tenant, error) {
-	return getOne(ctx, s.reader(), "tenant", ref, "SELECT "+tenantCols+" FROM authz_tenants WHERE env_id = $1 AND "+refCond(ref, 2), scanTenant, envID, ref)
+	return remembered[facts.Tenant](s)(getOne(ctx, s.reader(), "tenant", ref, "SELECT "+tenantCols+" FROM authz_tenants WHERE env_id = $1 AND "+refCond(ref, 2), scanTenant, envID, ref))
 }
 
 // EnvironmentsWithoutTenant lists the environments (deleted ones too) that
@@ -216,7 +216,7 @@ func (s *Store) CreateResource(ctx context.Context, r *facts.Resource) error {
 
 // GetResource returns a resource type by id or key.
 func (s *Store) GetResource(ctx context.Context, envID, ref string) (*facts.Resource, error) {
-	return getOne(ctx, s.reader(), "resource", ref, "SELECT "+resourceCols+" FROM authz_resources WHERE env_id = $1 AND "+refCond(ref, 2), scanResource, envID, ref)
+	return remembered[facts.Resource](s)(getOne(ctx, s.reader(), "resource", ref, "SELECT "+resourceCols+" FROM authz_resources WHERE env_id = $1 AND "+refCond(ref, 2), scanResource, envID, ref))
 }
 
 // ListResources lists resource types.
@@ -301,7 +301,7 @@ func (s *Store) CreateRole(ctx context.Context, r *facts.Role) error {
 
 // GetRole returns a role by id or key.
 func (s *Store) GetRole(ctx context.Context, envID, ref string) (*facts.Role, error) {
-	return getOne(ctx, s.reader(), "role", ref, "SELECT "+authzRoleCols+" FROM authz_roles WHERE env_id = $1 AND "+refCond(ref, 2), scanAuthzRole, envID, ref)
+	return remembered[facts.Role](s)(getOne(ctx, s.reader(), "role", ref, "SELECT "+authzRoleCols+" FROM authz_roles WHERE env_id = $1 AND "+refCond(ref, 2), scanAuthzRole, envID, ref))
 }
 
 // ListRoles lists roles.

@@ -93,8 +93,8 @@ func conflictOn(err error, field, value, format string, args ...any) error {
 
 // GetResourceRole returns a role of resource type resourceID by id or key.
 func (s *Store) GetResourceRole(ctx context.Context, envID, resourceID, ref string) (*facts.ResourceRole, error) {
-	return getOne(ctx, s.reader(), "resource role", ref, "SELECT "+rroleCols+" FROM "+rroleFrom+" WHERE x.env_id = $1 AND x.resource_id = $2 AND "+refAs("x", ref, 3),
-		scanResourceRole, envID, resourceID, ref)
+	return remembered[facts.ResourceRole](s)(getOne(ctx, s.reader(), "resource role", ref, "SELECT "+rroleCols+" FROM "+rroleFrom+" WHERE x.env_id = $1 AND x.resource_id = $2 AND "+refAs("x", ref, 3),
+		scanResourceRole, envID, resourceID, ref))
 }
 
 // ListResourceRoles lists resource roles (f.Resource: a resource type id).
@@ -146,8 +146,8 @@ func (s *Store) CreateRelation(ctx context.Context, r *facts.Relation) error {
 
 // GetRelation returns a relation of resource type resourceID by id or key.
 func (s *Store) GetRelation(ctx context.Context, envID, resourceID, ref string) (*facts.Relation, error) {
-	return getOne(ctx, s.reader(), "relation", ref, "SELECT "+relationCols+" FROM "+relationFrom+" WHERE x.env_id = $1 AND x.resource_id = $2 AND "+refAs("x", ref, 3),
-		scanRelation, envID, resourceID, ref)
+	return remembered[facts.Relation](s)(getOne(ctx, s.reader(), "relation", ref, "SELECT "+relationCols+" FROM "+relationFrom+" WHERE x.env_id = $1 AND x.resource_id = $2 AND "+refAs("x", ref, 3),
+		scanRelation, envID, resourceID, ref))
 }
 
 // ListRelations lists relations (f.Resource: a resource type id).
@@ -207,14 +207,14 @@ func (s *Store) CreateInstance(ctx context.Context, i *facts.Instance) error {
 // r.key, SQLite scanned every instance of the environment.
 func (s *Store) GetInstance(ctx context.Context, envID, ref string) (*facts.Instance, error) {
 	if tenancy.IsID(ref) {
-		return getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+" WHERE x.env_id = $1 AND x.id = $2", scanInstance, envID, ref)
+		return remembered[facts.Instance](s)(getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+" WHERE x.env_id = $1 AND x.id = $2", scanInstance, envID, ref))
 	}
 	res, key, ok := strings.Cut(ref, ":")
 	if !ok {
 		return nil, gatehouse.Errorf(gatehouse.CodeNotFound, "resource instance %q not found (name it \"resource:key\" or by id)", ref)
 	}
-	return getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+
-		" WHERE x.env_id = $1 AND x.resource_id = (SELECT id FROM authz_resources WHERE env_id = $1 AND key = $2) AND x.key = $3", scanInstance, envID, res, key)
+	return remembered[facts.Instance](s)(getOne(ctx, s.reader(), "resource instance", ref, "SELECT "+instanceCols+" FROM "+instanceFrom+
+		" WHERE x.env_id = $1 AND x.resource_id = (SELECT id FROM authz_resources WHERE env_id = $1 AND key = $2) AND x.key = $3", scanInstance, envID, res, key))
 }
 
 // ListInstances lists instances (f.Resource and f.Tenant: keys).
@@ -378,7 +378,7 @@ func (s *Store) CreateConditionSet(ctx context.Context, c *facts.ConditionSet) e
 
 // GetConditionSet returns a condition set by id or key.
 func (s *Store) GetConditionSet(ctx context.Context, envID, ref string) (*facts.ConditionSet, error) {
-	return getOne(ctx, s.reader(), "condition set", ref, "SELECT "+csetCols+" FROM "+csetFrom+" WHERE x.env_id = $1 AND "+refAs("x", ref, 2), scanConditionSet, envID, ref)
+	return remembered[facts.ConditionSet](s)(getOne(ctx, s.reader(), "condition set", ref, "SELECT "+csetCols+" FROM "+csetFrom+" WHERE x.env_id = $1 AND "+refAs("x", ref, 2), scanConditionSet, envID, ref))
 }
 
 // ListConditionSets lists condition sets (f.Resource: a key).
@@ -430,7 +430,7 @@ func (s *Store) CreateSetRule(ctx context.Context, r *facts.SetRule) error {
 
 // GetSetRule returns a set rule by id.
 func (s *Store) GetSetRule(ctx context.Context, envID, id string) (*facts.SetRule, error) {
-	return getOne(ctx, s.reader(), "set rule", id, "SELECT "+ruleCols+" FROM "+ruleFrom+" WHERE x.env_id = $1 AND x.id = $2", scanSetRule, envID, id)
+	return remembered[facts.SetRule](s)(getOne(ctx, s.reader(), "set rule", id, "SELECT "+ruleCols+" FROM "+ruleFrom+" WHERE x.env_id = $1 AND x.id = $2", scanSetRule, envID, id))
 }
 
 // ListSetRules lists set rules.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
@@ -30,16 +31,25 @@ func (s *Store) SetMemberPassword(ctx context.Context, orgID, id, hash string) e
 		if err := execOne(ctx, tx.writer(), "member", id, "UPDATE members SET password_hash = $3 WHERE org_id = $1 AND id = $2", orgID, id, hash); err != nil {
 			return err
 		}
-		return exec(ctx, tx.writer(), "session", "DELETE FROM sessions WHERE member_id = $1", id)
+		if err := exec(ctx, tx.writer(), "session", "DELETE FROM sessions WHERE member_id = $1", id); err != nil {
+			return err
+		}
+		return tx.memberAudit(ctx, orgID, id, "member.password_set", "", nil) // by the member (a setup link, or their old password)
 	})
 }
 
 const setupTokenCols = "token_sha256, member_id, org_id, created_by, created_at, expires_at, used_at"
 
 // CreateSetupToken stores a setup link.
+// The audit trail records it (member.setup_link_created), never its token.
 func (s *Store) CreateSetupToken(ctx context.Context, t *tenancy.SetupToken) error {
-	return exec(ctx, s.writer(), "setup link", "INSERT INTO member_tokens ("+setupTokenCols+") VALUES ($1,$2,$3,$4,$5,$6,$7)",
-		t.TokenSHA256, t.MemberID, t.OrgID, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt), nullMicros(t.UsedAt))
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := exec(ctx, tx.writer(), "setup link", "INSERT INTO member_tokens ("+setupTokenCols+") VALUES ($1,$2,$3,$4,$5,$6,$7)",
+			t.TokenSHA256, t.MemberID, t.OrgID, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt), nullMicros(t.UsedAt)); err != nil {
+			return err
+		}
+		return tx.orgMemberAudit(ctx, t.OrgID, t.MemberID, "member.setup_link_created", map[string]any{"expires_at": t.ExpiresAt})
+	})
 }
 
 // GetSetupToken returns a setup link by its hash.
@@ -55,8 +65,18 @@ func (s *Store) GetSetupToken(ctx context.Context, tokenSHA256 string) (*tenancy
 }
 
 // UseSetupToken marks a setup link used.
+// The member's use of it is in the audit trail (member.setup_link_used).
 func (s *Store) UseSetupToken(ctx context.Context, tokenSHA256 string, at time.Time) error {
-	return execOne(ctx, s.writer(), "setup link", "", "UPDATE member_tokens SET used_at = $2 WHERE token_sha256 = $1 AND used_at IS NULL", tokenSHA256, micros(at))
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := execOne(ctx, tx.writer(), "setup link", "", "UPDATE member_tokens SET used_at = $2 WHERE token_sha256 = $1 AND used_at IS NULL", tokenSHA256, micros(at)); err != nil {
+			return err
+		}
+		var orgID, memberID string
+		if err := tx.writer().QueryRowContext(ctx, "SELECT org_id, member_id FROM member_tokens WHERE token_sha256 = $1", tokenSHA256).Scan(&orgID, &memberID); err != nil {
+			return fmt.Errorf("setup link: %w", err)
+		}
+		return tx.memberAudit(ctx, orgID, memberID, "member.setup_link_used", "", nil)
+	})
 }
 
 // DeleteSetupTokens deletes a member's setup links.

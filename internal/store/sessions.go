@@ -12,9 +12,16 @@ var _ tenancy.SessionStore = (*Store)(nil)
 const sessionCols = "token_sha256, member_id, org_id, project_id, env_id, user_agent, client_ip, created_at, last_seen_at, expires_at"
 
 // CreateSession stores a dashboard session.
+// The sign-in is in the audit trail (member.signed_in), never the token.
 func (s *Store) CreateSession(ctx context.Context, x *tenancy.Session) error {
-	return exec(ctx, s.writer(), "session", "INSERT INTO sessions ("+sessionCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-		x.TokenSHA256, x.MemberID, x.OrgID, x.ProjectID, x.EnvID, x.UserAgent, x.ClientIP, micros(x.CreatedAt), micros(x.LastSeenAt), micros(x.ExpiresAt))
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := exec(ctx, tx.writer(), "session", "INSERT INTO sessions ("+sessionCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+			x.TokenSHA256, x.MemberID, x.OrgID, x.ProjectID, x.EnvID, x.UserAgent, x.ClientIP, micros(x.CreatedAt), micros(x.LastSeenAt), micros(x.ExpiresAt)); err != nil {
+			return err
+		}
+		return tx.memberAudit(ctx, x.OrgID, x.MemberID, "member.signed_in", x.ClientIP,
+			map[string]any{"user_agent": x.UserAgent, "expires_at": x.ExpiresAt})
+	})
 }
 
 // GetSession returns a session by the hash of its token.

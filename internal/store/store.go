@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"go.opentelemetry.io/otel/trace"
@@ -325,6 +326,9 @@ type querier interface {
 type Store struct {
 	db *DB
 	tx *sql.Tx
+	// before holds, in a transaction, the first state of each object the
+	// transaction read (by id): the "before" of its audit entries.
+	before map[string]json.RawMessage
 }
 
 func (s *Store) reader() querier {
@@ -350,7 +354,7 @@ func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", formatError(err))
 	}
-	if err := fn(&Store{db: s.db, tx: tx}); err != nil {
+	if err := fn(&Store{db: s.db, tx: tx, before: map[string]json.RawMessage{}}); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil {
 			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -76,8 +77,8 @@ func (s *Store) CreateOrganization(ctx context.Context, o *tenancy.Organization)
 
 // GetOrganization returns an organization by id or key.
 func (s *Store) GetOrganization(ctx context.Context, idOrKey string) (*tenancy.Organization, error) {
-	return getOne(ctx, s.reader(), "organization", idOrKey,
-		"SELECT "+orgSelect+" FROM organizations WHERE "+live+" AND "+refCond(idOrKey, 1), scanOrg, idOrKey)
+	return remembered[tenancy.Organization](s)(getOne(ctx, s.reader(), "organization", idOrKey,
+		"SELECT "+orgSelect+" FROM organizations WHERE "+live+" AND "+refCond(idOrKey, 1), scanOrg, idOrKey))
 }
 
 // FirstOrganization returns the oldest organization.
@@ -92,9 +93,24 @@ func (s *Store) UpdateOrganization(ctx context.Context, o *tenancy.Organization)
 	if err != nil {
 		return err
 	}
-	return duplicate(execOne(ctx, s.writer(), "organization", o.ID,
-		"UPDATE organizations SET key = $2, name = $3, settings = $4, updated_at = $5 WHERE id = $1",
-		o.ID, o.Key, o.Name, settings, micros(o.UpdatedAt)), "an organization", "key", o.Key)
+	// The audit trail records it (organization.updated) with its settings
+	// before and after.
+	return s.InTx(ctx, func(tx *Store) error {
+		if _, err := tx.GetOrganization(ctx, o.ID); err != nil {
+			return err
+		}
+		if err := duplicate(execOne(ctx, tx.writer(), "organization", o.ID,
+			"UPDATE organizations SET key = $2, name = $3, settings = $4, updated_at = $5 WHERE id = $1",
+			o.ID, o.Key, o.Name, settings, micros(o.UpdatedAt)), "an organization", "key", o.Key); err != nil {
+			return err
+		}
+		after, err := json.Marshal(auditView(o))
+		if err != nil {
+			return err
+		}
+		return tx.RecordAudit(ctx, audit.AuditEntry{OrganizationID: o.ID, Time: o.UpdatedAt, Action: "organization.updated", ObjectType: "organization",
+			ObjectID: o.ID, ObjectKey: o.Key, Before: tx.before[o.ID], After: after})
+	})
 }
 
 // DeleteOrganization deletes an organization and everything in it.
@@ -142,8 +158,8 @@ func (s *Store) CreateProject(ctx context.Context, p *tenancy.Project) error {
 
 // GetProject returns a project of orgID by id or key.
 func (s *Store) GetProject(ctx context.Context, orgID, ref string) (*tenancy.Project, error) {
-	return getOne(ctx, s.reader(), "project", ref,
-		"SELECT "+projectSelect+" FROM projects WHERE org_id = $1 AND "+live+" AND "+refCond(ref, 2), scanProject, orgID, ref)
+	return remembered[tenancy.Project](s)(getOne(ctx, s.reader(), "project", ref,
+		"SELECT "+projectSelect+" FROM projects WHERE org_id = $1 AND "+live+" AND "+refCond(ref, 2), scanProject, orgID, ref))
 }
 
 // ListProjects lists projects.
@@ -158,6 +174,9 @@ func (s *Store) ListProjects(ctx context.Context, f tenancy.ProjectFilter, page 
 
 // UpdateProject stores a project's key, name and description.
 func (s *Store) UpdateProject(ctx context.Context, p *tenancy.Project) error {
+	if s.tx != nil {
+		_, _ = s.GetProject(ctx, p.OrgID, p.ID) // the audit entry's "before" (see remember)
+	}
 	return duplicate(execOne(ctx, s.writer(), "project", p.ID,
 		"UPDATE projects SET key = $3, name = $4, description = $5, updated_at = $6 WHERE org_id = $1 AND id = $2",
 		p.OrgID, p.ID, p.Key, p.Name, p.Description, micros(p.UpdatedAt)), "a project", "key", p.Key)
@@ -204,9 +223,9 @@ func (s *Store) CreateEnvironment(ctx context.Context, e *tenancy.Environment) e
 
 // GetEnvironment returns an environment of a project by id or key.
 func (s *Store) GetEnvironment(ctx context.Context, orgID, projectID, ref string) (*tenancy.Environment, error) {
-	return getOne(ctx, s.reader(), "environment", ref,
+	return remembered[tenancy.Environment](s)(getOne(ctx, s.reader(), "environment", ref,
 		"SELECT "+envSelect+" FROM environments WHERE org_id = $1 AND project_id = $2 AND "+live+" AND "+refCond(ref, 3),
-		scanEnv, orgID, projectID, ref)
+		scanEnv, orgID, projectID, ref))
 }
 
 // EnvironmentByID returns an environment by its id alone (for background
@@ -234,6 +253,9 @@ func (s *Store) UpdateEnvironment(ctx context.Context, e *tenancy.Environment) e
 	settings, err := jsonText(e.Settings)
 	if err != nil {
 		return err
+	}
+	if s.tx != nil {
+		_, _ = s.GetEnvironment(ctx, e.OrgID, e.ProjectID, e.ID) // the audit entry's "before" (see remember)
 	}
 	return duplicate(execOne(ctx, s.writer(), "environment", e.ID,
 		"UPDATE environments SET key = $3, name = $4, description = $5, sandbox = $6, settings = $7, updated_at = $8 WHERE org_id = $1 AND id = $2",
@@ -265,7 +287,7 @@ func (s *Store) CreateMember(ctx context.Context, m *tenancy.Member) error {
 
 // GetMember returns a member of orgID.
 func (s *Store) GetMember(ctx context.Context, orgID, id string) (*tenancy.Member, error) {
-	return getOne(ctx, s.reader(), "member", id, "SELECT "+memberCols+" FROM members WHERE org_id = $1 AND id = $2", scanMember, orgID, id)
+	return remembered[tenancy.Member](s)(getOne(ctx, s.reader(), "member", id, "SELECT "+memberCols+" FROM members WHERE org_id = $1 AND id = $2", scanMember, orgID, id))
 }
 
 // ListMembers lists members.
@@ -334,8 +356,26 @@ func scanRole(sc scanner) (tenancy.Role, error) {
 
 // CreateRole stores a custom member role.
 func (s *Store) CreateMemberRole(ctx context.Context, r *tenancy.Role) error {
-	return duplicate(exec(ctx, s.writer(), "role", "INSERT INTO member_roles ("+roleCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.CreatedAt), micros(r.UpdatedAt)), "a member role", "key", r.Key)
+	return s.InTx(ctx, func(tx *Store) error {
+		if err := duplicate(exec(ctx, tx.writer(), "role", "INSERT INTO member_roles ("+roleCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.CreatedAt), micros(r.UpdatedAt)), "a member role", "key", r.Key); err != nil {
+			return err
+		}
+		return tx.memberRoleAudit(ctx, "member_role.created", r.OrgID, r.Key, nil, r)
+	})
+}
+
+// memberRoleAudit records a change of member role key (the audit trail).
+func (s *Store) memberRoleAudit(ctx context.Context, action, orgID, key string, before, after *tenancy.Role) error {
+	doc := func(r *tenancy.Role) json.RawMessage {
+		if r == nil {
+			return nil
+		}
+		b, _ := json.Marshal(map[string]any{"key": r.Key, "name": r.Name, "description": r.Description, "scopes": r.Scopes.Scopes()})
+		return b
+	}
+	return s.RecordAudit(ctx, audit.AuditEntry{OrganizationID: orgID, Action: action, ObjectType: "member_role", ObjectKey: key,
+		Before: doc(before), After: doc(after)})
 }
 
 // GetRole returns a custom role of orgID.
@@ -363,14 +403,32 @@ func (s *Store) ListMemberRoles(ctx context.Context, orgID string) ([]tenancy.Ro
 
 // UpdateRole stores a custom role's name, description and scopes.
 func (s *Store) UpdateMemberRole(ctx context.Context, r *tenancy.Role) error {
-	return execOne(ctx, s.writer(), "role", r.Key,
-		"UPDATE member_roles SET name = $3, description = $4, scopes = $5, updated_at = $6 WHERE org_id = $1 AND key = $2",
-		r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.UpdatedAt))
+	return s.InTx(ctx, func(tx *Store) error {
+		before, err := tx.GetMemberRole(ctx, r.OrgID, r.Key)
+		if err != nil {
+			return err
+		}
+		if err := execOne(ctx, tx.writer(), "role", r.Key,
+			"UPDATE member_roles SET name = $3, description = $4, scopes = $5, updated_at = $6 WHERE org_id = $1 AND key = $2",
+			r.OrgID, r.Key, r.Name, r.Description, scopesText(r.Scopes), micros(r.UpdatedAt)); err != nil {
+			return err
+		}
+		return tx.memberRoleAudit(ctx, "member_role.updated", r.OrgID, r.Key, before, r)
+	})
 }
 
 // DeleteRole deletes a custom role.
 func (s *Store) DeleteMemberRole(ctx context.Context, orgID, key string) error {
-	return execOne(ctx, s.writer(), "role", key, "DELETE FROM member_roles WHERE org_id = $1 AND key = $2", orgID, key)
+	return s.InTx(ctx, func(tx *Store) error {
+		before, err := tx.GetMemberRole(ctx, orgID, key)
+		if err != nil {
+			return err
+		}
+		if err := execOne(ctx, tx.writer(), "role", key, "DELETE FROM member_roles WHERE org_id = $1 AND key = $2", orgID, key); err != nil {
+			return err
+		}
+		return tx.memberRoleAudit(ctx, "member_role.deleted", orgID, key, before, nil)
+	})
 }
 
 // InTenancyTx runs fn in one transaction.

@@ -49,6 +49,9 @@ func (s *Store) Emit(ctx context.Context, events ...event.Event) error {
 				return fmt.Errorf("emit %s: environment %s: %w", ev.Type, ev.EnvID, err)
 			}
 		}
+		if err := s.auditEvent(ctx, &ev); err != nil {
+			return err
+		}
 		eps, ok := endpoints[ev.OrgID]
 		if !ok {
 			var err error

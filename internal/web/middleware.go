@@ -11,15 +11,29 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
 
 type requestIDKey struct{}
 
+// requestInfo is what WithRequestID puts in a request's context: its id
+// and the caller's address (the audit trail's "from where").
+type requestInfo struct{ id, ip string }
+
 // RequestID returns the id of the request in ctx.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if ri, _ := ctx.Value(requestIDKey{}).(*requestInfo); ri != nil {
+		return ri.id
+	}
+	return ""
+}
+
+func requestIP(ctx context.Context) string {
+	if ri, _ := ctx.Value(requestIDKey{}).(*requestInfo); ri != nil {
+		return ri.ip
+	}
+	return ""
 }
 
 // CallerRequestID is the request's id: the caller's X-Request-Id when
@@ -60,15 +74,34 @@ func WithRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := CallerRequestID(r.Header)
 		w.Header()["X-Request-Id"] = []string{id}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestInfo{id: id, ip: ClientIP(r)})))
 	})
 }
 
 type principalKey struct{}
 
-// WithPrincipal is ctx with the caller a front door admitted.
+// WithPrincipal is ctx with the caller a front door admitted, who is also
+// the actor of the changes the call makes (the audit trail's: see
+// principalActor).
 func WithPrincipal(ctx context.Context, p *auth.Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// The audit trail reads the actor of a request's changes from its
+// principal, when a change is written: nothing is added to the context of
+// every call (most change nothing).
+func init() { audit.RegisterActorOf(principalActor) }
+
+func principalActor(ctx context.Context) (audit.Actor, bool) {
+	p := Principal(ctx)
+	if p == nil {
+		return audit.Actor{}, false
+	}
+	a := audit.Actor{Type: audit.ActorKey, ID: p.KeyID, Name: p.KeyName, RequestID: RequestID(ctx), IP: requestIP(ctx)}
+	if p.MemberID != "" {
+		a.Type, a.ID = audit.ActorMember, p.MemberID
+	}
+	return a, true
 }
 
 // Principal is the caller a front door admitted (nil: none).

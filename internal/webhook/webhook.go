@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/google/uuid"
@@ -153,6 +155,8 @@ type Store interface {
 	ListEndpoints(ctx context.Context, f EndpointFilter, page gatehouse.PageRequest) (gatehouse.Page[Endpoint], error)
 	UpdateEndpoint(ctx context.Context, e *Endpoint) error
 	DeleteEndpoint(ctx context.Context, orgID, id string) error
+	// RecordAudit writes an audit entry in the transaction.
+	RecordAudit(ctx context.Context, e audit.AuditEntry) error
 
 	GetEvent(ctx context.Context, id string) (*StoredEvent, error)
 	// CreateDeliveries stores new deliveries and enqueues them.
@@ -353,10 +357,38 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, in EndpointInpu
 	now := s.now()
 	e := &Endpoint{ID: newID(), OrgID: p.OrgID, ProjectID: in.ProjectID, EnvID: in.EnvID, URL: u, Description: in.Description,
 		Events: events, Enabled: in.Enabled == nil || *in.Enabled, Secret: NewSecret(), CreatedBy: p.Actor(), CreatedAt: now, UpdatedAt: now}
-	if err := s.Store.CreateEndpoint(ctx, e); err != nil {
+	if err := s.audited(ctx, "webhook.created", nil, e, func(tx Store) error { return tx.CreateEndpoint(ctx, e) }); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// audited runs write in a transaction with the audit entry of action on
+// endpoint before → after (either may be nil). The entry never holds the
+// endpoint's secrets.
+func (s *Service) audited(ctx context.Context, action string, before, after *Endpoint, write func(Store) error) error {
+	e := after
+	if e == nil {
+		e = before
+	}
+	entry := audit.AuditEntry{OrganizationID: e.OrgID, ProjectID: e.ProjectID, EnvironmentID: e.EnvID, Time: s.now(), Action: action,
+		ObjectType: "webhook", ObjectID: e.ID, ObjectKey: e.URL, Before: before.auditDoc(), After: after.auditDoc()}
+	return s.Store.InWebhookTx(ctx, func(tx Store) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		return tx.RecordAudit(ctx, entry)
+	})
+}
+
+// auditDoc is e as the audit trail records it: never its secrets.
+func (e *Endpoint) auditDoc() json.RawMessage {
+	if e == nil {
+		return nil
+	}
+	doc, _ := json.Marshal(map[string]any{"id": e.ID, "url": e.URL, "description": e.Description, "events": e.Events, "enabled": e.Enabled,
+		"project_id": e.ProjectID, "environment_id": e.EnvID, "disabled_reason": e.DisabledReason, "updated_at": e.UpdatedAt})
+	return doc
 }
 
 // Reachable reports whether p may see and manage endpoint e.
@@ -400,6 +432,7 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, id string, patc
 	if err != nil {
 		return nil, err
 	}
+	before := *e
 	if patch.URL != nil {
 		if e.URL, err = s.validURL(*patch.URL); err != nil {
 			return nil, err
@@ -426,7 +459,7 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, id string, patc
 		}
 	}
 	e.UpdatedAt = s.now()
-	return e, s.Store.UpdateEndpoint(ctx, e)
+	return e, s.audited(ctx, "webhook.updated", &before, e, func(tx Store) error { return tx.UpdateEndpoint(ctx, e) })
 }
 
 // Delete removes an endpoint with its deliveries.
@@ -435,7 +468,7 @@ func (s *Service) Delete(ctx context.Context, p *auth.Principal, id string) erro
 	if err != nil {
 		return err
 	}
-	return s.Store.DeleteEndpoint(ctx, p.OrgID, e.ID)
+	return s.audited(ctx, "webhook.deleted", e, nil, func(tx Store) error { return tx.DeleteEndpoint(ctx, p.OrgID, e.ID) })
 }
 
 // DefaultGracePeriod is how long a rotated secret keeps signing by default.
@@ -451,6 +484,7 @@ func (s *Service) RotateSecret(ctx context.Context, p *auth.Principal, id string
 	if err != nil {
 		return nil, err
 	}
+	before := *e
 	now := s.now()
 	e.PreviousSecret, e.PreviousSecretExpiresAt = "", nil
 	if grace > 0 {
@@ -459,7 +493,7 @@ func (s *Service) RotateSecret(ctx context.Context, p *auth.Principal, id string
 	}
 	e.Secret = NewSecret()
 	e.UpdatedAt = now
-	return e, s.Store.UpdateEndpoint(ctx, e)
+	return e, s.audited(ctx, "webhook.secret_rotated", &before, e, func(tx Store) error { return tx.UpdateEndpoint(ctx, e) })
 }
 
 // Test sends a webhook.test event to the endpoint alone and returns its

@@ -74,6 +74,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"MemberSignIn", testMemberSignIn},
 		{"SecretsAtRest", testSecretsAtRest},
 		{"RoleAttributes", testRoleAttributes},
+		{"Audit", testAudit},
 	}
 	for _, tc := range withDB {
 		t.Run(tc.name, func(t *testing.T) {

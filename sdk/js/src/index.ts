@@ -267,6 +267,13 @@ export class Gatehouse {
     get: (id: string) => this.one<T.Call>(api.getLog, { path: { log: id } }),
   };
 
+  /** The audit trail: who changed what, when and from where, with each object before and after (scope view:audit). */
+  readonly audit = {
+    list: (query?: T.ListAuditData['query']) => this.page<T.AuditEntry>(api.listAudit, { query }),
+    all: (query?: T.ListAuditData['query']) => this.iterate<T.AuditEntry>(api.listAudit, { query }),
+    get: (id: string) => this.one<T.AuditEntry>(api.getAudit, { path: { entry: id } }),
+  };
+
   readonly webhooks = {
     list: (query?: T.ListWebhooksData['query']) => this.page<T.Webhook>(api.listWebhooks, { query }),
     get: (id: string) => this.one<T.Webhook>(api.getWebhook, { path: { webhook: id } }),

@@ -45,6 +45,22 @@ test('facts, checks and the decision', async () => {
   await assert.rejects(gh.users.get('js-alice'), (err) => err instanceof GatehouseError && err.isNotFound && err.status === 404 && err.requestId !== '');
 });
 
+test('the audit trail: who changed what, before and after', async () => {
+  await gh.users.create({ key: 'js-audited', first_name: 'Ada' });
+  const u = await gh.users.update('js-audited', { first_name: 'Augusta' });
+  const page = await org.audit.list({ action: 'user.updated', object_id: u.id });
+  assert.equal(page.items.length, 1);
+  const e = page.items[0];
+  assert.equal(e.object_key, 'js-audited');
+  assert.equal(e.actor_type, 'key');
+  assert.equal(e.before.first_name, 'Ada');
+  assert.equal(e.after.first_name, 'Augusta');
+  assert.deepEqual(await org.audit.get(e.id), e);
+  const history = [];
+  for await (const x of org.audit.all({ object_id: u.id })) history.push(x.action);
+  assert.deepEqual(history, ['user.updated', 'user.created']);
+});
+
 test('pages and the iterator', async () => {
   for (let i = 0; i < 7; i++) await gh.tenants.create({ key: `js-page-${i}` });
   const first = await gh.tenants.list({ search: 'js-page-', per_page: 3 });

@@ -74,6 +74,58 @@ export type AttributeDef = {
     type: 'bool' | 'number' | 'string' | 'time' | 'array' | 'json';
 };
 
+export type AuditEntry = {
+    /**
+     * What happened, e.g. user.updated, api_key.revoked, member.signed_in.
+     */
+    action: string;
+    /**
+     * The member's or key's id.
+     */
+    actor_id?: string;
+    /**
+     * The member's email or the key's name, as they were at the time.
+     */
+    actor_name?: string;
+    /**
+     * Who made the change: a member (through the dashboard or a session), an API key, or the system (background work).
+     */
+    actor_type: 'member' | 'key' | 'system';
+    /**
+     * The object after the change (absent for a deletion).
+     */
+    after?: unknown;
+    /**
+     * The object before the change, in the v1 API's shape (absent for a creation, or when the change did not read it first). Secrets are never recorded.
+     */
+    before?: unknown;
+    /**
+     * The address the change came from.
+     */
+    client_ip?: string;
+    environment_id?: string;
+    id: string;
+    object_id?: string;
+    /**
+     * The object's key (or email, or name) when it has one.
+     */
+    object_key?: string;
+    /**
+     * The kind of object changed, e.g. user, role, api_key, member.
+     */
+    object_type: string;
+    organization_id: string;
+    project_id?: string;
+    /**
+     * The API request that made the change (see GET /v1/logs?request_id=).
+     */
+    request_id?: string;
+    /**
+     * When the change was committed.
+     */
+    timestamp: string;
+};
+
 export type BatchResult = {
     created: number;
     unchanged: number;
@@ -779,6 +831,15 @@ export type EnvelopeApiKey = {
     status: 'success';
 };
 
+export type EnvelopeAuditEntry = {
+    data: AuditEntry;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
 export type EnvelopeBulkTuples = {
     data: BulkTuples;
     meta: Meta;
@@ -1317,6 +1378,12 @@ export type JobProgress = {
 
 export type ListEnvelopeApiKey = {
     data: Array<ApiKey> | null;
+    meta: ListMeta;
+    status: 'success';
+};
+
+export type ListEnvelopeAuditEntry = {
+    data: Array<AuditEntry> | null;
     meta: ListMeta;
     status: 'success';
 };
@@ -3316,6 +3383,221 @@ export type RotateApiKeyResponses = {
 };
 
 export type RotateApiKeyResponse = RotateApiKeyResponses[keyof RotateApiKeyResponses];
+
+export type ListAuditData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only changes by members, by API keys or by the system.
+         */
+        actor_type?: 'member' | 'key' | 'system';
+        /**
+         * Only changes by this member or API key (its id).
+         */
+        actor?: string;
+        /**
+         * Only this action (user.updated), or every action on a kind of object (user.).
+         */
+        action?: string;
+        /**
+         * Only changes of this kind of object: user, tenant, resource, role, role_assignment, api_key, member, project, environment, organization, webhook…
+         */
+        object_type?: string;
+        /**
+         * Only changes of this object (its id).
+         */
+        object_id?: string;
+        /**
+         * Only changes at or after this time (RFC 3339).
+         */
+        since?: string;
+        /**
+         * Only changes before this time (RFC 3339).
+         */
+        until?: string;
+        /**
+         * Page number, from 1.
+         */
+        page?: number;
+        /**
+         * Items per page (max 100).
+         */
+        per_page?: number;
+        /**
+         * The meta.next_cursor of the previous page, to page by keyset instead of by page number (give one or the other). Send the same filters and order as that page; a cursor of another list, filter or environment is a 400. A page by cursor does not count the list: its meta.total_items and meta.total_pages are -1 and meta.page is 0.
+         */
+        cursor?: string;
+        sort?: 'timestamp';
+        /**
+         * Newest first by default.
+         */
+        order?: 'asc' | 'desc';
+    };
+    url: '/v1/audit';
+};
+
+export type ListAuditErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ListAuditError = ListAuditErrors[keyof ListAuditErrors];
+
+export type ListAuditResponses = {
+    /**
+     * OK
+     */
+    200: ListEnvelopeAuditEntry;
+};
+
+export type ListAuditResponse = ListAuditResponses[keyof ListAuditResponses];
+
+export type ExportAuditData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only changes by members, by API keys or by the system.
+         */
+        actor_type?: 'member' | 'key' | 'system';
+        /**
+         * Only changes by this member or API key (its id).
+         */
+        actor?: string;
+        /**
+         * Only this action (user.updated), or every action on a kind of object (user.).
+         */
+        action?: string;
+        /**
+         * Only changes of this kind of object: user, tenant, resource, role, role_assignment, api_key, member, project, environment, organization, webhook…
+         */
+        object_type?: string;
+        /**
+         * Only changes of this object (its id).
+         */
+        object_id?: string;
+        /**
+         * Only changes at or after this time (RFC 3339).
+         */
+        since?: string;
+        /**
+         * Only changes before this time (RFC 3339).
+         */
+        until?: string;
+    };
+    url: '/v1/audit/export';
+};
+
+export type ExportAuditErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type ExportAuditError = ExportAuditErrors[keyof ExportAuditErrors];
+
+export type ExportAuditResponses = {
+    /**
+     * A stream of application/x-ndjson.
+     */
+    200: string;
+};
+
+export type ExportAuditResponse = ExportAuditResponses[keyof ExportAuditResponses];
+
+export type GetAuditData = {
+    body?: never;
+    path: {
+        /**
+         * Audit entry id.
+         */
+        entry: string;
+    };
+    query?: never;
+    url: '/v1/audit/{entry}';
+};
+
+export type GetAuditErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type GetAuditError = GetAuditErrors[keyof GetAuditErrors];
+
+export type GetAuditResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeAuditEntry;
+};
+
+export type GetAuditResponse = GetAuditResponses[keyof GetAuditResponses];
 
 export type ListConditionSetsData = {
     body?: never;

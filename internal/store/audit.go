@@ -1,0 +1,373 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/event"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/google/uuid"
+)
+
+// The audit trail (package audit). Every event a write emits (Emit) is
+// also an audit entry, written in the same transaction; the few changes
+// that emit no event (organization settings, webhook endpoints, sign-ins,
+// setup links) record theirs with RecordAudit, in their transaction too.
+//
+// The object before a change is what the transaction read of it first
+// (remember, called by the Get methods a write uses), so no write method
+// has to pass it along; an object the transaction did not read has no
+// "before".
+
+const auditCols = "id, org_id, project_id, env_id, created_at, actor_type, actor_id, actor_name, client_ip, request_id, action, object_type, object_id, object_key, before_doc, after_doc"
+
+// unaudited are events that record no change of anyone's data: the
+// results of background work and instance-wide status.
+func unaudited(typ string) bool {
+	return strings.HasPrefix(typ, "job.") || strings.HasPrefix(typ, "status.") || typ == event.WebhookTest
+}
+
+// remember keeps, in a write transaction, the first state of an object the
+// transaction read: the "before" of its audit entry.
+func (s *Store) remember(v any) {
+	if s.tx == nil || s.before == nil || v == nil {
+		return
+	}
+	doc, err := json.Marshal(auditView(v))
+	if err != nil {
+		return
+	}
+	var head struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(doc, &head) != nil || head.ID == "" {
+		return
+	}
+	if _, ok := s.before[head.ID]; !ok {
+		s.before[head.ID] = doc
+	}
+}
+
+// auditView is the shape an object is recorded in: the v1 API's, plus the
+// settings an environment's API shape leaves to its own endpoint.
+func auditView(v any) any {
+	switch x := v.(type) {
+	case *apikey.Key:
+		return x.View(time.Now()) // never its hash
+	case *tenancy.Environment:
+		return struct {
+			*tenancy.Environment
+			Settings tenancy.EnvSettings `json:"settings"`
+		}{x, x.Settings}
+	case *tenancy.Organization:
+		return struct {
+			ID       string              `json:"id"`
+			Key      string              `json:"key"`
+			Name     string              `json:"name"`
+			Settings tenancy.OrgSettings `json:"settings"`
+		}{x.ID, x.Key, x.Name, x.Settings}
+	}
+	return v
+}
+
+// objectOf names the object an event's data is: its id and key (or email,
+// or name).
+func objectOf(doc json.RawMessage) (id, key string) {
+	var head struct {
+		ID    string          `json:"id"`
+		Key   string          `json:"key"`
+		Email string          `json:"email"`
+		Name  string          `json:"name"`
+		Old   json.RawMessage `json:"old_key"` // api_key.rotated
+	}
+	if json.Unmarshal(doc, &head) != nil {
+		return "", ""
+	}
+	if head.ID == "" && len(head.Old) > 0 {
+		return objectOf(head.Old)
+	}
+	key = head.Key
+	if key == "" {
+		key = head.Email
+	}
+	if key == "" {
+		key = head.Name
+	}
+	return head.ID, key
+}
+
+// AuditOnly records events in the audit trail only, in s's transaction
+// (for writes that send no webhook event, such as a bulk import's rows).
+func (s *Store) AuditOnly(ctx context.Context, events ...event.Event) error {
+	if s.tx == nil {
+		return s.InTx(ctx, func(tx *Store) error { return tx.AuditOnly(ctx, events...) })
+	}
+	for i := range events {
+		ev := &events[i]
+		if ev.OrgID == "" && ev.EnvID != "" {
+			if err := s.tx.QueryRowContext(ctx, "SELECT org_id, project_id FROM environments WHERE id = $1", ev.EnvID).Scan(&ev.OrgID, &ev.ProjectID); err != nil {
+				return fmt.Errorf("audit %s: environment %s: %w", ev.Type, ev.EnvID, err)
+			}
+		}
+		if err := s.auditEvent(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// auditEvent records ev, emitted in s's transaction, as an audit entry.
+func (s *Store) auditEvent(ctx context.Context, ev *event.Event) error {
+	if unaudited(ev.Type) || ev.OrgID == "" {
+		return nil
+	}
+	after, err := json.Marshal(auditView(ev.Data))
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", ev.Type, err)
+	}
+	objType, verb, _ := strings.Cut(ev.Type, ".")
+	e := audit.AuditEntry{OrganizationID: ev.OrgID, ProjectID: ev.ProjectID, EnvironmentID: ev.EnvID, Time: ev.OccurredAt,
+		Action: ev.Type, ObjectType: objType}
+	e.ObjectID, e.ObjectKey = objectOf(after)
+	if e.ObjectKey == "" {
+		e.ObjectKey = auditObjectKey(ev.Data)
+	}
+	var before json.RawMessage
+	if e.ObjectID != "" && s.before != nil {
+		before = s.before[e.ObjectID]
+	}
+	switch {
+	case verb == "created":
+		e.After = after
+	case verb == "deleted":
+		// The deletion's data names the object; what it was is the
+		// transaction's read of it, else that name.
+		e.Before = before
+		if e.Before == nil {
+			e.Before = after
+		}
+	default:
+		e.Before, e.After = before, after
+	}
+	return s.RecordAudit(ctx, e)
+}
+
+// auditObjectKey names an object without a key of its own, such as a role
+// assignment ("role@tenant → user").
+func auditObjectKey(data any) string {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return ""
+	}
+	var a struct {
+		User, Role, Tenant, Resource, Subject, Relation, Object string
+	}
+	if json.Unmarshal(b, &a) != nil {
+		return ""
+	}
+	switch {
+	case a.User != "" && a.Role != "":
+		on := a.Tenant
+		if on == "" {
+			on = a.Resource
+		}
+		return a.Role + "@" + on + " → " + a.User
+	case a.Subject != "" && a.Relation != "":
+		return a.Subject + " " + a.Relation + " " + a.Object
+	}
+	return ""
+}
+
+// RecordAudit writes an audit entry in s's transaction (or on its own).
+// Empty actor fields come from ctx (audit.ActorFrom); secrets are dropped
+// from Before and After.
+func (s *Store) RecordAudit(ctx context.Context, e audit.AuditEntry) error {
+	if e.ID == "" {
+		e.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if e.ActorType == "" {
+		a := audit.ActorFrom(ctx)
+		e.ActorType, e.ActorID, e.ActorName = a.Type, a.ID, a.Name
+		if e.ClientIP == "" {
+			e.ClientIP = a.IP
+		}
+		if e.RequestID == "" {
+			e.RequestID = a.RequestID
+		}
+	}
+	if e.ProjectID == "" && e.EnvironmentID != "" && s.tx != nil {
+		// as Emit fills it: the environment's project
+		_ = s.tx.QueryRowContext(ctx, "SELECT project_id FROM environments WHERE id = $1", e.EnvironmentID).Scan(&e.ProjectID)
+	}
+	before, after := audit.Redact(e.ObjectType, e.Before), audit.Redact(e.ObjectType, e.After)
+	return exec(ctx, s.writer(), "audit entry", "INSERT INTO audit_events ("+auditCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+		e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.ActorType, e.ActorID, e.ActorName, e.ClientIP, e.RequestID,
+		e.Action, e.ObjectType, e.ObjectID, e.ObjectKey, string(before), string(after))
+}
+
+func scanAudit(sc scanner) (audit.AuditEntry, error) {
+	var e audit.AuditEntry
+	var at int64
+	var before, after string
+	err := sc.Scan(&e.ID, &e.OrganizationID, &e.ProjectID, &e.EnvironmentID, &at, &e.ActorType, &e.ActorID, &e.ActorName, &e.ClientIP, &e.RequestID,
+		&e.Action, &e.ObjectType, &e.ObjectID, &e.ObjectKey, &before, &after)
+	e.Time = fromMicros(at)
+	if before != "" {
+		e.Before = json.RawMessage(before)
+	}
+	if after != "" {
+		e.After = json.RawMessage(after)
+	}
+	return e, err
+}
+
+func auditWhere(f audit.Filter) *where {
+	w := &where{}
+	w.add("org_id = ?", f.OrgID)
+	w.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
+	w.addIf(f.EnvID != "", "env_id = ?", f.EnvID)
+	w.addIf(f.ActorType != "", "actor_type = ?", f.ActorType)
+	w.addIf(f.ActorID != "", "actor_id = ?", f.ActorID)
+	if prefix, ok := strings.CutSuffix(f.Action, "."); ok && prefix != "" {
+		w.add("object_type = ?", prefix)
+	} else {
+		w.addIf(f.Action != "", "action = ?", f.Action)
+	}
+	w.addIf(f.ObjectType != "", "object_type = ?", f.ObjectType)
+	w.addIf(f.ObjectID != "", "object_id = ?", f.ObjectID)
+	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
+	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
+	return w
+}
+
+// ListAudit lists audit entries.
+func (s *Store) ListAudit(ctx context.Context, f audit.Filter, page gatehouse.PageRequest) (gatehouse.Page[audit.AuditEntry], error) {
+	return listPage(ctx, s.reader(), "audit_events", auditCols, auditWhere(f), map[string]string{"timestamp": "created_at"}, page, scanAudit)
+}
+
+// GetAudit returns one audit entry the filter admits.
+func (s *Store) GetAudit(ctx context.Context, f audit.Filter, id string) (*audit.AuditEntry, error) {
+	w := auditWhere(f)
+	w.add("id = ?", id)
+	return getOne(ctx, s.reader(), "audit entry", id, "SELECT "+auditCols+" FROM audit_events"+w.sql(), scanAudit, w.args...)
+}
+
+// ExportAudit calls fn with every matching entry, oldest first, reading in
+// chunks by keyset.
+func (s *Store) ExportAudit(ctx context.Context, f audit.Filter, fn func(*audit.AuditEntry) error) error {
+	const chunk = 500
+	var lastAt int64 = -1
+	lastID := ""
+	for {
+		w := auditWhere(f)
+		if lastAt >= 0 {
+			w.add("(created_at > ?", lastAt)
+			w.parts[len(w.parts)-1] += fmt.Sprintf(" OR (created_at = $%d AND id > $%d))", len(w.args)+1, len(w.args)+2)
+			w.args = append(w.args, lastAt, lastID)
+		}
+		query := fmt.Sprintf("SELECT %s FROM audit_events%s ORDER BY created_at, id LIMIT %d", auditCols, w.sql(), chunk)
+		rows, err := queryAll(ctx, s.reader(), query, scanAudit, w.args...)
+		if err != nil {
+			return fmt.Errorf("export audit trail: %w", err)
+		}
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return err
+			}
+		}
+		if len(rows) < chunk {
+			return nil
+		}
+		last := rows[len(rows)-1]
+		lastAt, lastID = micros(last.Time), last.ID
+	}
+}
+
+// DeleteAuditOf deletes an organization's whole trail (the organization
+// was purged).
+func (s *Store) DeleteAuditOf(ctx context.Context, orgID string) error {
+	return exec(ctx, s.writer(), "audit trail", "DELETE FROM audit_events WHERE org_id = $1", orgID)
+}
+
+// PruneAudit deletes the audit entries older than before, in batches so
+// that a year's first sweep does not hold the writer long.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := s.db.write.ExecContext(ctx, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE created_at < $1 LIMIT 5000)", micros(before))
+		if err != nil {
+			return total, fmt.Errorf("prune audit trail: %w", formatError(err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < 5000 {
+			return total, nil
+		}
+	}
+}
+
+// remembered passes a Get's answer on, remembering it (see remember).
+func remembered[T any](s *Store) func(*T, error) (*T, error) {
+	return func(v *T, err error) (*T, error) {
+		if err == nil {
+			s.remember(v)
+		}
+		return v, err
+	}
+}
+
+// memberAudit is an entry on member id of orgID made by the member
+// themself (a sign-in, a setup link used), from ip when known.
+func (s *Store) memberAudit(ctx context.Context, orgID, id, action, ip string, after any) error {
+	var email string
+	_ = s.writer().QueryRowContext(ctx, "SELECT email FROM members WHERE org_id = $1 AND id = $2", orgID, id).Scan(&email)
+	from := audit.ActorFrom(ctx)
+	if ip == "" {
+		ip = from.IP
+	}
+	e := audit.AuditEntry{OrganizationID: orgID, Action: action, ObjectType: "member", ObjectID: id, ObjectKey: email,
+		ActorType: audit.ActorMember, ActorID: id, ActorName: email, ClientIP: ip, RequestID: from.RequestID}
+	if after != nil {
+		doc, err := json.Marshal(after)
+		if err != nil {
+			return err
+		}
+		e.After = doc
+	}
+	return s.RecordAudit(ctx, e)
+}
+
+// orgAudit is an entry on member id of orgID by ctx's actor.
+func (s *Store) orgMemberAudit(ctx context.Context, orgID, id, action string, after any) error {
+	var email string
+	_ = s.writer().QueryRowContext(ctx, "SELECT email FROM members WHERE org_id = $1 AND id = $2", orgID, id).Scan(&email)
+	doc, err := json.Marshal(after)
+	if err != nil {
+		return err
+	}
+	return s.RecordAudit(ctx, audit.AuditEntry{OrganizationID: orgID, Action: action, ObjectType: "member", ObjectID: id, ObjectKey: email, After: doc})
+}
+
+// rememberAll is remembered for a batch read (an import's rows).
+func rememberAll[T any](s *Store) func(map[string]*T, error) (map[string]*T, error) {
+	return func(m map[string]*T, err error) (map[string]*T, error) {
+		if err == nil {
+			for _, v := range m {
+				s.remember(v)
+			}
+		}
+		return m, err
+	}
+}
