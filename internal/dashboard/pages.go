@@ -50,6 +50,7 @@ func (x *dash) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /assignments/delete", a(x.unassign))
 	x.fineRoutes(mux)
 	x.editRoutes(mux)
+	x.policyRoutes(mux) // policy editor, decision log, user page additions (policy.go)
 	mux.HandleFunc("GET /check", a(x.check))
 	mux.HandleFunc("POST /check", a(x.check))
 	mux.HandleFunc("GET /keys", a(x.keys))

@@ -77,3 +77,63 @@
     var s = window.getSelection(); s.removeAllRanges(); s.addRange(r);
   }
 })();
+
+// ---- Policy editor (policy.html): a cell's form grants or revokes one
+// permission. With this script the cell flips at once (optimistic), the
+// change is sent in the background, and a toast offers to undo it; a
+// refused change flips back and says why. Without it the form posts and
+// the page comes back with an Undo button.
+(function () {
+  "use strict";
+  var toast = document.getElementById("policy-toast");
+  if (!toast) { return; }
+  var toastText = document.getElementById("policy-toast-text");
+  var undoBtn = document.getElementById("policy-toast-undo");
+  var last = null;
+  function show(form, on) {
+    var btn = form.querySelector("button");
+    var cell = form.closest("td");
+    btn.setAttribute("aria-pressed", on ? "true" : "false");
+    btn.textContent = on ? "✓" : "";
+    btn.title = (on ? "Revoke " : "Grant ") + form.elements.permission.value;
+    form.elements.grant.value = on ? "0" : "1";
+    if (cell) { cell.classList.toggle("on", on); }
+  }
+  function say(msg, form, bad) {
+    toastText.textContent = msg;
+    toast.hidden = false;
+    toast.classList.toggle("bad", !!bad);
+    undoBtn.hidden = !!bad || !form;
+    last = bad ? null : form;
+  }
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.matches || !form.matches("form[data-policy-cell]")) { return; }
+    e.preventDefault();
+    var grant = form.elements.grant.value === "1";
+    var body = new URLSearchParams(new FormData(form));
+    show(form, grant);
+    form.setAttribute("aria-busy", "true");
+    // A cell's changes go one after another, in the order pressed.
+    form._chain = (form._chain || Promise.resolve()).then(function () {
+      return fetch(form.action, { method: "POST", body: body, credentials: "same-origin",
+        headers: { "Accept": "application/json" } }).then(function (res) {
+        return res.json().catch(function () { return { ok: false, message: "The server answered " + res.status + "." }; });
+      }, function () { return { ok: false, message: "The change could not be sent: check the connection." }; }).then(function (out) {
+        if (out && out.ok) {
+          say(out.message, form, false);
+        } else {
+          show(form, !grant);
+          say("⚠ Not saved: " + ((out && out.message) || "the server refused the change."), null, true);
+        }
+      });
+    }).finally(function () { form.removeAttribute("aria-busy"); });
+  });
+  undoBtn.addEventListener("click", function () {
+    if (!last) { return; }
+    var form = last;
+    last = null;
+    undoBtn.hidden = true;
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.dispatchEvent(new Event("submit", { cancelable: true, bubbles: true })); }
+  });
+})();

@@ -1,0 +1,173 @@
+package dashboard
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/client"
+)
+
+// A user's page, beyond editing the user (issue 18): the roles they hold
+// per tenant and on instances, given and taken away from here, what they
+// may do in each tenant, the latest checks about them and the latest API
+// calls that changed them. Each part shows when the viewer's role may read
+// it; every change goes through the v1 API as the member.
+
+func (x *dash) userMoreRoutes(mux *http.ServeMux) {
+	a := x.authed
+	mux.HandleFunc("POST /users/{item}/roles", a(x.assignUserRole))
+	mux.HandleFunc("POST /users/{item}/roles/delete", a(x.unassignUserRole))
+}
+
+// userMore is the user page's part drawn by _user_more.html.
+type userMore struct {
+	Key string
+	// Tenant are the user's roles in tenants by tenant; Instance those on
+	// instances. TenantMore/InstanceMore: there are more than shown.
+	Tenant                   []tenantRoles
+	Instance                 []client.RoleAssignment
+	TenantMore, InstanceMore bool
+	ShowRoles                bool
+	// Permissions are what the user may do per tenant (nil: not shown).
+	Permissions     []client.TenantPermissions
+	ShowPermissions bool
+	// Decisions are the latest recorded checks about the user.
+	Decisions     []decisionRow
+	ShowDecisions bool
+	// Calls are the latest API calls that changed the user.
+	Calls     []client.Call
+	ShowCalls bool
+	// Assign: the viewer may give and take roles; Roles and Tenants are
+	// the choices the form offers (tenants are typed, the first suggested).
+	Assign  bool
+	Roles   []client.Role
+	Tenants []client.Tenant
+	Check   bool
+	// Settings: the viewer may read the settings (the decision log's).
+	Settings bool
+}
+
+// tenantRoles are a user's roles in one tenant.
+type tenantRoles struct {
+	Tenant string
+	Roles  []string
+}
+
+// userMoreRows bounds each list of the user's page.
+const userMoreRows = 100
+
+func (x *dash) userMoreOf(r *http.Request, v *viewer, u *client.User) *userMore {
+	ctx, c := apiContext(r), v.env()
+	m := &userMore{Key: u.Key, Check: v.can(gatehouse.ScopeCheckAccess), Settings: v.can(gatehouse.ScopeViewSettings)}
+	if v.can(gatehouse.ScopeViewRoleAssignment) {
+		m.ShowRoles = true
+		if l, err := c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: client.ListOptions{PerPage: userMoreRows, Sort: "tenant"}, User: u.Key, Kind: "tenant"}); err == nil {
+			m.TenantMore = l.Meta.HasNext
+			for _, a := range l.Items {
+				if n := len(m.Tenant); n > 0 && m.Tenant[n-1].Tenant == a.Tenant {
+					m.Tenant[n-1].Roles = append(m.Tenant[n-1].Roles, a.Role)
+				} else {
+					m.Tenant = append(m.Tenant, tenantRoles{Tenant: a.Tenant, Roles: []string{a.Role}})
+				}
+			}
+			slices.SortStableFunc(m.Tenant, func(a, b tenantRoles) int { return strings.Compare(a.Tenant, b.Tenant) })
+		}
+		if l, err := c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: client.ListOptions{PerPage: userMoreRows}, User: u.Key, Kind: "instance"}); err == nil {
+			m.Instance, m.InstanceMore = l.Items, l.Meta.HasNext
+		}
+	}
+	if v.can(gatehouse.ScopeManageRoleAssignment) && v.can(gatehouse.ScopeViewRole) {
+		m.Assign = true
+		if l, err := c.Roles.List(ctx, &client.FactListOptions{ListOptions: client.ListOptions{PerPage: userMoreRows, Sort: "key"}}); err == nil {
+			m.Roles = l.Items
+		}
+		if l, err := c.Tenants.List(ctx, suggested); err == nil {
+			m.Tenants = l.Items
+		}
+	}
+	if m.Check {
+		if perms, err := c.Checks.UserPermissions(ctx, u.Key); err == nil {
+			m.ShowPermissions, m.Permissions = true, perms
+		}
+	}
+	if v.can(gatehouse.ScopeViewLog) {
+		if l, err := c.Decisions.List(ctx, &client.DecisionFilter{ListOptions: client.ListOptions{PerPage: 10, Cursor: "start"}, User: u.Key}); err == nil {
+			m.ShowDecisions = true
+			for _, e := range l.Items {
+				m.Decisions = append(m.Decisions, decisionRowOf(e))
+			}
+		}
+		m.ShowCalls = true
+		m.Calls = x.userCalls(r, v, u)
+	}
+	return m
+}
+
+// userCalls are the latest calls of this environment's API log that
+// changed the user: writes to its address, by key or by id.
+func (x *dash) userCalls(r *http.Request, v *viewer, u *client.User) []client.Call {
+	var out []client.Call
+	for _, ref := range []string{u.Key, u.ID} {
+		prefix := "/v1/users/" + url.PathEscape(ref)
+		l, err := v.api.Logs.List(apiContext(r), &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50}, Path: prefix})
+		if err != nil {
+			continue
+		}
+		for _, call := range l.Items {
+			path, _, _ := strings.Cut(call.Path, "?")
+			if call.Method == http.MethodGet || call.Method == http.MethodHead || (path != prefix && !strings.HasPrefix(path, prefix+"/")) ||
+				(call.EnvironmentID != "" && call.EnvironmentID != v.session.EnvID) {
+				continue
+			}
+			out = append(out, call)
+		}
+	}
+	slices.SortFunc(out, func(a, b client.Call) int { return b.Time.Compare(a.Time) })
+	return out[:min(len(out), 10)]
+}
+
+func (x *dash) assignUserRole(w http.ResponseWriter, r *http.Request, v *viewer) {
+	key := r.PathValue("item")
+	role, tenant := strings.TrimSpace(r.FormValue("role")), strings.TrimSpace(r.FormValue("tenant"))
+	to := "/users/" + url.PathEscape(key) + "#roles"
+	if role == "" {
+		x.redirect(w, r, to, "⚠ Choose the role to give.")
+		return
+	}
+	_, err := v.env().RoleAssignments.Assign(apiContext(r), key, role, tenant)
+	if err != nil {
+		x.redirect(w, r, to, "⚠ "+formError(err))
+		return
+	}
+	in := tenant
+	if in == "" {
+		in = "the default tenant"
+	}
+	x.redirect(w, r, to, "Gave "+key+" role "+role+" in "+in+".")
+}
+
+func (x *dash) unassignUserRole(w http.ResponseWriter, r *http.Request, v *viewer) {
+	key := r.PathValue("item")
+	role, tenant, inst := r.FormValue("role"), r.FormValue("tenant"), r.FormValue("resource_instance")
+	to := "/users/" + url.PathEscape(key) + "#roles"
+	if role == "" {
+		x.redirect(w, r, to, "⚠ Name the role to take away.")
+		return
+	}
+	var err error
+	where := "in " + tenant
+	if inst != "" {
+		err = v.env().RoleAssignments.UnassignOnInstance(apiContext(r), key, role, inst)
+		where = "on " + inst
+	} else {
+		err = v.env().RoleAssignments.Unassign(apiContext(r), key, role, tenant)
+	}
+	if err != nil {
+		x.redirect(w, r, to, "⚠ "+formError(err))
+		return
+	}
+	x.redirect(w, r, to, "Took role "+role+" "+where+" from "+key+".")
+}
