@@ -337,7 +337,9 @@ func (x *dash) policyDone(w http.ResponseWriter, r *http.Request, t *toggle, rol
 	x.redirect(w, r, "/policy?"+q.Encode()+"#"+table, msg)
 }
 
-func wantsJSON(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "application/json") }
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
 
 // policyAnswer answers a cell's form: JSON to the page's script; without
 // it, a failure goes back to the editor with the message.
