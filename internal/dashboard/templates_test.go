@@ -93,6 +93,8 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"key":           func() any { return &keyData{Key: &client.APIKey{}, Form: emptyForm()} },
 		"confirm":       func() any { return &confirmData{} },
 		"status":        func() any { return &statusData{Page: &client.StatusPage{}} },
+		"policy":        func() any { return &policyData{} },
+		"decisions":     func() any { return &decisionsData{} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }
