@@ -64,8 +64,10 @@ func (x *dash) userMoreOf(r *http.Request, v *viewer, u *client.User) *userMore 
 	m := &userMore{Key: u.Key, Check: v.can(gatehouse.ScopeCheckAccess), Settings: v.can(gatehouse.ScopeViewSettings)}
 	if v.can(gatehouse.ScopeViewRoleAssignment) {
 		m.ShowRoles = true
-		if l, err := c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: client.ListOptions{PerPage: userMoreRows, Sort: "tenant"}, User: u.Key, Kind: "tenant"}); err == nil {
-			m.TenantMore = l.Meta.HasNext
+		// First pages by cursor: not counted (the page header counts them).
+		if l, err := c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: client.ListOptions{PerPage: userMoreRows, Cursor: "start"}, User: u.Key, Kind: "tenant"}); err == nil {
+			m.TenantMore = l.Meta.NextCursor != ""
+			slices.SortStableFunc(l.Items, func(a, b client.RoleAssignment) int { return strings.Compare(a.Tenant, b.Tenant) })
 			for _, a := range l.Items {
 				if n := len(m.Tenant); n > 0 && m.Tenant[n-1].Tenant == a.Tenant {
 					m.Tenant[n-1].Roles = append(m.Tenant[n-1].Roles, a.Role)
@@ -73,15 +75,14 @@ func (x *dash) userMoreOf(r *http.Request, v *viewer, u *client.User) *userMore 
 					m.Tenant = append(m.Tenant, tenantRoles{Tenant: a.Tenant, Roles: []string{a.Role}})
 				}
 			}
-			slices.SortStableFunc(m.Tenant, func(a, b tenantRoles) int { return strings.Compare(a.Tenant, b.Tenant) })
 		}
-		if l, err := c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: client.ListOptions{PerPage: userMoreRows}, User: u.Key, Kind: "instance"}); err == nil {
-			m.Instance, m.InstanceMore = l.Items, l.Meta.HasNext
+		if l, err := c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: client.ListOptions{PerPage: userMoreRows, Cursor: "start"}, User: u.Key, Kind: "instance"}); err == nil {
+			m.Instance, m.InstanceMore = l.Items, l.Meta.NextCursor != ""
 		}
 	}
 	if v.can(gatehouse.ScopeManageRoleAssignment) && v.can(gatehouse.ScopeViewRole) {
 		m.Assign = true
-		if l, err := c.Roles.List(ctx, &client.FactListOptions{ListOptions: client.ListOptions{PerPage: userMoreRows, Sort: "key"}}); err == nil {
+		if l, err := c.Roles.List(ctx, &client.FactListOptions{ListOptions: client.ListOptions{PerPage: userMoreRows, Sort: "key", Cursor: "start"}}); err == nil {
 			m.Roles = l.Items
 		}
 		if l, err := c.Tenants.List(ctx, suggested); err == nil {
@@ -112,7 +113,7 @@ func (x *dash) userCalls(r *http.Request, v *viewer, u *client.User) []client.Ca
 	var out []client.Call
 	for _, ref := range []string{u.Key, u.ID} {
 		prefix := "/v1/users/" + url.PathEscape(ref)
-		l, err := v.api.Logs.List(apiContext(r), &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50}, Path: prefix})
+		l, err := v.api.Logs.List(apiContext(r), &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Cursor: "start"}, Path: prefix})
 		if err != nil {
 			continue
 		}
