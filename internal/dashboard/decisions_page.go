@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -63,10 +64,18 @@ func decisionRowOf(e client.DecisionEntry) decisionRow {
 	if e.ResourceKey != "" {
 		res += ":" + e.ResourceKey
 	}
-	if reason, ok := reasonOf(e.Reason); ok {
+	reason, ok := reasonOf(e.Reason)
+	switch {
+	case ok && reason == authz.Granted && e.ResourceKey != "":
+		// The log does not keep how a check on an instance was granted
+		// (a tenant role, a role on the instance, a set rule): say only
+		// what it keeps.
+		row.Explanation = fmt.Sprintf("user %q may %s %s, granted by %q in tenant %q (a tenant role, a role on the instance or a user set: the playground shows the path)",
+			e.User, e.Action, res, e.Role, e.Tenant)
+	case ok:
 		d := authz.Decision{Allow: e.Allow, Reason: reason, Role: e.Role, Tenant: e.Tenant}
 		row.Explanation = d.Explain(e.User, e.Action, res, e.Tenant)
-	} else {
+	default:
 		row.Explanation = e.Reason
 	}
 	q := url.Values{"user": {e.User}, "action": {e.Action}, "resource": {e.ResourceType}}
