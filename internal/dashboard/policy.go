@@ -2,10 +2,12 @@ package dashboard
 
 import (
 	"encoding/json"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
@@ -233,6 +235,21 @@ func undoOf(r *http.Request) *policyUndo {
 	return &policyUndo{Post: post, Permission: perm, Role: q.Get("role"), Grant: q.Get("grant") == "1"}
 }
 
+// roleLocks serialize the cells' changes of one role on this node: a
+// change reads the role's permissions and writes them back whole (the API
+// has no PATCH of one permission), so two at once would lose one. Striped:
+// a role's key picks its mutex.
+var (
+	roleLocks    [64]sync.Mutex
+	roleLockSeed = maphash.MakeSeed()
+)
+
+func lockRole(env, kind, role string) func() {
+	m := &roleLocks[maphash.String(roleLockSeed, env+"\x00"+kind+"\x00"+role)%uint64(len(roleLocks))]
+	m.Lock()
+	return m.Unlock
+}
+
 // toggle is a cell's form: the permission and whether to grant or revoke it.
 type toggle struct {
 	permission string
@@ -283,6 +300,7 @@ func (x *dash) toggleRolePermission(w http.ResponseWriter, r *http.Request, v *v
 		return
 	}
 	ctx, c, key := apiContext(r), v.env(), r.PathValue("role")
+	defer lockRole(v.session.EnvID, "", key)()
 	role, err := c.Roles.Get(ctx, key)
 	if err != nil {
 		x.policyAnswer(w, r, statusOf(err), false, errText(err))
@@ -304,6 +322,7 @@ func (x *dash) toggleResourceRolePermission(w http.ResponseWriter, r *http.Reque
 	}
 	ctx, c := apiContext(r), v.env()
 	res, key := r.PathValue("resource"), r.PathValue("role")
+	defer lockRole(v.session.EnvID, res, key)()
 	role, err := c.ResourceRoles.Get(ctx, res, key)
 	if err != nil {
 		x.policyAnswer(w, r, statusOf(err), false, errText(err))

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -169,4 +170,33 @@ func apiDataEnv(t *testing.T, s *site, path, env string) map[string]any {
 		t.Fatalf("GET %s in %s: %d %v", path, env, st, out)
 	}
 	return out["data"].(map[string]any)
+}
+
+// Cells of one role pressed at once each land: the editor rewrites the
+// role's permissions whole, so it serializes a role's changes.
+func TestDashboardPolicyCellsAtOnce(t *testing.T) {
+	s, m := adminSite(t, nil)
+	actions := []string{"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7"}
+	seedAPI(t, s,
+		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": actions}},
+		[2]any{"/v1/roles", map[string]any{"key": "editor"}},
+	)
+	var wg sync.WaitGroup
+	errs := make(chan string, len(actions))
+	for _, a := range actions {
+		wg.Go(func() {
+			if st, out := m.postJSON("/policy/roles/editor", url.Values{"permission": {"doc:" + a}, "grant": {"1"}}); st != 200 {
+				errs <- fmt.Sprintf("grant %s: %d %v", a, st, out)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	got := apiData(t, s, "/v1/roles/editor")["permissions"].([]any)
+	if len(got) != len(actions) {
+		t.Errorf("after %d grants at once editor grants %v", len(actions), got)
+	}
 }

@@ -90,6 +90,7 @@
   var toastText = document.getElementById("policy-toast-text");
   var undoBtn = document.getElementById("policy-toast-undo");
   var last = null;
+  var chain = Promise.resolve();
   function show(form, on) {
     var btn = form.querySelector("button");
     var cell = form.closest("td");
@@ -114,8 +115,9 @@
     var body = new URLSearchParams(new FormData(form));
     show(form, grant);
     form.setAttribute("aria-busy", "true");
-    // A cell's changes go one after another, in the order pressed.
-    form._chain = (form._chain || Promise.resolve()).then(function () {
+    // Changes go one after another, in the order pressed: each rewrites
+    // its role's permissions, so two of one role at once could lose one.
+    chain = chain.then(function () {
       return fetch(form.action, { method: "POST", body: body, credentials: "same-origin",
         headers: { "Accept": "application/json" } }).then(function (res) {
         return res.json().catch(function () { return { ok: false, message: "The server answered " + res.status + "." }; });
