@@ -134,6 +134,14 @@ func TestDashboardPolicyInABrowser(t *testing.T) {
 	}
 	do(t, ctx, "press again", chromedp.Click(chromedp.CSS(cell+" button")))
 	toast("Granted doc:write to role editor.")
+	// A grant to viewer shows, once drawn again, as inherited in editor.
+	do(t, ctx, "press viewer's delete", chromedp.Click(chromedp.CSS("#policy-doc td[data-cell='viewer:doc:delete'] button")))
+	toast("Granted doc:delete to role viewer.")
+	eventually(t, ctx, "editor's delete inherited from viewer", `document.querySelector("#policy-doc td[data-cell='editor:doc:delete']").innerText`,
+		func(s string) bool { return strings.Contains(s, "inherited from viewer") })
+	if p := pressed(); p != "true" {
+		t.Errorf("editor's write after the matrix was drawn again: aria-pressed %q", p)
+	}
 	phone("policy", "/policy")
 	if got := verdict(); got != "Allowed" {
 		t.Errorf("after the grant in the matrix ada's write is %q", got)

@@ -81,16 +81,19 @@
 // ---- Policy editor (policy.html): a cell's form grants or revokes one
 // permission. With this script the cell flips at once (optimistic), the
 // change is sent in the background, and a toast offers to undo it; a
-// refused change flips back and says why. Without it the form posts and
-// the page comes back with an Undo button.
+// refused change flips back and says why. Once no change is on its way the
+// matrices are drawn again from the server, so that grants inherited from
+// the role just changed show in the roles extending it. Without the script
+// the form posts and the page comes back with an Undo button.
 (function () {
   "use strict";
   var toast = document.getElementById("policy-toast");
   if (!toast) { return; }
   var toastText = document.getElementById("policy-toast-text");
   var undoBtn = document.getElementById("policy-toast-undo");
-  var last = null;
+  var last = null; // the cell to press to undo: its table's id and data-cell
   var chain = Promise.resolve();
+  var pending = 0;
   function show(form, on) {
     var btn = form.querySelector("button");
     var cell = form.closest("td");
@@ -100,12 +103,28 @@
     form.elements.grant.value = on ? "0" : "1";
     if (cell) { cell.classList.toggle("on", on); }
   }
-  function say(msg, form, bad) {
+  function say(msg, undo) {
     toastText.textContent = msg;
     toast.hidden = false;
-    toast.classList.toggle("bad", !!bad);
-    undoBtn.hidden = !!bad || !form;
-    last = bad ? null : form;
+    toast.classList.toggle("bad", !undo);
+    undoBtn.hidden = !undo;
+    last = undo;
+  }
+  function where(form) {
+    var table = form.closest("section.policy"), cell = form.closest("td");
+    return table && cell ? { table: table.id, cell: cell.getAttribute("data-cell") } : null;
+  }
+  function refresh() {
+    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (res) {
+      return res.ok ? res.text() : null;
+    }).then(function (html) {
+      if (!html || pending > 0) { return; }
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      document.querySelectorAll("section.policy").forEach(function (old) {
+        var fresh = doc.getElementById(old.id);
+        if (fresh) { old.replaceWith(document.importNode(fresh, true)); }
+      });
+    }).catch(function () {});
   }
   document.addEventListener("submit", function (e) {
     var form = e.target;
@@ -113,8 +132,10 @@
     e.preventDefault();
     var grant = form.elements.grant.value === "1";
     var body = new URLSearchParams(new FormData(form));
+    var at = where(form);
     show(form, grant);
     form.setAttribute("aria-busy", "true");
+    pending++;
     // Changes go one after another, in the order pressed: each rewrites
     // its role's permissions, so two of one role at once could lose one.
     chain = chain.then(function () {
@@ -123,19 +144,24 @@
         return res.json().catch(function () { return { ok: false, message: "The server answered " + res.status + "." }; });
       }, function () { return { ok: false, message: "The change could not be sent: check the connection." }; }).then(function (out) {
         if (out && out.ok) {
-          say(out.message, form, false);
+          say(out.message, at);
         } else {
           show(form, !grant);
-          say("⚠ Not saved: " + ((out && out.message) || "the server refused the change."), null, true);
+          say("⚠ Not saved: " + ((out && out.message) || "the server refused the change."), null);
         }
       });
-    }).finally(function () { form.removeAttribute("aria-busy"); });
+    }).finally(function () {
+      form.removeAttribute("aria-busy");
+      if (--pending === 0) { refresh(); }
+    });
   });
   undoBtn.addEventListener("click", function () {
     if (!last) { return; }
-    var form = last;
+    var table = document.getElementById(last.table);
+    var form = table && table.querySelector("td[data-cell='" + last.cell.replace(/'/g, "\\'") + "'] form[data-policy-cell]");
     last = null;
     undoBtn.hidden = true;
+    if (!form) { return; }
     if (form.requestSubmit) { form.requestSubmit(); } else { form.dispatchEvent(new Event("submit", { cancelable: true, bubbles: true })); }
   });
 })();
