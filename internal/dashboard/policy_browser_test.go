@@ -118,6 +118,17 @@ func TestDashboardPolicyInABrowser(t *testing.T) {
 		t.Helper()
 		return strings.Contains(fmt.Sprint(apiData(t, s, "/v1/roles/editor")["permissions"]), "doc:write")
 	}
+	// drawn counts the times the page drew the matrices again after
+	// changes; settle waits for the next (cells may be replaced then).
+	drawn := func() string {
+		v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.getAttribute("data-policy-drawn") || "0"`))
+		return v
+	}
+	settle := func(before string) {
+		t.Helper()
+		eventually(t, ctx, "the matrices drawn again", `document.documentElement.getAttribute("data-policy-drawn") || "0"`, func(s string) bool { return s != before })
+	}
+	before := drawn()
 	do(t, ctx, "press editor's write", chromedp.Click(chromedp.CSS(cell+" button")))
 	if p := pressed(); p != "true" {
 		t.Errorf("the cell after pressing: aria-pressed %q", p)
@@ -126,17 +137,27 @@ func TestDashboardPolicyInABrowser(t *testing.T) {
 	if !writes() {
 		t.Fatal("the grant did not reach the role")
 	}
+	settle(before)
 	screenshot(t, ctx, "policy")
+	before = drawn()
 	do(t, ctx, "undo", chromedp.Click(chromedp.ID("policy-toast-undo")))
 	toast("Revoked doc:write from role editor.")
+	settle(before)
 	if pressed() != "false" || writes() {
 		t.Errorf("after Undo: aria-pressed %q, editor grants doc:write: %v", pressed(), writes())
 	}
+	before = drawn()
 	do(t, ctx, "press again", chromedp.Click(chromedp.CSS(cell+" button")))
 	toast("Granted doc:write to role editor.")
+	settle(before)
 	// A grant to viewer shows, once drawn again, as inherited in editor.
+	before = drawn()
 	do(t, ctx, "press viewer's delete", chromedp.Click(chromedp.CSS("#policy-doc td[data-cell='viewer:doc:delete'] button")))
 	toast("Granted doc:delete to role viewer.")
+	settle(before)
+	if focus, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.activeElement.closest("td") || {}).getAttribute ? document.activeElement.closest("td").getAttribute("data-cell") : ""`)); focus != "viewer:doc:delete" {
+		t.Errorf("after the matrix was drawn again the focus is on %q, not the cell pressed", focus)
+	}
 	eventually(t, ctx, "editor's delete inherited from viewer", `document.querySelector("#policy-doc td[data-cell='editor:doc:delete']").innerText`,
 		func(s string) bool { return strings.Contains(s, "inherited from viewer") })
 	if p := pressed(); p != "true" {

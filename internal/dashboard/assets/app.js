@@ -114,17 +114,28 @@
     var table = form.closest("section.policy"), cell = form.closest("td");
     return table && cell ? { table: table.id, cell: cell.getAttribute("data-cell") } : null;
   }
+  // refresh draws again the cells that changed (keeping the focus on the
+  // cell it was on) and counts the times in data-policy-drawn.
+  var drawn = 0;
   function refresh() {
     fetch(window.location.pathname, { credentials: "same-origin" }).then(function (res) {
       return res.ok ? res.text() : null;
     }).then(function (html) {
       if (!html || pending > 0) { return; }
       var doc = new DOMParser().parseFromString(html, "text/html");
-      document.querySelectorAll("section.policy").forEach(function (old) {
-        var fresh = doc.getElementById(old.id);
-        if (fresh) { old.replaceWith(document.importNode(fresh, true)); }
+      doc.querySelectorAll("section.policy td[data-cell]").forEach(function (fresh) {
+        var table = document.getElementById(fresh.closest("section.policy").id);
+        var cell = table && table.querySelector("td[data-cell='" + fresh.getAttribute("data-cell").replace(/'/g, "\\'") + "']");
+        if (!cell || cell.outerHTML === fresh.outerHTML) { return; }
+        var focused = cell.contains(document.activeElement);
+        var copy = document.importNode(fresh, true);
+        cell.replaceWith(copy);
+        var btn = focused && copy.querySelector("button, a");
+        if (btn) { btn.focus(); }
       });
-    }).catch(function () {});
+    }).catch(function () {}).finally(function () {
+      document.documentElement.setAttribute("data-policy-drawn", String(++drawn));
+    });
   }
   document.addEventListener("submit", function (e) {
     var form = e.target;
