@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -75,9 +76,12 @@ type policyCell struct {
 // policyUndo is a change made by a form without JavaScript: the page offers
 // the opposite change.
 type policyUndo struct {
+	// Post is built from the keys (undoFor); Role names the role (and its
+	// resource type) for the button.
 	Post, Permission, Role string
 	// Grant is what the undo does (the change was the opposite).
-	Grant bool
+	Grant         bool
+	env, resource string
 }
 
 // inheritedFrom returns, for every permission the roles key extends (and
@@ -129,7 +133,7 @@ func (x *dash) policy(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if x.noEnv(w, r, v, "policy", p) {
 		return
 	}
-	d.Undo = undoOf(r)
+	d.Undo = x.undoOf(w, r, v.session.EnvID)
 	ctx, c := apiContext(r), v.env()
 	resources, err := choices(c.Resources.All(ctx, nil))
 	if err != nil {
@@ -224,15 +228,68 @@ func (x *dash) policy(w http.ResponseWriter, r *http.Request, v *viewer) {
 	x.render(w, r, http.StatusOK, "policy", p)
 }
 
-// undoOf reads the change a form made without JavaScript from the address
-// it led to (only a path of the policy editor's own is offered).
-func undoOf(r *http.Request) *policyUndo {
-	q := r.URL.Query()
-	post, perm := q.Get("undo"), q.Get("permission")
-	if post == "" || perm == "" || !strings.HasPrefix(post, "/policy/") || strings.Contains(post, "..") {
+// undoCookie carries the change a form made without JavaScript to the page
+// the form leads to, which offers the opposite change. It is set by the
+// dashboard on the POST (HttpOnly, a minute, like the flash), never read
+// from the address: a link cannot make the page draw a form.
+const undoCookie = "gatehouse_policy_undo"
+
+// policyKey is what a role's, a resource type's and an action's key may be
+// (the API's key pattern); a permission is one or resource:action.
+var policyKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@|+-]{0,254}$`)
+
+// undoFor is the undo of a change, in env, of role (of resource, for a
+// resource role), or nil if a value is not a key: the form's address is
+// built here from the keys.
+func undoFor(env, resource, role, perm string, grant bool) *policyUndo {
+	if !policyKey.MatchString(role) || (resource != "" && !policyKey.MatchString(resource)) {
 		return nil
 	}
-	return &policyUndo{Post: post, Permission: perm, Role: q.Get("role"), Grant: q.Get("grant") == "1"}
+	res, action, ok := strings.Cut(perm, ":")
+	switch {
+	case resource == "" && (!ok || !policyKey.MatchString(res) || !policyKey.MatchString(action)):
+		return nil
+	case resource != "" && (ok || !policyKey.MatchString(perm)):
+		return nil
+	}
+	u := &policyUndo{env: env, resource: resource, Role: role, Permission: perm, Grant: grant,
+		Post: "/policy/roles/" + url.PathEscape(role)}
+	if resource != "" {
+		u.Role = role + " of " + resource
+		u.Post = "/policy/resources/" + url.PathEscape(resource) + "/roles/" + url.PathEscape(role)
+	}
+	return u
+}
+
+// value is the undo as the cookie keeps it.
+func (u *policyUndo) value() string {
+	g := "0"
+	if u.Grant {
+		g = "1"
+	}
+	return url.Values{"e": {u.env}, "r": {u.resource}, "k": {u.role()}, "p": {u.Permission}, "g": {g}}.Encode()
+}
+
+func (u *policyUndo) role() string {
+	if u.resource != "" {
+		return strings.TrimSuffix(u.Role, " of "+u.resource)
+	}
+	return u.Role
+}
+
+// undoOf takes the undo the last form left for this page (once), if it
+// was made in environment env; every value is checked again.
+func (x *dash) undoOf(w http.ResponseWriter, r *http.Request, env string) *policyUndo {
+	c, err := r.Cookie(undoCookie)
+	if err != nil {
+		return nil
+	}
+	http.SetCookie(w, x.cookie(r, undoCookie, "", -1))
+	q, err := url.ParseQuery(c.Value)
+	if err != nil || q.Get("e") != env || (q.Get("g") != "0" && q.Get("g") != "1") {
+		return nil
+	}
+	return undoFor(env, q.Get("r"), q.Get("k"), q.Get("p"), q.Get("g") == "1")
 }
 
 // roleLocks serialize the cells' changes of one role on this node: a
@@ -312,7 +369,7 @@ func (x *dash) toggleRolePermission(w http.ResponseWriter, r *http.Request, v *v
 			return
 		}
 	}
-	x.policyDone(w, r, t, role.Key, "role "+role.Key, "/policy/roles/"+url.PathEscape(role.Key), "policy-"+strings.SplitN(t.permission, ":", 2)[0])
+	x.policyDone(w, r, t, v.session.EnvID, "", role.Key, "policy-"+strings.SplitN(t.permission, ":", 2)[0])
 }
 
 func (x *dash) toggleResourceRolePermission(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -334,12 +391,17 @@ func (x *dash) toggleResourceRolePermission(w http.ResponseWriter, r *http.Reque
 			return
 		}
 	}
-	x.policyDone(w, r, t, role.Key, "role "+role.Key+" of "+res, "/policy/resources/"+url.PathEscape(res)+"/roles/"+url.PathEscape(role.Key), "policy-"+res+"-roles")
+	x.policyDone(w, r, t, v.session.EnvID, res, role.Key, "policy-"+res+"-roles")
 }
 
 // policyDone answers a cell's change made: JSON for the page's script, else
-// back to the editor at the table, with the change offered to undo.
-func (x *dash) policyDone(w http.ResponseWriter, r *http.Request, t *toggle, role, what, post, table string) {
+// back to the editor at the table, with the change offered to undo (in a
+// cookie: the address carries nothing the page draws a form from).
+func (x *dash) policyDone(w http.ResponseWriter, r *http.Request, t *toggle, env, resource, role, table string) {
+	what := "role " + role
+	if resource != "" {
+		what += " of " + resource
+	}
 	msg := "Granted " + t.permission + " to " + what + "."
 	if !t.grant {
 		msg = "Revoked " + t.permission + " from " + what + "."
@@ -348,12 +410,10 @@ func (x *dash) policyDone(w http.ResponseWriter, r *http.Request, t *toggle, rol
 		x.policyAnswer(w, r, http.StatusOK, t.grant, msg)
 		return
 	}
-	undo := "0"
-	if !t.grant {
-		undo = "1"
+	if u := undoFor(env, resource, role, t.permission, !t.grant); u != nil {
+		http.SetCookie(w, x.cookie(r, undoCookie, u.value(), 60))
 	}
-	q := url.Values{"undo": {post}, "permission": {t.permission}, "role": {role}, "grant": {undo}}
-	x.redirect(w, r, "/policy?"+q.Encode()+"#"+table, msg)
+	x.redirect(w, r, "/policy#"+table, msg)
 }
 
 func wantsJSON(r *http.Request) bool {

@@ -91,15 +91,19 @@ func TestDashboardPolicyEditor(t *testing.T) {
 	// with the opposite change offered.
 	res := m.post("/policy/roles/viewer", url.Values{"permission": {"doc:write"}, "grant": {"1"}})
 	res.Body.Close()
-	if loc := res.Header.Get("Location"); res.StatusCode != 303 || !strings.Contains(loc, "undo=%2Fpolicy%2Froles%2Fviewer") || !strings.HasSuffix(loc, "#policy-doc") {
+	if loc := res.Header.Get("Location"); res.StatusCode != 303 || loc != "/policy#policy-doc" {
 		t.Fatalf("grant without JS: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	if got := perms("/v1/roles/viewer"); got != "[doc:read doc:write]" {
 		t.Errorf("viewer after the grant: %s", got)
 	}
 	_, body = m.get(res.Header.Get("Location"))
-	if !strings.Contains(body, `id="policy-undo"`) || !strings.Contains(body, "revoke doc:write from viewer") || !strings.Contains(body, "Granted doc:write to role viewer.") {
+	if !strings.Contains(body, `id="policy-undo"`) || !strings.Contains(body, `action="/policy/roles/viewer"`) || !strings.Contains(body, "revoke doc:write from viewer") || !strings.Contains(body, "Granted doc:write to role viewer.") {
 		t.Errorf("the page after a grant offers no undo: %s", alertOf(body))
+	}
+	// The undo is offered once.
+	if _, body = m.get("/policy"); strings.Contains(body, `id="policy-undo"`) {
+		t.Errorf("the undo is offered again")
 	}
 	// With JavaScript: JSON; granting again changes nothing.
 	for range 2 {
@@ -198,5 +202,52 @@ func TestDashboardPolicyCellsAtOnce(t *testing.T) {
 	got := apiData(t, s, "/v1/roles/editor")["permissions"].([]any)
 	if len(got) != len(actions) {
 		t.Errorf("after %d grants at once editor grants %v", len(actions), got)
+	}
+}
+
+// The Undo form is drawn only from what the dashboard's own POST left in
+// its cookie: no link makes the editor draw a form to another route.
+func TestDashboardPolicyUndoFromNoLink(t *testing.T) {
+	s, m := adminSite(t, nil)
+	seedAPI(t, s,
+		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read"}}},
+		[2]any{"/v1/roles", map[string]any{"key": "viewer"}},
+	)
+	for _, q := range []string{
+		"undo=/policy/%2e%2e/keys/K/revoke&permission=doc:read&role=x&grant=1",
+		"undo=%2Fpolicy%2F%252e%252e%2Fprojects%2Fp%2Fdelete&permission=a:b&grant=0",
+		"undo=/policy/../keys/K/revoke&permission=doc:read&grant=1",
+		"undo=https://evil.example/policy/x&permission=doc:read&grant=1",
+		"undo=//evil.example/policy/&permission=doc:read&grant=1",
+		"undo=/keys/K/revoke&permission=doc:read&grant=1",
+		"undo=/policy/roles/viewer&permission=doc:read&role=viewer&grant=1",
+		"role=../keys/K/revoke&permission=doc:read&grant=1",
+		"role=viewer&permission=doc:read&grant=1",
+	} {
+		st, body := m.get("/policy?" + q)
+		if st != 200 {
+			t.Fatalf("GET /policy?%s: %d", q, st)
+		}
+		if strings.Contains(body, `id="policy-undo"`) || strings.Contains(body, "evil.example") || strings.Contains(body, "/keys/") {
+			t.Errorf("/policy?%s draws a form: %s", q, regexp.MustCompile(`(?s)<form[^>]*policy-undo.*?</form>`).FindString(body))
+		}
+	}
+	// A forged cookie naming no key (a path) is dropped too.
+	u, _ := url.Parse(s.url)
+	for _, v := range []string{
+		url.Values{"k": {"../keys/K/revoke"}, "p": {"doc:read"}, "g": {"1"}}.Encode(),
+		url.Values{"k": {"viewer"}, "r": {"doc/../../keys"}, "p": {"read"}, "g": {"1"}}.Encode(),
+		url.Values{"k": {"viewer"}, "p": {"doc:read\"/><form action=/keys>"}, "g": {"1"}}.Encode(),
+	} {
+		m.c.Jar.SetCookies(u, []*http.Cookie{{Name: "gatehouse_policy_undo", Value: v, Path: "/"}})
+		if _, body := m.get("/policy"); strings.Contains(body, `id="policy-undo"`) {
+			t.Errorf("cookie %s draws a form", v)
+		}
+	}
+	// The dashboard's own change offers its undo, built from the keys.
+	res := m.post("/policy/roles/viewer", url.Values{"permission": {"doc:read"}, "grant": {"1"}})
+	res.Body.Close()
+	if _, body := m.get("/policy"); !strings.Contains(body, `<form method="post" action="/policy/roles/viewer" class="policy-undo"`) {
+		t.Errorf("no undo after a change")
 	}
 }
