@@ -2183,6 +2183,10 @@ export type TupleIn = {
 
 export type UpdateAuthzRoleInBody = {
     /**
+     * Permissions ("<resource>:<action>" of existing resource types) to grant besides those the role has; one already granted is no change. Not with permissions.
+     */
+    add_permissions?: Array<string> | null;
+    /**
      * Replaces all attributes.
      */
     attributes?: {
@@ -2195,9 +2199,13 @@ export type UpdateAuthzRoleInBody = {
     extends?: Array<string>;
     name?: string;
     /**
-     * Replaces the role's permissions.
+     * Replaces the role's permissions. Not with add_permissions or remove_permissions.
      */
     permissions?: Array<string>;
+    /**
+     * Permissions to take from the role; one it does not grant is no change. Not with permissions, nor one also in add_permissions.
+     */
+    remove_permissions?: Array<string> | null;
 };
 
 export type UpdateConditionSetInBody = {
@@ -2306,6 +2314,10 @@ export type UpdateResourceInBody = {
 
 export type UpdateResourceRoleInBody = {
     /**
+     * Actions of the resource type to grant besides those the role has; one already granted is no change. Not with permissions.
+     */
+    add_permissions?: Array<string> | null;
+    /**
      * Replaces all attributes.
      */
     attributes?: {
@@ -2322,9 +2334,13 @@ export type UpdateResourceRoleInBody = {
     granted_to?: Array<Derivation>;
     name?: string;
     /**
-     * Replaces the role's actions.
+     * Replaces the role's actions. Not with add_permissions or remove_permissions.
      */
     permissions?: Array<string>;
+    /**
+     * Actions to take from the role; one it does not grant is no change. Not with permissions, nor one also in add_permissions.
+     */
+    remove_permissions?: Array<string> | null;
 };
 
 export type UpdateRoleInBody = {
