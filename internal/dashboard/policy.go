@@ -2,13 +2,11 @@ package dashboard
 
 import (
 	"encoding/json"
-	"hash/maphash"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
@@ -17,7 +15,9 @@ import (
 // The policy editor (issue 18): per resource type, a matrix of roles ×
 // actions. Each cell that a role grants itself is a small form that grants
 // or revokes that one permission through the v1 API (PATCH of the role's
-// permissions, as the member); app.js makes it optimistic, with an undo.
+// permissions, as the member: add_permissions or remove_permissions, which
+// the API applies in the write's transaction); app.js makes it optimistic,
+// with an undo.
 // Grants a role has through the roles it extends are shown, not
 // toggleable, with the role they come from; for tenant roles, the actions
 // a resource role derived from them gives on instances are shown too.
@@ -292,21 +292,6 @@ func (x *dash) undoOf(w http.ResponseWriter, r *http.Request, env string) *polic
 	return undoFor(env, q.Get("r"), q.Get("k"), q.Get("p"), q.Get("g") == "1")
 }
 
-// roleLocks serialize the cells' changes of one role on this node: a
-// change reads the role's permissions and writes them back whole (the API
-// has no PATCH of one permission), so two at once would lose one. Striped:
-// a role's key picks its mutex.
-var (
-	roleLocks    [64]sync.Mutex
-	roleLockSeed = maphash.MakeSeed()
-)
-
-func lockRole(env, kind, role string) func() {
-	m := &roleLocks[maphash.String(roleLockSeed, env+"\x00"+kind+"\x00"+role)%uint64(len(roleLocks))]
-	m.Lock()
-	return m.Unlock
-}
-
 // toggle is a cell's form: the permission and whether to grant or revoke it.
 type toggle struct {
 	permission string
@@ -335,20 +320,13 @@ func (x *dash) toggleOf(w http.ResponseWriter, r *http.Request, resourceRole boo
 	return &toggle{permission: perm, grant: g == "1"}
 }
 
-// apply is perms with t done; changed reports whether that is a change
-// (granting what is granted, or revoking what is not, changes nothing).
-func (t *toggle) apply(perms []string) (out []string, changed bool) {
-	has := slices.Contains(perms, t.permission)
-	switch {
-	case t.grant && !has:
-		return append(slices.Clone(perms), t.permission), true
-	case !t.grant && has:
-		return slices.DeleteFunc(slices.Clone(perms), func(p string) bool { return p == t.permission }), true
+// patch is the one-permission change as the API applies it, in the
+// write's transaction (two cells changed at once both land).
+func (t *toggle) patch() (add, remove []string) {
+	if t.grant {
+		return []string{t.permission}, nil
 	}
-	if perms == nil {
-		perms = []string{}
-	}
-	return perms, false
+	return nil, []string{t.permission}
 }
 
 func (x *dash) toggleRolePermission(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -356,18 +334,12 @@ func (x *dash) toggleRolePermission(w http.ResponseWriter, r *http.Request, v *v
 	if t == nil {
 		return
 	}
-	ctx, c, key := apiContext(r), v.env(), r.PathValue("role")
-	defer lockRole(v.session.EnvID, "", key)()
-	role, err := c.Roles.Get(ctx, key)
+	ctx, c := apiContext(r), v.env()
+	add, remove := t.patch()
+	role, err := c.Roles.Update(ctx, r.PathValue("role"), client.RolePatch{AddPermissions: add, RemovePermissions: remove})
 	if err != nil {
 		x.policyAnswer(w, r, statusOf(err), false, errText(err))
 		return
-	}
-	if perms, changed := t.apply(role.Permissions); changed {
-		if _, err := c.Roles.Update(ctx, role.Key, client.RolePatch{Permissions: &perms}); err != nil {
-			x.policyAnswer(w, r, statusOf(err), false, errText(err))
-			return
-		}
 	}
 	x.policyDone(w, r, t, v.session.EnvID, "", role.Key, "policy-"+strings.SplitN(t.permission, ":", 2)[0])
 }
@@ -377,19 +349,12 @@ func (x *dash) toggleResourceRolePermission(w http.ResponseWriter, r *http.Reque
 	if t == nil {
 		return
 	}
-	ctx, c := apiContext(r), v.env()
-	res, key := r.PathValue("resource"), r.PathValue("role")
-	defer lockRole(v.session.EnvID, res, key)()
-	role, err := c.ResourceRoles.Get(ctx, res, key)
+	ctx, c, res := apiContext(r), v.env(), r.PathValue("resource")
+	add, remove := t.patch()
+	role, err := c.ResourceRoles.Update(ctx, res, r.PathValue("role"), client.ResourceRolePatch{AddPermissions: add, RemovePermissions: remove})
 	if err != nil {
 		x.policyAnswer(w, r, statusOf(err), false, errText(err))
 		return
-	}
-	if perms, changed := t.apply(role.Permissions); changed {
-		if _, err := c.ResourceRoles.Update(ctx, res, role.Key, client.ResourceRolePatch{Permissions: &perms}); err != nil {
-			x.policyAnswer(w, r, statusOf(err), false, errText(err))
-			return
-		}
 	}
 	x.policyDone(w, r, t, v.session.EnvID, res, role.Key, "policy-"+res+"-roles")
 }

@@ -176,21 +176,34 @@ func apiDataEnv(t *testing.T, s *site, path, env string) map[string]any {
 	return out["data"].(map[string]any)
 }
 
-// Cells of one role pressed at once each land: the editor rewrites the
-// role's permissions whole, so it serializes a role's changes.
+// Cells of one role pressed at once each land, whether the role is named
+// by key or by id: each is one PATCH adding or removing one permission,
+// which the API applies in the write's transaction.
 func TestDashboardPolicyCellsAtOnce(t *testing.T) {
 	s, m := adminSite(t, nil)
-	actions := []string{"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7"}
+	actions := []string{"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "b0", "b1"}
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": actions}},
 		[2]any{"/v1/roles", map[string]any{"key": "editor"}},
+		[2]any{"/v1/resources/doc/roles", map[string]any{"key": "writer"}},
 	)
+	id := apiData(t, s, "/v1/roles/editor")["id"].(string)
+	rid := apiData(t, s, "/v1/resources/doc/roles/writer")["id"].(string)
 	var wg sync.WaitGroup
-	errs := make(chan string, len(actions))
-	for _, a := range actions {
+	errs := make(chan string, 2*len(actions))
+	for i, a := range actions {
+		ref, rref := "editor", "writer"
+		if i%2 == 1 {
+			ref, rref = id, rid
+		}
 		wg.Go(func() {
-			if st, out := m.postJSON("/policy/roles/editor", url.Values{"permission": {"doc:" + a}, "grant": {"1"}}); st != 200 {
+			if st, out := m.postJSON("/policy/roles/"+ref, url.Values{"permission": {"doc:" + a}, "grant": {"1"}}); st != 200 {
 				errs <- fmt.Sprintf("grant %s: %d %v", a, st, out)
+			}
+		})
+		wg.Go(func() {
+			if st, out := m.postJSON("/policy/resources/doc/roles/"+rref, url.Values{"permission": {a}, "grant": {"1"}}); st != 200 {
+				errs <- fmt.Sprintf("grant %s on writer: %d %v", a, st, out)
 			}
 		})
 	}
@@ -199,9 +212,11 @@ func TestDashboardPolicyCellsAtOnce(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	got := apiData(t, s, "/v1/roles/editor")["permissions"].([]any)
-	if len(got) != len(actions) {
+	if got := apiData(t, s, "/v1/roles/editor")["permissions"].([]any); len(got) != len(actions) {
 		t.Errorf("after %d grants at once editor grants %v", len(actions), got)
+	}
+	if got := apiData(t, s, "/v1/resources/doc/roles/writer")["permissions"].([]any); len(got) != len(actions) {
+		t.Errorf("after %d grants at once writer grants %v", len(actions), got)
 	}
 }
 
