@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -110,17 +111,19 @@ func (x *dash) userMoreOf(r *http.Request, v *viewer, u *client.User) *userMore 
 // userCalls are the latest calls of this environment's API log that
 // changed the user: writes to its address, by key or by id.
 func (x *dash) userCalls(r *http.Request, v *viewer, u *client.User) []client.Call {
+	ctx := apiContext(r)
+	here := x.envRefs(ctx, v)
 	var out []client.Call
 	for _, ref := range []string{u.Key, u.ID} {
 		prefix := "/v1/users/" + url.PathEscape(ref)
-		l, err := v.api.Logs.List(apiContext(r), &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Cursor: "start"}, Path: prefix})
+		l, err := v.api.Logs.List(ctx, &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Cursor: "start"}, Path: prefix})
 		if err != nil {
 			continue
 		}
 		for _, call := range l.Items {
 			path, _, _ := strings.Cut(call.Path, "?")
 			if call.Method == http.MethodGet || call.Method == http.MethodHead || (path != prefix && !strings.HasPrefix(path, prefix+"/")) ||
-				(call.EnvironmentID != "" && call.EnvironmentID != v.session.EnvID) {
+				!here.acted(call) {
 				continue
 			}
 			out = append(out, call)
@@ -128,6 +131,43 @@ func (x *dash) userCalls(r *http.Request, v *viewer, u *client.User) []client.Ca
 	}
 	slices.SortFunc(out, func(a, b client.Call) int { return b.Time.Compare(a.Time) })
 	return out[:min(len(out), 10)]
+}
+
+// envRefs are the ids and keys of the session's project and environment.
+type envRefs struct{ projectID, projectKey, envID, envKey string }
+
+func (x *dash) envRefs(ctx context.Context, v *viewer) envRefs {
+	e := envRefs{projectID: v.session.ProjectID, envID: v.session.EnvID}
+	if p, err := v.api.Projects.Get(ctx, e.projectID); err == nil {
+		e.projectKey = p.Key
+	}
+	if en, err := v.api.Environments.Get(ctx, e.projectID, e.envID); err == nil {
+		e.envKey = en.Key
+	}
+	return e
+}
+
+// acted reports whether call acted on this environment: the API log keeps
+// the environment of the caller's key (none for a member's or an
+// organization or project key), else the call's project and environment
+// are those of its query. A call that cannot be attributed is not.
+func (e envRefs) acted(call client.Call) bool {
+	if call.EnvironmentID != "" {
+		return call.EnvironmentID == e.envID
+	}
+	_, rawQuery, _ := strings.Cut(call.Path, "?")
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil || e.envID == "" {
+		return false
+	}
+	env, project := q.Get("environment"), q.Get("project")
+	if env == e.envID {
+		return project == "" || project == e.projectID || project == e.projectKey
+	}
+	if call.ProjectID != "" && project == "" {
+		project = call.ProjectID
+	}
+	return env != "" && env == e.envKey && project != "" && (project == e.projectID || project == e.projectKey)
 }
 
 func (x *dash) assignUserRole(w http.ResponseWriter, r *http.Request, v *viewer) {
