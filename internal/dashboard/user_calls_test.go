@@ -41,3 +41,31 @@ func TestDashboardUserCallsOfThisEnvironment(t *testing.T) {
 		t.Errorf("development's page lists production's call: %s", got)
 	}
 }
+
+// A user read often still shows the call that changed them: the page asks
+// the API log for writes only.
+func TestDashboardUserCallsAfterManyReads(t *testing.T) {
+	s, m := adminSite(t, nil)
+	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada"}})
+	if st, out := s.api(t, "PATCH", "/v1/users/ada?project=default&environment=development", s.key, map[string]any{"first_name": "Ada"}); st != 200 {
+		t.Fatalf("PATCH ada: %d %v", st, out)
+	}
+	const reads = 60
+	for range reads {
+		if st, out := s.api(t, "GET", "/v1/users/ada?project=default&environment=development", s.key, nil); st != 200 {
+			t.Fatalf("GET ada: %d %v", st, out)
+		}
+	}
+	testwait.Until(t, 10*time.Second, "the reads logged", func() bool {
+		_, out := s.api(t, "GET", "/v1/logs?method=GET&per_page=100&path=/v1/users/ada", s.key, nil)
+		d, _ := out["data"].([]any)
+		return len(d) >= reads
+	})
+	st, body := m.get("/users/ada")
+	if got := recentChangesRE.FindString(body); st != 200 || !strings.Contains(got, "PATCH /v1/users/ada") || strings.Contains(got, "GET /v1/users") {
+		t.Errorf("after %d reads the page lists: %d %s", reads, st, got)
+	}
+	if !strings.Contains(body, "/v1/role-assignments</code>) are not listed") {
+		t.Error("the panel does not say role assignments are not listed")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
@@ -41,6 +42,8 @@ type userMore struct {
 	// Calls are the latest API calls that changed the user.
 	Calls     []client.Call
 	ShowCalls bool
+	// CallsError says why the calls could not be read.
+	CallsError string
 	// Assign: the viewer may give and take roles; Roles and Tenants are
 	// the choices the form offers (tenants are typed, the first suggested).
 	Assign  bool
@@ -103,34 +106,44 @@ func (x *dash) userMoreOf(r *http.Request, v *viewer, u *client.User) *userMore 
 			}
 		}
 		m.ShowCalls = true
-		m.Calls = x.userCalls(r, v, u)
+		m.Calls, m.CallsError = x.userCalls(r, v, u)
 	}
 	return m
 }
 
+// userCallsSince bounds the user page's search of the API log.
+const userCallsSince = 30 * 24 * time.Hour
+
 // userCalls are the latest calls of this environment's API log that
-// changed the user: writes to its address, by key or by id.
-func (x *dash) userCalls(r *http.Request, v *viewer, u *client.User) []client.Call {
+// changed the user: writes (filtered by the API) to its address, by key
+// or by id, in the last 30 days. The search goes by the log's
+// (organization, time) index, newest first, bounded by the 30 days; the
+// path is not indexed. A failed search is its message.
+func (x *dash) userCalls(r *http.Request, v *viewer, u *client.User) ([]client.Call, string) {
 	ctx := apiContext(r)
 	here := x.envRefs(ctx, v)
+	since := time.Now().Add(-userCallsSince)
 	var out []client.Call
-	for _, ref := range []string{u.Key, u.ID} {
+	refs := []string{u.Key}
+	if u.ID != u.Key {
+		refs = append(refs, u.ID)
+	}
+	for _, ref := range refs {
 		prefix := "/v1/users/" + url.PathEscape(ref)
-		l, err := v.api.Logs.List(ctx, &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Cursor: "start"}, Path: prefix})
+		l, err := v.api.Logs.List(ctx, &client.LogFilter{ListOptions: client.ListOptions{PerPage: 50, Cursor: "start"}, Path: prefix, Writes: true, Since: since})
 		if err != nil {
-			continue
+			return nil, "The API log could not be read: " + errText(err)
 		}
 		for _, call := range l.Items {
 			path, _, _ := strings.Cut(call.Path, "?")
-			if call.Method == http.MethodGet || call.Method == http.MethodHead || (path != prefix && !strings.HasPrefix(path, prefix+"/")) ||
-				!here.acted(call) {
+			if (path != prefix && !strings.HasPrefix(path, prefix+"/")) || !here.acted(call) {
 				continue
 			}
 			out = append(out, call)
 		}
 	}
 	slices.SortFunc(out, func(a, b client.Call) int { return b.Time.Compare(a.Time) })
-	return out[:min(len(out), 10)]
+	return out[:min(len(out), 10)], ""
 }
 
 // envRefs are the ids and keys of the session's project and environment.

@@ -4334,6 +4334,10 @@ export type ListLogsData = {
         status?: string;
         method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE' | 'HEAD' | 'OPTIONS';
         /**
+         * Only calls that may change something: methods other than GET, HEAD and OPTIONS.
+         */
+        writes?: boolean;
+        /**
          * Only calls whose path starts with this, e.g. /v1/users.
          */
         path?: string;
@@ -4418,6 +4422,10 @@ export type ExportLogsData = {
          */
         status?: string;
         method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE' | 'HEAD' | 'OPTIONS';
+        /**
+         * Only calls that may change something: methods other than GET, HEAD and OPTIONS.
+         */
+        writes?: boolean;
         /**
          * Only calls whose path starts with this, e.g. /v1/users.
          */
