@@ -736,10 +736,10 @@ func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 		} else {
 			d.Decision = dec
 			if d.User != "" {
-				if perms, err := c.Checks.UserPermissions(ctx, d.User); err == nil {
+				if perms, err := c.Checks.UserPermissions(drawing(ctx), d.User); err == nil {
 					d.Permissions = perms
 				}
-				if keys, err := c.Checks.AllowedResources(ctx, client.ResourcesLookup{User: d.User, UserAttributes: check.UserAttributes,
+				if keys, err := c.Checks.AllowedResources(drawing(ctx), client.ResourcesLookup{User: d.User, UserAttributes: check.UserAttributes,
 					Action: d.Action, Type: d.Resource, Tenant: d.Tenant, Context: check.Context}, &client.LookupOptions{PerPage: 50}); err == nil {
 					d.Allowed, d.AllowedTotal = keys.Items, keys.Meta.TotalItems
 				}

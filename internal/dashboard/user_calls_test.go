@@ -69,3 +69,27 @@ func TestDashboardUserCallsAfterManyReads(t *testing.T) {
 		t.Error("the panel does not say role assignments are not listed")
 	}
 }
+
+// Viewing a user's page asks the API what they may do (a POST) without
+// writing the API log.
+func TestDashboardUserPageLogsNoCall(t *testing.T) {
+	s, m := adminSite(t, nil)
+	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada"}})
+	for range 3 {
+		if st, body := m.get("/users/ada"); st != 200 || !strings.Contains(body, `id="roles"`) {
+			t.Fatalf("GET /users/ada: %d %s", st, alertOf(body))
+		}
+	}
+	// A call logged after the views: once it is in the log, so would they.
+	if st, out := s.api(t, "PATCH", "/v1/users/ada?project=default&environment=development", s.key, map[string]any{"first_name": "Marker"}); st != 200 {
+		t.Fatalf("PATCH ada: %d %v", st, out)
+	}
+	testwait.Until(t, 10*time.Second, "the later call logged", func() bool {
+		_, out := s.api(t, "GET", "/v1/logs?method=PATCH&path=/v1/users/ada", s.key, nil)
+		d, _ := out["data"].([]any)
+		return len(d) == 1
+	})
+	if _, out := s.api(t, "GET", "/v1/logs?path=/v1/user-permissions", s.key, nil); len(out["data"].([]any)) != 0 {
+		t.Errorf("viewing the page logged %v", out["data"])
+	}
+}

@@ -94,7 +94,7 @@ func (x *dash) userMoreOf(r *http.Request, v *viewer, u *client.User) *userMore 
 		}
 	}
 	if m.Check {
-		if perms, err := c.Checks.UserPermissions(ctx, u.Key); err == nil {
+		if perms, err := c.Checks.UserPermissions(drawing(ctx), u.Key); err == nil {
 			m.ShowPermissions, m.Permissions = true, perms
 		}
 	}
