@@ -329,7 +329,21 @@ func (t *toggle) patch() (add, remove []string) {
 	return nil, []string{t.permission}
 }
 
+// mayToggle answers 403 unless the viewer's role may change the roles
+// (scope), before reading the form: even a change that would change
+// nothing is refused.
+func (x *dash) mayToggle(w http.ResponseWriter, r *http.Request, v *viewer, scope gatehouse.Scope) bool {
+	if v.can(scope) {
+		return true
+	}
+	x.policyAnswer(w, r, http.StatusForbidden, false, "Your role cannot change roles ("+string(scope)+").")
+	return false
+}
+
 func (x *dash) toggleRolePermission(w http.ResponseWriter, r *http.Request, v *viewer) {
+	if !x.mayToggle(w, r, v, gatehouse.ScopeManageRole) {
+		return
+	}
 	t := x.toggleOf(w, r, false)
 	if t == nil {
 		return
@@ -345,6 +359,9 @@ func (x *dash) toggleRolePermission(w http.ResponseWriter, r *http.Request, v *v
 }
 
 func (x *dash) toggleResourceRolePermission(w http.ResponseWriter, r *http.Request, v *viewer) {
+	if !x.mayToggle(w, r, v, gatehouse.ScopeManageResource) {
+		return
+	}
 	t := x.toggleOf(w, r, true)
 	if t == nil {
 		return

@@ -159,8 +159,21 @@ func TestDashboardPolicyEditor(t *testing.T) {
 	if st != 200 || strings.Contains(body, "data-policy-cell") || !strings.Contains(cellOf(body, "viewer", "doc:read"), "✓") {
 		t.Errorf("a Viewer's policy editor: %d, forms: %v", st, strings.Contains(body, "data-policy-cell"))
 	}
-	if st, out := v.postJSON("/policy/roles/viewer", url.Values{"permission": {"doc:write"}, "grant": {"1"}}); st != 403 || out["ok"] != false {
-		t.Errorf("a Viewer's change: %d %v", st, out)
+	// Refused first: a change, one that would change nothing, a bad form.
+	for _, tc := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/policy/roles/viewer", url.Values{"permission": {"doc:write"}, "grant": {"1"}}},
+		{"/policy/roles/viewer", url.Values{"permission": {"doc:read"}, "grant": {"1"}}},
+		{"/policy/roles/viewer", url.Values{"permission": {"doc:write"}, "grant": {"0"}}},
+		{"/policy/roles/viewer", url.Values{"permission": {"bad"}, "grant": {"maybe"}}},
+		{"/policy/resources/doc/roles/reader", url.Values{"permission": {"read"}, "grant": {"1"}}},
+		{"/policy/resources/doc/roles/reader", url.Values{"grant": {"1"}}},
+	} {
+		if st, out := v.postJSON(tc.path, tc.form); st != 403 || out["ok"] != false {
+			t.Errorf("a Viewer's POST %s %v: %d %v", tc.path, tc.form, st, out)
+		}
 	}
 	if got := perms("/v1/roles/viewer"); got != "[doc:read]" {
 		t.Errorf("viewer after the Viewer's attempt: %s", got)
