@@ -320,6 +320,10 @@ func (x *dash) toggleOf(w http.ResponseWriter, r *http.Request, resourceRole boo
 	return &toggle{permission: perm, grant: g == "1"}
 }
 
+// changes reports whether t changes a role granting perms (granting what
+// is granted, or revoking what is not, changes nothing).
+func (t *toggle) changes(perms []string) bool { return slices.Contains(perms, t.permission) != t.grant }
+
 // patch is the one-permission change as the API applies it, in the
 // write's transaction (two cells changed at once both land).
 func (t *toggle) patch() (add, remove []string) {
@@ -349,13 +353,20 @@ func (x *dash) toggleRolePermission(w http.ResponseWriter, r *http.Request, v *v
 		return
 	}
 	ctx, c := apiContext(r), v.env()
-	add, remove := t.patch()
-	role, err := c.Roles.Update(ctx, r.PathValue("role"), client.RolePatch{AddPermissions: add, RemovePermissions: remove})
+	// Read first only to say whether the change changed something (the
+	// PATCH applies it to the role as the write finds it).
+	before, err := c.Roles.Get(ctx, r.PathValue("role"))
 	if err != nil {
 		x.policyAnswer(w, r, statusOf(err), false, errText(err))
 		return
 	}
-	x.policyDone(w, r, t, v.session.EnvID, "", role.Key, "policy-"+strings.SplitN(t.permission, ":", 2)[0])
+	add, remove := t.patch()
+	role, err := c.Roles.Update(ctx, before.ID, client.RolePatch{AddPermissions: add, RemovePermissions: remove})
+	if err != nil {
+		x.policyAnswer(w, r, statusOf(err), false, errText(err))
+		return
+	}
+	x.policyDone(w, r, t, t.changes(before.Permissions), v.session.EnvID, "", role.Key, "policy-"+strings.SplitN(t.permission, ":", 2)[0])
 }
 
 func (x *dash) toggleResourceRolePermission(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -367,35 +378,60 @@ func (x *dash) toggleResourceRolePermission(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	ctx, c, res := apiContext(r), v.env(), r.PathValue("resource")
-	add, remove := t.patch()
-	role, err := c.ResourceRoles.Update(ctx, res, r.PathValue("role"), client.ResourceRolePatch{AddPermissions: add, RemovePermissions: remove})
+	before, err := c.ResourceRoles.Get(ctx, res, r.PathValue("role"))
 	if err != nil {
 		x.policyAnswer(w, r, statusOf(err), false, errText(err))
 		return
 	}
-	x.policyDone(w, r, t, v.session.EnvID, res, role.Key, "policy-"+res+"-roles")
+	add, remove := t.patch()
+	role, err := c.ResourceRoles.Update(ctx, res, before.ID, client.ResourceRolePatch{AddPermissions: add, RemovePermissions: remove})
+	if err != nil {
+		x.policyAnswer(w, r, statusOf(err), false, errText(err))
+		return
+	}
+	x.policyDone(w, r, t, t.changes(before.Permissions), v.session.EnvID, res, role.Key, "policy-"+res+"-roles")
 }
 
 // policyDone answers a cell's change made: JSON for the page's script, else
 // back to the editor at the table, with the change offered to undo (in a
 // cookie: the address carries nothing the page draws a form from).
-func (x *dash) policyDone(w http.ResponseWriter, r *http.Request, t *toggle, env, resource, role, table string) {
+func (x *dash) policyDone(w http.ResponseWriter, r *http.Request, t *toggle, changed bool, env, resource, role, table string) {
 	what := "role " + role
 	if resource != "" {
 		what += " of " + resource
 	}
-	msg := "Granted " + t.permission + " to " + what + "."
-	if !t.grant {
+	var msg string
+	switch {
+	case changed && t.grant:
+		msg = "Granted " + t.permission + " to " + what + "."
+	case changed:
 		msg = "Revoked " + t.permission + " from " + what + "."
+	case t.grant:
+		msg = "No change: " + what + " already grants " + t.permission + "."
+	default:
+		msg = "No change: " + what + " does not grant " + t.permission + "."
 	}
 	if wantsJSON(r) {
-		x.policyAnswer(w, r, http.StatusOK, t.grant, msg)
+		x.policyJSON(w, http.StatusOK, t.grant, changed, msg)
+		return
+	}
+	if !changed {
+		x.redirect(w, r, "/policy#"+table, msg)
 		return
 	}
 	if u := undoFor(env, resource, role, t.permission, !t.grant); u != nil {
 		http.SetCookie(w, x.cookie(r, undoCookie, u.value(), 60))
 	}
 	x.redirect(w, r, "/policy#"+table, msg)
+}
+
+// policyJSON is the answer to the page's script: changed says whether the
+// change changed the role (only then does the page offer to undo it).
+func (x *dash) policyJSON(w http.ResponseWriter, st int, granted, changed bool, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(st)
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": st < 300, "granted": granted, "changed": changed, "message": msg})
 }
 
 func wantsJSON(r *http.Request) bool {
@@ -406,10 +442,7 @@ func wantsJSON(r *http.Request) bool {
 // it, a failure goes back to the editor with the message.
 func (x *dash) policyAnswer(w http.ResponseWriter, r *http.Request, st int, granted bool, msg string) {
 	if wantsJSON(r) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(st)
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": st < 300, "granted": granted, "message": msg})
+		x.policyJSON(w, st, granted, false, msg)
 		return
 	}
 	if st >= 300 {

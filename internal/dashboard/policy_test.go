@@ -105,11 +105,15 @@ func TestDashboardPolicyEditor(t *testing.T) {
 	if _, body = m.get("/policy"); strings.Contains(body, `id="policy-undo"`) {
 		t.Errorf("the undo is offered again")
 	}
-	// With JavaScript: JSON; granting again changes nothing.
-	for range 2 {
-		if st, out := m.postJSON("/policy/roles/viewer", url.Values{"permission": {"doc:write"}, "grant": {"0"}}); st != 200 || out["ok"] != true {
-			t.Errorf("revoke: %d %v", st, out)
+	// With JavaScript: JSON; revoking again changes nothing, and says so.
+	for i, want := range []string{"Revoked doc:write from role viewer.", "No change: role viewer does not grant doc:write."} {
+		if st, out := m.postJSON("/policy/roles/viewer", url.Values{"permission": {"doc:write"}, "grant": {"0"}}); st != 200 || out["ok"] != true || out["changed"] != (i == 0) || out["message"] != want {
+			t.Errorf("revoke %d: %d %v", i, st, out)
 		}
+	}
+	// Without JavaScript, a change that changes nothing offers no undo.
+	if st, body := m.page("/policy/roles/viewer", url.Values{"permission": {"doc:read"}, "grant": {"1"}}); st != 200 || strings.Contains(body, `id="policy-undo"`) || !strings.Contains(body, "No change: role viewer already grants doc:read.") {
+		t.Errorf("a grant of a granted permission: %d, undo offered: %v", st, strings.Contains(body, `id="policy-undo"`))
 	}
 	if got := perms("/v1/roles/viewer"); got != "[doc:read]" {
 		t.Errorf("viewer after the revoke: %s", got)

@@ -103,10 +103,12 @@
     form.elements.grant.value = on ? "0" : "1";
     if (cell) { cell.classList.toggle("on", on); }
   }
-  function say(msg, undo) {
+  // say shows msg, offering undo (the cell to press again) if any; bad
+  // marks a refusal.
+  function say(msg, undo, bad) {
     toastText.textContent = msg;
     toast.hidden = false;
-    toast.classList.toggle("bad", !undo);
+    toast.classList.toggle("bad", !!bad);
     undoBtn.hidden = !undo;
     last = undo;
   }
@@ -147,18 +149,20 @@
     show(form, grant);
     form.setAttribute("aria-busy", "true");
     pending++;
-    // Changes go one after another, in the order pressed: each rewrites
-    // its role's permissions, so two of one role at once could lose one.
+    // Changes go one after another, in the order pressed (the server
+    // applies each to the role as it finds it; the order keeps the toast's
+    // undo that of the last one).
     chain = chain.then(function () {
       return fetch(form.action, { method: "POST", body: body, credentials: "same-origin",
         headers: { "Accept": "application/json" } }).then(function (res) {
         return res.json().catch(function () { return { ok: false, message: "The server answered " + res.status + "." }; });
       }, function () { return { ok: false, message: "The change could not be sent: check the connection." }; }).then(function (out) {
         if (out && out.ok) {
-          say(out.message, at);
+          // Undo only a change that changed something.
+          say(out.message, out.changed ? at : null, false);
         } else {
           show(form, !grant);
-          say("⚠ Not saved: " + ((out && out.message) || "the server refused the change."), null);
+          say("⚠ Not saved: " + ((out && out.message) || "the server refused the change."), null, true);
         }
       });
     }).finally(function () {
