@@ -163,6 +163,32 @@ func TestDashboardPolicyInABrowser(t *testing.T) {
 	if p := pressed(); p != "true" {
 		t.Errorf("editor's write after the matrix was drawn again: aria-pressed %q", p)
 	}
+	// A refresh started before a later change is not drawn: the page's
+	// first GET after the next change is held until the change after it
+	// has been drawn, then let through with what it read then.
+	hold := `(function () { var real = window.fetch; window.__hold = true; window.__held = null;
+	  window.fetch = function (url, opt) { var p = real.apply(this, arguments);
+	    if ((!opt || !opt.method || opt.method === "GET") && window.__hold) { window.__hold = false;
+	      return new Promise(function (resolve, reject) { window.__held = function () { p.then(resolve, reject); }; }); }
+	    return p; }; return true; })()`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](hold)); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "press viewer's pay", chromedp.Click(chromedp.CSS("#policy-invoice td[data-cell='viewer:invoice:pay'] button")))
+	toast("Granted invoice:pay to role viewer.")
+	eventually(t, ctx, "a refresh held", `window.__held ? "held" : ""`, func(s string) bool { return s == "held" })
+	before = drawn()
+	do(t, ctx, "press editor's pay", chromedp.Click(chromedp.CSS("#policy-invoice td[data-cell='editor:invoice:pay'] button")))
+	toast("Granted invoice:pay to role editor.")
+	settle(before)
+	before = drawn()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__held(), true`)); err != nil {
+		t.Fatal(err)
+	}
+	settle(before)
+	if got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("#policy-invoice td[data-cell='editor:invoice:pay'] button") || {getAttribute: function () { return "no button"; }}).getAttribute("aria-pressed")`)); got != "true" {
+		t.Errorf("editor's pay after a refresh older than its change came back: %q", got)
+	}
 	phone("policy", "/policy")
 	if got := verdict(); got != "Allowed" {
 		t.Errorf("after the grant in the matrix ada's write is %q", got)

@@ -118,12 +118,15 @@
   }
   // refresh draws again the cells that changed (keeping the focus on the
   // cell it was on) and counts the times in data-policy-drawn.
-  var drawn = 0;
+  // gen counts the changes sent: a refresh started before the latest one
+  // read the matrices before it, and is not drawn.
+  var drawn = 0, gen = 0;
   function refresh() {
+    var started = gen;
     fetch(window.location.pathname, { credentials: "same-origin" }).then(function (res) {
       return res.ok ? res.text() : null;
     }).then(function (html) {
-      if (!html || pending > 0) { return; }
+      if (!html || pending > 0 || started !== gen) { return; }
       var doc = new DOMParser().parseFromString(html, "text/html");
       doc.querySelectorAll("section.policy td[data-cell]").forEach(function (fresh) {
         var table = document.getElementById(fresh.closest("section.policy").id);
@@ -149,6 +152,7 @@
     show(form, grant);
     form.setAttribute("aria-busy", "true");
     pending++;
+    gen++;
     // Changes go one after another, in the order pressed (the server
     // applies each to the role as it finds it; the order keeps the toast's
     // undo that of the last one).
