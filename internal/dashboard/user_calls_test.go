@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -91,5 +92,20 @@ func TestDashboardUserPageLogsNoCall(t *testing.T) {
 	})
 	if _, out := s.api(t, "GET", "/v1/logs?path=/v1/user-permissions", s.key, nil); len(out["data"].([]any)) != 0 {
 		t.Errorf("viewing the page logged %v", out["data"])
+	}
+}
+
+// The form giving a user a role offers every role, past the first page.
+func TestDashboardUserAssignOffersEveryRole(t *testing.T) {
+	s, m := adminSite(t, nil)
+	seeds := [][2]any{{"/v1/users", map[string]any{"key": "ada"}}}
+	for i := range 130 {
+		seeds = append(seeds, [2]any{"/v1/roles", map[string]any{"key": fmt.Sprintf("r%03d", i)}})
+	}
+	seedAPI(t, s, seeds...)
+	st, body := m.get("/users/ada")
+	form := regexp.MustCompile(`(?s)<form[^>]*id="assign-role".*?</form>`).FindString(body)
+	if st != 200 || !strings.Contains(form, `<option value="r000">`) || !strings.Contains(form, `<option value="r129">`) {
+		t.Errorf("the assign form: %d, r000 %v, r129 %v", st, strings.Contains(form, `"r000"`), strings.Contains(form, `"r129"`))
 	}
 }

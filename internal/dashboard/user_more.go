@@ -86,9 +86,8 @@ func (x *dash) userMoreOf(r *http.Request, v *viewer, u *client.User) *userMore 
 	}
 	if v.can(gatehouse.ScopeManageRoleAssignment) && v.can(gatehouse.ScopeViewRole) {
 		m.Assign = true
-		if l, err := c.Roles.List(ctx, &client.FactListOptions{ListOptions: client.ListOptions{PerPage: userMoreRows, Sort: "key", Cursor: "start"}}); err == nil {
-			m.Roles = l.Items
-		}
+		// Every role, page after page (roles are few; assignments many).
+		m.Roles, _ = choices(c.Roles.All(ctx, &client.FactListOptions{ListOptions: client.ListOptions{PerPage: userMoreRows, Sort: "key"}}))
 		if l, err := c.Tenants.List(ctx, suggested); err == nil {
 			m.Tenants = l.Items
 		}
