@@ -24,7 +24,7 @@ func (x *dash) decisionRoutes(mux *http.ServeMux) {
 var decisionFilters = []string{"user", "action", "resource", "tenant", "allow", "reason", "source", "role"}
 
 // decisionReasons are the reasons a recorded check may have (the API's enum).
-var decisionReasons = []string{"granted", "not_granted", "no_role_in_tenant", "unknown_user", "unknown_tenant", "unknown_resource", "unknown_action"}
+var decisionReasons = []string{"granted", "not_granted", "no_role_in_tenant", "unknown_user", "unknown_tenant", "unknown_resource", "unknown_action", "instance_in_other_tenant"}
 
 type decisionsData struct {
 	Items   []decisionRow
@@ -66,12 +66,18 @@ func decisionRowOf(e client.DecisionEntry) decisionRow {
 	}
 	reason, ok := reasonOf(e.Reason)
 	switch {
+	// The log does not keep how a check was granted (a tenant role, a role
+	// on the instance, a set rule's user set) nor, for a denied check on an
+	// instance, all that was looked at: say only what it keeps.
 	case ok && reason == authz.Granted && e.ResourceKey != "":
-		// The log does not keep how a check on an instance was granted
-		// (a tenant role, a role on the instance, a set rule): say only
-		// what it keeps.
 		row.Explanation = fmt.Sprintf("user %q may %s %s, granted by %q in tenant %q (a tenant role, a role on the instance or a user set: the playground shows the path)",
 			e.User, e.Action, res, e.Role, e.Tenant)
+	case ok && reason == authz.Granted:
+		row.Explanation = fmt.Sprintf("user %q may %s %s in tenant %q, granted by %q (a role in the tenant or a set rule's user set: the playground shows the path)",
+			e.User, e.Action, res, e.Tenant, e.Role)
+	case ok && reason == authz.NotGranted && e.ResourceKey != "":
+		row.Explanation = fmt.Sprintf("nothing lets user %q %s %s: no role in tenant %q, no role on the instance and no set rule grants %s:%s",
+			e.User, e.Action, res, e.Tenant, e.ResourceType, e.Action)
 	case ok:
 		d := authz.Decision{Allow: e.Allow, Reason: reason, Role: e.Role, Tenant: e.Tenant}
 		row.Explanation = d.Explain(e.User, e.Action, res, e.Tenant)

@@ -56,7 +56,7 @@ func TestDashboardDecisions(t *testing.T) {
 		t.Error("another environment's check is listed")
 	}
 	for _, want := range []string{
-		`user &#34;ada&#34; has role &#34;viewer&#34; in tenant &#34;default&#34;, which grants doc:read`,
+		`user &#34;ada&#34; may read doc in tenant &#34;default&#34;, granted by &#34;viewer&#34;`,
 		`no role of user &#34;ada&#34; in tenant &#34;default&#34; grants doc:write`,
 		`user &#34;bob&#34; has no role in tenant &#34;default&#34;`,
 		`href="/check?action=write&amp;resource=doc&amp;tenant=default&amp;user=ada"`,
@@ -67,7 +67,7 @@ func TestDashboardDecisions(t *testing.T) {
 	}
 	for q, want := range map[string]int{
 		"?user=ada": 2, "?allow=false": 2, "?allow=true": 1, "?reason=no_role_in_tenant": 1,
-		"?action=write&user=ada": 1, "?source=pdp": 0, "?source=api": 3, "?resource=doc&tenant=default": 3, "?tenant=other": 0,
+		"?action=write&user=ada": 1, "?reason=instance_in_other_tenant": 0, "?source=pdp": 0, "?source=api": 3, "?resource=doc&tenant=default": 3, "?tenant=other": 0,
 	} {
 		if got := rows(q); len(got) != want {
 			t.Errorf("/decisions%s: %d rows, want %d", q, len(got), want)

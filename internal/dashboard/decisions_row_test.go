@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/client"
@@ -14,15 +15,24 @@ func TestDecisionRowOf(t *testing.T) {
 		explanation, play string
 	}{
 		{client.DecisionEntry{User: "ada", Action: "read", ResourceType: "doc", Tenant: "acme", Allow: true, Reason: "granted", Role: "viewer"},
-			`user "ada" has role "viewer" in tenant "acme", which grants doc:read`, "/check?action=read&resource=doc&tenant=acme&user=ada"},
+			`user "ada" may read doc in tenant "acme", granted by "viewer" (a role in the tenant or a set rule's user set: the playground shows the path)`, "/check?action=read&resource=doc&tenant=acme&user=ada"},
+		{client.DecisionEntry{User: "ada", Action: "read", ResourceType: "doc", Tenant: "acme", Allow: true, Reason: "granted", Role: "staff"},
+			`user "ada" may read doc in tenant "acme", granted by "staff" (a role in the tenant or a set rule's user set: the playground shows the path)`, "/check?action=read&resource=doc&tenant=acme&user=ada"},
+		{client.DecisionEntry{User: "ada", Action: "write", ResourceType: "doc", Tenant: "acme", Reason: "not_granted"},
+			`no role of user "ada" in tenant "acme" grants doc:write`, "/check?action=write&resource=doc&tenant=acme&user=ada"},
 		{client.DecisionEntry{User: "ada", Action: "write", ResourceType: "doc", ResourceKey: "d1", Tenant: "acme", Reason: "not_granted"},
-			`no role of user "ada" in tenant "acme" grants doc:d1:write`, "/check?action=write&key=d1&resource=doc&tenant=acme&user=ada"},
+			`nothing lets user "ada" write doc:d1: no role in tenant "acme", no role on the instance and no set rule grants doc:write`, "/check?action=write&key=d1&resource=doc&tenant=acme&user=ada"},
+		{client.DecisionEntry{User: "ada", Action: "read", ResourceType: "doc", ResourceKey: "d1", Tenant: "acme", Reason: "instance_in_other_tenant"},
+			`doc:d1 belongs to another tenant than "acme"`, "/check?action=read&key=d1&resource=doc&tenant=acme&user=ada"},
 		{client.DecisionEntry{User: "ada", Action: "write", ResourceType: "doc", ResourceKey: "d1", Tenant: "acme", Allow: true, Reason: "granted", Role: "owner"},
 			`user "ada" may write doc:d1, granted by "owner" in tenant "acme" (a tenant role, a role on the instance or a user set: the playground shows the path)`,
 			"/check?action=write&key=d1&resource=doc&tenant=acme&user=ada"},
 		{client.DecisionEntry{User: "zed", Action: "read", ResourceType: "doc", Reason: "unknown_user"}, `user "zed" does not exist`, "/check?action=read&resource=doc&user=zed"},
 		{client.DecisionEntry{User: "a&b", Action: "read", ResourceType: "doc", Reason: "some_future_reason"}, "some_future_reason", "/check?action=read&resource=doc&user=a%26b"},
 	} {
+		if !slices.Contains(decisionReasons, tc.e.Reason) && tc.e.Reason != "some_future_reason" {
+			t.Errorf("the reason filter lacks %s", tc.e.Reason)
+		}
 		row := decisionRowOf(tc.e)
 		if row.Explanation != tc.explanation || row.Play != tc.play {
 			t.Errorf("%+v:\n got %q %q\nwant %q %q", tc.e, row.Explanation, row.Play, tc.explanation, tc.play)

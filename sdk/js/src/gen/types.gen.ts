@@ -3728,7 +3728,7 @@ export type ListDecisionsData = {
          * Only allowed (true) or denied (false) checks.
          */
         allow?: 'true' | 'false';
-        reason?: 'granted' | 'not_granted' | 'no_role_in_tenant' | 'unknown_user' | 'unknown_tenant' | 'unknown_resource' | 'unknown_action';
+        reason?: 'granted' | 'not_granted' | 'no_role_in_tenant' | 'unknown_user' | 'unknown_tenant' | 'unknown_resource' | 'unknown_action' | 'instance_in_other_tenant';
         /**
          * Only checks granted by this role.
          */
