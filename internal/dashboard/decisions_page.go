@@ -43,7 +43,9 @@ type decisionsData struct {
 // playground's address with it filled in.
 type decisionRow struct {
 	client.DecisionEntry
-	Explanation, Play string
+	// UserLink is the user's page, its key escaped here (the log's values
+	// are whatever a check named).
+	Explanation, Play, UserLink string
 }
 
 // reasonOf is the engine's reason named s (ok false: a name it does not
@@ -59,7 +61,7 @@ func reasonOf(s string) (authz.Reason, bool) {
 
 // decisionRowOf explains e as the check's answer did.
 func decisionRowOf(e client.DecisionEntry) decisionRow {
-	row := decisionRow{DecisionEntry: e}
+	row := decisionRow{DecisionEntry: e, UserLink: "/users/" + url.PathEscape(e.User)}
 	res := e.ResourceType
 	if e.ResourceKey != "" {
 		res += ":" + e.ResourceKey

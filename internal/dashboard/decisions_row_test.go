@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"net/url"
 	"slices"
 	"testing"
 
@@ -27,6 +28,7 @@ func TestDecisionRowOf(t *testing.T) {
 		{client.DecisionEntry{User: "ada", Action: "write", ResourceType: "doc", ResourceKey: "d1", Tenant: "acme", Allow: true, Reason: "granted", Role: "owner"},
 			`user "ada" may write doc:d1, granted by "owner" in tenant "acme" (a tenant role, a role on the instance or a user set: the playground shows the path)`,
 			"/check?action=write&key=d1&resource=doc&tenant=acme&user=ada"},
+		{client.DecisionEntry{User: "../keys/k1/revoke?x=1#y", Action: "read", ResourceType: "doc", Reason: "unknown_user"}, `user "../keys/k1/revoke?x=1#y" does not exist`, "/check?action=read&resource=doc&user=..%2Fkeys%2Fk1%2Frevoke%3Fx%3D1%23y"},
 		{client.DecisionEntry{User: "zed", Action: "read", ResourceType: "doc", Reason: "unknown_user"}, `user "zed" does not exist`, "/check?action=read&resource=doc&user=zed"},
 		{client.DecisionEntry{User: "a&b", Action: "read", ResourceType: "doc", Reason: "some_future_reason"}, "some_future_reason", "/check?action=read&resource=doc&user=a%26b"},
 	} {
@@ -34,6 +36,9 @@ func TestDecisionRowOf(t *testing.T) {
 			t.Errorf("the reason filter lacks %s", tc.e.Reason)
 		}
 		row := decisionRowOf(tc.e)
+		if want := "/users/" + url.PathEscape(tc.e.User); row.UserLink != want {
+			t.Errorf("%+v: the user's link is %q, want %q", tc.e, row.UserLink, want)
+		}
 		if row.Explanation != tc.explanation || row.Play != tc.play {
 			t.Errorf("%+v:\n got %q %q\nwant %q %q", tc.e, row.Explanation, row.Play, tc.explanation, tc.play)
 		}
