@@ -199,7 +199,15 @@ func TestDashboardPolicyInABrowser(t *testing.T) {
 
 	// The user's page: what ada may do, her latest checks, a role given
 	// and taken away from here.
-	do(t, ctx, "ada", chromedp.Navigate(s.url+"/users/ada"), chromedp.WaitVisible(chromedp.ID("roles")))
+	// The decision log is written in the background: the allowed check may
+	// come a moment after the verdict.
+	testwait.Until(t, 20*time.Second, "ada's allowed check recorded", func() bool {
+		if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/users/ada"), chromedp.WaitVisible(chromedp.ID("roles"))); err != nil {
+			return false
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("recent-decisions").innerText`))
+		return err == nil && strings.Contains(got, "allowed")
+	})
 	if got := text(t, ctx, "#effective-permissions"); !strings.Contains(got, "doc:write") || !strings.Contains(got, "doc:read") || !strings.Contains(got, "editor") {
 		t.Errorf("ada's permissions: %q", got)
 	}
