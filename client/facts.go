@@ -223,11 +223,16 @@ func (r *Roles) Create(ctx context.Context, in RoleInput) (*Role, error) {
 
 // RolePatch changes a role (nil fields stay).
 type RolePatch struct {
-	Name        *string         `json:"name,omitempty"`
-	Description *string         `json:"description,omitempty"`
-	Permissions *[]string       `json:"permissions,omitempty"` // replaces them
-	Extends     *[]string       `json:"extends,omitempty"`     // replaces them
-	Attributes  *map[string]any `json:"attributes,omitempty"`  // replaces them all
+	Name        *string   `json:"name,omitempty"`
+	Description *string   `json:"description,omitempty"`
+	Permissions *[]string `json:"permissions,omitempty"` // replaces them
+	// AddPermissions and RemovePermissions change the permissions the role
+	// has when the server writes (two clients adding one each both land);
+	// not with Permissions.
+	AddPermissions    []string        `json:"add_permissions,omitempty"`
+	RemovePermissions []string        `json:"remove_permissions,omitempty"`
+	Extends           *[]string       `json:"extends,omitempty"`    // replaces them
+	Attributes        *map[string]any `json:"attributes,omitempty"` // replaces them all
 }
 
 // Update changes a role.

@@ -56,12 +56,16 @@ type ResourceRoleInput struct {
 // ResourceRolePatch changes a role of a resource type (nil fields stay; a
 // set list replaces the old one).
 type ResourceRolePatch struct {
-	Name        *string         `json:"name,omitempty"`
-	Description *string         `json:"description,omitempty"`
-	Permissions *[]string       `json:"permissions,omitempty"`
-	Extends     *[]string       `json:"extends,omitempty"`
-	GrantedTo   *[]Derivation   `json:"granted_to,omitempty"`
-	Attributes  *map[string]any `json:"attributes,omitempty"` // replaces them all
+	Name        *string   `json:"name,omitempty"`
+	Description *string   `json:"description,omitempty"`
+	Permissions *[]string `json:"permissions,omitempty"`
+	// AddPermissions and RemovePermissions change the actions the role has
+	// when the server writes; not with Permissions.
+	AddPermissions    []string        `json:"add_permissions,omitempty"`
+	RemovePermissions []string        `json:"remove_permissions,omitempty"`
+	Extends           *[]string       `json:"extends,omitempty"`
+	GrantedTo         *[]Derivation   `json:"granted_to,omitempty"`
+	Attributes        *map[string]any `json:"attributes,omitempty"` // replaces them all
 }
 
 func resourceRolesPath(resource string) string { return "/v1/resources/" + seg(resource) + "/roles" }

@@ -25,6 +25,7 @@ type LogFilter struct {
 	Actor     string // key id
 	Status    string // "404" or "4xx"
 	Method    string
+	Writes    bool   // only methods other than GET, HEAD and OPTIONS
 	Path      string // prefix
 	RequestID string
 	Since     time.Time
@@ -38,6 +39,9 @@ func (f *LogFilter) values() url.Values {
 	q := f.ListOptions.values()
 	for k, v := range map[string]string{"actor": f.Actor, "status": f.Status, "method": f.Method, "path": f.Path, "request_id": f.RequestID} {
 		set(q, k, v)
+	}
+	if f.Writes {
+		q.Set("writes", "true")
 	}
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))

@@ -61,6 +61,7 @@ type Filter struct {
 	Status                  int
 	StatusClass             int // 2 for 2xx … 5 for 5xx
 	Method                  string
+	Writes                  bool // only methods other than GET, HEAD and OPTIONS
 	PathPrefix              string
 	RequestID               string
 	Since, Until            time.Time // [Since, Until)

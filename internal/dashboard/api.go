@@ -41,7 +41,7 @@ func (t *inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = req.Body
 	}
 	ctx := auth.WithPrincipal(req.Context(), t.principal)
-	if req.Method == http.MethodGet {
+	if req.Method == http.MethodGet || req.Context().Value(drawingKey{}) != nil {
 		ctx = web.Unlogged(ctx) // drawing a page is not an action
 	}
 	in, err := http.NewRequestWithContext(ctx, req.Method, req.URL.RequestURI(), body)
@@ -100,6 +100,12 @@ func (x *dash) apiClient(r *http.Request, p *auth.Principal) *client.Client {
 	hc := &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return client.New(inProcessBase, "", client.WithHTTPClient(hc), client.WithRetries(0))
 }
+
+type drawingKey struct{}
+
+// drawing marks the API calls made with ctx as reads made to draw a page
+// (a POST that asks, like /v1/user-permissions): not logged, as GETs.
+func drawing(ctx context.Context) context.Context { return context.WithValue(ctx, drawingKey{}, true) }
 
 // apiContext is the context of the API calls made for r: not cancelled
 // when the browser goes away, so a write runs to its end.

@@ -84,6 +84,7 @@ type userData struct {
 	Rows   []string // the attribute rows
 	// Tenant and Instance count the user's roles (nil: not known).
 	Tenant, Instance *int
+	More             *userMore // roles, permissions, decisions, changes (user_more.go)
 }
 
 func (x *dash) user(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -116,6 +117,7 @@ func (x *dash) renderUser(w http.ResponseWriter, r *http.Request, v *viewer, st 
 		d.Tenant = total(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: one, User: u.Key, Kind: "tenant"}))
 		d.Instance = total(c.RoleAssignments.List(ctx, &client.AssignmentFilter{ListOptions: one, User: u.Key, Kind: "instance"}))
 	}
+	d.More = x.userMoreOf(r, v, u)
 	x.render(w, r, st, "user", p)
 }
 

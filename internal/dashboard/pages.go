@@ -51,6 +51,7 @@ func (x *dash) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /assignments/delete", a(x.unassign))
 	x.fineRoutes(mux)
 	x.editRoutes(mux)
+	x.policyRoutes(mux) // policy editor, decision log, user page additions (policy.go)
 	mux.HandleFunc("GET /check", a(x.check))
 	mux.HandleFunc("POST /check", a(x.check))
 	mux.HandleFunc("GET /keys", a(x.keys))
@@ -743,10 +744,10 @@ func (x *dash) check(w http.ResponseWriter, r *http.Request, v *viewer) {
 		} else {
 			d.Decision = dec
 			if d.User != "" {
-				if perms, err := c.Checks.UserPermissions(ctx, d.User); err == nil {
+				if perms, err := c.Checks.UserPermissions(drawing(ctx), d.User); err == nil {
 					d.Permissions = perms
 				}
-				if keys, err := c.Checks.AllowedResources(ctx, client.ResourcesLookup{User: d.User, UserAttributes: check.UserAttributes,
+				if keys, err := c.Checks.AllowedResources(drawing(ctx), client.ResourcesLookup{User: d.User, UserAttributes: check.UserAttributes,
 					Action: d.Action, Type: d.Resource, Tenant: d.Tenant, Context: check.Context}, &client.LookupOptions{PerPage: 50}); err == nil {
 					d.Allowed, d.AllowedTotal = keys.Items, keys.Meta.TotalItems
 				}

@@ -94,6 +94,8 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"confirm":       func() any { return &confirmData{} },
 		"status":        func() any { return &statusData{Page: &client.StatusPage{}} },
 		"audit":         func() any { return &auditData{} },
+		"policy":        func() any { return &policyData{} },
+		"decisions":     func() any { return &decisionsData{} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }

@@ -20,7 +20,7 @@ type listDecisionsIn struct {
 	Resource  string    `query:"resource" doc:"Only checks on this resource type."`
 	Tenant    string    `query:"tenant"`
 	Allow     string    `query:"allow" enum:"true,false" doc:"Only allowed (true) or denied (false) checks."`
-	Reason    string    `query:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action"`
+	Reason    string    `query:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action,instance_in_other_tenant"`
 	Role      string    `query:"role" doc:"Only checks granted by this role."`
 	Source    string    `query:"source" enum:"api,pdp" doc:"api: answered by the server; pdp: by a standalone PDP."`
 	RequestID string    `query:"request_id" doc:"Only the checks of this API request."`

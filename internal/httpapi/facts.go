@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -514,12 +515,31 @@ func (h *handlers) createAuthzRole(ctx context.Context, in *createAuthzRoleIn) (
 type updateAuthzRoleIn struct {
 	RoleRef
 	Body struct {
-		Name        *string         `json:"name,omitempty" maxLength:"200"`
-		Description *string         `json:"description,omitempty" maxLength:"2000"`
-		Permissions *[]string       `json:"permissions,omitempty" doc:"Replaces the role's permissions."`
-		Extends     *[]string       `json:"extends,omitempty" doc:"Replaces the roles it extends."`
-		Attributes  *map[string]any `json:"attributes,omitempty" doc:"Replaces all attributes."`
+		Name        *string   `json:"name,omitempty" maxLength:"200"`
+		Description *string   `json:"description,omitempty" maxLength:"2000"`
+		Permissions *[]string `json:"permissions,omitempty" doc:"Replaces the role's permissions. Not with add_permissions or remove_permissions."`
+		// AddPermissions and RemovePermissions change the permissions the
+		// role has when the write runs, in its transaction: two clients
+		// adding one each both land.
+		AddPermissions    []string        `json:"add_permissions,omitempty" maxItems:"256" doc:"Permissions (\"<resource>:<action>\" of existing resource types) to grant besides those the role has; one already granted is no change. Not with permissions."`
+		RemovePermissions []string        `json:"remove_permissions,omitempty" maxItems:"256" doc:"Permissions to take from the role; one it does not grant is no change. Not with permissions, nor one also in add_permissions."`
+		Extends           *[]string       `json:"extends,omitempty" doc:"Replaces the roles it extends."`
+		Attributes        *map[string]any `json:"attributes,omitempty" doc:"Replaces all attributes."`
 	}
+}
+
+// permissionEdits refuses a patch with both a permissions list and an add
+// or remove, or naming one permission to add and to remove.
+func permissionEdits(set bool, add, remove []string) error {
+	if set && (add != nil || remove != nil) {
+		return gatehouse.FieldError("permissions", "conflicting_fields", "give either permissions (the whole list) or add_permissions/remove_permissions, not both")
+	}
+	for _, p := range add {
+		if slices.Contains(remove, p) {
+			return gatehouse.FieldError("remove_permissions", "conflicting_fields", "%q is both in add_permissions and in remove_permissions", p)
+		}
+	}
+	return nil
 }
 
 func (h *handlers) updateAuthzRole(ctx context.Context, in *updateAuthzRoleIn) (*Out[Role], error) {
@@ -528,8 +548,11 @@ func (h *handlers) updateAuthzRole(ctx context.Context, in *updateAuthzRoleIn) (
 		return nil, err
 	}
 	b := in.Body
+	if err := permissionEdits(b.Permissions != nil, b.AddPermissions, b.RemovePermissions); err != nil {
+		return nil, err
+	}
 	r, err := h.Facts.UpdateRole(ctx, env.ID, in.Role, facts.RolePatch{Name: b.Name, Description: b.Description, Permissions: b.Permissions, Extends: b.Extends,
-		Attributes: b.Attributes})
+		AddPermissions: b.AddPermissions, RemovePermissions: b.RemovePermissions, Attributes: b.Attributes})
 	if err != nil {
 		return nil, err
 	}

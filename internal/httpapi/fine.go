@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -216,12 +217,16 @@ func (h *handlers) createResourceRole(ctx context.Context, in *createResourceRol
 type updateResourceRoleIn struct {
 	ResourceRoleRef
 	Body struct {
-		Name        *string         `json:"name,omitempty" maxLength:"200"`
-		Description *string         `json:"description,omitempty" maxLength:"2000"`
-		Permissions *[]string       `json:"permissions,omitempty" maxItems:"256" doc:"Replaces the role's actions."`
-		Extends     *[]string       `json:"extends,omitempty" maxItems:"64" doc:"Replaces the roles it extends."`
-		GrantedTo   *[]Derivation   `json:"granted_to,omitempty" maxItems:"64" doc:"Replaces its derivations."`
-		Attributes  *map[string]any `json:"attributes,omitempty" doc:"Replaces all attributes."`
+		Name        *string   `json:"name,omitempty" maxLength:"200"`
+		Description *string   `json:"description,omitempty" maxLength:"2000"`
+		Permissions *[]string `json:"permissions,omitempty" maxItems:"256" doc:"Replaces the role's actions. Not with add_permissions or remove_permissions."`
+		// AddPermissions and RemovePermissions change the actions the role
+		// has when the write runs, in its transaction.
+		AddPermissions    []string        `json:"add_permissions,omitempty" maxItems:"256" doc:"Actions of the resource type to grant besides those the role has; one already granted is no change. Not with permissions."`
+		RemovePermissions []string        `json:"remove_permissions,omitempty" maxItems:"256" doc:"Actions to take from the role; one it does not grant is no change. Not with permissions, nor one also in add_permissions."`
+		Extends           *[]string       `json:"extends,omitempty" maxItems:"64" doc:"Replaces the roles it extends."`
+		GrantedTo         *[]Derivation   `json:"granted_to,omitempty" maxItems:"64" doc:"Replaces its derivations."`
+		Attributes        *map[string]any `json:"attributes,omitempty" doc:"Replaces all attributes."`
 	}
 }
 
@@ -231,6 +236,9 @@ func (h *handlers) updateResourceRole(ctx context.Context, in *updateResourceRol
 		return nil, err
 	}
 	b := in.Body
+	if err := permissionEdits(b.Permissions != nil, b.AddPermissions, b.RemovePermissions); err != nil {
+		return nil, err
+	}
 	p := facts.ResourceRolePatch{Name: b.Name, Description: b.Description, Permissions: b.Permissions, Extends: b.Extends, Attributes: b.Attributes}
 	if b.GrantedTo != nil {
 		ds := derivationsIn(*b.GrantedTo)
@@ -238,6 +246,15 @@ func (h *handlers) updateResourceRole(ctx context.Context, in *updateResourceRol
 			ds = []authz.Derivation{}
 		}
 		p.GrantedTo = &ds
+	}
+	if b.AddPermissions != nil || b.RemovePermissions != nil {
+		// Worked out from the role as the write's transaction reads it.
+		fixed := p
+		p = facts.ResourceRolePatch{Edit: func(_ *facts.Resource, r *facts.ResourceRole) facts.ResourceRolePatch {
+			perms := slices.DeleteFunc(append(slices.Clone(r.Permissions), b.AddPermissions...), func(x string) bool { return slices.Contains(b.RemovePermissions, x) })
+			fixed.Permissions = &perms
+			return fixed
+		}}
 	}
 	r, err := h.Facts.UpdateResourceRole(ctx, env.ID, in.Resource, in.Role, p)
 	if err != nil {

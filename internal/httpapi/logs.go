@@ -17,6 +17,7 @@ type LogFilterQuery struct {
 	Actor     string    `query:"actor" doc:"Only calls by this API key id."`
 	Status    string    `query:"status" pattern:"^([1-5][0-9][0-9]|[1-5]xx)$" doc:"A status (404) or a status class (4xx)."`
 	Method    string    `query:"method" enum:"GET,POST,PATCH,PUT,DELETE,HEAD,OPTIONS"`
+	Writes    bool      `query:"writes" doc:"Only calls that may change something: methods other than GET, HEAD and OPTIONS."`
 	Path      string    `query:"path" maxLength:"2000" doc:"Only calls whose path starts with this, e.g. /v1/users."`
 	RequestID string    `query:"request_id"`
 	Since     time.Time `query:"since" doc:"Only calls at or after this time (RFC 3339)."`
@@ -28,7 +29,7 @@ type LogFilterQuery struct {
 // project or environment.
 func (q LogFilterQuery) filter(ctx context.Context) apilog.Filter {
 	p := principal(ctx)
-	f := apilog.Filter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID, Actor: q.Actor, Method: q.Method,
+	f := apilog.Filter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID, Actor: q.Actor, Method: q.Method, Writes: q.Writes,
 		PathPrefix: q.Path, RequestID: q.RequestID, Since: q.Since, Until: q.Until}
 	if c, ok := strings.CutSuffix(q.Status, "xx"); ok {
 		f.StatusClass, _ = strconv.Atoi(c)

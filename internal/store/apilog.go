@@ -66,6 +66,9 @@ func apiLogWhere(f apilog.Filter) *where {
 		w.add("status < ?", f.StatusClass*100+100)
 	}
 	w.addIf(f.Method != "", "method = ?", f.Method)
+	if f.Writes {
+		w.raw("method NOT IN ('GET', 'HEAD', 'OPTIONS')")
+	}
 	if f.PathPrefix != "" {
 		// substr instead of LIKE: no escaping of % and _, and no collation
 		// (equality) on both engines.

@@ -85,6 +85,8 @@ func testAPILogStore(t *testing.T, st *store.LogStore) {
 		{"4xx", apilog.Filter{StatusClass: 4}, 494},
 		{"2xx", apilog.Filter{StatusClass: 2}, 494},
 		{"method", apilog.Filter{Method: "POST"}, 617},
+		{"writes", apilog.Filter{Writes: true}, 617},
+		{"writes of a path", apilog.Filter{Writes: true, PathPrefix: "/v1/users/u12"}, 5 + 17}, // the POSTs (odd): u121-u129, u1201-u1233
 		{"actor", apilog.Filter{Actor: "k1"}, 411},
 		{"path prefix", apilog.Filter{PathPrefix: "/v1/users/u12"}, 1 + 10 + 34}, // u12, u120-u129, u1200-u1233
 		{"path prefix with LIKE characters", apilog.Filter{PathPrefix: "/v1/users/u1?x=%_"}, 1},

@@ -77,3 +77,110 @@
     var s = window.getSelection(); s.removeAllRanges(); s.addRange(r);
   }
 })();
+
+// ---- Policy editor (policy.html): a cell's form grants or revokes one
+// permission. With this script the cell flips at once (optimistic), the
+// change is sent in the background, and a toast offers to undo it; a
+// refused change flips back and says why. Once no change is on its way the
+// matrices are drawn again from the server, so that grants inherited from
+// the role just changed show in the roles extending it. Without the script
+// the form posts and the page comes back with an Undo button.
+(function () {
+  "use strict";
+  var toast = document.getElementById("policy-toast");
+  if (!toast) { return; }
+  var toastText = document.getElementById("policy-toast-text");
+  var undoBtn = document.getElementById("policy-toast-undo");
+  var last = null; // the cell to press to undo: its table's id and data-cell
+  var chain = Promise.resolve();
+  var pending = 0;
+  function show(form, on) {
+    var btn = form.querySelector("button");
+    var cell = form.closest("td");
+    btn.setAttribute("aria-pressed", on ? "true" : "false");
+    btn.textContent = on ? "✓" : "";
+    btn.title = (on ? "Revoke " : "Grant ") + form.elements.permission.value;
+    form.elements.grant.value = on ? "0" : "1";
+    if (cell) { cell.classList.toggle("on", on); }
+  }
+  // say shows msg, offering undo (the cell to press again) if any; bad
+  // marks a refusal.
+  function say(msg, undo, bad) {
+    toastText.textContent = msg;
+    toast.hidden = false;
+    toast.classList.toggle("bad", !!bad);
+    undoBtn.hidden = !undo;
+    last = undo;
+  }
+  function where(form) {
+    var table = form.closest("section.policy"), cell = form.closest("td");
+    return table && cell ? { table: table.id, cell: cell.getAttribute("data-cell") } : null;
+  }
+  // refresh draws again the cells that changed (keeping the focus on the
+  // cell it was on) and counts the times in data-policy-drawn.
+  // gen counts the changes sent: a refresh started before the latest one
+  // read the matrices before it, and is not drawn.
+  var drawn = 0, gen = 0;
+  function refresh() {
+    var started = gen;
+    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (res) {
+      return res.ok ? res.text() : null;
+    }).then(function (html) {
+      if (!html || pending > 0 || started !== gen) { return; }
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      doc.querySelectorAll("section.policy td[data-cell]").forEach(function (fresh) {
+        var table = document.getElementById(fresh.closest("section.policy").id);
+        var cell = table && table.querySelector("td[data-cell='" + fresh.getAttribute("data-cell").replace(/'/g, "\\'") + "']");
+        if (!cell || cell.outerHTML === fresh.outerHTML) { return; }
+        var focused = cell.contains(document.activeElement);
+        var copy = document.importNode(fresh, true);
+        cell.replaceWith(copy);
+        var btn = focused && copy.querySelector("button, a");
+        if (btn) { btn.focus(); }
+      });
+    }).catch(function () {}).finally(function () {
+      document.documentElement.setAttribute("data-policy-drawn", String(++drawn));
+    });
+  }
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.matches || !form.matches("form[data-policy-cell]")) { return; }
+    e.preventDefault();
+    var grant = form.elements.grant.value === "1";
+    var body = new URLSearchParams(new FormData(form));
+    var at = where(form);
+    show(form, grant);
+    form.setAttribute("aria-busy", "true");
+    pending++;
+    gen++;
+    // Changes go one after another, in the order pressed (the server
+    // applies each to the role as it finds it; the order keeps the toast's
+    // undo that of the last one).
+    chain = chain.then(function () {
+      return fetch(form.action, { method: "POST", body: body, credentials: "same-origin",
+        headers: { "Accept": "application/json" } }).then(function (res) {
+        return res.json().catch(function () { return { ok: false, message: "The server answered " + res.status + "." }; });
+      }, function () { return { ok: false, message: "The change could not be sent: check the connection." }; }).then(function (out) {
+        if (out && out.ok) {
+          // Undo only a change that changed something.
+          say(out.message, out.changed ? at : null, false);
+        } else {
+          show(form, !grant);
+          say("⚠ Not saved: " + ((out && out.message) || "the server refused the change."), null, true);
+        }
+      });
+    }).finally(function () {
+      form.removeAttribute("aria-busy");
+      if (--pending === 0) { refresh(); }
+    });
+  });
+  undoBtn.addEventListener("click", function () {
+    if (!last) { return; }
+    var table = document.getElementById(last.table);
+    var form = table && table.querySelector("td[data-cell='" + last.cell.replace(/'/g, "\\'") + "'] form[data-policy-cell]");
+    last = null;
+    undoBtn.hidden = true;
+    if (!form) { return; }
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.dispatchEvent(new Event("submit", { cancelable: true, bubbles: true })); }
+  });
+})();

@@ -2250,6 +2250,10 @@ export type TupleIn = {
 
 export type UpdateAuthzRoleInBody = {
     /**
+     * Permissions ("<resource>:<action>" of existing resource types) to grant besides those the role has; one already granted is no change. Not with permissions.
+     */
+    add_permissions?: Array<string> | null;
+    /**
      * Replaces all attributes.
      */
     attributes?: {
@@ -2262,9 +2266,13 @@ export type UpdateAuthzRoleInBody = {
     extends?: Array<string>;
     name?: string;
     /**
-     * Replaces the role's permissions.
+     * Replaces the role's permissions. Not with add_permissions or remove_permissions.
      */
     permissions?: Array<string>;
+    /**
+     * Permissions to take from the role; one it does not grant is no change. Not with permissions, nor one also in add_permissions.
+     */
+    remove_permissions?: Array<string> | null;
 };
 
 export type UpdateConditionSetInBody = {
@@ -2373,6 +2381,10 @@ export type UpdateResourceInBody = {
 
 export type UpdateResourceRoleInBody = {
     /**
+     * Actions of the resource type to grant besides those the role has; one already granted is no change. Not with permissions.
+     */
+    add_permissions?: Array<string> | null;
+    /**
      * Replaces all attributes.
      */
     attributes?: {
@@ -2389,9 +2401,13 @@ export type UpdateResourceRoleInBody = {
     granted_to?: Array<Derivation>;
     name?: string;
     /**
-     * Replaces the role's actions.
+     * Replaces the role's actions. Not with add_permissions or remove_permissions.
      */
     permissions?: Array<string>;
+    /**
+     * Actions to take from the role; one it does not grant is no change. Not with permissions, nor one also in add_permissions.
+     */
+    remove_permissions?: Array<string> | null;
 };
 
 export type UpdateRoleInBody = {
@@ -3994,7 +4010,7 @@ export type ListDecisionsData = {
          * Only allowed (true) or denied (false) checks.
          */
         allow?: 'true' | 'false';
-        reason?: 'granted' | 'not_granted' | 'no_role_in_tenant' | 'unknown_user' | 'unknown_tenant' | 'unknown_resource' | 'unknown_action';
+        reason?: 'granted' | 'not_granted' | 'no_role_in_tenant' | 'unknown_user' | 'unknown_tenant' | 'unknown_resource' | 'unknown_action' | 'instance_in_other_tenant';
         /**
          * Only checks granted by this role.
          */
@@ -4600,6 +4616,10 @@ export type ListLogsData = {
         status?: string;
         method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE' | 'HEAD' | 'OPTIONS';
         /**
+         * Only calls that may change something: methods other than GET, HEAD and OPTIONS.
+         */
+        writes?: boolean;
+        /**
          * Only calls whose path starts with this, e.g. /v1/users.
          */
         path?: string;
@@ -4684,6 +4704,10 @@ export type ExportLogsData = {
          */
         status?: string;
         method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE' | 'HEAD' | 'OPTIONS';
+        /**
+         * Only calls that may change something: methods other than GET, HEAD and OPTIONS.
+         */
+        writes?: boolean;
         /**
          * Only calls whose path starts with this, e.g. /v1/users.
          */
