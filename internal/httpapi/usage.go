@@ -6,11 +6,18 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
+	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
-// UsageStore reads counted checks.
+// UsageStore reads counted checks and the API log's calls over time.
 type UsageStore interface {
 	CheckUsage(ctx context.Context, orgID, envID, keyID string, since, until time.Time, width time.Duration, byKey bool) ([]usage.Bucket, error)
+	CallUsage(ctx context.Context, orgID, envID string, since, until time.Time, width time.Duration, byKey bool) ([]usage.CallBucket, error)
+}
+
+// WebhookUsageStore reads webhook deliveries over time.
+type WebhookUsageStore interface {
+	DeliveryUsage(ctx context.Context, f webhook.EndpointFilter, since, until time.Time, width time.Duration) ([]usage.DeliveryBucket, error)
 }
 
 type checkUsageIn struct {
@@ -45,22 +52,9 @@ func (h *handlers) checkUsage(ctx context.Context, in *checkUsageIn) (*Out[[]Che
 	if err != nil {
 		return nil, err
 	}
-	width := usageWidths[in.Interval]
-	until := in.Until
-	if until.IsZero() {
-		until = time.Now()
-	}
-	since := in.Since
-	if since.IsZero() {
-		since = until.Add(-24 * time.Hour)
-	}
-	// Buckets start on whole intervals (UTC).
-	since = since.UTC().Truncate(width)
-	if !until.After(since) {
-		return nil, gatehouse.FieldError("until", "out_of_range", "until must be after since")
-	}
-	if n := until.Sub(since) / width; n > maxUsageBuckets {
-		return nil, gatehouse.FieldError("since", "out_of_range", "at most %d buckets a call: %d %ss asked; narrow since/until or widen interval", maxUsageBuckets, n, in.Interval)
+	since, until, width, err := usageWindow(in.Since, in.Until, in.Interval)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := h.UsageStore.CheckUsage(ctx, ref.orgID, ref.envID, in.KeyID, since, until, width, in.GroupBy == "key")
 	if err != nil {
@@ -69,6 +63,110 @@ func (h *handlers) checkUsage(ctx context.Context, in *checkUsageIn) (*Out[[]Che
 	out := make([]CheckUsage, len(rows))
 	for i, r := range rows {
 		out[i] = CheckUsage{Start: r.Start, KeyID: r.KeyID, Checks: r.Allowed + r.Denied, Allowed: r.Allowed, Denied: r.Denied}
+	}
+	return ok(ctx, out), nil
+}
+
+// usageWindow checks a usage call's window: since defaults to 24 hours
+// before until (default now) and is moved back to a whole interval (UTC).
+func usageWindow(since, until time.Time, interval string) (time.Time, time.Time, time.Duration, error) {
+	width := usageWidths[interval]
+	if width == 0 {
+		width = time.Hour
+	}
+	if until.IsZero() {
+		until = time.Now()
+	}
+	if since.IsZero() {
+		since = until.Add(-24 * time.Hour)
+	}
+	since = since.UTC().Truncate(width)
+	if !until.After(since) {
+		return since, until, width, gatehouse.FieldError("until", "out_of_range", "until must be after since")
+	}
+	if n := until.Sub(since) / width; n > maxUsageBuckets {
+		return since, until, width, gatehouse.FieldError("since", "out_of_range", "at most %d buckets a call: %d %ss asked; narrow since/until or widen interval", maxUsageBuckets, n, interval)
+	}
+	return since, until, width, nil
+}
+
+type callUsageIn struct {
+	EnvQuery
+	Since    time.Time `query:"since" doc:"Start (RFC 3339); default: 24 hours before until."`
+	Until    time.Time `query:"until" doc:"End, exclusive (RFC 3339); default: now."`
+	Interval string    `query:"interval" default:"hour" enum:"minute,hour,day" doc:"Bucket width."`
+	GroupBy  string    `query:"group_by" default:"status" enum:"status,key" doc:"status: a bucket per status class (2xx, 4xx…); key: a bucket per caller."`
+}
+
+// CallUsage is the logged API calls of one bucket and group.
+type CallUsage struct {
+	Start  time.Time `json:"start" doc:"The bucket's start; it spans interval."`
+	Status string    `json:"status,omitempty" doc:"With group_by=status: the status class, e.g. 2xx."`
+	KeyID  string    `json:"key_id,omitempty" doc:"With group_by=key: the caller (an API key's id, member:<id> for a dashboard member)."`
+	Calls  int64     `json:"calls"`
+}
+
+func (h *handlers) callUsage(ctx context.Context, in *callUsageIn) (*Out[[]CallUsage], error) {
+	if h.UsageStore == nil {
+		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "API call usage is not available on this server")
+	}
+	ref, err := h.envRefOf(ctx, in.EnvQuery)
+	if err != nil {
+		return nil, err
+	}
+	since, until, width, err := usageWindow(in.Since, in.Until, in.Interval)
+	if err != nil {
+		return nil, err
+	}
+	byKey := in.GroupBy == "key"
+	rows, err := h.UsageStore.CallUsage(ctx, ref.orgID, ref.envID, since, until, width, byKey)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CallUsage, len(rows))
+	for i, r := range rows {
+		out[i] = CallUsage{Start: r.Start, Calls: r.Calls}
+		if byKey {
+			out[i].KeyID = r.Group
+		} else {
+			out[i].Status = r.Group
+		}
+	}
+	return ok(ctx, out), nil
+}
+
+type webhookUsageIn struct {
+	Since    time.Time `query:"since" doc:"Start (RFC 3339); default: 24 hours before until."`
+	Until    time.Time `query:"until" doc:"End, exclusive (RFC 3339); default: now."`
+	Interval string    `query:"interval" default:"hour" enum:"minute,hour,day" doc:"Bucket width."`
+}
+
+// WebhookUsage is the deliveries created in one bucket, by their status now.
+type WebhookUsage struct {
+	Start     time.Time `json:"start" doc:"The bucket's start; it spans interval."`
+	Succeeded int64     `json:"succeeded"`
+	Failed    int64     `json:"failed"`
+	Pending   int64     `json:"pending"`
+	Cancelled int64     `json:"cancelled"`
+}
+
+func (h *handlers) webhookUsage(ctx context.Context, in *webhookUsageIn) (*Out[[]WebhookUsage], error) {
+	if h.WebhookUsage == nil {
+		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "webhook usage is not available on this server")
+	}
+	since, until, width, err := usageWindow(in.Since, in.Until, in.Interval)
+	if err != nil {
+		return nil, err
+	}
+	// The endpoints the caller reaches, as GET /v1/webhooks lists them.
+	p := principal(ctx)
+	rows, err := h.WebhookUsage.DeliveryUsage(ctx, webhook.EndpointFilter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID}, since, until, width)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WebhookUsage, len(rows))
+	for i, r := range rows {
+		out[i] = WebhookUsage{Start: r.Start, Succeeded: r.Succeeded, Failed: r.Failed, Pending: r.Pending, Cancelled: r.Cancelled}
 	}
 	return ok(ctx, out), nil
 }

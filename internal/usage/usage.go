@@ -127,3 +127,18 @@ type Bucket struct {
 	Allowed int64
 	Denied  int64
 }
+
+// CallBucket is the API calls of one time bucket and group (a status class
+// such as "2xx", or a caller's id).
+type CallBucket struct {
+	Start time.Time
+	Group string
+	Calls int64
+}
+
+// DeliveryBucket is the webhook deliveries created in one time bucket, by
+// their status now.
+type DeliveryBucket struct {
+	Start                                 time.Time
+	Succeeded, Failed, Pending, Cancelled int64
+}

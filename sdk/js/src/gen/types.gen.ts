@@ -149,6 +149,22 @@ export type Call = {
     user_agent: string;
 };
 
+export type CallUsage = {
+    calls: number;
+    /**
+     * With group_by=key: the caller (an API key's id, member:<id> for a dashboard member).
+     */
+    key_id?: string;
+    /**
+     * The bucket's start; it spans interval.
+     */
+    start: string;
+    /**
+     * With group_by=status: the status class, e.g. 2xx.
+     */
+    status?: string;
+};
+
 export type CheckRequest = {
     action: string;
     /**
@@ -905,6 +921,15 @@ export type EnvelopeJob = {
     status: 'success';
 };
 
+export type EnvelopeListCallUsage = {
+    data: Array<CallUsage> | null;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
 export type EnvelopeListCheckResult = {
     data: Array<CheckResult> | null;
     meta: Meta;
@@ -943,6 +968,15 @@ export type EnvelopeListScopeInfo = {
 
 export type EnvelopeListTenantPermissions = {
     data: Array<TenantPermissions> | null;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
+export type EnvelopeListWebhookUsage = {
+    data: Array<WebhookUsage> | null;
     meta: Meta;
     /**
      * Always "success" for 2xx responses.
@@ -2496,6 +2530,17 @@ export type Webhook = {
     status: 'enabled' | 'failing' | 'disabled';
     updated_at: string;
     url: string;
+};
+
+export type WebhookUsage = {
+    cancelled: number;
+    failed: number;
+    pending: number;
+    /**
+     * The bucket's start; it spans interval.
+     */
+    start: string;
+    succeeded: number;
 };
 
 export type WebhookWithSecret = {
@@ -10212,6 +10257,76 @@ export type UpdateTenantResponses = {
 
 export type UpdateTenantResponse = UpdateTenantResponses[keyof UpdateTenantResponses];
 
+export type CallUsageData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key; implied by an environment key.
+         */
+        project?: string;
+        /**
+         * Environment id or key; implied by an environment key.
+         */
+        environment?: string;
+        /**
+         * Start (RFC 3339); default: 24 hours before until.
+         */
+        since?: string;
+        /**
+         * End, exclusive (RFC 3339); default: now.
+         */
+        until?: string;
+        /**
+         * Bucket width.
+         */
+        interval?: 'minute' | 'hour' | 'day';
+        /**
+         * status: a bucket per status class (2xx, 4xx…); key: a bucket per caller.
+         */
+        group_by?: 'status' | 'key';
+    };
+    url: '/v1/usage/calls';
+};
+
+export type CallUsageErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CallUsageError = CallUsageErrors[keyof CallUsageErrors];
+
+export type CallUsageResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeListCallUsage;
+};
+
+export type CallUsageResponse = CallUsageResponses[keyof CallUsageResponses];
+
 export type CheckUsageData = {
     body?: never;
     path?: never;
@@ -10285,6 +10400,64 @@ export type CheckUsageResponses = {
 };
 
 export type CheckUsageResponse = CheckUsageResponses[keyof CheckUsageResponses];
+
+export type WebhookUsageData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Start (RFC 3339); default: 24 hours before until.
+         */
+        since?: string;
+        /**
+         * End, exclusive (RFC 3339); default: now.
+         */
+        until?: string;
+        /**
+         * Bucket width.
+         */
+        interval?: 'minute' | 'hour' | 'day';
+    };
+    url: '/v1/usage/webhooks';
+};
+
+export type WebhookUsageErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type WebhookUsageError = WebhookUsageErrors[keyof WebhookUsageErrors];
+
+export type WebhookUsageResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeListWebhookUsage;
+};
+
+export type WebhookUsageResponse = WebhookUsageResponses[keyof WebhookUsageResponses];
 
 export type UserPermissionsData = {
     body: UserPermissionsRequest;
