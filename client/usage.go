@@ -12,8 +12,8 @@ import (
 type UsageOptions struct {
 	Since, Until time.Time
 	Interval     string
-	// GroupBy: for call usage "status" (default) or "key"; for check
-	// usage "key" or "" (none).
+	// GroupBy: for call usage "status" (default), "key" or
+	// "status_and_key"; for check usage "key" or "" (none).
 	GroupBy string
 	// KeyID narrows check usage to one API key.
 	KeyID string
@@ -46,8 +46,8 @@ type CheckUsage struct {
 	Denied  int64     `json:"denied"`
 }
 
-// CallUsage is the logged API calls of one bucket and status class (or
-// caller, grouped by key).
+// CallUsage is the logged API calls of one bucket, status class and
+// caller (each set when grouped by).
 type CallUsage struct {
 	Start  time.Time `json:"start"`
 	Status string    `json:"status,omitempty"`

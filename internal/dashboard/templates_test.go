@@ -93,6 +93,7 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"key":           func() any { return &keyData{Key: &client.APIKey{}, Form: emptyForm()} },
 		"confirm":       func() any { return &confirmData{} },
 		"status":        func() any { return &statusData{Page: &client.StatusPage{}} },
+		"usage":         func() any { return &usageData{} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
@@ -12,7 +13,7 @@ import (
 // UsageStore reads counted checks and the API log's calls over time.
 type UsageStore interface {
 	CheckUsage(ctx context.Context, orgID, envID, keyID string, since, until time.Time, width time.Duration, byKey bool) ([]usage.Bucket, error)
-	CallUsage(ctx context.Context, orgID, envID string, since, until time.Time, width time.Duration, byKey bool) ([]usage.CallBucket, error)
+	CallUsage(ctx context.Context, f apilog.Filter, since, until time.Time, width time.Duration, by usage.CallGrouping) ([]usage.CallBucket, error)
 }
 
 // WebhookUsageStore reads webhook deliveries over time.
@@ -91,18 +92,19 @@ func usageWindow(since, until time.Time, interval string) (time.Time, time.Time,
 }
 
 type callUsageIn struct {
-	EnvQuery
-	Since    time.Time `query:"since" doc:"Start (RFC 3339); default: 24 hours before until."`
-	Until    time.Time `query:"until" doc:"End, exclusive (RFC 3339); default: now."`
-	Interval string    `query:"interval" default:"hour" enum:"minute,hour,day" doc:"Bucket width."`
-	GroupBy  string    `query:"group_by" default:"status" enum:"status,key" doc:"status: a bucket per status class (2xx, 4xx…); key: a bucket per caller."`
+	Project     string    `query:"project" doc:"Project id or key: with environment, only that environment's calls."`
+	Environment string    `query:"environment" doc:"Environment id or key (with project). Default: every call the caller's key reaches, as GET /v1/logs lists them (calls of organization keys belong to no environment)."`
+	Since       time.Time `query:"since" doc:"Start (RFC 3339); default: 24 hours before until."`
+	Until       time.Time `query:"until" doc:"End, exclusive (RFC 3339); default: now."`
+	Interval    string    `query:"interval" default:"hour" enum:"minute,hour,day" doc:"Bucket width."`
+	GroupBy     string    `query:"group_by" default:"status" enum:"status,key,status_and_key" doc:"status: a bucket per status class (2xx, 4xx…); key: a bucket per caller; status_and_key: a bucket per both."`
 }
 
 // CallUsage is the logged API calls of one bucket and group.
 type CallUsage struct {
 	Start  time.Time `json:"start" doc:"The bucket's start; it spans interval."`
-	Status string    `json:"status,omitempty" doc:"With group_by=status: the status class, e.g. 2xx."`
-	KeyID  string    `json:"key_id,omitempty" doc:"With group_by=key: the caller (an API key's id, member:<id> for a dashboard member)."`
+	Status string    `json:"status,omitempty" doc:"Grouped by status: the status class, e.g. 2xx."`
+	KeyID  string    `json:"key_id,omitempty" doc:"Grouped by key: the caller (an API key's id, or a member's id for the dashboard's calls)."`
 	Calls  int64     `json:"calls"`
 }
 
@@ -110,27 +112,29 @@ func (h *handlers) callUsage(ctx context.Context, in *callUsageIn) (*Out[[]CallU
 	if h.UsageStore == nil {
 		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "API call usage is not available on this server")
 	}
-	ref, err := h.envRefOf(ctx, in.EnvQuery)
-	if err != nil {
-		return nil, err
+	// The caller's reach, as GET /v1/logs lists it; narrowed to one
+	// environment when the call names it.
+	p := principal(ctx)
+	f := apilog.Filter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID}
+	if in.Project != "" || in.Environment != "" {
+		ref, err := h.envRefOf(ctx, EnvQuery{Project: in.Project, Environment: in.Environment})
+		if err != nil {
+			return nil, err
+		}
+		f.ProjectID, f.EnvID = ref.projectID, ref.envID
 	}
 	since, until, width, err := usageWindow(in.Since, in.Until, in.Interval)
 	if err != nil {
 		return nil, err
 	}
-	byKey := in.GroupBy == "key"
-	rows, err := h.UsageStore.CallUsage(ctx, ref.orgID, ref.envID, since, until, width, byKey)
+	by := usage.CallGrouping{Status: in.GroupBy != "key", Key: in.GroupBy != "status"}
+	rows, err := h.UsageStore.CallUsage(ctx, f, since, until, width, by)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]CallUsage, len(rows))
 	for i, r := range rows {
-		out[i] = CallUsage{Start: r.Start, Calls: r.Calls}
-		if byKey {
-			out[i].KeyID = r.Group
-		} else {
-			out[i].Status = r.Group
-		}
+		out[i] = CallUsage{Start: r.Start, Status: r.Status, KeyID: r.KeyID, Calls: r.Calls}
 	}
 	return ok(ctx, out), nil
 }

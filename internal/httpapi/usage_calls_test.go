@@ -45,6 +45,14 @@ func TestCallUsage(t *testing.T) {
 	if got := usage(prodKey, "?group_by=key&interval=day", "key_id"); got[prodWriterID] != 1 || got[devWriterID] != 0 {
 		t.Fatalf("prod by key (the other environment's calls counted?): %v", got)
 	}
+	// An organization key reaches every call; narrowed to an environment,
+	// only that one's.
+	if got := usage(s.key, "?group_by=key", "key_id"); got[devWriterID] != 3 || got[prodWriterID] != 1 {
+		t.Fatalf("organization by key: %v", got)
+	}
+	if got := usage(s.key, fmt.Sprintf("?group_by=key&project=%s&environment=%s", s.projID, s.prodID), "key_id"); got[devWriterID] != 0 || got[prodWriterID] != 1 {
+		t.Fatalf("organization key, prod only: %v", got)
+	}
 	if got := usage(devKey, "?interval=day", "status"); got["2xx"] < 2 || got["4xx"] != 1 || got["5xx"] != 0 {
 		t.Fatalf("dev by status: %v", got)
 	}
@@ -60,6 +68,7 @@ func TestCallUsage(t *testing.T) {
 		{"an unknown interval", devKey, "?interval=week", 400},
 		{"too many buckets", devKey, "?interval=minute&since=2020-01-01T00:00:00Z", 400},
 		{"until before since", devKey, "?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", 400},
+		{"another organization's environment", s.otherOrg("Elsewhere").key, fmt.Sprintf("?project=%s&environment=%s", s.projID, s.devID), 404},
 		{"another environment of the key's", prodKey, fmt.Sprintf("?project=%s&environment=%s", s.projID, s.devID), 403},
 	} {
 		if got := s.do(req{method: "GET", path: "/v1/usage/calls" + tc.query, key: tc.key}); got.status != tc.status {

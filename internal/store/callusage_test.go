@@ -35,14 +35,17 @@ func testCallUsage(t *testing.T, st *store.LogStore) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name  string
-		byKey bool
-		want  []usage.CallBucket
+		name string
+		by   usage.CallGrouping
+		want []usage.CallBucket
 	}{
-		{"by status", false, []usage.CallBucket{{Start: t0, Group: "2xx", Calls: 2}, {Start: t0, Group: "4xx", Calls: 1}, {Start: t0.Add(time.Hour), Group: "5xx", Calls: 1}}},
-		{"by key", true, []usage.CallBucket{{Start: t0, Group: "k1", Calls: 2}, {Start: t0, Group: "k2", Calls: 1}, {Start: t0.Add(time.Hour), Group: "k2", Calls: 1}}},
+		{"by status", usage.CallGrouping{Status: true}, []usage.CallBucket{{Start: t0, Status: "2xx", Calls: 2}, {Start: t0, Status: "4xx", Calls: 1}, {Start: t0.Add(time.Hour), Status: "5xx", Calls: 1}}},
+		{"by key", usage.CallGrouping{Key: true}, []usage.CallBucket{{Start: t0, KeyID: "k1", Calls: 2}, {Start: t0, KeyID: "k2", Calls: 1}, {Start: t0.Add(time.Hour), KeyID: "k2", Calls: 1}}},
+		{"by both", usage.CallGrouping{Status: true, Key: true}, []usage.CallBucket{{Start: t0, Status: "2xx", KeyID: "k1", Calls: 2}, {Start: t0, Status: "4xx", KeyID: "k2", Calls: 1},
+			{Start: t0.Add(time.Hour), Status: "5xx", KeyID: "k2", Calls: 1}}},
+		{"by neither", usage.CallGrouping{}, []usage.CallBucket{{Start: t0, Calls: 3}, {Start: t0.Add(time.Hour), Calls: 1}}},
 	} {
-		got, err := st.CallUsage(ctx, "ou", "eu", t0, t0.Add(2*time.Hour), time.Hour, tc.byKey)
+		got, err := st.CallUsage(ctx, apilog.Filter{OrgID: "ou", EnvID: "eu"}, t0, t0.Add(2*time.Hour), time.Hour, tc.by)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -50,7 +53,12 @@ func testCallUsage(t *testing.T, st *store.LogStore) {
 			t.Fatalf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	if _, err := st.CallUsage(ctx, "ou", "eu", t0, t0.Add(time.Hour), 0, false); err == nil {
+	// The whole organization: both its environments' calls.
+	org, err := st.CallUsage(ctx, apilog.Filter{OrgID: "ou"}, t0, t0.Add(2*time.Hour), 2*time.Hour, usage.CallGrouping{Key: true})
+	if want := []usage.CallBucket{{Start: t0, KeyID: "k1", Calls: 3}, {Start: t0, KeyID: "k2", Calls: 2}}; err != nil || !reflect.DeepEqual(org, want) {
+		t.Fatalf("organization: %+v %v, want %+v", org, err, want)
+	}
+	if _, err := st.CallUsage(ctx, apilog.Filter{OrgID: "ou"}, t0, t0.Add(time.Hour), 0, usage.CallGrouping{}); err == nil {
 		t.Fatal("a zero bucket width was accepted")
 	}
 }

@@ -152,7 +152,7 @@ export type Call = {
 export type CallUsage = {
     calls: number;
     /**
-     * With group_by=key: the caller (an API key's id, member:<id> for a dashboard member).
+     * Grouped by key: the caller (an API key's id, or a member's id for the dashboard's calls).
      */
     key_id?: string;
     /**
@@ -160,7 +160,7 @@ export type CallUsage = {
      */
     start: string;
     /**
-     * With group_by=status: the status class, e.g. 2xx.
+     * Grouped by status: the status class, e.g. 2xx.
      */
     status?: string;
 };
@@ -10262,11 +10262,11 @@ export type CallUsageData = {
     path?: never;
     query?: {
         /**
-         * Project id or key; implied by an environment key.
+         * Project id or key: with environment, only that environment's calls.
          */
         project?: string;
         /**
-         * Environment id or key; implied by an environment key.
+         * Environment id or key (with project). Default: every call the caller's key reaches, as GET /v1/logs lists them (calls of organization keys belong to no environment).
          */
         environment?: string;
         /**
@@ -10282,9 +10282,9 @@ export type CallUsageData = {
          */
         interval?: 'minute' | 'hour' | 'day';
         /**
-         * status: a bucket per status class (2xx, 4xx…); key: a bucket per caller.
+         * status: a bucket per status class (2xx, 4xx…); key: a bucket per caller; status_and_key: a bucket per both.
          */
-        group_by?: 'status' | 'key';
+        group_by?: 'status' | 'key' | 'status_and_key';
     };
     url: '/v1/usage/calls';
 };

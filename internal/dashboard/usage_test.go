@@ -1,0 +1,85 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
+)
+
+var chartTotalRE = regexp.MustCompile(`id="chart-([a-z-]+)" data-total="(\d+)"`)
+
+func usageTotals(t *testing.T, m *member) map[string]int {
+	t.Helper()
+	st, body := m.get("/usage")
+	if st != 200 {
+		t.Fatalf("usage: %d %s", st, body)
+	}
+	out := map[string]int{}
+	for _, g := range chartTotalRE.FindAllStringSubmatch(body, -1) {
+		out[g[1]], _ = strconv.Atoi(g[2])
+	}
+	return out
+}
+
+// The usage page counts the organization's calls, whoever made them.
+func TestDashboardUsageCountsCalls(t *testing.T) {
+	s, m := adminSite(t, nil)
+	before := usageTotals(t, m)
+	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada"}}, [2]any{"/v1/users", map[string]any{"key": "bob"}})
+	testwait.Progress(t, 20*time.Second, "the calls counted", func() (any, bool) {
+		got := usageTotals(t, m)
+		return got, got["calls-status"] >= before["calls-status"]+2
+	})
+}
+
+// The usage page reads aggregates: with 100,000 calls in its window it
+// still draws in well under the 200 ms a page may take (measured, and
+// logged; the bound asserted is loose for a shared CI machine).
+func TestDashboardUsagePageTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: seeds 100,000 log rows")
+	}
+	s, m := adminSite(t, nil)
+	_, me := s.api(t, "GET", "/v1/me", s.key, nil)
+	orgID, _ := me["data"].(map[string]any)["organization_id"].(string)
+	if orgID == "" {
+		t.Fatalf("/v1/me: %v", me)
+	}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	const n = 100_000
+	batch := make([]apilog.Call, 0, 5000)
+	for i := range n {
+		batch = append(batch, apilog.Call{ID: fmt.Sprintf("seed-%06d", i), Time: now.Add(-time.Duration(i) * 800 * time.Millisecond), RequestID: fmt.Sprintf("r%d", i),
+			OrganizationID: orgID, ActorType: "key", ActorID: fmt.Sprintf("key-%d", i%12), Method: "POST", Route: "/v1/users", Path: "/v1/users",
+			Status: []int{200, 201, 404, 429, 500}[i%5]})
+		if len(batch) == cap(batch) {
+			if err := s.a.LogDB.LogStore().WriteAPILog(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	var best time.Duration
+	for range 5 {
+		start := time.Now()
+		got := usageTotals(t, m)
+		took := time.Since(start)
+		if got["calls-status"] < n*9/10 { // the window is 24 h; the seeds span 22 h
+			t.Fatalf("the page counts %d calls, want about %d", got["calls-status"], n)
+		}
+		if best == 0 || took < best {
+			best = took
+		}
+	}
+	t.Logf("usage page with %d calls in its window: %v (best of 5, whole request)", n, best)
+	if best > 2*time.Second {
+		t.Errorf("the usage page took %v", best)
+	}
+}
