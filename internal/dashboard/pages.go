@@ -75,6 +75,7 @@ func (x *dash) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /settings/environment", a(x.saveEnvSettings))
 	mux.HandleFunc("GET /account", a(x.account))
 	mux.HandleFunc("GET /usage", a(x.usagePage))
+	mux.HandleFunc("GET /search", a(x.search))
 	mux.HandleFunc("POST /account/password", a(x.changePassword))
 }
 

@@ -94,6 +94,7 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"confirm":       func() any { return &confirmData{} },
 		"status":        func() any { return &statusData{Page: &client.StatusPage{}} },
 		"usage":         func() any { return &usageData{} },
+		"search":        func() any { return &searchData{} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }

@@ -4,6 +4,7 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
@@ -151,4 +154,159 @@ func TestDashboardUsageInABrowser(t *testing.T) {
 	screenshot(t, ctx, "usage-phone-dark")
 	do(t, ctx, "laptop", chromedp.EmulateViewport(1366, 900), chromedp.Navigate(s.url+"/usage"), chromedp.WaitVisible(chromedp.ID("chart-calls-status")))
 	screenshot(t, ctx, "usage-laptop-dark")
+}
+
+// luminance of a computed CSS colour "rgb(r, g, b)" (0 dark … 1 light).
+func luminance(t *testing.T, css string) float64 {
+	t.Helper()
+	var r, g, b float64
+	if _, err := fmt.Sscanf(strings.Replace(css, "rgba", "rgb", 1), "rgb(%f, %f, %f", &r, &g, &b); err != nil {
+		t.Fatalf("colour %q: %v", css, err)
+	}
+	return (0.2126*r + 0.7152*g + 0.0722*b) / 255
+}
+
+// The header's search with its keyboard shortcut finds a user by key and
+// opens it from the keyboard; dark mode follows prefers-color-scheme; at
+// phone width the list tables keep their actions on screen, measured in
+// the browser. Screenshots at laptop and phone widths, light and dark.
+func TestDashboardSearchDarkModePhoneInABrowser(t *testing.T) {
+	s := newSite(t)
+	ctx := browser(t, 1366, 900)
+	setupAdmin(t, ctx, s)
+	seedAPI(t, s,
+		[2]any{"/v1/users", map[string]any{"key": "ada-lovelace", "email": "ada@analytical-engines.example", "first_name": "Ada", "last_name": "Lovelace"}},
+		[2]any{"/v1/users", map[string]any{"key": "grace", "email": "grace.brewster.murray.hopper@a-rather-long-domain-name.example"}},
+		[2]any{"/v1/users", map[string]any{"key": "user-with-a-remarkably-long-key-0123456789abcdef", "email": "long@example.com"}},
+		[2]any{"/v1/tenants", map[string]any{"key": "adastra", "name": "Ad Astra"}},
+		[2]any{"/v1/resources", map[string]any{"key": "document", "actions": []string{"read"}}},
+		[2]any{"/v1/roles", map[string]any{"key": "reader", "permissions": []string{"document:read"}}},
+	)
+	if st, out := s.api(t, "POST", "/v1/api-keys", s.key, map[string]any{"name": "ada-sync-job", "level": "organization", "scopes": []string{"view:user"}}); st != 201 {
+		t.Fatalf("key: %d %v", st, out)
+	}
+	active := func() string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.activeElement.id || "") + "|" + (document.activeElement.getAttribute("href") || "")`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	// "/" focuses the search; typing and Enter search; the first result has
+	// the focus; the arrow keys move; Enter opens the user.
+	do(t, ctx, "overview", chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(chromedp.ID("global-search")))
+	// A key down without its character event, as a browser sends it when
+	// the page cancels the key down (CDP's KeyEvent would type the "/" in
+	// the box regardless).
+	do(t, ctx, "press /", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: typ, Key: "/", Code: "Slash", WindowsVirtualKeyCode: 191}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	if got := active(); got != "global-search|" {
+		t.Fatalf("after /, the focus is on %q", got)
+	}
+	do(t, ctx, "type ada", leave(), chromedp.KeyEvent("ada\r"))
+	arrived(t, ctx, "search")
+	do(t, ctx, "results", chromedp.WaitVisible(chromedp.ID("search-results")))
+	results := text(t, ctx, "#search-results")
+	for _, want := range []string{"ada-lovelace", "adastra", "ada-sync-job"} {
+		if !strings.Contains(results, want) {
+			t.Errorf("the results of ada lack %s: %q", want, results)
+		}
+	}
+	if strings.Contains(results, "grace") {
+		t.Errorf("grace matches ada: %q", results)
+	}
+	eventually(t, ctx, "the first result focused", `document.activeElement.getAttribute("href") || ""`, func(s string) bool { return s == "/users/ada-lovelace" })
+	screenshot(t, ctx, "search-laptop")
+	do(t, ctx, "arrow down, up", chromedp.KeyEvent(kb.ArrowDown))
+	if got := active(); got != "|/tenants/adastra" {
+		t.Errorf("after ↓ the focus is on %q", got)
+	}
+	do(t, ctx, "arrow up", chromedp.KeyEvent(kb.ArrowUp))
+	do(t, ctx, "open", leave(), chromedp.KeyEvent("\r"))
+	arrived(t, ctx, "the user")
+	if loc, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`)); loc != "/users/ada-lovelace" {
+		t.Fatalf("Enter on the first result led to %q", loc)
+	}
+	// Ctrl+K works too, also from a page's own field.
+	do(t, ctx, "ctrl+k", chromedp.KeyEvent("k", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+	if got := active(); got != "global-search|" {
+		t.Errorf("after Ctrl+K, the focus is on %q", got)
+	}
+	// A search by a user's email finds them; nothing found says so.
+	do(t, ctx, "search by email", chromedp.Navigate(s.url+"/search?q=analytical-engines"), chromedp.WaitVisible(chromedp.ID("search-results")))
+	if got := text(t, ctx, "#search-results"); !strings.Contains(got, "ada-lovelace") {
+		t.Errorf("by email: %q", got)
+	}
+	do(t, ctx, "search nothing", chromedp.Navigate(s.url+"/search?q=zzz-nothing"), chromedp.WaitVisible(chromedp.CSS(".empty")))
+
+	// Dark mode follows prefers-color-scheme.
+	bg := func() (float64, float64) {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.documentElement).backgroundColor + "|" + getComputedStyle(document.querySelector("h1")).color`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, c, _ := strings.Cut(v, "|")
+		return luminance(t, b), luminance(t, c)
+	}
+	do(t, ctx, "users", chromedp.Navigate(s.url+"/users"), chromedp.WaitVisible(chromedp.CSS("table.list")))
+	if b, c := bg(); b < 0.8 || c > 0.3 {
+		t.Errorf("light: background %.2f, text %.2f", b, c)
+	}
+	screenshot(t, ctx, "users-laptop-light")
+	darkMode(t, ctx, "dark")
+	if b, c := bg(); b > 0.15 || c < 0.7 {
+		t.Errorf("dark: background %.2f, text %.2f", b, c)
+	}
+	screenshot(t, ctx, "users-laptop-dark")
+	do(t, ctx, "search dark", chromedp.Navigate(s.url+"/search?q=ada"), chromedp.WaitVisible(chromedp.ID("search-results")))
+	screenshot(t, ctx, "search-laptop-dark")
+	darkMode(t, ctx, "light")
+
+	// At phone width every list table fits its card and the page, and its
+	// actions are on screen.
+	do(t, ctx, "phone", chromedp.EmulateViewport(390, 844))
+	for _, path := range []string{"/users", "/keys", "/tenants", "/roles"} {
+		do(t, ctx, "phone "+path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(chromedp.CSS("table.list")))
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			const bad = [];
+			const de = document.documentElement;
+			if (de.scrollWidth > de.clientWidth) bad.push("page " + de.scrollWidth + ">" + de.clientWidth);
+			document.querySelectorAll("table.list").forEach(t => {
+				for (let el = t; el && el !== document.body; el = el.parentElement) {
+					if (el.scrollWidth > el.clientWidth) bad.push(el.tagName + "." + el.className + " " + el.scrollWidth + ">" + el.clientWidth);
+				}
+				t.querySelectorAll("tbody a.btn, tbody button").forEach(b => {
+					const r = b.getBoundingClientRect();
+					if (r.left < 0 || r.right > window.innerWidth) bad.push("action " + b.textContent.trim() + " at " + r.left + ".." + r.right);
+				});
+			});
+			const actions = document.querySelectorAll("table.list tbody a.btn, table.list tbody button").length;
+			return actions + "|" + bad.join("; ");
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, bad, _ := strings.Cut(got, "|")
+		if bad != "" {
+			t.Errorf("%s at phone width: %s", path, bad)
+		}
+		if n == "0" && path != "/roles" {
+			t.Errorf("%s: no actions in its table to measure", path)
+		}
+	}
+	do(t, ctx, "phone users", chromedp.Navigate(s.url+"/users"), chromedp.WaitVisible(chromedp.CSS("table.list")))
+	screenshot(t, ctx, "users-phone-light")
+	darkMode(t, ctx, "dark")
+	screenshot(t, ctx, "users-phone-dark")
+	do(t, ctx, "phone search", chromedp.Navigate(s.url+"/search?q=ada"), chromedp.WaitVisible(chromedp.ID("search-results")))
+	screenshot(t, ctx, "search-phone-dark")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"strconv"
 	"testing"
 	"time"
@@ -81,5 +82,35 @@ func TestDashboardUsagePageTime(t *testing.T) {
 	t.Logf("usage page with %d calls in its window: %v (best of 5, whole request)", n, best)
 	if best > 2*time.Second {
 		t.Errorf("the usage page took %v", best)
+	}
+}
+
+// Search finds users, tenants, resources, roles and keys by key or name,
+// only with the permission to see them; a too long query is a 400.
+func TestDashboardSearch(t *testing.T) {
+	s, m := adminSite(t, nil)
+	seedAPI(t, s,
+		[2]any{"/v1/users", map[string]any{"key": "ada-lovelace", "email": "ada@engines.example"}},
+		[2]any{"/v1/users", map[string]any{"key": "grace"}},
+		[2]any{"/v1/tenants", map[string]any{"key": "adastra", "name": "Ad Astra"}},
+		[2]any{"/v1/roles", map[string]any{"key": "ada-admins"}},
+	)
+	st, body := m.get("/search?q=ada")
+	if st != 200 {
+		t.Fatalf("search: %d", st)
+	}
+	for _, want := range []string{`href="/users/ada-lovelace"`, `href="/tenants/adastra"`, `href="/roles/ada-admins"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("search ada: no %s in %s", want, body)
+		}
+	}
+	if strings.Contains(body, `href="/users/grace"`) {
+		t.Error("grace matches ada")
+	}
+	if st, body := m.get("/search?q=engines.example"); st != 200 || !strings.Contains(body, `href="/users/ada-lovelace"`) {
+		t.Errorf("search by email: %d", st)
+	}
+	if st, _ := m.get("/search?q=" + strings.Repeat("a", 201)); st != 400 {
+		t.Errorf("a long query: %d, want 400", st)
 	}
 }
