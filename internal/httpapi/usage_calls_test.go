@@ -12,7 +12,15 @@ import (
 // by status class and by caller, only that environment's, behind view:log.
 func TestCallUsage(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			callUsage(t, newServerWith(t, engineConfig(t, engine)))
+		})
+	}
+}
+
+func callUsage(t *testing.T, s *server) {
 	dev := map[string]any{"project": s.projID, "environment": s.devID}
 	prod := map[string]any{"project": s.projID, "environment": s.prodID}
 	devWriterID, devWriter := s.newKey("environment", []string{"manage:user", "view:user"}, dev)
@@ -81,7 +89,18 @@ func TestCallUsage(t *testing.T) {
 // only to the endpoints the caller reaches.
 func TestWebhookUsage(t *testing.T) {
 	t.Parallel()
-	s := webhookServer(t, nil)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			cfg := engineConfig(t, engine)
+			cfg.WebhookAllowNetworks = []string{"127.0.0.0/8"}
+			cfg.WebhookRetrySchedule = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
+			webhookUsage(t, newServerWith(t, cfg))
+		})
+	}
+}
+
+func webhookUsage(t *testing.T, s *server) {
 	ok := newReceiver(t, nil)
 	bad := newReceiver(t, func(int) int { return 500 })
 	s.newWebhook(ok.srv.URL+"/hook", "user.created")
