@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -112,5 +113,40 @@ func TestDashboardSearch(t *testing.T) {
 	}
 	if st, _ := m.get("/search?q=" + strings.Repeat("a", 201)); st != 400 {
 		t.Errorf("a long query: %d, want 400", st)
+	}
+}
+
+// Usage and search need a session, and show what the member's role lets
+// the API answer: a Viewer (no manage:api) gets the charts but neither
+// the rate-limit table nor API keys among search results.
+func TestDashboardUsageAndSearchFollowTheRole(t *testing.T) {
+	s, _ := adminSite(t, nil)
+	if st, out := s.api(t, "POST", "/v1/api-keys", s.key, map[string]any{"name": "ada-sync", "level": "organization", "scopes": []string{"view:user"}}); st != 201 {
+		t.Fatalf("key: %d %v", st, out)
+	}
+	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada"}})
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/usage", "/search?q=ada"} {
+		res, err := c.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 303 || !strings.HasPrefix(res.Header.Get("Location"), "/signin") {
+			t.Errorf("%s signed out: %d %s", path, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	vic := viewerMember(t, s)
+	st, body := vic.get("/usage")
+	if st != 200 || !strings.Contains(body, `id="chart-calls-status"`) || strings.Contains(body, `id="rate-limits"`) {
+		t.Errorf("a Viewer's usage page: %d, charts %v, rate limits %v", st, strings.Contains(body, "chart-calls-status"), strings.Contains(body, "rate-limits"))
+	}
+	st, body = vic.get("/search?q=ada")
+	if st != 200 || !strings.Contains(body, `href="/users/ada"`) || strings.Contains(body, "ada-sync") {
+		t.Errorf("a Viewer's search: %d %s", st, body)
+	}
+	admin := s.member(t, "admin@example.com", "correct horse battery")
+	if _, body := admin.get("/search?q=ada-sync"); !strings.Contains(body, "ada-sync") {
+		t.Error("an Admin's search does not find the key ada-sync")
 	}
 }
