@@ -280,7 +280,7 @@ func (a *App) buildHandler() error {
 	a.deps = httpapi.Deps{
 		Region: cfg.Region, APIURL: cfg.APIURL(cfg.Addr),
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
-		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore, WebhookUsage: a.Store,
+		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore, WebhookUsage: a.Store, CallCache: usage.NewCallCache(),
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes,
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,

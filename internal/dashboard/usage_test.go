@@ -41,8 +41,9 @@ func TestDashboardUsageCountsCalls(t *testing.T) {
 }
 
 // The usage page reads aggregates: with 100,000 calls in its window it
-// still draws in well under the 200 ms a page may take (measured, and
-// logged; the bound asserted is loose for a shared CI machine).
+// draws in under the 200 ms a page may take once the API's call cache
+// holds the settled buckets (measured and logged; the bound asserted is
+// loose for a shared CI machine).
 func TestDashboardUsagePageTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: seeds 100,000 log rows")
@@ -68,19 +69,24 @@ func TestDashboardUsagePageTime(t *testing.T) {
 			batch = batch[:0]
 		}
 	}
-	var best time.Duration
-	for range 5 {
+	var best, first time.Duration
+	for i := range 5 {
 		start := time.Now()
 		got := usageTotals(t, m)
 		took := time.Since(start)
 		if got["calls-status"] < n*9/10 { // the window is 24 h; the seeds span 22 h
 			t.Fatalf("the page counts %d calls, want about %d", got["calls-status"], n)
 		}
+		if i == 0 {
+			first = took
+		}
 		if best == 0 || took < best {
 			best = took
 		}
 	}
-	t.Logf("usage page with %d calls in its window: %v (best of 5, whole request)", n, best)
+	// The first read scans the window; the next ones only the buckets that
+	// have not settled (the API's cache of call counts).
+	t.Logf("usage page with %d calls in its window: first %v, then best of 4 %v (whole request)", n, first, best)
 	if best > 2*time.Second {
 		t.Errorf("the usage page took %v", best)
 	}

@@ -55,6 +55,8 @@ type Deps struct {
 	Usage *usage.Meter
 	// UsageStore answers GET /v1/usage/checks (nil: not available).
 	UsageStore UsageStore
+	// CallCache keeps settled counts of GET /v1/usage/calls (nil: none).
+	CallCache *usage.CallCache
 	// WebhookUsage answers GET /v1/usage/webhooks (nil: not available).
 	WebhookUsage WebhookUsageStore
 	// Closing is closed when the server shuts down; long-lived streams end.

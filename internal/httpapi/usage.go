@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -128,7 +129,10 @@ func (h *handlers) callUsage(ctx context.Context, in *callUsageIn) (*Out[[]CallU
 		return nil, err
 	}
 	by := usage.CallGrouping{Status: in.GroupBy != "key", Key: in.GroupBy != "status"}
-	rows, err := h.UsageStore.CallUsage(ctx, f, since, until, width, by)
+	key := fmt.Sprintf("%s|%s|%s|%d|%t|%t", f.OrgID, f.ProjectID, f.EnvID, width, by.Status, by.Key)
+	rows, err := h.CallCache.Get(key, since, until, width, func(from time.Time) ([]usage.CallBucket, error) {
+		return h.UsageStore.CallUsage(ctx, f, from, until, width, by)
+	})
 	if err != nil {
 		return nil, err
 	}

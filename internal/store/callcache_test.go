@@ -1,0 +1,84 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
+)
+
+// The call cache over the real log: every read equals a full read of the
+// log, while a read after the first scans only from the settled buckets'
+// end; an entry of another key or a window before the cached one reads in
+// full.
+func TestCallCacheMatchesTheLog(t *testing.T) {
+	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, ctx := db.LogStore(), context.Background()
+	t0 := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	now := t0.Add(10*time.Hour + 30*time.Minute)
+	cache := usage.NewCallCache()
+	cache.Now = func() time.Time { return now }
+	cache.TTL = 2 * time.Hour
+	n := 0
+	write := func(at time.Time, status int, key string) {
+		t.Helper()
+		n++
+		if err := st.WriteAPILog(ctx, []apilog.Call{{ID: fmt.Sprintf("cc-%d", n), Time: at, OrganizationID: "o", ActorID: key, Status: status}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for h := range 10 {
+		write(t0.Add(time.Duration(h)*time.Hour+time.Minute), 200, "k1")
+		write(t0.Add(time.Duration(h)*time.Hour+2*time.Minute), 404, "k2")
+	}
+	f, by, width := apilog.Filter{OrgID: "o"}, usage.CallGrouping{Status: true, Key: true}, time.Hour
+	var scanned []time.Time
+	read := func(key string, since time.Time) {
+		t.Helper()
+		got, err := cache.Get(key, since, now, width, func(from time.Time) ([]usage.CallBucket, error) {
+			scanned = append(scanned, from)
+			return st.CallUsage(ctx, f, from, now, width, by)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := st.CallUsage(ctx, f, since, now, width, by)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("since %v: cached %+v\nwant %+v", since, got, want)
+		}
+	}
+	read("a", t0)
+	read("a", t0)                           // scans from the settled end: 10:00 (10:30 less 2 minutes, in hours)
+	write(now.Add(-time.Minute), 500, "k1") // the open bucket
+	read("a", t0.Add(3*time.Hour))
+	now = now.Add(time.Hour) // 11:30: 10:00–11:00 has settled
+	write(now.Add(-10*time.Minute), 200, "k3")
+	read("a", t0.Add(3*time.Hour))
+	read("a", t0.Add(4*time.Hour))
+	read("a", t0.Add(2*time.Hour)) // earlier than the last read, still within the entry
+	read("b", t0)                  // another key
+	want := []time.Time{t0, t0.Add(10 * time.Hour), t0.Add(10 * time.Hour), t0.Add(10 * time.Hour), t0.Add(11 * time.Hour), t0.Add(11 * time.Hour), t0}
+	if !reflect.DeepEqual(scanned, want) {
+		t.Errorf("scanned from %v, want %v", scanned, want)
+	}
+	// After the TTL the log is read in full again.
+	now = now.Add(2 * time.Hour)
+	scanned = nil
+	read("a", t0)
+	if len(scanned) != 1 || !scanned[0].Equal(t0) {
+		t.Errorf("after the TTL: scanned from %v", scanned)
+	}
+}
