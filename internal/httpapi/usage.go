@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -46,6 +48,30 @@ var usageWidths = map[string]time.Duration{"minute": time.Minute, "hour": time.H
 // minutes).
 const maxUsageBuckets = 10_080
 
+// usageMaxSpan bounds a usage call's window per interval, so that no call
+// scans more than a bounded stretch of the log: a week of minutes, 31 days
+// of hours, 90 days of days (longer than the API log is kept by default).
+var usageMaxSpan = map[string]time.Duration{"minute": 7 * 24 * time.Hour, "hour": 31 * 24 * time.Hour, "day": 90 * 24 * time.Hour}
+
+// usageTimeout bounds one usage query (nanoseconds; tests shorten it).
+var usageTimeout atomic.Int64
+
+func init() { usageTimeout.Store(int64(10 * time.Second)) }
+
+// usageQuery runs a usage query under usageTimeout: one that runs longer
+// is ended and answered 503 with what to do, not an internal error.
+func usageQuery[T any](ctx context.Context, q func(ctx context.Context) (T, error)) (T, error) {
+	d := time.Duration(usageTimeout.Load())
+	qctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	v, err := q(qctx)
+	if err != nil && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || qctx.Err() != nil) {
+		var zero T
+		return zero, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "the usage query took longer than %v and was stopped; narrow since/until, widen interval or group less", d)
+	}
+	return v, err
+}
+
 func (h *handlers) checkUsage(ctx context.Context, in *checkUsageIn) (*Out[[]CheckUsage], error) {
 	if h.UsageStore == nil {
 		return nil, gatehouse.Errorf(gatehouse.CodeServiceUnavailable, "check usage is not available on this server")
@@ -58,7 +84,9 @@ func (h *handlers) checkUsage(ctx context.Context, in *checkUsageIn) (*Out[[]Che
 	if err != nil {
 		return nil, err
 	}
-	rows, err := h.UsageStore.CheckUsage(ctx, ref.orgID, ref.envID, in.KeyID, since, until, width, in.GroupBy == "key")
+	rows, err := usageQuery(ctx, func(ctx context.Context) ([]usage.Bucket, error) {
+		return h.UsageStore.CheckUsage(ctx, ref.orgID, ref.envID, in.KeyID, since, until, width, in.GroupBy == "key")
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +113,12 @@ func usageWindow(since, until time.Time, interval string) (time.Time, time.Time,
 	since = since.UTC().Truncate(width)
 	if !until.After(since) {
 		return since, until, width, gatehouse.FieldError("until", "out_of_range", "until must be after since")
+	}
+	if interval == "" {
+		interval = "hour"
+	}
+	if span, limit := until.Sub(since), usageMaxSpan[interval]; limit > 0 && span > limit {
+		return since, until, width, gatehouse.FieldError("since", "out_of_range", "with interval=%s a window spans at most %d days: %.1f days asked; narrow since/until or widen interval", interval, int(limit/(24*time.Hour)), span.Hours()/24)
 	}
 	if n := until.Sub(since) / width; n > maxUsageBuckets {
 		return since, until, width, gatehouse.FieldError("since", "out_of_range", "at most %d buckets a call: %d %ss asked; narrow since/until or widen interval", maxUsageBuckets, n, interval)
@@ -130,8 +164,10 @@ func (h *handlers) callUsage(ctx context.Context, in *callUsageIn) (*Out[[]CallU
 	}
 	by := usage.CallGrouping{Status: in.GroupBy != "key", Key: in.GroupBy != "status"}
 	key := fmt.Sprintf("%s|%s|%s|%d|%t|%t", f.OrgID, f.ProjectID, f.EnvID, width, by.Status, by.Key)
-	rows, err := h.CallCache.Get(key, since, until, width, func(from time.Time) ([]usage.CallBucket, error) {
-		return h.UsageStore.CallUsage(ctx, f, from, until, width, by)
+	rows, err := usageQuery(ctx, func(ctx context.Context) ([]usage.CallBucket, error) {
+		return h.CallCache.Get(key, since, until, width, func(from time.Time) ([]usage.CallBucket, error) {
+			return h.UsageStore.CallUsage(ctx, f, from, until, width, by)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -168,7 +204,9 @@ func (h *handlers) webhookUsage(ctx context.Context, in *webhookUsageIn) (*Out[[
 	}
 	// The endpoints the caller reaches, as GET /v1/webhooks lists them.
 	p := principal(ctx)
-	rows, err := h.WebhookUsage.DeliveryUsage(ctx, webhook.EndpointFilter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID}, since, until, width)
+	rows, err := usageQuery(ctx, func(ctx context.Context) ([]usage.DeliveryBucket, error) {
+		return h.WebhookUsage.DeliveryUsage(ctx, webhook.EndpointFilter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID}, since, until, width)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,27 @@ package httpapi_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
+
+// TestCallUsageTimeout: a usage query that runs past its timeout is ended
+// and answered 503 saying what to do, not 500. (Not parallel: it shortens
+// the timeout of the process.)
+func TestCallUsageTimeout(t *testing.T) {
+	s := newServerWith(t, engineConfig(t, "sqlite"))
+	defer httpapi.SetUsageTimeout(time.Nanosecond)()
+	for _, path := range []string{"/v1/usage/calls?interval=day", "/v1/usage/webhooks", "/v1/usage/checks" + devQ} {
+		got := s.do(req{method: "GET", path: path, key: s.key})
+		if got.status != 503 || !strings.Contains(string(got.raw), "narrow since/until") {
+			t.Errorf("%s: %d %s", path, got.status, got.raw)
+		}
+	}
+}
 
 // TestCallUsage: GET /v1/usage/calls counts an environment's logged calls
 // by status class and by caller, only that environment's, behind view:log.
@@ -75,6 +91,10 @@ func callUsage(t *testing.T, s *server) {
 		{"an unknown group", devKey, "?group_by=colour", 400},
 		{"an unknown interval", devKey, "?interval=week", 400},
 		{"too many buckets", devKey, "?interval=minute&since=2020-01-01T00:00:00Z", 400},
+		{"days over 90 days", devKey, "?interval=day&since=" + time.Now().Add(-91*24*time.Hour).UTC().Format(time.RFC3339), 400},
+		{"hours over 31 days", devKey, "?interval=hour&since=" + time.Now().Add(-32*24*time.Hour).UTC().Format(time.RFC3339), 400},
+		{"minutes over 7 days", devKey, "?interval=minute&until=2026-01-09T00:00:00Z&since=2026-01-01T00:00:00Z", 400},
+		{"days within 90 days", devKey, "?interval=day&since=" + time.Now().Add(-89*24*time.Hour).UTC().Format(time.RFC3339), 200},
 		{"until before since", devKey, "?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", 400},
 		{"another organization's environment", s.otherOrg("Elsewhere").key, fmt.Sprintf("?project=%s&environment=%s", s.projID, s.devID), 404},
 		{"another environment of the key's", prodKey, fmt.Sprintf("?project=%s&environment=%s", s.projID, s.devID), 403},
@@ -129,6 +149,9 @@ func webhookUsage(t *testing.T, s *server) {
 	other := s.otherOrg("Elsewhere")
 	if got := sum(other.key); len(got) != 0 {
 		t.Fatalf("another organization's usage: %v", got)
+	}
+	if got := s.do(req{method: "GET", path: "/v1/usage/webhooks?interval=day&since=2020-01-01T00:00:00Z", key: s.key}); got.status != 400 || !strings.Contains(string(got.raw), "at most 90 days") {
+		t.Errorf("a window of years: %d %s", got.status, got.raw)
 	}
 	_, noScope := s.newKey("organization", []string{"view:log"}, nil)
 	s.must(403, req{method: "GET", path: "/v1/usage/webhooks", key: noScope})
