@@ -32,3 +32,9 @@ func SetUsageTimeout(d time.Duration) (restore func()) {
 	old := usageTimeout.Swap(int64(d))
 	return func() { usageTimeout.Store(old) }
 }
+
+// SetUsageMaxGroups lowers the rows a usage answer may have for a test.
+func SetUsageMaxGroups(n int) (restore func()) {
+	old := usageMaxGroups.Swap(int64(n))
+	return func() { usageMaxGroups.Store(old) }
+}

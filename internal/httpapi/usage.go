@@ -53,6 +53,20 @@ const maxUsageBuckets = 10_080
 // of hours, 90 days of days (longer than the API log is kept by default).
 var usageMaxSpan = map[string]time.Duration{"minute": 7 * 24 * time.Hour, "hour": 31 * 24 * time.Hour, "day": 90 * 24 * time.Hour}
 
+// usageMaxGroups bounds the rows of one answer (tests lower it): a window
+// with more groups (e.g. minutes by status and key over a week of many
+// keys) is refused rather than held in memory whole.
+var usageMaxGroups atomic.Int64
+
+func init() { usageMaxGroups.Store(50_000) }
+
+func tooManyGroups(n int) error {
+	if limit := usageMaxGroups.Load(); int64(n) > limit {
+		return gatehouse.FieldError("group_by", "out_of_range", "more than %d rows in this window; narrow since/until, widen interval or group less", limit)
+	}
+	return nil
+}
+
 // usageTimeout bounds one usage query (nanoseconds; tests shorten it).
 var usageTimeout atomic.Int64
 
@@ -88,6 +102,9 @@ func (h *handlers) checkUsage(ctx context.Context, in *checkUsageIn) (*Out[[]Che
 		return h.UsageStore.CheckUsage(ctx, ref.orgID, ref.envID, in.KeyID, since, until, width, in.GroupBy == "key")
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := tooManyGroups(len(rows)); err != nil {
 		return nil, err
 	}
 	out := make([]CheckUsage, len(rows))
@@ -170,6 +187,9 @@ func (h *handlers) callUsage(ctx context.Context, in *callUsageIn) (*Out[[]CallU
 		})
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := tooManyGroups(len(rows)); err != nil {
 		return nil, err
 	}
 	out := make([]CallUsage, len(rows))

@@ -157,3 +157,20 @@ func webhookUsage(t *testing.T, s *server) {
 	s.must(403, req{method: "GET", path: "/v1/usage/webhooks", key: noScope})
 	s.must(400, req{method: "GET", path: "/v1/usage/webhooks?interval=minute&since=2020-01-01T00:00:00Z", key: s.key})
 }
+
+// TestCallUsageTooManyGroups: a window with more rows than an answer may
+// hold is refused with a 400 saying what to do. (Not parallel: it lowers
+// the bound of the process.)
+func TestCallUsageTooManyGroups(t *testing.T) {
+	s := newServerWith(t, engineConfig(t, "sqlite"))
+	defer httpapi.SetUsageMaxGroups(1)()
+	s.must(201, req{method: "POST", path: "/v1/users" + devQ, key: s.key, body: map[string]any{"key": "ada"}})
+	s.must(404, req{method: "GET", path: "/v1/users/nobody" + devQ, key: s.key})
+	// Two rows (2xx and 4xx of the one key) once the log has them.
+	testwait.Progress(t, 30*time.Second, "a usage answer refused", func() (any, bool) {
+		got := s.do(req{method: "GET", path: "/v1/usage/calls?group_by=status_and_key&interval=day", key: s.key})
+		return got.status, got.status == 400 && strings.Contains(string(got.raw), "more than 1 rows")
+	})
+	// Grouped by key alone (one row) it fits.
+	s.must(200, req{method: "GET", path: "/v1/usage/calls?group_by=key&interval=day", key: s.key})
+}

@@ -82,3 +82,81 @@ func TestCallCacheMatchesTheLog(t *testing.T) {
 		t.Errorf("after the TTL: scanned from %v", scanned)
 	}
 }
+
+// The call cache's budget: past MaxBuckets the least recently used entry
+// is dropped (not every entry), and an entry over MaxEntryBuckets is not
+// kept at all.
+func TestCallCacheBudget(t *testing.T) {
+	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, ctx := db.LogStore(), context.Background()
+	t0 := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	now := t0.Add(10*time.Hour + 30*time.Minute)
+	for h := range 10 {
+		calls := []apilog.Call{
+			{ID: fmt.Sprintf("cb-%d-a", h), Time: t0.Add(time.Duration(h)*time.Hour + time.Minute), OrganizationID: "o", ActorID: "k1", Status: 200},
+			{ID: fmt.Sprintf("cb-%d-b", h), Time: t0.Add(time.Duration(h)*time.Hour + 2*time.Minute), OrganizationID: "o", ActorID: "k2", Status: 200},
+		}
+		if err := st.WriteAPILog(ctx, calls); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cache := usage.NewCallCache()
+	cache.Now = func() time.Time { return now }
+	cache.MaxBuckets, cache.MaxEntryBuckets = 25, 15
+	// Grouped by status: 10 settled buckets an entry; by status and key: 20.
+	var scanned time.Time
+	read := func(key string, by usage.CallGrouping) {
+		t.Helper()
+		got, err := cache.Get(key, t0, now, time.Hour, func(from time.Time) ([]usage.CallBucket, error) {
+			scanned = from
+			return st.CallUsage(ctx, apilog.Filter{OrgID: "o"}, from, now, time.Hour, by)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := st.CallUsage(ctx, apilog.Filter{OrgID: "o"}, t0, now, time.Hour, by)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: cached %+v\nwant %+v", key, got, want)
+		}
+	}
+	status, both := usage.CallGrouping{Status: true}, usage.CallGrouping{Status: true, Key: true}
+	settled := t0.Add(10 * time.Hour)
+	read("a", status)
+	read("b", status)
+	if e, b := cache.Len(); e != 2 || b != 20 {
+		t.Fatalf("after a and b: %d entries, %d buckets", e, b)
+	}
+	read("a", status) // a is now the most recently used
+	if !scanned.Equal(settled) {
+		t.Fatalf("a again scanned from %v", scanned)
+	}
+	read("c", status) // 30 buckets > 25: b goes, a stays
+	if e, b := cache.Len(); e != 2 || b != 20 {
+		t.Fatalf("after c: %d entries, %d buckets", e, b)
+	}
+	read("a", status)
+	if !scanned.Equal(settled) {
+		t.Errorf("a was dropped: scanned from %v", scanned)
+	}
+	read("b", status)
+	if !scanned.Equal(t0) {
+		t.Errorf("b was kept: scanned from %v", scanned)
+	}
+	// 20 buckets > MaxEntryBuckets: not kept, nor does it evict others.
+	entries, buckets := cache.Len()
+	read("big", both)
+	read("big", both)
+	if !scanned.Equal(t0) {
+		t.Errorf("an entry over MaxEntryBuckets was kept: scanned from %v", scanned)
+	}
+	if e, b := cache.Len(); e != entries || b != buckets {
+		t.Errorf("after the big entry: %d entries, %d buckets; want %d, %d", e, b, entries, buckets)
+	}
+}

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"container/list"
 	"sort"
 	"sync"
 	"time"
@@ -18,23 +19,76 @@ type CallCache struct {
 	// (so that pruned or late rows are seen eventually).
 	Settle, TTL time.Duration
 	Now         func() time.Time
-	// MaxEntries bounds the cache; when full it starts again.
-	MaxEntries int
+	// MaxEntries and MaxBuckets bound the cache: the entries kept and the
+	// buckets of all of them. Past either, the least recently used entries
+	// are dropped. An entry of more than MaxEntryBuckets is not kept.
+	MaxEntries, MaxBuckets, MaxEntryBuckets int
 
-	mu sync.Mutex
-	m  map[string]*callEntry
+	mu      sync.Mutex
+	m       map[string]*list.Element // of *callEntry
+	lru     list.List                // most recently used first
+	buckets int                      // in all entries
 }
 
 type callEntry struct {
+	key         string
 	from, until time.Time // the settled buckets cover [from, until)
 	made        time.Time
 	buckets     []CallBucket
 }
 
 // NewCallCache returns a cache with the defaults: buckets settle after 2
-// minutes, entries last 10, at most 10,000 of them.
+// minutes, entries last 10; at most 10,000 entries and 500,000 buckets in
+// all (some 50 MB), none of over 20,000 buckets.
 func NewCallCache() *CallCache {
-	return &CallCache{Settle: 2 * time.Minute, TTL: 10 * time.Minute, Now: time.Now, MaxEntries: 10_000}
+	return &CallCache{Settle: 2 * time.Minute, TTL: 10 * time.Minute, Now: time.Now,
+		MaxEntries: 10_000, MaxBuckets: 500_000, MaxEntryBuckets: 20_000}
+}
+
+// Len is the number of entries and of buckets in all of them.
+func (c *CallCache) Len() (entries, buckets int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m), c.buckets
+}
+
+// entry is key's entry, marked as just used (c.mu held).
+func (c *CallCache) entry(key string) *callEntry {
+	el := c.m[key]
+	if el == nil {
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	return el.Value.(*callEntry)
+}
+
+// drop forgets key's entry (c.mu held).
+func (c *CallCache) drop(key string) {
+	if el := c.m[key]; el != nil {
+		c.buckets -= len(el.Value.(*callEntry).buckets)
+		c.lru.Remove(el)
+		delete(c.m, key)
+	}
+}
+
+// put keeps e, dropping the least recently used entries past the bounds
+// (c.mu held); an entry over MaxEntryBuckets is not kept.
+func (c *CallCache) put(e *callEntry) {
+	c.drop(e.key)
+	if c.MaxEntryBuckets > 0 && len(e.buckets) > c.MaxEntryBuckets {
+		return
+	}
+	if c.m == nil {
+		c.m = map[string]*list.Element{}
+	}
+	c.m[e.key] = c.lru.PushFront(e)
+	c.buckets += len(e.buckets)
+	for c.lru.Len() > 1 && ((c.MaxEntries > 0 && c.lru.Len() > c.MaxEntries) || (c.MaxBuckets > 0 && c.buckets > c.MaxBuckets)) {
+		c.drop(c.lru.Back().Value.(*callEntry).key)
+	}
+	if c.MaxBuckets > 0 && c.buckets > c.MaxBuckets {
+		c.drop(e.key)
+	}
 }
 
 // Get returns the buckets of [since, until) of width (since on a bucket
@@ -50,7 +104,7 @@ func (c *CallCache) Get(key string, since, until time.Time, width time.Duration,
 		return scan(since) // a window in the past: not what the cache is for
 	}
 	c.mu.Lock()
-	e := c.m[key]
+	e := c.entry(key)
 	if e != nil && (now.Sub(e.made) > c.TTL || since.Before(e.from) || since.After(e.until)) {
 		e = nil
 	}
@@ -79,16 +133,15 @@ func (c *CallCache) Get(key string, since, until time.Time, width time.Duration,
 		settledNow = append(settledNow, b)
 	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= c.MaxEntries {
-		c.m = map[string]*callEntry{}
-	}
-	if e != nil && c.m[key] == e {
+	if el := c.m[key]; e != nil && el != nil && el.Value == e {
 		if e.until.Equal(from) { // no other read moved it meanwhile
-			e.buckets = append(e.buckets, settledNow...)
-			e.until = maxTime(e.until, settled)
+			grown := *e
+			grown.buckets = append(e.buckets[:len(e.buckets):len(e.buckets)], settledNow...)
+			grown.until = maxTime(e.until, settled)
+			c.put(&grown)
 		}
 	} else if e == nil {
-		c.m[key] = &callEntry{from: since, until: maxTime(since, settled), made: now, buckets: settledNow}
+		c.put(&callEntry{key: key, from: since, until: maxTime(since, settled), made: now, buckets: settledNow})
 	}
 	c.mu.Unlock()
 	out := append(kept[:len(kept):len(kept)], fresh...)
