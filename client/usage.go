@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"time"
 )
@@ -15,7 +16,8 @@ type UsageOptions struct {
 	// GroupBy: for call usage "status" (default), "key" or
 	// "status_and_key"; for check usage "key" or "" (none).
 	GroupBy string
-	// KeyID narrows check usage to one API key.
+	// KeyID narrows check usage to one API key; call usage
+	// (Logs.Usage) has no such filter and refuses it: group by "key".
 	KeyID string
 }
 
@@ -78,6 +80,10 @@ func (d *Decisions) CheckUsage(ctx context.Context, o *UsageOptions) ([]CheckUsa
 // Usage is the environment's logged API calls over time, oldest first;
 // buckets without calls are left out.
 func (l *Logs) Usage(ctx context.Context, o *UsageOptions) ([]CallUsage, error) {
+	if o != nil && o.KeyID != "" {
+		// /v1/usage/calls has no key_id: it would answer every key's calls.
+		return nil, errors.New("gatehouse: call usage cannot be narrowed to one key (KeyID); set GroupBy \"key\" and pick the key's rows")
+	}
 	out, err := get[[]CallUsage](ctx, l.c, "/v1/usage/calls", l.c.envQuery(o.values()))
 	if err != nil {
 		return nil, err
