@@ -160,3 +160,50 @@ func TestCallCacheBudget(t *testing.T) {
 		t.Errorf("after the big entry: %d entries, %d buckets; want %d, %d", e, b, entries, buckets)
 	}
 }
+
+// A late row (a long request's, logged at its end with its start's time)
+// in a bucket the cache holds as settled is counted once the entry's TTL
+// has passed: at most 2 minutes after it was written by default.
+func TestCallCacheLateRow(t *testing.T) {
+	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, ctx := db.LogStore(), context.Background()
+	t0 := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	now := t0.Add(2 * time.Hour)
+	write := func(id string, at time.Time) {
+		t.Helper()
+		if err := st.WriteAPILog(ctx, []apilog.Call{{ID: id, Time: at, OrganizationID: "o", ActorID: "k", Status: 200}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("early", t0.Add(10*time.Minute))
+	cache := usage.NewCallCache()
+	cache.Now = func() time.Time { return now }
+	f, by := apilog.Filter{OrgID: "o"}, usage.CallGrouping{Status: true}
+	total := func() int64 {
+		t.Helper()
+		got, err := cache.Get("a", t0, now, time.Minute, func(from time.Time) ([]usage.CallBucket, error) {
+			return st.CallUsage(ctx, f, from, now, time.Minute, by)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, b := range got {
+			n += b.Calls
+		}
+		return n
+	}
+	if n := total(); n != 1 {
+		t.Fatalf("first read: %d calls", n)
+	}
+	// A stream opened at 0:30 ends now and its row is written now.
+	write("late", t0.Add(30*time.Minute))
+	now = now.Add(2*time.Minute + time.Second)
+	if n := total(); n != 2 {
+		t.Fatalf("the late row, over 2 minutes after its write: %d calls, want 2", n)
+	}
+}

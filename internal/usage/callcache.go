@@ -13,6 +13,13 @@ import (
 // within seconds), and is kept for TTL. Each node has its own; entries are
 // keyed by the caller (the organization, project, environment, width and
 // grouping), so one key's reads never see another's.
+//
+// A log row's time is its request's start but it is written at the end, so
+// a long request (a PDP change stream, an export) or a retried log write
+// lands in a bucket already settled here. Such a row is missed by this
+// node's cached counts until the entry's TTL passes (2 minutes by default):
+// a read sees every row written more than TTL before it, and nodes differ
+// by at most the rows written within the last TTL.
 type CallCache struct {
 	// Settle is how long after a bucket's end its count is final;
 	// TTL how long an entry is used before the log is read again in full
@@ -38,10 +45,10 @@ type callEntry struct {
 }
 
 // NewCallCache returns a cache with the defaults: buckets settle after 2
-// minutes, entries last 10; at most 10,000 entries and 500,000 buckets in
+// minutes, entries last 2; at most 10,000 entries and 500,000 buckets in
 // all (some 50 MB), none of over 20,000 buckets.
 func NewCallCache() *CallCache {
-	return &CallCache{Settle: 2 * time.Minute, TTL: 10 * time.Minute, Now: time.Now,
+	return &CallCache{Settle: 2 * time.Minute, TTL: 2 * time.Minute, Now: time.Now,
 		MaxEntries: 10_000, MaxBuckets: 500_000, MaxEntryBuckets: 20_000}
 }
 
