@@ -70,6 +70,7 @@ func TestDashboardUsagePageTime(t *testing.T) {
 		}
 	}
 	var best, first time.Duration
+	var full0, partial0 int64
 	for i := range 5 {
 		start := time.Now()
 		got := usageTotals(t, m)
@@ -79,6 +80,7 @@ func TestDashboardUsagePageTime(t *testing.T) {
 		}
 		if i == 0 {
 			first = took
+			full0, partial0 = s.a.CallCache.Scans()
 		}
 		if best == 0 || took < best {
 			best = took
@@ -86,9 +88,13 @@ func TestDashboardUsagePageTime(t *testing.T) {
 	}
 	// The first read scans the window; the next ones only the buckets that
 	// have not settled (the API's cache of call counts).
+	// The time is a figure to read, not asserted (machines differ); what is
+	// asserted is that the reads after the first used the cache.
 	t.Logf("usage page with %d calls in its window: first %v, then best of 4 %v (whole request)", n, first, best)
-	if best > 2*time.Second {
-		t.Errorf("the usage page took %v", best)
+	full, partial := s.a.CallCache.Scans()
+	if full0 == 0 || full != full0 || partial-partial0 < 4 {
+		t.Errorf("scans of the log: %d full and %d partial after the first load, %d and %d after 4 more; want the full ones unchanged and at least 4 partial",
+			full0, partial0, full, partial)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,8 @@ type CallCache struct {
 	// are dropped. An entry of more than MaxEntryBuckets is not kept.
 	MaxEntries, MaxBuckets, MaxEntryBuckets int
 
+	full, partial atomic.Int64 // scans from since, and from a cached entry's end
+
 	mu      sync.Mutex
 	m       map[string]*list.Element // of *callEntry
 	lru     list.List                // most recently used first
@@ -51,6 +54,10 @@ func NewCallCache() *CallCache {
 	return &CallCache{Settle: 2 * time.Minute, TTL: 2 * time.Minute, Now: time.Now,
 		MaxEntries: 10_000, MaxBuckets: 500_000, MaxEntryBuckets: 20_000}
 }
+
+// Scans is how many reads scanned the log from their start (full) and
+// from a cached entry's end (partial).
+func (c *CallCache) Scans() (full, partial int64) { return c.full.Load(), c.partial.Load() }
 
 // Len is the number of entries and of buckets in all of them.
 func (c *CallCache) Len() (entries, buckets int) {
@@ -127,6 +134,11 @@ func (c *CallCache) Get(key string, since, until time.Time, width time.Duration,
 	}
 	c.mu.Unlock()
 
+	if e != nil {
+		c.partial.Add(1)
+	} else {
+		c.full.Add(1)
+	}
 	fresh, err := scan(from)
 	if err != nil {
 		return nil, err
