@@ -77,6 +77,16 @@ func callUsage(t *testing.T, s *server) {
 	if got := usage(s.key, fmt.Sprintf("?group_by=key&project=%s&environment=%s", s.projID, s.prodID), "key_id"); got[devWriterID] != 0 || got[prodWriterID] != 1 {
 		t.Fatalf("organization key, prod only: %v", got)
 	}
+	// A project key of another project of the same organization reaches
+	// none of these calls, nor can it name their environment.
+	other := s.must(201, req{method: "POST", path: "/v1/projects", key: s.key, body: map[string]any{"key": "other-usage", "name": "Other"}}).data()
+	_, otherProj := s.newKey("project", []string{"view:log"}, map[string]any{"project": other["id"]})
+	if got := usage(otherProj, "?group_by=key&interval=day", "key_id"); got[devWriterID] != 0 || got[prodWriterID] != 0 {
+		t.Fatalf("another project's key: %v", got)
+	}
+	if got := s.do(req{method: "GET", path: fmt.Sprintf("/v1/usage/calls?project=%s&environment=%s", s.projID, s.devID), key: otherProj}); got.status != 403 && got.status != 404 {
+		t.Fatalf("another project's key naming dev: %d %s", got.status, got.raw)
+	}
 	if got := usage(devKey, "?interval=day", "status"); got["2xx"] < 2 || got["4xx"] != 1 || got["5xx"] != 0 {
 		t.Fatalf("dev by status: %v", got)
 	}
@@ -152,6 +162,13 @@ func webhookUsage(t *testing.T, s *server) {
 	}
 	if got := s.do(req{method: "GET", path: "/v1/usage/webhooks?interval=day&since=2020-01-01T00:00:00Z", key: s.key}); got.status != 400 || !strings.Contains(string(got.raw), "at most 90 days") {
 		t.Errorf("a window of years: %d %s", got.status, got.raw)
+	}
+	// A project key of another project of the same organization reaches
+	// none of the organization-wide endpoints' deliveries.
+	proj := s.must(201, req{method: "POST", path: "/v1/projects", key: s.key, body: map[string]any{"key": "other-usage", "name": "Other"}}).data()
+	_, pkey := s.newKey("project", []string{"view:log", "view:webhook"}, map[string]any{"project": proj["id"]})
+	if got := sum(pkey); got["succeeded"] != 0 || got["failed"] != 0 {
+		t.Fatalf("another project's key: %v", got)
 	}
 	_, noScope := s.newKey("organization", []string{"view:log"}, nil)
 	s.must(403, req{method: "GET", path: "/v1/usage/webhooks", key: noScope})
