@@ -162,3 +162,36 @@ func TestDashboardUsageAndSearchFollowTheRole(t *testing.T) {
 		t.Error("an Admin's search does not find the key ada-sync")
 	}
 }
+
+// A key named with markup shows escaped on the usage page (its calls by
+// key, its rate limit row) and in search, never as markup.
+func TestDashboardUsageHostileKeyName(t *testing.T) {
+	s, m := adminSite(t, nil)
+	const name = `<script>alert(1)</script>"><svg onload=alert(2)>`
+	st, out := s.api(t, "POST", "/v1/api-keys", s.key, map[string]any{"name": name, "level": "organization", "scopes": []string{"view:project"}})
+	if st != 201 {
+		t.Fatalf("key: %d %v", st, out)
+	}
+	token, _ := out["data"].(map[string]any)["token"].(string)
+	if token == "" {
+		t.Fatalf("no token: %v", out)
+	}
+	if st, _ := s.api(t, "GET", "/v1/projects", token, nil); st != 200 {
+		t.Fatalf("the key's call: %d", st)
+	}
+	escaped := "&lt;script&gt;alert(1)&lt;/script&gt;"
+	var body string
+	testwait.Progress(t, 20*time.Second, "the key's calls on the usage page", func() (any, bool) {
+		_, body = m.get("/usage")
+		return strings.Count(body, escaped), strings.Count(body, escaped) >= 2
+	})
+	for _, page := range []string{"/usage", "/search?q=script"} {
+		st, body := m.get(page)
+		if st != 200 || !strings.Contains(body, escaped) {
+			t.Errorf("%s: %d, the name not shown escaped", page, st)
+		}
+		if strings.Contains(body, "<script>alert") || strings.Contains(body, "<svg onload") {
+			t.Errorf("%s: the key's name rendered as markup", page)
+		}
+	}
+}
