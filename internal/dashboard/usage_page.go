@@ -133,6 +133,9 @@ type keyLimit struct {
 	Key           client.APIKey
 	Calls, Checks int64
 	Used, Limit   int64 // what it spends and the limit it spends from (0: none)
+	// Shared: the limit is shared with other keys, and Used is all of
+	// theirs, not this key's share.
+	Shared bool
 	Bucket        string
 	ChecksLimit   int64 // the check budget (0: checks spend Limit, or none)
 	Percent       int   // Used of Limit
@@ -384,6 +387,26 @@ func limitsOf(keys []client.APIKey, envs []envChoice, org *client.OrgSettings, e
 	for _, c := range checks {
 		checksOf[c.KeyID] += c.Checks
 	}
+	// A shared limit is spent by every key on it: its use is their sum.
+	const orgShare = "\x00org"
+	shareOf := func(k client.APIKey) string {
+		switch {
+		case sandbox[k.EnvironmentID] || k.RateLimit > 0:
+			return ""
+		case envLimits[k.EnvironmentID] > 0:
+			return k.EnvironmentID
+		case org != nil && org.EffectiveLimit > 0:
+			return orgShare
+		}
+		return ""
+	}
+	sharedCalls, sharedChecks := map[string]int64{}, map[string]int64{}
+	for _, k := range keys {
+		if sh := shareOf(k); sh != "" {
+			sharedCalls[sh] += callsOf[k.ID]
+			sharedChecks[sh] += checksOf[k.ID]
+		}
+	}
 	var out []keyLimit
 	for _, k := range keys {
 		l := keyLimit{Key: k, Calls: callsOf[k.ID], Checks: checksOf[k.ID]}
@@ -393,17 +416,20 @@ func limitsOf(keys []client.APIKey, envs []envChoice, org *client.OrgSettings, e
 		case k.RateLimit > 0:
 			l.Limit, l.Bucket, l.Used = int64(k.RateLimit), "its own limit (calls and checks)", l.Calls+l.Checks
 		case envLimits[k.EnvironmentID] > 0:
-			l.Limit, l.Bucket = int64(envLimits[k.EnvironmentID]), "its environment's limit, shared"
+			l.Limit, l.Bucket, l.Shared = int64(envLimits[k.EnvironmentID]), "its environment's limit, shared with its other keys", true
 		case org != nil && org.EffectiveLimit > 0:
-			l.Limit, l.Bucket = int64(org.EffectiveLimit), "the organization's limit, shared"
+			l.Limit, l.Bucket, l.Shared = int64(org.EffectiveLimit), "the organization's limit, shared with its other keys", true
 		default:
 			l.Bucket = "unknown (no view:settings)"
 		}
 		if l.Limit > 0 {
 			if k.RateLimit <= 0 {
-				l.Used = l.Calls
+				// The use of the shared limit: every key's on it, not
+				// this key's share alone.
+				sh := shareOf(k)
+				l.Used = sharedCalls[sh]
 				l.ChecksLimit = l.Limit * checkFactor
-				l.ChecksPercent = percent(l.Checks, l.ChecksLimit)
+				l.ChecksPercent = percent(sharedChecks[sh], l.ChecksLimit)
 			}
 			l.Percent = percent(l.Used, l.Limit)
 			l.Over, l.Near = l.Percent >= 100, l.Percent >= 80
