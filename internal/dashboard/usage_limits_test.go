@@ -40,3 +40,17 @@ func TestDashboardUsageSharedLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardUsageKeyLabel: a caller neither listed as a key nor as a
+// member is labelled as a deleted or unknown key, not shown as a bare id.
+func TestDashboardUsageKeyLabel(t *testing.T) {
+	for id, want := range map[string]string{
+		"":           "no valid key",
+		"member:m_1": "a member (dashboard)",
+		"key_gone":   "deleted or unknown key (key_gone)",
+	} {
+		if got := keyLabel(id); got != want {
+			t.Errorf("keyLabel(%q) = %q, want %q", id, got, want)
+		}
+	}
+}

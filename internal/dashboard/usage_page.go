@@ -135,7 +135,7 @@ type keyLimit struct {
 	Used, Limit   int64 // what it spends and the limit it spends from (0: none)
 	// Shared: the limit is shared with other keys, and Used is all of
 	// theirs, not this key's share.
-	Shared bool
+	Shared        bool
 	Bucket        string
 	ChecksLimit   int64 // the check budget (0: checks spend Limit, or none)
 	Percent       int   // Used of Limit
@@ -213,22 +213,47 @@ func (x *dash) usagePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if v.can(gatehouse.ScopeViewSettings) {
 		run(func() { org, _ = v.api.Settings.Organization(ctx) })
 	}
+	var members []client.Member
+	if v.can(gatehouse.ScopeViewMember) {
+		// The API log names members by bare id.
+		run(func() {
+			if page, err := v.api.Members.List(ctx, "", &client.ListOptions{PerPage: 100}); err == nil {
+				members = page.Items
+			}
+		})
+	}
 	wg.Wait()
-	// The environments' own limits, of the environments keys are bound to.
+	// The environments' own limits, of the environments keys are bound to:
+	// read at most 4 at a time.
 	envLimits := map[string]int{}
 	if v.can(gatehouse.ScopeViewSettings) {
+		var mu sync.Mutex
+		sem := make(chan struct{}, 4)
 		for _, e := range envs {
-			if bound(keys, e.EnvID) {
-				if set, err := v.api.Settings.Environment(ctx, e.ProjectID, e.EnvID); err == nil && set.RateLimitPerHour != nil {
-					envLimits[e.EnvID] = *set.RateLimitPerHour
-				}
+			if !bound(keys, e.EnvID) {
+				continue
 			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if set, err := v.api.Settings.Environment(ctx, e.ProjectID, e.EnvID); err == nil && set.RateLimitPerHour != nil {
+					mu.Lock()
+					envLimits[e.EnvID] = *set.RateLimitPerHour
+					mu.Unlock()
+				}
+			}()
 		}
+		wg.Wait()
 	}
 
 	names := map[string]string{}
 	for _, k := range keys {
 		names[k.ID] = k.Name
+	}
+	for _, m := range members {
+		names[m.ID] = m.Email + " (dashboard)"
+		names["member:"+m.ID] = m.Email + " (dashboard)"
 	}
 	if v.member != nil {
 		// The API log names a member by id; check usage as member:<id>.
@@ -447,7 +472,8 @@ func percent(n, of int64) int {
 	return int(min(n*100/of, 999))
 }
 
-// keyLabel names a caller the key list does not: a member, or an id.
+// keyLabel names a caller neither the key list nor the member list does:
+// a member's check usage, or a key since deleted (or one not listed).
 func keyLabel(id string) string {
 	if strings.HasPrefix(id, "member:") {
 		return "a member (dashboard)"
@@ -455,7 +481,7 @@ func keyLabel(id string) string {
 	if id == "" {
 		return "no valid key"
 	}
-	return id
+	return "deleted or unknown key (" + id + ")"
 }
 
 func firstErr(errs ...error) error {
