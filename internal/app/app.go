@@ -63,6 +63,8 @@ type App struct {
 	// Usage counts permission checks per key and environment; flushed to
 	// the log database's check_usage every usageFlushInterval.
 	Usage *usage.Meter
+	// CallCache is this node's cache of settled API call counts.
+	CallCache *usage.CallCache
 	// warm is the start-up build of the environments' engines.
 	warm struct {
 		done         atomic.Bool
@@ -276,11 +278,12 @@ func (a *App) buildHandler() error {
 	limits := httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
 		UploadLimit: cfg.PDPUploadLimit}
 	a.streams = httpapi.NewPDPStreams(limits)
+	a.CallCache = usage.NewCallCache()
 	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
 		Region: cfg.Region, APIURL: cfg.APIURL(cfg.Addr),
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
-		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore,
+		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore, WebhookUsage: a.Store, CallCache: a.CallCache,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes, Audit: a.Store,
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,

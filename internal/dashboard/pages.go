@@ -77,6 +77,8 @@ func (x *dash) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /settings/organization", a(x.saveOrgSettings))
 	mux.HandleFunc("POST /settings/environment", a(x.saveEnvSettings))
 	mux.HandleFunc("GET /account", a(x.account))
+	mux.HandleFunc("GET /usage", a(x.usagePage))
+	mux.HandleFunc("GET /search", a(x.search))
 	mux.HandleFunc("POST /account/password", a(x.changePassword))
 }
 

@@ -96,6 +96,8 @@ func TestPagesRenderTheirData(t *testing.T) {
 		"audit":         func() any { return &auditData{} },
 		"policy":        func() any { return &policyData{} },
 		"decisions":     func() any { return &decisionsData{} },
+		"usage":         func() any { return &usageData{} },
+		"search":        func() any { return &searchData{} },
 	}
 	for name := range items {
 		data[name] = func() any { return &factData{} }

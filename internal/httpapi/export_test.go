@@ -26,3 +26,15 @@ func NewBare(d Deps, p *auth.Principal) http.Handler {
 // FastAnswered is how many checks the fast check path answered in this
 // process.
 func FastAnswered() int64 { return fastAnswered.Load() }
+
+// SetUsageTimeout shortens the usage queries' timeout for a test.
+func SetUsageTimeout(d time.Duration) (restore func()) {
+	old := usageTimeout.Swap(int64(d))
+	return func() { usageTimeout.Store(old) }
+}
+
+// SetUsageMaxGroups lowers the rows a usage answer may have for a test.
+func SetUsageMaxGroups(n int) (restore func()) {
+	old := usageMaxGroups.Swap(int64(n))
+	return func() { usageMaxGroups.Store(old) }
+}

@@ -199,6 +199,10 @@ func addRoutes(g *registrar, h *handlers) {
 	// Usage
 	add(g, route{id: "check-usage", method: get, path: "/v1/usage/checks", tag: "Decision Log", scope: gatehouse.ScopeViewLog,
 		summary: "Checks counted over time, allowed and denied", desc: envNote + " Every permission check (v1's /v1/allowed and /v1/allowed/bulk, Permit's /allowed and /allowed/bulk) is counted per API key and minute, whatever the decision log records; buckets without checks are left out. A node adds its counts every 10 seconds."}, h.checkUsage)
+	add(g, route{id: "call-usage", method: get, path: "/v1/usage/calls", tag: "API Log", scope: gatehouse.ScopeViewLog,
+		summary: "Logged API calls over time, by status class or by caller", desc: "Counts the calls in the API log that the caller's key reaches (as GET /v1/logs lists them), or one environment's with project and environment (what it keeps: not the dashboard's page reads, nor permission checks, which GET /v1/usage/checks counts); buckets without calls are left out. The log is written every few seconds; a node keeps the counts of buckets that ended over 2 minutes ago for up to 10 minutes, so that a read scans only the newest calls."}, h.callUsage)
+	add(g, route{id: "webhook-usage", method: get, path: "/v1/usage/webhooks", tag: "Webhooks", scope: gatehouse.ScopeViewWebhook,
+		summary: "Webhook deliveries over time, by outcome", desc: "Deliveries created in each bucket to the endpoints the caller reaches (as GET /v1/webhooks lists them), by their status now; buckets without deliveries are left out."}, h.webhookUsage)
 
 	// Decision log
 	add(g, route{id: "list-decisions", method: get, path: "/v1/decisions", tag: "Decision Log", scope: gatehouse.ScopeViewLog,

@@ -56,6 +56,10 @@ type Deps struct {
 	Usage *usage.Meter
 	// UsageStore answers GET /v1/usage/checks (nil: not available).
 	UsageStore UsageStore
+	// CallCache keeps settled counts of GET /v1/usage/calls (nil: none).
+	CallCache *usage.CallCache
+	// WebhookUsage answers GET /v1/usage/webhooks (nil: not available).
+	WebhookUsage WebhookUsageStore
 	// Closing is closed when the server shuts down; long-lived streams end.
 	Closing <-chan struct{}
 	// Limiter limits requests per hour; nil: no limits.

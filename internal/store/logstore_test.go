@@ -52,6 +52,7 @@ func TestLogStore(t *testing.T) {
 			testLogStore(t, st)
 			testAPILogStore(t, st)
 			testCheckUsage(t, st)
+			testCallUsage(t, st)
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 	"github.com/google/uuid"
 )
@@ -322,4 +323,52 @@ func (s *Store) PruneWebhookEvents(ctx context.Context, orgID string, before tim
 		return 0, fmt.Errorf("prune webhook events: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// DeliveryUsage counts the deliveries to f's endpoints created in [since,
+// until) per bucket of width, by their status now. Buckets without
+// deliveries are left out; they come oldest first. The scan follows the
+// (endpoint_id, created_at) index.
+func (s *Store) DeliveryUsage(ctx context.Context, f webhook.EndpointFilter, since, until time.Time, width time.Duration) ([]usage.DeliveryBucket, error) {
+	w := width.Microseconds()
+	if w <= 0 {
+		return nil, fmt.Errorf("delivery usage: bucket width %v", width)
+	}
+	start := micros(since)
+	q := "SELECT (d.created_at - $2) / $4 AS b, d.status, COUNT(*) FROM webhook_deliveries d" +
+		" JOIN webhook_endpoints e ON e.id = d.endpoint_id" +
+		" WHERE e.org_id = $1 AND d.created_at >= $2 AND d.created_at < $3 AND ($5 = '' OR e.project_id = $5) AND ($6 = '' OR e.env_id = $6)" +
+		" GROUP BY b, d.status ORDER BY b"
+	rows, err := s.reader().QueryContext(ctx, q, f.OrgID, start, micros(until), w, f.ProjectID, f.EnvID)
+	if err != nil {
+		return nil, fmt.Errorf("delivery usage: %w", formatError(err))
+	}
+	defer rows.Close()
+	var out []usage.DeliveryBucket
+	for rows.Next() {
+		var n, count int64
+		var status string
+		if err := rows.Scan(&n, &status, &count); err != nil {
+			return nil, fmt.Errorf("delivery usage: %w", err)
+		}
+		at := fromMicros(start + n*w)
+		if len(out) == 0 || !out[len(out)-1].Start.Equal(at) {
+			out = append(out, usage.DeliveryBucket{Start: at})
+		}
+		b := &out[len(out)-1]
+		switch status {
+		case webhook.StatusSucceeded:
+			b.Succeeded += count
+		case webhook.StatusFailed:
+			b.Failed += count
+		case webhook.StatusPending:
+			b.Pending += count
+		case webhook.StatusCancelled:
+			b.Cancelled += count
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delivery usage: %w", err)
+	}
+	return out, nil
 }

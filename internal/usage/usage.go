@@ -127,3 +127,22 @@ type Bucket struct {
 	Allowed int64
 	Denied  int64
 }
+
+// CallBucket is the API calls of one time bucket, status class (such as
+// "2xx") and caller's id, each "" unless grouped by.
+type CallBucket struct {
+	Start  time.Time
+	Status string
+	KeyID  string
+	Calls  int64
+}
+
+// CallGrouping says what calls are grouped by besides their bucket.
+type CallGrouping struct{ Status, Key bool }
+
+// DeliveryBucket is the webhook deliveries created in one time bucket, by
+// their status now.
+type DeliveryBucket struct {
+	Start                                 time.Time
+	Succeeded, Failed, Pending, Cancelled int64
+}

@@ -201,6 +201,22 @@ export type Call = {
     user_agent: string;
 };
 
+export type CallUsage = {
+    calls: number;
+    /**
+     * Grouped by key: the caller (an API key's id, or a member's id for the dashboard's calls).
+     */
+    key_id?: string;
+    /**
+     * The bucket's start; it spans interval.
+     */
+    start: string;
+    /**
+     * Grouped by status: the status class, e.g. 2xx.
+     */
+    status?: string;
+};
+
 export type CheckRequest = {
     action: string;
     /**
@@ -966,6 +982,15 @@ export type EnvelopeJob = {
     status: 'success';
 };
 
+export type EnvelopeListCallUsage = {
+    data: Array<CallUsage> | null;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
 export type EnvelopeListCheckResult = {
     data: Array<CheckResult> | null;
     meta: Meta;
@@ -1004,6 +1029,15 @@ export type EnvelopeListScopeInfo = {
 
 export type EnvelopeListTenantPermissions = {
     data: Array<TenantPermissions> | null;
+    meta: Meta;
+    /**
+     * Always "success" for 2xx responses.
+     */
+    status: 'success';
+};
+
+export type EnvelopeListWebhookUsage = {
+    data: Array<WebhookUsage> | null;
     meta: Meta;
     /**
      * Always "success" for 2xx responses.
@@ -2579,6 +2613,17 @@ export type Webhook = {
     status: 'enabled' | 'failing' | 'disabled';
     updated_at: string;
     url: string;
+};
+
+export type WebhookUsage = {
+    cancelled: number;
+    failed: number;
+    pending: number;
+    /**
+     * The bucket's start; it spans interval.
+     */
+    start: string;
+    succeeded: number;
 };
 
 export type WebhookWithSecret = {
@@ -10518,6 +10563,76 @@ export type UpdateTenantResponses = {
 
 export type UpdateTenantResponse = UpdateTenantResponses[keyof UpdateTenantResponses];
 
+export type CallUsageData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Project id or key: with environment, only that environment's calls.
+         */
+        project?: string;
+        /**
+         * Environment id or key (with project). Default: every call the caller's key reaches, as GET /v1/logs lists them (calls of organization keys belong to no environment).
+         */
+        environment?: string;
+        /**
+         * Start (RFC 3339); default: 24 hours before until.
+         */
+        since?: string;
+        /**
+         * End, exclusive (RFC 3339); default: now.
+         */
+        until?: string;
+        /**
+         * Bucket width.
+         */
+        interval?: 'minute' | 'hour' | 'day';
+        /**
+         * status: a bucket per status class (2xx, 4xx…); key: a bucket per caller; status_and_key: a bucket per both.
+         */
+        group_by?: 'status' | 'key' | 'status_and_key';
+    };
+    url: '/v1/usage/calls';
+};
+
+export type CallUsageErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type CallUsageError = CallUsageErrors[keyof CallUsageErrors];
+
+export type CallUsageResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeListCallUsage;
+};
+
+export type CallUsageResponse = CallUsageResponses[keyof CallUsageResponses];
+
 export type CheckUsageData = {
     body?: never;
     path?: never;
@@ -10591,6 +10706,64 @@ export type CheckUsageResponses = {
 };
 
 export type CheckUsageResponse = CheckUsageResponses[keyof CheckUsageResponses];
+
+export type WebhookUsageData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Start (RFC 3339); default: 24 hours before until.
+         */
+        since?: string;
+        /**
+         * End, exclusive (RFC 3339); default: now.
+         */
+        until?: string;
+        /**
+         * Bucket width.
+         */
+        interval?: 'minute' | 'hour' | 'day';
+    };
+    url: '/v1/usage/webhooks';
+};
+
+export type WebhookUsageErrors = {
+    /**
+     * Bad Request
+     */
+    400: ApiError;
+    /**
+     * Unauthorized
+     */
+    401: ApiError;
+    /**
+     * Forbidden
+     */
+    403: ApiError;
+    /**
+     * Not Found
+     */
+    404: ApiError;
+    /**
+     * Unprocessable Entity
+     */
+    422: ApiError;
+    /**
+     * Internal Server Error
+     */
+    500: ApiError;
+};
+
+export type WebhookUsageError = WebhookUsageErrors[keyof WebhookUsageErrors];
+
+export type WebhookUsageResponses = {
+    /**
+     * OK
+     */
+    200: EnvelopeListWebhookUsage;
+};
+
+export type WebhookUsageResponse = WebhookUsageResponses[keyof WebhookUsageResponses];
 
 export type UserPermissionsData = {
     body: UserPermissionsRequest;
