@@ -41,6 +41,7 @@ var newmanCaptures = map[string][2]string{
 	"list-job-tasks":  {"task", "data[0].id"},
 	"list-logs":       {"log", "data[0].id"},
 	"list-decisions":  {"decision", "data[0].id"},
+	"list-audit":      {"entry", "data[0].id"},
 	"create-set-rule": {"set_rule", "data.id"},
 	"get-project":     {"deleted_project", "data.id"},
 	"get-environment": {"deleted_environment", "data.id"},
@@ -83,7 +84,7 @@ func newmanPhase(id, method string) int {
 
 var newmanTagOrder = []string{"System", "Status", "Organizations", "Projects", "Settings", "Members", "API Keys", "Webhooks",
 	"Users", "Tenants", "Resources", "Relations", "Resource Roles", "Roles", "Resource Instances", "Role Assignments",
-	"Relationship Tuples", "Condition Sets", "Set Rules", "Checks", "Jobs", "Tasks", "API Log", "Decision Log", "PDP"}
+	"Relationship Tuples", "Condition Sets", "Set Rules", "Checks", "Jobs", "Tasks", "API Log", "Audit Trail", "Decision Log", "PDP"}
 
 type newmanItem struct {
 	id, tag, method, path string
