@@ -244,6 +244,18 @@ func auditWhere(f audit.Filter) *where {
 	}
 	w.addIf(f.ObjectType != "", "object_type = ?", f.ObjectType)
 	w.addIf(f.ObjectID != "", "object_id = ?", f.ObjectID)
+	if f.ObjectTypes != nil {
+		if len(f.ObjectTypes) == 0 {
+			w.raw("1 = 0")
+		} else {
+			marks := make([]string, len(f.ObjectTypes))
+			for i, t := range f.ObjectTypes {
+				w.args = append(w.args, t)
+				marks[i] = fmt.Sprintf("$%d", len(w.args))
+			}
+			w.raw("object_type IN (" + strings.Join(marks, ", ") + ")")
+		}
+	}
 	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
 	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
 	return w
