@@ -273,18 +273,25 @@ func (s *Store) GetAudit(ctx context.Context, f audit.Filter, id string) (*audit
 	return getOne(ctx, s.reader(), "audit entry", id, "SELECT "+auditCols+" FROM audit_events"+w.sql(), scanAudit, w.args...)
 }
 
+// auditExportChunk is how many entries ExportAudit reads at a time (a
+// variable for the tests of its chunk boundaries).
+var auditExportChunk = 500
+
 // ExportAudit calls fn with every matching entry, oldest first, reading in
 // chunks by keyset.
 func (s *Store) ExportAudit(ctx context.Context, f audit.Filter, fn func(*audit.AuditEntry) error) error {
-	const chunk = 500
+	chunk := auditExportChunk
 	var lastAt int64 = -1
 	lastID := ""
 	for {
 		w := auditWhere(f)
 		if lastAt >= 0 {
+			// As listRows: a range on created_at the indexes can seek, then
+			// the tie on id.
+			w.add("created_at >= ?", lastAt)
 			w.add("(created_at > ?", lastAt)
-			w.parts[len(w.parts)-1] += fmt.Sprintf(" OR (created_at = $%d AND id > $%d))", len(w.args)+1, len(w.args)+2)
-			w.args = append(w.args, lastAt, lastID)
+			w.parts[len(w.parts)-1] += fmt.Sprintf(" OR id > $%d)", len(w.args)+1)
+			w.args = append(w.args, lastID)
 		}
 		query := fmt.Sprintf("SELECT %s FROM audit_events%s ORDER BY created_at, id LIMIT %d", auditCols, w.sql(), chunk)
 		rows, err := queryAll(ctx, s.reader(), query, scanAudit, w.args...)
@@ -305,17 +312,34 @@ func (s *Store) ExportAudit(ctx context.Context, f audit.Filter, fn func(*audit.
 }
 
 // DeleteAuditOf deletes an organization's whole trail (the organization
-// was purged).
+// was purged), in batches as PruneAudit, so that a large trail does not
+// hold the writer long.
 func (s *Store) DeleteAuditOf(ctx context.Context, orgID string) error {
-	return exec(ctx, s.writer(), "audit trail", "DELETE FROM audit_events WHERE org_id = $1", orgID)
+	for {
+		res, err := s.writer().ExecContext(ctx, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE org_id = $1 LIMIT $2)", orgID, auditDeleteBatch)
+		if err != nil {
+			return fmt.Errorf("delete audit trail: %w", formatError(err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n < int64(auditDeleteBatch) {
+			return nil
+		}
+	}
 }
+
+// auditDeleteBatch is how many entries PruneAudit and DeleteAuditOf delete
+// per statement (a variable for the tests).
+var auditDeleteBatch = 5000
 
 // PruneAudit deletes the audit entries older than before, in batches so
 // that a year's first sweep does not hold the writer long.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
-		res, err := s.db.write.ExecContext(ctx, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE created_at < $1 LIMIT 5000)", micros(before))
+		res, err := s.db.write.ExecContext(ctx, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE created_at < $1 LIMIT $2)", micros(before), auditDeleteBatch)
 		if err != nil {
 			return total, fmt.Errorf("prune audit trail: %w", formatError(err))
 		}
@@ -324,7 +348,7 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error)
 			return total, err
 		}
 		total += n
-		if n < 5000 {
+		if n < int64(auditDeleteBatch) {
 			return total, nil
 		}
 	}
