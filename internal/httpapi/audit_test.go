@@ -381,6 +381,52 @@ func TestAuditTrailStaysOutOfTheAPILog(t *testing.T) {
 	}
 }
 
+// TestAuditTrailOfAReplacingCopy: an environment copy with replace, which
+// empties its target, leaves an environment.replaced entry naming the job,
+// credited to the key that started it; every job leaves a job.created. On
+// SQLite and PostgreSQL.
+func TestAuditTrailOfAReplacingCopy(t *testing.T) {
+	t.Parallel()
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			s := newServerWith(t, engineConfig(t, engine))
+			keyID, key := s.newKey("organization", allScopes(), nil)
+			prodQ := "?project=default&environment=production"
+			s.must(201, req{method: "POST", path: "/v1/users" + devQ, key: key, body: map[string]any{"key": "ada"}})
+			s.must(201, req{method: "POST", path: "/v1/users" + prodQ, key: key, body: map[string]any{"key": "only-here"}})
+			cp := s.must(201, req{method: "POST", path: "/v1/jobs" + prodQ, key: key, body: map[string]any{"type": "environment_copy", "replace": true,
+				"source": map[string]any{"project": "default", "environment": "development"}}}).data()
+			if j := s.waitJob(cp["id"].(string)); j["status"] != "succeeded" {
+				t.Fatalf("copy: %v", j)
+			}
+			s.must(404, req{method: "GET", path: "/v1/users/only-here" + prodQ, key: key})
+			entries := s.auditEntries(key, "")
+			r := findAudit(entries, "environment.replaced", s.prodID)
+			if r == nil {
+				raw, _ := json.Marshal(entries)
+				t.Fatalf("no environment.replaced entry of production: %s", raw)
+			}
+			after, _ := r["after"].(map[string]any)
+			if r["actor_type"] != "key" || r["actor_id"] != keyID || r["environment_id"] != s.prodID || r["object_type"] != "environment" ||
+				after["job_id"] != cp["id"] || after["source_environment_id"] != s.devID {
+				t.Fatalf("environment.replaced: %v", r)
+			}
+			c := findAudit(entries, "job.created", cp["id"].(string))
+			if c == nil || c["actor_id"] != keyID || c["environment_id"] != s.prodID || c["after"].(map[string]any)["type"] != "environment_copy" {
+				t.Fatalf("job.created: %v", c)
+			}
+			// Jobs' entries need view:job, the environment's view:project and view:settings.
+			_, narrow := s.newKey("organization", []string{"view:audit", "view:user"}, nil)
+			for _, e := range s.auditEntries(narrow, "") {
+				if e["object_type"] == "job" || e["object_type"] == "environment" {
+					t.Fatalf("view:audit and view:user see %v", e)
+				}
+			}
+		})
+	}
+}
+
 // An import's writes, made by the job in the background, are credited to
 // the key that started the job.
 func TestAuditTrailOfAnImport(t *testing.T) {
