@@ -121,7 +121,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, o *tenancy.Organization)
 			return err
 		}
 		return tx.RecordAudit(ctx, audit.AuditEntry{OrganizationID: o.ID, Time: o.UpdatedAt, Action: "organization.updated", ObjectType: "organization",
-			ObjectID: o.ID, ObjectKey: o.Key, Before: tx.before[o.ID], After: after})
+			ObjectID: o.ID, ObjectKey: o.Key, Before: tx.beforeOf(o.ID), After: after})
 	})
 }
 
