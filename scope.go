@@ -83,7 +83,7 @@ var catalog = []ScopeInfo{
 	{ScopeManageWebhook, "Register, change, delete and test webhook endpoints, rotate their secrets, replay deliveries.", false},
 	{ScopeViewJob, "List jobs and tasks and follow their progress.", false},
 	{ScopeManageJob, "Start and cancel jobs (imports, exports, environment copies, sandbox resets) and retry failed tasks; each job also needs the scopes of the data it touches.", false},
-	{ScopeViewAudit, "Read and export the audit trail: who changed what, when, from where, with each object before and after.", false},
+	{ScopeViewAudit, "Read and export the audit trail: who changed what, when, from where, with each object before and after; only the entries of the kinds of object the caller's other scopes can read (the Admin sees all).", false},
 }
 
 // Catalog returns every scope, in a stable order. The slice is a copy.

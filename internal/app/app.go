@@ -717,7 +717,8 @@ func (a *App) PruneLogs(ctx context.Context, logs *store.LogStore) error {
 	defer a.reclaimSpace(ctx)
 	auditBefore := now.Add(-a.Config.AuditRetention)
 	if n, err := a.Store.PruneAudit(ctx, auditBefore); err != nil {
-		return err
+		// The next round tries again; the logs' retention goes on.
+		a.Log.Warn("audit retention (log retention goes on)", "err", err)
 	} else if n > 0 {
 		a.Log.Info("audit retention", "entries_deleted", n, "older_than", auditBefore.UTC().Format(time.RFC3339))
 	}

@@ -246,6 +246,43 @@ func TestAuditRetention(t *testing.T) {
 	}
 }
 
+// A failing audit sweep (here its table is gone) does not stop the
+// round: the logs' retention still runs.
+func TestAuditRetentionFailureSkipsNothing(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	a, _ := start(t, cfg)
+	res, err := a.Init(context.Background(), app.DefaultInitOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	logs := a.LogDB.LogStore()
+	now := time.Now()
+	var entries []decision.Entry
+	for i, age := range []int{40, 1} {
+		entries = append(entries, decision.Entry{ID: fmt.Sprint("d", i), OrganizationID: res.Organization.ID, ProjectID: "p", EnvironmentID: "e",
+			Time: now.AddDate(0, 0, -age), Source: decision.SourceAPI, User: "u", Action: "a", ResourceType: "r", Tenant: "default", Reason: "unknown_user"})
+	}
+	if err := logs.WriteDecisions(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.DB.Writer().ExecContext(ctx, "ALTER TABLE audit_events RENAME TO audit_events_away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PruneLogs(ctx, logs); err != nil {
+		t.Fatalf("PruneLogs with a failing audit sweep: %v", err)
+	}
+	page, err := logs.ListDecisions(ctx, decision.Filter{OrgID: res.Organization.ID, EnvID: "e"}, gatehouse.PageRequest{Page: 1, PerPage: 10, Sort: "timestamp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != 1 || page.Items[0].ID != "d1" {
+		t.Fatalf("after a round whose audit sweep failed: %+v (the 40-day-old decision should be gone)", page.Items)
+	}
+}
+
 // limitedKey creates an organization key with its own hourly limit: a
 // fresh bucket no other call has touched.
 func limitedKey(t *testing.T, url, orgKey string, perHour int) string {

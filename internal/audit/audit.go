@@ -95,6 +95,53 @@ type Filter struct {
 	Action                  string // an action (user.updated) or a prefix ending in "." (user.)
 	ObjectType, ObjectID    string
 	Since, Until            time.Time
+	// ObjectTypes, when not nil, confines the entries to these kinds of
+	// object (empty: none): what the caller's scopes let it read (see
+	// VisibleTypes).
+	ObjectTypes []string
+}
+
+// typeScopes are the scopes, besides view:audit, that reading the entries
+// of each kind of object needs: those that read the object itself. A kind
+// not listed here is shown only to a caller holding every scope (the
+// built-in Admin).
+var typeScopes = map[string][]gatehouse.Scope{
+	"user":               {gatehouse.ScopeViewUser},
+	"tenant":             {gatehouse.ScopeViewTenant},
+	"resource":           {gatehouse.ScopeViewResource},
+	"relation":           {gatehouse.ScopeViewResource},
+	"resource_instance":  {gatehouse.ScopeViewResource},
+	"condition_set":      {gatehouse.ScopeViewResource},
+	"role":               {gatehouse.ScopeViewRole},
+	"resource_role":      {gatehouse.ScopeViewRole},
+	"set_rule":           {gatehouse.ScopeViewRole},
+	"role_assignment":    {gatehouse.ScopeViewRoleAssignment},
+	"relationship_tuple": {gatehouse.ScopeViewRoleAssignment},
+	"api_key":            {gatehouse.ScopeManageAPI},
+	"member":             {gatehouse.ScopeViewMember},
+	"member_role":        {gatehouse.ScopeViewPermission},
+	"webhook":            {gatehouse.ScopeViewWebhook},
+	"organization":       {gatehouse.ScopeViewOrganization, gatehouse.ScopeViewSettings},
+	"project":            {gatehouse.ScopeViewProject},
+	"environment":        {gatehouse.ScopeViewProject, gatehouse.ScopeViewSettings},
+	"job":                {gatehouse.ScopeViewJob},
+}
+
+// VisibleTypes are the kinds of object whose entries a caller holding
+// scopes may read: nil (every kind) for a caller holding every scope,
+// else those whose typeScopes it holds, in name order.
+func VisibleTypes(scopes gatehouse.ScopeSet) []string {
+	if scopes.Contains(gatehouse.MustScopeSet(gatehouse.AllScopes()...)) {
+		return nil
+	}
+	out := []string{}
+	for typ, need := range typeScopes {
+		if scopes.Contains(gatehouse.MustScopeSet(need...)) {
+			out = append(out, typ)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // secretFields are the fields never recorded, whatever object carries them

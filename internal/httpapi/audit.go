@@ -22,11 +22,12 @@ type AuditFilterQuery struct {
 }
 
 // filter confines the query to what the caller may see: its organization,
-// and for project and environment keys their project or environment.
+// for project and environment keys their project or environment, and the
+// kinds of object its other scopes let it read (audit.VisibleTypes).
 func (q AuditFilterQuery) filter(ctx context.Context) audit.Filter {
 	p := principal(ctx)
 	return audit.Filter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID, ActorType: q.ActorType, ActorID: q.Actor,
-		Action: q.Action, ObjectType: q.ObjectType, ObjectID: q.ObjectID, Since: q.Since, Until: q.Until}
+		Action: q.Action, ObjectType: q.ObjectType, ObjectID: q.ObjectID, Since: q.Since, Until: q.Until, ObjectTypes: audit.VisibleTypes(p.Scopes)}
 }
 
 type listAuditIn struct {

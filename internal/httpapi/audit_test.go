@@ -58,7 +58,7 @@ func TestAuditTrail(t *testing.T) {
 func auditTrail(t *testing.T, s *server) {
 	envKeyID, envKey := s.newKey("environment", []string{"view:user", "manage:user", "view:tenant", "manage:tenant", "view:resource", "manage:resource",
 		"view:role", "manage:role", "view:role_assignment", "manage:role_assignment"}, map[string]any{"project": "default", "environment": "development"})
-	_, reader := s.newKey("organization", []string{"view:audit"}, nil)
+	_, reader := s.newKey("organization", allScopes(), nil)
 
 	// Authorization data, by an environment key.
 	user := s.must(201, req{method: "POST", path: "/v1/users", key: envKey, body: map[string]any{"key": "alice", "email": "alice@example.com", "first_name": "Alice"}}).data()
@@ -229,7 +229,7 @@ func auditTrail(t *testing.T, s *server) {
 			t.Fatalf("production's key sees an entry of elsewhere: %v", e)
 		}
 	}
-	_, devReader := s.newKey("environment", []string{"view:audit"}, map[string]any{"project": "default", "environment": "development"})
+	_, devReader := s.newKey("environment", []string{"view:audit", "view:user", "view:member"}, map[string]any{"project": "default", "environment": "development"})
 	if l := s.auditEntries(devReader, ""); findAudit(l, "user.updated", "") == nil || findAudit(l, "member.created", "") != nil {
 		t.Fatalf("development's key: %v", l)
 	}
@@ -271,6 +271,162 @@ func auditTrail(t *testing.T, s *server) {
 	}
 }
 
+// allScopes is every scope of the catalog: an Admin's key.
+func allScopes() []string {
+	var out []string
+	for _, sc := range gatehouse.AllScopes() {
+		out = append(out, string(sc))
+	}
+	return out
+}
+
+// TestAuditTrailNeedsTheObjectsScopes: view:audit shows only the entries
+// of the kinds of object the caller's other scopes can read (member roles
+// need view:permission, webhooks view:webhook, keys manage:api…), in the
+// list, by id and in the export; a caller with every scope sees them all.
+// On SQLite and PostgreSQL.
+func TestAuditTrailNeedsTheObjectsScopes(t *testing.T) {
+	t.Parallel()
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			cfg := engineConfig(t, engine)
+			cfg.WebhookAllowNetworks = []string{"127.0.0.0/8"}
+			s := newServerWith(t, cfg)
+			s.must(201, req{method: "POST", path: "/v1/users" + devQ, key: s.key, body: map[string]any{"key": "alice"}})
+			s.must(201, req{method: "POST", path: "/v1/member-roles", key: s.key, body: map[string]any{"key": "auditor", "name": "Auditor", "scopes": []string{"view:audit", "view:user"}}})
+			s.must(201, req{method: "POST", path: "/v1/webhooks", key: s.key, body: map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"user.created"}}})
+			s.must(200, req{method: "PATCH", path: "/v1/settings", key: s.key, body: map[string]any{"log_retention_days": 45}})
+
+			_, admin := s.newKey("organization", allScopes(), nil)
+			all := s.auditEntries(admin, "")
+			for _, a := range []string{"user.created", "member_role.created", "webhook.created", "api_key.created", "organization.updated"} {
+				if findAudit(all, a, "") == nil {
+					t.Fatalf("every scope: no %s entry", a)
+				}
+			}
+			roleEntry := findAudit(all, "member_role.created", "")
+
+			// view:audit and view:user, as the custom role above grants.
+			_, narrow := s.newKey("organization", []string{"view:audit", "view:user"}, nil)
+			seen := s.auditEntries(narrow, "")
+			if findAudit(seen, "user.created", "") == nil {
+				t.Fatalf("view:user: no user.created entry in %v", seen)
+			}
+			for _, e := range seen {
+				if e["object_type"] != "user" {
+					t.Fatalf("view:audit and view:user: a %s entry shows: %v", e["action"], e)
+				}
+			}
+			if l := s.auditEntries(narrow, "object_type=member_role"); len(l) != 0 {
+				t.Fatalf("object_type=member_role without view:permission: %v", l)
+			}
+			s.must(404, req{method: "GET", path: "/v1/audit/" + roleEntry["id"].(string), key: narrow})
+			s.must(200, req{method: "GET", path: "/v1/audit/" + roleEntry["id"].(string), key: admin})
+			exp := s.do(req{method: "GET", path: "/v1/audit/export", key: narrow})
+			if exp.status != 200 || !strings.Contains(string(exp.raw), `"user.created"`) || strings.Contains(string(exp.raw), `"member_role.`) ||
+				strings.Contains(string(exp.raw), `"webhook.`) || strings.Contains(string(exp.raw), `"api_key.`) || strings.Contains(string(exp.raw), `"organization.`) {
+				t.Fatalf("export with view:audit and view:user: %d %s", exp.status, exp.raw)
+			}
+
+			// view:audit alone: nothing.
+			_, bare := s.newKey("organization", []string{"view:audit"}, nil)
+			if l := s.auditEntries(bare, ""); len(l) != 0 {
+				t.Fatalf("view:audit alone sees %d entries: %v", len(l), l)
+			}
+			// view:permission and view:webhook open their kinds.
+			_, wide := s.newKey("organization", []string{"view:audit", "view:permission", "view:webhook"}, nil)
+			l := s.auditEntries(wide, "")
+			if findAudit(l, "member_role.created", "") == nil || findAudit(l, "webhook.created", "") == nil || findAudit(l, "user.created", "") != nil {
+				t.Fatalf("view:permission and view:webhook: %v", l)
+			}
+		})
+	}
+}
+
+// TestAuditTrailStaysOutOfTheAPILog: the calls of /v1/audit are logged
+// without their response bodies, so view:log does not read the trail
+// through /v1/logs/{id}.
+func TestAuditTrailStaysOutOfTheAPILog(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	user := s.must(201, req{method: "POST", path: "/v1/users" + devQ, key: s.key, body: map[string]any{"key": "alice", "email": "alice@example.com"}}).data()
+	auditorID, auditor := s.newKey("organization", []string{"view:audit", "view:user"}, nil)
+	_, logReader := s.newKey("organization", []string{"view:log"}, nil)
+
+	entry := findAudit(s.auditEntries(auditor, ""), "user.created", user["id"].(string))
+	if entry == nil {
+		t.Fatal("no user.created entry")
+	}
+	s.must(200, req{method: "GET", path: "/v1/audit/" + entry["id"].(string), key: auditor})
+	if res := s.do(req{method: "GET", path: "/v1/audit/export", key: auditor}); res.status != 200 || !strings.Contains(string(res.raw), "alice@example.com") {
+		t.Fatalf("export: %d %s", res.status, res.raw)
+	}
+	calls := s.waitLogs(logReader, "actor="+auditorID, 3)
+	for _, c := range calls {
+		m := c.(map[string]any)
+		if !strings.HasPrefix(m["path"].(string), "/v1/audit") || m["status"] != float64(200) {
+			t.Fatalf("call %v", m)
+		}
+		full := s.must(200, req{method: "GET", path: "/v1/logs/" + m["id"].(string), key: logReader}).data()
+		raw, _ := json.Marshal(full)
+		for _, leak := range []string{"alice@example.com", user["id"].(string), "user.created", entry["id"].(string) + `","timestamp`} {
+			if strings.Contains(string(raw), leak) {
+				t.Fatalf("the API log of %s holds the trail (%q): %s", m["path"], leak, raw)
+			}
+		}
+		if full["response_body"] != nil && full["response_body"] != "" {
+			t.Fatalf("the API log of %s keeps a response body: %s", m["path"], raw)
+		}
+	}
+}
+
+// TestAuditTrailOfAReplacingCopy: an environment copy with replace, which
+// empties its target, leaves an environment.replaced entry naming the job,
+// credited to the key that started it; every job leaves a job.created. On
+// SQLite and PostgreSQL.
+func TestAuditTrailOfAReplacingCopy(t *testing.T) {
+	t.Parallel()
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			s := newServerWith(t, engineConfig(t, engine))
+			keyID, key := s.newKey("organization", allScopes(), nil)
+			prodQ := "?project=default&environment=production"
+			s.must(201, req{method: "POST", path: "/v1/users" + devQ, key: key, body: map[string]any{"key": "ada"}})
+			s.must(201, req{method: "POST", path: "/v1/users" + prodQ, key: key, body: map[string]any{"key": "only-here"}})
+			cp := s.must(201, req{method: "POST", path: "/v1/jobs" + prodQ, key: key, body: map[string]any{"type": "environment_copy", "replace": true,
+				"source": map[string]any{"project": "default", "environment": "development"}}}).data()
+			if j := s.waitJob(cp["id"].(string)); j["status"] != "succeeded" {
+				t.Fatalf("copy: %v", j)
+			}
+			s.must(404, req{method: "GET", path: "/v1/users/only-here" + prodQ, key: key})
+			entries := s.auditEntries(key, "")
+			r := findAudit(entries, "environment.replaced", s.prodID)
+			if r == nil {
+				raw, _ := json.Marshal(entries)
+				t.Fatalf("no environment.replaced entry of production: %s", raw)
+			}
+			after, _ := r["after"].(map[string]any)
+			if r["actor_type"] != "key" || r["actor_id"] != keyID || r["environment_id"] != s.prodID || r["object_type"] != "environment" ||
+				after["job_id"] != cp["id"] || after["source_environment_id"] != s.devID {
+				t.Fatalf("environment.replaced: %v", r)
+			}
+			c := findAudit(entries, "job.created", cp["id"].(string))
+			if c == nil || c["actor_id"] != keyID || c["environment_id"] != s.prodID || c["after"].(map[string]any)["type"] != "environment_copy" {
+				t.Fatalf("job.created: %v", c)
+			}
+			// Jobs' entries need view:job, the environment's view:project and view:settings.
+			_, narrow := s.newKey("organization", []string{"view:audit", "view:user"}, nil)
+			for _, e := range s.auditEntries(narrow, "") {
+				if e["object_type"] == "job" || e["object_type"] == "environment" {
+					t.Fatalf("view:audit and view:user see %v", e)
+				}
+			}
+		})
+	}
+}
+
 // An import's writes, made by the job in the background, are credited to
 // the key that started the job.
 func TestAuditTrailOfAnImport(t *testing.T) {
@@ -300,7 +456,16 @@ func TestAuditTrailOfAnImport(t *testing.T) {
 	if up == nil || up["after"].(map[string]any)["first_name"] != "Augusta" {
 		t.Fatalf("the import's update: %v", up)
 	}
-	t.Logf("before of an imported update: %v", up["before"])
+	// Its before is the user as the batch read it, not as it wrote it.
+	if b, _ := up["before"].(map[string]any); b["first_name"] != "Ada" {
+		t.Fatalf("before of an imported update: %v", up["before"])
+	}
+	// A re-import that changes nothing records nothing.
+	res = s.importFile(key, devQ, "application/x-ndjson", `{"type":"user","key":"ada","first_name":"Augusta"}`+"\n"+`{"type":"user","key":"bea","first_name":"Bea"}`)
+	s.waitJob(res.data()["id"].(string))
+	if l := s.auditEntries(key, "action=user."); len(l) != 3 || findAudit(l, "user.created", "") == nil {
+		t.Fatalf("a re-import of an unchanged row and a new one: %d user entries, want 3", len(l))
+	}
 }
 
 // A purged organization's trail goes with it; another's stays.

@@ -186,15 +186,15 @@ func addRoutes(g *registrar, h *handlers) {
 	add(g, route{id: "export-logs", method: get, path: "/v1/logs/export", tag: "API Log", scope: gatehouse.ScopeViewLog, stream: "application/x-ndjson",
 		summary: "Export API calls as JSON Lines", desc: "The matching entries in full (headers and bodies), oldest first, one JSON object per line. Takes the filters of the list; until defaults to now."}, h.exportLogs)
 	add(g, route{id: "get-log", method: get, path: "/v1/logs/{log}", tag: "API Log", scope: gatehouse.ScopeViewLog,
-		summary: "Get one API call with its request and response", desc: "Headers and bodies with secrets redacted; bodies are cut at the server's limit (request_truncated, response_truncated)."}, h.getLog)
+		summary: "Get one API call with its request and response", desc: "Headers and bodies with secrets redacted; bodies are cut at the server's limit (request_truncated, response_truncated). The audit trail's calls (/v1/audit…) are logged without their response bodies: reading the trail needs view:audit."}, h.getLog)
 
 	// Audit trail
 	add(g, route{id: "list-audit", method: get, path: "/v1/audit", tag: "Audit Trail", scope: gatehouse.ScopeViewAudit,
-		summary: "List the audit trail", desc: "Who changed what, when and from where: every write of the organization (a project or environment key sees its own project's or environment's), each with the object before and after, and sign-ins, setup links and key events; newest first. Written in the same transaction as the change. Retention: the server's --audit-retention (1 year by default)."}, h.listAudit)
+		summary: "List the audit trail", desc: "Who changed what, when and from where: every write of the organization (a project or environment key sees its own project's or environment's), each with the object before and after, and sign-ins, setup links and key events; newest first. Only the kinds of object the caller's other scopes can read show: users need view:user, tenants view:tenant, resources (relations, instances, condition sets) view:resource, roles (resource roles, set rules) view:role, role assignments and relationship tuples view:role_assignment, API keys manage:api, members view:member, member roles view:permission, webhooks view:webhook, projects view:project, environments view:project and view:settings, the organization view:organization and view:settings, jobs view:job; the built-in Admin sees every entry. Written in the same transaction as the change. Retention: the server's --audit-retention (1 year by default)."}, h.listAudit)
 	add(g, route{id: "export-audit", method: get, path: "/v1/audit/export", tag: "Audit Trail", scope: gatehouse.ScopeViewAudit, stream: "application/x-ndjson",
-		summary: "Export the audit trail as JSON Lines", desc: "The matching entries, oldest first, one JSON object per line. Takes the filters of the list; until defaults to now."}, h.exportAudit)
+		summary: "Export the audit trail as JSON Lines", desc: "The matching entries, oldest first, one JSON object per line. Takes the filters of the list, and shows the same kinds of object; until defaults to now."}, h.exportAudit)
 	add(g, route{id: "get-audit", method: get, path: "/v1/audit/{entry}", tag: "Audit Trail", scope: gatehouse.ScopeViewAudit,
-		summary: "Get one audit entry"}, h.getAudit)
+		summary: "Get one audit entry", desc: "An entry of a kind of object the caller's scopes cannot read (see the list) is a 404."}, h.getAudit)
 
 	// Usage
 	add(g, route{id: "check-usage", method: get, path: "/v1/usage/checks", tag: "Decision Log", scope: gatehouse.ScopeViewLog,

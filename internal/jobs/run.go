@@ -342,8 +342,17 @@ func (s *Service) run(ctx context.Context, t *Task, j *Job) error {
 				return err
 			}
 			if j.Type == TypeSandboxReset {
+				// Its event is also its audit entry.
 				if err := tx.Emit(ctx, event.Event{ID: newID(), Type: event.EnvironmentReset, OrgID: j.OrgID, ProjectID: j.ProjectID, EnvID: j.EnvID,
 					OccurredAt: s.now(), Data: map[string]any{"environment_id": j.EnvID, "job_id": j.ID}}); err != nil {
+					return err
+				}
+			} else {
+				// An environment emptied by a job (a copy with replace): an
+				// audit entry only, credited to the job's creator.
+				if err := tx.AuditOnly(ctx, event.Event{ID: newID(), Type: AuditEnvironmentReplaced, OrgID: j.OrgID, ProjectID: j.ProjectID, EnvID: j.EnvID,
+					OccurredAt: s.now(), Data: map[string]any{"id": j.EnvID, "job_id": j.ID, "job_type": j.Type,
+						"source_environment_id": j.Params.SourceEnvID}}); err != nil {
 					return err
 				}
 			}
@@ -356,6 +365,10 @@ func (s *Service) run(ctx context.Context, t *Task, j *Job) error {
 	}
 	return s.failTask(ctx, t, fmt.Sprintf("unknown task kind %q", t.Kind))
 }
+
+// AuditEnvironmentReplaced is the audit entry of an environment a job
+// emptied before filling it (an environment copy with replace).
+const AuditEnvironmentReplaced = "environment.replaced"
 
 // apply applies a batch of rows to the job's environment: all of them, or
 // (when some cannot be applied) none, and the task fails with their line

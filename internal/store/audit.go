@@ -49,9 +49,34 @@ func (s *Store) remember(v any) {
 	if json.Unmarshal(doc, &head) != nil || head.ID == "" {
 		return
 	}
+	if _, ok := s.pending[head.ID]; ok {
+		return // a batch read it first
+	}
 	if _, ok := s.before[head.ID]; !ok {
 		s.before[head.ID] = doc
 	}
+}
+
+// beforeOf is the first state the transaction read of object id (nil when
+// it read none), marshalling a batch read's copy on first use.
+func (s *Store) beforeOf(id string) json.RawMessage {
+	if id == "" || s.before == nil {
+		return nil
+	}
+	if doc, ok := s.before[id]; ok {
+		return doc
+	}
+	v, ok := s.pending[id]
+	if !ok {
+		return nil
+	}
+	delete(s.pending, id)
+	doc, err := json.Marshal(auditView(v))
+	if err != nil {
+		return nil
+	}
+	s.before[id] = doc
+	return doc
 }
 
 // auditView is the shape an object is recorded in: the v1 API's, plus the
@@ -111,15 +136,33 @@ func (s *Store) AuditOnly(ctx context.Context, events ...event.Event) error {
 	for i := range events {
 		ev := &events[i]
 		if ev.OrgID == "" && ev.EnvID != "" {
-			if err := s.tx.QueryRowContext(ctx, "SELECT org_id, project_id FROM environments WHERE id = $1", ev.EnvID).Scan(&ev.OrgID, &ev.ProjectID); err != nil {
+			org, proj, err := s.envOrg(ctx, ev.EnvID)
+			if err != nil {
 				return fmt.Errorf("audit %s: environment %s: %w", ev.Type, ev.EnvID, err)
 			}
+			ev.OrgID, ev.ProjectID = org, proj
 		}
 		if err := s.auditEvent(ctx, ev); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// envOrg is environment envID's organization and project, looked up once
+// per transaction.
+func (s *Store) envOrg(ctx context.Context, envID string) (org, project string, err error) {
+	if v, ok := s.envOrgs[envID]; ok {
+		return v[0], v[1], nil
+	}
+	if err := s.tx.QueryRowContext(ctx, "SELECT org_id, project_id FROM environments WHERE id = $1", envID).Scan(&org, &project); err != nil {
+		return "", "", err
+	}
+	if s.envOrgs == nil {
+		s.envOrgs = map[string][2]string{}
+	}
+	s.envOrgs[envID] = [2]string{org, project}
+	return org, project, nil
 }
 
 // auditEvent records ev, emitted in s's transaction, as an audit entry.
@@ -138,10 +181,7 @@ func (s *Store) auditEvent(ctx context.Context, ev *event.Event) error {
 	if e.ObjectKey == "" {
 		e.ObjectKey = auditObjectKey(ev.Data)
 	}
-	var before json.RawMessage
-	if e.ObjectID != "" && s.before != nil {
-		before = s.before[e.ObjectID]
-	}
+	before := s.beforeOf(e.ObjectID)
 	switch {
 	case verb == "created":
 		e.After = after
@@ -206,7 +246,7 @@ func (s *Store) RecordAudit(ctx context.Context, e audit.AuditEntry) error {
 	}
 	if e.ProjectID == "" && e.EnvironmentID != "" && s.tx != nil {
 		// as Emit fills it: the environment's project
-		_ = s.tx.QueryRowContext(ctx, "SELECT project_id FROM environments WHERE id = $1", e.EnvironmentID).Scan(&e.ProjectID)
+		_, e.ProjectID, _ = s.envOrg(ctx, e.EnvironmentID)
 	}
 	before, after := audit.Redact(e.ObjectType, e.Before), audit.Redact(e.ObjectType, e.After)
 	return exec(ctx, s.writer(), "audit entry", "INSERT INTO audit_events ("+auditCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
@@ -244,6 +284,18 @@ func auditWhere(f audit.Filter) *where {
 	}
 	w.addIf(f.ObjectType != "", "object_type = ?", f.ObjectType)
 	w.addIf(f.ObjectID != "", "object_id = ?", f.ObjectID)
+	if f.ObjectTypes != nil {
+		if len(f.ObjectTypes) == 0 {
+			w.raw("1 = 0")
+		} else {
+			marks := make([]string, len(f.ObjectTypes))
+			for i, t := range f.ObjectTypes {
+				w.args = append(w.args, t)
+				marks[i] = fmt.Sprintf("$%d", len(w.args))
+			}
+			w.raw("object_type IN (" + strings.Join(marks, ", ") + ")")
+		}
+	}
 	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
 	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
 	return w
@@ -261,18 +313,25 @@ func (s *Store) GetAudit(ctx context.Context, f audit.Filter, id string) (*audit
 	return getOne(ctx, s.reader(), "audit entry", id, "SELECT "+auditCols+" FROM audit_events"+w.sql(), scanAudit, w.args...)
 }
 
+// auditExportChunk is how many entries ExportAudit reads at a time (a
+// variable for the tests of its chunk boundaries).
+var auditExportChunk = 500
+
 // ExportAudit calls fn with every matching entry, oldest first, reading in
 // chunks by keyset.
 func (s *Store) ExportAudit(ctx context.Context, f audit.Filter, fn func(*audit.AuditEntry) error) error {
-	const chunk = 500
+	chunk := auditExportChunk
 	var lastAt int64 = -1
 	lastID := ""
 	for {
 		w := auditWhere(f)
 		if lastAt >= 0 {
+			// As listRows: a range on created_at the indexes can seek, then
+			// the tie on id.
+			w.add("created_at >= ?", lastAt)
 			w.add("(created_at > ?", lastAt)
-			w.parts[len(w.parts)-1] += fmt.Sprintf(" OR (created_at = $%d AND id > $%d))", len(w.args)+1, len(w.args)+2)
-			w.args = append(w.args, lastAt, lastID)
+			w.parts[len(w.parts)-1] += fmt.Sprintf(" OR id > $%d)", len(w.args)+1)
+			w.args = append(w.args, lastID)
 		}
 		query := fmt.Sprintf("SELECT %s FROM audit_events%s ORDER BY created_at, id LIMIT %d", auditCols, w.sql(), chunk)
 		rows, err := queryAll(ctx, s.reader(), query, scanAudit, w.args...)
@@ -293,17 +352,34 @@ func (s *Store) ExportAudit(ctx context.Context, f audit.Filter, fn func(*audit.
 }
 
 // DeleteAuditOf deletes an organization's whole trail (the organization
-// was purged).
+// was purged), in batches as PruneAudit, so that a large trail does not
+// hold the writer long.
 func (s *Store) DeleteAuditOf(ctx context.Context, orgID string) error {
-	return exec(ctx, s.writer(), "audit trail", "DELETE FROM audit_events WHERE org_id = $1", orgID)
+	for {
+		res, err := s.writer().ExecContext(ctx, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE org_id = $1 LIMIT $2)", orgID, auditDeleteBatch)
+		if err != nil {
+			return fmt.Errorf("delete audit trail: %w", formatError(err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n < int64(auditDeleteBatch) {
+			return nil
+		}
+	}
 }
+
+// auditDeleteBatch is how many entries PruneAudit and DeleteAuditOf delete
+// per statement (a variable for the tests).
+var auditDeleteBatch = 5000
 
 // PruneAudit deletes the audit entries older than before, in batches so
 // that a year's first sweep does not hold the writer long.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
-		res, err := s.db.write.ExecContext(ctx, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE created_at < $1 LIMIT 5000)", micros(before))
+		res, err := s.db.write.ExecContext(ctx, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE created_at < $1 LIMIT $2)", micros(before), auditDeleteBatch)
 		if err != nil {
 			return total, fmt.Errorf("prune audit trail: %w", formatError(err))
 		}
@@ -312,7 +388,7 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error)
 			return total, err
 		}
 		total += n
-		if n < 5000 {
+		if n < int64(auditDeleteBatch) {
 			return total, nil
 		}
 	}
@@ -360,12 +436,29 @@ func (s *Store) orgMemberAudit(ctx context.Context, orgID, id, action string, af
 	return s.RecordAudit(ctx, audit.AuditEntry{OrganizationID: orgID, Action: action, ObjectType: "member", ObjectID: id, ObjectKey: email, After: doc})
 }
 
-// rememberAll is remembered for a batch read (an import's rows).
-func rememberAll[T any](s *Store) func(map[string]*T, error) (map[string]*T, error) {
+// rememberAll is remembered for a batch read (an import's rows): it keeps
+// a copy of each object as read, marshalled only if the transaction writes
+// it (most rows of a re-import are unchanged). A shallow copy suffices: a
+// batch's merge replaces fields (and maps) whole, never edits them in place.
+func rememberAll[T any](s *Store, id func(*T) string) func(map[string]*T, error) (map[string]*T, error) {
 	return func(m map[string]*T, err error) (map[string]*T, error) {
-		if err == nil {
-			for _, v := range m {
-				s.remember(v)
+		if err != nil || s.tx == nil || s.before == nil {
+			return m, err
+		}
+		if s.pending == nil {
+			s.pending = make(map[string]any, len(m))
+		}
+		for _, v := range m {
+			k := id(v)
+			if k == "" {
+				continue
+			}
+			if _, ok := s.before[k]; ok {
+				continue
+			}
+			if _, ok := s.pending[k]; !ok {
+				cp := *v
+				s.pending[k] = &cp
 			}
 		}
 		return m, err

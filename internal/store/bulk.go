@@ -96,12 +96,12 @@ func byKeys[T any](ctx context.Context, s *Store, table, cols, envID string, key
 
 // UsersByKey returns the users of envID with the given keys.
 func (s *Store) UsersByKey(ctx context.Context, envID string, keys []string) (map[string]*facts.User, error) {
-	return rememberAll[facts.User](s)(byKeys(ctx, s, "authz_users", userCols, envID, keys, scanUser, func(u *facts.User) string { return u.Key }))
+	return rememberAll(s, func(u *facts.User) string { return u.ID })(byKeys(ctx, s, "authz_users", userCols, envID, keys, scanUser, func(u *facts.User) string { return u.Key }))
 }
 
 // TenantsByKey returns the tenants of envID with the given keys.
 func (s *Store) TenantsByKey(ctx context.Context, envID string, keys []string) (map[string]*facts.Tenant, error) {
-	return rememberAll[facts.Tenant](s)(byKeys(ctx, s, "authz_tenants", tenantCols, envID, keys, scanTenant, func(t *facts.Tenant) string { return t.Key }))
+	return rememberAll(s, func(t *facts.Tenant) string { return t.ID })(byKeys(ctx, s, "authz_tenants", tenantCols, envID, keys, scanTenant, func(t *facts.Tenant) string { return t.Key }))
 }
 
 // RoleIDs maps envID's role keys to ids.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -44,10 +45,22 @@ func scanJob(sc scanner) (jobs.Job, error) {
 }
 
 // CreateJob stores a job.
+// Its audit entry (job.created) is written in the same transaction.
 func (s *Store) CreateJob(ctx context.Context, j *jobs.Job) error {
-	return exec(ctx, s.writer(), "job", "INSERT INTO jobs ("+jobCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
+	if s.tx == nil {
+		return s.InTx(ctx, func(tx *Store) error { return tx.CreateJob(ctx, j) })
+	}
+	if err := exec(ctx, s.writer(), "job", "INSERT INTO jobs ("+jobCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
 		j.ID, j.OrgID, j.ProjectID, j.EnvID, j.Type, j.Status, mustJSON(j.Params), j.TotalTasks, j.TotalItems, j.DoneItems, j.FailedItems,
-		mustJSON(j.Result), j.Error, j.CreatedBy, micros(j.CreatedAt), nullMicros(j.StartedAt), nullMicros(j.FinishedAt), micros(j.UpdatedAt))
+		mustJSON(j.Result), j.Error, j.CreatedBy, micros(j.CreatedAt), nullMicros(j.StartedAt), nullMicros(j.FinishedAt), micros(j.UpdatedAt)); err != nil {
+		return err
+	}
+	after, err := json.Marshal(map[string]any{"id": j.ID, "type": j.Type, "environment_id": j.EnvID, "params": j.Params, "created_by": j.CreatedBy})
+	if err != nil {
+		return err
+	}
+	return s.RecordAudit(ctx, audit.AuditEntry{OrganizationID: j.OrgID, ProjectID: j.ProjectID, EnvironmentID: j.EnvID, Time: j.CreatedAt,
+		Action: "job.created", ObjectType: "job", ObjectID: j.ID, ObjectKey: j.Type, After: after})
 }
 
 // GetJob returns job id of orgID.

@@ -98,10 +98,31 @@ func (s *Store) MemberOIDC(ctx context.Context, orgID, id string) (issuer, subje
 // LinkMemberOIDC links a member to an OpenID Connect identity unless it is
 // linked already; it reports whether the member is now linked to exactly
 // that identity (false: to another one, which stays).
+//
+// A new link is recorded in the audit trail (member.oidc_linked, with the
+// issuer and the subject: an identifier, not a secret) in the same
+// transaction.
 func (s *Store) LinkMemberOIDC(ctx context.Context, orgID, id, issuer, subject string) (bool, error) {
-	if err := exec(ctx, s.writer(), "member", "UPDATE members SET oidc_issuer = $3, oidc_subject = $4 WHERE org_id = $1 AND id = $2 AND oidc_subject = ''",
-		orgID, id, issuer, subject); err != nil {
+	if s.tx == nil {
+		var linked bool
+		err := s.InTx(ctx, func(tx *Store) error {
+			var err error
+			linked, err = tx.LinkMemberOIDC(ctx, orgID, id, issuer, subject)
+			return err
+		})
+		return linked, err
+	}
+	res, err := s.writer().ExecContext(ctx, "UPDATE members SET oidc_issuer = $3, oidc_subject = $4 WHERE org_id = $1 AND id = $2 AND oidc_subject = ''",
+		orgID, id, issuer, subject)
+	if err != nil {
+		return false, fmt.Errorf("write member: %w", formatError(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
 		return false, err
+	} else if n == 1 {
+		if err := s.memberAudit(ctx, orgID, id, "member.oidc_linked", "", map[string]string{"id": id, "oidc_issuer": issuer, "oidc_subject": subject}); err != nil {
+			return false, err
+		}
 	}
 	// Read back from the writer: the row as this update left it.
 	p, err := getOne(ctx, s.writer(), "member", id, "SELECT oidc_issuer, oidc_subject FROM members WHERE org_id = $1 AND id = $2",

@@ -329,6 +329,14 @@ type Store struct {
 	// before holds, in a transaction, the first state of each object the
 	// transaction read (by id): the "before" of its audit entries.
 	before map[string]json.RawMessage
+	// envOrgs caches, in a transaction, each environment's organization
+	// and project as the audit entries of its rows need them (an import
+	// writes many).
+	envOrgs map[string][2]string
+	// pending holds, by id, copies of the objects a batch read (an
+	// import's rows) as it read them: marshalled into before only for
+	// those the transaction writes (see beforeOf).
+	pending map[string]any
 }
 
 func (s *Store) reader() querier {

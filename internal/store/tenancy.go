@@ -71,8 +71,20 @@ func (s *Store) CreateOrganization(ctx context.Context, o *tenancy.Organization)
 	if err != nil {
 		return err
 	}
-	return duplicate(exec(ctx, s.writer(), "organization", "INSERT INTO organizations ("+orgCols+") VALUES ($1, $2, $3, $4, $5, $6)",
-		o.ID, o.Key, o.Name, settings, micros(o.CreatedAt), micros(o.UpdatedAt)), "an organization", "key", o.Key)
+	if s.tx == nil {
+		return s.InTx(ctx, func(tx *Store) error { return tx.CreateOrganization(ctx, o) })
+	}
+	if err := duplicate(exec(ctx, s.writer(), "organization", "INSERT INTO organizations ("+orgCols+") VALUES ($1, $2, $3, $4, $5, $6)",
+		o.ID, o.Key, o.Name, settings, micros(o.CreatedAt), micros(o.UpdatedAt)), "an organization", "key", o.Key); err != nil {
+		return err
+	}
+	// Its audit entry, in the same transaction (the organization's first).
+	after, err := json.Marshal(auditView(o))
+	if err != nil {
+		return err
+	}
+	return s.RecordAudit(ctx, audit.AuditEntry{OrganizationID: o.ID, Time: o.CreatedAt, Action: "organization.created", ObjectType: "organization",
+		ObjectID: o.ID, ObjectKey: o.Key, After: after})
 }
 
 // GetOrganization returns an organization by id or key.
@@ -109,7 +121,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, o *tenancy.Organization)
 			return err
 		}
 		return tx.RecordAudit(ctx, audit.AuditEntry{OrganizationID: o.ID, Time: o.UpdatedAt, Action: "organization.updated", ObjectType: "organization",
-			ObjectID: o.ID, ObjectKey: o.Key, Before: tx.before[o.ID], After: after})
+			ObjectID: o.ID, ObjectKey: o.Key, Before: tx.beforeOf(o.ID), After: after})
 	})
 }
 

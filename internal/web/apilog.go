@@ -46,6 +46,13 @@ func unlogged(path string) bool {
 	return path == "/docs" || strings.HasPrefix(path, "/docs/")
 }
 
+// bodyUnlogged are the paths whose response bodies the API log leaves out
+// (the call itself is logged): the audit trail, which needs view:audit and
+// would otherwise be readable by anyone with view:log at /v1/logs/{id}.
+func bodyUnlogged(path string) bool {
+	return path == "/v1/audit" || strings.HasPrefix(path, "/v1/audit/")
+}
+
 // WithAPILog records every external call: it keeps up to limit bytes of the
 // request and response bodies and hands the entry to the background writer.
 // Redaction, truncation marks and ids happen on the writer's goroutine.
@@ -85,7 +92,7 @@ func WithAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 			Status: status, LatencyMicros: time.Since(start).Microseconds(), ClientIP: ClientIP(r), UserAgent: r.UserAgent(),
 			RawHeaders: r.Header, RawRequest: body.buf, RequestSize: body.n, RequestTruncated: body.n > int64(len(body.buf)),
 			ResponseSize: cw.n, ResponseTruncated: cw.n > int64(len(cw.buf)), Secrets: rec.Secrets}
-		if !strings.HasPrefix(cw.Header().Get("Content-Type"), "text/event-stream") {
+		if !strings.HasPrefix(cw.Header().Get("Content-Type"), "text/event-stream") && !bodyUnlogged(r.URL.Path) {
 			e.RawResponse = cw.buf
 		}
 		if p != nil {

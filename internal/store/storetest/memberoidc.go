@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -43,11 +45,29 @@ func testMemberOIDC(t *testing.T, st *store.Store) {
 	_, _, err = st.MemberOIDC(ctx, other.ID, m.ID)
 	wantCode(t, err, gatehouse.CodeNotFound)
 
+	// The link is in the audit trail, once (the later attempts changed
+	// nothing), by the member, with the issuer and subject; the
+	// organization's creation is there too.
+	links := auditOf(t, st, audit.Filter{OrgID: org.ID, Action: "member.oidc_linked"})
+	if len(links) != 1 || links[0].ObjectID != m.ID || links[0].ActorType != audit.ActorMember || links[0].ActorID != m.ID ||
+		!strings.Contains(string(links[0].After), `"oidc_subject":"sub-1"`) || !strings.Contains(string(links[0].After), `"oidc_issuer":"https://idp.example"`) {
+		t.Fatalf("member.oidc_linked entries: %+v", links)
+	}
+	if c := auditOf(t, st, audit.Filter{OrgID: org.ID, Action: "organization.created"}); len(c) != 1 || c[0].ObjectID != org.ID || c[0].ObjectKey != "acme" {
+		t.Fatalf("organization.created entries: %+v", c)
+	}
+	if l := auditOf(t, st, audit.Filter{OrgID: other.ID, Action: "member.oidc_linked"}); len(l) != 0 {
+		t.Fatalf("another organization's failed link left %+v", l)
+	}
+
 	// Removing and re-adding the member is how an Admin resets the link.
 	must(t, st.DeleteMember(ctx, org.ID, m.ID))
 	again, err := svc.CreateMember(ctx, org.ID, "kim@example.com", "", tenancy.RoleAdmin)
 	must(t, err)
 	if ok, err := st.LinkMemberOIDC(ctx, org.ID, again.ID, "https://idp.example", "sub-2"); err != nil || !ok {
 		t.Fatalf("a re-added member links anew: %v %v", ok, err)
+	}
+	if links := auditOf(t, st, audit.Filter{OrgID: org.ID, Action: "member.oidc_linked"}); len(links) != 2 {
+		t.Fatalf("after a new link: %d member.oidc_linked entries, want 2", len(links))
 	}
 }
