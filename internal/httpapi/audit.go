@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -89,16 +88,7 @@ func (h *handlers) exportAudit(ctx context.Context, in *exportAuditIn) (*huma.St
 	if f.Until.IsZero() {
 		f.Until = time.Now() // a fixed end: what arrives meanwhile is not included
 	}
-	log := h.Log
-	return &huma.StreamResponse{Body: func(hctx huma.Context) {
-		hctx.SetHeader("Content-Type", "application/x-ndjson")
-		hctx.SetHeader("Content-Disposition", `attachment; filename="gatehouse-audit.jsonl"`)
-		hctx.SetStatus(200)
-		enc := json.NewEncoder(hctx.BodyWriter())
-		enc.SetEscapeHTML(false)
-		if err := st.ExportAudit(hctx.Context(), f, func(e *audit.AuditEntry) error { return enc.Encode(e) }); err != nil && hctx.Context().Err() == nil {
-			log.Error("export audit trail", "request_id", RequestID(hctx.Context()), "err", err)
-			_ = enc.Encode(map[string]any{"error": map[string]string{"code": gatehouse.CodeInternal, "message": "the export stopped before its end"}})
-		}
-	}}, nil
+	return jsonLines(h.Log, "audit trail", "gatehouse-audit.jsonl", func(ctx context.Context, emit func(*audit.AuditEntry) error) error {
+		return st.ExportAudit(ctx, f, emit)
+	}), nil
 }

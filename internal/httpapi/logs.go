@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -99,17 +100,25 @@ func (h *handlers) exportLogs(ctx context.Context, in *exportLogsIn) (*huma.Stre
 	if f.Until.IsZero() {
 		f.Until = time.Now() // a fixed end: what arrives meanwhile is not included
 	}
-	log := h.Log
+	return jsonLines(h.Log, "api log", "gatehouse-api-log.jsonl", func(ctx context.Context, emit func(*apilog.Call) error) error {
+		return st.ExportAPILog(ctx, f, emit)
+	}), nil
+}
+
+// jsonLines streams what export emits as JSON Lines, in a file download
+// named file. The status is sent before the first line: an export that
+// fails on its way ends with a line that says it is cut (and the log says
+// why).
+func jsonLines[T any](log *slog.Logger, what, file string, export func(context.Context, func(*T) error) error) *huma.StreamResponse {
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		hctx.SetHeader("Content-Type", "application/x-ndjson")
-		hctx.SetHeader("Content-Disposition", `attachment; filename="gatehouse-api-log.jsonl"`)
+		hctx.SetHeader("Content-Disposition", `attachment; filename="`+file+`"`)
 		hctx.SetStatus(200)
 		enc := json.NewEncoder(hctx.BodyWriter())
 		enc.SetEscapeHTML(false)
-		if err := st.ExportAPILog(hctx.Context(), f, func(e *apilog.Call) error { return enc.Encode(e) }); err != nil && hctx.Context().Err() == nil {
-			// The status is sent: end with a line that says the export is cut.
-			log.Error("export api log", "request_id", RequestID(hctx.Context()), "err", err)
+		if err := export(hctx.Context(), func(e *T) error { return enc.Encode(e) }); err != nil && hctx.Context().Err() == nil {
+			log.Error("export "+what, "request_id", RequestID(hctx.Context()), "err", err)
 			_ = enc.Encode(map[string]any{"error": map[string]string{"code": gatehouse.CodeInternal, "message": "the export stopped before its end"}})
 		}
-	}}, nil
+	}}
 }
