@@ -23,6 +23,9 @@ type engine struct {
 	check func(ctx context.Context, qs []authztest.Query, out []bool) error
 	proc  *fine.Proc // the server process (RSS); nil: none of its own
 	note  string     // printed under the table
+	// before and after, when set, run around the engine's verification
+	// and each of its measured phases (a setting switched for it alone).
+	before, after func(ctx context.Context) error
 
 	load         time.Duration // writing the data set (0: n/a)
 	ready, first time.Duration // process start → ready, → first check answered (0: not measured)
@@ -62,7 +65,21 @@ func (e *engine) call(ctx context.Context, qs []authztest.Query, i int, buf []au
 
 // verify asks every query once, on clients clients, and compares every
 // answer with the data set's.
-func (e *engine) verify(ctx context.Context, qs []authztest.Query, clients int) error {
+func (e *engine) verify(ctx context.Context, qs []authztest.Query, clients int) (err error) {
+	if e.before != nil {
+		if err := e.before(ctx); err != nil {
+			return fmt.Errorf("%s: %w", e.name, err)
+		}
+		defer func() {
+			if aerr := e.after(ctx); aerr != nil && err == nil {
+				err = fmt.Errorf("%s: %w", e.name, aerr)
+			}
+		}()
+	}
+	return e.verifyAll(ctx, qs, clients)
+}
+
+func (e *engine) verifyAll(ctx context.Context, qs []authztest.Query, clients int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, clients)
@@ -96,7 +113,21 @@ func (e *engine) verify(ctx context.Context, qs []authztest.Query, clients int) 
 // measure runs one round: one client in sequence for d, then clients
 // clients at once for d. Queries start at offset and cycle; the offset
 // after the round is returned.
-func (e *engine) measure(ctx context.Context, qs []authztest.Query, offset, clients int, d time.Duration) (roundResult, int, error) {
+func (e *engine) measure(ctx context.Context, qs []authztest.Query, offset, clients int, d time.Duration) (r roundResult, next int, err error) {
+	if e.before != nil {
+		if err := e.before(ctx); err != nil {
+			return r, 0, fmt.Errorf("%s: %w", e.name, err)
+		}
+		defer func() {
+			if aerr := e.after(ctx); aerr != nil && err == nil {
+				err = fmt.Errorf("%s: %w", e.name, aerr)
+			}
+		}()
+	}
+	return e.measurePhases(ctx, qs, offset, clients, d)
+}
+
+func (e *engine) measurePhases(ctx context.Context, qs []authztest.Query, offset, clients int, d time.Duration) (roundResult, int, error) {
 	var r roundResult
 	buf, out := make([]authztest.Query, e.batch), make([]bool, e.batch)
 	var seq []time.Duration

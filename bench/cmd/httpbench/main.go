@@ -8,7 +8,9 @@
 //     limiter, API log), the data set imported through POST
 //     /v1/jobs/import, then restarted so that its memory and start times
 //     are a cold start on loaded data. Checks by POST /v1/allowed, Permit's
-//     POST /allowed and POST /v1/allowed/bulk;
+//     POST /allowed and POST /v1/allowed/bulk; and POST /v1/allowed again
+//     with the environment's api_log_checks on during that engine's phases
+//     only (-engines logged: what an API-log row per check costs);
 //   - `gatehouse pdp` following that server, checked on its own HTTP API;
 //   - the floor: net/http + encoding/json + precomputed maps, in a process
 //     of its own (this binary with -floor-addr);
@@ -44,7 +46,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
-var allEngines = []string{"gatehouse", "permit", "bulk", "pdp", "floor", "opa", "openfga", "cerbos", "spicedb"}
+var allEngines = []string{"gatehouse", "permit", "bulk", "logged", "pdp", "floor", "opa", "openfga", "cerbos", "spicedb"}
 
 type options struct {
 	rounds   int
@@ -235,6 +237,9 @@ func run(ctx context.Context, o *options) error {
 	}
 	if o.engines["bulk"] {
 		engines = append(engines, ghEngines[2])
+	}
+	if o.engines["logged"] {
+		engines = append(engines, g.loggedEngine())
 	}
 	if o.engines["pdp"] {
 		logf("gatehouse pdp: starting...")
