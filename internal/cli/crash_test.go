@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,19 +20,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
-// TestMain runs more of the package's tests side by side than go test's
-// default of one per core, unless -test.parallel is given: they are
-// servers and processes (three nodes through outages, a crash under
-// webhook retries) that spend most of their time waiting on timers,
-// retries and each other, not on a core. Then it removes the gatehouse
-// binary the child processes run, if a test built it.
+// TestMain removes the gatehouse binary the child processes run, if a
+// test built it.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		_ = flag.Set("test.parallel", fmt.Sprint(max(runtime.GOMAXPROCS(0), 6)))
-	}
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
