@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/signal"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,25 +17,59 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/cli"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
-// TestMain lets a test start the real server as a process of its own: the
-// test binary, run again with GATEHOUSE_TEST_CHILD set, is `gatehouse`
-// with the arguments in GATEHOUSE_TEST_CHILD_ARGS.
+// TestMain removes the gatehouse binary the child processes run, if a
+// test built it.
 func TestMain(m *testing.M) {
-	if os.Getenv("GATEHOUSE_TEST_CHILD") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := cli.Run(ctx, strings.Fields(os.Getenv("GATEHOUSE_TEST_CHILD_ARGS")), os.Getenv, os.Stdin, os.Stdout, os.Stderr)
-		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "gatehouse:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
 	}
-	os.Exit(m.Run())
+	os.Exit(code)
+}
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+// gatehouseBinary is the real program (./cmd/gatehouse), built once per
+// test process, the first time a test needs it, and always without the
+// race detector: the children are the processes under test (their
+// SIGKILLs, outages and load), not the detector's target, and a -race
+// child costs several times the CPU, which the load on three of them
+// made the package's slowest part. The test itself keeps whatever flags
+// it was built with (-race in CI). The go command's build cache makes a
+// rebuild of unchanged sources a link only.
+func gatehouseBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			binErr = fmt.Errorf("the go command is needed to build the child processes' binary: %w", err)
+			return
+		}
+		if binDir, err = os.MkdirTemp("", "gatehouse-cli-test-"); err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(binDir, "gatehouse")
+		if runtime.GOOS == "windows" {
+			binPath += ".exe"
+		}
+		out, err := exec.Command(goTool, "build", "-o", binPath, "github.com/gatehouse-dev/gatehouse/cmd/gatehouse").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build ./cmd/gatehouse: %w\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
 }
 
 // child is a gatehouse process.
@@ -47,8 +81,8 @@ type child struct {
 func startChild(t *testing.T, env []string, args ...string) *child {
 	t.Helper()
 	c := &child{out: &syncBuffer{}}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	c.cmd.Env = append(os.Environ(), append(env, "GATEHOUSE_TEST_CHILD=1", "GATEHOUSE_TEST_CHILD_ARGS="+strings.Join(args, " "))...)
+	c.cmd = exec.Command(gatehouseBinary(t), args...)
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -211,12 +211,15 @@ func (r *pdpRun) health(t *testing.T) (int, map[string]any) {
 	return status, sync
 }
 
-// waitFor polls cond every 2 ms for up to 5 s and returns how long it took.
+// waitFor polls cond every 2 ms and returns how long it took (the tests
+// log it). It gives up after 30 s: a stuck PDP fails, and the package's
+// servers and PDPs, which run side by side (t.Parallel), get the time a
+// busy machine needs.
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
-		if time.Since(start) > 5*time.Second {
+		if time.Since(start) > 30*time.Second {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -239,6 +242,7 @@ func sqliteConfig(t *testing.T) config.Config {
 // sees every later write over one stream, within milliseconds, without
 // reconnecting.
 func TestPDPFollowsChanges(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, sqliteConfig(t))
 	r := startPDP(t, testConfig(w.n.url, w.envKey, t.TempDir()))
 	r.waitState(t, pdp.StateSynced)
@@ -286,6 +290,7 @@ func TestPDPFollowsChanges(t *testing.T) {
 // from its last good snapshot, also after its own restart (from disk), and
 // catches up with what changed once the server is back.
 func TestPDPOutlivesTheServer(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, sqliteConfig(t))
 	dir := t.TempDir()
 	r := startPDP(t, testConfig(w.n.url, w.envKey, dir))
@@ -347,6 +352,7 @@ func TestPDPOutlivesTheServer(t *testing.T) {
 // the server never reached (its database was replaced) is thrown away for
 // the server's.
 func TestPDPReloadsWhenAheadOfTheServer(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, sqliteConfig(t))
 	dir := t.TempDir()
 	r := startPDP(t, testConfig(w.n.url, w.envKey, dir))
@@ -384,6 +390,7 @@ func TestPDPReloadsWhenAheadOfTheServer(t *testing.T) {
 // TestPDPNeedsAnEnvironmentKey: organization and project keys are refused
 // with a clear message, by the PDP itself and by the server.
 func TestPDPNeedsAnEnvironmentKey(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, sqliteConfig(t))
 	for _, level := range []string{"organization", "project"} {
 		key := w.key(t, level)
@@ -425,6 +432,7 @@ func TestPDPNeedsAnEnvironmentKey(t *testing.T) {
 // TestPDPAPI: the PDP's own API wants its key, validates input like the
 // server, and answers bulk checks and user permissions.
 func TestPDPAPI(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, sqliteConfig(t))
 	r := startPDP(t, testConfig(w.n.url, w.envKey, t.TempDir()))
 	r.waitState(t, pdp.StateSynced)
@@ -472,6 +480,7 @@ func TestPDPAPI(t *testing.T) {
 // TestPDPUploadsDecisions: under a "full" decision log the PDP's checks
 // reach the server's decision log, marked as PDP decisions.
 func TestPDPUploadsDecisions(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, sqliteConfig(t))
 	r := startPDP(t, testConfig(w.n.url, w.envKey, t.TempDir()))
 	r.waitState(t, pdp.StateSynced)
@@ -507,6 +516,7 @@ func TestPDPUploadsDecisions(t *testing.T) {
 // TestPDPFollowsEveryNode: on PostgreSQL a PDP connected to one node sees
 // writes made on another.
 func TestPDPFollowsEveryNode(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
 	w := newWorld(t, cfg)
@@ -523,6 +533,7 @@ func TestPDPFollowsEveryNode(t *testing.T) {
 // per task, and a replacing copy (which empties the environment first) as
 // a reset, over the same stream.
 func TestPDPFollowsJobs(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, sqliteConfig(t))
 	r := startPDP(t, testConfig(w.n.url, w.envKey, t.TempDir()))
 	r.waitState(t, pdp.StateSynced)
@@ -581,6 +592,7 @@ func sameInstant(a, b string) bool {
 // the first that answers, and when that one stops, the next: it is
 // synced again and sees a write made there.
 func TestPDPFailsOver(t *testing.T) {
+	t.Parallel()
 	cfg := config.Default()
 	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
 	w := newWorld(t, cfg)

@@ -18,6 +18,7 @@ import (
 // end; an entry of another key or a window before the cached one reads in
 // full.
 func TestCallCacheMatchesTheLog(t *testing.T) {
+	t.Parallel()
 	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +88,7 @@ func TestCallCacheMatchesTheLog(t *testing.T) {
 // is dropped (not every entry), and an entry over MaxEntryBuckets is not
 // kept at all.
 func TestCallCacheBudget(t *testing.T) {
+	t.Parallel()
 	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +167,7 @@ func TestCallCacheBudget(t *testing.T) {
 // in a bucket the cache holds as settled is counted once the entry's TTL
 // has passed: at most 2 minutes after it was written by default.
 func TestCallCacheLateRow(t *testing.T) {
+	t.Parallel()
 	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
 	if err != nil {
 		t.Fatal(err)
