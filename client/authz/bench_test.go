@@ -48,23 +48,34 @@ func BenchmarkCheckParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkLoad reports the time and heap to load dataset M.
+// BenchmarkLoad reports the time and live heap to load dataset M (100k
+// assignments) and the same shape ten times over in users and assignments
+// (1M assignments, about ten per user as in M).
 func BenchmarkLoad(b *testing.B) {
-	ds := authztest.Generate(authztest.Medium, 1)
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		start := time.Now()
-		e := authz.New()
-		if err := e.Load(ds.Data); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(time.Since(start).Milliseconds()), "load-ms")
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
-		runtime.KeepAlive(e)
+	large := authztest.Medium
+	large.Users, large.Assignments = 100_000, 1_000_000
+	for _, c := range []struct {
+		name  string
+		shape authztest.Shape
+	}{{"assignments=100k", authztest.Medium}, {"assignments=1M", large}} {
+		b.Run(c.name, func(b *testing.B) {
+			ds := authztest.Generate(c.shape, 1)
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				start := time.Now()
+				e := authz.New()
+				if err := e.Load(ds.Data); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(time.Since(start).Milliseconds()), "load-ms")
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
+				runtime.KeepAlive(e)
+			}
+		})
 	}
 }
 
@@ -125,4 +136,33 @@ func BenchmarkReBACListResources(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(n)/float64(i), "docs/op")
+}
+
+// BenchmarkPermissions: dataset M, what a user may do in every tenant it
+// holds roles in (about ten tenants, a role or two and some twenty
+// permissions each), users of the query stream in turn.
+func BenchmarkPermissions(b *testing.B) {
+	e, qs := mediumEngine(b)
+	b.ReportAllocs()
+	i, n := 0, 0
+	for b.Loop() {
+		n += len(e.Permissions(qs[i%len(qs)].User, nil))
+		i++
+	}
+	b.ReportMetric(float64(n)/float64(i), "tenants/op")
+}
+
+// BenchmarkFloorPermissions is BenchmarkPermissions' floor: the same
+// answers computed from plain maps (authztest.FloorPermissions).
+func BenchmarkFloorPermissions(b *testing.B) {
+	ds := authztest.Generate(authztest.Medium, 1)
+	floor := authztest.NewFloorPermissions(ds)
+	qs := ds.Queries(authztest.Medium, 100_000, 2)
+	b.ReportAllocs()
+	i, n := 0, 0
+	for b.Loop() {
+		n += len(floor.Permissions(qs[i%len(qs)].User, nil))
+		i++
+	}
+	b.ReportMetric(float64(n)/float64(i), "tenants/op")
 }
