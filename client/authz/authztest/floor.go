@@ -133,14 +133,14 @@ func (f *FloorPermissions) Permissions(user string, tenants []string) []authz.Te
 		}
 	}
 	sort.Strings(tenants)
-	var out []authz.TenantPermissions
+	out := make([]authz.TenantPermissions, 0, len(tenants))
 	seen := make([]uint64, (len(f.permKeys)+63)/64)
 	for _, tk := range tenants {
 		m, ok := ts[tk]
 		if !ok {
 			continue
 		}
-		tp := authz.TenantPermissions{Tenant: tk}
+		tp := authz.TenantPermissions{Tenant: tk, Roles: make([]string, 0, bits.OnesCount64(m))}
 		clear(seen)
 		for _, b := range f.roleOrder {
 			if m&(1<<b) != 0 {
@@ -150,12 +150,22 @@ func (f *FloorPermissions) Permissions(user string, tenants []string) []authz.Te
 				}
 			}
 		}
+		n := 0
+		for _, w := range seen {
+			n += bits.OnesCount64(w)
+		}
+		if n > 0 {
+			tp.Permissions = make([]string, 0, n)
+		}
 		for i, w := range seen {
 			for ; w != 0; w &= w - 1 {
 				tp.Permissions = append(tp.Permissions, f.permKeys[64*i+bits.TrailingZeros64(w)])
 			}
 		}
 		out = append(out, tp)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
