@@ -322,7 +322,8 @@ type Engine struct {
 	holds      map[string]holdIndex // user key → its role sets, laid out for the check path
 	loading    bool                 // Load defers building holds to its end
 	tenants    map[string]*tenantRec
-	tenantAt   []string // tenant index → key; "" once deleted
+	tenantIdx  map[string]uint32 // tenant key → tenants[key].idx, for the check path
+	tenantAt   []string          // tenant index → key; "" once deleted
 	resources  map[string]*resourceRec
 	permName   []string // permission bit → "resource:action"
 	permByRank []string // permName sorted
@@ -349,6 +350,7 @@ type Engine struct {
 func New() *Engine {
 	e := &Engine{}
 	e.users, e.tenants, e.resources, e.roles = map[string]*userRec{}, map[string]*tenantRec{}, map[string]*resourceRec{}, map[string]*role{}
+	e.tenantIdx = map[string]uint32{}
 	e.holds = map[string]holdIndex{}
 	e.condSets = map[string]*condSet{}
 	return e
@@ -369,10 +371,10 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 		}
 	}
 	x, userHolds := e.holds[user]
-	tr := e.tenants[tenant]
+	ti, tenantOK := e.tenantIdx[tenant]
 	at := -1
-	if userHolds && tr != nil {
-		at = x.find(tr.idx)
+	if userHolds && tenantOK {
+		at = x.find(ti)
 	}
 	if at >= 0 && bit >= 0 {
 		if m := x.lo(at) & e.permLo[bit]; m != 0 {
@@ -403,7 +405,7 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 		d.Reason = UnknownAction
 	case !userHolds && e.users[user] == nil:
 		d.Reason = UnknownUser
-	case tr == nil:
+	case !tenantOK:
 		d.Reason = UnknownTenant
 	case at >= 0:
 		d.Reason = NotGranted
@@ -512,7 +514,7 @@ func (e *Engine) Load(d Data) error {
 		n.sync(ur)
 	}
 	e.mu.Lock()
-	e.users, e.holds, e.tenants, e.tenantAt, e.resources, e.permName, e.permByRank = n.users, n.holds, n.tenants, n.tenantAt, n.resources, n.permName, n.permByRank
+	e.users, e.holds, e.tenants, e.tenantIdx, e.tenantAt, e.resources, e.permName, e.permByRank = n.users, n.holds, n.tenants, n.tenantIdx, n.tenantAt, n.resources, n.permName, n.permByRank
 	e.roles, e.roleAt, e.permRoles, e.nAssign = n.roles, n.roleAt, n.permRoles, n.nAssign
 	e.permLo, e.roleKey, e.roleWords = n.permLo, n.roleKey, n.roleWords
 	e.roleImpliers, e.inst, e.freeInst, e.nInst, e.nTuples = n.roleImpliers, n.inst, n.freeInst, n.nInst, n.nTuples
@@ -625,6 +627,7 @@ func (e *Engine) putTenant(t Tenant) {
 		return
 	}
 	e.tenants[t.Key] = &tenantRec{t: t, idx: uint32(len(e.tenantAt))}
+	e.tenantIdx[t.Key] = uint32(len(e.tenantAt))
 	e.tenantAt = append(e.tenantAt, t.Key)
 }
 
@@ -646,6 +649,7 @@ func (e *Engine) DeleteTenant(key string) {
 		}
 		e.tenantAt[tr.idx] = ""
 		delete(e.tenants, key)
+		delete(e.tenantIdx, key)
 	}
 	e.mu.Unlock()
 }

@@ -124,6 +124,13 @@ func TestChanges(t *testing.T) {
 	if d := e.Check("cy", "read", "document", ""); d.Allow || d.Reason != authz.NoRoleInTenant {
 		t.Fatalf("after role delete: %+v", d)
 	}
+	if d := e.Check("bob", "read", "document", "globex"); d.Allow || d.Reason != authz.UnknownTenant {
+		t.Fatalf("deleted tenant: %+v", d)
+	}
+	e.PutTenant(authz.Tenant{Key: "globex"}) // back, without the assignments it had
+	if d := e.Check("bob", "read", "document", "globex"); d.Allow || d.Reason != authz.NoRoleInTenant {
+		t.Fatalf("tenant deleted and put again: %+v", d)
+	}
 	for _, r := range e.Data().Roles {
 		if r.Key == "editor" && len(r.Extends) != 0 {
 			t.Fatalf("deleted role still extended: %+v", r)
