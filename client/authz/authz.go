@@ -1064,10 +1064,12 @@ type TenantPermissions struct {
 // where the user holds a role when tenants is empty. Tenants without roles
 // are left out.
 //
-// The answer takes three allocations whatever its size (the tenant list
-// when tenants is empty, the answer, and one array its roles and
-// permissions share): permissions are ORed as bitsets over the sorted
-// permission names (role.ranked) and read out in order.
+// The caller's tenants are not modified. The answer takes two
+// allocations whatever its size (the answer, and one array its roles and
+// permissions share; the tenant list, sorted, is on the stack up to 16
+// tenants): permissions are ORed as bitsets over the sorted permission
+// names (role.ranked) and read out in order, and the roles of a tenant
+// are sorted (a few keys).
 func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -1075,14 +1077,26 @@ func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions 
 	if ur == nil {
 		return nil
 	}
+	// The tenant list is sorted, so it is the engine's own: built here, or
+	// a copy of the caller's (whose slice is left as it was); on the stack
+	// when small.
+	var tbuf [16]string
 	if len(tenants) == 0 {
 		if len(ur.tenants) == 0 {
 			return nil
 		}
-		tenants = make([]string, len(ur.tenants))
+		if len(ur.tenants) <= len(tbuf) {
+			tenants = tbuf[:len(ur.tenants)]
+		} else {
+			tenants = make([]string, len(ur.tenants))
+		}
 		for i := range ur.tenants {
 			tenants[i] = e.tenantAt[ur.tenants[i].tenant]
 		}
+	} else if len(tenants) <= len(tbuf) {
+		tenants = append(tbuf[:0], tenants...)
+	} else {
+		tenants = slices.Clone(tenants)
 	}
 	slices.Sort(tenants)
 	words := len(e.permByRank)/64 + 1

@@ -2,6 +2,7 @@ package authztest
 
 import (
 	"math/bits"
+	"slices"
 	"sort"
 
 	"github.com/gatehouse-dev/gatehouse/client/authz"
@@ -66,14 +67,17 @@ func split(p string) (string, string) {
 	return p, ""
 }
 
-// FloorPermissions answers Permissions queries the plain way: a map per
-// user of tenant → role mask, each role's permissions as a bitset over the
-// sorted permission names, and the role keys sorted. Like Floor it keeps
-// no lock and supports no changes.
+// FloorPermissions answers Permissions queries the plain way, with the
+// same economies as the engine so that the comparison is fair: a map per
+// user of tenant → role mask, role bits numbered in key order (so roles
+// come out sorted as their bits are read), each role's permissions as a
+// bitset over the sorted permission names, and per answer one tenant list
+// (presized, or a copy of the caller's kept on the stack when small), the
+// answer and one backing array for its strings, counted first. Like Floor
+// it keeps no lock and supports no changes.
 type FloorPermissions struct {
 	held      map[string]map[string]uint64 // user → tenant → roles
-	roleKeys  []string                     // role bit → key
-	roleOrder []int                        // role bits in key order
+	roleKeys  []string                     // role bit → key, sorted
 	permKeys  []string                     // "resource:action", sorted
 	rolePerms [][]uint64                   // role bit → bits of permKeys
 }
@@ -96,20 +100,21 @@ func NewFloorPermissions(ds *Dataset) *FloorPermissions {
 	for i, p := range f.permKeys {
 		rank[p] = i
 	}
-	roleBit := map[string]int{}
-	for i, r := range ds.Data.Roles {
-		roleBit[r.Key] = i
+	for _, r := range ds.Data.Roles {
 		f.roleKeys = append(f.roleKeys, r.Key)
-		f.roleOrder = append(f.roleOrder, i)
+	}
+	sort.Strings(f.roleKeys)
+	roleBit := map[string]int{}
+	for i, k := range f.roleKeys {
+		roleBit[k] = i
 		ws := make([]uint64, (len(f.permKeys)+63)/64)
-		for p := range ds.Grants[r.Key] {
+		for p := range ds.Grants[k] {
 			if at, ok := rank[p]; ok {
 				ws[at/64] |= 1 << (at % 64)
 			}
 		}
 		f.rolePerms = append(f.rolePerms, ws)
 	}
-	sort.Slice(f.roleOrder, func(i, j int) bool { return f.roleKeys[f.roleOrder[i]] < f.roleKeys[f.roleOrder[j]] })
 	for _, a := range ds.Data.Assignments {
 		if f.held[a.User] == nil {
 			f.held[a.User] = map[string]uint64{}
@@ -121,51 +126,89 @@ func NewFloorPermissions(ds *Dataset) *FloorPermissions {
 
 // Permissions answers like authz.Engine.Permissions: what user may do in
 // each of tenants (every tenant where the user holds a role when tenants
-// is empty), tenants sorted, roles and permissions sorted.
+// is empty), tenants sorted, roles and permissions sorted. It leaves the
+// caller's tenants as they were.
 func (f *FloorPermissions) Permissions(user string, tenants []string) []authz.TenantPermissions {
 	ts := f.held[user]
 	if ts == nil {
 		return nil
 	}
+	var tbuf [16]string
 	if len(tenants) == 0 {
+		if len(ts) <= len(tbuf) {
+			tenants = tbuf[:0]
+		} else {
+			tenants = make([]string, 0, len(ts))
+		}
 		for k := range ts {
 			tenants = append(tenants, k)
 		}
+	} else if len(tenants) <= len(tbuf) {
+		tenants = append(tbuf[:0], tenants...)
+	} else {
+		tenants = slices.Clone(tenants)
 	}
-	sort.Strings(tenants)
-	out := make([]authz.TenantPermissions, 0, len(tenants))
-	seen := make([]uint64, (len(f.permKeys)+63)/64)
+	slices.Sort(tenants)
+	var sbuf [8]uint64
+	words := (len(f.permKeys) + 63) / 64
+	seen := sbuf[:0]
+	if words <= len(sbuf) {
+		seen = sbuf[:words]
+	} else {
+		seen = make([]uint64, words)
+	}
+	nt, ns := 0, 0
 	for _, tk := range tenants {
 		m, ok := ts[tk]
 		if !ok {
 			continue
 		}
-		tp := authz.TenantPermissions{Tenant: tk, Roles: make([]string, 0, bits.OnesCount64(m))}
-		clear(seen)
-		for _, b := range f.roleOrder {
-			if m&(1<<b) != 0 {
-				tp.Roles = append(tp.Roles, f.roleKeys[b])
-				for i, w := range f.rolePerms[b] {
-					seen[i] |= w
-				}
-			}
+		nt++
+		ns += bits.OnesCount64(m) + f.union(m, seen)
+	}
+	if nt == 0 {
+		return nil
+	}
+	out := make([]authz.TenantPermissions, 0, nt)
+	strs := make([]string, 0, ns)
+	for _, tk := range tenants {
+		m, ok := ts[tk]
+		if !ok {
+			continue
 		}
-		n := 0
-		for _, w := range seen {
-			n += bits.OnesCount64(w)
+		tp := authz.TenantPermissions{Tenant: tk}
+		from := len(strs)
+		for r := m; r != 0; r &= r - 1 {
+			strs = append(strs, f.roleKeys[bits.TrailingZeros64(r)])
 		}
-		if n > 0 {
-			tp.Permissions = make([]string, 0, n)
-		}
+		tp.Roles = strs[from:len(strs):len(strs)]
+		from = len(strs)
+		f.union(m, seen)
 		for i, w := range seen {
 			for ; w != 0; w &= w - 1 {
-				tp.Permissions = append(tp.Permissions, f.permKeys[64*i+bits.TrailingZeros64(w)])
+				strs = append(strs, f.permKeys[64*i+bits.TrailingZeros64(w)])
 			}
+		}
+		if len(strs) > from {
+			tp.Permissions = strs[from:len(strs):len(strs)]
 		}
 		out = append(out, tp)
 	}
-	if len(out) == 0 {
-		return nil
-	}
 	return out
+}
+
+// union sets seen to the permissions of the roles in m and returns how
+// many there are.
+func (f *FloorPermissions) union(m uint64, seen []uint64) int {
+	clear(seen)
+	for r := m; r != 0; r &= r - 1 {
+		for i, w := range f.rolePerms[bits.TrailingZeros64(r)] {
+			seen[i] |= w
+		}
+	}
+	n := 0
+	for _, w := range seen {
+		n += bits.OnesCount64(w)
+	}
+	return n
 }

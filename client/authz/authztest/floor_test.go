@@ -2,6 +2,7 @@ package authztest_test
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/client/authz"
@@ -26,8 +27,12 @@ func TestFloorsAgreeWithEngine(t *testing.T) {
 		if i%3 == 1 {
 			tenants = []string{q.Tenant, authztest.TenantKey(i % authztest.Small.Tenants)}
 		}
-		want := e.Permissions(q.User, append([]string(nil), tenants...))
-		got := perms.Permissions(q.User, append([]string(nil), tenants...))
+		before := slices.Clone(tenants)
+		want := e.Permissions(q.User, tenants)
+		got := perms.Permissions(q.User, tenants)
+		if !slices.Equal(tenants, before) {
+			t.Fatalf("tenants %v became %v", before, tenants)
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("permissions of %s in %v:\n floor  %+v\n engine %+v", q.User, tenants, got, want)
 		}
