@@ -182,6 +182,9 @@ type role struct {
 	def   Role
 	index int      // bit of this role in a role set
 	perms []uint64 // effective permissions (with extended roles), one bit per permission
+	// ranked is perms with bits numbered in the order of the permission
+	// names (Engine.permByRank), for Permissions
+	ranked []uint64
 }
 
 // held is the set of roles a user holds in one tenant: bits 0-63 in lo,
@@ -189,10 +192,18 @@ type role struct {
 type held struct {
 	tenant uint32
 	lo     uint64
-	hi     []uint64
+	hi     *[]uint64 // nil until a role beyond the first 64 is held (keeps held at 24 bytes)
 }
 
-func (h *held) empty() bool { return h.lo == 0 && allZero(h.hi) }
+// his is the role words beyond the first.
+func (h *held) his() []uint64 {
+	if h.hi == nil {
+		return nil
+	}
+	return *h.hi
+}
+
+func (h *held) empty() bool { return h.lo == 0 && allZero(h.his()) }
 
 type userRec struct {
 	u       User
@@ -219,37 +230,69 @@ func findHeld(ts []held, t uint32) *held {
 	return nil
 }
 
-// holdIndex is a user's role sets laid out for the check path: the tenant
-// indexes in one small array (one cache line for most users, scanned
-// linearly) and the first word of each role set beside it. Role words
-// beyond the first (more than 64 roles) are read from the userRec.
+// holdIndex is a user's role sets laid out for the check path in one
+// allocation (one or two cache lines for most users): w[:k] hold the
+// tenant indexes, two to a word (low half first; an odd count is padded
+// with noTenant), and w[k:] the first word of each role set, in the same
+// order (k = (n+1)/2 for n tenants). Role words beyond the first (more
+// than 64 roles) are read from the userRec.
 type holdIndex struct {
-	ts []uint32
-	lo []uint64
+	w  []uint64
 	ur *userRec
 }
 
+// noTenant pads a holdIndex's last tenant word; no tenant has that index.
+const noTenant = ^uint32(0)
+
+func newHoldIndex(ur *userRec) holdIndex {
+	n := len(ur.tenants)
+	k := (n + 1) / 2
+	w := make([]uint64, k+n)
+	if n%2 == 1 {
+		w[k-1] = uint64(noTenant) << 32
+	}
+	for i := range ur.tenants {
+		w[i>>1] |= uint64(ur.tenants[i].tenant) << (32 * (i & 1))
+		w[k+i] = ur.tenants[i].lo
+	}
+	return holdIndex{w: w, ur: ur}
+}
+
+// n is the number of tenants: len(w) is n + (n+1)/2.
+func (x *holdIndex) n() int { return 2 * len(x.w) / 3 }
+
+// tenantAt is the index of the i-th tenant.
+func (x *holdIndex) tenantAt(i int) uint32 { return uint32(x.w[i>>1] >> (32 * (i & 1))) }
+
+// lo is the first word of the role set at position at.
+func (x *holdIndex) lo(at int) uint64 { return x.w[len(x.w)-x.n()+at] }
+
 // find returns the position of tenant t, or -1.
 func (x *holdIndex) find(t uint32) int {
-	ts := x.ts
-	if len(ts) <= 16 {
-		for i, v := range ts {
-			if v == t {
-				return i
+	w := x.w
+	n := 2 * len(w) / 3
+	k := len(w) - n
+	if n <= 16 {
+		for j, v := range w[:k] {
+			if uint32(v) == t {
+				return 2 * j
+			}
+			if uint32(v>>32) == t {
+				return 2*j + 1
 			}
 		}
 		return -1
 	}
-	lo, hi := 0, len(ts)
+	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if ts[m] < t {
+		if x.tenantAt(m) < t {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	if lo < len(ts) && ts[lo] == t {
+	if lo < n && x.tenantAt(lo) == t {
 		return lo
 	}
 	return -1
@@ -274,18 +317,23 @@ type resourceRec struct {
 // role inheritance folded in). A check is three map lookups, a binary search
 // in the user's few tenants and an AND.
 type Engine struct {
-	mu        sync.RWMutex
-	users     map[string]*userRec
-	holds     map[string]holdIndex // user key → its role sets, laid out for the check path
-	loading   bool                 // Load defers building holds to its end
-	tenants   map[string]*tenantRec
-	tenantAt  []string // tenant index → key; "" once deleted
-	resources map[string]*resourceRec
-	permName  []string // permission bit → "resource:action"
-	roles     map[string]*role
-	roleAt    []*role // by index; nil where a role was deleted
-	permRoles [][]uint64
-	nAssign   int
+	mu         sync.RWMutex
+	users      map[string]*userRec
+	holds      map[string]holdIndex // user key → its role sets, laid out for the check path
+	loading    bool                 // Load defers building holds to its end
+	tenants    map[string]*tenantRec
+	tenantIdx  map[string]uint32 // tenant key → tenants[key].idx, for the check path
+	tenantAt   []string          // tenant index → key; "" once deleted
+	resources  map[string]*resourceRec
+	permName   []string // permission bit → "resource:action"
+	permByRank []string // permName sorted
+	roles      map[string]*role
+	roleAt     []*role // by index; nil where a role was deleted
+	permRoles  [][]uint64
+	permLo     []uint64 // permission bit → permRoles[bit][0], flat for the check path
+	roleKey    []string // role index → key ("" where deleted), for the check path
+	roleWords  int      // words of a role set: len(permRoles[bit])
+	nAssign    int
 
 	// fine-grained (fine.go)
 	roleImpliers [][]uint64 // tenant role index → the tenant roles implying it (itself and those extending it)
@@ -302,6 +350,7 @@ type Engine struct {
 func New() *Engine {
 	e := &Engine{}
 	e.users, e.tenants, e.resources, e.roles = map[string]*userRec{}, map[string]*tenantRec{}, map[string]*resourceRec{}, map[string]*role{}
+	e.tenantIdx = map[string]uint32{}
 	e.holds = map[string]holdIndex{}
 	e.condSets = map[string]*condSet{}
 	return e
@@ -322,25 +371,22 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 		}
 	}
 	x, userHolds := e.holds[user]
-	tr := e.tenants[tenant]
+	ti, tenantOK := e.tenantIdx[tenant]
 	at := -1
-	if userHolds && tr != nil {
-		at = x.find(tr.idx)
+	if userHolds && tenantOK {
+		at = x.find(ti)
 	}
 	if at >= 0 && bit >= 0 {
-		grant := e.permRoles[bit]
-		if m := x.lo[at] & grant[0]; m != 0 {
-			d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleAt[bits.TrailingZeros64(m)].def.Key, Tenant: tenant}
+		if m := x.lo(at) & e.permLo[bit]; m != 0 {
+			d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleKey[bits.TrailingZeros64(m)], Tenant: tenant}
 			e.mu.RUnlock()
 			return d
 		}
-		for i, w := range x.ur.tenants[at].hi {
-			if i+1 < len(grant) {
-				if m := w & grant[i+1]; m != 0 {
-					d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleAt[64*(i+1)+bits.TrailingZeros64(m)].def.Key, Tenant: tenant}
-					e.mu.RUnlock()
-					return d
-				}
+		if e.roleWords > 1 { // more than 64 role slots: the other words
+			if role, ok := e.tenantGrantHi(&x, at, bit); ok {
+				d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: role, Tenant: tenant}
+				e.mu.RUnlock()
+				return d
 			}
 		}
 	}
@@ -359,7 +405,7 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 		d.Reason = UnknownAction
 	case !userHolds && e.users[user] == nil:
 		d.Reason = UnknownUser
-	case tr == nil:
+	case !tenantOK:
 		d.Reason = UnknownTenant
 	case at >= 0:
 		d.Reason = NotGranted
@@ -380,7 +426,9 @@ var (
 func (e *Engine) Load(d Data) error {
 	n := New()
 	n.loading = true
-	for _, u := range d.Users {
+	keys := internKeys(d.Users)
+	for i, u := range d.Users {
+		u.Key = keys[i]
 		n.putUser(u)
 	}
 	for _, t := range d.Tenants {
@@ -466,12 +514,44 @@ func (e *Engine) Load(d Data) error {
 		n.sync(ur)
 	}
 	e.mu.Lock()
-	e.users, e.holds, e.tenants, e.tenantAt, e.resources, e.permName = n.users, n.holds, n.tenants, n.tenantAt, n.resources, n.permName
+	e.users, e.holds, e.tenants, e.tenantIdx, e.tenantAt, e.resources, e.permName, e.permByRank = n.users, n.holds, n.tenants, n.tenantIdx, n.tenantAt, n.resources, n.permName, n.permByRank
 	e.roles, e.roleAt, e.permRoles, e.nAssign = n.roles, n.roleAt, n.permRoles, n.nAssign
+	e.permLo, e.roleKey, e.roleWords = n.permLo, n.roleKey, n.roleWords
 	e.roleImpliers, e.inst, e.freeInst, e.nInst, e.nTuples = n.roleImpliers, n.inst, n.freeInst, n.nInst, n.nTuples
 	e.condSets, e.setRules, e.rulesByPerm = n.condSets, n.setRules, n.rulesByPerm
 	e.mu.Unlock()
 	return nil
+}
+
+// internKeys copies the users' keys into one string and returns them as
+// slices of it: the check path compares the key it looks up with the
+// stored one, and stored keys side by side (about 10 bytes a user) stay in
+// cache where keys allocated one by one, wherever the decoder put them,
+// miss it.
+//
+// A key handed out keeps that string alive, every user's key with it:
+// Data returns copies (strings.Clone, about a tenth more allocations on
+// dataset M) so that a snapshot does not pin it; the keys ListUsers
+// returns are slices of it, and pin one Load's keys (about 10 bytes a
+// user) while they are held.
+func internKeys(users []User) []string {
+	size := 0
+	for i := range users {
+		size += len(users[i].Key)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := range users {
+		b.WriteString(users[i].Key)
+	}
+	all := b.String()
+	keys := make([]string, len(users))
+	at := 0
+	for i := range users {
+		keys[i] = all[at : at+len(users[i].Key)]
+		at += len(users[i].Key)
+	}
+	return keys
 }
 
 // sortedInstances lists the instances of one type (key → index) in key
@@ -536,11 +616,7 @@ func (e *Engine) sync(ur *userRec) {
 		delete(e.holds, ur.u.Key)
 		return
 	}
-	x := holdIndex{ts: make([]uint32, len(ur.tenants)), lo: make([]uint64, len(ur.tenants)), ur: ur}
-	for i := range ur.tenants {
-		x.ts[i], x.lo[i] = ur.tenants[i].tenant, ur.tenants[i].lo
-	}
-	e.holds[ur.u.Key] = x
+	e.holds[ur.u.Key] = newHoldIndex(ur)
 }
 
 // PutTenant adds or replaces a tenant.
@@ -557,6 +633,7 @@ func (e *Engine) putTenant(t Tenant) {
 		return
 	}
 	e.tenants[t.Key] = &tenantRec{t: t, idx: uint32(len(e.tenantAt))}
+	e.tenantIdx[t.Key] = uint32(len(e.tenantAt))
 	e.tenantAt = append(e.tenantAt, t.Key)
 }
 
@@ -578,6 +655,7 @@ func (e *Engine) DeleteTenant(key string) {
 		}
 		e.tenantAt[tr.idx] = ""
 		delete(e.tenants, key)
+		delete(e.tenantIdx, key)
 	}
 	e.mu.Unlock()
 }
@@ -798,13 +876,14 @@ func (h *held) set(index int, on bool) bool {
 	word := &h.lo
 	if index >= 64 {
 		w := index/64 - 1
-		if len(h.hi) <= w {
+		if len(h.his()) <= w {
 			if !on {
 				return false
 			}
-			h.hi = append(h.hi, make([]uint64, w+1-len(h.hi))...)
+			hi := append(h.his(), make([]uint64, w+1-len(h.his()))...)
+			h.hi = &hi
 		}
-		word = &h.hi[w]
+		word = &(*h.hi)[w]
 	}
 	mask := uint64(1) << (index % 64)
 	if (*word&mask != 0) == on {
@@ -816,7 +895,7 @@ func (h *held) set(index int, on bool) bool {
 
 func (h *held) count() int {
 	n := bits.OnesCount64(h.lo)
-	for _, w := range h.hi {
+	for _, w := range h.his() {
 		n += bits.OnesCount64(w)
 	}
 	return n
@@ -825,7 +904,7 @@ func (h *held) count() int {
 // roles lists the roles in h.
 func (e *Engine) rolesIn(h *held) []*role {
 	var out []*role
-	words := append([]uint64{h.lo}, h.hi...)
+	words := append([]uint64{h.lo}, h.his()...)
 	for i, w := range words {
 		for w != 0 {
 			b := bits.TrailingZeros64(w)
@@ -927,6 +1006,35 @@ func (e *Engine) recompute() error {
 		}
 	}
 	e.permName, e.permRoles = names, permRoles
+	e.permLo = make([]uint64, len(names))
+	for bit := range permRoles {
+		e.permLo[bit] = permRoles[bit][0]
+	}
+	e.roleWords = roleWords
+	rank := make([]int, len(names))
+	for i := range rank {
+		rank[i] = i
+	}
+	slices.SortFunc(rank, func(a, b int) int { return strings.Compare(names[a], names[b]) })
+	e.permByRank = make([]string, len(names))
+	bitRank := make([]int, len(names))
+	for r, bit := range rank {
+		e.permByRank[r], bitRank[bit] = names[bit], r
+	}
+	for _, r := range e.roles {
+		r.ranked = make([]uint64, len(names)/64+1)
+		for bit := range names {
+			if r.perms[bit>>6]&(1<<(bit&63)) != 0 {
+				r.ranked[bitRank[bit]>>6] |= 1 << (bitRank[bit] & 63)
+			}
+		}
+	}
+	e.roleKey = make([]string, len(e.roleAt))
+	for i, r := range e.roleAt {
+		if r != nil {
+			e.roleKey[i] = r.def.Key
+		}
+	}
 	e.roleImpliers = make([][]uint64, len(e.roleAt))
 	for i := range e.roleImpliers {
 		e.roleImpliers[i] = make([]uint64, roleWords)
@@ -961,6 +1069,13 @@ type TenantPermissions struct {
 // Permissions lists what user may do in each of tenants, or in every tenant
 // where the user holds a role when tenants is empty. Tenants without roles
 // are left out.
+//
+// The caller's tenants are not modified. The answer takes two
+// allocations whatever its size (the answer, and one array its roles and
+// permissions share; the tenant list, sorted, is on the stack up to 16
+// tenants): permissions are ORed as bitsets over the sorted permission
+// names (role.ranked) and read out in order, and the roles of a tenant
+// are sorted (a few keys).
 func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -968,40 +1083,119 @@ func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions 
 	if ur == nil {
 		return nil
 	}
+	// The tenant list is sorted, so it is the engine's own: built here, or
+	// a copy of the caller's (whose slice is left as it was); on the stack
+	// when small.
+	var tbuf [16]string
 	if len(tenants) == 0 {
-		for i := range ur.tenants {
-			tenants = append(tenants, e.tenantAt[ur.tenants[i].tenant])
+		if len(ur.tenants) == 0 {
+			return nil
 		}
+		if len(ur.tenants) <= len(tbuf) {
+			tenants = tbuf[:len(ur.tenants)]
+		} else {
+			tenants = make([]string, len(ur.tenants))
+		}
+		for i := range ur.tenants {
+			tenants[i] = e.tenantAt[ur.tenants[i].tenant]
+		}
+	} else if len(tenants) <= len(tbuf) {
+		tenants = append(tbuf[:0], tenants...)
+	} else {
+		tenants = slices.Clone(tenants)
 	}
-	sort.Strings(tenants)
-	var out []TenantPermissions
+	slices.Sort(tenants)
+	words := len(e.permByRank)/64 + 1
+	var buf [8]uint64
+	seen := buf[:0]
+	if words <= len(buf) {
+		seen = buf[:words]
+	} else {
+		seen = make([]uint64, words)
+	}
+	// first pass: count, to allocate once
+	nt, ns := 0, 0
 	for _, tk := range tenants {
-		tr := e.tenants[tk]
-		if tr == nil {
+		h := e.heldIn(ur, tk)
+		if h == nil {
 			continue
 		}
-		h := ur.find(tr.idx)
+		nt++
+		ns += h.count() + e.rankedPerms(h, seen)
+	}
+	if nt == 0 {
+		return nil
+	}
+	out := make([]TenantPermissions, 0, nt)
+	strs := make([]string, 0, ns)
+	for _, tk := range tenants {
+		h := e.heldIn(ur, tk)
 		if h == nil {
 			continue
 		}
 		tp := TenantPermissions{Tenant: tk}
-		seen := make([]uint64, max((len(e.permName)+63)/64, 1))
-		for _, r := range e.rolesIn(h) {
-			tp.Roles = append(tp.Roles, r.def.Key)
-			for i, w := range r.perms {
-				seen[i] |= w
+		from := len(strs)
+		for i, w := range h.words() {
+			for ; w != 0; w &= w - 1 {
+				strs = append(strs, e.roleKey[64*i+bits.TrailingZeros64(w)])
 			}
 		}
-		for bit, name := range e.permName {
-			if seen[bit>>6]&(1<<(bit&63)) != 0 {
-				tp.Permissions = append(tp.Permissions, name)
+		tp.Roles = strs[from:len(strs):len(strs)]
+		slices.Sort(tp.Roles)
+		from = len(strs)
+		e.rankedPerms(h, seen)
+		for i, w := range seen {
+			for ; w != 0; w &= w - 1 {
+				strs = append(strs, e.permByRank[64*i+bits.TrailingZeros64(w)])
 			}
 		}
-		sort.Strings(tp.Roles)
-		sort.Strings(tp.Permissions)
+		if len(strs) > from {
+			tp.Permissions = strs[from:len(strs):len(strs)]
+		}
 		out = append(out, tp)
 	}
 	return out
+}
+
+// heldIn returns the roles ur holds in tenant tk, or nil.
+func (e *Engine) heldIn(ur *userRec, tk string) *held {
+	tr := e.tenants[tk]
+	if tr == nil {
+		return nil
+	}
+	return ur.find(tr.idx)
+}
+
+// rankedPerms sets seen to the permissions of the roles in h, as bits of
+// permission ranks (permByRank), and returns how many there are.
+func (e *Engine) rankedPerms(h *held, seen []uint64) int {
+	clear(seen)
+	for i, w := range h.words() {
+		for ; w != 0; w &= w - 1 {
+			for j, p := range e.roleAt[64*i+bits.TrailingZeros64(w)].ranked {
+				seen[j] |= p
+			}
+		}
+	}
+	n := 0
+	for _, w := range seen {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// words calls f with each word of the role set: lo, then hi.
+func (h *held) words() func(func(int, uint64) bool) {
+	return func(yield func(int, uint64) bool) {
+		if !yield(0, h.lo) {
+			return
+		}
+		for i, w := range h.his() {
+			if !yield(i+1, w) {
+				return
+			}
+		}
+	}
 }
 
 // Data returns a copy of everything the engine holds, sorted by key.
@@ -1011,6 +1205,7 @@ func (e *Engine) Data() Data {
 	var d Data
 	for _, ur := range e.users {
 		cu := ur.u
+		cu.Key = strings.Clone(cu.Key) // not a slice of the engine's one string of keys (internKeys)
 		cu.Attributes = cloneMap(cu.Attributes)
 		d.Users = append(d.Users, cu)
 		for i := range ur.tenants {

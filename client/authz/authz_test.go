@@ -2,9 +2,11 @@ package authz_test
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +126,13 @@ func TestChanges(t *testing.T) {
 	if d := e.Check("cy", "read", "document", ""); d.Allow || d.Reason != authz.NoRoleInTenant {
 		t.Fatalf("after role delete: %+v", d)
 	}
+	if d := e.Check("bob", "read", "document", "globex"); d.Allow || d.Reason != authz.UnknownTenant {
+		t.Fatalf("deleted tenant: %+v", d)
+	}
+	e.PutTenant(authz.Tenant{Key: "globex"}) // back, without the assignments it had
+	if d := e.Check("bob", "read", "document", "globex"); d.Allow || d.Reason != authz.NoRoleInTenant {
+		t.Fatalf("tenant deleted and put again: %+v", d)
+	}
 	for _, r := range e.Data().Roles {
 		if r.Key == "editor" && len(r.Extends) != 0 {
 			t.Fatalf("deleted role still extended: %+v", r)
@@ -151,6 +160,30 @@ func TestPermissionsAndData(t *testing.T) {
 	}
 	if !reflect.DeepEqual(copyE.Data(), e.Data()) {
 		t.Fatal("Data/Load does not round-trip")
+	}
+}
+
+// Permissions sorts its own copy of the tenants it is given: the caller's
+// slice (LocalChecker.Permissions passes variadic arguments through) is
+// left in its order, whether the copy fits on the stack or not.
+func TestPermissionsLeavesTenantsAlone(t *testing.T) {
+	e := docEngine(t)
+	many := []string{"globex"}
+	for i := 20; i > 0; i-- {
+		many = append(many, fmt.Sprintf("t%02d", i))
+	}
+	many = append(many, "acme")
+	for _, tenants := range [][]string{{"globex", "initech", "acme"}, many} {
+		t.Run(fmt.Sprint(len(tenants)), func(t *testing.T) {
+			before := slices.Clone(tenants)
+			got := e.Permissions("bob", tenants)
+			if len(got) != 2 || got[0].Tenant != "acme" || got[1].Tenant != "globex" {
+				t.Fatalf("Permissions = %+v", got)
+			}
+			if !slices.Equal(tenants, before) {
+				t.Fatalf("the caller's tenants became %v (were %v)", tenants, before)
+			}
+		})
 	}
 }
 

@@ -133,14 +133,22 @@ func (e *Engine) attrsFor(r *Request, t *target, ur *userRec) attrs {
 // tenantGrant reports the tenant role, among those held at position at of
 // x, that grants permission bit.
 func (e *Engine) tenantGrant(x *holdIndex, at, bit int) (string, bool) {
-	grant := e.permRoles[bit]
-	if m := x.lo[at] & grant[0]; m != 0 {
-		return e.roleAt[bits.TrailingZeros64(m)].def.Key, true
+	if m := x.lo(at) & e.permLo[bit]; m != 0 {
+		return e.roleKey[bits.TrailingZeros64(m)], true
 	}
-	for i, w := range x.ur.tenants[at].hi {
+	if e.roleWords > 1 {
+		return e.tenantGrantHi(x, at, bit)
+	}
+	return "", false
+}
+
+// tenantGrantHi is tenantGrant for roles beyond the first 64.
+func (e *Engine) tenantGrantHi(x *holdIndex, at, bit int) (string, bool) {
+	grant := e.permRoles[bit]
+	for i, w := range x.ur.tenants[at].his() {
 		if i+1 < len(grant) {
 			if m := w & grant[i+1]; m != 0 {
-				return e.roleAt[64*(i+1)+bits.TrailingZeros64(m)].def.Key, true
+				return e.roleKey[64*(i+1)+bits.TrailingZeros64(m)], true
 			}
 		}
 	}
@@ -158,7 +166,7 @@ func (e *Engine) holdsTenantRole(ur *userRec, t uint32, role int) bool {
 	if h.lo&impl[0] != 0 {
 		return true
 	}
-	for i, w := range h.hi {
+	for i, w := range h.his() {
 		if i+1 < len(impl) && w&impl[i+1] != 0 {
 			return true
 		}
@@ -429,7 +437,7 @@ func (e *Engine) ListResources(r *Request) []string {
 		for i := range ur.tenants {
 			h := &ur.tenants[i]
 			hit := h.lo&grant[0] != 0
-			for w, v := range h.hi {
+			for w, v := range h.his() {
 				hit = hit || w+1 < len(grant) && v&grant[w+1] != 0
 			}
 			if hit {
@@ -626,7 +634,7 @@ func (e *Engine) ListUsers(r *Request) []string {
 				continue
 			}
 			hit := false
-			for w, v := range h.hi {
+			for w, v := range h.his() {
 				if w+1 < len(grant) && v&grant[w+1] != 0 {
 					hit = true
 				}

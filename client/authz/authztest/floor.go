@@ -1,5 +1,13 @@
 package authztest
 
+import (
+	"math/bits"
+	"slices"
+	"sort"
+
+	"github.com/gatehouse-dev/gatehouse/client/authz"
+)
+
 // Floor answers checks with the least work that can be correct for this
 // model: users and tenants interned to ints, a role mask per (user, tenant)
 // pair, and per resource type and action the mask of roles granting it. It
@@ -57,4 +65,150 @@ func split(p string) (string, string) {
 		}
 	}
 	return p, ""
+}
+
+// FloorPermissions answers Permissions queries the plain way, with the
+// same economies as the engine so that the comparison is fair: a map per
+// user of tenant → role mask, role bits numbered in key order (so roles
+// come out sorted as their bits are read), each role's permissions as a
+// bitset over the sorted permission names, and per answer one tenant list
+// (presized, or a copy of the caller's kept on the stack when small), the
+// answer and one backing array for its strings, counted first. Like Floor
+// it keeps no lock and supports no changes.
+type FloorPermissions struct {
+	held      map[string]map[string]uint64 // user → tenant → roles
+	roleKeys  []string                     // role bit → key, sorted
+	permKeys  []string                     // "resource:action", sorted
+	rolePerms [][]uint64                   // role bit → bits of permKeys
+}
+
+// NewFloorPermissions builds a FloorPermissions from ds (at most 64 roles,
+// no role extends another).
+func NewFloorPermissions(ds *Dataset) *FloorPermissions {
+	f := &FloorPermissions{held: map[string]map[string]uint64{}}
+	declared := map[string]bool{}
+	for _, r := range ds.Data.Resources {
+		for _, a := range r.Actions {
+			if !declared[r.Key+":"+a] {
+				declared[r.Key+":"+a] = true
+				f.permKeys = append(f.permKeys, r.Key+":"+a)
+			}
+		}
+	}
+	sort.Strings(f.permKeys)
+	rank := map[string]int{}
+	for i, p := range f.permKeys {
+		rank[p] = i
+	}
+	for _, r := range ds.Data.Roles {
+		f.roleKeys = append(f.roleKeys, r.Key)
+	}
+	sort.Strings(f.roleKeys)
+	roleBit := map[string]int{}
+	for i, k := range f.roleKeys {
+		roleBit[k] = i
+		ws := make([]uint64, (len(f.permKeys)+63)/64)
+		for p := range ds.Grants[k] {
+			if at, ok := rank[p]; ok {
+				ws[at/64] |= 1 << (at % 64)
+			}
+		}
+		f.rolePerms = append(f.rolePerms, ws)
+	}
+	for _, a := range ds.Data.Assignments {
+		if f.held[a.User] == nil {
+			f.held[a.User] = map[string]uint64{}
+		}
+		f.held[a.User][a.Tenant] |= 1 << roleBit[a.Role]
+	}
+	return f
+}
+
+// Permissions answers like authz.Engine.Permissions: what user may do in
+// each of tenants (every tenant where the user holds a role when tenants
+// is empty), tenants sorted, roles and permissions sorted. It leaves the
+// caller's tenants as they were.
+func (f *FloorPermissions) Permissions(user string, tenants []string) []authz.TenantPermissions {
+	ts := f.held[user]
+	if ts == nil {
+		return nil
+	}
+	var tbuf [16]string
+	if len(tenants) == 0 {
+		if len(ts) <= len(tbuf) {
+			tenants = tbuf[:0]
+		} else {
+			tenants = make([]string, 0, len(ts))
+		}
+		for k := range ts {
+			tenants = append(tenants, k)
+		}
+	} else if len(tenants) <= len(tbuf) {
+		tenants = append(tbuf[:0], tenants...)
+	} else {
+		tenants = slices.Clone(tenants)
+	}
+	slices.Sort(tenants)
+	var sbuf [8]uint64
+	words := (len(f.permKeys) + 63) / 64
+	seen := sbuf[:0]
+	if words <= len(sbuf) {
+		seen = sbuf[:words]
+	} else {
+		seen = make([]uint64, words)
+	}
+	nt, ns := 0, 0
+	for _, tk := range tenants {
+		m, ok := ts[tk]
+		if !ok {
+			continue
+		}
+		nt++
+		ns += bits.OnesCount64(m) + f.union(m, seen)
+	}
+	if nt == 0 {
+		return nil
+	}
+	out := make([]authz.TenantPermissions, 0, nt)
+	strs := make([]string, 0, ns)
+	for _, tk := range tenants {
+		m, ok := ts[tk]
+		if !ok {
+			continue
+		}
+		tp := authz.TenantPermissions{Tenant: tk}
+		from := len(strs)
+		for r := m; r != 0; r &= r - 1 {
+			strs = append(strs, f.roleKeys[bits.TrailingZeros64(r)])
+		}
+		tp.Roles = strs[from:len(strs):len(strs)]
+		from = len(strs)
+		f.union(m, seen)
+		for i, w := range seen {
+			for ; w != 0; w &= w - 1 {
+				strs = append(strs, f.permKeys[64*i+bits.TrailingZeros64(w)])
+			}
+		}
+		if len(strs) > from {
+			tp.Permissions = strs[from:len(strs):len(strs)]
+		}
+		out = append(out, tp)
+	}
+	return out
+}
+
+// union sets seen to the permissions of the roles in m and returns how
+// many there are.
+func (f *FloorPermissions) union(m uint64, seen []uint64) int {
+	clear(seen)
+	for r := m; r != 0; r &= r - 1 {
+		for i, w := range f.rolePerms[bits.TrailingZeros64(r)] {
+			seen[i] |= w
+		}
+	}
+	n := 0
+	for _, w := range seen {
+		n += bits.OnesCount64(w)
+	}
+	return n
 }
