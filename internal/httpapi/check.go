@@ -114,8 +114,8 @@ func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]dec
 	now := time.Now()
 	out := make([]decision.CheckResult, len(in.Body.Checks))
 	var allowed int64
+	decision.DecideAll(e, in.Body.Checks, out)
 	for i := range in.Body.Checks {
-		out[i] = decision.Decide(e, &in.Body.Checks[i])
 		h.record(ctx, ref, &in.Body.Checks[i], &out[i], now)
 		allowed += b2i(out[i].Allow)
 	}

@@ -83,7 +83,10 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 				return
 			}
 		}
-		next(huma.WithContext(ctx, web.WithPrincipal(ctx.Context(), p)))
+		if c, fresh := web.Admitted(ctx.Context(), p); fresh {
+			ctx = huma.WithContext(ctx, c)
+		}
+		next(ctx)
 	}
 }
 

@@ -163,7 +163,11 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 	api.UseMiddleware(noteIgnoredParams(api))
 	if d.bare != nil {
 		api.UseMiddleware(func(ctx huma.Context, next func(huma.Context)) {
-			next(huma.WithContext(ctx, web.WithPrincipal(ctx.Context(), d.bare)))
+			// as authMiddleware hands on its caller
+			if c, fresh := web.Admitted(ctx.Context(), d.bare); fresh {
+				ctx = huma.WithContext(ctx, c)
+			}
+			next(ctx)
 		})
 	} else {
 		api.UseMiddleware(authMiddleware(api, h.gate))

@@ -32,8 +32,20 @@ type callRecordKey struct{}
 // RecordOf is the API log's record of the request of ctx (nil when the
 // call is not logged); the front doors fill it in.
 func RecordOf(ctx context.Context) *CallRecord {
-	r, _ := ctx.Value(callRecordKey{}).(*CallRecord)
-	return r
+	if r, ok := ctx.Value(callRecordKey{}).(*CallRecord); ok {
+		return r
+	}
+	if ri, _ := ctx.Value(requestIDKey{}).(*requestInfo); ri != nil {
+		return ri.rec
+	}
+	return nil
+}
+
+// logged is what WithAPILog keeps of one call, in one allocation.
+type logged struct {
+	rec CallRecord
+	in  capReader
+	out capWriter
 }
 
 // unlogged are the paths the API log leaves out: probes and documentation,
@@ -65,13 +77,19 @@ func WithAPILog(w *batch.Writer[apilog.Call], limit int, keys interface {
 			return
 		}
 		start := time.Now()
-		rec := &CallRecord{}
-		body := &capReader{r: r.Body, limit: limit}
+		l := &logged{in: capReader{r: r.Body, limit: limit}, out: capWriter{ResponseWriter: rw, limit: limit}}
+		rec, body, cw := &l.rec, &l.in, &l.out
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = body
 		}
-		cw := &capWriter{ResponseWriter: rw, limit: limit}
-		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), callRecordKey{}, rec)))
+		// The record goes in the request's own (WithRequestID's) when it
+		// has one free: no new context, no copy of the request.
+		if ri, _ := r.Context().Value(requestIDKey{}).(*requestInfo); ri != nil && ri.rec == nil && r.Context().Value(callRecordKey{}) == nil {
+			ri.rec = rec
+			next.ServeHTTP(cw, r)
+		} else {
+			next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), callRecordKey{}, rec)))
+		}
 
 		p := rec.Principal
 		if p == nil {

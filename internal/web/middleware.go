@@ -18,8 +18,15 @@ import (
 type requestIDKey struct{}
 
 // requestInfo is what WithRequestID puts in a request's context: its id
-// and the caller's address (the audit trail's "from where").
-type requestInfo struct{ id, ip string }
+// and the caller's address (the audit trail's "from where"), and, filled
+// in by the layers inside, the caller the front door admitted and the API
+// log's record of the call (so that neither costs a context and a copy of
+// the request of its own).
+type requestInfo struct {
+	id, ip string
+	p      *auth.Principal
+	rec    *CallRecord
+}
 
 // RequestID returns the id of the request in ctx.
 func RequestID(ctx context.Context) string {
@@ -106,8 +113,26 @@ func principalActor(ctx context.Context) (audit.Actor, bool) {
 
 // Principal is the caller a front door admitted (nil: none).
 func Principal(ctx context.Context) *auth.Principal {
-	p, _ := ctx.Value(principalKey{}).(*auth.Principal)
-	return p
+	if p, ok := ctx.Value(principalKey{}).(*auth.Principal); ok {
+		return p
+	}
+	if ri, _ := ctx.Value(requestIDKey{}).(*requestInfo); ri != nil {
+		return ri.p
+	}
+	return nil
+}
+
+// Admitted is ctx with p as its caller, as WithPrincipal, for a front door
+// that admitted the request of ctx: the principal is kept in the request's
+// own record (WithRequestID's) when ctx has one without a caller yet, and
+// fresh is false (ctx is returned as it is, nothing allocated). Otherwise
+// it is WithPrincipal's new context, and fresh is true.
+func Admitted(ctx context.Context, p *auth.Principal) (c context.Context, fresh bool) {
+	if ri, _ := ctx.Value(requestIDKey{}).(*requestInfo); ri != nil && ri.p == nil && ctx.Value(principalKey{}) == nil {
+		ri.p = p
+		return ctx, false
+	}
+	return WithPrincipal(ctx, p), true
 }
 
 // statusWriter remembers the status written.
