@@ -22,6 +22,13 @@ type requestIDKey struct{}
 // in by the layers inside, the caller the front door admitted and the API
 // log's record of the call (so that neither costs a context and a copy of
 // the request of its own).
+//
+// The rule that keeps one request's caller out of another's: one
+// requestInfo per run of the API handler (WithRequestID makes a fresh one
+// each time, also for the dashboard's in-process calls), never shared
+// between goroutines. Code that runs sub-requests through the handler in
+// parallel must send each through WithRequestID, not reuse the outer
+// context's requestInfo (its fields are written without a lock).
 type requestInfo struct {
 	id, ip string
 	p      *auth.Principal
