@@ -155,7 +155,7 @@ func Decide(e *authz.Engine, c *CheckRequest) CheckResult {
 // paths are cut from one string, the paths' steps from one slice (a bulk
 // call allocates a few times, not a few times per check).
 func DecideAll(e *authz.Engine, checks []CheckRequest, out []CheckResult) {
-	out = out[:len(checks)] // a shorter out is a programming error: a clear panic here
+	out = out[:len(checks)]               // a shorter out is a programming error: a clear panic here
 	ends := make([]int, 0, 3*len(checks)) // where each string ends in arena
 	arena := make([]byte, 0, 160*len(checks))
 	var steps []authz.Step // capacity len(checks): never moved
