@@ -2,13 +2,21 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
 // auditEngines opens a fresh main database of each engine.
@@ -147,6 +155,177 @@ func TestAuditDeleteInBatches(t *testing.T) {
 			n, err := st.PruneAudit(ctx, now.Add(-time.Hour))
 			if err != nil || n != 10 || count("kept") != 10 {
 				t.Fatalf("PruneAudit: %d, %v; %d left (want 10 deleted, 10 left)", n, err, count("kept"))
+			}
+		})
+	}
+}
+
+// auditEnv creates an organization, project and environment for the
+// bulk tests: the environment's id.
+func auditEnv(t testing.TB, st *Store) string {
+	t.Helper()
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	org := &tenancy.Organization{ID: tenancy.NewID(), Key: "acme", Name: "Acme", Settings: tenancy.DefaultOrgSettings(), CreatedAt: t0, UpdatedAt: t0}
+	p := &tenancy.Project{ID: tenancy.NewID(), OrgID: org.ID, Key: "p", Name: "P", CreatedAt: t0, UpdatedAt: t0}
+	env := &tenancy.Environment{ID: tenancy.NewID(), OrgID: org.ID, ProjectID: p.ID, Key: "e", Name: "e", Settings: tenancy.DefaultEnvSettings(), CreatedAt: t0, UpdatedAt: t0}
+	for _, err := range []error{st.CreateOrganization(ctx, org), st.CreateProject(ctx, p), st.CreateEnvironment(ctx, env)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env.ID
+}
+
+// userRows are n user rows keyed prefix0 … prefix(n-1).
+func userRows(prefix string, n int) []facts.Row {
+	rows := make([]facts.Row, n)
+	for i := range rows {
+		email := fmt.Sprintf("%s%d@example.com", prefix, i)
+		rows[i] = facts.Row{Type: facts.KindUser, Key: fmt.Sprintf("%s%d", prefix, i), Email: &email}
+	}
+	return rows
+}
+
+// importRows applies rows to envID in one transaction as an import's
+// batch does, then returns fail (nil: commit).
+func importRows(ctx context.Context, st *Store, envID string, rows []facts.Row, fail error) error {
+	svc := facts.NewService(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return st.InFactsTx(ctx, envID, func(tx facts.Store) error {
+		_, changes, rowErrs, err := svc.ApplyRowsTx(ctx, tx, envID, rows, facts.ApplyOptions{})
+		if err != nil {
+			return err
+		}
+		if len(rowErrs) > 0 {
+			return fmt.Errorf("row errors: %+v", rowErrs[:1])
+		}
+		if err := svc.AppendTx(ctx, tx, envID, changes); err != nil {
+			return err
+		}
+		return fail
+	})
+}
+
+// TestAuditBatchedWrites: a transaction's entries are written by
+// multi-row INSERTs, several when they outnumber auditBatchRows, and
+// still commit with its changes or not at all: a bulk write that fails
+// after entries were flushed mid-transaction leaves no entry, and an
+// entry that cannot be written at commit time rolls the change back. Not
+// parallel: it shrinks the package's batch size.
+func TestAuditBatchedWrites(t *testing.T) {
+	defer func(n int) { auditBatchRows = n }(auditBatchRows)
+	auditBatchRows = 7
+	for name, open := range auditEngines(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			ctx := context.Background()
+			envID := auditEnv(t, st)
+			count := func(query string, args ...any) int {
+				t.Helper()
+				var n int
+				if err := st.db.read.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			entries := func() int {
+				return count("SELECT COUNT(*) FROM audit_events WHERE env_id = $1", envID)
+			}
+			users := func() int { return count("SELECT COUNT(*) FROM authz_users WHERE env_id = $1", envID) }
+
+			// 25 users: three full INSERTs of 7 entries and one of 4.
+			if err := importRows(ctx, st, envID, userRows("ok", 25), nil); err != nil {
+				t.Fatal(err)
+			}
+			if u, e := users(), entries(); u != 25 || e != 25 {
+				t.Fatalf("after a committed import of 25: %d users, %d entries", u, e)
+			}
+			if n := count("SELECT COUNT(DISTINCT object_key) FROM audit_events WHERE env_id = $1 AND action = 'user.created' AND object_key LIKE 'ok%'", envID); n != 25 {
+				t.Fatalf("%d distinct user.created entries, want 25", n)
+			}
+
+			// A bulk write failing after 3 flushes: nothing of it stays.
+			boom := errors.New("boom")
+			if err := importRows(ctx, st, envID, userRows("gone", 23), boom); !errors.Is(err, boom) {
+				t.Fatalf("failing import: %v", err)
+			}
+			if u, e := users(), entries(); u != 25 || e != 25 {
+				t.Fatalf("after a failed import: %d users, %d entries (want 25 and 25)", u, e)
+			}
+
+			// An entry that cannot be written (a duplicate id) when the
+			// transaction commits: the change it records rolls back too.
+			err := st.InTx(ctx, func(tx *Store) error {
+				if err := tx.InsertUsers(ctx, []*facts.User{{ID: tenancy.NewID(), EnvID: envID, Key: "late", Attributes: map[string]any{}}}); err != nil {
+					return err
+				}
+				for i := 0; i < 2; i++ {
+					if err := tx.RecordAudit(ctx, audit.AuditEntry{ID: "dup", OrganizationID: "o", EnvironmentID: envID, Action: "user.created", ObjectType: "user"}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+				t.Fatalf("duplicate entry at commit: %v, want a conflict", err)
+			}
+			if u, e := users(), entries(); u != 25 || e != 25 {
+				t.Fatalf("after a failed flush: %d users, %d entries (want 25 and 25)", u, e)
+			}
+		})
+	}
+}
+
+// BenchmarkAuditImport times an import's batch of GATEHOUSE_BENCH_AUDIT_ROWS
+// new users (default 2,000) with its audit trail on, each entry written by
+// its own INSERT ("single", as before batching) and by multi-row INSERTs
+// at commit ("batched"), on SQLite and PostgreSQL, in one run:
+//
+//	go test ./internal/store -run XXX -bench AuditImport -benchmem
+func BenchmarkAuditImport(b *testing.B) {
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("GATEHOUSE_BENCH_AUDIT_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	for _, e := range []string{"sqlite", "postgres"} {
+		b.Run(e, func(b *testing.B) {
+			var st *Store
+			if e == "sqlite" {
+				db, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "main.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { db.Close() })
+				st = db.Store()
+			} else {
+				db, err := OpenPostgres(context.Background(), pgtest.NewDatabase(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { db.Close() })
+				st = db.Store()
+			}
+			envID := auditEnv(b, st)
+			batch := 0
+			for _, mode := range []struct {
+				name string
+				rows int
+			}{{"single", 1}, {"batched", auditBatchRows}} {
+				b.Run(mode.name, func(b *testing.B) {
+					defer func(n int) { auditBatchRows = n }(auditBatchRows)
+					auditBatchRows = mode.rows
+					ctx := context.Background()
+					for b.Loop() {
+						b.StopTimer()
+						rows := userRows(fmt.Sprintf("b%d-", batch), n)
+						batch++
+						b.StartTimer()
+						if err := importRows(ctx, st, envID, rows, nil); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+				})
 			}
 		})
 	}
