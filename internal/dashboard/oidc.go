@@ -340,6 +340,9 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if !linked {
 		x.Log.Warn("dashboard: OIDC sign-in: another account with a member's email", "member", ms[0].ID, "issuer", x.oidc.cfg.Issuer)
+		if err := x.Store.RecordSignInFailure(r.Context(), tenancy.SignInFailure{Member: &ms[0], Method: tenancy.SignInOIDC, ClientIP: clientIP(r)}); err != nil {
+			x.Log.Warn("dashboard: record a failed sign-in", "err", err)
+		}
 		x.oidcFail(w, r, http.StatusForbidden, "The member "+ms[0].Email+" signs in with another "+x.oidc.cfg.Name+" account than this one, which has the same email. "+
 			"If this is now your account, ask an Admin of your organization to remove you and add you again.", f.Next)
 		return

@@ -170,6 +170,19 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	switch len(ms) {
 	case 0:
+		// In the trail of the members with this email, if any (never the
+		// password); the answer is the same either way.
+		f := tenancy.SignInFailure{Email: email, Method: tenancy.SignInPassword, ClientIP: clientIP(r)}
+		if org := r.FormValue("organization"); org != "" {
+			// A choice among organizations: the attempt was for that one's
+			// member only.
+			if m := x.memberByEmailIn(r, email, org); m != nil {
+				f.Email, f.Member = "", m
+			}
+		}
+		if err := x.Store.RecordSignInFailure(r.Context(), f); err != nil {
+			x.Log.Warn("dashboard: record a failed sign-in", "err", err)
+		}
 		x.render(w, r, http.StatusUnauthorized, "signin", &page{Title: "Sign in", Error: "The email or the password is not right.", Data: data})
 		return
 	case 1:
@@ -191,9 +204,24 @@ func (x *dash) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, data.Next, http.StatusSeeOther)
 }
 
+// memberByEmailIn is the member with email in organization orgID, nil
+// when there is none.
+func (x *dash) memberByEmailIn(r *http.Request, email, orgID string) *tenancy.Member {
+	ms, err := x.Tenancy.Store.MembersByEmail(r.Context(), strings.ToLower(email))
+	if err != nil {
+		return nil
+	}
+	for i := range ms {
+		if ms[i].OrgID == orgID {
+			return &ms[i]
+		}
+	}
+	return nil
+}
+
 func (x *dash) signOut(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
-		if err := x.Tenancy.EndSession(r.Context(), x.Store, c.Value); err != nil {
+		if err := x.Tenancy.EndSession(r.Context(), x.Store, c.Value, clientIP(r)); err != nil {
 			x.Log.Warn("dashboard: sign out", "err", err)
 		}
 	}

@@ -287,26 +287,25 @@ func BenchmarkAuditImport(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("GATEHOUSE_BENCH_AUDIT_ROWS")); err == nil && v > 0 {
 		n = v
 	}
+	open := func(b *testing.B, engine string) *Store {
+		// A fresh database per case: an import's batch slows down as the
+		// tables grow (before PostgreSQL's autovacuum analyzes them), so a
+		// shared one would favour whichever case runs first.
+		var db *DB
+		var err error
+		if engine == "sqlite" {
+			db, err = OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "main.db"))
+		} else {
+			db, err = OpenPostgres(context.Background(), pgtest.NewDatabase(b))
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db.Store()
+	}
 	for _, e := range []string{"sqlite", "postgres"} {
 		b.Run(e, func(b *testing.B) {
-			var st *Store
-			if e == "sqlite" {
-				db, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "main.db"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { db.Close() })
-				st = db.Store()
-			} else {
-				db, err := OpenPostgres(context.Background(), pgtest.NewDatabase(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { db.Close() })
-				st = db.Store()
-			}
-			envID := auditEnv(b, st)
-			batch := 0
 			for _, mode := range []struct {
 				name string
 				rows int
@@ -314,7 +313,10 @@ func BenchmarkAuditImport(b *testing.B) {
 				b.Run(mode.name, func(b *testing.B) {
 					defer func(n int) { auditBatchRows = n }(auditBatchRows)
 					auditBatchRows = mode.rows
+					st := open(b, e)
+					envID := auditEnv(b, st)
 					ctx := context.Background()
+					batch := 0
 					for b.Loop() {
 						b.StopTimer()
 						rows := userRows(fmt.Sprintf("b%d-", batch), n)

@@ -29,7 +29,38 @@ type SessionStore interface {
 	GetSession(ctx context.Context, tokenSHA256 string) (*Session, error)
 	UpdateSession(ctx context.Context, s *Session) error
 	DeleteSession(ctx context.Context, tokenSHA256 string) error
+	// SignOut deletes the session of tokenSHA256 (nothing when there is
+	// none) and records the sign-out (member.signed_out, from clientIP) in
+	// the audit trail, in one transaction.
+	SignOut(ctx context.Context, tokenSHA256, clientIP string) error
+	// RecordSignInFailure records a failed sign-in in the audit trail, in
+	// a transaction of its own (a failed sign-in writes nothing else).
+	RecordSignInFailure(ctx context.Context, f SignInFailure) error
 }
+
+// SignInFailure is a failed dashboard sign-in, as the audit trail records
+// it (member.sign_in_failed): on the member it was for, with the method
+// and the client's address, and never the password, a token, or why it
+// failed (a wrong password and a member without one look the same).
+type SignInFailure struct {
+	// Email is the address given: every member with it (one per
+	// organization) gets an entry. An address no member has gets none:
+	// there is no organization whose trail it would belong to, and so a
+	// flood of made-up addresses writes nothing.
+	Email string
+	// Member, when set, is the one member the attempt was for (an OIDC
+	// sign-in matched to them), instead of Email's.
+	Member *Member
+	// Method is how: "password" or "oidc".
+	Method   string
+	ClientIP string
+}
+
+// Sign-in methods of SignInFailure.
+const (
+	SignInPassword = "password"
+	SignInOIDC     = "oidc"
+)
 
 // Session lifetimes: a session ends after SessionIdle without use, and
 // SessionMax after it started whatever its use; its last use is recorded
@@ -126,9 +157,10 @@ func (s *Service) WorkIn(ctx context.Context, st SessionStore, x *Session, proje
 	return st.UpdateSession(ctx, x)
 }
 
-// EndSession signs the session of token out (nothing when there is none).
-func (s *Service) EndSession(ctx context.Context, st SessionStore, token string) error {
-	err := st.DeleteSession(ctx, TokenHash(token))
+// EndSession signs the session of token out (nothing when there is none),
+// from clientIP: the sign-out is in the audit trail.
+func (s *Service) EndSession(ctx context.Context, st SessionStore, token, clientIP string) error {
+	err := st.SignOut(ctx, TokenHash(token), clientIP)
 	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
 		return nil
 	}
