@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // idpUsers are the OpenID provider's people (storage.UserStore).
@@ -514,6 +515,7 @@ func TestOIDCIdentity(t *testing.T) {
 	}
 	// That refusal is in the trail, on kim (the Kelvin sign's matched
 	// no member: nothing), with no code or token of the provider's.
+	testwait.Until(t, 10*time.Second, "the refused OIDC sign-in in the trail", func() bool { return len(failedOn(t, s.site, "kim@corp.com")) > 0 })
 	entries, raw := trailOf(t, s.site, "kim@corp.com")
 	failed := withAction(entries, "member.sign_in_failed")
 	if len(failed) != 1 || failed[0].ObjectID != kim || failed[0].ActorID != "" || failed[0].ActorName != "kim@corp.com" ||

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -51,20 +50,28 @@ func (s *Store) DeleteSession(ctx context.Context, tokenSHA256 string) error {
 	return exec(ctx, s.writer(), "session", "DELETE FROM sessions WHERE token_sha256 = $1", tokenSHA256)
 }
 
-// SignOut ends a session and records the sign-out (member.signed_out) in
-// the same transaction; a session that is not there (expired, or already
-// signed out) is nothing to record.
-func (s *Store) SignOut(ctx context.Context, tokenSHA256, clientIP string) error {
+// SignOut ends a session and, when it was still live at now (as
+// tenancy's SessionOf decides: an expired session's row may linger until
+// PruneSessions), records the sign-out (member.signed_out) in the same
+// transaction; a session that is not there (already signed out, or
+// pruned) is nothing to record.
+func (s *Store) SignOut(ctx context.Context, tokenSHA256, clientIP string, now time.Time) error {
 	return s.InTx(ctx, func(tx *Store) error {
-		var orgID, memberID string
-		err := tx.writer().QueryRowContext(ctx, "DELETE FROM sessions WHERE token_sha256 = $1 RETURNING org_id, member_id", tokenSHA256).Scan(&orgID, &memberID)
+		var x tenancy.Session
+		var created, expires int64
+		err := tx.writer().QueryRowContext(ctx, "DELETE FROM sessions WHERE token_sha256 = $1 RETURNING org_id, member_id, created_at, expires_at", tokenSHA256).
+			Scan(&x.OrgID, &x.MemberID, &created, &expires)
 		if err == sql.ErrNoRows {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("sign out: %w", formatError(err))
 		}
-		return tx.memberAudit(ctx, orgID, memberID, "member.signed_out", clientIP, nil)
+		x.CreatedAt, x.ExpiresAt = fromMicros(created), fromMicros(expires)
+		if !x.LiveAt(now) {
+			return nil
+		}
+		return tx.memberAudit(ctx, x.OrgID, x.MemberID, "member.signed_out", clientIP, nil)
 	})
 }
 
@@ -73,25 +80,19 @@ func (s *Store) SignOut(ctx context.Context, tokenSHA256, clientIP string) error
 // known, so the actor is the member's address with no id, and the entry
 // holds only the method (see tenancy.SignInFailure).
 func (s *Store) RecordSignInFailure(ctx context.Context, f tenancy.SignInFailure) error {
-	ms := []tenancy.Member{}
-	if f.Member != nil {
-		ms = append(ms, *f.Member)
-	} else if f.Email != "" {
-		var err error
-		if ms, err = s.MembersByEmail(ctx, strings.ToLower(strings.TrimSpace(f.Email))); err != nil {
-			return err
-		}
-	}
-	if len(ms) == 0 {
+	if len(f.Members) == 0 {
 		return nil
 	}
 	doc, err := json.Marshal(map[string]string{"method": f.Method})
 	if err != nil {
 		return err
 	}
-	requestID := audit.ActorFrom(ctx).RequestID
+	requestID := f.RequestID
+	if requestID == "" {
+		requestID = audit.ActorFrom(ctx).RequestID
+	}
 	return s.InTx(ctx, func(tx *Store) error {
-		for _, m := range ms {
+		for _, m := range f.Members {
 			if err := tx.RecordAudit(ctx, audit.AuditEntry{OrganizationID: m.OrgID, Action: "member.sign_in_failed", ObjectType: "member", ObjectID: m.ID, ObjectKey: m.Email,
 				ActorType: audit.ActorMember, ActorName: m.Email, ClientIP: f.ClientIP, RequestID: requestID, After: doc}); err != nil {
 				return err
