@@ -272,6 +272,34 @@ func TestAuditBatchedWrites(t *testing.T) {
 			if u, e := users(), entries(); u != 25 || e != 25 {
 				t.Fatalf("after a failed flush: %d users, %d entries (want 25 and 25)", u, e)
 			}
+
+			// Inside a transaction: never more than auditBatchRows held,
+			// and each full batch already in the table (the transaction's
+			// own view) before the commit: 21 of 25 with batches of 7.
+			err = st.InTx(ctx, func(tx *Store) error {
+				for i := range 25 {
+					if err := tx.RecordAudit(ctx, audit.AuditEntry{ID: fmt.Sprintf("held-%d", i), OrganizationID: "o", EnvironmentID: envID, Action: "user.updated", ObjectType: "user"}); err != nil {
+						return err
+					}
+					if tx.audit.n > auditBatchRows || tx.audit.n != (i+1)%auditBatchRows {
+						t.Errorf("after %d entries, %d held (batches of %d)", i+1, tx.audit.n, auditBatchRows)
+					}
+				}
+				var n int
+				if err := tx.tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_events WHERE env_id = $1 AND id LIKE 'held-%'", envID).Scan(&n); err != nil {
+					return err
+				}
+				if n != 21 {
+					t.Errorf("before the commit, %d of 25 entries in the table, want 21", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := entries(); e != 50 {
+				t.Fatalf("after committing 25 more: %d entries, want 50", e)
+			}
 		})
 	}
 }
@@ -328,6 +356,95 @@ func BenchmarkAuditImport(b *testing.B) {
 					}
 					b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
 				})
+			}
+		})
+	}
+}
+
+// TestAuditSignOut: a sign-out is recorded only when the session was
+// still live (as SessionOf decides: within its idle expiry and
+// SessionMax), and the session is deleted either way; when the entry
+// cannot be written, the session is deleted all the same and the error
+// says the sign-out is not recorded.
+func TestAuditSignOut(t *testing.T) {
+	for name, open := range auditEngines(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			ctx := context.Background()
+			t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+			org := &tenancy.Organization{ID: tenancy.NewID(), Key: "acme", Name: "Acme", Settings: tenancy.DefaultOrgSettings(), CreatedAt: t0, UpdatedAt: t0}
+			m := &tenancy.Member{ID: tenancy.NewID(), OrgID: org.ID, Email: "ada@example.com", Name: "Ada", Role: "admin", CreatedAt: t0, UpdatedAt: t0}
+			for _, err := range []error{st.CreateOrganization(ctx, org), st.CreateMember(ctx, m)} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			svc := tenancy.NewService(st, tenancy.WithClock(func() time.Time { return t0 }))
+			signedOut := func() int {
+				t.Helper()
+				var n int
+				if err := st.db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_events WHERE action = 'member.signed_out' AND object_id = $1", m.ID).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			session := func(created, expires time.Time) string {
+				t.Helper()
+				token := tenancy.NewToken()
+				if err := st.CreateSession(ctx, &tenancy.Session{TokenSHA256: tenancy.TokenHash(token), MemberID: m.ID, OrgID: org.ID,
+					CreatedAt: created, LastSeenAt: created, ExpiresAt: expires}); err != nil {
+					t.Fatal(err)
+				}
+				return token
+			}
+			gone := func(token string) bool {
+				_, err := st.GetSession(ctx, tenancy.TokenHash(token))
+				return gatehouse.ErrorCode(err) == gatehouse.CodeNotFound
+			}
+			for _, c := range []struct {
+				name             string
+				created, expires time.Time
+				recorded         int
+			}{
+				{"live", t0.Add(-time.Hour), t0.Add(time.Hour), 1},
+				{"idle expired", t0.Add(-13 * time.Hour), t0.Add(-time.Hour), 0},
+				{"expiring now", t0.Add(-12 * time.Hour), t0, 0},
+				{"past SessionMax", t0.Add(-tenancy.SessionMax - time.Minute), t0.Add(time.Hour), 0},
+			} {
+				before, token := signedOut(), session(c.created, c.expires)
+				if err := svc.EndSession(ctx, st, token, "192.0.2.7"); err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				if !gone(token) {
+					t.Errorf("%s: the session is still there", c.name)
+				}
+				if n := signedOut() - before; n != c.recorded {
+					t.Errorf("%s: %d member.signed_out entries, want %d", c.name, n, c.recorded)
+				}
+			}
+
+			// The entry cannot be written: the session goes all the same.
+			stmts := []string{"CREATE TRIGGER no_sign_out BEFORE INSERT ON audit_events WHEN NEW.action = 'member.signed_out' BEGIN SELECT RAISE(ABORT, 'no sign-outs'); END"}
+			if st.db.Engine == Postgres {
+				stmts = []string{
+					"CREATE FUNCTION no_sign_out() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.action = 'member.signed_out' THEN RAISE EXCEPTION 'no sign-outs'; END IF; RETURN NEW; END $$",
+					"CREATE TRIGGER no_sign_out BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION no_sign_out()",
+				}
+			}
+			for _, q := range stmts {
+				if _, err := st.writer().ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, token := signedOut(), session(t0.Add(-time.Hour), t0.Add(time.Hour))
+			if err := svc.EndSession(ctx, st, token, "192.0.2.7"); !errors.Is(err, tenancy.ErrSignOutNotRecorded) {
+				t.Fatalf("sign-out with its entry refused: %v, want ErrSignOutNotRecorded", err)
+			}
+			if !gone(token) {
+				t.Error("the session whose sign-out could not be recorded is still there")
+			}
+			if n := signedOut() - before; n != 0 {
+				t.Errorf("%d member.signed_out entries", n)
 			}
 		})
 	}
