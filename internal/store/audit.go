@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strings"
 	"sync"
 	"time"
@@ -259,7 +260,8 @@ func (s *Store) RecordAudit(ctx context.Context, e audit.AuditEntry) error {
 	// entries by multi-row INSERTs (flushAudit) before it commits.
 	s.audit.args = append(s.audit.args, row...)
 	s.audit.n++
-	if s.audit.n >= auditBatchRows {
+	s.audit.bytes += len(before) + len(after)
+	if s.audit.n >= auditBatchRows || s.audit.bytes >= auditBatchBytes {
 		return s.flushAudit(ctx)
 	}
 	return nil
@@ -276,15 +278,38 @@ const auditColCount = 16
 // one-entry-per-INSERT baseline (1).
 var auditBatchRows = bulkRows
 
+// auditBatchBytes is how many bytes of documents (before and after) a
+// transaction holds at most before it writes them: entries of large
+// objects flush before auditBatchRows of them would hold hundreds of MB.
+var auditBatchBytes = 4 << 20
+
 // auditBuf holds the entries a transaction recorded and has not written
-// yet: auditColCount values each.
+// yet: auditColCount values each, and bytes of documents.
 type auditBuf struct {
-	args []any
-	n    int
+	args  []any
+	n     int
+	bytes int
 }
 
-// auditInserts caches the INSERT of a full batch of entries per engine
-// (its text is some 40 kB).
+// auditChunks splits n entries into the INSERTs that write them: a full
+// batch as one, anything less as power-of-two parts, largest first (so
+// the database sees at most log2(auditBatchRows)+2 statement shapes, and
+// PostgreSQL plans and caches few).
+func auditChunks(n int) []int {
+	var out []int
+	for n > 0 {
+		k := auditBatchRows
+		if n < k {
+			k = 1 << (bits.Len(uint(n)) - 1)
+		}
+		out = append(out, k)
+		n -= k
+	}
+	return out
+}
+
+// auditInserts caches the INSERTs of auditChunks per engine and size
+// (a full batch's text is some 40 kB).
 var auditInserts sync.Map // auditInsertKey → string
 
 type auditInsertKey struct {
@@ -292,11 +317,9 @@ type auditInsertKey struct {
 	rows   int
 }
 
-// auditInsert is the INSERT of n entries.
+// auditInsert is the INSERT of n entries (a number auditChunks gives:
+// few of them, all cached).
 func (s *Store) auditInsert(n int) string {
-	if n != auditBatchRows {
-		return "INSERT INTO audit_events (" + auditCols + ") VALUES " + s.placeholders(n, auditColCount)
-	}
 	k := auditInsertKey{s.db.Engine, n}
 	if q, ok := auditInserts.Load(k); ok {
 		return q.(string)
@@ -307,18 +330,23 @@ func (s *Store) auditInsert(n int) string {
 }
 
 // flushAudit writes the entries s's transaction has kept (see
-// RecordAudit), in one multi-row INSERT. InTx calls it before committing
-// (an error rolls the whole transaction back, so a change never commits
-// without its entries), and RecordAudit when auditBatchRows are kept (so
-// a large import holds at most that many in memory).
+// RecordAudit), by the multi-row INSERTs of auditChunks. InTx calls it
+// before committing (an error rolls the whole transaction back, so a
+// change never commits without its entries), and RecordAudit when
+// auditBatchRows or auditBatchBytes are kept (so a large import holds at
+// most that much in memory).
 func (s *Store) flushAudit(ctx context.Context) error {
 	if s.audit == nil || s.audit.n == 0 {
 		return nil
 	}
 	n, args := s.audit.n, s.audit.args
-	s.audit.n, s.audit.args = 0, s.audit.args[:0]
-	if err := exec(ctx, s.writer(), "audit entries", s.auditInsert(n), args...); err != nil {
-		return err
+	s.audit.n, s.audit.args, s.audit.bytes = 0, s.audit.args[:0], 0
+	off := 0
+	for _, k := range auditChunks(n) {
+		if err := exec(ctx, s.writer(), "audit entries", s.auditInsert(k), args[off:off+k*auditColCount]...); err != nil {
+			return err
+		}
+		off += k * auditColCount
 	}
 	clear(args) // no references kept to the written documents
 	return nil

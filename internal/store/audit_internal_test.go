@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -445,6 +446,68 @@ func TestAuditSignOut(t *testing.T) {
 			}
 			if n := signedOut() - before; n != 0 {
 				t.Errorf("%d member.signed_out entries", n)
+			}
+		})
+	}
+}
+
+// auditChunks: a full batch in one INSERT, the rest in power-of-two
+// parts, so that few statement shapes reach the database.
+func TestAuditChunks(t *testing.T) {
+	defer func(n int) { auditBatchRows = n }(auditBatchRows)
+	auditBatchRows = 400
+	for _, c := range []struct {
+		n    int
+		want []int
+	}{
+		{0, nil}, {1, []int{1}}, {400, []int{400}}, {399, []int{256, 128, 8, 4, 2, 1}}, {5, []int{4, 1}}, {64, []int{64}},
+	} {
+		if got := auditChunks(c.n); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("auditChunks(%d) = %v, want %v", c.n, got, c.want)
+		}
+	}
+	shapes := map[int]bool{}
+	for n := 1; n <= 400; n++ {
+		for _, k := range auditChunks(n) {
+			shapes[k] = true
+		}
+	}
+	if len(shapes) > 10 {
+		t.Errorf("%d INSERT shapes for 1 to 400 entries", len(shapes))
+	}
+}
+
+// A transaction's entries are written once they hold auditBatchBytes of
+// documents, however few; the partial flush's chunks write them all.
+func TestAuditBatchBytes(t *testing.T) {
+	defer func(n, b int) { auditBatchRows, auditBatchBytes = n, b }(auditBatchRows, auditBatchBytes)
+	auditBatchRows, auditBatchBytes = 400, 1000
+	for name, open := range auditEngines(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			ctx := context.Background()
+			envID := auditEnv(t, st)
+			big := []byte(`{"name":"` + strings.Repeat("x", 400) + `"}`) // 411 bytes: the third entry flushes
+			err := st.InTx(ctx, func(tx *Store) error {
+				for i := range 11 {
+					if err := tx.RecordAudit(ctx, audit.AuditEntry{ID: fmt.Sprintf("big-%d", i), OrganizationID: "o", EnvironmentID: envID, Action: "user.updated", ObjectType: "user", After: big}); err != nil {
+						return err
+					}
+					if want := (i + 1) % 3; tx.audit.n != want {
+						t.Errorf("after %d entries of %d bytes, %d held, want %d", i+1, len(big), tx.audit.n, want)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := st.db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_events WHERE id LIKE 'big-%'").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 11 {
+				t.Fatalf("%d entries, want 11", n)
 			}
 		})
 	}
