@@ -70,13 +70,15 @@ type App struct {
 		done         atomic.Bool
 		built, total atomic.Int64
 	}
-	limits   *ratelimit.Policy
-	rlStore  ratelimit.Store
-	Tenancy  *tenancy.Service
-	Keys     *apikey.Service
-	Facts    *facts.Service
-	Webhooks *webhook.Service
-	Jobs     *jobs.Service
+	limits *ratelimit.Policy
+	// signInAudit writes failed dashboard sign-ins to the audit trail.
+	signInAudit *dashboard.SignInAudit
+	rlStore     ratelimit.Store
+	Tenancy     *tenancy.Service
+	Keys        *apikey.Service
+	Facts       *facts.Service
+	Webhooks    *webhook.Service
+	Jobs        *jobs.Service
 	// Queue runs webhook deliveries, job tasks and the sandbox sweep.
 	Queue *queue.Queue
 	// Status is the status page; sampler records its components' states.
@@ -279,6 +281,7 @@ func (a *App) buildHandler() error {
 		UploadLimit: cfg.PDPUploadLimit}
 	a.streams = httpapi.NewPDPStreams(limits)
 	a.CallCache = usage.NewCallCache()
+	a.signInAudit = dashboard.NewSignInAudit(a.Store, a.Limiter, a.Log)
 	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
 		Region: cfg.Region, APIURL: cfg.APIURL(cfg.Addr),
@@ -304,7 +307,7 @@ func (a *App) buildHandler() error {
 	}
 	dash, err := dashboard.New(dashboard.Deps{API: api, Tenancy: a.Tenancy, Store: a.Store, Limiter: a.Limiter, Log: a.Log,
 		Version: Version, SecureCookies: cfg.SecureCookies, PublicURL: cfg.PublicURL, SignInLimit: cfg.SignInRateLimit, Now: cfg.Now,
-		Region: cfg.Region, RegionURL: cfg.RegionURL(cfg.Region), OIDC: signIn.oidc, Mail: signIn.mail, Secrets: a.DB.Secrets()})
+		Region: cfg.Region, RegionURL: cfg.RegionURL(cfg.Region), OIDC: signIn.oidc, Mail: signIn.mail, Secrets: a.DB.Secrets(), SignInAudit: a.signInAudit})
 	if err != nil {
 		return err
 	}
@@ -350,6 +353,8 @@ func (a *App) start(ctx context.Context) error {
 		goBackground(func(ctx context.Context) { every(ctx, time.Minute, mem.Sweep) })
 	}
 	goBackground(a.Decisions.Run)
+	// Until the stop, which it waits for: then it writes what is queued.
+	goBackground(a.signInAudit.Run)
 	// Every live environment's engine is built before the node serves, so
 	// that no check waits for a build (on an empty database at once).
 	a.warmEngines(a.bg)

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/queue"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,18 @@ func (a *App) registerMetrics() *metrics.HTTP {
 	reg := prometheus.NewRegistry()
 	a.Metrics = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range []struct {
+		reason string
+		get    func(dashboard.SignInAuditStats) int64
+	}{
+		{"queue_full", func(st dashboard.SignInAuditStats) int64 { return st.QueueFull }},
+		{"member_limit", func(st dashboard.SignInAuditStats) int64 { return st.MemberLimit }},
+		{"failed", func(st dashboard.SignInAuditStats) int64 { return st.Failed }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_audit_sign_in_failures_dropped_total",
+			Help: "Failed dashboard sign-ins not written to the audit trail, by reason.", ConstLabels: prometheus.Labels{"reason": r.reason}},
+			func() float64 { return float64(r.get(a.signInAudit.Stats())) }))
+	}
 	pools := a.DB.Pools("main")
 	maps.Copy(pools, a.LogDB.Pools("log")) // nil on PostgreSQL: the main pools
 	metrics.RegisterState(reg, metrics.State{

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -90,6 +91,10 @@ type Deps struct {
 	// flow cookie (nil: a key of this process's own, so a flow does not
 	// survive a restart or cross nodes).
 	Secrets *secretkey.Ring
+	// SignInAudit records failed sign-ins in the audit trail; its Run
+	// must be running (nil: New makes one that runs as long as the
+	// process).
+	SignInAudit *SignInAudit
 }
 
 type dash struct {
@@ -108,6 +113,10 @@ func New(d Deps) (http.Handler, error) {
 	}
 	if d.SignInLimit <= 0 {
 		d.SignInLimit = DefaultSignInLimit
+	}
+	if d.SignInAudit == nil {
+		d.SignInAudit = NewSignInAudit(d.Store, d.Limiter, d.Log)
+		go d.SignInAudit.Run(context.Background())
 	}
 	x := &dash{Deps: d, pages: map[string]*template.Template{}}
 	if err := x.parse(); err != nil {
@@ -269,6 +278,19 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// signInClient is the part of the client's address a sign-in limit
+// counts by: the address, or for IPv6 its /64 (a client commonly has a
+// whole /64 and could otherwise spread its attempts over its addresses).
+func signInClient(r *http.Request) string {
+	ip := clientIP(r)
+	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() && !a.Is4In6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return ip
 }
 
 func truncate(s string, n int) string {

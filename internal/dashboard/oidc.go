@@ -18,6 +18,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -231,7 +232,7 @@ func (x *dash) oidcAllowed(w http.ResponseWriter, r *http.Request, bucket, next 
 	if x.Limiter == nil {
 		return true
 	}
-	d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: bucket + clientIP(r), Limit: x.SignInLimit})
+	d := x.Limiter.TakeTarget(r.Context(), ratelimit.Target{Bucket: bucket + signInClient(r), Limit: x.SignInLimit})
 	if d.Allowed {
 		return true
 	}
@@ -340,6 +341,7 @@ func (x *dash) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if !linked {
 		x.Log.Warn("dashboard: OIDC sign-in: another account with a member's email", "member", ms[0].ID, "issuer", x.oidc.cfg.Issuer)
+		x.SignInAudit.add(tenancy.SignInFailure{Members: ms[:1:1], Method: tenancy.SignInOIDC, ClientIP: clientIP(r), RequestID: audit.ActorFrom(r.Context()).RequestID})
 		x.oidcFail(w, r, http.StatusForbidden, "The member "+ms[0].Email+" signs in with another "+x.oidc.cfg.Name+" account than this one, which has the same email. "+
 			"If this is now your account, ask an Admin of your organization to remove you and add you again.", f.Next)
 		return

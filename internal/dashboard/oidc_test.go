@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // idpUsers are the OpenID provider's people (storage.UserStore).
@@ -511,6 +512,20 @@ func TestOIDCIdentity(t *testing.T) {
 	}
 	if st, alert, in := signIn("kim2"); st != 403 || !strings.Contains(alert, "signs in with another Example ID account") || in {
 		t.Fatalf("another account with the member's email: %d %s %v", st, alert, in)
+	}
+	// That refusal is in the trail, on kim (the Kelvin sign's matched
+	// no member: nothing), with no code or token of the provider's.
+	testwait.Until(t, 10*time.Second, "the refused OIDC sign-in in the trail", func() bool { return len(failedOn(t, s.site, "kim@corp.com")) > 0 })
+	entries, raw := trailOf(t, s.site, "kim@corp.com")
+	failed := withAction(entries, "member.sign_in_failed")
+	if len(failed) != 1 || failed[0].ObjectID != kim || failed[0].ActorID != "" || failed[0].ActorName != "kim@corp.com" ||
+		failed[0].ClientIP != "127.0.0.1" || string(failed[0].After) != `{"method":"oidc"}` {
+		t.Fatalf("the refused OIDC sign-in's entries: %+v", failed)
+	}
+	for _, secret := range []string{"code=", "id_token", "eyJ", "kim2"} {
+		if strings.Contains(raw, secret) {
+			t.Errorf("the stored trail holds %q", secret)
+		}
 	}
 	if st, alert, in := signIn("kim"); st != 303 || !in {
 		t.Fatalf("the linked account again: %d %s", st, alert)

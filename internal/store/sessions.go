@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
@@ -44,6 +48,58 @@ func (s *Store) UpdateSession(ctx context.Context, x *tenancy.Session) error {
 // DeleteSession ends a session.
 func (s *Store) DeleteSession(ctx context.Context, tokenSHA256 string) error {
 	return exec(ctx, s.writer(), "session", "DELETE FROM sessions WHERE token_sha256 = $1", tokenSHA256)
+}
+
+// SignOut ends a session and, when it was still live at now (as
+// tenancy's SessionOf decides: an expired session's row may linger until
+// PruneSessions), records the sign-out (member.signed_out) in the same
+// transaction; a session that is not there (already signed out, or
+// pruned) is nothing to record.
+func (s *Store) SignOut(ctx context.Context, tokenSHA256, clientIP string, now time.Time) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		var x tenancy.Session
+		var created, expires int64
+		err := tx.writer().QueryRowContext(ctx, "DELETE FROM sessions WHERE token_sha256 = $1 RETURNING org_id, member_id, created_at, expires_at", tokenSHA256).
+			Scan(&x.OrgID, &x.MemberID, &created, &expires)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("sign out: %w", formatError(err))
+		}
+		x.CreatedAt, x.ExpiresAt = fromMicros(created), fromMicros(expires)
+		if !x.LiveAt(now) {
+			return nil
+		}
+		return tx.memberAudit(ctx, x.OrgID, x.MemberID, "member.signed_out", clientIP, nil)
+	})
+}
+
+// RecordSignInFailure records a failed sign-in (member.sign_in_failed) on
+// each member it was for, in a transaction of its own: who tried is not
+// known, so the actor is the member's address with no id, and the entry
+// holds only the method (see tenancy.SignInFailure).
+func (s *Store) RecordSignInFailure(ctx context.Context, f tenancy.SignInFailure) error {
+	if len(f.Members) == 0 {
+		return nil
+	}
+	doc, err := json.Marshal(map[string]string{"method": f.Method})
+	if err != nil {
+		return err
+	}
+	requestID := f.RequestID
+	if requestID == "" {
+		requestID = audit.ActorFrom(ctx).RequestID
+	}
+	return s.InTx(ctx, func(tx *Store) error {
+		for _, m := range f.Members {
+			if err := tx.RecordAudit(ctx, audit.AuditEntry{OrganizationID: m.OrgID, Action: "member.sign_in_failed", ObjectType: "member", ObjectID: m.ID, ObjectKey: m.Email,
+				ActorType: audit.ActorMember, ActorName: m.Email, ClientIP: f.ClientIP, RequestID: requestID, After: doc}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // PruneSessions deletes the sessions that have expired.

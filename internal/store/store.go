@@ -337,6 +337,9 @@ type Store struct {
 	// import's rows) as it read them: marshalled into before only for
 	// those the transaction writes (see beforeOf).
 	pending map[string]any
+	// audit holds, in a transaction, the audit entries recorded and not
+	// yet written (see RecordAudit and flushAudit).
+	audit *auditBuf
 }
 
 func (s *Store) reader() querier {
@@ -362,7 +365,13 @@ func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", formatError(err))
 	}
-	if err := fn(&Store{db: s.db, tx: tx, before: map[string]json.RawMessage{}}); err != nil {
+	in := &Store{db: s.db, tx: tx, before: map[string]json.RawMessage{}, audit: &auditBuf{}}
+	err = fn(in)
+	if err == nil {
+		// The transaction's audit entries, with its changes or not at all.
+		err = in.flushAudit(ctx)
+	}
+	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil {
 			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
 		}

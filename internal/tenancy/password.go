@@ -190,28 +190,34 @@ func (s *Service) ChangePassword(ctx context.Context, orgID, memberID, current, 
 // Authenticate returns the members (one per organization) with email and
 // password. It takes about as long when nobody has the email.
 func (s *Service) Authenticate(ctx context.Context, email, password string) ([]Member, error) {
+	ok, _, err := s.CheckSignIn(ctx, email, password)
+	return ok, err
+}
+
+// CheckSignIn is Authenticate that also returns the members with email
+// whose password was checked (those that have one): the ones a failed
+// sign-in was an attempt on.
+func (s *Service) CheckSignIn(ctx context.Context, email, password string) (ok, tried []Member, err error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	ms, err := s.Store.MembersByEmail(ctx, email)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []Member
-	checked := false
 	for _, m := range ms {
 		hash, err := s.Store.MemberPasswordHash(ctx, m.OrgID, m.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if hash == "" {
 			continue
 		}
-		checked = true
+		tried = append(tried, m)
 		if CheckPassword(hash, password) {
-			out = append(out, m)
+			ok = append(ok, m)
 		}
 	}
-	if !checked {
+	if len(tried) == 0 {
 		CheckPassword(dummyHash, password)
 	}
-	return out, nil
+	return ok, tried, nil
 }
