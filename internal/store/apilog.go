@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -16,7 +20,8 @@ const apiLogCols = apiLogSummaryCols + ", request_headers, request_body, respons
 // apiLogRows is how many entries one INSERT carries (24 parameters each).
 const apiLogRows = 200
 
-// WriteAPILog inserts entries in one transaction.
+// WriteAPILog inserts entries in one transaction, adding them to the
+// per-minute counts of api_call_usage in the same one.
 func (s *LogStore) WriteAPILog(ctx context.Context, entries []apilog.Call) error {
 	return insertAll(ctx, s, "api_log", apiLogCols, 24, apiLogRows, entries, func(args []any, e *apilog.Call) []any {
 		headers := "{}"
@@ -27,7 +32,7 @@ func (s *LogStore) WriteAPILog(ctx context.Context, entries []apilog.Call) error
 		return append(args, e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.RequestID, e.ActorType, e.ActorID, e.ActorName,
 			e.Method, e.Route, e.Path, e.Status, e.ErrorCode, e.LatencyMicros, e.ClientIP, e.UserAgent, e.RequestSize, e.RequestTruncated,
 			e.ResponseSize, e.ResponseTruncated, headers, e.RequestBody, e.ResponseBody)
-	})
+	}, func(ctx context.Context, tx *sql.Tx) error { return s.addCallUsage(ctx, tx, entries) })
 }
 
 func scanAPILogSummary(sc scanner) (apilog.Call, error) {
@@ -127,11 +132,89 @@ func (s *LogStore) ExportAPILog(ctx context.Context, f apilog.Filter, fn func(*a
 	}
 }
 
-// PruneAPILog deletes an organization's entries older than before.
+// PruneAPILog deletes an organization's entries older than before, and
+// their per-minute counts with them (in one transaction): the minutes
+// before before's go, and the minute before falls in is counted again from
+// the rows it keeps, so the counts stay those of the rows.
 func (s *LogStore) PruneAPILog(ctx context.Context, orgID string, before time.Time) (int64, error) {
-	res, err := s.db.write.ExecContext(ctx, "DELETE FROM api_log WHERE org_id = $1 AND created_at < $2", orgID, micros(before))
+	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("prune api log: %w", formatError(err))
 	}
-	return res.RowsAffected()
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	cut := micros(before)
+	res, err := tx.ExecContext(ctx, "DELETE FROM api_log WHERE org_id = $1 AND created_at < $2", orgID, cut)
+	if err != nil {
+		return 0, fmt.Errorf("prune api log: %w", formatError(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune api log: %w", err)
+	}
+	m := minuteOf(cut)
+	if _, err := tx.ExecContext(ctx, "DELETE FROM api_call_usage WHERE org_id = $1 AND minute <= $2", orgID, m); err != nil {
+		return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+	}
+	if cut != m {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO api_call_usage (org_id, project_id, env_id, minute, actor_id, status_class, calls)
+SELECT org_id, project_id, env_id, $3, actor_id, status / 100, COUNT(*) FROM api_log WHERE org_id = $1 AND created_at >= $2 AND created_at < $4
+GROUP BY org_id, project_id, env_id, actor_id, status / 100`, orgID, cut, m, m+minuteMicros); err != nil {
+			return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune api log: %w", formatError(err))
+	}
+	return n, nil
+}
+
+// minuteMicros is a minute in the log's unit (microseconds).
+const minuteMicros = 60_000_000
+
+// minuteOf is the minute us falls in, as the log database computes it
+// (created_at - created_at % 60000000: the migration's backfill).
+func minuteOf(us int64) int64 { return us - us%minuteMicros }
+
+// callUsageRows is how many counts one upsert carries (7 parameters each).
+const callUsageRows = 200
+
+// addCallUsage adds entries to the per-minute counts in tx. The counts of
+// a batch are summed first (an upsert may not touch a row twice) and
+// written in key order, so that concurrent writers (nodes sharing a
+// PostgreSQL log database) lock rows in the same order.
+func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilog.Call) error {
+	type cell struct {
+		org, project, env string
+		minute            int64
+		actor             string
+		class             int
+	}
+	counts := map[cell]int64{}
+	for i := range entries {
+		e := &entries[i]
+		counts[cell{e.OrganizationID, e.ProjectID, e.EnvironmentID, minuteOf(micros(e.Time)), e.ActorID, e.Status / 100}]++
+	}
+	cells := make([]cell, 0, len(counts))
+	for c := range counts {
+		cells = append(cells, c)
+	}
+	slices.SortFunc(cells, func(a, b cell) int {
+		return cmp.Or(strings.Compare(a.org, b.org), cmp.Compare(a.minute, b.minute), strings.Compare(a.project, b.project),
+			strings.Compare(a.env, b.env), strings.Compare(a.actor, b.actor), cmp.Compare(a.class, b.class))
+	})
+	const cols = "org_id, project_id, env_id, minute, actor_id, status_class, calls"
+	for len(cells) > 0 {
+		n := min(len(cells), callUsageRows)
+		args := make([]any, 0, n*7)
+		for _, c := range cells[:n] {
+			args = append(args, c.org, c.project, c.env, c.minute, c.actor, c.class, counts[c])
+		}
+		q := s.rowsQuery("api_call_usage", cols, n, 7) +
+			" ON CONFLICT (org_id, minute, project_id, env_id, actor_id, status_class) DO UPDATE SET calls = api_call_usage.calls + excluded.calls"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("add api call usage: %w", logWriteError(err))
+		}
+		cells = cells[n:]
+	}
+	return nil
 }

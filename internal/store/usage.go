@@ -87,27 +87,55 @@ func (s *LogStore) PruneCheckUsage(ctx context.Context, orgID string, before tim
 // key or a member), or both. Buckets without calls are left out; they come
 // oldest first. Only f's OrgID, ProjectID and EnvID apply.
 //
-// It reads the API log itself (there is no rollup of calls): the range
-// scan follows the (org_id, created_at) or (org_id, env_id, created_at)
-// index, so its cost is the calls of the window, not of the log.
+// Whole minutes are read from api_call_usage, the per-minute counts the
+// log's writer keeps with the rows; only the minute until falls in (the
+// one not over yet) is counted from the API log itself. A window whose
+// since or width is not whole minutes is counted from the log alone. The
+// answer is the same either way: the counts are written in the rows'
+// transaction and pruned with them.
 func (s *LogStore) CallUsage(ctx context.Context, f apilog.Filter, since, until time.Time, width time.Duration, by usage.CallGrouping) ([]usage.CallBucket, error) {
 	w := width.Microseconds()
 	if w <= 0 {
 		return nil, fmt.Errorf("call usage: bucket width %v", width)
 	}
-	start := micros(since)
-	status, key := "0", "''"
+	start, end := micros(since), micros(until)
+	status, key, class := "0", "''", "0"
 	if by.Status {
-		status = "status / 100"
+		status, class = "status / 100", "status_class"
 	}
 	if by.Key {
 		key = "actor_id"
 	}
-	where := apiLogWhere(apilog.Filter{OrgID: f.OrgID, ProjectID: f.ProjectID, EnvID: f.EnvID, Since: since, Until: until})
-	n := len(where.args)
-	q := fmt.Sprintf("SELECT (created_at - $%d) / $%d AS b, %s AS c, %s AS k, COUNT(*) FROM api_log%s GROUP BY b, c, k ORDER BY b, c, k",
-		n+1, n+2, status, key, where.sql())
-	rows, err := s.db.read.QueryContext(ctx, q, append(where.args, start, w)...)
+	// The minutes the counts answer for: [start, split).
+	split := start
+	if w%minuteMicros == 0 && start%minuteMicros == 0 && start >= 0 {
+		split = max(start, minuteOf(end))
+	}
+	scope := &where{}
+	scope.add("org_id = ?", f.OrgID)
+	scope.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
+	scope.addIf(f.EnvID != "", "env_id = ?", f.EnvID)
+	n := len(scope.args)
+	args := append(scope.args, start, w, split)
+	at := func(i int) string { return fmt.Sprintf("$%d", n+i) } // 1 start, 2 width, 3 split, 4 end
+	cond := scope.sql()
+	var q string
+	logPart := fmt.Sprintf("SELECT (created_at - %s) / %s AS b, %s AS c, %s AS k, COUNT(*) AS n FROM api_log%s AND created_at >= %s AND created_at < %s GROUP BY b, c, k",
+		at(1), at(2), status, key, cond, at(3), at(4))
+	if split < end {
+		args = append(args, end)
+	}
+	if split == start {
+		q = logPart + " ORDER BY b, c, k"
+	} else {
+		q = fmt.Sprintf("SELECT b, c, k, SUM(n) FROM (SELECT (minute - %s) / %s AS b, %s AS c, %s AS k, calls AS n FROM api_call_usage%s AND minute >= %s AND minute < %s",
+			at(1), at(2), class, key, cond, at(1), at(3))
+		if split < end {
+			q += " UNION ALL " + logPart
+		}
+		q += ") u GROUP BY b, c, k ORDER BY b, c, k"
+	}
+	rows, err := s.db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("call usage: %w", formatError(err))
 	}
