@@ -167,6 +167,14 @@ func TestCallUsageRollup(t *testing.T) {
 			}
 			// Some in the minute now falls in, and one at its very start.
 			calls = append(calls, call(now.Add(-time.Second)), call(now.Truncate(time.Minute)), call(now.Add(-30*time.Second)))
+			// Retention will cut the log in the middle of a minute: o1's
+			// calls on both sides of the cut.
+			cut := now.Add(-3*24*time.Hour - 20*time.Second)
+			for _, d := range []time.Duration{-5 * time.Second, -time.Second, 0, 3 * time.Second} {
+				c := call(cut.Add(d))
+				c.OrganizationID, c.ProjectID, c.EnvironmentID = "o1", "p1", "e1"
+				calls = append(calls, c)
+			}
 			dup := calls[100]
 			dup.Time = now.Add(-time.Hour) // another minute, so a kept count would show
 			calls = append(calls, dup)     // refused (its id is stored): lost with its count
@@ -174,7 +182,6 @@ func TestCallUsageRollup(t *testing.T) {
 			checkCallUsage(t, st, "written", now)
 
 			// Retention cuts the log in the middle of a minute.
-			cut := now.Add(-3*24*time.Hour - 20*time.Second)
 			if _, err := st.PruneAPILog(ctx, "o1", cut); err != nil {
 				t.Fatal(err)
 			}
