@@ -65,6 +65,8 @@ type App struct {
 	Usage *usage.Meter
 	// CallCache is this node's cache of settled API call counts.
 	CallCache *usage.CallCache
+	// UsageGate bounds each organization's usage queries in flight here.
+	UsageGate *usage.Gate
 	// warm is the start-up build of the environments' engines.
 	warm struct {
 		done         atomic.Bool
@@ -279,11 +281,12 @@ func (a *App) buildHandler() error {
 		UploadLimit: cfg.PDPUploadLimit}
 	a.streams = httpapi.NewPDPStreams(limits)
 	a.CallCache = usage.NewCallCache()
+	a.UsageGate = usage.NewGate(usage.DefaultQueriesPerOrg)
 	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
 		Region: cfg.Region, APIURL: cfg.APIURL(cfg.Addr),
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
-		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore, WebhookUsage: a.Store, CallCache: a.CallCache,
+		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore, WebhookUsage: a.Store, CallCache: a.CallCache, UsageGate: a.UsageGate,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes, Audit: a.Store,
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,

@@ -60,6 +60,9 @@ type Deps struct {
 	CallCache *usage.CallCache
 	// WebhookUsage answers GET /v1/usage/webhooks (nil: not available).
 	WebhookUsage WebhookUsageStore
+	// UsageGate bounds the usage queries an organization runs at once on
+	// this node (nil: not bounded).
+	UsageGate *usage.Gate
 	// Closing is closed when the server shuts down; long-lived streams end.
 	Closing <-chan struct{}
 	// Limiter limits requests per hour; nil: no limits.
