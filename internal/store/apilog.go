@@ -151,14 +151,18 @@ func (s *LogStore) PruneAPILog(ctx context.Context, orgID string, before time.Ti
 	if err != nil {
 		return 0, fmt.Errorf("prune api log: %w", err)
 	}
-	m := minuteOf(cut)
-	if _, err := tx.ExecContext(ctx, "DELETE FROM api_call_usage WHERE org_id = $1 AND minute <= $2", orgID, m); err != nil {
-		return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
-	}
-	if cut != m {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO api_call_usage (org_id, project_id, env_id, minute, actor_id, status_class, calls)
+	for _, l := range callLevels {
+		b := floorTo(cut, l.unit)
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE org_id = $1 AND %s <= $2", l.table, l.col), orgID, b); err != nil {
+			return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+		}
+		if cut == b {
+			continue
+		}
+		// The bucket the cut falls in: counted again from the rows kept.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (org_id, project_id, env_id, %s, actor_id, status_class, calls)
 SELECT org_id, project_id, env_id, $3, actor_id, status / 100, COUNT(*) FROM api_log WHERE org_id = $1 AND created_at >= $2 AND created_at < $4
-GROUP BY org_id, project_id, env_id, actor_id, status / 100`, orgID, cut, m, m+minuteMicros); err != nil {
+GROUP BY org_id, project_id, env_id, actor_id, status / 100`, l.table, l.col), orgID, cut, b, b+l.unit); err != nil {
 			return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
 		}
 	}
@@ -168,53 +172,63 @@ GROUP BY org_id, project_id, env_id, actor_id, status / 100`, orgID, cut, m, m+m
 	return n, nil
 }
 
-// minuteMicros is a minute in the log's unit (microseconds).
-const minuteMicros = 60_000_000
+// minuteMicros and hourMicros are a minute and an hour in the log's unit
+// (microseconds).
+const minuteMicros, hourMicros = 60_000_000, 3_600_000_000
 
-// minuteOf is the minute us falls in, as the log database computes it
-// (created_at - created_at % 60000000: the migration's backfill).
-func minuteOf(us int64) int64 { return us - us%minuteMicros }
+// floorTo is the start of the bucket of unit us falls in, as the log
+// database computes it (created_at - created_at % 60000000: the
+// migration's backfill).
+func floorTo(us, unit int64) int64 { return us - us%unit }
+
+// callLevels are the tables of counted calls, finest first.
+var callLevels = []struct {
+	table, col string
+	unit       int64
+}{{"api_call_usage", "minute", minuteMicros}, {"api_call_usage_hourly", "hour", hourMicros}}
 
 // callUsageRows is how many counts one upsert carries (7 parameters each).
 const callUsageRows = 200
 
-// addCallUsage adds entries to the per-minute counts in tx. The counts of
+// addCallUsage adds entries to the per-minute and per-hour counts in tx. The counts of
 // a batch are summed first (an upsert may not touch a row twice) and
 // written in key order, so that concurrent writers (nodes sharing a
 // PostgreSQL log database) lock rows in the same order.
 func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilog.Call) error {
 	type cell struct {
 		org, project, env string
-		minute            int64
+		bucket            int64
 		actor             string
 		class             int
 	}
-	counts := map[cell]int64{}
-	for i := range entries {
-		e := &entries[i]
-		counts[cell{e.OrganizationID, e.ProjectID, e.EnvironmentID, minuteOf(micros(e.Time)), e.ActorID, e.Status / 100}]++
-	}
-	cells := make([]cell, 0, len(counts))
-	for c := range counts {
-		cells = append(cells, c)
-	}
-	slices.SortFunc(cells, func(a, b cell) int {
-		return cmp.Or(strings.Compare(a.org, b.org), cmp.Compare(a.minute, b.minute), strings.Compare(a.project, b.project),
-			strings.Compare(a.env, b.env), strings.Compare(a.actor, b.actor), cmp.Compare(a.class, b.class))
-	})
-	const cols = "org_id, project_id, env_id, minute, actor_id, status_class, calls"
-	for len(cells) > 0 {
-		n := min(len(cells), callUsageRows)
-		args := make([]any, 0, n*7)
-		for _, c := range cells[:n] {
-			args = append(args, c.org, c.project, c.env, c.minute, c.actor, c.class, counts[c])
+	for _, l := range callLevels {
+		counts := map[cell]int64{}
+		for i := range entries {
+			e := &entries[i]
+			counts[cell{e.OrganizationID, e.ProjectID, e.EnvironmentID, floorTo(micros(e.Time), l.unit), e.ActorID, e.Status / 100}]++
 		}
-		q := s.rowsQuery("api_call_usage", cols, n, 7) +
-			" ON CONFLICT (org_id, minute, project_id, env_id, actor_id, status_class) DO UPDATE SET calls = api_call_usage.calls + excluded.calls"
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("add api call usage: %w", logWriteError(err))
+		cells := make([]cell, 0, len(counts))
+		for c := range counts {
+			cells = append(cells, c)
 		}
-		cells = cells[n:]
+		slices.SortFunc(cells, func(a, b cell) int {
+			return cmp.Or(strings.Compare(a.org, b.org), cmp.Compare(a.bucket, b.bucket), strings.Compare(a.project, b.project),
+				strings.Compare(a.env, b.env), strings.Compare(a.actor, b.actor), cmp.Compare(a.class, b.class))
+		})
+		cols := "org_id, project_id, env_id, " + l.col + ", actor_id, status_class, calls"
+		for len(cells) > 0 {
+			n := min(len(cells), callUsageRows)
+			args := make([]any, 0, n*7)
+			for _, c := range cells[:n] {
+				args = append(args, c.org, c.project, c.env, c.bucket, c.actor, c.class, counts[c])
+			}
+			q := s.rowsQuery(l.table, cols, n, 7) + " ON CONFLICT (org_id, " + l.col + ", project_id, env_id, actor_id, status_class) DO UPDATE SET calls = " +
+				l.table + ".calls + excluded.calls"
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("add api call usage: %w", logWriteError(err))
+			}
+			cells = cells[n:]
+		}
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
@@ -81,16 +83,31 @@ func (s *LogStore) PruneCheckUsage(ctx context.Context, orgID string, before tim
 	return res.RowsAffected()
 }
 
+// callRollup says whether CallUsage reads whole minutes from the per-minute
+// counts (the default). Off, it counts the API log alone, as it did before
+// them: only benchmarks turn it off, to measure both in one run.
+var callRollup atomic.Bool
+
+func init() { callRollup.Store(true) }
+
+// UseCallRollup turns the per-minute counts' use on or off for the process
+// (benchmarks) and returns how to restore it.
+func UseCallRollup(on bool) (restore func()) {
+	old := callRollup.Swap(on)
+	return func() { callRollup.Store(old) }
+}
+
 // CallUsage counts the logged API calls of an organization (narrowed to a
 // project and environment when f names them) in [since, until) per bucket
 // of width, grouped by status class ("2xx"…), by the caller's id (an API
 // key or a member), or both. Buckets without calls are left out; they come
 // oldest first. Only f's OrgID, ProjectID and EnvID apply.
 //
-// Whole minutes are read from api_call_usage, the per-minute counts the
-// log's writer keeps with the rows; only the minute until falls in (the
-// one not over yet) is counted from the API log itself. A window whose
-// since or width is not whole minutes is counted from the log alone. The
+// Whole hours are read from api_call_usage_hourly and whole minutes from
+// api_call_usage, the counts the log's writer keeps with the rows; only
+// the minute until falls in (the one not over yet) is counted from the API
+// log itself. A window whose since or width is not whole hours reads no
+// hourly counts, one not of whole minutes is counted from the log alone. The
 // answer is the same either way: the counts are written in the rows'
 // transaction and pruned with them.
 func (s *LogStore) CallUsage(ctx context.Context, f apilog.Filter, since, until time.Time, width time.Duration, by usage.CallGrouping) ([]usage.CallBucket, error) {
@@ -106,34 +123,41 @@ func (s *LogStore) CallUsage(ctx context.Context, f apilog.Filter, since, until 
 	if by.Key {
 		key = "actor_id"
 	}
-	// The minutes the counts answer for: [start, split).
-	split := start
-	if w%minuteMicros == 0 && start%minuteMicros == 0 && start >= 0 {
-		split = max(start, minuteOf(end))
+	// Whole hours from the hourly counts, [start, hours); whole minutes
+	// from the per-minute ones, [hours, minutes); the rest from the log.
+	hours, minutes := start, start
+	if callRollup.Load() && start >= 0 {
+		if w%hourMicros == 0 && start%hourMicros == 0 {
+			hours = max(start, floorTo(end, hourMicros))
+		}
+		if w%minuteMicros == 0 && start%minuteMicros == 0 {
+			minutes = max(hours, floorTo(end, minuteMicros))
+		}
 	}
 	scope := &where{}
 	scope.add("org_id = ?", f.OrgID)
 	scope.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
 	scope.addIf(f.EnvID != "", "env_id = ?", f.EnvID)
-	n := len(scope.args)
-	args := append(scope.args, start, w, split)
-	at := func(i int) string { return fmt.Sprintf("$%d", n+i) } // 1 start, 2 width, 3 split, 4 end
+	args := scope.args
+	arg := func(v int64) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
 	cond := scope.sql()
-	var q string
-	logPart := fmt.Sprintf("SELECT (created_at - %s) / %s AS b, %s AS c, %s AS k, COUNT(*) AS n FROM api_log%s AND created_at >= %s AND created_at < %s GROUP BY b, c, k",
-		at(1), at(2), status, key, cond, at(3), at(4))
-	if split < end {
-		args = append(args, end)
+	pStart, pWidth := arg(start), arg(w)
+	var parts []string
+	if hours > start {
+		parts = append(parts, fmt.Sprintf("SELECT (hour - %s) / %s AS b, %s AS c, %s AS k, calls AS n FROM api_call_usage_hourly%s AND hour >= %s AND hour < %s",
+			pStart, pWidth, class, key, cond, pStart, arg(hours)))
 	}
-	if split == start {
-		q = logPart + " ORDER BY b, c, k"
-	} else {
-		q = fmt.Sprintf("SELECT b, c, k, SUM(n) FROM (SELECT (minute - %s) / %s AS b, %s AS c, %s AS k, calls AS n FROM api_call_usage%s AND minute >= %s AND minute < %s",
-			at(1), at(2), class, key, cond, at(1), at(3))
-		if split < end {
-			q += " UNION ALL " + logPart
-		}
-		q += ") u GROUP BY b, c, k ORDER BY b, c, k"
+	if minutes > hours {
+		parts = append(parts, fmt.Sprintf("SELECT (minute - %s) / %s AS b, %s AS c, %s AS k, calls AS n FROM api_call_usage%s AND minute >= %s AND minute < %s",
+			pStart, pWidth, class, key, cond, arg(hours), arg(minutes)))
+	}
+	if minutes < end {
+		parts = append(parts, fmt.Sprintf("SELECT (created_at - %s) / %s AS b, %s AS c, %s AS k, COUNT(*) AS n FROM api_log%s AND created_at >= %s AND created_at < %s GROUP BY b, c, k",
+			pStart, pWidth, status, key, cond, arg(minutes), arg(end)))
+	}
+	q := "SELECT b, c, k, SUM(n) FROM (" + strings.Join(parts, " UNION ALL ") + ") u GROUP BY b, c, k ORDER BY b, c, k"
+	if len(parts) == 1 && minutes < end {
+		q = parts[0] + " ORDER BY b, c, k" // the log alone, as before the counts
 	}
 	rows, err := s.db.read.QueryContext(ctx, q, args...)
 	if err != nil {
