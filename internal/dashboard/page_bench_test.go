@@ -26,8 +26,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
-// BenchmarkDashboardPagesAtScale times the policy editor, a user's page
-// and the decision log as a signed-in Admin gets them, server and loopback
+// BenchmarkDashboardPagesAtScale times the policy editor, a user's page,
+// the decision log, the users list and the usage page as a signed-in Admin gets them, server and loopback
 // included, in an environment of GATEHOUSE_DASH_ASSIGNMENTS role
 // assignments (default 1M) of a tenth as many users (100k), over 1,000
 // tenants and 20 roles (each extending the one before, over 5 resource
@@ -128,6 +128,7 @@ func BenchmarkDashboardPagesAtScale(b *testing.B) {
 		{"decisions", "/decisions", `<tr class="decision `},
 		{"decisions-of-user", "/decisions?user=" + user + "&allow=false", `<tr class="decision denied`},
 		{"users-list", "/users", user[:2]},
+		{"usage", "/usage", `id="chart-calls-status"`},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			get(b, p.path, p.want) // warm
