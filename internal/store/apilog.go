@@ -17,22 +17,36 @@ import (
 const apiLogSummaryCols = "id, org_id, project_id, env_id, created_at, request_id, actor_type, actor_id, actor_name, method, route, path, status, error_code, latency_us, client_ip, user_agent, request_size, request_truncated, response_size, response_truncated"
 const apiLogCols = apiLogSummaryCols + ", request_headers, request_body, response_body"
 
-// apiLogRows is how many entries one INSERT carries (24 parameters each).
-const apiLogRows = 200
+// apiLogRows is how many entries one INSERT carries (24 parameters each)
+// on SQLite; apiLogRowsPostgres on PostgreSQL, where a batch of the API
+// log's writer (1,000) is one INSERT, so that the trigger counting the
+// calls runs once per transaction and locks the counts' rows in key order:
+// two nodes' writers then never wait on each other in a cycle.
+const apiLogRows, apiLogRowsPostgres = 200, 1000
 
-// WriteAPILog inserts entries in one transaction, adding them to the
-// per-minute counts of api_call_usage in the same one.
+// WriteAPILog inserts entries in one transaction. The calls are counted
+// per minute and hour (api_call_usage, api_call_usage_hourly) in the same
+// one: by the database on PostgreSQL (a statement trigger on api_log, so
+// that rows inserted by nodes of an older version are counted too), by
+// this writer on SQLite (its log belongs to this process alone).
 func (s *LogStore) WriteAPILog(ctx context.Context, entries []apilog.Call) error {
-	return insertAll(ctx, s, "api_log", apiLogCols, 24, apiLogRows, entries, func(args []any, e *apilog.Call) []any {
+	rows := apiLogRows
+	var count func(ctx context.Context, tx *sql.Tx) error
+	if s.db.Engine == Postgres {
+		rows = apiLogRowsPostgres
+	} else {
+		count = func(ctx context.Context, tx *sql.Tx) error { return s.addCallUsage(ctx, tx, entries) }
+	}
+	return insertAll(ctx, s, "api_log", apiLogCols, 24, rows, entries, func(args []any, e *apilog.Call) []any {
 		headers := "{}"
 		if len(e.RequestHeaders) > 0 {
-			hb, _ := json.Marshal(e.RequestHeaders)
-			headers = string(hb)
+			b, _ := json.Marshal(e.RequestHeaders)
+			headers = string(b)
 		}
 		return append(args, e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.RequestID, e.ActorType, e.ActorID, e.ActorName,
 			e.Method, e.Route, e.Path, e.Status, e.ErrorCode, e.LatencyMicros, e.ClientIP, e.UserAgent, e.RequestSize, e.RequestTruncated,
 			e.ResponseSize, e.ResponseTruncated, headers, e.RequestBody, e.ResponseBody)
-	}, func(ctx context.Context, tx *sql.Tx) error { return s.addCallUsage(ctx, tx, entries) })
+	}, count)
 }
 
 func scanAPILogSummary(sc scanner) (apilog.Call, error) {
@@ -190,10 +204,10 @@ var callLevels = []struct {
 // callUsageRows is how many counts one upsert carries (7 parameters each).
 const callUsageRows = 200
 
-// addCallUsage adds entries to the per-minute and per-hour counts in tx. The counts of
-// a batch are summed first (an upsert may not touch a row twice) and
-// written in key order, so that concurrent writers (nodes sharing a
-// PostgreSQL log database) lock rows in the same order.
+// addCallUsage adds entries to the per-minute and per-hour counts in tx
+// (SQLite: on PostgreSQL the trigger counts). The counts of a batch are
+// summed first (an upsert may not touch a row twice) and written in key
+// order.
 func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilog.Call) error {
 	type cell struct {
 		org, project, env string

@@ -217,7 +217,7 @@ func TestCallUsageRollupBackfill(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "logs.db")
 	old := fstest.MapFS{}
 	for _, name := range []string{"00001_decisions.sql", "00002_api_log.sql", "00003_decision_uploaded_by.sql", "00004_check_usage.sql", "00005_list_indexes.sql"} {
-		b, err := os.ReadFile(filepath.Join("logmigrations", name))
+		b, err := os.ReadFile(filepath.Join("logmigrations", "common", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,5 +279,105 @@ func TestCallUsageRollupBackfill(t *testing.T) {
 	}
 	if err != nil || total != 500-2 { // the 2 rows of the minute now falls in are after until
 		t.Fatalf("backfilled counts: %d calls, %v; want 498", total, err)
+	}
+}
+
+// TestCallUsageCountsOldNodesRows: on a PostgreSQL log shared during a
+// rolling upgrade, nodes of the version before the counts insert api_log
+// rows with plain INSERTs (several rows a statement, several statements a
+// transaction, and one row at a time) and never count them; the database
+// counts them, exactly once beside the new writer's rows, and a
+// transaction rolled back leaves no count.
+func TestCallUsageCountsOldNodesRows(t *testing.T) {
+	t.Parallel()
+	db := logEngines["postgres"](t)
+	st, ctx := db.LogStore(), context.Background()
+	now := time.Date(2026, 12, 3, 15, 42, 37, 0, time.UTC)
+	const cols = `INSERT INTO api_log (id, org_id, project_id, env_id, created_at, request_id, actor_type, actor_id, actor_name, method, route, path,
+		status, error_code, latency_us, client_ip, user_agent, request_headers, request_body, request_size, request_truncated, response_body,
+		response_size, response_truncated) VALUES `
+	const row = `($%d, 'o1', 'p1', $%d, $%d, '', 'key', $%d, '', 'GET', '/v1/me', '/v1/me', $%d, '', 0, '', '', '{}', '', 0, false, '', 0, false)`
+	n := 0
+	insert := func(ex interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}, rows int) {
+		t.Helper()
+		q, args := cols, []any{}
+		for i := range rows {
+			n++
+			if i > 0 {
+				q += ","
+			}
+			k := len(args)
+			q += fmt.Sprintf(row, k+1, k+2, k+3, k+4, k+5)
+			at := now.Add(-time.Duration(n) * 47 * time.Second)
+			args = append(args, fmt.Sprintf("old-%d", n), []string{"e1", "e2"}[n%2], at.UnixMicro(), []string{"ka", "kb"}[n%2], []int{200, 404, 200, 500, 201}[n%5])
+		}
+		if _, err := ex.ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		insert(tx, 200) // an old node's batch: 200 rows an INSERT
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		insert(db.Writer(), 1) // its row-by-row fallback
+	}
+	// The new writer, through the same trigger.
+	var calls []apilog.Call
+	for i := range 300 {
+		calls = append(calls, apilog.Call{ID: fmt.Sprintf("new-%d", i), Time: now.Add(-time.Duration(i) * 61 * time.Second), OrganizationID: "o1",
+			ProjectID: "p1", EnvironmentID: "e1", ActorType: "key", ActorID: "ka", Status: 200})
+	}
+	if err := st.WriteAPILog(ctx, calls); err != nil {
+		t.Fatal(err)
+	}
+	// Rolled back: neither the rows nor their counts stay.
+	tx, err = db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(tx, 50)
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	rows := logRows(t, st, "o1")
+	if len(rows) != 605+300 {
+		t.Fatalf("%d rows logged, want 905", len(rows))
+	}
+	until := now.Truncate(time.Minute) // whole minutes: the counts alone
+	for _, f := range []apilog.Filter{{OrgID: "o1"}, {OrgID: "o1", ProjectID: "p1", EnvID: "e2"}} {
+		for _, width := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour} {
+			since := now.Add(-20 * time.Hour).Truncate(width)
+			by := usage.CallGrouping{Status: true, Key: true}
+			got, err := st.CallUsage(ctx, f, since, until, width, by)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := countCalls(rows, f, since, until, width, by); len(want) == 0 || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%+v by %v:\n got %+v\nwant %+v", f, width, got, want)
+			}
+		}
+	}
+	// The counts come from the tables, not the log: with the rows gone
+	// behind the store's back, they still count every one once.
+	if _, err := db.Writer().ExecContext(ctx, "DELETE FROM api_log"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.CallUsage(ctx, apilog.Filter{OrgID: "o1"}, now.Add(-24*time.Hour).Truncate(time.Hour), until, time.Hour, usage.CallGrouping{})
+	var total int64
+	for _, b := range got {
+		total += b.Calls
+	}
+	if err != nil || total != 904 { // one new row is at now, after until
+		t.Fatalf("counted %d calls, %v; want 904", total, err)
 	}
 }

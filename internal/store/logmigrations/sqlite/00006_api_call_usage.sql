@@ -2,12 +2,15 @@
 -- organization, project, environment (as the API log scopes its rows),
 -- minute, caller (actor_id: an API key's id or a member's) and status class
 -- (status / 100), in api_call_usage (minute: its start, microseconds) and
--- api_call_usage_hourly (hour). The API log's batch writer adds to both in
--- the transaction that inserts the rows, so the counts never drift from the
--- log; the usage endpoints read whole hours from the hourly table, whole
--- minutes from the other and the log only for the minute not yet over.
--- Retention deletes their minutes and hours with the log's rows (counting
--- again the minute and hour the cutoff falls in), so they always agree.
+-- api_call_usage_hourly (hour). SQLite's log belongs to one process (the
+-- data directory's lock), whose API log writer adds to both tables in the
+-- transaction that inserts the rows, so the counts never drift from the
+-- log. (PostgreSQL's log is shared by nodes of several versions during a
+-- rolling upgrade: there a trigger counts, see postgres/.) The usage
+-- endpoints read whole hours from the hourly table, whole minutes from the
+-- other and the log only for the minute not yet over. Retention deletes
+-- their minutes and hours with the log's rows (taking the rows it deletes
+-- off the minute and hour the cutoff falls in), so they always agree.
 --
 -- The rows already logged are counted here, so history survives the
 -- upgrade (one grouped pass over api_log).
