@@ -147,9 +147,14 @@ func (s *LogStore) ExportAPILog(ctx context.Context, f apilog.Filter, fn func(*a
 }
 
 // PruneAPILog deletes an organization's entries older than before, and
-// their per-minute counts with them (in one transaction): the minutes
-// before before's go, and the minute before falls in is counted again from
-// the rows it keeps, so the counts stay those of the rows.
+// their per-minute and per-hour counts with them (in one transaction): the
+// minutes and hours that end by before go whole, and the rows deleted from
+// the minute and the hour before falls in are taken off their counts (a
+// count left at 0 goes), so the counts stay those of the rows kept.
+//
+// A row older than before inserted while this runs (on PostgreSQL, by
+// another node) may be deleted without being taken off, or kept with its
+// count gone: retention cuts days back, where no call is logged any more.
 func (s *LogStore) PruneAPILog(ctx context.Context, orgID string, before time.Time) (int64, error) {
 	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -157,6 +162,27 @@ func (s *LogStore) PruneAPILog(ctx context.Context, orgID string, before time.Ti
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	cut := micros(before)
+	for _, l := range callLevels {
+		b := floorTo(cut, l.unit)
+		if cut > b {
+			// The bucket the cut falls in keeps the rows from the cut on:
+			// the ones before it, about to go, are taken off.
+			q := fmt.Sprintf(`UPDATE %[1]s SET calls = %[1]s.calls - d.n FROM (
+SELECT project_id, env_id, actor_id, status / 100 AS class, COUNT(*) AS n FROM api_log WHERE org_id = $1 AND created_at >= $2 AND created_at < $3
+GROUP BY project_id, env_id, actor_id, status / 100) d
+WHERE %[1]s.org_id = $1 AND %[1]s.%[2]s = $2 AND %[1]s.project_id = d.project_id AND %[1]s.env_id = d.env_id AND %[1]s.actor_id = d.actor_id
+AND %[1]s.status_class = d.class`, l.table, l.col)
+			if _, err := tx.ExecContext(ctx, q, orgID, b, cut); err != nil {
+				return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE org_id = $1 AND %s = $2 AND calls <= 0", l.table, l.col), orgID, b); err != nil {
+				return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+			}
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE org_id = $1 AND %s < $2", l.table, l.col), orgID, b); err != nil {
+			return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+		}
+	}
 	res, err := tx.ExecContext(ctx, "DELETE FROM api_log WHERE org_id = $1 AND created_at < $2", orgID, cut)
 	if err != nil {
 		return 0, fmt.Errorf("prune api log: %w", formatError(err))
@@ -164,21 +190,6 @@ func (s *LogStore) PruneAPILog(ctx context.Context, orgID string, before time.Ti
 	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, fmt.Errorf("prune api log: %w", err)
-	}
-	for _, l := range callLevels {
-		b := floorTo(cut, l.unit)
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE org_id = $1 AND %s <= $2", l.table, l.col), orgID, b); err != nil {
-			return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
-		}
-		if cut == b {
-			continue
-		}
-		// The bucket the cut falls in: counted again from the rows kept.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (org_id, project_id, env_id, %s, actor_id, status_class, calls)
-SELECT org_id, project_id, env_id, $3, actor_id, status / 100, COUNT(*) FROM api_log WHERE org_id = $1 AND created_at >= $2 AND created_at < $4
-GROUP BY org_id, project_id, env_id, actor_id, status / 100`, l.table, l.col), orgID, cut, b, b+l.unit); err != nil {
-			return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("prune api log: %w", formatError(err))

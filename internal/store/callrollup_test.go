@@ -119,8 +119,8 @@ func checkCallUsage(t *testing.T, st *store.LogStore, step string, now time.Time
 // themselves, on both engines: after writes across organizations,
 // projects, environments, callers and statuses (with a row the database
 // refuses, whose counts must not stay), after retention cuts the log in
-// the middle of a minute, and after rows that arrive late into minutes
-// already counted.
+// the middle of a minute and exactly on an hour, and after rows that
+// arrive late into minutes already counted.
 func TestCallUsageRollup(t *testing.T) {
 	t.Parallel()
 	for name, open := range logEngines {
@@ -175,6 +175,14 @@ func TestCallUsageRollup(t *testing.T) {
 				c.OrganizationID, c.ProjectID, c.EnvironmentID = "o1", "p1", "e1"
 				calls = append(calls, c)
 			}
+			// And later exactly on an hour (so on a minute too): o1's
+			// calls on both sides of it and on it.
+			aligned := now.Add(-2 * 24 * time.Hour).Truncate(time.Hour)
+			for _, d := range []time.Duration{-time.Second, 0, 0, time.Second, 61 * time.Second} {
+				c := call(aligned.Add(d))
+				c.OrganizationID, c.ProjectID, c.EnvironmentID = "o1", "p1", "e1"
+				calls = append(calls, c)
+			}
 			dup := calls[100]
 			dup.Time = now.Add(-time.Hour) // another minute, so a kept count would show
 			calls = append(calls, dup)     // refused (its id is stored): lost with its count
@@ -186,6 +194,12 @@ func TestCallUsageRollup(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkCallUsage(t, st, "pruned", now)
+			// Retention cuts it exactly on an hour: the hour and the
+			// minute from the cut on keep their counts.
+			if _, err := st.PruneAPILog(ctx, "o1", aligned); err != nil {
+				t.Fatal(err)
+			}
+			checkCallUsage(t, st, "pruned on the hour", now)
 
 			// Late rows: into minutes already counted, and into the one the
 			// cut fell in.
