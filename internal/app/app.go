@@ -281,7 +281,7 @@ func (a *App) buildHandler() error {
 		UploadLimit: cfg.PDPUploadLimit}
 	a.streams = httpapi.NewPDPStreams(limits)
 	a.CallCache = usage.NewCallCache()
-	a.UsageGate = usage.NewGate(usage.DefaultQueriesPerOrg)
+	a.UsageGate = usage.NewGate(usage.DefaultQueriesPerOrg, usage.DefaultGateWait)
 	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
 		Region: cfg.Region, APIURL: cfg.APIURL(cfg.Addr),

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
@@ -82,16 +83,19 @@ const usageRetryAfter = 1
 // usageQuery runs a usage query of orgID under usageTimeout: one that runs
 // longer is ended and answered 503 with what to do, not an internal error.
 // Beyond the organization's bound of queries in flight on this node (the
-// gate), it is refused with a 429 and Retry-After.
+// gate), it waits briefly for a place (usage.DefaultGateWait), then is
+// refused with the documented rate-limit body (429, error.retry_after and
+// Retry-After).
 func usageQuery[T any](ctx context.Context, gate *usage.Gate, orgID string, q func(ctx context.Context) (T, error)) (T, error) {
 	if gate != nil {
-		leave, ok := gate.Enter(orgID)
+		leave, ok := gate.Enter(ctx, orgID)
 		if !ok {
 			var zero T
-			return zero, huma.ErrorWithHeaders(&gatehouse.Error{Code: gatehouse.CodeRateLimitExceeded,
-				Message: fmt.Sprintf("this organization already has %d usage queries running on this server, the most it may run at once: retry in %d second (or make fewer usage calls at a time)", gate.PerOrg(), usageRetryAfter),
-				Details: map[string]any{"retry_after": usageRetryAfter, "limit": gate.PerOrg()}},
-				http.Header{"Retry-After": {strconv.Itoa(usageRetryAfter)}})
+			e := web.NewAPIError(ctx, http.StatusTooManyRequests, gatehouse.CodeRateLimitExceeded,
+				fmt.Sprintf("this organization already has %d usage queries running on this server, the most it may run at once: retry in %d second (or make fewer usage calls at a time)", gate.PerOrg(), usageRetryAfter))
+			e.Err.RetryAfter = usageRetryAfter
+			e.Err.Details = map[string]any{"limit": gate.PerOrg()}
+			return zero, huma.ErrorWithHeaders(e, http.Header{"Retry-After": {strconv.Itoa(usageRetryAfter)}})
 		}
 		defer leave()
 	}
