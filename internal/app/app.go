@@ -56,7 +56,10 @@ type App struct {
 	DB     *store.DB
 	Store  *store.Store
 	// LogDB holds the decision log (on SQLite a file of its own).
-	LogDB     *store.DB
+	LogDB *store.DB
+	// LogStore is the log database's store the API log's writer and the
+	// HTTP API use.
+	LogStore  *store.LogStore
 	Decisions *decision.Recorder
 	Limiter   *ratelimit.Limiter
 	APILog    *batch.Writer[apilog.Call]
@@ -266,6 +269,7 @@ func (a *App) buildServices(ctx context.Context) error {
 	a.Limiter = ratelimit.NewLimiter(a.rlStore, a.limits.Target, ratelimit.Options{FailOpen: cfg.RateLimitFailOpen, Nodes: cfg.RateLimitNodes, Log: log})
 	a.Limiter.ResolveChecks(a.limits.CheckTarget)
 	logStore := a.LogDB.LogStore()
+	a.LogStore = logStore
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
 	a.Usage = usage.NewMeter()
 	a.Keys.CountChecks(a.Usage)
@@ -276,7 +280,7 @@ func (a *App) buildServices(ctx context.Context) error {
 
 // buildHandler builds the HTTP API and the dashboard.
 func (a *App) buildHandler() error {
-	cfg, logStore := a.Config, a.LogDB.LogStore()
+	cfg, logStore := a.Config, a.LogStore
 	limits := httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
 		UploadLimit: cfg.PDPUploadLimit}
 	a.streams = httpapi.NewPDPStreams(limits)

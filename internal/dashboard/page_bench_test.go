@@ -278,7 +278,8 @@ func BenchmarkUsagePageFirstLoad(b *testing.B) {
 	for _, rg := range []string{"24h", "30d"} {
 		for _, mode := range []string{"logscan", "rollup"} {
 			b.Run(rg+"/"+mode, func(b *testing.B) {
-				defer store.UseCallRollup(mode == "rollup")()
+				a.LogStore.SetCallRollup(mode == "rollup")
+				defer a.LogStore.SetCallRollup(true)
 				get(b, "/usage?range="+rg) // warm the SQLite pages either way
 				b.ResetTimer()
 				for b.Loop() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,6 +22,9 @@ type LogStore struct {
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // full-size multi-row INSERTs, prepared once
+
+	// logScanOnly: CallUsage counts the API log alone (SetCallRollup).
+	logScanOnly atomic.Bool
 }
 
 // LogStore returns the log data access methods over db, a database opened

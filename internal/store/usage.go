@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
@@ -83,19 +82,10 @@ func (s *LogStore) PruneCheckUsage(ctx context.Context, orgID string, before tim
 	return res.RowsAffected()
 }
 
-// callRollup says whether CallUsage reads whole minutes from the per-minute
-// counts (the default). Off, it counts the API log alone, as it did before
-// them: only benchmarks turn it off, to measure both in one run.
-var callRollup atomic.Bool
-
-func init() { callRollup.Store(true) }
-
-// UseCallRollup turns the per-minute counts' use on or off for the process
-// (benchmarks) and returns how to restore it.
-func UseCallRollup(on bool) (restore func()) {
-	old := callRollup.Swap(on)
-	return func() { callRollup.Store(old) }
-}
+// SetCallRollup says whether CallUsage reads whole hours and minutes from
+// the call counts (on, the default) or counts the API log alone, as it did
+// before them (off: benchmarks compare the two in one run).
+func (s *LogStore) SetCallRollup(on bool) { s.logScanOnly.Store(!on) }
 
 // CallUsage counts the logged API calls of an organization (narrowed to a
 // project and environment when f names them) in [since, until) per bucket
@@ -129,7 +119,7 @@ func (s *LogStore) CallUsage(ctx context.Context, f apilog.Filter, since, until 
 	// Whole hours from the hourly counts, [start, hours); whole minutes
 	// from the per-minute ones, [hours, minutes); the rest from the log.
 	hours, minutes := start, start
-	if callRollup.Load() && start >= 0 {
+	if !s.logScanOnly.Load() && start >= 0 {
 		if w%hourMicros == 0 && start%hourMicros == 0 {
 			hours = max(start, floorTo(end, hourMicros))
 		}
