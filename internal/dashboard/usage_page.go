@@ -193,7 +193,7 @@ func (x *dash) usagePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	hour := client.UsageOptions{Since: now.Add(-time.Hour), Until: now, Interval: "minute", GroupBy: "key"}
 	// The usage reads in two lanes, one after the other in each: the API
 	// runs at most usage.DefaultQueriesPerOrg (2) of an organization's
-	// usage queries at once and refuses more with a 429.
+	// usage queries at once (another waits up to 2 s, then gets a 429).
 	var hourCallsErr, hourChecksErr error
 	if d.CanLog {
 		run(func() {
