@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/pressly/goose/v3"
@@ -403,5 +404,79 @@ func TestCallUsageCountsOldNodesRows(t *testing.T) {
 	}
 	if err != nil || total != 904 { // one new row is at now, after until
 		t.Fatalf("counted %d calls, %v; want 904", total, err)
+	}
+}
+
+// TestCallUsageRollupBackfillPostgres: a PostgreSQL log from before the
+// counts gets them for the calls it holds when the new version migrates
+// it, and from then on the trigger counts the rows an old node inserts,
+// each once (none counted twice by the backfill and the trigger).
+func TestCallUsageRollupBackfillPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	old := fstest.MapFS{}
+	for _, name := range []string{"00001_decisions.sql", "00002_api_log.sql", "00003_decision_uploaded_by.sql", "00004_check_usage.sql", "00005_list_indexes.sql"} {
+		b, err := os.ReadFile(filepath.Join("logmigrations", "common", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[name] = &fstest.MapFile{Data: b}
+	}
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, raw, old, goose.WithTableName("goose_log_version"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 3, 15, 42, 37, 0, time.UTC)
+	const insert = `INSERT INTO api_log (id, org_id, project_id, env_id, created_at, request_id, actor_type, actor_id, actor_name, method, route, path,
+		status, error_code, latency_us, client_ip, user_agent, request_headers, request_body, request_size, request_truncated, response_body,
+		response_size, response_truncated) VALUES ($1, 'o1', 'p1', $2, $3, '', 'key', $4, '', 'GET', '/v1/me', '/v1/me', $5, '', 0, '', '', '{}', '', 0, false, '', 0, false)`
+	add := func(i int) {
+		t.Helper()
+		at := now.Add(-time.Duration(i) * 37 * time.Second)
+		if _, err := raw.ExecContext(ctx, insert, fmt.Sprintf("b-%d", i), []string{"e1", "e2"}[i%2], at.UnixMicro(), []string{"ka", "kb", "kc"}[i%3], []int{200, 404, 500, 201}[i%4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 2; i < 400; i++ {
+		add(i) // before the upgrade
+	}
+
+	main, err := store.OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer main.Close()
+	db, err := main.Logs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 400; i < 500; i++ {
+		add(i) // an old node, after the upgrade
+	}
+	st := db.LogStore()
+	rows := logRows(t, st, "o1")
+	if len(rows) != 498 {
+		t.Fatalf("%d rows, want 498", len(rows))
+	}
+	until := now.Truncate(time.Minute)
+	for _, width := range []time.Duration{time.Minute, time.Hour} {
+		since := now.Add(-6 * time.Hour).Truncate(width)
+		by := usage.CallGrouping{Status: true, Key: true}
+		got, err := st.CallUsage(ctx, apilog.Filter{OrgID: "o1"}, since, until, width, by)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := countCalls(rows, apilog.Filter{OrgID: "o1"}, since, until, width, by); len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Fatalf("by %v after the migration:\n got %+v\nwant %+v", width, got, want)
+		}
 	}
 }
