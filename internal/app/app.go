@@ -56,7 +56,10 @@ type App struct {
 	DB     *store.DB
 	Store  *store.Store
 	// LogDB holds the decision log (on SQLite a file of its own).
-	LogDB     *store.DB
+	LogDB *store.DB
+	// LogStore is the log database's store the API log's writer and the
+	// HTTP API use.
+	LogStore  *store.LogStore
 	Decisions *decision.Recorder
 	Limiter   *ratelimit.Limiter
 	APILog    *batch.Writer[apilog.Call]
@@ -65,6 +68,8 @@ type App struct {
 	Usage *usage.Meter
 	// CallCache is this node's cache of settled API call counts.
 	CallCache *usage.CallCache
+	// UsageGate bounds each organization's usage queries in flight here.
+	UsageGate *usage.Gate
 	// warm is the start-up build of the environments' engines.
 	warm struct {
 		done         atomic.Bool
@@ -266,6 +271,7 @@ func (a *App) buildServices(ctx context.Context) error {
 	a.Limiter = ratelimit.NewLimiter(a.rlStore, a.limits.Target, ratelimit.Options{FailOpen: cfg.RateLimitFailOpen, Nodes: cfg.RateLimitNodes, Log: log})
 	a.Limiter.ResolveChecks(a.limits.CheckTarget)
 	logStore := a.LogDB.LogStore()
+	a.LogStore = logStore
 	a.Decisions = decision.NewRecorder(logStore, a.decisionPolicy, log, decision.Options{})
 	a.Usage = usage.NewMeter()
 	a.Keys.CountChecks(a.Usage)
@@ -276,17 +282,18 @@ func (a *App) buildServices(ctx context.Context) error {
 
 // buildHandler builds the HTTP API and the dashboard.
 func (a *App) buildHandler() error {
-	cfg, logStore := a.Config, a.LogDB.LogStore()
+	cfg, logStore := a.Config, a.LogStore
 	limits := httpapi.PDPLimits{StreamsPerKey: cfg.PDPStreamsPerKey, StreamsPerNode: cfg.PDPStreamsPerNode, Backlog: cfg.PDPStreamBacklog,
 		UploadLimit: cfg.PDPUploadLimit}
 	a.streams = httpapi.NewPDPStreams(limits)
 	a.CallCache = usage.NewCallCache()
 	a.signInAudit = dashboard.NewSignInAudit(a.Store, a.Limiter, a.Log)
+	a.UsageGate = usage.NewGate(usage.DefaultQueriesPerOrg, usage.DefaultGateWait)
 	httpMetrics := a.registerMetrics()
 	a.deps = httpapi.Deps{
 		Region: cfg.Region, APIURL: cfg.APIURL(cfg.Addr),
 		Log: a.Log, Tenancy: a.Tenancy, Keys: a.Keys, Facts: a.Facts, CreateOrg: a.CreateOrganization,
-		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore, WebhookUsage: a.Store, CallCache: a.CallCache,
+		Decisions: a.Decisions, DecisionLog: logStore, Closing: a.closing, Usage: a.Usage, UsageStore: logStore, WebhookUsage: a.Store, CallCache: a.CallCache, UsageGate: a.UsageGate,
 		Limiter: a.Limiter, LimitsChanged: a.limits.Forget, AnonymousLimit: cfg.AnonymousRateLimit,
 		APILog: a.APILog, APILogStore: logStore, LogBodyBytes: cfg.LogBodyBytes, Audit: a.Store,
 		Ready: a.DB.Ping, Warm: a.Warm, Listening: a.listening(), MaxBodyBytes: cfg.MaxBodyBytes, Version: Version,

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
@@ -25,8 +26,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
-// BenchmarkDashboardPagesAtScale times the policy editor, a user's page
-// and the decision log as a signed-in Admin gets them, server and loopback
+// BenchmarkDashboardPagesAtScale times the policy editor, a user's page,
+// the decision log, the users list and the usage page as a signed-in Admin gets them, server and loopback
 // included, in an environment of GATEHOUSE_DASH_ASSIGNMENTS role
 // assignments (default 1M) of a tenth as many users (100k), over 1,000
 // tenants and 20 roles (each extending the one before, over 5 resource
@@ -127,6 +128,7 @@ func BenchmarkDashboardPagesAtScale(b *testing.B) {
 		{"decisions", "/decisions", `<tr class="decision `},
 		{"decisions-of-user", "/decisions?user=" + user + "&allow=false", `<tr class="decision denied`},
 		{"users-list", "/users", user[:2]},
+		{"usage", "/usage", `id="chart-calls-status"`},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			get(b, p.path, p.want) // warm
@@ -213,6 +215,78 @@ func loadEnv(b *testing.B, st *store.Store, env string, n int) {
 			return err
 		}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUsagePageFirstLoad times the usage page's first load (the API's
+// cache of settled call counts left out: its TTL is 0, so every load reads
+// the database as a first one does) with 100,000 API calls in the last
+// 22 hours of a SQLite log, per range, reading the per-minute call counts
+// ("rollup") and, for comparison in the same run, counting the API log's
+// rows as before them ("logscan"). Runs only when asked for:
+//
+//	go test ./internal/dashboard -run XXX -bench UsagePageFirstLoad -benchmem -benchtime 10x
+func BenchmarkUsagePageFirstLoad(b *testing.B) {
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.DataDir = b.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.New(ctx, cfg, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := a.Init(ctx, app.DefaultInitOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(a.Handler())
+	b.Cleanup(func() { ts.Close(); a.Close() })
+	a.CallCache.TTL = 0 // every load is a first one
+	s := &site{url: ts.URL, key: res.Token, setup: res.SetupPath, a: a}
+	orgID := benchAPI(b, s, "GET", "/v1/me", nil)["organization_id"].(string)
+	now := time.Now().UTC()
+	const n = 100_000
+	batch := make([]apilog.Call, 0, 5000)
+	for i := range n {
+		batch = append(batch, apilog.Call{ID: fmt.Sprintf("seed-%06d", i), Time: now.Add(-time.Duration(i) * 800 * time.Millisecond), RequestID: fmt.Sprintf("r%d", i),
+			OrganizationID: orgID, ActorType: "key", ActorID: fmt.Sprintf("key-%d", i%12), Method: "POST", Route: "/v1/users", Path: "/v1/users",
+			Status: []int{200, 201, 404, 429, 500}[i%5]})
+		if len(batch) == cap(batch) {
+			if err := a.LogDB.LogStore().WriteAPILog(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if r, err := c.PostForm(s.url+s.setup, url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}}); err != nil || r.StatusCode != 303 {
+		b.Fatalf("setup: %v %v", r, err)
+	}
+	get := func(b *testing.B, path string) {
+		r, err := c.Get(s.url + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 200 || !strings.Contains(string(body), `id="chart-calls-status" data-total="`) || strings.Contains(string(body), `data-total="0"`) && strings.Contains(string(body), "chart-calls-status\" data-total=\"0\"") {
+			b.Fatalf("GET %s: %d, without the calls counted", path, r.StatusCode)
+		}
+	}
+	for _, rg := range []string{"24h", "30d"} {
+		for _, mode := range []string{"logscan", "rollup"} {
+			b.Run(rg+"/"+mode, func(b *testing.B) {
+				a.LogStore.SetCallRollup(mode == "rollup")
+				defer a.LogStore.SetCallRollup(true)
+				get(b, "/usage?range="+rg) // warm the SQLite pages either way
+				b.ResetTimer()
+				for b.Loop() {
+					get(b, "/usage?range="+rg)
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/page")
+			})
 		}
 	}
 }

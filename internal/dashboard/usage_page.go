@@ -191,22 +191,26 @@ func (x *dash) usagePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	)
 	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 	hour := client.UsageOptions{Since: now.Add(-time.Hour), Until: now, Interval: "minute", GroupBy: "key"}
+	// The usage reads in two lanes, one after the other in each: the API
+	// runs at most usage.DefaultQueriesPerOrg (2) of an organization's
+	// usage queries at once (another waits up to 2 s, then gets a 429).
+	var hourCallsErr, hourChecksErr error
 	if d.CanLog {
-		// One read of the log for both charts.
 		run(func() {
+			// One read of the log for both charts.
 			calls, callsErr = v.api.Logs.Usage(ctx, &client.UsageOptions{Since: start, Until: now, Interval: rg.Interval, GroupBy: "status_and_key"})
-		})
-		run(func() { checks, checksErr = api.Decisions.CheckUsage(ctx, &opt) })
-		run(func() {
-			var e1, e2 error
-			hourCalls, e1 = v.api.Logs.Usage(ctx, &hour)
-			hourChecks, e2 = api.Decisions.CheckUsage(ctx, &hour)
-			limitsErr = firstErr(e1, e2)
+			hourCalls, hourCallsErr = v.api.Logs.Usage(ctx, &hour)
 		})
 	}
-	if d.CanHook {
-		run(func() { hooks, hooksErr = v.api.Webhooks.Usage(ctx, &opt) })
-	}
+	run(func() {
+		if d.CanLog {
+			checks, checksErr = api.Decisions.CheckUsage(ctx, &opt)
+			hourChecks, hourChecksErr = api.Decisions.CheckUsage(ctx, &hour)
+		}
+		if d.CanHook {
+			hooks, hooksErr = v.api.Webhooks.Usage(ctx, &opt)
+		}
+	})
 	if d.CanKey {
 		run(func() { keys, keysErr = x.usageKeys(ctx, v) })
 	}
@@ -223,6 +227,7 @@ func (x *dash) usagePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		})
 	}
 	wg.Wait()
+	limitsErr = firstErr(hourCallsErr, hourChecksErr)
 	// The environments' own limits, of the environments keys are bound to:
 	// read at most 4 at a time.
 	envLimits := map[string]int{}

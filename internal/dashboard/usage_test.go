@@ -41,9 +41,10 @@ func TestDashboardUsageCountsCalls(t *testing.T) {
 }
 
 // The usage page reads aggregates: with 100,000 calls in its window it
-// draws in under the 200 ms a page may take once the API's call cache
-// holds the settled buckets (measured and logged; the bound asserted is
-// loose for a shared CI machine).
+// draws in under the 200 ms a page may take, the first load reading the
+// per-minute and per-hour call counts and the next ones the API's call
+// cache too (measured and logged, not asserted: machines differ;
+// BenchmarkUsagePageFirstLoad compares the first load with a log scan).
 func TestDashboardUsagePageTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: seeds 100,000 log rows")

@@ -6,7 +6,7 @@ package httpapi
 
 import (
 	"context"
-	"github.com/gatehouse-dev/gatehouse/internal/usage"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/status"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
@@ -60,6 +61,9 @@ type Deps struct {
 	CallCache *usage.CallCache
 	// WebhookUsage answers GET /v1/usage/webhooks (nil: not available).
 	WebhookUsage WebhookUsageStore
+	// UsageGate bounds the usage queries an organization runs at once on
+	// this node (nil: not bounded).
+	UsageGate *usage.Gate
 	// Closing is closed when the server shuts down; long-lived streams end.
 	Closing <-chan struct{}
 	// Limiter limits requests per hour; nil: no limits.
@@ -305,6 +309,9 @@ type route struct {
 	// secrets (a new key's token, a setup link): the API log never keeps
 	// them, and neither does any other record of the call.
 	secrets apilog.Secrets
+	// usageGated operations run under the organization's bound of usage
+	// queries in flight on a node (usage.Gate): documented, with its 429.
+	usageGated bool
 }
 
 // bodyReadTimeout is the read deadline huma puts on the connection before
@@ -373,6 +380,11 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	if r.scope == gatehouse.ScopeCheckAccess && !r.unlimited && !strings.HasPrefix(r.path, "/v1/pdp/") {
 		op.Metadata[metaCheck] = true
 		desc = append(desc, "Spends from the organization's check budget, apart from its API calls' (a key with its own limit spends that).")
+	}
+	if r.usageGated {
+		op.Errors = append(op.Errors, http.StatusTooManyRequests)
+		desc = append(desc, fmt.Sprintf("An organization runs at most %d usage queries (GET /v1/usage/checks, /v1/usage/calls, /v1/usage/webhooks) at once on a node: another waits up to %d seconds for one of them to end, then is answered 429 RATE_LIMIT_EXCEEDED with error.retry_after and Retry-After (%d second).",
+			usage.DefaultQueriesPerOrg, int(usage.DefaultGateWait/time.Second), usageRetryAfter))
 	}
 	if r.unlimited {
 		op.Metadata[metaUnlimited] = true

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/internal/webhook"
 )
 
@@ -72,9 +76,29 @@ var usageTimeout atomic.Int64
 
 func init() { usageTimeout.Store(int64(10 * time.Second)) }
 
-// usageQuery runs a usage query under usageTimeout: one that runs longer
-// is ended and answered 503 with what to do, not an internal error.
-func usageQuery[T any](ctx context.Context, q func(ctx context.Context) (T, error)) (T, error) {
+// usageRetryAfter is the Retry-After (seconds) of a usage query refused
+// for the organization's bound: queries take milliseconds to a few seconds.
+const usageRetryAfter = 1
+
+// usageQuery runs a usage query of orgID under usageTimeout: one that runs
+// longer is ended and answered 503 with what to do, not an internal error.
+// Beyond the organization's bound of queries in flight on this node (the
+// gate), it waits briefly for a place (usage.DefaultGateWait), then is
+// refused with the documented rate-limit body (429, error.retry_after and
+// Retry-After).
+func usageQuery[T any](ctx context.Context, gate *usage.Gate, orgID string, q func(ctx context.Context) (T, error)) (T, error) {
+	if gate != nil {
+		leave, ok := gate.Enter(ctx, orgID)
+		if !ok {
+			var zero T
+			e := web.NewAPIError(ctx, http.StatusTooManyRequests, gatehouse.CodeRateLimitExceeded,
+				fmt.Sprintf("this organization already has %d usage queries running on this server, the most it may run at once: retry in %d second (or make fewer usage calls at a time)", gate.PerOrg(), usageRetryAfter))
+			e.Err.RetryAfter = usageRetryAfter
+			e.Err.Details = map[string]any{"limit": gate.PerOrg()}
+			return zero, huma.ErrorWithHeaders(e, http.Header{"Retry-After": {strconv.Itoa(usageRetryAfter)}})
+		}
+		defer leave()
+	}
 	d := time.Duration(usageTimeout.Load())
 	qctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -98,7 +122,7 @@ func (h *handlers) checkUsage(ctx context.Context, in *checkUsageIn) (*Out[[]Che
 	if err != nil {
 		return nil, err
 	}
-	rows, err := usageQuery(ctx, func(ctx context.Context) ([]usage.Bucket, error) {
+	rows, err := usageQuery(ctx, h.UsageGate, ref.orgID, func(ctx context.Context) ([]usage.Bucket, error) {
 		return h.UsageStore.CheckUsage(ctx, ref.orgID, ref.envID, in.KeyID, since, until, width, in.GroupBy == "key")
 	})
 	if err != nil {
@@ -181,7 +205,7 @@ func (h *handlers) callUsage(ctx context.Context, in *callUsageIn) (*Out[[]CallU
 	}
 	by := usage.CallGrouping{Status: in.GroupBy != "key", Key: in.GroupBy != "status"}
 	key := fmt.Sprintf("%s|%s|%s|%d|%t|%t", f.OrgID, f.ProjectID, f.EnvID, width, by.Status, by.Key)
-	rows, err := usageQuery(ctx, func(ctx context.Context) ([]usage.CallBucket, error) {
+	rows, err := usageQuery(ctx, h.UsageGate, f.OrgID, func(ctx context.Context) ([]usage.CallBucket, error) {
 		return h.CallCache.Get(key, since, until, width, func(from time.Time) ([]usage.CallBucket, error) {
 			return h.UsageStore.CallUsage(ctx, f, from, until, width, by)
 		})
@@ -224,7 +248,7 @@ func (h *handlers) webhookUsage(ctx context.Context, in *webhookUsageIn) (*Out[[
 	}
 	// The endpoints the caller reaches, as GET /v1/webhooks lists them.
 	p := principal(ctx)
-	rows, err := usageQuery(ctx, func(ctx context.Context) ([]usage.DeliveryBucket, error) {
+	rows, err := usageQuery(ctx, h.UsageGate, p.OrgID, func(ctx context.Context) ([]usage.DeliveryBucket, error) {
 		return h.WebhookUsage.DeliveryUsage(ctx, webhook.EndpointFilter{OrgID: p.OrgID, ProjectID: p.ProjectID, EnvID: p.EnvironmentID}, since, until, width)
 	})
 	if err != nil {

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -13,21 +17,36 @@ import (
 const apiLogSummaryCols = "id, org_id, project_id, env_id, created_at, request_id, actor_type, actor_id, actor_name, method, route, path, status, error_code, latency_us, client_ip, user_agent, request_size, request_truncated, response_size, response_truncated"
 const apiLogCols = apiLogSummaryCols + ", request_headers, request_body, response_body"
 
-// apiLogRows is how many entries one INSERT carries (24 parameters each).
-const apiLogRows = 200
+// apiLogRows is how many entries one INSERT carries (24 parameters each)
+// on SQLite; apiLogRowsPostgres on PostgreSQL, where a batch of the API
+// log's writer (1,000) is one INSERT, so that the trigger counting the
+// calls runs once per transaction and locks the counts' rows in key order:
+// two nodes' writers then never wait on each other in a cycle.
+const apiLogRows, apiLogRowsPostgres = 200, 1000
 
-// WriteAPILog inserts entries in one transaction.
+// WriteAPILog inserts entries in one transaction. The calls are counted
+// per minute and hour (api_call_usage, api_call_usage_hourly) in the same
+// one: by the database on PostgreSQL (a statement trigger on api_log, so
+// that rows inserted by nodes of an older version are counted too), by
+// this writer on SQLite (its log belongs to this process alone).
 func (s *LogStore) WriteAPILog(ctx context.Context, entries []apilog.Call) error {
-	return insertAll(ctx, s, "api_log", apiLogCols, 24, apiLogRows, entries, func(args []any, e *apilog.Call) []any {
+	rows := apiLogRows
+	var count func(ctx context.Context, tx *sql.Tx) error
+	if s.db.Engine == Postgres {
+		rows = apiLogRowsPostgres
+	} else {
+		count = func(ctx context.Context, tx *sql.Tx) error { return s.addCallUsage(ctx, tx, entries) }
+	}
+	return insertAll(ctx, s, "api_log", apiLogCols, 24, rows, entries, func(args []any, e *apilog.Call) []any {
 		headers := "{}"
 		if len(e.RequestHeaders) > 0 {
-			hb, _ := json.Marshal(e.RequestHeaders)
-			headers = string(hb)
+			b, _ := json.Marshal(e.RequestHeaders)
+			headers = string(b)
 		}
 		return append(args, e.ID, e.OrganizationID, e.ProjectID, e.EnvironmentID, micros(e.Time), e.RequestID, e.ActorType, e.ActorID, e.ActorName,
 			e.Method, e.Route, e.Path, e.Status, e.ErrorCode, e.LatencyMicros, e.ClientIP, e.UserAgent, e.RequestSize, e.RequestTruncated,
 			e.ResponseSize, e.ResponseTruncated, headers, e.RequestBody, e.ResponseBody)
-	})
+	}, count)
 }
 
 func scanAPILogSummary(sc scanner) (apilog.Call, error) {
@@ -127,11 +146,114 @@ func (s *LogStore) ExportAPILog(ctx context.Context, f apilog.Filter, fn func(*a
 	}
 }
 
-// PruneAPILog deletes an organization's entries older than before.
+// PruneAPILog deletes an organization's entries older than before, and
+// their per-minute and per-hour counts with them (in one transaction): the
+// minutes and hours that end by before go whole, and the rows deleted from
+// the minute and the hour before falls in are taken off their counts (a
+// count left at 0 goes), so the counts stay those of the rows kept.
+//
+// A row older than before inserted while this runs (on PostgreSQL, by
+// another node) may be deleted without being taken off, or kept with its
+// count gone: retention cuts days back, where no call is logged any more.
 func (s *LogStore) PruneAPILog(ctx context.Context, orgID string, before time.Time) (int64, error) {
-	res, err := s.db.write.ExecContext(ctx, "DELETE FROM api_log WHERE org_id = $1 AND created_at < $2", orgID, micros(before))
+	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("prune api log: %w", formatError(err))
 	}
-	return res.RowsAffected()
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	cut := micros(before)
+	for _, l := range callLevels {
+		b := floorTo(cut, l.unit)
+		if cut > b {
+			// The bucket the cut falls in keeps the rows from the cut on:
+			// the ones before it, about to go, are taken off.
+			q := fmt.Sprintf(`UPDATE %[1]s SET calls = %[1]s.calls - d.n FROM (
+SELECT project_id, env_id, actor_id, status / 100 AS class, COUNT(*) AS n FROM api_log WHERE org_id = $1 AND created_at >= $2 AND created_at < $3
+GROUP BY project_id, env_id, actor_id, status / 100) d
+WHERE %[1]s.org_id = $1 AND %[1]s.%[2]s = $2 AND %[1]s.project_id = d.project_id AND %[1]s.env_id = d.env_id AND %[1]s.actor_id = d.actor_id
+AND %[1]s.status_class = d.class`, l.table, l.col)
+			if _, err := tx.ExecContext(ctx, q, orgID, b, cut); err != nil {
+				return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE org_id = $1 AND %s = $2 AND calls <= 0", l.table, l.col), orgID, b); err != nil {
+				return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+			}
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE org_id = $1 AND %s < $2", l.table, l.col), orgID, b); err != nil {
+			return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
+		}
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM api_log WHERE org_id = $1 AND created_at < $2", orgID, cut)
+	if err != nil {
+		return 0, fmt.Errorf("prune api log: %w", formatError(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune api log: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune api log: %w", formatError(err))
+	}
+	return n, nil
+}
+
+// minuteMicros and hourMicros are a minute and an hour in the log's unit
+// (microseconds).
+const minuteMicros, hourMicros = 60_000_000, 3_600_000_000
+
+// floorTo is the start of the bucket of unit us falls in, as the log
+// database computes it (created_at - created_at % 60000000: the
+// migration's backfill).
+func floorTo(us, unit int64) int64 { return us - us%unit }
+
+// callLevels are the tables of counted calls, finest first.
+var callLevels = []struct {
+	table, col string
+	unit       int64
+}{{"api_call_usage", "minute", minuteMicros}, {"api_call_usage_hourly", "hour", hourMicros}}
+
+// callUsageRows is how many counts one upsert carries (7 parameters each).
+const callUsageRows = 200
+
+// addCallUsage adds entries to the per-minute and per-hour counts in tx
+// (SQLite: on PostgreSQL the trigger counts). The counts of a batch are
+// summed first (an upsert may not touch a row twice) and written in key
+// order.
+func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilog.Call) error {
+	type cell struct {
+		org, project, env string
+		bucket            int64
+		actor             string
+		class             int
+	}
+	for _, l := range callLevels {
+		counts := map[cell]int64{}
+		for i := range entries {
+			e := &entries[i]
+			counts[cell{e.OrganizationID, e.ProjectID, e.EnvironmentID, floorTo(micros(e.Time), l.unit), e.ActorID, e.Status / 100}]++
+		}
+		cells := make([]cell, 0, len(counts))
+		for c := range counts {
+			cells = append(cells, c)
+		}
+		slices.SortFunc(cells, func(a, b cell) int {
+			return cmp.Or(strings.Compare(a.org, b.org), cmp.Compare(a.bucket, b.bucket), strings.Compare(a.project, b.project),
+				strings.Compare(a.env, b.env), strings.Compare(a.actor, b.actor), cmp.Compare(a.class, b.class))
+		})
+		cols := "org_id, project_id, env_id, " + l.col + ", actor_id, status_class, calls"
+		for len(cells) > 0 {
+			n := min(len(cells), callUsageRows)
+			args := make([]any, 0, n*7)
+			for _, c := range cells[:n] {
+				args = append(args, c.org, c.project, c.env, c.bucket, c.actor, c.class, counts[c])
+			}
+			q := s.rowsQuery(l.table, cols, n, 7) + " ON CONFLICT (org_id, " + l.col + ", project_id, env_id, actor_id, status_class) DO UPDATE SET calls = " +
+				l.table + ".calls + excluded.calls"
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("add api call usage: %w", logWriteError(err))
+			}
+			cells = cells[n:]
+		}
+	}
+	return nil
 }

@@ -210,3 +210,48 @@ func TestCallCacheLateRow(t *testing.T) {
 		t.Fatalf("the late row, over 2 minutes after its write: %d calls, want 2", n)
 	}
 }
+
+// An empty window counts nothing, on both engines, without an error: a
+// window whose since is its until (or after it), and the call cache
+// polling "the last full hour", whose second read scans from the settled
+// end, which is until itself.
+func TestCallUsageEmptyWindow(t *testing.T) {
+	t.Parallel()
+	for name, open := range logEngines {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st, ctx := open(t).LogStore(), context.Background()
+			t0 := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+			now := t0.Add(10*time.Hour + 30*time.Minute)
+			for h := range 10 {
+				if err := st.WriteAPILog(ctx, []apilog.Call{{ID: fmt.Sprintf("ew-%d", h), Time: t0.Add(time.Duration(h)*time.Hour + time.Minute),
+					OrganizationID: "o", ActorID: "k1", Status: 200}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f, by := apilog.Filter{OrgID: "o"}, usage.CallGrouping{Status: true, Key: true}
+			for _, w := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour} {
+				for _, until := range []time.Time{t0.Add(5 * time.Hour), t0.Add(4 * time.Hour)} {
+					got, err := st.CallUsage(ctx, f, t0.Add(5*time.Hour), until, w, by)
+					if err != nil || len(got) != 0 {
+						t.Fatalf("since 05:00 until %v by %v: %+v, %v; want nothing", until, w, got, err)
+					}
+				}
+			}
+			cache := usage.NewCallCache()
+			cache.Now = func() time.Time { return now }
+			until := now.Truncate(time.Hour) // the last full hour: 10:00, the settled end too
+			for i := range 3 {
+				got, err := cache.Get("k", t0, until, time.Hour, func(from time.Time) ([]usage.CallBucket, error) {
+					return st.CallUsage(ctx, f, from, until, time.Hour, by)
+				})
+				if err != nil || len(got) != 10 {
+					t.Fatalf("read %d of the last full hours: %d buckets, %v; want 10", i+1, len(got), err)
+				}
+			}
+			if full, partial := cache.Scans(); full != 1 || partial != 2 {
+				t.Fatalf("scans: %d full, %d partial; want 1 and 2", full, partial)
+			}
+		})
+	}
+}

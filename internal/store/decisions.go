@@ -25,7 +25,7 @@ func (s *LogStore) WriteDecisions(ctx context.Context, entries []decision.Entry)
 		t := apilog.CleanText
 		return append(args, t(e.ID), t(e.OrganizationID), t(e.ProjectID), t(e.EnvironmentID), micros(e.Time), t(e.Source), t(e.RequestID), t(e.KeyID),
 			t(e.User), t(e.Action), t(e.ResourceType), t(e.ResourceKey), t(e.Tenant), e.Allow, t(e.Reason), t(e.Role), t(e.UploadedByKeyID))
-	})
+	}, nil)
 }
 
 func scanDecision(sc scanner) (decision.Entry, error) {

@@ -23,7 +23,7 @@ func TestLogMigrationUploadedBy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "logs.db")
 	old := fstest.MapFS{}
 	for _, name := range []string{"00001_decisions.sql", "00002_api_log.sql"} {
-		b, err := os.ReadFile(filepath.Join("logmigrations", name))
+		b, err := os.ReadFile(filepath.Join("logmigrations", "common", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,6 +22,9 @@ type LogStore struct {
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // full-size multi-row INSERTs, prepared once
+
+	// logScanOnly: CallUsage counts the API log alone (SetCallRollup).
+	logScanOnly atomic.Bool
 }
 
 // LogStore returns the log data access methods over db, a database opened
@@ -70,8 +74,11 @@ func (s *LogStore) insertRows(ctx context.Context, tx *sql.Tx, full *sql.Stmt, t
 }
 
 // insertAll writes items into table in one transaction, rowsPer rows of
-// ncol columns per INSERT; row appends an item's values.
-func insertAll[T any](ctx context.Context, s *LogStore, table, cols string, ncol, rowsPer int, items []T, row func([]any, *T) []any) error {
+// ncol columns per INSERT; row appends an item's values. then, when set,
+// runs in the same transaction after the inserts (so what it writes is
+// committed with the rows or not at all).
+func insertAll[T any](ctx context.Context, s *LogStore, table, cols string, ncol, rowsPer int, items []T, row func([]any, *T) []any,
+	then func(ctx context.Context, tx *sql.Tx) error) error {
 	full, err := s.fullInsert(ctx, table, cols, rowsPer, ncol)
 	if err != nil {
 		return err
@@ -91,6 +98,11 @@ func insertAll[T any](ctx context.Context, s *LogStore, table, cols string, ncol
 			return fmt.Errorf("insert into %s: %w", table, logWriteError(err))
 		}
 		items = items[n:]
+	}
+	if then != nil {
+		if err := then(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit %s: %w", table, logWriteError(err))

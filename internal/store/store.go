@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"go.opentelemetry.io/otel/trace"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,16 +40,13 @@ type migrationSet struct {
 	fs    embed.FS
 	dir   string
 	table string
-	// common: one folder for both engines (the SQL is the same), instead of
-	// a folder per engine.
-	common bool
 	// name names the schema in messages.
 	name string
 }
 
 var (
 	mainSchema = migrationSet{fs: migrations, dir: "migrations", table: "goose_db_version", name: "database"}
-	logSchema  = migrationSet{fs: logMigrations, dir: "logmigrations", table: "goose_log_version", common: true, name: "log database"}
+	logSchema  = migrationSet{fs: logMigrations, dir: "logmigrations", table: "goose_log_version", name: "log database"}
 )
 
 // Engines.
@@ -226,13 +222,7 @@ func (db *DB) migrate(ctx context.Context, schema migrationSet) error {
 	if db.Engine == Postgres {
 		dialect = goose.DialectPostgres
 	}
-	var sub fs.FS
-	var err error
-	if schema.common {
-		sub, err = fs.Sub(schema.fs, schema.dir)
-	} else {
-		sub, err = engineMigrations(schema.fs, schema.dir, db.Engine)
-	}
+	sub, err := engineMigrations(schema.fs, schema.dir, db.Engine)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
@@ -81,33 +82,77 @@ func (s *LogStore) PruneCheckUsage(ctx context.Context, orgID string, before tim
 	return res.RowsAffected()
 }
 
+// SetCallRollup says whether CallUsage reads whole hours and minutes from
+// the call counts (on, the default) or counts the API log alone, as it did
+// before them (off: benchmarks compare the two in one run).
+func (s *LogStore) SetCallRollup(on bool) { s.logScanOnly.Store(!on) }
+
 // CallUsage counts the logged API calls of an organization (narrowed to a
 // project and environment when f names them) in [since, until) per bucket
 // of width, grouped by status class ("2xx"…), by the caller's id (an API
 // key or a member), or both. Buckets without calls are left out; they come
 // oldest first. Only f's OrgID, ProjectID and EnvID apply.
 //
-// It reads the API log itself (there is no rollup of calls): the range
-// scan follows the (org_id, created_at) or (org_id, env_id, created_at)
-// index, so its cost is the calls of the window, not of the log.
+// Whole hours are read from api_call_usage_hourly and whole minutes from
+// api_call_usage, the counts the log's writer keeps with the rows; only
+// the minute until falls in (the one not over yet) is counted from the API
+// log itself. A window whose since or width is not whole hours reads no
+// hourly counts, one not of whole minutes is counted from the log alone. The
+// answer is the same either way: the counts are written in the rows'
+// transaction and pruned with them.
 func (s *LogStore) CallUsage(ctx context.Context, f apilog.Filter, since, until time.Time, width time.Duration, by usage.CallGrouping) ([]usage.CallBucket, error) {
 	w := width.Microseconds()
 	if w <= 0 {
 		return nil, fmt.Errorf("call usage: bucket width %v", width)
 	}
-	start := micros(since)
-	status, key := "0", "''"
+	start, end := micros(since), micros(until)
+	if end <= start {
+		return nil, nil // an empty window (the call cache's scan from its end can be one)
+	}
+	status, key, class := "0", "''", "0"
 	if by.Status {
-		status = "status / 100"
+		status, class = "status / 100", "status_class"
 	}
 	if by.Key {
 		key = "actor_id"
 	}
-	where := apiLogWhere(apilog.Filter{OrgID: f.OrgID, ProjectID: f.ProjectID, EnvID: f.EnvID, Since: since, Until: until})
-	n := len(where.args)
-	q := fmt.Sprintf("SELECT (created_at - $%d) / $%d AS b, %s AS c, %s AS k, COUNT(*) FROM api_log%s GROUP BY b, c, k ORDER BY b, c, k",
-		n+1, n+2, status, key, where.sql())
-	rows, err := s.db.read.QueryContext(ctx, q, append(where.args, start, w)...)
+	// Whole hours from the hourly counts, [start, hours); whole minutes
+	// from the per-minute ones, [hours, minutes); the rest from the log.
+	hours, minutes := start, start
+	if !s.logScanOnly.Load() && start >= 0 {
+		if w%hourMicros == 0 && start%hourMicros == 0 {
+			hours = max(start, floorTo(end, hourMicros))
+		}
+		if w%minuteMicros == 0 && start%minuteMicros == 0 {
+			minutes = max(hours, floorTo(end, minuteMicros))
+		}
+	}
+	scope := &where{}
+	scope.add("org_id = ?", f.OrgID)
+	scope.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
+	scope.addIf(f.EnvID != "", "env_id = ?", f.EnvID)
+	args := scope.args
+	arg := func(v int64) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	cond := scope.sql()
+	pStart, pWidth := arg(start), arg(w)
+	var parts []string
+	if hours > start {
+		parts = append(parts, fmt.Sprintf("SELECT (hour - %s) / %s AS b, %s AS c, %s AS k, calls AS n FROM api_call_usage_hourly%s AND hour >= %s AND hour < %s",
+			pStart, pWidth, class, key, cond, pStart, arg(hours)))
+	}
+	if minutes > hours {
+		parts = append(parts, fmt.Sprintf("SELECT (minute - %s) / %s AS b, %s AS c, %s AS k, calls AS n FROM api_call_usage%s AND minute >= %s AND minute < %s",
+			pStart, pWidth, class, key, cond, arg(hours), arg(minutes)))
+	}
+	if minutes < end {
+		parts = append(parts, fmt.Sprintf("SELECT (created_at - %s) / %s AS b, %s AS c, %s AS k, COUNT(*) AS n FROM api_log%s AND created_at >= %s AND created_at < %s GROUP BY b, c, k",
+			pStart, pWidth, status, key, cond, arg(minutes), arg(end)))
+	}
+	q := "SELECT b, c, k, SUM(n) FROM (" + strings.Join(parts, " UNION ALL ") + ") u GROUP BY b, c, k ORDER BY b, c, k"
+	if len(parts) == 1 && minutes < end {
+		q = parts[0] + " ORDER BY b, c, k" // the log alone, as before the counts
+	}
+	rows, err := s.db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("call usage: %w", formatError(err))
 	}

@@ -10617,6 +10617,10 @@ export type CallUsageErrors = {
      */
     422: ApiError;
     /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
      * Internal Server Error
      */
     500: ApiError;
@@ -10691,6 +10695,10 @@ export type CheckUsageErrors = {
      */
     422: ApiError;
     /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
      * Internal Server Error
      */
     500: ApiError;
@@ -10748,6 +10756,10 @@ export type WebhookUsageErrors = {
      * Unprocessable Entity
      */
     422: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
     /**
      * Internal Server Error
      */
