@@ -22,7 +22,9 @@ type engine struct {
 	// check answers qs (len(qs) == batch) into out.
 	check func(ctx context.Context, qs []authztest.Query, out []bool) error
 	proc  *fine.Proc // the server process (RSS); nil: none of its own
-	note  string     // printed under the table
+	// adminURL serves /debug/pprof/ for -memory ("": none).
+	adminURL string
+	note     string // printed under the table
 
 	load         time.Duration // writing the data set (0: n/a)
 	ready, first time.Duration // process start → ready, → first check answered (0: not measured)
