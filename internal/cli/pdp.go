@@ -55,6 +55,11 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 			if pc.RevokedGrace < 0 {
 				return fmt.Errorf("--revoked-grace %s: must not be negative", pc.RevokedGrace)
 			}
+			if adminAddr != "" {
+				if _, _, err := net.SplitHostPort(adminAddr); err != nil {
+					return fmt.Errorf("--admin-addr %q: %w", adminAddr, err)
+				}
+			}
 			if keyFile != "" {
 				if cmd.Flags().Changed("key") {
 					return fmt.Errorf("give the key once: --key or --key-file")
@@ -85,10 +90,6 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 				scheme = "https://"
 			}
 			if adminAddr != "" {
-				if _, _, err := net.SplitHostPort(adminAddr); err != nil {
-					ln.Close()
-					return fmt.Errorf("--admin-addr %q: %w", adminAddr, err)
-				}
 				adminLn, err := net.Listen("tcp", adminAddr)
 				if err != nil {
 					ln.Close()
