@@ -217,12 +217,6 @@ func IsForbidden(err error) bool { return ErrorCode(err) == CodeForbidden }
 // IsUnauthorized reports an UNAUTHORIZED error.
 func IsUnauthorized(err error) bool { return ErrorCode(err) == CodeUnauthorized }
 
-// envelope is a success body.
-type envelope struct {
-	Data json.RawMessage `json:"data"`
-	Meta PageMeta        `json:"meta"`
-}
-
 // request is one call.
 type request struct {
 	method, path string
@@ -247,17 +241,21 @@ func (c *Client) do(ctx context.Context, r request, out any, meta *PageMeta) err
 		_, _ = io.Copy(io.Discard, res.Body)
 		return nil
 	}
-	var env envelope
+	// data decodes straight into out (an interface holding a pointer is
+	// decoded into): a large answer (a PDP's snapshot) was held twice
+	// more, as the decoder's buffer and as a copy of its data.
+	env := struct {
+		Data any       `json:"data"`
+		Meta *PageMeta `json:"meta"`
+	}{Data: out, Meta: meta}
+	if out == nil {
+		env.Data = &json.RawMessage{} // skipped, not kept
+	}
+	if meta == nil {
+		env.Meta = &PageMeta{}
+	}
 	if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
 		return fmt.Errorf("gatehouse: %s %s: decode the answer: %w", r.method, r.path, err)
-	}
-	if meta != nil {
-		*meta = env.Meta
-	}
-	if out != nil && len(env.Data) > 0 {
-		if err := json.Unmarshal(env.Data, out); err != nil {
-			return fmt.Errorf("gatehouse: %s %s: decode the data: %w", r.method, r.path, err)
-		}
 	}
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +32,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/idempotency"
 	"github.com/gatehouse-dev/gatehouse/internal/jobs"
+	"github.com/gatehouse-dev/gatehouse/internal/memory"
 	permitv2 "github.com/gatehouse-dev/gatehouse/internal/permit/v2"
 	"github.com/gatehouse-dev/gatehouse/internal/queue"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -434,7 +434,7 @@ func (a *App) warmEngines(ctx context.Context) {
 	// Building read every table into temporary structures: give the pages
 	// the collector freed back now rather than over the next minutes, so a
 	// node's resident memory after start is what it holds.
-	debug.FreeOSMemory()
+	memory.Release()
 	a.warm.done.Store(true)
 	a.Log.Info("decision engines built", "environments", len(ids), "duration", time.Since(start).Round(time.Millisecond))
 }

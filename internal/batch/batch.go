@@ -9,6 +9,7 @@ package batch
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,12 +29,20 @@ type Options[T any] struct {
 }
 
 // Writer queues records and writes them in batches.
+//
+// The queue is a slice that grows with what is waiting, up to
+// Options.Buffer records, not a channel of that capacity: a channel's ring
+// is allocated whole up front (65,536 decision entries are 17 MB of a
+// node's and a PDP's resident memory, however quiet they are).
 type Writer[T any] struct {
 	write func(context.Context, []T) error
 	log   *slog.Logger
 	what  string
 	opt   Options[T]
-	ch    chan T
+
+	mu    sync.Mutex
+	queue []T           // waiting records, oldest first; guarded by mu
+	full  chan struct{} // a batch's worth is waiting (capacity 1)
 
 	bytes                              atomic.Int64
 	accepted, written, dropped, failed atomic.Int64
@@ -51,7 +60,7 @@ func New[T any](what string, write func(context.Context, []T) error, log *slog.L
 	if opt.FlushEvery <= 0 {
 		opt.FlushEvery = 200 * time.Millisecond
 	}
-	return &Writer[T]{write: write, log: log, what: what, opt: opt, ch: make(chan T, opt.Buffer)}
+	return &Writer[T]{write: write, log: log, what: what, opt: opt, full: make(chan struct{}, 1)}
 }
 
 // Add queues r without blocking. It reports false when r was dropped
@@ -66,15 +75,24 @@ func (w *Writer[T]) Add(r T) bool {
 			return false
 		}
 	}
-	select {
-	case w.ch <- r:
-		w.accepted.Add(1)
-		return true
-	default:
+	w.mu.Lock()
+	if len(w.queue) >= w.opt.Buffer {
+		w.mu.Unlock()
 		w.bytes.Add(-n)
 		w.dropped.Add(1)
 		return false
 	}
+	w.queue = append(w.queue, r)
+	waiting := len(w.queue)
+	w.mu.Unlock()
+	w.accepted.Add(1)
+	if waiting == w.opt.Batch {
+		select {
+		case w.full <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 // Stats are a writer's counters since it started.
@@ -91,7 +109,10 @@ type Stats struct {
 // Stats returns the counters.
 func (w *Writer[T]) Stats() Stats {
 	d, f := w.dropped.Load(), w.failed.Load()
-	return Stats{Accepted: w.accepted.Load(), Written: w.written.Load(), Dropped: d, Failed: f, Lost: d + f, Queued: len(w.ch)}
+	w.mu.Lock()
+	queued := len(w.queue)
+	w.mu.Unlock()
+	return Stats{Accepted: w.accepted.Load(), Written: w.written.Load(), Dropped: d, Failed: f, Lost: d + f, Queued: queued}
 }
 
 // Lost is how many records never reached the store since the writer
@@ -104,38 +125,40 @@ func (w *Writer[T]) Lost() uint64 { return uint64(w.dropped.Load() + w.failed.Lo
 func (w *Writer[T]) Run(ctx context.Context) {
 	tick := time.NewTicker(w.opt.FlushEvery)
 	defer tick.Stop()
-	batch := make([]T, 0, w.opt.Batch)
-	take := func(r T) {
-		if w.opt.MaxBytes > 0 && w.opt.Size != nil {
-			w.bytes.Add(-int64(w.opt.Size(r)))
+	var spare []T // the last queue written, reused while it is small
+	drain := func() {
+		w.mu.Lock()
+		taken := w.queue
+		w.queue = spare
+		w.mu.Unlock()
+		spare = nil
+		for rest := taken; len(rest) > 0; {
+			n := min(len(rest), w.opt.Batch)
+			b := rest[:n:n]
+			if w.opt.MaxBytes > 0 && w.opt.Size != nil {
+				for _, r := range b {
+					w.bytes.Add(-int64(w.opt.Size(r)))
+				}
+			}
+			w.flush(b)
+			clear(b) // the records' strings and maps go to the collector
+			rest = rest[n:]
 		}
-		batch = append(batch, r)
-		if len(batch) >= w.opt.Batch {
-			w.flush(batch)
-			batch = batch[:0]
+		// Reuse a batch's worth of room; a burst's larger queue goes back
+		// to the collector.
+		if cap(taken) <= 2*w.opt.Batch {
+			spare = taken[:0]
 		}
 	}
 	for {
 		select {
-		case r := <-w.ch:
-			take(r)
+		case <-w.full:
+			drain()
 		case <-tick.C:
-			if len(batch) > 0 {
-				w.flush(batch)
-				batch = batch[:0]
-			}
+			drain()
 		case <-ctx.Done():
-			for {
-				select {
-				case r := <-w.ch:
-					take(r)
-				default:
-					if len(batch) > 0 {
-						w.flush(batch)
-					}
-					return
-				}
-			}
+			drain()
+			return
 		}
 	}
 }

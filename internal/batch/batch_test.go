@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
@@ -132,4 +134,59 @@ func TestLostCountsDrops(t *testing.T) {
 	if st := w.Stats(); w.Lost() != 3 || st.Dropped != 3 || st.Lost != 3 || st.Queued != 2 {
 		t.Fatalf("Lost() %d, stats %+v; want 3 dropped", w.Lost(), st)
 	}
+}
+
+// entry is a record of a decision log entry's size.
+type entry struct {
+	a, b, c, d string
+	m          map[string]any
+	pad        [26]int64
+}
+
+// TestIdleWriterHoldsNoQueue: a writer's queue grows with what waits, so
+// one with room for 65,536 large records holds next to nothing until
+// records come (a channel of that capacity held 17 MB in every node and
+// PDP).
+func TestIdleWriterHoldsNoQueue(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	w := batch.New("entries", func(context.Context, []entry) error { return nil }, quiet, batch.Options[entry]{Buffer: 1 << 16})
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<10 {
+		t.Fatalf("New allocated %d bytes for an empty queue", grew)
+	}
+	runtime.KeepAlive(w)
+}
+
+// TestFullBatchIsWrittenAtOnce: once a batch's worth of records waits it
+// is written without waiting for FlushEvery; fewer wait for it.
+func TestFullBatchIsWrittenAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb := &table{}
+		w := batch.New("test records", tb.write, quiet, batch.Options[int]{Batch: 10, FlushEvery: time.Hour})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); w.Run(ctx) }()
+		for i := range 25 {
+			w.Add(i)
+		}
+		synctest.Wait()
+		rows, _ := tb.snapshot()
+		if len(rows) < 10 || len(rows) > 25 {
+			t.Fatalf("written before FlushEvery: %d rows, want the full batches", len(rows))
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if rows, _ = tb.snapshot(); len(rows) != 25 || w.Stats().Queued != 0 {
+			t.Fatalf("after FlushEvery: %d rows written, %d queued", len(rows), w.Stats().Queued)
+		}
+		for i := range 5 {
+			w.Add(100 + i)
+		}
+		cancel()
+		<-done
+		if rows, _ = tb.snapshot(); len(rows) != 30 || !slices.Equal(rows[25:], []int{100, 101, 102, 103, 104}) {
+			t.Fatalf("after stop: %v", rows)
+		}
+	})
 }

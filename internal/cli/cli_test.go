@@ -255,8 +255,13 @@ func TestBadFlagsAndConfig(t *testing.T) {
 			`needs an environment-level API key, not a key of level "organization"`},
 		{"pdp with garbage", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope"}, "not a Gatehouse API key"},
 		{"pdp with a negative grace", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope", "--revoked-grace", "-1s"}, "--revoked-grace"},
+		{"pdp with a bad admin address", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope", "--admin-addr", "nowhere"}, "--admin-addr"},
 		{"pdp with a bad grace", map[string]string{"GATEHOUSE_PDP_REVOKED_GRACE": "soon"}, []string{"pdp", "--api-url", "http://127.0.0.1:1"}, "GATEHOUSE_PDP_REVOKED_GRACE"},
 		{"serve with no streams", nil, []string{"serve", "--pdp-streams-per-key", "0"}, "pdp-streams-per-key"},
+		{"pdp with a bad memory limit", nil, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope", "--memory-limit", "lots"}, "--memory-limit"},
+		{"pdp with a tiny memory limit", map[string]string{"GATEHOUSE_PDP_MEMORY_LIMIT": "1MiB"}, []string{"pdp", "--api-url", "http://127.0.0.1:1", "--key", "nope"}, "below the least memory limit"},
+		{"serve with a bad memory limit", map[string]string{"GATEHOUSE_MEMORY_LIMIT": "100 apples"}, []string{"serve"}, "GATEHOUSE_MEMORY_LIMIT"},
+		{"serve with a tiny memory limit", nil, []string{"serve", "--memory-limit", "1MiB"}, "memory-limit 1MiB: must be at least 16MiB"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

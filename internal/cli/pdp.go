@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/memory"
 	"github.com/gatehouse-dev/gatehouse/internal/pdp"
 	"github.com/spf13/cobra"
 )
@@ -21,7 +22,7 @@ func pdpCmd(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if pc.DataDir == "" {
 		pc.DataDir = "gatehouse-pdp-data"
 	}
-	var keyFile, tlsCert, tlsKey string
+	var keyFile, tlsCert, tlsKey, adminAddr, memLimit string
 	var graceErr error
 	if v := getenv("GATEHOUSE_PDP_REVOKED_GRACE"); v != "" {
 		pc.RevokedGrace, graceErr = time.ParseDuration(v)
@@ -55,6 +56,18 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 			if pc.RevokedGrace < 0 {
 				return fmt.Errorf("--revoked-grace %s: must not be negative", pc.RevokedGrace)
 			}
+			limit, err := memory.ParseSize(memLimit)
+			if err == nil {
+				err = memory.SetLimit(limit)
+			}
+			if err != nil {
+				return fmt.Errorf("--memory-limit: %w", err)
+			}
+			if adminAddr != "" {
+				if _, _, err := net.SplitHostPort(adminAddr); err != nil {
+					return fmt.Errorf("--admin-addr %q: %w", adminAddr, err)
+				}
+			}
 			if keyFile != "" {
 				if cmd.Flags().Changed("key") {
 					return fmt.Errorf("give the key once: --key or --key-file")
@@ -84,6 +97,27 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 			if tc != nil {
 				scheme = "https://"
 			}
+			if adminAddr != "" {
+				adminLn, err := net.Listen("tcp", adminAddr)
+				if err != nil {
+					ln.Close()
+					return fmt.Errorf("admin listen: %w", err)
+				}
+				ctx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				defer func() { cancel(); <-done }()
+				go func() {
+					defer close(done)
+					if err := pdp.ServeAdmin(ctx, adminLn, pc.Log); err != nil {
+						pc.Log.Error("admin listener stopped", "err", err)
+					}
+				}()
+				addr := adminLn.Addr().String()
+				if host, _, _ := net.SplitHostPort(addr); !net.ParseIP(host).IsLoopback() {
+					pc.Log.Warn("the admin listener is not on loopback and asks for no credentials: keep its port off the internet", "admin_addr", addr)
+				}
+				pc.Log.Info("admin listener", "addr", addr, "pprof", "http://"+addr+"/debug/pprof/")
+			}
 			pc.Log.Info("gatehouse pdp listening", "url", scheme+ln.Addr().String(), "server", pc.APIURL, "snapshot", p.SnapshotPath())
 			return p.Run(ctx, withTLS(ln, tc))
 		},
@@ -95,11 +129,14 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 	f.StringVar(&pc.Addr, "addr", pc.Addr, "listen address (env GATEHOUSE_PDP_ADDR)")
 	f.StringVar(&pc.DataDir, "snapshot-dir", pc.DataDir, "where the last good snapshot is kept (env GATEHOUSE_PDP_SNAPSHOT_DIR)")
 	f.DurationVar(&pc.RevokedGrace, "revoked-grace", pc.RevokedGrace, "how long to keep answering once the server says the key is revoked; 0 stops at once (env GATEHOUSE_PDP_REVOKED_GRACE)")
+	f.StringVar(&adminAddr, "admin-addr", getenv("GATEHOUSE_PDP_ADMIN_ADDR"), "listen address of an admin listener serving /debug/pprof/ (e.g. 127.0.0.1:7767); never the PDP's own port; keep it off the internet; empty: off (env GATEHOUSE_PDP_ADMIN_ADDR)")
+	f.StringVar(&memLimit, "memory-limit", getenv("GATEHOUSE_PDP_MEMORY_LIMIT"), "the Go runtime's soft memory limit, such as 48MiB (units B, KB, MB, GB, KiB, MiB, GiB): less idle memory kept, more collections near it; not a cap; at least 16MiB; empty or 0: off (env GATEHOUSE_PDP_MEMORY_LIMIT)")
 	f.StringVar(&tlsCert, "tls-cert", getenv("GATEHOUSE_PDP_TLS_CERT"), "PEM certificate (chain) file: with --tls-key, the PDP serves HTTPS (env GATEHOUSE_PDP_TLS_CERT)")
 	f.StringVar(&tlsKey, "tls-key", getenv("GATEHOUSE_PDP_TLS_KEY"), "PEM private key file of --tls-cert (env GATEHOUSE_PDP_TLS_KEY)")
 	for flag, env := range map[string]string{"api-url": "GATEHOUSE_API_URL", "key": "GATEHOUSE_API_KEY", "addr": "GATEHOUSE_PDP_ADDR",
 		"snapshot-dir": "GATEHOUSE_PDP_SNAPSHOT_DIR", "revoked-grace": "GATEHOUSE_PDP_REVOKED_GRACE",
-		"tls-cert": "GATEHOUSE_PDP_TLS_CERT", "tls-key": "GATEHOUSE_PDP_TLS_KEY"} {
+		"tls-cert": "GATEHOUSE_PDP_TLS_CERT", "tls-key": "GATEHOUSE_PDP_TLS_KEY",
+		"admin-addr": "GATEHOUSE_PDP_ADMIN_ADDR", "memory-limit": "GATEHOUSE_PDP_MEMORY_LIMIT"} {
 		annotateEnv(cmd, flag, env)
 	}
 	return cmd

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/memory"
 	"github.com/spf13/cobra"
 )
 
@@ -24,6 +25,13 @@ if the port is taken it stops before creating anything.`,
 			log := newLogger(*cfg, stderr)
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("config: %w", err)
+			}
+			// The process's, not the App's (tests run several in one).
+			if err := memory.SetLimit(cfg.MemoryLimit); err != nil {
+				return fmt.Errorf("config: memory-limit: %w", err)
+			}
+			if cfg.MemoryLimit > 0 {
+				log.Info("memory limit", "limit", memory.FormatSize(cfg.MemoryLimit))
 			}
 			tc, err := loadTLS(cfg.TLSCert, cfg.TLSKey)
 			if err != nil {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/memory"
 )
 
 // Config is everything a Gatehouse process needs to start.
@@ -63,6 +65,9 @@ type Config struct {
 	LogFormat string
 	// MaxBodyBytes is the largest request body the API accepts.
 	MaxBodyBytes int64
+	// MemoryLimit is the Go runtime's soft memory limit in bytes; 0: not
+	// set (GOMEMLIMIT applies).
+	MemoryLimit int64
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout time.Duration
 	// AutoInit creates the first organization when `serve` starts on an
@@ -275,6 +280,9 @@ func (c Config) Validate() error {
 	}
 	if c.AuditRetention < 24*time.Hour {
 		return fmt.Errorf("audit-retention %s: must be at least a day (24h)", c.AuditRetention)
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < memory.MinLimit {
+		return fmt.Errorf("memory-limit %s: must be at least %s (or 0: off)", memory.FormatSize(c.MemoryLimit), memory.FormatSize(memory.MinLimit))
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/memory"
 )
 
 // Setting declares one setting once: its field in Config, its default, its
@@ -115,6 +117,30 @@ func (r Ratio) Set(v string) error {
 // Type names the values in flag help.
 func (Ratio) Type() string { return "0..1" }
 
+// Size is an int64 of bytes spelt with an optional unit (100MiB, 64MB);
+// 0 (or off) is none.
+type Size struct{ N *int64 }
+
+func (s Size) String() string {
+	if s.N == nil {
+		return ""
+	}
+	return memory.FormatSize(*s.N)
+}
+
+// Set reads a size.
+func (s Size) Set(v string) error {
+	n, err := memory.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s.N = n
+	return nil
+}
+
+// Type names the values in flag help.
+func (Size) Type() string { return "size" }
+
 func minimum(n int64) *int64 { return &n }
 
 // Settings is every setting, in the order of the README's table.
@@ -166,6 +192,10 @@ var Settings = []Setting{
 		field: of(func(c *Config) *string { return &c.LogFormat }, "text")},
 	{Flag: "max-body-bytes", Env: EnvPrefix + "MAX_BODY_BYTES", Help: "largest request body accepted",
 		field: of(func(c *Config) *int64 { return &c.MaxBodyBytes }, 1<<20)},
+	{Flag: "memory-limit", Env: EnvPrefix + "MEMORY_LIMIT", NoDefault: "(empty: off)",
+		Help: "the Go runtime's soft memory limit (debug.SetMemoryLimit), such as 100MiB: the collector works harder as the heap nears it, " +
+			"so the process keeps less idle memory; not a cap (a node that needs more gets more); at least 16MiB; empty or 0: off (GOMEMLIMIT applies)",
+		field: field{ptr: func(c *Config) any { return Size{&c.MemoryLimit} }, setDefault: func(c *Config) { c.MemoryLimit = 0 }}},
 	{Flag: "auto-init", Env: EnvPrefix + "AUTO_INIT", Help: "create the first organization on an empty database",
 		field: of(func(c *Config) *bool { return &c.AutoInit }, true)},
 	{Flag: "redis-url", Env: EnvPrefix + "REDIS_URL", NoDefault: "(empty: in memory)",

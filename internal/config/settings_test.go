@@ -29,6 +29,8 @@ func TestEveryFieldIsOneSetting(t *testing.T) {
 			p = reflect.ValueOf(v.Open)
 		case Ratio:
 			p = reflect.ValueOf(v.P)
+		case Size:
+			p = reflect.ValueOf(v.N)
 		}
 		name, ok := byAddr[p.Pointer()]
 		if !ok {

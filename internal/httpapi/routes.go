@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"reflect"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
@@ -211,6 +212,7 @@ func addRoutes(g *registrar, h *handlers) {
 
 	// Standalone PDP
 	add(g, route{id: "pdp-snapshot", method: get, path: "/v1/pdp/snapshot", tag: "PDP", scope: gatehouse.ScopeCheckAccess,
+		body:    reflect.TypeOf(Out[PDPSnapshot]{}),
 		summary: "The environment's authorization data and its feed position", desc: "Needs an environment-level key."}, h.pdpSnapshot)
 	add(g, route{id: "pdp-changes", method: get, path: "/v1/pdp/changes", tag: "PDP", scope: gatehouse.ScopeCheckAccess, sse: changeSchemaNote, unlimited: true,
 		summary: "Follow the environment's changes as they happen (Server-Sent Events)", desc: pdpChangesNote}, h.pdpChanges)

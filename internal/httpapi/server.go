@@ -312,6 +312,9 @@ type route struct {
 	// usageGated operations run under the organization's bound of usage
 	// queries in flight on a node (usage.Gate): documented, with its 429.
 	usageGated bool
+	// body documents the JSON answer of an operation that streams it (a
+	// *huma.StreamResponse): the type whose Body it writes, an Out[T].
+	body reflect.Type
 }
 
 // bodyReadTimeout is the read deadline huma puts on the connection before
@@ -368,6 +371,11 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	if r.stream != "" {
 		op.Responses = map[string]*huma.Response{"200": {Description: "A stream of " + r.stream + ".",
 			Content: map[string]*huma.MediaType{r.stream: {Schema: &huma.Schema{Type: huma.TypeString}}}}}
+	}
+	if r.body != nil {
+		f, _ := r.body.FieldByName("Body")
+		op.Responses = map[string]*huma.Response{"200": {Description: http.StatusText(http.StatusOK),
+			Content: map[string]*huma.MediaType{"application/json": {Schema: huma.SchemaFromField(g.api.OpenAPI().Components.Schemas, f, r.body.Name()+f.Name)}}}}
 	}
 	if len(r.secrets.Request)+len(r.secrets.Response) > 0 {
 		secrets := r.secrets

@@ -141,6 +141,10 @@ type Task struct {
 	// the seq of its first task (0: the task's own seq).
 	Wave int
 
+	// jobEnded, set by the commit that ends the task's job: the items of
+	// the whole job (a large one's transient is given back after it).
+	jobEnded int64
+
 	// parallel, when a job is created: the task may run alongside the
 	// task before it (it joins that task's wave).
 	parallel bool

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/memory"
 )
 
 // errSkip ends a task's transaction without effect (a duplicate run).
@@ -19,6 +20,10 @@ var errSkip = errors.New("task already handled")
 
 // errBadRows rolls back a batch that has rows that cannot be applied.
 var errBadRows = errors.New("rows cannot be applied")
+
+// releaseAfterItems is the size of a job after whose end the freed memory
+// is returned to the operating system.
+const releaseAfterItems = 10_000
 
 // maxJobErrors is how many row errors a job's result lists.
 const maxJobErrors = 100
@@ -51,6 +56,12 @@ func (s *Service) RunTask(ctx context.Context, id string) error {
 				return nil
 			}
 			return s.runFailed(ctx, t, j, err)
+		}
+		if t.jobEnded >= releaseAfterItems {
+			// A large import's batches (parsed rows, engine changes)
+			// left the heap's goal high: give the freed pages back once
+			// (memory.Release runs at most once a minute).
+			memory.Release()
 		}
 		id = ""
 		if time.Now().Before(deadline) && ctx.Err() == nil && !s.stopping.Load() {
@@ -470,6 +481,7 @@ func (s *Service) finishTx(ctx context.Context, tx Tx, t *Task, status string, r
 	if err != nil {
 		return err
 	}
+	t.jobEnded = j.DoneItems + j.FailedItems
 	j.Result, j.FinishedAt = r, &now
 	j.Status, j.Error = StatusSucceeded, ""
 	typ := event.JobCompleted

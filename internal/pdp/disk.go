@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/client"
@@ -144,5 +145,29 @@ func (p *PDP) persist() error {
 		_ = d.Sync()
 		d.Close()
 	}
+	p.releaseAfter(len(b))
 	return nil
+}
+
+// releaseAfter gives the runtime's freed pages back to the system after a
+// large snapshot was copied and encoded (n bytes of JSON): that transient
+// is twice or more the engine's size, and the collector would otherwise
+// keep it mapped as room to grow, so a PDP's resident memory after its
+// start would be its peak rather than what it holds. At most once a
+// minute: a PDP following a busy environment persists every second.
+func (p *PDP) releaseAfter(n int) {
+	const big = 1 << 20
+	if n < big {
+		return
+	}
+	now := time.Now()
+	p.mu.Lock()
+	due := now.Sub(p.released) >= time.Minute
+	if due {
+		p.released = now
+	}
+	p.mu.Unlock()
+	if due {
+		debug.FreeOSMemory()
+	}
 }

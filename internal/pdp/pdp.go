@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,8 +125,9 @@ type PDP struct {
 	lc     atomic.Pointer[client.LocalChecker]
 	policy atomic.Pointer[decision.Policy]
 
-	mu sync.Mutex // guards st and revokeTimer
-	st Status
+	mu       sync.Mutex // guards st, revokeTimer and released
+	st       Status
+	released time.Time // the last releaseAfter that returned memory
 
 	// refusing is set once the server has revoked the key and the grace is
 	// over: checks are refused (one atomic load on the check path).
@@ -289,6 +291,12 @@ func (p *PDP) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	p.lc.Store(lc)
+	if lc.Engine() != nil {
+		// Decoding the snapshot (its JSON, then the data the engine was
+		// built from) is a transient of several times the engine: give it
+		// back now rather than keep it mapped as room to grow.
+		debug.FreeOSMemory()
+	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

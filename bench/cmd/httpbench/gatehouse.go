@@ -25,6 +25,8 @@ import (
 type gatehouseServer struct {
 	bin, dataDir, tmp string
 	url               string
+	memory            bool   // start with an admin listener (-memory)
+	adminURL          string // the server's admin listener, if any
 	orgKey, checkKey  string
 	proc              *fine.Proc
 	client            *http.Client
@@ -32,8 +34,8 @@ type gatehouseServer struct {
 
 // initGatehouse runs `gatehouse init` (the organization, its default
 // project and environments, an organization key) and starts the server.
-func initGatehouse(ctx context.Context, bin, tmp string, client *http.Client) (*gatehouseServer, error) {
-	g := &gatehouseServer{bin: bin, dataDir: filepath.Join(tmp, "gatehouse-data"), tmp: tmp, client: client}
+func initGatehouse(ctx context.Context, bin, tmp string, client *http.Client, memory bool) (*gatehouseServer, error) {
+	g := &gatehouseServer{bin: bin, dataDir: filepath.Join(tmp, "gatehouse-data"), tmp: tmp, client: client, memory: memory}
 	cmd := exec.CommandContext(ctx, bin, "init", "-o", "json", "--data-dir", g.dataDir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -77,14 +79,20 @@ func initGatehouse(ctx context.Context, bin, tmp string, client *http.Client) (*
 // answering 200 (on a restart, that check waits for the engine to be
 // built from the database).
 func (g *gatehouseServer) start(ctx context.Context, name string) (ready, first time.Duration, err error) {
-	ports, err := fine.FreePorts(1)
+	ports, err := fine.FreePorts(2)
 	if err != nil {
 		return 0, 0, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	g.url = "http://" + addr
+	args := []string{"serve", "--data-dir", g.dataDir, "--addr", addr}
+	if g.memory {
+		admin := "127.0.0.1:" + strconv.Itoa(ports[1])
+		g.adminURL = "http://" + admin
+		args = append(args, "--admin-addr", admin)
+	}
 	t0 := time.Now()
-	p, err := fine.StartProc(g.tmp, name, g.bin, "serve", "--data-dir", g.dataDir, "--addr", addr)
+	p, err := fine.StartProc(g.tmp, name, g.bin, args...)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -112,7 +120,7 @@ func (g *gatehouseServer) start(ctx context.Context, name string) (ready, first 
 // /v1/jobs/import): resource types with their actions, roles with their
 // permissions, tenants, users, then the role assignments; and waits for
 // the job.
-func (g *gatehouseServer) importRows(ctx context.Context, ds *authztest.Dataset) (int, error) {
+func (g *gatehouseServer) importRows(ctx context.Context, ds *authztest.Dataset, timeout time.Duration) (int, error) {
 	var body bytes.Buffer
 	w := bufio.NewWriter(&body)
 	enc := json.NewEncoder(w)
@@ -172,7 +180,7 @@ func (g *gatehouseServer) importRows(ctx context.Context, ds *authztest.Dataset)
 	if err := json.Unmarshal(b, &job); err != nil {
 		return 0, fmt.Errorf("gatehouse import: %w", err)
 	}
-	deadline := time.Now().Add(10 * time.Minute)
+	deadline := time.Now().Add(timeout)
 	for last := time.Now(); ; {
 		switch job.Data.Status {
 		case "succeeded":
@@ -184,7 +192,7 @@ func (g *gatehouseServer) importRows(ctx context.Context, ds *authztest.Dataset)
 			return 0, fmt.Errorf("gatehouse import: job %s %s: %s", job.Data.ID, job.Data.Status, job.Data.Error)
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("gatehouse import: job %s still %s after 10 min", job.Data.ID, job.Data.Status)
+			return 0, fmt.Errorf("gatehouse import: job %s still %s after %v", job.Data.ID, job.Data.Status, timeout)
 		}
 		if time.Since(last) > 10*time.Second {
 			logf("    import %s: %.0f%%", job.Data.Status, job.Data.Progress.Percent)
@@ -237,7 +245,7 @@ func (g *gatehouseServer) allowed(ctx context.Context, base string, q *authztest
 // engines are the server's three ways to check: /v1/allowed, Permit's
 // /allowed and /v1/allowed/bulk (bulk checks per call).
 func (g *gatehouseServer) engines(bulk int) []*engine {
-	one := &engine{name: "Gatehouse server (SQLite, full stack)", batch: 1, proc: g.proc,
+	one := &engine{name: "Gatehouse server (SQLite, full stack)", batch: 1, proc: g.proc, adminURL: g.adminURL,
 		check: func(ctx context.Context, qs []authztest.Query, out []bool) (err error) {
 			out[0], err = g.allowed(ctx, g.url, &qs[0])
 			return err
@@ -292,7 +300,7 @@ func (g *gatehouseServer) engines(bulk int) []*engine {
 // has no /readyz; /healthz answers 200 once it serves a snapshot) and to
 // its first check.
 func (g *gatehouseServer) startPDP(ctx context.Context) (*engine, error) {
-	ports, err := fine.FreePorts(1)
+	ports, err := fine.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -302,12 +310,19 @@ func (g *gatehouseServer) startPDP(ctx context.Context) (*engine, error) {
 	if err := os.MkdirAll(snap, 0o700); err != nil {
 		return nil, err
 	}
+	args := []string{"pdp", "--api-url", g.url, "--key", g.checkKey, "--addr", addr, "--snapshot-dir", snap}
+	adminURL := ""
+	if g.memory {
+		admin := "127.0.0.1:" + strconv.Itoa(ports[1])
+		adminURL = "http://" + admin
+		args = append(args, "--admin-addr", admin)
+	}
 	t0 := time.Now()
-	p, err := fine.StartProc(g.tmp, "gatehouse-pdp", g.bin, "pdp", "--api-url", g.url, "--key", g.checkKey, "--addr", addr, "--snapshot-dir", snap)
+	p, err := fine.StartProc(g.tmp, "gatehouse-pdp", g.bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{name: "gatehouse pdp (sidecar)", batch: 1, proc: p,
+	e := &engine{name: "gatehouse pdp (sidecar)", batch: 1, proc: p, adminURL: adminURL,
 		note: "gatehouse pdp: ready = GET /healthz 200 (it has no /readyz), from a first start with an empty snapshot folder (the snapshot comes from the server)",
 		check: func(ctx context.Context, qs []authztest.Query, out []bool) (err error) {
 			out[0], err = g.allowed(ctx, url, &qs[0])

@@ -22,7 +22,9 @@ type engine struct {
 	// check answers qs (len(qs) == batch) into out.
 	check func(ctx context.Context, qs []authztest.Query, out []bool) error
 	proc  *fine.Proc // the server process (RSS); nil: none of its own
-	note  string     // printed under the table
+	// adminURL serves /debug/pprof/ for -memory ("": none).
+	adminURL string
+	note     string // printed under the table
 	// before and after, when set, run around the engine's verification
 	// and each of its measured phases (a setting switched for it alone).
 	before, after func(ctx context.Context) error

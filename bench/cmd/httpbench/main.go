@@ -58,6 +58,8 @@ type options struct {
 	pgAdmin  string
 	cache    string
 	keepLogs bool
+	scale    int
+	memory   bool
 }
 
 func main() {
@@ -72,6 +74,8 @@ func main() {
 	flag.StringVar(&o.pgAdmin, "pgurl", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server on which OpenFGA's database is created for the run (and dropped)")
 	flag.StringVar(&o.cache, "cache", fine.DefaultCacheDir(), "folder of the built binaries, reused by later runs")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary folder (servers' logs and data) and print its path")
+	flag.IntVar(&o.scale, "scale", 1, "dataset M with this many times its users, tenants and assignments (10: 1M assignments)")
+	flag.BoolVar(&o.memory, "memory", false, "start Gatehouse's server and PDP with an admin listener and, once loaded and verified, save their heap profiles (inuse_space) and print their memory breakdown (/proc/PID/status, runtime.MemStats); implies -keep-logs")
 	floorAddr := flag.String("floor-addr", "", "internal: serve the floor on this address (the harness starts itself so)")
 	timeout := flag.Duration("timeout", 60*time.Minute, "the whole run, builds included")
 	flag.Parse()
@@ -94,8 +98,11 @@ func main() {
 		}
 		o.engines[e] = true
 	}
-	if o.rounds < 1 || o.duration <= 0 || o.queries < 100 || o.clients < 1 || o.bulk < 1 || o.bulk > 1000 {
-		fmt.Fprintln(os.Stderr, "httpbench: want -rounds ≥ 1, -duration > 0, -queries ≥ 100, -clients ≥ 1, 1 ≤ -bulk ≤ 1000")
+	if o.memory {
+		o.keepLogs = true
+	}
+	if o.rounds < 1 || o.scale < 1 || o.duration <= 0 || o.queries < 100 || o.clients < 1 || o.bulk < 1 || o.bulk > 1000 {
+		fmt.Fprintln(os.Stderr, "httpbench: want -rounds ≥ 1, -scale ≥ 1, -duration > 0, -queries ≥ 100, -clients ≥ 1, 1 ≤ -bulk ≤ 1000")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -185,6 +192,9 @@ func run(ctx context.Context, o *options) error {
 
 	start := time.Now()
 	shape := authztest.Medium
+	shape.Users *= o.scale
+	shape.Tenants *= o.scale
+	shape.Assignments *= o.scale
 	ds := authztest.Generate(shape, 1)
 	qs := ds.Queries(shape, o.queries, 2)
 	allowed := 0
@@ -194,8 +204,8 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 	m := newRBAC(ds)
-	logf("dataset M: %d users, %d tenants, %d roles, %d types × %d actions, %d assignments; %d queries (%.1f%% allowed); generated in %v",
-		shape.Users, shape.Tenants, shape.Roles, shape.ResourceTypes, shape.ActionsPerType, len(ds.Data.Assignments), len(qs),
+	logf("dataset M×%d: %d users, %d tenants, %d roles, %d types × %d actions, %d assignments; %d queries (%.1f%% allowed); generated in %v",
+		o.scale, shape.Users, shape.Tenants, shape.Roles, shape.ResourceTypes, shape.ActionsPerType, len(ds.Data.Assignments), len(qs),
 		100*float64(allowed)/float64(len(qs)), time.Since(start).Round(time.Millisecond))
 
 	client := fine.NewHTTPClient()
@@ -209,13 +219,13 @@ func run(ctx context.Context, o *options) error {
 
 	// Gatehouse: init, serve, import, stop; then the measured start.
 	logf("gatehouse: init, serve, import the data set (POST /v1/jobs/import)...")
-	g, err := initGatehouse(ctx, ghBin, tmp, client)
+	g, err := initGatehouse(ctx, ghBin, tmp, client, o.memory)
 	if err != nil {
 		return err
 	}
 	cl.Add(g.proc.Stop)
 	t0 := time.Now()
-	rows, err := g.importRows(ctx, ds)
+	rows, err := g.importRows(ctx, ds, time.Duration(o.scale)*10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -322,6 +332,11 @@ func run(ctx context.Context, o *options) error {
 		if e.anon, err = memOf(e.proc.PID(), "RssAnon"); err != nil {
 			return err
 		}
+		if o.memory && e.adminURL != "" {
+			if err := memoryReport(ctx, client, tmp, e); err != nil {
+				return err
+			}
+		}
 	}
 
 	// Rounds: every engine in turn, each round starting one engine later.
@@ -404,8 +419,8 @@ func ratio(v, base float64) string {
 func printTable(w *os.File, o *options, engines []*engine, nq, allowed int, skipped []string) {
 	base := engines[0]
 	bm := base.median()
-	fmt.Fprintf(w, "\n%s, go %s, %d CPUs (load average %s when the table was printed); dataset M, %d queries (%.1f%% allowed);\n",
-		time.Now().Format("2006-01-02 15:04"), runtime.Version(), runtime.NumCPU(), loadAverage(), nq, 100*float64(allowed)/float64(nq))
+	fmt.Fprintf(w, "\n%s, go %s, %d CPUs (load average %s when the table was printed); dataset M%s, %d queries (%.1f%% allowed);\n",
+		time.Now().Format("2006-01-02 15:04"), runtime.Version(), runtime.NumCPU(), loadAverage(), scaleName(o.scale), nq, 100*float64(allowed)/float64(nq))
 	fmt.Fprintf(w, "%d interleaved rounds of %v in sequence + %v with %d clients per engine; medians over the rounds; every answer checked.\n",
 		o.rounds, o.duration, o.duration, o.clients)
 	fmt.Fprintf(w, "In parentheses: engine ÷ Gatehouse server (the first row = 1). The load generator shares the cores with the servers.\n\n")
