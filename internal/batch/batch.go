@@ -35,9 +35,11 @@ type Options[T any] struct {
 // not a channel of that capacity: a channel's ring is allocated whole up
 // front (65,536 decision entries are 17 MB of a node's and a PDP's
 // resident memory, however quiet they are). A full chunk is written as one
-// batch and then kept for reuse (up to keepFree of them), so under steady
-// load Add allocates nothing, the queue grows without copying what waits,
-// and a burst's chunks beyond those few go back to the collector.
+// batch and then kept for reuse, so under steady load (and under a load the
+// writer cannot keep up with) Add allocates nothing and the queue grows
+// without copying what waits. Kept chunks that went unused for a whole
+// FlushEvery go back to the collector but for keepFree: a burst's memory is
+// released within two FlushEvery.
 type Writer[T any] struct {
 	write    func(context.Context, []T) error
 	log      *slog.Logger
@@ -48,7 +50,8 @@ type Writer[T any] struct {
 	mu     sync.Mutex
 	chunks [][]T         // waiting records, oldest first, in chunks of chunkLen (all full but the last); guarded by mu
 	queued int           // records in chunks; guarded by mu
-	free   [][]T         // empty chunks kept for reuse, at most keepFree; guarded by mu
+	free   [][]T         // empty chunks kept for reuse; guarded by mu
+	unused int           // fewest chunks in free since the last trim: so many went unused; guarded by mu
 	closed bool          // Run has written its last: Add drops; guarded by mu
 	full   chan struct{} // a chunk filled: a batch's worth is waiting (capacity 1)
 
@@ -61,9 +64,10 @@ type Writer[T any] struct {
 	accepted, written, dropped, failed atomic.Int64
 }
 
-// keepFree is how many empty chunks a writer keeps for reuse: enough for a
-// steady load's queue and the batch being written, few enough that an idle
-// writer holds little (4 chunks of 1,000 decision entries are about 1 MB).
+// keepFree is how many empty chunks a writer keeps for reuse however long
+// they go unused: enough for a steady load's queue and the batch being
+// written, few enough that an idle writer holds little (4 chunks of 1,000
+// decision entries are about 1 MB).
 const keepFree = 4
 
 // New returns a writer that writes with write; what names the records in
@@ -126,18 +130,31 @@ func (w *Writer[T]) chunk() []T {
 		c := w.free[n-1]
 		w.free[n-1] = nil
 		w.free = w.free[:n-1]
+		w.unused = min(w.unused, n-1)
 		return c
 	}
 	return make([]T, 0, w.chunkLen)
 }
 
-// recycle keeps c, written and cleared, for reuse, or leaves it to the
-// collector when keepFree are kept already.
+// recycle keeps c, written and cleared, for reuse.
 func (w *Writer[T]) recycle(c []T) {
 	w.mu.Lock()
-	if len(w.free) < keepFree {
-		w.free = append(w.free, c[:0])
+	w.free = append(w.free, c[:0])
+	w.mu.Unlock()
+}
+
+// trim leaves to the collector the kept chunks that went unused since the
+// last trim, but for keepFree. Run calls it every FlushEvery: a load that
+// uses many chunks keeps them (a drained queue refills without
+// allocating), a burst's are released once it has passed.
+func (w *Writer[T]) trim() {
+	w.mu.Lock()
+	if drop := min(w.unused, len(w.free)-keepFree); drop > 0 {
+		n := len(w.free) - drop
+		clear(w.free[n:])
+		w.free = w.free[:n]
 	}
+	w.unused = len(w.free)
 	w.mu.Unlock()
 }
 
@@ -208,6 +225,7 @@ func (w *Writer[T]) Run(ctx context.Context) {
 			drain(false)
 		case <-tick.C:
 			drain(false)
+			w.trim()
 		case <-ctx.Done():
 			for drain(true) > 0 {
 			}
