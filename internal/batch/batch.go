@@ -1,9 +1,12 @@
 // Package batch hands records from hot request paths to a background
 // writer: Add never blocks (a full queue drops the record and counts it),
 // Run writes in batches and, when its context ends, writes everything still
-// queued before returning, so a graceful shutdown loses nothing. A batch the
-// store refuses is written again record by record, so one record the store
-// cannot take costs only itself, never the rest of its batch.
+// queued (and whatever is added meanwhile) before returning, so a graceful
+// shutdown loses nothing; a record added after that is dropped and
+// counted. Records being written still count against the queue's bounds.
+// A batch the store refuses is written again record by record, so one
+// record the store cannot take costs only itself, never the rest of its
+// batch.
 package batch
 
 import (
