@@ -90,8 +90,10 @@ func (a *App) AdminHandler() http.Handler {
 		ErrorLog:      slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 		Registry:      a.Metrics, // promhttp_metric_handler_errors_total
 	}))
+	// No /debug/pprof/cmdline: it serves the process's arguments, and a
+	// secret may be one of them (--key, --secret-key). pprof.Index answers
+	// that path 404 (no such profile).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

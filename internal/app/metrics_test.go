@@ -122,7 +122,8 @@ func readmeMetrics(t *testing.T) []string {
 // TestMetricsOnAdminListener: a node with an admin listener serves every
 // metric the README documents there, counting checks answered by the fast
 // path and by the general handlers under one route label, never a raw
-// path; pprof answers there; the public port has neither.
+// path; pprof answers there (but not /debug/pprof/cmdline: the process's
+// arguments); the public port has neither.
 func TestMetricsOnAdminListener(t *testing.T) {
 	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
@@ -309,6 +310,10 @@ func testMetricsOnAdminListener(t *testing.T, cfg config.Config, pool string) {
 	}
 	if status, body := get(t, admin+"/debug/pprof/heap?debug=1"); status != http.StatusOK || !strings.Contains(body, "heap profile") {
 		t.Fatalf("admin heap profile: %d %.200s", status, body)
+	}
+	// The process's arguments are not served: a secret may be one of them.
+	if status, body := get(t, admin+"/debug/pprof/cmdline"); status != http.StatusNotFound || strings.Contains(body, os.Args[0]) {
+		t.Errorf("admin /debug/pprof/cmdline: %d %.200s, want 404", status, body)
 	}
 	for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap"} {
 		if status, body := get(t, url+p); status != http.StatusNotFound {

@@ -1,9 +1,12 @@
 // Package batch hands records from hot request paths to a background
 // writer: Add never blocks (a full queue drops the record and counts it),
 // Run writes in batches and, when its context ends, writes everything still
-// queued before returning, so a graceful shutdown loses nothing. A batch the
-// store refuses is written again record by record, so one record the store
-// cannot take costs only itself, never the rest of its batch.
+// queued (and whatever is added meanwhile) before returning, so a graceful
+// shutdown loses nothing; a record added after that is dropped and
+// counted. Records being written still count against the queue's bounds.
+// A batch the store refuses is written again record by record, so one
+// record the store cannot take costs only itself, never the rest of its
+// batch.
 package batch
 
 import (
@@ -30,23 +33,45 @@ type Options[T any] struct {
 
 // Writer queues records and writes them in batches.
 //
-// The queue is a slice that grows with what is waiting, up to
-// Options.Buffer records, not a channel of that capacity: a channel's ring
-// is allocated whole up front (65,536 decision entries are 17 MB of a
-// node's and a PDP's resident memory, however quiet they are).
+// The queue is a list of chunks of Batch records (or Buffer, when that is
+// smaller) that grows with what is waiting, up to Options.Buffer records,
+// not a channel of that capacity: a channel's ring is allocated whole up
+// front (65,536 decision entries are 17 MB of a node's and a PDP's
+// resident memory, however quiet they are). A full chunk is written as one
+// batch and then kept for reuse, so under steady load (and under a load the
+// writer cannot keep up with) Add allocates nothing and the queue grows
+// without copying what waits. Kept chunks that went unused for a whole
+// FlushEvery go back to the collector but for keepFree: a burst's memory is
+// released within two FlushEvery.
 type Writer[T any] struct {
-	write func(context.Context, []T) error
-	log   *slog.Logger
-	what  string
-	opt   Options[T]
+	write    func(context.Context, []T) error
+	log      *slog.Logger
+	what     string
+	opt      Options[T]
+	chunkLen int // records in a chunk: min(Batch, Buffer)
 
-	mu    sync.Mutex
-	queue []T           // waiting records, oldest first; guarded by mu
-	full  chan struct{} // a batch's worth is waiting (capacity 1)
+	mu     sync.Mutex
+	chunks [][]T         // waiting records, oldest first, in chunks of chunkLen (all full but the last); guarded by mu
+	queued int           // records in chunks; guarded by mu
+	free   [][]T         // empty chunks kept for reuse; guarded by mu
+	unused int           // fewest chunks in free since the last trim: so many went unused; guarded by mu
+	closed bool          // Run has written its last: Add drops; guarded by mu
+	full   chan struct{} // a chunk filled: a batch's worth is waiting (capacity 1)
 
+	// pending are records Run has taken from the queue and not yet written
+	// (or lost): they still count against Buffer, so a store that stalls
+	// holds at most Buffer records in memory, not the queue taken plus a
+	// new one.
+	pending                            atomic.Int64
 	bytes                              atomic.Int64
 	accepted, written, dropped, failed atomic.Int64
 }
+
+// keepFree is how many empty chunks a writer keeps for reuse however long
+// they go unused: enough for a steady load's queue and the batch being
+// written, few enough that an idle writer holds little (4 chunks of 1,000
+// decision entries are about 1 MB).
+const keepFree = 4
 
 // New returns a writer that writes with write; what names the records in
 // logs. Start Run.
@@ -60,11 +85,12 @@ func New[T any](what string, write func(context.Context, []T) error, log *slog.L
 	if opt.FlushEvery <= 0 {
 		opt.FlushEvery = 200 * time.Millisecond
 	}
-	return &Writer[T]{write: write, log: log, what: what, opt: opt, full: make(chan struct{}, 1)}
+	return &Writer[T]{write: write, log: log, what: what, opt: opt, chunkLen: min(opt.Batch, opt.Buffer), full: make(chan struct{}, 1)}
 }
 
 // Add queues r without blocking. It reports false when r was dropped
-// because the queue was full.
+// because the queue was full (counting the records being written), or Run
+// had already returned.
 func (w *Writer[T]) Add(r T) bool {
 	var n int64
 	if w.opt.MaxBytes > 0 && w.opt.Size != nil {
@@ -76,23 +102,63 @@ func (w *Writer[T]) Add(r T) bool {
 		}
 	}
 	w.mu.Lock()
-	if len(w.queue) >= w.opt.Buffer {
+	if w.closed || w.queued+int(w.pending.Load()) >= w.opt.Buffer {
 		w.mu.Unlock()
 		w.bytes.Add(-n)
 		w.dropped.Add(1)
 		return false
 	}
-	w.queue = append(w.queue, r)
-	waiting := len(w.queue)
+	last := len(w.chunks) - 1
+	if last < 0 || len(w.chunks[last]) == w.chunkLen {
+		w.chunks = append(w.chunks, w.chunk())
+		last++
+	}
+	w.chunks[last] = append(w.chunks[last], r) // within the chunk's capacity: never a copy
+	w.queued++
+	filled := len(w.chunks[last]) == w.chunkLen
 	w.mu.Unlock()
 	w.accepted.Add(1)
-	if waiting == w.opt.Batch {
+	if filled {
 		select {
 		case w.full <- struct{}{}:
 		default:
 		}
 	}
 	return true
+}
+
+// chunk returns an empty chunk, a kept one if there is one. w.mu is held.
+func (w *Writer[T]) chunk() []T {
+	if n := len(w.free); n > 0 {
+		c := w.free[n-1]
+		w.free[n-1] = nil
+		w.free = w.free[:n-1]
+		w.unused = min(w.unused, n-1)
+		return c
+	}
+	return make([]T, 0, w.chunkLen)
+}
+
+// recycle keeps c, written and cleared, for reuse.
+func (w *Writer[T]) recycle(c []T) {
+	w.mu.Lock()
+	w.free = append(w.free, c[:0])
+	w.mu.Unlock()
+}
+
+// trim leaves to the collector the kept chunks that went unused since the
+// last trim, but for keepFree. Run calls it every FlushEvery: a load that
+// uses many chunks keeps them (a drained queue refills without
+// allocating), a burst's are released once it has passed.
+func (w *Writer[T]) trim() {
+	w.mu.Lock()
+	if drop := min(w.unused, len(w.free)-keepFree); drop > 0 {
+		n := len(w.free) - drop
+		clear(w.free[n:])
+		w.free = w.free[:n]
+	}
+	w.unused = len(w.free)
+	w.mu.Unlock()
 }
 
 // Stats are a writer's counters since it started.
@@ -103,14 +169,14 @@ type Stats struct {
 	Dropped  int64 `json:"dropped" doc:"Records dropped because the in-memory queue was full."`
 	Failed   int64 `json:"failed" doc:"Records lost because the store refused them (alone, or was unavailable)."`
 	Lost     int64 `json:"lost" doc:"Records that never reached the store: dropped plus failed."`
-	Queued   int   `json:"queued"`
+	Queued   int   `json:"queued" doc:"Records in memory: waiting, or being written."`
 }
 
 // Stats returns the counters.
 func (w *Writer[T]) Stats() Stats {
 	d, f := w.dropped.Load(), w.failed.Load()
 	w.mu.Lock()
-	queued := len(w.queue)
+	queued := w.queued + int(w.pending.Load())
 	w.mu.Unlock()
 	return Stats{Accepted: w.accepted.Load(), Written: w.written.Load(), Dropped: d, Failed: f, Lost: d + f, Queued: queued}
 }
@@ -121,43 +187,51 @@ func (w *Writer[T]) Stats() Stats {
 func (w *Writer[T]) Lost() uint64 { return uint64(w.dropped.Load() + w.failed.Load()) }
 
 // Run writes queued records until ctx ends, then writes what is still
-// queued and returns.
+// queued, again until a look finds nothing (records added while the last
+// were written are written too), and returns. Records added after that are
+// dropped and counted: nothing is left in memory unaccounted for.
 func (w *Writer[T]) Run(ctx context.Context) {
 	tick := time.NewTicker(w.opt.FlushEvery)
 	defer tick.Stop()
-	var spare []T // the last queue written, reused while it is small
-	drain := func() {
+	var spine [][]T // the last list of chunks taken, reused for the next queue
+	drain := func(last bool) int {
 		w.mu.Lock()
-		taken := w.queue
-		w.queue = spare
+		taken, took := w.chunks, w.queued
+		w.chunks, w.queued = spine[:0], 0
+		w.pending.Add(int64(took))
+		if last && took == 0 {
+			w.closed = true
+		}
 		w.mu.Unlock()
-		spare = nil
-		for rest := taken; len(rest) > 0; {
-			n := min(len(rest), w.opt.Batch)
-			b := rest[:n:n]
+		for i, c := range taken {
+			var size int64
 			if w.opt.MaxBytes > 0 && w.opt.Size != nil {
-				for _, r := range b {
-					w.bytes.Add(-int64(w.opt.Size(r)))
+				for _, r := range c {
+					size += int64(w.opt.Size(r))
 				}
 			}
-			w.flush(b)
-			clear(b) // the records' strings and maps go to the collector
-			rest = rest[n:]
+			w.flush(c[:len(c):len(c)])
+			clear(c) // the records' strings and maps go to the collector
+			// Only now is their memory free: a store that stalls keeps
+			// them counted against Buffer and MaxBytes.
+			w.bytes.Add(-size)
+			w.pending.Add(-int64(len(c)))
+			w.recycle(c)
+			taken[i] = nil
 		}
-		// Reuse a batch's worth of room; a burst's larger queue goes back
-		// to the collector.
-		if cap(taken) <= 2*w.opt.Batch {
-			spare = taken[:0]
-		}
+		spine = taken[:0]
+		return took
 	}
 	for {
 		select {
 		case <-w.full:
-			drain()
+			drain(false)
 		case <-tick.C:
-			drain()
+			drain(false)
+			w.trim()
 		case <-ctx.Done():
-			drain()
+			for drain(true) > 0 {
+			}
 			return
 		}
 	}

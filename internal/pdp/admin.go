@@ -17,8 +17,10 @@ import (
 // port, and asks for no credentials.
 func AdminHandler() http.Handler {
 	mux := http.NewServeMux()
+	// No /debug/pprof/cmdline: it serves the process's arguments, and a
+	// secret may be one of them (--key, --secret-key). pprof.Index answers
+	// that path 404 (no such profile).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
