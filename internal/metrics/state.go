@@ -89,7 +89,7 @@ func RegisterState(reg prometheus.Registerer, s State) {
 		labels := prometheus.Labels{"log": w.name}
 		reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_log_queue_depth", ConstLabels: labels,
-				Help: "Entries waiting in memory to be written to the API log or the decision log."},
+				Help: "Entries waiting in memory to be written to the API log or the decision log, or being written."},
 				func() float64 { return float64(w.stats().Queued) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_log_dropped_total", ConstLabels: labels,
 				Help: "Entries dropped because the log's in-memory queue was full."},
