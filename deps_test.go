@@ -57,7 +57,8 @@ func TestPDPImportsNoServerPackage(t *testing.T) {
 	const mod = "github.com/gatehouse-dev/gatehouse"
 	allowed := map[string]bool{mod: true, mod + "/client/authz": true, mod + "/client": true, mod + "/internal/pdp": true,
 		mod + "/internal/decision": true, mod + "/internal/permit": true, mod + "/internal/batch": true, mod + "/internal/envelope": true,
-		mod + "/internal/dberr": true} // a leaf: standard library only
+		mod + "/internal/dberr":     true, // a leaf: standard library only
+		mod + "/internal/adminhttp": true} // a leaf: standard library only
 	thirdParty := []string{"github.com/danielgtaylor/huma", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/redis/go-redis",
 		"github.com/riverqueue/river", "github.com/pressly/goose", "github.com/golang-jwt/jwt", "github.com/spf13/cobra"}
 	out, err := exec.Command("go", "list", "-deps", "-test=false", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./internal/pdp").CombinedOutput()

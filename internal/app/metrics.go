@@ -2,15 +2,13 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/adminhttp"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/queue"
@@ -90,44 +88,12 @@ func (a *App) AdminHandler() http.Handler {
 		ErrorLog:      slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 		Registry:      a.Metrics, // promhttp_metric_handler_errors_total
 	}))
-	// No /debug/pprof/cmdline: it serves the process's arguments, and a
-	// secret may be one of them (--key, --secret-key). pprof.Index answers
-	// that path 404 (no such profile).
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "Gatehouse admin listener: /metrics (Prometheus), /debug/pprof/")
-	})
+	adminhttp.Profiles(mux)
+	adminhttp.Index(mux, "Gatehouse admin listener: /metrics (Prometheus), /debug/pprof/")
 	return mux
 }
 
 // ServeAdmin answers the admin listener on ln until ctx ends.
 func (a *App) ServeAdmin(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           a.AdminHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		// No WriteTimeout: a CPU profile or a trace takes as long as asked
-		// (?seconds=).
-		IdleTimeout: 120 * time.Second,
-		ErrorLog:    slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("admin listener: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("admin listener shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return adminhttp.Serve(ctx, ln, a.AdminHandler(), a.Log)
 }
