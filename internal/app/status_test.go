@@ -42,9 +42,12 @@ func TestStatusSamplerOneNodeAtATime(t *testing.T) {
 	if len(o.Components) != 5 {
 		t.Fatalf("components: %+v", o.Components)
 	}
+	// One sample per component for the hour, whatever the nodes. What it
+	// says is the node's health at that moment (a ping over 2 s on a busy
+	// machine samples checks as degraded), which this test does not set.
 	for _, c := range o.Components {
-		if today := c.Days[status.Window-1]; today.Total() != 1 || c.State != status.Operational {
-			t.Fatalf("%s: %s, today %+v: want one operational sample for the hour, whatever the nodes", c.Name, c.State, today)
+		if today := c.Days[status.Window-1]; today.Total() != 1 {
+			t.Fatalf("%s: %s, today %+v: want one sample for the hour, whatever the nodes", c.Name, c.State, today)
 		}
 	}
 }
