@@ -175,6 +175,8 @@ func TestFullBatchIsWrittenAtOnce(t *testing.T) {
 		if len(rows) < 10 || len(rows) > 25 {
 			t.Fatalf("written before FlushEvery: %d rows, want the full batches", len(rows))
 		}
+		// synctest's fake clock: the hour passes at once, when every
+		// goroutine in the bubble is blocked (no real wait).
 		time.Sleep(time.Hour)
 		synctest.Wait()
 		if rows, _ = tb.snapshot(); len(rows) != 25 || w.Stats().Queued != 0 {
