@@ -10,19 +10,26 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces the client module with ./client: its go.mod must be there
+# before the download.
+COPY client/go.mod ./client/
 RUN go mod download
 COPY . .
 ARG VERSION=dev
 ARG COMMIT=
 ARG DATE=
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.version=${VERSION} -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.commit=${COMMIT} -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.date=${DATE}" -o /out/gatehouse ./cmd/gatehouse
-RUN mkdir -p /out/data /out/pdp-data
 
 FROM alpine:3.22
 # wget (busybox) answers the health check; nothing else is added.
 COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
-COPY --from=build --chown=65532:65532 --chmod=0700 /out/data /var/lib/gatehouse
-COPY --from=build --chown=65532:65532 --chmod=0700 /out/pdp-data /var/lib/gatehouse-pdp
+# The data folders belong to the user that runs gatehouse, mode 0700; a new
+# named volume mounted on one starts as a copy of it. (A RUN, not
+# COPY --chmod: that needs BuildKit, and the classic builder still builds
+# this file.)
+RUN mkdir -p /var/lib/gatehouse /var/lib/gatehouse-pdp \
+ && chown 65532:65532 /var/lib/gatehouse /var/lib/gatehouse-pdp \
+ && chmod 0700 /var/lib/gatehouse /var/lib/gatehouse-pdp
 USER 65532:65532
 ENV GATEHOUSE_ADDR=0.0.0.0:8080 \
     GATEHOUSE_DATA_DIR=/var/lib/gatehouse \
