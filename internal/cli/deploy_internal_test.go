@@ -149,6 +149,29 @@ func TestDeployFiles(t *testing.T) {
 	if goVersion == nil || !strings.Contains(string(dockerfile), "FROM golang:"+goVersion[1]+" ") {
 		t.Errorf("the Dockerfile's Go image does not match go.mod's go %v", goVersion)
 	}
+	// go.mod's local replacements must be in the image before `go mod
+	// download`, and the file must build with the classic builder too
+	// (COPY --chmod and RUN --mount need BuildKit).
+	download := strings.Index(string(dockerfile), "RUN go mod download")
+	if download < 0 {
+		t.Fatal("the Dockerfile has no RUN go mod download")
+	}
+	for _, m := range regexp.MustCompile(`(?m)^replace \S+ => \./(\S+)$`).FindAllStringSubmatch(string(gomod), -1) {
+		if copyLine := "COPY " + m[1] + "/go.mod ./" + m[1] + "/"; !strings.Contains(string(dockerfile)[:download], copyLine) {
+			t.Errorf("go.mod replaces a module with ./%s: the Dockerfile needs %q before go mod download", m[1], copyLine)
+		}
+	}
+	var instructions []string
+	for _, l := range strings.Split(string(dockerfile), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			instructions = append(instructions, l)
+		}
+	}
+	for _, bad := range []string{"--chmod", "--mount"} {
+		if strings.Contains(strings.Join(instructions, "\n"), bad) {
+			t.Errorf("the Dockerfile uses %s, which the classic builder refuses", bad)
+		}
+	}
 	for _, want := range []string{"USER 65532", "HEALTHCHECK", "/readyz", "ENTRYPOINT [\"/usr/local/bin/gatehouse\"]"} {
 		if !strings.Contains(string(dockerfile), want) {
 			t.Errorf("the Dockerfile lacks %q", want)
