@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,7 @@ type LogStore struct {
 	db *DB
 
 	mu    sync.Mutex
-	stmts map[string]*sql.Stmt // full-size multi-row INSERTs, prepared once
+	stmts map[string]*sql.Stmt // multi-row INSERTs by table and row count, prepared once
 
 	// logScanOnly: CallUsage counts the API log alone (SetCallRollup).
 	logScanOnly atomic.Bool
@@ -44,57 +45,85 @@ func (s *LogStore) rowsQuery(table, cols string, rows, ncol int) string {
 	return b.String()
 }
 
-// fullInsert returns the prepared INSERT of full rows into table, preparing
+// prepared returns the prepared INSERT of rows rows into table, preparing
 // it the first time: parsing a statement of thousands of parameters costs
 // as much as a fifth of the write. Call it before beginning the
 // transaction (SQLite's writer has one connection).
-func (s *LogStore) fullInsert(ctx context.Context, table, cols string, full, ncol int) (*sql.Stmt, error) {
+func (s *LogStore) prepared(ctx context.Context, table, cols string, rows, ncol int) (*sql.Stmt, error) {
+	key := fmt.Sprintf("%s/%d", table, rows)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if stmt := s.stmts[table]; stmt != nil {
+	if stmt := s.stmts[key]; stmt != nil {
 		return stmt, nil
 	}
-	stmt, err := s.db.write.PrepareContext(ctx, s.rowsQuery(table, cols, full, ncol))
+	stmt, err := s.db.write.PrepareContext(ctx, s.rowsQuery(table, cols, rows, ncol))
 	if err != nil {
 		return nil, fmt.Errorf("prepare %s insert: %w", table, err)
 	}
-	s.stmts[table] = stmt
+	s.stmts[key] = stmt
 	return stmt, nil
 }
 
-// insertRows inserts rows rows in tx, with the prepared statement when the
-// batch is full-size.
-func (s *LogStore) insertRows(ctx context.Context, tx *sql.Tx, full *sql.Stmt, table, cols string, rows, ncol, fullRows int, args []any) error {
-	if rows == fullRows {
-		_, err := tx.StmtContext(ctx, full).ExecContext(ctx, args...)
-		return err
+// insertSizes splits n rows into the row counts of the INSERTs that write
+// them: as many of rowsPer as fit, then, on SQLite, the rest as powers of
+// two (at most log2(rowsPer) statements, all prepared once: a batch of the
+// background writers is seldom full, and parsing a statement of its size
+// anew for every batch cost more than the statements it saves), or, on
+// PostgreSQL, the rest in one INSERT (a batch of the API log's writer is
+// one INSERT there, see apiLogRowsPostgres).
+func (s *LogStore) insertSizes(n, rowsPer int) []int {
+	var sizes []int
+	for ; n >= rowsPer; n -= rowsPer {
+		sizes = append(sizes, rowsPer)
 	}
-	_, err := tx.ExecContext(ctx, s.rowsQuery(table, cols, rows, ncol), args...)
-	return err
+	if n == 0 {
+		return sizes
+	}
+	if s.db.Engine != SQLite {
+		return append(sizes, n)
+	}
+	for p := 1 << (bits.Len(uint(n)) - 1); p > 0; p >>= 1 {
+		if n&p != 0 {
+			sizes = append(sizes, p)
+		}
+	}
+	return sizes
 }
 
 // insertAll writes items into table in one transaction, rowsPer rows of
-// ncol columns per INSERT; row appends an item's values. then, when set,
-// runs in the same transaction after the inserts (so what it writes is
-// committed with the rows or not at all).
+// ncol columns per INSERT at most (see insertSizes); row appends an item's
+// values. then, when set, runs in the same transaction after the inserts
+// (so what it writes is committed with the rows or not at all).
 func insertAll[T any](ctx context.Context, s *LogStore, table, cols string, ncol, rowsPer int, items []T, row func([]any, *T) []any,
 	then func(ctx context.Context, tx *sql.Tx) error) error {
-	full, err := s.fullInsert(ctx, table, cols, rowsPer, ncol)
-	if err != nil {
-		return err
+	sizes := s.insertSizes(len(items), rowsPer)
+	stmts := make([]*sql.Stmt, len(sizes))
+	for i, n := range sizes {
+		if n == rowsPer || s.db.Engine == SQLite {
+			stmt, err := s.prepared(ctx, table, cols, n, ncol)
+			if err != nil {
+				return err
+			}
+			stmts[i] = stmt
+		}
 	}
 	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", formatError(err))
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	for len(items) > 0 {
-		n := min(len(items), rowsPer)
-		args := make([]any, 0, n*ncol)
-		for i := range items[:n] {
-			args = row(args, &items[i])
+	args := make([]any, 0, min(len(items), rowsPer)*ncol)
+	for i, n := range sizes {
+		args = args[:0]
+		for j := range items[:n] {
+			args = row(args, &items[j])
 		}
-		if err := s.insertRows(ctx, tx, full, table, cols, n, ncol, rowsPer, args); err != nil {
+		if stmts[i] != nil {
+			_, err = tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, s.rowsQuery(table, cols, n, ncol), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("insert into %s: %w", table, logWriteError(err))
 		}
 		items = items[n:]
