@@ -3,13 +3,13 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
@@ -19,7 +19,7 @@ import (
 // full.
 func TestCallCacheMatchesTheLog(t *testing.T) {
 	t.Parallel()
-	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+	db, err := store.OpenLogSQLite(context.Background(), storetest.NewLogSQLite(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestCallCacheMatchesTheLog(t *testing.T) {
 // kept at all.
 func TestCallCacheBudget(t *testing.T) {
 	t.Parallel()
-	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+	db, err := store.OpenLogSQLite(context.Background(), storetest.NewLogSQLite(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestCallCacheBudget(t *testing.T) {
 // has passed: at most 2 minutes after it was written by default.
 func TestCallCacheLateRow(t *testing.T) {
 	t.Parallel()
-	db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+	db, err := store.OpenLogSQLite(context.Background(), storetest.NewLogSQLite(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
 )
 
@@ -24,7 +25,7 @@ func TestLogStore(t *testing.T) {
 	t.Parallel()
 	engines := map[string]func(t *testing.T) *store.DB{
 		"sqlite": func(t *testing.T) *store.DB {
-			db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+			db, err := store.OpenLogSQLite(context.Background(), storetest.NewLogSQLite(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -32,7 +33,7 @@ func TestLogStore(t *testing.T) {
 			return db
 		},
 		"postgres": func(t *testing.T) *store.DB {
-			main, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(t))
+			main, err := store.OpenPostgres(context.Background(), storetest.NewPostgres(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,14 +12,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
-	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
 // logEngines open an empty log database on each engine.
 var logEngines = map[string]func(t *testing.T) *store.DB{
 	"sqlite": func(t *testing.T) *store.DB {
-		db, err := store.OpenLogSQLite(context.Background(), filepath.Join(t.TempDir(), "logs.db"))
+		db, err := store.OpenLogSQLite(context.Background(), storetest.NewLogSQLite(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,7 +27,7 @@ var logEngines = map[string]func(t *testing.T) *store.DB{
 		return db
 	},
 	"postgres": func(t *testing.T) *store.DB {
-		main, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(t))
+		main, err := store.OpenPostgres(context.Background(), storetest.NewPostgres(t))
 		if err != nil {
 			t.Fatal(err)
 		}

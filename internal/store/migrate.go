@@ -1,10 +1,13 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime/debug"
 	"slices"
 	"strings"
 )
@@ -74,4 +77,37 @@ func (m migrationFS) ReadDir(name string) ([]fs.DirEntry, error) {
 		out = append(out, fs.FileInfoToDirEntry(info))
 	}
 	return out, nil
+}
+
+// MigrationsDigest identifies the schemas this build's migrations make:
+// a hash of the main and log schemas' migration files and of the job
+// queue's (River's) module versions. Tests key the migrated databases they
+// copy by it, so that a changed migration makes new ones.
+func MigrationsDigest() string {
+	h := sha256.New()
+	for _, set := range []migrationSet{mainSchema, logSchema} {
+		_ = fs.WalkDir(set.fs, set.dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(set.fs, p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s %d\n", p, len(b))
+			h.Write(b)
+			return nil
+		})
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if strings.HasPrefix(d.Path, "github.com/riverqueue/") {
+				if d.Replace != nil {
+					d = d.Replace
+				}
+				fmt.Fprintf(h, "%s %s %s\n", d.Path, d.Version, d.Sum)
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
 }

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
@@ -13,7 +12,7 @@ import (
 func TestSQLite(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) *store.DB {
-		db, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+		db, err := store.OpenSQLite(context.Background(), storetest.NewSQLite(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -25,7 +24,7 @@ func TestSQLite(t *testing.T) {
 func TestPostgres(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) *store.DB {
-		db, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(t))
+		db, err := store.OpenPostgres(context.Background(), storetest.NewPostgres(t))
 		if err != nil {
 			t.Fatal(err)
 		}
