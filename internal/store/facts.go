@@ -442,6 +442,14 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 	// page, the keys after it: two reads that each follow an index, where
 	// one OR over both would read the cursor's key from its start.
 	var rest []string
+	// seek starts the page after the row (key, at, id).
+	seek := func(key any, at int64, id string) {
+		args = append(args, key, at, id)
+		k, c, i := len(args)-2, len(args)-1, len(args)
+		rest = append(append([]string(nil), outer...), fmt.Sprintf("%s.key = $%d", by.alias, k))
+		inner = append(inner, fmt.Sprintf("a.created_at %s= $%d AND (a.created_at %s $%d OR a.id %s $%d)", cmp, c, cmp, c, cmp, i))
+		outer = append(outer, fmt.Sprintf("%s.key %s $%d", by.alias, cmp, k))
+	}
 	if page.Cursor == StartCursor {
 		if page.Page > 1 {
 			return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
@@ -458,17 +466,39 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		if pos.At == nil {
 			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
 		}
-		args = append(args, pos.Key, *pos.At, pos.ID)
-		k, c, i := len(args)-2, len(args)-1, len(args)
-		rest = append(append([]string(nil), outer...), fmt.Sprintf("%s.key = $%d", by.alias, k))
-		inner = append(inner, fmt.Sprintf("a.created_at %s= $%d AND (a.created_at %s $%d OR a.id %s $%d)", cmp, c, cmp, c, cmp, i))
-		outer = append(outer, fmt.Sprintf("%s.key %s $%d", by.alias, cmp, k))
+		seek(pos.Key, *pos.At, pos.ID)
 		out.Total = -1
 	} else {
 		if err := countRows(ctx, s.reader(), "authz_role_assignments a", w, page, &out); err != nil {
 			return out, fmt.Errorf("count role assignments: %w", err)
 		}
 		offset = max(page.Offset(), 0)
+		if offset >= deepOffset {
+			// A deep page: the row before it, read from the indexes alone
+			// (the keys' (env_id, key, id) and the assignments' (fk,
+			// created_at, id)), then the page after it as a cursor reads
+			// it, instead of reading and joining every skipped row.
+			innerSQL := strings.Join(append(append([]string(nil), inner...), "TRUE"), " AND ")
+			var query string
+			if s.db.Engine == Postgres {
+				query = fmt.Sprintf("SELECT %s.key, a.created_at, a.id FROM %s %s CROSS JOIN LATERAL (SELECT a.created_at, a.id FROM authz_role_assignments a WHERE %s = %s.id AND %s ORDER BY a.created_at%s, a.id%s LIMIT %d) a WHERE %s ORDER BY %s.key%s, a.created_at%s, a.id%s LIMIT 1 OFFSET %d",
+					by.alias, by.table, by.alias, by.fk, by.alias, innerSQL, dir, dir, offset, strings.Join(outer, " AND "), by.alias, dir, dir, dir, offset-1)
+			} else {
+				query = fmt.Sprintf("SELECT %s.key, a.created_at, a.id FROM %s %s CROSS JOIN authz_role_assignments a ON %s = %s.id WHERE %s AND %s ORDER BY %s.key%s, a.created_at%s, a.id%s LIMIT 1 OFFSET %d",
+					by.alias, by.table, by.alias, by.fk, by.alias, strings.Join(outer, " AND "), innerSQL, by.alias, dir, dir, dir, offset-1)
+			}
+			var key, id string
+			var at int64
+			err := s.reader().QueryRowContext(ctx, query, args...).Scan(&key, &at, &id)
+			if err == sql.ErrNoRows {
+				out.Items = []facts.Assignment{}
+				return out, nil
+			} else if err != nil {
+				return out, fmt.Errorf("list role assignments: %w", err)
+			}
+			seek(key, at, id)
+			offset = 0
+		}
 	}
 	var others []string
 	for _, g := range []assignmentGroup{assignmentGroups["user"], assignmentGroups["role"], assignmentGroups["tenant"]} {
