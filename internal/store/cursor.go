@@ -248,7 +248,7 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 // deepOffset is the offset from which a page asked for by number is read
 // through the row before it (see listRows): below it, OFFSET over the
 // page's own query costs less than a second query.
-const deepOffset = 1000
+var deepOffset = 1000
 
 // afterCond is the condition "after (key $k, id $i)" in a list's order:
 // col >= k AND (col > k OR id > i), a range on the index's sort column

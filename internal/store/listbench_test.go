@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -111,6 +112,14 @@ func BenchmarkListPages(b *testing.B) {
 				// before it (the store's deep-page path), counted up to
 				// TotalCap as the API counts.
 				cases = append(cases, tc{name + "/page-mid", list, func() gatehouse.PageRequest {
+					return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
+				}})
+				// The same page read by plain OFFSET (the store before the
+				// deep-page path), for the ratio.
+				cases = append(cases, tc{name + "/page-mid-offset", func(p gatehouse.PageRequest) (string, error) {
+					defer store.SetDeepOffset(math.MaxInt)()
+					return list(p)
+				}, func() gatehouse.PageRequest {
 					return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
 				}})
 				var cur string
