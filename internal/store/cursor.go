@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -175,15 +176,7 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 			return out, err
 		}
 		args = append(args, pos.Key, pos.ID)
-		k, i := len(args)-1, len(args)
-		// col >= k AND (col > k OR id > i): a range on the index's sort
-		// column that both engines use, then the tie on id.
-		cond := fmt.Sprintf("%s %s= $%d AND (%s %s $%d OR %s %s $%d)", col, cmp, k, col, cmp, k, lq.idCol, cmp, i)
-		if conds == "" {
-			conds = " WHERE " + cond
-		} else {
-			conds += " AND " + cond
-		}
+		conds = andWhere(conds, afterCond(col, lq.idCol, cmp, len(args)-1, len(args)))
 		out.Total = -1
 	} else {
 		countFrom := lq.countFrom
@@ -193,7 +186,27 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 		if err := countRows(ctx, q, countFrom, w, page, &out); err != nil {
 			return out, fmt.Errorf("count %s: %w", lq.what, err)
 		}
-		if off := page.Offset(); off > 0 {
+		if off := page.Offset(); off >= deepOffset {
+			// A deep page: find the row before it through the narrowest
+			// read (the sort column and id, from the count's tables, which
+			// an index covers), then read the page after it as a cursor
+			// would, instead of reading and joining every skipped row.
+			var key any
+			var id string
+			err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT %s, %s FROM %s%s ORDER BY %s%s, %s%s LIMIT 1 OFFSET %d",
+				col, lq.idCol, countFrom, conds, col, dir, lq.idCol, dir, off-1), args...).Scan(&key, &id)
+			if err == sql.ErrNoRows {
+				out.Items = []T{}
+				return out, nil
+			} else if err != nil {
+				return out, fmt.Errorf("list %s: %w", lq.what, err)
+			}
+			if key, err = cursorKey(key); err != nil {
+				return out, fmt.Errorf("list %s: %w", lq.what, err)
+			}
+			args = append(args, key, id)
+			conds = andWhere(conds, afterCond(col, lq.idCol, cmp, len(args)-1, len(args)))
+		} else if off > 0 {
 			limit += fmt.Sprintf(" OFFSET %d", off)
 		}
 	}
@@ -230,6 +243,26 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: key, ID: lastID})
 	}
 	return out, nil
+}
+
+// deepOffset is the offset from which a page asked for by number is read
+// through the row before it (see listRows): below it, OFFSET over the
+// page's own query costs less than a second query.
+var deepOffset = 1000
+
+// afterCond is the condition "after (key $k, id $i)" in a list's order:
+// col >= k AND (col > k OR id > i), a range on the index's sort column
+// that both engines use, then the tie on id (cmp is ">" or "<").
+func afterCond(col, idCol, cmp string, k, i int) string {
+	return fmt.Sprintf("%s %s= $%d AND (%s %s $%d OR %s %s $%d)", col, cmp, k, col, cmp, k, idCol, cmp, i)
+}
+
+// andWhere adds cond to a WHERE clause ("" or " WHERE …").
+func andWhere(conds, cond string) string {
+	if conds == "" {
+		return " WHERE " + cond
+	}
+	return conds + " AND " + cond
 }
 
 // countRows counts the rows of from under w, up to page.CountUpTo when set

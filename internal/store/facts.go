@@ -442,6 +442,14 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 	// page, the keys after it: two reads that each follow an index, where
 	// one OR over both would read the cursor's key from its start.
 	var rest []string
+	// seek starts the page after the row (key, at, id).
+	seek := func(key any, at int64, id string) {
+		args = append(args, key, at, id)
+		k, c, i := len(args)-2, len(args)-1, len(args)
+		rest = append(append([]string(nil), outer...), fmt.Sprintf("%s.key = $%d", by.alias, k))
+		inner = append(inner, fmt.Sprintf("a.created_at %s= $%d AND (a.created_at %s $%d OR a.id %s $%d)", cmp, c, cmp, c, cmp, i))
+		outer = append(outer, fmt.Sprintf("%s.key %s $%d", by.alias, cmp, k))
+	}
 	if page.Cursor == StartCursor {
 		if page.Page > 1 {
 			return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
@@ -458,17 +466,67 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		if pos.At == nil {
 			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
 		}
-		args = append(args, pos.Key, *pos.At, pos.ID)
-		k, c, i := len(args)-2, len(args)-1, len(args)
-		rest = append(append([]string(nil), outer...), fmt.Sprintf("%s.key = $%d", by.alias, k))
-		inner = append(inner, fmt.Sprintf("a.created_at %s= $%d AND (a.created_at %s $%d OR a.id %s $%d)", cmp, c, cmp, c, cmp, i))
-		outer = append(outer, fmt.Sprintf("%s.key %s $%d", by.alias, cmp, k))
+		seek(pos.Key, *pos.At, pos.ID)
 		out.Total = -1
 	} else {
 		if err := countRows(ctx, s.reader(), "authz_role_assignments a", w, page, &out); err != nil {
 			return out, fmt.Errorf("count role assignments: %w", err)
 		}
 		offset = max(page.Offset(), 0)
+		if offset >= deepOffset {
+			// A deep page: the row before it, read from the indexes alone
+			// (the keys' (env_id, key, id) and the assignments' (fk,
+			// created_at, id)), then the page after it as a cursor reads
+			// it, instead of reading and joining every skipped row.
+			// The assignment's environment is its key's (a user, role or
+			// tenant of the environment): the condition moves to the
+			// key's table, whose index holds it, so that the assignments'
+			// (fk, created_at, id) index answers alone, without reading
+			// every skipped row for its env_id.
+			anchorOuter := append([]string(nil), outer...)
+			anchorInner := []string{"TRUE"}
+			for _, c := range inner {
+				if rest, ok := strings.CutPrefix(c, "a.env_id = $"); ok {
+					anchorOuter = append(anchorOuter, by.alias+".env_id = $"+rest)
+				} else {
+					anchorInner = append(anchorInner, c)
+				}
+			}
+			innerSQL, outerSQL := strings.Join(anchorInner, " AND "), strings.Join(anchorOuter, " AND ")
+			var key, id string
+			var at int64
+			var err error
+			if s.db.Engine == Postgres {
+				// PostgreSQL would sort the joined rows of each key (its
+				// nested loop does not keep the inner order), so: the
+				// running count of the keys' assignments, in key order,
+				// up to the key holding the row (a window over an index
+				// scan, which stops there), then that row by OFFSET in
+				// the key's own index range.
+				var gid string
+				var cum, n int64
+				err = s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT key, id, cum, n FROM (SELECT %s.key, %s.id, c.n, SUM(c.n) OVER (ORDER BY %s.key%s ROWS UNBOUNDED PRECEDING) AS cum FROM %s %s CROSS JOIN LATERAL (SELECT COUNT(*) AS n FROM authz_role_assignments a WHERE %s = %s.id AND %s) c WHERE %s) x WHERE cum >= %d ORDER BY key%s LIMIT 1",
+					by.alias, by.alias, by.alias, dir, by.table, by.alias, by.fk, by.alias, innerSQL, outerSQL, offset, dir), args...).Scan(&key, &gid, &cum, &n)
+				if err == nil {
+					// (The key's conditions again, as a one-time filter:
+					// every parameter is used.)
+					gargs := append(append([]any(nil), args...), gid)
+					err = s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT a.created_at, a.id FROM authz_role_assignments a WHERE %s = $%d AND EXISTS (SELECT 1 FROM %s %s WHERE %s.id = $%d AND %s) AND %s ORDER BY a.created_at%s, a.id%s LIMIT 1 OFFSET %d",
+						by.fk, len(gargs), by.table, by.alias, by.alias, len(gargs), outerSQL, innerSQL, dir, dir, offset-1-int(cum-n)), gargs...).Scan(&at, &id)
+				}
+			} else {
+				err = s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT %s.key, a.created_at, a.id FROM %s %s CROSS JOIN authz_role_assignments a ON %s = %s.id WHERE %s AND %s ORDER BY %s.key%s, a.created_at%s, a.id%s LIMIT 1 OFFSET %d",
+					by.alias, by.table, by.alias, by.fk, by.alias, outerSQL, innerSQL, by.alias, dir, dir, dir, offset-1), args...).Scan(&key, &at, &id)
+			}
+			if err == sql.ErrNoRows {
+				out.Items = []facts.Assignment{}
+				return out, nil
+			} else if err != nil {
+				return out, fmt.Errorf("list role assignments: %w", err)
+			}
+			seek(key, at, id)
+			offset = 0
+		}
 	}
 	var others []string
 	for _, g := range []assignmentGroup{assignmentGroups["user"], assignmentGroups["role"], assignmentGroups["tenant"]} {

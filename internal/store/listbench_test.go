@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,6 +107,20 @@ func BenchmarkListPages(b *testing.B) {
 				}})
 				cases = append(cases, tc{name + "/start", list, func() gatehouse.PageRequest {
 					return gatehouse.PageRequest{PerPage: 20, Sort: sort, Desc: desc, Cursor: store.StartCursor}
+				}})
+				// Page number mid, half-way through: read through the row
+				// before it (the store's deep-page path), counted up to
+				// TotalCap as the API counts.
+				cases = append(cases, tc{name + "/page-mid", list, func() gatehouse.PageRequest {
+					return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
+				}})
+				// The same page read by plain OFFSET (the store before the
+				// deep-page path), for the ratio.
+				cases = append(cases, tc{name + "/page-mid-offset", func(p gatehouse.PageRequest) (string, error) {
+					defer store.SetDeepOffset(math.MaxInt)()
+					return list(p)
+				}, func() gatehouse.PageRequest {
+					return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
 				}})
 				var cur string
 				cases = append(cases, tc{name + "/cursor", list, func() gatehouse.PageRequest {
