@@ -442,7 +442,7 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 				conds += " AND " + cond
 			}
 		}
-		query := fmt.Sprintf("SELECT %s, a.created_at FROM %s%s ORDER BY a.created_at%s, a.id%s LIMIT %d", cols, from, conds, dir, dir, page.PerPage+1)
+		query := fmt.Sprintf("SELECT %s, a.created_at, a.created_at FROM %s%s ORDER BY a.created_at%s, a.id%s LIMIT %d", cols, from, conds, dir, dir, page.PerPage+1)
 		rows, err := s.reader().QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("list role assignments: %w", err)
