@@ -379,14 +379,7 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 	if page.Desc {
 		dir, cmp = " DESC", "<"
 	}
-	bw := &where{}
-	bw.add("env = ?", f.EnvID)
-	bw.add("user = ?", f.User)
-	bw.add("role = ?", f.Role)
-	bw.add("tenant = ?", f.Tenant)
-	bw.add("instance = ?", f.ResourceInstance)
-	bw.add("kind = ?", string(f.Kind))
-	bind := cursorBinding("role assignments of both kinds", "created_at", page.Desc, bw)
+	bind := mergedBinding(f, page.Desc)
 	var pos *cursorPos
 	if page.Cursor != StartCursor {
 		p, err := decodeCursor(page.Cursor, bind)
@@ -487,7 +480,7 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 	}
 	{
 		w := &where{}
-		if f.User == "" && f.ResourceInstance == "" {
+		if f.User == "" && f.ResourceInstance == "" && f.Role == "" {
 			w.add("a.env_id = ?", f.EnvID)
 		}
 		if f.User != "" {
@@ -503,9 +496,28 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 			w.add("a.instance_id = ?", instID)
 		}
 		if f.Role != "" {
-			// Roles of several resource types may share a key.
-			w.args = append(w.args, f.EnvID, f.Role)
-			w.raw(fmt.Sprintf("a.role_id IN (SELECT id FROM authz_resource_roles WHERE env_id = $%d AND key = $%d)", len(w.args)-1, len(w.args)))
+			// Roles of several resource types may share a key: one is a
+			// range of the (role_id, created_at, id) index, more a filter.
+			roleIDs, err := queryAll(ctx, s.reader(), "SELECT id FROM authz_resource_roles WHERE env_id = $1 AND key = $2 ORDER BY id", func(sc scanner) (string, error) {
+				var id string
+				return id, sc.Scan(&id)
+			}, f.EnvID, f.Role)
+			if err != nil {
+				return out, fmt.Errorf("list role assignments: %w", err)
+			}
+			switch len(roleIDs) {
+			case 0:
+				w.add("a.role_id = ?", "") // no such role: nothing matches
+			case 1:
+				w.add("a.role_id = ?", roleIDs[0])
+			default:
+				var in []string
+				for _, id := range roleIDs {
+					w.args = append(w.args, id)
+					in = append(in, fmt.Sprintf("$%d", len(w.args)))
+				}
+				w.raw("a.role_id IN (" + strings.Join(in, ", ") + ")")
+			}
 		}
 		if f.Tenant != "" {
 			w.add("i.tenant_id = ?", tenantID)
@@ -535,6 +547,18 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: last.at, ID: last.a.ID})
 	}
 	return out, nil
+}
+
+// mergedBinding binds a cursor of listMergedAssignments to its list.
+func mergedBinding(f facts.AssignmentFilter, desc bool) string {
+	w := &where{}
+	w.add("env = ?", f.EnvID)
+	w.add("user = ?", f.User)
+	w.add("role = ?", f.Role)
+	w.add("tenant = ?", f.Tenant)
+	w.add("instance = ?", f.ResourceInstance)
+	w.add("kind = ?", string(f.Kind))
+	return cursorBinding("role assignments of both kinds", "created_at", desc, w)
 }
 
 // instanceAssignmentFrom joins an assignment on an instance (a) to its

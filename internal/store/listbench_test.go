@@ -175,8 +175,118 @@ func BenchmarkListPages(b *testing.B) {
 				b.Logf("postgres: VACUUM (ANALYZE) took %s", time.Since(start).Round(time.Millisecond))
 				run("vacuumed/")
 			}
+			// Roles on instances join the environment: kind=all by created_at
+			// is then one keyset over both tables, merged (by cursor).
+			start = time.Now()
+			nInst, t0 := loadInstanceRoles(b, db, env, n)
+			b.Logf("%s: loaded %d assignments on instances in %s", e.name, nInst, time.Since(start).Round(time.Second))
+			midAt := t0.Add(time.Duration(n/2) * time.Microsecond * 10)
+			merged := func(f facts.AssignmentFilter, desc bool, deep bool) tc {
+				list := as(f)
+				f.EnvID, f.Kind = env, facts.AllAssignments
+				return tc{"", list, func() gatehouse.PageRequest {
+					if !deep {
+						return gatehouse.PageRequest{PerPage: 20, Desc: desc, Cursor: store.StartCursor}
+					}
+					return gatehouse.PageRequest{PerPage: 20, Desc: desc, Cursor: store.MergedCursorAt(f, desc, midAt)}
+				}}
+			}
+			cases = nil
+			for _, m := range []struct {
+				name       string
+				f          facts.AssignmentFilter
+				desc, deep bool
+			}{
+				{"kind-all/start", facts.AssignmentFilter{}, false, false},
+				{"kind-all/cursor", facts.AssignmentFilter{}, false, true},
+				{"kind-all-desc/cursor", facts.AssignmentFilter{}, true, true},
+				{"kind-all-of-user/start", facts.AssignmentFilter{User: "u-000500"}, false, false},
+				{"kind-all-of-role/cursor", facts.AssignmentFilter{Role: "role-07"}, false, true},
+				{"kind-all-in-tenant/cursor", facts.AssignmentFilter{Tenant: "t-0420"}, false, true},
+			} {
+				c := merged(m.f, m.desc, m.deep)
+				c.name = m.name
+				cases = append(cases, c)
+			}
+			run("merged/")
 		})
 	}
+}
+
+// loadInstanceRoles adds to env n/10 role assignments on instances (of
+// n/100 instances of one resource type with 5 roles, each of a user of
+// loadBig in one of its tenants), their created_at interleaved with the
+// tenant assignments' over the whole list, and returns their number and
+// loadBig's first instant.
+func loadInstanceRoles(b *testing.B, db *store.DB, env string, n int) (int, time.Time) {
+	ctx := context.Background()
+	st := db.Store()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	res := &facts.Resource{ID: tenancy.NewID(), EnvID: env, Key: "doc", Name: "Doc", Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{},
+		Config: map[string]any{}, Status: "active", CreatedAt: t0, UpdatedAt: t0}
+	if err := st.CreateResource(ctx, res); err != nil {
+		b.Fatal(err)
+	}
+	var roleIDs []string
+	for i := 0; i < 5; i++ {
+		r := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: fmt.Sprintf("role-%02d", i+5), Name: "R", Permissions: []string{"read"},
+			Extends: []string{}, Attributes: map[string]any{}, CreatedAt: t0, UpdatedAt: t0}
+		if err := st.CreateResourceRole(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		roleIDs = append(roleIDs, r.ID)
+	}
+	read := func(query string, args ...any) []string {
+		rows, err := db.Writer().QueryContext(ctx, query, args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, id)
+		}
+		return out
+	}
+	tenantIDs := read("SELECT id FROM authz_tenants WHERE env_id = $1 ORDER BY key", env)
+	userIDs := read("SELECT id FROM authz_users WHERE env_id = $1 ORDER BY key", env)
+	nInst, nAs := max(n/100, 10), n/10
+	var insts []*facts.Instance
+	for i := 0; i < nInst; i++ {
+		insts = append(insts, &facts.Instance{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: fmt.Sprintf("d-%06d", i), TenantID: tenantIDs[i%len(tenantIDs)],
+			Attributes: map[string]any{}, CreatedAt: t0, UpdatedAt: t0})
+	}
+	if err := st.InTx(ctx, func(tx *store.Store) error { return tx.InsertInstances(ctx, insts) }); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 20_000
+	for from := 0; from < nAs; from += batch {
+		as := make([]facts.Assignment, 0, batch)
+		for i := from; i < min(from+batch, nAs); i++ {
+			// Between the tenant assignments 10i+4 and 10i+5 of loadBig.
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: userIDs[i%len(userIDs)], RoleID: roleIDs[i%len(roleIDs)],
+				InstanceID: insts[i%nInst].ID, CreatedAt: t0.Add(time.Duration(10*i+4)*time.Microsecond*10 + 5*time.Microsecond)})
+		}
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			in, err := tx.InsertInstanceAssignments(ctx, as)
+			if err == nil && len(in) != len(as) {
+				err = fmt.Errorf("%d of %d assignments on instances stored", len(in), len(as))
+			}
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if db.Engine == store.Postgres {
+		if _, err := db.Writer().ExecContext(ctx, "VACUUM (ANALYZE) authz_instance_assignments, authz_instances, authz_resource_roles"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return nAs, t0
 }
 
 // loadBig stores n assignments of n/10 users (10 each, over 1,000 tenants

@@ -52,6 +52,8 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"FineTwoNodes", testFineTwoNodes},
 		{"FineLoadMany", testFineLoadMany},
 		{"CursorPaging", testCursorPaging},
+		{"MergedAssignmentPaging", testMergedAssignmentPaging},
+		{"UnknownSorts", testUnknownSorts},
 		{"MemberOIDC", testMemberOIDC},
 	}
 	// Every scenario has a database of its own: they run in parallel.
