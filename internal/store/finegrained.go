@@ -422,7 +422,10 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 		a  facts.Assignment
 		at int64
 	}
-	read := func(cols, from string, w *where) ([]row, error) {
+	// The page's rows are chosen in the assignment table alone (a range of
+	// one index), then joined: joined first, PostgreSQL's planner may hash
+	// the joined tables and sort the environment's rows instead.
+	read := func(table, cols, joins string, w *where) ([]row, error) {
 		args := append([]any(nil), w.args...)
 		conds := w.sql()
 		if pos != nil {
@@ -435,7 +438,8 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 				conds += " AND " + cond
 			}
 		}
-		query := fmt.Sprintf("SELECT %s, a.created_at, a.created_at FROM %s%s ORDER BY a.created_at%s, a.id%s LIMIT %d", cols, from, conds, dir, dir, page.PerPage+1)
+		query := fmt.Sprintf("SELECT %s, a.created_at, a.created_at FROM (SELECT * FROM %s a%s ORDER BY a.created_at%s, a.id%s LIMIT %d) a %s ORDER BY a.created_at%s, a.id%s",
+			cols, table, conds, dir, dir, page.PerPage+1, joins, dir, dir)
 		rows, err := s.reader().QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("list role assignments: %w", err)
@@ -474,7 +478,8 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 		if f.Tenant != "" {
 			w.add("a.tenant_id = ?", tenantID)
 		}
-		if tenantRows, err = read("a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, '', ''", assignmentFrom, w); err != nil {
+		if tenantRows, err = read("authz_role_assignments", "a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, '', ''",
+			"JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id", w); err != nil {
 			return out, err
 		}
 	}
@@ -520,10 +525,11 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 			}
 		}
 		if f.Tenant != "" {
-			w.add("i.tenant_id = ?", tenantID)
+			w.add("a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = ?)", tenantID)
 		}
-		if instanceRows, err = read("a.id, a.env_id, a.user_id, a.role_id, i.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key",
-			instanceAssignmentFrom, w); err != nil {
+		if instanceRows, err = read("authz_instance_assignments", "a.id, a.env_id, a.user_id, a.role_id, i.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key",
+			"JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id JOIN authz_instances i ON i.id = a.instance_id"+
+				" JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id", w); err != nil {
 			return out, err
 		}
 	}
@@ -560,11 +566,6 @@ func mergedBinding(f facts.AssignmentFilter, desc bool) string {
 	w.add("kind = ?", string(f.Kind))
 	return cursorBinding("role assignments of both kinds", "created_at", desc, w)
 }
-
-// instanceAssignmentFrom joins an assignment on an instance (a) to its
-// user, role, instance, the instance's type and tenant.
-const instanceAssignmentFrom = `authz_instance_assignments a JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id
-JOIN authz_instances i ON i.id = a.instance_id JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id`
 
 // ---- condition sets
 

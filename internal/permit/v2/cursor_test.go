@@ -49,9 +49,13 @@ func testPermitCursorPaging(t *testing.T, s *server) {
 	}
 	added := 0
 	adders := map[string]func(){
-		"users":              func() { s.pmust(200, "POST", facts+"/users", k, map[string]any{"key": fmt.Sprintf("new%02d", added)}) },
-		"tenants":            func() { s.pmust(200, "POST", facts+"/tenants", k, map[string]any{"key": fmt.Sprintf("new%02d", added), "name": "N"}) },
-		"resource_instances": func() { s.pmust(200, "POST", facts+"/resource_instances", k, map[string]any{"key": fmt.Sprintf("new%02d", added), "resource": "doc", "tenant": "default"}) },
+		"users": func() { s.pmust(200, "POST", facts+"/users", k, map[string]any{"key": fmt.Sprintf("new%02d", added)}) },
+		"tenants": func() {
+			s.pmust(200, "POST", facts+"/tenants", k, map[string]any{"key": fmt.Sprintf("new%02d", added), "name": "N"})
+		},
+		"resource_instances": func() {
+			s.pmust(200, "POST", facts+"/resource_instances", k, map[string]any{"key": fmt.Sprintf("new%02d", added), "resource": "doc", "tenant": "default"})
+		},
 		"role_assignments": func() {
 			s.pmust(200, "POST", facts+"/users", k, map[string]any{"key": fmt.Sprintf("ra%02d", added), "role_assignments": []any{
 				map[string]any{"role": "reader", "tenant": "t00"}, map[string]any{"role": "viewer", "resource_instance": "doc:d00"}}})
