@@ -485,7 +485,10 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 	}
 	{
 		w := &where{}
-		if f.User == "" && f.ResourceInstance == "" && f.Role == "" {
+		// The tenant filter too: its instances' assignments are read by
+		// the (instance_id, created_at, id) index; with env_id the
+		// environment's whole range was walked for a tenant's few.
+		if f.User == "" && f.ResourceInstance == "" && f.Role == "" && f.Tenant == "" {
 			w.add("a.env_id = ?", f.EnvID)
 		}
 		if f.User != "" {

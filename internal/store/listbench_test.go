@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +182,9 @@ func BenchmarkListPages(b *testing.B) {
 			nInst, t0 := loadInstanceRoles(b, db, env, n)
 			b.Logf("%s: loaded %d assignments on instances in %s", e.name, nInst, time.Since(start).Round(time.Second))
 			midAt := t0.Add(time.Duration(n/2) * time.Microsecond * 10)
+			if db.Engine == store.Postgres && os.Getenv("GATEHOUSE_LIST_EXPLAIN") != "" {
+				explainMerged(b, db, env, midAt)
+			}
 			merged := func(f facts.AssignmentFilter, desc bool, deep bool) tc {
 				list := as(f)
 				f.EnvID, f.Kind = env, facts.AllAssignments
@@ -210,6 +214,51 @@ func BenchmarkListPages(b *testing.B) {
 			}
 			run("merged/")
 		})
+	}
+}
+
+// explainMerged fails unless PostgreSQL reads a merged page (the reads of
+// listMergedAssignments half-way through the list, both orders, and the
+// instance side under a tenant filter) by index, and logs the plans.
+func explainMerged(b *testing.B, db *store.DB, env string, at time.Time) {
+	ctx := context.Background()
+	var tenant string
+	if err := db.Writer().QueryRowContext(ctx, "SELECT id FROM authz_tenants WHERE env_id = $1 AND key = 't-0420'", env).Scan(&tenant); err != nil {
+		b.Fatal(err)
+	}
+	k := at.UnixMicro()
+	const inst = "JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id JOIN authz_instances i ON i.id = a.instance_id" +
+		" JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id"
+	const ten = "JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id"
+	for _, q := range []struct {
+		name, table, cond, joins, dir string
+		args                          []any
+	}{
+		{"instances", "authz_instance_assignments", "a.env_id = $1 AND a.created_at >= $2 AND (a.created_at > $2 OR a.id > '0')", inst, "", []any{env, k}},
+		{"instances desc", "authz_instance_assignments", "a.env_id = $1 AND a.created_at <= $2 AND (a.created_at < $2 OR a.id < 'g')", inst, " DESC", []any{env, k}},
+		{"tenant roles", "authz_role_assignments", "a.env_id = $1 AND a.created_at >= $2 AND (a.created_at > $2 OR a.id > '0')", ten, "", []any{env, k}},
+		{"instances of a tenant", "authz_instance_assignments", "a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = $1) AND a.created_at >= $2 AND (a.created_at > $2 OR a.id > '0')", inst, "", []any{tenant, k}},
+	} {
+		query := fmt.Sprintf("EXPLAIN (ANALYZE, BUFFERS) SELECT a.id, u.key, t.key FROM (SELECT * FROM %s a WHERE %s ORDER BY a.created_at%s, a.id%s LIMIT 21) a %s ORDER BY a.created_at%s, a.id%s",
+			q.table, q.cond, q.dir, q.dir, q.joins, q.dir, q.dir)
+		rows, err := db.Writer().QueryContext(ctx, query, q.args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				b.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		b.Logf("postgres plan, %s:\n%s", q.name, text)
+		if strings.Contains(text, "Seq Scan on "+q.table) {
+			b.Errorf("%s: a sequential scan of %s", q.name, q.table)
+		}
 	}
 }
 
