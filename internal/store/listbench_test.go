@@ -31,7 +31,11 @@ import (
 // "start" is cursor=start (not counted), "cursor" continues from a
 // cursor taken half-way through the list. On PostgreSQL every case runs
 // again under "vacuumed/" after the VACUUM (ANALYZE) that autovacuum
-// makes after a bulk load.
+// makes after a bulk load. Then n/10 roles on instances join the
+// environment and "merged/" times kind=all by cursor (one keyset over both
+// assignment tables) from the start and from half-way, unfiltered and by
+// user, role and tenant; with GATEHOUSE_LIST_EXPLAIN=1 PostgreSQL's plans
+// of the merged reads are logged (-v) and a sequential scan fails.
 func BenchmarkListPages(b *testing.B) {
 	n := 1_000_000
 	if v := os.Getenv("GATEHOUSE_LIST_ASSIGNMENTS"); v != "" {
