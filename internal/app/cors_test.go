@@ -132,7 +132,7 @@ func TestCORS(t *testing.T) {
 			if st != c.want || got.Get("Access-Control-Allow-Origin") != origin || !hasToken(strings.Join(got.Values("Vary"), ","), "Origin") {
 				t.Fatalf("%s %s: %d %v", c.method, c.path, st, got)
 			}
-			for _, e := range []string{"X-Request-Id", "X-RateLimit-Remaining", "Retry-After", "Gatehouse-Revision", "Location"} {
+			for _, e := range []string{"X-Request-Id", "X-RateLimit-Remaining", "Retry-After", "Gatehouse-Revision", "Gatehouse-Next-Cursor", "Location"} {
 				if !hasToken(got.Get("Access-Control-Expose-Headers"), e) {
 					t.Fatalf("%s %s: Expose-Headers %q lacks %s", c.method, c.path, got.Get("Access-Control-Expose-Headers"), e)
 				}

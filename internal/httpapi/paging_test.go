@@ -105,3 +105,22 @@ func TestCursorPaging(t *testing.T) {
 		t.Fatalf("assignments by cursor: %d, want 12", n)
 	}
 }
+
+// A list sorted by a field it lacks (users have no name, tenants no
+// email) is a 4xx naming the sorts it has, never a 500 (issue 16 point
+// 12): the v1 enums refuse it before the store, which refuses it too.
+func TestUnknownSort(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	dev := s.envKey("view:user", "view:tenant")
+	for _, c := range []struct{ path, allowed string }{
+		{"/v1/users?sort=name", "email"},
+		{"/v1/tenants?sort=email", "name"},
+		{"/v1/users?sort=name&cursor=start", "email"},
+	} {
+		r := s.do(req{method: "GET", path: c.path, key: dev})
+		if r.status != 422 && r.status != 400 || !strings.Contains(r.raw, c.allowed) || !strings.Contains(r.raw, "created_at") {
+			t.Fatalf("%s: want a 4xx naming the allowed sorts, got %d %s", c.path, r.status, r.raw)
+		}
+	}
+}

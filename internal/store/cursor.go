@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -149,7 +150,7 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 		col, ok = "created_at", true
 	}
 	if !ok {
-		return out, gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q", page.Sort)
+		return out, unknownSort(page.Sort, lq.sortable)
 	}
 	if page.PerPage <= 0 {
 		page.PerPage = gatehouse.DefaultPerPage
@@ -276,4 +277,16 @@ func countRows[T any](ctx context.Context, q querier, from string, w *where, pag
 		out.Total, out.TotalCapped = page.CountUpTo, true
 	}
 	return err
+}
+
+// unknownSort refuses a sort the list does not have, naming those it has.
+func unknownSort(sort string, sortable map[string]string) error {
+	var names []string
+	for k := range sortable {
+		if k != "" {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	return gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q: sort by one of %s", sort, strings.Join(names, ", "))
 }

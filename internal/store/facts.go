@@ -61,7 +61,13 @@ func searchCond(w *where, search string, cols ...string) {
 	w.parts = append(w.parts, "("+strings.Join(ors, " OR ")+")")
 }
 
-var factSort = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "key": "key", "name": "name", "email": "email"}
+// The sorts of each fact list: only columns its table has, each with an
+// index (env_id, column, id) or, for roles and resource types, few rows.
+var (
+	userSort   = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "key": "key", "email": "email"}
+	namedSort  = map[string]string{"created_at": "created_at", "updated_at": "updated_at", "key": "key", "name": "name"}
+	tenantSort = namedSort
+)
 
 // ---- users
 
@@ -98,7 +104,7 @@ func (s *Store) ListUsers(ctx context.Context, f facts.Filter, page gatehouse.Pa
 	w.addIf(f.Key != "", "key = ?", f.Key)
 	w.addIf(f.Email != "", "email = ?", f.Email)
 	searchCond(w, f.Search, "key", "email", "first_name", "last_name")
-	return listPage(ctx, s.reader(), "authz_users", userCols, w, factSort, page, scanUser)
+	return listPage(ctx, s.reader(), "authz_users", userCols, w, userSort, page, scanUser)
 }
 
 // UpdateUser stores a user's fields.
@@ -167,7 +173,7 @@ func (s *Store) ListTenants(ctx context.Context, f facts.Filter, page gatehouse.
 	w.add("env_id = ?", f.EnvID)
 	w.addIf(f.Key != "", "key = ?", f.Key)
 	searchCond(w, f.Search, "key", "name")
-	return listPage(ctx, s.reader(), "authz_tenants", tenantCols, w, factSort, page, scanTenant)
+	return listPage(ctx, s.reader(), "authz_tenants", tenantCols, w, tenantSort, page, scanTenant)
 }
 
 // UpdateTenant stores a tenant's fields.
@@ -227,7 +233,7 @@ func (s *Store) ListResources(ctx context.Context, f facts.Filter, page gatehous
 	w.addIf(f.Type != "", "kind = ?", f.Type)
 	w.addIf(f.Status != "", "status = ?", f.Status)
 	searchCond(w, f.Search, "key", "name")
-	return listPage(ctx, s.reader(), "authz_resources", resourceCols, w, factSort, page, scanResource)
+	return listPage(ctx, s.reader(), "authz_resources", resourceCols, w, namedSort, page, scanResource)
 }
 
 // UpdateResource stores a resource type's fields.
@@ -310,7 +316,7 @@ func (s *Store) ListRoles(ctx context.Context, f facts.Filter, page gatehouse.Pa
 	w.add("env_id = ?", f.EnvID)
 	w.addIf(f.Key != "", "key = ?", f.Key)
 	searchCond(w, f.Search, "key", "name")
-	return listPage(ctx, s.reader(), "authz_roles", authzRoleCols, w, factSort, page, scanAuthzRole)
+	return listPage(ctx, s.reader(), "authz_roles", authzRoleCols, w, namedSort, page, scanAuthzRole)
 }
 
 // AllRoles returns every role of envID.
@@ -401,6 +407,9 @@ func (s *Store) ListAssignments(ctx context.Context, f facts.AssignmentFilter, p
 	if by, ok := assignmentGroups[page.Sort]; ok {
 		return s.listAssignmentsBy(ctx, f.EnvID, by, w, page)
 	}
+	if page.Sort != "" && page.Sort != "created_at" {
+		return gatehouse.Page[facts.Assignment]{}, unknownSort(page.Sort, assignmentSorts)
+	}
 	return listRows(ctx, s.reader(), listQuery{what: "role assignments", cols: assignmentCols,
 		from: assignmentFrom, countFrom: "authz_role_assignments a", idCol: "a.id",
 		sortable: map[string]string{"": "a.created_at", "created_at": "a.created_at"}}, w, page, scanAssignment)
@@ -415,6 +424,9 @@ var assignmentGroups = map[string]assignmentGroup{
 	"role":   {"authz_roles", "r", "a.role_id"},
 	"tenant": {"authz_tenants", "t", "a.tenant_id"},
 }
+
+// assignmentSorts names the sorts of the assignment lists.
+var assignmentSorts = map[string]string{"created_at": "", "user": "", "role": "", "tenant": ""}
 
 // listAssignmentsBy lists assignments sorted by the key of their user,
 // role or tenant, then created_at and id. The query walks the keys in

@@ -339,7 +339,12 @@ func scanAnyAssignment(sc scanner) (facts.Assignment, error) {
 }
 
 // listAnyAssignments lists assignments of both kinds (or on instances only).
+// By cursor in created_at order it merges the two tables (see
+// listMergedAssignments); by page it reads their union.
 func (s *Store) listAnyAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+	if page.Cursor != "" && (page.Sort == "" || page.Sort == "created_at") {
+		return s.listMergedAssignments(ctx, f, page)
+	}
 	w := &where{}
 	w.add("x.env_id = ?", f.EnvID)
 	w.addIf(f.User != "", "x.user_key = ?", f.User)
@@ -351,6 +356,218 @@ func (s *Store) listAnyAssignments(ctx context.Context, f facts.AssignmentFilter
 	}
 	return listFrom(ctx, s.reader(), "role assignments", "x.id, x.env_id, x.user_id, x.role_id, x.tenant_id, x.user_key, x.role_key, x.tenant_key, x.instance_id, x.resource_instance, x.created_at",
 		assignmentUnion, "x.id", w, map[string]string{"": "x.created_at", "created_at": "x.created_at", "user": "x.user_key", "role": "x.role_key", "tenant": "x.tenant_key"}, page, scanAnyAssignment)
+}
+
+// listMergedAssignments is a page by cursor of the assignments of both
+// kinds (or on instances only) in created_at order: one keyset over both
+// tables. Each table is read from the cursor's (created_at, id) by its
+// index (env_id, or the user, role or instance filter, then created_at and
+// id) for at most a page, and the two ordered reads are merged here, so
+// that a page reads about a page of rows from each table at any depth
+// instead of sorting their union. Ids are lowercase UUIDs, which both
+// engines and Go order alike, so the merge agrees with each read's order.
+func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+	var out gatehouse.Page[facts.Assignment]
+	if page.Page > 1 {
+		return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
+	}
+	if page.PerPage <= 0 {
+		page.PerPage = gatehouse.DefaultPerPage
+	}
+	out.Total = -1
+	dir, cmp := " ASC", ">"
+	if page.Desc {
+		dir, cmp = " DESC", "<"
+	}
+	bind := mergedBinding(f, page.Desc)
+	var pos *cursorPos
+	if page.Cursor != StartCursor {
+		p, err := decodeCursor(page.Cursor, bind)
+		if err != nil {
+			return out, err
+		}
+		k, ok := p.Key.(int64)
+		if !ok {
+			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
+		}
+		p.Key = k
+		pos = &p
+	}
+	idOf := func(query string, args ...any) (string, error) {
+		var id string
+		err := s.reader().QueryRowContext(ctx, query, args...).Scan(&id)
+		if err == sql.ErrNoRows {
+			return "", nil // nothing of that key: no assignment matches (ids are never "")
+		}
+		if err != nil {
+			return "", fmt.Errorf("list role assignments: %w", err)
+		}
+		return id, nil
+	}
+	var userID, tenantID string
+	var err error
+	if f.User != "" {
+		if userID, err = idOf("SELECT id FROM authz_users WHERE env_id = $1 AND key = $2", f.EnvID, f.User); err != nil {
+			return out, err
+		}
+	}
+	if f.Tenant != "" {
+		if tenantID, err = idOf("SELECT id FROM authz_tenants WHERE env_id = $1 AND key = $2", f.EnvID, f.Tenant); err != nil {
+			return out, err
+		}
+	}
+	// read appends up to a page and one of a table's assignments after the
+	// cursor, in order, with their created_at (microseconds).
+	type row struct {
+		a  facts.Assignment
+		at int64
+	}
+	// The page's rows are chosen in the assignment table alone (a range of
+	// one index), then joined: joined first, PostgreSQL's planner may hash
+	// the joined tables and sort the environment's rows instead.
+	read := func(table, cols, joins string, w *where) ([]row, error) {
+		args := append([]any(nil), w.args...)
+		conds := w.sql()
+		if pos != nil {
+			args = append(args, pos.Key, pos.ID)
+			k, i := len(args)-1, len(args)
+			cond := fmt.Sprintf("a.created_at %s= $%d AND (a.created_at %s $%d OR a.id %s $%d)", cmp, k, cmp, k, cmp, i)
+			if conds == "" {
+				conds = " WHERE " + cond
+			} else {
+				conds += " AND " + cond
+			}
+		}
+		query := fmt.Sprintf("SELECT %s, a.created_at, a.created_at FROM (SELECT * FROM %s a%s ORDER BY a.created_at%s, a.id%s LIMIT %d) a %s ORDER BY a.created_at%s, a.id%s",
+			cols, table, conds, dir, dir, page.PerPage+1, joins, dir, dir)
+		rows, err := s.reader().QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, fmt.Errorf("list role assignments: %w", err)
+		}
+		defer rows.Close()
+		var got []row
+		for rows.Next() {
+			var r row
+			if r.a, err = scanAnyAssignment(extraScanner{rows, []any{&r.at}}); err != nil {
+				return nil, fmt.Errorf("scan role assignments: %w", err)
+			}
+			got = append(got, r)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list role assignments: %w", err)
+		}
+		return got, nil
+	}
+	var tenantRows, instanceRows []row
+	if f.Kind != facts.AssignmentsOnInstances && f.ResourceInstance == "" {
+		// A user, role or tenant implies the environment and has its index.
+		w := &where{}
+		if f.User == "" && f.Role == "" && f.Tenant == "" {
+			w.add("a.env_id = ?", f.EnvID)
+		}
+		if f.User != "" {
+			w.add("a.user_id = ?", userID)
+		}
+		if f.Role != "" {
+			roleID, err := idOf("SELECT id FROM authz_roles WHERE env_id = $1 AND key = $2", f.EnvID, f.Role)
+			if err != nil {
+				return out, err
+			}
+			w.add("a.role_id = ?", roleID)
+		}
+		if f.Tenant != "" {
+			w.add("a.tenant_id = ?", tenantID)
+		}
+		if tenantRows, err = read("authz_role_assignments", "a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, '', ''",
+			"JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id", w); err != nil {
+			return out, err
+		}
+	}
+	{
+		w := &where{}
+		// The tenant filter too: its instances' assignments are read by
+		// the (instance_id, created_at, id) index; with env_id the
+		// environment's whole range was walked for a tenant's few.
+		if f.User == "" && f.ResourceInstance == "" && f.Role == "" && f.Tenant == "" {
+			w.add("a.env_id = ?", f.EnvID)
+		}
+		if f.User != "" {
+			w.add("a.user_id = ?", userID)
+		}
+		if f.ResourceInstance != "" {
+			res, key, _ := strings.Cut(f.ResourceInstance, ":")
+			instID, err := idOf("SELECT x.id FROM authz_instances x JOIN authz_resources r ON r.id = x.resource_id WHERE x.env_id = $1 AND r.env_id = $1 AND r.key = $2 AND x.key = $3",
+				f.EnvID, res, key)
+			if err != nil {
+				return out, err
+			}
+			w.add("a.instance_id = ?", instID)
+		}
+		if f.Role != "" {
+			// Roles of several resource types may share a key: one is a
+			// range of the (role_id, created_at, id) index, more a filter.
+			roleIDs, err := queryAll(ctx, s.reader(), "SELECT id FROM authz_resource_roles WHERE env_id = $1 AND key = $2 ORDER BY id", func(sc scanner) (string, error) {
+				var id string
+				return id, sc.Scan(&id)
+			}, f.EnvID, f.Role)
+			if err != nil {
+				return out, fmt.Errorf("list role assignments: %w", err)
+			}
+			switch len(roleIDs) {
+			case 0:
+				w.add("a.role_id = ?", "") // no such role: nothing matches
+			case 1:
+				w.add("a.role_id = ?", roleIDs[0])
+			default:
+				var in []string
+				for _, id := range roleIDs {
+					w.args = append(w.args, id)
+					in = append(in, fmt.Sprintf("$%d", len(w.args)))
+				}
+				w.raw("a.role_id IN (" + strings.Join(in, ", ") + ")")
+			}
+		}
+		if f.Tenant != "" {
+			w.add("a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = ?)", tenantID)
+		}
+		if instanceRows, err = read("authz_instance_assignments", "a.id, a.env_id, a.user_id, a.role_id, i.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key",
+			"JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id JOIN authz_instances i ON i.id = a.instance_id"+
+				" JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id", w); err != nil {
+			return out, err
+		}
+	}
+	before := func(x, y row) bool { // x comes first in the list's order
+		if x.at != y.at {
+			return (x.at < y.at) != page.Desc
+		}
+		return (x.a.ID < y.a.ID) != page.Desc
+	}
+	out.Items = []facts.Assignment{}
+	var last row
+	for len(out.Items) < page.PerPage && (len(tenantRows) > 0 || len(instanceRows) > 0) {
+		if len(instanceRows) == 0 || len(tenantRows) > 0 && before(tenantRows[0], instanceRows[0]) {
+			last, tenantRows = tenantRows[0], tenantRows[1:]
+		} else {
+			last, instanceRows = instanceRows[0], instanceRows[1:]
+		}
+		out.Items = append(out.Items, last.a)
+	}
+	if len(tenantRows) > 0 || len(instanceRows) > 0 {
+		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: last.at, ID: last.a.ID})
+	}
+	return out, nil
+}
+
+// mergedBinding binds a cursor of listMergedAssignments to its list.
+func mergedBinding(f facts.AssignmentFilter, desc bool) string {
+	w := &where{}
+	w.add("env = ?", f.EnvID)
+	w.add("user = ?", f.User)
+	w.add("role = ?", f.Role)
+	w.add("tenant = ?", f.Tenant)
+	w.add("instance = ?", f.ResourceInstance)
+	w.add("kind = ?", string(f.Kind))
+	return cursorBinding("role assignments of both kinds", "created_at", desc, w)
 }
 
 // ---- condition sets

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,11 @@ import (
 // "start" is cursor=start (not counted), "cursor" continues from a
 // cursor taken half-way through the list. On PostgreSQL every case runs
 // again under "vacuumed/" after the VACUUM (ANALYZE) that autovacuum
-// makes after a bulk load.
+// makes after a bulk load. Then n/10 roles on instances join the
+// environment and "merged/" times kind=all by cursor (one keyset over both
+// assignment tables) from the start and from half-way, unfiltered and by
+// user, role and tenant; with GATEHOUSE_LIST_EXPLAIN=1 PostgreSQL's plans
+// of the merged reads are logged (-v) and a sequential scan fails.
 func BenchmarkListPages(b *testing.B) {
 	n := 1_000_000
 	if v := os.Getenv("GATEHOUSE_LIST_ASSIGNMENTS"); v != "" {
@@ -190,8 +195,166 @@ func BenchmarkListPages(b *testing.B) {
 				b.Logf("postgres: VACUUM (ANALYZE) took %s", time.Since(start).Round(time.Millisecond))
 				run("vacuumed/")
 			}
+			// Roles on instances join the environment: kind=all by created_at
+			// is then one keyset over both tables, merged (by cursor).
+			start = time.Now()
+			nInst, t0 := loadInstanceRoles(b, db, env, n)
+			b.Logf("%s: loaded %d assignments on instances in %s", e.name, nInst, time.Since(start).Round(time.Second))
+			midAt := t0.Add(time.Duration(n/2) * time.Microsecond * 10)
+			if db.Engine == store.Postgres && os.Getenv("GATEHOUSE_LIST_EXPLAIN") != "" {
+				explainMerged(b, db, env, midAt)
+			}
+			merged := func(f facts.AssignmentFilter, desc bool, deep bool) tc {
+				list := as(f)
+				f.EnvID, f.Kind = env, facts.AllAssignments
+				return tc{"", list, func() gatehouse.PageRequest {
+					if !deep {
+						return gatehouse.PageRequest{PerPage: 20, Desc: desc, Cursor: store.StartCursor}
+					}
+					return gatehouse.PageRequest{PerPage: 20, Desc: desc, Cursor: store.MergedCursorAt(f, desc, midAt)}
+				}}
+			}
+			cases = nil
+			for _, m := range []struct {
+				name       string
+				f          facts.AssignmentFilter
+				desc, deep bool
+			}{
+				{"kind-all/start", facts.AssignmentFilter{}, false, false},
+				{"kind-all/cursor", facts.AssignmentFilter{}, false, true},
+				{"kind-all-desc/cursor", facts.AssignmentFilter{}, true, true},
+				{"kind-all-of-user/start", facts.AssignmentFilter{User: "u-000500"}, false, false},
+				{"kind-all-of-role/cursor", facts.AssignmentFilter{Role: "role-07"}, false, true},
+				{"kind-all-in-tenant/cursor", facts.AssignmentFilter{Tenant: "t-0420"}, false, true},
+			} {
+				c := merged(m.f, m.desc, m.deep)
+				c.name = m.name
+				cases = append(cases, c)
+			}
+			run("merged/")
 		})
 	}
+}
+
+// explainMerged fails unless PostgreSQL reads a merged page (the reads of
+// listMergedAssignments half-way through the list, both orders, and the
+// instance side under a tenant filter) by index, and logs the plans.
+func explainMerged(b *testing.B, db *store.DB, env string, at time.Time) {
+	ctx := context.Background()
+	var tenant string
+	if err := db.Writer().QueryRowContext(ctx, "SELECT id FROM authz_tenants WHERE env_id = $1 AND key = 't-0420'", env).Scan(&tenant); err != nil {
+		b.Fatal(err)
+	}
+	k := at.UnixMicro()
+	const inst = "JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id JOIN authz_instances i ON i.id = a.instance_id" +
+		" JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id"
+	const ten = "JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id"
+	for _, q := range []struct {
+		name, table, cond, joins, dir string
+		args                          []any
+	}{
+		{"instances", "authz_instance_assignments", "a.env_id = $1 AND a.created_at >= $2 AND (a.created_at > $2 OR a.id > '0')", inst, "", []any{env, k}},
+		{"instances desc", "authz_instance_assignments", "a.env_id = $1 AND a.created_at <= $2 AND (a.created_at < $2 OR a.id < 'g')", inst, " DESC", []any{env, k}},
+		{"tenant roles", "authz_role_assignments", "a.env_id = $1 AND a.created_at >= $2 AND (a.created_at > $2 OR a.id > '0')", ten, "", []any{env, k}},
+		{"instances of a tenant", "authz_instance_assignments", "a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = $1) AND a.created_at >= $2 AND (a.created_at > $2 OR a.id > '0')", inst, "", []any{tenant, k}},
+	} {
+		query := fmt.Sprintf("EXPLAIN (ANALYZE, BUFFERS) SELECT a.id, u.key, t.key FROM (SELECT * FROM %s a WHERE %s ORDER BY a.created_at%s, a.id%s LIMIT 21) a %s ORDER BY a.created_at%s, a.id%s",
+			q.table, q.cond, q.dir, q.dir, q.joins, q.dir, q.dir)
+		rows, err := db.Writer().QueryContext(ctx, query, q.args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				b.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		b.Logf("postgres plan, %s:\n%s", q.name, text)
+		if strings.Contains(text, "Seq Scan on "+q.table) {
+			b.Errorf("%s: a sequential scan of %s", q.name, q.table)
+		}
+	}
+}
+
+// loadInstanceRoles adds to env n/10 role assignments on instances (of
+// n/100 instances of one resource type with 5 roles, each of a user of
+// loadBig in one of its tenants), their created_at interleaved with the
+// tenant assignments' over the whole list, and returns their number and
+// loadBig's first instant.
+func loadInstanceRoles(b *testing.B, db *store.DB, env string, n int) (int, time.Time) {
+	ctx := context.Background()
+	st := db.Store()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	res := &facts.Resource{ID: tenancy.NewID(), EnvID: env, Key: "doc", Name: "Doc", Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{},
+		Config: map[string]any{}, Status: "active", CreatedAt: t0, UpdatedAt: t0}
+	if err := st.CreateResource(ctx, res); err != nil {
+		b.Fatal(err)
+	}
+	var roleIDs []string
+	for i := 0; i < 5; i++ {
+		r := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: fmt.Sprintf("role-%02d", i+5), Name: "R", Permissions: []string{"read"},
+			Extends: []string{}, Attributes: map[string]any{}, CreatedAt: t0, UpdatedAt: t0}
+		if err := st.CreateResourceRole(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		roleIDs = append(roleIDs, r.ID)
+	}
+	read := func(query string, args ...any) []string {
+		rows, err := db.Writer().QueryContext(ctx, query, args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, id)
+		}
+		return out
+	}
+	tenantIDs := read("SELECT id FROM authz_tenants WHERE env_id = $1 ORDER BY key", env)
+	userIDs := read("SELECT id FROM authz_users WHERE env_id = $1 ORDER BY key", env)
+	nInst, nAs := max(n/100, 10), n/10
+	var insts []*facts.Instance
+	for i := 0; i < nInst; i++ {
+		insts = append(insts, &facts.Instance{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: fmt.Sprintf("d-%06d", i), TenantID: tenantIDs[i%len(tenantIDs)],
+			Attributes: map[string]any{}, CreatedAt: t0, UpdatedAt: t0})
+	}
+	if err := st.InTx(ctx, func(tx *store.Store) error { return tx.InsertInstances(ctx, insts) }); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 20_000
+	for from := 0; from < nAs; from += batch {
+		as := make([]facts.Assignment, 0, batch)
+		for i := from; i < min(from+batch, nAs); i++ {
+			// Between the tenant assignments 10i+4 and 10i+5 of loadBig.
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: userIDs[i%len(userIDs)], RoleID: roleIDs[i%len(roleIDs)],
+				InstanceID: insts[i%nInst].ID, CreatedAt: t0.Add(time.Duration(10*i+4)*time.Microsecond*10 + 5*time.Microsecond)})
+		}
+		if err := st.InTx(ctx, func(tx *store.Store) error {
+			in, err := tx.InsertInstanceAssignments(ctx, as)
+			if err == nil && len(in) != len(as) {
+				err = fmt.Errorf("%d of %d assignments on instances stored", len(in), len(as))
+			}
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if db.Engine == store.Postgres {
+		if _, err := db.Writer().ExecContext(ctx, "VACUUM (ANALYZE) authz_instance_assignments, authz_instances, authz_resource_roles"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return nAs, t0
 }
 
 // loadBig stores n assignments of n/10 users (10 each, over 1,000 tenants

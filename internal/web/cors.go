@@ -31,7 +31,7 @@ const CORSAllowHeaders = "Authorization, Content-Type, Idempotency-Key, X-Reques
 // CORSExposeHeaders are the response headers the API sets that a page may
 // read (besides the ones browsers always expose).
 const CORSExposeHeaders = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, " +
-	"Gatehouse-Revision, Location, Idempotent-Replayed, Content-Disposition, Allow"
+	"Gatehouse-Revision, Gatehouse-Next-Cursor, Location, Idempotent-Replayed, Content-Disposition, Allow"
 
 // CORSMaxAge is how long (seconds) a browser may keep a preflight's answer
 // (Chromium keeps at most 2 hours).

@@ -159,6 +159,9 @@ func (s *server) listUsers(c *call) (int, any, error) {
 	var users []facts.User
 	var total int
 	if roles := values(c.r, "role"); len(roles) > 0 {
+		if err := pg.noCursor("the role filter"); err != nil {
+			return 0, nil, err
+		}
 		// The users holding one of the roles, in any tenant.
 		seen := map[string]bool{}
 		var keys []string
@@ -185,6 +188,7 @@ func (s *server) listUsers(c *call) (int, any, error) {
 			return 0, nil, err
 		}
 		total, users = p.Total, p.Items
+		c.next(pg, p.NextCursor)
 	}
 	out := make([]pUser, 0, len(users))
 	for i := range users {
@@ -528,7 +532,8 @@ func attrsMatch(attrs map[string]any, want map[string]string) bool {
 
 // filteredPage is page pg of a list (by created_at) and its total. With
 // attr_<name> filters in the query, they are applied here, over every
-// item of the list (the store does not index attributes).
+// item of the list (the store does not index attributes), and a cursor is
+// refused. Without them, a page by cursor hands on the next one's.
 func filteredPage[T any](c *call, pg ppage, list func(gatehouse.PageRequest) (gatehouse.Page[T], error), attrs func(*T) map[string]any) ([]T, int, error) {
 	want := attrFilters(c.r)
 	if len(want) == 0 {
@@ -536,7 +541,16 @@ func filteredPage[T any](c *call, pg ppage, list func(gatehouse.PageRequest) (ga
 		if err != nil {
 			return nil, 0, err
 		}
+		c.next(pg, p.NextCursor)
 		return p.Items, p.Total, nil
+	}
+	var names []string
+	for k := range want {
+		names = append(names, "attr_"+k)
+	}
+	slices.Sort(names)
+	if err := pg.noCursor("the attribute filter (" + strings.Join(names, ", ") + ")"); err != nil {
+		return nil, 0, err
 	}
 	all, err := allPages(list)
 	if err != nil {
@@ -731,6 +745,9 @@ func (s *server) listAssignments(c *call) (int, any, error) {
 		}
 		if len(rs) == 1 && kind == facts.AssignmentsOnInstances {
 			// One resource type: filtered here.
+			if err := pg.noCursor("the resource filter (one resource type)"); err != nil {
+				return 0, nil, err
+			}
 			all, err := s.assignmentsOf(c, f)
 			if err != nil {
 				return 0, nil, err
@@ -748,9 +765,13 @@ func (s *server) listAssignments(c *call) (int, any, error) {
 				return 0, nil, err
 			}
 			items, total = p.Items, p.Total
+			c.next(pg, p.NextCursor)
 		}
 	} else {
 		// Many values of a filter: any of them matches.
+		if err := pg.noCursor("a filter given several values (user, role, tenant, resource or resource_instance repeated)"); err != nil {
+			return 0, nil, err
+		}
 		all, err := s.assignmentsOf(c, facts.AssignmentFilter{Kind: kind})
 		if err != nil {
 			return 0, nil, err

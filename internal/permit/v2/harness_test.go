@@ -33,8 +33,18 @@ type server struct {
 
 func newServer(t *testing.T) *server {
 	t.Helper()
+	return newServerWith(t, nil)
+}
+
+// newServerWith is newServer with its configuration changed by set (nil:
+// none), e.g. to run on PostgreSQL.
+func newServerWith(t *testing.T, set func(*config.Config)) *server {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
+	if set != nil {
+		set(&cfg)
+	}
 	ctx := context.Background()
 	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

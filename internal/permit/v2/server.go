@@ -82,6 +82,8 @@ type call struct {
 	ctx context.Context
 	p   *auth.Principal
 	env *tenancy.Environment
+	// header is the answer's header (Gatehouse-Next-Cursor).
+	header http.Header
 }
 
 // handler answers a Permit call: a status and a body (nil: no body).
@@ -395,7 +397,11 @@ func (s *server) serve(rt ruled, w http.ResponseWriter, r *http.Request) (int, a
 		return 0, nil, err
 	}
 	ctx := web.WithPrincipal(r.Context(), p)
-	c := &call{r: r, ctx: ctx, p: p}
+	if r.Method == http.MethodGet && r.URL.Query().Has("cursor") && !cursorLists[rt.path] {
+		return 0, nil, gatehouse.FieldError("cursor", "invalid_value",
+			"cursor paging (Gatehouse's extension) is offered on the lists of users, tenants, resource instances and role assignments only: page this list with page and per_page")
+	}
+	c := &call{r: r, ctx: ctx, p: p, header: w.Header()}
 	if rt.env {
 		proj, env := r.PathValue("proj"), r.PathValue("env")
 		e, err := s.Tenancy.Environment(ctx, p, proj, env, false)
@@ -447,6 +453,41 @@ func (c *call) body(limit int64, v any, allowEmpty bool) error {
 type ppage struct {
 	page, perPage int
 	total         bool // include_total_count
+	// cursor is Gatehouse's keyset paging (?cursor=, "start" for the
+	// first page; docs/permit-migration.md): the page after the row it
+	// names, not counted (total_count and page_count are -1), and the
+	// next page's cursor in the Gatehouse-Next-Cursor header.
+	cursor string
+}
+
+// NextCursorHeader carries the cursor of the page after a page read by
+// cursor; it is absent on the last page.
+const NextCursorHeader = "Gatehouse-Next-Cursor"
+
+// cursorLists are the lists that page by cursor.
+var cursorLists = map[string]bool{
+	"/v2/facts/{proj}/{env}/users":              true,
+	"/v2/facts/{proj}/{env}/tenants":            true,
+	"/v2/facts/{proj}/{env}/resource_instances": true,
+	"/v2/facts/{proj}/{env}/role_assignments":   true,
+}
+
+// next hands the cursor of the page after this one to a client paging by
+// cursor (an answer by page number stays Permit's).
+func (c *call) next(pg ppage, cursor string) {
+	if pg.cursor != "" && cursor != "" {
+		c.header.Set(NextCursorHeader, cursor)
+	}
+}
+
+// noCursor refuses a cursor on a list filtered here, in memory, which
+// cannot start from a cursor's row.
+func (pg ppage) noCursor(filter string) error {
+	if pg.cursor == "" {
+		return nil
+	}
+	return permit.CodedError(http.StatusUnprocessableEntity, "CURSOR_NOT_SUPPORTED", "Cursor paging not supported with this filter",
+		filter+" is applied by Gatehouse in memory, over the whole list, so this list cannot start from a cursor: page it with page and per_page, or drop the filter")
 }
 
 func pageOf(r *http.Request) (ppage, error) {
@@ -469,11 +510,14 @@ func pageOf(r *http.Request) (ppage, error) {
 		}
 		pg.perPage = n
 	}
+	if pg.cursor = q.Get("cursor"); pg.cursor != "" && pg.page > 1 {
+		return pg, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts (cursor=start for the first page)")
+	}
 	return pg, nil
 }
 
 func (pg ppage) request(sort string) gatehouse.PageRequest {
-	return gatehouse.PageRequest{Page: pg.page, PerPage: pg.perPage, Sort: sort}
+	return gatehouse.PageRequest{Page: pg.page, PerPage: pg.perPage, Sort: sort, Cursor: pg.cursor}
 }
 
 // paginated is Permit's paged list: {data, total_count, page_count}.
@@ -486,6 +530,9 @@ type paginated[T any] struct {
 func paged[T any](items []T, total, perPage int) paginated[T] {
 	if items == nil {
 		items = []T{}
+	}
+	if total < 0 { // a page by cursor: not counted
+		return paginated[T]{Data: items, TotalCount: -1, PageCount: -1}
 	}
 	return paginated[T]{Data: items, TotalCount: total, PageCount: (total + perPage - 1) / perPage}
 }

@@ -39,6 +39,12 @@ func spec(routes []ruled) []byte {
 		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "description": paramDoc[m[1]], "schema": map[string]any{"type": "string"}})
 		}
+		cursored := method == http.MethodGet && cursorLists[path]
+		if cursored {
+			params = append(params, map[string]any{"name": "cursor", "in": "query", "required": false, "schema": map[string]any{"type": "string"},
+				"description": "Gatehouse's extension: page by keyset instead of page number. cursor=start for the first page, then the " + NextCursorHeader +
+					" header of the previous page (with the same filters); not with page > 1. The page is not counted (total_count and page_count are -1)."})
+		}
 		if len(params) > 0 {
 			op["parameters"] = params
 		}
@@ -63,6 +69,10 @@ func spec(routes []ruled) []byte {
 		}
 		responses := map[string]any{status: anyJSON, "401": errResp("No valid API key"), "403": errResp("The key lacks the scope or the reach"),
 			"404": errResp("Not found"), "422": errResp("Invalid input (with FastAPI's detail list)"), "429": errResp("Rate limited")}
+		if cursored {
+			responses[status] = map[string]any{"description": anyJSON["description"], "content": anyJSON["content"],
+				"headers": map[string]any{NextCursorHeader: map[string]any{"description": "With ?cursor=: the cursor of the next page (absent on the last page).", "schema": map[string]any{"type": "string"}}}}
+		}
 		if status == "204" {
 			responses["204"] = map[string]any{"description": "Done"}
 		}

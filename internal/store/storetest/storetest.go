@@ -53,6 +53,8 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"FineLoadMany", testFineLoadMany},
 		{"CursorPaging", testCursorPaging},
 		{"DeepPages", testDeepPages},
+		{"MergedAssignmentPaging", testMergedAssignmentPaging},
+		{"UnknownSorts", testUnknownSorts},
 		{"MemberOIDC", testMemberOIDC},
 	}
 	// Every scenario has a database of its own: they run in parallel.
