@@ -33,7 +33,7 @@ type Snapshot struct {
 
 // Snapshot loads the key's environment's snapshot.
 func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
-	return get[Snapshot](ctx, c, "/v1/pdp/snapshot", nil)
+	return c.snapshot(ctx)
 }
 
 // StreamEvent is one Server-Sent Event.

@@ -493,9 +493,18 @@ func (e *Engine) Load(d Data) error {
 			return err
 		}
 	}
+	n.sizeTenants(d.Assignments)
 	for _, a := range d.Assignments {
 		if err := n.assignLocked(a); err != nil {
 			return err
+		}
+	}
+	for _, ur := range n.users {
+		// room left by several roles in one tenant
+		if cap(ur.tenants) > len(ur.tenants) {
+			if c := slices.Clone(ur.tenants); cap(c) < cap(ur.tenants) {
+				ur.tenants = c
+			}
 		}
 	}
 	for _, t := range d.Tuples {
@@ -521,6 +530,28 @@ func (e *Engine) Load(d Data) error {
 	e.condSets, e.setRules, e.rulesByPerm = n.condSets, n.setRules, n.rulesByPerm
 	e.mu.Unlock()
 	return nil
+}
+
+// sizeTenants gives each user's role sets room for as many tenants as it
+// has tenant assignments in as (at least as many as it has tenants), so
+// that loading them does not grow the slice step by step: grown by append,
+// a user of ten tenants kept room for sixteen (at 1M assignments, 14 MB of
+// the engine's 68) and left the smaller steps behind as garbage.
+func (e *Engine) sizeTenants(as []Assignment) {
+	count := make(map[*userRec]int32, len(e.users))
+	for i := range as {
+		if as[i].ResourceInstance != "" {
+			continue
+		}
+		if ur := e.users[as[i].User]; ur != nil {
+			count[ur]++
+		}
+	}
+	for ur, c := range count {
+		if cap(ur.tenants)-len(ur.tenants) < int(c) {
+			ur.tenants = slices.Grow(ur.tenants, int(c))
+		}
+	}
 }
 
 // internKeys copies the users' keys into one string and returns them as

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/memory"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/google/uuid"
@@ -178,8 +179,20 @@ func (h *handlers) pdpSnapshot(ctx context.Context, _ *struct{}) (*huma.StreamRe
 		if err := sw.write(head, data, m); err != nil && hctx.Context().Err() == nil {
 			h.Log.Warn("PDP snapshot: write the answer", "request_id", RequestID(ctx), "env_id", ref.envID, "err", err)
 		}
+		// The copy of the data (at 1M assignments about as large as the
+		// engine) is garbage now: return it to the system rather than
+		// keep it mapped as the collector's room to grow.
+		if len(data.Users)+len(data.Assignments)+len(data.Instances)+len(data.Tuples) >= largeSnapshot {
+			data = authz.Data{}
+			memory.ReleaseSoon()
+		}
 	}}, nil
 }
+
+// largeSnapshot is the number of rows from which serving a snapshot
+// returns its transient memory to the system (memory.ReleaseSoon): about
+// 10 MB of copies and buffers.
+const largeSnapshot = 50_000
 
 // snapshotWriter writes a snapshot's JSON in pieces.
 type snapshotWriter struct {

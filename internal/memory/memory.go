@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,4 +108,35 @@ func Release() bool {
 		debug.FreeOSMemory()
 	}
 	return due
+}
+
+// SoonGap is the least time between a ReleaseSoon and the release before
+// it.
+const SoonGap = 5 * time.Second
+
+// pending is set while a ReleaseSoon waits to run.
+var pending atomic.Bool
+
+// ReleaseSoon returns the freed memory to the operating system after a
+// large transient that ends now and recurs with the load (a PDP's snapshot
+// served): at once if the last release is SoonGap old, else once that much
+// has passed since it; requests in between share one release. Unlike
+// Release it never drops the request: the release that ran just before
+// (the engines built at start, then the first PDP asking for its snapshot)
+// could not return this transient's garbage, and the collector would keep
+// it mapped as room to grow (at 1M assignments, hundreds of MB).
+func ReleaseSoon() {
+	if !pending.CompareAndSwap(false, true) {
+		return
+	}
+	released.Lock()
+	wait := time.Until(released.at.Add(SoonGap))
+	released.Unlock()
+	time.AfterFunc(max(wait, 0), func() {
+		released.Lock()
+		released.at = time.Now()
+		released.Unlock()
+		pending.Store(false) // a transient ending from now on needs a release of its own
+		debug.FreeOSMemory()
+	})
 }

@@ -3,6 +3,9 @@ package memory
 import (
 	"runtime/debug"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 func TestParseSize(t *testing.T) {
@@ -61,5 +64,24 @@ func TestReleaseIsRateLimited(t *testing.T) {
 	}
 	if Release() {
 		t.Fatal("a second release within a minute ran")
+	}
+}
+
+func TestReleaseSoonRunsAfterARecentRelease(t *testing.T) {
+	released.Lock()
+	released.at = time.Now() // a release just ran
+	released.Unlock()
+	before := released.at
+	ReleaseSoon()
+	ReleaseSoon() // shares the pending one
+	if !pending.Load() {
+		t.Fatal("no release is pending")
+	}
+	testwait.Until(t, 3*SoonGap, "the pending release to run", func() bool { return !pending.Load() })
+	released.Lock()
+	at := released.at
+	released.Unlock()
+	if gap := at.Sub(before); gap < SoonGap {
+		t.Fatalf("the release ran %v after the previous one, want at least %v", gap, SoonGap)
 	}
 }

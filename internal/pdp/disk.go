@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -115,10 +116,6 @@ func (p *PDP) persist() error {
 	now := time.Now().UTC()
 	s := snapshot{Format: snapshotFormat, SavedAt: &now, SyncedAt: p.Status().LastSyncedAt, OrganizationID: p.claims.OrgID, ProjectID: p.claims.ProjectID,
 		EnvironmentID: p.claims.EnvironmentID, Seq: seq, DecisionLog: *p.policy.Load(), Data: data}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
 	if err := os.MkdirAll(p.cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -127,10 +124,13 @@ func (p *PDP) persist() error {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
-	if _, err := tmp.Write(b); err != nil {
+	cw := &countingWriter{w: tmp}
+	if err := writeSnapshot(cw, &s); err != nil {
 		tmp.Close()
-		return err
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
+	// The copy is garbage from here: unreferenced before the release below.
+	data, s.Data = authz.Data{}, authz.Data{}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
@@ -145,7 +145,7 @@ func (p *PDP) persist() error {
 		_ = d.Sync()
 		d.Close()
 	}
-	p.releaseAfter(len(b))
+	p.releaseAfter(cw.n)
 	return nil
 }
 
@@ -170,4 +170,16 @@ func (p *PDP) releaseAfter(n int) {
 	if due {
 		debug.FreeOSMemory()
 	}
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += n
+	return n, err
 }
