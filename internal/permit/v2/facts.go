@@ -183,7 +183,7 @@ func (s *server) listUsers(c *call) (int, any, error) {
 		}
 		total, users = len(all), window(all, pg)
 	} else {
-		p, err := s.Facts.Users(c.ctx, facts.Filter{EnvID: c.env.ID, Search: search}, pg.request("created_at"))
+		p, err := s.Facts.Users(c.ctx, facts.Filter{EnvID: c.env.ID, Search: search}, pg.counted("created_at"))
 		if err != nil {
 			return 0, nil, err
 		}

@@ -516,7 +516,21 @@ func pageOf(r *http.Request) (ppage, error) {
 	return pg, nil
 }
 
+// request is the store's request for the page: counted only when the
+// answer shows the count (include_total_count), since counting a list of
+// a million rows costs more than its page; the count of a plain list is
+// capped at 1, a read of two index entries.
 func (pg ppage) request(sort string) gatehouse.PageRequest {
+	r := pg.counted(sort)
+	if !pg.total {
+		r.CountUpTo = 1
+	}
+	return r
+}
+
+// counted is request for a list whose answer always shows the count
+// (Permit's users list).
+func (pg ppage) counted(sort string) gatehouse.PageRequest {
 	return gatehouse.PageRequest{Page: pg.page, PerPage: pg.perPage, Sort: sort, Cursor: pg.cursor}
 }
 
