@@ -38,10 +38,19 @@ func (h *handlers) engineOf(ctx context.Context, q EnvQuery) (envRef, *authz.Eng
 	return ref, e, err
 }
 
+// policy is the environment's decision log policy (none without a
+// decision log), read once a call.
+func (h *handlers) policy(ctx context.Context, ref envRef) decision.Policy {
+	if h.Decisions == nil {
+		return decision.Policy{}
+	}
+	return h.Decisions.Policy(ctx, ref.envID)
+}
+
 // record hands a decision to the decision log when the environment's policy
 // samples it. It never blocks.
-func (h *handlers) record(ctx context.Context, ref envRef, c *decision.CheckRequest, r *decision.CheckResult, at time.Time) {
-	if h.Decisions == nil || !h.Decisions.Sampled(ctx, ref.envID) {
+func (h *handlers) record(ctx context.Context, ref envRef, pol *decision.Policy, c *decision.CheckRequest, r *decision.CheckResult, at time.Time) {
+	if !pol.Sample() {
 		return
 	}
 	var keyID string
@@ -56,12 +65,8 @@ func (h *handlers) record(ctx context.Context, ref envRef, c *decision.CheckRequ
 
 // checked counts n checks (allowed of them allowed) of the call and, unless
 // the environment logs checks, keeps a successful call out of the API log.
-func (h *handlers) checked(ctx context.Context, ref envRef, allowed, n int64) {
-	logged := false
-	if h.Decisions != nil {
-		logged = h.Decisions.Policy(ctx, ref.envID).APILog
-	}
-	web.Checked(ctx, h.Usage, ref.orgID, ref.projectID, ref.envID, allowed, n, logged)
+func (h *handlers) checked(ctx context.Context, ref envRef, pol *decision.Policy, allowed, n int64) {
+	web.Checked(ctx, h.Usage, ref.orgID, ref.projectID, ref.envID, allowed, n, pol.APILog)
 }
 
 func b2i(b bool) int64 {
@@ -90,8 +95,9 @@ func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[decision.Chec
 	start := time.Now()
 	r := decision.Decide(e, &in.Body)
 	decision.TraceCheck(ctx, start, r.Allow, in.Body.Action, in.Body.Resource.Type)
-	h.record(ctx, ref, &in.Body, &r, time.Now())
-	h.checked(ctx, ref, b2i(r.Allow), 1)
+	pol := h.policy(ctx, ref)
+	h.record(ctx, ref, &pol, &in.Body, &r, time.Now())
+	h.checked(ctx, ref, &pol, b2i(r.Allow), 1)
 	return ok(ctx, r), nil
 }
 
@@ -115,12 +121,13 @@ func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]dec
 	out := make([]decision.CheckResult, len(in.Body.Checks))
 	var allowed int64
 	decision.DecideAll(e, in.Body.Checks, out)
+	pol := h.policy(ctx, ref) // once for the call, not once a check
 	for i := range in.Body.Checks {
-		h.record(ctx, ref, &in.Body.Checks[i], &out[i], now)
+		h.record(ctx, ref, &pol, &in.Body.Checks[i], &out[i], now)
 		allowed += b2i(out[i].Allow)
 	}
 	decision.TraceChecks(ctx, now, len(out), int(allowed))
-	h.checked(ctx, ref, allowed, int64(len(out)))
+	h.checked(ctx, ref, &pol, allowed, int64(len(out)))
 	return ok(ctx, out), nil
 }
 

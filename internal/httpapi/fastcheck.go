@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"runtime/debug"
@@ -147,14 +146,18 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	if len(hdr["Idempotency-Key"]) > 0 || !jsonBody(hdr) {
 		return fallback()
 	}
+	// The check's strings share the pooled body: what outlives the call
+	// (the decision log's entry, a trace's attributes) takes copies.
 	var in fastCheckIn
-	if !parseFastCheck(string(body), &in) {
+	if !parseFastCheck(unsafeString(body), &in) {
 		return fallback()
 	}
 	if kind == fastPermit && in.key == "*" {
 		return fallback() // Permit's "any instance": the general path reads it
 	}
-	token, found := web.Bearer(headerValue(hdr, "Authorization"))
+	authorization := headerValue(hdr, "Authorization")
+	orgs := [2]string{headerValue(hdr, OrgHeader), headerValue(hdr, OrgHeaderAlias)}
+	token, found := web.Bearer(authorization)
 	if !found {
 		return fallback()
 	}
@@ -162,14 +165,17 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	g := f.h.gate
 	p, err := g.Keys.Verify(ctx, token)
 	if err != nil || p.OrgDeleted || p.EnvironmentID == "" || !p.Scopes.Has(gatehouse.ScopeCheckAccess) ||
-		!orgHeaderMatches(hdr, OrgHeader, p) || !orgHeaderMatches(hdr, OrgHeaderAlias, p) {
+		!orgHeaderMatches(orgs[0], p) || !orgHeaderMatches(orgs[1], p) {
 		// The gate takes this verification as its own (a refused key is
 		// not verified twice).
 		r = r.WithContext(web.WithVerified(ctx, token, p, err))
 		return fallback()
 	}
-	if f.h.Decisions != nil && f.h.Decisions.Policy(ctx, p.EnvironmentID).APILog {
-		return fallback() // the environment logs its checks: the API log's way
+	var policy decision.Policy // the decision log's (read once a check)
+	if f.h.Decisions != nil {
+		if policy = f.h.Decisions.Policy(ctx, p.EnvironmentID); policy.APILog {
+			return fallback() // the environment logs its checks: the API log's way
+		}
 	}
 	e, err := f.h.Facts.Engines.Get(ctx, p.EnvironmentID)
 	if err != nil {
@@ -179,8 +185,8 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	// From here the call is spent from the rate limit: it is answered here,
 	// or, refused, by the general handlers with this refusal.
 	wh := w.Header()
-	call := web.Call{Authorization: headerValue(hdr, "Authorization"), RemoteAddr: r.RemoteAddr, Scope: gatehouse.ScopeCheckAccess, Check: true}
-	call.OrgHeaders[0], call.OrgHeaders[1] = headerValue(hdr, OrgHeader), headerValue(hdr, OrgHeaderAlias)
+	call := web.Call{Authorization: authorization, OrgHeaders: orgs, RemoteAddr: r.RemoteAddr, Scope: gatehouse.ScopeCheckAccess, Check: true,
+		Verified: p} // verified above: the gate does not verify it again
 	p2, ref := g.Admit(ctx, wh, call)
 	if ref != nil {
 		r = r.WithContext(web.WithRefused(ctx, p2, ref))
@@ -188,7 +194,8 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	}
 	p = p2
 
-	id := web.CallerRequestID(hdr)
+	ids := web.CallerRequestIDValues(hdr)
+	id := ids[0]
 	req := authz.Request{User: in.user, Action: in.action, Resource: in.typ, Key: in.key, Tenant: in.tenant}
 	var decided time.Time
 	if f.traced {
@@ -215,7 +222,7 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	}
 	buf.out = out
 	wh["Content-Type"] = jsonContentType
-	wh["X-Request-Id"] = []string{id}
+	wh["X-Request-Id"] = ids
 	web.SetNoFraming(wh)
 	buf.answered = true
 	w.WriteHeader(http.StatusOK)
@@ -225,10 +232,12 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	if p.Checks != nil {
 		p.Checks.Add(d.Allow)
 	}
-	f.record(ctx, p, &in, &d, id, start)
+	if policy.Sample() {
+		f.record(p, &in, &d, id, start)
+	}
 	f.measured[kind].Observe(time.Since(start))
 	if f.traced {
-		decision.TraceCheck(ctx, decided, d.Allow, in.action, in.typ)
+		decision.TraceCheck(ctx, decided, d.Allow, strings.Clone(in.action), strings.Clone(in.typ))
 		metrics.NoteRoute(w, fastRoutes[kind])
 	}
 	if log := f.h.Log; log != nil && log.Enabled(ctx, -4) { // slog.LevelDebug, as WithAccessLog
@@ -238,15 +247,19 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 	return true
 }
 
-// record hands the decision to the decision log when the environment's
-// policy samples it.
-func (f *fastCheck) record(ctx context.Context, p *auth.Principal, in *fastCheckIn, d *authz.Decision, id string, at time.Time) {
-	if f.h.Decisions == nil || !f.h.Decisions.Sampled(ctx, p.EnvironmentID) {
-		return
+// record hands the decision, which the environment's policy sampled, to
+// the decision log. The entry outlives the call: it keeps copies of the
+// body's strings (one allocation for all).
+func (f *fastCheck) record(p *auth.Principal, in *fastCheckIn, d *authz.Decision, id string, at time.Time) {
+	all := strings.Join([]string{in.user, in.action, in.typ, in.key, d.Tenant}, "")
+	cut := func(s string) string {
+		v := all[:len(s)]
+		all = all[len(s):]
+		return v
 	}
 	f.h.Decisions.Record(decision.Entry{OrganizationID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Time: at,
 		Source: decision.SourceAPI, RequestID: id, KeyID: p.KeyID,
-		User: in.user, Action: in.action, ResourceType: in.typ, ResourceKey: in.key, Tenant: d.Tenant,
+		User: cut(in.user), Action: cut(in.action), ResourceType: cut(in.typ), ResourceKey: cut(in.key), Tenant: cut(d.Tenant),
 		Allow: d.Allow, Reason: d.Reason.String(), Role: d.Role})
 }
 
@@ -378,9 +391,8 @@ func headerValue(h http.Header, name string) string {
 	return ""
 }
 
-// orgHeaderMatches reports whether the organization header name, when
+// orgHeaderMatches reports whether an organization header's value v, when
 // sent, names p's organization (the gate's rule).
-func orgHeaderMatches(h http.Header, name string, p *auth.Principal) bool {
-	v := headerValue(h, name)
+func orgHeaderMatches(v string, p *auth.Principal) bool {
 	return v == "" || v == p.OrgID
 }

@@ -10,8 +10,9 @@ import (
 // one). Anything else it reports as not its business (ok false) and the
 // general handlers answer the call, errors included.
 
-// fastCheckIn is a parsed check: substrings of the body as one string (one
-// allocation), so anything may keep them.
+// fastCheckIn is a parsed check: substrings of the body, which the fast
+// path reads into a pooled buffer and parses in place (no allocation), so
+// nothing may keep them past the call without copying them.
 type fastCheckIn struct {
 	user, action, typ, key, tenant string
 	// userObject: the user came as {"key": …} (Permit echoes it as given).

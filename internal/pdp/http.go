@@ -34,8 +34,11 @@ func (p *PDP) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/allowed/resources", p.authed(p.allowedResources))
 	mux.HandleFunc("POST /v1/allowed/users", p.authed(p.allowedUsers))
 	// Permit.io's decision endpoints, for Permit's SDKs (their pdp URL).
-	permit.PDPRoutes(mux, "", maxBody, p.permitEngine, func(_ *http.Request, req *decision.CheckRequest, res *decision.CheckResult) {
-		p.record(req, res, time.Now())
+	permit.PDPRoutes(mux, "", maxBody, p.permitEngine, func(_ *http.Request, reqs []decision.CheckRequest, res []decision.CheckResult) {
+		now, pol := time.Now(), p.policy.Load()
+		for i := range reqs {
+			p.recordAs(pol, &reqs[i], &res[i], now)
+		}
 	})
 	// Older Permit Go SDKs and Node's proxyFactsViaPdp send the control
 	// plane's /v2 calls here: they go on to the server, unchanged.
@@ -155,7 +158,12 @@ func invalid(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (p *PDP) record(c *decision.CheckRequest, res *decision.CheckResult, at time.Time) {
-	if !p.policy.Load().Sample() {
+	p.recordAs(p.policy.Load(), c, res, at)
+}
+
+// recordAs is record under pol (a bulk call reads the policy once).
+func (p *PDP) recordAs(pol *decision.Policy, c *decision.CheckRequest, res *decision.CheckResult, at time.Time) {
+	if !pol.Sample() {
 		return
 	}
 	p.recorder.Record(decision.Entry{OrganizationID: p.claims.OrgID, ProjectID: p.claims.ProjectID, EnvironmentID: p.claims.EnvironmentID,
@@ -194,9 +202,10 @@ func (p *PDP) allowedBulk(w http.ResponseWriter, r *http.Request, e *authz.Engin
 	}
 	now := time.Now()
 	out := make([]decision.CheckResult, len(b.Checks))
+	decision.DecideAll(e, b.Checks, out) // as the server's bulk: a few allocations a call, not a few a check
+	pol := p.policy.Load()
 	for i := range b.Checks {
-		out[i] = decision.Decide(e, &b.Checks[i])
-		p.record(&b.Checks[i], &out[i], now)
+		p.recordAs(pol, &b.Checks[i], &out[i], now)
 	}
 	writeOK(w, r, out)
 }

@@ -318,10 +318,15 @@ func Decide(e *authz.Engine, c *Check) (Answer, decision.CheckRequest, decision.
 		return Answer{}, req, decision.CheckResult{}, err
 	}
 	res := decision.Decide(e, &req)
+	return answerOf(c, &req, &res), req, res, nil
+}
+
+// answerOf is Permit's answer to c, asked as req and decided res.
+func answerOf(c *Check, req *decision.CheckRequest, res *decision.CheckResult) Answer {
 	return Answer{Allow: res.Allow, Result: res.Allow,
 		Query: Query{User: c.User, Action: c.Action, Resource: Resource{Type: req.Resource.Type, Key: req.Resource.Key, Tenant: res.Tenant}},
 		Debug: Debug{Reason: res.Reason, Role: res.Role, Tenant: res.Tenant, Explanation: res.Explanation},
-	}, req, res, nil
+	}
 }
 
 // BulkChecks is the body of POST /allowed/bulk: Permit's SDKs send a JSON
@@ -498,8 +503,9 @@ func AllTenants(e *authz.Engine, c *Check) (AllTenantsAnswer, error) {
 // MaxBulk is the most checks one bulk call may carry.
 const MaxBulk = decision.MaxBulk
 
-// Recorder receives every decision made (the decision log); nil: none.
-type Recorder func(r *http.Request, req *decision.CheckRequest, res *decision.CheckResult)
+// Recorder receives every decision made (the decision log), a call's at
+// once (res[i] answers reqs[i]); nil: none.
+type Recorder func(r *http.Request, reqs []decision.CheckRequest, res []decision.CheckResult)
 
 // Admit authenticates a decision call and returns the engine of its
 // caller, and the request to go on with (its context may carry the
@@ -535,7 +541,7 @@ func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine Admit, rec
 			decision.TraceCheck(r.Context(), start, res.Allow, req.Action, req.Resource.Type)
 		}
 		if err == nil && record != nil {
-			record(r, &req, &res)
+			record(r, []decision.CheckRequest{req}, []decision.CheckResult{res})
 		}
 		return a, err
 	})
@@ -547,21 +553,28 @@ func PDPRoutes(mux *http.ServeMux, prefix string, limit int64, engine Admit, rec
 		if len(b) > MaxBulk {
 			return nil, gatehouse.FieldError("checks", "out_of_range", "send at most %d checks", MaxBulk)
 		}
+		// Every check is valid or none is decided; then all are decided
+		// at once (a few allocations a call, not a few a check).
+		reqs := make([]decision.CheckRequest, len(b))
+		for i := range b {
+			reqs[i] = b[i].Request()
+			if err := reqs[i].Validate(""); err != nil {
+				return nil, gatehouse.FieldError(fmt.Sprintf("[%d]", i), "invalid", "check %d: %s", i, err.Error())
+			}
+		}
 		out := BulkAnswer{Allow: make([]Answer, len(b))}
 		start, allowed := time.Now(), 0
 		defer func() { decision.TraceChecks(r.Context(), start, len(b), allowed) }()
+		res := make([]decision.CheckResult, len(b))
+		decision.DecideAll(e, reqs, res)
 		for i := range b {
-			a, req, res, err := Decide(e, &b[i])
-			if err != nil {
-				return nil, gatehouse.FieldError(fmt.Sprintf("[%d]", i), "invalid", "check %d: %s", i, err.Error())
-			}
-			if record != nil {
-				record(r, &req, &res)
-			}
-			out.Allow[i] = a
-			if a.Allow {
+			out.Allow[i] = answerOf(&b[i], &reqs[i], &res[i])
+			if res[i].Allow {
 				allowed++
 			}
+		}
+		if record != nil {
+			record(r, reqs, res)
 		}
 		return out, nil
 	})

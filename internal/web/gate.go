@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
@@ -59,6 +60,10 @@ type Call struct {
 	// AllowDeleted admits the keys of a deleted organization (restoring
 	// it, reading it): every other call of theirs is ORGANIZATION_DELETED.
 	AllowDeleted bool
+	// Verified is the principal of Authorization's key when the caller
+	// verified it already (Keys.Verify without error): it is not verified
+	// again.
+	Verified *auth.Principal
 }
 
 // CallOf is the Call of r for an operation needing scope.
@@ -76,6 +81,9 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 		return a.p, a.ref // already spent from the limit (a fast path's refusal)
 	}
 	p := auth.FromContext(ctx)
+	if p == nil {
+		p = c.Verified
+	}
 	if p == nil {
 		token, found := Bearer(c.Authorization)
 		var err error
@@ -182,18 +190,19 @@ func WithRefused(ctx context.Context, p *auth.Principal, ref *Refusal) context.C
 // refuses (fail-closed: 503).
 func LimitRefusal(hdr http.Header, d ratelimit.Decision) *Refusal {
 	if d.Limited {
-		// One string and one slice for the three (on every call).
-		var nb [64]byte
-		b := strconv.AppendInt(nb[:0], int64(d.Limit), 10)
+		// One allocation for the three (on every call): the values' slice
+		// and their bytes side by side.
+		v := new(limitValues)
+		b := strconv.AppendInt(v.b[:0], int64(d.Limit), 10)
 		i := len(b)
 		b = strconv.AppendInt(b, int64(d.Remaining), 10)
 		j := len(b)
 		b = strconv.AppendInt(b, ceilUnix(d.Reset), 10)
-		s := string(b)
-		vals := []string{s[:i], s[i:j], s[j:]}
-		hdr["X-RateLimit-Limit"] = vals[0:1:1]
-		hdr["X-RateLimit-Remaining"] = vals[1:2:2]
-		hdr["X-RateLimit-Reset"] = vals[2:3:3]
+		s := unsafe.String(&v.b[0], len(b)) // v.b is not written again
+		v.vals = [3]string{s[:i], s[i:j], s[j:]}
+		hdr["X-RateLimit-Limit"] = v.vals[0:1:1]
+		hdr["X-RateLimit-Remaining"] = v.vals[1:2:2]
+		hdr["X-RateLimit-Reset"] = v.vals[2:3:3]
 	}
 	if d.Allowed {
 		return nil
@@ -206,6 +215,13 @@ func LimitRefusal(hdr http.Header, d ratelimit.Decision) *Refusal {
 	hdr.Set("Retry-After", strconv.Itoa(secs))
 	return &Refusal{Status: http.StatusTooManyRequests, Code: gatehouse.CodeRateLimitExceeded,
 		Msg: "Rate limit exceeded. Try again in " + strconv.Itoa(secs) + " seconds.", RetryAfter: secs}
+}
+
+// limitValues holds the X-RateLimit headers' values: three decimal
+// numbers (at most 20 bytes each) and the slices the header map keeps.
+type limitValues struct {
+	vals [3]string
+	b    [60]byte
 }
 
 func ceilUnix(t time.Time) int64 {

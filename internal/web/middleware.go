@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -50,18 +51,25 @@ func requestIP(ctx context.Context) string {
 	return ""
 }
 
-// CallerRequestID is the request's id: the caller's X-Request-Id when
-// sane, otherwise a new one (WithRequestID's choice, for a path that does
-// without the middleware).
-func CallerRequestID(h http.Header) string {
+// CallerRequestIDValues is the request's id as the X-Request-Id header's
+// values: the caller's X-Request-Id when sane (its own slice: no
+// allocation), otherwise a random one (the id and its slice in one
+// allocation).
+func CallerRequestIDValues(h http.Header) []string {
 	if v := h["X-Request-Id"]; len(v) > 0 && validRequestID(v[0]) {
-		return v[0]
+		return v[:1:1]
 	}
+	id := new(idValues)
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	var x [24]byte
-	hex.Encode(x[:], b[:])
-	return string(x[:])
+	hex.Encode(id.b[:], b[:])
+	id.vals[0] = unsafe.String(&id.b[0], len(id.b)) // id.b is not written again
+	return id.vals[:]
+}
+
+type idValues struct {
+	vals [1]string
+	b    [24]byte
 }
 
 // SetNoFraming sets WithNoFraming's headers on h.
@@ -86,8 +94,9 @@ func validRequestID(id string) bool {
 // sane) and echoes it in the response.
 func WithRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := CallerRequestID(r.Header)
-		w.Header()["X-Request-Id"] = []string{id}
+		ids := CallerRequestIDValues(r.Header)
+		id := ids[0]
+		w.Header()["X-Request-Id"] = ids
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, &requestInfo{id: id, ip: ClientIP(r)})))
 	})
 }

@@ -135,8 +135,8 @@ func Mount(mux *http.ServeMux, d Deps) error {
 	// same listener, so those paths are served already.
 
 	// The decision endpoints at the root: an environment key's environment.
-	permit.PDPRoutes(mux, "", s.maxBody, s.engine, func(r *http.Request, req *decision.CheckRequest, res *decision.CheckResult) {
-		s.record(r.Context(), req, res, time.Now())
+	permit.PDPRoutes(mux, "", s.maxBody, s.engine, func(r *http.Request, reqs []decision.CheckRequest, res []decision.CheckResult) {
+		s.record(r.Context(), reqs, res, time.Now())
 	})
 	serveSpec(mux, routes)
 	served := map[string][]string{} // path template → methods served
@@ -184,26 +184,36 @@ func Shape(log *slog.Logger) web.Shape {
 	}}
 }
 
-// record hands a decision to the decision log when the environment's
-// policy samples it.
-func (s *server) record(ctx context.Context, c *decision.CheckRequest, r *decision.CheckResult, at time.Time) {
+// record counts a call's decisions (res[i] answers reqs[i]) and hands
+// each that the environment's decision log policy samples to the log.
+// The policy is read once a call.
+func (s *server) record(ctx context.Context, reqs []decision.CheckRequest, res []decision.CheckResult, at time.Time) {
 	p := web.Principal(ctx)
 	if p == nil {
 		return
 	}
 	var allowed int64
-	if r.Allow {
-		allowed = 1
+	for i := range res {
+		if res[i].Allow {
+			allowed++
+		}
 	}
-	logged := s.Decisions != nil && s.Decisions.Policy(ctx, p.EnvironmentID).APILog
-	web.Checked(ctx, s.usage, p.OrgID, p.ProjectID, p.EnvironmentID, allowed, 1, logged)
-	if s.Decisions == nil || !s.Decisions.Sampled(ctx, p.EnvironmentID) {
-		return
+	var pol decision.Policy
+	if s.Decisions != nil {
+		pol = s.Decisions.Policy(ctx, p.EnvironmentID)
 	}
-	s.Decisions.Record(decision.Entry{OrganizationID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Time: at,
-		Source: decision.SourceAPI, RequestID: web.RequestID(ctx), KeyID: p.KeyID,
-		User: c.User.Key, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key, Tenant: r.Tenant,
-		Allow: r.Allow, Reason: r.Reason, Role: r.Role})
+	web.Checked(ctx, s.usage, p.OrgID, p.ProjectID, p.EnvironmentID, allowed, int64(len(res)), pol.APILog)
+	id := web.RequestID(ctx)
+	for i := range reqs {
+		if !pol.Sample() {
+			continue
+		}
+		c, r := &reqs[i], &res[i]
+		s.Decisions.Record(decision.Entry{OrganizationID: p.OrgID, ProjectID: p.ProjectID, EnvironmentID: p.EnvironmentID, Time: at,
+			Source: decision.SourceAPI, RequestID: id, KeyID: p.KeyID,
+			User: c.User.Key, Action: c.Action, ResourceType: c.Resource.Type, ResourceKey: c.Resource.Key, Tenant: r.Tenant,
+			Allow: r.Allow, Reason: r.Reason, Role: r.Role})
+	}
 }
 
 // routes lists the operations of the Permit API.
