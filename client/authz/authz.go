@@ -9,6 +9,7 @@
 package authz
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -187,93 +188,57 @@ type role struct {
 	ranked []uint64
 }
 
-// held is the set of roles a user holds in one tenant: bits 0-63 in lo,
-// the rest in hi (word i holds roles 64*(i+1)…).
-type held struct {
-	tenant uint32
-	lo     uint64
-	hi     *[]uint64 // nil until a role beyond the first 64 is held (keeps held at 24 bytes)
-}
+// roleSets is a user's role sets, one per tenant it holds roles in, kept
+// once and laid out for the check path in one allocation (one or two cache
+// lines for most users): s[:k] hold the tenant indexes, sorted, two to a
+// word (low half first; an odd count is padded with noTenant), and s[k:]
+// the first word of each role set (roles 0-63), in the same order (k =
+// (n+1)/2 for n tenants). Role words beyond the first (more than 64 roles)
+// are in userRec.hi. A set is never empty: a tenant whose last role goes
+// is removed.
+//
+// The engine's writes change a role word in place and lay the slice out
+// anew when a tenant comes or goes; the check path reads the same slice
+// through Engine.holds, under the read lock.
+type roleSets []uint64
 
-// his is the role words beyond the first.
-func (h *held) his() []uint64 {
-	if h.hi == nil {
-		return nil
-	}
-	return *h.hi
-}
-
-func (h *held) empty() bool { return h.lo == 0 && allZero(h.his()) }
-
-type userRec struct {
-	u       User
-	tenants []held     // sorted by tenant
-	inst    []instHeld // roles on instances, sorted by instance
-}
-
-// find returns the roles held in tenant t, or nil.
-func (r *userRec) find(t uint32) *held { return findHeld(r.tenants, t) }
-
-func findHeld(ts []held, t uint32) *held {
-	lo, hi := 0, len(ts)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if ts[m].tenant < t {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(ts) && ts[lo].tenant == t {
-		return &ts[lo]
-	}
-	return nil
-}
-
-// holdIndex is a user's role sets laid out for the check path in one
-// allocation (one or two cache lines for most users): w[:k] hold the
-// tenant indexes, two to a word (low half first; an odd count is padded
-// with noTenant), and w[k:] the first word of each role set, in the same
-// order (k = (n+1)/2 for n tenants). Role words beyond the first (more
-// than 64 roles) are read from the userRec.
-type holdIndex struct {
-	w  []uint64
-	ur *userRec
-}
-
-// noTenant pads a holdIndex's last tenant word; no tenant has that index.
+// noTenant pads the last tenant word of a roleSets; no tenant has that
+// index.
 const noTenant = ^uint32(0)
 
-func newHoldIndex(ur *userRec) holdIndex {
-	n := len(ur.tenants)
+// makeRoleSets lays out n role sets: tenant(i) and lo(i) give the i-th
+// tenant index (sorted) and its first role word.
+func makeRoleSets(n int, tenant func(int) uint32, lo func(int) uint64) roleSets {
+	if n == 0 {
+		return nil
+	}
 	k := (n + 1) / 2
-	w := make([]uint64, k+n)
+	s := make(roleSets, k+n)
 	if n%2 == 1 {
-		w[k-1] = uint64(noTenant) << 32
+		s[k-1] = uint64(noTenant) << 32
 	}
-	for i := range ur.tenants {
-		w[i>>1] |= uint64(ur.tenants[i].tenant) << (32 * (i & 1))
-		w[k+i] = ur.tenants[i].lo
+	for i := range n {
+		s[i>>1] |= uint64(tenant(i)) << (32 * (i & 1))
+		s[k+i] = lo(i)
 	}
-	return holdIndex{w: w, ur: ur}
+	return s
 }
 
-// n is the number of tenants: len(w) is n + (n+1)/2.
-func (x *holdIndex) n() int { return 2 * len(x.w) / 3 }
+// n is the number of tenants: len(s) is n + (n+1)/2.
+func (s roleSets) n() int { return 2 * len(s) / 3 }
 
 // tenantAt is the index of the i-th tenant.
-func (x *holdIndex) tenantAt(i int) uint32 { return uint32(x.w[i>>1] >> (32 * (i & 1))) }
+func (s roleSets) tenantAt(i int) uint32 { return uint32(s[i>>1] >> (32 * (i & 1))) }
 
 // lo is the first word of the role set at position at.
-func (x *holdIndex) lo(at int) uint64 { return x.w[len(x.w)-x.n()+at] }
+func (s roleSets) lo(at int) uint64 { return s[len(s)-s.n()+at] }
 
 // find returns the position of tenant t, or -1.
-func (x *holdIndex) find(t uint32) int {
-	w := x.w
-	n := 2 * len(w) / 3
-	k := len(w) - n
+func (s roleSets) find(t uint32) int {
+	n := 2 * len(s) / 3
+	k := len(s) - n
 	if n <= 16 {
-		for j, v := range w[:k] {
+		for j, v := range s[:k] {
 			if uint32(v) == t {
 				return 2 * j
 			}
@@ -286,16 +251,151 @@ func (x *holdIndex) find(t uint32) int {
 	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if x.tenantAt(m) < t {
+		if s.tenantAt(m) < t {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	if lo < n && x.tenantAt(lo) == t {
+	if lo < n && s.tenantAt(lo) == t {
 		return lo
 	}
 	return -1
+}
+
+// insert returns s with an empty role set for tenant t (not in s) at its
+// place in the order, and that place.
+func (s roleSets) insert(t uint32) (roleSets, int) {
+	n := s.n()
+	at := sort.Search(n, func(i int) bool { return s.tenantAt(i) > t })
+	return makeRoleSets(n+1, func(i int) uint32 {
+		switch {
+		case i < at:
+			return s.tenantAt(i)
+		case i == at:
+			return t
+		}
+		return s.tenantAt(i - 1)
+	}, func(i int) uint64 {
+		switch {
+		case i < at:
+			return s.lo(i)
+		case i == at:
+			return 0
+		}
+		return s.lo(i - 1)
+	}), at
+}
+
+// remove returns s without the role set at position at.
+func (s roleSets) remove(at int) roleSets {
+	skip := func(i int) int {
+		if i >= at {
+			return i + 1
+		}
+		return i
+	}
+	return makeRoleSets(s.n()-1, func(i int) uint32 { return s.tenantAt(skip(i)) }, func(i int) uint64 { return s.lo(skip(i)) })
+}
+
+type userRec struct {
+	u    User
+	sets roleSets // roles in tenants; Engine.holds shares it
+	// hi holds, by tenant index, the role words beyond the first of the
+	// tenants where a role beyond the first 64 is held; nil when there
+	// are none (almost always)
+	hi   map[uint32][]uint64
+	inst []instHeld // roles on instances, sorted by instance
+}
+
+// his is the role words beyond the first of the role set at position at.
+func (r *userRec) his(at int) []uint64 {
+	if r.hi == nil {
+		return nil
+	}
+	return r.hi[r.sets.tenantAt(at)]
+}
+
+// count is the number of roles in the role set at position at.
+func (r *userRec) count(at int) int {
+	n := bits.OnesCount64(r.sets.lo(at))
+	for _, w := range r.his(at) {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// words calls f with each word of the role set at position at: the first,
+// then those in hi.
+func (r *userRec) words(at int) func(func(int, uint64) bool) {
+	return func(yield func(int, uint64) bool) {
+		if !yield(0, r.sets.lo(at)) {
+			return
+		}
+		for i, w := range r.his(at) {
+			if !yield(i+1, w) {
+				return
+			}
+		}
+	}
+}
+
+// setRole sets or clears role index in tenant t and reports whether that
+// changed anything. A tenant is added for its first role and removed with
+// its last (the caller then calls Engine.sync).
+func (r *userRec) setRole(t uint32, index int, on bool) bool {
+	at := r.sets.find(t)
+	if at < 0 {
+		if !on {
+			return false
+		}
+		r.sets, at = r.sets.insert(t)
+	}
+	var word *uint64
+	if index < 64 {
+		word = &r.sets[len(r.sets)-r.sets.n()+at]
+	} else {
+		w := index/64 - 1
+		hi := r.his(at)
+		if len(hi) <= w {
+			if !on {
+				return false
+			}
+			hi = append(hi, make([]uint64, w+1-len(hi))...)
+			if r.hi == nil {
+				r.hi = map[uint32][]uint64{}
+			}
+			r.hi[t] = hi
+		}
+		word = &hi[w]
+	}
+	mask := uint64(1) << (index % 64)
+	if (*word&mask != 0) == on {
+		return false
+	}
+	*word ^= mask
+	if !on && r.sets.lo(at) == 0 && allZero(r.his(at)) {
+		r.dropTenant(at)
+	}
+	return true
+}
+
+// dropTenant removes the role set at position at.
+func (r *userRec) dropTenant(at int) {
+	if r.hi != nil {
+		delete(r.hi, r.sets.tenantAt(at))
+		if len(r.hi) == 0 {
+			r.hi = nil
+		}
+	}
+	r.sets = r.sets.remove(at)
+}
+
+// holdIndex is what the check path finds by user key: the user's role
+// sets (the userRec's own slice) and the user.
+type holdIndex struct {
+	w  roleSets
+	ur *userRec
 }
 
 type tenantRec struct {
@@ -374,10 +474,10 @@ func (e *Engine) Check(user, action, resource, tenant string) Decision {
 	ti, tenantOK := e.tenantIdx[tenant]
 	at := -1
 	if userHolds && tenantOK {
-		at = x.find(ti)
+		at = x.w.find(ti)
 	}
 	if at >= 0 && bit >= 0 {
-		if m := x.lo(at) & e.permLo[bit]; m != 0 {
+		if m := x.w.lo(at) & e.permLo[bit]; m != 0 {
 			d := Decision{Allow: true, Reason: Granted, Via: ViaTenantRole, Role: e.roleKey[bits.TrailingZeros64(m)], Tenant: tenant}
 			e.mu.RUnlock()
 			return d
@@ -493,19 +593,8 @@ func (e *Engine) Load(d Data) error {
 			return err
 		}
 	}
-	n.sizeTenants(d.Assignments)
-	for _, a := range d.Assignments {
-		if err := n.assignLocked(a); err != nil {
-			return err
-		}
-	}
-	for _, ur := range n.users {
-		// room left by several roles in one tenant
-		if cap(ur.tenants) > len(ur.tenants) {
-			if c := slices.Clone(ur.tenants); cap(c) < cap(ur.tenants) {
-				ur.tenants = c
-			}
-		}
+	if err := n.loadAssignments(d.Assignments); err != nil {
+		return err
 	}
 	for _, t := range d.Tuples {
 		if err := n.putTuple(t, false); err != nil {
@@ -519,6 +608,13 @@ func (e *Engine) Load(d Data) error {
 		rr.f.order = sortedInstances(rr.f.instances)
 	}
 	n.loading = false
+	holders := 0
+	for _, ur := range n.users {
+		if len(ur.sets) > 0 {
+			holders++
+		}
+	}
+	n.holds = make(map[string]holdIndex, holders)
 	for _, ur := range n.users {
 		n.sync(ur)
 	}
@@ -532,26 +628,102 @@ func (e *Engine) Load(d Data) error {
 	return nil
 }
 
-// sizeTenants gives each user's role sets room for as many tenants as it
-// has tenant assignments in as (at least as many as it has tenants), so
-// that loading them does not grow the slice step by step: grown by append,
-// a user of ten tenants kept room for sixteen (at 1M assignments, 14 MB of
-// the engine's 68) and left the smaller steps behind as garbage.
-func (e *Engine) sizeTenants(as []Assignment) {
-	count := make(map[*userRec]int32, len(e.users))
-	for i := range as {
-		if as[i].ResourceInstance != "" {
+// loadAssignments makes the assignments of a Load (write lock held or
+// the engine not yet shared). Roles on instances are assigned one by one;
+// tenant roles are gathered by user and each user's role sets laid out
+// once, at their final size (assigning them one by one would lay a user's
+// sets out anew for each new tenant). The first assignment that names
+// what does not exist fails the load, as Assign would.
+func (e *Engine) loadAssignments(as []Assignment) error {
+	type pending struct{ user, tenant, role uint32 }
+	var (
+		byUser = make(map[*userRec]uint32, len(e.users))
+		users  []*userRec
+		count  []int32
+		ps     = make([]pending, 0, len(as))
+	)
+	for _, a := range as {
+		if a.ResourceInstance != "" {
+			if err := e.assignLocked(a); err != nil {
+				return err
+			}
 			continue
 		}
-		if ur := e.users[as[i].User]; ur != nil {
-			count[ur]++
+		if a.Tenant == "" {
+			a.Tenant = DefaultTenant
 		}
-	}
-	for ur, c := range count {
-		if cap(ur.tenants)-len(ur.tenants) < int(c) {
-			ur.tenants = slices.Grow(ur.tenants, int(c))
+		ur, tr, r := e.users[a.User], e.tenants[a.Tenant], e.roles[a.Role]
+		switch {
+		case ur == nil:
+			return fmt.Errorf("%w: user %q", ErrNotFound, a.User)
+		case tr == nil:
+			return fmt.Errorf("%w: tenant %q", ErrNotFound, a.Tenant)
+		case r == nil:
+			return fmt.Errorf("%w: role %q", ErrNotFound, a.Role)
 		}
+		u, ok := byUser[ur]
+		if !ok {
+			u = uint32(len(users))
+			byUser[ur] = u
+			users, count = append(users, ur), append(count, 0)
+		}
+		count[u]++
+		ps = append(ps, pending{u, tr.idx, uint32(r.index)})
 	}
+	// group by user (a counting sort), then each user's by tenant and role
+	type tr struct{ tenant, role uint32 }
+	start := make([]int, len(users)+1)
+	for u, c := range count {
+		start[u+1] = start[u] + int(c)
+	}
+	grouped := make([]tr, len(ps))
+	next := slices.Clone(start[:len(users)])
+	for _, p := range ps {
+		grouped[next[p.user]] = tr{p.tenant, p.role}
+		next[p.user]++
+	}
+	ps = nil
+	var ts []uint32 // one user's tenants and first role words, reused
+	var los []uint64
+	for u, ur := range users {
+		g := grouped[start[u]:start[u+1]]
+		slices.SortFunc(g, func(a, b tr) int {
+			if a.tenant != b.tenant {
+				return cmp.Compare(a.tenant, b.tenant)
+			}
+			return cmp.Compare(a.role, b.role)
+		})
+		g = slices.Compact(g) // an assignment made twice is one
+		e.nAssign += len(g)
+		tenants := 0
+		for i := range g {
+			if i == 0 || g[i].tenant != g[i-1].tenant {
+				tenants++
+			}
+		}
+		ts, los = ts[:0], los[:0]
+		for i := range g {
+			if i == 0 || g[i].tenant != g[i-1].tenant {
+				ts, los = append(ts, g[i].tenant), append(los, 0)
+			}
+			if g[i].role < 64 {
+				los[len(los)-1] |= 1 << g[i].role
+				continue
+			}
+			if ur.hi == nil {
+				ur.hi = map[uint32][]uint64{}
+			}
+			w := int(g[i].role/64) - 1
+			hi := ur.hi[g[i].tenant]
+			if len(hi) <= w {
+				hi = append(hi, make([]uint64, w+1-len(hi))...)
+			}
+			hi[w] |= 1 << (g[i].role % 64)
+			ur.hi[g[i].tenant] = hi
+		}
+		ur.sets = makeRoleSets(tenants, func(i int) uint32 { return ts[i] }, func(i int) uint64 { return los[i] })
+	}
+	return nil
 }
 
 // internKeys copies the users' keys into one string and returns them as
@@ -625,8 +797,8 @@ func (e *Engine) putUser(u User) {
 func (e *Engine) DeleteUser(key string) {
 	e.mu.Lock()
 	if r := e.users[key]; r != nil {
-		for i := range r.tenants {
-			e.nAssign -= r.tenants[i].count()
+		for at := range r.sets.n() {
+			e.nAssign -= r.count(at)
 		}
 		for len(r.inst) > 0 {
 			e.setInstRoles(r, r.inst[0].inst, 0)
@@ -637,17 +809,19 @@ func (e *Engine) DeleteUser(key string) {
 	e.mu.Unlock()
 }
 
-// sync publishes ur's role sets to the check path (write lock held). Every
-// change of a user's role sets calls it.
+// sync publishes ur's role sets to the check path (write lock held): the
+// check path's entry shares the userRec's slice, and a change that lays
+// the sets out anew (a tenant added or removed) must give it the new one.
+// Every change of a user's role sets calls it.
 func (e *Engine) sync(ur *userRec) {
 	if e.loading {
 		return
 	}
-	if len(ur.tenants) == 0 {
+	if len(ur.sets) == 0 {
 		delete(e.holds, ur.u.Key)
 		return
 	}
-	e.holds[ur.u.Key] = newHoldIndex(ur)
+	e.holds[ur.u.Key] = holdIndex{w: ur.sets, ur: ur}
 }
 
 // PutTenant adds or replaces a tenant.
@@ -678,9 +852,9 @@ func (e *Engine) DeleteTenant(key string) {
 			}
 		}
 		for _, ur := range e.users {
-			if h := ur.find(tr.idx); h != nil {
-				e.nAssign -= h.count()
-				ur.remove(tr.idx)
+			if at := ur.sets.find(tr.idx); at >= 0 {
+				e.nAssign -= ur.count(at)
+				ur.dropTenant(at)
 				e.sync(ur)
 			}
 		}
@@ -788,17 +962,16 @@ func (e *Engine) DeleteRole(key string) {
 		return
 	}
 	for _, ur := range e.users {
-		for i := 0; i < len(ur.tenants); i++ {
-			h := &ur.tenants[i]
-			if h.set(r.index, false) {
+		changed := false
+		for at := ur.sets.n() - 1; at >= 0; at-- { // from the end: a tenant left empty goes
+			if ur.setRole(ur.sets.tenantAt(at), r.index, false) {
 				e.nAssign--
-				if h.empty() {
-					ur.remove(h.tenant)
-					i--
-				}
+				changed = true
 			}
 		}
-		e.sync(ur)
+		if changed {
+			e.sync(ur)
+		}
 	}
 	delete(e.roles, key)
 	e.roleAt[r.index] = nil
@@ -842,14 +1015,10 @@ func (e *Engine) assignLocked(a Assignment) error {
 	case r == nil:
 		return fmt.Errorf("%w: role %q", ErrNotFound, a.Role)
 	}
-	h := ur.find(tr.idx)
-	if h == nil {
-		h = ur.insert(tr.idx)
-	}
-	if h.set(r.index, true) {
+	if ur.setRole(tr.idx, r.index, true) {
 		e.nAssign++
+		e.sync(ur)
 	}
-	e.sync(ur)
 	return nil
 }
 
@@ -872,71 +1041,18 @@ func (e *Engine) Unassign(a Assignment) bool {
 	if ur == nil || tr == nil || r == nil {
 		return false
 	}
-	h := ur.find(tr.idx)
-	if h == nil || !h.set(r.index, false) {
+	if !ur.setRole(tr.idx, r.index, false) {
 		return false
 	}
 	e.nAssign--
-	if h.empty() {
-		ur.remove(tr.idx)
-	}
 	e.sync(ur)
 	return true
 }
 
-// insert adds an empty role set for tenant t, keeping the order.
-func (r *userRec) insert(t uint32) *held {
-	i := sort.Search(len(r.tenants), func(i int) bool { return r.tenants[i].tenant >= t })
-	r.tenants = append(r.tenants, held{})
-	copy(r.tenants[i+1:], r.tenants[i:])
-	r.tenants[i] = held{tenant: t}
-	return &r.tenants[i]
-}
-
-func (r *userRec) remove(t uint32) {
-	for i := range r.tenants {
-		if r.tenants[i].tenant == t {
-			r.tenants = append(r.tenants[:i], r.tenants[i+1:]...)
-			return
-		}
-	}
-}
-
-// set sets or clears role bit index and reports whether it changed.
-func (h *held) set(index int, on bool) bool {
-	word := &h.lo
-	if index >= 64 {
-		w := index/64 - 1
-		if len(h.his()) <= w {
-			if !on {
-				return false
-			}
-			hi := append(h.his(), make([]uint64, w+1-len(h.his()))...)
-			h.hi = &hi
-		}
-		word = &(*h.hi)[w]
-	}
-	mask := uint64(1) << (index % 64)
-	if (*word&mask != 0) == on {
-		return false
-	}
-	*word ^= mask
-	return true
-}
-
-func (h *held) count() int {
-	n := bits.OnesCount64(h.lo)
-	for _, w := range h.his() {
-		n += bits.OnesCount64(w)
-	}
-	return n
-}
-
-// roles lists the roles in h.
-func (e *Engine) rolesIn(h *held) []*role {
+// rolesIn lists the roles of ur's role set at position at.
+func (e *Engine) rolesIn(ur *userRec, at int) []*role {
 	var out []*role
-	words := append([]uint64{h.lo}, h.his()...)
-	for i, w := range words {
+	for i, w := range ur.words(at) {
 		for w != 0 {
 			b := bits.TrailingZeros64(w)
 			out = append(out, e.roleAt[64*i+b])
@@ -1119,16 +1235,17 @@ func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions 
 	// when small.
 	var tbuf [16]string
 	if len(tenants) == 0 {
-		if len(ur.tenants) == 0 {
+		nt := ur.sets.n()
+		if nt == 0 {
 			return nil
 		}
-		if len(ur.tenants) <= len(tbuf) {
-			tenants = tbuf[:len(ur.tenants)]
+		if nt <= len(tbuf) {
+			tenants = tbuf[:nt]
 		} else {
-			tenants = make([]string, len(ur.tenants))
+			tenants = make([]string, nt)
 		}
-		for i := range ur.tenants {
-			tenants[i] = e.tenantAt[ur.tenants[i].tenant]
+		for i := range nt {
+			tenants[i] = e.tenantAt[ur.sets.tenantAt(i)]
 		}
 	} else if len(tenants) <= len(tbuf) {
 		tenants = append(tbuf[:0], tenants...)
@@ -1147,12 +1264,12 @@ func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions 
 	// first pass: count, to allocate once
 	nt, ns := 0, 0
 	for _, tk := range tenants {
-		h := e.heldIn(ur, tk)
-		if h == nil {
+		at := e.heldIn(ur, tk)
+		if at < 0 {
 			continue
 		}
 		nt++
-		ns += h.count() + e.rankedPerms(h, seen)
+		ns += ur.count(at) + e.rankedPerms(ur, at, seen)
 	}
 	if nt == 0 {
 		return nil
@@ -1160,13 +1277,13 @@ func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions 
 	out := make([]TenantPermissions, 0, nt)
 	strs := make([]string, 0, ns)
 	for _, tk := range tenants {
-		h := e.heldIn(ur, tk)
-		if h == nil {
+		at := e.heldIn(ur, tk)
+		if at < 0 {
 			continue
 		}
 		tp := TenantPermissions{Tenant: tk}
 		from := len(strs)
-		for i, w := range h.words() {
+		for i, w := range ur.words(at) {
 			for ; w != 0; w &= w - 1 {
 				strs = append(strs, e.roleKey[64*i+bits.TrailingZeros64(w)])
 			}
@@ -1174,7 +1291,7 @@ func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions 
 		tp.Roles = strs[from:len(strs):len(strs)]
 		slices.Sort(tp.Roles)
 		from = len(strs)
-		e.rankedPerms(h, seen)
+		e.rankedPerms(ur, at, seen)
 		for i, w := range seen {
 			for ; w != 0; w &= w - 1 {
 				strs = append(strs, e.permByRank[64*i+bits.TrailingZeros64(w)])
@@ -1188,20 +1305,21 @@ func (e *Engine) Permissions(user string, tenants []string) []TenantPermissions 
 	return out
 }
 
-// heldIn returns the roles ur holds in tenant tk, or nil.
-func (e *Engine) heldIn(ur *userRec, tk string) *held {
+// heldIn returns the position of ur's role set in tenant tk, or -1.
+func (e *Engine) heldIn(ur *userRec, tk string) int {
 	tr := e.tenants[tk]
 	if tr == nil {
-		return nil
+		return -1
 	}
-	return ur.find(tr.idx)
+	return ur.sets.find(tr.idx)
 }
 
-// rankedPerms sets seen to the permissions of the roles in h, as bits of
-// permission ranks (permByRank), and returns how many there are.
-func (e *Engine) rankedPerms(h *held, seen []uint64) int {
+// rankedPerms sets seen to the permissions of the roles in ur's role set
+// at position at, as bits of permission ranks (permByRank), and returns
+// how many there are.
+func (e *Engine) rankedPerms(ur *userRec, at int, seen []uint64) int {
 	clear(seen)
-	for i, w := range h.words() {
+	for i, w := range ur.words(at) {
 		for ; w != 0; w &= w - 1 {
 			for j, p := range e.roleAt[64*i+bits.TrailingZeros64(w)].ranked {
 				seen[j] |= p
@@ -1215,20 +1333,6 @@ func (e *Engine) rankedPerms(h *held, seen []uint64) int {
 	return n
 }
 
-// words calls f with each word of the role set: lo, then hi.
-func (h *held) words() func(func(int, uint64) bool) {
-	return func(yield func(int, uint64) bool) {
-		if !yield(0, h.lo) {
-			return
-		}
-		for i, w := range h.his() {
-			if !yield(i+1, w) {
-				return
-			}
-		}
-	}
-}
-
 // Data returns a copy of everything the engine holds, sorted by key.
 func (e *Engine) Data() Data {
 	e.mu.RLock()
@@ -1239,10 +1343,9 @@ func (e *Engine) Data() Data {
 		cu.Key = strings.Clone(cu.Key) // not a slice of the engine's one string of keys (internKeys)
 		cu.Attributes = cloneMap(cu.Attributes)
 		d.Users = append(d.Users, cu)
-		for i := range ur.tenants {
-			h := &ur.tenants[i]
-			for _, r := range e.rolesIn(h) {
-				d.Assignments = append(d.Assignments, Assignment{User: cu.Key, Role: r.def.Key, Tenant: e.tenantAt[h.tenant]})
+		for at := range ur.sets.n() {
+			for _, r := range e.rolesIn(ur, at) {
+				d.Assignments = append(d.Assignments, Assignment{User: cu.Key, Role: r.def.Key, Tenant: e.tenantAt[ur.sets.tenantAt(at)]})
 			}
 		}
 		for _, h := range ur.inst {

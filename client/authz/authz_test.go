@@ -230,7 +230,10 @@ func TestConcurrentChecksAndWrites(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("writer did not finish")
 		}
+		// the writer lays cy's role sets out anew (a tenant gained, then
+		// lost) while these read them
 		_ = e.Check("cy", "delete", "document", "acme")
+		_ = e.Permissions("cy", nil)
 		runtime.Gosched()
 	}
 }

@@ -70,7 +70,7 @@ func (e *Engine) decide(r *Request) Decision {
 	x, userHolds := e.holds[r.User]
 	at := -1
 	if userHolds && t.tr != nil {
-		at = x.find(t.tr.idx)
+		at = x.w.find(t.tr.idx)
 	}
 	// rule 1: tenant roles
 	if at >= 0 {
@@ -133,7 +133,7 @@ func (e *Engine) attrsFor(r *Request, t *target, ur *userRec) attrs {
 // tenantGrant reports the tenant role, among those held at position at of
 // x, that grants permission bit.
 func (e *Engine) tenantGrant(x *holdIndex, at, bit int) (string, bool) {
-	if m := x.lo(at) & e.permLo[bit]; m != 0 {
+	if m := x.w.lo(at) & e.permLo[bit]; m != 0 {
 		return e.roleKey[bits.TrailingZeros64(m)], true
 	}
 	if e.roleWords > 1 {
@@ -145,7 +145,7 @@ func (e *Engine) tenantGrant(x *holdIndex, at, bit int) (string, bool) {
 // tenantGrantHi is tenantGrant for roles beyond the first 64.
 func (e *Engine) tenantGrantHi(x *holdIndex, at, bit int) (string, bool) {
 	grant := e.permRoles[bit]
-	for i, w := range x.ur.tenants[at].his() {
+	for i, w := range x.ur.his(at) {
 		if i+1 < len(grant) {
 			if m := w & grant[i+1]; m != 0 {
 				return e.roleKey[64*(i+1)+bits.TrailingZeros64(m)], true
@@ -158,15 +158,15 @@ func (e *Engine) tenantGrantHi(x *holdIndex, at, bit int) (string, bool) {
 // holdsTenantRole reports whether ur holds, in tenant t, the tenant role
 // with index role or one extending it.
 func (e *Engine) holdsTenantRole(ur *userRec, t uint32, role int) bool {
-	h := ur.find(t)
-	if h == nil || role >= len(e.roleImpliers) {
+	at := ur.sets.find(t)
+	if at < 0 || role >= len(e.roleImpliers) {
 		return false
 	}
 	impl := e.roleImpliers[role]
-	if h.lo&impl[0] != 0 {
+	if ur.sets.lo(at)&impl[0] != 0 {
 		return true
 	}
-	for i, w := range h.his() {
+	for i, w := range ur.his(at) {
 		if i+1 < len(impl) && w&impl[i+1] != 0 {
 			return true
 		}
@@ -316,8 +316,8 @@ func (e *Engine) pathTo(ur *userRec, o uint32, n uint64, seen map[uint32]uint64)
 		if n&(1<<td.target) != 0 && e.holdsTenantRole(ur, in.tenant, td.role) {
 			tk, role := e.tenantAt[in.tenant], e.roleAt[td.role].def.Key
 			held := role
-			if h := ur.find(in.tenant); h != nil {
-				for _, r := range e.rolesIn(h) {
+			if at := ur.sets.find(in.tenant); at >= 0 {
+				for _, r := range e.rolesIn(ur, at) {
 					if e.roleImplies(r.index, td.role) {
 						held = r.def.Key
 						break
@@ -434,17 +434,16 @@ func (e *Engine) ListResources(r *Request) []string {
 	var byTenant []bool
 	if ur != nil {
 		grant := e.permRoles[bit]
-		for i := range ur.tenants {
-			h := &ur.tenants[i]
-			hit := h.lo&grant[0] != 0
-			for w, v := range h.his() {
+		for at := range ur.sets.n() {
+			hit := ur.sets.lo(at)&grant[0] != 0
+			for w, v := range ur.his(at) {
 				hit = hit || w+1 < len(grant) && v&grant[w+1] != 0
 			}
 			if hit {
 				if byTenant == nil {
 					byTenant = make([]bool, len(e.tenantAt))
 				}
-				byTenant[h.tenant] = true
+				byTenant[ur.sets.tenantAt(at)] = true
 			}
 		}
 	}
@@ -544,8 +543,8 @@ func (e *Engine) reachDown(ur *userRec, sc *scratch) {
 	}
 	for _, rr := range e.resources {
 		for _, td := range rr.f.tenantD {
-			for i := range ur.tenants {
-				t := ur.tenants[i].tenant
+			for at := range ur.sets.n() {
+				t := ur.sets.tenantAt(at)
 				if !e.holdsTenantRole(ur, t, td.role) {
 					continue
 				}
@@ -628,13 +627,13 @@ func (e *Engine) ListUsers(r *Request) []string {
 		if allowed[ur] {
 			continue
 		}
-		if h := ur.find(t.tr.idx); h != nil {
-			if h.lo&grant[0] != 0 {
+		if at := ur.sets.find(t.tr.idx); at >= 0 {
+			if ur.sets.lo(at)&grant[0] != 0 {
 				allowed[ur] = true
 				continue
 			}
 			hit := false
-			for w, v := range h.his() {
+			for w, v := range ur.his(at) {
 				if w+1 < len(grant) && v&grant[w+1] != 0 {
 					hit = true
 				}
