@@ -21,7 +21,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -99,8 +101,14 @@ type Deps struct {
 
 type dash struct {
 	Deps
-	pages map[string]*template.Template
-	oidc  *oidcSignIn // nil: no OIDC sign-in
+	// pageNames are the pages, checked at start (parse); each page's
+	// template is parsed again on its first render and kept in pages:
+	// about 6 MB for all of them, which a server that only answers the
+	// API never spends.
+	pageNames []string
+	pagesMu   sync.Mutex
+	pages     map[string]*template.Template
+	oidc      *oidcSignIn // nil: no OIDC sign-in
 }
 
 // New returns the dashboard's handler.
@@ -118,7 +126,7 @@ func New(d Deps) (http.Handler, error) {
 		d.SignInAudit = NewSignInAudit(d.Store, d.Limiter, d.Log)
 		go d.SignInAudit.Run(context.Background())
 	}
-	x := &dash{Deps: d, pages: map[string]*template.Template{}}
+	x := &dash{Deps: d}
 	if err := x.parse(); err != nil {
 		return nil, err
 	}
@@ -336,20 +344,52 @@ func (x *dash) parse() error {
 		if base == "layout" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n)
-		if err != nil {
-			return fmt.Errorf("dashboard template %s: %w", base, err)
+		// Parsed here to fail at start, not in front of a member; kept
+		// only once rendered.
+		if _, err := parsePage(base); err != nil {
+			return err
 		}
-		x.pages[base] = t
+		x.pageNames = append(x.pageNames, base)
 	}
 	return nil
 }
 
+// parsePage parses page name with the layout and the partials.
+func parsePage(name string) (*template.Template, error) {
+	t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", "templates/"+name+".html")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard template %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// page is page name's template (nil when there is no such page), parsed
+// on its first use.
+func (x *dash) page(name string) (*template.Template, error) {
+	if !slices.Contains(x.pageNames, name) {
+		return nil, nil
+	}
+	x.pagesMu.Lock()
+	defer x.pagesMu.Unlock()
+	if t := x.pages[name]; t != nil {
+		return t, nil
+	}
+	t, err := parsePage(name)
+	if err != nil {
+		return nil, err
+	}
+	if x.pages == nil {
+		x.pages = map[string]*template.Template{}
+	}
+	x.pages[name] = t
+	return t, nil
+}
+
 // render writes page name; p's viewer, environments and flash are filled.
 func (x *dash) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
-	t, ok := x.pages[name]
-	if !ok {
-		x.Log.Error("dashboard: no template", "name", name)
+	t, err := x.page(name)
+	if t == nil {
+		x.Log.Error("dashboard: no template", "name", name, "err", err)
 		http.Error(w, "no such page", 500)
 		return
 	}

@@ -66,7 +66,7 @@ func fill(v reflect.Value, depth int) {
 // thing always have it): a template that names a field its data does not
 // have fails here, not in front of a member.
 func TestPagesRenderTheirData(t *testing.T) {
-	x := &dash{Deps: Deps{Version: "test"}, pages: map[string]*template.Template{}}
+	x := &dash{Deps: Deps{Version: "test"}}
 	if err := x.parse(); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestPagesRenderTheirData(t *testing.T) {
 	for name := range items {
 		data[name] = func() any { return &factData{} }
 	}
-	for name := range x.pages {
+	for _, name := range x.pageNames {
 		if data[name] == nil {
 			t.Errorf("page %s: no data type known to this test", name)
 		}
@@ -124,9 +124,18 @@ func TestPagesRenderTheirData(t *testing.T) {
 				Member: &tenancy.Member{Email: "a@example.com"}, Org: &tenancy.Organization{Name: "O"}, Role: &tenancy.Role{Name: "R", Scopes: all},
 				Envs: []envChoice{*env}, Env: env}
 			var buf bytes.Buffer
-			if err := x.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+			if err := mustPage(t, x, name).ExecuteTemplate(&buf, "layout", p); err != nil {
 				t.Errorf("page %s (filled: %v): %v", name, filled, err)
 			}
 		}
 	}
+}
+
+func mustPage(t *testing.T, x *dash, name string) *template.Template {
+	t.Helper()
+	p, err := x.page(name)
+	if err != nil || p == nil {
+		t.Fatalf("page %s: %v", name, err)
+	}
+	return p
 }
