@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bench/fine"
@@ -22,9 +26,12 @@ type engine struct {
 	// check answers qs (len(qs) == batch) into out.
 	check func(ctx context.Context, qs []authztest.Query, out []bool) error
 	proc  *fine.Proc // the server process (RSS); nil: none of its own
-	// adminURL serves /debug/pprof/ for -memory ("": none).
+	// adminURL serves /debug/pprof/ for -memory and -cpuprofile ("": none).
 	adminURL string
-	note     string // printed under the table
+	// profile, when set, is where the CPU profile of the process during
+	// the next round's phase with several clients is saved (-cpuprofile).
+	profile string
+	note    string // printed under the table
 	// before and after, when set, run around the engine's verification
 	// and each of its measured phases (a setting switched for it alone).
 	before, after func(ctx context.Context) error
@@ -42,6 +49,10 @@ type roundResult struct {
 	concRate         float64 // checks/s
 	concP99          time.Duration
 	seqN, concChecks int
+	// concCPU is the server process's CPU time (user and system) per check
+	// in the phase with several clients, and genCPU the load generator's
+	// (this process's); 0: not measured.
+	concCPU, genCPU time.Duration
 }
 
 // call asks one call's worth of queries starting at i (cycling) and
@@ -151,6 +162,19 @@ func (e *engine) measurePhases(ctx context.Context, qs []authztest.Query, offset
 	lats := make([][]time.Duration, clients)
 	errs := make([]error, clients)
 	var stop atomic.Bool
+	var cpu0 time.Duration
+	if e.proc != nil {
+		var err error
+		if cpu0, err = cpuOf(e.proc.PID()); err != nil {
+			return r, 0, err
+		}
+	}
+	gen0 := selfCPU()
+	var profiled chan error
+	if e.profile != "" && e.adminURL != "" {
+		profiled = make(chan error, 1)
+		go func() { profiled <- saveCPUProfile(ctx, e.adminURL, e.profile, d) }()
+	}
 	start = time.Now()
 	deadline := start.Add(d)
 	for w := range clients {
@@ -172,6 +196,21 @@ func (e *engine) measurePhases(ctx context.Context, qs []authztest.Query, offset
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	gen1 := selfCPU()
+	var cpu1 time.Duration
+	if e.proc != nil {
+		var err error
+		if cpu1, err = cpuOf(e.proc.PID()); err != nil {
+			return r, 0, err
+		}
+	}
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return r, 0, fmt.Errorf("%s: cpu profile: %w", e.name, err)
+		}
+		logf("CPU profile of %s with %d clients saved: go tool pprof -top %s", strings.TrimSpace(e.name), clients, e.profile)
+		e.profile = "" // once
+	}
 	for _, err := range errs {
 		if err != nil {
 			return r, 0, err
@@ -184,7 +223,74 @@ func (e *engine) measurePhases(ctx context.Context, qs []authztest.Query, offset
 	r.concChecks = len(all) * e.batch
 	r.concRate = float64(r.concChecks) / elapsed.Seconds()
 	r.concP99 = quantile(all, 0.99)
+	if r.concChecks > 0 {
+		if e.proc != nil {
+			r.concCPU = (cpu1 - cpu0) / time.Duration(r.concChecks)
+		}
+		r.genCPU = (gen1 - gen0) / time.Duration(r.concChecks)
+	}
 	return r, int(next.Load()) % len(qs), nil
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's CPU times:
+// 100 on every architecture Go supports there.
+const clockTicks = 100
+
+// cpuOf is the CPU time (user and system) process pid has used so far,
+// from /proc/PID/stat (Linux).
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name (in parentheses, which may hold
+	// spaces): state is field 3, utime 14 and stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, b)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// selfCPU is the CPU time this process (the load generator) has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// saveCPUProfile saves the CPU profile of the process serving adminURL's
+// /debug/pprof/ over the next d (whole seconds, at least 1) to path.
+func saveCPUProfile(ctx context.Context, adminURL, path string, d time.Duration) error {
+	secs := max(1, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }
 
 func quantile(ds []time.Duration, q float64) time.Duration {
@@ -235,5 +341,7 @@ func (e *engine) median() roundResult {
 		seqP99:   time.Duration(med(func(r roundResult) float64 { return float64(r.seqP99) })),
 		concRate: med(func(r roundResult) float64 { return r.concRate }),
 		concP99:  time.Duration(med(func(r roundResult) float64 { return float64(r.concP99) })),
+		concCPU:  time.Duration(med(func(r roundResult) float64 { return float64(r.concCPU) })),
+		genCPU:   time.Duration(med(func(r roundResult) float64 { return float64(r.genCPU) })),
 	}
 }

@@ -60,6 +60,10 @@ type options struct {
 	keepLogs bool
 	scale    int
 	memory   bool
+	// cpuProfile: save the CPU profiles of Gatehouse's server (its first
+	// engine, POST /v1/allowed) and PDP in the first round's phase with
+	// several clients.
+	cpuProfile bool
 }
 
 func main() {
@@ -76,6 +80,7 @@ func main() {
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary folder (servers' logs and data) and print its path")
 	flag.IntVar(&o.scale, "scale", 1, "dataset M with this many times its users, tenants and assignments (10: 1M assignments)")
 	flag.BoolVar(&o.memory, "memory", false, "start Gatehouse's server and PDP with an admin listener and, once loaded and verified, save their heap profiles (inuse_space) and print their memory breakdown (/proc/PID/status, runtime.MemStats); implies -keep-logs")
+	flag.BoolVar(&o.cpuProfile, "cpuprofile", false, "start Gatehouse's server and PDP with an admin listener and save their CPU profiles during the first round's phase with -clients clients (server: POST /v1/allowed); implies -keep-logs")
 	floorAddr := flag.String("floor-addr", "", "internal: serve the floor on this address (the harness starts itself so)")
 	timeout := flag.Duration("timeout", 60*time.Minute, "the whole run, builds included")
 	flag.Parse()
@@ -98,7 +103,7 @@ func main() {
 		}
 		o.engines[e] = true
 	}
-	if o.memory {
+	if o.memory || o.cpuProfile {
 		o.keepLogs = true
 	}
 	if o.rounds < 1 || o.scale < 1 || o.duration <= 0 || o.queries < 100 || o.clients < 1 || o.bulk < 1 || o.bulk > 1000 {
@@ -219,7 +224,7 @@ func run(ctx context.Context, o *options) error {
 
 	// Gatehouse: init, serve, import, stop; then the measured start.
 	logf("gatehouse: init, serve, import the data set (POST /v1/jobs/import)...")
-	g, err := initGatehouse(ctx, ghBin, tmp, client, o.memory)
+	g, err := initGatehouse(ctx, ghBin, tmp, client, o.memory || o.cpuProfile)
 	if err != nil {
 		return err
 	}
@@ -339,6 +344,18 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 
+	if o.cpuProfile {
+		for _, e := range engines {
+			switch {
+			case e.adminURL == "":
+			case strings.HasPrefix(e.name, "Gatehouse server"):
+				e.profile = filepath.Join(tmp, "server.cpu.pb.gz")
+			case strings.HasPrefix(e.name, "gatehouse pdp"):
+				e.profile = filepath.Join(tmp, "pdp.cpu.pb.gz")
+			}
+		}
+	}
+
 	// Rounds: every engine in turn, each round starting one engine later.
 	offset := 0
 	for r := range o.rounds {
@@ -350,8 +367,9 @@ func run(ctx context.Context, o *options) error {
 			}
 			offset = next
 			e.rounds = append(e.rounds, res)
-			logf("round %d %-50s seq p50 %9v p99 %9v (%6d) | %d clients %8.0f checks/s p99 %9v (%7d)", r+1, e.name,
-				res.seqP50.Round(100*time.Nanosecond), res.seqP99.Round(100*time.Nanosecond), res.seqN, o.clients, res.concRate, res.concP99.Round(100*time.Nanosecond), res.concChecks)
+			logf("round %d %-50s seq p50 %9v p99 %9v (%6d) | %d clients %8.0f checks/s p99 %9v (%7d) CPU/check %v, generator %v", r+1, e.name,
+				res.seqP50.Round(100*time.Nanosecond), res.seqP99.Round(100*time.Nanosecond), res.seqN, o.clients, res.concRate, res.concP99.Round(100*time.Nanosecond), res.concChecks,
+				res.concCPU.Round(100*time.Nanosecond), res.genCPU.Round(100*time.Nanosecond))
 		}
 	}
 	printTable(os.Stdout, o, engines, len(qs), allowed, skipped)
@@ -368,6 +386,15 @@ func anonList(engines []*engine) string {
 		}
 		seen[e.proc.PID()] = true
 		parts = append(parts, fmt.Sprintf("%s %.0f MB", strings.TrimSpace(e.name), float64(e.anon)/1e6))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// genList gives the load generator's CPU time per check for each engine.
+func genList(engines []*engine) string {
+	var parts []string
+	for _, e := range engines {
+		parts = append(parts, fmt.Sprintf("%s %s", strings.TrimSpace(e.name), fmtDur(e.median().genCPU)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -424,24 +451,26 @@ func printTable(w *os.File, o *options, engines []*engine, nq, allowed int, skip
 	fmt.Fprintf(w, "%d interleaved rounds of %v in sequence + %v with %d clients per engine; medians over the rounds; every answer checked.\n",
 		o.rounds, o.duration, o.duration, o.clients)
 	fmt.Fprintf(w, "In parentheses: engine ÷ Gatehouse server (the first row = 1). The load generator shares the cores with the servers.\n\n")
-	fmt.Fprintln(w, "| engine | HTTP p50, 1 client | p99, 1 client | checks/s, "+strconv.Itoa(o.clients)+" clients | p99, "+strconv.Itoa(o.clients)+" clients | RSS after load | load | start → ready | start → first check |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| engine | HTTP p50, 1 client | p99, 1 client | checks/s, "+strconv.Itoa(o.clients)+" clients | p99, "+strconv.Itoa(o.clients)+" clients | server CPU per check | RSS after load | load | start → ready | start → first check |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, e := range engines {
 		r := e.median()
 		rss := "–"
 		if e.rss > 0 {
 			rss = fmt.Sprintf("%.0f MB%s", float64(e.rss)/1e6, ratio(float64(e.rss), float64(base.rss)))
 		}
-		fmt.Fprintf(w, "| %s | %s%s | %s%s | %.0f%s | %s%s | %s | %s | %s%s | %s%s |\n", strings.TrimSpace(e.name),
+		fmt.Fprintf(w, "| %s | %s%s | %s%s | %.0f%s | %s%s | %s%s | %s | %s | %s%s | %s%s |\n", strings.TrimSpace(e.name),
 			fmtDur(r.seqP50), ratio(float64(r.seqP50), float64(bm.seqP50)),
 			fmtDur(r.seqP99), ratio(float64(r.seqP99), float64(bm.seqP99)),
 			r.concRate, ratio(r.concRate, bm.concRate),
 			fmtDur(r.concP99), ratio(float64(r.concP99), float64(bm.concP99)),
+			fmtDur(r.concCPU), ratio(float64(r.concCPU), float64(bm.concCPU)),
 			rss, fmtDur(e.load),
 			fmtDur(e.ready), ratio(float64(e.ready), float64(base.ready)),
 			fmtDur(e.first), ratio(float64(e.first), float64(base.first)))
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "- server CPU per check: the server process's CPU time (user + system, /proc/PID/stat, 10 ms ticks) over the phase with %d clients ÷ the checks answered in it; the load generator's own: %s\n", o.clients, genList(engines))
 	fmt.Fprintf(w, "- RSS: VmRSS of the server's process once loaded and every query answered once (RssAnon, memory that is not file pages: %s)\n", anonList(engines))
 	for _, e := range engines {
 		if e.note != "" {
