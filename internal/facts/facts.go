@@ -207,6 +207,9 @@ type Store interface {
 
 	// Bulk operations of imports and copies (see rows.go).
 	UsersByKey(ctx context.Context, envID string, keys []string) (map[string]*User, error)
+	// AssignmentsOfUsers returns the tenant role assignments of the users
+	// of envID with these ids, by user, then created_at and id.
+	AssignmentsOfUsers(ctx context.Context, envID string, userIDs []string) ([]Assignment, error)
 	TenantsByKey(ctx context.Context, envID string, keys []string) (map[string]*Tenant, error)
 	// RoleIDs maps role keys of envID to their ids.
 	RoleIDs(ctx context.Context, envID string) (map[string]string, error)

@@ -25,6 +25,12 @@ func (s *Service) UsersByKey(ctx context.Context, envID string, keys []string) (
 	return s.Store.UsersByKey(ctx, envID, keys)
 }
 
+// AssignmentsOfUsers returns the tenant role assignments of envID's users
+// with these ids, by user, then created_at and id.
+func (s *Service) AssignmentsOfUsers(ctx context.Context, envID string, userIDs []string) ([]Assignment, error) {
+	return s.Store.AssignmentsOfUsers(ctx, envID, userIDs)
+}
+
 // Tenant is tenant ref of envID.
 func (s *Service) Tenant(ctx context.Context, envID, ref string) (*Tenant, error) {
 	return s.Store.GetTenant(ctx, envID, ref)

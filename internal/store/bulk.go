@@ -99,6 +99,33 @@ func (s *Store) UsersByKey(ctx context.Context, envID string, keys []string) (ma
 	return rememberAll(s, func(u *facts.User) string { return u.ID })(byKeys(ctx, s, "authz_users", userCols, envID, keys, scanUser, func(u *facts.User) string { return u.Key }))
 }
 
+// AssignmentsOfUsers returns the tenant role assignments of envID's users
+// with the given ids, by user, then created_at and id: one read (per
+// bulkRows users) through the assignments' (user_id, created_at, id)
+// index, for lists that show each user's roles.
+func (s *Store) AssignmentsOfUsers(ctx context.Context, envID string, userIDs []string) ([]facts.Assignment, error) {
+	var out []facts.Assignment
+	err := chunks(userIDs, bulkRows, func(part []string) error {
+		args := make([]any, 0, len(part)+1)
+		args = append(args, envID)
+		for _, id := range part {
+			args = append(args, id)
+		}
+		first := "$1"
+		if s.db.Engine == SQLite {
+			first = "?"
+		}
+		items, err := queryAll(ctx, s.reader(), "SELECT "+assignmentCols+" FROM "+assignmentFrom+" WHERE a.env_id = "+first+
+			" AND a.user_id IN ("+s.inList(2, len(part))+") ORDER BY a.user_id, a.created_at, a.id", scanAssignment, args...)
+		if err != nil {
+			return fmt.Errorf("role assignments of users: %w", err)
+		}
+		out = append(out, items...)
+		return nil
+	})
+	return out, err
+}
+
 // TenantsByKey returns the tenants of envID with the given keys.
 func (s *Store) TenantsByKey(ctx context.Context, envID string, keys []string) (map[string]*facts.Tenant, error) {
 	return rememberAll(s, func(t *facts.Tenant) string { return t.ID })(byKeys(ctx, s, "authz_tenants", tenantCols, envID, keys, scanTenant, func(t *facts.Tenant) string { return t.Key }))

@@ -190,13 +190,22 @@ func (s *server) listUsers(c *call) (int, any, error) {
 		total, users = p.Total, p.Items
 		c.next(pg, p.NextCursor)
 	}
+	// The page's users' roles in one read, not one per user.
+	ids := make([]string, len(users))
+	for i := range users {
+		ids[i] = users[i].ID
+	}
+	as, err := s.Facts.AssignmentsOfUsers(c.ctx, c.env.ID, ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	byUser := make(map[string][]facts.Assignment, len(users))
+	for _, a := range as {
+		byUser[a.UserID] = append(byUser[a.UserID], a)
+	}
 	out := make([]pUser, 0, len(users))
 	for i := range users {
-		u, err := s.userOut(c, &users[i])
-		if err != nil {
-			return 0, nil, err
-		}
-		out = append(out, u)
+		out = append(out, pUserOf(c.env, &users[i], byUser[users[i].ID]))
 	}
 	return http.StatusOK, paged(out, total, pg.perPage), nil
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -320,6 +321,27 @@ func TestPermitAPIListsAndBulk(t *testing.T) {
 	}
 	if got := s.pmust(200, "GET", facts+"/users?role=role-a", k, nil).obj(); got["total_count"] != float64(2) {
 		t.Fatalf("users with role-a: %v", got)
+	}
+	// Each listed user carries its own roles, in the order given (one read
+	// for the page's users).
+	for _, q := range []string{"", "?role=role-a&role=role-b"} {
+		want := map[string]string{"dee": "", "u1": "role-a@t0", "u2": "role-a@t0 role-b@t1", "u3": ""}
+		if q != "" {
+			want = map[string]string{"u1": "role-a@t0", "u2": "role-a@t0 role-b@t1"}
+		}
+		got := map[string]string{}
+		for _, u := range s.pmust(200, "GET", facts+"/users"+q, k, nil).obj()["data"].([]any) {
+			u := u.(map[string]any)
+			var roles []string
+			for _, r := range u["roles"].([]any) {
+				r := r.(map[string]any)
+				roles = append(roles, r["role"].(string)+"@"+r["tenant"].(string))
+			}
+			got[u["key"].(string)] = strings.Join(roles, " ")
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("users%s: roles %v, want %v", q, got, want)
+		}
 	}
 	tu := s.pmust(200, "GET", facts+"/tenants/t0/users", k, nil).obj()
 	if tu["total_count"] != float64(2) {

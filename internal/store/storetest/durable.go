@@ -449,6 +449,16 @@ func testBulk(t *testing.T, db *store.DB) {
 	if n != 501 {
 		t.Errorf("%d assignments", n)
 	}
+	// The roles of a page of users, in one read: by user, then created_at;
+	// users without assignments and unknown ids give nothing.
+	of, err := st.AssignmentsOfUsers(ctx, envID, []string{users[500].ID, users[0].ID, users[999].ID, "nobody"})
+	must(t, err)
+	if len(of) != 2 || of[0].User != "u0" || of[1].User != "u500" || of[0].Role != "viewer" || of[1].Tenant != "default" || of[1].UserID != users[500].ID {
+		t.Errorf("assignments of users: %+v", of)
+	}
+	if of, err := st.AssignmentsOfUsers(ctx, "another-env", []string{users[0].ID}); err != nil || len(of) != 0 {
+		t.Errorf("assignments of users, another environment: %+v, %v", of, err)
+	}
 	bounds, err := st.IDBoundaries(ctx, envID, facts.KindUser, 300)
 	must(t, err)
 	if len(bounds) != 3 || bounds[0] != users[299].ID || bounds[2] != users[899].ID {
