@@ -73,15 +73,7 @@ func (s *Store) inList(from, n int) string {
 func byKeys[T any](ctx context.Context, s *Store, table, cols, envID string, keys []string, scan func(scanner) (T, error), key func(*T) string) (map[string]*T, error) {
 	out := make(map[string]*T, len(keys))
 	err := chunks(keys, bulkRows, func(part []string) error {
-		args := make([]any, 0, len(part)+1)
-		args = append(args, envID)
-		for _, k := range part {
-			args = append(args, k)
-		}
-		first := "$1"
-		if s.db.Engine == SQLite {
-			first = "?"
-		}
+		args, first := s.envAndList(envID, part)
 		items, err := queryAll(ctx, s.reader(), "SELECT "+cols+" FROM "+table+" WHERE env_id = "+first+" AND key IN ("+s.inList(2, len(part))+")", scan, args...)
 		if err != nil {
 			return err
@@ -92,6 +84,21 @@ func byKeys[T any](ctx context.Context, s *Store, table, cols, envID string, key
 		return nil
 	})
 	return out, err
+}
+
+// envAndList returns the arguments of a query on envID and a list (envID,
+// then the list's values, for inList(2, len(list))) and the placeholder
+// of envID.
+func (s *Store) envAndList(envID string, list []string) ([]any, string) {
+	args := make([]any, 0, len(list)+1)
+	args = append(args, envID)
+	for _, v := range list {
+		args = append(args, v)
+	}
+	if s.db.Engine == SQLite {
+		return args, "?"
+	}
+	return args, "$1"
 }
 
 // UsersByKey returns the users of envID with the given keys.
@@ -106,15 +113,7 @@ func (s *Store) UsersByKey(ctx context.Context, envID string, keys []string) (ma
 func (s *Store) AssignmentsOfUsers(ctx context.Context, envID string, userIDs []string) ([]facts.Assignment, error) {
 	var out []facts.Assignment
 	err := chunks(userIDs, bulkRows, func(part []string) error {
-		args := make([]any, 0, len(part)+1)
-		args = append(args, envID)
-		for _, id := range part {
-			args = append(args, id)
-		}
-		first := "$1"
-		if s.db.Engine == SQLite {
-			first = "?"
-		}
+		args, first := s.envAndList(envID, part)
 		items, err := queryAll(ctx, s.reader(), "SELECT "+assignmentCols+" FROM "+assignmentFrom+" WHERE a.env_id = "+first+
 			" AND a.user_id IN ("+s.inList(2, len(part))+") ORDER BY a.user_id, a.created_at, a.id", scanAssignment, args...)
 		if err != nil {
