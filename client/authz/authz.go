@@ -649,17 +649,9 @@ func (e *Engine) loadAssignments(as []Assignment) error {
 			}
 			continue
 		}
-		if a.Tenant == "" {
-			a.Tenant = DefaultTenant
-		}
-		ur, tr, r := e.users[a.User], e.tenants[a.Tenant], e.roles[a.Role]
-		switch {
-		case ur == nil:
-			return fmt.Errorf("%w: user %q", ErrNotFound, a.User)
-		case tr == nil:
-			return fmt.Errorf("%w: tenant %q", ErrNotFound, a.Tenant)
-		case r == nil:
-			return fmt.Errorf("%w: role %q", ErrNotFound, a.Role)
+		ur, tr, r, err := e.tenantAssignment(a)
+		if err != nil {
+			return err
 		}
 		u, ok := byUser[ur]
 		if !ok {
@@ -1003,23 +995,33 @@ func (e *Engine) assignLocked(a Assignment) error {
 		e.setInstRoles(ur, i, ur.instMask(i)|1<<role.bit)
 		return nil
 	}
-	if a.Tenant == "" {
-		a.Tenant = DefaultTenant
-	}
-	ur, tr, r := e.users[a.User], e.tenants[a.Tenant], e.roles[a.Role]
-	switch {
-	case ur == nil:
-		return fmt.Errorf("%w: user %q", ErrNotFound, a.User)
-	case tr == nil:
-		return fmt.Errorf("%w: tenant %q", ErrNotFound, a.Tenant)
-	case r == nil:
-		return fmt.Errorf("%w: role %q", ErrNotFound, a.Role)
+	ur, tr, r, err := e.tenantAssignment(a)
+	if err != nil {
+		return err
 	}
 	if ur.setRole(tr.idx, r.index, true) {
 		e.nAssign++
 		e.sync(ur)
 	}
 	return nil
+}
+
+// tenantAssignment resolves the user, tenant (DefaultTenant when none)
+// and role of a's tenant role; what does not exist is ErrNotFound.
+func (e *Engine) tenantAssignment(a Assignment) (*userRec, *tenantRec, *role, error) {
+	if a.Tenant == "" {
+		a.Tenant = DefaultTenant
+	}
+	ur, tr, r := e.users[a.User], e.tenants[a.Tenant], e.roles[a.Role]
+	switch {
+	case ur == nil:
+		return nil, nil, nil, fmt.Errorf("%w: user %q", ErrNotFound, a.User)
+	case tr == nil:
+		return nil, nil, nil, fmt.Errorf("%w: tenant %q", ErrNotFound, a.Tenant)
+	case r == nil:
+		return nil, nil, nil, fmt.Errorf("%w: role %q", ErrNotFound, a.Role)
+	}
+	return ur, tr, r, nil
 }
 
 // Unassign removes a role assignment; it reports whether there was one.
@@ -1034,11 +1036,8 @@ func (e *Engine) Unassign(a Assignment) bool {
 		e.setInstRoles(ur, i, ur.instMask(i)&^(1<<role.bit))
 		return true
 	}
-	if a.Tenant == "" {
-		a.Tenant = DefaultTenant
-	}
-	ur, tr, r := e.users[a.User], e.tenants[a.Tenant], e.roles[a.Role]
-	if ur == nil || tr == nil || r == nil {
+	ur, tr, r, err := e.tenantAssignment(a)
+	if err != nil {
 		return false
 	}
 	if !ur.setRole(tr.idx, r.index, false) {
