@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/cmdkit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -33,7 +34,7 @@ func TestDeployFiles(t *testing.T) {
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
-			if e := f.Annotations[envAnnotation]; len(e) == 1 {
+			if e := f.Annotations[cmdkit.EnvAnnotation]; len(e) == 1 {
 				envs[e[0]] = true
 			}
 		})
