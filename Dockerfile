@@ -2,6 +2,9 @@
 #
 #   docker build -t gatehouse --build-arg VERSION=$(git describe --tags --always) .
 #   docker run -p 8080:8080 -v gatehouse-data:/var/lib/gatehouse gatehouse
+#   docker run -p 7766:7766 -e GATEHOUSE_API_KEY -v gatehouse-pdp:/var/lib/gatehouse-pdp \
+#     --entrypoint /usr/local/bin/gatehouse-pdp gatehouse --api-url http://gatehouse:8080 \
+#     --addr 0.0.0.0:7766 --snapshot-dir /var/lib/gatehouse-pdp
 #
 # The build command is the Makefile's `release` one (CGO_ENABLED=0,
 # -trimpath, the same -ldflags); internal/cli's TestDeployFiles checks that
@@ -19,10 +22,14 @@ ARG VERSION=dev
 ARG COMMIT=
 ARG DATE=
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.version=${VERSION} -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.commit=${COMMIT} -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.date=${DATE}" -o /out/gatehouse ./cmd/gatehouse
+# The PDP alone (the compose file's pdp service runs it): `gatehouse pdp`
+# without the server's packages, a smaller binary keeping less in memory.
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.version=${VERSION} -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.commit=${COMMIT} -X github.com/gatehouse-dev/gatehouse/internal/buildinfo.date=${DATE}" -o /out/gatehouse-pdp ./cmd/gatehouse-pdp
 
 FROM alpine:3.22
 # wget (busybox) answers the health check; nothing else is added.
 COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
+COPY --from=build /out/gatehouse-pdp /usr/local/bin/gatehouse-pdp
 # The data folders belong to the user that runs gatehouse, mode 0700; a new
 # named volume mounted on one starts as a copy of it. (A RUN, not
 # COPY --chmod: that needs BuildKit, and the classic builder still builds

@@ -1,7 +1,7 @@
 # Build, test and release Gatehouse with Go and git only (no goreleaser: it
 # runs offline).
 #
-#   make build                    ./gatehouse for this machine, version-stamped
+#   make build                    ./gatehouse and ./gatehouse-pdp for this machine, version-stamped
 #   make test                     the Go stage of .ci/test (every package, -race)
 #   make release VERSION=v0.1.0   static binaries for linux, darwin and windows on
 #                                 amd64 and arm64 in dist/, with dist/SHA256SUMS
@@ -23,6 +23,7 @@ LDFLAGS   := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o gatehouse ./cmd/gatehouse
+	$(GO) build -ldflags '$(LDFLAGS)' -o gatehouse-pdp ./cmd/gatehouse-pdp
 
 test:
 	$(GO) test -race -timeout 25m ./...
@@ -37,9 +38,12 @@ release:
 		out=dist/gatehouse_$(VERSION)_$${os}_$${arch}$$ext; \
 		echo "$$out"; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $$out ./cmd/gatehouse; \
+		out=dist/gatehouse-pdp_$(VERSION)_$${os}_$${arch}$$ext; \
+		echo "$$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $$out ./cmd/gatehouse-pdp; \
 	done
-	cd dist && if command -v sha256sum >/dev/null; then sha256sum gatehouse_*; else shasum -a 256 gatehouse_*; fi > SHA256SUMS
+	cd dist && if command -v sha256sum >/dev/null; then sha256sum gatehouse_* gatehouse-pdp_*; else shasum -a 256 gatehouse_* gatehouse-pdp_*; fi > SHA256SUMS
 	cat dist/SHA256SUMS
 
 clean:
-	rm -rf dist gatehouse
+	rm -rf dist gatehouse gatehouse-pdp

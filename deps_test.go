@@ -80,6 +80,45 @@ func TestPDPImportsNoServerPackage(t *testing.T) {
 	}
 }
 
+// gatehouse-pdp is `gatehouse pdp` alone: the PDP, its command and what
+// the command line shares (cmdkit, the configuration file, logging), so that
+// its binary and the code pages it keeps resident stay small. None of the
+// server's packages, drivers or frameworks, nor OpenTelemetry's SDK and
+// exporters, may come in through a shared helper.
+func TestPDPBinaryImportsNoServerPackage(t *testing.T) {
+	const mod = "github.com/gatehouse-dev/gatehouse"
+	allowed := map[string]bool{mod + "/cmd/gatehouse-pdp": true, mod + "/internal/pdpcmd": true, mod + "/internal/cmdkit": true,
+		mod + "/internal/conffile": true, mod + "/internal/logging": true, mod + "/internal/memory": true, mod + "/internal/buildinfo": true,
+		// internal/pdp and what TestPDPImportsNoServerPackage lets it import
+		mod: true, mod + "/client/authz": true, mod + "/client": true, mod + "/internal/pdp": true, mod + "/internal/decision": true,
+		mod + "/internal/permit": true, mod + "/internal/batch": true, mod + "/internal/envelope": true, mod + "/internal/dberr": true,
+		mod + "/internal/adminhttp": true}
+	forbidden := []string{"github.com/danielgtaylor/huma", "github.com/jackc/pgx", "modernc.org/sqlite", "modernc.org/libc", "github.com/redis/go-redis", "github.com/riverqueue/river",
+		"github.com/pressly/goose", "github.com/golang-jwt/jwt", "github.com/prometheus/client_golang",
+		"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "go.opentelemetry.io/contrib"}
+	out, err := exec.Command("go", "list", "-deps", "-test=false", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./cmd/gatehouse-pdp").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps ./cmd/gatehouse-pdp listed %d packages: %v", len(deps), deps)
+	}
+	for _, dep := range deps {
+		if dep == mod || strings.HasPrefix(dep, mod+"/") {
+			if !allowed[dep] {
+				t.Errorf("cmd/gatehouse-pdp depends on %s, a package of the server", dep)
+			}
+			continue
+		}
+		for _, f := range forbidden {
+			if dep == f || strings.HasPrefix(dep, f+"/") {
+				t.Errorf("cmd/gatehouse-pdp depends on %s, a framework, driver or exporter of the server", dep)
+			}
+		}
+	}
+}
+
 // The answers' envelope is shared by the server and the PDP: it imports
 // nothing beyond the standard library.
 func TestEnvelopeImportsOnlyTheStandardLibrary(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/logging"
+	"github.com/gatehouse-dev/gatehouse/internal/pdpcmd"
 	"github.com/spf13/cobra"
 )
 
@@ -65,25 +67,15 @@ func newRoot(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 			root.AddCommand(cmd)
 		}
 	}
-	pdp := pdpCmd(ctx, &cfg, getenv, stderr)
-	for _, flag := range []string{"config", "log-level", "log-format"} {
-		if err := settingFlag(pdp, &cfg, flag); err != nil {
-			return nil, err
-		}
-	}
-	root.AddCommand(pdp, secretKey, versionCmd(stdout))
+	// The PDP's command is gatehouse-pdp's too: it takes its --config,
+	// --log-level and --log-format itself, and applies its file itself.
+	root.AddCommand(pdpcmd.Command(ctx, "gatehouse pdp", getenv, stderr), secretKey, versionCmd(stdout))
 	root.AddCommand(remoteCmds(getenv, stdin, stdout, stderr)...)
 	return root, nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return logging.New(cfg.LogLevel, cfg.LogFormat, w)
 }
 
 func migrateCmd(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/cmdkit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/pdpcmd"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -33,7 +35,7 @@ func TestDeployFiles(t *testing.T) {
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
-			if e := f.Annotations[envAnnotation]; len(e) == 1 {
+			if e := f.Annotations[cmdkit.EnvAnnotation]; len(e) == 1 {
 				envs[e[0]] = true
 			}
 		})
@@ -51,6 +53,7 @@ func TestDeployFiles(t *testing.T) {
 		Services map[string]struct {
 			Image       string            `yaml:"image"`
 			Build       any               `yaml:"build"`
+			Entrypoint  []string          `yaml:"entrypoint"`
 			Command     []string          `yaml:"command"`
 			Environment map[string]string `yaml:"environment"`
 			Profiles    []string          `yaml:"profiles"`
@@ -70,6 +73,16 @@ func TestDeployFiles(t *testing.T) {
 			continue
 		}
 		cmd, rest, err := root.Find(svc.Command)
+		args := svc.Command[1:]
+		switch strings.Join(svc.Entrypoint, " ") {
+		case "": // the image's: gatehouse
+		case "/usr/local/bin/gatehouse-pdp": // its flags are gatehouse pdp's
+			cmd, rest, err = pdpcmd.Command(context.Background(), "gatehouse-pdp", func(string) string { return "" }, io.Discard), svc.Command, nil
+			args = svc.Command
+		default:
+			t.Errorf("%s: entrypoint %q is neither gatehouse nor gatehouse-pdp", name, svc.Entrypoint)
+			continue
+		}
 		if err != nil || cmd == root {
 			t.Errorf("%s: no command %q: %v", name, svc.Command[0], err)
 			continue
@@ -78,7 +91,7 @@ func TestDeployFiles(t *testing.T) {
 		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 			t.Errorf("%s: unexpected argument %q", name, rest[0])
 		}
-		if err := cmd.ParseFlags(svc.Command[1:]); err != nil {
+		if err := cmd.ParseFlags(args); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 		for k := range svc.Environment {
@@ -87,7 +100,7 @@ func TestDeployFiles(t *testing.T) {
 			}
 		}
 	}
-	for what, want := range map[string]int{"serve": 3, "init": 1, "pdp": 1, "postgres": 1, "redis": 1} {
+	for what, want := range map[string]int{"serve": 3, "init": 1, "gatehouse-pdp": 1, "postgres": 1, "redis": 1} {
 		if count[what] != want {
 			t.Errorf("compose.yaml: %d %s services, want %d (%v)", count[what], what, want, count)
 		}
@@ -121,28 +134,46 @@ func TestDeployFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dockerBuild, makeBuild string
-	for _, l := range strings.Split(string(dockerfile), "\n") {
-		if strings.HasPrefix(l, "RUN ") && strings.Contains(l, " go build ") {
-			dockerBuild = l
+	// one build line for each program, in each file
+	builds := func(text string, isBuild func(string) bool) map[string]string {
+		lines := map[string]string{}
+		for _, l := range strings.Split(text, "\n") {
+			if !isBuild(l) {
+				continue
+			}
+			for _, prog := range []string{"gatehouse", "gatehouse-pdp"} {
+				if strings.Contains(l, "./cmd/"+prog+" ") || strings.Contains(l, "./cmd/"+prog+";") || strings.HasSuffix(l, "./cmd/"+prog) {
+					lines[prog] = l
+				}
+			}
 		}
+		return lines
 	}
-	for _, l := range strings.Split(string(makefile), "\n") {
-		if strings.Contains(l, "$(GO) build -trimpath") {
-			makeBuild = l
+	dockerBuilds := builds(string(dockerfile), func(l string) bool { return strings.HasPrefix(l, "RUN ") && strings.Contains(l, " go build ") })
+	makeBuilds := builds(string(makefile), func(l string) bool { return strings.Contains(l, "$(GO) build -trimpath") })
+	for _, prog := range []string{"gatehouse", "gatehouse-pdp"} {
+		dockerBuild, makeBuild := dockerBuilds[prog], makeBuilds[prog]
+		if dockerBuild == "" || makeBuild == "" {
+			t.Errorf("no go build line of ./cmd/%s: Dockerfile %q, Makefile %q", prog, dockerBuild, makeBuild)
+			continue
 		}
-	}
-	if dockerBuild == "" || makeBuild == "" {
-		t.Fatalf("no go build line: Dockerfile %q, Makefile %q", dockerBuild, makeBuild)
-	}
-	for _, part := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "./cmd/gatehouse"} {
-		if !strings.Contains(makeBuild, part) || !strings.Contains(dockerBuild, part) {
-			t.Errorf("%q: in the Makefile %v, in the Dockerfile %v", part, strings.Contains(makeBuild, part), strings.Contains(dockerBuild, part))
+		for _, part := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w"} {
+			if !strings.Contains(makeBuild, part) || !strings.Contains(dockerBuild, part) {
+				t.Errorf("%s %q: in the Makefile %v, in the Dockerfile %v", prog, part, strings.Contains(makeBuild, part), strings.Contains(dockerBuild, part))
+			}
+		}
+		for _, v := range []string{"version", "commit", "date"} {
+			if x := "internal/buildinfo." + v + "="; !strings.Contains(dockerBuild, x) {
+				t.Errorf("the Dockerfile does not stamp %s in %s", x, prog)
+			}
+		}
+		if cp := "COPY --from=build /out/" + prog + " /usr/local/bin/" + prog + "\n"; !strings.Contains(string(dockerfile), cp) {
+			t.Errorf("the Dockerfile lacks %q", cp)
 		}
 	}
 	for _, v := range []string{"version", "commit", "date"} {
-		if x := "internal/buildinfo." + v + "="; !strings.Contains(dockerBuild, x) || !strings.Contains(string(makefile), "$(BUILDINFO)."+v+"=") {
-			t.Errorf("the Dockerfile or the Makefile does not stamp %s", x)
+		if !strings.Contains(string(makefile), "$(BUILDINFO)."+v+"=") {
+			t.Errorf("the Makefile does not stamp %s", v)
 		}
 	}
 	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(string(gomod))

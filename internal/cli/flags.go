@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/cmdkit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/spf13/cobra"
 )
@@ -59,6 +60,6 @@ func addSetting(cmd *cobra.Command, cfg *config.Config, s config.Setting) error 
 	default:
 		return fmt.Errorf("setting --%s: no flag for a %T", s.Flag, p)
 	}
-	annotateEnv(cmd, s.Flag, s.Env)
+	cmdkit.AnnotateEnv(cmd, s.Flag, s.Env)
 	return nil
 }

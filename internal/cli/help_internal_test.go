@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/cmdkit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -56,7 +57,7 @@ func TestFlagHelp(t *testing.T) {
 			// The commands that talk to a server have a --config of their
 			// own (the login file), not the setting's (which carries its
 			// variable).
-			has := f != nil && f.Annotations[envAnnotation] != nil
+			has := f != nil && f.Annotations[cmdkit.EnvAnnotation] != nil
 			switch {
 			case server[path] && !has:
 				t.Errorf("%s lacks --%s", path, name)

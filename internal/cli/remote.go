@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/cmdkit"
 	"github.com/spf13/cobra"
 )
 
@@ -62,7 +63,7 @@ func (r *remote) defaultConfigPath() string {
 func (r *remote) flags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&r.apiURL, "api-url", "", "the server (env GATEHOUSE_API_URL; default http://127.0.0.1:8080)")
-	f.StringVar(&r.key, "key", "", "the API key; prefer "+keySources+" or gatehouse login, as a flag's value shows in ps")
+	f.StringVar(&r.key, "key", "", "the API key; prefer "+cmdkit.KeySources+" or gatehouse login, as a flag's value shows in ps")
 	f.StringVar(&r.keyFile, "key-file", "", "a `FILE` holding the API key alone (env GATEHOUSE_API_KEY otherwise)")
 	f.StringVar(&r.project, "project", "", "project id or key of environment-scoped calls (env GATEHOUSE_PROJECT; implied by an environment key)")
 	f.StringVar(&r.env, "environment", "", "environment id or key (env GATEHOUSE_ENVIRONMENT)")
@@ -99,7 +100,7 @@ func (r *remote) resolve() (fileConfig, error) {
 			return fc, errors.New("give the key once: --key or --key-file")
 		}
 		var err error
-		if key, err = readKeyFile(r.keyFile); err != nil {
+		if key, err = cmdkit.ReadKeyFile(r.keyFile); err != nil {
 			return fc, err
 		}
 	}
@@ -123,7 +124,7 @@ func (r *remote) client() (*client.Client, error) {
 		return nil, err
 	}
 	if fc.Key == "" {
-		return nil, errors.New("no API key: set " + keySources + ", or run `gatehouse login`")
+		return nil, errors.New("no API key: set " + cmdkit.KeySources + ", or run `gatehouse login`")
 	}
 	c := client.New(fc.APIURL, fc.Key, client.WithUserAgent("gatehouse-cli"))
 	if fc.Project != "" || fc.Environment != "" {
@@ -278,7 +279,7 @@ or --key (whose value shows in ps); the file is GATEHOUSE_CONFIG, or
 				return err
 			}
 			if fc.Key == "" {
-				return errors.New("no API key: set " + keySources)
+				return errors.New("no API key: set " + cmdkit.KeySources)
 			}
 			me, err := client.New(fc.APIURL, fc.Key).System.Me(cmd.Context())
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
+	"github.com/gatehouse-dev/gatehouse/internal/cmdkit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/memory"
 	"github.com/spf13/cobra"
@@ -33,7 +34,7 @@ if the port is taken it stops before creating anything.`,
 			if cfg.MemoryLimit > 0 {
 				log.Info("memory limit", "limit", memory.FormatSize(cfg.MemoryLimit))
 			}
-			tc, err := loadTLS(cfg.TLSCert, cfg.TLSKey)
+			tc, err := cmdkit.LoadTLS(cfg.TLSCert, cfg.TLSKey)
 			if err != nil {
 				return err
 			}
@@ -44,7 +45,7 @@ if the port is taken it stops before creating anything.`,
 				return fmt.Errorf("listen: %w", err)
 			}
 			defer plain.Close() // on the way out before Serve, which closes it too
-			ln := withTLS(plain, tc)
+			ln := cmdkit.WithTLS(plain, tc)
 			var adminLn net.Listener
 			if cfg.AdminAddr != "" {
 				if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {

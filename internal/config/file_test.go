@@ -4,33 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func TestParseFileErrors(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name, text, want string
-	}{
-		{"not a mapping", "- addr\n", "gh.yaml:1: want a mapping"},
-		{"twice", "addr: a:1\nlog-level: info\naddr: b:2\n", "gh.yaml:3: addr is set twice (first on line 1)"},
-		{"nested list", "cors-origins:\n  - [a, b]\n", "gh.yaml:2: cors-origins: a list may hold only single values"},
-		{"nested map", "region-urls:\n  eu:\n    url: x\n", "gh.yaml:3: region-urls: a map may hold only name: value pairs"},
-		{"comma in list item", "cors-origins:\n  - \"a,b\"\n", `gh.yaml:2: cors-origins: list item "a,b" holds a comma`},
-		{"bad yaml", "addr: [\n", "gh.yaml: "},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := ParseFile("gh.yaml", []byte(tc.text))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
-			}
-		})
-	}
-	f, err := ParseFile("gh.yaml", []byte("# nothing yet\n"))
-	if err != nil || len(f.Entries) != 0 {
-		t.Fatalf("empty file: %v %+v", err, f)
-	}
-}
+	"github.com/gatehouse-dev/gatehouse/internal/conffile"
+)
 
 // TestFileApply: flag > environment > file > default; unknown keys and
 // refused values name the key and the line.
@@ -45,16 +21,16 @@ region-urls:
   eu: https://eu.example.com
 max-body-bytes: 4096
 `
-	f, err := ParseFile("gh.yaml", []byte(text))
+	f, err := conffile.ParseFile("gh.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := Default()
 	env := map[string]string{EnvPrefix + "JOB_TIMEOUT": "3m"}
 	flagSet := map[string]bool{"max-body-bytes": true}
-	targets := map[string]Target{}
+	targets := map[string]conffile.Target{}
 	for _, s := range Settings {
-		targets[s.FileKey()] = Target{Set: func(v string) error { return s.ParseValue(&c, v) }, Env: s.Env,
+		targets[s.FileKey()] = conffile.Target{Set: func(v string) error { return s.ParseValue(&c, v) }, Env: s.Env,
 			Changed: func() bool { return flagSet[s.Flag] }, Secret: s.Secret, TakesMap: s.Flag == "region-urls"}
 	}
 	if _, err := f.Apply(targets, func(k string) string { return env[k] }); err != nil {
@@ -82,14 +58,14 @@ max-body-bytes: 4096
 		{"job-timeout: soon\n", `gh.yaml:1: job-timeout "soon": time: invalid duration "soon"`},
 		{"rate-limit-fail: sometimes\n", `gh.yaml:1: rate-limit-fail "sometimes": want open or closed`},
 	} {
-		f, err := ParseFile("gh.yaml", []byte(tc.text))
+		f, err := conffile.ParseFile("gh.yaml", []byte(tc.text))
 		if err != nil {
 			t.Fatal(err)
 		}
 		c := Default()
-		targets := map[string]Target{}
+		targets := map[string]conffile.Target{}
 		for _, s := range Settings {
-			targets[s.FileKey()] = Target{Set: func(v string) error { return s.ParseValue(&c, v) }, Env: s.Env}
+			targets[s.FileKey()] = conffile.Target{Set: func(v string) error { return s.ParseValue(&c, v) }, Env: s.Env}
 		}
 		if _, err := f.Apply(targets, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.text, err, tc.want)

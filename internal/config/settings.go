@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/conffile"
+	"github.com/gatehouse-dev/gatehouse/internal/logging"
 	"github.com/gatehouse-dev/gatehouse/internal/memory"
 )
 
@@ -145,8 +147,7 @@ func minimum(n int64) *int64 { return &n }
 
 // Settings is every setting, in the order of the README's table.
 var Settings = []Setting{
-	{Flag: "config", Env: EnvPrefix + "SERVER_CONFIG", Global: true, NoDefault: "(none)",
-		Help:  "a YAML file of settings whose keys are the flag names (flags and GATEHOUSE_* variables override it)",
+	{Flag: conffile.Flag, Env: conffile.Env, Global: true, NoDefault: "(none)", Help: conffile.Help,
 		field: of(func(c *Config) *string { return &c.ConfigFile }, "")},
 	{Flag: "addr", Env: EnvPrefix + "ADDR", Help: "listen address",
 		field: of(func(c *Config) *string { return &c.Addr }, "127.0.0.1:8080")},
@@ -186,10 +187,10 @@ var Settings = []Setting{
 	{Flag: "database-max-conns", Env: EnvPrefix + "DATABASE_MAX_CONNS", Global: true, Want: "a number of connections, at least 1", Min: minimum(1),
 		Help:  "PostgreSQL connections this node's pool opens at most (plus one for LISTEN and one while it holds a cluster lock)",
 		field: of(func(c *Config) *int { return &c.DatabaseMaxConns }, 20)},
-	{Flag: "log-level", Env: EnvPrefix + "LOG_LEVEL", Global: true, Help: "debug, info, warn or error",
-		field: of(func(c *Config) *string { return &c.LogLevel }, "info")},
-	{Flag: "log-format", Env: EnvPrefix + "LOG_FORMAT", Global: true, Help: "text or json",
-		field: of(func(c *Config) *string { return &c.LogFormat }, "text")},
+	{Flag: logging.Level.Flag, Env: logging.Level.Env, Global: true, Help: logging.Level.Help,
+		field: of(func(c *Config) *string { return &c.LogLevel }, logging.Level.Default)},
+	{Flag: logging.Format.Flag, Env: logging.Format.Env, Global: true, Help: logging.Format.Help,
+		field: of(func(c *Config) *string { return &c.LogFormat }, logging.Format.Default)},
 	{Flag: "max-body-bytes", Env: EnvPrefix + "MAX_BODY_BYTES", Help: "largest request body accepted",
 		field: of(func(c *Config) *int64 { return &c.MaxBodyBytes }, 1<<20)},
 	{Flag: "memory-limit", Env: EnvPrefix + "MEMORY_LIMIT", NoDefault: "(empty: off)",

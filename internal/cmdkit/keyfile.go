@@ -1,4 +1,4 @@
-package cli
+package cmdkit
 
 import (
 	"fmt"
@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// keySources is how an API key reaches a command, safest first in the
+// KeySources is how an API key reaches a command, safest first in the
 // help: a key passed in a flag shows in ps and in the shell's history.
-const keySources = "GATEHOUSE_API_KEY or --key-file FILE"
+const KeySources = "GATEHOUSE_API_KEY or --key-file FILE"
 
-// readKeyFile reads an API key from a file (--key-file): the file holds the
+// ReadKeyFile reads an API key from a file (--key-file): the file holds the
 // key alone, surrounding white space aside. Errors never show its content.
-func readKeyFile(path string) (string, error) {
+func ReadKeyFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("--key-file: %w", err)

@@ -1,4 +1,4 @@
-package cli
+package cmdkit
 
 import (
 	"crypto/tls"
@@ -6,10 +6,10 @@ import (
 	"net"
 )
 
-// loadTLS reads a PEM certificate (chain) and its private key for an HTTPS
+// LoadTLS reads a PEM certificate (chain) and its private key for an HTTPS
 // listener; a missing, unreadable or mismatched file is a start-up error
 // naming both files.
-func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
 	if certFile == "" && keyFile == "" {
 		return nil, nil
 	}
@@ -23,8 +23,8 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// withTLS is ln serving TLS with tc (ln itself when tc is nil).
-func withTLS(ln net.Listener, tc *tls.Config) net.Listener {
+// WithTLS is ln serving TLS with tc (ln itself when tc is nil).
+func WithTLS(ln net.Listener, tc *tls.Config) net.Listener {
 	if tc == nil {
 		return ln
 	}

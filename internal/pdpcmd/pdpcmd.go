@@ -1,19 +1,45 @@
-package cli
+// Package pdpcmd is the standalone decision point's command: `gatehouse pdp`
+// in the gatehouse program and the whole of gatehouse-pdp
+// (cmd/gatehouse-pdp), the same flags, variables, configuration file and
+// help in both. It links no server package (no store, HTTP API, dashboard,
+// database drivers or OpenTelemetry SDK), so that gatehouse-pdp is a small
+// binary whose code keeps few pages resident; deps_test.go holds it to it.
+package pdpcmd
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
+	"github.com/gatehouse-dev/gatehouse/internal/cmdkit"
+	"github.com/gatehouse-dev/gatehouse/internal/conffile"
+	"github.com/gatehouse-dev/gatehouse/internal/logging"
 	"github.com/gatehouse-dev/gatehouse/internal/memory"
 	"github.com/gatehouse-dev/gatehouse/internal/pdp"
 	"github.com/spf13/cobra"
 )
 
-func pdpCmd(ctx context.Context, cfg *config.Config, getenv func(string) string, stderr io.Writer) *cobra.Command {
+// Run runs gatehouse-pdp with the command line args; OS access comes in as
+// parameters so that tests can run it in-process.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := Command(ctx, "gatehouse-pdp", getenv, stderr)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	// `gatehouse version` prints the same line for the gatehouse program.
+	cmd.Version = buildinfo.Get().String()
+	cmd.SetVersionTemplate("gatehouse-pdp {{.Version}}\n")
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetArgs(args)
+	return cmd.ExecuteContext(ctx)
+}
+
+// Command is the PDP's command, named as it is typed: "gatehouse pdp" (a
+// subcommand) or "gatehouse-pdp" (a program's root).
+func Command(ctx context.Context, name string, getenv func(string) string, stderr io.Writer) *cobra.Command {
 	pc := pdp.Config{APIURL: getenv("GATEHOUSE_API_URL"), Key: getenv("GATEHOUSE_API_KEY"), Addr: getenv("GATEHOUSE_PDP_ADDR"),
 		DataDir: getenv("GATEHOUSE_PDP_SNAPSHOT_DIR")}
 	if pc.Addr == "" {
@@ -22,13 +48,14 @@ func pdpCmd(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	if pc.DataDir == "" {
 		pc.DataDir = "gatehouse-pdp-data"
 	}
-	var keyFile, tlsCert, tlsKey, adminAddr, memLimit string
+	var keyFile, tlsCert, tlsKey, adminAddr, memLimit, configFile string
+	logLevel, logFormat := or(getenv(logging.Level.Env), logging.Level.Default), or(getenv(logging.Format.Env), logging.Format.Default)
 	var graceErr error
 	if v := getenv("GATEHOUSE_PDP_REVOKED_GRACE"); v != "" {
 		pc.RevokedGrace, graceErr = time.ParseDuration(v)
 	}
 	cmd := &cobra.Command{
-		Use:   "pdp",
+		Use:   name[strings.LastIndex(name, " ")+1:],
 		Short: "Run a standalone decision point beside your application",
 		Long: `Run a standalone decision point (PDP) for one environment. It loads the environment's
 data from a Gatehouse server, follows every change as it happens (a Server-Sent Events stream),
@@ -44,11 +71,20 @@ says the key is revoked (or expired), it stops answering checks that present it,
 Only an environment-level API key with check:access works. Give it in GATEHOUSE_API_KEY or in a
 file named by --key-file; --key works too, but its value shows in ps.`,
 		Example: `  export GATEHOUSE_API_KEY='<an environment key with check:access>'
-  gatehouse pdp --api-url http://127.0.0.1:8080
+  ` + name + ` --api-url http://127.0.0.1:8080
   curl -s -X POST http://127.0.0.1:7766/v1/allowed -H "Authorization: Bearer $GATEHOUSE_API_KEY" \
     -H 'Content-Type: application/json' \
     -d '{"user":"alice","action":"read","resource":{"type":"document","tenant":"acme"}}'`,
 		Args: cobra.NoArgs,
+		// The configuration file fills in what neither the command line
+		// nor the environment set, once the flags are parsed (the
+		// gatehouse program's other commands apply theirs in its root).
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile == "" {
+				return nil
+			}
+			return cmdkit.ApplyFile(cmd, configFile, getenv, nil, nil)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if graceErr != nil {
 				return fmt.Errorf("GATEHOUSE_PDP_REVOKED_GRACE: %w", graceErr)
@@ -73,18 +109,18 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 					return fmt.Errorf("give the key once: --key or --key-file")
 				}
 				var err error
-				if pc.Key, err = readKeyFile(keyFile); err != nil {
+				if pc.Key, err = cmdkit.ReadKeyFile(keyFile); err != nil {
 					return err
 				}
 			}
 			if pc.Key == "" {
-				return fmt.Errorf("no API key: set %s (an environment key with check:access)", keySources)
+				return fmt.Errorf("no API key: set %s (an environment key with check:access)", cmdkit.KeySources)
 			}
-			tc, err := loadTLS(tlsCert, tlsKey)
+			tc, err := cmdkit.LoadTLS(tlsCert, tlsKey)
 			if err != nil {
 				return err
 			}
-			pc.Log = newLogger(*cfg, stderr)
+			pc.Log = logging.New(logLevel, logFormat, stderr)
 			p, err := pdp.New(pc)
 			if err != nil {
 				return err
@@ -119,12 +155,12 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 				pc.Log.Info("admin listener", "addr", addr, "pprof", "http://"+addr+"/debug/pprof/")
 			}
 			pc.Log.Info("gatehouse pdp listening", "url", scheme+ln.Addr().String(), "server", pc.APIURL, "snapshot", p.SnapshotPath())
-			return p.Run(ctx, withTLS(ln, tc))
+			return p.Run(ctx, cmdkit.WithTLS(ln, tc))
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&pc.APIURL, "api-url", pc.APIURL, "the Gatehouse server; several, comma-separated, to fail over from one to the next (env GATEHOUSE_API_URL)")
-	f.StringVar(&pc.Key, "key", pc.Key, "an environment API key with check:access; prefer "+keySources+", as a flag's value shows in ps")
+	f.StringVar(&pc.Key, "key", pc.Key, "an environment API key with check:access; prefer "+cmdkit.KeySources+", as a flag's value shows in ps")
 	f.StringVar(&keyFile, "key-file", "", "a `FILE` holding the environment API key alone (env GATEHOUSE_API_KEY otherwise)")
 	f.StringVar(&pc.Addr, "addr", pc.Addr, "listen address (env GATEHOUSE_PDP_ADDR)")
 	f.StringVar(&pc.DataDir, "snapshot-dir", pc.DataDir, "where the last good snapshot is kept (env GATEHOUSE_PDP_SNAPSHOT_DIR)")
@@ -133,11 +169,26 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 	f.StringVar(&memLimit, "memory-limit", getenv("GATEHOUSE_PDP_MEMORY_LIMIT"), "the Go runtime's soft memory limit, such as 48MiB (units B, KB, MB, GB, KiB, MiB, GiB): less idle memory kept, more collections near it; not a cap; at least 16MiB; empty or 0: off (env GATEHOUSE_PDP_MEMORY_LIMIT)")
 	f.StringVar(&tlsCert, "tls-cert", getenv("GATEHOUSE_PDP_TLS_CERT"), "PEM certificate (chain) file: with --tls-key, the PDP serves HTTPS (env GATEHOUSE_PDP_TLS_CERT)")
 	f.StringVar(&tlsKey, "tls-key", getenv("GATEHOUSE_PDP_TLS_KEY"), "PEM private key file of --tls-cert (env GATEHOUSE_PDP_TLS_KEY)")
-	for flag, env := range map[string]string{"api-url": "GATEHOUSE_API_URL", "key": "GATEHOUSE_API_KEY", "addr": "GATEHOUSE_PDP_ADDR",
+	f.StringVar(&configFile, conffile.Flag, getenv(conffile.Env), usage(conffile.Help, conffile.Env))
+	f.StringVar(&logLevel, logging.Level.Flag, logLevel, usage(logging.Level.Help, logging.Level.Env))
+	f.StringVar(&logFormat, logging.Format.Flag, logFormat, usage(logging.Format.Help, logging.Format.Env))
+	for flag, env := range map[string]string{conffile.Flag: conffile.Env, logging.Level.Flag: logging.Level.Env, logging.Format.Flag: logging.Format.Env,
+		"api-url": "GATEHOUSE_API_URL", "key": "GATEHOUSE_API_KEY", "addr": "GATEHOUSE_PDP_ADDR",
 		"snapshot-dir": "GATEHOUSE_PDP_SNAPSHOT_DIR", "revoked-grace": "GATEHOUSE_PDP_REVOKED_GRACE",
 		"tls-cert": "GATEHOUSE_PDP_TLS_CERT", "tls-key": "GATEHOUSE_PDP_TLS_KEY",
 		"admin-addr": "GATEHOUSE_PDP_ADMIN_ADDR", "memory-limit": "GATEHOUSE_PDP_MEMORY_LIMIT"} {
-		annotateEnv(cmd, flag, env)
+		cmdkit.AnnotateEnv(cmd, flag, env)
 	}
 	return cmd
+}
+
+// usage is a setting's flag help, its variable named as config.Setting's
+// Usage names it.
+func usage(help, env string) string { return help + " (env " + env + ")" }
+
+func or(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }
