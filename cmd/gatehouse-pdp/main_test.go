@@ -178,7 +178,7 @@ func TestGatehousePDPBinary(t *testing.T) {
 		srv.Call(t, srv.EnvKey, "POST", "/v1/users", `{"key":"bob"}`, http.StatusCreated)
 		srv.Call(t, srv.EnvKey, "POST", "/v1/role-assignments", `{"user":"bob","role":"viewer","tenant":"acme"}`, http.StatusCreated)
 		testserver.Eventually(t, "bob's new role reaching gatehouse-pdp", 30*time.Second, func() bool { return check("bob") })
-		if !strings.Contains(logs.String(), `"msg":"gatehouse pdp listening"`) {
+		if !strings.Contains(logs.String(), `"msg":"pdp listening"`) {
 			t.Errorf("no JSON start-up line (--log-format json):\n%s", logs.String())
 		}
 	})

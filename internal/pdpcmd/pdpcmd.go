@@ -154,7 +154,7 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 				}
 				pc.Log.Info("admin listener", "addr", addr, "pprof", "http://"+addr+"/debug/pprof/")
 			}
-			pc.Log.Info("gatehouse pdp listening", "url", scheme+ln.Addr().String(), "server", pc.APIURL, "snapshot", p.SnapshotPath())
+			pc.Log.Info("pdp listening", "url", scheme+ln.Addr().String(), "server", pc.APIURL, "snapshot", p.SnapshotPath())
 			return p.Run(ctx, cmdkit.WithTLS(ln, tc))
 		},
 	}
