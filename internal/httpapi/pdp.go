@@ -1,13 +1,10 @@
 package httpapi
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -23,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/jsonstream"
 	"github.com/gatehouse-dev/gatehouse/internal/memory"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
@@ -175,8 +173,7 @@ func (h *handlers) pdpSnapshot(ctx context.Context, _ *struct{}) (*huma.StreamRe
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		hctx.SetHeader("Content-Type", "application/json")
 		hctx.SetStatus(http.StatusOK)
-		sw := newSnapshotWriter(hctx.BodyWriter())
-		if err := sw.write(head, data, m); err != nil && hctx.Context().Err() == nil {
+		if err := writeSnapshot(jsonstream.New(hctx.BodyWriter(), 32<<10), head, data, m); err != nil && hctx.Context().Err() == nil {
 			h.Log.Warn("PDP snapshot: write the answer", "request_id", RequestID(ctx), "env_id", ref.envID, "err", err)
 		}
 		// The copy of the data (at 1M assignments about as large as the
@@ -194,78 +191,45 @@ func (h *handlers) pdpSnapshot(ctx context.Context, _ *struct{}) (*huma.StreamRe
 // 10 MB of copies and buffers.
 const largeSnapshot = 50_000
 
-// snapshotWriter writes a snapshot's JSON in pieces.
-type snapshotWriter struct {
-	w   *bufio.Writer
-	buf bytes.Buffer
-	enc *json.Encoder
-	err error
-}
-
-func newSnapshotWriter(w io.Writer) *snapshotWriter {
-	sw := &snapshotWriter{w: bufio.NewWriterSize(w, 32<<10)}
-	sw.enc = json.NewEncoder(&sw.buf)
-	return sw
-}
-
-func (s *snapshotWriter) raw(text string) {
-	if s.err == nil {
-		_, s.err = s.w.WriteString(text)
-	}
-}
-
-// value writes v's JSON (as json.Marshal would: the encoder's newline cut).
-func (s *snapshotWriter) value(v any) {
-	if s.err != nil {
-		return
-	}
-	s.buf.Reset()
-	if s.err = s.enc.Encode(v); s.err != nil {
-		return
-	}
-	b := s.buf.Bytes()
-	_, s.err = s.w.Write(b[:len(b)-1])
-}
-
 // list writes `,"name":[…]` (nothing when omitEmpty and in is empty), each
 // element converted to its Snapshot* mirror on the way.
-func writeList[F, T any](s *snapshotWriter, name string, in []F, omitEmpty bool, conv func(F) T) {
+func writeList[F, T any](s *jsonstream.Writer, name string, in []F, omitEmpty bool, conv func(F) T) {
 	if omitEmpty && len(in) == 0 {
 		return
 	}
-	s.raw(`,"` + name + `":[`)
+	s.Raw(`,"` + name + `":[`)
 	for i, v := range in {
 		if i > 0 {
-			s.raw(",")
+			s.Raw(",")
 		}
-		s.value(conv(v))
+		s.Value(conv(v))
 	}
-	s.raw("]")
+	s.Raw("]")
 }
 
-// write writes {"status":"success","data":{…head…,"data":{…}},"meta":…}:
-// the fields in PDPSnapshot's and SnapshotData's order.
-func (s *snapshotWriter) write(head PDPSnapshot, d authz.Data, m Meta) error {
-	s.raw(`{"status":"success","data":{"organization_id":`)
-	s.value(head.OrganizationID)
-	s.raw(`,"project_id":`)
-	s.value(head.ProjectID)
-	s.raw(`,"environment_id":`)
-	s.value(head.EnvironmentID)
-	s.raw(`,"seq":`)
-	s.value(head.Seq)
-	s.raw(`,"data_format":`)
-	s.value(head.DataFormat)
-	s.raw(`,"decision_log":`)
-	s.value(head.DecisionLog)
-	s.raw(`,"data":{"users":[`)
+// writeSnapshot writes {"status":"success","data":{…head…,"data":{…}},"meta":…}
+// to s: the fields in PDPSnapshot's and SnapshotData's order.
+func writeSnapshot(s *jsonstream.Writer, head PDPSnapshot, d authz.Data, m Meta) error {
+	s.Raw(`{"status":"success","data":{"organization_id":`)
+	s.Value(head.OrganizationID)
+	s.Raw(`,"project_id":`)
+	s.Value(head.ProjectID)
+	s.Raw(`,"environment_id":`)
+	s.Value(head.EnvironmentID)
+	s.Raw(`,"seq":`)
+	s.Value(head.Seq)
+	s.Raw(`,"data_format":`)
+	s.Value(head.DataFormat)
+	s.Raw(`,"decision_log":`)
+	s.Value(head.DecisionLog)
+	s.Raw(`,"data":{"users":[`)
 	for i, v := range d.Users {
 		if i > 0 {
-			s.raw(",")
+			s.Raw(",")
 		}
-		s.value(SnapshotUser(v))
+		s.Value(SnapshotUser(v))
 	}
-	s.raw("]")
+	s.Raw("]")
 	writeList(s, "tenants", d.Tenants, false, func(v authz.Tenant) SnapshotTenant { return SnapshotTenant(v) })
 	writeList(s, "resources", d.Resources, false, func(v authz.Resource) SnapshotResource { return SnapshotResource(v) })
 	writeList(s, "roles", d.Roles, false, func(v authz.Role) SnapshotRole { return SnapshotRole(v) })
@@ -285,13 +249,10 @@ func (s *snapshotWriter) write(head PDPSnapshot, d authz.Data, m Meta) error {
 	writeList(s, "tuples", d.Tuples, true, func(v authz.Tuple) SnapshotTuple { return SnapshotTuple(v) })
 	writeList(s, "condition_sets", d.ConditionSets, true, func(v authz.ConditionSet) SnapshotConditionSet { return SnapshotConditionSet(v) })
 	writeList(s, "set_rules", d.SetRules, true, func(v authz.SetRule) SnapshotSetRule { return SnapshotSetRule(v) })
-	s.raw(`}},"meta":`)
-	s.value(m)
-	s.raw("}\n")
-	if s.err == nil {
-		s.err = s.w.Flush()
-	}
-	return s.err
+	s.Raw(`}},"meta":`)
+	s.Value(m)
+	s.Raw("}\n")
+	return s.Flush()
 }
 
 // PDPLimits bound what PDPs may hold open and upload (the --pdp-* flags).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/client/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/jsonstream"
 )
 
 // The streamed snapshot is the JSON an Out[PDPSnapshot] encoded whole was
@@ -32,7 +33,7 @@ func TestSnapshotWriterMatchesTheEnvelope(t *testing.T) {
 			head := PDPSnapshot{OrganizationID: "org", ProjectID: "prj", EnvironmentID: "env", Seq: 42, DataFormat: authz.DataFormat,
 				DecisionLog: decision.Policy{Mode: decision.ModeSampled, SampleRate: 0.5}}
 			var got bytes.Buffer
-			if err := newSnapshotWriter(&got).write(head, d, m); err != nil {
+			if err := writeSnapshot(jsonstream.New(&got, 32<<10), head, d, m); err != nil {
 				t.Fatal(err)
 			}
 			whole := head

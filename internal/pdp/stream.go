@@ -1,7 +1,6 @@
 package pdp
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/client/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/jsonstream"
 )
 
 // writeSnapshot writes s as json.Marshal would, but element by element
@@ -17,9 +17,7 @@ import (
 // was a 64 MB buffer (and its growth steps) on top of the copy of the data
 // it encodes, every time the PDP saved its copy.
 func writeSnapshot(w io.Writer, s *snapshot) error {
-	sw := &jsonStream{w: bufio.NewWriterSize(w, 64<<10)}
-	sw.enc = json.NewEncoder(&sw.buf)
-	sw.enc.SetEscapeHTML(true) // as json.Marshal
+	sw := jsonstream.New(w, 64<<10)
 	head := *s
 	head.Data = authz.Data{}
 	// The head's JSON up to its "data" field, which is last.
@@ -31,49 +29,20 @@ func writeSnapshot(w io.Writer, s *snapshot) error {
 	if i < 0 {
 		return errNoData
 	}
-	sw.raw(hb[:i+len(`"data":`)])
-	sw.data(&s.Data)
-	sw.raw([]byte("}"))
-	if sw.err != nil {
-		return sw.err
-	}
-	return sw.w.Flush()
+	sw.Raw(string(hb[:i+len(`"data":`)]))
+	writeData(sw, &s.Data)
+	sw.Raw("}")
+	return sw.Flush()
 }
 
 var errNoData = errors.New("snapshot: no data field in its JSON")
 
-// jsonStream writes JSON in pieces; the first error sticks.
-type jsonStream struct {
-	w   *bufio.Writer
-	buf bytes.Buffer
-	enc *json.Encoder
-	err error
-}
-
-func (s *jsonStream) raw(b []byte) {
-	if s.err == nil {
-		_, s.err = s.w.Write(b)
-	}
-}
-
-func (s *jsonStream) value(v any) {
-	if s.err != nil {
-		return
-	}
-	s.buf.Reset()
-	if s.err = s.enc.Encode(v); s.err != nil {
-		return
-	}
-	b := s.buf.Bytes()
-	_, s.err = s.w.Write(b[:len(b)-1]) // the encoder's newline cut
-}
-
-// data writes d's fields in order, each list element by element, with
-// their tags' names and omitempty as json.Marshal reads them.
-func (s *jsonStream) data(d *authz.Data) {
+// writeData writes d's fields in order, each list element by element,
+// with their tags' names and omitempty as json.Marshal reads them.
+func writeData(s *jsonstream.Writer, d *authz.Data) {
 	v := reflect.ValueOf(d).Elem()
 	t := v.Type()
-	s.raw([]byte("{"))
+	s.Raw("{")
 	first := true
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -89,23 +58,23 @@ func (s *jsonStream) data(d *authz.Data) {
 			continue
 		}
 		if !first {
-			s.raw([]byte(","))
+			s.Raw(",")
 		}
 		first = false
-		s.value(name)
-		s.raw([]byte(":"))
+		s.Value(name)
+		s.Raw(":")
 		if fv.Kind() != reflect.Slice || fv.IsNil() {
-			s.value(fv.Interface())
+			s.Value(fv.Interface())
 			continue
 		}
-		s.raw([]byte("["))
+		s.Raw("[")
 		for j := range fv.Len() {
 			if j > 0 {
-				s.raw([]byte(","))
+				s.Raw(",")
 			}
-			s.value(fv.Index(j).Addr().Interface())
+			s.Value(fv.Index(j).Addr().Interface())
 		}
-		s.raw([]byte("]"))
+		s.Raw("]")
 	}
-	s.raw([]byte("}"))
+	s.Raw("}")
 }
