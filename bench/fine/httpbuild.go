@@ -90,12 +90,24 @@ func (b *Builder) cached(name, version, bin string, build func() error) (string,
 // Gatehouse builds the repository's server (every run: the build cache
 // makes it quick when nothing changed).
 func (b *Builder) Gatehouse(ctx context.Context) (string, error) {
-	bin := filepath.Join(b.Cache, "gatehouse")
+	return b.fromRepository(ctx, "gatehouse")
+}
+
+// GatehousePDP builds the repository's PDP-only program, cmd/gatehouse-pdp,
+// as Gatehouse does the server.
+func (b *Builder) GatehousePDP(ctx context.Context) (string, error) {
+	return b.fromRepository(ctx, "gatehouse-pdp")
+}
+
+// fromRepository builds ./cmd/<name> of the repository the bench module
+// sits in into the cache folder.
+func (b *Builder) fromRepository(ctx context.Context, name string) (string, error) {
+	bin := filepath.Join(b.Cache, name)
 	start := time.Now()
-	if err := goCmd(ctx, filepath.Dir(b.ModuleDir), nil, "build", "-o", bin, "./cmd/gatehouse"); err != nil {
+	if err := goCmd(ctx, filepath.Dir(b.ModuleDir), nil, "build", "-o", bin, "./cmd/"+name); err != nil {
 		return "", err
 	}
-	b.Logf("gatehouse built from %s in %v", filepath.Dir(b.ModuleDir), time.Since(start).Round(time.Millisecond))
+	b.Logf("%s built from %s in %v", name, filepath.Dir(b.ModuleDir), time.Since(start).Round(time.Millisecond))
 	return bin, nil
 }
 

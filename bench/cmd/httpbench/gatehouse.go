@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bench/fine"
@@ -294,23 +295,28 @@ func (g *gatehouseServer) engines(bulk int) []*engine {
 	return []*engine{one, permit, bulkE}
 }
 
-// startPDP runs `gatehouse pdp` against the server with the check key
-// and an empty snapshot folder (its first start: it loads the snapshot
-// from the server), and times its start to GET /healthz answering 200 (it
-// has no /readyz; /healthz answers 200 once it serves a snapshot) and to
-// its first check.
-func (g *gatehouseServer) startPDP(ctx context.Context) (*engine, error) {
+// startPDP runs a PDP against the server with the check key and an empty
+// snapshot folder of its own (its first start: it loads the snapshot from
+// the server), and times its start to GET /healthz answering 200 (it has
+// no /readyz; /healthz answers 200 once it serves a snapshot) and to its
+// first check. The PDP is `gatehouse pdp`, or, with bin set, that
+// PDP-only program (cmd/gatehouse-pdp: the same command alone).
+func (g *gatehouseServer) startPDP(ctx context.Context, bin string) (*engine, error) {
 	ports, err := fine.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	url := "http://" + addr
-	snap := filepath.Join(g.tmp, "pdp-snapshot")
+	name, program, args := "gatehouse pdp", g.bin, []string{"pdp"}
+	if bin != "" {
+		name, program, args = "gatehouse-pdp", bin, nil
+	}
+	snap := filepath.Join(g.tmp, strings.ReplaceAll(name, " ", "-")+"-snapshot")
 	if err := os.MkdirAll(snap, 0o700); err != nil {
 		return nil, err
 	}
-	args := []string{"pdp", "--api-url", g.url, "--key", g.checkKey, "--addr", addr, "--snapshot-dir", snap}
+	args = append(args, "--api-url", g.url, "--key", g.checkKey, "--addr", addr, "--snapshot-dir", snap)
 	adminURL := ""
 	if g.memory {
 		admin := "127.0.0.1:" + strconv.Itoa(ports[1])
@@ -318,12 +324,12 @@ func (g *gatehouseServer) startPDP(ctx context.Context) (*engine, error) {
 		args = append(args, "--admin-addr", admin)
 	}
 	t0 := time.Now()
-	p, err := fine.StartProc(g.tmp, "gatehouse-pdp", g.bin, args...)
+	p, err := fine.StartProc(g.tmp, strings.ReplaceAll(name, " ", "-")+"-proc", program, args...)
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{name: "gatehouse pdp (sidecar)", batch: 1, proc: p, adminURL: adminURL,
-		note: "gatehouse pdp: ready = GET /healthz 200 (it has no /readyz), from a first start with an empty snapshot folder (the snapshot comes from the server)",
+	e := &engine{name: name + " (sidecar)", batch: 1, proc: p, adminURL: adminURL,
+		note: name + ": ready = GET /healthz 200 (it has no /readyz), from a first start with an empty snapshot folder (the snapshot comes from the server)",
 		check: func(ctx context.Context, qs []authztest.Query, out []bool) (err error) {
 			out[0], err = g.allowed(ctx, url, &qs[0])
 			return err
@@ -332,7 +338,7 @@ func (g *gatehouseServer) startPDP(ctx context.Context) (*engine, error) {
 		return fine.DoJSON(ctx, g.client, http.MethodGet, url+"/healthz", "", nil, nil)
 	}); err != nil {
 		p.Stop()
-		return nil, fmt.Errorf("gatehouse pdp: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	e.ready = time.Since(t0)
 	q := authztest.Query{User: "user-0", Action: "action-0", Resource: "type-0", Tenant: "tenant-0"}
@@ -341,7 +347,7 @@ func (g *gatehouseServer) startPDP(ctx context.Context) (*engine, error) {
 		return err
 	}); err != nil {
 		p.Stop()
-		return nil, fmt.Errorf("gatehouse pdp: first check: %w", err)
+		return nil, fmt.Errorf("%s: first check: %w", name, err)
 	}
 	e.first = time.Since(t0)
 	return e, nil

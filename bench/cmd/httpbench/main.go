@@ -46,7 +46,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
-var allEngines = []string{"gatehouse", "permit", "bulk", "logged", "pdp", "floor", "opa", "openfga", "cerbos", "spicedb"}
+var allEngines = []string{"gatehouse", "permit", "bulk", "logged", "pdp", "pdpbin", "floor", "opa", "openfga", "cerbos", "spicedb"}
 
 type options struct {
 	rounds   int
@@ -80,7 +80,7 @@ func main() {
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary folder (servers' logs and data) and print its path")
 	flag.IntVar(&o.scale, "scale", 1, "dataset M with this many times its users, tenants and assignments (10: 1M assignments)")
 	flag.BoolVar(&o.memory, "memory", false, "start Gatehouse's server and PDP with an admin listener and, once loaded and verified, save their heap profiles (inuse_space) and print their memory breakdown (/proc/PID/status, runtime.MemStats); implies -keep-logs")
-	flag.BoolVar(&o.cpuProfile, "cpuprofile", false, "start Gatehouse's server and PDP with an admin listener and save their CPU profiles during the first round's phase with -clients clients (server: POST /v1/allowed); implies -keep-logs")
+	flag.BoolVar(&o.cpuProfile, "cpuprofile", false, "start Gatehouse's server and PDPs with an admin listener and save their CPU profiles during the first round's phase with -clients clients (server: POST /v1/allowed); implies -keep-logs")
 	floorAddr := flag.String("floor-addr", "", "internal: serve the floor on this address (the harness starts itself so)")
 	timeout := flag.Duration("timeout", 60*time.Minute, "the whole run, builds included")
 	flag.Parse()
@@ -256,14 +256,22 @@ func run(ctx context.Context, o *options) error {
 	if o.engines["logged"] {
 		engines = append(engines, g.loggedEngine())
 	}
-	if o.engines["pdp"] {
-		logf("gatehouse pdp: starting...")
-		e, err := g.startPDP(ctx)
+	for _, which := range []string{"pdp", "pdpbin"} {
+		if !o.engines[which] {
+			continue
+		}
+		bin := ""
+		if which == "pdpbin" {
+			if bin, err = b.GatehousePDP(ctx); err != nil {
+				return err
+			}
+		}
+		e, err := g.startPDP(ctx, bin)
 		if err != nil {
 			return err
 		}
 		add(e)
-		logf("  /healthz 200 after %v, first check 200 after %v", e.ready.Round(time.Millisecond), e.first.Round(time.Millisecond))
+		logf("%s: /healthz 200 after %v, first check 200 after %v", e.name, e.ready.Round(time.Millisecond), e.first.Round(time.Millisecond))
 	}
 	if o.engines["floor"] {
 		logf("floor: starting...")
@@ -352,6 +360,8 @@ func run(ctx context.Context, o *options) error {
 				e.profile = filepath.Join(tmp, "server.cpu.pb.gz")
 			case strings.HasPrefix(e.name, "gatehouse pdp"):
 				e.profile = filepath.Join(tmp, "pdp.cpu.pb.gz")
+			case strings.HasPrefix(e.name, "gatehouse-pdp"):
+				e.profile = filepath.Join(tmp, "gatehouse-pdp.cpu.pb.gz")
 			}
 		}
 	}

@@ -29,9 +29,12 @@ func scaleName(n int) string {
 // memory the Go runtime does not manage (none in a pure-Go build) or
 // heap freed but not yet returned.
 func memoryReport(ctx context.Context, client *http.Client, dir string, e *engine) error {
-	name := strings.Fields(strings.TrimSpace(e.name))[1] // "server" or "pdp"
-	if strings.HasPrefix(strings.TrimSpace(e.name), "Gatehouse server") {
-		name = "server"
+	name := "server"
+	switch {
+	case strings.HasPrefix(e.name, "gatehouse pdp"):
+		name = "pdp"
+	case strings.HasPrefix(e.name, "gatehouse-pdp"):
+		name = "gatehouse-pdp"
 	}
 	get := func(path string) ([]byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.adminURL+path, nil)
