@@ -64,6 +64,7 @@ type options struct {
 	// engine, POST /v1/allowed) and PDP in the first round's phase with
 	// several clients.
 	cpuProfile bool
+	release    bool // build Gatehouse's programs as released
 }
 
 func main() {
@@ -81,6 +82,7 @@ func main() {
 	flag.IntVar(&o.scale, "scale", 1, "dataset M with this many times its users, tenants and assignments (10: 1M assignments)")
 	flag.BoolVar(&o.memory, "memory", false, "start Gatehouse's server and PDP with an admin listener and, once loaded and verified, save their heap profiles (inuse_space) and print their memory breakdown (/proc/PID/status, runtime.MemStats); implies -keep-logs")
 	flag.BoolVar(&o.cpuProfile, "cpuprofile", false, "start Gatehouse's server and PDPs with an admin listener and save their CPU profiles during the first round's phase with -clients clients (server: POST /v1/allowed); implies -keep-logs")
+	flag.BoolVar(&o.release, "release", false, "build the Gatehouse server and gatehouse-pdp as the Makefile's release and the Docker image do (CGO_ENABLED=0, -trimpath, -ldflags \"-s -w\"), not with a plain go build")
 	floorAddr := flag.String("floor-addr", "", "internal: serve the floor on this address (the harness starts itself so)")
 	timeout := flag.Duration("timeout", 60*time.Minute, "the whole run, builds included")
 	flag.Parse()
@@ -157,7 +159,7 @@ func run(ctx context.Context, o *options) error {
 	// Binaries: Gatehouse from this repository; peers from the cache or
 	// built into it. OPA and OpenFGA must build; Cerbos and SpiceDB are
 	// skipped (with a message) when they cannot.
-	b := &fine.Builder{ModuleDir: moduleDir, Cache: o.cache, Logf: logf}
+	b := &fine.Builder{ModuleDir: moduleDir, Cache: o.cache, Logf: logf, Release: o.release}
 	ghBin, err := b.Gatehouse(ctx)
 	if err != nil {
 		return err
@@ -460,7 +462,11 @@ func printTable(w *os.File, o *options, engines []*engine, nq, allowed int, skip
 		time.Now().Format("2006-01-02 15:04"), runtime.Version(), runtime.NumCPU(), loadAverage(), scaleName(o.scale), nq, 100*float64(allowed)/float64(nq))
 	fmt.Fprintf(w, "%d interleaved rounds of %v in sequence + %v with %d clients per engine; medians over the rounds; every answer checked.\n",
 		o.rounds, o.duration, o.duration, o.clients)
-	fmt.Fprintf(w, "In parentheses: engine ÷ Gatehouse server (the first row = 1). The load generator shares the cores with the servers.\n\n")
+	build := "a plain go build"
+	if o.release {
+		build = "release builds (CGO_ENABLED=0, -trimpath, -ldflags \"-s -w\")"
+	}
+	fmt.Fprintf(w, "Gatehouse's programs: %s. In parentheses: engine ÷ Gatehouse server (the first row = 1). The load generator shares the cores with the servers.\n\n", build)
 	fmt.Fprintln(w, "| engine | HTTP p50, 1 client | p99, 1 client | checks/s, "+strconv.Itoa(o.clients)+" clients | p99, "+strconv.Itoa(o.clients)+" clients | server CPU per check | RSS after load | load | start → ready | start → first check |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, e := range engines {
