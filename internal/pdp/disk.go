@@ -154,23 +154,34 @@ func (p *PDP) persist() error {
 // is twice or more the engine's size, and the collector would otherwise
 // keep it mapped as room to grow, so a PDP's resident memory after its
 // start would be its peak rather than what it holds. At most once a
-// minute: a PDP following a busy environment persists every second.
+// minute (a PDP following a busy environment persists every second), but
+// never dropped: a save within the minute after a release is released
+// when the minute is up, once for all the saves in between.
 func (p *PDP) releaseAfter(n int) {
 	const big = 1 << 20
 	if n < big {
 		return
 	}
-	now := time.Now()
 	p.mu.Lock()
-	due := now.Sub(p.released) >= time.Minute
-	if due {
-		p.released = now
+	defer p.mu.Unlock()
+	if p.releasing {
+		return // the pending release covers this save too
 	}
-	p.mu.Unlock()
-	if due {
-		debug.FreeOSMemory()
-	}
+	p.releasing = true
+	time.AfterFunc(max(time.Until(p.released.Add(releaseGap)), 0), func() {
+		p.mu.Lock()
+		p.released, p.releasing = time.Now(), false
+		free := p.freeOSMemory
+		p.mu.Unlock()
+		if free == nil {
+			free = debug.FreeOSMemory
+		}
+		free()
+	})
 }
+
+// releaseGap is the least time between two releases after saves.
+const releaseGap = time.Minute
 
 // countingWriter counts the bytes written through it.
 type countingWriter struct {

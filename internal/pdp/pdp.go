@@ -125,9 +125,14 @@ type PDP struct {
 	lc     atomic.Pointer[client.LocalChecker]
 	policy atomic.Pointer[decision.Policy]
 
-	mu       sync.Mutex // guards st, revokeTimer and released
+	mu       sync.Mutex // guards st, revokeTimer, released and releasing
 	st       Status
 	released time.Time // the last releaseAfter that returned memory
+	// releasing: a releaseAfter is waiting for releaseGap to pass.
+	releasing bool
+	// freeOSMemory returns freed memory to the system; nil:
+	// debug.FreeOSMemory (tests count the calls).
+	freeOSMemory func()
 
 	// refusing is set once the server has revoked the key and the grace is
 	// over: checks are refused (one atomic load on the check path).
