@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bench/fine"
@@ -308,11 +307,14 @@ func (g *gatehouseServer) startPDP(ctx context.Context, bin string) (*engine, er
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	url := "http://" + addr
-	name, program, args := "gatehouse pdp", g.bin, []string{"pdp"}
+	// slug names its files: distinct for the two programs, which may run
+	// side by side (one snapshot folder would let the second start from
+	// the first's file instead of the server).
+	name, slug, program, args := "gatehouse pdp", "pdp", g.bin, []string{"pdp"}
 	if bin != "" {
-		name, program, args = "gatehouse-pdp", bin, nil
+		name, slug, program, args = "gatehouse-pdp", "gatehouse-pdp", bin, nil
 	}
-	snap := filepath.Join(g.tmp, strings.ReplaceAll(name, " ", "-")+"-snapshot")
+	snap := filepath.Join(g.tmp, slug+"-snapshot")
 	if err := os.MkdirAll(snap, 0o700); err != nil {
 		return nil, err
 	}
@@ -324,7 +326,7 @@ func (g *gatehouseServer) startPDP(ctx context.Context, bin string) (*engine, er
 		args = append(args, "--admin-addr", admin)
 	}
 	t0 := time.Now()
-	p, err := fine.StartProc(g.tmp, strings.ReplaceAll(name, " ", "-")+"-proc", program, args...)
+	p, err := fine.StartProc(g.tmp, slug, program, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -341,6 +343,15 @@ func (g *gatehouseServer) startPDP(ctx context.Context, bin string) (*engine, er
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	e.ready = time.Since(t0)
+	var health struct {
+		Sync struct {
+			SnapshotSource string `json:"snapshot_source"`
+		} `json:"sync"`
+	}
+	if err := fine.DoJSON(ctx, g.client, http.MethodGet, url+"/healthz", "", nil, &health); err != nil || health.Sync.SnapshotSource != "server" {
+		p.Stop()
+		return nil, fmt.Errorf("%s: its snapshot came from %q, not from the server (an empty folder was meant): %v", name, health.Sync.SnapshotSource, err)
+	}
 	q := authztest.Query{User: "user-0", Action: "action-0", Resource: "type-0", Tenant: "tenant-0"}
 	if err := fine.PollUntil(ctx, p, time.Minute, func(ctx context.Context) error {
 		_, err := g.allowed(ctx, url, &q)
