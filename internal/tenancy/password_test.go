@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -52,5 +53,21 @@ func TestTokens(t *testing.T) {
 	}
 	if TokenHash(a) == TokenHash(b) || TokenHash(a) != TokenHash(a) || len(TokenHash(a)) != 64 {
 		t.Error("token hashes")
+	}
+}
+
+// The placeholder checked for unknown emails is a real hash of the current
+// parameters (made once, on first use), so an unknown email costs what a
+// known one does.
+func TestDummyHashIsARealHash(t *testing.T) {
+	h := dummyHash()
+	if h == "" || h != dummyHash() {
+		t.Fatalf("dummy hash %q, then %q", h, dummyHash())
+	}
+	if !CheckPassword(h, "no member has this email") || CheckPassword(h, "another") {
+		t.Fatal("the dummy hash does not check as a hash")
+	}
+	if !strings.Contains(h, fmt.Sprintf("m=%d,t=%d,p=%d", argonMemory, argonTime, argonThreads)) {
+		t.Fatalf("dummy hash %q is not of the current parameters", h)
 	}
 }
