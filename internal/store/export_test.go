@@ -27,3 +27,13 @@ func SetDeepOffset(n int) (restore func()) {
 	deepOffset = n
 	return func() { deepOffset = old }
 }
+
+// SetMergedByNumber sets whether shallow pages by number of the
+// assignments of both kinds are read merged (as by cursor) or from the
+// sorted union of both tables, for a benchmark to time both; it returns a
+// func that restores the default. Never in a parallel test.
+func SetMergedByNumber(on bool) (restore func()) {
+	old := mergedByNumber
+	mergedByNumber = on
+	return func() { mergedByNumber = old }
+}

@@ -231,6 +231,30 @@ func BenchmarkListPages(b *testing.B) {
 				c.name = m.name
 				cases = append(cases, c)
 			}
+			// By page number, counted up to TotalCap as the API counts: the
+			// merged read, and (-union) the same page from the union of both
+			// tables sorted, as the store read pages by number before.
+			for _, m := range []struct {
+				name string
+				f    facts.AssignmentFilter
+				page int
+				desc bool
+			}{
+				{"kind-all/page1", facts.AssignmentFilter{}, 1, false},
+				{"kind-all-desc/page10", facts.AssignmentFilter{}, 10, true},
+				{"kind-all-of-user/page1", facts.AssignmentFilter{User: "u-000500"}, 1, false},
+				{"kind-all-in-tenant/page1", facts.AssignmentFilter{Tenant: "t-0420"}, 1, false},
+				{"kind-all/page-mid", facts.AssignmentFilter{}, mid, false},
+			} {
+				req := func() gatehouse.PageRequest {
+					return gatehouse.PageRequest{Page: m.page, PerPage: 20, Desc: m.desc, CountUpTo: gatehouse.TotalCap}
+				}
+				list := as(m.f)
+				cases = append(cases, tc{m.name, list, req}, tc{m.name + "-union", func(p gatehouse.PageRequest) (string, error) {
+					defer store.SetMergedByNumber(false)()
+					return list(p)
+				}, req})
+			}
 			run("merged/")
 		})
 	}
