@@ -569,18 +569,32 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 	if skip > 0 {
 		// A page by number: the row before it, found in both tables'
 		// indexes alone by one ordered read of their merged keys (SQLite
-		// and PostgreSQL merge the two index reads of a UNION ALL with an
-		// ORDER BY rather than sort them), then the page after it as a
-		// cursor reads it.
+		// merges the two index reads of a UNION ALL with an ORDER BY,
+		// PostgreSQL those of ordered, limited branches), then the page
+		// after it as a cursor reads it.
 		var parts []string
 		var args []any
-		if wT != nil {
-			parts, args = append(parts, "SELECT a.created_at, a.id FROM authz_role_assignments a"+wT.sql()), append(args, wT.args...)
+		part := func(table string, w *where) {
+			q := fmt.Sprintf("SELECT a.created_at AS at, a.id AS id FROM %s a%s", table, shiftParams(w.sql(), len(args)))
+			if s.db.Engine == Postgres {
+				// PostgreSQL merges the branches' index reads (Merge
+				// Append) only when each is ordered and limited itself; a
+				// top-level ORDER BY sorts the union.
+				q = fmt.Sprintf("SELECT * FROM (%s ORDER BY a.created_at%s, a.id%s LIMIT %d) b%d", q, dir, dir, skip, len(parts))
+			}
+			parts, args = append(parts, q), append(args, w.args...)
 		}
-		parts, args = append(parts, "SELECT a.created_at, a.id FROM authz_instance_assignments a"+shiftParams(wI.sql(), len(args))), append(args, wI.args...)
+		if wT != nil {
+			part("authz_role_assignments", wT)
+		}
+		part("authz_instance_assignments", wI)
+		query := fmt.Sprintf("%s ORDER BY 1%s, 2%s LIMIT 1 OFFSET %d", strings.Join(parts, " UNION ALL "), dir, dir, skip-1)
+		if s.db.Engine == Postgres {
+			query = fmt.Sprintf("SELECT at, id FROM (%s) x ORDER BY at%s, id%s LIMIT 1 OFFSET %d", strings.Join(parts, " UNION ALL "), dir, dir, skip-1)
+		}
 		var p cursorPos
 		var at int64
-		err := s.reader().QueryRowContext(ctx, fmt.Sprintf("%s ORDER BY 1%s, 2%s LIMIT 1 OFFSET %d", strings.Join(parts, " UNION ALL "), dir, dir, skip-1), args...).Scan(&at, &p.ID)
+		err := s.reader().QueryRowContext(ctx, query, args...).Scan(&at, &p.ID)
 		if err == sql.ErrNoRows {
 			out.Items = []facts.Assignment{}
 			return out, nil // past the end
