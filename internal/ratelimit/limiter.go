@@ -104,6 +104,11 @@ type Limiter struct {
 
 	// kick wakes the charger: a request was let through on the share.
 	kick chan struct{}
+	// charging serializes charges: a probe that finds the store answering
+	// again charges after any charge in flight has ended (counted, or
+	// given back to be charged again), never while its requests are
+	// neither in the store nor in the local share.
+	charging sync.Mutex
 
 	onShare atomic.Int64 // decisions made on the share
 	// counts are the decisions on limited requests and the store's
@@ -452,6 +457,8 @@ func (l *Limiter) probe(ctx context.Context) {
 // takes in the buckets' state after it; what the store did not take is
 // kept for the next time.
 func (l *Limiter) charge(ctx context.Context) error {
+	l.charging.Lock()
+	defer l.charging.Unlock()
 	all := l.local.drain()
 	const batch = 256
 	for i := 0; i < len(all); i += batch {
