@@ -196,6 +196,9 @@ func TestPermitAPIRefsAndErrors(t *testing.T) {
 		{"nested condition sets", "POST", schema + "/condition_sets", map[string]any{"key": "cs", "name": "cs", "parent_id": "p", "conditions": map[string]any{}}, 501, "NOT_IMPLEMENTED"},
 		{"proxy configs", "GET", facts + "/proxy_configs", nil, 501, "NOT_IMPLEMENTED"},
 		{"page too big", "GET", facts + "/users?per_page=101", nil, 422, "PAGINATION_SIZE_OVERREACHED"},
+		{"page 0", "GET", facts + "/role_assignments?page=0", nil, 422, "INVALID_INPUT"},
+		{"page past any list", "GET", facts + "/role_assignments?page=9223372036854775807", nil, 422, "INVALID_INPUT"},
+		{"users page past any list", "GET", facts + "/users?page=1000001", nil, 422, "INVALID_INPUT"},
 		{"unknown environment", "GET", "/v2/facts/default/nowhere/users", nil, 404, "NOT_FOUND"},
 		{"unknown operation", "GET", "/v2/elements/config", nil, 404, "NOT_FOUND"},
 	}

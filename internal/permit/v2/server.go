@@ -500,13 +500,18 @@ func (pg ppage) noCursor(filter string) error {
 		filter+" is applied by Gatehouse in memory, over the whole list, so this list cannot start from a cursor: page it with page and per_page, or drop the filter")
 }
 
+// maxPage is the largest page number, v1's too (100M rows at 100 a page).
+const maxPage = 1_000_000
+
 func pageOf(r *http.Request) (ppage, error) {
 	q := r.URL.Query()
 	pg := ppage{page: 1, perPage: 30, total: q.Get("include_total_count") == "true"}
 	if v := q.Get("page"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return pg, gatehouse.FieldError("page", "invalid_value", "page must be a number from 1")
+		if err != nil || n < 1 || n > maxPage {
+			// Bounded as v1's page is: a page number past any list (9e18
+			// wraps the offset) is refused, not answered as page 1.
+			return pg, gatehouse.FieldError("page", "invalid_value", "page must be a number from 1 to %d; use ?cursor= to walk longer lists", maxPage)
 		}
 		pg.page = n
 	}
