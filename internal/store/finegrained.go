@@ -341,11 +341,16 @@ func scanAnyAssignment(sc scanner) (facts.Assignment, error) {
 }
 
 // listAnyAssignments lists assignments of both kinds (or on instances only).
-// By cursor in created_at order it merges the two tables (see
-// listMergedAssignments); by page it reads their union.
+// In created_at order it merges the two tables (see
+// listMergedAssignments); unfiltered by the key of the user, role or
+// tenant it walks the keys (listAssignmentsByKeyMerged); a filtered list
+// by key reads the union of both tables, narrowed by the filter.
 func (s *Store) listAnyAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
 	if (page.Sort == "" || page.Sort == "created_at") && (page.Cursor != "" || mergedByNumber) {
 		return s.listMergedAssignments(ctx, f, page)
+	}
+	if byKeyWalks(f, page) && (page.Cursor != "" || mergedByNumber) {
+		return s.listAssignmentsByKeyMerged(ctx, f, page)
 	}
 	w := &where{}
 	w.add("x.env_id = ?", f.EnvID)
@@ -361,8 +366,9 @@ func (s *Store) listAnyAssignments(ctx context.Context, f facts.AssignmentFilter
 }
 
 // mergedByNumber: pages by number of the assignments of both kinds are
-// read as listMergedAssignments reads them (a benchmark turns it off for
-// the figure of the sorted union beside them).
+// read as listMergedAssignments and listAssignmentsByKeyMerged read them
+// (a benchmark turns it off for the figure of the sorted union beside
+// them).
 var mergedByNumber = true
 
 // listMergedAssignments is a page of the assignments of both kinds (or on
@@ -378,9 +384,8 @@ var mergedByNumber = true
 // lowercase UUIDs, which both engines and Go order alike, so the merge
 // agrees with each read's order.
 func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
-	var out gatehouse.Page[facts.Assignment]
 	if page.Cursor != "" && page.Page > 1 {
-		return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
+		return gatehouse.Page[facts.Assignment]{}, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
 	}
 	if page.PerPage <= 0 {
 		page.PerPage = gatehouse.DefaultPerPage
@@ -388,7 +393,16 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 	skip := 0 // rows before the page (a page by number)
 	if page.Cursor == "" {
 		skip = max(page.Offset(), 0)
-	} else {
+	}
+	return s.mergedAssignments(ctx, f, page, skip, page.Cursor == "")
+}
+
+// mergedAssignments is listMergedAssignments' read: page.PerPage rows
+// after page.Cursor (if any) and skip more rows, counted when counted
+// (otherwise Total is -1).
+func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest, skip int, counted bool) (gatehouse.Page[facts.Assignment], error) {
+	var out gatehouse.Page[facts.Assignment]
+	if !counted {
 		out.Total = -1
 	}
 	dir, cmp := " ASC", ">"
@@ -477,7 +491,7 @@ func (s *Store) listMergedAssignments(ctx context.Context, f facts.AssignmentFil
 	// count adds a table's matching rows to a page by number's total.
 	capped := false
 	count := func(table string, w *where) error {
-		if page.Cursor != "" {
+		if !counted {
 			return nil
 		}
 		var part gatehouse.Page[facts.Assignment]

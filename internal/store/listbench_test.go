@@ -35,7 +35,9 @@ import (
 // makes after a bulk load. Then n/10 roles on instances join the
 // environment and "merged/" times kind=all by cursor (one keyset over both
 // assignment tables) from the start and from half-way, unfiltered and by
-// user, role and tenant; with GATEHOUSE_LIST_EXPLAIN=1 PostgreSQL's plans
+// user, role and tenant, then by page number (each beside "-union", the
+// same page read from the sorted union of both tables), also sorted by the
+// key of the user, role or tenant; with GATEHOUSE_LIST_EXPLAIN=1 PostgreSQL's plans
 // of the merged reads are logged (-v) and a sequential scan fails.
 func BenchmarkListPages(b *testing.B) {
 	n := 1_000_000
@@ -239,15 +241,20 @@ func BenchmarkListPages(b *testing.B) {
 				f    facts.AssignmentFilter
 				page int
 				desc bool
+				sort string
 			}{
-				{"kind-all/page1", facts.AssignmentFilter{}, 1, false},
-				{"kind-all-desc/page10", facts.AssignmentFilter{}, 10, true},
-				{"kind-all-of-user/page1", facts.AssignmentFilter{User: "u-000500"}, 1, false},
-				{"kind-all-in-tenant/page1", facts.AssignmentFilter{Tenant: "t-0420"}, 1, false},
-				{"kind-all/page-mid", facts.AssignmentFilter{}, mid, false},
+				{"kind-all/page1", facts.AssignmentFilter{}, 1, false, ""},
+				{"kind-all-desc/page10", facts.AssignmentFilter{}, 10, true, ""},
+				{"kind-all-of-user/page1", facts.AssignmentFilter{User: "u-000500"}, 1, false, ""},
+				{"kind-all-in-tenant/page1", facts.AssignmentFilter{Tenant: "t-0420"}, 1, false, ""},
+				{"kind-all/page-mid", facts.AssignmentFilter{}, mid, false, ""},
+				{"kind-all-by-user/page1", facts.AssignmentFilter{}, 1, false, "user"},
+				{"kind-all-by-role-desc/page10", facts.AssignmentFilter{}, 10, true, "role"},
+				{"kind-all-by-tenant/page1", facts.AssignmentFilter{}, 1, false, "tenant"},
+				{"kind-all-by-user/page-mid", facts.AssignmentFilter{}, mid, false, "user"},
 			} {
 				req := func() gatehouse.PageRequest {
-					return gatehouse.PageRequest{Page: m.page, PerPage: 20, Desc: m.desc, CountUpTo: gatehouse.TotalCap}
+					return gatehouse.PageRequest{Page: m.page, PerPage: 20, Desc: m.desc, Sort: m.sort, CountUpTo: gatehouse.TotalCap}
 				}
 				list := as(m.f)
 				cases = append(cases, tc{m.name, list, req}, tc{m.name + "-union", func(p gatehouse.PageRequest) (string, error) {

@@ -54,6 +54,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"CursorPaging", testCursorPaging},
 		{"DeepPages", testDeepPages},
 		{"MergedAssignmentPaging", testMergedAssignmentPaging},
+		{"ByKeyAssignmentPaging", testByKeyAssignmentPaging},
 		{"UnknownSorts", testUnknownSorts},
 		{"MemberOIDC", testMemberOIDC},
 	}
