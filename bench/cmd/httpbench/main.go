@@ -13,7 +13,10 @@
 //     only (-engines logged: what an API-log row per check costs);
 //   - `gatehouse pdp` following that server, checked on its own HTTP API;
 //   - the floor: net/http + encoding/json + precomputed maps, in a process
-//     of its own (this binary with -floor-addr);
+//     of its own (this binary with -floor-addr); and (-engines floorgh) the
+//     same floor answering POST /v1/allowed with Gatehouse's headers and
+//     envelope, to show what the answer's size costs apart from the
+//     server's own work;
 //   - OPA, OpenFGA on PostgreSQL (a database made for the run and dropped
 //     after it), Cerbos and SpiceDB (memdb), each its real server built at
 //     a pinned version into a cache folder outside the repository.
@@ -46,7 +49,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
 )
 
-var allEngines = []string{"gatehouse", "permit", "bulk", "logged", "pdp", "pdpbin", "floor", "opa", "openfga", "cerbos", "spicedb"}
+var allEngines = []string{"gatehouse", "permit", "bulk", "logged", "pdp", "pdpbin", "floor", "floorgh", "opa", "openfga", "cerbos", "spicedb"}
 
 type options struct {
 	rounds   int
@@ -275,13 +278,22 @@ func run(ctx context.Context, o *options) error {
 		add(e)
 		logf("%s: /healthz 200 after %v, first check 200 after %v", e.name, e.ready.Round(time.Millisecond), e.first.Round(time.Millisecond))
 	}
-	if o.engines["floor"] {
+	if o.engines["floor"] || o.engines["floorgh"] {
 		logf("floor: starting...")
-		e, err := startFloor(ctx, tmp, client)
+		var as *gatehouseServer
+		if o.engines["floorgh"] {
+			as = g
+		}
+		e, same, err := startFloor(ctx, tmp, client, as)
 		if err != nil {
 			return err
 		}
-		add(e)
+		if o.engines["floor"] {
+			add(e)
+		}
+		if same != nil {
+			add(same)
+		}
 	}
 	if o.engines["opa"] {
 		logf("opa: starting with the data...")

@@ -17,6 +17,7 @@ type Floor struct {
 	users, tenants map[string]uint32
 	perms          map[string]map[string]uint64 // resource → action → roles
 	pairs          map[uint64]uint64
+	roles          []string // role bit → key
 }
 
 // NewFloor builds a Floor from ds (at most 64 roles).
@@ -31,6 +32,7 @@ func NewFloor(ds *Dataset) *Floor {
 	roleBit := map[string]uint64{}
 	for i, r := range ds.Data.Roles {
 		roleBit[r.Key] = 1 << uint(i)
+		f.roles = append(f.roles, r.Key)
 		for p := range ds.Grants[r.Key] {
 			res, act := split(p)
 			if f.perms[res] == nil {
@@ -47,15 +49,26 @@ func NewFloor(ds *Dataset) *Floor {
 
 // Check answers one query.
 func (f *Floor) Check(user, action, resource, tenant string) bool {
+	_, ok := f.Grant(user, action, resource, tenant)
+	return ok
+}
+
+// Grant answers one query with a role granting it (the first in the data
+// set's order), for an answer that names one.
+func (f *Floor) Grant(user, action, resource, tenant string) (role string, ok bool) {
 	u, ok := f.users[user]
 	if !ok {
-		return false
+		return "", false
 	}
 	t, ok := f.tenants[tenant]
 	if !ok {
-		return false
+		return "", false
 	}
-	return f.pairs[uint64(u)<<32|uint64(t)]&f.perms[resource][action] != 0
+	m := f.pairs[uint64(u)<<32|uint64(t)] & f.perms[resource][action]
+	if m == 0 {
+		return "", false
+	}
+	return f.roles[bits.TrailingZeros64(m)], true
 }
 
 func split(p string) (string, string) {
