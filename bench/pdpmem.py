@@ -2,7 +2,7 @@
 """Resident memory of `gatehouse pdp` against `gatehouse-pdp` on one server.
 
 Starts `gatehouse serve` on a data dir (made by `gatehouse init` and
-internal/store's TestWriteBenchDataDir), makes an environment key with
+go run ./tools/benchdata), makes an environment key with
 check:access, then runs each PDP in turn, alternating, each from an empty
 snapshot folder: waits for its /healthz, sends 200 checks taken from the
 data's role assignments, lets it settle, reads /proc/PID/status and stops it.

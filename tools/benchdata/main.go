@@ -1,11 +1,26 @@
-package store_test
+// Command benchdata fills the development environment of the default
+// project of a data directory made by `gatehouse init` with the
+// benchmark's dataset M (authztest.Medium, seed 1, as bench/cmd/httpbench
+// generates it) times -scale, straight through the store's bulk inserts.
+// The import through the API (what httpbench measures) took 23 minutes for
+// the 1M assignments of scale 10; this takes about a minute:
+//
+//	go run ./cmd/gatehouse init --data-dir /tmp/gh1m
+//	go run ./tools/benchdata -data-dir /tmp/gh1m -scale 10
+//	go run ./cmd/gatehouse serve --data-dir /tmp/gh1m --admin-addr 127.0.0.1:9091
+//
+// The rows bypass the change feed and the audit trail: a server started
+// on the directory reads its engine from the tables. The environment must
+// be empty.
+package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/client/authz/authztest"
@@ -14,55 +29,43 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
-// TestWriteBenchDataDir is a tool, not a test: it fills the development
-// environment of the default project of a data directory made by
-// `gatehouse init` with the benchmark's dataset M (authztest.Medium, seed
-// 1, as bench/cmd/httpbench generates it) times GATEHOUSE_BENCH_SCALE,
-// straight through the store's bulk inserts. The import through the API
-// (what httpbench measures) took 23 minutes for the 1M assignments of
-// scale 10; this takes about a minute. It runs only when asked for:
-//
-//	gatehouse init --data-dir /tmp/gh1m
-//	GATEHOUSE_BENCH_DATADIR=/tmp/gh1m GATEHOUSE_BENCH_SCALE=10 \
-//	  go test ./internal/store -run TestWriteBenchDataDir -v -timeout 30m
-//	gatehouse serve --data-dir /tmp/gh1m --admin-addr 127.0.0.1:9091
-//
-// The rows bypass the change feed and the audit trail: a server started
-// on the directory reads its engine from the tables.
-func TestWriteBenchDataDir(t *testing.T) {
-	dir := os.Getenv("GATEHOUSE_BENCH_DATADIR")
+func main() {
+	dir := flag.String("data-dir", "", "a data directory made by gatehouse init (required)")
+	scale := flag.Int("scale", 1, "dataset M times this: 100,000 assignments each")
+	flag.Parse()
+	if err := run(context.Background(), *dir, *scale); err != nil {
+		fmt.Fprintln(os.Stderr, "benchdata:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, dir string, scale int) error {
 	if dir == "" {
-		t.Skip("a tool: set GATEHOUSE_BENCH_DATADIR (and GATEHOUSE_BENCH_SCALE) to write the benchmark's data set")
+		return errors.New("-data-dir is required (a folder made by gatehouse init)")
 	}
-	scale := 1
-	if s := os.Getenv("GATEHOUSE_BENCH_SCALE"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("GATEHOUSE_BENCH_SCALE=%q: want a whole number ≥ 1", s)
-		}
-		scale = n
+	if scale < 1 {
+		return fmt.Errorf("-scale %d: want a whole number >= 1", scale)
 	}
-	ctx := context.Background()
 	db, err := store.OpenSQLite(ctx, filepath.Join(dir, "gatehouse.db"))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer db.Close()
 	st := db.Store()
 	org, err := st.FirstOrganization(ctx)
 	if err != nil {
-		t.Fatalf("no organization in %s (run gatehouse init first): %v", dir, err)
+		return fmt.Errorf("no organization in %s (run gatehouse init first): %w", dir, err)
 	}
 	p, err := st.GetProject(ctx, org.ID, "default")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	env, err := st.GetEnvironment(ctx, org.ID, p.ID, "development")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if n, err := st.CountRows(ctx, env.ID, facts.KindUser); err != nil || n != 0 {
-		t.Fatalf("the development environment must be empty: %d users (%v)", n, err)
+		return fmt.Errorf("the development environment must be empty: %d users (%v)", n, err)
 	}
 
 	shape := authztest.Medium
@@ -75,14 +78,14 @@ func TestWriteBenchDataDir(t *testing.T) {
 	for _, r := range d.Resources {
 		res := &facts.Resource{ID: tenancy.NewID(), EnvID: env.ID, Key: r.Key, Name: r.Key, Actions: r.Actions, Status: facts.ResourceActive, CreatedAt: now, UpdatedAt: now}
 		if err := st.CreateResource(ctx, res); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	roleIDs := map[string]string{}
 	for _, r := range d.Roles {
 		role := &facts.Role{ID: tenancy.NewID(), EnvID: env.ID, Key: r.Key, Name: r.Key, Permissions: r.Permissions, Extends: []string{}, CreatedAt: now, UpdatedAt: now}
 		if err := st.CreateRole(ctx, role); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		roleIDs[r.Key] = role.ID
 	}
@@ -93,7 +96,7 @@ func TestWriteBenchDataDir(t *testing.T) {
 		tenantIDs[x.Key] = ts[len(ts)-1].ID
 	}
 	if err := st.InTx(ctx, func(tx *store.Store) error { return tx.InsertTenants(ctx, ts) }); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	const batch = 20_000
 	userIDs := make(map[string]string, len(d.Users))
@@ -104,7 +107,7 @@ func TestWriteBenchDataDir(t *testing.T) {
 			userIDs[u.Key] = us[len(us)-1].ID
 		}
 		if err := st.InTx(ctx, func(tx *store.Store) error { return tx.InsertUsers(ctx, us) }); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	for from := 0; from < len(d.Assignments); from += batch {
@@ -115,17 +118,18 @@ func TestWriteBenchDataDir(t *testing.T) {
 		if err := st.InTx(ctx, func(tx *store.Store) error {
 			in, err := tx.InsertAssignments(ctx, as)
 			if err == nil && len(in) != len(as) {
-				t.Errorf("%d of %d assignments stored", len(in), len(as))
+				err = fmt.Errorf("%d of %d assignments stored", len(in), len(as))
 			}
 			return err
 		}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	got, err := st.CountRows(ctx, env.ID, facts.KindRoleAssignment)
 	if err != nil || got != len(d.Assignments) {
-		t.Fatalf("%d assignments stored, want %d (%v)", got, len(d.Assignments), err)
+		return fmt.Errorf("%d assignments stored, want %d (%v)", got, len(d.Assignments), err)
 	}
-	t.Logf("dataset M×%d: %d resource types, %d roles, %d tenants, %d users, %d assignments written to %s in %v",
+	fmt.Printf("dataset M×%d: %d resource types, %d roles, %d tenants, %d users, %d assignments written to %s in %v\n",
 		scale, len(d.Resources), len(d.Roles), len(d.Tenants), len(d.Users), len(d.Assignments), dir, time.Since(start).Round(time.Millisecond))
+	return nil
 }
