@@ -1,21 +1,27 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 )
 
 // Assignments of both kinds sorted by the key of their user, role or
-// tenant (v1's sort=user|role|tenant with kind=all, in an environment with
-// roles on instances). Sorting the union of both tables took seconds at a
-// million rows for any page; instead the keys are walked in order (the
-// database orders them, in its own collation) and each key's assignments
-// are read as the merged list filtered by that key reads them (both
-// tables' (fk, created_at, id) indexes, merged by created_at and id), so a
-// page reads about a page of rows and a key query.
+// tenant (v1's sort=user|role|tenant with kind=instance, or with kind=all
+// in an environment with roles on instances). Sorting the union of both
+// tables took seconds at a million rows for any page; instead the keys are
+// walked in order (the database orders them, in its own collation), each
+// counted up to what the page still needs, and the rows of the keys that
+// fill the page are read in one query: those of every key but the last
+// whole (their counts are below the page), at most a page of the last
+// key's from both tables' (fk, created_at, id) indexes. A page reads a key
+// query and about a page of rows (and, when it starts inside a key, that
+// key's rows as the merged list filtered by it reads them).
 
 // byKeySource is where the keys of a sort come from, and the probes that
 // find a key's assignments in each table: each is "FROM ... WHERE ..." for
@@ -24,7 +30,14 @@ type byKeySource struct {
 	keys          string // "FROM ... WHERE ..." of the keys, k.key
 	tenantProbe   string
 	instanceProbe string
-	filter        func(f *facts.AssignmentFilter, key string)
+	// tenantRows and instanceRows are the condition on a table's
+	// assignments (a) of one key, %[1]s its parameter ($1 the
+	// environment).
+	tenantRows, instanceRows string
+	// tenantFrom and instanceFrom join a table's assignments (a) to the
+	// rows (k, with k.env_id and k.key) holding their keys.
+	tenantFrom, instanceFrom string
+	filter                   func(f *facts.AssignmentFilter, key string)
 }
 
 var byKeySources = map[string]byKeySource{
@@ -32,12 +45,20 @@ var byKeySources = map[string]byKeySource{
 		keys:          "FROM authz_users k WHERE k.env_id = $1",
 		tenantProbe:   "FROM authz_role_assignments a WHERE a.user_id = k.id",
 		instanceProbe: "FROM authz_instance_assignments a WHERE a.user_id = k.id",
+		tenantRows:    "a.user_id = (SELECT id FROM authz_users WHERE env_id = $1 AND key = %[1]s)",
+		instanceRows:  "a.user_id = (SELECT id FROM authz_users WHERE env_id = $1 AND key = %[1]s)",
+		tenantFrom:    "authz_users k JOIN authz_role_assignments a ON a.user_id = k.id",
+		instanceFrom:  "authz_users k JOIN authz_instance_assignments a ON a.user_id = k.id",
 		filter:        func(f *facts.AssignmentFilter, key string) { f.User = key },
 	},
 	"tenant": {
 		keys:          "FROM authz_tenants k WHERE k.env_id = $1",
 		tenantProbe:   "FROM authz_role_assignments a WHERE a.tenant_id = k.id",
 		instanceProbe: "FROM authz_instances i JOIN authz_instance_assignments a ON a.instance_id = i.id WHERE i.tenant_id = k.id",
+		tenantRows:    "a.tenant_id = (SELECT id FROM authz_tenants WHERE env_id = $1 AND key = %[1]s)",
+		instanceRows:  "a.instance_id IN (SELECT i.id FROM authz_instances i JOIN authz_tenants t ON t.id = i.tenant_id WHERE t.env_id = $1 AND t.key = %[1]s)",
+		tenantFrom:    "authz_tenants k JOIN authz_role_assignments a ON a.tenant_id = k.id",
+		instanceFrom:  "authz_tenants k JOIN authz_instances ki ON ki.tenant_id = k.id JOIN authz_instance_assignments a ON a.instance_id = ki.id",
 		filter:        func(f *facts.AssignmentFilter, key string) { f.Tenant = key },
 	},
 	// A role key names a tenant role, resource roles of several resource
@@ -46,6 +67,10 @@ var byKeySources = map[string]byKeySource{
 		keys:          "FROM (SELECT key FROM authz_roles WHERE env_id = $1 UNION SELECT key FROM authz_resource_roles WHERE env_id = $1) k WHERE TRUE",
 		tenantProbe:   "FROM authz_roles r JOIN authz_role_assignments a ON a.role_id = r.id WHERE r.env_id = $1 AND r.key = k.key",
 		instanceProbe: "FROM authz_resource_roles r JOIN authz_instance_assignments a ON a.role_id = r.id WHERE r.env_id = $1 AND r.key = k.key",
+		tenantRows:    "a.role_id = (SELECT id FROM authz_roles WHERE env_id = $1 AND key = %[1]s)",
+		instanceRows:  "a.role_id IN (SELECT id FROM authz_resource_roles WHERE env_id = $1 AND key = %[1]s)",
+		tenantFrom:    "authz_roles k JOIN authz_role_assignments a ON a.role_id = k.id",
+		instanceFrom:  "authz_resource_roles k JOIN authz_instance_assignments a ON a.role_id = k.id",
 		filter:        func(f *facts.AssignmentFilter, key string) { f.Role = key },
 	},
 }
@@ -67,9 +92,10 @@ type keyCount struct {
 
 // assignmentKeys returns up to limit keys of src in the list's order after
 // from (from itself too when incl; all keys when !after) that hold listed
-// assignments; with countUpTo > 0, every key with the number it holds in
-// each table, each up to countUpTo (a key holding none has n 0).
-func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, from string, after, incl, desc bool, countUpTo, limit int) ([]keyCount, error) {
+// assignments; with countUpTo > 0, with how many (each table's counted up
+// to countUpTo, then added), and with all, also the keys holding none
+// (n 0: the counts alone, without a probe for any).
+func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, from string, after, incl, desc bool, countUpTo, limit int, all bool) ([]keyCount, error) {
 	args := []any{envID}
 	cond := ""
 	if after {
@@ -87,23 +113,24 @@ func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySourc
 	if desc {
 		dir = " DESC"
 	}
-	var query string
+	has := "EXISTS (SELECT 1 " + src.instanceProbe + ")"
+	if !instancesOnly {
+		has = "(EXISTS (SELECT 1 " + src.tenantProbe + ") OR " + has + ")"
+	}
+	n := "1"
 	if countUpTo > 0 {
 		count := func(probe string) string {
 			return fmt.Sprintf("(SELECT COUNT(*) FROM (SELECT 1 %s LIMIT %d) c)", probe, countUpTo)
 		}
-		n := count(src.instanceProbe)
+		n = count(src.instanceProbe)
 		if !instancesOnly {
 			n = count(src.tenantProbe) + " + " + n
 		}
-		query = fmt.Sprintf("SELECT k.key, %s %s%s ORDER BY k.key%s LIMIT %d", n, src.keys, cond, dir, limit)
-	} else {
-		has := "EXISTS (SELECT 1 " + src.instanceProbe + ")"
-		if !instancesOnly {
-			has = "(EXISTS (SELECT 1 " + src.tenantProbe + ") OR " + has + ")"
-		}
-		query = fmt.Sprintf("SELECT k.key, 1 %s%s AND %s ORDER BY k.key%s LIMIT %d", src.keys, cond, has, dir, limit)
 	}
+	if all && countUpTo > 0 {
+		has = "TRUE"
+	}
+	query := fmt.Sprintf("SELECT k.key, %s %s%s AND %s ORDER BY k.key%s LIMIT %d", n, src.keys, cond, has, dir, limit)
 	return queryAll(ctx, s.reader(), query, func(sc scanner) (keyCount, error) {
 		var k keyCount
 		return k, sc.Scan(&k.key, &k.n)
@@ -168,6 +195,10 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			return out, err
 		}
 		skip = max(page.Offset(), 0)
+		if !out.TotalCapped && skip >= out.Total {
+			out.Items = []facts.Assignment{}
+			return out, nil // past the end, counted
+		}
 		if skip > 0 {
 			// Skip whole keys by their counts, a batch of keys at a time
 			// (a growing one: early pages read few keys). A key's count
@@ -175,7 +206,7 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			// counted up to the skip: a key of many rows costs no more.
 			from, after, batch := "", false, 32
 			for {
-				keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, false, page.Desc, skip+1, batch)
+				keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, false, page.Desc, skip+1, batch, true)
 				if err != nil {
 					return out, fmt.Errorf("list role assignments: %w", err)
 				}
@@ -201,36 +232,51 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 	out.Items = []facts.Assignment{}
 	var items []facts.Assignment
 	var ats []int64
-	from, after, incl := first, started, started
+	add := func(rows []atRow) {
+		for _, r := range rows {
+			items = append(items, r.a)
+			ats = append(ats, r.at)
+		}
+	}
+	from, after := first, started
+	if started {
+		// The key the page starts in, after the cursor's row or skip rows
+		// into it: its rows as the merged list filtered by it reads them.
+		kf := f
+		src.filter(&kf, first)
+		res, err := s.mergedAssignments(ctx, kf, gatehouse.PageRequest{PerPage: want, Desc: page.Desc, Cursor: sub}, skip, false)
+		if err != nil {
+			return out, err
+		}
+		for _, a := range res.Items {
+			add([]atRow{{a, micros(a.CreatedAt)}})
+		}
+	}
 	for len(items) < want {
-		keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, incl, page.Desc, 0, want-len(items))
+		// The next keys, counted up to what the page still needs: those
+		// that fill it, then their rows in one read.
+		need := want - len(items)
+		keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, false, page.Desc, need, need, false)
 		if err != nil {
 			return out, fmt.Errorf("list role assignments: %w", err)
 		}
-		for _, k := range keys {
-			kf := f
-			src.filter(&kf, k.key)
-			kp := gatehouse.PageRequest{PerPage: want - len(items), Desc: page.Desc}
-			kskip := 0
-			if started && k.key == first {
-				kp.Cursor, kskip = sub, skip
-			}
-			res, err := s.mergedAssignments(ctx, kf, kp, kskip, false)
-			if err != nil {
-				return out, err
-			}
-			for _, a := range res.Items {
-				items = append(items, a)
-				ats = append(ats, micros(a.CreatedAt))
-			}
-			if len(items) >= want {
-				break
-			}
+		var sel []string
+		for sum := 0; len(sel) < len(keys) && sum < need; {
+			k := keys[len(sel)]
+			sel, sum = append(sel, k.key), sum+k.n
 		}
-		if len(keys) == 0 || len(items) >= want {
+		if len(sel) == 0 {
 			break
 		}
-		from, after, incl = keys[len(keys)-1].key, true, false
+		rows, err := s.rowsOfKeys(ctx, f.EnvID, src, instancesOnly, sel, need, page.Desc)
+		if err != nil {
+			return out, err
+		}
+		add(rows)
+		if len(sel) == len(keys) && len(keys) < need {
+			break // no key after these
+		}
+		from, after = sel[len(sel)-1], true
 	}
 	if len(items) > page.PerPage {
 		last := page.PerPage - 1
@@ -239,6 +285,90 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 		items = items[:page.PerPage]
 	}
 	out.Items = items
+	return out, nil
+}
+
+// atRow is an assignment and its created_at in microseconds.
+type atRow struct {
+	a  facts.Assignment
+	at int64
+}
+
+// rowsOfKeys reads up to limit assignments of keys (in the list's order)
+// in the list's order, in one query: all the rows of every key but the
+// last (whose counts, each under limit, told that they do not fill it),
+// joined from the keys' rows, and at most limit of each table's rows of
+// the last key from its (fk, created_at, id) index (a key may hold
+// thousands). They are ordered here by their key's place in keys (the
+// database ordered the keys), then created_at and id.
+func (s *Store) rowsOfKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, keys []string, limit int, desc bool) ([]atRow, error) {
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	args := []any{envID}
+	var parts []string
+	last := keys[len(keys)-1]
+	args = append(args, last)
+	lastParam := fmt.Sprintf("$%d", len(args))
+	var in []string
+	for _, key := range keys[:len(keys)-1] {
+		args = append(args, key)
+		in = append(in, fmt.Sprintf("$%d", len(args)))
+	}
+	type table struct{ name, cols, joins, rows, from string }
+	tables := []table{{"authz_instance_assignments", instanceAssignmentCols, instanceAssignmentJoins, src.instanceRows, src.instanceFrom}}
+	if !instancesOnly {
+		tables = append(tables, table{"authz_role_assignments", tenantAssignmentCols, tenantAssignmentJoins, src.tenantRows, src.tenantFrom})
+	}
+	for _, t := range tables {
+		parts = append(parts, fmt.Sprintf("SELECT * FROM (SELECT %s, a.created_at, a.created_at AS at, %s AS key FROM (SELECT * FROM %s a WHERE %s ORDER BY a.created_at%s, a.id%s LIMIT %d) a %s) b%d",
+			t.cols, lastParam, t.name, fmt.Sprintf(t.rows, lastParam), dir, dir, limit, t.joins, len(parts)))
+		if len(in) > 0 {
+			parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, a.created_at AS at, k.key FROM %s %s WHERE k.env_id = $1 AND k.key IN (%s)",
+				t.cols, t.from, t.joins, strings.Join(in, ", ")))
+		}
+	}
+	rank := make(map[string]int, len(keys))
+	for i, k := range keys {
+		rank[k] = i
+	}
+	rows, err := s.reader().QueryContext(ctx, strings.Join(parts, " UNION ALL "), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list role assignments: %w", err)
+	}
+	defer rows.Close()
+	type ranked struct {
+		atRow
+		rank int
+	}
+	var got []ranked
+	for rows.Next() {
+		var r ranked
+		var key string
+		if r.a, err = scanAnyAssignment(extraScanner{rows, []any{&r.at, &key}}); err != nil {
+			return nil, fmt.Errorf("scan role assignments: %w", err)
+		}
+		r.rank = rank[key]
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list role assignments: %w", err)
+	}
+	slices.SortFunc(got, func(x, y ranked) int {
+		if c := cmp.Compare(x.rank, y.rank); c != 0 {
+			return c
+		}
+		c := cmp.Or(cmp.Compare(x.at, y.at), strings.Compare(x.a.ID, y.a.ID))
+		if desc {
+			return -c
+		}
+		return c
+	})
+	out := make([]atRow, 0, min(len(got), limit))
+	for _, r := range got[:min(len(got), limit)] {
+		out = append(out, r.atRow)
+	}
 	return out, nil
 }
 

@@ -619,14 +619,11 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		pos = &p
 	}
 	if wT != nil {
-		if tenantRows, err = read("authz_role_assignments", "a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, '', ''",
-			"JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id", wT); err != nil {
+		if tenantRows, err = read("authz_role_assignments", tenantAssignmentCols, tenantAssignmentJoins, wT); err != nil {
 			return out, err
 		}
 	}
-	if instanceRows, err = read("authz_instance_assignments", "a.id, a.env_id, a.user_id, a.role_id, i.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key",
-		"JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id JOIN authz_instances i ON i.id = a.instance_id"+
-			" JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id", wI); err != nil {
+	if instanceRows, err = read("authz_instance_assignments", instanceAssignmentCols, instanceAssignmentJoins, wI); err != nil {
 		return out, err
 	}
 	before := func(x, y row) bool { // x comes first in the list's order
@@ -653,6 +650,16 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 	}
 	return out, nil
 }
+
+// The columns of scanAnyAssignment from a page of each assignment table
+// (a), and the joins that name what they hold.
+const (
+	tenantAssignmentCols    = "a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, '', ''"
+	tenantAssignmentJoins   = "JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id"
+	instanceAssignmentCols  = "a.id, a.env_id, a.user_id, a.role_id, i.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key"
+	instanceAssignmentJoins = "JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id JOIN authz_instances i ON i.id = a.instance_id" +
+		" JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id"
+)
 
 // shiftParams renumbers the $n parameters of a condition written for its
 // own query by by, for a query whose first by parameters come before it.
