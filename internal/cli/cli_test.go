@@ -287,7 +287,7 @@ func TestPrintedLinksFollowThePublicURL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "http://127.0.0.1:9090/v1/projects") || !strings.Contains(out, "http://127.0.0.1:9090/setup/") || strings.Contains(out, "8080") {
+	if !strings.Contains(out, "http://127.0.0.1:9090/v1/projects") || !strings.Contains(out, "http://127.0.0.1:9090/setup/") || strings.Contains(out, ":8080") {
 		t.Fatalf("init with GATEHOUSE_ADDR=:9090 printed:\n%s", out)
 	}
 	out, err = run(t, nil, "setup-link", "--email", "admin@example.com", "--data-dir", dir, "--public-url", "https://auth.example.com/")
