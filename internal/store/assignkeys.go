@@ -91,20 +91,17 @@ type keyCount struct {
 }
 
 // assignmentKeys returns up to limit keys of src in the list's order after
-// from (from itself too when incl; all keys when !after) that hold listed
+// from (all keys when !after) that hold listed
 // assignments; with countUpTo > 0, with how many (each table's counted up
 // to countUpTo, then added), and with all, also the keys holding none
 // (n 0: the counts alone, without a probe for any).
-func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, from string, after, incl, desc bool, countUpTo, limit int, all bool) ([]keyCount, error) {
+func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, from string, after, desc bool, countUpTo, limit int, all bool) ([]keyCount, error) {
 	args := []any{envID}
 	cond := ""
 	if after {
 		cmp := ">"
 		if desc {
 			cmp = "<"
-		}
-		if incl {
-			cmp += "="
 		}
 		args = append(args, from)
 		cond = fmt.Sprintf(" AND k.key %s $2", cmp)
@@ -206,7 +203,7 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			// counted up to the skip: a key of many rows costs no more.
 			from, after, batch := "", false, 32
 			for {
-				keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, false, page.Desc, skip+1, batch, true)
+				keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, page.Desc, skip+1, batch, true)
 				if err != nil {
 					return out, fmt.Errorf("list role assignments: %w", err)
 				}
@@ -230,14 +227,7 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 	}
 
 	out.Items = []facts.Assignment{}
-	var items []facts.Assignment
-	var ats []int64
-	add := func(rows []atRow) {
-		for _, r := range rows {
-			items = append(items, r.a)
-			ats = append(ats, r.at)
-		}
-	}
+	var items []atRow
 	from, after := first, started
 	if started {
 		// The key the page starts in, after the cursor's row or skip rows
@@ -249,14 +239,14 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			return out, err
 		}
 		for _, a := range res.Items {
-			add([]atRow{{a, micros(a.CreatedAt)}})
+			items = append(items, atRow{a, micros(a.CreatedAt)})
 		}
 	}
 	for len(items) < want {
 		// The next keys, counted up to what the page still needs: those
 		// that fill it, then their rows in one read.
 		need := want - len(items)
-		keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, false, page.Desc, need, need, false)
+		keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, page.Desc, need, need, false)
 		if err != nil {
 			return out, fmt.Errorf("list role assignments: %w", err)
 		}
@@ -272,19 +262,20 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 		if err != nil {
 			return out, err
 		}
-		add(rows)
+		items = append(items, rows...)
 		if len(sel) == len(keys) && len(keys) < need {
 			break // no key after these
 		}
 		from, after = sel[len(sel)-1], true
 	}
 	if len(items) > page.PerPage {
-		last := page.PerPage - 1
-		at := ats[last]
-		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: byKeyOf(items[last], page.Sort), At: &at, ID: items[last].ID})
+		last := items[page.PerPage-1]
+		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: byKeyOf(last.a, page.Sort), At: &last.at, ID: last.a.ID})
 		items = items[:page.PerPage]
 	}
-	out.Items = items
+	for _, r := range items {
+		out.Items = append(out.Items, r.a)
+	}
 	return out, nil
 }
 
