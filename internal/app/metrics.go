@@ -36,6 +36,18 @@ func (a *App) registerMetrics() *metrics.HTTP {
 			Help: "Failed dashboard sign-ins not written to the audit trail, by reason.", ConstLabels: prometheus.Labels{"reason": r.reason}},
 			func() float64 { return float64(r.get(a.signInAudit.Stats())) }))
 	}
+	for _, r := range []struct {
+		result string
+		pick   func(hits, stale int64) int64
+	}{
+		{"kept_cursor", func(hits, _ int64) int64 { return hits }},
+		{"outdated", func(_, stale int64) int64 { return stale }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_list_next_pages_total",
+			Help:        "Deep list pages by number that followed a page this node served: read through the cursor it kept (kept_cursor), or read by a skip because a write outdated it (outdated).",
+			ConstLabels: prometheus.Labels{"result": r.result}},
+			func() float64 { return float64(r.pick(a.DB.AnchorPages())) }))
+	}
 	pools := a.DB.Pools("main")
 	maps.Copy(pools, a.LogDB.Pools("log")) // nil on PostgreSQL: the main pools
 	metrics.RegisterState(reg, metrics.State{

@@ -37,3 +37,12 @@ func SetMergedByNumber(on bool) (restore func()) {
 	mergedByNumber = on
 	return func() { mergedByNumber = old }
 }
+
+// WithoutAnchors is s reading every deep page by number by a skip, never
+// through a kept cursor (anchor.go), for a test or a benchmark to compare
+// the two on the same node.
+func WithoutAnchors(s *Store) *Store {
+	c := *s
+	c.noAnchors = true
+	return &c
+}

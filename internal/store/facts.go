@@ -99,6 +99,10 @@ func (s *Store) GetUser(ctx context.Context, envID, ref string) (*facts.User, er
 
 // ListUsers lists users.
 func (s *Store) ListUsers(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.User], error) {
+	return anchored(ctx, s, "users", f.EnvID, f, page, func(p gatehouse.PageRequest) (gatehouse.Page[facts.User], error) { return s.listUsers(ctx, f, p) })
+}
+
+func (s *Store) listUsers(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.User], error) {
 	w := &where{}
 	w.add("env_id = ?", f.EnvID)
 	w.addIf(f.Key != "", "key = ?", f.Key)
@@ -169,6 +173,10 @@ func (s *Store) LiveEnvironmentIDs(ctx context.Context) ([]string, error) {
 
 // ListTenants lists tenants.
 func (s *Store) ListTenants(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.Tenant], error) {
+	return anchored(ctx, s, "tenants", f.EnvID, f, page, func(p gatehouse.PageRequest) (gatehouse.Page[facts.Tenant], error) { return s.listTenants(ctx, f, p) })
+}
+
+func (s *Store) listTenants(ctx context.Context, f facts.Filter, page gatehouse.PageRequest) (gatehouse.Page[facts.Tenant], error) {
 	w := &where{}
 	w.add("env_id = ?", f.EnvID)
 	w.addIf(f.Key != "", "key = ?", f.Key)
@@ -368,6 +376,12 @@ func (s *Store) DeleteAssignment(ctx context.Context, envID, userID, roleID, ten
 // assignments' own indexes (env_id, user_id, role_id or tenant_id, then
 // the sort column and id) without joining a million rows.
 func (s *Store) ListAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+	return anchored(ctx, s, "role assignments", f.EnvID, f, page, func(p gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+		return s.listAssignments(ctx, f, p)
+	})
+}
+
+func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
 	if f.Kind == facts.AllAssignments && f.ResourceInstance == "" {
 		// Most environments have no role on an instance: then "all" is the
 		// tenant assignments, read through their indexes instead of a

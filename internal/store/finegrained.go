@@ -221,6 +221,12 @@ func (s *Store) GetInstance(ctx context.Context, envID, ref string) (*facts.Inst
 
 // ListInstances lists instances (f.Resource and f.Tenant: keys).
 func (s *Store) ListInstances(ctx context.Context, f facts.FineFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Instance], error) {
+	return anchored(ctx, s, "resource instances", f.EnvID, f, page, func(p gatehouse.PageRequest) (gatehouse.Page[facts.Instance], error) {
+		return s.listInstances(ctx, f, p)
+	})
+}
+
+func (s *Store) listInstances(ctx context.Context, f facts.FineFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Instance], error) {
 	w := &where{}
 	w.add("x.env_id = ?", f.EnvID)
 	w.addIf(f.Resource != "", "r.key = ?", f.Resource)
@@ -278,6 +284,10 @@ func (s *Store) DeleteTuple(ctx context.Context, envID, id string) error {
 
 // ListTuples lists tuples.
 func (s *Store) ListTuples(ctx context.Context, f facts.TupleFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Tuple], error) {
+	return anchored(ctx, s, "relationship tuples", f.EnvID, f, page, func(p gatehouse.PageRequest) (gatehouse.Page[facts.Tuple], error) { return s.listTuples(ctx, f, p) })
+}
+
+func (s *Store) listTuples(ctx context.Context, f facts.TupleFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Tuple], error) {
 	w := &where{}
 	w.add("x.env_id = ?", f.EnvID)
 	if f.Subject != "" {

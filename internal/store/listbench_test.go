@@ -30,7 +30,10 @@ import (
 // Each page is 20 items (the default) in the list's order, as the API
 // asks for it: "page1" is page=1 (counted up to gatehouse.TotalCap),
 // "start" is cursor=start (not counted), "cursor" continues from a
-// cursor taken half-way through the list. On PostgreSQL every case runs
+// cursor taken half-way through the list, "page-mid" is the page half-way
+// through by number (asked for again and again: read by a skip each time)
+// and "page-walk" the pages from there on by number, each the one after
+// the page before (read through the cursor the store kept). On PostgreSQL every case runs
 // again under "vacuumed/" after the VACUUM (ANALYZE) that autovacuum
 // makes after a bulk load. Then n/10 roles on instances join the
 // environment and "merged/" times kind=all by cursor (one keyset over both
@@ -85,10 +88,20 @@ func BenchmarkListPages(b *testing.B) {
 				}
 				return c
 			}
+			// The lists read through lst: st, or (skipping) st without kept
+			// cursors, so that a page-mid case is a skip every time.
+			lst := st
+			skipping := func(list func(gatehouse.PageRequest) (string, error)) func(gatehouse.PageRequest) (string, error) {
+				return func(p gatehouse.PageRequest) (string, error) {
+					lst = store.WithoutAnchors(st)
+					defer func() { lst = st }()
+					return list(p)
+				}
+			}
 			as := func(f facts.AssignmentFilter) func(gatehouse.PageRequest) (string, error) {
 				f.EnvID, f.Kind = env, facts.AllAssignments // the API's default
 				return func(p gatehouse.PageRequest) (string, error) {
-					res, err := st.ListAssignments(ctx, f, p)
+					res, err := lst.ListAssignments(ctx, f, p)
 					if err == nil && len(res.Items) == 0 {
 						err = fmt.Errorf("empty page")
 					}
@@ -96,7 +109,7 @@ func BenchmarkListPages(b *testing.B) {
 				}
 			}
 			users := func(p gatehouse.PageRequest) (string, error) {
-				res, err := st.ListUsers(ctx, facts.Filter{EnvID: env}, p)
+				res, err := lst.ListUsers(ctx, facts.Filter{EnvID: env}, p)
 				if err == nil && len(res.Items) == 0 {
 					err = fmt.Errorf("empty page")
 				}
@@ -108,6 +121,30 @@ func BenchmarkListPages(b *testing.B) {
 				req  func() gatehouse.PageRequest
 			}
 			var cases []tc
+			// walk reads the pages from mid on by number, one page further
+			// each time, as a client walking the list does: the page before
+			// mid is read untimed, and each timed page follows the one
+			// before it (the store's kept cursor: anchor.go).
+			walk := func(name string, list func(gatehouse.PageRequest) (string, error), mid int, sort string, desc bool) tc {
+				var next int
+				mid = max(mid, 1000/20+2) // the page before it deep too
+				req := gatehouse.PageRequest{PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
+				return tc{name + "/page-walk", func(p gatehouse.PageRequest) (string, error) {
+					p.Page = next
+					if next++; next == mid+40 {
+						next = mid // back to a page whose cursor is kept, not past the end
+					}
+					return list(p)
+				}, func() gatehouse.PageRequest {
+					p := req
+					p.Page = mid - 1
+					if _, err := list(p); err != nil {
+						b.Fatalf("%s: page %d: %v", name, mid-1, err)
+					}
+					next = mid
+					return req
+				}}
+			}
 			page := func(name string, list func(gatehouse.PageRequest) (string, error), mid int, sort string, desc bool) {
 				cases = append(cases, tc{name + "/page1", list, func() gatehouse.PageRequest {
 					return gatehouse.PageRequest{Page: 1, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
@@ -118,17 +155,18 @@ func BenchmarkListPages(b *testing.B) {
 				// Page number mid, half-way through: read through the row
 				// before it (the store's deep-page path), counted up to
 				// TotalCap as the API counts.
-				cases = append(cases, tc{name + "/page-mid", list, func() gatehouse.PageRequest {
+				cases = append(cases, tc{name + "/page-mid", skipping(list), func() gatehouse.PageRequest {
 					return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
 				}})
 				// The same page read by plain OFFSET (the store before the
 				// deep-page path), for the ratio.
 				cases = append(cases, tc{name + "/page-mid-offset", func(p gatehouse.PageRequest) (string, error) {
 					defer store.SetDeepOffset(math.MaxInt)()
-					return list(p)
+					return skipping(list)(p)
 				}, func() gatehouse.PageRequest {
 					return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
 				}})
+				cases = append(cases, walk(name, list, mid, sort, desc))
 				var cur string
 				cases = append(cases, tc{name + "/cursor", list, func() gatehouse.PageRequest {
 					if cur == "" {
@@ -256,13 +294,19 @@ func BenchmarkListPages(b *testing.B) {
 				req := func() gatehouse.PageRequest {
 					return gatehouse.PageRequest{Page: m.page, PerPage: 20, Desc: m.desc, Sort: m.sort, CountUpTo: gatehouse.TotalCap}
 				}
-				list := as(m.f)
+				anchored := as(m.f)
+				if m.page == mid {
+					cases = append(cases, walk(strings.TrimSuffix(m.name, "/page-mid"), anchored, mid, m.sort, m.desc))
+				}
+				list := skipping(anchored)
 				cases = append(cases, tc{m.name, list, req}, tc{m.name + "-union", func(p gatehouse.PageRequest) (string, error) {
 					defer store.SetMergedByNumber(false)()
 					return list(p)
 				}, req})
 			}
 			run("merged/")
+			hits, stale := db.AnchorPages()
+			b.Logf("%s: %d pages by number read through a kept cursor, %d kept cursors outdated", e.name, hits, stale)
 		})
 	}
 }

@@ -76,6 +76,8 @@ type DB struct {
 	secrets *secretkey.Ring
 	// tracer, when set, traces the Store's statements (Trace).
 	tracer trace.Tracer
+	// anchors are the cursors kept for deep pages by number (anchor.go).
+	anchors anchorCache
 }
 
 // Writer is the pool that writes the main database (on SQLite its single
@@ -330,6 +332,9 @@ type Store struct {
 	// audit holds, in a transaction, the audit entries recorded and not
 	// yet written (see RecordAudit and flushAudit).
 	audit *auditBuf
+	// noAnchors: deep pages by number are read by a skip, never through a
+	// kept cursor (anchor.go; tests and benchmarks compare the two).
+	noAnchors bool
 }
 
 func (s *Store) reader() querier {

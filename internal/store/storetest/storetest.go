@@ -79,6 +79,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"SecretsAtRest", testSecretsAtRest},
 		{"RoleAttributes", testRoleAttributes},
 		{"Audit", testAudit},
+		{"AnchoredPages", testAnchoredPages},
 	}
 	for _, tc := range withDB {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/gatehouse-dev/gatehouse"
+)
+
+// A deep page asked for by number costs a skip over every row before it
+// (tens to hundreds of milliseconds at 1M rows), and clients that walk a
+// list by number (Permit's SDKs, the dashboard's next links) ask for the
+// pages in order. So each node keeps, for a deep page it served, the
+// cursor of the page after it, tagged with the environment's
+// facts_versions value (migration 00023: triggers on every fact table set
+// it to a new random number in the writing transaction). The next page by
+// number is read through that cursor, as a page by cursor costs, when the
+// value is the same before and after the read and the same as the kept
+// cursor's: no write committed in between, so the row before that page is
+// where the cursor says, and the page and its count are those a skip would
+// give. Anything else (another value, no kept cursor, a cursor the list
+// refuses) reads the page as before and keeps the cursor after it.
+//
+// What it relies on: every table a wrapped list reads is a fact table
+// with the triggers (TestFactTablesHaveVersionTriggers checks that every
+// authz_ table has them), and nothing writes them with triggers off.
+
+// anchorCap bounds the kept cursors of a node (each a hash, a cursor and
+// a count: about 200 bytes).
+const anchorCap = 4096
+
+type anchorKey struct {
+	list   [sha256.Size]byte // the list, its filter, sort, order and count cap
+	offset int               // the page's first row
+}
+
+type anchor struct {
+	version int64
+	cursor  string
+	total   int
+	capped  bool
+}
+
+// anchorCache is a bounded map of anchors; the least recently used goes
+// first.
+type anchorCache struct {
+	mu    sync.Mutex
+	m     map[anchorKey]*list.Element // of anchorEntry
+	lru   list.List                   // most recently used first
+	hits  int64                       // pages served through a kept cursor
+	stale int64                       // kept cursors found outdated by a write
+}
+
+type anchorEntry struct {
+	key anchorKey
+	a   anchor
+}
+
+func (c *anchorCache) get(k anchorKey) (anchor, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok {
+		return anchor{}, false
+	}
+	c.lru.MoveToFront(e)
+	return e.Value.(*anchorEntry).a, true
+}
+
+func (c *anchorCache) put(k anchorKey, a anchor) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[anchorKey]*list.Element)
+	}
+	if e, ok := c.m[k]; ok {
+		e.Value.(*anchorEntry).a = a
+		c.lru.MoveToFront(e)
+		return
+	}
+	if c.lru.Len() >= anchorCap {
+		last := c.lru.Back()
+		delete(c.m, last.Value.(*anchorEntry).key)
+		c.lru.Remove(last)
+	}
+	c.m[k] = c.lru.PushFront(&anchorEntry{key: k, a: a})
+}
+
+func (c *anchorCache) count(hit bool) {
+	c.mu.Lock()
+	if hit {
+		c.hits++
+	} else {
+		c.stale++
+	}
+	c.mu.Unlock()
+}
+
+// AnchorPages reports how many deep pages by number this database's node
+// read through a kept cursor (hits), and how many kept cursors it found
+// outdated by a write (stale).
+func (db *DB) AnchorPages() (hits, stale int64) {
+	db.anchors.mu.Lock()
+	defer db.anchors.mu.Unlock()
+	return db.anchors.hits, db.anchors.stale
+}
+
+// factsVersion is envID's facts_versions value (0 before its first write).
+func (s *Store) factsVersion(ctx context.Context, envID string) (int64, error) {
+	var v int64
+	err := s.reader().QueryRowContext(ctx, "SELECT v FROM facts_versions WHERE env_id = $1", envID).Scan(&v)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the environment's data version: %w", err)
+	}
+	return v, nil
+}
+
+// listKey hashes what shapes a page besides its offset: the list, its
+// filter (a struct of strings and pointers to strings, each field
+// quoted), sort, order and count cap. ok is false for a filter of another
+// shape: that list is not anchored.
+func listKey(list string, filter any, page gatehouse.PageRequest) (sum [sha256.Size]byte, ok bool) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q", list)
+	v := reflect.ValueOf(filter)
+	if v.Kind() != reflect.Struct {
+		return sum, false
+	}
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch {
+		case f.Kind() == reflect.String:
+			fmt.Fprintf(h, " %q", f.String())
+		case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.String:
+			if f.IsNil() {
+				fmt.Fprint(h, " nil")
+			} else {
+				fmt.Fprintf(h, " &%q", f.Elem().String())
+			}
+		default:
+			return sum, false
+		}
+	}
+	fmt.Fprintf(h, " %q %t %d", page.Sort, page.Desc, page.CountUpTo)
+	h.Sum(sum[:0])
+	return sum, true
+}
+
+// anchored reads a page of one of envID's fact lists with read: a deep
+// page by number through the cursor kept from the page before it when the
+// environment's data has not changed since (see the top of this file).
+// list names the list; filter is everything besides the page that shapes
+// it.
+func anchored[T any](ctx context.Context, s *Store, list, envID string, filter any, page gatehouse.PageRequest,
+	read func(gatehouse.PageRequest) (gatehouse.Page[T], error)) (gatehouse.Page[T], error) {
+	off := page.Offset()
+	if s.noAnchors || s.tx != nil || page.Cursor != "" || page.PerPage <= 0 || off < deepOffset {
+		return read(page)
+	}
+	sum, ok := listKey(list, filter, page)
+	if !ok {
+		return read(page)
+	}
+	key := anchorKey{list: sum, offset: off}
+	v0, err := s.factsVersion(ctx, envID)
+	if err != nil {
+		return read(page) // no cursor used or kept
+	}
+	var out gatehouse.Page[T]
+	a, hit := s.db.anchors.get(key)
+	if hit && a.version != v0 {
+		s.db.anchors.count(false)
+		hit = false
+	}
+	if hit {
+		p := page
+		p.Page, p.Cursor = 1, a.cursor
+		if out, err = read(p); err != nil {
+			hit = false // refused or failed: read it by number below
+		} else {
+			out.Total, out.TotalCapped = a.total, a.capped
+		}
+	}
+	if !hit {
+		if out, err = read(page); err != nil {
+			return out, err
+		}
+	}
+	v1, err := s.factsVersion(ctx, envID)
+	if err != nil || v1 != v0 {
+		if hit {
+			// A write may have committed while the page was read through
+			// the cursor: the page is read as if none were kept.
+			s.db.anchors.count(false)
+			return read(page)
+		}
+		return out, nil // right as read; its cursor is not kept
+	}
+	if hit {
+		s.db.anchors.count(true)
+	}
+	if out.NextCursor != "" {
+		s.db.anchors.put(anchorKey{list: sum, offset: off + page.PerPage},
+			anchor{version: v0, cursor: out.NextCursor, total: out.Total, capped: out.TotalCapped})
+	}
+	return out, nil
+}
