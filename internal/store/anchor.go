@@ -14,7 +14,7 @@ import (
 
 // A deep page asked for by number costs a skip over every row before it
 // (tens to hundreds of milliseconds at 1M rows), and clients that walk a
-// list by number (Permit's SDKs, the dashboard's next links) ask for the
+// list by number (Permit's SDKs, scripts that count pages) ask for the
 // pages in order. So each node keeps, for a deep page it served, the
 // cursor of the page after it, tagged with the environment's
 // facts_versions value (migration 00023: triggers on every fact table set
