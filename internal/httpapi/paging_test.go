@@ -1,10 +1,15 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
 // Lists page by cursor (issue 16 point 12): next_cursor continues a list
@@ -122,5 +127,58 @@ func TestUnknownSort(t *testing.T) {
 		if r.status != 422 && r.status != 400 || !strings.Contains(r.raw, c.allowed) || !strings.Contains(r.raw, "created_at") {
 			t.Fatalf("%s: want a 4xx naming the allowed sorts, got %d %s", c.path, r.status, r.raw)
 		}
+	}
+}
+
+// A deep page by number that follows the one before it is read through the
+// cursor the server kept: the same items and counts as the page asked for
+// cold, and after a write the page is read anew (not through the kept
+// cursor) and shows the write.
+func TestNextDeepPageByNumber(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	dev := s.envKey("manage:user", "view:user")
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	var users []*facts.User
+	for i := range 1250 {
+		users = append(users, &facts.User{ID: tenancy.NewID(), EnvID: s.devID, Key: fmt.Sprintf("u-%04d", i), Email: fmt.Sprintf("u%04d@example.com", i),
+			CreatedAt: at.Add(time.Duration(i) * time.Millisecond), UpdatedAt: at})
+	}
+	if err := s.app.DB.Store().InsertUsers(context.Background(), users); err != nil {
+		t.Fatal(err)
+	}
+	page := func(n int, wantFirst string, wantLen int, wantTotal float64) bool {
+		t.Helper()
+		before, _ := s.app.DB.AnchorPages()
+		r := s.must(200, req{method: "GET", path: fmt.Sprintf("/v1/users?per_page=100&page=%d", n), key: dev})
+		after, _ := s.app.DB.AnchorPages()
+		items := r.list()
+		if len(items) != wantLen || items[0].(map[string]any)["key"] != wantFirst {
+			t.Fatalf("page %d: %d users from %v, want %d from %s", n, len(items), items[0].(map[string]any)["key"], wantLen, wantFirst)
+		}
+		for i, u := range items[1:] {
+			if prev, k := items[i].(map[string]any)["key"].(string), u.(map[string]any)["key"].(string); k <= prev {
+				t.Fatalf("page %d: %s after %s", n, k, prev)
+			}
+		}
+		if m := r.meta(); m["total_items"] != wantTotal || m["page"] != float64(n) || m["has_next"] != (float64(n*100) < wantTotal) {
+			t.Fatalf("page %d: meta %v", n, m)
+		}
+		return after > before
+	}
+	if page(11, "u-1000", 100, 1250) {
+		t.Fatal("page 11, the first deep page asked for, was read through a kept cursor")
+	}
+	if !page(12, "u-1100", 100, 1250) || !page(13, "u-1200", 50, 1250) {
+		t.Fatal("pages 12 and 13, each after the one before, were not read through a kept cursor")
+	}
+	// A user deleted from page 1 moves every later page by one.
+	s.must(204, req{method: "DELETE", path: "/v1/users/u-0005", key: dev})
+	if page(12, "u-1101", 100, 1249) {
+		t.Fatal("page 12 after a write was read through the cursor kept before it")
+	}
+	_, stale := s.app.DB.AnchorPages()
+	if stale != 1 {
+		t.Fatalf("outdated kept cursors: %d, want 1", stale)
 	}
 }
