@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -323,76 +322,5 @@ func TestCancelledVerifyDoesNotReopenARevokedKey(t *testing.T) {
 	}
 	if f.svc.OutageAnswers() != 0 {
 		t.Fatalf("answers from memory: %d", f.svc.OutageAnswers())
-	}
-}
-
-// gatedStore counts key reads and holds each until release is closed (or
-// its context ends).
-type gatedStore struct {
-	apikey.Store
-	reads   atomic.Int64
-	release chan struct{}
-}
-
-func (g *gatedStore) GetAPIKey(ctx context.Context, orgID, id string) (*apikey.Key, error) {
-	g.reads.Add(1)
-	select {
-	case <-g.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return g.Store.GetAPIKey(ctx, orgID, id)
-}
-
-// Concurrent first uses of a key (or of one whose cache entry expired)
-// read it once: the others wait for that read, and all are admitted. A
-// caller that gives up waiting gets its context's error; the read goes on
-// for the others.
-func TestConcurrentMissesShareOneRead(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	f := newFixture(t)
-	_, token := f.issue(t, nil)
-	g := &gatedStore{Store: f.st, release: make(chan struct{})}
-	svc, err := apikey.NewService(ctx, g, f.bc, slog.New(slog.NewTextHandler(io.Discard, nil)), apikey.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 16
-	errs := make(chan error, n)
-	for range n {
-		go func() {
-			p, err := svc.Verify(ctx, token)
-			if err == nil && p == nil {
-				err = errors.New("no principal")
-			}
-			errs <- err
-		}()
-	}
-	gone, cancel := context.WithCancel(ctx)
-	quit := make(chan error, 1)
-	go func() { _, err := svc.Verify(gone, token); quit <- err }()
-	// Every caller has missed the cache (and joined the read) before the
-	// read is let through.
-	for {
-		if _, misses, _ := svc.CacheCounts(); misses == n+1 {
-			break
-		}
-		runtime.Gosched()
-	}
-	cancel()
-	if err := <-quit; !errors.Is(err, context.Canceled) {
-		t.Fatalf("a caller that gave up: %v, want its context's error", err)
-	}
-	close(g.release)
-	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A caller may count its miss a moment before it joins the read, and
-	// start one of its own if that read ended meanwhile: not 16 reads.
-	if reads := g.reads.Load(); reads > n/4 {
-		t.Fatalf("%d concurrent misses read the key %d times", n+1, reads)
 	}
 }

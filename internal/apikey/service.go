@@ -21,7 +21,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/event"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
-	"golang.org/x/sync/singleflight"
 )
 
 // Issuer is the iss claim of every key.
@@ -78,9 +77,6 @@ type Service struct {
 	// hits and misses count verifications answered from the cache and
 	// those that read the store (metrics).
 	hits, misses atomic.Int64
-	// flights shares one store read between concurrent misses of a token
-	// (verifyShared).
-	flights singleflight.Group
 }
 
 // CacheCounts are the verifications answered from the cache (hits), those

@@ -6,7 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"strconv"
+	meter "github.com/gatehouse-dev/gatehouse/internal/usage"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +14,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/dberr"
-	meter "github.com/gatehouse-dev/gatehouse/internal/usage"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -151,7 +150,7 @@ func (s *Service) Verify(ctx context.Context, token string) (*auth.Principal, er
 	}
 	gen := s.cache.generation()
 	s.misses.Add(1)
-	e, err := s.verifyShared(ctx, token, now, gen)
+	e, err := s.verifySlow(ctx, token, now)
 	if err != nil {
 		if ge := new(gatehouse.Error); errors.As(err, &ge) {
 			// the key's own fault (invalid, expired, revoked): no cached
@@ -177,39 +176,6 @@ func (s *Service) Verify(ctx context.Context, token string) (*auth.Principal, er
 	}
 	return e.p, nil
 }
-
-// verifyShared is verifySlow once for the concurrent misses of a token: the
-// first reads the store, the others wait for its answer, so that a key's
-// first use by many clients at once, or its cache entry expiring under
-// load, is one signature check and one read (and one database connection)
-// instead of one each. The flight is keyed by the cache's generation too:
-// a call that starts after a revocation was applied (forget) never takes
-// an answer read before it. The read is not cut short when the caller that
-// started it goes away (the others may still wait for it), but each caller
-// waits only as long as its own context allows.
-func (s *Service) verifyShared(ctx context.Context, token string, now time.Time, gen uint64) (*entry, error) {
-	ch := s.flights.DoChan(strconv.FormatUint(gen, 10)+" "+token, func() (any, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedVerifyTimeout)
-		defer cancel()
-		return s.verifySlow(rctx, token, now)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		e := r.Val.(*entry)
-		if e.expires != 0 && now.UnixNano() >= e.expires {
-			return nil, ErrExpired // read for a caller who came a moment earlier
-		}
-		return e, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// sharedVerifyTimeout bounds a shared verification's store read.
-const sharedVerifyTimeout = 15 * time.Second
 
 // storeRetry is how long after a failed store read verification answers
 // from the cache (within the grace) before it tries the store again.
