@@ -44,7 +44,7 @@ func (a *App) registerMetrics() *metrics.HTTP {
 		{"outdated", func(_, stale int64) int64 { return stale }},
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_list_next_pages_total",
-			Help:        "Deep list pages by number that followed a page this node served: read through the cursor it kept (kept_cursor), or read by a skip because a write outdated it (outdated).",
+			Help:        "Deep list pages by number this node read that followed a page the server served (on PostgreSQL, on any node): through the cursor kept then (kept_cursor), or by a skip because a write outdated it (outdated).",
 			ConstLabels: prometheus.Labels{"result": r.result}},
 			func() float64 { return float64(r.pick(a.DB.AnchorPages())) }))
 	}

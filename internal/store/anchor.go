@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 )
@@ -15,8 +17,10 @@ import (
 // A deep page asked for by number costs a skip over every row before it
 // (tens to hundreds of milliseconds at 1M rows), and clients that walk a
 // list by number (Permit's SDKs, scripts that count pages) ask for the
-// pages in order. So each node keeps, for a deep page it served, the
-// cursor of the page after it, tagged with the environment's
+// pages in order. So the server keeps, for a deep page it served, the
+// cursor of the page after it (in the node's memory on SQLite, in the
+// list_anchors table on PostgreSQL, where the nodes share them: see
+// getAnchor), tagged with the environment's
 // facts_versions value (migration 00023: triggers on every fact table set
 // it to a new random number in the writing transaction). The next page by
 // number is read through that cursor, as a page by cursor costs, when the
@@ -30,8 +34,8 @@ import (
 // with the triggers (TestFactTablesHaveVersionTriggers checks that every
 // authz_ table has them), and nothing writes them with triggers off.
 
-// anchorCap bounds the kept cursors of a node (each a hash, a cursor and
-// a count: about 200 bytes).
+// anchorCap bounds the kept cursors of a node on SQLite (each a hash, a
+// cursor and a count: about 200 bytes).
 const anchorCap = 4096
 
 type anchorKey struct {
@@ -175,7 +179,7 @@ func anchored[T any](ctx context.Context, s *Store, list, envID string, filter a
 		return read(page) // no cursor used or kept
 	}
 	var out gatehouse.Page[T]
-	a, hit := s.db.anchors.get(key)
+	a, hit := s.getAnchor(ctx, envID, key)
 	if hit && a.version != v0 {
 		s.db.anchors.count(false)
 		hit = false
@@ -208,8 +212,47 @@ func anchored[T any](ctx context.Context, s *Store, list, envID string, filter a
 		s.db.anchors.count(true)
 	}
 	if out.NextCursor != "" {
-		s.db.anchors.put(anchorKey{list: sum, offset: off + page.PerPage},
+		s.putAnchor(ctx, envID, anchorKey{list: sum, offset: off + page.PerPage},
 			anchor{version: v0, cursor: out.NextCursor, total: out.Total, capped: out.TotalCapped})
 	}
 	return out, nil
+}
+
+// getAnchor is the cursor kept for key: in the node's memory on SQLite (one
+// node), in list_anchors on PostgreSQL, where the nodes share them (a walk
+// whose pages a load balancer spreads over the nodes). A cursor that
+// cannot be read is no cursor: the page is read by a skip.
+func (s *Store) getAnchor(ctx context.Context, envID string, key anchorKey) (anchor, bool) {
+	if s.db.Engine != Postgres {
+		return s.db.anchors.get(key)
+	}
+	var a anchor
+	var total int64
+	err := s.reader().QueryRowContext(ctx, "SELECT version, cursor, total, capped FROM list_anchors WHERE env_id = $1 AND list_key = $2 AND page_offset = $3",
+		envID, key.list[:], key.offset).Scan(&a.version, &a.cursor, &total, &a.capped)
+	if err != nil {
+		return anchor{}, false
+	}
+	a.total = int(total)
+	return a, true
+}
+
+// putAnchor keeps a for key (see getAnchor). On PostgreSQL one put in 32
+// also deletes the environment's rows of another version or older than an
+// hour. A cursor that cannot be kept costs the next page a skip, nothing
+// more.
+func (s *Store) putAnchor(ctx context.Context, envID string, key anchorKey, a anchor) {
+	if s.db.Engine != Postgres {
+		s.db.anchors.put(key, a)
+		return
+	}
+	now := time.Now()
+	if _, err := s.writer().ExecContext(ctx, "INSERT INTO list_anchors (env_id, list_key, page_offset, version, cursor, total, capped, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"+
+		" ON CONFLICT (env_id, list_key, page_offset) DO UPDATE SET version = excluded.version, cursor = excluded.cursor, total = excluded.total, capped = excluded.capped, created_at = excluded.created_at",
+		envID, key.list[:], key.offset, a.version, a.cursor, a.total, a.capped, micros(now)); err != nil {
+		return
+	}
+	if rand.IntN(32) == 0 {
+		_, _ = s.writer().ExecContext(ctx, "DELETE FROM list_anchors WHERE env_id = $1 AND (version <> $2 OR created_at < $3)", envID, a.version, micros(now.Add(-time.Hour)))
+	}
 }

@@ -44,25 +44,29 @@ func openPostgres(t *testing.T, url string) *store.DB {
 // before it or before a write) interleaved with writes made by another node (a user's email
 // changed, a user and an assignment added, a user deleted with its
 // assignments), each page compared with the same page read by a skip on
-// the same node: rows, count and next cursor. On SQLite, and on two nodes
-// of one PostgreSQL database.
+// the same node: rows, count and next cursor. On SQLite, and on three
+// nodes of one PostgreSQL database (pages read on two of them, at random,
+// so that a page often follows one another node read: they share the kept
+// cursors).
 func TestAnchoredPagesMatchSkips(t *testing.T) {
 	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		db := openSQLite(t)
-		anchoredMatchSkips(t, db, db)
+		anchoredMatchSkips(t, []*store.DB{db}, db)
 	})
-	t.Run("postgres two nodes", func(t *testing.T) {
+	t.Run("postgres three nodes", func(t *testing.T) {
 		t.Parallel()
 		url := storetest.NewPostgres(t)
-		anchoredMatchSkips(t, openPostgres(t, url), openPostgres(t, url))
+		anchoredMatchSkips(t, []*store.DB{openPostgres(t, url), openPostgres(t, url)}, openPostgres(t, url))
 	})
 }
 
-func anchoredMatchSkips(t *testing.T, reader, writer *store.DB) {
+// anchoredMatchSkips reads pages on a node of readers taken at random (on
+// PostgreSQL they share the kept cursors) and writes on writer.
+func anchoredMatchSkips(t *testing.T, readers []*store.DB, writer *store.DB) {
 	ctx := context.Background()
-	a, skip, w := reader.Store(), store.WithoutAnchors(reader.Store()), writer.Store()
+	a, w := readers[0].Store(), writer.Store()
 	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	must := func(err error) {
 		t.Helper()
@@ -129,6 +133,20 @@ func anchoredMatchSkips(t *testing.T, reader, writer *store.DB) {
 			return st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env, Kind: facts.AllAssignments}, p)
 		}},
 	}
+	if len(readers) > 1 {
+		// A page read on one node, the next on another: the second finds
+		// the cursor the first kept.
+		p := gatehouse.PageRequest{Page: 11, PerPage: 100, CountUpTo: gatehouse.TotalCap}
+		_, err := readers[0].Store().ListUsers(ctx, facts.Filter{EnvID: env}, p)
+		must(err)
+		before, _ := readers[1].AnchorPages()
+		p.Page = 12
+		_, err = readers[1].Store().ListUsers(ctx, facts.Filter{EnvID: env}, p)
+		must(err)
+		if after, _ := readers[1].AnchorPages(); after != before+1 {
+			t.Fatalf("page 12 on a second node after page 11 on the first: not read through the cursor the first kept")
+		}
+	}
 	rng := rand.New(rand.NewSource(1))
 	hits, writes := 0, 0
 	for step := range 500 {
@@ -161,12 +179,13 @@ func anchoredMatchSkips(t *testing.T, reader, writer *store.DB) {
 		first := 1000/per + 1 + rng.Intn(3)
 		for n := first; n < first+1+rng.Intn(3); n++ {
 			p.Page = n
+			reader := readers[rng.Intn(len(readers))]
 			before, _ := reader.AnchorPages()
-			got, err := l.list(a, p)
+			got, err := l.list(reader.Store(), p)
 			must(err)
 			after, _ := reader.AnchorPages()
 			hits += int(after - before)
-			want, err := l.list(skip, p)
+			want, err := l.list(store.WithoutAnchors(reader.Store()), p)
 			must(err)
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("step %d, %s %+v: the page read through a kept cursor (%v) differs from the page read by a skip:\n%s\n%s", step, l.name, p, after > before, short(got), short(want))
