@@ -10,7 +10,8 @@ import (
 // ci: race
 // A retried POST with the same Idempotency-Key and request
 // gets the first answer and makes nothing twice; the same key with another
-// request is a 409; keys are per organization; both engines.
+// request is a 409; keys are per API key (another key of the organization
+// never gets the first answer); both engines.
 func TestIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	for _, engine := range []string{"sqlite", "postgres"} {
@@ -42,7 +43,7 @@ func TestIdempotencyKey(t *testing.T) {
 			s.must(409, req{method: "POST", path: "/v1/users", key: k, body: body})
 			// A refusal a retry could pass is not kept.
 			s.must(400, req{method: "POST", path: "/v1/users", key: k, body: map[string]any{"key": ""}, header: idem("bad-1")})
-			// The key is the organization's: another organization's same key runs.
+			// Another organization's request with the same key runs.
 			b := s.otherOrg("Beta")
 			bp := "?project=" + b.projID + "&environment=" + b.envID
 			s.must(201, req{method: "POST", path: "/v1/users" + bp, key: b.key, body: body, header: idem("create-ada-1")})
@@ -59,6 +60,24 @@ func TestIdempotencyKey(t *testing.T) {
 			k2 := s.must(201, req{method: "POST", path: "/v1/api-keys", key: k, body: kb, header: idem("key-1")}).data()
 			if k1["token"] != k2["token"] || k1["id"] != k2["id"] {
 				t.Errorf("a retried key creation made another key: %v %v", k1["id"], k2["id"])
+			}
+			// The key is the API key's: another key of the organization
+			// that sends the same Idempotency-Key and request never gets
+			// the first answer (here an organization key's token). One that
+			// may not make the request is refused by the gate; one that may
+			// makes its own.
+			admin := map[string]any{"name": "automation", "level": "organization", "scopes": []string{"manage:api", "manage:member", "view:audit"}}
+			orig := s.must(201, req{method: "POST", path: "/v1/api-keys", key: s.key, body: admin, header: idem("deploy-1")}).data()
+			low := s.envKey("check:access")
+			if res := s.do(req{method: "POST", path: "/v1/api-keys", key: low, body: admin, header: idem("deploy-1")}); res.status != 403 ||
+				res.header.Get("Idempotent-Replayed") != "" || strings.Contains(res.raw, orig["token"].(string)) {
+				t.Fatalf("another key replaying the Idempotency-Key: %d %v %.200s", res.status, res.header, res.raw)
+			}
+			own := s.must(201, req{method: "POST", path: "/v1/api-keys", key: k, body: kb, header: idem("key-1-other")}).data()
+			peer := s.envKey("manage:api", "view:user")
+			mine := s.do(req{method: "POST", path: "/v1/api-keys", key: peer, body: kb, header: idem("key-1-other")})
+			if mine.status != 201 || mine.header.Get("Idempotent-Replayed") != "" || mine.data()["id"] == own["id"] {
+				t.Fatalf("another key with the same Idempotency-Key and request: %d %v %.200s", mine.status, mine.header, mine.raw)
 			}
 			var answers []string
 			rows, err := s.app.DB.Writer().Query("SELECT answer FROM idempotency_keys")

@@ -2,7 +2,10 @@
 // Idempotency-Key runs, and a retry with the same key and the same request
 // within 24 hours gets the first response again instead of running twice
 // (Stripe's rule). The same key with a different request is a CONFLICT.
-// Keys are kept per organization, as a hash; the kept response is sealed
+// Keys are kept per caller (an API key, within its organization), as a
+// hash: another caller's retry with the same Idempotency-Key runs as a
+// request of its own (through the gate, which judges its rights) and never
+// gets the first caller's answer. The kept response is sealed
 // with a key derived from the instance's secret key and the Idempotency-Key
 // itself, so that the database alone never reveals it (it may carry a new
 // API key's token).
@@ -127,12 +130,13 @@ type Outcome struct {
 	key    string
 }
 
-// Begin claims key for orgID's request (method, target, body), or finds
-// the answer to replay. A different request with the same key, or the same
-// one still running, is a CONFLICT.
-func (s *Service) Begin(ctx context.Context, orgID, key, method, target string, body []byte) (*Outcome, error) {
+// Begin claims key for the request (method, target, body) of caller (who
+// calls: "key:<id>") in orgID, or finds the answer to replay. A different
+// request with the same key, or the same one still running, is a
+// CONFLICT.
+func (s *Service) Begin(ctx context.Context, orgID, caller, key, method, target string, body []byte) (*Outcome, error) {
 	now := s.now().UTC()
-	r := &Record{OrgID: orgID, KeyHash: hash(orgID, key), Fingerprint: hash(method, target, string(body)), State: StateRunning,
+	r := &Record{OrgID: orgID, KeyHash: hash(orgID, caller, key), Fingerprint: hash(method, target, string(body)), State: StateRunning,
 		CreatedAt: now, ExpiresAt: now.Add(TTL)}
 	existing, err := s.store.ClaimIdempotency(ctx, r, now.Add(-Lease))
 	if err != nil {

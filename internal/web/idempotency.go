@@ -16,8 +16,10 @@ import (
 // decision endpoints): the first request runs, a retry with the same key
 // and request gets the first answer again (Idempotent-Replayed: true)
 // instead of running twice; the same key with another request is a 409.
-// Keys are per organization: the call's key must verify (a call that does
-// not is left to the gate, which refuses it). Replays pass the gate's rate
+// Keys are per API key: the call's key must verify (a call that does not
+// is left to the gate, which refuses it), and only the key that made the
+// first request gets its answer again (another key's request with the
+// same Idempotency-Key runs as its own, through the gate). Replays pass the gate's rate
 // limit like any call. It runs inside the API log, which records a replay
 // as its operation (secrets redacted as declared).
 func WithIdempotency(svc *idempotency.Service, g *Gate, maxBody int64, errs ErrorWriter, next http.Handler) http.Handler {
@@ -60,7 +62,7 @@ func WithIdempotency(svc *idempotency.Service, g *Gate, maxBody int64, errs Erro
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		o, err := svc.Begin(r.Context(), p.OrgID, key, r.Method, r.URL.RequestURI(), body)
+		o, err := svc.Begin(r.Context(), p.OrgID, p.Actor(), key, r.Method, r.URL.RequestURI(), body)
 		if err != nil {
 			errs(w, r, err)
 			return
