@@ -30,9 +30,21 @@ import (
 // give. Anything else (another value, no kept cursor, a cursor the list
 // refuses) reads the page as before and keeps the cursor after it.
 //
+// A list sorted by created_at ascending (the default) goes further: a row
+// inserted after every row of the environment, in (created_at, id) order,
+// lands after every kept cursor and moves none of them, so such a list
+// keeps using its cursors through inserts. Migration 00025 gives
+// facts_versions a second value, vr, which every write but such an insert
+// changes (deletes, updates, an insert before the environment's tail);
+// while it stands, a kept cursor of the list is still at its offset. Only
+// a capped count (more rows than the list counts) is kept through inserts,
+// since inserts do not lower it; an exact count needs v unchanged.
+//
 // What it relies on: every table a wrapped list reads is a fact table
 // with the triggers (TestFactTablesHaveVersionTriggers checks that every
-// authz_ table has them), and nothing writes them with triggers off.
+// authz_ table has them), nothing writes them with triggers off, and a
+// list sorted by created_at orders its rows by (created_at, id) of the
+// fact table they come from, as the triggers compare them.
 
 // anchorCap bounds the kept cursors of a node on SQLite (each a hash, a
 // cursor and a count: about 200 bytes).
@@ -44,7 +56,8 @@ type anchorKey struct {
 }
 
 type anchor struct {
-	version int64
+	version int64 // facts_versions.v when it was read
+	vr      int64 // facts_versions.vr then
 	cursor  string
 	total   int
 	capped  bool
@@ -114,17 +127,29 @@ func (db *DB) AnchorPages() (hits, stale int64) {
 	return db.anchors.hits, db.anchors.stale
 }
 
-// factsVersion is envID's facts_versions value (0 before its first write).
-func (s *Store) factsVersion(ctx context.Context, envID string) (int64, error) {
-	var v int64
-	err := s.reader().QueryRowContext(ctx, "SELECT v FROM facts_versions WHERE env_id = $1", envID).Scan(&v)
+// factsVersion is envID's facts_versions values: v, which every write
+// changes, and vr, which every write but an insert after the tail changes
+// (both 0 before its first write).
+func (s *Store) factsVersion(ctx context.Context, envID string) (factsVer, error) {
+	var v factsVer
+	err := s.reader().QueryRowContext(ctx, "SELECT v, vr FROM facts_versions WHERE env_id = $1", envID).Scan(&v.v, &v.vr)
 	if err == sql.ErrNoRows {
-		return 0, nil
+		return factsVer{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read the environment's data version: %w", err)
+		return factsVer{}, fmt.Errorf("read the environment's data version: %w", err)
 	}
 	return v, nil
+}
+
+type factsVer struct{ v, vr int64 }
+
+// still reports whether a kept cursor read at a is at its offset in the
+// list as it is at now: nothing was written since, or (appends, a list
+// that inserts after the tail cannot change) only such inserts, and the
+// kept count was capped.
+func (a anchor) still(now factsVer, appends bool) bool {
+	return a.version == now.v || appends && a.capped && a.vr == now.vr
 }
 
 // listKey hashes what shapes a page besides its offset: the list, its
@@ -178,9 +203,12 @@ func anchored[T any](ctx context.Context, s *Store, list, envID string, filter a
 	if err != nil {
 		return read(page) // no cursor used or kept
 	}
+	// Sorted by created_at ascending, the list's rows are in the order
+	// the triggers compare inserts with the tail.
+	appends := !page.Desc && (page.Sort == "" || page.Sort == "created_at")
 	var out gatehouse.Page[T]
 	a, hit := s.getAnchor(ctx, envID, key)
-	if hit && a.version != v0 {
+	if hit && !a.still(v0, appends) {
 		s.db.anchors.count(false)
 		hit = false
 	}
@@ -199,7 +227,10 @@ func anchored[T any](ctx context.Context, s *Store, list, envID string, filter a
 		}
 	}
 	v1, err := s.factsVersion(ctx, envID)
-	if err != nil || v1 != v0 {
+	// The page stands if nothing was written while it was read, or only
+	// inserts after the tail into a capped list sorted by created_at.
+	stands := err == nil && (v1 == v0 || appends && out.TotalCapped && v1.vr == v0.vr)
+	if !stands {
 		if hit {
 			// A write may have committed while the page was read through
 			// the cursor: the page is read as if none were kept.
@@ -212,8 +243,10 @@ func anchored[T any](ctx context.Context, s *Store, list, envID string, filter a
 		s.db.anchors.count(true)
 	}
 	if out.NextCursor != "" {
+		// The next cursor is at off+PerPage as of v1 too (only inserts
+		// after the tail came between, if any).
 		s.putAnchor(ctx, envID, anchorKey{list: sum, offset: off + page.PerPage},
-			anchor{version: v0, cursor: out.NextCursor, total: out.Total, capped: out.TotalCapped})
+			anchor{version: v1.v, vr: v1.vr, cursor: out.NextCursor, total: out.Total, capped: out.TotalCapped})
 	}
 	return out, nil
 }
@@ -228,8 +261,8 @@ func (s *Store) getAnchor(ctx context.Context, envID string, key anchorKey) (anc
 	}
 	var a anchor
 	var total int64
-	err := s.reader().QueryRowContext(ctx, "SELECT version, cursor, total, capped FROM list_anchors WHERE env_id = $1 AND list_key = $2 AND page_offset = $3",
-		envID, key.list[:], key.offset).Scan(&a.version, &a.cursor, &total, &a.capped)
+	err := s.reader().QueryRowContext(ctx, "SELECT version, vr, cursor, total, capped FROM list_anchors WHERE env_id = $1 AND list_key = $2 AND page_offset = $3",
+		envID, key.list[:], key.offset).Scan(&a.version, &a.vr, &a.cursor, &total, &a.capped)
 	if err != nil {
 		return anchor{}, false
 	}
@@ -247,12 +280,13 @@ func (s *Store) putAnchor(ctx context.Context, envID string, key anchorKey, a an
 		return
 	}
 	now := time.Now()
-	if _, err := s.writer().ExecContext(ctx, "INSERT INTO list_anchors (env_id, list_key, page_offset, version, cursor, total, capped, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"+
-		" ON CONFLICT (env_id, list_key, page_offset) DO UPDATE SET version = excluded.version, cursor = excluded.cursor, total = excluded.total, capped = excluded.capped, created_at = excluded.created_at",
-		envID, key.list[:], key.offset, a.version, a.cursor, a.total, a.capped, micros(now)); err != nil {
+	if _, err := s.writer().ExecContext(ctx, "INSERT INTO list_anchors (env_id, list_key, page_offset, version, vr, cursor, total, capped, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"+
+		" ON CONFLICT (env_id, list_key, page_offset) DO UPDATE SET version = excluded.version, vr = excluded.vr, cursor = excluded.cursor, total = excluded.total, capped = excluded.capped, created_at = excluded.created_at",
+		envID, key.list[:], key.offset, a.version, a.vr, a.cursor, a.total, a.capped, micros(now)); err != nil {
 		return
 	}
 	if rand.IntN(32) == 0 {
-		_, _ = s.writer().ExecContext(ctx, "DELETE FROM list_anchors WHERE env_id = $1 AND (version <> $2 OR created_at < $3)", envID, a.version, micros(now.Add(-time.Hour)))
+		// Of another version and another vr: no rule takes them.
+		_, _ = s.writer().ExecContext(ctx, "DELETE FROM list_anchors WHERE env_id = $1 AND ((version <> $2 AND vr <> $3) OR created_at < $4)", envID, a.version, a.vr, micros(now.Add(-time.Hour)))
 	}
 }

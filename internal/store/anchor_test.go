@@ -40,10 +40,11 @@ func openPostgres(t *testing.T, url string) *store.DB {
 
 // TestAnchoredPagesMatchSkips: random deep pages by number (users and
 // role assignments of both kinds, every sort, both orders, 20, 50 or 100 a
-// page, one to three pages in a row, so that a page follows one read just
-// before it or before a write) interleaved with writes made by another node (a user's email
-// changed, a user and an assignment added, a user deleted with its
-// assignments), each page compared with the same page read by a skip on
+// page, counted in full or capped, one to three pages in a row, so that a
+// page follows one read just before it or before a write) interleaved with
+// writes made by another node (a user's email changed, a user and an
+// assignment added before the others, a user and assignments of both
+// kinds added after every row, a user deleted with its assignments), each page compared with the same page read by a skip on
 // the same node: rows, count and next cursor. On SQLite, and on three
 // nodes of one PostgreSQL database (pages read on two of them, at random,
 // so that a page often follows one another node read: they share the kept
@@ -149,35 +150,60 @@ func anchoredMatchSkips(t *testing.T, readers []*store.DB, writer *store.DB) {
 	}
 	rng := rand.New(rand.NewSource(1))
 	hits, writes := 0, 0
+	// write makes one write on the writer node (writes numbers its keys and
+	// times) and reports whether it only inserted rows after every other.
+	write := func(kind int) (appended bool) {
+		writes++
+		i := rng.Intn(len(users))
+		switch kind {
+		case 0:
+			u := *users[i]
+			u.Email, u.UpdatedAt = fmt.Sprintf("z%d@example.com", writes), at.Add(time.Duration(writes)*time.Second)
+			if err := w.UpdateUser(ctx, &u); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+				t.Fatal(err)
+			}
+		case 1:
+			u := &facts.User{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("n-%d", writes), Email: "n@example.com", CreatedAt: at.Add(-time.Duration(writes) * time.Second), UpdatedAt: at}
+			must(w.CreateUser(ctx, u))
+			must(w.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: roles[0], TenantID: tenants[1], CreatedAt: at.Add(-time.Hour)}))
+		case 2:
+			if err := w.DeleteUser(ctx, env, users[i].ID); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
+				t.Fatal(err)
+			}
+		case 3:
+			// Inserts after every row: a list by created_at ascending
+			// with a capped count keeps its cursors.
+			late := at.Add(24*time.Hour + time.Duration(writes)*time.Second)
+			u := &facts.User{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("l-%d", writes), Email: "l@example.com", CreatedAt: late, UpdatedAt: late}
+			must(w.CreateUser(ctx, u))
+			must(w.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: roles[1], TenantID: tenants[2], CreatedAt: late}))
+			must(w.CreateInstanceAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: rr.ID, InstanceID: inst.ID, CreatedAt: late}))
+			return true
+		}
+		return false
+	}
+	appendHits := 0
 	for step := range 500 {
 		if rng.Intn(12) == 0 {
-			writes++
-			i := rng.Intn(len(users))
-			switch rng.Intn(3) {
-			case 0:
-				u := *users[i]
-				u.Email, u.UpdatedAt = fmt.Sprintf("z%d@example.com", step), at.Add(time.Duration(step)*time.Second)
-				if err := w.UpdateUser(ctx, &u); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
-					t.Fatal(err)
-				}
-			case 1:
-				u := &facts.User{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("n-%d", step), Email: "n@example.com", CreatedAt: at.Add(-time.Duration(step) * time.Second), UpdatedAt: at}
-				must(w.CreateUser(ctx, u))
-				must(w.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: roles[0], TenantID: tenants[1], CreatedAt: at.Add(-time.Hour)}))
-			case 2:
-				if err := w.DeleteUser(ctx, env, users[i].ID); err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeNotFound {
-					t.Fatal(err)
-				}
-			}
+			write(rng.Intn(4))
 			continue
 		}
 		l := lists[rng.Intn(len(lists))]
 		per := []int{20, 50, 100}[rng.Intn(3)]
-		p := gatehouse.PageRequest{PerPage: per, Sort: l.sorts[rng.Intn(len(l.sorts))], Desc: rng.Intn(2) == 0, CountUpTo: gatehouse.TotalCap}
+		// Counted in full or capped (a count kept through inserts).
+		sort := l.sorts[max(rng.Intn(len(l.sorts)+2)-2, 0)] // by created_at half the time
+		p := gatehouse.PageRequest{PerPage: per, Sort: sort, Desc: rng.Intn(2) == 0, CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
 		// One to three pages in a row from the first deep page or one of
 		// the next two: a page may follow one read before a write.
 		first := 1000/per + 1 + rng.Intn(3)
+		more := "" // the next cursor of the page before
 		for n := first; n < first+1+rng.Intn(3); n++ {
+			appended := false
+			if n > first && rng.Intn(4) == 0 {
+				// Between two pages of a walk; inserts after every row
+				// more often than the rest.
+				appended = write([]int{0, 1, 2, 3, 3, 3}[rng.Intn(6)])
+			}
 			p.Page = n
 			reader := readers[rng.Intn(len(readers))]
 			before, _ := reader.AnchorPages()
@@ -190,10 +216,19 @@ func anchoredMatchSkips(t *testing.T, readers []*store.DB, writer *store.DB) {
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("step %d, %s %+v: the page read through a kept cursor (%v) differs from the page read by a skip:\n%s\n%s", step, l.name, p, after > before, short(got), short(want))
 			}
+			if appended && more != "" && p.Sort == "" && !p.Desc && p.CountUpTo < gatehouse.TotalCap {
+				// Capped, by created_at ascending: the inserts after
+				// every row left the kept cursor where it was.
+				if after == before {
+					t.Fatalf("step %d, %s %+v: after inserts after every row, the page was not read through the cursor kept before them", step, l.name, p)
+				}
+				appendHits++
+			}
+			more = reflect.ValueOf(got).FieldByName("NextCursor").String()
 		}
 	}
-	if hits < 100 || writes < 10 {
-		t.Fatalf("%d pages read through a kept cursor and %d writes in between: the test did not exercise the kept cursors", hits, writes)
+	if hits < 100 || writes < 10 || appendHits < 3 {
+		t.Fatalf("%d pages read through a kept cursor (%d of them after inserts after every row) and %d writes in between: the test did not exercise the kept cursors", hits, appendHits, writes)
 	}
 }
 

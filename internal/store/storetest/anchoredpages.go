@@ -179,3 +179,165 @@ func testAnchoredPages(t *testing.T, db *store.DB) {
 		t.Fatalf("the environment holds %d assignments, want 1250", len(want))
 	}
 }
+
+// testAnchoredAppends: a list sorted by created_at ascending whose count is
+// capped keeps reading its deep pages through kept cursors across inserts
+// after every row of the environment (they land after every kept cursor),
+// and only those: an insert before the environment's newest row, a delete,
+// an update, or a list in another order is read by a skip after the write.
+// Every page is the one the list read from its start by cursor gives.
+func testAnchoredAppends(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	st := db.Store()
+	org := newOrg(t, st, "appends")
+	p := newProject(t, st, org, "p", now)
+	env := newEnv(t, st, p, "e", false).ID
+
+	var users, roles, tenants []string
+	for i := range 3 {
+		r := &facts.Role{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("role-%d", i), Name: "R", Permissions: []string{}, Extends: []string{}, CreatedAt: now, UpdatedAt: now}
+		must(t, st.CreateRole(ctx, r))
+		roles = append(roles, r.ID)
+		tn := &facts.Tenant{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("t-%d", i), Name: "T", CreatedAt: now, UpdatedAt: now}
+		must(t, st.CreateTenant(ctx, tn))
+		tenants = append(tenants, tn.ID)
+	}
+	var us []*facts.User
+	for i := range 500 {
+		us = append(us, &facts.User{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("u-%03d", i), CreatedAt: now, UpdatedAt: now})
+		users = append(users, us[i].ID)
+	}
+	must(t, st.InsertUsers(ctx, us))
+	// at is the time of the next assignment inserted after the others.
+	at := now.Add(time.Second)
+	insert := func(user, role, tenant int, created time.Time, id ...string) {
+		t.Helper()
+		a := facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[user], RoleID: roles[role], TenantID: tenants[tenant], CreatedAt: created}
+		if len(id) > 0 {
+			a.ID = id[0]
+		}
+		must(t, st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, []facts.Assignment{a}); return err }))
+	}
+	var as []facts.Assignment
+	for i := range 1300 {
+		as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i%500], RoleID: roles[(i/500)%3], TenantID: tenants[i%3],
+			CreatedAt: now.Add(time.Duration(i/2) * time.Millisecond)})
+	}
+	must(t, st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err }))
+
+	truth := func(o gatehouse.PageRequest) []string {
+		t.Helper()
+		var ids []string
+		o.PerPage, o.Cursor = 100, store.StartCursor
+		for o.Cursor != "" {
+			res, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env}, o)
+			must(t, err)
+			for _, a := range res.Items {
+				ids = append(ids, a.ID)
+			}
+			o.Cursor = res.NextCursor
+		}
+		return ids
+	}
+	// page reads page n of 100, counting up to upTo (1,000: the count is
+	// capped), checks it, and reports whether a kept cursor read it.
+	upTo := 1000
+	page := func(o gatehouse.PageRequest, n int) bool {
+		t.Helper()
+		want := truth(o)
+		hits, _ := db.AnchorPages()
+		o.Page, o.PerPage, o.CountUpTo = n, 100, upTo
+		res, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: env}, o)
+		must(t, err)
+		var got []string
+		for _, a := range res.Items {
+			got = append(got, a.ID)
+		}
+		from := min((n-1)*100, len(want))
+		if exp := want[from:min(from+100, len(want))]; fmt.Sprint(got) != fmt.Sprint(exp) {
+			t.Fatalf("by %q (desc %v), page %d: %d rows, not the %d read by cursor", o.Sort, o.Desc, n, len(got), len(exp))
+		}
+		if wantTotal, capped := min(len(want), upTo), len(want) > upTo; res.Total != wantTotal || res.TotalCapped != capped {
+			t.Fatalf("by %q (desc %v), page %d: counted %d (capped %v), want %d (capped %v)", o.Sort, o.Desc, n, res.Total, res.TotalCapped, wantTotal, capped)
+		}
+		after, _ := db.AnchorPages()
+		return after > hits
+	}
+	expect := func(what string, got, want bool) {
+		t.Helper()
+		if got != want {
+			t.Fatalf("%s: read through a kept cursor = %v, want %v", what, got, want)
+		}
+	}
+
+	byTime := gatehouse.PageRequest{}
+	// Inserts after every row: the walk goes on through its cursors.
+	for _, w := range []struct {
+		what  string
+		write func()
+	}{
+		{"an assignment inserted after every row", func() { insert(7, 1, 2, at); at = at.Add(time.Millisecond) }},
+		{"a tenant created after every row", func() {
+			must(t, st.CreateTenant(ctx, &facts.Tenant{ID: tenancy.NewID(), EnvID: env, Key: "t-new", Name: "T", CreatedAt: at, UpdatedAt: at}))
+			at = at.Add(time.Millisecond)
+		}},
+		{"two assignments inserted after every row", func() {
+			insert(8, 0, 0, at)
+			insert(9, 0, 1, at.Add(time.Millisecond))
+			at = at.Add(2 * time.Millisecond)
+		}},
+	} {
+		expect("page 11 before "+w.what, page(byTime, 11), false)
+		expect("page 12 before "+w.what, page(byTime, 12), true)
+		w.write()
+		_, stale := db.AnchorPages()
+		expect("page 13 after "+w.what, page(byTime, 13), true)
+		if _, got := db.AnchorPages(); got != stale {
+			t.Fatalf("after %s: %d kept cursors counted outdated, want none", w.what, got-stale)
+		}
+	}
+	// Any other write: the next page is read by a skip, counted outdated,
+	// and the page after it through its cursor again.
+	for _, w := range []struct {
+		what  string
+		write func()
+	}{
+		{"an assignment inserted before the newest row", func() { insert(10, 2, 1, now.Add(-time.Hour)) }},
+		{"an assignment inserted at the newest row's time, with a smaller id", func() {
+			insert(11, 2, 1, at.Add(-time.Millisecond), "00000000-0000-7000-8000-000000000000")
+		}},
+		{"an assignment deleted", func() { must(t, st.DeleteAssignment(ctx, env, users[7], roles[1], tenants[2])) }},
+		{"a user updated", func() {
+			u, err := st.GetUser(ctx, env, users[5])
+			must(t, err)
+			u.FirstName, u.UpdatedAt = "Renamed", at
+			must(t, st.UpdateUser(ctx, u))
+		}},
+	} {
+		expect("page 11 before "+w.what, page(byTime, 11), false)
+		expect("page 12 before "+w.what, page(byTime, 12), true)
+		w.write()
+		_, stale := db.AnchorPages()
+		expect("page 13 after "+w.what, page(byTime, 13), false)
+		if _, got := db.AnchorPages(); got != stale+1 {
+			t.Fatalf("after %s: %d kept cursors counted outdated, want 1", w.what, got-stale)
+		}
+		expect("page 14 after "+w.what+" and 13", page(byTime, 14), true)
+	}
+	// Newest first, an insert after every row comes first and moves every
+	// row: the kept cursor is not used.
+	desc := gatehouse.PageRequest{Desc: true}
+	expect("newest first, page 11", page(desc, 11), false)
+	expect("newest first, page 12 after 11", page(desc, 12), true)
+	insert(12, 1, 1, at)
+	at = at.Add(time.Millisecond)
+	expect("newest first, page 13 after an insert after every row", page(desc, 13), false)
+
+	// Counted in full, the count of the kept cursor's page would be one
+	// short after an insert: it is not used.
+	upTo = 10_000
+	expect("counted in full, page 11", page(byTime, 11), false)
+	expect("counted in full, page 12 after 11", page(byTime, 12), true)
+	insert(13, 1, 1, at)
+	expect("counted in full, page 13 after an insert after every row", page(byTime, 13), false)
+}

@@ -80,6 +80,7 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"RoleAttributes", testRoleAttributes},
 		{"Audit", testAudit},
 		{"AnchoredPages", testAnchoredPages},
+		{"AnchoredAppends", testAnchoredAppends},
 	}
 	for _, tc := range withDB {
 		t.Run(tc.name, func(t *testing.T) {
