@@ -27,6 +27,15 @@ func newAPIError(ctx context.Context, op *huma.Operation, status int, msg string
 	if status == http.StatusUnprocessableEntity {
 		status = http.StatusBadRequest
 	}
+	if status == http.StatusInternalServerError && msg == "cannot read request body" {
+		// huma's answer to a body that ended early (shorter than its
+		// Content-Length, a chunk cut off) or a connection that broke: the
+		// client's doing, not the server's.
+		e := web.NewAPIError(ctx, http.StatusBadRequest, gatehouse.CodeInvalidRequest,
+			"the request body could not be read whole: it ended before its Content-Length, or the connection broke")
+		e.Err.Details = map[string]any{"field": "body", "reason": "incomplete"}
+		return e
+	}
 	switch status {
 	case http.StatusUnsupportedMediaType:
 		msg, errs = "unsupported Content-Type: send the body as application/json", nil

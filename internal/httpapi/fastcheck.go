@@ -130,10 +130,11 @@ func (f *fastCheck) serve(w http.ResponseWriter, r *http.Request, kind int, buf 
 		buf.body = make([]byte, n)
 	}
 	body := buf.body[:n]
-	if _, err := io.ReadFull(r.Body, body); err != nil {
+	if got, err := io.ReadFull(r.Body, body); err != nil {
 		// A short body: the general handlers see what arrived and the
-		// connection's error.
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(bytes.Clone(body)), r.Body))
+		// connection's error. Only what arrived: the rest of the pooled
+		// buffer holds an earlier call's body.
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(bytes.Clone(body[:got])), r.Body))
 		f.next.ServeHTTP(w, r)
 		return false
 	}

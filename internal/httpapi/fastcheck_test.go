@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -199,5 +201,83 @@ func TestFastCheckDecisionLogKeepsItsOwnStrings(t *testing.T) {
 				t.Fatalf("a decision of u%d names tenant %v, want %s", i, got, tn)
 			}
 		}
+	}
+}
+
+// TestFastCheckShortBodyShowsNoEarlierBody: a check whose body ends before
+// its Content-Length (the client half-closes) is refused (4xx), and
+// its answer never holds what an earlier call's body left in the fast
+// path's pooled buffer (another organization's user and attributes).
+func TestFastCheckShortBodyShowsNoEarlierBody(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	victim := s.envKey("check:access")
+	other := s.otherOrg("Mallory")
+	attacker := s.must(201, req{method: "POST", path: "/v1/api-keys", key: other.key, body: map[string]any{"name": "m", "level": "environment",
+		"project": other.projID, "environment": other.envID, "scopes": []string{"check:access"}}}).data()["token"].(string)
+	// The attacker's key is verified once (cached) beforehand.
+	s.must(200, req{method: "POST", path: "/v1/allowed", key: attacker, body: map[string]any{"user": "x", "action": "read", "resource": map[string]any{"type": "document"}}})
+	secret := `{"user":{"key":"alice","attributes":{"ssn":"123-45-6789"}},"action":"read","resource":{"type":"document","tenant":"victim-bank"}}`
+	for i := range 20 {
+		for _, path := range []string{"/allowed", "/v1/allowed"} {
+			s.do(req{method: "POST", path: path, key: victim, body: secret})
+			// The attacker announces the victim's length and sends "{".
+			conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{",
+				path, attacker, len(secret))
+			_ = conn.(*net.TCPConn).CloseWrite()
+			answer, err := io.ReadAll(conn)
+			conn.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(answer), "123-45-6789") || strings.Contains(string(answer), "victim-bank") || strings.Contains(string(answer), "alice") {
+				t.Fatalf("round %d, %s: a short body's answer shows an earlier call's body:\n%s", i, path, answer)
+			}
+			// A client error (what arrived is not valid JSON).
+			if !strings.HasPrefix(string(answer), "HTTP/1.1 4") {
+				t.Fatalf("round %d, %s: a short body: %s", i, path, answer)
+			}
+		}
+	}
+	// A key not yet verified (not cached) whose caller half-closes: the
+	// cancelled verification is the client's doing, not an outage (it was
+	// a 503 and an error in the server's log).
+	cold := s.must(201, req{method: "POST", path: "/v1/api-keys", key: other.key, body: map[string]any{"name": "cold", "level": "environment",
+		"project": other.projID, "environment": other.envID, "scopes": []string{"check:access"}}}).data()["token"].(string)
+	for range 5 {
+		c, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /v1/allowed HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 90\r\n\r\n{", cold)
+		_ = c.(*net.TCPConn).CloseWrite()
+		answer, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(answer), "HTTP/1.1 4") {
+			t.Fatalf("a cold key's short body: %.300s", answer)
+		}
+	}
+	// A body cut short on a route huma reads is the client's error too
+	// (it was a 500).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/allowed/bulk HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"checks\":[", attacker)
+	_ = conn.(*net.TCPConn).CloseWrite()
+	answer, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 400 ") || !strings.Contains(string(answer), `"reason":"incomplete"`) {
+		t.Fatalf("a bulk check's body cut short: %s", answer)
 	}
 }

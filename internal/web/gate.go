@@ -100,6 +100,12 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 			if err != nil {
 				ge := new(gatehouse.Error) // declared here: errors.As's pointer escapes
 				if !errors.As(err, &ge) {
+					if errors.Is(ctx.Err(), context.Canceled) {
+						// The caller closed its connection while its key
+						// was being verified: not an outage, and not an
+						// error of the server's to log.
+						return nil, &Refusal{Status: http.StatusBadRequest, Code: gatehouse.CodeInvalidRequest, Msg: "the request was cancelled (its connection closed) before its API key was verified"}
+					}
 					g.Log.ErrorContext(ctx, "verify api key", "request_id", RequestID(ctx), "err", err)
 					hdr.Set("Retry-After", dberr.RetryAfter)
 					return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: gatehouse.CodeServiceUnavailable, Msg: "cannot verify API keys right now"}
