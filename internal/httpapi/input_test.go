@@ -185,7 +185,9 @@ func badTextCases(t *testing.T, s *server) []inputCase {
 	// queryCases puts each bad text in each of params.
 	queryCases := func(name, method, path string, params []string, fixed map[string]string, body, key string, permit bool) {
 		for _, param := range params {
-			for _, b := range badText {
+			// A bad %-escape, which Go's parser would drop without a word,
+			// only in a query.
+			for _, b := range append(badText[:len(badText):len(badText)], struct{ name, url, json, reason string }{"bad percent-encoding", "x%zzy", "", "invalid_escape"}) {
 				if b.url == "" {
 					continue
 				}

@@ -34,6 +34,11 @@ type inputProblem struct {
 const (
 	reasonNUL  = "nul_character"
 	reasonUTF8 = "invalid_utf8"
+	// reasonEscape: a % in the query string not followed by two hex
+	// digits. Go's parser drops such a pair without a word, so the
+	// operation would run as if it had not been sent (a DELETE's tenant
+	// falling back to the default one).
+	reasonEscape = "invalid_escape"
 )
 
 func (p *inputProblem) details() map[string]any {
@@ -128,8 +133,9 @@ func pathProblem(path string) *inputProblem {
 }
 
 // queryProblem checks every parameter of a raw query string, name and
-// value, decoded as the operations decode them. Pairs that do not decode
-// are left to the operations (they never see them).
+// value, decoded as the operations decode them. A pair that does not
+// decode (a bad %-escape) is refused too: the operations would never see
+// it.
 func queryProblem(raw string) *inputProblem {
 	if raw == "" || (cleanASCII(raw) && strings.IndexByte(raw, '%') < 0) {
 		return nil
@@ -140,7 +146,8 @@ func queryProblem(raw string) *inputProblem {
 		k, v, _ := strings.Cut(pair, "=")
 		name, err := url.QueryUnescape(k)
 		if err != nil {
-			continue
+			return &inputProblem{location: "query", field: strings.ToValidUTF8(k, "\uFFFD"), reason: reasonEscape,
+				message: fmt.Sprintf("invalid query parameter name %s: a %% must be followed by two hex digits (send a literal %% as %%25)", quote(k))}
 		}
 		if reason := textProblem(name); reason != "" {
 			return &inputProblem{location: "query", field: strings.ToValidUTF8(strings.ReplaceAll(name, "\x00", ""), "\uFFFD"), reason: reason,
@@ -148,7 +155,8 @@ func queryProblem(raw string) *inputProblem {
 		}
 		value, err := url.QueryUnescape(v)
 		if err != nil {
-			continue
+			return &inputProblem{location: "query", field: name, reason: reasonEscape,
+				message: fmt.Sprintf("invalid query parameter %s: its value %s is not valid percent-encoding: a %% must be followed by two hex digits (send a literal %% as %%25)", quote(name), quote(v))}
 		}
 		if reason := textProblem(value); reason != "" {
 			return &inputProblem{location: "query", field: name, reason: reason,

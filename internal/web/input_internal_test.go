@@ -68,7 +68,9 @@ func TestQueryAndPathProblems(t *testing.T) {
 		{"invalid UTF-8 in a value", "user=%FF", "/v1/users", "query", "user", reasonUTF8},
 		{"NUL in a name", "us%00er=a", "/v1/users", "query", "user", reasonNUL},
 		{"raw invalid byte", "user=\xff", "/v1/users", "query", "user", reasonUTF8},
-		{"a pair that does not decode is the operation's", "user=%zz&x=1", "/v1/users", "", "", ""},
+		{"a value that does not decode", "x=1&user=%zz", "/v1/users", "query", "user", reasonEscape},
+		{"a name that does not decode", "us%zer=1", "/v1/users", "query", "us%zer", reasonEscape},
+		{"a lone % at the end", "tenant=acme%", "/v1/role-assignments", "query", "tenant", reasonEscape},
 		{"NUL in the path", "", "/v1/users/a\x00b", "path", "", reasonNUL},
 		{"invalid UTF-8 in the path", "", "/v1/users/a\xffb", "path", "", reasonUTF8},
 	}
