@@ -269,31 +269,31 @@ func appendV1Answer(b []byte, scratch *[]byte, d *authz.Decision, in *fastCheckI
 	b = append(b, `{"status":"success","data":{"allow":`...)
 	b = appendBool(b, d.Allow)
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, d.Reason.String())
+	b = appendJSONText(b, d.Reason.String())
 	if v := d.Via.String(); v != "" {
 		b = append(b, `,"via":`...)
-		b = appendJSONString(b, v)
+		b = appendJSONText(b, v)
 	}
 	if d.Role != "" {
 		b = append(b, `,"role":`...)
-		b = appendJSONString(b, d.Role)
+		b = appendJSONText(b, d.Role)
 	}
 	if d.Set != "" {
 		b = append(b, `,"resource_set":`...)
-		b = appendJSONString(b, d.Set)
+		b = appendJSONText(b, d.Set)
 	}
 	b = append(b, `,"tenant":`...)
-	b = appendJSONString(b, d.Tenant)
+	b = appendJSONText(b, d.Tenant)
 	b = append(b, `,"explanation":`...)
-	b = appendExplanation(b, scratch, d, in, res, true)
+	b = appendExplanation(b, scratch, d, in, res)
 	switch {
 	case d.Allow && d.Via == authz.ViaTenantRole:
 		b = append(b, `,"path":[{"kind":`...)
-		b = appendJSONString(b, authz.StepTenantRole)
+		b = appendJSONText(b, authz.StepTenantRole)
 		b = append(b, `,"subject":"user:`...)
 		b = appendJSONInner(b, in.user)
 		b = append(b, `","relation":`...)
-		b = appendJSONString(b, d.Role)
+		b = appendJSONText(b, d.Role)
 		b = append(b, `,"object":"tenant:`...)
 		b = appendJSONInner(b, d.Tenant)
 		b = append(b, `"}]`...)
@@ -304,11 +304,11 @@ func appendV1Answer(b []byte, scratch *[]byte, d *authz.Decision, in *fastCheckI
 				b = append(b, ',')
 			}
 			b = append(b, `{"kind":`...)
-			b = appendJSONString(b, s.Kind)
+			b = appendJSONText(b, s.Kind)
 			for _, f := range [...]struct{ name, v string }{{"subject", s.Subject}, {"relation", s.Relation}, {"object", s.Object}, {"rule", s.Rule}} {
 				if f.v != "" {
 					b = append(append(append(b, ",\""...), f.name...), "\":"...)
-					b = appendJSONString(b, f.v)
+					b = appendJSONText(b, f.v)
 				}
 			}
 			b = append(b, '}')
@@ -316,7 +316,7 @@ func appendV1Answer(b []byte, scratch *[]byte, d *authz.Decision, in *fastCheckI
 		b = append(b, ']')
 	}
 	b = append(b, `},"meta":{"request_id":`...)
-	b = appendJSONString(b, id)
+	b = appendJSONText(b, id)
 	b = append(b, `,"timestamp":"`...)
 	b = now.UTC().Truncate(time.Millisecond).AppendFormat(b, time.RFC3339Nano)
 	return append(b, "\"}}\n"...)
@@ -351,22 +351,22 @@ func appendPermitAnswer(b []byte, scratch *[]byte, d *authz.Decision, in *fastCh
 	b = append(b, `,"tenant":`...)
 	b = appendJSONText(b, d.Tenant)
 	b = append(b, `,"explanation":`...)
-	b = appendExplanation(b, scratch, d, in, res, false)
+	b = appendExplanation(b, scratch, d, in, res)
 	return append(b, "}}\n"...)
 }
 
 // appendExplanation writes the decision's sentence as a JSON string; the
 // sentence is built in scratch first.
-func appendExplanation(b []byte, scratch *[]byte, d *authz.Decision, in *fastCheckIn, res string, html bool) []byte {
+func appendExplanation(b []byte, scratch *[]byte, d *authz.Decision, in *fastCheckIn, res string) []byte {
 	*scratch = d.AppendExplain((*scratch)[:0], in.user, in.action, res, d.Tenant)
-	return appendJSON(b, unsafeString(*scratch), html)
+	return appendJSONText(b, unsafeString(*scratch))
 }
 
 // appendJSONInner appends v escaped as inside a JSON string, without the
 // quotes.
 func appendJSONInner(b []byte, v string) []byte {
 	at := len(b)
-	b = appendJSONString(b, v)
+	b = appendJSONText(b, v)
 	copy(b[at:], b[at+1:len(b)-1])
 	return b[:len(b)-2]
 }

@@ -185,22 +185,17 @@ func parseFastCheck(b string, in *fastCheckIn) bool {
 	return s.i == len(s.b) && in.user != "" && in.action != "" && in.typ != ""
 }
 
-// appendJSONString appends v as a JSON string, escaped as encoding/json
-// escapes by default (HTML characters too: v1's answers).
-func appendJSONString(b []byte, v string) []byte { return appendJSON(b, v, true) }
-
-// appendJSONText is appendJSONString without escaping <, > and & (Permit's
-// answers, written with SetEscapeHTML(false)).
-func appendJSONText(b []byte, v string) []byte { return appendJSON(b, v, false) }
-
-func appendJSON(b []byte, v string, html bool) []byte {
+// appendJSONText appends v as a JSON string, escaped as encoding/json
+// escapes with SetEscapeHTML(false), as the general handlers write both
+// v1's and Permit's answers (huma's JSON format): <, > and & as they are.
+func appendJSONText(b []byte, v string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(v); {
 		c := v[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
+			if c >= 0x20 && c != '"' && c != '\\' {
 				i++
 				continue
 			}
