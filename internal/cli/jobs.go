@@ -53,7 +53,7 @@ func jobsCmd(r *remote) *cobra.Command {
 				if i == 0 {
 					fmt.Fprintln(r.stdout, "\nrow errors:")
 				}
-				fmt.Fprintf(r.stdout, "  line %d: %s\n", e.Line, e.Message)
+				fmt.Fprintf(r.stdout, "  line %d: %s\n", e.Line, termSafe(e.Message))
 			}
 		}
 		return nil

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -203,13 +204,50 @@ func (r *remote) print(v any, header []string, rows [][]string) error {
 		return enc.Encode(v)
 	}
 	tw := tabwriter.NewWriter(r.stdout, 2, 4, 2, ' ', 0)
+	line := func(cells []string) {
+		clean := make([]string, len(cells))
+		for i, c := range cells {
+			clean[i] = termSafe(c)
+		}
+		fmt.Fprintln(tw, strings.Join(clean, "\t"))
+	}
 	if len(header) > 0 {
-		fmt.Fprintln(tw, strings.Join(header, "\t"))
+		line(header)
 	}
 	for _, row := range rows {
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		line(row)
 	}
 	return tw.Flush()
+}
+
+// termSafe is text from the server as a terminal may show it: control
+// characters (C0, DEL, C1: escape sequences that set a window title,
+// erase lines or write the clipboard; tabs and newlines that fake table
+// cells or rows) written as Go escapes (\x1b, \t, \u009b). Anyone who
+// may write a user's name or an incident's title could otherwise run
+// them in an operator's terminal. JSON output (-o json) escapes them
+// already.
+func termSafe(s string) string {
+	clean := true
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c >= 0x80 && c <= 0x9f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c >= 0x80 && c <= 0x9f {
+			q := strconv.QuoteRune(c)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // footer tells a table reader there is more.
@@ -292,7 +330,7 @@ or --key (whose value shows in ps); the file is GATEHOUSE_CONFIG, or
 			if err := os.WriteFile(r.configPath, append(data, '\n'), 0o600); err != nil {
 				return err
 			}
-			fmt.Fprintf(r.stdout, "Logged in to %s with %s key %q (%d scopes); saved in %s\n", fc.APIURL, me.Level, me.KeyName, len(me.Scopes), r.configPath)
+			fmt.Fprintf(r.stdout, "Logged in to %s with %s key %q (%d scopes); saved in %s\n", fc.APIURL, me.Level, termSafe(me.KeyName), len(me.Scopes), r.configPath)
 			return nil
 		},
 	}

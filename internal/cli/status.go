@@ -50,7 +50,7 @@ func statusCmd(r *remote) *cobra.Command {
 		if r.output == "table" {
 			fmt.Fprintln(r.stdout, "\nupdates:")
 			for _, u := range in.Updates {
-				fmt.Fprintf(r.stdout, "  %s  %-13s  %s\n", day(u.CreatedAt), u.Status, u.Body)
+				fmt.Fprintf(r.stdout, "  %s  %-13s  %s\n", day(u.CreatedAt), u.Status, termSafe(u.Body))
 			}
 		}
 		return nil
@@ -161,7 +161,7 @@ manage:organization, of the instance's first organization (the one ` + "`gatehou
 					fmt.Fprintln(r.stdout, "no open incidents")
 				}
 				for _, in := range p.Open {
-					fmt.Fprintf(r.stdout, "open incident %s (%s, %s): %s\n", in.ID, in.Status, in.Impact, in.Title)
+					fmt.Fprintf(r.stdout, "open incident %s (%s, %s): %s\n", in.ID, in.Status, in.Impact, termSafe(in.Title))
 				}
 			}
 			if len(p.Components) == 0 {

@@ -122,7 +122,10 @@ func TestFastCheckAnswersAsTheGeneralPath(t *testing.T) {
 	}{
 		{`{"user":"ada","action":"read"}`, 400},
 		{`{"user":"","action":"read","resource":{"type":"document"}}`, 400},
-		{`{"user":"ada","action":"read","resource":{"type":"document"},"surprise":1}`, 200}, // v1's hot route ignores it
+		{`{"user":"ada","action":"read","resource":{"type":"document"},"surprise":1}`, 400}, // an unknown field, as on every route
+		{`{"user":"ada","action":"read","resource":{"type":"document","tenat":"acme"}}`, 400},
+		{`{"user":{"key":"ada","nmae":"Ada"},"action":"read","resource":{"type":"document"}}`, 400},
+		{`{"user":"ada","action":"read","resource":{"type":"document","attributes":{"tenat":1}},"context":{"x":1}}`, 200}, // free form
 		{`{"user":{"key":"ada","attributes":{"level":3}},"action":"read","resource":{"type":"document"}}`, 200},
 		{`{"user":"ada","action":"read","resource":{"type":"document"},"at_least":1}`, 200},
 		{`{"user":"ada","action":"read","resource":{"type":"document"}`, 400},
@@ -132,6 +135,13 @@ func TestFastCheckAnswersAsTheGeneralPath(t *testing.T) {
 	} {
 		s.must(c.want, req{method: "POST", path: "/v1/allowed", key: checker, body: c.body})
 	}
+	// Bulk checks name the check with the unknown field.
+	res = s.do(req{method: "POST", path: "/v1/allowed/bulk", key: checker, body: `{"checks":[{"user":"ada","action":"read","resource":{"type":"document"}},` +
+		`{"user":"ada","action":"read","resource":{"type":"document","tenat":"acme"}}]}`})
+	if res.status != 400 || res.body["error"].(map[string]any)["details"].(map[string]any)["field"] != "checks[1].resource.tenat" {
+		t.Fatalf("bulk with an unknown field: %d %s", res.status, res.raw)
+	}
+	s.must(200, req{method: "POST", path: "/v1/allowed/bulk", key: checker, body: `{"checks":[{"user":"ada","action":"read","resource":{"type":"document"}}],"at_least":0}`})
 	// A key the gate refuses is refused the same way.
 	_, noScope := s.newKey("environment", []string{"view:user"}, map[string]any{"project": "default", "environment": "development"})
 	s.must(403, req{method: "POST", path: "/v1/allowed", key: noScope, body: json.RawMessage(bodies[0])})

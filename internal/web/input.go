@@ -198,6 +198,16 @@ func jsonMedia(ct string) bool {
 }
 
 // heldBody is a request body read into memory and served from there.
+// HeldBody is the JSON body WithInputCheck read whole and checked, as a
+// handler inside it sees r (nil when it did not hold one). The bytes are
+// the request's: they must not be kept past it.
+func HeldBody(r *http.Request) []byte {
+	if b, ok := r.Body.(*heldBody); ok {
+		return b.buf
+	}
+	return nil
+}
+
 type heldBody struct {
 	buf  []byte
 	off  int

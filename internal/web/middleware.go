@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -201,7 +202,7 @@ func WithAccessLog(log *slog.Logger, next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		if log.Enabled(r.Context(), slog.LevelDebug) { // the arguments cost allocations
-			log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			log.Debug("request", "method", r.Method, "path", apilog.RedactShaped(r.URL.Path), "status", sw.status,
 				"duration", time.Since(start), "request_id", RequestID(r.Context()))
 		}
 	})
