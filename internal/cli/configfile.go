@@ -43,7 +43,7 @@ func applyConfigFile(cmd *cobra.Command, cfg *config.Config, getenv func(string)
 		for _, s := range config.Settings {
 			if cmd.Flags().Lookup(s.FileKey()) == nil && s.Flag != "config" {
 				extra[s.FileKey()] = conffile.Target{Set: func(v string) error { return s.ParseValue(cfg, v) }, Env: s.Env, Secret: s.Secret,
-					TakesMap: s.Flag == "region-urls"}
+					TakesMap: s.Flag == "region-urls", TakesList: s.TakesList()}
 			}
 		}
 	}

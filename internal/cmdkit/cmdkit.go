@@ -64,6 +64,7 @@ func ApplyFile(cmd *cobra.Command, path string, getenv func(string) string, info
 			t.Secret = func(v string) bool { return v != "" }
 		}
 		t.TakesMap = fl.Name == "region-urls"
+		t.TakesList = strings.HasSuffix(fl.Value.Type(), "Slice") || strings.HasSuffix(fl.Value.Type(), "Array")
 		targets[fl.Name] = t
 	})
 	for k, t := range extra {

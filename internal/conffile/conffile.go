@@ -33,8 +33,9 @@ const (
 type Entry struct {
 	Key, Value string
 	Line       int
-	// Map is set when the value was a mapping (name: value pairs).
-	Map bool
+	// Map is set when the value was a mapping (name: value pairs), List
+	// when it was a list.
+	Map, List bool
 }
 
 // File is a configuration file read by ReadFile.
@@ -77,6 +78,14 @@ func ParseFile(path string, b []byte) (*File, error) {
 		}
 		return nil, fmt.Errorf("%s: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	// A second document (after ---) would be read by no one: say so
+	// rather than drop its settings (and the check of its credentials).
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil && (len(more.Content) > 0 && !(more.Content[0].Kind == yaml.ScalarNode && more.Content[0].Tag == "!!null")) {
+		return nil, fmt.Errorf("%s:%d: a second YAML document (after ---): put every setting in one document", path, more.Line)
+	} else if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
 	if len(doc.Content) == 0 {
 		return f, nil
 	}
@@ -107,7 +116,7 @@ func ParseFile(path string, b []byte) (*File, error) {
 			}
 			return nil, fmt.Errorf("%s:%d: %s: %v", path, line, key, err)
 		}
-		f.Entries = append(f.Entries, Entry{Key: key, Value: val, Line: k.Line, Map: v.Kind == yaml.MappingNode})
+		f.Entries = append(f.Entries, Entry{Key: key, Value: val, Line: k.Line, Map: v.Kind == yaml.MappingNode, List: v.Kind == yaml.SequenceNode})
 	}
 	return f, nil
 }
@@ -170,6 +179,8 @@ type Target struct {
 	Secret func(string) bool
 	// TakesMap accepts a mapping (name: value pairs, as name=value,...).
 	TakesMap bool
+	// TakesList accepts a list (as a,b,...).
+	TakesList bool
 }
 
 // Apply sets each entry of f into its target, unless a flag or the
@@ -184,6 +195,9 @@ func (f *File) Apply(targets map[string]Target, getenv func(string) string) (sec
 		}
 		if e.Map && !t.TakesMap {
 			return nil, fmt.Errorf("%s:%d: %s: want a single value or a list, not a mapping", f.Path, e.Line, e.Key)
+		}
+		if e.List && !t.TakesList {
+			return nil, fmt.Errorf("%s:%d: %s: want a single value, not a list", f.Path, e.Line, e.Key)
 		}
 		if t.Secret != nil && t.Secret(e.Value) {
 			secrets = append(secrets, e.Key)

@@ -31,7 +31,7 @@ max-body-bytes: 4096
 	targets := map[string]conffile.Target{}
 	for _, s := range Settings {
 		targets[s.FileKey()] = conffile.Target{Set: func(v string) error { return s.ParseValue(&c, v) }, Env: s.Env,
-			Changed: func() bool { return flagSet[s.Flag] }, Secret: s.Secret, TakesMap: s.Flag == "region-urls"}
+			Changed: func() bool { return flagSet[s.Flag] }, Secret: s.Secret, TakesMap: s.Flag == "region-urls", TakesList: s.TakesList()}
 	}
 	if _, err := f.Apply(targets, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)

@@ -38,6 +38,15 @@ type Setting struct {
 	field field
 }
 
+// TakesList reports whether the setting is a list (a,b,...).
+func (s Setting) TakesList() bool {
+	switch s.field.ptr(&Config{}).(type) {
+	case *[]string, *[]time.Duration:
+		return true
+	}
+	return false
+}
+
 // field is a typed Config field seen untyped: its address and its default.
 type field struct {
 	ptr        func(*Config) any
