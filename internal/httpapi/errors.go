@@ -36,6 +36,13 @@ func newAPIError(ctx context.Context, op *huma.Operation, status int, msg string
 		e.Err.Details = map[string]any{"field": "body", "reason": "incomplete"}
 		return e
 	}
+	var limit int64
+	if status == http.StatusRequestEntityTooLarge {
+		if _, err := fmt.Sscanf(msg, "request body is too large limit=%d bytes", &limit); err == nil && limit > 1 {
+			// huma's limit is one byte over the server's (hugeLimit).
+			msg = fmt.Sprintf("the request body is larger than the server takes (--max-body-bytes: %d bytes)", limit-1)
+		}
+	}
 	switch status {
 	case http.StatusUnsupportedMediaType:
 		msg, errs = "unsupported Content-Type: send the body as application/json", nil

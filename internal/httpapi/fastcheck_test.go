@@ -300,3 +300,29 @@ func TestFastCheckShortBodyShowsNoEarlierBody(t *testing.T) {
 		t.Fatalf("a bulk check's body cut short: %s", answer)
 	}
 }
+
+// TestBodyAtTheLimit: --max-body-bytes is the largest body taken, on every
+// path: a check of exactly that many bytes is answered by the fast path,
+// the general handlers (a query string sends it there) and Permit's
+// /allowed alike, and one byte more is a 413 on each.
+func TestBodyAtTheLimit(t *testing.T) {
+	t.Parallel()
+	cfg := engineConfig(t, "sqlite")
+	cfg.MaxBodyBytes = 1024
+	s := newServerWith(t, cfg)
+	k := s.envKey("check:access")
+	body := func(n int, permit bool) string {
+		b := `{"user":"ada","action":"read","resource":{"type":"document"}}`
+		if permit {
+			b = `{"user":{"key":"ada"},"action":"read","resource":{"type":"document"}}`
+		}
+		return b[:len(b)-1] + strings.Repeat(" ", n-len(b)) + "}"
+	}
+	for _, path := range []string{"/v1/allowed", "/v1/allowed?via=general", "/allowed", "/allowed?via=general"} {
+		permit := strings.HasPrefix(path, "/allowed")
+		s.must(200, req{method: "POST", path: path, key: k, body: body(1024, permit)})
+		if res := s.do(req{method: "POST", path: path, key: k, body: body(1025, permit)}); res.status != 413 || !permit && !strings.Contains(res.raw, "1024 bytes") {
+			t.Errorf("%s, 1,025 bytes: %d %.200s", path, res.status, res.raw)
+		}
+	}
+}

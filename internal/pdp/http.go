@@ -1,6 +1,7 @@
 package pdp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -134,18 +136,40 @@ func (p *PDP) permitEngine(_ http.ResponseWriter, r *http.Request) (*authz.Engin
 }
 
 // decode reads a JSON body into v, answering the error itself.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v)
-	if err == nil {
-		return true
-	}
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeErr(w, r, http.StatusRequestEntityTooLarge, gatehouse.CodePayloadTooLarge, "the body is larger than 1 MiB")
+func decode(w http.ResponseWriter, r *http.Request, v any) bool { return decodeChecked(w, r, v, nil) }
+
+// decodeChecked reads the body whole into v, as the server does: one JSON
+// value and nothing after it, and, when known is given, no field it names
+// as unknown (the server's check routes refuse them: a misspelt "tenat"
+// must not be decided in the default tenant on a PDP either).
+func decodeChecked(w http.ResponseWriter, r *http.Request, v any, known func([]byte) string) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeErr(w, r, http.StatusRequestEntityTooLarge, gatehouse.CodePayloadTooLarge, "the body is larger than 1 MiB")
+			return false
+		}
+		writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, "the request body could not be read whole: "+err.Error())
 		return false
 	}
-	writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, "the body is not valid JSON for this operation: "+err.Error())
-	return false
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, "the body is not valid JSON for this operation: "+err.Error())
+		return false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, "the body is not valid JSON for this operation: more follows its value")
+		return false
+	}
+	if known != nil {
+		if f := known(body); f != "" {
+			writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, "invalid parameter "+f+": unexpected property",
+				map[string]any{"field": f, "reason": "unknown_field"})
+			return false
+		}
+	}
+	return true
 }
 
 func invalid(w http.ResponseWriter, r *http.Request, err error) {
@@ -173,7 +197,7 @@ func (p *PDP) recordAs(pol *decision.Policy, c *decision.CheckRequest, res *deci
 
 func (p *PDP) allowed(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
 	var c decision.CheckRequest
-	if !decode(w, r, &c) {
+	if !decodeChecked(w, r, &c, func(b []byte) string { return decision.UnknownField(b, false) }) {
 		return
 	}
 	if err := c.Validate(""); err != nil {
@@ -190,7 +214,7 @@ func (p *PDP) allowed(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
 
 func (p *PDP) allowedBulk(w http.ResponseWriter, r *http.Request, e *authz.Engine) {
 	var b decision.BulkRequest
-	if !decode(w, r, &b) {
+	if !decodeChecked(w, r, &b, func(b []byte) string { return decision.UnknownField(b, true) }) {
 		return
 	}
 	if err := b.Validate(); err != nil {

@@ -67,10 +67,15 @@ func (n *node) stop() {
 	})
 }
 
+// rawBody is a request body sent byte for byte (not encoded as JSON).
+type rawBody string
+
 func call(t *testing.T, method, url, key string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
-	if body != nil {
+	if raw, ok := body.(rawBody); ok {
+		rd = strings.NewReader(string(raw))
+	} else if body != nil {
 		b, _ := json.Marshal(body)
 		rd = strings.NewReader(string(b))
 	}
@@ -447,6 +452,12 @@ func TestPDPAPI(t *testing.T) {
 		{"another key", "POST", "/v1/allowed", w.orgKey, check, 401, "UNAUTHORIZED"},
 		{"missing user", "POST", "/v1/allowed", w.envKey, map[string]any{"action": "read", "resource": map[string]any{"type": "document"}}, 400, "INVALID_REQUEST"},
 		{"broken JSON", "POST", "/v1/allowed", w.envKey, "{", 400, "INVALID_REQUEST"},
+		// As the server: one value and nothing after it, no unknown field.
+		{"a second value", "POST", "/v1/allowed", w.envKey, rawBody(`{"user":"alice","action":"read","resource":{"type":"document"}}{"user":"x"}`), 400, "INVALID_REQUEST"},
+		{"garbage after", "POST", "/v1/allowed", w.envKey, rawBody(`{"user":"alice","action":"read","resource":{"type":"document"}} garbage`), 400, "INVALID_REQUEST"},
+		{"a misspelt field", "POST", "/v1/allowed", w.envKey, rawBody(`{"user":"alice","action":"read","resource":{"type":"document","tenat":"acme"}}`), 400, "INVALID_REQUEST"},
+		{"a misspelt field in bulk", "POST", "/v1/allowed/bulk", w.envKey, rawBody(`{"checks":[{"user":"alice","action":"read","resource":{"type":"document"},"contxt":{}}]}`), 400, "INVALID_REQUEST"},
+		{"trailing space", "POST", "/v1/allowed", w.envKey, rawBody(`{"user":"alice","action":"read","resource":{"type":"document","tenant":"acme"}}` + "\n "), 200, ""},
 		{"empty bulk", "POST", "/v1/allowed/bulk", w.envKey, map[string]any{"checks": []any{}}, 400, "INVALID_REQUEST"},
 		{"unknown route", "GET", "/v1/users", w.envKey, nil, 404, "NOT_FOUND"},
 		{"check", "POST", "/v1/allowed", w.envKey, check, 200, ""},
