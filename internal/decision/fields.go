@@ -14,8 +14,9 @@ import (
 // full parse of every call), which ignored unknown fields: a misspelt
 // "tenat" was decided in the default tenant. This walk reads the names
 // only and allocates nothing unless it finds one (or a name is written
-// with escapes). body must be valid JSON (it was decoded); attributes and
-// context are free form and not walked.
+// with escapes). On a body that is not JSON it ends too, with an answer
+// that means nothing (the caller asks json.Valid before it believes an
+// unknown field); attributes and context are free form and not walked.
 func UnknownField(body []byte, bulk bool) string {
 	w := fieldWalk{b: body}
 	if !bulk {
@@ -198,9 +199,11 @@ func (w *fieldWalk) skip() {
 			}
 			w.i++
 		}
-	default: // a number, true, false or null
+	case 0:
+	default: // a number, true, false or null (or, in a body that is not
+		// JSON, any byte: always one at least, so every walk ends)
 		if j := bytes.IndexAny(w.b[w.i:], ",}] \t\n\r"); j >= 0 {
-			w.i += j
+			w.i += max(j, 1)
 		} else {
 			w.i = len(w.b)
 		}

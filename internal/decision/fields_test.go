@@ -30,3 +30,17 @@ func TestUnknownField(t *testing.T) {
 		t.Errorf("%v allocations for a known body", n)
 	}
 }
+
+// FuzzUnknownField: on any bytes (the server walks a body before it knows
+// it is JSON) the walk ends, without a panic; on valid JSON a field it
+// names is one the check's schema lacks.
+func FuzzUnknownField(f *testing.F) {
+	for _, s := range []string{`{"user":"ada","action":"read","resource":{"type":"doc","tenat":"x"}}`, `{"checks":[:]}`, `{"checks":[}]}`, `{"user":{]}`, `{"checks":[{"user":{"a":1}}`,
+		`{"user":"\`, `[{]`, `{"checks":[1,2,{"x":[}]}`, `{:}`, `{"a"::,}`, ``, `"`, `{"user":{"key":"\"}}`} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, bulk bool) {
+		UnknownField(body, bulk)
+	})
+}
