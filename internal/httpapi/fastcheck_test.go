@@ -326,3 +326,19 @@ func TestBodyAtTheLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedCheckBodiesEnd: bodies that are not JSON, on the check
+// routes whose field names are walked before the body is known to be JSON,
+// are answered (a 400), never held on to.
+func TestMalformedCheckBodiesEnd(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	k := s.envKey("check:access")
+	for _, path := range []string{"/v1/allowed", "/v1/allowed/bulk"} {
+		for _, body := range []string{`{"checks":[}]}`, `{"user":{]}`, `{"checks":[{"resource":{:}`, `{"a"::,}`, `{"user":"\`} {
+			if res := s.do(req{method: "POST", path: path, key: k, body: body}); res.status != 400 {
+				t.Errorf("%s %s: %d %.200s", path, body, res.status, res.raw)
+			}
+		}
+	}
+}
