@@ -33,7 +33,9 @@ import (
 // cursor taken half-way through the list, "page-mid" is the page half-way
 // through by number (asked for again and again: read by a skip each time)
 // and "page-walk" the pages from there on by number, each the one after
-// the page before (read through the cursor the store kept). On PostgreSQL every case runs
+// the page before (read through the cursor the store kept); in the default
+// order "page-walk-appends" is the same walk with a user and an assignment
+// added before each page, after every row (untimed), as on a live system. On PostgreSQL every case runs
 // again under "vacuumed/" after the VACUUM (ANALYZE) that autovacuum
 // makes after a bulk load. Then n/10 roles on instances join the
 // environment and "merged/" times kind=all by cursor (one keyset over both
@@ -121,15 +123,47 @@ func BenchmarkListPages(b *testing.B) {
 				req  func() gatehouse.PageRequest
 			}
 			var cases []tc
+			var appendRole, appendTenant string
+			appended := 0
+			appendOne := func() {
+				if appendRole == "" {
+					for q, dst := range map[string]*string{"SELECT id FROM authz_roles WHERE env_id = $1 ORDER BY key LIMIT 1": &appendRole,
+						"SELECT id FROM authz_tenants WHERE env_id = $1 ORDER BY key LIMIT 1": &appendTenant} {
+						if err := db.Writer().QueryRowContext(ctx, q, env).Scan(dst); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				appended++
+				now := time.Now()
+				u := &facts.User{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("walker-%d", appended), CreatedAt: now, UpdatedAt: now}
+				if err := st.CreateUser(ctx, u); err != nil {
+					b.Fatal(err)
+				}
+				if err := st.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: appendRole, TenantID: appendTenant, CreatedAt: now}); err != nil {
+					b.Fatal(err)
+				}
+			}
 			// walk reads the pages from mid on by number, one page further
 			// each time, as a client walking the list does: the page before
 			// mid is read untimed, and each timed page follows the one
 			// before it (the store's kept cursor: anchor.go).
-			walk := func(name string, list func(gatehouse.PageRequest) (string, error), mid int, sort string, desc bool) tc {
+			// With appends, a user and an assignment are added (untimed)
+			// before each page, after every row, as on a live system.
+			walk := func(name string, list func(gatehouse.PageRequest) (string, error), mid int, sort string, desc, appends bool) tc {
 				var next int
 				mid = max(mid, 1000/20+2) // the page before it deep too
 				req := gatehouse.PageRequest{PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
-				return tc{name + "/page-walk", func(p gatehouse.PageRequest) (string, error) {
+				suffix := "/page-walk"
+				if appends {
+					suffix = "/page-walk-appends"
+				}
+				return tc{name + suffix, func(p gatehouse.PageRequest) (string, error) {
+					if appends {
+						b.StopTimer()
+						appendOne()
+						b.StartTimer()
+					}
 					p.Page = next
 					if next++; next == mid+40 {
 						next = mid // back to a page whose cursor is kept, not past the end
@@ -166,7 +200,10 @@ func BenchmarkListPages(b *testing.B) {
 				}, func() gatehouse.PageRequest {
 					return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
 				}})
-				cases = append(cases, walk(name, list, mid, sort, desc))
+				cases = append(cases, walk(name, list, mid, sort, desc, false))
+				if sort == "" && !desc {
+					cases = append(cases, walk(name, list, mid, sort, desc, true))
+				}
 				var cur string
 				cases = append(cases, tc{name + "/cursor", list, func() gatehouse.PageRequest {
 					if cur == "" {
@@ -296,7 +333,7 @@ func BenchmarkListPages(b *testing.B) {
 				}
 				anchored := as(m.f)
 				if m.page == mid {
-					cases = append(cases, walk(strings.TrimSuffix(m.name, "/page-mid"), anchored, mid, m.sort, m.desc))
+					cases = append(cases, walk(strings.TrimSuffix(m.name, "/page-mid"), anchored, mid, m.sort, m.desc, false))
 				}
 				list := skipping(anchored)
 				cases = append(cases, tc{m.name, list, req}, tc{m.name + "-union", func(p gatehouse.PageRequest) (string, error) {
