@@ -137,6 +137,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"a map for a value", []string{"serve"}, "addr:\n  host: x\n", 0o600, `gatehouse.yaml:1: addr: want a single value or a list, not a mapping`},
 		{"a list for a value", []string{"serve"}, "addr: [127.0.0.1:1, 127.0.0.1:2]\n", 0o600, `gatehouse.yaml:1: addr: want a single value, not a list`},
 		{"a list for another command's value", []string{"migrate"}, "region:\n  - eu\n  - us\n", 0o600, `gatehouse.yaml:1: region: want a single value, not a list`},
+		{"a list through an alias", []string{"serve"}, "webhook-retry-schedule: &s [1s, 2s]\naddr: *s\n", 0o600, `gatehouse.yaml:2: addr: want a single value, not a list`},
 		{"a second document", []string{"migrate"}, "log-level: info\n---\ndatabase-url: postgres://gh:pw@127.0.0.1:1/gh\n", 0o644,
 			`gatehouse.yaml:2: a second YAML document (after ---): put every setting in one document`},
 		{"bad region", []string{"migrate"}, "region: Europe\n", 0o600, `region "Europe": want a short name`},

@@ -116,7 +116,11 @@ func ParseFile(path string, b []byte) (*File, error) {
 			}
 			return nil, fmt.Errorf("%s:%d: %s: %v", path, line, key, err)
 		}
-		f.Entries = append(f.Entries, Entry{Key: key, Value: val, Line: k.Line, Map: v.Kind == yaml.MappingNode, List: v.Kind == yaml.SequenceNode})
+		kind := v.Kind
+		for n := v; n.Kind == yaml.AliasNode && n.Alias != nil; n = n.Alias {
+			kind = n.Alias.Kind // what an alias stands for
+		}
+		f.Entries = append(f.Entries, Entry{Key: key, Value: val, Line: k.Line, Map: kind == yaml.MappingNode, List: kind == yaml.SequenceNode})
 	}
 	return f, nil
 }

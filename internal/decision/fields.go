@@ -42,7 +42,7 @@ func UnknownField(body []byte, bulk bool) string {
 		case "at_least":
 			w.skip()
 		default:
-			return name
+			return shown(name)
 		}
 	}
 	return ""
@@ -79,7 +79,7 @@ func (w *fieldWalk) check(n int) string {
 				case "key", "attributes":
 					w.skip()
 				default:
-					return at("user." + f)
+					return at("user." + shown(f))
 				}
 			}
 		case "resource":
@@ -93,16 +93,25 @@ func (w *fieldWalk) check(n int) string {
 				case "type", "key", "tenant", "attributes":
 					w.skip()
 				default:
-					return at("resource." + f)
+					return at("resource." + shown(f))
 				}
 			}
 		case "action", "context", "at_least":
 			w.skip()
 		default:
-			return at(name)
+			return at(shown(name))
 		}
 	}
 	return ""
+}
+
+// shown is an unknown name as the answer names it: "" (which would read
+// as "none") is shown quoted.
+func shown(name string) string {
+	if name == "" {
+		return `""`
+	}
+	return name
 }
 
 func (w *fieldWalk) peek() byte {

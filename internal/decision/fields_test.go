@@ -19,6 +19,9 @@ func TestUnknownField(t *testing.T) {
 		{`{"checks":[{"user":"ada","action":"read","resource":{"type":"doc"}},{"user":"bob","action":"read","resource":{"type":"doc"}}],"at_least":3}`, true, ""},
 		{`{"checks":[{"user":"ada","action":"read","resource":{"type":"doc"}} , {"user":"bob","action":"read","resource":{"type":"doc","tenat":"x"}}]}`, true, "checks[1].resource.tenat"},
 		{`{"checks":[],"atleast":3}`, true, "atleast"},
+		{`{"":0,"user":"ada","action":"read","resource":{"type":"doc","tenat":"x"}}`, false, `""`},
+		{`{"":0,"checks":[]}`, true, `""`},
+		{`{"user":"ada","action":"read","resource":{"":1,"type":"doc"}}`, false, `resource.""`},
 		{`{"checks":[{"user":"ada","action":"read","resource":{"type":"doc"},"contxt":{}}]}`, true, "checks[0].contxt"},
 	} {
 		if got := UnknownField([]byte(c.body), c.bulk); got != c.want {

@@ -78,26 +78,37 @@ func b2i(b bool) int64 {
 	return 0
 }
 
-// withKnownCheckFields refuses a field v1's check routes do not take
-// (400 unknown_field, as every other route's schema validation does). They
-// skip huma's validation of the body (a second full parse of each call),
-// which ignored such fields: a misspelt "tenat" was decided in the default
-// tenant. It reads the body WithInputCheck holds, names only; a body that
-// is not valid JSON is left to the operation to refuse.
-func withKnownCheckFields(errs web.ErrorWriter, next http.Handler) http.Handler {
+// withKnownCheckFields finds a field v1's check routes do not take, which
+// their handlers then refuse (400 unknown_field, as every other route's
+// schema validation does), after the gate. They skip huma's validation of
+// the body (a second full parse of each call), which ignored such fields:
+// a misspelt "tenat" was decided in the default tenant. It reads the body
+// WithInputCheck holds, names only; a body that is not valid JSON is left
+// to the operation to refuse.
+func withKnownCheckFields(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && (r.URL.Path == "/v1/allowed" || r.URL.Path == "/v1/allowed/bulk") {
 			if b := web.HeldBody(r); b != nil {
 				if f := decision.UnknownField(b, r.URL.Path == "/v1/allowed/bulk"); f != "" && json.Valid(b) {
-					msg := "invalid parameter " + f + ": unexpected property"
-					errs(w, r, &gatehouse.Error{Code: gatehouse.CodeInvalidRequest, Message: msg, Details: map[string]any{
-						"field": f, "reason": "unknown_field", "errors": []map[string]any{{"field": f, "reason": "unknown_field", "message": "unexpected property"}}}})
-					return
+					r = r.WithContext(context.WithValue(r.Context(), unknownFieldKey{}, f))
 				}
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+type unknownFieldKey struct{}
+
+// unknownField is the refusal of a check body with a field the route does
+// not take (withKnownCheckFields found it), nil when none.
+func unknownField(ctx context.Context) error {
+	f, _ := ctx.Value(unknownFieldKey{}).(string)
+	if f == "" {
+		return nil
+	}
+	return &gatehouse.Error{Code: gatehouse.CodeInvalidRequest, Message: "invalid parameter " + f + ": unexpected property", Details: map[string]any{
+		"field": f, "reason": "unknown_field", "errors": []map[string]any{{"field": f, "reason": "unknown_field", "message": "unexpected property"}}}}
 }
 
 type checkIn struct {
@@ -106,6 +117,9 @@ type checkIn struct {
 }
 
 func (h *handlers) allowed(ctx context.Context, in *checkIn) (*Out[decision.CheckResult], error) {
+	if err := unknownField(ctx); err != nil {
+		return nil, err
+	}
 	if err := in.Body.Validate(""); err != nil {
 		return nil, err
 	}
@@ -131,6 +145,9 @@ type bulkCheckIn struct {
 }
 
 func (h *handlers) allowedBulk(ctx context.Context, in *bulkCheckIn) (*Out[[]decision.CheckResult], error) {
+	if err := unknownField(ctx); err != nil {
+		return nil, err
+	}
 	if err := in.Body.Validate(); err != nil {
 		return nil, err
 	}

@@ -142,6 +142,10 @@ func TestFastCheckAnswersAsTheGeneralPath(t *testing.T) {
 		t.Fatalf("bulk with an unknown field: %d %s", res.status, res.raw)
 	}
 	s.must(200, req{method: "POST", path: "/v1/allowed/bulk", key: checker, body: `{"checks":[{"user":"ada","action":"read","resource":{"type":"document"}}],"at_least":0}`})
+	// An empty name is a name too; and the gate speaks first.
+	s.must(400, req{method: "POST", path: "/v1/allowed", key: checker, body: `{"":0,"user":"ada","action":"read","resource":{"type":"document","tenat":"acme"}}`})
+	s.must(401, req{method: "POST", path: "/v1/allowed", key: "nope", body: `{"user":"ada","action":"read","resource":{"type":"document","tenat":"acme"}}`})
+	s.must(401, req{method: "POST", path: "/v1/allowed/bulk", key: "nope", body: `{"checks":[],"atleast":1}`})
 	// A key the gate refuses is refused the same way.
 	_, noScope := s.newKey("environment", []string{"view:user"}, map[string]any{"project": "default", "environment": "development"})
 	s.must(403, req{method: "POST", path: "/v1/allowed", key: noScope, body: json.RawMessage(bodies[0])})

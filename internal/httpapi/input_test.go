@@ -185,9 +185,10 @@ func badTextCases(t *testing.T, s *server) []inputCase {
 	// queryCases puts each bad text in each of params.
 	queryCases := func(name, method, path string, params []string, fixed map[string]string, body, key string, permit bool) {
 		for _, param := range params {
-			// A bad %-escape, which Go's parser would drop without a word,
-			// only in a query.
-			for _, b := range append(badText[:len(badText):len(badText)], struct{ name, url, json, reason string }{"bad percent-encoding", "x%zzy", "", "invalid_escape"}) {
+			// A bad %-escape or a ;, which Go's parser would drop without a
+			// word, only in a query.
+			for _, b := range append(badText[:len(badText):len(badText)], struct{ name, url, json, reason string }{"bad percent-encoding", "x%zzy", "", "invalid_escape"},
+				struct{ name, url, json, reason string }{"a semicolon", "x;y", "", "invalid_separator"}) {
 				if b.url == "" {
 					continue
 				}

@@ -199,7 +199,7 @@ func New(d Deps) (http.Handler, *huma.OpenAPI) {
 
 	web.NotFound(mux)
 	var handler http.Handler = withRevision(metrics.NotePattern(mux))
-	handler = withKnownCheckFields(errs, handler)
+	handler = withKnownCheckFields(handler)
 	handler = web.WithInputCheck(d.MaxBodyBytes, errs, handler) // no NUL, only UTF-8 in path, query and JSON bodies
 	handler = web.WithRecover(d.Log, handler)
 	if d.Idempotency != nil && d.bare == nil {

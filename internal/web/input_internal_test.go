@@ -71,6 +71,8 @@ func TestQueryAndPathProblems(t *testing.T) {
 		{"a value that does not decode", "x=1&user=%zz", "/v1/users", "query", "user", reasonEscape},
 		{"a name that does not decode", "us%zer=1", "/v1/users", "query", "us%zer", reasonEscape},
 		{"a lone % at the end", "tenant=acme%", "/v1/role-assignments", "query", "tenant", reasonEscape},
+		{"a ; in a value", "user=u&tenant=acme;x", "/v1/role-assignments", "query", "tenant", reasonSeparator},
+		{"an escaped ; is text", "q=a%3Bb", "/v1/users", "", "", ""},
 		{"NUL in the path", "", "/v1/users/a\x00b", "path", "", reasonNUL},
 		{"invalid UTF-8 in the path", "", "/v1/users/a\xffb", "path", "", reasonUTF8},
 	}

@@ -26,6 +26,10 @@
 -- counts as after it.
 
 -- +goose Up
+-- Writers wait until this commits (and those in flight finish first): a
+-- row inserted while the tails are computed, whose statement trigger then
+-- ran the old function, would otherwise sit above its environment's tail.
+LOCK TABLE authz_users, authz_tenants, authz_roles, authz_resources, authz_role_assignments, authz_resource_roles, authz_relations, authz_instances, authz_instance_assignments, authz_tuples, authz_condition_sets, authz_set_rules IN SHARE MODE;
 ALTER TABLE facts_versions ADD COLUMN vr BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE facts_versions ADD COLUMN tail_at BIGINT;
 ALTER TABLE facts_versions ADD COLUMN tail_id TEXT;
