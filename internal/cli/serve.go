@@ -38,6 +38,11 @@ if the port is taken it stops before creating anything.`,
 			if err != nil {
 				return err
 			}
+			for _, f := range []string{cfg.TLSKey, cfg.OIDCClientSecretFile} {
+				if open := cmdkit.OpenKeyFile(f); open != "" {
+					log.Warn("a secret file is open to other users", "problem", open)
+				}
+			}
 			// The port first: a clash must end the run before anything is
 			// created, or the first key, printed once, would be lost with it.
 			plain, err := net.Listen("tcp", cfg.Addr)

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 )
 
 // LoadTLS reads a PEM certificate (chain) and its private key for an HTTPS
@@ -29,4 +31,20 @@ func WithTLS(ln net.Listener, tc *tls.Config) net.Listener {
 		return ln
 	}
 	return tls.NewListener(ln, tc)
+}
+
+// OpenKeyFile says why a private key or secret file is too open ("" when
+// it is not, or cannot be read): users other than its owner and group may
+// read or change it. The command still starts (certificate tooling often
+// writes keys 0644 into a directory that guards them), but says so, as it
+// does for a secret key file.
+func OpenKeyFile(path string) string {
+	if path == "" || runtime.GOOS == "windows" {
+		return ""
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o007 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s is readable or writable by every user of the machine (mode %04o): chmod 600 it (or 640 for a group)", path, st.Mode().Perm())
 }

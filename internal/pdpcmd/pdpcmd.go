@@ -121,6 +121,9 @@ file named by --key-file; --key works too, but its value shows in ps.`,
 				return err
 			}
 			pc.Log = logging.New(logLevel, logFormat, stderr)
+			if open := cmdkit.OpenKeyFile(tlsKey); open != "" {
+				pc.Log.Warn("a secret file is open to other users", "problem", open)
+			}
 			p, err := pdp.New(pc)
 			if err != nil {
 				return err
