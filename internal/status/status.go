@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/event"
@@ -266,8 +267,8 @@ func validText(field, v string, max int) (string, error) {
 	if v == "" {
 		return "", gatehouse.FieldError(field, "required_field_missing", "%s is required", field)
 	}
-	if len(v) > max {
-		return "", gatehouse.FieldError(field, "too_long", "%s is longer than %d bytes", field, max)
+	if utf8.RuneCountInString(v) > max { // characters, as the API's schema counts (maxLength)
+		return "", gatehouse.FieldError(field, "too_long", "%s is longer than %d characters", field, max)
 	}
 	return v, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,11 +230,20 @@ func TestIncidentRules(t *testing.T) {
 		{Title: "t", Body: "b", Impact: "huge"},
 		{Title: "t", Body: "b", Status: "resolved"},
 		{Title: "t", Body: "b", Components: []string{"dns"}},
+		{Title: strings.Repeat("é", 201), Body: "b"}, // 201 characters
 	}
 	for i, in := range bad {
 		if _, err := svc.CreateIncident(ctx, "op", in); gatehouse.ErrorCode(err) != gatehouse.CodeInvalidRequest {
 			t.Fatalf("bad input %d: %v", i, err)
 		}
+	}
+	// The limit counts characters, as the API's schema does (200 of 2 bytes).
+	long, err := svc.CreateIncident(ctx, "op", status.NewIncident{Title: strings.Repeat("é", 200), Body: "b"})
+	if err != nil {
+		t.Fatalf("200 characters: %v", err)
+	}
+	if _, err := svc.Resolve(ctx, "op", long.ID, ""); err != nil {
+		t.Fatal(err)
 	}
 	in, err := svc.CreateIncident(ctx, "op", status.NewIncident{Title: "Slow checks", Body: "Looking.", Components: []string{"checks", "checks"}})
 	if err != nil {
