@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -83,6 +84,14 @@ func TestRegionClaim(t *testing.T) {
 	}
 	if !errors.As(err, &ge) || ge.Details["api_url"] != "https://us.example.com" || ge.Details["region"] != "us" {
 		t.Fatalf("details %v", ge.Details)
+	}
+	// a region claim that is no region's name (as --region takes them) is
+	// no region: the full verification refuses the forged token
+	parts := strings.Split(usToken, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), `"region":"us"`, `"region":"-us"`, 1))) + "." + parts[2]
+	if _, err := eu.Verify(ctx, forged); gatehouse.ErrorCode(err) == gatehouse.CodeWrongRegion {
+		t.Fatalf("a forged region -us: %v", err)
 	}
 	// a cluster without regions refuses nothing for its region: the us key
 	// fails there only because its signature is not this cluster's

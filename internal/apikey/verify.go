@@ -287,7 +287,7 @@ func WrongRegion(region, url, here string) *gatehouse.Error {
 // takes): anything else in the claim is no region, and the full
 // verification refuses the token.
 func regionName(r string) bool {
-	if len(r) > 32 {
+	if r == "" || len(r) > 32 || r[0] == '-' { // as config.validRegionName
 		return false
 	}
 	for _, ch := range r {
