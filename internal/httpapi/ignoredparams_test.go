@@ -39,6 +39,10 @@ func TestUnknownQueryParametersAreIgnored(t *testing.T) {
 		{"a parameter twice is listed once", "GET", "/v1/users/ada?foo=1&foo=2", k, nil, 200, "[foo]"},
 		{"a misspelt parameter is ignored too", "GET", "/v1/users?per_pag=1", k, nil, 200, "[per_pag]"},
 		{"no query", "GET", "/v1/users", k, nil, 200, ""},
+		// A declared parameter of one value given twice: the operation
+		// would read the first and drop the rest without a word.
+		{"a declared parameter twice", "GET", "/v1/users?per_page=5&per_page=200", k, nil, 400, ""},
+		{"a declared parameter twice on a DELETE", "DELETE", "/v1/role-assignments?user=ada&role=reader&role=writer", k, nil, 400, ""},
 		{"an error lists them too", "GET", "/v1/users/ghost?_=1", k, nil, 404, "[_]"},
 	}
 	for _, tc := range tests {

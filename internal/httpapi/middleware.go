@@ -105,9 +105,17 @@ func noteIgnoredParams(api huma.API) func(huma.Context, func(huma.Context)) {
 		}
 		op := ctx.Operation()
 		var ignored []string
-		for name := range u.Query() {
+		for name, values := range u.Query() {
 			if !takesQuery(op, name) {
 				ignored = append(ignored, name)
+				continue
+			}
+			if len(values) > 1 && !takesList(op, name) {
+				// The operation would read the first and drop the rest
+				// without a word (per_page=5&per_page=200 pages by 5).
+				_ = huma.WriteErr(api, ctx, http.StatusBadRequest, fmt.Sprintf("query parameter %q is given %d times: it takes one value", name, len(values)),
+					&huma.ErrorDetail{Location: "query." + name, Message: "given more than once"})
+				return
 			}
 		}
 		if len(ignored) == 0 {
@@ -139,6 +147,17 @@ func takesQuery(op *huma.Operation, name string) bool {
 		}
 	}
 	return false
+}
+
+// takesList reports whether op's query parameter name takes several
+// values (an array, repeated or comma-separated).
+func takesList(op *huma.Operation, name string) bool {
+	for _, p := range op.Parameters {
+		if p.In == "query" && p.Name == name {
+			return p.Schema != nil && p.Schema.Type == huma.TypeArray
+		}
+	}
+	return true // a deepObject's parts: left to the operation
 }
 
 // principal is the caller the gate admitted.
