@@ -58,3 +58,18 @@ type OK struct {
 func Success(requestID string, data any) OK {
 	return OK{Status: "success", Data: data, Meta: NewMeta(requestID)}
 }
+
+// ValidRequestID reports whether a caller's X-Request-Id is kept (echoed,
+// logged): up to 64 letters, digits, dashes, underscores and dots;
+// anything else is replaced by a new id, by the server and the PDP alike.
+func ValidRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}

@@ -480,6 +480,21 @@ func TestPDPAPI(t *testing.T) {
 	if len(results) != 2 || results[0].(map[string]any)["allow"] != true || results[1].(map[string]any)["allow"] != false {
 		t.Fatalf("bulk: %v", results)
 	}
+	// A caller's request id is kept as the server keeps one: short and
+	// plain; anything else gets a new id.
+	for id, kept := range map[string]bool{"mine-1.a_b": true, "has space": false, strings.Repeat("x", 65): false, "ünï": false} {
+		hr, _ := http.NewRequest("POST", r.url+"/v1/allowed", strings.NewReader(`{"user":"alice","action":"read","resource":{"type":"document"}}`))
+		hr.Header.Set("Authorization", "Bearer "+w.envKey)
+		hr.Header.Set("X-Request-Id", id)
+		res, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := res.Header.Get("X-Request-Id"); (got == id) != kept || got == "" {
+			t.Errorf("X-Request-Id %q: answered %q", id, got)
+		}
+	}
 	// The same answers as the server's.
 	srv := mustCall(t, 200, "POST", w.n.url+"/v1/user-permissions", w.envKey, map[string]any{"user": "alice"})
 	mine := mustCall(t, 200, "POST", r.url+"/v1/user-permissions", w.envKey, map[string]any{"user": "alice"})

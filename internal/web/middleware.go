@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/envelope"
 )
 
 type requestIDKey struct{}
@@ -78,18 +79,9 @@ func SetNoFraming(h http.Header) {
 	h["X-Frame-Options"], h["X-Content-Type-Options"], h["Content-Security-Policy"] = frameDeny, noSniff, frameNone
 }
 
-// validRequestID accepts a caller's id when it is short and printable.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
+// validRequestID accepts a caller's id when it is short and printable
+// (the PDP's rule too).
+func validRequestID(id string) bool { return envelope.ValidRequestID(id) }
 
 // WithRequestID gives every request an id (the caller's X-Request-Id when
 // sane) and echoes it in the response.
