@@ -21,7 +21,7 @@ func main() {
 		os.Exit(exit.Code)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		fmt.Fprintln(os.Stderr, "gatehouse:", cli.TermSafeMessage(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -220,6 +220,21 @@ func (r *remote) print(v any, header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
+// TermSafeMessage is an error message for the terminal: as termSafe, but
+// its lines and tabs are kept (a message may span lines); the server's
+// text in it (a key that already exists, say) runs no escape sequence.
+func TermSafeMessage(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		cells := strings.Split(l, "\t")
+		for j, c := range cells {
+			cells[j] = termSafe(c)
+		}
+		lines[i] = strings.Join(cells, "\t")
+	}
+	return strings.Join(lines, "\n")
+}
+
 // termSafe is text from the server as a terminal may show it: control
 // characters (C0, DEL, C1: escape sequences that set a window title,
 // erase lines or write the clipboard; tabs and newlines that fake table

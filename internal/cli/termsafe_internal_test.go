@@ -31,3 +31,13 @@ func TestTablesShowNoControlCharacters(t *testing.T) {
 		t.Fatalf("the cells are not shown as escapes and plain text:\n%s", got)
 	}
 }
+
+// TestErrorMessagesShowNoControlCharacters: an error message keeps its
+// lines and tabs, and shows any other control character as an escape.
+func TestErrorMessagesShowNoControlCharacters(t *testing.T) {
+	t.Parallel()
+	got := TermSafeMessage("a user with key \"m\x1b]0;pwned\x07\" already exists\n\tsee --help\u009b")
+	if want := `a user with key "m\x1b]0;pwned\a" already exists` + "\n\tsee --help" + `\u009b`; got != want {
+		t.Fatalf("%q, want %q", got, want)
+	}
+}
