@@ -59,7 +59,8 @@ func TestPDPImportsNoServerPackage(t *testing.T) {
 		mod + "/internal/decision": true, mod + "/internal/permit": true, mod + "/internal/batch": true, mod + "/internal/envelope": true,
 		mod + "/internal/dberr":      true, // a leaf: standard library only
 		mod + "/internal/adminhttp":  true, // a leaf: standard library only
-		mod + "/internal/jsonstream": true} // a leaf: standard library only
+		mod + "/internal/jsonstream": true, // a leaf: standard library only
+		mod + "/internal/jsontext":   true} // a leaf: standard library only
 	thirdParty := []string{"github.com/danielgtaylor/huma", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/redis/go-redis",
 		"github.com/riverqueue/river", "github.com/pressly/goose", "github.com/golang-jwt/jwt", "github.com/spf13/cobra"}
 	checkDeps(t, "./internal/pdp", mod, allowed, thirdParty)
@@ -77,7 +78,7 @@ func TestPDPBinaryImportsNoServerPackage(t *testing.T) {
 		// internal/pdp and what TestPDPImportsNoServerPackage lets it import
 		mod: true, mod + "/client/authz": true, mod + "/client": true, mod + "/internal/pdp": true, mod + "/internal/decision": true,
 		mod + "/internal/permit": true, mod + "/internal/batch": true, mod + "/internal/envelope": true, mod + "/internal/dberr": true,
-		mod + "/internal/adminhttp": true, mod + "/internal/jsonstream": true}
+		mod + "/internal/adminhttp": true, mod + "/internal/jsonstream": true, mod + "/internal/jsontext": true}
 	forbidden := []string{"github.com/danielgtaylor/huma", "github.com/jackc/pgx", "modernc.org/sqlite", "modernc.org/libc", "github.com/redis/go-redis", "github.com/riverqueue/river",
 		"github.com/pressly/goose", "github.com/golang-jwt/jwt", "github.com/prometheus/client_golang",
 		"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "go.opentelemetry.io/contrib"}

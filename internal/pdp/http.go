@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/client/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/envelope"
+	"github.com/gatehouse-dev/gatehouse/internal/jsontext"
 	"github.com/gatehouse-dev/gatehouse/internal/permit"
 )
 
@@ -151,6 +152,22 @@ func decodeChecked(w http.ResponseWriter, r *http.Request, v any, known func([]b
 			return false
 		}
 		writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, "the request body could not be read whole: "+err.Error())
+		return false
+	}
+	if reason, at := jsontext.Problem(body); reason != "" {
+		// As the server: a NUL character (raw or \u0000) or invalid UTF-8
+		// is refused, not decoded (into a replacement character).
+		field := jsontext.FieldAt(body, at)
+		what := "a string"
+		if field != "" {
+			what = "the field " + strconv.Quote(field)
+		}
+		text := "contains a NUL character (\\u0000)"
+		if reason == jsontext.InvalidUTF8 {
+			text = "is not valid UTF-8"
+		}
+		writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, fmt.Sprintf("invalid request body: %s %s (at byte %d)", what, text, at),
+			map[string]any{"location": "body", "field": field, "reason": reason})
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

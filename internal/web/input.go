@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/jsontext"
 )
 
 // Every text a request carries into the API (the path, the query string, a
@@ -32,8 +32,8 @@ type inputProblem struct {
 }
 
 const (
-	reasonNUL  = "nul_character"
-	reasonUTF8 = "invalid_utf8"
+	reasonNUL  = jsontext.NUL
+	reasonUTF8 = jsontext.InvalidUTF8
 	// reasonEscape: a % in the query string not followed by two hex
 	// digits. Go's parser drops such a pair without a word, so the
 	// operation would run as if it had not been sent (a DELETE's tenant
@@ -302,46 +302,9 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// nulEscape is JSON's escape of the NUL character.
-var nulEscape = []byte(`\u0000`)
-
-// jsonTextProblem finds a NUL character (a raw 0 byte or the escape
-// \u0000) or invalid UTF-8 in a JSON text: what is wrong and its offset.
-// An escape counts only when its backslash is not itself escaped (an even
-// number of backslashes before it): "\\u0000" is the six characters
-// \u0000, not a NUL.
-func jsonTextProblem(b []byte) (string, int) {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		return reasonNUL, i
-	}
-	if !utf8.Valid(b) {
-		for i := 0; i < len(b); {
-			r, n := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && n <= 1 {
-				return reasonUTF8, i
-			}
-			i += n
-		}
-	}
-	if bytes.IndexByte(b, '\\') < 0 { // no escapes at all (most bodies)
-		return "", -1
-	}
-	for from := 0; ; {
-		i := bytes.Index(b[from:], nulEscape)
-		if i < 0 {
-			return "", -1
-		}
-		i += from
-		k := i
-		for k > 0 && b[k-1] == '\\' {
-			k--
-		}
-		if (i-k)%2 == 0 {
-			return reasonNUL, i
-		}
-		from = i + 1
-	}
-}
+// jsonTextProblem finds a NUL character or invalid UTF-8 in a JSON text
+// (jsontext.Problem).
+func jsonTextProblem(b []byte) (string, int) { return jsontext.Problem(b) }
 
 // bodyProblem describes a problem at offset at of a JSON body, naming the
 // field that holds it when the body parses that far.
@@ -359,83 +322,6 @@ func bodyProblem(b []byte, reason string, at int) *inputProblem {
 		message: fmt.Sprintf("invalid request body: %s %s (at byte %d); JSON text must be valid UTF-8 without NUL characters", what, text, at)}
 }
 
-// jsonFieldAt returns the path ("resource.key", "checks[2].user") of the
-// JSON value or key holding offset at of b, as far as b parses; "" for
-// the top level. It runs only for a body already refused.
-func jsonFieldAt(b []byte, at int) string {
-	type frame struct {
-		obj     bool
-		key     string
-		wantKey bool
-		idx     int
-	}
-	var st []frame
-	path := func(last string) string {
-		var sb strings.Builder
-		for _, f := range st {
-			switch {
-			case !f.obj:
-				fmt.Fprintf(&sb, "[%d]", f.idx)
-			case !f.wantKey:
-				if sb.Len() > 0 {
-					sb.WriteByte('.')
-				}
-				sb.WriteString(f.key)
-			}
-		}
-		if last != "" {
-			if sb.Len() > 0 {
-				sb.WriteByte('.')
-			}
-			sb.WriteString(last)
-		}
-		return strings.ToValidUTF8(strings.ReplaceAll(sb.String(), "\x00", ""), "\uFFFD")
-	}
-	consumed := func() { // a value of the innermost container ended
-		if n := len(st); n > 0 {
-			if st[n-1].obj {
-				st[n-1].wantKey = true
-			} else {
-				st[n-1].idx++
-			}
-		}
-	}
-	if at < len(b) && b[at] == 0 {
-		// A raw NUL is not JSON: parse as if it were a space (valid
-		// both in and between strings) to find where it is.
-		b = bytes.Clone(b)
-		b[at] = ' '
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "" // the body breaks before at: the field is not known
-		}
-		top := len(st) - 1
-		if s, ok := tok.(string); ok && top >= 0 && st[top].obj && st[top].wantKey {
-			if int64(at) < dec.InputOffset() {
-				return path(s)
-			}
-			st[top].key, st[top].wantKey = s, false
-			continue
-		}
-		if int64(at) < dec.InputOffset() {
-			if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-				st = st[:top]
-			}
-			return path("")
-		}
-		switch tok {
-		case json.Delim('{'):
-			st = append(st, frame{obj: true, wantKey: true})
-		case json.Delim('['):
-			st = append(st, frame{})
-		case json.Delim('}'), json.Delim(']'):
-			st = st[:top]
-			consumed()
-		default:
-			consumed()
-		}
-	}
-}
+// jsonFieldAt is the path of the value or key at offset at of b
+// (jsontext.FieldAt).
+func jsonFieldAt(b []byte, at int) string { return jsontext.FieldAt(b, at) }
