@@ -1,9 +1,10 @@
+//go:build !windows
+
 package cmdkit
 
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -13,9 +14,6 @@ import (
 // and none at all are not.
 func TestOpenKeyFile(t *testing.T) {
 	t.Parallel()
-	if runtime.GOOS == "windows" {
-		t.Skip("no mode bits on Windows")
-	}
 	dir := t.TempDir()
 	for _, c := range []struct {
 		mode os.FileMode

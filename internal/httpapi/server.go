@@ -329,7 +329,7 @@ const bodyReadTimeout = 60 * time.Second
 func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error)) {
 	op := huma.Operation{
 		OperationID: r.id, Method: r.method, Path: r.path, Summary: r.summary, Tags: []string{r.tag},
-		DefaultStatus: r.status, Metadata: map[string]any{}, MaxBodyBytes: hugeLimit(g.maxBody), SkipValidateBody: r.hot,
+		DefaultStatus: r.status, Metadata: map[string]any{}, MaxBodyBytes: humaLimit(g.maxBody), SkipValidateBody: r.hot,
 		BodyReadTimeout: bodyReadTimeout,
 	}
 	var desc []string
@@ -426,12 +426,12 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 	})
 }
 
-// hugeLimit is huma's MaxBodyBytes for a server that takes bodies of up to
+// humaLimit is huma's MaxBodyBytes for a server that takes bodies of up to
 // max bytes: huma refuses a body that reaches its limit (it cannot tell
 // whether more would follow), so a body of exactly max bytes, which the
 // server takes (--max-body-bytes: "larger request bodies get 413"), needs
 // one byte more.
-func hugeLimit(max int64) int64 {
+func humaLimit(max int64) int64 {
 	if max <= 0 {
 		return max
 	}

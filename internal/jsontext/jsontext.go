@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -139,4 +140,24 @@ func FieldAt(b []byte, at int) string {
 			consumed()
 		}
 	}
+}
+
+// Describe names a problem Problem found at offset at of body: the path
+// of the field holding it ("" when the body does not parse that far) and
+// the message the API answers with.
+func Describe(body []byte, reason string, at int) (field, message string) {
+	field = FieldAt(body, at)
+	what := "a string"
+	if field != "" {
+		q := field
+		if len(q) > 64 {
+			q = q[:64] + "…"
+		}
+		what = "the field " + strconv.Quote(q)
+	}
+	text := "contains a NUL character (\\u0000)"
+	if reason == InvalidUTF8 {
+		text = "is not valid UTF-8"
+	}
+	return field, fmt.Sprintf("invalid request body: %s %s (at byte %d); JSON text must be valid UTF-8 without NUL characters", what, text, at)
 }

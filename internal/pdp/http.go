@@ -157,16 +157,8 @@ func decodeChecked(w http.ResponseWriter, r *http.Request, v any, known func([]b
 	if reason, at := jsontext.Problem(body); reason != "" {
 		// As the server: a NUL character (raw or \u0000) or invalid UTF-8
 		// is refused, not decoded (into a replacement character).
-		field := jsontext.FieldAt(body, at)
-		what := "a string"
-		if field != "" {
-			what = "the field " + strconv.Quote(field)
-		}
-		text := "contains a NUL character (\\u0000)"
-		if reason == jsontext.InvalidUTF8 {
-			text = "is not valid UTF-8"
-		}
-		writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, fmt.Sprintf("invalid request body: %s %s (at byte %d)", what, text, at),
+		field, msg := jsontext.Describe(body, reason, at)
+		writeErr(w, r, http.StatusBadRequest, gatehouse.CodeInvalidRequest, msg,
 			map[string]any{"location": "body", "field": field, "reason": reason})
 		return false
 	}

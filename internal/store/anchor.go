@@ -229,7 +229,7 @@ func anchored[T any](ctx context.Context, s *Store, list, envID string, filter a
 	v1, err := s.factsVersion(ctx, envID)
 	// The page stands if nothing was written while it was read, or only
 	// inserts after the tail into a capped list sorted by created_at.
-	stands := err == nil && (v1 == v0 || appends && out.TotalCapped && v1.vr == v0.vr)
+	stands := err == nil && anchor{version: v0.v, vr: v0.vr, capped: out.TotalCapped}.still(v1, appends)
 	if !stands {
 		if hit {
 			// A write may have committed while the page was read through

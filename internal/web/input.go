@@ -309,17 +309,8 @@ func jsonTextProblem(b []byte) (string, int) { return jsontext.Problem(b) }
 // bodyProblem describes a problem at offset at of a JSON body, naming the
 // field that holds it when the body parses that far.
 func bodyProblem(b []byte, reason string, at int) *inputProblem {
-	field := jsonFieldAt(b, at)
-	what := "a string"
-	if field != "" {
-		what = "the field " + quote(field)
-	}
-	text := "contains a NUL character (\\u0000)"
-	if reason == reasonUTF8 {
-		text = "is not valid UTF-8"
-	}
-	return &inputProblem{location: "body", field: field, reason: reason,
-		message: fmt.Sprintf("invalid request body: %s %s (at byte %d); JSON text must be valid UTF-8 without NUL characters", what, text, at)}
+	field, msg := jsontext.Describe(b, reason, at)
+	return &inputProblem{location: "body", field: field, reason: reason, message: msg}
 }
 
 // jsonFieldAt is the path of the value or key at offset at of b
