@@ -150,24 +150,32 @@ func (s *Store) RoleIDs(ctx context.Context, envID string) (map[string]string, e
 
 // InsertUsers stores new users.
 func (s *Store) InsertUsers(ctx context.Context, us []*facts.User) error {
-	return chunks(us, bulkRows, func(part []*facts.User) error {
+	err := chunks(us, bulkRows, func(part []*facts.User) error {
 		args := make([]any, 0, len(part)*9)
 		for _, u := range part {
 			args = append(args, u.ID, u.EnvID, u.Key, u.Email, u.FirstName, u.LastName, mustJSON(u.Attributes), micros(u.CreatedAt), micros(u.UpdatedAt))
 		}
 		return exec(ctx, s.writer(), "users", "INSERT INTO authz_users ("+userCols+") VALUES "+s.placeholders(len(part), 9), args...)
 	})
+	if err != nil {
+		return err
+	}
+	return s.splitGrownMarks(ctx, "authz_users", envsOf(us, func(u *facts.User) string { return u.EnvID }))
 }
 
 // InsertTenants stores new tenants.
 func (s *Store) InsertTenants(ctx context.Context, ts []*facts.Tenant) error {
-	return chunks(ts, bulkRows, func(part []*facts.Tenant) error {
+	err := chunks(ts, bulkRows, func(part []*facts.Tenant) error {
 		args := make([]any, 0, len(part)*8)
 		for _, t := range part {
 			args = append(args, t.ID, t.EnvID, t.Key, t.Name, t.Description, mustJSON(t.Attributes), micros(t.CreatedAt), micros(t.UpdatedAt))
 		}
 		return exec(ctx, s.writer(), "tenants", "INSERT INTO authz_tenants ("+tenantCols+") VALUES "+s.placeholders(len(part), 8), args...)
 	})
+	if err != nil {
+		return err
+	}
+	return s.splitGrownMarks(ctx, "authz_tenants", envsOf(ts, func(t *facts.Tenant) string { return t.EnvID }))
 }
 
 // InsertAssignments stores the assignments that do not exist yet and
@@ -195,7 +203,10 @@ func (s *Store) InsertAssignments(ctx context.Context, as []facts.Assignment) (m
 		}
 		return rows.Err()
 	})
-	return inserted, err
+	if err != nil {
+		return inserted, err
+	}
+	return inserted, s.splitGrownMarks(ctx, "authz_role_assignments", envsOf(as, func(a facts.Assignment) string { return a.EnvID }))
 }
 
 // ClearEnvironment deletes envID's authorization data but its default

@@ -140,7 +140,14 @@ func (e extraScanner) Scan(dest ...any) error {
 type listQuery struct {
 	what, cols, from, countFrom, idCol string
 	sortable                           map[string]string
+	// marks, when set, finds the row at index t of the list by
+	// created_at (marks.go): set only for a list whose rows are all of an
+	// environment's rows of a marked table.
+	marks marksSeek
 }
+
+// marksSeek is Store.markedSeek for one table and environment.
+type marksSeek func(ctx context.Context, t int, desc bool, countUpTo int) (at int64, id string, found bool, total int64, ok bool, err error)
 
 func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, page gatehouse.PageRequest,
 	scan func(scanner) (T, error)) (gatehouse.Page[T], error) {
@@ -184,18 +191,49 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 		if countFrom == "" {
 			countFrom = lq.from
 		}
-		if err := countRows(ctx, q, countFrom, w, page, &out); err != nil {
-			return out, fmt.Errorf("count %s: %w", lq.what, err)
+		off := page.Offset()
+		// A deep page of a marked list takes its first row and its count
+		// from the list marks (marks.go), else from the rows.
+		marked := false
+		var markAt int64
+		var markID string
+		var found bool
+		if lq.marks != nil && off >= deepOffset && (page.Sort == "" || page.Sort == "created_at") {
+			var total int64
+			var err error
+			markAt, markID, found, total, marked, err = lq.marks(ctx, off-1, page.Desc, page.CountUpTo)
+			if err != nil {
+				return out, fmt.Errorf("list %s: %w", lq.what, err)
+			}
+			if marked {
+				out.Total = int(total)
+				if page.CountUpTo > 0 && out.Total > page.CountUpTo {
+					out.Total, out.TotalCapped = page.CountUpTo, true
+				}
+			}
 		}
-		if off := page.Offset(); off >= deepOffset {
+		if !marked {
+			if err := countRows(ctx, q, countFrom, w, page, &out); err != nil {
+				return out, fmt.Errorf("count %s: %w", lq.what, err)
+			}
+		}
+		if off >= deepOffset {
 			// A deep page: find the row before it through the narrowest
 			// read (the sort column and id, from the count's tables, which
 			// an index covers), then read the page after it as a cursor
 			// would, instead of reading and joining every skipped row.
 			var key any
 			var id string
-			err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT %s, %s FROM %s%s ORDER BY %s%s, %s%s LIMIT 1 OFFSET %d",
-				col, lq.idCol, countFrom, conds, col, dir, lq.idCol, dir, off-1), args...).Scan(&key, &id)
+			var err error
+			if marked {
+				key, id = markAt, markID
+				if !found {
+					err = sql.ErrNoRows
+				}
+			} else {
+				err = q.QueryRowContext(ctx, fmt.Sprintf("SELECT %s, %s FROM %s%s ORDER BY %s%s, %s%s LIMIT 1 OFFSET %d",
+					col, lq.idCol, countFrom, conds, col, dir, lq.idCol, dir, off-1), args...).Scan(&key, &id)
+			}
 			if err == sql.ErrNoRows {
 				out.Items = []T{}
 				return out, nil

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
@@ -45,4 +47,55 @@ func WithoutAnchors(s *Store) *Store {
 	c := *s
 	c.noAnchors = true
 	return &c
+}
+
+// WithoutMarks is s finding every deep page's first row by a skip, never
+// through list_marks (marks.go), for a test or a benchmark to compare.
+func WithoutMarks(s *Store) *Store {
+	c := *s
+	c.noMarks = true
+	return &c
+}
+
+// SetMarkSpan sets the rows db's list marks cover after a split and the
+// count from which a page splits one, for a test to split small lists.
+// Before db is used.
+func SetMarkSpan(db *DB, span, split int64) { db.marks.span, db.marks.split = span, split }
+
+// MarksExact reports whether every list mark of envID's rows of table
+// counts the rows from it to the next mark, and the first is at the start.
+func MarksExact(ctx context.Context, db *DB, table, envID string) error {
+	q := db.traced(db.write)
+	marks, err := readMarks(ctx, q, table, envID)
+	if err != nil {
+		return err
+	}
+	if len(marks) == 0 {
+		var n int
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE env_id = $1", envID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%s: %d rows and no mark", table, n)
+		}
+		return nil
+	}
+	if marks[0].at != markMin || marks[0].id != "" {
+		return fmt.Errorf("%s: the first mark is at (%d, %q)", table, marks[0].at, marks[0].id)
+	}
+	for i, m := range marks {
+		cond, args := "", []any{envID, m.at, m.id}
+		if i+1 < len(marks) {
+			args = append(args, marks[i+1].at, marks[i+1].id)
+			cond = " AND created_at <= $4 AND (created_at < $4 OR id < $5)"
+		}
+		var n int64
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE env_id = $1 AND created_at >= $2 AND (created_at > $2 OR id >= $3)"+cond, args...).Scan(&n); err != nil {
+			return err
+		}
+		if n != m.n {
+			return fmt.Errorf("%s: mark %d of %d at (%d, %q) counts %d rows, has %d", table, i, len(marks), m.at, m.id, m.n, n)
+		}
+	}
+	return nil
 }

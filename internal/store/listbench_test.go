@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -90,14 +91,48 @@ func BenchmarkListPages(b *testing.B) {
 				}
 				return c
 			}
+			// As an import does when it ends, split the marks the load
+			// counted on the first (marks.go).
+			start = time.Now()
+			for _, table := range []string{"authz_users", "authz_tenants", "authz_role_assignments"} {
+				if err := st.SplitMarks(ctx, table, env); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Logf("%s: split the list marks in %s", e.name, time.Since(start).Round(time.Millisecond))
 			// The lists read through lst: st, or (skipping) st without kept
-			// cursors, so that a page-mid case is a skip every time.
+			// cursors or list marks, so that a page-mid case is a skip
+			// every time, or (marked) st without kept cursors, so that it
+			// is found through the marks every time.
 			lst := st
+			// timer is the running case's benchmark (set by run below),
+			// whose timer untimed work stops: not this engine's b.
+			var timer *testing.B
 			skipping := func(list func(gatehouse.PageRequest) (string, error)) func(gatehouse.PageRequest) (string, error) {
+				return func(p gatehouse.PageRequest) (string, error) {
+					lst = store.WithoutMarks(store.WithoutAnchors(st))
+					defer func() { lst = st }()
+					return list(p)
+				}
+			}
+			marked := func(list func(gatehouse.PageRequest) (string, error)) func(gatehouse.PageRequest) (string, error) {
 				return func(p gatehouse.PageRequest) (string, error) {
 					lst = store.WithoutAnchors(st)
 					defer func() { lst = st }()
 					return list(p)
+				}
+			}
+			// deleteOne deletes (untimed) an assignment from the first
+			// tenth of the list: every row after it moves up one.
+			deleteOne := func() {
+				timer.StopTimer()
+				defer timer.StartTimer()
+				var u, r, t string
+				if err := db.Writer().QueryRowContext(ctx, fmt.Sprintf("SELECT user_id, role_id, tenant_id FROM authz_role_assignments WHERE env_id = $1 ORDER BY created_at, id LIMIT 1 OFFSET %d", rand.IntN(max(n/10, 1))), env).Scan(&u, &r, &t); err != nil {
+					b.Fatal(err)
+				}
+				if err := st.DeleteAssignment(ctx, env, u, r, t); err != nil {
+					b.Fatal(err)
 				}
 			}
 			as := func(f facts.AssignmentFilter) func(gatehouse.PageRequest) (string, error) {
@@ -160,9 +195,9 @@ func BenchmarkListPages(b *testing.B) {
 				}
 				return tc{name + suffix, func(p gatehouse.PageRequest) (string, error) {
 					if appends {
-						b.StopTimer()
+						timer.StopTimer()
 						appendOne()
-						b.StartTimer()
+						timer.StartTimer()
 					}
 					p.Page = next
 					if next++; next == mid+40 {
@@ -200,6 +235,19 @@ func BenchmarkListPages(b *testing.B) {
 				}, func() gatehouse.PageRequest {
 					return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
 				}})
+				if sort == "" {
+					// The same page found through the list marks (the
+					// default order only), and after a delete before it.
+					cases = append(cases, tc{name + "/page-mid-marked", marked(list), func() gatehouse.PageRequest {
+						return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
+					}})
+					cases = append(cases, tc{name + "/page-mid-marked-after-delete", func(p gatehouse.PageRequest) (string, error) {
+						deleteOne()
+						return marked(list)(p)
+					}, func() gatehouse.PageRequest {
+						return gatehouse.PageRequest{Page: mid, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap}
+					}})
+				}
 				cases = append(cases, walk(name, list, mid, sort, desc, false))
 				if sort == "" && !desc {
 					cases = append(cases, walk(name, list, mid, sort, desc, true))
@@ -246,6 +294,7 @@ func BenchmarkListPages(b *testing.B) {
 			run := func(prefix string) {
 				for _, c := range cases {
 					b.Run(prefix+c.name, func(b *testing.B) {
+						timer = b
 						req := c.req()
 						b.ResetTimer()
 						for i := 0; i < b.N; i++ {

@@ -78,6 +78,7 @@ type DB struct {
 	tracer trace.Tracer
 	// anchors are the cursors kept for deep pages by number (anchor.go).
 	anchors anchorCache
+	marks   markStats
 }
 
 // Writer is the pool that writes the main database (on SQLite its single
@@ -335,6 +336,9 @@ type Store struct {
 	// noAnchors: deep pages by number are read by a skip, never through a
 	// kept cursor (anchor.go; tests and benchmarks compare the two).
 	noAnchors bool
+	// noMarks: deep pages by number find their first row by a skip,
+	// never through list_marks (marks.go; tests and benchmarks compare).
+	noMarks bool
 }
 
 func (s *Store) reader() querier {

@@ -1,0 +1,314 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+var markedTables = []string{"authz_users", "authz_tenants", "authz_role_assignments"}
+
+// marksEnv is an environment of 1,300 users and 1,300 role assignments
+// (created at 4 and 3 to a millisecond) over 5 tenants and 4 roles.
+type marksEnv struct {
+	env            string
+	roles, tenants []string
+	users          []*facts.User
+	at             time.Time
+}
+
+func seedMarksEnv(t *testing.T, st *store.Store, key string) *marksEnv {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	o := &tenancy.Organization{ID: tenancy.NewID(), Key: key, Name: key, Settings: tenancy.DefaultOrgSettings(), CreatedAt: at, UpdatedAt: at}
+	must(st.CreateOrganization(ctx, o))
+	p := &tenancy.Project{ID: tenancy.NewID(), OrgID: o.ID, Key: "p", Name: "p", CreatedAt: at, UpdatedAt: at}
+	must(st.CreateProject(ctx, p))
+	e := &tenancy.Environment{ID: tenancy.NewID(), OrgID: o.ID, ProjectID: p.ID, Key: "e", Name: "e", Settings: tenancy.DefaultEnvSettings(), CreatedAt: at, UpdatedAt: at}
+	must(st.CreateEnvironment(ctx, e))
+	m := &marksEnv{env: e.ID, at: at}
+	for i := range 4 {
+		r := &facts.Role{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("role-%d", i), Name: "R", Permissions: []string{}, Extends: []string{}, CreatedAt: at, UpdatedAt: at}
+		must(st.CreateRole(ctx, r))
+		m.roles = append(m.roles, r.ID)
+	}
+	var ts []*facts.Tenant
+	for i := range 5 {
+		ts = append(ts, &facts.Tenant{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("t-%d", i), Name: "T", CreatedAt: at, UpdatedAt: at})
+		m.tenants = append(m.tenants, ts[i].ID)
+	}
+	must(st.InsertTenants(ctx, ts))
+	for i := range 1300 {
+		m.users = append(m.users, &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("u-%04d", i), Email: fmt.Sprintf("m%04d@example.com", i),
+			CreatedAt: at.Add(time.Duration(i/4) * time.Millisecond), UpdatedAt: at})
+	}
+	must(st.InsertUsers(ctx, m.users))
+	var as []facts.Assignment
+	for i := range 1300 {
+		as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i%130].ID, RoleID: m.roles[i%4], TenantID: m.tenants[(i/4)%5],
+			CreatedAt: at.Add(time.Duration(i/3) * time.Millisecond)})
+	}
+	must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err }))
+	return m
+}
+
+func checkMarks(t *testing.T, db *store.DB, env string) {
+	t.Helper()
+	for _, table := range markedTables {
+		if err := store.MarksExact(context.Background(), db, table, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMarkedPagesMatchSkips: a deep page by number found through the list
+// marks is the page a skip reads, at any depth, either order, counted in
+// full or capped, through inserts before and after the newest row,
+// deletes (of users, which takes their assignments) and updates, and the
+// marks' counts stay exact through them and through the splits the pages
+// make.
+func TestMarkedPagesMatchSkips(t *testing.T) {
+	t.Parallel()
+	for _, e := range []struct {
+		name string
+		open func(t *testing.T) *store.DB
+	}{
+		{"sqlite", openSQLite},
+		{"postgres", func(t *testing.T) *store.DB { return openPostgres(t, storetest.NewPostgres(t)) }},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			db := e.open(t)
+			store.SetMarkSpan(db, 8, 32)
+			ctx := context.Background()
+			st := db.Store()
+			m := seedMarksEnv(t, st, "marks")
+			checkMarks(t, db, m.env)
+			seed := time.Now().UnixNano()
+			t.Logf("seed %d", seed)
+			rng := rand.New(rand.NewSource(seed))
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			live := append([]*facts.User(nil), m.users...)
+			n := 0
+			write := func() {
+				n++
+				// Anywhere in time: before the first row, among the rows,
+				// after the newest.
+				when := m.at.Add(time.Duration(rng.Intn(500)-50) * time.Millisecond)
+				switch rng.Intn(5) {
+				case 0:
+					u := &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("n-%d", n), CreatedAt: when, UpdatedAt: when}
+					must(st.CreateUser(ctx, u))
+					live = append(live, u)
+				case 1:
+					i := rng.Intn(len(live))
+					must(st.DeleteUser(ctx, m.env, live[i].ID))
+					live = append(live[:i], live[i+1:]...)
+				case 2:
+					var as []facts.Assignment
+					for range 1 + rng.Intn(40) {
+						as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID, RoleID: m.roles[rng.Intn(4)],
+							TenantID: m.tenants[rng.Intn(5)], CreatedAt: m.at.Add(time.Duration(rng.Intn(500)-50) * time.Millisecond)})
+					}
+					must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err }))
+				case 3:
+					a, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, gatehouse.PageRequest{Page: 1 + rng.Intn(20), PerPage: 50})
+					must(err)
+					if len(a.Items) > 0 {
+						x := a.Items[rng.Intn(len(a.Items))]
+						must(st.DeleteAssignment(ctx, m.env, x.UserID, x.RoleID, x.TenantID))
+					}
+				case 4:
+					u := *live[rng.Intn(len(live))]
+					u.FirstName, u.UpdatedAt = fmt.Sprint(n), when
+					must(st.UpdateUser(ctx, &u))
+				}
+			}
+			lists := []struct {
+				name string
+				list func(st *store.Store, p gatehouse.PageRequest) (any, int, error)
+			}{
+				{"users", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+					pg, err := st.ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
+					return pg, len(pg.Items), err
+				}},
+				{"assignments", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+					pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
+					return pg, len(pg.Items), err
+				}},
+			}
+			hits, _, _ := db.MarkPages()
+			empty := 0
+			for step := range 400 {
+				if rng.Intn(3) == 0 {
+					write()
+					continue
+				}
+				l := lists[rng.Intn(len(lists))]
+				per := []int{20, 50, 100}[rng.Intn(3)]
+				p := gatehouse.PageRequest{PerPage: per, Desc: rng.Intn(2) == 0, CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
+				if rng.Intn(2) == 0 {
+					p.Sort = "created_at"
+				}
+				p.Page = 1000/per + 1 + rng.Intn(1500/per) // deep, to past the end
+				got, items, err := l.list(store.WithoutAnchors(st), p)
+				must(err)
+				want, _, err := l.list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+				must(err)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("step %d, %s %+v: the page found through the marks differs from the page read by a skip:\n%s\n%s", step, l.name, p, short(got), short(want))
+				}
+				if items == 0 {
+					empty++
+				}
+				if step%50 == 0 {
+					checkMarks(t, db, m.env)
+				}
+			}
+			checkMarks(t, db, m.env)
+			after, disagree, splits := db.MarkPages()
+			if after-hits < 100 || splits == 0 || disagree != 0 || empty == 0 {
+				t.Fatalf("%d pages through the marks (%d empty), %d splits, %d disagreements: the test did not exercise the marks, or they were wrong", after-hits, empty, splits, disagree)
+			}
+
+			// Counts gone wrong (as rows written with the triggers off
+			// leave them): every mark of the users counts 3 rows more. The
+			// page is still right, and the marks are counted again.
+			if _, err := db.Writer().ExecContext(ctx, "UPDATE list_marks SET n = n + 3 WHERE env_id = $1 AND tbl = 'authz_users'", m.env); err != nil {
+				t.Fatal(err)
+			}
+			p := gatehouse.PageRequest{Page: 60, PerPage: 20, CountUpTo: 100}
+			got, _, err := lists[0].list(store.WithoutAnchors(st), p)
+			must(err)
+			want, _, err := lists[0].list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+			must(err)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("with wrong counts, the page found through the marks differs from the page read by a skip:\n%s\n%s", short(got), short(want))
+			}
+			if _, d, _ := db.MarkPages(); d == disagree {
+				t.Error("the wrong counts went unnoticed")
+			}
+			checkMarks(t, db, m.env)
+			// No marks at all for rows that are there, and a last mark
+			// that counts too few: pages in the list and past its end
+			// are still right, and the marks are made again.
+			for _, q := range []string{"DELETE FROM list_marks WHERE env_id = $1 AND tbl = 'authz_users'",
+				"UPDATE list_marks SET n = n - 5 WHERE env_id = $1 AND tbl = 'authz_users' AND at = (SELECT MAX(at) FROM list_marks WHERE env_id = $1 AND tbl = 'authz_users')"} {
+				if _, err := db.Writer().ExecContext(ctx, q, m.env); err != nil {
+					t.Fatal(err)
+				}
+				for _, page := range []int{60, 65, 70} {
+					p := gatehouse.PageRequest{Page: page, PerPage: 20, CountUpTo: gatehouse.TotalCap}
+					got, _, err := lists[0].list(store.WithoutAnchors(st), p)
+					must(err)
+					want, _, err := lists[0].list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+					must(err)
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("after %q, page %d found through the marks differs from the page read by a skip:\n%s\n%s", q, page, short(got), short(want))
+					}
+				}
+				// Made again.
+				checkMarks(t, db, m.env)
+			}
+		})
+	}
+}
+
+// TestMarksExactUnderConcurrentWrites: writers on two nodes inserting and
+// deleting in one environment while pages split its marks leave every
+// mark's count exact.
+func TestMarksExactUnderConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	for _, e := range []struct {
+		name string
+		open func(t *testing.T) []*store.DB
+	}{
+		{"sqlite", func(t *testing.T) []*store.DB { return []*store.DB{openSQLite(t)} }},
+		{"postgres two nodes", func(t *testing.T) []*store.DB {
+			url := storetest.NewPostgres(t)
+			return []*store.DB{openPostgres(t, url), openPostgres(t, url)}
+		}},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			dbs := e.open(t)
+			for _, db := range dbs {
+				store.SetMarkSpan(db, 4, 16)
+			}
+			ctx := context.Background()
+			m := seedMarksEnv(t, dbs[0].Store(), "concurrent")
+			var wg sync.WaitGroup
+			errs := make(chan error, 16)
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					st := dbs[w%len(dbs)].Store()
+					rng := rand.New(rand.NewSource(int64(w)))
+					for i := range 40 {
+						when := m.at.Add(time.Duration(rng.Intn(600)-50) * time.Millisecond)
+						var err error
+						switch rng.Intn(3) {
+						case 0:
+							var us []*facts.User
+							for j := range 1 + rng.Intn(30) {
+								us = append(us, &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("w%d-%d-%d", w, i, j), CreatedAt: when.Add(time.Duration(j) * time.Microsecond), UpdatedAt: when})
+							}
+							err = st.InsertUsers(ctx, us)
+						case 1:
+							err = st.DeleteUser(ctx, m.env, m.users[(w*300+i*7)%len(m.users)].ID)
+							if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
+								err = nil
+							}
+						case 2:
+							// A deep page, which splits the mark it falls in.
+							_, err = st.ListUsers(ctx, facts.Filter{EnvID: m.env}, gatehouse.PageRequest{Page: 50 + rng.Intn(20), PerPage: 20, Desc: rng.Intn(2) == 0, CountUpTo: gatehouse.TotalCap})
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 30 {
+					if err := dbs[len(dbs)-1].Store().SplitMarks(ctx, "authz_users", m.env); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			checkMarks(t, dbs[0], m.env)
+		})
+	}
+}
