@@ -63,9 +63,17 @@ func WithoutMarks(s *Store) *Store {
 func SetMarkSpan(db *DB, span, split int64) { db.marks.span, db.marks.split = span, split }
 
 // MarksExact reports whether every list mark of envID's rows of table
-// counts the rows from it to the next mark, and the first is at the start.
+// counts the rows from it to the next mark, and the first is at the start,
+// once the marks' upkeep that pages started has ended. No page may be read
+// meanwhile.
 func MarksExact(ctx context.Context, db *DB, table, envID string) error {
-	q := db.traced(db.write)
+	db.marks.wg.Wait() // the upkeep pages started
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	q := db.traced(tx)
 	marks, err := readMarks(ctx, q, table, envID)
 	if err != nil {
 		return err

@@ -109,7 +109,7 @@ func (s *Store) listUsers(ctx context.Context, f facts.Filter, page gatehouse.Pa
 	w.addIf(f.Email != "", "email = ?", f.Email)
 	searchCond(w, f.Search, "key", "email", "first_name", "last_name")
 	return listRows(ctx, s.reader(), listQuery{what: "authz_users", cols: userCols, from: "authz_users", idCol: "id", sortable: userSort,
-		marks: s.marksOf("authz_users", f.EnvID, w)}, w, page, scanUser)
+		marks: s.marksOf("authz_users", f.EnvID, len(w.parts) == 1)}, w, page, scanUser)
 }
 
 // UpdateUser stores a user's fields.
@@ -183,7 +183,7 @@ func (s *Store) listTenants(ctx context.Context, f facts.Filter, page gatehouse.
 	w.addIf(f.Key != "", "key = ?", f.Key)
 	searchCond(w, f.Search, "key", "name")
 	return listRows(ctx, s.reader(), listQuery{what: "authz_tenants", cols: tenantCols, from: "authz_tenants", idCol: "id", sortable: tenantSort,
-		marks: s.marksOf("authz_tenants", f.EnvID, w)}, w, page, scanTenant)
+		marks: s.marksOf("authz_tenants", f.EnvID, len(w.parts) == 1)}, w, page, scanTenant)
 }
 
 // UpdateTenant stores a tenant's fields.
@@ -429,7 +429,7 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 	return listRows(ctx, s.reader(), listQuery{what: "role assignments", cols: assignmentCols,
 		from: assignmentFrom, countFrom: "authz_role_assignments a", idCol: "a.id",
 		sortable: map[string]string{"": "a.created_at", "created_at": "a.created_at"},
-		marks:    s.marksOf("authz_role_assignments", f.EnvID, w)}, w, page, scanAssignment)
+		marks:    s.marksOf("authz_role_assignments", f.EnvID, f.User == "" && f.Role == "" && f.Tenant == "" && len(w.parts) == 1)}, w, page, scanAssignment)
 }
 
 // assignmentGroup is a sort of the assignments by the key of what they

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A deep page by number of a list in (created_at, id) order starts after
@@ -25,9 +27,13 @@ import (
 // sort is read by a skip (or a kept cursor) as before.
 //
 // Inserts after the newest row all count on the last mark, so a mark's
-// count grows: a page whose row falls in a mark of more than markSplit
-// rows first splits that mark into marks of markSpan rows (SplitMarks,
-// which an import also runs when it ends), reading its rows once.
+// count grows: a bulk insert (an import's batch) splits the marks it grew
+// past markSplit rows into marks of markSpan rows, in its transaction; a
+// page that steps through a mark of more than markSplit rows (single
+// inserts since) reads it as it is and has it split in the background.
+// Deletes leave marks of few rows or none: the same upkeep merges them
+// when there are many more marks than the rows need. A read never waits
+// for the write lock the upkeep takes.
 
 // markedTables are the tables with list_marks triggers.
 var markedTables = map[string]bool{"authz_users": true, "authz_tenants": true, "authz_role_assignments": true}
@@ -50,7 +56,23 @@ type listMark struct {
 // count that is not their rows' (made again), and splits.
 type markStats struct {
 	hits, disagree, splits atomic.Int64
-	span, split            int64 // 0: markSpan, markSplit
+	span, split            int64    // 0: markSpan, markSplit
+	busy                   sync.Map // table and environment → upkeep running
+	wg                     sync.WaitGroup
+	mu                     sync.Mutex // guards stop and cancel, and wg.Add against close
+	stop                   context.Context
+	cancel                 context.CancelFunc
+}
+
+// close cancels the upkeep in flight and waits for it to end.
+func (m *markStats) close() {
+	m.mu.Lock()
+	if m.stop == nil {
+		m.stop, m.cancel = context.WithCancel(context.Background())
+	}
+	m.cancel()
+	m.mu.Unlock()
+	m.wg.Wait()
 }
 
 func (m *markStats) sizes() (span, split int64) {
@@ -79,37 +101,63 @@ func (s *Store) markedSeek(ctx context.Context, table, envID string, t int, desc
 	if !markedTables[table] || s.noMarks || s.tx != nil {
 		return 0, "", false, 0, false, nil
 	}
-	for try := 0; ; try++ {
-		at, id, found, total, big, err := s.seekMarks(ctx, table, envID, t, desc, countUpTo, try > 0)
-		if errors.Is(err, errMarkWrong) {
-			s.db.marks.disagree.Add(1)
-			slog.Warn("a list mark's count is not its rows' (were rows written with the triggers off?): counting the marks again", "table", table, "env_id", envID)
-			if err := s.RebuildMarks(ctx, table, envID); err != nil || try > 0 {
-				return 0, "", false, 0, false, nil // read by a skip
-			}
-			continue
-		}
-		if err != nil {
-			return 0, "", false, 0, false, err
-		}
-		if big {
-			// The row is in a large mark (rows inserted after the newest
-			// since the last split): split it and look again. A split that
-			// fails costs this page the longer step, nothing more.
-			if err := s.SplitMarks(ctx, table, envID); err != nil {
-				slog.Warn("could not split a list mark", "table", table, "env_id", envID, "err", err)
-			}
-			continue
-		}
-		s.db.marks.hits.Add(1)
-		return at, id, found, total, true, nil
+	at, id, found, total, upkeep, err := s.seekMarks(ctx, table, envID, t, desc, countUpTo)
+	if errors.Is(err, errMarkWrong) {
+		s.db.marks.disagree.Add(1)
+		s.db.marks.upkeep(s, table, envID, true)
+		return 0, "", false, 0, false, nil // read by a skip
 	}
+	if err != nil {
+		return 0, "", false, 0, false, err
+	}
+	if upkeep {
+		s.db.marks.upkeep(s, table, envID, false)
+	}
+	s.db.marks.hits.Add(1)
+	return at, id, found, total, true, nil
 }
 
-// marksOf is the marks of envID's rows of table for a list whose
-// conditions are w: nil unless its one condition is the environment.
-func (s *Store) marksOf(table, envID string, w *where) marksSeek {
-	if len(w.parts) != 1 || !markedTables[table] {
+// upkeep splits (or, with rebuild, makes again) envID's marks of table in
+// the background, once at a time per table and environment: a read never
+// waits for the write lock the split takes (an import may hold it for
+// seconds), and pages read meanwhile step over a large mark's rows.
+func (m *markStats) upkeep(s *Store, table, envID string, rebuild bool) {
+	key := table + "\x00" + envID
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stop == nil {
+		m.stop, m.cancel = context.WithCancel(context.Background())
+	}
+	if m.stop.Err() != nil {
+		return // closing
+	}
+	if _, busy := m.busy.LoadOrStore(key, true); busy {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.busy.Delete(key)
+		ctx, cancel := context.WithTimeout(m.stop, 5*time.Minute)
+		defer cancel()
+		st := &Store{db: s.db}
+		var err error
+		if rebuild {
+			slog.Warn("a list mark's count is not its rows' (were rows written with the triggers off?): counting the marks again", "table", table, "env_id", envID)
+			err = st.RebuildMarks(ctx, table, envID)
+		} else {
+			err = st.SplitMarks(ctx, table, envID)
+		}
+		if err != nil && ctx.Err() == nil {
+			slog.Warn("could not keep a list's marks", "table", table, "env_id", envID, "err", err)
+		}
+	}()
+}
+
+// marksOf is the marks of envID's rows of table for a list: nil unless
+// envOnly, the list's rows are all of the environment's rows of table.
+func (s *Store) marksOf(table, envID string, envOnly bool) marksSeek {
+	if !envOnly || !markedTables[table] {
 		return nil
 	}
 	return func(ctx context.Context, t int, desc bool, countUpTo int) (int64, string, bool, int64, bool, error) {
@@ -120,10 +168,10 @@ func (s *Store) marksOf(table, envID string, w *where) marksSeek {
 var errMarkWrong = errors.New("a list mark's count is not its rows'")
 
 // seekMarks reads the marks and the row in one read transaction (one
-// snapshot: the counts and the rows agree). big reports that the row is
-// in a mark of more than the split count, and was not read: unless
-// anySize, such a mark is split first.
-func (s *Store) seekMarks(ctx context.Context, table, envID string, t int, desc bool, countUpTo int, anySize bool) (at int64, id string, found bool, total int64, big bool, err error) {
+// snapshot: the counts and the rows agree). upkeep reports that the marks
+// want a split (the row was in a mark of more than the split count) or a
+// compaction (many more marks than the rows need).
+func (s *Store) seekMarks(ctx context.Context, table, envID string, t int, desc bool, countUpTo int) (at int64, id string, found bool, total int64, upkeep bool, err error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.db.Engine == Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
@@ -188,25 +236,21 @@ func (s *Store) seekMarks(ctx context.Context, table, envID string, t int, desc 
 		}
 		return nil
 	}
-	_, split := s.db.marks.sizes()
+	span, split := s.db.marks.sizes()
+	upkeep = int64(len(marks)) > 2*(total/span)+16
 	if a < 0 || a >= total {
 		// Past the end (or before the start): so the last mark says.
-		if marks[len(marks)-1].n > split && !anySize {
-			return 0, "", false, total, true, nil
-		}
+		last := marks[len(marks)-1]
 		if err := checked(len(marks) - 1); err != nil {
 			return 0, "", false, 0, false, err
 		}
-		return 0, "", false, total, false, nil
+		return 0, "", false, total, upkeep || last.n > split, nil
 	}
 	var cum int64
 	for i, m := range marks {
 		if a >= cum+m.n {
 			cum += m.n
 			continue
-		}
-		if m.n > split && !anySize {
-			return 0, "", false, total, true, nil // split it first
 		}
 		if err := checked(i); err != nil {
 			return 0, "", false, 0, false, err
@@ -219,7 +263,7 @@ func (s *Store) seekMarks(ctx context.Context, table, envID string, t int, desc 
 		if err != nil {
 			return 0, "", false, 0, false, fmt.Errorf("read the row at a list mark: %w", err)
 		}
-		return at, id, true, total, false, nil
+		return at, id, true, total, upkeep || m.n > split, nil
 	}
 	return 0, "", false, 0, false, errMarkWrong
 }
@@ -259,10 +303,12 @@ func readMarks(ctx context.Context, q querier, table, envID string) ([]listMark,
 
 // SplitMarks splits every mark of envID's rows of table that covers more
 // than markSplit rows into marks of markSpan rows, counting them as it
-// reads them (so a count that had drifted is made right too). It runs in
-// one write transaction; on PostgreSQL it first takes the environment's
-// facts_versions row, which every writer of the environment takes before
-// counting (migration 00026), so no count crosses it.
+// reads them (so a count that had drifted is made right too), and merges
+// neighbouring marks of few rows when there are many more marks than the
+// rows need. It runs in one write transaction; on PostgreSQL it first
+// takes the environment's facts_versions row, which every writer of the
+// environment takes before counting (migration 00026), so no count
+// crosses it.
 func (s *Store) SplitMarks(ctx context.Context, table, envID string) error {
 	if !markedTables[table] {
 		return fmt.Errorf("split list marks: %s has none", table)
@@ -292,8 +338,43 @@ func (s *Store) SplitMarks(ctx context.Context, table, envID string) error {
 			}
 			s.db.marks.splits.Add(1)
 		}
+		if int64(len(marks)) <= 2*(total(marks)/span)+16 {
+			return nil
+		}
+		// Many more marks than the rows need (deletes leave marks of few
+		// rows or none): a mark takes in the next while together they
+		// count at most span rows.
+		if marks, err = readMarks(ctx, q, table, envID); err != nil {
+			return err
+		}
+		for i := 0; i < len(marks); {
+			j := i + 1
+			n := marks[i].n
+			for j < len(marks) && n+marks[j].n <= span {
+				if _, err := q.ExecContext(ctx, "DELETE FROM list_marks WHERE env_id = $1 AND tbl = $2 AND at = $3 AND id = $4", envID, table, marks[j].at, marks[j].id); err != nil {
+					return fmt.Errorf("compact list marks: %w", err)
+				}
+				n += marks[j].n
+				j++
+			}
+			if n != marks[i].n {
+				if _, err := q.ExecContext(ctx, "UPDATE list_marks SET n = $5 WHERE env_id = $1 AND tbl = $2 AND at = $3 AND id = $4", envID, table, marks[i].at, marks[i].id, n); err != nil {
+					return fmt.Errorf("compact list marks: %w", err)
+				}
+			}
+			i = j
+		}
 		return nil
 	})
+}
+
+// total is the rows marks count.
+func total(marks []listMark) int64 {
+	var n int64
+	for _, m := range marks {
+		n += m.n
+	}
+	return n
 }
 
 // RebuildMarks makes envID's marks of table again from its rows (one read

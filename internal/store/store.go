@@ -295,6 +295,9 @@ func (db *DB) Close() error {
 	if db.shared {
 		return nil
 	}
+	// The list marks' upkeep in flight ends first (its statements fail
+	// once the pools close).
+	db.marks.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
