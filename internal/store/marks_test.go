@@ -71,6 +71,27 @@ func seedMarksEnv(t *testing.T, st *store.Store, key string) *marksEnv {
 	return m
 }
 
+// onMarkedEngines runs test on SQLite and on PostgreSQL, in parallel, each
+// on a database whose marks split at 32 rows into marks of 8, seeded with
+// a marksEnv (key names its organization).
+func onMarkedEngines(t *testing.T, key string, test func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv)) {
+	for _, e := range []struct {
+		name string
+		open func(t *testing.T) *store.DB
+	}{
+		{"sqlite", openSQLite},
+		{"postgres", func(t *testing.T) *store.DB { return openPostgres(t, storetest.NewPostgres(t)) }},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			db := e.open(t)
+			store.SetMarkSpan(db, 8, 32)
+			st := db.Store()
+			test(t, db, st, seedMarksEnv(t, st, key))
+		})
+	}
+}
+
 func checkMarks(t *testing.T, db *store.DB, env string) {
 	t.Helper()
 	for _, table := range markedTables {
@@ -88,166 +109,153 @@ func checkMarks(t *testing.T, db *store.DB, env string) {
 // make.
 func TestMarkedPagesMatchSkips(t *testing.T) {
 	t.Parallel()
-	for _, e := range []struct {
-		name string
-		open func(t *testing.T) *store.DB
-	}{
-		{"sqlite", openSQLite},
-		{"postgres", func(t *testing.T) *store.DB { return openPostgres(t, storetest.NewPostgres(t)) }},
-	} {
-		t.Run(e.name, func(t *testing.T) {
-			t.Parallel()
-			db := e.open(t)
-			store.SetMarkSpan(db, 8, 32)
-			ctx := context.Background()
-			st := db.Store()
-			m := seedMarksEnv(t, st, "marks")
-			checkMarks(t, db, m.env)
-			seed := time.Now().UnixNano()
-			t.Logf("seed %d", seed)
-			rng := rand.New(rand.NewSource(seed))
-			must := func(err error) {
-				t.Helper()
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			live := append([]*facts.User(nil), m.users...)
-			n := 0
-			write := func() {
-				n++
-				// Anywhere in time: before the first row, among the rows,
-				// after the newest.
-				when := m.at.Add(time.Duration(rng.Intn(500)-50) * time.Millisecond)
-				switch rng.Intn(5) {
-				case 0:
-					u := &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("n-%d", n), CreatedAt: when, UpdatedAt: when}
-					must(st.CreateUser(ctx, u))
-					live = append(live, u)
-				case 1:
-					i := rng.Intn(len(live))
-					must(st.DeleteUser(ctx, m.env, live[i].ID))
-					live = append(live[:i], live[i+1:]...)
-				case 2:
-					var as []facts.Assignment
-					for range 1 + rng.Intn(40) {
-						as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID, RoleID: m.roles[rng.Intn(4)],
-							TenantID: m.tenants[rng.Intn(5)], CreatedAt: m.at.Add(time.Duration(rng.Intn(500)-50) * time.Millisecond)})
-					}
-					must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err }))
-				case 3:
-					a, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, gatehouse.PageRequest{Page: 1 + rng.Intn(20), PerPage: 50})
-					must(err)
-					if len(a.Items) > 0 {
-						x := a.Items[rng.Intn(len(a.Items))]
-						must(st.DeleteAssignment(ctx, m.env, x.UserID, x.RoleID, x.TenantID))
-					}
-				case 4:
-					u := *live[rng.Intn(len(live))]
-					u.FirstName, u.UpdatedAt = fmt.Sprint(n), when
-					must(st.UpdateUser(ctx, &u))
-				}
-			}
-			lists := []struct {
-				name string
-				list func(st *store.Store, p gatehouse.PageRequest) (any, int, error)
-			}{
-				{"users", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-					pg, err := st.ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
-					return pg, len(pg.Items), err
-				}},
-				{"assignments", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-					pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
-					return pg, len(pg.Items), err
-				}},
-				{"tenants", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-					pg, err := st.ListTenants(ctx, facts.Filter{EnvID: m.env}, p)
-					return pg, len(pg.Items), err
-				}},
-				// Filtered by one role (its one condition is not the
-				// environment): never through the environment's marks.
-				{"assignments of role-0", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-					pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, p)
-					return pg, len(pg.Items), err
-				}},
-			}
-			hits, _, _ := db.MarkPages()
-			empty, full := 0, 0
-			for step := range 400 {
-				if rng.Intn(3) == 0 {
-					write()
-					continue
-				}
-				l := lists[rng.Intn(len(lists))]
-				per := []int{20, 50, 100}[rng.Intn(3)]
-				p := gatehouse.PageRequest{PerPage: per, Desc: rng.Intn(2) == 0, CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
-				if rng.Intn(2) == 0 {
-					p.Sort = "created_at"
-				}
-				p.Page = 1000/per + 1 + rng.Intn(2500/per) // deep, to past the end
-				got, items, err := l.list(store.WithoutAnchors(st), p)
-				must(err)
-				want, _, err := l.list(store.WithoutMarks(store.WithoutAnchors(st)), p)
-				must(err)
-				if !reflect.DeepEqual(got, want) {
-					t.Fatalf("step %d, %s %+v: the page found through the marks differs from the page read by a skip:\n%s\n%s", step, l.name, p, short(got), short(want))
-				}
-				if items == 0 {
-					empty++
-				} else if l.name == "assignments" {
-					full++
-				}
-				if step%50 == 0 {
-					checkMarks(t, db, m.env)
-				}
-			}
-			checkMarks(t, db, m.env)
-			after, disagree, splits := db.MarkPages()
-			if after-hits < 100 || splits == 0 || disagree != 0 || empty == 0 || full < 20 {
-				t.Fatalf("%d pages through the marks (%d empty, %d of assignments not), %d splits, %d disagreements: the test did not exercise the marks, or they were wrong", after-hits, empty, full, splits, disagree)
-			}
-
-			// Counts gone wrong (as rows written with the triggers off
-			// leave them): every mark of the users counts 3 rows more. The
-			// page is still right, and the marks are counted again.
-			if _, err := db.Writer().ExecContext(ctx, "UPDATE list_marks SET n = n + 3 WHERE env_id = $1 AND tbl = 'authz_users'", m.env); err != nil {
+	onMarkedEngines(t, "marks", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		checkMarks(t, db, m.env)
+		seed := time.Now().UnixNano()
+		t.Logf("seed %d", seed)
+		rng := rand.New(rand.NewSource(seed))
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
 				t.Fatal(err)
 			}
-			p := gatehouse.PageRequest{Page: 60, PerPage: 20, CountUpTo: 100}
-			got, _, err := lists[0].list(store.WithoutAnchors(st), p)
+		}
+		live := append([]*facts.User(nil), m.users...)
+		n := 0
+		write := func() {
+			n++
+			// Anywhere in time: before the first row, among the rows,
+			// after the newest.
+			when := m.at.Add(time.Duration(rng.Intn(500)-50) * time.Millisecond)
+			switch rng.Intn(5) {
+			case 0:
+				u := &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("n-%d", n), CreatedAt: when, UpdatedAt: when}
+				must(st.CreateUser(ctx, u))
+				live = append(live, u)
+			case 1:
+				i := rng.Intn(len(live))
+				must(st.DeleteUser(ctx, m.env, live[i].ID))
+				live = append(live[:i], live[i+1:]...)
+			case 2:
+				var as []facts.Assignment
+				for range 1 + rng.Intn(40) {
+					as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID, RoleID: m.roles[rng.Intn(4)],
+						TenantID: m.tenants[rng.Intn(5)], CreatedAt: m.at.Add(time.Duration(rng.Intn(500)-50) * time.Millisecond)})
+				}
+				must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err }))
+			case 3:
+				a, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, gatehouse.PageRequest{Page: 1 + rng.Intn(20), PerPage: 50})
+				must(err)
+				if len(a.Items) > 0 {
+					x := a.Items[rng.Intn(len(a.Items))]
+					must(st.DeleteAssignment(ctx, m.env, x.UserID, x.RoleID, x.TenantID))
+				}
+			case 4:
+				u := *live[rng.Intn(len(live))]
+				u.FirstName, u.UpdatedAt = fmt.Sprint(n), when
+				must(st.UpdateUser(ctx, &u))
+			}
+		}
+		lists := []struct {
+			name string
+			list func(st *store.Store, p gatehouse.PageRequest) (any, int, error)
+		}{
+			{"users", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				pg, err := st.ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"tenants", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				pg, err := st.ListTenants(ctx, facts.Filter{EnvID: m.env}, p)
+				return pg, len(pg.Items), err
+			}},
+			// Filtered by one role (its one condition is not the
+			// environment): never through the environment's marks.
+			{"assignments of role-0", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, p)
+				return pg, len(pg.Items), err
+			}},
+		}
+		hits, _, _ := db.MarkPages()
+		empty, full := 0, 0
+		for step := range 400 {
+			if rng.Intn(3) == 0 {
+				write()
+				continue
+			}
+			l := lists[rng.Intn(len(lists))]
+			per := []int{20, 50, 100}[rng.Intn(3)]
+			p := gatehouse.PageRequest{PerPage: per, Desc: rng.Intn(2) == 0, CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
+			if rng.Intn(2) == 0 {
+				p.Sort = "created_at"
+			}
+			p.Page = 1000/per + 1 + rng.Intn(2500/per) // deep, to past the end
+			got, items, err := l.list(store.WithoutAnchors(st), p)
 			must(err)
-			want, _, err := lists[0].list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+			want, _, err := l.list(store.WithoutMarks(store.WithoutAnchors(st)), p)
 			must(err)
 			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("with wrong counts, the page found through the marks differs from the page read by a skip:\n%s\n%s", short(got), short(want))
+				t.Fatalf("step %d, %s %+v: the page found through the marks differs from the page read by a skip:\n%s\n%s", step, l.name, p, short(got), short(want))
 			}
-			if _, d, _ := db.MarkPages(); d == disagree {
-				t.Error("the wrong counts went unnoticed")
+			if items == 0 {
+				empty++
+			} else if l.name == "assignments" {
+				full++
 			}
-			checkMarks(t, db, m.env) // made again (in the background: checkMarks waits)
-			// No marks at all for rows that are there, and a last mark
-			// that counts too few: pages in the list and past its end
-			// are still right, and the marks are made again.
-			for _, q := range []string{"DELETE FROM list_marks WHERE env_id = $1 AND tbl = 'authz_users'",
-				"UPDATE list_marks SET n = n - 5 WHERE env_id = $1 AND tbl = 'authz_users' AND at = (SELECT MAX(at) FROM list_marks WHERE env_id = $1 AND tbl = 'authz_users')"} {
-				if _, err := db.Writer().ExecContext(ctx, q, m.env); err != nil {
-					t.Fatal(err)
-				}
-				for _, page := range []int{60, 65, 70} {
-					p := gatehouse.PageRequest{Page: page, PerPage: 20, CountUpTo: gatehouse.TotalCap}
-					got, _, err := lists[0].list(store.WithoutAnchors(st), p)
-					must(err)
-					want, _, err := lists[0].list(store.WithoutMarks(store.WithoutAnchors(st)), p)
-					must(err)
-					if !reflect.DeepEqual(got, want) {
-						t.Fatalf("after %q, page %d found through the marks differs from the page read by a skip:\n%s\n%s", q, page, short(got), short(want))
-					}
-				}
-				// Made again.
+			if step%50 == 0 {
 				checkMarks(t, db, m.env)
 			}
-		})
-	}
+		}
+		checkMarks(t, db, m.env)
+		after, disagree, splits := db.MarkPages()
+		if after-hits < 100 || splits == 0 || disagree != 0 || empty == 0 || full < 20 {
+			t.Fatalf("%d pages through the marks (%d empty, %d of assignments not), %d splits, %d disagreements: the test did not exercise the marks, or they were wrong", after-hits, empty, full, splits, disagree)
+		}
+
+		// Counts gone wrong (as rows written with the triggers off
+		// leave them): every mark of the users counts 3 rows more. The
+		// page is still right, and the marks are counted again.
+		if _, err := db.Writer().ExecContext(ctx, "UPDATE list_marks SET n = n + 3 WHERE env_id = $1 AND tbl = 'authz_users'", m.env); err != nil {
+			t.Fatal(err)
+		}
+		p := gatehouse.PageRequest{Page: 60, PerPage: 20, CountUpTo: 100}
+		got, _, err := lists[0].list(store.WithoutAnchors(st), p)
+		must(err)
+		want, _, err := lists[0].list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+		must(err)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("with wrong counts, the page found through the marks differs from the page read by a skip:\n%s\n%s", short(got), short(want))
+		}
+		if _, d, _ := db.MarkPages(); d == disagree {
+			t.Error("the wrong counts went unnoticed")
+		}
+		checkMarks(t, db, m.env) // made again (in the background: checkMarks waits)
+		// No marks at all for rows that are there, and a last mark
+		// that counts too few: pages in the list and past its end
+		// are still right, and the marks are made again.
+		for _, q := range []string{"DELETE FROM list_marks WHERE env_id = $1 AND tbl = 'authz_users'",
+			"UPDATE list_marks SET n = n - 5 WHERE env_id = $1 AND tbl = 'authz_users' AND at = (SELECT MAX(at) FROM list_marks WHERE env_id = $1 AND tbl = 'authz_users')"} {
+			if _, err := db.Writer().ExecContext(ctx, q, m.env); err != nil {
+				t.Fatal(err)
+			}
+			for _, page := range []int{60, 65, 70} {
+				p := gatehouse.PageRequest{Page: page, PerPage: 20, CountUpTo: gatehouse.TotalCap}
+				got, _, err := lists[0].list(store.WithoutAnchors(st), p)
+				must(err)
+				want, _, err := lists[0].list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+				must(err)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("after %q, page %d found through the marks differs from the page read by a skip:\n%s\n%s", q, page, short(got), short(want))
+				}
+			}
+			// Made again.
+			checkMarks(t, db, m.env)
+		}
+	})
 }
 
 // TestMarksExactUnderConcurrentWrites: writers on two nodes inserting and
@@ -332,65 +340,52 @@ func TestMarksExactUnderConcurrentWrites(t *testing.T) {
 // long transaction): the split waits in the background, not the page.
 func TestMarkedPageDoesNotWaitForWriters(t *testing.T) {
 	t.Parallel()
-	for _, e := range []struct {
-		name string
-		open func(t *testing.T) *store.DB
-	}{
-		{"sqlite", openSQLite},
-		{"postgres", func(t *testing.T) *store.DB { return openPostgres(t, storetest.NewPostgres(t)) }},
-	} {
-		t.Run(e.name, func(t *testing.T) {
-			t.Parallel()
-			db := e.open(t)
-			store.SetMarkSpan(db, 8, 32)
-			ctx := context.Background()
-			st := db.Store()
-			m := seedMarksEnv(t, st, "nowait")
-			// Users one at a time after the newest: the last mark grows
-			// past the split count.
-			for i := range 100 {
-				at := m.at.Add(time.Hour + time.Duration(i)*time.Millisecond)
-				if err := st.CreateUser(ctx, &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("late-%d", i), CreatedAt: at, UpdatedAt: at}); err != nil {
-					t.Fatal(err)
+	onMarkedEngines(t, "nowait", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		// Users one at a time after the newest: the last mark grows
+		// past the split count.
+		for i := range 100 {
+			at := m.at.Add(time.Hour + time.Duration(i)*time.Millisecond)
+			if err := st.CreateUser(ctx, &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("late-%d", i), CreatedAt: at, UpdatedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- st.InTx(ctx, func(tx *store.Store) error {
+				at := m.at.Add(2 * time.Hour)
+				if err := tx.CreateUser(ctx, &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: "held", CreatedAt: at, UpdatedAt: at}); err != nil {
+					return err
 				}
-			}
-			holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-			go func() {
-				done <- st.InTx(ctx, func(tx *store.Store) error {
-					at := m.at.Add(2 * time.Hour)
-					if err := tx.CreateUser(ctx, &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: "held", CreatedAt: at, UpdatedAt: at}); err != nil {
-						return err
-					}
-					close(holding)
-					<-release
-					return nil
-				})
-			}()
-			<-holding
-			p := gatehouse.PageRequest{Page: 69, PerPage: 20, CountUpTo: gatehouse.TotalCap} // in the last mark
-			quick, cancel := context.WithTimeout(ctx, 5*time.Second)
-			got, err := store.WithoutAnchors(st).ListUsers(quick, facts.Filter{EnvID: m.env}, p)
-			cancel()
-			if err != nil {
-				close(release)
-				t.Fatalf("a deep page while a writer holds the environment: %v", err)
-			}
+				close(holding)
+				<-release
+				return nil
+			})
+		}()
+		<-holding
+		p := gatehouse.PageRequest{Page: 69, PerPage: 20, CountUpTo: gatehouse.TotalCap} // in the last mark
+		quick, cancel := context.WithTimeout(ctx, 5*time.Second)
+		got, err := store.WithoutAnchors(st).ListUsers(quick, facts.Filter{EnvID: m.env}, p)
+		cancel()
+		if err != nil {
 			close(release)
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			want, err := store.WithoutMarks(store.WithoutAnchors(st)).ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The held user came after the page was read: compare the rows
-			// the page held then.
-			if len(got.Items) == 0 || !reflect.DeepEqual(got.Items, want.Items) {
-				t.Fatalf("the page read while a writer held the environment:\n%s\n%s", short(got), short(want))
-			}
-			checkMarks(t, db, m.env)
-		})
-	}
+			t.Fatalf("a deep page while a writer holds the environment: %v", err)
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		want, err := store.WithoutMarks(store.WithoutAnchors(st)).ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The held user came after the page was read: compare the rows
+		// the page held then.
+		if len(got.Items) == 0 || !reflect.DeepEqual(got.Items, want.Items) {
+			t.Fatalf("the page read while a writer held the environment:\n%s\n%s", short(got), short(want))
+		}
+		checkMarks(t, db, m.env)
+	})
 }
 
 // TestMarksCompacted: after most rows are deleted, a deep page sets the
@@ -398,45 +393,32 @@ func TestMarkedPageDoesNotWaitForWriters(t *testing.T) {
 // and the counts stay exact.
 func TestMarksCompacted(t *testing.T) {
 	t.Parallel()
-	for _, e := range []struct {
-		name string
-		open func(t *testing.T) *store.DB
-	}{
-		{"sqlite", openSQLite},
-		{"postgres", func(t *testing.T) *store.DB { return openPostgres(t, storetest.NewPostgres(t)) }},
-	} {
-		t.Run(e.name, func(t *testing.T) {
-			t.Parallel()
-			db := e.open(t)
-			store.SetMarkSpan(db, 8, 32)
-			ctx := context.Background()
-			st := db.Store()
-			m := seedMarksEnv(t, st, "compact")
-			marks := func() int {
-				var n int
-				if err := db.Writer().QueryRowContext(ctx, "SELECT COUNT(*) FROM list_marks WHERE env_id = $1 AND tbl = 'authz_users'", m.env).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-			before := marks()
-			for _, u := range m.users[:1250] {
-				if err := st.DeleteUser(ctx, m.env, u.ID); err != nil {
-					t.Fatal(err)
-				}
-			}
-			p := gatehouse.PageRequest{Page: 60, PerPage: 20, CountUpTo: gatehouse.TotalCap}
-			got, err := store.WithoutAnchors(st).ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
-			if err != nil {
+	onMarkedEngines(t, "compact", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		marks := func() int {
+			var n int
+			if err := db.Writer().QueryRowContext(ctx, "SELECT COUNT(*) FROM list_marks WHERE env_id = $1 AND tbl = 'authz_users'", m.env).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
-			if got.Total != 50 || len(got.Items) != 0 {
-				t.Fatalf("past the end of 50 users: total %d, %d items", got.Total, len(got.Items))
+			return n
+		}
+		before := marks()
+		for _, u := range m.users[:1250] {
+			if err := st.DeleteUser(ctx, m.env, u.ID); err != nil {
+				t.Fatal(err)
 			}
-			checkMarks(t, db, m.env) // waits for the upkeep
-			if after := marks(); before < 100 || after > 20 {
-				t.Fatalf("%d marks before the deletes, %d after the upkeep: not compacted", before, after)
-			}
-		})
-	}
+		}
+		p := gatehouse.PageRequest{Page: 60, PerPage: 20, CountUpTo: gatehouse.TotalCap}
+		got, err := store.WithoutAnchors(st).ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Total != 50 || len(got.Items) != 0 {
+			t.Fatalf("past the end of 50 users: total %d, %d items", got.Total, len(got.Items))
+		}
+		checkMarks(t, db, m.env) // waits for the upkeep
+		if after := marks(); before < 100 || after > 20 {
+			t.Fatalf("%d marks before the deletes, %d after the upkeep: not compacted", before, after)
+		}
+	})
 }
