@@ -29,6 +29,9 @@ const (
 const (
 	metaScope  = "scope"  // gatehouse.Scope required
 	metaPublic = "public" // no key needed
+	// metaAnonLimited: a public operation that spends from the calling
+	// address's anonymous limit.
+	metaAnonLimited = "anon_limited"
 	// metaUnlimited: the operation does not spend from the rate limit.
 	metaUnlimited = "unlimited"
 	// metaCheck: a permission check, spent from the check budget.
@@ -50,7 +53,19 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 			rec.Route = op.Path
 			rec.Secrets, _ = op.Metadata[metaSecrets].(*apilog.Secrets)
 		}
+		_, w := humago.Unwrap(ctx)
 		if op.Metadata[metaPublic] == true {
+			// No key: the status page's calls spend from their client
+			// address's bucket, as a call with a refused key does (the
+			// page's HTML, drawn by the dashboard in-process, spends the
+			// browser's).
+			if g.Limiter != nil && op.Metadata[metaAnonLimited] == true && auth.FromContext(ctx.Context()) == nil {
+				d := g.Limiter.TakeAnonymous(ctx.Context(), web.HostOf(ctx.RemoteAddr()), g.AnonLimit)
+				if ref := web.LimitRefusal(w.Header(), d); ref != nil {
+					writeRefusal(api, ctx, ref)
+					return
+				}
+			}
 			next(ctx)
 			return
 		}
@@ -58,23 +73,13 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 		// principal is in the context (no request from outside can put it
 		// there). Every other call brings a key.
 		scope, _ := op.Metadata[metaScope].(gatehouse.Scope)
-		_, w := humago.Unwrap(ctx)
 		p, ref := g.Admit(ctx.Context(), w.Header(), web.Call{Authorization: ctx.Header("Authorization"), OrgHeaders: [2]string{ctx.Header(OrgHeader), ctx.Header(OrgHeaderAlias)},
 			RemoteAddr: ctx.RemoteAddr(), Scope: scope, Unlimited: op.Metadata[metaUnlimited] == true, Check: op.Metadata[metaCheck] == true, AllowDeleted: op.Metadata[metaAllowDeleted] == true})
 		if rec != nil && p != nil {
 			rec.Principal = p
 		}
 		if ref != nil {
-			if ref.Code == gatehouse.CodeRateLimitExceeded || ref.Code != web.CodeOf(ref.Status) {
-				// the documented rate-limit body, with retry_after; or a code of its own
-				// (ORGANIZATION_DELETED)
-				ctx.SetHeader("Content-Type", "application/json")
-				ctx.SetStatus(ref.Status)
-				_ = json.NewEncoder(ctx.BodyWriter()).Encode(web.ErrorBody{Status: "error", Meta: web.NewMeta(ctx.Context()),
-					Err: web.ErrorInner{Code: ref.Code, Message: ref.Msg, RetryAfter: ref.RetryAfter}})
-				return
-			}
-			_ = huma.WriteErr(api, ctx, ref.Status, ref.Msg)
+			writeRefusal(api, ctx, ref)
 			return
 		}
 		if op.SkipValidateBody { // huma would report a parse error instead
@@ -88,6 +93,20 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 		}
 		next(ctx)
 	}
+}
+
+// writeRefusal answers a call the gate refused.
+func writeRefusal(api huma.API, ctx huma.Context, ref *web.Refusal) {
+	if ref.Code == gatehouse.CodeRateLimitExceeded || ref.Code != web.CodeOf(ref.Status) {
+		// the documented rate-limit body, with retry_after; or a code of its own
+		// (ORGANIZATION_DELETED)
+		ctx.SetHeader("Content-Type", "application/json")
+		ctx.SetStatus(ref.Status)
+		_ = json.NewEncoder(ctx.BodyWriter()).Encode(web.ErrorBody{Status: "error", Meta: web.NewMeta(ctx.Context()),
+			Err: web.ErrorInner{Code: ref.Code, Message: ref.Msg, RetryAfter: ref.RetryAfter}})
+		return
+	}
+	_ = huma.WriteErr(api, ctx, ref.Status, ref.Msg)
 }
 
 // noteIgnoredParams lets a request carry query parameters its operation

@@ -120,6 +120,34 @@ func TestAnonymousRateLimit(t *testing.T) {
 	s.must(200, req{method: "GET", path: "/v1/projects", key: s.key})
 }
 
+// TestPublicRoutesSpendTheAnonymousLimit: the status page (HTML) and its
+// routes take no key, and spend from the client address's bucket like a
+// call with a refused key, so they cannot be flooded without bound;
+// /healthz does not, and a valid key is not held back.
+func TestPublicRoutesSpendTheAnonymousLimit(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.AnonymousRateLimit = 3
+	s := newServerWith(t, cfg)
+	var codes []int
+	// The HTML page spends through the API call that draws it.
+	for _, path := range []string{"/status", "/v1/status/incidents", "/v1/status", "/v1/status/incidents", "/status"} {
+		res := s.do(req{method: "GET", path: path})
+		codes = append(codes, res.status)
+		if path != "/status" && res.header.Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("%s: a %d without rate limit headers: %v", path, res.status, res.header)
+		}
+	}
+	if fmt.Sprint(codes) != "[200 200 200 429 429]" {
+		t.Fatalf("the status page and its routes at 3 anonymous calls per hour: %v", codes)
+	}
+	if res := s.must(200, req{method: "GET", path: "/healthz"}); res.header.Get("X-RateLimit-Limit") != "" {
+		t.Fatal("healthz is limited")
+	}
+	s.must(200, req{method: "GET", path: "/v1/projects", key: s.key})
+}
+
 // ci: race
 // TestChecksHaveTheirOwnBudget: a new organization (free tier: 100 API
 // calls an hour) checks from a budget of its own (10,000 an hour), so

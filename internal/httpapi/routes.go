@@ -25,11 +25,11 @@ func addRoutes(g *registrar, h *handlers) {
 
 	// Status page: public reads; incidents written by the instance operator.
 	const operatorNote = " Only the instance operator: an organization-level key (or Admin) of the instance's first organization, the one `gatehouse init` made, holding manage:organization; any other caller gets 403."
-	add(g, route{id: "get-status", method: get, path: "/v1/status", tag: "Status", public: true, summary: "The status page: each component's state, 90-day uptime and incidents",
+	add(g, route{id: "get-status", method: get, path: "/v1/status", tag: "Status", public: true, anonLimited: true, summary: "The status page: each component's state, 90-day uptime and incidents",
 		desc: "Public, no key needed. Components (api, checks, database, redis when configured, queue, webhooks) are sampled every minute by one node; uptime is the fraction of samples in which a component was not down, per UTC day and over 90 days. The same page in HTML is at /status."}, h.getStatus)
-	add(g, route{id: "list-incidents", method: get, path: "/v1/status/incidents", tag: "Status", public: true, summary: "List the status page's incidents, newest first",
+	add(g, route{id: "list-incidents", method: get, path: "/v1/status/incidents", tag: "Status", public: true, anonLimited: true, summary: "List the status page's incidents, newest first",
 		desc: "Public, like the status page. Resolved incidents are kept 90 days."}, h.listIncidents)
-	add(g, route{id: "get-incident", method: get, path: "/v1/status/incidents/{incident}", tag: "Status", public: true, summary: "Get an incident with its updates",
+	add(g, route{id: "get-incident", method: get, path: "/v1/status/incidents/{incident}", tag: "Status", public: true, anonLimited: true, summary: "Get an incident with its updates",
 		desc: "Public, like the status page: the incident with every update posted on it."}, h.getIncident)
 	add(g, route{id: "create-incident", method: post, path: "/v1/status/incidents", tag: "Status", scope: gatehouse.ScopeManageOrganization, orgOnly: true, status: created,
 		summary: "Open an incident on the status page", desc: "Emits status.incident_created." + operatorNote}, h.createIncident)

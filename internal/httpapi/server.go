@@ -287,6 +287,9 @@ type route struct {
 	// valid key.
 	scope  gatehouse.Scope
 	public bool
+	// anonLimited public operations spend from the calling address's
+	// anonymous rate limit (the status page); probes and the JWKS do not.
+	anonLimited bool
 	// orgOnly operations need an organization-level key.
 	orgOnly bool
 	status  int
@@ -341,6 +344,11 @@ func add[I, O any](g *registrar, r route, h func(context.Context, *I) (*O, error
 		op.Metadata[metaPublic] = true
 		op.Security = []map[string][]string{}
 		op.Errors = []int{http.StatusBadRequest}
+		if r.anonLimited {
+			op.Metadata[metaAnonLimited] = true
+			op.Errors = append(op.Errors, http.StatusTooManyRequests)
+			desc = append(desc, "Spends from the calling address's hourly limit of calls without a key (`--anonymous-rate-limit`).")
+		}
 	default:
 		op.Security = []map[string][]string{{"bearer": {}}}
 		op.Errors = []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound}

@@ -120,11 +120,7 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 			// Guessing keys costs like any other call: the client address's
 			// bucket pays for a refused key.
 			if g.Limiter != nil {
-				host, _, err := net.SplitHostPort(c.RemoteAddr)
-				if err != nil {
-					host = c.RemoteAddr
-				}
-				if lref := LimitRefusal(hdr, g.Limiter.TakeAnonymous(ctx, host, g.AnonLimit)); lref != nil {
+				if lref := LimitRefusal(hdr, g.Limiter.TakeAnonymous(ctx, HostOf(c.RemoteAddr), g.AnonLimit)); lref != nil {
 					return nil, lref
 				}
 			}
@@ -244,4 +240,14 @@ func Bearer(h string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+// HostOf is the host of a request's RemoteAddr ("host:port"), or the
+// address as it is when it has no port.
+func HostOf(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
 }

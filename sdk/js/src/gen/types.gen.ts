@@ -9738,6 +9738,10 @@ export type GetStatusErrors = {
      */
     400: ApiError;
     /**
+     * Too Many Requests
+     */
+    429: ApiError;
+    /**
      * Internal Server Error
      */
     500: ApiError;
@@ -9783,6 +9787,10 @@ export type ListIncidentsErrors = {
      * Unprocessable Entity
      */
     422: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
     /**
      * Internal Server Error
      */
@@ -9884,6 +9892,10 @@ export type GetIncidentErrors = {
      * Unprocessable Entity
      */
     422: ApiError;
+    /**
+     * Too Many Requests
+     */
+    429: ApiError;
     /**
      * Internal Server Error
      */
