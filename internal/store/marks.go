@@ -333,7 +333,7 @@ func (s *Store) SplitMarks(ctx context.Context, table, envID string) error {
 			if m.n <= split {
 				continue
 			}
-			if err := splitMark(ctx, q, table, envID, marks, i, span); err != nil {
+			if err := tx.splitMark(ctx, q, table, envID, marks, i, span); err != nil {
 				return err
 			}
 			s.db.marks.splits.Add(1)
@@ -399,13 +399,13 @@ func (s *Store) RebuildMarks(ctx context.Context, table, envID string) error {
 			return fmt.Errorf("rebuild list marks: %w", err)
 		}
 		span, _ := s.db.marks.sizes()
-		return splitMark(ctx, q, table, envID, first, 0, span)
+		return tx.splitMark(ctx, q, table, envID, first, 0, span)
 	})
 }
 
 // splitMark reads the rows of marks[i] (up to the next mark) and puts a
 // mark on every span-th, each counting its rows.
-func splitMark(ctx context.Context, q querier, table, envID string, marks []listMark, i int, span int64) error {
+func (s *Store) splitMark(ctx context.Context, q querier, table, envID string, marks []listMark, i int, span int64) error {
 	m := marks[i]
 	rng, args := markRange(envID, marks, i)
 	rows, err := q.QueryContext(ctx, "SELECT created_at, id FROM "+table+rng+" ORDER BY created_at, id", args...)
@@ -432,18 +432,20 @@ func splitMark(ctx context.Context, q querier, table, envID string, marks []list
 		return fmt.Errorf("split list marks: %w", err)
 	}
 	made = append(made, cur)
-	for i, n := range made {
-		var err error
-		if i == 0 {
-			_, err = q.ExecContext(ctx, "UPDATE list_marks SET n = $4 WHERE env_id = $1 AND tbl = $2 AND at = $3 AND id = $5", envID, table, n.at, n.n, n.id)
-		} else {
-			_, err = q.ExecContext(ctx, "INSERT INTO list_marks (env_id, tbl, at, id, n) VALUES ($1, $2, $3, $4, $5)", envID, table, n.at, n.id, n.n)
+	if _, err := q.ExecContext(ctx, "UPDATE list_marks SET n = $4 WHERE env_id = $1 AND tbl = $2 AND at = $3 AND id = $5", envID, table, made[0].at, made[0].n, made[0].id); err != nil {
+		return fmt.Errorf("split list marks: %w", err)
+	}
+	// The new marks, 200 a statement.
+	return chunks(made[1:], 200, func(part []listMark) error {
+		args := make([]any, 0, len(part)*5)
+		for _, n := range part {
+			args = append(args, envID, table, n.at, n.id, n.n)
 		}
-		if err != nil {
+		if _, err := q.ExecContext(ctx, "INSERT INTO list_marks (env_id, tbl, at, id, n) VALUES "+s.placeholders(len(part), 5), args...); err != nil {
 			return fmt.Errorf("split list marks: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // splitGrownMarks splits the marks of table in envIDs that a bulk insert
