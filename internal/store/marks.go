@@ -52,8 +52,9 @@ type listMark struct {
 	n  int64
 }
 
-// markStats counts deep pages found through marks, marks found with a
-// count that is not their rows' (made again), and splits.
+// markStats counts deep pages found through marks, pages that found a
+// count that is not its rows' (the marks made again), and splits; and
+// runs the marks' upkeep in the background.
 type markStats struct {
 	hits, disagree, splits atomic.Int64
 	span, split            int64    // 0: markSpan, markSplit
@@ -83,9 +84,9 @@ func (m *markStats) sizes() (span, split int64) {
 }
 
 // MarkPages reports how many deep pages by number this database's node
-// found through list_marks, how many marks it found with a count that is
-// not their rows' (it made the table's marks again), and how many marks
-// it split.
+// found through list_marks, how many pages found a count that is not its
+// rows' (and had the table's marks made again), and how many marks it
+// split.
 func (db *DB) MarkPages() (hits, disagree, splits int64) {
 	return db.marks.hits.Load(), db.marks.disagree.Load(), db.marks.splits.Load()
 }
@@ -95,8 +96,8 @@ func (db *DB) MarkPages() (hits, disagree, splits int64) {
 // or of the reverse order with desc, and how many rows there are (made
 // from the rows when at most countUpTo, or when countUpTo <= 0). found
 // is false when there is no such row (the page is empty); ok is false when
-// the marks cannot say (none kept, or counts found wrong twice): the
-// caller counts and reads the row by a skip.
+// the marks cannot say (a count found wrong: they are made again in the
+// background): the caller counts and reads the row by a skip.
 func (s *Store) markedSeek(ctx context.Context, table, envID string, t int, desc bool, countUpTo int) (at int64, id string, found bool, total int64, ok bool, err error) {
 	if !markedTables[table] || s.noMarks || s.tx != nil {
 		return 0, "", false, 0, false, nil
