@@ -512,6 +512,12 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		capped = capped || part.TotalCapped
 		return nil
 	}
+	// capTotal caps a page by number's total as the API shows it.
+	capTotal := func() {
+		if capped || page.CountUpTo > 0 && out.Total > page.CountUpTo {
+			out.Total, out.TotalCapped = page.CountUpTo, true
+		}
+	}
 	var tenantRows, instanceRows []row
 	var wT, wI *where // the two tables' conditions (wT nil: instances only)
 	if f.Kind != facts.AssignmentsOnInstances && f.ResourceInstance == "" {
@@ -590,6 +596,26 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 			return out, err
 		}
 	}
+	if skip >= deepOffset && f.User == "" && f.Role == "" && f.Tenant == "" && f.ResourceInstance == "" && counted {
+		// A deep page of the environment's list: the row before it,
+		// found through both tables' list marks (mergedmarks.go).
+		tables := []string{"authz_instance_assignments"}
+		if wT != nil {
+			tables = append(tables, "authz_role_assignments")
+		}
+		at, id, found, ok, err := s.mergedSeek(ctx, tables, f.EnvID, skip-1, page.Desc, out.Total, capped)
+		if err != nil {
+			return out, fmt.Errorf("list role assignments: %w", err)
+		}
+		if ok && !found {
+			out.Items = []facts.Assignment{}
+			capTotal()
+			return out, nil // past the end
+		}
+		if ok {
+			pos, skip = &cursorPos{Key: at, ID: id}, 0
+		}
+	}
 	if skip > 0 {
 		// A page by number: the row before it, found in both tables'
 		// indexes alone by one ordered read of their merged keys (SQLite
@@ -621,6 +647,7 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		err := s.reader().QueryRowContext(ctx, query, args...).Scan(&at, &p.ID)
 		if err == sql.ErrNoRows {
 			out.Items = []facts.Assignment{}
+			capTotal()
 			return out, nil // past the end
 		} else if err != nil {
 			return out, fmt.Errorf("list role assignments: %w", err)
@@ -642,9 +669,7 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		}
 		return (x.a.ID < y.a.ID) != page.Desc
 	}
-	if capped || page.CountUpTo > 0 && out.Total > page.CountUpTo {
-		out.Total, out.TotalCapped = page.CountUpTo, true
-	}
+	capTotal()
 	out.Items = []facts.Assignment{}
 	var last row
 	for len(out.Items) < page.PerPage && (len(tenantRows) > 0 || len(instanceRows) > 0) {

@@ -390,6 +390,26 @@ func BenchmarkListPages(b *testing.B) {
 					return list(p)
 				}, req})
 			}
+			// Page mid found through both tables' list marks
+			// (mergedmarks.go), either way, and after a delete before it;
+			// kind-all/page-mid above is the same page by a skip.
+			for _, desc := range []bool{false, true} {
+				name := "kind-all"
+				if desc {
+					name += "-desc"
+				}
+				req := func() gatehouse.PageRequest {
+					return gatehouse.PageRequest{Page: mid, PerPage: 20, Desc: desc, CountUpTo: gatehouse.TotalCap}
+				}
+				list := marked(as(facts.AssignmentFilter{}))
+				cases = append(cases, tc{name + "/page-mid-marked", list, req}, tc{name + "/page-mid-skip", skipping(as(facts.AssignmentFilter{})), req})
+				if !desc {
+					cases = append(cases, tc{name + "/page-mid-marked-after-delete", func(p gatehouse.PageRequest) (string, error) {
+						deleteOne()
+						return list(p)
+					}, req})
+				}
+			}
 			run("merged/")
 			hits, stale := db.AnchorPages()
 			b.Logf("%s: %d pages by number read through a kept cursor, %d kept cursors outdated", e.name, hits, stale)

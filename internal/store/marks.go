@@ -36,7 +36,7 @@ import (
 // for the write lock the upkeep takes.
 
 // markedTables are the tables with list_marks triggers.
-var markedTables = map[string]bool{"authz_users": true, "authz_tenants": true, "authz_role_assignments": true}
+var markedTables = map[string]bool{"authz_users": true, "authz_tenants": true, "authz_role_assignments": true, "authz_instance_assignments": true}
 
 // markSpan is the rows a mark covers after a split; markSplit the count
 // from which a page splits the mark it falls in (a database's own, which

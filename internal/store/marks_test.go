@@ -16,7 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
-var markedTables = []string{"authz_users", "authz_tenants", "authz_role_assignments"}
+var markedTables = []string{"authz_users", "authz_tenants", "authz_role_assignments", "authz_instance_assignments"}
 
 // marksEnv is an environment of 1,300 users, 1,100 tenants and 3,000 role
 // assignments (created at 4, 1 and 3 to a millisecond) of 4 roles in 5
@@ -420,5 +420,134 @@ func TestMarksCompacted(t *testing.T) {
 		if after := marks(); before < 50 || after > 20 {
 			t.Fatalf("%d marks before the deletes, %d after the upkeep: not compacted", before, after)
 		}
+	})
+}
+
+// TestMergedMarkedPagesMatchSkips: a deep page by number of the
+// assignments of both kinds (kind=all, the API's default, in an
+// environment with roles on instances) or on instances only, found
+// through both tables' list marks, is the page a skip of the union reads,
+// at any depth, either order, counted in full or capped, through inserts
+// anywhere in time and deletes in both tables, and the marks stay exact.
+func TestMergedMarkedPagesMatchSkips(t *testing.T) {
+	t.Parallel()
+	onMarkedEngines(t, "merged", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		res := &facts.Resource{ID: tenancy.NewID(), EnvID: m.env, Key: "doc", Name: "Doc", Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{},
+			Config: map[string]any{}, Status: "active", CreatedAt: m.at, UpdatedAt: m.at}
+		must(st.CreateResource(ctx, res))
+		var roles []string
+		for i := range 5 {
+			r := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: m.env, ResourceID: res.ID, Key: fmt.Sprintf("doc-role-%d", i), Name: "R", Permissions: []string{"read"},
+				Extends: []string{}, Attributes: map[string]any{}, CreatedAt: m.at, UpdatedAt: m.at}
+			must(st.CreateResourceRole(ctx, r))
+			roles = append(roles, r.ID)
+		}
+		var insts []*facts.Instance
+		for i := range 50 {
+			insts = append(insts, &facts.Instance{ID: tenancy.NewID(), EnvID: m.env, ResourceID: res.ID, Key: fmt.Sprintf("d-%02d", i), TenantID: m.tenants[i%5],
+				Attributes: map[string]any{}, CreatedAt: m.at, UpdatedAt: m.at})
+		}
+		must(st.InTx(ctx, func(tx *store.Store) error { return tx.InsertInstances(ctx, insts) }))
+		// 1,500 on instances, interleaved in time with the 3,000 tenant
+		// assignments (some at the same millisecond), in one bulk insert.
+		var as []facts.Assignment
+		for i := range 1500 {
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i%1300].ID, RoleID: roles[(i/1300)%5], InstanceID: insts[i%50].ID,
+				CreatedAt: m.at.Add(time.Duration(2*i/3) * time.Millisecond)})
+		}
+		must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertInstanceAssignments(ctx, as); return err }))
+		checkMarks(t, db, m.env)
+
+		seed := time.Now().UnixNano()
+		t.Logf("seed %d", seed)
+		rng := rand.New(rand.NewSource(seed))
+		live := append([]*facts.User(nil), m.users...)
+		write := func() {
+			when := m.at.Add(time.Duration(rng.Intn(1200)-50) * time.Millisecond)
+			switch rng.Intn(4) {
+			case 0: // one on an instance, anywhere in time
+				err := st.CreateInstanceAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID,
+					RoleID: roles[rng.Intn(5)], InstanceID: insts[rng.Intn(50)].ID, CreatedAt: when})
+				if gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+					must(err)
+				}
+			case 1: // a tenant assignment
+				err := st.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID,
+					RoleID: m.roles[rng.Intn(4)], TenantID: m.tenants[rng.Intn(5)], CreatedAt: when})
+				if gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+					must(err)
+				}
+			case 2: // one on an instance deleted
+				a, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Kind: facts.AssignmentsOnInstances}, gatehouse.PageRequest{Page: 1 + rng.Intn(20), PerPage: 50})
+				must(err)
+				if len(a.Items) > 0 {
+					x := a.Items[rng.Intn(len(a.Items))]
+					must(st.DeleteInstanceAssignment(ctx, m.env, x.UserID, x.RoleID, x.InstanceID))
+				}
+			case 3: // a user, with the assignments of both kinds
+				i := rng.Intn(len(live))
+				must(st.DeleteUser(ctx, m.env, live[i].ID))
+				live = append(live[:i], live[i+1:]...)
+			}
+		}
+		hits, _, _ := db.MarkPages()
+		empty, full := 0, 0
+		for step := range 240 {
+			if rng.Intn(3) == 0 {
+				write()
+				continue
+			}
+			kind := facts.AllAssignments
+			if rng.Intn(4) == 0 {
+				kind = facts.AssignmentsOnInstances
+			}
+			per := []int{20, 50, 100}[rng.Intn(3)]
+			p := gatehouse.PageRequest{PerPage: per, Desc: rng.Intn(2) == 0, CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
+			p.Page = 1000/per + 1 + rng.Intn(4000/per) // deep, to past the end
+			f := facts.AssignmentFilter{EnvID: m.env, Kind: kind}
+			got, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
+			must(err)
+			want, err := store.WithoutMarks(store.WithoutAnchors(st)).ListAssignments(ctx, f, p)
+			must(err)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("step %d, %s %+v: the page found through the marks differs from the page read by a skip:\n%s\n%s", step, kind, p, short(got), short(want))
+			}
+			if len(got.Items) == 0 {
+				empty++
+			} else if kind == facts.AllAssignments {
+				full++
+			}
+		}
+		checkMarks(t, db, m.env)
+		after, disagree, _ := db.MarkPages()
+		if after-hits < 80 || disagree != 0 || empty == 0 || full < 20 {
+			t.Fatalf("%d pages through the marks (%d empty, %d of both kinds not), %d disagreements: the test did not exercise the marks, or they were wrong", after-hits, empty, full, disagree)
+		}
+
+		// Counts gone wrong on instances: the page is still right, and
+		// the marks are counted again.
+		if _, err := db.Writer().ExecContext(ctx, "UPDATE list_marks SET n = n + 2 WHERE env_id = $1 AND tbl = 'authz_instance_assignments'", m.env); err != nil {
+			t.Fatal(err)
+		}
+		p := gatehouse.PageRequest{Page: 80, PerPage: 20, CountUpTo: gatehouse.TotalCap}
+		f := facts.AssignmentFilter{EnvID: m.env, Kind: facts.AllAssignments}
+		got, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
+		must(err)
+		want, err := store.WithoutMarks(store.WithoutAnchors(st)).ListAssignments(ctx, f, p)
+		must(err)
+		if !reflect.DeepEqual(got, want) || len(got.Items) == 0 {
+			t.Fatalf("with wrong counts, the page found through the marks differs from the page read by a skip:\n%s\n%s", short(got), short(want))
+		}
+		if _, d, _ := db.MarkPages(); d == disagree {
+			t.Error("the wrong counts went unnoticed")
+		}
+		checkMarks(t, db, m.env)
 	})
 }
