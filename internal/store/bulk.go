@@ -206,7 +206,11 @@ func (s *Store) InsertAssignments(ctx context.Context, as []facts.Assignment) (m
 	if err != nil {
 		return inserted, err
 	}
-	return inserted, s.splitGrownMarks(ctx, "authz_role_assignments", envsOf(as, func(a facts.Assignment) string { return a.EnvID }))
+	envs := envsOf(as, func(a facts.Assignment) string { return a.EnvID })
+	if err := s.splitGrownMarks(ctx, "authz_role_assignments", envs); err != nil {
+		return inserted, err
+	}
+	return inserted, s.splitGrownKeyMarks(ctx, envs)
 }
 
 // ClearEnvironment deletes envID's authorization data but its default

@@ -107,3 +107,46 @@ func MarksExact(ctx context.Context, db *DB, table, envID string) error {
 	}
 	return nil
 }
+
+// KeyMarksExact is MarksExact for the key marks of sort (keymarks.go).
+func KeyMarksExact(ctx context.Context, db *DB, sort, envID string) error {
+	db.marks.wg.Wait() // the upkeep pages started
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	q := db.traced(tx)
+	marks, err := readKeyMarks(ctx, q, sort, envID)
+	if err != nil {
+		return err
+	}
+	s := db.Store()
+	if len(marks) == 0 {
+		var n int
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM authz_role_assignments WHERE env_id = $1", envID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("key marks of %s: %d assignments and no mark", sort, n)
+		}
+		return nil
+	}
+	if marks[0].key != "" || marks[0].at != markMin || marks[0].id != "" {
+		return fmt.Errorf("key marks of %s: the first mark is at (%q, %d, %q)", sort, marks[0].key, marks[0].at, marks[0].id)
+	}
+	for i, m := range marks {
+		var n int64
+		for _, p := range keyMarkParts(marks, i) {
+			c, err := s.countPart(ctx, q, sort, envID, p)
+			if err != nil {
+				return err
+			}
+			n += c
+		}
+		if n != m.n {
+			return fmt.Errorf("key marks of %s: mark %d of %d at (%q, %d, %q) counts %d rows, has %d", sort, i, len(marks), m.key, m.at, m.id, m.n, n)
+		}
+	}
+	return nil
+}

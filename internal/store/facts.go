@@ -421,7 +421,7 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 		w.add(by.col+" = ?", id)
 	}
 	if by, ok := assignmentGroups[page.Sort]; ok {
-		return s.listAssignmentsBy(ctx, f.EnvID, by, w, page)
+		return s.listAssignmentsBy(ctx, f.EnvID, by, w, page, f.User == "" && f.Role == "" && f.Tenant == "" && len(w.parts) == 1)
 	}
 	if page.Sort != "" && page.Sort != "created_at" {
 		return gatehouse.Page[facts.Assignment]{}, unknownSort(page.Sort, assignmentSorts)
@@ -452,7 +452,10 @@ var assignmentSorts = map[string]string{"created_at": "", "user": "", "role": ""
 // rows as it returns instead of sorting the environment's assignments:
 // on SQLite a nested loop in that order (CROSS JOIN fixes it), on
 // PostgreSQL a LATERAL subquery of at most a page per key.
-func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignmentGroup, w *where, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+//
+// envOnly says that w is the environment alone: a deep page of that list
+// starts through the sort's key marks (keymarks.go).
+func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignmentGroup, w *where, page gatehouse.PageRequest, envOnly bool) (gatehouse.Page[facts.Assignment], error) {
 	var out gatehouse.Page[facts.Assignment]
 	if page.PerPage <= 0 {
 		page.PerPage = gatehouse.DefaultPerPage
@@ -502,6 +505,21 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 			return out, fmt.Errorf("count role assignments: %w", err)
 		}
 		offset = max(page.Offset(), 0)
+		if offset >= deepOffset && envOnly {
+			// The row before the page, through the key marks.
+			key, at, id, found, ok, err := s.keyedSeek(ctx, page.Sort, envID, offset-1, page.Desc, out.Total, out.TotalCapped)
+			if err != nil {
+				return out, fmt.Errorf("list role assignments: %w", err)
+			}
+			if ok && !found {
+				out.Items = []facts.Assignment{}
+				return out, nil // past the end
+			}
+			if ok {
+				seek(key, at, id)
+				offset = 0
+			}
+		}
 		if offset >= deepOffset {
 			// A deep page: the row before it, read from the indexes alone
 			// (the keys' (env_id, key, id) and the assignments' (fk,

@@ -302,7 +302,8 @@ func readMarks(ctx context.Context, q querier, table, envID string) ([]listMark,
 	return marks, nil
 }
 
-// SplitMarks splits every mark of envID's rows of table that covers more
+// SplitMarks splits every mark of envID's rows of table (or, for
+// keyMarksTable(sort), of a sort's key marks) that covers more
 // than markSplit rows into marks of markSpan rows, counting them as it
 // reads them (so a count that had drifted is made right too), and merges
 // neighbouring marks of few rows when there are many more marks than the
@@ -311,6 +312,9 @@ func readMarks(ctx context.Context, q querier, table, envID string) ([]listMark,
 // environment takes before counting (migration 00026), so no count
 // crosses it.
 func (s *Store) SplitMarks(ctx context.Context, table, envID string) error {
+	if sort, ok := keyMarksSort(table); ok {
+		return s.splitKeyMarks(ctx, sort, envID)
+	}
 	if !markedTables[table] {
 		return fmt.Errorf("split list marks: %s has none", table)
 	}
@@ -382,6 +386,9 @@ func total(marks []listMark) int64 {
 // of them all), as SplitMarks makes a large one: for marks whose counts
 // went wrong.
 func (s *Store) RebuildMarks(ctx context.Context, table, envID string) error {
+	if sort, ok := keyMarksSort(table); ok {
+		return s.rebuildKeyMarks(ctx, sort, envID)
+	}
 	if !markedTables[table] {
 		return fmt.Errorf("rebuild list marks: %s has none", table)
 	}

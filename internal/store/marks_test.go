@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,6 +100,11 @@ func checkMarks(t *testing.T, db *store.DB, env string) {
 			t.Fatal(err)
 		}
 	}
+	for _, sort := range []string{"user", "role", "tenant"} {
+		if err := store.KeyMarksExact(context.Background(), db, sort, env); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestMarkedPagesMatchSkips: a deep page by number found through the list
@@ -173,6 +179,23 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 				pg, err := st.ListTenants(ctx, facts.Filter{EnvID: m.env}, p)
 				return pg, len(pg.Items), err
 			}},
+			// Sorted by the key of the user, role or tenant: through
+			// the key marks.
+			{"assignments by user", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				p.Sort = "user"
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments by role", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				p.Sort = "role"
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments by tenant", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				p.Sort = "tenant"
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
+				return pg, len(pg.Items), err
+			}},
 			// Filtered by one role (its one condition is not the
 			// environment): never through the environment's marks.
 			{"assignments of role-0", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
@@ -190,7 +213,7 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 			l := lists[rng.Intn(len(lists))]
 			per := []int{20, 50, 100}[rng.Intn(3)]
 			p := gatehouse.PageRequest{PerPage: per, Desc: rng.Intn(2) == 0, CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
-			if rng.Intn(2) == 0 {
+			if rng.Intn(2) == 0 && !strings.Contains(l.name, " by ") {
 				p.Sort = "created_at"
 			}
 			p.Page = 1000/per + 1 + rng.Intn(2500/per) // deep, to past the end
@@ -203,11 +226,26 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 			}
 			if items == 0 {
 				empty++
-			} else if l.name == "assignments" {
+			} else if strings.HasPrefix(l.name, "assignments") {
 				full++
 			}
 			if step%100 == 0 {
 				checkMarks(t, db, m.env)
+			}
+		}
+		// A role and a tenant deleted take their assignments (before
+		// they go, so that the key marks count them out).
+		must(st.DeleteRole(ctx, m.env, m.roles[3]))
+		must(st.DeleteTenant(ctx, m.env, m.tenants[4]))
+		checkMarks(t, db, m.env)
+		for _, l := range lists[1:5] {
+			p := gatehouse.PageRequest{Page: 11 + rng.Intn(20), PerPage: 50, Desc: rng.Intn(2) == 0, CountUpTo: gatehouse.TotalCap}
+			got, _, err := l.list(store.WithoutAnchors(st), p)
+			must(err)
+			want, _, err := l.list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+			must(err)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("after a role and a tenant were deleted, %s %+v: the page found through the marks differs from the page read by a skip:\n%s\n%s", l.name, p, short(got), short(want))
 			}
 		}
 		checkMarks(t, db, m.env)
@@ -289,16 +327,32 @@ func TestMarksExactUnderConcurrentWrites(t *testing.T) {
 					defer wg.Done()
 					st := dbs[w%len(dbs)].Store()
 					rng := rand.New(rand.NewSource(int64(w)))
+					var mine []*facts.User // this writer's users, never deleted
 					for i := range 40 {
 						when := m.at.Add(time.Duration(rng.Intn(600)-50) * time.Millisecond)
 						var err error
-						switch rng.Intn(3) {
+						switch rng.Intn(4) {
 						case 0:
 							var us []*facts.User
 							for j := range 1 + rng.Intn(30) {
 								us = append(us, &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("w%d-%d-%d", w, i, j), CreatedAt: when.Add(time.Duration(j) * time.Microsecond), UpdatedAt: when})
 							}
 							err = st.InsertUsers(ctx, us)
+							if err == nil {
+								mine = append(mine, us...)
+							}
+						case 3:
+							// Assignments of this writer's users: counted in
+							// the key marks of every sort.
+							if len(mine) == 0 {
+								continue
+							}
+							var as []facts.Assignment
+							for j := range 1 + rng.Intn(30) {
+								as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: mine[rng.Intn(len(mine))].ID, RoleID: m.roles[rng.Intn(4)],
+									TenantID: m.tenants[rng.Intn(5)], CreatedAt: when.Add(time.Duration(j) * time.Microsecond)})
+							}
+							err = st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err })
 						case 1:
 							err = st.DeleteUser(ctx, m.env, m.users[(w*300+i*7)%len(m.users)].ID)
 							if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
@@ -318,8 +372,9 @@ func TestMarksExactUnderConcurrentWrites(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 30 {
-					if err := dbs[len(dbs)-1].Store().SplitMarks(ctx, "authz_users", m.env); err != nil {
+				for i := range 30 {
+					table := []string{"authz_users", "key_marks:user", "key_marks:tenant"}[i%3]
+					if err := dbs[len(dbs)-1].Store().SplitMarks(ctx, table, m.env); err != nil {
 						errs <- err
 						return
 					}

@@ -1,0 +1,376 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// A deep page by number of the tenant assignments sorted by the key of
+// their user, role or tenant (v1's sort=user|role|tenant) counted its way
+// over every key before it: 80–430 ms half-way through 1M assignments.
+// key_marks (migration 00028) are list marks (marks.go) along that order,
+// (key, created_at, id), one set per sort, kept exact by triggers: the
+// row at any depth is found by adding up the counts to the mark before it,
+// then stepping over at most that mark's rows. A mark's rows are read in
+// up to three parts, each of which an index reads in order: the rest of
+// the mark's own key after it, the keys between it and the next mark, and
+// the next mark's key before it.
+//
+// The marks' upkeep is the list marks' (marks.go): a bulk insert splits
+// the marks it grew, a page that meets a large mark or many nearly empty
+// ones has them split or merged in the background, and a count found
+// wrong has them made again. Their "table" there is keyMarksTable(sort).
+
+// keySorts are the sorts with key marks: the table of the key and the
+// tenant assignments' column naming its row.
+var keySorts = map[string]struct{ table, fk string }{
+	"user":   {"authz_users", "user_id"},
+	"role":   {"authz_roles", "role_id"},
+	"tenant": {"authz_tenants", "tenant_id"},
+}
+
+// keyMarksTable is the name the marks' upkeep knows a sort's key marks by.
+func keyMarksTable(sort string) string { return "key_marks:" + sort }
+
+type keyMark struct {
+	key string
+	at  int64
+	id  string
+	n   int64
+}
+
+// readKeyMarks reads envID's key marks of sort in the sort's order (the
+// database's collation of the keys, as the list's).
+func readKeyMarks(ctx context.Context, q querier, sort, envID string) ([]keyMark, error) {
+	rows, err := q.QueryContext(ctx, "SELECT key, at, id, n FROM key_marks WHERE env_id = $1 AND sort = $2 ORDER BY key, at, id", envID, sort)
+	if err != nil {
+		return nil, fmt.Errorf("read key marks: %w", err)
+	}
+	defer rows.Close()
+	var marks []keyMark
+	for rows.Next() {
+		var m keyMark
+		if err := rows.Scan(&m.key, &m.at, &m.id, &m.n); err != nil {
+			return nil, fmt.Errorf("read key marks: %w", err)
+		}
+		marks = append(marks, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read key marks: %w", err)
+	}
+	return marks, nil
+}
+
+// keyPart is a condition on a key's row (k) and its assignments (a) and
+// its parameters after $1 (the environment): one of the parts a mark's
+// rows are read in, in order.
+type keyPart struct {
+	cond string
+	args []any
+}
+
+// keyMarkParts are the parts of the rows of marks[i], up to the next mark.
+func keyMarkParts(marks []keyMark, i int) []keyPart {
+	m := marks[i]
+	after := "a.created_at >= $3 AND (a.created_at > $3 OR a.id >= $4)"
+	if i+1 == len(marks) {
+		return []keyPart{{"k.key = $2 AND " + after, []any{m.key, m.at, m.id}}, {"k.key > $2", []any{m.key}}}
+	}
+	next := marks[i+1]
+	if next.key == m.key {
+		return []keyPart{{"k.key = $2 AND " + after + " AND a.created_at <= $5 AND (a.created_at < $5 OR a.id < $6)", []any{m.key, m.at, m.id, next.at, next.id}}}
+	}
+	return []keyPart{
+		{"k.key = $2 AND " + after, []any{m.key, m.at, m.id}},
+		{"k.key > $2 AND k.key < $3", []any{m.key, next.key}},
+		{"k.key = $2 AND a.created_at <= $3 AND (a.created_at < $3 OR a.id < $4)", []any{next.key, next.at, next.id}},
+	}
+}
+
+// keyFrom is the FROM clause of sort's keys joined to their assignments,
+// keys first (SQLite keeps a CROSS JOIN's order: the keys' (env_id, key)
+// index, then each key's (fk, created_at, id) range, already in order).
+func (s *Store) keyFrom(sort string) string {
+	ks := keySorts[sort]
+	join := "JOIN"
+	if s.db.Engine != Postgres {
+		join = "CROSS JOIN"
+	}
+	return fmt.Sprintf(" FROM %s k %s authz_role_assignments a ON a.%s = k.id WHERE k.env_id = $1 AND ", ks.table, join, ks.fk)
+}
+
+// countPart counts a part's rows.
+func (s *Store) countPart(ctx context.Context, q querier, sort, envID string, p keyPart) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, "SELECT COUNT(*)"+s.keyFrom(sort)+p.cond, append([]any{envID}, p.args...)...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("read the rows of a key mark: %w", err)
+	}
+	return n, nil
+}
+
+// keyedSeek is where a deep page of envID's tenant assignments sorted by
+// sort starts: the row at index t (0-based) of that order, ascending, or
+// of the reverse order with desc (the key, created_at and id of the row
+// before the page). counted is the list's count as the caller made it,
+// exact unless capped. found is false when there is no such row; ok is
+// false when the marks cannot say (a count found wrong: they are made
+// again in the background), and the caller finds the row by a skip.
+func (s *Store) keyedSeek(ctx context.Context, sort, envID string, t int, desc bool, counted int, capped bool) (key string, at int64, id string, found, ok bool, err error) {
+	if _, known := keySorts[sort]; !known || s.noMarks || s.tx != nil {
+		return "", 0, "", false, false, nil
+	}
+	key, at, id, found, upkeep, err := s.seekKeyMarks(ctx, sort, envID, t, desc, counted, capped)
+	if errors.Is(err, errMarkWrong) {
+		s.db.marks.disagree.Add(1)
+		s.db.marks.upkeep(s, keyMarksTable(sort), envID, true)
+		return "", 0, "", false, false, nil
+	}
+	if err != nil {
+		return "", 0, "", false, false, err
+	}
+	if upkeep {
+		s.db.marks.upkeep(s, keyMarksTable(sort), envID, false)
+	}
+	s.db.marks.hits.Add(1)
+	return key, at, id, found, true, nil
+}
+
+// seekKeyMarks reads the marks and the row in one read transaction.
+// upkeep reports that the marks want a split or a compaction.
+func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, desc bool, counted int, capped bool) (key string, at int64, id string, found, upkeep bool, err error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.db.Engine == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.read.BeginTx(ctx, opts)
+	if err != nil {
+		return "", 0, "", false, false, fmt.Errorf("read key marks: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	q := s.db.traced(tx)
+	marks, err := readKeyMarks(ctx, q, sort, envID)
+	if err != nil {
+		return "", 0, "", false, false, err
+	}
+	if len(marks) == 0 {
+		if counted == 0 {
+			return "", 0, "", false, false, nil // no assignments: no marks
+		}
+		return "", 0, "", false, false, errMarkWrong
+	}
+	if marks[0].key != "" || marks[0].at != markMin || marks[0].id != "" {
+		return "", 0, "", false, false, errMarkWrong
+	}
+	var total int64
+	for _, m := range marks {
+		if m.n < 0 {
+			return "", 0, "", false, false, errMarkWrong
+		}
+		total += m.n
+	}
+	if !capped && total != int64(counted) || capped && total < int64(counted) {
+		return "", 0, "", false, false, errMarkWrong
+	}
+	span, split := s.db.marks.sizes()
+	upkeep = int64(len(marks)) > 2*(total/span)+16
+	a := int64(t)
+	if desc {
+		a = total - 1 - int64(t)
+	}
+	if a < 0 || a >= total {
+		return "", 0, "", false, upkeep, nil // past the end
+	}
+	var cum int64
+	for i, m := range marks {
+		if a >= cum+m.n {
+			cum += m.n
+			continue
+		}
+		// The mark's rows, part by part: their counts check the mark's
+		// (a count gone wrong shows here), and the row is r rows into
+		// the part it falls in.
+		parts := keyMarkParts(marks, i)
+		counts := make([]int64, len(parts))
+		var n int64
+		for j, p := range parts {
+			if counts[j], err = s.countPart(ctx, q, sort, envID, p); err != nil {
+				return "", 0, "", false, false, err
+			}
+			n += counts[j]
+		}
+		if n != m.n {
+			return "", 0, "", false, false, errMarkWrong
+		}
+		r := a - cum
+		for j, p := range parts {
+			if r >= counts[j] {
+				r -= counts[j]
+				continue
+			}
+			err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT k.key, a.created_at, a.id%s%s ORDER BY k.key, a.created_at, a.id LIMIT 1 OFFSET %d", s.keyFrom(sort), p.cond, r),
+				append([]any{envID}, p.args...)...).Scan(&key, &at, &id)
+			if err != nil {
+				return "", 0, "", false, false, fmt.Errorf("read the row at a key mark: %w", err)
+			}
+			return key, at, id, true, upkeep || m.n > split, nil
+		}
+	}
+	return "", 0, "", false, false, errMarkWrong
+}
+
+// splitKeyMarks is SplitMarks for a sort's key marks.
+func (s *Store) splitKeyMarks(ctx context.Context, sort, envID string) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		q := tx.writer()
+		if s.db.Engine == Postgres {
+			var one int
+			err := q.QueryRowContext(ctx, "SELECT 1 FROM facts_versions WHERE env_id = $1 FOR UPDATE", envID).Scan(&one)
+			if err == sql.ErrNoRows {
+				return nil // never written: no marks
+			} else if err != nil {
+				return fmt.Errorf("split key marks: %w", err)
+			}
+		}
+		marks, err := readKeyMarks(ctx, q, sort, envID)
+		if err != nil {
+			return err
+		}
+		span, split := s.db.marks.sizes()
+		var total int64
+		for i, m := range marks {
+			total += m.n
+			if m.n <= split {
+				continue
+			}
+			if err := tx.splitKeyMark(ctx, q, sort, envID, marks, i, span); err != nil {
+				return err
+			}
+			s.db.marks.splits.Add(1)
+		}
+		if int64(len(marks)) <= 2*(total/span)+16 {
+			return nil
+		}
+		// Many more marks than the rows need: a mark takes in the next
+		// while together they count at most span rows.
+		if marks, err = readKeyMarks(ctx, q, sort, envID); err != nil {
+			return err
+		}
+		for i := 0; i < len(marks); {
+			j := i + 1
+			n := marks[i].n
+			for j < len(marks) && n+marks[j].n <= span {
+				if _, err := q.ExecContext(ctx, "DELETE FROM key_marks WHERE env_id = $1 AND sort = $2 AND key = $3 AND at = $4 AND id = $5", envID, sort, marks[j].key, marks[j].at, marks[j].id); err != nil {
+					return fmt.Errorf("compact key marks: %w", err)
+				}
+				n += marks[j].n
+				j++
+			}
+			if n != marks[i].n {
+				if _, err := q.ExecContext(ctx, "UPDATE key_marks SET n = $6 WHERE env_id = $1 AND sort = $2 AND key = $3 AND at = $4 AND id = $5", envID, sort, marks[i].key, marks[i].at, marks[i].id, n); err != nil {
+					return fmt.Errorf("compact key marks: %w", err)
+				}
+			}
+			i = j
+		}
+		return nil
+	})
+}
+
+// rebuildKeyMarks is RebuildMarks for a sort's key marks.
+func (s *Store) rebuildKeyMarks(ctx context.Context, sort, envID string) error {
+	return s.InTx(ctx, func(tx *Store) error {
+		q := tx.writer()
+		if s.db.Engine == Postgres {
+			if _, err := q.ExecContext(ctx, "SELECT 1 FROM facts_versions WHERE env_id = $1 FOR UPDATE", envID); err != nil {
+				return fmt.Errorf("rebuild key marks: %w", err)
+			}
+		}
+		if _, err := q.ExecContext(ctx, "DELETE FROM key_marks WHERE env_id = $1 AND sort = $2", envID, sort); err != nil {
+			return fmt.Errorf("rebuild key marks: %w", err)
+		}
+		if _, err := q.ExecContext(ctx, "INSERT INTO key_marks (env_id, sort, key, at, id, n) VALUES ($1, $2, '', $3, '', 0)", envID, sort, int64(markMin)); err != nil {
+			return fmt.Errorf("rebuild key marks: %w", err)
+		}
+		span, _ := s.db.marks.sizes()
+		return tx.splitKeyMark(ctx, q, sort, envID, []keyMark{{at: markMin}}, 0, span)
+	})
+}
+
+// splitKeyMark reads the rows of marks[i] (up to the next mark), part by
+// part, and puts a mark on every span-th, each counting its rows.
+func (s *Store) splitKeyMark(ctx context.Context, q querier, sort, envID string, marks []keyMark, i int, span int64) error {
+	m := marks[i]
+	var made []keyMark
+	cur := keyMark{key: m.key, at: m.at, id: m.id}
+	for _, p := range keyMarkParts(marks, i) {
+		rows, err := q.QueryContext(ctx, "SELECT k.key, a.created_at, a.id"+s.keyFrom(sort)+p.cond+" ORDER BY k.key, a.created_at, a.id", append([]any{envID}, p.args...)...)
+		if err != nil {
+			return fmt.Errorf("split key marks: %w", err)
+		}
+		for rows.Next() {
+			var r keyMark
+			if err := rows.Scan(&r.key, &r.at, &r.id); err != nil {
+				rows.Close()
+				return fmt.Errorf("split key marks: %w", err)
+			}
+			if cur.n == span {
+				made = append(made, cur)
+				cur = r
+			}
+			cur.n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("split key marks: %w", err)
+		}
+	}
+	made = append(made, cur)
+	if _, err := q.ExecContext(ctx, "UPDATE key_marks SET n = $6 WHERE env_id = $1 AND sort = $2 AND key = $3 AND at = $4 AND id = $5", envID, sort, made[0].key, made[0].at, made[0].id, made[0].n); err != nil {
+		return fmt.Errorf("split key marks: %w", err)
+	}
+	return chunks(made[1:], 200, func(part []keyMark) error {
+		args := make([]any, 0, len(part)*6)
+		for _, n := range part {
+			args = append(args, envID, sort, n.key, n.at, n.id, n.n)
+		}
+		if _, err := q.ExecContext(ctx, "INSERT INTO key_marks (env_id, sort, key, at, id, n) VALUES "+s.placeholders(len(part), 6), args...); err != nil {
+			return fmt.Errorf("split key marks: %w", err)
+		}
+		return nil
+	})
+}
+
+// splitGrownKeyMarks splits the key marks of envIDs that a bulk insert of
+// assignments grew past the split count.
+func (s *Store) splitGrownKeyMarks(ctx context.Context, envIDs []string) error {
+	_, split := s.db.marks.sizes()
+	for _, env := range envIDs {
+		for sort := range keySorts {
+			var one int
+			err := s.writer().QueryRowContext(ctx, "SELECT 1 FROM key_marks WHERE env_id = $1 AND sort = $2 AND n > $3 LIMIT 1", env, sort, split).Scan(&one)
+			if err == sql.ErrNoRows {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("split key marks: %w", err)
+			}
+			if err := s.splitKeyMarks(ctx, sort, env); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keyMarksSort is the sort of a key marks' upkeep table name, if it is one.
+func keyMarksSort(table string) (string, bool) {
+	sort, ok := strings.CutPrefix(table, "key_marks:")
+	if _, known := keySorts[sort]; !ok || !known {
+		return "", false
+	}
+	return sort, true
+}

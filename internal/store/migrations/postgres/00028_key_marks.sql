@@ -1,0 +1,206 @@
+-- key_marks: list marks (migration 00026) along the role assignments in
+-- the order of a sort by the key of their user, role or tenant (v1's
+-- sort=user|role|tenant): per environment and sort, marks (key, at, id)
+-- with n, the number of the environment's assignments from that mark up to
+-- the next one in (key, created_at, id) order. A deep page by number of a
+-- sorted list (store/keymarks.go) adds up the counts to the mark before its
+-- first row and steps over at most that mark's rows, instead of counting
+-- its way over every key before it. The first mark of an environment's
+-- sort is at ('', the smallest at, ''), before every row.
+--
+-- Triggers keep the counts exact: an assignment's insert adds one to the
+-- mark at or before its row under each sort, found by its user's, role's
+-- and tenant's keys; a delete takes one away. Keys and created_at are never
+-- updated. A user, role or tenant deleted takes its assignments first (a
+-- BEFORE DELETE trigger), while its key can still be read: a cascade would
+-- delete them after it, when their key is gone. Existing assignments get a
+-- mark every 1,024 rows of each sort.
+
+-- On PostgreSQL the counting is in facts_version_bump, after it has taken
+-- the environment's facts_versions row (as for list_marks).
+
+-- +goose Up
+-- Writers wait until this commits: a row inserted while the marks are made
+-- would not be counted.
+LOCK TABLE authz_role_assignments, authz_users, authz_roles, authz_tenants IN SHARE MODE;
+CREATE TABLE key_marks (
+    env_id TEXT NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    sort   TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    at     BIGINT NOT NULL,
+    id     TEXT NOT NULL,
+    n      BIGINT NOT NULL,
+    PRIMARY KEY (env_id, sort, key, at, id)
+);
+INSERT INTO key_marks (env_id, sort, key, at, id, n)
+SELECT env_id, 'user', CASE WHEN rn = 0 THEN '' ELSE key END, CASE WHEN rn = 0 THEN -9223372036854775808 ELSE created_at END, CASE WHEN rn = 0 THEN '' ELSE id END, LEAST(1024, total - rn)
+FROM (SELECT a.env_id, k.key, a.created_at, a.id, ROW_NUMBER() OVER (PARTITION BY a.env_id ORDER BY k.key, a.created_at, a.id) - 1 AS rn, COUNT(*) OVER (PARTITION BY a.env_id) AS total
+      FROM authz_role_assignments a JOIN authz_users k ON k.id = a.user_id) AS r
+WHERE rn % 1024 = 0;
+INSERT INTO key_marks (env_id, sort, key, at, id, n)
+SELECT env_id, 'role', CASE WHEN rn = 0 THEN '' ELSE key END, CASE WHEN rn = 0 THEN -9223372036854775808 ELSE created_at END, CASE WHEN rn = 0 THEN '' ELSE id END, LEAST(1024, total - rn)
+FROM (SELECT a.env_id, k.key, a.created_at, a.id, ROW_NUMBER() OVER (PARTITION BY a.env_id ORDER BY k.key, a.created_at, a.id) - 1 AS rn, COUNT(*) OVER (PARTITION BY a.env_id) AS total
+      FROM authz_role_assignments a JOIN authz_roles k ON k.id = a.role_id) AS r
+WHERE rn % 1024 = 0;
+INSERT INTO key_marks (env_id, sort, key, at, id, n)
+SELECT env_id, 'tenant', CASE WHEN rn = 0 THEN '' ELSE key END, CASE WHEN rn = 0 THEN -9223372036854775808 ELSE created_at END, CASE WHEN rn = 0 THEN '' ELSE id END, LEAST(1024, total - rn)
+FROM (SELECT a.env_id, k.key, a.created_at, a.id, ROW_NUMBER() OVER (PARTITION BY a.env_id ORDER BY k.key, a.created_at, a.id) - 1 AS rn, COUNT(*) OVER (PARTITION BY a.env_id) AS total
+      FROM authz_role_assignments a JOIN authz_tenants k ON k.id = a.tenant_id) AS r
+WHERE rn % 1024 = 0;
+
+-- +goose StatementBegin
+CREATE FUNCTION key_marks_parent_del() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'authz_users' THEN
+        DELETE FROM authz_role_assignments WHERE user_id = OLD.id;
+    ELSIF TG_TABLE_NAME = 'authz_roles' THEN
+        DELETE FROM authz_role_assignments WHERE role_id = OLD.id;
+    ELSE
+        DELETE FROM authz_role_assignments WHERE tenant_id = OLD.id;
+    END IF;
+    RETURN OLD;
+END
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER authz_users_km_del BEFORE DELETE ON authz_users FOR EACH ROW EXECUTE FUNCTION key_marks_parent_del();
+CREATE TRIGGER authz_roles_km_del BEFORE DELETE ON authz_roles FOR EACH ROW EXECUTE FUNCTION key_marks_parent_del();
+CREATE TRIGGER authz_tenants_km_del BEFORE DELETE ON authz_tenants FOR EACH ROW EXECUTE FUNCTION key_marks_parent_del();
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION facts_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Per environment, the statement's first and last rows in
+        -- (created_at, id) order: the first says whether all of them come
+        -- after the tail, the last is the new tail.
+        WITH first AS (SELECT DISTINCT ON (env_id) env_id, created_at, id FROM new_rows ORDER BY env_id, created_at, id),
+             last AS (SELECT DISTINCT ON (env_id) env_id, created_at, id FROM new_rows ORDER BY env_id, created_at DESC, id DESC)
+        INSERT INTO facts_versions AS f (env_id, v, vr, tail_at, tail_id)
+        SELECT env_id, floor(random() * 9e18)::bigint, floor(random() * 9e18)::bigint, created_at, id FROM last ORDER BY env_id
+        ON CONFLICT (env_id) DO UPDATE SET v = excluded.v,
+            vr = CASE WHEN (SELECT f.tail_at IS NULL OR fi.created_at > f.tail_at OR (fi.created_at = f.tail_at AND f.tail_id IS NOT NULL AND fi.id > f.tail_id) FROM first fi WHERE fi.env_id = f.env_id) THEN f.vr ELSE excluded.vr END,
+            tail_at = CASE WHEN f.tail_at IS NULL OR excluded.tail_at > f.tail_at OR (excluded.tail_at = f.tail_at AND f.tail_id IS NOT NULL AND excluded.tail_id > f.tail_id) THEN excluded.tail_at ELSE f.tail_at END,
+            tail_id = CASE WHEN f.tail_at IS NULL OR excluded.tail_at > f.tail_at OR (excluded.tail_at = f.tail_at AND f.tail_id IS NOT NULL AND excluded.tail_id > f.tail_id) THEN excluded.tail_id ELSE f.tail_id END;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO facts_versions (env_id, v, vr, tail_at)
+        SELECT env_id, floor(random() * 9e18)::bigint, floor(random() * 9e18)::bigint, 9223372036854775807 FROM (SELECT DISTINCT env_id FROM old_rows) AS e ORDER BY env_id
+        ON CONFLICT (env_id) DO UPDATE SET v = excluded.v, vr = excluded.vr;
+    ELSE
+        INSERT INTO facts_versions (env_id, v, vr, tail_at)
+        SELECT env_id, floor(random() * 9e18)::bigint, floor(random() * 9e18)::bigint, 9223372036854775807 FROM (SELECT DISTINCT env_id FROM new_rows) AS e ORDER BY env_id
+        ON CONFLICT (env_id) DO UPDATE SET v = excluded.v, vr = excluded.vr;
+    END IF;
+    -- list_marks (migrations 00026 and 00027): after the facts_versions row above,
+    -- which this transaction now holds until it ends.
+    IF TG_TABLE_NAME IN ('authz_users', 'authz_tenants', 'authz_role_assignments', 'authz_instance_assignments') THEN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO list_marks (env_id, tbl, at, id, n)
+            SELECT DISTINCT env_id, TG_TABLE_NAME, -9223372036854775808, '', 0 FROM new_rows ORDER BY 1
+            ON CONFLICT DO NOTHING;
+            UPDATE list_marks m SET n = m.n + c.k FROM (
+                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM new_rows r CROSS JOIN LATERAL (
+                    SELECT l.env_id, l.at, l.id FROM list_marks l WHERE l.env_id = r.env_id AND l.tbl = TG_TABLE_NAME AND (l.at, l.id) <= (r.created_at, r.id)
+                    ORDER BY l.at DESC, l.id DESC LIMIT 1) b
+                GROUP BY b.env_id, b.at, b.id) c
+            WHERE m.env_id = c.env_id AND m.tbl = TG_TABLE_NAME AND m.at = c.at AND m.id = c.id;
+        ELSIF TG_OP = 'DELETE' THEN
+            UPDATE list_marks m SET n = m.n - c.k FROM (
+                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM old_rows r CROSS JOIN LATERAL (
+                    SELECT l.env_id, l.at, l.id FROM list_marks l WHERE l.env_id = r.env_id AND l.tbl = TG_TABLE_NAME AND (l.at, l.id) <= (r.created_at, r.id)
+                    ORDER BY l.at DESC, l.id DESC LIMIT 1) b
+                GROUP BY b.env_id, b.at, b.id) c
+            WHERE m.env_id = c.env_id AND m.tbl = TG_TABLE_NAME AND m.at = c.at AND m.id = c.id;
+        END IF;
+    END IF;
+    -- key_marks (migration 00028): the assignments' marks in the order
+    -- of each sort by key, found by their user's, role's and tenant's keys
+    -- (a deleted user, role or tenant deletes its assignments before it
+    -- goes, so their keys are there).
+    IF TG_TABLE_NAME = 'authz_role_assignments' THEN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO key_marks (env_id, sort, key, at, id, n)
+            SELECT DISTINCT r.env_id, s.sort, '', -9223372036854775808, '', 0 FROM new_rows r CROSS JOIN (VALUES ('user'), ('role'), ('tenant')) AS s(sort) ORDER BY 1, 2
+            ON CONFLICT DO NOTHING;
+            UPDATE key_marks m SET n = m.n + c.k FROM (
+                SELECT b.env_id, b.sort, b.key, b.at, b.id, COUNT(*) AS k FROM (
+                    SELECT r.env_id, 'user'::text AS sort, k.key AS rkey, r.created_at, r.id FROM new_rows r JOIN authz_users k ON k.id = r.user_id
+                    UNION ALL SELECT r.env_id, 'role'::text AS sort, k.key AS rkey, r.created_at, r.id FROM new_rows r JOIN authz_roles k ON k.id = r.role_id
+                    UNION ALL SELECT r.env_id, 'tenant'::text AS sort, k.key AS rkey, r.created_at, r.id FROM new_rows r JOIN authz_tenants k ON k.id = r.tenant_id) r CROSS JOIN LATERAL (
+                    SELECT l.env_id, l.sort, l.key, l.at, l.id FROM key_marks l WHERE l.env_id = r.env_id AND l.sort = r.sort AND (l.key, l.at, l.id) <= (r.rkey, r.created_at, r.id)
+                    ORDER BY l.key DESC, l.at DESC, l.id DESC LIMIT 1) b
+                GROUP BY b.env_id, b.sort, b.key, b.at, b.id) c
+            WHERE m.env_id = c.env_id AND m.sort = c.sort AND m.key = c.key AND m.at = c.at AND m.id = c.id;
+        ELSIF TG_OP = 'DELETE' THEN
+            UPDATE key_marks m SET n = m.n - c.k FROM (
+                SELECT b.env_id, b.sort, b.key, b.at, b.id, COUNT(*) AS k FROM (
+                    SELECT r.env_id, 'user'::text AS sort, k.key AS rkey, r.created_at, r.id FROM old_rows r JOIN authz_users k ON k.id = r.user_id
+                    UNION ALL SELECT r.env_id, 'role'::text AS sort, k.key AS rkey, r.created_at, r.id FROM old_rows r JOIN authz_roles k ON k.id = r.role_id
+                    UNION ALL SELECT r.env_id, 'tenant'::text AS sort, k.key AS rkey, r.created_at, r.id FROM old_rows r JOIN authz_tenants k ON k.id = r.tenant_id) r CROSS JOIN LATERAL (
+                    SELECT l.env_id, l.sort, l.key, l.at, l.id FROM key_marks l WHERE l.env_id = r.env_id AND l.sort = r.sort AND (l.key, l.at, l.id) <= (r.rkey, r.created_at, r.id)
+                    ORDER BY l.key DESC, l.at DESC, l.id DESC LIMIT 1) b
+                GROUP BY b.env_id, b.sort, b.key, b.at, b.id) c
+            WHERE m.env_id = c.env_id AND m.sort = c.sort AND m.key = c.key AND m.at = c.at AND m.id = c.id;
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose Down
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION facts_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Per environment, the statement's first and last rows in
+        -- (created_at, id) order: the first says whether all of them come
+        -- after the tail, the last is the new tail.
+        WITH first AS (SELECT DISTINCT ON (env_id) env_id, created_at, id FROM new_rows ORDER BY env_id, created_at, id),
+             last AS (SELECT DISTINCT ON (env_id) env_id, created_at, id FROM new_rows ORDER BY env_id, created_at DESC, id DESC)
+        INSERT INTO facts_versions AS f (env_id, v, vr, tail_at, tail_id)
+        SELECT env_id, floor(random() * 9e18)::bigint, floor(random() * 9e18)::bigint, created_at, id FROM last ORDER BY env_id
+        ON CONFLICT (env_id) DO UPDATE SET v = excluded.v,
+            vr = CASE WHEN (SELECT f.tail_at IS NULL OR fi.created_at > f.tail_at OR (fi.created_at = f.tail_at AND f.tail_id IS NOT NULL AND fi.id > f.tail_id) FROM first fi WHERE fi.env_id = f.env_id) THEN f.vr ELSE excluded.vr END,
+            tail_at = CASE WHEN f.tail_at IS NULL OR excluded.tail_at > f.tail_at OR (excluded.tail_at = f.tail_at AND f.tail_id IS NOT NULL AND excluded.tail_id > f.tail_id) THEN excluded.tail_at ELSE f.tail_at END,
+            tail_id = CASE WHEN f.tail_at IS NULL OR excluded.tail_at > f.tail_at OR (excluded.tail_at = f.tail_at AND f.tail_id IS NOT NULL AND excluded.tail_id > f.tail_id) THEN excluded.tail_id ELSE f.tail_id END;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO facts_versions (env_id, v, vr, tail_at)
+        SELECT env_id, floor(random() * 9e18)::bigint, floor(random() * 9e18)::bigint, 9223372036854775807 FROM (SELECT DISTINCT env_id FROM old_rows) AS e ORDER BY env_id
+        ON CONFLICT (env_id) DO UPDATE SET v = excluded.v, vr = excluded.vr;
+    ELSE
+        INSERT INTO facts_versions (env_id, v, vr, tail_at)
+        SELECT env_id, floor(random() * 9e18)::bigint, floor(random() * 9e18)::bigint, 9223372036854775807 FROM (SELECT DISTINCT env_id FROM new_rows) AS e ORDER BY env_id
+        ON CONFLICT (env_id) DO UPDATE SET v = excluded.v, vr = excluded.vr;
+    END IF;
+    -- list_marks (migrations 00026 and 00027): after the facts_versions row above,
+    -- which this transaction now holds until it ends.
+    IF TG_TABLE_NAME IN ('authz_users', 'authz_tenants', 'authz_role_assignments', 'authz_instance_assignments') THEN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO list_marks (env_id, tbl, at, id, n)
+            SELECT DISTINCT env_id, TG_TABLE_NAME, -9223372036854775808, '', 0 FROM new_rows ORDER BY 1
+            ON CONFLICT DO NOTHING;
+            UPDATE list_marks m SET n = m.n + c.k FROM (
+                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM new_rows r CROSS JOIN LATERAL (
+                    SELECT l.env_id, l.at, l.id FROM list_marks l WHERE l.env_id = r.env_id AND l.tbl = TG_TABLE_NAME AND (l.at, l.id) <= (r.created_at, r.id)
+                    ORDER BY l.at DESC, l.id DESC LIMIT 1) b
+                GROUP BY b.env_id, b.at, b.id) c
+            WHERE m.env_id = c.env_id AND m.tbl = TG_TABLE_NAME AND m.at = c.at AND m.id = c.id;
+        ELSIF TG_OP = 'DELETE' THEN
+            UPDATE list_marks m SET n = m.n - c.k FROM (
+                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM old_rows r CROSS JOIN LATERAL (
+                    SELECT l.env_id, l.at, l.id FROM list_marks l WHERE l.env_id = r.env_id AND l.tbl = TG_TABLE_NAME AND (l.at, l.id) <= (r.created_at, r.id)
+                    ORDER BY l.at DESC, l.id DESC LIMIT 1) b
+                GROUP BY b.env_id, b.at, b.id) c
+            WHERE m.env_id = c.env_id AND m.tbl = TG_TABLE_NAME AND m.at = c.at AND m.id = c.id;
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+DROP TRIGGER authz_users_km_del ON authz_users;
+DROP TRIGGER authz_roles_km_del ON authz_roles;
+DROP TRIGGER authz_tenants_km_del ON authz_tenants;
+DROP FUNCTION key_marks_parent_del();
+DROP TABLE key_marks;
