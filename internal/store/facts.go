@@ -507,7 +507,7 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		offset = max(page.Offset(), 0)
 		if offset >= deepOffset && envOnly {
 			// The row before the page, through the key marks.
-			key, at, id, found, ok, err := s.keyedSeek(ctx, page.Sort, envID, offset-1, page.Desc, out.Total, out.TotalCapped)
+			key, at, id, found, ok, err := s.keyedSeek(ctx, page.Sort, envID, offset-1, page.Desc, page.CountUpTo)
 			if err != nil {
 				return out, fmt.Errorf("list role assignments: %w", err)
 			}

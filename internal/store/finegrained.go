@@ -603,7 +603,7 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		if wT != nil {
 			tables = append(tables, "authz_role_assignments")
 		}
-		at, id, found, ok, err := s.mergedSeek(ctx, tables, f.EnvID, skip-1, page.Desc, out.Total, capped)
+		at, id, found, ok, err := s.mergedSeek(ctx, tables, f.EnvID, skip-1, page.Desc, page.CountUpTo)
 		if err != nil {
 			return out, fmt.Errorf("list role assignments: %w", err)
 		}

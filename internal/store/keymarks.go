@@ -115,15 +115,16 @@ func (s *Store) countPart(ctx context.Context, q querier, sort, envID string, p 
 // keyedSeek is where a deep page of envID's tenant assignments sorted by
 // sort starts: the row at index t (0-based) of that order, ascending, or
 // of the reverse order with desc (the key, created_at and id of the row
-// before the page). counted is the list's count as the caller made it,
-// exact unless capped. found is false when there is no such row; ok is
-// false when the marks cannot say (a count found wrong: they are made
-// again in the background), and the caller finds the row by a skip.
-func (s *Store) keyedSeek(ctx context.Context, sort, envID string, t int, desc bool, counted int, capped bool) (key string, at int64, id string, found, ok bool, err error) {
+// before the page). When the marks count at most countUpTo rows (or
+// countUpTo <= 0), their total is checked against the rows, in the same
+// snapshot. found is false when there is no such row; ok is false when the
+// marks cannot say (a count found wrong: they are made again in the
+// background), and the caller finds the row by a skip.
+func (s *Store) keyedSeek(ctx context.Context, sort, envID string, t int, desc bool, countUpTo int) (key string, at int64, id string, found, ok bool, err error) {
 	if _, known := keySorts[sort]; !known || s.noMarks || s.tx != nil {
 		return "", 0, "", false, false, nil
 	}
-	key, at, id, found, upkeep, err := s.seekKeyMarks(ctx, sort, envID, t, desc, counted, capped)
+	key, at, id, found, upkeep, err := s.seekKeyMarks(ctx, sort, envID, t, desc, countUpTo)
 	if errors.Is(err, errMarkWrong) {
 		s.db.marks.disagree.Add(1)
 		s.db.marks.upkeep(s, keyMarksTable(sort), envID, true)
@@ -141,7 +142,7 @@ func (s *Store) keyedSeek(ctx context.Context, sort, envID string, t int, desc b
 
 // seekKeyMarks reads the marks and the row in one read transaction.
 // upkeep reports that the marks want a split or a compaction.
-func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, desc bool, counted int, capped bool) (key string, at int64, id string, found, upkeep bool, err error) {
+func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, desc bool, countUpTo int) (key string, at int64, id string, found, upkeep bool, err error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.db.Engine == Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
@@ -157,8 +158,13 @@ func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, des
 		return "", 0, "", false, false, err
 	}
 	if len(marks) == 0 {
-		if counted == 0 {
+		var one int
+		err := q.QueryRowContext(ctx, "SELECT 1 FROM authz_role_assignments WHERE env_id = $1 LIMIT 1", envID).Scan(&one)
+		if err == sql.ErrNoRows {
 			return "", 0, "", false, false, nil // no assignments: no marks
+		}
+		if err != nil {
+			return "", 0, "", false, false, fmt.Errorf("read key marks: %w", err)
 		}
 		return "", 0, "", false, false, errMarkWrong
 	}
@@ -172,8 +178,17 @@ func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, des
 		}
 		total += m.n
 	}
-	if !capped && total != int64(counted) || capped && total < int64(counted) {
-		return "", 0, "", false, false, errMarkWrong
+	if countUpTo <= 0 || total <= int64(countUpTo) {
+		// Few enough to count: the rows say whether the marks are right
+		// (in this snapshot: a write since the caller's count is no
+		// disagreement).
+		var n int64
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM authz_role_assignments WHERE env_id = $1", envID).Scan(&n); err != nil {
+			return "", 0, "", false, false, fmt.Errorf("count the rows of key marks: %w", err)
+		}
+		if n != total {
+			return "", 0, "", false, false, errMarkWrong
+		}
 	}
 	span, split := s.db.marks.sizes()
 	upkeep = int64(len(marks)) > 2*(total/span)+16

@@ -23,7 +23,7 @@ var markedTables = []string{"authz_users", "authz_tenants", "authz_role_assignme
 // assignments (created at 4, 1 and 3 to a millisecond) of 4 roles in 5
 // of the tenants.
 type marksEnv struct {
-	env            string
+	org, env       string
 	roles, tenants []string
 	users          []*facts.User
 	at             time.Time
@@ -45,7 +45,7 @@ func seedMarksEnv(t *testing.T, st *store.Store, key string) *marksEnv {
 	must(st.CreateProject(ctx, p))
 	e := &tenancy.Environment{ID: tenancy.NewID(), OrgID: o.ID, ProjectID: p.ID, Key: "e", Name: "e", Settings: tenancy.DefaultEnvSettings(), CreatedAt: at, UpdatedAt: at}
 	must(st.CreateEnvironment(ctx, e))
-	m := &marksEnv{env: e.ID, at: at}
+	m := &marksEnv{org: o.ID, env: e.ID, at: at}
 	for i := range 4 {
 		r := &facts.Role{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("role-%d", i), Name: "R", Permissions: []string{}, Extends: []string{}, CreatedAt: at, UpdatedAt: at}
 		must(st.CreateRole(ctx, r))
@@ -494,30 +494,7 @@ func TestMergedMarkedPagesMatchSkips(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		res := &facts.Resource{ID: tenancy.NewID(), EnvID: m.env, Key: "doc", Name: "Doc", Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{},
-			Config: map[string]any{}, Status: "active", CreatedAt: m.at, UpdatedAt: m.at}
-		must(st.CreateResource(ctx, res))
-		var roles []string
-		for i := range 5 {
-			r := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: m.env, ResourceID: res.ID, Key: fmt.Sprintf("doc-role-%d", i), Name: "R", Permissions: []string{"read"},
-				Extends: []string{}, Attributes: map[string]any{}, CreatedAt: m.at, UpdatedAt: m.at}
-			must(st.CreateResourceRole(ctx, r))
-			roles = append(roles, r.ID)
-		}
-		var insts []*facts.Instance
-		for i := range 50 {
-			insts = append(insts, &facts.Instance{ID: tenancy.NewID(), EnvID: m.env, ResourceID: res.ID, Key: fmt.Sprintf("d-%02d", i), TenantID: m.tenants[i%5],
-				Attributes: map[string]any{}, CreatedAt: m.at, UpdatedAt: m.at})
-		}
-		must(st.InTx(ctx, func(tx *store.Store) error { return tx.InsertInstances(ctx, insts) }))
-		// 1,500 on instances, interleaved in time with the 3,000 tenant
-		// assignments (some at the same millisecond), in one bulk insert.
-		var as []facts.Assignment
-		for i := range 1500 {
-			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i%1300].ID, RoleID: roles[(i/1300)%5], InstanceID: insts[i%50].ID,
-				CreatedAt: m.at.Add(time.Duration(2*i/3) * time.Millisecond)})
-		}
-		must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertInstanceAssignments(ctx, as); return err }))
+		roles, insts := seedInstanceRoles(t, st, m)
 		checkMarks(t, db, m.env)
 
 		seed := time.Now().UnixNano()
@@ -602,6 +579,144 @@ func TestMergedMarkedPagesMatchSkips(t *testing.T) {
 		}
 		if _, d, _ := db.MarkPages(); d == disagree {
 			t.Error("the wrong counts went unnoticed")
+		}
+		checkMarks(t, db, m.env)
+	})
+}
+
+// seedInstanceRoles adds to m's environment a resource type with 5 roles,
+// 50 instances in m's first 5 tenants and 1,500 role assignments on them,
+// interleaved in time with the tenant assignments (some at the same
+// millisecond), in one bulk insert; it returns the roles' and the
+// instances' ids.
+func seedInstanceRoles(t *testing.T, st *store.Store, m *marksEnv) (roles []string, insts []*facts.Instance) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := &facts.Resource{ID: tenancy.NewID(), EnvID: m.env, Key: "doc", Name: "Doc", Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{},
+		Config: map[string]any{}, Status: "active", CreatedAt: m.at, UpdatedAt: m.at}
+	must(st.CreateResource(ctx, res))
+	for i := range 5 {
+		r := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: m.env, ResourceID: res.ID, Key: fmt.Sprintf("doc-role-%d", i), Name: "R", Permissions: []string{"read"},
+			Extends: []string{}, Attributes: map[string]any{}, CreatedAt: m.at, UpdatedAt: m.at}
+		must(st.CreateResourceRole(ctx, r))
+		roles = append(roles, r.ID)
+	}
+	for i := range 50 {
+		insts = append(insts, &facts.Instance{ID: tenancy.NewID(), EnvID: m.env, ResourceID: res.ID, Key: fmt.Sprintf("d-%02d", i), TenantID: m.tenants[i%5],
+			Attributes: map[string]any{}, CreatedAt: m.at, UpdatedAt: m.at})
+	}
+	must(st.InTx(ctx, func(tx *store.Store) error { return tx.InsertInstances(ctx, insts) }))
+	// 1,500 on instances, interleaved in time with the 3,000 tenant
+	// assignments (some at the same millisecond), in one bulk insert.
+	var as []facts.Assignment
+	for i := range 1500 {
+		as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i%1300].ID, RoleID: roles[(i/1300)%5], InstanceID: insts[i%50].ID,
+			CreatedAt: m.at.Add(time.Duration(2*i/3) * time.Millisecond)})
+	}
+	must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertInstanceAssignments(ctx, as); return err }))
+	return roles, insts
+}
+
+// TestMarkedEnvironmentDeleted: an environment whose users, roles and
+// tenants hold assignments of both kinds is deleted, and purged after a
+// soft delete, on both engines (on PostgreSQL a mark counted out twice in
+// the deleting transaction would check its foreign key against the
+// deleted environment), and its marks go with it.
+func TestMarkedEnvironmentDeleted(t *testing.T) {
+	t.Parallel()
+	onMarkedEngines(t, "envdelete", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		seedInstanceRoles(t, st, m)
+		left := func(env string) int {
+			var n, k int
+			if err := db.Writer().QueryRowContext(ctx, "SELECT COUNT(*) FROM list_marks WHERE env_id = $1", env).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Writer().QueryRowContext(ctx, "SELECT COUNT(*) FROM key_marks WHERE env_id = $1", env).Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			return n + k
+		}
+		if left(m.env) == 0 {
+			t.Fatal("no marks to delete")
+		}
+		if err := st.DeleteEnvironment(ctx, m.org, m.env); err != nil {
+			t.Fatalf("delete an environment with marks: %v", err)
+		}
+		if n := left(m.env); n != 0 {
+			t.Fatalf("%d marks left of a deleted environment", n)
+		}
+		// A second one, soft deleted and purged.
+		m2 := seedMarksEnv(t, st, "envpurge")
+		seedInstanceRoles(t, st, m2)
+		now := time.Now()
+		if err := st.SoftDeleteOrganization(ctx, m2.org, now, now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PurgeDeleted(ctx, now); err != nil {
+			t.Fatalf("purge an environment with marks: %v", err)
+		}
+		if n := left(m2.env); n != 0 {
+			t.Fatalf("%d marks left of a purged environment", n)
+		}
+	})
+}
+
+// TestMarksAgreeUnderWrites: deep pages through the marks of both kinds
+// and by key, read while assignments are added, never find the marks
+// wrong (the marks are checked against the rows in their own snapshot, not
+// against a count made before a write), so they are not made again.
+func TestMarksAgreeUnderWrites(t *testing.T) {
+	t.Parallel()
+	onMarkedEngines(t, "agree", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		roles, insts := seedInstanceRoles(t, st, m)
+		_, before, _ := db.MarkPages()
+		stop := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				at := m.at.Add(time.Duration(i%900) * time.Millisecond)
+				var err error
+				if i%2 == 0 {
+					err = st.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[(i*7)%1300].ID, RoleID: m.roles[i%4], TenantID: m.tenants[5+i%50], CreatedAt: at})
+				} else {
+					err = st.CreateInstanceAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[(i*11)%1300].ID, RoleID: roles[i%5], InstanceID: insts[i%50].ID, CreatedAt: at})
+				}
+				if err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+					done <- err
+					return
+				}
+			}
+		}()
+		for i := range 60 {
+			p := gatehouse.PageRequest{Page: 60 + i%20, PerPage: 20, Desc: i%3 == 0, CountUpTo: gatehouse.TotalCap}
+			f := facts.AssignmentFilter{EnvID: m.env, Kind: facts.AllAssignments}
+			if i%2 == 1 {
+				f.Kind, p.Sort = "", []string{"user", "role", "tenant"}[i%3]
+			}
+			if _, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if _, after, _ := db.MarkPages(); after != before {
+			t.Fatalf("%d deep pages read while assignments were added found the marks wrong", after-before)
 		}
 		checkMarks(t, db, m.env)
 	})

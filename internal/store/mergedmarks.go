@@ -24,13 +24,13 @@ import (
 
 // mergedSeek is the row at index t (0-based) of the union of envID's rows
 // of tables in (created_at, id) order, ascending, or of the reverse order
-// with desc: where a deep page of the merged assignment list starts.
-// counted is the union's count as the caller made it, exact unless capped
-// (then it is checked against the marks). found is false when there is no
-// such row; ok is false when the marks cannot say (a count found wrong:
-// they are made again in the background), and the caller reads the row by
-// a skip.
-func (s *Store) mergedSeek(ctx context.Context, tables []string, envID string, t int, desc bool, counted int, capped bool) (at int64, id string, found, ok bool, err error) {
+// with desc: where a deep page of the merged assignment list starts. When
+// the marks count at most countUpTo rows (or countUpTo <= 0), their total
+// is checked against the rows, in the same snapshot. found is false when
+// there is no such row; ok is false when the marks cannot say (a count
+// found wrong: they are made again in the background), and the caller
+// reads the row by a skip.
+func (s *Store) mergedSeek(ctx context.Context, tables []string, envID string, t int, desc bool, countUpTo int) (at int64, id string, found, ok bool, err error) {
 	if s.noMarks || s.tx != nil {
 		return 0, "", false, false, nil
 	}
@@ -39,7 +39,7 @@ func (s *Store) mergedSeek(ctx context.Context, tables []string, envID string, t
 			return 0, "", false, false, nil
 		}
 	}
-	at, id, found, grown, err := s.seekMergedMarks(ctx, tables, envID, t, desc, counted, capped)
+	at, id, found, grown, err := s.seekMergedMarks(ctx, tables, envID, t, desc, countUpTo)
 	if errors.Is(err, errMarkWrong) {
 		s.db.marks.disagree.Add(1)
 		for _, table := range tables {
@@ -68,7 +68,7 @@ type mergedPoint struct {
 // seekMergedMarks reads the marks of tables and the row in one read
 // transaction. grown are the tables whose marks want a split or a
 // compaction.
-func (s *Store) seekMergedMarks(ctx context.Context, tables []string, envID string, t int, desc bool, counted int, capped bool) (at int64, id string, found bool, grown []string, err error) {
+func (s *Store) seekMergedMarks(ctx context.Context, tables []string, envID string, t int, desc bool, countUpTo int) (at int64, id string, found bool, grown []string, err error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.db.Engine == Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
@@ -114,8 +114,21 @@ func (s *Store) seekMergedMarks(ctx context.Context, tables []string, envID stri
 		names, marks, before = append(names, table), append(marks, ms), append(before, cum)
 		total += cum[len(ms)]
 	}
-	if !capped && total != int64(counted) || capped && total < int64(counted) {
-		return 0, "", false, nil, errMarkWrong
+	if countUpTo <= 0 || total <= int64(countUpTo) {
+		// Few enough to count: the rows say whether the marks are right
+		// (in this snapshot: a write since the caller's count is no
+		// disagreement).
+		var n int64
+		for _, table := range names {
+			var c int64
+			if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE env_id = $1", envID).Scan(&c); err != nil {
+				return 0, "", false, nil, fmt.Errorf("count the rows of list marks: %w", err)
+			}
+			n += c
+		}
+		if n != total {
+			return 0, "", false, nil, errMarkWrong
+		}
 	}
 	span, split := s.db.marks.sizes()
 	for k, ms := range marks {

@@ -4,7 +4,8 @@
 -- of it by number is found by adding up both tables' marks
 -- (store/marks.go, mergedSeek) instead of stepping over every row of both
 -- before it. Existing rows get a mark every 1,024 rows; facts_version_bump
--- counts this table's inserts and deletes as it counts the others'.
+-- counts this table's inserts and deletes as it counts the others', but no
+-- longer the deletes of an environment being deleted.
 
 -- +goose Up
 -- Writers wait until this commits: a row inserted while the marks are made
@@ -53,8 +54,13 @@ BEGIN
                 GROUP BY b.env_id, b.at, b.id) c
             WHERE m.env_id = c.env_id AND m.tbl = TG_TABLE_NAME AND m.at = c.at AND m.id = c.id;
         ELSIF TG_OP = 'DELETE' THEN
+            -- Rows of an environment being deleted are not counted out:
+            -- its marks go with it, and a mark updated twice in the
+            -- transaction would have its foreign key checked again, against
+            -- the deleted environment (the cascade deletes a row's
+            -- assignments one statement per row).
             UPDATE list_marks m SET n = m.n - c.k FROM (
-                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM old_rows r CROSS JOIN LATERAL (
+                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM (SELECT * FROM old_rows o WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = o.env_id)) r CROSS JOIN LATERAL (
                     SELECT l.env_id, l.at, l.id FROM list_marks l WHERE l.env_id = r.env_id AND l.tbl = TG_TABLE_NAME AND (l.at, l.id) <= (r.created_at, r.id)
                     ORDER BY l.at DESC, l.id DESC LIMIT 1) b
                 GROUP BY b.env_id, b.at, b.id) c

@@ -17,7 +17,10 @@
 -- mark every 1,024 rows of each sort.
 
 -- On PostgreSQL the counting is in facts_version_bump, after it has taken
--- the environment's facts_versions row (as for list_marks).
+-- the environment's facts_versions row (as for list_marks). The BEFORE
+-- DELETE trigger leaves an environment being deleted to the cascade (its
+-- marks go with it), and deletes only when there is something to delete (a
+-- statement's triggers run even for no rows).
 
 -- +goose Up
 -- Writers wait until this commits: a row inserted while the marks are made
@@ -51,11 +54,18 @@ WHERE rn % 1024 = 0;
 -- +goose StatementBegin
 CREATE FUNCTION key_marks_parent_del() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM environments WHERE id = OLD.env_id) THEN
+        RETURN OLD;
+    END IF;
     IF TG_TABLE_NAME = 'authz_users' THEN
-        DELETE FROM authz_role_assignments WHERE user_id = OLD.id;
+        IF EXISTS (SELECT 1 FROM authz_role_assignments WHERE user_id = OLD.id) THEN
+            DELETE FROM authz_role_assignments WHERE user_id = OLD.id;
+        END IF;
     ELSIF TG_TABLE_NAME = 'authz_roles' THEN
-        DELETE FROM authz_role_assignments WHERE role_id = OLD.id;
-    ELSE
+        IF EXISTS (SELECT 1 FROM authz_role_assignments WHERE role_id = OLD.id) THEN
+            DELETE FROM authz_role_assignments WHERE role_id = OLD.id;
+        END IF;
+    ELSIF EXISTS (SELECT 1 FROM authz_role_assignments WHERE tenant_id = OLD.id) THEN
         DELETE FROM authz_role_assignments WHERE tenant_id = OLD.id;
     END IF;
     RETURN OLD;
@@ -104,8 +114,13 @@ BEGIN
                 GROUP BY b.env_id, b.at, b.id) c
             WHERE m.env_id = c.env_id AND m.tbl = TG_TABLE_NAME AND m.at = c.at AND m.id = c.id;
         ELSIF TG_OP = 'DELETE' THEN
+            -- Rows of an environment being deleted are not counted out:
+            -- its marks go with it, and a mark updated twice in the
+            -- transaction would have its foreign key checked again, against
+            -- the deleted environment (the cascade deletes a row's
+            -- assignments one statement per row).
             UPDATE list_marks m SET n = m.n - c.k FROM (
-                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM old_rows r CROSS JOIN LATERAL (
+                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM (SELECT * FROM old_rows o WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = o.env_id)) r CROSS JOIN LATERAL (
                     SELECT l.env_id, l.at, l.id FROM list_marks l WHERE l.env_id = r.env_id AND l.tbl = TG_TABLE_NAME AND (l.at, l.id) <= (r.created_at, r.id)
                     ORDER BY l.at DESC, l.id DESC LIMIT 1) b
                 GROUP BY b.env_id, b.at, b.id) c
@@ -115,7 +130,8 @@ BEGIN
     -- key_marks (migration 00028): the assignments' marks in the order
     -- of each sort by key, found by their user's, role's and tenant's keys
     -- (a deleted user, role or tenant deletes its assignments before it
-    -- goes, so their keys are there).
+    -- goes, so their keys are there). Not for an environment being deleted,
+    -- as for list_marks above.
     IF TG_TABLE_NAME = 'authz_role_assignments' THEN
         IF TG_OP = 'INSERT' THEN
             INSERT INTO key_marks (env_id, sort, key, at, id, n)
@@ -133,9 +149,9 @@ BEGIN
         ELSIF TG_OP = 'DELETE' THEN
             UPDATE key_marks m SET n = m.n - c.k FROM (
                 SELECT b.env_id, b.sort, b.key, b.at, b.id, COUNT(*) AS k FROM (
-                    SELECT r.env_id, 'user'::text AS sort, k.key AS rkey, r.created_at, r.id FROM old_rows r JOIN authz_users k ON k.id = r.user_id
-                    UNION ALL SELECT r.env_id, 'role'::text AS sort, k.key AS rkey, r.created_at, r.id FROM old_rows r JOIN authz_roles k ON k.id = r.role_id
-                    UNION ALL SELECT r.env_id, 'tenant'::text AS sort, k.key AS rkey, r.created_at, r.id FROM old_rows r JOIN authz_tenants k ON k.id = r.tenant_id) r CROSS JOIN LATERAL (
+                    SELECT r.env_id, 'user'::text AS sort, k.key AS rkey, r.created_at, r.id FROM (SELECT * FROM old_rows o WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = o.env_id)) r JOIN authz_users k ON k.id = r.user_id
+                    UNION ALL SELECT r.env_id, 'role'::text AS sort, k.key AS rkey, r.created_at, r.id FROM (SELECT * FROM old_rows o WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = o.env_id)) r JOIN authz_roles k ON k.id = r.role_id
+                    UNION ALL SELECT r.env_id, 'tenant'::text AS sort, k.key AS rkey, r.created_at, r.id FROM (SELECT * FROM old_rows o WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = o.env_id)) r JOIN authz_tenants k ON k.id = r.tenant_id) r CROSS JOIN LATERAL (
                     SELECT l.env_id, l.sort, l.key, l.at, l.id FROM key_marks l WHERE l.env_id = r.env_id AND l.sort = r.sort AND (l.key, l.at, l.id) <= (r.rkey, r.created_at, r.id)
                     ORDER BY l.key DESC, l.at DESC, l.id DESC LIMIT 1) b
                 GROUP BY b.env_id, b.sort, b.key, b.at, b.id) c
@@ -186,8 +202,13 @@ BEGIN
                 GROUP BY b.env_id, b.at, b.id) c
             WHERE m.env_id = c.env_id AND m.tbl = TG_TABLE_NAME AND m.at = c.at AND m.id = c.id;
         ELSIF TG_OP = 'DELETE' THEN
+            -- Rows of an environment being deleted are not counted out:
+            -- its marks go with it, and a mark updated twice in the
+            -- transaction would have its foreign key checked again, against
+            -- the deleted environment (the cascade deletes a row's
+            -- assignments one statement per row).
             UPDATE list_marks m SET n = m.n - c.k FROM (
-                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM old_rows r CROSS JOIN LATERAL (
+                SELECT b.env_id, b.at, b.id, COUNT(*) AS k FROM (SELECT * FROM old_rows o WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = o.env_id)) r CROSS JOIN LATERAL (
                     SELECT l.env_id, l.at, l.id FROM list_marks l WHERE l.env_id = r.env_id AND l.tbl = TG_TABLE_NAME AND (l.at, l.id) <= (r.created_at, r.id)
                     ORDER BY l.at DESC, l.id DESC LIMIT 1) b
                 GROUP BY b.env_id, b.at, b.id) c
