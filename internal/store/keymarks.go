@@ -70,6 +70,7 @@ func readKeyMarks(ctx context.Context, q querier, sort, envID string) ([]keyMark
 type keyPart struct {
 	cond string
 	args []any
+	keys bool // a condition on the keys alone (the keys between two marks')
 }
 
 // keyMarkParts are the parts of the rows of marks[i], up to the next mark.
@@ -77,16 +78,16 @@ func keyMarkParts(marks []keyMark, i int) []keyPart {
 	m := marks[i]
 	after := "a.created_at >= $3 AND (a.created_at > $3 OR a.id >= $4)"
 	if i+1 == len(marks) {
-		return []keyPart{{"k.key = $2 AND " + after, []any{m.key, m.at, m.id}}, {"k.key > $2", []any{m.key}}}
+		return []keyPart{{"k.key = $2 AND " + after, []any{m.key, m.at, m.id}, false}, {"k.key > $2", []any{m.key}, true}}
 	}
 	next := marks[i+1]
 	if next.key == m.key {
-		return []keyPart{{"k.key = $2 AND " + after + " AND a.created_at <= $5 AND (a.created_at < $5 OR a.id < $6)", []any{m.key, m.at, m.id, next.at, next.id}}}
+		return []keyPart{{"k.key = $2 AND " + after + " AND a.created_at <= $5 AND (a.created_at < $5 OR a.id < $6)", []any{m.key, m.at, m.id, next.at, next.id}, false}}
 	}
 	return []keyPart{
-		{"k.key = $2 AND " + after, []any{m.key, m.at, m.id}},
-		{"k.key > $2 AND k.key < $3", []any{m.key, next.key}},
-		{"k.key = $2 AND a.created_at <= $3 AND (a.created_at < $3 OR a.id < $4)", []any{next.key, next.at, next.id}},
+		{"k.key = $2 AND " + after, []any{m.key, m.at, m.id}, false},
+		{"k.key > $2 AND k.key < $3", []any{m.key, next.key}, true},
+		{"k.key = $2 AND a.created_at <= $3 AND (a.created_at < $3 OR a.id < $4)", []any{next.key, next.at, next.id}, false},
 	}
 }
 
@@ -102,10 +103,6 @@ func (s *Store) keyFrom(sort string) string {
 	return fmt.Sprintf(" FROM %s k %s authz_role_assignments a ON a.%s = k.id WHERE k.env_id = $1 AND ", ks.table, join, ks.fk)
 }
 
-// keysOnly reports whether a part's condition is on the keys alone (the
-// keys between two marks' keys).
-func (p keyPart) keysOnly() bool { return !strings.Contains(p.cond, "a.") }
-
 // partSQL is the query of a part's rows (k.key, a.created_at, a.id) in
 // the list's order, or (count) of their number. On PostgreSQL the keys
 // of a range of keys are read first, by their index, and each key's
@@ -113,7 +110,7 @@ func (p keyPart) keysOnly() bool { return !strings.Contains(p.cond, "a.") }
 // parallel scan of every key of the table (the range's estimate is a
 // statistics bucket, 1% of the keys, where it holds a few dozen).
 func (s *Store) partSQL(sort string, p keyPart, count bool) string {
-	if s.db.Engine != Postgres || !p.keysOnly() {
+	if s.db.Engine != Postgres || !p.keys {
 		if count {
 			return "SELECT COUNT(*)" + s.keyFrom(sort) + p.cond
 		}
@@ -168,16 +165,11 @@ func (s *Store) keyedSeek(ctx context.Context, sort, envID string, t int, desc b
 // seekKeyMarks reads the marks and the row in one read transaction.
 // upkeep reports that the marks want a split or a compaction.
 func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, desc bool, countUpTo int) (key string, at int64, id string, found, upkeep bool, err error) {
-	opts := &sql.TxOptions{ReadOnly: true}
-	if s.db.Engine == Postgres {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	tx, err := s.db.read.BeginTx(ctx, opts)
+	tx, q, err := s.marksSnapshot(ctx)
 	if err != nil {
-		return "", 0, "", false, false, fmt.Errorf("read key marks: %w", err)
+		return "", 0, "", false, false, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	q := s.db.traced(tx)
 	marks, err := readKeyMarks(ctx, q, sort, envID)
 	if err != nil {
 		return "", 0, "", false, false, err
@@ -266,14 +258,8 @@ func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, des
 func (s *Store) splitKeyMarks(ctx context.Context, sort, envID string) error {
 	return s.InTx(ctx, func(tx *Store) error {
 		q := tx.writer()
-		if s.db.Engine == Postgres {
-			var one int
-			err := q.QueryRowContext(ctx, "SELECT 1 FROM facts_versions WHERE env_id = $1 FOR UPDATE", envID).Scan(&one)
-			if err == sql.ErrNoRows {
-				return nil // never written: no marks
-			} else if err != nil {
-				return fmt.Errorf("split key marks: %w", err)
-			}
+		if held, err := tx.lockMarks(ctx, envID); err != nil || !held {
+			return err // (not held: never written, no marks)
 		}
 		marks, err := readKeyMarks(ctx, q, sort, envID)
 		if err != nil {
@@ -299,24 +285,21 @@ func (s *Store) splitKeyMarks(ctx context.Context, sort, envID string) error {
 		if marks, err = readKeyMarks(ctx, q, sort, envID); err != nil {
 			return err
 		}
-		for i := 0; i < len(marks); {
-			j := i + 1
-			n := marks[i].n
-			for j < len(marks) && n+marks[j].n <= span {
-				if _, err := q.ExecContext(ctx, "DELETE FROM key_marks WHERE env_id = $1 AND sort = $2 AND key = $3 AND at = $4 AND id = $5", envID, sort, marks[j].key, marks[j].at, marks[j].id); err != nil {
-					return fmt.Errorf("compact key marks: %w", err)
-				}
-				n += marks[j].n
-				j++
-			}
-			if n != marks[i].n {
-				if _, err := q.ExecContext(ctx, "UPDATE key_marks SET n = $6 WHERE env_id = $1 AND sort = $2 AND key = $3 AND at = $4 AND id = $5", envID, sort, marks[i].key, marks[i].at, marks[i].id, n); err != nil {
-					return fmt.Errorf("compact key marks: %w", err)
-				}
-			}
-			i = j
+		counts := make([]int64, len(marks))
+		for i, m := range marks {
+			counts[i] = m.n
 		}
-		return nil
+		return compactMarks(counts, span, func(j int) error {
+			if _, err := q.ExecContext(ctx, "DELETE FROM key_marks WHERE env_id = $1 AND sort = $2 AND key = $3 AND at = $4 AND id = $5", envID, sort, marks[j].key, marks[j].at, marks[j].id); err != nil {
+				return fmt.Errorf("compact key marks: %w", err)
+			}
+			return nil
+		}, func(i int, n int64) error {
+			if _, err := q.ExecContext(ctx, "UPDATE key_marks SET n = $6 WHERE env_id = $1 AND sort = $2 AND key = $3 AND at = $4 AND id = $5", envID, sort, marks[i].key, marks[i].at, marks[i].id, n); err != nil {
+				return fmt.Errorf("compact key marks: %w", err)
+			}
+			return nil
+		})
 	})
 }
 
@@ -324,10 +307,8 @@ func (s *Store) splitKeyMarks(ctx context.Context, sort, envID string) error {
 func (s *Store) rebuildKeyMarks(ctx context.Context, sort, envID string) error {
 	return s.InTx(ctx, func(tx *Store) error {
 		q := tx.writer()
-		if s.db.Engine == Postgres {
-			if _, err := q.ExecContext(ctx, "SELECT 1 FROM facts_versions WHERE env_id = $1 FOR UPDATE", envID); err != nil {
-				return fmt.Errorf("rebuild key marks: %w", err)
-			}
+		if _, err := tx.lockMarks(ctx, envID); err != nil {
+			return err
 		}
 		if _, err := q.ExecContext(ctx, "DELETE FROM key_marks WHERE env_id = $1 AND sort = $2", envID, sort); err != nil {
 			return fmt.Errorf("rebuild key marks: %w", err)

@@ -173,16 +173,11 @@ var errMarkWrong = errors.New("a list mark's count is not its rows'")
 // want a split (the row was in a mark of more than the split count) or a
 // compaction (many more marks than the rows need).
 func (s *Store) seekMarks(ctx context.Context, table, envID string, t int, desc bool, countUpTo int) (at int64, id string, found bool, total int64, upkeep bool, err error) {
-	opts := &sql.TxOptions{ReadOnly: true}
-	if s.db.Engine == Postgres {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	tx, err := s.db.read.BeginTx(ctx, opts)
+	tx, q, err := s.marksSnapshot(ctx)
 	if err != nil {
-		return 0, "", false, 0, false, fmt.Errorf("read list marks: %w", err)
+		return 0, "", false, 0, false, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	q := s.db.traced(tx)
 	marks, err := readMarks(ctx, q, table, envID)
 	if err != nil {
 		return 0, "", false, 0, false, err
@@ -320,14 +315,8 @@ func (s *Store) SplitMarks(ctx context.Context, table, envID string) error {
 	}
 	return s.InTx(ctx, func(tx *Store) error {
 		q := tx.writer()
-		if s.db.Engine == Postgres {
-			var one int
-			err := q.QueryRowContext(ctx, "SELECT 1 FROM facts_versions WHERE env_id = $1 FOR UPDATE", envID).Scan(&one)
-			if err == sql.ErrNoRows {
-				return nil // never written: no marks
-			} else if err != nil {
-				return fmt.Errorf("split list marks: %w", err)
-			}
+		if held, err := tx.lockMarks(ctx, envID); err != nil || !held {
+			return err // (not held: never written, no marks)
 		}
 		marks, err := readMarks(ctx, q, table, envID)
 		if err != nil {
@@ -352,24 +341,21 @@ func (s *Store) SplitMarks(ctx context.Context, table, envID string) error {
 		if marks, err = readMarks(ctx, q, table, envID); err != nil {
 			return err
 		}
-		for i := 0; i < len(marks); {
-			j := i + 1
-			n := marks[i].n
-			for j < len(marks) && n+marks[j].n <= span {
-				if _, err := q.ExecContext(ctx, "DELETE FROM list_marks WHERE env_id = $1 AND tbl = $2 AND at = $3 AND id = $4", envID, table, marks[j].at, marks[j].id); err != nil {
-					return fmt.Errorf("compact list marks: %w", err)
-				}
-				n += marks[j].n
-				j++
-			}
-			if n != marks[i].n {
-				if _, err := q.ExecContext(ctx, "UPDATE list_marks SET n = $5 WHERE env_id = $1 AND tbl = $2 AND at = $3 AND id = $4", envID, table, marks[i].at, marks[i].id, n); err != nil {
-					return fmt.Errorf("compact list marks: %w", err)
-				}
-			}
-			i = j
+		counts := make([]int64, len(marks))
+		for i, m := range marks {
+			counts[i] = m.n
 		}
-		return nil
+		return compactMarks(counts, span, func(j int) error {
+			if _, err := q.ExecContext(ctx, "DELETE FROM list_marks WHERE env_id = $1 AND tbl = $2 AND at = $3 AND id = $4", envID, table, marks[j].at, marks[j].id); err != nil {
+				return fmt.Errorf("compact list marks: %w", err)
+			}
+			return nil
+		}, func(i int, n int64) error {
+			if _, err := q.ExecContext(ctx, "UPDATE list_marks SET n = $5 WHERE env_id = $1 AND tbl = $2 AND at = $3 AND id = $4", envID, table, marks[i].at, marks[i].id, n); err != nil {
+				return fmt.Errorf("compact list marks: %w", err)
+			}
+			return nil
+		})
 	})
 }
 
@@ -394,10 +380,8 @@ func (s *Store) RebuildMarks(ctx context.Context, table, envID string) error {
 	}
 	return s.InTx(ctx, func(tx *Store) error {
 		q := tx.writer()
-		if s.db.Engine == Postgres {
-			if _, err := q.ExecContext(ctx, "SELECT 1 FROM facts_versions WHERE env_id = $1 FOR UPDATE", envID); err != nil {
-				return fmt.Errorf("rebuild list marks: %w", err)
-			}
+		if _, err := tx.lockMarks(ctx, envID); err != nil {
+			return err
 		}
 		if _, err := q.ExecContext(ctx, "DELETE FROM list_marks WHERE env_id = $1 AND tbl = $2", envID, table); err != nil {
 			return fmt.Errorf("rebuild list marks: %w", err)
@@ -487,4 +471,63 @@ func envsOf[T any](rows []T, env func(T) string) []string {
 		}
 	}
 	return out
+}
+
+// marksSnapshot opens the read transaction a seek through marks reads the
+// marks and the rows in: one snapshot, in which the counts and the rows
+// agree.
+func (s *Store) marksSnapshot(ctx context.Context) (*sql.Tx, querier, error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.db.Engine == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.read.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read list marks: %w", err)
+	}
+	return tx, s.db.traced(tx), nil
+}
+
+// lockMarks takes, on PostgreSQL, envID's facts_versions row, which every
+// writer of the environment takes before it counts (migration 00026), so
+// that no count crosses a split or a rebuild of its marks. held is false
+// when the environment was never written (no row, no marks); SQLite's
+// one writer needs no lock.
+func (s *Store) lockMarks(ctx context.Context, envID string) (held bool, err error) {
+	if s.db.Engine != Postgres {
+		return true, nil
+	}
+	var one int
+	err = s.writer().QueryRowContext(ctx, "SELECT 1 FROM facts_versions WHERE env_id = $1 FOR UPDATE", envID).Scan(&one)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock list marks: %w", err)
+	}
+	return true, nil
+}
+
+// compactMarks merges neighbouring marks of few rows, given their counts
+// in order: a mark takes in the next (drop) while together they count at
+// most span rows, and then counts them (set).
+func compactMarks(counts []int64, span int64, drop func(j int) error, set func(i int, n int64) error) error {
+	for i := 0; i < len(counts); {
+		j := i + 1
+		n := counts[i]
+		for j < len(counts) && n+counts[j] <= span {
+			if err := drop(j); err != nil {
+				return err
+			}
+			n += counts[j]
+			j++
+		}
+		if n != counts[i] {
+			if err := set(i, n); err != nil {
+				return err
+			}
+		}
+		i = j
+	}
+	return nil
 }

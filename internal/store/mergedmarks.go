@@ -69,16 +69,11 @@ type mergedPoint struct {
 // transaction. grown are the tables whose marks want a split or a
 // compaction.
 func (s *Store) seekMergedMarks(ctx context.Context, tables []string, envID string, t int, desc bool, countUpTo int) (at int64, id string, found bool, grown []string, err error) {
-	opts := &sql.TxOptions{ReadOnly: true}
-	if s.db.Engine == Postgres {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	tx, err := s.db.read.BeginTx(ctx, opts)
+	tx, q, err := s.marksSnapshot(ctx)
 	if err != nil {
-		return 0, "", false, nil, fmt.Errorf("read list marks: %w", err)
+		return 0, "", false, nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	q := s.db.traced(tx)
 	// The tables that hold rows of envID, their marks and the rows before
 	// each mark (before[k][i]: of table k, before its mark i).
 	var names []string
