@@ -72,11 +72,13 @@ func TestPermitGoSDKFineGrained(t *testing.T) {
 	inst := func(k string) enforcement.Resource {
 		return enforcement.ResourceBuilder(doc).WithKey(k).WithTenant("default").Build()
 	}
-	eventually(t, "editor of f1 writes d1", true, func() (bool, error) { return p.Check(user(ada), "write", inst("d1")) })
+	// The PDP applies the changes in order: wait for the last write (bob's
+	// role), then every earlier one holds too.
+	eventually(t, "viewer of d2 reads d2", true, func() (bool, error) { return p.Check(user(bob), "read", inst("d2")) })
 	for _, c := range []struct {
 		user, action, key string
 		want              bool
-	}{{ada, "write", "d2", false}, {bob, "read", "d2", true}, {bob, "write", "d2", false}, {bob, "read", "d1", false}} {
+	}{{ada, "write", "d1", true}, {ada, "write", "d2", false}, {bob, "write", "d2", false}, {bob, "read", "d1", false}} {
 		if got, err := p.Check(user(c.user), enforcement.Action(c.action), inst(c.key)); err != nil || got != c.want {
 			t.Fatalf("%s %s %s: %v (%v), want %v", c.user, c.action, c.key, got, err, c.want)
 		}
