@@ -407,7 +407,14 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 	// A user, role or tenant (resolved in this environment) implies the
 	// environment: without a condition on env_id, which their indexes do
 	// not hold, a count reads only the index, not every row's table entry.
-	for _, by := range []struct{ key, table, col string }{{f.User, "authz_users", "a.user_id"}, {f.Role, "authz_roles", "a.role_id"}, {f.Tenant, "authz_tenants", "a.tenant_id"}} {
+	// marks find a deep page in the default order: the environment's list
+	// marks for all of its assignments, the key marks of one user, role
+	// or tenant for theirs.
+	envOnly := f.User == "" && f.Role == "" && f.Tenant == ""
+	marks := s.marksOf("authz_role_assignments", f.EnvID, envOnly)
+	type keyFilter struct{ sort, key, table, col string }
+	var onlyKey keyFilter // the one filter, when there is one and it matches
+	for _, by := range []keyFilter{{"user", f.User, "authz_users", "a.user_id"}, {"role", f.Role, "authz_roles", "a.role_id"}, {"tenant", f.Tenant, "authz_tenants", "a.tenant_id"}} {
 		if by.key == "" {
 			continue
 		}
@@ -419,9 +426,17 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 			return gatehouse.Page[facts.Assignment]{}, fmt.Errorf("list role assignments: %w", err)
 		}
 		w.add(by.col+" = ?", id)
+		if id != "" && len(w.parts) == 1 {
+			marks, onlyKey = s.keyMarksOf(by.sort, f.EnvID, by.key), by
+		} else {
+			marks, onlyKey = nil, keyFilter{} // two filters, or none matches
+		}
 	}
 	if by, ok := assignmentGroups[page.Sort]; ok {
-		return s.listAssignmentsBy(ctx, f.EnvID, by, w, page, f.User == "" && f.Role == "" && f.Tenant == "" && len(w.parts) == 1)
+		if onlyKey.sort != page.Sort {
+			onlyKey = keyFilter{} // (sorted by another key: not the key's run of the order)
+		}
+		return s.listAssignmentsBy(ctx, f.EnvID, by, w, page, envOnly, onlyKey.key)
 	}
 	if page.Sort != "" && page.Sort != "created_at" {
 		return gatehouse.Page[facts.Assignment]{}, unknownSort(page.Sort, assignmentSorts)
@@ -429,7 +444,7 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 	return listRows(ctx, s.reader(), listQuery{what: "role assignments", cols: assignmentCols,
 		from: assignmentFrom, countFrom: "authz_role_assignments a", idCol: "a.id",
 		sortable: map[string]string{"": "a.created_at", "created_at": "a.created_at"},
-		marks:    s.marksOf("authz_role_assignments", f.EnvID, f.User == "" && f.Role == "" && f.Tenant == "" && len(w.parts) == 1)}, w, page, scanAssignment)
+		marks:    marks}, w, page, scanAssignment)
 }
 
 // assignmentGroup is a sort of the assignments by the key of what they
@@ -453,9 +468,11 @@ var assignmentSorts = map[string]string{"created_at": "", "user": "", "role": ""
 // on SQLite a nested loop in that order (CROSS JOIN fixes it), on
 // PostgreSQL a LATERAL subquery of at most a page per key.
 //
-// envOnly says that w is the environment alone: a deep page of that list
-// starts through the sort's key marks (keymarks.go).
-func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignmentGroup, w *where, page gatehouse.PageRequest, envOnly bool) (gatehouse.Page[facts.Assignment], error) {
+// envOnly says that w is the environment alone, and onlyKey (when not "")
+// that w is one key of the sort's own table (?role=viewer&sort=role): a
+// deep page of either list starts through the sort's key marks
+// (keymarks.go).
+func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignmentGroup, w *where, page gatehouse.PageRequest, envOnly bool, onlyKey string) (gatehouse.Page[facts.Assignment], error) {
 	var out gatehouse.Page[facts.Assignment]
 	if page.PerPage <= 0 {
 		page.PerPage = gatehouse.DefaultPerPage
@@ -505,9 +522,19 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 			return out, fmt.Errorf("count role assignments: %w", err)
 		}
 		offset = max(page.Offset(), 0)
-		if offset >= deepOffset && envOnly {
+		if offset >= deepOffset && (envOnly || onlyKey != "") {
 			// The row before the page, through the key marks.
-			key, at, id, found, ok, err := s.keyedSeek(ctx, page.Sort, envID, offset-1, page.Desc, page.CountUpTo)
+			var key string
+			var at int64
+			var id string
+			var found, ok bool
+			var err error
+			if envOnly {
+				key, at, id, found, ok, err = s.keyedSeek(ctx, page.Sort, envID, offset-1, page.Desc, page.CountUpTo)
+			} else {
+				key = onlyKey
+				at, id, found, _, ok, err = s.keyedSeekIn(ctx, page.Sort, envID, onlyKey, offset-1, page.Desc, page.CountUpTo)
+			}
 			if err != nil {
 				return out, fmt.Errorf("list role assignments: %w", err)
 			}

@@ -170,30 +170,9 @@ func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, des
 		return "", 0, "", false, false, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	marks, err := readKeyMarks(ctx, q, sort, envID)
-	if err != nil {
-		return "", 0, "", false, false, err
-	}
-	if len(marks) == 0 {
-		var one int
-		err := q.QueryRowContext(ctx, "SELECT 1 FROM authz_role_assignments WHERE env_id = $1 LIMIT 1", envID).Scan(&one)
-		if err == sql.ErrNoRows {
-			return "", 0, "", false, false, nil // no assignments: no marks
-		}
-		if err != nil {
-			return "", 0, "", false, false, fmt.Errorf("read key marks: %w", err)
-		}
-		return "", 0, "", false, false, errMarkWrong
-	}
-	if marks[0].key != "" || marks[0].at != markMin || marks[0].id != "" {
-		return "", 0, "", false, false, errMarkWrong
-	}
-	var total int64
-	for _, m := range marks {
-		if m.n < 0 {
-			return "", 0, "", false, false, errMarkWrong
-		}
-		total += m.n
+	marks, total, err := loadKeyMarks(ctx, q, sort, envID)
+	if err != nil || len(marks) == 0 {
+		return "", 0, "", false, false, err // (no assignments: no marks)
 	}
 	if countUpTo <= 0 || total <= int64(countUpTo) {
 		// Few enough to count: the rows say whether the marks are right
@@ -207,7 +186,7 @@ func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, des
 			return "", 0, "", false, false, errMarkWrong
 		}
 	}
-	span, split := s.db.marks.sizes()
+	span, _ := s.db.marks.sizes()
 	upkeep = int64(len(marks)) > 2*(total/span)+16
 	a := int64(t)
 	if desc {
@@ -216,26 +195,68 @@ func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, des
 	if a < 0 || a >= total {
 		return "", 0, "", false, upkeep, nil // past the end
 	}
+	key, at, id, big, err := s.keyRowAt(ctx, q, sort, envID, marks, a)
+	if err != nil {
+		return "", 0, "", false, false, err
+	}
+	return key, at, id, true, upkeep || big, nil
+}
+
+// loadKeyMarks reads envID's key marks of sort and checks their shape:
+// none when the environment has no assignment, else a first mark at the
+// start and no negative count (errMarkWrong otherwise). total is their
+// rows.
+func loadKeyMarks(ctx context.Context, q querier, sort, envID string) (marks []keyMark, total int64, err error) {
+	marks, err = readKeyMarks(ctx, q, sort, envID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(marks) == 0 {
+		var one int
+		err := q.QueryRowContext(ctx, "SELECT 1 FROM authz_role_assignments WHERE env_id = $1 LIMIT 1", envID).Scan(&one)
+		if err == sql.ErrNoRows {
+			return nil, 0, nil
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("read key marks: %w", err)
+		}
+		return nil, 0, errMarkWrong
+	}
+	if marks[0].key != "" || marks[0].at != markMin || marks[0].id != "" {
+		return nil, 0, errMarkWrong
+	}
+	for _, m := range marks {
+		if m.n < 0 {
+			return nil, 0, errMarkWrong
+		}
+		total += m.n
+	}
+	return marks, total, nil
+}
+
+// keyRowAt is the row at index a (0 <= a < the marks' total) of the sort's
+// order: the mark it falls in, whose rows are counted part by part (a
+// count gone wrong shows here), then r rows into the part it falls in.
+// big says that mark has more rows than the split count.
+func (s *Store) keyRowAt(ctx context.Context, q querier, sort, envID string, marks []keyMark, a int64) (key string, at int64, id string, big bool, err error) {
+	_, split := s.db.marks.sizes()
 	var cum int64
 	for i, m := range marks {
 		if a >= cum+m.n {
 			cum += m.n
 			continue
 		}
-		// The mark's rows, part by part: their counts check the mark's
-		// (a count gone wrong shows here), and the row is r rows into
-		// the part it falls in.
 		parts := keyMarkParts(marks, i)
 		counts := make([]int64, len(parts))
 		var n int64
 		for j, p := range parts {
 			if counts[j], err = s.countPart(ctx, q, sort, envID, p); err != nil {
-				return "", 0, "", false, false, err
+				return "", 0, "", false, err
 			}
 			n += counts[j]
 		}
 		if n != m.n {
-			return "", 0, "", false, false, errMarkWrong
+			return "", 0, "", false, errMarkWrong
 		}
 		r := a - cum
 		for j, p := range parts {
@@ -246,12 +267,155 @@ func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, des
 			err := q.QueryRowContext(ctx, fmt.Sprintf("%s LIMIT 1 OFFSET %d", s.partSQL(sort, p, false), r),
 				append([]any{envID}, p.args...)...).Scan(&key, &at, &id)
 			if err != nil {
-				return "", 0, "", false, false, fmt.Errorf("read the row at a key mark: %w", err)
+				return "", 0, "", false, fmt.Errorf("read the row at a key mark: %w", err)
 			}
-			return key, at, id, true, upkeep || m.n > split, nil
+			return key, at, id, m.n > split, nil
 		}
 	}
-	return "", 0, "", false, false, errMarkWrong
+	return "", 0, "", false, errMarkWrong
+}
+
+// A list of the tenant assignments of one user, role or tenant in
+// (created_at, id) order (?role=viewer, say) is that key's run of the
+// sort's order (key, created_at, id): its row t is row before+t of the
+// whole order, where before counts the rows of the keys before it. The
+// marks give before, and the key's count, without reading more than the
+// rows of the mark the key starts in and of the one it ends in.
+
+// keyMarksOf is the marks' seek of the list of the tenant assignments of
+// key (sort's: a user, role or tenant of envID) in (created_at, id) order.
+func (s *Store) keyMarksOf(sort, envID, key string) marksSeek {
+	if _, known := keySorts[sort]; !known || key == "" {
+		return nil
+	}
+	return func(ctx context.Context, t int, desc bool, countUpTo int) (int64, string, bool, int64, bool, error) {
+		return s.keyedSeekIn(ctx, sort, envID, key, t, desc, countUpTo)
+	}
+}
+
+// keyedSeekIn is markedSeek for the list of key's assignments: the row at
+// index t of it (0-based, either order) and its count. ok is false when
+// the marks cannot say (a count found wrong: they are made again in the
+// background); the caller then counts and skips.
+func (s *Store) keyedSeekIn(ctx context.Context, sort, envID, key string, t int, desc bool, countUpTo int) (at int64, id string, found bool, total int64, ok bool, err error) {
+	if s.noMarks || s.tx != nil {
+		return 0, "", false, 0, false, nil
+	}
+	at, id, found, total, upkeep, err := s.seekKeyMarksIn(ctx, sort, envID, key, t, desc, countUpTo)
+	if errors.Is(err, errMarkWrong) {
+		s.db.marks.disagree.Add(1)
+		s.db.marks.upkeep(s, keyMarksTable(sort), envID, true)
+		return 0, "", false, 0, false, nil
+	}
+	if err != nil {
+		return 0, "", false, 0, false, err
+	}
+	if upkeep {
+		s.db.marks.upkeep(s, keyMarksTable(sort), envID, false)
+	}
+	s.db.marks.hits.Add(1)
+	return at, id, found, total, true, nil
+}
+
+func (s *Store) seekKeyMarksIn(ctx context.Context, sort, envID, key string, t int, desc bool, countUpTo int) (at int64, id string, found bool, total int64, upkeep bool, err error) {
+	tx, q, err := s.marksSnapshot(ctx)
+	if err != nil {
+		return 0, "", false, 0, false, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	marks, all, err := loadKeyMarks(ctx, q, sort, envID)
+	if err != nil || len(marks) == 0 {
+		return 0, "", false, 0, false, err
+	}
+	// How many marks are before the key, and up to it, in the database's
+	// collation (the marks' order).
+	var below, through int64
+	if err := q.QueryRowContext(ctx, "SELECT COALESCE(SUM(CASE WHEN key < $3 THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN key <= $3 THEN 1 ELSE 0 END), 0) FROM key_marks WHERE env_id = $1 AND sort = $2",
+		envID, sort, key).Scan(&below, &through); err != nil {
+		return 0, "", false, 0, false, fmt.Errorf("read key marks: %w", err)
+	}
+	if below < 1 || through < below || through > int64(len(marks)) {
+		return 0, "", false, 0, false, errMarkWrong // (the first mark's key, "", is before every key)
+	}
+	// (The marks at the key's two ends are counted on every such page:
+	// one grown past the split count is split, as the one a row is in.)
+	_, split := s.db.marks.sizes()
+	before, err := s.keyRowsBefore(ctx, q, sort, envID, marks, int(below)-1, key, false)
+	if err != nil {
+		return 0, "", false, 0, false, err
+	}
+	upTo, err := s.keyRowsBefore(ctx, q, sort, envID, marks, int(through)-1, key, true)
+	if err != nil {
+		return 0, "", false, 0, false, err
+	}
+	big := marks[below-1].n > split || marks[through-1].n > split
+	total = upTo - before
+	if total < 0 {
+		return 0, "", false, 0, false, errMarkWrong
+	}
+	if countUpTo <= 0 || total <= int64(countUpTo) {
+		// Few enough to count: the key's rows check the marks.
+		n, err := s.countPart(ctx, q, sort, envID, keyPart{cond: "k.key = $2", args: []any{key}})
+		if err != nil {
+			return 0, "", false, 0, false, err
+		}
+		if n != total {
+			return 0, "", false, 0, false, errMarkWrong
+		}
+	}
+	span, _ := s.db.marks.sizes()
+	upkeep = big || int64(len(marks)) > 2*(all/span)+16
+	if t < 0 || int64(t) >= total {
+		return 0, "", false, total, upkeep, nil // past the end
+	}
+	a := before + int64(t)
+	if desc {
+		a = upTo - 1 - int64(t)
+	}
+	k, at, id, bigAt, err := s.keyRowAt(ctx, q, sort, envID, marks, a)
+	if err != nil {
+		return 0, "", false, 0, false, err
+	}
+	if k != key {
+		return 0, "", false, 0, false, errMarkWrong
+	}
+	return at, id, true, total, upkeep || bigAt, nil
+}
+
+// keyRowsBefore counts the rows of the sort's order before key (or, with
+// through, up to and with it), where marks[i] is the last mark before key
+// (with through, the last at or before it): the rows of the marks before
+// marks[i], and those of marks[i] before the bound (the rest of its own
+// key after it, and the keys after its key up to the bound; all of them
+// are marks[i]'s, since the next mark is at or after the bound).
+func (s *Store) keyRowsBefore(ctx context.Context, q querier, sort, envID string, marks []keyMark, i int, key string, through bool) (int64, error) {
+	var n int64
+	for _, m := range marks[:i] {
+		n += m.n
+	}
+	m := marks[i]
+	after := "k.key = $2 AND a.created_at >= $3 AND (a.created_at > $3 OR a.id >= $4)"
+	parts := []keyPart{{after, []any{m.key, m.at, m.id}, false}}
+	switch {
+	case through && m.key == key:
+		// marks[i]'s rows up to the next mark, after the key, are its own.
+	case through:
+		parts = append(parts, keyPart{"k.key > $2 AND k.key <= $3", []any{m.key, key}, true})
+	default:
+		parts = append(parts, keyPart{"k.key > $2 AND k.key < $3", []any{m.key, key}, true})
+	}
+	var in int64
+	for _, p := range parts {
+		c, err := s.countPart(ctx, q, sort, envID, p)
+		if err != nil {
+			return 0, err
+		}
+		in += c
+	}
+	if in > m.n {
+		return 0, errMarkWrong
+	}
+	return n + in, nil
 }
 
 // splitKeyMarks is SplitMarks for a sort's key marks.

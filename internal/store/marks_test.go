@@ -196,10 +196,36 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
 				return pg, len(pg.Items), err
 			}},
-			// Filtered by one role (its one condition is not the
-			// environment): never through the environment's marks.
+			// Filtered by one role, tenant or user: through the key
+			// marks of that sort (the key's run of them); by two, a skip.
 			{"assignments of role-0", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
 				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments of role-1", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-1"}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments in t-1", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Tenant: "t-1"}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments of u-0007", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, User: "u-0007"}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments of role-1 by role", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				p.Sort = "role"
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-1"}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments of role-0 by tenant", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				p.Sort = "tenant"
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, p)
+				return pg, len(pg.Items), err
+			}},
+			{"assignments of role-0 in t-1", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-0", Tenant: "t-1"}, p)
 				return pg, len(pg.Items), err
 			}},
 		}
@@ -238,7 +264,7 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 		must(st.DeleteRole(ctx, m.env, m.roles[3]))
 		must(st.DeleteTenant(ctx, m.env, m.tenants[4]))
 		checkMarks(t, db, m.env)
-		for _, l := range lists[1:5] {
+		for _, l := range append(lists[1:2:2], lists[3:]...) {
 			p := gatehouse.PageRequest{Page: 11 + rng.Intn(20), PerPage: 50, Desc: rng.Intn(2) == 0, CountUpTo: gatehouse.TotalCap}
 			got, _, err := l.list(store.WithoutAnchors(st), p)
 			must(err)
@@ -272,6 +298,23 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 			t.Error("the wrong counts went unnoticed")
 		}
 		checkMarks(t, db, m.env) // made again (in the background: checkMarks waits)
+		// The same for the key marks a filtered list reads.
+		_, disagree, _ = db.MarkPages()
+		if _, err := db.Writer().ExecContext(ctx, "UPDATE key_marks SET n = n + 3 WHERE env_id = $1 AND sort = 'role'", m.env); err != nil {
+			t.Fatal(err)
+		}
+		p = gatehouse.PageRequest{Page: 21, PerPage: 50, CountUpTo: 100}
+		got, _, err = lists[6].list(store.WithoutAnchors(st), p)
+		must(err)
+		want, _, err = lists[6].list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+		must(err)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("with wrong counts, the page of role-0 found through the key marks differs from the page read by a skip:\n%s\n%s", short(got), short(want))
+		}
+		if _, d, _ := db.MarkPages(); d == disagree {
+			t.Error("the wrong counts of the key marks went unnoticed")
+		}
+		checkMarks(t, db, m.env)
 		// No marks at all for rows that are there, and a last mark
 		// that counts too few: pages in the list and past its end
 		// are still right, and the marks are made again.
@@ -719,5 +762,66 @@ func TestMarksAgreeUnderWrites(t *testing.T) {
 			t.Fatalf("%d deep pages read while assignments were added found the marks wrong", after-before)
 		}
 		checkMarks(t, db, m.env)
+	})
+}
+
+// TestKeyMarksKept: the key marks are split and merged as the list marks
+// are. Assignments added one by one at the end of a role's run grow the
+// mark at its end, which a deep page of that role's list counts on every
+// page (to find where the role's run ends) though its row is elsewhere:
+// the page has that mark split. Deletes of most of the rows leave marks
+// nearly empty: a page has them merged.
+func TestKeyMarksKept(t *testing.T) {
+	t.Parallel()
+	onMarkedEngines(t, "keykept", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		largest := func() (n, count int) {
+			if err := db.Writer().QueryRowContext(ctx, "SELECT COALESCE(MAX(n), 0), COUNT(*) FROM key_marks WHERE env_id = $1 AND sort = 'role'", m.env).Scan(&n, &count); err != nil {
+				t.Fatal(err)
+			}
+			return n, count
+		}
+		late := m.at.Add(time.Hour)
+		for i := range 600 {
+			if err := st.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i].ID, RoleID: m.roles[1], TenantID: m.tenants[10], CreatedAt: late.Add(time.Duration(i) * time.Millisecond)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, _ := largest(); n < 600 {
+			t.Fatalf("the largest role mark counts %d rows: the 600 assignments added one by one did not grow one", n)
+		}
+		// Newest first, 1,000 rows in: the row is in an older mark.
+		p := gatehouse.PageRequest{Page: 21, PerPage: 50, Desc: true, CountUpTo: gatehouse.TotalCap}
+		f := facts.AssignmentFilter{EnvID: m.env, Role: "role-1"}
+		got, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := store.WithoutMarks(store.WithoutAnchors(st)).ListAssignments(ctx, f, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("the page found through the marks differs from the page read by a skip:\n%s\n%s", short(got), short(want))
+		}
+		checkMarks(t, db, m.env) // waits for the upkeep
+		if n, _ := largest(); n > 64 {
+			t.Fatalf("after a deep page of role-1, its last mark still counts %d rows (split at 64)", n)
+		}
+
+		// Most users deleted (their assignments with them): a deep page of
+		// the list sorted by role, past the end, has the marks merged.
+		_, before := largest()
+		if _, err := db.Writer().ExecContext(ctx, "DELETE FROM authz_users WHERE env_id = $1 AND key < 'u-1250'", m.env); err != nil {
+			t.Fatal(err)
+		}
+		p = gatehouse.PageRequest{Page: 60, PerPage: 20, Sort: "role", CountUpTo: gatehouse.TotalCap}
+		if _, err := store.WithoutAnchors(st).ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p); err != nil {
+			t.Fatal(err)
+		}
+		checkMarks(t, db, m.env)
+		if _, after := largest(); before < 100 || after > 20 {
+			t.Fatalf("%d role marks before the deletes, %d after the upkeep: not merged", before, after)
+		}
 	})
 }
