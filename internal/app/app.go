@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
 	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
+	"github.com/gatehouse-dev/gatehouse/internal/clientaddr"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/dashboard"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
@@ -341,6 +342,12 @@ func (a *App) buildHandler() error {
 	})
 	// Off, Middleware is the handler itself: no tracing work per request.
 	a.handler = a.Tracing.Middleware(a.handler)
+	// Outermost: everything inside sees the client behind a trusted proxy.
+	trusted, err := clientaddr.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted-proxies %s", err)
+	}
+	a.handler = trusted.Middleware(a.handler)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/clientaddr"
 	"github.com/gatehouse-dev/gatehouse/internal/memory"
 )
 
@@ -84,6 +85,9 @@ type Config struct {
 	// AnonymousRateLimit is the hourly limit, per client address, of calls
 	// without a valid key (0: not limited).
 	AnonymousRateLimit int
+	// TrustedProxies are the networks of the proxies in front of the
+	// server, whose X-Forwarded-For names the client (clientaddr).
+	TrustedProxies []string
 	// SignInRateLimit bounds dashboard sign-in attempts per client address
 	// and hour; while Redis is down each node enforces its share of it.
 	SignInRateLimit int
@@ -235,6 +239,9 @@ func (c Config) Validate() error {
 		if c.AdminAddr == c.Addr {
 			return fmt.Errorf("admin-addr %q: must differ from addr (metrics and pprof never go on the public port)", c.AdminAddr)
 		}
+	}
+	if _, err := clientaddr.Parse(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted-proxies %s", err)
 	}
 	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 {
 		return fmt.Errorf("trace-sample-ratio %v: must be between 0 and 1", c.TraceSampleRatio)

@@ -280,6 +280,8 @@ func (x *dash) startSession(w http.ResponseWriter, r *http.Request, m *tenancy.M
 	return nil
 }
 
+// clientIP is the caller's address: the TCP peer, or, behind a proxy of
+// --trusted-proxies, the client it forwarded (clientaddr set RemoteAddr).
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -226,3 +226,58 @@ func TestCheckReplaySpendsTheCheckBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustedProxyClientAddress: behind a proxy named in --trusted-proxies
+// (here the test's own loopback client), each client address the proxy
+// forwards has its own anonymous bucket and is the one the API log and
+// the audit trail record; what a client prepends to X-Forwarded-For
+// changes nothing. Without the setting, the header is ignored: every
+// caller is the peer.
+func TestTrustedProxyClientAddress(t *testing.T) {
+	t.Parallel()
+	xff := func(v string) map[string]string { return map[string]string{"X-Forwarded-For": v} }
+	t.Run("trusted", func(t *testing.T) {
+		t.Parallel()
+		cfg := config.Default()
+		cfg.DataDir = t.TempDir()
+		cfg.AnonymousRateLimit = 2
+		cfg.TrustedProxies = []string{"127.0.0.1", "::1"}
+		s := newServerWith(t, cfg)
+		var codes []int
+		for _, from := range []string{"203.0.113.7", "203.0.113.7", "203.0.113.7", "203.0.113.8",
+			"203.0.113.8, 203.0.113.7", // prepended by the client: still 203.0.113.7
+			"203.0.113.9, 127.0.0.1"} { // through a second trusted hop: 203.0.113.9
+			codes = append(codes, s.do(req{method: "GET", path: "/v1/projects", key: "garbage", header: xff(from)}).status)
+		}
+		if fmt.Sprint(codes) != "[401 401 429 401 429 401]" {
+			t.Fatalf("anonymous calls at 2 per hour per forwarded client: %v", codes)
+		}
+		// The API log and the audit trail name the forwarded client.
+		keyID, key := s.newKey("organization", []string{"view:project", "manage:api"}, nil)
+		_, reader := s.newKey("organization", allScopes(), nil)
+		s.must(201, req{method: "POST", path: "/v1/api-keys", key: key, header: xff("198.51.100.9"),
+			body: map[string]any{"name": "proxied", "level": "organization", "scopes": []string{"view:project"}}})
+		calls := s.waitLogs(reader, "actor="+keyID, 1)
+		if c := calls[0].(map[string]any); c["client_ip"] != "198.51.100.9" {
+			t.Fatalf("API log entry: client_ip %v, want the forwarded client", c["client_ip"])
+		}
+		e := findAudit(s.auditEntries(reader, ""), "api_key.created", "")
+		if e == nil || e["client_ip"] != "198.51.100.9" {
+			t.Fatalf("audit entry: %v, want client_ip 198.51.100.9", e)
+		}
+	})
+	t.Run("not trusted", func(t *testing.T) {
+		t.Parallel()
+		cfg := config.Default()
+		cfg.DataDir = t.TempDir()
+		cfg.AnonymousRateLimit = 2
+		s := newServerWith(t, cfg)
+		var codes []int
+		for _, from := range []string{"203.0.113.7", "203.0.113.8", "203.0.113.9"} {
+			codes = append(codes, s.do(req{method: "GET", path: "/v1/projects", key: "garbage", header: xff(from)}).status)
+		}
+		if fmt.Sprint(codes) != "[401 401 429]" {
+			t.Fatalf("a header from a peer that is no trusted proxy opened new buckets: %v", codes)
+		}
+	})
+}

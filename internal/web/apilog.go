@@ -171,7 +171,8 @@ func EntrySize(e apilog.Call) int {
 	return 1024 + len(e.Path) + len(e.UserAgent) + len(e.RawRequest) + len(e.RawResponse) + len(e.RequestBody) + len(e.ResponseBody)
 }
 
-// ClientIP is the caller's address (the TCP peer).
+// ClientIP is the caller's address: the TCP peer, or, behind a proxy of
+// --trusted-proxies, the client it forwarded (clientaddr set RemoteAddr).
 func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
