@@ -37,11 +37,18 @@ func Parse(list []string) (*Trusted, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil || a.Zone() != "" {
-				return nil, fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an address such as 127.0.0.1", s)
+				return nil, fmt.Errorf("%q: want a CIDR such as 10.1.2.0/24 or an address such as 127.0.0.1", s)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		t.nets = append(t.nets, unmapPrefix(p.Masked()))
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%q: an address with a network size; write the address alone (%s) for that one proxy, or the network (%s)", s, p.Addr(), p.Masked())
+		}
+		p = unmapPrefix(p)
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q: every address; name the proxies' own addresses or networks (any caller could then say it is anyone)", s)
+		}
+		t.nets = append(t.nets, p)
 	}
 	if len(t.nets) == 0 {
 		return nil, nil
@@ -126,6 +133,19 @@ func parseEntry(s string) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// Bucket is the part of a client address (host, without a port) a
+// per-client limit counts by: the address, or for IPv6 its /64 (a client
+// commonly holds a whole /64, and could otherwise spread its calls over
+// its addresses, a bucket each). Anything else is returned as it is.
+func Bucket(host string) string {
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() && !a.Is4In6() {
+		if p, err := a.WithZone("").Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return host
 }
 
 // Middleware sets each request's RemoteAddr to its client address

@@ -24,6 +24,10 @@ func TestParse(t *testing.T) {
 		{in: []string{"proxy.internal"}, wantErr: "want a CIDR"},
 		{in: []string{"fe80::1%eth0"}, wantErr: "want a CIDR"},
 		{in: []string{"10.0.0.1:80"}, wantErr: "want a CIDR"},
+		{in: []string{"10.0.0.1/8"}, wantErr: "write the address alone (10.0.0.1) for that one proxy, or the network (10.0.0.0/8)"},
+		{in: []string{"0.0.0.0/0"}, wantErr: "every address"},
+		{in: []string{"::/0"}, wantErr: "every address"},
+		{in: []string{"::ffff:0.0.0.0/96"}, wantErr: "every address"},
 	} {
 		got, err := clientaddr.Parse(tc.in)
 		switch {
@@ -124,5 +128,23 @@ func TestMiddleware(t *testing.T) {
 	var off *clientaddr.Trusted
 	if got := off.Middleware(h); got == nil {
 		t.Fatal("no handler")
+	}
+}
+
+func TestBucket(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"203.0.113.7":        "203.0.113.7",
+		"2001:db8::7":        "2001:db8::/64",
+		"2001:db8::ffff:1":   "2001:db8::/64",
+		"2001:db8:0:1::7":    "2001:db8:0:1::/64",
+		"::ffff:203.0.113.7": "::ffff:203.0.113.7",
+		"fe80::1%eth0":       "fe80::/64",
+		"pipe":               "pipe",
+		"":                   "",
+	} {
+		if got := clientaddr.Bucket(in); got != want {
+			t.Errorf("Bucket(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -225,7 +225,7 @@ var Settings = []Setting{
 		Help:  "hourly limit per client address of calls without a valid key, 0 for none",
 		field: of(func(c *Config) *int { return &c.AnonymousRateLimit }, 1000)},
 	{Flag: "trusted-proxies", Env: EnvPrefix + "TRUSTED_PROXIES", NoDefault: "(none: the peer is the client)",
-		Help:  "networks (CIDRs or addresses) of the proxies or load balancers in front of the server, e.g. 10.0.0.0/8,127.0.0.1: a request from one of them is from the address its X-Forwarded-For names (read from the right, past every trusted proxy), for rate limits, the API log and the audit trail; empty: the connection's peer is the client and the header is ignored",
+		Help:  "addresses or networks of the proxies or load balancers in front of the server (theirs, not the whole network they sit in), e.g. 10.1.2.0/28,127.0.0.1: a request from one of them is from the address its X-Forwarded-For names (read from the right, past every trusted proxy), for rate limits, the API log and the audit trail; empty: the connection's peer is the client and the header is ignored",
 		field: of(func(c *Config) *[]string { return &c.TrustedProxies }, nil)},
 	{Flag: "log-body-bytes", Env: EnvPrefix + "LOG_BODY_BYTES", Help: "how much of each request and response body the API log keeps",
 		field: of(func(c *Config) *int { return &c.LogBodyBytes }, 64<<10)},

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/clientaddr"
 	"github.com/gatehouse-dev/gatehouse/internal/mail"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -294,13 +294,7 @@ func clientIP(r *http.Request) string {
 // counts by: the address, or for IPv6 its /64 (a client commonly has a
 // whole /64 and could otherwise spread its attempts over its addresses).
 func signInClient(r *http.Request) string {
-	ip := clientIP(r)
-	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() && !a.Is4In6() {
-		if p, err := a.Prefix(64); err == nil {
-			return p.String()
-		}
-	}
-	return ip
+	return clientaddr.Bucket(clientIP(r))
 }
 
 func truncate(s string, n int) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/clientaddr"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
 )
 
@@ -60,7 +61,7 @@ func authMiddleware(api huma.API, g *web.Gate) func(huma.Context, func(huma.Cont
 			// page's HTML, drawn by the dashboard in-process, spends the
 			// browser's).
 			if g.Limiter != nil && op.Metadata[metaAnonLimited] == true && auth.FromContext(ctx.Context()) == nil {
-				d := g.Limiter.TakeAnonymous(ctx.Context(), web.HostOf(ctx.RemoteAddr()), g.AnonLimit)
+				d := g.Limiter.TakeAnonymous(ctx.Context(), clientaddr.Bucket(web.HostOf(ctx.RemoteAddr())), g.AnonLimit)
 				if ref := web.LimitRefusal(w.Header(), d); ref != nil {
 					writeRefusal(api, ctx, ref)
 					return

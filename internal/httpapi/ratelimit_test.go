@@ -252,6 +252,14 @@ func TestTrustedProxyClientAddress(t *testing.T) {
 		if fmt.Sprint(codes) != "[401 401 429 401 429 401]" {
 			t.Fatalf("anonymous calls at 2 per hour per forwarded client: %v", codes)
 		}
+		// An IPv6 client's bucket is its /64: its other addresses share it.
+		codes = nil
+		for _, from := range []string{"2001:db8::1", "2001:db8::2", "2001:db8::3", "2001:db8:0:1::1"} {
+			codes = append(codes, s.do(req{method: "GET", path: "/v1/projects", key: "garbage", header: xff(from)}).status)
+		}
+		if fmt.Sprint(codes) != "[401 401 429 401]" {
+			t.Fatalf("anonymous calls from one IPv6 /64, then another, at 2 per hour: %v", codes)
+		}
 		// The API log and the audit trail name the forwarded client.
 		keyID, key := s.newKey("organization", []string{"view:project", "manage:api"}, nil)
 		_, reader := s.newKey("organization", allScopes(), nil)

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"github.com/gatehouse-dev/gatehouse/internal/dberr"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/clientaddr"
+	"github.com/gatehouse-dev/gatehouse/internal/dberr"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
@@ -120,7 +121,7 @@ func (g *Gate) Admit(ctx context.Context, hdr http.Header, c Call) (*auth.Princi
 			// Guessing keys costs like any other call: the client address's
 			// bucket pays for a refused key.
 			if g.Limiter != nil {
-				if lref := LimitRefusal(hdr, g.Limiter.TakeAnonymous(ctx, HostOf(c.RemoteAddr), g.AnonLimit)); lref != nil {
+				if lref := LimitRefusal(hdr, g.Limiter.TakeAnonymous(ctx, clientaddr.Bucket(HostOf(c.RemoteAddr)), g.AnonLimit)); lref != nil {
 					return nil, lref
 				}
 			}
