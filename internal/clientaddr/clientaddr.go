@@ -33,13 +33,9 @@ func Parse(list []string) (*Trusted, error) {
 		if s == "" {
 			continue
 		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil || a.Zone() != "" {
-				return nil, fmt.Errorf("%q: want a CIDR such as 10.1.2.0/24 or an address such as 127.0.0.1", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+		p, ok := Network(s)
+		if !ok {
+			return nil, fmt.Errorf("%q: want a CIDR such as 10.1.2.0/24 or an address such as 127.0.0.1", s)
 		}
 		if p != p.Masked() {
 			return nil, fmt.Errorf("%q: an address with a network size; write the address alone (%s) for that one proxy, or the network (%s)", s, p.Addr(), p.Masked())
@@ -54,6 +50,20 @@ func Parse(list []string) (*Trusted, error) {
 		return nil, nil
 	}
 	return &t, nil
+}
+
+// Network reads a network written as a CIDR (10.1.2.0/24, fd00::/8) or
+// a single address (127.0.0.1, ::1: a network of that one address), as
+// written: host bits are kept (the caller masks them or refuses them).
+func Network(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p, true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(a, a.BitLen()), true
 }
 
 // unmapPrefix turns an IPv4-mapped IPv6 network (::ffff:10.0.0.0/104)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clientaddr"
 )
 
 // Guard decides which addresses webhook deliveries may connect to. By
@@ -51,13 +53,9 @@ func NewGuard(allow []string) (*Guard, error) {
 		if s == "" {
 			continue
 		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, fmt.Errorf("webhook allowed network %q: want a CIDR such as 10.0.0.0/8 or an address", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+		p, ok := clientaddr.Network(s)
+		if !ok {
+			return nil, fmt.Errorf("webhook allowed network %q: want a CIDR such as 10.0.0.0/8 or an address", s)
 		}
 		g.allow = append(g.allow, p.Masked())
 	}
