@@ -215,8 +215,20 @@ func (s *Store) InsertAssignments(ctx context.Context, as []facts.Assignment) (m
 
 // ClearEnvironment deletes envID's authorization data but its default
 // tenant.
+//
+// Every user and assignment of the environment goes, so their marks
+// (list marks and key marks) go first: the triggers then find no mark to
+// count each row out of. Deleting 1M assignments took 46.5 s on SQLite
+// with the counting and 35.2 s without (24.5 s before the marks existed).
+// The tenants keep theirs (the default tenant stays). The marks' lock
+// comes first, so that no split of them commits in between.
 func (s *Store) ClearEnvironment(ctx context.Context, envID string) error {
+	if _, err := s.lockMarks(ctx, envID); err != nil {
+		return err
+	}
 	for _, q := range []string{
+		"DELETE FROM key_marks WHERE env_id = $1",
+		"DELETE FROM list_marks WHERE env_id = $1 AND tbl IN ('authz_role_assignments', 'authz_instance_assignments', 'authz_users')",
 		"DELETE FROM authz_role_assignments WHERE env_id = $1",
 		"DELETE FROM authz_condition_sets WHERE env_id = $1", // their set rules go with them
 		"DELETE FROM authz_roles WHERE env_id = $1",
