@@ -185,6 +185,16 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 				must(st.UpdateUser(ctx, &u))
 			}
 		}
+		// assignments lists f, sorted by sort ("" as the page asks).
+		assignments := func(f facts.AssignmentFilter, sort string) func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+			return func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				if sort != "" {
+					p.Sort = sort
+				}
+				pg, err := st.ListAssignments(ctx, f, p)
+				return pg, len(pg.Items), err
+			}
+		}
 		lists := []struct {
 			name string
 			list func(st *store.Store, p gatehouse.PageRequest) (any, int, error)
@@ -193,63 +203,25 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 				pg, err := st.ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
 				return pg, len(pg.Items), err
 			}},
-			{"assignments", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
-				return pg, len(pg.Items), err
-			}},
+			{"assignments", assignments(facts.AssignmentFilter{EnvID: m.env}, "")},
 			{"tenants", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
 				pg, err := st.ListTenants(ctx, facts.Filter{EnvID: m.env}, p)
 				return pg, len(pg.Items), err
 			}},
 			// Sorted by the key of the user, role or tenant: through
 			// the key marks.
-			{"assignments by user", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				p.Sort = "user"
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
-				return pg, len(pg.Items), err
-			}},
-			{"assignments by role", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				p.Sort = "role"
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
-				return pg, len(pg.Items), err
-			}},
-			{"assignments by tenant", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				p.Sort = "tenant"
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env}, p)
-				return pg, len(pg.Items), err
-			}},
+			{"assignments by user", assignments(facts.AssignmentFilter{EnvID: m.env}, "user")},
+			{"assignments by role", assignments(facts.AssignmentFilter{EnvID: m.env}, "role")},
+			{"assignments by tenant", assignments(facts.AssignmentFilter{EnvID: m.env}, "tenant")},
 			// Filtered by one role, tenant or user: through the key
 			// marks of that sort (the key's run of them); by two, a skip.
-			{"assignments of role-0", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, p)
-				return pg, len(pg.Items), err
-			}},
-			{"assignments of role-1", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-1"}, p)
-				return pg, len(pg.Items), err
-			}},
-			{"assignments in t-1", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Tenant: "t-1"}, p)
-				return pg, len(pg.Items), err
-			}},
-			{"assignments of u-0007", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, User: "u-0007"}, p)
-				return pg, len(pg.Items), err
-			}},
-			{"assignments of role-1 by role", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				p.Sort = "role"
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-1"}, p)
-				return pg, len(pg.Items), err
-			}},
-			{"assignments of role-0 by tenant", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				p.Sort = "tenant"
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, p)
-				return pg, len(pg.Items), err
-			}},
-			{"assignments of role-0 in t-1", func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
-				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: "role-0", Tenant: "t-1"}, p)
-				return pg, len(pg.Items), err
-			}},
+			{"assignments of role-0", assignments(facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, "")},
+			{"assignments of role-1", assignments(facts.AssignmentFilter{EnvID: m.env, Role: "role-1"}, "")},
+			{"assignments in t-1", assignments(facts.AssignmentFilter{EnvID: m.env, Tenant: "t-1"}, "")},
+			{"assignments of u-0007", assignments(facts.AssignmentFilter{EnvID: m.env, User: "u-0007"}, "")},
+			{"assignments of role-1 by role", assignments(facts.AssignmentFilter{EnvID: m.env, Role: "role-1"}, "role")},
+			{"assignments of role-0 by tenant", assignments(facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, "tenant")},
+			{"assignments of role-0 in t-1", assignments(facts.AssignmentFilter{EnvID: m.env, Role: "role-0", Tenant: "t-1"}, "")},
 		}
 		hits, _, _ := db.MarkPages()
 		empty, full := 0, 0
