@@ -196,6 +196,33 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			out.Items = []facts.Assignment{}
 			return out, nil // past the end, counted
 		}
+		if skip >= deepOffset {
+			// The row before the page, through the key marks of both
+			// tables (keymerge.go), or of the assignments on instances.
+			var key string
+			var at int64
+			var id string
+			var found, ok bool
+			var err error
+			if instancesOnly {
+				key, at, id, found, ok, err = s.keyedSeek(ctx, "i:"+page.Sort, f.EnvID, skip-1, page.Desc, page.CountUpTo)
+			} else {
+				key, at, id, found, ok, err = s.mergedKeyedSeek(ctx, page.Sort, f.EnvID, skip-1, page.Desc, page.CountUpTo)
+			}
+			if err != nil {
+				return out, fmt.Errorf("list role assignments: %w", err)
+			}
+			if ok && !found {
+				out.Items = []facts.Assignment{}
+				return out, nil // past the end
+			}
+			if ok {
+				kf := f
+				src.filter(&kf, key)
+				first, started, skip = key, true, 0
+				sub = encodeCursor(cursorPos{Bind: mergedBinding(kf, page.Desc), Key: at, ID: id})
+			}
+		}
 		if skip > 0 {
 			// Skip whole keys by their counts, a batch of keys at a time
 			// (a growing one: early pages read few keys). A key's count

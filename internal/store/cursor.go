@@ -144,7 +144,15 @@ type listQuery struct {
 	// created_at (marks.go): set only for a list whose rows are all of an
 	// environment's rows of a marked table.
 	marks marksSeek
+	// sorted, when set, finds the row at index t of the list in the order
+	// of a sort by another column (key marks, keymarks.go), or returns nil
+	// for a sort without them.
+	sorted func(sort string) sortSeek
 }
+
+// sortSeek is Store.keyedSeek for one sort of a table by a column of its
+// own and one environment: the row's sort column and id.
+type sortSeek func(ctx context.Context, t int, desc bool, countUpTo int) (key any, id string, found, ok bool, err error)
 
 // marksSeek is Store.markedSeek for one table and environment.
 type marksSeek func(ctx context.Context, t int, desc bool, countUpTo int) (at int64, id string, found bool, total int64, ok bool, err error)
@@ -215,6 +223,27 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 		if !marked {
 			if err := countRows(ctx, q, countFrom, w, page, &out); err != nil {
 				return out, fmt.Errorf("count %s: %w", lq.what, err)
+			}
+		}
+		var seek sortSeek
+		if !marked && off >= deepOffset && lq.sorted != nil && page.Sort != "" && page.Sort != "created_at" {
+			seek = lq.sorted(page.Sort)
+		}
+		if seek != nil {
+			// The row before a deep page in the order of another column,
+			// through its key marks.
+			key, id, found, ok, err := seek(ctx, off-1, page.Desc, page.CountUpTo)
+			if err != nil {
+				return out, fmt.Errorf("list %s: %w", lq.what, err)
+			}
+			if ok && !found {
+				out.Items = []T{}
+				return out, nil
+			}
+			if ok {
+				args = append(args, key, id)
+				conds = andWhere(conds, afterCond(col, lq.idCol, cmp, len(args)-1, len(args)))
+				off = 0
 			}
 		}
 		if off >= deepOffset {

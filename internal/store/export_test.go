@@ -62,6 +62,10 @@ func WithoutMarks(s *Store) *Store {
 // Before db is used.
 func SetMarkSpan(db *DB, span, split int64) { db.marks.span, db.marks.split = span, split }
 
+// SetMergedKeyedDepth sets the depth from which a page of one key's
+// assignments of both kinds is found through the key marks.
+func SetMergedKeyedDepth(db *DB, n int) { db.marks.mergedInFrom = n }
+
 // MarksExact reports whether every list mark of envID's rows of table
 // counts the rows from it to the next mark, and the first is at the start,
 // once the marks' upkeep that pages started has ended. No page may be read
@@ -124,7 +128,7 @@ func KeyMarksExact(ctx context.Context, db *DB, sort, envID string) error {
 	s := db.Store()
 	if len(marks) == 0 {
 		var n int
-		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM authz_role_assignments WHERE env_id = $1", envID).Scan(&n); err != nil {
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+keySorts[sort].rows+" WHERE env_id = $1", envID).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {

@@ -109,7 +109,7 @@ func (s *Store) listUsers(ctx context.Context, f facts.Filter, page gatehouse.Pa
 	w.addIf(f.Email != "", "email = ?", f.Email)
 	searchCond(w, f.Search, "key", "email", "first_name", "last_name")
 	return listRows(ctx, s.reader(), listQuery{what: "authz_users", cols: userCols, from: "authz_users", idCol: "id", sortable: userSort,
-		marks: s.marksOf("authz_users", f.EnvID, len(w.parts) == 1)}, w, page, scanUser)
+		marks: s.marksOf("authz_users", f.EnvID, len(w.parts) == 1), sorted: s.ownSorted("authz_users", f.EnvID, len(w.parts) == 1)}, w, page, scanUser)
 }
 
 // UpdateUser stores a user's fields.
@@ -183,7 +183,7 @@ func (s *Store) listTenants(ctx context.Context, f facts.Filter, page gatehouse.
 	w.addIf(f.Key != "", "key = ?", f.Key)
 	searchCond(w, f.Search, "key", "name")
 	return listRows(ctx, s.reader(), listQuery{what: "authz_tenants", cols: tenantCols, from: "authz_tenants", idCol: "id", sortable: tenantSort,
-		marks: s.marksOf("authz_tenants", f.EnvID, len(w.parts) == 1)}, w, page, scanTenant)
+		marks: s.marksOf("authz_tenants", f.EnvID, len(w.parts) == 1), sorted: s.ownSorted("authz_tenants", f.EnvID, len(w.parts) == 1)}, w, page, scanTenant)
 }
 
 // UpdateTenant stores a tenant's fields.

@@ -616,6 +616,32 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 			pos, skip = &cursorPos{Key: at, ID: id}, 0
 		}
 	}
+	if by, key := oneKeyOf(f); skip >= max(deepOffset, s.db.marks.mergedInDepth()) && by != "" && counted {
+		// A deep page of one user's, role's or tenant's assignments: the
+		// row before it, found through both tables' key marks
+		// (keymerge.go), or those of the assignments on instances; not
+		// as deep, by the skip below, which costs less there.
+		var at int64
+		var id string
+		var found, ok bool
+		var err error
+		if wT == nil {
+			at, id, found, _, ok, err = s.keyedSeekIn(ctx, "i:"+by, f.EnvID, key, skip-1, page.Desc, page.CountUpTo)
+		} else {
+			at, id, found, _, ok, err = s.mergedKeyedSeekIn(ctx, by, f.EnvID, key, skip-1, page.Desc, page.CountUpTo)
+		}
+		if err != nil {
+			return out, fmt.Errorf("list role assignments: %w", err)
+		}
+		if ok && !found {
+			out.Items = []facts.Assignment{}
+			capTotal()
+			return out, nil // past the end
+		}
+		if ok {
+			pos, skip = &cursorPos{Key: at, ID: id}, 0
+		}
+	}
 	if skip > 0 {
 		// A page by number: the row before it, found in both tables'
 		// indexes alone by one ordered read of their merged keys (SQLite
@@ -684,6 +710,25 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: last.at, ID: last.a.ID})
 	}
 	return out, nil
+}
+
+// oneKeyOf is the sort by key ("user", "role" or "tenant") and the key
+// of f's only filter, or "" when f has none of those, more than one, or
+// a resource instance.
+func oneKeyOf(f facts.AssignmentFilter) (sort, key string) {
+	if f.ResourceInstance != "" {
+		return "", ""
+	}
+	for _, k := range []struct{ sort, key string }{{"user", f.User}, {"role", f.Role}, {"tenant", f.Tenant}} {
+		if k.key == "" {
+			continue
+		}
+		if sort != "" {
+			return "", ""
+		}
+		sort, key = k.sort, k.key
+	}
+	return sort, key
 }
 
 // The columns of scanAnyAssignment from a page of each assignment table

@@ -24,12 +24,68 @@ import (
 // ones has them split or merged in the background, and a count found
 // wrong has them made again. Their "table" there is keyMarksTable(sort).
 
-// keySorts are the sorts with key marks: the table of the key and the
-// tenant assignments' column naming its row.
-var keySorts = map[string]struct{ table, fk string }{
-	"user":   {"authz_users", "user_id"},
-	"role":   {"authz_roles", "role_id"},
-	"tenant": {"authz_tenants", "tenant_id"},
+// keySorts are the sorts with key marks: those of the tenant assignments
+// ("user", "role", "tenant") and of the assignments on resource instances
+// ("i:user", "i:role", "i:tenant": the list of both kinds sorted by key
+// merges both tables' marks, keymerge.go). For each: the table of the
+// keys (k), the table of the rows, and the join from a key row to its
+// rows (a), %[1]s the join's keyword.
+var keySorts = map[string]keySortOf{
+	"user":     {table: "authz_users", rows: "authz_role_assignments", join: "%[1]s authz_role_assignments a ON a.user_id = k.id", ofKey: "FROM authz_role_assignments a WHERE a.user_id = k.id"},
+	"role":     {table: "authz_roles", rows: "authz_role_assignments", join: "%[1]s authz_role_assignments a ON a.role_id = k.id", ofKey: "FROM authz_role_assignments a WHERE a.role_id = k.id"},
+	"tenant":   {table: "authz_tenants", rows: "authz_role_assignments", join: "%[1]s authz_role_assignments a ON a.tenant_id = k.id", ofKey: "FROM authz_role_assignments a WHERE a.tenant_id = k.id"},
+	"i:user":   {table: "authz_users", rows: "authz_instance_assignments", join: "%[1]s authz_instance_assignments a ON a.user_id = k.id", ofKey: "FROM authz_instance_assignments a WHERE a.user_id = k.id"},
+	"i:role":   {table: "authz_resource_roles", rows: "authz_instance_assignments", join: "%[1]s authz_instance_assignments a ON a.role_id = k.id", ofKey: "FROM authz_instance_assignments a WHERE a.role_id = k.id"},
+	"i:tenant": {table: "authz_tenants", rows: "authz_instance_assignments", join: "%[1]s authz_instances ki ON ki.tenant_id = k.id %[1]s authz_instance_assignments a ON a.instance_id = ki.id", ofKey: "FROM authz_instances ki CROSS JOIN LATERAL (SELECT a.created_at, a.id FROM authz_instance_assignments a WHERE a.instance_id = ki.id OFFSET 0) a WHERE ki.tenant_id = k.id"},
+
+	// Users and tenants sorted by a column of their own (migration 00031),
+	// in the list's order (column, id): the rows are the keys' table's,
+	// and a mark's (key, at, id) holds the column in key (text) or at
+	// (integer), the other constant.
+	"u:key":        ownColumn("authz_users", "k.key", zeroAt),
+	"u:email":      ownColumn("authz_users", "k.email", zeroAt),
+	"u:updated_at": ownColumn("authz_users", "''", "k.updated_at"),
+	"t:key":        ownColumn("authz_tenants", "k.key", zeroAt),
+	"t:name":       ownColumn("authz_tenants", "k.name", zeroAt),
+	"t:updated_at": ownColumn("authz_tenants", "''", "k.updated_at"),
+}
+
+// keySortOf is a sort with key marks (keySorts).
+type keySortOf struct {
+	table string // the keys' table (k)
+	rows  string // the rows' table (a)
+	join  string // k to a, %[1]s the join's keyword
+	ofKey string // "FROM ... WHERE ..." of the rows (a) of key row k (PostgreSQL; i:tenant's reads each instance's by their index: a hash join over every assignment was planned before statistics)
+	// own, for a table sorted by a column of its own (rows and keys are
+	// one table, k): the parts' conditions on k.key, a.created_at and
+	// a.id rewritten to its expressions; sel and order are the rows'
+	// (key, at, id) and their order.
+	own        *strings.Replacer
+	sel, order string
+}
+
+// zeroAt is the at of a sort by a text column: the same for every row.
+const zeroAt = "CAST(0 AS BIGINT)"
+
+// ownColumn is the sort of table by its column key (text) or at
+// (integer), then id.
+func ownColumn(table, key, at string) keySortOf {
+	order := key + ", k.id"
+	if key == "''" {
+		order = at + ", k.id"
+	}
+	// The bounds of keyMarkParts as conditions an index range takes: a
+	// text column's rows all have at 0 (a mark's at is 0, or the smallest
+	// at for the first mark, whose id "" is before every id), so the
+	// bound is on id alone; updated_at's, a row comparison.
+	after, before5, before3 := "CAST($3 AS BIGINT) <= 0 AND k.id >= $4", "CAST($5 AS BIGINT) >= 0 AND k.id < $6", "CAST($3 AS BIGINT) >= 0 AND k.id < $4"
+	if key == "''" {
+		after, before5, before3 = "("+at+", k.id) >= ($3, $4)", "("+at+", k.id) < ($5, $6)", "("+at+", k.id) < ($3, $4)"
+	}
+	return keySortOf{table: table, rows: table, own: strings.NewReplacer(
+		keyAfter, after, keyBefore5, before5, keyBefore3, before3,
+		"k.key", key, "a.created_at", at, "a.id", "k.id"),
+		sel: key + ", " + at + ", k.id", order: order}
 }
 
 // keyMarksTable is the name the marks' upkeep knows a sort's key marks by.
@@ -73,21 +129,29 @@ type keyPart struct {
 	keys bool // a condition on the keys alone (the keys between two marks')
 }
 
+// The bounds of a part within a key: at or after a mark ($3, $4), before
+// the next ($5, $6), before a mark ($3, $4).
+const (
+	keyAfter   = "a.created_at >= $3 AND (a.created_at > $3 OR a.id >= $4)"
+	keyBefore5 = "a.created_at <= $5 AND (a.created_at < $5 OR a.id < $6)"
+	keyBefore3 = "a.created_at <= $3 AND (a.created_at < $3 OR a.id < $4)"
+)
+
 // keyMarkParts are the parts of the rows of marks[i], up to the next mark.
 func keyMarkParts(marks []keyMark, i int) []keyPart {
 	m := marks[i]
-	after := "a.created_at >= $3 AND (a.created_at > $3 OR a.id >= $4)"
+	after := keyAfter
 	if i+1 == len(marks) {
 		return []keyPart{{"k.key = $2 AND " + after, []any{m.key, m.at, m.id}, false}, {"k.key > $2", []any{m.key}, true}}
 	}
 	next := marks[i+1]
 	if next.key == m.key {
-		return []keyPart{{"k.key = $2 AND " + after + " AND a.created_at <= $5 AND (a.created_at < $5 OR a.id < $6)", []any{m.key, m.at, m.id, next.at, next.id}, false}}
+		return []keyPart{{"k.key = $2 AND " + after + " AND " + keyBefore5, []any{m.key, m.at, m.id, next.at, next.id}, false}}
 	}
 	return []keyPart{
 		{"k.key = $2 AND " + after, []any{m.key, m.at, m.id}, false},
 		{"k.key > $2 AND k.key < $3", []any{m.key, next.key}, true},
-		{"k.key = $2 AND a.created_at <= $3 AND (a.created_at < $3 OR a.id < $4)", []any{next.key, next.at, next.id}, false},
+		{"k.key = $2 AND " + keyBefore3, []any{next.key, next.at, next.id}, false},
 	}
 }
 
@@ -100,7 +164,7 @@ func (s *Store) keyFrom(sort string) string {
 	if s.db.Engine != Postgres {
 		join = "CROSS JOIN"
 	}
-	return fmt.Sprintf(" FROM %s k %s authz_role_assignments a ON a.%s = k.id WHERE k.env_id = $1 AND ", ks.table, join, ks.fk)
+	return fmt.Sprintf(" FROM %s k %s WHERE k.env_id = $1 AND ", ks.table, fmt.Sprintf(ks.join, join))
 }
 
 // partSQL is the query of a part's rows (k.key, a.created_at, a.id) in
@@ -110,6 +174,13 @@ func (s *Store) keyFrom(sort string) string {
 // parallel scan of every key of the table (the range's estimate is a
 // statistics bucket, 1% of the keys, where it holds a few dozen).
 func (s *Store) partSQL(sort string, p keyPart, count bool) string {
+	if ks := keySorts[sort]; ks.own != nil {
+		from := fmt.Sprintf(" FROM %s k WHERE k.env_id = $1 AND %s", ks.table, ks.own.Replace(p.cond))
+		if count {
+			return "SELECT COUNT(*)" + from
+		}
+		return "SELECT " + ks.sel + from + " ORDER BY " + ks.order
+	}
 	if s.db.Engine != Postgres || !p.keys {
 		if count {
 			return "SELECT COUNT(*)" + s.keyFrom(sort) + p.cond
@@ -119,9 +190,9 @@ func (s *Store) partSQL(sort string, p keyPart, count bool) string {
 	ks := keySorts[sort]
 	keys := fmt.Sprintf("(SELECT k.id, k.key FROM %s k WHERE k.env_id = $1 AND %s OFFSET 0) k", ks.table, p.cond)
 	if count {
-		return fmt.Sprintf("SELECT COALESCE(SUM(c.n), 0) FROM %s CROSS JOIN LATERAL (SELECT COUNT(*) AS n FROM authz_role_assignments a WHERE a.%s = k.id) c", keys, ks.fk)
+		return fmt.Sprintf("SELECT COALESCE(SUM(c.n), 0) FROM %s CROSS JOIN LATERAL (SELECT COUNT(*) AS n %s) c", keys, ks.ofKey)
 	}
-	return fmt.Sprintf("SELECT k.key, a.created_at, a.id FROM %s CROSS JOIN LATERAL (SELECT a.created_at, a.id FROM authz_role_assignments a WHERE a.%s = k.id ORDER BY a.created_at, a.id OFFSET 0) a ORDER BY k.key, a.created_at, a.id", keys, ks.fk)
+	return fmt.Sprintf("SELECT k.key, a.created_at, a.id FROM %s CROSS JOIN LATERAL (SELECT a.created_at, a.id %s ORDER BY a.created_at, a.id OFFSET 0) a ORDER BY k.key, a.created_at, a.id", keys, ks.ofKey)
 }
 
 // countPart counts a part's rows.
@@ -179,7 +250,7 @@ func (s *Store) seekKeyMarks(ctx context.Context, sort, envID string, t int, des
 		// (in this snapshot: a write since the caller's count is no
 		// disagreement).
 		var n int64
-		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM authz_role_assignments WHERE env_id = $1", envID).Scan(&n); err != nil {
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+keySorts[sort].rows+" WHERE env_id = $1", envID).Scan(&n); err != nil {
 			return "", 0, "", false, false, fmt.Errorf("count the rows of key marks: %w", err)
 		}
 		if n != total {
@@ -213,7 +284,7 @@ func loadKeyMarks(ctx context.Context, q querier, sort, envID string) (marks []k
 	}
 	if len(marks) == 0 {
 		var one int
-		err := q.QueryRowContext(ctx, "SELECT 1 FROM authz_role_assignments WHERE env_id = $1 LIMIT 1", envID).Scan(&one)
+		err := q.QueryRowContext(ctx, "SELECT 1 FROM "+keySorts[sort].rows+" WHERE env_id = $1 LIMIT 1", envID).Scan(&one)
 		if err == sql.ErrNoRows {
 			return nil, 0, nil
 		}
@@ -394,7 +465,7 @@ func (s *Store) keyRowsBefore(ctx context.Context, q querier, sort, envID string
 		n += m.n
 	}
 	m := marks[i]
-	after := "k.key = $2 AND a.created_at >= $3 AND (a.created_at > $3 OR a.id >= $4)"
+	after := "k.key = $2 AND " + keyAfter
 	parts := []keyPart{{after, []any{m.key, m.at, m.id}, false}}
 	switch {
 	case through && m.key == key:
@@ -530,11 +601,15 @@ func (s *Store) splitKeyMark(ctx context.Context, q querier, sort, envID string,
 }
 
 // splitGrownKeyMarks splits the key marks of envIDs that a bulk insert of
-// assignments grew past the split count.
-func (s *Store) splitGrownKeyMarks(ctx context.Context, envIDs []string) error {
+// assignments into rows (a table of assignments) grew past the split
+// count.
+func (s *Store) splitGrownKeyMarks(ctx context.Context, rows string, envIDs []string) error {
 	_, split := s.db.marks.sizes()
 	for _, env := range envIDs {
-		for sort := range keySorts {
+		for sort, ks := range keySorts {
+			if ks.rows != rows {
+				continue
+			}
 			var one int
 			err := s.writer().QueryRowContext(ctx, "SELECT 1 FROM key_marks WHERE env_id = $1 AND sort = $2 AND n > $3 LIMIT 1", env, sort, split).Scan(&one)
 			if err == sql.ErrNoRows {
@@ -558,4 +633,27 @@ func keyMarksSort(table string) (string, bool) {
 		return "", false
 	}
 	return sort, true
+}
+
+// ownSorted is listQuery.sorted for envID's users or tenants (table), or
+// nil when the list is filtered (envOnly false): a sort by key, email or
+// name, or updated_at through its key marks.
+func (s *Store) ownSorted(table, envID string, envOnly bool) func(sort string) sortSeek {
+	if !envOnly {
+		return nil
+	}
+	prefix := map[string]string{"authz_users": "u:", "authz_tenants": "t:"}[table]
+	return func(sort string) sortSeek {
+		ks, known := keySorts[prefix+sort]
+		if prefix == "" || !known || ks.rows != table {
+			return nil
+		}
+		return func(ctx context.Context, t int, desc bool, countUpTo int) (any, string, bool, bool, error) {
+			key, at, id, found, ok, err := s.keyedSeek(ctx, prefix+sort, envID, t, desc, countUpTo)
+			if sort == "updated_at" {
+				return at, id, found, ok, err
+			}
+			return key, id, found, ok, err
+		}
+	}
 }

@@ -417,6 +417,44 @@ func BenchmarkListPages(b *testing.B) {
 					}, req})
 				}
 			}
+			// Page mid of both kinds sorted by key, found through both
+			// tables' key marks (keymerge.go); kind-all-by-user/page-mid
+			// above is the same page by the walk over the keys.
+			for _, m := range []struct {
+				name, sort string
+				desc       bool
+			}{{"kind-all-by-user", "user", false}, {"kind-all-by-role-desc", "role", true}, {"kind-all-by-tenant", "tenant", false}} {
+				req := func() gatehouse.PageRequest {
+					return gatehouse.PageRequest{Page: mid, PerPage: 20, Desc: m.desc, Sort: m.sort, CountUpTo: gatehouse.TotalCap}
+				}
+				list := marked(as(facts.AssignmentFilter{}))
+				cases = append(cases, tc{m.name + "/page-mid-marked", list, req}, tc{m.name + "/page-mid-marked-after-delete", func(p gatehouse.PageRequest) (string, error) {
+					deleteOne()
+					return list(p)
+				}, req})
+			}
+			// Deep pages of one role's assignments of both kinds: of
+			// role-07 (a tenant role and a resource role: about 46,000
+			// rows at 1M), page 1,000, by the skip (above the depth from
+			// which the marks are read, 50,000), and of role-00 (half of
+			// the tenant assignments), page 12,500, through both tables'
+			// key marks (keymerge.go) and by a skip.
+			for _, desc := range []bool{false, true} {
+				d := ""
+				if desc {
+					d = "-desc"
+				}
+				for _, r := range []struct {
+					role string
+					page int
+				}{{"role-07", max(n/1000, 51)}, {"role-00", max(n/80, 51)}} {
+					req := func() gatehouse.PageRequest {
+						return gatehouse.PageRequest{Page: r.page, PerPage: 20, Desc: desc, CountUpTo: gatehouse.TotalCap}
+					}
+					list := as(facts.AssignmentFilter{Role: r.role})
+					cases = append(cases, tc{"kind-all-of-" + r.role + d + "/page-deep", marked(list), req}, tc{"kind-all-of-" + r.role + d + "/page-deep-skip", skipping(list), req})
+				}
+			}
 			run("merged/")
 			hits, stale := db.AnchorPages()
 			b.Logf("%s: %d pages by number read through a kept cursor, %d kept cursors outdated", e.name, hits, stale)
@@ -625,4 +663,102 @@ func loadBig(b *testing.B, db *store.DB, n int) (string, int) {
 		}
 	}
 	return env.ID, n / 20 / 2
+}
+
+// BenchmarkListUsersSorted times deep pages of GET /v1/users sorted by
+// key, email or updated_at (issue 16 point 12) at GATEHOUSE_LIST_USERS
+// users (default 1M) in one environment, stored through InsertUsers (their
+// emails and updated_at in another order than their keys and created_at):
+// page mid (half-way) and page last, either way, through the users' key
+// marks (migration 00031) and by the skip over the sort's index beside
+// them. Only with -bench: the load takes minutes on each engine.
+func BenchmarkListUsersSorted(b *testing.B) {
+	n := 1_000_000
+	if v := os.Getenv("GATEHOUSE_LIST_USERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 2000 {
+			b.Fatalf("GATEHOUSE_LIST_USERS=%q: want a number >= 2000", v)
+		}
+	}
+	for _, e := range []struct {
+		name string
+		open func(b *testing.B) (*store.DB, error)
+	}{
+		{"sqlite", func(b *testing.B) (*store.DB, error) {
+			return store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+		}},
+		{"postgres", func(b *testing.B) (*store.DB, error) {
+			return store.OpenPostgres(context.Background(), pgtest.NewDatabase(b))
+		}},
+	} {
+		b.Run(e.name, func(b *testing.B) {
+			ctx := context.Background()
+			db, err := e.open(b)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { db.Close() })
+			db.SetSecrets(storetest.Ring(b))
+			st := db.Store()
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			org := &tenancy.Organization{ID: tenancy.NewID(), Key: "bench", Name: "Bench", Settings: tenancy.DefaultOrgSettings(), CreatedAt: t0, UpdatedAt: t0}
+			p := &tenancy.Project{ID: tenancy.NewID(), OrgID: org.ID, Key: "p", Name: "P", CreatedAt: t0, UpdatedAt: t0}
+			env := &tenancy.Environment{ID: tenancy.NewID(), OrgID: org.ID, ProjectID: p.ID, Key: "e", Name: "e", Settings: tenancy.DefaultEnvSettings(), CreatedAt: t0, UpdatedAt: t0}
+			for _, err := range []error{st.CreateOrganization(ctx, org), st.CreateProject(ctx, p), st.CreateEnvironment(ctx, env)} {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			start := time.Now()
+			const batch = 20_000
+			for from := 0; from < n; from += batch {
+				var us []*facts.User
+				for i := from; i < min(from+batch, n); i++ {
+					at := t0.Add(time.Duration(i) * time.Millisecond)
+					us = append(us, &facts.User{ID: tenancy.NewID(), EnvID: env.ID, Key: fmt.Sprintf("u-%07d", i), Email: fmt.Sprintf("u%07d@example.com", (i*7919)%n),
+						CreatedAt: at, UpdatedAt: t0.Add(time.Duration((i*104729)%n) * time.Millisecond)})
+				}
+				if err := st.InTx(ctx, func(tx *store.Store) error { return tx.InsertUsers(ctx, us) }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Logf("%s: loaded %d users in %s", e.name, n, time.Since(start).Round(time.Second))
+			if db.Engine == store.Postgres {
+				if _, err := db.Writer().ExecContext(ctx, "VACUUM (ANALYZE) authz_users"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			last := (n + 19) / 20
+			for _, sort := range []string{"key", "email", "updated_at"} {
+				for _, desc := range []bool{false, true} {
+					for _, pg := range []struct {
+						name string
+						page int
+					}{{"page-mid", last / 2}, {"page-last", last}} {
+						for _, v := range []struct {
+							name string
+							st   *store.Store
+						}{{"", store.WithoutAnchors(st)}, {"-skip", store.WithoutMarks(store.WithoutAnchors(st))}} {
+							name := sort
+							if desc {
+								name += "-desc"
+							}
+							b.Run(name+"/"+pg.name+v.name, func(b *testing.B) {
+								for range b.N {
+									res, err := v.st.ListUsers(ctx, facts.Filter{EnvID: env.ID}, gatehouse.PageRequest{Page: pg.page, PerPage: 20, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap})
+									if err == nil && len(res.Items) == 0 {
+										err = fmt.Errorf("empty page")
+									}
+									if err != nil {
+										b.Fatal(err)
+									}
+								}
+								b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+							})
+						}
+					}
+				}
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -109,6 +110,7 @@ func onMarkedEngines(t *testing.T, key string, test func(t *testing.T, db *store
 			t.Parallel()
 			db := e.open(t)
 			store.SetMarkSpan(db, 16, 64)
+			store.SetMergedKeyedDepth(db, 1000)
 			st := db.Store()
 			test(t, db, st, seedMarksEnv(t, st, key))
 		})
@@ -122,7 +124,7 @@ func checkMarks(t *testing.T, db *store.DB, env string) {
 			t.Fatal(err)
 		}
 	}
-	for _, sort := range []string{"user", "role", "tenant"} {
+	for _, sort := range []string{"user", "role", "tenant", "i:user", "i:role", "i:tenant", "u:key", "u:email", "u:updated_at", "t:key", "t:name", "t:updated_at"} {
 		if err := store.KeyMarksExact(context.Background(), db, sort, env); err != nil {
 			t.Fatal(err)
 		}
@@ -156,11 +158,19 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 			// Anywhere in time: before the first row, among the rows,
 			// after the newest.
 			when := m.at.Add(time.Duration(rng.Intn(500)-50) * time.Millisecond)
-			switch rng.Intn(5) {
+			switch rng.Intn(7) {
 			case 0:
-				u := &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("n-%d", n), CreatedAt: when, UpdatedAt: when}
+				u := &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("n-%d", n), Email: fmt.Sprintf("z%d@example.com", rng.Intn(2000)), CreatedAt: when, UpdatedAt: when}
 				must(st.CreateUser(ctx, u))
 				live = append(live, u)
+			case 5: // a tenant, anywhere in the sorts
+				t := &facts.Tenant{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("t-n%d", n), Name: fmt.Sprintf("N %d", rng.Intn(2000)), CreatedAt: when, UpdatedAt: when}
+				must(st.CreateTenant(ctx, t))
+			case 6: // a tenant renamed: it moves in the sorts by name and updated_at
+				tn, err := st.GetTenant(ctx, m.env, fmt.Sprintf("t-%d", 5+rng.Intn(1000)))
+				must(err)
+				tn.Name, tn.UpdatedAt = fmt.Sprintf("R %d", rng.Intn(2000)), when
+				must(st.UpdateTenant(ctx, tn))
 			case 1:
 				i := rng.Intn(len(live))
 				must(st.DeleteUser(ctx, m.env, live[i].ID))
@@ -179,10 +189,27 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 					x := a.Items[rng.Intn(len(a.Items))]
 					must(st.DeleteAssignment(ctx, m.env, x.UserID, x.RoleID, x.TenantID))
 				}
-			case 4:
+			case 4: // it moves in the sort by updated_at, and by email
 				u := *live[rng.Intn(len(live))]
 				u.FirstName, u.UpdatedAt = fmt.Sprint(n), when
+				if rng.Intn(2) == 0 {
+					u.Email = fmt.Sprintf("y%d@example.com", rng.Intn(2000))
+				}
 				must(st.UpdateUser(ctx, &u))
+			}
+		}
+		users := func(sort string) func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+			return func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				p.Sort = sort
+				pg, err := st.ListUsers(ctx, facts.Filter{EnvID: m.env}, p)
+				return pg, len(pg.Items), err
+			}
+		}
+		tenants := func(sort string) func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+			return func(st *store.Store, p gatehouse.PageRequest) (any, int, error) {
+				p.Sort = sort
+				pg, err := st.ListTenants(ctx, facts.Filter{EnvID: m.env}, p)
+				return pg, len(pg.Items), err
 			}
 		}
 		// assignments lists f, sorted by sort ("" as the page asks).
@@ -222,9 +249,18 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 			{"assignments of role-1 by role", assignments(facts.AssignmentFilter{EnvID: m.env, Role: "role-1"}, "role")},
 			{"assignments of role-0 by tenant", assignments(facts.AssignmentFilter{EnvID: m.env, Role: "role-0"}, "tenant")},
 			{"assignments of role-0 in t-1", assignments(facts.AssignmentFilter{EnvID: m.env, Role: "role-0", Tenant: "t-1"}, "")},
+
+			// Users and tenants sorted by a column of their own: through
+			// their key marks.
+			{"users by key", users("key")},
+			{"users by email", users("email")},
+			{"users by updated_at", users("updated_at")},
+			{"tenants by key", tenants("key")},
+			{"tenants by name", tenants("name")},
+			{"tenants by updated_at", tenants("updated_at")},
 		}
 		hits, _, _ := db.MarkPages()
-		empty, full := 0, 0
+		empty, full, own := 0, 0, 0
 		for step := range 300 {
 			if rng.Intn(3) == 0 {
 				write()
@@ -237,6 +273,10 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 				p.Sort = "created_at"
 			}
 			p.Page = 1000/per + 1 + rng.Intn(2500/per) // deep, to past the end
+			sortedOwn := strings.HasPrefix(l.name, "users by ") || strings.HasPrefix(l.name, "tenants by ")
+			if sortedOwn {
+				p.Page = 1000/per + 1 + rng.Intn(500/per) // 1,100-1,300 rows
+			}
 			got, items, err := l.list(store.WithoutAnchors(st), p)
 			must(err)
 			want, _, err := l.list(store.WithoutMarks(store.WithoutAnchors(st)), p)
@@ -248,6 +288,8 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 				empty++
 			} else if strings.HasPrefix(l.name, "assignments") {
 				full++
+			} else if sortedOwn {
+				own++
 			}
 			if step%100 == 0 {
 				checkMarks(t, db, m.env)
@@ -270,8 +312,9 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 		}
 		checkMarks(t, db, m.env)
 		after, disagree, splits := db.MarkPages()
-		if after-hits < 100 || splits == 0 || disagree != 0 || empty == 0 || full < 20 {
-			t.Fatalf("%d pages through the marks (%d empty, %d of assignments not), %d splits, %d disagreements: the test did not exercise the marks, or they were wrong", after-hits, empty, full, splits, disagree)
+		if after-hits < 100 || splits == 0 || disagree != 0 || empty == 0 || full < 20 || own < 10 {
+			t.Fatalf("%d pages through the marks (%d empty, %d of assignments not, %d of users or tenants sorted not), %d splits, %d disagreements: the test did not exercise the marks, or they were wrong",
+				after-hits, empty, full, own, splits, disagree)
 		}
 
 		// Counts gone wrong (as rows written with the triggers off
@@ -298,9 +341,15 @@ func TestMarkedPagesMatchSkips(t *testing.T) {
 			t.Fatal(err)
 		}
 		p = gatehouse.PageRequest{Page: 21, PerPage: 50, CountUpTo: 100}
-		got, _, err = lists[6].list(store.WithoutAnchors(st), p)
+		ofRole0 := lists[slices.IndexFunc(lists, func(l struct {
+			name string
+			list func(st *store.Store, p gatehouse.PageRequest) (any, int, error)
+		}) bool {
+			return l.name == "assignments of role-0"
+		})]
+		got, _, err = ofRole0.list(store.WithoutAnchors(st), p)
 		must(err)
-		want, _, err = lists[6].list(store.WithoutMarks(store.WithoutAnchors(st)), p)
+		want, _, err = ofRole0.list(store.WithoutMarks(store.WithoutAnchors(st)), p)
 		must(err)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("with wrong counts, the page of role-0 found through the key marks differs from the page read by a skip:\n%s\n%s", short(got), short(want))
@@ -621,6 +670,163 @@ func TestMergedMarkedPagesMatchSkips(t *testing.T) {
 	})
 }
 
+// TestMergedKeyMarkedPagesMatchSkips: a deep page by number of the
+// assignments of both kinds (or on instances only) sorted by the key of
+// their user, role or tenant, found through both tables' key marks, is the
+// page the walk over the keys reads, at any depth, either order, counted
+// in full or capped, through inserts and deletes in both tables, users,
+// resource roles, instances and tenants deleted with their assignments,
+// and instances moved to another tenant; the marks stay exact.
+func TestMergedKeyMarkedPagesMatchSkips(t *testing.T) {
+	t.Parallel()
+	onMarkedEngines(t, "mergedkeys", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		roles, insts := seedInstanceRoles(t, st, m)
+		// A resource role of a tenant role's key, role-0, held on 1,200
+		// instances of t-0: role-0's and t-0's lists of both kinds are
+		// deep enough for pages found through the marks (2,000 rows).
+		r0 := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: m.env, ResourceID: insts[0].ResourceID, Key: "role-0", Name: "R", Permissions: []string{"read"},
+			Extends: []string{}, Attributes: map[string]any{}, CreatedAt: m.at, UpdatedAt: m.at}
+		must(st.CreateResourceRole(ctx, r0))
+		roles = append(roles, r0.ID)
+		var as []facts.Assignment
+		for i := range 1200 {
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i].ID, RoleID: r0.ID, InstanceID: insts[(i%10)*5].ID,
+				CreatedAt: m.at.Add(time.Duration(i%900) * time.Millisecond)})
+		}
+		must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertInstanceAssignments(ctx, as); return err }))
+		checkMarks(t, db, m.env)
+
+		seed := time.Now().UnixNano()
+		t.Logf("seed %d", seed)
+		rng := rand.New(rand.NewSource(seed))
+		live := append([]*facts.User(nil), m.users...)
+		liveRoles := append([]string(nil), roles[:5]...)
+		tenants := append([]string(nil), m.tenants[:5]...)
+		var moved, gone []string
+		write := func() {
+			when := m.at.Add(time.Duration(rng.Intn(1200)-50) * time.Millisecond)
+			switch w := rng.Intn(20); {
+			case w < 6: // one on an instance, anywhere in time
+				err := st.CreateInstanceAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID,
+					RoleID: liveRoles[rng.Intn(len(liveRoles))], InstanceID: insts[rng.Intn(len(insts))].ID, CreatedAt: when})
+				if gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+					must(err)
+				}
+			case w < 9: // a tenant assignment
+				err := st.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID,
+					RoleID: m.roles[rng.Intn(4)], TenantID: tenants[rng.Intn(len(tenants))], CreatedAt: when})
+				if gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+					must(err)
+				}
+			case w < 12: // one on an instance deleted
+				a, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Kind: facts.AssignmentsOnInstances}, gatehouse.PageRequest{Page: 1 + rng.Intn(20), PerPage: 50})
+				must(err)
+				if len(a.Items) > 0 {
+					x := a.Items[rng.Intn(len(a.Items))]
+					must(st.DeleteInstanceAssignment(ctx, m.env, x.UserID, x.RoleID, x.InstanceID))
+				}
+			case w < 14: // a user, with the assignments of both kinds
+				i := rng.Intn(len(live))
+				must(st.DeleteUser(ctx, m.env, live[i].ID))
+				live = append(live[:i], live[i+1:]...)
+			case w < 17: // an instance moved to another tenant, with its assignments
+				in := insts[rng.Intn(len(insts))]
+				in.TenantID = tenants[rng.Intn(len(tenants))]
+				must(st.UpdateInstance(ctx, in))
+				moved = append(moved, in.ID)
+			case w < 18 && len(insts) > 20: // an instance deleted
+				i := rng.Intn(len(insts))
+				must(st.DeleteInstance(ctx, m.env, insts[i].ID))
+				gone = append(gone, insts[i].ID)
+				insts = append(insts[:i], insts[i+1:]...)
+			case w < 19 && len(liveRoles) > 3: // a resource role deleted
+				i := rng.Intn(len(liveRoles))
+				must(st.DeleteResourceRole(ctx, m.env, liveRoles[i]))
+				liveRoles = append(liveRoles[:i], liveRoles[i+1:]...)
+			case w == 19 && len(tenants) > 4: // a tenant deleted, with its instances (not t-0: role-0's)
+				i := 1 + rng.Intn(len(tenants)-1)
+				must(st.DeleteTenant(ctx, m.env, tenants[i]))
+				tenants = append(tenants[:i], tenants[i+1:]...)
+				insts = slices.DeleteFunc(insts, func(in *facts.Instance) bool { return !slices.Contains(tenants, in.TenantID) })
+			}
+		}
+		hits, _, _ := db.MarkPages()
+		empty, full := 0, 0
+		for step := range 300 {
+			if rng.Intn(3) == 0 {
+				write()
+				continue
+			}
+			kind := facts.AllAssignments
+			if rng.Intn(4) == 0 {
+				kind = facts.AssignmentsOnInstances
+			}
+			per := []int{20, 50, 100}[rng.Intn(3)]
+			p := gatehouse.PageRequest{PerPage: per, Desc: rng.Intn(2) == 0, Sort: []string{"user", "role", "tenant"}[rng.Intn(3)], CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
+			p.Page = 1000/per + 1 + rng.Intn(3600/per) // deep, to past the end
+			if kind == facts.AssignmentsOnInstances {
+				p.Page = 1000/per + 1 + rng.Intn(700/per)
+			}
+			f := facts.AssignmentFilter{EnvID: m.env, Kind: kind}
+			switch rng.Intn(3) {
+			case 0: // one role's or tenant's, in created_at order
+				f.Role, p.Sort = "role-0", []string{"", "created_at"}[rng.Intn(2)]
+				if rng.Intn(2) == 0 {
+					f.Role, f.Tenant = "", "t-0"
+				}
+				p.Page = 1000/per + 1 + rng.Intn(1300/per)
+			case 1: // one user's: past the end
+				f.User = live[rng.Intn(len(live))].Key
+				p.Sort = ""
+			}
+			got, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
+			must(err)
+			want, err := store.WithoutMarks(store.WithoutAnchors(st)).ListAssignments(ctx, f, p)
+			must(err)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("step %d, %s %+v %+v: the page found through the key marks differs from the page read by a walk:\n%s\n%s", step, kind, f, p, short(got), short(want))
+			}
+			if len(got.Items) == 0 {
+				empty++
+			} else {
+				full++
+			}
+		}
+		checkMarks(t, db, m.env)
+		after, disagree, _ := db.MarkPages()
+		if after-hits < 80 || disagree != 0 || empty == 0 || full < 40 || len(moved) == 0 || len(gone) == 0 {
+			t.Fatalf("%d pages through the marks (%d empty, %d not), %d disagreements, %d instances moved, %d deleted: the test did not exercise the marks, or they were wrong",
+				after-hits, empty, full, disagree, len(moved), len(gone))
+		}
+
+		// Counts gone wrong on instances: the page is still right, and
+		// the marks are counted again.
+		if _, err := db.Writer().ExecContext(ctx, "UPDATE key_marks SET n = n + 2 WHERE env_id = $1 AND sort = 'i:user'", m.env); err != nil {
+			t.Fatal(err)
+		}
+		p := gatehouse.PageRequest{Page: 80, PerPage: 20, Sort: "user", CountUpTo: gatehouse.TotalCap}
+		f := facts.AssignmentFilter{EnvID: m.env, Kind: facts.AllAssignments}
+		got, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
+		must(err)
+		want, err := store.WithoutMarks(store.WithoutAnchors(st)).ListAssignments(ctx, f, p)
+		must(err)
+		if !reflect.DeepEqual(got, want) || len(got.Items) == 0 {
+			t.Fatalf("with wrong counts, the page found through the key marks differs from the page read by a walk:\n%s\n%s", short(got), short(want))
+		}
+		if _, d, _ := db.MarkPages(); d == disagree {
+			t.Error("the wrong counts went unnoticed")
+		}
+		checkMarks(t, db, m.env)
+	})
+}
+
 // seedInstanceRoles adds to m's environment a resource type with 5 roles,
 // 50 instances in m's first 5 tenants and 1,500 role assignments on them,
 // interleaved in time with the tenant assignments (some at the same
@@ -835,7 +1041,7 @@ func TestMarkedEnvironmentCleared(t *testing.T) {
 		}
 		checkMarks(t, db, m.env)
 		var left int
-		if err := db.Writer().QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM key_marks WHERE env_id = $1) + (SELECT COUNT(*) FROM list_marks WHERE env_id = $1 AND tbl <> 'authz_tenants')", m.env).Scan(&left); err != nil {
+		if err := db.Writer().QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM key_marks WHERE env_id = $1 AND sort NOT LIKE 't:%') + (SELECT COUNT(*) FROM list_marks WHERE env_id = $1 AND tbl <> 'authz_tenants')", m.env).Scan(&left); err != nil {
 			t.Fatal(err)
 		}
 		if left != 0 {
