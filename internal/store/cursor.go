@@ -318,11 +318,18 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 // page's own query costs less than a second query.
 var deepOffset = 1000
 
-// afterCond is the condition "after (key $k, id $i)" in a list's order:
-// col >= k AND (col > k OR id > i), a range on the index's sort column
-// that both engines use, then the tie on id (cmp is ">" or "<").
+// afterCond is the condition "after (key $k, id $i)" in a list's order
+// (cmp is ">" or "<"). On a column of the list's own table (a bare name),
+// a row comparison, which both engines start an index range at, so that
+// many rows of one value (users without an email, say) are not read
+// from the first of them; on a joined table's column (qualified), a range
+// on it that both engines use to drive the join, then the row comparison.
 func afterCond(col, idCol, cmp string, k, i int) string {
-	return fmt.Sprintf("%s %s= $%d AND (%s %s $%d OR %s %s $%d)", col, cmp, k, col, cmp, k, idCol, cmp, i)
+	row := fmt.Sprintf("(%s, %s) %s ($%d, $%d)", col, idCol, cmp, k, i)
+	if !strings.Contains(col, ".") {
+		return row
+	}
+	return fmt.Sprintf("%s %s= $%d AND %s", col, cmp, k, row)
 }
 
 // andWhere adds cond to a WHERE clause ("" or " WHERE …").
