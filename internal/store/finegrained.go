@@ -596,6 +596,15 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 			return out, err
 		}
 	}
+	// pastEnd takes a seek's answer: the page starts after the row it
+	// found, or the page is past the end (true), or, when the marks could
+	// not say (ok false), the skip below finds the row.
+	pastEnd := func(at int64, id string, found, ok bool) bool {
+		if ok && found {
+			pos, skip = &cursorPos{Key: at, ID: id}, 0
+		}
+		return ok && !found
+	}
 	if skip >= deepOffset && f.User == "" && f.Role == "" && f.Tenant == "" && f.ResourceInstance == "" && counted {
 		// A deep page of the environment's list: the row before it,
 		// found through both tables' list marks (mergedmarks.go).
@@ -607,13 +616,10 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		if err != nil {
 			return out, fmt.Errorf("list role assignments: %w", err)
 		}
-		if ok && !found {
+		if pastEnd(at, id, found, ok) {
 			out.Items = []facts.Assignment{}
 			capTotal()
-			return out, nil // past the end
-		}
-		if ok {
-			pos, skip = &cursorPos{Key: at, ID: id}, 0
+			return out, nil
 		}
 	}
 	if by, key := oneKeyOf(f); skip >= max(deepOffset, s.db.marks.mergedInDepth()) && by != "" && counted {
@@ -633,13 +639,10 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		if err != nil {
 			return out, fmt.Errorf("list role assignments: %w", err)
 		}
-		if ok && !found {
+		if pastEnd(at, id, found, ok) {
 			out.Items = []facts.Assignment{}
 			capTotal()
-			return out, nil // past the end
-		}
-		if ok {
-			pos, skip = &cursorPos{Key: at, ID: id}, 0
+			return out, nil
 		}
 	}
 	if skip > 0 {
