@@ -642,10 +642,18 @@ func (s *Store) ownSorted(table, envID string, envOnly bool) func(sort string) s
 	if !envOnly {
 		return nil
 	}
-	prefix := map[string]string{"authz_users": "u:", "authz_tenants": "t:"}[table]
+	var prefix string
+	switch table {
+	case "authz_users":
+		prefix = "u:"
+	case "authz_tenants":
+		prefix = "t:"
+	default:
+		return nil
+	}
 	return func(sort string) sortSeek {
 		ks, known := keySorts[prefix+sort]
-		if prefix == "" || !known || ks.rows != table {
+		if !known || ks.rows != table {
 			return nil
 		}
 		return func(ctx context.Context, t int, desc bool, countUpTo int) (any, string, bool, bool, error) {
