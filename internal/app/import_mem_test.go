@@ -142,6 +142,7 @@ func wideRows(size int64) *genReader {
 	}}
 }
 
+// ci: norace
 // TestImportMemoryDoesNotGrowWithTheFile imports a small and a large file
 // end to end (upload, check, spool, tasks stored, every task applied) and
 // samples the heap all along: its peak must stay under a fixed bound, the
@@ -185,6 +186,7 @@ func TestImportMemoryDoesNotGrowWithTheFile(t *testing.T) {
 	}
 }
 
+// ci: norace
 // TestImportRefusesHugeRowsWithoutHoldingThem: one huge CSV cell, or one
 // huge line of JSON Lines, is refused (400, naming its line and the limit)
 // without ever being held in memory, on both engines.

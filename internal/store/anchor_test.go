@@ -38,6 +38,7 @@ func openPostgres(t *testing.T, url string) *store.DB {
 	return db
 }
 
+// ci: norace
 // TestAnchoredPagesMatchSkips: random deep pages by number (users and
 // role assignments of both kinds, every sort, both orders, 20, 50 or 100 a
 // page, counted in full or capped, one to three pages in a row, so that a

@@ -31,6 +31,7 @@ func gooseSection(t *testing.T, path, section string) string {
 	return strings.NewReplacer("-- +goose Up", "", "-- +goose StatementBegin", "", "-- +goose StatementEnd", "").Replace(s)
 }
 
+// ci: norace
 // TestKeyMarkMigrationsCountExistingRows: migrations 00030 and 00031 make
 // the key marks of the rows already there when they run (an upgrade).
 // Both are undone, rows of every kind they count are written without

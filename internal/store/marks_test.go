@@ -131,6 +131,7 @@ func checkMarks(t *testing.T, db *store.DB, env string) {
 	}
 }
 
+// ci: norace
 // TestMarkedPagesMatchSkips: a deep page by number found through the list
 // marks is the page a skip reads, at any depth, either order, counted in
 // full or capped, through inserts before and after the newest row,
@@ -564,6 +565,7 @@ func TestMarksCompacted(t *testing.T) {
 	})
 }
 
+// ci: norace
 // TestMergedMarkedPagesMatchSkips: a deep page by number of the
 // assignments of both kinds (kind=all, the API's default, in an
 // environment with roles on instances) or on instances only, found
@@ -670,6 +672,7 @@ func TestMergedMarkedPagesMatchSkips(t *testing.T) {
 	})
 }
 
+// ci: norace
 // TestMergedKeyMarkedPagesMatchSkips: a deep page by number of the
 // assignments of both kinds (or on instances only) sorted by the key of
 // their user, role or tenant, found through both tables' key marks, is the
@@ -877,6 +880,7 @@ func seedInstanceRoles(t *testing.T, st *store.Store, m *marksEnv) (roles []stri
 	return roles, insts
 }
 
+// ci: norace
 // TestMarkedEnvironmentDeleted: an environment whose users, roles and
 // tenants hold assignments of both kinds is deleted, and purged after a
 // soft delete, on both engines (on PostgreSQL a mark counted out twice in
@@ -976,6 +980,7 @@ func TestMarksAgreeUnderWrites(t *testing.T) {
 	})
 }
 
+// ci: norace
 // TestKeyMarksKept: the key marks are split and merged as the list marks
 // are. Assignments added one by one at the end of a role's run grow the
 // mark at its end, which a deep page of that role's list counts on every
@@ -1037,6 +1042,7 @@ func TestKeyMarksKept(t *testing.T) {
 	})
 }
 
+// ci: norace
 // TestMarkedEnvironmentCleared: an environment emptied (a reset) drops the
 // marks of its users and assignments before their rows, so that no row is
 // counted out one by one; the marks are exact after it (none for rows that

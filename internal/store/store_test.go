@@ -11,27 +11,28 @@ import (
 
 func TestSQLite(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) *store.DB {
-		db, err := store.OpenSQLite(context.Background(), storetest.NewSQLite(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	storetest.Run(t, openSQLite)
 }
 
 func TestPostgres(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) *store.DB {
-		db, err := store.OpenPostgres(context.Background(), storetest.NewPostgres(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	storetest.Run(t, openPostgresDB)
 }
+
+// ci: norace
+func TestSQLitePaging(t *testing.T) {
+	t.Parallel()
+	storetest.RunPaging(t, openSQLite)
+}
+
+// ci: norace
+func TestPostgresPaging(t *testing.T) {
+	t.Parallel()
+	storetest.RunPaging(t, openPostgresDB)
+}
+
+// openPostgresDB opens a fresh PostgreSQL database.
+func openPostgresDB(t *testing.T) *store.DB { return openPostgres(t, storetest.NewPostgres(t)) }
 
 // Opening twice must not re-run or break migrations.
 func TestReopen(t *testing.T) {

@@ -24,17 +24,22 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
-// Run runs every scenario; open returns a fresh, migrated database.
-func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
-	open := func(t *testing.T) *store.DB {
-		db := openDB(t)
-		db.SetSecrets(Ring(t))
-		return db
-	}
-	tests := []struct {
+// scenario runs on a store; dbScenario on the database itself (its queue).
+type (
+	scenario struct {
 		name string
 		fn   func(t *testing.T, st *store.Store)
-	}{
+	}
+	dbScenario struct {
+		name string
+		fn   func(t *testing.T, db *store.DB)
+	}
+)
+
+// Run runs every scenario but the paging ones (RunPaging); open returns a
+// fresh, migrated database.
+func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
+	run(t, openDB, []scenario{
 		{"Organizations", testOrganizations},
 		{"Projects", testProjects},
 		{"Environments", testEnvironments},
@@ -51,26 +56,9 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"FineFeed", testFineFeed},
 		{"FineTwoNodes", testFineTwoNodes},
 		{"FineLoadMany", testFineLoadMany},
-		{"CursorPaging", testCursorPaging},
-		{"DeepPages", testDeepPages},
-		{"MergedAssignmentPaging", testMergedAssignmentPaging},
-		{"ByKeyAssignmentPaging", testByKeyAssignmentPaging},
 		{"UnknownSorts", testUnknownSorts},
 		{"MemberOIDC", testMemberOIDC},
-	}
-	// Every scenario has a database of its own: they run in parallel.
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			db := open(t)
-			tc.fn(t, db.Store())
-		})
-	}
-	// Scenarios that need the database itself (its queue).
-	withDB := []struct {
-		name string
-		fn   func(t *testing.T, db *store.DB)
-	}{
+	}, []dbScenario{
 		{"Outbox", testOutbox},
 		{"WebhookStore", testWebhookStore},
 		{"JobStore", testJobStore},
@@ -79,10 +67,39 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"SecretsAtRest", testSecretsAtRest},
 		{"RoleAttributes", testRoleAttributes},
 		{"Audit", testAudit},
+	})
+}
+
+// RunPaging runs the paging scenarios: lists read page by page, by number,
+// by cursor and deep, compared with a plain walk of the whole list. They
+// are long, one goroutine each, and test SQL, not concurrency: the suite
+// runs them without the race detector (.ci/test's `// ci: norace`).
+func RunPaging(t *testing.T, openDB func(t *testing.T) *store.DB) {
+	run(t, openDB, []scenario{
+		{"CursorPaging", testCursorPaging},
+		{"DeepPages", testDeepPages},
+		{"MergedAssignmentPaging", testMergedAssignmentPaging},
+		{"ByKeyAssignmentPaging", testByKeyAssignmentPaging},
+	}, []dbScenario{
 		{"AnchoredPages", testAnchoredPages},
 		{"AnchoredAppends", testAnchoredAppends},
+	})
+}
+
+// run runs each scenario on a database of its own, in parallel.
+func run(t *testing.T, openDB func(t *testing.T) *store.DB, onStore []scenario, onDB []dbScenario) {
+	open := func(t *testing.T) *store.DB {
+		db := openDB(t)
+		db.SetSecrets(Ring(t))
+		return db
 	}
-	for _, tc := range withDB {
+	for _, tc := range onStore {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t).Store())
+		})
+	}
+	for _, tc := range onDB {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, open(t))
