@@ -20,15 +20,15 @@ func TestPostgres(t *testing.T) {
 }
 
 // ci: norace
-func TestSQLitePaging(t *testing.T) {
+func TestSQLiteLong(t *testing.T) {
 	t.Parallel()
-	storetest.RunPaging(t, openSQLite)
+	storetest.RunLong(t, openSQLite)
 }
 
 // ci: norace
-func TestPostgresPaging(t *testing.T) {
+func TestPostgresLong(t *testing.T) {
 	t.Parallel()
-	storetest.RunPaging(t, openPostgresDB)
+	storetest.RunLong(t, openPostgresDB)
 }
 
 // openPostgresDB opens a fresh PostgreSQL database.

@@ -36,7 +36,7 @@ type (
 	}
 )
 
-// Run runs every scenario but the paging ones (RunPaging); open returns a
+// Run runs every scenario but the long ones (RunLong); open returns a
 // fresh, migrated database.
 func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 	run(t, openDB, []scenario{
@@ -55,7 +55,6 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 		{"FeedCompaction", testFeedCompaction},
 		{"FineFeed", testFineFeed},
 		{"FineTwoNodes", testFineTwoNodes},
-		{"FineLoadMany", testFineLoadMany},
 		{"UnknownSorts", testUnknownSorts},
 		{"MemberOIDC", testMemberOIDC},
 	}, []dbScenario{
@@ -70,12 +69,14 @@ func Run(t *testing.T, openDB func(t *testing.T) *store.DB) {
 	})
 }
 
-// RunPaging runs the paging scenarios: lists read page by page, by number,
-// by cursor and deep, compared with a plain walk of the whole list. They
-// are long, one goroutine each, and test SQL, not concurrency: the suite
-// runs them without the race detector (.ci/test's `// ci: norace`).
-func RunPaging(t *testing.T, openDB func(t *testing.T) *store.DB) {
+// RunLong runs the long scenarios: lists read page by page, by number, by
+// cursor and deep, compared with a plain walk of the whole list, and a
+// load of thousands of fine-grained facts. They are one goroutine each and
+// test SQL, not concurrency: the suite runs them without the race detector
+// (.ci/test's `// ci: norace`).
+func RunLong(t *testing.T, openDB func(t *testing.T) *store.DB) {
 	run(t, openDB, []scenario{
+		{"FineLoadMany", testFineLoadMany},
 		{"CursorPaging", testCursorPaging},
 		{"DeepPages", testDeepPages},
 		{"MergedAssignmentPaging", testMergedAssignmentPaging},
