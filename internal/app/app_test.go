@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/redistest"
@@ -30,6 +31,9 @@ import (
 
 func start(t *testing.T, cfg config.Config) (*app.App, string) {
 	t.Helper()
+	// An empty data folder starts as a copy of a migrated one (the tests
+	// of creating one call app.New themselves).
+	datadirtest.SeedConfig(t, cfg)
 	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 )
 
 // site is a real Gatehouse behind a real listener, initialized.
@@ -29,6 +30,7 @@ func newSiteWith(t *testing.T, mod func(*config.Config)) *site {
 	if mod != nil {
 		mod(&cfg)
 	}
+	datadirtest.SeedConfig(t, cfg)
 	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

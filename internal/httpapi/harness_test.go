@@ -7,15 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
 
@@ -39,56 +37,6 @@ func newServer(t *testing.T) *server {
 	return newServerWith(t, cfg)
 }
 
-// template is a migrated, empty data folder made once per test binary:
-// copying it is much faster than migrating every test's database anew
-// (River's migrations on SQLite take most of a second under -race).
-var template struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-// seedDataDir copies the template into dir when dir is empty.
-func seedDataDir(t *testing.T, dir string) {
-	t.Helper()
-	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
-		return
-	}
-	template.once.Do(func() {
-		template.dir, template.err = os.MkdirTemp("", "gatehouse-template-*")
-		if template.err != nil {
-			return
-		}
-		cfg := config.Default()
-		cfg.DataDir = template.dir
-		a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			template.err = err
-			return
-		}
-		template.err = a.Close()
-	})
-	if template.err != nil {
-		t.Fatalf("template data folder: %v", template.err)
-	}
-	entries, err := os.ReadDir(template.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".lock") {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(template.dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // engineConfig is a server's configuration on engine ("sqlite" or
 // "postgres": a fresh database of its own and the tests' secret key).
 func engineConfig(t *testing.T, engine string) config.Config {
@@ -103,9 +51,7 @@ func engineConfig(t *testing.T, engine string) config.Config {
 
 func newServerWith(t *testing.T, cfg config.Config) *server {
 	t.Helper()
-	if cfg.DatabaseURL == "" {
-		seedDataDir(t, cfg.DataDir)
-	}
+	datadirtest.SeedConfig(t, cfg)
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {

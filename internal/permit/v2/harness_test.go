@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 )
 
 // server is a real Gatehouse (app.New over a temporary SQLite database)
@@ -45,6 +46,7 @@ func newServerWith(t *testing.T, set func(*config.Config)) *server {
 	if set != nil {
 		set(&cfg)
 	}
+	datadirtest.SeedConfig(t, cfg)
 	ctx := context.Background()
 	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
