@@ -88,7 +88,7 @@ type nodes struct {
 // twoNodesWith is twoNodes with cfg (its database is a fresh PostgreSQL one).
 func twoNodesWith(t *testing.T, cfg config.Config) nodes {
 	t.Helper()
-	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+	cfg.DatabaseURL, cfg.SecretKey = datadirtest.Postgres(t), pgtest.SecretKey
 	var n nodes
 	n.a, n.urlA = start(t, cfg)
 	res, err := n.a.Init(context.Background(), app.DefaultInitOptions())

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/client"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
@@ -36,7 +37,7 @@ func engines(t *testing.T) []struct {
 		}},
 		{"postgres", func(t *testing.T) config.Config {
 			c := config.Default()
-			c.DatabaseURL, c.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+			c.DatabaseURL, c.SecretKey = datadirtest.Postgres(t), pgtest.SecretKey
 			return c
 		}},
 	}

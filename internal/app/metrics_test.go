@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 	dto "github.com/prometheus/client_model/go"
@@ -135,7 +136,7 @@ func TestMetricsOnAdminListener(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		cfg := config.Default()
-		cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+		cfg.DatabaseURL, cfg.SecretKey = datadirtest.Postgres(t), pgtest.SecretKey
 		testMetricsOnAdminListener(t, cfg, "main")
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -26,7 +27,7 @@ func TestChecksGoOnThroughADatabaseOutage(t *testing.T) {
 	t.Parallel()
 	proxy := pgtest.NewProxy(t)
 	cfg := config.Default()
-	cfg.DatabaseURL, cfg.SecretKey = proxy.URL(pgtest.NewDatabase(t)), pgtest.SecretKey
+	cfg.DatabaseURL, cfg.SecretKey = proxy.URL(datadirtest.Postgres(t)), pgtest.SecretKey
 	a, url := start(t, cfg)
 	res, err := a.Init(context.Background(), app.DefaultInitOptions())
 	if err != nil {
@@ -139,7 +140,7 @@ func TestChecksGoOnThroughADatabaseOutage(t *testing.T) {
 func TestUnconfirmedRevocationSaysSo(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
-	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+	cfg.DatabaseURL, cfg.SecretKey = datadirtest.Postgres(t), pgtest.SecretKey
 	a, url := start(t, cfg)
 	res, err := a.Init(context.Background(), app.DefaultInitOptions())
 	if err != nil {

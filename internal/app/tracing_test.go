@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -54,7 +55,7 @@ func TestTracing(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		cfg := config.Default()
-		cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+		cfg.DatabaseURL, cfg.SecretKey = datadirtest.Postgres(t), pgtest.SecretKey
 		testTracing(t, cfg, "postgresql")
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
@@ -19,7 +20,7 @@ import (
 func TestEnginesAreBuiltBeforeReady(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
-	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+	cfg.DatabaseURL, cfg.SecretKey = datadirtest.Postgres(t), pgtest.SecretKey
 	a, _ := start(t, cfg)
 	res, err := a.Init(context.Background(), app.DefaultInitOptions())
 	if err != nil {

@@ -1,11 +1,14 @@
-// Package datadirtest seeds a test's data folder with a migrated, empty
-// one: copying it is much faster than migrating every test's databases
-// anew (the main and log schemas and River's tables, about a second of
-// SQLite under -race for each server a test starts). Only tests import it.
+// Package datadirtest gives a test's server migrated, empty databases: a
+// data folder, or a PostgreSQL database, copied from one migrated once.
+// Copying is much faster than migrating every test's databases anew (the
+// main and log schemas and River's tables: about a second of SQLite under
+// -race for each server a test starts, and goose parsing every migration
+// file). Only tests import it.
 package datadirtest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +19,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // template is the migrated, empty data folder, made once per test binary
@@ -78,4 +83,28 @@ func SeedConfig(t testing.TB, cfg config.Config) {
 	if cfg.DatabaseURL == "" && cfg.SecretKey == "" && cfg.DataDir != "" {
 		Seed(t, cfg.DataDir)
 	}
+}
+
+// Postgres returns the URL of a new PostgreSQL database, dropped when tb
+// ends, holding every schema a server migrates on start (the main and log
+// schemas and River's tables) and nothing else: a copy of a template
+// migrated once per server and version of the migrations, so that each
+// test's server does not run them all again. Its rows are those of an
+// empty database: no node has run on it.
+func Postgres(tb testing.TB) string {
+	tb.Helper()
+	return pgtest.NewDatabaseFrom(tb, "full_"+store.MigrationsDigest(), func(ctx context.Context, url string) error {
+		db, err := store.OpenPostgres(ctx, url)
+		if err != nil {
+			return err
+		}
+		logs, err := db.Logs(ctx)
+		if err == nil {
+			err = logs.Close()
+		}
+		if err == nil {
+			err = db.MigrateQueue(ctx)
+		}
+		return errors.Join(err, db.Close())
+	})
 }

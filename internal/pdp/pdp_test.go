@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datadirtest"
 	"github.com/gatehouse-dev/gatehouse/internal/pdp"
 	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 )
@@ -36,6 +37,7 @@ type node struct {
 
 func startNode(t *testing.T, cfg config.Config, addr string) *node {
 	t.Helper()
+	datadirtest.SeedConfig(t, cfg) // an empty SQLite data folder starts migrated
 	a, err := app.New(context.Background(), cfg, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -547,7 +549,7 @@ func TestPDPUploadsDecisions(t *testing.T) {
 func TestPDPFollowsEveryNode(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
-	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+	cfg.DatabaseURL, cfg.SecretKey = datadirtest.Postgres(t), pgtest.SecretKey
 	w := newWorld(t, cfg)
 	b := startNode(t, cfg, "127.0.0.1:0")
 	r := startPDP(t, testConfig(w.n.url, w.envKey, t.TempDir()))
@@ -623,7 +625,7 @@ func sameInstant(a, b string) bool {
 func TestPDPFailsOver(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
-	cfg.DatabaseURL, cfg.SecretKey = pgtest.NewDatabase(t), pgtest.SecretKey
+	cfg.DatabaseURL, cfg.SecretKey = datadirtest.Postgres(t), pgtest.SecretKey
 	w := newWorld(t, cfg)
 	b := startNode(t, cfg, "127.0.0.1:0")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
