@@ -31,10 +31,10 @@ var template struct {
 	err  error
 }
 
-// Seed copies the template into dir when dir is empty (a folder that
+// seed copies the template into dir when dir is empty (a folder that
 // already holds anything is left as it is). The server then opens it as
 // it would any data folder whose migrations have all run.
-func Seed(t testing.TB, dir string) {
+func seed(t testing.TB, dir string) {
 	t.Helper()
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		return
@@ -81,7 +81,7 @@ func Seed(t testing.TB, dir string) {
 func SeedConfig(t testing.TB, cfg config.Config) {
 	t.Helper()
 	if cfg.DatabaseURL == "" && cfg.SecretKey == "" && cfg.DataDir != "" {
-		Seed(t, cfg.DataDir)
+		seed(t, cfg.DataDir)
 	}
 }
 
