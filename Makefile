@@ -3,6 +3,8 @@
 #
 #   make build                    ./gatehouse and ./gatehouse-pdp for this machine, version-stamped
 #   make test                     the Go stage of .ci/test (every package, -race)
+#   make bench-vet                go vet of bench/ (its own module, with the peers it
+#                                 compares: minutes on a cold build cache; not in CI)
 #   make release VERSION=v0.1.0   static binaries for linux, darwin and windows on
 #                                 amd64 and arm64 in dist/, with dist/SHA256SUMS
 #
@@ -19,7 +21,7 @@ PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 win
 BUILDINFO := github.com/gatehouse-dev/gatehouse/internal/buildinfo
 LDFLAGS   := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(DATE)
 
-.PHONY: build test release clean
+.PHONY: build test bench-vet release clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o gatehouse ./cmd/gatehouse
@@ -28,6 +30,9 @@ build:
 test:
 	$(GO) test -race -timeout 25m ./...
 	cd client && $(GO) test -race -timeout 25m ./...
+
+bench-vet:
+	cd bench && $(GO) vet ./...
 
 release:
 	rm -rf dist
