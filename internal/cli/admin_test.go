@@ -9,6 +9,7 @@ import (
 	"testing"
 )
 
+// ci: race
 // TestServeAdminListener: `serve --admin-addr` answers Prometheus metrics
 // and pprof on that address, and neither on the public one; a taken admin
 // port ends the run before anything is created.

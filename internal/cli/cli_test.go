@@ -146,6 +146,9 @@ func TestNewcomerPath(t *testing.T) {
 	}
 }
 
+// ci: race
+// TestServeInitializesAnEmptyDatabase: serve on an empty data folder creates
+// the first organization and prints its key.
 func TestServeInitializesAnEmptyDatabase(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -169,6 +172,7 @@ func TestServeInitializesAnEmptyDatabase(t *testing.T) {
 	}
 }
 
+// ci: race
 // TestServePortClashCreatesNothing: serve binds its port before it sets up
 // an empty database, so a port clash loses no key: nothing was created, and
 // the next run on a free port prints the key.

@@ -206,6 +206,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	return certFile, keyFile, pool
 }
 
+// ci: race
 // TestTLS: --tls-cert/--tls-key serve HTTPS on the public listener and the
 // PDP's; an https client trusting the certificate gets through, a plain
 // HTTP one does not; bad files stop the start naming them.
