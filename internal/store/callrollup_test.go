@@ -115,6 +115,7 @@ func checkCallUsage(t *testing.T, st *store.LogStore, step string, now time.Time
 	}
 }
 
+// ci: norace
 // TestCallUsageRollup: the per-minute counts of API calls, written by the
 // API log's real batch writer, give the same answers as counting the rows
 // themselves, on both engines: after writes across organizations,
