@@ -224,6 +224,7 @@ func TestCallUsageRollup(t *testing.T) {
 	}
 }
 
+// ci: norace
 // TestCallUsageRollupBackfill: a log database from before the per-minute
 // counts gets them for the calls it already holds when it is migrated,
 // so the usage charts keep their history.
@@ -408,6 +409,7 @@ func TestCallUsageCountsOldNodesRows(t *testing.T) {
 	}
 }
 
+// ci: norace
 // TestCallUsageRollupBackfillPostgres: a PostgreSQL log from before the
 // counts gets them for the calls it holds when the new version migrates
 // it, and from then on the trigger counts the rows an old node inserts,

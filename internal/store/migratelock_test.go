@@ -126,6 +126,7 @@ func schemaTooNew(t *testing.T, err error, schema string) {
 	}
 }
 
+// ci: norace
 // A node of an older build refuses a database a newer one migrated (main,
 // log and queue schemas), on PostgreSQL.
 func TestNewerSchemaRefusedPostgres(t *testing.T) {
@@ -156,6 +157,7 @@ func TestNewerSchemaRefusedPostgres(t *testing.T) {
 	}
 }
 
+// ci: norace
 // The same on the embedded default: each schema is checked.
 func TestNewerSchemaRefusedSQLite(t *testing.T) {
 	t.Parallel()
