@@ -46,6 +46,9 @@ type cursorPos struct {
 // cursorBinding identifies a list: what it reads, its order and its
 // conditions with their arguments.
 func cursorBinding(what, col string, desc bool, w *where) string {
+	if w.bound != nil {
+		w = w.bound
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%v\x00%s\x00", what, col, desc, strings.Join(w.parts, " AND "))
 	for _, a := range w.args {
@@ -148,6 +151,9 @@ type listQuery struct {
 	// of a sort by another column (key marks, keymarks.go), or returns nil
 	// for a sort without them.
 	sorted func(sort string) sortSeek
+	// counted, when set, may give the list's count for page, known
+	// already (search.go counts a search to choose how to read it).
+	counted func(page gatehouse.PageRequest) (total int, capped, ok bool)
 }
 
 // sortSeek is Store.keyedSeek for one sort of a table by a column of its
@@ -220,7 +226,11 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 				}
 			}
 		}
-		if !marked {
+		counted := false
+		if !marked && lq.counted != nil {
+			out.Total, out.TotalCapped, counted = lq.counted(page)
+		}
+		if !marked && !counted {
 			if err := countRows(ctx, q, countFrom, w, page, &out); err != nil {
 				return out, fmt.Errorf("count %s: %w", lq.what, err)
 			}

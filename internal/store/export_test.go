@@ -154,3 +154,35 @@ func KeyMarksExact(ctx context.Context, db *DB, sort, envID string) error {
 	}
 	return nil
 }
+
+// WithoutSearchIndex is s reading ?search= through every row of the
+// environment, never through a trigram index (search.go), for a test to
+// compare the two.
+func WithoutSearchIndex(s *Store) *Store {
+	c := *s
+	c.noSearchIndex = true
+	return &c
+}
+
+// SetSearchIndexedMax sets the most rows holding a term that a search
+// reads through its index. Before db is used.
+func SetSearchIndexedMax(db *DB, n int) { db.searchIndexedMax = n }
+
+// SearchIndexed reports whether db reads ?search= through trigram indexes
+// (always on SQLite; on PostgreSQL when pg_trgm could be created).
+func SearchIndexed(db *DB) bool { return db.Engine == SQLite || db.searchIndexed }
+
+// SearchIndexIntact runs FTS5's integrity check of SQLite's search
+// indexes against the rows they index (nil on PostgreSQL, whose indexes
+// are its own).
+func SearchIndexIntact(ctx context.Context, db *DB) error {
+	if db.Engine != SQLite {
+		return nil
+	}
+	for _, t := range []string{userSearch.fts, tenantSearch.fts} {
+		if _, err := db.write.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s(%s, rank) VALUES ('integrity-check', 1)", t, t)); err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
+	}
+	return nil
+}

@@ -107,8 +107,11 @@ func (s *Store) listUsers(ctx context.Context, f facts.Filter, page gatehouse.Pa
 	w.add("env_id = ?", f.EnvID)
 	w.addIf(f.Key != "", "key = ?", f.Key)
 	w.addIf(f.Email != "", "email = ?", f.Email)
-	searchCond(w, f.Search, "key", "email", "first_name", "last_name")
-	return listRows(ctx, s.reader(), listQuery{what: "authz_users", cols: userCols, from: "authz_users", idCol: "id", sortable: userSort,
+	found, err := s.search(ctx, w, f.EnvID, f.Search, userSearch)
+	if err != nil {
+		return gatehouse.Page[facts.User]{}, err
+	}
+	return listRows(ctx, s.reader(), listQuery{what: "authz_users", counted: found.count, cols: userCols, from: "authz_users", idCol: "id", sortable: userSort,
 		marks: s.marksOf("authz_users", f.EnvID, len(w.parts) == 1), sorted: s.ownSorted("authz_users", f.EnvID, len(w.parts) == 1)}, w, page, scanUser)
 }
 
@@ -181,8 +184,11 @@ func (s *Store) listTenants(ctx context.Context, f facts.Filter, page gatehouse.
 	w := &where{}
 	w.add("env_id = ?", f.EnvID)
 	w.addIf(f.Key != "", "key = ?", f.Key)
-	searchCond(w, f.Search, "key", "name")
-	return listRows(ctx, s.reader(), listQuery{what: "authz_tenants", cols: tenantCols, from: "authz_tenants", idCol: "id", sortable: tenantSort,
+	found, err := s.search(ctx, w, f.EnvID, f.Search, tenantSearch)
+	if err != nil {
+		return gatehouse.Page[facts.Tenant]{}, err
+	}
+	return listRows(ctx, s.reader(), listQuery{what: "authz_tenants", counted: found.count, cols: tenantCols, from: "authz_tenants", idCol: "id", sortable: tenantSort,
 		marks: s.marksOf("authz_tenants", f.EnvID, len(w.parts) == 1), sorted: s.ownSorted("authz_tenants", f.EnvID, len(w.parts) == 1)}, w, page, scanTenant)
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -18,6 +19,19 @@ type scanner interface{ Scan(dest ...any) error }
 type where struct {
 	parts []string
 	args  []any
+	// bound, when set, is the where a list's cursors are bound to (see
+	// cursorBinding): these conditions before any that only choose how
+	// the rows are read (search.go's index), which may differ from one
+	// page to the next of the same list.
+	bound *where
+}
+
+// bind takes w's conditions as they are as those its list's cursors are
+// bound to.
+func (w *where) bind() {
+	if w.bound == nil {
+		w.bound = &where{parts: slices.Clone(w.parts), args: slices.Clone(w.args)}
+	}
 }
 
 func (w *where) add(cond string, arg any) {

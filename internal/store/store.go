@@ -79,6 +79,11 @@ type DB struct {
 	// anchors are the cursors kept for deep pages by number (anchor.go).
 	anchors anchorCache
 	marks   markStats
+	// searchIndexed: PostgreSQL has the trigram indexes of users' and
+	// tenants' search (search.go; pg_trgm may be missing).
+	searchIndexed bool
+	// searchIndexedMax, when not 0, replaces searchIndexedMax (tests).
+	searchIndexedMax int
 }
 
 // Writer is the pool that writes the main database (on SQLite its single
@@ -195,6 +200,10 @@ func OpenPostgres(ctx context.Context, url string, opts ...PostgresOptions) (*DB
 	}
 	db := &DB{Engine: Postgres, URL: url, write: pool, read: pool}
 	if err := db.migrate(ctx, mainSchema); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.checkSearchIndexes(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -342,6 +351,9 @@ type Store struct {
 	// noMarks: deep pages by number find their first row by a skip,
 	// never through list_marks (marks.go; tests and benchmarks compare).
 	noMarks bool
+	// noSearchIndex: ?search= reads every row of the environment, never
+	// through a trigram index (search.go; tests compare the two).
+	noSearchIndex bool
 }
 
 func (s *Store) reader() querier {
