@@ -179,7 +179,8 @@ func SearchIndexIntact(ctx context.Context, db *DB) error {
 	if db.Engine != SQLite {
 		return nil
 	}
-	for _, t := range []string{userSearch.fts, tenantSearch.fts} {
+	for _, idx := range searchIndexes {
+		t := idx.fts
 		if _, err := db.write.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s(%s, rank) VALUES ('integrity-check', 1)", t, t)); err != nil {
 			return fmt.Errorf("%s: %w", t, err)
 		}

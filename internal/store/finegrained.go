@@ -232,9 +232,12 @@ func (s *Store) listInstances(ctx context.Context, f facts.FineFilter, page gate
 	w.addIf(f.Resource != "", "r.key = ?", f.Resource)
 	w.addIf(f.Key != "", "x.key = ?", f.Key)
 	w.addIf(f.Tenant != "", "t.key = ?", f.Tenant)
-	searchCond(w, f.Search, "x.key")
-	return listFrom(ctx, s.reader(), "resource instances", instanceCols, instanceFrom, "x.id", w,
-		sortsOf("x", map[string]string{"updated_at": "x.updated_at", "resource": "r.key", "tenant": "t.key"}), page, scanInstance)
+	found, err := s.search(ctx, w, f.EnvID, f.Search, instanceSearch)
+	if err != nil {
+		return gatehouse.Page[facts.Instance]{}, err
+	}
+	return listRows(ctx, s.reader(), listQuery{what: "resource instances", cols: instanceCols, from: instanceFrom, idCol: "x.id",
+		sortable: sortsOf("x", map[string]string{"updated_at": "x.updated_at", "resource": "r.key", "tenant": "t.key"}), counted: found.count}, w, page, scanInstance)
 }
 
 // UpdateInstance stores an instance's tenant and attributes.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,8 +11,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 )
 
-// Search (?search=) of users and tenants: a case-insensitive substring of
-// some of a row's columns. searchCond's LIKE over each column decides what
+// Search (?search=) of users, tenants and resource instances: a
+// case-insensitive substring of some of a row's columns. searchCond's LIKE over each column decides what
 // matches; a trigram index (migration 00032) narrows the rows it is
 // checked on when the term has at least searchIndexMin characters, so that
 // a term few rows hold is not checked against every row of the
@@ -26,26 +27,42 @@ import (
 //     the rows are counted through it, and read through it if at most
 //     searchIndexedMax hold the term.
 type searchIndex struct {
-	table  string
-	cols   []string // the columns searched, as searchCond takes them
-	fts    string   // SQLite: the FTS5 table
-	pgExpr string   // PostgreSQL: the indexed expression
+	table string   // the list's table
+	alias string   // its alias in the list's query ("" for none)
+	from  string   // the list's FROM (its table and joins)
+	cols  []string // the columns searched, as the list names them
+	fts   string   // SQLite: the FTS5 table
+	pgIdx string   // PostgreSQL: the GIN index
 }
 
 var (
-	userSearch = searchIndex{
-		table:  "authz_users",
-		cols:   []string{"key", "email", "first_name", "last_name"},
-		fts:    "search_users",
-		pgExpr: `lower(key || E'\x1f' || email || E'\x1f' || first_name || E'\x1f' || last_name)`,
-	}
-	tenantSearch = searchIndex{
-		table:  "authz_tenants",
-		cols:   []string{"key", "name"},
-		fts:    "search_tenants",
-		pgExpr: `lower(key || E'\x1f' || name)`,
-	}
+	userSearch     = searchIndex{table: "authz_users", from: "authz_users", cols: []string{"key", "email", "first_name", "last_name"}, fts: "search_users", pgIdx: "authz_users_search"}
+	tenantSearch   = searchIndex{table: "authz_tenants", from: "authz_tenants", cols: []string{"key", "name"}, fts: "search_tenants", pgIdx: "authz_tenants_search"}
+	instanceSearch = searchIndex{table: "authz_instances", alias: "x", from: instanceFrom, cols: []string{"x.key"}, fts: "search_instances", pgIdx: "authz_instances_search"}
+	searchIndexes  = []searchIndex{userSearch, tenantSearch, instanceSearch}
 )
+
+// col is c as the list's query names it.
+func (idx searchIndex) col(c string) string {
+	if idx.alias == "" {
+		return c
+	}
+	return idx.alias + "." + c
+}
+
+// pgExpr is the expression idx's GIN index holds, with the columns named
+// as by the list's query (qualified, bare for the index itself): the
+// columns lowered, joined by U+001F.
+func (idx searchIndex) pgExpr(qualified bool) string {
+	var cols []string
+	for _, c := range idx.cols {
+		if !qualified {
+			c = strings.TrimPrefix(c, idx.alias+".")
+		}
+		cols = append(cols, c)
+	}
+	return "lower(" + strings.Join(cols, ` || E'\x1f' || `) + ")"
+}
 
 // searchIndexMin is the shortest term a trigram index finds: three
 // characters (a shorter one has no trigram).
@@ -109,17 +126,19 @@ func (s *Store) search(ctx context.Context, w *where, envID, term string, idx se
 	if s.db.searchIndexedMax > 0 {
 		most = s.db.searchIndexedMax
 	}
+	envCond := idx.col("env_id") + " = "
 	switch s.db.Engine {
 	case Postgres:
 		if !s.db.searchIndexed || strings.ContainsRune(term, '\x1f') {
 			return searched{}, nil
 		}
 		sample := &where{}
-		sample.add("env_id = ?", envID)
+		sample.add(envCond+"?", envID)
 		searchCond(sample, term, idx.cols...)
 		var hits int
-		if err := s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT %s FROM %s WHERE %s ORDER BY created_at, id LIMIT %d) s WHERE %s",
-			strings.Join(idx.cols, ", "), idx.table, sample.parts[0], searchSample, sample.parts[1]), sample.args...).Scan(&hits); err != nil {
+		if err := s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT %s FROM %s %s WHERE %s ORDER BY %s, %s LIMIT %d) %s WHERE %s",
+			strings.Join(idx.cols, ", "), idx.table, idx.alias, sample.parts[0], idx.col("created_at"), idx.col("id"), searchSample, cmp.Or(idx.alias, "s"), sample.parts[1]),
+			sample.args...).Scan(&hits); err != nil {
 			return searched{}, fmt.Errorf("search %s: %w", idx.table, err)
 		}
 		if hits*100 >= searchSample*searchDensePercent {
@@ -128,9 +147,9 @@ func (s *Store) search(ctx context.Context, w *where, envID, term string, idx se
 		// A row matching one column's condition matches this one: its
 		// column is in the joined text, and no term holds the separator
 		// that could make a term match across two columns.
-		cond := fmt.Sprintf("%s LIKE $%d ESCAPE '\\'", idx.pgExpr, pattern)
+		cond := fmt.Sprintf("%s LIKE $%d ESCAPE '\\'", idx.pgExpr(true), pattern)
 		var n int
-		if err := s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s AND %s LIMIT %d) c", idx.table, w.sql(), cond, most+1),
+		if err := s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s AND %s LIMIT %d) c", idx.from, w.sql(), cond, most+1),
 			w.args...).Scan(&n); err != nil {
 			return searched{}, fmt.Errorf("search %s: %w", idx.table, err)
 		}
@@ -144,19 +163,19 @@ func (s *Store) search(ctx context.Context, w *where, envID, term string, idx se
 		// the term.
 		match := `"` + strings.ReplaceAll(term, `"`, `""`) + `"`
 		var n int
-		if err := s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT rowid AS r FROM %s WHERE %s MATCH $%d) f JOIN %s ON %s.rowid = f.r%s LIMIT %d) c",
-			idx.fts, idx.fts, pattern+1, idx.table, idx.table, w.sql(), most+1), append(w.args, match)...).Scan(&n); err != nil {
+		if err := s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT rowid AS fts_rowid FROM %s WHERE %s MATCH $%d) fts CROSS JOIN %s%s AND %s = fts.fts_rowid LIMIT %d) c",
+			idx.fts, idx.fts, pattern+1, idx.from, w.sql(), idx.col("rowid"), most+1), append(w.args, match)...).Scan(&n); err != nil {
 			return searched{}, fmt.Errorf("search %s: %w", idx.fts, err)
 		}
 		if n <= most {
-			w.add(fmt.Sprintf("rowid IN (SELECT rowid FROM %s WHERE %s MATCH ?)", idx.fts, idx.fts), match)
+			w.add(fmt.Sprintf("%s IN (SELECT rowid FROM %s WHERE %s MATCH ?)", idx.col("rowid"), idx.fts, idx.fts), match)
 			// The rows the index gives drive the read, then are sorted:
 			// left to itself SQLite reads the environment's rows in the
 			// list's order through env_id's indexes and looks each up in
 			// the index's rowids. A "+" keeps it from reading through an
 			// index.
 			for i, p := range w.parts {
-				if strings.HasPrefix(p, "env_id = ") {
+				if strings.HasPrefix(p, envCond) {
 					w.parts[i] = "+" + p
 				}
 			}
@@ -169,15 +188,20 @@ func (s *Store) search(ctx context.Context, w *where, envID, term string, idx se
 // checkSearchIndexes notes whether PostgreSQL has the search indexes of
 // migration 00032, and says how to add them when it has not.
 func (db *DB) checkSearchIndexes(ctx context.Context) error {
+	var names []string
+	var create []string
+	for _, idx := range searchIndexes {
+		names = append(names, "'"+idx.pgIdx+"'")
+		create = append(create, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING gin (%s gin_trgm_ops);", idx.pgIdx, idx.table, idx.pgExpr(false)))
+	}
 	var n int
-	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN ('authz_users_search', 'authz_tenants_search')`).Scan(&n); err != nil {
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN (`+strings.Join(names, ", ")+`)`).Scan(&n); err != nil {
 		return fmt.Errorf("look for the search indexes: %w", err)
 	}
-	db.searchIndexed = n == 2
+	db.searchIndexed = n == len(searchIndexes)
 	if !db.searchIndexed {
-		slog.Warn("PostgreSQL has no trigram index for ?search= on users and tenants (the pg_trgm extension could not be created): a search reads every row of its environment. As a superuser: CREATE EXTENSION pg_trgm; then, as the database's owner: "+
-			`CREATE INDEX IF NOT EXISTS authz_users_search ON authz_users USING gin (`+userSearch.pgExpr+` gin_trgm_ops); `+
-			`CREATE INDEX IF NOT EXISTS authz_tenants_search ON authz_tenants USING gin (`+tenantSearch.pgExpr+` gin_trgm_ops); and restart the node`, "indexes_found", n)
+		slog.Warn("PostgreSQL has no trigram indexes for ?search= on users, tenants and resource instances (the pg_trgm extension could not be created): a search reads every row of its environment. As a superuser: CREATE EXTENSION pg_trgm; then, as the database's owner: "+
+			strings.Join(create, " ")+" and restart the nodes", "indexes_found", n)
 	}
 	return nil
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
-// TestSearchIndexMatchesScan: ?search= on users and tenants read through
+// ci: norace
+// TestSearchIndexMatchesScan: ?search= on users, tenants and resource
+// instances (also filtered by resource type or tenant) read through
 // the trigram indexes (migration 00032) gives, page by page, what reading
 // every row of the environment gives, for terms of every kind (short,
 // rare, common, in another environment only, across two columns, with
@@ -90,8 +92,21 @@ func searchMatchesScan(t *testing.T, db *store.DB) {
 			CreatedAt: at.Add(time.Duration(i/2) * time.Millisecond), UpdatedAt: at})
 	}
 	must(st.InsertTenants(ctx, tenants))
+	var resources []*facts.Resource
+	for _, k := range []string{"document", "folder"} {
+		r := &facts.Resource{ID: tenancy.NewID(), EnvID: env, Key: k, Name: k, Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{}, CreatedAt: at, UpdatedAt: at}
+		must(st.CreateResource(ctx, r))
+		resources = append(resources, r)
+	}
+	var instances []*facts.Instance
+	for i := range 150 {
+		key := []string{fmt.Sprintf("doc-%03d", (i*7)%150), fmt.Sprintf("Report-%d_Q%d", i, i%4), fmt.Sprintf("alice-notes-%d", i), fmt.Sprintf("100%%-done-%d", i)}[i%4]
+		instances = append(instances, &facts.Instance{ID: tenancy.NewID(), EnvID: env, ResourceID: resources[i%2].ID, Key: key, TenantID: tenants[i%7].ID, Attributes: map[string]any{},
+			CreatedAt: at.Add(time.Duration(i/2) * time.Millisecond), UpdatedAt: at.Add(time.Duration((i*13)%150) * time.Millisecond)})
+	}
+	must(st.InsertInstances(ctx, instances))
 
-	terms := []string{"a", "al", "ali", "ALICE", "alic", "example", "EXAMPLE.COM", "example.org", "u-0", "u-123", "user017@",
+	terms := []string{"a", "al", "ali", "ALICE", "alic", "doc-0", "report-1", "_q2", "notes-14", "100%-", "-done", "example", "EXAMPLE.COM", "example.org", "u-0", "u-123", "user017@",
 		"nobody", "elsewhere", "alice@else", "u-017user", "martin", "marTINez", "zoë", "ZOË", "ærø", "o'hara", "'",
 		"100%", "%", "_off", "_", "per%c", `quo"te`, `"`, `back\slash`, `\`, "tab\tb", "x\x1fy", "\x1f", "acme", "ACME L", "café", "corp"}
 
@@ -108,6 +123,18 @@ func searchMatchesScan(t *testing.T, db *store.DB) {
 				want := walkUsers(t, store.WithoutSearchIndex(st), f, req)
 				if !slices.Equal(got, want) {
 					t.Fatalf("%s: users ?search=%q sort=%q desc=%v: through the index %q, reading every row %q", when, term, o.sort, o.desc, got, want)
+				}
+			}
+			for _, o := range []struct {
+				sort             string
+				resource, tenant string
+			}{{"", "", ""}, {"key", "", ""}, {"tenant", "document", ""}, {"", "", tenants[1].Key}} {
+				req := gatehouse.PageRequest{PerPage: 6, Sort: o.sort, CountUpTo: 30}
+				f := facts.FineFilter{EnvID: env, Search: term, Resource: o.resource, Tenant: o.tenant}
+				got := walkInstances(t, st, f, req)
+				want := walkInstances(t, store.WithoutSearchIndex(st), f, req)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s: instances ?search=%q sort=%q resource=%q tenant=%q: through the index %q, reading every row %q", when, term, o.sort, o.resource, o.tenant, got, want)
 				}
 			}
 			for _, sort := range []string{"", "name"} {
@@ -143,12 +170,15 @@ func searchMatchesScan(t *testing.T, db *store.DB) {
 	u.Email, u.FirstName, u.UpdatedAt = "renamed.person@newmail.test", "Quentin", at.Add(time.Hour)
 	must(st.UpdateUser(ctx, u))
 	must(st.DeleteUser(ctx, env, users[6].ID))
+	must(st.DeleteInstance(ctx, env, instances[2].ID))
+	inst := &facts.Instance{ID: tenancy.NewID(), EnvID: env, ResourceID: resources[0].ID, Key: "fresh-alice-doc", TenantID: tenants[0].ID, Attributes: map[string]any{}, CreatedAt: at.Add(time.Hour), UpdatedAt: at.Add(time.Hour)}
+	must(st.CreateInstance(ctx, inst))
 	tn := tenants[2]
 	tn.Name = "Initech"
 	must(st.UpdateTenant(ctx, tn))
 	must(st.DeleteTenant(ctx, env, tenants[3].ID))
 	must(st.CreateUser(ctx, &facts.User{ID: tenancy.NewID(), EnvID: env, Key: "late-alice", Email: "late@example.com", FirstName: "Alice", CreatedAt: at.Add(time.Hour), UpdatedAt: at.Add(time.Hour)}))
-	terms = append(terms, "newmail", "quentin", "initech", "late-al")
+	terms = append(terms, "newmail", "quentin", "initech", "late-al", "fresh-al")
 	compare("after writes")
 	for term, want := range map[string]int{"newmail": 1, "QUENTIN": 1, "initech": 1, "late-al": 1} {
 		n := 0
@@ -187,6 +217,14 @@ func walkUsers(t *testing.T, st *store.Store, f facts.Filter, req gatehouse.Page
 		return st.ListUsers(context.Background(), f, r)
 	},
 		func(u facts.User) string { return u.Key }, req)
+}
+
+func walkInstances(t *testing.T, st *store.Store, f facts.FineFilter, req gatehouse.PageRequest) []string {
+	t.Helper()
+	return walkList(t, func(r gatehouse.PageRequest) (gatehouse.Page[facts.Instance], error) {
+		return st.ListInstances(context.Background(), f, r)
+	},
+		func(x facts.Instance) string { return x.Resource + ":" + x.Key }, req)
 }
 
 func walkTenants(t *testing.T, st *store.Store, f facts.Filter, req gatehouse.PageRequest) []string {
