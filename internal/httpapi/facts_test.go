@@ -64,6 +64,13 @@ func TestAuthorizationDataAndChecks(t *testing.T) {
 	if l := do(200, "GET", "/v1/users?search=ACME", nil).list(); len(l) != 1 {
 		t.Fatalf("search: %v", l)
 	}
+	// A NUL or bytes that are not UTF-8 in a search are the caller's
+	// mistake, never a 500 (PostgreSQL refuses them in text; SQLite's
+	// FTS5 ends its query at a NUL): the input check refuses them before
+	// any handler, and the store again (TestSearchRefusesNulAndInvalidUTF8).
+	for _, path := range []string{"/v1/users?search=ab%00cd", "/v1/tenants?search=%FF%FE%FD", "/v1/resource-instances?search=%00%00%00", "/v1/roles?search=x%00"} {
+		do(400, "GET", path, nil)
+	}
 	// Every environment has a default tenant.
 	if l := do(200, "GET", "/v1/tenants?key=default", nil).list(); len(l) != 1 {
 		t.Fatalf("default tenant: %v", l)

@@ -166,6 +166,9 @@ type marksSeek func(ctx context.Context, t int, desc bool, countUpTo int) (at in
 func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, page gatehouse.PageRequest,
 	scan func(scanner) (T, error)) (gatehouse.Page[T], error) {
 	var out gatehouse.Page[T]
+	if w.err != nil {
+		return out, w.err
+	}
 	col, ok := lq.sortable[page.Sort]
 	if !ok && page.Sort == "" {
 		col, ok = "created_at", true

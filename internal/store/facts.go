@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
@@ -49,6 +50,12 @@ func fromJSON[T any](text string) (T, error) {
 // searchCond adds a case-insensitive substring match over cols.
 func searchCond(w *where, search string, cols ...string) {
 	if search == "" {
+		return
+	}
+	if strings.ContainsRune(search, 0) || !utf8.ValidString(search) {
+		// PostgreSQL refuses either in text, and SQLite's LIKE and FTS5
+		// end a string at a NUL.
+		w.err = gatehouse.FieldError("search", "invalid_value", "search must be UTF-8 text without NUL characters")
 		return
 	}
 	pat := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(search)) + "%"

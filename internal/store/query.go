@@ -24,6 +24,9 @@ type where struct {
 	// the rows are read (search.go's index), which may differ from one
 	// page to the next of the same list.
 	bound *where
+	// err is a condition's refusal of its input (searchCond's), which
+	// the list returns instead of reading.
+	err error
 }
 
 // bind takes w's conditions as they are as those its list's cursors are

@@ -118,7 +118,7 @@ func (s searched) count(page gatehouse.PageRequest) (total int, capped, ok bool)
 func (s *Store) search(ctx context.Context, w *where, envID, term string, idx searchIndex) (searched, error) {
 	searchCond(w, term, idx.cols...)
 	w.bind()
-	if s.noSearchIndex || utf8.RuneCountInString(term) < searchIndexMin {
+	if w.err != nil || s.noSearchIndex || utf8.RuneCountInString(term) < searchIndexMin {
 		return searched{}, nil
 	}
 	pattern := len(w.args) // the argument searchCond added

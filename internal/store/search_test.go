@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -370,5 +371,47 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSearchRefusesNulAndInvalidUTF8: a search term with a NUL or bytes
+// that are not UTF-8 is refused with a field error (a 4xx) by every list
+// that searches, on both engines: PostgreSQL refuses both in text and
+// SQLite's FTS5 ends its query at a NUL ("unterminated string").
+func TestSearchRefusesNulAndInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		open func(t *testing.T) *store.DB
+	}{{"sqlite", openSQLite}, {"postgres", openPostgresDB}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st := c.open(t).Store()
+			env := tenancy.NewID()
+			for _, term := range []string{"ab\x00cd", "\x00\x00\x00", "\xff\xfe\xfd", "ok\xc3"} {
+				f, ff := facts.Filter{EnvID: env, Search: term}, facts.FineFilter{EnvID: env, Search: term}
+				req := gatehouse.PageRequest{}
+				for name, list := range map[string]func() error{
+					"users":          func() error { _, err := st.ListUsers(ctx, f, req); return err },
+					"tenants":        func() error { _, err := st.ListTenants(ctx, f, req); return err },
+					"roles":          func() error { _, err := st.ListRoles(ctx, f, req); return err },
+					"resources":      func() error { _, err := st.ListResources(ctx, f, req); return err },
+					"instances":      func() error { _, err := st.ListInstances(ctx, ff, req); return err },
+					"resource roles": func() error { _, err := st.ListResourceRoles(ctx, ff, req); return err },
+					"relations":      func() error { _, err := st.ListRelations(ctx, ff, req); return err },
+					"condition sets": func() error { _, err := st.ListConditionSets(ctx, ff, req); return err },
+					"users by cursor": func() error {
+						_, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: store.StartCursor})
+						return err
+					},
+				} {
+					var ge *gatehouse.Error
+					if err := list(); !errors.As(err, &ge) || ge.Code != gatehouse.CodeInvalidRequest || ge.Details["field"] != "search" {
+						t.Errorf("%s ?search=%q: %v, want an invalid request about search", name, term, err)
+					}
+				}
+			}
+		})
 	}
 }
