@@ -23,17 +23,17 @@ import (
 // rare, common, in another environment only, across two columns, with
 // LIKE's and FTS5's special characters, other cases, non-ASCII), every
 // sort, both orders, by number and by cursor, with the rows read through
-// the index up to 10,000 and up to 5 rows (more are read in the list's
-// order), after updates and deletes (on SQLite the index kept by
+// the index up to 10,000 and (as loaded) up to 5 rows (more are read in
+// the list's order), after updates and deletes (on SQLite the index kept by
 // triggers, FTS5's integrity check) and, on SQLite, after a VACUUM.
 func TestSearchIndexMatchesScan(t *testing.T) {
 	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		db := openSQLite(t)
-		searchMatchesScan(t, db)
+		searchMatchesScan(t, db, true)
 		store.SetSearchIndexedMax(db, 5)
-		searchMatchesScan(t, db)
+		searchMatchesScan(t, db, false)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
@@ -41,13 +41,15 @@ func TestSearchIndexMatchesScan(t *testing.T) {
 		if !store.SearchIndexed(db) {
 			t.Fatal("PostgreSQL has no search index: is the pg_trgm extension available (postgresql-contrib)?")
 		}
-		searchMatchesScan(t, db)
+		searchMatchesScan(t, db, true)
 		store.SetSearchIndexedMax(db, 5)
-		searchMatchesScan(t, db)
+		searchMatchesScan(t, db, false)
 	})
 }
 
-func searchMatchesScan(t *testing.T, db *store.DB) {
+// searchMatchesScan compares the lists as loaded and, when full, after
+// writes (and on SQLite a VACUUM) too.
+func searchMatchesScan(t *testing.T, db *store.DB, full bool) {
 	ctx := context.Background()
 	st := db.Store()
 	must := func(err error) {
@@ -118,7 +120,7 @@ func searchMatchesScan(t *testing.T, db *store.DB) {
 				sort string
 				desc bool
 			}{{"", false}, {"", true}, {"key", false}, {"email", true}, {"updated_at", false}} {
-				req := gatehouse.PageRequest{PerPage: 7, Sort: o.sort, Desc: o.desc, CountUpTo: 50}
+				req := gatehouse.PageRequest{PerPage: 23, Sort: o.sort, Desc: o.desc, CountUpTo: 50}
 				f := facts.Filter{EnvID: env, Search: term}
 				got := walkUsers(t, st, f, req)
 				want := walkUsers(t, store.WithoutSearchIndex(st), f, req)
@@ -130,7 +132,7 @@ func searchMatchesScan(t *testing.T, db *store.DB) {
 				sort             string
 				resource, tenant string
 			}{{"", "", ""}, {"key", "", ""}, {"tenant", "document", ""}, {"", "", tenants[1].Key}} {
-				req := gatehouse.PageRequest{PerPage: 6, Sort: o.sort, CountUpTo: 30}
+				req := gatehouse.PageRequest{PerPage: 17, Sort: o.sort, CountUpTo: 30}
 				f := facts.FineFilter{EnvID: env, Search: term, Resource: o.resource, Tenant: o.tenant}
 				got := walkInstances(t, st, f, req)
 				want := walkInstances(t, store.WithoutSearchIndex(st), f, req)
@@ -139,7 +141,7 @@ func searchMatchesScan(t *testing.T, db *store.DB) {
 				}
 			}
 			for _, sort := range []string{"", "name"} {
-				req := gatehouse.PageRequest{PerPage: 5, Sort: sort, CountUpTo: 20}
+				req := gatehouse.PageRequest{PerPage: 11, Sort: sort, CountUpTo: 20}
 				f := facts.Filter{EnvID: env, Search: term}
 				got := walkTenants(t, st, f, req)
 				want := walkTenants(t, store.WithoutSearchIndex(st), f, req)
@@ -151,6 +153,9 @@ func searchMatchesScan(t *testing.T, db *store.DB) {
 		must(store.SearchIndexIntact(ctx, db))
 	}
 	compare("as loaded")
+	if !full {
+		return
+	}
 
 	// What a few terms find, whatever the path: the index must neither
 	// lose rows nor find a term across two columns or environments.
