@@ -296,72 +296,65 @@ func walkList[T any](t *testing.T, list func(gatehouse.PageRequest) (gatehouse.P
 // the list reads it in order (the cursor is bound to the search, not to
 // how its rows are read), and the other way round.
 func TestSearchCursorAcrossPaths(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		name string
-		open func(t *testing.T) *store.DB
-	}{{"sqlite", openSQLite}, {"postgres", openPostgresDB}} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := c.open(t)
-			store.SetSearchIndexedMax(db, 5)
-			st := db.Store()
-			at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
-			o := &tenancy.Organization{ID: tenancy.NewID(), Key: "paths", Name: "paths", Settings: tenancy.DefaultOrgSettings(), CreatedAt: at, UpdatedAt: at}
-			must(t, st.CreateOrganization(ctx, o))
-			p := &tenancy.Project{ID: tenancy.NewID(), OrgID: o.ID, Key: "p", Name: "p", CreatedAt: at, UpdatedAt: at}
-			must(t, st.CreateProject(ctx, p))
-			e := &tenancy.Environment{ID: tenancy.NewID(), OrgID: o.ID, ProjectID: p.ID, Key: "e", Name: "e", Settings: tenancy.DefaultEnvSettings(), CreatedAt: at, UpdatedAt: at}
-			must(t, st.CreateEnvironment(ctx, e))
-			var users []*facts.User
-			for i := range 200 {
-				users = append(users, &facts.User{ID: tenancy.NewID(), EnvID: e.ID, Key: fmt.Sprintf("u-%03d", i), Email: fmt.Sprintf("u%03d@example.com", i), CreatedAt: at.Add(time.Duration(i) * time.Millisecond), UpdatedAt: at})
-			}
-			for i := range 4 {
-				users[i*40].FirstName = "Rhiannon"
-			}
-			must(t, st.InsertUsers(ctx, users))
-			f := facts.Filter{EnvID: e.ID, Search: "rhiannon"}
-			first, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: store.StartCursor, PerPage: 2})
+	onEachEngine(t, func(t *testing.T, open func(t *testing.T) *store.DB) {
+		ctx := context.Background()
+		db := open(t)
+		store.SetSearchIndexedMax(db, 5)
+		st := db.Store()
+		at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+		o := &tenancy.Organization{ID: tenancy.NewID(), Key: "paths", Name: "paths", Settings: tenancy.DefaultOrgSettings(), CreatedAt: at, UpdatedAt: at}
+		must(t, st.CreateOrganization(ctx, o))
+		p := &tenancy.Project{ID: tenancy.NewID(), OrgID: o.ID, Key: "p", Name: "p", CreatedAt: at, UpdatedAt: at}
+		must(t, st.CreateProject(ctx, p))
+		e := &tenancy.Environment{ID: tenancy.NewID(), OrgID: o.ID, ProjectID: p.ID, Key: "e", Name: "e", Settings: tenancy.DefaultEnvSettings(), CreatedAt: at, UpdatedAt: at}
+		must(t, st.CreateEnvironment(ctx, e))
+		var users []*facts.User
+		for i := range 200 {
+			users = append(users, &facts.User{ID: tenancy.NewID(), EnvID: e.ID, Key: fmt.Sprintf("u-%03d", i), Email: fmt.Sprintf("u%03d@example.com", i), CreatedAt: at.Add(time.Duration(i) * time.Millisecond), UpdatedAt: at})
+		}
+		for i := range 4 {
+			users[i*40].FirstName = "Rhiannon"
+		}
+		must(t, st.InsertUsers(ctx, users))
+		f := facts.Filter{EnvID: e.ID, Search: "rhiannon"}
+		first, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: store.StartCursor, PerPage: 2})
+		must(t, err)
+		if got := keysOf(first.Items); !slices.Equal(got, []string{"u-000", "u-040"}) || first.NextCursor == "" {
+			t.Fatalf("first page %q, next cursor %q", got, first.NextCursor)
+		}
+		// Four more users named so: 8 rows hold the term, more than
+		// the 5 read through the index.
+		for i := range 4 {
+			must(t, st.CreateUser(ctx, &facts.User{ID: tenancy.NewID(), EnvID: e.ID, Key: fmt.Sprintf("late-%d", i), FirstName: "RHIANNON", CreatedAt: at.Add(time.Hour + time.Duration(i)), UpdatedAt: at}))
+		}
+		var rest []string
+		for cur := first.NextCursor; cur != ""; {
+			page, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: cur, PerPage: 2})
 			must(t, err)
-			if got := keysOf(first.Items); !slices.Equal(got, []string{"u-000", "u-040"}) || first.NextCursor == "" {
-				t.Fatalf("first page %q, next cursor %q", got, first.NextCursor)
+			rest = append(rest, keysOf(page.Items)...)
+			cur = page.NextCursor
+		}
+		if want := []string{"u-080", "u-120", "late-0", "late-1", "late-2", "late-3"}; !slices.Equal(rest, want) {
+			t.Fatalf("after the first page: %q, want %q", rest, want)
+		}
+		// And back: a cursor taken in order, followed after deletes
+		// leave few enough rows to read through the index.
+		second, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: store.StartCursor, PerPage: 3})
+		must(t, err)
+		if second.NextCursor == "" {
+			t.Fatal("no next cursor")
+		}
+		for _, u := range users[:200:200] {
+			if u.FirstName != "" && u.Key != "u-000" {
+				must(t, st.DeleteUser(ctx, e.ID, u.ID))
 			}
-			// Four more users named so: 8 rows hold the term, more than
-			// the 5 read through the index.
-			for i := range 4 {
-				must(t, st.CreateUser(ctx, &facts.User{ID: tenancy.NewID(), EnvID: e.ID, Key: fmt.Sprintf("late-%d", i), FirstName: "RHIANNON", CreatedAt: at.Add(time.Hour + time.Duration(i)), UpdatedAt: at}))
-			}
-			var rest []string
-			for cur := first.NextCursor; cur != ""; {
-				page, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: cur, PerPage: 2})
-				must(t, err)
-				rest = append(rest, keysOf(page.Items)...)
-				cur = page.NextCursor
-			}
-			if want := []string{"u-080", "u-120", "late-0", "late-1", "late-2", "late-3"}; !slices.Equal(rest, want) {
-				t.Fatalf("after the first page: %q, want %q", rest, want)
-			}
-			// And back: a cursor taken in order, followed after deletes
-			// leave few enough rows to read through the index.
-			second, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: store.StartCursor, PerPage: 3})
-			must(t, err)
-			if second.NextCursor == "" {
-				t.Fatal("no next cursor")
-			}
-			for _, u := range users[:200:200] {
-				if u.FirstName != "" && u.Key != "u-000" {
-					must(t, st.DeleteUser(ctx, e.ID, u.ID))
-				}
-			}
-			page, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: second.NextCursor, PerPage: 10})
-			must(t, err)
-			if got, want := keysOf(page.Items), []string{"late-0", "late-1", "late-2", "late-3"}; !slices.Equal(got, want) {
-				t.Fatalf("after deletes: %q, want %q", got, want)
-			}
-		})
-	}
+		}
+		page, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: second.NextCursor, PerPage: 10})
+		must(t, err)
+		if got, want := keysOf(page.Items), []string{"late-0", "late-1", "late-2", "late-3"}; !slices.Equal(got, want) {
+			t.Fatalf("after deletes: %q, want %q", got, want)
+		}
+	})
 }
 
 func keysOf(us []facts.User) []string {
@@ -384,6 +377,39 @@ func must(t *testing.T, err error) {
 // that searches, on both engines: PostgreSQL refuses both in text and
 // SQLite's FTS5 ends its query at a NUL ("unterminated string").
 func TestSearchRefusesNulAndInvalidUTF8(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, open func(t *testing.T) *store.DB) {
+		ctx := context.Background()
+		st := open(t).Store()
+		env := tenancy.NewID()
+		for _, term := range []string{"ab\x00cd", "\x00\x00\x00", "\xff\xfe\xfd", "ok\xc3"} {
+			f, ff := facts.Filter{EnvID: env, Search: term}, facts.FineFilter{EnvID: env, Search: term}
+			req := gatehouse.PageRequest{}
+			for name, list := range map[string]func() error{
+				"users":          func() error { _, err := st.ListUsers(ctx, f, req); return err },
+				"tenants":        func() error { _, err := st.ListTenants(ctx, f, req); return err },
+				"roles":          func() error { _, err := st.ListRoles(ctx, f, req); return err },
+				"resources":      func() error { _, err := st.ListResources(ctx, f, req); return err },
+				"instances":      func() error { _, err := st.ListInstances(ctx, ff, req); return err },
+				"resource roles": func() error { _, err := st.ListResourceRoles(ctx, ff, req); return err },
+				"relations":      func() error { _, err := st.ListRelations(ctx, ff, req); return err },
+				"condition sets": func() error { _, err := st.ListConditionSets(ctx, ff, req); return err },
+				"users by cursor": func() error {
+					_, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: store.StartCursor})
+					return err
+				},
+			} {
+				var ge *gatehouse.Error
+				if err := list(); !errors.As(err, &ge) || ge.Code != gatehouse.CodeInvalidRequest || ge.Details["field"] != "search" {
+					t.Errorf("%s ?search=%q: %v, want an invalid request about search", name, term, err)
+				}
+			}
+		}
+	})
+}
+
+// onEachEngine runs fn on SQLite and on PostgreSQL, in parallel; open
+// gives a fresh database of the engine.
+func onEachEngine(t *testing.T, fn func(t *testing.T, open func(t *testing.T) *store.DB)) {
 	t.Parallel()
 	for _, c := range []struct {
 		name string
@@ -391,32 +417,7 @@ func TestSearchRefusesNulAndInvalidUTF8(t *testing.T) {
 	}{{"sqlite", openSQLite}, {"postgres", openPostgresDB}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
-			st := c.open(t).Store()
-			env := tenancy.NewID()
-			for _, term := range []string{"ab\x00cd", "\x00\x00\x00", "\xff\xfe\xfd", "ok\xc3"} {
-				f, ff := facts.Filter{EnvID: env, Search: term}, facts.FineFilter{EnvID: env, Search: term}
-				req := gatehouse.PageRequest{}
-				for name, list := range map[string]func() error{
-					"users":          func() error { _, err := st.ListUsers(ctx, f, req); return err },
-					"tenants":        func() error { _, err := st.ListTenants(ctx, f, req); return err },
-					"roles":          func() error { _, err := st.ListRoles(ctx, f, req); return err },
-					"resources":      func() error { _, err := st.ListResources(ctx, f, req); return err },
-					"instances":      func() error { _, err := st.ListInstances(ctx, ff, req); return err },
-					"resource roles": func() error { _, err := st.ListResourceRoles(ctx, ff, req); return err },
-					"relations":      func() error { _, err := st.ListRelations(ctx, ff, req); return err },
-					"condition sets": func() error { _, err := st.ListConditionSets(ctx, ff, req); return err },
-					"users by cursor": func() error {
-						_, err := st.ListUsers(ctx, f, gatehouse.PageRequest{Cursor: store.StartCursor})
-						return err
-					},
-				} {
-					var ge *gatehouse.Error
-					if err := list(); !errors.As(err, &ge) || ge.Code != gatehouse.CodeInvalidRequest || ge.Details["field"] != "search" {
-						t.Errorf("%s ?search=%q: %v, want an invalid request about search", name, term, err)
-					}
-				}
-			}
+			fn(t, c.open)
 		})
 	}
 }
