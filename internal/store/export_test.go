@@ -168,6 +168,11 @@ func WithoutSearchIndex(s *Store) *Store {
 // reads through its index. Before db is used.
 func SetSearchIndexedMax(db *DB, n int) { db.searchIndexedMax = n }
 
+// SetFilteredSortMax sets the most rows of a filter of an assignment list
+// sorted by another key that db's lists read whole and sort (filters.go);
+// -1: none.
+func SetFilteredSortMax(db *DB, n int) { db.filteredSortMax = n }
+
 // SearchIndexed reports whether db reads ?search= through trigram indexes
 // (always on SQLite; on PostgreSQL when pg_trgm could be created).
 func SearchIndexed(db *DB) bool { return db.Engine == SQLite || db.searchIndexed }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -427,6 +428,7 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 	marks := s.marksOf("authz_role_assignments", f.EnvID, envOnly)
 	type keyFilter struct{ sort, key, table, col string }
 	var onlyKey keyFilter // the one filter, when there is one and it matches
+	var filters []idFilter
 	for _, by := range []keyFilter{{"user", f.User, "authz_users", "a.user_id"}, {"role", f.Role, "authz_roles", "a.role_id"}, {"tenant", f.Tenant, "authz_tenants", "a.tenant_id"}} {
 		if by.key == "" {
 			continue
@@ -439,6 +441,7 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 			return gatehouse.Page[facts.Assignment]{}, fmt.Errorf("list role assignments: %w", err)
 		}
 		w.add(by.col+" = ?", id)
+		filters = append(filters, idFilter{col: by.col, id: id, part: len(w.parts) - 1})
 		if id != "" && len(w.parts) == 1 {
 			marks, onlyKey = s.keyMarksOf(by.sort, f.EnvID, by.key), by
 		} else {
@@ -449,10 +452,18 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 		if onlyKey.sort != page.Sort {
 			onlyKey = keyFilter{} // (sorted by another key: not the key's run of the order)
 		}
-		return s.listAssignmentsBy(ctx, f.EnvID, by, w, page, envOnly, onlyKey.key)
+		return s.listAssignmentsBy(ctx, f.EnvID, by, w, filters, page, envOnly, onlyKey.key)
 	}
 	if page.Sort != "" && page.Sort != "created_at" {
 		return gatehouse.Page[facts.Assignment]{}, unknownSort(page.Sort, assignmentSorts)
+	}
+	if len(filters) > 1 {
+		// Two or three filters: read through the index of the one with
+		// the fewest rows (filters.go).
+		var err error
+		if w, err = s.narrowestFirst(ctx, "authz_role_assignments a", w, filters); err != nil {
+			return gatehouse.Page[facts.Assignment]{}, fmt.Errorf("list role assignments: %w", err)
+		}
 	}
 	return listRows(ctx, s.reader(), listQuery{what: "role assignments", cols: assignmentCols,
 		from: assignmentFrom, countFrom: "authz_role_assignments a", idCol: "a.id",
@@ -485,10 +496,30 @@ var assignmentSorts = map[string]string{"created_at": "", "user": "", "role": ""
 // that w is one key of the sort's own table (?role=viewer&sort=role): a
 // deep page of either list starts through the sort's key marks
 // (keymarks.go).
-func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignmentGroup, w *where, page gatehouse.PageRequest, envOnly bool, onlyKey string) (gatehouse.Page[facts.Assignment], error) {
+func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignmentGroup, w *where, filters []idFilter, page gatehouse.PageRequest, envOnly bool, onlyKey string) (gatehouse.Page[facts.Assignment], error) {
 	var out gatehouse.Page[facts.Assignment]
 	if page.PerPage <= 0 {
 		page.PerPage = gatehouse.DefaultPerPage
+	}
+	countW := w
+	if slices.ContainsFunc(filters, func(f idFilter) bool { return f.col != by.fk }) {
+		// Filtered by another key than the sort's (filters.go): a filter
+		// of few rows is read whole and sorted; otherwise the keys are
+		// walked in order as below, each key's rows through its own
+		// index (not the filter's), and counted through the narrowest
+		// filter's.
+		i, n, err := s.narrowestFilter(ctx, "authz_role_assignments a", filters, s.filteredMax())
+		if err != nil {
+			return out, fmt.Errorf("list role assignments: %w", err)
+		}
+		narrowest := func(f idFilter) bool { return f == filters[i] }
+		if n <= s.filteredMax() {
+			// (On PostgreSQL too: the walk reads the keys before the
+			// filter's first row.)
+			return s.listAssignmentsSorted(ctx, envID, by, hintedExcept(s.db.Engine, w, filters, narrowest), page)
+		}
+		countW = hintedExcept(s.db.Engine, w, filters, narrowest)
+		w = hintedExcept(s.db.Engine, w, filters, func(f idFilter) bool { return f.col == by.fk })
 	}
 	dir, cmp := " ASC", ">"
 	if page.Desc {
@@ -531,7 +562,7 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		seek(pos.Key, *pos.At, pos.ID)
 		out.Total = -1
 	} else {
-		if err := countRows(ctx, s.reader(), "authz_role_assignments a", w, page, &out); err != nil {
+		if err := countRows(ctx, s.reader(), "authz_role_assignments a", countW, page, &out); err != nil {
 			return out, fmt.Errorf("count role assignments: %w", err)
 		}
 		offset = max(page.Offset(), 0)

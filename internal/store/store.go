@@ -84,6 +84,9 @@ type DB struct {
 	searchIndexed bool
 	// searchIndexedMax, when not 0, replaces searchIndexedMax (tests).
 	searchIndexedMax int
+	// filteredSortMax, when set, replaces filteredSortMax (filters.go)
+	// for this database's lists (a test's).
+	filteredSortMax int
 }
 
 // Writer is the pool that writes the main database (on SQLite its single
