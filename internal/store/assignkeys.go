@@ -95,7 +95,7 @@ type keyCount struct {
 // assignments; with countUpTo > 0, with how many (each table's counted up
 // to countUpTo, then added), and with all, also the keys holding none
 // (n 0: the counts alone, without a probe for any).
-func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, from string, after, desc bool, countUpTo, limit int, all bool) ([]keyCount, error) {
+func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, from string, after, desc bool, countUpTo, limit int, all bool, flt *byKeyFilters) ([]keyCount, error) {
 	args := []any{envID}
 	cond := ""
 	if after {
@@ -110,18 +110,22 @@ func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySourc
 	if desc {
 		dir = " DESC"
 	}
-	has := "EXISTS (SELECT 1 " + src.instanceProbe + ")"
+	tenantProbe, instanceProbe := src.tenantProbe, src.instanceProbe
+	if flt != nil {
+		tenantProbe, instanceProbe = flt.and(tenantProbe, instanceProbe, &args)
+	}
+	has := "EXISTS (SELECT 1 " + instanceProbe + ")"
 	if !instancesOnly {
-		has = "(EXISTS (SELECT 1 " + src.tenantProbe + ") OR " + has + ")"
+		has = "(EXISTS (SELECT 1 " + tenantProbe + ") OR " + has + ")"
 	}
 	n := "1"
 	if countUpTo > 0 {
 		count := func(probe string) string {
 			return fmt.Sprintf("(SELECT COUNT(*) FROM (SELECT 1 %s LIMIT %d) c)", probe, countUpTo)
 		}
-		n = count(src.instanceProbe)
+		n = count(instanceProbe)
 		if !instancesOnly {
-			n = count(src.tenantProbe) + " + " + n
+			n = count(tenantProbe) + " + " + n
 		}
 	}
 	if all && countUpTo > 0 {
@@ -151,7 +155,13 @@ const byKeyBatch = 500
 // and id (as the tenant assignments sorted by key are). A cursor holds the
 // last row's key, created_at and id; a page by number skips whole keys by
 // their counts, then rows within the key it starts in.
-func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+//
+// With flt, the list is filtered (f's user, role, tenant or resource
+// instance): every key's probe, count and rows take the filters'
+// conditions, a page by number skips whole keys by their filtered counts
+// (the key marks count every row), and its cursors are those of
+// listBothKindsFiltered (filters.go).
+func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest, flt *byKeyFilters) (gatehouse.Page[facts.Assignment], error) {
 	var out gatehouse.Page[facts.Assignment]
 	if page.Cursor != "" && page.Page > 1 {
 		return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
@@ -160,8 +170,12 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 		page.PerPage = gatehouse.DefaultPerPage
 	}
 	src := byKeySources[page.Sort]
-	instancesOnly := f.Kind == facts.AssignmentsOnInstances
+	// (Assignments of a resource instance are all on instances.)
+	instancesOnly := f.Kind == facts.AssignmentsOnInstances || f.ResourceInstance != ""
 	bind := byKeyBinding(f, page.Sort, page.Desc)
+	if flt != nil {
+		bind = bothKindsFilteredBinding(f, page.Sort, page.Desc)
+	}
 	want := page.PerPage + 1 // a row more tells whether a page follows
 
 	// The first key and where in it the page starts: after a cursor's row
@@ -188,7 +202,11 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 		sub = encodeCursor(cursorPos{Bind: mergedBinding(kf, page.Desc), Key: *pos.At, ID: pos.ID})
 		out.Total = -1
 	default:
-		if err := s.countBothKinds(ctx, f, page, &out); err != nil {
+		if flt != nil {
+			if err := s.countFiltered(ctx, flt.countT, flt.countI, page, &out); err != nil {
+				return out, err
+			}
+		} else if err := s.countBothKinds(ctx, f, page, &out); err != nil {
 			return out, err
 		}
 		skip = max(page.Offset(), 0)
@@ -196,7 +214,7 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			out.Items = []facts.Assignment{}
 			return out, nil // past the end, counted
 		}
-		if skip >= deepOffset {
+		if skip >= deepOffset && flt == nil {
 			// The row before the page, through the key marks of both
 			// tables (keymerge.go), or of the assignments on instances.
 			var key string
@@ -230,7 +248,7 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			// counted up to the skip: a key of many rows costs no more.
 			from, after, batch := "", false, 32
 			for {
-				keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, page.Desc, skip+1, batch, true)
+				keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, page.Desc, skip+1, batch, true, flt)
 				if err != nil {
 					return out, fmt.Errorf("list role assignments: %w", err)
 				}
@@ -273,7 +291,7 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 		// The next keys, counted up to what the page still needs: those
 		// that fill it, then their rows in one read.
 		need := want - len(items)
-		keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, page.Desc, need, need, false)
+		keys, err := s.assignmentKeys(ctx, f.EnvID, src, instancesOnly, from, after, page.Desc, need, need, false, flt)
 		if err != nil {
 			return out, fmt.Errorf("list role assignments: %w", err)
 		}
@@ -285,7 +303,7 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 		if len(sel) == 0 {
 			break
 		}
-		rows, err := s.rowsOfKeys(ctx, f.EnvID, src, instancesOnly, sel, need, page.Desc)
+		rows, err := s.rowsOfKeys(ctx, f.EnvID, src, instancesOnly, sel, need, page.Desc, flt)
 		if err != nil {
 			return out, err
 		}
@@ -319,7 +337,7 @@ type atRow struct {
 // the last key from its (fk, created_at, id) index (a key may hold
 // thousands). They are ordered here by their key's place in keys (the
 // database ordered the keys), then created_at and id.
-func (s *Store) rowsOfKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, keys []string, limit int, desc bool) ([]atRow, error) {
+func (s *Store) rowsOfKeys(ctx context.Context, envID string, src byKeySource, instancesOnly bool, keys []string, limit int, desc bool, flt *byKeyFilters) ([]atRow, error) {
 	dir := " ASC"
 	if desc {
 		dir = " DESC"
@@ -334,17 +352,22 @@ func (s *Store) rowsOfKeys(ctx context.Context, envID string, src byKeySource, i
 		args = append(args, key)
 		in = append(in, fmt.Sprintf("$%d", len(args)))
 	}
-	type table struct{ name, cols, joins, rows, from string }
-	tables := []table{{"authz_instance_assignments", instanceAssignmentCols, instanceAssignmentJoins, src.instanceRows, src.instanceFrom}}
+	type table struct{ name, cols, joins, rows, from, filter string }
+	// The filters' conditions on each table's rows (a), if any.
+	tenantFilter, instanceFilter := "", ""
+	if flt != nil {
+		tenantFilter, instanceFilter = flt.and("", "", &args)
+	}
+	tables := []table{{"authz_instance_assignments", instanceAssignmentCols, instanceAssignmentJoins, src.instanceRows, src.instanceFrom, instanceFilter}}
 	if !instancesOnly {
-		tables = append(tables, table{"authz_role_assignments", tenantAssignmentCols, tenantAssignmentJoins, src.tenantRows, src.tenantFrom})
+		tables = append(tables, table{"authz_role_assignments", tenantAssignmentCols, tenantAssignmentJoins, src.tenantRows, src.tenantFrom, tenantFilter})
 	}
 	for _, t := range tables {
-		parts = append(parts, fmt.Sprintf("SELECT * FROM (SELECT %s, a.created_at, a.created_at AS at, %s AS key FROM (SELECT * FROM %s a WHERE %s ORDER BY a.created_at%s, a.id%s LIMIT %d) a %s) b%d",
-			t.cols, lastParam, t.name, fmt.Sprintf(t.rows, lastParam), dir, dir, limit, t.joins, len(parts)))
+		parts = append(parts, fmt.Sprintf("SELECT * FROM (SELECT %s, a.created_at, a.created_at AS at, %s AS key FROM (SELECT * FROM %s a WHERE %s%s ORDER BY a.created_at%s, a.id%s LIMIT %d) a %s) b%d",
+			t.cols, lastParam, t.name, fmt.Sprintf(t.rows, lastParam), t.filter, dir, dir, limit, t.joins, len(parts)))
 		if len(in) > 0 {
-			parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, a.created_at AS at, k.key FROM %s %s WHERE k.env_id = $1 AND k.key IN (%s)",
-				t.cols, t.from, t.joins, strings.Join(in, ", ")))
+			parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, a.created_at AS at, k.key FROM %s %s WHERE k.env_id = $1 AND k.key IN (%s)%s",
+				t.cols, t.from, t.joins, strings.Join(in, ", "), t.filter))
 		}
 	}
 	rank := make(map[string]int, len(keys))

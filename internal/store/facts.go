@@ -426,10 +426,13 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 	// or tenant for theirs.
 	envOnly := f.User == "" && f.Role == "" && f.Tenant == ""
 	marks := s.marksOf("authz_role_assignments", f.EnvID, envOnly)
-	type keyFilter struct{ sort, key, table, col string }
+	type keyFilter struct {
+		sort, key, table, col string
+		rank                  int
+	}
 	var onlyKey keyFilter // the one filter, when there is one and it matches
 	var filters []idFilter
-	for _, by := range []keyFilter{{"user", f.User, "authz_users", "a.user_id"}, {"role", f.Role, "authz_roles", "a.role_id"}, {"tenant", f.Tenant, "authz_tenants", "a.tenant_id"}} {
+	for _, by := range []keyFilter{{"user", f.User, "authz_users", "a.user_id", rankUser}, {"role", f.Role, "authz_roles", "a.role_id", rankRole}, {"tenant", f.Tenant, "authz_tenants", "a.tenant_id", rankTenant}} {
 		if by.key == "" {
 			continue
 		}
@@ -441,7 +444,7 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 			return gatehouse.Page[facts.Assignment]{}, fmt.Errorf("list role assignments: %w", err)
 		}
 		w.add(by.col+" = ?", id)
-		filters = append(filters, idFilter{col: by.col, id: id, part: len(w.parts) - 1})
+		filters = append(filters, idFilter{col: by.col, id: id, part: len(w.parts) - 1, rank: by.rank})
 		if id != "" && len(w.parts) == 1 {
 			marks, onlyKey = s.keyMarksOf(by.sort, f.EnvID, by.key), by
 		} else {
@@ -512,7 +515,7 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		if err != nil {
 			return out, fmt.Errorf("list role assignments: %w", err)
 		}
-		narrowest := func(f idFilter) bool { return f == filters[i] }
+		narrowest := func(f idFilter) bool { return f.part == filters[i].part }
 		if n <= s.filteredMax() {
 			// (On PostgreSQL too: the walk reads the keys before the
 			// filter's first row.)

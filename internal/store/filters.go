@@ -40,11 +40,26 @@ import (
 // when a filter's count crosses the line between two pages.
 
 // idFilter is one filter of an assignment list: its column, the id it
-// matches ("" when the key named none) and its index in the where's parts.
+// matches ("" when the key named none) and its index in the where's parts;
+// a filter other than col = id (roles of several resource types, a
+// tenant's instances) has its own condition (numbered from $1) and
+// arguments in cond and args. rank orders the counts (the fewest rows
+// first, as a rule).
 type idFilter struct {
 	col, id string
 	part    int
+	cond    string
+	args    []any
+	rank    int
 }
+
+// The ranks of the filters, fewest rows first as a rule.
+const (
+	rankUser = iota
+	rankInstance
+	rankTenant
+	rankRole
+)
 
 // filteredSortMax is the most rows a filter of an assignment list sorted
 // by another key may hold to be read whole and sorted.
@@ -60,25 +75,27 @@ func (s *Store) filteredMax() int {
 // narrowestFilter returns the index in filters of the filter with the
 // fewest rows in table ("authz_role_assignments a") and that count, up to
 // most+1. Each is counted from its index alone, up to one more than the
-// fewest so far (users first, whose filters hold the fewest rows as a
-// rule, roles last), so that a user's few rows bound the other counts.
+// fewest so far (by rank: users first, whose filters hold the fewest rows
+// as a rule, roles last), so that a user's few rows bound the other
+// counts.
 func (s *Store) narrowestFilter(ctx context.Context, table string, filters []idFilter, most int) (int, int, error) {
 	order := make([]int, len(filters))
 	for i := range order {
 		order[i] = i
 	}
-	rank := func(f idFilter) int {
-		return strings.Index("user tenant role instance", strings.TrimSuffix(f.col[strings.IndexByte(f.col, '.')+1:], "_id"))
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rank(filters[a]), rank(filters[b])) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(filters[a].rank, filters[b].rank) })
 	best, fewest := -1, most+1
 	for _, i := range order {
 		f := filters[i]
-		if f.id == "" {
-			return i, 0, nil // no such key: no rows
+		cond, args := f.cond, f.args
+		if cond == "" {
+			if f.id == "" {
+				return i, 0, nil // no such key: no rows
+			}
+			cond, args = f.col+" = $1", []any{f.id}
 		}
 		var n int
-		if err := s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s WHERE %s = $1 LIMIT %d) c", table, f.col, fewest), f.id).Scan(&n); err != nil {
+		if err := s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d) c", table, cond, fewest), args...).Scan(&n); err != nil {
 			return 0, 0, fmt.Errorf("count the rows of a filter: %w", err)
 		}
 		if best < 0 || n < fewest {
@@ -100,7 +117,7 @@ func (s *Store) narrowestFirst(ctx context.Context, table string, w *where, filt
 	if err != nil {
 		return nil, err
 	}
-	return hintedExcept(s.db.Engine, w, filters, func(f idFilter) bool { return f == filters[i] }), nil
+	return hintedExcept(s.db.Engine, w, filters, func(f idFilter) bool { return f.part == filters[i].part }), nil
 }
 
 // hintedExcept returns, on SQLite, a copy of w in which the condition of
@@ -191,6 +208,204 @@ func (s *Store) listAssignmentsSorted(ctx context.Context, envID string, by assi
 		if err != nil {
 			return out, fmt.Errorf("scan role assignments: %w", err)
 		}
+		out.Items = append(out.Items, a)
+	}
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("list role assignments: %w", err)
+	}
+	if more {
+		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: lastKey, At: &lastAt, ID: lastID})
+	}
+	return out, nil
+}
+
+// listBothKindsByKey is a page of the assignments of both kinds (or on
+// instances only) filtered by a user, role, tenant or resource instance
+// and sorted by the key of page.Sort, then created_at and id (the order of
+// every assignment list sorted by key). When each table's narrowest
+// filter holds at most filteredMax rows, those rows are read whole and
+// sorted (listBothKindsFiltered); otherwise the keys are walked in order
+// as the unfiltered list walks them, with the filters' conditions on each
+// key's rows (listAssignmentsByKeyMerged). Both give the same cursors.
+// (The sorted union of both tables, narrowed by keys in the joined view,
+// cost seconds at a million rows however few rows matched.)
+func (s *Store) listBothKindsByKey(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
+	wT, fT, wI, fI, err := s.assignmentWheres(ctx, f)
+	if err != nil {
+		return gatehouse.Page[facts.Assignment]{}, err
+	}
+	most := s.filteredMax()
+	small := true
+	// narrowest is a table's conditions read through its narrowest
+	// filter's index.
+	narrowest := func(table string, w *where, filters []idFilter) (*where, error) {
+		if len(filters) == 0 {
+			small = false // the environment's rows
+			return w, nil
+		}
+		i, n, err := s.narrowestFilter(ctx, table, filters, most)
+		if err != nil {
+			return nil, fmt.Errorf("list role assignments: %w", err)
+		}
+		small = small && n <= most
+		return hintedExcept(s.db.Engine, w, filters, func(f idFilter) bool { return f.part == filters[i].part }), nil
+	}
+	var cT, cI *where
+	if wT != nil {
+		if cT, err = narrowest("authz_role_assignments a", wT, fT); err != nil {
+			return gatehouse.Page[facts.Assignment]{}, err
+		}
+	}
+	if cI, err = narrowest("authz_instance_assignments a", wI, fI); err != nil {
+		return gatehouse.Page[facts.Assignment]{}, err
+	}
+	if small {
+		return s.listBothKindsFiltered(ctx, f, page, cT, cI)
+	}
+	none := func(idFilter) bool { return false }
+	flt := &byKeyFilters{countT: cT, countI: cI, walkI: hintedExcept(s.db.Engine, wI, fI, none)}
+	if wT != nil {
+		flt.walkT = hintedExcept(s.db.Engine, wT, fT, none)
+	}
+	return s.listAssignmentsByKeyMerged(ctx, f, page, flt)
+}
+
+// byKeyFilters are the filters of a list of both kinds walked by key
+// (listAssignmentsByKeyMerged): each table's conditions as each key's
+// rows are read (walkT, walkI: on SQLite hidden from the index choice, so
+// that a key's rows are read through its own index) and as the list is
+// counted (countT, countI: through the narrowest filter's index); the
+// tenant assignments' are nil when the list holds none of them.
+type byKeyFilters struct {
+	walkT, walkI   *where
+	countT, countI *where
+}
+
+// and returns the conditions of a tenant assignment's and an assignment on
+// an instance's rows (a) with the filters' added, their arguments
+// appended to args.
+func (b *byKeyFilters) and(tenant, instance string, args *[]any) (string, string) {
+	if b.walkT != nil {
+		tenant += " AND " + shiftParams(strings.Join(b.walkT.parts, " AND "), len(*args))
+		*args = append(*args, b.walkT.args...)
+	}
+	instance += " AND " + shiftParams(strings.Join(b.walkI.parts, " AND "), len(*args))
+	*args = append(*args, b.walkI.args...)
+	return tenant, instance
+}
+
+// bothKindsFilteredBinding binds a cursor of a filtered list of both
+// kinds sorted by key, however it is read.
+func bothKindsFilteredBinding(f facts.AssignmentFilter, sort string, desc bool) string {
+	bw := &where{}
+	for _, c := range []struct{ name, v string }{{"env", f.EnvID}, {"kind", f.Kind}, {"user", f.User}, {"role", f.Role}, {"tenant", f.Tenant}, {"instance", f.ResourceInstance}} {
+		bw.add(c.name+" = ?", c.v)
+	}
+	return cursorBinding("role assignments of both kinds by key, filtered", sort, desc, bw)
+}
+
+// countFiltered counts a filtered list of both kinds: each table's rows
+// under its conditions (wT nil: none of that table), up to
+// page.CountUpTo.
+func (s *Store) countFiltered(ctx context.Context, wT, wI *where, page gatehouse.PageRequest, out *gatehouse.Page[facts.Assignment]) error {
+	for _, t := range []struct {
+		table string
+		w     *where
+	}{{"authz_role_assignments a", wT}, {"authz_instance_assignments a", wI}} {
+		if t.w == nil {
+			continue
+		}
+		var part gatehouse.Page[facts.Assignment]
+		if err := countRows(ctx, s.reader(), t.table, t.w, page, &part); err != nil {
+			return fmt.Errorf("count role assignments: %w", err)
+		}
+		out.Total += part.Total
+		out.TotalCapped = out.TotalCapped || part.TotalCapped
+	}
+	if out.TotalCapped || page.CountUpTo > 0 && out.Total > page.CountUpTo {
+		out.Total, out.TotalCapped = page.CountUpTo, true
+	}
+	return nil
+}
+
+// listBothKindsFiltered reads listBothKindsByKey's page whole: each
+// table's rows under its conditions (wT nil: none), read through its
+// narrowest filter's index, joined, and the two sorted together.
+func (s *Store) listBothKindsFiltered(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest, wT, wI *where) (out gatehouse.Page[facts.Assignment], err error) {
+	if page.Cursor != "" && page.Page > 1 {
+		return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
+	}
+	if page.PerPage <= 0 {
+		page.PerPage = gatehouse.DefaultPerPage
+	}
+	keyCol := map[string][2]string{"user": {"u.key", "u.key"}, "role": {"r.key", "rr.key"}, "tenant": {"t.key", "t.key"}}[page.Sort]
+	dir, cmpOp := " ASC", ">"
+	if page.Desc {
+		dir, cmpOp = " DESC", "<"
+	}
+	bind := bothKindsFilteredBinding(f, page.Sort, page.Desc)
+	// The tables' rows, joined (on SQLite in this order: the assignments
+	// through the filter's index first).
+	join := "JOIN "
+	if s.db.Engine == SQLite {
+		join = "CROSS JOIN "
+	}
+	var parts []string
+	var args []any
+	if wT != nil {
+		parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, %s AS sort_key, a.created_at AS at FROM authz_role_assignments a %s%s",
+			tenantAssignmentCols, keyCol[0], strings.ReplaceAll(tenantAssignmentJoins, "JOIN ", join), wT.sql()))
+		args = append(args, wT.args...)
+	}
+	parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, %s AS sort_key, a.created_at AS at FROM authz_instance_assignments a %s%s",
+		instanceAssignmentCols, keyCol[1], strings.ReplaceAll(instanceAssignmentJoins, "JOIN ", join), shiftParams(wI.sql(), len(args))))
+	args = append(args, wI.args...)
+	union := strings.Join(parts, " UNION ALL ")
+	cond := ""
+	offset := 0
+	switch {
+	case page.Cursor == StartCursor:
+		out.Total = -1
+	case page.Cursor != "":
+		pos, err := decodeCursor(page.Cursor, bind)
+		if err != nil {
+			return out, err
+		}
+		if _, ok := pos.Key.(string); !ok || pos.At == nil {
+			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
+		}
+		args = append(args, pos.Key, *pos.At, pos.ID)
+		cond = fmt.Sprintf(" WHERE (x.sort_key, x.at, x.id) %s ($%d, $%d, $%d)", cmpOp, len(args)-2, len(args)-1, len(args))
+		out.Total = -1
+	default:
+		if err := s.countFiltered(ctx, wT, wI, page, &out); err != nil {
+			return out, err
+		}
+		offset = max(page.Offset(), 0)
+	}
+	limit := fmt.Sprintf(" LIMIT %d", page.PerPage+1)
+	if offset > 0 {
+		limit += fmt.Sprintf(" OFFSET %d", offset)
+	}
+	rows, err := s.reader().QueryContext(ctx, fmt.Sprintf("SELECT * FROM (%s) x%s ORDER BY x.sort_key%s, x.at%s, x.id%s%s", union, cond, dir, dir, dir, limit), args...)
+	if err != nil {
+		return out, fmt.Errorf("list role assignments: %w", err)
+	}
+	defer rows.Close()
+	out.Items = []facts.Assignment{}
+	var lastKey, lastID string
+	var lastAt int64
+	more := false
+	for rows.Next() {
+		if len(out.Items) == page.PerPage {
+			more = true
+			break
+		}
+		a, err := scanAnyAssignment(extraScanner{rows, []any{&lastKey, &lastAt}})
+		if err != nil {
+			return out, fmt.Errorf("scan role assignments: %w", err)
+		}
+		lastID = a.ID
 		out.Items = append(out.Items, a)
 	}
 	if err := rows.Err(); err != nil {

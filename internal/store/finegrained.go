@@ -363,7 +363,11 @@ func (s *Store) listAnyAssignments(ctx context.Context, f facts.AssignmentFilter
 		return s.listMergedAssignments(ctx, f, page)
 	}
 	if byKeyWalks(f, page) && (page.Cursor != "" || mergedByNumber) {
-		return s.listAssignmentsByKeyMerged(ctx, f, page)
+		return s.listAssignmentsByKeyMerged(ctx, f, page, nil)
+	}
+	if _, ok := byKeySources[page.Sort]; ok && (page.Cursor != "" || mergedByNumber) {
+		// Filtered and sorted by a key (filters.go).
+		return s.listBothKindsByKey(ctx, f, page)
 	}
 	w := &where{}
 	w.add("x.env_id = ?", f.EnvID)
@@ -436,29 +440,6 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		p.Key = k
 		pos = &p
 	}
-	idOf := func(query string, args ...any) (string, error) {
-		var id string
-		err := s.reader().QueryRowContext(ctx, query, args...).Scan(&id)
-		if err == sql.ErrNoRows {
-			return "", nil // nothing of that key: no assignment matches (ids are never "")
-		}
-		if err != nil {
-			return "", fmt.Errorf("list role assignments: %w", err)
-		}
-		return id, nil
-	}
-	var userID, tenantID string
-	var err error
-	if f.User != "" {
-		if userID, err = idOf("SELECT id FROM authz_users WHERE env_id = $1 AND key = $2", f.EnvID, f.User); err != nil {
-			return out, err
-		}
-	}
-	if f.Tenant != "" {
-		if tenantID, err = idOf("SELECT id FROM authz_tenants WHERE env_id = $1 AND key = $2", f.EnvID, f.Tenant); err != nil {
-			return out, err
-		}
-	}
 	// read appends up to a page and one of a table's assignments after the
 	// cursor, in order, with their created_at (microseconds).
 	type row struct {
@@ -522,82 +503,24 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		}
 	}
 	var tenantRows, instanceRows []row
-	var wT, wI *where // the two tables' conditions (wT nil: instances only)
-	if f.Kind != facts.AssignmentsOnInstances && f.ResourceInstance == "" {
-		// A user, role or tenant implies the environment and has its index.
-		w := &where{}
-		wT = w
-		if f.User == "" && f.Role == "" && f.Tenant == "" {
-			w.add("a.env_id = ?", f.EnvID)
+	wT, fT, wI, fI, err := s.assignmentWheres(ctx, f)
+	if err != nil {
+		return out, err
+	}
+	// Two or three filters: through the narrowest's index (filters.go).
+	if wT != nil {
+		if wT, err = s.narrowestFirst(ctx, "authz_role_assignments a", wT, fT); err != nil {
+			return out, fmt.Errorf("list role assignments: %w", err)
 		}
-		if f.User != "" {
-			w.add("a.user_id = ?", userID)
-		}
-		if f.Role != "" {
-			roleID, err := idOf("SELECT id FROM authz_roles WHERE env_id = $1 AND key = $2", f.EnvID, f.Role)
-			if err != nil {
-				return out, err
-			}
-			w.add("a.role_id = ?", roleID)
-		}
-		if f.Tenant != "" {
-			w.add("a.tenant_id = ?", tenantID)
-		}
-		if err := count("authz_role_assignments", w); err != nil {
+		if err := count("authz_role_assignments", wT); err != nil {
 			return out, err
 		}
 	}
-	{
-		w := &where{}
-		wI = w
-		// The tenant filter too: its instances' assignments are read by
-		// the (instance_id, created_at, id) index; with env_id the
-		// environment's whole range was walked for a tenant's few.
-		if f.User == "" && f.ResourceInstance == "" && f.Role == "" && f.Tenant == "" {
-			w.add("a.env_id = ?", f.EnvID)
-		}
-		if f.User != "" {
-			w.add("a.user_id = ?", userID)
-		}
-		if f.ResourceInstance != "" {
-			res, key, _ := strings.Cut(f.ResourceInstance, ":")
-			instID, err := idOf("SELECT x.id FROM authz_instances x JOIN authz_resources r ON r.id = x.resource_id WHERE x.env_id = $1 AND r.env_id = $1 AND r.key = $2 AND x.key = $3",
-				f.EnvID, res, key)
-			if err != nil {
-				return out, err
-			}
-			w.add("a.instance_id = ?", instID)
-		}
-		if f.Role != "" {
-			// Roles of several resource types may share a key: one is a
-			// range of the (role_id, created_at, id) index, more a filter.
-			roleIDs, err := queryAll(ctx, s.reader(), "SELECT id FROM authz_resource_roles WHERE env_id = $1 AND key = $2 ORDER BY id", func(sc scanner) (string, error) {
-				var id string
-				return id, sc.Scan(&id)
-			}, f.EnvID, f.Role)
-			if err != nil {
-				return out, fmt.Errorf("list role assignments: %w", err)
-			}
-			switch len(roleIDs) {
-			case 0:
-				w.add("a.role_id = ?", "") // no such role: nothing matches
-			case 1:
-				w.add("a.role_id = ?", roleIDs[0])
-			default:
-				var in []string
-				for _, id := range roleIDs {
-					w.args = append(w.args, id)
-					in = append(in, fmt.Sprintf("$%d", len(w.args)))
-				}
-				w.raw("a.role_id IN (" + strings.Join(in, ", ") + ")")
-			}
-		}
-		if f.Tenant != "" {
-			w.add("a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = ?)", tenantID)
-		}
-		if err := count("authz_instance_assignments", w); err != nil {
-			return out, err
-		}
+	if wI, err = s.narrowestFirst(ctx, "authz_instance_assignments a", wI, fI); err != nil {
+		return out, fmt.Errorf("list role assignments: %w", err)
+	}
+	if err := count("authz_instance_assignments", wI); err != nil {
+		return out, err
 	}
 	// pastEnd takes a seek's answer: the page starts after the row it
 	// found, or the page is past the end (true), or, when the marks could
@@ -716,6 +639,122 @@ func (s *Store) mergedAssignments(ctx context.Context, f facts.AssignmentFilter,
 		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: last.at, ID: last.a.ID})
 	}
 	return out, nil
+}
+
+// assignmentWheres is the conditions of f's rows in each table of
+// assignments: wT those of the tenant assignments (nil when the list is of
+// assignments on instances only), wI those on instances, each with its
+// filters (fT, fI: none when it is the environment's rows).
+func (s *Store) assignmentWheres(ctx context.Context, f facts.AssignmentFilter) (wT *where, fT []idFilter, wI *where, fI []idFilter, err error) {
+	idOf := func(query string, args ...any) (string, error) {
+		var id string
+		err := s.reader().QueryRowContext(ctx, query, args...).Scan(&id)
+		if err == sql.ErrNoRows {
+			return "", nil // nothing of that key: no assignment matches (ids are never "")
+		}
+		if err != nil {
+			return "", fmt.Errorf("list role assignments: %w", err)
+		}
+		return id, nil
+	}
+	var userID, tenantID string
+	if f.User != "" {
+		if userID, err = idOf("SELECT id FROM authz_users WHERE env_id = $1 AND key = $2", f.EnvID, f.User); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	if f.Tenant != "" {
+		if tenantID, err = idOf("SELECT id FROM authz_tenants WHERE env_id = $1 AND key = $2", f.EnvID, f.Tenant); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	if f.Kind != facts.AssignmentsOnInstances && f.ResourceInstance == "" {
+		// A user, role or tenant implies the environment and has its index.
+		w := &where{}
+		wT = w
+		if f.User == "" && f.Role == "" && f.Tenant == "" {
+			w.add("a.env_id = ?", f.EnvID)
+		}
+		var filters []idFilter
+		if f.User != "" {
+			w.add("a.user_id = ?", userID)
+			filters = append(filters, idFilter{col: "a.user_id", id: userID, part: len(w.parts) - 1, rank: rankUser})
+		}
+		if f.Role != "" {
+			roleID, err := idOf("SELECT id FROM authz_roles WHERE env_id = $1 AND key = $2", f.EnvID, f.Role)
+			if err != nil {
+				return nil, nil, nil, nil, err
+			}
+			w.add("a.role_id = ?", roleID)
+			filters = append(filters, idFilter{col: "a.role_id", id: roleID, part: len(w.parts) - 1, rank: rankRole})
+		}
+		if f.Tenant != "" {
+			w.add("a.tenant_id = ?", tenantID)
+			filters = append(filters, idFilter{col: "a.tenant_id", id: tenantID, part: len(w.parts) - 1, rank: rankTenant})
+		}
+		fT = filters
+	}
+	{
+		w := &where{}
+		wI = w
+		// The tenant filter too: its instances' assignments are read by
+		// the (instance_id, created_at, id) index; with env_id the
+		// environment's whole range was walked for a tenant's few.
+		if f.User == "" && f.ResourceInstance == "" && f.Role == "" && f.Tenant == "" {
+			w.add("a.env_id = ?", f.EnvID)
+		}
+		var filters []idFilter
+		if f.User != "" {
+			w.add("a.user_id = ?", userID)
+			filters = append(filters, idFilter{col: "a.user_id", id: userID, part: len(w.parts) - 1, rank: rankUser})
+		}
+		if f.ResourceInstance != "" {
+			res, key, _ := strings.Cut(f.ResourceInstance, ":")
+			instID, err := idOf("SELECT x.id FROM authz_instances x JOIN authz_resources r ON r.id = x.resource_id WHERE x.env_id = $1 AND r.env_id = $1 AND r.key = $2 AND x.key = $3",
+				f.EnvID, res, key)
+			if err != nil {
+				return nil, nil, nil, nil, err
+			}
+			w.add("a.instance_id = ?", instID)
+			filters = append(filters, idFilter{col: "a.instance_id", id: instID, part: len(w.parts) - 1, rank: rankInstance})
+		}
+		if f.Role != "" {
+			// Roles of several resource types may share a key: one is a
+			// range of the (role_id, created_at, id) index, more a filter.
+			roleIDs, err := queryAll(ctx, s.reader(), "SELECT id FROM authz_resource_roles WHERE env_id = $1 AND key = $2 ORDER BY id", func(sc scanner) (string, error) {
+				var id string
+				return id, sc.Scan(&id)
+			}, f.EnvID, f.Role)
+			if err != nil {
+				return nil, nil, nil, nil, fmt.Errorf("list role assignments: %w", err)
+			}
+			switch len(roleIDs) {
+			case 0:
+				w.add("a.role_id = ?", "") // no such role: nothing matches
+				filters = append(filters, idFilter{col: "a.role_id", part: len(w.parts) - 1, rank: rankRole})
+			case 1:
+				w.add("a.role_id = ?", roleIDs[0])
+				filters = append(filters, idFilter{col: "a.role_id", id: roleIDs[0], part: len(w.parts) - 1, rank: rankRole})
+			default:
+				var in, own []string
+				var args []any
+				for _, id := range roleIDs {
+					w.args, args = append(w.args, id), append(args, id)
+					in, own = append(in, fmt.Sprintf("$%d", len(w.args))), append(own, fmt.Sprintf("$%d", len(args)))
+				}
+				w.raw("a.role_id IN (" + strings.Join(in, ", ") + ")")
+				filters = append(filters, idFilter{col: "a.role_id", part: len(w.parts) - 1, rank: rankRole,
+					cond: "a.role_id IN (" + strings.Join(own, ", ") + ")", args: args})
+			}
+		}
+		if f.Tenant != "" {
+			w.add("a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = ?)", tenantID)
+			filters = append(filters, idFilter{col: "a.instance_id", part: len(w.parts) - 1, rank: rankTenant,
+				cond: "a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = $1)", args: []any{tenantID}})
+		}
+		fI = filters
+	}
+	return wT, fT, wI, fI, nil
 }
 
 // oneKeyOf is the sort by key ("user", "role" or "tenant") and the key

@@ -44,7 +44,9 @@ import (
 // assignment tables) from the start and from half-way, unfiltered and by
 // user, role and tenant, then by page number (each beside "-union", the
 // same page read from the sorted union of both tables), also sorted by the
-// key of the user, role or tenant; with GATEHOUSE_LIST_EXPLAIN=1 PostgreSQL's plans
+// key of the user, role or tenant. "filtered/" (in both parts) times
+// lists with two filters, or filtered by one key and sorted by another's.
+// With GATEHOUSE_LIST_EXPLAIN=1 PostgreSQL's plans
 // of the merged reads are logged (-v) and a sequential scan fails.
 func BenchmarkListPages(b *testing.B) {
 	n := 1_000_000
@@ -262,6 +264,49 @@ func BenchmarkListPages(b *testing.B) {
 					return gatehouse.PageRequest{PerPage: 20, Sort: sort, Desc: desc, Cursor: cur}
 				}})
 			}
+			// filtered is the lists with two filters, or filtered by one
+			// key and sorted by another's (filters.go): page 1 (counted
+			// up to TotalCap), a page by number further in, and a cursor
+			// page half-way through the list.
+			filtered := func() []tc {
+				var out []tc
+				for _, c := range []struct {
+					name string
+					f    facts.AssignmentFilter
+					sort string
+					page int
+				}{
+					{"role-00-in-t-0420", facts.AssignmentFilter{Role: "role-00", Tenant: "t-0420"}, "", 20},
+					{"role-07-in-t-0420", facts.AssignmentFilter{Role: "role-07", Tenant: "t-0420"}, "", 1},
+					{"of-u-000500-role-00", facts.AssignmentFilter{User: "u-000500", Role: "role-00"}, "", 1},
+					{"of-u-000500-by-role", facts.AssignmentFilter{User: "u-000500"}, "role", 1},
+					{"in-t-0420-by-user", facts.AssignmentFilter{Tenant: "t-0420"}, "user", n / 25_000},
+					{"in-t-0420-by-role", facts.AssignmentFilter{Tenant: "t-0420"}, "role", n / 25_000},
+					{"of-role-07-by-user", facts.AssignmentFilter{Role: "role-07"}, "user", n / 1000},
+					{"of-role-00-by-user", facts.AssignmentFilter{Role: "role-00"}, "user", n / 80},
+					{"of-role-00-by-tenant", facts.AssignmentFilter{Role: "role-00"}, "tenant", n / 80},
+				} {
+					list := as(c.f)
+					req := func(p int) func() gatehouse.PageRequest {
+						return func() gatehouse.PageRequest {
+							return gatehouse.PageRequest{Page: p, PerPage: 20, Sort: c.sort, CountUpTo: gatehouse.TotalCap}
+						}
+					}
+					out = append(out, tc{"filtered/" + c.name + "/page1", list, req(1)})
+					if c.page > 1 {
+						out = append(out, tc{"filtered/" + c.name + fmt.Sprintf("/page%d", c.page), skipping(list), req(c.page)})
+					}
+					var cur string
+					out = append(out, tc{"filtered/" + c.name + "/cursor", list, func() gatehouse.PageRequest {
+						if cur == "" {
+							cur = deep(list, max(c.page/2, 1), c.sort, false)
+						}
+						return gatehouse.PageRequest{PerPage: 20, Sort: c.sort, Cursor: cur}
+					}})
+				}
+				return out
+			}
+			cases = append(cases, filtered()...)
 			page("assignments", as(facts.AssignmentFilter{}), mid, "", false)
 			page("assignments-desc", as(facts.AssignmentFilter{}), mid, "", true)
 			for _, s := range []string{"user", "role", "tenant"} {
@@ -455,6 +500,7 @@ func BenchmarkListPages(b *testing.B) {
 					cases = append(cases, tc{"kind-all-of-" + r.role + d + "/page-deep", marked(list), req}, tc{"kind-all-of-" + r.role + d + "/page-deep-skip", skipping(list), req})
 				}
 			}
+			cases = append(cases, filtered()...)
 			run("merged/")
 			hits, stale := db.AnchorPages()
 			b.Logf("%s: %d pages by number read through a kept cursor, %d kept cursors outdated", e.name, hits, stale)
