@@ -114,9 +114,17 @@ func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySourc
 	if flt != nil {
 		tenantProbe, instanceProbe = flt.and(tenantProbe, instanceProbe, &args)
 	}
-	has := "EXISTS (SELECT 1 " + instanceProbe + ")"
+	exists := func(probe string) string { return "EXISTS (SELECT 1 " + probe + ")" }
+	if flt != nil && s.db.Engine == Postgres {
+		// Filtered, PostgreSQL may read every row of the filter into a
+		// hash for the probe instead of probing each key (the rows of a
+		// role held by 46,000 assignments: 180 ms for a page of 20 keys,
+		// 390 ms for 500,000); an OFFSET keeps the probe a probe.
+		exists = func(probe string) string { return "EXISTS (SELECT 1 " + probe + " OFFSET 0)" }
+	}
+	has := exists(instanceProbe)
 	if !instancesOnly {
-		has = "(EXISTS (SELECT 1 " + tenantProbe + ") OR " + has + ")"
+		has = "(" + exists(tenantProbe) + " OR " + has + ")"
 	}
 	n := "1"
 	if countUpTo > 0 {

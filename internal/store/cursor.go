@@ -154,6 +154,9 @@ type listQuery struct {
 	// counted, when set, may give the list's count for page, known
 	// already (search.go counts a search to choose how to read it).
 	counted func(page gatehouse.PageRequest) (total int, capped, ok bool)
+	// countIndex, when set, is the index the count reads (SQLite's
+	// INDEXED BY, after countFrom's table; see searchCountIndex).
+	countIndex string
 }
 
 // sortSeek is Store.keyedSeek for one sort of a table by a column of its
@@ -234,7 +237,11 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 			out.Total, out.TotalCapped, counted = lq.counted(page)
 		}
 		if !marked && !counted {
-			if err := countRows(ctx, q, countFrom, w, page, &out); err != nil {
+			from := countFrom
+			if lq.countIndex != "" {
+				from += " INDEXED BY " + lq.countIndex
+			}
+			if err := countRows(ctx, q, from, w, page, &out); err != nil {
 				return out, fmt.Errorf("count %s: %w", lq.what, err)
 			}
 		}

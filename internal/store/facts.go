@@ -119,7 +119,7 @@ func (s *Store) listUsers(ctx context.Context, f facts.Filter, page gatehouse.Pa
 	if err != nil {
 		return gatehouse.Page[facts.User]{}, err
 	}
-	return listRows(ctx, s.reader(), listQuery{what: "authz_users", counted: found.count, cols: userCols, from: "authz_users", idCol: "id", sortable: userSort,
+	return listRows(ctx, s.reader(), listQuery{what: "authz_users", counted: found.count, countIndex: s.searchCountIndex("authz_users", w, f.Search), cols: userCols, from: "authz_users", idCol: "id", sortable: userSort,
 		marks: s.marksOf("authz_users", f.EnvID, len(w.parts) == 1), sorted: s.ownSorted("authz_users", f.EnvID, len(w.parts) == 1)}, w, page, scanUser)
 }
 
@@ -196,7 +196,7 @@ func (s *Store) listTenants(ctx context.Context, f facts.Filter, page gatehouse.
 	if err != nil {
 		return gatehouse.Page[facts.Tenant]{}, err
 	}
-	return listRows(ctx, s.reader(), listQuery{what: "authz_tenants", counted: found.count, cols: tenantCols, from: "authz_tenants", idCol: "id", sortable: tenantSort,
+	return listRows(ctx, s.reader(), listQuery{what: "authz_tenants", counted: found.count, countIndex: s.searchCountIndex("authz_tenants", w, f.Search), cols: tenantCols, from: "authz_tenants", idCol: "id", sortable: tenantSort,
 		marks: s.marksOf("authz_tenants", f.EnvID, len(w.parts) == 1), sorted: s.ownSorted("authz_tenants", f.EnvID, len(w.parts) == 1)}, w, page, scanTenant)
 }
 
@@ -505,6 +505,7 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		page.PerPage = gatehouse.DefaultPerPage
 	}
 	countW := w
+	var known func(gatehouse.PageRequest) (int, bool, bool) // the count, when the filter's tells it
 	if slices.ContainsFunc(filters, func(f idFilter) bool { return f.col != by.fk }) {
 		// Filtered by another key than the sort's (filters.go): a filter
 		// of few rows is read whole and sorted; otherwise the keys are
@@ -516,10 +517,13 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 			return out, fmt.Errorf("list role assignments: %w", err)
 		}
 		narrowest := func(f idFilter) bool { return f.part == filters[i].part }
+		if len(filters) == 1 {
+			known = func(page gatehouse.PageRequest) (int, bool, bool) { return filterCount(n, s.filteredMax(), page) }
+		}
 		if n <= s.filteredMax() {
 			// (On PostgreSQL too: the walk reads the keys before the
 			// filter's first row.)
-			return s.listAssignmentsSorted(ctx, envID, by, hintedExcept(s.db.Engine, w, filters, narrowest), page)
+			return s.listAssignmentsSorted(ctx, envID, by, hintedExcept(s.db.Engine, w, filters, narrowest), known, page)
 		}
 		countW = hintedExcept(s.db.Engine, w, filters, narrowest)
 		w = hintedExcept(s.db.Engine, w, filters, func(f idFilter) bool { return f.col == by.fk })
@@ -565,8 +569,14 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		seek(pos.Key, *pos.At, pos.ID)
 		out.Total = -1
 	} else {
-		if err := countRows(ctx, s.reader(), "authz_role_assignments a", countW, page, &out); err != nil {
-			return out, fmt.Errorf("count role assignments: %w", err)
+		counted := false
+		if known != nil {
+			out.Total, out.TotalCapped, counted = known(page)
+		}
+		if !counted {
+			if err := countRows(ctx, s.reader(), "authz_role_assignments a", countW, page, &out); err != nil {
+				return out, fmt.Errorf("count role assignments: %w", err)
+			}
 		}
 		offset = max(page.Offset(), 0)
 		if offset >= deepOffset && (envOnly || onlyKey != "") {

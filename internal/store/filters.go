@@ -141,8 +141,9 @@ func hintedExcept(engine string, w *where, filters []idFilter, keep func(idFilte
 // listAssignmentsSorted reads a page of the assignments under w sorted
 // by by's key, by reading every row under w and sorting them: w is
 // filtered by another key than by's, of at most filteredMax rows, and
-// read through that filter's index (hintedExcept).
-func (s *Store) listAssignmentsSorted(ctx context.Context, envID string, by assignmentGroup, rw *where, page gatehouse.PageRequest) (out gatehouse.Page[facts.Assignment], err error) {
+// read through that filter's index (hintedExcept). known, when not nil,
+// may give the list's count (its one filter's, counted already).
+func (s *Store) listAssignmentsSorted(ctx context.Context, envID string, by assignmentGroup, rw *where, known func(gatehouse.PageRequest) (int, bool, bool), page gatehouse.PageRequest) (out gatehouse.Page[facts.Assignment], err error) {
 	dir, cmpOp := " ASC", ">"
 	if page.Desc {
 		dir, cmpOp = " DESC", "<"
@@ -168,8 +169,14 @@ func (s *Store) listAssignmentsSorted(ctx context.Context, envID string, by assi
 		conds = append(conds, fmt.Sprintf("(%s.key, a.created_at, a.id) %s ($%d, $%d, $%d)", by.alias, cmpOp, len(args)-2, len(args)-1, len(args)))
 		out.Total = -1
 	default:
-		if err := countRows(ctx, s.reader(), "authz_role_assignments a", rw, page, &out); err != nil {
-			return out, fmt.Errorf("count role assignments: %w", err)
+		counted := false
+		if known != nil {
+			out.Total, out.TotalCapped, counted = known(page)
+		}
+		if !counted {
+			if err := countRows(ctx, s.reader(), "authz_role_assignments a", rw, page, &out); err != nil {
+				return out, fmt.Errorf("count role assignments: %w", err)
+			}
 		}
 		offset = max(page.Offset(), 0)
 	}
@@ -415,4 +422,17 @@ func (s *Store) listBothKindsFiltered(ctx context.Context, f facts.AssignmentFil
 		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: lastKey, At: &lastAt, ID: lastID})
 	}
 	return out, nil
+}
+
+// filterCount is the count of a list whose only condition is a filter
+// counted up to most+1 rows (n), as page asks for it, when n tells it: a
+// count up to at most most.
+func filterCount(n, most int, page gatehouse.PageRequest) (total int, capped, ok bool) {
+	if page.CountUpTo <= 0 || page.CountUpTo > most {
+		return 0, false, false
+	}
+	if n > page.CountUpTo {
+		return page.CountUpTo, true, true
+	}
+	return n, false, true
 }
