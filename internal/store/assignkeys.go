@@ -112,6 +112,10 @@ func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySourc
 	}
 	tenantProbe, instanceProbe := src.tenantProbe, src.instanceProbe
 	if flt != nil {
+		if flt.key != "" {
+			args = append(args, flt.key)
+			cond += fmt.Sprintf(" AND k.key = $%d", len(args))
+		}
 		tenantProbe, instanceProbe = flt.and(tenantProbe, instanceProbe, &args)
 	}
 	exists := func(probe string) string { return "EXISTS (SELECT 1 " + probe + ")" }
@@ -435,22 +439,14 @@ func byKeyOf(a facts.Assignment, sort string) string {
 // countBothKinds counts the listed assignments of both kinds (or on
 // instances only) of an unfiltered list, each table up to page.CountUpTo.
 func (s *Store) countBothKinds(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest, out *gatehouse.Page[facts.Assignment]) error {
-	tables := []string{"authz_instance_assignments a"}
-	if f.Kind != facts.AssignmentsOnInstances {
-		tables = append(tables, "authz_role_assignments a")
-	}
-	for _, t := range tables {
+	env := func() *where {
 		w := &where{}
 		w.add("a.env_id = ?", f.EnvID)
-		var part gatehouse.Page[facts.Assignment]
-		if err := countRows(ctx, s.reader(), t, w, page, &part); err != nil {
-			return fmt.Errorf("count role assignments: %w", err)
-		}
-		out.Total += part.Total
-		out.TotalCapped = out.TotalCapped || part.TotalCapped
+		return w
 	}
-	if out.TotalCapped || page.CountUpTo > 0 && out.Total > page.CountUpTo {
-		out.Total, out.TotalCapped = page.CountUpTo, true
+	var wT *where
+	if f.Kind != facts.AssignmentsOnInstances {
+		wT = env()
 	}
-	return nil
+	return s.countFiltered(ctx, wT, env(), page, out)
 }

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
@@ -191,4 +194,15 @@ func SearchIndexIntact(ctx context.Context, db *DB) error {
 		}
 	}
 	return nil
+}
+
+// ReKeyCursor returns c, a cursor a list handed out, with its key replaced
+// by key and its checksum made again, as a client rewriting one would.
+func ReKeyCursor(c string, key any) string {
+	enc, _, _ := strings.Cut(c, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(enc)
+	var p cursorPos
+	_ = json.Unmarshal(payload, &p)
+	p.Key = key
+	return encodeCursor(p)
 }

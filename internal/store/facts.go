@@ -563,7 +563,7 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		if err != nil {
 			return out, err
 		}
-		if pos.At == nil {
+		if _, ok := pos.Key.(string); !ok || pos.At == nil {
 			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
 		}
 		seek(pos.Key, *pos.At, pos.ID)

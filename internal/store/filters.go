@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,7 +35,9 @@ import (
 //     by cursor; one whose filters all hold more walks the sort's keys in
 //     order, each key's rows through its own index, as an unfiltered sort
 //     does (the filter then holds at least one row in N/filteredSortMax,
-//     so a page is found within a few thousand rows).
+//     so a page is found within a few thousand rows, unless the filter's
+//     rows gather at keys far along the sort: a tenant whose users' keys
+//     all sort last, sorted by user, walks the users before them).
 //
 // Cursors are bound to the filters, not to the read chosen: a walk goes on
 // when a filter's count crosses the line between two pages.
@@ -162,7 +165,7 @@ func (s *Store) listAssignmentsSorted(ctx context.Context, envID string, by assi
 		if err != nil {
 			return out, err
 		}
-		if pos.At == nil {
+		if _, ok := pos.Key.(string); !ok || pos.At == nil {
 			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
 		}
 		args = append(args, pos.Key, *pos.At, pos.ID)
@@ -201,29 +204,8 @@ func (s *Store) listAssignmentsSorted(ctx context.Context, envID string, by assi
 	if err != nil {
 		return out, fmt.Errorf("list role assignments: %w", err)
 	}
-	defer rows.Close()
-	out.Items = []facts.Assignment{}
-	var lastKey, lastID string
-	var lastAt int64
-	more := false
-	for rows.Next() {
-		if len(out.Items) == page.PerPage {
-			more = true
-			break
-		}
-		a, err := scanAssignment(extraScanner{rows, []any{&lastKey, &lastAt, &lastID}})
-		if err != nil {
-			return out, fmt.Errorf("scan role assignments: %w", err)
-		}
-		out.Items = append(out.Items, a)
-	}
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("list role assignments: %w", err)
-	}
-	if more {
-		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: lastKey, At: &lastAt, ID: lastID})
-	}
-	return out, nil
+	out.Items, out.NextCursor, err = readKeyedPage(rows, page.PerPage, scanAssignment, bind)
+	return out, err
 }
 
 // listBothKindsByKey is a page of the assignments of both kinds (or on
@@ -274,6 +256,10 @@ func (s *Store) listBothKindsByKey(ctx context.Context, f facts.AssignmentFilter
 	if wT != nil {
 		flt.walkT = hintedExcept(s.db.Engine, wT, fT, none)
 	}
+	// Filtered by the sort's own key (?user=alice&sort=user), the list is
+	// that key's rows: the walk reads that key alone, not every key's
+	// probe.
+	flt.key = map[string]string{"user": f.User, "role": f.Role, "tenant": f.Tenant}[page.Sort]
 	return s.listAssignmentsByKeyMerged(ctx, f, page, flt)
 }
 
@@ -282,10 +268,12 @@ func (s *Store) listBothKindsByKey(ctx context.Context, f facts.AssignmentFilter
 // rows are read (walkT, walkI: on SQLite hidden from the index choice, so
 // that a key's rows are read through its own index) and as the list is
 // counted (countT, countI: through the narrowest filter's index); the
-// tenant assignments' are nil when the list holds none of them.
+// tenant assignments' are nil when the list holds none of them. key, when
+// set, is the only key of the sort the walk reads.
 type byKeyFilters struct {
 	walkT, walkI   *where
 	countT, countI *where
+	key            string // the one key of the sort the list holds, if filtered by it
 }
 
 // and returns the conditions of a tenant assignment's and an assignment on
@@ -360,11 +348,11 @@ func (s *Store) listBothKindsFiltered(ctx context.Context, f facts.AssignmentFil
 	var parts []string
 	var args []any
 	if wT != nil {
-		parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, %s AS sort_key, a.created_at AS at FROM authz_role_assignments a %s%s",
+		parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, %s AS sort_key, a.created_at AS at, a.id AS row_id FROM authz_role_assignments a %s%s",
 			tenantAssignmentCols, keyCol[0], strings.ReplaceAll(tenantAssignmentJoins, "JOIN ", join), wT.sql()))
 		args = append(args, wT.args...)
 	}
-	parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, %s AS sort_key, a.created_at AS at FROM authz_instance_assignments a %s%s",
+	parts = append(parts, fmt.Sprintf("SELECT %s, a.created_at, %s AS sort_key, a.created_at AS at, a.id AS row_id FROM authz_instance_assignments a %s%s",
 		instanceAssignmentCols, keyCol[1], strings.ReplaceAll(instanceAssignmentJoins, "JOIN ", join), shiftParams(wI.sql(), len(args))))
 	args = append(args, wI.args...)
 	union := strings.Join(parts, " UNION ALL ")
@@ -398,30 +386,33 @@ func (s *Store) listBothKindsFiltered(ctx context.Context, f facts.AssignmentFil
 	if err != nil {
 		return out, fmt.Errorf("list role assignments: %w", err)
 	}
+	out.Items, out.NextCursor, err = readKeyedPage(rows, page.PerPage, scanAnyAssignment, bind)
+	return out, err
+}
+
+// readKeyedPage reads up to perPage assignments from rows, each followed
+// by its sort key, created_at and id (rows of a list sorted by key), and,
+// when a row more follows, the cursor after the last (bound as bind). It
+// closes rows.
+func readKeyedPage(rows *sql.Rows, perPage int, scan func(scanner) (facts.Assignment, error), bind string) ([]facts.Assignment, string, error) {
 	defer rows.Close()
-	out.Items = []facts.Assignment{}
+	items := []facts.Assignment{}
 	var lastKey, lastID string
 	var lastAt int64
-	more := false
 	for rows.Next() {
-		if len(out.Items) == page.PerPage {
-			more = true
-			break
+		if len(items) == perPage {
+			return items, encodeCursor(cursorPos{Bind: bind, Key: lastKey, At: &lastAt, ID: lastID}), rows.Err()
 		}
-		a, err := scanAnyAssignment(extraScanner{rows, []any{&lastKey, &lastAt}})
+		a, err := scan(extraScanner{rows, []any{&lastKey, &lastAt, &lastID}})
 		if err != nil {
-			return out, fmt.Errorf("scan role assignments: %w", err)
+			return nil, "", fmt.Errorf("scan role assignments: %w", err)
 		}
-		lastID = a.ID
-		out.Items = append(out.Items, a)
+		items = append(items, a)
 	}
 	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("list role assignments: %w", err)
+		return nil, "", fmt.Errorf("list role assignments: %w", err)
 	}
-	if more {
-		out.NextCursor = encodeCursor(cursorPos{Bind: bind, Key: lastKey, At: &lastAt, ID: lastID})
-	}
-	return out, nil
+	return items, "", nil
 }
 
 // filterCount is the count of a list whose only condition is a filter

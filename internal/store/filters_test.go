@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,51 +35,54 @@ func TestFilteredAssignmentListsMatch(t *testing.T) {
 			}
 		}
 		at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
-		o := &tenancy.Organization{ID: tenancy.NewID(), Key: "filters-" + tenancy.NewID(), Name: "filters", Settings: tenancy.DefaultOrgSettings(), CreatedAt: at, UpdatedAt: at}
-		must(st.CreateOrganization(ctx, o))
-		p := &tenancy.Project{ID: tenancy.NewID(), OrgID: o.ID, Key: "p", Name: "p", CreatedAt: at, UpdatedAt: at}
-		must(st.CreateProject(ctx, p))
-		e := &tenancy.Environment{ID: tenancy.NewID(), OrgID: o.ID, ProjectID: p.ID, Key: "e", Name: "e", Settings: tenancy.DefaultEnvSettings(), CreatedAt: at, UpdatedAt: at}
-		must(st.CreateEnvironment(ctx, e))
-		env := e.ID
+		// Two environments of the same keys and rows: no list of one may
+		// show a row of the other.
+		_, envs := newEnvironments(t, st, "filters", at, "e", "other")
+		env := envs[0]
+		lst := store.WithoutAnchors(st) // every deep page by number read as it is, not from a kept cursor
 
 		// Keys in another order than the rows were created in.
 		const nUsers, nRoles, nTenants = 260, 4, 6
-		var users []*facts.User
-		for i := range nUsers {
-			users = append(users, &facts.User{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("u-%03d", (i*7)%nUsers), CreatedAt: at, UpdatedAt: at})
-		}
-		must(st.InsertUsers(ctx, users))
-		var roles []*facts.Role
-		for i := range nRoles {
-			r := &facts.Role{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("r%d", (i*3)%nRoles), Name: "r", Permissions: []string{}, Extends: []string{}, CreatedAt: at, UpdatedAt: at}
-			must(st.CreateRole(ctx, r))
-			roles = append(roles, r)
-		}
-		var tenants []*facts.Tenant
-		for i := range nTenants {
-			tenants = append(tenants, &facts.Tenant{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("t-%d", (i*5)%nTenants), Name: "t", CreatedAt: at, UpdatedAt: at})
-		}
-		must(st.InsertTenants(ctx, tenants))
-		// Each user: roles[0] in every tenant (1,560 rows in all), then
-		// four more of the other roles; two rows of a user at a time
-		// share a created_at (ties broken by id).
-		var as []facts.Assignment
-		for i := range nUsers {
-			for j := range 10 {
-				r, tn := roles[0], tenants[j%nTenants]
-				if j >= nTenants {
-					r, tn = roles[1+(i+j)%(nRoles-1)], tenants[(i+j)%nTenants]
-				}
-				as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i].ID, RoleID: r.ID, TenantID: tn.ID,
-					CreatedAt: at.Add(time.Duration((i*10+j/2*7919)%2600) * time.Microsecond)})
+		populate := func(env string) ([]*facts.User, []*facts.Role, []*facts.Tenant, []facts.Assignment) {
+			var users []*facts.User
+			for i := range nUsers {
+				users = append(users, &facts.User{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("u-%03d", (i*7)%nUsers), CreatedAt: at, UpdatedAt: at})
 			}
+			must(st.InsertUsers(ctx, users))
+			var roles []*facts.Role
+			for i := range nRoles {
+				r := &facts.Role{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("r%d", (i*3)%nRoles), Name: "r", Permissions: []string{}, Extends: []string{}, CreatedAt: at, UpdatedAt: at}
+				must(st.CreateRole(ctx, r))
+				roles = append(roles, r)
+			}
+			var tenants []*facts.Tenant
+			for i := range nTenants {
+				tenants = append(tenants, &facts.Tenant{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("t-%d", (i*5)%nTenants), Name: "t", CreatedAt: at, UpdatedAt: at})
+			}
+			must(st.InsertTenants(ctx, tenants))
+			// Each user: roles[0] in every tenant (1,560 rows in all), then
+			// four more of the other roles; two rows of a user at a time
+			// share a created_at (ties broken by id).
+			var as []facts.Assignment
+			for i := range nUsers {
+				for j := range 10 {
+					r, tn := roles[0], tenants[j%nTenants]
+					if j >= nTenants {
+						r, tn = roles[1+(i+j)%(nRoles-1)], tenants[(i+j)%nTenants]
+					}
+					as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i].ID, RoleID: r.ID, TenantID: tn.ID,
+						CreatedAt: at.Add(time.Duration((i*10+j/2*7919)%2600) * time.Microsecond)})
+				}
+			}
+			in, err := st.InsertAssignments(ctx, as)
+			must(err)
+			if len(in) != len(as) {
+				t.Fatalf("stored %d of %d assignments", len(in), len(as))
+			}
+			return users, roles, tenants, as
 		}
-		in, err := st.InsertAssignments(ctx, as)
-		must(err)
-		if len(in) != len(as) {
-			t.Fatalf("stored %d of %d assignments", len(in), len(as))
-		}
+		users, roles, tenants, as := populate(env)
+		otherUsers, _, otherTenants, _ := populate(envs[1])
 		keyOf := map[string]string{}
 		for _, u := range users {
 			keyOf[u.ID] = u.Key
@@ -159,7 +163,7 @@ func TestFilteredAssignmentListsMatch(t *testing.T) {
 							what := fmt.Sprintf("%s: kind=%q user=%q role=%q tenant=%q instance=%q sort=%q desc=%v", m.name, kind, f.User, f.Role, f.Tenant, f.ResourceInstance, sort, desc)
 							// By number, every page and the one past the end.
 							for n := 1; n <= len(exp)/per+2; n++ {
-								res, err := st.ListAssignments(ctx, f, gatehouse.PageRequest{Page: n, PerPage: per, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap})
+								res, err := lst.ListAssignments(ctx, f, gatehouse.PageRequest{Page: n, PerPage: per, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap})
 								if err != nil {
 									t.Fatalf("%s: page %d: %v", what, n, err)
 								}
@@ -171,11 +175,25 @@ func TestFilteredAssignmentListsMatch(t *testing.T) {
 									t.Fatalf("%s: page %d: total %d, want %d", what, n, res.Total, len(exp))
 								}
 							}
+							// Counted up to 50, and not capped.
+							for _, upTo := range []int{50, 0} {
+								res, err := lst.ListAssignments(ctx, f, gatehouse.PageRequest{Page: 1, PerPage: per, Sort: sort, Desc: desc, CountUpTo: upTo})
+								if err != nil {
+									t.Fatalf("%s: counted up to %d: %v", what, upTo, err)
+								}
+								total, capped := len(exp), false
+								if upTo > 0 && total > upTo {
+									total, capped = upTo, true
+								}
+								if res.Total != total || res.TotalCapped != capped {
+									t.Fatalf("%s: counted up to %d: total %d (capped %v), want %d (%v)", what, upTo, res.Total, res.TotalCapped, total, capped)
+								}
+							}
 							// By cursor, from the start to the end.
 							var got []string
 							req := gatehouse.PageRequest{PerPage: per, Sort: sort, Desc: desc, Cursor: store.StartCursor}
 							for pages := 0; ; pages++ {
-								res, err := st.ListAssignments(ctx, f, req)
+								res, err := lst.ListAssignments(ctx, f, req)
 								if err != nil {
 									t.Fatalf("%s: cursor page %d: %v", what, pages, err)
 								}
@@ -195,12 +213,39 @@ func TestFilteredAssignmentListsMatch(t *testing.T) {
 								t.Fatalf("%s: by cursor %d rows, want %d; first difference at row %d", what, len(got), len(exp), firstDiff(got, exp))
 							}
 						}
+						// The cursor refused by another list: other filters,
+						// kind, sort or order, or with a page number.
+						if len(firstCursor) > 0 {
+							c := firstCursor[0]
+							other := f
+							other.User = "u-001"
+							otherKind := f
+							otherKind.Kind = map[string]string{"": facts.AssignmentsOnInstances, facts.AllAssignments: facts.AssignmentsOnInstances, facts.AssignmentsOnInstances: facts.AllAssignments}[kind]
+							otherSort := map[string]string{"": "user", "user": "tenant", "role": "user", "tenant": "role"}[sort]
+							for _, r := range []struct {
+								f facts.AssignmentFilter
+								p gatehouse.PageRequest
+							}{
+								{other, gatehouse.PageRequest{PerPage: per, Sort: sort, Desc: desc, Cursor: c}},
+								{otherKind, gatehouse.PageRequest{PerPage: per, Sort: sort, Desc: desc, Cursor: c}},
+								{f, gatehouse.PageRequest{PerPage: per, Sort: otherSort, Desc: desc, Cursor: c}},
+								{f, gatehouse.PageRequest{PerPage: per, Sort: sort, Desc: !desc, Cursor: c}},
+								{f, gatehouse.PageRequest{Page: 2, PerPage: per, Sort: sort, Desc: desc, Cursor: c}},
+								// Rewritten by a client: a number for a key.
+								{f, gatehouse.PageRequest{PerPage: per, Sort: cmp.Or(sort, "user"), Desc: desc, Cursor: store.ReKeyCursor(c, 5)}},
+							} {
+								if _, err := lst.ListAssignments(ctx, r.f, r.p); err == nil || !strings.Contains(err.Error(), "cursor") {
+									t.Fatalf("kind=%q user=%q role=%q tenant=%q sort=%q desc=%v: a cursor of this list taken by kind=%q user=%q sort=%q desc=%v page=%d: %v, want a refusal",
+										kind, f.User, f.Role, f.Tenant, sort, desc, r.f.Kind, r.f.User, r.p.Sort, r.p.Desc, r.p.Page, err)
+								}
+							}
+						}
 						// The first page's cursor of each read, continued by
 						// every other.
 						for i, c := range firstCursor {
 							for _, m := range modes {
 								store.SetFilteredSortMax(db, m.most)
-								res, err := st.ListAssignments(ctx, f, gatehouse.PageRequest{PerPage: per, Sort: sort, Desc: desc, Cursor: c})
+								res, err := lst.ListAssignments(ctx, f, gatehouse.PageRequest{PerPage: per, Sort: sort, Desc: desc, Cursor: c})
 								if err != nil {
 									t.Fatalf("%s: cursor of read %d: %v", m.name, i, err)
 								}
@@ -217,47 +262,55 @@ func TestFilteredAssignmentListsMatch(t *testing.T) {
 
 		// Roles on instances join: the lists of both kinds, and of
 		// instances only, are read from both tables. Resource role r0
-		// shares its key with the tenant role.
-		res := &facts.Resource{ID: tenancy.NewID(), EnvID: env, Key: "doc", Name: "doc", Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{}, CreatedAt: at, UpdatedAt: at}
-		must(st.CreateResource(ctx, res))
-		var rroles []*facts.ResourceRole
-		for _, k := range []string{"r0", "r9"} {
-			r := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: k, Name: k, Permissions: []string{"read"}, Extends: []string{}, Attributes: map[string]any{}, CreatedAt: at, UpdatedAt: at}
-			must(st.CreateResourceRole(ctx, r))
-			rroles = append(rroles, r)
-		}
-		var insts []*facts.Instance
-		for i := range 30 {
-			insts = append(insts, &facts.Instance{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: fmt.Sprintf("i-%02d", (i*7)%30), TenantID: tenants[i%nTenants].ID, Attributes: map[string]any{}, CreatedAt: at, UpdatedAt: at})
-			keyOf[insts[i].ID] = insts[i].Key
-		}
-		must(st.InsertInstances(ctx, insts))
-		var ias []facts.Assignment
-		for i := range 150 {
-			for j := range 3 {
-				inst := insts[(i+j*11)%len(insts)]
-				ias = append(ias, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i].ID, RoleID: rroles[(i+j)%2].ID, InstanceID: inst.ID,
-					CreatedAt: at.Add(time.Duration((i*10+j*7919)%2600) * time.Microsecond)})
+		// shares its key with the tenant role, and with a role of a
+		// second resource type (one key, two roles: a list of both).
+		populateInstances := func(env string, users []*facts.User, tenants []*facts.Tenant) []row {
+			var rows []row
+			roleKey := map[string]string{}
+			for ri, rk := range []struct {
+				res   string
+				roles []string
+			}{{"doc", []string{"r0", "r9"}}, {"folder", []string{"r0"}}} {
+				res := &facts.Resource{ID: tenancy.NewID(), EnvID: env, Key: rk.res, Name: rk.res, Actions: []string{"read"}, Attributes: map[string]facts.AttributeDef{}, CreatedAt: at, UpdatedAt: at}
+				must(st.CreateResource(ctx, res))
+				var rroles []*facts.ResourceRole
+				for _, k := range rk.roles {
+					r := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: k, Name: k, Permissions: []string{"read"}, Extends: []string{}, Attributes: map[string]any{}, CreatedAt: at, UpdatedAt: at}
+					must(st.CreateResourceRole(ctx, r))
+					rroles = append(rroles, r)
+					roleKey[r.ID] = k
+				}
+				var insts []*facts.Instance
+				instKey, tenantOf := map[string]string{}, map[string]string{}
+				nInst := 30 / (ri + 1)
+				for i := range nInst {
+					insts = append(insts, &facts.Instance{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: fmt.Sprintf("i-%02d", (i*7)%nInst), TenantID: tenants[i%nTenants].ID, Attributes: map[string]any{}, CreatedAt: at, UpdatedAt: at})
+					instKey[insts[i].ID], tenantOf[insts[i].ID] = rk.res+":"+insts[i].Key, tenants[i%nTenants].Key
+				}
+				must(st.InsertInstances(ctx, insts))
+				var ias []facts.Assignment
+				for i := range 150 / (ri + 1) {
+					for j := range 3 {
+						inst := insts[(i+j*11)%len(insts)]
+						ias = append(ias, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i].ID, RoleID: rroles[(i+j)%len(rroles)].ID, InstanceID: inst.ID,
+							CreatedAt: at.Add(time.Duration((i*10+j*7919+ri*13)%2600) * time.Microsecond)})
+					}
+				}
+				in, err := st.InsertInstanceAssignments(ctx, ias)
+				must(err)
+				if len(in) != len(ias) {
+					t.Fatalf("stored %d of %d assignments on instances", len(in), len(ias))
+				}
+				for _, a := range ias {
+					rows = append(rows, row{keyOf[a.UserID], roleKey[a.RoleID], tenantOf[a.InstanceID], instKey[a.InstanceID], a.ID, a.CreatedAt.UnixMicro()})
+				}
 			}
+			return rows
 		}
-		in, err = st.InsertInstanceAssignments(ctx, ias)
-		must(err)
-		if len(in) != len(ias) {
-			t.Fatalf("stored %d of %d assignments on instances", len(in), len(ias))
-		}
-		tenantOf := map[string]string{}
-		for _, i := range insts {
-			tenantOf[i.ID] = keyOf[i.TenantID]
-		}
-		for _, a := range ias {
-			r := rroles[0].Key
-			if a.RoleID == rroles[1].ID {
-				r = rroles[1].Key
-			}
-			all = append(all, row{keyOf[a.UserID], r, tenantOf[a.InstanceID], "doc:" + keyOf[a.InstanceID], a.ID, a.CreatedAt.UnixMicro()})
-		}
+		all = append(all, populateInstances(env, users, tenants)...)
+		populateInstances(envs[1], otherUsers, otherTenants)
 		more := append(filters, facts.AssignmentFilter{Role: "r9"}, facts.AssignmentFilter{ResourceInstance: "doc:i-03"}, facts.AssignmentFilter{ResourceInstance: "doc:i-03", User: "u-007"},
-			facts.AssignmentFilter{ResourceInstance: "doc:i-03", Role: "r0"}, facts.AssignmentFilter{Role: "r9", Tenant: "t-1"})
+			facts.AssignmentFilter{ResourceInstance: "doc:i-03", Role: "r0"}, facts.AssignmentFilter{Role: "r9", Tenant: "t-1"}, facts.AssignmentFilter{ResourceInstance: "folder:i-03"})
 		check(facts.AllAssignments, more)
 		check(facts.AssignmentsOnInstances, more)
 	})

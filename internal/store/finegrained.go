@@ -355,9 +355,10 @@ func scanAnyAssignment(sc scanner) (facts.Assignment, error) {
 
 // listAnyAssignments lists assignments of both kinds (or on instances only).
 // In created_at order it merges the two tables (see
-// listMergedAssignments); unfiltered by the key of the user, role or
-// tenant it walks the keys (listAssignmentsByKeyMerged); a filtered list
-// by key reads the union of both tables, narrowed by the filter.
+// listMergedAssignments); sorted by the key of the user, role or tenant
+// it walks the keys (listAssignmentsByKeyMerged), or, filtered, reads the
+// filters' rows whole or walks the keys with the filters'
+// (listBothKindsByKey).
 func (s *Store) listAnyAssignments(ctx context.Context, f facts.AssignmentFilter, page gatehouse.PageRequest) (gatehouse.Page[facts.Assignment], error) {
 	if (page.Sort == "" || page.Sort == "created_at") && (page.Cursor != "" || mergedByNumber) {
 		return s.listMergedAssignments(ctx, f, page)

@@ -59,16 +59,7 @@ func searchMatchesScan(t *testing.T, db *store.DB, full bool) {
 		}
 	}
 	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
-	o := &tenancy.Organization{ID: tenancy.NewID(), Key: "search-" + tenancy.NewID(), Name: "search", Settings: tenancy.DefaultOrgSettings(), CreatedAt: at, UpdatedAt: at}
-	must(st.CreateOrganization(ctx, o))
-	p := &tenancy.Project{ID: tenancy.NewID(), OrgID: o.ID, Key: "p", Name: "p", CreatedAt: at, UpdatedAt: at}
-	must(st.CreateProject(ctx, p))
-	var envs []string
-	for _, k := range []string{"e", "other"} {
-		e := &tenancy.Environment{ID: tenancy.NewID(), OrgID: o.ID, ProjectID: p.ID, Key: k, Name: k, Settings: tenancy.DefaultEnvSettings(), CreatedAt: at, UpdatedAt: at}
-		must(st.CreateEnvironment(ctx, e))
-		envs = append(envs, e.ID)
-	}
+	org, envs := newEnvironments(t, st, "search", at, "e", "other")
 	env, other := envs[0], envs[1]
 
 	names := []struct{ first, last string }{{"Alice", "Martin"}, {"Zoë", "Ærø"}, {"Bob", "O'Hara"}, {"", ""}, {"ALICIA", "marTINEZ"}}
@@ -211,7 +202,7 @@ func searchMatchesScan(t *testing.T, db *store.DB, full bool) {
 
 	// Deleting the other environment (its rows cascade) leaves the index
 	// whole.
-	must(st.DeleteEnvironment(ctx, o.ID, other))
+	must(st.DeleteEnvironment(ctx, org, other))
 	must(store.SearchIndexIntact(ctx, db))
 }
 
@@ -420,4 +411,29 @@ func onEachEngine(t *testing.T, fn func(t *testing.T, open func(t *testing.T) *s
 			fn(t, c.open)
 		})
 	}
+}
+
+// newEnvironments creates an organization (its key name and a new id),
+// a project and environments of the given keys in it, created at at, and
+// returns the organization's id and the environments'.
+func newEnvironments(t *testing.T, st *store.Store, name string, at time.Time, keys ...string) (string, []string) {
+	t.Helper()
+	ctx := context.Background()
+	o := &tenancy.Organization{ID: tenancy.NewID(), Key: name + "-" + tenancy.NewID(), Name: name, Settings: tenancy.DefaultOrgSettings(), CreatedAt: at, UpdatedAt: at}
+	if err := st.CreateOrganization(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	p := &tenancy.Project{ID: tenancy.NewID(), OrgID: o.ID, Key: "p", Name: "p", CreatedAt: at, UpdatedAt: at}
+	if err := st.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var envs []string
+	for _, k := range keys {
+		e := &tenancy.Environment{ID: tenancy.NewID(), OrgID: o.ID, ProjectID: p.ID, Key: k, Name: k, Settings: tenancy.DefaultEnvSettings(), CreatedAt: at, UpdatedAt: at}
+		if err := st.CreateEnvironment(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, e.ID)
+	}
+	return o.ID, envs
 }
