@@ -7,11 +7,13 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Keyset (cursor) paging. A cursor names the last row of a page by its
@@ -301,6 +303,13 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 	query := fmt.Sprintf("SELECT %s, %s, %s FROM %s%s ORDER BY %s%s, %s%s%s",
 		lq.cols, col, lq.idCol, lq.from, conds, col, dir, lq.idCol, dir, limit)
 	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil && page.Cursor != "" && page.Cursor != StartCursor && keyOfAnotherType(err) {
+		// A cursor's key is of its sort's column. One whose key a client
+		// rewrote to another type (its checksum keeps mistakes out, not
+		// a rewrite) is malformed, not a server error. (SQLite compares
+		// across types: a position like any other.)
+		return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
+	}
 	if err != nil {
 		return out, fmt.Errorf("list %s: %w", lq.what, err)
 	}
@@ -383,4 +392,16 @@ func unknownSort(sort string, sortable map[string]string) error {
 	}
 	slices.Sort(names)
 	return gatehouse.FieldError("sort", "invalid_value", "cannot sort by %q: sort by one of %s", sort, strings.Join(names, ", "))
+}
+
+// keyOfAnotherType says whether a PostgreSQL list query failed on a
+// parameter of another type than its column's: a number for a text column
+// (the driver cannot encode it) or a text for a number (the server cannot
+// read it, SQLSTATE 22P02).
+func keyOfAnotherType(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "22P02"
+	}
+	return strings.Contains(err.Error(), "failed to encode args")
 }

@@ -325,3 +325,40 @@ func firstDiff(a, b []string) int {
 	}
 	return min(len(a), len(b))
 }
+
+// TestRewrittenCursorKeyRefused: a cursor whose key a client rewrote to
+// another type (a number for a list sorted by key, text for one sorted by
+// a time) is a malformed cursor on both engines, never a server error;
+// a users list here, the generic list read.
+func TestRewrittenCursorKeyRefused(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, open func(t *testing.T) *store.DB) {
+		db := open(t)
+		st := db.Store()
+		ctx := context.Background()
+		at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+		_, envs := newEnvironments(t, st, "rekey", at, "e")
+		var users []*facts.User
+		for i := range 5 {
+			users = append(users, &facts.User{ID: tenancy.NewID(), EnvID: envs[0], Key: fmt.Sprintf("u-%d", i), CreatedAt: at.Add(time.Duration(i) * time.Second), UpdatedAt: at})
+		}
+		if err := st.InsertUsers(ctx, users); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			sort string
+			key  any
+		}{{"key", int64(5)}, {"created_at", "x"}, {"updated_at", "x"}} {
+			first, err := st.ListUsers(ctx, facts.Filter{EnvID: envs[0]}, gatehouse.PageRequest{PerPage: 2, Sort: c.sort, Cursor: store.StartCursor})
+			if err != nil || first.NextCursor == "" {
+				t.Fatalf("sort=%s: first page: %v (cursor %q)", c.sort, err, first.NextCursor)
+			}
+			_, err = st.ListUsers(ctx, facts.Filter{EnvID: envs[0]}, gatehouse.PageRequest{PerPage: 2, Sort: c.sort, Cursor: store.ReKeyCursor(first.NextCursor, c.key)})
+			if db.Engine == store.Postgres && (err == nil || gatehouse.ErrorCode(err) != gatehouse.CodeInvalidRequest || !strings.Contains(err.Error(), "cursor")) {
+				t.Fatalf("sort=%s, key rewritten to %v: %v, want a malformed cursor", c.sort, c.key, err)
+			}
+			if db.Engine == store.SQLite && err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeInvalidRequest {
+				t.Fatalf("sort=%s, key rewritten to %v: %v, want a page or a malformed cursor", c.sort, c.key, err)
+			}
+		}
+	})
+}
