@@ -200,18 +200,14 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 	case page.Cursor == StartCursor:
 		out.Total = -1
 	case page.Cursor != "":
-		pos, err := decodeCursor(page.Cursor, bind)
+		key, at, id, err := keyedCursor(page.Cursor, bind)
 		if err != nil {
 			return out, err
-		}
-		key, ok := pos.Key.(string)
-		if !ok || pos.At == nil {
-			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
 		}
 		kf := f
 		src.filter(&kf, key)
 		first, started = key, true
-		sub = encodeCursor(cursorPos{Bind: mergedBinding(kf, page.Desc), Key: *pos.At, ID: pos.ID})
+		sub = encodeCursor(cursorPos{Bind: mergedBinding(kf, page.Desc), Key: at, ID: id})
 		out.Total = -1
 	default:
 		if flt != nil {

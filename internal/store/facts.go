@@ -443,8 +443,7 @@ func (s *Store) listAssignments(ctx context.Context, f facts.AssignmentFilter, p
 		} else if err != nil {
 			return gatehouse.Page[facts.Assignment]{}, fmt.Errorf("list role assignments: %w", err)
 		}
-		w.add(by.col+" = ?", id)
-		filters = append(filters, idFilter{col: by.col, id: id, part: len(w.parts) - 1, rank: by.rank})
+		w.filter(&filters, by.col, id, by.rank)
 		if id != "" && len(w.parts) == 1 {
 			marks, onlyKey = s.keyMarksOf(by.sort, f.EnvID, by.key), by
 		} else {
@@ -559,14 +558,11 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		if page.Page > 1 {
 			return out, gatehouse.FieldError("cursor", "conflict", "give page or cursor, not both: a cursor already says where the page starts")
 		}
-		pos, err := decodeCursor(page.Cursor, bind)
+		key, at, id, err := keyedCursor(page.Cursor, bind)
 		if err != nil {
 			return out, err
 		}
-		if _, ok := pos.Key.(string); !ok || pos.At == nil {
-			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
-		}
-		seek(pos.Key, *pos.At, pos.ID)
+		seek(key, at, id)
 		out.Total = -1
 	} else {
 		counted := false

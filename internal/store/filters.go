@@ -64,6 +64,28 @@ const (
 	rankRole
 )
 
+// filter adds the condition col = id to w as one of filters.
+func (w *where) filter(filters *[]idFilter, col, id string, rank int) {
+	w.add(col+" = ?", id)
+	*filters = append(*filters, idFilter{col: col, id: id, part: len(w.parts) - 1, rank: rank})
+}
+
+// keyedCursor reads a cursor of a list sorted by key (the last row's key,
+// created_at and id) that the list bound as bind handed out.
+func keyedCursor(cursor, bind string) (key string, at int64, id string, err error) {
+	pos, err := decodeCursor(cursor, bind)
+	if err != nil {
+		return "", 0, "", err
+	}
+	key, ok := pos.Key.(string)
+	if !ok || pos.At == nil {
+		// (A number for the key is a client's rewrite: PostgreSQL would
+		// fail to encode it for the text column.)
+		return "", 0, "", invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
+	}
+	return key, *pos.At, pos.ID, nil
+}
+
 // filteredSortMax is the most rows a filter of an assignment list sorted
 // by another key may hold to be read whole and sorted.
 var filteredSortMax = gatehouse.TotalCap
@@ -161,14 +183,11 @@ func (s *Store) listAssignmentsSorted(ctx context.Context, envID string, by assi
 	case page.Cursor == StartCursor:
 		out.Total = -1
 	case page.Cursor != "":
-		pos, err := decodeCursor(page.Cursor, bind)
+		key, at, id, err := keyedCursor(page.Cursor, bind)
 		if err != nil {
 			return out, err
 		}
-		if _, ok := pos.Key.(string); !ok || pos.At == nil {
-			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
-		}
-		args = append(args, pos.Key, *pos.At, pos.ID)
+		args = append(args, key, at, id)
 		conds = append(conds, fmt.Sprintf("(%s.key, a.created_at, a.id) %s ($%d, $%d, $%d)", by.alias, cmpOp, len(args)-2, len(args)-1, len(args)))
 		out.Total = -1
 	default:
@@ -362,14 +381,11 @@ func (s *Store) listBothKindsFiltered(ctx context.Context, f facts.AssignmentFil
 	case page.Cursor == StartCursor:
 		out.Total = -1
 	case page.Cursor != "":
-		pos, err := decodeCursor(page.Cursor, bind)
+		key, at, id, err := keyedCursor(page.Cursor, bind)
 		if err != nil {
 			return out, err
 		}
-		if _, ok := pos.Key.(string); !ok || pos.At == nil {
-			return out, invalidCursor("cursor is malformed: pass the next_cursor of a page of this list unchanged")
-		}
-		args = append(args, pos.Key, *pos.At, pos.ID)
+		args = append(args, key, at, id)
 		cond = fmt.Sprintf(" WHERE (x.sort_key, x.at, x.id) %s ($%d, $%d, $%d)", cmpOp, len(args)-2, len(args)-1, len(args))
 		out.Total = -1
 	default:

@@ -678,20 +678,17 @@ func (s *Store) assignmentWheres(ctx context.Context, f facts.AssignmentFilter) 
 		}
 		var filters []idFilter
 		if f.User != "" {
-			w.add("a.user_id = ?", userID)
-			filters = append(filters, idFilter{col: "a.user_id", id: userID, part: len(w.parts) - 1, rank: rankUser})
+			w.filter(&filters, "a.user_id", userID, rankUser)
 		}
 		if f.Role != "" {
 			roleID, err := idOf("SELECT id FROM authz_roles WHERE env_id = $1 AND key = $2", f.EnvID, f.Role)
 			if err != nil {
 				return nil, nil, nil, nil, err
 			}
-			w.add("a.role_id = ?", roleID)
-			filters = append(filters, idFilter{col: "a.role_id", id: roleID, part: len(w.parts) - 1, rank: rankRole})
+			w.filter(&filters, "a.role_id", roleID, rankRole)
 		}
 		if f.Tenant != "" {
-			w.add("a.tenant_id = ?", tenantID)
-			filters = append(filters, idFilter{col: "a.tenant_id", id: tenantID, part: len(w.parts) - 1, rank: rankTenant})
+			w.filter(&filters, "a.tenant_id", tenantID, rankTenant)
 		}
 		fT = filters
 	}
@@ -706,8 +703,7 @@ func (s *Store) assignmentWheres(ctx context.Context, f facts.AssignmentFilter) 
 		}
 		var filters []idFilter
 		if f.User != "" {
-			w.add("a.user_id = ?", userID)
-			filters = append(filters, idFilter{col: "a.user_id", id: userID, part: len(w.parts) - 1, rank: rankUser})
+			w.filter(&filters, "a.user_id", userID, rankUser)
 		}
 		if f.ResourceInstance != "" {
 			res, key, _ := strings.Cut(f.ResourceInstance, ":")
@@ -716,8 +712,7 @@ func (s *Store) assignmentWheres(ctx context.Context, f facts.AssignmentFilter) 
 			if err != nil {
 				return nil, nil, nil, nil, err
 			}
-			w.add("a.instance_id = ?", instID)
-			filters = append(filters, idFilter{col: "a.instance_id", id: instID, part: len(w.parts) - 1, rank: rankInstance})
+			w.filter(&filters, "a.instance_id", instID, rankInstance)
 		}
 		if f.Role != "" {
 			// Roles of several resource types may share a key: one is a
@@ -731,11 +726,9 @@ func (s *Store) assignmentWheres(ctx context.Context, f facts.AssignmentFilter) 
 			}
 			switch len(roleIDs) {
 			case 0:
-				w.add("a.role_id = ?", "") // no such role: nothing matches
-				filters = append(filters, idFilter{col: "a.role_id", part: len(w.parts) - 1, rank: rankRole})
+				w.filter(&filters, "a.role_id", "", rankRole) // no such role: nothing matches
 			case 1:
-				w.add("a.role_id = ?", roleIDs[0])
-				filters = append(filters, idFilter{col: "a.role_id", id: roleIDs[0], part: len(w.parts) - 1, rank: rankRole})
+				w.filter(&filters, "a.role_id", roleIDs[0], rankRole)
 			default:
 				var in, own []string
 				var args []any
