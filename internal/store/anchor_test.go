@@ -116,7 +116,7 @@ func anchoredMatchSkips(t *testing.T, readers []*store.DB, writer *store.DB) {
 	inst := &facts.Instance{ID: tenancy.NewID(), EnvID: env, ResourceID: res.ID, Key: "d1", TenantID: tenants[0], Attributes: map[string]any{}, CreatedAt: at, UpdatedAt: at}
 	must(a.CreateInstance(ctx, inst))
 	for i := range 200 {
-		must(a.CreateInstanceAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i].ID, RoleID: rr.ID, InstanceID: inst.ID,
+		must(a.CreateInstanceAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i].ID, RoleID: rr.ID, InstanceID: inst.ID, TenantID: inst.TenantID,
 			CreatedAt: at.Add(time.Duration(i*2) * time.Millisecond)}))
 	}
 
@@ -178,7 +178,7 @@ func anchoredMatchSkips(t *testing.T, readers []*store.DB, writer *store.DB) {
 			u := &facts.User{ID: tenancy.NewID(), EnvID: env, Key: fmt.Sprintf("l-%d", writes), Email: "l@example.com", CreatedAt: late, UpdatedAt: late}
 			must(w.CreateUser(ctx, u))
 			must(w.CreateAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: roles[1], TenantID: tenants[2], CreatedAt: late}))
-			must(w.CreateInstanceAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: rr.ID, InstanceID: inst.ID, CreatedAt: late}))
+			must(w.CreateInstanceAssignment(ctx, &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: rr.ID, InstanceID: inst.ID, TenantID: inst.TenantID, CreatedAt: late}))
 			return true
 		}
 		return false

@@ -54,11 +54,11 @@ var byKeySources = map[string]byKeySource{
 	"tenant": {
 		keys:          "FROM authz_tenants k WHERE k.env_id = $1",
 		tenantProbe:   "FROM authz_role_assignments a WHERE a.tenant_id = k.id",
-		instanceProbe: "FROM authz_instances i JOIN authz_instance_assignments a ON a.instance_id = i.id WHERE i.tenant_id = k.id",
+		instanceProbe: "FROM authz_instance_assignments a WHERE a.tenant_id = k.id",
 		tenantRows:    "a.tenant_id = (SELECT id FROM authz_tenants WHERE env_id = $1 AND key = %[1]s)",
-		instanceRows:  "a.instance_id IN (SELECT i.id FROM authz_instances i JOIN authz_tenants t ON t.id = i.tenant_id WHERE t.env_id = $1 AND t.key = %[1]s)",
+		instanceRows:  "a.tenant_id = (SELECT id FROM authz_tenants WHERE env_id = $1 AND key = %[1]s)",
 		tenantFrom:    "authz_tenants k JOIN authz_role_assignments a ON a.tenant_id = k.id",
-		instanceFrom:  "authz_tenants k JOIN authz_instances ki ON ki.tenant_id = k.id JOIN authz_instance_assignments a ON a.instance_id = ki.id",
+		instanceFrom:  "authz_tenants k JOIN authz_instance_assignments a ON a.tenant_id = k.id",
 		filter:        func(f *facts.AssignmentFilter, key string) { f.Tenant = key },
 	},
 	// A role key names a tenant role, resource roles of several resource

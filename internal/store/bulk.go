@@ -438,9 +438,9 @@ func (s *Store) InsertTuples(ctx context.Context, ts []facts.Tuple) (map[string]
 // InsertInstanceAssignments stores the role assignments on instances that
 // do not exist yet and returns the ids of those stored.
 func (s *Store) InsertInstanceAssignments(ctx context.Context, as []facts.Assignment) (map[string]bool, error) {
-	inserted, err := insertReturning(ctx, s, "role assignments", "INSERT INTO authz_instance_assignments (id, env_id, user_id, role_id, instance_id, created_at)", 6, as,
+	inserted, err := insertReturning(ctx, s, "role assignments", "INSERT INTO authz_instance_assignments (id, env_id, user_id, role_id, instance_id, tenant_id, created_at)", 7, as,
 		func(a *facts.Assignment) []any {
-			return []any{a.ID, a.EnvID, a.UserID, a.RoleID, a.InstanceID, micros(a.CreatedAt)}
+			return []any{a.ID, a.EnvID, a.UserID, a.RoleID, a.InstanceID, a.TenantID, micros(a.CreatedAt)}
 		})
 	if err != nil || len(as) < 64 {
 		// (A single assignment's insert leaves a grown mark to the next

@@ -44,10 +44,9 @@ import (
 
 // idFilter is one filter of an assignment list: its column, the id it
 // matches ("" when the key named none) and its index in the where's parts;
-// a filter other than col = id (roles of several resource types, a
-// tenant's instances) has its own condition (numbered from $1) and
-// arguments in cond and args. rank orders the counts (the fewest rows
-// first, as a rule).
+// a filter other than col = id (roles of several resource types) has its
+// own condition (numbered from $1) and arguments in cond and args. rank
+// orders the counts (the fewest rows first, as a rule).
 type idFilter struct {
 	col, id string
 	part    int

@@ -299,7 +299,7 @@ func TestFilteredAssignmentListsMatch(t *testing.T) {
 				for i := range 150 / (ri + 1) {
 					for j := range 3 {
 						inst := insts[(i+j*11)%len(insts)]
-						ias = append(ias, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i].ID, RoleID: rroles[(i+j)%len(rroles)].ID, InstanceID: inst.ID,
+						ias = append(ias, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: users[i].ID, RoleID: rroles[(i+j)%len(rroles)].ID, InstanceID: inst.ID, TenantID: inst.TenantID,
 							CreatedAt: at.Add(time.Duration((i*10+j*7919+ri*13)%2600) * time.Microsecond)})
 					}
 				}

@@ -326,8 +326,8 @@ func (s *Store) listTuples(ctx context.Context, f facts.TupleFilter, page gateho
 
 // CreateInstanceAssignment stores a role assignment on an instance.
 func (s *Store) CreateInstanceAssignment(ctx context.Context, a *facts.Assignment) error {
-	return exec(ctx, s.writer(), "role assignment", "INSERT INTO authz_instance_assignments (id, env_id, user_id, role_id, instance_id, created_at) VALUES ($1,$2,$3,$4,$5,$6)",
-		a.ID, a.EnvID, a.UserID, a.RoleID, a.InstanceID, micros(a.CreatedAt))
+	return exec(ctx, s.writer(), "role assignment", "INSERT INTO authz_instance_assignments (id, env_id, user_id, role_id, instance_id, tenant_id, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+		a.ID, a.EnvID, a.UserID, a.RoleID, a.InstanceID, a.TenantID, micros(a.CreatedAt))
 }
 
 // DeleteInstanceAssignment deletes a role assignment on an instance.
@@ -341,9 +341,9 @@ const assignmentUnion = `(SELECT a.id, a.env_id, a.user_id, a.role_id, a.tenant_
   '' AS instance_id, '' AS resource_instance, a.created_at
 FROM authz_role_assignments a JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id
 UNION ALL
-SELECT a.id, a.env_id, a.user_id, a.role_id, i.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key, a.created_at
+SELECT a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key, a.created_at
 FROM authz_instance_assignments a JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id
-JOIN authz_instances i ON i.id = a.instance_id JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id) x`
+JOIN authz_instances i ON i.id = a.instance_id JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = a.tenant_id) x`
 
 func scanAnyAssignment(sc scanner) (facts.Assignment, error) {
 	var a facts.Assignment
@@ -742,9 +742,7 @@ func (s *Store) assignmentWheres(ctx context.Context, f facts.AssignmentFilter) 
 			}
 		}
 		if f.Tenant != "" {
-			w.add("a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = ?)", tenantID)
-			filters = append(filters, idFilter{col: "a.instance_id", part: len(w.parts) - 1, rank: rankTenant,
-				cond: "a.instance_id IN (SELECT id FROM authz_instances WHERE tenant_id = $1)", args: []any{tenantID}})
+			w.filter(&filters, "a.tenant_id", tenantID, rankTenant)
 		}
 		fI = filters
 	}
@@ -775,9 +773,9 @@ func oneKeyOf(f facts.AssignmentFilter) (sort, key string) {
 const (
 	tenantAssignmentCols    = "a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, r.key, t.key, '', ''"
 	tenantAssignmentJoins   = "JOIN authz_users u ON u.id = a.user_id JOIN authz_roles r ON r.id = a.role_id JOIN authz_tenants t ON t.id = a.tenant_id"
-	instanceAssignmentCols  = "a.id, a.env_id, a.user_id, a.role_id, i.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key"
+	instanceAssignmentCols  = "a.id, a.env_id, a.user_id, a.role_id, a.tenant_id, u.key, rr.key, t.key, a.instance_id, res.key || ':' || i.key"
 	instanceAssignmentJoins = "JOIN authz_users u ON u.id = a.user_id JOIN authz_resource_roles rr ON rr.id = a.role_id JOIN authz_instances i ON i.id = a.instance_id" +
-		" JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = i.tenant_id"
+		" JOIN authz_resources res ON res.id = i.resource_id JOIN authz_tenants t ON t.id = a.tenant_id"
 )
 
 // shiftParams renumbers the $n parameters of a condition written for its

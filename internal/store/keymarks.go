@@ -36,7 +36,7 @@ var keySorts = map[string]keySortOf{
 	"tenant":   {table: "authz_tenants", rows: "authz_role_assignments", join: "%[1]s authz_role_assignments a ON a.tenant_id = k.id", ofKey: "FROM authz_role_assignments a WHERE a.tenant_id = k.id"},
 	"i:user":   {table: "authz_users", rows: "authz_instance_assignments", join: "%[1]s authz_instance_assignments a ON a.user_id = k.id", ofKey: "FROM authz_instance_assignments a WHERE a.user_id = k.id"},
 	"i:role":   {table: "authz_resource_roles", rows: "authz_instance_assignments", join: "%[1]s authz_instance_assignments a ON a.role_id = k.id", ofKey: "FROM authz_instance_assignments a WHERE a.role_id = k.id"},
-	"i:tenant": {table: "authz_tenants", rows: "authz_instance_assignments", join: "%[1]s authz_instances ki ON ki.tenant_id = k.id %[1]s authz_instance_assignments a ON a.instance_id = ki.id", ofKey: "FROM authz_instances ki CROSS JOIN LATERAL (SELECT a.created_at, a.id FROM authz_instance_assignments a WHERE a.instance_id = ki.id OFFSET 0) a WHERE ki.tenant_id = k.id"},
+	"i:tenant": {table: "authz_tenants", rows: "authz_instance_assignments", join: "%[1]s authz_instance_assignments a ON a.tenant_id = k.id", ofKey: "FROM authz_instance_assignments a WHERE a.tenant_id = k.id"},
 
 	// Users and tenants sorted by a column of their own (migration 00031),
 	// in the list's order (column, id): the rows are the keys' table's,
@@ -55,7 +55,7 @@ type keySortOf struct {
 	table string // the keys' table (k)
 	rows  string // the rows' table (a)
 	join  string // k to a, %[1]s the join's keyword
-	ofKey string // "FROM ... WHERE ..." of the rows (a) of key row k (PostgreSQL; i:tenant's reads each instance's by their index: a hash join over every assignment was planned before statistics)
+	ofKey string // "FROM ... WHERE ..." of the rows (a) of key row k (PostgreSQL)
 	// own, for a table sorted by a column of its own (rows and keys are
 	// one table, k): the parts' conditions on k.key, a.created_at and
 	// a.id rewritten to its expressions; sel and order are the rows'

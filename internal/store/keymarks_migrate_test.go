@@ -31,6 +31,28 @@ func gooseSection(t *testing.T, path, section string) string {
 	return strings.NewReplacer("-- +goose Up", "", "-- +goose StatementBegin", "", "-- +goose StatementEnd", "").Replace(s)
 }
 
+// runMigration runs the Up or Down section of db's engine's migration
+// file name in one transaction.
+func runMigration(t *testing.T, db *store.DB, name, section string) {
+	t.Helper()
+	ctx := context.Background()
+	engine := "sqlite"
+	if db.Engine == store.Postgres {
+		engine = "postgres"
+	}
+	tx, err := db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, gooseSection(t, "migrations/"+engine+"/"+name, section)); err != nil {
+		t.Fatalf("%s %s: %v", name, section, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // ci: norace
 // TestKeyMarkMigrationsCountExistingRows: migrations 00030 and 00031 make
 // the key marks of the rows already there when they run (an upgrade).
@@ -47,20 +69,7 @@ func TestKeyMarkMigrationsCountExistingRows(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		engine := "sqlite"
-		if db.Engine == store.Postgres {
-			engine = "postgres"
-		}
-		run := func(name, section string) {
-			t.Helper()
-			tx, err := db.Writer().BeginTx(ctx, nil)
-			must(err)
-			defer tx.Rollback()
-			if _, err := tx.ExecContext(ctx, gooseSection(t, "migrations/"+engine+"/"+name, section)); err != nil {
-				t.Fatalf("%s %s: %v", name, section, err)
-			}
-			must(tx.Commit())
-		}
+		run := func(name, section string) { t.Helper(); runMigration(t, db, name, section) }
 		run("00031_own_column_marks.sql", "Down")
 		run("00030_instance_key_marks.sql", "Down")
 		// Rows written while the migrations are not there: the users and

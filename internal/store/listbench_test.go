@@ -610,7 +610,7 @@ func loadInstanceRoles(b *testing.B, db *store.DB, env string, n int) (int, time
 		for i := from; i < min(from+batch, nAs); i++ {
 			// Between the tenant assignments 10i+4 and 10i+5 of loadBig.
 			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: userIDs[i%len(userIDs)], RoleID: roleIDs[i%len(roleIDs)],
-				InstanceID: insts[i%nInst].ID, CreatedAt: t0.Add(time.Duration(10*i+4)*time.Microsecond*10 + 5*time.Microsecond)})
+				InstanceID: insts[i%nInst].ID, TenantID: insts[i%nInst].TenantID, CreatedAt: t0.Add(time.Duration(10*i+4)*time.Microsecond*10 + 5*time.Microsecond)})
 		}
 		if err := st.InTx(ctx, func(tx *store.Store) error {
 			in, err := tx.InsertInstanceAssignments(ctx, as)

@@ -129,6 +129,22 @@ func checkMarks(t *testing.T, db *store.DB, env string) {
 			t.Fatal(err)
 		}
 	}
+	checkInstanceAssignmentTenants(t, db, env)
+}
+
+// checkInstanceAssignmentTenants fails t when an assignment on an instance
+// of env holds another tenant than its instance (migration 00033's
+// column, which the lists of one tenant and the sort by tenant read).
+func checkInstanceAssignmentTenants(t *testing.T, db *store.DB, env string) {
+	t.Helper()
+	var n int
+	if err := db.Writer().QueryRowContext(context.Background(), `SELECT COUNT(*) FROM authz_instance_assignments a JOIN authz_instances i ON i.id = a.instance_id
+		WHERE a.env_id = $1 AND a.tenant_id <> i.tenant_id`, env).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d assignments on instances hold another tenant than their instance", n)
+	}
 }
 
 // ci: norace
@@ -700,7 +716,7 @@ func TestMergedKeyMarkedPagesMatchSkips(t *testing.T) {
 		roles = append(roles, r0.ID)
 		var as []facts.Assignment
 		for i := range 1200 {
-			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i].ID, RoleID: r0.ID, InstanceID: insts[(i%10)*5].ID,
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i].ID, RoleID: r0.ID, InstanceID: insts[(i%10)*5].ID, TenantID: insts[(i%10)*5].TenantID,
 				CreatedAt: m.at.Add(time.Duration(i%900) * time.Millisecond)})
 		}
 		must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertInstanceAssignments(ctx, as); return err }))
@@ -873,7 +889,7 @@ func seedInstanceRoles(t *testing.T, st *store.Store, m *marksEnv) (roles []stri
 	// assignments (some at the same millisecond), in one bulk insert.
 	var as []facts.Assignment
 	for i := range 1500 {
-		as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i%1300].ID, RoleID: roles[(i/1300)%5], InstanceID: insts[i%50].ID,
+		as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[i%1300].ID, RoleID: roles[(i/1300)%5], InstanceID: insts[i%50].ID, TenantID: insts[i%50].TenantID,
 			CreatedAt: m.at.Add(time.Duration(2*i/3) * time.Millisecond)})
 	}
 	must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertInstanceAssignments(ctx, as); return err }))

@@ -85,7 +85,7 @@ func testByKeyAssignmentPaging(t *testing.T, st *store.Store) {
 				rows = append(rows, written{a.ID, u.Key, rk, tk, at, false})
 			} else {
 				ir := irs[(n*3+j)%len(irs)]
-				a := &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: ir.role.ID, InstanceID: ir.inst.ID, CreatedAt: at}
+				a := &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: ir.role.ID, InstanceID: ir.inst.ID, TenantID: ir.inst.TenantID, CreatedAt: at}
 				must(t, st.CreateInstanceAssignment(ctx, a))
 				rows = append(rows, written{a.ID, u.Key, ir.role.Key, ir.key, at, true})
 			}

@@ -52,7 +52,7 @@ func testMergedAssignmentPaging(t *testing.T, st *store.Store) {
 		must(t, st.CreateUser(ctx, u))
 		ta := &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: role.ID, TenantID: tenant.ID, CreatedAt: at}
 		must(t, st.CreateAssignment(ctx, ta))
-		ia := &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: rrole.ID, InstanceID: inst.ID, CreatedAt: at}
+		ia := &facts.Assignment{ID: tenancy.NewID(), EnvID: env, UserID: u.ID, RoleID: rrole.ID, InstanceID: inst.ID, TenantID: inst.TenantID, CreatedAt: at}
 		must(t, st.CreateInstanceAssignment(ctx, ia))
 		rows = append(rows, written{ta.ID, u.Key, at, false}, written{ia.ID, u.Key, at, true})
 	}
