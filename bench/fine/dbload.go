@@ -224,7 +224,8 @@ func Populate(ctx context.Context, db *store.DB, d *authz.Data) (string, error) 
 	if err := inBatches(len(users), func(tx facts.Store, from, to int) error { return tx.InsertUsers(ctx, users[from:to]) }); err != nil {
 		return "", err
 	}
-	instID := make(map[string]string, len(d.Instances)) // "resource:key" → id
+	instID := make(map[string]string, len(d.Instances))     // "resource:key" → id
+	instTenant := make(map[string]string, len(d.Instances)) // "resource:key" → tenant id
 	insts := make([]*facts.Instance, len(d.Instances))
 	for i, in := range d.Instances {
 		tid, ok := tenantID[in.Tenant]
@@ -234,6 +235,7 @@ func Populate(ctx context.Context, db *store.DB, d *authz.Data) (string, error) 
 		insts[i] = &facts.Instance{ID: tenancy.NewID(), EnvID: envID, ResourceID: resourceID[in.Resource], Key: in.Key, TenantID: tid,
 			Attributes: orEmpty(in.Attributes), CreatedAt: now, UpdatedAt: now}
 		instID[in.Resource+":"+in.Key] = insts[i].ID
+		instTenant[in.Resource+":"+in.Key] = tid
 	}
 	if err := inBatches(len(insts), func(tx facts.Store, from, to int) error { return tx.InsertInstances(ctx, insts[from:to]) }); err != nil {
 		return "", err
@@ -271,7 +273,7 @@ func Populate(ctx context.Context, db *store.DB, d *authz.Data) (string, error) 
 		if !ok1 || !ok2 || !ok3 {
 			return "", fmt.Errorf("assignment %s %s on %s: unknown user, role or instance", a.User, a.Role, a.ResourceInstance)
 		}
-		ias = append(ias, facts.Assignment{ID: tenancy.NewID(), EnvID: envID, UserID: uid, RoleID: rid, InstanceID: iid, CreatedAt: now})
+		ias = append(ias, facts.Assignment{ID: tenancy.NewID(), EnvID: envID, UserID: uid, RoleID: rid, InstanceID: iid, TenantID: instTenant[a.ResourceInstance], CreatedAt: now})
 	}
 	if err := inBatches(len(ias), func(tx facts.Store, from, to int) error {
 		ins, err := tx.InsertInstanceAssignments(ctx, ias[from:to])

@@ -21,7 +21,7 @@ import (
 // (issue 16 point 12): GATEHOUSE_LIST_INSTANCE_ASSIGNMENTS assignments on
 // instances (default 1M) over a tenth as many instances, half of the
 // instances in tenant t-big and the rest over 99 tenants, beside a tenth
-// as many tenant assignments (a tenth of them in t-big), on SQLite and on
+// as many tenant assignments (1% of them in t-big), on SQLite and on
 // PostgreSQL. ?tenant= on the assignments on instances (kind=instance),
 // and on both kinds (kind=all), page 1 and half-way by number and by
 // cursor; sorted by user; and the assignments on instances sorted by

@@ -28,6 +28,9 @@ CREATE FUNCTION instance_assignment_tenant_00033(instance TEXT) RETURNS TEXT LAN
 ALTER TABLE authz_instance_assignments ALTER COLUMN tenant_id TYPE TEXT USING instance_assignment_tenant_00033(instance_id);
 DROP FUNCTION instance_assignment_tenant_00033(TEXT);
 CREATE INDEX authz_instance_assignments_list_tenant ON authz_instance_assignments (tenant_id, created_at, id);
+-- The rewritten table's statistics (autovacuum does not analyze after a
+-- rewrite), so that lists by tenant are planned on the new column's.
+ANALYZE authz_instance_assignments;
 
 -- +goose StatementBegin
 CREATE FUNCTION instance_assignments_tenant_ins() RETURNS trigger LANGUAGE plpgsql AS $$
