@@ -486,6 +486,53 @@ var assignmentGroups = map[string]assignmentGroup{
 // assignmentSorts names the sorts of the assignment lists.
 var assignmentSorts = map[string]string{"created_at": "", "user": "", "role": "", "tenant": ""}
 
+// keyOfRow returns the key (and its row's id) of by's table holding the
+// row at offset (0-based: the row offset-1 of the list is the offset-th)
+// of the assignments matching inner, among the keys matching outer, in
+// key order (dir, cmp its comparison), and how many rows the keys before
+// it hold: the keys' counts read a batch of keys at a time, stopping at
+// that key. sql.ErrNoRows when the list holds offset rows or fewer.
+func (s *Store) keyOfRow(ctx context.Context, by assignmentGroup, outerSQL, innerSQL string, args []any, dir, cmp string, offset int64) (key, id string, before int64, err error) {
+	const batch = 256
+	var after string
+	for first := true; ; first = false {
+		qargs, from := args, ""
+		if !first {
+			qargs = append(append([]any(nil), args...), after)
+			from = fmt.Sprintf(" AND %s.key %s $%d", by.alias, cmp, len(qargs))
+		}
+		rows, err := s.reader().QueryContext(ctx, fmt.Sprintf("SELECT %s.key, %s.id, (SELECT COUNT(*) FROM authz_role_assignments a WHERE %s = %s.id AND %s) FROM %s %s WHERE %s%s ORDER BY %s.key%s LIMIT %d",
+			by.alias, by.alias, by.fk, by.alias, innerSQL, by.table, by.alias, outerSQL, from, by.alias, dir, batch), qargs...)
+		if err != nil {
+			return "", "", 0, err
+		}
+		read := 0
+		for rows.Next() {
+			var k, kid string
+			var n int64
+			if err := rows.Scan(&k, &kid, &n); err != nil {
+				rows.Close()
+				return "", "", 0, err
+			}
+			read++
+			after = k
+			if before+n >= offset {
+				rows.Close()
+				return k, kid, before, nil
+			}
+			before += n
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return "", "", 0, err
+		}
+		if read < batch {
+			return "", "", 0, sql.ErrNoRows
+		}
+	}
+}
+
 // listAssignmentsBy lists assignments sorted by the key of their user,
 // role or tenant, then created_at and id. The query walks the keys in
 // order (the (env_id, key) index) and, for each, its assignments in order
@@ -640,6 +687,24 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 					gargs := append(append([]any(nil), args...), gid)
 					err = s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT a.created_at, a.id FROM authz_role_assignments a WHERE %s = $%d AND EXISTS (SELECT 1 FROM %s %s WHERE %s.id = $%d AND %s) AND %s ORDER BY a.created_at%s, a.id%s LIMIT 1 OFFSET %d",
 						by.fk, len(gargs), by.table, by.alias, by.alias, len(gargs), outerSQL, innerSQL, dir, dir, offset-1-int(cum-n)), gargs...).Scan(&at, &id)
+				}
+			} else if len(filters) > 0 {
+				// Filtered by another key than the sort's: each key's
+				// count of the filter's rows from an index alone (a
+				// role's per tenant from (tenant_id, role_id), migration
+				// 00034; per user from (user_id, tenant_id, role_id)),
+				// in key order, a batch of keys at a time, up to the key
+				// holding the row; then that row by OFFSET in the key's
+				// own index range. A skip over the joined rows read every
+				// skipped row from the table for the filter: 1.2 s
+				// half-way through a role holding 500,000 of 1M sorted by
+				// tenant.
+				var gid string
+				var before int64
+				if key, gid, before, err = s.keyOfRow(ctx, by, outerSQL, innerSQL, args, dir, cmp, int64(offset)); err == nil {
+					gargs := append(append([]any(nil), args...), gid)
+					err = s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT a.created_at, a.id FROM authz_role_assignments a WHERE %s = $%d AND %s ORDER BY a.created_at%s, a.id%s LIMIT 1 OFFSET %d",
+						by.fk, len(gargs), innerSQL, dir, dir, offset-1-int(before)), gargs...).Scan(&at, &id)
 				}
 			} else {
 				err = s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT %s.key, a.created_at, a.id FROM %s %s CROSS JOIN authz_role_assignments a ON %s = %s.id WHERE %s AND %s ORDER BY %s.key%s, a.created_at%s, a.id%s LIMIT 1 OFFSET %d",
