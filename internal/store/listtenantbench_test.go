@@ -3,15 +3,11 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
-	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
@@ -30,91 +26,68 @@ import (
 //
 //	go test ./internal/store -run XXX -bench ListBigTenantInstances -benchtime 5x -timeout 60m
 func BenchmarkListBigTenantInstances(b *testing.B) {
-	n := 1_000_000
-	if v := os.Getenv("GATEHOUSE_LIST_INSTANCE_ASSIGNMENTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
-			b.Fatalf("GATEHOUSE_LIST_INSTANCE_ASSIGNMENTS=%q: want a number >= 1000", v)
+	n := benchSize(b, "GATEHOUSE_LIST_INSTANCE_ASSIGNMENTS", 1_000_000, 1000)
+	onBenchEngines(b, func(b *testing.B, db *store.DB) {
+		start := time.Now()
+		env := loadBigTenantInstances(b, db, n)
+		b.Logf("%s: loaded %d assignments on instances in %s", db.Engine, n, time.Since(start).Round(time.Second))
+		st := db.Store()
+		ctx := context.Background()
+		list := func(f facts.AssignmentFilter, p gatehouse.PageRequest) (string, error) {
+			f.EnvID = env
+			page, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
+			if err == nil && len(page.Items) == 0 {
+				err = fmt.Errorf("%+v %+v: an empty page", f, p)
+			}
+			return page.NextCursor, err
 		}
-	}
-	for _, e := range []struct {
-		name string
-		open func(b *testing.B) (*store.DB, error)
-	}{
-		{"sqlite", func(b *testing.B) (*store.DB, error) {
-			return store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-		}},
-		{"postgres", func(b *testing.B) (*store.DB, error) {
-			return store.OpenPostgres(context.Background(), pgtest.NewDatabase(b))
-		}},
-	} {
-		b.Run(e.name, func(b *testing.B) {
-			db, err := e.open(b)
-			if err != nil {
-				b.Fatal(err)
+		big := facts.AssignmentFilter{Kind: facts.AssignmentsOnInstances, Tenant: "t-big"}
+		bigAll := facts.AssignmentFilter{Kind: facts.AllAssignments, Tenant: "t-big"}
+		byNumber := func(p int, sort string) func() gatehouse.PageRequest {
+			return func() gatehouse.PageRequest {
+				return gatehouse.PageRequest{Page: p, PerPage: 20, Sort: sort, CountUpTo: gatehouse.TotalCap}
 			}
-			b.Cleanup(func() { db.Close() })
-			start := time.Now()
-			env := loadBigTenantInstances(b, db, n)
-			b.Logf("%s: loaded %d assignments on instances in %s", e.name, n, time.Since(start).Round(time.Second))
-			st := db.Store()
-			ctx := context.Background()
-			list := func(f facts.AssignmentFilter, p gatehouse.PageRequest) (string, error) {
-				f.EnvID = env
-				page, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
-				if err == nil && len(page.Items) == 0 {
-					err = fmt.Errorf("%+v %+v: an empty page", f, p)
-				}
-				return page.NextCursor, err
-			}
-			big := facts.AssignmentFilter{Kind: facts.AssignmentsOnInstances, Tenant: "t-big"}
-			bigAll := facts.AssignmentFilter{Kind: facts.AllAssignments, Tenant: "t-big"}
-			byNumber := func(p int, sort string) func() gatehouse.PageRequest {
-				return func() gatehouse.PageRequest {
-					return gatehouse.PageRequest{Page: p, PerPage: 20, Sort: sort, CountUpTo: gatehouse.TotalCap}
-				}
-			}
-			cursorAt := func(f facts.AssignmentFilter, p int) func() gatehouse.PageRequest {
-				var cur string
-				return func() gatehouse.PageRequest {
-					if cur == "" {
-						var err error
-						if cur, err = list(f, gatehouse.PageRequest{Page: p, PerPage: 20}); err != nil || cur == "" {
-							b.Fatalf("a cursor at page %d: %q, %v", p, cur, err)
-						}
+		}
+		cursorAt := func(f facts.AssignmentFilter, p int) func() gatehouse.PageRequest {
+			var cur string
+			return func() gatehouse.PageRequest {
+				if cur == "" {
+					var err error
+					if cur, err = list(f, gatehouse.PageRequest{Page: p, PerPage: 20}); err != nil || cur == "" {
+						b.Fatalf("a cursor at page %d: %q, %v", p, cur, err)
 					}
-					return gatehouse.PageRequest{PerPage: 20, Cursor: cur}
 				}
+				return gatehouse.PageRequest{PerPage: 20, Cursor: cur}
 			}
-			half := n / 2 / 20 / 2 // half-way through t-big's n/2
-			for _, c := range []struct {
-				name string
-				f    facts.AssignmentFilter
-				req  func() gatehouse.PageRequest
-			}{
-				{"instances-in-t-big/page1", big, byNumber(1, "")},
-				{fmt.Sprintf("instances-in-t-big/page%d", half), big, byNumber(half, "")},
-				{"instances-in-t-big/cursor", big, cursorAt(big, half)},
-				{"instances-in-t-big-by-user/page1", big, byNumber(1, "user")},
-				{"instances-in-t-007/page1", facts.AssignmentFilter{Kind: facts.AssignmentsOnInstances, Tenant: "t-007"}, byNumber(1, "")},
-				{fmt.Sprintf("instances-by-tenant/page%d", 3*half), facts.AssignmentFilter{Kind: facts.AssignmentsOnInstances}, byNumber(3*half, "tenant")},
-				{"all-in-t-big/page1", bigAll, byNumber(1, "")},
-				{fmt.Sprintf("all-in-t-big/page%d", half), bigAll, byNumber(half, "")},
-				{"all-in-t-big/cursor", bigAll, cursorAt(bigAll, half)},
-			} {
-				b.Run(c.name, func(b *testing.B) {
-					req := c.req()
-					b.ResetTimer()
-					for range b.N {
-						if _, err := list(c.f, req); err != nil {
-							b.Fatal(err)
-						}
+		}
+		half := n / 2 / 20 / 2 // half-way through t-big's n/2
+		for _, c := range []struct {
+			name string
+			f    facts.AssignmentFilter
+			req  func() gatehouse.PageRequest
+		}{
+			{"instances-in-t-big/page1", big, byNumber(1, "")},
+			{fmt.Sprintf("instances-in-t-big/page%d", half), big, byNumber(half, "")},
+			{"instances-in-t-big/cursor", big, cursorAt(big, half)},
+			{"instances-in-t-big-by-user/page1", big, byNumber(1, "user")},
+			{"instances-in-t-007/page1", facts.AssignmentFilter{Kind: facts.AssignmentsOnInstances, Tenant: "t-007"}, byNumber(1, "")},
+			{fmt.Sprintf("instances-by-tenant/page%d", 3*half), facts.AssignmentFilter{Kind: facts.AssignmentsOnInstances}, byNumber(3*half, "tenant")},
+			{"all-in-t-big/page1", bigAll, byNumber(1, "")},
+			{fmt.Sprintf("all-in-t-big/page%d", half), bigAll, byNumber(half, "")},
+			{"all-in-t-big/cursor", bigAll, cursorAt(bigAll, half)},
+		} {
+			b.Run(c.name, func(b *testing.B) {
+				req := c.req()
+				b.ResetTimer()
+				for range b.N {
+					if _, err := list(c.f, req); err != nil {
+						b.Fatal(err)
 					}
-					b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
-				})
-			}
-		})
-	}
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+			})
+		}
+	})
 }
 
 // loadBigTenantInstances stores, in a new environment, n assignments on
