@@ -507,6 +507,14 @@ func countsFromIndex(fk string, filters []idFilter) bool {
 // that key. sql.ErrNoRows when the list holds offset rows or fewer.
 func (s *Store) keyOfRow(ctx context.Context, by assignmentGroup, outerSQL, innerSQL string, args []any, dir, cmp string, offset int64) (key, id string, before int64, err error) {
 	const batch = 256
+	// Each count's filter written plainly where the sort's column and the
+	// filter's lead an index, (tenant_id, role_id) or (user_id,
+	// tenant_id, role_id), so that both bound its read: hinted
+	// (hintedExcept), the filter's entries of every other value of it
+	// were read and checked (a tenant's rows of every role).
+	if col := map[string]string{"a.tenant_id": "a.role_id", "a.user_id": "a.tenant_id"}[by.fk]; col != "" {
+		innerSQL = strings.ReplaceAll(innerSQL, "+"+col+" =", col+" =")
+	}
 	var after string
 	for first := true; ; first = false {
 		qargs, from := args, ""
