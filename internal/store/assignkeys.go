@@ -116,8 +116,9 @@ func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySourc
 			args = append(args, flt.key)
 			cond += fmt.Sprintf(" AND k.key = $%d", len(args))
 		}
-		tenantProbe, instanceProbe = flt.and(tenantProbe, instanceProbe, &args)
+		tenantProbe, instanceProbe = flt.probes(tenantProbe, instanceProbe, &args)
 	}
+	instancesOnly, tenantsOnly := flt.tables(instancesOnly)
 	exists := func(probe string) string { return "EXISTS (SELECT 1 " + probe + ")" }
 	if flt != nil && s.db.Engine == Postgres {
 		// Filtered, PostgreSQL may read every row of the filter into a
@@ -127,7 +128,10 @@ func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySourc
 		exists = func(probe string) string { return "EXISTS (SELECT 1 " + probe + " OFFSET 0)" }
 	}
 	has := exists(instanceProbe)
-	if !instancesOnly {
+	switch {
+	case tenantsOnly:
+		has = exists(tenantProbe)
+	case !instancesOnly:
 		has = "(" + exists(tenantProbe) + " OR " + has + ")"
 	}
 	n := "1"
@@ -136,7 +140,10 @@ func (s *Store) assignmentKeys(ctx context.Context, envID string, src byKeySourc
 			return fmt.Sprintf("(SELECT COUNT(*) FROM (SELECT 1 %s LIMIT %d) c)", probe, countUpTo)
 		}
 		n = count(instanceProbe)
-		if !instancesOnly {
+		switch {
+		case tenantsOnly:
+			n = count(tenantProbe)
+		case !instancesOnly:
 			n = count(tenantProbe) + " + " + n
 		}
 	}
@@ -366,7 +373,11 @@ func (s *Store) rowsOfKeys(ctx context.Context, envID string, src byKeySource, i
 	if flt != nil {
 		tenantFilter, instanceFilter = flt.and("", "", &args)
 	}
-	tables := []table{{"authz_instance_assignments", instanceAssignmentCols, instanceAssignmentJoins, src.instanceRows, src.instanceFrom, instanceFilter}}
+	instancesOnly, tenantsOnly := flt.tables(instancesOnly)
+	var tables []table
+	if !tenantsOnly {
+		tables = append(tables, table{"authz_instance_assignments", instanceAssignmentCols, instanceAssignmentJoins, src.instanceRows, src.instanceFrom, instanceFilter})
+	}
 	if !instancesOnly {
 		tables = append(tables, table{"authz_role_assignments", tenantAssignmentCols, tenantAssignmentJoins, src.tenantRows, src.tenantFrom, tenantFilter})
 	}

@@ -244,35 +244,47 @@ func (s *Store) listBothKindsByKey(ctx context.Context, f facts.AssignmentFilter
 	most := s.filteredMax()
 	small := true
 	// narrowest is a table's conditions read through its narrowest
-	// filter's index.
-	narrowest := func(table string, w *where, filters []idFilter) (*where, error) {
+	// filter's index; empty, that the table holds none of the list.
+	narrowest := func(table string, w *where, filters []idFilter, empty *bool) (*where, error) {
 		if len(filters) == 0 {
 			small = false // the environment's rows
 			return w, nil
 		}
-		i, n, err := s.narrowestFilter(ctx, table, filters, most)
+		// (Counted up to one row at least, so that 0 is none: a test's
+		// most of -1 walks every list.)
+		i, n, err := s.narrowestFilter(ctx, table, filters, max(most, 0))
 		if err != nil {
 			return nil, fmt.Errorf("list role assignments: %w", err)
 		}
 		small = small && n <= most
+		*empty = n == 0
 		return hintedExcept(s.db.Engine, w, filters, func(f idFilter) bool { return f.part == filters[i].part }), nil
 	}
 	var cT, cI *where
+	var noTenant, noInstance bool
 	if wT != nil {
-		if cT, err = narrowest("authz_role_assignments a", wT, fT); err != nil {
+		if cT, err = narrowest("authz_role_assignments a", wT, fT, &noTenant); err != nil {
 			return gatehouse.Page[facts.Assignment]{}, err
 		}
 	}
-	if cI, err = narrowest("authz_instance_assignments a", wI, fI); err != nil {
+	if cI, err = narrowest("authz_instance_assignments a", wI, fI, &noInstance); err != nil {
 		return gatehouse.Page[facts.Assignment]{}, err
 	}
-	if small {
+	if small || (noTenant || wT == nil) && noInstance { // (nothing matches: nothing to walk)
 		return s.listBothKindsFiltered(ctx, f, page, cT, cI)
 	}
+	// A table none of whose rows the filters match is left out of the
+	// walk: its probe of every key found nothing, row by row (a role of
+	// the tenants' that no resource role shares: each tenant's
+	// assignments on instances read for their role).
 	none := func(idFilter) bool { return false }
-	flt := &byKeyFilters{countT: cT, countI: cI, walkI: hintedExcept(s.db.Engine, wI, fI, none)}
+	flt := &byKeyFilters{countT: cT, countI: cI, walkI: hintedExcept(s.db.Engine, wI, fI, none), noTenant: noTenant, noInstance: noInstance}
 	if wT != nil {
 		flt.walkT = hintedExcept(s.db.Engine, wT, fT, none)
+		// A key's probe and count of the tenant assignments read an index
+		// alone where it holds the sort's column and a filter's
+		// (countsFromIndex): the filter written plainly.
+		flt.probeT = hintedExcept(s.db.Engine, wT, fT, func(f idFilter) bool { return slices.Contains(probeCovered[page.Sort], f.col) })
 	}
 	// Filtered by the sort's own key (?user=alice&sort=user), the list is
 	// that key's rows: the walk reads that key alone, not every key's
@@ -291,20 +303,55 @@ func (s *Store) listBothKindsByKey(ctx context.Context, f facts.AssignmentFilter
 type byKeyFilters struct {
 	walkT, walkI   *where
 	countT, countI *where
-	key            string // the one key of the sort the list holds, if filtered by it
+	// probeT is walkT as a key's probe and count read it: on SQLite a
+	// filter that an index holds with the sort's column (probeCovered)
+	// written plainly, so that the index answers them alone.
+	probeT *where
+	key    string // the one key of the sort the list holds, if filtered by it
+	// noTenant and noInstance: the filters match none of that table's
+	// rows (the walk reads the other alone).
+	noTenant, noInstance bool
 }
+
+// probeCovered are, by sort, the columns of filters that an index of the
+// tenant assignments holds next to the sort's column: (tenant_id,
+// role_id) (migration 00034), (user_id, tenant_id, role_id).
+var probeCovered = map[string][]string{"tenant": {"a.role_id"}, "user": {"a.tenant_id"}}
 
 // and returns the conditions of a tenant assignment's and an assignment on
 // an instance's rows (a) with the filters' added, their arguments
 // appended to args.
 func (b *byKeyFilters) and(tenant, instance string, args *[]any) (string, string) {
-	if b.walkT != nil {
-		tenant += " AND " + shiftParams(strings.Join(b.walkT.parts, " AND "), len(*args))
-		*args = append(*args, b.walkT.args...)
+	return b.with(b.walkT, tenant, instance, args)
+}
+
+// probes is and for a key's probe and count (probeT).
+func (b *byKeyFilters) probes(tenant, instance string, args *[]any) (string, string) {
+	return b.with(b.probeT, tenant, instance, args)
+}
+
+// with adds wT's conditions to tenant's and walkI's to instance's, each
+// unless the walk leaves that table out (tables): every argument appended
+// is used (PostgreSQL refuses one that is not).
+func (b *byKeyFilters) with(wT *where, tenant, instance string, args *[]any) (string, string) {
+	if wT != nil && !b.noTenant {
+		tenant += " AND " + shiftParams(strings.Join(wT.parts, " AND "), len(*args))
+		*args = append(*args, wT.args...)
 	}
-	instance += " AND " + shiftParams(strings.Join(b.walkI.parts, " AND "), len(*args))
-	*args = append(*args, b.walkI.args...)
+	if !b.noInstance {
+		instance += " AND " + shiftParams(strings.Join(b.walkI.parts, " AND "), len(*args))
+		*args = append(*args, b.walkI.args...)
+	}
 	return tenant, instance
+}
+
+// tables says which tables a walk reads: instancesOnly, the assignments
+// on instances alone; tenantsOnly, the tenant assignments alone.
+func (b *byKeyFilters) tables(instancesOnly bool) (bool, bool) {
+	if b == nil {
+		return instancesOnly, false
+	}
+	return instancesOnly || b.noTenant, b.noInstance
 }
 
 // bothKindsFilteredBinding binds a cursor of a filtered list of both
