@@ -42,20 +42,17 @@ func (s *LogStore) ListDecisions(ctx context.Context, f decision.Filter, page ga
 	var w where
 	w.add("org_id = ?", f.OrgID)
 	w.add("env_id = ?", f.EnvID)
-	w.addIf(f.User != "", "user_key = ?", f.User)
-	w.addIf(f.Action != "", "action = ?", f.Action)
-	w.addIf(f.Resource != "", "resource_type = ?", f.Resource)
-	w.addIf(f.Tenant != "", "tenant = ?", f.Tenant)
-	w.addIf(f.Reason != "", "reason = ?", f.Reason)
-	w.addIf(f.Role != "", "role = ?", f.Role)
-	w.addIf(f.Source != "", "source = ?", f.Source)
-	w.addIf(f.RequestID != "", "request_id = ?", f.RequestID)
+	var allow any
 	if f.Allow != nil {
-		w.add("allow = ?", *f.Allow)
+		allow = *f.Allow
 	}
+	addLogFilters(s.db.Engine, page.Sort, "user_key", &w, []logFilter{
+		{"request_id", f.RequestID, f.RequestID != ""}, {"user_key", f.User, f.User != ""}, {"tenant", f.Tenant, f.Tenant != ""},
+		{"role", f.Role, f.Role != ""}, {"resource_type", f.Resource, f.Resource != ""}, {"reason", f.Reason, f.Reason != ""},
+		{"action", f.Action, f.Action != ""}, {"source", f.Source, f.Source != ""}, {"allow", allow, f.Allow != nil}})
 	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
 	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
-	return listPage(ctx, s.db.read, "decision_log", decisionCols, &w,
+	return listPage(ctx, s.lists(), "decision_log", decisionCols, &w,
 		map[string]string{"timestamp": "created_at", "user": "user_key"}, page, scanDecision)
 }
 

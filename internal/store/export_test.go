@@ -206,3 +206,7 @@ func ReKeyCursor(c string, key any) string {
 	p.Key = key
 	return encodeCursor(p)
 }
+
+// RecordLogReads has seen told the statements of db's log lists' reads
+// (nil: no more). Never in a parallel test.
+func RecordLogReads(db *DB, seen func(query string, args []any)) { db.logReads = seen }

@@ -13,7 +13,7 @@ import (
 
 // gooseSection is the Up or Down section of a migration file of this
 // package, as one script (goose's statement markers dropped).
-func gooseSection(t *testing.T, path, section string) string {
+func gooseSection(t testing.TB, path, section string) string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {

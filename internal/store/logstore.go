@@ -184,3 +184,33 @@ func (db *DB) writeRow(b *strings.Builder, i, ncol int) {
 	}
 	b.WriteByte(')')
 }
+
+// lists is the querier of the log lists' reads: the read pool, or (a
+// test's) one that reports each statement to db.logReads first.
+func (s *LogStore) lists() querier {
+	if s.db.logReads != nil {
+		return recordedReads{s.db.read, s.db.logReads}
+	}
+	return s.db.read
+}
+
+// recordedReads reports each statement to seen before running it on q.
+type recordedReads struct {
+	q    querier
+	seen func(query string, args []any)
+}
+
+func (r recordedReads) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	r.seen(query, args)
+	return r.q.ExecContext(ctx, query, args...)
+}
+
+func (r recordedReads) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	r.seen(query, args)
+	return r.q.QueryContext(ctx, query, args...)
+}
+
+func (r recordedReads) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	r.seen(query, args)
+	return r.q.QueryRowContext(ctx, query, args...)
+}

@@ -87,6 +87,9 @@ type DB struct {
 	// filteredSortMax, when set, replaces filteredSortMax (filters.go)
 	// for this database's lists (a test's).
 	filteredSortMax int
+	// logReads, when set, is told the statements of the log lists' reads
+	// (a test's, which explains their plans).
+	logReads func(query string, args []any)
 }
 
 // Writer is the pool that writes the main database (on SQLite its single
