@@ -73,24 +73,26 @@ func scanAPILog(sc scanner) (apilog.Call, error) {
 	return e, err
 }
 
-func apiLogWhere(f apilog.Filter) *where { return apiLogListWhere(f, "", "") }
-
-// apiLogListWhere is apiLogWhere as the list of engine sorted by sort
-// reads it (logFilters).
-func apiLogListWhere(f apilog.Filter, engine, sort string) *where {
+// apiLogWhere is the API log's conditions of f, plainly: the list's
+// cursors are bound to them, and PostgreSQL reads them so.
+func apiLogWhere(f apilog.Filter) *where {
 	w := &where{}
 	w.add("org_id = ?", f.OrgID)
-	// On SQLite the status class as its index's expression (log migration
-	// 00008), which holds a class's rows in time order; elsewhere a range.
-	class := f.StatusClass != 0 && engine == SQLite
-	addLogFilters(engine, sort, "status", w, []logFilter{
-		{"request_id", f.RequestID, f.RequestID != ""}, {"actor_id", f.Actor, f.Actor != ""}, {"status", f.Status, f.Status != 0},
-		{"method", f.Method, f.Method != ""}, {"status / 100", f.StatusClass, class},
-		{"env_id", f.EnvID, f.EnvID != ""}, {"project_id", f.ProjectID, f.ProjectID != ""}})
-	if f.StatusClass != 0 && !class {
+	w.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
+	w.addIf(f.EnvID != "", "env_id = ?", f.EnvID)
+	w.addIf(f.Actor != "", "actor_id = ?", f.Actor)
+	w.addIf(f.Status != 0, "status = ?", f.Status)
+	if f.StatusClass != 0 {
 		w.add("status >= ?", f.StatusClass*100)
 		w.add("status < ?", f.StatusClass*100+100)
 	}
+	w.addIf(f.Method != "", "method = ?", f.Method)
+	apiLogRest(f, w)
+	return w
+}
+
+// apiLogRest adds f's conditions that no index of their own reads.
+func apiLogRest(f apilog.Filter, w *where) {
 	if f.Writes {
 		w.raw("method NOT IN ('GET', 'HEAD', 'OPTIONS')")
 	}
@@ -101,15 +103,40 @@ func apiLogListWhere(f apilog.Filter, engine, sort string) *where {
 		w.parts[len(w.parts)-1] += fmt.Sprintf(") = $%d", len(w.args)+1)
 		w.args = append(w.args, f.PathPrefix)
 	}
+	w.addIf(f.RequestID != "", "request_id = ?", f.RequestID)
 	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
 	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
-	return w
 }
 
 // ListAPILog lists entries without their headers and bodies.
 func (s *LogStore) ListAPILog(ctx context.Context, f apilog.Filter, page gatehouse.PageRequest) (gatehouse.Page[apilog.Call], error) {
-	return listPage(ctx, s.lists(), "api_log", apiLogSummaryCols, apiLogListWhere(f, s.db.Engine, page.Sort),
-		map[string]string{"timestamp": "created_at", "status": "status", "latency": "latency_us"}, page, scanAPILogSummary)
+	plain := apiLogWhere(f)
+	byStatus := page.Sort == "status"
+	// On SQLite the status class is the expression of its index (log
+	// migration 00008), which holds a class's rows in time order; sorted
+	// by status, a range of the status index, which holds them in that
+	// order.
+	filters := []logFilter{
+		{"request_id", f.RequestID, f.RequestID != ""}, {"actor_id", f.Actor, f.Actor != ""}, {"status", f.Status, f.Status != 0},
+		{"method", f.Method, f.Method != ""}, {"status / 100", f.StatusClass, f.StatusClass != 0 && !byStatus},
+		{"env_id", f.EnvID, f.EnvID != ""}, {"project_id", f.ProjectID, f.ProjectID != ""}}
+	rest := func(w *where) {
+		if f.StatusClass != 0 && byStatus {
+			w.add("status >= ?", f.StatusClass*100)
+			w.add("status < ?", f.StatusClass*100+100)
+		}
+		apiLogRest(f, w)
+	}
+	sortCol := ""
+	if byStatus {
+		sortCol = "status"
+	}
+	count, w, err := s.logWheres(ctx, "api_log", func(w *where) { w.add("org_id = ?", f.OrgID) }, filters, rest, page.Sort, sortCol, plain)
+	if err != nil {
+		return gatehouse.Page[apilog.Call]{}, fmt.Errorf("list api log: %w", err)
+	}
+	return listRows(ctx, s.lists(), listQuery{what: "api_log", cols: apiLogSummaryCols, from: "api_log", idCol: "id", countWhere: count,
+		sortable: map[string]string{"timestamp": "created_at", "status": "status", "latency": "latency_us"}}, w, page, scanAPILogSummary)
 }
 
 // GetAPILog returns one entry in full.
@@ -271,29 +298,79 @@ type logFilter struct {
 	on  bool
 }
 
-// addLogFilters adds to w the conditions of filters, given in the order
-// of how few rows they hold as a rule. Each filter of the log lists has an
-// index of (filter, created_at, id) (log migration 00007), and two of them
-// tie for SQLite, whose planner keeps no statistics: it read a user's
-// denied decisions through the index of every denial (500 ms at a million
-// rows, against 0.3 through the user's). So on SQLite only the first
-// filter present leads; the others are written +col, the same condition,
-// which SQLite does not read through an index. A list sorted by another
-// column than time (sort not "" or "timestamp") is read through the sort's
-// own index: only a filter of the sort's column (sortCol, when the sort is
-// by it) is not hidden. PostgreSQL, whose statistics tell the filters
-// apart, gets them plainly.
-func addLogFilters(engine, sort, sortCol string, w *where, filters []logFilter) {
-	lead := sort == "" || sort == "timestamp"
+// logWheres are a log list's conditions as SQLite counts and reads them:
+// prefix (the organization, the environment), then filters, then rest;
+// plain is the same list written plainly, which the page's cursors are
+// bound to (and which PostgreSQL, whose statistics tell the filters
+// apart, reads as it is).
+//
+// Each equality filter has an index of (filter, created_at, id) (log
+// migration 00007), and SQLite, which keeps no statistics, chose between
+// two of them by rule: a user's denied decisions were read through the
+// index of every denial (500 ms at a million rows, against 0.3 through
+// the user's). So one filter leads, the others are written +col (the same
+// condition, which SQLite does not read through an index): the filter of
+// the fewest rows, each counted from its own index up to the fewest so
+// far (filteredSortMax at most), filters given in the order of how few
+// rows they hold as a rule, the first alone when it is alone. The count
+// reads the lead's index. The page too when sorted by time; sorted by
+// another column, it reads the sort's index (sortCol, a filter of the
+// sort's column, leads then), unless the lead holds at most
+// filteredSortMax rows, which are read and sorted.
+func (s *LogStore) logWheres(ctx context.Context, table string, prefix func(*where), filters []logFilter, rest func(*where), sort, sortCol string, plain *where) (count, page *where, err error) {
+	plain.bind()
+	var on []logFilter
 	for _, f := range filters {
-		if !f.on {
-			continue
+		if f.on {
+			on = append(on, f)
 		}
-		col := f.col
-		if engine == SQLite && !lead && !(f.col == sortCol && sort != "" && sort != "timestamp") {
-			col = "+" + col
-		}
-		lead = false
-		w.add(col+" = ?", f.v)
 	}
+	if s.db.Engine != SQLite || len(on) == 0 {
+		return plain, plain, nil
+	}
+	timeSorted := sort == "" || sort == "timestamp"
+	most := filteredSortMax
+	if s.db.filteredSortMax != 0 {
+		most = s.db.filteredSortMax // a test's (-1: every sorted list along its sort's index)
+	}
+	lead, fewest := 0, -1
+	if len(on) > 1 || !timeSorted {
+		fewest = max(most, 0) + 1
+		for i, f := range on {
+			w := &where{}
+			prefix(w)
+			w.add(f.col+" = ?", f.v)
+			var n int
+			if err := s.db.read.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s LIMIT %d) c", table, w.sql(), fewest), w.args...).Scan(&n); err != nil {
+				return nil, nil, fmt.Errorf("count the rows of a filter: %w", err)
+			}
+			if n < fewest || i == 0 {
+				lead, fewest = i, n
+			}
+		}
+	}
+	build := func(plainCol string) *where {
+		w := &where{}
+		prefix(w)
+		for _, f := range on {
+			col := f.col
+			if col != plainCol {
+				col = "+" + col
+			}
+			w.add(col+" = ?", f.v)
+		}
+		rest(w)
+		w.bound = plain.bound
+		return w
+	}
+	count = build(on[lead].col)
+	switch {
+	case timeSorted || fewest <= most:
+		page = count
+	case sortCol != "" && slices.ContainsFunc(on, func(f logFilter) bool { return f.col == sortCol }):
+		page = build(sortCol)
+	default:
+		page = build("") // along the sort's index, every filter checked
+	}
+	return count, page, nil
 }

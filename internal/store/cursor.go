@@ -159,6 +159,9 @@ type listQuery struct {
 	// countIndex, when set, is the index the count reads (SQLite's
 	// INDEXED BY, after countFrom's table; see searchCountIndex).
 	countIndex string
+	// countWhere, when set, is the list's conditions as its count reads
+	// them (the same rows, other hints: logWheres).
+	countWhere *where
 }
 
 // sortSeek is Store.keyedSeek for one sort of a table by a column of its
@@ -243,7 +246,11 @@ func listRows[T any](ctx context.Context, q querier, lq listQuery, w *where, pag
 			if lq.countIndex != "" {
 				from += " INDEXED BY " + lq.countIndex
 			}
-			if err := countRows(ctx, q, from, w, page, &out); err != nil {
+			cw := w
+			if lq.countWhere != nil {
+				cw = lq.countWhere
+			}
+			if err := countRows(ctx, q, from, cw, page, &out); err != nil {
 				return out, fmt.Errorf("count %s: %w", lq.what, err)
 			}
 		}

@@ -39,21 +39,46 @@ func scanDecision(sc scanner) (decision.Entry, error) {
 
 // ListDecisions lists one environment's decisions.
 func (s *LogStore) ListDecisions(ctx context.Context, f decision.Filter, page gatehouse.PageRequest) (gatehouse.Page[decision.Entry], error) {
-	var w where
-	w.add("org_id = ?", f.OrgID)
-	w.add("env_id = ?", f.EnvID)
+	env := func(w *where) {
+		w.add("org_id = ?", f.OrgID)
+		w.add("env_id = ?", f.EnvID)
+	}
 	var allow any
 	if f.Allow != nil {
 		allow = *f.Allow
 	}
-	addLogFilters(s.db.Engine, page.Sort, "user_key", &w, []logFilter{
+	// The filters in the order of how few rows they hold as a rule.
+	filters := []logFilter{
 		{"request_id", f.RequestID, f.RequestID != ""}, {"user_key", f.User, f.User != ""}, {"tenant", f.Tenant, f.Tenant != ""},
 		{"role", f.Role, f.Role != ""}, {"resource_type", f.Resource, f.Resource != ""}, {"reason", f.Reason, f.Reason != ""},
-		{"action", f.Action, f.Action != ""}, {"source", f.Source, f.Source != ""}, {"allow", allow, f.Allow != nil}})
-	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
-	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
-	return listPage(ctx, s.lists(), "decision_log", decisionCols, &w,
-		map[string]string{"timestamp": "created_at", "user": "user_key"}, page, scanDecision)
+		{"action", f.Action, f.Action != ""}, {"source", f.Source, f.Source != ""}, {"allow", allow, f.Allow != nil}}
+	rest := func(w *where) {
+		w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
+		w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
+	}
+	// Plainly, in the order the list's cursors have been bound to.
+	plain := &where{}
+	env(plain)
+	plain.addIf(f.User != "", "user_key = ?", f.User)
+	plain.addIf(f.Action != "", "action = ?", f.Action)
+	plain.addIf(f.Resource != "", "resource_type = ?", f.Resource)
+	plain.addIf(f.Tenant != "", "tenant = ?", f.Tenant)
+	plain.addIf(f.Reason != "", "reason = ?", f.Reason)
+	plain.addIf(f.Role != "", "role = ?", f.Role)
+	plain.addIf(f.Source != "", "source = ?", f.Source)
+	plain.addIf(f.RequestID != "", "request_id = ?", f.RequestID)
+	plain.addIf(f.Allow != nil, "allow = ?", allow)
+	rest(plain)
+	sortCol := ""
+	if page.Sort == "user" {
+		sortCol = "user_key"
+	}
+	count, w, err := s.logWheres(ctx, "decision_log", env, filters, rest, page.Sort, sortCol, plain)
+	if err != nil {
+		return gatehouse.Page[decision.Entry]{}, fmt.Errorf("list decisions: %w", err)
+	}
+	return listRows(ctx, s.lists(), listQuery{what: "decision_log", cols: decisionCols, from: "decision_log", idCol: "id", countWhere: count,
+		sortable: map[string]string{"timestamp": "created_at", "user": "user_key"}}, w, page, scanDecision)
 }
 
 // GetDecision returns one decision of an environment.

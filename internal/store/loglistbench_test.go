@@ -204,7 +204,7 @@ func loadLogs(b *testing.B, st *store.LogStore, n int, t0 time.Time) logShape {
 		case a < 3_333:
 			c.ActorID = actors[0]
 			sh.busy++
-		case a == 0 || a == 3_333:
+		case a == 3_333:
 			c.ActorID = actors[99]
 		default:
 			c.ActorID = actors[1+a%98]
