@@ -87,12 +87,13 @@ func apiLogWhere(f apilog.Filter) *where {
 		w.add("status < ?", f.StatusClass*100+100)
 	}
 	w.addIf(f.Method != "", "method = ?", f.Method)
-	apiLogRest(f, w)
+	apiLogRest(f, w, true)
 	return w
 }
 
-// apiLogRest adds f's conditions that no index of their own reads.
-func apiLogRest(f apilog.Filter, w *where) {
+// apiLogRest adds f's conditions that no index of their own reads, and
+// (withRequest) the request's, in apiLogWhere's order.
+func apiLogRest(f apilog.Filter, w *where, withRequest bool) {
 	if f.Writes {
 		w.raw("method NOT IN ('GET', 'HEAD', 'OPTIONS')")
 	}
@@ -103,7 +104,7 @@ func apiLogRest(f apilog.Filter, w *where) {
 		w.parts[len(w.parts)-1] += fmt.Sprintf(") = $%d", len(w.args)+1)
 		w.args = append(w.args, f.PathPrefix)
 	}
-	w.addIf(f.RequestID != "", "request_id = ?", f.RequestID)
+	w.addIf(withRequest && f.RequestID != "", "request_id = ?", f.RequestID)
 	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
 	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
 }
@@ -125,7 +126,7 @@ func (s *LogStore) ListAPILog(ctx context.Context, f apilog.Filter, page gatehou
 			w.add("status >= ?", f.StatusClass*100)
 			w.add("status < ?", f.StatusClass*100+100)
 		}
-		apiLogRest(f, w)
+		apiLogRest(f, w, false) // (the request is one of filters)
 	}
 	sortCol := ""
 	if byStatus {
