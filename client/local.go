@@ -308,7 +308,6 @@ func (l *LocalChecker) event(ev StreamEvent) error {
 		}
 		l.notify()
 	case "synced":
-		l.synced.Store(true)
 		l.mu.Lock()
 		l.lastErr = nil
 		seq := l.seq
@@ -316,6 +315,9 @@ func (l *LocalChecker) event(ev StreamEvent) error {
 		if h := l.o.hooks.Synced; h != nil {
 			h(seq)
 		}
+		// Synced only once its hook has run: a caller that sees Synced()
+		// (a WaitUntil woken by an earlier change) sees what the hook did.
+		l.synced.Store(true)
 		l.notify() // waiters on Synced wake too
 	case "reset":
 		l.mu.Lock()
