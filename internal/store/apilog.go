@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
@@ -73,9 +74,12 @@ func scanAPILog(sc scanner) (apilog.Call, error) {
 	return e, err
 }
 
-// apiLogWhere is the API log's conditions of f, plainly: the list's
-// cursors are bound to them, and PostgreSQL reads them so.
-func apiLogWhere(f apilog.Filter) *where {
+// apiLogWhere is the API log's conditions of f. With pathBound, plainly:
+// the list's cursors are bound to them (the path prefix as substr, as
+// since the first version). With pathSQLite or pathPostgres, as that
+// engine reads them: the prefix as a range of paths, which the index
+// of log migration 00009 holds.
+func apiLogWhere(f apilog.Filter, path pathForm) *where {
 	w := &where{}
 	w.add("org_id = ?", f.OrgID)
 	w.addIf(f.ProjectID != "", "project_id = ?", f.ProjectID)
@@ -87,46 +91,154 @@ func apiLogWhere(f apilog.Filter) *where {
 		w.add("status < ?", f.StatusClass*100+100)
 	}
 	w.addIf(f.Method != "", "method = ?", f.Method)
-	apiLogRest(f, w, true)
+	apiLogRest(f, w, true, path)
 	return w
 }
 
-// apiLogRest adds f's conditions that no index of their own reads, and
-// (withRequest) the request's, in apiLogWhere's order.
-func apiLogRest(f apilog.Filter, w *where, withRequest bool) {
-	if f.Writes {
-		w.raw("method NOT IN ('GET', 'HEAD', 'OPTIONS')")
+// pathForm is how a condition on the path prefix is written.
+type pathForm int
+
+const (
+	pathBound    pathForm = iota // substr(path, 1, n) = prefix: the text cursors are bound to
+	pathSQLite                   // a range of the path index
+	pathPostgres                 // a range of the path index, in bytes' order (COLLATE "C")
+	pathNone                     // not written (the caller reads it as a filter of its own)
+)
+
+func (s *LogStore) pathForm() pathForm {
+	if s.db.Engine == SQLite {
+		return pathSQLite
+	}
+	return pathPostgres
+}
+
+// pathIndexed is how many characters of a path the path index holds
+// (log migration 00009): a path is the request's path and query string,
+// as long as the client made it, and a PostgreSQL index entry may not
+// exceed about 2,700 bytes.
+const pathIndexed = 256
+
+// pathKey is the expression of the path index.
+const pathKey = "substr(path, 1, 256)"
+
+// pathRange is the range of the path index that holds the paths which
+// begin with prefix: [lo, end) in bytes' order (which UTF-8 keeps code
+// points' order in), end being lo with its last code point's successor
+// in its place. cut: the prefix is longer than the index holds, lo its
+// beginning (the whole prefix is checked row by row too). ok is false for
+// a prefix that is empty, not UTF-8, holds a NUL or ends with the last
+// code point: such a prefix is read as substr, row by row.
+func pathRange(prefix string) (lo, end string, cut, ok bool) {
+	if prefix == "" || !utf8.ValidString(prefix) || strings.IndexByte(prefix, 0) >= 0 {
+		return "", "", false, false
+	}
+	lo = prefix
+	if utf8.RuneCountInString(prefix) > pathIndexed {
+		lo, cut = string([]rune(prefix)[:pathIndexed]), true
+	}
+	r, size := utf8.DecodeLastRuneInString(lo)
+	switch {
+	case r == utf8.MaxRune:
+		return "", "", false, false
+	case r == 0xD7FF: // the next code point after the surrogates
+		r = 0xE000
+	default:
+		r++
+	}
+	return lo, lo[:len(lo)-size] + string(r), cut, true
+}
+
+// addPathSubstr adds the path prefix as substr(path, 1, n) = prefix: no
+// escaping of % and _ (as LIKE would need), and no collation (equality) on
+// both engines.
+func addPathSubstr(w *where, prefix string) {
+	w.add("substr(path, 1, ?", len([]rune(prefix)))
+	w.parts[len(w.parts)-1] += fmt.Sprintf(") = $%d", len(w.args)+1)
+	w.args = append(w.args, prefix)
+}
+
+// addPathPrefix adds the path prefix's condition as form writes it.
+func addPathPrefix(w *where, prefix string, form pathForm) {
+	lo, end, cut, ok := pathRange(prefix)
+	switch {
+	case form == pathNone:
+		if cut { // the filter holds the beginning
+			addPathSubstr(w, prefix)
+		}
+		return
+	case form == pathBound || !ok:
+		addPathSubstr(w, prefix)
+		return
+	}
+	col := pathKey
+	if form == pathPostgres {
+		col += ` COLLATE "C"`
+	}
+	w.add(col+" >= ?", lo)
+	w.add(col+" < ?", end)
+	if cut {
+		addPathSubstr(w, prefix)
+	}
+}
+
+// writesCond is ?writes=true's condition, as the partial index of log
+// migration 00009 has it.
+const writesCond = "method NOT IN ('GET', 'HEAD', 'OPTIONS')"
+
+// apiLogRest adds f's conditions that no index of their own reads, the
+// path prefix as path says, and, plainly, the writes and the request
+// (otherwise filters of their own: logWheres'), in apiLogWhere's order.
+func apiLogRest(f apilog.Filter, w *where, plainly bool, path pathForm) {
+	if plainly && f.Writes {
+		w.raw(writesCond)
 	}
 	if f.PathPrefix != "" {
-		// substr instead of LIKE: no escaping of % and _, and no collation
-		// (equality) on both engines.
-		w.add("substr(path, 1, ?", len([]rune(f.PathPrefix)))
-		w.parts[len(w.parts)-1] += fmt.Sprintf(") = $%d", len(w.args)+1)
-		w.args = append(w.args, f.PathPrefix)
+		addPathPrefix(w, f.PathPrefix, path)
 	}
-	w.addIf(withRequest && f.RequestID != "", "request_id = ?", f.RequestID)
+	w.addIf(plainly && f.RequestID != "", "request_id = ?", f.RequestID)
 	w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
 	w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))
 }
 
 // ListAPILog lists entries without their headers and bodies.
 func (s *LogStore) ListAPILog(ctx context.Context, f apilog.Filter, page gatehouse.PageRequest) (gatehouse.Page[apilog.Call], error) {
-	plain := apiLogWhere(f)
+	plain := apiLogWhere(f, pathBound)
+	if s.db.Engine != SQLite && f.PathPrefix != "" {
+		// PostgreSQL reads the conditions as they are: the prefix as a
+		// range of its index; the cursors stay bound to the plain text.
+		read := apiLogWhere(f, pathPostgres)
+		plain.bind()
+		read.bound = plain.bound
+		plain = read
+	}
 	byStatus := page.Sort == "status"
 	// On SQLite the status class is the expression of its index (log
 	// migration 00008), which holds a class's rows in time order; sorted
 	// by status, a range of the status index, which holds them in that
 	// order.
 	filters := []logFilter{
-		{"request_id", f.RequestID, f.RequestID != ""}, {"actor_id", f.Actor, f.Actor != ""}, {"status", f.Status, f.Status != 0},
-		{"method", f.Method, f.Method != ""}, {"status / 100", f.StatusClass, f.StatusClass != 0 && !byStatus},
-		{"env_id", f.EnvID, f.EnvID != ""}, {"project_id", f.ProjectID, f.ProjectID != ""}}
+		eqFilter("request_id", f.RequestID, f.RequestID != ""), eqFilter("actor_id", f.Actor, f.Actor != ""), eqFilter("status", f.Status, f.Status != 0),
+		eqFilter("method", f.Method, f.Method != ""), eqFilter("status / 100", f.StatusClass, f.StatusClass != 0 && !byStatus),
+		eqFilter("env_id", f.EnvID, f.EnvID != ""), eqFilter("project_id", f.ProjectID, f.ProjectID != ""),
+		// The writes: a partial index of them (log migration 00009) holds
+		// them in time order.
+		{col: "writes", raw: writesCond, on: f.Writes, index: "api_log_list_writes_time"}}
+	// The path prefix, a range of the path index (log migration 00009),
+	// counted as the others; it leads only when it holds few rows: its
+	// range holds each path's rows in time order, not the whole range's.
+	if lo, end, _, ok := pathRange(f.PathPrefix); ok {
+		filters = append(filters, logFilter{col: pathKey, v: lo, on: true, end: end, index: "api_log_list_path_time"})
+	}
 	rest := func(w *where) {
 		if f.StatusClass != 0 && byStatus {
 			w.add("status >= ?", f.StatusClass*100)
 			w.add("status < ?", f.StatusClass*100+100)
 		}
-		apiLogRest(f, w, false) // (the request is one of filters)
+		path := pathSQLite
+		if _, _, _, ok := pathRange(f.PathPrefix); ok {
+			path = pathNone // (one of filters, but for a long prefix's end)
+		}
+		apiLogRest(f, w, false, path) // (the request and the writes are filters)
 	}
 	sortCol := ""
 	if byStatus {
@@ -136,13 +248,21 @@ func (s *LogStore) ListAPILog(ctx context.Context, f apilog.Filter, page gatehou
 	if err != nil {
 		return gatehouse.Page[apilog.Call]{}, fmt.Errorf("list api log: %w", err)
 	}
-	return listRows(ctx, s.lists(), listQuery{what: "api_log", cols: apiLogSummaryCols, from: "api_log", idCol: "id", countWhere: count,
+	// A page read through the path index (INDEXED BY: SQLite's planner
+	// would read a cursor's range of the time index instead) finds a deep
+	// page's first row through it too; a count through it alone names it.
+	from, countIndex := indexedBy("api_log", w), ""
+	if w.index == "" {
+		countIndex = count.index
+	}
+	return listRows(ctx, s.lists(), listQuery{what: "api_log", cols: apiLogSummaryCols, from: from, idCol: "id",
+		countFrom: from, countIndex: countIndex, countWhere: count,
 		sortable: map[string]string{"timestamp": "created_at", "status": "status", "latency": "latency_us"}}, w, page, scanAPILogSummary)
 }
 
 // GetAPILog returns one entry in full.
 func (s *LogStore) GetAPILog(ctx context.Context, f apilog.Filter, id string) (*apilog.Call, error) {
-	w := apiLogWhere(f)
+	w := apiLogWhere(f, s.pathForm())
 	w.add("id = ?", id)
 	return getOne(ctx, s.db.read, "log entry", id, "SELECT "+apiLogCols+" FROM api_log"+w.sql(), scanAPILog, w.args...)
 }
@@ -155,7 +275,7 @@ func (s *LogStore) ExportAPILog(ctx context.Context, f apilog.Filter, fn func(*a
 	var lastAt int64 = -1
 	lastID := ""
 	for {
-		w := apiLogWhere(f)
+		w := apiLogWhere(f, s.pathForm())
 		if lastAt >= 0 {
 			w.add("(created_at > ?", lastAt)
 			w.parts[len(w.parts)-1] += fmt.Sprintf(" OR (created_at = $%d AND id > $%d))", len(w.args)+1, len(w.args)+2)
@@ -291,12 +411,55 @@ func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilo
 	return nil
 }
 
-// logFilter is one equality filter of a log list: its column (or
-// expression), its value, and whether the list has it.
+// indexedBy is table read through w's index, if it names one.
+func indexedBy(table string, w *where) string {
+	if w.index == "" {
+		return table
+	}
+	return table + " INDEXED BY " + w.index
+}
+
+// logFilter is one filter of a log list: its column (or expression), its
+// value, and whether the list has it; equality, or with end the range
+// [v, end).
 type logFilter struct {
 	col string
 	v   any
 	on  bool
+	end any
+	// raw, when set, is the filter's condition, of no argument (col only
+	// names it).
+	raw string
+	// index, when set, is the filter's index, which its count and, when
+	// it leads, the list read INDEXED BY: a range's, or a partial index
+	// that SQLite's planner would not rank above the time index.
+	index string
+}
+
+// eqFilter is the filter col = v, when on.
+func eqFilter(col string, v any, on bool) logFilter { return logFilter{col: col, v: v, on: on} }
+
+// add adds the filter's condition to w; hidden as SQLite reads through no
+// index (+col).
+func (f logFilter) add(w *where, hidden bool) {
+	if f.raw != "" {
+		if hidden {
+			w.raw("+" + f.raw) // (+method NOT IN …: no longer the partial index's term)
+		} else {
+			w.raw(f.raw)
+		}
+		return
+	}
+	col := f.col
+	if hidden {
+		col = "+" + col
+	}
+	if f.end == nil {
+		w.add(col+" = ?", f.v)
+		return
+	}
+	w.add(col+" >= ?", f.v)
+	w.add(col+" < ?", f.end)
 }
 
 // logWheres are a log list's conditions as SQLite counts and reads them:
@@ -317,7 +480,13 @@ type logFilter struct {
 // reads the lead's index. The page too when sorted by time; sorted by
 // another column, it reads the sort's index (sortCol, a filter of the
 // sort's column, leads then), unless the lead holds at most
-// filteredSortMax rows, which are read and sorted.
+// filteredSortMax rows, which are read and sorted. A range filter (the
+// API log's path prefix, whose index holds each path's rows in time
+// order but not the range's) is counted even alone and leads only when
+// it holds at most filteredSortMax rows, read through its index
+// (where.index: INDEXED BY) and sorted; a list whose only filter is such
+// a range of more rows is read along the sort's index, its count
+// through the range.
 func (s *LogStore) logWheres(ctx context.Context, table string, prefix func(*where), filters []logFilter, rest func(*where), sort, sortCol string, plain *where) (count, page *where, err error) {
 	plain.bind()
 	var on []logFilter
@@ -334,18 +503,22 @@ func (s *LogStore) logWheres(ctx context.Context, table string, prefix func(*whe
 	if s.db.filteredSortMax != 0 {
 		most = s.db.filteredSortMax // a test's (-1: every sorted list along its sort's index)
 	}
+	// A range (the path prefix) holds its rows in time order path by
+	// path, not as a whole: it leads only when counted few, and is
+	// counted even alone.
 	lead, fewest := 0, -1
-	if len(on) > 1 || !timeSorted {
-		fewest = max(most, 0) + 1
+	if len(on) > 1 || !timeSorted || on[0].end != nil {
+		lead, fewest = -1, max(most, 0)+1
 		for i, f := range on {
 			w := &where{}
 			prefix(w)
-			w.add(f.col+" = ?", f.v)
+			f.add(w, false)
 			var n int
-			if err := s.db.read.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s LIMIT %d) c", table, w.sql(), fewest), w.args...).Scan(&n); err != nil {
+			w.index = f.index
+			if err := s.db.read.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s LIMIT %d) c", indexedBy(table, w), w.sql(), fewest), w.args...).Scan(&n); err != nil {
 				return nil, nil, fmt.Errorf("count the rows of a filter: %w", err)
 			}
-			if n < fewest || i == 0 {
+			if n < fewest || lead < 0 && f.end == nil {
 				lead, fewest = i, n
 			}
 		}
@@ -354,20 +527,27 @@ func (s *LogStore) logWheres(ctx context.Context, table string, prefix func(*whe
 		w := &where{}
 		prefix(w)
 		for _, f := range on {
-			col := f.col
-			if col != plainCol {
-				col = "+" + col
+			f.add(w, f.col != plainCol)
+			if f.col == plainCol {
+				w.index = f.index
 			}
-			w.add(col+" = ?", f.v)
 		}
 		rest(w)
 		w.bound = plain.bound
 		return w
 	}
-	count = build(on[lead].col)
+	if lead >= 0 {
+		count = build(on[lead].col)
+	} else {
+		// Only ranges, each over filteredSortMax rows: the count (up to
+		// its cap) reads the first's index.
+		count = build(on[0].col)
+	}
 	switch {
-	case timeSorted || fewest <= most:
+	case lead >= 0 && (timeSorted || fewest <= most):
 		page = count
+	case timeSorted:
+		page = build("") // along the time index, every filter checked
 	case sortCol != "" && slices.ContainsFunc(on, func(f logFilter) bool { return f.col == sortCol }):
 		page = build(sortCol)
 	default:

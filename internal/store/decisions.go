@@ -49,9 +49,9 @@ func (s *LogStore) ListDecisions(ctx context.Context, f decision.Filter, page ga
 	}
 	// The filters in the order of how few rows they hold as a rule.
 	filters := []logFilter{
-		{"request_id", f.RequestID, f.RequestID != ""}, {"user_key", f.User, f.User != ""}, {"tenant", f.Tenant, f.Tenant != ""},
-		{"role", f.Role, f.Role != ""}, {"resource_type", f.Resource, f.Resource != ""}, {"reason", f.Reason, f.Reason != ""},
-		{"action", f.Action, f.Action != ""}, {"source", f.Source, f.Source != ""}, {"allow", allow, f.Allow != nil}}
+		eqFilter("request_id", f.RequestID, f.RequestID != ""), eqFilter("user_key", f.User, f.User != ""), eqFilter("tenant", f.Tenant, f.Tenant != ""),
+		eqFilter("role", f.Role, f.Role != ""), eqFilter("resource_type", f.Resource, f.Resource != ""), eqFilter("reason", f.Reason, f.Reason != ""),
+		eqFilter("action", f.Action, f.Action != ""), eqFilter("source", f.Source, f.Source != ""), eqFilter("allow", allow, f.Allow != nil)}
 	rest := func(w *where) {
 		w.addIf(!f.Since.IsZero(), "created_at >= ?", micros(f.Since))
 		w.addIf(!f.Until.IsZero(), "created_at < ?", micros(f.Until))

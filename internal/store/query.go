@@ -27,6 +27,11 @@ type where struct {
 	// err is a condition's refusal of its input (searchCond's), which
 	// the list returns instead of reading.
 	err error
+	// index, when set, is the index SQLite is to read these conditions
+	// through (INDEXED BY): a range (logWheres') that its planner, which
+	// ranks a range of one index as any other, would not choose over the
+	// time index's range of a cursor.
+	index string
 }
 
 // bind takes w's conditions as they are as those its list's cursors are
