@@ -354,3 +354,81 @@ func openLogDB(tb testing.TB, engine string) *store.DB {
 	}
 	return db
 }
+
+// TestLogListPathAndWritesIndexesPostgres: on PostgreSQL the API log's
+// path prefix and writes are written as their indexes of log migration
+// 00009 hold them (the path's first 256 characters COLLATE "C", the
+// partial index's predicate), so that its planner can read them: with
+// statistics of a log where a prefix and the writes are rare, the list's
+// statements read those indexes. (An expression written otherwise than
+// the index's, such as another collation, is never read through it, and
+// the list would still be right: only the plans show it.)
+func TestLogListPathAndWritesIndexesPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openLogDB(t, store.Postgres)
+	st := db.LogStore()
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	var calls []apilog.Call
+	for i := range 5000 {
+		c := apilog.Call{ID: fmt.Sprintf("c-%05d", i), OrganizationID: "o1", ProjectID: "p1", EnvironmentID: "e1", Time: at.Add(time.Duration(i) * time.Second),
+			RequestID: fmt.Sprintf("r-%d", i), ActorType: "key", ActorID: fmt.Sprintf("k%d", i%3), Method: "GET", Path: fmt.Sprintf("/v1/users/u%d", i), Status: 200}
+		if i%500 == 7 {
+			c.Method, c.Path = "POST", "/v1/webhooks/w1"
+		}
+		calls = append(calls, c)
+	}
+	if err := st.WriteAPILog(ctx, calls); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Writer().ExecContext(ctx, "ANALYZE api_log"); err != nil {
+		t.Fatal(err)
+	}
+	var seen []struct {
+		query string
+		args  []any
+	}
+	store.RecordLogReads(db, func(query string, args []any) {
+		seen = append(seen, struct {
+			query string
+			args  []any
+		}{query, args})
+	})
+	for _, c := range []struct {
+		name  string
+		f     apilog.Filter
+		index string
+	}{
+		{"a rare path prefix", apilog.Filter{PathPrefix: "/v1/webhooks/"}, "api_log_list_path_time"},
+		{"a rare path prefix in an environment", apilog.Filter{ProjectID: "p1", EnvID: "e1", PathPrefix: "/v1/webhooks/"}, "api_log_list_path_time"},
+		{"rare writes", apilog.Filter{Writes: true}, "api_log_list_writes_time"},
+	} {
+		seen = seen[:0]
+		c.f.OrgID = "o1"
+		page, err := st.ListAPILog(ctx, c.f, gatehouse.PageRequest{Page: 1, PerPage: 20, Sort: "timestamp", Desc: true, CountUpTo: gatehouse.TotalCap})
+		if err != nil || page.Total != 10 {
+			t.Fatalf("%s: %d calls, %v", c.name, page.Total, err)
+		}
+		if len(seen) == 0 {
+			t.Fatalf("%s: no statement recorded", c.name)
+		}
+		for _, s := range seen {
+			rows, err := db.Writer().QueryContext(ctx, "EXPLAIN "+s.query, s.args...)
+			if err != nil {
+				t.Fatalf("%s: explain %q: %v", c.name, s.query, err)
+			}
+			var plan []string
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, line)
+			}
+			rows.Close()
+			if !strings.Contains(strings.Join(plan, "\n"), c.index) {
+				t.Fatalf("%s: %q does not read %s:\n%s", c.name, s.query, c.index, strings.Join(plan, "\n"))
+			}
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
@@ -126,16 +125,58 @@ func TestAPILogPathPrefix(t *testing.T) {
 					}
 				}
 			}
-			// A prefix that is not UTF-8 or holds a NUL is read row by row
-			// (SQLite) or refused as PostgreSQL's text refuses it: never a
-			// wrong list.
+			// A prefix that is not UTF-8 or holds a NUL begins no logged path
+			// (they are sanitized): an empty list, never an error
+			// (PostgreSQL refuses such text).
 			for _, prefix := range []string{"/v1/\xff", "/v1/\xc3", "/v1/\x00"} {
-				page, err := st.ListAPILog(ctx, apilog.Filter{OrgID: "o1", PathPrefix: prefix}, gatehouse.PageRequest{Page: 1, PerPage: 100, Sort: "timestamp", Desc: true})
-				if err == nil && page.Total != 0 {
-					t.Fatalf("prefix %q: %d calls", prefix, page.Total)
+				f := apilog.Filter{OrgID: "o1", PathPrefix: prefix}
+				page, err := st.ListAPILog(ctx, f, gatehouse.PageRequest{Page: 1, PerPage: 100, Sort: "timestamp", Desc: true})
+				if err != nil || page.Total != 0 || len(page.Items) != 0 {
+					t.Fatalf("prefix %q: %d calls, %v", prefix, page.Total, err)
 				}
-				if err != nil && (engine == store.SQLite || utf8.ValidString(prefix) && !strings.Contains(prefix, "\x00")) {
-					t.Fatalf("prefix %q: %v", prefix, err)
+				if err := st.ExportAPILog(ctx, f, func(*apilog.Call) error { return fmt.Errorf("exported a call") }); err != nil {
+					t.Fatalf("prefix %q: export: %v", prefix, err)
+				}
+			}
+
+			// Deep pages by number (past the deep-page offset: the row
+			// before the page is found through the path index too), both
+			// orders, of a prefix of 1,500 calls among others.
+			store.SetFilteredSortMax(db, 0)
+			var deep []apilog.Call
+			for i := range 1500 {
+				deep = append(deep, apilog.Call{ID: fmt.Sprintf("d-%04d", i), OrganizationID: "o1", Time: at.Add(time.Hour + time.Duration(i)*time.Second),
+					Method: []string{"GET", "POST"}[i%2], Path: fmt.Sprintf("/v1/deep/%d", i%7), Status: 200})
+			}
+			if err := st.WriteAPILog(ctx, deep); err != nil {
+				t.Fatal(err)
+			}
+			for _, desc := range []bool{true, false} {
+				for _, writes := range []bool{false, true} {
+					var want []string
+					for _, c := range deep {
+						if !writes || c.Method == "POST" {
+							want = append(want, c.ID)
+						}
+					}
+					if desc {
+						slices.Reverse(want)
+					}
+					f := apilog.Filter{OrgID: "o1", PathPrefix: "/v1/deep/", Writes: writes}
+					for _, n := range []int{1, 30, 55, 70} {
+						page, err := st.ListAPILog(ctx, f, gatehouse.PageRequest{Page: n, PerPage: 20, Sort: "timestamp", Desc: desc, CountUpTo: gatehouse.TotalCap})
+						if err != nil {
+							t.Fatal(err)
+						}
+						var got []string
+						for _, c := range page.Items {
+							got = append(got, c.ID)
+						}
+						lo, hi := min((n-1)*20, len(want)), min(n*20, len(want))
+						if page.Total != len(want) || !slices.Equal(got, want[lo:hi]) && !(len(got) == 0 && lo == hi) {
+							t.Fatalf("deep page %d (desc %v, writes %v): total %d, %q; want %d, %q", n, desc, writes, page.Total, got, len(want), want[lo:hi])
+						}
+					}
 				}
 			}
 		})
