@@ -77,16 +77,7 @@ func TestLogListsReadTheirIndexes(t *testing.T) {
 	// index holds).
 	const anyCovering, anyIndex = "(any covering)", "(any)"
 	// The statements of each list call, recorded as they run.
-	var seen []struct {
-		query string
-		args  []any
-	}
-	store.RecordLogReads(db, func(query string, args []any) {
-		seen = append(seen, struct {
-			query string
-			args  []any
-		}{query, args})
-	})
+	seen := recordLogReads(db)
 	type want struct {
 		page, count []string
 		sorts       bool // the page may sort (its narrowest filter's few rows)
@@ -96,7 +87,7 @@ func TestLogListsReadTheirIndexes(t *testing.T) {
 	// w says.
 	check := func(name, table string, list func(gatehouse.PageRequest) (string, error), sort string, w want) {
 		t.Helper()
-		seen = seen[:0]
+		*seen = (*seen)[:0]
 		for _, p := range []gatehouse.PageRequest{
 			{Page: 1, PerPage: 20, Sort: sort, Desc: true, CountUpTo: gatehouse.TotalCap},
 			{Page: 60, PerPage: 20, Sort: sort, Desc: true, CountUpTo: gatehouse.TotalCap}, // past the deep-page offset: its skip
@@ -113,10 +104,10 @@ func TestLogListsReadTheirIndexes(t *testing.T) {
 				}
 			}
 		}
-		if len(seen) == 0 {
+		if len(*seen) == 0 {
 			t.Fatalf("%s: no statement recorded", name)
 		}
-		for _, s := range seen {
+		for _, s := range *seen {
 			rows, err := db.Writer().QueryContext(ctx, "EXPLAIN QUERY PLAN "+s.query, s.args...)
 			if err != nil {
 				t.Fatalf("%s: explain %q: %v", name, s.query, err)
@@ -384,16 +375,7 @@ func TestLogListPathAndWritesIndexesPostgres(t *testing.T) {
 	if _, err := db.Writer().ExecContext(ctx, "ANALYZE api_log"); err != nil {
 		t.Fatal(err)
 	}
-	var seen []struct {
-		query string
-		args  []any
-	}
-	store.RecordLogReads(db, func(query string, args []any) {
-		seen = append(seen, struct {
-			query string
-			args  []any
-		}{query, args})
-	})
+	seen := recordLogReads(db)
 	for _, c := range []struct {
 		name  string
 		f     apilog.Filter
@@ -403,16 +385,16 @@ func TestLogListPathAndWritesIndexesPostgres(t *testing.T) {
 		{"a rare path prefix in an environment", apilog.Filter{ProjectID: "p1", EnvID: "e1", PathPrefix: "/v1/webhooks/"}, "api_log_list_path_time"},
 		{"rare writes", apilog.Filter{Writes: true}, "api_log_list_writes_time"},
 	} {
-		seen = seen[:0]
+		*seen = (*seen)[:0]
 		c.f.OrgID = "o1"
 		page, err := st.ListAPILog(ctx, c.f, gatehouse.PageRequest{Page: 1, PerPage: 20, Sort: "timestamp", Desc: true, CountUpTo: gatehouse.TotalCap})
 		if err != nil || page.Total != 10 {
 			t.Fatalf("%s: %d calls, %v", c.name, page.Total, err)
 		}
-		if len(seen) == 0 {
+		if len(*seen) == 0 {
 			t.Fatalf("%s: no statement recorded", c.name)
 		}
-		for _, s := range seen {
+		for _, s := range *seen {
 			rows, err := db.Writer().QueryContext(ctx, "EXPLAIN "+s.query, s.args...)
 			if err != nil {
 				t.Fatalf("%s: explain %q: %v", c.name, s.query, err)
@@ -431,4 +413,19 @@ func TestLogListPathAndWritesIndexesPostgres(t *testing.T) {
 			}
 		}
 	}
+}
+
+// loggedRead is a statement the log store ran for a list, with its
+// arguments.
+type loggedRead struct {
+	query string
+	args  []any
+}
+
+// recordLogReads records the statements db's log store runs for its lists
+// from now on.
+func recordLogReads(db *store.DB) *[]loggedRead {
+	seen := &[]loggedRead{}
+	store.RecordLogReads(db, func(query string, args []any) { *seen = append(*seen, loggedRead{query, args}) })
+	return seen
 }
