@@ -291,12 +291,28 @@ func (s *LogStore) ExportAPILog(ctx context.Context, f apilog.Filter, fn func(*a
 	if pathMatchless(f.PathPrefix) {
 		return nil
 	}
-	// The path prefix plainly on SQLite: its planner, given the range,
-	// would read the whole range through the path index and sort it for
-	// every chunk; along the time index, each chunk reads on from the last.
-	path := pathPostgres
+	// On SQLite a prefix that few calls have (filteredSortMax at most,
+	// counted from its index) is read through the path index, each chunk
+	// sorting those few; any other plainly, along the time index, each
+	// chunk reading on from the last (given the range of a common prefix,
+	// the planner read the whole range and sorted it for every chunk).
+	path, from := pathPostgres, "api_log"
 	if s.db.Engine == SQLite {
 		path = pathBound
+		most := filteredSortMax
+		if s.db.filteredSortMax != 0 {
+			most = s.db.filteredSortMax
+		}
+		if lo, end, _, ok := pathRange(f.PathPrefix); ok && most >= 0 {
+			var n int
+			if err := s.db.read.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM api_log INDEXED BY api_log_list_path_time WHERE org_id = $1 AND %[1]s >= $2 AND %[1]s < $3 LIMIT %[2]d) c",
+				pathKey, most+1), f.OrgID, lo, end).Scan(&n); err != nil {
+				return fmt.Errorf("export api log: count the path's calls: %w", err)
+			}
+			if n <= most {
+				path, from = pathSQLite, "api_log INDEXED BY api_log_list_path_time"
+			}
+		}
 	}
 	for {
 		w := apiLogWhere(f, path)
@@ -305,8 +321,8 @@ func (s *LogStore) ExportAPILog(ctx context.Context, f apilog.Filter, fn func(*a
 			w.parts[len(w.parts)-1] += fmt.Sprintf(" OR (created_at = $%d AND id > $%d))", len(w.args)+1, len(w.args)+2)
 			w.args = append(w.args, lastAt, lastID)
 		}
-		query := fmt.Sprintf("SELECT %s FROM api_log%s ORDER BY created_at, id LIMIT %d", apiLogCols, w.sql(), chunk)
-		rows, err := queryAll(ctx, s.db.read, query, scanAPILog, w.args...)
+		query := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY created_at, id LIMIT %d", apiLogCols, from, w.sql(), chunk)
+		rows, err := queryAll(ctx, s.lists(), query, scanAPILog, w.args...)
 		if err != nil {
 			return fmt.Errorf("export api log: %w", err)
 		}

@@ -216,6 +216,39 @@ func TestLogListsReadTheirIndexes(t *testing.T) {
 		store.SetFilteredSortMax(db, map[bool]int{true: -1}[c.walk])
 		check("api log: "+c.name, "api_log", logs(c.f), c.sort, c.want)
 	}
+	// The export (oldest first, in chunks): a prefix few calls have
+	// through the path index, one of more calls along the time index
+	// (the walk mode counts every prefix as many).
+	for _, walk := range []bool{false, true} {
+		store.SetFilteredSortMax(db, map[bool]int{true: -1}[walk])
+		*seen = (*seen)[:0]
+		if err := st.ExportAPILog(ctx, apilog.Filter{OrgID: "o1", PathPrefix: "/v1/roles"}, func(*apilog.Call) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]string{false: logPath, true: logTime}[walk]
+		for _, s := range *seen {
+			rows, err := db.Writer().QueryContext(ctx, "EXPLAIN QUERY PLAN "+s.query, s.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			rows.Close()
+			if !strings.Contains(strings.Join(plan, "\n"), "INDEX "+want+" ") {
+				t.Fatalf("export (walk %v): %q does not read %s: %q", walk, s.query, want, plan)
+			}
+		}
+		if len(*seen) == 0 {
+			t.Fatalf("export (walk %v): no statement recorded", walk)
+		}
+	}
 
 	decisions := func(f decision.Filter) func(gatehouse.PageRequest) (string, error) {
 		f.OrgID, f.EnvID = "o1", "e1"
