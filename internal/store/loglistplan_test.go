@@ -108,20 +108,7 @@ func TestLogListsReadTheirIndexes(t *testing.T) {
 			t.Fatalf("%s: no statement recorded", name)
 		}
 		for _, s := range *seen {
-			rows, err := db.Writer().QueryContext(ctx, "EXPLAIN QUERY PLAN "+s.query, s.args...)
-			if err != nil {
-				t.Fatalf("%s: explain %q: %v", name, s.query, err)
-			}
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			rows.Close()
+			plan := sqlitePlan(t, db, s)
 			counted := strings.HasPrefix(s.query, "SELECT COUNT(*)")
 			indexes := w.page
 			if counted {
@@ -227,21 +214,7 @@ func TestLogListsReadTheirIndexes(t *testing.T) {
 		}
 		want := map[bool]string{false: logPath, true: logTime}[walk]
 		for _, s := range *seen {
-			rows, err := db.Writer().QueryContext(ctx, "EXPLAIN QUERY PLAN "+s.query, s.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			rows.Close()
-			if !strings.Contains(strings.Join(plan, "\n"), "INDEX "+want+" ") {
+			if plan := sqlitePlan(t, db, s); !strings.Contains(strings.Join(plan, "\n"), "INDEX "+want+" ") {
 				t.Fatalf("export (walk %v): %q does not read %s: %q", walk, s.query, want, plan)
 			}
 		}
@@ -461,4 +434,27 @@ func recordLogReads(db *store.DB) *[]loggedRead {
 	seen := &[]loggedRead{}
 	store.RecordLogReads(db, func(query string, args []any) { *seen = append(*seen, loggedRead{query, args}) })
 	return seen
+}
+
+// sqlitePlan is SQLite's EXPLAIN QUERY PLAN of r on db, a line a step.
+func sqlitePlan(t *testing.T, db *store.DB, r loggedRead) []string {
+	t.Helper()
+	rows, err := db.Writer().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+r.query, r.args...)
+	if err != nil {
+		t.Fatalf("explain %q: %v", r.query, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
