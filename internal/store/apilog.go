@@ -240,19 +240,17 @@ func (s *LogStore) ListAPILog(ctx context.Context, f apilog.Filter, page gatehou
 	// The path prefix, a range of the path index (log migration 00009),
 	// counted as the others; it leads only when it holds few rows: its
 	// range holds each path's rows in time order, not the whole range's.
-	if lo, end, _, ok := pathRange(f.PathPrefix); ok {
-		filters = append(filters, logFilter{col: pathKey, v: lo, on: true, end: end, index: "api_log_list_path_time"})
+	restPath := pathSQLite
+	if pf, ok := pathFilter(f.PathPrefix); ok {
+		filters = append(filters, pf)
+		restPath = pathNone // (one of filters, but for a long prefix's end)
 	}
 	rest := func(w *where) {
 		if f.StatusClass != 0 && byStatus {
 			w.add("status >= ?", f.StatusClass*100)
 			w.add("status < ?", f.StatusClass*100+100)
 		}
-		path := pathSQLite
-		if _, _, _, ok := pathRange(f.PathPrefix); ok {
-			path = pathNone // (one of filters, but for a long prefix's end)
-		}
-		apiLogRest(f, w, false, path) // (the request and the writes are filters)
+		apiLogRest(f, w, false, restPath) // (the request and the writes are filters)
 	}
 	sortCol := ""
 	if byStatus {
@@ -299,18 +297,15 @@ func (s *LogStore) ExportAPILog(ctx context.Context, f apilog.Filter, fn func(*a
 	path, from := pathPostgres, "api_log"
 	if s.db.Engine == SQLite {
 		path = pathBound
-		most := filteredSortMax
-		if s.db.filteredSortMax != 0 {
-			most = s.db.filteredSortMax
-		}
-		if lo, end, _, ok := pathRange(f.PathPrefix); ok && most >= 0 {
-			var n int
-			if err := s.db.read.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM api_log INDEXED BY api_log_list_path_time WHERE org_id = $1 AND %[1]s >= $2 AND %[1]s < $3 LIMIT %[2]d) c",
-				pathKey, most+1), f.OrgID, lo, end).Scan(&n); err != nil {
-				return fmt.Errorf("export api log: count the path's calls: %w", err)
+		if pf, ok := pathFilter(f.PathPrefix); ok && s.sortMax() >= 0 {
+			w := &where{}
+			w.add("org_id = ?", f.OrgID)
+			n, err := s.countFilter(ctx, "api_log", w, pf, s.sortMax()+1)
+			if err != nil {
+				return fmt.Errorf("export api log: %w", err)
 			}
-			if n <= most {
-				path, from = pathSQLite, "api_log INDEXED BY api_log_list_path_time"
+			if n <= s.sortMax() {
+				path, from = pathSQLite, indexedBy("api_log", &where{index: pf.index})
 			}
 		}
 	}
@@ -451,6 +446,34 @@ func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilo
 	return nil
 }
 
+// pathFilter is the path prefix as a filter of logWheres: the range of
+// the path index; ok is false for a prefix read as substr (pathRange).
+func pathFilter(prefix string) (f logFilter, ok bool) {
+	lo, end, _, ok := pathRange(prefix)
+	return logFilter{col: pathKey, v: lo, on: ok, end: end, index: "api_log_list_path_time"}, ok
+}
+
+// sortMax is filteredSortMax, or a test's (-1: every filter counted as
+// many).
+func (s *LogStore) sortMax() int {
+	if s.db.filteredSortMax != 0 {
+		return s.db.filteredSortMax
+	}
+	return filteredSortMax
+}
+
+// countFilter counts, up to limit, table's rows of w's conditions and f,
+// read through f's index when it names one.
+func (s *LogStore) countFilter(ctx context.Context, table string, w *where, f logFilter, limit int) (int, error) {
+	f.add(w, false)
+	w.index = f.index
+	var n int
+	if err := s.db.read.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s LIMIT %d) c", indexedBy(table, w), w.sql(), limit), w.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the rows of a filter: %w", err)
+	}
+	return n, nil
+}
+
 // indexedBy is table read through w's index, if it names one.
 func indexedBy(table string, w *where) string {
 	if w.index == "" {
@@ -539,10 +562,7 @@ func (s *LogStore) logWheres(ctx context.Context, table string, prefix func(*whe
 		return plain, plain, nil
 	}
 	timeSorted := sort == "" || sort == "timestamp"
-	most := filteredSortMax
-	if s.db.filteredSortMax != 0 {
-		most = s.db.filteredSortMax // a test's (-1: every sorted list along its sort's index)
-	}
+	most := s.sortMax()
 	// A range (the path prefix) holds its rows in time order path by
 	// path, not as a whole: it leads only when counted few, and is
 	// counted even alone.
@@ -552,11 +572,9 @@ func (s *LogStore) logWheres(ctx context.Context, table string, prefix func(*whe
 		for i, f := range on {
 			w := &where{}
 			prefix(w)
-			f.add(w, false)
-			var n int
-			w.index = f.index
-			if err := s.db.read.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s LIMIT %d) c", indexedBy(table, w), w.sql(), fewest), w.args...).Scan(&n); err != nil {
-				return nil, nil, fmt.Errorf("count the rows of a filter: %w", err)
+			n, err := s.countFilter(ctx, table, w, f, fewest)
+			if err != nil {
+				return nil, nil, err
 			}
 			if n < fewest || lead < 0 && f.end == nil {
 				lead, fewest = i, n
