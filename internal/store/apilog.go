@@ -26,7 +26,7 @@ const apiLogCols = apiLogSummaryCols + ", request_headers, request_body, respons
 const apiLogRows, apiLogRowsPostgres = 200, 1000
 
 // WriteAPILog inserts entries in one transaction. The calls are counted
-// per minute and hour (api_call_usage, api_call_usage_hourly) in the same
+// per minute, hour and day (callLevels) in the same
 // one: by the database on PostgreSQL (a statement trigger on api_log, so
 // that rows inserted by nodes of an older version are counted too), by
 // this writer on SQLite (its log belongs to this process alone).
@@ -225,6 +225,12 @@ func (s *LogStore) ListAPILog(ctx context.Context, f apilog.Filter, page gatehou
 		read.bound = plain.bound
 		plain = read
 	}
+	if page.Sort == "timestamp" {
+		// The time order is the list's default (created_at): so named,
+		// listRows reads a deep page's first row through the call counts
+		// (callSeek) as it reads list marks.
+		page.Sort = ""
+	}
 	byStatus := page.Sort == "status"
 	// On SQLite the status class is the expression of its index (log
 	// migration 00008), which holds a class's rows in time order; sorted
@@ -268,7 +274,7 @@ func (s *LogStore) ListAPILog(ctx context.Context, f apilog.Filter, page gatehou
 		countIndex = count.index
 	}
 	return listRows(ctx, s.lists(), listQuery{what: "api_log", cols: apiLogSummaryCols, from: from, idCol: "id",
-		countFrom: from, countIndex: countIndex, countWhere: count,
+		countFrom: from, countIndex: countIndex, countWhere: count, marks: s.callSeek(f, page.Sort),
 		sortable: map[string]string{"timestamp": "created_at", "status": "status", "latency": "latency_us"}}, w, page, scanAPILogSummary)
 }
 
@@ -355,11 +361,15 @@ func (s *LogStore) PruneAPILog(ctx context.Context, orgID string, before time.Ti
 		if cut > b {
 			// The bucket the cut falls in keeps the rows from the cut on:
 			// the ones before it, about to go, are taken off.
+			actor, actorIs := "actor_id, ", fmt.Sprintf(" AND %s.actor_id = d.actor_id", l.table)
+			if !l.actor {
+				actor, actorIs = "", ""
+			}
 			q := fmt.Sprintf(`UPDATE %[1]s SET calls = %[1]s.calls - d.n FROM (
-SELECT project_id, env_id, actor_id, status / 100 AS class, COUNT(*) AS n FROM api_log WHERE org_id = $1 AND created_at >= $2 AND created_at < $3
-GROUP BY project_id, env_id, actor_id, status / 100) d
-WHERE %[1]s.org_id = $1 AND %[1]s.%[2]s = $2 AND %[1]s.project_id = d.project_id AND %[1]s.env_id = d.env_id AND %[1]s.actor_id = d.actor_id
-AND %[1]s.status_class = d.class`, l.table, l.col)
+SELECT project_id, env_id, %[3]sstatus / 100 AS class, COUNT(*) AS n FROM api_log WHERE org_id = $1 AND created_at >= $2 AND created_at < $3
+GROUP BY project_id, env_id, %[3]sstatus / 100) d
+WHERE %[1]s.org_id = $1 AND %[1]s.%[2]s = $2 AND %[1]s.project_id = d.project_id AND %[1]s.env_id = d.env_id%[4]s
+AND %[1]s.status_class = d.class`, l.table, l.col, actor, actorIs)
 			if _, err := tx.ExecContext(ctx, q, orgID, b, cut); err != nil {
 				return 0, fmt.Errorf("prune api call usage: %w", formatError(err))
 			}
@@ -394,16 +404,27 @@ const minuteMicros, hourMicros = 60_000_000, 3_600_000_000
 // migration's backfill).
 func floorTo(us, unit int64) int64 { return us - us%unit }
 
-// callLevels are the tables of counted calls, finest first.
-var callLevels = []struct {
+// callLevel is a table of counted calls: per bucket of unit (its column
+// col) and cell (project, environment, status class, and the caller where
+// actor).
+type callLevel struct {
 	table, col string
 	unit       int64
-}{{"api_call_usage", "minute", minuteMicros}, {"api_call_usage_hourly", "hour", hourMicros}}
+	actor      bool
+}
+
+// callLevels are the tables of counted calls, finest first: per caller
+// the minutes and hours the usage endpoints read (log migration 00006),
+// and without the caller the hours and days a deep page of the API log
+// adds up (00010, callseek.go: a busy organization's hundreds of callers
+// made a day's hours ten thousand cells to add up, a dozen without them).
+var callLevels = []callLevel{{"api_call_usage", "minute", minuteMicros, true}, {"api_call_usage_hourly", "hour", hourMicros, true},
+	{"api_call_hours", "hour", hourMicros, false}, {"api_call_days", "day", dayMicros, false}}
 
 // callUsageRows is how many counts one upsert carries (7 parameters each).
 const callUsageRows = 200
 
-// addCallUsage adds entries to the per-minute and per-hour counts in tx
+// addCallUsage adds entries to the per-minute, hour and day counts in tx
 // (SQLite: on PostgreSQL the trigger counts). The counts of a batch are
 // summed first (an upsert may not touch a row twice) and written in key
 // order.
@@ -418,7 +439,11 @@ func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilo
 		counts := map[cell]int64{}
 		for i := range entries {
 			e := &entries[i]
-			counts[cell{e.OrganizationID, e.ProjectID, e.EnvironmentID, floorTo(micros(e.Time), l.unit), e.ActorID, e.Status / 100}]++
+			c := cell{e.OrganizationID, e.ProjectID, e.EnvironmentID, floorTo(micros(e.Time), l.unit), e.ActorID, e.Status / 100}
+			if !l.actor {
+				c.actor = ""
+			}
+			counts[c]++
 		}
 		cells := make([]cell, 0, len(counts))
 		for c := range counts {
@@ -428,14 +453,21 @@ func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilo
 			return cmp.Or(strings.Compare(a.org, b.org), cmp.Compare(a.bucket, b.bucket), strings.Compare(a.project, b.project),
 				strings.Compare(a.env, b.env), strings.Compare(a.actor, b.actor), cmp.Compare(a.class, b.class))
 		})
-		cols := "org_id, project_id, env_id, " + l.col + ", actor_id, status_class, calls"
+		cols, key, ncol := "org_id, project_id, env_id, "+l.col+", actor_id, status_class, calls", "project_id, env_id, actor_id, status_class", 7
+		if !l.actor {
+			cols, key, ncol = "org_id, project_id, env_id, "+l.col+", status_class, calls", "project_id, env_id, status_class", 6
+		}
 		for len(cells) > 0 {
 			n := min(len(cells), callUsageRows)
-			args := make([]any, 0, n*7)
+			args := make([]any, 0, n*ncol)
 			for _, c := range cells[:n] {
-				args = append(args, c.org, c.project, c.env, c.bucket, c.actor, c.class, counts[c])
+				args = append(args, c.org, c.project, c.env, c.bucket)
+				if l.actor {
+					args = append(args, c.actor)
+				}
+				args = append(args, c.class, counts[c])
 			}
-			q := s.rowsQuery(l.table, cols, n, 7) + " ON CONFLICT (org_id, " + l.col + ", project_id, env_id, actor_id, status_class) DO UPDATE SET calls = " +
+			q := s.rowsQuery(l.table, cols, n, ncol) + " ON CONFLICT (org_id, " + l.col + ", " + key + ") DO UPDATE SET calls = " +
 				l.table + ".calls + excluded.calls"
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				return fmt.Errorf("add api call usage: %w", logWriteError(err))

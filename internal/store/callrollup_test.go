@@ -113,6 +113,11 @@ func checkCallUsage(t *testing.T, st *store.LogStore, step string, now time.Time
 	if checked == 0 {
 		t.Fatalf("%s: no calls in any window", step)
 	}
+	// Every level's cells, the days' too (which CallUsage does not read:
+	// the API log's deep pages do), against the rows.
+	if d, err := st.CallCountsDisagree(context.Background()); err != nil || d != "" {
+		t.Fatalf("%s: %s %v", step, d, err)
+	}
 }
 
 // ci: norace
@@ -284,6 +289,10 @@ func TestCallUsageRollupBackfill(t *testing.T) {
 			}
 		}
 	}
+	// The days, backfilled from the hours (log migration 00010).
+	if d, err := st.CallCountsDisagree(ctx); err != nil || d != "" {
+		t.Fatalf("after the migrations: %s %v", d, err)
+	}
 	// The counts come from the table, not the log: with the rows gone
 	// behind the store's back, whole minutes still count them.
 	if _, err := db.Writer().ExecContext(ctx, "DELETE FROM api_log"); err != nil {
@@ -394,6 +403,10 @@ func TestCallUsageCountsOldNodesRows(t *testing.T) {
 			}
 		}
 	}
+	// The days too (read by the API log's deep pages, not CallUsage).
+	if d, err := st.CallCountsDisagree(ctx); err != nil || d != "" {
+		t.Fatalf("%s %v", d, err)
+	}
 	// The counts come from the tables, not the log: with the rows gone
 	// behind the store's back, they still count every one once.
 	if _, err := db.Writer().ExecContext(ctx, "DELETE FROM api_log"); err != nil {
@@ -481,5 +494,10 @@ func TestCallUsageRollupBackfillPostgres(t *testing.T) {
 		if want := countCalls(rows, apilog.Filter{OrgID: "o1"}, since, until, width, by); len(want) == 0 || !reflect.DeepEqual(got, want) {
 			t.Fatalf("by %v after the migration:\n got %+v\nwant %+v", width, got, want)
 		}
+	}
+	// The days, backfilled from the hours (log migration 00010), and the
+	// old node's rows after it counted in them by the trigger.
+	if d, err := st.CallCountsDisagree(ctx); err != nil || d != "" {
+		t.Fatalf("after the migrations: %s %v", d, err)
 	}
 }

@@ -210,3 +210,28 @@ func ReKeyCursor(c string, key any) string {
 // RecordLogReads has seen told the statements of db's log lists' reads
 // (nil: no more). Never in a parallel test.
 func RecordLogReads(db *DB, seen func(query string, args []any)) { db.logReads = seen }
+
+// CallCountsDisagree compares every level of the call counts (minutes,
+// hours, days) with the API log's rows grouped the same way, and describes
+// the first level where they differ ("" when they all agree).
+func (s *LogStore) CallCountsDisagree(ctx context.Context) (string, error) {
+	for _, l := range callLevels {
+		actor := "actor_id, "
+		if !l.actor {
+			actor = ""
+		}
+		rows := fmt.Sprintf(`SELECT org_id, project_id, env_id, created_at - created_at %% %[1]d AS b, %[2]sstatus / 100 AS c, COUNT(*) AS n
+FROM api_log GROUP BY org_id, project_id, env_id, created_at - created_at %% %[1]d, %[2]sstatus / 100`, l.unit, actor)
+		counts := fmt.Sprintf("SELECT org_id, project_id, env_id, %s, %sstatus_class, calls FROM %s WHERE calls > 0", l.col, actor, l.table)
+		for _, q := range []string{rows + " EXCEPT " + counts, counts + " EXCEPT " + rows} {
+			var n int
+			if err := s.db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+q+") d").Scan(&n); err != nil {
+				return "", err
+			}
+			if n > 0 {
+				return fmt.Sprintf("%s: %d cells differ from the rows", l.table, n), nil
+			}
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,210 @@
+package store_test
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/apilog"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// ci: norace
+// TestAPILogDeepPagesThroughCounts: a deep page by number of the API log in
+// time order, filtered by nothing or by the days' counted cells (project,
+// environment, status class), is found through the per-day, hour
+// and minute counts, on both engines; every page by number, either order,
+// gives the rows and the total the log itself gives: across days, hours
+// and minutes, many calls in one minute and calls sharing an instant,
+// another organization's calls in between, after retention cut the log in
+// the middle of a day, and with the days' counts deleted behind the
+// store's back (the pages are then read by the skip).
+func TestAPILogDeepPagesThroughCounts(t *testing.T) {
+	t.Parallel()
+	for name, open := range logEngines {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := open(t)
+			st, ctx := db.LogStore(), context.Background()
+			now := time.Date(2026, 12, 6, 3, 20, 7, 0, time.UTC)
+			rnd := rand.New(rand.NewPCG(16, 12))
+			var calls []apilog.Call
+			add := func(org string, at time.Time) {
+				scope := [][2]string{{"p1", "e1"}, {"p1", "e2"}, {"p2", "e3"}, {"", ""}}[rnd.IntN(4)]
+				calls = append(calls, apilog.Call{ID: fmt.Sprintf("c-%05d-%s", len(calls), org), OrganizationID: org, Time: at, RequestID: fmt.Sprintf("r%d", len(calls)),
+					ProjectID: scope[0], EnvironmentID: scope[1], ActorType: "key", ActorID: []string{"ka", "kb", "kc"}[rnd.IntN(3)], Method: "GET",
+					Route: "/v1/me", Path: "/v1/me", Status: []int{200, 200, 201, 404, 429, 500}[rnd.IntN(6)]})
+			}
+			// Four days of calls, and 1,200 in one minute, 300 of them at
+			// one instant (their order is their ids').
+			for range 2500 {
+				add("o1", now.Add(-time.Duration(rnd.Int64N(int64(4*24*time.Hour)))))
+			}
+			busy := now.Add(-30 * time.Hour).Truncate(time.Minute).Add(13 * time.Second)
+			for i := range 1200 {
+				at := busy
+				if i >= 300 {
+					at = busy.Add(time.Duration(rnd.Int64N(int64(40 * time.Second))))
+				}
+				add("o1", at)
+			}
+			for range 600 {
+				add("o2", now.Add(-time.Duration(rnd.Int64N(int64(4*24*time.Hour)))))
+			}
+			for i := 0; i < len(calls); i += 1000 {
+				if err := st.WriteAPILog(ctx, calls[i:min(i+1000, len(calls))]); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			filters := []apilog.Filter{{}, {ProjectID: "p1"}, {EnvID: "e2"}, {StatusClass: 2}, {ProjectID: "p1", EnvID: "e1", StatusClass: 2},
+				{ProjectID: "p2", EnvID: "e3", StatusClass: 4}, {EnvID: "nowhere"},
+				// Not in the days' cells: read by the skip, as a control.
+				{Actor: "kb"}, {EnvID: "e1", Actor: "ka", StatusClass: 2}, {Status: 200}, {Method: "GET", Actor: "kc"}}
+			reads := recordLogReads(db)
+			check := func(step string, wantCounted bool) {
+				t.Helper()
+				rows := logRows(t, st, "o1")
+				for _, f := range filters {
+					f.OrgID = "o1"
+					var want []apilog.Call
+					for _, c := range rows {
+						if (f.ProjectID == "" || c.ProjectID == f.ProjectID) && (f.EnvID == "" || c.EnvironmentID == f.EnvID) && (f.Actor == "" || c.ActorID == f.Actor) &&
+							(f.StatusClass == 0 || c.Status/100 == f.StatusClass) && (f.Status == 0 || c.Status == f.Status) && (f.Method == "" || c.Method == f.Method) {
+							want = append(want, c)
+						}
+					}
+					for _, desc := range []bool{false, true} {
+						exp := slices.Clone(want)
+						slices.SortFunc(exp, func(a, b apilog.Call) int {
+							c := cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
+							if desc {
+								c = -c
+							}
+							return c
+						})
+						const per = 37
+						last := (len(exp) + per - 1) / per
+						for n := 1; n <= last+1; n++ {
+							*reads = (*reads)[:0]
+							res, err := st.ListAPILog(ctx, f, gatehouse.PageRequest{Page: n, PerPage: per, Sort: "timestamp", Desc: desc, CountUpTo: gatehouse.TotalCap})
+							if err != nil {
+								t.Fatalf("%s: %+v desc=%v page %d: %v", step, f, desc, n, err)
+							}
+							lo, hi := min((n-1)*per, len(exp)), min(n*per, len(exp))
+							var got, wantIDs []string
+							for _, c := range res.Items {
+								got = append(got, c.ID)
+							}
+							for _, c := range exp[lo:hi] {
+								wantIDs = append(wantIDs, c.ID)
+							}
+							if !slices.Equal(got, wantIDs) || res.Total != len(exp) {
+								t.Fatalf("%s: %+v desc=%v page %d: %d rows (total %d), want %d (total %d); first difference at %d",
+									step, f, desc, n, len(got), res.Total, len(wantIDs), len(exp), firstDiff(got, wantIDs))
+							}
+							counted := slices.ContainsFunc(*reads, func(r loggedRead) bool { return strings.Contains(r.query, "api_call_days") })
+							deep := (n-1)*per >= 1000 && f.Status == 0 && f.Method == "" && f.Actor == ""
+							if counted != (deep && wantCounted) {
+								t.Fatalf("%s: %+v desc=%v page %d: read through the counts %v, want %v", step, f, desc, n, counted, deep && wantCounted)
+							}
+						}
+					}
+				}
+			}
+			check("written", true)
+
+			// Retention cuts the log in the middle of a day (and hour and
+			// minute): the day keeps the count of the calls from the cut on.
+			if _, err := st.PruneAPILog(ctx, "o1", now.Add(-3*24*time.Hour-5*time.Hour-17*time.Minute-3*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			check("pruned", true)
+
+			// The organization's days deleted behind the store's back: a
+			// deep page finds no day to start in and is read by the skip.
+			if _, err := db.Writer().ExecContext(ctx, "DELETE FROM api_call_days WHERE org_id = 'o1'"); err != nil {
+				t.Fatal(err)
+			}
+			check("counts lost", true)
+		})
+	}
+}
+
+// TestCallDaysMigration: log migration 00010 undone and done again, in a
+// transaction as goose runs it, on a log database holding calls, on both
+// engines: its Up counts the calls already logged from 00006's hours (the
+// days and hours then agree with the rows), and on PostgreSQL the trigger
+// it restores on the way down counts no days, the one it installs on the
+// way up counts them again.
+func TestCallDaysMigration(t *testing.T) {
+	t.Parallel()
+	for _, engine := range []string{store.SQLite, store.Postgres} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := openLogDB(t, engine)
+			st := db.LogStore()
+			at := time.Date(2026, 12, 5, 22, 58, 0, 0, time.UTC)
+			n := 0
+			write := func(count int) {
+				t.Helper()
+				var calls []apilog.Call
+				for range count {
+					n++
+					calls = append(calls, apilog.Call{ID: fmt.Sprintf("c-%04d", n), OrganizationID: []string{"o1", "o2"}[n%2], ProjectID: "p1", EnvironmentID: []string{"e1", "e2", ""}[n%3],
+						Time: at.Add(time.Duration(n) * 97 * time.Second), ActorType: "key", ActorID: fmt.Sprintf("k%d", n%4), Method: "GET", Path: "/v1/me", Status: []int{200, 404, 500}[n%3]})
+				}
+				if err := st.WriteAPILog(ctx, calls); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(1500) // across two days
+			name := "logmigrations/" + engine + "/00010_api_call_days.sql"
+			migrate := func(section string) {
+				t.Helper()
+				tx, err := db.Writer().BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+				if _, err := tx.ExecContext(ctx, gooseSection(t, name, section)); err != nil {
+					t.Fatalf("00010 %s: %v", section, err)
+				}
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			migrate("Down")
+			if engine == store.Postgres {
+				// An older node's writes, counted by 00006's trigger alone.
+				if _, err := db.Writer().ExecContext(ctx, `INSERT INTO api_log (id, org_id, project_id, env_id, created_at, request_id, actor_type, actor_id, actor_name, method, route, path,
+		status, error_code, latency_us, client_ip, user_agent, request_headers, request_body, request_size, request_truncated, response_body,
+		response_size, response_truncated) VALUES ('old-1', 'o1', 'p1', 'e1', $1, '', 'key', 'k9', '', 'GET', '/v1/me', '/v1/me', 201, '', 0, '', '', '{}', '', 0, false, '', 0, false)`,
+					at.Add(30*time.Hour).UnixMicro()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var tables int
+			if err := db.Writer().QueryRowContext(ctx, map[string]string{
+				store.SQLite:   "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('api_call_days', 'api_call_hours')",
+				store.Postgres: "SELECT COUNT(*) FROM pg_tables WHERE tablename IN ('api_call_days', 'api_call_hours')"}[engine]).Scan(&tables); err != nil || tables != 0 {
+				t.Fatalf("after 00010 Down: %d of its tables left, %v", tables, err)
+			}
+			migrate("Up")
+			if d, err := st.CallCountsDisagree(ctx); err != nil || d != "" {
+				t.Fatalf("after 00010 Up: %s %v", d, err)
+			}
+			write(300) // counted in the days again (by the trigger on PostgreSQL)
+			if d, err := st.CallCountsDisagree(ctx); err != nil || d != "" {
+				t.Fatalf("after writes: %s %v", d, err)
+			}
+		})
+	}
+}
