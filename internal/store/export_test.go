@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -212,10 +213,14 @@ func ReKeyCursor(c string, key any) string {
 func RecordLogReads(db *DB, seen func(query string, args []any)) { db.logReads = seen }
 
 // CallCountsDisagree compares every level of the call counts (minutes,
-// hours, days) with the API log's rows grouped the same way, and describes
-// the first level where they differ ("" when they all agree).
-func (s *LogStore) CallCountsDisagree(ctx context.Context) (string, error) {
+// hours, days; or the tables named) with the API log's rows grouped the
+// same way, and describes the first level where they differ ("" when they
+// all agree).
+func (s *LogStore) CallCountsDisagree(ctx context.Context, tables ...string) (string, error) {
 	for _, l := range callLevels {
+		if len(tables) > 0 && !slices.Contains(tables, l.table) {
+			continue
+		}
 		actor := "actor_id, "
 		if !l.actor {
 			actor = ""
@@ -235,3 +240,7 @@ FROM api_log GROUP BY org_id, project_id, env_id, created_at - created_at %% %[1
 	}
 	return "", nil
 }
+
+// CallSeeks is how many deep pages of the API log s found through the call
+// counts (callseek.go), not by the skip.
+func (s *LogStore) CallSeeks() int64 { return s.callSeeks.Load() }

@@ -26,6 +26,9 @@ type LogStore struct {
 
 	// logScanOnly: CallUsage counts the API log alone (SetCallRollup).
 	logScanOnly atomic.Bool
+	// callSeeks counts the deep pages of the API log found through the
+	// call counts (callseek.go), for tests.
+	callSeeks atomic.Int64
 }
 
 // LogStore returns the log data access methods over db, a database opened

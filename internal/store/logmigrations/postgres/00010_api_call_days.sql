@@ -10,7 +10,8 @@
 -- hundreds of callers made a day's hours ten thousand cells to add up.
 --
 -- The statement trigger of 00006 counts the days and hours too, whichever
--- version inserts the rows. api_log is locked against inserts and deletes
+-- version inserts the rows, and one on DELETE takes deleted rows off them
+-- (below). api_log is locked against inserts and deletes
 -- (SHARE) for this transaction before the trigger changes, so that every
 -- row is counted in them either by the backfill from 00006's hours or by
 -- the trigger, never both and never neither (nodes of the version before
@@ -77,6 +78,32 @@ END
 $$;
 -- +goose StatementEnd
 
+-- Rows deleted from api_log are taken off these hours and days by the
+-- database too, whichever version deletes them: the retention of a node of
+-- the version before (which takes them off 00006's minutes and hours only)
+-- keeps them right during a rolling upgrade. (This version's retention
+-- leaves these two to the trigger.) A delete waiting on this migration's
+-- lock runs after its commit, so the trigger takes its rows off the
+-- backfilled counts.
+-- +goose StatementBegin
+CREATE FUNCTION api_call_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE api_call_hours h SET calls = h.calls - d.n FROM (
+        SELECT org_id, project_id, env_id, created_at - created_at % 3600000000 AS b, status / 100 AS c, COUNT(*) AS n
+        FROM old_rows GROUP BY 1, 2, 3, 4, 5) d
+    WHERE h.org_id = d.org_id AND h.hour = d.b AND h.project_id = d.project_id AND h.env_id = d.env_id AND h.status_class = d.c;
+    UPDATE api_call_days h SET calls = h.calls - d.n FROM (
+        SELECT org_id, project_id, env_id, created_at - created_at % 86400000000 AS b, status / 100 AS c, COUNT(*) AS n
+        FROM old_rows GROUP BY 1, 2, 3, 4, 5) d
+    WHERE h.org_id = d.org_id AND h.day = d.b AND h.project_id = d.project_id AND h.env_id = d.env_id AND h.status_class = d.c;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER api_log_call_counts_deleted AFTER DELETE ON api_log
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION api_call_counts_deleted();
+
 INSERT INTO api_call_hours (org_id, project_id, env_id, hour, status_class, calls)
 SELECT org_id, project_id, env_id, hour, status_class, SUM(calls)
 FROM api_call_usage_hourly
@@ -88,6 +115,8 @@ GROUP BY org_id, project_id, env_id, hour - hour % 86400000000, status_class;
 
 -- +goose Down
 LOCK TABLE api_log IN SHARE MODE;
+DROP TRIGGER api_log_call_counts_deleted ON api_log;
+DROP FUNCTION api_call_counts_deleted();
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION api_call_usage_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
