@@ -98,7 +98,7 @@ func (s *LogStore) seekCalls(ctx context.Context, f apilog.Filter, t int64, desc
 			return 0, "", false, 0, false, err
 		}
 		in := false
-		var sum, found int64
+		var sum, inN int64 // the level's calls read, and the bucket's the row is in
 		for rows.Next() {
 			var b, n int64
 			if err := rows.Scan(&b, &n); err != nil {
@@ -116,7 +116,7 @@ func (s *LogStore) seekCalls(ctx context.Context, f apilog.Filter, t int64, desc
 				continue
 			}
 			if rest < n {
-				in, lo, found = true, b, n
+				in, lo, inN = true, b, n
 				continue
 			}
 			rest -= n
@@ -134,7 +134,7 @@ func (s *LogStore) seekCalls(ctx context.Context, f apilog.Filter, t int64, desc
 		if !in || (i > 0 && sum != want) {
 			return 0, "", false, 0, false, nil
 		}
-		want = found
+		want = inN
 	}
 
 	// The minute's calls: counted, then the one at rest, read along the
