@@ -433,8 +433,14 @@ type callLevel struct {
 // and without the caller the hours and days a deep page of the API log
 // adds up (00010, callseek.go: a busy organization's hundreds of callers
 // made a day's hours ten thousand cells to add up, a dozen without them).
-var callLevels = []callLevel{{"api_call_usage", "minute", minuteMicros, true}, {"api_call_usage_hourly", "hour", hourMicros, true},
-	{"api_call_hours", "hour", hourMicros, false}, {"api_call_days", "day", dayMicros, false}}
+var callLevels = []callLevel{callMinutes, callHoursByCaller, callHours, callDays}
+
+var (
+	callMinutes       = callLevel{"api_call_usage", "minute", minuteMicros, true}
+	callHoursByCaller = callLevel{"api_call_usage_hourly", "hour", hourMicros, true}
+	callHours         = callLevel{"api_call_hours", "hour", hourMicros, false}
+	callDays          = callLevel{"api_call_days", "day", dayMicros, false}
+)
 
 // callUsageRows is how many counts one upsert carries (7 parameters each).
 const callUsageRows = 200

@@ -81,10 +81,7 @@ func (s *LogStore) seekCalls(ctx context.Context, f apilog.Filter, t int64, desc
 	cells.addIf(f.StatusClass != 0, "status_class = ?", f.StatusClass)
 
 	// Coarsest first: each level's buckets within the one found above it.
-	levels := []struct {
-		table, col string
-		unit       int64
-	}{{"api_call_days", "day", dayMicros}, {"api_call_hours", "hour", hourMicros}, {"api_call_usage", "minute", minuteMicros}}
+	levels := []callLevel{callDays, callHours, callMinutes}
 	var lo, want int64
 	rest := t
 	for i, l := range levels {
