@@ -53,7 +53,7 @@ func (db *DB) TryLock(ctx context.Context, name string) (unlock func(), ok bool,
 		}
 		return nil, false, nil
 	}
-	return func() { closeLockConn(conn) }, true, nil
+	return func() { unlockConn(conn, name) }, true, nil
 }
 
 // waitLock waits for the cluster-wide lock name (until ctx ends) and returns
@@ -70,7 +70,20 @@ func (db *DB) waitLock(ctx context.Context, name string) (unlock func(), err err
 		closeLockConn(conn)
 		return nil, fmt.Errorf("lock %s: %w", name, err)
 	}
-	return func() { closeLockConn(conn) }, nil
+	return func() { unlockConn(conn, name) }, nil
+}
+
+// unlockConn gives the lock name back on its session, then ends the session.
+// Ending the session alone releases the lock too, but only once the server's
+// backend has seen the goodbye and exited, after Close returns: a node that
+// takes the lock right after unlock returned could find it still held. The
+// explicit unlock answers only once the lock is free. If it fails (the
+// connection is dead), closing ends the session, and the lock with it.
+func unlockConn(conn *pgx.Conn, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", advisoryKey(name))
+	closeLockConn(conn)
 }
 
 // closeLockConn ends a lock's session, which releases its locks.
