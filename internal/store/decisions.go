@@ -1,8 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse"
@@ -13,19 +17,82 @@ import (
 const decisionCols = "id, org_id, project_id, env_id, created_at, source, request_id, key_id, user_key, action, resource_type, resource_key, tenant, allow, reason, role, uploaded_by_key_id"
 
 // decisionRows is how many entries one INSERT carries (17 parameters each,
-// well under both engines' limits).
-const decisionRows = 500
+// well under both engines' limits) on SQLite; decisionRowsPostgres on
+// PostgreSQL, where a batch of the decision writer (1,000, as a PDP's
+// upload at most) is one INSERT, so that the trigger counting the
+// decisions runs once per transaction and locks the counts' rows in key
+// order (as the API log's, apiLogRowsPostgres).
+const decisionRows, decisionRowsPostgres = 500, 1000
 
 // WriteDecisions inserts entries in one transaction; their text is made
-// valid UTF-8 without NUL bytes on the way.
+// valid UTF-8 without NUL bytes on the way. The decisions are counted per
+// minute, hour and day (decisionLevels) in the same transaction: by the
+// database on PostgreSQL (statement triggers, log migration 00011), by
+// this writer on SQLite.
 func (s *LogStore) WriteDecisions(ctx context.Context, entries []decision.Entry) error {
-	return insertAll(ctx, s, "decision_log", decisionCols, 17, decisionRows, entries, func(args []any, e *decision.Entry) []any {
+	rows := decisionRows
+	var count func(ctx context.Context, tx *sql.Tx) error
+	if s.db.Engine == Postgres {
+		rows = decisionRowsPostgres
+	} else {
+		count = func(ctx context.Context, tx *sql.Tx) error { return s.addDecisionCounts(ctx, tx, entries) }
+	}
+	return insertAll(ctx, s, "decision_log", decisionCols, 17, rows, entries, func(args []any, e *decision.Entry) []any {
 		// A decision carries what a caller sent (user, resource, tenant
 		// keys): make it text the database accepts (no NUL, valid UTF-8).
 		t := apilog.CleanText
 		return append(args, t(e.ID), t(e.OrganizationID), t(e.ProjectID), t(e.EnvironmentID), micros(e.Time), t(e.Source), t(e.RequestID), t(e.KeyID),
 			t(e.User), t(e.Action), t(e.ResourceType), t(e.ResourceKey), t(e.Tenant), e.Allow, t(e.Reason), t(e.Role), t(e.UploadedByKeyID))
-	}, nil)
+	}, count)
+}
+
+// addDecisionCounts adds entries to the per-minute, hour and day counts in
+// tx (SQLite: on PostgreSQL the triggers count), summed per cell first and
+// written in key order.
+func (s *LogStore) addDecisionCounts(ctx context.Context, tx *sql.Tx, entries []decision.Entry) error {
+	type cell struct {
+		org, env string
+		bucket   int64
+		allow    bool
+	}
+	for _, l := range decisionLevels {
+		counts := map[cell]int64{}
+		for i := range entries {
+			e := &entries[i]
+			counts[cell{apilog.CleanText(e.OrganizationID), apilog.CleanText(e.EnvironmentID), floorTo(micros(e.Time), l.unit), e.Allow}]++
+		}
+		cells := make([]cell, 0, len(counts))
+		for c := range counts {
+			cells = append(cells, c)
+		}
+		slices.SortFunc(cells, func(a, b cell) int {
+			return cmp.Or(strings.Compare(a.org, b.org), strings.Compare(a.env, b.env), cmp.Compare(a.bucket, b.bucket), boolCompare(a.allow, b.allow))
+		})
+		for len(cells) > 0 {
+			n := min(len(cells), callUsageRows)
+			args := make([]any, 0, n*5)
+			for _, c := range cells[:n] {
+				args = append(args, c.org, c.env, c.bucket, c.allow, counts[c])
+			}
+			q := s.rowsQuery(l.table, "org_id, env_id, "+l.col+", allow, decisions", n, 5) + " ON CONFLICT (org_id, env_id, " + l.col +
+				", allow) DO UPDATE SET decisions = " + l.table + ".decisions + excluded.decisions"
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("count decisions: %w", logWriteError(err))
+			}
+			cells = cells[n:]
+		}
+	}
+	return nil
+}
+
+func boolCompare(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }
 
 func scanDecision(sc scanner) (decision.Entry, error) {
@@ -73,11 +140,18 @@ func (s *LogStore) ListDecisions(ctx context.Context, f decision.Filter, page ga
 	if page.Sort == "user" {
 		sortCol = "user_key"
 	}
+	if page.Sort == "timestamp" {
+		// The time order is the list's default (created_at): so named,
+		// listRows reads a deep page's first row through the decision
+		// counts (decisionSeek).
+		page.Sort = ""
+	}
 	count, w, err := s.logWheres(ctx, "decision_log", env, filters, rest, page.Sort, sortCol, plain)
 	if err != nil {
 		return gatehouse.Page[decision.Entry]{}, fmt.Errorf("list decisions: %w", err)
 	}
 	return listRows(ctx, s.lists(), listQuery{what: "decision_log", cols: decisionCols, from: "decision_log", idCol: "id", countWhere: count,
+		marks:    s.decisionSeek(f, page.Sort),
 		sortable: map[string]string{"timestamp": "created_at", "user": "user_key"}}, w, page, scanDecision)
 }
 
@@ -88,11 +162,80 @@ func (s *LogStore) GetDecision(ctx context.Context, orgID, envID, id string) (*d
 }
 
 // PruneDecisions deletes an organization's decisions older than before and
-// reports how many went.
+// reports how many went; their counts go with them in the same
+// transaction: on SQLite the buckets that end by before go whole and the
+// rows deleted from the bucket before falls in are taken off its count (a
+// count left at 0 goes); on PostgreSQL a trigger takes the deleted rows off
+// (whichever version deletes them), and the counts left at 0 go.
 func (s *LogStore) PruneDecisions(ctx context.Context, orgID string, before time.Time) (int64, error) {
-	res, err := s.db.write.ExecContext(ctx, "DELETE FROM decision_log WHERE org_id = $1 AND created_at < $2", orgID, micros(before))
+	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("prune decisions: %w", formatError(err))
 	}
-	return res.RowsAffected()
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	cut := micros(before)
+	// The counts are keyed by environment, then bucket: each environment's
+	// buckets are a range of their keys.
+	envs, err := queryStrings(ctx, tx, "SELECT DISTINCT env_id FROM decision_days WHERE org_id = $1", orgID)
+	if err != nil {
+		return 0, fmt.Errorf("prune decision counts: %w", formatError(err))
+	}
+	if s.db.Engine == SQLite {
+		for _, env := range envs {
+			for _, l := range decisionLevels {
+				b := floorTo(cut, l.unit)
+				if cut > b {
+					q := fmt.Sprintf(`UPDATE %[1]s SET decisions = %[1]s.decisions - d.n FROM (
+SELECT allow, COUNT(*) AS n FROM decision_log WHERE org_id = $1 AND env_id = $2 AND created_at >= $3 AND created_at < $4 GROUP BY allow) d
+WHERE %[1]s.org_id = $1 AND %[1]s.env_id = $2 AND %[1]s.%[2]s = $3 AND %[1]s.allow = d.allow`, l.table, l.col)
+					if _, err := tx.ExecContext(ctx, q, orgID, env, b, cut); err != nil {
+						return 0, fmt.Errorf("prune decision counts: %w", formatError(err))
+					}
+				}
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE org_id = $1 AND env_id = $2 AND %s < $3", l.table, l.col), orgID, env, b); err != nil {
+					return 0, fmt.Errorf("prune decision counts: %w", formatError(err))
+				}
+			}
+		}
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM decision_log WHERE org_id = $1 AND created_at < $2", orgID, cut)
+	if err != nil {
+		return 0, fmt.Errorf("prune decisions: %w", formatError(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune decisions: %w", err)
+	}
+	// The counts the rows' deletion left at 0 (on PostgreSQL the trigger
+	// took them off) go, up to the bucket the cut falls in.
+	for _, env := range envs {
+		for _, l := range decisionLevels {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE org_id = $1 AND env_id = $2 AND %s <= $3 AND decisions <= 0", l.table, l.col),
+				orgID, env, floorTo(cut, l.unit)); err != nil {
+				return 0, fmt.Errorf("prune decision counts: %w", formatError(err))
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune decisions: %w", formatError(err))
+	}
+	return n, nil
+}
+
+// queryStrings reads a one-column query's text values.
+func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

@@ -244,3 +244,35 @@ FROM api_log GROUP BY org_id, project_id, env_id, created_at - created_at %% %[1
 // CallSeeks is how many deep pages of the API log s found through the call
 // counts (callseek.go), not by the skip.
 func (s *LogStore) CallSeeks() int64 { return s.callSeeks.Load() }
+
+// DecisionSeeks is how many deep pages of the decision log s found through
+// the decision counts.
+func (s *LogStore) DecisionSeeks() int64 { return s.decisionSeeks.Load() }
+
+// DecisionCountsDisagree compares every level of the decision counts with
+// the decision log's rows grouped the same way, and describes the first
+// level where they differ ("" when they all agree).
+func (s *LogStore) DecisionCountsDisagree(ctx context.Context) (string, error) {
+	for _, l := range decisionLevels {
+		rows := fmt.Sprintf(`SELECT org_id, env_id, created_at - created_at %% %[1]d AS b, allow, COUNT(*) AS n
+FROM decision_log GROUP BY org_id, env_id, created_at - created_at %% %[1]d, allow`, l.unit)
+		counts := fmt.Sprintf("SELECT org_id, env_id, %s, allow, decisions FROM %s WHERE decisions > 0", l.col, l.table)
+		for _, q := range []string{rows + " EXCEPT " + counts, counts + " EXCEPT " + rows} {
+			var n int
+			if err := s.db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+q+") d").Scan(&n); err != nil {
+				return "", err
+			}
+			if n > 0 {
+				return fmt.Sprintf("%s: %d cells differ from the rows", l.table, n), nil
+			}
+		}
+		var zero int
+		if err := s.db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+l.table+" WHERE decisions <= 0").Scan(&zero); err != nil {
+			return "", err
+		}
+		if zero > 0 {
+			return fmt.Sprintf("%s: %d cells left at 0 or below", l.table, zero), nil
+		}
+	}
+	return "", nil
+}

@@ -59,9 +59,9 @@ func BenchmarkListLogs(b *testing.B) {
 					return gatehouse.Page[struct{}]{Total: res.Total, NextCursor: res.NextCursor, Items: make([]struct{}, len(res.Items))}, err
 				}
 			}
-			// The same lists read without the call counts (SetCallRollup):
-			// deep pages by number skip every row before them, as before
-			// the counts were read for them.
+			// The same lists read without the call and decision counts
+			// (SetCallRollup): deep pages by number skip every row before
+			// them, as before the counts were read for them.
 			skipping := db.LogStore()
 			skipping.SetCallRollup(false)
 			skipped := func(f apilog.Filter) func(p gatehouse.PageRequest) (gatehouse.Page[struct{}], error) {
@@ -75,6 +75,13 @@ func BenchmarkListLogs(b *testing.B) {
 				f.OrgID, f.EnvID = "org1", "e1"
 				return func(p gatehouse.PageRequest) (gatehouse.Page[struct{}], error) {
 					res, err := st.ListDecisions(ctx, f, p)
+					return gatehouse.Page[struct{}]{Total: res.Total, NextCursor: res.NextCursor, Items: make([]struct{}, len(res.Items))}, err
+				}
+			}
+			skippedDecisions := func(f decision.Filter) func(p gatehouse.PageRequest) (gatehouse.Page[struct{}], error) {
+				f.OrgID, f.EnvID = "org1", "e1"
+				return func(p gatehouse.PageRequest) (gatehouse.Page[struct{}], error) {
+					res, err := skipping.ListDecisions(ctx, f, p)
 					return gatehouse.Page[struct{}]{Total: res.Total, NextCursor: res.NextCursor, Items: make([]struct{}, len(res.Items))}, err
 				}
 			}
@@ -114,9 +121,13 @@ func BenchmarkListLogs(b *testing.B) {
 				{"logs/by-status", calls(apilog.Filter{}), sorted("status", false), n},
 				{"logs/env-e1-by-latency", calls(apilog.Filter{EnvID: "e1"}), sorted("latency", true), 0},
 				{"decisions/all", decisions(decision.Filter{}), desc, n},
+				{"decisions/all-skipped", skippedDecisions(decision.Filter{}), desc, n},
+				{"decisions/all-oldest-first", decisions(decision.Filter{}), sorted("timestamp", false), n},
+				{"decisions/all-oldest-first-skipped", skippedDecisions(decision.Filter{}), sorted("timestamp", false), n},
 				{"decisions/user", decisions(decision.Filter{User: "u-00042"}), desc, 0},
 				{"decisions/by-user", decisions(decision.Filter{}), sorted("user", false), n},
 				{"decisions/denied", decisions(decision.Filter{Allow: &no}), desc, shape.denied},
+				{"decisions/denied-skipped", skippedDecisions(decision.Filter{Allow: &no}), desc, shape.denied},
 				{"decisions/user-denied", decisions(decision.Filter{User: "u-00042", Allow: &no}), desc, 0},
 				{"decisions/action", decisions(decision.Filter{Action: "delete"}), desc, n / 4},
 				{"decisions/resource", decisions(decision.Filter{Resource: "type-07"}), desc, n / 20},

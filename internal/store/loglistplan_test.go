@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -109,12 +110,12 @@ func TestLogListsReadTheirIndexes(t *testing.T) {
 		}
 		for _, s := range *seen {
 			plan := sqlitePlan(t, db, s)
-			if strings.Contains(s.query, " FROM api_call_") {
-				// A deep page's way through the call counts (callseek.go):
-				// a range of a counts table's key or environment index, in
-				// its order.
+			if counts := countsTable.FindString(s.query); counts != "" {
+				// A deep page's way through the call or decision counts
+				// (callseek.go): a range of a counts table's key or
+				// environment index, in its order.
 				for _, line := range plan {
-					if strings.Contains(line, "TEMP B-TREE") || !strings.HasPrefix(line, "SEARCH api_call_") {
+					if strings.Contains(line, "TEMP B-TREE") || !strings.HasPrefix(line, "SEARCH "+counts[len(" FROM "):]) {
 						t.Fatalf("%s: %q reads the call counts otherwise than a range of an index in order: %q", name, s.query, plan)
 					}
 				}
@@ -272,6 +273,9 @@ func TestLogListsReadTheirIndexes(t *testing.T) {
 		check("decision log: "+c.name, "decision_log", decisions(c.f), c.sort, c.want)
 	}
 }
+
+// countsTable finds the counts table a statement reads.
+var countsTable = regexp.MustCompile(` FROM (api_call_[a-z_]+|decision_(minutes|hours|days))\b`)
 
 // TestLogListIndexMigration: log migrations 00007, 00009 (and on SQLite
 // 00008) undone and done again on

@@ -29,6 +29,8 @@ type LogStore struct {
 	// callSeeks counts the deep pages of the API log found through the
 	// call counts (callseek.go), for tests.
 	callSeeks atomic.Int64
+	// decisionSeeks counts the decision log's deep pages found so.
+	decisionSeeks atomic.Int64
 }
 
 // LogStore returns the log data access methods over db, a database opened

@@ -83,8 +83,9 @@ func (s *LogStore) PruneCheckUsage(ctx context.Context, orgID string, before tim
 }
 
 // SetCallRollup says whether CallUsage reads whole hours and minutes from
-// the call counts (on, the default) or counts the API log alone, as it did
-// before them (off: benchmarks compare the two in one run).
+// the call counts, and the API and decision logs' deep pages are found
+// through their counts (on, the default), or the logs are read alone, as
+// before the counts (off: benchmarks compare the two in one run).
 func (s *LogStore) SetCallRollup(on bool) { s.logScanOnly.Store(!on) }
 
 // CallUsage counts the logged API calls of an organization (narrowed to a
