@@ -19,6 +19,24 @@ const RetryAfter = "2"
 // Message is what such a call is told.
 const Message = "the database is unavailable; try again shortly"
 
+// AbortedMessage is what a call is told whose write the database aborted to
+// resolve a conflict with another (Aborted).
+const AbortedMessage = "the database aborted the write to resolve a conflict with another one; try again"
+
+// Aborted reports whether the database aborted err's statement for it to be
+// retried: a deadlock it broke (PostgreSQL's 40P01) or a serialization
+// failure (40001). Such a call is answered 503 with Retry-After, as one
+// that met an unreachable database: nothing was written, and the same call
+// again is expected to succeed.
+func Aborted(err error) bool {
+	var pg interface{ SQLState() string }
+	if err == nil || !errors.As(err, &pg) {
+		return false
+	}
+	c := pg.SQLState()
+	return c == "40P01" || c == "40001"
+}
+
 // Unavailable reports whether err says the database could not be reached or
 // the connection to it failed, as opposed to the database refusing the
 // statement.

@@ -18,6 +18,24 @@ type pgErr struct{ code string }
 func (e *pgErr) Error() string    { return "pg " + e.code }
 func (e *pgErr) SQLState() string { return e.code }
 
+func TestAborted(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("deadlock"), false},
+		{&pgErr{"23505"}, false},
+		{&pgErr{"08006"}, false}, // unavailable, not aborted
+		{fmt.Errorf("insert into decision_log: %w", &pgErr{"40P01"}), true},
+		{&pgErr{"40001"}, true},
+	} {
+		if got := dberr.Aborted(tc.err); got != tc.want {
+			t.Errorf("Aborted(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
 func TestUnavailable(t *testing.T) {
 	_, dialErr := net.Dial("tcp", "127.0.0.1:1") // nothing listens on port 1
 	for _, tc := range []struct {

@@ -102,6 +102,9 @@ func FromError(err error) *Error {
 	if !errors.As(err, &ge) && dberr.Unavailable(err) {
 		return NewError(gatehouse.CodeServiceUnavailable, dberr.Message)
 	}
+	if ge == nil && dberr.Aborted(err) {
+		return NewError(gatehouse.CodeServiceUnavailable, dberr.AbortedMessage)
+	}
 	if ge == nil {
 		e := NewError(gatehouse.CodeInternal, "")
 		e.Message = "internal error (id " + e.ID + ")"

@@ -126,6 +126,13 @@ func Fail(ctx context.Context, log *slog.Logger, err error) *APIError {
 		log.WarnContext(ctx, "database unavailable", "request_id", RequestID(ctx), "err", err)
 		return NewAPIError(ctx, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, dberr.Message)
 	}
+	if dberr.Aborted(err) {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.WarnContext(ctx, "database aborted the write", "request_id", RequestID(ctx), "err", err)
+		return NewAPIError(ctx, http.StatusServiceUnavailable, gatehouse.CodeServiceUnavailable, dberr.AbortedMessage)
+	}
 	if log == nil {
 		log = slog.Default()
 	}

@@ -12,9 +12,22 @@
 -- INSERT adds each statement's rows, summed per cell and written in key
 -- order, minutes, then hours, then days (the writer inserts a batch in
 -- one statement, so two nodes' writers take the cells' locks in one
--- order); one on DELETE takes deleted rows off. decision_log is locked
--- against inserts and deletes (SHARE) while the counts are made from its
--- rows and the triggers created, so that every row is counted once.
+-- order); one on DELETE takes deleted rows off, through the same ordered
+-- upserts (of negative counts), so that retention and a writer touching
+-- the same cells (a late upload into the bucket the cut falls in) also
+-- lock them in one order (an UPDATE ... FROM locks them in the order its
+-- plan reads them). decision_log is locked against inserts and deletes
+-- (SHARE) while the counts are made from its rows and the triggers
+-- created, so that every row is counted once.
+--
+-- During a rolling upgrade, the nodes of the version before insert a batch
+-- of 1,000 decisions in two statements of 500, each counted by the trigger
+-- in its turn: two such transactions, or one and this version's writer,
+-- may take the cells of one hour or day in opposite orders and deadlock.
+-- PostgreSQL aborts one of them after deadlock_timeout (1 s by default);
+-- nothing is lost: the batch writers write the batch again, and a PDP's
+-- upload answered 503 (Retry-After) is uploaded again. Once every node
+-- runs this version, each batch is one statement.
 
 -- +goose Up
 LOCK TABLE decision_log IN SHARE MODE;
@@ -78,18 +91,27 @@ FOR EACH STATEMENT EXECUTE FUNCTION decision_counts_inserted();
 -- +goose StatementBegin
 CREATE FUNCTION decision_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE decision_minutes c SET decisions = c.decisions - d.n FROM (
-        SELECT org_id, env_id, created_at - created_at % 60000000 AS b, allow, COUNT(*) AS n
-        FROM old_rows GROUP BY 1, 2, 3, 4) d
-    WHERE c.org_id = d.org_id AND c.env_id = d.env_id AND c.minute = d.b AND c.allow = d.allow;
-    UPDATE decision_hours c SET decisions = c.decisions - d.n FROM (
-        SELECT org_id, env_id, created_at - created_at % 3600000000 AS b, allow, COUNT(*) AS n
-        FROM old_rows GROUP BY 1, 2, 3, 4) d
-    WHERE c.org_id = d.org_id AND c.env_id = d.env_id AND c.hour = d.b AND c.allow = d.allow;
-    UPDATE decision_days c SET decisions = c.decisions - d.n FROM (
-        SELECT org_id, env_id, created_at - created_at % 86400000000 AS b, allow, COUNT(*) AS n
-        FROM old_rows GROUP BY 1, 2, 3, 4) d
-    WHERE c.org_id = d.org_id AND c.env_id = d.env_id AND c.day = d.b AND c.allow = d.allow;
+    INSERT INTO decision_minutes (org_id, env_id, minute, allow, decisions)
+    SELECT org_id, env_id, created_at - created_at % 60000000, allow, -COUNT(*)
+    FROM old_rows
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (org_id, env_id, minute, allow)
+    DO UPDATE SET decisions = decision_minutes.decisions + excluded.decisions;
+    INSERT INTO decision_hours (org_id, env_id, hour, allow, decisions)
+    SELECT org_id, env_id, created_at - created_at % 3600000000, allow, -COUNT(*)
+    FROM old_rows
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (org_id, env_id, hour, allow)
+    DO UPDATE SET decisions = decision_hours.decisions + excluded.decisions;
+    INSERT INTO decision_days (org_id, env_id, day, allow, decisions)
+    SELECT org_id, env_id, created_at - created_at % 86400000000, allow, -COUNT(*)
+    FROM old_rows
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (org_id, env_id, day, allow)
+    DO UPDATE SET decisions = decision_days.decisions + excluded.decisions;
     RETURN NULL;
 END
 $$;
