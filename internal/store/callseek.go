@@ -181,6 +181,15 @@ func (s *LogStore) walkCounts(ctx context.Context, levels []countLevel, cells *w
 		if !in || (i > 0 && sum != want) {
 			return 0, 0, 0, total, false, nil
 		}
+		if lo <= 0 {
+			// Before 1970 a bucket is not [b, b+unit): the unit's
+			// remainder (b - b % unit, in Go as in SQL) rounds toward
+			// zero, so bucket 0 holds (-unit, unit) and a negative one
+			// (b-unit, b]. The log never holds such times (decisions and
+			// calls are stamped now, uploads refused when a day old), but
+			// the skip reads them right.
+			return 0, 0, 0, total, false, nil
+		}
 		want = inN
 	}
 	return lo, rest, want, total, true, nil
