@@ -478,23 +478,32 @@ func (s *LogStore) addCallUsage(ctx context.Context, tx *sql.Tx, entries []apilo
 		if !l.actor {
 			cols, key, ncol = "org_id, project_id, env_id, "+l.col+", status_class, calls", "project_id, env_id, status_class", 6
 		}
-		for len(cells) > 0 {
-			n := min(len(cells), callUsageRows)
-			args := make([]any, 0, n*ncol)
-			for _, c := range cells[:n] {
-				args = append(args, c.org, c.project, c.env, c.bucket)
-				if l.actor {
-					args = append(args, c.actor)
-				}
-				args = append(args, c.class, counts[c])
+		args := make([]any, 0, len(cells)*ncol)
+		for _, c := range cells {
+			args = append(args, c.org, c.project, c.env, c.bucket)
+			if l.actor {
+				args = append(args, c.actor)
 			}
-			q := s.rowsQuery(l.table, cols, n, ncol) + " ON CONFLICT (org_id, " + l.col + ", " + key + ") DO UPDATE SET calls = " +
-				l.table + ".calls + excluded.calls"
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("add api call usage: %w", logWriteError(err))
-			}
-			cells = cells[n:]
+			args = append(args, c.class, counts[c])
 		}
+		if err := s.addCounts(ctx, tx, l.table, cols, "org_id, "+l.col+", "+key, "calls", ncol, args); err != nil {
+			return fmt.Errorf("add api call usage: %w", logWriteError(err))
+		}
+	}
+	return nil
+}
+
+// addCounts adds counts to table's cells in tx, in multi-row upserts of up
+// to callUsageRows cells: args holds each cell's ncol values in key order
+// (cols: the cell's columns, then countCol; key: its primary key).
+func (s *LogStore) addCounts(ctx context.Context, tx *sql.Tx, table, cols, key, countCol string, ncol int, args []any) error {
+	for len(args) > 0 {
+		n := min(len(args)/ncol, callUsageRows)
+		q := s.rowsQuery(table, cols, n, ncol) + " ON CONFLICT (" + key + ") DO UPDATE SET " + countCol + " = " + table + "." + countCol + " + excluded." + countCol
+		if _, err := tx.ExecContext(ctx, q, args[:n*ncol]...); err != nil {
+			return err
+		}
+		args = args[n*ncol:]
 	}
 	return nil
 }

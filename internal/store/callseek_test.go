@@ -89,35 +89,18 @@ func TestAPILogDeepPagesThroughCounts(t *testing.T) {
 							}
 							return c
 						})
-						const per = 37
-						last := (len(exp) + per - 1) / per
-						for n := 1; n <= last+1; n++ {
-							seeks := st.CallSeeks()
+						var ids []string
+						for _, c := range exp {
+							ids = append(ids, c.ID)
+						}
+						pagesByNumber(t, fmt.Sprintf("%s: %+v desc=%v", step, f, desc), ids, st.CallSeeks, func(n, per int) ([]string, int, error) {
 							res, err := st.ListAPILog(ctx, f, gatehouse.PageRequest{Page: n, PerPage: per, Sort: "timestamp", Desc: desc, CountUpTo: gatehouse.TotalCap})
-							if err != nil {
-								t.Fatalf("%s: %+v desc=%v page %d: %v", step, f, desc, n, err)
-							}
-							lo, hi := min((n-1)*per, len(exp)), min(n*per, len(exp))
-							var got, wantIDs []string
+							var got []string
 							for _, c := range res.Items {
 								got = append(got, c.ID)
 							}
-							for _, c := range exp[lo:hi] {
-								wantIDs = append(wantIDs, c.ID)
-							}
-							if !slices.Equal(got, wantIDs) || res.Total != len(exp) {
-								t.Fatalf("%s: %+v desc=%v page %d: %d rows (total %d), want %d (total %d); first difference at %d",
-									step, f, desc, n, len(got), res.Total, len(wantIDs), len(exp), firstDiff(got, wantIDs))
-							}
-							// Found through the counts: every deep page of the
-							// counted cells whose row before it exists (past
-							// that, the skip says there is no such row).
-							counted := st.CallSeeks() > seeks
-							deep := (n-1)*per >= 1000 && (n-1)*per <= len(exp) && f.Status == 0 && f.Method == "" && f.Actor == ""
-							if counted != (deep && wantCounted) {
-								t.Fatalf("%s: %+v desc=%v page %d: read through the counts %v, want %v", step, f, desc, n, counted, deep && wantCounted)
-							}
-						}
+							return got, res.Total, err
+						}, wantCounted && f.Status == 0 && f.Method == "" && f.Actor == "")
 					}
 				}
 			}
@@ -137,6 +120,33 @@ func TestAPILogDeepPagesThroughCounts(t *testing.T) {
 			}
 			check("counts lost", false)
 		})
+	}
+}
+
+// pagesByNumber reads every page by number of a list (pages of 37, one
+// past the last too) and checks each against exp, the ids in order, and the
+// list's total; and that a page was found through the counts (seeks grew)
+// exactly when it is deep (from item 1,000 on, its row before it in the
+// list) and the list counted.
+func pagesByNumber(t *testing.T, what string, exp []string, seeks func() int64, list func(n, per int) ([]string, int, error), counted bool) {
+	t.Helper()
+	const per = 37
+	last := (len(exp) + per - 1) / per
+	for n := 1; n <= last+1; n++ {
+		before := seeks()
+		got, total, err := list(n, per)
+		if err != nil {
+			t.Fatalf("%s: page %d: %v", what, n, err)
+		}
+		want := exp[min((n-1)*per, len(exp)):min(n*per, len(exp))]
+		if !slices.Equal(got, want) || total != len(exp) {
+			t.Fatalf("%s: page %d: %d rows (total %d), want %d (total %d); first difference at %d",
+				what, n, len(got), total, len(want), len(exp), firstDiff(got, want))
+		}
+		deep := (n-1)*per >= 1000 && (n-1)*per <= len(exp)
+		if through := seeks() > before; through != (deep && counted) {
+			t.Fatalf("%s: page %d: read through the counts %v, want %v", what, n, through, deep && counted)
+		}
 	}
 }
 

@@ -68,18 +68,12 @@ func (s *LogStore) addDecisionCounts(ctx context.Context, tx *sql.Tx, entries []
 		slices.SortFunc(cells, func(a, b cell) int {
 			return cmp.Or(strings.Compare(a.org, b.org), strings.Compare(a.env, b.env), cmp.Compare(a.bucket, b.bucket), boolCompare(a.allow, b.allow))
 		})
-		for len(cells) > 0 {
-			n := min(len(cells), callUsageRows)
-			args := make([]any, 0, n*5)
-			for _, c := range cells[:n] {
-				args = append(args, c.org, c.env, c.bucket, c.allow, counts[c])
-			}
-			q := s.rowsQuery(l.table, "org_id, env_id, "+l.col+", allow, decisions", n, 5) + " ON CONFLICT (org_id, env_id, " + l.col +
-				", allow) DO UPDATE SET decisions = " + l.table + ".decisions + excluded.decisions"
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("count decisions: %w", logWriteError(err))
-			}
-			cells = cells[n:]
+		args := make([]any, 0, len(cells)*5)
+		for _, c := range cells {
+			args = append(args, c.org, c.env, c.bucket, c.allow, counts[c])
+		}
+		if err := s.addCounts(ctx, tx, l.table, "org_id, env_id, "+l.col+", allow, decisions", "org_id, env_id, "+l.col+", allow", "decisions", 5, args); err != nil {
+			return fmt.Errorf("count decisions: %w", logWriteError(err))
 		}
 	}
 	return nil

@@ -110,35 +110,21 @@ func TestDecisionLogDeepPagesThroughCounts(t *testing.T) {
 							}
 							return c
 						})
-						const per = 37
-						last := (len(exp) + per - 1) / per
-						for n := 1; n <= last+1; n++ {
-							seeks := st.DecisionSeeks()
-							sort := []string{"", "timestamp"}[n%2]
-							res, err := st.ListDecisions(ctx, f, gatehouse.PageRequest{Page: n, PerPage: per, Sort: sort, Desc: desc, CountUpTo: gatehouse.TotalCap})
-							if err != nil {
-								t.Fatalf("%s: %+v desc=%v page %d: %v", step, f, desc, n, err)
-							}
-							lo, hi := min((n-1)*per, len(exp)), min(n*per, len(exp))
-							var got, wantIDs []string
+						var ids []string
+						for _, e := range exp {
+							ids = append(ids, e.ID)
+						}
+						n := 0
+						pagesByNumber(t, fmt.Sprintf("%s: %+v desc=%v", step, f, desc), ids, st.DecisionSeeks, func(page, per int) ([]string, int, error) {
+							n++ // both names of the time order, in turn
+							res, err := st.ListDecisions(ctx, f, gatehouse.PageRequest{Page: page, PerPage: per, Sort: []string{"", "timestamp"}[n%2], Desc: desc,
+								CountUpTo: gatehouse.TotalCap})
+							var got []string
 							for _, e := range res.Items {
 								got = append(got, e.ID)
 							}
-							for _, e := range exp[lo:hi] {
-								wantIDs = append(wantIDs, e.ID)
-							}
-							if !slices.Equal(got, wantIDs) || res.Total != len(exp) {
-								t.Fatalf("%s: %+v desc=%v page %d: %d rows (total %d), want %d (total %d); first difference at %d",
-									step, f, desc, n, len(got), res.Total, len(wantIDs), len(exp), firstDiff(got, wantIDs))
-							}
-							// Found through the counts: every deep page of the
-							// counted cells whose row before it exists.
-							counted := st.DecisionSeeks() > seeks
-							deep := (n-1)*per >= 1000 && (n-1)*per <= len(exp) && seekable
-							if counted != (deep && wantCounted) {
-								t.Fatalf("%s: %+v desc=%v page %d: read through the counts %v, want %v", step, f, desc, n, counted, deep && wantCounted)
-							}
-						}
+							return got, res.Total, err
+						}, wantCounted && seekable)
 					}
 				}
 			}

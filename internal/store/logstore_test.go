@@ -13,7 +13,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/apilog"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
-	"github.com/gatehouse-dev/gatehouse/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/usage"
@@ -262,33 +261,12 @@ func testLogStore(t *testing.T, st *store.LogStore) {
 // counted per minute, hour and day as shipped (SQLite: by the writer in its
 // transaction; PostgreSQL: by the statement trigger on decision_log).
 func BenchmarkWriteDecisions(b *testing.B) {
-	for _, name := range []string{"sqlite", "postgres"} {
-		b.Run(name, func(b *testing.B) {
-			var db *store.DB
-			if name == "sqlite" {
-				var err error
-				db, err = store.OpenLogSQLite(context.Background(), filepath.Join(b.TempDir(), "logs.db"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer db.Close()
-			} else {
-				main, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer main.Close()
-				if db, err = main.Logs(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-			}
-			st := db.LogStore()
+	for _, engine := range []string{store.SQLite, store.Postgres} {
+		b.Run(engine, func(b *testing.B) {
+			st := openLogDB(b, engine).LogStore()
 			batch := make([]decision.Entry, 1000)
 			n := 0
-			b.ReportAllocs()
-			var ru0, ru1 syscall.Rusage
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-			for b.Loop() {
+			benchWrites(b, len(batch), func() {
 				for i := range batch {
 					n++
 					batch[i] = decision.Entry{ID: fmt.Sprintf("d-%09d", n), OrganizationID: "org1", ProjectID: "p1", EnvironmentID: "env1", Time: time.Now(),
@@ -298,11 +276,7 @@ func BenchmarkWriteDecisions(b *testing.B) {
 				if err := st.WriteDecisions(context.Background(), batch); err != nil {
 					b.Fatal(err)
 				}
-			}
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-			cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
-			b.ReportMetric(float64(cpu)/1e3/float64(b.N*len(batch)), "cpu-us/row")
-			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
+			})
 		})
 	}
 }
@@ -319,28 +293,14 @@ func BenchmarkWriteDecisions(b *testing.B) {
 func BenchmarkWriteAPILog(b *testing.B) {
 	for _, name := range []string{"sqlite", "sqlite-partial", "postgres", "postgres-uncounted"} {
 		b.Run(name, func(b *testing.B) {
-			var db *store.DB
-			rows := 1000
-			if strings.HasPrefix(name, "sqlite") {
-				var err error
-				db, err = store.OpenLogSQLite(context.Background(), filepath.Join(b.TempDir(), "logs.db"))
-				if err != nil {
+			engine, rows := store.SQLite, 1000
+			if strings.HasPrefix(name, "postgres") {
+				engine = store.Postgres
+			}
+			db := openLogDB(b, engine)
+			if name == "postgres-uncounted" {
+				if _, err := db.Writer().ExecContext(context.Background(), "DROP TRIGGER IF EXISTS api_log_call_usage ON api_log"); err != nil {
 					b.Fatal(err)
-				}
-				defer db.Close()
-			} else {
-				main, err := store.OpenPostgres(context.Background(), pgtest.NewDatabase(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer main.Close()
-				if db, err = main.Logs(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				if name == "postgres-uncounted" {
-					if _, err := db.Writer().ExecContext(context.Background(), "DROP TRIGGER IF EXISTS api_log_call_usage ON api_log"); err != nil {
-						b.Fatal(err)
-					}
 				}
 			}
 			if name == "sqlite-partial" {
@@ -354,10 +314,7 @@ func BenchmarkWriteAPILog(b *testing.B) {
 func benchWriteAPILog(b *testing.B, st *store.LogStore, rows int) {
 	batch := make([]apilog.Call, rows)
 	n := 0
-	b.ReportAllocs()
-	var ru0, ru1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	for b.Loop() {
+	benchWrites(b, rows, func() {
 		for i := range batch {
 			n++
 			batch[i] = apilog.Call{ID: fmt.Sprintf("c-%09d", n), Time: time.Now(), RequestID: "0123456789abcdef01234567", OrganizationID: "org1",
@@ -371,11 +328,22 @@ func benchWriteAPILog(b *testing.B, st *store.LogStore, rows int) {
 		if err := st.WriteAPILog(context.Background(), batch); err != nil {
 			b.Fatal(err)
 		}
+	})
+}
+
+// benchWrites runs write (rows rows) b.N times and reports the process's
+// CPU per row and the rows written a second.
+func benchWrites(b *testing.B, rows int, write func()) {
+	b.ReportAllocs()
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	for b.Loop() {
+		write()
 	}
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
-	b.ReportMetric(float64(cpu)/1e3/float64(b.N*len(batch)), "cpu-us/row")
-	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(cpu)/1e3/float64(b.N*rows), "cpu-us/row")
+	b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // testCheckUsage: counts add up per key and minute across flushes (two
