@@ -182,17 +182,7 @@ func TestCallDaysMigration(t *testing.T) {
 			name := "logmigrations/" + engine + "/00010_api_call_days.sql"
 			migrate := func(section string) {
 				t.Helper()
-				tx, err := db.Writer().BeginTx(ctx, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-				if _, err := tx.ExecContext(ctx, gooseSection(t, name, section)); err != nil {
-					t.Fatalf("00010 %s: %v", section, err)
-				}
-				if err := tx.Commit(); err != nil {
-					t.Fatal(err)
-				}
+				runGooseSection(t, db, name, section)
 			}
 			migrate("Down")
 			if engine == store.Postgres {

@@ -185,17 +185,7 @@ func TestDecisionCountsMigration(t *testing.T) {
 			name := "logmigrations/" + engine + "/00011_decision_counts.sql"
 			migrate := func(section string) {
 				t.Helper()
-				tx, err := db.Writer().BeginTx(ctx, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-				if _, err := tx.ExecContext(ctx, gooseSection(t, name, section)); err != nil {
-					t.Fatalf("00011 %s: %v", section, err)
-				}
-				if err := tx.Commit(); err != nil {
-					t.Fatal(err)
-				}
+				runGooseSection(t, db, name, section)
 			}
 			older := func(id string, when time.Time) {
 				t.Helper()

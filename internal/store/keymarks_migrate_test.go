@@ -11,6 +11,24 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
 )
 
+// runGooseSection runs a migration file's section on db in a transaction,
+// as goose runs it.
+func runGooseSection(t testing.TB, db *store.DB, path, section string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, gooseSection(t, path, section)); err != nil {
+		t.Fatalf("%s %s: %v", path, section, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // gooseSection is the Up or Down section of a migration file of this
 // package, as one script (goose's statement markers dropped).
 func gooseSection(t testing.TB, path, section string) string {
