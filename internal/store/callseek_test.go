@@ -248,3 +248,56 @@ func TestCallDaysMigration(t *testing.T) {
 		})
 	}
 }
+
+// TestCallCountsDeletedInOrderMigration: log migration 00012 (PostgreSQL)
+// undone and done again: under either DELETE trigger of the API call
+// counts (00010's UPDATE, 00012's ordered upserts) retention of this
+// version and an older node's plain delete keep the hours and days equal
+// to the rows.
+func TestCallCountsDeletedInOrderMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openLogDB(t, store.Postgres)
+	st := db.LogStore()
+	at := time.Date(2026, 12, 4, 21, 58, 0, 0, time.UTC)
+	var calls []apilog.Call
+	for n := range 2000 { // across three days
+		calls = append(calls, apilog.Call{ID: fmt.Sprintf("c-%04d", n), OrganizationID: []string{"o1", "o2"}[n%2], ProjectID: "p1",
+			EnvironmentID: []string{"e1", "e2", ""}[n%3], Time: at.Add(time.Duration(n) * 97 * time.Second), ActorType: "key",
+			ActorID: fmt.Sprintf("k%d", n%4), Method: "GET", Path: "/v1/me", Status: []int{200, 404, 500}[n%3]})
+	}
+	if err := st.WriteAPILog(ctx, calls); err != nil {
+		t.Fatal(err)
+	}
+	name := "logmigrations/postgres/00012_call_counts_deleted_in_order.sql"
+	agree := func(step string) {
+		t.Helper()
+		if d, err := st.CallCountsDisagree(ctx); err != nil || d != "" {
+			t.Fatalf("%s: %s %v", step, d, err)
+		}
+	}
+	cut := at
+	for _, section := range []string{"Down", "Up"} {
+		runGooseSection(t, db, name, section)
+		cut = cut.Add(7*time.Hour + 13*time.Minute + 7*time.Second)
+		if _, err := st.PruneAPILog(ctx, "o1", cut); err != nil {
+			t.Fatal(err)
+		}
+		agree(section + ": retention")
+		// An older node's retention: the rows alone, which the trigger
+		// takes off the hours and days (the per-caller minutes and hours
+		// are that node's code's to adjust: this version's retention at
+		// the same cut, on the hour, does it for this test).
+		cut = cut.Add(5 * time.Hour).Truncate(time.Hour)
+		if _, err := db.Writer().ExecContext(ctx, "DELETE FROM api_log WHERE org_id = 'o2' AND created_at < $1", cut.UnixMicro()); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := st.CallCountsDisagree(ctx, "api_call_hours", "api_call_days"); err != nil || d != "" {
+			t.Fatalf("%s: an older node's delete: %s %v", section, d, err)
+		}
+		if n, err := st.PruneAPILog(ctx, "o2", cut); err != nil || n != 0 {
+			t.Fatalf("%s: retention after an older node's: %d rows, %v", section, n, err)
+		}
+		agree(section + ": an older node's retention")
+	}
+}
