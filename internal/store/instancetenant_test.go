@@ -217,6 +217,7 @@ func TestInstanceAssignmentTenantKept(t *testing.T) {
 	})
 }
 
+// ci: norace
 // TestInstanceAssignmentTenantMigration: migration 00033 gives the
 // assignments on instances already there (an upgrade) their instances'
 // tenants, on both engines: undone, an instance moved to another tenant
