@@ -81,18 +81,7 @@ func TestAPILogDeepPagesThroughCounts(t *testing.T) {
 						}
 					}
 					for _, desc := range []bool{false, true} {
-						exp := slices.Clone(want)
-						slices.SortFunc(exp, func(a, b apilog.Call) int {
-							c := cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
-							if desc {
-								c = -c
-							}
-							return c
-						})
-						var ids []string
-						for _, c := range exp {
-							ids = append(ids, c.ID)
-						}
+						ids := idsInTimeOrder(want, func(c apilog.Call) (time.Time, string) { return c.Time, c.ID }, desc)
 						pagesByNumber(t, fmt.Sprintf("%s: %+v desc=%v", step, f, desc), ids, st.CallSeeks, func(n, per int) ([]string, int, error) {
 							res, err := st.ListAPILog(ctx, f, gatehouse.PageRequest{Page: n, PerPage: per, Sort: "timestamp", Desc: desc, CountUpTo: gatehouse.TotalCap})
 							var got []string
@@ -121,6 +110,26 @@ func TestAPILogDeepPagesThroughCounts(t *testing.T) {
 			check("counts lost", false)
 		})
 	}
+}
+
+// idsInTimeOrder is the ids of rows in (time, id) order, descending with
+// desc: a log list's default order.
+func idsInTimeOrder[T any](rows []T, key func(T) (time.Time, string), desc bool) []string {
+	rows = slices.Clone(rows)
+	slices.SortFunc(rows, func(a, b T) int {
+		at, aid := key(a)
+		bt, bid := key(b)
+		c := cmp.Or(at.Compare(bt), strings.Compare(aid, bid))
+		if desc {
+			c = -c
+		}
+		return c
+	})
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		_, ids[i] = key(r)
+	}
+	return ids
 }
 
 // pagesByNumber reads every page by number of a list (pages of 37, one

@@ -1,12 +1,9 @@
 package store_test
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +11,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
+
+// decisionKey is a decision's place in the log's time order.
+func decisionKey(e decision.Entry) (time.Time, string) { return e.Time, e.ID }
 
 // decisionRows reads every decision of org's environment env.
 func decisionRows(t *testing.T, st *store.LogStore, org, env string) []decision.Entry {
@@ -102,18 +102,7 @@ func TestDecisionLogDeepPagesThroughCounts(t *testing.T) {
 					}
 					seekable := f.User == "" && f.Action == "" && f.Source == ""
 					for _, desc := range []bool{false, true} {
-						exp := slices.Clone(want)
-						slices.SortFunc(exp, func(a, b decision.Entry) int {
-							c := cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
-							if desc {
-								c = -c
-							}
-							return c
-						})
-						var ids []string
-						for _, e := range exp {
-							ids = append(ids, e.ID)
-						}
+						ids := idsInTimeOrder(want, decisionKey, desc)
 						n := 0
 						pagesByNumber(t, fmt.Sprintf("%s: %+v desc=%v", step, f, desc), ids, st.DecisionSeeks, func(page, per int) ([]string, int, error) {
 							n++ // both names of the time order, in turn
@@ -252,22 +241,15 @@ func TestDeepPagesBefore1970(t *testing.T) {
 			}
 			f := decision.Filter{OrgID: "o1", EnvID: "e1"}
 			for _, desc := range []bool{false, true} {
-				exp := slices.Clone(entries)
-				slices.SortFunc(exp, func(a, b decision.Entry) int {
-					c := cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
-					if desc {
-						c = -c
-					}
-					return c
-				})
+				exp := idsInTimeOrder(entries, decisionKey, desc)
 				for n := 995; n <= len(exp); n++ {
 					seeks := st.DecisionSeeks()
 					res, err := st.ListDecisions(ctx, f, gatehouse.PageRequest{Page: n, PerPage: 1, Desc: desc, CountUpTo: gatehouse.TotalCap})
 					if err != nil {
 						t.Fatal(err)
 					}
-					if len(res.Items) != 1 || res.Items[0].ID != exp[n-1].ID || res.Total != len(exp) {
-						t.Fatalf("desc=%v page %d: %+v (total %d), want %s", desc, n, res.Items, res.Total, exp[n-1].ID)
+					if len(res.Items) != 1 || res.Items[0].ID != exp[n-1] || res.Total != len(exp) {
+						t.Fatalf("desc=%v page %d: %+v (total %d), want %s", desc, n, res.Items, res.Total, exp[n-1])
 					}
 					if n > 1000 && st.DecisionSeeks() != seeks {
 						t.Fatalf("desc=%v page %d: read through the counts before 1970", desc, n)
