@@ -116,6 +116,10 @@ func MarksExact(ctx context.Context, db *DB, table, envID string) error {
 	return nil
 }
 
+// RoleUserSort is the sort of the key marks of role's tenant assignments
+// sorted by user (migration 00035).
+func RoleUserSort(role string) string { return roleUserSort + role }
+
 // KeyMarksExact is MarksExact for the key marks of sort (keymarks.go).
 func KeyMarksExact(ctx context.Context, db *DB, sort, envID string) error {
 	db.marks.wg.Wait() // the upkeep pages started
@@ -132,7 +136,12 @@ func KeyMarksExact(ctx context.Context, db *DB, sort, envID string) error {
 	s := db.Store()
 	if len(marks) == 0 {
 		var n int
-		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+keySorts[sort].rows+" WHERE env_id = $1", envID).Scan(&n); err != nil {
+		ks, known := keySortFor(sort)
+		if !known {
+			return fmt.Errorf("key marks of %s: no such sort", sort)
+		}
+		query, args := ks.rowsSQL(envID, "COUNT(*)", "")
+		if err := q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {

@@ -573,6 +573,7 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 	}
 	countW := w
 	var known func(gatehouse.PageRequest) (int, bool, bool) // the count, when the filter's tells it
+	roleSort := ""                                          // one role's key marks by user (roleUserSort), when the list is that
 	if slices.ContainsFunc(filters, func(f idFilter) bool { return f.col != by.fk }) {
 		// Filtered by another key than the sort's (filters.go): a filter
 		// of few rows is read whole and sorted; otherwise the keys are
@@ -594,6 +595,9 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 		}
 		countW = hintedExcept(s.db.Engine, w, filters, narrowest)
 		w = hintedExcept(s.db.Engine, w, filters, func(f idFilter) bool { return f.col == by.fk })
+		if len(filters) == 1 && filters[0].col == "a.role_id" && by.fk == "a.user_id" {
+			roleSort = roleUserSort + filters[0].id
+		}
 	}
 	dir, cmp := " ASC", ">"
 	if page.Desc {
@@ -643,7 +647,7 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 			}
 		}
 		offset = max(page.Offset(), 0)
-		if offset >= deepOffset && (envOnly || onlyKey != "") {
+		if offset >= deepOffset && (envOnly || onlyKey != "" || roleSort != "") {
 			// The row before the page, through the key marks.
 			var key string
 			var at int64
@@ -652,6 +656,8 @@ func (s *Store) listAssignmentsBy(ctx context.Context, envID string, by assignme
 			var err error
 			if envOnly {
 				key, at, id, found, ok, err = s.keyedSeek(ctx, page.Sort, envID, offset-1, page.Desc, page.CountUpTo)
+			} else if roleSort != "" {
+				key, at, id, found, ok, err = s.keyedSeek(ctx, roleSort, envID, offset-1, page.Desc, page.CountUpTo)
 			} else {
 				key = onlyKey
 				at, id, found, _, ok, err = s.keyedSeekIn(ctx, page.Sort, envID, onlyKey, offset-1, page.Desc, page.CountUpTo)

@@ -51,7 +51,7 @@ func gooseSection(t testing.TB, path, section string) string {
 
 // runMigration runs the Up or Down section of db's engine's migration
 // file name in one transaction.
-func runMigration(t *testing.T, db *store.DB, name, section string) {
+func runMigration(t testing.TB, db *store.DB, name, section string) {
 	t.Helper()
 	ctx := context.Background()
 	engine := "sqlite"

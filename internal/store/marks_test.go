@@ -124,12 +124,46 @@ func checkMarks(t *testing.T, db *store.DB, env string) {
 			t.Fatal(err)
 		}
 	}
-	for _, sort := range []string{"user", "role", "tenant", "i:user", "i:role", "i:tenant", "u:key", "u:email", "u:updated_at", "t:key", "t:name", "t:updated_at"} {
+	sorts := []string{"user", "role", "tenant", "i:user", "i:role", "i:tenant", "u:key", "u:email", "u:updated_at", "t:key", "t:name", "t:updated_at"}
+	for _, sort := range append(sorts, roleUserSorts(t, db, env)...) {
 		if err := store.KeyMarksExact(context.Background(), db, sort, env); err != nil {
 			t.Fatal(err)
 		}
 	}
 	checkInstanceAssignmentTenants(t, db, env)
+}
+
+// roleUserSorts are the sorts of the key marks of env's roles' tenant
+// assignments sorted by user (migration 00035), one per role; it fails t
+// when a mark of such a sort is left of a role that is gone.
+func roleUserSorts(t *testing.T, db *store.DB, env string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var orphans int
+	if err := db.Writer().QueryRowContext(ctx, `SELECT COUNT(*) FROM key_marks m WHERE m.env_id = $1 AND m.sort LIKE 'ru:%'
+		AND NOT EXISTS (SELECT 1 FROM authz_roles r WHERE r.env_id = m.env_id AND m.sort = 'ru:' || r.id)`, env).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if orphans > 0 {
+		t.Fatalf("%d key marks of roles that are gone", orphans)
+	}
+	rows, err := db.Writer().QueryContext(ctx, "SELECT id FROM authz_roles WHERE env_id = $1", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var sorts []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		sorts = append(sorts, store.RoleUserSort(id))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return sorts
 }
 
 // checkInstanceAssignmentTenants fails t when an assignment on an instance

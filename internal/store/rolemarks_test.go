@@ -1,0 +1,185 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/internal/facts"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+)
+
+// ci: norace
+// TestRoleMarkedPagesByUser: a deep page by number of one role's
+// assignments sorted by user (?role=&sort=user, a role of more rows than
+// are read whole and sorted) is found through that role's key marks
+// (migration 00035) and is the page the walk over the users reads, at any
+// depth, either order, counted in full or capped; through inserts one by
+// one and in bulk (which split the marks they grow), deletes of
+// assignments and users, a role deleted (its marks go with it) and a role
+// made; and with counts gone wrong (made again).
+func TestRoleMarkedPagesByUser(t *testing.T) {
+	t.Parallel()
+	onMarkedEngines(t, "rolemarks", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		// Roles of more than 100 rows are walked by user, not sorted
+		// whole: role-0 and role-1 (1,300 rows each), role-2 (400).
+		store.SetFilteredSortMax(db, 100)
+		checkMarks(t, db, m.env)
+		seed := time.Now().UnixNano()
+		t.Logf("seed %d", seed)
+		rng := rand.New(rand.NewSource(seed))
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		roleKeys := []string{"role-0", "role-1", "role-2"}
+		// page reads a page of role's assignments by user, through the
+		// marks and by the walk, and fails t when they differ; it
+		// reports whether the page came through the marks.
+		page := func(what, role string, p gatehouse.PageRequest) (marked bool) {
+			t.Helper()
+			p.Sort = "user"
+			f := facts.AssignmentFilter{EnvID: m.env, Role: role}
+			hits, _, _ := db.MarkPages()
+			got, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
+			must(err)
+			after, _, _ := db.MarkPages()
+			want, err := store.WithoutMarks(store.WithoutAnchors(st)).ListAssignments(ctx, f, p)
+			must(err)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s, %s %+v: the page found through the role's marks differs from the page the walk reads:\n%s\n%s", what, role, p, short(got), short(want))
+			}
+			return after > hits
+		}
+		live := append([]*facts.User(nil), m.users...)
+		marked, deep := 0, 0
+		for step := range 240 {
+			switch rng.Intn(8) {
+			case 0: // one assignment anywhere in time, of a user anywhere in the sort
+				a := &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID, RoleID: m.roles[rng.Intn(3)],
+					TenantID: m.tenants[5+rng.Intn(1000)], CreatedAt: m.at.Add(time.Duration(rng.Intn(1200)-100) * time.Millisecond)}
+				must(st.CreateAssignment(ctx, a))
+			case 1: // a bulk insert: it splits the marks it grows
+				var as []facts.Assignment
+				for range 50 + rng.Intn(150) {
+					as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[rng.Intn(len(live))].ID, RoleID: m.roles[rng.Intn(3)],
+						TenantID: m.tenants[5+rng.Intn(1000)], CreatedAt: m.at.Add(time.Duration(rng.Intn(1200)-100) * time.Millisecond)})
+				}
+				must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err }))
+			case 2: // a user deleted takes their assignments
+				i := rng.Intn(len(live))
+				must(st.DeleteUser(ctx, m.env, live[i].ID))
+				live = append(live[:i], live[i+1:]...)
+			case 3: // an assignment deleted
+				pg, err := st.ListAssignments(ctx, facts.AssignmentFilter{EnvID: m.env, Role: roleKeys[rng.Intn(3)]}, gatehouse.PageRequest{Page: 1 + rng.Intn(20), PerPage: 50})
+				must(err)
+				if len(pg.Items) > 0 {
+					x := pg.Items[rng.Intn(len(pg.Items))]
+					must(st.DeleteAssignment(ctx, m.env, x.UserID, x.RoleID, x.TenantID))
+				}
+			default:
+				per := []int{20, 50, 100}[rng.Intn(3)]
+				p := gatehouse.PageRequest{PerPage: per, Desc: rng.Intn(2) == 0, CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
+				p.Page = 1000/per + 1 + rng.Intn(1800/per) // deep, to past the end
+				role := roleKeys[rng.Intn(3)]
+				if page(fmt.Sprintf("step %d", step), role, p) {
+					marked++
+				}
+				deep++
+			}
+			if step%60 == 0 {
+				checkMarks(t, db, m.env)
+			}
+		}
+		checkMarks(t, db, m.env)
+		if _, _, splits := db.MarkPages(); marked < deep/2 || splits == 0 {
+			t.Fatalf("%d of %d deep pages through the marks, %d splits: the test did not exercise the role's marks", marked, deep, splits)
+		}
+
+		// Counts gone wrong (as rows written with the triggers off leave
+		// them): the page is still right, and the marks are made again.
+		_, disagree, _ := db.MarkPages()
+		if _, err := db.Writer().ExecContext(ctx, "UPDATE key_marks SET n = n + 3 WHERE env_id = $1 AND sort = $2", m.env, store.RoleUserSort(m.roles[1])); err != nil {
+			t.Fatal(err)
+		}
+		page("with wrong counts", "role-1", gatehouse.PageRequest{Page: 60, PerPage: 20, CountUpTo: 500}) // (deep: 1,180 rows in)
+		if _, d, _ := db.MarkPages(); d == disagree {
+			t.Error("the wrong counts of the role's key marks went unnoticed")
+		}
+		checkMarks(t, db, m.env) // made again (in the background: checkMarks waits)
+
+		// A role deleted takes its marks (checkMarks fails on a mark of a
+		// role that is gone); a role made gets its own with its first
+		// assignment.
+		must(st.DeleteRole(ctx, m.env, m.roles[2]))
+		checkMarks(t, db, m.env)
+		r := &facts.Role{ID: tenancy.NewID(), EnvID: m.env, Key: "role-new", Name: "R", Permissions: []string{}, Extends: []string{}, CreatedAt: m.at, UpdatedAt: m.at}
+		must(st.CreateRole(ctx, r))
+		var as []facts.Assignment
+		for i := range 1200 {
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[(i*7)%len(live)].ID, RoleID: r.ID, TenantID: m.tenants[5+i%1000],
+				CreatedAt: m.at.Add(time.Duration(rng.Intn(1000)) * time.Millisecond)})
+		}
+		must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err }))
+		checkMarks(t, db, m.env)
+		for _, desc := range []bool{false, true} {
+			if !page("a new role", "role-new", gatehouse.PageRequest{Page: 56, PerPage: 20, Desc: desc, CountUpTo: gatehouse.TotalCap}) {
+				t.Error("a deep page of a new role's assignments by user did not come through its marks")
+			}
+		}
+	})
+}
+
+// ci: norace
+// TestRoleUserKeyMarksMigration: migration 00035 makes the marks of the
+// rows already there when it runs (an upgrade), and its triggers count the
+// writes after it; undone, it leaves none of them.
+func TestRoleUserKeyMarksMigration(t *testing.T) {
+	t.Parallel()
+	onMarkedEngines(t, "rolemarksup", func(t *testing.T, db *store.DB, st *store.Store, m *marksEnv) {
+		ctx := context.Background()
+		count := func() int {
+			t.Helper()
+			var n int
+			if err := db.Writer().QueryRowContext(ctx, "SELECT COUNT(*) FROM key_marks WHERE env_id = $1 AND sort LIKE 'ru:%'", m.env).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		runMigration(t, db, "00035_role_user_key_marks.sql", "Down")
+		if n := count(); n != 0 {
+			t.Fatalf("%d role marks left after the migration was undone", n)
+		}
+		// Rows written while the migration is not there.
+		var as []facts.Assignment
+		for i := range 500 {
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[(i*3)%1300].ID, RoleID: m.roles[3], TenantID: m.tenants[20+i],
+				CreatedAt: m.at.Add(time.Duration(i) * time.Millisecond)})
+		}
+		if err := st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertAssignments(ctx, as); return err }); err != nil {
+			t.Fatal(err)
+		}
+		runMigration(t, db, "00035_role_user_key_marks.sql", "Up")
+		// 1,300 + 1,300 + 400 + 500 rows, a mark every 1,024 of a role.
+		if n := count(); n != 2+2+1+1 {
+			t.Fatalf("%d role marks after the migration, want 6", n)
+		}
+		checkMarks(t, db, m.env)
+		// Writes after it: the triggers count them.
+		if err := st.DeleteUser(ctx, m.env, m.users[9].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteRole(ctx, m.env, m.roles[3]); err != nil {
+			t.Fatal(err)
+		}
+		checkMarks(t, db, m.env)
+	})
+}
