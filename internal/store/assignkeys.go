@@ -229,15 +229,18 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			out.Items = []facts.Assignment{}
 			return out, nil // past the end, counted
 		}
-		if skip >= deepOffset && flt == nil {
+		if skip >= deepOffset && (flt == nil || flt.roleSort != "") {
 			// The row before the page, through the key marks of both
-			// tables (keymerge.go), or of the assignments on instances.
+			// tables (keymerge.go), or of the assignments on instances,
+			// or of the one role whose tenant assignments the list is.
 			var key string
 			var at int64
 			var id string
 			var found, ok bool
 			var err error
-			if instancesOnly {
+			if flt != nil {
+				key, at, id, found, ok, err = s.keyedSeek(ctx, flt.roleSort, f.EnvID, skip-1, page.Desc, page.CountUpTo)
+			} else if instancesOnly {
 				key, at, id, found, ok, err = s.keyedSeek(ctx, "i:"+page.Sort, f.EnvID, skip-1, page.Desc, page.CountUpTo)
 			} else {
 				key, at, id, found, ok, err = s.mergedKeyedSeek(ctx, page.Sort, f.EnvID, skip-1, page.Desc, page.CountUpTo)

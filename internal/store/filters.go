@@ -290,6 +290,13 @@ func (s *Store) listBothKindsByKey(ctx context.Context, f facts.AssignmentFilter
 	// that key's rows: the walk reads that key alone, not every key's
 	// probe.
 	flt.key = map[string]string{"user": f.User, "role": f.Role, "tenant": f.Tenant}[page.Sort]
+	// Filtered by a role alone that no assignment on an instance holds,
+	// sorted by user, the list is the role's tenant assignments in the
+	// order of its key marks by user (roleUserSort): a deep page starts
+	// through them.
+	if page.Sort == "user" && noInstance && !noTenant && len(fT) == 1 && fT[0].col == "a.role_id" && fT[0].cond == "" && fT[0].id != "" {
+		flt.roleSort = roleUserSort + fT[0].id
+	}
 	return s.listAssignmentsByKeyMerged(ctx, f, page, flt)
 }
 
@@ -308,6 +315,9 @@ type byKeyFilters struct {
 	// written plainly, so that the index answers them alone.
 	probeT *where
 	key    string // the one key of the sort the list holds, if filtered by it
+	// roleSort, when set, is the key marks (roleUserSort) whose order is
+	// the list's: a role's tenant assignments alone, sorted by user.
+	roleSort string
 	// noTenant and noInstance: the filters match none of that table's
 	// rows (the walk reads the other alone).
 	noTenant, noInstance bool

@@ -44,10 +44,11 @@ func TestRoleMarkedPagesByUser(t *testing.T) {
 		// page reads a page of role's assignments by user, through the
 		// marks and by the walk, and fails t when they differ; it
 		// reports whether the page came through the marks.
+		kind := "" // the tenant assignments; then both kinds (below)
 		page := func(what, role string, p gatehouse.PageRequest) (marked bool) {
 			t.Helper()
 			p.Sort = "user"
-			f := facts.AssignmentFilter{EnvID: m.env, Role: role}
+			f := facts.AssignmentFilter{EnvID: m.env, Role: role, Kind: kind}
 			hits, _, _ := db.MarkPages()
 			got, err := store.WithoutAnchors(st).ListAssignments(ctx, f, p)
 			must(err)
@@ -135,6 +136,39 @@ func TestRoleMarkedPagesByUser(t *testing.T) {
 				t.Error("a deep page of a new role's assignments by user did not come through its marks")
 			}
 		}
+
+		// Both kinds, in an environment with roles on instances: a role
+		// that no assignment on an instance holds is its tenant
+		// assignments, through its marks; one that a resource role of
+		// the same key holds on instances is walked, both tables.
+		kind = facts.AllAssignments
+		for i := 0; len(live) < 1300; i++ { // (seedInstanceRoles assigns 1,300 users)
+			u := &facts.User{ID: tenancy.NewID(), EnvID: m.env, Key: fmt.Sprintf("back-%d", i), CreatedAt: m.at, UpdatedAt: m.at}
+			must(st.CreateUser(ctx, u))
+			live = append(live, u)
+		}
+		m.users = live
+		_, insts := seedInstanceRoles(t, st, m)
+		shared := &facts.ResourceRole{ID: tenancy.NewID(), EnvID: m.env, ResourceID: insts[0].ResourceID, Key: "role-1", Name: "R", Permissions: []string{"read"},
+			Extends: []string{}, Attributes: map[string]any{}, CreatedAt: m.at, UpdatedAt: m.at}
+		must(st.CreateResourceRole(ctx, shared))
+		as = nil
+		for i := range 300 {
+			in := insts[i%len(insts)]
+			as = append(as, facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: live[(i*11)%len(live)].ID, RoleID: shared.ID, InstanceID: in.ID, TenantID: in.TenantID,
+				CreatedAt: m.at.Add(time.Duration(rng.Intn(1000)) * time.Millisecond)})
+		}
+		must(st.InTx(ctx, func(tx *store.Store) error { _, err := tx.InsertInstanceAssignments(ctx, as); return err }))
+		for _, desc := range []bool{false, true} {
+			for _, pg := range []int{11, 40, 56, 70} {
+				p := gatehouse.PageRequest{Page: pg, PerPage: 20, Desc: desc, CountUpTo: []int{gatehouse.TotalCap, 500}[pg%2]}
+				if marked := page("both kinds", "role-new", p); !marked && pg*20 < 1200 && pg > 50 {
+					t.Errorf("both kinds of a role no assignment on an instance holds, page %d: not through its marks", pg)
+				}
+				page("both kinds, shared with a resource role", "role-1", p)
+			}
+		}
+		checkMarks(t, db, m.env)
 	})
 }
 
