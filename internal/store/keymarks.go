@@ -780,7 +780,9 @@ func (s *Store) splitGrownKeyMarks(ctx context.Context, rows string, envIDs []st
 // grownRoleSorts are envID's roles' sorts by user (roleUserSort) with a
 // mark of more than split rows.
 func (s *Store) grownRoleSorts(ctx context.Context, envID string, split int64) ([]string, error) {
-	rows, err := s.writer().QueryContext(ctx, "SELECT DISTINCT sort FROM key_marks WHERE env_id = $1 AND sort >= $2 AND sort < $3 AND n > $4", envID, roleUserSort, roleUserSortEnd, split)
+	// (A prefix, not a range of sorts: in a database's collation ';'
+	// need not follow ':'.)
+	rows, err := s.writer().QueryContext(ctx, "SELECT DISTINCT sort FROM key_marks WHERE env_id = $1 AND substr(sort, 1, $2) = $3 AND n > $4", envID, len(roleUserSort), roleUserSort, split)
 	if err != nil {
 		return nil, fmt.Errorf("split key marks: %w", err)
 	}
@@ -800,10 +802,6 @@ func (s *Store) grownRoleSorts(ctx context.Context, envID string, split int64) (
 	}
 	return sorts, nil
 }
-
-// roleUserSortEnd is the first string after every one roleUserSort
-// prefixes (':' + 1 is ';').
-const roleUserSortEnd = "ru;"
 
 // keyMarksSort is the sort of a key marks' upkeep table name, if it is one.
 func keyMarksSort(table string) (string, bool) {

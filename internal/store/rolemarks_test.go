@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"math"
 	"math/rand"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -11,7 +14,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/facts"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/tenancy"
+	"github.com/gatehouse-dev/gatehouse/internal/testwait"
 )
 
 // ci: norace
@@ -216,4 +221,124 @@ func TestRoleUserKeyMarksMigration(t *testing.T) {
 		}
 		checkMarks(t, db, m.env)
 	})
+}
+
+// emptiedRole makes a role of m's environment, gives it an assignment and
+// deletes it: its marks are left, counting none.
+func emptiedRole(t *testing.T, st *store.Store, m *marksEnv) string {
+	t.Helper()
+	ctx := context.Background()
+	r := &facts.Role{ID: tenancy.NewID(), EnvID: m.env, Key: "emptied", Name: "R", Permissions: []string{}, Extends: []string{}, CreatedAt: m.at, UpdatedAt: m.at}
+	if err := st.CreateRole(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	a := &facts.Assignment{ID: tenancy.NewID(), EnvID: m.env, UserID: m.users[0].ID, RoleID: r.ID, TenantID: m.tenants[0], CreatedAt: m.at}
+	if err := st.CreateAssignment(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteAssignment(ctx, m.env, a.UserID, r.ID, a.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// TestRoleDeletedBesideMarksUpkeep (PostgreSQL): a role deleted while the
+// marks' upkeep holds its environment's facts_versions row and then
+// rewrites the role's marks (as rebuildKeyMarks does) waits for it, and
+// leaves no mark of the role: the delete's trigger takes that row before
+// the marks. (It took the marks first: a deadlock, or a mark made again
+// after the delete.)
+func TestRoleDeletedBesideMarksUpkeep(t *testing.T) {
+	t.Parallel()
+	for _, rewrite := range []string{"delete", "delete-and-make"} {
+		t.Run(rewrite, func(t *testing.T) {
+			t.Parallel()
+			db := openPostgres(t, storetest.NewPostgres(t))
+			st := db.Store()
+			m := seedMarksEnv(t, st, "roledel-"+rewrite)
+			role := emptiedRole(t, st, m)
+			sort := store.RoleUserSort(role)
+			ctx := context.Background()
+			tx, err := db.Writer().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+			var one int
+			if err := tx.QueryRowContext(ctx, "SELECT 1 FROM facts_versions WHERE env_id = $1 FOR UPDATE", m.env).Scan(&one); err != nil {
+				t.Fatal(err)
+			}
+			if rewrite == "delete-and-make" {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM key_marks WHERE env_id = $1 AND sort = $2", m.env, sort); err != nil {
+					t.Fatal(err)
+				}
+			}
+			done := make(chan error, 1)
+			go func() { done <- st.DeleteRole(ctx, m.env, role) }()
+			// The delete is waiting on a lock (the facts_versions row).
+			testwait.Until(t, 30*time.Second, "the role's delete to wait on a lock", func() bool {
+				var n int
+				if err := db.Writer().QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n > 0
+			})
+			if _, err := tx.ExecContext(ctx, "DELETE FROM key_marks WHERE env_id = $1 AND sort = $2", m.env, sort); err != nil {
+				t.Fatalf("the upkeep's rewrite of the role's marks: %v", err)
+			}
+			if rewrite == "delete-and-make" {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO key_marks (env_id, sort, key, at, id, n) VALUES ($1, $2, '', $3, '', 0)", m.env, sort, int64(math.MinInt64)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("delete the role: %v", err)
+			}
+			checkMarks(t, db, m.env) // (no mark of a role that is gone)
+		})
+	}
+}
+
+// TestRoleMarksSplitUnderICUCollation (PostgreSQL): a bulk insert splits
+// the roles' marks it grew in a database of an ICU collation too, where
+// ';' sorts before ':' (the grown sorts were once found as the range
+// ['ru:', 'ru;'), empty there: every deep page of a role then counted one
+// mark of all its rows).
+func TestRoleMarksSplitUnderICUCollation(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(storetest.NewPostgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres"
+	admin, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("gh_icu_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE DATABASE " + name + " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"); err != nil {
+		t.Fatalf("a database of an ICU collation: %v", err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+	var before bool
+	if err := admin.QueryRow(`SELECT 'ru:a' < 'ru;' COLLATE "en-x-icu"`).Scan(&before); err != nil || before {
+		t.Fatalf("the collation does not sort ';' before ':' (%v): the test shows nothing", err)
+	}
+	u.Path = "/" + name
+	db := openPostgres(t, u.String())
+	store.SetMarkSpan(db, 16, 64)
+	st := db.Store()
+	m := seedMarksEnv(t, st, "icu") // a bulk insert: 1,300 rows of role-0
+	var most int
+	if err := db.Writer().QueryRowContext(context.Background(), "SELECT MAX(n) FROM key_marks WHERE env_id = $1 AND sort = $2", m.env, store.RoleUserSort(m.roles[0])).Scan(&most); err != nil {
+		t.Fatal(err)
+	}
+	if most > 64 {
+		t.Fatalf("a mark of role-0 counts %d rows after the bulk insert (split at 64)", most)
+	}
+	checkMarks(t, db, m.env)
 }

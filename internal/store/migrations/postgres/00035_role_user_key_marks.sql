@@ -60,6 +60,15 @@ CREATE TRIGGER authz_role_assignments_rkm_del AFTER DELETE ON authz_role_assignm
 -- +goose StatementBegin
 CREATE FUNCTION role_user_key_marks_role_del() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM environments WHERE id = OLD.env_id) THEN
+        RETURN NULL; -- (the environment's marks go with it)
+    END IF;
+    -- The environment's facts_versions row first, as every writer of
+    -- marks takes it (a row trigger fires before the statement's
+    -- facts_version_bump): otherwise the marks' upkeep, which holds it
+    -- and then rewrites these marks, deadlocks with this delete, or makes
+    -- a mark again after it.
+    PERFORM 1 FROM facts_versions WHERE env_id = OLD.env_id FOR UPDATE;
     DELETE FROM key_marks WHERE env_id = OLD.env_id AND sort = 'ru:' || OLD.id;
     RETURN NULL;
 END
