@@ -259,6 +259,24 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 				sub = encodeCursor(cursorPos{Bind: mergedBinding(kf, page.Desc), Key: at, ID: id})
 			}
 		}
+		if skip >= deepOffset && flt != nil && flt.roleByTenant != "" && !s.noMarks {
+			// The row before the page, from the role's counts per tenant
+			// (a seek as the marks' are: WithoutMarks walks, to compare).
+			key, at, id, found, ok, err := s.roleRowByTenant(ctx, f.EnvID, flt.roleByTenant, skip, page.Desc)
+			if err != nil {
+				return out, fmt.Errorf("list role assignments: %w", err)
+			}
+			if ok && !found {
+				out.Items = []facts.Assignment{}
+				return out, nil // past the end
+			}
+			if ok {
+				kf := f
+				src.filter(&kf, key)
+				first, started, skip = key, true, 0
+				sub = encodeCursor(cursorPos{Bind: mergedBinding(kf, page.Desc), Key: at, ID: id})
+			}
+		}
 		if skip > 0 {
 			// Skip whole keys by their counts, a batch of keys at a time
 			// (a growing one: early pages read few keys). A key's count

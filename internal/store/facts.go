@@ -554,6 +554,43 @@ func (s *Store) keyOfRow(ctx context.Context, by assignmentGroup, outerSQL, inne
 	}
 }
 
+// roleRowByTenant is the row before the offset-th (1-based) of role's
+// tenant assignments in (tenant key, created_at, id) order (reversed with
+// desc): its tenant's key, created_at and id, found through each
+// tenant's count of the role's rows from (tenant_id, role_id), then a
+// step within that tenant. found is false past the end; ok is false when
+// the tenant's rows changed between the two reads (the caller walks).
+func (s *Store) roleRowByTenant(ctx context.Context, envID, roleID string, offset int, desc bool) (key string, at int64, id string, found, ok bool, err error) {
+	by := assignmentGroups["tenant"]
+	dir, cmp := " ASC", ">"
+	if desc {
+		dir, cmp = " DESC", "<"
+	}
+	key, tid, before, err := s.keyOfRow(ctx, by, "t.env_id = $2", "a.role_id = $1", []any{roleID, envID}, dir, cmp, int64(offset))
+	if err == sql.ErrNoRows {
+		return "", 0, "", false, true, nil
+	}
+	if err != nil {
+		return "", 0, "", false, false, err
+	}
+	// Within the tenant, its rows in order, each checked for the role (on
+	// SQLite hidden from the index choice: the role's index would read
+	// the role's rows of every tenant).
+	plus := "+"
+	if s.db.Engine == Postgres {
+		plus = ""
+	}
+	err = s.reader().QueryRowContext(ctx, fmt.Sprintf("SELECT a.created_at, a.id FROM authz_role_assignments a WHERE a.tenant_id = $1 AND %sa.role_id = $2 ORDER BY a.created_at%s, a.id%s LIMIT 1 OFFSET %d",
+		plus, dir, dir, offset-1-int(before)), tid, roleID).Scan(&at, &id)
+	if err == sql.ErrNoRows {
+		return "", 0, "", false, false, nil // (deleted since the count)
+	}
+	if err != nil {
+		return "", 0, "", false, false, err
+	}
+	return key, at, id, true, true, nil
+}
+
 // listAssignmentsBy lists assignments sorted by the key of their user,
 // role or tenant, then created_at and id. The query walks the keys in
 // order (the (env_id, key) index) and, for each, its assignments in order

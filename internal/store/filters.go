@@ -294,8 +294,16 @@ func (s *Store) listBothKindsByKey(ctx context.Context, f facts.AssignmentFilter
 	// sorted by user, the list is the role's tenant assignments in the
 	// order of its key marks by user (roleUserSort): a deep page starts
 	// through them.
-	if page.Sort == "user" && noInstance && !noTenant && len(fT) == 1 && fT[0].col == "a.role_id" && fT[0].cond == "" && fT[0].id != "" {
-		flt.roleSort = roleUserSort + fT[0].id
+	if noInstance && !noTenant && len(fT) == 1 && fT[0].col == "a.role_id" && fT[0].cond == "" && fT[0].id != "" {
+		switch page.Sort {
+		case "user":
+			flt.roleSort = roleUserSort + fT[0].id
+		case "tenant":
+			// Sorted by tenant, each tenant's count of the role's rows
+			// from (tenant_id, role_id), as the tenant assignments'
+			// list reads it (keyOfRow).
+			flt.roleByTenant = fT[0].id
+		}
 	}
 	return s.listAssignmentsByKeyMerged(ctx, f, page, flt)
 }
@@ -318,6 +326,9 @@ type byKeyFilters struct {
 	// roleSort, when set, is the key marks (roleUserSort) whose order is
 	// the list's: a role's tenant assignments alone, sorted by user.
 	roleSort string
+	// roleByTenant, when set, is the role whose tenant assignments alone
+	// the list is, sorted by tenant.
+	roleByTenant string
 	// noTenant and noInstance: the filters match none of that table's
 	// rows (the walk reads the other alone).
 	noTenant, noInstance bool

@@ -274,9 +274,10 @@ func BenchmarkListPages(b *testing.B) {
 					continue // a page or two of rows
 				}
 				out = append(out, tc{"filtered/" + c.name + fmt.Sprintf("/page%d", c.page), skipping(list), req(c.page)})
-				if c.sort == "user" && c.f.Role != "" && c.f.User == "" && c.f.Tenant == "" {
-					// The same page through the role's key marks
-					// (migration 00035), as a node reads it.
+				if (c.sort == "user" || c.sort == "tenant") && c.f.Role != "" && c.f.User == "" && c.f.Tenant == "" {
+					// The same page as a node reads it: by user through
+					// the role's key marks (migration 00035); both kinds
+					// by tenant through the role's counts per tenant.
 					out = append(out, tc{"filtered/" + c.name + fmt.Sprintf("/page%d-marked", c.page), marked(list), req(c.page)})
 				}
 				var cur string

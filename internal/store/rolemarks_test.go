@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"net/url"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,9 +49,10 @@ func TestRoleMarkedPagesByUser(t *testing.T) {
 		roleKeys := []string{"role-0", "role-1", "role-2"}
 		// page reads a page of role's assignments by user, through the
 		// marks and by the walk, and fails t when they differ; it
-		// reports whether the page came through the marks.
+		// reports whether the page came through the marks, and whether
+		// it holds rows.
 		kind := "" // the tenant assignments; then both kinds (below)
-		page := func(what, role string, p gatehouse.PageRequest) (marked bool) {
+		pageRows := func(what, role string, p gatehouse.PageRequest) (marked, rows bool) {
 			t.Helper()
 			p.Sort = "user"
 			f := facts.AssignmentFilter{EnvID: m.env, Role: role, Kind: kind}
@@ -63,9 +65,16 @@ func TestRoleMarkedPagesByUser(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s, %s %+v: the page found through the role's marks differs from the page the walk reads:\n%s\n%s", what, role, p, short(got), short(want))
 			}
-			return after > hits
+			return after > hits, len(got.Items) > 0
+		}
+		page := func(what, role string, p gatehouse.PageRequest) (marked bool) {
+			t.Helper()
+			marked, _ = pageRows(what, role, p)
+			return marked
 		}
 		live := append([]*facts.User(nil), m.users...)
+		// Deep pages holding rows, and those of them found through the
+		// marks: all (a page past the end may be told by the count).
 		marked, deep := 0, 0
 		for step := range 240 {
 			switch rng.Intn(8) {
@@ -96,17 +105,19 @@ func TestRoleMarkedPagesByUser(t *testing.T) {
 				p := gatehouse.PageRequest{PerPage: per, Desc: rng.Intn(2) == 0, CountUpTo: []int{gatehouse.TotalCap, 500}[rng.Intn(2)]}
 				p.Page = 1000/per + 1 + rng.Intn(1800/per) // deep, to past the end
 				role := roleKeys[rng.Intn(3)]
-				if page(fmt.Sprintf("step %d", step), role, p) {
-					marked++
+				if hit, rows := pageRows(fmt.Sprintf("step %d", step), role, p); rows {
+					deep++
+					if hit {
+						marked++
+					}
 				}
-				deep++
 			}
 			if step%60 == 0 {
 				checkMarks(t, db, m.env)
 			}
 		}
 		checkMarks(t, db, m.env)
-		if _, _, splits := db.MarkPages(); marked < deep/2 || splits == 0 {
+		if _, _, splits := db.MarkPages(); marked < deep || deep < 10 || splits == 0 {
 			t.Fatalf("%d of %d deep pages through the marks, %d splits: the test did not exercise the role's marks", marked, deep, splits)
 		}
 
@@ -174,6 +185,41 @@ func TestRoleMarkedPagesByUser(t *testing.T) {
 			}
 		}
 		checkMarks(t, db, m.env)
+
+		// Both kinds sorted by tenant: a role no assignment on an
+		// instance holds finds a deep page through its counts per tenant
+		// (roleRowByTenant), the other walks; each page by number is the
+		// slice of the list that its cursors walk.
+		for _, role := range []string{"role-new", "role-1", "role-0"} {
+			for _, desc := range []bool{false, true} {
+				f := facts.AssignmentFilter{EnvID: m.env, Role: role, Kind: facts.AllAssignments}
+				var walk []string
+				p := gatehouse.PageRequest{PerPage: 100, Sort: "tenant", Desc: desc, Cursor: store.StartCursor}
+				for {
+					pg, err := st.ListAssignments(ctx, f, p)
+					must(err)
+					for _, a := range pg.Items {
+						walk = append(walk, a.ID)
+					}
+					if pg.NextCursor == "" {
+						break
+					}
+					p.Cursor = pg.NextCursor
+				}
+				for _, n := range []int{1, 50, 51, 52, 55, 60, 64, 65, 70} {
+					pg, err := store.WithoutAnchors(st).ListAssignments(ctx, f, gatehouse.PageRequest{Page: n, PerPage: 20, Sort: "tenant", Desc: desc, CountUpTo: []int{gatehouse.TotalCap, 500}[n%2]})
+					must(err)
+					var got []string
+					for _, a := range pg.Items {
+						got = append(got, a.ID)
+					}
+					want := walk[min((n-1)*20, len(walk)):min(n*20, len(walk))]
+					if !slices.Equal(got, want) && len(got)+len(want) > 0 {
+						t.Fatalf("both kinds of %s by tenant (desc %v), page %d: %v, the cursors' walk has %v", role, desc, n, got, want)
+					}
+				}
+			}
+		}
 	})
 }
 
