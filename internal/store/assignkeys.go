@@ -229,40 +229,28 @@ func (s *Store) listAssignmentsByKeyMerged(ctx context.Context, f facts.Assignme
 			out.Items = []facts.Assignment{}
 			return out, nil // past the end, counted
 		}
-		if skip >= deepOffset && (flt == nil || flt.roleSort != "") {
+		if skip >= deepOffset && (flt == nil || flt.roleSort != "" || flt.roleByTenant != "" && !s.noMarks) {
 			// The row before the page, through the key marks of both
 			// tables (keymerge.go), or of the assignments on instances,
-			// or of the one role whose tenant assignments the list is.
+			// or of the one role whose tenant assignments the list is;
+			// or, that role's list sorted by tenant, from its counts per
+			// tenant (a seek as the marks' are: WithoutMarks walks, to
+			// compare).
 			var key string
 			var at int64
 			var id string
 			var found, ok bool
 			var err error
-			if flt != nil {
+			switch {
+			case flt != nil && flt.roleSort != "":
 				key, at, id, found, ok, err = s.keyedSeek(ctx, flt.roleSort, f.EnvID, skip-1, page.Desc, page.CountUpTo)
-			} else if instancesOnly {
+			case flt != nil:
+				key, at, id, found, ok, err = s.roleRowByTenant(ctx, f.EnvID, flt.roleByTenant, skip, page.Desc)
+			case instancesOnly:
 				key, at, id, found, ok, err = s.keyedSeek(ctx, "i:"+page.Sort, f.EnvID, skip-1, page.Desc, page.CountUpTo)
-			} else {
+			default:
 				key, at, id, found, ok, err = s.mergedKeyedSeek(ctx, page.Sort, f.EnvID, skip-1, page.Desc, page.CountUpTo)
 			}
-			if err != nil {
-				return out, fmt.Errorf("list role assignments: %w", err)
-			}
-			if ok && !found {
-				out.Items = []facts.Assignment{}
-				return out, nil // past the end
-			}
-			if ok {
-				kf := f
-				src.filter(&kf, key)
-				first, started, skip = key, true, 0
-				sub = encodeCursor(cursorPos{Bind: mergedBinding(kf, page.Desc), Key: at, ID: id})
-			}
-		}
-		if skip >= deepOffset && flt != nil && flt.roleByTenant != "" && !s.noMarks {
-			// The row before the page, from the role's counts per tenant
-			// (a seek as the marks' are: WithoutMarks walks, to compare).
-			key, at, id, found, ok, err := s.roleRowByTenant(ctx, f.EnvID, flt.roleByTenant, skip, page.Desc)
 			if err != nil {
 				return out, fmt.Errorf("list role assignments: %w", err)
 			}
