@@ -29,23 +29,7 @@ func BenchmarkWriteAssignments(b *testing.B) {
 		ctx := context.Background()
 		env, _ := loadBig(b, db, n)
 		st := db.Store()
-		ids := func(table string) []string {
-			rows, err := db.Writer().QueryContext(ctx, "SELECT id FROM "+table+" WHERE env_id = $1 ORDER BY key", env)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rows.Close()
-			var out []string
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					b.Fatal(err)
-				}
-				out = append(out, id)
-			}
-			return out
-		}
-		users, roles := ids("authz_users"), ids("authz_roles")
+		users, roles := idsOf(b, db, "authz_users", env), idsOf(b, db, "authz_roles", env)
 		// Tenants of their own, so that no (user, role, tenant) written
 		// here is one the load wrote.
 		var tenants []string

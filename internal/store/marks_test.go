@@ -147,23 +147,34 @@ func roleUserSorts(t *testing.T, db *store.DB, env string) []string {
 	if orphans > 0 {
 		t.Fatalf("%d key marks of roles that are gone", orphans)
 	}
-	rows, err := db.Writer().QueryContext(ctx, "SELECT id FROM authz_roles WHERE env_id = $1", env)
+	var sorts []string
+	for _, id := range idsOf(t, db, "authz_roles", env) {
+		sorts = append(sorts, store.RoleUserSort(id))
+	}
+	return sorts
+}
+
+// idsOf are the ids of env's rows of table (users, roles, tenants) in
+// the order of their keys.
+func idsOf(tb testing.TB, db *store.DB, table, env string) []string {
+	tb.Helper()
+	rows, err := db.Writer().QueryContext(context.Background(), "SELECT id FROM "+table+" WHERE env_id = $1 ORDER BY key", env)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer rows.Close()
-	var sorts []string
+	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
-		sorts = append(sorts, store.RoleUserSort(id))
+		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return sorts
+	return ids
 }
 
 // checkInstanceAssignmentTenants fails t when an assignment on an instance
