@@ -291,9 +291,9 @@ func (s *Store) listBothKindsByKey(ctx context.Context, f facts.AssignmentFilter
 	// probe.
 	flt.key = map[string]string{"user": f.User, "role": f.Role, "tenant": f.Tenant}[page.Sort]
 	// Filtered by a role alone that no assignment on an instance holds,
-	// sorted by user, the list is the role's tenant assignments in the
-	// order of its key marks by user (roleUserSort): a deep page starts
-	// through them.
+	// the list is the role's tenant assignments: sorted by user, in the
+	// order of its key marks (roleUserSort), and sorted by tenant, in
+	// that of its counts per tenant; a deep page starts through them.
 	if noInstance && !noTenant && len(fT) == 1 && fT[0].col == "a.role_id" && fT[0].cond == "" && fT[0].id != "" {
 		switch page.Sort {
 		case "user":
