@@ -13,9 +13,11 @@ package permit_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,38 @@ import (
 func here() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(file)
+}
+
+// Permit's Node SDK (test/permit/node) is installed once for the tests
+// that use it: they run in parallel, and two `npm ci` in one folder at once
+// each delete the other's node_modules (a test then failed to import
+// permitio). The outcome is kept for each of them.
+var (
+	nodeOnce sync.Once
+	nodeOut  string
+	nodeErr  error
+)
+
+// nodeSDK returns test/permit/node with its pinned packages installed
+// (`npm ci`, when .ci/run has not installed them already).
+func nodeSDK(t *testing.T) string {
+	t.Helper()
+	testserver.Need(t, "node")
+	testserver.Need(t, "npm")
+	dir := filepath.Join(here(), "node")
+	nodeOnce.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "permitio", "package.json")); err == nil {
+			return
+		}
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		nodeOut, nodeErr = string(out), err
+	})
+	if nodeErr != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, nodeErr, nodeOut)
+	}
+	return dir
 }
 
 // setup starts a server and a PDP for one SDK run. The PDP and the SDK use
@@ -43,12 +77,7 @@ func permitEnv(s *testserver.Server, pdp string, extra ...string) []string {
 
 func TestPermitNodeSDK(t *testing.T) {
 	t.Parallel()
-	testserver.Need(t, "node")
-	testserver.Need(t, "npm")
-	dir := filepath.Join(here(), "node")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "permitio")); err != nil {
-		testserver.RunIn(t, dir, os.Environ(), "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	}
+	dir := nodeSDK(t)
 	s, pdp := setup(t)
 	out := testserver.RunIn(t, dir, permitEnv(s, pdp), "node", "--test", "compat.test.mjs")
 	t.Logf("permitio (node):\n%s", testserver.Tail(out, 9))
@@ -60,12 +89,7 @@ func TestPermitNodeSDK(t *testing.T) {
 // app (condition sets, set rules, attributes on checks).
 func TestPermitNodeSDKFineGrained(t *testing.T) {
 	t.Parallel()
-	testserver.Need(t, "node")
-	testserver.Need(t, "npm")
-	dir := filepath.Join(here(), "node")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "permitio")); err != nil {
-		testserver.RunIn(t, dir, os.Environ(), "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	}
+	dir := nodeSDK(t)
 	s, pdp := setup(t)
 	out := testserver.RunIn(t, dir, permitEnv(s, pdp), "node", "--test", "fine.test.mjs")
 	t.Logf("permitio (node), fine-grained:\n%s", testserver.Tail(out, 9))
