@@ -19,6 +19,7 @@ import (
 // member: their principal in the context, no credentials in the headers,
 // the browser's address and agent; answers and refusals come back typed.
 func TestInProcessTransportCallsAsTheMember(t *testing.T) {
+	t.Parallel()
 	member := &auth.Principal{MemberID: "m1", KeyName: "ada@example.com", Level: auth.LevelOrganization, OrgID: "o1"}
 	type seen struct {
 		principal                       *auth.Principal

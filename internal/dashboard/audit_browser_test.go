@@ -14,6 +14,7 @@ import (
 // marked before and after, the filter narrows to it, and the page fits
 // the phone's width; screenshots at laptop and phone widths.
 func TestDashboardAuditTrailInABrowser(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	ctx := browser(t, 1366, 900)
 	const pw = "correct horse battery staple"

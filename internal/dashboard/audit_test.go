@@ -25,6 +25,7 @@ func auditEntry(body, action string) string {
 // with the changed fields marked; the sign-in is there too; filters work;
 // a member whose role lacks view:audit gets neither the link nor the page.
 func TestDashboardAuditTrail(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada", "email": "ada@acme.example", "first_name": "Ada", "attributes": map[string]any{"dept": "eng"}}})
 	edit := url.Values{"current_email": {"ada@acme.example"}, "email": {"ada@acme.example"}, "first_name": {"Augusta"}, "last_name": {""},

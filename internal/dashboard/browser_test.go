@@ -162,6 +162,7 @@ func signIn(t *testing.T, ctx context.Context, s *site, email, password string) 
 }
 
 func TestDashboardInABrowser(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	ctx := browser(t, 1366, 900)
 	const pw = "correct horse battery staple"
@@ -287,6 +288,7 @@ func TestDashboardInABrowser(t *testing.T) {
 
 // A Viewer sees and may do what the role allows, the API deciding.
 func TestDashboardFollowsTheRole(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	const pw = "viewers see things"
 	st, m := s.api(t, "POST", "/v1/members", s.key, map[string]any{"email": "vic@example.com", "role": "viewer"})
@@ -342,6 +344,7 @@ func TestDashboardFollowsTheRole(t *testing.T) {
 // then the playground allows the check and shows the path, step by step,
 // with links to the facts it went through.
 func TestDashboardFineGrainedInABrowser(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	ctx := browser(t, 1366, 900)
 	const pw = "correct horse battery staple"

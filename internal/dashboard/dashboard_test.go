@@ -98,6 +98,7 @@ var secretRE = regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+`)
 func showsSecret(page string) bool { return secretRE.MatchString(html.UnescapeString(page)) }
 
 func TestDashboardWebhooks(t *testing.T) {
+	t.Parallel()
 	_, m := adminSite(t, func(c *config.Config) { c.WebhookAllowNetworks = []string{"127.0.0.0/8"} })
 	got := make(chan string, 10)
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -151,6 +152,7 @@ func TestDashboardWebhooks(t *testing.T) {
 }
 
 func TestDashboardJobs(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	upload := func(name, ctype, rowType, content string) (int, string) {
 		var buf bytes.Buffer
@@ -205,6 +207,7 @@ func TestDashboardJobs(t *testing.T) {
 }
 
 func TestDashboardSessionsAndCSRF(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	// Without a session every page leads to the sign-in page.
 	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(s.url + "/users")
@@ -284,6 +287,7 @@ func TestDashboardSessionsAndCSRF(t *testing.T) {
 // as the member's, with the browser's agent and no credentials, and the
 // reads that only draw pages are not.
 func TestDashboardCallsAreTheMembers(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	m.get("/users")
 	if st, _ := m.page("/users", url.Values{"key": {"logged"}}); st != 200 {

@@ -17,6 +17,7 @@ var decisionRowRE = regexp.MustCompile(`(?s)<tr class="decision (allowed|denied)
 // playground with its question; a bad filter is a 4xx; a member whose
 // role cannot read logs is refused.
 func TestDashboardDecisions(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read", "write"}}},
@@ -114,6 +115,7 @@ func TestDashboardDecisions(t *testing.T) {
 // A user's page gives and takes roles through the API, names the calls
 // that changed the user, and refuses another environment's user.
 func TestDashboardUserPageRoles(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read", "write"}}},

@@ -11,6 +11,7 @@ import (
 // A recorded check is explained as its answer was, and links to the
 // playground with its question.
 func TestDecisionRowOf(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		e                 client.DecisionEntry
 		explanation, play string

@@ -17,6 +17,7 @@ import (
 // takes it off them), and a delete whose confirmation names what goes with
 // it; screenshots at laptop and phone widths.
 func TestDashboardEditInPlaceInABrowser(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	ctx := browser(t, 1366, 900)
 	const pw = "correct horse battery staple"

@@ -39,6 +39,7 @@ func hasItem(items []string, want string) bool {
 // attributes as rows of a name and a value; mistakes are shown beside
 // their field with what was typed; the delete names the roles it takes.
 func TestDashboardEditsAUser(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read"}}},
@@ -119,6 +120,7 @@ func TestDashboardEditsAUser(t *testing.T) {
 // page and checks follow; deleting a role others extend names them and
 // takes it off them.
 func TestDashboardEditsARole(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read", "write"}}},
@@ -195,6 +197,7 @@ func TestDashboardEditsARole(t *testing.T) {
 // that roles grant is refused naming them, with the offer to take it off
 // them, which the second save does. Its attribute definitions are rows.
 func TestDashboardEditsAResourceType(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read", "write", "delete"}, "attributes": map[string]any{"pages": map[string]any{"type": "number"}}}},
@@ -261,6 +264,7 @@ func TestDashboardEditsAResourceType(t *testing.T) {
 // Tenants, webhooks and API keys are edited in place too; the instance
 // page says how many tuples and roles it does not list, with a link.
 func TestDashboardEditsTenantsWebhooksKeys(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read"}}},
@@ -336,6 +340,7 @@ func TestDashboardEditsTenantsWebhooksKeys(t *testing.T) {
 // The instance page lists 100 tuples each way and 100 roles, says how many
 // there are in all and links to the full lists.
 func TestDashboardInstancePageShowsTotals(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "folder", "actions": []string{"read"}}},
@@ -385,6 +390,7 @@ func TestDashboardInstancePageShowsTotals(t *testing.T) {
 // The confirmation of deleting a resource role, a relation, a condition
 // set and removing a member names what goes with each.
 func TestDashboardDeleteConfirmationsNameTheCascade(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "folder", "actions": []string{"read", "write"}}},
@@ -451,6 +457,7 @@ func TestDashboardDeleteConfirmationsNameTheCascade(t *testing.T) {
 // A Viewer sees a user's, tenant's and role's attributes but no form, and
 // a forged edit is refused by the API.
 func TestDashboardEditNeedsTheScope(t *testing.T) {
+	t.Parallel()
 	s, _ := adminSite(t, nil)
 	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada", "attributes": map[string]any{"dept": "eng"}}},
 		[2]any{"/v1/roles", map[string]any{"key": "viewer"}})
@@ -491,6 +498,7 @@ func (s *site) memberWithLink(t *testing.T, path, email, password string) *membe
 // Deleting a project or an environment names its environments, the data
 // in them and the keys that stop working.
 func TestDashboardDeleteProjectNamesWhatGoes(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	st, out := s.api(t, "POST", "/v1/projects", s.key, map[string]any{"name": "Billing", "key": "billing"})
 	if st != 201 {

@@ -33,6 +33,7 @@ func apiData(t *testing.T, s *site, path string) map[string]any {
 // A role's derivations, actions and extends are edited on its page; the
 // playground follows at once.
 func TestDashboardEditsAResourceRole(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "folder", "actions": []string{"read", "write"}}},
@@ -145,6 +146,7 @@ func TestDashboardEditsAResourceRole(t *testing.T) {
 // A condition set's conditions are edited on its page; the API's judgement
 // of them is shown beside the field.
 func TestDashboardEditsAConditionSet(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "document", "actions": []string{"read"}}},
@@ -231,6 +233,7 @@ func TestDashboardEditsAConditionSet(t *testing.T) {
 // The forms' choices of the schema are complete past the API's page of
 // 100; a tenant is typed (with suggestions) and the API checks it.
 func TestDashboardChoicesAreComplete(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "document", "actions": []string{"read"}}},

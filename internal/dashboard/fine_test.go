@@ -43,6 +43,7 @@ func viewerMember(t *testing.T, s *site) *member {
 // The fine-grained model through the pages: a folder tree, a role on an
 // instance, relationships, attribute rules, and the playground's path.
 func TestDashboardFineGrained(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	check := func(what string, st int, body string) string {
 		t.Helper()
@@ -245,6 +246,7 @@ func TestDashboardFineGrained(t *testing.T) {
 // A member without the manage scopes sees the fine-grained pages without
 // their forms, and the API refuses the forms posted anyway.
 func TestDashboardFineGrainedReadOnly(t *testing.T) {
+	t.Parallel()
 	s, _ := adminSite(t, nil)
 	q := "?project=default&environment=development"
 	for _, c := range []struct {

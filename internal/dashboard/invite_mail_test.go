@@ -105,6 +105,7 @@ func (mb *mailbox) next(t *testing.T) delivered {
 var mailLinkRE = regexp.MustCompile(`http://[^\s]+/setup/ghsetup_[A-Za-z0-9_-]+`)
 
 func TestInviteByMail(t *testing.T) {
+	t.Parallel()
 	mb := startMailbox(t)
 	s := newListeningSite(t, func(c *config.Config, _ string) {
 		c.SMTPURL = "smtp://" + mb.user + ":" + mb.pass + "@" + mb.addr
@@ -211,6 +212,7 @@ func TestInviteByMail(t *testing.T) {
 // A mail server that refuses the credentials: the inviter gets the link
 // and the reason, never a 500.
 func TestInviteByMailWrongPassword(t *testing.T) {
+	t.Parallel()
 	mb := startMailbox(t)
 	s := newListeningSite(t, func(c *config.Config, _ string) {
 		c.SMTPURL = "smtp://" + mb.user + ":wrong-pass@" + mb.addr
@@ -248,6 +250,7 @@ func invitingAdmin(t *testing.T, smtpURL string) (*oidcSite, *member) {
 // invitation gives up when its (short) timeout passes, says so and shows
 // the link.
 func TestInviteByMailServerHangs(t *testing.T) {
+	t.Parallel()
 	dashboard.SetInviteMailTimeout(t, 300*time.Millisecond)
 	addr, _ := hangingListener(t)
 	s, admin := invitingAdmin(t, "smtp://"+addr)
@@ -264,6 +267,7 @@ func TestInviteByMailServerHangs(t *testing.T) {
 // Invitation mails are limited per recipient (and per organization): past
 // the limit the link is shown instead, and nothing more is mailed.
 func TestInviteByMailRateLimited(t *testing.T) {
+	t.Parallel()
 	mb := startMailbox(t)
 	s, admin := invitingAdmin(t, "smtp://"+mb.user+":"+mb.pass+"@"+mb.addr)
 	id := addMember(t, s, "kim@example.com")
@@ -299,6 +303,7 @@ func TestInviteByMailRateLimited(t *testing.T) {
 // A member allowed to make setup links but not to see members: the
 // failed lookup leaves the member's link working.
 func TestInviteByMailLookupFirst(t *testing.T) {
+	t.Parallel()
 	mb := startMailbox(t)
 	s, _ := invitingAdmin(t, "smtp://"+mb.user+":"+mb.pass+"@"+mb.addr)
 	if st, out := s.api(t, "POST", "/v1/member-roles", s.key, map[string]any{"key": "linker", "name": "Linker", "scopes": []string{"manage:member"}}); st != 201 {

@@ -16,6 +16,7 @@ import (
 // Chromium, at laptop and phone widths: the button, the provider's login
 // form, back signed in; and an unknown email refused in place.
 func TestOIDCSignInInABrowser(t *testing.T) {
+	t.Parallel()
 	users := idpUsers{
 		"ada":      idpUser("ada", "admin@example.com", true),
 		"stranger": idpUser("stranger", "stranger@example.com", true),
@@ -76,6 +77,7 @@ func providerForm(t *testing.T, ctx context.Context, user string) {
 // TestInviteByMailInABrowser adds a member with a mail server configured,
 // at laptop and phone widths: the page says the invitation was mailed.
 func TestInviteByMailInABrowser(t *testing.T) {
+	t.Parallel()
 	mb := startMailbox(t)
 	s := newListeningSite(t, func(c *config.Config, _ string) {
 		c.SMTPURL = "smtp://" + mb.user + ":" + mb.pass + "@" + mb.addr

@@ -211,6 +211,7 @@ func signedIn(t *testing.T, c *http.Client, s *oidcSite) bool {
 }
 
 func TestOIDCSignIn(t *testing.T) {
+	t.Parallel()
 	const clientID, secret = "gatehouse-dashboard", "client-secret-value"
 	users := idpUsers{
 		// The provider may spell the address otherwise.
@@ -356,6 +357,7 @@ func TestOIDCSignIn(t *testing.T) {
 // that are not for this Gatehouse: another client's (audience), another
 // provider's (issuer and keys), another sign-in's (nonce).
 func TestOIDCTokenChecks(t *testing.T) {
+	t.Parallel()
 	const redirect = "http://127.0.0.1:1/cb" // never followed
 	users := idpUsers{"ada": idpUser("ada", "admin@example.com", true)}
 	a := startIDP(t, users, map[string][2]string{"gatehouse": {"s1", redirect}, "other-app": {"s2", redirect}})
@@ -443,6 +445,7 @@ func tamper(tok *oauth2.Token) *oauth2.Token {
 // A provider that does not answer: the button says sign-in with it is not
 // available (502), password sign-in goes on.
 func TestOIDCProviderDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -491,6 +494,7 @@ func addMember(t *testing.T, s *oidcSite, email string) string {
 // them; an address that matches only after Unicode case folding matches
 // nobody.
 func TestOIDCIdentity(t *testing.T) {
+	t.Parallel()
 	s, p := oidcProviderSite(t, idpUsers{
 		"kelvin": idpUser("kelvin", "\u212Aevin@corp.com", true), // KELVIN SIGN, lower-cased by Unicode to k
 		"kim":    idpUser("kim", "kim@corp.com", true),
@@ -578,6 +582,7 @@ func hangingListener(t *testing.T) (addr string, accepted *atomic.Int32) {
 // the same discovery rather than asking again, and the failure is
 // remembered (a 502 at once, no new connection, one log line).
 func TestOIDCProviderHangs(t *testing.T) {
+	t.Parallel()
 	dashboard.SetOIDCTimeouts(t, 300*time.Millisecond, time.Hour)
 	addr, accepted := hangingListener(t)
 	s := newListeningSite(t, func(c *config.Config, _ string) {
@@ -624,6 +629,7 @@ func TestOIDCProviderHangs(t *testing.T) {
 // Starting a sign-in with the provider counts against the sign-in rate
 // limit of the client's address.
 func TestOIDCStartRateLimited(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -650,6 +656,7 @@ func TestOIDCStartRateLimited(t *testing.T) {
 // cookie (flow B) is refused at the token endpoint, its verifier not
 // matching A's challenge; A can still use its code.
 func TestOIDCPKCE(t *testing.T) {
+	t.Parallel()
 	s, p := oidcProviderSite(t, idpUsers{"kim": idpUser("kim", "kim@corp.com", true)}, nil)
 	addMember(t, s, "kim@corp.com")
 	ca, cb := jarClient(), jarClient()
@@ -672,6 +679,7 @@ func TestOIDCPKCE(t *testing.T) {
 // and the log says what the provider answered, without the secret or the
 // code.
 func TestOIDCClientRefused(t *testing.T) {
+	t.Parallel()
 	s, p := oidcProviderSite(t, idpUsers{"kim": idpUser("kim", "kim@corp.com", true)}, func(c *config.Config) {
 		c.OIDCClientSecret = "a-wrong-client-secret"
 	})
@@ -697,6 +705,7 @@ func TestOIDCClientRefused(t *testing.T) {
 // state of its choosing is refused before any code is redeemed. Over
 // HTTPS it is a __Host- cookie. A very long next is not kept.
 func TestOIDCFlowCookie(t *testing.T) {
+	t.Parallel()
 	s, p := oidcProviderSite(t, idpUsers{"kim": idpUser("kim", "kim@corp.com", true)}, nil)
 	addMember(t, s, "kim@corp.com")
 
@@ -776,6 +785,7 @@ func (e entraLike) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, 
 }
 
 func TestOIDCVerifiedOnlyAtUserInfo(t *testing.T) {
+	t.Parallel()
 	users := idpUsers{"kim": idpUser("kim", "kim@corp.com", true), "unver": idpUser("unver", "unver@corp.com", false)}
 	const clientID, secret = "gatehouse-dashboard", "client-secret-value"
 	var p *idp
@@ -801,6 +811,7 @@ func TestOIDCVerifiedOnlyAtUserInfo(t *testing.T) {
 // none of its own (a member of one organization gets theirs, a member of
 // several chooses again).
 func TestOIDCForeignOrganization(t *testing.T) {
+	t.Parallel()
 	s, p := oidcProviderSite(t, idpUsers{"kim": idpUser("kim", "kim@corp.com", true), "ada": idpUser("ada", "admin@example.com", true)}, nil)
 	addMember(t, s, "kim@corp.com")
 	if _, _, _, err := s.a.CreateOrganization(context.Background(), "Second Org", "second", "admin@example.com", "Second Admin", ""); err != nil {

@@ -21,6 +21,7 @@ import (
 // their latest checks, and gives and takes a role. Screenshots at laptop
 // and phone widths.
 func TestDashboardPolicyInABrowser(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	ctx := browser(t, 1366, 900)
 	const pw = "correct horse battery staple"

@@ -40,6 +40,7 @@ func (m *member) postJSON(path string, form url.Values) (int, map[string]any) {
 // through the API, idempotently, and refuses bad input, another
 // environment's role and a member whose role may not change roles.
 func TestDashboardPolicyEditor(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read", "write", "share"}}},
@@ -197,6 +198,7 @@ func apiDataEnv(t *testing.T, s *site, path, env string) map[string]any {
 // by key or by id: each is one PATCH adding or removing one permission,
 // which the API applies in the write's transaction.
 func TestDashboardPolicyCellsAtOnce(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	actions := []string{"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "b0", "b1"}
 	seedAPI(t, s,
@@ -240,6 +242,7 @@ func TestDashboardPolicyCellsAtOnce(t *testing.T) {
 // The Undo form is drawn only from what the dashboard's own POST left in
 // its cookie: no link makes the editor draw a form to another route.
 func TestDashboardPolicyUndoFromNoLink(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/resources", map[string]any{"key": "doc", "actions": []string{"read"}}},

@@ -17,6 +17,7 @@ import (
 // then refuses (and counts) what comes after; a full queue drops and
 // counts without waiting.
 func TestSignInAuditDrainsAtStop(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "main.db"))
 	if err != nil {

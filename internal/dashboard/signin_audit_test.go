@@ -65,6 +65,7 @@ func failedOn(t *testing.T, s *site, email string) []audit.AuditEntry {
 // password and an organization the address is no member of nowhere; a
 // sign-out as the member's. The Admin finds them on the audit page.
 func TestSignInFailuresAndSignOutAudited(t *testing.T) {
+	t.Parallel()
 	s, admin := adminSite(t, nil)
 	ctx := context.Background()
 	// Another organization, whose Admin has no password yet.
@@ -148,6 +149,7 @@ func TestSignInFailuresAndSignOutAudited(t *testing.T) {
 // entry is written in the background, once the writer is free, so the
 // answer takes as long as for an address nobody has.
 func TestSignInFailureOffTheRequestPath(t *testing.T) {
+	t.Parallel()
 	s, _ := adminSite(t, nil)
 	ctx := context.Background()
 	c := &http.Client{Timeout: 15 * time.Second}
@@ -210,6 +212,7 @@ func signInFrom(s *site, remote string, form url.Values) int {
 // SignInFailuresPerMember an hour, whatever the client addresses; the
 // rest are counted, not written.
 func TestSignInFailuresBoundedPerMember(t *testing.T) {
+	t.Parallel()
 	s, _ := adminSite(t, nil)
 	n := dashboard.SignInFailuresPerMember + 3
 	for i := range n {
@@ -229,6 +232,7 @@ func TestSignInFailuresBoundedPerMember(t *testing.T) {
 // The sign-in limit counts an IPv6 client by its /64: addresses of one
 // /64 share a budget, another /64 has its own.
 func TestSignInLimitIPv6Per64(t *testing.T) {
+	t.Parallel()
 	s, _ := adminSite(t, func(c *config.Config) { c.SignInRateLimit = 3 })
 	form := url.Values{"email": {"nobody@example.com"}, "password": {"wrong"}}
 	for i, want := range []struct {

@@ -66,6 +66,7 @@ func fill(v reflect.Value, depth int) {
 // thing always have it): a template that names a field its data does not
 // have fails here, not in front of a member.
 func TestPagesRenderTheirData(t *testing.T) {
+	t.Parallel()
 	x := &dash{Deps: Deps{Version: "test"}}
 	if err := x.parse(); err != nil {
 		t.Fatal(err)

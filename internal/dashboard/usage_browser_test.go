@@ -63,6 +63,7 @@ func darkMode(t *testing.T, ctx context.Context, scheme string) {
 // them; the rate-limit table shows the key's calls. Screenshots at laptop
 // and phone widths.
 func TestDashboardUsageInABrowser(t *testing.T) {
+	t.Parallel()
 	s := newSiteWith(t, func(c *config.Config) { c.WebhookAllowNetworks = []string{"127.0.0.0/8"} })
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	t.Cleanup(hook.Close)
@@ -171,6 +172,7 @@ func luminance(t *testing.T, css string) float64 {
 // phone width the list tables keep their actions on screen, measured in
 // the browser. Screenshots at laptop and phone widths, light and dark.
 func TestDashboardSearchDarkModePhoneInABrowser(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	ctx := browser(t, 1366, 900)
 	setupAdmin(t, ctx, s)

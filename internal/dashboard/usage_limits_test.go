@@ -10,6 +10,7 @@ import (
 // all the keys on it, not its share alone as if the limit were its own; a
 // key with its own limit shows its own use.
 func TestDashboardUsageSharedLimit(t *testing.T) {
+	t.Parallel()
 	keys := []client.APIKey{
 		{ID: "a", Name: "a", EnvironmentID: "dev"},
 		{ID: "b", Name: "b", EnvironmentID: "dev"},
@@ -44,6 +45,7 @@ func TestDashboardUsageSharedLimit(t *testing.T) {
 // TestDashboardUsageKeyLabel: a caller neither listed as a key nor as a
 // member is labelled as a deleted or unknown key, not shown as a bare id.
 func TestDashboardUsageKeyLabel(t *testing.T) {
+	t.Parallel()
 	for id, want := range map[string]string{
 		"":           "no valid key",
 		"member:m_1": "a member (dashboard)",

@@ -31,6 +31,7 @@ func usageTotals(t *testing.T, m *member) map[string]int {
 
 // The usage page counts the organization's calls, whoever made them.
 func TestDashboardUsageCountsCalls(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	before := usageTotals(t, m)
 	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada"}}, [2]any{"/v1/users", map[string]any{"key": "bob"}})
@@ -46,6 +47,7 @@ func TestDashboardUsageCountsCalls(t *testing.T) {
 // cache too (measured and logged, not asserted: machines differ;
 // BenchmarkUsagePageFirstLoad compares the first load with a log scan).
 func TestDashboardUsagePageTime(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: seeds 100,000 log rows")
 	}
@@ -102,6 +104,7 @@ func TestDashboardUsagePageTime(t *testing.T) {
 // Search finds users, tenants, resources, roles and keys by key or name,
 // only with the permission to see them; a too long query is a 400.
 func TestDashboardSearch(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s,
 		[2]any{"/v1/users", map[string]any{"key": "ada-lovelace", "email": "ada@engines.example"}},
@@ -133,6 +136,7 @@ func TestDashboardSearch(t *testing.T) {
 // the API answer: a Viewer (no manage:api) gets the charts but neither
 // the rate-limit table nor API keys among search results.
 func TestDashboardUsageAndSearchFollowTheRole(t *testing.T) {
+	t.Parallel()
 	s, _ := adminSite(t, nil)
 	if st, out := s.api(t, "POST", "/v1/api-keys", s.key, map[string]any{"name": "ada-sync", "level": "organization", "scopes": []string{"view:user"}}); st != 201 {
 		t.Fatalf("key: %d %v", st, out)
@@ -167,6 +171,7 @@ func TestDashboardUsageAndSearchFollowTheRole(t *testing.T) {
 // A key named with markup shows escaped on the usage page (its calls by
 // key, its rate limit row) and in search, never as markup.
 func TestDashboardUsageHostileKeyName(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	const name = `<script>alert(1)</script>"><svg onload=alert(2)>`
 	st, out := s.api(t, "POST", "/v1/api-keys", s.key, map[string]any{"name": name, "level": "organization", "scopes": []string{"view:project"}})

@@ -16,6 +16,7 @@ var recentChangesRE = regexp.MustCompile(`(?s)<section class="card" id="recent-c
 // call with an organization key to another environment's user of the same
 // key is not listed.
 func TestDashboardUserCallsOfThisEnvironment(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	for _, env := range []string{"development", "production"} {
 		if st, out := s.api(t, "POST", "/v1/users?project=default&environment="+env, s.key, map[string]any{"key": "ada"}); st != 201 {
@@ -46,6 +47,7 @@ func TestDashboardUserCallsOfThisEnvironment(t *testing.T) {
 // A user read often still shows the call that changed them: the page asks
 // the API log for writes only.
 func TestDashboardUserCallsAfterManyReads(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada"}})
 	if st, out := s.api(t, "PATCH", "/v1/users/ada?project=default&environment=development", s.key, map[string]any{"first_name": "Ada"}); st != 200 {
@@ -74,6 +76,7 @@ func TestDashboardUserCallsAfterManyReads(t *testing.T) {
 // Viewing a user's page asks the API what they may do (a POST) without
 // writing the API log.
 func TestDashboardUserPageLogsNoCall(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seedAPI(t, s, [2]any{"/v1/users", map[string]any{"key": "ada"}})
 	for range 3 {
@@ -97,6 +100,7 @@ func TestDashboardUserPageLogsNoCall(t *testing.T) {
 
 // The form giving a user a role offers every role, past the first page.
 func TestDashboardUserAssignOffersEveryRole(t *testing.T) {
+	t.Parallel()
 	s, m := adminSite(t, nil)
 	seeds := [][2]any{{"/v1/users", map[string]any{"key": "ada"}}}
 	for i := range 130 {
