@@ -294,6 +294,9 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		if c.org != "" {
 			req.Header.Set("X-Organization-Id", c.org)
 		}
+		if k := idempotencyKey(ctx); k != "" && r.method == http.MethodPost {
+			req.Header.Set("Idempotency-Key", k)
+		}
 		switch {
 		case r.ctype != "":
 			req.Header.Set("Content-Type", r.ctype)

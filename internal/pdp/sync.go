@@ -2,6 +2,8 @@ package pdp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,8 +150,17 @@ func (u *uploader) WriteDecisions(ctx context.Context, entries []decision.Entry)
 			batch[i] = client.UploadedDecision{Time: e.Time, User: e.User, Action: e.Action, ResourceType: e.ResourceType,
 				ResourceKey: e.ResourceKey, Tenant: e.Tenant, Allow: e.Allow, Reason: e.Reason, Role: e.Role}
 		}
-		if _, err := u.p.api.UploadDecisions(ctx, batch); err != nil {
+		// The upload's Idempotency-Key names its decisions: a retry of it
+		// (its answer lost on the way back, a timeout after the server
+		// wrote it) gets the first answer again instead of writing them
+		// twice.
+		if _, err := u.p.api.UploadDecisions(client.WithIdempotencyKey(ctx, uploadKey(entries[:n])), batch); err != nil {
 			var ae *apiError
+			if errors.As(err, &ae) && ae.Status == http.StatusConflict && ae.Details["reason"] == "in_progress" {
+				// The first try is still being written: retried later,
+				// it gets that try's answer.
+				return fmt.Errorf("upload decisions: %w", err)
+			}
 			if errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusTooManyRequests {
 				return gatehouse.Errorf(ae.Code, "%s", ae.Message) // not worth retrying
 			}
@@ -158,4 +169,19 @@ func (u *uploader) WriteDecisions(ctx context.Context, entries []decision.Entry)
 		entries = entries[n:]
 	}
 	return nil
+}
+
+// uploadKey is the Idempotency-Key of an upload of entries: a hash of
+// their ids, which the recorder gives each entry once (a retry sends the
+// same ids, another upload others). Without ids, none ("": no header).
+func uploadKey(entries []decision.Entry) string {
+	h := sha256.New()
+	for i := range entries {
+		if entries[i].ID == "" {
+			return ""
+		}
+		h.Write([]byte(entries[i].ID))
+		h.Write([]byte{0})
+	}
+	return "pdp-decisions-" + hex.EncodeToString(h.Sum(nil))
 }

@@ -1,0 +1,72 @@
+package pdp
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse"
+	"github.com/gatehouse-dev/gatehouse/client"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+)
+
+// An upload's answers as the recorder's batch writer sees them: a retry
+// sends the same Idempotency-Key, another upload another; an upload still
+// running on the server (409 in_progress) is worth retrying, a refusal is
+// not; entries without ids go without a key.
+func TestUploaderAnswers(t *testing.T) {
+	var mu sync.Mutex
+	var keys []string
+	status, body := 200, `{"data":{"written":1}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		st, b := status, body
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(st)
+		fmt.Fprint(w, b)
+	}))
+	t.Cleanup(srv.Close)
+	u := &uploader{p: &PDP{api: client.New(srv.URL, "key", client.WithRetries(0))}}
+	ctx := context.Background()
+	entry := func(id string) decision.Entry {
+		return decision.Entry{ID: id, Time: time.Now(), User: "alice", Action: "read", ResourceType: "document", Tenant: "acme"}
+	}
+	a, b := []decision.Entry{entry("id-1"), entry("id-2")}, []decision.Entry{entry("id-3")}
+	for _, es := range [][]decision.Entry{a, a, b, {entry("")}} {
+		if err := u.WriteDecisions(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys[0] == "" || keys[0] != keys[1] || keys[2] == "" || keys[2] == keys[0] || keys[3] != "" {
+		t.Fatalf("Idempotency-Keys of an upload, its retry, another upload and one without ids: %q", keys)
+	}
+	for _, tc := range []struct {
+		status  int
+		body    string
+		refusal bool
+	}{
+		{409, `{"error":{"code":"CONFLICT","message":"still in progress","details":{"field":"Idempotency-Key","reason":"in_progress"}}}`, false},
+		{409, `{"error":{"code":"CONFLICT","message":"used for a different request","details":{"reason":"reused_with_different_request"}}}`, true},
+		{400, `{"error":{"code":"INVALID_REQUEST","message":"bad"}}`, true},
+		{500, `{"error":{"code":"INTERNAL","message":"oops"}}`, false},
+	} {
+		mu.Lock()
+		status, body = tc.status, tc.body
+		mu.Unlock()
+		err := u.WriteDecisions(ctx, a)
+		if err == nil {
+			t.Fatalf("%d: no error", tc.status)
+		}
+		code := gatehouse.ErrorCode(err)
+		refused := code == gatehouse.CodeInvalidRequest || code == gatehouse.CodeConflict
+		if refused != tc.refusal {
+			t.Errorf("%d %s: error %v (code %s): refusal %v, want %v", tc.status, tc.body, err, code, refused, tc.refusal)
+		}
+	}
+}
