@@ -29,6 +29,12 @@ type Options[T any] struct {
 	// Prepare runs on the writer goroutine before a batch is written (ids,
 	// redaction: work kept off the request path).
 	Prepare func([]T)
+	// SplitRefusedOnly: a batch that still fails after its retries is
+	// written record by record only when the store refused it; when the
+	// store failed, the batch is lost whole. For a store that may have
+	// taken a batch it reported failed (a server whose answer was lost),
+	// where records written again one by one would be written twice.
+	SplitRefusedOnly bool
 }
 
 // Writer queues records and writes them in batches.
@@ -252,9 +258,9 @@ func (w *Writer[T]) flush(batch []T) {
 		w.written.Add(int64(len(batch)))
 		return
 	}
-	if len(batch) == 1 {
-		w.failed.Add(1)
-		w.log.Error("write "+w.what+"; record lost", "records", 1, "err", err)
+	if len(batch) == 1 || (w.opt.SplitRefusedOnly && !refusal(err)) {
+		w.failed.Add(int64(len(batch)))
+		w.log.Error("write "+w.what+"; records lost", "records", len(batch), "err", err)
 		return
 	}
 	w.log.Warn("write "+w.what+"; writing the batch record by record", "records", len(batch), "err", err)

@@ -122,6 +122,26 @@ func TestUnavailableStoreIsNotTriedRecordByRecord(t *testing.T) {
 	})
 }
 
+// TestSplitRefusedOnly: with SplitRefusedOnly a batch the store failed
+// (it may have taken it, its answer lost) is lost whole after its retries,
+// never written again record by record; a refused batch still is.
+func TestSplitRefusedOnly(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tb := &table{down: 4}
+		w := run(t, tb, []int{1, 2, 3}, batch.Options[int]{SplitRefusedOnly: true})
+		rows, writes := tb.snapshot()
+		if len(rows) != 0 || writes != 4 || w.Lost() != 3 || w.Stats().Failed != 3 {
+			t.Fatalf("rows %v after %d writes, lost %d; want 4 tries of the batch, none of a record, 3 lost", rows, writes, w.Lost())
+		}
+		tb = &table{refuse: func(r int) bool { return r == 2 }}
+		w = run(t, tb, []int{1, 2, 3}, batch.Options[int]{SplitRefusedOnly: true})
+		if rows, _ := tb.snapshot(); !slices.Equal(rows, []int{1, 3}) || w.Lost() != 1 {
+			t.Fatalf("a refused batch: rows %v, lost %d; want 1 and 3 written record by record", rows, w.Lost())
+		}
+	})
+}
+
 // TestLostCountsDrops: a record dropped because the queue is full is lost
 // too.
 func TestLostCountsDrops(t *testing.T) {

@@ -114,6 +114,9 @@ type Options struct {
 	Batch      int           // entries written at once (default 1,000)
 	FlushEvery time.Duration // longest an entry waits in memory (default 200 ms)
 	PolicyTTL  time.Duration // how long a policy is trusted before it is re-read in the background (default 5 s)
+	// SplitRefusedOnly: a batch the sink failed (not refused) is not
+	// written again entry by entry (batch.Options.SplitRefusedOnly).
+	SplitRefusedOnly bool
 }
 
 // Recorder records decisions without slowing the check path: Record hands an
@@ -141,6 +144,7 @@ func NewRecorder(sink Sink, policyOf PolicySource, log *slog.Logger, opt Options
 		opt.PolicyTTL = 5 * time.Second
 	}
 	w := batch.New("decision log", sink.WriteDecisions, log, batch.Options[Entry]{Buffer: opt.Buffer, Batch: opt.Batch, FlushEvery: opt.FlushEvery,
+		SplitRefusedOnly: opt.SplitRefusedOnly,
 		Prepare: func(es []Entry) {
 			for i := range es {
 				if es[i].ID == "" {

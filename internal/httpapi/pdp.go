@@ -707,6 +707,7 @@ func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[U
 	}
 	n := len(in.Body.Decisions)
 	if policy.Mode == decision.ModeOff || (policy.Mode == decision.ModeSampled && policy.SampleRate <= 0) {
+		web.NothingToReplay(ctx)
 		return ok(ctx, UploadResult{Refused: n, DecisionLog: decision.ModeOff,
 			Message: "the environment's decision log is off: nothing was written"}), nil
 	}
@@ -733,6 +734,10 @@ func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[U
 		if err := h.DecisionLog.WriteDecisions(ctx, entries); err != nil {
 			return nil, err
 		}
+	} else {
+		// Every decision refused (a PDP's clock off, say): a retry
+		// refuses them again, and their errors are not kept for it.
+		web.NothingToReplay(ctx)
 	}
 	res.Written, res.Refused = len(entries), len(res.Errors)
 	if res.Refused > 0 {

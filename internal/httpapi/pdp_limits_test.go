@@ -398,3 +398,42 @@ func TestPDPStreamStartsAtTheSnapshot(t *testing.T) {
 		t.Fatalf("since=-1: %d %s", st.status, st.body)
 	}
 }
+
+// TestPDPUploadKeptOnlyWhenItWrote: an upload retried with its
+// Idempotency-Key (as a PDP retries one whose answer it lost) gets the first
+// answer when the first wrote decisions, and runs again when it wrote none
+// (the log off, or every decision refused): an answer listing a thousand
+// refusals is not kept for a day, and the retry has the same effect.
+func TestPDPUploadKeptOnlyWhenItWrote(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	_, key := s.newKey("environment", []string{"check:access", "view:log"}, map[string]any{"project": s.projID, "environment": s.devID})
+	settings := fmt.Sprintf("/v1/projects/%s/environments/%s/settings", s.projID, s.devID)
+	idem := func(k string) map[string]string { return map[string]string{"Idempotency-Key": k} }
+	now := time.Now()
+	twice := func(k string, body map[string]any) (first, again resp) {
+		t.Helper()
+		first = s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: key, body: body, header: idem(k)})
+		again = s.must(200, req{method: "POST", path: "/v1/pdp/decisions", key: key, body: body, header: idem(k)})
+		return first, again
+	}
+	// Off: nothing written, nothing kept.
+	if _, again := twice("off-1", upload(now)); again.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("an upload that wrote nothing (log off) was replayed: %s", again.raw)
+	}
+	s.must(200, req{method: "PATCH", path: settings, key: s.key, body: map[string]any{"decision_log": "full"}})
+	// Every decision refused: nothing kept.
+	old := []time.Time{now.Add(-25 * time.Hour), now.Add(-26 * time.Hour), now.Add(time.Hour)}
+	first, again := twice("refused-1", upload(old...))
+	if first.data()["refused"] != 3.0 || again.data()["refused"] != 3.0 || again.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("an upload of refused decisions, twice: %s / %v %s", first.raw, again.header, again.raw)
+	}
+	// Written: the retry is the first answer, and writes nothing more.
+	first, again = twice("written-1", upload(now, now.Add(-25*time.Hour)))
+	if again.header.Get("Idempotent-Replayed") != "true" || again.raw != first.raw || first.data()["written"] != 1.0 {
+		t.Fatalf("a retried upload that wrote: %s / %v %s", first.raw, again.header, again.raw)
+	}
+	if n := len(s.must(200, req{method: "GET", path: "/v1/decisions?source=pdp", key: key}).list()); n != 1 {
+		t.Fatalf("%d decisions after an upload of one and its retry", n)
+	}
+}

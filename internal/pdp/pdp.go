@@ -220,7 +220,10 @@ func New(cfg Config) (*PDP, error) {
 	p.st = Status{State: StateStarting, OrganizationID: claims.OrgID, ProjectID: claims.ProjectID, EnvironmentID: claims.EnvironmentID}
 	p.policy.Store(&decision.Policy{Mode: decision.ModeOff})
 	p.recorder = decision.NewRecorder(&uploader{p: p}, func(context.Context, string) (decision.Policy, error) { return *p.policy.Load(), nil },
-		p.log, decision.Options{FlushEvery: 2 * time.Second}) // fewer, larger uploads
+		// Fewer, larger uploads; one the server failed is not sent again
+		// decision by decision (the server may have written it, its answer
+		// lost: each decision alone would carry another Idempotency-Key).
+		p.log, decision.Options{FlushEvery: 2 * time.Second, SplitRefusedOnly: true})
 	return p, nil
 }
 

@@ -154,13 +154,24 @@ func (u *uploader) WriteDecisions(ctx context.Context, entries []decision.Entry)
 		// (its answer lost on the way back, a timeout after the server
 		// wrote it) gets the first answer again instead of writing them
 		// twice.
-		if _, err := u.p.api.UploadDecisions(client.WithIdempotencyKey(ctx, uploadKey(entries[:n])), batch); err != nil {
-			var ae *apiError
-			if errors.As(err, &ae) && ae.Status == http.StatusConflict && ae.Details["reason"] == "in_progress" {
-				// The first try is still being written: retried later,
-				// it gets that try's answer.
+		keyed := client.WithIdempotencyKey(ctx, uploadKey(entries[:n]))
+		_, err := u.p.api.UploadDecisions(keyed, batch)
+		for inProgress(err) {
+			// The first try is still being written: its answer comes
+			// once it is (or, should its node have died, the key is free
+			// again after the server's lease). Asked again in place,
+			// within this write's time.
+			t := time.NewTimer(time.Second)
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return fmt.Errorf("upload decisions: %w", err)
+			case <-t.C:
 			}
+			_, err = u.p.api.UploadDecisions(keyed, batch)
+		}
+		if err != nil {
+			var ae *apiError
 			if errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusTooManyRequests {
 				return gatehouse.Errorf(ae.Code, "%s", ae.Message) // not worth retrying
 			}
@@ -184,4 +195,11 @@ func uploadKey(entries []decision.Entry) string {
 		h.Write([]byte{0})
 	}
 	return "pdp-decisions-" + hex.EncodeToString(h.Sum(nil))
+}
+
+// inProgress reports the server's answer that a request with the same
+// Idempotency-Key is still running.
+func inProgress(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Status == http.StatusConflict && ae.Details["reason"] == "in_progress"
 }

@@ -46,12 +46,44 @@ func TestUploaderAnswers(t *testing.T) {
 	if keys[0] == "" || keys[0] != keys[1] || keys[2] == "" || keys[2] == keys[0] || keys[3] != "" {
 		t.Fatalf("Idempotency-Keys of an upload, its retry, another upload and one without ids: %q", keys)
 	}
+	// The first try still running: asked again, in place, until it is done.
+	const running = `{"error":{"code":"CONFLICT","message":"still in progress","details":{"field":"Idempotency-Key","reason":"in_progress"}}}`
+	mu.Lock()
+	status, body, keys = 409, running, nil
+	mu.Unlock()
+	go func() {
+		for {
+			mu.Lock()
+			if len(keys) >= 2 {
+				status, body = 200, `{"data":{"written":2}}`
+				mu.Unlock()
+				return
+			}
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if err := u.WriteDecisions(ctx, a); err != nil {
+		t.Fatalf("an upload whose first try was still running, then done: %v", err)
+	}
+	mu.Lock()
+	if len(keys) < 3 || keys[0] == "" || keys[0] != keys[len(keys)-1] {
+		t.Fatalf("keys of an upload asked again while running: %q", keys)
+	}
+	status, body = 409, running
+	mu.Unlock()
+	// Still running when this write's time is up: worth a retry later.
+	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	err := u.WriteDecisions(short, a)
+	cancel()
+	if err == nil || gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+		t.Fatalf("an upload still running when its time is up: %v; want an error worth retrying", err)
+	}
 	for _, tc := range []struct {
 		status  int
 		body    string
 		refusal bool
 	}{
-		{409, `{"error":{"code":"CONFLICT","message":"still in progress","details":{"field":"Idempotency-Key","reason":"in_progress"}}}`, false},
 		{409, `{"error":{"code":"CONFLICT","message":"used for a different request","details":{"reason":"reused_with_different_request"}}}`, true},
 		{400, `{"error":{"code":"INVALID_REQUEST","message":"bad"}}`, true},
 		{500, `{"error":{"code":"INTERNAL","message":"oops"}}`, false},

@@ -78,8 +78,14 @@ func WithIdempotency(svc *idempotency.Service, g *Gate, maxBody int64, errs Erro
 				_ = svc.Abandon(context.WithoutCancel(r.Context()), o)
 			}
 		}()
-		next.ServeHTTP(cw, r)
+		unkept := new(bool)
+		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), unkeptKey{}, unkept)))
 		finished = true
+		if *unkept {
+			// Nothing to replay: a retry runs again, with the same effect.
+			_ = svc.Abandon(context.WithoutCancel(r.Context()), o)
+			return
+		}
 		a := &idempotency.Answer{Status: cw.statusOr200(), Header: keptHeaders(cw.Header()), Body: cw.body.Bytes()}
 		if rec := RecordOf(r.Context()); rec != nil {
 			a.Route, a.Secrets = rec.Route, rec.Secrets
@@ -89,6 +95,19 @@ func WithIdempotency(svc *idempotency.Service, g *Gate, maxBody int64, errs Erro
 			_ = svc.Abandon(context.WithoutCancel(r.Context()), o)
 		}
 	})
+}
+
+type unkeptKey struct{}
+
+// NothingToReplay says, from an operation's handler, that its answer need
+// not be kept for a retry with the same Idempotency-Key: the request
+// changed nothing, so running it again has the same effect (a PDP's upload
+// that wrote no decision, whose answer may list a thousand refusals). The
+// key is forgotten as after a refusal.
+func NothingToReplay(ctx context.Context) {
+	if p, _ := ctx.Value(unkeptKey{}).(*bool); p != nil {
+		*p = true
+	}
 }
 
 // IsCheckRoute says whether route (a path, or a method and a path) is a
