@@ -27,8 +27,8 @@ func here() string {
 	return filepath.Dir(file)
 }
 
-// The JavaScript SDK is installed and built once for the tests that use
-// it (they run in parallel): the outcome is kept for each of them.
+// The JavaScript SDK is built once for the tests that use it (they run in
+// parallel): the outcome is kept for each of them.
 var (
 	npmOnce sync.Once
 	npmOut  []byte
@@ -42,16 +42,8 @@ var (
 func jsReady(t *testing.T) string {
 	t.Helper()
 	testserver.Need(t, "node")
-	testserver.Need(t, "npm")
-	dir := filepath.Join(here(), "js")
+	dir := testserver.NPMInstalled(t, filepath.Join(here(), "js"), filepath.Join("node_modules", ".bin", "tsc"))
 	npmOnce.Do(func() {
-		if _, statErr := os.Stat(filepath.Join(dir, "node_modules", ".bin", "tsc")); statErr != nil {
-			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-			cmd.Dir = dir
-			if npmOut, npmErr = cmd.CombinedOutput(); npmErr != nil {
-				return
-			}
-		}
 		cmd := exec.Command("npm", "pack", "--loglevel=error")
 		cmd.Dir = dir
 		npmOut, npmErr = cmd.CombinedOutput()

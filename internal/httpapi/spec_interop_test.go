@@ -8,59 +8,25 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testserver"
 )
 
-// tools/speccheck is installed once for the tests that use it (they run
-// in parallel): the outcome is kept for each of them.
-var (
-	npmOnce sync.Once
-	npmOut  []byte
-	npmErr  error
-)
-
-// specTool returns the path of a CLI from tools/speccheck, installing the
-// pinned packages with npm ci when they are missing. Without node it fails
-// in CI and skips elsewhere.
+// specTool returns the path of a CLI from tools/speccheck, installed from
+// its lock file when it is not (once per test process:
+// testserver.NPMInstalled). Without npm it fails in CI and skips elsewhere.
 func specTool(t *testing.T, name string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "tools", "speccheck")
-	bin := filepath.Join(dir, "node_modules", ".bin", name)
-	// Looked for inside the Once: a test that found the CLI there while
-	// another's npm ci was half way would run a partial install.
-	npmOnce.Do(func() {
-		if _, err := os.Stat(bin); err == nil {
-			return
-		}
-		if _, err := exec.LookPath("npm"); err != nil {
-			npmErr = err
-			return
-		}
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		npmOut, npmErr = cmd.CombinedOutput()
-	})
-	if errors.Is(npmErr, exec.ErrNotFound) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("npm is required in CI to run %s", name)
-		}
-		t.Skipf("npm not found: cannot run %s (CI=true makes this a failure)", name)
-	}
-	if npmErr != nil {
-		t.Fatalf("npm ci in tools/speccheck: %v\n%s", npmErr, npmOut)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is not in tools/speccheck after npm ci: %v", name, err)
-	}
-	return bin
+	bin := filepath.Join("node_modules", ".bin", name)
+	dir := testserver.NPMInstalled(t, filepath.Join(filepath.Dir(file), "..", "..", "tools", "speccheck"), bin)
+	return filepath.Join(dir, bin)
 }
 
 func writeSpec(t *testing.T) string {

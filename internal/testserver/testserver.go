@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -213,6 +214,44 @@ func RunIn(t testing.TB, dir string, env []string, name string, args ...string) 
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// npmInstalls are this process's `npm ci` runs, one per folder.
+var npmInstalls sync.Map // folder → *npmInstall
+
+type npmInstall struct {
+	once sync.Once
+	out  []byte
+	err  error
+}
+
+// NPMInstalled makes sure dir's pinned npm packages are installed (`npm ci`
+// from its package-lock.json, unless marker, a path under dir, shows an
+// earlier install: .ci/run installs them before the suite) and returns dir.
+// Tests that share a folder run in parallel: the install runs once per
+// folder and process, the others wait for it (two `npm ci` in one folder
+// delete each other's node_modules). npm missing fails the test in CI
+// and skips it elsewhere.
+func NPMInstalled(t testing.TB, dir, marker string) string {
+	t.Helper()
+	Need(t, "npm")
+	v, _ := npmInstalls.LoadOrStore(dir, &npmInstall{})
+	in := v.(*npmInstall)
+	in.once.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+			return
+		}
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		cmd.Dir = dir
+		in.out, in.err = cmd.CombinedOutput()
+	})
+	if in.err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, in.err, in.out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+		t.Fatalf("%s after npm ci in %s: %v", marker, dir, err)
+	}
+	return dir
 }
 
 // Tail is the last n lines of s.

@@ -13,11 +13,9 @@ package permit_test
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,36 +28,12 @@ func here() string {
 	return filepath.Dir(file)
 }
 
-// Permit's Node SDK (test/permit/node) is installed once for the tests
-// that use it: they run in parallel, and two `npm ci` in one folder at once
-// each delete the other's node_modules (a test then failed to import
-// permitio). The outcome is kept for each of them.
-var (
-	nodeOnce sync.Once
-	nodeOut  string
-	nodeErr  error
-)
-
-// nodeSDK returns test/permit/node with its pinned packages installed
-// (`npm ci`, when .ci/run has not installed them already).
+// nodeSDK returns test/permit/node with Permit's Node SDK installed from
+// its lock file (once per test process: testserver.NPMInstalled).
 func nodeSDK(t *testing.T) string {
 	t.Helper()
 	testserver.Need(t, "node")
-	testserver.Need(t, "npm")
-	dir := filepath.Join(here(), "node")
-	nodeOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "permitio", "package.json")); err == nil {
-			return
-		}
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		nodeOut, nodeErr = string(out), err
-	})
-	if nodeErr != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, nodeErr, nodeOut)
-	}
-	return dir
+	return testserver.NPMInstalled(t, filepath.Join(here(), "node"), filepath.Join("node_modules", "permitio", "package.json"))
 }
 
 // setup starts a server and a PDP for one SDK run. The PDP and the SDK use
