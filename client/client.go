@@ -92,7 +92,8 @@ func WithOrganization(id string) Option { return func(c *Client) { c.org = id } 
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // WithRetries sets how often a 429 or 503 answer (and a connection error
-// of a GET) is tried again; default 3.
+// of a GET, or of a POST under WithIdempotencyKey, and a 409 in_progress
+// of such a POST) is tried again; default 3.
 func WithRetries(n int) Option { return func(c *Client) { c.maxRetries = n } }
 
 // WithMaxWait bounds how long one retry waits for Retry-After; a longer
@@ -311,8 +312,12 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		}
 		res, err := hc.Do(req)
 		canRetry := attempt < c.maxRetries && r.raw == nil
+		// A POST under an Idempotency-Key is as safe to send again as a
+		// GET: the server runs it once and answers a retry with the first
+		// answer.
+		keyed := r.method == http.MethodPost && idempotencyKey(ctx) != ""
 		if err != nil {
-			if canRetry && r.method == http.MethodGet && ctx.Err() == nil {
+			if canRetry && (r.method == http.MethodGet || keyed) && ctx.Err() == nil {
 				if werr := sleep(ctx, backoff(attempt)); werr != nil {
 					return nil, werr
 				}
@@ -326,8 +331,10 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		apiErr := readError(res)
 		res.Body.Close()
 		// 429 and 503 are refused before anything happens: safe to retry,
-		// whatever the method.
-		if canRetry && (res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable) {
+		// whatever the method; and a 409 in_progress says the first try of
+		// this Idempotency-Key is still running: its answer comes later.
+		inProgress := keyed && res.StatusCode == http.StatusConflict && apiErr.Details["reason"] == "in_progress"
+		if canRetry && (res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable || inProgress) {
 			wait := apiErr.RetryAfter
 			if wait <= 0 {
 				wait = backoff(attempt)
