@@ -79,7 +79,7 @@ type UploadedDecision struct {
 	ResourceKey  string    `json:"resource_key,omitempty" maxLength:"1000"`
 	Tenant       string    `json:"tenant" minLength:"1" maxLength:"255"`
 	Allow        bool      `json:"allow"`
-	Reason       string    `json:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action"`
+	Reason       string    `json:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action,instance_in_other_tenant"`
 	Role         string    `json:"role,omitempty" maxLength:"255"`
 }
 

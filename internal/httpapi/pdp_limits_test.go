@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/client/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testwait"
@@ -435,5 +436,29 @@ func TestPDPUploadKeptOnlyWhenItWrote(t *testing.T) {
 	}
 	if n := len(s.must(200, req{method: "GET", path: "/v1/decisions?source=pdp", key: key}).list()); n != 1 {
 		t.Fatalf("%d decisions after an upload of one and its retry", n)
+	}
+}
+
+// TestPDPUploadTakesEveryReason: an upload takes a decision of every
+// reason the engine gives (a PDP records what its engine decided): one it
+// did not know refused the whole upload, and the PDP then sent each of its
+// decisions alone.
+func TestPDPUploadTakesEveryReason(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	_, key := s.newKey("environment", []string{"check:access", "view:log"}, map[string]any{"project": s.projID, "environment": s.devID})
+	s.must(200, req{method: "PATCH", path: fmt.Sprintf("/v1/projects/%s/environments/%s/settings", s.projID, s.devID), key: s.key,
+		body: map[string]any{"decision_log": "full"}})
+	var ds []any
+	for r := authz.Reason(0); !strings.HasPrefix(r.String(), "reason("); r++ { // every reason the engine names
+		ds = append(ds, map[string]any{"timestamp": time.Now().UTC().Format(time.RFC3339Nano), "user": "u", "action": "read",
+			"resource_type": "document", "tenant": "default", "allow": r == authz.Granted, "reason": r.String()})
+	}
+	if len(ds) < 8 {
+		t.Fatalf("%d reasons", len(ds))
+	}
+	res := s.do(req{method: "POST", path: "/v1/pdp/decisions", key: key, body: map[string]any{"decisions": ds}})
+	if res.status != 200 || res.data()["written"] != float64(len(ds)) {
+		t.Fatalf("an upload of every reason: %d %s", res.status, res.raw)
 	}
 }

@@ -2518,7 +2518,7 @@ export type UploadResult = {
 export type UploadedDecision = {
     action: string;
     allow: boolean;
-    reason: 'granted' | 'not_granted' | 'no_role_in_tenant' | 'unknown_user' | 'unknown_tenant' | 'unknown_resource' | 'unknown_action';
+    reason: 'granted' | 'not_granted' | 'no_role_in_tenant' | 'unknown_user' | 'unknown_tenant' | 'unknown_resource' | 'unknown_action' | 'instance_in_other_tenant';
     resource_key?: string;
     resource_type: string;
     role?: string;
