@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse"
 	"github.com/gatehouse-dev/gatehouse/internal/batch"
@@ -72,15 +73,36 @@ type Entry struct {
 
 // UploadedDecision is one decision a PDP made.
 type UploadedDecision struct {
-	Time         time.Time `json:"timestamp"`
-	User         string    `json:"user" minLength:"1" maxLength:"255"`
-	Action       string    `json:"action" minLength:"1" maxLength:"255"`
-	ResourceType string    `json:"resource_type" minLength:"1" maxLength:"255"`
-	ResourceKey  string    `json:"resource_key,omitempty" maxLength:"1000"`
-	Tenant       string    `json:"tenant" minLength:"1" maxLength:"255"`
-	Allow        bool      `json:"allow"`
-	Reason       string    `json:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action,instance_in_other_tenant"`
-	Role         string    `json:"role,omitempty" maxLength:"255"`
+	Time time.Time `json:"timestamp"`
+	// Text fields longer than UploadFieldMax refuse their decision alone
+	// (a refusal in the answer), not the upload: a PDP's check takes keys
+	// of any length, and the upload's other decisions are written.
+	User         string `json:"user" minLength:"1"`
+	Action       string `json:"action" minLength:"1"`
+	ResourceType string `json:"resource_type" minLength:"1"`
+	ResourceKey  string `json:"resource_key,omitempty"`
+	Tenant       string `json:"tenant" minLength:"1"`
+	Allow        bool   `json:"allow"`
+	Reason       string `json:"reason" enum:"granted,not_granted,no_role_in_tenant,unknown_user,unknown_tenant,unknown_resource,unknown_action,instance_in_other_tenant"`
+	Role         string `json:"role,omitempty"`
+}
+
+// UploadFieldMax is the most characters an uploaded decision's text
+// fields hold (resource_key: UploadResourceKeyMax).
+const UploadFieldMax, UploadResourceKeyMax = 255, 1000
+
+// TooLong names the first of d's text fields over its limit, and the limit.
+func (d *UploadedDecision) TooLong() (field string, limit int) {
+	for _, f := range [...]struct {
+		name, v string
+		max     int
+	}{{"user", d.User, UploadFieldMax}, {"action", d.Action, UploadFieldMax}, {"resource_type", d.ResourceType, UploadFieldMax},
+		{"resource_key", d.ResourceKey, UploadResourceKeyMax}, {"tenant", d.Tenant, UploadFieldMax}, {"role", d.Role, UploadFieldMax}} {
+		if len(f.v) > f.max && utf8.RuneCountInString(f.v) > f.max {
+			return f.name, f.max
+		}
+	}
+	return "", 0
 }
 
 // Filter narrows a list of decisions. Zero fields match everything.

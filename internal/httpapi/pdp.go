@@ -667,7 +667,7 @@ type UploadResult struct {
 // UploadRefusal is one decision an upload refused.
 type UploadRefusal struct {
 	Index   int    `json:"index" doc:"Its position in the upload's decisions, from 0."`
-	Reason  string `json:"reason" enum:"timestamp_too_old,timestamp_in_future"`
+	Reason  string `json:"reason" enum:"timestamp_too_old,timestamp_in_future,field_too_long"`
 	Message string `json:"message"`
 }
 
@@ -726,6 +726,11 @@ func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[U
 				Message: fmt.Sprintf("timestamp %s is more than %s ahead of the server's clock", d.Time.UTC().Format(time.RFC3339), uploadMaxSkew)})
 			continue
 		}
+		if field, limit := d.TooLong(); field != "" {
+			res.Errors = append(res.Errors, UploadRefusal{Index: i, Reason: "field_too_long",
+				Message: fmt.Sprintf("%s is longer than %d characters", field, limit)})
+			continue
+		}
 		entries = append(entries, decision.Entry{ID: uuid.Must(uuid.NewV7()).String(), OrganizationID: ref.orgID, ProjectID: ref.projectID, EnvironmentID: ref.envID,
 			Time: d.Time.UTC(), Source: decision.SourcePDP, KeyID: p.KeyID, UploadedByKeyID: p.KeyID, User: d.User, Action: d.Action,
 			ResourceType: d.ResourceType, ResourceKey: d.ResourceKey, Tenant: d.Tenant, Allow: d.Allow, Reason: d.Reason, Role: d.Role})
@@ -741,7 +746,8 @@ func (h *handlers) pdpDecisions(ctx context.Context, in *pdpDecisionsIn) (*Out[U
 	}
 	res.Written, res.Refused = len(entries), len(res.Errors)
 	if res.Refused > 0 {
-		res.Message = fmt.Sprintf("%d of %d decisions were refused (timestamps must be within the last %s and at most %s ahead): see errors", res.Refused, n, uploadMaxAge, uploadMaxSkew)
+		res.Message = fmt.Sprintf("%d of %d decisions were refused (timestamps must be within the last %s and at most %s ahead; text fields at most %d characters, resource_key %d): see errors",
+			res.Refused, n, uploadMaxAge, uploadMaxSkew, decision.UploadFieldMax, decision.UploadResourceKeyMax)
 	}
 	return ok(ctx, res), nil
 }
@@ -756,7 +762,7 @@ const (
 	pdpUploadNote = "Needs an environment-level key. Follows the environment's decision log policy: when it is `off` nothing is written " +
 		"(`written` 0, `refused` all); `sampled` and `full` write what the PDP sampled. A decision's timestamp must be within the last " +
 		"24 hours and at most 5 minutes ahead of the server's clock: others are refused one by one (`errors`, by index) while the rest " +
-		"are written. Each call spends one upload of the key's own budget (`--pdp-upload-limit`, default 3,600 per hour), not its API " +
+		"are written. A decision with a text field over 255 characters (resource_key: 1,000) is refused the same way. Each call spends one upload of the key's own budget (`--pdp-upload-limit`, default 3,600 per hour), not its API " +
 		"rate limit; beyond, 429 with Retry-After. Entries are marked `source: pdp` and `uploaded_by_key_id`."
 )
 

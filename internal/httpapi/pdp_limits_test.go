@@ -440,9 +440,9 @@ func TestPDPUploadKeptOnlyWhenItWrote(t *testing.T) {
 }
 
 // TestPDPUploadTakesEveryReason: an upload takes a decision of every
-// reason the engine gives (a PDP records what its engine decided): one it
-// did not know refused the whole upload, and the PDP then sent each of its
-// decisions alone.
+// reason the engine gives (a PDP records what its engine decided), and a
+// decision with a field too long is refused alone: either refused the
+// whole upload, and the PDP then sent each of its decisions alone.
 func TestPDPUploadTakesEveryReason(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
@@ -460,5 +460,29 @@ func TestPDPUploadTakesEveryReason(t *testing.T) {
 	res := s.do(req{method: "POST", path: "/v1/pdp/decisions", key: key, body: map[string]any{"decisions": ds}})
 	if res.status != 200 || res.data()["written"] != float64(len(ds)) {
 		t.Fatalf("an upload of every reason: %d %s", res.status, res.raw)
+	}
+
+	// A key longer than a field may hold (a PDP's check takes any) refuses
+	// its decision alone; 255 characters of several bytes each pass.
+	long := func(field string, n int) map[string]any {
+		d := map[string]any{"timestamp": time.Now().UTC().Format(time.RFC3339Nano), "user": "u", "action": "read",
+			"resource_type": "document", "tenant": "default", "allow": false, "reason": "unknown_user"}
+		d[field] = strings.Repeat("é", n)
+		return d
+	}
+	up := []any{long("user", 256), long("user", 255), long("resource_key", 1001), long("resource_key", 1000), long("role", 256),
+		long("tenant", 256), long("action", 256), long("resource_type", 256)}
+	res = s.do(req{method: "POST", path: "/v1/pdp/decisions", key: key, body: map[string]any{"decisions": up}})
+	errs, _ := res.data()["errors"].([]any)
+	var refused []string
+	for _, e := range errs {
+		m := e.(map[string]any)
+		refused = append(refused, fmt.Sprintf("%v:%v:%v", m["index"], m["reason"], m["message"]))
+	}
+	want := []string{"0:field_too_long:user is longer than 255 characters", "2:field_too_long:resource_key is longer than 1000 characters",
+		"4:field_too_long:role is longer than 255 characters", "5:field_too_long:tenant is longer than 255 characters",
+		"6:field_too_long:action is longer than 255 characters", "7:field_too_long:resource_type is longer than 255 characters"}
+	if res.status != 200 || res.data()["written"] != 2.0 || fmt.Sprint(refused) != fmt.Sprint(want) {
+		t.Fatalf("an upload with fields over their length: %d %s", res.status, res.raw)
 	}
 }

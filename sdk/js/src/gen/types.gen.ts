@@ -2489,7 +2489,7 @@ export type UploadRefusal = {
      */
     index: number;
     message: string;
-    reason: 'timestamp_too_old' | 'timestamp_in_future';
+    reason: 'timestamp_too_old' | 'timestamp_in_future' | 'field_too_long';
 };
 
 export type UploadResult = {
