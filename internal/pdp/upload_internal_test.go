@@ -18,14 +18,21 @@ import (
 // sends the same Idempotency-Key, another upload another; an upload still
 // running on the server (409 in_progress) is worth retrying, a refusal is
 // not; entries without ids go without a key.
+const runningBody = `{"error":{"code":"CONFLICT","message":"still in progress","details":{"field":"Idempotency-Key","reason":"in_progress"}}}`
+
 func TestUploaderAnswers(t *testing.T) {
 	var mu sync.Mutex
 	var keys []string
 	status, body := 200, `{"data":{"written":1}}`
+	running := 0 // answers of 409 in_progress before the next 200
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		keys = append(keys, r.Header.Get("Idempotency-Key"))
 		st, b := status, body
+		if running > 0 {
+			st, b = 409, runningBody
+			running--
+		}
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(st)
@@ -46,23 +53,11 @@ func TestUploaderAnswers(t *testing.T) {
 	if keys[0] == "" || keys[0] != keys[1] || keys[2] == "" || keys[2] == keys[0] || keys[3] != "" {
 		t.Fatalf("Idempotency-Keys of an upload, its retry, another upload and one without ids: %q", keys)
 	}
-	// The first try still running: asked again, in place, until it is done.
-	const running = `{"error":{"code":"CONFLICT","message":"still in progress","details":{"field":"Idempotency-Key","reason":"in_progress"}}}`
+	// The first try still running for two answers: asked again, in
+	// place, until it is done.
 	mu.Lock()
-	status, body, keys = 409, running, nil
+	keys, running = nil, 2
 	mu.Unlock()
-	go func() {
-		for {
-			mu.Lock()
-			if len(keys) >= 2 {
-				status, body = 200, `{"data":{"written":2}}`
-				mu.Unlock()
-				return
-			}
-			mu.Unlock()
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
 	if err := u.WriteDecisions(ctx, a); err != nil {
 		t.Fatalf("an upload whose first try was still running, then done: %v", err)
 	}
@@ -70,7 +65,7 @@ func TestUploaderAnswers(t *testing.T) {
 	if len(keys) < 3 || keys[0] == "" || keys[0] != keys[len(keys)-1] {
 		t.Fatalf("keys of an upload asked again while running: %q", keys)
 	}
-	status, body = 409, running
+	status, body = 409, runningBody
 	mu.Unlock()
 	// Still running when this write's time is up: worth a retry later.
 	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
